@@ -1,0 +1,1 @@
+"""Data: feature specs, fingerprints, schemas, the prediction-log layout."""

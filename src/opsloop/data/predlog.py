@@ -1,0 +1,30 @@
+"""The prediction-log layout, shared by the writer (serve/) and the readers (engines/).
+
+Files are hive-partitioned Parquet::
+
+    <root>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet
+
+Each row: ``prediction_id`` (string: the request's id-column value, else a generated id
+returned to the caller), ``request_id`` (string), ``ts`` (timestamp, UTC),
+``model_version`` (string), ``route`` (``stable`` today; ``candidate``/``shadow`` with
+rollouts), ``prediction`` (the predicted class or value), ``score`` (float: the positive
+class probability for binary classification, else null), then one column per feature
+with its native type. The ``model``, ``date`` and ``hour`` columns come from the path.
+
+Labels live beside it::
+
+    <labels_root>/part-<uuid>.parquet   columns: prediction_id (string), label, label_ts
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+META_COLUMNS = ("prediction_id", "request_id", "ts", "model_version", "route", "prediction",
+                "score")
+LABEL_COLUMNS = ("prediction_id", "label", "label_ts")
+
+
+def partition_dir(root: Path, model: str, ts: datetime) -> Path:
+    return root / f"model={model}" / f"date={ts:%Y-%m-%d}" / f"hour={ts:%H}"

@@ -1,0 +1,95 @@
+"""The opsloop error tree.
+
+Every error says what was expected, what came, and how to fix it. Each subclass also
+inherits the builtin it refines, so callers may catch either::
+
+    OpsloopError
+     ├── ConfigError            (ValueError)    opsloop.yaml or a setting is wrong
+     ├── ProjectNotFoundError   (FileNotFoundError) no opsloop.yaml where one was expected
+     ├── UserCodeError          (RuntimeError)  the project's load()/build() failed or returned junk
+     ├── DataValidationError    (ValueError)    data does not match the stored schema
+     ├── InvalidInputError      (ValueError)    a request or file given to opsloop is malformed
+     ├── NotFoundError          (LookupError)   a model, version, deployment or artifact is missing
+     ├── StateError             (RuntimeError)  the operation is not valid in the current state
+     ├── StoreError             (RuntimeError)  the ops store could not be read or written
+     └── DependencyMissingError (ImportError)   an optional dependency is not installed
+
+Only the CLI and the HTTP layer catch ``OpsloopError`` broadly and turn it into a
+one-line message or a JSON error body.
+"""
+
+from __future__ import annotations
+
+
+class OpsloopError(Exception):
+    """Root of every error opsloop raises on purpose."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        expected: str | None = None,
+        got: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.what = what
+        self.expected = expected
+        self.got = got
+        self.fix = fix
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        parts = [self.what.rstrip(".") + "."]
+        if self.expected is not None:
+            parts.append(f"Expected {self.expected}.")
+        if self.got is not None:
+            parts.append(f"Got {self.got}.")
+        if self.fix is not None:
+            parts.append(f"Fix: {self.fix.rstrip('.')}.")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "error": self.message,
+            "type": type(self).__name__,
+            "expected": self.expected,
+            "got": self.got,
+            "fix": self.fix,
+        }
+
+
+class ConfigError(OpsloopError, ValueError):
+    """opsloop.yaml or a setting has a wrong key or value."""
+
+
+class ProjectNotFoundError(OpsloopError, FileNotFoundError):
+    """No opsloop.yaml where a project was expected."""
+
+
+class UserCodeError(OpsloopError, RuntimeError):
+    """The project's own code (load, build) failed or returned something unusable."""
+
+
+class DataValidationError(OpsloopError, ValueError):
+    """Data does not match the schema stored with the model."""
+
+
+class InvalidInputError(OpsloopError, ValueError):
+    """A request, file or argument given to opsloop is malformed."""
+
+
+class NotFoundError(OpsloopError, LookupError):
+    """A model, version, deployment or artifact does not exist."""
+
+
+class StateError(OpsloopError, RuntimeError):
+    """The operation is not valid in the current state (e.g. nothing to roll back to)."""
+
+
+class StoreError(OpsloopError, RuntimeError):
+    """The ops store could not be read or written."""
+
+
+class DependencyMissingError(OpsloopError, ImportError):
+    """An optional dependency is not installed."""

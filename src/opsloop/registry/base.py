@@ -1,0 +1,93 @@
+"""The model registry interface. MLflow is the real one (mlflow.py); memory.py is for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opsloop.data.features import FeatureSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    created: datetime
+    run_id: str | None
+    source: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """Everything a training run logs and registers."""
+
+    model_name: str
+    estimator: Any
+    features: list[FeatureSpec]
+    task: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    dataset: pd.DataFrame  # the training frame, logged as an MLflow dataset input
+    dataset_digest: str
+    input_example: pd.DataFrame
+    artifacts: dict[str, str]  # artifact file name -> text content (JSON, YAML)
+    experiment: str
+
+
+@dataclass
+class LoadedModel:
+    """A model version ready to predict, with what the server needs to validate input."""
+
+    name: str
+    version: str
+    estimator: Any
+    features: list[FeatureSpec]
+    task: str
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return (prediction, score); score is P(positive class) for binary tasks."""
+        x = frame[self.feature_names]
+        if self.task == "binary_classification" and hasattr(self.estimator, "predict_proba"):
+            proba = self.estimator.predict_proba(x)[:, 1]
+            classes = self.estimator.classes_
+            return classes[(proba >= 0.5).astype(int)], proba
+        return self.estimator.predict(x), None
+
+
+class ModelRegistry(Protocol):
+    """Versions, aliases and artifacts of registered models."""
+
+    def register(self, record: TrainingRecord) -> ModelVersion: ...
+
+    def get_version(self, name: str, version: str) -> ModelVersion: ...
+
+    def list_versions(self, name: str) -> Sequence[ModelVersion]: ...
+
+    def find_alias(self, name: str, alias: str) -> ModelVersion | None: ...
+
+    def set_alias(self, name: str, alias: str, version: str) -> None: ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...
+
+    def set_tag(self, name: str, version: str, key: str, value: str) -> None: ...
+
+    def load(self, name: str, version: str) -> LoadedModel: ...
+
+    def read_artifact(self, name: str, version: str, artifact: str) -> str: ...
+
+    def artifact_dir(self, name: str, version: str) -> Path | None: ...

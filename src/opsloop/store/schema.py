@@ -1,0 +1,122 @@
+"""Ops-store tables (SQLAlchemy Core). Changes here need an Alembic revision in migrations/."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+_TS = sa.DateTime(timezone=True)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(32)),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Index("ix_events_model_id", "model", "id"),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("env", sa.String(64), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("previous_version", sa.String(32)),
+    sa.Column("strategy", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.UniqueConstraint("model", "env", "revision", name="uq_deployments_revision"),
+)
+
+gate_decisions = sa.Table(
+    "gate_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("champion_version", sa.String(32)),
+    sa.Column("metric", sa.String(64), nullable=False),
+    sa.Column("policy", sa.String(32), nullable=False),
+    sa.Column("margin", sa.Float, nullable=False),
+    sa.Column("floor", sa.Float),
+    sa.Column("challenger_value", sa.Float, nullable=False),
+    sa.Column("champion_value", sa.Float),
+    sa.Column("difference", sa.Float),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Index("ix_gate_model_version", "model", "version"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Index("ix_approvals_model_version", "model", "version"),
+)
+
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(32)),
+    sa.Column("window_start", _TS, nullable=False),
+    sa.Column("window_end", _TS, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("n_labelled", sa.Integer, nullable=False),
+    sa.Column("drift_detected", sa.Boolean, nullable=False),
+    sa.Column("drift_share", sa.Float, nullable=False),
+    sa.Column("performance_metric", sa.String(64)),
+    sa.Column("performance_value", sa.Float),
+    sa.Column("performance_degraded", sa.Boolean, nullable=False),
+    sa.Column("report_path", sa.Text),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Index("ix_monitor_model_id", "model", "id"),
+)
+
+trigger_firings = sa.Table(
+    "trigger_firings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("trigger", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(256), nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.UniqueConstraint("model", "trigger", "key", name="uq_trigger_key"),
+)
+
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("pipeline", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started", _TS, nullable=False),
+    sa.Column("finished", _TS),
+    sa.Column("trigger", sa.String(256)),
+    sa.Column("error", sa.Text),
+    sa.Column("stages", sa.JSON, nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Index("ix_runs_model_id", "model", "id"),
+)

@@ -1,0 +1,508 @@
+"""The ops store on SQLAlchemy: SQLite (WAL) by default, PostgreSQL for teams.
+
+``sqlite://`` (no path) is the in-memory store used by fast unit tests: the same SQL,
+one shared connection. Every state change and the event that records it are written in
+one transaction, so history and state never disagree.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from opsloop.errors import InvalidInputError, StoreError
+from opsloop.store import schema as t
+from opsloop.store.records import (
+    APPROVAL_STATUSES,
+    Approval,
+    Deployment,
+    Event,
+    Evidence,
+    GateDecision,
+    MonitorResult,
+    PipelineRun,
+    TriggerFiring,
+    utcnow,
+)
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_migrate_lock = threading.Lock()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _jsonable(value: Any) -> Any:
+    """Make evidence JSON-safe (numpy scalars, datetimes, tuples)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def create_store_engine(url: str) -> Engine:
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        return sa.create_engine(
+            "sqlite://",
+            poolclass=sa.pool.StaticPool,
+            connect_args={"check_same_thread": False},
+        )
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with _migrate_lock, engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Serialise concurrent first starts on one database.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301961)"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class OpsStore:
+    """Deployments, gate decisions, approvals, monitor results, triggers, runs and events."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine = create_store_engine(url)
+            if auto_migrate:
+                migrate(self.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot open the ops store at {_redact(url)}: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0]}",
+                fix="check stack.ops_store in opsloop.yaml and that the database is running",
+            ) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"ops store operation failed: {str(exc).splitlines()[0]}",
+                fix="retry; if it persists check that the database is reachable",
+            ) from None
+
+    # ---- events ---------------------------------------------------------------------
+    def _insert_event(
+        self,
+        conn: Connection,
+        kind: str,
+        model: str,
+        version: str | None,
+        summary: str,
+        evidence: Evidence | None,
+        actor: str,
+    ) -> Event:
+        ts = utcnow()
+        ev = _jsonable(evidence or {})
+        res = conn.execute(
+            t.events.insert().values(
+                ts=ts, kind=kind, model=model, version=version, actor=actor,
+                summary=summary, evidence=ev,
+            )
+        )
+        return Event(
+            id=int(res.inserted_primary_key[0]), ts=ts, kind=kind, model=model,  # type: ignore[index]
+            version=version, actor=actor, summary=summary, evidence=ev,
+        )
+
+    def add_event(
+        self,
+        kind: str,
+        model: str,
+        *,
+        version: str | None = None,
+        summary: str = "",
+        evidence: Evidence | None = None,
+        actor: str = "opsloop",
+    ) -> Event:
+        with self._tx() as conn:
+            return self._insert_event(conn, kind, model, version, summary, evidence, actor)
+
+    def list_events(
+        self,
+        model: str | None = None,
+        *,
+        kinds: Sequence[str] | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Event]:
+        """Events oldest first (by id), optionally filtered."""
+        q = sa.select(t.events).where(t.events.c.id > after_id)
+        if model is not None:
+            q = q.where(t.events.c.model == model)
+        if kinds:
+            q = q.where(t.events.c.kind.in_(list(kinds)))
+        q = q.order_by(t.events.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(q).mappings())
+        return [
+            Event(
+                id=r["id"], ts=_aware(r["ts"]), kind=r["kind"], model=r["model"],  # type: ignore[arg-type]
+                version=r["version"], actor=r["actor"], summary=r["summary"],
+                evidence=r["evidence"] or {},
+            )
+            for r in reversed(rows)
+        ]
+
+    # ---- deployments ----------------------------------------------------------------
+    def record_deployment(
+        self,
+        model: str,
+        version: str,
+        *,
+        env: str = "production",
+        strategy: str = "blue_green",
+        reason: str,
+        actor: str = "opsloop",
+        event_kind: str = "promoted",
+        evidence: Evidence | None = None,
+    ) -> Deployment:
+        """Make `version` current for (model, env) and write the event, atomically."""
+        with self._tx() as conn:
+            current = self._current_deployment(conn, model, env)
+            revision = 1 if current is None else current.revision + 1
+            previous = None if current is None else current.version
+            ts = utcnow()
+            res = conn.execute(
+                t.deployments.insert().values(
+                    ts=ts, model=model, env=env, revision=revision, version=version,
+                    previous_version=previous, strategy=strategy, reason=reason, actor=actor,
+                )
+            )
+            dep = Deployment(
+                id=int(res.inserted_primary_key[0]), ts=ts, model=model, env=env,  # type: ignore[index]
+                revision=revision, version=version, previous_version=previous,
+                strategy=strategy, reason=reason, actor=actor,
+            )
+            ev = {"revision": revision, "previous_version": previous, "env": env,
+                  "strategy": strategy, **(evidence or {})}
+            self._insert_event(conn, event_kind, model, version, reason, ev, actor)
+            return dep
+
+    def _current_deployment(self, conn: Connection, model: str, env: str) -> Deployment | None:
+        row = conn.execute(
+            sa.select(t.deployments)
+            .where(t.deployments.c.model == model, t.deployments.c.env == env)
+            .order_by(t.deployments.c.revision.desc())
+            .limit(1)
+        ).mappings().first()
+        return None if row is None else _deployment(row)
+
+    def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
+        with self.engine.connect() as conn:
+            return self._current_deployment(conn, model, env)
+
+    def list_deployments(self, model: str, env: str = "production") -> list[Deployment]:
+        """Deployment history, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.deployments)
+                .where(t.deployments.c.model == model, t.deployments.c.env == env)
+                .order_by(t.deployments.c.revision)
+            ).mappings()
+            return [_deployment(r) for r in rows]
+
+    # ---- gate decisions -------------------------------------------------------------
+    def record_gate(
+        self,
+        *,
+        model: str,
+        version: str,
+        champion_version: str | None,
+        metric: str,
+        policy: str,
+        margin: float,
+        floor: float | None,
+        challenger_value: float,
+        champion_value: float | None,
+        passed: bool,
+        reasons: list[str],
+        evidence: Evidence | None = None,
+        actor: str = "opsloop",
+    ) -> GateDecision:
+        diff = None if champion_value is None else challenger_value - champion_value
+        ts = utcnow()
+        ev = _jsonable(evidence or {})
+        values = dict(
+            ts=ts, model=model, version=version, champion_version=champion_version,
+            metric=metric, policy=policy, margin=margin, floor=floor,
+            challenger_value=challenger_value, champion_value=champion_value,
+            difference=diff, passed=passed, reasons=list(reasons), evidence=ev,
+        )
+        with self._tx() as conn:
+            res = conn.execute(t.gate_decisions.insert().values(**values))
+            decision = GateDecision(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[arg-type,index]
+            kind = "gate_passed" if passed else "gate_failed"
+            summary = "; ".join(reasons)
+            self._insert_event(conn, kind, model, version, summary, decision.to_dict(), actor)
+            return decision
+
+    def find_gate(self, model: str, version: str) -> GateDecision | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.gate_decisions)
+                .where(t.gate_decisions.c.model == model, t.gate_decisions.c.version == version)
+                .order_by(t.gate_decisions.c.id.desc())
+                .limit(1)
+            ).mappings().first()
+        if row is None:
+            return None
+        data = dict(row)
+        data["ts"] = _aware(data["ts"])
+        return GateDecision(**data)
+
+    # ---- approvals ------------------------------------------------------------------
+    def set_approval(
+        self,
+        model: str,
+        version: str,
+        status: str,
+        *,
+        actor: str = "opsloop",
+        comment: str = "",
+        evidence: Evidence | None = None,
+    ) -> Approval:
+        if status not in APPROVAL_STATUSES:
+            raise InvalidInputError(
+                "unknown approval status", expected=" | ".join(APPROVAL_STATUSES), got=repr(status)
+            )
+        ts = utcnow()
+        with self._tx() as conn:
+            res = conn.execute(
+                t.approvals.insert().values(
+                    ts=ts, model=model, version=version, status=status, actor=actor,
+                    comment=comment,
+                )
+            )
+            kind = {"pending": "approval_pending", "approved": "approved",
+                    "rejected": "rejected"}[status]
+            summary = comment or f"version {version} {status}"
+            self._insert_event(conn, kind, model, version, summary,
+                               {"comment": comment, **(evidence or {})}, actor)
+            return Approval(
+                id=int(res.inserted_primary_key[0]), ts=ts, model=model,  # type: ignore[index]
+                version=version, status=status, actor=actor, comment=comment,
+            )
+
+    def find_approval(self, model: str, version: str) -> Approval | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.approvals)
+                .where(t.approvals.c.model == model, t.approvals.c.version == version)
+                .order_by(t.approvals.c.id.desc())
+                .limit(1)
+            ).mappings().first()
+        return None if row is None else Approval(**{**row, "ts": _aware(row["ts"])})
+
+    def list_pending(self, model: str) -> list[Approval]:
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(
+                sa.select(t.approvals).where(t.approvals.c.model == model)
+                .order_by(t.approvals.c.id)
+            ).mappings())
+        latest: dict[str, Approval] = {}
+        for row in rows:
+            latest[row["version"]] = Approval(**{**row, "ts": _aware(row["ts"])})
+        return [a for a in latest.values() if a.status == "pending"]
+
+    # ---- monitor results ------------------------------------------------------------
+    def record_monitor(
+        self,
+        *,
+        model: str,
+        version: str | None,
+        window_start: datetime,
+        window_end: datetime,
+        n_rows: int,
+        n_labelled: int,
+        drift_detected: bool,
+        drift_share: float,
+        performance_metric: str | None,
+        performance_value: float | None,
+        performance_degraded: bool,
+        report_path: str | None,
+        summary: Evidence,
+    ) -> MonitorResult:
+        ts = utcnow()
+        values: dict[str, Any] = dict(
+            ts=ts, model=model, version=version, window_start=window_start,
+            window_end=window_end, n_rows=n_rows, n_labelled=n_labelled,
+            drift_detected=drift_detected, drift_share=drift_share,
+            performance_metric=performance_metric, performance_value=performance_value,
+            performance_degraded=performance_degraded, report_path=report_path,
+            summary=_jsonable(summary),
+        )
+        with self._tx() as conn:
+            res = conn.execute(t.monitor_results.insert().values(**values))
+            result = MonitorResult(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
+            brief = {k: v for k, v in result.to_dict().items() if k != "summary"}
+            brief["drifted_features"] = summary.get("drifted_features", [])
+            self._insert_event(conn, "monitored", model, version,
+                               _monitor_summary(result), brief, "opsloop")
+            if drift_detected:
+                self._insert_event(conn, "drift_detected", model, version,
+                                   f"{drift_share:.0%} of features drifted", brief, "opsloop")
+            if performance_degraded:
+                self._insert_event(
+                    conn, "performance_degraded", model, version,
+                    f"{performance_metric}={performance_value:.4f} below floor", brief, "opsloop",
+                )
+            return result
+
+    def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]:
+        """Monitor results, oldest first."""
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(
+                sa.select(t.monitor_results).where(t.monitor_results.c.model == model)
+                .order_by(t.monitor_results.c.id.desc()).limit(limit)
+            ).mappings())
+        out = []
+        for r in reversed(rows):
+            data = dict(r)
+            for key in ("ts", "window_start", "window_end"):
+                data[key] = _aware(data[key])
+            out.append(MonitorResult(**data))
+        return out
+
+    def find_last_monitor(self, model: str) -> MonitorResult | None:
+        results = self.list_monitor(model, limit=1)
+        return results[-1] if results else None
+
+    # ---- triggers -------------------------------------------------------------------
+    def try_fire(
+        self, model: str, trigger: str, key: str, evidence: Evidence | None = None
+    ) -> TriggerFiring | None:
+        """Record a firing once per (model, trigger, key); None if it already fired."""
+        ts = utcnow()
+        ev = _jsonable(evidence or {})
+        try:
+            with self.engine.begin() as conn:
+                res = conn.execute(
+                    t.trigger_firings.insert().values(
+                        ts=ts, model=model, trigger=trigger, key=key, evidence=ev
+                    )
+                )
+                self._insert_event(conn, "trigger_fired", model, None,
+                                   f"{trigger} trigger fired for {key}",
+                                   {"trigger": trigger, "key": key, **ev}, "opsloop")
+        except sa.exc.IntegrityError:
+            return None
+        return TriggerFiring(
+            id=int(res.inserted_primary_key[0]), ts=ts, model=model,  # type: ignore[index]
+            trigger=trigger, key=key, evidence=ev,
+        )
+
+    def list_firings(self, model: str) -> list[TriggerFiring]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.trigger_firings).where(t.trigger_firings.c.model == model)
+                .order_by(t.trigger_firings.c.id)
+            ).mappings()
+            return [TriggerFiring(**{**r, "ts": _aware(r["ts"])}) for r in rows]
+
+    # ---- pipeline runs --------------------------------------------------------------
+    def start_run(self, model: str, pipeline: str, *, trigger: str | None = None) -> int:
+        with self._tx() as conn:
+            res = conn.execute(
+                t.pipeline_runs.insert().values(
+                    model=model, pipeline=pipeline, status="running", started=utcnow(),
+                    trigger=trigger, stages=[], result={},
+                )
+            )
+            return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        stages: list[dict[str, Any]],
+        status: str = "running",
+        error: str | None = None,
+        result: Evidence | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"stages": _jsonable(stages), "status": status, "error": error}
+        if result is not None:
+            values["result"] = _jsonable(result)
+        if status != "running":
+            values["finished"] = utcnow()
+        with self._tx() as conn:
+            conn.execute(
+                t.pipeline_runs.update().where(t.pipeline_runs.c.id == run_id).values(**values)
+            )
+
+    def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]:
+        """Pipeline runs, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.pipeline_runs).where(t.pipeline_runs.c.model == model)
+                .order_by(t.pipeline_runs.c.id.desc()).limit(limit)
+            ).mappings()
+            return [
+                PipelineRun(**{**r, "started": _aware(r["started"]),
+                               "finished": _aware(r["finished"])})
+                for r in rows
+            ]
+
+
+def _deployment(row: Any) -> Deployment:
+    return Deployment(**{**row, "ts": _aware(row["ts"])})
+
+
+def _monitor_summary(r: MonitorResult) -> str:
+    parts = [f"{r.n_rows} rows", f"drift share {r.drift_share:.0%}"]
+    if r.performance_value is not None:
+        parts.append(f"{r.performance_metric}={r.performance_value:.4f} on {r.n_labelled} labels")
+    return ", ".join(parts)
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
