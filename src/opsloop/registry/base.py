@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opsloop.data.features import FeatureSpec
@@ -37,6 +36,7 @@ class TrainingRecord:
     params: dict[str, Any]
     metrics: dict[str, float]
     tags: dict[str, str]
+    target: str
     dataset: pd.DataFrame  # the training frame, logged as an MLflow dataset input
     dataset_digest: str
     input_example: pd.DataFrame
@@ -89,5 +89,3 @@ class ModelRegistry(Protocol):
     def load(self, name: str, version: str) -> LoadedModel: ...
 
     def read_artifact(self, name: str, version: str, artifact: str) -> str: ...
-
-    def artifact_dir(self, name: str, version: str) -> Path | None: ...

@@ -1,0 +1,3 @@
+from opsloop.cli import main
+
+main()

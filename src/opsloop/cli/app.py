@@ -1,0 +1,342 @@
+"""`opsloop` commands: a thin layer over `opsloop.Project`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from opsloop.project import Project
+
+app = typer.Typer(
+    name="opsloop",
+    help="The whole operational loop around a model: train, gate, deploy, serve, monitor, "
+    "retrain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+labels_app = typer.Typer(help="Ground truth that arrives after the prediction.",
+                         no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", "-p", envvar="OPSLOOP_PROJECT",
+                       help="Project folder (holds opsloop.yaml).")
+]
+StackOpt = Annotated[
+    str | None, typer.Option("--stack", envvar="OPSLOOP_STACK",
+                             help="Named stack from opsloop.yaml (default: its `stack:`).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable fields).")]
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn OpsloopError into one line on stderr and exit code 1; Ctrl-C into 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from opsloop.errors import OpsloopError
+
+        try:
+            return fn(*args, **kwargs)
+        except OpsloopError as exc:
+            console(stderr=True).print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            console(stderr=True).print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_project(path: Path, stack: str | None, name: str | None = None) -> Project:
+    from opsloop.errors import NotFoundError
+    from opsloop.project import Project
+
+    project = Project(path, stack=stack, actor=_actor())
+    if name is not None and name != project.name:
+        raise NotFoundError(
+            f"this project serves the model {project.name!r}, not {name!r}",
+            fix=f"use `{project.name}` or pass --project for the other model's folder",
+        )
+    return project
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+@handle_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    example: Annotated[str, typer.Option(help="Example to start from.")] = "churn",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing project.")] = False,
+) -> None:
+    """Scaffold a project: opsloop.yaml, model.py (load + build) and example data."""
+    from opsloop.scaffold import init_project
+
+    root = init_project(path, example=example, force=force)
+    out = console()
+    out.print(f"[green]Created[/] {root} from the [bold]{example}[/] example.")
+    out.print(f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
+              "[bold]opsloop status[/].")
+
+
+@app.command()
+@handle_errors
+def train(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    window: Annotated[str | None, typer.Option(
+        help="Training window ending now, e.g. 30d (default: retrain.training_window).")] = None,
+    reset_schema: Annotated[bool, typer.Option(
+        help="Infer a new data contract instead of checking the stored one.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train, evaluate, register, gate and (with auto approval) promote a new version."""
+    from opsloop.cli.render import StageProgress, print_train
+
+    p = open_project(project, stack)
+    win = _window(window)
+    if as_json:
+        print_json(p.train(window=win, reset_schema=reset_schema).to_dict())
+        return
+    with StageProgress(console(), f"Training {p.name}") as progress:
+        outcome = p.train(window=win, reset_schema=reset_schema, progress=progress)
+    print_train(console(), p, outcome)
+
+
+def _window(text: str | None) -> Any:
+    if text is None:
+        return None
+    from opsloop.config import parse_duration
+    from opsloop.data.window import Window
+    from opsloop.errors import InvalidInputError
+
+    try:
+        return Window.last(parse_duration(text))
+    except ValueError as exc:
+        raise InvalidInputError(f"--window: {exc}") from None
+
+
+@app.command()
+@handle_errors
+def promote(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "manual",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Make VERSION the champion and the current deployment (skips the gate)."""
+    dep = open_project(project, stack, name).promote(version, reason=reason)
+    console().print(f"[green]Promoted[/] {name} version {dep.version} (revision {dep.revision}).")
+
+
+@app.command()
+@handle_errors
+def approve(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version to approve.")],
+    comment: Annotated[str, typer.Option(help="Kept in the audit log.")] = "",
+    force: Annotated[bool, typer.Option(help="Approve even if the gate failed.")] = False,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Approve a version waiting for a person, and promote it."""
+    a = open_project(project, stack, name).approve(version, comment=comment, force=force)
+    console().print(f"[green]Approved[/] {name} version {a.version} by {a.actor}; promoted.")
+
+
+@app.command()
+@handle_errors
+def reject(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version to reject.")],
+    comment: Annotated[str, typer.Option(help="Kept in the audit log.")] = "",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Reject a version; rejecting the current champion rolls back to the previous one."""
+    a = open_project(project, stack, name).reject(version, comment=comment)
+    console().print(f"[yellow]Rejected[/] {name} version {a.version} by {a.actor}.")
+
+
+@app.command()
+@handle_errors
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Return to the previous champion in one step."""
+    dep = open_project(project, stack, name).rollback(reason=reason)
+    console().print(
+        f"[yellow]Rolled back[/] {name} from version {dep.previous_version} to {dep.version} "
+        f"(revision {dep.revision})."
+    )
+
+
+@app.command()
+@handle_errors
+def serve(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default serve.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default serve.port).")] = None,
+) -> None:
+    """Serve the champion over HTTP (OIP v2 + /predict); follows promotions live."""
+    open_project(project, stack).serve(host=host, port=port)
+
+
+@labels_app.command("add")
+@handle_errors
+def labels_add(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet with the id column and target.")],
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Add ground-truth labels, keyed by the prediction id (the project's id_column)."""
+    n = open_project(project, stack).add_labels(file)
+    console().print(f"[green]Added[/] {n} labels from {file}.")
+
+
+@app.command()
+@handle_errors
+def monitor(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    window: Annotated[str | None, typer.Option(
+        help="Window ending now, e.g. 1h (default monitor.window).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare the latest window of predictions with the champion's reference profile."""
+    from opsloop.cli.render import print_monitor
+
+    p = open_project(project, stack)
+    result = p.monitor(window=_window(window))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        print_monitor(console(), result)
+
+
+@app.command()
+@handle_errors
+def agent(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    once: Annotated[bool, typer.Option(help="Run one tick and exit.")] = False,
+    force_monitor: Annotated[bool, typer.Option(
+        help="Run the monitor now even if its schedule is not due.")] = False,
+    interval: Annotated[str, typer.Option(help="Time between ticks.")] = "30s",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run schedules and triggers: monitor, and retrain on drift or performance breach."""
+    import logging
+
+    from opsloop.cli.render import StageProgress, print_tick
+    from opsloop.config import parse_duration
+
+    p = open_project(project, stack)
+    if once:
+        if as_json:
+            print_json(p.tick(force_monitor=force_monitor).to_dict())
+            return
+        with StageProgress(console(), f"Agent tick for {p.name}") as progress:
+            result = p.tick(force_monitor=force_monitor, progress=progress)
+        print_tick(console(), result)
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    console().print(f"Agent running for [bold]{p.name}[/] every {interval}; Ctrl-C to stop.")
+    p.run_agent(interval=parse_duration(interval))
+
+
+@app.command()
+@handle_errors
+def status(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Champion, challenger, deployment, last monitor verdict, pending approvals."""
+    from opsloop.cli.render import print_status
+
+    data = open_project(project, stack).status()
+    if as_json:
+        print_json(data)
+    else:
+        print_status(console(), data)
+
+
+@app.command()
+@handle_errors
+def events(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    limit: Annotated[int, typer.Option(help="How many (newest).")] = 50,
+    kind: Annotated[list[str] | None, typer.Option(help="Only these kinds (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log: every automated or manual decision with its evidence."""
+    from opsloop.cli.render import print_events
+
+    found = open_project(project, stack).events(limit=limit, kinds=kind)
+    if as_json:
+        print_json([e.to_dict() for e in found])
+    else:
+        print_events(console(), found)
+
+
+@app.command()
+@handle_errors
+def demo(
+    project: Annotated[Path | None, typer.Option(
+        "--project", "-p", help="Folder for the demo project (default: a new temp folder).")
+    ] = None,
+    requests: Annotated[int, typer.Option(help="Production rows to send.")] = 3000,
+) -> None:
+    """Run the whole loop end to end on the embedded default."""
+    from opsloop.demo import run_demo
+
+    run_demo(project, console=console(), rows=requests)
+
+
+@app.command()
+def version() -> None:
+    """Print the opsloop version."""
+    from opsloop import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

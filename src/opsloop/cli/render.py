@@ -1,0 +1,160 @@
+"""Rich rendering of command results (tables, progress)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from opsloop.orchestrate.agent import TickResult
+    from opsloop.project import Project
+    from opsloop.store.records import Event, MonitorResult
+    from opsloop.train.pipeline import TrainOutcome
+
+
+class StageProgress:
+    """A spinner naming the running stage, and a tick line per finished stage."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.title = title
+        self._status: Status | None = None
+
+    def __enter__(self) -> StageProgress:
+        self._status = self.console.status(f"{self.title}…")
+        self._status.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._status is not None:
+            self._status.__exit__(exc_type, exc, tb)
+
+    def __call__(self, stage: str, message: str) -> None:
+        if message == "started" and self._status is not None:
+            self._status.update(f"{self.title}: [bold]{stage}[/]…")
+        elif message == "done":
+            self.console.print(f"  [green]✓[/] {stage}")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
+    verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
+    console.print(f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
+                  f"({o.rows.get('train')} training rows, {o.rows.get('holdout')} holdout rows).")
+    table = Table("metric", "holdout value", box=None)
+    for k, v in sorted(o.metrics.items()):
+        table.add_row(k, _fmt(v))
+    console.print(table)
+    console.print(f"Gate {verdict}: " + "; ".join(o.gate_reasons))
+    if o.promoted:
+        console.print(f"[green]Promoted[/] version {o.version} to champion.")
+    elif o.approval == "pending":
+        console.print(f"Waiting for approval: [bold]opsloop approve {project.name} {o.version}"
+                      f"[/] or [bold]opsloop reject {project.name} {o.version}[/].")
+
+
+def print_monitor(console: Console, r: MonitorResult) -> None:
+    drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
+    console.print(f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
+                  f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled.")
+    console.print(f"{drift}: {r.drift_share:.0%} of features drifted "
+                  f"{r.summary.get('drifted_features', [])}")
+    features = r.summary.get("drift", {}).get("features", [])
+    if features:
+        table = Table("feature", "test", "statistic", "p-value", "PSI", "drifted", box=None)
+        for f in sorted(features, key=lambda f: (not f.get("drifted"), f.get("name", ""))):
+            table.add_row(f.get("name"), f.get("test"), _fmt(f.get("statistic")),
+                          _fmt(f.get("p_value")), _fmt(f.get("psi")),
+                          "[red]yes[/]" if f.get("drifted") else "no")
+        console.print(table)
+    if r.performance_value is not None:
+        state = "[red]below floor[/]" if r.performance_degraded else "[green]ok[/]"
+        console.print(f"Performance: {r.performance_metric} = {r.performance_value:.4f} on "
+                      f"{r.n_labelled} labelled rows ({state}).")
+    else:
+        console.print(f"Performance: not enough labels yet ({r.n_labelled} labelled rows).")
+    console.print(f"Report: {r.report_path}")
+
+
+def print_tick(console: Console, t: TickResult) -> None:
+    if t.monitored is not None:
+        print_monitor(console, t.monitored)
+    for f in t.fired:
+        console.print(f"[yellow]Trigger fired[/]: {f.trigger} ({f.key})")
+    for note in t.notes:
+        console.print(f"[dim]{note}[/]")
+    if t.trained is not None:
+        o = t.trained
+        console.print(f"Retrained: version {o.version}, gate "
+                      f"{'passed' if o.gate_passed else 'failed'} ({'; '.join(o.gate_reasons)})"
+                      f"{', promoted' if o.promoted else ''}.")
+
+
+def print_status(console: Console, s: dict[str, Any]) -> None:
+    console.print(f"[bold]{s['model']}[/] ({s['task']}, stack {s['stack']})")
+    table = Table("", "", box=None, show_header=False)
+    dep = s["deployment"]
+    table.add_row("champion", "—" if dep is None else
+                  f"version {dep['version']} (revision {dep['revision']}, since {dep['ts'][:19]}, "
+                  f"{dep['reason']})")
+    ch = s["challenger"]
+    if ch is None:
+        table.add_row("challenger", "—")
+    else:
+        gate = ch["gate"]
+        gate_text = "no gate yet" if gate is None else (
+            ("passed" if gate["passed"] else "failed") + ": " + "; ".join(gate["reasons"]))
+        table.add_row("challenger", f"version {ch['version']} — gate {gate_text}")
+    m = s["last_monitor"]
+    if m is None:
+        table.add_row("last monitor", "never run")
+    else:
+        perf = ("" if m["performance_value"] is None else
+                f", {m['performance_metric']}={m['performance_value']:.4f} on "
+                f"{m['n_labelled']} labels" + (" [red](below floor)[/]"
+                                               if m["performance_degraded"] else ""))
+        verdict = "[red]drift[/]" if m["drift_detected"] else "[green]no drift[/]"
+        table.add_row("last monitor", f"{m['ts'][:19]}: {verdict} "
+                      f"({m['drift_share']:.0%} of features){perf}, {m['n_rows']} rows")
+    pending = s["pending_approvals"]
+    table.add_row("pending approvals", ", ".join(f"version {p['version']}" for p in pending)
+                  or "none")
+    sched = s["schedule"]
+    table.add_row("schedule", f"monitor {sched['monitor']} (next {sched['monitor_next'][:16]}), "
+                  f"retrain on {', '.join(sched['retrain_on'])}")
+    last = sched["last_trigger"]
+    table.add_row("last trigger", "none" if last is None else
+                  f"{last['trigger']} at {last['ts'][:19]}")
+    runs = s["runs"]
+    if runs:
+        r = runs[0]
+        table.add_row("last pipeline", f"#{r['id']} {r['pipeline']} {r['status']} "
+                      f"(trigger {r['trigger']})")
+    table.add_row("versions", ", ".join(s["versions"]) or "none")
+    console.print(table)
+
+
+def print_events(console: Console, events: list[Event]) -> None:
+    table = Table("id", "time (UTC)", "kind", "version", "actor", "summary")
+    colours = {"gate_failed": "red", "drift_detected": "red", "performance_degraded": "red",
+               "rolled_back": "yellow", "trigger_fired": "yellow", "promoted": "green",
+               "gate_passed": "green", "training_failed": "red", "data_invalid": "red"}
+    for e in events:
+        colour = colours.get(e.kind)
+        kind = f"[{colour}]{e.kind}[/]" if colour else e.kind
+        table.add_row(str(e.id), f"{e.ts:%Y-%m-%d %H:%M:%S}", kind, e.version or "",
+                      e.actor, e.summary)
+    console.print(table)

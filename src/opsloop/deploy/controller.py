@@ -1,0 +1,129 @@
+"""Promote, approve, reject and roll back.
+
+The ops store's deployment history is the source of truth that servers converge on; the
+MLflow `champion` alias mirrors it so MLflow users see the same thing. The alias moves
+first and the deployment row is the commit point: if writing it fails, the alias is put
+back, so the two never disagree for long and servers never see a half-done promotion.
+"""
+
+from __future__ import annotations
+
+from opsloop.errors import StateError
+from opsloop.runtime import Runtime
+from opsloop.store.records import Approval, Deployment
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def promote(
+    rt: Runtime, version: str, *, reason: str, actor: str | None = None,
+    event_kind: str = "promoted", evidence: dict[str, object] | None = None,
+) -> Deployment:
+    """Make `version` the champion and the current deployment."""
+    version = str(version)
+    rt.registry.get_version(rt.model, version)  # raises NotFoundError with a fix
+    current = rt.store.find_deployment(rt.model)
+    if current is not None and current.version == version:
+        raise StateError(
+            f"version {version} of {rt.model!r} is already deployed (revision "
+            f"{current.revision})",
+            fix="nothing to do; `opsloop status` shows the deployment",
+        )
+    previous_alias = rt.registry.find_alias(rt.model, CHAMPION)
+    rt.registry.set_alias(rt.model, CHAMPION, version)
+    try:
+        deployment = rt.store.record_deployment(
+            rt.model, version, strategy=rt.config.deploy.strategy, reason=reason,
+            actor=actor or rt.actor, event_kind=event_kind, evidence=evidence,
+        )
+    except Exception:
+        if previous_alias is None:
+            rt.registry.delete_alias(rt.model, CHAMPION)
+        else:
+            rt.registry.set_alias(rt.model, CHAMPION, previous_alias.version)
+        raise
+    challenger = rt.registry.find_alias(rt.model, CHALLENGER)
+    if challenger is not None and challenger.version == version:
+        rt.registry.delete_alias(rt.model, CHALLENGER)
+    return deployment
+
+
+def _rolled_back_versions(rt: Runtime) -> set[str]:
+    events = rt.store.list_events(rt.model, kinds=["rolled_back"], limit=10_000)
+    return {str(e.evidence.get("from_version")) for e in events}
+
+
+def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Deployment:
+    """Return to the previous champion in one step.
+
+    The target is the most recently deployed version that is not the current one and has
+    not itself been rolled back from (so two rollbacks in a row walk back through history
+    instead of flip-flopping).
+    """
+    current = rt.store.find_deployment(rt.model)
+    if current is None:
+        raise StateError(
+            f"{rt.model!r} has never been deployed, so there is nothing to roll back",
+            fix="promote a version first (`opsloop train` or `opsloop promote`)",
+        )
+    excluded = _rolled_back_versions(rt) | {current.version}
+    history = rt.store.list_deployments(rt.model)
+    target = next((d.version for d in reversed(history) if d.version not in excluded), None)
+    if target is None:
+        raise StateError(
+            f"{rt.model!r} has no earlier version to roll back to (current: "
+            f"{current.version}, history: {[d.version for d in history]})",
+            fix="promote another version explicitly with `opsloop promote NAME VERSION`",
+        )
+    return promote(
+        rt, target, reason=reason or f"rollback from version {current.version}",
+        actor=actor, event_kind="rolled_back",
+        evidence={"from_version": current.version, "to_version": target},
+    )
+
+
+def approve(
+    rt: Runtime, version: str, *, actor: str, comment: str = "", force: bool = False,
+    promote_now: bool = True,
+) -> Approval:
+    """Approve a version whose gate passed (or any version with `force`), then promote it."""
+    version = str(version)
+    rt.registry.get_version(rt.model, version)
+    gate = rt.store.find_gate(rt.model, version)
+    if gate is None and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} has no gate decision",
+            fix="run the pipeline (`opsloop train`) or pass --force to approve without one",
+        )
+    if gate is not None and not gate.passed and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} failed its gate: {'; '.join(gate.reasons)}",
+            fix="pass --force to approve it anyway (recorded in the audit log)",
+        )
+    approval = rt.store.set_approval(
+        rt.model, version, "approved", actor=actor, comment=comment,
+        evidence={"forced": force and (gate is None or not gate.passed)},
+    )
+    if promote_now:
+        current = rt.store.find_deployment(rt.model)
+        if current is None or current.version != version:
+            promote(rt, version, reason=f"approved by {actor}" + (f": {comment}" if comment
+                                                                   else ""), actor=actor)
+    return approval
+
+
+def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Approval:
+    """Reject a version; rejecting the current champion rolls back to the previous one."""
+    version = str(version)
+    rt.registry.get_version(rt.model, version)
+    approval = rt.store.set_approval(rt.model, version, "rejected", actor=actor,
+                                     comment=comment)
+    current = rt.store.find_deployment(rt.model)
+    if current is not None and current.version == version:
+        rollback(rt, actor=actor, reason=f"version {version} rejected by {actor}"
+                 + (f": {comment}" if comment else ""))
+    challenger = rt.registry.find_alias(rt.model, CHALLENGER)
+    if challenger is not None and challenger.version == version:
+        rt.registry.delete_alias(rt.model, CHALLENGER)
+    return approval

@@ -1,0 +1,1 @@
+"""Orchestration: the in-process agent (schedules, triggers, retraining)."""

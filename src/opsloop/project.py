@@ -1,0 +1,207 @@
+"""`Project`: the documented Python API. The CLI, the server and the demo are thin layers
+over it.
+
+    >>> from opsloop import Project
+    >>> p = Project("my-churn")
+    >>> outcome = p.train()          # train → gate → approval → promotion
+    >>> p.monitor()                  # drift, quality, performance on the last window
+    >>> p.rollback()                 # back to the previous champion
+    >>> p.status(), p.events()
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsloop.config import CONFIG_FILE, ProjectConfig, StackConfig, load_config
+from opsloop.errors import ProjectNotFoundError
+from opsloop.runtime import Paths, Runtime, resolve_stack
+
+if TYPE_CHECKING:
+    from opsloop.data.window import Window
+    from opsloop.engines.base import Engine
+    from opsloop.orchestrate.agent import TickResult
+    from opsloop.registry.base import ModelRegistry
+    from opsloop.stages import Progress
+    from opsloop.store.records import Approval, Deployment, Event, MonitorResult
+    from opsloop.store.sql import OpsStore
+    from opsloop.train.pipeline import TrainOutcome
+
+
+class Project:
+    """An opsloop project: a folder with `opsloop.yaml` and the user's code."""
+
+    def __init__(
+        self,
+        path: str | Path = ".",
+        *,
+        stack: str | None = None,
+        registry: ModelRegistry | None = None,
+        store: OpsStore | None = None,
+        engine: Engine | None = None,
+        actor: str = "opsloop",
+    ) -> None:
+        self.root = Path(path).resolve()
+        config_path = self.root / CONFIG_FILE
+        if not config_path.is_file():
+            raise ProjectNotFoundError(
+                f"no {CONFIG_FILE} in {self.root}",
+                fix=f"run `opsloop init {path} --example churn`, or pass --project PATH",
+            )
+        config = load_config(config_path)
+        if stack is not None and stack != config.stack:
+            from opsloop.config import parse_config
+
+            config = parse_config({**config.model_dump(mode="json", exclude_none=True),
+                                   "stack": stack}, source=str(config_path))
+        self.config: ProjectConfig = config
+        self.paths = Paths(self.root)
+        self.stack: StackConfig = resolve_stack(config, self.paths)
+        self._registry = registry
+        self._store = store
+        self._engine = engine
+        self.actor = actor
+
+    @property
+    def name(self) -> str:
+        return self.config.model
+
+    # ---- backends (built lazily: `opsloop status` must not import MLflow) -----------
+    @cached_property
+    def store(self) -> OpsStore:
+        if self._store is not None:
+            return self._store
+        from opsloop.store.sql import OpsStore
+
+        assert self.stack.ops_store is not None
+        return OpsStore(self.stack.ops_store)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        if self._registry is not None:
+            return self._registry
+        from opsloop.registry.mlflow import MlflowRegistry
+
+        assert self.stack.tracking_uri is not None
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        registry = MlflowRegistry(
+            self.stack.tracking_uri, registry_uri=self.stack.registry_uri,
+            artifact_location=self.stack.artifact_location,
+        )
+        registry.initialise()
+        return registry
+
+    @cached_property
+    def engine(self) -> Engine:
+        if self._engine is not None:
+            return self._engine
+        from opsloop.engines.duckdb import DuckDBEngine
+
+        labels_glob = None
+        if self.config.data.labels:
+            labels_glob = str(self.root / self.config.data.labels)
+        assert self.stack.prediction_log is not None
+        return DuckDBEngine(
+            Path(self.stack.prediction_log), self.paths.labels,
+            extra_labels_glob=labels_glob, id_column=self.config.id_column,
+            target=self.config.target,
+        )
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        return Runtime(self.config, self.root, self.registry, self.store, self.engine,
+                       actor=self.actor)
+
+    # ---- the loop ------------------------------------------------------------------
+    def train(
+        self, *, window: Window | None = None, trigger: str = "manual",
+        reset_schema: bool = False, progress: Progress | None = None,
+    ) -> TrainOutcome:
+        """Run the pipeline: load → validate → split → fit → evaluate → register → gate →
+        approval → promotion (when approval is `auto`)."""
+        from opsloop.train.pipeline import run_training
+
+        return run_training(self.runtime, window=window, trigger=trigger,
+                            reset_schema=reset_schema, progress=progress)
+
+    def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:
+        from opsloop.deploy.controller import promote
+
+        return promote(self.runtime, version, reason=reason, actor=self.actor)
+
+    def rollback(self, *, reason: str = "") -> Deployment:
+        from opsloop.deploy.controller import rollback
+
+        return rollback(self.runtime, actor=self.actor, reason=reason)
+
+    def approve(self, version: str, *, comment: str = "", force: bool = False) -> Approval:
+        from opsloop.deploy.controller import approve
+
+        return approve(self.runtime, version, actor=self.actor, comment=comment, force=force)
+
+    def reject(self, version: str, *, comment: str = "") -> Approval:
+        from opsloop.deploy.controller import reject
+
+        return reject(self.runtime, version, actor=self.actor, comment=comment)
+
+    def add_labels(self, source: Any) -> int:
+        """Ingest ground truth (CSV/Parquet path or DataFrame with id column + target)."""
+        from opsloop.engines.labels import ingest_labels
+
+        n = ingest_labels(source, self.paths.labels, id_column=self.config.id_column,
+                          target=self.config.target)
+        self.store.add_event(
+            "labels_added", self.name, summary=f"{n} labels added", actor=self.actor,
+            evidence={"rows": n, "source": str(source) if isinstance(source, str | Path)
+                      else "DataFrame"},
+        )
+        return n
+
+    def monitor(self, *, window: Window | None = None) -> MonitorResult:
+        from opsloop.monitor.job import run_monitor_job
+
+        return run_monitor_job(self.runtime, window=window)
+
+    def tick(self, *, force_monitor: bool = False, progress: Progress | None = None
+             ) -> TickResult:
+        """One agent tick: monitor if due, fire triggers, retrain if fired."""
+        from opsloop.orchestrate.agent import tick
+
+        return tick(self.runtime, force_monitor=force_monitor, progress=progress)
+
+    def run_agent(self, *, interval: timedelta = timedelta(seconds=30)) -> None:
+        from opsloop.orchestrate.agent import run_agent
+
+        run_agent(self.runtime, interval=interval)
+
+    def serve(self, *, host: str | None = None, port: int | None = None) -> None:
+        """Run the prediction server until stopped (blocks)."""
+        from opsloop.serve import PredictionLogWriter, ServeContext, run_server
+
+        cfg = self.config.serve
+        assert self.stack.prediction_log is not None
+        registry = self.registry
+        writer = PredictionLogWriter(
+            Path(self.stack.prediction_log), self.name,
+            flush_interval=cfg.log_flush_interval.total_seconds(),
+            max_queue_rows=cfg.log_max_queue,
+        )
+        ctx = ServeContext(
+            model_name=self.name, store=self.store,
+            load_version=lambda version: registry.load(self.name, version),
+            log_writer=writer, id_column=self.config.id_column,
+            reload_interval=cfg.reload_interval.total_seconds(),
+        )
+        run_server(ctx, host or cfg.host, cfg.port if port is None else port)
+
+    # ---- views ---------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        from opsloop.views import build_status
+
+        return build_status(self)
+
+    def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
+        return self.store.list_events(self.name, kinds=kinds, limit=limit)

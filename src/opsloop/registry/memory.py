@@ -1,0 +1,89 @@
+"""An in-memory registry with MLflow's semantics (versions, aliases, tags) for fast tests."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+
+from opsloop.errors import NotFoundError
+from opsloop.registry.base import LoadedModel, ModelVersion, TrainingRecord
+from opsloop.store.records import utcnow
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions: dict[str, list[ModelVersion]] = {}
+        self._models: dict[tuple[str, str], bytes] = {}
+        self._artifacts: dict[tuple[str, str], dict[str, str]] = {}
+        self._records: dict[tuple[str, str], TrainingRecord] = {}
+        self._aliases: dict[str, dict[str, str]] = {}
+
+    def register(self, record: TrainingRecord) -> ModelVersion:
+        with self._lock:
+            versions = self._versions.setdefault(record.model_name, [])
+            version = str(len(versions) + 1)
+            mv = ModelVersion(
+                name=record.model_name, version=version, created=utcnow(),
+                run_id=f"memory-run-{record.model_name}-{version}", source=None,
+                tags={**record.tags, "opsloop.task": record.task},
+            )
+            versions.append(mv)
+            key = (record.model_name, version)
+            self._models[key] = pickle.dumps(record.estimator)  # a real copy, like MLflow
+            from opsloop.data.features import features_to_json
+
+            self._artifacts[key] = {**record.artifacts,
+                                    "features.json": features_to_json(record.features)}
+            self._records[key] = record
+            return mv
+
+    def get_version(self, name: str, version: str) -> ModelVersion:
+        for mv in self._versions.get(name, []):
+            if mv.version == str(version):
+                aliases = tuple(a for a, v in self._aliases.get(name, {}).items() if v == mv.version)
+                return replace(mv, aliases=aliases)
+        raise NotFoundError(
+            f"model {name!r} has no version {version!r}",
+            expected=f"one of {[m.version for m in self._versions.get(name, [])]}",
+            fix="run `opsloop status` to see the registered versions",
+        )
+
+    def list_versions(self, name: str) -> Sequence[ModelVersion]:
+        return [self.get_version(name, mv.version) for mv in self._versions.get(name, [])]
+
+    def find_alias(self, name: str, alias: str) -> ModelVersion | None:
+        version = self._aliases.get(name, {}).get(alias)
+        return None if version is None else self.get_version(name, version)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.get_version(name, version)
+        self._aliases.setdefault(name, {})[alias] = str(version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._aliases.get(name, {}).pop(alias, None)
+
+    def set_tag(self, name: str, version: str, key: str, value: str) -> None:
+        mv = self.get_version(name, version)
+        versions = self._versions[name]
+        versions[versions.index(replace(mv, aliases=()))] = replace(
+            mv, aliases=(), tags={**mv.tags, key: value}
+        )
+
+    def load(self, name: str, version: str) -> LoadedModel:
+        self.get_version(name, version)
+        key = (name, str(version))
+        record = self._records[key]
+        return LoadedModel(
+            name=name, version=str(version), estimator=pickle.loads(self._models[key]),
+            features=list(record.features), task=record.task, artifacts=self._artifacts[key],
+        )
+
+    def read_artifact(self, name: str, version: str, artifact: str) -> str:
+        self.get_version(name, version)
+        try:
+            return self._artifacts[(name, str(version))][artifact]
+        except KeyError:
+            raise NotFoundError(f"version {version} of {name!r} has no artifact {artifact!r}") from None

@@ -1,0 +1,156 @@
+"""The Runtime: a project's configuration, paths and backends, handed to every subsystem.
+
+`Project` (the public façade) builds one; train/, gate/, deploy/, monitor/ and orchestrate/
+take it as an argument, so no subsystem imports the façade ("upward"). Tests build one with
+in-memory backends (`MemoryRegistry`, `OpsStore("sqlite://")`, `MemoryEngine`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from opsloop.config import ProjectConfig, StackConfig
+from opsloop.errors import UserCodeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from opsloop.data.window import Window
+    from opsloop.engines.base import Engine
+    from opsloop.registry.base import ModelRegistry
+    from opsloop.store.sql import OpsStore
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the embedded default keeps things, under `<project>/.opsloop/`."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / ".opsloop"
+
+    @property
+    def predictions(self) -> Path:
+        return self.home / "predictions"
+
+    @property
+    def labels(self) -> Path:
+        return self.home / "labels"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.home / "artifacts"
+
+
+def resolve_stack(config: ProjectConfig, paths: Paths) -> StackConfig:
+    """Fill the active stack's empty fields with the embedded defaults."""
+    stack = config.active_stack
+    mlflow_db = f"sqlite:///{paths.home / 'mlflow.db'}"
+    return stack.model_copy(
+        update={
+            "tracking_uri": stack.tracking_uri or mlflow_db,
+            "registry_uri": stack.registry_uri or stack.tracking_uri or mlflow_db,
+            "artifact_location": stack.artifact_location or str(paths.artifacts),
+            "ops_store": stack.ops_store or f"sqlite:///{paths.home / 'ops.db'}",
+            "prediction_log": stack.prediction_log or str(paths.predictions),
+        }
+    )
+
+
+@dataclass
+class Runtime:
+    config: ProjectConfig
+    root: Path
+    registry: ModelRegistry
+    store: OpsStore
+    engine: Engine
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    actor: str = "opsloop"
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.root)
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # ---- the user's code ---------------------------------------------------------
+    @cached_property
+    def user_module(self) -> ModuleType:
+        path = (self.root / self.config.code).resolve()
+        if not path.is_file():
+            raise UserCodeError(
+                f"the project's code file {self.config.code!r} does not exist",
+                expected=f"a Python file at {path} defining load(window) and build()",
+                fix="create it or set `code:` in opsloop.yaml",
+            )
+        name = f"opsloop_user_{abs(hash(str(path)))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UserCodeError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # pickling user-defined classes needs the module registered
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise UserCodeError(
+                f"importing {self.config.code} failed: {type(exc).__name__}: {exc}",
+                fix="run `python " + str(path) + "` to see the full error",
+            ) from exc
+        for fn in ("load", "build"):
+            if not callable(getattr(module, fn, None)):
+                raise UserCodeError(
+                    f"{self.config.code} does not define {fn}()",
+                    expected="functions load(window) -> DataFrame and build() -> estimator",
+                )
+        return module
+
+    def load_data(self, window: Window) -> pd.DataFrame:
+        import pandas as pd
+
+        try:
+            frame = self.user_module.load(window)
+        except Exception as exc:
+            raise UserCodeError(
+                f"load(window) in {self.config.code} raised {type(exc).__name__}: {exc}",
+                fix="fix the function; it gets a window with .start and .end (UTC datetimes)",
+            ) from exc
+        if not isinstance(frame, pd.DataFrame):
+            raise UserCodeError(
+                f"load(window) in {self.config.code} returned the wrong type",
+                expected="a pandas DataFrame", got=type(frame).__name__,
+            )
+        return frame
+
+    def build_estimator(self) -> Any:
+        try:
+            estimator = self.user_module.build()
+        except Exception as exc:
+            raise UserCodeError(
+                f"build() in {self.config.code} raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+            raise UserCodeError(
+                f"build() in {self.config.code} returned something that is not an estimator",
+                expected="an unfitted scikit-learn-compatible estimator (fit + predict)",
+                got=type(estimator).__name__,
+            )
+        return estimator

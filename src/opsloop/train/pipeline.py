@@ -1,0 +1,267 @@
+"""The training pipeline as recorded stages.
+
+load → validate (pandera contract, inferred on first training) → time split → fit →
+evaluate → register in MLflow (params, metrics, dataset input with digest, model with
+signature and example, features, schema and reference profile as artifacts; alias
+`challenger`) → gate against the champion on the same holdout → approval (auto or
+manual) → promotion.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opsloop.data.window import Window
+from opsloop.errors import DataValidationError, NotFoundError, OpsloopError
+from opsloop.runtime import Runtime
+from opsloop.stages import Progress, StageRecorder
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from opsloop.registry.base import LoadedModel
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    run_id: int
+    version: str
+    metrics: dict[str, float]
+    gate_passed: bool
+    gate_reasons: list[str]
+    approval: str  # approved | pending | none (gate failed)
+    promoted: bool
+    champion_version: str | None
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _git_sha(root: Any) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _check_columns(rt: Runtime, frame: pd.DataFrame) -> None:
+    cfg = rt.config
+    needed = [cfg.target, cfg.id_column, cfg.time_column, *(cfg.features or ())]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"load(window) returned a frame without the column(s) {missing}",
+            expected=f"columns {needed} (target, id_column, time_column, features)",
+            got=f"columns {list(frame.columns)}",
+            fix="return them from load() or correct opsloop.yaml",
+        )
+
+
+def _predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[Any, Any]:
+    return model.predict_frame(frame)
+
+
+def run_training(
+    rt: Runtime, *, window: Window | None = None, trigger: str = "manual",
+    reset_schema: bool = False, progress: Progress | None = None,
+) -> TrainOutcome:
+    from opsloop.data.features import features_to_json, infer_features
+    from opsloop.data.fingerprint import fingerprint
+    from opsloop.data.schema import infer_data_schema, validate_frame
+    from opsloop.deploy.controller import CHALLENGER, CHAMPION, promote
+    from opsloop.gate.decide import decide
+    from opsloop.metrics import compute_metrics
+    from opsloop.monitor.profile import compute_profile
+    from opsloop.registry.base import LoadedModel, TrainingRecord
+
+    cfg = rt.config
+    window = window or Window.last(cfg.retrain.training_window, end=rt.now())
+    rec = StageRecorder(rt.store, rt.model, "train", trigger=trigger, progress=progress)
+    try:
+        with rec.stage("load") as d:
+            frame = rt.load_data(window)
+            _check_columns(rt, frame)
+            d.update(rows=len(frame), window=window.key)
+
+        champion = rt.registry.find_alias(rt.model, CHAMPION)
+        with rec.stage("validate") as d:
+            schema_yaml = None
+            if champion is not None and not reset_schema:
+                try:
+                    schema_yaml = rt.registry.read_artifact(rt.model, champion.version,
+                                                            "schema.yaml")
+                except NotFoundError:
+                    schema_yaml = None
+            if schema_yaml is None:
+                schema_yaml = infer_data_schema(frame, target=cfg.target, task=cfg.task)
+                d["schema"] = "inferred"
+            else:
+                d["schema"] = f"from version {champion.version}" if champion else "stored"
+            try:
+                validate_frame(schema_yaml, frame)
+            except DataValidationError as exc:
+                rt.store.add_event("data_invalid", rt.model, summary=str(exc),
+                                   evidence={"window": window.key, "trigger": trigger})
+                raise
+
+        with rec.stage("split") as d:
+            from opsloop.train.split import time_split
+
+            train, holdout = time_split(
+                frame, time_column=cfg.time_column, holdout=cfg.split.holdout,
+                target=cfg.target, task=cfg.task,
+            )
+            specs = infer_features(
+                train, exclude=(cfg.target, cfg.id_column, cfg.time_column), only=cfg.features
+            )
+            names = [s.name for s in specs]
+            d.update(train_rows=len(train), holdout_rows=len(holdout), features=len(names))
+
+        with rec.stage("fit") as d:
+            estimator = rt.build_estimator()
+            t0 = time.perf_counter()
+            try:
+                estimator.fit(train[names], train[cfg.target])
+            except Exception as exc:
+                from opsloop.errors import UserCodeError
+
+                raise UserCodeError(
+                    f"fitting the estimator from build() failed: {type(exc).__name__}: {exc}",
+                    fix="check that build() handles the feature types (e.g. encodes strings)",
+                ) from exc
+            d["fit_seconds"] = round(time.perf_counter() - t0, 3)
+            d["estimator"] = type(estimator).__name__
+
+        challenger_model = LoadedModel(rt.model, "candidate", estimator, specs, cfg.task)
+        with rec.stage("evaluate") as d:
+            pred, score = _predict(challenger_model, holdout)
+            metrics = compute_metrics(cfg.task, holdout[cfg.target].to_numpy(), pred, score)
+            d["metrics"] = metrics
+
+        with rec.stage("register") as d:
+            import pandas as pd
+
+            reference = frame.copy()
+            _, ref_score = _predict(challenger_model, reference)
+            from opsloop.data.features import FeatureSpec
+
+            profile_specs = list(specs)
+            if ref_score is not None:
+                reference["score"] = ref_score
+                profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
+            profile = compute_profile(reference, profile_specs)
+            digest = fingerprint(frame)
+            tags = {
+                "opsloop.data_fingerprint": digest,
+                "opsloop.window": window.key,
+                "opsloop.trigger": trigger,
+                "opsloop.train_rows": str(len(train)),
+                "opsloop.holdout_rows": str(len(holdout)),
+                "opsloop.reference_profile": "opsloop/reference_profile.json",
+            }
+            sha = _git_sha(rt.root)
+            if sha:
+                tags["opsloop.git_sha"] = sha
+            params: dict[str, Any] = {"opsloop.features": ",".join(names)}
+            if hasattr(estimator, "get_params"):
+                params.update({k: v for k, v in estimator.get_params(deep=False).items()
+                               if isinstance(v, int | float | str | bool | type(None))})
+            record = TrainingRecord(
+                model_name=rt.model, estimator=estimator, features=specs, task=cfg.task,
+                params=params, metrics={f"holdout_{k}": v for k, v in metrics.items()},
+                tags=tags, target=cfg.target, dataset=frame, dataset_digest=digest,
+                input_example=holdout[names].head(5).reset_index(drop=True),
+                artifacts={
+                    "schema.yaml": schema_yaml,
+                    "reference_profile.json": profile.to_json(),
+                    "features.json": features_to_json(specs),
+                },
+                experiment=rt.model,
+            )
+            mv = rt.registry.register(record)
+            rt.registry.set_alias(rt.model, CHALLENGER, mv.version)
+            version = mv.version
+            d.update(version=version, run_id=mv.run_id)
+            rt.store.add_event(
+                "trained", rt.model, version=version,
+                summary=f"{cfg.gate.metric}={metrics.get(cfg.gate.metric, float('nan')):.4f} "
+                f"on {len(holdout)} holdout rows",
+                evidence={"metrics": metrics, "rows": len(frame), "window": window.key,
+                          "trigger": trigger, "pipeline_run": rec.run_id},
+            )
+            rt.store.add_event(
+                "registered", rt.model, version=version,
+                summary=f"registered {rt.model} version {version} (alias challenger)",
+                evidence={"run_id": mv.run_id, "source": mv.source, "tags": tags},
+            )
+            del pd
+
+        with rec.stage("gate") as d:
+            value = metrics.get(cfg.gate.metric)
+            if value is None:
+                raise DataValidationError(
+                    f"the gate metric {cfg.gate.metric!r} could not be computed on the holdout",
+                    fix="check the holdout has both classes, or choose another gate.metric",
+                )
+            champion_value = None
+            champion_version = None
+            if champion is not None:
+                champion_model = rt.registry.load(rt.model, champion.version)
+                cpred, cscore = _predict(champion_model, holdout)
+                champion_metrics = compute_metrics(
+                    cfg.task, holdout[cfg.target].to_numpy(), cpred, cscore
+                )
+                champion_value = champion_metrics.get(cfg.gate.metric)
+                champion_version = champion.version
+                d["champion_metrics"] = champion_metrics
+            verdict = decide(cfg.gate, value, champion_value)
+            decision = rt.store.record_gate(
+                model=rt.model, version=version, champion_version=champion_version,
+                metric=cfg.gate.metric, policy=cfg.gate.policy, margin=cfg.gate.margin,
+                floor=cfg.gate.floor, challenger_value=value, champion_value=champion_value,
+                passed=verdict.passed, reasons=verdict.reasons,
+                evidence={"holdout_rows": len(holdout), "window": window.key,
+                          "challenger_metrics": metrics,
+                          "champion_metrics": d.get("champion_metrics", {})},
+            )
+            rt.registry.set_tag(rt.model, version, "opsloop.gate",
+                                "passed" if decision.passed else "failed")
+            d.update(passed=decision.passed, reasons=decision.reasons)
+
+        approval = "none"
+        promoted = False
+        with rec.stage("approve") as d:
+            if decision.passed and cfg.gate.approval == "auto":
+                rt.store.set_approval(rt.model, version, "approved", actor="opsloop (auto)",
+                                      comment="gate passed; approval policy is auto")
+                promote(rt, version, reason=f"gate passed ({'; '.join(decision.reasons)})",
+                        actor="opsloop (auto)")
+                approval, promoted = "approved", True
+            elif decision.passed:
+                rt.store.set_approval(rt.model, version, "pending", actor="opsloop",
+                                      comment="gate passed; waiting for a person "
+                                      f"(`opsloop approve {rt.model} {version}`)")
+                approval = "pending"
+            d.update(approval=approval, promoted=promoted)
+        outcome = TrainOutcome(
+            run_id=rec.run_id, version=version, metrics=metrics, gate_passed=decision.passed,
+            gate_reasons=decision.reasons, approval=approval, promoted=promoted,
+            champion_version=champion_version,
+            rows={"total": len(frame), "train": len(train), "holdout": len(holdout)},
+        )
+        rec.succeed(outcome.to_dict())
+        return outcome
+    except OpsloopError as exc:
+        rec.fail(exc)
+        rt.store.add_event("training_failed", rt.model, summary=str(exc),
+                           evidence={"trigger": trigger, "pipeline_run": rec.run_id,
+                                     "stage": rec.stages[-1]["name"] if rec.stages else None})
+        raise

@@ -1,0 +1,106 @@
+"""Read-only views for `opsloop status`, the API and the dashboard.
+
+Built from the ops store alone (every decision is recorded there), so `opsloop status`
+answers without importing MLflow. The JSON fields are documented in docs/cli.md and are
+stable: add fields, never rename or remove them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsloop.project import Project
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def build_status(project: Project) -> dict[str, Any]:
+    store = project.store
+    name = project.name
+    cfg = project.config
+    deployment = store.find_deployment(name)
+    registered = store.list_events(name, kinds=["registered"], limit=10_000)
+    versions = [e.version for e in registered if e.version is not None]
+    champion = deployment.version if deployment else None
+    challenger = None
+    for version in reversed(versions):
+        if version == champion:
+            break
+        approval = store.find_approval(name, version)
+        if approval is None or approval.status != "rejected":
+            challenger = version
+            break
+
+    def version_view(version: str | None) -> dict[str, Any] | None:
+        if version is None:
+            return None
+        gate = store.find_gate(name, version)
+        approval = store.find_approval(name, version)
+        return {
+            "version": version,
+            "gate": None if gate is None else {
+                "passed": gate.passed, "metric": gate.metric,
+                "challenger_value": gate.challenger_value,
+                "champion_value": gate.champion_value, "champion_version": gate.champion_version,
+                "reasons": gate.reasons, "ts": _iso(gate.ts),
+            },
+            "approval": None if approval is None else {
+                "status": approval.status, "actor": approval.actor,
+                "comment": approval.comment, "ts": _iso(approval.ts),
+            },
+        }
+
+    last = store.find_last_monitor(name)
+    runs = store.list_runs(name, limit=5)
+    firings = store.list_firings(name)
+    from opsloop.orchestrate.agent import next_run
+
+    now = datetime.now(UTC)
+    return {
+        "model": name,
+        "task": cfg.task,
+        "stack": cfg.stack,
+        "champion": version_view(champion),
+        "challenger": version_view(challenger),
+        "deployment": None if deployment is None else {
+            "version": deployment.version, "revision": deployment.revision,
+            "previous_version": deployment.previous_version, "strategy": deployment.strategy,
+            "reason": deployment.reason, "actor": deployment.actor, "ts": _iso(deployment.ts),
+        },
+        "last_monitor": None if last is None else {
+            "ts": _iso(last.ts), "version": last.version,
+            "window_start": _iso(last.window_start), "window_end": _iso(last.window_end),
+            "n_rows": last.n_rows, "n_labelled": last.n_labelled,
+            "drift_detected": last.drift_detected, "drift_share": last.drift_share,
+            "drifted_features": last.summary.get("drifted_features", []),
+            "performance_metric": last.performance_metric,
+            "performance_value": last.performance_value,
+            "performance_degraded": last.performance_degraded,
+            "report_path": last.report_path,
+        },
+        "pending_approvals": [
+            {"version": a.version, "since": _iso(a.ts), "comment": a.comment}
+            for a in store.list_pending(name)
+        ],
+        "versions": versions,
+        "schedule": {
+            "monitor": cfg.monitor.schedule,
+            "monitor_next": _iso(next_run(cfg.monitor.schedule, now)),
+            "retrain": cfg.retrain.schedule,
+            "retrain_on": list(cfg.retrain.on),
+            "last_trigger": None if not firings else {
+                "trigger": firings[-1].trigger, "key": firings[-1].key,
+                "ts": _iso(firings[-1].ts),
+            },
+        },
+        "runs": [
+            {"id": r.id, "pipeline": r.pipeline, "status": r.status, "trigger": r.trigger,
+             "started": _iso(r.started), "finished": _iso(r.finished), "error": r.error,
+             "stages": [s.get("name") + ":" + s.get("status", "?") for s in r.stages]}
+            for r in runs
+        ],
+    }

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from opsloop.config import load_config, parse_config, parse_duration
+from opsloop.errors import ConfigError
+
+BASE = {"model": "churn", "target": "y", "id_column": "id", "time_column": "t"}
+
+
+def test_defaults_and_durations() -> None:
+    cfg = parse_config({**BASE, "monitor": {"window": "90m"}, "retrain": {"training_window": "2w"}})
+    assert cfg.monitor.window == timedelta(minutes=90)
+    assert cfg.retrain.training_window == timedelta(weeks=2)
+    assert cfg.gate.metric == "roc_auc" and cfg.gate.approval == "auto"
+    assert cfg.model_dump(mode="json")["monitor"]["window"] == "90m"
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"gate": {"margn": 0.1}}, "gate.margn: unknown key"),
+        ({"gate": {"metric": "rmse"}}, "'rmse' is not a binary_classification metric"),
+        ({"gate": {"margin": -0.1}}, "gate.margin"),
+        ({"gate": {"approval": "sometimes"}}, "gate.approval"),
+        ({"task": "clustering"}, "task"),
+        ({"monitor": {"window": "soon"}}, "expected a duration"),
+        ({"monitor": {"schedule": "every day"}}, "5-field cron"),
+        ({"stack": "team"}, "stack: 'team' is not defined"),
+        ({"features": ["y"]}, "features must not include"),
+        ({"target": "id"}, "three different columns"),
+    ],
+)
+def test_bad_values_name_the_field(data: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, **data})
+    assert fragment in str(info.value)
+
+
+def test_missing_required_key() -> None:
+    with pytest.raises(ConfigError, match="target: required key is missing"):
+        parse_config({"model": "m", "id_column": "i", "time_column": "t"})
+
+
+def test_not_a_mapping_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a mapping"):
+        parse_config(["a"])
+    bad = tmp_path / "opsloop.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_parse_duration_rejects_garbage() -> None:
+    assert parse_duration(30) == timedelta(seconds=30)
+    with pytest.raises(ValueError):
+        parse_duration("10 parsecs")
