@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tinyproject import write_tiny_project
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
@@ -34,3 +36,21 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def tiny_project(tmp_path):
+    return write_tiny_project(tmp_path / "tiny")
+
+
+@pytest.fixture
+def memory_project(tiny_project):
+    """A Project on in-memory backends: MemoryRegistry, in-memory SQLite store, MemoryEngine."""
+    from opsloop.engines.memory import MemoryEngine
+
+    from opsloop.project import Project
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+
+    return Project(tiny_project, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                   engine=MemoryEngine(), actor="tester")

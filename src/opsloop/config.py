@@ -208,7 +208,9 @@ def _check_cron(value: str) -> str:
     from croniter import croniter  # small, but only needed when a schedule is given
 
     if not croniter.is_valid(value):
-        raise ValueError(f"expected a 5-field cron expression such as '*/15 * * * *', got {value!r}")
+        raise ValueError(
+            f"expected a 5-field cron expression such as '*/15 * * * *', got {value!r}"
+        )
     return value
 
 

@@ -100,7 +100,7 @@ def build_status(project: Project) -> dict[str, Any]:
         "runs": [
             {"id": r.id, "pipeline": r.pipeline, "status": r.status, "trigger": r.trigger,
              "started": _iso(r.started), "finished": _iso(r.finished), "error": r.error,
-             "stages": [s.get("name") + ":" + s.get("status", "?") for s in r.stages]}
+             "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages]}
             for r in runs
         ],
     }

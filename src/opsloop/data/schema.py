@@ -24,9 +24,8 @@ def infer_data_schema(df: pd.DataFrame, *, target: str, task: str) -> str:
     import pandas as pd
     import pandera.pandas as pa
 
-    inferred = pa.infer_schema(df)
     columns = {}
-    for name, col in inferred.columns.items():
+    for name in df.columns:
         series = df[name]
         checks = []
         if name == target and task != "regression":

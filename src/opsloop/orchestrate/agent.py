@@ -69,7 +69,9 @@ def _in_cooldown(rt: Runtime, now: datetime) -> datetime | None:
     return last if now - last < rt.config.retrain.cooldown else None
 
 
-def tick(rt: Runtime, *, force_monitor: bool = False, progress: Progress | None = None) -> TickResult:
+def tick(
+    rt: Runtime, *, force_monitor: bool = False, progress: Progress | None = None
+) -> TickResult:
     cfg = rt.config
     now = rt.now()
     result = TickResult()

@@ -43,7 +43,8 @@ class MemoryRegistry:
     def get_version(self, name: str, version: str) -> ModelVersion:
         for mv in self._versions.get(name, []):
             if mv.version == str(version):
-                aliases = tuple(a for a, v in self._aliases.get(name, {}).items() if v == mv.version)
+                names = self._aliases.get(name, {})
+                aliases = tuple(a for a, v in names.items() if v == mv.version)
                 return replace(mv, aliases=aliases)
         raise NotFoundError(
             f"model {name!r} has no version {version!r}",
@@ -86,4 +87,6 @@ class MemoryRegistry:
         try:
             return self._artifacts[(name, str(version))][artifact]
         except KeyError:
-            raise NotFoundError(f"version {version} of {name!r} has no artifact {artifact!r}") from None
+            raise NotFoundError(
+                f"version {version} of {name!r} has no artifact {artifact!r}"
+            ) from None

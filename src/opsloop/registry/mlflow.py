@@ -86,7 +86,8 @@ class MlflowRegistry:
         return str(self.client.create_experiment(name, artifact_location=location))
 
     def register(self, record: TrainingRecord) -> ModelVersion:
-        mlflow = self._mlflow()
+        self._mlflow()
+        import mlflow
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
@@ -97,7 +98,9 @@ class MlflowRegistry:
             mlflow.log_params({k: str(v)[:500] for k, v in record.params.items()})
             mlflow.log_metrics(record.metrics)
             mlflow.set_tags(tags)
-            dataset = mlflow.data.from_pandas(
+            import mlflow.data
+
+            dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
                 record.dataset, targets=record.target, name=f"{record.model_name}-training",
                 digest=record.dataset_digest[:36],
             )
@@ -182,7 +185,8 @@ class MlflowRegistry:
 
     def load(self, name: str, version: str) -> LoadedModel:
         mv = self.get_version(name, version)
-        mlflow = self._mlflow()
+        self._mlflow()
+        import mlflow
         import mlflow.sklearn
 
         try:

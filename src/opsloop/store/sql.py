@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -36,6 +36,10 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _migrate_lock = threading.Lock()
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -183,7 +187,7 @@ class OpsStore:
             rows = list(conn.execute(q).mappings())
         return [
             Event(
-                id=r["id"], ts=_aware(r["ts"]), kind=r["kind"], model=r["model"],  # type: ignore[arg-type]
+                id=r["id"], ts=_aware(r["ts"]), kind=r["kind"], model=r["model"],
                 version=r["version"], actor=r["actor"], summary=r["summary"],
                 evidence=r["evidence"] or {},
             )
@@ -277,7 +281,7 @@ class OpsStore:
         )
         with self._tx() as conn:
             res = conn.execute(t.gate_decisions.insert().values(**values))
-            decision = GateDecision(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[arg-type,index]
+            decision = GateDecision(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
             kind = "gate_passed" if passed else "gate_failed"
             summary = "; ".join(reasons)
             self._insert_event(conn, kind, model, version, summary, decision.to_dict(), actor)

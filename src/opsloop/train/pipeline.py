@@ -147,8 +147,6 @@ def run_training(
             d["metrics"] = metrics
 
         with rec.stage("register") as d:
-            import pandas as pd
-
             reference = frame.copy()
             _, ref_score = _predict(challenger_model, reference)
             from opsloop.data.features import FeatureSpec
@@ -202,7 +200,6 @@ def run_training(
                 summary=f"registered {rt.model} version {version} (alias challenger)",
                 evidence={"run_id": mv.run_id, "source": mv.source, "tags": tags},
             )
-            del pd
 
         with rec.stage("gate") as d:
             value = metrics.get(cfg.gate.metric)

@@ -22,7 +22,7 @@ def time_split(
             expected=f"at least {min_rows} rows in the training window",
             got=f"{n} rows", fix="widen retrain.training_window or check load()",
         )
-    cut = int(round(n * (1.0 - holdout)))
+    cut = round(n * (1.0 - holdout))
     train, test = ordered.iloc[:cut], ordered.iloc[cut:]
     if task != "regression":
         for name, part in (("training", train), ("holdout", test)):

@@ -1,0 +1,77 @@
+"""The agent closes the loop: monitor → trigger (idempotent, cooled down) → retrain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pandas as pd
+from tinyproject import tiny_frame
+
+from opsloop.project import Project
+
+
+def serve_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
+    """What the server would log: predictions of `version` plus, later, their labels."""
+    model = p.registry.load("tiny", version)
+    pred, score = model.predict_frame(frame)
+    now = datetime.now(UTC)
+    log = frame[model.feature_names].copy()
+    log.insert(0, "prediction_id", frame["row_id"].astype(str))
+    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(len(frame))])
+    log.insert(2, "ts", pd.Timestamp(now))
+    log.insert(3, "model_version", version)
+    log.insert(4, "route", "stable")
+    log["prediction"] = pred
+    log["score"] = score
+    p.engine.add_predictions(log)  # type: ignore[attr-defined]
+    p.engine.add_labels(pd.DataFrame({  # type: ignore[attr-defined]
+        "prediction_id": frame["row_id"].astype(str), "label": frame["label"],
+        "label_ts": pd.Timestamp(now)}))
+
+
+def test_tick_without_deployment_does_nothing(memory_project: Project) -> None:
+    result = memory_project.tick(force_monitor=True)
+    assert result.monitored is None and result.trained is None
+    assert "nothing deployed" in result.notes[0]
+
+
+def test_no_drift_no_retrain(memory_project: Project) -> None:
+    p = memory_project
+    p.train()
+    serve_traffic(p, tiny_frame(600, seed=11, prefix="ok", days=0.01), "1")
+    result = p.tick(force_monitor=True)
+    assert result.monitored is not None and not result.monitored.drift_detected
+    assert result.monitored.n_rows == 600 and result.monitored.n_labelled == 600
+    assert result.fired == [] and result.trained is None
+
+
+def test_drift_fires_once_and_retrains(memory_project: Project) -> None:
+    p = memory_project
+    p.train()
+    drifted = tiny_frame(800, drift=1.0, seed=5, prefix="prod", days=0.01)
+    serve_traffic(p, drifted, "1")
+    drifted.to_parquet(p.root / "data" / "production.parquet", index=False)  # the warehouse
+
+    first = p.tick(force_monitor=True)
+    assert first.monitored is not None and first.monitored.drift_detected
+    assert first.monitored.performance_degraded
+    assert {f.trigger for f in first.fired} == {"drift", "performance"}
+    assert first.trained is not None and first.trained.version == "2"
+    run = p.store.list_runs("tiny")[0]
+    assert run.trigger is not None and run.trigger.startswith("drift:")
+
+    second = p.tick(force_monitor=True)
+    assert second.fired == [] and second.trained is None
+    assert any("cooldown" in n or "already fired" in n for n in second.notes)
+    kinds = [e.kind for e in p.events()]
+    assert kinds.count("trigger_fired") == 2 and "drift_detected" in kinds
+
+
+def test_monitor_not_due_is_reported(memory_project: Project) -> None:
+    p = memory_project
+    p.train()
+    p.tick(force_monitor=True)
+    result = p.tick()
+    assert result.monitored is None
+    assert any("monitor not due" in n for n in result.notes)

@@ -1,0 +1,112 @@
+"""The training pipeline on in-memory backends with real scikit-learn user code."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from opsloop.errors import DataValidationError, UserCodeError
+from opsloop.project import Project
+
+
+def kinds(p: Project) -> list[str]:
+    return [e.kind for e in p.events()]
+
+
+def test_first_training_registers_gates_and_promotes(memory_project: Project) -> None:
+    p = memory_project
+    o = p.train()
+    assert o.version == "1" and o.gate_passed and o.promoted and o.approval == "approved"
+    assert o.metrics["roc_auc"] > 0.75
+    assert o.rows["train"] + o.rows["holdout"] == o.rows["total"] == 1500
+    assert kinds(p) == ["trained", "registered", "gate_passed", "approved", "promoted"]
+    dep = p.store.find_deployment("tiny")
+    assert dep is not None and dep.version == "1" and dep.revision == 1
+    assert p.registry.find_alias("tiny", "champion").version == "1"  # type: ignore[union-attr]
+    assert p.registry.find_alias("tiny", "challenger") is None
+    mv = p.registry.get_version("tiny", "1")
+    assert len(mv.tags["opsloop.data_fingerprint"]) == 64
+    for artifact in ("schema.yaml", "reference_profile.json", "features.json"):
+        assert p.registry.read_artifact("tiny", "1", artifact)
+    (run,) = p.store.list_runs("tiny")
+    assert run.status == "succeeded"
+    assert [s["name"] for s in run.stages] == [
+        "load", "validate", "split", "fit", "evaluate", "register", "gate", "approve"]
+
+
+def test_second_training_compares_with_champion(memory_project: Project) -> None:
+    p = memory_project
+    p.train()
+    o = p.train()
+    assert o.version == "2" and o.champion_version == "1"
+    gate = p.store.find_gate("tiny", "2")
+    assert gate is not None and gate.champion_value is not None
+    assert gate.passed  # same data: non-inferior
+    assert p.store.find_deployment("tiny").version == "2"  # type: ignore[union-attr]
+
+
+def test_floor_failure_does_not_promote(tmp_path) -> None:
+    from opsloop.engines.memory import MemoryEngine
+
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "p", floor=0.99)
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                engine=MemoryEngine())
+    o = p.train()
+    assert not o.gate_passed and not o.promoted and o.approval == "none"
+    assert p.store.find_deployment("tiny") is None
+    assert "gate_failed" in kinds(p) and "promoted" not in kinds(p)
+    assert "misses the floor" in o.gate_reasons[0]
+
+
+def test_schema_violation_stops_before_training(memory_project: Project) -> None:
+    from tinyproject import tiny_frame
+
+    p = memory_project
+    p.train()
+    bad = tiny_frame(50, seed=3, prefix="bad", days=1)
+    bad["x1"] = "not a number"
+    bad.to_parquet(p.root / "data" / "bad.parquet", index=False)
+    with pytest.raises(DataValidationError, match="x1"):
+        p.train()
+    assert "data_invalid" in kinds(p) and kinds(p)[-1] == "training_failed"
+    run = p.store.list_runs("tiny")[0]
+    assert run.status == "failed" and run.stages[-1]["name"] == "validate"
+    assert p.store.find_deployment("tiny").version == "1"  # type: ignore[union-attr]
+    assert len(p.registry.list_versions("tiny")) == 1
+
+
+def test_missing_columns_are_named(memory_project: Project) -> None:
+    p = memory_project
+    df = pd.read_parquet(p.root / "data" / "history.parquet").drop(columns=["label"])
+    df.to_parquet(p.root / "data" / "history.parquet", index=False)
+    with pytest.raises(DataValidationError, match=r"column\(s\) \['label'\]"):
+        p.train()
+
+
+@pytest.mark.parametrize(
+    ("code", "fragment"),
+    [
+        ("def load(window):\n    raise RuntimeError('db down')\ndef build():\n    return 1\n",
+         "load(window) in model.py raised RuntimeError: db down"),
+        ("def load(window):\n    return [1]\ndef build():\n    return 1\n",
+         "returned the wrong type"),
+        ("def build():\n    return 1\n", "does not define load()"),
+        ("import nonexistent_pkg\n", "importing model.py failed"),
+    ],
+)
+def test_user_code_errors_are_clear(memory_project: Project, code: str, fragment: str) -> None:
+    (memory_project.root / "model.py").write_text(code)
+    with pytest.raises(UserCodeError) as info:
+        memory_project.train()
+    assert fragment in str(info.value)
+
+
+def test_build_must_return_an_estimator(memory_project: Project) -> None:
+    path = memory_project.root / "model.py"
+    path.write_text(path.read_text().replace("return make_pipeline(", "return 42 or ("))
+    with pytest.raises(UserCodeError, match="not an estimator"):
+        memory_project.train()
