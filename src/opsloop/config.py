@@ -247,6 +247,28 @@ def parse_config(data: Any, *, source: str = CONFIG_FILE) -> ProjectConfig:
         ) from None
 
 
+def _yaml_loader() -> Any:
+    """A SafeLoader with YAML 1.2 booleans: only true/false, so `on:` stays a key (YAML 1.1
+    would read `retrain: {on: [drift]}` as `{True: [drift]}`)."""
+    import re as _re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    resolvers = {
+        first: [(tag, regexp) for tag, regexp in entries if tag != "tag:yaml.org,2002:bool"]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.yaml_implicit_resolvers = resolvers
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", _re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    return Loader
+
+
 def load_config(path: Path) -> ProjectConfig:
     """Read and validate ``opsloop.yaml``."""
     import yaml
@@ -256,7 +278,7 @@ def load_config(path: Path) -> ProjectConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"{path} is not valid YAML: {exc}", fix="fix the YAML syntax at the line shown"

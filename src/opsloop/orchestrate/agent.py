@@ -112,8 +112,8 @@ def tick(
             candidates.append(("schedule", f"{due_at:%Y-%m-%dT%H:%MZ}",
                                {"schedule": cfg.retrain.schedule}))
 
+    cooling = _in_cooldown(rt, now)  # judged once: breaches of one tick fire together
     for trigger, key, evidence in candidates:
-        cooling = _in_cooldown(rt, now)
         if cooling is not None:
             result.notes.append(
                 f"{trigger} breach not fired: cooldown {cfg.retrain.cooldown} since the "

@@ -61,9 +61,10 @@ def test_drift_fires_once_and_retrains(memory_project: Project) -> None:
     run = p.store.list_runs("tiny")[0]
     assert run.trigger is not None and run.trigger.startswith("drift:")
 
-    second = p.tick(force_monitor=True)
+    second = p.tick(force_monitor=True)  # v2 now serves and has no traffic yet
+    assert second.monitored is not None and second.monitored.version == "2"
+    assert second.monitored.n_rows == 0 and not second.monitored.drift_detected
     assert second.fired == [] and second.trained is None
-    assert any("cooldown" in n or "already fired" in n for n in second.notes)
     kinds = [e.kind for e in p.events()]
     assert kinds.count("trigger_fired") == 2 and "drift_detected" in kinds
 
@@ -75,3 +76,25 @@ def test_monitor_not_due_is_reported(memory_project: Project) -> None:
     result = p.tick()
     assert result.monitored is None
     assert any("monitor not due" in n for n in result.notes)
+
+
+def test_same_breach_fires_once(tmp_path) -> None:
+    """With manual approval v1 keeps serving, so the breach persists: no second firing."""
+    from tinyproject import write_tiny_project
+
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+
+    p = Project(write_tiny_project(tmp_path / "m", approval="manual"),
+                registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
+    p.train()
+    p.approve("1")
+    serve_traffic(p, tiny_frame(800, drift=1.0, seed=5, prefix="prod", days=0.01), "1")
+    first = p.tick(force_monitor=True)
+    assert first.fired and first.trained is not None and first.trained.approval == "pending"
+    second = p.tick(force_monitor=True)
+    assert second.monitored is not None and second.monitored.drift_detected
+    assert second.fired == [] and second.trained is None
+    assert any("cooldown" in n for n in second.notes)
+    assert len(p.store.list_firings("tiny")) == len(first.fired)

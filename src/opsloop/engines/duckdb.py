@@ -1,0 +1,99 @@
+"""The default engine: DuckDB, in process, over the hive-partitioned Parquet prediction log.
+
+DuckDB prunes partitions by the `date` path component, filters by `ts`, and joins the
+labels (newest per prediction id, `arg_max` by `label_ts`) before anything reaches pandas,
+so only the requested window is materialised.
+"""
+
+from __future__ import annotations
+
+import glob
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from opsloop.engines.base import PREDICTION_COLUMNS
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class DuckDBEngine:
+    def __init__(
+        self, prediction_root: Path, labels_root: Path, *, extra_labels_glob: str | None = None,
+        id_column: str | None = None, target: str | None = None,
+    ) -> None:
+        self.prediction_root = Path(prediction_root)
+        self.labels_root = Path(labels_root)
+        self.extra_labels_glob = extra_labels_glob
+        self.id_column = id_column
+        self.target = target
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    def _label_sources(self) -> list[str]:
+        sources = []
+        pattern = str(self.labels_root / "*.parquet")
+        if glob.glob(pattern):
+            sources.append(
+                "SELECT CAST(prediction_id AS VARCHAR) AS prediction_id, label, "
+                "CAST(label_ts AS TIMESTAMPTZ) AS label_ts "
+                f"FROM read_parquet({_quote(pattern)}, union_by_name = true)"
+            )
+        if self.extra_labels_glob and self.id_column and self.target and glob.glob(
+            self.extra_labels_glob
+        ):
+            sources.append(
+                f"SELECT CAST({_ident(self.id_column)} AS VARCHAR) AS prediction_id, "
+                f"{_ident(self.target)} AS label, TIMESTAMPTZ '1970-01-01 00:00:00+00' AS label_ts "
+                f"FROM read_parquet({_quote(self.extra_labels_glob)}, union_by_name = true)"
+            )
+        return sources
+
+    def count_labels(self) -> int:
+        sources = self._label_sources()
+        if not sources:
+            return 0
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT count(DISTINCT prediction_id) FROM (" + " UNION ALL ".join(sources) + ")"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def read_window(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
+        pattern = str(self.prediction_root / f"model={model}" / "*" / "*" / "*.parquet")
+        if not glob.glob(pattern):
+            return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+        start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+        preds = (
+            f"SELECT * EXCLUDE (model, date, hour) FROM read_parquet({_quote(pattern)}, "
+            "hive_partitioning = true, union_by_name = true, "
+            "hive_types = {'model': VARCHAR, 'date': DATE, 'hour': INTEGER}) "
+            "WHERE date BETWEEN ? AND ? AND ts >= ? AND ts < ?"
+        )
+        params: list[object] = [start_utc.date(), end_utc.date(), start_utc, end_utc]
+        sources = self._label_sources()
+        if sources:
+            query = (
+                f"WITH preds AS ({preds}), labels AS ({' UNION ALL '.join(sources)}), "
+                "latest AS (SELECT prediction_id, arg_max(label, label_ts) AS label "
+                "FROM labels GROUP BY prediction_id) "
+                "SELECT p.*, l.label FROM preds p LEFT JOIN latest l "
+                "ON CAST(p.prediction_id AS VARCHAR) = l.prediction_id ORDER BY p.ts"
+            )
+        else:
+            query = f"SELECT *, NULL AS label FROM ({preds}) ORDER BY ts"
+        with self._connect() as con:
+            frame = con.execute(query, params).df()
+        frame["prediction_id"] = frame["prediction_id"].astype(str)
+        return frame

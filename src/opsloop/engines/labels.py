@@ -1,0 +1,70 @@
+"""Ingest ground truth: validate a CSV/Parquet file (or frame) with the id column and the
+target, and store it as a normalised label file beside the prediction log.
+
+Files are written to a temporary name and renamed, so readers never see a partial file and
+a failed ingest leaves what was stored before untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from opsloop.errors import InvalidInputError
+
+
+def _read(source: Path) -> pd.DataFrame:
+    suffix = source.suffix.lower()
+    if not source.is_file():
+        raise InvalidInputError(
+            f"label file {source} does not exist", fix="check the path",
+        )
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(source)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(source)
+    except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
+        raise InvalidInputError(
+            f"cannot read label file {source}: {type(exc).__name__}: {exc}",
+            expected="a readable CSV or Parquet file", fix="check the file's format",
+        ) from None
+    raise InvalidInputError(
+        f"unsupported label file type {suffix or '(none)'!r}",
+        expected="a .csv or .parquet file", got=source.name,
+    )
+
+
+def ingest_labels(
+    source: Path | str | pd.DataFrame, labels_root: Path, *, id_column: str, target: str
+) -> int:
+    frame = source if isinstance(source, pd.DataFrame) else _read(Path(source))
+    missing = [c for c in (id_column, target) if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"the labels lack the column(s) {missing}",
+            expected=f"columns {id_column!r} (the prediction id) and {target!r} (the label)",
+            got=f"columns {list(frame.columns)}",
+            fix=f"rename the columns to {id_column!r} and {target!r}",
+        )
+    clean = frame[[id_column, target]].dropna()
+    if clean.empty:
+        raise InvalidInputError(
+            "the labels have no row with both an id and a label",
+            got=f"{len(frame)} rows, all with a missing id or label",
+        )
+    out = pd.DataFrame({
+        "prediction_id": clean[id_column].astype(str).to_numpy(),
+        "label": clean[target].to_numpy(),
+        "label_ts": pd.Timestamp(datetime.now(UTC)),
+    })
+    labels_root.mkdir(parents=True, exist_ok=True)
+    name = f"part-{uuid.uuid4().hex}.parquet"
+    tmp = labels_root / f".{name}.tmp"
+    out.to_parquet(tmp, index=False)
+    os.replace(tmp, labels_root / name)
+    return len(out)

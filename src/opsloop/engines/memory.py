@@ -1,0 +1,43 @@
+"""An in-memory engine with the DuckDB engine's semantics, for fast unit tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from opsloop.engines.base import PREDICTION_COLUMNS
+
+
+class MemoryEngine:
+    def __init__(self) -> None:
+        self._predictions: list[pd.DataFrame] = []
+        self._labels: list[pd.DataFrame] = []
+
+    def add_predictions(self, frame: pd.DataFrame) -> None:
+        self._predictions.append(frame.copy())
+
+    def add_labels(self, frame: pd.DataFrame) -> None:
+        self._labels.append(frame[["prediction_id", "label", "label_ts"]].copy())
+
+    def count_labels(self) -> int:
+        return sum(len(f) for f in self._labels)
+
+    def read_window(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
+        if not self._predictions:
+            return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+        preds = pd.concat(self._predictions, ignore_index=True)
+        ts = pd.to_datetime(preds["ts"], utc=True)
+        preds = preds[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))]
+        preds = preds.drop(columns=["label"], errors="ignore")
+        preds["prediction_id"] = preds["prediction_id"].astype(str)
+        if self._labels:
+            labels = pd.concat(self._labels, ignore_index=True)
+            labels["prediction_id"] = labels["prediction_id"].astype(str)
+            labels = (labels.sort_values("label_ts", kind="stable")
+                      .drop_duplicates("prediction_id", keep="last"))
+            preds = preds.merge(labels[["prediction_id", "label"]], on="prediction_id",
+                                how="left")
+        else:
+            preds = preds.assign(label=pd.NA)
+        return preds.reset_index(drop=True)

@@ -1,0 +1,1 @@
+"""Monitoring: reference profiles, drift statistics, performance on late labels, reports."""
