@@ -278,7 +278,7 @@ def load_config(path: Path) -> ProjectConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"{path} is not valid YAML: {exc}", fix="fix the YAML syntax at the line shown"

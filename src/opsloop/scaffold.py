@@ -1,0 +1,74 @@
+"""`opsloop init`: write a new project from an example."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from opsloop.errors import InvalidInputError, StateError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_EXAMPLES = Path(__file__).parent / "examples"
+
+_README = """# {name}
+
+An opsloop project created by `opsloop init --example {example}`.
+
+- `opsloop.yaml` — the model, its data columns, gate, monitoring and retraining policy
+- `model.py` — `load(window)` (data for a time window) and `build()` (the estimator)
+- `data/` — the Parquet files `load()` reads; new labelled events go here
+- `.opsloop/` — created on first use: MLflow database and artifacts, ops store, prediction
+  log, labels, reports (not for version control)
+
+Next: `opsloop train`, then `opsloop serve`, `opsloop monitor`, `opsloop status`.
+"""
+
+
+def list_examples() -> list[str]:
+    from opsloop.examples import EXAMPLES
+
+    return sorted(EXAMPLES)
+
+
+def init_project(path: Path | str, *, example: str = "churn", force: bool = False,
+                 history_days: int = 60, rows: int = 12_000, seed: int = 7,
+                 now: datetime | None = None) -> Path:
+    root = Path(path)
+    if example not in list_examples():
+        raise InvalidInputError(
+            f"unknown example {example!r}", expected=f"one of {list_examples()}",
+            fix="pass --example churn",
+        )
+    if (root / "opsloop.yaml").exists() and not force:
+        raise StateError(
+            f"{root} already holds an opsloop project",
+            fix="choose another folder, or pass --force to overwrite it",
+        )
+    from opsloop.examples.churn import generate
+
+    root.mkdir(parents=True, exist_ok=True)
+    template = _EXAMPLES / example / "template"
+    for name in ("opsloop.yaml", "model.py"):
+        shutil.copyfile(template / name, root / name)
+    (root / "README.md").write_text(_README.format(name=root.resolve().name, example=example))
+    (root / ".gitignore").write_text(".opsloop/\n__pycache__/\n")
+    end = now or datetime.now(UTC)
+    history = generate(rows, end - timedelta(days=history_days), end, drift=0.0, seed=seed,
+                       id_prefix="hist")
+    write_events(root, history, "history")
+    return root
+
+
+def write_events(project: Path, frame: pd.DataFrame, name: str) -> Path:
+    """Write labelled events into the project's data folder (what load() reads)."""
+    data = Path(project) / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    target = data / f"{name}.parquet"
+    tmp = data / f".{name}.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(target)
+    return target

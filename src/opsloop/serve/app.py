@@ -1,0 +1,245 @@
+"""The prediction server: Open Inference Protocol v2 REST plus a simple `/predict`.
+
+Bodies are decoded by hand (no pydantic model per request) and validated against the
+served version's feature specs; bad input is a 4xx with field-level details, never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from opsloop.registry.base import LoadedModel
+from opsloop.serve.inputs import RequestError, decode_json, oip_datatype, parse_oip, parse_records
+from opsloop.serve.logwriter import PredictionLogWriter
+from opsloop.serve.state import ModelHolder
+from opsloop.store.sql import OpsStore
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class ServeContext:
+    model_name: str
+    store: OpsStore
+    load_version: Callable[[str], LoadedModel]
+    log_writer: PredictionLogWriter | None
+    id_column: str | None = None
+    reload_interval: float = 2.0
+    env: str = "production"
+
+
+class _Metrics:
+    def __init__(self, holder: ModelHolder, writer: PredictionLogWriter | None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("opsloop_requests", "HTTP requests by route, status and version",
+                                ["route", "status", "model_version"], registry=r)
+        self.latency = Histogram("opsloop_request_seconds", "Request latency", ["route"],
+                                 registry=r, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25,
+                                                      .5, 1, 2.5))
+        self.predictions = Counter("opsloop_predictions", "Rows predicted", ["model_version"],
+                                   registry=r)
+        load = Gauge("opsloop_model_load_seconds", "Seconds to load the served version",
+                     registry=r)
+        load.set_function(lambda: holder.load_seconds)
+        queue = Gauge("opsloop_prediction_log_queue_rows", "Rows waiting to be logged",
+                      registry=r)
+        queue.set_function(lambda: 0 if writer is None else writer.queued_rows)
+        dropped = Gauge("opsloop_prediction_log_dropped_rows_total",
+                        "Rows dropped because the log queue was full", registry=r)
+        dropped.set_function(lambda: 0 if writer is None else writer.dropped_rows)
+
+
+def _error(status: int, message: str, details: list[dict[str, Any]] | None = None
+           ) -> JSONResponse:
+    return JSONResponse({"error": message, "details": details or []}, status_code=status)
+
+
+def create_app(ctx: ServeContext) -> FastAPI:
+    from opsloop import __version__
+
+    holder = ModelHolder(ctx.model_name, ctx.store, ctx.load_version, env=ctx.env,
+                         reload_interval=ctx.reload_interval)
+    metrics = _Metrics(holder, ctx.log_writer)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        holder.refresh()
+        holder.start()
+        if ctx.log_writer is not None:
+            ctx.log_writer.start()
+        try:
+            yield
+        finally:
+            holder.stop()
+            if ctx.log_writer is not None:
+                ctx.log_writer.close()
+
+    app = FastAPI(title="opsloop prediction server", version=__version__, lifespan=lifespan)
+    app.state.holder = holder
+    app.state.metrics = metrics
+
+    @app.exception_handler(RequestError)
+    async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.details)
+
+    @app.exception_handler(Exception)
+    async def _server_error(_: Request, exc: Exception) -> JSONResponse:
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    def served(name: str, version: str | None = None) -> LoadedModel:
+        if name != ctx.model_name:
+            raise RequestError(404, f"unknown model {name!r}; this server serves "
+                               f"{ctx.model_name!r}")
+        model = holder.current
+        if model is None:
+            raise RequestError(503, f"no version of {ctx.model_name!r} is deployed yet; "
+                               "train and promote one (`opsloop train`)")
+        if version is not None and version != model.version:
+            raise RequestError(404, f"version {version!r} of {name!r} is not served; "
+                               f"this server serves version {model.version}")
+        return model
+
+    async def body_json(request: Request) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes")
+        return decode_json(body)
+
+    def predict(model: LoadedModel, frame: pd.DataFrame, ids: list[str], request_id: str
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        prediction, score = model.predict_frame(frame)
+        metrics.predictions.labels(model.version).inc(len(frame))
+        if ctx.log_writer is not None:
+            rows = frame.copy()
+            rows.insert(0, "prediction_id", ids)
+            rows.insert(1, "request_id", request_id)
+            rows.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
+            rows.insert(3, "model_version", model.version)
+            rows.insert(4, "route", "stable")
+            rows["prediction"] = prediction
+            rows["score"] = score if score is not None else np.nan
+            ctx.log_writer.submit(rows)
+        return prediction, score
+
+    def observe(route: str, status: int, version: str, t0: float) -> None:
+        metrics.requests.labels(route, str(status), version).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - t0)
+
+    @app.get("/v2")
+    async def server_metadata() -> dict[str, Any]:
+        return {"name": "opsloop", "version": __version__, "extensions": []}
+
+    @app.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> dict[str, bool]:
+        served(ctx.model_name)
+        return {"ready": True}
+
+    def metadata(model: LoadedModel) -> dict[str, Any]:
+        kinds = {"numeric": "FP64", "categorical": "BYTES", "boolean": "BOOL"}
+        outputs = [{"name": "prediction", "datatype": "BYTES", "shape": [-1]},
+                   {"name": "prediction_id", "datatype": "BYTES", "shape": [-1]}]
+        if model.task == "binary_classification":
+            outputs.insert(1, {"name": "score", "datatype": "FP64", "shape": [-1]})
+        return {"name": model.name, "versions": [model.version], "platform": "opsloop-sklearn",
+                "inputs": [{"name": f.name, "datatype": kinds[f.kind], "shape": [-1]}
+                           for f in model.features],
+                "outputs": outputs}
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> dict[str, Any]:
+        return metadata(served(name))
+
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def version_metadata(name: str, version: str) -> dict[str, Any]:
+        return metadata(served(name, version))
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> dict[str, Any]:
+        return {"name": name, "ready": served(name) is not None}
+
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: str) -> dict[str, Any]:
+        return {"name": name, "ready": served(name, version) is not None}
+
+    async def infer(request: Request, name: str, version: str | None) -> JSONResponse:
+        t0 = time.perf_counter()
+        model = holder.current
+        try:
+            model = served(name, version)
+            payload = await body_json(request)
+            frame, ids, request_id = parse_oip(payload, model.features, ctx.id_column)
+            prediction, score = predict(model, frame, ids, request_id)
+        except RequestError as exc:
+            observe("infer", exc.status, "none" if model is None else model.version, t0)
+            raise
+        outputs = [{"name": "prediction", "datatype": oip_datatype(prediction),
+                    "shape": [len(ids)], "data": prediction.tolist()}]
+        if score is not None:
+            outputs.append({"name": "score", "datatype": "FP64", "shape": [len(ids)],
+                            "data": score.tolist()})
+        outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [len(ids)],
+                        "data": ids})
+        observe("infer", 200, model.version, t0)
+        return JSONResponse({"model_name": model.name, "model_version": model.version,
+                             "id": request_id, "outputs": outputs})
+
+    @app.post("/v2/models/{name}/infer")
+    async def infer_latest(request: Request, name: str) -> JSONResponse:
+        return await infer(request, name, None)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer_version(request: Request, name: str, version: str) -> JSONResponse:
+        return await infer(request, name, version)
+
+    @app.post("/predict")
+    async def predict_records(request: Request) -> JSONResponse:
+        t0 = time.perf_counter()
+        model = holder.current
+        try:
+            model = served(ctx.model_name)
+            payload = await body_json(request)
+            frame, ids = parse_records(payload, model.features, ctx.id_column)
+            prediction, score = predict(model, frame, ids, uuid.uuid4().hex)
+        except RequestError as exc:
+            observe("predict", exc.status, "none" if model is None else model.version, t0)
+            raise
+        scores = [None] * len(ids) if score is None else score.tolist()
+        observe("predict", 200, model.version, t0)
+        return JSONResponse({
+            "model_name": model.name, "model_version": model.version,
+            "predictions": [{"prediction_id": i, "prediction": p, "score": s}
+                            for i, p, s in zip(ids, prediction.tolist(), scores, strict=True)],
+        })
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,206 @@
+"""Request decoding and validation against the model's feature specs.
+
+Every problem in a request is collected (up to `MAX_DETAILS`) and reported at once with
+the field, what was expected and what came; nothing here raises anything but
+`RequestError`, which the app turns into a 4xx JSON answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from opsloop.data.features import FeatureSpec
+
+MAX_DETAILS = 20
+NUMERIC_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
+                           "UINT64", "FP16", "FP32", "FP64"})
+OIP_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details or []
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, "details": self.details}
+
+
+def _detail(field: str, expected: str, got: Any) -> dict[str, Any]:
+    text = repr(got)
+    return {"field": field, "expected": expected,
+            "got": text if len(text) <= 80 else text[:77] + "..."}
+
+
+def decode_json(body: bytes) -> Any:
+    if not body:
+        raise RequestError(400, "the request body is empty; send a JSON object")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+def _expected(spec: FeatureSpec) -> str:
+    base = {"numeric": "a number", "categorical": "a string", "boolean": "true or false"}[
+        spec.kind]
+    return base + (" or null" if spec.nullable else "")
+
+
+def _check_value(spec: FeatureSpec, value: Any) -> bool:
+    if value is None:
+        return spec.nullable
+    if spec.kind == "numeric":
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and (spec.nullable or not math.isnan(value)))
+    if spec.kind == "categorical":
+        return isinstance(value, str)
+    return isinstance(value, bool)
+
+
+def build_frame(columns: Mapping[str, Sequence[Any]], features: Sequence[FeatureSpec], n: int,
+                where: str) -> pd.DataFrame:
+    """Validate per-feature columns of length n and build the model's input frame."""
+    details: list[dict[str, Any]] = []
+    data: dict[str, Any] = {}
+    for spec in features:
+        if spec.name not in columns:
+            details.append(_detail(spec.name, f"{_expected(spec)} ({where})", "missing"))
+            continue
+        values = columns[spec.name]
+        for i, value in enumerate(values):
+            if not _check_value(spec, value):
+                details.append(_detail(f"{spec.name}[{i}]" if n > 1 else spec.name,
+                                       _expected(spec), value))
+                if len(details) >= MAX_DETAILS:
+                    break
+        if len(details) >= MAX_DETAILS:
+            break
+        if spec.kind == "numeric":
+            data[spec.name] = np.asarray([np.nan if v is None else v for v in values],
+                                         dtype=float)
+        else:
+            data[spec.name] = pd.Series(list(values), dtype=object)
+    if details:
+        fields = sorted({d["field"].split("[")[0] for d in details})
+        raise RequestError(422, f"invalid input for feature(s) {', '.join(fields)}", details)
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+def prediction_ids(values: Sequence[Any] | None, n: int) -> list[str]:
+    if values is None:
+        return [uuid.uuid4().hex for _ in range(n)]
+    return [uuid.uuid4().hex if v is None else str(v) for v in values]
+
+
+def parse_records(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+                  ) -> tuple[pd.DataFrame, list[str]]:
+    """`{"records": [{...}, ...]}` or a bare list of records."""
+    records = payload.get("records") if isinstance(payload, dict) else payload
+    if not isinstance(records, list) or not records:
+        raise RequestError(422, "expected {\"records\": [{feature: value, ...}, ...]} with at "
+                           "least one record", [_detail("records", "a non-empty list",
+                                                        type(records).__name__)])
+    bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
+    if bad:
+        raise RequestError(422, "every record must be a JSON object",
+                           [_detail(f"records[{i}]", "an object", records[i]) for i in bad[:20]])
+    n = len(records)
+    columns: dict[str, list[Any]] = {}
+    details = []
+    for spec in features:
+        missing = [i for i, r in enumerate(records) if spec.name not in r]
+        if missing:
+            details.append(_detail(spec.name if n == 1 else f"{spec.name}[{missing[0]}]",
+                                   _expected(spec), "missing"))
+            continue
+        columns[spec.name] = [r[spec.name] for r in records]
+    if details:
+        raise RequestError(422, "records lack feature(s) "
+                           + ", ".join(d["field"].split("[")[0] for d in details), details)
+    frame = build_frame(columns, features, n, "in every record")
+    ids = [r.get(id_column) for r in records] if id_column else None
+    return frame, prediction_ids(ids, n)
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    out: list[Any] = []
+    for item in data:
+        out.extend(_flatten(item) if isinstance(item, list) else [item])
+    return out
+
+
+def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+              ) -> tuple[pd.DataFrame, list[str], str]:
+    """An Open Inference Protocol v2 request with one input per feature."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) \
+            or not payload["inputs"]:
+        raise RequestError(422, "expected an inference request {\"inputs\": [{\"name\", "
+                           "\"shape\", \"datatype\", \"data\"}, ...]}")
+    specs = {f.name: f for f in features}
+    columns: dict[str, list[Any]] = {}
+    details: list[dict[str, Any]] = []
+    sizes: set[int] = set()
+    for k, item in enumerate(payload["inputs"]):
+        if not isinstance(item, dict):
+            details.append(_detail(f"inputs[{k}]", "an object", item))
+            continue
+        name, shape, dtype = item.get("name"), item.get("shape"), item.get("datatype")
+        where = f"inputs[{k}]" if not isinstance(name, str) else name
+        if not isinstance(name, str):
+            details.append(_detail(f"{where}.name", "a feature name", name))
+            continue
+        if not (isinstance(shape, list) and shape and all(isinstance(s, int) and s >= 0
+                                                          for s in shape)
+                and (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1))):
+            details.append(_detail(f"{where}.shape", "[n] or [n, 1]", shape))
+            continue
+        if dtype not in OIP_TYPES:
+            details.append(_detail(f"{where}.datatype", "an OIP v2 datatype", dtype))
+            continue
+        spec = specs.get(name)
+        if spec is not None:
+            want = {"numeric": NUMERIC_TYPES, "categorical": {"BYTES"}, "boolean": {"BOOL"}}[
+                spec.kind]
+            if dtype not in want:
+                details.append(_detail(f"{name}.datatype", " or ".join(sorted(want))
+                                       if len(want) < 3 else "a numeric datatype", dtype))
+                continue
+        data = _flatten(item.get("data"))
+        if len(data) != shape[0]:
+            details.append(_detail(f"{name}.data", f"{shape[0]} values (shape {shape})",
+                                   f"{len(data)} values"))
+            continue
+        sizes.add(shape[0])
+        columns[name] = data
+    if len(sizes) > 1:
+        details.append(_detail("inputs", "the same number of rows in every input",
+                               sorted(sizes)))
+    if details:
+        raise RequestError(422, "invalid inference request", details)
+    n = sizes.pop() if sizes else 0
+    frame = build_frame(columns, features, n, "as an input named after it")
+    ids = columns.get(id_column) if id_column else None
+    request_id = payload.get("id")
+    return frame, prediction_ids(ids, n), str(request_id) if request_id else uuid.uuid4().hex
+
+
+def oip_datatype(values: np.ndarray) -> str:
+    if values.dtype.kind == "b":
+        return "BOOL"
+    if values.dtype.kind in "iu":
+        return "INT64"
+    if values.dtype.kind == "f":
+        return "FP64"
+    return "BYTES"

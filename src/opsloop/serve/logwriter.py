@@ -1,0 +1,119 @@
+"""The prediction-log writer: batches rows off the request path and appends them to
+hive-partitioned Parquet (layout in `opsloop.data.predlog`).
+
+Policy when the queue is full: the incoming batch is **dropped and counted**
+(`dropped_rows`, the `opsloop_prediction_log_dropped_rows_total` metric, a warning at most
+once per flush interval). Serving never blocks on logging; a full queue means the disk
+cannot keep up and is visible in /metrics. On `close()` (server shutdown, SIGTERM) the
+queue is flushed completely before the process exits.
+
+Each flush writes one file per (date, hour) partition, to a temporary name first and then
+renamed, so readers never see a partial file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from opsloop.data.predlog import partition_dir
+
+log = logging.getLogger("opsloop.serve.log")
+
+
+class PredictionLogWriter:
+    def __init__(self, root: Path, model: str, *, flush_interval: float = 2.0,
+                 max_queue_rows: int = 100_000) -> None:
+        self.root = Path(root)
+        self.model = model
+        self.flush_interval = flush_interval
+        self.max_queue_rows = max_queue_rows
+        self.dropped_rows = 0
+        self.written_rows = 0
+        self._pending: list[pd.DataFrame] = []
+        self._pending_rows = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_warning = 0.0
+
+    @property
+    def queued_rows(self) -> int:
+        return self._pending_rows
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="opsloop-predlog",
+                                            daemon=True)
+            self._thread.start()
+
+    def submit(self, frame: pd.DataFrame) -> bool:
+        rows = len(frame)
+        with self._lock:
+            if self._pending_rows + rows > self.max_queue_rows:
+                self.dropped_rows += rows
+                now = time.monotonic()
+                if now - self._last_warning > self.flush_interval:
+                    self._last_warning = now
+                    log.warning("prediction log queue full (%d rows): dropped %d rows so far",
+                                self._pending_rows, self.dropped_rows)
+                return False
+            self._pending.append(frame)
+            self._pending_rows += rows
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # keep serving; the next flush retries the failed batch
+                log.exception("writing the prediction log failed")
+
+    def flush(self) -> None:
+        with self._write_lock:
+            with self._lock:
+                frames, self._pending = self._pending, []
+                rows = self._pending_rows
+            if not frames:
+                return
+            try:
+                self._write(pd.concat(frames, ignore_index=True))
+            except Exception:
+                with self._lock:  # put it back so nothing answered is lost
+                    self._pending = frames + self._pending
+                raise
+            with self._lock:
+                self._pending_rows -= rows
+                self.written_rows += rows
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        ts = pd.to_datetime(frame["ts"], utc=True)
+        hours = ts.dt.floor("h")
+        for hour, part in frame.groupby(hours, sort=True):
+            directory = partition_dir(self.root, self.model, pd.Timestamp(hour).to_pydatetime())
+            directory.mkdir(parents=True, exist_ok=True)
+            name = f"part-{uuid.uuid4().hex}.parquet"
+            tmp = directory / f".{name}.tmp"
+            table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+            pq.write_table(table, tmp)
+            os.replace(tmp, directory / name)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.flush()
