@@ -149,6 +149,8 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
 
 def print_events(console: Console, events: list[Event]) -> None:
     table = Table("id", "time (UTC)", "kind", "version", "actor", "summary")
+    for column in table.columns[:5]:
+        column.no_wrap = True
     colours = {"gate_failed": "red", "drift_detected": "red", "performance_degraded": "red",
                "rolled_back": "yellow", "trigger_fired": "yellow", "promoted": "green",
                "gate_passed": "green", "training_failed": "red", "data_invalid": "red"}

@@ -13,9 +13,10 @@ Statistics (both are reported; a feature drifts when either crosses its threshol
   distribution (`scipy.stats.kstwo`, as `ks_2samp` does) with the reference size taken as
   min(reference rows, sketch points). Counting the reference as at most 1,000 points makes
   the test conservative: it never claims more evidence than the sketch holds.
-- **categorical/boolean → chi-square goodness of fit** of the window's category counts
-  against the reference proportions (`scipy.stats.chisquare`); cells expected below 5 are
-  pooled, as the test's approximation requires.
+- **categorical/boolean → chi-square test of homogeneity** between the reference's and the
+  window's category counts (`scipy.stats.chi2_contingency` on the 2 x k table; the reference
+  is a sample too, so a goodness-of-fit test against its proportions would raise false
+  alarms); categories expected below 5 are pooled, as the approximation requires.
 
 A feature with fewer than `drift.min_rows` non-null rows in the window is reported as
 `insufficient_data` and not counted. Dataset drift: share of drifted features ≥
@@ -104,26 +105,23 @@ def ks_from_sketch(quantiles: Sequence[float], reference_n: int, current: np.nda
     return d, min(max(p, 0.0), 1.0)
 
 
-def chi2_gof(reference_counts: Sequence[int], current_counts: Sequence[int]
-             ) -> tuple[float, float]:
-    ref = np.asarray(reference_counts, dtype=float)
-    obs = np.asarray(current_counts, dtype=float)
-    n = obs.sum()
-    expected = ref / max(ref.sum(), 1.0) * n
-    small = expected < 5
-    if small.any():
-        exp_cells = [*expected[~small], expected[small].sum()]
-        obs_cells = [*obs[~small], obs[small].sum()]
-    else:
-        exp_cells, obs_cells = list(expected), list(obs)
-    e, o = np.asarray(exp_cells), np.asarray(obs_cells)
-    keep = ~((e == 0) & (o == 0))
-    e, o = e[keep], o[keep]
-    if len(e) < 2:
+def chi2_two_sample(reference_counts: Sequence[int], current_counts: Sequence[int]
+                    ) -> tuple[float, float]:
+    """Chi-square test of homogeneity (2 x k contingency table) between the reference and the
+    window. The reference is itself a sample, so a goodness-of-fit test against its
+    proportions would understate the variance and raise false alarms."""
+    table = np.asarray([reference_counts, current_counts], dtype=float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 0.0, 1.0
-    e = np.maximum(e, EPSILON * n)
-    e = e * o.sum() / e.sum()
-    result = stats.chisquare(o, e)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    small = (expected < 5).any(axis=0)
+    if small.any():  # pool sparse categories so the chi-square approximation holds
+        table = np.column_stack([table[:, ~small], table[:, small].sum(axis=1)])
+        table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    result = stats.chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
 
 
@@ -147,7 +145,7 @@ def feature_drift(ref: FeatureProfile, values: pd.Series, cfg: DriftConfig) -> F
         x = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
         statistic, p = ks_from_sketch(ref.quantiles, ref.non_null, x[~np.isnan(x)])
     else:
-        statistic, p = chi2_gof(ref.counts, counts)
+        statistic, p = chi2_two_sample(ref.counts, counts)
     drifted = score >= cfg.psi_threshold or p < cfg.p_value
     return FeatureDrift(test=test, statistic=statistic, p_value=p, psi=score, drifted=drifted,
                         status="drifted" if drifted else "ok", **common)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -86,6 +87,13 @@ class MlflowRegistry:
         return str(self.client.create_experiment(name, artifact_location=location))
 
     def register(self, record: TrainingRecord) -> ModelVersion:
+        # MLflow warns about integer columns in inferred schemas and about pickle formats;
+        # both are deliberate here (see the module docstring).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return self._register(record)
+
+    def _register(self, record: TrainingRecord) -> ModelVersion:
         self._mlflow()
         import mlflow
         import mlflow.sklearn
