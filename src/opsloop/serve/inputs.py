@@ -77,6 +77,7 @@ def build_frame(columns: Mapping[str, Sequence[Any]], features: Sequence[Feature
             details.append(_detail(spec.name, f"{_expected(spec)} ({where})", "missing"))
             continue
         values = columns[spec.name]
+        before = len(details)
         for i, value in enumerate(values):
             if not _check_value(spec, value):
                 details.append(_detail(f"{spec.name}[{i}]" if n > 1 else spec.name,
@@ -85,6 +86,8 @@ def build_frame(columns: Mapping[str, Sequence[Any]], features: Sequence[Feature
                     break
         if len(details) >= MAX_DETAILS:
             break
+        if len(details) > before:
+            continue
         if spec.kind == "numeric":
             data[spec.name] = np.asarray([np.nan if v is None else v for v in values],
                                          dtype=float)
@@ -146,8 +149,10 @@ def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | No
     """An Open Inference Protocol v2 request with one input per feature."""
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) \
             or not payload["inputs"]:
+        got = payload.get("inputs") if isinstance(payload, dict) else payload
         raise RequestError(422, "expected an inference request {\"inputs\": [{\"name\", "
-                           "\"shape\", \"datatype\", \"data\"}, ...]}")
+                           "\"shape\", \"datatype\", \"data\"}, ...]}",
+                           [_detail("inputs", "a non-empty list of tensors", got)])
     specs = {f.name: f for f in features}
     columns: dict[str, list[Any]] = {}
     details: list[dict[str, Any]] = []

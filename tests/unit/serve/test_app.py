@@ -1,0 +1,235 @@
+"""The prediction server in process (TestClient runs the lifespan), on an in-memory store and
+real scikit-learn models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from fastapi.testclient import TestClient
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from opsloop.data.features import FeatureSpec
+from opsloop.registry.base import LoadedModel
+from opsloop.serve import PredictionLogWriter, ServeContext, create_app
+from opsloop.store import OpsStore
+
+FEATURES = [
+    FeatureSpec("x", "numeric", "float64", nullable=False),
+    FeatureSpec("color", "categorical", "string", nullable=True, categories=("blue", "red")),
+]
+
+
+def fitted(seed: int) -> LoadedModel:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=200)
+    color = rng.choice(["red", "blue"], 200)
+    y = (x + (color == "red") + rng.normal(scale=0.5, size=200) > 0.5).astype(int)
+    encode = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["color"])],
+                               remainder="passthrough")
+    est = make_pipeline(encode, LogisticRegression()).fit(
+        pd.DataFrame({"x": x, "color": color}), y)
+    return LoadedModel("m", str(seed), est, FEATURES, "binary_classification")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def store() -> OpsStore:
+    return OpsStore("sqlite://")
+
+
+@pytest.fixture
+def client(store: OpsStore, tmp_path: Path) -> Iterator[TestClient]:
+    models = {"1": fitted(1), "2": fitted(2)}
+    writer = PredictionLogWriter(tmp_path / "log", "m", flush_interval=0.05)
+    ctx = ServeContext("m", store, lambda v: models[v], writer, id_column="row_id",
+                       reload_interval=0.05)
+    with TestClient(create_app(ctx)) as c:
+        c.writer = writer  # type: ignore[attr-defined]
+        c.log_root = tmp_path / "log"  # type: ignore[attr-defined]
+        yield c
+
+
+def test_not_ready_until_deployed_then_hot_swap(client: TestClient, store: OpsStore) -> None:
+    r = client.get("/v2/health/ready")
+    assert r.status_code == 503 and "opsloop train" in r.json()["error"]
+    assert client.post("/predict", json={"records": [{"x": 1.0, "color": "red"}]}
+                       ).status_code == 503
+    assert client.get("/v2/health/live").json() == {"live": True}
+    store.record_deployment("m", "1", reason="test")
+    wait_for(lambda: client.get("/v2/health/ready").status_code == 200)
+    assert client.get("/v2/models/m").json()["versions"] == ["1"]
+    store.record_deployment("m", "2", reason="test")
+    wait_for(lambda: client.get("/v2/models/m").json()["versions"] == ["2"])
+    r = client.post("/predict", json={"records": [{"x": 1.0, "color": "red"}]})
+    assert r.json()["model_version"] == "2"
+
+
+@pytest.fixture
+def ready(client: TestClient, store: OpsStore) -> TestClient:
+    store.record_deployment("m", "1", reason="test")
+    wait_for(lambda: client.get("/v2/health/ready").status_code == 200)
+    return client
+
+
+def test_predict_records_and_ids(ready: TestClient) -> None:
+    r = ready.post("/predict", json={"records": [
+        {"x": 0.5, "color": "red", "row_id": "a-1", "extra": 3},
+        {"x": -2, "color": None},
+        {"x": 1.0, "color": "green"},  # unseen category: the model handles it
+    ]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_name"] == "m" and body["model_version"] == "1"
+    preds = body["predictions"]
+    assert preds[0]["prediction_id"] == "a-1" and len(preds[1]["prediction_id"]) == 32
+    assert all(0.0 <= p["score"] <= 1.0 and p["prediction"] in (0, 1) for p in preds)
+    bare = ready.post("/predict", json=[{"x": 0.5, "color": "red"}])
+    assert bare.status_code == 200
+
+
+def test_oip_infer(ready: TestClient) -> None:
+    req = {"id": "req-7", "inputs": [
+        {"name": "x", "shape": [2, 1], "datatype": "FP64", "data": [[0.1], [2.0]]},
+        {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+        {"name": "row_id", "shape": [2], "datatype": "BYTES", "data": ["k1", "k2"]},
+    ]}
+    r = ready.post("/v2/models/m/infer", json=req)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["id"] == "req-7" and out["model_version"] == "1"
+    names = [o["name"] for o in out["outputs"]]
+    assert names == ["prediction", "score", "prediction_id"]
+    assert out["outputs"][2]["data"] == ["k1", "k2"]
+    assert out["outputs"][0]["datatype"] == "INT64" and out["outputs"][0]["shape"] == [2]
+    assert ready.post("/v2/models/m/versions/1/infer", json=req).status_code == 200
+    meta = ready.get("/v2/models/m").json()
+    assert [i["name"] for i in meta["inputs"]] == ["x", "color"]
+    assert ready.get("/v2").json()["name"] == "opsloop"
+    assert ready.get("/v2/models/m/versions/1/ready").json()["ready"] is True
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "status", "fragment"),
+    [
+        ("/predict", b"{not json", 400, "not valid JSON"),
+        ("/predict", b"", 400, "empty"),
+        ("/predict", b'{"records": []}', 422, "at least one record"),
+        ("/predict", b'{"records": [1]}', 422, "JSON object"),
+        ("/predict", b'{"records": [{"color": "red"}]}', 422, "x"),
+        ("/predict", b'{"records": [{"x": "high", "color": "red"}]}', 422, "x"),
+        ("/predict", b'{"records": [{"x": null, "color": "red"}]}', 422, "x"),
+        ("/predict", b'{"records": [{"x": true, "color": "red"}]}', 422, "x"),
+        ("/predict", b'{"records": [{"x": 1, "color": 5}]}', 422, "color"),
+        ("/v2/models/m/infer", b'{"inputs": "x"}', 422, "inference request"),
+        ("/v2/models/m/infer",
+         b'{"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1]}]}',
+         422, "invalid inference request"),
+        ("/v2/models/m/infer",
+         b'{"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}',
+         422, "invalid inference request"),
+        ("/v2/models/m/infer",
+         b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}]}',
+         422, "color"),
+        ("/v2/models/m/infer",
+         b'{"inputs": [{"name": "x", "shape": "1", "datatype": "FP64", "data": [1]}]}',
+         422, "invalid inference request"),
+        ("/v2/models/other/infer", b"{}", 404, "unknown model"),
+        ("/v2/models/m/versions/9/infer", b"{}", 404, "serves version 1"),
+    ],
+)
+def test_bad_input_is_4xx_with_details(ready: TestClient, route: str, body: bytes, status: int,
+                                       fragment: str) -> None:
+    r = ready.post(route, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status, r.text
+    payload = r.json()
+    assert fragment in payload["error"] or any(fragment in d["field"] for d in
+                                               payload["details"])
+    if status == 422:
+        assert payload["details"] and {"field", "expected", "got"} <= set(payload["details"][0])
+
+
+def test_oversized_body_is_413(ready: TestClient) -> None:
+    r = ready.post("/predict", content=b" " * (10 * 1024 * 1024 + 1),
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_logged_rows_equal_answered_rows(ready: TestClient) -> None:
+    answered = 0
+    for i in range(5):
+        r = ready.post("/predict", json={"records": [{"x": float(i), "color": "red",
+                                                      "row_id": f"r{i}-{j}"}
+                                                     for j in range(3)]})
+        answered += len(r.json()["predictions"])
+    ready.writer.flush()  # type: ignore[attr-defined]
+    files = list(ready.log_root.glob("model=m/date=*/hour=*/part-*.parquet"))  # type: ignore[attr-defined]
+    assert files
+    logged = pd.concat([pd.read_parquet(f) for f in files])
+    assert len(logged) == answered == 15
+    assert {"prediction_id", "request_id", "ts", "model_version", "route", "prediction",
+            "score", "x", "color"} <= set(logged.columns)
+    assert set(logged["prediction_id"]) == {f"r{i}-{j}" for i in range(5) for j in range(3)}
+    assert (logged["model_version"] == "1").all() and (logged["route"] == "stable").all()
+
+
+def test_metrics_exposed(ready: TestClient) -> None:
+    ready.post("/predict", json={"records": [{"x": 1.0, "color": "red"}]})
+    ready.post("/predict", content=b"nope")
+    text = ready.get("/metrics").text
+    assert 'opsloop_requests_total{model_version="1",route="predict",status="200"}' in text
+    assert 'status="400"' in text
+    assert "opsloop_predictions_total" in text and "opsloop_model_load_seconds" in text
+    assert "opsloop_prediction_log_dropped_rows_total" in text
+
+
+def test_failed_load_keeps_old_model(store: OpsStore, tmp_path: Path) -> None:
+    good = fitted(1)
+
+    def load(version: str) -> LoadedModel:
+        if version == "2":
+            raise RuntimeError("artifact store unreachable")
+        return good
+
+    ctx = ServeContext("m", store, load, None, reload_interval=0.05)
+    store.record_deployment("m", "1", reason="t")
+    with TestClient(create_app(ctx)) as c:
+        store.record_deployment("m", "2", reason="t")
+        holder = c.app.state.holder  # type: ignore[attr-defined]
+        wait_for(lambda: holder.last_error is not None)
+        r = c.post("/predict", json={"records": [{"x": 1.0, "color": "red"}]})
+        assert r.status_code == 200 and r.json()["model_version"] == "1"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["x", "color", "row_id", "records", "inputs", "name",
+                                       "shape", "datatype", "data"]), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=json_values, route=st.sampled_from(["/predict", "/v2/models/m/infer"]))
+def test_no_json_payload_gives_a_5xx(ready: TestClient, payload: object, route: str) -> None:
+    r = ready.post(route, json=payload)
+    assert r.status_code < 500, r.text
