@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from opsloop.config import MonitorConfig, PerformanceConfig
+from opsloop.data.features import FeatureSpec
+from opsloop.monitor.profile import compute_profile
+from opsloop.monitor.report import render_html
+from opsloop.monitor.run import run_monitor
+
+FEATURES = [FeatureSpec("x", "numeric", "float64"),
+            FeatureSpec("c", "categorical", "string")]
+END = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def window(n: int, labelled: int, seed: int = 0, flip: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    truth = (x + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    score = 1 / (1 + np.exp(-(-x if flip else x) * 2))
+    label = pd.Series(truth, dtype="float64")
+    label.iloc[labelled:] = np.nan
+    return pd.DataFrame({"prediction_id": [str(i) for i in range(n)], "x": x,
+                         "c": rng.choice(["<script>alert(1)</script>", "b"], n),
+                         "score": score, "prediction": (score >= 0.5).astype(int),
+                         "label": label})
+
+
+def reference():
+    return compute_profile(window(3000, 0, seed=9), [*FEATURES,
+                                                     FeatureSpec("score", "numeric", "float64")])
+
+
+def cfg(floor: float | None = 0.8) -> MonitorConfig:
+    return MonitorConfig(performance=PerformanceConfig(metric="roc_auc", floor=floor,
+                                                       min_labels=100))
+
+
+def test_performance_only_with_enough_labels() -> None:
+    few = run_monitor(reference=reference(), frame=window(500, 50), features=FEATURES,
+                      task="binary_classification", cfg=cfg(), window_start=END - timedelta(hours=1),
+                      window_end=END)
+    assert few.n_labelled == 50 and few.performance_value is None and not few.performance_degraded
+    assert any("performance not judged" in n for n in few.notes)
+    good = run_monitor(reference=reference(), frame=window(500, 400), features=FEATURES,
+                       task="binary_classification", cfg=cfg(), window_start=END, window_end=END)
+    assert good.performance_value is not None and good.performance_value > 0.8
+    assert not good.performance_degraded and good.performance["accuracy"] > 0.7
+    bad = run_monitor(reference=reference(), frame=window(500, 400, flip=True), features=FEATURES,
+                      task="binary_classification", cfg=cfg(), window_start=END, window_end=END)
+    assert bad.performance_degraded and bad.performance_value < 0.5
+    assert bad.drift.prediction is not None
+    data = json.loads(json.dumps(bad.to_dict()))
+    assert data["performance_degraded"] is True and "drifted_features" in data
+
+
+def test_html_is_self_contained_and_escaped() -> None:
+    report = run_monitor(reference=reference(), frame=window(500, 400, seed=3), features=FEATURES,
+                         task="binary_classification", cfg=cfg(), window_start=END,
+                         window_end=END)
+    html = render_html(report, reference(), title="t <b>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<svg" in html and "roc_auc" in html and "t &lt;b&gt;" in html
+    for f in FEATURES:
+        assert f">{f.name}<" in html
