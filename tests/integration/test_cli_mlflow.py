@@ -34,7 +34,7 @@ def test_train_registers_in_mlflow(trained: Path) -> None:
     uri = f"sqlite:///{trained / '.opsloop' / 'mlflow.db'}"
     client = MlflowClient(uri, uri)
     mv = client.get_model_version_by_alias("tiny", "champion")
-    assert mv.version == "1"
+    assert str(mv.version) == "1"
     assert len(mv.tags["opsloop.data_fingerprint"]) == 64
     run_ = client.get_run(mv.run_id)
     assert "holdout_roc_auc" in run_.data.metrics
