@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tinyproject import write_tiny_project
 from typer.testing import CliRunner
 
 from opsloop.cli import app
+from tinyproject import write_tiny_project
 
 runner = CliRunner()
 
@@ -61,7 +61,8 @@ def test_status_and_events_json(trained: Path) -> None:
     events = json.loads(out)
     assert [e["kind"] for e in events][:5] == [
         "trained", "registered", "gate_passed", "approved", "promoted"]
-    assert {"id", "ts", "kind", "model", "version", "actor", "summary", "evidence"} <= set(events[0])
+    fields = {"id", "ts", "kind", "model", "version", "actor", "summary", "evidence"}
+    assert fields <= set(events[0])
     code, out = run("status", "-p", str(trained))
     assert code == 0 and "champion" in out and "version 1" in out
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from tinyproject import write_tiny_project
 
 from opsloop.project import Project
+from tinyproject import write_tiny_project
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_server_follows_promotions_and_flushes_on_sigterm(tmp_path: Path) -> Non
     finally:
         client.close()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     # uvicorn shuts down gracefully (lifespan → log flush), then re-raises the signal
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
     files = list((root / ".opsloop" / "predictions").glob("model=tiny/*/*/*.parquet"))

@@ -51,7 +51,7 @@ def decode_json(body: bytes) -> Any:
 
 
 def _expected(spec: FeatureSpec) -> str:
-    base = {"numeric": "a number", "categorical": "a string", "boolean": "true or false"}[
+    base = {"numeric": "a finite number", "categorical": "a string", "boolean": "true or false"}[
         spec.kind]
     return base + (" or null" if spec.nullable else "")
 
@@ -60,8 +60,9 @@ def _check_value(spec: FeatureSpec, value: Any) -> bool:
     if value is None:
         return spec.nullable
     if spec.kind == "numeric":
-        return (isinstance(value, int | float) and not isinstance(value, bool)
-                and (spec.nullable or not math.isnan(value)))
+        # JSON can smuggle NaN/Infinity (and 1e999 parses as inf): models reject them
+        return isinstance(value, int | float) and not isinstance(value, bool) \
+            and math.isfinite(value)
     if spec.kind == "categorical":
         return isinstance(value, str)
     return isinstance(value, bool)

@@ -30,7 +30,7 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 def test_import_opsloop_is_light() -> None:
-    code = "import sys, opsloop; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, opsloop; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""

@@ -43,8 +43,8 @@ def cfg(floor: float | None = 0.8) -> MonitorConfig:
 
 def test_performance_only_with_enough_labels() -> None:
     few = run_monitor(reference=reference(), frame=window(500, 50), features=FEATURES,
-                      task="binary_classification", cfg=cfg(), window_start=END - timedelta(hours=1),
-                      window_end=END)
+                      task="binary_classification", cfg=cfg(),
+                      window_start=END - timedelta(hours=1), window_end=END)
     assert few.n_labelled == 50 and few.performance_value is None and not few.performance_degraded
     assert any("performance not judged" in n for n in few.notes)
     good = run_monitor(reference=reference(), frame=window(500, 400), features=FEATURES,

@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
-from tinyproject import tiny_frame
 
 from opsloop.project import Project
+from tinyproject import tiny_frame
 
 
 def serve_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
@@ -80,11 +80,10 @@ def test_monitor_not_due_is_reported(memory_project: Project) -> None:
 
 def test_same_breach_fires_once(tmp_path) -> None:
     """With manual approval v1 keeps serving, so the breach persists: no second firing."""
-    from tinyproject import write_tiny_project
-
     from opsloop.engines.memory import MemoryEngine
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
 
     p = Project(write_tiny_project(tmp_path / "m", approval="manual"),
                 registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())

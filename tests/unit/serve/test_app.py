@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from fastapi.testclient import TestClient
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -137,6 +137,8 @@ def test_oip_infer(ready: TestClient) -> None:
         ("/predict", b'{"records": [{"x": "high", "color": "red"}]}', 422, "x"),
         ("/predict", b'{"records": [{"x": null, "color": "red"}]}', 422, "x"),
         ("/predict", b'{"records": [{"x": true, "color": "red"}]}', 422, "x"),
+        ("/predict", b'{"records": [{"x": 1e999, "color": "red"}]}', 422, "x"),
+        ("/predict", b'{"records": [{"x": NaN, "color": "red"}]}', 422, "x"),
         ("/predict", b'{"records": [{"x": 1, "color": 5}]}', 422, "color"),
         ("/v2/models/m/infer", b'{"inputs": "x"}', 422, "inference request"),
         ("/v2/models/m/infer",
@@ -219,7 +221,7 @@ def test_failed_load_keeps_old_model(store: OpsStore, tmp_path: Path) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
     lambda children: st.lists(children, max_size=3)
     | st.dictionaries(st.sampled_from(["x", "color", "row_id", "records", "inputs", "name",
                                        "shape", "datatype", "data"]), children, max_size=4),
