@@ -287,19 +287,18 @@ class OpsStore:
             self._insert_event(conn, kind, model, version, summary, decision.to_dict(), actor)
             return decision
 
-    def find_gate(self, model: str, version: str) -> GateDecision | None:
+    def _latest_for_version(self, table: sa.Table, model: str, version: str) -> Any:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t.gate_decisions)
-                .where(t.gate_decisions.c.model == model, t.gate_decisions.c.version == version)
-                .order_by(t.gate_decisions.c.id.desc())
+            return conn.execute(
+                sa.select(table)
+                .where(table.c.model == model, table.c.version == version)
+                .order_by(table.c.id.desc())
                 .limit(1)
             ).mappings().first()
-        if row is None:
-            return None
-        data = dict(row)
-        data["ts"] = _aware(data["ts"])
-        return GateDecision(**data)
+
+    def find_gate(self, model: str, version: str) -> GateDecision | None:
+        row = self._latest_for_version(t.gate_decisions, model, version)
+        return None if row is None else GateDecision(**{**row, "ts": _aware(row["ts"])})
 
     # ---- approvals ------------------------------------------------------------------
     def set_approval(
@@ -335,13 +334,7 @@ class OpsStore:
             )
 
     def find_approval(self, model: str, version: str) -> Approval | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t.approvals)
-                .where(t.approvals.c.model == model, t.approvals.c.version == version)
-                .order_by(t.approvals.c.id.desc())
-                .limit(1)
-            ).mappings().first()
+        row = self._latest_for_version(t.approvals, model, version)
         return None if row is None else Approval(**{**row, "ts": _aware(row["ts"])})
 
     def list_pending(self, model: str) -> list[Approval]:
