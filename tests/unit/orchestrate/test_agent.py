@@ -97,3 +97,28 @@ def test_same_breach_fires_once(tmp_path) -> None:
     assert second.fired == [] and second.trained is None
     assert any("cooldown" in n for n in second.notes)
     assert len(p.store.list_firings("tiny")) == len(first.fired)
+
+
+def test_schedule_trigger_retrains_once_per_slot(tmp_path) -> None:
+    from tinyproject import write_tiny_project
+
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+
+    root = write_tiny_project(tmp_path / "s")
+    text = (root / "opsloop.yaml").read_text().replace(
+        "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}",
+        "retrain: {on: [schedule], schedule: '0 3 * * *', training_window: 30d, cooldown: 0s}")
+    (root / "opsloop.yaml").write_text(text)
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                engine=MemoryEngine())
+    p.train()
+    # the last 03:00 slot is before the first training, so nothing is due yet
+    assert p.tick().fired == []
+    later = datetime.now(UTC).replace(hour=3, minute=0, second=30) + pd.Timedelta(days=1)
+    p.runtime.clock = lambda: later
+    result = p.tick()
+    assert [f.trigger for f in result.fired] == ["schedule"]
+    assert result.trained is not None and result.trained.version == "2"
+    assert p.tick().fired == []  # the same slot never fires twice

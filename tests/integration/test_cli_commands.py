@@ -1,0 +1,68 @@
+"""The rest of the CLI on a scaffolded churn project: init, labels add, monitor, agent --once,
+approve/reject errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from opsloop.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cmd") / "churn"
+    code, out = run("init", str(root))
+    assert code == 0 and "Created" in out, out
+    code, out = run("init", str(root))
+    assert code == 1 and "--force" in out
+    code, out = run("train", "-p", str(root), "--json")
+    assert code == 0, out
+    assert json.loads(out)["promoted"] is True
+    return root
+
+
+def test_labels_add(churn: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"customer_id": ["a", "b"], "churned": [1, 0]}).to_csv(labels, index=False)
+    code, out = run("labels", "add", str(labels), "-p", str(churn))
+    assert code == 0 and "Added 2 labels" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,y\n1,1\n")
+    code, out = run("labels", "add", str(bad), "-p", str(churn))
+    assert code == 1 and "customer_id" in out and "Traceback" not in out
+
+
+def test_monitor_and_agent_once_on_an_empty_window(churn: Path) -> None:
+    code, out = run("monitor", "-p", str(churn), "--json")
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["n_rows"] == 0 and result["drift_detected"] is False
+    assert Path(result["report_path"]).is_file()
+    code, out = run("agent", "-p", str(churn), "--once", "--json")
+    assert code == 0, out
+    tick = json.loads(out)
+    assert tick["monitored"] is None and tick["fired"] == []
+    assert any("monitor not due" in n for n in tick["notes"])
+    code, out = run("agent", "-p", str(churn), "--once", "--force-monitor")
+    assert code == 0 and "Window" in out
+
+
+def test_approve_and_reject_errors(churn: Path) -> None:
+    code, out = run("approve", "churn", "1", "-p", str(churn))
+    assert code == 0 and "Approved" in out  # already deployed: approving records it
+    code, out = run("reject", "churn", "7", "-p", str(churn))
+    assert code == 1 and "no version '7'" in out
+    code, out = run("train", "-p", str(churn), "--window", "soon")
+    assert code == 1 and "--window" in out
