@@ -8,7 +8,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.opsloop-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  # (this machine's pip config names local wheel folders that may not exist: hide that noise)
+  .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import opsloop, mlflow, duckdb, fastapi" # fail here if the install did
   touch "$stamp"
 fi

@@ -100,11 +100,10 @@ def test_same_breach_fires_once(tmp_path) -> None:
 
 
 def test_schedule_trigger_retrains_once_per_slot(tmp_path) -> None:
-    from tinyproject import write_tiny_project
-
     from opsloop.engines.memory import MemoryEngine
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
 
     root = write_tiny_project(tmp_path / "s")
     text = (root / "opsloop.yaml").read_text().replace(

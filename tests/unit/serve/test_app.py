@@ -221,7 +221,8 @@ def test_failed_load_keeps_old_model(store: OpsStore, tmp_path: Path) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+    | st.floats(allow_nan=False, allow_infinity=False),
     lambda children: st.lists(children, max_size=3)
     | st.dictionaries(st.sampled_from(["x", "color", "row_id", "records", "inputs", "name",
                                        "shape", "datatype", "data"]), children, max_size=4),
