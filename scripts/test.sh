@@ -17,6 +17,6 @@ if ! .venv/bin/python -c "import psycopg,os; psycopg.connect(os.environ['OPSLOOP
   exit 1
 fi
 
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check --no-cache src tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -47,7 +47,6 @@ def tiny_project(tmp_path):
 def memory_project(tiny_project):
     """A Project on in-memory backends: MemoryRegistry, in-memory SQLite store, MemoryEngine."""
     from opsloop.engines.memory import MemoryEngine
-
     from opsloop.project import Project
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore

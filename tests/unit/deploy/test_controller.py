@@ -11,7 +11,6 @@ from opsloop.project import Project
 @pytest.fixture
 def manual_project(tmp_path) -> Project:
     from opsloop.engines.memory import MemoryEngine
-
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
     from tinyproject import write_tiny_project

@@ -47,7 +47,6 @@ def test_second_training_compares_with_champion(memory_project: Project) -> None
 
 def test_floor_failure_does_not_promote(tmp_path) -> None:
     from opsloop.engines.memory import MemoryEngine
-
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
     from tinyproject import write_tiny_project
