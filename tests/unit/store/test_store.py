@@ -126,9 +126,19 @@ def test_trigger_fires_once_per_key(store: OpsStore) -> None:
     assert len(store.list_events(m, kinds=["trigger_fired"])) == 3
 
 
-def test_trigger_fires_once_under_concurrency(store: OpsStore) -> None:
-    if store.url == "sqlite://":
-        pytest.skip("one shared connection: concurrency is meaningless in memory")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[OpsStore]:
+    """Stores that several connections share (not the single-connection in-memory one)."""
+    if request.param == "sqlite":
+        s = OpsStore(f"sqlite:///{tmp_path / 'ops.db'}")
+    else:
+        s = OpsStore(request.getfixturevalue("postgres_url"))
+    yield s
+    s.close()
+
+
+def test_trigger_fires_once_under_concurrency(shared_store: OpsStore) -> None:
+    store = shared_store
     m = model()
     results: list[object] = []
 
