@@ -74,3 +74,13 @@ def write_tiny_project(root, *, floor: float = 0.6, approval: str = "auto", rows
     (root / "data").mkdir(exist_ok=True)
     tiny_frame(rows).to_parquet(root / "data" / "history.parquet", index=False)
     return root
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """Invoke the `opsloop` CLI in process; (exit code, output)."""
+    from typer.testing import CliRunner
+
+    from opsloop.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output

@@ -22,8 +22,6 @@ from opsloop.stages import Progress, StageRecorder
 if TYPE_CHECKING:
     import pandas as pd
 
-    from opsloop.registry.base import LoadedModel
-
 
 @dataclass(frozen=True)
 class TrainOutcome:
@@ -63,10 +61,6 @@ def _check_columns(rt: Runtime, frame: pd.DataFrame) -> None:
             got=f"columns {list(frame.columns)}",
             fix="return them from load() or correct opsloop.yaml",
         )
-
-
-def _predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[Any, Any]:
-    return model.predict_frame(frame)
 
 
 def run_training(
@@ -142,13 +136,13 @@ def run_training(
 
         challenger_model = LoadedModel(rt.model, "candidate", estimator, specs, cfg.task)
         with rec.stage("evaluate") as d:
-            pred, score = _predict(challenger_model, holdout)
+            pred, score = challenger_model.predict_frame(holdout)
             metrics = compute_metrics(cfg.task, holdout[cfg.target].to_numpy(), pred, score)
             d["metrics"] = metrics
 
         with rec.stage("register") as d:
             reference = frame.copy()
-            _, ref_score = _predict(challenger_model, reference)
+            _, ref_score = challenger_model.predict_frame(reference)
             from opsloop.data.features import FeatureSpec
 
             profile_specs = list(specs)
@@ -212,7 +206,7 @@ def run_training(
             champion_version = None
             if champion is not None:
                 champion_model = rt.registry.load(rt.model, champion.version)
-                cpred, cscore = _predict(champion_model, holdout)
+                cpred, cscore = champion_model.predict_frame(holdout)
                 champion_metrics = compute_metrics(
                     cfg.task, holdout[cfg.target].to_numpy(), cpred, cscore
                 )

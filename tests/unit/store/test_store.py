@@ -14,15 +14,20 @@ import sqlalchemy as sa
 from opsloop.errors import InvalidInputError, StoreError
 from opsloop.store import OpsStore
 
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[OpsStore]:
+
+def open_store(request: pytest.FixtureRequest, tmp_path) -> OpsStore:
     if request.param == "memory":
-        s = OpsStore("sqlite://")
-    elif request.param == "sqlite":
-        s = OpsStore(f"sqlite:///{tmp_path / 'ops.db'}")
-    else:
-        s = OpsStore(request.getfixturevalue("postgres_url"))
+        return OpsStore("sqlite://")
+    if request.param == "sqlite":
+        return OpsStore(f"sqlite:///{tmp_path / 'ops.db'}")
+    return OpsStore(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["memory", "sqlite", POSTGRES])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[OpsStore]:
+    s = open_store(request, tmp_path)
     yield s
     s.close()
 
@@ -126,13 +131,10 @@ def test_trigger_fires_once_per_key(store: OpsStore) -> None:
     assert len(store.list_events(m, kinds=["trigger_fired"])) == 3
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", POSTGRES])
 def shared_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[OpsStore]:
     """Stores that several connections share (not the single-connection in-memory one)."""
-    if request.param == "sqlite":
-        s = OpsStore(f"sqlite:///{tmp_path / 'ops.db'}")
-    else:
-        s = OpsStore(request.getfixturevalue("postgres_url"))
+    s = open_store(request, tmp_path)
     yield s
     s.close()
 
