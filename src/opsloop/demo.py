@@ -139,8 +139,9 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
         v1 = project.train(progress=progress)
     if not v1.promoted:
         raise StateError(f"v1 was not promoted: {'; '.join(v1.gate_reasons)}")
+    metric = project.config.gate.primary.metric
     console.print(f"2. Trained and promoted version [bold]{v1.version}[/]: "
-                  f"{project.config.gate.metric}={v1.metrics[project.config.gate.metric]:.4f} "
+                  f"{metric}={v1.metrics[metric]:.4f} "
                   f"on {v1.rows['holdout']} holdout rows.")
 
     server = _Server(root)
@@ -223,7 +224,7 @@ def _print_summary(console: Console, project: Project, summary: dict[str, Any],
 
     m = summary.get("monitor") or {}
     v1, v2 = summary["v1"], summary["v2"]
-    metric = project.config.gate.metric
+    metric = project.config.gate.primary.metric
     table = Table(title=f"opsloop demo finished in {seconds:.0f}s", show_header=False)
     table.add_row("detected", f"drift in {m.get('drift_share', 0):.0%} of features "
                   f"{m.get('summary', {}).get('drifted_features', [])}")

@@ -23,6 +23,17 @@ def _isnull(values: np.ndarray) -> np.ndarray:
     return np.asarray(pd.isna(values))
 
 
+def align_labels(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions in one comparable dtype (e.g. ints vs floats, or as text)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.dtype != y_pred.dtype:
+        try:
+            y_pred = y_pred.astype(y_true.dtype)
+        except (TypeError, ValueError):
+            y_true, y_pred = y_true.astype(str), y_pred.astype(str)
+    return y_true, y_pred
+
+
 def compute_metrics(
     task: str, y_true: Any, y_pred: Any, y_score: Any = None
 ) -> dict[str, float]:
@@ -40,11 +51,7 @@ def compute_metrics(
         if len(yt) > 1:
             out["r2"] = float(m.r2_score(yt, yp))
         return out
-    if y_true.dtype != y_pred.dtype:
-        try:
-            y_pred = y_pred.astype(y_true.dtype)
-        except (TypeError, ValueError):
-            y_true, y_pred = y_true.astype(str), y_pred.astype(str)
+    y_true, y_pred = align_labels(y_true, y_pred)
     out["accuracy"] = float(m.accuracy_score(y_true, y_pred))
     if task == "multiclass_classification":
         out["f1_macro"] = float(m.f1_score(y_true, y_pred, average="macro", zero_division=0))

@@ -23,6 +23,7 @@ from opsloop.runtime import Paths, Runtime, resolve_stack
 if TYPE_CHECKING:
     from opsloop.data.window import Window
     from opsloop.engines.base import Engine
+    from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.agent import TickResult
     from opsloop.registry.base import ModelRegistry
     from opsloop.stages import Progress
@@ -147,6 +148,30 @@ class Project:
 
         return reject(self.runtime, version, actor=self.actor, comment=comment)
 
+    def gate_report(self, version: str) -> GateReport:
+        """The latest gate report of `version`, from the ops store (no MLflow needed)."""
+        from opsloop.errors import NotFoundError
+        from opsloop.gate.evaluate import GateReport
+
+        decision = self.store.find_gate(self.name, str(version))
+        if decision is None:
+            raise NotFoundError(
+                f"version {version} of {self.name!r} has no gate decision",
+                fix="run `opsloop train`, or `opsloop gate NAME VERSION --rerun`",
+            )
+        return GateReport.from_dict(decision.evidence["report"])
+
+    def rerun_gate(self, version: str) -> GateReport:
+        """Gate `version` again (same training window, current champion) and record it."""
+        from opsloop.gate.record import rerun_gate
+
+        return rerun_gate(self.runtime, version, actor=self.actor)
+
+    def expire_approvals(self) -> list[Approval]:
+        from opsloop.deploy.controller import expire_pending
+
+        return expire_pending(self.runtime)
+
     def add_labels(self, source: Any) -> int:
         """Ingest ground truth (CSV/Parquet path or DataFrame with id column + target)."""
         from opsloop.engines.labels import ingest_labels
@@ -177,8 +202,10 @@ class Project:
 
         run_agent(self.runtime, interval=interval)
 
-    def serve(self, *, host: str | None = None, port: int | None = None) -> None:
-        """Run the prediction server until stopped (blocks)."""
+    def serve(self, *, host: str | None = None, port: int | None = None,
+              admin_token: str | None = None) -> None:
+        """Run the prediction server until stopped (blocks). With `admin_token`, the
+        management API's write endpoints (approve, reject) accept that bearer token."""
         from opsloop.serve import PredictionLogWriter, ServeContext, run_server
 
         cfg = self.config.serve
@@ -194,6 +221,7 @@ class Project:
             load_version=lambda version: registry.load(self.name, version),
             log_writer=writer, id_column=self.config.id_column,
             reload_interval=cfg.reload_interval.total_seconds(),
+            project=self, admin_token=admin_token,
         )
         run_server(ctx, host or cfg.host, cfg.port if port is None else port)
 

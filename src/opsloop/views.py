@@ -18,6 +18,20 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _gate_extra(evidence: dict[str, Any]) -> dict[str, Any]:
+    """CI, test and report links of the primary metric, from the stored gate report."""
+    report = evidence.get("report") or {}
+    primary = (report.get("metrics") or [{}])[0]
+    return {
+        "method": primary.get("method"), "improvement": primary.get("improvement"),
+        "ci_low": primary.get("ci_low"), "ci_high": primary.get("ci_high"),
+        "confidence": report.get("confidence"),
+        "slices_regressed": [s["slice"] for s in report.get("slices", [])
+                             if s.get("status") == "regressed"],
+        "report": (evidence.get("artifacts") or {}).get("gate_report.html"),
+    }
+
+
 def build_status(project: Project) -> dict[str, Any]:
     store = project.store
     name = project.name
@@ -47,6 +61,7 @@ def build_status(project: Project) -> dict[str, Any]:
                 "challenger_value": gate.challenger_value,
                 "champion_value": gate.champion_value, "champion_version": gate.champion_version,
                 "reasons": gate.reasons, "ts": _iso(gate.ts),
+                **_gate_extra(gate.evidence),
             },
             "approval": None if approval is None else {
                 "status": approval.status, "actor": approval.actor,
@@ -83,7 +98,9 @@ def build_status(project: Project) -> dict[str, Any]:
             "report_path": last.report_path,
         },
         "pending_approvals": [
-            {"version": a.version, "since": _iso(a.ts), "comment": a.comment}
+            {"version": a.version, "since": _iso(a.ts), "comment": a.comment,
+             "expires": None if cfg.gate.approval_expiry is None
+             else _iso(a.ts + cfg.gate.approval_expiry)}
             for a in store.list_pending(name)
         ],
         "versions": versions,

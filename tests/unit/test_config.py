@@ -15,7 +15,7 @@ def test_defaults_and_durations() -> None:
     cfg = parse_config({**BASE, "monitor": {"window": "90m"}, "retrain": {"training_window": "2w"}})
     assert cfg.monitor.window == timedelta(minutes=90)
     assert cfg.retrain.training_window == timedelta(weeks=2)
-    assert cfg.gate.metric == "roc_auc" and cfg.gate.approval == "auto"
+    assert cfg.gate.primary.metric == "roc_auc" and cfg.gate.approval == "auto"
     assert cfg.model_dump(mode="json")["monitor"]["window"] == "90m"
 
 
@@ -24,7 +24,7 @@ def test_defaults_and_durations() -> None:
     [
         ({"gate": {"margn": 0.1}}, "gate.margn: unknown key"),
         ({"gate": {"metric": "rmse"}}, "'rmse' is not a binary_classification metric"),
-        ({"gate": {"margin": -0.1}}, "gate.margin"),
+        ({"gate": {"margin": -0.1}}, "gate.metrics[0].margin: the margin δ is a size and must be >= 0"),
         ({"gate": {"approval": "sometimes"}}, "gate.approval"),
         ({"task": "clustering"}, "task"),
         ({"monitor": {"window": "soon"}}, "expected a duration"),

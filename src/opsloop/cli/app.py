@@ -191,6 +191,43 @@ def reject(
 
 @app.command()
 @handle_errors
+def gate(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version whose gate report to show.")],
+    rerun: Annotated[bool, typer.Option(
+        help="Gate it again (its training window, the current champion) and record it.")
+    ] = False,
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show (or rerun) the gate report of a version: every metric with its CI and test,
+    slices, regression set, budgets and the verdict."""
+    p = open_project(project, stack, name)
+    if rerun:
+        with console(stderr=True).status(f"Gating {name} version {version}…"):
+            report = p.rerun_gate(version)
+    else:
+        report = p.gate_report(version)
+    if html is not None:
+        from opsloop.gate.report import to_html
+
+        html.write_text(to_html(report), encoding="utf-8")
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        from rich.markdown import Markdown
+
+        from opsloop.gate.report import to_markdown
+
+        console().print(Markdown(to_markdown(report)))
+    if not report.passed:
+        raise typer.Exit(2)  # scripts can tell a failed gate from an error (1)
+
+
+@app.command()
+@handle_errors
 def rollback(
     name: Annotated[str, typer.Argument(help="Model name.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
@@ -213,8 +250,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default serve.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default serve.port).")] = None,
 ) -> None:
-    """Serve the champion over HTTP (OIP v2 + /predict); follows promotions live."""
-    open_project(project, stack).serve(host=host, port=port)
+    """Serve the champion over HTTP (OIP v2 + /predict + /api); follows promotions live.
+
+    The admin API (approve/reject) takes the bearer token in $OPSLOOP_ADMIN_TOKEN."""
+    import os
+
+    p = open_project(project, stack)
+    token = os.environ.get(p.config.serve.admin_token_env) or None
+    p.serve(host=host, port=port, admin_token=token)
 
 
 @labels_app.command("add")

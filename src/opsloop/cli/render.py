@@ -58,7 +58,10 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     for k, v in sorted(o.metrics.items()):
         table.add_row(k, _fmt(v))
     console.print(table)
-    console.print(f"Gate {verdict}: " + "; ".join(o.gate_reasons))
+    console.print(f"Gate {verdict}:")
+    for reason in o.gate_reasons:
+        console.print(f"  • {reason}", soft_wrap=True)
+    console.print(f"  (full report: opsloop gate {project.name} {o.version})")
     if o.promoted:
         console.print(f"[green]Promoted[/] version {o.version} to champion.")
     elif o.approval == "pending":

@@ -32,6 +32,14 @@ class Window:
         start = datetime.fromtimestamp((now.timestamp() // size) * size, UTC)
         return cls(start, start + length)
 
+    @classmethod
+    def from_key(cls, key: str) -> Window:
+        """Inverse of `key`."""
+        start, _, end = key.partition("/")
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        return cls(datetime.strptime(start, fmt).replace(tzinfo=UTC),
+                   datetime.strptime(end, fmt).replace(tzinfo=UTC))
+
     @property
     def key(self) -> str:
         return f"{self.start:%Y-%m-%dT%H:%M:%SZ}/{self.end:%Y-%m-%dT%H:%M:%SZ}"

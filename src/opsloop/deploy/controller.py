@@ -8,6 +8,9 @@ back, so the two never disagree for long and servers never see a half-done promo
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from opsloop.config import format_duration
 from opsloop.errors import StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import Approval, Deployment
@@ -54,12 +57,17 @@ def _rolled_back_versions(rt: Runtime) -> set[str]:
     return {str(e.evidence.get("from_version")) for e in events}
 
 
+def _rejected(rt: Runtime, version: str) -> bool:
+    approval = rt.store.find_approval(rt.model, version)
+    return approval is not None and approval.status == "rejected"
+
+
 def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Deployment:
     """Return to the previous champion in one step.
 
-    The target is the most recently deployed version that is not the current one and has
+    The target is the most recently deployed version that is not the current one, has
     not itself been rolled back from (so two rollbacks in a row walk back through history
-    instead of flip-flopping).
+    instead of flip-flopping) and has not been rejected.
     """
     current = rt.store.find_deployment(rt.model)
     if current is None:
@@ -69,7 +77,8 @@ def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Depl
         )
     excluded = _rolled_back_versions(rt) | {current.version}
     history = rt.store.list_deployments(rt.model)
-    target = next((d.version for d in reversed(history) if d.version not in excluded), None)
+    target = next((d.version for d in reversed(history)
+                   if d.version not in excluded and not _rejected(rt, d.version)), None)
     if target is None:
         raise StateError(
             f"{rt.model!r} has no earlier version to roll back to (current: "
@@ -101,9 +110,19 @@ def approve(
             f"version {version} of {rt.model!r} failed its gate: {'; '.join(gate.reasons)}",
             fix="pass --force to approve it anyway (recorded in the audit log)",
         )
+    expire_pending(rt)
+    previous = rt.store.find_approval(rt.model, version)
+    if previous is not None and previous.status == "rejected" and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} was rejected by {previous.actor} at "
+            f"{previous.ts:%Y-%m-%d %H:%M} UTC ({previous.comment or 'no comment'})",
+            fix="retrain, or pass --force to approve it anyway (recorded in the audit log)",
+        )
     approval = rt.store.set_approval(
         rt.model, version, "approved", actor=actor, comment=comment,
-        evidence={"forced": force and (gate is None or not gate.passed)},
+        evidence={"forced": force and (gate is None or not gate.passed
+                                       or (previous is not None
+                                           and previous.status == "rejected"))},
     )
     if promote_now:
         current = rt.store.find_deployment(rt.model)
@@ -127,3 +146,26 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     if challenger is not None and challenger.version == version:
         rt.registry.delete_alias(rt.model, CHALLENGER)
     return approval
+
+
+EXPIRY_ACTOR = "opsloop (expiry)"
+
+
+def expire_pending(rt: Runtime, now: datetime | None = None) -> list[Approval]:
+    """Reject pending approvals older than `gate.approval_expiry` (run by the agent and
+    before every approval); returns the expired ones."""
+    expiry = rt.config.gate.approval_expiry
+    if expiry is None:
+        return []
+    now = now or rt.now()
+    expired = []
+    for pending in rt.store.list_pending(rt.model):
+        if pending.ts + expiry <= now:
+            expired.append(rt.store.set_approval(
+                rt.model, pending.version, "rejected", actor=EXPIRY_ACTOR,
+                comment=f"pending approval expired: waited since "
+                f"{pending.ts:%Y-%m-%d %H:%M} UTC, longer than gate.approval_expiry "
+                f"({format_duration(expiry)})",
+                evidence={"expired": True, "pending_since": pending.ts.isoformat()},
+            ))
+    return expired

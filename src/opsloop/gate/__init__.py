@@ -1,5 +1,2 @@
-"""The promotion gate: challenger vs champion on the same holdout."""
-
-from opsloop.gate.decide import GateVerdict, decide
-
-__all__ = ["GateVerdict", "decide"]
+"""The promotion gate: challenger vs champion on the same holdout, decided on statistics
+(see evaluate.py for the rule and stats.py for which test is used when)."""

@@ -75,6 +75,10 @@ def tick(
     cfg = rt.config
     now = rt.now()
     result = TickResult()
+    from opsloop.deploy.controller import expire_pending
+
+    for approval in expire_pending(rt, now):
+        result.notes.append(f"pending approval of version {approval.version} expired")
     deployed = rt.store.find_deployment(rt.model) is not None
     if not deployed:
         result.notes.append("nothing deployed: monitoring skipped")

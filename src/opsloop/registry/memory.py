@@ -82,6 +82,11 @@ class MemoryRegistry:
             features=list(record.features), task=record.task, artifacts=self._artifacts[key],
         )
 
+    def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:
+        mv = self.get_version(name, version)
+        self._artifacts[(name, str(version))][artifact] = text
+        return f"runs:/{mv.run_id}/opsloop/{artifact}"
+
     def read_artifact(self, name: str, version: str, artifact: str) -> str:
         self.get_version(name, version)
         try:

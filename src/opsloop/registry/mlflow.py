@@ -211,6 +211,14 @@ class MlflowRegistry:
             task=mv.tags.get("opsloop.task", "binary_classification"),
         )
 
+    def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:
+        mv = self.get_version(name, version)
+        if mv.run_id is None:
+            raise NotFoundError(f"version {version} of {name!r} has no run")
+        self._mlflow()
+        self.client.log_text(mv.run_id, text, f"{_ARTIFACT_DIR}/{artifact}")
+        return f"runs:/{mv.run_id}/{_ARTIFACT_DIR}/{artifact}"
+
     def read_artifact(self, name: str, version: str, artifact: str) -> str:
         mv = self.get_version(name, version)
         if mv.run_id is None:

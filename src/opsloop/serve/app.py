@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +27,15 @@ from prometheus_client import (
     generate_latest,
 )
 
+from opsloop.errors import OpsloopError
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.inputs import RequestError, decode_json, oip_datatype, parse_oip, parse_records
 from opsloop.serve.logwriter import PredictionLogWriter
 from opsloop.serve.state import ModelHolder
 from opsloop.store.sql import OpsStore
+
+if TYPE_CHECKING:
+    from opsloop.project import Project
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -45,6 +49,8 @@ class ServeContext:
     id_column: str | None = None
     reload_interval: float = 2.0
     env: str = "production"
+    project: Project | None = None  # enables the management API (/api/...)
+    admin_token: str | None = None  # bearer token for its write endpoints
 
 
 class _Metrics:
@@ -101,6 +107,17 @@ def create_app(ctx: ServeContext) -> FastAPI:
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
         return _error(exc.status, exc.message, exc.details)
+
+    @app.exception_handler(OpsloopError)
+    async def _opsloop_error(_: Request, exc: OpsloopError) -> JSONResponse:
+        from opsloop.serve.api import error_status
+
+        return JSONResponse(exc.to_dict(), status_code=error_status(exc))
+
+    if ctx.project is not None:
+        from opsloop.serve.api import create_api_router
+
+        app.include_router(create_api_router(ctx.project, ctx.admin_token))
 
     @app.exception_handler(Exception)
     async def _server_error(_: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from opsloop.data.window import Window
@@ -69,9 +69,10 @@ def run_training(
 ) -> TrainOutcome:
     from opsloop.data.features import features_to_json, infer_features
     from opsloop.data.fingerprint import fingerprint
+    from opsloop.data.quality import check_quality, require_quality
     from opsloop.data.schema import infer_data_schema, validate_frame
     from opsloop.deploy.controller import CHALLENGER, CHAMPION, promote
-    from opsloop.gate.decide import decide
+    from opsloop.gate.record import gate_and_record
     from opsloop.metrics import compute_metrics
     from opsloop.monitor.profile import compute_profile
     from opsloop.registry.base import LoadedModel, TrainingRecord
@@ -99,11 +100,19 @@ def run_training(
                 d["schema"] = "inferred"
             else:
                 d["schema"] = f"from version {champion.version}" if champion else "stored"
+            quality = check_quality(
+                frame, cfg.data.quality, target=cfg.target, task=cfg.task,
+                features=list(cfg.features or [c for c in frame.columns if c not in
+                                               (cfg.target, cfg.id_column, cfg.time_column)]),
+            )
+            d["quality"] = [q.to_dict() for q in quality]
             try:
                 validate_frame(schema_yaml, frame)
+                require_quality(quality)
             except DataValidationError as exc:
                 rt.store.add_event("data_invalid", rt.model, summary=str(exc),
-                                   evidence={"window": window.key, "trigger": trigger})
+                                   evidence={"window": window.key, "trigger": trigger,
+                                             "quality": d["quality"]})
                 raise
 
         with rec.stage("split") as d:
@@ -141,6 +150,7 @@ def run_training(
             d["metrics"] = metrics
 
         with rec.stage("register") as d:
+            primary = cfg.gate.primary.metric
             reference = frame.copy()
             _, ref_score = challenger_model.predict_frame(reference)
             from opsloop.data.features import FeatureSpec
@@ -184,7 +194,7 @@ def run_training(
             d.update(version=version, run_id=mv.run_id)
             rt.store.add_event(
                 "trained", rt.model, version=version,
-                summary=f"{cfg.gate.metric}={metrics.get(cfg.gate.metric, float('nan')):.4f} "
+                summary=f"{primary}={metrics.get(primary, float('nan')):.4f} "
                 f"on {len(holdout)} holdout rows",
                 evidence={"metrics": metrics, "rows": len(frame), "window": window.key,
                           "trigger": trigger, "pipeline_run": rec.run_id},
@@ -196,36 +206,16 @@ def run_training(
             )
 
         with rec.stage("gate") as d:
-            value = metrics.get(cfg.gate.metric)
-            if value is None:
-                raise DataValidationError(
-                    f"the gate metric {cfg.gate.metric!r} could not be computed on the holdout",
-                    fix="check the holdout has both classes, or choose another gate.metric",
-                )
-            champion_value = None
-            champion_version = None
+            champion_model = None
             if champion is not None:
                 champion_model = rt.registry.load(rt.model, champion.version)
-                cpred, cscore = champion_model.predict_frame(holdout)
-                champion_metrics = compute_metrics(
-                    cfg.task, holdout[cfg.target].to_numpy(), cpred, cscore
-                )
-                champion_value = champion_metrics.get(cfg.gate.metric)
-                champion_version = champion.version
-                d["champion_metrics"] = champion_metrics
-            verdict = decide(cfg.gate, value, champion_value)
-            decision = rt.store.record_gate(
-                model=rt.model, version=version, champion_version=champion_version,
-                metric=cfg.gate.metric, policy=cfg.gate.policy, margin=cfg.gate.margin,
-                floor=cfg.gate.floor, challenger_value=value, champion_value=champion_value,
-                passed=verdict.passed, reasons=verdict.reasons,
-                evidence={"holdout_rows": len(holdout), "window": window.key,
-                          "challenger_metrics": metrics,
-                          "champion_metrics": d.get("champion_metrics", {})},
+            report, decision = gate_and_record(
+                rt, holdout=holdout, challenger=replace(challenger_model, version=version),
+                champion=champion_model, window=window.key,
             )
-            rt.registry.set_tag(rt.model, version, "opsloop.gate",
-                                "passed" if decision.passed else "failed")
-            d.update(passed=decision.passed, reasons=decision.reasons)
+            champion_version = report.champion_version
+            d.update(passed=decision.passed, reasons=decision.reasons,
+                     champion_version=champion_version)
 
         approval = "none"
         promoted = False

@@ -1,0 +1,120 @@
+"""The gate report as Markdown and as a self-contained HTML page (no scripts, no CDN).
+
+The JSON (`GateReport.to_dict`) is the record; these are renderings of it, stored next to
+it as MLflow artifacts of the challenger and printed by `opsloop gate NAME VERSION`.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from opsloop.gate.evaluate import GateReport
+
+
+def _num(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:+.4f}" if signed else f"{value:.4f}"
+    return str(value)
+
+
+def _p(value: Any) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def _ci(row: dict[str, Any]) -> str:
+    if row.get("ci_low") is None:
+        return "–"
+    return f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
+
+
+def _tables(report: GateReport) -> list[tuple[str, list[str], list[list[str]]]]:
+    pct = f"{report.confidence * 100:g}%"
+    metrics = [
+        [r["metric"], r["policy"], f"{r['margin']:g}", _num(r.get("floor")),
+         _num(r["challenger"]), _num(r.get("champion")), _num(r.get("improvement"), True),
+         _ci(r), r.get("method") or "–", _p(r.get("p_value")),
+         "pass" if r["passed"] else "FAIL"]
+        for r in report.metrics
+    ]
+    out = [("Metrics", ["metric", "policy", "δ", "floor", "challenger", "champion",
+                        "improvement", f"{pct} CI", "test", "p", "verdict"], metrics)]
+    if report.slices:
+        out.append(("Slices", ["slice", "rows", "challenger", "champion", "improvement",
+                               f"{pct} CI", "p (regressed)", "p (Holm)", "status"], [
+            [s["slice"], str(s["rows"]), _num(s.get("challenger")), _num(s.get("champion")),
+             _num(s.get("improvement"), True), _ci(s), _p(s.get("p_regression")),
+             _p(s.get("p_holm")), s["status"] + (f" ({s['note']})" if s.get("note") else "")]
+            for s in report.slices
+        ]))
+    if report.regression_set:
+        rs = report.regression_set
+        rows = [[f["id"], str(f["expected"]), str(f["got"])] for f in rs["failures"]]
+        out.append((f"Regression set ({rs['passed_rows']}/{rs['rows']} as expected)",
+                    ["id", "expected", "got"], rows))
+    b = report.budgets
+    if b:
+        rows = []
+        for who in ("challenger", "champion"):
+            m = b.get(who)
+            if m:
+                rows.append([who, f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}",
+                             f"{m['size_mb']:.3f}"])
+        out.append(("Operational budget", ["model", "latency p50 ms", "latency p99 ms",
+                                           "size MB"], rows))
+    return out
+
+
+def _title(report: GateReport) -> str:
+    verdict = "PASSED" if report.passed else "FAILED"
+    against = (f"vs champion version {report.champion_version}" if report.champion_version
+               else "(no champion yet)")
+    return f"Gate {verdict}: {report.model} version {report.version} {against}"
+
+
+def to_markdown(report: GateReport) -> str:
+    lines = [f"# {_title(report)}", "",
+             f"Holdout: {report.holdout_rows} rows"
+             + (f", window {report.window}" if report.window else "")
+             + f"; confidence {report.confidence:g}; created {report.created}.", "",
+             "## Reasons", ""]
+    lines += [f"- {r}" for r in report.reasons]
+    for title, header, rows in _tables(report):
+        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |",
+                  "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+                  for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;
+padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}.pass{color:#176f2c}
+.fail{color:#b00020;font-weight:600}"""
+
+
+def to_html(report: GateReport) -> str:
+    e = html.escape
+    cls = "pass" if report.passed else "fail"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(_title(report))}"
+             f"</title><style>{_CSS}</style></head><body>",
+             f"<h1 class='{cls}'>{e(_title(report))}</h1>",
+             f"<p>Holdout: {report.holdout_rows} rows"
+             + (f", window {e(report.window)}" if report.window else "")
+             + f"; confidence {report.confidence:g}; created {e(report.created)}.</p>",
+             "<h2>Reasons</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in report.reasons)
+             + "</ul>"]
+    for title, header, rows in _tables(report):
+        parts.append(f"<h2>{e(title)}</h2><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
+        for row in rows:
+            cells = []
+            for cell in row:
+                c = " class='fail'" if cell.startswith(("FAIL", "regressed")) else ""
+                cells.append(f"<td{c}>{e(cell)}</td>")
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

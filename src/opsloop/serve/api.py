@@ -1,0 +1,110 @@
+"""The management API served next to the predictions: status, audit log and gate reports
+(read-only, open), approve and reject (bearer token).
+
+The token comes from the environment variable named by `serve.admin_token_env` (default
+``OPSLOOP_ADMIN_TOKEN``), read by the CLI when the server starts; without it the write
+endpoints answer 403. Callers may name themselves with ``X-Opsloop-Actor``; the audit log
+records ``api:<name>``. Errors are JSON bodies with what/expected/got/fix, never a 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsloop.errors import InvalidInputError, NotFoundError, OpsloopError, StateError
+from opsloop.serve.inputs import RequestError
+
+if TYPE_CHECKING:
+    from opsloop.project import Project
+
+
+class ApprovalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=2000)
+    force: bool = False
+
+
+class RejectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=2000)
+
+
+def error_status(exc: OpsloopError) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, StateError):
+        return 409
+    if isinstance(exc, InvalidInputError):
+        return 422
+    return 400
+
+
+def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
+    from opsloop.deploy.controller import approve, reject
+
+    router = APIRouter(prefix="/api", tags=["management"])
+
+    def check_model(name: str) -> None:
+        if name != project.name:
+            raise RequestError(404, f"unknown model {name!r}; this server manages "
+                               f"{project.name!r}")
+
+    def admin(
+        authorization: Annotated[str | None, Header()] = None,
+        x_opsloop_actor: Annotated[str | None, Header()] = None,
+    ) -> str:
+        if not admin_token:
+            raise RequestError(403, "the admin API is disabled: start the server with "
+                               "OPSLOOP_ADMIN_TOKEN (or serve.admin_token_env) set")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(),
+                                                                 admin_token.encode()):
+            raise RequestError(401, "missing or wrong bearer token; send "
+                               "'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>'")
+        return f"api:{(x_opsloop_actor or 'admin').strip()[:100] or 'admin'}"
+
+    Actor = Annotated[str, Depends(admin)]
+
+    @router.get("/status")
+    def status() -> dict[str, Any]:
+        return project.status()
+
+    @router.get("/events")
+    def events(limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
+        limit = max(1, min(limit, 1000))
+        found = project.events(limit=limit, kinds=[kind] if kind else None)
+        return [e.to_dict() for e in found]
+
+    @router.get("/models/{name}/versions/{version}/gate")
+    def gate_report(name: str, version: str) -> dict[str, Any]:
+        check_model(name)
+        return project.gate_report(version).to_dict()
+
+    @router.post("/models/{name}/versions/{version}/approve")
+    def approve_version(name: str, version: str, actor: Actor,
+                        body: ApprovalBody | None = None) -> dict[str, Any]:
+        check_model(name)
+        body = body or ApprovalBody()
+        approval = approve(project.runtime, version, actor=actor, comment=body.comment,
+                           force=body.force)
+        deployment = project.store.find_deployment(project.name)
+        return {"approval": approval.to_dict(),
+                "deployment": None if deployment is None else deployment.to_dict()}
+
+    @router.post("/models/{name}/versions/{version}/reject")
+    def reject_version(name: str, version: str, actor: Actor,
+                       body: RejectionBody | None = None) -> dict[str, Any]:
+        check_model(name)
+        body = body or RejectionBody()
+        approval = reject(project.runtime, version, actor=actor, comment=body.comment)
+        deployment = project.store.find_deployment(project.name)
+        return {"approval": approval.to_dict(),
+                "deployment": None if deployment is None else deployment.to_dict()}
+
+    return router
