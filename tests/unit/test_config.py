@@ -24,7 +24,8 @@ def test_defaults_and_durations() -> None:
     [
         ({"gate": {"margn": 0.1}}, "gate.margn: unknown key"),
         ({"gate": {"metric": "rmse"}}, "'rmse' is not a binary_classification metric"),
-        ({"gate": {"margin": -0.1}}, "gate.metrics[0].margin: the margin δ is a size and must be >= 0"),
+        ({"gate": {"margin": -0.1}},
+         "gate.metrics[0].margin: the margin δ is a size and must be >= 0"),
         ({"gate": {"approval": "sometimes"}}, "gate.approval"),
         ({"task": "clustering"}, "task"),
         ({"monitor": {"window": "soon"}}, "expected a duration"),
@@ -58,3 +59,43 @@ def test_parse_duration_rejects_garbage() -> None:
     assert parse_duration(30) == timedelta(seconds=30)
     with pytest.raises(ValueError):
         parse_duration("10 parsecs")
+
+
+@pytest.mark.parametrize(
+    ("gate", "fragment"),
+    [
+        ({"metrics": [{"metric": "ndcg"}]}, "gate.metrics[0].metric: 'ndcg' is not a "
+         "binary_classification metric; expected one of roc_auc"),
+        ({"metrics": [{"metric": "f1", "margin": -0.01}]}, "the policy gives its sign"),
+        ({"metrics": [{"metric": "f1", "test": "delong"}]}, "delong compares ROC AUCs"),
+        ({"metrics": [{"metric": "roc_auc", "test": "mcnemar"}]}, "mcnemar compares accuracies"),
+        ({"metrics": [{"metric": "log_loss", "direction": "higher"}]},
+         "log_loss is lower-is-better"),
+        ({"metrics": [{"metric": "f1"}, {"metric": "f1"}]}, "each metric at most once"),
+        ({"metrics": []}, "give at least one rule"),
+        ({"metric": "f1", "metrics": [{"metric": "f1"}]}, "not both"),
+        ({"slices": [{"name": "s"}]}, "give exactly one of column or query"),
+        ({"slices": [{"name": "s", "column": "a", "query": "b > 1"}]}, "exactly one"),
+        ({"slices": [{"name": "s", "column": "a", "min_rows": 0}]}, "min_rows"),
+        ({"slices": [{"name": "s", "column": "a"}, {"name": "s", "column": "b"}]},
+         "names must be unique"),
+        ({"confidence": 1.5}, "gate.confidence"),
+        ({"regression_set": {"path": "g.csv", "min_pass": 0}}, "min_pass"),
+        ({"approval_expiry": "tomorrow"}, "expected a duration"),
+    ],
+)
+def test_bad_gate_configuration_is_a_clear_error(gate: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, "gate": gate})
+    assert fragment in str(info.value)
+
+
+def test_gate_shorthand_is_one_rule_and_round_trips() -> None:
+    cfg = parse_config({**BASE, "gate": {"metric": "f1", "policy": "superiority",
+                                         "margin": 0.01, "approval_expiry": "3d"}})
+    (rule,) = cfg.gate.metrics
+    assert (rule.metric, rule.policy, rule.margin, rule.method) == (
+        "f1", "superiority", 0.01, "bootstrap")
+    assert cfg.gate.approval_expiry == timedelta(days=3)
+    again = parse_config(cfg.model_dump(mode="json", exclude_none=True))
+    assert again == cfg

@@ -62,8 +62,8 @@ def _rejected(rt: Runtime, version: str) -> bool:
     return approval is not None and approval.status == "rejected"
 
 
-def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Deployment:
-    """Return to the previous champion in one step.
+def rollback_target(rt: Runtime) -> tuple[Deployment, str]:
+    """(current deployment, version a rollback would return to); StateError if none.
 
     The target is the most recently deployed version that is not the current one, has
     not itself been rolled back from (so two rollbacks in a row walk back through history
@@ -85,6 +85,12 @@ def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Depl
             f"{current.version}, history: {[d.version for d in history]})",
             fix="promote another version explicitly with `opsloop promote NAME VERSION`",
         )
+    return current, target
+
+
+def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Deployment:
+    """Return to the previous approved champion in one step (see `rollback_target`)."""
+    current, target = rollback_target(rt)
     return promote(
         rt, target, reason=reason or f"rollback from version {current.version}",
         actor=actor, event_kind="rolled_back",
@@ -136,10 +142,13 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     """Reject a version; rejecting the current champion rolls back to the previous one."""
     version = str(version)
     rt.registry.get_version(rt.model, version)
+    current = rt.store.find_deployment(rt.model)
+    is_champion = current is not None and current.version == version
+    if is_champion:
+        rollback_target(rt)  # fail before recording anything if there is nowhere to go
     approval = rt.store.set_approval(rt.model, version, "rejected", actor=actor,
                                      comment=comment)
-    current = rt.store.find_deployment(rt.model)
-    if current is not None and current.version == version:
+    if is_champion:
         rollback(rt, actor=actor, reason=f"version {version} rejected by {actor}"
                  + (f": {comment}" if comment else ""))
     challenger = rt.registry.find_alias(rt.model, CHALLENGER)

@@ -69,7 +69,9 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
                                "'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>'")
         return f"api:{(x_opsloop_actor or 'admin').strip()[:100] or 'admin'}"
 
-    Actor = Annotated[str, Depends(admin)]
+    # Dependencies as default values: with postponed annotations FastAPI resolves
+    # annotations in module globals, where a local `Annotated` alias would not be found.
+    admin_actor = Depends(admin)
 
     @router.get("/status")
     def status() -> dict[str, Any]:
@@ -87,8 +89,8 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return project.gate_report(version).to_dict()
 
     @router.post("/models/{name}/versions/{version}/approve")
-    def approve_version(name: str, version: str, actor: Actor,
-                        body: ApprovalBody | None = None) -> dict[str, Any]:
+    def approve_version(name: str, version: str, body: ApprovalBody | None = None,
+                        actor: str = admin_actor) -> dict[str, Any]:
         check_model(name)
         body = body or ApprovalBody()
         approval = approve(project.runtime, version, actor=actor, comment=body.comment,
@@ -98,8 +100,8 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
                 "deployment": None if deployment is None else deployment.to_dict()}
 
     @router.post("/models/{name}/versions/{version}/reject")
-    def reject_version(name: str, version: str, actor: Actor,
-                       body: RejectionBody | None = None) -> dict[str, Any]:
+    def reject_version(name: str, version: str, body: RejectionBody | None = None,
+                       actor: str = admin_actor) -> dict[str, Any]:
         check_model(name)
         body = body or RejectionBody()
         approval = reject(project.runtime, version, actor=actor, comment=body.comment)

@@ -1,0 +1,97 @@
+"""The management API: open reads, bearer-token approve/reject, JSON errors, no 500s."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from opsloop.project import Project
+from opsloop.serve import ServeContext, create_app
+from tinyproject import write_tiny_project
+
+AUTH = {"Authorization": "Bearer s3cret", "X-Opsloop-Actor": "carol"}
+
+
+def project(tmp_path: Path) -> Project:
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+
+    root = write_tiny_project(tmp_path / "p", approval="manual")
+    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                   engine=MemoryEngine())
+
+
+def client_for(p: Project, token: str | None) -> TestClient:
+    ctx = ServeContext(model_name=p.name, store=p.store,
+                       load_version=lambda v: p.registry.load(p.name, v), log_writer=None,
+                       project=p, admin_token=token, reload_interval=0.05)
+    return TestClient(create_app(ctx))
+
+
+@pytest.fixture
+def managed(tmp_path: Path) -> Iterator[tuple[Project, TestClient]]:
+    p = project(tmp_path)
+    p.train()
+    with client_for(p, "s3cret") as client:
+        yield p, client
+
+
+def test_approve_needs_the_bearer_token(managed: tuple[Project, TestClient]) -> None:
+    p, client = managed
+    url = "/api/models/tiny/versions/1/approve"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        r = client.post(url, headers=headers)
+        assert r.status_code == 401 and "bearer token" in r.json()["error"]
+    assert p.store.find_deployment("tiny") is None
+    r = client.post(url, headers=AUTH, json={"comment": "looks good"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["approval"]["actor"] == "api:carol" and body["approval"]["status"] == "approved"
+    assert body["deployment"]["version"] == "1"
+    assert client.get("/api/status").json()["deployment"]["version"] == "1"
+
+
+def test_reject_the_champion_over_http_rolls_back(managed: tuple[Project, TestClient]) -> None:
+    p, client = managed
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
+    p.train()
+    client.post("/api/models/tiny/versions/2/approve", headers=AUTH)
+    r = client.post("/api/models/tiny/versions/2/reject", headers=AUTH,
+                    json={"comment": "complaints"})
+    assert r.status_code == 200 and r.json()["deployment"]["version"] == "1"
+    kinds = [e["kind"] for e in client.get("/api/events?limit=3").json()]
+    assert kinds[-2:] == ["rejected", "rolled_back"]
+
+
+def test_gate_report_and_errors_are_json(managed: tuple[Project, TestClient]) -> None:
+    _, client = managed
+    report = client.get("/api/models/tiny/versions/1/gate").json()
+    assert report["version"] == "1" and report["metrics"][0]["metric"] == "roc_auc"
+    r = client.get("/api/models/tiny/versions/9/gate")
+    assert r.status_code == 404 and r.json()["fix"]
+    r = client.get("/api/models/other/versions/1/gate")
+    assert r.status_code == 404 and "unknown model" in r.json()["error"]
+    r = client.post("/api/models/tiny/versions/9/approve", headers=AUTH)
+    assert r.status_code == 404 and "no version '9'" in r.json()["error"]
+    r = client.post("/api/models/tiny/versions/1/approve", headers=AUTH,
+                    json={"comment": "x", "surprise": 1})
+    assert r.status_code == 422
+    r = client.post("/api/models/tiny/versions/1/approve", headers=AUTH, content=b"{not json")
+    assert r.status_code == 422
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
+    r = client.post("/api/models/tiny/versions/1/reject", headers=AUTH)  # the only champion
+    assert r.status_code == 409 and "no earlier version to roll back to" in r.json()["error"]
+    assert client.get("/api/status").json()["champion"]["approval"]["status"] == "approved"
+
+
+def test_without_a_token_the_admin_api_is_disabled(tmp_path: Path) -> None:
+    p = project(tmp_path)
+    p.train()
+    with client_for(p, None) as client:
+        r = client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
+        assert r.status_code == 403 and "OPSLOOP_ADMIN_TOKEN" in r.json()["error"]
+        assert client.get("/api/status").status_code == 200
