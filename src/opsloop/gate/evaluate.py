@@ -268,7 +268,9 @@ def evaluate_slices(
                 f"-{r['margin']} (Holm p={p:.3g} < {alpha:g})"
             )
     ok = not reasons
-    if rows and ok:
+    if rows and k is None:
+        reasons.append(f"slices: {len(rows)} reported, none tested (no champion yet)")
+    elif rows and ok:
         reasons.append(f"no slice regressed ({len(tested)} tested, Holm-corrected at "
                        f"{alpha:g})")
     return rows, reasons, ok
@@ -416,7 +418,8 @@ def run_gate(
     return GateReport(
         model=cfg.model, version=challenger.version,
         champion_version=None if champion is None else champion.version, passed=passed,
-        reasons=reasons, holdout_rows=len(holdout), confidence=gate.confidence,
+        reasons=list(dict.fromkeys(reasons)),  # e.g. "no champion yet" once, not per rule
+        holdout_rows=len(holdout), confidence=gate.confidence,
         metrics=metric_rows, slices=slice_rows, regression_set=regression, budgets=budgets,
         window=window,
     )

@@ -97,6 +97,11 @@ def test_floor_alone_judges_the_first_model() -> None:
     first = gate(data, {"floor": 0.99}, champion=False)
     assert not first.passed and "misses the floor (>= 0.99)" in first.reasons[0]
     assert first.primary["champion"] is None and first.budgets["champion"] is None
+    two = gate(data, {"metrics": [{"metric": "roc_auc"}, {"metric": "f1"}],
+                      "slices": [{"name": "segment", "column": "segment"}]}, champion=False)
+    assert two.reasons == ["no champion yet: judged on the floor alone",
+                           "slices: 3 reported, none tested (no champion yet)"]
+    assert [s["status"] for s in two.slices] == ["ok", "ok", "ok"]
 
 
 def test_every_metric_rule_must_pass_and_each_uses_its_test() -> None:
