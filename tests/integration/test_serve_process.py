@@ -95,3 +95,35 @@ def test_server_follows_promotions_and_flushes_on_sigterm(tmp_path: Path) -> Non
     logged = pd.concat(pd.read_parquet(f) for f in files)
     assert sorted(logged["prediction_id"]) == sorted(answered)
     assert set(logged["model_version"]) == {"1", "2"}
+
+
+def test_approval_over_http_on_a_real_server(tmp_path: Path) -> None:
+    """The admin token comes from the environment of `opsloop serve`; an approval over HTTP
+    promotes the version and the same server starts answering with it."""
+    root = write_tiny_project(tmp_path / "tiny", approval="manual")
+    project = Project(root)
+    project.train()
+    project.approve("1")
+    project.train()  # version 2 waits for a person
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "OPSLOOP_ADMIN_TOKEN": "t0ken"},
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        wait_for(lambda: client.get("/v2/health/ready").status_code == 200)
+        pending = client.get("/api/status").json()["pending_approvals"]
+        assert [p["version"] for p in pending] == ["2"]
+        url = "/api/models/tiny/versions/2/approve"
+        assert client.post(url, json={"comment": "ok"}).status_code == 401
+        r = client.post(url, json={"comment": "reviewed the gate report"},
+                        headers={"Authorization": "Bearer t0ken", "X-Opsloop-Actor": "dana"})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: client.get("/v2/models/tiny").json()["versions"] == ["2"])
+        approved = [e for e in project.events() if e.kind == "approved"][-1]
+        assert approved.actor == "api:dana" and approved.version == "2"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
