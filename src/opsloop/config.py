@@ -185,7 +185,7 @@ class RegressionSetConfig(_Model):
 
 
 class BudgetConfig(_Model):
-    """Operational budgets; latency and size are always measured, limits are opt-in."""
+    """Operational budgets: size is always measured; latency when a latency limit is set."""
 
     batch_rows: int = Field(default=50, ge=5, le=10_000, description="Single-row "
                             "predictions timed per model.")

@@ -24,6 +24,10 @@ def _p(value: Any) -> str:
     return "–" if value is None else f"{value:.3g}"
 
 
+def _ms(value: float | None) -> str:
+    return "not timed" if value is None else f"{value:.2f}"
+
+
 def _ci(row: dict[str, Any]) -> str:
     if row.get("ci_low") is None:
         return "–"
@@ -60,8 +64,7 @@ def _tables(report: GateReport) -> list[tuple[str, list[str], list[list[str]]]]:
         for who in ("challenger", "champion"):
             m = b.get(who)
             if m:
-                rows.append([who, f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}",
-                             f"{m['size_mb']:.3f}"])
+                rows.append([who, _ms(m["p50_ms"]), _ms(m["p99_ms"]), f"{m['size_mb']:.3f}"])
         out.append(("Operational budget", ["model", "latency p50 ms", "latency p99 ms",
                                            "size MB"], rows))
     return out

@@ -187,6 +187,8 @@ def test_budgets_on_size_and_latency() -> None:
     checks = {c["budget"]: c["passed"] for c in report.budgets["checks"]}
     assert checks == {"size MB": True, "size vs champion": False} and not report.passed
     assert report.budgets["challenger"]["size_mb"] > 3
+    assert report.budgets["challenger"]["p99_ms"] is None  # no latency limit: not timed
+    assert "not timed" in to_markdown(report)
     slow = gate(data, {"budgets": {"max_latency_p99_ms": 1e-6}})
     assert not slow.passed and "budget latency p99 ms" in slow.reasons[-1]
     fine = gate(data, {"budgets": {"max_latency_p99_ratio": 1000, "batch_rows": 20}})
