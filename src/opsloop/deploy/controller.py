@@ -52,6 +52,18 @@ def promote(
     return deployment
 
 
+def record_approval(
+    rt: Runtime, version: str, status: str, *, actor: str, comment: str = "",
+    evidence: dict[str, object] | None = None,
+) -> Approval:
+    """Record an approval status in the ops store (the source of truth, with an event) and
+    mirror it as the version tag `opsloop.approval`, so MLflow users see it too."""
+    approval = rt.store.set_approval(rt.model, version, status, actor=actor, comment=comment,
+                                     evidence=evidence)
+    rt.registry.set_tag(rt.model, version, "opsloop.approval", status)
+    return approval
+
+
 def _rolled_back_versions(rt: Runtime) -> set[str]:
     events = rt.store.list_events(rt.model, kinds=["rolled_back"], limit=10_000)
     return {str(e.evidence.get("from_version")) for e in events}
@@ -124,8 +136,8 @@ def approve(
             f"{previous.ts:%Y-%m-%d %H:%M} UTC ({previous.comment or 'no comment'})",
             fix="retrain, or pass --force to approve it anyway (recorded in the audit log)",
         )
-    approval = rt.store.set_approval(
-        rt.model, version, "approved", actor=actor, comment=comment,
+    approval = record_approval(
+        rt, version, "approved", actor=actor, comment=comment,
         evidence={"forced": force and (gate is None or not gate.passed
                                        or (previous is not None
                                            and previous.status == "rejected"))},
@@ -146,7 +158,7 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     is_champion = current is not None and current.version == version
     if is_champion:
         rollback_target(rt)  # fail before recording anything if there is nowhere to go
-    approval = rt.store.set_approval(rt.model, version, "rejected", actor=actor,
+    approval = record_approval(rt, version, "rejected", actor=actor,
                                      comment=comment)
     if is_champion:
         rollback(rt, actor=actor, reason=f"version {version} rejected by {actor}"
@@ -170,8 +182,8 @@ def expire_pending(rt: Runtime, now: datetime | None = None) -> list[Approval]:
     expired = []
     for pending in rt.store.list_pending(rt.model):
         if pending.ts + expiry <= now:
-            expired.append(rt.store.set_approval(
-                rt.model, pending.version, "rejected", actor=EXPIRY_ACTOR,
+            expired.append(record_approval(
+                rt, pending.version, "rejected", actor=EXPIRY_ACTOR,
                 comment=f"pending approval expired: waited since "
                 f"{pending.ts:%Y-%m-%d %H:%M} UTC, longer than gate.approval_expiry "
                 f"({format_duration(expiry)})",

@@ -71,7 +71,7 @@ def run_training(
     from opsloop.data.fingerprint import fingerprint
     from opsloop.data.quality import check_quality, require_quality
     from opsloop.data.schema import infer_data_schema, validate_frame
-    from opsloop.deploy.controller import CHALLENGER, CHAMPION, promote
+    from opsloop.deploy.controller import CHALLENGER, CHAMPION, promote, record_approval
     from opsloop.gate.record import gate_and_record
     from opsloop.metrics import compute_metrics
     from opsloop.monitor.profile import compute_profile
@@ -221,13 +221,13 @@ def run_training(
         promoted = False
         with rec.stage("approve") as d:
             if decision.passed and cfg.gate.approval == "auto":
-                rt.store.set_approval(rt.model, version, "approved", actor="opsloop (auto)",
+                record_approval(rt, version, "approved", actor="opsloop (auto)",
                                       comment="gate passed; approval policy is auto")
                 promote(rt, version, reason=f"gate passed ({'; '.join(decision.reasons)})",
                         actor="opsloop (auto)")
                 approval, promoted = "approved", True
             elif decision.passed:
-                rt.store.set_approval(rt.model, version, "pending", actor="opsloop",
+                record_approval(rt, version, "pending", actor="opsloop",
                                       comment="gate passed; waiting for a person "
                                       f"(`opsloop approve {rt.model} {version}`)")
                 approval = "pending"

@@ -44,6 +44,8 @@ def test_rejecting_the_champion_returns_to_the_previous_approved_version(tmp_pat
     a = p.store.find_approval("tiny", "3")
     assert a is not None and (a.status, a.actor, a.comment) == ("rejected", "alice",
                                                                 "bad in production")
+    tags = {v: p.registry.get_version("tiny", v).tags["opsloop.approval"] for v in "123"}
+    assert tags == {"1": "approved", "2": "rejected", "3": "rejected"}  # mirrored in MLflow
 
 
 def test_pending_approvals_expire_and_expired_versions_need_force(tmp_path: Path) -> None:
