@@ -29,7 +29,15 @@ from prometheus_client import (
 
 from opsloop.errors import OpsloopError
 from opsloop.registry.base import LoadedModel
-from opsloop.serve.inputs import RequestError, decode_json, oip_datatype, parse_oip, parse_records
+from opsloop.serve.inputs import (
+    RequestError,
+    decode_json,
+    oip_datatype,
+    parse_csv,
+    parse_invocations,
+    parse_oip,
+    parse_records,
+)
 from opsloop.serve.logwriter import PredictionLogWriter
 from opsloop.serve.state import ModelHolder
 from opsloop.store.sql import OpsStore
@@ -254,6 +262,29 @@ def create_app(ctx: ServeContext) -> FastAPI:
             "predictions": [{"prediction_id": i, "prediction": p, "score": s}
                             for i, p, s in zip(ids, prediction.tolist(), scores, strict=True)],
         })
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> JSONResponse:
+        """MLflow's scoring protocol, so opsloop is a drop-in for `mlflow models serve`."""
+        t0 = time.perf_counter()
+        model = holder.current
+        try:
+            model = served(ctx.model_name)
+            if request.headers.get("content-type", "").startswith("text/csv"):
+                body = await request.body()
+                if len(body) > MAX_BODY_BYTES:
+                    raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes")
+                frame, ids = parse_csv(body, model.features, ctx.id_column)
+            else:
+                payload = await body_json(request)
+                frame, ids = parse_invocations(payload, model.features, ctx.id_column)
+            prediction, _ = predict(model, frame, ids, uuid.uuid4().hex)
+        except RequestError as exc:
+            observe("invocations", exc.status, "none" if model is None else model.version, t0)
+            raise
+        observe("invocations", 200, model.version, t0)
+        return JSONResponse({"predictions": prediction.tolist()},
+                            headers={"X-Opsloop-Model-Version": model.version})
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -210,3 +210,71 @@ def oip_datatype(values: np.ndarray) -> str:
     if values.dtype.kind == "f":
         return "FP64"
     return "BYTES"
+
+
+_INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def _columns_from_mapping(data: Mapping[str, Any], where: str) -> tuple[dict[str, list[Any]],
+                                                                        int]:
+    columns = {str(k): (list(v) if isinstance(v, list) else [v]) for k, v in data.items()}
+    sizes = {len(v) for v in columns.values()}
+    if len(sizes) > 1:
+        raise RequestError(422, f"{where}: every column needs the same number of values",
+                           [_detail(where, "equal-length columns", sorted(sizes))])
+    return columns, sizes.pop() if sizes else 0
+
+
+def parse_invocations(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+                      ) -> tuple[pd.DataFrame, list[str]]:
+    """MLflow's scoring protocol (`POST /invocations`): exactly one of `dataframe_split`,
+    `dataframe_records`, `instances` or `inputs` (records or columns)."""
+    keys = [k for k in _INVOCATION_KEYS if isinstance(payload, dict) and k in payload]
+    if len(keys) != 1:
+        got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise RequestError(422, "expected a JSON object with exactly one of "
+                           + ", ".join(_INVOCATION_KEYS) + " (MLflow's scoring protocol)",
+                           [_detail("body", "one of " + ", ".join(_INVOCATION_KEYS), got)])
+    key = keys[0]
+    data = payload[key]
+    if key == "dataframe_split":
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), list) \
+                or not isinstance(data.get("data"), list):
+            raise RequestError(422, "dataframe_split needs {\"columns\": [...], \"data\": "
+                               "[[...], ...]}", [_detail(key, "columns and data lists", data)])
+        cols, rows = data["columns"], data["data"]
+        bad = [i for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != len(cols)]
+        if bad:
+            raise RequestError(422, f"dataframe_split: every row needs {len(cols)} values",
+                               [_detail(f"data[{i}]", f"a list of {len(cols)} values", rows[i])
+                                for i in bad[:MAX_DETAILS]])
+        records = [dict(zip(map(str, cols), r, strict=True)) for r in rows]
+        return parse_records({"records": records}, features, id_column)
+    if isinstance(data, list):
+        return parse_records({"records": data}, features, id_column)
+    if isinstance(data, dict) and key in ("instances", "inputs"):
+        columns, n = _columns_from_mapping(data, key)
+        if n == 0:
+            raise RequestError(422, f"{key} has no rows", [_detail(key, "at least one row", 0)])
+        frame = build_frame(columns, features, n, f"as a column of {key}")
+        return frame, prediction_ids(columns.get(id_column) if id_column else None, n)
+    raise RequestError(422, f"{key} must be a list of records" + (
+        " or an object of columns" if key in ("instances", "inputs") else ""),
+        [_detail(key, "a list", type(data).__name__)])
+
+
+def parse_csv(body: bytes, features: Sequence[FeatureSpec], id_column: str | None
+              ) -> tuple[pd.DataFrame, list[str]]:
+    """`text/csv` bodies, as `mlflow models serve` accepts them (a header row, then rows)."""
+    import io
+
+    try:
+        table = pd.read_csv(io.BytesIO(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"the CSV body could not be read: {exc}") from None
+    if table.empty:
+        raise RequestError(422, "the CSV body has no rows")
+    columns = {str(c): [None if isinstance(v, float) and math.isnan(v) else v
+                        for v in table[c].tolist()] for c in table.columns}
+    frame = build_frame(columns, features, len(table), "as a CSV column")
+    return frame, prediction_ids(columns.get(id_column) if id_column else None, len(table))

@@ -232,7 +232,48 @@ json_values = st.recursive(
 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payload=json_values, route=st.sampled_from(["/predict", "/v2/models/m/infer"]))
+@given(payload=json_values,
+       route=st.sampled_from(["/predict", "/v2/models/m/infer", "/invocations"]))
 def test_no_json_payload_gives_a_5xx(ready: TestClient, payload: object, route: str) -> None:
     r = ready.post(route, json=payload)
     assert r.status_code < 500, r.text
+
+
+def test_mlflow_invocations_in_every_format(ready: TestClient) -> None:
+    rows = [{"x": 0.5, "color": "red"}, {"x": -2.0, "color": "blue"}]
+    expected = [p["prediction"] for p in
+                ready.post("/predict", json={"records": rows}).json()["predictions"]]
+    bodies = [
+        {"dataframe_split": {"columns": ["x", "color"], "data": [[0.5, "red"], [-2.0, "blue"]]}},
+        {"dataframe_records": rows},
+        {"instances": rows},
+        {"instances": {"x": [0.5, -2.0], "color": ["red", "blue"]}},
+        {"inputs": {"x": [0.5, -2.0], "color": ["red", "blue"]}},
+        {"inputs": rows, "params": {}},
+    ]
+    for body in bodies:
+        r = ready.post("/invocations", json=body)
+        assert r.status_code == 200, (body, r.text)
+        assert r.json() == {"predictions": expected}
+        assert r.headers["x-opsloop-model-version"] == "1"
+    r = ready.post("/invocations", content=b"x,color\n0.5,red\n-2.0,blue\n",
+                   headers={"content-type": "text/csv"})
+    assert r.status_code == 200 and r.json() == {"predictions": expected}
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ({"records": [{"x": 1.0, "color": "red"}]}, "exactly one of dataframe_split"),
+    ({"dataframe_records": [], "inputs": []}, "exactly one of"),
+    ({"dataframe_split": {"columns": ["x", "color"], "data": [[1.0]]}}, "every row needs 2"),
+    ({"dataframe_split": {"columns": ["x"]}}, "dataframe_split needs"),
+    ({"dataframe_records": [{"x": 1.0}]}, "records lack feature(s) color"),
+    ({"inputs": {"x": [1.0, 2.0], "color": ["red"]}}, "same number of values"),
+    ({"inputs": {"x": [], "color": []}}, "has no rows"),
+    ({"inputs": {"x": ["one"], "color": ["red"]}}, "invalid input for feature(s) x"),
+    ({"dataframe_records": 3}, "must be a list"),
+])
+def test_bad_invocations_are_422(ready: TestClient, body: dict, fragment: str) -> None:
+    r = ready.post("/invocations", json=body)
+    assert r.status_code == 422 and fragment in r.json()["error"], r.text
+    r = ready.post("/invocations", content=b"x,color\n", headers={"content-type": "text/csv"})
+    assert r.status_code == 422
