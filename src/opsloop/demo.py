@@ -235,10 +235,11 @@ def _print_summary(console: Console, project: Project, summary: dict[str, Any],
     table.add_row("versions", f"v{v1['version']} ({metric} {v1['metrics'][metric]:.4f} at "
                   f"training) → v{v2['version']} ({metric} {v2['metrics'][metric]:.4f} on the "
                   "recent holdout)")
-    table.add_row("gate", "; ".join(v2["gate_reasons"]))
-    table.add_row("served now", f"version {summary['served_after']}")
-    table.add_row("report", str(m.get("report_path")))
     root = summary["project"]
+    table.add_row("gate", "\n".join(v2["gate_reasons"])
+                  + f"\n(full report: opsloop gate {project.name} {v2['version']} -p {root})")
+    table.add_row("served now", f"version {summary['served_after']}")
+    table.add_row("monitor report", str(m.get("report_path")))
     table.add_row("see it", f"opsloop status -p {root}\nopsloop events -p {root}")
     db = project.paths.home / "mlflow.db"
     table.add_row("MLflow UI", f"mlflow ui --backend-store-uri sqlite:///{db} "
