@@ -144,14 +144,32 @@ def create_app(ctx: ServeContext) -> FastAPI:
                                f"this server serves version {model.version}")
         return model
 
-    async def body_json(request: Request) -> Any:
+    async def body_bytes(request: Request) -> bytes:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes")
-        return decode_json(body)
+        return body
+
+    async def answer(
+        route: str, request: Request, name: str, version: str | None,
+        parse: Callable[[LoadedModel, bytes], tuple[pd.DataFrame, list[str], str]],
+    ) -> tuple[LoadedModel, list[str], str, np.ndarray, np.ndarray | None]:
+        """Check the model, read and parse the body, predict and log, and count the
+        outcome per route and version: the one path every prediction route takes."""
+        t0 = time.perf_counter()
+        model = holder.current
+        try:
+            model = served(name, version)
+            frame, ids, request_id = parse(model, await body_bytes(request))
+            prediction, score = predict(model, frame, ids, request_id)
+        except RequestError as exc:
+            observe(route, exc.status, "none" if model is None else model.version, t0)
+            raise
+        observe(route, 200, model.version, t0)
+        return model, ids, request_id, prediction, score
 
     def predict(model: LoadedModel, frame: pd.DataFrame, ids: list[str], request_id: str
                 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -214,16 +232,9 @@ def create_app(ctx: ServeContext) -> FastAPI:
         return {"name": name, "ready": served(name, version) is not None}
 
     async def infer(request: Request, name: str, version: str | None) -> JSONResponse:
-        t0 = time.perf_counter()
-        model = holder.current
-        try:
-            model = served(name, version)
-            payload = await body_json(request)
-            frame, ids, request_id = parse_oip(payload, model.features, ctx.id_column)
-            prediction, score = predict(model, frame, ids, request_id)
-        except RequestError as exc:
-            observe("infer", exc.status, "none" if model is None else model.version, t0)
-            raise
+        model, ids, request_id, prediction, score = await answer(
+            "infer", request, name, version,
+            lambda m, body: parse_oip(decode_json(body), m.features, ctx.id_column))
         outputs = [{"name": "prediction", "datatype": oip_datatype(prediction),
                     "shape": [len(ids)], "data": prediction.tolist()}]
         if score is not None:
@@ -231,7 +242,6 @@ def create_app(ctx: ServeContext) -> FastAPI:
                             "data": score.tolist()})
         outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [len(ids)],
                         "data": ids})
-        observe("infer", 200, model.version, t0)
         return JSONResponse({"model_name": model.name, "model_version": model.version,
                              "id": request_id, "outputs": outputs})
 
@@ -243,20 +253,17 @@ def create_app(ctx: ServeContext) -> FastAPI:
     async def infer_version(request: Request, name: str, version: str) -> JSONResponse:
         return await infer(request, name, version)
 
+    def with_request_id(parsed: tuple[pd.DataFrame, list[str]]
+                        ) -> tuple[pd.DataFrame, list[str], str]:
+        return parsed[0], parsed[1], uuid.uuid4().hex
+
     @app.post("/predict")
     async def predict_records(request: Request) -> JSONResponse:
-        t0 = time.perf_counter()
-        model = holder.current
-        try:
-            model = served(ctx.model_name)
-            payload = await body_json(request)
-            frame, ids = parse_records(payload, model.features, ctx.id_column)
-            prediction, score = predict(model, frame, ids, uuid.uuid4().hex)
-        except RequestError as exc:
-            observe("predict", exc.status, "none" if model is None else model.version, t0)
-            raise
+        model, ids, _, prediction, score = await answer(
+            "predict", request, ctx.model_name, None,
+            lambda m, body: with_request_id(
+                parse_records(decode_json(body), m.features, ctx.id_column)))
         scores = [None] * len(ids) if score is None else score.tolist()
-        observe("predict", 200, model.version, t0)
         return JSONResponse({
             "model_name": model.name, "model_version": model.version,
             "predictions": [{"prediction_id": i, "prediction": p, "score": s}
@@ -266,23 +273,16 @@ def create_app(ctx: ServeContext) -> FastAPI:
     @app.post("/invocations")
     async def invocations(request: Request) -> JSONResponse:
         """MLflow's scoring protocol, so opsloop is a drop-in for `mlflow models serve`."""
-        t0 = time.perf_counter()
-        model = holder.current
-        try:
-            model = served(ctx.model_name)
-            if request.headers.get("content-type", "").startswith("text/csv"):
-                body = await request.body()
-                if len(body) > MAX_BODY_BYTES:
-                    raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes")
-                frame, ids = parse_csv(body, model.features, ctx.id_column)
-            else:
-                payload = await body_json(request)
-                frame, ids = parse_invocations(payload, model.features, ctx.id_column)
-            prediction, _ = predict(model, frame, ids, uuid.uuid4().hex)
-        except RequestError as exc:
-            observe("invocations", exc.status, "none" if model is None else model.version, t0)
-            raise
-        observe("invocations", 200, model.version, t0)
+        csv = request.headers.get("content-type", "").startswith("text/csv")
+
+        def parse(m: LoadedModel, body: bytes) -> tuple[pd.DataFrame, list[str], str]:
+            if csv:
+                return with_request_id(parse_csv(body, m.features, ctx.id_column))
+            return with_request_id(parse_invocations(decode_json(body), m.features,
+                                                     ctx.id_column))
+
+        model, _, _, prediction, _ = await answer("invocations", request, ctx.model_name,
+                                                  None, parse)
         return JSONResponse({"predictions": prediction.tolist()},
                             headers={"X-Opsloop-Model-Version": model.version})
 
