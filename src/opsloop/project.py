@@ -167,11 +167,6 @@ class Project:
 
         return rerun_gate(self.runtime, version, actor=self.actor)
 
-    def expire_approvals(self) -> list[Approval]:
-        from opsloop.deploy.controller import expire_pending
-
-        return expire_pending(self.runtime)
-
     def add_labels(self, source: Any) -> int:
         """Ingest ground truth (CSV/Parquet path or DataFrame with id column + target)."""
         from opsloop.engines.labels import ingest_labels

@@ -130,7 +130,8 @@ def approve(
         )
     expire_pending(rt)
     previous = rt.store.find_approval(rt.model, version)
-    if previous is not None and previous.status == "rejected" and not force:
+    was_rejected = previous is not None and previous.status == "rejected"
+    if previous is not None and was_rejected and not force:
         raise StateError(
             f"version {version} of {rt.model!r} was rejected by {previous.actor} at "
             f"{previous.ts:%Y-%m-%d %H:%M} UTC ({previous.comment or 'no comment'})",
@@ -138,9 +139,7 @@ def approve(
         )
     approval = record_approval(
         rt, version, "approved", actor=actor, comment=comment,
-        evidence={"forced": force and (gate is None or not gate.passed
-                                       or (previous is not None
-                                           and previous.status == "rejected"))},
+        evidence={"forced": force and (gate is None or not gate.passed or was_rejected)},
     )
     if promote_now:
         current = rt.store.find_deployment(rt.model)
@@ -158,8 +157,7 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     is_champion = current is not None and current.version == version
     if is_champion:
         rollback_target(rt)  # fail before recording anything if there is nowhere to go
-    approval = record_approval(rt, version, "rejected", actor=actor,
-                                     comment=comment)
+    approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
     if is_champion:
         rollback(rt, actor=actor, reason=f"version {version} rejected by {actor}"
                  + (f": {comment}" if comment else ""))

@@ -90,7 +90,8 @@ def compare(
 ) -> Comparison:
     """Challenger `a` vs champion `k` on `rule.metric`, with the rule's test."""
     from opsloop.gate.stats import delong, mcnemar, paired_bootstrap
-    from opsloop.gate.weighted import align_labels, positive_class, weighted_metric
+    from opsloop.gate.weighted import positive_class, weighted_metric
+    from opsloop.metrics import align_labels
 
     method = rule.method
     if method == "delong":
@@ -282,7 +283,7 @@ def evaluate_regression_set(
 ) -> tuple[dict[str, Any], str, bool]:
     import pandas as pd
 
-    from opsloop.gate.weighted import align_labels
+    from opsloop.metrics import align_labels
 
     spec = cfg.gate.regression_set
     assert spec is not None

@@ -49,19 +49,17 @@ class Comparison:
     ci_high: float
     confidence: float
     n: int
+    # the test's one-sided p-value functions (not serialised)
+    _p_above: Callable[[float], float] = field(repr=False, compare=False)
+    _p_below: Callable[[float], float] = field(repr=False, compare=False)
     detail: dict[str, Any] = field(default_factory=dict)
-    # p-value functions; not serialised
-    _p_above: Callable[[float], float] | None = field(default=None, repr=False, compare=False)
-    _p_below: Callable[[float], float] | None = field(default=None, repr=False, compare=False)
 
     def p_above(self, threshold: float) -> float:
         """One-sided p-value of H0: improvement ≤ threshold (small = clearly above it)."""
-        assert self._p_above is not None
         return float(min(1.0, max(0.0, self._p_above(threshold))))
 
     def p_below(self, threshold: float) -> float:
         """One-sided p-value of H0: improvement ≥ threshold (small = clearly below it)."""
-        assert self._p_below is not None
         return float(min(1.0, max(0.0, self._p_below(threshold))))
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,18 +100,20 @@ def delong(
     lo, hi = (diff, diff) if se == 0 else (float(diff - z * se), float(diff + z * se))
 
     def p_above(thr: float) -> float:
-        return 0.0 if se == 0 and diff > thr else 1.0 if se == 0 else float(
-            norm.sf((diff - thr) / se))
+        if se == 0:  # identical scores: the difference is known exactly
+            return 0.0 if diff > thr else 1.0
+        return float(norm.sf((diff - thr) / se))
 
     def p_below(thr: float) -> float:
-        return 0.0 if se == 0 and diff < thr else 1.0 if se == 0 else float(
-            norm.cdf((diff - thr) / se))
+        if se == 0:
+            return 0.0 if diff < thr else 1.0
+        return float(norm.cdf((diff - thr) / se))
 
     return Comparison(
         metric, "delong", float(aucs[0]), float(aucs[1]), diff, lo, hi, confidence, m + n,
+        p_above, p_below,
         {"se": se, "z": diff / se if se else None, "p_value_two_sided":
          float(2 * norm.sf(abs(diff) / se)) if se else None, "positives": m, "negatives": n},
-        p_above, p_below,
     )
 
 
@@ -177,9 +177,9 @@ def mcnemar(
     stat, p_two, exact = mcnemar_test(b, c)
     return Comparison(
         metric, "mcnemar", float(a.mean()), float(k.mean()), diff, lo, hi, confidence, n,
+        p_above, p_below,
         {"discordant_challenger_right": b, "discordant_champion_right": c,
          "mcnemar_statistic": stat, "p_value_two_sided": p_two, "exact": exact},
-        p_above, p_below,
     )
 
 
@@ -224,9 +224,9 @@ def paired_bootstrap(
 
     return Comparison(
         metric, "bootstrap", a0, k0, sign * (a0 - k0), float(lo), float(hi), confidence, n,
+        p_above, p_below,
         {"resamples": count, "seed": seed, "bootstrap_se": float(np.std(diffs, ddof=1))
          if count > 1 else None},
-        p_above, p_below,
     )
 
 

@@ -15,8 +15,6 @@ import numpy as np
 from opsloop.gate.stats import WeightedMetric
 from opsloop.metrics import _positive, align_labels
 
-__all__ = ["align_labels", "positive_class", "weighted_metric"]
-
 
 def positive_class(y_true: np.ndarray) -> Any:
     """The class scored by P(positive): the largest label (as in opsloop.metrics)."""
