@@ -22,12 +22,13 @@ from opsloop.runtime import Paths, Runtime, resolve_stack
 
 if TYPE_CHECKING:
     from opsloop.data.window import Window
+    from opsloop.deploy.rollout import Step
     from opsloop.engines.base import Engine
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.agent import TickResult
     from opsloop.registry.base import ModelRegistry
     from opsloop.stages import Progress
-    from opsloop.store.records import Approval, Deployment, Event, MonitorResult
+    from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
     from opsloop.train.pipeline import TrainOutcome
 
@@ -133,6 +134,41 @@ class Project:
 
         return promote(self.runtime, version, reason=reason, actor=self.actor)
 
+    def deploy(self, version: str, *, strategy: str | None = None,
+               steps: tuple[float, ...] | None = None, bake: timedelta | None = None,
+               reason: str = "manual deployment") -> Deployment | Rollout:
+        """Take `version` to production by `strategy` (default `deploy.strategy`):
+        blue_green switches now (a Deployment), canary/shadow start a Rollout."""
+        from opsloop.deploy.rollout import deploy
+
+        return deploy(self.runtime, version, strategy=strategy, steps=steps,
+                      bake_seconds=None if bake is None else bake.total_seconds(),
+                      reason=reason, actor=self.actor)
+
+    def rollout_status(self) -> dict[str, Any] | None:
+        """The newest rollout, with a fresh analysis while it runs."""
+        from opsloop.deploy.rollout import status
+
+        return status(self.runtime)
+
+    def advance_rollout(self) -> Step | None:
+        """One controller step: analyse the running rollout and act on the verdict."""
+        from opsloop.deploy.rollout import advance
+
+        return advance(self.runtime)
+
+    def promote_rollout(self, *, reason: str = "") -> Rollout:
+        """Skip the remaining steps of the running rollout and promote its candidate."""
+        from opsloop.deploy.rollout import promote_now
+
+        return promote_now(self.runtime, actor=self.actor, reason=reason)
+
+    def abort_rollout(self, *, reason: str = "") -> Rollout:
+        """Stop the running rollout; all traffic returns to stable."""
+        from opsloop.deploy.rollout import abort
+
+        return abort(self.runtime, actor=self.actor, reason=reason)
+
     def rollback(self, *, reason: str = "") -> Deployment:
         from opsloop.deploy.controller import rollback
 
@@ -217,6 +253,9 @@ class Project:
             log_writer=writer, id_column=self.config.id_column,
             reload_interval=cfg.reload_interval.total_seconds(),
             project=self, admin_token=admin_token,
+            sticky_header=self.config.deploy.sticky_header,
+            rollback_window=self.config.deploy.rollback_window.total_seconds(),
+            controller=cfg.controller,
         )
         run_server(ctx, host or cfg.host, cfg.port if port is None else port)
 

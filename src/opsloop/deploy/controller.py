@@ -22,10 +22,19 @@ CHALLENGER = "challenger"
 def promote(
     rt: Runtime, version: str, *, reason: str, actor: str | None = None,
     event_kind: str = "promoted", evidence: dict[str, object] | None = None,
+    strategy: str = "blue_green",
 ) -> Deployment:
-    """Make `version` the champion and the current deployment."""
+    """Make `version` the champion and the current deployment at once. A running rollout
+    ends: promoting its candidate completes it, promoting another version aborts it."""
     version = str(version)
     rt.registry.get_version(rt.model, version)  # raises NotFoundError with a fix
+    running = rt.store.find_running_rollout(rt.model)
+    if running is not None:
+        from opsloop.deploy.rollout import end_for_promotion
+
+        done = end_for_promotion(rt, running, version, actor=actor or rt.actor, reason=reason)
+        if done is not None:
+            return done
     current = rt.store.find_deployment(rt.model)
     if current is not None and current.version == version:
         raise StateError(
@@ -37,7 +46,7 @@ def promote(
     rt.registry.set_alias(rt.model, CHAMPION, version)
     try:
         deployment = rt.store.record_deployment(
-            rt.model, version, strategy=rt.config.deploy.strategy, reason=reason,
+            rt.model, version, strategy=strategy, reason=reason,
             actor=actor or rt.actor, event_kind=event_kind, evidence=evidence,
         )
     except Exception:
@@ -101,7 +110,16 @@ def rollback_target(rt: Runtime) -> tuple[Deployment, str]:
 
 
 def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Deployment:
-    """Return to the previous approved champion in one step (see `rollback_target`)."""
+    """Return to the previous approved champion in one step (see `rollback_target`); during
+    a rollout, send all traffic back to its stable version instead."""
+    running = rt.store.find_running_rollout(rt.model)
+    if running is not None:
+        from opsloop.deploy.rollout import abort
+
+        abort(rt, actor=actor or rt.actor, reason=reason, rolled_back=True)
+        deployment = rt.store.find_deployment(rt.model)
+        assert deployment is not None  # a rollout always starts from a deployment
+        return deployment
     current, target = rollback_target(rt)
     return promote(
         rt, target, reason=reason or f"rollback from version {current.version}",
@@ -144,8 +162,11 @@ def approve(
     if promote_now:
         current = rt.store.find_deployment(rt.model)
         if current is None or current.version != version:
-            promote(rt, version, reason=f"approved by {actor}" + (f": {comment}" if comment
-                                                                   else ""), actor=actor)
+            from opsloop.deploy.rollout import deploy
+
+            deploy(rt, version, reason=f"approved by {actor}" + (f": {comment}" if comment
+                                                                  else ""),
+                   actor=actor, supersede=True)
     return approval
 
 
@@ -153,6 +174,15 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     """Reject a version; rejecting the current champion rolls back to the previous one."""
     version = str(version)
     rt.registry.get_version(rt.model, version)
+    running = rt.store.find_running_rollout(rt.model)
+    if running is not None and running.candidate_version == version:
+        from opsloop.deploy.rollout import abort
+
+        approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
+        abort(rt, actor=actor, rolled_back=True, reason=f"version {version} rejected by "
+              f"{actor} during its {running.strategy} rollout" + (f": {comment}" if comment
+                                                                   else ""))
+        return approval
     current = rt.store.find_deployment(rt.model)
     is_champion = current is not None and current.version == version
     if is_champion:

@@ -33,7 +33,9 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
     window = window or Window.last(cfg.monitor.window, end=rt.now())
     frame = rt.engine.read_window(rt.model, window.start, window.end)
     if len(frame):
-        frame = frame[frame["model_version"].astype(str) == version].reset_index(drop=True)
+        # answers the version gave users (not its shadow answers during a rollout)
+        keep = (frame["model_version"].astype(str) == version) & (frame["route"] != "shadow")
+        frame = frame[keep].reset_index(drop=True)
     report = run_monitor(
         reference=reference, frame=frame, features=features, task=cfg.task, cfg=cfg.monitor,
         window_start=window.start, window_end=window.end,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opsloop.data.window import Window
+from opsloop.deploy.rollout import Step, advance
 from opsloop.errors import OpsloopError
 from opsloop.runtime import Runtime
 from opsloop.stages import Progress
@@ -31,6 +32,7 @@ class TickResult:
     monitored: MonitorResult | None = None
     fired: list[TriggerFiring] = field(default_factory=list)
     trained: TrainOutcome | None = None
+    rollout: Step | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,6 +40,7 @@ class TickResult:
             "monitored": None if self.monitored is None else self.monitored.to_dict(),
             "fired": [f.to_dict() for f in self.fired],
             "trained": None if self.trained is None else self.trained.to_dict(),
+            "rollout": None if self.rollout is None else self.rollout.to_dict(),
             "notes": self.notes,
         }
 
@@ -79,6 +82,11 @@ def tick(
 
     for approval in expire_pending(rt, now):
         result.notes.append(f"pending approval of version {approval.version} expired")
+    step = result.rollout = advance(rt, now)
+    if step is not None:
+        result.notes.append(f"rollout {step.rollout.id} of version "
+                            f"{step.rollout.candidate_version}: {step.action} "
+                            f"({'; '.join(step.analysis.reasons)})")
     deployed = rt.store.find_deployment(rt.model) is not None
     if not deployed:
         result.notes.append("nothing deployed: monitoring skipped")

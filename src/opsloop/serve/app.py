@@ -6,6 +6,8 @@ served version's feature specs; bad input is a 4xx with field-level details, nev
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,13 +41,17 @@ from opsloop.serve.inputs import (
     parse_records,
 )
 from opsloop.serve.logwriter import PredictionLogWriter
-from opsloop.serve.state import ModelHolder
+from opsloop.serve.state import ModelHolder, Routing
+from opsloop.serve.stats import ServeStats
 from opsloop.store.sql import OpsStore
 
 if TYPE_CHECKING:
     from opsloop.project import Project
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_SHADOWS = 64  # shadow predictions in flight per server process
+
+log = logging.getLogger("opsloop.serve")
 
 
 @dataclass
@@ -59,6 +65,9 @@ class ServeContext:
     env: str = "production"
     project: Project | None = None  # enables the management API (/api/...)
     admin_token: str | None = None  # bearer token for its write endpoints
+    sticky_header: str | None = None  # assigns requests to stable/candidate (deploy.*)
+    rollback_window: float = 600.0  # seconds a replaced version stays loaded
+    controller: bool = False  # also analyse and advance rollouts (needs `project`)
 
 
 class _Metrics:
@@ -81,6 +90,8 @@ class _Metrics:
         dropped = Gauge("opsloop_prediction_log_dropped_rows_total",
                         "Rows dropped because the log queue was full", registry=r)
         dropped.set_function(lambda: 0 if writer is None else writer.dropped_rows)
+        self.shadow_skipped = Counter("opsloop_shadow_skipped", "Shadow mirrors skipped "
+                                      "because too many were in flight", registry=r)
 
 
 def _error(status: int, message: str, details: list[dict[str, Any]] | None = None
@@ -91,8 +102,10 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
 def create_app(ctx: ServeContext) -> FastAPI:
     from opsloop import __version__
 
+    stats = ServeStats()
     holder = ModelHolder(ctx.model_name, ctx.store, ctx.load_version, env=ctx.env,
-                         reload_interval=ctx.reload_interval)
+                         reload_interval=ctx.reload_interval,
+                         rollback_window=ctx.rollback_window, stats=stats)
     metrics = _Metrics(holder, ctx.log_writer)
 
     @asynccontextmanager
@@ -101,9 +114,17 @@ def create_app(ctx: ServeContext) -> FastAPI:
         holder.start()
         if ctx.log_writer is not None:
             ctx.log_writer.start()
+        controller = None
+        if ctx.controller and ctx.project is not None:
+            from opsloop.deploy.rollout import RolloutController
+
+            controller = RolloutController(ctx.project.runtime)
+            controller.start()
         try:
             yield
         finally:
+            if controller is not None:
+                controller.stop()
             holder.stop()
             if ctx.log_writer is not None:
                 ctx.log_writer.close()
@@ -131,18 +152,30 @@ def create_app(ctx: ServeContext) -> FastAPI:
     async def _server_error(_: Request, exc: Exception) -> JSONResponse:
         return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
-    def served(name: str, version: str | None = None) -> LoadedModel:
+    def routing_for(name: str) -> Routing:
         if name != ctx.model_name:
             raise RequestError(404, f"unknown model {name!r}; this server serves "
                                f"{ctx.model_name!r}")
-        model = holder.current
-        if model is None:
+        routing = holder.routing
+        if routing is None:
             raise RequestError(503, f"no version of {ctx.model_name!r} is deployed yet; "
                                "train and promote one (`opsloop train`)")
-        if version is not None and version != model.version:
-            raise RequestError(404, f"version {version!r} of {name!r} is not served; "
-                               f"this server serves version {model.version}")
-        return model
+        return routing
+
+    def served(name: str, version: str | None = None) -> LoadedModel:
+        routing = routing_for(name)
+        if version is None or version == routing.stable.version:
+            return routing.stable
+        if routing.candidate is not None and version == routing.candidate.version:
+            return routing.candidate
+        versions = served_versions(routing)
+        raise RequestError(404, f"version {version!r} of {name!r} is not served; this server "
+                           f"serves version{'s' if len(versions) > 1 else ''} "
+                           f"{', '.join(versions)}")
+
+    def served_versions(routing: Routing) -> list[str]:
+        return [routing.stable.version] + ([] if routing.candidate is None
+                                           else [routing.candidate.version])
 
     async def body_bytes(request: Request) -> bytes:
         length = request.headers.get("content-length")
@@ -153,27 +186,58 @@ def create_app(ctx: ServeContext) -> FastAPI:
             raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes")
         return body
 
+    sticky_header = (ctx.sticky_header or "x-request-id").lower()
+
     async def answer(
         route: str, request: Request, name: str, version: str | None,
         parse: Callable[[LoadedModel, bytes], tuple[pd.DataFrame, list[str], str]],
     ) -> tuple[LoadedModel, list[str], str, np.ndarray, np.ndarray | None]:
-        """Check the model, read and parse the body, predict and log, and count the
-        outcome per route and version: the one path every prediction route takes."""
+        """Check the model, read and parse the body, route (stable, canary candidate or
+        shadow mirror), predict and log, and count the outcome per route and version: the
+        one path every prediction route takes."""
         t0 = time.perf_counter()
-        model = holder.current
+        model: LoadedModel | None = None
         try:
+            routing = routing_for(name)
             model = served(name, version)
-            frame, ids, request_id = parse(model, await body_bytes(request))
-            prediction, score = predict(model, frame, ids, request_id)
+            body = await body_bytes(request)
+            frame, ids, request_id = parse(model, body)
+            key = request.headers.get(sticky_header) or ids[0]
+            traffic = "stable" if model is routing.stable else "candidate"
+            if version is None and routing.mode == "canary" \
+                    and routing.picks_candidate(key):
+                assert routing.candidate is not None
+                model, traffic = routing.candidate, "candidate"
+                if model.features != routing.stable.features:
+                    frame, ids, request_id = parse(model, body)
+            try:
+                prediction, score = predict(model, frame, ids, request_id, traffic)
+            except Exception:
+                if traffic != "candidate":
+                    raise
+                # a failing candidate costs the caller nothing: stable answers, the error
+                # counts against the candidate in the rollout analysis
+                log.exception("candidate version %s failed; stable answered", model.version)
+                model, traffic = routing.stable, "stable"
+                prediction, score = predict(model, frame, ids, request_id, traffic)
+            if version is None and routing.mode == "shadow" and routing.picks_candidate(key):
+                assert routing.candidate is not None
+                mirror(routing.candidate, routing.stable, parse, body, frame, ids, request_id)
         except RequestError as exc:
             observe(route, exc.status, "none" if model is None else model.version, t0)
             raise
         observe(route, 200, model.version, t0)
         return model, ids, request_id, prediction, score
 
-    def predict(model: LoadedModel, frame: pd.DataFrame, ids: list[str], request_id: str
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-        prediction, score = model.predict_frame(frame)
+    def predict(model: LoadedModel, frame: pd.DataFrame, ids: list[str], request_id: str,
+                traffic: str) -> tuple[np.ndarray, np.ndarray | None]:
+        t0 = time.perf_counter()
+        try:
+            prediction, score = model.predict_frame(frame)
+        except Exception:
+            stats.observe(model.version, traffic, time.perf_counter() - t0, error=True)
+            raise
+        stats.observe(model.version, traffic, time.perf_counter() - t0)
         metrics.predictions.labels(model.version).inc(len(frame))
         if ctx.log_writer is not None:
             rows = frame.copy()
@@ -181,11 +245,37 @@ def create_app(ctx: ServeContext) -> FastAPI:
             rows.insert(1, "request_id", request_id)
             rows.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
             rows.insert(3, "model_version", model.version)
-            rows.insert(4, "route", "stable")
+            rows.insert(4, "route", traffic)
             rows["prediction"] = prediction
             rows["score"] = score if score is not None else np.nan
             ctx.log_writer.submit(rows)
         return prediction, score
+
+    shadows: set[asyncio.Future[Any]] = set()
+
+    def mirror(candidate: LoadedModel, stable: LoadedModel,
+               parse: Callable[[LoadedModel, bytes], tuple[pd.DataFrame, list[str], str]],
+               body: bytes, frame: pd.DataFrame, ids: list[str], request_id: str) -> None:
+        """Answer a copy of the request with the shadow candidate off the request path; the
+        answer is logged (route `shadow`), never returned. Bounded: beyond MAX_SHADOWS in
+        flight a mirror is skipped and counted."""
+        if len(shadows) >= MAX_SHADOWS:
+            metrics.shadow_skipped.inc()
+            return
+
+        def run() -> None:
+            try:
+                shadow_frame = frame if candidate.features == stable.features \
+                    else parse(candidate, body)[0]
+                predict(candidate, shadow_frame, ids, request_id, "shadow")
+            except RequestError:
+                stats.observe(candidate.version, "shadow", 0.0, error=True)
+            except Exception:
+                log.exception("shadow version %s failed", candidate.version)
+
+        future = asyncio.get_running_loop().run_in_executor(None, run)
+        shadows.add(future)
+        future.add_done_callback(shadows.discard)
 
     def observe(route: str, status: int, version: str, t0: float) -> None:
         metrics.requests.labels(route, str(status), version).inc()
@@ -217,7 +307,8 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     @app.get("/v2/models/{name}")
     async def model_metadata(name: str) -> dict[str, Any]:
-        return metadata(served(name))
+        routing = routing_for(name)
+        return {**metadata(routing.stable), "versions": served_versions(routing)}
 
     @app.get("/v2/models/{name}/versions/{version}")
     async def version_metadata(name: str, version: str) -> dict[str, Any]:

@@ -1,72 +1,160 @@
-"""The served model and the reloader that follows the ops store.
+"""What the server routes by, and the reloader that follows the ops store.
 
-The ops store's current deployment revision is the truth. A daemon thread polls it every
-`reload_interval`; on a new revision it loads that version (slow: MLflow) off the request
-path and then swaps one reference, so requests in flight finish on the model they started
-with and none fails during a switch. A failed load keeps the old model serving and is
-retried with back-off.
+The ops store's current deployment and running rollout are the truth. A daemon thread
+polls them every `reload_interval`; on a change it loads the versions it needs (slow:
+MLflow) off the request path and then swaps one immutable `Routing` reference, so requests
+in flight finish on the models they started with and none fails during a switch. A failed
+load keeps the old routing serving and is retried with back-off.
+
+A version that stops being served stays loaded for `rollback_window` (blue-green: a
+rollback right after a switch needs no load). The same thread flushes the replica's serving
+statistics to the ops store, where the rollout analysis reads them (`deploy/analysis.py`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from opsloop.registry.base import LoadedModel
+from opsloop.serve.stats import ServeStats
 from opsloop.store.sql import OpsStore
 
 log = logging.getLogger("opsloop.serve")
 
+_BUCKETS = 10_000
+
+
+def assignment_bucket(key: str) -> int:
+    """A request key's bucket in [0, 10000): the same on every replica (CRC-32, not
+    Python's salted hash), so a key stays on one side at a given share."""
+    return zlib.crc32(key.encode()) % _BUCKETS
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Stable, and during a rollout the candidate with its share of traffic (percent)."""
+
+    stable: LoadedModel
+    revision: int
+    candidate: LoadedModel | None = None
+    mode: str = "stable"  # stable | canary | shadow
+    share: float = 0.0
+    rollout: int | None = None
+
+    def picks_candidate(self, key: str) -> bool:
+        """Does the request with this key go to (canary) or get mirrored to (shadow) the
+        candidate? Buckets below share·100 do, so raising the share only moves keys from
+        stable to candidate, never back."""
+        return self.candidate is not None and assignment_bucket(key) < self.share * 100
+
 
 class ModelHolder:
     def __init__(self, model_name: str, store: OpsStore, load_version: Callable[[str], LoadedModel],
-                 *, env: str = "production", reload_interval: float = 2.0) -> None:
+                 *, env: str = "production", reload_interval: float = 2.0,
+                 rollback_window: float = 600.0, stats: ServeStats | None = None) -> None:
         self.model_name = model_name
         self.store = store
         self.load_version = load_version
         self.env = env
         self.reload_interval = reload_interval
-        self.current: LoadedModel | None = None
-        self.revision: int | None = None
+        self.rollback_window = rollback_window
+        self.stats = stats
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self.routing: Routing | None = None
         self.last_error: str | None = None
         self.load_seconds: float = 0.0
-        self._failed: tuple[int, float] | None = None  # (revision, retry-after monotonic)
+        self._key: tuple[object, ...] | None = None
+        self._loaded: dict[str, LoadedModel] = {}
+        self._retired: dict[str, float] = {}  # version -> monotonic time it may be dropped
+        self._failed: tuple[tuple[object, ...], float] | None = None  # (key, retry-after)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def current(self) -> LoadedModel | None:
+        """The stable model (what answers requests outside a rollout)."""
+        return None if self.routing is None else self.routing.stable
+
+    def _model(self, version: str) -> LoadedModel:
+        if version not in self._loaded:
+            t0 = time.perf_counter()
+            self._loaded[version] = self.load_version(version)
+            self.load_seconds = time.perf_counter() - t0
+        return self._loaded[version]
+
     def refresh(self) -> bool:
-        """Load the deployed version if its revision changed; True if a swap happened."""
-        deployment = self.store.find_deployment(self.model_name, self.env)
-        if deployment is None or deployment.revision == self.revision:
+        """Follow the ops store; True if the routing changed."""
+        deployment, rollout = self.store.find_routing(self.model_name, self.env)
+        if deployment is None:
             return False
-        if self._failed and self._failed[0] == deployment.revision \
-                and time.monotonic() < self._failed[1]:
+        key: tuple[object, ...] = (deployment.revision, deployment.version)
+        if rollout is not None:
+            key += (rollout.id, rollout.step, rollout.share)
+        if key == self._key:
             return False
-        t0 = time.perf_counter()
+        if self._failed and self._failed[0] == key and time.monotonic() < self._failed[1]:
+            return False
         try:
-            model = self.load_version(deployment.version)
+            stable = self._model(deployment.version)
+            candidate = None if rollout is None else self._model(rollout.candidate_version)
         except Exception as exc:
             backoff = max(self.reload_interval * 5, 1.0)
-            self._failed = (deployment.revision, time.monotonic() + backoff)
+            self._failed = (key, time.monotonic() + backoff)
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("loading version %s (revision %s) failed, still serving %s: %s",
-                      deployment.version, deployment.revision,
-                      None if self.current is None else self.current.version, self.last_error)
+            log.error("loading for revision %s failed, still serving %s: %s",
+                      deployment.revision, None if self.routing is None
+                      else self.routing.stable.version, self.last_error)
             return False
-        self.load_seconds = time.perf_counter() - t0
-        self.current, self.revision = model, deployment.revision  # the atomic swap
+        routing = Routing(stable, deployment.revision, candidate,
+                          "stable" if rollout is None else rollout.strategy,
+                          0.0 if rollout is None else rollout.share,
+                          None if rollout is None else rollout.id)
+        self.routing, self._key = routing, key  # the atomic swap
         self._failed = None
         self.last_error = None
-        log.warning("serving %s version %s (revision %s)", self.model_name, model.version,
-                    deployment.revision)
+        self._retire({deployment.version} | ({rollout.candidate_version} if rollout else set()))
+        log.warning("serving %s version %s (revision %s)%s", self.model_name, stable.version,
+                    deployment.revision, "" if candidate is None else
+                    f", {routing.mode} candidate {candidate.version} at {routing.share:g}%")
         return True
+
+    def _retire(self, serving: set[str]) -> None:
+        """Keep versions no longer served for the rollback window, then drop them."""
+        now = time.monotonic()
+        for version in list(self._loaded):
+            if version in serving:
+                self._retired.pop(version, None)
+            elif version not in self._retired:
+                self._retired[version] = now + self.rollback_window
+            elif self._retired[version] <= now:
+                del self._loaded[version], self._retired[version]
+
+    def flush_stats(self) -> None:
+        if self.stats is None:
+            return
+        rows = self.stats.drain()
+        try:
+            self.store.add_serve_stats(self.model_name, self.env, self.replica, rows)
+        except Exception:
+            self.stats.restore(rows)  # retried with the next flush
+            raise
 
     def _run(self) -> None:
         while not self._stop.wait(self.reload_interval):
             try:
                 self.refresh()
+                if self.routing is not None:
+                    self._retire({self.routing.stable.version} | (
+                        set() if self.routing.candidate is None
+                        else {self.routing.candidate.version}))
+                self.flush_stats()
             except Exception:
                 log.exception("polling the ops store failed; will retry")
 
@@ -81,3 +169,7 @@ class ModelHolder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        try:
+            self.flush_stats()
+        except Exception:
+            log.exception("flushing serving statistics at shutdown failed")

@@ -28,10 +28,14 @@ EVENT_KINDS = (
     "labels_added",
     "server_started",
     "server_loaded",
+    "rollout_started",
+    "rollout_advanced",
+    "rollout_aborted",
 )
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
 RUN_STATUSES = ("running", "succeeded", "failed")
+ROLLOUT_STATUSES = ("running", "promoted", "rolled_back", "aborted")
 
 
 def utcnow() -> datetime:
@@ -146,3 +150,46 @@ class PipelineRun(_Record):
     error: str | None
     stages: list[dict[str, Any]] = field(default_factory=list)
     result: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rollout(_Record):
+    """A candidate version on its way to stable: canary steps or a shadow phase.
+
+    `share` is the percent of requests the candidate gets (canary: it answers them;
+    shadow: it sees a mirror of them and its answers are only logged)."""
+
+    id: int
+    model: str
+    env: str
+    strategy: str
+    stable_version: str
+    candidate_version: str
+    steps: list[float]
+    step: int
+    share: float
+    status: str
+    started: datetime
+    step_started: datetime
+    finished: datetime | None
+    actor: str
+    reason: str
+    settings: Evidence = field(default_factory=dict)
+    analysis: Evidence = field(default_factory=dict)
+    analysed: datetime | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class ServeStat:
+    """Requests, errors and a latency histogram of one (version, route) since a time,
+    summed over every server replica."""
+
+    version: str
+    route: str
+    requests: int
+    errors: int
+    latency: list[int]

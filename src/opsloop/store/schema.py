@@ -120,3 +120,43 @@ pipeline_runs = sa.Table(
     sa.Column("result", sa.JSON, nullable=False),
     sa.Index("ix_runs_model_id", "model", "id"),
 )
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("env", sa.String(64), nullable=False),
+    sa.Column("strategy", sa.String(32), nullable=False),
+    sa.Column("stable_version", sa.String(32), nullable=False),
+    sa.Column("candidate_version", sa.String(32), nullable=False),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("share", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started", _TS, nullable=False),
+    sa.Column("step_started", _TS, nullable=False),
+    sa.Column("finished", _TS),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("analysis", sa.JSON, nullable=False),
+    sa.Column("analysed", _TS),
+    sa.Index("ix_rollouts_model_env_id", "model", "env", "id"),
+)
+
+serve_stats = sa.Table(
+    "serve_stats",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("env", sa.String(64), nullable=False),
+    sa.Column("replica", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("route", sa.String(16), nullable=False),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("latency", sa.JSON, nullable=False),
+    sa.Index("ix_serve_stats_model_ts", "model", "env", "ts"),
+)

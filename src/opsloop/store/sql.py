@@ -10,15 +10,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from opsloop.errors import InvalidInputError, StoreError
 from opsloop.store import schema as t
+from opsloop.store._util import aware, jsonable
 from opsloop.store.records import (
     APPROVAL_STATUSES,
     Approval,
@@ -31,34 +32,10 @@ from opsloop.store.records import (
     TriggerFiring,
     utcnow,
 )
+from opsloop.store.rollouts import RolloutQueries
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _migrate_lock = threading.Lock()
-
-
-@overload
-def _aware(value: datetime) -> datetime: ...
-@overload
-def _aware(value: None) -> None: ...
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _jsonable(value: Any) -> Any:
-    """Make evidence JSON-safe (numpy scalars, datetimes, tuples)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    return value
 
 
 def create_store_engine(url: str) -> Engine:
@@ -101,8 +78,9 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class OpsStore:
-    """Deployments, gate decisions, approvals, monitor results, triggers, runs and events."""
+class OpsStore(RolloutQueries):
+    """Deployments, gate decisions, approvals, monitor results, triggers, runs and events;
+    rollouts and serving statistics come from `RolloutQueries`."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
@@ -143,7 +121,7 @@ class OpsStore:
         actor: str,
     ) -> Event:
         ts = utcnow()
-        ev = _jsonable(evidence or {})
+        ev = jsonable(evidence or {})
         res = conn.execute(
             t.events.insert().values(
                 ts=ts, kind=kind, model=model, version=version, actor=actor,
@@ -187,7 +165,7 @@ class OpsStore:
             rows = list(conn.execute(q).mappings())
         return [
             Event(
-                id=r["id"], ts=_aware(r["ts"]), kind=r["kind"], model=r["model"],
+                id=r["id"], ts=aware(r["ts"]), kind=r["kind"], model=r["model"],
                 version=r["version"], actor=r["actor"], summary=r["summary"],
                 evidence=r["evidence"] or {},
             )
@@ -209,25 +187,32 @@ class OpsStore:
     ) -> Deployment:
         """Make `version` current for (model, env) and write the event, atomically."""
         with self._tx() as conn:
-            current = self._current_deployment(conn, model, env)
-            revision = 1 if current is None else current.revision + 1
-            previous = None if current is None else current.version
-            ts = utcnow()
-            res = conn.execute(
-                t.deployments.insert().values(
-                    ts=ts, model=model, env=env, revision=revision, version=version,
-                    previous_version=previous, strategy=strategy, reason=reason, actor=actor,
-                )
+            return self._insert_deployment(conn, model, version, env, strategy, reason, actor,
+                                           event_kind, evidence)
+
+    def _insert_deployment(
+        self, conn: Connection, model: str, version: str, env: str, strategy: str, reason: str,
+        actor: str, event_kind: str, evidence: Evidence | None,
+    ) -> Deployment:
+        current = self._current_deployment(conn, model, env)
+        revision = 1 if current is None else current.revision + 1
+        previous = None if current is None else current.version
+        ts = utcnow()
+        res = conn.execute(
+            t.deployments.insert().values(
+                ts=ts, model=model, env=env, revision=revision, version=version,
+                previous_version=previous, strategy=strategy, reason=reason, actor=actor,
             )
-            dep = Deployment(
-                id=int(res.inserted_primary_key[0]), ts=ts, model=model, env=env,  # type: ignore[index]
-                revision=revision, version=version, previous_version=previous,
-                strategy=strategy, reason=reason, actor=actor,
-            )
-            ev = {"revision": revision, "previous_version": previous, "env": env,
-                  "strategy": strategy, **(evidence or {})}
-            self._insert_event(conn, event_kind, model, version, reason, ev, actor)
-            return dep
+        )
+        dep = Deployment(
+            id=int(res.inserted_primary_key[0]), ts=ts, model=model, env=env,  # type: ignore[index]
+            revision=revision, version=version, previous_version=previous,
+            strategy=strategy, reason=reason, actor=actor,
+        )
+        ev = {"revision": revision, "previous_version": previous, "env": env,
+              "strategy": strategy, **(evidence or {})}
+        self._insert_event(conn, event_kind, model, version, reason, ev, actor)
+        return dep
 
     def _current_deployment(self, conn: Connection, model: str, env: str) -> Deployment | None:
         row = conn.execute(
@@ -272,7 +257,7 @@ class OpsStore:
     ) -> GateDecision:
         diff = None if champion_value is None else challenger_value - champion_value
         ts = utcnow()
-        ev = _jsonable(evidence or {})
+        ev = jsonable(evidence or {})
         values = dict(
             ts=ts, model=model, version=version, champion_version=champion_version,
             metric=metric, policy=policy, margin=margin, floor=floor,
@@ -298,7 +283,7 @@ class OpsStore:
 
     def find_gate(self, model: str, version: str) -> GateDecision | None:
         row = self._latest_for_version(t.gate_decisions, model, version)
-        return None if row is None else GateDecision(**{**row, "ts": _aware(row["ts"])})
+        return None if row is None else GateDecision(**{**row, "ts": aware(row["ts"])})
 
     # ---- approvals ------------------------------------------------------------------
     def set_approval(
@@ -335,7 +320,7 @@ class OpsStore:
 
     def find_approval(self, model: str, version: str) -> Approval | None:
         row = self._latest_for_version(t.approvals, model, version)
-        return None if row is None else Approval(**{**row, "ts": _aware(row["ts"])})
+        return None if row is None else Approval(**{**row, "ts": aware(row["ts"])})
 
     def list_pending(self, model: str) -> list[Approval]:
         with self.engine.connect() as conn:
@@ -345,7 +330,7 @@ class OpsStore:
             ).mappings())
         latest: dict[str, Approval] = {}
         for row in rows:
-            latest[row["version"]] = Approval(**{**row, "ts": _aware(row["ts"])})
+            latest[row["version"]] = Approval(**{**row, "ts": aware(row["ts"])})
         return [a for a in latest.values() if a.status == "pending"]
 
     # ---- monitor results ------------------------------------------------------------
@@ -373,7 +358,7 @@ class OpsStore:
             drift_detected=drift_detected, drift_share=drift_share,
             performance_metric=performance_metric, performance_value=performance_value,
             performance_degraded=performance_degraded, report_path=report_path,
-            summary=_jsonable(summary),
+            summary=jsonable(summary),
         )
         with self._tx() as conn:
             res = conn.execute(t.monitor_results.insert().values(**values))
@@ -403,7 +388,7 @@ class OpsStore:
         for r in reversed(rows):
             data = dict(r)
             for key in ("ts", "window_start", "window_end"):
-                data[key] = _aware(data[key])
+                data[key] = aware(data[key])
             out.append(MonitorResult(**data))
         return out
 
@@ -417,7 +402,7 @@ class OpsStore:
     ) -> TriggerFiring | None:
         """Record a firing once per (model, trigger, key); None if it already fired."""
         ts = utcnow()
-        ev = _jsonable(evidence or {})
+        ev = jsonable(evidence or {})
         try:
             with self.engine.begin() as conn:
                 res = conn.execute(
@@ -441,7 +426,7 @@ class OpsStore:
                 sa.select(t.trigger_firings).where(t.trigger_firings.c.model == model)
                 .order_by(t.trigger_firings.c.id)
             ).mappings()
-            return [TriggerFiring(**{**r, "ts": _aware(r["ts"])}) for r in rows]
+            return [TriggerFiring(**{**r, "ts": aware(r["ts"])}) for r in rows]
 
     # ---- pipeline runs --------------------------------------------------------------
     def start_run(self, model: str, pipeline: str, *, trigger: str | None = None) -> int:
@@ -463,9 +448,9 @@ class OpsStore:
         error: str | None = None,
         result: Evidence | None = None,
     ) -> None:
-        values: dict[str, Any] = {"stages": _jsonable(stages), "status": status, "error": error}
+        values: dict[str, Any] = {"stages": jsonable(stages), "status": status, "error": error}
         if result is not None:
-            values["result"] = _jsonable(result)
+            values["result"] = jsonable(result)
         if status != "running":
             values["finished"] = utcnow()
         with self._tx() as conn:
@@ -481,14 +466,14 @@ class OpsStore:
                 .order_by(t.pipeline_runs.c.id.desc()).limit(limit)
             ).mappings()
             return [
-                PipelineRun(**{**r, "started": _aware(r["started"]),
-                               "finished": _aware(r["finished"])})
+                PipelineRun(**{**r, "started": aware(r["started"]),
+                               "finished": aware(r["finished"])})
                 for r in rows
             ]
 
 
 def _deployment(row: Any) -> Deployment:
-    return Deployment(**{**row, "ts": _aware(row["ts"])})
+    return Deployment(**{**row, "ts": aware(row["ts"])})
 
 
 def _monitor_summary(r: MonitorResult) -> str:

@@ -34,6 +34,7 @@ class TrainOutcome:
     promoted: bool
     champion_version: str | None
     rows: dict[str, int] = field(default_factory=dict)
+    rollout: int | None = None  # id of the canary/shadow rollout it started, if any
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -71,11 +72,13 @@ def run_training(
     from opsloop.data.fingerprint import fingerprint
     from opsloop.data.quality import check_quality, require_quality
     from opsloop.data.schema import infer_data_schema, validate_frame
-    from opsloop.deploy.controller import CHALLENGER, CHAMPION, promote, record_approval
+    from opsloop.deploy.controller import CHALLENGER, CHAMPION, record_approval
+    from opsloop.deploy.rollout import deploy
     from opsloop.gate.record import gate_and_record
     from opsloop.metrics import compute_metrics
     from opsloop.monitor.profile import compute_profile
     from opsloop.registry.base import LoadedModel, TrainingRecord
+    from opsloop.store.records import Rollout
 
     cfg = rt.config
     window = window or Window.last(cfg.retrain.training_window, end=rt.now())
@@ -219,23 +222,28 @@ def run_training(
 
         approval = "none"
         promoted = False
+        rollout: int | None = None
         with rec.stage("approve") as d:
             if decision.passed and cfg.gate.approval == "auto":
                 record_approval(rt, version, "approved", actor="opsloop (auto)",
                                       comment="gate passed; approval policy is auto")
-                promote(rt, version, reason=f"gate passed ({'; '.join(decision.reasons)})",
-                        actor="opsloop (auto)")
-                approval, promoted = "approved", True
+                started = deploy(rt, version, actor="opsloop (auto)", supersede=True,
+                                 reason=f"gate passed ({'; '.join(decision.reasons)})")
+                approval = "approved"
+                if isinstance(started, Rollout):
+                    rollout = started.id
+                else:
+                    promoted = True
             elif decision.passed:
                 record_approval(rt, version, "pending", actor="opsloop",
                                       comment="gate passed; waiting for a person "
                                       f"(`opsloop approve {rt.model} {version}`)")
                 approval = "pending"
-            d.update(approval=approval, promoted=promoted)
+            d.update(approval=approval, promoted=promoted, rollout=rollout)
         outcome = TrainOutcome(
             run_id=rec.run_id, version=version, metrics=metrics, gate_passed=decision.passed,
             gate_reasons=decision.reasons, approval=approval, promoted=promoted,
-            champion_version=champion_version,
+            champion_version=champion_version, rollout=rollout,
             rows={"total": len(frame), "train": len(train), "holdout": len(holdout)},
         )
         rec.succeed(outcome.to_dict())
