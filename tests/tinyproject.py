@@ -67,9 +67,12 @@ def tiny_frame(n: int, *, drift: float = 0.0, seed: int = 0, prefix: str = "r",
     })
 
 
-def write_tiny_project(root, *, floor: float = 0.6, approval: str = "auto", rows: int = 1500):
+def write_tiny_project(root, *, floor: float = 0.6, approval: str = "auto", rows: int = 1500,
+                       extra_yaml: str = ""):
+    """`extra_yaml`: more top-level keys (e.g. a `deploy:` section)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "opsloop.yaml").write_text(TINY_YAML.format(floor=floor, approval=approval))
+    (root / "opsloop.yaml").write_text(TINY_YAML.format(floor=floor, approval=approval)
+                                       + extra_yaml)
     (root / "model.py").write_text(TINY_MODEL)
     (root / "data").mkdir(exist_ok=True)
     tiny_frame(rows).to_parquet(root / "data" / "history.parquet", index=False)

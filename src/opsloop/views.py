@@ -69,6 +69,7 @@ def build_status(project: Project) -> dict[str, Any]:
             },
         }
 
+    rollout = store.find_rollout(name)
     last = store.find_last_monitor(name)
     runs = store.list_runs(name, limit=5)
     firings = store.list_firings(name)
@@ -85,6 +86,19 @@ def build_status(project: Project) -> dict[str, Any]:
             "version": deployment.version, "revision": deployment.revision,
             "previous_version": deployment.previous_version, "strategy": deployment.strategy,
             "reason": deployment.reason, "actor": deployment.actor, "ts": _iso(deployment.ts),
+        },
+        "rollout": None if rollout is None else {
+            "id": rollout.id, "strategy": rollout.strategy, "status": rollout.status,
+            "stable_version": rollout.stable_version,
+            "candidate_version": rollout.candidate_version, "steps": rollout.steps,
+            "step": rollout.step, "share": rollout.share, "started": _iso(rollout.started),
+            "step_started": _iso(rollout.step_started), "finished": _iso(rollout.finished),
+            "actor": rollout.actor, "reason": rollout.reason,
+            "analysed": _iso(rollout.analysed),
+            "verdict": rollout.analysis.get("verdict"),
+            "analysis_reasons": rollout.analysis.get("reasons", []),
+            "checks": [{k: c.get(k) for k in ("name", "status", "value", "limit")}
+                       for c in rollout.analysis.get("checks", [])],
         },
         "last_monitor": None if last is None else {
             "ts": _iso(last.ts), "version": last.version,

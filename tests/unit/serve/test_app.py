@@ -3,51 +3,19 @@ real scikit-learn models."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
 
-from opsloop.data.features import FeatureSpec
 from opsloop.registry.base import LoadedModel
 from opsloop.serve import PredictionLogWriter, ServeContext, create_app
 from opsloop.store import OpsStore
-
-FEATURES = [
-    FeatureSpec("x", "numeric", "float64", nullable=False),
-    FeatureSpec("color", "categorical", "string", nullable=True, categories=("blue", "red")),
-]
-
-
-def fitted(seed: int) -> LoadedModel:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=200)
-    color = rng.choice(["red", "blue"], 200)
-    y = (x + (color == "red") + rng.normal(scale=0.5, size=200) > 0.5).astype(int)
-    encode = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["color"])],
-                               remainder="passthrough")
-    est = make_pipeline(encode, LogisticRegression()).fit(
-        pd.DataFrame({"x": x, "color": color}), y)
-    return LoadedModel("m", str(seed), est, FEATURES, "binary_classification")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
+from serve_fixtures import fitted, wait_for
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,27 +12,7 @@ import sqlalchemy as sa
 
 from opsloop.errors import InvalidInputError, StoreError
 from opsloop.store import OpsStore
-
-POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
-
-
-def open_store(request: pytest.FixtureRequest, tmp_path) -> OpsStore:
-    if request.param == "memory":
-        return OpsStore("sqlite://")
-    if request.param == "sqlite":
-        return OpsStore(f"sqlite:///{tmp_path / 'ops.db'}")
-    return OpsStore(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture(params=["memory", "sqlite", POSTGRES])
-def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[OpsStore]:
-    s = open_store(request, tmp_path)
-    yield s
-    s.close()
-
-
-def model() -> str:
-    return f"m-{uuid.uuid4().hex[:8]}"  # postgres DB is shared by the session
+from store_fixtures import POSTGRES, model, open_store
 
 
 def test_deployments_history_and_current(store: OpsStore) -> None:

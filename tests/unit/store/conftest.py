@@ -1,0 +1,3 @@
+from store_fixtures import store
+
+__all__ = ["store"]
