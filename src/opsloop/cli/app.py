@@ -27,6 +27,9 @@ app = typer.Typer(
 labels_app = typer.Typer(help="Ground truth that arrives after the prediction.",
                          no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
+rollout_app = typer.Typer(help="Canary and shadow rollouts: status, promote, abort.",
+                          no_args_is_help=True)
+app.add_typer(rollout_app, name="rollout")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -228,16 +231,111 @@ def gate(
 
 @app.command()
 @handle_errors
+def deploy(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version to take to production.")],
+    strategy: Annotated[str | None, typer.Option(
+        help="blue_green (switch now), canary (steps) or shadow (default deploy.strategy).")
+    ] = None,
+    steps: Annotated[str | None, typer.Option(
+        help="Canary percentages, e.g. 10,50,100 (default deploy.steps).")] = None,
+    bake: Annotated[str | None, typer.Option(
+        help="Time each step runs before it can pass, e.g. 5m (default deploy.bake).")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "manual",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Deploy VERSION: switch at once (blue_green) or start a canary/shadow rollout that
+    is analysed step by step and rolled back automatically on a breach (skips the gate)."""
+    from opsloop.config import parse_duration
+    from opsloop.errors import InvalidInputError
+    from opsloop.store.records import Rollout
+
+    try:
+        step_list = None if steps is None else tuple(float(x) for x in steps.split(","))
+    except ValueError:
+        raise InvalidInputError("--steps must be comma-separated percentages",
+                                expected="e.g. 10,50,100", got=repr(steps)) from None
+    try:
+        bake_time = None if bake is None else parse_duration(bake)
+    except ValueError as exc:
+        raise InvalidInputError(f"--bake: {exc}") from None
+    p = open_project(project, stack, name)
+    result = p.deploy(version, strategy=strategy, steps=step_list, bake=bake_time,
+                      reason=reason)
+    if isinstance(result, Rollout):
+        console().print(
+            f"[green]Started[/] a {result.strategy} rollout of {name} version "
+            f"{result.candidate_version} at {result.share:g}% (stable: "
+            f"{result.stable_version}). Watch it with `opsloop rollout status {name}`; the "
+            "servers and the agent advance it.")
+    else:
+        console().print(f"[green]Deployed[/] {name} version {result.version} (revision "
+                        f"{result.revision}, all traffic).")
+
+
+@rollout_app.command("status")
+@handle_errors
+def rollout_status(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The newest rollout: step, share, and a fresh analysis of every check."""
+    from opsloop.cli.render import print_rollout
+
+    data = open_project(project, stack, name).rollout_status()
+    if as_json:
+        print_json(data)
+    else:
+        print_rollout(console(), data)
+
+
+@rollout_app.command("promote")
+@handle_errors
+def rollout_promote(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Skip the remaining steps and promote the candidate now."""
+    r = open_project(project, stack, name).promote_rollout(reason=reason)
+    console().print(f"[green]Promoted[/] {name} version {r.candidate_version} "
+                    f"(rollout {r.id}).")
+
+
+@rollout_app.command("abort")
+@handle_errors
+def rollout_abort(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Stop the running rollout; all traffic returns to the stable version."""
+    r = open_project(project, stack, name).abort_rollout(reason=reason)
+    console().print(f"[yellow]Aborted[/] the rollout of {name} version {r.candidate_version}; "
+                    f"version {r.stable_version} serves all traffic.")
+
+
+@app.command()
+@handle_errors
 def rollback(
     name: Annotated[str, typer.Argument(help="Model name.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
 ) -> None:
-    """Return to the previous champion in one step."""
-    dep = open_project(project, stack, name).rollback(reason=reason)
+    """Return to the previous champion in one step (during a rollout: end it and send all
+    traffic back to its stable version)."""
+    p = open_project(project, stack, name)
+    running = p.store.find_running_rollout(name)
+    dep = p.rollback(reason=reason)
+    source = dep.previous_version if running is None else running.candidate_version
     console().print(
-        f"[yellow]Rolled back[/] {name} from version {dep.previous_version} to {dep.version} "
+        f"[yellow]Rolled back[/] {name} from version {source} to {dep.version} "
         f"(revision {dep.revision})."
     )
 

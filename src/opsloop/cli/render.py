@@ -121,6 +121,10 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
         gate_text = "no gate yet" if gate is None else (
             ("passed" if gate["passed"] else "failed") + ": " + "; ".join(gate["reasons"]))
         table.add_row("challenger", f"version {ch['version']} — gate {gate_text}")
+    ro = s.get("rollout")
+    if ro is not None and (ro["status"] == "running" or s["deployment"] is None
+                           or ro["finished"] >= s["deployment"]["ts"]):
+        table.add_row("rollout", rollout_line(ro))
     m = s["last_monitor"]
     if m is None:
         table.add_row("last monitor", "never run")
@@ -150,12 +154,46 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
     console.print(table)
 
 
+def rollout_line(ro: dict[str, Any]) -> str:
+    """One line for a rollout: what, where it stands, and the latest verdict."""
+    head = (f"{ro['strategy']} of version {ro['candidate_version']} against "
+            f"{ro['stable_version']}: ")
+    if ro["status"] != "running":
+        colour = {"promoted": "green", "rolled_back": "red"}.get(ro["status"], "yellow")
+        return head + f"[{colour}]{ro['status']}[/] at {(ro['finished'] or '')[:19]}"
+    steps = "/".join(f"{x:g}%" for x in ro["steps"])
+    reasons = "; ".join(ro.get("analysis_reasons") or []) or "not analysed yet"
+    return head + (f"[bold]{ro['share']:g}%[/] (step {ro['step'] + 1} of {len(ro['steps'])}: "
+                   f"{steps}), {ro.get('verdict') or 'waiting'} — {reasons}")
+
+
+def print_rollout(console: Console, ro: dict[str, Any] | None) -> None:
+    if ro is None:
+        console.print("No rollout yet.")
+        return
+    console.print(f"Rollout {ro['id']}: " + rollout_line({
+        **ro, "verdict": ro["analysis"].get("verdict"),
+        "analysis_reasons": ro["analysis"].get("reasons")}))
+    checks = ro["analysis"].get("checks") or []
+    if checks:
+        table = Table("check", "status", "value", "limit", "detail")
+        colours = {"pass": "green", "fail": "red", "pending": "yellow"}
+        for c in checks:
+            value = "—" if c["value"] is None else f"{c['value']:.4g}"
+            limit = "—" if c["limit"] is None else f"{c['limit']:g}"
+            table.add_row(c["name"], f"[{colours[c['status']]}]{c['status']}[/]", value, limit,
+                          c["detail"])
+        console.print(table)
+
+
 def print_events(console: Console, events: list[Event]) -> None:
     table = Table("id", "time (UTC)", "kind", "version", "actor", "summary")
     for column in table.columns[:5]:
         column.no_wrap = True
     colours = {"gate_failed": "red", "drift_detected": "red", "performance_degraded": "red",
                "rolled_back": "yellow", "trigger_fired": "yellow", "promoted": "green",
+               "rollout_started": "cyan", "rollout_advanced": "cyan",
+               "rollout_aborted": "yellow",
                "gate_passed": "green", "training_failed": "red", "data_invalid": "red"}
     for e in events:
         colour = colours.get(e.kind)

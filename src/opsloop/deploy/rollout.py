@@ -63,6 +63,11 @@ def deploy(
     if strategy not in STRATEGIES:
         raise InvalidInputError("unknown deployment strategy", expected=" | ".join(STRATEGIES),
                                 got=repr(strategy))
+    if steps is not None:
+        try:
+            check_canary_steps(tuple(steps))
+        except ValueError as exc:
+            raise InvalidInputError(f"canary steps: {exc}") from None
     version = str(version)
     actor = actor or rt.actor
     rt.registry.get_version(rt.model, version)  # NotFoundError with a fix
@@ -87,10 +92,6 @@ def deploy(
         raise StateError(f"version {version} of {rt.model!r} is already deployed (revision "
                          f"{current.revision})", fix="nothing to do")
     steps = tuple(steps or cfg.steps) if strategy == "canary" else (cfg.shadow_share,)
-    try:
-        check_canary_steps(steps)
-    except ValueError as exc:
-        raise InvalidInputError(f"canary steps: {exc}") from None
     bake = cfg.bake.total_seconds() if bake_seconds is None else bake_seconds
     rollout = rt.store.start_rollout(
         rt.model, strategy=strategy, stable_version=current.version, candidate_version=version,

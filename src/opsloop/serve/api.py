@@ -10,13 +10,14 @@ records ``api:<name>``. Errors are JSON bodies with what/expected/got/fix, never
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.errors import InvalidInputError, NotFoundError, OpsloopError, StateError
 from opsloop.serve.inputs import RequestError
+from opsloop.store.records import Deployment
 
 if TYPE_CHECKING:
     from opsloop.project import Project
@@ -33,6 +34,22 @@ class RejectionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: str = Field(default="", max_length=2000)
+
+
+class DeployBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=32)
+    strategy: Literal["blue_green", "canary", "shadow"] | None = None
+    steps: list[float] | None = Field(default=None, min_length=1, max_length=20)
+    bake: str | None = Field(default=None, max_length=20, description="e.g. '5m'")
+    reason: str = Field(default="deployed over the admin API", max_length=2000)
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=2000)
 
 
 def error_status(exc: OpsloopError) -> int:
@@ -108,5 +125,58 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         deployment = project.store.find_deployment(project.name)
         return {"approval": approval.to_dict(),
                 "deployment": None if deployment is None else deployment.to_dict()}
+
+    @router.post("/models/{name}/deploy")
+    def deploy_version(name: str, body: DeployBody, actor: str = admin_actor
+                       ) -> dict[str, Any]:
+        """Blue-green switch now, or start a canary/shadow rollout."""
+        from opsloop.config import parse_duration
+        from opsloop.deploy.rollout import deploy
+
+        check_model(name)
+        try:
+            bake = None if body.bake is None else parse_duration(body.bake).total_seconds()
+        except ValueError as exc:
+            raise InvalidInputError(f"bake: {exc}") from None
+        result = deploy(project.runtime, body.version, strategy=body.strategy,
+                        steps=None if body.steps is None else tuple(body.steps),
+                        bake_seconds=bake, reason=body.reason, actor=actor)
+        kind = "deployment" if isinstance(result, Deployment) else "rollout"
+        return {kind: result.to_dict()}
+
+    @router.get("/models/{name}/rollout")
+    def rollout_state(name: str) -> dict[str, Any]:
+        """The newest rollout with a fresh analysis while it runs (null if none)."""
+        check_model(name)
+        return {"rollout": project.rollout_status()}
+
+    @router.post("/models/{name}/rollout/promote")
+    def rollout_promote(name: str, body: ReasonBody | None = None, actor: str = admin_actor
+                        ) -> dict[str, Any]:
+        from opsloop.deploy.rollout import promote_now
+
+        check_model(name)
+        done = promote_now(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
+        return {"rollout": done.to_dict()}
+
+    @router.post("/models/{name}/rollout/abort")
+    def rollout_abort(name: str, body: ReasonBody | None = None, actor: str = admin_actor
+                      ) -> dict[str, Any]:
+        from opsloop.deploy.rollout import abort
+
+        check_model(name)
+        done = abort(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
+        return {"rollout": done.to_dict()}
+
+    @router.post("/models/{name}/rollback")
+    def rollback_model(name: str, body: ReasonBody | None = None, actor: str = admin_actor
+                       ) -> dict[str, Any]:
+        """Back to the previous champion; during a rollout, back to its stable version."""
+        from opsloop.deploy.controller import rollback
+
+        check_model(name)
+        deployment = rollback(project.runtime, actor=actor,
+                              reason=(body or ReasonBody()).reason)
+        return {"deployment": deployment.to_dict()}
 
     return router

@@ -4,6 +4,7 @@ the event; shadow; manual promote/abort/rollback/reject; training and the agent.
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import numpy as np
@@ -14,6 +15,8 @@ from opsloop import latency
 from opsloop.errors import InvalidInputError, StateError
 from opsloop.project import Project
 from opsloop.store.records import Rollout, ServeStat, utcnow
+
+SEEDS = itertools.count(2026)
 
 CANARY = """
 deploy:
@@ -57,7 +60,7 @@ def serve(p: Project, version: str, route: str, n: int, *, errors: int = 0,
     hist[latency.bucket(seconds)] = n
     p.store.add_serve_stats(p.name, "production", "test:1",
                             [ServeStat(version, route, n, errors, hist)])
-    rng = np.random.default_rng(abs(hash((version, route, n, shift))) % 2**32)
+    rng = np.random.default_rng(next(SEEDS))  # independent, reproducible samples
     score = np.clip(rng.beta(2, 2, n) + shift, 0, 1)
     ids = [f"{route}-{version}-{i}-{rng.integers(1e9)}" for i in range(n)]
     now = pd.Timestamp(utcnow())

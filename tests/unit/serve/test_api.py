@@ -95,3 +95,52 @@ def test_without_a_token_the_admin_api_is_disabled(tmp_path: Path) -> None:
         r = client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
         assert r.status_code == 403 and "OPSLOOP_ADMIN_TOKEN" in r.json()["error"]
         assert client.get("/api/status").status_code == 200
+
+
+def test_rollout_admin_endpoints(managed: tuple[Project, TestClient]) -> None:
+    p, client = managed
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
+    p.train()  # version 2 waits for a person
+    deploy = "/api/models/tiny/deploy"
+    body = {"version": "2", "strategy": "canary", "steps": [20, 100], "bake": "1m"}
+    assert client.post(deploy, json=body).status_code == 401
+    r = client.post(deploy, json=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    rollout = r.json()["rollout"]
+    assert (rollout["share"], rollout["steps"], rollout["actor"]) == (20, [20, 100], "api:carol")
+    assert rollout["settings"]["bake_seconds"] == 60
+    state = client.get("/api/models/tiny/rollout").json()["rollout"]
+    assert state["status"] == "running" and state["analysis"]["verdict"] == "wait"
+    assert {c["name"] for c in state["analysis"]["checks"]} >= {"error_rate", "p99_ratio"}
+    assert client.get("/api/status").json()["rollout"]["candidate_version"] == "2"
+    # a second rollout is a conflict, not a 500
+    r = client.post(deploy, json={**body, "version": "1"}, headers=AUTH)
+    assert r.status_code == 409 and "rollout" in r.json()["fix"]
+    r = client.post("/api/models/tiny/rollout/abort", json={"reason": "wait"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["rollout"]["status"] == "aborted"
+    assert client.post("/api/models/tiny/rollout/promote", headers=AUTH).status_code == 409
+    client.post(deploy, json={"version": "2", "strategy": "shadow"}, headers=AUTH)
+    r = client.post("/api/models/tiny/rollout/promote", headers=AUTH)
+    assert r.status_code == 200 and r.json()["rollout"]["status"] == "promoted"
+    assert p.store.find_deployment("tiny").version == "2"  # type: ignore[union-attr]
+    r = client.post("/api/models/tiny/rollback", json={"reason": "oops"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["deployment"]["version"] == "1"
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"version": "2", "strategy": "yolo"}, 422),
+    ({"version": "2", "steps": [50, 10]}, 422),
+    ({"version": "2", "bake": "soon"}, 422),
+    ({"version": "77"}, 404),
+    ({"strategy": "canary"}, 422),
+    ({"version": "2", "surprise": 1}, 422),
+])
+def test_bad_deploy_bodies_are_4xx(managed: tuple[Project, TestClient], body: dict[str, object],
+                                   status: int) -> None:
+    p, client = managed
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
+    p.train()
+    r = client.post("/api/models/tiny/deploy", json=body, headers=AUTH)
+    assert r.status_code == status, r.text
+    assert p.store.find_running_rollout("tiny") is None
+    assert p.store.find_deployment("tiny").version == "1"  # type: ignore[union-attr]
