@@ -4,10 +4,10 @@ Inputs, all from shared storage so every replica and agent reaches the same verd
 
 - **serving statistics** (`serve_stats`, flushed by every replica): requests, errors and a
   latency histogram of the model's prediction time per (version, route). The candidate is
-  judged on the current step; stable's baseline is taken over the whole rollout (at a 100 %
-  canary step stable gets no traffic).
+  judged on the current step; stable's latency baseline is taken over the whole rollout
+  (at a 100 % canary step stable gets no traffic).
 - **the prediction log** (through the engine): candidate answers (`candidate` or `shadow`
-  rows) and stable answers over the same period, joined with labels where they arrived.
+  rows) and stable answers over the current step, joined with labels where they arrived.
 
 Checks (`deploy.analysis`):
 
@@ -193,12 +193,18 @@ def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
             checks.append(_pending("p99_ratio", cfg.max_p99_ratio,
                                    f"{need}; stable has {stab.requests}"))
 
-    rows = rt.engine.read_window(rollout.model, rollout.started, now + timedelta(seconds=1))
-    step_rows = rows[rows["ts"] >= rollout.step_started] if len(rows) else rows
-    cand_rows = step_rows[(step_rows["model_version"].astype(str) == rollout.candidate_version)
-                          & step_rows["route"].isin(CANDIDATE_ROUTES)] if len(rows) else rows
-    stab_rows = rows[(rows["model_version"].astype(str) == rollout.stable_version)
-                     & (rows["route"] == "stable")] if len(rows) else rows
+    # Same period only: inputs change over time, so comparing the candidate's answers with
+    # stable's from another period would confound the models with the traffic. (At a
+    # 100 % canary step stable answers nothing, so divergence waits; earlier steps judged it.)
+    rows = rt.engine.read_window(rollout.model, rollout.step_started,
+                                 now + timedelta(seconds=1))
+    if len(rows):
+        version = rows["model_version"].astype(str)
+        cand_rows = rows[(version == rollout.candidate_version)
+                         & rows["route"].isin(CANDIDATE_ROUTES)]
+        stab_rows = rows[(version == rollout.stable_version) & (rows["route"] == "stable")]
+    else:
+        cand_rows = stab_rows = rows
     if cfg.max_divergence is not None:
         if min(len(cand_rows), len(stab_rows)) >= cfg.min_requests:
             value, p_value = divergence(rt.config.task, cand_rows, stab_rows)

@@ -139,7 +139,7 @@ def advance(rt: Runtime, now: datetime | None = None) -> Step | None:
     elif analysis.verdict == "pass" and rollout.step + 1 < len(rollout.steps):
         share = rollout.steps[rollout.step + 1]
         done = rt.store.advance_rollout(
-            rollout, share=share, actor=actor, evidence=evidence,
+            rollout, share=share, actor=actor, analysis=evidence["analysis"],
             summary=f"version {rollout.candidate_version}: step {rollout.step + 1} passed "
             f"at {rollout.share:g}%, now {share:g}%")
         action = "advanced"

@@ -120,11 +120,11 @@ class RolloutQueries:
         return res.rowcount == 1
 
     def advance_rollout(self, rollout: Rollout, *, share: float, actor: str, summary: str,
-                        evidence: Evidence) -> Rollout | None:
-        """Move a running rollout from its current step to the next; None if another
-        process moved or finished it first."""
+                        analysis: Evidence) -> Rollout | None:
+        """Move a running rollout from its current step to the next, with the analysis that
+        passed it; None if another process moved or finished it first."""
         now = utcnow()
-        ev = jsonable(evidence)
+        ev = jsonable(analysis)
         with self._tx() as conn:
             if not self._cas(conn, rollout, step=rollout.step + 1, share=share,
                              step_started=now, analysis=ev, analysed=now):

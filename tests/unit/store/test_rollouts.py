@@ -42,11 +42,11 @@ def test_one_running_rollout_and_routing(store: OpsStore) -> None:
 def test_transitions_are_compare_and_set(store: OpsStore) -> None:
     m = model()
     r = start(store, m)
-    moved = store.advance_rollout(r, share=50, actor="c1", summary="step", evidence={"x": 1})
+    moved = store.advance_rollout(r, share=50, actor="c1", summary="step", analysis={"x": 1})
     assert moved is not None and (moved.step, moved.share) == (1, 50)
     assert moved.step_started >= r.step_started and moved.analysis == {"x": 1}
     # a second controller acting on the stale row loses
-    assert store.advance_rollout(r, share=50, actor="c2", summary="step", evidence={}) is None
+    assert store.advance_rollout(r, share=50, actor="c2", summary="step", analysis={}) is None
     assert store.finish_rollout(r, status="rolled_back", actor="c2", summary="x",
                                 evidence={}, event_kind="rolled_back") is None
     done = store.finish_rollout(moved, status="promoted", actor="c1", summary="all steps",
@@ -110,7 +110,7 @@ def test_concurrent_controllers_apply_a_transition_once(shared_store: OpsStore) 
     def controller(i: int) -> None:
         barrier.wait()
         results.append(shared_store.advance_rollout(r, share=50, actor=f"c{i}",
-                                                    summary="step", evidence={}))
+                                                    summary="step", analysis={}))
 
     threads = [threading.Thread(target=controller, args=(i,)) for i in range(6)]
     for t in threads:
