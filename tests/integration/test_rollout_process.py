@@ -56,8 +56,9 @@ class Server:
 
     def stop(self) -> None:
         self.client.close()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.communicate(timeout=60)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.communicate(timeout=60)
 
 
 def wait_until(predicate, timeout: float = 60.0, what: str = "") -> float:  # type: ignore[no-untyped-def]
@@ -77,12 +78,13 @@ def servers(tmp_path: Path) -> Iterator[tuple[Project, list[Server]]]:
     project.approve("1")
     project.train()  # version 2 waits for a person; `opsloop deploy` takes it out
     started = [Server(root), Server(root)]
+    everyone = list(started)
     try:
         for s in started:
             wait_until(lambda s=s: s.versions() == ["1"], what="server ready")
         yield project, started
     finally:
-        for s in started:
+        for s in everyone:
             s.stop()
 
 
@@ -189,3 +191,53 @@ def test_bad_candidate_is_rolled_back_automatically(tmp_path: Path) -> None:
     failed = [c["name"] for c in event.evidence["analysis"]["checks"] if c["status"] == "fail"]
     assert "divergence" in failed
     assert project.store.find_deployment("tiny").version == "1"  # type: ignore[union-attr]
+
+
+def test_sigterm_under_load_logs_every_answer_and_its_shadow(
+        servers: tuple[Project, list[Server]]) -> None:
+    """Graceful stop while four clients are sending: every answered request is in the
+    prediction log once as `stable`, and once as `shadow` (its mirror was answered too)."""
+    import pandas as pd
+
+    project, replicas = servers
+    server, other = replicas
+    other.stop()
+    replicas.remove(other)
+    done = opsloop("deploy", "tiny", "2", "--strategy", "shadow", "--bake", "1h", "-p",
+                   str(project.root))
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: server.versions() == ["1", "2"], 15, "shadow")
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as c:
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                try:
+                    r = c.post("/predict", json={"records": [
+                        {"row_id": f"k{k}-{i}", "x1": 0.3, "x2": 0.1, "color": "blue"}]})
+                except httpx.TransportError:
+                    return  # the server has stopped accepting
+                if r.status_code == 200:
+                    answered.append(r.json()["predictions"][0]["prediction_id"])
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(answered) > 300, 60, "load")
+    server.proc.send_signal(signal.SIGTERM)  # under load
+    server.proc.communicate(timeout=60)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert server.proc.returncode in (0, -signal.SIGTERM)
+    files = list((project.root / ".opsloop" / "predictions").glob("model=tiny/*/*/*.parquet"))
+    logged = pd.concat(pd.read_parquet(f) for f in files)
+    logged = logged[logged["prediction_id"].str.startswith("k")]
+    stable = logged[logged["route"] == "stable"]
+    shadow = logged[logged["route"] == "shadow"]
+    assert sorted(stable["prediction_id"]) == sorted(answered)
+    assert sorted(shadow["prediction_id"]) == sorted(answered)
+    assert set(shadow["model_version"]) == {"2"}

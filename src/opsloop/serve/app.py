@@ -107,6 +107,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
                          reload_interval=ctx.reload_interval,
                          rollback_window=ctx.rollback_window, stats=stats)
     metrics = _Metrics(holder, ctx.log_writer)
+    shadows: set[asyncio.Future[Any]] = set()  # shadow predictions in flight
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -123,6 +124,8 @@ def create_app(ctx: ServeContext) -> FastAPI:
         try:
             yield
         finally:
+            if shadows:  # answered shadows are logged too: let them finish first
+                await asyncio.wait(list(shadows), timeout=30)
             if controller is not None:
                 controller.stop()
             holder.stop()
@@ -250,8 +253,6 @@ def create_app(ctx: ServeContext) -> FastAPI:
             rows["score"] = score if score is not None else np.nan
             ctx.log_writer.submit(rows)
         return prediction, score
-
-    shadows: set[asyncio.Future[Any]] = set()
 
     def mirror(candidate: LoadedModel, stable: LoadedModel,
                parse: Callable[[LoadedModel, bytes], tuple[pd.DataFrame, list[str], str]],
