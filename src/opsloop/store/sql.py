@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,11 @@ class OpsStore(RolloutQueries):
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
+        # The in-memory store is ONE shared connection (StaticPool): a server's reloader
+        # thread returning it would roll back a transaction another thread has open on it,
+        # so access is serialised. File and server databases give each thread its own.
+        self._lock: AbstractContextManager[Any] = (
+            threading.RLock() if url in ("sqlite://", "sqlite:///:memory:") else nullcontext())
         try:
             self.engine = create_store_engine(url)
             if auto_migrate:
@@ -99,9 +104,14 @@ class OpsStore(RolloutQueries):
         self.engine.dispose()
 
     @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._lock, self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def _tx(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
+            with self._lock, self.engine.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(
@@ -161,7 +171,7 @@ class OpsStore(RolloutQueries):
         if kinds:
             q = q.where(t.events.c.kind.in_(list(kinds)))
         q = q.order_by(t.events.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = list(conn.execute(q).mappings())
         return [
             Event(
@@ -224,12 +234,12 @@ class OpsStore(RolloutQueries):
         return None if row is None else _deployment(row)
 
     def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return self._current_deployment(conn, model, env)
 
     def list_deployments(self, model: str, env: str = "production") -> list[Deployment]:
         """Deployment history, oldest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.deployments)
                 .where(t.deployments.c.model == model, t.deployments.c.env == env)
@@ -273,7 +283,7 @@ class OpsStore(RolloutQueries):
             return decision
 
     def _latest_for_version(self, table: sa.Table, model: str, version: str) -> Any:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(
                 sa.select(table)
                 .where(table.c.model == model, table.c.version == version)
@@ -323,7 +333,7 @@ class OpsStore(RolloutQueries):
         return None if row is None else Approval(**{**row, "ts": aware(row["ts"])})
 
     def list_pending(self, model: str) -> list[Approval]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = list(conn.execute(
                 sa.select(t.approvals).where(t.approvals.c.model == model)
                 .order_by(t.approvals.c.id)
@@ -379,7 +389,7 @@ class OpsStore(RolloutQueries):
 
     def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]:
         """Monitor results, oldest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = list(conn.execute(
                 sa.select(t.monitor_results).where(t.monitor_results.c.model == model)
                 .order_by(t.monitor_results.c.id.desc()).limit(limit)
@@ -404,7 +414,7 @@ class OpsStore(RolloutQueries):
         ts = utcnow()
         ev = jsonable(evidence or {})
         try:
-            with self.engine.begin() as conn:
+            with self._tx() as conn:
                 res = conn.execute(
                     t.trigger_firings.insert().values(
                         ts=ts, model=model, trigger=trigger, key=key, evidence=ev
@@ -421,7 +431,7 @@ class OpsStore(RolloutQueries):
         )
 
     def list_firings(self, model: str) -> list[TriggerFiring]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.trigger_firings).where(t.trigger_firings.c.model == model)
                 .order_by(t.trigger_firings.c.id)
@@ -460,7 +470,7 @@ class OpsStore(RolloutQueries):
 
     def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]:
         """Pipeline runs, newest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.pipeline_runs).where(t.pipeline_runs.c.model == model)
                 .order_by(t.pipeline_runs.c.id.desc()).limit(limit)
