@@ -29,6 +29,7 @@ from prometheus_client import (
 
 from opsloop.errors import OpsloopError
 from opsloop.registry.base import LoadedModel
+from opsloop.serve.handlers import install_error_handlers
 from opsloop.serve.inputs import (
     RequestError,
     decode_json,
@@ -111,6 +112,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
     app = FastAPI(title="opsloop prediction server", version=__version__, lifespan=lifespan)
     app.state.holder = holder
     app.state.metrics = metrics
+    install_error_handlers(app)
 
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, exc: RequestError) -> JSONResponse:

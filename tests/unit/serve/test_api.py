@@ -95,3 +95,26 @@ def test_without_a_token_the_admin_api_is_disabled(tmp_path: Path) -> None:
         r = client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
         assert r.status_code == 403 and "OPSLOOP_ADMIN_TOKEN" in r.json()["error"]
         assert client.get("/api/status").status_code == 200
+
+
+def test_fastapi_errors_have_the_servers_error_shape(managed: tuple[Project, TestClient]
+                                                     ) -> None:
+    _, client = managed
+    url = "/api/models/tiny/versions/1/approve"
+    invalid = client.post(url, headers=AUTH, json={"comment": "x", "surprise": 1})
+    assert invalid.status_code == 422
+    assert invalid.json()["details"][0]["field"] == "body.surprise", invalid.text
+    not_json = client.post(url, headers={**AUTH, "content-type": "application/json"},
+                           content=b"{not json")
+    assert not_json.status_code == 422
+    assert not_json.json()["details"][0]["expected"] == "valid JSON", not_json.text
+    events = client.get("/api/events?limit=many")
+    assert events.status_code == 422 and events.json()["details"][0]["field"] == "query.limit"
+    undecodable = client.post(url, headers={**AUTH, "content-type": "application/json"},
+                              content=b"\xff")  # not UTF-8: FastAPI cannot even decode it
+    assert undecodable.status_code == 400 and undecodable.json()["error"]
+    unknown = client.get("/api/nothing")
+    assert unknown.status_code == 404 and unknown.json() == {"error": "Not Found", "details": []}
+    wrong_method = client.delete("/api/status")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET"
+
