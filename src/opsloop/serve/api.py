@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.errors import InvalidInputError, NotFoundError, OpsloopError, StateError
 from opsloop.serve.inputs import RequestError
+from opsloop.serve.openapi import error_responses
 
 if TYPE_CHECKING:
     from opsloop.project import Project
@@ -33,6 +34,11 @@ class RejectionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: str = Field(default="", max_length=2000)
+
+
+# Documented error answers (OpenAPI); a 422 is FastAPI's validation error or an ApiError.
+_READ_ERRORS = error_responses(400, 404)
+_WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 def error_status(exc: OpsloopError) -> int:
@@ -83,12 +89,12 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         found = project.events(limit=limit, kinds=[kind] if kind else None)
         return [e.to_dict() for e in found]
 
-    @router.get("/models/{name}/versions/{version}/gate")
+    @router.get("/models/{name}/versions/{version}/gate", responses=_READ_ERRORS)
     def gate_report(name: str, version: str) -> dict[str, Any]:
         check_model(name)
         return project.gate_report(version).to_dict()
 
-    @router.post("/models/{name}/versions/{version}/approve")
+    @router.post("/models/{name}/versions/{version}/approve", responses=_WRITE_ERRORS)
     def approve_version(name: str, version: str, body: ApprovalBody | None = None,
                         actor: str = admin_actor) -> dict[str, Any]:
         check_model(name)
@@ -99,7 +105,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return {"approval": approval.to_dict(),
                 "deployment": None if deployment is None else deployment.to_dict()}
 
-    @router.post("/models/{name}/versions/{version}/reject")
+    @router.post("/models/{name}/versions/{version}/reject", responses=_WRITE_ERRORS)
     def reject_version(name: str, version: str, body: RejectionBody | None = None,
                        actor: str = admin_actor) -> dict[str, Any]:
         check_model(name)

@@ -40,6 +40,7 @@ from opsloop.serve.inputs import (
     parse_records,
 )
 from opsloop.serve.logwriter import PredictionLogWriter
+from opsloop.serve.openapi import install_openapi
 from opsloop.serve.state import ModelHolder
 from opsloop.store.sql import OpsStore
 
@@ -112,6 +113,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
     app = FastAPI(title="opsloop prediction server", version=__version__, lifespan=lifespan)
     app.state.holder = holder
     app.state.metrics = metrics
+    install_openapi(app, lambda: holder.current, ctx.model_name, ctx.id_column)
     install_error_handlers(app)
 
     @app.exception_handler(RequestError)

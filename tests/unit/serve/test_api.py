@@ -118,3 +118,34 @@ def test_fastapi_errors_have_the_servers_error_shape(managed: tuple[Project, Tes
     wrong_method = client.delete("/api/status")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET"
 
+
+def test_management_errors_are_documented_and_fit_the_schema(
+        managed: tuple[Project, TestClient]) -> None:
+    import jsonschema_rs
+
+    _, client = managed
+    doc = client.get("/openapi.json").json()
+    approve = doc["paths"]["/api/models/{name}/versions/{version}/approve"]["post"]
+    assert {"400", "401", "403", "404", "409", "422"} <= set(approve["responses"])
+    assert approve["security"] == [{"bearer": []}]
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert "authorization" not in {p["name"].lower() for p in approve.get("parameters", [])}
+    gate = doc["paths"]["/api/models/{name}/versions/{version}/gate"]["get"]
+    assert {"404", "422"} <= set(gate["responses"]) and "security" not in gate
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    api_error = jsonschema_rs.validator_for({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": "#/components/schemas/ApiError", "components": doc["components"]})
+    url = "/api/models/tiny/versions/1/approve"
+    json_body = {**AUTH, "content-type": "application/json"}
+    answers = [
+        (401, client.post(url)),
+        (404, client.post("/api/models/tiny/versions/9/approve", headers=AUTH)),
+        (404, client.get("/api/models/other/versions/1/gate")),
+        (422, client.post(url, headers=AUTH, json={"surprise": 1})),
+        (422, client.post(url, headers=json_body, content=b"{not json")),
+        (400, client.post(url, headers=json_body, content=b"\xff")),
+    ]
+    for status, answer in answers:
+        assert answer.status_code == status, answer.text
+        api_error.validate(answer.json())
