@@ -41,6 +41,7 @@ from opsloop.serve.inputs import (
 )
 from opsloop.serve.logwriter import PredictionLogWriter
 from opsloop.serve.openapi import install_openapi
+from opsloop.serve.scoring import score_frame
 from opsloop.serve.state import ModelHolder
 from opsloop.store.sql import OpsStore
 
@@ -177,7 +178,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     def predict(model: LoadedModel, frame: pd.DataFrame, ids: list[str], request_id: str
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-        prediction, score = model.predict_frame(frame)
+        prediction, score = score_frame(model, frame)
         metrics.predictions.labels(model.version).inc(len(frame))
         if ctx.log_writer is not None:
             rows = frame.copy()

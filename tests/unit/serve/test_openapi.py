@@ -203,6 +203,18 @@ def test_schema_and_server_agree_on_bodies(ready: TestClient, route: str, compon
         validator(doc, "ErrorBody").validate(r.json())
 
 
+def test_a_row_the_model_cannot_score_is_a_422_naming_it(ready: TestClient) -> None:
+    rows = [ROW, _with(ROW, a=1e308, b=-1e308)]  # inf − inf inside the model: NaN
+    r = ready.post("/predict", json={"records": rows})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert "no finite answer for row(s) 1" in body["error"]
+    assert body["details"][0]["field"] == "score[1]"
+    doc = ready.get("/openapi.json").json()
+    validator(doc, "ErrorBody").validate(body)
+    assert ready.post("/predict", json={"records": [ROW]}).status_code == 200
+
+
 def test_every_error_fits_the_error_schema(client: TestClient, store: OpsStore) -> None:
     doc = client.get("/openapi.json").json()
     errors = validator(doc, "ErrorBody")
