@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsloop.errors import InvalidInputError, NotFoundError, OpsloopError, StateError
 from opsloop.serve.inputs import RequestError
+from opsloop.serve.openapi import error_responses
 from opsloop.store.records import Deployment
 
 if TYPE_CHECKING:
@@ -41,8 +42,11 @@ class DeployBody(BaseModel):
 
     version: str = Field(min_length=1, max_length=32)
     strategy: Literal["blue_green", "canary", "shadow"] | None = None
-    steps: list[float] | None = Field(default=None, min_length=1, max_length=20)
-    bake: str | None = Field(default=None, max_length=20, description="e.g. '5m'")
+    steps: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(
+        default=None, min_length=1, max_length=20,
+        description="canary percentages, increasing, ending at 100")
+    bake: str | None = Field(default=None, max_length=20, pattern=r"^\d+(\.\d+)?[smhdw]$",
+                             description="a duration such as '90s', '5m', '1h'")
     reason: str = Field(default="deployed over the admin API", max_length=2000)
 
 
@@ -50,6 +54,11 @@ class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=2000)
+
+
+# Documented error answers (OpenAPI); a 422 is FastAPI's validation error or an ApiError.
+_READ_ERRORS = error_responses(400, 404)
+_WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 def error_status(exc: OpsloopError) -> int:
@@ -100,12 +109,12 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         found = project.events(limit=limit, kinds=[kind] if kind else None)
         return [e.to_dict() for e in found]
 
-    @router.get("/models/{name}/versions/{version}/gate")
+    @router.get("/models/{name}/versions/{version}/gate", responses=_READ_ERRORS)
     def gate_report(name: str, version: str) -> dict[str, Any]:
         check_model(name)
         return project.gate_report(version).to_dict()
 
-    @router.post("/models/{name}/versions/{version}/approve")
+    @router.post("/models/{name}/versions/{version}/approve", responses=_WRITE_ERRORS)
     def approve_version(name: str, version: str, body: ApprovalBody | None = None,
                         actor: str = admin_actor) -> dict[str, Any]:
         check_model(name)
@@ -116,7 +125,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return {"approval": approval.to_dict(),
                 "deployment": None if deployment is None else deployment.to_dict()}
 
-    @router.post("/models/{name}/versions/{version}/reject")
+    @router.post("/models/{name}/versions/{version}/reject", responses=_WRITE_ERRORS)
     def reject_version(name: str, version: str, body: RejectionBody | None = None,
                        actor: str = admin_actor) -> dict[str, Any]:
         check_model(name)
@@ -126,7 +135,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return {"approval": approval.to_dict(),
                 "deployment": None if deployment is None else deployment.to_dict()}
 
-    @router.post("/models/{name}/deploy")
+    @router.post("/models/{name}/deploy", responses=_WRITE_ERRORS)
     def deploy_version(name: str, body: DeployBody, actor: str = admin_actor
                        ) -> dict[str, Any]:
         """Blue-green switch now, or start a canary/shadow rollout."""
@@ -144,13 +153,13 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         kind = "deployment" if isinstance(result, Deployment) else "rollout"
         return {kind: result.to_dict()}
 
-    @router.get("/models/{name}/rollout")
+    @router.get("/models/{name}/rollout", responses=_READ_ERRORS)
     def rollout_state(name: str) -> dict[str, Any]:
         """The newest rollout with a fresh analysis while it runs (null if none)."""
         check_model(name)
         return {"rollout": project.rollout_status()}
 
-    @router.post("/models/{name}/rollout/promote")
+    @router.post("/models/{name}/rollout/promote", responses=_WRITE_ERRORS)
     def rollout_promote(name: str, body: ReasonBody | None = None, actor: str = admin_actor
                         ) -> dict[str, Any]:
         from opsloop.deploy.rollout import promote_now
@@ -159,7 +168,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         done = promote_now(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
         return {"rollout": done.to_dict()}
 
-    @router.post("/models/{name}/rollout/abort")
+    @router.post("/models/{name}/rollout/abort", responses=_WRITE_ERRORS)
     def rollout_abort(name: str, body: ReasonBody | None = None, actor: str = admin_actor
                       ) -> dict[str, Any]:
         from opsloop.deploy.rollout import abort
@@ -168,7 +177,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         done = abort(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
         return {"rollout": done.to_dict()}
 
-    @router.post("/models/{name}/rollback")
+    @router.post("/models/{name}/rollback", responses=_WRITE_ERRORS)
     def rollback_model(name: str, body: ReasonBody | None = None, actor: str = admin_actor
                        ) -> dict[str, Any]:
         """Back to the previous champion; during a rollout, back to its stable version."""

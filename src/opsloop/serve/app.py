@@ -31,6 +31,7 @@ from prometheus_client import (
 
 from opsloop.errors import OpsloopError
 from opsloop.registry.base import LoadedModel
+from opsloop.serve.handlers import install_error_handlers
 from opsloop.serve.inputs import (
     RequestError,
     decode_json,
@@ -41,6 +42,8 @@ from opsloop.serve.inputs import (
     parse_records,
 )
 from opsloop.serve.logwriter import PredictionLogWriter
+from opsloop.serve.openapi import install_openapi
+from opsloop.serve.scoring import score_frame
 from opsloop.serve.state import ModelHolder, Routing
 from opsloop.serve.stats import ServeStats
 from opsloop.store.sql import OpsStore
@@ -135,6 +138,8 @@ def create_app(ctx: ServeContext) -> FastAPI:
     app = FastAPI(title="opsloop prediction server", version=__version__, lifespan=lifespan)
     app.state.holder = holder
     app.state.metrics = metrics
+    install_openapi(app, lambda: holder.current, ctx.model_name, ctx.id_column)
+    install_error_handlers(app)
 
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
@@ -236,7 +241,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
                 traffic: str) -> tuple[np.ndarray, np.ndarray | None]:
         t0 = time.perf_counter()
         try:
-            prediction, score = model.predict_frame(frame)
+            prediction, score = score_frame(model, frame)
         except Exception:
             stats.observe(model.version, traffic, time.perf_counter() - t0, error=True)
             raise

@@ -22,6 +22,8 @@ MAX_DETAILS = 20
 NUMERIC_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
                            "UINT64", "FP16", "FP32", "FP64"})
 OIP_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
+NUMBER_LIMIT = 1e308  # a numeric feature's value is within ±NUMBER_LIMIT
+_INT_LIMIT = 10**308  # the same bound as the exact decimal JSON Schema compares integers with
 
 
 class RequestError(Exception):
@@ -51,8 +53,8 @@ def decode_json(body: bytes) -> Any:
 
 
 def _expected(spec: FeatureSpec) -> str:
-    base = {"numeric": "a finite number", "categorical": "a string", "boolean": "true or false"}[
-        spec.kind]
+    base = {"numeric": "a number within ±1e308", "categorical": "a string",
+            "boolean": "true or false"}[spec.kind]
     return base + (" or null" if spec.nullable else "")
 
 
@@ -60,9 +62,13 @@ def _check_value(spec: FeatureSpec, value: Any) -> bool:
     if value is None:
         return spec.nullable
     if spec.kind == "numeric":
-        # JSON can smuggle NaN/Infinity (and 1e999 parses as inf): models reject them
-        return isinstance(value, int | float) and not isinstance(value, bool) \
-            and math.isfinite(value)
+        # JSON can smuggle NaN/Infinity (1e999 parses as inf) and integers past float64.
+        # Bounded by ±1e308 as the OpenAPI schema says: floats compared as floats, ints
+        # exactly (as JSON Schema validators do); NaN fails every comparison.
+        if isinstance(value, float):
+            return -NUMBER_LIMIT <= value <= NUMBER_LIMIT
+        return isinstance(value, int) and not isinstance(value, bool) \
+            and -_INT_LIMIT <= value <= _INT_LIMIT
     if spec.kind == "categorical":
         return isinstance(value, str)
     return isinstance(value, bool)
@@ -136,12 +142,14 @@ def parse_records(payload: Any, features: Sequence[FeatureSpec], id_column: str 
     return frame, prediction_ids(ids, n)
 
 
-def _flatten(data: Any) -> list[Any]:
-    if not isinstance(data, list):
-        return [data]
+def _flatten(data: list[Any]) -> list[Any]:
+    """Row-major values, flat or one list per row (`[[v], [v]]` for shape [n, 1])."""
     out: list[Any] = []
     for item in data:
-        out.extend(_flatten(item) if isinstance(item, list) else [item])
+        if isinstance(item, list):
+            out.extend(item)
+        else:
+            out.append(item)
     return out
 
 
@@ -167,12 +175,12 @@ def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | No
         if not isinstance(name, str):
             details.append(_detail(f"{where}.name", "a feature name", name))
             continue
-        if not (isinstance(shape, list) and shape and all(isinstance(s, int) and s >= 0
-                                                          for s in shape)
-                and (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1))):
-            details.append(_detail(f"{where}.shape", "[n] or [n, 1]", shape))
+        if not (isinstance(shape, list) and 1 <= len(shape) <= 2
+                and all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
+                and shape[0] >= 1 and shape[1:] in ([], [1])):
+            details.append(_detail(f"{where}.shape", "[n] or [n, 1] with n ≥ 1 rows", shape))
             continue
-        if dtype not in OIP_TYPES:
+        if not isinstance(dtype, str) or dtype not in OIP_TYPES:
             details.append(_detail(f"{where}.datatype", "an OIP v2 datatype", dtype))
             continue
         spec = specs.get(name)
@@ -183,7 +191,11 @@ def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | No
                 details.append(_detail(f"{name}.datatype", " or ".join(sorted(want))
                                        if len(want) < 3 else "a numeric datatype", dtype))
                 continue
-        data = _flatten(item.get("data"))
+        if not isinstance(item.get("data"), list):
+            details.append(_detail(f"{where}.data", "a list of values",
+                                   item.get("data", "missing")))
+            continue
+        data = _flatten(item["data"])
         if len(data) != shape[0]:
             details.append(_detail(f"{name}.data", f"{shape[0]} values (shape {shape})",
                                    f"{len(data)} values"))

@@ -144,3 +144,57 @@ def test_bad_deploy_bodies_are_4xx(managed: tuple[Project, TestClient], body: di
     assert r.status_code == status, r.text
     assert p.store.find_running_rollout("tiny") is None
     assert p.store.find_deployment("tiny").version == "1"  # type: ignore[union-attr]
+
+
+def test_fastapi_errors_have_the_servers_error_shape(managed: tuple[Project, TestClient]
+                                                     ) -> None:
+    _, client = managed
+    url = "/api/models/tiny/versions/1/approve"
+    invalid = client.post(url, headers=AUTH, json={"comment": "x", "surprise": 1})
+    assert invalid.status_code == 422
+    assert invalid.json()["details"][0]["field"] == "body.surprise", invalid.text
+    not_json = client.post(url, headers={**AUTH, "content-type": "application/json"},
+                           content=b"{not json")
+    assert not_json.status_code == 422
+    assert not_json.json()["details"][0]["expected"] == "valid JSON", not_json.text
+    events = client.get("/api/events?limit=many")
+    assert events.status_code == 422 and events.json()["details"][0]["field"] == "query.limit"
+    undecodable = client.post(url, headers={**AUTH, "content-type": "application/json"},
+                              content=b"\xff")  # not UTF-8: FastAPI cannot even decode it
+    assert undecodable.status_code == 400 and undecodable.json()["error"]
+    unknown = client.get("/api/nothing")
+    assert unknown.status_code == 404 and unknown.json() == {"error": "Not Found", "details": []}
+    wrong_method = client.delete("/api/status")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET"
+
+
+def test_management_errors_are_documented_and_fit_the_schema(
+        managed: tuple[Project, TestClient]) -> None:
+    import jsonschema_rs
+
+    _, client = managed
+    doc = client.get("/openapi.json").json()
+    approve = doc["paths"]["/api/models/{name}/versions/{version}/approve"]["post"]
+    assert {"400", "401", "403", "404", "409", "422"} <= set(approve["responses"])
+    assert approve["security"] == [{"bearer": []}]
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert "authorization" not in {p["name"].lower() for p in approve.get("parameters", [])}
+    gate = doc["paths"]["/api/models/{name}/versions/{version}/gate"]["get"]
+    assert {"404", "422"} <= set(gate["responses"]) and "security" not in gate
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    api_error = jsonschema_rs.validator_for({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": "#/components/schemas/ApiError", "components": doc["components"]})
+    url = "/api/models/tiny/versions/1/approve"
+    json_body = {**AUTH, "content-type": "application/json"}
+    answers = [
+        (401, client.post(url)),
+        (404, client.post("/api/models/tiny/versions/9/approve", headers=AUTH)),
+        (404, client.get("/api/models/other/versions/1/gate")),
+        (422, client.post(url, headers=AUTH, json={"surprise": 1})),
+        (422, client.post(url, headers=json_body, content=b"{not json")),
+        (400, client.post(url, headers=json_body, content=b"\xff")),
+    ]
+    for status, answer in answers:
+        assert answer.status_code == status, answer.text
+        api_error.validate(answer.json())
