@@ -27,9 +27,18 @@ def _not_finite(name: str, values: np.ndarray | None) -> list[tuple[str, int, ob
 
 def score_frame(model: LoadedModel, frame: pd.DataFrame
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """`model.predict_frame(frame)`, or a 422 if a row's prediction or score is not finite."""
+    """`model.predict_frame(frame)`, or a 422 if the model refuses the input (scikit-learn
+    raises ValueError for input it cannot take, e.g. a category an encoder without
+    `handle_unknown="ignore"` never saw) or a row's prediction or score is not finite."""
     with np.errstate(all="ignore"):  # overflow shows up as inf/NaN below, not as a warning
-        prediction, score = model.predict_frame(frame)
+        try:
+            prediction, score = model.predict_frame(frame)
+        except ValueError as exc:
+            raise RequestError(
+                422, f"version {model.version} of the model cannot score this input: {exc}",
+                [_detail("input", "values the model was trained to take",
+                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)],
+            ) from None
     bad = _not_finite("prediction", np.asarray(prediction)) + _not_finite("score", score)
     if bad:
         rows = sorted({i for _, i, _ in bad})

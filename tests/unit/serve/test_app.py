@@ -265,3 +265,28 @@ def test_bad_invocations_are_422(ready: TestClient, body: dict, fragment: str) -
     assert r.status_code == 422 and fragment in r.json()["error"], r.text
     r = ready.post("/invocations", content=b"x,color\n", headers={"content-type": "text/csv"})
     assert r.status_code == 422
+
+
+def test_input_the_model_refuses_is_422(store: OpsStore) -> None:
+    """An encoder fitted without handle_unknown="ignore" raises on an unseen category:
+    that is the caller's input, so a 422 naming the problem, not a 500."""
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    base = fitted(1)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=100), "color": rng.choice(["red", "blue"], 100)})
+    strict = make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["color"])],
+                                             remainder="passthrough"),
+                           LogisticRegression()).fit(frame, (frame["x"] > 0).astype(int))
+    model = LoadedModel("m", "1", strict, base.features, "binary_classification")
+    store.record_deployment("m", "1", reason="t")
+    with TestClient(create_app(ServeContext("m", store, lambda v: model, None))) as c:
+        ok = c.post("/predict", json={"records": [{"x": 1.0, "color": "red"}]})
+        assert ok.status_code == 200
+        r = c.post("/predict", json={"records": [{"x": 1.0, "color": "green"}]})
+        assert r.status_code == 422 and "cannot score this input" in r.json()["error"]
+        assert "unknown categories" in r.json()["details"][0]["got"]
