@@ -296,13 +296,35 @@ def check_canary_steps(value: tuple[float, ...]) -> tuple[float, ...]:
     return value
 
 
+DriftMethod = Literal["auto", "ks", "chi2", "chi2_gof", "z", "psi", "jensenshannon",
+                      "hellinger", "linf", "wasserstein"]
+
+
+class FeatureDriftConfig(_Model):
+    """Per-feature override of the drift method and its threshold (a p-value for the tests
+    ks, chi2, chi2_gof, z; a distance for the others)."""
+
+    method: DriftMethod = "auto"
+    threshold: float | None = Field(default=None, gt=0.0)
+
+
 class DriftConfig(_Model):
+    method: DriftMethod = "auto"
     psi_threshold: float = Field(default=0.2, gt=0.0)
     p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
     share: float = Field(
         default=0.3, gt=0.0, le=1.0, description="Share of drifted features that means drift."
     )
     min_rows: int = Field(default=100, ge=1)
+    test_max_rows: int = Field(
+        default=100_000, ge=1,
+        description="auto: windows with more non-null rows use distances instead of tests.",
+    )
+    wasserstein_threshold: float = Field(default=0.1, gt=0.0)
+    jensenshannon_threshold: float = Field(default=0.12, gt=0.0, le=1.0)
+    hellinger_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
+    linf_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
+    features: dict[str, FeatureDriftConfig] = Field(default_factory=dict)
 
 
 class PerformanceConfig(_Model):

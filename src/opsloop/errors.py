@@ -9,6 +9,7 @@ inherits the builtin it refines, so callers may catch either::
      ├── UserCodeError          (RuntimeError)  the project's load()/build() failed or returned junk
      ├── DataValidationError    (ValueError)    data does not match the stored schema
      ├── InvalidInputError      (ValueError)    a request or file given to opsloop is malformed
+ │    └── ProfileFormatError                 a stored profile is in an old format (retrain)
      ├── NotFoundError          (LookupError)   a model, version, deployment or artifact is missing
      ├── StateError             (RuntimeError)  the operation is not valid in the current state
      ├── StoreError             (RuntimeError)  the ops store could not be read or written
@@ -77,6 +78,10 @@ class DataValidationError(OpsloopError, ValueError):
 
 class InvalidInputError(OpsloopError, ValueError):
     """A request, file or argument given to opsloop is malformed."""
+
+
+class ProfileFormatError(InvalidInputError):
+    """A stored profile was written in a format this opsloop no longer reads (retrain)."""
 
 
 class NotFoundError(OpsloopError, LookupError):

@@ -1,26 +1,29 @@
-"""Simulated false-alarm rate and power of the default drift rule (DESIGN: 'statistics you
-can defend'). Reference 5,000 rows, windows of 2,000 rows, same distribution unless shifted.
-"""
+"""Simulated false-alarm rate and power of the default (`auto`) drift rule (DESIGN:
+'statistics you can defend'). Reference 5,000 rows; windows from 1,000 to 1,000,000 rows of
+the same distribution unless shifted. Up to `test_max_rows` (100,000) the rule is a test
+(binned KS / chi-square at p < 0.01, plus PSI ≥ 0.2), above it a distance (Wasserstein ≥ 0.1
+std / Jensen–Shannon ≥ 0.12)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 from opsloop.config import DriftConfig
 from opsloop.data.features import FeatureSpec
 from opsloop.monitor.drift import detect_drift
-from opsloop.monitor.profile import compute_profile
+from opsloop.monitor.profile import compute_profile, profile_frame
 
 FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string")]
-SIMULATIONS = 300
-CATS = ["a", "b", "c", "d"]
+CATS = np.array(["a", "b", "c", "d"], dtype=object)
 PROBS = [0.4, 0.3, 0.2, 0.1]
 
 
 def sample(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
-    return pd.DataFrame({"x": rng.normal(shift, 1.0, n), "c": rng.choice(CATS, n, p=PROBS)})
+    return pd.DataFrame({"x": rng.normal(shift, 1.0, n),
+                         "c": pd.Series(CATS[rng.choice(4, n, p=PROBS)], dtype=object)})
 
 
 def lower_bound(alarms: int, n: int, confidence: float = 0.999) -> float:
@@ -29,28 +32,41 @@ def lower_bound(alarms: int, n: int, confidence: float = 0.999) -> float:
     return 0.0 if alarms == 0 else float(stats.beta.ppf(1 - confidence, alarms, n - alarms + 1))
 
 
-def test_false_alarm_rate_at_most_nominal() -> None:
-    rng = np.random.default_rng(20261124)
-    cfg = DriftConfig()  # p < 0.01 or PSI >= 0.2
+@pytest.mark.parametrize(("n", "simulations"), [(1_000, 300), (10_000, 300), (100_000, 100),
+                                                (1_000_000, 12)])
+def test_false_alarm_rate_at_most_nominal(n: int, simulations: int) -> None:
+    rng = np.random.default_rng(20261124 + n)
+    cfg = DriftConfig()
     reference = compute_profile(sample(rng, 5000), FEATURES)
     alarms = {"x": 0, "c": 0}
     datasets = 0
-    for _ in range(SIMULATIONS):
-        result = detect_drift(reference, sample(rng, 2000), FEATURES, cfg)
+    for _ in range(simulations):
+        result = detect_drift(reference, profile_frame(sample(rng, n), reference), FEATURES, cfg)
         for f in result.features:
             alarms[f.name] += f.drifted
         datasets += result.detected
     for name, count in alarms.items():
-        # the rule's nominal per-feature rate is the test's alpha (PSI >= 0.2 is far in the tail)
-        assert lower_bound(count, SIMULATIONS) <= cfg.p_value, \
-            f"{name}: {count}/{SIMULATIONS} false alarms, nominal {cfg.p_value}"
-    assert lower_bound(datasets, SIMULATIONS) <= 0.05
+        # the nominal per-feature rate is the test's alpha (PSI >= 0.2 is far in the tail);
+        # the distance rule above test_max_rows is stricter still
+        assert lower_bound(count, simulations) <= cfg.p_value, \
+            f"{name}: {count}/{simulations} false alarms at n={n}, nominal {cfg.p_value}"
+    assert lower_bound(datasets, simulations) <= 0.05
 
 
-def test_small_shifts_are_detected() -> None:
+@pytest.mark.parametrize(("n", "shift"), [(2_000, 0.3), (200_000, 0.25)])
+def test_stated_shifts_are_detected(n: int, shift: float) -> None:
+    """A 0.3 std mean shift in 2,000 rows (KS) and 0.25 std in 200,000 rows (Wasserstein
+    ≥ 0.1 std) are detected in at least 95% of windows; so is a quarter of the rows moving
+    to the rarest category (Jensen–Shannon ≈ 0.2 base 2)."""
     rng = np.random.default_rng(7)
     cfg = DriftConfig()
     reference = compute_profile(sample(rng, 5000), FEATURES)
-    detected = sum(detect_drift(reference, sample(rng, 2000, shift=0.3), FEATURES, cfg)
-                   .features[0].drifted for _ in range(100))
-    assert detected >= 95
+    runs = 100 if n < 100_000 else 10
+    hits_x = hits_c = 0
+    for _ in range(runs):
+        cur = sample(rng, n, shift=shift)
+        cur.loc[: n // 4 - 1, "c"] = "d"  # a quarter of the rows move to the rarest category
+        result = detect_drift(reference, profile_frame(cur, reference), FEATURES, cfg)
+        hits_x += result.features[0].drifted
+        hits_c += result.features[1].drifted
+    assert hits_x >= 0.95 * runs and hits_c >= 0.95 * runs

@@ -10,13 +10,24 @@ from opsloop.data.predlog import META_COLUMNS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.monitor.profile import Profile
+
 PREDICTION_COLUMNS = (*META_COLUMNS, "label")
 
 
 class Engine(Protocol):
-    def read_window(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
+    def read_window(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None, labelled_only: bool = False) -> pd.DataFrame:
         """Prediction-log rows with start <= ts < end, with a `label` column (null where no
-        label has arrived; the newest label per prediction id wins)."""
+        label has arrived; the newest label per prediction id wins). With `version`, only
+        the answers that version gave users (no shadow rows); with `labelled_only`, only
+        rows whose label has arrived."""
+        ...
+
+    def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
+                       *, version: str | None = None) -> Profile:
+        """The profile of the same rows as `read_window(..., version=version)` on the
+        reference's layout, without materialising the window where the engine can."""
         ...
 
     def count_labels(self) -> int: ...

@@ -10,11 +10,15 @@ from __future__ import annotations
 import glob
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 
 from opsloop.engines.base import PREDICTION_COLUMNS
+
+if TYPE_CHECKING:
+    from opsloop.monitor.profile import Profile
 
 
 def _quote(text: str) -> str:
@@ -70,30 +74,74 @@ class DuckDBEngine:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def read_window(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
+    def _pattern(self, model: str) -> str | None:
         pattern = str(self.prediction_root / f"model={model}" / "*" / "*" / "*.parquet")
-        if not glob.glob(pattern):
-            return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+        return pattern if glob.glob(pattern) else None
+
+    def _preds(self, pattern: str, start: datetime, end: datetime, version: str | None,
+               *, keep_partitions: bool = False) -> tuple[str, list[object]]:
         start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+        select = "* EXCLUDE (model)" if keep_partitions else "* EXCLUDE (model, date, hour)"
         preds = (
-            f"SELECT * EXCLUDE (model, date, hour) FROM read_parquet({_quote(pattern)}, "
+            f"SELECT {select} FROM read_parquet({_quote(pattern)}, "
             "hive_partitioning = true, union_by_name = true, "
             "hive_types = {'model': VARCHAR, 'date': DATE, 'hour': INTEGER}) "
             "WHERE date BETWEEN ? AND ? AND ts >= ? AND ts < ?"
         )
         params: list[object] = [start_utc.date(), end_utc.date(), start_utc, end_utc]
+        if version is not None:
+            # the answers this version gave users, not its shadow answers during a rollout
+            preds += " AND CAST(model_version AS VARCHAR) = ? AND coalesce(route, '') <> 'shadow'"
+            params.append(version)
+        return preds, params
+
+    def read_window(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None, labelled_only: bool = False) -> pd.DataFrame:
+        pattern = self._pattern(model)
+        if pattern is None:
+            return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+        preds, params = self._preds(pattern, start, end, version)
         sources = self._label_sources()
         if sources:
+            join = "JOIN" if labelled_only else "LEFT JOIN"
             query = (
                 f"WITH preds AS ({preds}), labels AS ({' UNION ALL '.join(sources)}), "
                 "latest AS (SELECT prediction_id, arg_max(label, label_ts) AS label "
                 "FROM labels GROUP BY prediction_id) "
-                "SELECT p.*, l.label FROM preds p LEFT JOIN latest l "
+                f"SELECT p.*, l.label FROM preds p {join} latest l "
                 "ON CAST(p.prediction_id AS VARCHAR) = l.prediction_id ORDER BY p.ts"
             )
+        elif labelled_only:
+            query = f"SELECT *, NULL AS label FROM ({preds}) WHERE false"
         else:
             query = f"SELECT *, NULL AS label FROM ({preds}) ORDER BY ts"
         with self._connect() as con:
             frame = con.execute(query, params).df()
         frame["prediction_id"] = frame["prediction_id"].astype(str)
         return frame
+
+    def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
+                       *, version: str | None = None) -> Profile:
+        """The window's profile on the reference's layout, computed in SQL over the Parquet
+        files (bounded memory: no frame of the window is built)."""
+        from opsloop.engines.profile_sql import run_profile
+
+        pattern = self._pattern(model)
+        if pattern is None:
+            return reference.empty()
+        preds, params = self._preds(pattern, start, end, version)
+        with self._connect() as con:
+            return run_profile(con, reference, f"({preds})", params)[0][1]
+
+    def profile_hours(self, model: str, start: datetime, end: datetime, reference: Profile,
+                      *, version: str | None = None) -> dict[datetime, Profile]:
+        """One profile per hour partition of the window (they merge into the window's)."""
+        from opsloop.engines.profile_sql import run_profile
+
+        pattern = self._pattern(model)
+        if pattern is None:
+            return {}
+        preds, params = self._preds(pattern, start, end, version, keep_partitions=True)
+        with self._connect() as con:
+            rows = run_profile(con, reference, f"({preds})", params, group_by=("date", "hour"))
+        return {datetime(d.year, d.month, d.day, int(h), tzinfo=UTC): p for (d, h), p in rows}

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from opsloop.engines.base import PREDICTION_COLUMNS
+
+if TYPE_CHECKING:
+    from opsloop.monitor.profile import Profile
 
 
 class MemoryEngine:
@@ -23,7 +27,23 @@ class MemoryEngine:
     def count_labels(self) -> int:
         return sum(len(f) for f in self._labels)
 
-    def read_window(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
+    def read_window(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None, labelled_only: bool = False) -> pd.DataFrame:
+        frame = self._window(start, end)
+        if version is not None and len(frame):
+            keep = (frame["model_version"].astype(str) == version) & (frame["route"] != "shadow")
+            frame = frame[keep].reset_index(drop=True)
+        if labelled_only:
+            frame = frame[frame["label"].notna()].reset_index(drop=True)
+        return frame
+
+    def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
+                       *, version: str | None = None) -> Profile:
+        from opsloop.monitor.profile import profile_frame
+
+        return profile_frame(self.read_window(model, start, end, version=version), reference)
+
+    def _window(self, start: datetime, end: datetime) -> pd.DataFrame:
         if not self._predictions:
             return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
         preds = pd.concat(self._predictions, ignore_index=True)

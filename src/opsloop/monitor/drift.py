@@ -1,24 +1,26 @@
-"""Drift of a window against the reference profile, per feature.
+"""Drift of a window's profile against the reference profile, per feature.
 
-Statistics (both are reported; a feature drifts when either crosses its threshold):
+Both profiles are on the reference's layout, so every statistic is a function of counts
+(`opsloop.monitor.stats`). For each feature all distances are reported (PSI, Jensen–Shannon
+base 2, Hellinger, L∞ on the reference histogram or categories; normalised Wasserstein-1 and
+binned KS on the sketch for numeric features); one *method* gives the verdict.
 
-- **PSI** (population stability index) on the reference's bins or categories:
-  sum((q - p) * ln(q / p)), with empty cells set to ε = 1e-4 of probability mass so the sum is
-  finite. Conventional reading: < 0.1 stable, 0.1-0.2 moderate, ≥ 0.2 major shift
-  (`drift.psi_threshold`, default 0.2). PSI does not grow with sample size, so it guards
-  against the tests' over-sensitivity on large windows.
-- **numeric → two-sample Kolmogorov-Smirnov**. The reference is kept as a quantile sketch
-  (1,000 evenly spaced quantiles), so D is computed between the window's exact ECDF and the
-  sketch's ECDF (resolution 1/1000), and the p-value uses the asymptotic two-sample
-  distribution (`scipy.stats.kstwo`, as `ks_2samp` does) with the reference size taken as
-  min(reference rows, sketch points). Counting the reference as at most 1,000 points makes
-  the test conservative: it never claims more evidence than the sketch holds.
-- **categorical/boolean → chi-square test of homogeneity** between the reference's and the
-  window's category counts (`scipy.stats.chi2_contingency` on the 2 x k table; the reference
-  is a sample too, so a goodness-of-fit test against its proportions would raise false
-  alarms); categories expected below 5 are pooled, as the approximation requires.
+`auto` (the default), by kind and by the window's non-null rows n:
 
-A feature with fewer than `drift.min_rows` non-null rows in the window is reported as
+| kind | n ≤ `test_max_rows` (100,000) | n > `test_max_rows` |
+|---|---|---|
+| numeric | binned two-sample KS, p < `p_value` | Wasserstein-1 / ref. std ≥ 0.1 |
+| categorical, boolean | chi-square homogeneity (2 × k), p < `p_value`; | Jensen–Shannon |
+|  | two categories: two-proportion z-test | (base 2) ≥ 0.12 |
+
+(0.12 in base 2 ≈ Evidently's 0.1 in nats; thresholds: `wasserstein_threshold`,
+`jensenshannon_threshold`), and in `auto` a feature also drifts when PSI ≥ `psi_threshold`
+(0.2): PSI does not grow with n, so it catches material shifts in small windows. Tests alarm
+on ever smaller, immaterial shifts as n grows; above `test_max_rows` the distances take
+over, as Evidently switches at 1,000 reference rows. Per-feature overrides:
+`drift.features.<name>.method/threshold`.
+
+A feature with fewer than `drift.min_rows` non-null rows in the window is
 `insufficient_data` and not counted. Dataset drift: share of drifted features ≥
 `drift.share`. The model's score is checked the same way and reported as prediction drift,
 not counted in the share.
@@ -30,22 +32,22 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from scipy import stats
-
 from opsloop.config import DriftConfig
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.profile import FeatureProfile, Profile, bin_counts, unseen_count
+from opsloop.monitor import stats
+from opsloop.monitor.profile import FeatureProfile, Profile
+from opsloop.monitor.stats import chi2_two_sample, psi
 
-EPSILON = 1e-4
+__all__ = ["DriftResult", "FeatureDrift", "chi2_two_sample", "detect_drift", "psi"]
+
+TESTS = ("ks", "chi2", "chi2_gof", "z")
 
 
 @dataclass
 class FeatureDrift:
     name: str
     kind: str
-    test: str  # ks | chi2
+    test: str  # the method that gave the verdict (auto resolved)
     statistic: float | None
     p_value: float | None
     psi: float | None
@@ -55,6 +57,8 @@ class FeatureDrift:
     missing_rate_reference: float
     missing_rate_current: float
     unseen: int = 0
+    threshold: float | None = None
+    distances: dict[str, float] = field(default_factory=dict)
     reference_counts: list[int] = field(default_factory=list)
     current_counts: list[int] = field(default_factory=list)
 
@@ -81,84 +85,94 @@ class DriftResult:
                 "prediction": None if self.prediction is None else self.prediction.to_dict()}
 
 
-def psi(reference_counts: Sequence[int], current_counts: Sequence[int]) -> float:
-    p = np.asarray(reference_counts, dtype=float)
-    q = np.asarray(current_counts, dtype=float)
-    p = np.maximum(p / max(p.sum(), 1.0), EPSILON)
-    q = np.maximum(q / max(q.sum(), 1.0), EPSILON)
-    return float(np.sum((q - p) * np.log(q / p)))
+def distances(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, float]:
+    out = {"psi": psi(ref.counts, cur.counts),
+           "jensenshannon": stats.jensenshannon(ref.counts, cur.counts),
+           "hellinger": stats.hellinger(ref.counts, cur.counts),
+           "linf": stats.linf(ref.counts, cur.counts)}
+    if ref.kind == "numeric" and ref.layout is not None:
+        out["wasserstein"] = stats.wasserstein(ref.layout, ref.sketch, cur.sketch, ref.std)
+        out["ks"] = stats.ks_binned(ref.sketch, cur.sketch)[0]
+    return out
 
 
-def ks_from_sketch(quantiles: Sequence[float], reference_n: int, current: np.ndarray
-                   ) -> tuple[float, float]:
-    """KS statistic and asymptotic p-value between a sample and a reference quantile sketch."""
-    sketch = np.sort(np.asarray(quantiles, dtype=float))
-    cur = np.sort(current)
-    points = np.union1d(sketch, cur)
-    f_ref = np.searchsorted(sketch, points, side="right") / len(sketch)
-    f_cur = np.searchsorted(cur, points, side="right") / len(cur)
-    d = float(np.max(np.abs(f_cur - f_ref)))
-    m = min(reference_n, len(sketch))
-    n = len(cur)
-    en = m * n / (m + n)
-    p = float(stats.kstwo.sf(d, round(en))) if en >= 1 else 1.0
-    return d, min(max(p, 0.0), 1.0)
+def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> tuple[str, float]:
+    """(method, threshold) for a feature: its override, else the global method; `auto` by
+    kind and the window's size (module docstring)."""
+    override = cfg.features.get(ref.name)
+    method = override.method if override is not None and override.method != "auto" \
+        else cfg.method
+    if method == "auto":
+        large = cur.non_null > cfg.test_max_rows
+        if ref.kind == "numeric":
+            method = "wasserstein" if large else "ks"
+        elif large:
+            method = "jensenshannon"
+        else:
+            seen = [r + c for r, c in zip(ref.counts, cur.counts, strict=True) if r + c > 0]
+            method = "z" if len(seen) == 2 else "chi2"
+    if override is not None and override.threshold is not None:
+        return method, override.threshold
+    if method in TESTS:
+        return method, cfg.p_value
+    return method, getattr(cfg, f"{method}_threshold")
 
 
-def chi2_two_sample(reference_counts: Sequence[int], current_counts: Sequence[int]
-                    ) -> tuple[float, float]:
-    """Chi-square test of homogeneity (2 x k contingency table) between the reference and the
-    window. The reference is itself a sample, so a goodness-of-fit test against its
-    proportions would understate the variance and raise false alarms."""
-    table = np.asarray([reference_counts, current_counts], dtype=float)
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
-        return 0.0, 1.0
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    small = (expected < 5).any(axis=0)
-    if small.any():  # pool sparse categories so the chi-square approximation holds
-        table = np.column_stack([table[:, ~small], table[:, small].sum(axis=1)])
-        table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
-        return 0.0, 1.0
-    result = stats.chi2_contingency(table, correction=False)
-    return float(result.statistic), float(result.pvalue)
+def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
+             dist: dict[str, float]) -> tuple[float, float | None]:
+    """(statistic, p-value or None) of the method."""
+    if method == "ks":
+        if ref.kind != "numeric":
+            method = "chi2"
+        else:
+            return stats.ks_binned(ref.sketch, cur.sketch)
+    if method == "chi2":
+        return chi2_two_sample(ref.counts, cur.counts)
+    if method == "chi2_gof":
+        return stats.chi2_gof(ref.counts, cur.counts)
+    if method == "z":
+        pairs = [(r, c) for r, c in zip(ref.counts, cur.counts, strict=True) if r + c > 0]
+        if len(pairs) != 2:
+            return chi2_two_sample(ref.counts, cur.counts)
+        z, p = stats.z_proportions([r for r, _ in pairs], [c for _, c in pairs])
+        return abs(z), p
+    if method == "wasserstein" and "wasserstein" not in dist:
+        method = "jensenshannon"
+    return dist[method], None
 
 
-def feature_drift(ref: FeatureProfile, values: pd.Series, cfg: DriftConfig) -> FeatureDrift:
-    counts, nulls = bin_counts(ref, values)
-    n = len(values)
-    non_null = n - nulls
+def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> FeatureDrift:
     common = dict(
-        name=ref.name, kind=ref.kind, n=n,
+        name=ref.name, kind=ref.kind, n=cur.count,
         missing_rate_reference=ref.null_count / ref.count if ref.count else 0.0,
-        missing_rate_current=nulls / n if n else 0.0,
-        unseen=unseen_count(ref, values),
-        reference_counts=list(ref.counts), current_counts=counts,
+        missing_rate_current=cur.null_count / cur.count if cur.count else 0.0,
+        unseen=cur.unseen, reference_counts=list(ref.counts), current_counts=list(cur.counts),
     )
-    test = "ks" if ref.kind == "numeric" else "chi2"
-    if non_null < cfg.min_rows or ref.non_null == 0:
-        return FeatureDrift(test=test, statistic=None, p_value=None, psi=None, drifted=False,
-                            status="insufficient_data", **common)  # type: ignore[arg-type]
-    score = psi(ref.counts, counts)
-    if ref.kind == "numeric":
-        x = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
-        statistic, p = ks_from_sketch(ref.quantiles, ref.non_null, x[~np.isnan(x)])
-    else:
-        statistic, p = chi2_two_sample(ref.counts, counts)
-    drifted = score >= cfg.psi_threshold or p < cfg.p_value
-    return FeatureDrift(test=test, statistic=statistic, p_value=p, psi=score, drifted=drifted,
-                        status="drifted" if drifted else "ok", **common)  # type: ignore[arg-type]
+    method, threshold = resolve(ref, cur, cfg)
+    if cur.non_null < cfg.min_rows or ref.non_null == 0:
+        return FeatureDrift(test=method, statistic=None, p_value=None, psi=None, drifted=False,
+                            status="insufficient_data", threshold=threshold,
+                            **common)  # type: ignore[arg-type]
+    dist = distances(ref, cur)
+    statistic, p = _verdict(method, ref, cur, dist)
+    drifted = p < threshold if p is not None else statistic >= threshold
+    if cfg.method == "auto" and (ref.name not in cfg.features
+                                 or cfg.features[ref.name].method == "auto"):
+        drifted = drifted or dist["psi"] >= cfg.psi_threshold
+    return FeatureDrift(test=method, statistic=statistic, p_value=p, psi=dist["psi"],
+                        drifted=drifted, status="drifted" if drifted else "ok",
+                        threshold=threshold, distances=dist, **common)  # type: ignore[arg-type]
 
 
-def detect_drift(reference: Profile, current: pd.DataFrame, features: Sequence[FeatureSpec],
+def detect_drift(reference: Profile, current: Profile, features: Sequence[FeatureSpec],
                  cfg: DriftConfig) -> DriftResult:
-    results = [feature_drift(reference.features[f.name], current[f.name], cfg)
-               for f in features if f.name in reference.features and f.name in current.columns]
+    """Drift of `current` (a profile on `reference`'s layout) per feature and overall."""
+    results = [feature_drift(reference.features[f.name], current.features[f.name], cfg)
+               for f in features if f.name in reference.features and f.name in current.features]
     tested = [r for r in results if r.status != "insufficient_data"]
     share = sum(r.drifted for r in tested) / len(tested) if tested else 0.0
     prediction = None
-    if "score" in reference.features and "score" in current.columns:
-        prediction = feature_drift(reference.features["score"], current["score"], cfg)
+    if "score" in reference.features and "score" in current.features:
+        prediction = feature_drift(reference.features["score"], current.features["score"], cfg)
     return DriftResult(features=results, share=share, detected=bool(tested) and share >= cfg.share,
                        tested=len(tested), prediction=prediction)

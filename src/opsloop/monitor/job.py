@@ -8,7 +8,7 @@ import json
 
 from opsloop.data.features import features_from_json
 from opsloop.data.window import Window
-from opsloop.errors import StateError
+from opsloop.errors import ProfileFormatError, StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
@@ -27,18 +27,26 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
         )
     version = deployment.version
     features = features_from_json(rt.registry.read_artifact(rt.model, version, "features.json"))
-    reference = Profile.from_json(
-        rt.registry.read_artifact(rt.model, version, "reference_profile.json")
-    )
+    try:
+        reference = Profile.from_json(
+            rt.registry.read_artifact(rt.model, version, "reference_profile.json")
+        )
+    except ProfileFormatError as exc:
+        raise ProfileFormatError(
+            f"the reference profile of {rt.model} version {version} is in an older format",
+            expected=exc.expected, got=exc.got,
+            fix=f"retrain (`opsloop train`) so the deployed version has a new profile; "
+            f"version {version} cannot be monitored by this opsloop",
+        ) from exc
     window = window or Window.last(cfg.monitor.window, end=rt.now())
-    frame = rt.engine.read_window(rt.model, window.start, window.end)
-    if len(frame):
-        # answers the version gave users (not its shadow answers during a rollout)
-        keep = (frame["model_version"].astype(str) == version) & (frame["route"] != "shadow")
-        frame = frame[keep].reset_index(drop=True)
+    # the answers the version gave users (not its shadow answers during a rollout)
+    current = rt.engine.profile_window(rt.model, window.start, window.end, reference,
+                                       version=version)
+    labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
+                                     labelled_only=True)
     report = run_monitor(
-        reference=reference, frame=frame, features=features, task=cfg.task, cfg=cfg.monitor,
-        window_start=window.start, window_end=window.end,
+        reference=reference, current=current, labelled=labelled, features=features,
+        task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
     )
     summary = report.to_dict()
     rt.paths.reports.mkdir(parents=True, exist_ok=True)

@@ -1,51 +1,135 @@
-"""Profiles: per-feature summaries of a reference dataset that later windows are compared with.
+"""Profiles: per-feature summaries that merge by addition (format 2).
 
-- numeric: count, nulls, min/max/mean/std, bin counts over **edges fixed from the
-  reference** (deciles by default, deduplicated; the outer bins are open so every value
-  lands somewhere), and a quantile sketch (values at evenly spaced probabilities) used for
-  the KS test.
-- categorical/boolean: count, nulls, frequencies of the top categories plus `__other__`.
+A profile has a *layout* fixed from the reference and *counts*:
 
-Counts of any frame on a profile's edges/categories (`bin_counts`) add up across partitions,
-so window profiles can be computed per partition and merged by addition.
+- numeric: count, nulls, min, max, sum and sum of squares of (x − shift) over the finite
+  values (shift = the reference mean, for numerical stability), the quantile sketch of
+  `opsloop.monitor.sketch` (sparse counts per bucket key), and a histogram over the
+  reference's deciles e₀ < … < e_k (e₀ = min, e_k = max) snapped to sketch buckets: with
+  keys κ_i = key(e_i) (deduplicated), k + 2 bins — underflow (key < κ₀), [κ_{i−1}, κ_i) …,
+  the bucket of the maximum (key = κ_k), overflow (key > κ_k). Snapping moves an edge by at
+  most 0.5% of its distance from the reference mean, and makes the histogram a function of
+  the sketch (one SQL key per value);
+- categorical/boolean: count, nulls, counts of the reference's top-k categories plus
+  `__other__` (everything else), and the count of categories never seen in the reference
+  (tracked while the reference has at most `MAX_KNOWN` distinct values).
+
+Profiles with the same layout merge by addition (`merge`): counts, nulls, histograms,
+sketches and sums add, min/max take the extremes. `profile_frame` computes a window's
+profile on a reference's layout with NumPy; `opsloop.engines.profile_sql` computes the same
+in one DuckDB pass. Booleans are categories "true"/"false".
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from opsloop.data.features import FeatureSpec
+from opsloop.errors import ProfileFormatError
+from opsloop.monitor.sketch import SketchLayout, add_counts, count_indices
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMAT = 2
 OTHER = "__other__"
 TOP_CATEGORIES = 50
+MAX_KNOWN = 1000
+HIST_BINS = 10
 
 
 @dataclass
 class FeatureProfile:
     name: str
     kind: str  # numeric | categorical | boolean
-    count: int
-    null_count: int
-    # numeric
-    edges: list[float] = field(default_factory=list)  # interior edges; outer bins are open
-    counts: list[int] = field(default_factory=list)   # len(edges) + 1 bins, or per category
-    quantiles: list[float] = field(default_factory=list)
+    count: int = 0
+    null_count: int = 0
+    # numeric layout and counts
+    edges: list[float] = field(default_factory=list)  # reference deciles (for display)
+    edge_keys: list[int] = field(default_factory=list)  # their sketch keys: the bin edges
+    layout: SketchLayout | None = None
+    shift: float = 0.0
     min: float | None = None
     max: float | None = None
-    mean: float | None = None
-    std: float | None = None
-    # categorical
-    categories: list[str] = field(default_factory=list)  # last one is OTHER
+    sum: float = 0.0
+    sum_sq: float = 0.0
+    sketch: dict[int, int] = field(default_factory=dict)
+    # categorical layout
+    categories: list[str] = field(default_factory=list)  # top-k; counts has one more: OTHER
+    known: list[str] | None = None  # every reference category, when at most MAX_KNOWN
+    unseen: int = 0
+    # histogram (numeric, len(edges) + 2) or category counts (len(categories) + 1)
+    counts: list[int] = field(default_factory=list)
 
     @property
     def non_null(self) -> int:
         return self.count - self.null_count
+
+    @property
+    def mean(self) -> float | None:
+        return self.shift + self.sum / self.non_null if self.non_null else None
+
+    @property
+    def std(self) -> float | None:
+        """Population standard deviation (ddof = 0, as Evidently's normalisation)."""
+        if not self.non_null:
+            return None
+        m = self.sum / self.non_null
+        return float(np.sqrt(max(self.sum_sq / self.non_null - m * m, 0.0)))
+
+    def labels(self) -> list[str]:
+        if self.kind != "numeric":
+            return [*self.categories, OTHER]
+        if not self.edge_keys or self.layout is None:
+            return ["all"]
+        lo, hi = self.layout.bounds(np.asarray(self.edge_keys))
+        e = lo.tolist()
+        return [f"< {e[0]:.3g}", *(f"{a:.3g} to {b:.3g}" for a, b in itertools.pairwise(e)),
+                f"≈ {self.edges[-1]:.3g}", f"> {float(hi[-1]):.3g}"]
+
+    def same_layout(self, other: FeatureProfile) -> bool:
+        return (self.kind, self.edge_keys, self.layout, self.shift, self.categories,
+                self.known) == (other.kind, other.edge_keys, other.layout, other.shift,
+                                other.categories, other.known)
+
+    def empty(self) -> FeatureProfile:
+        """A zero-count profile on this layout (the identity of `merge`)."""
+        return replace(self, count=0, null_count=0, min=None, max=None, sum=0.0, sum_sq=0.0,
+                       sketch={}, unseen=0, counts=[0] * len(self.counts))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("layout", "sketch")}
+        out["layout"] = None if self.layout is None else self.layout.to_dict()
+        out["sketch"] = [[k, v] for k, v in sorted(self.sketch.items())]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
+        d = dict(data)
+        d["layout"] = None if d.get("layout") is None else SketchLayout.from_dict(d["layout"])
+        d["sketch"] = {int(k): int(v) for k, v in d.get("sketch", [])}
+        return cls(**d)
+
+
+def _merge_feature(a: FeatureProfile, b: FeatureProfile) -> FeatureProfile:
+    if not a.same_layout(b):
+        raise ValueError(f"profiles of {a.name!r} have different edges or categories: "
+                         "only profiles computed on the same reference merge")
+    lo = [v for v in (a.min, b.min) if v is not None]
+    hi = [v for v in (a.max, b.max) if v is not None]
+    return replace(
+        a, count=a.count + b.count, null_count=a.null_count + b.null_count,
+        min=min(lo) if lo else None, max=max(hi) if hi else None, sum=a.sum + b.sum,
+        sum_sq=a.sum_sq + b.sum_sq, sketch=add_counts(a.sketch, b.sketch),
+        unseen=a.unseen + b.unseen,
+        counts=[x + y for x, y in zip(a.counts, b.counts, strict=True)],
+    )
 
 
 @dataclass
@@ -54,89 +138,140 @@ class Profile:
     features: dict[str, FeatureProfile]
 
     def to_json(self) -> str:
-        return json.dumps({"n_rows": self.n_rows,
-                           "features": {k: asdict(v) for k, v in self.features.items()}})
+        return json.dumps({"format": FORMAT, "n_rows": self.n_rows,
+                           "features": {k: v.to_dict() for k, v in self.features.items()}})
 
     @classmethod
     def from_json(cls, text: str) -> Profile:
         data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise ProfileFormatError(
+                "the stored reference profile is in an older format that cannot be merged "
+                "or compared by this version of opsloop",
+                expected=f"profile format {FORMAT}", got=f"format {data.get('format', 1)}",
+                fix="retrain the model (`opsloop train`) to store a new reference profile",
+            )
         return cls(n_rows=int(data["n_rows"]),
-                   features={k: FeatureProfile(**v) for k, v in data["features"].items()})
+                   features={k: FeatureProfile.from_dict(v) for k, v in data["features"].items()})
+
+    def empty(self) -> Profile:
+        return Profile(0, {k: v.empty() for k, v in self.features.items()})
 
 
-def _numeric(values: pd.Series) -> np.ndarray:
-    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
+def merge(a: Profile, b: Profile) -> Profile:
+    """Merge two profiles on the same layout by addition (features in both)."""
+    names = [k for k in a.features if k in b.features]
+    return Profile(a.n_rows + b.n_rows,
+                   {k: _merge_feature(a.features[k], b.features[k]) for k in names})
 
 
-def _as_category(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else str(v))
+def merge_all(reference: Profile, parts: Iterable[Profile]) -> Profile:
+    out = reference.empty()
+    for part in parts:
+        out = merge(out, part)
+    return out
 
 
-def bin_counts(profile: FeatureProfile, values: pd.Series) -> tuple[list[int], int]:
-    """Counts of `values` on the profile's bins/categories, and the number of nulls."""
-    if profile.kind == "numeric":
-        x = _numeric(values)
-        ok = ~np.isnan(x)
-        idx = np.searchsorted(np.asarray(profile.edges, dtype=float), x[ok], side="right")
-        counts = np.bincount(idx, minlength=len(profile.edges) + 1)
-        return counts.astype(int).tolist(), int((~ok).sum())
-    nulls = values.isna()
-    cats = _as_category(values[~nulls])
-    known = {c: i for i, c in enumerate(profile.categories)}
-    other = len(profile.categories) - 1
-    idx = cats.map(lambda c: known.get(c, other)).to_numpy(dtype=int)
-    counts = np.bincount(idx, minlength=len(profile.categories))
-    return counts.astype(int).tolist(), int(nulls.sum())
+# --- NumPy computation ------------------------------------------------------------------
 
 
-def unseen_count(profile: FeatureProfile, values: pd.Series) -> int:
-    """Non-null categorical values never seen in the reference."""
-    if profile.kind == "numeric":
-        return 0
-    seen = set(profile.categories[:-1])
-    cats = _as_category(values.dropna())
-    return int((~cats.isin(seen)).sum()) if len(seen) < TOP_CATEGORIES else 0
+def numeric_values(values: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    x = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
+    return x[~np.isnan(x)]
 
 
-def profile_feature(values: pd.Series, spec: FeatureSpec, *, n_bins: int = 10,
-                    quantiles: int = 1000) -> FeatureProfile:
+def category_values(values: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    kept = values[values.notna()]
+    if pd.api.types.is_bool_dtype(kept):
+        return np.where(kept.to_numpy(dtype=bool), "true", "false").astype(object)
+    if pd.api.types.is_string_dtype(kept) and not kept.map(type).eq(bool).any():
+        return kept.astype(str).to_numpy(dtype=object)
+    return np.asarray([str(v).lower() if isinstance(v, bool | np.bool_) else str(v)
+                       for v in kept], dtype=object)
+
+
+def histogram(edge_keys: Sequence[int], sketch: Mapping[int, int], non_null: int) -> list[int]:
+    """The reference histogram (k + 2 bins of the module docstring) from sketch counts."""
+    if not edge_keys:
+        return [non_null]
+    e = np.asarray(edge_keys, dtype=np.int64)
+    keys = np.asarray(list(sketch), dtype=np.int64)
+    idx = np.searchsorted(e, keys, side="right")
+    idx[keys > e[-1]] += 1
+    weights = np.asarray(list(sketch.values()), dtype=float)
+    return np.bincount(idx, weights=weights, minlength=len(e) + 2).astype(int).tolist()
+
+
+def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
+    """Counts of `values` on `fp`'s layout (fp carries the layout; its counts are replaced)."""
     count = len(values)
-    if spec.kind == "numeric":
-        x = _numeric(values)
-        ok = x[~np.isnan(x)]
-        nulls = int(count - len(ok))
-        if len(ok) == 0:
-            return FeatureProfile(spec.name, "numeric", count, nulls, counts=[0])
-        edges = np.unique(np.quantile(ok, np.linspace(0, 1, n_bins + 1)[1:-1]))
-        fp = FeatureProfile(
-            spec.name, "numeric", count, nulls, edges=edges.tolist(),
-            quantiles=np.quantile(ok, np.linspace(0, 1, quantiles)).tolist(),
-            min=float(ok.min()), max=float(ok.max()), mean=float(ok.mean()),
-            std=float(ok.std(ddof=1)) if len(ok) > 1 else 0.0,
+    if fp.kind == "numeric":
+        x = numeric_values(values)
+        d = x[np.isfinite(x)] - fp.shift  # moments of the finite values
+        sketch = count_indices(fp.layout.index(x)) if fp.layout is not None else {}
+        with np.errstate(over="ignore", invalid="ignore"):  # |x| > 1e154: the square is inf
+            s, ss = float(d.sum()), float((d * d).sum())
+        return replace(
+            fp, count=count, null_count=count - len(x),
+            min=float(x.min()) if len(x) else None, max=float(x.max()) if len(x) else None,
+            sum=s, sum_sq=ss, sketch=sketch,
+            counts=histogram(fp.edge_keys, sketch, len(x)), unseen=0,
         )
-        fp.counts, _ = bin_counts(fp, values)
-        return fp
-    nulls = values.isna()
-    freq = _as_category(values[~nulls]).value_counts()
-    top = [str(c) for c in freq.index[:TOP_CATEGORIES]]
-    fp = FeatureProfile(spec.name, spec.kind, count, int(nulls.sum()), categories=[*top, OTHER])
-    fp.counts, _ = bin_counts(fp, values)
-    return fp
+    cats = category_values(values)
+    import pandas as pd
+
+    codes = pd.Categorical(cats, categories=fp.categories).codes.astype(np.int64)
+    idx = np.where(codes < 0, len(fp.categories), codes)
+    unseen = 0
+    if fp.known is not None:
+        unseen = int((pd.Categorical(cats, categories=fp.known).codes < 0).sum())
+    return replace(fp, count=count, null_count=count - len(cats), unseen=int(unseen),
+                   counts=np.bincount(idx, minlength=len(fp.categories) + 1).astype(int).tolist())
 
 
-def compute_profile(df: pd.DataFrame, features: Sequence[FeatureSpec], *, n_bins: int = 10,
-                    quantiles: int = 1000) -> Profile:
+def reference_feature(values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIST_BINS,
+                      top_k: int = TOP_CATEGORIES) -> FeatureProfile:
+    """The layout from the reference data, then its own counts on it."""
+    if spec.kind == "numeric":
+        x = numeric_values(values)
+        x = x[np.isfinite(x)]
+        if len(x) == 0:
+            return _fill(FeatureProfile(spec.name, "numeric"), values)
+        edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, n_bins + 1)))
+        layout = SketchLayout.from_values(x)
+        fp = FeatureProfile(spec.name, "numeric", edges=[float(e) for e in edges],
+                            edge_keys=np.unique(layout.index(edges)).tolist(),
+                            layout=layout, shift=layout.center)
+        return _fill(fp, values)
+    cats = category_values(values)
+    names: list[str] = []
+    freq: list[int] = []
+    if len(cats):
+        uniq, n = np.unique(cats.astype(str), return_counts=True)
+        names, freq = [str(c) for c in uniq], [int(c) for c in n]
+    order = sorted(zip(names, freq, strict=True), key=lambda t: (-t[1], t[0]))
+    top = [c for c, _ in order[:top_k]]
+    known = sorted(names) if len(names) <= MAX_KNOWN else None
+    return _fill(FeatureProfile(spec.name, spec.kind, categories=top, known=known), values)
+
+
+def compute_profile(df: pd.DataFrame, features: Sequence[FeatureSpec], *,
+                    n_bins: int = HIST_BINS, top_k: int = TOP_CATEGORIES) -> Profile:
+    """The reference profile (layout and counts) of a training frame."""
     return Profile(
         n_rows=len(df),
-        features={f.name: profile_feature(df[f.name], f, n_bins=n_bins, quantiles=quantiles)
+        features={f.name: reference_feature(df[f.name], f, n_bins=n_bins, top_k=top_k)
                   for f in features if f.name in df.columns},
     )
 
 
-def merge_counts(parts: Sequence[Sequence[int]]) -> list[int]:
-    """Merge partition counts on the same edges by addition."""
-    return np.sum(np.asarray(parts, dtype=int), axis=0).astype(int).tolist()
-
-
-def as_dict(profile: FeatureProfile) -> dict[str, Any]:
-    return asdict(profile)
+def profile_frame(df: pd.DataFrame, reference: Profile) -> Profile:
+    """A window's profile on the reference's layout (features present in `df`)."""
+    return Profile(
+        n_rows=len(df),
+        features={k: _fill(fp, df[k]) for k, fp in reference.features.items() if k in df.columns},
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from html import escape
-from itertools import pairwise
 
 from opsloop.monitor.drift import FeatureDrift
 from opsloop.monitor.profile import FeatureProfile, Profile
@@ -25,13 +24,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def _labels(ref: FeatureProfile) -> list[str]:
-    if ref.kind != "numeric":
-        return list(ref.categories)
-    edges = ref.edges
-    if not edges:
-        return ["all"]
-    return [f"< {edges[0]:.3g}", *(f"{a:.3g} to {b:.3g}" for a, b in pairwise(edges)),
-            f">= {edges[-1]:.3g}"]
+    return ref.labels()
 
 
 def _histogram(d: FeatureDrift, ref: FeatureProfile, width: int = 320, height: int = 140) -> str:

@@ -43,14 +43,19 @@ class MonitorReport:
         }
 
 
-def run_monitor(*, reference: Profile, frame: pd.DataFrame, features: Sequence[FeatureSpec],
-                task: str, cfg: MonitorConfig, window_start: datetime, window_end: datetime,
-                ) -> MonitorReport:
+def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
+                features: Sequence[FeatureSpec], task: str, cfg: MonitorConfig,
+                window_start: datetime, window_end: datetime) -> MonitorReport:
+    """`current`: the window's profile on the reference's layout; `labelled`: the window's
+    rows whose labels have arrived (prediction, score, label)."""
     notes: list[str] = []
-    drift = detect_drift(reference, frame, features, cfg.drift)
+    drift = detect_drift(reference, current, features, cfg.drift)
     if drift.tested == 0:
         notes.append(f"no feature had {cfg.drift.min_rows} rows in the window: drift not judged")
-    labelled = frame[frame["label"].notna()] if "label" in frame.columns else frame.iloc[:0]
+    if "label" in labelled.columns:
+        labelled = labelled[labelled["label"].notna()]
+    else:
+        labelled = labelled.iloc[:0]
     perf_cfg = cfg.performance
     performance: dict[str, float] = {}
     value = None
@@ -68,7 +73,7 @@ def run_monitor(*, reference: Profile, frame: pd.DataFrame, features: Sequence[F
         notes.append(f"{len(labelled)} labelled rows (< {perf_cfg.min_labels}): "
                      "performance not judged")
     return MonitorReport(
-        window_start=window_start, window_end=window_end, n_rows=len(frame),
+        window_start=window_start, window_end=window_end, n_rows=current.n_rows,
         n_labelled=len(labelled), drift=drift, performance=performance,
         performance_metric=perf_cfg.metric, performance_value=value,
         performance_floor=perf_cfg.floor, performance_degraded=degraded, notes=notes,

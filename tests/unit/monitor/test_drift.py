@@ -1,91 +1,81 @@
-"""Drift statistics checked against scipy's reference implementations."""
+"""Drift verdicts from profiles: auto selection, overrides, missing data, unseen categories."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from pydantic import ValidationError
 
-from opsloop.config import DriftConfig
+from opsloop.config import DriftConfig, FeatureDriftConfig
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.drift import chi2_two_sample, detect_drift, ks_from_sketch, psi
-from opsloop.monitor.profile import compute_profile
+from opsloop.monitor.drift import detect_drift
+from opsloop.monitor.profile import compute_profile, profile_frame
 
 NUM = FeatureSpec("x", "numeric", "float64")
 CAT = FeatureSpec("c", "categorical", "string")
+FLAG = FeatureSpec("b", "boolean", "bool")
 
 
-def frame(n: int, *, shift: float = 0.0, p: tuple[float, ...] = (0.5, 0.3, 0.2), seed: int = 0
-          ) -> pd.DataFrame:
+def frame(n: int, *, shift: float = 0.0, p: tuple[float, ...] = (0.5, 0.3, 0.2), seed: int = 0,
+          flag: float = 0.3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({"x": rng.normal(shift, 1.0, n),
-                         "c": rng.choice(["a", "b", "c"], n, p=list(p))})
+                         "c": rng.choice(["a", "b", "c"], n, p=list(p)),
+                         "b": rng.random(n) < flag})
 
 
-def test_psi_matches_hand_computation() -> None:
-    ref, cur = [50, 30, 20], [30, 30, 40]
-    p, q = np.array([0.5, 0.3, 0.2]), np.array([0.3, 0.3, 0.4])
-    assert psi(ref, cur) == pytest.approx(float(np.sum((q - p) * np.log(q / p))))
-    assert psi(ref, ref) == 0.0
-    assert np.isfinite(psi([10, 0], [0, 10]))  # empty cells get epsilon mass
-
-
-def test_ks_from_sketch_close_to_scipy() -> None:
-    rng = np.random.default_rng(1)
-    reference = rng.normal(0, 1, 50_000)
-    current = rng.normal(0.1, 1, 3_000)
-    sketch = np.quantile(reference, np.linspace(0, 1, 1000))
-    d, p = ks_from_sketch(sketch, len(reference), current)
-    exact = stats.ks_2samp(reference, current)
-    # the sketch resolves the reference ECDF to 1/999: D differs by at most that
-    assert abs(d - exact.statistic) <= 1 / 999 + 1e-9
-    # reference counted as 1,000 points: the p-value is conservative (never smaller)
-    assert p >= exact.pvalue
-    same = ks_from_sketch(sketch, len(reference), rng.normal(0, 1, 3_000))
-    assert same[1] > 0.01
-
-
-def test_chi2_two_sample_equals_scipy_contingency() -> None:
-    ref, cur = [500, 300, 200], [280, 190, 130]
-    stat, p = chi2_two_sample(ref, cur)
-    expected = stats.chi2_contingency(np.array([ref, cur]), correction=False)
-    assert stat == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
-
-
-def test_chi2_pools_sparse_categories() -> None:
-    stat, p = chi2_two_sample([500, 300, 2, 1], [250, 150, 0, 3])
-    pooled = stats.chi2_contingency(np.array([[500, 300, 3], [250, 150, 3]]), correction=False)
-    assert stat == pytest.approx(pooled.statistic) and p == pytest.approx(pooled.pvalue)
+def drift(ref_frame: pd.DataFrame, cur: pd.DataFrame, cfg: DriftConfig | None = None,
+          specs: list[FeatureSpec] | None = None):
+    specs = specs or [NUM, CAT, FLAG]
+    ref = compute_profile(ref_frame, specs)
+    return detect_drift(ref, profile_frame(cur, ref), specs, cfg or DriftConfig())
 
 
 def test_no_drift_not_flagged_and_shifts_are() -> None:
-    ref = compute_profile(frame(5000), [NUM, CAT])
-    cfg = DriftConfig()
-    calm = detect_drift(ref, frame(2000, seed=1), [NUM, CAT], cfg)
+    calm = drift(frame(5000), frame(2000, seed=1))
     assert not calm.detected and calm.drifted_features == []
-    moved = detect_drift(ref, frame(2000, shift=0.5, p=(0.2, 0.3, 0.5), seed=2), [NUM, CAT], cfg)
-    assert moved.detected and moved.drifted_features == ["x", "c"]
+    assert [f.test for f in calm.features] == ["ks", "chi2", "z"]
+    moved = drift(frame(5000), frame(2000, shift=0.5, p=(0.2, 0.3, 0.5), seed=2, flag=0.5))
+    assert moved.detected and moved.drifted_features == ["x", "c", "b"]
     x = moved.features[0]
-    assert x.test == "ks" and x.psi is not None and x.psi > 0.1 and x.p_value < 1e-6
-    assert moved.features[1].test == "chi2"
+    assert x.psi is not None and x.psi > 0.1 and x.p_value is not None and x.p_value < 1e-6
+    assert set(x.distances) == {"psi", "jensenshannon", "hellinger", "linf", "wasserstein", "ks"}
+    assert x.distances["wasserstein"] == pytest.approx(0.5, abs=0.06)
+
+
+def test_auto_uses_distances_above_test_max_rows() -> None:
+    cfg = DriftConfig(test_max_rows=1000)
+    tiny = drift(frame(5000), frame(3000, shift=0.06, seed=3), cfg)  # real but immaterial
+    assert [f.test for f in tiny.features] == ["wasserstein", "jensenshannon", "jensenshannon"]
+    assert not tiny.features[0].drifted and tiny.features[0].p_value is None
+    tested = drift(frame(5000), frame(3000, shift=0.06, seed=3))
+    assert tested.features[0].test == "ks"
+
+
+def test_per_feature_override_and_validation() -> None:
+    cfg = DriftConfig(features={"x": FeatureDriftConfig(method="psi", threshold=0.5)})
+    result = drift(frame(5000), frame(2000, shift=0.5, seed=4), cfg)
+    x = result.features[0]
+    assert (x.test, x.threshold, x.drifted) == ("psi", 0.5, False)  # PSI ~0.25 < 0.5
+    with pytest.raises(ValidationError):
+        DriftConfig(features={"x": {"method": "magic"}})  # type: ignore[dict-item]
+    with pytest.raises(ValidationError):
+        DriftConfig(unknown=1)  # type: ignore[call-arg]
 
 
 def test_insufficient_data_and_missing_rates() -> None:
-    ref = compute_profile(frame(1000), [NUM, CAT])
-    small = frame(20, seed=3)
-    result = detect_drift(ref, small, [NUM, CAT], DriftConfig(min_rows=100))
-    assert [f.status for f in result.features] == ["insufficient_data"] * 2
-    assert result.tested == 0 and not result.detected
+    small = drift(frame(1000), frame(20, seed=3), DriftConfig(min_rows=100))
+    assert {f.status for f in small.features} == {"insufficient_data"}
+    assert small.tested == 0 and not small.detected
     gappy = frame(500, seed=4)
     gappy.loc[:99, "x"] = np.nan
-    f = detect_drift(ref, gappy, [NUM], DriftConfig()).features[0]
+    f = drift(frame(1000), gappy).features[0]
     assert f.missing_rate_current == pytest.approx(0.2) and f.missing_rate_reference == 0.0
 
 
 def test_unseen_categories_counted() -> None:
-    ref = compute_profile(frame(1000), [CAT])
     cur = frame(300, seed=5)
     cur.loc[:49, "c"] = "brand-new"
-    f = detect_drift(ref, cur, [CAT], DriftConfig()).features[0]
+    f = drift(frame(1000), cur).features[1]
     assert f.unseen == 50 and f.current_counts[-1] == 50  # counted in __other__

@@ -1,15 +1,37 @@
+"""Profiles: JSON round-trip, old-format error, and the merge property (NumPy engine)."""
+
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.profile import OTHER, Profile, bin_counts, compute_profile, merge_counts
+from opsloop.errors import ProfileFormatError
+from opsloop.monitor.profile import (
+    Profile,
+    compute_profile,
+    merge,
+    merge_all,
+    profile_frame,
+)
+from opsloop.monitor.sketch import SketchLayout, quantile
 
 NUM = FeatureSpec("x", "numeric", "float64")
 CAT = FeatureSpec("c", "categorical", "string")
+FLAG = FeatureSpec("b", "boolean", "bool")
+
+
+def reference() -> Profile:
+    rng = np.random.default_rng(0)
+    n = 500
+    return compute_profile(pd.DataFrame({"x": rng.normal(3, 2, n),
+                                         "c": rng.choice(["a", "b", "c", "d"], n),
+                                         "b": rng.random(n) < 0.3}), [NUM, CAT, FLAG])
 
 
 def test_profile_round_trips_json() -> None:
@@ -18,28 +40,72 @@ def test_profile_round_trips_json() -> None:
     again = Profile.from_json(profile.to_json())
     assert again == profile
     x = again.features["x"]
-    assert (x.count, x.null_count, sum(x.counts)) == (200, 50, 150)
-    assert len(x.counts) == len(x.edges) + 1 and len(x.quantiles) == 1000
+    assert (x.count, x.null_count, sum(x.counts), sum(x.sketch.values())) == (200, 50, 150, 150)
+    assert len(x.counts) == len(x.edge_keys) + 2 and x.min == 1.0 and x.max == 4.0
+    assert x.mean == pytest.approx(7 / 3) and x.std == pytest.approx(np.std([1, 2, 4]))
     c = again.features["c"]
-    assert c.categories[-1] == OTHER and sum(c.counts) == 150
+    assert c.categories == ["a", "b"] and c.counts == [100, 50, 0] and c.known == ["a", "b"]
 
 
-@settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.floats(-1e6, 1e6) | st.none(), min_size=2, max_size=300),
-       cats=st.lists(st.sampled_from(["a", "b", "c", "zz"]), min_size=2, max_size=300),
-       cut=st.integers(0, 300))
-def test_partition_counts_merge_by_addition(values: list[float | None], cats: list[str],
-                                            cut: int) -> None:
-    ref = compute_profile(pd.DataFrame({"x": [1.0, 5.0, 9.0, 2.0, 7.0] * 10,
-                                        "c": ["a", "b"] * 25}), [NUM, CAT])
-    x = pd.Series(values, dtype=float)
-    c = pd.Series(cats, dtype=object)
-    for feature, series in (("x", x), ("c", c)):
-        fp = ref.features[feature]
-        k = min(cut, len(series))
-        whole, whole_nulls = bin_counts(fp, series)
-        a, a_nulls = bin_counts(fp, series.iloc[:k])
-        b, b_nulls = bin_counts(fp, series.iloc[k:])
-        assert merge_counts([a, b]) == whole
-        assert a_nulls + b_nulls == whole_nulls
-        assert sum(whole) + whole_nulls == len(series)
+def test_old_format_asks_to_retrain() -> None:
+    old = json.dumps({"n_rows": 3, "features": {"x": {"name": "x", "kind": "numeric",
+                                                      "count": 3, "null_count": 0}}})
+    with pytest.raises(ProfileFormatError, match="retrain"):
+        Profile.from_json(old)
+
+
+def test_unseen_and_other_categories_counted() -> None:
+    ref = reference()
+    cur = pd.DataFrame({"c": ["a", "zz", "zz", None, "b"]})
+    c = profile_frame(cur, ref).features["c"]
+    assert c.unseen == 2 and c.counts[-1] == 2 and c.null_count == 1 and sum(c.counts) == 4
+
+
+def test_sketch_quantiles_within_relative_accuracy() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 1, 20_000)
+    layout = SketchLayout.from_values(x)
+    counts = dict(zip(*np.unique(layout.index(x), return_counts=True), strict=True))
+    for q in (0.01, 0.1, 0.5, 0.9, 0.99):
+        exact = float(np.quantile(x, q))
+        # the value lies in the bucket of the exact quantile: within 2α of its distance from
+        # the center (bucket width), or the zero bucket's 2·z_min
+        tol = 2 * 0.0101 * abs(exact - layout.center) + 2e-3 * layout.scale
+        assert abs(quantile(layout, counts, q) - exact) <= tol + 1e-12
+
+
+values = st.lists(st.floats(-1e6, 1e6) | st.none() | st.just(float("nan")), min_size=1,
+                  max_size=200)
+
+
+@settings(max_examples=80, deadline=None)
+@given(xs=values, cats=st.lists(st.sampled_from(["a", "b", "c", "d", "zz", None]), min_size=1,
+                                max_size=200), cut=st.integers(0, 200))
+def test_merging_partitions_equals_profiling_the_whole(xs: list[float | None],
+                                                       cats: list[str | None],
+                                                       cut: int) -> None:
+    ref = reference()
+    n = min(len(xs), len(cats))
+    df = pd.DataFrame({"x": pd.Series(xs[:n], dtype=float), "c": pd.Series(cats[:n], dtype=object),
+                       "b": [i % 3 == 0 for i in range(n)]})
+    k = min(cut, n)
+    whole = profile_frame(df, ref)
+    merged = merge(profile_frame(df.iloc[:k], ref), profile_frame(df.iloc[k:], ref))
+    assert merge_all(ref, [profile_frame(df.iloc[:k], ref), profile_frame(df.iloc[k:], ref)]) \
+        .n_rows == whole.n_rows == merged.n_rows
+    for name, w in whole.features.items():
+        m = merged.features[name]
+        # counts add exactly; float sums differ only by rounding order
+        assert (m.count, m.null_count, m.counts, m.sketch, m.unseen, m.min, m.max) == \
+            (w.count, w.null_count, w.counts, w.sketch, w.unseen, w.min, w.max)
+        assert m.sum == pytest.approx(w.sum, rel=1e-9, abs=1e-3)
+        assert m.sum_sq == pytest.approx(w.sum_sq, rel=1e-9, abs=1e-3)
+        assert sum(w.counts) + w.null_count == w.count == n
+
+
+def test_profiles_on_different_layouts_do_not_merge() -> None:
+    a = reference()
+    b = compute_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["q", "r", "q"],
+                                      "b": [True, False, True]}), [NUM, CAT, FLAG])
+    with pytest.raises(ValueError, match="same reference"):
+        merge(a, b)

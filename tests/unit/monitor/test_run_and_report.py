@@ -9,7 +9,7 @@ import pandas as pd
 
 from opsloop.config import MonitorConfig, PerformanceConfig
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.profile import compute_profile
+from opsloop.monitor.profile import compute_profile, profile_frame
 from opsloop.monitor.report import render_html
 from opsloop.monitor.run import run_monitor
 
@@ -36,23 +36,26 @@ def reference():
                                                      FeatureSpec("score", "numeric", "float64")])
 
 
+def monitor(frame: pd.DataFrame, **kwargs):  # type: ignore[no-untyped-def]
+    ref = reference()
+    return run_monitor(reference=ref, current=profile_frame(frame, ref), labelled=frame,
+                       features=FEATURES, task="binary_classification", **kwargs)
+
+
 def cfg(floor: float | None = 0.8) -> MonitorConfig:
     return MonitorConfig(performance=PerformanceConfig(metric="roc_auc", floor=floor,
                                                        min_labels=100))
 
 
 def test_performance_only_with_enough_labels() -> None:
-    few = run_monitor(reference=reference(), frame=window(500, 50), features=FEATURES,
-                      task="binary_classification", cfg=cfg(),
+    few = monitor(window(500, 50), cfg=cfg(),
                       window_start=END - timedelta(hours=1), window_end=END)
     assert few.n_labelled == 50 and few.performance_value is None and not few.performance_degraded
     assert any("performance not judged" in n for n in few.notes)
-    good = run_monitor(reference=reference(), frame=window(500, 400), features=FEATURES,
-                       task="binary_classification", cfg=cfg(), window_start=END, window_end=END)
+    good = monitor(window(500, 400), cfg=cfg(), window_start=END, window_end=END)
     assert good.performance_value is not None and good.performance_value > 0.8
     assert not good.performance_degraded and good.performance["accuracy"] > 0.7
-    bad = run_monitor(reference=reference(), frame=window(500, 400, flip=True), features=FEATURES,
-                      task="binary_classification", cfg=cfg(), window_start=END, window_end=END)
+    bad = monitor(window(500, 400, flip=True), cfg=cfg(), window_start=END, window_end=END)
     assert bad.performance_degraded and bad.performance_value < 0.5
     assert bad.drift.prediction is not None
     data = json.loads(json.dumps(bad.to_dict()))
@@ -60,8 +63,7 @@ def test_performance_only_with_enough_labels() -> None:
 
 
 def test_html_is_self_contained_and_escaped() -> None:
-    report = run_monitor(reference=reference(), frame=window(500, 400, seed=3), features=FEATURES,
-                         task="binary_classification", cfg=cfg(), window_start=END,
+    report = monitor(window(500, 400, seed=3), cfg=cfg(), window_start=END,
                          window_end=END)
     html = render_html(report, reference(), title="t <b>")
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)

@@ -1,0 +1,104 @@
+"""DuckDB profiles over real Parquet files equal NumPy profiles of the same data, and
+per-hour profiles from the prediction log roll up into the window's profile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opsloop.data.features import FeatureSpec
+from opsloop.engines.duckdb import DuckDBEngine
+from opsloop.engines.profile_sql import run_profile
+from opsloop.monitor.profile import Profile, compute_profile, merge_all, profile_frame
+from opsloop.serve import PredictionLogWriter
+
+SPECS = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("i", "numeric", "int64"),
+         FeatureSpec("c", "categorical", "string"), FeatureSpec("b", "boolean", "bool")]
+T0 = datetime(2026, 3, 1, 22, 30, tzinfo=UTC)
+
+
+def data(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(5 + shift, 2, n)
+    x[rng.random(n) < 0.05] = np.nan
+    return pd.DataFrame({"x": x, "i": rng.integers(-3, 40, n),
+                         "c": rng.choice(["a", "b", "c", "it's", "new"], n,
+                                         p=[0.4, 0.3, 0.2, 0.05, 0.05]),
+                         "b": rng.random(n) < 0.3})
+
+
+REFERENCE = compute_profile(data(2000, 0).assign(c=lambda d: d["c"].replace("new", "a")), SPECS)
+
+
+def assert_same(a: Profile, b: Profile) -> None:
+    assert a.n_rows == b.n_rows and a.features.keys() == b.features.keys()
+    for name, fa in a.features.items():
+        fb = b.features[name]
+        exact = ("count", "null_count", "counts", "sketch", "unseen", "min", "max")
+        assert [getattr(fa, k) for k in exact] == [getattr(fb, k) for k in exact], name
+        # float sums in another order: rounding error ≤ n·ε·Σ|d| ≤ n·ε·√(n·Σd²)
+        tol = 1e-11 * np.sqrt(fa.non_null * max(fa.sum_sq, 0.0)) + 1e-9
+        assert fa.sum == pytest.approx(fb.sum, rel=1e-9, abs=tol), name
+        assert fa.sum_sq == pytest.approx(fb.sum_sq, rel=1e-9, abs=1e-9), name
+
+
+def duck_profile(frame: pd.DataFrame, path: Path) -> Profile:
+    frame.to_parquet(path)
+    with duckdb.connect() as con:
+        return run_profile(con, REFERENCE, f"read_parquet('{path}')")[0][1]
+
+
+def test_duckdb_equals_numpy_on_real_parquet(tmp_path: Path) -> None:
+    frame = data(30_000, 1, shift=1.5)
+    frame.loc[:10, "x"] = [np.inf, -np.inf, 1e12, -1e12, 5.0, 0.0, np.nan, 3, 4, 5, 6]
+    assert_same(duck_profile(frame, tmp_path / "w.parquet"), profile_frame(frame, REFERENCE))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(xs=st.lists(st.floats(-1e150, 1e150) | st.none()
+                   | st.sampled_from([np.inf, -np.inf, np.nan]), min_size=1, max_size=60),
+       cats=st.lists(st.sampled_from(["a", "b", "it's", "zz", None]), min_size=1, max_size=60))
+def test_duckdb_equals_numpy_property(tmp_path: Path, xs: list[float | None],
+                                      cats: list[str | None]) -> None:
+    n = min(len(xs), len(cats))
+    frame = pd.DataFrame({"x": pd.Series(xs[:n], dtype=float), "i": np.arange(n) - 3,
+                          "c": pd.Series(cats[:n], dtype=object),
+                          "b": [k % 2 == 0 for k in range(n)]})
+    assert_same(duck_profile(frame, tmp_path / "p.parquet"), profile_frame(frame, REFERENCE))
+
+
+def test_hourly_profiles_roll_up_to_the_window(tmp_path: Path) -> None:
+    writer = PredictionLogWriter(tmp_path / "pred", "m")
+    frames = []
+    for h in range(4):
+        part = data(700, 10 + h, shift=0.2 * h)
+        ts = T0 + timedelta(hours=h)
+        part = part.assign(prediction_id=[f"{h}-{k}" for k in range(len(part))], request_id="r",
+                           ts=pd.Timestamp(ts), model_version="1" if h != 2 else "2",
+                           route="stable", prediction=1, score=0.5)
+        part.loc[:49, "route"] = "shadow"
+        writer.submit(part)
+        frames.append(part)
+    writer.close()
+    engine = DuckDBEngine(tmp_path / "pred", tmp_path / "labels")
+    start, end = T0 - timedelta(minutes=1), T0 + timedelta(hours=4)
+    hours = engine.profile_hours("m", start, end, REFERENCE, version="1")
+    assert sorted(hours) == [datetime(2026, 3, 1, 22, tzinfo=UTC),
+                             datetime(2026, 3, 1, 23, tzinfo=UTC),
+                             datetime(2026, 3, 2, 1, tzinfo=UTC)]  # hour 00 is version 2
+    window = engine.profile_window("m", start, end, REFERENCE, version="1")
+    assert_same(merge_all(REFERENCE, hours.values()), window)
+    kept = pd.concat(frames, ignore_index=True)
+    kept = kept[(kept["model_version"] == "1") & (kept["route"] != "shadow")]
+    assert window.n_rows == 3 * 650
+    assert_same(window, profile_frame(kept, REFERENCE))
+    empty = engine.profile_window("m", T0 + timedelta(days=5), T0 + timedelta(days=6), REFERENCE)
+    assert empty.n_rows == 0 and all(f.count == 0 for f in empty.features.values())
