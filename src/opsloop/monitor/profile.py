@@ -188,7 +188,8 @@ def category_values(values: pd.Series) -> np.ndarray:
     kept = values[values.notna()]
     if pd.api.types.is_bool_dtype(kept):
         return np.where(kept.to_numpy(dtype=bool), "true", "false").astype(object)
-    if pd.api.types.is_string_dtype(kept) and not kept.map(type).eq(bool).any():
+    if pd.api.types.is_string_dtype(kept) and (kept.dtype != object or not any(
+            isinstance(v, bool | np.bool_) for v in kept)):  # object columns may hold bools
         return kept.astype(str).to_numpy(dtype=object)
     return np.asarray([str(v).lower() if isinstance(v, bool | np.bool_) else str(v)
                        for v in kept], dtype=object)
