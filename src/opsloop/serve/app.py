@@ -2,6 +2,9 @@
 
 Bodies are decoded by hand (no pydantic model per request) and validated against the
 served version's feature specs; bad input is a 4xx with field-level details, never a 500.
+The request path is kept short (docs/architecture.md, "Serving fast"): orjson both ways,
+all-numeric rows as one matrix (serve/rows.py, serve/predictor.py), optional micro-batching
+(serve/batching.py), and the prediction log built in the writer's thread.
 """
 
 from __future__ import annotations
@@ -11,24 +14,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from opsloop.config import BatchingConfig
 from opsloop.errors import OpsloopError
 from opsloop.registry.base import LoadedModel
+from opsloop.serve.batching import MicroBatcher
+from opsloop.serve.fastjson import FastJSONResponse
 from opsloop.serve.inputs import (
     RequestError,
     decode_json,
@@ -38,7 +35,10 @@ from opsloop.serve.inputs import (
     parse_oip,
     parse_records,
 )
-from opsloop.serve.logwriter import PredictionLogWriter
+from opsloop.serve.logwriter import LoggedRequest, PredictionLogWriter
+from opsloop.serve.metrics import ServeMetrics
+from opsloop.serve.predictor import predict_rows, prepare
+from opsloop.serve.rows import ModelInput
 from opsloop.serve.state import ModelHolder
 from opsloop.store.sql import OpsStore
 
@@ -59,28 +59,9 @@ class ServeContext:
     env: str = "production"
     project: Project | None = None  # enables the management API (/api/...)
     admin_token: str | None = None  # bearer token for its write endpoints
-
-
-class _Metrics:
-    def __init__(self, holder: ModelHolder, writer: PredictionLogWriter | None) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter("opsloop_requests", "HTTP requests by route, status and version",
-                                ["route", "status", "model_version"], registry=r)
-        self.latency = Histogram("opsloop_request_seconds", "Request latency", ["route"],
-                                 registry=r, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25,
-                                                      .5, 1, 2.5))
-        self.predictions = Counter("opsloop_predictions", "Rows predicted", ["model_version"],
-                                   registry=r)
-        load = Gauge("opsloop_model_load_seconds", "Seconds to load the served version",
-                     registry=r)
-        load.set_function(lambda: holder.load_seconds)
-        queue = Gauge("opsloop_prediction_log_queue_rows", "Rows waiting to be logged",
-                      registry=r)
-        queue.set_function(lambda: 0 if writer is None else writer.queued_rows)
-        dropped = Gauge("opsloop_prediction_log_dropped_rows_total",
-                        "Rows dropped because the log queue was full", registry=r)
-        dropped.set_function(lambda: 0 if writer is None else writer.dropped_rows)
+    model_threads: int = 1  # native threads per predict call; 0: the libraries' default
+    batching: BatchingConfig | None = None  # micro-batching when set and enabled
+    multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
 
 
 def _error(status: int, message: str, details: list[dict[str, Any]] | None = None
@@ -91,9 +72,15 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
 def create_app(ctx: ServeContext) -> FastAPI:
     from opsloop import __version__
 
-    holder = ModelHolder(ctx.model_name, ctx.store, ctx.load_version, env=ctx.env,
+    holder = ModelHolder(ctx.model_name, ctx.store,
+                         lambda version: prepare(ctx.load_version(version)), env=ctx.env,
                          reload_interval=ctx.reload_interval)
-    metrics = _Metrics(holder, ctx.log_writer)
+    metrics = ServeMetrics(holder, ctx.log_writer, multiprocess=ctx.multiprocess_metrics)
+    batcher = None
+    if ctx.batching is not None and ctx.batching.enabled:
+        batcher = MicroBatcher(lambda m, rows: predict_rows(m, rows, ctx.model_threads),
+                               max_batch_size=ctx.batching.max_batch_size,
+                               max_wait=ctx.batching.max_wait.total_seconds())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -101,16 +88,23 @@ def create_app(ctx: ServeContext) -> FastAPI:
         holder.start()
         if ctx.log_writer is not None:
             ctx.log_writer.start()
+        metrics.start()
+        if batcher is not None:
+            batcher.start()
         try:
             yield
         finally:
+            if batcher is not None:
+                await batcher.stop()
             holder.stop()
             if ctx.log_writer is not None:
                 ctx.log_writer.close()
+            metrics.close()
 
     app = FastAPI(title="opsloop prediction server", version=__version__, lifespan=lifespan)
     app.state.holder = holder
     app.state.metrics = metrics
+    app.state.batcher = batcher
 
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
@@ -155,7 +149,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     async def answer(
         route: str, request: Request, name: str, version: str | None,
-        parse: Callable[[LoadedModel, bytes], tuple[pd.DataFrame, list[str], str]],
+        parse: Callable[[LoadedModel, bytes], tuple[ModelInput, list[str], str]],
     ) -> tuple[LoadedModel, list[str], str, np.ndarray, np.ndarray | None]:
         """Check the model, read and parse the body, predict and log, and count the
         outcome per route and version: the one path every prediction route takes."""
@@ -163,28 +157,24 @@ def create_app(ctx: ServeContext) -> FastAPI:
         model = holder.current
         try:
             model = served(name, version)
-            frame, ids, request_id = parse(model, await body_bytes(request))
-            prediction, score = predict(model, frame, ids, request_id)
+            rows, ids, request_id = parse(model, await body_bytes(request))
+            prediction, score = await predict(model, rows, ids, request_id)
         except RequestError as exc:
             observe(route, exc.status, "none" if model is None else model.version, t0)
             raise
         observe(route, 200, model.version, t0)
         return model, ids, request_id, prediction, score
 
-    def predict(model: LoadedModel, frame: pd.DataFrame, ids: list[str], request_id: str
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-        prediction, score = model.predict_frame(frame)
-        metrics.predictions.labels(model.version).inc(len(frame))
-        if ctx.log_writer is not None:
-            rows = frame.copy()
-            rows.insert(0, "prediction_id", ids)
-            rows.insert(1, "request_id", request_id)
-            rows.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
-            rows.insert(3, "model_version", model.version)
-            rows.insert(4, "route", "stable")
-            rows["prediction"] = prediction
-            rows["score"] = score if score is not None else np.nan
-            ctx.log_writer.submit(rows)
+    async def predict(model: LoadedModel, rows: ModelInput, ids: list[str], request_id: str
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        if batcher is not None:
+            prediction, score = await batcher.predict(model, rows)
+        else:
+            prediction, score = predict_rows(model, rows, ctx.model_threads)
+        metrics.predictions.labels(model.version).inc(len(rows))
+        if ctx.log_writer is not None:  # the rows are built in the writer's thread
+            ctx.log_writer.submit(LoggedRequest(rows, ids, request_id, time.time(),
+                                                model.version, "stable", prediction, score))
         return prediction, score
 
     def observe(route: str, status: int, version: str, t0: float) -> None:
@@ -231,7 +221,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
     async def version_ready(name: str, version: str) -> dict[str, Any]:
         return {"name": name, "ready": served(name, version) is not None}
 
-    async def infer(request: Request, name: str, version: str | None) -> JSONResponse:
+    async def infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
         model, ids, request_id, prediction, score = await answer(
             "infer", request, name, version,
             lambda m, body: parse_oip(decode_json(body), m.features, ctx.id_column))
@@ -242,40 +232,40 @@ def create_app(ctx: ServeContext) -> FastAPI:
                             "data": score.tolist()})
         outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [len(ids)],
                         "data": ids})
-        return JSONResponse({"model_name": model.name, "model_version": model.version,
-                             "id": request_id, "outputs": outputs})
+        return FastJSONResponse({"model_name": model.name, "model_version": model.version,
+                                 "id": request_id, "outputs": outputs})
 
     @app.post("/v2/models/{name}/infer")
-    async def infer_latest(request: Request, name: str) -> JSONResponse:
+    async def infer_latest(request: Request, name: str) -> FastJSONResponse:
         return await infer(request, name, None)
 
     @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer_version(request: Request, name: str, version: str) -> JSONResponse:
+    async def infer_version(request: Request, name: str, version: str) -> FastJSONResponse:
         return await infer(request, name, version)
 
-    def with_request_id(parsed: tuple[pd.DataFrame, list[str]]
-                        ) -> tuple[pd.DataFrame, list[str], str]:
+    def with_request_id(parsed: tuple[ModelInput, list[str]]
+                        ) -> tuple[ModelInput, list[str], str]:
         return parsed[0], parsed[1], uuid.uuid4().hex
 
     @app.post("/predict")
-    async def predict_records(request: Request) -> JSONResponse:
+    async def predict_records(request: Request) -> FastJSONResponse:
         model, ids, _, prediction, score = await answer(
             "predict", request, ctx.model_name, None,
             lambda m, body: with_request_id(
                 parse_records(decode_json(body), m.features, ctx.id_column)))
         scores = [None] * len(ids) if score is None else score.tolist()
-        return JSONResponse({
+        return FastJSONResponse({
             "model_name": model.name, "model_version": model.version,
             "predictions": [{"prediction_id": i, "prediction": p, "score": s}
                             for i, p, s in zip(ids, prediction.tolist(), scores, strict=True)],
         })
 
     @app.post("/invocations")
-    async def invocations(request: Request) -> JSONResponse:
+    async def invocations(request: Request) -> FastJSONResponse:
         """MLflow's scoring protocol, so opsloop is a drop-in for `mlflow models serve`."""
         csv = request.headers.get("content-type", "").startswith("text/csv")
 
-        def parse(m: LoadedModel, body: bytes) -> tuple[pd.DataFrame, list[str], str]:
+        def parse(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
             if csv:
                 return with_request_id(parse_csv(body, m.features, ctx.id_column))
             return with_request_id(parse_invocations(decode_json(body), m.features,
@@ -283,11 +273,11 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
         model, _, _, prediction, _ = await answer("invocations", request, ctx.model_name,
                                                   None, parse)
-        return JSONResponse({"predictions": prediction.tolist()},
-                            headers={"X-Opsloop-Model-Version": model.version})
+        return FastJSONResponse({"predictions": prediction.tolist()},
+                                headers={"X-Opsloop-Model-Version": model.version})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
