@@ -8,7 +8,8 @@ time (`Gauge.set_function`), so the gauges are set from the holder and the log w
 each scrape, and — with several workers, so that a scrape sees the others too — every
 second by a small thread in each worker. How each gauge combines across workers:
 load seconds the largest of the live workers, queued rows the sum over live workers,
-dropped rows the sum over every worker this server ran.
+dropped rows the sum over every worker this server ran, `opsloop_serve_workers` the number
+of live workers.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ class ServeMetrics:
         self.dropped_rows = Gauge("opsloop_prediction_log_dropped_rows_total",
                                   "Rows dropped because the log queue was full", registry=r,
                                   multiprocess_mode="sum")
+        self.workers = Gauge("opsloop_serve_workers", "Live server processes", registry=r,
+                             multiprocess_mode="livesum")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
+        self.workers.set(1)
         self.load_seconds.set(self.holder.load_seconds)
         self.queue_rows.set(0 if self.writer is None else self.writer.queued_rows)
         self.dropped_rows.set(0 if self.writer is None else self.writer.dropped_rows)
