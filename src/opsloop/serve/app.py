@@ -3,8 +3,9 @@
 Bodies are decoded by hand (no pydantic model per request) and validated against the
 served version's feature specs; bad input is a 4xx with field-level details, never a 500.
 The request path is kept short (docs/architecture.md, "Serving fast"): orjson both ways,
-all-numeric rows as one matrix (serve/rows.py, serve/predictor.py), optional micro-batching
-(serve/batching.py), and the prediction log built in the writer's thread.
+all-numeric rows as one matrix (serve/rows.py, serve/predictor.py), predict calls in their
+own thread with optional micro-batching (serve/batching.py), and the prediction log built
+in the writer's thread.
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ def create_app(ctx: ServeContext) -> FastAPI:
                          lambda version: prepare(ctx.load_version(version)), env=ctx.env,
                          reload_interval=ctx.reload_interval)
     metrics = ServeMetrics(holder, ctx.log_writer, multiprocess=ctx.multiprocess_metrics)
-    batcher = None
-    if ctx.batching is not None and ctx.batching.enabled:
-        batcher = MicroBatcher(lambda m, rows: predict_rows(m, rows, ctx.model_threads),
-                               max_batch_size=ctx.batching.max_batch_size,
-                               max_wait=ctx.batching.max_wait.total_seconds())
+    # Predict calls run one at a time in a dedicated thread, off the event loop; with
+    # batching enabled, requests that queue up meanwhile are coalesced (serve/batching.py).
+    batching = ctx.batching if ctx.batching is not None and ctx.batching.enabled else None
+    batcher = MicroBatcher(lambda m, rows: predict_rows(m, rows, ctx.model_threads),
+                           max_batch_size=batching.max_batch_size if batching else 1,
+                           max_wait=batching.max_wait.total_seconds() if batching else 0.0)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -89,13 +91,11 @@ def create_app(ctx: ServeContext) -> FastAPI:
         if ctx.log_writer is not None:
             ctx.log_writer.start()
         metrics.start()
-        if batcher is not None:
-            batcher.start()
+        batcher.start()
         try:
             yield
         finally:
-            if batcher is not None:
-                await batcher.stop()
+            await batcher.stop()
             holder.stop()
             if ctx.log_writer is not None:
                 ctx.log_writer.close()
@@ -167,10 +167,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     async def predict(model: LoadedModel, rows: ModelInput, ids: list[str], request_id: str
                       ) -> tuple[np.ndarray, np.ndarray | None]:
-        if batcher is not None:
-            prediction, score = await batcher.predict(model, rows)
-        else:
-            prediction, score = predict_rows(model, rows, ctx.model_threads)
+        prediction, score = await batcher.predict(model, rows)
         metrics.predictions.labels(model.version).inc(len(rows))
         if ctx.log_writer is not None:  # the rows are built in the writer's thread
             ctx.log_writer.submit(LoggedRequest(rows, ids, request_id, time.time(),

@@ -1,14 +1,20 @@
-"""Adaptive micro-batching: concurrent requests to one model, one predict call.
+"""The predict queue, with optional adaptive micro-batching.
 
-A vectorised model predicts 16 rows in little more time than one, so under concurrent load
-the server coalesces validated requests into batches (`serve.batching`):
+Every predict call of the server goes through a `MicroBatcher`: calls run one at a time in
+a dedicated thread, so the event loop keeps accepting, reading and validating requests
+meanwhile (scikit-learn's tree and BLAS loops release the GIL), and health checks and
+/metrics answer while a large request is predicted. This is also what `mlflow models serve`
+does (`asyncio.to_thread`). Without batching (`serve.batching.enabled: false`) each request
+is its own call (`max_batch_size=1`).
+
+A vectorised model predicts 16 rows in little more time than one, so with batching enabled
+the requests that queue up are coalesced:
 
 - Requests are validated before they are queued, so a bad request never reaches a batch;
   if a batch's predict call fails anyway, each of its requests is predicted alone and only
   the one that fails gets the error.
-- One predict call runs at a time, in a dedicated thread, so the event loop keeps reading
-  and validating requests meanwhile; what queued up during a call forms the next batch
-  (up to `max_batch_size` rows; a larger request is never split and goes alone).
+- What queued up during one call forms the next batch (up to `max_batch_size` rows; a
+  larger request is never split and goes alone).
 - It is adaptive: a request that comes alone to an idle model is predicted at once. Only
   when the last batch held several requests (the server is under concurrent load) does a
   batch wait — at most `max_wait` after its first request arrived — for more to join.
