@@ -37,12 +37,14 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 }
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days",
+          "w": "weeks"}
 
 
 def parse_duration(value: object) -> timedelta:
-    """Parse ``"90s"``, ``"15m"``, ``"1h"``, ``"30d"``, ``"2w"`` (or seconds as a number)."""
+    """Parse ``"2ms"``, ``"90s"``, ``"15m"``, ``"1h"``, ``"30d"``, ``"2w"`` (or seconds as a
+    number)."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -52,12 +54,18 @@ def parse_duration(value: object) -> timedelta:
         if match:
             return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
     raise ValueError(
-        f"expected a duration such as '90s', '15m', '1h', '30d' or '2w', got {value!r}"
+        f"expected a duration such as '2ms', '90s', '15m', '1h', '30d' or '2w', got {value!r}"
     )
 
 
 def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
+    """Text that `parse_duration` reads back as `value`."""
+    micros = value // timedelta(microseconds=1)
+    if micros % 1000:
+        return f"{micros / 1_000_000:.6f}".rstrip("0") + "s"
+    if micros % 1_000_000:
+        return f"{micros // 1000}ms"
+    seconds = micros // 1_000_000
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0 and seconds >= size:
             return f"{seconds // size}{unit}"
@@ -357,9 +365,34 @@ class RetrainConfig(_Model):
         return None if value is None else _check_cron(value)
 
 
+class BatchingConfig(_Model):
+    """Adaptive micro-batching: concurrent requests to the same model are coalesced into one
+    predict call (serve/batching.py)."""
+
+    enabled: bool = False
+    max_batch_size: int = Field(default=64, ge=1, le=100_000, description="Most rows in "
+                                "one predict call (a larger request is never split).")
+    max_wait: Duration = Field(default=timedelta(milliseconds=2), description="Longest a "
+                               "request waits for others to join its batch; only while "
+                               "requests arrive concurrently.")
+
+    @field_validator("max_wait")
+    @classmethod
+    def _wait(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) <= value <= timedelta(seconds=1):
+            raise ValueError("max_wait must be between 0ms and 1s (e.g. '2ms')")
+        return value
+
+
 class ServeConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="Server processes; each loads "
+                         "the model and follows the ops store itself.")
+    model_threads: int = Field(default=1, ge=0, le=256, description="Native threads "
+                               "(OpenMP/BLAS) a predict call may use; 0 keeps the "
+                               "libraries' default (one per core).")
+    batching: BatchingConfig = BatchingConfig()
     reload_interval: Duration = timedelta(seconds=2)
     log_flush_interval: Duration = timedelta(seconds=2)
     log_max_queue: int = Field(default=100_000, ge=1)

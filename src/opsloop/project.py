@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.agent import TickResult
     from opsloop.registry.base import ModelRegistry
+    from opsloop.serve.app import ServeContext
     from opsloop.stages import Progress
     from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
@@ -234,10 +235,40 @@ class Project:
         run_agent(self.runtime, interval=interval)
 
     def serve(self, *, host: str | None = None, port: int | None = None,
-              admin_token: str | None = None) -> None:
+              admin_token: str | None = None, workers: int | None = None) -> None:
         """Run the prediction server until stopped (blocks). With `admin_token`, the
-        management API's write endpoints (approve, reject) accept that bearer token."""
-        from opsloop.serve import PredictionLogWriter, ServeContext, run_server
+        management API's write endpoints (approve, reject) accept that bearer token.
+        `workers` (default `serve.workers`) > 1 runs that many processes, each building its
+        own backends from this project's folder and stack."""
+        cfg = self.config.serve
+        n = cfg.workers if workers is None else workers
+        host, port = host or cfg.host, cfg.port if port is None else port
+        if n <= 1:
+            from opsloop.serve import run_server
+
+            run_server(self.serve_context(admin_token=admin_token), host, port)
+            return
+        if self._registry is not None or self._store is not None:
+            from opsloop.errors import InvalidInputError
+
+            raise InvalidInputError(
+                "several workers build their backends from the project's stack; this "
+                "Project was given a registry or store object",
+                fix="serve with workers=1, or configure the backends in opsloop.yaml",
+            )
+        from opsloop.serve.runner import run_workers
+
+        # Create or upgrade both databases once, before N processes open them at once.
+        self.registry  # noqa: B018
+        deployment = self.store.find_deployment(self.name)
+        run_workers(self.root, self.config.stack, name=self.name,
+                    version=None if deployment is None else deployment.version, host=host,
+                    port=port, workers=n, actor=self.actor, admin_token=admin_token)
+
+    def serve_context(self, *, admin_token: str | None = None,
+                      multiprocess_metrics: bool = False) -> ServeContext:
+        """What one server process needs: backends, log writer and `serve` settings."""
+        from opsloop.serve import PredictionLogWriter, ServeContext
 
         cfg = self.config.serve
         assert self.stack.prediction_log is not None
@@ -247,17 +278,17 @@ class Project:
             flush_interval=cfg.log_flush_interval.total_seconds(),
             max_queue_rows=cfg.log_max_queue,
         )
-        ctx = ServeContext(
+        return ServeContext(
             model_name=self.name, store=self.store,
             load_version=lambda version: registry.load(self.name, version),
             log_writer=writer, id_column=self.config.id_column,
             reload_interval=cfg.reload_interval.total_seconds(),
-            project=self, admin_token=admin_token,
+            project=self, admin_token=admin_token, model_threads=cfg.model_threads,
+            batching=cfg.batching, multiprocess_metrics=multiprocess_metrics,
             sticky_header=self.config.deploy.sticky_header,
             rollback_window=self.config.deploy.rollback_window.total_seconds(),
             controller=cfg.controller,
         )
-        run_server(ctx, host or cfg.host, cfg.port if port is None else port)
 
     # ---- views ---------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

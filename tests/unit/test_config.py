@@ -99,3 +99,37 @@ def test_gate_shorthand_is_one_rule_and_round_trips() -> None:
     assert cfg.gate.approval_expiry == timedelta(days=3)
     again = parse_config(cfg.model_dump(mode="json", exclude_none=True))
     assert again == cfg
+
+
+def test_serve_workers_threads_and_batching() -> None:
+    cfg = parse_config(BASE)
+    assert (cfg.serve.workers, cfg.serve.model_threads) == (1, 1)
+    assert cfg.serve.batching.enabled is False and cfg.serve.batching.max_batch_size == 64
+    assert cfg.serve.batching.max_wait == timedelta(milliseconds=2)
+    cfg = parse_config({**BASE, "serve": {"workers": 3, "model_threads": 0, "batching": {
+        "enabled": True, "max_batch_size": 128, "max_wait": "1.5ms"}}})
+    assert cfg.serve.workers == 3 and cfg.serve.model_threads == 0
+    assert cfg.serve.batching.max_wait == timedelta(microseconds=1500)
+    dumped = cfg.model_dump(mode="json", exclude_none=True)
+    assert dumped["serve"]["batching"]["max_wait"] == "0.0015s"
+    assert parse_config(dumped) == cfg
+    assert parse_config({**BASE, "serve": {"reload_interval": "500ms"}}).model_dump(
+        mode="json")["serve"]["reload_interval"] == "500ms"
+    assert parse_duration("250ms") == timedelta(milliseconds=250)
+
+
+@pytest.mark.parametrize(
+    ("serve", "fragment"),
+    [
+        ({"workers": 0}, "serve.workers"),
+        ({"model_threads": -1}, "serve.model_threads"),
+        ({"batching": {"max_wait": "2s"}}, "max_wait must be between 0ms and 1s"),
+        ({"batching": {"max_wait": "soon"}}, "expected a duration such as '2ms'"),
+        ({"batching": {"max_batch_size": 0}}, "serve.batching.max_batch_size"),
+        ({"batching": {"enable": True}}, "serve.batching.enable: unknown key"),
+    ],
+)
+def test_bad_serve_settings_name_the_field(serve: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, "serve": serve})
+    assert fragment in str(info.value)

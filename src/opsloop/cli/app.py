@@ -347,6 +347,8 @@ def serve(
     stack: StackOpt = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default serve.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default serve.port).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Server processes (default serve.workers).")] = None,
 ) -> None:
     """Serve the champion over HTTP (OIP v2 + /predict + /api); follows promotions live.
 
@@ -355,7 +357,7 @@ def serve(
 
     p = open_project(project, stack)
     token = os.environ.get(p.config.serve.admin_token_env) or None
-    p.serve(host=host, port=port, admin_token=token)
+    p.serve(host=host, port=port, admin_token=token, workers=workers)
 
 
 @labels_app.command("add")

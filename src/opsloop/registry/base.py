@@ -61,12 +61,16 @@ class LoadedModel:
 
     def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Return (prediction, score); score is P(positive class) for binary tasks."""
-        x = frame[self.feature_names]
-        if self.task == "binary_classification" and hasattr(self.estimator, "predict_proba"):
-            proba = self.estimator.predict_proba(x)[:, 1]
-            classes = self.estimator.classes_
+        return self.predict_features(self.estimator, frame[self.feature_names])
+
+    def predict_features(self, estimator: Any, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict_frame` for `x` that already holds exactly the features, in order, in a
+        form `estimator` (this version's, or a view of it: serve/predictor.py) accepts."""
+        if self.task == "binary_classification" and hasattr(estimator, "predict_proba"):
+            proba = estimator.predict_proba(x)[:, 1]
+            classes = estimator.classes_
             return classes[(proba >= 0.5).astype(int)], proba
-        return self.estimator.predict(x), None
+        return estimator.predict(x), None
 
 
 class ModelRegistry(Protocol):

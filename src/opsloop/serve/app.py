@@ -2,6 +2,10 @@
 
 Bodies are decoded by hand (no pydantic model per request) and validated against the
 served version's feature specs; bad input is a 4xx with field-level details, never a 500.
+The request path is kept short (docs/architecture.md, "Serving fast"): orjson both ways,
+all-numeric rows as one matrix (serve/rows.py, serve/predictor.py), predict calls in their
+own thread with optional micro-batching (serve/batching.py), and the prediction log built
+in the writer's thread.
 """
 
 from __future__ import annotations
@@ -13,24 +17,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from opsloop.config import BatchingConfig
 from opsloop.errors import OpsloopError
 from opsloop.registry.base import LoadedModel
+from opsloop.serve.batching import MicroBatcher
+from opsloop.serve.fastjson import FastJSONResponse
 from opsloop.serve.handlers import install_error_handlers
 from opsloop.serve.inputs import (
     RequestError,
@@ -41,9 +39,12 @@ from opsloop.serve.inputs import (
     parse_oip,
     parse_records,
 )
-from opsloop.serve.logwriter import PredictionLogWriter
+from opsloop.serve.logwriter import LoggedRequest, PredictionLogWriter
+from opsloop.serve.metrics import ServeMetrics
 from opsloop.serve.openapi import install_openapi
-from opsloop.serve.scoring import score_frame
+from opsloop.serve.predictor import predict_rows, prepare
+from opsloop.serve.rows import ModelInput
+from opsloop.serve.scoring import check_finite, refused
 from opsloop.serve.state import ModelHolder, Routing
 from opsloop.serve.stats import ServeStats
 from opsloop.store.sql import OpsStore
@@ -71,30 +72,9 @@ class ServeContext:
     sticky_header: str | None = None  # assigns requests to stable/candidate (deploy.*)
     rollback_window: float = 600.0  # seconds a replaced version stays loaded
     controller: bool = False  # also analyse and advance rollouts (needs `project`)
-
-
-class _Metrics:
-    def __init__(self, holder: ModelHolder, writer: PredictionLogWriter | None) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter("opsloop_requests", "HTTP requests by route, status and version",
-                                ["route", "status", "model_version"], registry=r)
-        self.latency = Histogram("opsloop_request_seconds", "Request latency", ["route"],
-                                 registry=r, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25,
-                                                      .5, 1, 2.5))
-        self.predictions = Counter("opsloop_predictions", "Rows predicted", ["model_version"],
-                                   registry=r)
-        load = Gauge("opsloop_model_load_seconds", "Seconds to load the served version",
-                     registry=r)
-        load.set_function(lambda: holder.load_seconds)
-        queue = Gauge("opsloop_prediction_log_queue_rows", "Rows waiting to be logged",
-                      registry=r)
-        queue.set_function(lambda: 0 if writer is None else writer.queued_rows)
-        dropped = Gauge("opsloop_prediction_log_dropped_rows_total",
-                        "Rows dropped because the log queue was full", registry=r)
-        dropped.set_function(lambda: 0 if writer is None else writer.dropped_rows)
-        self.shadow_skipped = Counter("opsloop_shadow_skipped", "Shadow mirrors skipped "
-                                      "because too many were in flight", registry=r)
+    model_threads: int = 1  # native threads per predict call; 0: the libraries' default
+    batching: BatchingConfig | None = None  # micro-batching when set and enabled
+    multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
 
 
 def _error(status: int, message: str, details: list[dict[str, Any]] | None = None
@@ -106,11 +86,18 @@ def create_app(ctx: ServeContext) -> FastAPI:
     from opsloop import __version__
 
     stats = ServeStats()
-    holder = ModelHolder(ctx.model_name, ctx.store, ctx.load_version, env=ctx.env,
+    holder = ModelHolder(ctx.model_name, ctx.store,
+                         lambda version: prepare(ctx.load_version(version)), env=ctx.env,
                          reload_interval=ctx.reload_interval,
                          rollback_window=ctx.rollback_window, stats=stats)
-    metrics = _Metrics(holder, ctx.log_writer)
-    shadows: set[asyncio.Future[Any]] = set()  # shadow predictions in flight
+    metrics = ServeMetrics(holder, ctx.log_writer, multiprocess=ctx.multiprocess_metrics)
+    shadows: set[asyncio.Task[None]] = set()  # shadow predictions in flight
+    # Predict calls run one at a time in a dedicated thread, off the event loop; with
+    # batching enabled, requests that queue up meanwhile are coalesced (serve/batching.py).
+    batching = ctx.batching if ctx.batching is not None and ctx.batching.enabled else None
+    batcher = MicroBatcher(lambda m, rows: predict_rows(m, rows, ctx.model_threads),
+                           max_batch_size=batching.max_batch_size if batching else 1,
+                           max_wait=batching.max_wait.total_seconds() if batching else 0.0)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +105,8 @@ def create_app(ctx: ServeContext) -> FastAPI:
         holder.start()
         if ctx.log_writer is not None:
             ctx.log_writer.start()
+        metrics.start()
+        batcher.start()
         controller = None
         if ctx.controller and ctx.project is not None:
             from opsloop.deploy.rollout import RolloutController
@@ -129,15 +118,18 @@ def create_app(ctx: ServeContext) -> FastAPI:
         finally:
             if shadows:  # answered shadows are logged too: let them finish first
                 await asyncio.wait(list(shadows), timeout=30)
+            await batcher.stop()
             if controller is not None:
                 controller.stop()
             holder.stop()
             if ctx.log_writer is not None:
                 ctx.log_writer.close()
+            metrics.close()
 
     app = FastAPI(title="opsloop prediction server", version=__version__, lifespan=lifespan)
     app.state.holder = holder
     app.state.metrics = metrics
+    app.state.batcher = batcher
     install_openapi(app, lambda: holder.current, ctx.model_name, ctx.id_column)
     install_error_handlers(app)
 
@@ -198,7 +190,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     async def answer(
         route: str, request: Request, name: str, version: str | None,
-        parse: Callable[[LoadedModel, bytes], tuple[pd.DataFrame, list[str], str]],
+        parse: Callable[[LoadedModel, bytes], tuple[ModelInput, list[str], str]],
     ) -> tuple[LoadedModel, list[str], str, np.ndarray, np.ndarray | None]:
         """Check the model, read and parse the body, route (stable, canary candidate or
         shadow mirror), predict and log, and count the outcome per route and version: the
@@ -209,7 +201,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
             routing = routing_for(name)
             model = served(name, version)
             body = await body_bytes(request)
-            frame, ids, request_id = parse(model, body)
+            rows, ids, request_id = parse(model, body)
             key = request.headers.get(sticky_header) or ids[0]
             traffic = "stable" if model is routing.stable else "candidate"
             if version is None and routing.mode == "canary" \
@@ -217,9 +209,9 @@ def create_app(ctx: ServeContext) -> FastAPI:
                 assert routing.candidate is not None
                 model, traffic = routing.candidate, "candidate"
                 if model.features != routing.stable.features:
-                    frame, ids, request_id = parse(model, body)
+                    rows, ids, request_id = parse(model, body)
             try:
-                prediction, score = predict(model, frame, ids, request_id, traffic)
+                prediction, score = await predict(model, rows, ids, request_id, traffic)
             except Exception:
                 if traffic != "candidate":
                     raise
@@ -227,61 +219,63 @@ def create_app(ctx: ServeContext) -> FastAPI:
                 # counts against the candidate in the rollout analysis
                 log.exception("candidate version %s failed; stable answered", model.version)
                 model, traffic = routing.stable, "stable"
-                prediction, score = predict(model, frame, ids, request_id, traffic)
+                if model.features != routing.candidate.features:  # type: ignore[union-attr]
+                    rows, ids, request_id = parse(model, body)
+                prediction, score = await predict(model, rows, ids, request_id, traffic)
             if version is None and routing.mode == "shadow" and routing.picks_candidate(key):
                 assert routing.candidate is not None
-                mirror(routing.candidate, routing.stable, parse, body, frame, ids, request_id)
+                mirror(routing.candidate, routing.stable, parse, body, rows, ids, request_id)
         except RequestError as exc:
             observe(route, exc.status, "none" if model is None else model.version, t0)
             raise
         observe(route, 200, model.version, t0)
         return model, ids, request_id, prediction, score
 
-    def predict(model: LoadedModel, frame: pd.DataFrame, ids: list[str], request_id: str,
-                traffic: str) -> tuple[np.ndarray, np.ndarray | None]:
+    async def predict(model: LoadedModel, rows: ModelInput, ids: list[str], request_id: str,
+                      traffic: str) -> tuple[np.ndarray, np.ndarray | None]:
         t0 = time.perf_counter()
         try:
-            prediction, score = score_frame(model, frame)
+            try:
+                prediction, score = await batcher.predict(model, rows)
+            except ValueError as exc:  # scikit-learn refusing the input: the caller's 4xx
+                raise refused(model, exc) from None
+            check_finite(prediction, score)
         except Exception:
             stats.observe(model.version, traffic, time.perf_counter() - t0, error=True)
             raise
         stats.observe(model.version, traffic, time.perf_counter() - t0)
-        metrics.predictions.labels(model.version).inc(len(frame))
-        if ctx.log_writer is not None:
-            rows = frame.copy()
-            rows.insert(0, "prediction_id", ids)
-            rows.insert(1, "request_id", request_id)
-            rows.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
-            rows.insert(3, "model_version", model.version)
-            rows.insert(4, "route", traffic)
-            rows["prediction"] = prediction
-            rows["score"] = score if score is not None else np.nan
-            ctx.log_writer.submit(rows)
+        metrics.predictions.labels(model.version).inc(len(rows))
+        if ctx.log_writer is not None:  # the rows are built in the writer's thread
+            ctx.log_writer.submit(LoggedRequest(rows, ids, request_id, time.time(),
+                                                model.version, traffic, prediction, score))
         return prediction, score
 
     def mirror(candidate: LoadedModel, stable: LoadedModel,
-               parse: Callable[[LoadedModel, bytes], tuple[pd.DataFrame, list[str], str]],
-               body: bytes, frame: pd.DataFrame, ids: list[str], request_id: str) -> None:
-        """Answer a copy of the request with the shadow candidate off the request path; the
-        answer is logged (route `shadow`), never returned. Bounded: beyond MAX_SHADOWS in
-        flight a mirror is skipped and counted."""
+               parse: Callable[[LoadedModel, bytes], tuple[ModelInput, list[str], str]],
+               body: bytes, rows: ModelInput, ids: list[str], request_id: str) -> None:
+        """Answer a copy of the request with the shadow candidate after the caller's answer
+        (a task queued behind it on the predict thread); the answer is logged (route
+        `shadow`), never returned. Bounded: beyond MAX_SHADOWS in flight a mirror is
+        skipped and counted."""
         if len(shadows) >= MAX_SHADOWS:
             metrics.shadow_skipped.inc()
             return
 
-        def run() -> None:
+        async def run() -> None:
             try:
-                shadow_frame = frame if candidate.features == stable.features \
+                copy = rows if candidate.features == stable.features \
                     else parse(candidate, body)[0]
-                predict(candidate, shadow_frame, ids, request_id, "shadow")
-            except RequestError:
+            except RequestError:  # stable took this input; the candidate cannot
                 stats.observe(candidate.version, "shadow", 0.0, error=True)
-            except Exception:
+                return
+            try:
+                await predict(candidate, copy, ids, request_id, "shadow")
+            except Exception:  # counted against the candidate by predict()
                 log.exception("shadow version %s failed", candidate.version)
 
-        future = asyncio.get_running_loop().run_in_executor(None, run)
-        shadows.add(future)
-        future.add_done_callback(shadows.discard)
+        task = asyncio.create_task(run())
+        shadows.add(task)
+        task.add_done_callback(shadows.discard)
 
     def observe(route: str, status: int, version: str, t0: float) -> None:
         metrics.requests.labels(route, str(status), version).inc()
@@ -328,7 +322,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
     async def version_ready(name: str, version: str) -> dict[str, Any]:
         return {"name": name, "ready": served(name, version) is not None}
 
-    async def infer(request: Request, name: str, version: str | None) -> JSONResponse:
+    async def infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
         model, ids, request_id, prediction, score = await answer(
             "infer", request, name, version,
             lambda m, body: parse_oip(decode_json(body), m.features, ctx.id_column))
@@ -339,40 +333,40 @@ def create_app(ctx: ServeContext) -> FastAPI:
                             "data": score.tolist()})
         outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [len(ids)],
                         "data": ids})
-        return JSONResponse({"model_name": model.name, "model_version": model.version,
-                             "id": request_id, "outputs": outputs})
+        return FastJSONResponse({"model_name": model.name, "model_version": model.version,
+                                 "id": request_id, "outputs": outputs})
 
     @app.post("/v2/models/{name}/infer")
-    async def infer_latest(request: Request, name: str) -> JSONResponse:
+    async def infer_latest(request: Request, name: str) -> FastJSONResponse:
         return await infer(request, name, None)
 
     @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer_version(request: Request, name: str, version: str) -> JSONResponse:
+    async def infer_version(request: Request, name: str, version: str) -> FastJSONResponse:
         return await infer(request, name, version)
 
-    def with_request_id(parsed: tuple[pd.DataFrame, list[str]]
-                        ) -> tuple[pd.DataFrame, list[str], str]:
+    def with_request_id(parsed: tuple[ModelInput, list[str]]
+                        ) -> tuple[ModelInput, list[str], str]:
         return parsed[0], parsed[1], uuid.uuid4().hex
 
     @app.post("/predict")
-    async def predict_records(request: Request) -> JSONResponse:
+    async def predict_records(request: Request) -> FastJSONResponse:
         model, ids, _, prediction, score = await answer(
             "predict", request, ctx.model_name, None,
             lambda m, body: with_request_id(
                 parse_records(decode_json(body), m.features, ctx.id_column)))
         scores = [None] * len(ids) if score is None else score.tolist()
-        return JSONResponse({
+        return FastJSONResponse({
             "model_name": model.name, "model_version": model.version,
             "predictions": [{"prediction_id": i, "prediction": p, "score": s}
                             for i, p, s in zip(ids, prediction.tolist(), scores, strict=True)],
         })
 
     @app.post("/invocations")
-    async def invocations(request: Request) -> JSONResponse:
+    async def invocations(request: Request) -> FastJSONResponse:
         """MLflow's scoring protocol, so opsloop is a drop-in for `mlflow models serve`."""
         csv = request.headers.get("content-type", "").startswith("text/csv")
 
-        def parse(m: LoadedModel, body: bytes) -> tuple[pd.DataFrame, list[str], str]:
+        def parse(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
             if csv:
                 return with_request_id(parse_csv(body, m.features, ctx.id_column))
             return with_request_id(parse_invocations(decode_json(body), m.features,
@@ -380,11 +374,11 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
         model, _, _, prediction, _ = await answer("invocations", request, ctx.model_name,
                                                   None, parse)
-        return JSONResponse({"predictions": prediction.tolist()},
-                            headers={"X-Opsloop-Model-Version": model.version})
+        return FastJSONResponse({"predictions": prediction.tolist()},
+                                headers={"X-Opsloop-Model-Version": model.version})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

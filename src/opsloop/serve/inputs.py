@@ -3,11 +3,16 @@
 Every problem in a request is collected (up to `MAX_DETAILS`) and reported at once with
 the field, what was expected and what came; nothing here raises anything but
 `RequestError`, which the app turns into a 4xx JSON answer.
+
+Parsers return a `ModelInput` (serve/rows.py). For all-numeric models the common case —
+every value a JSON number, all finite — is checked in one pass over the values and becomes
+one float matrix without building a DataFrame; anything else takes the per-value path,
+which gives the same answer or the field-level error.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -17,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from opsloop.data.features import FeatureSpec
+from opsloop.serve import fastjson
+from opsloop.serve.rows import ModelInput
 
 MAX_DETAILS = 20
 NUMERIC_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
@@ -47,8 +54,8 @@ def decode_json(body: bytes) -> Any:
     if not body:
         raise RequestError(400, "the request body is empty; send a JSON object")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return fastjson.loads(body)
+    except (UnicodeDecodeError, fastjson.JSONDecodeError) as exc:
         raise RequestError(400, f"the request body is not valid JSON: {exc}") from None
 
 
@@ -74,9 +81,38 @@ def _check_value(spec: FeatureSpec, value: Any) -> bool:
     return isinstance(value, bool)
 
 
-def build_frame(columns: Mapping[str, Sequence[Any]], features: Sequence[FeatureSpec], n: int,
-                where: str) -> pd.DataFrame:
-    """Validate per-feature columns of length n and build the model's input frame."""
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _numeric_matrix(values: Sequence[Sequence[Any]], n_values: int) -> np.ndarray | None:
+    """`values` (lists of equal length) as a float matrix if every value is a JSON number
+    within ±NUMBER_LIMIT; None means "check value by value" (the slow path decides)."""
+    if not set(map(type, itertools.chain.from_iterable(values))) <= _NUMBER_TYPES:
+        return None  # bool, None, str, ...: bool is not an int here (type, not isinstance)
+    try:
+        matrix = np.array(values, dtype=np.float64)
+    except (OverflowError, ValueError):
+        return None
+    # strictly inside ±NUMBER_LIMIT (NaN fails the comparison): an integer just past the
+    # bound rounds to the bound itself as a float, so the exact check is the slow path's
+    if matrix.size != n_values or not (np.abs(matrix) < NUMBER_LIMIT).all():
+        return None
+    return matrix
+
+
+def all_numeric(features: Sequence[FeatureSpec]) -> bool:
+    return all(f.kind == "numeric" for f in features)
+
+
+def build_input(columns: Mapping[str, Sequence[Any]], features: Sequence[FeatureSpec], n: int,
+                where: str) -> ModelInput:
+    """Validate per-feature columns of length n and build the model's input."""
+    if all_numeric(features) and all(f.name in columns for f in features):
+        cols = [columns[f.name] for f in features]
+        if all(len(c) == n for c in cols):
+            matrix = _numeric_matrix(cols, n * len(cols))
+            if matrix is not None:
+                return ModelInput(features, n, matrix=np.ascontiguousarray(matrix.T))
     details: list[dict[str, Any]] = []
     data: dict[str, Any] = {}
     for spec in features:
@@ -103,7 +139,10 @@ def build_frame(columns: Mapping[str, Sequence[Any]], features: Sequence[Feature
     if details:
         fields = sorted({d["field"].split("[")[0] for d in details})
         raise RequestError(422, f"invalid input for feature(s) {', '.join(fields)}", details)
-    return pd.DataFrame(data, index=pd.RangeIndex(n))
+    if all_numeric(features):
+        return ModelInput(features, n, matrix=np.column_stack([data[f.name] for f in features]
+                                                              ).reshape(n, len(features)))
+    return ModelInput(features, n, columns=data)
 
 
 def prediction_ids(values: Sequence[Any] | None, n: int) -> list[str]:
@@ -113,7 +152,7 @@ def prediction_ids(values: Sequence[Any] | None, n: int) -> list[str]:
 
 
 def parse_records(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
-                  ) -> tuple[pd.DataFrame, list[str]]:
+                  ) -> tuple[ModelInput, list[str]]:
     """`{"records": [{...}, ...]}` or a bare list of records."""
     records = payload.get("records") if isinstance(payload, dict) else payload
     if not isinstance(records, list) or not records:
@@ -125,6 +164,16 @@ def parse_records(payload: Any, features: Sequence[FeatureSpec], id_column: str 
         raise RequestError(422, "every record must be a JSON object",
                            [_detail(f"records[{i}]", "an object", records[i]) for i in bad[:20]])
     n = len(records)
+    ids = [r.get(id_column) for r in records] if id_column else None
+    if all_numeric(features):
+        names = [f.name for f in features]
+        try:
+            rows = [[r[name] for name in names] for r in records]
+        except KeyError:
+            rows = None  # a feature is missing: the per-feature path names it
+        matrix = None if rows is None else _numeric_matrix(rows, n * len(names))
+        if matrix is not None:
+            return ModelInput(features, n, matrix=matrix), prediction_ids(ids, n)
     columns: dict[str, list[Any]] = {}
     details = []
     for spec in features:
@@ -137,13 +186,13 @@ def parse_records(payload: Any, features: Sequence[FeatureSpec], id_column: str 
     if details:
         raise RequestError(422, "records lack feature(s) "
                            + ", ".join(d["field"].split("[")[0] for d in details), details)
-    frame = build_frame(columns, features, n, "in every record")
-    ids = [r.get(id_column) for r in records] if id_column else None
-    return frame, prediction_ids(ids, n)
+    return build_input(columns, features, n, "in every record"), prediction_ids(ids, n)
 
 
 def _flatten(data: list[Any]) -> list[Any]:
     """Row-major values, flat or one list per row (`[[v], [v]]` for shape [n, 1])."""
+    if not any(isinstance(item, list) for item in data):
+        return data
     out: list[Any] = []
     for item in data:
         if isinstance(item, list):
@@ -154,7 +203,7 @@ def _flatten(data: list[Any]) -> list[Any]:
 
 
 def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
-              ) -> tuple[pd.DataFrame, list[str], str]:
+              ) -> tuple[ModelInput, list[str], str]:
     """An Open Inference Protocol v2 request with one input per feature."""
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) \
             or not payload["inputs"]:
@@ -208,10 +257,13 @@ def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | No
     if details:
         raise RequestError(422, "invalid inference request", details)
     n = sizes.pop() if sizes else 0
-    frame = build_frame(columns, features, n, "as an input named after it")
+    if n == 0:
+        raise RequestError(422, "the inference request has no rows",
+                           [_detail("inputs", "at least one row in each input", 0)])
+    rows = build_input(columns, features, n, "as an input named after it")
     ids = columns.get(id_column) if id_column else None
     request_id = payload.get("id")
-    return frame, prediction_ids(ids, n), str(request_id) if request_id else uuid.uuid4().hex
+    return rows, prediction_ids(ids, n), str(request_id) if request_id else uuid.uuid4().hex
 
 
 def oip_datatype(values: np.ndarray) -> str:
@@ -238,7 +290,7 @@ def _columns_from_mapping(data: Mapping[str, Any], where: str) -> tuple[dict[str
 
 
 def parse_invocations(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
-                      ) -> tuple[pd.DataFrame, list[str]]:
+                      ) -> tuple[ModelInput, list[str]]:
     """MLflow's scoring protocol (`POST /invocations`): exactly one of `dataframe_split`,
     `dataframe_records`, `instances` or `inputs` (records or columns)."""
     keys = [k for k in _INVOCATION_KEYS if isinstance(payload, dict) and k in payload]
@@ -260,6 +312,16 @@ def parse_invocations(payload: Any, features: Sequence[FeatureSpec], id_column: 
             raise RequestError(422, f"dataframe_split: every row needs {len(cols)} values",
                                [_detail(f"data[{i}]", f"a list of {len(cols)} values", rows[i])
                                 for i in bad[:MAX_DETAILS]])
+        position = {str(c): i for i, c in enumerate(cols)}
+        if rows and all(f.name in position for f in features):
+            # Straight to columns; the record path below only words the errors of the
+            # rarer requests that lack a feature.
+            wanted = [f.name for f in features]
+            if id_column and id_column in position:
+                wanted.append(id_column)
+            columns = {name: [r[position[name]] for r in rows] for name in wanted}
+            return (build_input(columns, features, len(rows), "as a column of dataframe_split"),
+                    prediction_ids(columns.get(id_column) if id_column else None, len(rows)))
         records = [dict(zip(map(str, cols), r, strict=True)) for r in rows]
         return parse_records({"records": records}, features, id_column)
     if isinstance(data, list):
@@ -268,15 +330,15 @@ def parse_invocations(payload: Any, features: Sequence[FeatureSpec], id_column: 
         columns, n = _columns_from_mapping(data, key)
         if n == 0:
             raise RequestError(422, f"{key} has no rows", [_detail(key, "at least one row", 0)])
-        frame = build_frame(columns, features, n, f"as a column of {key}")
-        return frame, prediction_ids(columns.get(id_column) if id_column else None, n)
+        rows_in = build_input(columns, features, n, f"as a column of {key}")
+        return rows_in, prediction_ids(columns.get(id_column) if id_column else None, n)
     raise RequestError(422, f"{key} must be a list of records" + (
         " or an object of columns" if key in ("instances", "inputs") else ""),
         [_detail(key, "a list", type(data).__name__)])
 
 
 def parse_csv(body: bytes, features: Sequence[FeatureSpec], id_column: str | None
-              ) -> tuple[pd.DataFrame, list[str]]:
+              ) -> tuple[ModelInput, list[str]]:
     """`text/csv` bodies, as `mlflow models serve` accepts them (a header row, then rows)."""
     import io
 
@@ -288,5 +350,5 @@ def parse_csv(body: bytes, features: Sequence[FeatureSpec], id_column: str | Non
         raise RequestError(422, "the CSV body has no rows")
     columns = {str(c): [None if isinstance(v, float) and math.isnan(v) else v
                         for v in table[c].tolist()] for c in table.columns}
-    frame = build_frame(columns, features, len(table), "as a CSV column")
-    return frame, prediction_ids(columns.get(id_column) if id_column else None, len(table))
+    rows = build_input(columns, features, len(table), "as a CSV column")
+    return rows, prediction_ids(columns.get(id_column) if id_column else None, len(table))

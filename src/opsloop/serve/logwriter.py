@@ -9,6 +9,11 @@ queue is flushed completely before the process exits.
 
 Each flush writes one file per (date, hour) partition, to a temporary name first and then
 renamed, so readers never see a partial file.
+
+The server submits `LoggedRequest`s: the pieces of an answered request as they are (the
+validated input, ids, predictions, a timestamp). Building the rows — one DataFrame for all
+the requests of a flush rather than one per request — happens in the writer's thread, off
+the request path. DataFrames in the log layout are accepted too.
 """
 
 from __future__ import annotations
@@ -18,15 +23,83 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opsloop.data.predlog import partition_dir
+from opsloop.serve.rows import ModelInput
 
 log = logging.getLogger("opsloop.serve.log")
+
+
+@dataclass(frozen=True, eq=False)
+class LoggedRequest:
+    """One answered request, to be logged (see `opsloop.data.predlog` for the layout)."""
+
+    rows: ModelInput
+    prediction_ids: Sequence[str]
+    request_id: str
+    ts: float  # time.time() when it was answered
+    model_version: str
+    route: str
+    prediction: np.ndarray
+    score: np.ndarray | None
+
+    def __len__(self) -> int:
+        return self.rows.n
+
+
+def _same_shape(a: LoggedRequest, b: LoggedRequest) -> bool:
+    return (a.model_version == b.model_version and a.rows.names == b.rows.names
+            and (a.rows.matrix is None) == (b.rows.matrix is None)
+            and (a.score is None) == (b.score is None))
+
+
+def requests_frame(requests: Sequence[LoggedRequest]) -> pd.DataFrame:
+    """The log rows of requests answered by one version (same features), in order."""
+    counts = [r.rows.n for r in requests]
+    micros = np.repeat(np.array([round(r.ts * 1_000_000) for r in requests], dtype=np.int64),
+                       counts)
+    frame = pd.DataFrame({
+        "prediction_id": [i for r in requests for i in r.prediction_ids],
+        "request_id": np.repeat(np.array([r.request_id for r in requests], dtype=object),
+                                counts),
+        "ts": pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC"),
+        "model_version": requests[0].model_version,
+        "route": np.repeat(np.array([r.route for r in requests], dtype=object), counts),
+    })
+    features = ModelInput.concat([r.rows for r in requests]).frame()
+    frame = pd.concat([frame, features.set_axis(frame.index)], axis=1)
+    frame["prediction"] = np.concatenate([r.prediction for r in requests])
+    frame["score"] = (np.concatenate([r.score for r in requests if r.score is not None])
+                      if requests[0].score is not None else np.nan)
+    return frame
+
+
+def _frames(items: Sequence[pd.DataFrame | LoggedRequest]) -> list[pd.DataFrame]:
+    """DataFrames as they are; runs of like requests as one frame each."""
+    frames: list[pd.DataFrame] = []
+    run: list[LoggedRequest] = []
+    for item in items:
+        if isinstance(item, LoggedRequest) and (not run or _same_shape(run[0], item)):
+            run.append(item)
+            continue
+        if run:
+            frames.append(requests_frame(run))
+            run = []
+        if isinstance(item, LoggedRequest):
+            run.append(item)
+        else:
+            frames.append(item)
+    if run:
+        frames.append(requests_frame(run))
+    return frames
 
 
 class PredictionLogWriter:
@@ -38,7 +111,7 @@ class PredictionLogWriter:
         self.max_queue_rows = max_queue_rows
         self.dropped_rows = 0
         self.written_rows = 0
-        self._pending: list[pd.DataFrame] = []
+        self._pending: list[pd.DataFrame | LoggedRequest] = []
         self._pending_rows = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -57,7 +130,8 @@ class PredictionLogWriter:
                                             daemon=True)
             self._thread.start()
 
-    def submit(self, frame: pd.DataFrame) -> bool:
+    def submit(self, frame: pd.DataFrame | LoggedRequest) -> bool:
+        """Queue rows for the next flush; False (and counted) if the queue is full."""
         rows = len(frame)
         with self._lock:
             if self._pending_rows + rows > self.max_queue_rows:
@@ -89,7 +163,7 @@ class PredictionLogWriter:
             if not frames:
                 return
             try:
-                self._write(pd.concat(frames, ignore_index=True))
+                self._write(pd.concat(_frames(frames), ignore_index=True))
             except Exception:
                 with self._lock:  # put it back so nothing answered is lost
                     self._pending = frames + self._pending

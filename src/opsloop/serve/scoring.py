@@ -14,8 +14,6 @@ import numpy as np
 from opsloop.serve.inputs import MAX_DETAILS, RequestError, _detail
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from opsloop.registry.base import LoadedModel
 
 
@@ -25,20 +23,18 @@ def _not_finite(name: str, values: np.ndarray | None) -> list[tuple[str, int, ob
     return [(name, int(i), values[i]) for i in np.flatnonzero(~np.isfinite(values))]
 
 
-def score_frame(model: LoadedModel, frame: pd.DataFrame
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """`model.predict_frame(frame)`, or a 422 if the model refuses the input (scikit-learn
-    raises ValueError for input it cannot take, e.g. a category an encoder without
-    `handle_unknown="ignore"` never saw) or a row's prediction or score is not finite."""
-    with np.errstate(all="ignore"):  # overflow shows up as inf/NaN below, not as a warning
-        try:
-            prediction, score = model.predict_frame(frame)
-        except ValueError as exc:
-            raise RequestError(
-                422, f"version {model.version} of the model cannot score this input: {exc}",
-                [_detail("input", "values the model was trained to take",
-                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)],
-            ) from None
+def refused(model: LoadedModel, exc: ValueError) -> RequestError:
+    """scikit-learn raises ValueError for input it cannot take (e.g. a category an encoder
+    without `handle_unknown="ignore"` never saw): the caller's input, so a 422."""
+    text = str(exc)
+    return RequestError(
+        422, f"version {model.version} of the model cannot score this input: {text}",
+        [_detail("input", "values the model was trained to take",
+                 text.splitlines()[0] if text else type(exc).__name__)])
+
+
+def check_finite(prediction: np.ndarray, score: np.ndarray | None) -> None:
+    """A 422 naming the rows whose prediction or score is not finite."""
     bad = _not_finite("prediction", np.asarray(prediction)) + _not_finite("score", score)
     if bad:
         rows = sorted({i for _, i, _ in bad})
@@ -48,4 +44,3 @@ def score_frame(model: LoadedModel, frame: pd.DataFrame
             "beyond what it can score (e.g. numbers near the float64 limit)",
             [_detail(f"{name}[{i}]", "a finite number", value)
              for name, i, value in bad[:MAX_DETAILS]])
-    return prediction, score

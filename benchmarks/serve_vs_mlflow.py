@@ -1,0 +1,526 @@
+"""`opsloop serve` vs `mlflow models serve` on the same MLflow model version, same machine.
+
+One run builds a temporary opsloop project whose model is a scikit-learn
+HistGradientBoostingClassifier on 20 numeric features, trains and registers it through
+opsloop (so both servers load the same `models:/<name>/<version>`), starts both servers with
+the same worker count, and drives them with the same closed-loop load generator: a separate
+process with keep-alive connections (asyncio, raw HTTP/1.1), pinned to another core than the
+servers with `taskset` when there is one. Cells (scenario × server) run interleaved in
+rounds; the table shows each cell's median over rounds and the ratios opsloop / MLflow.
+
+    .venv/bin/python benchmarks/serve_vs_mlflow.py            # ~5 minutes
+    .venv/bin/python benchmarks/serve_vs_mlflow.py --quick    # ~1.5 minutes
+
+MLflow gets `POST /invocations` with `dataframe_split`; opsloop gets the same request on its
+`/invocations` (the drop-in comparison) and the same rows on its OIP v2 route
+`/v2/models/<m>/infer` (columnar JSON, its fastest). opsloop runs twice: with its defaults,
+and with `serve.batching.enabled: true` (a second project folder on the same MLflow
+registry and ops store, so it serves the same version). Every server answers every request
+from the model; opsloop additionally validates each value and logs every prediction to
+Parquet.
+
+Nothing is installed; only stdlib is imported in the load-generator process. No request
+leaves the loopback interface, and every loop is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "bench"
+N_FEATURES = 20
+FEATURES = [f"f{i:02d}" for i in range(N_FEATURES)]
+MAX_REQUESTS_PER_CELL = 200_000  # a hard bound besides the duration
+
+# ---- the load generator (stdlib only; runs in its own process) ---------------------------
+
+
+def _request_bytes(path: str, body: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+async def _connection(port: int, requests: list[bytes], offset: int, warmup_until: float,
+                      stop_at: float, latencies: list[float], errors: list[str],
+                      budget: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    i = offset
+    try:
+        while budget[0] > 0:
+            t0 = time.perf_counter()
+            if t0 >= stop_at:
+                break
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head[9:12]
+            length = -1
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+                elif name.strip().lower() == b"transfer-encoding":
+                    raise RuntimeError("chunked responses are not supported")
+            if length < 0:
+                raise RuntimeError("response without Content-Length")
+            body = await reader.readexactly(length)
+            t1 = time.perf_counter()
+            if t0 < warmup_until:
+                continue
+            budget[0] -= 1
+            if status != b"200":
+                errors.append(f"{status.decode()}: {body[:200].decode(errors='replace')}")
+            latencies.append(t1 - t0)
+    finally:
+        writer.close()
+
+
+async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
+    requests = [_request_bytes(spec["path"], b.encode()) for b in spec["bodies"]]
+    now = time.perf_counter()
+    warmup_until = now + spec["warmup"]
+    stop_at = warmup_until + spec["duration"]
+    latencies: list[float] = []
+    errors: list[str] = []
+    budget = [spec.get("max_requests", MAX_REQUESTS_PER_CELL)]
+    await asyncio.gather(*(
+        _connection(spec["port"], requests, k * 7, warmup_until, stop_at, latencies, errors,
+                    budget)
+        for k in range(spec["concurrency"])))
+    elapsed = min(time.perf_counter(), stop_at) - warmup_until
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        if not latencies:
+            return float("nan")
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    return {"requests": len(latencies), "errors": len(errors), "first_error": errors[:1],
+            "seconds": elapsed, "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+
+
+def _run(coro: Any) -> Any:
+    try:  # uvloop comes with uvicorn[standard]; the stdlib loop works too, only slower
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def loadgen_main() -> None:
+    result = _run(_drive(json.loads(sys.stdin.read())))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+# ---- a trivial HTTP server: how fast the load generator itself can go -----------------
+
+async def _trivial(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    reply = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+             b"\r\n{}")
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if length:
+                await reader.readexactly(length)
+            writer.write(reply)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+def trivial_server_main(port: int, seconds: float) -> None:
+    async def serve() -> None:
+        server = await asyncio.start_server(_trivial, "127.0.0.1", port)
+        async with server:
+            await asyncio.sleep(seconds)  # bounded: it exits by itself
+
+    _run(serve())
+
+
+# ---- the benchmark -------------------------------------------------------------------
+
+PROJECT_YAML = f"""\
+model: {MODEL}
+task: binary_classification
+target: label
+id_column: row_id
+time_column: event_time
+gate: {{metric: roc_auc, policy: non_inferiority, margin: 0.05, approval: auto}}
+"""
+
+MODEL_PY = '''\
+from pathlib import Path
+
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+DATA = Path(__file__).parent / "data"
+
+
+def load(window):
+    frame = pd.read_parquet(DATA / "history.parquet")
+    keep = (frame["event_time"] >= window.start) & (frame["event_time"] < window.end)
+    return frame[keep].sort_values("event_time").reset_index(drop=True)
+
+
+def build():
+    return HistGradientBoostingClassifier(max_iter=100, max_leaf_nodes=31,
+                                          early_stopping=False, random_state=0)
+'''
+
+
+def write_project(root: Path, rows: int = 6000) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(rows, N_FEATURES))
+    logit = x[:, :5] @ np.array([1.2, -0.8, 0.6, 0.4, -0.3]) + 0.5 * x[:, 5] * x[:, 6]
+    label = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    end = pd.Timestamp.now(tz="UTC")
+    times = end - pd.to_timedelta(np.sort(rng.uniform(0, 20 * 86400, rows))[::-1], unit="s")
+    frame = pd.DataFrame(x, columns=FEATURES)
+    frame.insert(0, "row_id", [f"r{i}" for i in range(rows)])
+    frame.insert(1, "event_time", pd.DatetimeIndex(times).as_unit("us"))
+    frame["label"] = label
+    (root / "data").mkdir(parents=True)
+    frame.to_parquet(root / "data" / "history.parquet", index=False)
+    (root / "opsloop.yaml").write_text(PROJECT_YAML)
+    (root / "model.py").write_text(MODEL_PY)
+
+
+def write_batching_project(root: Path, trained: Path) -> None:
+    """The same model, registry and ops store as `trained`, served with micro-batching."""
+    home = trained / ".opsloop"
+    root.mkdir(parents=True)
+    (root / "model.py").write_text(MODEL_PY)
+    (root / "opsloop.yaml").write_text(PROJECT_YAML + textwrap.dedent(f"""\
+        serve: {{batching: {{enabled: true}}}}
+        stack: shared
+        stacks:
+          shared:
+            tracking_uri: sqlite:///{home / "mlflow.db"}
+            artifact_location: {home / "artifacts"}
+            ops_store: sqlite:///{home / "ops.db"}
+        """))
+
+
+def request_bodies(n_rows: int, count: int, seed: int) -> dict[str, list[str]]:
+    """The same rows as MLflow dataframe_split and as OIP v2 (per-feature tensors)."""
+    import random
+
+    rnd = random.Random(seed)
+    split, oip = [], []
+    for _ in range(count):
+        rows = [[round(rnd.gauss(0, 1), 6) for _ in FEATURES] for _ in range(n_rows)]
+        split.append(json.dumps({"dataframe_split": {"columns": FEATURES, "data": rows}}))
+        oip.append(json.dumps({"inputs": [
+            {"name": f, "shape": [n_rows], "datatype": "FP64", "data": [r[j] for r in rows]}
+            for j, f in enumerate(FEATURES)]}))
+    return {"split": split, "oip": oip}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cmd: list[str], core: int | None) -> list[str]:
+    return cmd if core is None else ["taskset", "-c", str(core), *cmd]
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    port: int
+    path: str
+    body_kind: str  # split | oip
+
+
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    rows: int
+    concurrency: int
+
+
+def run_cell(target: Target, scenario: Scenario, bodies: dict[tuple[int, str], list[str]],
+             warmup: float, duration: float, core: int | None) -> dict[str, Any]:
+    spec = {"port": target.port, "path": target.path, "concurrency": scenario.concurrency,
+            "bodies": bodies[(scenario.rows, target.body_kind)], "warmup": warmup,
+            "duration": duration}
+    out = subprocess.run(pinned([sys.executable, __file__, "--loadgen"], core),
+                         input=json.dumps(spec), capture_output=True, text=True, check=False,
+                         timeout=warmup + duration + 120)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed: {out.stderr[-2000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def loadgen_capacity(server_core: int | None, client_core: int | None, seconds: float) -> float:
+    """Requests/s the load generator reaches against a trivial server (16 connections)."""
+    port = free_port()
+    server = subprocess.Popen(pinned([sys.executable, __file__, "--trivial-server", str(port),
+                                      str(seconds + 30)], server_core))
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        target = Target("trivial", port, "/", "split")
+        bodies = {(1, "split"): request_bodies(1, 8, 0)["split"]}
+        return float(run_cell(target, Scenario("", 1, 16), bodies, 0.5, seconds,
+                              client_core)["rps"])
+    finally:
+        stop(server)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def versions() -> str:
+    from importlib import metadata
+
+    names = ("mlflow", "scikit-learn", "pandas", "numpy", "fastapi", "uvicorn")
+    return ", ".join(f"{n} {metadata.version(n)}" for n in names)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short cells, 2 rounds")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--duration", type=float, default=None, help="seconds per cell")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
+    parser.add_argument("--concurrency", default="1,4,16",
+                        help="single-row concurrencies (comma-separated)")
+    parser.add_argument("--batch-concurrency", type=int, default=4,
+                        help="concurrency of the 100-row scenario")
+    parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--trivial-server", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        loadgen_main()
+        return
+    if args.trivial_server:
+        trivial_server_main(int(args.trivial_server[0]), float(args.trivial_server[1]))
+        return
+
+    rounds = args.rounds or (2 if args.quick else 3)
+    duration = args.duration or (2.0 if args.quick else 5.0)
+    warmup = 0.5 if args.quick else 1.0
+    cores = os.cpu_count() or 1
+    can_pin = not args.no_pin and shutil.which("taskset") is not None and cores >= 2
+    # Servers share the first cores (one per worker), the load generator gets the last one.
+    server_cores = ",".join(str(c) for c in range(max(1, min(args.workers, cores - 1))))
+    server_pin: Any = server_cores if can_pin else None
+    client_pin = cores - 1 if can_pin else None
+
+    scenarios = [Scenario(f"1 row, c={c}", 1, c) for c in
+                 (int(x) for x in args.concurrency.split(","))]
+    scenarios.append(Scenario(f"100 rows, c={args.batch_concurrency}", 100,
+                              args.batch_concurrency))
+
+    tmp = Path(tempfile.mkdtemp(prefix="opsloop-bench-"))
+    root = tmp / "project"
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"),
+                                                       os.environ.get("PYTHONPATH")])),
+           "PYTHONUNBUFFERED": "1"}
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = tmp / "logs"
+    logs.mkdir()
+    try:
+        print(f"machine: {machine()}\nversions: {versions()}", flush=True)
+        print(f"project in {root}; training through opsloop ...", flush=True)
+        write_project(root)
+        sys.path.insert(0, str(REPO / "src"))
+        from opsloop.project import Project
+
+        outcome = Project(root).train()
+        if not outcome.promoted:
+            raise RuntimeError(f"training did not promote a version: {outcome.gate_reasons}")
+        version = outcome.version
+        tracking = f"sqlite:///{root / '.opsloop' / 'mlflow.db'}"
+
+        batched = tmp / "project-batching"
+        write_batching_project(batched, root)
+
+        ports = {"mlflow": free_port(), "opsloop": free_port(), "opsloop+batching": free_port()}
+        commands = {"mlflow": [str(BIN / "mlflow"), "models", "serve",
+                               "-m", f"models:/{MODEL}/{version}", "--env-manager", "local",
+                               "--workers", str(args.workers), "--host", "127.0.0.1",
+                               "--port", str(ports["mlflow"])]}
+        for name, folder in (("opsloop", root), ("opsloop+batching", batched)):
+            commands[name] = [sys.executable, "-m", "opsloop", "serve", "-p", str(folder),
+                              "--port", str(ports[name])]
+            if args.workers != 1:
+                commands[name] += ["--workers", str(args.workers)]
+        for name, cmd in commands.items():  # one at a time: MLflow's SQLite dislikes races
+            with (logs / f"{name}.log").open("wb") as log:
+                procs.append(subprocess.Popen(
+                    pinned(cmd, server_pin), stdout=log, stderr=subprocess.STDOUT,
+                    env={**env, "MLFLOW_TRACKING_URI": tracking}, cwd=root))
+            ready = "/ping" if name == "mlflow" else "/v2/health/ready"
+            wait_http(f"http://127.0.0.1:{ports[name]}{ready}", procs[-1])
+        print(f"serving version {version} on ports {ports}; workers {args.workers}; pinned: "
+              f"{f'servers cpu {server_cores}, load cpu {client_pin}' if can_pin else 'no'}",
+              flush=True)
+
+        infer = f"/v2/models/{MODEL}/infer"
+        targets = [Target("mlflow /invocations", ports["mlflow"], "/invocations", "split")]
+        for name in ("opsloop", "opsloop+batching"):
+            targets += [Target(f"{name} /v2 infer", ports[name], infer, "oip"),
+                        Target(f"{name} /invocations", ports[name], "/invocations", "split")]
+        bodies: dict[tuple[int, str], list[str]] = {}
+        for n, count in ((1, 256), (100, 16)):
+            made = request_bodies(n, count, seed=n)
+            bodies[(n, "split")], bodies[(n, "oip")] = made["split"], made["oip"]
+
+        # Same answers from both servers before anything is timed.
+        check = json.loads(bodies[(100, "split")][0])
+        answers = []
+        for t in targets[::2]:  # MLflow and both opsloop /invocations
+            req = urllib.request.Request(f"http://127.0.0.1:{t.port}{t.path}",
+                                         data=json.dumps(check).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                answers.append(json.load(r)["predictions"])
+        if any(a != answers[0] for a in answers):
+            raise RuntimeError("the two servers disagree on the same rows")
+
+        capacity = loadgen_capacity(server_pin.split(",")[0] if server_pin else None,
+                                    client_pin, duration)
+        print(f"load generator vs a trivial server (16 connections): {capacity:,.0f} req/s",
+              flush=True)
+
+        results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in range(rounds):
+            for s in scenarios:
+                order = targets if r % 2 == 0 else targets[::-1]  # alternate who goes first
+                for t in order:
+                    cell = run_cell(t, s, bodies, warmup, duration, client_pin)
+                    results.setdefault((s.label, t.label), []).append(cell)
+                    print(f"  round {r + 1}/{rounds} {s.label:<14} {t.label:<31} "
+                          f"{cell['rps']:8.1f} req/s  p50 {cell['p50_ms']:7.2f} ms  "
+                          f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}", flush=True)
+        args.rounds_done = rounds
+        report(scenarios, targets, results, capacity, args, version)
+    finally:
+        for proc in procs:
+            stop(proc)
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(scenarios: list[Scenario], targets: list[Target],
+           results: dict[tuple[str, str], list[dict[str, Any]]], capacity: float,
+           args: argparse.Namespace, version: str) -> None:
+    rows = []
+    print()
+    print(f"medians over {args.rounds_done} rounds ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+          f"{machine()})")
+    print(f"{'scenario':<15}{'server':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'thr ×':>8}{'p99 ×':>8}")
+    worst_rps = 0.0
+    for s in scenarios:
+        base: dict[str, float] = {}
+        for t in targets:
+            cells = results[(s.label, t.label)]
+            med = {k: statistics.median(c[k] for c in cells) for k in ("rps", "p50_ms",
+                                                                      "p99_ms")}
+            errors = sum(c["errors"] for c in cells)
+            worst_rps = max(worst_rps, med["rps"])
+            if t.label.startswith("mlflow"):
+                base = med
+            thr = med["rps"] / base["rps"] if base.get("rps") else float("nan")
+            p99 = med["p99_ms"] / base["p99_ms"] if base.get("p99_ms") else float("nan")
+            print(f"{s.label:<15}{t.label:<32}{med['rps']:9.1f}{med['p50_ms']:9.2f}"
+                  f"{med['p99_ms']:9.2f}{errors:8d}{thr:8.2f}{p99:8.2f}")
+            rows.append({"scenario": s.label, "server": t.label, **med, "errors": errors,
+                         "throughput_ratio_vs_mlflow": thr, "p99_ratio_vs_mlflow": p99})
+    print("ratios: opsloop / MLflow (thr × > 1 is more throughput, p99 × < 1 is lower p99)")
+    if capacity < 3 * worst_rps:
+        print(f"WARNING: the load generator reached only {capacity:,.0f} req/s against a "
+              f"trivial server, < 3× the fastest cell: it may be the bottleneck")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+            "versions": versions(), "model_version": version, "workers": args.workers,
+            "loadgen_capacity_rps": capacity, "results": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Prometheus metrics of the prediction server, correct with one process or several.
+
+With `serve.workers > 1` every worker process writes its samples to files in the server's
+own temporary `PROMETHEUS_MULTIPROC_DIR` (prometheus_client's multiprocess mode; the
+directory is made fresh per server and set before any worker starts) and `/metrics`, on
+whichever worker answers, adds them up. Multiprocess mode cannot call a function at scrape
+time (`Gauge.set_function`), so the gauges are set from the holder and the log writer: at
+each scrape, and — with several workers, so that a scrape sees the others too — every
+second by a small thread in each worker. How each gauge combines across workers:
+load seconds the largest of the live workers, queued rows the sum over live workers,
+dropped rows the sum over every worker this server ran, `opsloop_serve_workers` the number
+of live workers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from opsloop.serve.logwriter import PredictionLogWriter
+    from opsloop.serve.state import ModelHolder
+
+BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
+
+
+class ServeMetrics:
+    def __init__(self, holder: ModelHolder, writer: PredictionLogWriter | None, *,
+                 multiprocess: bool = False, refresh_interval: float = 1.0) -> None:
+        self.holder = holder
+        self.writer = writer
+        self.multiprocess = multiprocess
+        self.refresh_interval = refresh_interval
+        # In multiprocess mode this registry is never scraped (the files are); the metrics
+        # still need one so that two apps in one process (tests) do not collide.
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("opsloop_requests", "HTTP requests by route, status and version",
+                                ["route", "status", "model_version"], registry=r)
+        self.latency = Histogram("opsloop_request_seconds", "Request latency", ["route"],
+                                 registry=r, buckets=BUCKETS)
+        self.predictions = Counter("opsloop_predictions", "Rows predicted", ["model_version"],
+                                   registry=r)
+        self.load_seconds = Gauge("opsloop_model_load_seconds",
+                                  "Seconds to load the served version", registry=r,
+                                  multiprocess_mode="livemax")
+        self.queue_rows = Gauge("opsloop_prediction_log_queue_rows",
+                                "Rows waiting to be logged", registry=r,
+                                multiprocess_mode="livesum")
+        self.dropped_rows = Gauge("opsloop_prediction_log_dropped_rows_total",
+                                  "Rows dropped because the log queue was full", registry=r,
+                                  multiprocess_mode="sum")
+        self.workers = Gauge("opsloop_serve_workers", "Live server processes", registry=r,
+                             multiprocess_mode="livesum")
+        self.shadow_skipped = Counter("opsloop_shadow_skipped", "Shadow mirrors skipped "
+                                      "because too many were in flight", registry=r)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> None:
+        self.workers.set(1)
+        self.load_seconds.set(self.holder.load_seconds)
+        self.queue_rows.set(0 if self.writer is None else self.writer.queued_rows)
+        self.dropped_rows.set(0 if self.writer is None else self.writer.dropped_rows)
+
+    def render(self) -> bytes:
+        self.refresh()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        scrape = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape)
+        return generate_latest(scrape)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.refresh_interval):
+            self.refresh()
+
+    def start(self) -> None:
+        self.refresh()
+        if self.multiprocess and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="opsloop-metrics",
+                                            daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.multiprocess:
+            import os
+
+            from prometheus_client import multiprocess
+
+            self.refresh()  # the final counts of this worker (e.g. dropped rows)
+            multiprocess.mark_process_dead(os.getpid())
