@@ -261,6 +261,9 @@ class AnalysisConfig(_Model):
                                         "p99 prediction latency as a multiple of stable's.")
     max_p99: Duration | None = Field(default=None, description="Largest candidate p99 "
                                      "prediction latency (absolute).")
+    latency_min_requests: int = Field(default=200, ge=1, description="Requests of each "
+                                      "version before a p99 is judged (below ~100 a p99 is "
+                                      "the single slowest request).")
     max_divergence: float | None = Field(default=0.2, gt=0.0, le=1.0, description=(
         "Largest Jensen-Shannon distance (base 2) between the candidate's and stable's "
         "prediction distributions over the step."))

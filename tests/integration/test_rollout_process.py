@@ -61,13 +61,15 @@ class Server:
             self.proc.communicate(timeout=60)
 
 
-def wait_until(predicate, timeout: float = 60.0, what: str = "") -> float:  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float = 60.0, what="") -> float:  # type: ignore[no-untyped-def]
+    """Seconds until `predicate()` holds; `what` (text, or a function giving it) says what
+    was awaited when it does not."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if predicate():
             return time.monotonic() - t0
         time.sleep(0.05)
-    raise AssertionError(f"not reached in {timeout}s: {what}")
+    raise AssertionError(f"not reached in {timeout}s: {what() if callable(what) else what}")
 
 
 @pytest.fixture
@@ -99,13 +101,17 @@ class Traffic:
         self._thread = threading.Thread(target=self._run)
 
     def _run(self) -> None:
+        import random
+
+        rng = random.Random(7)  # independent rows, as real traffic
         i = 0
         while not self._stop.is_set() and i < 100_000:  # bounded
             i += 1
             k = i % len(self.servers)
+            row = {"row_id": f"t{i}", "x1": rng.gauss(0, 1), "x2": rng.gauss(0, 1),
+                   "color": rng.choice(["red", "green", "blue"])}
             try:
-                r = self.servers[k].client.post("/predict", json={"records": [
-                    {"row_id": f"t{i}", "x1": 0.01 * (i % 300), "x2": -0.2, "color": "red"}]})
+                r = self.servers[k].client.post("/predict", json={"records": [row]})
             except httpx.TransportError as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
@@ -138,7 +144,8 @@ def test_replicas_converge_canary_promotes_and_rollback_without_errors(
             seconds = wait_until(lambda s=s: s.versions() == ["1", "2"], 15, "convergence")
             assert seconds < 15
         # the replicas' controllers analyse each step and promote after the last one
-        wait_until(lambda: all(s.versions() == ["2"] for s in replicas), 90, "promotion")
+        wait_until(lambda: all(s.versions() == ["2"] for s in replicas), 90,
+                   lambda: f"promotion: {project.store.find_rollout('tiny')}")
         rollback = opsloop("rollback", "tiny", "--reason", "drill", "-p", root)
         assert rollback.returncode == 0, rollback.stderr
         wait_until(lambda: all(s.versions() == ["1"] for s in replicas), 15, "rollback")

@@ -13,10 +13,12 @@ Checks (`deploy.analysis`):
 
 - **error_rate**: candidate errors / requests ≤ `max_error_rate` (needs `min_requests`
   candidate requests);
-- **p99_ratio**: candidate p99 / stable p99 ≤ `max_p99_ratio` (`min_requests` of each);
-- **p99**: candidate p99 ≤ `max_p99` (`min_requests`);
+- **p99_ratio**: candidate p99 / stable p99 ≤ `max_p99_ratio` (`latency_min_requests` of
+  each: with fewer than ~100 a p99 is just the slowest request, one scheduler hiccup);
+- **p99**: candidate p99 ≤ `max_p99` (`latency_min_requests`);
 - **divergence**: Jensen-Shannon distance (base 2) of the two prediction distributions ≤
-  `max_divergence`, or not significant (chi-square homogeneity p ≥ 0.01) (`min_requests`
+  `max_divergence`, or not significant (chi-square homogeneity p ≥ 0.01 / looks, where
+  looks = bake / interval is how often a step is tested: see `looks`) (`min_requests`
   logged rows of each): scores on 10 equal bins of [0, 1] (binary), class frequencies
   (multiclass), stable's deciles (regression);
 - **performance**: candidate `monitor.performance.metric` ≥ stable's − `performance_margin`
@@ -29,6 +31,7 @@ the candidate has `min_requests` requests and nothing failed; otherwise **wait**
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -163,6 +166,14 @@ def _performance(rt: Runtime, candidate: pd.DataFrame, stable: pd.DataFrame,
                   "labels (shortfall vs margin)")
 
 
+def looks(bake: float, interval: float) -> int:
+    """How often a step is tested while it bakes. Testing the growing sample at every look
+    and failing at the first p < α would raise false rollbacks far above α (the peeking
+    problem), so each look tests at α / looks (Bonferroni): over a whole step the chance of
+    a false rollback stays at most α."""
+    return max(1, math.ceil(bake / interval)) if interval > 0 else 1
+
+
 def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
     cfg = rt.config.deploy.analysis
     bake = float(rollout.settings.get("bake_seconds", rt.config.deploy.bake.total_seconds()))
@@ -180,18 +191,21 @@ def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
         checks.append(_judge("error_rate", cand.errors / cand.requests, cfg.max_error_rate,
                              f"{cand.errors} errors in {cand.requests} candidate requests"))
     c99, s99 = latency.quantile(cand.latency, 0.99), latency.quantile(stab.latency, 0.99)
+    timed = max(cfg.min_requests, cfg.latency_min_requests)
+    need_timed = f"{cand.requests} candidate / {stab.requests} stable requests; " \
+        f"{timed} of each needed for a p99"
     if cfg.max_p99 is not None:
         limit = cfg.max_p99.total_seconds()
         checks.append(_judge("p99", c99, limit, "candidate p99 prediction latency (s)")
-                      if enough and c99 is not None else _pending("p99", limit, need))
+                      if cand.requests >= timed and c99 is not None
+                      else _pending("p99", limit, need_timed))
     if cfg.max_p99_ratio is not None:
-        if enough and stab.requests >= cfg.min_requests and c99 and s99:
+        if min(cand.requests, stab.requests) >= timed and c99 and s99:
             checks.append(_judge("p99_ratio", c99 / s99, cfg.max_p99_ratio,
                                  f"candidate p99 {c99 * 1e3:.2f} ms vs stable "
                                  f"{s99 * 1e3:.2f} ms"))
         else:
-            checks.append(_pending("p99_ratio", cfg.max_p99_ratio,
-                                   f"{need}; stable has {stab.requests}"))
+            checks.append(_pending("p99_ratio", cfg.max_p99_ratio, need_timed))
 
     # Same period only: inputs change over time, so comparing the candidate's answers with
     # stable's from another period would confound the models with the traffic. (At a
@@ -208,11 +222,13 @@ def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
     if cfg.max_divergence is not None:
         if min(len(cand_rows), len(stab_rows)) >= cfg.min_requests:
             value, p_value = divergence(rt.config.task, cand_rows, stab_rows)
+            alpha = DIVERGENCE_ALPHA / looks(bake, cfg.interval.total_seconds())
             checks.append(Check(
-                "divergence", "fail" if value > cfg.max_divergence and p_value < DIVERGENCE_ALPHA
+                "divergence", "fail" if value > cfg.max_divergence and p_value < alpha
                 else "pass", value, cfg.max_divergence,
                 f"Jensen-Shannon distance of predictions over {len(cand_rows)} candidate / "
-                f"{len(stab_rows)} stable rows (chi-square p = {p_value:.2g})"))
+                f"{len(stab_rows)} stable rows (chi-square p = {p_value:.2g}, "
+                f"significant below {alpha:.2g})"))
         else:
             checks.append(_pending("divergence", cfg.max_divergence,
                                    f"{len(cand_rows)} candidate / {len(stab_rows)} stable "

@@ -113,7 +113,7 @@ def test_canary_advances_step_by_step_then_promotes(project: Project) -> None:
 
 
 @pytest.mark.parametrize(("breach", "check"), [
-    ({"errors": 5}, "error_rate"),
+    ({"errors": 10}, "error_rate"),
     ({"seconds": 0.05}, "p99_ratio"),
     ({"shift": 0.45}, "divergence"),
     ({"labels": True, "flip": True}, "performance"),
@@ -123,8 +123,8 @@ def test_each_check_rolls_back_on_its_own(project: Project, breach: dict[str, ob
     p = project
     v2 = register_v2(p)
     p.deploy(v2)
-    serve(p, "1", "stable", 100, labels="labels" in breach)
-    serve(p, v2, "candidate", 100, **breach)  # type: ignore[arg-type]
+    serve(p, "1", "stable", 250, labels="labels" in breach)  # 200 needed for a p99
+    serve(p, v2, "candidate", 250, **breach)  # type: ignore[arg-type]
     step = p.advance_rollout()
     assert step is not None and step.action == "rolled_back"
     failed = [c.name for c in step.analysis.checks if c.status == "fail"]
