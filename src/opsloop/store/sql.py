@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from opsloop.errors import InvalidInputError, StoreError
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
+from opsloop.store.orchestration import OrchestrationQueries, pipeline_run
 from opsloop.store.records import (
     APPROVAL_STATUSES,
     Approval,
@@ -78,9 +79,10 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class OpsStore(RolloutQueries):
+class OpsStore(RolloutQueries, OrchestrationQueries):
     """Deployments, gate decisions, approvals, monitor results, triggers, runs and events;
-    rollouts and serving statistics come from `RolloutQueries`."""
+    rollouts and serving statistics come from `RolloutQueries`; leases, run heartbeats,
+    cursors and new-data arrivals from `OrchestrationQueries`."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
@@ -430,11 +432,12 @@ class OpsStore(RolloutQueries):
 
     # ---- pipeline runs --------------------------------------------------------------
     def start_run(self, model: str, pipeline: str, *, trigger: str | None = None) -> int:
+        now = utcnow()
         with self._tx() as conn:
             res = conn.execute(
                 t.pipeline_runs.insert().values(
-                    model=model, pipeline=pipeline, status="running", started=utcnow(),
-                    trigger=trigger, stages=[], result={},
+                    model=model, pipeline=pipeline, status="running", started=now,
+                    trigger=trigger, stages=[], result={}, heartbeat=now,
                 )
             )
             return int(res.inserted_primary_key[0])  # type: ignore[index]
@@ -453,9 +456,13 @@ class OpsStore(RolloutQueries):
             values["result"] = jsonable(result)
         if status != "running":
             values["finished"] = utcnow()
+        else:
+            values["heartbeat"] = utcnow()
         with self._tx() as conn:
             conn.execute(
-                t.pipeline_runs.update().where(t.pipeline_runs.c.id == run_id).values(**values)
+                t.pipeline_runs.update()
+                .where(t.pipeline_runs.c.id == run_id, t.pipeline_runs.c.status == "running")
+                .values(**values)
             )
 
     def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]:
@@ -465,11 +472,7 @@ class OpsStore(RolloutQueries):
                 sa.select(t.pipeline_runs).where(t.pipeline_runs.c.model == model)
                 .order_by(t.pipeline_runs.c.id.desc()).limit(limit)
             ).mappings()
-            return [
-                PipelineRun(**{**r, "started": aware(r["started"]),
-                               "finished": aware(r["finished"])})
-                for r in rows
-            ]
+            return [pipeline_run(r) for r in rows]
 
 
 def _deployment(row: Any) -> Deployment:
