@@ -115,7 +115,8 @@ def test_concurrent_contenders_one_wins(shared_store: OpsStore) -> None:
         won: list[str] = []
         barrier = threading.Barrier(6)
 
-        def contend(i: int, round_: int = round_) -> None:
+        def contend(i: int, round_: int = round_, barrier: threading.Barrier = barrier,
+                    won: list[str] = won) -> None:
             barrier.wait()
             got = shared_store.acquire_lease(name, f"r{round_}-c{i}", LONG, model=m)
             if got is not None:
