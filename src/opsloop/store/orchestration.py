@@ -31,12 +31,13 @@ class OrchestrationQueries:
         engine: Engine
 
         def _tx(self) -> AbstractContextManager[Connection]: ...
+        def _read(self) -> AbstractContextManager[Connection]: ...
         def _insert_event(self, conn: Connection, kind: str, model: str, version: str | None,
                           summary: str, evidence: Evidence | None, actor: str) -> Event: ...
 
     # ---- leases ---------------------------------------------------------------------
     def find_lease(self, name: str) -> Lease | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(t.leases).where(t.leases.c.name == name)
                                ).mappings().first()
         return None if row is None else _lease(row)
@@ -128,7 +129,7 @@ class OrchestrationQueries:
                                              t.pipeline_runs.c.status == "running")
         if pipeline is not None:
             q = q.where(t.pipeline_runs.c.pipeline == pipeline)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(q.order_by(t.pipeline_runs.c.id)).mappings()
             return [pipeline_run(r) for r in rows]
 
@@ -170,7 +171,7 @@ class OrchestrationQueries:
 
     # ---- cursors ------------------------------------------------------------------------
     def find_cursor(self, name: str) -> int | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(sa.select(t.cursors.c.value).where(t.cursors.c.name == name)
                                  ).scalar()
         return None if value is None else int(value)
@@ -201,13 +202,13 @@ class OrchestrationQueries:
         q = sa.select(t.events).where(t.events.c.model == model, t.events.c.id > after_id)
         if kinds is not None:
             q = q.where(t.events.c.kind.in_(kinds))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(q.order_by(t.events.c.id).limit(limit)).mappings()
             return [Event(**{**r, "ts": aware(r["ts"]), "evidence": r["evidence"] or {}})
                     for r in rows]
 
     def last_event_id(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar() or 0)
 
     # ---- new-data arrivals ----------------------------------------------------------------
@@ -230,7 +231,7 @@ class OrchestrationQueries:
         q = sa.select(t.data_arrivals).where(t.data_arrivals.c.model == model)
         if since is not None:
             q = q.where(t.data_arrivals.c.ts >= since)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(q.order_by(t.data_arrivals.c.ts, t.data_arrivals.c.id)
                                 ).mappings()
             return [DataArrival(**{**r, "ts": aware(r["ts"]), "recorded": aware(r["recorded"])})

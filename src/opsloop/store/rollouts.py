@@ -32,6 +32,7 @@ class RolloutQueries:
         engine: Engine
 
         def _tx(self) -> AbstractContextManager[Connection]: ...
+        def _read(self) -> AbstractContextManager[Connection]: ...
         def _insert_event(self, conn: Connection, kind: str, model: str, version: str | None,
                           summary: str, evidence: Evidence | None, actor: str) -> Event: ...
         def _current_deployment(self, conn: Connection, model: str, env: str
@@ -83,7 +84,7 @@ class RolloutQueries:
 
     def find_rollout(self, model: str, env: str = "production") -> Rollout | None:
         """The newest rollout of (model, env), running or finished."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return self._latest_rollout(conn, model, env)
 
     def find_running_rollout(self, model: str, env: str = "production") -> Rollout | None:
@@ -93,7 +94,7 @@ class RolloutQueries:
     def list_rollouts(self, model: str, env: str = "production", *, limit: int = 20
                       ) -> list[Rollout]:
         """Rollouts, newest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.rollouts).where(t.rollouts.c.model == model,
                                             t.rollouts.c.env == env)
@@ -105,7 +106,7 @@ class RolloutQueries:
                      ) -> tuple[Deployment | None, Rollout | None]:
         """What servers route by: the current deployment and the running rollout, read in
         one connection."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rollout = self._latest_rollout(conn, model, env)
             return (self._current_deployment(conn, model, env),
                     rollout if rollout is not None and rollout.running else None)
@@ -168,7 +169,7 @@ class RolloutQueries:
             self._cas(conn, rollout, analysis=jsonable(analysis), analysed=utcnow())
 
     def get_rollout(self, rollout_id: int) -> Rollout:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(t.rollouts).where(t.rollouts.c.id == rollout_id)
                                ).mappings().one()
         return _rollout(row)
@@ -189,7 +190,7 @@ class RolloutQueries:
     def sum_serve_stats(self, model: str, since: datetime, env: str = "production"
                         ) -> dict[tuple[str, str], ServeStat]:
         """Counts per (version, route) flushed at or after `since`, over every replica."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.serve_stats.c.version, t.serve_stats.c.route,
                           t.serve_stats.c.requests, t.serve_stats.c.errors,

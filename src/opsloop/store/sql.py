@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,23 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
     def close(self) -> None:
         self.engine.dispose()
 
+    @cached_property
+    def _turn(self) -> AbstractContextManager[Any]:
+        """In-memory SQLite is one shared connection: threads (pipeline heartbeats,
+        notifiers, a test server) take turns on it, or one thread's commit could end
+        another's transaction. Real databases give each thread its own connection."""
+        return threading.RLock() if self.engine.dialect.name == "sqlite" and \
+            self.engine.url.database in (None, "", ":memory:") else nullcontext()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._turn, self.engine.connect() as conn:
+            yield conn
+
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
+            with self._turn, self.engine.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(
@@ -163,7 +177,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         if kinds:
             q = q.where(t.events.c.kind.in_(list(kinds)))
         q = q.order_by(t.events.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = list(conn.execute(q).mappings())
         return [
             Event(
@@ -226,12 +240,12 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         return None if row is None else _deployment(row)
 
     def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return self._current_deployment(conn, model, env)
 
     def list_deployments(self, model: str, env: str = "production") -> list[Deployment]:
         """Deployment history, oldest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.deployments)
                 .where(t.deployments.c.model == model, t.deployments.c.env == env)
@@ -275,7 +289,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
             return decision
 
     def _latest_for_version(self, table: sa.Table, model: str, version: str) -> Any:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(
                 sa.select(table)
                 .where(table.c.model == model, table.c.version == version)
@@ -325,7 +339,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         return None if row is None else Approval(**{**row, "ts": aware(row["ts"])})
 
     def list_pending(self, model: str) -> list[Approval]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = list(conn.execute(
                 sa.select(t.approvals).where(t.approvals.c.model == model)
                 .order_by(t.approvals.c.id)
@@ -381,7 +395,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
 
     def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]:
         """Monitor results, oldest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = list(conn.execute(
                 sa.select(t.monitor_results).where(t.monitor_results.c.model == model)
                 .order_by(t.monitor_results.c.id.desc()).limit(limit)
@@ -406,7 +420,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         ts = utcnow()
         ev = jsonable(evidence or {})
         try:
-            with self.engine.begin() as conn:
+            with self._turn, self.engine.begin() as conn:
                 res = conn.execute(
                     t.trigger_firings.insert().values(
                         ts=ts, model=model, trigger=trigger, key=key, evidence=ev
@@ -423,7 +437,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         )
 
     def list_firings(self, model: str) -> list[TriggerFiring]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.trigger_firings).where(t.trigger_firings.c.model == model)
                 .order_by(t.trigger_firings.c.id)
@@ -467,7 +481,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
 
     def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]:
         """Pipeline runs, newest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(t.pipeline_runs).where(t.pipeline_runs.c.model == model)
                 .order_by(t.pipeline_runs.c.id.desc()).limit(limit)

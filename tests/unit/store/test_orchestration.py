@@ -134,3 +134,29 @@ def test_concurrent_contenders_one_wins(shared_store: OpsStore) -> None:
     lease = shared_store.find_lease(name)
     assert lease is not None and lease.token == 2 and lease.holder.startswith("r1-")
     assert len(shared_store.list_events(m, kinds=["agent_lease"])) == 2
+
+
+def test_heartbeats_and_stage_updates_from_threads_do_not_collide(store: OpsStore) -> None:
+    """What a heartbeat thread does beside its pipeline (the in-memory store is a single
+    shared connection: threads must take turns on it)."""
+    m = model()
+    run = store.start_run(m, "train")
+    errors: list[BaseException] = []
+
+    def beat() -> None:
+        for _ in range(100):
+            try:
+                store.beat_run(run)
+                store.find_lease(f"train:{m}")
+            except BaseException as exc:  # collected for the assertion
+                errors.append(exc)
+
+    threads = [threading.Thread(target=beat) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(100):
+        store.update_run(run, stages=[{"name": "fit", "status": "running", "i": i}])
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.list_runs(m)[0].stages[0]["i"] == 99
