@@ -152,8 +152,9 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
                      else f"expired at {lease['expires'][:19]})"))
     for r in s.get("running") or []:
         stage = next((x for x in reversed(r["stages"]) if x.endswith(":running")), "")
-        table.add_row("running", f"#{r['id']} {r['pipeline']} (trigger {r['trigger']}) "
-                      f"{stage.split(':')[0]}, heartbeat {(r['heartbeat'] or '')[11:19]}")
+        where = f" in {stage.split(':')[0]}" if stage else ""
+        table.add_row("running", f"#{r['id']} {r['pipeline']} (trigger {r['trigger']}){where}, "
+                      f"heartbeat {(r['heartbeat'] or '')[11:19]}")
     runs = s["runs"]
     if runs:
         r = runs[0]
