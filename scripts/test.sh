@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Set up (first run only) and run every check: ruff, mypy, the whole pytest suite
 # (unit, integration incl. PostgreSQL and a real server, statistical).
-# PostgreSQL: uses $OPSLOOP_TEST_POSTGRES_URL (default: the local server, trust auth).
+# PostgreSQL: uses $OPSLOOP_TEST_POSTGRES_URL (default: the local server, trust auth);
+# NATS JetStream: $OPSLOOP_TEST_NATS_URL (default nats://127.0.0.1:4222). Both are started
+# if they are installed but down, and a missing one fails the run (never skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 export OPSLOOP_TEST_POSTGRES_URL="${OPSLOOP_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}"
+export OPSLOOP_TEST_NATS_URL="${OPSLOOP_TEST_NATS_URL:-nats://127.0.0.1:4222}"
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "PostgreSQL is not answering on 127.0.0.1:5432; trying to start it" >&2
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
@@ -14,6 +17,20 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
 fi
 if ! .venv/bin/python -c "import psycopg,os; psycopg.connect(os.environ['OPSLOOP_TEST_POSTGRES_URL']).close()"; then
   echo "FATAL: PostgreSQL at $OPSLOOP_TEST_POSTGRES_URL is required by the test suite" >&2
+  exit 1
+fi
+
+nats_up() {
+  .venv/bin/python -c "import socket,urllib.parse as u,os; p=u.urlsplit(os.environ['OPSLOOP_TEST_NATS_URL']); socket.create_connection((p.hostname, p.port or 4222), timeout=5).close()" 2>/dev/null
+}
+if ! nats_up && [ -x /usr/sbin/nats-server ]; then
+  echo "NATS is not answering; trying to start it (with JetStream)" >&2
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+  for _ in $(seq 1 20); do nats_up && break; sleep 0.5; done
+fi
+if ! nats_up; then
+  echo "FATAL: NATS (with JetStream) at $OPSLOOP_TEST_NATS_URL is required by the test suite" >&2
   exit 1
 fi
 

@@ -1,5 +1,6 @@
-"""Shared fixtures. PostgreSQL tests need OPSLOOP_TEST_POSTGRES_URL (scripts/test.sh sets it);
-in CI (CI=true) a missing server is a failure, never a skip."""
+"""Shared fixtures. PostgreSQL tests need OPSLOOP_TEST_POSTGRES_URL, NATS tests
+OPSLOOP_TEST_NATS_URL (scripts/test.sh sets both); in CI (CI=true) a missing server is a
+failure, never a skip."""
 
 from __future__ import annotations
 
@@ -36,6 +37,28 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """NATS with JetStream (OPSLOOP_TEST_NATS_URL; scripts/test.sh sets it). In CI a missing
+    broker is a failure, never a skip."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("OPSLOOP_TEST_NATS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI requires NATS with JetStream: set OPSLOOP_TEST_NATS_URL")
+        pytest.skip("OPSLOOP_TEST_NATS_URL not set (scripts/test.sh sets it)")
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 4222), timeout=5).close()
+    except OSError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI requires NATS at {url}: {exc}")
+        pytest.skip(f"NATS not reachable at {url}: {exc}")
+    return url
 
 
 @pytest.fixture

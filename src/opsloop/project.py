@@ -11,6 +11,7 @@ over it.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -224,15 +225,20 @@ class Project:
 
     def tick(self, *, force_monitor: bool = False, progress: Progress | None = None
              ) -> TickResult:
-        """One agent tick: monitor if due, fire triggers, retrain if fired."""
-        from opsloop.orchestrate.agent import tick
+        """One agent tick under the agent lease: recover crashed runs, monitor if due, fire
+        triggers, retrain if fired, send pending notifications. StateError while another
+        agent holds the lease."""
+        from opsloop.orchestrate.agent import tick_with_lease
 
-        return tick(self.runtime, force_monitor=force_monitor, progress=progress)
+        return tick_with_lease(self.runtime, force_monitor=force_monitor, progress=progress)
 
-    def run_agent(self, *, interval: timedelta = timedelta(seconds=30)) -> None:
+    def run_agent(self, *, interval: timedelta = timedelta(seconds=30),
+                  stop: threading.Event | None = None) -> None:
+        """Tick every `interval` while holding the agent lease (stand by otherwise), until
+        `stop` is set."""
         from opsloop.orchestrate.agent import run_agent
 
-        run_agent(self.runtime, interval=interval)
+        run_agent(self.runtime, interval=interval, stop=stop)
 
     def serve(self, *, host: str | None = None, port: int | None = None,
               admin_token: str | None = None, workers: int | None = None) -> None:

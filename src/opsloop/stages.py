@@ -1,29 +1,75 @@
 """Pipelines as recorded stages: each stage's status, timing and details go to the ops store
 as it runs, so `opsloop status` shows a running pipeline and a failed one says where it
-stopped."""
+stopped.
+
+While a stage runs, a background thread writes the run's `heartbeat` every
+`heartbeat_interval` seconds (and calls `on_beat`, e.g. to renew the pipeline's lease). A
+process that dies stops beating; the agent marks runs whose heartbeat is older than
+`agent.heartbeat_timeout` as failed (`orchestrate/recovery.py`), so no run stays "running"
+forever.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from opsloop.errors import OpsloopError
 from opsloop.store.records import utcnow
 from opsloop.store.sql import OpsStore
 
 Progress = Callable[[str, str], None]  # (stage, message)
 
+log = logging.getLogger("opsloop.stages")
+
+
+class Heartbeat:
+    """Calls `beat()` every `interval` seconds on a daemon thread until stopped."""
+
+    def __init__(self, beat: Callable[[], None], interval: float) -> None:
+        self._beat = beat
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="opsloop-heartbeat",
+                                        daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat()
+            except OpsloopError as exc:  # a missed beat is not fatal; the next one may land
+                log.warning("heartbeat failed: %s", exc)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
 
 class StageRecorder:
     def __init__(
         self, store: OpsStore, model: str, pipeline: str, *, trigger: str | None = None,
-        progress: Progress | None = None,
+        progress: Progress | None = None, heartbeat_interval: float = 10.0,
+        on_beat: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.progress = progress
+        self.heartbeat_interval = heartbeat_interval
+        self.on_beat = on_beat
         self.stages: list[dict[str, Any]] = []
         self.run_id = store.start_run(model, pipeline, trigger=trigger)
+
+    def beat(self) -> None:
+        self.store.beat_run(self.run_id)
+        if self.on_beat is not None:
+            self.on_beat()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[dict[str, Any]]:
@@ -36,7 +82,8 @@ class StageRecorder:
             self.progress(name, "started")
         t0 = time.perf_counter()
         try:
-            yield detail
+            with Heartbeat(self.beat, self.heartbeat_interval):
+                yield detail
         except BaseException as exc:
             entry.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
                          error=f"{type(exc).__name__}: {exc}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opsloop.project import Project
+    from opsloop.store.records import PipelineRun
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -73,7 +74,12 @@ def build_status(project: Project) -> dict[str, Any]:
     last = store.find_last_monitor(name)
     runs = store.list_runs(name, limit=5)
     firings = store.list_firings(name)
+    from opsloop.lease import agent_lease_name
     from opsloop.orchestrate.agent import next_run
+
+    lease = store.find_lease(agent_lease_name(name))
+    running = store.list_running_runs(name)
+    last_by_trigger = {f.trigger: f for f in firings}
 
     now = datetime.now(UTC)
     return {
@@ -127,11 +133,29 @@ def build_status(project: Project) -> dict[str, Any]:
                 "trigger": firings[-1].trigger, "key": firings[-1].key,
                 "ts": _iso(firings[-1].ts),
             },
+            "triggers": [
+                {"trigger": trigger, "last_key": f.key if f else None,
+                 "last_ts": _iso(f.ts) if f else None}
+                for trigger in (*cfg.retrain.on, "resume")
+                for f in [last_by_trigger.get(trigger)]
+            ],
         },
-        "runs": [
-            {"id": r.id, "pipeline": r.pipeline, "status": r.status, "trigger": r.trigger,
-             "started": _iso(r.started), "finished": _iso(r.finished), "error": r.error,
-             "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages]}
-            for r in runs
-        ],
+        "runs": [_run_view(r) for r in runs],
+        "running": [_run_view(r) for r in running],
+        "agent": {
+            "lease": None if lease is None else {
+                "holder": lease.holder, "token": lease.token, "acquired": _iso(lease.acquired),
+                "renewed": _iso(lease.renewed), "expires": _iso(lease.expires),
+                "live": lease.live(now),
+            },
+            "lease_ttl": cfg.agent.lease_ttl.total_seconds(),
+            "heartbeat_timeout": cfg.agent.heartbeat_timeout.total_seconds(),
+        },
     }
+
+
+def _run_view(r: PipelineRun) -> dict[str, Any]:
+    return {"id": r.id, "pipeline": r.pipeline, "status": r.status, "trigger": r.trigger,
+            "started": _iso(r.started), "finished": _iso(r.finished), "error": r.error,
+            "heartbeat": _iso(r.heartbeat),
+            "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages]}

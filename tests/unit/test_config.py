@@ -33,6 +33,12 @@ def test_defaults_and_durations() -> None:
         ({"stack": "team"}, "stack: 'team' is not defined"),
         ({"features": ["y"]}, "features must not include"),
         ({"target": "id"}, "three different columns"),
+        ({"retrain": {"on": ["new_data"]}}, "on: new_data needs a new_data:"),
+        ({"retrain": {"on": ["new_data"], "new_data": {"min_rows": 5}}},
+         "retrain.new_data.subject: required key is missing"),
+        ({"agent": {"heartbeat_interval": "10s", "heartbeat_timeout": "15s"}},
+         "heartbeat_timeout must be at least twice"),
+        ({"notify": {"webhooks": [{"url": "hooks.slack.com/x"}]}}, "notify.webhooks[0].url"),
     ],
 )
 def test_bad_values_name_the_field(data: dict, fragment: str) -> None:
@@ -133,3 +139,13 @@ def test_bad_serve_settings_name_the_field(serve: dict, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({**BASE, "serve": serve})
     assert fragment in str(info.value)
+
+
+def test_orchestration_defaults() -> None:
+    cfg = parse_config({**BASE, "retrain": {"on": ["new_data"], "new_data": {
+        "subject": "data.churn"}}, "notify": {"webhooks": [{"url": "http://x/y"}]}})
+    assert cfg.agent.lease_ttl == timedelta(seconds=60)
+    assert cfg.agent.heartbeat_timeout == timedelta(minutes=2) and cfg.agent.resume_crashed
+    assert cfg.retrain.retries == 2 and cfg.retrain.backoff == timedelta(seconds=5)
+    assert cfg.retrain.new_data is not None and cfg.retrain.new_data.min_rows == 1000
+    assert "promoted" in cfg.notify.webhooks[0].events and cfg.notify.retries == 3

@@ -403,7 +403,9 @@ def agent(
     interval: Annotated[str, typer.Option(help="Time between ticks.")] = "30s",
     as_json: JsonOpt = False,
 ) -> None:
-    """Run schedules and triggers: monitor, and retrain on drift or performance breach."""
+    """Run schedules and triggers: monitor, retrain on drift, performance, schedule or new
+    data, recover crashed pipelines, advance rollouts, notify. One agent acts per model and
+    ops store (a lease); others stand by and take over when it dies."""
     import logging
 
     from opsloop.cli.render import StageProgress, print_tick
@@ -418,9 +420,20 @@ def agent(
             result = p.tick(force_monitor=force_monitor, progress=progress)
         print_tick(console(), result)
         return
+    import signal
+    import threading
+
+    from opsloop.errors import InvalidInputError
+
+    try:
+        every = parse_duration(interval)
+    except ValueError as exc:
+        raise InvalidInputError(f"--interval: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the tick, free the lease
     console().print(f"Agent running for [bold]{p.name}[/] every {interval}; Ctrl-C to stop.")
-    p.run_agent(interval=parse_duration(interval))
+    p.run_agent(interval=every, stop=stop)
 
 
 @app.command()

@@ -145,6 +145,16 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
     last = sched["last_trigger"]
     table.add_row("last trigger", "none" if last is None else
                   f"{last['trigger']} at {last['ts'][:19]}")
+    lease = (s.get("agent") or {}).get("lease")
+    table.add_row("agent", "none has run" if lease is None else
+                  f"{lease['holder']} (lease token {lease['token']}, "
+                  + (f"live until {lease['expires'][11:19]})" if lease["live"]
+                     else f"expired at {lease['expires'][:19]})"))
+    for r in s.get("running") or []:
+        stage = next((x for x in reversed(r["stages"]) if x.endswith(":running")), "")
+        where = f" in {stage.split(':')[0]}" if stage else ""
+        table.add_row("running", f"#{r['id']} {r['pipeline']} (trigger {r['trigger']}){where}, "
+                      f"heartbeat {(r['heartbeat'] or '')[11:19]}")
     runs = s["runs"]
     if runs:
         r = runs[0]

@@ -1,11 +1,18 @@
 """The agent: runs the monitor on its schedule and turns breaches into retraining.
 
-One tick: (1) run the monitor if its cron schedule is due (or when forced); (2) for each
-breach listed in `retrain.on` (drift, performance) and for a due retrain schedule, fire a
-trigger — idempotently, keyed by the aligned monitor window (or the cron time), and not
-within `retrain.cooldown` of the previous firing; (3) if anything fired, run the training
-pipeline once (train → gate → approval → promotion). Every firing is an event with its
-evidence.
+One tick: (1) expire approvals and advance a running rollout; (2) mark crashed pipeline
+runs failed (heartbeat timeout) and pick crashed trainings to run again
+(`orchestrate/recovery.py`); (3) run the monitor if its cron schedule is due (or when
+forced); (4) for each breach listed in `retrain.on` (drift, performance), a due retrain
+schedule and enough new data (`orchestrate/newdata.py`), fire a trigger — idempotently,
+keyed by the aligned monitor window, the cron time or the message range, and not within
+`retrain.cooldown` of the previous firing; while a training of the model runs, triggers are
+recorded as skipped instead; (5) if anything fired, run the training pipeline once. Every
+firing is an event with its evidence.
+
+Only the holder of the agent lease (`agent:<model>` in the ops store) ticks: `run_agent`
+acquires or renews it before every tick and renews it in the background during long ticks;
+a standby agent takes it over when the holder's lease expires (`agent.lease_ttl`).
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ from typing import Any
 
 from opsloop.data.window import Window
 from opsloop.deploy.rollout import Step, advance
-from opsloop.errors import OpsloopError
+from opsloop.errors import OpsloopError, StateError
+from opsloop.lease import HeldLease, agent_lease_name
+from opsloop.orchestrate.recovery import busy_training, recover_crashed
 from opsloop.runtime import Runtime
 from opsloop.stages import Progress
-from opsloop.store.records import MonitorResult, TriggerFiring
+from opsloop.store.records import MonitorResult, PipelineRun, TriggerFiring
 from opsloop.train.pipeline import TrainOutcome
 
 log = logging.getLogger("opsloop.agent")
@@ -34,6 +43,8 @@ class TickResult:
     trained: TrainOutcome | None = None
     rollout: Step | None = None
     notes: list[str] = field(default_factory=list)
+    crashed: list[PipelineRun] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +53,8 @@ class TickResult:
             "trained": None if self.trained is None else self.trained.to_dict(),
             "rollout": None if self.rollout is None else self.rollout.to_dict(),
             "notes": self.notes,
+            "crashed": [r.to_dict() for r in self.crashed],
+            "skipped": self.skipped,
         }
 
 
@@ -65,7 +78,7 @@ def next_run(expr: str, now: datetime) -> datetime:
 
 
 def _in_cooldown(rt: Runtime, now: datetime) -> datetime | None:
-    firings = rt.store.list_firings(rt.model)
+    firings = [f for f in rt.store.list_firings(rt.model) if f.trigger != "resume"]
     if not firings:
         return None
     last = firings[-1].ts
@@ -87,6 +100,9 @@ def tick(
         result.notes.append(f"rollout {step.rollout.id} of version "
                             f"{step.rollout.candidate_version}: {step.action} "
                             f"({'; '.join(step.analysis.reasons)})")
+    result.crashed, resumes = recover_crashed(rt)
+    for run in result.crashed:
+        result.notes.append(f"pipeline run {run.id} ({run.pipeline}) marked failed: {run.error}")
     deployed = rt.store.find_deployment(rt.model) is not None
     if not deployed:
         result.notes.append("nothing deployed: monitoring skipped")
@@ -104,6 +120,51 @@ def tick(
             f"{next_run(cfg.monitor.schedule, now):%Y-%m-%d %H:%M} UTC)"
         )
 
+    candidates = _candidates(rt, result, now)
+    busy = busy_training(rt)
+    if busy is not None:
+        for trigger, key, _ in candidates:
+            _skip(rt, result, trigger, key, busy)
+        for resume in resumes:
+            _skip(rt, result, "resume", str(resume.run.id), busy)
+        return result
+
+    for resume in resumes:  # redoing fired work: no cooldown
+        firing = rt.store.try_fire(rt.model, "resume", str(resume.run.id), resume.evidence())
+        if firing is not None:
+            result.fired.append(firing)
+    cooling = _in_cooldown(rt, now)  # judged once: breaches of one tick fire together
+    for trigger, key, evidence in candidates:
+        if cooling is not None:
+            result.notes.append(
+                f"{trigger} breach not fired: cooldown {cfg.retrain.cooldown} since the "
+                f"firing at {cooling:%H:%M:%S} UTC"
+            )
+            continue
+        firing = rt.store.try_fire(rt.model, trigger, key, evidence)
+        if firing is None:
+            result.notes.append(f"{trigger} trigger already fired for {key}")
+        else:
+            result.fired.append(firing)
+
+    if result.fired:
+        from opsloop.train.pipeline import run_training
+
+        first = result.fired[0]
+        window = next((r.window for r in resumes if str(r.run.id) == first.key), None) \
+            if first.trigger == "resume" else None
+        try:
+            result.trained = run_training(rt, window=window,
+                                          trigger=f"{first.trigger}:{first.key}",
+                                          progress=progress)
+        except StateError as exc:  # lost the race for the training slot
+            _skip(rt, result, first.trigger, first.key, None, reason=exc.what)
+    return result
+
+
+def _candidates(rt: Runtime, result: TickResult, now: datetime
+                ) -> list[tuple[str, str, dict[str, Any]]]:
+    cfg = rt.config
     candidates: list[tuple[str, str, dict[str, Any]]] = []
     m = result.monitored
     if m is not None:
@@ -123,45 +184,104 @@ def tick(
         if not runs or runs[0].started < due_at:
             candidates.append(("schedule", f"{due_at:%Y-%m-%dT%H:%MZ}",
                                {"schedule": cfg.retrain.schedule}))
+    if "new_data" in cfg.retrain.on:
+        from opsloop.orchestrate.newdata import new_data_candidate
 
-    cooling = _in_cooldown(rt, now)  # judged once: breaches of one tick fire together
-    for trigger, key, evidence in candidates:
-        if cooling is not None:
-            result.notes.append(
-                f"{trigger} breach not fired: cooldown {cfg.retrain.cooldown} since the "
-                f"firing at {cooling:%H:%M:%S} UTC"
-            )
-            continue
-        firing = rt.store.try_fire(rt.model, trigger, key, evidence)
-        if firing is None:
-            result.notes.append(f"{trigger} trigger already fired for {key}")
-        else:
-            result.fired.append(firing)
-
-    if result.fired:
-        from opsloop.train.pipeline import run_training
-
-        first = result.fired[0]
-        result.trained = run_training(rt, trigger=f"{first.trigger}:{first.key}",
-                                      progress=progress)
-    return result
+        found = new_data_candidate(rt, result.notes)
+        if found is not None:
+            candidates.append(found)
+    return candidates
 
 
-def run_agent(rt: Runtime, *, interval: timedelta, stop: threading.Event | None = None) -> None:
-    """Tick until stopped; a failing tick is logged and the loop goes on."""
+def _skip(rt: Runtime, result: TickResult, trigger: str, key: str, busy: PipelineRun | None,
+          *, reason: str | None = None) -> None:
+    """Record (once per trigger, key and running run) that a trigger waited for a
+    running training: the concurrency limit is one training per model."""
+    reason = reason or (f"training run {busy.id} ({busy.trigger}) is still running"
+                        if busy else "another training is running")
+    skip = {"trigger": trigger, "key": key, "running_run": None if busy is None else busy.id,
+            "reason": reason}
+    result.skipped.append(skip)
+    result.notes.append(f"{trigger} trigger for {key} skipped: {reason}")
+    last = rt.store.list_events(rt.model, kinds=["trigger_skipped"], limit=1)
+    if last and all(last[0].evidence.get(k) == skip[k] for k in ("trigger", "key",
+                                                                  "running_run")):
+        return
+    rt.store.add_event("trigger_skipped", rt.model,
+                       summary=f"{trigger} trigger for {key} skipped: {reason}", evidence=skip)
+
+
+def tick_with_lease(rt: Runtime, *, force_monitor: bool = False,
+                    progress: Progress | None = None) -> TickResult:
+    """One tick under the agent lease (`opsloop agent --once`, `Project.tick`); a
+    StateError while another agent holds it."""
+    lease = HeldLease(rt.store, agent_lease_name(rt.model), rt.config.agent.lease_ttl)
+    if not lease.acquire():
+        held = lease.current()
+        raise StateError(
+            f"another agent is acting for {rt.model!r}: {held.holder if held else '?'} holds "
+            f"the agent lease" + (f" until {held.expires:%H:%M:%S} UTC" if held else ""),
+            fix="let that agent work, or stop it; a dead agent's lease expires after "
+            f"agent.lease_ttl ({rt.config.agent.lease_ttl})")
+    try:
+        with lease.keep_alive():
+            result = tick(rt, force_monitor=force_monitor, progress=progress)
+            from opsloop.notify.dispatch import notify_pending
+
+            notify_pending(rt, may_act=lambda: lease.held)
+            return result
+    finally:
+        lease.release()
+
+
+def _log_tick(outcome: TickResult) -> None:
+    for note in outcome.notes:
+        log.info(note)
+    for firing in outcome.fired:
+        log.warning("trigger %s fired for %s", firing.trigger, firing.key)
+    if outcome.trained is not None:
+        log.warning("retrained: version %s, gate %s, promoted=%s",
+                    outcome.trained.version,
+                    "passed" if outcome.trained.gate_passed else "failed",
+                    outcome.trained.promoted)
+
+
+def run_agent(rt: Runtime, *, interval: timedelta, stop: threading.Event | None = None
+              ) -> None:
+    """Tick while holding the agent lease, until stopped; stand by while another agent
+    holds it. A failing tick is logged and the loop goes on."""
+    from opsloop.notify.dispatch import Dispatcher
+
+    ttl = rt.config.agent.lease_ttl
+    if interval >= ttl:
+        from opsloop.errors import ConfigError
+
+        raise ConfigError(f"the agent interval ({interval}) must be shorter than "
+                          f"agent.lease_ttl ({ttl}), or the lease expires between ticks",
+                          fix="pass a shorter --interval or raise agent.lease_ttl")
     stop = stop or threading.Event()
-    while not stop.is_set():
-        try:
-            outcome = tick(rt)
-            for note in outcome.notes:
-                log.info(note)
-            for firing in outcome.fired:
-                log.warning("trigger %s fired for %s", firing.trigger, firing.key)
-            if outcome.trained is not None:
-                log.warning("retrained: version %s, gate %s, promoted=%s",
-                            outcome.trained.version,
-                            "passed" if outcome.trained.gate_passed else "failed",
-                            outcome.trained.promoted)
-        except OpsloopError as exc:
-            log.error("agent tick failed: %s", exc)
-        stop.wait(interval.total_seconds())
+    lease = HeldLease(rt.store, agent_lease_name(rt.model), ttl, model=rt.model)
+    dispatcher = Dispatcher(rt, may_act=lambda: lease.held)
+    log.info("agent %s started for %s", lease.holder, rt.model)
+    standing_by = False
+    try:
+        while not stop.is_set():
+            try:
+                if lease.acquire():
+                    if standing_by:
+                        log.warning("agent %s now holds the lease", lease.holder)
+                    standing_by = False
+                    with lease.keep_alive():
+                        _log_tick(tick(rt))
+                    dispatcher.wake()
+                elif not standing_by:
+                    held = lease.current()
+                    log.info("standing by: %s holds the agent lease",
+                             held.holder if held else "?")
+                    standing_by = True
+            except OpsloopError as exc:
+                log.error("agent tick failed: %s", exc)
+            stop.wait(interval.total_seconds())
+    finally:
+        dispatcher.close()
+        lease.release()

@@ -31,6 +31,11 @@ EVENT_KINDS = (
     "rollout_started",
     "rollout_advanced",
     "rollout_aborted",
+    "agent_lease",
+    "pipeline_failed",
+    "trigger_skipped",
+    "notification_failed",
+    "new_data_invalid",
 )
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
@@ -150,6 +155,7 @@ class PipelineRun(_Record):
     error: str | None
     stages: list[dict[str, Any]] = field(default_factory=list)
     result: Evidence = field(default_factory=dict)
+    heartbeat: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -193,3 +199,33 @@ class ServeStat:
     requests: int
     errors: int
     latency: list[int]
+
+
+@dataclass(frozen=True)
+class Lease(_Record):
+    """A named lease in the ops store: `holder` may act until `expires`; `token` grows by
+    one on every change of holder (a fencing token)."""
+
+    name: str
+    holder: str
+    token: int
+    acquired: datetime
+    renewed: datetime
+    expires: datetime
+
+    def live(self, now: datetime) -> bool:
+        return now < self.expires
+
+
+@dataclass(frozen=True)
+class DataArrival(_Record):
+    """One new-data message: `rows` new rows announced at broker time `ts`."""
+
+    id: int
+    model: str
+    source: str
+    seq: int
+    ts: datetime
+    recorded: datetime
+    rows: int
+    payload: Evidence = field(default_factory=dict)

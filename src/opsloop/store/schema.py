@@ -118,6 +118,7 @@ pipeline_runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("stages", sa.JSON, nullable=False),
     sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("heartbeat", _TS),
     sa.Index("ix_runs_model_id", "model", "id"),
 )
 
@@ -159,4 +160,38 @@ serve_stats = sa.Table(
     sa.Column("errors", sa.Integer, nullable=False),
     sa.Column("latency", sa.JSON, nullable=False),
     sa.Index("ix_serve_stats_model_ts", "model", "env", "ts"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("token", sa.Integer, nullable=False),
+    sa.Column("acquired", _TS, nullable=False),
+    sa.Column("renewed", _TS, nullable=False),
+    sa.Column("expires", _TS, nullable=False),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("updated", _TS, nullable=False),
+)
+
+data_arrivals = sa.Table(
+    "data_arrivals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("source", sa.String(256), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("recorded", _TS, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.UniqueConstraint("model", "source", "seq", name="uq_data_arrivals_seq"),
+    sa.Index("ix_data_arrivals_model_ts", "model", "ts"),
 )

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from opsloop.errors import InvalidInputError, StoreError
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
+from opsloop.store.orchestration import OrchestrationQueries, pipeline_run
 from opsloop.store.records import (
     APPROVAL_STATUSES,
     Approval,
@@ -78,17 +80,13 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class OpsStore(RolloutQueries):
+class OpsStore(RolloutQueries, OrchestrationQueries):
     """Deployments, gate decisions, approvals, monitor results, triggers, runs and events;
-    rollouts and serving statistics come from `RolloutQueries`."""
+    rollouts and serving statistics come from `RolloutQueries`; leases, run heartbeats,
+    cursors and new-data arrivals from `OrchestrationQueries`."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
-        # The in-memory store is ONE shared connection (StaticPool): a server's reloader
-        # thread returning it would roll back a transaction another thread has open on it,
-        # so access is serialised. File and server databases give each thread its own.
-        self._lock: AbstractContextManager[Any] = (
-            threading.RLock() if url in ("sqlite://", "sqlite:///:memory:") else nullcontext())
         try:
             self.engine = create_store_engine(url)
             if auto_migrate:
@@ -103,15 +101,23 @@ class OpsStore(RolloutQueries):
     def close(self) -> None:
         self.engine.dispose()
 
+    @cached_property
+    def _turn(self) -> AbstractContextManager[Any]:
+        """In-memory SQLite is one shared connection: threads (pipeline heartbeats,
+        notifiers, a test server) take turns on it, or one thread's commit could end
+        another's transaction. Real databases give each thread its own connection."""
+        return threading.RLock() if self.engine.dialect.name == "sqlite" and \
+            self.engine.url.database in (None, "", ":memory:") else nullcontext()
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._lock, self.engine.connect() as conn:
+        with self._turn, self.engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         try:
-            with self._lock, self.engine.begin() as conn:
+            with self._turn, self.engine.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(
@@ -440,11 +446,12 @@ class OpsStore(RolloutQueries):
 
     # ---- pipeline runs --------------------------------------------------------------
     def start_run(self, model: str, pipeline: str, *, trigger: str | None = None) -> int:
+        now = utcnow()
         with self._tx() as conn:
             res = conn.execute(
                 t.pipeline_runs.insert().values(
-                    model=model, pipeline=pipeline, status="running", started=utcnow(),
-                    trigger=trigger, stages=[], result={},
+                    model=model, pipeline=pipeline, status="running", started=now,
+                    trigger=trigger, stages=[], result={}, heartbeat=now,
                 )
             )
             return int(res.inserted_primary_key[0])  # type: ignore[index]
@@ -463,9 +470,13 @@ class OpsStore(RolloutQueries):
             values["result"] = jsonable(result)
         if status != "running":
             values["finished"] = utcnow()
+        else:
+            values["heartbeat"] = utcnow()
         with self._tx() as conn:
             conn.execute(
-                t.pipeline_runs.update().where(t.pipeline_runs.c.id == run_id).values(**values)
+                t.pipeline_runs.update()
+                .where(t.pipeline_runs.c.id == run_id, t.pipeline_runs.c.status == "running")
+                .values(**values)
             )
 
     def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]:
@@ -475,11 +486,7 @@ class OpsStore(RolloutQueries):
                 sa.select(t.pipeline_runs).where(t.pipeline_runs.c.model == model)
                 .order_by(t.pipeline_runs.c.id.desc()).limit(limit)
             ).mappings()
-            return [
-                PipelineRun(**{**r, "started": aware(r["started"]),
-                               "finished": aware(r["finished"])})
-                for r in rows
-            ]
+            return [pipeline_run(r) for r in rows]
 
 
 def _deployment(row: Any) -> Deployment:

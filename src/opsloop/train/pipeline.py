@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from opsloop.data.window import Window
-from opsloop.errors import DataValidationError, NotFoundError, OpsloopError
+from opsloop.errors import (
+    DataValidationError,
+    NotFoundError,
+    OpsloopError,
+    StateError,
+    UserCodeError,
+)
 from opsloop.runtime import Runtime
 from opsloop.stages import Progress, StageRecorder
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from opsloop.lease import HeldLease
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,60 @@ def run_training(
     rt: Runtime, *, window: Window | None = None, trigger: str = "manual",
     reset_schema: bool = False, progress: Progress | None = None,
 ) -> TrainOutcome:
+    """Run the pipeline; StateError if another training of the model is running."""
+    cfg = rt.config
+    window = window or Window.last(cfg.retrain.training_window, end=rt.now())
+    slot = _training_slot(rt)
+    try:
+        return _run(rt, slot, window, trigger, reset_schema, progress)
+    finally:
+        slot.release()
+
+
+def _training_slot(rt: Runtime) -> HeldLease:
+    """The concurrency limit: one training pipeline of a model at a time, as a lease that
+    the run's heartbeat renews (a crashed run's lease expires with its heartbeat)."""
+    from opsloop.lease import HeldLease, training_lease_name
+
+    slot = HeldLease(rt.store, training_lease_name(rt.model), rt.config.agent.heartbeat_timeout)
+    if not slot.acquire():
+        running = rt.store.list_running_runs(rt.model, "train")
+        raise StateError(
+            f"a training pipeline of {rt.model!r} is already running"
+            + (f" (run {running[-1].id}, trigger {running[-1].trigger})" if running else ""),
+            fix="wait for it to finish (`opsloop status` shows it); a crashed run is released "
+            f"after agent.heartbeat_timeout ({rt.config.agent.heartbeat_timeout})",
+        )
+    return slot
+
+
+def _load_with_retries(rt: Runtime, window: Window, detail: dict[str, Any],
+                       sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+    """The user's load(), retried `retrain.retries` times with doubling back-off when it
+    raises (a flaky warehouse or network); a wrong return type is not retried."""
+    cfg = rt.config.retrain
+    failures: list[dict[str, Any]] = []
+    for attempt in range(cfg.retries + 1):
+        try:
+            frame = rt.load_data(window)
+        except UserCodeError as exc:
+            if exc.__cause__ is None or attempt == cfg.retries:
+                if failures:
+                    detail["retries"] = failures
+                raise
+            wait = cfg.backoff.total_seconds() * 2**attempt
+            failures.append({"attempt": attempt + 1, "error": exc.what, "retry_in": wait})
+            detail["retries"] = failures
+            sleep(wait)
+            continue
+        if failures:
+            detail["retries"] = failures
+        return frame
+    raise AssertionError("unreachable")
+
+
+def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schema: bool,
+         progress: Progress | None) -> TrainOutcome:
     from opsloop.data.features import features_to_json, infer_features
     from opsloop.data.fingerprint import fingerprint
     from opsloop.data.quality import check_quality, require_quality
@@ -81,13 +144,15 @@ def run_training(
     from opsloop.store.records import Rollout
 
     cfg = rt.config
-    window = window or Window.last(cfg.retrain.training_window, end=rt.now())
-    rec = StageRecorder(rt.store, rt.model, "train", trigger=trigger, progress=progress)
+    rec = StageRecorder(rt.store, rt.model, "train", trigger=trigger, progress=progress,
+                        heartbeat_interval=cfg.agent.heartbeat_interval.total_seconds(),
+                        on_beat=slot.renew)
     try:
         with rec.stage("load") as d:
-            frame = rt.load_data(window)
+            d["window"] = window.key
+            frame = _load_with_retries(rt, window, d)
             _check_columns(rt, frame)
-            d.update(rows=len(frame), window=window.key)
+            d.update(rows=len(frame))
 
         champion = rt.registry.find_alias(rt.model, CHAMPION)
         with rec.stage("validate") as d:
@@ -137,8 +202,6 @@ def run_training(
             try:
                 estimator.fit(train[names], train[cfg.target])
             except Exception as exc:
-                from opsloop.errors import UserCodeError
-
                 raise UserCodeError(
                     f"fitting the estimator from build() failed: {type(exc).__name__}: {exc}",
                     fix="check that build() handles the feature types (e.g. encodes strings)",
@@ -248,9 +311,9 @@ def run_training(
         )
         rec.succeed(outcome.to_dict())
         return outcome
-    except OpsloopError as exc:
+    except (OpsloopError, KeyboardInterrupt) as exc:
         rec.fail(exc)
-        rt.store.add_event("training_failed", rt.model, summary=str(exc),
+        rt.store.add_event("training_failed", rt.model, summary=str(exc) or type(exc).__name__,
                            evidence={"trigger": trigger, "pipeline_run": rec.run_id,
                                      "stage": rec.stages[-1]["name"] if rec.stages else None})
         raise
