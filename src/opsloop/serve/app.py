@@ -279,7 +279,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     def observe(route: str, status: int, version: str, t0: float) -> None:
         metrics.requests.labels(route, str(status), version).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - t0)
+        metrics.latency.labels(route, version).observe(time.perf_counter() - t0)
 
     @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:

@@ -38,7 +38,8 @@ class ServeMetrics:
         self.registry = r = CollectorRegistry()
         self.requests = Counter("opsloop_requests", "HTTP requests by route, status and version",
                                 ["route", "status", "model_version"], registry=r)
-        self.latency = Histogram("opsloop_request_seconds", "Request latency", ["route"],
+        self.latency = Histogram("opsloop_request_seconds", "Request latency by route and "
+                                 "the version that answered", ["route", "model_version"],
                                  registry=r, buckets=BUCKETS)
         self.predictions = Counter("opsloop_predictions", "Rows predicted", ["model_version"],
                                    registry=r)

@@ -188,6 +188,7 @@ def test_metrics_exposed(ready: TestClient) -> None:
     assert 'status="400"' in text
     assert "opsloop_predictions_total" in text and "opsloop_model_load_seconds" in text
     assert "opsloop_prediction_log_dropped_rows_total" in text
+    assert 'opsloop_request_seconds_count{model_version="1",route="predict"} 2.0' in text
 
 
 def test_failed_load_keeps_old_model(store: OpsStore, tmp_path: Path) -> None:
