@@ -33,11 +33,17 @@ def fitted(seed: int) -> LoadedModel:
     return LoadedModel("m", str(seed), est, FEATURES, "binary_classification")
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll until `predicate()` holds; a server that is not answering yet counts as not."""
+    import httpx
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except httpx.TransportError:
+            pass
         time.sleep(0.02)
     raise AssertionError("condition not reached")
 

@@ -18,29 +18,10 @@ import pandas as pd
 import pytest
 
 from opsloop.project import Project
+from serve_fixtures import free_port, wait_for
 from tinyproject import write_tiny_project
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate, timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def metric(text: str, name: str, labels: str = "") -> float:

@@ -4,8 +4,7 @@ schema accepts is answered, one it rejects is a 4xx, every error fits the error 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema_rs
@@ -25,6 +24,7 @@ from opsloop.serve import ServeContext, create_app
 from opsloop.serve.inputs import NUMERIC_TYPES
 from opsloop.serve.openapi import inference_request, record_schema
 from opsloop.store import OpsStore
+from serve_fixtures import wait_for
 
 FEATURES = [
     FeatureSpec("a", "numeric", "float64", nullable=False),
@@ -48,15 +48,6 @@ def fitted(version: str) -> LoadedModel:
                                 ("flag", "passthrough", ["flag"])])
     est = make_pipeline(encode, LogisticRegression()).fit(frame, y)
     return LoadedModel("m", version, est, FEATURES, "binary_classification")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture
