@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,3 +55,9 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def read_prediction_log(project_root: Path, model: str = "tiny") -> pd.DataFrame:
+    """Every row a server logged for `model` under the project's embedded-default log."""
+    files = list((project_root / ".opsloop" / "predictions").glob(f"model={model}/*/*/*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

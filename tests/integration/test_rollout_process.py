@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from opsloop.project import Project
-from serve_fixtures import free_port
+from serve_fixtures import free_port, read_prediction_log
 from tinyproject import write_tiny_project
 
 pytestmark = pytest.mark.slow
@@ -204,8 +204,6 @@ def test_sigterm_under_load_logs_every_answer_and_its_shadow(
         servers: tuple[Project, list[Server]]) -> None:
     """Graceful stop while four clients are sending: every answered request is in the
     prediction log once as `stable`, and once as `shadow` (its mirror was answered too)."""
-    import pandas as pd
-
     project, replicas = servers
     server, other = replicas
     other.stop()
@@ -240,8 +238,7 @@ def test_sigterm_under_load_logs_every_answer_and_its_shadow(
     for t in threads:
         t.join(timeout=60)
     assert server.proc.returncode in (0, -signal.SIGTERM)
-    files = list((project.root / ".opsloop" / "predictions").glob("model=tiny/*/*/*.parquet"))
-    logged = pd.concat(pd.read_parquet(f) for f in files)
+    logged = read_prediction_log(project.root)
     logged = logged[logged["prediction_id"].str.startswith("k")]
     stable = logged[logged["route"] == "stable"]
     shadow = logged[logged["route"] == "shadow"]

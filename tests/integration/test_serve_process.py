@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
 
 from opsloop.project import Project
-from serve_fixtures import free_port, wait_for
+from serve_fixtures import free_port, read_prediction_log, wait_for
 from tinyproject import write_tiny_project
 
 pytestmark = pytest.mark.slow
@@ -73,8 +72,7 @@ def test_server_follows_promotions_and_flushes_on_sigterm(tmp_path: Path) -> Non
         _out, err = proc.communicate(timeout=60)
     # uvicorn shuts down gracefully (lifespan → log flush), then re-raises the signal
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
-    files = list((root / ".opsloop" / "predictions").glob("model=tiny/*/*/*.parquet"))
-    logged = pd.concat(pd.read_parquet(f) for f in files)
+    logged = read_prediction_log(root)
     assert sorted(logged["prediction_id"]) == sorted(answered)
     assert set(logged["model_version"]) == {"1", "2"}
 

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
 
 from opsloop.project import Project
-from serve_fixtures import free_port, wait_for
+from serve_fixtures import free_port, read_prediction_log, wait_for
 from tinyproject import write_tiny_project
 
 pytestmark = pytest.mark.slow
@@ -104,7 +103,6 @@ def test_two_workers_serve_follow_a_rollback_count_and_log_everything(tmp_path: 
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=120)
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
-    files = list((root / ".opsloop" / "predictions").glob("model=tiny/*/*/*.parquet"))
-    logged = pd.concat(pd.read_parquet(f) for f in files)
+    logged = read_prediction_log(root)
     assert sorted(logged["prediction_id"]) == sorted(answered)
     assert set(logged["model_version"]) == {"1", "2"}

@@ -100,7 +100,7 @@ def _sum(stats: dict[tuple[str, str], ServeStat], version: str, routes: tuple[st
     return total
 
 
-def distribution(values: pd.Series, *, task: str, edges: np.ndarray | None,
+def distribution(values: pd.Series, *, edges: np.ndarray | None,
                  classes: list[Any] | None) -> np.ndarray:
     """Counts of predictions on shared bins (numeric) or classes (categorical)."""
     if classes is not None:
@@ -133,8 +133,8 @@ def divergence(task: str, candidate: pd.DataFrame, stable: pd.DataFrame
     else:
         column, edges = "prediction", None
         classes = sorted(set(candidate[column].astype(str)) | set(stable[column].astype(str)))
-    p = distribution(candidate[column].dropna(), task=task, edges=edges, classes=classes)
-    q = distribution(stable[column].dropna(), task=task, edges=edges, classes=classes)
+    p = distribution(candidate[column].dropna(), edges=edges, classes=classes)
+    q = distribution(stable[column].dropna(), edges=edges, classes=classes)
     _, p_value = chi2_two_sample(q.astype(int).tolist(), p.astype(int).tolist())
     return float(jensenshannon(p / p.sum(), q / q.sum(), base=2)), p_value
 
