@@ -102,3 +102,28 @@ def test_hourly_profiles_roll_up_to_the_window(tmp_path: Path) -> None:
     assert_same(window, profile_frame(kept, REFERENCE))
     empty = engine.profile_window("m", T0 + timedelta(days=5), T0 + timedelta(days=6), REFERENCE)
     assert empty.n_rows == 0 and all(f.count == 0 for f in empty.features.values())
+
+
+@pytest.mark.parametrize("n_categories", [30, 300, 1500])  # list_position, hash join, top-k
+def test_duckdb_equals_numpy_for_long_category_lists(tmp_path: Path, n_categories: int) -> None:
+    rng = np.random.default_rng(n_categories)
+    values = np.array([f"v{k}" for k in range(n_categories)], dtype=object)
+    specs = [FeatureSpec("c", "categorical", "string"), FeatureSpec("x", "numeric", "float64")]
+    reference = compute_profile(pd.DataFrame({"c": np.repeat(values, 2),
+                                              "x": np.full(2 * n_categories, np.nan)}), specs)
+    assert reference.features["x"].layout is None  # no finite reference value: no sketch
+    window = pd.DataFrame({
+        "c": pd.Series(rng.choice([*values[:40], "unseen", "it's", None], 5000), dtype=object),
+        "x": rng.choice([1.0, np.nan, np.inf, -np.inf, -2.5, None], 5000)})
+    window.to_parquet(tmp_path / "w.parquet")
+    with duckdb.connect() as con:
+        got = run_profile(con, reference, f"read_parquet('{tmp_path / 'w.parquet'}')")[0][1]
+    assert_same(got, profile_frame(window, reference))
+
+
+def test_empty_relation_gives_one_empty_profile(tmp_path: Path) -> None:
+    data(10, 0).iloc[:0].to_parquet(tmp_path / "e.parquet")
+    with duckdb.connect() as con:
+        [(group, got)] = run_profile(con, REFERENCE, f"read_parquet('{tmp_path / 'e.parquet'}')")
+    assert group == () and got.n_rows == 0
+    assert_same(got, profile_frame(data(10, 0).iloc[:0], REFERENCE))

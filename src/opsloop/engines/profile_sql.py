@@ -1,35 +1,54 @@
 """Window profiles in SQL (DuckDB), on a reference profile's layout, in bounded memory.
 
-Two SQL statements stream the window, whatever its size, keeping only bounded state:
+One SQL statement streams the window, whatever its size, keeping only bounded state: a
+`UNION ALL` of one `GROUP BY` per feature, each over a per-feature *code* (DuckDB reads
+only that feature's column, and the filter and group columns, in each branch, so the
+branches together read every column once):
 
-1. **counts** — a `UNION ALL` of one `GROUP BY` per feature over a per-feature key (DuckDB
-   reads only that feature's column, and the filter columns, in each branch): for a numeric
-   feature the sketch key of `opsloop.monitor.sketch` (computed with the same IEEE
-   operations as NumPy, so both engines agree exactly; the reference histogram is a function
-   of it), a sentinel for null; for a categorical feature the value itself when it is a
-   top-k category, else a sentinel for "other", "unseen" or null. At most ~4,200 groups per
-   numeric feature and k + 3 per categorical one.
-2. **moments** — count, min, max and the shifted sum and sum of squares per numeric feature
-   (one ungrouped aggregate).
+- **numeric**: the sketch key of `opsloop.monitor.sketch` without its upper clamp,
+  `CASE WHEN |z| < z_min THEN 0 ELSE sign(z)·(⌈ln|z| / ln γ⌉ + K) END` as a DOUBLE, with
+  count, min, max and the shifted sum and sum of squares per code, grouped also by
+  `isinf(x)` so that infinities stay out of the sums. Python clamps codes beyond
+  |z| = z_max to the last bucket (ln is monotone, so this equals NumPy's
+  `ln(min(|z|, z_max))`; below the clamp both evaluate the same IEEE operations, so both
+  engines give identical keys). NULL gives a NULL code and NaN a NaN code (DuckDB's
+  sign(NaN) = 0 and 0 · NaN = NaN): both count as missing. At most ~4,200 codes per
+  feature for |z| ≤ 10⁶, and every double has one of ≤ ~143,000 codes.
+- **categorical/boolean**: the 1-based position of the value in the reference's list of
+  known categories (its top-k when it has more than `MAX_KNOWN`), 0 when absent, −1 for
+  null — `list_position` for short lists, a hash join on a `VALUES` table for long ones
+  (`list_position` scans the list per value, which costs ~1 s per million rows at 1,000
+  categories when the Parquet column is not dictionary-encoded). At most len(list) + 2
+  codes.
 
-Measured on 1M rows × 15 features (2 cores): ~2 s. Alternatives measured slower or
-unbounded: one `GROUPING SETS` scan with the moments (~6 s: DuckDB evaluates every aggregate
-in every set), `GROUPING SETS` of mixed key types (~3.8 s), and `histogram()` aggregates,
-which DuckDB 2 rewrites into a materialised CTE (memory grows with the window). With
-`group_by` (e.g. the log's `date, hour` partitions) each branch and the moments also group
-by those columns, giving per-hour profiles that merge into the window's profile.
+Per-code moments replace a second scan for min/max/sums: min and max are exact; sums are
+added per code and then across codes, which is another order of the same additions.
+
+Measured on 1M rows × 15 features (10 numeric, 5 categorical; 2 shared cores): ~0.35 s,
+down from ~0.9 s for the former two statements (one `GROUP BY` per feature on a key with
+`isnan`/`least`/`CAST AS BIGINT` and `IN (...)` lists, plus one aggregate for the moments).
+Alternatives measured slower or unbounded: one `GROUPING SETS` scan (DuckDB evaluates every
+aggregate in every set), `IN (...)` lists (1.75 s per million rows at 1,000 values),
+`nullif(x, NaN)` before the key (+60% per numeric branch), `histogram()` aggregates (DuckDB 2
+materialises them in a CTE: memory grows with the window). With `group_by` (e.g. the log's
+`date, hour` partitions) each branch also groups by those columns, giving per-hour profiles
+that merge into the window's profile.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
+
+import numpy as np
 
 from opsloop.monitor.profile import FeatureProfile, Profile, histogram
 from opsloop.monitor.sketch import SketchLayout
 
-NULL_KEY = -(1 << 40)
-SENTINELS = ("\x01opsloop:null", "\x01opsloop:other", "\x01opsloop:unseen")
+LIST_POSITION_MAX = 64  # longer category lists are looked up with a hash join
+_Row = tuple[Any, ...]  # (code, is_inf, n, min, max, sum, sum_sq)
 
 
 def quote(text: str) -> str:
@@ -45,42 +64,98 @@ def num(value: float) -> str:
     return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
-def sketch_key(z: str, layout: SketchLayout) -> str:
-    """SQL for `SketchLayout.index` given the standardised value `z` (same operations)."""
-    mag = (f"(ceil(ln(least(abs({z}), {num(layout.z_max)})) / {num(layout.log_gamma)}) "
-           f"+ {layout.offset})")
-    return f"CAST(CASE WHEN abs({z}) < {num(layout.z_min)} THEN 0 ELSE sign({z}) * {mag} END " \
-           "AS BIGINT)"
+def sketch_code(z: str, layout: SketchLayout) -> str:
+    """SQL for `SketchLayout.index` of the standardised value `z` before the z_max clamp
+    (a DOUBLE; `clamp_key` finishes it)."""
+    mag = f"(ceil(ln(abs({z})) / {num(layout.log_gamma)}) + {layout.offset})"
+    return f"CASE WHEN abs({z}) < {num(layout.z_min)} THEN 0 ELSE sign({z}) * {mag} END"
 
 
-def _key(fp: FeatureProfile, v: str, z: str) -> str:
-    if fp.kind == "numeric":
-        sk = sketch_key(z, fp.layout) if fp.layout is not None else "0"
-        return f"CASE WHEN {v} IS NULL THEN {NULL_KEY} ELSE {sk} END"
-    null, other, unseen = (quote(s) for s in SENTINELS)
-    parts = [f"WHEN {v} IS NULL THEN {null}"]
-    if fp.categories:
-        parts.append(f"WHEN {v} IN ({', '.join(quote(c) for c in fp.categories)}) THEN {v}")
-    if fp.known is not None:
-        known = ", ".join(quote(c) for c in fp.known) or "NULL"
-        parts.append(f"WHEN {v} NOT IN ({known}) THEN {unseen}")
-    return f"CASE {' '.join(parts)} ELSE {other} END"
+def clamp_key(layout: SketchLayout) -> int:
+    """The key of |z| ≥ z_max, with NumPy's operations (as `SketchLayout.index`)."""
+    return int(np.ceil(np.log(np.float64(layout.z_max)) / layout.log_gamma) + layout.offset)
 
 
-def _apply_counts(fp: FeatureProfile, groups: dict[Any, int]) -> FeatureProfile:
-    total = sum(groups.values())
-    if fp.kind == "numeric":
-        sketch = {int(k): c for k, c in sorted(groups.items()) if k != NULL_KEY}
-        nulls = groups.get(NULL_KEY, 0)
-        return FeatureProfile(**{
-            **fp.__dict__, "count": total, "null_count": nulls,
-            "sketch": sketch if fp.layout is not None else {},
-            "counts": histogram(fp.edge_keys, sketch, total - nulls)})
-    null, other, unseen = SENTINELS
-    counts = [groups.get(c, 0) for c in fp.categories]
-    counts.append(groups.get(other, 0) + groups.get(unseen, 0))
-    return FeatureProfile(**{**fp.__dict__, "count": total, "null_count": groups.get(null, 0),
-                             "unseen": groups.get(unseen, 0), "counts": counts})
+def _numeric_branch(i: int, fp: FeatureProfile, col: str, keys: list[str], source: str) -> str:
+    v = f"CAST({col} AS DOUBLE)"
+    if fp.layout is not None:
+        z = f"(({v} - {num(fp.layout.center)}) / {num(fp.layout.scale)})"
+        code = sketch_code(z, fp.layout)
+    else:  # the reference had no finite value: no sketch, only counts and moments
+        code = f"CASE WHEN isnan({v}) THEN {num(math.nan)} WHEN {v} IS NOT NULL THEN 0 END"
+    inner = ", ".join([*keys, f"{code} AS code", f"isinf({v}) AS inf", f"{v} AS v",
+                       f"{v} - {num(fp.shift)} AS d"])
+    return (f"SELECT {', '.join([*keys, ''])}{i} AS f, code, inf, count(*) AS n, min(v) AS lo, "
+            f"max(v) AS hi, sum(d) AS s, sum(d * d) AS ss FROM (SELECT {inner} FROM {source}) "
+            f"GROUP BY {', '.join([*keys, 'code', 'inf'])}")
+
+
+def _category_list(fp: FeatureProfile) -> list[str]:
+    return fp.known if fp.known is not None else fp.categories
+
+
+def _category_branch(i: int, fp: FeatureProfile, col: str, keys: list[str],
+                     source: str) -> str:
+    values = _category_list(fp)
+    missing = "-CAST(v IS NULL AS INTEGER)"  # −1 for null, 0 for a value not in the list
+    head = f"SELECT {', '.join([*keys, ''])}{i} AS f, CAST(code AS DOUBLE) AS code, " \
+           "false AS inf, count(*) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, " \
+           "NULL::DOUBLE AS s, NULL::DOUBLE AS ss FROM "
+    tail = f" GROUP BY {', '.join([*keys, 'code'])}"
+    scan = f"(SELECT {', '.join([*keys, f'CAST({col} AS VARCHAR) AS v'])} FROM {source})"
+    if not values:
+        return f"{head}(SELECT {', '.join([*keys, f'{missing} AS code'])} FROM {scan}){tail}"
+    if len(values) <= LIST_POSITION_MAX:
+        listed = f"[{', '.join(quote(c) for c in values)}]"
+        code = f"coalesce(list_position({listed}, v), {missing})"
+        return f"{head}(SELECT {', '.join([*keys, f'{code} AS code'])} FROM {scan}){tail}"
+    table = ", ".join(f"({quote(c)}, {p})" for p, c in enumerate(values, start=1))
+    picked = [f"s.{k}" for k in keys]
+    code = f"coalesce(t.p, {missing.replace('v IS', 's.v IS')})"
+    return (f"{head}(SELECT {', '.join([*picked, f'{code} AS code'])} FROM {scan} s "
+            f"LEFT JOIN (VALUES {table}) t(c, p) ON s.v = t.c){tail}")
+
+
+def _numeric(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile:
+    nulls = 0
+    lo: list[float] = []
+    hi: list[float] = []
+    s = ss = 0.0
+    sketch: dict[int, int] = {}
+    top = clamp_key(fp.layout) if fp.layout is not None else 0
+    for code, inf, n, mn, mx, sm, sq in rows:
+        if code is None or math.isnan(code):
+            nulls += n
+            continue
+        lo.append(mn)
+        hi.append(mx)
+        if not inf:
+            s += sm
+            ss += sq
+        key = int(max(-top, min(top, code)))  # the z_max clamp (also z = ±inf)
+        sketch[key] = sketch.get(key, 0) + n
+    sketch = {k: sketch[k] for k in sorted(sketch)} if fp.layout is not None else {}
+    return replace(fp, count=total, null_count=nulls, unseen=0,
+                   min=float(min(lo)) if lo else None, max=float(max(hi)) if hi else None,
+                   sum=float(s), sum_sq=float(ss), sketch=sketch,
+                   counts=histogram(fp.edge_keys, sketch, total - nulls))
+
+
+def _categorical(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile:
+    values = _category_list(fp)
+    index = {c: j for j, c in enumerate(fp.categories)}
+    counts = [0] * (len(fp.categories) + 1)
+    nulls = unseen = 0
+    for code, _, n, *_ in rows:
+        p = int(code)
+        if p < 0:
+            nulls += n
+        elif p == 0 and fp.known is not None:
+            unseen += n
+            counts[-1] += n
+        else:
+            counts[index.get(values[p - 1], -1) if p else -1] += n
+    return replace(fp, count=total, null_count=nulls, unseen=unseen, counts=counts)
 
 
 def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any] = (),
@@ -91,64 +166,33 @@ def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any]
     columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()}
     names = [k for k in reference.features if k in columns]
     keys = [ident(k) for k in group_by]
-    clean, standard = [], []
-    for i, name in enumerate(names):
-        fp, col = reference.features[name], ident(name)
-        if fp.kind == "numeric":
-            clean.append(f"CASE WHEN isnan(CAST({col} AS DOUBLE)) THEN NULL "
-                         f"ELSE CAST({col} AS DOUBLE) END AS v{i}")
-            if fp.layout is not None:
-                standard.append(f"(v{i} - {num(fp.layout.center)}) / {num(fp.layout.scale)} "
-                                f"AS z{i}")
-        else:
-            clean.append(f"CAST({col} AS VARCHAR) AS v{i}")
-    inner = f"SELECT {', '.join([*keys, *clean]) or '1 AS one'} FROM {source}"
-    if standard:
-        inner = f"SELECT *, {', '.join(standard)} FROM ({inner})"
-    key_cols = [f"{_key(reference.features[n], f'v{i}', f'z{i}')} AS k{i}"
-                for i, n in enumerate(names)]
-
-    per_group: dict[tuple[Any, ...], list[dict[Any, int]]] = {}
-    branches = []
-    for i, name in enumerate(names):
-        is_numeric = reference.features[name].kind == "numeric"
-        nk, ck = (f"k{i}", "NULL::VARCHAR") if is_numeric else ("NULL::BIGINT", f"k{i}")
-        branches.append(f"SELECT {', '.join([*keys, ''])}{i} AS f, {nk} AS nk, {ck} AS ck, "
-                        f"count(*) AS n FROM (SELECT {', '.join([*keys, key_cols[i]])} "
-                        f"FROM ({inner})) GROUP BY {', '.join([*keys, f'k{i}'])}")
-    if branches:
+    width = len(keys)
+    per_group: dict[tuple[Any, ...], list[list[_Row]]] = {}
+    totals: dict[tuple[Any, ...], int] = {}
+    if names:
+        branches = [(_numeric_branch if reference.features[n].kind == "numeric"
+                     else _category_branch)(i, reference.features[n], ident(n), keys, source)
+                    for i, n in enumerate(names)]
         rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches))
         for row in rows.fetchall():
-            group = tuple(row[: len(keys)])
-            f, nk, ck, n = row[len(keys) :]
-            slot = per_group.setdefault(group, [{} for _ in names])
-            slot[f][nk if ck is None else ck] = int(n)
-
-    moments = ["count(*)"]
-    numeric = [i for i, n in enumerate(names) if reference.features[n].kind == "numeric"]
-    for i in numeric:
-        d = f"(CASE WHEN isfinite(v{i}) THEN v{i} END - " \
-            f"{num(reference.features[names[i]].shift)})"
-        moments += [f"min(v{i})", f"max(v{i})", f"sum({d})", f"sum({d} * {d})"]
-    sql = f"SELECT {', '.join([*keys, *moments])} FROM ({inner})"
-    if keys:
-        sql += f" GROUP BY {', '.join(keys)}"
+            group, f = tuple(row[:width]), row[width]
+            slot = per_group.setdefault(group, [[] for _ in names])
+            slot[f].append(row[width + 1 :])
+        totals = {g: sum(r[2] for r in slots[0]) for g, slots in per_group.items()}
+    else:
+        sql = f"SELECT {', '.join([*keys, 'count(*)'])} FROM {source}"
+        if keys:
+            sql += f" GROUP BY {', '.join(keys)}"
+        totals = {tuple(r[:width]): int(r[width]) for r in con.execute(sql, params).fetchall()}
+    if not keys:
+        totals.setdefault((), 0)
     out = []
-    for row in sorted(con.execute(sql, params).fetchall(), key=lambda r: tuple(r[: len(keys)])):
-        group, total = tuple(row[: len(keys)]), int(row[len(keys)])
-        if keys and total == 0:
-            continue
-        counts = per_group.get(group, [{} for _ in names])
+    for group in sorted(totals):
+        total, slots = int(totals[group]), per_group.get(group, [[] for _ in names])
         features = {}
-        for i, name in enumerate(names):
-            fp = _apply_counts(reference.features[name], counts[i])
-            fp.count = total
-            if fp.kind == "numeric":
-                at = len(keys) + 1 + 4 * numeric.index(i)
-                lo, hi, s, ss = row[at : at + 4]
-                fp.min, fp.max = (None if lo is None else float(lo)), \
-                    (None if hi is None else float(hi))
-                fp.sum, fp.sum_sq = float(s or 0.0), float(ss or 0.0)
-            features[name] = fp
+        for name, rows_of in zip(names, slots, strict=True):
+            fp = reference.features[name]
+            features[name] = (_numeric if fp.kind == "numeric" else _categorical)(
+                fp, rows_of, total)
         out.append((group, Profile(total, features)))
     return out

@@ -92,7 +92,7 @@ def distances(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, float]:
            "linf": stats.linf(ref.counts, cur.counts)}
     if ref.kind == "numeric" and ref.layout is not None:
         out["wasserstein"] = stats.wasserstein(ref.layout, ref.sketch, cur.sketch, ref.std)
-        out["ks"] = stats.ks_binned(ref.sketch, cur.sketch)[0]
+        out["ks"] = stats.ks_distance(ref.sketch, cur.sketch)
     return out
 
 
