@@ -1,0 +1,366 @@
+"""Drift detection: opsloop (DuckDB profile + `detect_drift`) vs Evidently 0.7.23
+`DataDriftPreset`, on the same Parquet files, same machine, one run.
+
+For each size (1M and 3M rows; `--quick`: 200k) the script writes a reference and, per
+scenario, a current window (10 numeric + 5 categorical features) as Parquet, then runs each
+tool as a separate process on those files and measures, from outside, the process's wall
+time and peak RSS (`os.wait4`). Medians over the runs of a size; ratios Evidently / opsloop.
+
+    .venv/bin/python benchmarks/drift_vs_evidently.py            # ~20-40 minutes
+    .venv/bin/python benchmarks/drift_vs_evidently.py --quick    # ~3 minutes
+
+What each process computes:
+
+- **Evidently** (its own virtualenv, `benchmarks/evidently-venv.sh`: it needs pandas < 3):
+  reads both Parquet files with pandas, `Report([DataDriftPreset()]).run(current,
+  reference)` with the columns declared numerical/categorical; above 1,000 reference rows
+  its defaults are Wasserstein distance / reference std (≥ 0.1) per numeric column on the
+  raw values, and the Jensen-Shannon distance in nats (≥ 0.1) per categorical column on
+  the categories of both datasets. It reads the reference's raw rows on every run.
+- **opsloop window** (the monitor's path): loads the stored reference profile (JSON),
+  profiles the current Parquet on its layout in DuckDB (`engines/profile_sql.run_profile`,
+  the query behind `DuckDBEngine.profile_window`), and runs `detect_drift` with Evidently's
+  statistics per feature: `wasserstein` ≥ 0.1 (on the 0.5%-accurate quantile sketch) and
+  `jensenshannon` ≥ 0.1 / √ln 2 (our base-2 distance, = 0.1 nats; categories are the
+  reference's top 50 plus `__other__`, into which unseen categories fall).
+- **opsloop reference profile** (once per model version, at training time, NumPy):
+  reads the reference Parquet with pandas and `compute_profile`; reported separately.
+
+Scenarios (stated sizes, σ = the feature's reference std): `none`; `numeric` — n0 mean
++0.25σ, n1 mean +0.05σ, n2 scale ×1.5, n3 scale ×1.05 (about the mean); `categorical` —
+c0 shares (.5, .33, .17) → (.3, .4, .3), c1 5% of rows moved from its top category to its
+second, c2 20% of rows replaced by a new category, c3 1% of rows replaced by new categories.
+
+Nothing is downloaded except by `evidently-venv.sh` (pip, once); the temporary directory
+is removed at the end (`--keep` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+NUMERIC = [f"n{i}" for i in range(10)]
+CATEGORICAL = [f"c{i}" for i in range(5)]
+CARDINALITY = [3, 5, 10, 20, 40]
+SCENARIOS = ("none", "numeric", "categorical")
+JS_NATS = 0.1  # Evidently's default Jensen-Shannon threshold (natural log)
+WASSERSTEIN = 0.1  # Evidently's default normed Wasserstein threshold
+
+# ---- child processes ---------------------------------------------------------------------
+
+
+def _emit(result: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def evidently_main(reference: str, current: str) -> None:
+    t0 = time.perf_counter()
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    t1 = time.perf_counter()
+    ref, cur = pd.read_parquet(reference), pd.read_parquet(current)
+    t2 = time.perf_counter()
+    definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    result = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(cur, data_definition=definition),
+        Dataset.from_pandas(ref, data_definition=definition)).dict()
+    t3 = time.perf_counter()
+    features = {}
+    for metric in result["metrics"]:
+        config = metric["config"]
+        if config.get("type", "").endswith("ValueDrift"):
+            value, threshold = float(metric["value"]), float(config["threshold"])
+            features[config["column"]] = {"method": config["method"], "value": value,
+                                          "threshold": threshold, "drifted": value >= threshold}
+    _emit({"import_s": t1 - t0, "read_s": t2 - t1, "compute_s": t3 - t2, "features": features})
+
+
+def reference_main(reference: str, out: str) -> None:
+    t0 = time.perf_counter()
+    import pandas as pd
+
+    from opsloop.monitor.profile import compute_profile
+
+    t1 = time.perf_counter()
+    frame = pd.read_parquet(reference)
+    t2 = time.perf_counter()
+    profile = compute_profile(frame, _specs())
+    Path(out).write_text(profile.to_json())
+    _emit({"import_s": t1 - t0, "read_s": t2 - t1, "compute_s": time.perf_counter() - t2})
+
+
+def opsloop_main(profile_json: str, current: str) -> None:
+    t0 = time.perf_counter()
+    import duckdb
+
+    from opsloop.config import DriftConfig, FeatureDriftConfig
+    from opsloop.engines.profile_sql import quote, run_profile
+    from opsloop.monitor.drift import detect_drift
+    from opsloop.monitor.profile import Profile
+
+    t1 = time.perf_counter()
+    reference = Profile.from_json(Path(profile_json).read_text())
+    with duckdb.connect() as con:
+        window = run_profile(con, reference, f"read_parquet({quote(current)})")[0][1]
+    t2 = time.perf_counter()
+    js = JS_NATS / math.sqrt(math.log(2))  # base-2 distance = nats / √ln 2
+    cfg = DriftConfig(features={
+        **{n: FeatureDriftConfig(method="wasserstein", threshold=WASSERSTEIN) for n in NUMERIC},
+        **{c: FeatureDriftConfig(method="jensenshannon", threshold=js) for c in CATEGORICAL}})
+    drift = detect_drift(reference, window, _specs(), cfg)
+    t3 = time.perf_counter()
+    features = {f.name: {"method": f.test, "value": f.statistic, "threshold": f.threshold,
+                         "drifted": f.drifted} for f in drift.features}
+    _emit({"import_s": t1 - t0, "read_s": 0.0, "compute_s": t3 - t1, "profile_s": t2 - t1,
+           "drift_s": t3 - t2, "features": features})
+
+
+def _specs() -> list[Any]:
+    from opsloop.data.features import FeatureSpec
+
+    return [*(FeatureSpec(n, "numeric", "float64") for n in NUMERIC),
+            *(FeatureSpec(c, "categorical", "string") for c in CATEGORICAL)]
+
+
+# ---- data --------------------------------------------------------------------------------
+
+
+def _probabilities(k: int) -> Any:
+    import numpy as np
+
+    p = 1.0 / np.arange(1, k + 1)
+    return p / p.sum()
+
+
+def make_frame(n: int, seed: int) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    cols: dict[str, Any] = {}
+    for i, name in enumerate(NUMERIC):
+        if i == 8:
+            cols[name] = rng.lognormal(0.0, 0.6, n)
+        elif i == 9:
+            cols[name] = rng.exponential(2.0, n)
+        else:
+            cols[name] = rng.normal(10.0 * i, 1.0 + i, n)
+    for name, k in zip(CATEGORICAL, CARDINALITY, strict=True):
+        levels = np.array([f"{name}_{j}" for j in range(k)], dtype=object)
+        cols[name] = levels[rng.choice(k, n, p=_probabilities(k))]
+    return pd.DataFrame(cols)
+
+
+def apply_scenario(frame: Any, scenario: str, reference: Any, seed: int) -> Any:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    n = len(out)
+    if scenario == "numeric":
+        for col, shift in (("n0", 0.25), ("n1", 0.05)):
+            out[col] = out[col] + shift * reference[col].std(ddof=0)
+        for col, scale in (("n2", 1.5), ("n3", 1.05)):
+            mean = reference[col].mean()
+            out[col] = mean + (out[col] - mean) * scale
+    elif scenario == "categorical":
+        out["c0"] = np.array(["c0_0", "c0_1", "c0_2"], dtype=object)[
+            rng.choice(3, n, p=[0.3, 0.4, 0.3])]
+        moved = (out["c1"] == "c1_0").to_numpy() & (rng.random(n) < 0.05 / 0.438)
+        out.loc[moved, "c1"] = "c1_1"
+        out.loc[rng.random(n) < 0.20, "c2"] = "c2_new"
+        new = rng.random(n) < 0.01
+        out.loc[new, "c3"] = np.array(["c3_new_a", "c3_new_b"], dtype=object)[
+            rng.integers(0, 2, int(new.sum()))]
+    return out
+
+
+# ---- running and measuring ---------------------------------------------------------------
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run `cmd`; its wall time, its own peak RSS (MiB, from wait4) and its JSON line."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:4])} failed:\n{err.read().decode()[-3000:]}")
+        result = json.loads(out.read().decode().strip().splitlines()[-1])
+    result.update(wall_s=wall, peak_mib=usage.ru_maxrss / 1024)  # ru_maxrss: KiB on Linux
+    return dict(result)
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def versions(evidently_python: str) -> str:
+    from importlib import metadata
+
+    ours = ", ".join(f"{n} {metadata.version(n)}" for n in ("duckdb", "numpy", "pandas",
+                                                               "pyarrow"))
+    theirs = subprocess.run(
+        [evidently_python, "-c", "import evidently, pandas, numpy, scipy; print("
+         "f'evidently {evidently.__version__}, pandas {pandas.__version__}, numpy "
+         "{numpy.__version__}, scipy {scipy.__version__}')"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    return f"opsloop side: {ours}; Evidently side: {theirs}"
+
+
+def evidently_python() -> str:
+    script = REPO / "benchmarks" / "evidently-venv.sh"
+    out = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{script} failed:\n{out.stderr[-3000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200k rows only")
+    parser.add_argument("--sizes", help="comma-separated row counts (default 1000000,3000000)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="opsloop runs per scenario (Evidently runs once per scenario)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary files")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        {"evidently": evidently_main, "reference": reference_main,
+         "opsloop": opsloop_main}[args.child[0]](*args.child[1:])
+        return
+
+    sizes = [int(s) for s in (args.sizes or ("200000" if args.quick else "1000000,3000000"))
+             .split(",")]
+    ev_python = evidently_python()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
+    ev_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    ev_env["DO_NOT_TRACK"] = "1"  # Evidently's telemetry
+    me = str(Path(__file__).resolve())
+    print(f"machine: {machine()}\n{versions(ev_python)}", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="opsloop-drift-bench-"))
+    report: dict[str, Any] = {"machine": machine(), "versions": versions(ev_python),
+                              "sizes": {}}
+    try:
+        for n in sizes:
+            print(f"\n== {n:,} rows × {len(NUMERIC)} numeric + {len(CATEGORICAL)} categorical",
+                  flush=True)
+            reference = make_frame(n, seed=1)
+            ref_path = tmp / f"reference-{n}.parquet"
+            reference.to_parquet(ref_path, index=False)
+            base = make_frame(n, seed=2)
+            profile_json = tmp / f"reference-{n}.json"
+            ref_run = measure([sys.executable, me, "--child", "reference", str(ref_path),
+                               str(profile_json)], env)
+            print(f"  opsloop reference profile (training time): {ref_run['wall_s']:.2f} s "
+                  f"process, {ref_run['compute_s']:.2f} s compute, "
+                  f"{ref_run['peak_mib']:.0f} MiB", flush=True)
+            runs: dict[str, list[dict[str, Any]]] = {"evidently": [], "opsloop": []}
+            verdicts: dict[str, dict[str, Any]] = {}
+            for k, scenario in enumerate(SCENARIOS):
+                cur_path = tmp / f"current-{n}-{scenario}.parquet"
+                apply_scenario(base, scenario, reference, seed=10 + k).to_parquet(
+                    cur_path, index=False)
+                ev = measure([ev_python, me, "--child", "evidently", str(ref_path),
+                              str(cur_path)], ev_env)
+                ops = [measure([sys.executable, me, "--child", "opsloop", str(profile_json),
+                                str(cur_path)], env) for _ in range(args.repeats)]
+                runs["evidently"].append(ev)
+                runs["opsloop"] += ops
+                verdicts[scenario] = {"evidently": ev["features"], "opsloop": ops[0]["features"]}
+                print(f"  {scenario:<12} evidently {ev['wall_s']:7.2f} s {ev['peak_mib']:6.0f} MiB"
+                      f" | opsloop {statistics.median(o['wall_s'] for o in ops):6.2f} s "
+                      f"{statistics.median(o['peak_mib'] for o in ops):5.0f} MiB", flush=True)
+                cur_path.unlink()
+            report["sizes"][n] = summarize(n, ref_run, runs, verdicts)
+            ref_path.unlink()
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+
+
+def _med(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r.get(key, 0.0) for r in runs))
+
+
+def summarize(n: int, ref_run: dict[str, Any], runs: dict[str, list[dict[str, Any]]],
+              verdicts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    ev, ops = runs["evidently"], runs["opsloop"]
+    table = {name: {k: _med(r, k) for k in ("wall_s", "peak_mib", "import_s", "read_s",
+                                            "compute_s")} | {"runs": len(r)}
+             for name, r in runs.items()}
+    print(f"\n  medians at {n:,} rows ({len(ev)} Evidently runs, {len(ops)} opsloop runs)")
+    print(f"  {'':<26}{'process s':>10}{'imports s':>10}{'read s':>8}{'compute s':>10}"
+          f"{'peak MiB':>10}")
+    for name, m in table.items():
+        print(f"  {name:<26}{m['wall_s']:10.2f}{m['import_s']:10.2f}{m['read_s']:8.2f}"
+              f"{m['compute_s']:10.2f}{m['peak_mib']:10.0f}")
+    print(f"  {'opsloop reference profile':<26}{ref_run['wall_s']:10.2f}"
+          f"{ref_run['import_s']:10.2f}{ref_run['read_s']:8.2f}{ref_run['compute_s']:10.2f}"
+          f"{ref_run['peak_mib']:10.0f}")
+    speed = table["evidently"]["wall_s"] / table["opsloop"]["wall_s"]
+    compute = table["evidently"]["compute_s"] / table["opsloop"]["compute_s"]
+    memory = table["opsloop"]["peak_mib"] / table["evidently"]["peak_mib"]
+    print(f"  ratios: process wall Evidently/opsloop {speed:.1f}×, compute {compute:.1f}× "
+          f"(Evidently's report vs opsloop's profile + drift); peak memory opsloop/Evidently "
+          f"{memory:.3f}")
+    agree = total = 0
+    print(f"\n  verdicts at {n:,} rows (E = Evidently, O = opsloop; distances: Wasserstein/"
+          f"std for n*, Jensen-Shannon in nats for c*, opsloop's converted from base 2)")
+    print(f"  {'scenario':<12}{'feature':<8}{'E value':>9}{'O value':>9}{'E':>5}{'O':>5}"
+          f"{'agree':>7}")
+    rows = []
+    for scenario, both in verdicts.items():
+        for feature in [*NUMERIC, *CATEGORICAL]:
+            e, o = both["evidently"][feature], both["opsloop"][feature]
+            o_value = o["value"] * (math.sqrt(math.log(2)) if feature in CATEGORICAL else 1.0)
+            same = bool(e["drifted"]) == bool(o["drifted"])
+            agree += same
+            total += 1
+            rows.append({"scenario": scenario, "feature": feature, "evidently": e["value"],
+                         "opsloop": o_value, "evidently_drifted": e["drifted"],
+                         "opsloop_drifted": o["drifted"], "agree": same})
+            print(f"  {scenario:<12}{feature:<8}{e['value']:9.4f}{o_value:9.4f}"
+                  f"{'yes' if e['drifted'] else 'no':>5}{'yes' if o['drifted'] else 'no':>5}"
+                  f"{'' if same else 'NO':>7}")
+    print(f"  agreement: {agree}/{total}")
+    return {"medians": table, "reference_profile": ref_run, "speed_ratio": speed,
+            "compute_ratio": compute, "memory_ratio": memory, "agreement": [agree, total],
+            "verdicts": rows}
+
+
+if __name__ == "__main__":
+    main()
