@@ -17,7 +17,7 @@ PyPI, but their state lives in Python objects, so a window could only be sketche
 pulling every value out of the engine. This key is plain SQL (`ln`, `ceil`, `sign`), so
 DuckDB (and later Spark) computes the sketch in the same pass as the other aggregates, and
 sketches on one layout merge by adding counts — exactly, with no merge error. NumPy and
-DuckDB give identical keys (same IEEE operations; `tests/unit/monitor/test_profile_sql.py`
+DuckDB give identical keys (same IEEE operations; `tests/integration/test_profile_sql.py`
 checks it on real files).
 """
 
