@@ -51,7 +51,7 @@ BYTES_PER_ROW = 100  # ~96 measured on these files (Parquet, snappy); the check 
 def generate(folder: Path, files: int, distinct: int) -> list[Path]:
     """`files` Parquet files of 1M rows: `distinct` of them generated one at a time (one
     1M-row frame in memory), the others hard links to those, cycling."""
-    paths = []
+    paths: list[Path] = []
     for k in range(files):
         path = folder / f"part-{k:04d}.parquet"
         if not path.exists():
