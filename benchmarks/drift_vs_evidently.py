@@ -8,7 +8,7 @@ the process reports its peak RSS (VmHWM). Medians over the runs of a size; ratio
 Evidently / opsloop.
 
     .venv/bin/python benchmarks/drift_vs_evidently.py            # ~10 minutes on an idle machine
-    .venv/bin/python benchmarks/drift_vs_evidently.py --quick    # ~3 minutes
+    .venv/bin/python benchmarks/drift_vs_evidently.py --quick    # 200k rows
 
 What each process computes:
 
