@@ -127,3 +127,22 @@ def test_empty_relation_gives_one_empty_profile(tmp_path: Path) -> None:
         [(group, got)] = run_profile(con, REFERENCE, f"read_parquet('{tmp_path / 'e.parquet'}')")
     assert group == () and got.n_rows == 0
     assert_same(got, profile_frame(data(10, 0).iloc[:0], REFERENCE))
+
+
+def test_grouped_profiles_with_a_long_category_list(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    values = np.array([f"v{k}" for k in range(100)], dtype=object)  # the hash-join lookup
+    specs = [FeatureSpec("c", "categorical", "string"), FeatureSpec("x", "numeric", "float64")]
+    reference = compute_profile(pd.DataFrame({"c": np.repeat(values, 3),
+                                              "x": rng.normal(0, 1, 300)}), specs)
+    window = pd.DataFrame({"g": rng.integers(0, 3, 4000),
+                           "c": rng.choice([*values[:70], "new", None], 4000),
+                           "x": rng.normal(0.5, 2, 4000)})
+    window.to_parquet(tmp_path / "w.parquet")
+    with duckdb.connect() as con:
+        got = run_profile(con, reference, f"read_parquet('{tmp_path / 'w.parquet'}')",
+                          group_by=("g",))
+    assert [g for g, _ in got] == [(0,), (1,), (2,)]
+    for (g,), profile in got:
+        part = window[window["g"] == g].drop(columns="g")
+        assert_same(profile, profile_frame(part, reference))
