@@ -91,6 +91,20 @@ class QualityConfig(_Model):
                                 "(classification).")
 
 
+class InboxConfig(_Model):
+    """A folder the agent watches for label files: each tick ingests the new CSV/Parquet
+    files matching `path` once (like `opsloop labels add`) and moves them to `processed`;
+    a file it cannot ingest goes to `rejected` with a `labels_rejected` event."""
+
+    path: str = Field(min_length=1, description="Glob relative to the project, e.g. "
+                      "'inbox/*.csv'. Write files under another name and rename them in: "
+                      "names starting with '.' or ending in '.tmp' are skipped.")
+    processed: str = Field(default=".opsloop/inbox/processed", description="Folder "
+                           "(relative to the project) ingested files are moved to.")
+    rejected: str = Field(default=".opsloop/inbox/rejected", description="Folder (relative "
+                          "to the project) files that cannot be ingested are moved to.")
+
+
 class DataConfig(_Model):
     """Where ground truth comes from besides `opsloop labels add`; training data quality."""
 
@@ -98,6 +112,8 @@ class DataConfig(_Model):
         default=None,
         description="Glob of Parquet files (relative to the project) with id column + target.",
     )
+    inbox: InboxConfig | None = Field(default=None, description="Label files the agent "
+                                      "ingests on each tick.")
     quality: QualityConfig = QualityConfig()
 
 
@@ -376,8 +392,16 @@ class NewDataConfig(_Model):
                        "tick.")
 
 
+class LabelsTriggerConfig(_Model):
+    """The `labels` trigger: fires when this many labelled rows arrived (agent inbox or
+    `opsloop labels add`) since the last training started."""
+
+    min_rows: int = Field(default=1000, ge=1, description="New labels since the last "
+                          "training that fire the trigger.")
+
+
 class RetrainConfig(_Model):
-    on: tuple[Literal["drift", "performance", "schedule", "new_data"], ...] = (
+    on: tuple[Literal["drift", "performance", "schedule", "new_data", "labels"], ...] = (
         "drift", "performance")
     schedule: str | None = None
     training_window: Duration = timedelta(days=30)
@@ -387,6 +411,7 @@ class RetrainConfig(_Model):
     backoff: Duration = Field(default=timedelta(seconds=5), description="Wait before the "
                               "first retry; doubled for each further one.")
     new_data: NewDataConfig | None = None
+    labels: LabelsTriggerConfig = LabelsTriggerConfig()
 
     @field_validator("schedule")
     @classmethod

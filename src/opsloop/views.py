@@ -76,10 +76,11 @@ def build_status(project: Project) -> dict[str, Any]:
     firings = store.list_firings(name)
     from opsloop.lease import agent_lease_name
     from opsloop.orchestrate.agent import next_run
+    from opsloop.orchestrate.manual import list_requests
+    from opsloop.orchestrate.outlook import cooldown_until, trigger_outlook
 
     lease = store.find_lease(agent_lease_name(name))
     running = store.list_running_runs(name)
-    last_by_trigger = {f.trigger: f for f in firings}
 
     now = datetime.now(UTC)
     return {
@@ -133,13 +134,10 @@ def build_status(project: Project) -> dict[str, Any]:
                 "trigger": firings[-1].trigger, "key": firings[-1].key,
                 "ts": _iso(firings[-1].ts),
             },
-            "triggers": [
-                {"trigger": trigger, "last_key": f.key if f else None,
-                 "last_ts": _iso(f.ts) if f else None}
-                for trigger in (*cfg.retrain.on, "resume")
-                for f in [last_by_trigger.get(trigger)]
-            ],
+            "cooldown_until": _iso(cooldown_until(cfg, firings, now)),
+            "triggers": trigger_outlook(store, cfg, name, now),
         },
+        "retrain_requests": [r.to_dict() for r in list_requests(store, name, limit=10)],
         "runs": [_run_view(r) for r in runs],
         "running": [_run_view(r) for r in running],
         "agent": {

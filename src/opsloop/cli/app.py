@@ -342,6 +342,41 @@ def rollback(
 
 @app.command()
 @handle_errors
+def retrain(
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    now: Annotated[bool, typer.Option(
+        "--now", help="Train here and now (with progress) instead of asking the agent.")
+    ] = False,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Request a retraining: the agent runs it once at its next tick, after any running
+    training but regardless of retrain.cooldown. With --now, train in this process."""
+    p = open_project(project, stack)
+    if not now:
+        request = p.request_retrain(reason=reason)
+        if as_json:
+            print_json(request.to_dict())
+            return
+        console().print(f"[green]Requested[/] retraining of {p.name} (request "
+                        f"{request.id}); the agent runs it at its next tick. Follow it with "
+                        "`opsloop status`.")
+        return
+    from opsloop.cli.render import StageProgress, print_train
+
+    if as_json:
+        request, outcome = p.retrain_now(reason=reason)
+        print_json({"request": request.to_dict(), "outcome": outcome.to_dict()})
+        return
+    with StageProgress(console(), f"Retraining {p.name}") as progress:
+        request, outcome = p.retrain_now(reason=reason, progress=progress)
+    console().print(f"Retraining request {request.id} ({request.reason}):")
+    print_train(console(), p, outcome)
+
+
+@app.command()
+@handle_errors
 def serve(
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,

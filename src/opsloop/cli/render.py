@@ -145,6 +145,10 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
     last = sched["last_trigger"]
     table.add_row("last trigger", "none" if last is None else
                   f"{last['trigger']} at {last['ts'][:19]}")
+    for tr in sched.get("triggers") or []:
+        fired = "never fired" if tr["last_ts"] is None else \
+            f"last {tr['last_ts'][:19]} ({tr['last_key']})"
+        table.add_row(f"  {tr['trigger']}", f"{fired}; next: {tr['detail']}")
     lease = (s.get("agent") or {}).get("lease")
     table.add_row("agent", "none has run" if lease is None else
                   f"{lease['holder']} (lease token {lease['token']}, "

@@ -2,13 +2,15 @@
 
 One tick: (1) expire approvals and advance a running rollout; (2) mark crashed pipeline
 runs failed (heartbeat timeout) and pick crashed trainings to run again
-(`orchestrate/recovery.py`); (3) run the monitor if its cron schedule is due (or when
-forced); (4) for each breach listed in `retrain.on` (drift, performance), a due retrain
-schedule and enough new data (`orchestrate/newdata.py`), fire a trigger — idempotently,
-keyed by the aligned monitor window, the cron time or the message range, and not within
-`retrain.cooldown` of the previous firing; while a training of the model runs, triggers are
-recorded as skipped instead; (5) if anything fired, run the training pipeline once. Every
-firing is an event with its evidence.
+(`orchestrate/recovery.py`); (3) ingest the label files waiting in `data.inbox`
+(`orchestrate/inbox.py`); (4) run the monitor if its cron schedule is due (or when
+forced); (5) for each breach listed in `retrain.on` (drift, performance), a due retrain
+schedule, enough new data (`orchestrate/newdata.py`) and enough new labels, fire a trigger
+— idempotently, keyed by the aligned monitor window, the cron time, the message or arrival
+range, and not within `retrain.cooldown` of the previous firing; retraining requests
+(`orchestrate/manual.py`) fire once each, without the cooldown; while a training of the
+model runs, triggers are recorded as skipped instead; (6) if anything fired, run the
+training pipeline once. Every firing is an event with its evidence.
 
 Only the holder of the agent lease (`agent:<model>` in the ops store) ticks: `run_agent`
 acquires or renews it before every tick and renews it in the background during long ticks;
@@ -45,6 +47,7 @@ class TickResult:
     notes: list[str] = field(default_factory=list)
     crashed: list[PipelineRun] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)  # inbox files handled
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class TickResult:
             "notes": self.notes,
             "crashed": [r.to_dict() for r in self.crashed],
             "skipped": self.skipped,
+            "labels": self.labels,
         }
 
 
@@ -103,6 +107,10 @@ def tick(
     result.crashed, resumes = recover_crashed(rt)
     for run in result.crashed:
         result.notes.append(f"pipeline run {run.id} ({run.pipeline}) marked failed: {run.error}")
+    if cfg.data.inbox is not None:
+        from opsloop.orchestrate.inbox import ingest_inbox
+
+        result.labels = ingest_inbox(rt, result.notes)
     deployed = rt.store.find_deployment(rt.model) is not None
     if not deployed:
         result.notes.append("nothing deployed: monitoring skipped")
@@ -121,9 +129,12 @@ def tick(
         )
 
     candidates = _candidates(rt, result, now)
+    from opsloop.orchestrate.manual import manual_candidates
+
+    manual = manual_candidates(rt)
     busy = busy_training(rt)
     if busy is not None:
-        for trigger, key, _ in candidates:
+        for trigger, key, _ in manual + candidates:
             _skip(rt, result, trigger, key, busy)
         for resume in resumes:
             _skip(rt, result, "resume", str(resume.run.id), busy)
@@ -134,6 +145,10 @@ def tick(
         if firing is not None:
             result.fired.append(firing)
     cooling = _in_cooldown(rt, now)  # judged once: breaches of one tick fire together
+    for trigger, key, evidence in manual:  # a person asked: no cooldown
+        firing = rt.store.try_fire(rt.model, trigger, key, evidence)
+        if firing is not None:
+            result.fired.append(firing)
     for trigger, key, evidence in candidates:
         if cooling is not None:
             result.notes.append(
@@ -188,6 +203,12 @@ def _candidates(rt: Runtime, result: TickResult, now: datetime
         from opsloop.orchestrate.newdata import new_data_candidate
 
         found = new_data_candidate(rt, result.notes)
+        if found is not None:
+            candidates.append(found)
+    if "labels" in cfg.retrain.on:
+        from opsloop.orchestrate.inbox import labels_candidate
+
+        found = labels_candidate(rt, result.notes)
         if found is not None:
             candidates.append(found)
     return candidates
