@@ -134,10 +134,11 @@ def _move(path: Path, folder: Path, digest: str, notes: list[str]) -> str | None
 
 def _record_once(rt: Runtime, kind: str, digest: str, summary: str,
                  evidence: dict[str, Any]) -> None:
-    """An event, unless a recent one of `kind` was about the same content (a file that
-    cannot be moved away must not add an event on every tick)."""
+    """An event, unless a recent one of `kind` was about the same file and content (a file
+    that cannot be moved away must not add an event on every tick)."""
     recent = rt.store.list_events(rt.model, kinds=[kind], limit=50)
-    if any(e.evidence.get("sha256") == digest for e in recent):
+    if any(e.evidence.get("sha256") == digest and e.evidence.get("source") ==
+           evidence.get("source") for e in recent):
         return
     rt.store.add_event(kind, rt.model, summary=summary, evidence=evidence)
 
