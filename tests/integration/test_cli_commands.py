@@ -58,3 +58,24 @@ def test_approve_and_reject_errors(churn: Path) -> None:
     assert code == 1 and "no version '7'" in out
     code, out = run("train", "-p", str(churn), "--window", "soon")
     assert code == 1 and "--window" in out
+
+
+def test_retrain_request_then_now(churn: Path) -> None:
+    code, out = run("retrain", "-p", str(churn), "--reason", "audit labels", "--json")
+    assert code == 0, out
+    request = json.loads(out)
+    assert request["status"] == "pending" and request["reason"] == "audit labels"
+    code, out = run("status", "-p", str(churn))
+    assert code == 0 and f"#{request['id']}" in out and "manual" in out, out
+    code, out = run("agent", "-p", str(churn), "--once", "--json")
+    assert code == 0, out
+    tick = json.loads(out)
+    assert [(f["trigger"], f["key"]) for f in tick["fired"]] == [("manual", str(request["id"]))]
+    assert tick["trained"] is not None
+    code, out = run("status", "-p", str(churn), "--json")
+    seen = json.loads(out)["retrain_requests"][-1]
+    assert seen["id"] == request["id"] and seen["status"] == "fired" and seen["run"]
+    code, out = run("retrain", "-p", str(churn), "--now", "--reason", "hotfix")
+    assert code == 0 and "Retraining request" in out and "hotfix" in out, out
+    code, out = run("events", "-p", str(churn), "--kind", "retrain_requested", "--json")
+    assert [e["evidence"]["reason"] for e in json.loads(out)][-2:] == ["audit labels", "hotfix"]

@@ -198,3 +198,33 @@ def test_management_errors_are_documented_and_fit_the_schema(
     for status, answer in answers:
         assert answer.status_code == status, answer.text
         api_error.validate(answer.json())
+
+
+def test_retrain_requests_over_http(managed: tuple[Project, TestClient]) -> None:
+    p, client = managed
+    url = "/api/models/tiny/retrain"
+    assert client.post(url, json={"reason": "x"}).status_code == 401
+    assert client.post("/api/models/other/retrain", headers=AUTH).status_code == 404
+    assert client.post(url, headers=AUTH, json={"surprise": 1}).status_code == 422
+    assert client.get(url).json() == {"requests": []}
+    r = client.post(url, headers=AUTH, json={"reason": "fresh labels from the audit"})
+    assert r.status_code == 202, r.text
+    request = r.json()["request"]
+    assert request["status"] == "pending" and request["actor"] == "api:carol"
+    assert request["reason"] == "fresh labels from the audit"
+    listed = client.get(url).json()["requests"]
+    assert [x["id"] for x in listed] == [request["id"]]
+    status = client.get("/api/status").json()
+    manual = next(t for t in status["schedule"]["triggers"] if t["trigger"] == "manual")
+    assert manual["pending"] == [request["id"]] and manual["cooldown_until"] is None
+    assert status["retrain_requests"][-1]["id"] == request["id"]
+    events = client.get("/api/events?kind=retrain_requested").json()
+    assert events[-1]["actor"] == "api:carol" and events[-1]["id"] == request["id"]
+
+    p.tick()  # the agent picks it up: version 2 is trained
+    one = client.get(f"{url}/{request['id']}").json()["request"]
+    assert one["status"] == "fired" and one["run"] is not None
+    assert one["run_status"] == "succeeded"
+    assert client.get(f"{url}/999").status_code == 404
+    assert client.get(f"{url}/abc").status_code == 422
+    assert client.post(url, headers=AUTH).status_code == 202  # no body: no reason
