@@ -149,3 +149,16 @@ def test_orchestration_defaults() -> None:
     assert cfg.retrain.retries == 2 and cfg.retrain.backoff == timedelta(seconds=5)
     assert cfg.retrain.new_data is not None and cfg.retrain.new_data.min_rows == 1000
     assert "promoted" in cfg.notify.webhooks[0].events and cfg.notify.retries == 3
+
+
+def test_labels_trigger_and_inbox() -> None:
+    cfg = parse_config({**BASE, "retrain": {"on": ["labels"], "labels": {"min_rows": 50}},
+                        "data": {"inbox": {"path": "inbox/*.csv"}}})
+    assert cfg.retrain.on == ("labels",) and cfg.retrain.labels.min_rows == 50
+    assert cfg.data.inbox is not None and cfg.data.inbox.processed == ".opsloop/inbox/processed"
+    assert parse_config(BASE).data.inbox is None
+    assert parse_config(BASE).retrain.labels.min_rows == 1000
+    with pytest.raises(ConfigError, match=r"retrain.labels.min_rows"):
+        parse_config({**BASE, "retrain": {"labels": {"min_rows": 0}}})
+    with pytest.raises(ConfigError, match=r"data.inbox.path: required key is missing"):
+        parse_config({**BASE, "data": {"inbox": {"rejected": "x"}}})

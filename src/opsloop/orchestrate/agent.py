@@ -224,9 +224,9 @@ def _skip(rt: Runtime, result: TickResult, trigger: str, key: str, busy: Pipelin
             "reason": reason}
     result.skipped.append(skip)
     result.notes.append(f"{trigger} trigger for {key} skipped: {reason}")
-    last = rt.store.list_events(rt.model, kinds=["trigger_skipped"], limit=1)
-    if last and all(last[0].evidence.get(k) == skip[k] for k in ("trigger", "key",
-                                                                  "running_run")):
+    recent = rt.store.list_events(rt.model, kinds=["trigger_skipped"], limit=20)
+    if any(all(e.evidence.get(k) == skip[k] for k in ("trigger", "key", "running_run"))
+           for e in recent):  # several triggers may wait on one run
         return
     rt.store.add_event("trigger_skipped", rt.model,
                        summary=f"{trigger} trigger for {key} skipped: {reason}", evidence=skip)

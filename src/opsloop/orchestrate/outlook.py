@@ -104,6 +104,8 @@ def _fill(entry: dict[str, Any], store: OpsStore, cfg: ProjectConfig, model: str
         entry["next"] = _iso(at)
         entry["detail"] = (f"due now ({expr}): the agent's next tick" if at == now else
                            f"next at {_hm(at)} ({expr}){cool}")
+    elif trigger == "schedule":
+        entry["detail"] = "no retrain.schedule set"
     elif trigger in ("new_data", "labels"):
         rows, need = _volume(store, cfg, model, trigger)
         entry["progress"] = {"rows": rows, "min_rows": need}

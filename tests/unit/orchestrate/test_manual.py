@@ -51,18 +51,22 @@ def test_requests_wait_for_a_running_training(tmp_path: Path) -> None:
     p.train()
     running = p.store.start_run("tiny", "train", trigger="schedule:x")  # heartbeat fresh
     request = p.request_retrain(reason="")
+    other = p.request_retrain(reason="again")
     first = p.tick()
     assert first.fired == [] and first.trained is None
     assert first.skipped[0] == {"trigger": "manual", "key": str(request.id),
                                 "running_run": running, "reason": first.skipped[0]["reason"]}
-    assert p.retrain_requests()[-1].status == "pending"
+    assert p.tick().skipped  # still running: each waiting request recorded once
+    skipped = p.store.list_events("tiny", kinds=["trigger_skipped"])
+    assert [e.evidence["key"] for e in skipped] == [str(request.id), str(other.id)]
+    assert {r.status for r in p.retrain_requests()} == {"pending"}
     with pytest.raises(StateError, match=f"training run {running} .* still running"):
         p.retrain_now(reason="now please")
-    assert len(p.retrain_requests()) == 1  # a refused --now leaves no request behind
+    assert len(p.retrain_requests()) == 2  # a refused --now leaves no request behind
     p.store.update_run(running, stages=[], status="succeeded")
     done = p.tick()
-    assert [f.trigger for f in done.fired] == ["manual"] and done.trained is not None
-    assert p.retrain_requests()[-1].reason == "no reason given"
+    assert [f.trigger for f in done.fired] == ["manual", "manual"] and done.trained
+    assert p.retrain_requests()[0].reason == "no reason given"
 
 
 def test_retrain_now_trains_in_the_caller(tmp_path: Path) -> None:
