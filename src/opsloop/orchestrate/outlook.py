@@ -85,15 +85,17 @@ def trigger_outlook(store: OpsStore, cfg: ProjectConfig, model: str, now: dateti
 
 def _fill(entry: dict[str, Any], store: OpsStore, cfg: ProjectConfig, model: str,
           now: datetime, cooling: datetime | None, deployed: bool) -> None:
+    """`next`, `progress`, `pending` and `detail` (one phrase that reads after "next: ")."""
     trigger = entry["trigger"]
     cool = "" if cooling is None else f" (cooldown until {_hm(cooling)})"
     if trigger in ("drift", "performance"):
         if not deployed:
-            entry["detail"] = "nothing deployed: not monitored"
+            entry["detail"] = "once a version is deployed and monitored"
             return
         at = next_monitor(store, cfg, model, now, cooling)
         entry["next"] = _iso(at)
-        entry["detail"] = f"judged at the monitor run at {_hm(at)}{cool}"
+        entry["detail"] = ("the monitor run at the agent's next tick (due)" if at == now else
+                           f"the monitor run at {_hm(at)}{cool}")
     elif trigger == "schedule" and cfg.retrain.schedule:
         expr = cfg.retrain.schedule
         due_at = _cron_prev(expr, now)
@@ -102,28 +104,28 @@ def _fill(entry: dict[str, Any], store: OpsStore, cfg: ProjectConfig, model: str
         if cooling is not None and at < cooling:
             at = cooling
         entry["next"] = _iso(at)
-        entry["detail"] = (f"due now ({expr}): the agent's next tick" if at == now else
-                           f"next at {_hm(at)} ({expr}){cool}")
+        entry["detail"] = (f"the agent's next tick (due; {expr})" if at == now else
+                           f"{_hm(at)} ({expr}){cool}")
     elif trigger == "schedule":
-        entry["detail"] = "no retrain.schedule set"
+        entry["detail"] = "never: no retrain.schedule set"
     elif trigger in ("new_data", "labels"):
         rows, need = _volume(store, cfg, model, trigger)
         entry["progress"] = {"rows": rows, "min_rows": need}
-        entry["detail"] = (f"{rows} of {need} rows since the last training"
-                           + (": fires at the agent's next tick" if rows >= need else "")
-                           + cool)
+        have = f"{rows} of {need} rows since the last training"
+        entry["detail"] = (f"the agent's next tick ({have}){cool}" if rows >= need else
+                           f"when {need - rows} more rows arrive ({have}){cool}")
     elif trigger == "manual":
         from opsloop.orchestrate.manual import list_requests
 
         pending = [r.id for r in list_requests(store, model, limit=1000)
                    if r.status == "pending"]
         entry["pending"] = pending
-        entry["detail"] = ("no pending request" if not pending else
-                           f"{len(pending)} pending request(s) "
-                           f"({', '.join(f'#{i}' for i in pending)}): the agent's next tick")
+        entry["detail"] = ("when someone asks (opsloop retrain)" if not pending else
+                           f"the agent's next tick: {len(pending)} pending request(s) "
+                           f"({', '.join(f'#{i}' for i in pending)})")
     elif trigger == "resume":
-        entry["detail"] = ("re-runs a crashed training once" if cfg.agent.resume_crashed
-                           else "off (agent.resume_crashed: false)")
+        entry["detail"] = ("when a training crashes (re-run once)" if cfg.agent.resume_crashed
+                           else "never (agent.resume_crashed: false)")
 
 
 def _volume(store: OpsStore, cfg: ProjectConfig, model: str, trigger: str) -> tuple[int, int]:

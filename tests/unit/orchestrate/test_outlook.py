@@ -38,7 +38,8 @@ def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
     now = datetime(2030, 1, 1, 12, 7, tzinfo=UTC)
     before = by_trigger(p, now)
     assert list(before) == ["drift", "performance", "schedule", "labels", "manual", "resume"]
-    assert before["drift"]["detail"] == "nothing deployed: not monitored"
+    assert before["drift"]["detail"] == "once a version is deployed and monitored"
+    assert before["drift"]["next"] is None
     assert before["schedule"]["next"] == now.isoformat()  # never trained: due
     assert before["labels"]["progress"] == {"rows": 0, "min_rows": 500}
     assert before["manual"]["pending"] == [] and before["manual"]["last_ts"] is None
@@ -62,7 +63,8 @@ def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
     sched = datetime.fromisoformat(after["schedule"]["next"])
     assert (sched.hour, sched.minute) == (3, 0) and sched > now
     assert after["labels"]["progress"] == {"rows": 2, "min_rows": 500}
-    assert after["labels"]["detail"].startswith("2 of 500 rows since the last training")
+    assert after["labels"]["detail"] == "when 498 more rows arrive (2 of 500 rows since " \
+        f"the last training) (cooldown until {until:%Y-%m-%d %H:%M} UTC)"
     assert after["manual"]["pending"] == [request.id] and after["manual"]["cooldown_until"] \
         is None
     assert f"#{request.id}" in after["manual"]["detail"]
