@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from opsloop.monitor.compare import compare_windows
 from monitor_fixtures import feature, summary
+from opsloop.monitor.compare import compare_windows
 
 
 def test_newly_drifted_recovered_and_changes() -> None:
