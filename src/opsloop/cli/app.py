@@ -503,12 +503,14 @@ def monitor_history(
 ) -> None:
     """The latest monitored windows, oldest first: drift, performance (realised and
     estimated), multivariate score and what changed since the previous window."""
-    from click.core import ParameterSource
+    def given(name: str) -> bool:  # typer vendors click: compare the enum by name
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name != "DEFAULT"
 
-    parent = ctx.obj or {}
-    if ctx.get_parameter_source("project") == ParameterSource.DEFAULT:
+    parent = ctx.obj or {}  # `opsloop monitor -p DIR history`: the group's options
+    if not given("project"):
         project = parent.get("project", project)
-    if ctx.get_parameter_source("stack") == ParameterSource.DEFAULT:
+    if not given("stack"):
         stack = parent.get("stack", stack)
     data = open_project(project, stack).monitoring(limit=limit, version=version)
     if as_json:

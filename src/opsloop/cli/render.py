@@ -117,24 +117,23 @@ def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
         console.print(f"No monitored windows for {data['model']} yet "
                       "(`opsloop monitor`, or backfill with `opsloop monitor --from 7d`).")
         return
-    table = Table("window end (UTC)", "version", "rows", "labelled", "drift share",
-                  "drifted", "newly drifted", "recovered", "performance", "estimated",
-                  "multivariate", "quality", box=None)
+    table = Table("window end", "v", "rows", "labels", "drift", "since previous",
+                  "perf.", "est.", "multiv.", "quality", box=None)
     for w in windows:
         prev = w.get("previous") or {}
-        perf = "—" if w["performance_value"] is None else f"{w['performance_value']:.4f}"
+        change = " ".join([*(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
+                           *(f"[green]−{n}[/]" for n in prev.get("recovered", []))])
+        perf = "—" if w["performance_value"] is None else f"{w['performance_value']:.3f}"
         share = f"{w['drift_share']:.0%}"
         quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.get("quality_passed")]
         table.add_row(
-            _short(w["window_end"]), w["version"], str(w["n_rows"]), str(w["n_labelled"]),
-            f"[red]{share}[/]" if w["drift_detected"] else share,
-            ", ".join(w["drifted_features"]) or "—",
-            ", ".join(prev.get("newly_drifted", [])) or "—",
-            ", ".join(prev.get("recovered", [])) or "—",
-            f"[red]{perf}[/]" if w["performance_degraded"] else perf,
+            _short(w["window_end"])[5:], str(w["version"]), str(w["n_rows"]),
+            str(w["n_labelled"]), f"[red]{share}[/]" if w["drift_detected"] else share,
+            change or "—", f"[red]{perf}[/]" if w["performance_degraded"] else perf,
             _band(w.get("estimated_performance"), "degraded"),
             _band(w.get("multivariate"), "drifted"), quality)
     console.print(table)
+    console.print("since previous: [red]+newly drifted[/] [green]−recovered[/] features")
     console.print(f"Latest report: {windows[-1]['report_path']}")
 
 

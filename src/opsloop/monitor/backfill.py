@@ -17,12 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloop.data.window import Window
 from opsloop.errors import InvalidInputError
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
+
+if TYPE_CHECKING:
+    from opsloop.monitor.run import MonitorReport
 
 MAX_WINDOWS = 10_000
 
@@ -82,8 +85,6 @@ def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
         evaluate_window,
         load_reference,
         record_window,
-        report_file,
-        report_html,
     )
 
     windows = plan_windows(start, end, every)
@@ -92,9 +93,18 @@ def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
     result = BackfillResult(version=version, windows=[w.key for w in windows])
     if windows[-1].end < end:
         result.remainder = f"{windows[-1].end.isoformat()}/{end.isoformat()}"
+    # Each window is stored after the next one is evaluated, so that the last one monitored
+    # is stored with its HTML report; storing stays in window order (each is compared with
+    # the one stored before it).
+    pending: tuple[MonitorReport, tuple[int, ...]] | None = None
+
+    def store(report: MonitorReport, replaces: tuple[int, ...], *, html: bool) -> None:
+        result.monitored.append(record_window(rt, report, reference, version, html=html,
+                                              replaces=replaces))
+        result.replaced += replaces
+
     for window in windows:
         existing = rt.store.list_monitor_window(rt.model, version, window.start, window.end)
-        outcome = "monitored"
         if existing and not replace:
             outcome = f"skipped: already monitored (result {existing[-1].id})"
         else:
@@ -102,21 +112,16 @@ def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
             if report.n_rows == 0:
                 outcome = f"skipped: no predictions of version {version}"
             else:
-                replaces = tuple(r.id for r in existing)
-                result.monitored.append(record_window(rt, report, reference, version,
-                                                      html=False, replaces=replaces))
-                result.replaced += replaces
-                outcome = "replaced" if replaces else "monitored"
+                if pending is not None:
+                    store(*pending, html=False)
+                pending = (report, tuple(r.id for r in existing))
+                outcome = "replaced" if existing else "monitored"
         if outcome.startswith("skipped"):
             result.skipped.append({"window": window.key,
                                    "reason": outcome.removeprefix("skipped: ")})
         if on_window is not None:
             on_window(window, outcome)
-    if result.monitored:
-        last = result.monitored[-1]
-        window = Window(last.window_start, last.window_end)
-        path = report_file(rt, version, window)
-        path.write_text(report_html(rt, dict(last.summary), reference, version, window),
-                        encoding="utf-8")
-        result.report_path = str(path)
+    if pending is not None:
+        store(*pending, html=True)
+        result.report_path = result.monitored[-1].report_path
     return result

@@ -75,8 +75,9 @@ def test_backfill_compares_windows_and_is_idempotent(memory_project: Project) ->
     assert events[0].evidence["previous"]["newly_drifted"] == prev["newly_drifted"]
     assert "newly drifted since the previous window" in events[0].summary
     # JSON for every window, the HTML (with the history) for the last one
-    assert all(Path(str(m.report_path)).suffix == ".json" for m in first.monitored)
-    assert first.report_path is not None
+    assert [Path(str(m.report_path)).suffix for m in first.monitored] == [".json"] * 3 + [
+        ".html"]
+    assert first.report_path == r3.report_path and first.report_path is not None
     html = Path(first.report_path).read_text(encoding="utf-8")
     assert "Over time (4 windows of this version)" in html and html.count("<svg") > 6
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
