@@ -182,8 +182,12 @@ def _previous(s: Summary) -> str:
                        ("multivariate", "multivariate score")):
         pair = p.get(key)
         if isinstance(pair, Mapping):
-            lines.append(f"{label}: {_fmt(pair.get('previous'))} → {_fmt(pair.get('value'))} "
-                         f"({_signed(pair.get('change'))})")
+            before, now, change = pair.get("previous"), pair.get("value"), pair.get("change")
+            if key == "drift_share" and before is not None and now is not None \
+                    and change is not None:
+                lines.append(f"{label}: {before:.0%} → {now:.0%} ({change * 100:+.0f} points)")
+            else:
+                lines.append(f"{label}: {_fmt(before)} → {_fmt(now)} ({_signed(change)})")
     perf = p.get("performance")
     if isinstance(perf, Mapping) and (perf.get("value") is not None
                                       or perf.get("previous") is not None):
@@ -279,7 +283,7 @@ def _over_time(series: Sequence[Summary]) -> str:
     share = [(s.get("drift") or {}).get("share") for s in series]
     detected = [bool((s.get("drift") or {}).get("detected")) for s in series]
     general = [line_chart(labels, [Series("drift share", share, "#7a4fb3", detected)],
-                          title="share of drifted features")]
+                          title="share of drifted features", span=(0.0, 1.0))]
     realised = [s.get("performance_value") for s in series]
     est = [s.get("estimated_performance") for s in series]
     est_values = [e.get("value") if isinstance(e, Mapping) else None for e in est]

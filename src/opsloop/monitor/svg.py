@@ -43,7 +43,9 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
                threshold: float | None = None, threshold_label: str = "",
                band: Sequence[tuple[float | None, float | None]] = (),
                bars: Sequence[int | None] = (), bars_label: str = "",
+               span: tuple[float, float] | None = None,
                width: int = 340, height: int = 150) -> str:
+    """`span`: a fixed y range (e.g. 0..1 for a share) instead of the data's."""
     n = len(labels)
     finite = [v for s in series for v in s.values if v is not None]
     finite += [v for pair in band for v in pair if v is not None]
@@ -53,7 +55,7 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5 * (abs(lo) or 1), hi + 0.5 * (abs(hi) or 1)
     pad = (hi - lo) * 0.08
-    lo, hi = lo - pad, hi + pad
+    lo, hi = span if span is not None else (lo - pad, hi + pad)
     plot_w, plot_h = width - _PAD_L - _PAD_R, height - _PAD_T - _PAD_B
 
     def x(i: int) -> float:
