@@ -206,6 +206,6 @@ def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
 def build_monitoring(store: OpsStore, model: str, *, limit: int = 48,
                      version: str | None = None) -> dict[str, Any]:
     """The `limit` latest monitored windows (of one version, or all), oldest first."""
-    results = store.list_monitor_windows(model, version=version, limit=limit)
+    results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
     return {"model": model, "version": version,
             "windows": [monitor_window_view(r) for r in results]}

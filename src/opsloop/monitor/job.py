@@ -83,7 +83,8 @@ def report_html(rt: Runtime, summary: dict[str, Any], reference: Profile, versio
     from opsloop.monitor.report import render_html
 
     history = rt.store.list_monitor_windows(rt.model, version=version,
-                                            limit=HISTORY_WINDOWS - 1, end_before=window.end)
+                                            limit=HISTORY_WINDOWS - 1, end_before=window.end,
+                                            digests=True)
     return render_html(summary, reference, title=f"{rt.model} v{version} · {window.key}",
                        history=[r.summary for r in history])
 

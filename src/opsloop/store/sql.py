@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from opsloop.errors import InvalidInputError, StoreError
+from opsloop.monitor.digest import digest
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.orchestration import OrchestrationQueries, pipeline_run
@@ -380,12 +381,13 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
             performance_degraded=performance_degraded, report_path=report_path,
             summary=jsonable(summary),
         )
+        row_digest = digest(values["summary"])
         with self._tx() as conn:
             if replaces:
                 conn.execute(t.monitor_results.delete().where(
                     t.monitor_results.c.model == model,
                     t.monitor_results.c.id.in_(list(replaces))))
-            res = conn.execute(t.monitor_results.insert().values(**values))
+            res = conn.execute(t.monitor_results.insert().values(**values, digest=row_digest))
             result = MonitorResult(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
             brief = {k: v for k, v in result.to_dict().items() if k != "summary"}
             brief["drifted_features"] = summary.get("drifted_features", [])
@@ -422,12 +424,17 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
 
     def list_monitor_windows(self, model: str, *, version: str | None = None,
                              limit: int = 100, end_before: datetime | None = None,
-                             start: datetime | None = None) -> list[MonitorResult]:
+                             start: datetime | None = None,
+                             digests: bool = False) -> list[MonitorResult]:
         """The `limit` latest windows by window end (of one version; ending before
         `end_before`; starting exactly at `start`), oldest window first: the history a
-        report charts (a backfill may store old windows after newer ones)."""
+        report charts (a backfill may store old windows after newer ones). With `digests`,
+        each result's `summary` is its digest (`opsloop.monitor.digest`: no histograms or
+        distances), much less to read for long histories."""
         c = t.monitor_results.c
-        query = sa.select(t.monitor_results).where(c.model == model)
+        columns = [col for col in t.monitor_results.c if col.name != "summary"] \
+            if digests else [t.monitor_results]
+        query = sa.select(*columns).where(c.model == model)
         if version is not None:
             query = query.where(c.version == version)
         if end_before is not None:
@@ -435,8 +442,18 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         if start is not None:
             query = query.where(c.window_start == start)
         with self._read() as conn:
-            rows = list(conn.execute(
-                query.order_by(c.window_end.desc(), c.id.desc()).limit(limit)).mappings())
+            rows = [dict(r) for r in conn.execute(
+                query.order_by(c.window_end.desc(), c.id.desc()).limit(limit)).mappings()]
+            missing = [r["id"] for r in rows if digests and r["digest"] is None]
+            if missing:  # stored before digests existed
+                found = dict(conn.execute(sa.select(c.id, c.summary).where(
+                    c.id.in_(missing))).tuples().all())
+                for r in rows:
+                    if r["id"] in found:
+                        r["digest"] = digest(found[r["id"]])
+        if digests:
+            for r in rows:
+                r["summary"] = r["digest"]
         return [_monitor_result(r) for r in reversed(rows)]
 
     def find_previous_monitor(self, model: str, version: str | None,
@@ -537,6 +554,7 @@ def _deployment(row: Any) -> Deployment:
 
 def _monitor_result(row: Any) -> MonitorResult:
     data = dict(row)
+    data.pop("digest", None)
     for key in ("ts", "window_start", "window_end"):
         data[key] = aware(data[key])
     return MonitorResult(**data)

@@ -76,3 +76,12 @@ def test_a_changed_method_is_plotted_relative_to_its_threshold() -> None:
     # 0.001 vs α 0.01 → 1.5; 0.05 vs 0.1 → 0.5; the insufficient window is left out
     assert sum("x 1.5 (flagged)" in t for t in tips) == 2
     assert sum("x 0.5" in t for t in tips) == 1 and len(tips) == 3
+
+
+def test_history_from_digests_charts_the_same() -> None:
+    from opsloop.monitor.digest import digest
+
+    *older, current = history(extras=True)
+    full = render_html(current, None, title="t", history=older)
+    thin = render_html(current, None, title="t", history=[digest(s) for s in older])
+    assert full.split("<h2>Over time")[1] == thin.split("<h2>Over time")[1]
