@@ -373,8 +373,9 @@ def labels_add(
 
 
 monitor_app = typer.Typer(
-    help="Compare a window of predictions with the champion's reference profile and with "
-    "the previous window; backfill a series of windows; list the history.",
+    help="Monitor the latest window of predictions (default) against the champion's "
+    "reference profile and the previous window; backfill a series of windows with "
+    "--from/--to/--every; `history` lists the stored windows.",
     invoke_without_command=True,
 )
 app.add_typer(monitor_app, name="monitor")
