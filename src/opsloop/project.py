@@ -219,10 +219,13 @@ class Project:
         )
         return n
 
-    def monitor(self, *, window: Window | None = None) -> MonitorResult:
+    def monitor(self, *, window: Window | None = None, version: str | None = None
+                ) -> MonitorResult:
+        """Monitor `window` (default: the last `monitor.window`) for `version` (default:
+        the deployed one), against its reference and the previous window."""
         from opsloop.monitor.job import run_monitor_job
 
-        return run_monitor_job(self.runtime, window=window)
+        return run_monitor_job(self.runtime, window=window, version=version)
 
     def backfill_monitor(self, *, start: datetime, end: datetime, every: timedelta,
                          version: str | None = None, replace: bool = False,

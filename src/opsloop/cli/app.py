@@ -418,12 +418,7 @@ def monitor(
                                     fix="add --from (e.g. --from 7d) or drop them")
         from opsloop.cli.render import print_monitor
 
-        if version is not None:
-            from opsloop.monitor.job import run_monitor_job
-
-            result = run_monitor_job(p.runtime, window=_window(window), version=version)
-        else:
-            result = p.monitor(window=_window(window))
+        result = p.monitor(window=_window(window), version=version)
         if as_json:
             print_json(result.to_dict())
         else:

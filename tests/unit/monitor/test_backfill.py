@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from opsloop.data.window import Window
 from opsloop.errors import InvalidInputError
 from opsloop.monitor.backfill import plan_windows
 from opsloop.project import Project
@@ -97,12 +98,21 @@ def test_backfill_compares_windows_and_is_idempotent(memory_project: Project) ->
     assert new2.summary["previous"]["id"] == r1.id  # compared with the stored hour 1
     assert new3.summary["previous"]["id"] == new2.id
 
-    history = p.monitoring(limit=3)
-    assert [w["window_start"][11:13] for w in history["windows"]] == ["01", "02", "03"]
-    last = history["windows"][-1]
+    # the scheduled path compares too: an empty window judges nothing, so nothing recovers
+    empty = p.monitor(window=Window(T0 + timedelta(hours=4), T0 + timedelta(hours=5)),
+                      version="1")
+    assert empty.n_rows == 0 and empty.summary["previous"]["id"] == new3.id
+    assert empty.summary["previous"]["recovered"] == []
+    assert empty.summary["previous"]["drift_share"]["change"] == pytest.approx(
+        -new3.drift_share)
+    assert Path(str(empty.report_path)).suffix == ".html"
+
+    history = p.monitoring(limit=4)
+    assert [w["window_start"][11:13] for w in history["windows"]] == ["01", "02", "03", "04"]
+    last = history["windows"][-2]
     assert last["previous"]["newly_drifted"] == prev["newly_drifted"]
     assert last["features"]["x1"]["drifted"] is True
-    assert p.status()["last_monitor"]["newly_drifted"] == prev["newly_drifted"]
+    assert p.status()["last_monitor"]["newly_drifted"] == []
 
 
 def test_backfill_needs_a_deployed_version_or_one_named(memory_project: Project) -> None:
