@@ -12,7 +12,7 @@ over it.
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from opsloop.deploy.rollout import Step
     from opsloop.engines.base import Engine
     from opsloop.gate.evaluate import GateReport
+    from opsloop.monitor.backfill import BackfillResult, OnWindow
     from opsloop.orchestrate.agent import TickResult
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.registry.base import ModelRegistry
@@ -246,10 +247,29 @@ class Project:
 
         return list_requests(self.store, self.name, limit=limit)
 
-    def monitor(self, *, window: Window | None = None) -> MonitorResult:
+    def monitor(self, *, window: Window | None = None, version: str | None = None
+                ) -> MonitorResult:
+        """Monitor `window` (default: the last `monitor.window`) for `version` (default:
+        the deployed one), against its reference and the previous window."""
         from opsloop.monitor.job import run_monitor_job
 
-        return run_monitor_job(self.runtime, window=window)
+        return run_monitor_job(self.runtime, window=window, version=version)
+
+    def backfill_monitor(self, *, start: datetime, end: datetime, every: timedelta,
+                         version: str | None = None, replace: bool = False,
+                         on_window: OnWindow | None = None) -> BackfillResult:
+        """Monitor the consecutive windows of length `every` from `start` to `end`
+        (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
+        from opsloop.monitor.backfill import backfill
+
+        return backfill(self.runtime, start=start, end=end, every=every, version=version,
+                        replace=replace, on_window=on_window)
+
+    def monitoring(self, *, limit: int = 48, version: str | None = None) -> dict[str, Any]:
+        """The latest monitored windows, oldest first (`views.build_monitoring`)."""
+        from opsloop.views import build_monitoring
+
+        return build_monitoring(self.store, self.name, limit=limit, version=version)
 
     def tick(self, *, force_monitor: bool = False, progress: Progress | None = None
              ) -> TickResult:

@@ -407,24 +407,149 @@ def labels_add(
     console().print(f"[green]Added[/] {n} labels from {file}.")
 
 
-@app.command()
+monitor_app = typer.Typer(
+    help="Monitor the latest window of predictions (default) against the champion's "
+    "reference profile and the previous window; backfill a series of windows with "
+    "--from/--to/--every; `history` lists the stored windows.",
+    invoke_without_command=True,
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.callback()
 @handle_errors
 def monitor(
+    ctx: typer.Context,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
     window: Annotated[str | None, typer.Option(
         help="Window ending now, e.g. 1h (default monitor.window).")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Backfill from this time (ISO 8601, UTC unless an offset is given) "
+        "or this long ago (e.g. 7d).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Backfill up to this time or this long ago (default now).")] = None,
+    every: Annotated[str | None, typer.Option(
+        help="Backfill window length and step (default monitor.window).")] = None,
+    version: Annotated[str | None, typer.Option(
+        help="Version whose answers to monitor (default the deployed one).")] = None,
+    replace: Annotated[bool, typer.Option(
+        help="Backfill: monitor windows already monitored again and replace their "
+        "results (default: skip them).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare the latest window of predictions with the champion's reference profile."""
-    from opsloop.cli.render import print_monitor
+    """Monitor the latest window (default), or backfill windows with --from/--to/--every.
+
+    Subcommand: `opsloop monitor history` lists the stored windows."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"project": project, "stack": stack}
+        return
+    from opsloop.errors import InvalidInputError
 
     p = open_project(project, stack)
-    result = p.monitor(window=_window(window))
+    if start is None:
+        if end is not None or every is not None or replace:
+            raise InvalidInputError("--to, --every and --replace are backfill options",
+                                    fix="add --from (e.g. --from 7d) or drop them")
+        from opsloop.cli.render import print_monitor
+
+        result = p.monitor(window=_window(window), version=version)
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            print_monitor(console(), result)
+        return
+    if window is not None:
+        raise InvalidInputError("--window is for one window ending now; a backfill's window "
+                                "length is --every", fix="use --every instead of --window")
+    _backfill(p, start, end, every, version=version, replace=replace, as_json=as_json)
+
+
+def _instant(text: str, option: str) -> Any:
+    """ISO 8601 (naive = UTC) or a duration before now."""
+    from datetime import UTC, datetime
+
+    from opsloop.config import parse_duration
+    from opsloop.errors import InvalidInputError
+
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"{option}: cannot read {text!r} as a time",
+            expected="ISO 8601 such as 2026-05-01 or 2026-05-01T06:00 (UTC), or a duration "
+            "before now such as 7d", got=repr(text)) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _backfill(p: Project, start_text: str, end_text: str | None, every_text: str | None, *,
+              version: str | None, replace: bool, as_json: bool) -> None:
+    from datetime import UTC, datetime
+
+    from opsloop.config import parse_duration
+    from opsloop.errors import InvalidInputError
+    from opsloop.monitor.backfill import plan_windows
+
+    start = _instant(start_text, "--from")
+    end = _instant(end_text, "--to") if end_text else datetime.now(UTC)
+    try:
+        every = parse_duration(every_text) if every_text else p.config.monitor.window
+    except ValueError as exc:
+        raise InvalidInputError(f"--every: {exc}") from None
+    total = len(plan_windows(start, end, every))  # errors before the progress bar
     if as_json:
+        result = p.backfill_monitor(start=start, end=end, every=every, version=version,
+                                    replace=replace)
         print_json(result.to_dict())
-    else:
-        print_monitor(console(), result)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    out = console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[window]}"), console=out) as bar:
+        task = bar.add_task(f"Backfilling {p.name}", total=total, window="")
+        result = p.backfill_monitor(
+            start=start, end=end, every=every, version=version, replace=replace,
+            on_window=lambda w, outcome: bar.update(
+                task, advance=1, window=f"{w.end:%Y-%m-%d %H:%M} {outcome}"))
+    from opsloop.cli.render import print_backfill
+
+    print_backfill(out, result)
+
+
+@monitor_app.command("history")
+@handle_errors
+def monitor_history(
+    ctx: typer.Context,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000,
+                                       help="How many windows (latest).")] = 24,
+    version: Annotated[str | None, typer.Option(help="Only this version's windows.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The latest monitored windows, oldest first: drift, performance (realised and
+    estimated), multivariate score and what changed since the previous window."""
+    def given(name: str) -> bool:  # typer vendors click: compare the enum by name
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name != "DEFAULT"
+
+    parent = ctx.obj or {}  # `opsloop monitor -p DIR history`: the group's options
+    if not given("project"):
+        project = parent.get("project", project)
+    if not given("stack"):
+        stack = parent.get("stack", stack)
+    data = open_project(project, stack).monitoring(limit=limit, version=version)
+    if as_json:
+        print_json(data)
+        return
+    from opsloop.cli.render import print_monitor_history
+
+    print_monitor_history(console(), data)
 
 
 @app.command()

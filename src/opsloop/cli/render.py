@@ -11,6 +11,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.status import Status
 
+    from opsloop.monitor.backfill import BackfillResult
     from opsloop.orchestrate.agent import TickResult
     from opsloop.project import Project
     from opsloop.store.records import Event, MonitorResult
@@ -89,7 +90,70 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                       f"{r.n_labelled} labelled rows ({state}).")
     else:
         console.print(f"Performance: not enough labels yet ({r.n_labelled} labelled rows).")
+    prev = r.summary.get("previous")
+    if prev:
+        share = prev.get("drift_share") or {}
+        console.print(
+            f"Since the previous window (ending {_short(prev.get('window_end'))}): drift share "
+            f"{_fmt(share.get('previous'))} → {_fmt(share.get('value'))}; newly drifted "
+            f"{prev.get('newly_drifted') or 'none'}, recovered {prev.get('recovered') or 'none'}.")
     console.print(f"Report: {r.report_path}")
+
+
+def _short(iso: Any) -> str:
+    return "—" if not iso else str(iso)[:16].replace("T", " ")
+
+
+def _band(value: dict[str, Any] | None, flag: str) -> str:
+    if not value or value.get("value") is None:
+        return "—"
+    text = f"{value['value']:.4g}"
+    return f"[red]{text}[/]" if value.get(flag) else text
+
+
+def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
+    windows = data["windows"]
+    if not windows:
+        console.print(f"No monitored windows for {data['model']} yet "
+                      "(`opsloop monitor`, or backfill with `opsloop monitor --from 7d`).")
+        return
+    table = Table("window end", "v", "rows", "labels", "drift", "since previous",
+                  "perf.", "est.", "multiv.", "quality", box=None)
+    for w in windows:
+        prev = w.get("previous") or {}
+        change = " ".join([*(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
+                           *(f"[green]−{n}[/]" for n in prev.get("recovered", []))])
+        perf = "—" if w["performance_value"] is None else f"{w['performance_value']:.3f}"
+        share = f"{w['drift_share']:.0%}"
+        quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.get("quality_passed")]
+        table.add_row(
+            _short(w["window_end"])[5:], str(w["version"]), str(w["n_rows"]),
+            str(w["n_labelled"]), f"[red]{share}[/]" if w["drift_detected"] else share,
+            change or "—", f"[red]{perf}[/]" if w["performance_degraded"] else perf,
+            _band(w.get("estimated_performance"), "degraded"),
+            _band(w.get("multivariate"), "drifted"), quality)
+    console.print(table)
+    console.print("since previous: [red]+newly drifted[/] [green]−recovered[/] features")
+    console.print(f"Latest report: {windows[-1]['report_path']}")
+
+
+def print_backfill(console: Console, r: BackfillResult) -> None:
+    console.print(f"Version {r.version}: {len(r.windows)} windows, {len(r.monitored)} "
+                  f"monitored ({len(r.replaced)} replaced), {len(r.skipped)} skipped.")
+    reasons: dict[str, int] = {}
+    for s in r.skipped:
+        key = s["reason"].split(" (result")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    for reason, n in reasons.items():
+        console.print(f"  [dim]skipped {n}: {reason}[/]")
+    drifted = [m for m in r.monitored if m.drift_detected]
+    if drifted:
+        console.print(f"[red]Drift[/] in {len(drifted)} windows, first ending "
+                      f"{drifted[0].window_end:%Y-%m-%d %H:%M} UTC.")
+    if r.remainder:
+        console.print(f"[dim]Not monitored (shorter than a window): {r.remainder}[/]")
+    if r.report_path:
+        console.print(f"Report of the last window, with the history: {r.report_path}")
 
 
 def print_tick(console: Console, t: TickResult) -> None:

@@ -1,6 +1,6 @@
-"""The management API served next to the predictions: status, audit log, gate reports and
-retraining requests (read-only, open); approve, reject, deploy, rollback and retraining
-requests (bearer token).
+"""The management API served next to the predictions: status, audit log, gate reports,
+retraining requests and monitoring history (read-only, open); approve, reject, deploy,
+rollback and retraining requests (bearer token).
 
 The token comes from the environment variable named by `serve.admin_token_env` (default
 ``OPSLOOP_ADMIN_TOKEN``), read by the CLI when the server starts; without it the write
@@ -114,6 +114,14 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     def gate_report(name: str, version: str) -> dict[str, Any]:
         check_model(name)
         return project.gate_report(version).to_dict()
+
+    @router.get("/models/{name}/monitoring", responses=_READ_ERRORS)
+    def monitoring(name: str, limit: int = 48, version: str | None = None) -> dict[str, Any]:
+        """The latest monitored windows (of one version, or all), oldest first: per-feature
+        drift statistics, drift share, realised and estimated performance, the multivariate
+        score, the data-quality verdict and the change since the previous window."""
+        check_model(name)
+        return project.monitoring(limit=max(1, min(limit, 1000)), version=version)
 
     @router.post("/models/{name}/versions/{version}/approve", responses=_WRITE_ERRORS)
     def approve_version(name: str, version: str, body: ApprovalBody | None = None,
