@@ -5,10 +5,11 @@ deployed version's reference profile; results to the ops store, an HTML + JSON r
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from opsloop.data.features import features_from_json
 from opsloop.data.window import Window
-from opsloop.errors import ProfileFormatError, StateError
+from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
@@ -44,9 +45,11 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
                                        version=version)
     labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
                                      labelled_only=True)
+    cbpe, scores = _cbpe_inputs(rt, version, window)
     report = run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
+        cbpe=cbpe, scores=scores,
     )
     summary = report.to_dict()
     rt.paths.reports.mkdir(parents=True, exist_ok=True)
@@ -67,3 +70,21 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
         performance_degraded=report.performance_degraded, report_path=str(html_path),
         summary=summary,
     )
+
+
+def _cbpe_inputs(rt: Runtime, version: str, window: Window) -> tuple[Any, Any]:
+    """The version's CBPE reference (`cbpe.json`, absent for regressors and versions
+    trained before it) and the raw scores of the window's rows; (None, None) when
+    performance is not estimated."""
+    from opsloop.monitor.cbpe import ARTIFACT, CBPEReference
+
+    if rt.config.task != "binary_classification" or \
+            not rt.config.monitor.estimated_performance.enabled:
+        return None, None
+    try:
+        cbpe = CBPEReference.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
+    except NotFoundError:
+        return None, None
+    rows = rt.engine.read_window(rt.model, window.start, window.end, version=version)
+    return cbpe, rows["score"].to_numpy(dtype=float, na_value=float("nan")) \
+        if "score" in rows.columns else None
