@@ -149,3 +149,19 @@ def test_orchestration_defaults() -> None:
     assert cfg.retrain.retries == 2 and cfg.retrain.backoff == timedelta(seconds=5)
     assert cfg.retrain.new_data is not None and cfg.retrain.new_data.min_rows == 1000
     assert "promoted" in cfg.notify.webhooks[0].events and cfg.notify.retries == 3
+
+
+def test_estimated_performance_and_ranking_settings() -> None:
+    cfg = parse_config(BASE)
+    est = cfg.monitor.estimated_performance
+    assert est.enabled and est.metric == "roc_auc" and est.chunks == 10 and est.floor is None
+    assert cfg.monitor.performance.k == 100 and cfg.monitor.performance.calibration_bins == 10
+    cfg = parse_config({**BASE, "retrain": {"on": ["estimated_performance"]},
+                        "monitor": {"estimated_performance": {"metric": "f1", "floor": 0.7},
+                                    "performance": {"k": 20}}})
+    assert cfg.retrain.on == ("estimated_performance",)
+    assert cfg.monitor.estimated_performance.floor == 0.7 and cfg.monitor.performance.k == 20
+    with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.metric"):
+        parse_config({**BASE, "monitor": {"estimated_performance": {"metric": "log_loss"}}})
+    with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.chunks"):
+        parse_config({**BASE, "monitor": {"estimated_performance": {"chunks": 1}}})

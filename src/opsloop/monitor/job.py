@@ -5,13 +5,18 @@ deployed version's reference profile; results to the ops store, an HTML + JSON r
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from opsloop.data.features import features_from_json
 from opsloop.data.window import Window
 from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from opsloop.monitor.cbpe import CBPEReference
 
 
 def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResult:
@@ -72,7 +77,8 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
     )
 
 
-def _cbpe_inputs(rt: Runtime, version: str, window: Window) -> tuple[Any, Any]:
+def _cbpe_inputs(rt: Runtime, version: str, window: Window
+                 ) -> tuple[CBPEReference | None, np.ndarray | None]:
     """The version's CBPE reference (`cbpe.json`, absent for regressors and versions
     trained before it) and the raw scores of the window's rows; (None, None) when
     performance is not estimated."""
@@ -86,5 +92,6 @@ def _cbpe_inputs(rt: Runtime, version: str, window: Window) -> tuple[Any, Any]:
     except NotFoundError:
         return None, None
     rows = rt.engine.read_window(rt.model, window.start, window.end, version=version)
-    return cbpe, rows["score"].to_numpy(dtype=float, na_value=float("nan")) \
-        if "score" in rows.columns else None
+    if "score" not in rows.columns:
+        return None, None
+    return cbpe, rows["score"].to_numpy(dtype=float, na_value=float("nan"))

@@ -116,5 +116,6 @@ def _estimated(cbpe: CBPEReference | None, scores: Any, cfg: MonitorConfig,
     from opsloop.monitor.cbpe import estimate_window
 
     result = estimate_window(cbpe, scores, cfg.estimated_performance)
-    notes.extend(result["reasons"] if not result["degraded"] else [])
+    if result["value"] is None:
+        notes.extend(result["reasons"])
     return result
