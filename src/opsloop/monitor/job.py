@@ -91,7 +91,4 @@ def _cbpe_inputs(rt: Runtime, version: str, window: Window
         cbpe = CBPEReference.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
     except NotFoundError:
         return None, None
-    rows = rt.engine.read_window(rt.model, window.start, window.end, version=version)
-    if "score" not in rows.columns:
-        return None, None
-    return cbpe, rows["score"].to_numpy(dtype=float, na_value=float("nan"))
+    return cbpe, rt.engine.read_scores(rt.model, window.start, window.end, version=version)
