@@ -358,6 +358,29 @@ class PerformanceConfig(_Model):
     metric: str = "roc_auc"
     floor: float | None = None
     min_labels: int = Field(default=100, ge=1)
+    k: int = Field(default=100, ge=1, description="Classifiers: precision@k and NDCG@k over "
+                   "the window's labelled rows ranked by score.")
+    calibration_bins: int = Field(default=10, ge=2, le=100, description="Classifiers: "
+                                  "equal-width score bins of the reliability diagram and ECE.")
+
+
+ESTIMATED_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
+
+
+class EstimatedPerformanceConfig(_Model):
+    """Performance estimated without labels (CBPE) for binary classifiers with scores."""
+
+    enabled: bool = True
+    metric: Literal["roc_auc", "accuracy", "precision", "recall", "f1"] = Field(
+        default="roc_auc", description="The estimate judged against the band and the floor.")
+    floor: float | None = Field(default=None, ge=0.0, le=1.0, description="Degraded when "
+                                "the estimate falls below it (besides the band).")
+    band: bool = Field(default=True, description="Degraded when the estimate falls below "
+                       "the alert band (mean - 3 sd over the reference chunks).")
+    chunks: int = Field(default=10, ge=2, le=1000, description="Training: the holdout is "
+                        "cut into this many chunks to learn the alert band.")
+    min_rows: int = Field(default=100, ge=1, description="Fewest scored rows in the window "
+                          "for an estimate.")
 
 
 class MonitorConfig(_Model):
@@ -365,6 +388,7 @@ class MonitorConfig(_Model):
     window: Duration = timedelta(hours=1)
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig = PerformanceConfig()
+    estimated_performance: EstimatedPerformanceConfig = EstimatedPerformanceConfig()
 
     @field_validator("schedule")
     @classmethod
@@ -401,8 +425,8 @@ class LabelsTriggerConfig(_Model):
 
 
 class RetrainConfig(_Model):
-    on: tuple[Literal["drift", "performance", "schedule", "new_data", "labels"], ...] = (
-        "drift", "performance")
+    on: tuple[Literal["drift", "performance", "estimated_performance", "schedule",
+                      "new_data", "labels"], ...] = ("drift", "performance")
     schedule: str | None = None
     training_window: Duration = timedelta(days=30)
     cooldown: Duration = timedelta(hours=1)
@@ -450,8 +474,8 @@ class AgentConfig(_Model):
 class WebhookConfig(_Model):
     url: str = Field(pattern=r"^https?://", description="Slack-compatible incoming webhook.")
     events: tuple[str, ...] = Field(
-        default=("drift_detected", "performance_degraded", "rolled_back", "approval_pending",
-                 "promoted", "training_failed"),
+        default=("drift_detected", "performance_degraded", "performance_estimated_degraded",
+                 "rolled_back", "approval_pending", "promoted", "training_failed"),
         description="Event kinds posted to this webhook.")
     timeout: Duration = timedelta(seconds=10)
 

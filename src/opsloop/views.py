@@ -117,6 +117,7 @@ def build_status(project: Project) -> dict[str, Any]:
             "performance_metric": last.performance_metric,
             "performance_value": last.performance_value,
             "performance_degraded": last.performance_degraded,
+            "estimated_performance": last.summary.get("estimated_performance"),
             "report_path": last.report_path,
             "newly_drifted": (last.summary.get("previous") or {}).get("newly_drifted", []),
             "recovered": (last.summary.get("previous") or {}).get("recovered", []),

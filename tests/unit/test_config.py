@@ -162,3 +162,19 @@ def test_labels_trigger_and_inbox() -> None:
         parse_config({**BASE, "retrain": {"labels": {"min_rows": 0}}})
     with pytest.raises(ConfigError, match=r"data.inbox.path: required key is missing"):
         parse_config({**BASE, "data": {"inbox": {"rejected": "x"}}})
+
+
+def test_estimated_performance_and_ranking_settings() -> None:
+    cfg = parse_config(BASE)
+    est = cfg.monitor.estimated_performance
+    assert est.enabled and est.metric == "roc_auc" and est.chunks == 10 and est.floor is None
+    assert cfg.monitor.performance.k == 100 and cfg.monitor.performance.calibration_bins == 10
+    cfg = parse_config({**BASE, "retrain": {"on": ["estimated_performance"]},
+                        "monitor": {"estimated_performance": {"metric": "f1", "floor": 0.7},
+                                    "performance": {"k": 20}}})
+    assert cfg.retrain.on == ("estimated_performance",)
+    assert cfg.monitor.estimated_performance.floor == 0.7 and cfg.monitor.performance.k == 20
+    with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.metric"):
+        parse_config({**BASE, "monitor": {"estimated_performance": {"metric": "log_loss"}}})
+    with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.chunks"):
+        parse_config({**BASE, "monitor": {"estimated_performance": {"chunks": 1}}})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from opsloop.data.predlog import META_COLUMNS
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from opsloop.monitor.profile import Profile
@@ -28,6 +29,12 @@ class Engine(Protocol):
                        *, version: str | None = None) -> Profile:
         """The profile of the same rows as `read_window(..., version=version)` on the
         reference's layout, without materialising the window where the engine can."""
+        ...
+
+    def read_scores(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None) -> np.ndarray:
+        """The `score` column (float, NaN where missing) of the same rows as
+        `read_window(..., version=version)`, in its order, without the other columns."""
         ...
 
     def count_labels(self) -> int: ...

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from opsloop.engines.base import PREDICTION_COLUMNS
@@ -119,6 +120,17 @@ class DuckDBEngine:
             frame = con.execute(query, params).df()
         frame["prediction_id"] = frame["prediction_id"].astype(str)
         return frame
+
+    def read_scores(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None) -> np.ndarray:
+        pattern = self._pattern(model)
+        if pattern is None:
+            return np.empty(0)
+        preds, params = self._preds(pattern, start, end, version)
+        with self._connect() as con:
+            rows = con.execute(f"SELECT CAST(score AS DOUBLE) FROM ({preds}) ORDER BY ts",
+                               params).fetchnumpy()
+        return np.asarray(next(iter(rows.values())), dtype=float)
 
     def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
                        *, version: str | None = None) -> Profile:

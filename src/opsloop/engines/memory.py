@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from opsloop.engines.base import PREDICTION_COLUMNS
@@ -36,6 +37,11 @@ class MemoryEngine:
         if labelled_only:
             frame = frame[frame["label"].notna()].reset_index(drop=True)
         return frame
+
+    def read_scores(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None) -> np.ndarray:
+        frame = self.read_window(model, start, end, version=version)
+        return frame["score"].to_numpy(dtype=float, na_value=np.nan)
 
     def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
                        *, version: str | None = None) -> Profile:

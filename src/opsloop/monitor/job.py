@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from opsloop.data.features import FeatureSpec, features_from_json
 from opsloop.data.window import Window
-from opsloop.errors import ProfileFormatError, StateError
+from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from opsloop.monitor.cbpe import CBPEReference
     from opsloop.monitor.profile import Profile
     from opsloop.monitor.run import MonitorReport
 
@@ -65,9 +68,11 @@ def evaluate_window(rt: Runtime, window: Window, version: str, features: list[Fe
                                        version=version)
     labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
                                      labelled_only=True)
+    cbpe, scores = _cbpe_inputs(rt, version, window)
     return run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
+        cbpe=cbpe, scores=scores,
     )
 
 
@@ -128,3 +133,20 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None,
     window = window or Window.last(rt.config.monitor.window, end=rt.now())
     report = evaluate_window(rt, window, version, features, reference)
     return record_window(rt, report, reference, version)
+
+
+def _cbpe_inputs(rt: Runtime, version: str, window: Window
+                 ) -> tuple[CBPEReference | None, np.ndarray | None]:
+    """The version's CBPE reference (`cbpe.json`, absent for regressors and versions
+    trained before it) and the raw scores of the window's rows; (None, None) when
+    performance is not estimated."""
+    from opsloop.monitor.cbpe import ARTIFACT, CBPEReference
+
+    if rt.config.task != "binary_classification" or \
+            not rt.config.monitor.estimated_performance.enabled:
+        return None, None
+    try:
+        cbpe = CBPEReference.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
+    except NotFoundError:
+        return None, None
+    return cbpe, rt.engine.read_scores(rt.model, window.start, window.end, version=version)

@@ -4,7 +4,8 @@ One tick: (1) expire approvals and advance a running rollout; (2) mark crashed p
 runs failed (heartbeat timeout) and pick crashed trainings to run again
 (`orchestrate/recovery.py`); (3) ingest the label files waiting in `data.inbox`
 (`orchestrate/inbox.py`); (4) run the monitor if its cron schedule is due (or when
-forced); (5) for each breach listed in `retrain.on` (drift, performance), a due retrain
+forced); (5) for each breach listed in `retrain.on` (drift, performance, estimated_performance —
+the CBPE estimate below its floor or alert band), a due retrain
 schedule, enough new data (`orchestrate/newdata.py`) and enough new labels, fire a trigger
 — idempotently, keyed by the aligned monitor window, the cron time, the message or arrival
 range, and not within `retrain.cooldown` of the previous firing; retraining requests
@@ -193,6 +194,10 @@ def _candidates(rt: Runtime, result: TickResult, now: datetime
             candidates.append(("drift", key, evidence))
         if m.performance_degraded and "performance" in cfg.retrain.on:
             candidates.append(("performance", key, evidence))
+        estimated = m.summary.get("estimated_performance") or {}
+        if estimated.get("degraded") and "estimated_performance" in cfg.retrain.on:
+            candidates.append(("estimated_performance", key,
+                               {**evidence, "estimated_performance": estimated}))
     if cfg.retrain.schedule and "schedule" in cfg.retrain.on:
         due_at = _cron_prev(cfg.retrain.schedule, now)
         runs = rt.store.list_runs(rt.model, limit=1)

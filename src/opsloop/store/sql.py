@@ -407,6 +407,14 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
                     conn, "performance_degraded", model, version,
                     f"{performance_metric}={performance_value:.4f} below floor", brief, "opsloop",
                 )
+            estimated = summary.get("estimated_performance") or {}
+            if estimated.get("degraded"):
+                self._insert_event(
+                    conn, "performance_estimated_degraded", model, version,
+                    "; ".join(estimated.get("reasons", [])) + f" ({estimated.get('n')} rows, "
+                    "no labels: CBPE)", {**brief, "estimated_performance": jsonable(estimated)},
+                    "opsloop",
+                )
             return result
 
     def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]:

@@ -129,6 +129,24 @@ def _load_with_retries(rt: Runtime, window: Window, detail: dict[str, Any],
     raise AssertionError("unreachable")
 
 
+def _fit_cbpe(rt: Runtime, holdout: pd.DataFrame, pred: Any, score: Any,
+              detail: dict[str, Any]) -> str | None:
+    """The CBPE reference (calibrator + alert bands) learned on the holdout, as JSON; None
+    unless a binary classifier with scores and estimated performance enabled."""
+    cfg = rt.config
+    if cfg.task != "binary_classification" or score is None \
+            or not cfg.monitor.estimated_performance.enabled:
+        return None
+    from opsloop.metrics import align_labels, positive_truth
+    from opsloop.monitor.cbpe import CBPEReference
+
+    truth = positive_truth(*align_labels(holdout[cfg.target].to_numpy(), pred))
+    ref = CBPEReference.fit(score, truth, chunks=cfg.monitor.estimated_performance.chunks)
+    detail["cbpe"] = {"calibrated": ref.calibrated, "ece_raw": ref.ece_raw,
+                      "ece_calibrated": ref.ece_calibrated, "chunk_rows": ref.chunk_rows}
+    return ref.to_json()
+
+
 def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schema: bool,
          progress: Progress | None) -> TrainOutcome:
     from opsloop.data.features import features_to_json, infer_features
@@ -214,6 +232,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
             pred, score = challenger_model.predict_frame(holdout)
             metrics = compute_metrics(cfg.task, holdout[cfg.target].to_numpy(), pred, score)
             d["metrics"] = metrics
+            cbpe_json = _fit_cbpe(rt, holdout, pred, score, d)
 
         with rec.stage("register") as d:
             primary = cfg.gate.primary.metric
@@ -251,6 +270,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                     "schema.yaml": schema_yaml,
                     "reference_profile.json": profile.to_json(),
                     "features.json": features_to_json(specs),
+                    **({} if cbpe_json is None else {"cbpe.json": cbpe_json}),
                 },
                 experiment=rt.model,
             )

@@ -121,3 +121,45 @@ def test_schedule_trigger_retrains_once_per_slot(tmp_path) -> None:
     assert [f.trigger for f in result.fired] == ["schedule"]
     assert result.trained is not None and result.trained.version == "2"
     assert p.tick().fired == []  # the same slot never fires twice
+
+
+def test_estimated_performance_fires_without_labels(tmp_path) -> None:
+    """The CBPE reference is stored with the version; an unlabelled window whose estimate
+    is below the floor fires the estimated_performance trigger with its evidence."""
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.monitor.cbpe import CBPEReference
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "e")
+    text = (root / "opsloop.yaml").read_text().replace(
+        "retrain: {on: [drift, performance],",
+        "  estimated_performance: {metric: accuracy, floor: 0.99}\n"
+        "retrain: {on: [estimated_performance],")
+    (root / "opsloop.yaml").write_text(text)
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                engine=MemoryEngine())
+    outcome = p.train()
+    cbpe = CBPEReference.from_json(p.registry.read_artifact("tiny", "1", "cbpe.json"))
+    assert cbpe.rows == outcome.rows["holdout"] and "accuracy" in cbpe.bands
+    frame = tiny_frame(400, seed=12, prefix="nolabel", days=0.01)
+    model = p.registry.load("tiny", "1")
+    pred, score = model.predict_frame(frame)
+    log = frame[model.feature_names].copy()
+    log.insert(0, "prediction_id", frame["row_id"].astype(str))
+    log.insert(1, "request_id", "r")
+    log.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
+    log.insert(3, "model_version", "1")
+    log.insert(4, "route", "stable")
+    log["prediction"], log["score"] = pred, score
+    p.engine.add_predictions(log)  # type: ignore[attr-defined]
+
+    result = p.tick(force_monitor=True)
+    assert result.monitored is not None and result.monitored.n_labelled == 0
+    est = result.monitored.summary["estimated_performance"]
+    assert est["degraded"] and est["n"] == 400 and est["value"] < 0.99
+    assert [f.trigger for f in result.fired] == ["estimated_performance"]
+    assert result.fired[0].evidence["estimated_performance"]["value"] == est["value"]
+    kinds = [e.kind for e in p.events()]
+    assert "performance_estimated_degraded" in kinds and "performance_degraded" not in kinds

@@ -169,6 +169,24 @@ def test_digests_of_results_stored_before_digests_existed(store: OpsStore) -> No
     assert full.summary == s
 
 
+def test_degraded_estimate_raises_its_event(store: OpsStore) -> None:
+    m = model()
+    now = datetime.now(UTC)
+    estimate = {"method": "cbpe", "metric": "roc_auc", "value": 0.7, "lower": 0.8,
+                "upper": 0.9, "degraded": True, "metrics": {"roc_auc": 0.7}, "n": 900,
+                "reasons": ["estimated roc_auc 0.7000 < band lower 0.8000"]}
+    store.record_monitor(
+        model=m, version="1", window_start=now - timedelta(hours=1), window_end=now,
+        n_rows=900, n_labelled=0, drift_detected=False, drift_share=0.0,
+        performance_metric="roc_auc", performance_value=None, performance_degraded=False,
+        report_path=None, summary={"estimated_performance": estimate},
+    )
+    events = store.list_events(m)
+    assert [e.kind for e in events] == ["monitored", "performance_estimated_degraded"]
+    assert events[1].evidence["estimated_performance"] == estimate
+    assert "band lower" in events[1].summary and "900 rows" in events[1].summary
+
+
 def test_trigger_fires_once_per_key(store: OpsStore) -> None:
     m = model()
     assert store.try_fire(m, "drift", "w1", {"share": 0.5}) is not None
