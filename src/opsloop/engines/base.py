@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,6 +29,12 @@ class Engine(Protocol):
                        *, version: str | None = None) -> Profile:
         """The profile of the same rows as `read_window(..., version=version)` on the
         reference's layout, without materialising the window where the engine can."""
+        ...
+
+    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
+                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+        """At most `limit` non-null numeric values (NaN is null) of each feature in `names`,
+        from the rows of `read_window(..., version=version)`: memory bounded by `limit`."""
         ...
 
     def count_labels(self) -> int: ...
