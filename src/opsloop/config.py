@@ -492,8 +492,8 @@ class AgentConfig(_Model):
 class WebhookConfig(_Model):
     url: str = Field(pattern=r"^https?://", description="Slack-compatible incoming webhook.")
     events: tuple[str, ...] = Field(
-        default=("drift_detected", "performance_degraded", "rolled_back", "approval_pending",
-                 "promoted", "training_failed"),
+        default=("drift_detected", "performance_degraded", "quality_failed", "rolled_back",
+                 "approval_pending", "promoted", "training_failed"),
         description="Event kinds posted to this webhook.")
     timeout: Duration = timedelta(seconds=10)
 

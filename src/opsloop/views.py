@@ -115,6 +115,11 @@ def build_status(project: Project) -> dict[str, Any]:
             "performance_metric": last.performance_metric,
             "performance_value": last.performance_value,
             "performance_degraded": last.performance_degraded,
+            "quality_passed": (last.summary.get("quality") or {}).get("passed"),
+            "quality_breaches": [
+                {k: c.get(k) for k in ("check", "feature", "value", "expected", "detail")}
+                for c in (last.summary.get("quality") or {}).get("checks", [])
+                if c.get("status") == "breach"],
             "report_path": last.report_path,
         },
         "pending_approvals": [

@@ -5,15 +5,20 @@ deployed version's reference profile; results to the ops store, an HTML + JSON r
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from opsloop.data.features import features_from_json
 from opsloop.data.window import Window
-from opsloop.errors import ProfileFormatError, StateError
+from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
+if TYPE_CHECKING:
+    from opsloop.monitor.quality import ColumnContract, Expectations
+
 
 def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResult:
+    from opsloop.monitor.drift import exact_features
     from opsloop.monitor.profile import Profile
     from opsloop.monitor.report import render_html
     from opsloop.monitor.run import run_monitor
@@ -44,9 +49,14 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
                                        version=version)
     labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
                                      labelled_only=True)
+    exact = exact_features(reference, current, cfg.monitor.drift)
+    values = rt.engine.read_values(rt.model, window.start, window.end, exact, version=version,
+                                   limit=cfg.monitor.drift.exact_max_rows) if exact else None
+    contract, expectations = _quality_inputs(rt, version)
     report = run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
+        values=values, contract=contract, expectations=expectations,
     )
     summary = report.to_dict()
     rt.paths.reports.mkdir(parents=True, exist_ok=True)
@@ -67,3 +77,22 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
         performance_degraded=report.performance_degraded, report_path=str(html_path),
         summary=summary,
     )
+
+
+def _quality_inputs(rt: Runtime, version: str) -> tuple[dict[str, ColumnContract] | None,
+                                                        Expectations | None]:
+    """The version's pandera contract and learned quality expectations; None for what it
+    lacks (versions trained before opsloop stored them)."""
+    from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, Expectations, contract_from_yaml
+
+    if not rt.config.monitor.quality.enabled:
+        return None, None
+    found: list[str | None] = []
+    for name in ("schema.yaml", EXPECTATIONS_ARTIFACT):
+        try:
+            found.append(rt.registry.read_artifact(rt.model, version, name))
+        except NotFoundError:
+            found.append(None)
+    schema, learned = found
+    return (None if schema is None else contract_from_yaml(schema),
+            None if learned is None else Expectations.from_json(learned))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,8 +12,9 @@ import pandas as pd
 from opsloop.config import LOWER_IS_BETTER, MonitorConfig
 from opsloop.data.features import FeatureSpec
 from opsloop.metrics import compute_metrics
-from opsloop.monitor.drift import DriftResult, detect_drift
+from opsloop.monitor.drift import DriftResult, Values, detect_drift
 from opsloop.monitor.profile import Profile
+from opsloop.monitor.quality import ColumnContract, Expectations, QualityReport, check_window
 
 
 @dataclass
@@ -29,9 +30,10 @@ class MonitorReport:
     performance_floor: float | None
     performance_degraded: bool
     notes: list[str] = field(default_factory=list)
+    quality: QualityReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "window_start": self.window_start.isoformat(),
             "window_end": self.window_end.isoformat(),
             "n_rows": self.n_rows, "n_labelled": self.n_labelled,
@@ -41,15 +43,29 @@ class MonitorReport:
             "performance_floor": self.performance_floor,
             "performance_degraded": self.performance_degraded, "notes": self.notes,
         }
+        if self.quality is not None:
+            out["quality"] = self.quality.to_dict()
+        return out
 
 
 def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
                 features: Sequence[FeatureSpec], task: str, cfg: MonitorConfig,
-                window_start: datetime, window_end: datetime) -> MonitorReport:
+                window_start: datetime, window_end: datetime, values: Values | None = None,
+                contract: Mapping[str, ColumnContract] | None = None,
+                expectations: Expectations | None = None) -> MonitorReport:
     """`current`: the window's profile on the reference's layout; `labelled`: the window's
-    rows whose labels have arrived (prediction, score, label)."""
+    rows whose labels have arrived (prediction, score, label); `values`: raw window values
+    for the exact KS; `contract`, `expectations`: the version's, for the quality checks."""
     notes: list[str] = []
-    drift = detect_drift(reference, current, features, cfg.drift)
+    drift = detect_drift(reference, current, features, cfg.drift, values)
+    quality = None
+    if cfg.quality.enabled:
+        quality = check_window(reference, current, features, cfg.quality,
+                               window_start=window_start, window_end=window_end,
+                               contract=contract, expectations=expectations)
+        if not quality.passed:
+            notes.append("data quality breached: " + ", ".join(
+                f"{c.check}{f' ({c.feature})' if c.feature else ''}" for c in quality.breaches))
     if drift.tested == 0:
         notes.append(f"no feature had {cfg.drift.min_rows} rows in the window: drift not judged")
     if "label" in labelled.columns:
@@ -77,4 +93,5 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
         n_labelled=len(labelled), drift=drift, performance=performance,
         performance_metric=perf_cfg.metric, performance_value=value,
         performance_floor=perf_cfg.floor, performance_degraded=degraded, notes=notes,
+        quality=quality,
     )

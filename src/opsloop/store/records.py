@@ -24,6 +24,7 @@ EVENT_KINDS = (
     "monitored",
     "drift_detected",
     "performance_degraded",
+    "quality_failed",
     "trigger_fired",
     "labels_added",
     "server_started",
