@@ -180,7 +180,7 @@ def _share(check: str, name: str, k: int, n: int, limit: float, confidence: floa
            expected: str, what: str) -> QualityCheck:
     if n == 0:
         return QualityCheck(check, name, "insufficient_data", None, expected,
-                            "no rows in the window")
+                            f"nothing to judge: no {what.split(' ', 1)[0]} in the window")
     breach = lower_bound(k, n, confidence) > limit
     return QualityCheck(check, name, "breach" if breach else "ok", k / n, expected,
                         f"{k} of {n} {what}")
