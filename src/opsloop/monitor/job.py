@@ -85,10 +85,14 @@ def _quality_inputs(rt: Runtime, version: str) -> tuple[dict[str, ColumnContract
     lacks (versions trained before opsloop stored them)."""
     from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, Expectations, contract_from_yaml
 
-    if not rt.config.monitor.quality.enabled:
+    cfg = rt.config.monitor.quality
+    if not cfg.enabled:
         return None, None
     found: list[str | None] = []
-    for name in ("schema.yaml", EXPECTATIONS_ARTIFACT):
+    for name in ("schema.yaml" if cfg.schema_ else None, EXPECTATIONS_ARTIFACT):
+        if name is None:
+            found.append(None)
+            continue
         try:
             found.append(rt.registry.read_artifact(rt.model, version, name))
         except NotFoundError:

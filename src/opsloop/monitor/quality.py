@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from opsloop.data.features import FeatureSpec
+from opsloop.errors import InvalidInputError
 from opsloop.monitor.profile import FeatureProfile, Profile
 
 if TYPE_CHECKING:
@@ -109,7 +110,14 @@ def contract_from_yaml(text: str) -> dict[str, ColumnContract]:
     """The column rules of a pandera schema stored as YAML (`opsloop.data.schema`)."""
     import pandera.pandas as pa
 
-    schema = pa.DataFrameSchema.from_yaml(text)
+    try:
+        schema = pa.DataFrameSchema.from_yaml(text)
+    except Exception as exc:  # pandera/yaml raise many types for a damaged file
+        raise InvalidInputError(
+            f"the stored data contract (schema.yaml) cannot be read: {type(exc).__name__}: "
+            f"{exc}", expected="a pandera schema written by `opsloop train`",
+            fix="retrain with `opsloop train --reset-schema` to store a new contract, or "
+            "turn the check off with monitor.quality.schema: false") from None
     out = {}
     for name, col in schema.columns.items():
         lo: tuple[float, bool] | None = None

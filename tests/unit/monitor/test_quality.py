@@ -208,3 +208,10 @@ def test_run_monitor_reports_quality_in_the_summary() -> None:
                         features=FEATURES, task="binary_classification", cfg=off,
                         window_start=START, window_end=END)
     assert "quality" not in quiet.to_dict()
+
+
+def test_a_damaged_contract_is_a_clear_error() -> None:
+    from opsloop.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"schema\.yaml"):
+        contract_from_yaml("columns: [this is: not a schema")
