@@ -347,6 +347,12 @@ class DriftConfig(_Model):
         default=100_000, ge=1,
         description="auto: windows with more non-null rows use distances instead of tests.",
     )
+    exact_max_rows: int = Field(
+        default=5000, ge=0, le=100_000,
+        description="KS on windows with at most this many non-null values of a numeric "
+        "feature uses the raw values (scipy's ks_2samp against the reference's stored sample) "
+        "instead of the binned KS; 0 turns it off.",
+    )
     wasserstein_threshold: float = Field(default=0.1, gt=0.0)
     jensenshannon_threshold: float = Field(default=0.12, gt=0.0, le=1.0)
     hellinger_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
@@ -383,12 +389,73 @@ class EstimatedPerformanceConfig(_Model):
                           "for an estimate.")
 
 
+class FeatureQualityConfig(_Model):
+    """Per-feature overrides of the window's data-quality limits."""
+
+    missing_tolerance: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_out_of_range: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_unseen: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_type_errors: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class VolumeConfig(_Model):
+    """Rows expected in a monitoring window: configured bounds, else learned from the
+    reference's rows per hour (its time column's span) times the window's hours."""
+
+    min_rows: int | None = Field(default=None, ge=0, description="Fewest rows expected "
+                                 "(replaces the learned lower bound).")
+    max_rows: int | None = Field(default=None, ge=1, description="Most rows expected "
+                                 "(replaces the learned upper bound).")
+    learned_low: float | None = Field(default=0.1, gt=0.0, description="Learned lower bound "
+                                      "= this × the reference's rate × window hours "
+                                      "(null: none).")
+    learned_high: float | None = Field(default=None, gt=0.0, description="Learned upper "
+                                       "bound = this × the reference's rate × window hours "
+                                       "(null: none).")
+
+
+class MonitorQualityConfig(_Model):
+    """Data quality of a monitoring window against expectations learned from the reference
+    (docs/monitoring.md#data-quality). A share limit is breached when the one-sided
+    Clopper-Pearson lower bound of the window's share (at `confidence`) exceeds it, so a few
+    rows in a small window do not raise false alarms."""
+
+    enabled: bool = True
+    schema_: bool = Field(default=True, alias="schema", description="Check the pandera "
+                          "contract stored with the version (columns, nullability, ranges).")
+    confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
+    missing_tolerance: float = Field(default=0.05, ge=0.0, le=1.0, description="Allowed "
+                                     "increase of a feature's missing rate over the "
+                                     "reference's (absolute).")
+    max_out_of_range: float = Field(default=0.01, ge=0.0, le=1.0, description="Largest share "
+                                    "of a numeric feature's values below the reference "
+                                    "minimum or above its maximum.")
+    max_unseen: float = Field(default=0.01, ge=0.0, le=1.0, description="Largest share of "
+                              "rows with categories never seen in the reference, on top of "
+                              "the reference's own rate of new categories (Good-Turing).")
+    max_type_errors: float = Field(default=0.0, ge=0.0, le=1.0, description="Largest share "
+                                   "of values of the wrong type (0: any is a breach).")
+    volume: VolumeConfig = VolumeConfig()
+    max_age: Duration | None = Field(default=None, description="Freshness: the newest "
+                                     "prediction may be at most this old at the window's end "
+                                     "(null: not checked).")
+    features: dict[str, FeatureQualityConfig] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def limit(self, feature: str, name: str) -> float:
+        override = self.features.get(feature)
+        value = getattr(override, name) if override is not None else None
+        return float(getattr(self, name) if value is None else value)
+
+
 class MonitorConfig(_Model):
     schedule: str = "*/15 * * * *"
     window: Duration = timedelta(hours=1)
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig = PerformanceConfig()
     estimated_performance: EstimatedPerformanceConfig = EstimatedPerformanceConfig()
+    quality: MonitorQualityConfig = MonitorQualityConfig()
 
     @field_validator("schedule")
     @classmethod
@@ -426,7 +493,7 @@ class LabelsTriggerConfig(_Model):
 
 class RetrainConfig(_Model):
     on: tuple[Literal["drift", "performance", "estimated_performance", "schedule",
-                      "new_data", "labels"], ...] = ("drift", "performance")
+                      "new_data", "labels", "quality"], ...] = ("drift", "performance")
     schedule: str | None = None
     training_window: Duration = timedelta(days=30)
     cooldown: Duration = timedelta(hours=1)
@@ -475,7 +542,8 @@ class WebhookConfig(_Model):
     url: str = Field(pattern=r"^https?://", description="Slack-compatible incoming webhook.")
     events: tuple[str, ...] = Field(
         default=("drift_detected", "performance_degraded", "performance_estimated_degraded",
-                 "rolled_back", "approval_pending", "promoted", "training_failed"),
+                 "quality_failed", "rolled_back", "approval_pending", "promoted",
+                 "training_failed"),
         description="Event kinds posted to this webhook.")
     timeout: Duration = timedelta(seconds=10)
 

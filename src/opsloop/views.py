@@ -118,6 +118,11 @@ def build_status(project: Project) -> dict[str, Any]:
             "performance_value": last.performance_value,
             "performance_degraded": last.performance_degraded,
             "estimated_performance": last.summary.get("estimated_performance"),
+            "quality_passed": (last.summary.get("quality") or {}).get("passed"),
+            "quality_breaches": [
+                {k: c.get(k) for k in ("check", "feature", "value", "expected", "detail")}
+                for c in (last.summary.get("quality") or {}).get("checks", [])
+                if c.get("status") == "breach"],
             "report_path": last.report_path,
             "newly_drifted": (last.summary.get("previous") or {}).get("newly_drifted", []),
             "recovered": (last.summary.get("previous") or {}).get("recovered", []),

@@ -39,6 +39,11 @@ def test_defaults_and_durations() -> None:
         ({"agent": {"heartbeat_interval": "10s", "heartbeat_timeout": "15s"}},
          "heartbeat_timeout must be at least twice"),
         ({"notify": {"webhooks": [{"url": "hooks.slack.com/x"}]}}, "notify.webhooks[0].url"),
+        ({"monitor": {"quality": {"max_unseen": 2}}}, "monitor.quality.max_unseen"),
+        ({"monitor": {"quality": {"volume": {"min": 3}}}},
+         "monitor.quality.volume.min: unknown key"),
+        ({"monitor": {"quality": {"max_age": "later"}}}, "expected a duration"),
+        ({"monitor": {"drift": {"exact_max_rows": -1}}}, "monitor.drift.exact_max_rows"),
     ],
 )
 def test_bad_values_name_the_field(data: dict, fragment: str) -> None:
@@ -178,3 +183,17 @@ def test_estimated_performance_and_ranking_settings() -> None:
         parse_config({**BASE, "monitor": {"estimated_performance": {"metric": "log_loss"}}})
     with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.chunks"):
         parse_config({**BASE, "monitor": {"estimated_performance": {"chunks": 1}}})
+
+
+def test_monitor_quality_defaults_and_overrides() -> None:
+    cfg = parse_config(BASE)
+    q = cfg.monitor.quality
+    assert q.enabled and q.schema_ and q.max_type_errors == 0.0 and q.max_age is None
+    assert q.volume.learned_low == 0.1 and q.volume.learned_high is None
+    assert cfg.monitor.drift.exact_max_rows == 5000
+    custom = parse_config({**BASE, "retrain": {"on": ["quality"]}, "monitor": {"quality": {
+        "schema": False, "max_age": "2h", "features": {"x": {"max_unseen": 0.2}}}}})
+    assert custom.retrain.on == ("quality",) and not custom.monitor.quality.schema_
+    assert custom.monitor.quality.max_age == timedelta(hours=2)
+    assert custom.monitor.quality.limit("x", "max_unseen") == 0.2
+    assert custom.monitor.quality.limit("y", "max_unseen") == 0.01

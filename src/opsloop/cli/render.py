@@ -104,6 +104,15 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
             f"Since the previous window (ending {_short(prev.get('window_end'))}): drift share "
             f"{_fmt(share.get('previous'))} → {_fmt(share.get('value'))}; newly drifted "
             f"{prev.get('newly_drifted') or 'none'}, recovered {prev.get('recovered') or 'none'}.")
+    quality = r.summary.get("quality")
+    if quality:
+        breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+        console.print("Data quality: " + ("[green]passed[/]" if not breaches else
+                                          f"[red]{len(breaches)} breach(es)[/]"))
+        for c in breaches:
+            where = f" {c['feature']}" if c.get("feature") else ""
+            console.print(f"  {c['check']}{where}: {c.get('detail')} "
+                          f"(expected {c.get('expected')})", markup=False)
     console.print(f"Report: {r.report_path}")
 
 
@@ -215,8 +224,12 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
                 f"{m['n_labelled']} labels" + (" [red](below floor)[/]"
                                                if m["performance_degraded"] else ""))
         verdict = "[red]drift[/]" if m["drift_detected"] else "[green]no drift[/]"
+        quality = {True: ", quality ok", None: ""}.get(
+            m.get("quality_passed"), f", [red]quality: {len(m.get('quality_breaches', []))} "
+            "breach(es)[/]")
         table.add_row("last monitor", f"{m['ts'][:19]}: {verdict} "
-                      f"({m['drift_share']:.0%} of features){perf}, {m['n_rows']} rows")
+                      f"({m['drift_share']:.0%} of features){perf}, {m['n_rows']} rows"
+                      f"{quality}")
         if m.get("estimated_performance"):
             table.add_row("estimated", estimated_line(m["estimated_performance"]))
     pending = s["pending_approvals"]
@@ -288,6 +301,7 @@ def print_events(console: Console, events: list[Event]) -> None:
     for column in table.columns[:5]:
         column.no_wrap = True
     colours = {"gate_failed": "red", "drift_detected": "red", "performance_degraded": "red",
+               "quality_failed": "red",
                "rolled_back": "yellow", "trigger_fired": "yellow", "promoted": "green",
                "rollout_started": "cyan", "rollout_advanced": "cyan",
                "rollout_aborted": "yellow",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,6 +36,12 @@ class Engine(Protocol):
                     version: str | None = None) -> np.ndarray:
         """The `score` column (float, NaN where missing) of the same rows as
         `read_window(..., version=version)`, in its order, without the other columns."""
+        ...
+
+    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
+                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+        """At most `limit` non-null numeric values (NaN is null) of each feature in `names`,
+        from the rows of `read_window(..., version=version)`: memory bounded by `limit`."""
         ...
 
     def count_labels(self) -> int: ...

@@ -8,6 +8,7 @@ so only the requested window is materialised.
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,6 +145,23 @@ class DuckDBEngine:
         preds, params = self._preds(pattern, start, end, version)
         with self._connect() as con:
             return run_profile(con, reference, f"({preds})", params)[0][1]
+
+    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
+                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+        """At most `limit` non-null numeric values of each feature in `names` from the same
+        rows as `read_window(..., version=version)` (for exact tests on small windows)."""
+        from opsloop.engines.profile_sql import read_values
+
+        pattern = self._pattern(model)
+        if pattern is None:
+            return {name: [] for name in names}
+        preds, params = self._preds(pattern, start, end, version)
+        with self._connect() as con:
+            columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({preds})",
+                                                 params).fetchall()}
+            present = [n for n in names if n in columns]
+            found = read_values(con, f"({preds})", params, present, limit=limit)
+        return {name: found.get(name, []) for name in names}
 
     def profile_hours(self, model: str, start: datetime, end: datetime, reference: Profile,
                       *, version: str | None = None) -> dict[datetime, Profile]:

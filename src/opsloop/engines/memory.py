@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,17 @@ class MemoryEngine:
         from opsloop.monitor.profile import profile_frame
 
         return profile_frame(self.read_window(model, start, end, version=version), reference)
+
+    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
+                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+        from opsloop.monitor.profile import parse_numbers
+
+        frame = self.read_window(model, start, end, version=version)
+        out: dict[str, list[float]] = {}
+        for name in names:
+            x = parse_numbers(frame[name])[0] if name in frame.columns else np.empty(0)
+            out[name] = x[~np.isnan(x)][:limit].tolist()
+        return out
 
     def _window(self, start: datetime, end: datetime) -> pd.DataFrame:
         if not self._predictions:

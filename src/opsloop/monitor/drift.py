@@ -20,6 +20,14 @@ on ever smaller, immaterial shifts as n grows; above `test_max_rows` the distanc
 over, as Evidently switches at 1,000 reference rows. Per-feature overrides:
 `drift.features.<name>.method/threshold`.
 
+**Exact KS on small windows**: when KS gives the verdict, the window has at most
+`drift.exact_max_rows` (5,000) non-null values of the feature and the reference profile
+keeps a sample of its values, KS runs on raw values (`stats.ks_exact`, scipy's `ks_2samp`:
+the reference's stored sample against the window's values, read from the engine) instead
+of on the sketch; the feature's `test` is then `ks_exact`. The binned KS is conservative
+(its D is never above the exact one), so small windows gain power at the nominal
+false-alarm rate.
+
 A feature with fewer than `drift.min_rows` non-null rows in the window is
 `insufficient_data` and not counted. Dataset drift: share of drifted features ≥
 `drift.share`. The model's score is checked the same way and reported as prediction drift,
@@ -28,7 +36,7 @@ not counted in the share.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,7 +46,10 @@ from opsloop.monitor import stats
 from opsloop.monitor.profile import FeatureProfile, Profile
 from opsloop.monitor.stats import chi2_two_sample, psi
 
-__all__ = ["DriftResult", "FeatureDrift", "chi2_two_sample", "detect_drift", "psi"]
+__all__ = ["DriftResult", "FeatureDrift", "chi2_two_sample", "detect_drift", "exact_features",
+           "psi"]
+
+Values = Mapping[str, Sequence[float]]
 
 TESTS = ("ks", "chi2", "chi2_gof", "z")
 
@@ -118,6 +129,18 @@ def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> tuple
     return method, getattr(cfg, f"{method}_threshold")
 
 
+def wants_exact(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> bool:
+    """Whether the feature's verdict is a KS test that runs on raw values (module docstring)."""
+    return (ref.kind == "numeric" and bool(ref.sample) and 0 < cur.non_null <= cfg.exact_max_rows
+            and resolve(ref, cur, cfg)[0] == "ks")
+
+
+def exact_features(reference: Profile, current: Profile, cfg: DriftConfig) -> list[str]:
+    """The numeric features (and the score) whose raw window values the exact KS needs."""
+    return [name for name, ref in reference.features.items()
+            if name in current.features and wants_exact(ref, current.features[name], cfg)]
+
+
 def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
              dist: dict[str, float]) -> tuple[float, float | None]:
     """(statistic, p-value or None) of the method."""
@@ -141,7 +164,9 @@ def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
     return dist[method], None
 
 
-def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> FeatureDrift:
+def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
+                  values: Sequence[float] | None = None) -> FeatureDrift:
+    """`values`: the window's raw values of the feature, for the exact KS (`exact_features`)."""
     common = dict(
         name=ref.name, kind=ref.kind, n=cur.count,
         missing_rate_reference=ref.null_count / ref.count if ref.count else 0.0,
@@ -154,7 +179,12 @@ def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) ->
                             status="insufficient_data", threshold=threshold,
                             **common)  # type: ignore[arg-type]
     dist = distances(ref, cur)
-    statistic, p = _verdict(method, ref, cur, dist)
+    p: float | None
+    if values is not None and len(values) and wants_exact(ref, cur, cfg):
+        method = "ks_exact"
+        statistic, p = stats.ks_exact(ref.sample or [], values)
+    else:
+        statistic, p = _verdict(method, ref, cur, dist)
     drifted = p < threshold if p is not None else statistic >= threshold
     if cfg.method == "auto" and (ref.name not in cfg.features
                                  or cfg.features[ref.name].method == "auto"):
@@ -165,14 +195,18 @@ def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) ->
 
 
 def detect_drift(reference: Profile, current: Profile, features: Sequence[FeatureSpec],
-                 cfg: DriftConfig) -> DriftResult:
-    """Drift of `current` (a profile on `reference`'s layout) per feature and overall."""
-    results = [feature_drift(reference.features[f.name], current.features[f.name], cfg)
+                 cfg: DriftConfig, values: Values | None = None) -> DriftResult:
+    """Drift of `current` (a profile on `reference`'s layout) per feature and overall.
+    `values`: raw window values per feature for the exact KS (`exact_features`), if read."""
+    values = values or {}
+    results = [feature_drift(reference.features[f.name], current.features[f.name], cfg,
+                             values.get(f.name))
                for f in features if f.name in reference.features and f.name in current.features]
     tested = [r for r in results if r.status != "insufficient_data"]
     share = sum(r.drifted for r in tested) / len(tested) if tested else 0.0
     prediction = None
     if "score" in reference.features and "score" in current.features:
-        prediction = feature_drift(reference.features["score"], current.features["score"], cfg)
+        prediction = feature_drift(reference.features["score"], current.features["score"], cfg,
+                                   values.get("score"))
     return DriftResult(features=results, share=share, detected=bool(tested) and share >= cfg.share,
                        tested=len(tested), prediction=prediction)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from opsloop.monitor.cbpe import CBPEReference
     from opsloop.monitor.profile import Profile
+    from opsloop.monitor.quality import ColumnContract, Expectations
     from opsloop.monitor.run import MonitorReport
 
 HISTORY_WINDOWS = 48  # windows charted in a report
@@ -60,6 +61,7 @@ def load_reference(rt: Runtime, version: str) -> tuple[list[FeatureSpec], Profil
 def evaluate_window(rt: Runtime, window: Window, version: str, features: list[FeatureSpec],
                     reference: Profile) -> MonitorReport:
     """Drift, quality and performance of the rows `version` answered in `window`."""
+    from opsloop.monitor.drift import exact_features
     from opsloop.monitor.run import run_monitor
 
     cfg = rt.config
@@ -68,11 +70,15 @@ def evaluate_window(rt: Runtime, window: Window, version: str, features: list[Fe
                                        version=version)
     labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
                                      labelled_only=True)
+    exact = exact_features(reference, current, cfg.monitor.drift)
+    values = rt.engine.read_values(rt.model, window.start, window.end, exact, version=version,
+                                   limit=cfg.monitor.drift.exact_max_rows) if exact else None
+    contract, expectations = _quality_inputs(rt, version)
     cbpe, scores = _cbpe_inputs(rt, version, window)
     return run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
-        cbpe=cbpe, scores=scores,
+        cbpe=cbpe, scores=scores, values=values, contract=contract, expectations=expectations,
     )
 
 
@@ -150,3 +156,26 @@ def _cbpe_inputs(rt: Runtime, version: str, window: Window
     except NotFoundError:
         return None, None
     return cbpe, rt.engine.read_scores(rt.model, window.start, window.end, version=version)
+
+
+def _quality_inputs(rt: Runtime, version: str) -> tuple[dict[str, ColumnContract] | None,
+                                                        Expectations | None]:
+    """The version's pandera contract and learned quality expectations; None for what it
+    lacks (versions trained before opsloop stored them)."""
+    from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, Expectations, contract_from_yaml
+
+    cfg = rt.config.monitor.quality
+    if not cfg.enabled:
+        return None, None
+    found: list[str | None] = []
+    for name in ("schema.yaml" if cfg.schema_ else None, EXPECTATIONS_ARTIFACT):
+        if name is None:
+            found.append(None)
+            continue
+        try:
+            found.append(rt.registry.read_artifact(rt.model, version, name))
+        except NotFoundError:
+            found.append(None)
+    schema, learned = found
+    return (None if schema is None else contract_from_yaml(schema),
+            None if learned is None else Expectations.from_json(learned))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -12,8 +12,9 @@ import pandas as pd
 from opsloop.config import LOWER_IS_BETTER, MonitorConfig, PerformanceConfig
 from opsloop.data.features import FeatureSpec
 from opsloop.metrics import compute_metrics
-from opsloop.monitor.drift import DriftResult, detect_drift
+from opsloop.monitor.drift import DriftResult, Values, detect_drift
 from opsloop.monitor.profile import Profile
+from opsloop.monitor.quality import ColumnContract, Expectations, QualityReport, check_window
 
 if TYPE_CHECKING:
     from opsloop.monitor.cbpe import CBPEReference
@@ -34,9 +35,10 @@ class MonitorReport:
     notes: list[str] = field(default_factory=list)
     estimated_performance: dict[str, Any] | None = None  # CBPE (no labels needed)
     calibration: dict[str, Any] | None = None  # classifiers, labelled rows
+    quality: QualityReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "window_start": self.window_start.isoformat(),
             "window_end": self.window_end.isoformat(),
             "n_rows": self.n_rows, "n_labelled": self.n_labelled,
@@ -49,17 +51,33 @@ class MonitorReport:
                else {"estimated_performance": self.estimated_performance}),
             **({} if self.calibration is None else {"calibration": self.calibration}),
         }
+        if self.quality is not None:
+            out["quality"] = self.quality.to_dict()
+        return out
 
 
 def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
                 features: Sequence[FeatureSpec], task: str, cfg: MonitorConfig,
                 window_start: datetime, window_end: datetime,
-                cbpe: CBPEReference | None = None, scores: Any = None) -> MonitorReport:
+                cbpe: CBPEReference | None = None, scores: Any = None,
+                values: Values | None = None,
+                contract: Mapping[str, ColumnContract] | None = None,
+                expectations: Expectations | None = None) -> MonitorReport:
     """`current`: the window's profile on the reference's layout; `labelled`: the window's
     rows whose labels have arrived (prediction, score, label); `cbpe` and `scores` (the
-    raw scores of all the window's rows): performance estimated without labels."""
+    raw scores of all the window's rows): performance estimated without labels;
+    `values`: raw window values for the exact KS; `contract`, `expectations`: the
+    version's, for the quality checks."""
     notes: list[str] = []
-    drift = detect_drift(reference, current, features, cfg.drift)
+    drift = detect_drift(reference, current, features, cfg.drift, values)
+    quality = None
+    if cfg.quality.enabled:
+        quality = check_window(reference, current, features, cfg.quality,
+                               window_start=window_start, window_end=window_end,
+                               contract=contract, expectations=expectations)
+        if not quality.passed:
+            notes.append("data quality breached: " + ", ".join(
+                f"{c.check}{f' ({c.feature})' if c.feature else ''}" for c in quality.breaches))
     if drift.tested == 0:
         notes.append(f"no feature had {cfg.drift.min_rows} rows in the window: drift not judged")
     if "label" in labelled.columns:
@@ -90,6 +108,7 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
         performance_metric=perf_cfg.metric, performance_value=value,
         performance_floor=perf_cfg.floor, performance_degraded=degraded, notes=notes,
         estimated_performance=_estimated(cbpe, scores, cfg, notes), calibration=calibration,
+        quality=quality,
     )
 
 

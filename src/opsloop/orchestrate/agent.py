@@ -198,6 +198,11 @@ def _candidates(rt: Runtime, result: TickResult, now: datetime
         if estimated.get("degraded") and "estimated_performance" in cfg.retrain.on:
             candidates.append(("estimated_performance", key,
                                {**evidence, "estimated_performance": estimated}))
+        quality = m.summary.get("quality")
+        if isinstance(quality, dict) and quality.get("passed") is False \
+                and "quality" in cfg.retrain.on:
+            breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+            candidates.append(("quality", key, {**evidence, "quality_breaches": breaches}))
     if cfg.retrain.schedule and "schedule" in cfg.retrain.on:
         due_at = _cron_prev(cfg.retrain.schedule, now)
         runs = rt.store.list_runs(rt.model, limit=1)

@@ -25,6 +25,7 @@ EVENT_KINDS = (
     "drift_detected",
     "performance_degraded",
     "performance_estimated_degraded",
+    "quality_failed",
     "trigger_fired",
     "labels_added",
     "server_started",

@@ -415,6 +415,15 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
                     "no labels: CBPE)", {**brief, "estimated_performance": jsonable(estimated)},
                     "opsloop",
                 )
+            quality = summary.get("quality")
+            if isinstance(quality, dict) and quality.get("passed") is False:
+                breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+                names = [c["check"] + (f" ({c['feature']})" if c.get("feature") else "")
+                         for c in breaches]
+                self._insert_event(conn, "quality_failed", model, version,
+                                   "data quality: " + ", ".join(names[:5])
+                                   + (f" (+{len(names) - 5} more)" if len(names) > 5 else ""),
+                                   {**brief, "quality_breaches": breaches}, "opsloop")
             return result
 
     def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]:

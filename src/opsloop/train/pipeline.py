@@ -158,6 +158,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
     from opsloop.gate.record import gate_and_record
     from opsloop.metrics import compute_metrics
     from opsloop.monitor.profile import compute_profile
+    from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, learn_expectations
     from opsloop.registry.base import LoadedModel, TrainingRecord
     from opsloop.store.records import Rollout
 
@@ -269,6 +270,8 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                 artifacts={
                     "schema.yaml": schema_yaml,
                     "reference_profile.json": profile.to_json(),
+                    EXPECTATIONS_ARTIFACT: learn_expectations(
+                        frame, specs, cfg.time_column).to_json(),
                     "features.json": features_to_json(specs),
                     **({} if cbpe_json is None else {"cbpe.json": cbpe_json}),
                 },

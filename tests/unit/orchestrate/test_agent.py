@@ -163,3 +163,36 @@ def test_estimated_performance_fires_without_labels(tmp_path) -> None:
     assert result.fired[0].evidence["estimated_performance"]["value"] == est["value"]
     kinds = [e.kind for e in p.events()]
     assert "performance_estimated_degraded" in kinds and "performance_degraded" not in kinds
+
+
+
+def test_quality_breach_is_recorded_and_fires_when_configured(tmp_path) -> None:
+    """Rows with a category the reference never saw: `quality_failed` with the evidence,
+    visible in status; with `retrain.on: [quality]` it fires the quality trigger."""
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "q")
+    text = (root / "opsloop.yaml").read_text().replace(
+        "retrain: {on: [drift, performance],", "retrain: {on: [quality],")
+    (root / "opsloop.yaml").write_text(text)
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                engine=MemoryEngine())
+    p.train()
+    assert "quality_expectations.json" in p.registry._artifacts[("tiny", "1")]  # type: ignore[attr-defined]
+    traffic = tiny_frame(600, seed=12, prefix="q", days=0.01)
+    traffic.loc[:99, "color"] = "purple"
+    serve_traffic(p, traffic, "1")
+    result = p.tick(force_monitor=True)
+    m = result.monitored
+    assert m is not None and m.summary["quality"]["passed"] is False
+    breaches = [(c["check"], c["feature"]) for c in m.summary["quality"]["checks"]
+                if c["status"] == "breach"]
+    assert breaches == [("unseen", "color")]
+    event = p.store.list_events("tiny", kinds=["quality_failed"])[0]
+    assert event.evidence["quality_breaches"][0]["feature"] == "color"
+    assert [f.trigger for f in result.fired] == ["quality"]
+    assert result.fired[0].evidence["quality_breaches"][0]["check"] == "unseen"
+    assert p.status()["last_monitor"]["quality_passed"] is False

@@ -246,3 +246,22 @@ def test_migrations_are_idempotent(tmp_path) -> None:
 def test_unreachable_store_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot open the ops store"):
         OpsStore("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_failed_quality_raises_an_event_with_its_breaches(store: OpsStore) -> None:
+    m = model()
+    now = datetime.now(UTC)
+    breach = {"check": "type_errors", "feature": "x", "status": "breach", "value": 0.02,
+              "expected": "values of type float64", "detail": "20 of 1000 values of the wrong type"}
+    ok = {**breach, "check": "volume", "feature": None, "status": "ok"}
+    for passed in (True, False):
+        store.record_monitor(
+            model=m, version="1", window_start=now - timedelta(hours=1), window_end=now,
+            n_rows=1000, n_labelled=0, drift_detected=False, drift_share=0.0,
+            performance_metric="roc_auc", performance_value=None, performance_degraded=False,
+            report_path=None, summary={"quality": {"passed": passed,
+                                                   "checks": [ok] if passed else [ok, breach]}},
+        )
+    events = store.list_events(m, kinds=["quality_failed"])
+    assert len(events) == 1 and events[0].summary == "data quality: type_errors (x)"
+    assert events[0].evidence["quality_breaches"] == [breach]
