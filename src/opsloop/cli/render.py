@@ -135,6 +135,7 @@ def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
         return
     table = Table("window end", "v", "rows", "labels", "drift", "since previous",
                   "perf.", "est.", "multiv.", "quality", box=None)
+    table.columns[0].no_wrap = True  # a window end must read as one time
     for w in windows:
         prev = w.get("previous") or {}
         change = " ".join([*(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
