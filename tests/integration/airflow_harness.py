@@ -1,17 +1,18 @@
-"""Runs inside the Airflow virtualenv (never imported by pytest): run one exported DAG with
-`dag.test()` and print what happened as JSON on the last line of stdout.
+"""Runs inside the Airflow virtualenv (never imported by pytest): run exported DAGs with
+`dag.test()`, one per DAG id read from stdin, and print each result as one JSON line
+prefixed with `RESULT ` (Airflow's own logs go to stdout too). One process serves the
+whole test: starting Airflow's in-process execution API costs seconds.
 
-    python airflow_harness.py DAG_ID
+    python airflow_harness.py < dag ids, one a line
 
 AIRFLOW_HOME (with a migrated SQLite database) and AIRFLOW__CORE__DAGS_FOLDER come from the
 environment. When asset events queued the DAG (AssetDagRunQueue rows, written when a
 producing task emitted events on the assets it is scheduled on), the harness does the
 scheduler's part first: it takes the queue entries and hands the queued events to the run
 as its consumed events, as the scheduler does when it creates an asset-triggered run.
-Output:
-{"state", "tasks": {task_id: state}, "queued": bool, "consumed": [extra, ...],
+Result: {"state", "tasks": {task_id: state}, "queued": bool, "consumed": [extra, ...],
  "events": [{"asset", "extra", "source_dag_id"}, ...] (every asset event so far),
- "returns": {task_id: xcom return value}}.
+ "returns": {task_id: xcom return value}}, or {"error": traceback}.
 """
 
 from __future__ import annotations
@@ -19,28 +20,49 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from typing import Any
 
+PREFIX = "RESULT "
 
-def main(dag_id: str) -> None:
+
+def main() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    if bag.import_errors:
-        raise SystemExit(f"DAG import errors: {bag.import_errors}")
-    dag = bag.get_dag(dag_id)
-    if dag is None:
-        raise SystemExit(f"no DAG {dag_id!r} in {sorted(bag.dag_ids)}")
-    queued, consumed = consume_queued_events(dag)
-    run = dag.test()
-    print(json.dumps({
+    for line in sys.stdin:
+        dag_id = line.strip()
+        if not dag_id:
+            continue
+        try:
+            if bag.import_errors:
+                raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+            dag = bag.get_dag(dag_id)
+            if dag is None:
+                raise LookupError(f"no DAG {dag_id!r} in {sorted(bag.dag_ids)}")
+            result = run(dag)
+        except Exception:
+            result = {"error": traceback.format_exc()}
+        print(PREFIX + json.dumps(result, default=str), flush=True)
+
+
+def run(dag: Any) -> dict[str, Any]:
+    import airflow.models.dagrun as dagrun_module
+
+    create = dagrun_module.get_or_create_dagrun
+    try:
+        queued, consumed = consume_queued_events(dag)
+        run = dag.test()
+    finally:
+        dagrun_module.get_or_create_dagrun = create
+    return {
         "state": str(run.state),
         "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()},
         "queued": queued,
         "consumed": consumed,
         "events": asset_events(),
-        "returns": returns(dag_id, run.run_id),
-    }, default=str))
+        "returns": returns(dag.dag_id, run.run_id),
+    }
 
 
 def consume_queued_events(dag: Any) -> tuple[bool, list[Any]]:
@@ -110,4 +132,4 @@ def returns(dag_id: str, run_id: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

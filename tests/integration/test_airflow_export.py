@@ -67,18 +67,42 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     yield env
 
 
-def run_dag(env: dict[str, str], dag_id: str) -> dict[str, Any]:
-    import time
-    t0 = time.monotonic()
-    done = subprocess.run([str(Path(env["AIRFLOW_VENV"]) / "bin" / "python"), str(HARNESS),
-                           dag_id], env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
-    lines = done.stdout.strip().splitlines()
-    assert done.returncode == 0 and lines, (done.stdout + done.stderr)[-6000:]
-    result: dict[str, Any] = json.loads(lines[-1])
-    print("TIMING", dag_id, time.monotonic() - t0, file=sys.stderr)
-    assert result["state"] == "success", (done.stdout + done.stderr)[-6000:]
-    return result
+class Harness:
+    """`airflow_harness.py` in the Airflow venv: one process runs DAG after DAG."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [str(Path(env["AIRFLOW_VENV"]) / "bin" / "python"), str(HARNESS)], env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+
+    def run(self, dag_id: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(dag_id + "\n")
+        self.proc.stdin.flush()
+        output: list[str] = []
+        for line in self.proc.stdout:
+            if line.startswith("RESULT "):
+                result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+                detail = "".join(output[-80:]) + self.log.read_text()[-3000:]
+                assert "error" not in result, result.get("error", "") + detail
+                assert result["state"] == "success", detail
+                return result
+            output.append(line)
+        raise AssertionError("the Airflow harness died:\n" + "".join(output[-80:])
+                             + self.log.read_text()[-3000:])
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def log_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
@@ -109,10 +133,19 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
     dags = sorted(Path(airflow["AIRFLOW__CORE__DAGS_FOLDER"]).glob("*.py"))
     assert [d.name for d in dags] == ["opsloop_tiny_monitoring.py", "opsloop_tiny_rollout.py",
                                       "opsloop_tiny_training.py"]
+    harness = Harness(airflow, tmp_path / "harness.log")
+    try:
+        _loop_through_airflow(p, harness)
+    finally:
+        harness.close()
+
+
+def _loop_through_airflow(p: Project, harness: Harness) -> None:
+    root = p.root
 
     # no drift: the monitor judges real traffic, nothing fires, no asset event
     log_traffic(p, tiny_frame(600, seed=11, prefix="ok", days=0.01), "1")
-    calm = run_dag(airflow, "opsloop_tiny_monitoring")
+    calm = harness.run("opsloop_tiny_monitoring")
     assert calm["tasks"] == {"check_triggers": "success", "request_retrain": "skipped"}
     checked = calm["returns"]["check_triggers"]
     assert checked["verdict"] is None
@@ -125,7 +158,7 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
     drifted = tiny_frame(800, drift=1.0, seed=5, prefix="prod", days=0.01)
     log_traffic(p, drifted, "1")
     drifted.to_parquet(root / "data" / "production.parquet", index=False)  # the warehouse
-    alarm = run_dag(airflow, "opsloop_tiny_monitoring")
+    alarm = harness.run("opsloop_tiny_monitoring")
     assert alarm["tasks"] == {"check_triggers": "success", "request_retrain": "success"}
     [event] = alarm["events"]
     assert event["asset"] == ASSET and event["source_dag_id"] == "opsloop_tiny_monitoring"
@@ -140,7 +173,7 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
     assert verdict["trigger"] == f"drift:{firing.key}"
 
     # the training DAG was queued by that event and trains for its verdict
-    trained = run_dag(airflow, "opsloop_tiny_training")
+    trained = harness.run("opsloop_tiny_training")
     assert trained["queued"] and trained["consumed"] == [verdict]
     assert trained["tasks"] == {"train": "success"}
     result = trained["returns"]["train"]
@@ -158,7 +191,7 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
 
     # the rollout DAG takes a controller step on a running canary
     p.deploy("1", strategy="canary", reason="test")
-    rolled = run_dag(airflow, "opsloop_tiny_rollout")
+    rolled = harness.run("opsloop_tiny_rollout")
     step = rolled["returns"]["advance"]["step"]
     assert step["action"] == "waiting" and step["rollout"]["candidate_version"] == "1"
     assert p.store.find_running_rollout("tiny") is not None
