@@ -3,11 +3,12 @@
 Three files per model, each self-contained (Airflow imports them from its dags folder):
 `opsloop_<model>_monitoring.py`, `opsloop_<model>_training.py`, `opsloop_<model>_rollout.py`.
 The templates are plain Python with `${name}` placeholders (string.Template); every
-value is written as a Python literal with repr(), so a path or name cannot break the code.
+value is written as a Python literal (`_literal`), so a path or name cannot break the code.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,6 +49,11 @@ def _template(name: str) -> Template:
     return Template(text)
 
 
+def _literal(value: str | None) -> str:
+    """A Python literal for a string (double-quoted; JSON escapes are Python escapes)."""
+    return "None" if value is None else json.dumps(value, ensure_ascii=False)
+
+
 def _timedelta_literal(value: timedelta) -> str:
     return f"timedelta(seconds={int(value.total_seconds())})"
 
@@ -59,15 +65,15 @@ def render(config: ProjectConfig, *, project: Path, python: str, stack: str | No
     interval = rollout_interval(config)
     values = {
         "model": model,
-        "model_repr": repr(model),
+        "model_repr": _literal(model),
         "project": str(project),
-        "project_repr": repr(str(project)),
-        "python_repr": repr(python),
-        "stack_repr": repr(stack),
-        "asset_name_repr": repr(f"opsloop_{model}_retrain"),
+        "project_repr": _literal(str(project)),
+        "python_repr": _literal(python),
+        "stack_repr": _literal(stack),
+        "asset_name_repr": _literal(f"opsloop_{model}_retrain"),
         "asset_uri": asset_uri(model),
-        "asset_uri_repr": repr(asset_uri(model)),
-        "monitor_schedule_repr": repr(config.monitor.schedule),
+        "asset_uri_repr": _literal(asset_uri(model)),
+        "monitor_schedule_repr": _literal(config.monitor.schedule),
         "retrain_on": ", ".join(config.retrain.on),
         "rollout_schedule": _timedelta_literal(interval),
         "rollout_schedule_doc": f"every {format_duration(interval)} (deploy.bake / 5, at "

@@ -38,11 +38,11 @@ def test_export_writes_three_dags_with_the_project_values(tiny_project: Path,
                                        "STACK": "team"}
         assert f'dag_id="{dag.dag_id}"' in text and "$" not in text
     monitoring, training, rollout = (d.path.read_text() for d in exported)
-    assert "schedule='*/15 * * * *'" in monitoring and "outlets=[RETRAIN]" in monitoring
+    assert 'schedule="*/15 * * * *"' in monitoring and "outlets=[RETRAIN]" in monitoring
     assert "AirflowSkipException" in monitoring
     assert "schedule=[RETRAIN]" in training and "triggering_asset_events" in training
     assert "schedule=timedelta(seconds=60)" in rollout
-    assert "uri='opsloop://tiny/retrain'" in monitoring and "uri='opsloop://tiny/retrain'" \
+    assert 'uri="opsloop://tiny/retrain"' in monitoring and 'uri="opsloop://tiny/retrain"' \
         in training
 
 
@@ -70,3 +70,20 @@ def test_cli_export(tiny_project: Path, tmp_path: Path) -> None:
     assert code == 0, out
     assert sorted(p.name for p in (tmp_path / "dags").iterdir()) == [
         "opsloop_tiny_monitoring.py", "opsloop_tiny_rollout.py", "opsloop_tiny_training.py"]
+
+
+def test_generated_files_pass_the_project_lint(tiny_project: Path, tmp_path: Path) -> None:
+    """Readable, editable Python: clean under the rules opsloop's own code follows."""
+    import subprocess
+    import sys
+
+    config = load_config(tiny_project / "opsloop.yaml")
+    export_dags(config, project=tiny_project, out=tmp_path / "dags")
+    pyproject = Path(__file__).resolve().parents[4] / "pyproject.toml"
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
+                           str(pyproject), "--extend-ignore", "E501", str(tmp_path / "dags")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for path in (tmp_path / "dags").iterdir():  # only the project's path may be longer
+        assert all(len(line) <= 100 for line in path.read_text().splitlines()
+                   if str(tiny_project) not in line), path
