@@ -58,3 +58,22 @@ def test_approve_and_reject_errors(churn: Path) -> None:
     assert code == 1 and "no version '7'" in out
     code, out = run("train", "-p", str(churn), "--window", "soon")
     assert code == 1 and "--window" in out
+
+
+def test_orchestrator_steps(churn: Path) -> None:
+    """`triggers check`, `rollout advance` and `train --trigger` errors (their Airflow run:
+    test_airflow_export.py)."""
+    code, out = run("triggers", "check", "-p", str(churn), "--json")
+    assert code == 0, out
+    checked = json.loads(out)
+    assert checked["fired"] is False and checked["verdict"] is None
+    assert checked["tick"]["monitored"]["n_rows"] == 0  # monitored whatever the schedule
+    code, out = run("triggers", "check", "-p", str(churn))
+    assert code == 0 and "No retrain trigger fired" in out
+    code, out = run("rollout", "advance", "churn", "-p", str(churn), "--json")
+    assert code == 0, out
+    assert json.loads(out) == {"step": None, "notes": ["nothing is rolling out"]}
+    code, out = run("train", "-p", str(churn), "--trigger", "sometime")
+    assert code == 1 and "--trigger" in out and "drift" in out and "Traceback" not in out
+    code, out = run("train", "-p", str(churn), "--trigger", "drift:k", "--window", "1d")
+    assert code == 1 and "cannot be combined" in out
