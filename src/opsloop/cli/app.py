@@ -30,6 +30,11 @@ app.add_typer(labels_app, name="labels")
 rollout_app = typer.Typer(help="Canary and shadow rollouts: status, promote, abort.",
                           no_args_is_help=True)
 app.add_typer(rollout_app, name="rollout")
+triggers_app = typer.Typer(help="Retrain triggers for an external orchestrator.",
+                           no_args_is_help=True)
+app.add_typer(triggers_app, name="triggers")
+airflow_app = typer.Typer(help="Run the loop on Apache Airflow.", no_args_is_help=True)
+app.add_typer(airflow_app, name="airflow")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,6 +126,10 @@ def train(
         help="Training window ending now, e.g. 30d (default: retrain.training_window).")] = None,
     reset_schema: Annotated[bool, typer.Option(
         help="Infer a new data contract instead of checking the stored one.")] = False,
+    trigger: Annotated[str | None, typer.Option(
+        help="What started it, <name>:<key> (e.g. a verdict's drift:<window key>), kept "
+        "on the pipeline run; a keyed trigger trains once (a second call reports the "
+        "first run).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, evaluate, register, gate and (with auto approval) promote a new version."""
@@ -128,12 +137,35 @@ def train(
 
     p = open_project(project, stack)
     win = _window(window)
+    if trigger is not None:
+        _train_for_trigger(p, trigger, win, reset_schema, as_json)
+        return
     if as_json:
         print_json(p.train(window=win, reset_schema=reset_schema).to_dict())
         return
     with StageProgress(console(), f"Training {p.name}") as progress:
         outcome = p.train(window=win, reset_schema=reset_schema, progress=progress)
     print_train(console(), p, outcome)
+
+
+def _train_for_trigger(p: Project, trigger: str, window: Any, reset_schema: bool,
+                       as_json: bool) -> None:
+    from opsloop.cli.render import print_train
+    from opsloop.errors import InvalidInputError
+    from opsloop.orchestrate.external import train_for_trigger
+
+    if window is not None or reset_schema:
+        raise InvalidInputError("--trigger cannot be combined with --window or "
+                                "--reset-schema", fix="drop one of them")
+    done = train_for_trigger(p.runtime, trigger)
+    if as_json:
+        print_json(done.to_dict())
+    elif done.outcome is not None:
+        print_train(console(), p, done.outcome)
+    else:
+        run = done.previous
+        console().print(f"Already trained for {trigger}: pipeline run {run.id if run else '?'} "
+                        f"({run.status if run else '?'}); nothing done.")
 
 
 def _window(text: str | None) -> Any:
@@ -318,6 +350,33 @@ def rollout_abort(
     r = open_project(project, stack, name).abort_rollout(reason=reason)
     console().print(f"[yellow]Aborted[/] the rollout of {name} version {r.candidate_version}; "
                     f"version {r.stable_version} serves all traffic.")
+
+
+@rollout_app.command("advance")
+@handle_errors
+def rollout_advance(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One controller step (what the agent does each tick): expire overdue approvals,
+    analyse the running rollout and advance, promote or roll it back."""
+    from opsloop.deploy.controller import expire_pending
+    from opsloop.deploy.rollout import advance
+
+    rt = open_project(project, stack, name).runtime
+    notes = [f"pending approval of version {a.version} expired"
+             for a in expire_pending(rt, rt.now())]
+    step = advance(rt)
+    notes.append("nothing is rolling out" if step is None else
+                 f"rollout {step.rollout.id} of version {step.rollout.candidate_version}: "
+                 f"{step.action} ({'; '.join(step.analysis.reasons)})")
+    if as_json:
+        print_json({"step": None if step is None else step.to_dict(), "notes": notes})
+    else:
+        for note in notes:
+            console().print(note)
 
 
 @app.command()
@@ -594,6 +653,52 @@ def agent(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the tick, free the lease
     console().print(f"Agent running for [bold]{p.name}[/] every {interval}; Ctrl-C to stop.")
     p.run_agent(interval=every, stop=stop)
+
+
+@triggers_app.command("check")
+@handle_errors
+def triggers_check(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monitor now and evaluate every retrain trigger, recording firings (once per trigger
+    and key, cooled down), without training: the verdict for an orchestrator, which then
+    runs `opsloop train --trigger <verdict.trigger>`. Exit 0 whether or not one fired."""
+    from opsloop.cli.render import print_tick
+    from opsloop.orchestrate.external import check_triggers, verdict
+
+    rt = open_project(project, stack).runtime
+    result = check_triggers(rt)
+    found = verdict(rt, result)
+    if as_json:
+        print_json({"fired": found is not None, "verdict": found, "tick": result.to_dict()})
+        return
+    print_tick(console(), result)
+    console().print("No retrain trigger fired." if found is None else
+                    f"Retrain requested: run `opsloop train --trigger {found['trigger']}`.")
+
+
+@airflow_app.command("export")
+@handle_errors
+def airflow_export(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    out: Annotated[Path, typer.Option(
+        help="Folder for the DAG files (Airflow's dags folder).")] = Path("dags"),
+    python: Annotated[str | None, typer.Option(
+        help="Python of the project's environment that the tasks run opsloop with "
+        "(default: this one).")] = None,
+) -> None:
+    """Write the project's Airflow DAGs: monitoring (emits a retrain asset event with the
+    verdict), training (scheduled on that asset) and rollout (advances rollouts)."""
+    from opsloop.orchestrate.airflow import export_dags
+
+    p = open_project(project, stack)
+    exported = export_dags(p.config, project=p.root, out=out, python=python, stack=stack)
+    for dag in exported:
+        console().print(f"[green]Wrote[/] {dag.path}  ({dag.dag_id}, {dag.schedule})")
+    console().print("Put them in Airflow's dags folder; see docs/airflow.md.")
 
 
 @app.command()

@@ -91,8 +91,11 @@ def _in_cooldown(rt: Runtime, now: datetime) -> datetime | None:
 
 
 def tick(
-    rt: Runtime, *, force_monitor: bool = False, progress: Progress | None = None
+    rt: Runtime, *, force_monitor: bool = False, progress: Progress | None = None,
+    train: bool = True,
 ) -> TickResult:
+    """One tick; with `train=False` triggers are fired and recorded but the training is
+    left to an external orchestrator (`opsloop triggers check`, the Airflow DAGs)."""
     cfg = rt.config
     now = rt.now()
     result = TickResult()
@@ -163,7 +166,9 @@ def tick(
         else:
             result.fired.append(firing)
 
-    if result.fired:
+    if result.fired and not train:
+        result.notes.append("training left to the orchestrator")
+    elif result.fired:
         from opsloop.train.pipeline import run_training
 
         first = result.fired[0]
@@ -243,7 +248,7 @@ def _skip(rt: Runtime, result: TickResult, trigger: str, key: str, busy: Pipelin
 
 
 def tick_with_lease(rt: Runtime, *, force_monitor: bool = False,
-                    progress: Progress | None = None) -> TickResult:
+                    progress: Progress | None = None, train: bool = True) -> TickResult:
     """One tick under the agent lease (`opsloop agent --once`, `Project.tick`); a
     StateError while another agent holds it."""
     lease = HeldLease(rt.store, agent_lease_name(rt.model), rt.config.agent.lease_ttl)
@@ -256,7 +261,7 @@ def tick_with_lease(rt: Runtime, *, force_monitor: bool = False,
             f"agent.lease_ttl ({rt.config.agent.lease_ttl})")
     try:
         with lease.keep_alive():
-            result = tick(rt, force_monitor=force_monitor, progress=progress)
+            result = tick(rt, force_monitor=force_monitor, progress=progress, train=train)
             from opsloop.notify.dispatch import notify_pending
 
             notify_pending(rt, may_act=lambda: lease.held)
