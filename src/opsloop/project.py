@@ -61,7 +61,8 @@ class Project:
         if stack is not None and stack != config.stack:
             from opsloop.config import parse_config
 
-            config = parse_config({**config.model_dump(mode="json", exclude_none=True),
+            config = parse_config({**config.model_dump(mode="json", exclude_unset=True,
+                                                     by_alias=True),
                                    "stack": stack}, source=str(config_path))
         self.config: ProjectConfig = config
         self.paths = Paths(self.root)

@@ -197,3 +197,23 @@ def test_monitor_quality_defaults_and_overrides() -> None:
     assert custom.monitor.quality.max_age == timedelta(hours=2)
     assert custom.monitor.quality.limit("x", "max_unseen") == 0.2
     assert custom.monitor.quality.limit("y", "max_unseen") == 0.01
+
+
+def test_another_stack_keeps_explicit_nulls_and_aliases(tmp_path) -> None:
+    """`--stack` re-validates the config: a null set on purpose (no p99 check) and an
+    aliased key stay as written, unset keys keep their defaults."""
+    from opsloop.project import Project
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "p")
+    text = (root / "opsloop.yaml").read_text()
+    text += ("deploy: {analysis: {max_p99_ratio: null}}\n"
+             "stacks: {team: {ops_store: 'sqlite:///team.db'}}\n")
+    text = text.replace("  window: 1h\n", "  window: 1h\n  quality: {schema: false}\n")
+    (root / "opsloop.yaml").write_text(text)
+    local = Project(root)
+    team = Project(root, stack="team")
+    assert team.config.stack == "team" and local.config.stack == "local"
+    assert team.config.deploy.analysis.max_p99_ratio is None
+    assert team.config.monitor.quality.schema_ is False
+    assert team.config.model_dump(exclude={"stack"}) == local.config.model_dump(exclude={"stack"})
