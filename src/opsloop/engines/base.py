@@ -10,6 +10,7 @@ from opsloop.data.predlog import META_COLUMNS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
 
 PREDICTION_COLUMNS = (*META_COLUMNS, "label")
@@ -28,6 +29,13 @@ class Engine(Protocol):
                        *, version: str | None = None) -> Profile:
         """The profile of the same rows as `read_window(..., version=version)` on the
         reference's layout, without materialising the window where the engine can."""
+        ...
+
+    def reconstruction_error(self, model: str, start: datetime, end: datetime,
+                             transform: Transform, *, version: str | None = None
+                             ) -> tuple[int, float | None]:
+        """(rows, mean PCA reconstruction error) of the same rows as `profile_window`
+        (`opsloop.monitor.multivariate`); (0, None) for an empty window."""
         ...
 
     def count_labels(self) -> int: ...

@@ -10,6 +10,7 @@ import pandas as pd
 from opsloop.engines.base import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
 
 
@@ -42,6 +43,13 @@ class MemoryEngine:
         from opsloop.monitor.profile import profile_frame
 
         return profile_frame(self.read_window(model, start, end, version=version), reference)
+
+    def reconstruction_error(self, model: str, start: datetime, end: datetime,
+                             transform: Transform, *, version: str | None = None
+                             ) -> tuple[int, float | None]:
+        from opsloop.monitor.multivariate import frame_error
+
+        return frame_error(self.read_window(model, start, end, version=version), transform)
 
     def _window(self, start: datetime, end: datetime) -> pd.DataFrame:
         if not self._predictions:
