@@ -14,9 +14,11 @@ from opsloop.store.records import MonitorResult
 
 
 def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResult:
+    from opsloop.monitor.multivariate import window_multivariate
     from opsloop.monitor.profile import Profile
     from opsloop.monitor.report import render_html
     from opsloop.monitor.run import run_monitor
+    from opsloop.monitor.thresholds import find_learned
 
     cfg = rt.config
     deployment = rt.store.find_deployment(rt.model)
@@ -47,6 +49,8 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
     report = run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
+        learned=find_learned(rt, version),
+        multivariate=window_multivariate(rt, version, window.start, window.end),
     )
     summary = report.to_dict()
     rt.paths.reports.mkdir(parents=True, exist_ok=True)
@@ -62,7 +66,7 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
     return rt.store.record_monitor(
         model=rt.model, version=version, window_start=window.start, window_end=window.end,
         n_rows=report.n_rows, n_labelled=report.n_labelled,
-        drift_detected=report.drift.detected, drift_share=report.drift.share,
+        drift_detected=report.drift_detected, drift_share=report.drift.share,
         performance_metric=perf_metric, performance_value=report.performance_value,
         performance_degraded=report.performance_degraded, report_path=str(html_path),
         summary=summary,

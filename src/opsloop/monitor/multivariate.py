@@ -41,7 +41,11 @@ from opsloop.errors import InvalidInputError
 from opsloop.monitor.profile import category_values
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
+
+    from opsloop.runtime import Runtime
 
 FORMAT = 1
 ARTIFACT = "multivariate.json"
@@ -254,3 +258,20 @@ def result_from_summary(summary: Mapping[str, Any]) -> MultivariateResult | None
     if not data:
         return None
     return MultivariateResult(**{k: v for k, v in data.items() if k != "method"})
+
+
+def window_multivariate(rt: Runtime, version: str, start: datetime, end: datetime
+                        ) -> MultivariateResult | None:
+    """The window's multivariate verdict with the version's stored transform, computed by
+    the engine; None when disabled or the version has no transform (older opsloop)."""
+    from opsloop.errors import NotFoundError
+
+    cfg = rt.config.monitor.drift
+    if not cfg.multivariate.enabled:
+        return None
+    try:
+        transform = Transform.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
+    except NotFoundError:
+        return None
+    n, value = rt.engine.reconstruction_error(rt.model, start, end, transform, version=version)
+    return judge(transform, n, value, min_rows=cfg.min_rows)

@@ -13,7 +13,9 @@ from opsloop.config import LOWER_IS_BETTER, MonitorConfig
 from opsloop.data.features import FeatureSpec
 from opsloop.metrics import compute_metrics
 from opsloop.monitor.drift import DriftResult, detect_drift
+from opsloop.monitor.multivariate import MultivariateResult
 from opsloop.monitor.profile import Profile
+from opsloop.monitor.thresholds import LearnedThresholds
 
 
 @dataclass
@@ -29,6 +31,14 @@ class MonitorReport:
     performance_floor: float | None
     performance_degraded: bool
     notes: list[str] = field(default_factory=list)
+    multivariate: MultivariateResult | None = None
+    multivariate_counts: bool = True  # drift.multivariate.counts_as_drift
+
+    @property
+    def drift_detected(self) -> bool:
+        """Univariate dataset drift, or the multivariate check's breach when it counts."""
+        return self.drift.detected or (self.multivariate_counts and self.multivariate
+                                       is not None and self.multivariate.drifted)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,16 +50,20 @@ class MonitorReport:
             "performance_value": self.performance_value,
             "performance_floor": self.performance_floor,
             "performance_degraded": self.performance_degraded, "notes": self.notes,
+            **({} if self.multivariate is None
+               else {"multivariate": self.multivariate.to_dict()}),
         }
 
 
 def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
                 features: Sequence[FeatureSpec], task: str, cfg: MonitorConfig,
-                window_start: datetime, window_end: datetime) -> MonitorReport:
+                window_start: datetime, window_end: datetime,
+                learned: LearnedThresholds | None = None,
+                multivariate: MultivariateResult | None = None) -> MonitorReport:
     """`current`: the window's profile on the reference's layout; `labelled`: the window's
     rows whose labels have arrived (prediction, score, label)."""
     notes: list[str] = []
-    drift = detect_drift(reference, current, features, cfg.drift)
+    drift = detect_drift(reference, current, features, cfg.drift, learned)
     if drift.tested == 0:
         notes.append(f"no feature had {cfg.drift.min_rows} rows in the window: drift not judged")
     if "label" in labelled.columns:
@@ -77,4 +91,5 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
         n_labelled=len(labelled), drift=drift, performance=performance,
         performance_metric=perf_cfg.metric, performance_value=value,
         performance_floor=perf_cfg.floor, performance_degraded=degraded, notes=notes,
+        multivariate=multivariate, multivariate_counts=cfg.drift.multivariate.counts_as_drift,
     )

@@ -381,11 +381,13 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
             result = MonitorResult(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
             brief = {k: v for k, v in result.to_dict().items() if k != "summary"}
             brief["drifted_features"] = summary.get("drifted_features", [])
+            if summary.get("multivariate"):
+                brief["multivariate"] = summary["multivariate"]
             self._insert_event(conn, "monitored", model, version,
                                _monitor_summary(result), brief, "opsloop")
             if drift_detected:
                 self._insert_event(conn, "drift_detected", model, version,
-                                   f"{drift_share:.0%} of features drifted", brief, "opsloop")
+                                   _drift_summary(drift_share, summary), brief, "opsloop")
             if performance_degraded:
                 self._insert_event(
                     conn, "performance_degraded", model, version,
@@ -491,6 +493,15 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
 
 def _deployment(row: Any) -> Deployment:
     return Deployment(**{**row, "ts": aware(row["ts"])})
+
+
+def _drift_summary(share: float, summary: Evidence) -> str:
+    text = f"{share:.0%} of features drifted"
+    mv = summary.get("multivariate") or {}
+    if mv.get("drifted") and mv.get("value") is not None:
+        text += (f"; multivariate reconstruction error {mv['value']:.4g} outside "
+                 f"[{mv['lower']:.4g}, {mv['upper']:.4g}]")
+    return text
 
 
 def _monitor_summary(r: MonitorResult) -> str:

@@ -129,6 +129,30 @@ def _load_with_retries(rt: Runtime, window: Window, detail: dict[str, Any],
     raise AssertionError("unreachable")
 
 
+def _monitor_artifacts(rt: Runtime, reference: pd.DataFrame, specs: list[Any],
+                       profile_specs: list[Any], profile: Any, detail: dict[str, Any]
+                       ) -> dict[str, str]:
+    """The multivariate transform and the learned drift thresholds, fitted on the
+    reference, as artifacts stored with the version (opsloop.monitor.multivariate,
+    opsloop.monitor.thresholds)."""
+    from opsloop.monitor import multivariate, thresholds
+
+    drift = rt.config.monitor.drift
+    out: dict[str, str] = {}
+    mv = drift.multivariate
+    if mv.enabled:
+        transform = multivariate.fit_transform(reference, specs, variance=mv.variance,
+                                               chunks=drift.chunks, sigma=mv.sigma)
+        if transform is not None:
+            out[multivariate.ARTIFACT] = transform.to_json()
+            detail["multivariate_components"] = transform.n_components
+    learned = thresholds.learn_thresholds(reference, profile, profile_specs,
+                                          chunks=drift.chunks, sigma=drift.sigma)
+    if learned is not None:
+        out[thresholds.ARTIFACT] = learned.to_json()
+    return out
+
+
 def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schema: bool,
          progress: Progress | None) -> TrainOutcome:
     from opsloop.data.features import features_to_json, infer_features
@@ -226,6 +250,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                 reference["score"] = ref_score
                 profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
             profile = compute_profile(reference, profile_specs)
+            extra = _monitor_artifacts(rt, reference, specs, profile_specs, profile, d)
             digest = fingerprint(frame)
             tags = {
                 "opsloop.data_fingerprint": digest,
@@ -251,6 +276,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                     "schema.yaml": schema_yaml,
                     "reference_profile.json": profile.to_json(),
                     "features.json": features_to_json(specs),
+                    **extra,
                 },
                 experiment=rt.model,
             )

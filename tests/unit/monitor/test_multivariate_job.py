@@ -1,0 +1,63 @@
+"""The hooks: training stores `multivariate.json` and `drift_thresholds.json` with the
+version; the monitoring job reports the `multivariate` summary key, and a breach sets the
+result's drift flag and says so in the `drift_detected` event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from opsloop.monitor.multivariate import ARTIFACT, Transform
+from opsloop.monitor.thresholds import ARTIFACT as THRESHOLDS
+from opsloop.monitor.thresholds import LearnedThresholds
+from opsloop.project import Project
+from tinyproject import tiny_frame
+
+
+def log_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
+    model = p.registry.load("tiny", version)
+    pred, score = model.predict_frame(frame)
+    log = frame[model.feature_names].copy()
+    log.insert(0, "prediction_id", frame["row_id"].astype(str))
+    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(len(frame))])
+    log.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
+    log.insert(3, "model_version", version)
+    log.insert(4, "route", "stable")
+    log["prediction"], log["score"] = pred, score
+    p.engine.add_predictions(log)  # type: ignore[attr-defined]
+
+
+def test_training_stores_transform_and_thresholds(memory_project: Project) -> None:
+    p = memory_project
+    p.train()
+    t = Transform.from_json(p.registry.read_artifact("tiny", "1", ARTIFACT))
+    assert [c.name for c in t.columns] == ["x1", "x2", "color"]
+    assert t.band is not None and t.band.chunks == 20
+    learned = LearnedThresholds.from_json(p.registry.read_artifact("tiny", "1", THRESHOLDS))
+    assert {"x1", "x2", "color", "score"} <= set(learned.features)
+    assert learned.threshold("x1", "wasserstein", 1000) is not None
+
+
+def test_monitor_reports_multivariate_and_a_breach_is_drift(memory_project: Project) -> None:
+    p = memory_project
+    p.train()
+    log_traffic(p, tiny_frame(600, seed=11, prefix="ok", days=0.01), "1")
+    quiet = p.monitor()
+    mv = quiet.summary["multivariate"]
+    assert mv["method"] == "pca_reconstruction" and mv["n"] == 600 and mv["components"] >= 1
+    assert mv["lower"] <= mv["value"] <= mv["upper"] and not mv["drifted"]
+
+    # x1 and x2 become strongly correlated: each marginal stays N(0, 1)
+    broken = tiny_frame(600, seed=12, prefix="corr", days=0.01)
+    rng = np.random.default_rng(0)
+    broken["x2"] = 0.95 * broken["x1"] + np.sqrt(1 - 0.95**2) * rng.normal(0, 1, 600)
+    log_traffic(p, broken, "1")  # the window now holds both batches
+    result = p.monitor()
+    mv = result.summary["multivariate"]
+    assert mv["drifted"] and mv["value"] > mv["upper"]
+    assert result.drift_detected
+    events = p.events(kinds=["drift_detected"])
+    assert any("multivariate reconstruction error" in e.summary for e in events)
