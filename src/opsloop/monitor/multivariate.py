@@ -19,9 +19,14 @@ its rows.
 **Band**: the reference is split into `chunks` contiguous chunks (NannyML's chunker); each
 chunk's mean error is computed *out of fold* (the transform refitted without that chunk,
 keeping k), because the error of rows the PCA was fitted on is biased low and a window is
-never part of the reference. Band = mean ± sigma · std of the chunk means, with the half-width
-scaled by √(m / n) for a window of n rows and chunks of m rows (the mean of n rows varies as
-1/√n), so the band fits whatever the monitoring window's size.
+never part of the reference. Band = centre ± sigma · s, the centre the mean of the chunk means
+and s their standard deviation (floored at the rows' standard deviation · √(1/m − 1/N), what
+independent rows would give: 20 chunks estimate s only to ±16%). The half-width is scaled to
+the window: a chunk of m rows differs from the centre (which includes it) with variance
+∝ 1/m − 1/N, a window of n rows with ∝ 1/n + 1/N (the window's noise plus the centre's), so
+the band is multiplied by √((1/n + 1/N) / (1/m − 1/N)) and fits whatever the monitoring
+window's size; with n far above N the band stops shrinking at the reference's own
+uncertainty.
 
 Everything is stored with the version as the artifact `multivariate.json`.
 """
@@ -65,15 +70,27 @@ class Column:
 
 @dataclass
 class Band:
-    center: float
-    sd: float
+    center: float  # mean of the chunks' out-of-fold mean errors
+    sd: float  # their standard deviation (ddof 1)
+    row_sd: float  # standard deviation of the rows' out-of-fold errors
     sigma: float
     chunk_rows: float
     chunks: int
+    reference_rows: int
+
+    def spread(self) -> float:
+        """The chunks' spread, floored at what independent rows would give (20 chunks
+        estimate a standard deviation to ±16%; an underestimate would raise false alarms)."""
+        unit = 1 / self.chunk_rows - 1 / self.reference_rows
+        return max(self.sd, self.row_sd * math.sqrt(max(unit, 0.0)))
 
     def bounds(self, n: int) -> tuple[float, float]:
-        """(lower, upper) for a window of n rows."""
-        half = self.sigma * self.sd * math.sqrt(self.chunk_rows / max(n, 1))
+        """(lower, upper) for a window of n rows: a chunk's mean differs from the centre (an
+        average that includes it) with variance ∝ 1/m − 1/N, a window's with 1/n + 1/N."""
+        unit = 1 / self.chunk_rows - 1 / self.reference_rows
+        scale = math.sqrt((1 / max(n, 1) + 1 / self.reference_rows) / unit) if unit > 0 \
+            else 1.0
+        half = self.sigma * self.spread() * scale
         return self.center - half, self.center + half
 
 
@@ -217,7 +234,7 @@ def fit_transform(df: pd.DataFrame, features: Sequence[FeatureSpec], *, variance
     comps, ratio = _components(z, variance)
     band = None
     if len(df) >= 2 * chunks:
-        means = []
+        means, errors = [], []
         for idx in np.array_split(np.arange(len(df)), chunks):
             rest = np.ones(len(df), dtype=bool)
             rest[idx] = False
@@ -226,10 +243,11 @@ def fit_transform(df: pd.DataFrame, features: Sequence[FeatureSpec], *, variance
                                             {c.name for c in columns}])
             fold_comps, _ = _components(standardise(fold, fold_cols), variance,
                                         k=len(comps))
-            means.append(float(row_errors(standardise(df.iloc[idx], fold_cols),
-                                          fold_comps).mean()))
+            errors.append(row_errors(standardise(df.iloc[idx], fold_cols), fold_comps))
+            means.append(float(errors[-1].mean()))
         band = Band(center=float(np.mean(means)), sd=float(np.std(means, ddof=1)),
-                    sigma=sigma, chunk_rows=len(df) / chunks, chunks=chunks)
+                    row_sd=float(np.concatenate(errors).std(ddof=1)), sigma=sigma,
+                    chunk_rows=len(df) / chunks, chunks=chunks, reference_rows=len(df))
     return Transform(columns=columns, components=comps.tolist(),
                      explained_variance_ratio=ratio.tolist(), band=band,
                      reference_rows=len(df), variance=variance)

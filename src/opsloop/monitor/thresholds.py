@@ -4,16 +4,20 @@ At training time the reference is split into `chunks` contiguous chunks of about
 chunk's profile is compared with the profile of *the rest of the reference* (the other
 chunks merged) and every distance of `opsloop.monitor.drift.distances` is recorded. The
 learned threshold of a distance is mean + sigma · std of those chunk distances (NannyML's
-rule for its alert thresholds).
+rule for its alert thresholds). PSI is learned on its square root: under no drift PSI is
+close to a scaled chi-square, so skewed that mean + 3σ would be passed by ~3% of windows, while
+√PSI, like the root distances, is close to a scaled chi distribution (measured: 0.5–1.5% of
+no-drift windows per feature above the learned threshold, `tests/statistical/
+test_learned_thresholds.py`).
 
 **Chunk size vs window size.** A distance's null distribution depends on the sample sizes:
 the shares compared differ by noise of variance p(1 − p)(1/n₁ + 1/n₂). Write n_eff = 1 /
 (1/n₁ + 1/n₂): a chunk against the rest has n_eff = 1 / (1/m + 1/(N − m)) (comparing a chunk
 with the whole reference, which contains it, would understate the noise), a window of n rows
-against the reference has 1 / (1/n + 1/N). Under no drift PSI (a chi-square-like divergence)
-scales as 1/n_eff, and the root distances (Jensen–Shannon, Hellinger, L∞, Wasserstein, KS D)
-as 1/√n_eff, so the threshold learned on chunks is rescaled to the window: × (n_eff,chunk /
-n_eff,window) for PSI and × √(n_eff,chunk / n_eff,window) for the others. A threshold learned
+against the reference has 1 / (1/n + 1/N). Under no drift the root distances (Jensen–Shannon,
+Hellinger, L∞, Wasserstein, KS D, and √PSI) scale as 1/√n_eff, so the threshold learned on
+chunks is rescaled to the window by √(n_eff,chunk / n_eff,window) (PSI's by the square of
+that). A threshold learned
 so measures "more than the reference's own sampling noise", like a test: for very large
 windows it falls towards zero and flags small, possibly immaterial, shifts — the fixed
 thresholds are the materiality rule (docs/monitoring.md).
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 ARTIFACT = "drift_thresholds.json"
-LINEAR = frozenset({"psi"})  # distances that scale as 1/n_eff (the others as 1/√n_eff)
+SQUARED = frozenset({"psi"})  # learned on √value: they scale as 1/n_eff (the others 1/√n_eff)
 
 
 def n_eff(n: float, reference_rows: float) -> float:
@@ -51,6 +55,8 @@ def n_eff(n: float, reference_rows: float) -> float:
 
 @dataclass
 class Learned:
+    """Mean and standard deviation of a distance over the chunks, on the root scale (√PSI)."""
+
     mean: float
     sd: float
 
@@ -73,9 +79,9 @@ class LearnedThresholds:
         learned = self.features.get(feature, {}).get(method)
         if learned is None:
             return None
-        ratio = self.chunk_n_eff / n_eff(n, self.reference_rows)
-        factor = ratio if method in LINEAR else math.sqrt(ratio)
-        return (learned.mean + self.sigma * learned.sd) * factor
+        root = (learned.mean + self.sigma * learned.sd) * math.sqrt(
+            self.chunk_n_eff / n_eff(n, self.reference_rows))
+        return root * root if method in SQUARED else root
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, **asdict(self)})
@@ -118,7 +124,8 @@ def learn_thresholds(df: pd.DataFrame, reference: Profile, features: Sequence[Fe
             if ref_f.non_null == 0 or cur_f.non_null == 0:
                 continue
             for method, value in distances(ref_f, cur_f).items():
-                values[name].setdefault(method, []).append(value)
+                root = math.sqrt(max(value, 0.0)) if method in SQUARED else value
+                values[name].setdefault(method, []).append(root)
     learned = {name: {m: Learned(float(np.mean(v)), float(np.std(v, ddof=1)))
                       for m, v in per.items() if len(v) >= 2}
                for name, per in values.items()}

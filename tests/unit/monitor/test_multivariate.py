@@ -95,9 +95,14 @@ def test_band_is_out_of_fold_and_scales_with_window() -> None:
     assert t is not None and t.band is not None
     # the in-sample error is biased low; the band's centre is the out-of-fold error
     assert t.band.center >= frame_error(ref, t)[1]  # type: ignore[operator]
-    lo_small, hi_small = t.band.bounds(250)
-    lo_big, hi_big = t.band.bounds(25_000)
-    assert hi_big - lo_big == pytest.approx((hi_small - lo_small) / 10)
+    b = t.band
+    assert b.spread() >= b.sd
+    lo_small, hi_small = b.bounds(250)
+    lo_big, hi_big = b.bounds(25_000)
+    # a window's mean differs from the centre with variance ∝ 1/n + 1/N (a chunk's: 1/m − 1/N)
+    ratio = np.sqrt((1 / 25_000 + 1 / 5000) / (1 / 250 + 1 / 5000))
+    assert hi_big - lo_big == pytest.approx((hi_small - lo_small) * ratio)
+    assert lo_small < b.center < hi_small
     # a fresh sample of the same distribution sits inside the band
     n, value = frame_error(frame(rng, 5000), t)
     assert not judge(t, n, value).drifted
