@@ -139,10 +139,16 @@ def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
     if method in TESTS:
         return method, cfg.p_value
     if learned is not None and learned_mode(ref.name, cfg):
-        value = learned.threshold(ref.name, method, cur.non_null)
+        value = learned.threshold(ref.name, _measured(method, ref), cur.non_null)
         if value is not None:
             return method, value
     return method, getattr(cfg, f"{method}_threshold")
+
+
+def _measured(method: str, ref: FeatureProfile) -> str:
+    """The distance a method's verdict uses (Wasserstein falls back to Jensen–Shannon for
+    categories, as in `_verdict`)."""
+    return "jensenshannon" if method == "wasserstein" and ref.kind != "numeric" else method
 
 
 def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
@@ -179,7 +185,7 @@ def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
     method, threshold = resolve(ref, cur, cfg, learned)
     source = "fixed"
     if learned is not None and learned_mode(ref.name, cfg) and method not in TESTS \
-            and learned.threshold(ref.name, method, cur.non_null) is not None:
+            and learned.threshold(ref.name, _measured(method, ref), cur.non_null) is not None:
         source = "learned"
     if cur.non_null < cfg.min_rows or ref.non_null == 0:
         return FeatureDrift(test=method, statistic=None, p_value=None, psi=None, drifted=False,
