@@ -152,8 +152,9 @@ def _raw(values: pd.Series, col: Column) -> np.ndarray:
         return np.where(np.isfinite(x), x, col.impute)
     out = np.full(len(values), col.impute, dtype=float)
     present = values.notna().to_numpy()
-    cats = category_values(values)
-    out[present] = [col.frequencies.get(c, 0.0) for c in cats]
+    codes = pd.Categorical(category_values(values), categories=list(col.frequencies)).codes
+    freq = np.append(np.fromiter(col.frequencies.values(), dtype=float), 0.0)
+    out[present] = freq[codes]  # code -1 (not a top category) takes the appended 0
     return out
 
 
