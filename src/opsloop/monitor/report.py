@@ -52,6 +52,19 @@ def _histogram(d: FeatureDrift, ref: FeatureProfile, width: int = 320, height: i
             f'{"(drifted)" if d.drifted else ""}</text>{"".join(bars)}</svg>')
 
 
+def _multivariate(report: MonitorReport) -> str:
+    m = report.multivariate
+    if m is None:
+        return ""
+    if m.value is None or m.lower is None or m.upper is None:
+        return (f"<p>Multivariate drift (PCA reconstruction, {m.components} components): "
+                f"not judged ({m.n} rows).</p>")
+    state = "<span class=bad>outside the band</span>" if m.drifted else "inside the band"
+    return (f"<p>Multivariate drift (PCA reconstruction, {m.components} components): mean "
+            f"error {_fmt(m.value)} over {m.n} rows, band [{_fmt(m.lower)}, {_fmt(m.upper)}] "
+            f"— {state}</p>")
+
+
 def render_html(report: MonitorReport, reference: Profile, *, title: str) -> str:
     drift = report.drift
     verdict = (f'<span class="bad">DRIFT</span> in {drift.share:.0%} of {drift.tested} features'
@@ -100,6 +113,7 @@ def render_html(report: MonitorReport, reference: Profile, *, title: str) -> str
 <th>PSI</th><th>missing (ref)</th><th>missing (now)</th><th>unseen</th><th>status</th></tr>
 {"".join(rows)}</table>
 {pred}
+{_multivariate(report)}
 <h2>Reference vs current</h2>
 <p class="legend"><span style="background:#9db4d8"></span>reference
 <span style="background:#e07b39"></span>current window (share of rows per bin)</p>

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,3 +62,28 @@ def test_monitor_reports_multivariate_and_a_breach_is_drift(memory_project: Proj
     assert result.drift_detected
     events = p.events(kinds=["drift_detected"])
     assert any("multivariate reconstruction error" in e.summary for e in events)
+    assert result.report_path is not None
+    assert "outside the band" in Path(result.report_path).read_text(encoding="utf-8")
+
+
+def test_a_breach_that_does_not_count_is_only_reported() -> None:
+    from opsloop.config import DriftConfig, MonitorConfig, MultivariateConfig
+    from opsloop.data.features import FeatureSpec
+    from opsloop.monitor.multivariate import MultivariateResult
+    from opsloop.monitor.profile import compute_profile, profile_frame
+    from opsloop.monitor.run import run_monitor
+
+    specs = [FeatureSpec("x1", "numeric", "float64")]
+    frame = tiny_frame(300, seed=1)
+    ref = compute_profile(frame, specs)
+    breach = MultivariateResult(9.0, 1.0, 2.0, True, 300, 2)
+    now = datetime.now(UTC)
+    for counts in (True, False):
+        cfg = MonitorConfig(drift=DriftConfig(
+            multivariate=MultivariateConfig(counts_as_drift=counts)))
+        report = run_monitor(reference=ref, current=profile_frame(frame, ref),
+                             labelled=frame.iloc[:0], features=specs,
+                             task="binary_classification", cfg=cfg, window_start=now,
+                             window_end=now, multivariate=breach)
+        assert not report.drift.detected and report.drift_detected is counts
+        assert report.to_dict()["multivariate"]["drifted"] is True
