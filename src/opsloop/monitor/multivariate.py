@@ -17,7 +17,7 @@ SQL engine computes it (`opsloop.engines.multivariate_sql`). A window's value is
 its rows.
 
 **Band**: the reference is split into `chunks` contiguous chunks (NannyML's chunker); each
-chunk's mean error is computed *out of fold* (the transform refitted without that chunk,
+chunk's mean error is computed *out of fold* (the principal axes refitted without that chunk,
 keeping k), because the error of rows the PCA was fitted on is biased low and a window is
 never part of the reference. Band = centre ± sigma · s, the centre the mean of the chunk means
 and s their standard deviation (floored at the rows' standard deviation · √(1/m − 1/N), what
@@ -233,25 +233,32 @@ def fit_transform(df: pd.DataFrame, features: Sequence[FeatureSpec], *, variance
         return None
     z = standardise(df, columns)
     comps, ratio = _components(z, variance)
-    band = None
-    if len(df) >= 2 * chunks:
-        means, errors = [], []
-        for idx in np.array_split(np.arange(len(df)), chunks):
-            rest = np.ones(len(df), dtype=bool)
-            rest[idx] = False
-            fold = df.iloc[rest]
-            fold_cols = _fit_columns(fold, [f for f in features if f.name in
-                                            {c.name for c in columns}])
-            fold_comps, _ = _components(standardise(fold, fold_cols), variance,
-                                        k=len(comps))
-            errors.append(row_errors(standardise(df.iloc[idx], fold_cols), fold_comps))
-            means.append(float(errors[-1].mean()))
-        band = Band(center=float(np.mean(means)), sd=float(np.std(means, ddof=1)),
-                    row_sd=float(np.concatenate(errors).std(ddof=1)), sigma=sigma,
-                    chunk_rows=len(df) / chunks, chunks=chunks, reference_rows=len(df))
+    band = _band(z, len(comps), chunks, sigma) if len(df) >= 2 * chunks else None
     return Transform(columns=columns, components=comps.tolist(),
                      explained_variance_ratio=ratio.tolist(), band=band,
                      reference_rows=len(df), variance=variance)
+
+
+def _band(z: np.ndarray, k: int, chunks: int, sigma: float) -> Band:
+    """The band from `chunks` contiguous chunks' out-of-fold mean errors: for each chunk the
+    principal axes of the other rows (their covariance from the Gram matrix less the chunk's,
+    k kept), applied to the chunk's rows centred on those rows' mean. The imputation,
+    encoding and scaling (p numbers each, from all N rows) are not refitted: the in-sample
+    bias is the PCA's."""
+    n = len(z)
+    gram, total = z.T @ z, z.sum(axis=0)
+    means, errors = [], []
+    for idx in np.array_split(np.arange(n), chunks):
+        zc = z[idx]
+        rest = n - len(idx)
+        mu = (total - zc.sum(axis=0)) / rest
+        cov = (gram - zc.T @ zc) / rest - np.outer(mu, mu)
+        _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues
+        errors.append(row_errors(zc - mu, vecs[:, ::-1][:, :k].T))
+        means.append(float(errors[-1].mean()))
+    return Band(center=float(np.mean(means)), sd=float(np.std(means, ddof=1)),
+                row_sd=float(np.concatenate(errors).std(ddof=1)), sigma=sigma,
+                chunk_rows=n / chunks, chunks=chunks, reference_rows=n)
 
 
 def frame_error(df: pd.DataFrame, transform: Transform) -> tuple[int, float | None]:
