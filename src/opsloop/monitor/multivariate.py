@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -277,13 +277,6 @@ def judge(transform: Transform, n: int, value: float | None, *, min_rows: int = 
         return MultivariateResult(value, None, None, False, n, k)
     lower, upper = transform.band.bounds(n)
     return MultivariateResult(value, lower, upper, not lower <= value <= upper, n, k)
-
-
-def result_from_summary(summary: Mapping[str, Any]) -> MultivariateResult | None:
-    data = summary.get("multivariate")
-    if not data:
-        return None
-    return MultivariateResult(**{k: v for k, v in data.items() if k != "method"})
 
 
 def window_multivariate(rt: Runtime, version: str, start: datetime, end: datetime
