@@ -46,12 +46,14 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
                                        version=version)
     labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
                                      labelled_only=True)
+    missing: list[str] = []  # artifacts an older version lacks
     report = run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
-        learned=find_learned(rt, version),
-        multivariate=window_multivariate(rt, version, window.start, window.end),
+        learned=find_learned(rt, version, missing),
+        multivariate=window_multivariate(rt, version, window.start, window.end, missing),
     )
+    report.notes.extend(missing)
     summary = report.to_dict()
     rt.paths.reports.mkdir(parents=True, exist_ok=True)
     stamp = f"{window.end:%Y%m%dT%H%M%SZ}"

@@ -279,10 +279,11 @@ def judge(transform: Transform, n: int, value: float | None, *, min_rows: int = 
     return MultivariateResult(value, lower, upper, not lower <= value <= upper, n, k)
 
 
-def window_multivariate(rt: Runtime, version: str, start: datetime, end: datetime
-                        ) -> MultivariateResult | None:
+def window_multivariate(rt: Runtime, version: str, start: datetime, end: datetime,
+                        notes: list[str]) -> MultivariateResult | None:
     """The window's multivariate verdict with the version's stored transform, computed by
-    the engine; None when disabled or the version has no transform (older opsloop)."""
+    the engine; None when disabled or the version has no transform (older opsloop: said in
+    `notes`)."""
     from opsloop.errors import NotFoundError
 
     cfg = rt.config.monitor.drift
@@ -291,6 +292,8 @@ def window_multivariate(rt: Runtime, version: str, start: datetime, end: datetim
     try:
         transform = Transform.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
     except NotFoundError:
+        notes.append(f"version {version} has no {ARTIFACT} (trained by an older opsloop): "
+                     "multivariate drift not checked; retrain to enable it")
         return None
     n, value = rt.engine.reconstruction_error(rt.model, start, end, transform, version=version)
     return judge(transform, n, value, min_rows=cfg.min_rows)

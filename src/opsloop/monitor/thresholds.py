@@ -137,9 +137,10 @@ def learn_thresholds(df: pd.DataFrame, reference: Profile, features: Sequence[Fe
                              features={k: v for k, v in learned.items() if v})
 
 
-def find_learned(rt: Runtime, version: str) -> LearnedThresholds | None:
+def find_learned(rt: Runtime, version: str, notes: list[str]) -> LearnedThresholds | None:
     """The version's learned thresholds when `drift.thresholds` (or a feature's) is
-    `learned`; None otherwise or when the version has none (trained by an older opsloop)."""
+    `learned`; None otherwise or when the version has none (trained by an older opsloop:
+    said in `notes`, and the fixed thresholds apply)."""
     from opsloop.errors import NotFoundError
 
     cfg = rt.config.monitor.drift
@@ -150,4 +151,6 @@ def find_learned(rt: Runtime, version: str) -> LearnedThresholds | None:
         return LearnedThresholds.from_json(rt.registry.read_artifact(rt.model, version,
                                                                      ARTIFACT))
     except NotFoundError:
+        notes.append(f"version {version} has no {ARTIFACT} (trained by an older opsloop): "
+                     "fixed drift thresholds used; retrain to learn them")
         return None

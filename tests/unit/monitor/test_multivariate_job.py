@@ -87,3 +87,14 @@ def test_a_breach_that_does_not_count_is_only_reported() -> None:
                              window_end=now, multivariate=breach)
         assert not report.drift.detected and report.drift_detected is counts
         assert report.to_dict()["multivariate"]["drifted"] is True
+
+
+def test_a_version_without_the_artifacts_is_monitored_without_them(
+        memory_project: Project) -> None:
+    p = memory_project
+    p.train()
+    p.registry._artifacts[("tiny", "1")].pop(ARTIFACT)  # type: ignore[attr-defined]  # older
+    log_traffic(p, tiny_frame(300, seed=3, prefix="old", days=0.01), "1")
+    result = p.monitor()
+    assert "multivariate" not in result.summary
+    assert any(ARTIFACT in n and "retrain" in n for n in result.summary["notes"])
