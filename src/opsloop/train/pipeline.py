@@ -29,7 +29,9 @@ from opsloop.stages import Progress, StageRecorder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.data.features import FeatureSpec
     from opsloop.lease import HeldLease
+    from opsloop.monitor.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -129,14 +131,17 @@ def _load_with_retries(rt: Runtime, window: Window, detail: dict[str, Any],
     raise AssertionError("unreachable")
 
 
-def _monitor_artifacts(rt: Runtime, reference: pd.DataFrame, specs: list[Any],
-                       profile_specs: list[Any], profile: Any, detail: dict[str, Any]
-                       ) -> dict[str, str]:
+def _monitor_artifacts(rt: Runtime, reference: pd.DataFrame, specs: list[FeatureSpec],
+                       profile_specs: list[FeatureSpec], profile: Profile,
+                       detail: dict[str, Any]) -> dict[str, str]:
     """The multivariate transform and the learned drift thresholds, fitted on the
-    reference, as artifacts stored with the version (opsloop.monitor.multivariate,
-    opsloop.monitor.thresholds)."""
+    reference (its chunks consecutive in time), as artifacts stored with the version
+    (opsloop.monitor.multivariate, opsloop.monitor.thresholds)."""
     from opsloop.monitor import multivariate, thresholds
 
+    time_column = rt.config.time_column
+    if time_column in reference.columns:
+        reference = reference.sort_values(time_column, kind="stable").reset_index(drop=True)
     drift = rt.config.monitor.drift
     out: dict[str, str] = {}
     mv = drift.multivariate
