@@ -333,6 +333,22 @@ class FeatureDriftConfig(_Model):
 
     method: DriftMethod = "auto"
     threshold: float | None = Field(default=None, gt=0.0)
+    thresholds: Literal["fixed", "learned"] | None = Field(default=None, description=(
+        "Override of drift.thresholds for this feature (an explicit `threshold` always "
+        "wins)."))
+
+
+class MultivariateConfig(_Model):
+    """Multivariate drift by PCA reconstruction error (as NannyML), fitted at training."""
+
+    enabled: bool = True
+    variance: float = Field(default=0.65, gt=0.0, lt=1.0, description=(
+        "Share of the standardised reference variance the kept components explain."))
+    sigma: float = Field(default=3.0, gt=0.0, description=(
+        "Band half-width in standard deviations of the reference chunks' mean error."))
+    counts_as_drift: bool = Field(default=True, description=(
+        "A window outside the band sets the result's drift flag (event drift_detected, "
+        "retrain.on: drift)."))
 
 
 class DriftConfig(_Model):
@@ -358,6 +374,15 @@ class DriftConfig(_Model):
     hellinger_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
     linf_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
     features: dict[str, FeatureDriftConfig] = Field(default_factory=dict)
+    thresholds: Literal["fixed", "learned"] = Field(default="fixed", description=(
+        "fixed: the *_threshold values; learned: each distance's threshold from the "
+        "variability between reference chunks, scaled to the window's size."))
+    chunks: int = Field(default=20, ge=4, le=1000, description=(
+        "Reference chunks (at training time) for learned thresholds and the multivariate "
+        "band."))
+    sigma: float = Field(default=3.0, gt=0.0, description=(
+        "Learned threshold = mean + sigma x std of the chunks' distances."))
+    multivariate: MultivariateConfig = MultivariateConfig()
 
 
 class PerformanceConfig(_Model):

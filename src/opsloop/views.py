@@ -114,6 +114,7 @@ def build_status(project: Project) -> dict[str, Any]:
             "n_rows": last.n_rows, "n_labelled": last.n_labelled,
             "drift_detected": last.drift_detected, "drift_share": last.drift_share,
             "drifted_features": last.summary.get("drifted_features", []),
+            "multivariate": last.summary.get("multivariate"),
             "performance_metric": last.performance_metric,
             "performance_value": last.performance_value,
             "performance_degraded": last.performance_degraded,

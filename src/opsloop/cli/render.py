@@ -70,6 +70,15 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
                       f"[/] or [bold]opsloop reject {project.name} {o.version}[/].")
 
 
+def multivariate_line(mv: dict[str, Any]) -> str:
+    """The `multivariate` summary key in one line (absent in results of older versions)."""
+    if mv.get("value") is None or mv.get("upper") is None:
+        return f"not judged ({mv.get('n', 0)} rows)"
+    state = "[red]outside the band[/]" if mv.get("drifted") else "inside the band"
+    return (f"error {_fmt(mv['value'])} in [{_fmt(mv.get('lower'))}, {_fmt(mv['upper'])}] "
+            f"→ {state}")
+
+
 def print_monitor(console: Console, r: MonitorResult) -> None:
     drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
     console.print(f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
@@ -84,6 +93,10 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                           _fmt(f.get("p_value")), _fmt(f.get("psi")),
                           "[red]yes[/]" if f.get("drifted") else "no")
         console.print(table)
+    mv = r.summary.get("multivariate")
+    if mv:
+        console.print(f"Multivariate (PCA reconstruction, {mv.get('components')} components): "
+                      + multivariate_line(mv))
     if r.performance_value is not None:
         state = "[red]below floor[/]" if r.performance_degraded else "[green]ok[/]"
         console.print(f"Performance: {r.performance_metric} = {r.performance_value:.4f} on "
@@ -228,8 +241,10 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
         quality = {True: ", quality ok", None: ""}.get(
             m.get("quality_passed"), f", [red]quality: {len(m.get('quality_breaches', []))} "
             "breach(es)[/]")
+        mv = m.get("multivariate")
+        multi = f", multivariate {multivariate_line(mv)}" if mv else ""
         table.add_row("last monitor", f"{m['ts'][:19]}: {verdict} "
-                      f"({m['drift_share']:.0%} of features){perf}, {m['n_rows']} rows"
+                      f"({m['drift_share']:.0%} of features{multi}){perf}, {m['n_rows']} rows"
                       f"{quality}")
         if m.get("estimated_performance"):
             table.add_row("estimated", estimated_line(m["estimated_performance"]))

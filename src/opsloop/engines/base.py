@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
 
 PREDICTION_COLUMNS = (*META_COLUMNS, "label")
@@ -42,6 +43,13 @@ class Engine(Protocol):
                     version: str | None = None, limit: int) -> dict[str, list[float]]:
         """At most `limit` non-null numeric values (NaN is null) of each feature in `names`,
         from the rows of `read_window(..., version=version)`: memory bounded by `limit`."""
+        ...
+
+    def reconstruction_error(self, model: str, start: datetime, end: datetime,
+                             transform: Transform, *, version: str | None = None
+                             ) -> tuple[int, float | None]:
+        """(rows, mean PCA reconstruction error) of the same rows as `profile_window`
+        (`opsloop.monitor.multivariate`); (0, None) for an empty window."""
         ...
 
     def count_labels(self) -> int: ...

@@ -20,6 +20,7 @@ import pandas as pd
 from opsloop.engines.base import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
 
 
@@ -175,3 +176,16 @@ class DuckDBEngine:
         with self._connect() as con:
             rows = run_profile(con, reference, f"({preds})", params, group_by=("date", "hour"))
         return {datetime(d.year, d.month, d.day, int(h), tzinfo=UTC): p for (d, h), p in rows}
+
+    def reconstruction_error(self, model: str, start: datetime, end: datetime,
+                             transform: Transform, *, version: str | None = None
+                             ) -> tuple[int, float | None]:
+        """(rows, mean PCA reconstruction error) of the window, in one SQL pass."""
+        from opsloop.engines.multivariate_sql import run_error
+
+        pattern = self._pattern(model)
+        if pattern is None:
+            return 0, None
+        preds, params = self._preds(pattern, start, end, version)
+        with self._connect() as con:
+            return run_error(con, transform, f"({preds})", params)

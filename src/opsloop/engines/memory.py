@@ -12,6 +12,7 @@ import pandas as pd
 from opsloop.engines.base import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
 
 
@@ -60,6 +61,13 @@ class MemoryEngine:
             x = parse_numbers(frame[name])[0] if name in frame.columns else np.empty(0)
             out[name] = x[~np.isnan(x)][:limit].tolist()
         return out
+
+    def reconstruction_error(self, model: str, start: datetime, end: datetime,
+                             transform: Transform, *, version: str | None = None
+                             ) -> tuple[int, float | None]:
+        from opsloop.monitor.multivariate import frame_error
+
+        return frame_error(self.read_window(model, start, end, version=version), transform)
 
     def _window(self, start: datetime, end: datetime) -> pd.DataFrame:
         if not self._predictions:

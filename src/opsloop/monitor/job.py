@@ -62,7 +62,9 @@ def evaluate_window(rt: Runtime, window: Window, version: str, features: list[Fe
                     reference: Profile) -> MonitorReport:
     """Drift, quality and performance of the rows `version` answered in `window`."""
     from opsloop.monitor.drift import exact_features
+    from opsloop.monitor.multivariate import window_multivariate
     from opsloop.monitor.run import run_monitor
+    from opsloop.monitor.thresholds import find_learned
 
     cfg = rt.config
     # the answers the version gave users (not its shadow answers during a rollout)
@@ -75,11 +77,16 @@ def evaluate_window(rt: Runtime, window: Window, version: str, features: list[Fe
                                    limit=cfg.monitor.drift.exact_max_rows) if exact else None
     contract, expectations = _quality_inputs(rt, version)
     cbpe, scores = _cbpe_inputs(rt, version, window)
-    return run_monitor(
+    missing: list[str] = []  # artifacts an older version lacks
+    report = run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
         cbpe=cbpe, scores=scores, values=values, contract=contract, expectations=expectations,
+        learned=find_learned(rt, version, missing),
+        multivariate=window_multivariate(rt, version, window.start, window.end, missing),
     )
+    report.notes.extend(missing)
+    return report
 
 
 def report_file(rt: Runtime, version: str, window: Window) -> Path:
@@ -122,7 +129,7 @@ def record_window(rt: Runtime, report: MonitorReport, reference: Profile, versio
     return rt.store.record_monitor(
         model=rt.model, version=version, window_start=window.start, window_end=window.end,
         n_rows=report.n_rows, n_labelled=report.n_labelled,
-        drift_detected=report.drift.detected, drift_share=report.drift.share,
+        drift_detected=report.drift_detected, drift_share=report.drift.share,
         performance_metric=rt.config.monitor.performance.metric,
         performance_value=report.performance_value,
         performance_degraded=report.performance_degraded,

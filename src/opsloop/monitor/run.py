@@ -13,8 +13,10 @@ from opsloop.config import LOWER_IS_BETTER, MonitorConfig, PerformanceConfig
 from opsloop.data.features import FeatureSpec
 from opsloop.metrics import compute_metrics
 from opsloop.monitor.drift import DriftResult, Values, detect_drift
+from opsloop.monitor.multivariate import MultivariateResult
 from opsloop.monitor.profile import Profile
 from opsloop.monitor.quality import ColumnContract, Expectations, QualityReport, check_window
+from opsloop.monitor.thresholds import LearnedThresholds
 
 if TYPE_CHECKING:
     from opsloop.monitor.cbpe import CBPEReference
@@ -36,6 +38,14 @@ class MonitorReport:
     estimated_performance: dict[str, Any] | None = None  # CBPE (no labels needed)
     calibration: dict[str, Any] | None = None  # classifiers, labelled rows
     quality: QualityReport | None = None
+    multivariate: MultivariateResult | None = None
+    multivariate_counts: bool = True  # drift.multivariate.counts_as_drift
+
+    @property
+    def drift_detected(self) -> bool:
+        """Univariate dataset drift, or the multivariate check's breach when it counts."""
+        return self.drift.detected or (self.multivariate_counts and self.multivariate
+                                       is not None and self.multivariate.drifted)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -50,6 +60,8 @@ class MonitorReport:
             **({} if self.estimated_performance is None
                else {"estimated_performance": self.estimated_performance}),
             **({} if self.calibration is None else {"calibration": self.calibration}),
+            **({} if self.multivariate is None
+               else {"multivariate": self.multivariate.to_dict()}),
         }
         if self.quality is not None:
             out["quality"] = self.quality.to_dict()
@@ -62,14 +74,17 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
                 cbpe: CBPEReference | None = None, scores: Any = None,
                 values: Values | None = None,
                 contract: Mapping[str, ColumnContract] | None = None,
-                expectations: Expectations | None = None) -> MonitorReport:
+                expectations: Expectations | None = None,
+                learned: LearnedThresholds | None = None,
+                multivariate: MultivariateResult | None = None) -> MonitorReport:
     """`current`: the window's profile on the reference's layout; `labelled`: the window's
     rows whose labels have arrived (prediction, score, label); `cbpe` and `scores` (the
     raw scores of all the window's rows): performance estimated without labels;
     `values`: raw window values for the exact KS; `contract`, `expectations`: the
-    version's, for the quality checks."""
+    version's, for the quality checks; `learned`: its learned drift thresholds;
+    `multivariate`: the window's PCA reconstruction result."""
     notes: list[str] = []
-    drift = detect_drift(reference, current, features, cfg.drift, values)
+    drift = detect_drift(reference, current, features, cfg.drift, values, learned)
     quality = None
     if cfg.quality.enabled:
         quality = check_window(reference, current, features, cfg.quality,
@@ -109,6 +124,7 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
         performance_floor=perf_cfg.floor, performance_degraded=degraded, notes=notes,
         estimated_performance=_estimated(cbpe, scores, cfg, notes), calibration=calibration,
         quality=quality,
+        multivariate=multivariate, multivariate_counts=cfg.drift.multivariate.counts_as_drift,
     )
 
 

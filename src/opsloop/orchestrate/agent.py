@@ -194,6 +194,7 @@ def _candidates(rt: Runtime, result: TickResult, now: datetime
                     "n_rows": m.n_rows, "n_labelled": m.n_labelled,
                     "drift_share": m.drift_share,
                     "drifted_features": m.summary.get("drifted_features", []),
+                    "multivariate": m.summary.get("multivariate"),
                     "performance": {m.performance_metric: m.performance_value}}
         if m.drift_detected and "drift" in cfg.retrain.on:
             candidates.append(("drift", key, evidence))

@@ -397,11 +397,13 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
                                      ("id", "newly_drifted", "recovered")}
             if replaces:
                 brief["replaces"] = list(replaces)
+            if summary.get("multivariate"):
+                brief["multivariate"] = summary["multivariate"]
             self._insert_event(conn, "monitored", model, version,
                                _monitor_summary(result), brief, "opsloop")
             if drift_detected:
                 self._insert_event(conn, "drift_detected", model, version,
-                                   f"{drift_share:.0%} of features drifted", brief, "opsloop")
+                                   _drift_summary(drift_share, summary), brief, "opsloop")
             if performance_degraded:
                 self._insert_event(
                     conn, "performance_degraded", model, version,
@@ -575,6 +577,15 @@ def _monitor_result(row: Any) -> MonitorResult:
     for key in ("ts", "window_start", "window_end"):
         data[key] = aware(data[key])
     return MonitorResult(**data)
+
+
+def _drift_summary(share: float, summary: Evidence) -> str:
+    text = f"{share:.0%} of features drifted"
+    mv = summary.get("multivariate") or {}
+    if mv.get("drifted") and mv.get("value") is not None:
+        text += (f"; multivariate reconstruction error {mv['value']:.4g} outside "
+                 f"[{mv['lower']:.4g}, {mv['upper']:.4g}]")
+    return text
 
 
 def _monitor_summary(r: MonitorResult) -> str:

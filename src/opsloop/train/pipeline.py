@@ -29,7 +29,9 @@ from opsloop.stages import Progress, StageRecorder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.data.features import FeatureSpec
     from opsloop.lease import HeldLease
+    from opsloop.monitor.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,33 @@ def _fit_cbpe(rt: Runtime, holdout: pd.DataFrame, pred: Any, score: Any,
     return ref.to_json()
 
 
+def _monitor_artifacts(rt: Runtime, reference: pd.DataFrame, specs: list[FeatureSpec],
+                       profile_specs: list[FeatureSpec], profile: Profile,
+                       detail: dict[str, Any]) -> dict[str, str]:
+    """The multivariate transform and the learned drift thresholds, fitted on the
+    reference (its chunks consecutive in time), as artifacts stored with the version
+    (opsloop.monitor.multivariate, opsloop.monitor.thresholds)."""
+    from opsloop.monitor import multivariate, thresholds
+
+    time_column = rt.config.time_column
+    if time_column in reference.columns:
+        reference = reference.sort_values(time_column, kind="stable").reset_index(drop=True)
+    drift = rt.config.monitor.drift
+    out: dict[str, str] = {}
+    mv = drift.multivariate
+    if mv.enabled:
+        transform = multivariate.fit_transform(reference, specs, variance=mv.variance,
+                                               chunks=drift.chunks, sigma=mv.sigma)
+        if transform is not None:
+            out[multivariate.ARTIFACT] = transform.to_json()
+            detail["multivariate_components"] = transform.n_components
+    learned = thresholds.learn_thresholds(reference, profile, profile_specs,
+                                          chunks=drift.chunks, sigma=drift.sigma)
+    if learned is not None:
+        out[thresholds.ARTIFACT] = learned.to_json()
+    return out
+
+
 def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schema: bool,
          progress: Progress | None) -> TrainOutcome:
     from opsloop.data.features import features_to_json, infer_features
@@ -246,6 +275,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                 reference["score"] = ref_score
                 profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
             profile = compute_profile(reference, profile_specs)
+            extra = _monitor_artifacts(rt, reference, specs, profile_specs, profile, d)
             digest = fingerprint(frame)
             tags = {
                 "opsloop.data_fingerprint": digest,
@@ -274,6 +304,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                         frame, specs, cfg.time_column).to_json(),
                     "features.json": features_to_json(specs),
                     **({} if cbpe_json is None else {"cbpe.json": cbpe_json}),
+                    **extra,
                 },
                 experiment=rt.model,
             )
