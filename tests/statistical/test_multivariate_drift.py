@@ -87,7 +87,7 @@ def test_learned_thresholds_false_alarm(method: str, n: int) -> None:
         learned = learn_thresholds(reference, profile, FEATURES)
         for _ in range(20 if n < 10_000 else 8):
             result = detect_drift(profile, profile_frame(sample(rng, n), profile), FEATURES,
-                                  cfg, learned)
+                                  cfg, learned=learned)
             for f in result.features:
                 assert f.threshold_source == "learned"
                 alarms[f.name] = alarms.get(f.name, 0) + f.drifted

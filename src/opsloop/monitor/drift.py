@@ -198,7 +198,7 @@ def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
 
 
 def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
-                  values: Sequence[float] | None = None,
+                  values: Sequence[float] | None = None, *,
                   learned: LearnedThresholds | None = None) -> FeatureDrift:
     """`values`: the window's raw values of the feature, for the exact KS (`exact_features`);
     `learned`: the version's learned thresholds (used where `drift.thresholds` says so)."""
@@ -235,20 +235,20 @@ def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
 
 
 def detect_drift(reference: Profile, current: Profile, features: Sequence[FeatureSpec],
-                 cfg: DriftConfig, values: Values | None = None,
+                 cfg: DriftConfig, values: Values | None = None, *,
                  learned: LearnedThresholds | None = None) -> DriftResult:
     """Drift of `current` (a profile on `reference`'s layout) per feature and overall.
     `values`: raw window values per feature for the exact KS (`exact_features`), if read;
     `learned`: the version's learned thresholds (used where `drift.thresholds` says so)."""
     values = values or {}
     results = [feature_drift(reference.features[f.name], current.features[f.name], cfg,
-                             values.get(f.name), learned)
+                             values.get(f.name), learned=learned)
                for f in features if f.name in reference.features and f.name in current.features]
     tested = [r for r in results if r.status != "insufficient_data"]
     share = sum(r.drifted for r in tested) / len(tested) if tested else 0.0
     prediction = None
     if "score" in reference.features and "score" in current.features:
         prediction = feature_drift(reference.features["score"], current.features["score"], cfg,
-                                   values.get("score"), learned)
+                                   values.get("score"), learned=learned)
     return DriftResult(features=results, share=share, detected=bool(tested) and share >= cfg.share,
                        tested=len(tested), prediction=prediction)

@@ -98,9 +98,10 @@ def _verdict(s: Summary) -> str:
                  f"(band {_fmt(est.get('lower'))} … {_fmt(est.get('upper'))}; {state})")
     mv = s.get("multivariate")
     if isinstance(mv, Mapping) and mv.get("value") is not None:
-        state = '<span class="bad">drifted</span>' if mv.get("drifted") else \
-            '<span class="ok">ok</span>'
-        text += f" · multivariate {_fmt(mv['value'])} ({state})"
+        state = '<span class="bad">outside the band</span>' if mv.get("drifted") else \
+            '<span class="ok">inside the band</span>'
+        text += (f" · multivariate reconstruction error {_fmt(mv['value'])} "
+                 f"(band {_fmt(mv.get('lower'))} … {_fmt(mv.get('upper'))}; {state})")
     q = s.get("quality")
     if isinstance(q, Mapping) and "passed" in q:
         text += " · data quality " + ('<span class="ok">passed</span>' if q["passed"]

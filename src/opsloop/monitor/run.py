@@ -84,7 +84,7 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
     version's, for the quality checks; `learned`: its learned drift thresholds;
     `multivariate`: the window's PCA reconstruction result."""
     notes: list[str] = []
-    drift = detect_drift(reference, current, features, cfg.drift, values, learned)
+    drift = detect_drift(reference, current, features, cfg.drift, values, learned=learned)
     quality = None
     if cfg.quality.enabled:
         quality = check_window(reference, current, features, cfg.quality,

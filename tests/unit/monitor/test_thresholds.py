@@ -68,24 +68,25 @@ def test_learned_mode_selects_thresholds_per_feature() -> None:
     ref = compute_profile(df, FEATURES)
     learned = learn_thresholds(df, ref, FEATURES)
     cur = profile_frame(sample(rng, 2000, shift=0.08), ref)
-    fixed = detect_drift(ref, cur, FEATURES, DriftConfig(method="wasserstein"), learned)
+    fixed = detect_drift(ref, cur, FEATURES, DriftConfig(method="wasserstein"), learned=learned)
     x = fixed.features[0]
     assert x.threshold_source == "fixed" and x.threshold == 0.1 and not x.drifted
     cfg = DriftConfig(method="wasserstein", thresholds="learned")
-    res = detect_drift(ref, cur, FEATURES, cfg, learned)
+    res = detect_drift(ref, cur, FEATURES, cfg, learned=learned)
     x = res.features[0]
     assert x.threshold_source == "learned" and x.threshold is not None and x.threshold < 0.1
     assert x.drifted  # 0.08 σ in 2,000 rows is beyond the reference's own noise
     # a feature's own `threshold` stays fixed; its `thresholds` overrides the global mode
     cfg = DriftConfig(method="wasserstein", thresholds="learned",
                       features={"x": FeatureDriftConfig(threshold=0.5)})
-    assert detect_drift(ref, cur, FEATURES, cfg, learned).features[0].threshold == 0.5
+    assert detect_drift(ref, cur, FEATURES, cfg, learned=learned).features[0].threshold == 0.5
     cfg = DriftConfig(method="wasserstein",
                       features={"x": FeatureDriftConfig(thresholds="learned")})
-    got = detect_drift(ref, cur, FEATURES, cfg, learned).features
+    got = detect_drift(ref, cur, FEATURES, cfg, learned=learned).features
     assert got[0].threshold_source == "learned" and got[1].threshold_source == "fixed"
     # tests keep their p-value; without learned thresholds (older versions) fixed ones apply
     cfg = DriftConfig(thresholds="learned")
-    assert detect_drift(ref, cur, FEATURES, cfg, learned).features[0].threshold == cfg.p_value
+    got = detect_drift(ref, cur, FEATURES, cfg, learned=learned).features
+    assert got[0].threshold == cfg.p_value
     assert detect_drift(ref, cur, FEATURES, DriftConfig(method="psi", thresholds="learned"),
-                        None).features[0].threshold == 0.2
+                        learned=None).features[0].threshold == 0.2
