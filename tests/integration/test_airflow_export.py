@@ -18,9 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import pytest
 
 from opsloop.project import Project
 from opsloop.serve import PredictionLogWriter
-from tinyproject import run_cli, tiny_frame, write_tiny_project
+from tinyproject import prediction_log, run_cli, tiny_frame, write_tiny_project
 
 pytestmark = pytest.mark.slow
 
@@ -107,16 +105,7 @@ class Harness:
 
 def log_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
     """What `opsloop serve` would write to the prediction log for `frame`."""
-    model = p.registry.load("tiny", version)
-    pred, score = model.predict_frame(frame)
-    log = frame[model.feature_names].copy()
-    log.insert(0, "prediction_id", frame["row_id"].astype(str))
-    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(len(frame))])
-    log.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
-    log.insert(3, "model_version", version)
-    log.insert(4, "route", "stable")
-    log["prediction"] = pred
-    log["score"] = score
+    log = prediction_log(p, frame, version)
     assert p.stack.prediction_log is not None
     writer = PredictionLogWriter(Path(p.stack.prediction_log), "tiny")
     writer.submit(log)

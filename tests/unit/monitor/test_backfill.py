@@ -4,7 +4,6 @@ reference and the previous window; idempotent per window; the report charts the 
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from opsloop.data.window import Window
 from opsloop.errors import InvalidInputError
 from opsloop.monitor.backfill import plan_windows
 from opsloop.project import Project
-from tinyproject import tiny_frame
+from tinyproject import prediction_log, tiny_frame
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -24,15 +23,8 @@ def log_hour(p: Project, hour: int, *, n: int = 300, drift: float = 0.0,
              version: str = "1") -> None:
     """`n` predictions of `version` in hour `hour` after T0, with their labels."""
     frame = tiny_frame(n, drift=drift, seed=100 + hour, prefix=f"h{hour}")
-    model = p.registry.load("tiny", "1")
-    pred, score = model.predict_frame(frame)
-    log = frame[model.feature_names].copy()
-    log.insert(0, "prediction_id", frame["row_id"].astype(str))
-    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(n)])
-    log.insert(2, "ts", pd.Timestamp(T0 + timedelta(hours=hour, minutes=30)))
-    log.insert(3, "model_version", version)
-    log.insert(4, "route", "stable")
-    log["prediction"], log["score"] = pred, score
+    log = prediction_log(p, frame, "1", ts=T0 + timedelta(hours=hour, minutes=30))
+    log["model_version"] = version
     p.engine.add_predictions(log)  # type: ignore[attr-defined]
     p.engine.add_labels(pd.DataFrame({  # type: ignore[attr-defined]
         "prediction_id": log["prediction_id"], "label": frame["label"],

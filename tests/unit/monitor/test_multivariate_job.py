@@ -4,7 +4,6 @@ result's drift flag and says so in the `drift_detected` event."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,20 +14,11 @@ from opsloop.monitor.multivariate import ARTIFACT, Transform
 from opsloop.monitor.thresholds import ARTIFACT as THRESHOLDS
 from opsloop.monitor.thresholds import LearnedThresholds
 from opsloop.project import Project
-from tinyproject import tiny_frame
+from tinyproject import prediction_log, tiny_frame
 
 
 def log_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
-    model = p.registry.load("tiny", version)
-    pred, score = model.predict_frame(frame)
-    log = frame[model.feature_names].copy()
-    log.insert(0, "prediction_id", frame["row_id"].astype(str))
-    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(len(frame))])
-    log.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
-    log.insert(3, "model_version", version)
-    log.insert(4, "route", "stable")
-    log["prediction"], log["score"] = pred, score
-    p.engine.add_predictions(log)  # type: ignore[attr-defined]
+    p.engine.add_predictions(prediction_log(p, frame, version))  # type: ignore[attr-defined]
 
 
 def test_training_stores_transform_and_thresholds(memory_project: Project) -> None:

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from opsloop.project import Project
-from tinyproject import tiny_frame
+from tinyproject import prediction_log, tiny_frame
 
 
 def serve_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
     """What the server would log: predictions of `version` plus, later, their labels."""
-    model = p.registry.load("tiny", version)
-    pred, score = model.predict_frame(frame)
     now = datetime.now(UTC)
-    log = frame[model.feature_names].copy()
-    log.insert(0, "prediction_id", frame["row_id"].astype(str))
-    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(len(frame))])
-    log.insert(2, "ts", pd.Timestamp(now))
-    log.insert(3, "model_version", version)
-    log.insert(4, "route", "stable")
-    log["prediction"] = pred
-    log["score"] = score
-    p.engine.add_predictions(log)  # type: ignore[attr-defined]
+    p.engine.add_predictions(prediction_log(p, frame, version, ts=now))  # type: ignore[attr-defined]
     p.engine.add_labels(pd.DataFrame({  # type: ignore[attr-defined]
         "prediction_id": frame["row_id"].astype(str), "label": frame["label"],
         "label_ts": pd.Timestamp(now)}))
@@ -144,16 +133,7 @@ def test_estimated_performance_fires_without_labels(tmp_path) -> None:
     cbpe = CBPEReference.from_json(p.registry.read_artifact("tiny", "1", "cbpe.json"))
     assert cbpe.rows == outcome.rows["holdout"] and "accuracy" in cbpe.bands
     frame = tiny_frame(400, seed=12, prefix="nolabel", days=0.01)
-    model = p.registry.load("tiny", "1")
-    pred, score = model.predict_frame(frame)
-    log = frame[model.feature_names].copy()
-    log.insert(0, "prediction_id", frame["row_id"].astype(str))
-    log.insert(1, "request_id", "r")
-    log.insert(2, "ts", pd.Timestamp(datetime.now(UTC)))
-    log.insert(3, "model_version", "1")
-    log.insert(4, "route", "stable")
-    log["prediction"], log["score"] = pred, score
-    p.engine.add_predictions(log)  # type: ignore[attr-defined]
+    p.engine.add_predictions(prediction_log(p, frame, "1"))  # type: ignore[attr-defined]
 
     result = p.tick(force_monitor=True)
     assert result.monitored is not None and result.monitored.n_labelled == 0
