@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/airflow-venv.sh  # .venv-airflow for tests/integration/test_airflow_export.py
 
 export OPSLOOP_TEST_POSTGRES_URL="${OPSLOOP_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 export OPSLOOP_TEST_NATS_URL="${OPSLOOP_TEST_NATS_URL:-nats://127.0.0.1:4222}"

@@ -87,3 +87,23 @@ def run_cli(*args: str) -> tuple[int, str]:
 
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
+
+
+def prediction_log(p, frame, version: str, *, ts=None):
+    """What `opsloop serve` writes to the prediction log when `version` of the tiny model
+    answers the rows of `frame` (one request per row, route `stable`) at `ts` (now)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    model = p.registry.load("tiny", version)
+    pred, score = model.predict_frame(frame)
+    log = frame[model.feature_names].copy()
+    log.insert(0, "prediction_id", frame["row_id"].astype(str))
+    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(len(frame))])
+    log.insert(2, "ts", pd.Timestamp(ts or datetime.now(UTC)))
+    log.insert(3, "model_version", version)
+    log.insert(4, "route", "stable")
+    log["prediction"], log["score"] = pred, score
+    return log

@@ -34,6 +34,14 @@ def align_labels(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return y_true, y_pred
 
 
+def positive_truth(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """1 where the label is the positive class: the largest class among labels and
+    predictions (scikit-learn's classes_[1] of a binary classifier), else 0."""
+    both = np.concatenate([y_true, y_pred])
+    positive = _positive(both)
+    return (y_true == positive).astype(int)
+
+
 def compute_metrics(
     task: str, y_true: Any, y_pred: Any, y_score: Any = None
 ) -> dict[str, float]:

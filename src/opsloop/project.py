@@ -12,7 +12,7 @@ over it.
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from opsloop.deploy.rollout import Step
     from opsloop.engines.base import Engine
     from opsloop.gate.evaluate import GateReport
+    from opsloop.monitor.backfill import BackfillResult, OnWindow
     from opsloop.orchestrate.agent import TickResult
+    from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.registry.base import ModelRegistry
     from opsloop.serve.app import ServeContext
     from opsloop.stages import Progress
@@ -59,7 +61,8 @@ class Project:
         if stack is not None and stack != config.stack:
             from opsloop.config import parse_config
 
-            config = parse_config({**config.model_dump(mode="json", exclude_none=True),
+            config = parse_config({**config.model_dump(mode="json", exclude_unset=True,
+                                                     by_alias=True),
                                    "stack": stack}, source=str(config_path))
         self.config: ProjectConfig = config
         self.paths = Paths(self.root)
@@ -207,21 +210,67 @@ class Project:
 
     def add_labels(self, source: Any) -> int:
         """Ingest ground truth (CSV/Parquet path or DataFrame with id column + target)."""
-        from opsloop.engines.labels import ingest_labels
+        import uuid
 
+        from opsloop.engines.labels import ingest_labels
+        from opsloop.orchestrate.inbox import LABELS_SOURCE, content_seq
+        from opsloop.store.records import utcnow
+
+        part = uuid.uuid4().hex
         n = ingest_labels(source, self.paths.labels, id_column=self.config.id_column,
-                          target=self.config.target)
-        self.store.add_event(
-            "labels_added", self.name, summary=f"{n} labels added", actor=self.actor,
-            evidence={"rows": n, "source": str(source) if isinstance(source, str | Path)
-                      else "DataFrame"},
-        )
+                          target=self.config.target, part_name=f"part-{part}.parquet")
+        evidence = {"rows": n, "source": str(source) if isinstance(source, str | Path)
+                    else "DataFrame"}
+        # counted by the `labels` trigger like the agent's inbox files
+        self.store.add_arrival(self.name, source=LABELS_SOURCE, seq=content_seq(part),
+                               ts=utcnow(), rows=n, payload=evidence, actor=self.actor,
+                               event=("labels_added", f"{n} labels added", evidence))
         return n
 
-    def monitor(self, *, window: Window | None = None) -> MonitorResult:
+    def request_retrain(self, *, reason: str = "") -> RetrainRequest:
+        """Ask the agent to retrain at its next tick (once; not held back by the cooldown,
+        but after a training that is running)."""
+        from opsloop.orchestrate.manual import request_retrain
+
+        return request_retrain(self.store, self.name, actor=self.actor, reason=reason)
+
+    def retrain_now(self, *, reason: str = "", progress: Progress | None = None
+                    ) -> tuple[RetrainRequest, TrainOutcome]:
+        """Record a retraining request and run it in this process now; StateError while a
+        training of the model runs."""
+        from opsloop.orchestrate.manual import retrain_now
+
+        return retrain_now(self.runtime, actor=self.actor, reason=reason, progress=progress)
+
+    def retrain_requests(self, *, limit: int = 50) -> list[RetrainRequest]:
+        """The newest retraining requests, oldest first, with what became of them."""
+        from opsloop.orchestrate.manual import list_requests
+
+        return list_requests(self.store, self.name, limit=limit)
+
+    def monitor(self, *, window: Window | None = None, version: str | None = None
+                ) -> MonitorResult:
+        """Monitor `window` (default: the last `monitor.window`) for `version` (default:
+        the deployed one), against its reference and the previous window."""
         from opsloop.monitor.job import run_monitor_job
 
-        return run_monitor_job(self.runtime, window=window)
+        return run_monitor_job(self.runtime, window=window, version=version)
+
+    def backfill_monitor(self, *, start: datetime, end: datetime, every: timedelta,
+                         version: str | None = None, replace: bool = False,
+                         on_window: OnWindow | None = None) -> BackfillResult:
+        """Monitor the consecutive windows of length `every` from `start` to `end`
+        (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
+        from opsloop.monitor.backfill import backfill
+
+        return backfill(self.runtime, start=start, end=end, every=every, version=version,
+                        replace=replace, on_window=on_window)
+
+    def monitoring(self, *, limit: int = 48, version: str | None = None) -> dict[str, Any]:
+        """The latest monitored windows, oldest first (`views.build_monitoring`)."""
+        from opsloop.views import build_monitoring
+
+        return build_monitoring(self.store, self.name, limit=limit, version=version)
 
     def tick(self, *, force_monitor: bool = False, progress: Progress | None = None
              ) -> TickResult:

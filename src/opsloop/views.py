@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opsloop.project import Project
-    from opsloop.store.records import PipelineRun
+    from opsloop.store import OpsStore
+    from opsloop.store.records import MonitorResult, PipelineRun
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -76,10 +77,11 @@ def build_status(project: Project) -> dict[str, Any]:
     firings = store.list_firings(name)
     from opsloop.lease import agent_lease_name
     from opsloop.orchestrate.agent import next_run
+    from opsloop.orchestrate.manual import list_requests
+    from opsloop.orchestrate.outlook import cooldown_until, trigger_outlook
 
     lease = store.find_lease(agent_lease_name(name))
     running = store.list_running_runs(name)
-    last_by_trigger = {f.trigger: f for f in firings}
 
     now = datetime.now(UTC)
     return {
@@ -112,10 +114,19 @@ def build_status(project: Project) -> dict[str, Any]:
             "n_rows": last.n_rows, "n_labelled": last.n_labelled,
             "drift_detected": last.drift_detected, "drift_share": last.drift_share,
             "drifted_features": last.summary.get("drifted_features", []),
+            "multivariate": last.summary.get("multivariate"),
             "performance_metric": last.performance_metric,
             "performance_value": last.performance_value,
             "performance_degraded": last.performance_degraded,
+            "estimated_performance": last.summary.get("estimated_performance"),
+            "quality_passed": (last.summary.get("quality") or {}).get("passed"),
+            "quality_breaches": [
+                {k: c.get(k) for k in ("check", "feature", "value", "expected", "detail")}
+                for c in (last.summary.get("quality") or {}).get("checks", [])
+                if c.get("status") == "breach"],
             "report_path": last.report_path,
+            "newly_drifted": (last.summary.get("previous") or {}).get("newly_drifted", []),
+            "recovered": (last.summary.get("previous") or {}).get("recovered", []),
         },
         "pending_approvals": [
             {"version": a.version, "since": _iso(a.ts), "comment": a.comment,
@@ -133,13 +144,10 @@ def build_status(project: Project) -> dict[str, Any]:
                 "trigger": firings[-1].trigger, "key": firings[-1].key,
                 "ts": _iso(firings[-1].ts),
             },
-            "triggers": [
-                {"trigger": trigger, "last_key": f.key if f else None,
-                 "last_ts": _iso(f.ts) if f else None}
-                for trigger in (*cfg.retrain.on, "resume")
-                for f in [last_by_trigger.get(trigger)]
-            ],
+            "cooldown_until": _iso(cooldown_until(cfg, firings, now)),
+            "triggers": trigger_outlook(store, cfg, name, now),
         },
+        "retrain_requests": [r.to_dict() for r in list_requests(store, name, limit=10)],
         "runs": [_run_view(r) for r in runs],
         "running": [_run_view(r) for r in running],
         "agent": {
@@ -159,3 +167,50 @@ def _run_view(r: PipelineRun) -> dict[str, Any]:
             "started": _iso(r.started), "finished": _iso(r.finished), "error": r.error,
             "heartbeat": _iso(r.heartbeat),
             "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages]}
+
+
+def _band(value: Any, flag: str) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: value.get(k) for k in ("value", "lower", "upper", flag)}
+
+
+def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
+    """One monitored window, compact (what a chart over time needs): per-feature verdict
+    statistics, drift share, realised and estimated performance, the multivariate score,
+    the data-quality verdict and the change since the previous window. Keys of summaries
+    written by older opsloops are null."""
+    s = r.summary
+    previous = s.get("previous") or {}
+    quality = s.get("quality")
+    return {
+        "id": r.id, "ts": _iso(r.ts), "version": r.version,
+        "window_start": _iso(r.window_start), "window_end": _iso(r.window_end),
+        "n_rows": r.n_rows, "n_labelled": r.n_labelled,
+        "drift_detected": r.drift_detected, "drift_share": r.drift_share,
+        "drifted_features": s.get("drifted_features", []),
+        "features": {f["name"]: {k: f.get(k) for k in ("test", "statistic", "p_value",
+                                                       "threshold", "drifted", "status")}
+                     for f in (s.get("drift") or {}).get("features", []) if "name" in f},
+        "performance_metric": r.performance_metric,
+        "performance_value": r.performance_value,
+        "performance_degraded": r.performance_degraded,
+        "estimated_performance": _band(s.get("estimated_performance"), "degraded"),
+        "multivariate": _band(s.get("multivariate"), "drifted"),
+        "quality_passed": quality.get("passed") if isinstance(quality, dict) else None,
+        "previous": None if not previous else {
+            "id": previous.get("id"), "newly_drifted": previous.get("newly_drifted", []),
+            "recovered": previous.get("recovered", []),
+            "drift_share_change": (previous.get("drift_share") or {}).get("change"),
+            "performance_change": (previous.get("performance") or {}).get("change"),
+        },
+        "report_path": r.report_path,
+    }
+
+
+def build_monitoring(store: OpsStore, model: str, *, limit: int = 48,
+                     version: str | None = None) -> dict[str, Any]:
+    """The `limit` latest monitored windows (of one version, or all), oldest first."""
+    results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
+    return {"model": model, "version": version,
+            "windows": [monitor_window_view(r) for r in results]}

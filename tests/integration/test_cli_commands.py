@@ -58,3 +58,43 @@ def test_approve_and_reject_errors(churn: Path) -> None:
     assert code == 1 and "no version '7'" in out
     code, out = run("train", "-p", str(churn), "--window", "soon")
     assert code == 1 and "--window" in out
+
+
+def test_retrain_request_then_now(churn: Path) -> None:
+    code, out = run("retrain", "-p", str(churn), "--reason", "audit labels", "--json")
+    assert code == 0, out
+    request = json.loads(out)
+    assert request["status"] == "pending" and request["reason"] == "audit labels"
+    code, out = run("status", "-p", str(churn))
+    assert code == 0 and f"#{request['id']}" in out and "manual" in out, out
+    code, out = run("agent", "-p", str(churn), "--once", "--json")
+    assert code == 0, out
+    tick = json.loads(out)
+    assert [(f["trigger"], f["key"]) for f in tick["fired"]] == [("manual", str(request["id"]))]
+    assert tick["trained"] is not None
+    code, out = run("status", "-p", str(churn), "--json")
+    seen = json.loads(out)["retrain_requests"][-1]
+    assert seen["id"] == request["id"] and seen["status"] == "fired" and seen["run"]
+    code, out = run("retrain", "-p", str(churn), "--now", "--reason", "hotfix")
+    assert code == 0 and "Retraining request" in out and "hotfix" in out, out
+    code, out = run("events", "-p", str(churn), "--kind", "retrain_requested", "--json")
+    assert [e["evidence"]["reason"] for e in json.loads(out)][-2:] == ["audit labels", "hotfix"]
+
+
+def test_orchestrator_steps(churn: Path) -> None:
+    """`triggers check`, `rollout advance` and `train --trigger` errors (their Airflow run:
+    test_airflow_export.py)."""
+    code, out = run("triggers", "check", "-p", str(churn), "--json")
+    assert code == 0, out
+    checked = json.loads(out)
+    assert checked["fired"] is False and checked["verdict"] is None
+    assert checked["tick"]["monitored"]["n_rows"] == 0  # monitored whatever the schedule
+    code, out = run("triggers", "check", "-p", str(churn))
+    assert code == 0 and "No retrain trigger fired" in out
+    code, out = run("rollout", "advance", "churn", "-p", str(churn), "--json")
+    assert code == 0, out
+    assert json.loads(out) == {"step": None, "notes": ["nothing is rolling out"]}
+    code, out = run("train", "-p", str(churn), "--trigger", "sometime")
+    assert code == 1 and "--trigger" in out and "drift" in out and "Traceback" not in out
+    code, out = run("train", "-p", str(churn), "--trigger", "drift:k", "--window", "1d")
+    assert code == 1 and "cannot be combined" in out

@@ -32,6 +32,9 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
     monitor = status["last_monitor"]
     assert monitor["drift_detected"] and monitor["performance_degraded"]
     assert monitor["n_labelled"] >= 1000 and Path(monitor["report_path"]).is_file()
+    estimated = monitor["estimated_performance"]  # CBPE on MLflow's cbpe.json + DuckDB
+    assert estimated["method"] == "cbpe" and estimated["n"] == monitor["n_rows"]
+    assert estimated["value"] is not None and estimated["lower"] is not None
 
     events = json.loads(opsloop("events", "-p", str(root), "--json", "--limit", "500").stdout)
     kinds = [e["kind"] for e in events]

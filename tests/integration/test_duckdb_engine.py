@@ -79,3 +79,14 @@ def test_empty_and_missing_directories(tmp_path: Path) -> None:
 
 def test_count_labels(engines: list[object]) -> None:
     assert engines[0].count_labels() == 3  # type: ignore[attr-defined]
+
+
+def test_read_scores_is_the_windows_score_column(engines: list[object]) -> None:
+    for engine in engines:
+        start, end = T0 - timedelta(hours=1), T0 + timedelta(days=3)
+        scores = engine.read_scores("m", start, end, version="1")  # type: ignore[attr-defined]
+        window = engine.read_window("m", start, end, version="1")  # type: ignore[attr-defined]
+        assert scores.dtype == float and list(scores) == list(window["score"]) == [0.6] * 3
+        assert len(engine.read_scores("m", start, end)) == 4  # type: ignore[attr-defined]
+    duck = engines[0]
+    assert len(duck.read_scores("none", T0, T0 + timedelta(days=3))) == 0  # type: ignore[attr-defined]

@@ -39,9 +39,11 @@ REFERENCE = compute_profile(data(2000, 0).assign(c=lambda d: d["c"].replace("new
 
 def assert_same(a: Profile, b: Profile) -> None:
     assert a.n_rows == b.n_rows and a.features.keys() == b.features.keys()
+    assert a.newest == b.newest
     for name, fa in a.features.items():
         fb = b.features[name]
-        exact = ("count", "null_count", "counts", "sketch", "unseen", "min", "max")
+        exact = ("count", "null_count", "counts", "sketch", "unseen", "min", "max",
+                 "type_errors", "sample")
         assert [getattr(fa, k) for k in exact] == [getattr(fb, k) for k in exact], name
         # float sums in another order: rounding error ≤ n·ε·Σ|d| ≤ n·ε·√(n·Σd²)
         tol = 1e-11 * np.sqrt(fa.non_null * max(fa.sum_sq, 0.0)) + 1e-9
@@ -146,3 +148,41 @@ def test_grouped_profiles_with_a_long_category_list(tmp_path: Path) -> None:
     for (g,), profile in got:
         part = window[window["g"] == g].drop(columns="g")
         assert_same(profile, profile_frame(part, reference))
+
+
+def test_type_errors_and_newest_in_the_same_pass(tmp_path: Path) -> None:
+    """Strings in numeric and boolean columns: TRY_CAST counts them as type errors (and
+    nulls) instead of failing the query, exactly as the NumPy engine does."""
+    frame = data(200, 3).astype({"x": object})
+    frame["b"] = frame["b"].map({True: "true", False: "false"})
+    frame.loc[:6, "x"] = ["oops", "", " 4 ", "2e3", "1_000", "nan", None]
+    frame.loc[:2, "b"] = ["maybe", "true", None]
+    frame["ts"] = pd.Timestamp(T0) + pd.to_timedelta(np.arange(200), unit="s")
+    frame = frame.astype({"x": str, "b": str}).replace({"None": None})
+    duck = duck_profile(frame, tmp_path / "t.parquet")
+    assert duck.features["x"].type_errors == 2 and duck.features["b"].type_errors == 1
+    assert duck.newest == T0 + timedelta(seconds=199)
+    assert_same(duck, profile_frame(frame, REFERENCE))
+
+
+def test_read_values_bounded_and_equal_to_the_memory_engine(tmp_path: Path) -> None:
+    from opsloop.engines.memory import MemoryEngine
+
+    part = data(500, 4).assign(prediction_id=[str(k) for k in range(500)], request_id="r",
+                               ts=pd.Timestamp(T0), model_version="1", route="stable",
+                               prediction=1, score=0.5)
+    writer = PredictionLogWriter(tmp_path / "pred", "m")
+    writer.submit(part)
+    writer.close()
+    duck = DuckDBEngine(tmp_path / "pred", tmp_path / "labels")
+    memory = MemoryEngine()
+    memory.add_predictions(part)
+    start, end = T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)
+    for engine in (duck, memory):
+        got = engine.read_values("m", start, end, ["x", "i", "absent"], version="1",
+                                 limit=10_000)
+        finite = part["x"].dropna()
+        assert sorted(got["x"]) == sorted(finite.tolist()) and len(got["i"]) == 500
+        assert got["absent"] == []
+        capped = engine.read_values("m", start, end, ["x"], version="1", limit=7)
+        assert len(capped["x"]) == 7

@@ -2,7 +2,8 @@
 'statistics you can defend'). Reference 5,000 rows; windows from 1,000 to 1,000,000 rows of
 the same distribution unless shifted. Up to `test_max_rows` (100,000) the rule is a test
 (binned KS / chi-square at p < 0.01, plus PSI ≥ 0.2), above it a distance (Wasserstein ≥ 0.1
-std / Jensen–Shannon ≥ 0.12)."""
+std / Jensen–Shannon ≥ 0.12). Up to `exact_max_rows` (5,000) non-null values, KS runs on raw
+values against the reference's stored sample (`ks_exact`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from scipy import stats
 
 from opsloop.config import DriftConfig
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.drift import detect_drift
+from opsloop.monitor.drift import detect_drift, exact_features
 from opsloop.monitor.profile import compute_profile, profile_frame
 
 FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string")]
@@ -70,3 +71,47 @@ def test_stated_shifts_are_detected(n: int, shift: float) -> None:
         hits_x += result.features[0].drifted
         hits_c += result.features[1].drifted
     assert hits_x >= 0.95 * runs and hits_c >= 0.95 * runs
+
+
+@pytest.mark.parametrize("n", [300, 1_000, 5_000])
+def test_exact_ks_on_small_windows_keeps_the_nominal_rate(n: int) -> None:
+    """Small windows with the raw values read (as the monitor job does): the verdict is the
+    exact KS, and its false-alarm rate — over references too, a new one every 10 windows —
+    is not above nominal; nor is the whole rule's (with PSI)."""
+    rng = np.random.default_rng(20261125 + n)
+    cfg = DriftConfig()
+    simulations = 300
+    alarms = tests = 0
+    reference = compute_profile(sample(rng, 5000), FEATURES)
+    for i in range(simulations):
+        if i % 10 == 0:
+            reference = compute_profile(sample(rng, 5000), FEATURES)
+        window = sample(rng, n)
+        current = profile_frame(window, reference)
+        names = exact_features(reference, current, cfg)
+        assert names == ["x"]
+        result = detect_drift(reference, current, FEATURES, cfg,
+                              {k: window[k].tolist() for k in names})
+        x = result.features[0]
+        assert x.test == "ks_exact"
+        alarms += x.drifted
+        tests += x.p_value is not None and x.p_value < cfg.p_value
+    assert lower_bound(tests, simulations) <= cfg.p_value, f"KS {tests}/{simulations} at n={n}"
+    assert lower_bound(alarms, simulations) <= cfg.p_value, \
+        f"{alarms}/{simulations} false alarms at n={n}"
+
+
+def test_exact_ks_detects_a_stated_shift_in_a_small_window() -> None:
+    """A 0.35 std mean shift in 500 rows is detected in at least 95% of windows."""
+    rng = np.random.default_rng(11)
+    cfg = DriftConfig()
+    reference = compute_profile(sample(rng, 5000), FEATURES)
+    runs = 100
+    hits = 0
+    for _ in range(runs):
+        window = sample(rng, 500, shift=0.35)
+        result = detect_drift(reference, profile_frame(window, reference), FEATURES, cfg,
+                              {"x": window["x"].tolist()})
+        assert result.features[0].test == "ks_exact"
+        hits += result.features[0].drifted
+    assert hits >= 0.95 * runs

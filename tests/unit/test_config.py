@@ -39,6 +39,11 @@ def test_defaults_and_durations() -> None:
         ({"agent": {"heartbeat_interval": "10s", "heartbeat_timeout": "15s"}},
          "heartbeat_timeout must be at least twice"),
         ({"notify": {"webhooks": [{"url": "hooks.slack.com/x"}]}}, "notify.webhooks[0].url"),
+        ({"monitor": {"quality": {"max_unseen": 2}}}, "monitor.quality.max_unseen"),
+        ({"monitor": {"quality": {"volume": {"min": 3}}}},
+         "monitor.quality.volume.min: unknown key"),
+        ({"monitor": {"quality": {"max_age": "later"}}}, "expected a duration"),
+        ({"monitor": {"drift": {"exact_max_rows": -1}}}, "monitor.drift.exact_max_rows"),
     ],
 )
 def test_bad_values_name_the_field(data: dict, fragment: str) -> None:
@@ -149,3 +154,66 @@ def test_orchestration_defaults() -> None:
     assert cfg.retrain.retries == 2 and cfg.retrain.backoff == timedelta(seconds=5)
     assert cfg.retrain.new_data is not None and cfg.retrain.new_data.min_rows == 1000
     assert "promoted" in cfg.notify.webhooks[0].events and cfg.notify.retries == 3
+
+
+def test_labels_trigger_and_inbox() -> None:
+    cfg = parse_config({**BASE, "retrain": {"on": ["labels"], "labels": {"min_rows": 50}},
+                        "data": {"inbox": {"path": "inbox/*.csv"}}})
+    assert cfg.retrain.on == ("labels",) and cfg.retrain.labels.min_rows == 50
+    assert cfg.data.inbox is not None and cfg.data.inbox.processed == ".opsloop/inbox/processed"
+    assert parse_config(BASE).data.inbox is None
+    assert parse_config(BASE).retrain.labels.min_rows == 1000
+    with pytest.raises(ConfigError, match=r"retrain.labels.min_rows"):
+        parse_config({**BASE, "retrain": {"labels": {"min_rows": 0}}})
+    with pytest.raises(ConfigError, match=r"data.inbox.path: required key is missing"):
+        parse_config({**BASE, "data": {"inbox": {"rejected": "x"}}})
+
+
+def test_estimated_performance_and_ranking_settings() -> None:
+    cfg = parse_config(BASE)
+    est = cfg.monitor.estimated_performance
+    assert est.enabled and est.metric == "roc_auc" and est.chunks == 10 and est.floor is None
+    assert cfg.monitor.performance.k == 100 and cfg.monitor.performance.calibration_bins == 10
+    cfg = parse_config({**BASE, "retrain": {"on": ["estimated_performance"]},
+                        "monitor": {"estimated_performance": {"metric": "f1", "floor": 0.7},
+                                    "performance": {"k": 20}}})
+    assert cfg.retrain.on == ("estimated_performance",)
+    assert cfg.monitor.estimated_performance.floor == 0.7 and cfg.monitor.performance.k == 20
+    with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.metric"):
+        parse_config({**BASE, "monitor": {"estimated_performance": {"metric": "log_loss"}}})
+    with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.chunks"):
+        parse_config({**BASE, "monitor": {"estimated_performance": {"chunks": 1}}})
+
+
+def test_monitor_quality_defaults_and_overrides() -> None:
+    cfg = parse_config(BASE)
+    q = cfg.monitor.quality
+    assert q.enabled and q.schema_ and q.max_type_errors == 0.0 and q.max_age is None
+    assert q.volume.learned_low == 0.1 and q.volume.learned_high is None
+    assert cfg.monitor.drift.exact_max_rows == 5000
+    custom = parse_config({**BASE, "retrain": {"on": ["quality"]}, "monitor": {"quality": {
+        "schema": False, "max_age": "2h", "features": {"x": {"max_unseen": 0.2}}}}})
+    assert custom.retrain.on == ("quality",) and not custom.monitor.quality.schema_
+    assert custom.monitor.quality.max_age == timedelta(hours=2)
+    assert custom.monitor.quality.limit("x", "max_unseen") == 0.2
+    assert custom.monitor.quality.limit("y", "max_unseen") == 0.01
+
+
+def test_another_stack_keeps_explicit_nulls_and_aliases(tmp_path) -> None:
+    """`--stack` re-validates the config: a null set on purpose (no p99 check) and an
+    aliased key stay as written, unset keys keep their defaults."""
+    from opsloop.project import Project
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "p")
+    text = (root / "opsloop.yaml").read_text()
+    text += ("deploy: {analysis: {max_p99_ratio: null}}\n"
+             "stacks: {team: {ops_store: 'sqlite:///team.db'}}\n")
+    text = text.replace("  window: 1h\n", "  window: 1h\n  quality: {schema: false}\n")
+    (root / "opsloop.yaml").write_text(text)
+    local = Project(root)
+    team = Project(root, stack="team")
+    assert team.config.stack == "team" and local.config.stack == "local"
+    assert team.config.deploy.analysis.max_p99_ratio is None
+    assert team.config.monitor.quality.schema_ is False
+    assert team.config.model_dump(exclude={"stack"}) == local.config.model_dump(exclude={"stack"})

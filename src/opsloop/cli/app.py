@@ -30,6 +30,11 @@ app.add_typer(labels_app, name="labels")
 rollout_app = typer.Typer(help="Canary and shadow rollouts: status, promote, abort.",
                           no_args_is_help=True)
 app.add_typer(rollout_app, name="rollout")
+triggers_app = typer.Typer(help="Retrain triggers for an external orchestrator.",
+                           no_args_is_help=True)
+app.add_typer(triggers_app, name="triggers")
+airflow_app = typer.Typer(help="Run the loop on Apache Airflow.", no_args_is_help=True)
+app.add_typer(airflow_app, name="airflow")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,6 +126,10 @@ def train(
         help="Training window ending now, e.g. 30d (default: retrain.training_window).")] = None,
     reset_schema: Annotated[bool, typer.Option(
         help="Infer a new data contract instead of checking the stored one.")] = False,
+    trigger: Annotated[str | None, typer.Option(
+        help="What started it, <name>:<key> (e.g. a verdict's drift:<window key>), kept "
+        "on the pipeline run; a keyed trigger trains once (a second call reports the "
+        "first run).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, evaluate, register, gate and (with auto approval) promote a new version."""
@@ -128,12 +137,35 @@ def train(
 
     p = open_project(project, stack)
     win = _window(window)
+    if trigger is not None:
+        _train_for_trigger(p, trigger, win, reset_schema, as_json)
+        return
     if as_json:
         print_json(p.train(window=win, reset_schema=reset_schema).to_dict())
         return
     with StageProgress(console(), f"Training {p.name}") as progress:
         outcome = p.train(window=win, reset_schema=reset_schema, progress=progress)
     print_train(console(), p, outcome)
+
+
+def _train_for_trigger(p: Project, trigger: str, window: Any, reset_schema: bool,
+                       as_json: bool) -> None:
+    from opsloop.cli.render import print_train
+    from opsloop.errors import InvalidInputError
+    from opsloop.orchestrate.external import train_for_trigger
+
+    if window is not None or reset_schema:
+        raise InvalidInputError("--trigger cannot be combined with --window or "
+                                "--reset-schema", fix="drop one of them")
+    done = train_for_trigger(p.runtime, trigger)
+    if as_json:
+        print_json(done.to_dict())
+    elif done.outcome is not None:
+        print_train(console(), p, done.outcome)
+    else:
+        run = done.previous
+        console().print(f"Already trained for {trigger}: pipeline run {run.id if run else '?'} "
+                        f"({run.status if run else '?'}); nothing done.")
 
 
 def _window(text: str | None) -> Any:
@@ -320,6 +352,33 @@ def rollout_abort(
                     f"version {r.stable_version} serves all traffic.")
 
 
+@rollout_app.command("advance")
+@handle_errors
+def rollout_advance(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One controller step (what the agent does each tick): expire overdue approvals,
+    analyse the running rollout and advance, promote or roll it back."""
+    from opsloop.deploy.controller import expire_pending
+    from opsloop.deploy.rollout import advance
+
+    rt = open_project(project, stack, name).runtime
+    notes = [f"pending approval of version {a.version} expired"
+             for a in expire_pending(rt, rt.now())]
+    step = advance(rt)
+    notes.append("nothing is rolling out" if step is None else
+                 f"rollout {step.rollout.id} of version {step.rollout.candidate_version}: "
+                 f"{step.action} ({'; '.join(step.analysis.reasons)})")
+    if as_json:
+        print_json({"step": None if step is None else step.to_dict(), "notes": notes})
+    else:
+        for note in notes:
+            console().print(note)
+
+
 @app.command()
 @handle_errors
 def rollback(
@@ -338,6 +397,41 @@ def rollback(
         f"[yellow]Rolled back[/] {name} from version {source} to {dep.version} "
         f"(revision {dep.revision})."
     )
+
+
+@app.command()
+@handle_errors
+def retrain(
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    now: Annotated[bool, typer.Option(
+        "--now", help="Train here and now (with progress) instead of asking the agent.")
+    ] = False,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Request a retraining: the agent runs it once at its next tick, after any running
+    training but regardless of retrain.cooldown. With --now, train in this process."""
+    p = open_project(project, stack)
+    if not now:
+        request = p.request_retrain(reason=reason)
+        if as_json:
+            print_json(request.to_dict())
+            return
+        console().print(f"[green]Requested[/] retraining of {p.name} (request "
+                        f"{request.id}); the agent runs it at its next tick. Follow it with "
+                        "`opsloop status`.")
+        return
+    from opsloop.cli.render import StageProgress, print_train
+
+    if as_json:
+        request, outcome = p.retrain_now(reason=reason)
+        print_json({"request": request.to_dict(), "outcome": outcome.to_dict()})
+        return
+    with StageProgress(console(), f"Retraining {p.name}") as progress:
+        request, outcome = p.retrain_now(reason=reason, progress=progress)
+    console().print(f"Retraining request {request.id} ({request.reason}):")
+    print_train(console(), p, outcome)
 
 
 @app.command()
@@ -372,24 +466,149 @@ def labels_add(
     console().print(f"[green]Added[/] {n} labels from {file}.")
 
 
-@app.command()
+monitor_app = typer.Typer(
+    help="Monitor the latest window of predictions (default) against the champion's "
+    "reference profile and the previous window; backfill a series of windows with "
+    "--from/--to/--every; `history` lists the stored windows.",
+    invoke_without_command=True,
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.callback()
 @handle_errors
 def monitor(
+    ctx: typer.Context,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
     window: Annotated[str | None, typer.Option(
         help="Window ending now, e.g. 1h (default monitor.window).")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Backfill from this time (ISO 8601, UTC unless an offset is given) "
+        "or this long ago (e.g. 7d).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Backfill up to this time or this long ago (default now).")] = None,
+    every: Annotated[str | None, typer.Option(
+        help="Backfill window length and step (default monitor.window).")] = None,
+    version: Annotated[str | None, typer.Option(
+        help="Version whose answers to monitor (default the deployed one).")] = None,
+    replace: Annotated[bool, typer.Option(
+        help="Backfill: monitor windows already monitored again and replace their "
+        "results (default: skip them).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare the latest window of predictions with the champion's reference profile."""
-    from opsloop.cli.render import print_monitor
+    """Monitor the latest window (default), or backfill windows with --from/--to/--every.
+
+    Subcommand: `opsloop monitor history` lists the stored windows."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"project": project, "stack": stack}
+        return
+    from opsloop.errors import InvalidInputError
 
     p = open_project(project, stack)
-    result = p.monitor(window=_window(window))
+    if start is None:
+        if end is not None or every is not None or replace:
+            raise InvalidInputError("--to, --every and --replace are backfill options",
+                                    fix="add --from (e.g. --from 7d) or drop them")
+        from opsloop.cli.render import print_monitor
+
+        result = p.monitor(window=_window(window), version=version)
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            print_monitor(console(), result)
+        return
+    if window is not None:
+        raise InvalidInputError("--window is for one window ending now; a backfill's window "
+                                "length is --every", fix="use --every instead of --window")
+    _backfill(p, start, end, every, version=version, replace=replace, as_json=as_json)
+
+
+def _instant(text: str, option: str) -> Any:
+    """ISO 8601 (naive = UTC) or a duration before now."""
+    from datetime import UTC, datetime
+
+    from opsloop.config import parse_duration
+    from opsloop.errors import InvalidInputError
+
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"{option}: cannot read {text!r} as a time",
+            expected="ISO 8601 such as 2026-05-01 or 2026-05-01T06:00 (UTC), or a duration "
+            "before now such as 7d", got=repr(text)) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _backfill(p: Project, start_text: str, end_text: str | None, every_text: str | None, *,
+              version: str | None, replace: bool, as_json: bool) -> None:
+    from datetime import UTC, datetime
+
+    from opsloop.config import parse_duration
+    from opsloop.errors import InvalidInputError
+    from opsloop.monitor.backfill import plan_windows
+
+    start = _instant(start_text, "--from")
+    end = _instant(end_text, "--to") if end_text else datetime.now(UTC)
+    try:
+        every = parse_duration(every_text) if every_text else p.config.monitor.window
+    except ValueError as exc:
+        raise InvalidInputError(f"--every: {exc}") from None
+    total = len(plan_windows(start, end, every))  # errors before the progress bar
     if as_json:
+        result = p.backfill_monitor(start=start, end=end, every=every, version=version,
+                                    replace=replace)
         print_json(result.to_dict())
-    else:
-        print_monitor(console(), result)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    out = console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[window]}"), console=out) as bar:
+        task = bar.add_task(f"Backfilling {p.name}", total=total, window="")
+        result = p.backfill_monitor(
+            start=start, end=end, every=every, version=version, replace=replace,
+            on_window=lambda w, outcome: bar.update(
+                task, advance=1, window=f"{w.end:%Y-%m-%d %H:%M} {outcome}"))
+    from opsloop.cli.render import print_backfill
+
+    print_backfill(out, result)
+
+
+@monitor_app.command("history")
+@handle_errors
+def monitor_history(
+    ctx: typer.Context,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000,
+                                       help="How many windows (latest).")] = 24,
+    version: Annotated[str | None, typer.Option(help="Only this version's windows.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The latest monitored windows, oldest first: drift, performance (realised and
+    estimated), multivariate score and what changed since the previous window."""
+    def given(name: str) -> bool:  # typer vendors click: compare the enum by name
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name != "DEFAULT"
+
+    parent = ctx.obj or {}  # `opsloop monitor -p DIR history`: the group's options
+    if not given("project"):
+        project = parent.get("project", project)
+    if not given("stack"):
+        stack = parent.get("stack", stack)
+    data = open_project(project, stack).monitoring(limit=limit, version=version)
+    if as_json:
+        print_json(data)
+        return
+    from opsloop.cli.render import print_monitor_history
+
+    print_monitor_history(console(), data)
 
 
 @app.command()
@@ -434,6 +653,52 @@ def agent(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the tick, free the lease
     console().print(f"Agent running for [bold]{p.name}[/] every {interval}; Ctrl-C to stop.")
     p.run_agent(interval=every, stop=stop)
+
+
+@triggers_app.command("check")
+@handle_errors
+def triggers_check(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monitor now and evaluate every retrain trigger, recording firings (once per trigger
+    and key, cooled down), without training: the verdict for an orchestrator, which then
+    runs `opsloop train --trigger <verdict.trigger>`. Exit 0 whether or not one fired."""
+    from opsloop.cli.render import print_tick
+    from opsloop.orchestrate.external import check_triggers, verdict
+
+    rt = open_project(project, stack).runtime
+    result = check_triggers(rt)
+    found = verdict(rt, result)
+    if as_json:
+        print_json({"fired": found is not None, "verdict": found, "tick": result.to_dict()})
+        return
+    print_tick(console(), result)
+    console().print("No retrain trigger fired." if found is None else
+                    f"Retrain requested: run `opsloop train --trigger {found['trigger']}`.")
+
+
+@airflow_app.command("export")
+@handle_errors
+def airflow_export(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    out: Annotated[Path, typer.Option(
+        help="Folder for the DAG files (Airflow's dags folder).")] = Path("dags"),
+    python: Annotated[str | None, typer.Option(
+        help="Python of the project's environment that the tasks run opsloop with "
+        "(default: this one).")] = None,
+) -> None:
+    """Write the project's Airflow DAGs: monitoring (emits a retrain asset event with the
+    verdict), training (scheduled on that asset) and rollout (advances rollouts)."""
+    from opsloop.orchestrate.airflow import export_dags
+
+    p = open_project(project, stack)
+    exported = export_dags(p.config, project=p.root, out=out, python=python, stack=stack)
+    for dag in exported:
+        console().print(f"[green]Wrote[/] {dag.path}  ({dag.dag_id}, {dag.schedule})")
+    console().print("Put them in Airflow's dags folder; see docs/airflow.md.")
 
 
 @app.command()

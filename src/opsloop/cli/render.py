@@ -11,6 +11,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.status import Status
 
+    from opsloop.monitor.backfill import BackfillResult
     from opsloop.orchestrate.agent import TickResult
     from opsloop.project import Project
     from opsloop.store.records import Event, MonitorResult
@@ -69,6 +70,15 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
                       f"[/] or [bold]opsloop reject {project.name} {o.version}[/].")
 
 
+def multivariate_line(mv: dict[str, Any]) -> str:
+    """The `multivariate` summary key in one line (absent in results of older versions)."""
+    if mv.get("value") is None or mv.get("upper") is None:
+        return f"not judged ({mv.get('n', 0)} rows)"
+    state = "[red]outside the band[/]" if mv.get("drifted") else "inside the band"
+    return (f"error {_fmt(mv['value'])} in [{_fmt(mv.get('lower'))}, {_fmt(mv['upper'])}] "
+            f"→ {state}")
+
+
 def print_monitor(console: Console, r: MonitorResult) -> None:
     drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
     console.print(f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
@@ -83,13 +93,107 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                           _fmt(f.get("p_value")), _fmt(f.get("psi")),
                           "[red]yes[/]" if f.get("drifted") else "no")
         console.print(table)
+    mv = r.summary.get("multivariate")
+    if mv:
+        console.print(f"Multivariate (PCA reconstruction, {mv.get('components')} components): "
+                      + multivariate_line(mv))
     if r.performance_value is not None:
         state = "[red]below floor[/]" if r.performance_degraded else "[green]ok[/]"
         console.print(f"Performance: {r.performance_metric} = {r.performance_value:.4f} on "
                       f"{r.n_labelled} labelled rows ({state}).")
     else:
         console.print(f"Performance: not enough labels yet ({r.n_labelled} labelled rows).")
+    est = r.summary.get("estimated_performance")
+    if est:
+        console.print(f"Estimated performance (CBPE, no labels): {estimated_line(est)}.")
+    cal = r.summary.get("calibration")
+    if cal:
+        console.print(f"Calibration: ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f} on "
+                      f"{cal.get('n', r.n_labelled)} labelled rows.")
+    prev = r.summary.get("previous")
+    if prev:
+        share = prev.get("drift_share") or {}
+        console.print(
+            f"Since the previous window (ending {_short(prev.get('window_end'))}): drift share "
+            f"{_fmt(share.get('previous'))} → {_fmt(share.get('value'))}; newly drifted "
+            f"{prev.get('newly_drifted') or 'none'}, recovered {prev.get('recovered') or 'none'}.")
+    quality = r.summary.get("quality")
+    if quality:
+        breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+        console.print("Data quality: " + ("[green]passed[/]" if not breaches else
+                                          f"[red]{len(breaches)} breach(es)[/]"))
+        for c in breaches:
+            where = f" {c['feature']}" if c.get("feature") else ""
+            console.print(f"  {c['check']}{where}: {c.get('detail')} "
+                          f"(expected {c.get('expected')})", markup=False)
     console.print(f"Report: {r.report_path}")
+
+
+def _short(iso: Any) -> str:
+    return "—" if not iso else str(iso)[:16].replace("T", " ")
+
+
+def _band(value: dict[str, Any] | None, flag: str) -> str:
+    if not value or value.get("value") is None:
+        return "—"
+    text = f"{value['value']:.4g}"
+    return f"[red]{text}[/]" if value.get(flag) else text
+
+
+def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
+    windows = data["windows"]
+    if not windows:
+        console.print(f"No monitored windows for {data['model']} yet "
+                      "(`opsloop monitor`, or backfill with `opsloop monitor --from 7d`).")
+        return
+    table = Table("window end", "v", "rows", "labels", "drift", "since previous",
+                  "perf.", "est.", "multiv.", "quality", box=None)
+    table.columns[0].no_wrap = True  # a window end must read as one time
+    for w in windows:
+        prev = w.get("previous") or {}
+        change = " ".join([*(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
+                           *(f"[green]−{n}[/]" for n in prev.get("recovered", []))])
+        perf = "—" if w["performance_value"] is None else f"{w['performance_value']:.3f}"
+        share = f"{w['drift_share']:.0%}"
+        quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.get("quality_passed")]
+        table.add_row(
+            _short(w["window_end"])[5:], str(w["version"]), str(w["n_rows"]),
+            str(w["n_labelled"]), f"[red]{share}[/]" if w["drift_detected"] else share,
+            change or "—", f"[red]{perf}[/]" if w["performance_degraded"] else perf,
+            _band(w.get("estimated_performance"), "degraded"),
+            _band(w.get("multivariate"), "drifted"), quality)
+    console.print(table)
+    console.print("since previous: [red]+newly drifted[/] [green]−recovered[/] features")
+    console.print(f"Latest report: {windows[-1]['report_path']}")
+
+
+def print_backfill(console: Console, r: BackfillResult) -> None:
+    console.print(f"Version {r.version}: {len(r.windows)} windows, {len(r.monitored)} "
+                  f"monitored ({len(r.replaced)} replaced), {len(r.skipped)} skipped.")
+    reasons: dict[str, int] = {}
+    for s in r.skipped:
+        key = s["reason"].split(" (result")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    for reason, n in reasons.items():
+        console.print(f"  [dim]skipped {n}: {reason}[/]")
+    drifted = [m for m in r.monitored if m.drift_detected]
+    if drifted:
+        console.print(f"[red]Drift[/] in {len(drifted)} windows, first ending "
+                      f"{drifted[0].window_end:%Y-%m-%d %H:%M} UTC.")
+    if r.remainder:
+        console.print(f"[dim]Not monitored (shorter than a window): {r.remainder}[/]")
+    if r.report_path:
+        console.print(f"Report of the last window, with the history: {r.report_path}")
+
+
+def estimated_line(est: dict[str, Any]) -> str:
+    """`roc_auc ≈ 0.8123 (band 0.79–0.93) on 1200 rows, ok` for an estimated_performance."""
+    if est.get("value") is None:
+        return f"not estimated ({'; '.join(est.get('reasons', [])) or 'no value'})"
+    band = ("" if est.get("lower") is None else
+            f" (band {est['lower']:.4f}–{est['upper']:.4f})")
+    state = "[red]degraded[/]" if est.get("degraded") else "[green]ok[/]"
+    return f"{est['metric']} ≈ {est['value']:.4f}{band} on {est.get('n')} rows, {state}"
 
 
 def print_tick(console: Console, t: TickResult) -> None:
@@ -134,8 +238,16 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
                 f"{m['n_labelled']} labels" + (" [red](below floor)[/]"
                                                if m["performance_degraded"] else ""))
         verdict = "[red]drift[/]" if m["drift_detected"] else "[green]no drift[/]"
+        quality = {True: ", quality ok", None: ""}.get(
+            m.get("quality_passed"), f", [red]quality: {len(m.get('quality_breaches', []))} "
+            "breach(es)[/]")
+        mv = m.get("multivariate")
+        multi = f", multivariate {multivariate_line(mv)}" if mv else ""
         table.add_row("last monitor", f"{m['ts'][:19]}: {verdict} "
-                      f"({m['drift_share']:.0%} of features){perf}, {m['n_rows']} rows")
+                      f"({m['drift_share']:.0%} of features{multi}){perf}, {m['n_rows']} rows"
+                      f"{quality}")
+        if m.get("estimated_performance"):
+            table.add_row("estimated", estimated_line(m["estimated_performance"]))
     pending = s["pending_approvals"]
     table.add_row("pending approvals", ", ".join(f"version {p['version']}" for p in pending)
                   or "none")
@@ -145,6 +257,10 @@ def print_status(console: Console, s: dict[str, Any]) -> None:
     last = sched["last_trigger"]
     table.add_row("last trigger", "none" if last is None else
                   f"{last['trigger']} at {last['ts'][:19]}")
+    for tr in sched.get("triggers") or []:
+        fired = "never fired" if tr["last_ts"] is None else \
+            f"last {tr['last_ts'][:19]} ({tr['last_key']})"
+        table.add_row(f"  {tr['trigger']}", f"{fired}; next: {tr['detail']}")
     lease = (s.get("agent") or {}).get("lease")
     table.add_row("agent", "none has run" if lease is None else
                   f"{lease['holder']} (lease token {lease['token']}, "
@@ -201,6 +317,7 @@ def print_events(console: Console, events: list[Event]) -> None:
     for column in table.columns[:5]:
         column.no_wrap = True
     colours = {"gate_failed": "red", "drift_detected": "red", "performance_degraded": "red",
+               "quality_failed": "red",
                "rolled_back": "yellow", "trigger_fired": "yellow", "promoted": "green",
                "rollout_started": "cyan", "rollout_advanced": "cyan",
                "rollout_aborted": "yellow",

@@ -8,16 +8,19 @@ so only the requested window is materialised.
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from opsloop.engines.base import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
 
 
@@ -120,6 +123,17 @@ class DuckDBEngine:
         frame["prediction_id"] = frame["prediction_id"].astype(str)
         return frame
 
+    def read_scores(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None) -> np.ndarray:
+        pattern = self._pattern(model)
+        if pattern is None:
+            return np.empty(0)
+        preds, params = self._preds(pattern, start, end, version)
+        with self._connect() as con:
+            rows = con.execute(f"SELECT CAST(score AS DOUBLE) FROM ({preds}) ORDER BY ts",
+                               params).fetchnumpy()
+        return np.asarray(next(iter(rows.values())), dtype=float)
+
     def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
                        *, version: str | None = None) -> Profile:
         """The window's profile on the reference's layout, computed in SQL over the Parquet
@@ -133,6 +147,23 @@ class DuckDBEngine:
         with self._connect() as con:
             return run_profile(con, reference, f"({preds})", params)[0][1]
 
+    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
+                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+        """At most `limit` non-null numeric values of each feature in `names` from the same
+        rows as `read_window(..., version=version)` (for exact tests on small windows)."""
+        from opsloop.engines.profile_sql import read_values
+
+        pattern = self._pattern(model)
+        if pattern is None:
+            return {name: [] for name in names}
+        preds, params = self._preds(pattern, start, end, version)
+        with self._connect() as con:
+            columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({preds})",
+                                                 params).fetchall()}
+            present = [n for n in names if n in columns]
+            found = read_values(con, f"({preds})", params, present, limit=limit)
+        return {name: found.get(name, []) for name in names}
+
     def profile_hours(self, model: str, start: datetime, end: datetime, reference: Profile,
                       *, version: str | None = None) -> dict[datetime, Profile]:
         """One profile per hour partition of the window (they merge into the window's)."""
@@ -145,3 +176,16 @@ class DuckDBEngine:
         with self._connect() as con:
             rows = run_profile(con, reference, f"({preds})", params, group_by=("date", "hour"))
         return {datetime(d.year, d.month, d.day, int(h), tzinfo=UTC): p for (d, h), p in rows}
+
+    def reconstruction_error(self, model: str, start: datetime, end: datetime,
+                             transform: Transform, *, version: str | None = None
+                             ) -> tuple[int, float | None]:
+        """(rows, mean PCA reconstruction error) of the window, in one SQL pass."""
+        from opsloop.engines.multivariate_sql import run_error
+
+        pattern = self._pattern(model)
+        if pattern is None:
+            return 0, None
+        preds, params = self._preds(pattern, start, end, version)
+        with self._connect() as con:
+            return run_error(con, transform, f"({preds})", params)

@@ -17,7 +17,7 @@ import pandas as pd
 from opsloop.errors import InvalidInputError
 
 
-def _read(source: Path) -> pd.DataFrame:
+def read_label_file(source: Path) -> pd.DataFrame:
     suffix = source.suffix.lower()
     if not source.is_file():
         raise InvalidInputError(
@@ -40,9 +40,13 @@ def _read(source: Path) -> pd.DataFrame:
 
 
 def ingest_labels(
-    source: Path | str | pd.DataFrame, labels_root: Path, *, id_column: str, target: str
+    source: Path | str | pd.DataFrame, labels_root: Path, *, id_column: str, target: str,
+    part_name: str | None = None,
 ) -> int:
-    frame = source if isinstance(source, pd.DataFrame) else _read(Path(source))
+    """Validate and store labels; the number of rows stored. With `part_name`, the stored
+    file gets that name (a second ingest of the same content replaces it rather than adding
+    a copy)."""
+    frame = source if isinstance(source, pd.DataFrame) else read_label_file(Path(source))
     missing = [c for c in (id_column, target) if c not in frame.columns]
     if missing:
         raise InvalidInputError(
@@ -63,7 +67,7 @@ def ingest_labels(
         "label_ts": pd.Timestamp(datetime.now(UTC)),
     })
     labels_root.mkdir(parents=True, exist_ok=True)
-    name = f"part-{uuid.uuid4().hex}.parquet"
+    name = part_name or f"part-{uuid.uuid4().hex}.parquet"
     tmp = labels_root / f".{name}.tmp"
     out.to_parquet(tmp, index=False)
     os.replace(tmp, labels_root / name)

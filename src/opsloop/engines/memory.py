@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from opsloop.engines.base import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
 
 
@@ -37,11 +40,34 @@ class MemoryEngine:
             frame = frame[frame["label"].notna()].reset_index(drop=True)
         return frame
 
+    def read_scores(self, model: str, start: datetime, end: datetime, *,
+                    version: str | None = None) -> np.ndarray:
+        frame = self.read_window(model, start, end, version=version)
+        return frame["score"].to_numpy(dtype=float, na_value=np.nan)
+
     def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
                        *, version: str | None = None) -> Profile:
         from opsloop.monitor.profile import profile_frame
 
         return profile_frame(self.read_window(model, start, end, version=version), reference)
+
+    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
+                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+        from opsloop.monitor.profile import parse_numbers
+
+        frame = self.read_window(model, start, end, version=version)
+        out: dict[str, list[float]] = {}
+        for name in names:
+            x = parse_numbers(frame[name])[0] if name in frame.columns else np.empty(0)
+            out[name] = x[~np.isnan(x)][:limit].tolist()
+        return out
+
+    def reconstruction_error(self, model: str, start: datetime, end: datetime,
+                             transform: Transform, *, version: str | None = None
+                             ) -> tuple[int, float | None]:
+        from opsloop.monitor.multivariate import frame_error
+
+        return frame_error(self.read_window(model, start, end, version=version), transform)
 
     def _window(self, start: datetime, end: datetime) -> pd.DataFrame:
         if not self._predictions:

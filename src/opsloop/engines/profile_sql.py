@@ -21,6 +21,12 @@ branches together read every column once):
   categories when the Parquet column is not dictionary-encoded). At most len(list) + 2
   codes.
 
+Data-quality counts ride along in the same branches: numeric columns are read with
+`TRY_CAST(... AS DOUBLE)`, so a string in a numeric column is a type error (and a null),
+never a failed query; a boolean feature's non-null values other than true/false are type
+errors; the first branch also takes the newest `ts` (as epoch microseconds, so that
+`TIMESTAMP` and `TIMESTAMPTZ` logs read the same).
+
 Per-code moments replace a second scan for min/max/sums: min and max are exact; sums are
 added per code and then across codes, which is another order of the same additions.
 
@@ -41,15 +47,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from opsloop.monitor.profile import FeatureProfile, Profile, histogram
+from opsloop.monitor.profile import BOOLEAN_VALUES, FeatureProfile, Profile, histogram
 from opsloop.monitor.sketch import SketchLayout
 
 LIST_POSITION_MAX = 64  # longer category lists are looked up with a hash join
-_Row = tuple[Any, ...]  # (code, is_inf, n, min, max, sum, sum_sq)
+TS = "ts"  # the prediction log's time column: its maximum is the profile's `newest`
+_Row = tuple[Any, ...]  # (code, is_inf, n, min, max, sum, sum_sq, type_errors, newest_us)
 
 
 def quote(text: str) -> str:
@@ -77,18 +85,28 @@ def clamp_key(layout: SketchLayout) -> int:
     return int(np.ceil(np.log(np.float64(layout.z_max)) / layout.log_gamma) + layout.offset)
 
 
-def _numeric_branch(i: int, fp: FeatureProfile, col: str, keys: list[str], source: str) -> str:
-    v = f"CAST({col} AS DOUBLE)"
+def _newest(ts: str | None) -> tuple[str, str]:
+    """(inner column, aggregate) of the newest `ts` for the branch that carries it."""
+    if ts is None:
+        return "", "NULL::BIGINT AS newest"
+    return f", {ts} AS ts", "epoch_us(max(ts)) AS newest"
+
+
+def _numeric_branch(i: int, fp: FeatureProfile, col: str, keys: list[str], source: str,
+                    ts: str | None = None) -> str:
+    v = f"TRY_CAST({col} AS DOUBLE)"
     if fp.layout is not None:
         z = f"(({v} - {num(fp.layout.center)}) / {num(fp.layout.scale)})"
         code = sketch_code(z, fp.layout)
     else:  # the reference had no finite value: no sketch, only counts and moments
         code = f"CASE WHEN isnan({v}) THEN {num(math.nan)} WHEN {v} IS NOT NULL THEN 0 END"
+    ts_col, newest = _newest(ts)
     inner = ", ".join([*keys, f"{code} AS code", f"isinf({v}) AS inf", f"{v} AS v",
-                       f"{v} - {num(fp.shift)} AS d"])
+                       f"{v} - {num(fp.shift)} AS d",
+                       f"({col} IS NOT NULL AND {v} IS NULL) AS te"]) + ts_col
     return (f"SELECT {', '.join([*keys, ''])}{i} AS f, code, inf, count(*) AS n, min(v) AS lo, "
-            f"max(v) AS hi, sum(d) AS s, sum(d * d) AS ss FROM (SELECT {inner} FROM {source}) "
-            f"GROUP BY {', '.join([*keys, 'code', 'inf'])}")
+            f"max(v) AS hi, sum(d) AS s, sum(d * d) AS ss, count_if(te) AS te, {newest} "
+            f"FROM (SELECT {inner} FROM {source}) GROUP BY {', '.join([*keys, 'code', 'inf'])}")
 
 
 def _category_list(fp: FeatureProfile) -> list[str]:
@@ -96,22 +114,31 @@ def _category_list(fp: FeatureProfile) -> list[str]:
 
 
 def _category_branch(i: int, fp: FeatureProfile, col: str, keys: list[str],
-                     source: str) -> str:
+                     source: str, ts: str | None = None) -> str:
     values = _category_list(fp)
     missing = "-CAST(v IS NULL AS INTEGER)"  # −1 for null, 0 for a value not in the list
+    ts_col, newest = _newest(ts)
+    typed = "0"
+    if fp.kind == "boolean":  # a boolean's other values are type errors
+        booleans = ", ".join(quote(b) for b in sorted(BOOLEAN_VALUES))
+        typed = f"count_if(v NOT IN ({booleans}))"
     head = f"SELECT {', '.join([*keys, ''])}{i} AS f, CAST(code AS DOUBLE) AS code, " \
            "false AS inf, count(*) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, " \
-           "NULL::DOUBLE AS s, NULL::DOUBLE AS ss FROM "
+           f"NULL::DOUBLE AS s, NULL::DOUBLE AS ss, {typed} AS te, {newest} FROM "
     tail = f" GROUP BY {', '.join([*keys, 'code'])}"
-    scan = f"(SELECT {', '.join([*keys, f'CAST({col} AS VARCHAR) AS v'])} FROM {source})"
+    scan = f"(SELECT {', '.join([*keys, f'CAST({col} AS VARCHAR) AS v'])}{ts_col} FROM {source})"
+    # what the aggregates above read besides the code: v (type errors), ts (newest)
+    carried = (["v"] if fp.kind == "boolean" else []) + (["ts"] if ts is not None else [])
     if not values:
-        return f"{head}(SELECT {', '.join([*keys, f'{missing} AS code'])} FROM {scan}){tail}"
+        cols = ", ".join([*keys, f"{missing} AS code", *carried])
+        return f"{head}(SELECT {cols} FROM {scan}){tail}"
     if len(values) <= LIST_POSITION_MAX:
         listed = f"[{', '.join(quote(c) for c in values)}]"
         code = f"coalesce(list_position({listed}, v), {missing})"
-        return f"{head}(SELECT {', '.join([*keys, f'{code} AS code'])} FROM {scan}){tail}"
+        cols = ", ".join([*keys, f"{code} AS code", *carried])
+        return f"{head}(SELECT {cols} FROM {scan}){tail}"
     table = ", ".join(f"({quote(c)}, {p})" for p, c in enumerate(values, start=1))
-    picked = [f"s.{k}" for k in keys]
+    picked = [f"s.{k}" for k in [*keys, *carried]]
     code = f"coalesce(t.p, {missing.replace('v IS', 's.v IS')})"
     return (f"{head}(SELECT {', '.join([*picked, f'{code} AS code'])} FROM {scan} s "
             f"LEFT JOIN (VALUES {table}) t(c, p) ON s.v = t.c){tail}")
@@ -124,7 +151,9 @@ def _numeric(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile
     s = ss = 0.0
     sketch: dict[int, int] = {}
     top = clamp_key(fp.layout) if fp.layout is not None else 0
-    for code, inf, n, mn, mx, sm, sq in rows:
+    errors = 0
+    for code, inf, n, mn, mx, sm, sq, te, _ in rows:
+        errors += int(te or 0)
         if code is None or math.isnan(code):
             nulls += n
             continue
@@ -139,15 +168,17 @@ def _numeric(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile
     return replace(fp, count=total, null_count=nulls, unseen=0,
                    min=float(min(lo)) if lo else None, max=float(max(hi)) if hi else None,
                    sum=float(s), sum_sq=float(ss), sketch=sketch,
-                   counts=histogram(fp.edge_keys, sketch, total - nulls))
+                   counts=histogram(fp.edge_keys, sketch, total - nulls), type_errors=errors,
+                   sample=None)
 
 
 def _categorical(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile:
     values = _category_list(fp)
     index = {c: j for j, c in enumerate(fp.categories)}
     counts = [0] * (len(fp.categories) + 1)
-    nulls = unseen = 0
-    for code, _, n, *_ in rows:
+    nulls = unseen = errors = 0
+    for code, _, n, _lo, _hi, _s, _ss, te, _ in rows:
+        errors += int(te or 0)
         p = int(code)
         if p < 0:
             nulls += n
@@ -156,7 +187,32 @@ def _categorical(fp: FeatureProfile, rows: list[_Row], total: int) -> FeaturePro
             counts[-1] += n
         else:
             counts[index.get(values[p - 1], -1) if p else -1] += n
-    return replace(fp, count=total, null_count=nulls, unseen=unseen, counts=counts)
+    return replace(fp, count=total, null_count=nulls, unseen=unseen, counts=counts,
+                   type_errors=errors)
+
+
+def _utc(us: Any) -> datetime | None:
+    """A `newest` in epoch microseconds as an aware UTC datetime."""
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
+def read_values(con: Any, source: str, params: Sequence[Any], names: Sequence[str], *,
+                limit: int) -> dict[str, list[float]]:
+    """At most `limit` non-null, non-NaN values (as DOUBLE) of each column `names` of the
+    relation `source`, in one statement (one `LIMIT`ed branch per column: memory is bounded
+    by `limit` × columns whatever the relation's size)."""
+    if not names:
+        return {}
+    branches = []
+    for i, name in enumerate(names):
+        cast = f"TRY_CAST({ident(name)} AS DOUBLE)"
+        branches.append(f"(SELECT {i} AS f, {cast} AS v FROM {source} "
+                        f"WHERE {cast} IS NOT NULL AND NOT isnan({cast}) LIMIT {int(limit)})")
+    out: dict[str, list[float]] = {name: [] for name in names}
+    rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches)).fetchall()
+    for f, v in rows:
+        out[names[f]].append(float(v))
+    return out
 
 
 def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any] = (),
@@ -170,9 +226,12 @@ def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any]
     width = len(keys)
     per_group: dict[tuple[Any, ...], list[list[_Row]]] = {}
     totals: dict[tuple[Any, ...], int] = {}
+    newest: dict[tuple[Any, ...], Any] = {}
     if names:
+        ts = ident(TS) if TS in columns else None  # read by the first branch only
         branches = [(_numeric_branch if reference.features[n].kind == "numeric"
-                     else _category_branch)(i, reference.features[n], ident(n), keys, source)
+                     else _category_branch)(i, reference.features[n], ident(n), keys, source,
+                                            ts if i == 0 else None)
                     for i, n in enumerate(names)]
         rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches))
         for row in rows.fetchall():
@@ -180,11 +239,16 @@ def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any]
             slot = per_group.setdefault(group, [[] for _ in names])
             slot[f].append(row[width + 1 :])
         totals = {g: sum(r[2] for r in slots[0]) for g, slots in per_group.items()}
+        newest = {g: max((r[8] for r in slots[0] if r[8] is not None), default=None)
+                  for g, slots in per_group.items()}
     else:
-        sql = f"SELECT {', '.join([*keys, 'count(*)'])} FROM {source}"
+        agg = "epoch_us(max(" + ident(TS) + "))" if TS in columns else "NULL::BIGINT"
+        sql = f"SELECT {', '.join([*keys, 'count(*)', agg])} FROM {source}"
         if keys:
             sql += f" GROUP BY {', '.join(keys)}"
-        totals = {tuple(r[:width]): int(r[width]) for r in con.execute(sql, params).fetchall()}
+        found = con.execute(sql, params).fetchall()
+        totals = {tuple(r[:width]): int(r[width]) for r in found}
+        newest = {tuple(r[:width]): r[width + 1] for r in found}
     if not keys:
         totals.setdefault((), 0)
     out = []
@@ -195,5 +259,5 @@ def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any]
             fp = reference.features[name]
             features[name] = (_numeric if fp.kind == "numeric" else _categorical)(
                 fp, rows_of, total)
-        out.append((group, Profile(total, features)))
+        out.append((group, Profile(total, features, _utc(newest.get(group)))))
     return out

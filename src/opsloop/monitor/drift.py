@@ -18,7 +18,20 @@ binned KS on the sketch for numeric features); one *method* gives the verdict.
 (0.2): PSI does not grow with n, so it catches material shifts in small windows. Tests alarm
 on ever smaller, immaterial shifts as n grows; above `test_max_rows` the distances take
 over, as Evidently switches at 1,000 reference rows. Per-feature overrides:
-`drift.features.<name>.method/threshold`.
+`drift.features.<name>.method/threshold/thresholds`.
+
+With `drift.thresholds: learned` a distance's threshold (the method's verdict, whether chosen
+by `auto` or set) is the one learned from the reference's chunks and scaled to the window
+(`opsloop.monitor.thresholds`); tests keep `p_value`, and `auto`'s PSI rule keeps
+`psi_threshold` (a materiality floor, not a second test).
+
+**Exact KS on small windows**: when KS gives the verdict, the window has at most
+`drift.exact_max_rows` (5,000) non-null values of the feature and the reference profile
+keeps a sample of its values, KS runs on raw values (`stats.ks_exact`, scipy's `ks_2samp`:
+the reference's stored sample against the window's values, read from the engine) instead
+of on the sketch; the feature's `test` is then `ks_exact`. The binned KS is conservative
+(its D is never above the exact one), so small windows gain power at the nominal
+false-alarm rate.
 
 A feature with fewer than `drift.min_rows` non-null rows in the window is
 `insufficient_data` and not counted. Dataset drift: share of drifted features ≥
@@ -28,9 +41,9 @@ not counted in the share.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloop.config import DriftConfig
 from opsloop.data.features import FeatureSpec
@@ -38,7 +51,13 @@ from opsloop.monitor import stats
 from opsloop.monitor.profile import FeatureProfile, Profile
 from opsloop.monitor.stats import chi2_two_sample, psi
 
-__all__ = ["DriftResult", "FeatureDrift", "chi2_two_sample", "detect_drift", "psi"]
+if TYPE_CHECKING:
+    from opsloop.monitor.thresholds import LearnedThresholds
+
+__all__ = ["DriftResult", "FeatureDrift", "chi2_two_sample", "detect_drift", "exact_features",
+           "psi"]
+
+Values = Mapping[str, Sequence[float]]
 
 TESTS = ("ks", "chi2", "chi2_gof", "z")
 
@@ -58,6 +77,7 @@ class FeatureDrift:
     missing_rate_current: float
     unseen: int = 0
     threshold: float | None = None
+    threshold_source: str = "fixed"  # fixed | learned (monitor.drift.thresholds)
     distances: dict[str, float] = field(default_factory=dict)
     reference_counts: list[int] = field(default_factory=list)
     current_counts: list[int] = field(default_factory=list)
@@ -96,9 +116,23 @@ def distances(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, float]:
     return out
 
 
-def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> tuple[str, float]:
+def learned_mode(name: str, cfg: DriftConfig) -> bool:
+    """Whether the feature's distance thresholds are learned (`drift.thresholds`, or the
+    feature's own `thresholds`; an explicit per-feature `threshold` stays fixed)."""
+    override = cfg.features.get(name)
+    if override is not None and override.threshold is not None:
+        return False
+    mode = override.thresholds if override is not None and override.thresholds else \
+        cfg.thresholds
+    return mode == "learned"
+
+
+def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
+            learned: LearnedThresholds | None = None) -> tuple[str, float]:
     """(method, threshold) for a feature: its override, else the global method; `auto` by
-    kind and the window's size (module docstring)."""
+    kind and the window's size (module docstring). A distance's threshold is the learned
+    one, scaled to the window, when the feature's thresholds are learned and `learned` has
+    it (`opsloop.monitor.thresholds`)."""
     override = cfg.features.get(ref.name)
     method = override.method if override is not None and override.method != "auto" \
         else cfg.method
@@ -115,7 +149,29 @@ def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> tuple
         return method, override.threshold
     if method in TESTS:
         return method, cfg.p_value
+    if learned is not None and learned_mode(ref.name, cfg):
+        value = learned.threshold(ref.name, _measured(method, ref), cur.non_null)
+        if value is not None:
+            return method, value
     return method, getattr(cfg, f"{method}_threshold")
+
+
+def wants_exact(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> bool:
+    """Whether the feature's verdict is a KS test that runs on raw values (module docstring)."""
+    return (ref.kind == "numeric" and bool(ref.sample) and 0 < cur.non_null <= cfg.exact_max_rows
+            and resolve(ref, cur, cfg)[0] == "ks")
+
+
+def exact_features(reference: Profile, current: Profile, cfg: DriftConfig) -> list[str]:
+    """The numeric features (and the score) whose raw window values the exact KS needs."""
+    return [name for name, ref in reference.features.items()
+            if name in current.features and wants_exact(ref, current.features[name], cfg)]
+
+
+def _measured(method: str, ref: FeatureProfile) -> str:
+    """The distance a method's verdict uses (Wasserstein falls back to Jensen–Shannon for
+    categories, as in `_verdict`)."""
+    return "jensenshannon" if method == "wasserstein" and ref.kind != "numeric" else method
 
 
 def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
@@ -141,38 +197,58 @@ def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
     return dist[method], None
 
 
-def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> FeatureDrift:
+def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
+                  values: Sequence[float] | None = None, *,
+                  learned: LearnedThresholds | None = None) -> FeatureDrift:
+    """`values`: the window's raw values of the feature, for the exact KS (`exact_features`);
+    `learned`: the version's learned thresholds (used where `drift.thresholds` says so)."""
     common = dict(
         name=ref.name, kind=ref.kind, n=cur.count,
         missing_rate_reference=ref.null_count / ref.count if ref.count else 0.0,
         missing_rate_current=cur.null_count / cur.count if cur.count else 0.0,
         unseen=cur.unseen, reference_counts=list(ref.counts), current_counts=list(cur.counts),
     )
-    method, threshold = resolve(ref, cur, cfg)
+    method, threshold = resolve(ref, cur, cfg, learned)
+    source = "fixed"
+    if learned is not None and learned_mode(ref.name, cfg) and method not in TESTS \
+            and learned.threshold(ref.name, _measured(method, ref), cur.non_null) is not None:
+        source = "learned"
     if cur.non_null < cfg.min_rows or ref.non_null == 0:
         return FeatureDrift(test=method, statistic=None, p_value=None, psi=None, drifted=False,
                             status="insufficient_data", threshold=threshold,
-                            **common)  # type: ignore[arg-type]
+                            threshold_source=source, **common)  # type: ignore[arg-type]
     dist = distances(ref, cur)
-    statistic, p = _verdict(method, ref, cur, dist)
+    p: float | None
+    if values is not None and len(values) and wants_exact(ref, cur, cfg):
+        method = "ks_exact"
+        statistic, p = stats.ks_exact(ref.sample or [], values)
+    else:
+        statistic, p = _verdict(method, ref, cur, dist)
     drifted = p < threshold if p is not None else statistic >= threshold
     if cfg.method == "auto" and (ref.name not in cfg.features
                                  or cfg.features[ref.name].method == "auto"):
         drifted = drifted or dist["psi"] >= cfg.psi_threshold
     return FeatureDrift(test=method, statistic=statistic, p_value=p, psi=dist["psi"],
                         drifted=drifted, status="drifted" if drifted else "ok",
-                        threshold=threshold, distances=dist, **common)  # type: ignore[arg-type]
+                        threshold=threshold, threshold_source=source, distances=dist,
+                        **common)  # type: ignore[arg-type]
 
 
 def detect_drift(reference: Profile, current: Profile, features: Sequence[FeatureSpec],
-                 cfg: DriftConfig) -> DriftResult:
-    """Drift of `current` (a profile on `reference`'s layout) per feature and overall."""
-    results = [feature_drift(reference.features[f.name], current.features[f.name], cfg)
+                 cfg: DriftConfig, values: Values | None = None, *,
+                 learned: LearnedThresholds | None = None) -> DriftResult:
+    """Drift of `current` (a profile on `reference`'s layout) per feature and overall.
+    `values`: raw window values per feature for the exact KS (`exact_features`), if read;
+    `learned`: the version's learned thresholds (used where `drift.thresholds` says so)."""
+    values = values or {}
+    results = [feature_drift(reference.features[f.name], current.features[f.name], cfg,
+                             values.get(f.name), learned=learned)
                for f in features if f.name in reference.features and f.name in current.features]
     tested = [r for r in results if r.status != "insufficient_data"]
     share = sum(r.drifted for r in tested) / len(tested) if tested else 0.0
     prediction = None
     if "score" in reference.features and "score" in current.features:
-        prediction = feature_drift(reference.features["score"], current.features["score"], cfg)
+        prediction = feature_drift(reference.features["score"], current.features["score"], cfg,
+                                   values.get("score"), learned=learned)
     return DriftResult(features=results, share=share, detected=bool(tested) and share >= cfg.share,
                        tested=len(tested), prediction=prediction)

@@ -1,31 +1,48 @@
 """The monitoring job: a window of the prediction log (joined with late labels) against the
 deployed version's reference profile; results to the ops store, an HTML + JSON report to
-`.opsloop/reports/`, events on breaches (written by the store in the same transaction)."""
+`.opsloop/reports/`, events on breaches (written by the store in the same transaction).
+
+Each result is also compared with the previous window's result of the same version
+(`monitor/compare.py`, summary key ``previous``), and the HTML report charts the stored
+history of that version (`HISTORY_WINDOWS` latest windows)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from opsloop.data.features import features_from_json
+from opsloop.data.features import FeatureSpec, features_from_json
 from opsloop.data.window import Window
-from opsloop.errors import ProfileFormatError, StateError
+from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResult:
+    from opsloop.monitor.cbpe import CBPEReference
     from opsloop.monitor.profile import Profile
-    from opsloop.monitor.report import render_html
-    from opsloop.monitor.run import run_monitor
+    from opsloop.monitor.quality import ColumnContract, Expectations
+    from opsloop.monitor.run import MonitorReport
 
-    cfg = rt.config
+HISTORY_WINDOWS = 48  # windows charted in a report
+
+
+def deployed_version(rt: Runtime) -> str:
     deployment = rt.store.find_deployment(rt.model)
     if deployment is None:
         raise StateError(
             f"{rt.model!r} has no deployed version to monitor",
             fix="train and promote a model first (`opsloop train`)",
         )
-    version = deployment.version
+    return deployment.version
+
+
+def load_reference(rt: Runtime, version: str) -> tuple[list[FeatureSpec], Profile]:
+    """The features and reference profile stored with `version`."""
+    from opsloop.monitor.profile import Profile
+
     features = features_from_json(rt.registry.read_artifact(rt.model, version, "features.json"))
     try:
         reference = Profile.from_json(
@@ -38,32 +55,134 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None) -> MonitorResu
             fix=f"retrain (`opsloop train`) so the deployed version has a new profile; "
             f"version {version} cannot be monitored by this opsloop",
         ) from exc
-    window = window or Window.last(cfg.monitor.window, end=rt.now())
+    return list(features), reference
+
+
+def evaluate_window(rt: Runtime, window: Window, version: str, features: list[FeatureSpec],
+                    reference: Profile) -> MonitorReport:
+    """Drift, quality and performance of the rows `version` answered in `window`."""
+    from opsloop.monitor.drift import exact_features
+    from opsloop.monitor.multivariate import window_multivariate
+    from opsloop.monitor.run import run_monitor
+    from opsloop.monitor.thresholds import find_learned
+
+    cfg = rt.config
     # the answers the version gave users (not its shadow answers during a rollout)
     current = rt.engine.profile_window(rt.model, window.start, window.end, reference,
                                        version=version)
     labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
                                      labelled_only=True)
+    exact = exact_features(reference, current, cfg.monitor.drift)
+    values = rt.engine.read_values(rt.model, window.start, window.end, exact, version=version,
+                                   limit=cfg.monitor.drift.exact_max_rows) if exact else None
+    contract, expectations = _quality_inputs(rt, version)
+    cbpe, scores = _cbpe_inputs(rt, version, window)
+    missing: list[str] = []  # artifacts an older version lacks
     report = run_monitor(
         reference=reference, current=current, labelled=labelled, features=features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
+        cbpe=cbpe, scores=scores, values=values, contract=contract, expectations=expectations,
+        learned=find_learned(rt, version, missing),
+        multivariate=window_multivariate(rt, version, window.start, window.end, missing),
     )
+    report.notes.extend(missing)
+    return report
+
+
+def report_file(rt: Runtime, version: str, window: Window) -> Path:
+    """The HTML report's path (the JSON report: same name, `.json`)."""
+    stamp = f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}"
+    return rt.paths.reports / f"{rt.model}-v{version}-{stamp}.html"
+
+
+def report_html(rt: Runtime, summary: dict[str, Any], reference: Profile, version: str,
+                window: Window) -> str:
+    """The HTML report of a window with the stored history of its version before it."""
+    from opsloop.monitor.report import render_html
+
+    history = rt.store.list_monitor_windows(rt.model, version=version,
+                                            limit=HISTORY_WINDOWS - 1, end_before=window.end,
+                                            digests=True)
+    return render_html(summary, reference, title=f"{rt.model} v{version} · {window.key}",
+                       history=[r.summary for r in history])
+
+
+def record_window(rt: Runtime, report: MonitorReport, reference: Profile, version: str, *,
+                  html: bool = True, replaces: tuple[int, ...] = ()) -> MonitorResult:
+    """Compare with the previous window, write the report files, store the result."""
+    from opsloop.monitor.compare import compare_windows
+
+    window = Window(report.window_start, report.window_end)
     summary = report.to_dict()
+    previous = rt.store.find_previous_monitor(rt.model, version, window.end)
+    if previous is not None:
+        summary["previous"] = compare_windows(summary, previous.summary,
+                                              previous_id=previous.id,
+                                              previous_version=previous.version)
     rt.paths.reports.mkdir(parents=True, exist_ok=True)
-    stamp = f"{window.end:%Y%m%dT%H%M%SZ}"
-    html_path = rt.paths.reports / f"{rt.model}-v{version}-{stamp}.html"
-    html_path.write_text(
-        render_html(report, reference, title=f"{rt.model} v{version} · {window.key}"),
-        encoding="utf-8",
-    )
-    html_path.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str),
-                                              encoding="utf-8")
-    perf_metric = cfg.monitor.performance.metric
+    html_path = report_file(rt, version, window)
+    json_path = html_path.with_suffix(".json")
+    if html:
+        html_path.write_text(report_html(rt, summary, reference, version, window),
+                             encoding="utf-8")
+    json_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return rt.store.record_monitor(
         model=rt.model, version=version, window_start=window.start, window_end=window.end,
         n_rows=report.n_rows, n_labelled=report.n_labelled,
-        drift_detected=report.drift.detected, drift_share=report.drift.share,
-        performance_metric=perf_metric, performance_value=report.performance_value,
-        performance_degraded=report.performance_degraded, report_path=str(html_path),
-        summary=summary,
+        drift_detected=report.drift_detected, drift_share=report.drift.share,
+        performance_metric=rt.config.monitor.performance.metric,
+        performance_value=report.performance_value,
+        performance_degraded=report.performance_degraded,
+        report_path=str(html_path if html else json_path), summary=summary, replaces=replaces,
     )
+
+
+def run_monitor_job(rt: Runtime, *, window: Window | None = None,
+                    version: str | None = None) -> MonitorResult:
+    """Monitor `window` (default: the last `monitor.window`) for `version` (default: the
+    deployed one)."""
+    version = version or deployed_version(rt)
+    features, reference = load_reference(rt, version)
+    window = window or Window.last(rt.config.monitor.window, end=rt.now())
+    report = evaluate_window(rt, window, version, features, reference)
+    return record_window(rt, report, reference, version)
+
+
+def _cbpe_inputs(rt: Runtime, version: str, window: Window
+                 ) -> tuple[CBPEReference | None, np.ndarray | None]:
+    """The version's CBPE reference (`cbpe.json`, absent for regressors and versions
+    trained before it) and the raw scores of the window's rows; (None, None) when
+    performance is not estimated."""
+    from opsloop.monitor.cbpe import ARTIFACT, CBPEReference
+
+    if rt.config.task != "binary_classification" or \
+            not rt.config.monitor.estimated_performance.enabled:
+        return None, None
+    try:
+        cbpe = CBPEReference.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
+    except NotFoundError:
+        return None, None
+    return cbpe, rt.engine.read_scores(rt.model, window.start, window.end, version=version)
+
+
+def _quality_inputs(rt: Runtime, version: str) -> tuple[dict[str, ColumnContract] | None,
+                                                        Expectations | None]:
+    """The version's pandera contract and learned quality expectations; None for what it
+    lacks (versions trained before opsloop stored them)."""
+    from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, Expectations, contract_from_yaml
+
+    cfg = rt.config.monitor.quality
+    if not cfg.enabled:
+        return None, None
+    found: list[str | None] = []
+    for name in ("schema.yaml" if cfg.schema_ else None, EXPECTATIONS_ARTIFACT):
+        if name is None:
+            found.append(None)
+            continue
+        try:
+            found.append(rt.registry.read_artifact(rt.model, version, name))
+        except NotFoundError:
+            found.append(None)
+    schema, learned = found
+    return (None if schema is None else contract_from_yaml(schema),
+            None if learned is None else Expectations.from_json(learned))

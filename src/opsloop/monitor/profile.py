@@ -14,18 +14,32 @@ A profile has a *layout* fixed from the reference and *counts*:
   `__other__` (everything else), and the count of categories never seen in the reference
   (tracked while the reference has at most `MAX_KNOWN` distinct values).
 
-Profiles with the same layout merge by addition (`merge`): counts, nulls, histograms,
-sketches and sums add, min/max take the extremes. `profile_frame` computes a window's
-profile on a reference's layout with NumPy; `opsloop.engines.profile_sql` computes the same
-in one DuckDB pass. Booleans are categories "true"/"false".
+Numeric and boolean features also count *type errors*: non-null values that are not a
+number (a string such as "abc" in a numeric column) or not true/false; they are counted in
+`null_count` too (the value is unusable), and `type_errors` says how many of the nulls were
+such values. A profile also keeps the newest prediction time (`newest`, the log's `ts`).
+
+The reference profile keeps, per numeric feature, a seeded uniform sample of at most
+`SAMPLE_SIZE` of its finite values (`sample`), for exact KS tests on small windows. A sample
+does not merge exactly, so window profiles carry none (their raw values are read from the
+engine when needed) and `merge` keeps no sample.
+
+Profiles with the same layout merge by addition (`merge`): counts, nulls, type errors,
+histograms, sketches and sums add, min/max and `newest` take the extremes. `profile_frame`
+computes a window's profile on a reference's layout with NumPy;
+`opsloop.engines.profile_sql` computes the same in one DuckDB pass.
+Booleans are categories "true"/"false".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +56,8 @@ OTHER = "__other__"
 TOP_CATEGORIES = 50
 MAX_KNOWN = 1000
 HIST_BINS = 10
+SAMPLE_SIZE = 5000
+BOOLEAN_VALUES = frozenset({"true", "false"})
 
 
 @dataclass
@@ -66,6 +82,8 @@ class FeatureProfile:
     unseen: int = 0
     # histogram (numeric, len(edges) + 2) or category counts (len(categories) + 1)
     counts: list[int] = field(default_factory=list)
+    type_errors: int = 0  # non-null values of the wrong type (also counted in null_count)
+    sample: list[float] | None = None  # reference only: seeded sample of finite values
 
     @property
     def non_null(self) -> int:
@@ -101,17 +119,21 @@ class FeatureProfile:
     def empty(self) -> FeatureProfile:
         """A zero-count profile on this layout (the identity of `merge`)."""
         return replace(self, count=0, null_count=0, min=None, max=None, sum=0.0, sum_sq=0.0,
-                       sketch={}, unseen=0, counts=[0] * len(self.counts))
+                       sketch={}, unseen=0, counts=[0] * len(self.counts), type_errors=0,
+                       sample=None)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k not in ("layout", "sketch")}
         out["layout"] = None if self.layout is None else self.layout.to_dict()
         out["sketch"] = [[k, v] for k, v in sorted(self.sketch.items())]
+        if self.sample is None:
+            del out["sample"]
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
-        d = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in data.items() if k in known}  # fields of a later opsloop: ignored
         d["layout"] = None if d.get("layout") is None else SketchLayout.from_dict(d["layout"])
         d["sketch"] = {int(k): int(v) for k, v in d.get("sketch", [])}
         return cls(**d)
@@ -129,6 +151,7 @@ def _merge_feature(a: FeatureProfile, b: FeatureProfile) -> FeatureProfile:
         sum_sq=a.sum_sq + b.sum_sq, sketch=add_counts(a.sketch, b.sketch),
         unseen=a.unseen + b.unseen,
         counts=[x + y for x, y in zip(a.counts, b.counts, strict=True)],
+        type_errors=a.type_errors + b.type_errors, sample=None,
     )
 
 
@@ -136,10 +159,14 @@ def _merge_feature(a: FeatureProfile, b: FeatureProfile) -> FeatureProfile:
 class Profile:
     n_rows: int
     features: dict[str, FeatureProfile]
+    newest: datetime | None = None  # the newest prediction time (windows of the log)
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "n_rows": self.n_rows,
-                           "features": {k: v.to_dict() for k, v in self.features.items()}})
+        out: dict[str, Any] = {"format": FORMAT, "n_rows": self.n_rows,
+                               "features": {k: v.to_dict() for k, v in self.features.items()}}
+        if self.newest is not None:
+            out["newest"] = self.newest.isoformat()
+        return json.dumps(out)
 
     @classmethod
     def from_json(cls, text: str) -> Profile:
@@ -151,8 +178,10 @@ class Profile:
                 expected=f"profile format {FORMAT}", got=f"format {data.get('format', 1)}",
                 fix="retrain the model (`opsloop train`) to store a new reference profile",
             )
+        newest = data.get("newest")
         return cls(n_rows=int(data["n_rows"]),
-                   features={k: FeatureProfile.from_dict(v) for k, v in data["features"].items()})
+                   features={k: FeatureProfile.from_dict(v) for k, v in data["features"].items()},
+                   newest=None if newest is None else datetime.fromisoformat(newest))
 
     def empty(self) -> Profile:
         return Profile(0, {k: v.empty() for k, v in self.features.items()})
@@ -161,8 +190,10 @@ class Profile:
 def merge(a: Profile, b: Profile) -> Profile:
     """Merge two profiles on the same layout by addition (features in both)."""
     names = [k for k in a.features if k in b.features]
+    newest = [t for t in (a.newest, b.newest) if t is not None]
     return Profile(a.n_rows + b.n_rows,
-                   {k: _merge_feature(a.features[k], b.features[k]) for k in names})
+                   {k: _merge_feature(a.features[k], b.features[k]) for k in names},
+                   max(newest) if newest else None)
 
 
 def merge_all(reference: Profile, parts: Iterable[Profile]) -> Profile:
@@ -175,10 +206,29 @@ def merge_all(reference: Profile, parts: Iterable[Profile]) -> Profile:
 # --- NumPy computation ------------------------------------------------------------------
 
 
-def numeric_values(values: pd.Series) -> np.ndarray:
+def parse_numbers(values: pd.Series) -> tuple[np.ndarray, int]:
+    """(the values as floats, NaN where null or not a number; the number of non-null values
+    that are not numbers). Columns of numbers or booleans convert directly; other columns
+    (strings, mixed objects) value by value with Python's `float`, which accepts the same
+    text as DuckDB's `TRY_CAST(... AS DOUBLE)` ("1.5", " 4 ", "2e3", "1_000", "inf")."""
     import pandas as pd
 
-    x = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float), 0
+    out = np.full(len(values), np.nan)
+    errors = 0
+    for i, v in enumerate(values.tolist()):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v) or v is pd.NaT:
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError, OverflowError):
+            errors += 1
+    return out, errors
+
+
+def numeric_values(values: pd.Series) -> np.ndarray:
+    x, _ = parse_numbers(values)
     return x[~np.isnan(x)]
 
 
@@ -211,7 +261,8 @@ def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
     """Counts of `values` on `fp`'s layout (fp carries the layout; its counts are replaced)."""
     count = len(values)
     if fp.kind == "numeric":
-        x = numeric_values(values)
+        x, type_errors = parse_numbers(values)
+        x = x[~np.isnan(x)]
         d = x[np.isfinite(x)] - fp.shift  # moments of the finite values
         sketch = count_indices(fp.layout.index(x)) if fp.layout is not None else {}
         with np.errstate(over="ignore", invalid="ignore"):  # |x| > 1e154: the square is inf
@@ -221,6 +272,7 @@ def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
             min=float(x.min()) if len(x) else None, max=float(x.max()) if len(x) else None,
             sum=s, sum_sq=ss, sketch=sketch,
             counts=histogram(fp.edge_keys, sketch, len(x)), unseen=0,
+            type_errors=type_errors, sample=None,
         )
     cats = category_values(values)
     import pandas as pd
@@ -230,8 +282,21 @@ def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
     unseen = 0
     if fp.known is not None:
         unseen = int((pd.Categorical(cats, categories=fp.known).codes < 0).sum())
+    type_errors = 0
+    if fp.kind == "boolean":
+        type_errors = int(sum(c not in BOOLEAN_VALUES for c in cats))
     return replace(fp, count=count, null_count=count - len(cats), unseen=int(unseen),
-                   counts=np.bincount(idx, minlength=len(fp.categories) + 1).astype(int).tolist())
+                   counts=np.bincount(idx, minlength=len(fp.categories) + 1).astype(int).tolist(),
+                   type_errors=type_errors)
+
+
+def reference_sample(x: np.ndarray, name: str, size: int = SAMPLE_SIZE) -> list[float]:
+    """A uniform sample without replacement of at most `size` of the finite values `x`,
+    seeded by the feature's name (the same data gives the same sample), sorted."""
+    if len(x) > size:
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        x = x[rng.choice(len(x), size, replace=False)]
+    return np.sort(x).tolist()
 
 
 def reference_feature(values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIST_BINS,
@@ -247,7 +312,7 @@ def reference_feature(values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIS
         fp = FeatureProfile(spec.name, "numeric", edges=[float(e) for e in edges],
                             edge_keys=np.unique(layout.index(edges)).tolist(),
                             layout=layout, shift=layout.center)
-        return _fill(fp, values)
+        return replace(_fill(fp, values), sample=reference_sample(x, spec.name))
     cats = category_values(values)
     names: list[str] = []
     freq: list[int] = []
@@ -271,8 +336,15 @@ def compute_profile(df: pd.DataFrame, features: Sequence[FeatureSpec], *,
 
 
 def profile_frame(df: pd.DataFrame, reference: Profile) -> Profile:
-    """A window's profile on the reference's layout (features present in `df`)."""
+    """A window's profile on the reference's layout (features present in `df`; the newest
+    `ts` when the frame has that column)."""
+    import pandas as pd
+
+    newest = None
+    if "ts" in df.columns and len(df) and df["ts"].notna().any():
+        newest = pd.Timestamp(pd.to_datetime(df["ts"], utc=True).max()).to_pydatetime()
     return Profile(
         n_rows=len(df),
         features={k: _fill(fp, df[k]) for k, fp in reference.features.items() if k in df.columns},
+        newest=newest,
     )

@@ -13,6 +13,7 @@ and a large window's verdicts (distances) do not need it.
 | `linf` | max |p − q| | histogram / categories |
 | `wasserstein` | W₁ between the sketches (bucket midpoints) / reference std | sketch |
 | `ks_binned` | KS D at the sketch's bucket edges, asymptotic p (`kstwo`) | sketch |
+| `ks_exact` | `scipy.stats.ks_2samp` (exact p up to 10,000 rows a side) | raw values |
 | `chi2_gof` | goodness of fit of the window to the reference's proportions | counts |
 | `chi2_two_sample` | homogeneity of the 2 × k table (reference is a sample too) | counts |
 | `z_proportions` | two-proportion z-test, pooled (z² = 2 × 2 chi-square) | two counts |
@@ -86,6 +87,23 @@ def ks_binned(reference: Mapping[int, int], current: Mapping[int, int]) -> tuple
     en = m * n / (m + n)
     p = float(stats.kstwo.sf(d, round(en))) if en >= 1 else 1.0
     return d, min(max(p, 0.0), 1.0)
+
+
+def ks_exact(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
+    """Two-sample KS on raw values: `scipy.stats.ks_2samp(method="auto")` — the exact
+    p-value while both samples have at most 10,000 values, else asymptotic (also when the
+    exact computation does not converge, which scipy announces with a RuntimeWarning)."""
+    import warnings
+
+    from scipy import stats
+
+    if len(reference) == 0 or len(current) == 0:
+        return 0.0, 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.ks_2samp(np.asarray(reference, dtype=float),
+                                np.asarray(current, dtype=float), method="auto")
+    return float(result.statistic), float(result.pvalue)
 
 
 def wasserstein(layout: SketchLayout, reference: Mapping[int, int],

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 from opsloop.store.records import Event
 
 _ICONS = {"drift_detected": ":warning:", "performance_degraded": ":warning:",
+          "performance_estimated_degraded": ":warning:",
+          "quality_failed": ":warning:",
           "rolled_back": ":rewind:", "approval_pending": ":raised_hand:",
           "promoted": ":rocket:", "training_failed": ":x:"}
 

@@ -2,13 +2,16 @@
 
 One tick: (1) expire approvals and advance a running rollout; (2) mark crashed pipeline
 runs failed (heartbeat timeout) and pick crashed trainings to run again
-(`orchestrate/recovery.py`); (3) run the monitor if its cron schedule is due (or when
-forced); (4) for each breach listed in `retrain.on` (drift, performance), a due retrain
-schedule and enough new data (`orchestrate/newdata.py`), fire a trigger — idempotently,
-keyed by the aligned monitor window, the cron time or the message range, and not within
-`retrain.cooldown` of the previous firing; while a training of the model runs, triggers are
-recorded as skipped instead; (5) if anything fired, run the training pipeline once. Every
-firing is an event with its evidence.
+(`orchestrate/recovery.py`); (3) ingest the label files waiting in `data.inbox`
+(`orchestrate/inbox.py`); (4) run the monitor if its cron schedule is due (or when
+forced); (5) for each breach listed in `retrain.on` (drift, performance, estimated_performance —
+the CBPE estimate below its floor or alert band), a due retrain
+schedule, enough new data (`orchestrate/newdata.py`) and enough new labels, fire a trigger
+— idempotently, keyed by the aligned monitor window, the cron time, the message or arrival
+range, and not within `retrain.cooldown` of the previous firing; retraining requests
+(`orchestrate/manual.py`) fire once each, without the cooldown; while a training of the
+model runs, triggers are recorded as skipped instead; (6) if anything fired, run the
+training pipeline once. Every firing is an event with its evidence.
 
 Only the holder of the agent lease (`agent:<model>` in the ops store) ticks: `run_agent`
 acquires or renews it before every tick and renews it in the background during long ticks;
@@ -45,6 +48,7 @@ class TickResult:
     notes: list[str] = field(default_factory=list)
     crashed: list[PipelineRun] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)  # inbox files handled
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class TickResult:
             "notes": self.notes,
             "crashed": [r.to_dict() for r in self.crashed],
             "skipped": self.skipped,
+            "labels": self.labels,
         }
 
 
@@ -86,8 +91,11 @@ def _in_cooldown(rt: Runtime, now: datetime) -> datetime | None:
 
 
 def tick(
-    rt: Runtime, *, force_monitor: bool = False, progress: Progress | None = None
+    rt: Runtime, *, force_monitor: bool = False, progress: Progress | None = None,
+    train: bool = True,
 ) -> TickResult:
+    """One tick; with `train=False` triggers are fired and recorded but the training is
+    left to an external orchestrator (`opsloop triggers check`, the Airflow DAGs)."""
     cfg = rt.config
     now = rt.now()
     result = TickResult()
@@ -103,6 +111,10 @@ def tick(
     result.crashed, resumes = recover_crashed(rt)
     for run in result.crashed:
         result.notes.append(f"pipeline run {run.id} ({run.pipeline}) marked failed: {run.error}")
+    if cfg.data.inbox is not None:
+        from opsloop.orchestrate.inbox import ingest_inbox
+
+        result.labels = ingest_inbox(rt, result.notes)
     deployed = rt.store.find_deployment(rt.model) is not None
     if not deployed:
         result.notes.append("nothing deployed: monitoring skipped")
@@ -121,9 +133,12 @@ def tick(
         )
 
     candidates = _candidates(rt, result, now)
+    from opsloop.orchestrate.manual import manual_candidates
+
+    manual = manual_candidates(rt)
     busy = busy_training(rt)
     if busy is not None:
-        for trigger, key, _ in candidates:
+        for trigger, key, _ in manual + candidates:
             _skip(rt, result, trigger, key, busy)
         for resume in resumes:
             _skip(rt, result, "resume", str(resume.run.id), busy)
@@ -134,6 +149,10 @@ def tick(
         if firing is not None:
             result.fired.append(firing)
     cooling = _in_cooldown(rt, now)  # judged once: breaches of one tick fire together
+    for trigger, key, evidence in manual:  # a person asked: no cooldown
+        firing = rt.store.try_fire(rt.model, trigger, key, evidence)
+        if firing is not None:
+            result.fired.append(firing)
     for trigger, key, evidence in candidates:
         if cooling is not None:
             result.notes.append(
@@ -147,7 +166,9 @@ def tick(
         else:
             result.fired.append(firing)
 
-    if result.fired:
+    if result.fired and not train:
+        result.notes.append("training left to the orchestrator")
+    elif result.fired:
         from opsloop.train.pipeline import run_training
 
         first = result.fired[0]
@@ -173,11 +194,21 @@ def _candidates(rt: Runtime, result: TickResult, now: datetime
                     "n_rows": m.n_rows, "n_labelled": m.n_labelled,
                     "drift_share": m.drift_share,
                     "drifted_features": m.summary.get("drifted_features", []),
+                    "multivariate": m.summary.get("multivariate"),
                     "performance": {m.performance_metric: m.performance_value}}
         if m.drift_detected and "drift" in cfg.retrain.on:
             candidates.append(("drift", key, evidence))
         if m.performance_degraded and "performance" in cfg.retrain.on:
             candidates.append(("performance", key, evidence))
+        estimated = m.summary.get("estimated_performance") or {}
+        if estimated.get("degraded") and "estimated_performance" in cfg.retrain.on:
+            candidates.append(("estimated_performance", key,
+                               {**evidence, "estimated_performance": estimated}))
+        quality = m.summary.get("quality")
+        if isinstance(quality, dict) and quality.get("passed") is False \
+                and "quality" in cfg.retrain.on:
+            breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+            candidates.append(("quality", key, {**evidence, "quality_breaches": breaches}))
     if cfg.retrain.schedule and "schedule" in cfg.retrain.on:
         due_at = _cron_prev(cfg.retrain.schedule, now)
         runs = rt.store.list_runs(rt.model, limit=1)
@@ -188,6 +219,12 @@ def _candidates(rt: Runtime, result: TickResult, now: datetime
         from opsloop.orchestrate.newdata import new_data_candidate
 
         found = new_data_candidate(rt, result.notes)
+        if found is not None:
+            candidates.append(found)
+    if "labels" in cfg.retrain.on:
+        from opsloop.orchestrate.inbox import labels_candidate
+
+        found = labels_candidate(rt, result.notes)
         if found is not None:
             candidates.append(found)
     return candidates
@@ -203,16 +240,16 @@ def _skip(rt: Runtime, result: TickResult, trigger: str, key: str, busy: Pipelin
             "reason": reason}
     result.skipped.append(skip)
     result.notes.append(f"{trigger} trigger for {key} skipped: {reason}")
-    last = rt.store.list_events(rt.model, kinds=["trigger_skipped"], limit=1)
-    if last and all(last[0].evidence.get(k) == skip[k] for k in ("trigger", "key",
-                                                                  "running_run")):
+    recent = rt.store.list_events(rt.model, kinds=["trigger_skipped"], limit=20)
+    if any(all(e.evidence.get(k) == skip[k] for k in ("trigger", "key", "running_run"))
+           for e in recent):  # several triggers may wait on one run
         return
     rt.store.add_event("trigger_skipped", rt.model,
                        summary=f"{trigger} trigger for {key} skipped: {reason}", evidence=skip)
 
 
 def tick_with_lease(rt: Runtime, *, force_monitor: bool = False,
-                    progress: Progress | None = None) -> TickResult:
+                    progress: Progress | None = None, train: bool = True) -> TickResult:
     """One tick under the agent lease (`opsloop agent --once`, `Project.tick`); a
     StateError while another agent holds it."""
     lease = HeldLease(rt.store, agent_lease_name(rt.model), rt.config.agent.lease_ttl)
@@ -225,7 +262,7 @@ def tick_with_lease(rt: Runtime, *, force_monitor: bool = False,
             f"agent.lease_ttl ({rt.config.agent.lease_ttl})")
     try:
         with lease.keep_alive():
-            result = tick(rt, force_monitor=force_monitor, progress=progress)
+            result = tick(rt, force_monitor=force_monitor, progress=progress, train=train)
             from opsloop.notify.dispatch import notify_pending
 
             notify_pending(rt, may_act=lambda: lease.held)

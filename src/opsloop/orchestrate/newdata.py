@@ -21,11 +21,14 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloop.config import NewDataConfig
 from opsloop.errors import StateError
 from opsloop.runtime import Runtime
+
+if TYPE_CHECKING:
+    from opsloop.store.sql import OpsStore
 
 log = logging.getLogger("opsloop.newdata")
 
@@ -42,7 +45,11 @@ class Message:
 
 
 def stream_name(rt: Runtime, cfg: NewDataConfig) -> str:
-    default = "OPSLOOP_" + "".join(c if c.isalnum() else "_" for c in rt.model).upper()
+    return model_stream_name(rt.model, cfg)
+
+
+def model_stream_name(model: str, cfg: NewDataConfig) -> str:
+    default = "OPSLOOP_" + "".join(c if c.isalnum() else "_" for c in model).upper()
     return cfg.stream or default + "_NEW_DATA"
 
 
@@ -136,6 +143,12 @@ def pull_new_data(rt: Runtime) -> int:
         raise
 
 
+def last_training_start(store: OpsStore, model: str) -> datetime | None:
+    """When the newest training run started (None before the first)."""
+    last = next((r for r in store.list_runs(model, limit=50) if r.pipeline == "train"), None)
+    return None if last is None else last.started
+
+
 def new_data_candidate(rt: Runtime, notes: list[str]
                        ) -> tuple[str, str, dict[str, Any]] | None:
     """(trigger, key, evidence) when enough rows arrived since the last training."""
@@ -146,10 +159,8 @@ def new_data_candidate(rt: Runtime, notes: list[str]
     except NewDataSourceError as exc:  # still judge what was recorded before
         notes.append(f"new data: {exc.what}")
         log.error("%s", exc.message)
-    last = next((r for r in rt.store.list_runs(rt.model, limit=50) if r.pipeline == "train"),
-                None)
-    since = None if last is None else last.started
-    arrivals = rt.store.list_arrivals(rt.model, since=since)
+    since = last_training_start(rt.store, rt.model)
+    arrivals = rt.store.list_arrivals(rt.model, since=since, source=stream_name(rt, cfg))
     rows = sum(a.rows for a in arrivals)
     if rows < cfg.min_rows:
         notes.append(f"new data: {rows} of {cfg.min_rows} rows since the last training "

@@ -1,5 +1,6 @@
-"""The management API served next to the predictions: status, audit log and gate reports
-(read-only, open), approve and reject (bearer token).
+"""The management API served next to the predictions: status, audit log, gate reports,
+retraining requests and monitoring history (read-only, open); approve, reject, deploy,
+rollback and retraining requests (bearer token).
 
 The token comes from the environment variable named by `serve.admin_token_env` (default
 ``OPSLOOP_ADMIN_TOKEN``), read by the CLI when the server starts; without it the write
@@ -114,6 +115,14 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         check_model(name)
         return project.gate_report(version).to_dict()
 
+    @router.get("/models/{name}/monitoring", responses=_READ_ERRORS)
+    def monitoring(name: str, limit: int = 48, version: str | None = None) -> dict[str, Any]:
+        """The latest monitored windows (of one version, or all), oldest first: per-feature
+        drift statistics, drift share, realised and estimated performance, the multivariate
+        score, the data-quality verdict and the change since the previous window."""
+        check_model(name)
+        return project.monitoring(limit=max(1, min(limit, 1000)), version=version)
+
     @router.post("/models/{name}/versions/{version}/approve", responses=_WRITE_ERRORS)
     def approve_version(name: str, version: str, body: ApprovalBody | None = None,
                         actor: str = admin_actor) -> dict[str, Any]:
@@ -187,5 +196,31 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         deployment = rollback(project.runtime, actor=actor,
                               reason=(body or ReasonBody()).reason)
         return {"deployment": deployment.to_dict()}
+
+    @router.post("/models/{name}/retrain", status_code=202, responses=_WRITE_ERRORS)
+    def retrain_request(name: str, body: ReasonBody | None = None, actor: str = admin_actor
+                        ) -> dict[str, Any]:
+        """Ask the agent to retrain at its next tick (once, not held back by the
+        cooldown); 202 with the request."""
+        from opsloop.orchestrate.manual import request_retrain
+
+        check_model(name)
+        request = request_retrain(project.store, project.name, actor=actor,
+                                  reason=(body or ReasonBody()).reason)
+        return {"request": request.to_dict()}
+
+    @router.get("/models/{name}/retrain", responses=_READ_ERRORS)
+    def retrain_requests(name: str, limit: int = 50) -> dict[str, Any]:
+        """The newest retraining requests, oldest first: pending or fired, and the run."""
+        check_model(name)
+        found = project.retrain_requests(limit=max(1, min(limit, 1000)))
+        return {"requests": [r.to_dict() for r in found]}
+
+    @router.get("/models/{name}/retrain/{request_id}", responses=_READ_ERRORS)
+    def retrain_request_state(name: str, request_id: int) -> dict[str, Any]:
+        from opsloop.orchestrate.manual import get_request
+
+        check_model(name)
+        return {"request": get_request(project.store, project.name, request_id).to_dict()}
 
     return router

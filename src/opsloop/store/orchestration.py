@@ -213,22 +213,29 @@ class OrchestrationQueries:
 
     # ---- new-data arrivals ----------------------------------------------------------------
     def add_arrival(self, model: str, *, source: str, seq: int, ts: datetime, rows: int,
-                    payload: Evidence) -> bool:
+                    payload: Evidence, event: tuple[str, str, Evidence] | None = None,
+                    actor: str = "opsloop") -> bool:
         """Record one new-data message once per (model, source, seq); False if it was
-        already recorded (a redelivery)."""
+        already recorded (a redelivery). With `event` (kind, summary, evidence), that event
+        is written in the same transaction."""
         try:
             with self._tx() as conn:
                 conn.execute(t.data_arrivals.insert().values(
                     model=model, source=source, seq=seq, ts=ts, recorded=utcnow(), rows=rows,
                     payload=jsonable(payload)))
+                if event is not None:
+                    self._insert_event(conn, event[0], model, None, event[1], event[2], actor)
         except sa.exc.IntegrityError:
             return False
         return True
 
-    def list_arrivals(self, model: str, *, since: datetime | None = None
-                      ) -> list[DataArrival]:
-        """Arrivals at or after `since` (broker time), oldest first."""
+    def list_arrivals(self, model: str, *, since: datetime | None = None,
+                      source: str | None = None) -> list[DataArrival]:
+        """Arrivals at or after `since` (broker time), oldest first; with `source`, only
+        that source's."""
         q = sa.select(t.data_arrivals).where(t.data_arrivals.c.model == model)
+        if source is not None:
+            q = q.where(t.data_arrivals.c.source == source)
         if since is not None:
             q = q.where(t.data_arrivals.c.ts >= since)
         with self._read() as conn:

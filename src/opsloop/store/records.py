@@ -24,6 +24,8 @@ EVENT_KINDS = (
     "monitored",
     "drift_detected",
     "performance_degraded",
+    "performance_estimated_degraded",
+    "quality_failed",
     "trigger_fired",
     "labels_added",
     "server_started",

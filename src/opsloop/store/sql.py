@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from opsloop.errors import InvalidInputError, StoreError
+from opsloop.monitor.digest import digest
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.orchestration import OrchestrationQueries, pipeline_run
@@ -366,7 +367,11 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         performance_degraded: bool,
         report_path: str | None,
         summary: Evidence,
+        replaces: Sequence[int] = (),
     ) -> MonitorResult:
+        """Store a result and its events. `replaces`: ids of results of the same window
+        that this one supersedes (a re-run backfill); they are deleted in the same
+        transaction, their events stay in the audit log."""
         ts = utcnow()
         values: dict[str, Any] = dict(
             ts=ts, model=model, version=version, window_start=window_start,
@@ -376,21 +381,51 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
             performance_degraded=performance_degraded, report_path=report_path,
             summary=jsonable(summary),
         )
+        row_digest = digest(values["summary"])
         with self._tx() as conn:
-            res = conn.execute(t.monitor_results.insert().values(**values))
+            if replaces:
+                conn.execute(t.monitor_results.delete().where(
+                    t.monitor_results.c.model == model,
+                    t.monitor_results.c.id.in_(list(replaces))))
+            res = conn.execute(t.monitor_results.insert().values(**values, digest=row_digest))
             result = MonitorResult(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
             brief = {k: v for k, v in result.to_dict().items() if k != "summary"}
             brief["drifted_features"] = summary.get("drifted_features", [])
+            previous = summary.get("previous") or {}
+            if previous:
+                brief["previous"] = {k: previous.get(k) for k in
+                                     ("id", "newly_drifted", "recovered")}
+            if replaces:
+                brief["replaces"] = list(replaces)
+            if summary.get("multivariate"):
+                brief["multivariate"] = summary["multivariate"]
             self._insert_event(conn, "monitored", model, version,
                                _monitor_summary(result), brief, "opsloop")
             if drift_detected:
                 self._insert_event(conn, "drift_detected", model, version,
-                                   f"{drift_share:.0%} of features drifted", brief, "opsloop")
+                                   _drift_summary(drift_share, summary), brief, "opsloop")
             if performance_degraded:
                 self._insert_event(
                     conn, "performance_degraded", model, version,
                     f"{performance_metric}={performance_value:.4f} below floor", brief, "opsloop",
                 )
+            estimated = summary.get("estimated_performance") or {}
+            if estimated.get("degraded"):
+                self._insert_event(
+                    conn, "performance_estimated_degraded", model, version,
+                    "; ".join(estimated.get("reasons", [])) + f" ({estimated.get('n')} rows, "
+                    "no labels: CBPE)", {**brief, "estimated_performance": jsonable(estimated)},
+                    "opsloop",
+                )
+            quality = summary.get("quality")
+            if isinstance(quality, dict) and quality.get("passed") is False:
+                breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+                names = [c["check"] + (f" ({c['feature']})" if c.get("feature") else "")
+                         for c in breaches]
+                self._insert_event(conn, "quality_failed", model, version,
+                                   "data quality: " + ", ".join(names[:5])
+                                   + (f" (+{len(names) - 5} more)" if len(names) > 5 else ""),
+                                   {**brief, "quality_breaches": breaches}, "opsloop")
             return result
 
     def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]:
@@ -400,17 +435,60 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
                 sa.select(t.monitor_results).where(t.monitor_results.c.model == model)
                 .order_by(t.monitor_results.c.id.desc()).limit(limit)
             ).mappings())
-        out = []
-        for r in reversed(rows):
-            data = dict(r)
-            for key in ("ts", "window_start", "window_end"):
-                data[key] = aware(data[key])
-            out.append(MonitorResult(**data))
-        return out
+        return [_monitor_result(r) for r in reversed(rows)]
 
     def find_last_monitor(self, model: str) -> MonitorResult | None:
         results = self.list_monitor(model, limit=1)
         return results[-1] if results else None
+
+    def list_monitor_windows(self, model: str, *, version: str | None = None,
+                             limit: int = 100, end_before: datetime | None = None,
+                             start: datetime | None = None,
+                             digests: bool = False) -> list[MonitorResult]:
+        """The `limit` latest windows by window end (of one version; ending before
+        `end_before`; starting exactly at `start`), oldest window first: the history a
+        report charts (a backfill may store old windows after newer ones). With `digests`,
+        each result's `summary` is its digest (`opsloop.monitor.digest`: no histograms or
+        distances), much less to read for long histories."""
+        c = t.monitor_results.c
+        columns = [col for col in t.monitor_results.c if col.name != "summary"] \
+            if digests else [t.monitor_results]
+        query = sa.select(*columns).where(c.model == model)
+        if version is not None:
+            query = query.where(c.version == version)
+        if end_before is not None:
+            query = query.where(c.window_end < end_before)
+        if start is not None:
+            query = query.where(c.window_start == start)
+        with self._read() as conn:
+            rows = [dict(r) for r in conn.execute(
+                query.order_by(c.window_end.desc(), c.id.desc()).limit(limit)).mappings()]
+            missing = [r["id"] for r in rows if digests and r["digest"] is None]
+            if missing:  # stored before digests existed
+                found = dict(conn.execute(sa.select(c.id, c.summary).where(
+                    c.id.in_(missing))).tuples().all())
+                for r in rows:
+                    if r["id"] in found:
+                        r["digest"] = digest(found[r["id"]])
+        if digests:
+            for r in rows:
+                r["summary"] = r["digest"]
+        return [_monitor_result(r) for r in reversed(rows)]
+
+    def find_previous_monitor(self, model: str, version: str | None,
+                              window_end: datetime) -> MonitorResult | None:
+        """The result of the same model and version whose window ends last before
+        `window_end` (the window a new result is compared with)."""
+        found = self.list_monitor_windows(model, version=version, limit=1,
+                                          end_before=window_end)
+        return found[-1] if found else None
+
+    def list_monitor_window(self, model: str, version: str | None, start: datetime,
+                            end: datetime) -> list[MonitorResult]:
+        """Results of exactly this window and version (a backfill's idempotency check)."""
+        return [r for r in self.list_monitor_windows(model, version=version, limit=100,
+                                                     start=start)
+                if r.window_end == end]
 
     # ---- triggers -------------------------------------------------------------------
     def try_fire(
@@ -493,10 +571,30 @@ def _deployment(row: Any) -> Deployment:
     return Deployment(**{**row, "ts": aware(row["ts"])})
 
 
+def _monitor_result(row: Any) -> MonitorResult:
+    data = dict(row)
+    data.pop("digest", None)
+    for key in ("ts", "window_start", "window_end"):
+        data[key] = aware(data[key])
+    return MonitorResult(**data)
+
+
+def _drift_summary(share: float, summary: Evidence) -> str:
+    text = f"{share:.0%} of features drifted"
+    mv = summary.get("multivariate") or {}
+    if mv.get("drifted") and mv.get("value") is not None:
+        text += (f"; multivariate reconstruction error {mv['value']:.4g} outside "
+                 f"[{mv['lower']:.4g}, {mv['upper']:.4g}]")
+    return text
+
+
 def _monitor_summary(r: MonitorResult) -> str:
     parts = [f"{r.n_rows} rows", f"drift share {r.drift_share:.0%}"]
     if r.performance_value is not None:
         parts.append(f"{r.performance_metric}={r.performance_value:.4f} on {r.n_labelled} labels")
+    newly = (r.summary.get("previous") or {}).get("newly_drifted")
+    if newly:
+        parts.append(f"newly drifted since the previous window: {', '.join(newly)}")
     return ", ".join(parts)
 
 

@@ -29,7 +29,9 @@ from opsloop.stages import Progress, StageRecorder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.data.features import FeatureSpec
     from opsloop.lease import HeldLease
+    from opsloop.monitor.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,51 @@ def _load_with_retries(rt: Runtime, window: Window, detail: dict[str, Any],
     raise AssertionError("unreachable")
 
 
+def _fit_cbpe(rt: Runtime, holdout: pd.DataFrame, pred: Any, score: Any,
+              detail: dict[str, Any]) -> str | None:
+    """The CBPE reference (calibrator + alert bands) learned on the holdout, as JSON; None
+    unless a binary classifier with scores and estimated performance enabled."""
+    cfg = rt.config
+    if cfg.task != "binary_classification" or score is None \
+            or not cfg.monitor.estimated_performance.enabled:
+        return None
+    from opsloop.metrics import align_labels, positive_truth
+    from opsloop.monitor.cbpe import CBPEReference
+
+    truth = positive_truth(*align_labels(holdout[cfg.target].to_numpy(), pred))
+    ref = CBPEReference.fit(score, truth, chunks=cfg.monitor.estimated_performance.chunks)
+    detail["cbpe"] = {"calibrated": ref.calibrated, "ece_raw": ref.ece_raw,
+                      "ece_calibrated": ref.ece_calibrated, "chunk_rows": ref.chunk_rows}
+    return ref.to_json()
+
+
+def _monitor_artifacts(rt: Runtime, reference: pd.DataFrame, specs: list[FeatureSpec],
+                       profile_specs: list[FeatureSpec], profile: Profile,
+                       detail: dict[str, Any]) -> dict[str, str]:
+    """The multivariate transform and the learned drift thresholds, fitted on the
+    reference (its chunks consecutive in time), as artifacts stored with the version
+    (opsloop.monitor.multivariate, opsloop.monitor.thresholds)."""
+    from opsloop.monitor import multivariate, thresholds
+
+    time_column = rt.config.time_column
+    if time_column in reference.columns:
+        reference = reference.sort_values(time_column, kind="stable").reset_index(drop=True)
+    drift = rt.config.monitor.drift
+    out: dict[str, str] = {}
+    mv = drift.multivariate
+    if mv.enabled:
+        transform = multivariate.fit_transform(reference, specs, variance=mv.variance,
+                                               chunks=drift.chunks, sigma=mv.sigma)
+        if transform is not None:
+            out[multivariate.ARTIFACT] = transform.to_json()
+            detail["multivariate_components"] = transform.n_components
+    learned = thresholds.learn_thresholds(reference, profile, profile_specs,
+                                          chunks=drift.chunks, sigma=drift.sigma)
+    if learned is not None:
+        out[thresholds.ARTIFACT] = learned.to_json()
+    return out
+
+
 def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schema: bool,
          progress: Progress | None) -> TrainOutcome:
     from opsloop.data.features import features_to_json, infer_features
@@ -140,6 +187,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
     from opsloop.gate.record import gate_and_record
     from opsloop.metrics import compute_metrics
     from opsloop.monitor.profile import compute_profile
+    from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, learn_expectations
     from opsloop.registry.base import LoadedModel, TrainingRecord
     from opsloop.store.records import Rollout
 
@@ -214,6 +262,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
             pred, score = challenger_model.predict_frame(holdout)
             metrics = compute_metrics(cfg.task, holdout[cfg.target].to_numpy(), pred, score)
             d["metrics"] = metrics
+            cbpe_json = _fit_cbpe(rt, holdout, pred, score, d)
 
         with rec.stage("register") as d:
             primary = cfg.gate.primary.metric
@@ -226,6 +275,7 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                 reference["score"] = ref_score
                 profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
             profile = compute_profile(reference, profile_specs)
+            extra = _monitor_artifacts(rt, reference, specs, profile_specs, profile, d)
             digest = fingerprint(frame)
             tags = {
                 "opsloop.data_fingerprint": digest,
@@ -250,7 +300,11 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                 artifacts={
                     "schema.yaml": schema_yaml,
                     "reference_profile.json": profile.to_json(),
+                    EXPECTATIONS_ARTIFACT: learn_expectations(
+                        frame, specs, cfg.time_column).to_json(),
                     "features.json": features_to_json(specs),
+                    **({} if cbpe_json is None else {"cbpe.json": cbpe_json}),
+                    **extra,
                 },
                 experiment=rt.model,
             )

@@ -79,3 +79,29 @@ def test_unseen_categories_counted() -> None:
     cur.loc[:49, "c"] = "brand-new"
     f = drift(frame(1000), cur).features[1]
     assert f.unseen == 50 and f.current_counts[-1] == 50  # counted in __other__
+
+
+def test_small_windows_use_exact_ks_on_raw_values() -> None:
+    from scipy import stats
+
+    from opsloop.monitor.drift import exact_features
+
+    ref = compute_profile(frame(8000), [NUM, CAT, FLAG])
+    cur_frame = frame(300, shift=0.1, seed=3)
+    cur = profile_frame(cur_frame, ref)
+    cfg = DriftConfig()
+    assert exact_features(ref, cur, cfg) == ["x"]
+    values = {"x": cur_frame["x"].tolist()}
+    result = detect_drift(ref, cur, [NUM, CAT, FLAG], cfg, values)
+    x = result.features[0]
+    expected = stats.ks_2samp(ref.features["x"].sample, cur_frame["x"], method="auto")
+    assert x.test == "ks_exact"
+    assert x.statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert x.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    # binned D never above the exact D of the same samples
+    assert x.distances["ks"] <= stats.ks_2samp(frame(8000)["x"], cur_frame["x"]).statistic + 1e-12
+    # without raw values, over the limit, or turned off: the binned KS
+    assert detect_drift(ref, cur, [NUM], cfg).features[0].test == "ks"
+    assert exact_features(ref, cur, DriftConfig(exact_max_rows=299)) == []
+    assert exact_features(ref, cur, DriftConfig(exact_max_rows=0)) == []
+    assert exact_features(ref, cur, DriftConfig(method="wasserstein")) == []

@@ -109,3 +109,57 @@ def test_profiles_on_different_layouts_do_not_merge() -> None:
                                       "b": [True, False, True]}), [NUM, CAT, FLAG])
     with pytest.raises(ValueError, match="same reference"):
         merge(a, b)
+
+
+def test_reference_keeps_a_seeded_bounded_sample() -> None:
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"x": rng.normal(size=12_000), "c": rng.choice(["a", "b"], 12_000)})
+    df.loc[:9, "x"] = [np.inf, -np.inf, np.nan] * 3 + [np.nan]
+    first, again = compute_profile(df, [NUM, CAT]), compute_profile(df, [NUM, CAT])
+    sample = first.features["x"].sample
+    assert sample is not None and len(sample) == 5000 and sample == again.features["x"].sample
+    assert sample == sorted(sample) and np.isfinite(sample).all()
+    assert set(sample) <= set(df["x"].to_numpy()) and first.features["c"].sample is None
+    small = compute_profile(df.head(300), [NUM]).features["x"].sample
+    assert small is not None and len(small) == 290  # every finite value
+    assert Profile.from_json(first.to_json()) == first
+
+
+def test_windows_and_merges_carry_no_sample() -> None:
+    ref = reference()
+    a = profile_frame(pd.DataFrame({"x": [1.0, 2.0]}), ref)
+    assert a.features["x"].sample is None and ref.empty().features["x"].sample is None
+    assert merge(ref, ref).features["x"].sample is None
+    assert "sample" not in a.features["x"].to_dict()
+
+
+def test_type_errors_and_newest_merge() -> None:
+    ref = reference()
+    t0 = pd.Timestamp("2026-05-01T10:00:00Z")
+    a = profile_frame(pd.DataFrame({"x": pd.Series(["1.5", "abc", None, "1_000", ""],
+                                                   dtype=object),
+                                    "b": pd.Series([True, "yes", None, False, "true"],
+                                                   dtype=object),
+                                    "ts": [t0] * 5}), ref)
+    x = a.features["x"]
+    assert (x.type_errors, x.null_count, x.non_null, x.max) == (2, 3, 2, 1000.0)
+    assert a.features["b"].type_errors == 1  # "yes"; "true" is the text of a boolean
+    b = profile_frame(pd.DataFrame({"x": [np.nan, 2.0], "ts": [t0 + pd.Timedelta("1h")] * 2}),
+                      ref)
+    both = merge(a, b)
+    assert both.features["x"].type_errors == 2 and both.newest == b.newest
+    assert both.newest is not None and both.newest.tzinfo is not None
+    assert Profile.from_json(both.to_json()) == both
+
+
+def test_profiles_without_the_newer_fields_still_load() -> None:
+    """A format-2 profile stored before type errors, samples and `newest` existed (and one
+    with a field from a later opsloop) loads: the fields take their defaults."""
+    data = json.loads(reference().to_json())
+    for fp in data["features"].values():
+        del fp["type_errors"]
+        fp.pop("sample", None)
+        fp["a_later_field"] = 1
+    old = Profile.from_json(json.dumps(data))
+    assert old.features["x"].sample is None and old.features["x"].type_errors == 0
+    assert old.newest is None

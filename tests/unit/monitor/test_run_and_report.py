@@ -71,3 +71,31 @@ def test_html_is_self_contained_and_escaped() -> None:
     assert "<svg" in html and "roc_auc" in html and "t &lt;b&gt;" in html
     for f in FEATURES:
         assert f">{f.name}<" in html
+
+
+def test_labelled_window_has_ranking_and_calibration() -> None:
+    frame = window(500, 400, seed=4)
+    report = monitor(frame, cfg=MonitorConfig(performance=PerformanceConfig(
+        min_labels=100, k=50, calibration_bins=5)), window_start=END, window_end=END)
+    assert {"precision@50", "ndcg@50", "roc_auc"} <= set(report.performance)
+    assert report.calibration is not None and len(report.calibration["bins"]) <= 5
+    assert report.calibration["n"] == report.n_labelled == 400
+    data = report.to_dict()
+    assert "calibration" in data and "estimated_performance" not in data
+
+
+def test_estimated_performance_from_all_the_windows_scores() -> None:
+    from opsloop.monitor.cbpe import CBPEReference
+
+    ref_frame = window(3000, 3000, seed=5)
+    cbpe = CBPEReference.fit(ref_frame["score"], ref_frame["label"])
+    frame = window(800, 0, seed=6)  # no labels at all
+    report = monitor(frame, cfg=cfg(), window_start=END, window_end=END, cbpe=cbpe,
+                     scores=frame["score"].to_numpy())
+    est = report.to_dict()["estimated_performance"]
+    assert est["method"] == "cbpe" and est["n"] == 800 and est["metric"] == "roc_auc"
+    assert est["lower"] <= est["value"] <= est["upper"] and not est["degraded"]
+    assert report.performance == {} and report.calibration is None
+    off = monitor(frame, cfg=MonitorConfig(estimated_performance={"enabled": False}),
+                  window_start=END, window_end=END, cbpe=cbpe, scores=frame["score"])
+    assert off.estimated_performance is None

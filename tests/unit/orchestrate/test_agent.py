@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from opsloop.project import Project
-from tinyproject import tiny_frame
+from tinyproject import prediction_log, tiny_frame
 
 
 def serve_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
     """What the server would log: predictions of `version` plus, later, their labels."""
-    model = p.registry.load("tiny", version)
-    pred, score = model.predict_frame(frame)
     now = datetime.now(UTC)
-    log = frame[model.feature_names].copy()
-    log.insert(0, "prediction_id", frame["row_id"].astype(str))
-    log.insert(1, "request_id", [uuid.uuid4().hex for _ in range(len(frame))])
-    log.insert(2, "ts", pd.Timestamp(now))
-    log.insert(3, "model_version", version)
-    log.insert(4, "route", "stable")
-    log["prediction"] = pred
-    log["score"] = score
-    p.engine.add_predictions(log)  # type: ignore[attr-defined]
+    p.engine.add_predictions(prediction_log(p, frame, version, ts=now))  # type: ignore[attr-defined]
     p.engine.add_labels(pd.DataFrame({  # type: ignore[attr-defined]
         "prediction_id": frame["row_id"].astype(str), "label": frame["label"],
         "label_ts": pd.Timestamp(now)}))
@@ -121,3 +110,69 @@ def test_schedule_trigger_retrains_once_per_slot(tmp_path) -> None:
     assert [f.trigger for f in result.fired] == ["schedule"]
     assert result.trained is not None and result.trained.version == "2"
     assert p.tick().fired == []  # the same slot never fires twice
+
+
+def test_estimated_performance_fires_without_labels(tmp_path) -> None:
+    """The CBPE reference is stored with the version; an unlabelled window whose estimate
+    is below the floor fires the estimated_performance trigger with its evidence."""
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.monitor.cbpe import CBPEReference
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "e")
+    text = (root / "opsloop.yaml").read_text().replace(
+        "retrain: {on: [drift, performance],",
+        "  estimated_performance: {metric: accuracy, floor: 0.99}\n"
+        "retrain: {on: [estimated_performance],")
+    (root / "opsloop.yaml").write_text(text)
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                engine=MemoryEngine())
+    outcome = p.train()
+    cbpe = CBPEReference.from_json(p.registry.read_artifact("tiny", "1", "cbpe.json"))
+    assert cbpe.rows == outcome.rows["holdout"] and "accuracy" in cbpe.bands
+    frame = tiny_frame(400, seed=12, prefix="nolabel", days=0.01)
+    p.engine.add_predictions(prediction_log(p, frame, "1"))  # type: ignore[attr-defined]
+
+    result = p.tick(force_monitor=True)
+    assert result.monitored is not None and result.monitored.n_labelled == 0
+    est = result.monitored.summary["estimated_performance"]
+    assert est["degraded"] and est["n"] == 400 and est["value"] < 0.99
+    assert [f.trigger for f in result.fired] == ["estimated_performance"]
+    assert result.fired[0].evidence["estimated_performance"]["value"] == est["value"]
+    kinds = [e.kind for e in p.events()]
+    assert "performance_estimated_degraded" in kinds and "performance_degraded" not in kinds
+
+
+
+def test_quality_breach_is_recorded_and_fires_when_configured(tmp_path) -> None:
+    """Rows with a category the reference never saw: `quality_failed` with the evidence,
+    visible in status; with `retrain.on: [quality]` it fires the quality trigger."""
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "q")
+    text = (root / "opsloop.yaml").read_text().replace(
+        "retrain: {on: [drift, performance],", "retrain: {on: [quality],")
+    (root / "opsloop.yaml").write_text(text)
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                engine=MemoryEngine())
+    p.train()
+    assert "quality_expectations.json" in p.registry._artifacts[("tiny", "1")]  # type: ignore[attr-defined]
+    traffic = tiny_frame(600, seed=12, prefix="q", days=0.01)
+    traffic.loc[:99, "color"] = "purple"
+    serve_traffic(p, traffic, "1")
+    result = p.tick(force_monitor=True)
+    m = result.monitored
+    assert m is not None and m.summary["quality"]["passed"] is False
+    breaches = [(c["check"], c["feature"]) for c in m.summary["quality"]["checks"]
+                if c["status"] == "breach"]
+    assert breaches == [("unseen", "color")]
+    event = p.store.list_events("tiny", kinds=["quality_failed"])[0]
+    assert event.evidence["quality_breaches"][0]["feature"] == "color"
+    assert [f.trigger for f in result.fired] == ["quality"]
+    assert result.fired[0].evidence["quality_breaches"][0]["check"] == "unseen"
+    assert p.status()["last_monitor"]["quality_passed"] is False

@@ -198,3 +198,73 @@ def test_management_errors_are_documented_and_fit_the_schema(
     for status, answer in answers:
         assert answer.status_code == status, answer.text
         api_error.validate(answer.json())
+
+
+def test_retrain_requests_over_http(managed: tuple[Project, TestClient]) -> None:
+    p, client = managed
+    url = "/api/models/tiny/retrain"
+    assert client.post(url, json={"reason": "x"}).status_code == 401
+    assert client.post("/api/models/other/retrain", headers=AUTH).status_code == 404
+    assert client.post(url, headers=AUTH, json={"surprise": 1}).status_code == 422
+    assert client.get(url).json() == {"requests": []}
+    r = client.post(url, headers=AUTH, json={"reason": "fresh labels from the audit"})
+    assert r.status_code == 202, r.text
+    request = r.json()["request"]
+    assert request["status"] == "pending" and request["actor"] == "api:carol"
+    assert request["reason"] == "fresh labels from the audit"
+    listed = client.get(url).json()["requests"]
+    assert [x["id"] for x in listed] == [request["id"]]
+    status = client.get("/api/status").json()
+    manual = next(t for t in status["schedule"]["triggers"] if t["trigger"] == "manual")
+    assert manual["pending"] == [request["id"]] and manual["cooldown_until"] is None
+    assert status["retrain_requests"][-1]["id"] == request["id"]
+    events = client.get("/api/events?kind=retrain_requested").json()
+    assert events[-1]["actor"] == "api:carol" and events[-1]["id"] == request["id"]
+
+    p.tick()  # the agent picks it up: version 2 is trained
+    one = client.get(f"{url}/{request['id']}").json()["request"]
+    assert one["status"] == "fired" and one["run"] is not None
+    assert one["run_status"] == "succeeded"
+    assert client.get(f"{url}/999").status_code == 404
+    assert client.get(f"{url}/abc").status_code == 422
+    assert client.post(url, headers=AUTH).status_code == 202  # no body: no reason
+
+
+def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from monitor_fixtures import feature, summary
+    from opsloop.monitor.compare import compare_windows
+
+    p, client = managed
+    assert client.get("/api/models/tiny/monitoring").json() == {
+        "model": "tiny", "version": None, "windows": []}
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    older = summary(0, [feature("x", 0.1)], extras=False)  # an older opsloop's summary
+    newer = summary(1, [feature("x", 0.3, drifted=True)], extras=True, perf=0.7)
+    newer["previous"] = compare_windows(newer, older, previous_id=1)
+    for hour, s in ((1, newer), (0, older)):  # stored out of window order
+        p.store.record_monitor(
+            model="tiny", version="1", window_start=t0 + timedelta(hours=hour),
+            window_end=t0 + timedelta(hours=hour + 1), n_rows=500,
+            n_labelled=s["n_labelled"], drift_detected=s["drift"]["detected"],
+            drift_share=s["drift"]["share"], performance_metric="roc_auc",
+            performance_value=s["performance_value"],
+            performance_degraded=s["performance_degraded"], report_path=None, summary=s)
+    body = client.get("/api/models/tiny/monitoring?limit=5").json()
+    first, second = body["windows"]
+    assert first["window_start"].startswith("2026-05-01T00:00")
+    assert first["estimated_performance"] is None and first["previous"] is None
+    assert first["quality_passed"] is None and first["features"]["x"]["statistic"] == 0.1
+    assert second["features"]["x"]["drifted"] is True and second["quality_passed"] is False
+    assert second["estimated_performance"] == {"value": 0.78, "lower": 0.76, "upper": 0.9,
+                                               "degraded": False}
+    assert second["multivariate"]["drifted"] is True
+    assert second["previous"]["newly_drifted"] == ["x"]
+    assert second["previous"]["performance_change"] == pytest.approx(-0.1)
+    assert [w["window_start"][11:13] for w in client.get(
+        "/api/models/tiny/monitoring?limit=1").json()["windows"]] == ["01"]
+    assert client.get("/api/models/tiny/monitoring?version=2").json()["windows"] == []
+    r = client.get("/api/models/other/monitoring")
+    assert r.status_code == 404 and "unknown model" in r.json()["error"]
+    assert client.get("/api/models/tiny/monitoring?limit=many").status_code == 422

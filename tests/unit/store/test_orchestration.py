@@ -100,6 +100,21 @@ def test_arrivals_are_recorded_once_per_sequence(store: OpsStore) -> None:
     assert [(a.seq, a.payload.get("file")) for a in later] == [(2, "b.parquet")]
 
 
+def test_an_arrival_and_its_event_are_written_together(store: OpsStore) -> None:
+    m = model()
+    event = ("labels_added", "7 labels added", {"rows": 7})
+    big = 2**60 - 1  # inbox files use 60 bits of their content hash
+    assert store.add_arrival(m, source="labels", seq=big, ts=utcnow(), rows=7, payload={},
+                             event=event, actor="alice")
+    assert not store.add_arrival(m, source="labels", seq=big, ts=utcnow(), rows=7,
+                                 payload={}, event=event)
+    assert store.add_arrival(m, source="S", seq=big, ts=utcnow(), rows=3, payload={})
+    added = store.list_events(m, kinds=["labels_added"])
+    assert [(e.actor, e.evidence) for e in added] == [("alice", {"rows": 7})]
+    assert [a.rows for a in store.list_arrivals(m, source="labels")] == [7]
+    assert [a.seq for a in store.list_arrivals(m, source="S")] == [big]
+
+
 @pytest.fixture(params=["sqlite", POSTGRES])
 def shared_store(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
     s = open_store(request, tmp_path)

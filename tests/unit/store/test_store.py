@@ -100,6 +100,93 @@ def test_monitor_results_raise_events(store: OpsStore) -> None:
     assert kinds == ["monitored", "drift_detected", "performance_degraded"]
 
 
+def test_monitor_windows_in_window_order_previous_and_replace(store: OpsStore) -> None:
+    m = model()
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def record(hour: int, version: str = "1", replaces: tuple[int, ...] = (),
+               summary: dict | None = None) -> int:
+        return store.record_monitor(
+            model=m, version=version, window_start=t0 + timedelta(hours=hour),
+            window_end=t0 + timedelta(hours=hour + 1), n_rows=10, n_labelled=0,
+            drift_detected=False, drift_share=0.0, performance_metric="roc_auc",
+            performance_value=None, performance_degraded=False, report_path=None,
+            summary=summary or {"hour": hour}, replaces=replaces).id
+
+    ids = {h: record(h) for h in (5, 1, 3)}  # a backfill stores old windows late
+    record(4, version="2")
+    windows = store.list_monitor_windows(m, version="1")
+    assert [r.summary["hour"] for r in windows] == [1, 3, 5]
+    assert [r.summary["hour"] for r in store.list_monitor_windows(m, limit=2)] == [4, 5]
+    prev = store.find_previous_monitor(m, "1", t0 + timedelta(hours=7))
+    assert prev is not None and prev.id == ids[5]
+    prev = store.find_previous_monitor(m, "1", t0 + timedelta(hours=6))
+    assert prev is not None and prev.id == ids[3]  # not version 2's hour 4
+    assert store.find_previous_monitor(m, "1", t0 + timedelta(hours=3)) is not None
+    assert store.find_previous_monitor(m, "1", t0 + timedelta(hours=2)) is None
+    same = store.list_monitor_window(m, "1", t0 + timedelta(hours=3), t0 + timedelta(hours=4))
+    assert [r.id for r in same] == [ids[3]]
+    assert store.list_monitor_window(m, "2", t0 + timedelta(hours=3),
+                                     t0 + timedelta(hours=4)) == []
+    new = record(3, replaces=(ids[3],), summary={
+        "hour": 3, "previous": {"id": ids[1], "newly_drifted": ["a"], "recovered": []}})
+    same = store.list_monitor_window(m, "1", t0 + timedelta(hours=3), t0 + timedelta(hours=4))
+    assert [r.id for r in same] == [new]
+    event = store.list_events(m, kinds=["monitored"], limit=1)[0]
+    assert event.evidence["replaces"] == [ids[3]]
+    digests = store.list_monitor_windows(m, version="1", digests=True)
+    assert [r.id for r in digests] == [ids[1], new, ids[5]]
+    assert digests[1].summary["previous"] == {"id": ids[1], "newly_drifted": ["a"],
+                                              "recovered": []}
+    assert "hour" not in digests[0].summary  # only the digest's keys
+    assert event.evidence["previous"]["newly_drifted"] == ["a"]
+    assert "newly drifted since the previous window: a" in event.summary
+
+
+def test_digests_of_results_stored_before_digests_existed(store: OpsStore) -> None:
+    from monitor_fixtures import feature, summary
+    from opsloop.monitor.digest import digest
+    from opsloop.store import schema
+
+    m = model()
+    s = summary(0, [feature("a", 0.2, drifted=True)], extras=True)
+    r = store.record_monitor(
+        model=m, version="1", window_start=datetime.fromisoformat(s["window_start"]),
+        window_end=datetime.fromisoformat(s["window_end"]), n_rows=500, n_labelled=200,
+        drift_detected=True, drift_share=1.0, performance_metric="roc_auc",
+        performance_value=0.8, performance_degraded=False, report_path=None, summary=s)
+    [stored] = store.list_monitor_windows(m, digests=True)
+    assert stored.summary == digest(s) and "reference_counts" not in str(stored.summary)
+    assert stored.summary["drift"]["features"][0]["statistic"] == 0.2
+    assert stored.summary["quality"]["checks"] == [
+        {"check": "missing_rate", "feature": "x", "status": "breach"}]
+    with store.engine.begin() as conn:  # as a 0003-era row
+        conn.execute(schema.monitor_results.update().where(
+            schema.monitor_results.c.id == r.id).values(digest=None))
+    [old] = store.list_monitor_windows(m, digests=True)
+    assert old.summary == digest(s)
+    [full] = store.list_monitor_windows(m)
+    assert full.summary == s
+
+
+def test_degraded_estimate_raises_its_event(store: OpsStore) -> None:
+    m = model()
+    now = datetime.now(UTC)
+    estimate = {"method": "cbpe", "metric": "roc_auc", "value": 0.7, "lower": 0.8,
+                "upper": 0.9, "degraded": True, "metrics": {"roc_auc": 0.7}, "n": 900,
+                "reasons": ["estimated roc_auc 0.7000 < band lower 0.8000"]}
+    store.record_monitor(
+        model=m, version="1", window_start=now - timedelta(hours=1), window_end=now,
+        n_rows=900, n_labelled=0, drift_detected=False, drift_share=0.0,
+        performance_metric="roc_auc", performance_value=None, performance_degraded=False,
+        report_path=None, summary={"estimated_performance": estimate},
+    )
+    events = store.list_events(m)
+    assert [e.kind for e in events] == ["monitored", "performance_estimated_degraded"]
+    assert events[1].evidence["estimated_performance"] == estimate
+    assert "band lower" in events[1].summary and "900 rows" in events[1].summary
+
+
 def test_trigger_fires_once_per_key(store: OpsStore) -> None:
     m = model()
     assert store.try_fire(m, "drift", "w1", {"share": 0.5}) is not None
@@ -159,3 +246,22 @@ def test_migrations_are_idempotent(tmp_path) -> None:
 def test_unreachable_store_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot open the ops store"):
         OpsStore("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_failed_quality_raises_an_event_with_its_breaches(store: OpsStore) -> None:
+    m = model()
+    now = datetime.now(UTC)
+    breach = {"check": "type_errors", "feature": "x", "status": "breach", "value": 0.02,
+              "expected": "values of type float64", "detail": "20 of 1000 values of the wrong type"}
+    ok = {**breach, "check": "volume", "feature": None, "status": "ok"}
+    for passed in (True, False):
+        store.record_monitor(
+            model=m, version="1", window_start=now - timedelta(hours=1), window_end=now,
+            n_rows=1000, n_labelled=0, drift_detected=False, drift_share=0.0,
+            performance_metric="roc_auc", performance_value=None, performance_degraded=False,
+            report_path=None, summary={"quality": {"passed": passed,
+                                                   "checks": [ok] if passed else [ok, breach]}},
+        )
+    events = store.list_events(m, kinds=["quality_failed"])
+    assert len(events) == 1 and events[0].summary == "data quality: type_errors (x)"
+    assert events[0].evidence["quality_breaches"] == [breach]

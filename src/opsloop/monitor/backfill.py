@@ -1,0 +1,127 @@
+"""Backfill: monitor a series of consecutive windows, e.g. to build the history of a
+version from an existing prediction log.
+
+The windows are ``[from + i·every, from + (i+1)·every)`` that end by ``to`` (a remainder
+shorter than ``every`` is not monitored: its statistics would not be comparable). They are
+monitored oldest first, so each is compared with the one before it. Idempotent per window:
+a window that already has a result for the version is skipped, or with ``replace``
+monitored again and its old result replaced (deleted in the same transaction as the new
+one is stored; the events of the old one stay in the audit log). Windows in which the
+version answered no request are skipped and not stored. Each window writes its JSON
+report; the HTML report, which charts the whole history, is written for the last window
+monitored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from opsloop.data.window import Window
+from opsloop.errors import InvalidInputError
+from opsloop.runtime import Runtime
+from opsloop.store.records import MonitorResult
+
+if TYPE_CHECKING:
+    from opsloop.monitor.run import MonitorReport
+
+MAX_WINDOWS = 10_000
+
+# (window, outcome): outcome is "monitored", "replaced", "skipped: <why>"
+OnWindow = Callable[[Window, str], None]
+
+
+@dataclass
+class BackfillResult:
+    version: str
+    windows: list[str] = field(default_factory=list)
+    monitored: list[MonitorResult] = field(default_factory=list)
+    replaced: list[int] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    report_path: str | None = None
+    remainder: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "windows": self.windows,
+                "monitored": [{"id": r.id, "window_start": r.window_start.isoformat(),
+                               "window_end": r.window_end.isoformat(), "n_rows": r.n_rows,
+                               "drift_detected": r.drift_detected,
+                               "drift_share": r.drift_share,
+                               "performance_value": r.performance_value,
+                               "newly_drifted": (r.summary.get("previous") or {})
+                               .get("newly_drifted", [])} for r in self.monitored],
+                "replaced": self.replaced, "skipped": self.skipped,
+                "report_path": self.report_path, "remainder": self.remainder}
+
+
+def plan_windows(start: datetime, end: datetime, every: timedelta) -> list[Window]:
+    """The whole windows of length `every` from `start` that end by `end`."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidInputError("backfill bounds must be timezone-aware (UTC)")
+    if every <= timedelta(0):
+        raise InvalidInputError("--every must be a positive duration", got=str(every))
+    if end - start < every:
+        raise InvalidInputError(
+            f"no whole {every} window fits between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC",
+            fix="move --from earlier, --to later or make --every shorter",
+        )
+    count = (end - start) // every
+    if count > MAX_WINDOWS:
+        raise InvalidInputError(
+            f"{count} windows of {every} between --from and --to",
+            expected=f"at most {MAX_WINDOWS:,}", fix="use a longer --every or a shorter range")
+    return [Window(start + i * every, start + (i + 1) * every) for i in range(count)]
+
+
+def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
+             version: str | None = None, replace: bool = False,
+             on_window: OnWindow | None = None) -> BackfillResult:
+    """Monitor every window of `plan_windows` for `version` (default: deployed)."""
+    from opsloop.monitor.job import (
+        deployed_version,
+        evaluate_window,
+        load_reference,
+        record_window,
+    )
+
+    windows = plan_windows(start, end, every)
+    version = version or deployed_version(rt)
+    features, reference = load_reference(rt, version)
+    result = BackfillResult(version=version, windows=[w.key for w in windows])
+    if windows[-1].end < end:
+        result.remainder = f"{windows[-1].end.isoformat()}/{end.isoformat()}"
+    # Each window is stored after the next one is evaluated, so that the last one monitored
+    # is stored with its HTML report; storing stays in window order (each is compared with
+    # the one stored before it).
+    pending: tuple[MonitorReport, tuple[int, ...]] | None = None
+
+    def store(report: MonitorReport, replaces: tuple[int, ...], *, html: bool) -> None:
+        result.monitored.append(record_window(rt, report, reference, version, html=html,
+                                              replaces=replaces))
+        result.replaced += replaces
+
+    for window in windows:
+        existing = rt.store.list_monitor_window(rt.model, version, window.start, window.end)
+        if existing and not replace:
+            outcome = f"skipped: already monitored (result {existing[-1].id})"
+        else:
+            report = evaluate_window(rt, window, version, features, reference)
+            if report.n_rows == 0:
+                outcome = f"skipped: no predictions of version {version}"
+            else:
+                if pending is not None:
+                    store(*pending, html=False)
+                pending = (report, tuple(r.id for r in existing))
+                outcome = "replaced" if existing else "monitored"
+        if outcome.startswith("skipped"):
+            result.skipped.append({"window": window.key,
+                                   "reason": outcome.removeprefix("skipped: ")})
+        if on_window is not None:
+            on_window(window, outcome)
+    if pending is not None:
+        store(*pending, html=True)
+        result.report_path = result.monitored[-1].report_path
+    return result

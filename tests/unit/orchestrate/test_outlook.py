@@ -1,0 +1,92 @@
+"""`opsloop status` says when each trigger fired last and when it can fire next."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from opsloop.orchestrate.outlook import trigger_outlook
+from opsloop.project import Project
+from tinyproject import write_tiny_project
+
+RETRAIN = "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}"
+ALL = ("retrain: {on: [drift, performance, schedule, labels], schedule: '0 3 * * *', "
+       "labels: {min_rows: 500}, training_window: 30d, cooldown: 1h}")
+
+
+def project(tmp_path: Path) -> Project:
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+
+    root = write_tiny_project(tmp_path / "p")
+    text = (root / "opsloop.yaml").read_text().replace(RETRAIN, ALL)
+    (root / "opsloop.yaml").write_text(text)
+    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
+                   engine=MemoryEngine(), actor="tester")
+
+
+def by_trigger(p: Project, now: datetime) -> dict[str, dict[str, Any]]:
+    return {e["trigger"]: e for e in trigger_outlook(p.store, p.config, "tiny", now)}
+
+
+def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
+    import pandas as pd
+
+    p = project(tmp_path)
+    now = datetime(2030, 1, 1, 12, 7, tzinfo=UTC)
+    before = by_trigger(p, now)
+    assert list(before) == ["drift", "performance", "schedule", "labels", "manual", "resume"]
+    assert before["drift"]["detail"] == "once a version is deployed and monitored"
+    assert before["drift"]["next"] is None
+    assert before["schedule"]["next"] == now.isoformat()  # never trained: due
+    assert before["labels"]["progress"] == {"rows": 0, "min_rows": 500}
+    assert before["manual"]["pending"] == [] and before["manual"]["last_ts"] is None
+
+    p.train()
+    p.add_labels(pd.DataFrame({"row_id": ["a", "b"], "label": [1, 0]}))
+    request = p.request_retrain(reason="because")
+    p.monitor()
+    firing = p.store.try_fire("tiny", "drift", "w1", {"x": 1})
+    assert firing is not None
+    now = firing.ts
+    after = by_trigger(p, now)
+    until = firing.ts + timedelta(hours=1)
+    assert after["drift"]["last_key"] == "w1" and after["drift"]["last_ts"] == firing.ts \
+        .isoformat()
+    assert after["drift"]["cooldown_until"] == until.isoformat()
+    # the first monitor run (every 15 minutes) at or after the end of the cooldown
+    nxt = datetime.fromisoformat(after["drift"]["next"])
+    assert until <= nxt < until + timedelta(minutes=15) and nxt.minute % 15 == 0
+    assert "cooldown until" in after["performance"]["detail"]
+    sched = datetime.fromisoformat(after["schedule"]["next"])
+    assert (sched.hour, sched.minute) == (3, 0) and sched > now
+    assert after["labels"]["progress"] == {"rows": 2, "min_rows": 500}
+    assert after["labels"]["detail"] == "when 498 more rows arrive (2 of 500 rows since " \
+        f"the last training) (cooldown until {until:%Y-%m-%d %H:%M} UTC)"
+    assert after["manual"]["pending"] == [request.id] and after["manual"]["cooldown_until"] \
+        is None
+    assert f"#{request.id}" in after["manual"]["detail"]
+
+
+def test_status_and_its_rendering_show_the_triggers(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from opsloop.cli.render import print_status
+
+    p = project(tmp_path)
+    p.train()
+    request = p.request_retrain(reason="because")
+    status = p.status()
+    triggers = {t["trigger"]: t for t in status["schedule"]["triggers"]}
+    assert triggers["manual"]["pending"] == [request.id]
+    assert status["retrain_requests"][-1]["id"] == request.id
+    assert status["retrain_requests"][-1]["status"] == "pending"
+    assert status["schedule"]["cooldown_until"] is None
+    console = Console(record=True, width=200)
+    print_status(console, status)
+    text = console.export_text()
+    assert "manual" in text and f"#{request.id}" in text
+    assert "labels" in text and "0 of 500 rows" in text
+    assert "schedule" in text and "never fired" in text
