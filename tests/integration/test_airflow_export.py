@@ -1,11 +1,19 @@
 """`opsloop airflow export` run for real on Apache Airflow 3 (its own virtualenv,
-`scripts/airflow-venv.sh`), through a drift-triggered retrain:
+`scripts/airflow-venv.sh`), end to end on the shipped example project through a
+drift-triggered retrain:
 
-v1 trained and serving → export the DAGs → undrifted traffic: the monitoring DAG runs and
-emits no asset event → drifted traffic: it emits the retrain asset event with the verdict
-in `extra` → the training DAG, queued by that event (data-aware scheduling), trains v2 with
-the drift trigger recorded in the ops store → the same trigger does not train twice → the
-rollout DAG analyses a running canary.
+`opsloop init --example churn` (what `opsloop demo` runs) → v1 trained and promoted →
+export the DAGs → undrifted traffic: the monitoring DAG runs and emits no asset event →
+the demo's production traffic, whose drift grows phase by phase: it emits the retrain asset
+event with the verdict in `extra` → the training DAG, queued by that event (data-aware
+scheduling), trains v2 on recent data with the drift trigger recorded in the ops store and
+on the MLflow version, and promotes it → the same trigger does not train twice → the rollout
+DAG analyses a running canary.
+
+Traffic comes from the example's own generator (`opsloop.examples.churn.generate`) and goes
+through the real prediction server in process (`create_app(project.serve_context())`,
+records posted to `/predict` as the demo does), so the prediction log holds exactly what
+`opsloop serve` writes.
 
 Each DAG runs with `dag.test()` in the Airflow venv (`airflow_harness.py`) on a temporary
 AIRFLOW_HOME with SQLite. Under CI a missing Airflow venv fails the test; locally it skips.
@@ -19,21 +27,28 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
+from opsloop.demo import PHASES, _send
+from opsloop.examples.churn import FEATURES_CATEGORICAL, FEATURES_NUMERIC, ID, generate
 from opsloop.project import Project
-from opsloop.serve import PredictionLogWriter
-from tinyproject import prediction_log, run_cli, tiny_frame, write_tiny_project
+from opsloop.scaffold import write_events
+from opsloop.serve import create_app
+from tinyproject import run_cli
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).with_name("airflow_harness.py")
-ASSET = "opsloop://tiny/retrain"
+MODEL = "churn"
+ASSET = f"opsloop://{MODEL}/retrain"
+PER_PHASE = 750  # production rows per drift phase, as `opsloop demo` (3000 over 4 phases)
 
 
 def airflow_venv() -> Path:
@@ -103,25 +118,36 @@ class Harness:
             self.proc.stdout.close()
 
 
-def log_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
-    """What `opsloop serve` would write to the prediction log for `frame`."""
-    log = prediction_log(p, frame, version)
-    assert p.stack.prediction_log is not None
-    writer = PredictionLogWriter(Path(p.stack.prediction_log), "tiny")
-    writer.submit(log)
-    writer.close()
+def traffic(drifts: tuple[float, ...], per_phase: int, *, seed: int, prefix: str
+            ) -> pd.DataFrame:
+    """Churn events of the last minute, one phase per drift level (as `opsloop demo`)."""
+    now = datetime.now(UTC)
+    return pd.concat([generate(per_phase, now - timedelta(minutes=1), now, drift=drift,
+                               seed=seed + i, id_prefix=f"{prefix}{i}")
+                      for i, drift in enumerate(drifts)], ignore_index=True)
+
+
+def serve(p: Project, frame: pd.DataFrame, version: str) -> None:
+    """Send `frame` to the project's prediction server (in process, the lifespan of
+    `opsloop serve`) as the demo does; leaving it flushes the prediction log."""
+    with TestClient(create_app(p.serve_context())) as client:
+        answered = _send(client, frame, [ID, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL], 25,
+                         lambda n: None)
+    assert set(answered) == {version}
 
 
 def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str]) -> None:
-    root = write_tiny_project(tmp_path / "tiny")
+    root = tmp_path / "churn"
+    code, out = run_cli("init", str(root), "--example", "churn")
+    assert code == 0, out
     p = Project(root)
-    assert p.train().promoted
+    assert p.name == MODEL and p.train().promoted
     code, out = run_cli("airflow", "export", "-p", str(root), "--out",
                         airflow["AIRFLOW__CORE__DAGS_FOLDER"], "--python", sys.executable)
     assert code == 0, out
     dags = sorted(Path(airflow["AIRFLOW__CORE__DAGS_FOLDER"]).glob("*.py"))
-    assert [d.name for d in dags] == ["opsloop_tiny_monitoring.py", "opsloop_tiny_rollout.py",
-                                      "opsloop_tiny_training.py"]
+    assert [d.name for d in dags] == [f"opsloop_{MODEL}_{kind}.py"
+                                      for kind in ("monitoring", "rollout", "training")]
     harness = Harness(airflow, tmp_path / "harness.log")
     try:
         _loop_through_airflow(p, harness)
@@ -131,56 +157,61 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
 
 def _loop_through_airflow(p: Project, harness: Harness) -> None:
     root = p.root
+    monitoring, training, rollout = (f"opsloop_{MODEL}_{kind}"
+                                     for kind in ("monitoring", "training", "rollout"))
 
     # no drift: the monitor judges real traffic, nothing fires, no asset event
-    log_traffic(p, tiny_frame(600, seed=11, prefix="ok", days=0.01), "1")
-    calm = harness.run("opsloop_tiny_monitoring")
+    serve(p, traffic((0.0,), 600, seed=11, prefix="ok"), "1")
+    calm = harness.run(monitoring)
     assert calm["tasks"] == {"check_triggers": "success", "request_retrain": "skipped"}
     checked = calm["returns"]["check_triggers"]
     assert checked["verdict"] is None
     assert checked["monitored"]["n_rows"] == 600 and not checked["monitored"]["drift_detected"]
     assert calm["events"] == []
-    assert p.store.list_firings("tiny") == []
+    assert p.store.list_firings(MODEL) == []
 
-    # drift: the verdict goes out as the asset event's extra
+    # the demo's production traffic, drift growing phase by phase: the verdict goes out as
+    # the asset event's extra
     shutil.rmtree(Path(p.stack.prediction_log or ""))
-    drifted = tiny_frame(800, drift=1.0, seed=5, prefix="prod", days=0.01)
-    log_traffic(p, drifted, "1")
-    drifted.to_parquet(root / "data" / "production.parquet", index=False)  # the warehouse
-    alarm = harness.run("opsloop_tiny_monitoring")
+    production = traffic(PHASES, PER_PHASE, seed=1000, prefix="prod")
+    serve(p, production, "1")
+    write_events(root, production, "production")  # the labelled events load() reads
+    alarm = harness.run(monitoring)
     assert alarm["tasks"] == {"check_triggers": "success", "request_retrain": "success"}
     [event] = alarm["events"]
-    assert event["asset"] == ASSET and event["source_dag_id"] == "opsloop_tiny_monitoring"
+    assert event["asset"] == ASSET and event["source_dag_id"] == monitoring
     verdict = event["extra"]
-    monitored = p.store.find_last_monitor("tiny")
+    monitored = p.store.find_last_monitor(MODEL)
     assert monitored is not None and monitored.drift_detected
+    assert monitored.n_rows == len(production)
     assert verdict["reason"] == "drift" and verdict["monitor_result"] == monitored.id
     assert verdict["drift_share"] == pytest.approx(monitored.drift_share)
-    assert verdict["drift_share"] >= 0.3 and "x1" in verdict["drifted_features"]
-    [firing] = p.store.list_firings("tiny")
+    assert verdict["drift_share"] >= 0.3 and "region" in verdict["drifted_features"]
+    [firing] = p.store.list_firings(MODEL)
     assert (firing.trigger, firing.key) == ("drift", verdict["key"])
     assert verdict["trigger"] == f"drift:{firing.key}"
 
     # the training DAG was queued by that event and trains for its verdict
-    trained = harness.run("opsloop_tiny_training")
+    trained = harness.run(training)
     assert trained["queued"] and trained["consumed"] == [verdict]
     assert trained["tasks"] == {"train": "success"}
     result = trained["returns"]["train"]
     assert result["trained"] and result["outcome"]["version"] == "2"
-    run = p.store.list_runs("tiny")[0]
+    assert result["outcome"]["promoted"], result["outcome"]["gate_reasons"]  # recent data wins
+    run = p.store.list_runs(MODEL)[0]
     assert (run.trigger, run.status) == (verdict["trigger"], "succeeded")
-    assert p.registry.get_version("tiny", "2").tags["opsloop.trigger"] == verdict["trigger"]
+    assert p.registry.get_version(MODEL, "2").tags["opsloop.trigger"] == verdict["trigger"]
 
     # the same trigger does not train twice (a re-run of the DAG run, or by hand)
     code, out = run_cli("train", "-p", str(root), "--trigger", verdict["trigger"], "--json")
     assert code == 0, out
     again = json.loads(out)
     assert not again["trained"] and again["previous_run"]["id"] == run.id
-    assert len(p.store.list_runs("tiny")) == 2
+    assert len(p.store.list_runs(MODEL)) == 2
 
     # the rollout DAG takes a controller step on a running canary
     p.deploy("1", strategy="canary", reason="test")
-    rolled = harness.run("opsloop_tiny_rollout")
+    rolled = harness.run(rollout)
     step = rolled["returns"]["advance"]["step"]
     assert step["action"] == "waiting" and step["rollout"]["candidate_version"] == "1"
-    assert p.store.find_running_rollout("tiny") is not None
+    assert p.store.find_running_rollout(MODEL) is not None
