@@ -104,8 +104,10 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     return list(json.loads(frame[columns].to_json(orient="records")))
 
 
-def _send(client: httpx.Client, frame: pd.DataFrame, columns: list[str], batch: int,
-          advance: Any) -> list[str]:
+def send_traffic(client: httpx.Client, frame: pd.DataFrame, columns: list[str], batch: int,
+                 advance: Any) -> list[str]:
+    """POST `frame`'s `columns` to the server's `/predict` in batches of `batch` rows, as a
+    client application would; `advance(n)` after each batch; the answering versions."""
     versions = []
     for start in range(0, len(frame), batch):
         chunk = frame.iloc[start:start + batch]
@@ -163,7 +165,7 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
                 bar.update(task, drift=drift)
                 frame = generate_churn(per_phase, now - timedelta(minutes=1), now,
                                        drift=drift, seed=1000 + i, id_prefix=f"prod{i}")
-                _send(server.client, frame, columns, 25,
+                send_traffic(server.client, frame, columns, 25,
                       lambda n: bar.advance(task, n))
                 frames.append(frame)
         import pandas as pd
@@ -206,7 +208,7 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
             _wait(lambda: server.served_version(name) == v2.version, 60,
                   f"the server to serve version {v2.version}", server.proc)
         check = production.head(3)
-        answered = _send(server.client, check, columns, 3, lambda n: None)
+        answered = send_traffic(server.client, check, columns, 3, lambda n: None)
         console.print(f"7. The running server now answers with version [bold]{answered[-1]}[/] "
                       "(no restart).")
         summary.update(v2=v2.to_dict(), monitor=tick.monitored.to_dict()

@@ -35,7 +35,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from opsloop.demo import PHASES, _send
+from opsloop.demo import PHASES, send_traffic
 from opsloop.examples.churn import FEATURES_CATEGORICAL, FEATURES_NUMERIC, ID, generate
 from opsloop.project import Project
 from opsloop.scaffold import write_events
@@ -131,7 +131,7 @@ def serve(p: Project, frame: pd.DataFrame, version: str) -> None:
     """Send `frame` to the project's prediction server (in process, the lifespan of
     `opsloop serve`) as the demo does; leaving it flushes the prediction log."""
     with TestClient(create_app(p.serve_context())) as client:
-        answered = _send(client, frame, [ID, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL], 25,
+        answered = send_traffic(client, frame, [ID, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL], 25,
                          lambda n: None)
     assert set(answered) == {version}
 
