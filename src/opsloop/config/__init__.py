@@ -1,0 +1,113 @@
+"""opsloop.yaml as pydantic models.
+
+`load_config(path)` reads and validates the file; any wrong key or value becomes one
+`ConfigError` naming the field, what was expected and what came. Settings are built once
+at the edge (CLI, server) and passed down; core code never reads ``os.environ``.
+
+The models live in one module per section of the file (`base`, `gate`, `deploy`,
+`monitor`, `orchestrate`, `project`); everything is importable from `opsloop.config`.
+"""
+
+from __future__ import annotations
+
+from opsloop.config.base import (
+    CONFIG_FILE,
+    LOWER_IS_BETTER,
+    TASK_METRICS,
+    Duration,
+    Task,
+    check_cron,
+    format_duration,
+    parse_duration,
+)
+from opsloop.config.deploy import (
+    AnalysisConfig,
+    BatchingConfig,
+    DeployConfig,
+    ServeConfig,
+    check_canary_steps,
+)
+from opsloop.config.gate import (
+    BudgetConfig,
+    GateConfig,
+    MetricRule,
+    RegressionSetConfig,
+    SliceConfig,
+)
+from opsloop.config.monitor import (
+    ESTIMATED_METRICS,
+    DriftConfig,
+    DriftMethod,
+    EstimatedPerformanceConfig,
+    FeatureDriftConfig,
+    FeatureQualityConfig,
+    MonitorConfig,
+    MonitorQualityConfig,
+    MultivariateConfig,
+    PerformanceConfig,
+    VolumeConfig,
+)
+from opsloop.config.orchestrate import (
+    AgentConfig,
+    LabelsTriggerConfig,
+    NewDataConfig,
+    NotifyConfig,
+    RetrainConfig,
+    WebhookConfig,
+)
+from opsloop.config.project import (
+    DataConfig,
+    InboxConfig,
+    ProjectConfig,
+    QualityConfig,
+    SplitConfig,
+    StackConfig,
+    load_config,
+    parse_config,
+)
+
+__all__ = [
+    "CONFIG_FILE",
+    "ESTIMATED_METRICS",
+    "LOWER_IS_BETTER",
+    "TASK_METRICS",
+    "AgentConfig",
+    "AnalysisConfig",
+    "BatchingConfig",
+    "BudgetConfig",
+    "DataConfig",
+    "DeployConfig",
+    "DriftConfig",
+    "DriftMethod",
+    "Duration",
+    "EstimatedPerformanceConfig",
+    "FeatureDriftConfig",
+    "FeatureQualityConfig",
+    "GateConfig",
+    "InboxConfig",
+    "LabelsTriggerConfig",
+    "MetricRule",
+    "MonitorConfig",
+    "MonitorQualityConfig",
+    "MultivariateConfig",
+    "NewDataConfig",
+    "NotifyConfig",
+    "PerformanceConfig",
+    "ProjectConfig",
+    "QualityConfig",
+    "RegressionSetConfig",
+    "RetrainConfig",
+    "ServeConfig",
+    "SliceConfig",
+    "SplitConfig",
+    "StackConfig",
+    "Task",
+    "VolumeConfig",
+    "WebhookConfig",
+    "check_canary_steps",
+    "check_cron",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]

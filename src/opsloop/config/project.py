@@ -1,0 +1,195 @@
+"""`data:`, `split:`, `stacks:` and the whole `opsloop.yaml` (`ProjectConfig`); reading and
+validating the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from opsloop.config.base import CONFIG_FILE, TASK_METRICS, ConfigModel, Task
+from opsloop.config.deploy import DeployConfig, ServeConfig
+from opsloop.config.gate import GateConfig
+from opsloop.config.monitor import MonitorConfig
+from opsloop.config.orchestrate import AgentConfig, NotifyConfig, RetrainConfig
+from opsloop.errors import ConfigError
+
+
+class QualityConfig(ConfigModel):
+    """Preconditions on training data, checked before fitting (with the pandera contract)."""
+
+    min_rows: int = Field(default=100, ge=1, description="Fewest rows worth training on.")
+    max_missing: float = Field(default=0.5, ge=0.0, le=1.0, description="Largest share of "
+                               "missing values in any feature.")
+    min_class_rows: int = Field(default=5, ge=0, description="Fewest rows of each class "
+                                "(classification).")
+
+
+class InboxConfig(ConfigModel):
+    """A folder the agent watches for label files: each tick ingests the new CSV/Parquet
+    files matching `path` once (like `opsloop labels add`) and moves them to `processed`;
+    a file it cannot ingest goes to `rejected` with a `labels_rejected` event."""
+
+    path: str = Field(min_length=1, description="Glob relative to the project, e.g. "
+                      "'inbox/*.csv'. Write files under another name and rename them in: "
+                      "names starting with '.' or ending in '.tmp' are skipped.")
+    processed: str = Field(default=".opsloop/inbox/processed", description="Folder "
+                           "(relative to the project) ingested files are moved to.")
+    rejected: str = Field(default=".opsloop/inbox/rejected", description="Folder (relative "
+                          "to the project) files that cannot be ingested are moved to.")
+
+
+class DataConfig(ConfigModel):
+    """Where ground truth comes from besides `opsloop labels add`; training data quality."""
+
+    labels: str | None = Field(
+        default=None,
+        description="Glob of Parquet files (relative to the project) with id column + target.",
+    )
+    inbox: InboxConfig | None = Field(default=None, description="Label files the agent "
+                                      "ingests on each tick.")
+    quality: QualityConfig = QualityConfig()
+
+
+class SplitConfig(ConfigModel):
+    holdout: float = Field(
+        default=0.2, gt=0.0, lt=0.9, description="Share of the most recent rows held out."
+    )
+
+
+
+
+class StackConfig(ConfigModel):
+    """Where things live. Empty fields take the embedded default under `.opsloop/`."""
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    artifact_location: str | None = None
+    ops_store: str | None = None
+    prediction_log: str | None = None
+    engine: Literal["duckdb"] = "duckdb"
+    orchestrator: Literal["local"] = "local"
+
+
+class ProjectConfig(ConfigModel):
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    task: Task = "binary_classification"
+    target: str
+    id_column: str
+    time_column: str
+    code: str = "model.py"
+    features: tuple[str, ...] | None = None
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    gate: GateConfig = GateConfig()
+    deploy: DeployConfig = DeployConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    agent: AgentConfig = AgentConfig()
+    notify: NotifyConfig = NotifyConfig()
+    serve: ServeConfig = ServeConfig()
+    stack: str = "local"
+    stacks: dict[str, StackConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProjectConfig:
+        allowed = TASK_METRICS[self.task]
+        checks = [(f"gate.metrics[{i}].metric", r.metric) for i, r in enumerate(self.gate.metrics)]
+        checks.append(("monitor.performance.metric", self.monitor.performance.metric))
+        for where, metric in checks:
+            if metric not in allowed:
+                raise ValueError(
+                    f"{where}: {metric!r} is not a {self.task} metric; "
+                    f"expected one of {', '.join(allowed)}"
+                )
+        special = {self.target, self.id_column, self.time_column}
+        if len(special) != 3:
+            raise ValueError("target, id_column and time_column must be three different columns")
+        if self.features is not None and special & set(self.features):
+            raise ValueError("features must not include the target, id_column or time_column")
+        if self.stack != "local" and self.stack not in self.stacks:
+            raise ValueError(
+                f"stack: {self.stack!r} is not defined; expected 'local' or one of "
+                f"{sorted(self.stacks) or 'the names under stacks:'}"
+            )
+        return self
+
+    @property
+    def active_stack(self) -> StackConfig:
+        return self.stacks.get(self.stack, StackConfig())
+
+
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        loc = loc.lstrip(".") or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; check the spelling against docs/configuration.md"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        got = err.get("input")
+        got_text = "" if err["type"] == "missing" or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{loc}: {msg}{got_text}")
+    return f"{source}: " + "; ".join(lines)
+
+
+def parse_config(data: Any, *, source: str = CONFIG_FILE) -> ProjectConfig:
+    """Validate a mapping as a project configuration."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source} is not a mapping",
+            expected="YAML keys such as 'model:', 'target:', 'id_column:'",
+            got=type(data).__name__,
+            fix="start from `opsloop init PATH --example churn`",
+        )
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            _format_validation_error(exc, source),
+            fix="correct the field(s) named above in opsloop.yaml",
+        ) from None
+
+
+def _yaml_loader() -> Any:
+    """A SafeLoader with YAML 1.2 booleans: only true/false, so `on:` stays a key (YAML 1.1
+    would read `retrain: {on: [drift]}` as `{True: [drift]}`)."""
+    import re as _re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    resolvers = {
+        first: [(tag, regexp) for tag, regexp in entries if tag != "tag:yaml.org,2002:bool"]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.yaml_implicit_resolvers = resolvers
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", _re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    return Loader
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Read and validate ``opsloop.yaml``."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_yaml_loader())
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{path} is not valid YAML: {exc}", fix="fix the YAML syntax at the line shown"
+        ) from None
+    return parse_config(data, source=str(path))
