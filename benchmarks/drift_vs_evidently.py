@@ -44,7 +44,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -53,6 +52,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from machine import machine  # benchmarks/machine.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 NUMERIC = [f"n{i}" for i in range(10)]
@@ -215,18 +216,6 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
         result = json.loads(out.read().decode().strip().splitlines()[-1])
     result["wall_s"] = wall
     return dict(result)
-
-
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def versions(evidently_python: str) -> str:
