@@ -83,13 +83,13 @@ def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
     from opsloop.monitor.job import (
         deployed_version,
         evaluate_window,
-        load_reference,
+        load_version,
         record_window,
     )
 
     windows = plan_windows(start, end, every)
-    version = version or deployed_version(rt)
-    features, reference = load_reference(rt, version)
+    inputs = load_version(rt, version or deployed_version(rt))
+    version, reference = inputs.version, inputs.reference
     result = BackfillResult(version=version, windows=[w.key for w in windows])
     if windows[-1].end < end:
         result.remainder = f"{windows[-1].end.isoformat()}/{end.isoformat()}"
@@ -108,7 +108,7 @@ def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
         if existing and not replace:
             outcome = f"skipped: already monitored (result {existing[-1].id})"
         else:
-            report = evaluate_window(rt, window, version, features, reference)
+            report = evaluate_window(rt, window, inputs)
             if report.n_rows == 0:
                 outcome = f"skipped: no predictions of version {version}"
             else:

@@ -9,6 +9,7 @@ history of that version (`HISTORY_WINDOWS` latest windows)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +20,12 @@ from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from opsloop.monitor.cbpe import CBPEReference
+    from opsloop.monitor.multivariate import Transform
     from opsloop.monitor.profile import Profile
     from opsloop.monitor.quality import ColumnContract, Expectations
     from opsloop.monitor.run import MonitorReport
+    from opsloop.monitor.thresholds import LearnedThresholds
 
 HISTORY_WINDOWS = 48  # windows charted in a report
 
@@ -39,9 +40,31 @@ def deployed_version(rt: Runtime) -> str:
     return deployment.version
 
 
-def load_reference(rt: Runtime, version: str) -> tuple[list[FeatureSpec], Profile]:
-    """The features and reference profile stored with `version`."""
+@dataclass
+class VersionInputs:
+    """What monitoring one version needs, read from the registry once (a backfill evaluates
+    many windows with it): its features and reference profile, and the optional artifacts
+    — the pandera contract and quality expectations, the CBPE reference, the learned drift
+    thresholds and the multivariate transform (None where disabled or absent; `notes` says
+    which ones a version trained by an older opsloop lacks)."""
+
+    version: str
+    features: list[FeatureSpec]
+    reference: Profile
+    contract: dict[str, ColumnContract] | None = None
+    expectations: Expectations | None = None
+    cbpe: CBPEReference | None = None
+    learned: LearnedThresholds | None = None
+    transform: Transform | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_version(rt: Runtime, version: str) -> VersionInputs:
+    """The features, reference profile and monitoring artifacts stored with `version`."""
+    from opsloop.monitor.multivariate import load_transform
     from opsloop.monitor.profile import Profile
+    from opsloop.monitor.thresholds import load_learned
+
 
     features = features_from_json(rt.registry.read_artifact(rt.model, version, "features.json"))
     try:
@@ -55,18 +78,23 @@ def load_reference(rt: Runtime, version: str) -> tuple[list[FeatureSpec], Profil
             fix=f"retrain (`opsloop train`) so the deployed version has a new profile; "
             f"version {version} cannot be monitored by this opsloop",
         ) from exc
-    return list(features), reference
 
 
-def evaluate_window(rt: Runtime, window: Window, version: str, features: list[FeatureSpec],
-                    reference: Profile) -> MonitorReport:
-    """Drift, quality and performance of the rows `version` answered in `window`."""
+    inputs = VersionInputs(version, list(features), reference)
+    inputs.contract, inputs.expectations = _quality_inputs(rt, version)
+    inputs.cbpe = _cbpe_reference(rt, version)
+    inputs.learned = load_learned(rt, version, inputs.notes)
+    inputs.transform = load_transform(rt, version, inputs.notes)
+    return inputs
+
+
+def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> MonitorReport:
+    """Drift, quality and performance of the rows `inputs.version` answered in `window`."""
     from opsloop.monitor.drift import exact_features
-    from opsloop.monitor.multivariate import window_multivariate
+    from opsloop.monitor.multivariate import judge
     from opsloop.monitor.run import run_monitor
-    from opsloop.monitor.thresholds import find_learned
 
-    cfg = rt.config
+    cfg, version, reference = rt.config, inputs.version, inputs.reference
     # the answers the version gave users (not its shadow answers during a rollout)
     current = rt.engine.profile_window(rt.model, window.start, window.end, reference,
                                        version=version)
@@ -75,17 +103,20 @@ def evaluate_window(rt: Runtime, window: Window, version: str, features: list[Fe
     exact = exact_features(reference, current, cfg.monitor.drift)
     values = rt.engine.read_values(rt.model, window.start, window.end, exact, version=version,
                                    limit=cfg.monitor.drift.exact_max_rows) if exact else None
-    contract, expectations = _quality_inputs(rt, version)
-    cbpe, scores = _cbpe_inputs(rt, version, window)
-    missing: list[str] = []  # artifacts an older version lacks
+    scores = None if inputs.cbpe is None else \
+        rt.engine.read_scores(rt.model, window.start, window.end, version=version)
+    multivariate = None
+    if inputs.transform is not None:
+        n, value = rt.engine.reconstruction_error(rt.model, window.start, window.end,
+                                                  inputs.transform, version=version)
+        multivariate = judge(inputs.transform, n, value, min_rows=cfg.monitor.drift.min_rows)
     report = run_monitor(
-        reference=reference, current=current, labelled=labelled, features=features,
+        reference=reference, current=current, labelled=labelled, features=inputs.features,
         task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
-        cbpe=cbpe, scores=scores, values=values, contract=contract, expectations=expectations,
-        learned=find_learned(rt, version, missing),
-        multivariate=window_multivariate(rt, version, window.start, window.end, missing),
+        cbpe=inputs.cbpe, scores=scores, values=values, contract=inputs.contract,
+        expectations=inputs.expectations, learned=inputs.learned, multivariate=multivariate,
     )
-    report.notes.extend(missing)
+    report.notes.extend(inputs.notes)
     return report
 
 
@@ -141,28 +172,24 @@ def run_monitor_job(rt: Runtime, *, window: Window | None = None,
                     version: str | None = None) -> MonitorResult:
     """Monitor `window` (default: the last `monitor.window`) for `version` (default: the
     deployed one)."""
-    version = version or deployed_version(rt)
-    features, reference = load_reference(rt, version)
+    inputs = load_version(rt, version or deployed_version(rt))
     window = window or Window.last(rt.config.monitor.window, end=rt.now())
-    report = evaluate_window(rt, window, version, features, reference)
-    return record_window(rt, report, reference, version)
+    report = evaluate_window(rt, window, inputs)
+    return record_window(rt, report, inputs.reference, inputs.version)
 
 
-def _cbpe_inputs(rt: Runtime, version: str, window: Window
-                 ) -> tuple[CBPEReference | None, np.ndarray | None]:
+def _cbpe_reference(rt: Runtime, version: str) -> CBPEReference | None:
     """The version's CBPE reference (`cbpe.json`, absent for regressors and versions
-    trained before it) and the raw scores of the window's rows; (None, None) when
-    performance is not estimated."""
+    trained before it); None when performance is not estimated."""
     from opsloop.monitor.cbpe import ARTIFACT, CBPEReference
 
     if rt.config.task != "binary_classification" or \
             not rt.config.monitor.estimated_performance.enabled:
-        return None, None
+        return None
     try:
-        cbpe = CBPEReference.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
+        return CBPEReference.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
     except NotFoundError:
-        return None, None
-    return cbpe, rt.engine.read_scores(rt.model, window.start, window.end, version=version)
+        return None
 
 
 def _quality_inputs(rt: Runtime, version: str) -> tuple[dict[str, ColumnContract] | None,

@@ -46,7 +46,6 @@ from opsloop.errors import InvalidInputError
 from opsloop.monitor.profile import category_values
 
 if TYPE_CHECKING:
-    from datetime import datetime
 
     import pandas as pd
 
@@ -279,21 +278,16 @@ def judge(transform: Transform, n: int, value: float | None, *, min_rows: int = 
     return MultivariateResult(value, lower, upper, not lower <= value <= upper, n, k)
 
 
-def window_multivariate(rt: Runtime, version: str, start: datetime, end: datetime,
-                        notes: list[str]) -> MultivariateResult | None:
-    """The window's multivariate verdict with the version's stored transform, computed by
-    the engine; None when disabled or the version has no transform (older opsloop: said in
-    `notes`)."""
+def load_transform(rt: Runtime, version: str, notes: list[str]) -> Transform | None:
+    """The version's stored transform; None when the check is disabled or the version has
+    none (trained by an older opsloop: said in `notes`)."""
     from opsloop.errors import NotFoundError
 
-    cfg = rt.config.monitor.drift
-    if not cfg.multivariate.enabled:
+    if not rt.config.monitor.drift.multivariate.enabled:
         return None
     try:
-        transform = Transform.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
+        return Transform.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
     except NotFoundError:
         notes.append(f"version {version} has no {ARTIFACT} (trained by an older opsloop): "
                      "multivariate drift not checked; retrain to enable it")
         return None
-    n, value = rt.engine.reconstruction_error(rt.model, start, end, transform, version=version)
-    return judge(transform, n, value, min_rows=cfg.min_rows)

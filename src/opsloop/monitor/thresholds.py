@@ -137,7 +137,7 @@ def learn_thresholds(df: pd.DataFrame, reference: Profile, features: Sequence[Fe
                              features={k: v for k, v in learned.items() if v})
 
 
-def find_learned(rt: Runtime, version: str, notes: list[str]) -> LearnedThresholds | None:
+def load_learned(rt: Runtime, version: str, notes: list[str]) -> LearnedThresholds | None:
     """The version's learned thresholds when `drift.thresholds` (or a feature's) is
     `learned`; None otherwise or when the version has none (trained by an older opsloop:
     said in `notes`, and the fixed thresholds apply)."""
