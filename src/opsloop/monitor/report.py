@@ -77,6 +77,10 @@ def _histogram(f: Mapping[str, Any], labels: Sequence[str], width: int = 320,
             f'{"(drifted)" if f.get("drifted") else ""}</text>{"".join(bars)}</svg>')
 
 
+def _state(bad: bool, bad_text: str, ok_text: str) -> str:
+    return f'<span class="{"bad" if bad else "ok"}">{bad_text if bad else ok_text}</span>'
+
+
 def _verdict(s: Summary) -> str:
     drift = s.get("drift") or {}
     share, tested = drift.get("share") or 0.0, drift.get("tested", 0)
@@ -85,27 +89,23 @@ def _verdict(s: Summary) -> str:
             f'<span class="ok">no dataset drift</span> ({share:.0%} of {tested} features '
             "drifted)")
     if s.get("performance_value") is not None:
-        state = ('<span class="bad">below floor</span>' if s.get("performance_degraded")
-                 else '<span class="ok">ok</span>')
+        state = _state(bool(s.get("performance_degraded")), "below floor", "ok")
         text += (f" · {escape(str(s.get('performance_metric')))} = "
                  f"{s['performance_value']:.4f} on {s.get('n_labelled', 0)} labelled rows "
                  f"({state})")
     est = s.get("estimated_performance")
     if isinstance(est, Mapping) and est.get("value") is not None:
-        state = '<span class="bad">degraded</span>' if est.get("degraded") else \
-            '<span class="ok">ok</span>'
+        state = _state(bool(est.get("degraded")), "degraded", "ok")
         text += (f" · estimated {escape(str(est.get('metric')))} = {est['value']:.4f} "
                  f"(band {_fmt(est.get('lower'))} … {_fmt(est.get('upper'))}; {state})")
     mv = s.get("multivariate")
     if isinstance(mv, Mapping) and mv.get("value") is not None:
-        state = '<span class="bad">outside the band</span>' if mv.get("drifted") else \
-            '<span class="ok">inside the band</span>'
+        state = _state(bool(mv.get("drifted")), "outside the band", "inside the band")
         text += (f" · multivariate reconstruction error {_fmt(mv['value'])} "
                  f"(band {_fmt(mv.get('lower'))} … {_fmt(mv.get('upper'))}; {state})")
     q = s.get("quality")
     if isinstance(q, Mapping) and "passed" in q:
-        text += " · data quality " + ('<span class="ok">passed</span>' if q["passed"]
-                                      else '<span class="bad">breached</span>')
+        text += " · data quality " + _state(not q["passed"], "breached", "passed")
     return text
 
 
