@@ -48,11 +48,13 @@ from opsloop.config.monitor import (
     VolumeConfig,
 )
 from opsloop.config.orchestrate import (
+    RETRAIN_TRIGGERS,
     AgentConfig,
     LabelsTriggerConfig,
     NewDataConfig,
     NotifyConfig,
     RetrainConfig,
+    RetrainOn,
     WebhookConfig,
 )
 from opsloop.config.project import (
@@ -70,6 +72,7 @@ __all__ = [
     "CONFIG_FILE",
     "ESTIMATED_METRICS",
     "LOWER_IS_BETTER",
+    "RETRAIN_TRIGGERS",
     "TASK_METRICS",
     "AgentConfig",
     "AnalysisConfig",
@@ -97,6 +100,7 @@ __all__ = [
     "QualityConfig",
     "RegressionSetConfig",
     "RetrainConfig",
+    "RetrainOn",
     "ServeConfig",
     "SliceConfig",
     "SplitConfig",

@@ -4,11 +4,15 @@ orchestrators act on."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from opsloop.config.base import ConfigModel, Duration, check_cron
+
+RetrainOn = Literal["drift", "performance", "estimated_performance", "schedule", "new_data",
+                   "labels", "quality"]
+RETRAIN_TRIGGERS: tuple[str, ...] = get_args(RetrainOn)  # what `retrain.on` may list
 
 
 class NewDataConfig(ConfigModel):
@@ -40,8 +44,7 @@ class LabelsTriggerConfig(ConfigModel):
 
 
 class RetrainConfig(ConfigModel):
-    on: tuple[Literal["drift", "performance", "estimated_performance", "schedule",
-                      "new_data", "labels", "quality"], ...] = ("drift", "performance")
+    on: tuple[RetrainOn, ...] = ("drift", "performance")
     schedule: str | None = None
     training_window: Duration = timedelta(days=30)
     cooldown: Duration = timedelta(hours=1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from opsloop.config import RETRAIN_TRIGGERS
 from opsloop.errors import InvalidInputError
 from opsloop.orchestrate.agent import TickResult, tick_with_lease
 from opsloop.runtime import Runtime
@@ -23,7 +24,8 @@ from opsloop.store._util import jsonable
 from opsloop.store.records import PipelineRun
 from opsloop.train.pipeline import TrainOutcome
 
-TRIGGERS = ("drift", "performance", "schedule", "new_data", "resume", "manual", "airflow")
+# every trigger `retrain.on` can list, plus the ones that are always on or come from outside
+TRIGGERS = (*RETRAIN_TRIGGERS, "resume", "manual", "airflow")
 
 
 def check_triggers(rt: Runtime) -> TickResult:

@@ -62,3 +62,13 @@ def test_keyless_manual_trigger_always_trains(memory_project: Project) -> None:
 def test_bad_trigger_is_refused(memory_project: Project, bad: str) -> None:
     with pytest.raises(InvalidInputError, match="--trigger"):
         train_for_trigger(memory_project.runtime, bad)
+
+
+@pytest.mark.parametrize("trigger", ["estimated_performance:w", "labels:1-9", "quality:w",
+                                     "new_data:1-3"])
+def test_every_retrain_trigger_is_accepted(trigger: str) -> None:
+    """A firing of any trigger `retrain.on` can list can be trained for (the Airflow
+    training DAG passes `<name>:<key>` of whatever fired)."""
+    from opsloop.orchestrate.external import check_trigger
+
+    assert check_trigger(trigger) == trigger
