@@ -2,9 +2,10 @@
 
 Built from the configuration and the ops store alone (no broker, no MLflow). "Next" is the
 earliest time the agent will judge the trigger again with a chance to fire: the next
-monitor run for drift and performance, the cron time for schedule, both not before the
-cooldown ends; new data and labels fire on volume, so they report progress toward their
-threshold instead; retraining requests fire at the agent's next tick.
+monitor run for the triggers judged on a monitor result (drift, performance, estimated
+performance, quality), the cron time for schedule, both not before the cooldown ends;
+new data and labels fire on volume, so they report progress toward their threshold
+instead; retraining requests fire at the agent's next tick.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def next_monitor(store: OpsStore, cfg: ProjectConfig, model: str, now: datetime,
     return due
 
 
+# triggers that fire on a monitor result's verdict: their next chance is a monitor run
+MONITOR_TRIGGERS = ("drift", "performance", "estimated_performance", "quality")
+
+
 def trigger_outlook(store: OpsStore, cfg: ProjectConfig, model: str, now: datetime
                     ) -> list[dict[str, Any]]:
     """One entry per trigger in `retrain.on`, plus `manual` and `resume`."""
@@ -88,7 +93,7 @@ def _fill(entry: dict[str, Any], store: OpsStore, cfg: ProjectConfig, model: str
     """`next`, `progress`, `pending` and `detail` (one phrase that reads after "next: ")."""
     trigger = entry["trigger"]
     cool = "" if cooling is None else f" (cooldown until {_hm(cooling)})"
-    if trigger in ("drift", "performance"):
+    if trigger in MONITOR_TRIGGERS:
         if not deployed:
             entry["detail"] = "once a version is deployed and monitored"
             return

@@ -11,7 +11,8 @@ from opsloop.project import Project
 from tinyproject import write_tiny_project
 
 RETRAIN = "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}"
-ALL = ("retrain: {on: [drift, performance, schedule, labels], schedule: '0 3 * * *', "
+ALL = ("retrain: {on: [drift, performance, schedule, labels, estimated_performance, "
+       "quality], schedule: '0 3 * * *', "
        "labels: {min_rows: 500}, training_window: 30d, cooldown: 1h}")
 
 
@@ -37,7 +38,8 @@ def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
     p = project(tmp_path)
     now = datetime(2030, 1, 1, 12, 7, tzinfo=UTC)
     before = by_trigger(p, now)
-    assert list(before) == ["drift", "performance", "schedule", "labels", "manual", "resume"]
+    assert list(before) == ["drift", "performance", "schedule", "labels",
+                            "estimated_performance", "quality", "manual", "resume"]
     assert before["drift"]["detail"] == "once a version is deployed and monitored"
     assert before["drift"]["next"] is None
     assert before["schedule"]["next"] == now.isoformat()  # never trained: due
@@ -60,6 +62,9 @@ def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
     nxt = datetime.fromisoformat(after["drift"]["next"])
     assert until <= nxt < until + timedelta(minutes=15) and nxt.minute % 15 == 0
     assert "cooldown until" in after["performance"]["detail"]
+    for judged_by_the_monitor in ("estimated_performance", "quality"):
+        assert after[judged_by_the_monitor]["next"] == after["drift"]["next"]
+        assert after[judged_by_the_monitor]["detail"] == after["drift"]["detail"]
     sched = datetime.fromisoformat(after["schedule"]["next"])
     assert (sched.hour, sched.minute) == (3, 0) and sched > now
     assert after["labels"]["progress"] == {"rows": 2, "min_rows": 500}
