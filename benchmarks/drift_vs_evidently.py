@@ -86,17 +86,26 @@ def evidently_main(reference: str, current: str) -> None:
     ref, cur = pd.read_parquet(reference), pd.read_parquet(current)
     t2 = time.perf_counter()
     definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
-    result = Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(cur, data_definition=definition),
-        Dataset.from_pandas(ref, data_definition=definition)).dict()
+    result = (
+        Report([DataDriftPreset()])
+        .run(
+            Dataset.from_pandas(cur, data_definition=definition),
+            Dataset.from_pandas(ref, data_definition=definition),
+        )
+        .dict()
+    )
     t3 = time.perf_counter()
     features = {}
     for metric in result["metrics"]:
         config = metric["config"]
         if config.get("type", "").endswith("ValueDrift"):
             value, threshold = float(metric["value"]), float(config["threshold"])
-            features[config["column"]] = {"method": config["method"], "value": value,
-                                          "threshold": threshold, "drifted": value >= threshold}
+            features[config["column"]] = {
+                "method": config["method"],
+                "value": value,
+                "threshold": threshold,
+                "drifted": value >= threshold,
+            }
     _emit({"import_s": t1 - t0, "read_s": t2 - t1, "compute_s": t3 - t2, "features": features})
 
 
@@ -129,22 +138,42 @@ def opsloop_main(profile_json: str, current: str) -> None:
         window = run_profile(con, reference, f"read_parquet({quote(current)})")[0][1]
     t2 = time.perf_counter()
     js = JS_NATS / math.sqrt(math.log(2))  # base-2 distance = nats / √ln 2
-    cfg = DriftConfig(features={
-        **{n: FeatureDriftConfig(method="wasserstein", threshold=WASSERSTEIN) for n in NUMERIC},
-        **{c: FeatureDriftConfig(method="jensenshannon", threshold=js) for c in CATEGORICAL}})
+    cfg = DriftConfig(
+        features={
+            **{n: FeatureDriftConfig(method="wasserstein", threshold=WASSERSTEIN) for n in NUMERIC},
+            **{c: FeatureDriftConfig(method="jensenshannon", threshold=js) for c in CATEGORICAL},
+        }
+    )
     drift = detect_drift(reference, window, _specs(), cfg)
     t3 = time.perf_counter()
-    features = {f.name: {"method": f.test, "value": f.statistic, "threshold": f.threshold,
-                         "drifted": f.drifted} for f in drift.features}
-    _emit({"import_s": t1 - t0, "read_s": 0.0, "compute_s": t3 - t1, "profile_s": t2 - t1,
-           "drift_s": t3 - t2, "features": features})
+    features = {
+        f.name: {
+            "method": f.test,
+            "value": f.statistic,
+            "threshold": f.threshold,
+            "drifted": f.drifted,
+        }
+        for f in drift.features
+    }
+    _emit(
+        {
+            "import_s": t1 - t0,
+            "read_s": 0.0,
+            "compute_s": t3 - t1,
+            "profile_s": t2 - t1,
+            "drift_s": t3 - t2,
+            "features": features,
+        }
+    )
 
 
 def _specs() -> list[Any]:
     from opsloop.data.features import FeatureSpec
 
-    return [*(FeatureSpec(n, "numeric", "float64") for n in NUMERIC),
-            *(FeatureSpec(c, "categorical", "string") for c in CATEGORICAL)]
+    return [
+        *(FeatureSpec(n, "numeric", "float64") for n in NUMERIC),
+        *(FeatureSpec(c, "categorical", "string") for c in CATEGORICAL),
+    ]
 
 
 # ---- data --------------------------------------------------------------------------------
@@ -189,13 +218,15 @@ def apply_scenario(frame: Any, scenario: str, reference: Any, seed: int) -> Any:
             mean = reference[col].mean()
             out[col] = mean + (out[col] - mean) * scale
         out["c0"] = np.array(["c0_0", "c0_1", "c0_2"], dtype=object)[
-            rng.choice(3, n, p=[0.3, 0.4, 0.3])]
+            rng.choice(3, n, p=[0.3, 0.4, 0.3])
+        ]
         moved = (out["c1"] == "c1_0").to_numpy() & (rng.random(n) < 0.05 / 0.438)
         out.loc[moved, "c1"] = "c1_1"
         out.loc[rng.random(n) < 0.20, "c2"] = "c2_new"
         new = rng.random(n) < 0.01
         out.loc[new, "c3"] = np.array(["c3_new_a", "c3_new_b"], dtype=object)[
-            rng.integers(0, 2, int(new.sum()))]
+            rng.integers(0, 2, int(new.sum()))
+        ]
     return out
 
 
@@ -221,13 +252,19 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
 def versions(evidently_python: str) -> str:
     from importlib import metadata
 
-    ours = ", ".join(f"{n} {metadata.version(n)}" for n in ("duckdb", "numpy", "pandas",
-                                                               "pyarrow"))
+    ours = ", ".join(f"{n} {metadata.version(n)}" for n in ("duckdb", "numpy", "pandas", "pyarrow"))
     theirs = subprocess.run(
-        [evidently_python, "-c", "import evidently, pandas, numpy, scipy; print("
-         "f'evidently {evidently.__version__}, pandas {pandas.__version__}, numpy "
-         "{numpy.__version__}, scipy {scipy.__version__}')"],
-        capture_output=True, text=True, check=True).stdout.strip()
+        [
+            evidently_python,
+            "-c",
+            "import evidently, pandas, numpy, scipy; print("
+            "f'evidently {evidently.__version__}, pandas {pandas.__version__}, numpy "
+            "{numpy.__version__}, scipy {scipy.__version__}')",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     return f"opsloop side: {ours}; Evidently side: {theirs}"
 
 
@@ -243,59 +280,91 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200k rows only")
     parser.add_argument("--sizes", help="comma-separated row counts (default 1000000,3000000)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="opsloop runs per scenario (Evidently runs once per scenario)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="opsloop runs per scenario (Evidently runs once per scenario)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary files")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        {"evidently": evidently_main, "reference": reference_main,
-         "opsloop": opsloop_main}[args.child[0]](*args.child[1:])
+        {"evidently": evidently_main, "reference": reference_main, "opsloop": opsloop_main}[
+            args.child[0]
+        ](*args.child[1:])
         return
 
-    sizes = [int(s) for s in (args.sizes or ("200000" if args.quick else "1000000,3000000"))
-             .split(",")]
+    sizes = [
+        int(s) for s in (args.sizes or ("200000" if args.quick else "1000000,3000000")).split(",")
+    ]
     ev_python = evidently_python()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    }
     ev_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     ev_env["DO_NOT_TRACK"] = "1"  # Evidently's telemetry
     me = str(Path(__file__).resolve())
     print(f"machine: {machine()}\n{versions(ev_python)}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="opsloop-drift-bench-"))
-    report: dict[str, Any] = {"machine": machine(), "versions": versions(ev_python),
-                              "sizes": {}}
+    report: dict[str, Any] = {"machine": machine(), "versions": versions(ev_python), "sizes": {}}
     try:
         for n in sizes:
-            print(f"\n== {n:,} rows × {len(NUMERIC)} numeric + {len(CATEGORICAL)} categorical",
-                  flush=True)
+            print(
+                f"\n== {n:,} rows × {len(NUMERIC)} numeric + {len(CATEGORICAL)} categorical",
+                flush=True,
+            )
             reference = make_frame(n, seed=1)
             ref_path = tmp / f"reference-{n}.parquet"
             reference.to_parquet(ref_path, index=False)
             base = make_frame(n, seed=2)
             profile_json = tmp / f"reference-{n}.json"
-            ref_run = measure([sys.executable, me, "--child", "reference", str(ref_path),
-                               str(profile_json)], env)
-            print(f"  opsloop reference profile (training time): {ref_run['wall_s']:.2f} s "
-                  f"process, {ref_run['compute_s']:.2f} s compute, "
-                  f"{ref_run['peak_mib']:.0f} MiB", flush=True)
+            ref_run = measure(
+                [sys.executable, me, "--child", "reference", str(ref_path), str(profile_json)], env
+            )
+            print(
+                f"  opsloop reference profile (training time): {ref_run['wall_s']:.2f} s "
+                f"process, {ref_run['compute_s']:.2f} s compute, "
+                f"{ref_run['peak_mib']:.0f} MiB",
+                flush=True,
+            )
             runs: dict[str, list[dict[str, Any]]] = {"evidently": [], "opsloop": []}
             verdicts: dict[str, dict[str, Any]] = {}
             for k, scenario in enumerate(SCENARIOS):
                 cur_path = tmp / f"current-{n}-{scenario}.parquet"
                 apply_scenario(base, scenario, reference, seed=10 + k).to_parquet(
-                    cur_path, index=False)
-                ev = measure([ev_python, me, "--child", "evidently", str(ref_path),
-                              str(cur_path)], ev_env)
-                ops = [measure([sys.executable, me, "--child", "opsloop", str(profile_json),
-                                str(cur_path)], env) for _ in range(args.repeats)]
+                    cur_path, index=False
+                )
+                ev = measure(
+                    [ev_python, me, "--child", "evidently", str(ref_path), str(cur_path)], ev_env
+                )
+                ops = [
+                    measure(
+                        [
+                            sys.executable,
+                            me,
+                            "--child",
+                            "opsloop",
+                            str(profile_json),
+                            str(cur_path),
+                        ],
+                        env,
+                    )
+                    for _ in range(args.repeats)
+                ]
                 runs["evidently"].append(ev)
                 runs["opsloop"] += ops
                 verdicts[scenario] = {"evidently": ev["features"], "opsloop": ops[0]["features"]}
-                print(f"  {scenario:<12} evidently {ev['wall_s']:7.2f} s {ev['peak_mib']:6.0f} MiB"
-                      f" | opsloop {statistics.median(o['wall_s'] for o in ops):6.2f} s "
-                      f"{statistics.median(o['peak_mib'] for o in ops):5.0f} MiB", flush=True)
+                print(
+                    f"  {scenario:<12} evidently {ev['wall_s']:7.2f} s {ev['peak_mib']:6.0f} MiB"
+                    f" | opsloop {statistics.median(o['wall_s'] for o in ops):6.2f} s "
+                    f"{statistics.median(o['peak_mib'] for o in ops):5.0f} MiB",
+                    flush=True,
+                )
                 cur_path.unlink()
             report["sizes"][n] = summarize(n, ref_run, runs, verdicts)
             ref_path.unlink()
@@ -312,32 +381,49 @@ def _med(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r.get(key, 0.0) for r in runs))
 
 
-def summarize(n: int, ref_run: dict[str, Any], runs: dict[str, list[dict[str, Any]]],
-              verdicts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def summarize(
+    n: int,
+    ref_run: dict[str, Any],
+    runs: dict[str, list[dict[str, Any]]],
+    verdicts: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     ev, ops = runs["evidently"], runs["opsloop"]
-    table = {name: {k: _med(r, k) for k in ("wall_s", "peak_mib", "import_s", "read_s",
-                                            "compute_s")} | {"runs": len(r)}
-             for name, r in runs.items()}
+    table = {
+        name: {k: _med(r, k) for k in ("wall_s", "peak_mib", "import_s", "read_s", "compute_s")}
+        | {"runs": len(r)}
+        for name, r in runs.items()
+    }
     print(f"\n  medians at {n:,} rows ({len(ev)} Evidently runs, {len(ops)} opsloop runs)")
-    print(f"  {'':<26}{'process s':>10}{'imports s':>10}{'read s':>8}{'compute s':>10}"
-          f"{'peak MiB':>10}")
+    print(
+        f"  {'':<26}{'process s':>10}{'imports s':>10}{'read s':>8}{'compute s':>10}"
+        f"{'peak MiB':>10}"
+    )
     for name, m in table.items():
-        print(f"  {name:<26}{m['wall_s']:10.2f}{m['import_s']:10.2f}{m['read_s']:8.2f}"
-              f"{m['compute_s']:10.2f}{m['peak_mib']:10.0f}")
-    print(f"  {'opsloop reference profile':<26}{ref_run['wall_s']:10.2f}"
-          f"{ref_run['import_s']:10.2f}{ref_run['read_s']:8.2f}{ref_run['compute_s']:10.2f}"
-          f"{ref_run['peak_mib']:10.0f}")
+        print(
+            f"  {name:<26}{m['wall_s']:10.2f}{m['import_s']:10.2f}{m['read_s']:8.2f}"
+            f"{m['compute_s']:10.2f}{m['peak_mib']:10.0f}"
+        )
+    print(
+        f"  {'opsloop reference profile':<26}{ref_run['wall_s']:10.2f}"
+        f"{ref_run['import_s']:10.2f}{ref_run['read_s']:8.2f}{ref_run['compute_s']:10.2f}"
+        f"{ref_run['peak_mib']:10.0f}"
+    )
     speed = table["evidently"]["wall_s"] / table["opsloop"]["wall_s"]
     compute = table["evidently"]["compute_s"] / table["opsloop"]["compute_s"]
     memory = table["opsloop"]["peak_mib"] / table["evidently"]["peak_mib"]
-    print(f"  ratios: process wall Evidently/opsloop {speed:.1f}×, compute {compute:.1f}× "
-          f"(Evidently's report vs opsloop's profile + drift); peak memory opsloop/Evidently "
-          f"{memory:.3f}")
+    print(
+        f"  ratios: process wall Evidently/opsloop {speed:.1f}×, compute {compute:.1f}× "
+        f"(Evidently's report vs opsloop's profile + drift); peak memory opsloop/Evidently "
+        f"{memory:.3f}"
+    )
     agree = total = 0
-    print(f"\n  verdicts at {n:,} rows (E = Evidently, O = opsloop; distances: Wasserstein/"
-          f"std for n*, Jensen-Shannon in nats for c*, opsloop's converted from base 2)")
-    print(f"  {'scenario':<12}{'feature':<8}{'E value':>9}{'O value':>9}{'E':>5}{'O':>5}"
-          f"{'agree':>7}")
+    print(
+        f"\n  verdicts at {n:,} rows (E = Evidently, O = opsloop; distances: Wasserstein/"
+        f"std for n*, Jensen-Shannon in nats for c*, opsloop's converted from base 2)"
+    )
+    print(
+        f"  {'scenario':<12}{'feature':<8}{'E value':>9}{'O value':>9}{'E':>5}{'O':>5}{'agree':>7}"
+    )
     rows = []
     for scenario, both in verdicts.items():
         for feature in [*NUMERIC, *CATEGORICAL]:
@@ -346,16 +432,32 @@ def summarize(n: int, ref_run: dict[str, Any], runs: dict[str, list[dict[str, An
             same = bool(e["drifted"]) == bool(o["drifted"])
             agree += same
             total += 1
-            rows.append({"scenario": scenario, "feature": feature, "evidently": e["value"],
-                         "opsloop": o_value, "evidently_drifted": e["drifted"],
-                         "opsloop_drifted": o["drifted"], "agree": same})
-            print(f"  {scenario:<12}{feature:<8}{e['value']:9.4f}{o_value:9.4f}"
-                  f"{'yes' if e['drifted'] else 'no':>5}{'yes' if o['drifted'] else 'no':>5}"
-                  f"{'' if same else 'NO':>7}")
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "feature": feature,
+                    "evidently": e["value"],
+                    "opsloop": o_value,
+                    "evidently_drifted": e["drifted"],
+                    "opsloop_drifted": o["drifted"],
+                    "agree": same,
+                }
+            )
+            print(
+                f"  {scenario:<12}{feature:<8}{e['value']:9.4f}{o_value:9.4f}"
+                f"{'yes' if e['drifted'] else 'no':>5}{'yes' if o['drifted'] else 'no':>5}"
+                f"{'' if same else 'NO':>7}"
+            )
     print(f"  agreement: {agree}/{total}")
-    return {"medians": table, "reference_profile": ref_run, "speed_ratio": speed,
-            "compute_ratio": compute, "memory_ratio": memory, "agreement": [agree, total],
-            "verdicts": rows}
+    return {
+        "medians": table,
+        "reference_profile": ref_run,
+        "speed_ratio": speed,
+        "compute_ratio": compute,
+        "memory_ratio": memory,
+        "agreement": [agree, total],
+        "verdicts": rows,
+    }
 
 
 if __name__ == "__main__":

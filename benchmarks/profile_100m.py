@@ -87,19 +87,32 @@ def child(profile_json: str, files: list[str]) -> None:
     with duckdb.connect() as con:
         window = run_profile(con, reference, source)[0][1]
     t2 = time.perf_counter()
-    cfg = DriftConfig(features={n: FeatureDriftConfig(method="wasserstein",
-                                                       threshold=WASSERSTEIN) for n in NUMERIC})
+    cfg = DriftConfig(
+        features={
+            n: FeatureDriftConfig(method="wasserstein", threshold=WASSERSTEIN) for n in NUMERIC
+        }
+    )
     drift = detect_drift(reference, window, _specs(), cfg)
-    _emit({"import_s": t1 - t0, "compute_s": time.perf_counter() - t1,
-                                 "profile_s": t2 - t1, "rows": window.n_rows,
-                                 "drifted": drift.drifted_features})
+    _emit(
+        {
+            "import_s": t1 - t0,
+            "compute_s": time.perf_counter() - t1,
+            "profile_s": t2 - t1,
+            "rows": window.n_rows,
+            "drifted": drift.drifted_features,
+        }
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,10,100", help="millions of rows, comma-separated")
-    parser.add_argument("--distinct", type=int, default=10,
-                        help="distinct 1M-row files generated; the rest are hard links")
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=10,
+        help="distinct 1M-row files generated; the rest are hard links",
+    )
     parser.add_argument("--dir", type=Path, help="where to write the files (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -114,20 +127,28 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     need = min(max(sizes), args.distinct) * ROWS_PER_FILE * BYTES_PER_ROW * 1.5
     free = shutil.disk_usage(folder).free
-    print(f"machine: {machine()}\nfiles in {folder}: free {free / 1e9:.1f} GB, "
-          f"need ~{need / 1e9:.1f} GB", flush=True)
+    print(
+        f"machine: {machine()}\nfiles in {folder}: free {free / 1e9:.1f} GB, "
+        f"need ~{need / 1e9:.1f} GB",
+        flush=True,
+    )
     if free < need:
-        raise SystemExit(f"not enough free disk in {folder}: {free / 1e9:.1f} GB free, "
-                         f"~{need / 1e9:.1f} GB needed; pass --dir or smaller --sizes")
+        raise SystemExit(
+            f"not enough free disk in {folder}: {free / 1e9:.1f} GB free, "
+            f"~{need / 1e9:.1f} GB needed; pass --dir or smaller --sizes"
+        )
     env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     results = []
     try:
         t0 = time.perf_counter()
         files = generate(folder, max(sizes), args.distinct)
         size_gb = sum(f.stat().st_size for f in files[: args.distinct]) / 1e9
-        print(f"generated {min(args.distinct, len(files))} distinct files ({size_gb:.2f} GB) "
-              f"and {max(len(files) - args.distinct, 0)} hard links to them in "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"generated {min(args.distinct, len(files))} distinct files ({size_gb:.2f} GB) "
+            f"and {max(len(files) - args.distinct, 0)} hard links to them in "
+            f"{time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
         profile_json = folder / "reference.json"
         reference_profile(profile_json)
         me = str(Path(__file__).resolve())
@@ -138,14 +159,20 @@ def main() -> None:
             assert run["rows"] == millions * ROWS_PER_FILE, run
             run["millions"] = millions
             results.append(run)
-            print(f"{run['rows']:>12,}{run['wall_s']:11.1f}{run['profile_s']:11.1f}"
-                  f"{run['rows'] / run['profile_s']:14,.0f}{run['peak_mib']:10.0f}", flush=True)
+            print(
+                f"{run['rows']:>12,}{run['wall_s']:11.1f}{run['profile_s']:11.1f}"
+                f"{run['rows'] / run['profile_s']:14,.0f}{run['peak_mib']:10.0f}",
+                flush=True,
+            )
         peaks = [r["peak_mib"] for r in results]
-        print(f"peak RSS from {sizes[0]}M to {sizes[-1]}M rows: {min(peaks):.0f}–"
-              f"{max(peaks):.0f} MiB (×{max(peaks) / min(peaks):.2f} for "
-              f"×{sizes[-1] / sizes[0]:.0f} rows; log-log slope "
-              f"{math.log(peaks[-1] / peaks[0]) / math.log(sizes[-1] / sizes[0]):.3f})"
-              if len(sizes) > 1 else "")
+        print(
+            f"peak RSS from {sizes[0]}M to {sizes[-1]}M rows: {min(peaks):.0f}–"
+            f"{max(peaks):.0f} MiB (×{max(peaks) / min(peaks):.2f} for "
+            f"×{sizes[-1] / sizes[0]:.0f} rows; log-log slope "
+            f"{math.log(peaks[-1] / peaks[0]) / math.log(sizes[-1] / sizes[0]):.3f})"
+            if len(sizes) > 1
+            else ""
+        )
     finally:
         if not args.keep and args.dir is None:
             shutil.rmtree(folder, ignore_errors=True)

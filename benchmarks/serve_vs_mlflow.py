@@ -58,14 +58,23 @@ MAX_REQUESTS_PER_CELL = 200_000  # a hard bound besides the duration
 
 
 def _request_bytes(path: str, body: bytes) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
-async def _connection(port: int, requests: list[bytes], offset: int, warmup_until: float,
-                      stop_at: float, latencies: list[float], errors: list[str],
-                      budget: list[int]) -> None:
+async def _connection(
+    port: int,
+    requests: list[bytes],
+    offset: int,
+    warmup_until: float,
+    stop_at: float,
+    latencies: list[float],
+    errors: list[str],
+    budget: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -109,10 +118,14 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     budget = [spec.get("max_requests", MAX_REQUESTS_PER_CELL)]
-    await asyncio.gather(*(
-        _connection(spec["port"], requests, k * 7, warmup_until, stop_at, latencies, errors,
-                    budget)
-        for k in range(spec["concurrency"])))
+    await asyncio.gather(
+        *(
+            _connection(
+                spec["port"], requests, k * 7, warmup_until, stop_at, latencies, errors, budget
+            )
+            for k in range(spec["concurrency"])
+        )
+    )
     elapsed = min(time.perf_counter(), stop_at) - warmup_until
     latencies.sort()
 
@@ -121,9 +134,15 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
             return float("nan")
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
-    return {"requests": len(latencies), "errors": len(errors), "first_error": errors[:1],
-            "seconds": elapsed, "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[:1],
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    }
 
 
 def _run(coro: Any) -> Any:
@@ -142,9 +161,9 @@ def loadgen_main() -> None:
 
 # ---- a trivial HTTP server: how fast the load generator itself can go -----------------
 
+
 async def _trivial(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    reply = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-             b"\r\n{}")
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -180,7 +199,7 @@ time_column: event_time
 gate: {{metric: roc_auc, policy: non_inferiority, margin: 0.05, approval: auto}}
 """
 
-MODEL_PY = '''\
+MODEL_PY = """\
 from pathlib import Path
 
 import pandas as pd
@@ -198,7 +217,7 @@ def load(window):
 def build():
     return HistGradientBoostingClassifier(max_iter=100, max_leaf_nodes=31,
                                           early_stopping=False, random_state=0)
-'''
+"""
 
 
 def write_project(root: Path, rows: int = 6000) -> None:
@@ -226,7 +245,9 @@ def write_batching_project(root: Path, trained: Path) -> None:
     home = trained / ".opsloop"
     root.mkdir(parents=True)
     (root / "model.py").write_text(MODEL_PY)
-    (root / "opsloop.yaml").write_text(PROJECT_YAML + textwrap.dedent(f"""\
+    (root / "opsloop.yaml").write_text(
+        PROJECT_YAML
+        + textwrap.dedent(f"""\
         serve: {{batching: {{enabled: true}}}}
         stack: shared
         stacks:
@@ -234,7 +255,8 @@ def write_batching_project(root: Path, trained: Path) -> None:
             tracking_uri: sqlite:///{home / "mlflow.db"}
             artifact_location: {home / "artifacts"}
             ops_store: sqlite:///{home / "ops.db"}
-        """))
+        """)
+    )
 
 
 def request_bodies(n_rows: int, count: int, seed: int) -> dict[str, list[str]]:
@@ -246,9 +268,21 @@ def request_bodies(n_rows: int, count: int, seed: int) -> dict[str, list[str]]:
     for _ in range(count):
         rows = [[round(rnd.gauss(0, 1), 6) for _ in FEATURES] for _ in range(n_rows)]
         split.append(json.dumps({"dataframe_split": {"columns": FEATURES, "data": rows}}))
-        oip.append(json.dumps({"inputs": [
-            {"name": f, "shape": [n_rows], "datatype": "FP64", "data": [r[j] for r in rows]}
-            for j, f in enumerate(FEATURES)]}))
+        oip.append(
+            json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": f,
+                            "shape": [n_rows],
+                            "datatype": "FP64",
+                            "data": [r[j] for r in rows],
+                        }
+                        for j, f in enumerate(FEATURES)
+                    ]
+                }
+            )
+        )
     return {"split": split, "oip": oip}
 
 
@@ -302,14 +336,30 @@ class Scenario:
     concurrency: int
 
 
-def run_cell(target: Target, scenario: Scenario, bodies: dict[tuple[int, str], list[str]],
-             warmup: float, duration: float, core: int | None) -> dict[str, Any]:
-    spec = {"port": target.port, "path": target.path, "concurrency": scenario.concurrency,
-            "bodies": bodies[(scenario.rows, target.body_kind)], "warmup": warmup,
-            "duration": duration}
-    out = subprocess.run(pinned([sys.executable, __file__, "--loadgen"], core),
-                         input=json.dumps(spec), capture_output=True, text=True, check=False,
-                         timeout=warmup + duration + 120)
+def run_cell(
+    target: Target,
+    scenario: Scenario,
+    bodies: dict[tuple[int, str], list[str]],
+    warmup: float,
+    duration: float,
+    core: int | None,
+) -> dict[str, Any]:
+    spec = {
+        "port": target.port,
+        "path": target.path,
+        "concurrency": scenario.concurrency,
+        "bodies": bodies[(scenario.rows, target.body_kind)],
+        "warmup": warmup,
+        "duration": duration,
+    }
+    out = subprocess.run(
+        pinned([sys.executable, __file__, "--loadgen"], core),
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=warmup + duration + 120,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed: {out.stderr[-2000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -318,8 +368,12 @@ def run_cell(target: Target, scenario: Scenario, bodies: dict[tuple[int, str], l
 def loadgen_capacity(server_core: int | None, client_core: int | None, seconds: float) -> float:
     """Requests/s the load generator reaches against a trivial server (16 connections)."""
     port = free_port()
-    server = subprocess.Popen(pinned([sys.executable, __file__, "--trivial-server", str(port),
-                                      str(seconds + 30)], server_core))
+    server = subprocess.Popen(
+        pinned(
+            [sys.executable, __file__, "--trivial-server", str(port), str(seconds + 30)],
+            server_core,
+        )
+    )
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -329,8 +383,9 @@ def loadgen_capacity(server_core: int | None, client_core: int | None, seconds: 
             time.sleep(0.05)
         target = Target("trivial", port, "/", "split")
         bodies = {(1, "split"): request_bodies(1, 8, 0)["split"]}
-        return float(run_cell(target, Scenario("", 1, 16), bodies, 0.5, seconds,
-                              client_core)["rps"])
+        return float(
+            run_cell(target, Scenario("", 1, 16), bodies, 0.5, seconds, client_core)["rps"]
+        )
     finally:
         stop(server)
 
@@ -348,10 +403,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds per cell")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
-    parser.add_argument("--concurrency", default="1,4,16",
-                        help="single-row concurrencies (comma-separated)")
-    parser.add_argument("--batch-concurrency", type=int, default=4,
-                        help="concurrency of the 100-row scenario")
+    parser.add_argument(
+        "--concurrency", default="1,4,16", help="single-row concurrencies (comma-separated)"
+    )
+    parser.add_argument(
+        "--batch-concurrency", type=int, default=4, help="concurrency of the 100-row scenario"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
@@ -375,17 +432,21 @@ def main() -> None:
     server_pin: Any = server_cores if can_pin else None
     client_pin = cores - 1 if can_pin else None
 
-    scenarios = [Scenario(f"1 row, c={c}", 1, c) for c in
-                 (int(x) for x in args.concurrency.split(","))]
-    scenarios.append(Scenario(f"100 rows, c={args.batch_concurrency}", 100,
-                              args.batch_concurrency))
+    scenarios = [
+        Scenario(f"1 row, c={c}", 1, c) for c in (int(x) for x in args.concurrency.split(","))
+    ]
+    scenarios.append(Scenario(f"100 rows, c={args.batch_concurrency}", 100, args.batch_concurrency))
 
     tmp = Path(tempfile.mkdtemp(prefix="opsloop-bench-"))
     root = tmp / "project"
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"),
-                                                       os.environ.get("PYTHONPATH")])),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])
+        ),
+        "PYTHONUNBUFFERED": "1",
+    }
     procs: list[subprocess.Popen[bytes]] = []
     logs = tmp / "logs"
     logs.mkdir()
@@ -406,31 +467,62 @@ def main() -> None:
         write_batching_project(batched, root)
 
         ports = {"mlflow": free_port(), "opsloop": free_port(), "opsloop+batching": free_port()}
-        commands = {"mlflow": [str(BIN / "mlflow"), "models", "serve",
-                               "-m", f"models:/{MODEL}/{version}", "--env-manager", "local",
-                               "--workers", str(args.workers), "--host", "127.0.0.1",
-                               "--port", str(ports["mlflow"])]}
+        commands = {
+            "mlflow": [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"models:/{MODEL}/{version}",
+                "--env-manager",
+                "local",
+                "--workers",
+                str(args.workers),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["mlflow"]),
+            ]
+        }
         for name, folder in (("opsloop", root), ("opsloop+batching", batched)):
-            commands[name] = [sys.executable, "-m", "opsloop", "serve", "-p", str(folder),
-                              "--port", str(ports[name])]
+            commands[name] = [
+                sys.executable,
+                "-m",
+                "opsloop",
+                "serve",
+                "-p",
+                str(folder),
+                "--port",
+                str(ports[name]),
+            ]
             if args.workers != 1:
                 commands[name] += ["--workers", str(args.workers)]
         for name, cmd in commands.items():  # one at a time: MLflow's SQLite dislikes races
             with (logs / f"{name}.log").open("wb") as log:
-                procs.append(subprocess.Popen(
-                    pinned(cmd, server_pin), stdout=log, stderr=subprocess.STDOUT,
-                    env={**env, "MLFLOW_TRACKING_URI": tracking}, cwd=root))
+                procs.append(
+                    subprocess.Popen(
+                        pinned(cmd, server_pin),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env={**env, "MLFLOW_TRACKING_URI": tracking},
+                        cwd=root,
+                    )
+                )
             ready = "/ping" if name == "mlflow" else "/v2/health/ready"
             wait_http(f"http://127.0.0.1:{ports[name]}{ready}", procs[-1])
-        print(f"serving version {version} on ports {ports}; workers {args.workers}; pinned: "
-              f"{f'servers cpu {server_cores}, load cpu {client_pin}' if can_pin else 'no'}",
-              flush=True)
+        print(
+            f"serving version {version} on ports {ports}; workers {args.workers}; pinned: "
+            f"{f'servers cpu {server_cores}, load cpu {client_pin}' if can_pin else 'no'}",
+            flush=True,
+        )
 
         infer = f"/v2/models/{MODEL}/infer"
         targets = [Target("mlflow /invocations", ports["mlflow"], "/invocations", "split")]
         for name in ("opsloop", "opsloop+batching"):
-            targets += [Target(f"{name} /v2 infer", ports[name], infer, "oip"),
-                        Target(f"{name} /invocations", ports[name], "/invocations", "split")]
+            targets += [
+                Target(f"{name} /v2 infer", ports[name], infer, "oip"),
+                Target(f"{name} /invocations", ports[name], "/invocations", "split"),
+            ]
         bodies: dict[tuple[int, str], list[str]] = {}
         for n, count in ((1, 256), (100, 16)):
             made = request_bodies(n, count, seed=n)
@@ -440,18 +532,23 @@ def main() -> None:
         check = json.loads(bodies[(100, "split")][0])
         answers = []
         for t in targets[::2]:  # MLflow and both opsloop /invocations
-            req = urllib.request.Request(f"http://127.0.0.1:{t.port}{t.path}",
-                                         data=json.dumps(check).encode(),
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{t.port}{t.path}",
+                data=json.dumps(check).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(req, timeout=30) as r:
                 answers.append(json.load(r)["predictions"])
         if any(a != answers[0] for a in answers):
             raise RuntimeError("the two servers disagree on the same rows")
 
-        capacity = loadgen_capacity(server_pin.split(",")[0] if server_pin else None,
-                                    client_pin, duration)
-        print(f"load generator vs a trivial server (16 connections): {capacity:,.0f} req/s",
-              flush=True)
+        capacity = loadgen_capacity(
+            server_pin.split(",")[0] if server_pin else None, client_pin, duration
+        )
+        print(
+            f"load generator vs a trivial server (16 connections): {capacity:,.0f} req/s",
+            flush=True,
+        )
 
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in range(rounds):
@@ -460,9 +557,12 @@ def main() -> None:
                 for t in order:
                     cell = run_cell(t, s, bodies, warmup, duration, client_pin)
                     results.setdefault((s.label, t.label), []).append(cell)
-                    print(f"  round {r + 1}/{rounds} {s.label:<14} {t.label:<31} "
-                          f"{cell['rps']:8.1f} req/s  p50 {cell['p50_ms']:7.2f} ms  "
-                          f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}", flush=True)
+                    print(
+                        f"  round {r + 1}/{rounds} {s.label:<14} {t.label:<31} "
+                        f"{cell['rps']:8.1f} req/s  p50 {cell['p50_ms']:7.2f} ms  "
+                        f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}",
+                        flush=True,
+                    )
         args.rounds_done = rounds
         report(scenarios, targets, results, capacity, args, version)
     finally:
@@ -474,41 +574,71 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(scenarios: list[Scenario], targets: list[Target],
-           results: dict[tuple[str, str], list[dict[str, Any]]], capacity: float,
-           args: argparse.Namespace, version: str) -> None:
+def report(
+    scenarios: list[Scenario],
+    targets: list[Target],
+    results: dict[tuple[str, str], list[dict[str, Any]]],
+    capacity: float,
+    args: argparse.Namespace,
+    version: str,
+) -> None:
     rows = []
     print()
-    print(f"medians over {args.rounds_done} rounds ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
-          f"{machine()})")
-    print(f"{'scenario':<15}{'server':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'thr ×':>8}{'p99 ×':>8}")
+    print(
+        f"medians over {args.rounds_done} rounds ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"{machine()})"
+    )
+    print(
+        f"{'scenario':<15}{'server':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'thr ×':>8}{'p99 ×':>8}"
+    )
     worst_rps = 0.0
     for s in scenarios:
         base: dict[str, float] = {}
         for t in targets:
             cells = results[(s.label, t.label)]
-            med = {k: statistics.median(c[k] for c in cells) for k in ("rps", "p50_ms",
-                                                                      "p99_ms")}
+            med = {k: statistics.median(c[k] for c in cells) for k in ("rps", "p50_ms", "p99_ms")}
             errors = sum(c["errors"] for c in cells)
             worst_rps = max(worst_rps, med["rps"])
             if t.label.startswith("mlflow"):
                 base = med
             thr = med["rps"] / base["rps"] if base.get("rps") else float("nan")
             p99 = med["p99_ms"] / base["p99_ms"] if base.get("p99_ms") else float("nan")
-            print(f"{s.label:<15}{t.label:<32}{med['rps']:9.1f}{med['p50_ms']:9.2f}"
-                  f"{med['p99_ms']:9.2f}{errors:8d}{thr:8.2f}{p99:8.2f}")
-            rows.append({"scenario": s.label, "server": t.label, **med, "errors": errors,
-                         "throughput_ratio_vs_mlflow": thr, "p99_ratio_vs_mlflow": p99})
+            print(
+                f"{s.label:<15}{t.label:<32}{med['rps']:9.1f}{med['p50_ms']:9.2f}"
+                f"{med['p99_ms']:9.2f}{errors:8d}{thr:8.2f}{p99:8.2f}"
+            )
+            rows.append(
+                {
+                    "scenario": s.label,
+                    "server": t.label,
+                    **med,
+                    "errors": errors,
+                    "throughput_ratio_vs_mlflow": thr,
+                    "p99_ratio_vs_mlflow": p99,
+                }
+            )
     print("ratios: opsloop / MLflow (thr × > 1 is more throughput, p99 × < 1 is lower p99)")
     if capacity < 3 * worst_rps:
-        print(f"WARNING: the load generator reached only {capacity:,.0f} req/s against a "
-              f"trivial server, < 3× the fastest cell: it may be the bottleneck")
+        print(
+            f"WARNING: the load generator reached only {capacity:,.0f} req/s against a "
+            f"trivial server, < 3× the fastest cell: it may be the bottleneck"
+        )
     if args.json:
-        args.json.write_text(json.dumps({
-            "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-            "versions": versions(), "model_version": version, "workers": args.workers,
-            "loadgen_capacity_rps": capacity, "results": rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "machine": machine(),
+                    "versions": versions(),
+                    "model_version": version,
+                    "workers": args.workers,
+                    "loadgen_capacity_rps": capacity,
+                    "results": rows,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -36,5 +36,6 @@ if ! nats_up; then
 fi
 
 .venv/bin/ruff check --no-cache src tests benchmarks
+.venv/bin/ruff format --check --no-cache src tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

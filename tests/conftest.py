@@ -74,5 +74,10 @@ def memory_project(tiny_project):
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
 
-    return Project(tiny_project, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                   engine=MemoryEngine(), actor="tester")
+    return Project(
+        tiny_project,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )

@@ -24,8 +24,9 @@ class Receiver:
                 body["_event_id_header"] = self.headers.get("X-Opsloop-Event-Id")
                 with receiver.lock:
                     receiver.attempts.append(body)
-                    failing = receiver.always or (503 if len(receiver.attempts)
-                                                  <= receiver.fail_first else None)
+                    failing = receiver.always or (
+                        503 if len(receiver.attempts) <= receiver.fail_first else None
+                    )
                     if failing is None:
                         receiver.received.append(body)
                 self.send_response(failing or 200)

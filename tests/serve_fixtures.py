@@ -27,10 +27,10 @@ def fitted(seed: int) -> LoadedModel:
     x = rng.normal(size=200)
     color = rng.choice(["red", "blue"], 200)
     y = (x + (color == "red") + rng.normal(scale=0.5, size=200) > 0.5).astype(int)
-    encode = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["color"])],
-                               remainder="passthrough")
-    est = make_pipeline(encode, LogisticRegression()).fit(
-        pd.DataFrame({"x": x, "color": color}), y)
+    encode = ColumnTransformer(
+        [("c", OneHotEncoder(handle_unknown="ignore"), ["color"])], remainder="passthrough"
+    )
+    est = make_pipeline(encode, LogisticRegression()).fit(pd.DataFrame({"x": x, "color": color}), y)
     return LoadedModel("m", str(seed), est, FEATURES, "binary_classification")
 
 

@@ -18,7 +18,7 @@ monitor:
 retrain: {{on: [drift, performance], training_window: 30d, cooldown: 1h}}
 """
 
-TINY_MODEL = '''\
+TINY_MODEL = """\
 from pathlib import Path
 
 import pandas as pd
@@ -41,11 +41,10 @@ def build():
     encode = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["color"])],
                                remainder="passthrough")
     return make_pipeline(encode, LogisticRegression(max_iter=500))
-'''
+"""
 
 
-def tiny_frame(n: int, *, drift: float = 0.0, seed: int = 0, prefix: str = "r",
-               days: float = 20.0):
+def tiny_frame(n: int, *, drift: float = 0.0, seed: int = 0, prefix: str = "r", days: float = 20.0):
     """x1, x2 numeric, color categorical; drift shifts x1 and flips the role of x2."""
     from datetime import UTC, datetime
 
@@ -60,19 +59,26 @@ def tiny_frame(n: int, *, drift: float = 0.0, seed: int = 0, prefix: str = "r",
     label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     end = datetime.now(UTC)
     times = end - pd.to_timedelta(np.sort(rng.uniform(0, days * 86400, n))[::-1], unit="s")
-    return pd.DataFrame({
-        "row_id": [f"{prefix}-{seed}-{i}" for i in range(n)],
-        "event_time": pd.DatetimeIndex(times).as_unit("us"),
-        "x1": x1, "x2": x2, "color": color, "label": label,
-    })
+    return pd.DataFrame(
+        {
+            "row_id": [f"{prefix}-{seed}-{i}" for i in range(n)],
+            "event_time": pd.DatetimeIndex(times).as_unit("us"),
+            "x1": x1,
+            "x2": x2,
+            "color": color,
+            "label": label,
+        }
+    )
 
 
-def write_tiny_project(root, *, floor: float = 0.6, approval: str = "auto", rows: int = 1500,
-                       extra_yaml: str = ""):
+def write_tiny_project(
+    root, *, floor: float = 0.6, approval: str = "auto", rows: int = 1500, extra_yaml: str = ""
+):
     """`extra_yaml`: more top-level keys (e.g. a `deploy:` section)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "opsloop.yaml").write_text(TINY_YAML.format(floor=floor, approval=approval)
-                                       + extra_yaml)
+    (root / "opsloop.yaml").write_text(
+        TINY_YAML.format(floor=floor, approval=approval) + extra_yaml
+    )
     (root / "model.py").write_text(TINY_MODEL)
     (root / "data").mkdir(exist_ok=True)
     tiny_frame(rows).to_parquet(root / "data" / "history.parquet", index=False)

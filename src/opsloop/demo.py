@@ -39,8 +39,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None,
-          ) -> Any:
+def _wait(
+    predicate: Any,
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -63,9 +67,19 @@ class _Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "opsloop", "serve", "--project", str(project),
-             "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            [
+                sys.executable,
+                "-m",
+                "opsloop",
+                "serve",
+                "--project",
+                str(project),
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
         )
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
@@ -104,13 +118,14 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     return list(json.loads(frame[columns].to_json(orient="records")))
 
 
-def send_traffic(client: httpx.Client, frame: pd.DataFrame, columns: list[str], batch: int,
-                 advance: Any) -> list[str]:
+def send_traffic(
+    client: httpx.Client, frame: pd.DataFrame, columns: list[str], batch: int, advance: Any
+) -> list[str]:
     """POST `frame`'s `columns` to the server's `/predict` in batches of `batch` rows, as a
     client application would; `advance(n)` after each batch; the answering versions."""
     versions = []
     for start in range(0, len(frame), batch):
-        chunk = frame.iloc[start:start + batch]
+        chunk = frame.iloc[start : start + batch]
         response = client.post("/predict", json={"records": _records(chunk, columns)})
         if response.status_code != 200:
             raise StateError(f"the server answered {response.status_code}: {response.text}")
@@ -142,49 +157,67 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
     if not v1.promoted:
         raise StateError(f"v1 was not promoted: {'; '.join(v1.gate_reasons)}")
     metric = project.config.gate.primary.metric
-    console.print(f"2. Trained and promoted version [bold]{v1.version}[/]: "
-                  f"{metric}={v1.metrics[metric]:.4f} "
-                  f"on {v1.rows['holdout']} holdout rows.")
+    console.print(
+        f"2. Trained and promoted version [bold]{v1.version}[/]: "
+        f"{metric}={v1.metrics[metric]:.4f} "
+        f"on {v1.rows['holdout']} holdout rows."
+    )
 
     server = _Server(root)
     summary: dict[str, Any] = {"project": str(root), "v1": v1.to_dict()}
     try:
         with console.status("3. Starting `opsloop serve`…"):
             _wait(server.ready, 120, "the server to become ready", server.proc)
-        console.print(f"3. Serving version {server.served_version(name)} at {server.url} "
-                      "(OIP v2 /v2/models/churn/infer and /predict).")
+        console.print(
+            f"3. Serving version {server.served_version(name)} at {server.url} "
+            "(OIP v2 /v2/models/churn/infer and /predict)."
+        )
 
         columns = [ID, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL]
         per_phase = max(rows // len(PHASES), 50)
         frames = []
         now = datetime.now(UTC)
-        with Progress(TextColumn("4. Production traffic (drift {task.fields[drift]:.1f})"),
-                      BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        with Progress(
+            TextColumn("4. Production traffic (drift {task.fields[drift]:.1f})"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+        ) as bar:
             task = bar.add_task("traffic", total=per_phase * len(PHASES), drift=0.0)
             for i, drift in enumerate(PHASES):
                 bar.update(task, drift=drift)
-                frame = generate_churn(per_phase, now - timedelta(minutes=1), now,
-                                       drift=drift, seed=1000 + i, id_prefix=f"prod{i}")
-                send_traffic(server.client, frame, columns, 25,
-                      lambda n: bar.advance(task, n))
+                frame = generate_churn(
+                    per_phase,
+                    now - timedelta(minutes=1),
+                    now,
+                    drift=drift,
+                    seed=1000 + i,
+                    id_prefix=f"prod{i}",
+                )
+                send_traffic(server.client, frame, columns, 25, lambda n: bar.advance(task, n))
                 frames.append(frame)
         import pandas as pd
 
         production = pd.concat(frames, ignore_index=True)
-        console.print(f"4. Sent {len(production)} predictions; drift grew over "
-                      f"{len(PHASES)} phases {list(PHASES)}.")
+        console.print(
+            f"4. Sent {len(production)} predictions; drift grew over "
+            f"{len(PHASES)} phases {list(PHASES)}."
+        )
 
         labels_file = root / "incoming" / "labels.parquet"
         labels_file.parent.mkdir(exist_ok=True)
         production[[ID, TARGET]].to_parquet(labels_file, index=False)
         n_labels = project.add_labels(labels_file)
         write_events(root, production, f"production-{now:%Y%m%dT%H%M%S}")
-        console.print(f"5. {n_labels} labels arrived (`opsloop labels add`); the labelled "
-                      "events reached the data folder that load() reads.")
+        console.print(
+            f"5. {n_labels} labels arrived (`opsloop labels add`); the labelled "
+            "events reached the data folder that load() reads."
+        )
 
         def logged() -> bool:
-            window = project.engine.read_window(name, now - timedelta(hours=1),
-                                                datetime.now(UTC) + timedelta(minutes=1))
+            window = project.engine.read_window(
+                name, now - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=1)
+            )
             return len(window) >= len(production)
 
         with console.status("Waiting for the prediction log to flush…"):
@@ -195,24 +228,35 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
         if tick.monitored is not None:
             print_monitor(console, tick.monitored)
         if tick.trained is None:
-            raise StateError("the agent did not retrain: " + "; ".join(tick.notes or
-                             ["no breach detected"]))
+            raise StateError(
+                "the agent did not retrain: " + "; ".join(tick.notes or ["no breach detected"])
+            )
         v2 = tick.trained
-        console.print(f"6. Trigger {', '.join(f.trigger for f in tick.fired)} fired → "
-                      f"retrained version [bold]{v2.version}[/]; gate "
-                      f"{'passed' if v2.gate_passed else 'failed'}: {'; '.join(v2.gate_reasons)}")
+        console.print(
+            f"6. Trigger {', '.join(f.trigger for f in tick.fired)} fired → "
+            f"retrained version [bold]{v2.version}[/]; gate "
+            f"{'passed' if v2.gate_passed else 'failed'}: {'; '.join(v2.gate_reasons)}"
+        )
         if not v2.promoted:
             raise StateError(f"v2 was not promoted: {'; '.join(v2.gate_reasons)}")
 
         with console.status("7. Waiting for the running server to pick up the new champion…"):
-            _wait(lambda: server.served_version(name) == v2.version, 60,
-                  f"the server to serve version {v2.version}", server.proc)
+            _wait(
+                lambda: server.served_version(name) == v2.version,
+                60,
+                f"the server to serve version {v2.version}",
+                server.proc,
+            )
         check = production.head(3)
         answered = send_traffic(server.client, check, columns, 3, lambda n: None)
-        console.print(f"7. The running server now answers with version [bold]{answered[-1]}[/] "
-                      "(no restart).")
-        summary.update(v2=v2.to_dict(), monitor=tick.monitored.to_dict()
-                       if tick.monitored else None, served_after=answered[-1])
+        console.print(
+            f"7. The running server now answers with version [bold]{answered[-1]}[/] (no restart)."
+        )
+        summary.update(
+            v2=v2.to_dict(),
+            monitor=tick.monitored.to_dict() if tick.monitored else None,
+            served_after=answered[-1],
+        )
     finally:
         server.stop()
 
@@ -220,30 +264,46 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
     return summary
 
 
-def _print_summary(console: Console, project: Project, summary: dict[str, Any],
-                   seconds: float) -> None:
+def _print_summary(
+    console: Console, project: Project, summary: dict[str, Any], seconds: float
+) -> None:
     from rich.table import Table
 
     m = summary.get("monitor") or {}
     v1, v2 = summary["v1"], summary["v2"]
     metric = project.config.gate.primary.metric
     table = Table(title=f"opsloop demo finished in {seconds:.0f}s", show_header=False)
-    table.add_row("detected", f"drift in {m.get('drift_share', 0):.0%} of features "
-                  f"{m.get('summary', {}).get('drifted_features', [])}")
+    table.add_row(
+        "detected",
+        f"drift in {m.get('drift_share', 0):.0%} of features "
+        f"{m.get('summary', {}).get('drifted_features', [])}",
+    )
     if m.get("performance_value") is not None:
-        table.add_row("performance", f"{m['performance_metric']} = {m['performance_value']:.4f} "
-                      f"on {m['n_labelled']} labelled predictions (floor "
-                      f"{project.config.monitor.performance.floor})")
-    table.add_row("versions", f"v{v1['version']} ({metric} {v1['metrics'][metric]:.4f} at "
-                  f"training) → v{v2['version']} ({metric} {v2['metrics'][metric]:.4f} on the "
-                  "recent holdout)")
+        table.add_row(
+            "performance",
+            f"{m['performance_metric']} = {m['performance_value']:.4f} "
+            f"on {m['n_labelled']} labelled predictions (floor "
+            f"{project.config.monitor.performance.floor})",
+        )
+    table.add_row(
+        "versions",
+        f"v{v1['version']} ({metric} {v1['metrics'][metric]:.4f} at "
+        f"training) → v{v2['version']} ({metric} {v2['metrics'][metric]:.4f} on the "
+        "recent holdout)",
+    )
     root = summary["project"]
-    table.add_row("gate", "\n".join(v2["gate_reasons"])
-                  + f"\n(full report: opsloop gate {project.name} {v2['version']} -p {root})")
+    table.add_row(
+        "gate",
+        "\n".join(v2["gate_reasons"])
+        + f"\n(full report: opsloop gate {project.name} {v2['version']} -p {root})",
+    )
     table.add_row("served now", f"version {summary['served_after']}")
     table.add_row("monitor report", str(m.get("report_path")))
     table.add_row("see it", f"opsloop status -p {root}\nopsloop events -p {root}")
     db = project.paths.home / "mlflow.db"
-    table.add_row("MLflow UI", f"mlflow ui --backend-store-uri sqlite:///{db} "
-                  f"--default-artifact-root {project.paths.artifacts}")
+    table.add_row(
+        "MLflow UI",
+        f"mlflow ui --backend-store-uri sqlite:///{db} "
+        f"--default-artifact-root {project.paths.artifacts}",
+    )
     console.print(table)

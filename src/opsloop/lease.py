@@ -37,8 +37,15 @@ def training_lease_name(model: str) -> str:
 class HeldLease:
     """One holder's view of the lease `name`."""
 
-    def __init__(self, store: OpsStore, name: str, ttl: timedelta, *,
-                 holder: str | None = None, model: str | None = None) -> None:
+    def __init__(
+        self,
+        store: OpsStore,
+        name: str,
+        ttl: timedelta,
+        *,
+        holder: str | None = None,
+        model: str | None = None,
+    ) -> None:
         self.store = store
         self.name = name
         self.ttl = ttl
@@ -52,8 +59,7 @@ class HeldLease:
 
     def acquire(self) -> bool:
         """Take the lease (or renew it if held); False while another holder's is live."""
-        self.lease = self.store.acquire_lease(self.name, self.holder, self.ttl,
-                                              model=self.model)
+        self.lease = self.store.acquire_lease(self.name, self.holder, self.ttl, model=self.model)
         return self.lease is not None
 
     def renew(self) -> None:
@@ -62,8 +68,9 @@ class HeldLease:
         self.lease = self.store.renew_lease(self.lease, self.ttl)
         if self.lease is None:
             current = self.store.find_lease(self.name)
-            log.warning("lease %s lost: now held by %s", self.name,
-                        current.holder if current else "nobody")
+            log.warning(
+                "lease %s lost: now held by %s", self.name, current.holder if current else "nobody"
+            )
 
     def release(self) -> None:
         if self.lease is not None:

@@ -42,9 +42,7 @@ def positive_truth(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return (y_true == positive).astype(int)
 
 
-def compute_metrics(
-    task: str, y_true: Any, y_pred: Any, y_score: Any = None
-) -> dict[str, float]:
+def compute_metrics(task: str, y_true: Any, y_pred: Any, y_score: Any = None) -> dict[str, float]:
     from sklearn import metrics as m
 
     y_true = np.asarray(y_true)
@@ -68,19 +66,24 @@ def compute_metrics(
                 out["log_loss"] = float(m.log_loss(y_true, y_score))
         return out
     positive = _positive(y_true)
-    for name, fn in (("precision", m.precision_score), ("recall", m.recall_score),
-                     ("f1", m.f1_score)):
+    for name, fn in (
+        ("precision", m.precision_score),
+        ("recall", m.recall_score),
+        ("f1", m.f1_score),
+    ):
         out[name] = float(fn(y_true, y_pred, pos_label=positive, zero_division=0))
     if y_score is not None:
         score = np.asarray(y_score, dtype=float)
         truth = (y_true == positive).astype(int)
         if len(np.unique(truth)) == 2:
             out["roc_auc"] = float(m.roc_auc_score(truth, score))
-            out["log_loss"] = float(m.log_loss(truth, np.clip(score, 1e-15, 1 - 1e-15),
-                                               labels=[0, 1]))
+            out["log_loss"] = float(
+                m.log_loss(truth, np.clip(score, 1e-15, 1 - 1e-15), labels=[0, 1])
+            )
     return out
 
 
-def metric_value(task: str, metric: str, y_true: Any, y_pred: Any, y_score: Any = None
-                 ) -> float | None:
+def metric_value(
+    task: str, metric: str, y_true: Any, y_pred: Any, y_score: Any = None
+) -> float | None:
     return compute_metrics(task, y_true, y_pred, y_score).get(metric)

@@ -61,9 +61,13 @@ class Project:
         if stack is not None and stack != config.stack:
             from opsloop.config import parse_config
 
-            config = parse_config({**config.model_dump(mode="json", exclude_unset=True,
-                                                     by_alias=True),
-                                   "stack": stack}, source=str(config_path))
+            config = parse_config(
+                {
+                    **config.model_dump(mode="json", exclude_unset=True, by_alias=True),
+                    "stack": stack,
+                },
+                source=str(config_path),
+            )
         self.config: ProjectConfig = config
         self.paths = Paths(self.root)
         self.stack: StackConfig = resolve_stack(config, self.paths)
@@ -95,7 +99,8 @@ class Project:
         assert self.stack.tracking_uri is not None
         self.paths.home.mkdir(parents=True, exist_ok=True)
         registry = MlflowRegistry(
-            self.stack.tracking_uri, registry_uri=self.stack.registry_uri,
+            self.stack.tracking_uri,
+            registry_uri=self.stack.registry_uri,
             artifact_location=self.stack.artifact_location,
         )
         registry.initialise()
@@ -112,43 +117,67 @@ class Project:
             labels_glob = str(self.root / self.config.data.labels)
         assert self.stack.prediction_log is not None
         return DuckDBEngine(
-            Path(self.stack.prediction_log), self.paths.labels,
-            extra_labels_glob=labels_glob, id_column=self.config.id_column,
+            Path(self.stack.prediction_log),
+            self.paths.labels,
+            extra_labels_glob=labels_glob,
+            id_column=self.config.id_column,
             target=self.config.target,
         )
 
     @cached_property
     def runtime(self) -> Runtime:
-        return Runtime(self.config, self.root, self.registry, self.store, self.engine,
-                       actor=self.actor)
+        return Runtime(
+            self.config, self.root, self.registry, self.store, self.engine, actor=self.actor
+        )
 
     # ---- the loop ------------------------------------------------------------------
     def train(
-        self, *, window: Window | None = None, trigger: str = "manual",
-        reset_schema: bool = False, progress: Progress | None = None,
+        self,
+        *,
+        window: Window | None = None,
+        trigger: str = "manual",
+        reset_schema: bool = False,
+        progress: Progress | None = None,
     ) -> TrainOutcome:
         """Run the pipeline: load → validate → split → fit → evaluate → register → gate →
         approval → promotion (when approval is `auto`)."""
         from opsloop.train.pipeline import run_training
 
-        return run_training(self.runtime, window=window, trigger=trigger,
-                            reset_schema=reset_schema, progress=progress)
+        return run_training(
+            self.runtime,
+            window=window,
+            trigger=trigger,
+            reset_schema=reset_schema,
+            progress=progress,
+        )
 
     def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:
         from opsloop.deploy.controller import promote
 
         return promote(self.runtime, version, reason=reason, actor=self.actor)
 
-    def deploy(self, version: str, *, strategy: str | None = None,
-               steps: tuple[float, ...] | None = None, bake: timedelta | None = None,
-               reason: str = "manual deployment") -> Deployment | Rollout:
+    def deploy(
+        self,
+        version: str,
+        *,
+        strategy: str | None = None,
+        steps: tuple[float, ...] | None = None,
+        bake: timedelta | None = None,
+        reason: str = "manual deployment",
+    ) -> Deployment | Rollout:
         """Take `version` to production by `strategy` (default `deploy.strategy`):
         blue_green switches now (a Deployment), canary/shadow start a Rollout."""
         from opsloop.deploy.rollout import deploy
 
-        return deploy(self.runtime, version, strategy=strategy, steps=steps,
-                      bake_seconds=None if bake is None else bake.total_seconds(),
-                      reason=reason, actor=self.actor)
+        return deploy(
+            self.runtime,
+            version,
+            strategy=strategy,
+            steps=steps,
+            bake_seconds=None if bake is None else bake.total_seconds(),
+            reason=reason,
+            actor=self.actor,
+        )
 
     def rollout_status(self) -> dict[str, Any] | None:
         """The newest rollout, with a fresh analysis while it runs."""
@@ -217,14 +246,28 @@ class Project:
         from opsloop.store.records import utcnow
 
         part = uuid.uuid4().hex
-        n = ingest_labels(source, self.paths.labels, id_column=self.config.id_column,
-                          target=self.config.target, part_name=f"part-{part}.parquet")
-        evidence = {"rows": n, "source": str(source) if isinstance(source, str | Path)
-                    else "DataFrame"}
+        n = ingest_labels(
+            source,
+            self.paths.labels,
+            id_column=self.config.id_column,
+            target=self.config.target,
+            part_name=f"part-{part}.parquet",
+        )
+        evidence = {
+            "rows": n,
+            "source": str(source) if isinstance(source, str | Path) else "DataFrame",
+        }
         # counted by the `labels` trigger like the agent's inbox files
-        self.store.add_arrival(self.name, source=LABELS_SOURCE, seq=content_seq(part),
-                               ts=utcnow(), rows=n, payload=evidence, actor=self.actor,
-                               event=("labels_added", f"{n} labels added", evidence))
+        self.store.add_arrival(
+            self.name,
+            source=LABELS_SOURCE,
+            seq=content_seq(part),
+            ts=utcnow(),
+            rows=n,
+            payload=evidence,
+            actor=self.actor,
+            event=("labels_added", f"{n} labels added", evidence),
+        )
         return n
 
     def request_retrain(self, *, reason: str = "") -> RetrainRequest:
@@ -234,8 +277,9 @@ class Project:
 
         return request_retrain(self.store, self.name, actor=self.actor, reason=reason)
 
-    def retrain_now(self, *, reason: str = "", progress: Progress | None = None
-                    ) -> tuple[RetrainRequest, TrainOutcome]:
+    def retrain_now(
+        self, *, reason: str = "", progress: Progress | None = None
+    ) -> tuple[RetrainRequest, TrainOutcome]:
         """Record a retraining request and run it in this process now; StateError while a
         training of the model runs."""
         from opsloop.orchestrate.manual import retrain_now
@@ -248,23 +292,36 @@ class Project:
 
         return list_requests(self.store, self.name, limit=limit)
 
-    def monitor(self, *, window: Window | None = None, version: str | None = None
-                ) -> MonitorResult:
+    def monitor(self, *, window: Window | None = None, version: str | None = None) -> MonitorResult:
         """Monitor `window` (default: the last `monitor.window`) for `version` (default:
         the deployed one), against its reference and the previous window."""
         from opsloop.monitor.job import run_monitor_job
 
         return run_monitor_job(self.runtime, window=window, version=version)
 
-    def backfill_monitor(self, *, start: datetime, end: datetime, every: timedelta,
-                         version: str | None = None, replace: bool = False,
-                         on_window: OnWindow | None = None) -> BackfillResult:
+    def backfill_monitor(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        version: str | None = None,
+        replace: bool = False,
+        on_window: OnWindow | None = None,
+    ) -> BackfillResult:
         """Monitor the consecutive windows of length `every` from `start` to `end`
         (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
         from opsloop.monitor.backfill import backfill
 
-        return backfill(self.runtime, start=start, end=end, every=every, version=version,
-                        replace=replace, on_window=on_window)
+        return backfill(
+            self.runtime,
+            start=start,
+            end=end,
+            every=every,
+            version=version,
+            replace=replace,
+            on_window=on_window,
+        )
 
     def monitoring(self, *, limit: int = 48, version: str | None = None) -> dict[str, Any]:
         """The latest monitored windows, oldest first (`views.build_monitoring`)."""
@@ -272,8 +329,7 @@ class Project:
 
         return build_monitoring(self.store, self.name, limit=limit, version=version)
 
-    def tick(self, *, force_monitor: bool = False, progress: Progress | None = None
-             ) -> TickResult:
+    def tick(self, *, force_monitor: bool = False, progress: Progress | None = None) -> TickResult:
         """One agent tick under the agent lease: recover crashed runs, monitor if due, fire
         triggers, retrain if fired, send pending notifications. StateError while another
         agent holds the lease."""
@@ -281,16 +337,23 @@ class Project:
 
         return tick_with_lease(self.runtime, force_monitor=force_monitor, progress=progress)
 
-    def run_agent(self, *, interval: timedelta = timedelta(seconds=30),
-                  stop: threading.Event | None = None) -> None:
+    def run_agent(
+        self, *, interval: timedelta = timedelta(seconds=30), stop: threading.Event | None = None
+    ) -> None:
         """Tick every `interval` while holding the agent lease (stand by otherwise), until
         `stop` is set."""
         from opsloop.orchestrate.agent import run_agent
 
         run_agent(self.runtime, interval=interval, stop=stop)
 
-    def serve(self, *, host: str | None = None, port: int | None = None,
-              admin_token: str | None = None, workers: int | None = None) -> None:
+    def serve(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        admin_token: str | None = None,
+        workers: int | None = None,
+    ) -> None:
         """Run the prediction server until stopped (blocks). With `admin_token`, the
         management API's write endpoints (approve, reject) accept that bearer token.
         `workers` (default `serve.workers`) > 1 runs that many processes, each building its
@@ -316,12 +379,21 @@ class Project:
         # Create or upgrade both databases once, before N processes open them at once.
         self.registry  # noqa: B018
         deployment = self.store.find_deployment(self.name)
-        run_workers(self.root, self.config.stack, name=self.name,
-                    version=None if deployment is None else deployment.version, host=host,
-                    port=port, workers=n, actor=self.actor, admin_token=admin_token)
+        run_workers(
+            self.root,
+            self.config.stack,
+            name=self.name,
+            version=None if deployment is None else deployment.version,
+            host=host,
+            port=port,
+            workers=n,
+            actor=self.actor,
+            admin_token=admin_token,
+        )
 
-    def serve_context(self, *, admin_token: str | None = None,
-                      multiprocess_metrics: bool = False) -> ServeContext:
+    def serve_context(
+        self, *, admin_token: str | None = None, multiprocess_metrics: bool = False
+    ) -> ServeContext:
         """What one server process needs: backends, log writer and `serve` settings."""
         from opsloop.serve import PredictionLogWriter, ServeContext
 
@@ -329,17 +401,23 @@ class Project:
         assert self.stack.prediction_log is not None
         registry = self.registry
         writer = PredictionLogWriter(
-            Path(self.stack.prediction_log), self.name,
+            Path(self.stack.prediction_log),
+            self.name,
             flush_interval=cfg.log_flush_interval.total_seconds(),
             max_queue_rows=cfg.log_max_queue,
         )
         return ServeContext(
-            model_name=self.name, store=self.store,
+            model_name=self.name,
+            store=self.store,
             load_version=lambda version: registry.load(self.name, version),
-            log_writer=writer, id_column=self.config.id_column,
+            log_writer=writer,
+            id_column=self.config.id_column,
             reload_interval=cfg.reload_interval.total_seconds(),
-            project=self, admin_token=admin_token, model_threads=cfg.model_threads,
-            batching=cfg.batching, multiprocess_metrics=multiprocess_metrics,
+            project=self,
+            admin_token=admin_token,
+            model_threads=cfg.model_threads,
+            batching=cfg.batching,
+            multiprocess_metrics=multiprocess_metrics,
             sticky_header=self.config.deploy.sticky_header,
             rollback_window=self.config.deploy.rollback_window.total_seconds(),
             controller=cfg.controller,

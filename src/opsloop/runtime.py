@@ -136,7 +136,8 @@ class Runtime:
         if not isinstance(frame, pd.DataFrame):
             raise UserCodeError(
                 f"load(window) in {self.config.code} returned the wrong type",
-                expected="a pandas DataFrame", got=type(frame).__name__,
+                expected="a pandas DataFrame",
+                got=type(frame).__name__,
             )
         return frame
 

@@ -34,13 +34,21 @@ def list_examples() -> list[str]:
     return sorted(EXAMPLES)
 
 
-def init_project(path: Path | str, *, example: str = "churn", force: bool = False,
-                 history_days: int = 60, rows: int = 12_000, seed: int = 7,
-                 now: datetime | None = None) -> Path:
+def init_project(
+    path: Path | str,
+    *,
+    example: str = "churn",
+    force: bool = False,
+    history_days: int = 60,
+    rows: int = 12_000,
+    seed: int = 7,
+    now: datetime | None = None,
+) -> Path:
     root = Path(path)
     if example not in list_examples():
         raise InvalidInputError(
-            f"unknown example {example!r}", expected=f"one of {list_examples()}",
+            f"unknown example {example!r}",
+            expected=f"one of {list_examples()}",
             fix="pass --example churn",
         )
     if (root / "opsloop.yaml").exists() and not force:
@@ -57,8 +65,9 @@ def init_project(path: Path | str, *, example: str = "churn", force: bool = Fals
     (root / "README.md").write_text(_README.format(name=root.resolve().name, example=example))
     (root / ".gitignore").write_text(".opsloop/\n__pycache__/\n")
     end = now or datetime.now(UTC)
-    history = generate(rows, end - timedelta(days=history_days), end, drift=0.0, seed=seed,
-                       id_prefix="hist")
+    history = generate(
+        rows, end - timedelta(days=history_days), end, drift=0.0, seed=seed, id_prefix="hist"
+    )
     write_events(root, history, "history")
     return root
 

@@ -34,8 +34,7 @@ class Heartbeat:
         self._beat = beat
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="opsloop-heartbeat",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="opsloop-heartbeat", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -55,8 +54,14 @@ class Heartbeat:
 
 class StageRecorder:
     def __init__(
-        self, store: OpsStore, model: str, pipeline: str, *, trigger: str | None = None,
-        progress: Progress | None = None, heartbeat_interval: float = 10.0,
+        self,
+        store: OpsStore,
+        model: str,
+        pipeline: str,
+        *,
+        trigger: str | None = None,
+        progress: Progress | None = None,
+        heartbeat_interval: float = 10.0,
         on_beat: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
@@ -74,8 +79,12 @@ class StageRecorder:
     @contextmanager
     def stage(self, name: str) -> Iterator[dict[str, Any]]:
         detail: dict[str, Any] = {}
-        entry: dict[str, Any] = {"name": name, "status": "running",
-                                 "started": utcnow().isoformat(), "detail": detail}
+        entry: dict[str, Any] = {
+            "name": name,
+            "status": "running",
+            "started": utcnow().isoformat(),
+            "detail": detail,
+        }
         self.stages.append(entry)
         self.store.update_run(self.run_id, stages=self.stages)
         if self.progress:
@@ -85,8 +94,11 @@ class StageRecorder:
             with Heartbeat(self.beat, self.heartbeat_interval):
                 yield detail
         except BaseException as exc:
-            entry.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
-                         error=f"{type(exc).__name__}: {exc}")
+            entry.update(
+                status="failed",
+                seconds=round(time.perf_counter() - t0, 3),
+                error=f"{type(exc).__name__}: {exc}",
+            )
             self.store.update_run(self.run_id, stages=self.stages)
             raise
         entry.update(status="succeeded", seconds=round(time.perf_counter() - t0, 3))
@@ -98,5 +110,9 @@ class StageRecorder:
         self.store.update_run(self.run_id, stages=self.stages, status="succeeded", result=result)
 
     def fail(self, error: BaseException) -> None:
-        self.store.update_run(self.run_id, stages=self.stages, status="failed",
-                              error=f"{type(error).__name__}: {error}")
+        self.store.update_run(
+            self.run_id,
+            stages=self.stages,
+            status="failed",
+            error=f"{type(error).__name__}: {error}",
+        )

@@ -25,11 +25,14 @@ def _gate_extra(evidence: dict[str, Any]) -> dict[str, Any]:
     report = evidence.get("report") or {}
     primary = (report.get("metrics") or [{}])[0]
     return {
-        "method": primary.get("method"), "improvement": primary.get("improvement"),
-        "ci_low": primary.get("ci_low"), "ci_high": primary.get("ci_high"),
+        "method": primary.get("method"),
+        "improvement": primary.get("improvement"),
+        "ci_low": primary.get("ci_low"),
+        "ci_high": primary.get("ci_high"),
         "confidence": report.get("confidence"),
-        "slices_regressed": [s["slice"] for s in report.get("slices", [])
-                             if s.get("status") == "regressed"],
+        "slices_regressed": [
+            s["slice"] for s in report.get("slices", []) if s.get("status") == "regressed"
+        ],
         "report": (evidence.get("artifacts") or {}).get("gate_report.html"),
     }
 
@@ -58,16 +61,25 @@ def build_status(project: Project) -> dict[str, Any]:
         approval = store.find_approval(name, version)
         return {
             "version": version,
-            "gate": None if gate is None else {
-                "passed": gate.passed, "metric": gate.metric,
+            "gate": None
+            if gate is None
+            else {
+                "passed": gate.passed,
+                "metric": gate.metric,
                 "challenger_value": gate.challenger_value,
-                "champion_value": gate.champion_value, "champion_version": gate.champion_version,
-                "reasons": gate.reasons, "ts": _iso(gate.ts),
+                "champion_value": gate.champion_value,
+                "champion_version": gate.champion_version,
+                "reasons": gate.reasons,
+                "ts": _iso(gate.ts),
                 **_gate_extra(gate.evidence),
             },
-            "approval": None if approval is None else {
-                "status": approval.status, "actor": approval.actor,
-                "comment": approval.comment, "ts": _iso(approval.ts),
+            "approval": None
+            if approval is None
+            else {
+                "status": approval.status,
+                "actor": approval.actor,
+                "comment": approval.comment,
+                "ts": _iso(approval.ts),
             },
         }
 
@@ -90,29 +102,52 @@ def build_status(project: Project) -> dict[str, Any]:
         "stack": cfg.stack,
         "champion": version_view(champion),
         "challenger": version_view(challenger),
-        "deployment": None if deployment is None else {
-            "version": deployment.version, "revision": deployment.revision,
-            "previous_version": deployment.previous_version, "strategy": deployment.strategy,
-            "reason": deployment.reason, "actor": deployment.actor, "ts": _iso(deployment.ts),
+        "deployment": None
+        if deployment is None
+        else {
+            "version": deployment.version,
+            "revision": deployment.revision,
+            "previous_version": deployment.previous_version,
+            "strategy": deployment.strategy,
+            "reason": deployment.reason,
+            "actor": deployment.actor,
+            "ts": _iso(deployment.ts),
         },
-        "rollout": None if rollout is None else {
-            "id": rollout.id, "strategy": rollout.strategy, "status": rollout.status,
+        "rollout": None
+        if rollout is None
+        else {
+            "id": rollout.id,
+            "strategy": rollout.strategy,
+            "status": rollout.status,
             "stable_version": rollout.stable_version,
-            "candidate_version": rollout.candidate_version, "steps": rollout.steps,
-            "step": rollout.step, "share": rollout.share, "started": _iso(rollout.started),
-            "step_started": _iso(rollout.step_started), "finished": _iso(rollout.finished),
-            "actor": rollout.actor, "reason": rollout.reason,
+            "candidate_version": rollout.candidate_version,
+            "steps": rollout.steps,
+            "step": rollout.step,
+            "share": rollout.share,
+            "started": _iso(rollout.started),
+            "step_started": _iso(rollout.step_started),
+            "finished": _iso(rollout.finished),
+            "actor": rollout.actor,
+            "reason": rollout.reason,
             "analysed": _iso(rollout.analysed),
             "verdict": rollout.analysis.get("verdict"),
             "analysis_reasons": rollout.analysis.get("reasons", []),
-            "checks": [{k: c.get(k) for k in ("name", "status", "value", "limit")}
-                       for c in rollout.analysis.get("checks", [])],
+            "checks": [
+                {k: c.get(k) for k in ("name", "status", "value", "limit")}
+                for c in rollout.analysis.get("checks", [])
+            ],
         },
-        "last_monitor": None if last is None else {
-            "ts": _iso(last.ts), "version": last.version,
-            "window_start": _iso(last.window_start), "window_end": _iso(last.window_end),
-            "n_rows": last.n_rows, "n_labelled": last.n_labelled,
-            "drift_detected": last.drift_detected, "drift_share": last.drift_share,
+        "last_monitor": None
+        if last is None
+        else {
+            "ts": _iso(last.ts),
+            "version": last.version,
+            "window_start": _iso(last.window_start),
+            "window_end": _iso(last.window_end),
+            "n_rows": last.n_rows,
+            "n_labelled": last.n_labelled,
+            "drift_detected": last.drift_detected,
+            "drift_share": last.drift_share,
             "drifted_features": last.summary.get("drifted_features", []),
             "multivariate": last.summary.get("multivariate"),
             "performance_metric": last.performance_metric,
@@ -123,15 +158,21 @@ def build_status(project: Project) -> dict[str, Any]:
             "quality_breaches": [
                 {k: c.get(k) for k in ("check", "feature", "value", "expected", "detail")}
                 for c in (last.summary.get("quality") or {}).get("checks", [])
-                if c.get("status") == "breach"],
+                if c.get("status") == "breach"
+            ],
             "report_path": last.report_path,
             "newly_drifted": (last.summary.get("previous") or {}).get("newly_drifted", []),
             "recovered": (last.summary.get("previous") or {}).get("recovered", []),
         },
         "pending_approvals": [
-            {"version": a.version, "since": _iso(a.ts), "comment": a.comment,
-             "expires": None if cfg.gate.approval_expiry is None
-             else _iso(a.ts + cfg.gate.approval_expiry)}
+            {
+                "version": a.version,
+                "since": _iso(a.ts),
+                "comment": a.comment,
+                "expires": None
+                if cfg.gate.approval_expiry is None
+                else _iso(a.ts + cfg.gate.approval_expiry),
+            }
             for a in store.list_pending(name)
         ],
         "versions": versions,
@@ -140,8 +181,11 @@ def build_status(project: Project) -> dict[str, Any]:
             "monitor_next": _iso(next_run(cfg.monitor.schedule, now)),
             "retrain": cfg.retrain.schedule,
             "retrain_on": list(cfg.retrain.on),
-            "last_trigger": None if not firings else {
-                "trigger": firings[-1].trigger, "key": firings[-1].key,
+            "last_trigger": None
+            if not firings
+            else {
+                "trigger": firings[-1].trigger,
+                "key": firings[-1].key,
                 "ts": _iso(firings[-1].ts),
             },
             "cooldown_until": _iso(cooldown_until(cfg, firings, now)),
@@ -151,9 +195,14 @@ def build_status(project: Project) -> dict[str, Any]:
         "runs": [_run_view(r) for r in runs],
         "running": [_run_view(r) for r in running],
         "agent": {
-            "lease": None if lease is None else {
-                "holder": lease.holder, "token": lease.token, "acquired": _iso(lease.acquired),
-                "renewed": _iso(lease.renewed), "expires": _iso(lease.expires),
+            "lease": None
+            if lease is None
+            else {
+                "holder": lease.holder,
+                "token": lease.token,
+                "acquired": _iso(lease.acquired),
+                "renewed": _iso(lease.renewed),
+                "expires": _iso(lease.expires),
                 "live": lease.live(now),
             },
             "lease_ttl": cfg.agent.lease_ttl.total_seconds(),
@@ -163,10 +212,17 @@ def build_status(project: Project) -> dict[str, Any]:
 
 
 def _run_view(r: PipelineRun) -> dict[str, Any]:
-    return {"id": r.id, "pipeline": r.pipeline, "status": r.status, "trigger": r.trigger,
-            "started": _iso(r.started), "finished": _iso(r.finished), "error": r.error,
-            "heartbeat": _iso(r.heartbeat),
-            "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages]}
+    return {
+        "id": r.id,
+        "pipeline": r.pipeline,
+        "status": r.status,
+        "trigger": r.trigger,
+        "started": _iso(r.started),
+        "finished": _iso(r.finished),
+        "error": r.error,
+        "heartbeat": _iso(r.heartbeat),
+        "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages],
+    }
 
 
 def _band(value: Any, flag: str) -> dict[str, Any] | None:
@@ -184,22 +240,35 @@ def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
     previous = s.get("previous") or {}
     quality = s.get("quality")
     return {
-        "id": r.id, "ts": _iso(r.ts), "version": r.version,
-        "window_start": _iso(r.window_start), "window_end": _iso(r.window_end),
-        "n_rows": r.n_rows, "n_labelled": r.n_labelled,
-        "drift_detected": r.drift_detected, "drift_share": r.drift_share,
+        "id": r.id,
+        "ts": _iso(r.ts),
+        "version": r.version,
+        "window_start": _iso(r.window_start),
+        "window_end": _iso(r.window_end),
+        "n_rows": r.n_rows,
+        "n_labelled": r.n_labelled,
+        "drift_detected": r.drift_detected,
+        "drift_share": r.drift_share,
         "drifted_features": s.get("drifted_features", []),
-        "features": {f["name"]: {k: f.get(k) for k in ("test", "statistic", "p_value",
-                                                       "threshold", "drifted", "status")}
-                     for f in (s.get("drift") or {}).get("features", []) if "name" in f},
+        "features": {
+            f["name"]: {
+                k: f.get(k)
+                for k in ("test", "statistic", "p_value", "threshold", "drifted", "status")
+            }
+            for f in (s.get("drift") or {}).get("features", [])
+            if "name" in f
+        },
         "performance_metric": r.performance_metric,
         "performance_value": r.performance_value,
         "performance_degraded": r.performance_degraded,
         "estimated_performance": _band(s.get("estimated_performance"), "degraded"),
         "multivariate": _band(s.get("multivariate"), "drifted"),
         "quality_passed": quality.get("passed") if isinstance(quality, dict) else None,
-        "previous": None if not previous else {
-            "id": previous.get("id"), "newly_drifted": previous.get("newly_drifted", []),
+        "previous": None
+        if not previous
+        else {
+            "id": previous.get("id"),
+            "newly_drifted": previous.get("newly_drifted", []),
             "recovered": previous.get("recovered", []),
             "drift_share_change": (previous.get("drift_share") or {}).get("change"),
             "performance_change": (previous.get("performance") or {}).get("change"),
@@ -208,9 +277,13 @@ def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
     }
 
 
-def build_monitoring(store: OpsStore, model: str, *, limit: int = 48,
-                     version: str | None = None) -> dict[str, Any]:
+def build_monitoring(
+    store: OpsStore, model: str, *, limit: int = 48, version: str | None = None
+) -> dict[str, Any]:
     """The `limit` latest monitored windows (of one version, or all), oldest first."""
     results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
-    return {"model": model, "version": version,
-            "windows": [monitor_window_view(r) for r in results]}
+    return {
+        "model": model,
+        "version": version,
+        "windows": [monitor_window_view(r) for r in results],
+    }

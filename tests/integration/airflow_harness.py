@@ -75,20 +75,24 @@ def consume_queued_events(dag: Any) -> tuple[bool, list[Any]]:
     from sqlalchemy import delete, func, select
 
     with create_session() as session:
-        queue = session.scalars(select(AssetDagRunQueue)
-                                .where(AssetDagRunQueue.target_dag_id == dag.dag_id)).all()
+        queue = session.scalars(
+            select(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag.dag_id)
+        ).all()
         if not queue:
             return False, []
-        last_run = session.scalar(select(func.max(DagRun.run_after))
-                                  .where(DagRun.dag_id == dag.dag_id))
+        last_run = session.scalar(
+            select(func.max(DagRun.run_after)).where(DagRun.dag_id == dag.dag_id)
+        )
         wanted = select(AssetEvent.id).where(
             AssetEvent.asset_id.in_([q.asset_id for q in queue]),
-            AssetEvent.timestamp <= max(q.created_at for q in queue))
+            AssetEvent.timestamp <= max(q.created_at for q in queue),
+        )
         if last_run is not None:
             wanted = wanted.where(AssetEvent.timestamp > last_run)
         event_ids = session.scalars(wanted).all()
-        session.execute(delete(AssetDagRunQueue)
-                        .where(AssetDagRunQueue.target_dag_id == dag.dag_id))
+        session.execute(
+            delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag.dag_id)
+        )
 
     create = dagrun_module.get_or_create_dagrun
     consumed: list[Any] = []
@@ -112,11 +116,14 @@ def asset_events() -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.execute(select(AssetModel.uri, AssetEvent.extra, AssetEvent.source_dag_id)
-                               .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-                               .order_by(AssetEvent.id)).all()
-        return [{"asset": uri, "extra": extra, "source_dag_id": dag_id}
-                for uri, extra, dag_id in rows]
+        rows = session.execute(
+            select(AssetModel.uri, AssetEvent.extra, AssetEvent.source_dag_id)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .order_by(AssetEvent.id)
+        ).all()
+        return [
+            {"asset": uri, "extra": extra, "source_dag_id": dag_id} for uri, extra, dag_id in rows
+        ]
 
 
 def returns(dag_id: str, run_id: str) -> dict[str, Any]:
@@ -125,9 +132,13 @@ def returns(dag_id: str, run_id: str) -> dict[str, Any]:
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.execute(select(XComModel.task_id, XComModel.value).where(
-            XComModel.dag_id == dag_id, XComModel.run_id == run_id,
-            XComModel.key == "return_value")).all()
+        rows = session.execute(
+            select(XComModel.task_id, XComModel.value).where(
+                XComModel.dag_id == dag_id,
+                XComModel.run_id == run_id,
+                XComModel.key == "return_value",
+            )
+        ).all()
         return {task_id: value for task_id, value in rows}
 
 

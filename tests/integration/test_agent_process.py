@@ -29,7 +29,7 @@ from tinyproject import write_tiny_project
 
 pytestmark = pytest.mark.slow
 
-BLOCKING_BUILD = '''
+BLOCKING_BUILD = """
 
 _build = build
 BLOCK = DATA.parent / "block_build"
@@ -43,14 +43,17 @@ def build():
     while BLOCK.exists() and time.monotonic() < deadline:  # until the test kills us
         time.sleep(0.05)
     return _build()
-'''
+"""
 
 
 def spawn(*args: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "opsloop", *args], stdout=out,
-                                stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(
+            [sys.executable, "-m", "opsloop", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def wait_until(predicate, timeout: float = 120.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
@@ -74,11 +77,14 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def test_two_agents_one_acts_and_the_other_takes_over(tmp_path: Path,
-                                                      receiver: Receiver) -> None:
-    root = write_tiny_project(tmp_path / "tiny", extra_yaml=(
-        "agent: {lease_ttl: 3s}\n"
-        f"notify: {{webhooks: [{{url: '{receiver.url}'}}], retries: 1, backoff: 0.1s}}\n"))
+def test_two_agents_one_acts_and_the_other_takes_over(tmp_path: Path, receiver: Receiver) -> None:
+    root = write_tiny_project(
+        tmp_path / "tiny",
+        extra_yaml=(
+            "agent: {lease_ttl: 3s}\n"
+            f"notify: {{webhooks: [{{url: '{receiver.url}'}}], retries: 1, backoff: 0.1s}}\n"
+        ),
+    )
     Project(root).registry  # noqa: B018  (MLflow's DB is created once, before the agents)
     store = OpsStore(f"sqlite:///{root / '.opsloop' / 'ops.db'}")
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
@@ -90,18 +96,25 @@ def test_two_agents_one_acts_and_the_other_takes_over(tmp_path: Path,
         assert first is not None and first.holder.split(":")[1] == str(a.pid)
         b = spawn("agent", "-p", str(root), "--interval", "0.3s", log=logs[1])
         wait_until(lambda: "standing by" in logs[1].read_text(), what="b stands by")
-        sent = [store.add_event(kind, "tiny", version=str(i), summary=f"event {i}")
-                for i, kind in enumerate(["promoted", "drift_detected", "rolled_back"])]
+        sent = [
+            store.add_event(kind, "tiny", version=str(i), summary=f"event {i}")
+            for i, kind in enumerate(["promoted", "drift_detected", "rolled_back"])
+        ]
         wait_until(lambda: len(receiver.received) >= 3, what="three notifications")
 
         before_kill = store.find_lease("agent:tiny")
         assert before_kill is not None and before_kill.holder == first.holder
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=60)
-        sent += [store.add_event("approval_pending", "tiny", version="9", summary="while "
-                                 "nobody holds the lease")]
-        wait_until(lambda: store.find_lease("agent:tiny").holder != first.holder,  # type: ignore[union-attr]
-                   what="b takes the lease over")
+        sent += [
+            store.add_event(
+                "approval_pending", "tiny", version="9", summary="while nobody holds the lease"
+            )
+        ]
+        wait_until(
+            lambda: store.find_lease("agent:tiny").holder != first.holder,  # type: ignore[union-attr]
+            what="b takes the lease over",
+        )
         second = store.find_lease("agent:tiny")
         assert second is not None and second.holder.split(":")[1] == str(b.pid)
         assert second.token == first.token + 1
@@ -121,15 +134,21 @@ def test_two_agents_one_acts_and_the_other_takes_over(tmp_path: Path,
     final = store.find_lease("agent:tiny")
     assert final is not None and not final.live(utcnow())  # released on SIGTERM
     assert b.returncode == 0, logs[1].read_text()
-    status = json.loads(subprocess.run(
-        [sys.executable, "-m", "opsloop", "status", "-p", str(root), "--json"],
-        capture_output=True, text=True, check=True).stdout)
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "opsloop", "status", "-p", str(root), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert status["agent"]["lease"]["holder"] == final.holder
 
 
 def test_killed_training_is_marked_failed_and_run_again(tmp_path: Path) -> None:
-    root = write_tiny_project(tmp_path / "tiny", extra_yaml=(
-        "agent: {heartbeat_interval: 0.3s, heartbeat_timeout: 3s}\n"))
+    root = write_tiny_project(
+        tmp_path / "tiny", extra_yaml=("agent: {heartbeat_interval: 0.3s, heartbeat_timeout: 3s}\n")
+    )
     with (root / "model.py").open("a") as f:
         f.write(BLOCKING_BUILD)
     (root / "block_build").write_text("1")
@@ -141,19 +160,30 @@ def test_killed_training_is_marked_failed_and_run_again(tmp_path: Path) -> None:
         (run,) = store.list_runs("tiny")
         assert run.status == "running" and run.stages[-1]["name"] == "fit"
         beat = run.heartbeat
-        wait_until(lambda: store.list_runs("tiny")[0].heartbeat != beat,
-                   what="the heartbeat moves while fit runs")
+        wait_until(
+            lambda: store.list_runs("tiny")[0].heartbeat != beat,
+            what="the heartbeat moves while fit runs",
+        )
         train.send_signal(signal.SIGKILL)
         train.wait(timeout=60)
     finally:
         stop(train)
     (root / "block_build").unlink()
     assert store.list_runs("tiny")[0].status == "running"  # nobody has noticed yet
-    wait_until(lambda: utcnow() - store.list_runs("tiny")[0].heartbeat  # type: ignore[operator]
-               > Project(root).config.agent.heartbeat_timeout, what="heartbeat goes stale")
+    wait_until(
+        lambda: (
+            utcnow() - store.list_runs("tiny")[0].heartbeat  # type: ignore[operator]
+            > Project(root).config.agent.heartbeat_timeout
+        ),
+        what="heartbeat goes stale",
+    )
 
-    out = subprocess.run([sys.executable, "-m", "opsloop", "agent", "--once", "--json", "-p",
-                          str(root)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "opsloop", "agent", "--once", "--json", "-p", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     tick = json.loads(out.stdout)
     assert [r["id"] for r in tick["crashed"]] == [run.id]

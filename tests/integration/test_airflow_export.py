@@ -54,8 +54,10 @@ PER_PHASE = 750  # production rows per drift phase, as `opsloop demo` (3000 over
 def airflow_venv() -> Path:
     venv = Path(os.environ.get("OPSLOOP_TEST_AIRFLOW_VENV", REPO / ".venv-airflow"))
     if not (venv / "bin" / "airflow").exists():
-        why = (f"the Airflow virtualenv {venv} is missing: create it with "
-               "`bash scripts/airflow-venv.sh` (scripts/test.sh does)")
+        why = (
+            f"the Airflow virtualenv {venv} is missing: create it with "
+            "`bash scripts/airflow-venv.sh` (scripts/test.sh does)"
+        )
         if os.environ.get("CI"):
             pytest.fail(f"CI requires Airflow: {why}")
         pytest.skip(why)
@@ -67,15 +69,24 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     """Environment of an Airflow installation with a fresh SQLite metadata database."""
     venv = airflow_venv()
     home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, "AIRFLOW_HOME": str(home),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           # as if unpaused by hand: a paused DAG is not queued by asset events
-           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-           "AIRFLOW_VENV": str(venv)}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # as if unpaused by hand: a paused DAG is not queued by asset events
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW_VENV": str(venv),
+    }
     (home / "dags").mkdir()
-    done = subprocess.run([str(venv / "bin" / "airflow"), "db", "migrate"], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [str(venv / "bin" / "airflow"), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     yield env
 
@@ -87,8 +98,13 @@ class Harness:
         self.log = log
         with log.open("wb") as err:
             self.proc = subprocess.Popen(
-                [str(Path(env["AIRFLOW_VENV"]) / "bin" / "python"), str(HARNESS)], env=env,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+                [str(Path(env["AIRFLOW_VENV"]) / "bin" / "python"), str(HARNESS)],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
 
     def run(self, dag_id: str) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -103,8 +119,9 @@ class Harness:
                 assert result["state"] == "success", detail
                 return result
             output.append(line)
-        raise AssertionError("the Airflow harness died:\n" + "".join(output[-80:])
-                             + self.log.read_text()[-3000:])
+        raise AssertionError(
+            "the Airflow harness died:\n" + "".join(output[-80:]) + self.log.read_text()[-3000:]
+        )
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -118,21 +135,32 @@ class Harness:
             self.proc.stdout.close()
 
 
-def traffic(drifts: tuple[float, ...], per_phase: int, *, seed: int, prefix: str
-            ) -> pd.DataFrame:
+def traffic(drifts: tuple[float, ...], per_phase: int, *, seed: int, prefix: str) -> pd.DataFrame:
     """Churn events of the last minute, one phase per drift level (as `opsloop demo`)."""
     now = datetime.now(UTC)
-    return pd.concat([generate(per_phase, now - timedelta(minutes=1), now, drift=drift,
-                               seed=seed + i, id_prefix=f"{prefix}{i}")
-                      for i, drift in enumerate(drifts)], ignore_index=True)
+    return pd.concat(
+        [
+            generate(
+                per_phase,
+                now - timedelta(minutes=1),
+                now,
+                drift=drift,
+                seed=seed + i,
+                id_prefix=f"{prefix}{i}",
+            )
+            for i, drift in enumerate(drifts)
+        ],
+        ignore_index=True,
+    )
 
 
 def serve(p: Project, frame: pd.DataFrame, version: str) -> None:
     """Send `frame` to the project's prediction server (in process, the lifespan of
     `opsloop serve`) as the demo does; leaving it flushes the prediction log."""
     with TestClient(create_app(p.serve_context())) as client:
-        answered = send_traffic(client, frame, [ID, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL], 25,
-                         lambda n: None)
+        answered = send_traffic(
+            client, frame, [ID, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL], 25, lambda n: None
+        )
     assert set(answered) == {version}
 
 
@@ -142,12 +170,21 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
     assert code == 0, out
     p = Project(root)
     assert p.name == MODEL and p.train().promoted
-    code, out = run_cli("airflow", "export", "-p", str(root), "--out",
-                        airflow["AIRFLOW__CORE__DAGS_FOLDER"], "--python", sys.executable)
+    code, out = run_cli(
+        "airflow",
+        "export",
+        "-p",
+        str(root),
+        "--out",
+        airflow["AIRFLOW__CORE__DAGS_FOLDER"],
+        "--python",
+        sys.executable,
+    )
     assert code == 0, out
     dags = sorted(Path(airflow["AIRFLOW__CORE__DAGS_FOLDER"]).glob("*.py"))
-    assert [d.name for d in dags] == [f"opsloop_{MODEL}_{kind}.py"
-                                      for kind in ("monitoring", "rollout", "training")]
+    assert [d.name for d in dags] == [
+        f"opsloop_{MODEL}_{kind}.py" for kind in ("monitoring", "rollout", "training")
+    ]
     harness = Harness(airflow, tmp_path / "harness.log")
     try:
         _loop_through_airflow(p, harness)
@@ -157,8 +194,9 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
 
 def _loop_through_airflow(p: Project, harness: Harness) -> None:
     root = p.root
-    monitoring, training, rollout = (f"opsloop_{MODEL}_{kind}"
-                                     for kind in ("monitoring", "training", "rollout"))
+    monitoring, training, rollout = (
+        f"opsloop_{MODEL}_{kind}" for kind in ("monitoring", "training", "rollout")
+    )
 
     # no drift: the monitor judges real traffic, nothing fires, no asset event
     serve(p, traffic((0.0,), 600, seed=11, prefix="ok"), "1")

@@ -41,8 +41,11 @@ def test_train_registers_in_mlflow(trained: Path) -> None:
     inputs = run_.inputs.dataset_inputs
     assert inputs and inputs[0].dataset.digest
     artifacts = {a.path for a in client.list_artifacts(mv.run_id, "opsloop")}
-    assert {"opsloop/schema.yaml", "opsloop/reference_profile.json",
-            "opsloop/features.json"} <= artifacts
+    assert {
+        "opsloop/schema.yaml",
+        "opsloop/reference_profile.json",
+        "opsloop/features.json",
+    } <= artifacts
     # the model in the registry loads and predicts with its signature
     from opsloop.registry.mlflow import MlflowRegistry
 
@@ -60,7 +63,12 @@ def test_status_and_events_json(trained: Path) -> None:
     code, out = run("events", "-p", str(trained), "--json")
     events = json.loads(out)
     assert [e["kind"] for e in events][:5] == [
-        "trained", "registered", "gate_passed", "approved", "promoted"]
+        "trained",
+        "registered",
+        "gate_passed",
+        "approved",
+        "promoted",
+    ]
     fields = {"id", "ts", "kind", "model", "version", "actor", "summary", "evidence"}
     assert fields <= set(events[0])
     code, out = run("status", "-p", str(trained))
@@ -95,7 +103,8 @@ def test_errors_are_one_line(trained: Path, args: tuple[str, ...], fragment: str
 def test_no_project_and_bad_config(tmp_path: Path) -> None:
     code, out = run("status", "-p", str(tmp_path))
     assert code == 1 and "no opsloop.yaml" in out and "opsloop init" in out
-    (tmp_path / "opsloop.yaml").write_text("model: x\ntarget: y\nid_column: i\n"
-                                           "time_column: t\ngate: {metric: rsme}\n")
+    (tmp_path / "opsloop.yaml").write_text(
+        "model: x\ntarget: y\nid_column: i\ntime_column: t\ngate: {metric: rsme}\n"
+    )
     code, out = run("status", "-p", str(tmp_path))
     assert code == 1 and "gate.metric" in out and "Traceback" not in out

@@ -14,8 +14,13 @@ pytestmark = pytest.mark.slow
 
 
 def opsloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opsloop", *args], capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "opsloop", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_demo_closes_the_loop(tmp_path: Path) -> None:
@@ -38,9 +43,18 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
 
     events = json.loads(opsloop("events", "-p", str(root), "--json", "--limit", "500").stdout)
     kinds = [e["kind"] for e in events]
-    for kind in ("trained", "registered", "gate_passed", "approved", "promoted",
-                 "labels_added", "monitored", "drift_detected", "performance_degraded",
-                 "trigger_fired"):
+    for kind in (
+        "trained",
+        "registered",
+        "gate_passed",
+        "approved",
+        "promoted",
+        "labels_added",
+        "monitored",
+        "drift_detected",
+        "performance_degraded",
+        "trigger_fired",
+    ):
         assert kind in kinds, kind
     promoted = [e for e in events if e["kind"] == "promoted"]
     assert [e["version"] for e in promoted] == ["1", "2"]

@@ -17,11 +17,18 @@ T0 = datetime(2026, 2, 28, 23, 10, tzinfo=UTC)
 
 
 def log_rows(ids: list[str], ts: datetime, version: str = "1") -> pd.DataFrame:
-    return pd.DataFrame({
-        "prediction_id": ids, "request_id": "r", "ts": pd.Timestamp(ts),
-        "model_version": version, "route": "stable", "prediction": 1, "score": 0.6,
-        "x": [float(i) for i in range(len(ids))],
-    })
+    return pd.DataFrame(
+        {
+            "prediction_id": ids,
+            "request_id": "r",
+            "ts": pd.Timestamp(ts),
+            "model_version": version,
+            "route": "stable",
+            "prediction": 1,
+            "score": 0.6,
+            "x": [float(i) for i in range(len(ids))],
+        }
+    )
 
 
 @pytest.fixture
@@ -29,8 +36,11 @@ def engines(tmp_path: Path) -> list[object]:
     """The same predictions and labels in DuckDB (real files) and the memory engine."""
     writer = PredictionLogWriter(tmp_path / "pred", "m")
     memory = MemoryEngine()
-    batches = [log_rows(["a", "b"], T0), log_rows(["c"], T0 + timedelta(hours=1)),
-               log_rows(["d"], T0 + timedelta(days=2), version="2")]
+    batches = [
+        log_rows(["a", "b"], T0),
+        log_rows(["c"], T0 + timedelta(hours=1)),
+        log_rows(["d"], T0 + timedelta(days=2), version="2"),
+    ]
     for batch in batches:
         writer.submit(batch)
         memory.add_predictions(batch)
@@ -44,28 +54,45 @@ def engines(tmp_path: Path) -> list[object]:
     second = pd.DataFrame({"id": ["a"], "y": [0]})  # a correction: newest wins
     ingest_labels(second, labels, id_column="id", target="y")
     for f in (first, second):
-        memory.add_labels(f.rename(columns={"id": "prediction_id", "y": "label"}).assign(
-            label_ts=pd.Timestamp(datetime.now(UTC))))
+        memory.add_labels(
+            f.rename(columns={"id": "prediction_id", "y": "label"}).assign(
+                label_ts=pd.Timestamp(datetime.now(UTC))
+            )
+        )
     user = tmp_path / "warehouse"
     user.mkdir()
     pd.DataFrame({"cust": ["b"], "churned": [1]}).to_parquet(user / "l.parquet")
-    duck = DuckDBEngine(tmp_path / "pred", labels, extra_labels_glob=str(user / "*.parquet"),
-                        id_column="cust", target="churned")
-    memory.add_labels(pd.DataFrame({"prediction_id": ["b"], "label": [1],
-                                    "label_ts": pd.Timestamp("1970-01-01", tz="UTC")}))
+    duck = DuckDBEngine(
+        tmp_path / "pred",
+        labels,
+        extra_labels_glob=str(user / "*.parquet"),
+        id_column="cust",
+        target="churned",
+    )
+    memory.add_labels(
+        pd.DataFrame(
+            {"prediction_id": ["b"], "label": [1], "label_ts": pd.Timestamp("1970-01-01", tz="UTC")}
+        )
+    )
     return [duck, memory]
 
 
 def test_window_filter_and_label_join(engines: list[object]) -> None:
     for engine in engines:
-        window = engine.read_window("m", T0 - timedelta(minutes=1),  # type: ignore[attr-defined]
-                                    T0 + timedelta(hours=2))
+        window = engine.read_window(
+            "m",
+            T0 - timedelta(minutes=1),  # type: ignore[attr-defined]
+            T0 + timedelta(hours=2),
+        )
         got = window.sort_values("prediction_id")
         assert got["prediction_id"].tolist() == ["a", "b", "c"], type(engine)
         assert got["label"].tolist() == [0, 1, 0], type(engine)
         assert str(got["ts"].dt.tz) == "UTC"
-        later = engine.read_window("m", T0 + timedelta(days=1),  # type: ignore[attr-defined]
-                                   T0 + timedelta(days=3))
+        later = engine.read_window(
+            "m",
+            T0 + timedelta(days=1),  # type: ignore[attr-defined]
+            T0 + timedelta(days=3),
+        )
         assert later["prediction_id"].tolist() == ["d"] and later["label"].isna().all()
         assert later["model_version"].tolist() == ["2"]
 

@@ -22,8 +22,11 @@ def test_gate_reports_in_mlflow_and_on_the_cli(tmp_path: Path) -> None:
     client = MlflowClient(uri, uri)
     run_id = client.get_model_version("tiny", "2").run_id
     files = {a.path for a in client.list_artifacts(run_id, "opsloop")}
-    assert {"opsloop/gate_report.json", "opsloop/gate_report.md",
-            "opsloop/gate_report.html"} <= files
+    assert {
+        "opsloop/gate_report.json",
+        "opsloop/gate_report.md",
+        "opsloop/gate_report.html",
+    } <= files
     assert client.get_model_version("tiny", "2").tags["opsloop.gate"] == "passed"
 
     code, out = run_cli("gate", "tiny", "2", "-p", str(root))
@@ -37,8 +40,9 @@ def test_gate_reports_in_mlflow_and_on_the_cli(tmp_path: Path) -> None:
 
     # stricter policy: retraining on the same data cannot prove superiority → exit code 2
     yaml = (root / "opsloop.yaml").read_text()
-    (root / "opsloop.yaml").write_text(yaml.replace("policy: non_inferiority",
-                                                    "policy: superiority"))
+    (root / "opsloop.yaml").write_text(
+        yaml.replace("policy: non_inferiority", "policy: superiority")
+    )
     code, out = run_cli("gate", "tiny", "2", "-p", str(root), "--rerun")
     assert code == 2, out
     assert "Gate FAILED" in out and "superiority" in out

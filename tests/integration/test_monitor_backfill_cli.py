@@ -25,15 +25,24 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     writer = PredictionLogWriter(root / ".opsloop" / "predictions", "tiny")
     labels = []
     for hour in range(4):  # the last hour drifts
-        frame = tiny_frame(300, drift=1.0 if hour == 3 else 0.0, seed=50 + hour,
-                           prefix=f"h{hour}")
+        frame = tiny_frame(300, drift=1.0 if hour == 3 else 0.0, seed=50 + hour, prefix=f"h{hour}")
         score = 1 / (1 + np.exp(-1.5 * frame["x1"]))
-        writer.submit(pd.DataFrame({
-            "prediction_id": frame["row_id"], "request_id": "r",
-            "ts": pd.Timestamp(T0 + timedelta(hours=hour, minutes=10)),
-            "model_version": "1", "route": "stable",
-            "x1": frame["x1"], "x2": frame["x2"], "color": frame["color"],
-            "prediction": (score >= 0.5).astype(int), "score": score}))
+        writer.submit(
+            pd.DataFrame(
+                {
+                    "prediction_id": frame["row_id"],
+                    "request_id": "r",
+                    "ts": pd.Timestamp(T0 + timedelta(hours=hour, minutes=10)),
+                    "model_version": "1",
+                    "route": "stable",
+                    "x1": frame["x1"],
+                    "x2": frame["x2"],
+                    "color": frame["color"],
+                    "prediction": (score >= 0.5).astype(int),
+                    "score": score,
+                }
+            )
+        )
         labels.append(frame[["row_id", "label"]])
     writer.close()
     pd.concat(labels).to_csv(root / "labels.csv", index=False)
@@ -69,14 +78,18 @@ def test_backfill_history_and_idempotency(logged: Path) -> None:
     assert out.strip().endswith(".html")  # the last window's report charts the history
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--from", "yesterday"), "cannot read 'yesterday' as a time"),
-    (("--to", "1h"), "backfill options"),
-    (("--from", "2026-05-01", "--window", "1h"), "use --every"),
-    (("--from", "2026-05-01", "--to", "2026-05-01T00:30"), "no whole 1:00:00 window"),
-    (("--from", "2026-05-01", "--every", "soon"), "--every"),
-])
-def test_bad_backfill_options_are_one_line_errors(logged: Path, args: tuple[str, ...],
-                                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "yesterday"), "cannot read 'yesterday' as a time"),
+        (("--to", "1h"), "backfill options"),
+        (("--from", "2026-05-01", "--window", "1h"), "use --every"),
+        (("--from", "2026-05-01", "--to", "2026-05-01T00:30"), "no whole 1:00:00 window"),
+        (("--from", "2026-05-01", "--every", "soon"), "--every"),
+    ],
+)
+def test_bad_backfill_options_are_one_line_errors(
+    logged: Path, args: tuple[str, ...], message: str
+) -> None:
     code, out = run_cli("monitor", "-p", str(logged), *args)
     assert code == 1 and message in out and "Traceback" not in out, out

@@ -18,9 +18,13 @@ from opsloop.engines.multivariate_sql import run_error
 from opsloop.monitor.multivariate import fit_transform, frame_error
 from opsloop.serve import PredictionLogWriter
 
-SPECS = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("y", "numeric", "float64"),
-         FeatureSpec("i", "numeric", "int64"), FeatureSpec("c", "categorical", "string"),
-         FeatureSpec("b", "boolean", "bool")]
+SPECS = [
+    FeatureSpec("x", "numeric", "float64"),
+    FeatureSpec("y", "numeric", "float64"),
+    FeatureSpec("i", "numeric", "int64"),
+    FeatureSpec("c", "categorical", "string"),
+    FeatureSpec("b", "boolean", "bool"),
+]
 T0 = datetime(2026, 3, 1, 22, 30, tzinfo=UTC)
 
 
@@ -32,8 +36,9 @@ def data(n: int, seed: int, rho: float = 0.7) -> pd.DataFrame:
     c = rng.choice(["a", "b", "c", "it's", "new"], n, p=[0.4, 0.3, 0.2, 0.05, 0.05])
     c = pd.Series(c, dtype=object)
     c[rng.random(n) < 0.03] = None
-    return pd.DataFrame({"x": x, "y": y, "i": rng.integers(-3, 40, n), "c": c,
-                         "b": rng.random(n) < 0.3})
+    return pd.DataFrame(
+        {"x": x, "y": y, "i": rng.integers(-3, 40, n), "c": c, "b": rng.random(n) < 0.3}
+    )
 
 
 TRANSFORM = fit_transform(data(3000, 0).assign(c=lambda d: d["c"].replace("new", "a")), SPECS)
@@ -47,14 +52,18 @@ def test_duckdb_equals_numpy_on_real_parquet(tmp_path: Path) -> None:
     frame.to_parquet(path)
     with duckdb.connect() as con:
         n, value = run_error(con, TRANSFORM, f"read_parquet('{path}')")
-        assert run_error(con, TRANSFORM, f"(SELECT * FROM read_parquet('{path}') WHERE false)") \
-            == (0, None)
+        assert run_error(con, TRANSFORM, f"(SELECT * FROM read_parquet('{path}') WHERE false)") == (
+            0,
+            None,
+        )
         # a feature column the relation lacks is imputed on every row, as in NumPy
         n2, v2 = run_error(con, TRANSFORM, f"(SELECT * EXCLUDE (y) FROM read_parquet('{path}'))")
     expected = frame_error(frame, TRANSFORM)
     assert n == expected[0] and value == pytest.approx(expected[1], rel=1e-9)
-    assert (n2, v2) == (n, pytest.approx(frame_error(frame.drop(columns=["y"]), TRANSFORM)[1],
-                                         rel=1e-9))
+    assert (n2, v2) == (
+        n,
+        pytest.approx(frame_error(frame.drop(columns=["y"]), TRANSFORM)[1], rel=1e-9),
+    )
 
 
 def test_engines_agree_on_a_prediction_log_window(tmp_path: Path) -> None:
@@ -63,10 +72,15 @@ def test_engines_agree_on_a_prediction_log_window(tmp_path: Path) -> None:
     memory = MemoryEngine()
     for h in range(3):
         part = data(800, 10 + h, rho=0.7 - 0.5 * h)
-        part = part.assign(prediction_id=[f"{h}-{k}" for k in range(len(part))], request_id="r",
-                           ts=pd.Timestamp(T0 + timedelta(hours=h)),
-                           model_version="1" if h != 1 else "2", route="stable", prediction=1,
-                           score=0.5)
+        part = part.assign(
+            prediction_id=[f"{h}-{k}" for k in range(len(part))],
+            request_id="r",
+            ts=pd.Timestamp(T0 + timedelta(hours=h)),
+            model_version="1" if h != 1 else "2",
+            route="stable",
+            prediction=1,
+            score=0.5,
+        )
         part.loc[:49, "route"] = "shadow"
         writer.submit(part)
         memory.add_predictions(part)
@@ -77,7 +91,9 @@ def test_engines_agree_on_a_prediction_log_window(tmp_path: Path) -> None:
     expected = memory.reconstruction_error("m", start, end, TRANSFORM, version="1")
     assert n == expected[0] == 2 * 750
     assert value == pytest.approx(expected[1], rel=1e-9)
-    assert duck.reconstruction_error("m", T0 + timedelta(days=3), T0 + timedelta(days=4),
-                                     TRANSFORM) == (0, None)
+    assert duck.reconstruction_error(
+        "m", T0 + timedelta(days=3), T0 + timedelta(days=4), TRANSFORM
+    ) == (0, None)
     assert DuckDBEngine(tmp_path / "none", tmp_path / "labels").reconstruction_error(
-        "m", start, end, TRANSFORM) == (0, None)
+        "m", start, end, TRANSFORM
+    ) == (0, None)

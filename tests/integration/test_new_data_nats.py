@@ -56,15 +56,29 @@ def project(tmp_path: Path, nats_url: str) -> Iterator[tuple[Project, str, str]]
     tag = uuid.uuid4().hex[:8]
     subject, stream = f"test.data.{tag}", f"TEST_NEW_DATA_{tag}"
     root = write_tiny_project(tmp_path / "p")
-    text = (root / "opsloop.yaml").read_text().replace(RETRAIN, (
-        "retrain: {on: [new_data], training_window: 30d, cooldown: 0s, new_data: "
-        f"{{nats: '{nats_url}', subject: '{subject}', stream: {stream}, min_rows: 1000}}}}"))
+    text = (
+        (root / "opsloop.yaml")
+        .read_text()
+        .replace(
+            RETRAIN,
+            (
+                "retrain: {on: [new_data], training_window: 30d, cooldown: 0s, new_data: "
+                f"{{nats: '{nats_url}', subject: '{subject}', stream: {stream}, min_rows: 1000}}}}"
+            ),
+        )
+    )
     (root / "opsloop.yaml").write_text(text)
-    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                engine=MemoryEngine(), actor="tester")
+    p = Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )
     try:
         yield p, subject, stream
     finally:
+
         async def drop(js):  # type: ignore[no-untyped-def]
             await js.delete_stream(stream)
 
@@ -77,8 +91,9 @@ def test_new_data_fires_once_enough_rows_arrived(project, nats_url: str) -> None
     first = p.tick()  # creates the stream and the durable consumer; nothing yet
     assert first.fired == [] and any("0 of 1000 rows" in n for n in first.notes)
 
-    publish(nats_url, subject, *[json.dumps({"rows": 300, "file": f"b{i}"}).encode()
-                                 for i in range(3)])
+    publish(
+        nats_url, subject, *[json.dumps({"rows": 300, "file": f"b{i}"}).encode() for i in range(3)]
+    )
     second = p.tick()
     assert second.fired == [] and any("900 of 1000 rows" in n for n in second.notes)
 
@@ -108,12 +123,19 @@ def test_unreachable_broker_is_a_note_not_a_failure(tmp_path: Path) -> None:
     from serve_fixtures import free_port
 
     root = write_tiny_project(tmp_path / "p")
-    text = (root / "opsloop.yaml").read_text().replace(RETRAIN, (
-        "retrain: {on: [new_data], new_data: "
-        f"{{nats: 'nats://127.0.0.1:{free_port()}', subject: x.y, min_rows: 10}}}}"))
+    text = (
+        (root / "opsloop.yaml")
+        .read_text()
+        .replace(
+            RETRAIN,
+            (
+                "retrain: {on: [new_data], new_data: "
+                f"{{nats: 'nats://127.0.0.1:{free_port()}', subject: x.y, min_rows: 10}}}}"
+            ),
+        )
+    )
     (root / "opsloop.yaml").write_text(text)
-    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                engine=MemoryEngine())
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
     result = p.tick()
     assert result.fired == []
     assert any(n.startswith("new data: cannot read new-data events") for n in result.notes)

@@ -19,8 +19,12 @@ from opsloop.engines.profile_sql import run_profile
 from opsloop.monitor.profile import Profile, compute_profile, merge_all, profile_frame
 from opsloop.serve import PredictionLogWriter
 
-SPECS = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("i", "numeric", "int64"),
-         FeatureSpec("c", "categorical", "string"), FeatureSpec("b", "boolean", "bool")]
+SPECS = [
+    FeatureSpec("x", "numeric", "float64"),
+    FeatureSpec("i", "numeric", "int64"),
+    FeatureSpec("c", "categorical", "string"),
+    FeatureSpec("b", "boolean", "bool"),
+]
 T0 = datetime(2026, 3, 1, 22, 30, tzinfo=UTC)
 
 
@@ -28,10 +32,14 @@ def data(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(5 + shift, 2, n)
     x[rng.random(n) < 0.05] = np.nan
-    return pd.DataFrame({"x": x, "i": rng.integers(-3, 40, n),
-                         "c": rng.choice(["a", "b", "c", "it's", "new"], n,
-                                         p=[0.4, 0.3, 0.2, 0.05, 0.05]),
-                         "b": rng.random(n) < 0.3})
+    return pd.DataFrame(
+        {
+            "x": x,
+            "i": rng.integers(-3, 40, n),
+            "c": rng.choice(["a", "b", "c", "it's", "new"], n, p=[0.4, 0.3, 0.2, 0.05, 0.05]),
+            "b": rng.random(n) < 0.3,
+        }
+    )
 
 
 REFERENCE = compute_profile(data(2000, 0).assign(c=lambda d: d["c"].replace("new", "a")), SPECS)
@@ -42,8 +50,17 @@ def assert_same(a: Profile, b: Profile) -> None:
     assert a.newest == b.newest
     for name, fa in a.features.items():
         fb = b.features[name]
-        exact = ("count", "null_count", "counts", "sketch", "unseen", "min", "max",
-                 "type_errors", "sample")
+        exact = (
+            "count",
+            "null_count",
+            "counts",
+            "sketch",
+            "unseen",
+            "min",
+            "max",
+            "type_errors",
+            "sample",
+        )
         assert [getattr(fa, k) for k in exact] == [getattr(fb, k) for k in exact], name
         # float sums in another order: rounding error ≤ n·ε·Σ|d| ≤ n·ε·√(n·Σd²)
         tol = 1e-11 * np.sqrt(fa.non_null * max(fa.sum_sq, 0.0)) + 1e-9
@@ -63,17 +80,29 @@ def test_duckdb_equals_numpy_on_real_parquet(tmp_path: Path) -> None:
     assert_same(duck_profile(frame, tmp_path / "w.parquet"), profile_frame(frame, REFERENCE))
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(xs=st.lists(st.floats(-1e150, 1e150) | st.none()
-                   | st.sampled_from([np.inf, -np.inf, np.nan]), min_size=1, max_size=60),
-       cats=st.lists(st.sampled_from(["a", "b", "it's", "zz", None]), min_size=1, max_size=60))
-def test_duckdb_equals_numpy_property(tmp_path: Path, xs: list[float | None],
-                                      cats: list[str | None]) -> None:
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    xs=st.lists(
+        st.floats(-1e150, 1e150) | st.none() | st.sampled_from([np.inf, -np.inf, np.nan]),
+        min_size=1,
+        max_size=60,
+    ),
+    cats=st.lists(st.sampled_from(["a", "b", "it's", "zz", None]), min_size=1, max_size=60),
+)
+def test_duckdb_equals_numpy_property(
+    tmp_path: Path, xs: list[float | None], cats: list[str | None]
+) -> None:
     n = min(len(xs), len(cats))
-    frame = pd.DataFrame({"x": pd.Series(xs[:n], dtype=float), "i": np.arange(n) - 3,
-                          "c": pd.Series(cats[:n], dtype=object),
-                          "b": [k % 2 == 0 for k in range(n)]})
+    frame = pd.DataFrame(
+        {
+            "x": pd.Series(xs[:n], dtype=float),
+            "i": np.arange(n) - 3,
+            "c": pd.Series(cats[:n], dtype=object),
+            "b": [k % 2 == 0 for k in range(n)],
+        }
+    )
     assert_same(duck_profile(frame, tmp_path / "p.parquet"), profile_frame(frame, REFERENCE))
 
 
@@ -83,9 +112,15 @@ def test_hourly_profiles_roll_up_to_the_window(tmp_path: Path) -> None:
     for h in range(4):
         part = data(700, 10 + h, shift=0.2 * h)
         ts = T0 + timedelta(hours=h)
-        part = part.assign(prediction_id=[f"{h}-{k}" for k in range(len(part))], request_id="r",
-                           ts=pd.Timestamp(ts), model_version="1" if h != 2 else "2",
-                           route="stable", prediction=1, score=0.5)
+        part = part.assign(
+            prediction_id=[f"{h}-{k}" for k in range(len(part))],
+            request_id="r",
+            ts=pd.Timestamp(ts),
+            model_version="1" if h != 2 else "2",
+            route="stable",
+            prediction=1,
+            score=0.5,
+        )
         part.loc[:49, "route"] = "shadow"
         writer.submit(part)
         frames.append(part)
@@ -93,9 +128,11 @@ def test_hourly_profiles_roll_up_to_the_window(tmp_path: Path) -> None:
     engine = DuckDBEngine(tmp_path / "pred", tmp_path / "labels")
     start, end = T0 - timedelta(minutes=1), T0 + timedelta(hours=4)
     hours = engine.profile_hours("m", start, end, REFERENCE, version="1")
-    assert sorted(hours) == [datetime(2026, 3, 1, 22, tzinfo=UTC),
-                             datetime(2026, 3, 1, 23, tzinfo=UTC),
-                             datetime(2026, 3, 2, 1, tzinfo=UTC)]  # hour 00 is version 2
+    assert sorted(hours) == [
+        datetime(2026, 3, 1, 22, tzinfo=UTC),
+        datetime(2026, 3, 1, 23, tzinfo=UTC),
+        datetime(2026, 3, 2, 1, tzinfo=UTC),
+    ]  # hour 00 is version 2
     window = engine.profile_window("m", start, end, REFERENCE, version="1")
     assert_same(merge_all(REFERENCE, hours.values()), window)
     kept = pd.concat(frames, ignore_index=True)
@@ -111,12 +148,16 @@ def test_duckdb_equals_numpy_for_long_category_lists(tmp_path: Path, n_categorie
     rng = np.random.default_rng(n_categories)
     values = np.array([f"v{k}" for k in range(n_categories)], dtype=object)
     specs = [FeatureSpec("c", "categorical", "string"), FeatureSpec("x", "numeric", "float64")]
-    reference = compute_profile(pd.DataFrame({"c": np.repeat(values, 2),
-                                              "x": np.full(2 * n_categories, np.nan)}), specs)
+    reference = compute_profile(
+        pd.DataFrame({"c": np.repeat(values, 2), "x": np.full(2 * n_categories, np.nan)}), specs
+    )
     assert reference.features["x"].layout is None  # no finite reference value: no sketch
-    window = pd.DataFrame({
-        "c": pd.Series(rng.choice([*values[:40], "unseen", "it's", None], 5000), dtype=object),
-        "x": rng.choice([1.0, np.nan, np.inf, -np.inf, -2.5, None], 5000)})
+    window = pd.DataFrame(
+        {
+            "c": pd.Series(rng.choice([*values[:40], "unseen", "it's", None], 5000), dtype=object),
+            "x": rng.choice([1.0, np.nan, np.inf, -np.inf, -2.5, None], 5000),
+        }
+    )
     window.to_parquet(tmp_path / "w.parquet")
     with duckdb.connect() as con:
         got = run_profile(con, reference, f"read_parquet('{tmp_path / 'w.parquet'}')")[0][1]
@@ -135,15 +176,21 @@ def test_grouped_profiles_with_a_long_category_list(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     values = np.array([f"v{k}" for k in range(100)], dtype=object)  # the hash-join lookup
     specs = [FeatureSpec("c", "categorical", "string"), FeatureSpec("x", "numeric", "float64")]
-    reference = compute_profile(pd.DataFrame({"c": np.repeat(values, 3),
-                                              "x": rng.normal(0, 1, 300)}), specs)
-    window = pd.DataFrame({"g": rng.integers(0, 3, 4000),
-                           "c": rng.choice([*values[:70], "new", None], 4000),
-                           "x": rng.normal(0.5, 2, 4000)})
+    reference = compute_profile(
+        pd.DataFrame({"c": np.repeat(values, 3), "x": rng.normal(0, 1, 300)}), specs
+    )
+    window = pd.DataFrame(
+        {
+            "g": rng.integers(0, 3, 4000),
+            "c": rng.choice([*values[:70], "new", None], 4000),
+            "x": rng.normal(0.5, 2, 4000),
+        }
+    )
     window.to_parquet(tmp_path / "w.parquet")
     with duckdb.connect() as con:
-        got = run_profile(con, reference, f"read_parquet('{tmp_path / 'w.parquet'}')",
-                          group_by=("g",))
+        got = run_profile(
+            con, reference, f"read_parquet('{tmp_path / 'w.parquet'}')", group_by=("g",)
+        )
     assert [g for g, _ in got] == [(0,), (1,), (2,)]
     for (g,), profile in got:
         part = window[window["g"] == g].drop(columns="g")
@@ -168,9 +215,15 @@ def test_type_errors_and_newest_in_the_same_pass(tmp_path: Path) -> None:
 def test_read_values_bounded_and_equal_to_the_memory_engine(tmp_path: Path) -> None:
     from opsloop.engines.memory import MemoryEngine
 
-    part = data(500, 4).assign(prediction_id=[str(k) for k in range(500)], request_id="r",
-                               ts=pd.Timestamp(T0), model_version="1", route="stable",
-                               prediction=1, score=0.5)
+    part = data(500, 4).assign(
+        prediction_id=[str(k) for k in range(500)],
+        request_id="r",
+        ts=pd.Timestamp(T0),
+        model_version="1",
+        route="stable",
+        prediction=1,
+        score=0.5,
+    )
     writer = PredictionLogWriter(tmp_path / "pred", "m")
     writer.submit(part)
     writer.close()
@@ -179,8 +232,7 @@ def test_read_values_bounded_and_equal_to_the_memory_engine(tmp_path: Path) -> N
     memory.add_predictions(part)
     start, end = T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)
     for engine in (duck, memory):
-        got = engine.read_values("m", start, end, ["x", "i", "absent"], version="1",
-                                 limit=10_000)
+        got = engine.read_values("m", start, end, ["x", "i", "absent"], version="1", limit=10_000)
         finite = part["x"].dropna()
         assert sorted(got["x"]) == sorted(finite.tolist()) and len(got["i"]) == 500
         assert got["absent"] == []

@@ -34,17 +34,20 @@ deploy:
 
 
 def opsloop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opsloop", *args], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "opsloop", *args], capture_output=True, text=True, check=False
+    )
 
 
 class Server:
     def __init__(self, root: Path) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port",
-             str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
 
     def versions(self) -> list[str]:
@@ -108,8 +111,12 @@ class Traffic:
         while not self._stop.is_set() and i < 100_000:  # bounded
             i += 1
             k = i % len(self.servers)
-            row = {"row_id": f"t{i}", "x1": rng.gauss(0, 1), "x2": rng.gauss(0, 1),
-                   "color": rng.choice(["red", "green", "blue"])}
+            row = {
+                "row_id": f"t{i}",
+                "x1": rng.gauss(0, 1),
+                "x2": rng.gauss(0, 1),
+                "color": rng.choice(["red", "green", "blue"]),
+            }
             try:
                 r = self.servers[k].client.post("/predict", json={"records": [row]})
             except httpx.TransportError as exc:
@@ -130,13 +137,15 @@ class Traffic:
 
 
 def test_replicas_converge_canary_promotes_and_rollback_without_errors(
-        servers: tuple[Project, list[Server]]) -> None:
+    servers: tuple[Project, list[Server]],
+) -> None:
     project, replicas = servers
     root = str(project.root)
     with Traffic(replicas) as traffic:
         time.sleep(0.5)
-        done = opsloop("deploy", "tiny", "2", "--strategy", "canary", "--steps", "50,100",
-                       "-p", root)
+        done = opsloop(
+            "deploy", "tiny", "2", "--strategy", "canary", "--steps", "50,100", "-p", root
+        )
         assert done.returncode == 0, done.stderr
         assert "canary rollout" in done.stdout
         # every replica routes to the candidate within seconds
@@ -144,8 +153,11 @@ def test_replicas_converge_canary_promotes_and_rollback_without_errors(
             seconds = wait_until(lambda s=s: s.versions() == ["1", "2"], 15, "convergence")
             assert seconds < 15
         # the replicas' controllers analyse each step and promote after the last one
-        wait_until(lambda: all(s.versions() == ["2"] for s in replicas), 90,
-                   lambda: f"promotion: {project.store.find_rollout('tiny')}")
+        wait_until(
+            lambda: all(s.versions() == ["2"] for s in replicas),
+            90,
+            lambda: f"promotion: {project.store.find_rollout('tiny')}",
+        )
         rollback = opsloop("rollback", "tiny", "--reason", "drill", "-p", root)
         assert rollback.returncode == 0, rollback.stderr
         wait_until(lambda: all(s.versions() == ["1"] for s in replicas), 15, "rollback")
@@ -173,21 +185,29 @@ def test_bad_candidate_is_rolled_back_automatically(tmp_path: Path) -> None:
     project.approve("1")
     # version 2 predicts the base rate for everyone: its score distribution collapses
     model = (root / "model.py").read_text()
-    (root / "model.py").write_text(model + "\n\ndef build():\n    from sklearn.dummy import "
-                                   "DummyClassifier\n    return DummyClassifier("
-                                   "strategy='prior')\n")
+    (root / "model.py").write_text(
+        model + "\n\ndef build():\n    from sklearn.dummy import "
+        "DummyClassifier\n    return DummyClassifier("
+        "strategy='prior')\n"
+    )
     Project(root).train()
     server = Server(root)
     try:
         wait_until(lambda: server.versions() == ["1"], what="server ready")
         with Traffic([server]) as traffic:
-            done = opsloop("deploy", "tiny", "2", "--strategy", "canary", "--steps",
-                           "50,100", "-p", str(root))
+            done = opsloop(
+                "deploy", "tiny", "2", "--strategy", "canary", "--steps", "50,100", "-p", str(root)
+            )
             assert done.returncode == 0, done.stderr
             # (the analysis may judge within a second, so watch the store, not the server)
-            wait_until(lambda: project.store.find_rollout("tiny") is not None and  # type: ignore[union-attr]
-                       project.store.find_rollout("tiny").status == "rolled_back", 90,
-                       "automatic rollback")
+            wait_until(
+                lambda: (
+                    project.store.find_rollout("tiny") is not None  # type: ignore[union-attr]
+                    and project.store.find_rollout("tiny").status == "rolled_back"
+                ),
+                90,
+                "automatic rollback",
+            )
             wait_until(lambda: server.versions() == ["1"], 15, "stable only")
             time.sleep(0.3)
     finally:
@@ -201,15 +221,17 @@ def test_bad_candidate_is_rolled_back_automatically(tmp_path: Path) -> None:
 
 
 def test_sigterm_under_load_logs_every_answer_and_its_shadow(
-        servers: tuple[Project, list[Server]]) -> None:
+    servers: tuple[Project, list[Server]],
+) -> None:
     """Graceful stop while four clients are sending: every answered request is in the
     prediction log once as `stable`, and once as `shadow` (its mirror was answered too)."""
     project, replicas = servers
     server, other = replicas
     other.stop()
     replicas.remove(other)
-    done = opsloop("deploy", "tiny", "2", "--strategy", "shadow", "--bake", "1h", "-p",
-                   str(project.root))
+    done = opsloop(
+        "deploy", "tiny", "2", "--strategy", "shadow", "--bake", "1h", "-p", str(project.root)
+    )
     assert done.returncode == 0, done.stderr
     wait_until(lambda: server.versions() == ["1", "2"], 15, "shadow")
     answered: list[str] = []
@@ -221,8 +243,14 @@ def test_sigterm_under_load_logs_every_answer_and_its_shadow(
                 if stop.is_set():
                     return
                 try:
-                    r = c.post("/predict", json={"records": [
-                        {"row_id": f"k{k}-{i}", "x1": 0.3, "x2": 0.1, "color": "blue"}]})
+                    r = c.post(
+                        "/predict",
+                        json={
+                            "records": [
+                                {"row_id": f"k{k}-{i}", "x1": 0.3, "x2": 0.1, "color": "blue"}
+                            ]
+                        },
+                    )
                 except httpx.TransportError:
                     return  # the server has stopped accepting
                 if r.status_code == 200:

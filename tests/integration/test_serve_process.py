@@ -30,7 +30,8 @@ def test_server_follows_promotions_and_flushes_on_sigterm(tmp_path: Path) -> Non
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -45,8 +46,12 @@ def test_server_follows_promotions_and_flushes_on_sigterm(tmp_path: Path) -> Non
             i = 0
             while not stop.is_set() and i < 5000:  # bounded
                 i += 1
-                r = client.post("/predict", json={"records": [
-                    {"row_id": f"t{i}", "x1": 0.1 * i, "x2": -0.2, "color": "red"}]})
+                r = client.post(
+                    "/predict",
+                    json={
+                        "records": [{"row_id": f"t{i}", "x1": 0.1 * i, "x2": -0.2, "color": "red"}]
+                    },
+                )
                 if r.status_code == 200:
                     answered.append(f"t{i}")
                     versions.add(r.json()["model_version"])
@@ -58,7 +63,9 @@ def test_server_follows_promotions_and_flushes_on_sigterm(tmp_path: Path) -> Non
         time.sleep(0.5)
         rollback = subprocess.run(
             [sys.executable, "-m", "opsloop", "rollback", "tiny", "-p", str(root)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert rollback.returncode == 0, rollback.stderr
         wait_for(lambda: client.get("/v2/models/tiny").json()["versions"] == ["1"], 30)
@@ -88,7 +95,8 @@ def test_approval_over_http_on_a_real_server(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "OPSLOOP_ADMIN_TOKEN": "t0ken"},
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -98,8 +106,11 @@ def test_approval_over_http_on_a_real_server(tmp_path: Path) -> None:
         assert [p["version"] for p in pending] == ["2"]
         url = "/api/models/tiny/versions/2/approve"
         assert client.post(url, json={"comment": "ok"}).status_code == 401
-        r = client.post(url, json={"comment": "reviewed the gate report"},
-                        headers={"Authorization": "Bearer t0ken", "X-Opsloop-Actor": "dana"})
+        r = client.post(
+            url,
+            json={"comment": "reviewed the gate report"},
+            headers={"Authorization": "Bearer t0ken", "X-Opsloop-Actor": "dana"},
+        )
         assert r.status_code == 200, r.text
         wait_for(lambda: client.get("/v2/models/tiny").json()["versions"] == ["2"])
         approved = [e for e in project.events() if e.kind == "approved"][-1]

@@ -35,9 +35,20 @@ def test_two_workers_serve_follow_a_rollback_count_and_log_everything(tmp_path: 
     project.train()  # v2 is champion, v1 kept for the rollback
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port),
-         "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "opsloop",
+            "serve",
+            "-p",
+            str(root),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
@@ -56,8 +67,14 @@ def test_two_workers_serve_follow_a_rollback_count_and_log_everything(tmp_path: 
                     i += 1
                     row_id = f"w{k}-{i}"
                     try:
-                        r = client.post("/predict", json={"records": [
-                            {"row_id": row_id, "x1": 0.01 * i, "x2": -0.2, "color": "red"}]})
+                        r = client.post(
+                            "/predict",
+                            json={
+                                "records": [
+                                    {"row_id": row_id, "x1": 0.01 * i, "x2": -0.2, "color": "red"}
+                                ]
+                            },
+                        )
                     except httpx.TransportError as exc:
                         errors.append(repr(exc))
                         continue
@@ -79,13 +96,17 @@ def test_two_workers_serve_follow_a_rollback_count_and_log_everything(tmp_path: 
             time.sleep(1.0)
             rollback = subprocess.run(
                 [sys.executable, "-m", "opsloop", "rollback", "tiny", "-p", str(root)],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             assert rollback.returncode == 0, rollback.stderr
 
             def all_on_v1() -> bool:  # 20 answers in a row, on fresh connections
-                return all(httpx.get(f"{base}/v2/models/tiny", timeout=30).json()["versions"]
-                           == ["1"] for _ in range(20))
+                return all(
+                    httpx.get(f"{base}/v2/models/tiny", timeout=30).json()["versions"] == ["1"]
+                    for _ in range(20)
+                )
 
             wait_for(all_on_v1, 60)
             time.sleep(0.5)

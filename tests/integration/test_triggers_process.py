@@ -33,17 +33,24 @@ def wait_until(predicate, timeout: float = 180.0, what: str = "") -> None:  # ty
 
 
 def opsloop(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "opsloop", *args], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "opsloop", *args], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
 def test_agent_ingests_labels_and_runs_requests(tmp_path: Path) -> None:
     root = write_tiny_project(tmp_path / "tiny")
-    text = (root / "opsloop.yaml").read_text().replace(
-        RETRAIN, "retrain: {on: [labels], labels: {min_rows: 100}, training_window: 30d, "
-        "cooldown: 1h}\ndata: {inbox: {path: 'inbox/*.csv'}}")
+    text = (
+        (root / "opsloop.yaml")
+        .read_text()
+        .replace(
+            RETRAIN,
+            "retrain: {on: [labels], labels: {min_rows: 100}, training_window: 30d, "
+            "cooldown: 1h}\ndata: {inbox: {path: 'inbox/*.csv'}}",
+        )
+    )
     (root / "opsloop.yaml").write_text(text)
     (root / "inbox").mkdir()
     assert Project(root).train().version == "1"
@@ -56,22 +63,28 @@ def test_agent_ingests_labels_and_runs_requests(tmp_path: Path) -> None:
     with log.open("wb") as out:
         agent = subprocess.Popen(
             [sys.executable, "-m", "opsloop", "agent", "-p", str(root), "--interval", "0.5s"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         (root / "inbox" / "bad.csv").write_text("who,what\n1,2\n")
         pd.DataFrame({"row_id": [f"a{i}" for i in range(60)], "label": [1, 0] * 30}).to_csv(
-            root / "inbox" / "part1.csv", index=False)
-        wait_until(lambda: store.list_events("tiny", kinds=["labels_rejected"]),
-                   what="the bad file is rejected")
+            root / "inbox" / "part1.csv", index=False
+        )
+        wait_until(
+            lambda: store.list_events("tiny", kinds=["labels_rejected"]),
+            what="the bad file is rejected",
+        )
         wait_until(lambda: not (root / "inbox" / "part1.csv").exists(), what="part1 ingested")
         assert len(trained()) == 1  # 60 of 100 labelled rows: no retraining yet
         pd.DataFrame({"row_id": [f"b{i}" for i in range(50)], "label": [0, 1] * 25}).to_csv(
-            root / "inbox" / "part2.csv", index=False)
+            root / "inbox" / "part2.csv", index=False
+        )
         wait_until(lambda: len(trained()) == 2, what="the labels trigger retrains")
         assert trained()[0].startswith("labels:")
 
-        request = json.loads(opsloop("retrain", "-p", str(root), "--reason", "please",
-                                     "--json"))
+        request = json.loads(opsloop("retrain", "-p", str(root), "--reason", "please", "--json"))
         wait_until(lambda: len(trained()) == 3, what="the request is run (despite cooldown)")
         assert trained()[0] == f"manual:{request['id']}"
     finally:

@@ -27,8 +27,9 @@ TOLERANCE = 0.025
 N = 20_000
 
 
-def draw(rng: np.random.Generator, n: int, mean: float = 0.0, sd: float = 1.0,
-         concept: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
+def draw(
+    rng: np.random.Generator, n: int, mean: float = 0.0, sd: float = 1.0, concept: float = -1.0
+) -> tuple[np.ndarray, np.ndarray]:
     x = rng.normal(mean, sd, (n, 2))
     logit = 1.5 * x[:, 0] + concept * x[:, 1] + 0.3
     return x, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
@@ -51,8 +52,8 @@ SHIFTS = [(0.0, 1.0), (0.0, 0.4), (0.0, 1.4), (0.8, 1.0), (-0.8, 0.7), (0.4, 0.5
 
 @pytest.mark.parametrize(("mean", "sd"), SHIFTS)
 def test_estimate_tracks_realised_performance_under_covariate_shift(
-        fitted: tuple[LogisticRegression, CBPEReference, dict[str, float]],
-        mean: float, sd: float) -> None:
+    fitted: tuple[LogisticRegression, CBPEReference, dict[str, float]], mean: float, sd: float
+) -> None:
     model, ref, _ = fitted
     rng = np.random.default_rng(int(1000 * (mean + 2) + 100 * sd))
     x, y = draw(rng, N, mean, sd)
@@ -60,13 +61,15 @@ def test_estimate_tracks_realised_performance_under_covariate_shift(
     realised = realized_metrics(y, score)
     estimated = ref.estimate(score)
     for metric in ("accuracy", "roc_auc", "f1"):
-        assert abs(estimated[metric] - realised[metric]) < TOLERANCE, \
-            f"{metric} at mean {mean}, sd {sd}: estimated {estimated[metric]:.4f}, " \
+        assert abs(estimated[metric] - realised[metric]) < TOLERANCE, (
+            f"{metric} at mean {mean}, sd {sd}: estimated {estimated[metric]:.4f}, "
             f"realised {realised[metric]:.4f}"
+        )
 
 
 def test_shifts_span_a_real_change_and_the_band_alarms(
-        fitted: tuple[LogisticRegression, CBPEReference, dict[str, float]]) -> None:
+    fitted: tuple[LogisticRegression, CBPEReference, dict[str, float]],
+) -> None:
     """The shifts above change accuracy materially, and the narrowest one (rows near the
     decision boundary) is flagged without a single label."""
     model, ref, _ = fitted
@@ -86,8 +89,8 @@ def test_shifts_span_a_real_change_and_the_band_alarms(
 
 @pytest.mark.parametrize("concept", [0.0, 1.0])
 def test_estimate_is_blind_to_concept_drift(
-        fitted: tuple[LogisticRegression, CBPEReference, dict[str, float]],
-        concept: float) -> None:
+    fitted: tuple[LogisticRegression, CBPEReference, dict[str, float]], concept: float
+) -> None:
     """x keeps its distribution; the effect of x2 vanishes (0) or reverses (+1). The
     realised ROC AUC falls while the estimate stays at the reference's — no alarm."""
     model, ref, reference_realised = fitted

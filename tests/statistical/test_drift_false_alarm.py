@@ -23,8 +23,12 @@ PROBS = [0.4, 0.3, 0.2, 0.1]
 
 
 def sample(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
-    return pd.DataFrame({"x": rng.normal(shift, 1.0, n),
-                         "c": pd.Series(CATS[rng.choice(4, n, p=PROBS)], dtype=object)})
+    return pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1.0, n),
+            "c": pd.Series(CATS[rng.choice(4, n, p=PROBS)], dtype=object),
+        }
+    )
 
 
 def lower_bound(alarms: int, n: int, confidence: float = 0.999) -> float:
@@ -33,8 +37,9 @@ def lower_bound(alarms: int, n: int, confidence: float = 0.999) -> float:
     return 0.0 if alarms == 0 else float(stats.beta.ppf(1 - confidence, alarms, n - alarms + 1))
 
 
-@pytest.mark.parametrize(("n", "simulations"), [(1_000, 300), (10_000, 300), (100_000, 100),
-                                                (1_000_000, 12)])
+@pytest.mark.parametrize(
+    ("n", "simulations"), [(1_000, 300), (10_000, 300), (100_000, 100), (1_000_000, 12)]
+)
 def test_false_alarm_rate_at_most_nominal(n: int, simulations: int) -> None:
     rng = np.random.default_rng(20261124 + n)
     cfg = DriftConfig()
@@ -49,8 +54,9 @@ def test_false_alarm_rate_at_most_nominal(n: int, simulations: int) -> None:
     for name, count in alarms.items():
         # the nominal per-feature rate is the test's alpha (PSI >= 0.2 is far in the tail);
         # the distance rule above test_max_rows is stricter still
-        assert lower_bound(count, simulations) <= cfg.p_value, \
+        assert lower_bound(count, simulations) <= cfg.p_value, (
             f"{name}: {count}/{simulations} false alarms at n={n}, nominal {cfg.p_value}"
+        )
     assert lower_bound(datasets, simulations) <= 0.05
 
 
@@ -90,15 +96,17 @@ def test_exact_ks_on_small_windows_keeps_the_nominal_rate(n: int) -> None:
         current = profile_frame(window, reference)
         names = exact_features(reference, current, cfg)
         assert names == ["x"]
-        result = detect_drift(reference, current, FEATURES, cfg,
-                              {k: window[k].tolist() for k in names})
+        result = detect_drift(
+            reference, current, FEATURES, cfg, {k: window[k].tolist() for k in names}
+        )
         x = result.features[0]
         assert x.test == "ks_exact"
         alarms += x.drifted
         tests += x.p_value is not None and x.p_value < cfg.p_value
     assert lower_bound(tests, simulations) <= cfg.p_value, f"KS {tests}/{simulations} at n={n}"
-    assert lower_bound(alarms, simulations) <= cfg.p_value, \
+    assert lower_bound(alarms, simulations) <= cfg.p_value, (
         f"{alarms}/{simulations} false alarms at n={n}"
+    )
 
 
 def test_exact_ks_detects_a_stated_shift_in_a_small_window() -> None:
@@ -110,8 +118,9 @@ def test_exact_ks_detects_a_stated_shift_in_a_small_window() -> None:
     hits = 0
     for _ in range(runs):
         window = sample(rng, 500, shift=0.35)
-        result = detect_drift(reference, profile_frame(window, reference), FEATURES, cfg,
-                              {"x": window["x"].tolist()})
+        result = detect_drift(
+            reference, profile_frame(window, reference), FEATURES, cfg, {"x": window["x"].tolist()}
+        )
         assert result.features[0].test == "ks_exact"
         hits += result.features[0].drifted
     assert hits >= 0.95 * runs

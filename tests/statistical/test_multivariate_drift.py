@@ -24,24 +24,34 @@ from opsloop.monitor.multivariate import fit_transform, frame_error, judge
 from opsloop.monitor.profile import compute_profile, profile_frame
 from opsloop.monitor.thresholds import learn_thresholds
 
-FEATURES = [*(FeatureSpec(n, "numeric", "float64") for n in "abcd"),
-            FeatureSpec("cat", "categorical", "string")]
+FEATURES = [
+    *(FeatureSpec(n, "numeric", "float64") for n in "abcd"),
+    FeatureSpec("cat", "categorical", "string"),
+]
 CATS = np.array(["x", "y", "z"], dtype=object)
 
 
 def sample(rng: np.random.Generator, n: int, rho: float = 0.8) -> pd.DataFrame:
     a = rng.normal(0, 1, n)
     b = rho * a + np.sqrt(1 - rho**2) * rng.normal(0, 1, n)
-    return pd.DataFrame({"a": a, "b": b, "c": rng.normal(0, 1, n), "d": rng.normal(0, 1, n),
-                         "cat": CATS[rng.choice(3, n, p=[0.5, 0.3, 0.2])]})
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "c": rng.normal(0, 1, n),
+            "d": rng.normal(0, 1, n),
+            "cat": CATS[rng.choice(3, n, p=[0.5, 0.3, 0.2])],
+        }
+    )
 
 
 def lower_bound(alarms: int, n: int, confidence: float = 0.999) -> float:
     return 0.0 if alarms == 0 else float(stats.beta.ppf(1 - confidence, alarms, n - alarms + 1))
 
 
-@pytest.mark.parametrize(("n", "references", "windows"), [(1_000, 30, 20), (20_000, 20, 10),
-                                                          (100_000, 8, 5)])
+@pytest.mark.parametrize(
+    ("n", "references", "windows"), [(1_000, 30, 20), (20_000, 20, 10), (100_000, 8, 5)]
+)
 def test_multivariate_false_alarm_near_nominal(n: int, references: int, windows: int) -> None:
     rng = np.random.default_rng(20261125 + n)
     alarms = sims = 0
@@ -66,16 +76,25 @@ def test_correlation_change_missed_by_univariate_is_detected(rho: float) -> None
     simulations = 40
     for _ in range(simulations):
         window = sample(rng, 2000, rho=rho)
-        univariate += detect_drift(profile, profile_frame(window, profile), FEATURES,
-                                   DriftConfig()).detected
+        univariate += detect_drift(
+            profile, profile_frame(window, profile), FEATURES, DriftConfig()
+        ).detected
         multivariate += judge(transform, *frame_error(window, transform)).drifted
     assert univariate <= 2, f"univariate drift flagged {univariate}/{simulations} windows"
     assert multivariate == simulations
 
 
-@pytest.mark.parametrize(("method", "n"), [("jensenshannon", 1_000), ("wasserstein", 1_000),
-                                           ("psi", 1_000), ("jensenshannon", 50_000),
-                                           ("wasserstein", 50_000), ("psi", 50_000)])
+@pytest.mark.parametrize(
+    ("method", "n"),
+    [
+        ("jensenshannon", 1_000),
+        ("wasserstein", 1_000),
+        ("psi", 1_000),
+        ("jensenshannon", 50_000),
+        ("wasserstein", 50_000),
+        ("psi", 50_000),
+    ],
+)
 def test_learned_thresholds_false_alarm(method: str, n: int) -> None:
     rng = np.random.default_rng([n, len(method), ord(method[0])])
     cfg = DriftConfig(method=method, thresholds="learned")  # type: ignore[arg-type]
@@ -86,12 +105,14 @@ def test_learned_thresholds_false_alarm(method: str, n: int) -> None:
         profile = compute_profile(reference, FEATURES)
         learned = learn_thresholds(reference, profile, FEATURES)
         for _ in range(20 if n < 10_000 else 8):
-            result = detect_drift(profile, profile_frame(sample(rng, n), profile), FEATURES,
-                                  cfg, learned=learned)
+            result = detect_drift(
+                profile, profile_frame(sample(rng, n), profile), FEATURES, cfg, learned=learned
+            )
             for f in result.features:
                 assert f.threshold_source == "learned"
                 alarms[f.name] = alarms.get(f.name, 0) + f.drifted
             sims += 1
     for name, count in alarms.items():
-        assert lower_bound(count, sims) <= 0.02, \
+        assert lower_bound(count, sims) <= 0.02, (
             f"{name}: {count}/{sims} false alarms with learned {method} at n={n}"
+        )

@@ -30,18 +30,29 @@ def sample(rng: np.random.Generator, n: int, missing: float = 0.1) -> pd.DataFra
     return pd.DataFrame({"x": x, "c": [f"k{i}" for i in rng.choice(K, n, p=ZIPF)]})
 
 
-def run(rng: np.random.Generator, n: int, simulations: int, *, learned: bool = True,
-        missing: float = 0.1) -> dict[tuple[str, str | None], int]:
+def run(
+    rng: np.random.Generator,
+    n: int,
+    simulations: int,
+    *,
+    learned: bool = True,
+    missing: float = 0.1,
+) -> dict[tuple[str, str | None], int]:
     breaches: dict[tuple[str, str | None], int] = {}
     for i in range(simulations):
         if i % 10 == 0:
             frame = sample(rng, 5000)
             reference = compute_profile(frame, FEATURES)
             expectations = learn_expectations(frame, FEATURES, None) if learned else None
-        report = check_window(reference, profile_frame(sample(rng, n, missing), reference),
-                              FEATURES, MonitorQualityConfig(),
-                              window_start=END - timedelta(hours=1), window_end=END,
-                              expectations=expectations)
+        report = check_window(
+            reference,
+            profile_frame(sample(rng, n, missing), reference),
+            FEATURES,
+            MonitorQualityConfig(),
+            window_start=END - timedelta(hours=1),
+            window_end=END,
+            expectations=expectations,
+        )
         for c in report.breaches:
             breaches[(c.check, c.feature)] = breaches.get((c.check, c.feature), 0) + 1
     return breaches

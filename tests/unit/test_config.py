@@ -24,8 +24,10 @@ def test_defaults_and_durations() -> None:
     [
         ({"gate": {"margn": 0.1}}, "gate.margn: unknown key"),
         ({"gate": {"metric": "rmse"}}, "'rmse' is not a binary_classification metric"),
-        ({"gate": {"margin": -0.1}},
-         "gate.metrics[0].margin: the margin δ is a size and must be >= 0"),
+        (
+            {"gate": {"margin": -0.1}},
+            "gate.metrics[0].margin: the margin δ is a size and must be >= 0",
+        ),
         ({"gate": {"approval": "sometimes"}}, "gate.approval"),
         ({"task": "clustering"}, "task"),
         ({"monitor": {"window": "soon"}}, "expected a duration"),
@@ -34,14 +36,20 @@ def test_defaults_and_durations() -> None:
         ({"features": ["y"]}, "features must not include"),
         ({"target": "id"}, "three different columns"),
         ({"retrain": {"on": ["new_data"]}}, "on: new_data needs a new_data:"),
-        ({"retrain": {"on": ["new_data"], "new_data": {"min_rows": 5}}},
-         "retrain.new_data.subject: required key is missing"),
-        ({"agent": {"heartbeat_interval": "10s", "heartbeat_timeout": "15s"}},
-         "heartbeat_timeout must be at least twice"),
+        (
+            {"retrain": {"on": ["new_data"], "new_data": {"min_rows": 5}}},
+            "retrain.new_data.subject: required key is missing",
+        ),
+        (
+            {"agent": {"heartbeat_interval": "10s", "heartbeat_timeout": "15s"}},
+            "heartbeat_timeout must be at least twice",
+        ),
         ({"notify": {"webhooks": [{"url": "hooks.slack.com/x"}]}}, "notify.webhooks[0].url"),
         ({"monitor": {"quality": {"max_unseen": 2}}}, "monitor.quality.max_unseen"),
-        ({"monitor": {"quality": {"volume": {"min": 3}}}},
-         "monitor.quality.volume.min: unknown key"),
+        (
+            {"monitor": {"quality": {"volume": {"min": 3}}}},
+            "monitor.quality.volume.min: unknown key",
+        ),
         ({"monitor": {"quality": {"max_age": "later"}}}, "expected a duration"),
         ({"monitor": {"drift": {"exact_max_rows": -1}}}, "monitor.drift.exact_max_rows"),
     ],
@@ -75,21 +83,28 @@ def test_parse_duration_rejects_garbage() -> None:
 @pytest.mark.parametrize(
     ("gate", "fragment"),
     [
-        ({"metrics": [{"metric": "ndcg"}]}, "gate.metrics[0].metric: 'ndcg' is not a "
-         "binary_classification metric; expected one of roc_auc"),
+        (
+            {"metrics": [{"metric": "ndcg"}]},
+            "gate.metrics[0].metric: 'ndcg' is not a "
+            "binary_classification metric; expected one of roc_auc",
+        ),
         ({"metrics": [{"metric": "f1", "margin": -0.01}]}, "the policy gives its sign"),
         ({"metrics": [{"metric": "f1", "test": "delong"}]}, "delong compares ROC AUCs"),
         ({"metrics": [{"metric": "roc_auc", "test": "mcnemar"}]}, "mcnemar compares accuracies"),
-        ({"metrics": [{"metric": "log_loss", "direction": "higher"}]},
-         "log_loss is lower-is-better"),
+        (
+            {"metrics": [{"metric": "log_loss", "direction": "higher"}]},
+            "log_loss is lower-is-better",
+        ),
         ({"metrics": [{"metric": "f1"}, {"metric": "f1"}]}, "each metric at most once"),
         ({"metrics": []}, "give at least one rule"),
         ({"metric": "f1", "metrics": [{"metric": "f1"}]}, "not both"),
         ({"slices": [{"name": "s"}]}, "give exactly one of column or query"),
         ({"slices": [{"name": "s", "column": "a", "query": "b > 1"}]}, "exactly one"),
         ({"slices": [{"name": "s", "column": "a", "min_rows": 0}]}, "min_rows"),
-        ({"slices": [{"name": "s", "column": "a"}, {"name": "s", "column": "b"}]},
-         "names must be unique"),
+        (
+            {"slices": [{"name": "s", "column": "a"}, {"name": "s", "column": "b"}]},
+            "names must be unique",
+        ),
         ({"confidence": 1.5}, "gate.confidence"),
         ({"regression_set": {"path": "g.csv", "min_pass": 0}}, "min_pass"),
         ({"approval_expiry": "tomorrow"}, "expected a duration"),
@@ -102,11 +117,24 @@ def test_bad_gate_configuration_is_a_clear_error(gate: dict, fragment: str) -> N
 
 
 def test_gate_shorthand_is_one_rule_and_round_trips() -> None:
-    cfg = parse_config({**BASE, "gate": {"metric": "f1", "policy": "superiority",
-                                         "margin": 0.01, "approval_expiry": "3d"}})
+    cfg = parse_config(
+        {
+            **BASE,
+            "gate": {
+                "metric": "f1",
+                "policy": "superiority",
+                "margin": 0.01,
+                "approval_expiry": "3d",
+            },
+        }
+    )
     (rule,) = cfg.gate.metrics
     assert (rule.metric, rule.policy, rule.margin, rule.method) == (
-        "f1", "superiority", 0.01, "bootstrap")
+        "f1",
+        "superiority",
+        0.01,
+        "bootstrap",
+    )
     assert cfg.gate.approval_expiry == timedelta(days=3)
     again = parse_config(cfg.model_dump(mode="json", exclude_none=True))
     assert again == cfg
@@ -117,15 +145,27 @@ def test_serve_workers_threads_and_batching() -> None:
     assert (cfg.serve.workers, cfg.serve.model_threads) == (1, 1)
     assert cfg.serve.batching.enabled is False and cfg.serve.batching.max_batch_size == 64
     assert cfg.serve.batching.max_wait == timedelta(milliseconds=2)
-    cfg = parse_config({**BASE, "serve": {"workers": 3, "model_threads": 0, "batching": {
-        "enabled": True, "max_batch_size": 128, "max_wait": "1.5ms"}}})
+    cfg = parse_config(
+        {
+            **BASE,
+            "serve": {
+                "workers": 3,
+                "model_threads": 0,
+                "batching": {"enabled": True, "max_batch_size": 128, "max_wait": "1.5ms"},
+            },
+        }
+    )
     assert cfg.serve.workers == 3 and cfg.serve.model_threads == 0
     assert cfg.serve.batching.max_wait == timedelta(microseconds=1500)
     dumped = cfg.model_dump(mode="json", exclude_none=True)
     assert dumped["serve"]["batching"]["max_wait"] == "0.0015s"
     assert parse_config(dumped) == cfg
-    assert parse_config({**BASE, "serve": {"reload_interval": "500ms"}}).model_dump(
-        mode="json")["serve"]["reload_interval"] == "500ms"
+    assert (
+        parse_config({**BASE, "serve": {"reload_interval": "500ms"}}).model_dump(mode="json")[
+            "serve"
+        ]["reload_interval"]
+        == "500ms"
+    )
     assert parse_duration("250ms") == timedelta(milliseconds=250)
 
 
@@ -147,8 +187,13 @@ def test_bad_serve_settings_name_the_field(serve: dict, fragment: str) -> None:
 
 
 def test_orchestration_defaults() -> None:
-    cfg = parse_config({**BASE, "retrain": {"on": ["new_data"], "new_data": {
-        "subject": "data.churn"}}, "notify": {"webhooks": [{"url": "http://x/y"}]}})
+    cfg = parse_config(
+        {
+            **BASE,
+            "retrain": {"on": ["new_data"], "new_data": {"subject": "data.churn"}},
+            "notify": {"webhooks": [{"url": "http://x/y"}]},
+        }
+    )
     assert cfg.agent.lease_ttl == timedelta(seconds=60)
     assert cfg.agent.heartbeat_timeout == timedelta(minutes=2) and cfg.agent.resume_crashed
     assert cfg.retrain.retries == 2 and cfg.retrain.backoff == timedelta(seconds=5)
@@ -157,8 +202,13 @@ def test_orchestration_defaults() -> None:
 
 
 def test_labels_trigger_and_inbox() -> None:
-    cfg = parse_config({**BASE, "retrain": {"on": ["labels"], "labels": {"min_rows": 50}},
-                        "data": {"inbox": {"path": "inbox/*.csv"}}})
+    cfg = parse_config(
+        {
+            **BASE,
+            "retrain": {"on": ["labels"], "labels": {"min_rows": 50}},
+            "data": {"inbox": {"path": "inbox/*.csv"}},
+        }
+    )
     assert cfg.retrain.on == ("labels",) and cfg.retrain.labels.min_rows == 50
     assert cfg.data.inbox is not None and cfg.data.inbox.processed == ".opsloop/inbox/processed"
     assert parse_config(BASE).data.inbox is None
@@ -174,9 +224,16 @@ def test_estimated_performance_and_ranking_settings() -> None:
     est = cfg.monitor.estimated_performance
     assert est.enabled and est.metric == "roc_auc" and est.chunks == 10 and est.floor is None
     assert cfg.monitor.performance.k == 100 and cfg.monitor.performance.calibration_bins == 10
-    cfg = parse_config({**BASE, "retrain": {"on": ["estimated_performance"]},
-                        "monitor": {"estimated_performance": {"metric": "f1", "floor": 0.7},
-                                    "performance": {"k": 20}}})
+    cfg = parse_config(
+        {
+            **BASE,
+            "retrain": {"on": ["estimated_performance"]},
+            "monitor": {
+                "estimated_performance": {"metric": "f1", "floor": 0.7},
+                "performance": {"k": 20},
+            },
+        }
+    )
     assert cfg.retrain.on == ("estimated_performance",)
     assert cfg.monitor.estimated_performance.floor == 0.7 and cfg.monitor.performance.k == 20
     with pytest.raises(ConfigError, match=r"monitor\.estimated_performance\.metric"):
@@ -191,8 +248,19 @@ def test_monitor_quality_defaults_and_overrides() -> None:
     assert q.enabled and q.schema_ and q.max_type_errors == 0.0 and q.max_age is None
     assert q.volume.learned_low == 0.1 and q.volume.learned_high is None
     assert cfg.monitor.drift.exact_max_rows == 5000
-    custom = parse_config({**BASE, "retrain": {"on": ["quality"]}, "monitor": {"quality": {
-        "schema": False, "max_age": "2h", "features": {"x": {"max_unseen": 0.2}}}}})
+    custom = parse_config(
+        {
+            **BASE,
+            "retrain": {"on": ["quality"]},
+            "monitor": {
+                "quality": {
+                    "schema": False,
+                    "max_age": "2h",
+                    "features": {"x": {"max_unseen": 0.2}},
+                }
+            },
+        }
+    )
     assert custom.retrain.on == ("quality",) and not custom.monitor.quality.schema_
     assert custom.monitor.quality.max_age == timedelta(hours=2)
     assert custom.monitor.quality.limit("x", "max_unseen") == 0.2
@@ -207,8 +275,10 @@ def test_another_stack_keeps_explicit_nulls_and_aliases(tmp_path) -> None:
 
     root = write_tiny_project(tmp_path / "p")
     text = (root / "opsloop.yaml").read_text()
-    text += ("deploy: {analysis: {max_p99_ratio: null}}\n"
-             "stacks: {team: {ops_store: 'sqlite:///team.db'}}\n")
+    text += (
+        "deploy: {analysis: {max_p99_ratio: null}}\n"
+        "stacks: {team: {ops_store: 'sqlite:///team.db'}}\n"
+    )
     text = text.replace("  window: 1h\n", "  window: 1h\n  quality: {schema: false}\n")
     (root / "opsloop.yaml").write_text(text)
     local = Project(root)

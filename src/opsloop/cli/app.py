@@ -18,20 +18,22 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="opsloop",
-    help="The whole operational loop around a model: train, gate, deploy, serve, monitor, "
-    "retrain.",
+    help="The whole operational loop around a model: train, gate, deploy, serve, monitor, retrain.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-labels_app = typer.Typer(help="Ground truth that arrives after the prediction.",
-                         no_args_is_help=True)
+labels_app = typer.Typer(
+    help="Ground truth that arrives after the prediction.", no_args_is_help=True
+)
 app.add_typer(labels_app, name="labels")
-rollout_app = typer.Typer(help="Canary and shadow rollouts: status, promote, abort.",
-                          no_args_is_help=True)
+rollout_app = typer.Typer(
+    help="Canary and shadow rollouts: status, promote, abort.", no_args_is_help=True
+)
 app.add_typer(rollout_app, name="rollout")
-triggers_app = typer.Typer(help="Retrain triggers for an external orchestrator.",
-                           no_args_is_help=True)
+triggers_app = typer.Typer(
+    help="Retrain triggers for an external orchestrator.", no_args_is_help=True
+)
 app.add_typer(triggers_app, name="triggers")
 airflow_app = typer.Typer(help="Run the loop on Apache Airflow.", no_args_is_help=True)
 app.add_typer(airflow_app, name="airflow")
@@ -39,12 +41,18 @@ app.add_typer(airflow_app, name="airflow")
 F = TypeVar("F", bound=Callable[..., Any])
 
 ProjectOpt = Annotated[
-    Path, typer.Option("--project", "-p", envvar="OPSLOOP_PROJECT",
-                       help="Project folder (holds opsloop.yaml).")
+    Path,
+    typer.Option(
+        "--project", "-p", envvar="OPSLOOP_PROJECT", help="Project folder (holds opsloop.yaml)."
+    ),
 ]
 StackOpt = Annotated[
-    str | None, typer.Option("--stack", envvar="OPSLOOP_STACK",
-                             help="Named stack from opsloop.yaml (default: its `stack:`).")
+    str | None,
+    typer.Option(
+        "--stack",
+        envvar="OPSLOOP_STACK",
+        help="Named stack from opsloop.yaml (default: its `stack:`).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable fields).")]
 
@@ -113,8 +121,10 @@ def init(
     root = init_project(path, example=example, force=force)
     out = console()
     out.print(f"[green]Created[/] {root} from the [bold]{example}[/] example.")
-    out.print(f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
-              "[bold]opsloop status[/].")
+    out.print(
+        f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
+        "[bold]opsloop status[/]."
+    )
 
 
 @app.command()
@@ -122,14 +132,23 @@ def init(
 def train(
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
-    window: Annotated[str | None, typer.Option(
-        help="Training window ending now, e.g. 30d (default: retrain.training_window).")] = None,
-    reset_schema: Annotated[bool, typer.Option(
-        help="Infer a new data contract instead of checking the stored one.")] = False,
-    trigger: Annotated[str | None, typer.Option(
-        help="What started it, <name>:<key> (e.g. a verdict's drift:<window key>), kept "
-        "on the pipeline run; a keyed trigger trains once (a second call reports the "
-        "first run).")] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            help="Training window ending now, e.g. 30d (default: retrain.training_window)."
+        ),
+    ] = None,
+    reset_schema: Annotated[
+        bool, typer.Option(help="Infer a new data contract instead of checking the stored one.")
+    ] = False,
+    trigger: Annotated[
+        str | None,
+        typer.Option(
+            help="What started it, <name>:<key> (e.g. a verdict's drift:<window key>), kept "
+            "on the pipeline run; a keyed trigger trains once (a second call reports the "
+            "first run)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, evaluate, register, gate and (with auto approval) promote a new version."""
@@ -148,15 +167,17 @@ def train(
     print_train(console(), p, outcome)
 
 
-def _train_for_trigger(p: Project, trigger: str, window: Any, reset_schema: bool,
-                       as_json: bool) -> None:
+def _train_for_trigger(
+    p: Project, trigger: str, window: Any, reset_schema: bool, as_json: bool
+) -> None:
     from opsloop.cli.render import print_train
     from opsloop.errors import InvalidInputError
     from opsloop.orchestrate.external import train_for_trigger
 
     if window is not None or reset_schema:
-        raise InvalidInputError("--trigger cannot be combined with --window or "
-                                "--reset-schema", fix="drop one of them")
+        raise InvalidInputError(
+            "--trigger cannot be combined with --window or --reset-schema", fix="drop one of them"
+        )
     done = train_for_trigger(p.runtime, trigger)
     if as_json:
         print_json(done.to_dict())
@@ -164,8 +185,10 @@ def _train_for_trigger(p: Project, trigger: str, window: Any, reset_schema: bool
         print_train(console(), p, done.outcome)
     else:
         run = done.previous
-        console().print(f"Already trained for {trigger}: pipeline run {run.id if run else '?'} "
-                        f"({run.status if run else '?'}); nothing done.")
+        console().print(
+            f"Already trained for {trigger}: pipeline run {run.id if run else '?'} "
+            f"({run.status if run else '?'}); nothing done."
+        )
 
 
 def _window(text: str | None) -> Any:
@@ -229,8 +252,11 @@ def reject(
 def gate(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="Version whose gate report to show.")],
-    rerun: Annotated[bool, typer.Option(
-        help="Gate it again (its training window, the current champion) and record it.")
+    rerun: Annotated[
+        bool,
+        typer.Option(
+            help="Gate it again (its training window, the current champion) and record it."
+        ),
     ] = False,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     project: ProjectOpt = Path("."),
@@ -266,13 +292,19 @@ def gate(
 def deploy(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="Version to take to production.")],
-    strategy: Annotated[str | None, typer.Option(
-        help="blue_green (switch now), canary (steps) or shadow (default deploy.strategy).")
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="blue_green (switch now), canary (steps) or shadow (default deploy.strategy)."
+        ),
     ] = None,
-    steps: Annotated[str | None, typer.Option(
-        help="Canary percentages, e.g. 10,50,100 (default deploy.steps).")] = None,
-    bake: Annotated[str | None, typer.Option(
-        help="Time each step runs before it can pass, e.g. 5m (default deploy.bake).")] = None,
+    steps: Annotated[
+        str | None, typer.Option(help="Canary percentages, e.g. 10,50,100 (default deploy.steps).")
+    ] = None,
+    bake: Annotated[
+        str | None,
+        typer.Option(help="Time each step runs before it can pass, e.g. 5m (default deploy.bake)."),
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "manual",
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
@@ -286,24 +318,29 @@ def deploy(
     try:
         step_list = None if steps is None else tuple(float(x) for x in steps.split(","))
     except ValueError:
-        raise InvalidInputError("--steps must be comma-separated percentages",
-                                expected="e.g. 10,50,100", got=repr(steps)) from None
+        raise InvalidInputError(
+            "--steps must be comma-separated percentages",
+            expected="e.g. 10,50,100",
+            got=repr(steps),
+        ) from None
     try:
         bake_time = None if bake is None else parse_duration(bake)
     except ValueError as exc:
         raise InvalidInputError(f"--bake: {exc}") from None
     p = open_project(project, stack, name)
-    result = p.deploy(version, strategy=strategy, steps=step_list, bake=bake_time,
-                      reason=reason)
+    result = p.deploy(version, strategy=strategy, steps=step_list, bake=bake_time, reason=reason)
     if isinstance(result, Rollout):
         console().print(
             f"[green]Started[/] a {result.strategy} rollout of {name} version "
             f"{result.candidate_version} at {result.share:g}% (stable: "
             f"{result.stable_version}). Watch it with `opsloop rollout status {name}`; the "
-            "servers and the agent advance it.")
+            "servers and the agent advance it."
+        )
     else:
-        console().print(f"[green]Deployed[/] {name} version {result.version} (revision "
-                        f"{result.revision}, all traffic).")
+        console().print(
+            f"[green]Deployed[/] {name} version {result.version} (revision "
+            f"{result.revision}, all traffic)."
+        )
 
 
 @rollout_app.command("status")
@@ -334,8 +371,7 @@ def rollout_promote(
 ) -> None:
     """Skip the remaining steps and promote the candidate now."""
     r = open_project(project, stack, name).promote_rollout(reason=reason)
-    console().print(f"[green]Promoted[/] {name} version {r.candidate_version} "
-                    f"(rollout {r.id}).")
+    console().print(f"[green]Promoted[/] {name} version {r.candidate_version} (rollout {r.id}).")
 
 
 @rollout_app.command("abort")
@@ -348,8 +384,10 @@ def rollout_abort(
 ) -> None:
     """Stop the running rollout; all traffic returns to the stable version."""
     r = open_project(project, stack, name).abort_rollout(reason=reason)
-    console().print(f"[yellow]Aborted[/] the rollout of {name} version {r.candidate_version}; "
-                    f"version {r.stable_version} serves all traffic.")
+    console().print(
+        f"[yellow]Aborted[/] the rollout of {name} version {r.candidate_version}; "
+        f"version {r.stable_version} serves all traffic."
+    )
 
 
 @rollout_app.command("advance")
@@ -366,12 +404,16 @@ def rollout_advance(
     from opsloop.deploy.rollout import advance
 
     rt = open_project(project, stack, name).runtime
-    notes = [f"pending approval of version {a.version} expired"
-             for a in expire_pending(rt, rt.now())]
+    notes = [
+        f"pending approval of version {a.version} expired" for a in expire_pending(rt, rt.now())
+    ]
     step = advance(rt)
-    notes.append("nothing is rolling out" if step is None else
-                 f"rollout {step.rollout.id} of version {step.rollout.candidate_version}: "
-                 f"{step.action} ({'; '.join(step.analysis.reasons)})")
+    notes.append(
+        "nothing is rolling out"
+        if step is None
+        else f"rollout {step.rollout.id} of version {step.rollout.candidate_version}: "
+        f"{step.action} ({'; '.join(step.analysis.reasons)})"
+    )
     if as_json:
         print_json({"step": None if step is None else step.to_dict(), "notes": notes})
     else:
@@ -403,8 +445,11 @@ def rollback(
 @handle_errors
 def retrain(
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
-    now: Annotated[bool, typer.Option(
-        "--now", help="Train here and now (with progress) instead of asking the agent.")
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now", help="Train here and now (with progress) instead of asking the agent."
+        ),
     ] = False,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
@@ -418,9 +463,11 @@ def retrain(
         if as_json:
             print_json(request.to_dict())
             return
-        console().print(f"[green]Requested[/] retraining of {p.name} (request "
-                        f"{request.id}); the agent runs it at its next tick. Follow it with "
-                        "`opsloop status`.")
+        console().print(
+            f"[green]Requested[/] retraining of {p.name} (request "
+            f"{request.id}); the agent runs it at its next tick. Follow it with "
+            "`opsloop status`."
+        )
         return
     from opsloop.cli.render import StageProgress, print_train
 
@@ -441,8 +488,9 @@ def serve(
     stack: StackOpt = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default serve.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default serve.port).")] = None,
-    workers: Annotated[int | None, typer.Option(
-        min=1, max=64, help="Server processes (default serve.workers).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes (default serve.workers).")
+    ] = None,
 ) -> None:
     """Serve the champion over HTTP (OIP v2 + /predict + /api); follows promotions live.
 
@@ -481,20 +529,35 @@ def monitor(
     ctx: typer.Context,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
-    window: Annotated[str | None, typer.Option(
-        help="Window ending now, e.g. 1h (default monitor.window).")] = None,
-    start: Annotated[str | None, typer.Option(
-        "--from", help="Backfill from this time (ISO 8601, UTC unless an offset is given) "
-        "or this long ago (e.g. 7d).")] = None,
-    end: Annotated[str | None, typer.Option(
-        "--to", help="Backfill up to this time or this long ago (default now).")] = None,
-    every: Annotated[str | None, typer.Option(
-        help="Backfill window length and step (default monitor.window).")] = None,
-    version: Annotated[str | None, typer.Option(
-        help="Version whose answers to monitor (default the deployed one).")] = None,
-    replace: Annotated[bool, typer.Option(
-        help="Backfill: monitor windows already monitored again and replace their "
-        "results (default: skip them).")] = False,
+    window: Annotated[
+        str | None, typer.Option(help="Window ending now, e.g. 1h (default monitor.window).")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Backfill from this time (ISO 8601, UTC unless an offset is given) "
+            "or this long ago (e.g. 7d).",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="Backfill up to this time or this long ago (default now)."),
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option(help="Backfill window length and step (default monitor.window).")
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="Version whose answers to monitor (default the deployed one)."),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="Backfill: monitor windows already monitored again and replace their "
+            "results (default: skip them)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Monitor the latest window (default), or backfill windows with --from/--to/--every.
@@ -508,8 +571,10 @@ def monitor(
     p = open_project(project, stack)
     if start is None:
         if end is not None or every is not None or replace:
-            raise InvalidInputError("--to, --every and --replace are backfill options",
-                                    fix="add --from (e.g. --from 7d) or drop them")
+            raise InvalidInputError(
+                "--to, --every and --replace are backfill options",
+                fix="add --from (e.g. --from 7d) or drop them",
+            )
         from opsloop.cli.render import print_monitor
 
         result = p.monitor(window=_window(window), version=version)
@@ -519,8 +584,10 @@ def monitor(
             print_monitor(console(), result)
         return
     if window is not None:
-        raise InvalidInputError("--window is for one window ending now; a backfill's window "
-                                "length is --every", fix="use --every instead of --window")
+        raise InvalidInputError(
+            "--window is for one window ending now; a backfill's window length is --every",
+            fix="use --every instead of --window",
+        )
     _backfill(p, start, end, every, version=version, replace=replace, as_json=as_json)
 
 
@@ -541,12 +608,22 @@ def _instant(text: str, option: str) -> Any:
         raise InvalidInputError(
             f"{option}: cannot read {text!r} as a time",
             expected="ISO 8601 such as 2026-05-01 or 2026-05-01T06:00 (UTC), or a duration "
-            "before now such as 7d", got=repr(text)) from None
+            "before now such as 7d",
+            got=repr(text),
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _backfill(p: Project, start_text: str, end_text: str | None, every_text: str | None, *,
-              version: str | None, replace: bool, as_json: bool) -> None:
+def _backfill(
+    p: Project,
+    start_text: str,
+    end_text: str | None,
+    every_text: str | None,
+    *,
+    version: str | None,
+    replace: bool,
+    as_json: bool,
+) -> None:
     from datetime import UTC, datetime
 
     from opsloop.config import parse_duration
@@ -561,20 +638,32 @@ def _backfill(p: Project, start_text: str, end_text: str | None, every_text: str
         raise InvalidInputError(f"--every: {exc}") from None
     total = len(plan_windows(start, end, every))  # errors before the progress bar
     if as_json:
-        result = p.backfill_monitor(start=start, end=end, every=every, version=version,
-                                    replace=replace)
+        result = p.backfill_monitor(
+            start=start, end=end, every=every, version=version, replace=replace
+        )
         print_json(result.to_dict())
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     out = console()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[window]}"), console=out) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[window]}"),
+        console=out,
+    ) as bar:
         task = bar.add_task(f"Backfilling {p.name}", total=total, window="")
         result = p.backfill_monitor(
-            start=start, end=end, every=every, version=version, replace=replace,
+            start=start,
+            end=end,
+            every=every,
+            version=version,
+            replace=replace,
             on_window=lambda w, outcome: bar.update(
-                task, advance=1, window=f"{w.end:%Y-%m-%d %H:%M} {outcome}"))
+                task, advance=1, window=f"{w.end:%Y-%m-%d %H:%M} {outcome}"
+            ),
+        )
     from opsloop.cli.render import print_backfill
 
     print_backfill(out, result)
@@ -586,13 +675,13 @@ def monitor_history(
     ctx: typer.Context,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000,
-                                       help="How many windows (latest).")] = 24,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many windows (latest).")] = 24,
     version: Annotated[str | None, typer.Option(help="Only this version's windows.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The latest monitored windows, oldest first: drift, performance (realised and
     estimated), multivariate score and what changed since the previous window."""
+
     def given(name: str) -> bool:  # typer vendors click: compare the enum by name
         source = ctx.get_parameter_source(name)
         return source is not None and source.name != "DEFAULT"
@@ -617,8 +706,9 @@ def agent(
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
     once: Annotated[bool, typer.Option(help="Run one tick and exit.")] = False,
-    force_monitor: Annotated[bool, typer.Option(
-        help="Run the monitor now even if its schedule is not due.")] = False,
+    force_monitor: Annotated[
+        bool, typer.Option(help="Run the monitor now even if its schedule is not due.")
+    ] = False,
     interval: Annotated[str, typer.Option(help="Time between ticks.")] = "30s",
     as_json: JsonOpt = False,
 ) -> None:
@@ -675,8 +765,11 @@ def triggers_check(
         print_json({"fired": found is not None, "verdict": found, "tick": result.to_dict()})
         return
     print_tick(console(), result)
-    console().print("No retrain trigger fired." if found is None else
-                    f"Retrain requested: run `opsloop train --trigger {found['trigger']}`.")
+    console().print(
+        "No retrain trigger fired."
+        if found is None
+        else f"Retrain requested: run `opsloop train --trigger {found['trigger']}`."
+    )
 
 
 @airflow_app.command("export")
@@ -684,11 +777,16 @@ def triggers_check(
 def airflow_export(
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
-    out: Annotated[Path, typer.Option(
-        help="Folder for the DAG files (Airflow's dags folder).")] = Path("dags"),
-    python: Annotated[str | None, typer.Option(
-        help="Python of the project's environment that the tasks run opsloop with "
-        "(default: this one).")] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the DAG files (Airflow's dags folder).")
+    ] = Path("dags"),
+    python: Annotated[
+        str | None,
+        typer.Option(
+            help="Python of the project's environment that the tasks run opsloop with "
+            "(default: this one)."
+        ),
+    ] = None,
 ) -> None:
     """Write the project's Airflow DAGs: monitoring (emits a retrain asset event with the
     verdict), training (scheduled on that asset) and rollout (advances rollouts)."""
@@ -740,8 +838,11 @@ def events(
 @app.command()
 @handle_errors
 def demo(
-    project: Annotated[Path | None, typer.Option(
-        "--project", "-p", help="Folder for the demo project (default: a new temp folder).")
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project", "-p", help="Folder for the demo project (default: a new temp folder)."
+        ),
     ] = None,
     requests: Annotated[int, typer.Option(help="Production rows to send.")] = 3000,
 ) -> None:

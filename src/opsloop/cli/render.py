@@ -31,8 +31,12 @@ class StageProgress:
         self._status.__enter__()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._status is not None:
             self._status.__exit__(exc_type, exc, tb)
 
@@ -53,8 +57,10 @@ def _fmt(value: Any) -> str:
 
 def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
-    console.print(f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
-                  f"({o.rows.get('train')} training rows, {o.rows.get('holdout')} holdout rows).")
+    console.print(
+        f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
+        f"({o.rows.get('train')} training rows, {o.rows.get('holdout')} holdout rows)."
+    )
     table = Table("metric", "holdout value", box=None)
     for k, v in sorted(o.metrics.items()):
         table.add_row(k, _fmt(v))
@@ -66,8 +72,10 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     if o.promoted:
         console.print(f"[green]Promoted[/] version {o.version} to champion.")
     elif o.approval == "pending":
-        console.print(f"Waiting for approval: [bold]opsloop approve {project.name} {o.version}"
-                      f"[/] or [bold]opsloop reject {project.name} {o.version}[/].")
+        console.print(
+            f"Waiting for approval: [bold]opsloop approve {project.name} {o.version}"
+            f"[/] or [bold]opsloop reject {project.name} {o.version}[/]."
+        )
 
 
 def multivariate_line(mv: dict[str, Any]) -> str:
@@ -75,32 +83,43 @@ def multivariate_line(mv: dict[str, Any]) -> str:
     if mv.get("value") is None or mv.get("upper") is None:
         return f"not judged ({mv.get('n', 0)} rows)"
     state = "[red]outside the band[/]" if mv.get("drifted") else "inside the band"
-    return (f"error {_fmt(mv['value'])} in [{_fmt(mv.get('lower'))}, {_fmt(mv['upper'])}] "
-            f"→ {state}")
+    return f"error {_fmt(mv['value'])} in [{_fmt(mv.get('lower'))}, {_fmt(mv['upper'])}] → {state}"
 
 
 def print_monitor(console: Console, r: MonitorResult) -> None:
     drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
-    console.print(f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
-                  f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled.")
-    console.print(f"{drift}: {r.drift_share:.0%} of features drifted "
-                  f"{r.summary.get('drifted_features', [])}")
+    console.print(
+        f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
+        f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled."
+    )
+    console.print(
+        f"{drift}: {r.drift_share:.0%} of features drifted {r.summary.get('drifted_features', [])}"
+    )
     features = r.summary.get("drift", {}).get("features", [])
     if features:
         table = Table("feature", "test", "statistic", "p-value", "PSI", "drifted", box=None)
         for f in sorted(features, key=lambda f: (not f.get("drifted"), f.get("name", ""))):
-            table.add_row(f.get("name"), f.get("test"), _fmt(f.get("statistic")),
-                          _fmt(f.get("p_value")), _fmt(f.get("psi")),
-                          "[red]yes[/]" if f.get("drifted") else "no")
+            table.add_row(
+                f.get("name"),
+                f.get("test"),
+                _fmt(f.get("statistic")),
+                _fmt(f.get("p_value")),
+                _fmt(f.get("psi")),
+                "[red]yes[/]" if f.get("drifted") else "no",
+            )
         console.print(table)
     mv = r.summary.get("multivariate")
     if mv:
-        console.print(f"Multivariate (PCA reconstruction, {mv.get('components')} components): "
-                      + multivariate_line(mv))
+        console.print(
+            f"Multivariate (PCA reconstruction, {mv.get('components')} components): "
+            + multivariate_line(mv)
+        )
     if r.performance_value is not None:
         state = "[red]below floor[/]" if r.performance_degraded else "[green]ok[/]"
-        console.print(f"Performance: {r.performance_metric} = {r.performance_value:.4f} on "
-                      f"{r.n_labelled} labelled rows ({state}).")
+        console.print(
+            f"Performance: {r.performance_metric} = {r.performance_value:.4f} on "
+            f"{r.n_labelled} labelled rows ({state})."
+        )
     else:
         console.print(f"Performance: not enough labels yet ({r.n_labelled} labelled rows).")
     est = r.summary.get("estimated_performance")
@@ -108,24 +127,31 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
         console.print(f"Estimated performance (CBPE, no labels): {estimated_line(est)}.")
     cal = r.summary.get("calibration")
     if cal:
-        console.print(f"Calibration: ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f} on "
-                      f"{cal.get('n', r.n_labelled)} labelled rows.")
+        console.print(
+            f"Calibration: ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f} on "
+            f"{cal.get('n', r.n_labelled)} labelled rows."
+        )
     prev = r.summary.get("previous")
     if prev:
         share = prev.get("drift_share") or {}
         console.print(
             f"Since the previous window (ending {_short(prev.get('window_end'))}): drift share "
             f"{_fmt(share.get('previous'))} → {_fmt(share.get('value'))}; newly drifted "
-            f"{prev.get('newly_drifted') or 'none'}, recovered {prev.get('recovered') or 'none'}.")
+            f"{prev.get('newly_drifted') or 'none'}, recovered {prev.get('recovered') or 'none'}."
+        )
     quality = r.summary.get("quality")
     if quality:
         breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
-        console.print("Data quality: " + ("[green]passed[/]" if not breaches else
-                                          f"[red]{len(breaches)} breach(es)[/]"))
+        console.print(
+            "Data quality: "
+            + ("[green]passed[/]" if not breaches else f"[red]{len(breaches)} breach(es)[/]")
+        )
         for c in breaches:
             where = f" {c['feature']}" if c.get("feature") else ""
-            console.print(f"  {c['check']}{where}: {c.get('detail')} "
-                          f"(expected {c.get('expected')})", markup=False)
+            console.print(
+                f"  {c['check']}{where}: {c.get('detail')} (expected {c.get('expected')})",
+                markup=False,
+            )
     console.print(f"Report: {r.report_path}")
 
 
@@ -143,33 +169,58 @@ def _band(value: dict[str, Any] | None, flag: str) -> str:
 def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
     windows = data["windows"]
     if not windows:
-        console.print(f"No monitored windows for {data['model']} yet "
-                      "(`opsloop monitor`, or backfill with `opsloop monitor --from 7d`).")
+        console.print(
+            f"No monitored windows for {data['model']} yet "
+            "(`opsloop monitor`, or backfill with `opsloop monitor --from 7d`)."
+        )
         return
-    table = Table("window end", "v", "rows", "labels", "drift", "since previous",
-                  "perf.", "est.", "multiv.", "quality", box=None)
+    table = Table(
+        "window end",
+        "v",
+        "rows",
+        "labels",
+        "drift",
+        "since previous",
+        "perf.",
+        "est.",
+        "multiv.",
+        "quality",
+        box=None,
+    )
     table.columns[0].no_wrap = True  # a window end must read as one time
     for w in windows:
         prev = w.get("previous") or {}
-        change = " ".join([*(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
-                           *(f"[green]−{n}[/]" for n in prev.get("recovered", []))])
+        change = " ".join(
+            [
+                *(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
+                *(f"[green]−{n}[/]" for n in prev.get("recovered", [])),
+            ]
+        )
         perf = "—" if w["performance_value"] is None else f"{w['performance_value']:.3f}"
         share = f"{w['drift_share']:.0%}"
         quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.get("quality_passed")]
         table.add_row(
-            _short(w["window_end"])[5:], str(w["version"]), str(w["n_rows"]),
-            str(w["n_labelled"]), f"[red]{share}[/]" if w["drift_detected"] else share,
-            change or "—", f"[red]{perf}[/]" if w["performance_degraded"] else perf,
+            _short(w["window_end"])[5:],
+            str(w["version"]),
+            str(w["n_rows"]),
+            str(w["n_labelled"]),
+            f"[red]{share}[/]" if w["drift_detected"] else share,
+            change or "—",
+            f"[red]{perf}[/]" if w["performance_degraded"] else perf,
             _band(w.get("estimated_performance"), "degraded"),
-            _band(w.get("multivariate"), "drifted"), quality)
+            _band(w.get("multivariate"), "drifted"),
+            quality,
+        )
     console.print(table)
     console.print("since previous: [red]+newly drifted[/] [green]−recovered[/] features")
     console.print(f"Latest report: {windows[-1]['report_path']}")
 
 
 def print_backfill(console: Console, r: BackfillResult) -> None:
-    console.print(f"Version {r.version}: {len(r.windows)} windows, {len(r.monitored)} "
-                  f"monitored ({len(r.replaced)} replaced), {len(r.skipped)} skipped.")
+    console.print(
+        f"Version {r.version}: {len(r.windows)} windows, {len(r.monitored)} "
+        f"monitored ({len(r.replaced)} replaced), {len(r.skipped)} skipped."
+    )
     reasons: dict[str, int] = {}
     for s in r.skipped:
         key = s["reason"].split(" (result")[0]
@@ -178,8 +229,10 @@ def print_backfill(console: Console, r: BackfillResult) -> None:
         console.print(f"  [dim]skipped {n}: {reason}[/]")
     drifted = [m for m in r.monitored if m.drift_detected]
     if drifted:
-        console.print(f"[red]Drift[/] in {len(drifted)} windows, first ending "
-                      f"{drifted[0].window_end:%Y-%m-%d %H:%M} UTC.")
+        console.print(
+            f"[red]Drift[/] in {len(drifted)} windows, first ending "
+            f"{drifted[0].window_end:%Y-%m-%d %H:%M} UTC."
+        )
     if r.remainder:
         console.print(f"[dim]Not monitored (shorter than a window): {r.remainder}[/]")
     if r.report_path:
@@ -190,8 +243,7 @@ def estimated_line(est: dict[str, Any]) -> str:
     """`roc_auc ≈ 0.8123 (band 0.79–0.93) on 1200 rows, ok` for an estimated_performance."""
     if est.get("value") is None:
         return f"not estimated ({'; '.join(est.get('reasons', [])) or 'no value'})"
-    band = ("" if est.get("lower") is None else
-            f" (band {est['lower']:.4f}–{est['upper']:.4f})")
+    band = "" if est.get("lower") is None else f" (band {est['lower']:.4f}–{est['upper']:.4f})"
     state = "[red]degraded[/]" if est.get("degraded") else "[green]ok[/]"
     return f"{est['metric']} ≈ {est['value']:.4f}{band} on {est.get('n')} rows, {state}"
 
@@ -205,101 +257,147 @@ def print_tick(console: Console, t: TickResult) -> None:
         console.print(f"[dim]{note}[/]")
     if t.trained is not None:
         o = t.trained
-        console.print(f"Retrained: version {o.version}, gate "
-                      f"{'passed' if o.gate_passed else 'failed'} ({'; '.join(o.gate_reasons)})"
-                      f"{', promoted' if o.promoted else ''}.")
+        console.print(
+            f"Retrained: version {o.version}, gate "
+            f"{'passed' if o.gate_passed else 'failed'} ({'; '.join(o.gate_reasons)})"
+            f"{', promoted' if o.promoted else ''}."
+        )
 
 
 def print_status(console: Console, s: dict[str, Any]) -> None:
     console.print(f"[bold]{s['model']}[/] ({s['task']}, stack {s['stack']})")
     table = Table("", "", box=None, show_header=False)
     dep = s["deployment"]
-    table.add_row("champion", "—" if dep is None else
-                  f"version {dep['version']} (revision {dep['revision']}, since {dep['ts'][:19]}, "
-                  f"{dep['reason']})")
+    table.add_row(
+        "champion",
+        "—"
+        if dep is None
+        else f"version {dep['version']} (revision {dep['revision']}, since {dep['ts'][:19]}, "
+        f"{dep['reason']})",
+    )
     ch = s["challenger"]
     if ch is None:
         table.add_row("challenger", "—")
     else:
         gate = ch["gate"]
-        gate_text = "no gate yet" if gate is None else (
-            ("passed" if gate["passed"] else "failed") + ": " + "; ".join(gate["reasons"]))
+        gate_text = (
+            "no gate yet"
+            if gate is None
+            else (("passed" if gate["passed"] else "failed") + ": " + "; ".join(gate["reasons"]))
+        )
         table.add_row("challenger", f"version {ch['version']} — gate {gate_text}")
     ro = s.get("rollout")
-    if ro is not None and (ro["status"] == "running" or s["deployment"] is None
-                           or ro["finished"] >= s["deployment"]["ts"]):
+    if ro is not None and (
+        ro["status"] == "running"
+        or s["deployment"] is None
+        or ro["finished"] >= s["deployment"]["ts"]
+    ):
         table.add_row("rollout", rollout_line(ro))
     m = s["last_monitor"]
     if m is None:
         table.add_row("last monitor", "never run")
     else:
-        perf = ("" if m["performance_value"] is None else
-                f", {m['performance_metric']}={m['performance_value']:.4f} on "
-                f"{m['n_labelled']} labels" + (" [red](below floor)[/]"
-                                               if m["performance_degraded"] else ""))
+        perf = (
+            ""
+            if m["performance_value"] is None
+            else f", {m['performance_metric']}={m['performance_value']:.4f} on "
+            f"{m['n_labelled']} labels"
+            + (" [red](below floor)[/]" if m["performance_degraded"] else "")
+        )
         verdict = "[red]drift[/]" if m["drift_detected"] else "[green]no drift[/]"
         quality = {True: ", quality ok", None: ""}.get(
-            m.get("quality_passed"), f", [red]quality: {len(m.get('quality_breaches', []))} "
-            "breach(es)[/]")
+            m.get("quality_passed"),
+            f", [red]quality: {len(m.get('quality_breaches', []))} breach(es)[/]",
+        )
         mv = m.get("multivariate")
         multi = f", multivariate {multivariate_line(mv)}" if mv else ""
-        table.add_row("last monitor", f"{m['ts'][:19]}: {verdict} "
-                      f"({m['drift_share']:.0%} of features{multi}){perf}, {m['n_rows']} rows"
-                      f"{quality}")
+        table.add_row(
+            "last monitor",
+            f"{m['ts'][:19]}: {verdict} "
+            f"({m['drift_share']:.0%} of features{multi}){perf}, {m['n_rows']} rows"
+            f"{quality}",
+        )
         if m.get("estimated_performance"):
             table.add_row("estimated", estimated_line(m["estimated_performance"]))
     pending = s["pending_approvals"]
-    table.add_row("pending approvals", ", ".join(f"version {p['version']}" for p in pending)
-                  or "none")
+    table.add_row(
+        "pending approvals", ", ".join(f"version {p['version']}" for p in pending) or "none"
+    )
     sched = s["schedule"]
-    table.add_row("schedule", f"monitor {sched['monitor']} (next {sched['monitor_next'][:16]}), "
-                  f"retrain on {', '.join(sched['retrain_on'])}")
+    table.add_row(
+        "schedule",
+        f"monitor {sched['monitor']} (next {sched['monitor_next'][:16]}), "
+        f"retrain on {', '.join(sched['retrain_on'])}",
+    )
     last = sched["last_trigger"]
-    table.add_row("last trigger", "none" if last is None else
-                  f"{last['trigger']} at {last['ts'][:19]}")
+    table.add_row(
+        "last trigger", "none" if last is None else f"{last['trigger']} at {last['ts'][:19]}"
+    )
     for tr in sched.get("triggers") or []:
-        fired = "never fired" if tr["last_ts"] is None else \
-            f"last {tr['last_ts'][:19]} ({tr['last_key']})"
+        fired = (
+            "never fired"
+            if tr["last_ts"] is None
+            else f"last {tr['last_ts'][:19]} ({tr['last_key']})"
+        )
         table.add_row(f"  {tr['trigger']}", f"{fired}; next: {tr['detail']}")
     lease = (s.get("agent") or {}).get("lease")
-    table.add_row("agent", "none has run" if lease is None else
-                  f"{lease['holder']} (lease token {lease['token']}, "
-                  + (f"live until {lease['expires'][11:19]})" if lease["live"]
-                     else f"expired at {lease['expires'][:19]})"))
+    table.add_row(
+        "agent",
+        "none has run"
+        if lease is None
+        else f"{lease['holder']} (lease token {lease['token']}, "
+        + (
+            f"live until {lease['expires'][11:19]})"
+            if lease["live"]
+            else f"expired at {lease['expires'][:19]})"
+        ),
+    )
     for r in s.get("running") or []:
         stage = next((x for x in reversed(r["stages"]) if x.endswith(":running")), "")
         where = f" in {stage.split(':')[0]}" if stage else ""
-        table.add_row("running", f"#{r['id']} {r['pipeline']} (trigger {r['trigger']}){where}, "
-                      f"heartbeat {(r['heartbeat'] or '')[11:19]}")
+        table.add_row(
+            "running",
+            f"#{r['id']} {r['pipeline']} (trigger {r['trigger']}){where}, "
+            f"heartbeat {(r['heartbeat'] or '')[11:19]}",
+        )
     runs = s["runs"]
     if runs:
         r = runs[0]
-        table.add_row("last pipeline", f"#{r['id']} {r['pipeline']} {r['status']} "
-                      f"(trigger {r['trigger']})")
+        table.add_row(
+            "last pipeline", f"#{r['id']} {r['pipeline']} {r['status']} (trigger {r['trigger']})"
+        )
     table.add_row("versions", ", ".join(s["versions"]) or "none")
     console.print(table)
 
 
 def rollout_line(ro: dict[str, Any]) -> str:
     """One line for a rollout: what, where it stands, and the latest verdict."""
-    head = (f"{ro['strategy']} of version {ro['candidate_version']} against "
-            f"{ro['stable_version']}: ")
+    head = f"{ro['strategy']} of version {ro['candidate_version']} against {ro['stable_version']}: "
     if ro["status"] != "running":
         colour = {"promoted": "green", "rolled_back": "red"}.get(ro["status"], "yellow")
         return head + f"[{colour}]{ro['status']}[/] at {(ro['finished'] or '')[:19]}"
     steps = "/".join(f"{x:g}%" for x in ro["steps"])
     reasons = "; ".join(ro.get("analysis_reasons") or []) or "not analysed yet"
-    return head + (f"[bold]{ro['share']:g}%[/] (step {ro['step'] + 1} of {len(ro['steps'])}: "
-                   f"{steps}), {ro.get('verdict') or 'waiting'} — {reasons}")
+    return head + (
+        f"[bold]{ro['share']:g}%[/] (step {ro['step'] + 1} of {len(ro['steps'])}: "
+        f"{steps}), {ro.get('verdict') or 'waiting'} — {reasons}"
+    )
 
 
 def print_rollout(console: Console, ro: dict[str, Any] | None) -> None:
     if ro is None:
         console.print("No rollout yet.")
         return
-    console.print(f"Rollout {ro['id']}: " + rollout_line({
-        **ro, "verdict": ro["analysis"].get("verdict"),
-        "analysis_reasons": ro["analysis"].get("reasons")}))
+    console.print(
+        f"Rollout {ro['id']}: "
+        + rollout_line(
+            {
+                **ro,
+                "verdict": ro["analysis"].get("verdict"),
+                "analysis_reasons": ro["analysis"].get("reasons"),
+            }
+        )
+    )
     checks = ro["analysis"].get("checks") or []
     if checks:
         table = Table("check", "status", "value", "limit", "detail")
@@ -307,8 +405,9 @@ def print_rollout(console: Console, ro: dict[str, Any] | None) -> None:
         for c in checks:
             value = "—" if c["value"] is None else f"{c['value']:.4g}"
             limit = "—" if c["limit"] is None else f"{c['limit']:g}"
-            table.add_row(c["name"], f"[{colours[c['status']]}]{c['status']}[/]", value, limit,
-                          c["detail"])
+            table.add_row(
+                c["name"], f"[{colours[c['status']]}]{c['status']}[/]", value, limit, c["detail"]
+            )
         console.print(table)
 
 
@@ -316,15 +415,25 @@ def print_events(console: Console, events: list[Event]) -> None:
     table = Table("id", "time (UTC)", "kind", "version", "actor", "summary")
     for column in table.columns[:5]:
         column.no_wrap = True
-    colours = {"gate_failed": "red", "drift_detected": "red", "performance_degraded": "red",
-               "quality_failed": "red",
-               "rolled_back": "yellow", "trigger_fired": "yellow", "promoted": "green",
-               "rollout_started": "cyan", "rollout_advanced": "cyan",
-               "rollout_aborted": "yellow",
-               "gate_passed": "green", "training_failed": "red", "data_invalid": "red"}
+    colours = {
+        "gate_failed": "red",
+        "drift_detected": "red",
+        "performance_degraded": "red",
+        "quality_failed": "red",
+        "rolled_back": "yellow",
+        "trigger_fired": "yellow",
+        "promoted": "green",
+        "rollout_started": "cyan",
+        "rollout_advanced": "cyan",
+        "rollout_aborted": "yellow",
+        "gate_passed": "green",
+        "training_failed": "red",
+        "data_invalid": "red",
+    }
     for e in events:
         colour = colours.get(e.kind)
         kind = f"[{colour}]{e.kind}[/]" if colour else e.kind
-        table.add_row(str(e.id), f"{e.ts:%Y-%m-%d %H:%M:%S}", kind, e.version or "",
-                      e.actor, e.summary)
+        table.add_row(
+            str(e.id), f"{e.ts:%Y-%m-%d %H:%M:%S}", kind, e.version or "", e.actor, e.summary
+        )
     console.print(table)

@@ -22,8 +22,14 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days",
-          "w": "weeks"}
+_UNITS = {
+    "ms": "milliseconds",
+    "s": "seconds",
+    "m": "minutes",
+    "h": "hours",
+    "d": "days",
+    "w": "weeks",
+}
 
 
 def parse_duration(value: object) -> timedelta:
@@ -63,8 +69,6 @@ Duration = Annotated[
 
 class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 
 
 def check_cron(value: str) -> str:

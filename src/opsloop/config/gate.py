@@ -17,10 +17,13 @@ class MetricRule(ConfigModel):
     metric: str = "roc_auc"
     policy: Literal["non_inferiority", "superiority"] = "non_inferiority"
     margin: float = Field(default=0.005, description="δ ≥ 0: allowed loss or required gain.")
-    floor: float | None = Field(default=None, description="Absolute minimum (maximum when "
-                                "lower is better) on the point value.")
+    floor: float | None = Field(
+        default=None,
+        description="Absolute minimum (maximum when lower is better) on the point value.",
+    )
     direction: Literal["higher", "lower"] | None = Field(
-        default=None, description="Which way is better; defaults to the metric's own.")
+        default=None, description="Which way is better; defaults to the metric's own."
+    )
     test: Literal["auto", "delong", "mcnemar", "bootstrap"] = "auto"
 
     @field_validator("margin")
@@ -43,11 +46,13 @@ class MetricRule(ConfigModel):
                 f"{self.direction!r} contradicts it (leave direction out)"
             )
         if self.test == "delong" and self.metric != "roc_auc":
-            raise ValueError(f"test: delong compares ROC AUCs, not {self.metric}; "
-                             "use bootstrap or auto")
+            raise ValueError(
+                f"test: delong compares ROC AUCs, not {self.metric}; use bootstrap or auto"
+            )
         if self.test == "mcnemar" and self.metric != "accuracy":
-            raise ValueError(f"test: mcnemar compares accuracies, not {self.metric}; "
-                             "use bootstrap or auto")
+            raise ValueError(
+                f"test: mcnemar compares accuracies, not {self.metric}; use bootstrap or auto"
+            )
         return self
 
     @property
@@ -69,10 +74,12 @@ class SliceConfig(ConfigModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     column: str | None = None
     query: str | None = None
-    min_rows: int = Field(default=100, ge=1, description="Smaller slices are reported, "
-                          "not tested.")
-    margin: float | None = Field(default=None, ge=0.0, description="Regression allowed "
-                                 "before it counts (default: the first metric's margin).")
+    min_rows: int = Field(default=100, ge=1, description="Smaller slices are reported, not tested.")
+    margin: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Regression allowed before it counts (default: the first metric's margin).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> SliceConfig:
@@ -85,30 +92,39 @@ class RegressionSetConfig(ConfigModel):
     """Golden examples every candidate must get right."""
 
     path: str = Field(description="CSV or Parquet file, relative to the project.")
-    expected: str | None = Field(default=None, description="Column with the expected "
-                                 "output (default: the target column).")
-    tolerance: float = Field(default=0.0, ge=0.0, description="Allowed absolute error "
-                             "(regression).")
-    min_pass: float = Field(default=1.0, gt=0.0, le=1.0, description="Share of rows that "
-                            "must pass.")
+    expected: str | None = Field(
+        default=None, description="Column with the expected output (default: the target column)."
+    )
+    tolerance: float = Field(
+        default=0.0, ge=0.0, description="Allowed absolute error (regression)."
+    )
+    min_pass: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="Share of rows that must pass."
+    )
 
 
 class BudgetConfig(ConfigModel):
     """Operational budgets: size is always measured; latency when a latency limit is set."""
 
-    batch_rows: int = Field(default=50, ge=5, le=10_000, description="Single-row "
-                            "predictions timed per model.")
+    batch_rows: int = Field(
+        default=50, ge=5, le=10_000, description="Single-row predictions timed per model."
+    )
     max_latency_p99_ms: float | None = Field(default=None, gt=0.0)
-    max_latency_p99_ratio: float | None = Field(default=None, gt=0.0, description="vs "
-                                                "the champion's p99.")
+    max_latency_p99_ratio: float | None = Field(
+        default=None, gt=0.0, description="vs the champion's p99."
+    )
     max_size_mb: float | None = Field(default=None, gt=0.0)
     max_size_ratio: float | None = Field(default=None, gt=0.0)
 
 
 class GateConfig(ConfigModel):
     metrics: tuple[MetricRule, ...] = (MetricRule(),)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Two-sided CI level; "
-                              "each one-sided decision errs with (1 - confidence) / 2.")
+    confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        description="Two-sided CI level; each one-sided decision errs with (1 - confidence) / 2.",
+    )
     resamples: int = Field(default=1000, ge=100, le=100_000)
     seed: int = 0
     slices: tuple[SliceConfig, ...] = ()
@@ -127,8 +143,9 @@ class GateConfig(ConfigModel):
         if not flat:
             return data
         if "metrics" in data:
-            raise ValueError(f"give either metrics: [...] or the shorthand keys "
-                             f"{sorted(flat)}, not both")
+            raise ValueError(
+                f"give either metrics: [...] or the shorthand keys {sorted(flat)}, not both"
+            )
         rest = {k: v for k, v in data.items() if k not in _RULE_KEYS}
         return {**rest, "metrics": [flat]}
 

@@ -10,8 +10,18 @@ from pydantic import ConfigDict, Field, field_validator
 
 from opsloop.config.base import ConfigModel, Duration, check_cron
 
-DriftMethod = Literal["auto", "ks", "chi2", "chi2_gof", "z", "psi", "jensenshannon",
-                      "hellinger", "linf", "wasserstein"]
+DriftMethod = Literal[
+    "auto",
+    "ks",
+    "chi2",
+    "chi2_gof",
+    "z",
+    "psi",
+    "jensenshannon",
+    "hellinger",
+    "linf",
+    "wasserstein",
+]
 
 
 class FeatureDriftConfig(ConfigModel):
@@ -20,22 +30,36 @@ class FeatureDriftConfig(ConfigModel):
 
     method: DriftMethod = "auto"
     threshold: float | None = Field(default=None, gt=0.0)
-    thresholds: Literal["fixed", "learned"] | None = Field(default=None, description=(
-        "Override of drift.thresholds for this feature (an explicit `threshold` always "
-        "wins)."))
+    thresholds: Literal["fixed", "learned"] | None = Field(
+        default=None,
+        description=(
+            "Override of drift.thresholds for this feature (an explicit `threshold` always wins)."
+        ),
+    )
 
 
 class MultivariateConfig(ConfigModel):
     """Multivariate drift by PCA reconstruction error (as NannyML), fitted at training."""
 
     enabled: bool = True
-    variance: float = Field(default=0.65, gt=0.0, lt=1.0, description=(
-        "Share of the standardised reference variance the kept components explain."))
-    sigma: float = Field(default=3.0, gt=0.0, description=(
-        "Band half-width in standard deviations of the reference chunks' mean error."))
-    counts_as_drift: bool = Field(default=True, description=(
-        "A window outside the band sets the result's drift flag (event drift_detected, "
-        "retrain.on: drift)."))
+    variance: float = Field(
+        default=0.65,
+        gt=0.0,
+        lt=1.0,
+        description=("Share of the standardised reference variance the kept components explain."),
+    )
+    sigma: float = Field(
+        default=3.0,
+        gt=0.0,
+        description=("Band half-width in standard deviations of the reference chunks' mean error."),
+    )
+    counts_as_drift: bool = Field(
+        default=True,
+        description=(
+            "A window outside the band sets the result's drift flag (event drift_detected, "
+            "retrain.on: drift)."
+        ),
+    )
 
 
 class DriftConfig(ConfigModel):
@@ -47,11 +71,14 @@ class DriftConfig(ConfigModel):
     )
     min_rows: int = Field(default=100, ge=1)
     test_max_rows: int = Field(
-        default=100_000, ge=1,
+        default=100_000,
+        ge=1,
         description="auto: windows with more non-null rows use distances instead of tests.",
     )
     exact_max_rows: int = Field(
-        default=5000, ge=0, le=100_000,
+        default=5000,
+        ge=0,
+        le=100_000,
         description="KS on windows with at most this many non-null values of a numeric "
         "feature uses the raw values (scipy's ks_2samp against the reference's stored sample) "
         "instead of the binned KS; 0 turns it off.",
@@ -61,14 +88,26 @@ class DriftConfig(ConfigModel):
     hellinger_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
     linf_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
     features: dict[str, FeatureDriftConfig] = Field(default_factory=dict)
-    thresholds: Literal["fixed", "learned"] = Field(default="fixed", description=(
-        "fixed: the *_threshold values; learned: each distance's threshold from the "
-        "variability between reference chunks, scaled to the window's size."))
-    chunks: int = Field(default=20, ge=4, le=1000, description=(
-        "Reference chunks (at training time) for learned thresholds and the multivariate "
-        "band."))
-    sigma: float = Field(default=3.0, gt=0.0, description=(
-        "Learned threshold = mean + sigma x std of the chunks' distances."))
+    thresholds: Literal["fixed", "learned"] = Field(
+        default="fixed",
+        description=(
+            "fixed: the *_threshold values; learned: each distance's threshold from the "
+            "variability between reference chunks, scaled to the window's size."
+        ),
+    )
+    chunks: int = Field(
+        default=20,
+        ge=4,
+        le=1000,
+        description=(
+            "Reference chunks (at training time) for learned thresholds and the multivariate band."
+        ),
+    )
+    sigma: float = Field(
+        default=3.0,
+        gt=0.0,
+        description=("Learned threshold = mean + sigma x std of the chunks' distances."),
+    )
     multivariate: MultivariateConfig = MultivariateConfig()
 
 
@@ -76,10 +115,18 @@ class PerformanceConfig(ConfigModel):
     metric: str = "roc_auc"
     floor: float | None = None
     min_labels: int = Field(default=100, ge=1)
-    k: int = Field(default=100, ge=1, description="Classifiers: precision@k and NDCG@k over "
-                   "the window's labelled rows ranked by score.")
-    calibration_bins: int = Field(default=10, ge=2, le=100, description="Classifiers: "
-                                  "equal-width score bins of the reliability diagram and ECE.")
+    k: int = Field(
+        default=100,
+        ge=1,
+        description="Classifiers: precision@k and NDCG@k over "
+        "the window's labelled rows ranked by score.",
+    )
+    calibration_bins: int = Field(
+        default=10,
+        ge=2,
+        le=100,
+        description="Classifiers: equal-width score bins of the reliability diagram and ECE.",
+    )
 
 
 ESTIMATED_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
@@ -90,15 +137,28 @@ class EstimatedPerformanceConfig(ConfigModel):
 
     enabled: bool = True
     metric: Literal["roc_auc", "accuracy", "precision", "recall", "f1"] = Field(
-        default="roc_auc", description="The estimate judged against the band and the floor.")
-    floor: float | None = Field(default=None, ge=0.0, le=1.0, description="Degraded when "
-                                "the estimate falls below it (besides the band).")
-    band: bool = Field(default=True, description="Degraded when the estimate falls below "
-                       "the alert band (mean - 3 sd over the reference chunks).")
-    chunks: int = Field(default=10, ge=2, le=1000, description="Training: the holdout is "
-                        "cut into this many chunks to learn the alert band.")
-    min_rows: int = Field(default=100, ge=1, description="Fewest scored rows in the window "
-                          "for an estimate.")
+        default="roc_auc", description="The estimate judged against the band and the floor."
+    )
+    floor: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Degraded when the estimate falls below it (besides the band).",
+    )
+    band: bool = Field(
+        default=True,
+        description="Degraded when the estimate falls below "
+        "the alert band (mean - 3 sd over the reference chunks).",
+    )
+    chunks: int = Field(
+        default=10,
+        ge=2,
+        le=1000,
+        description="Training: the holdout is cut into this many chunks to learn the alert band.",
+    )
+    min_rows: int = Field(
+        default=100, ge=1, description="Fewest scored rows in the window for an estimate."
+    )
 
 
 class FeatureQualityConfig(ConfigModel):
@@ -114,16 +174,26 @@ class VolumeConfig(ConfigModel):
     """Rows expected in a monitoring window: configured bounds, else learned from the
     reference's rows per hour (its time column's span) times the window's hours."""
 
-    min_rows: int | None = Field(default=None, ge=0, description="Fewest rows expected "
-                                 "(replaces the learned lower bound).")
-    max_rows: int | None = Field(default=None, ge=1, description="Most rows expected "
-                                 "(replaces the learned upper bound).")
-    learned_low: float | None = Field(default=0.1, gt=0.0, description="Learned lower bound "
-                                      "= this × the reference's rate × window hours "
-                                      "(null: none).")
-    learned_high: float | None = Field(default=None, gt=0.0, description="Learned upper "
-                                       "bound = this × the reference's rate × window hours "
-                                       "(null: none).")
+    min_rows: int | None = Field(
+        default=None, ge=0, description="Fewest rows expected (replaces the learned lower bound)."
+    )
+    max_rows: int | None = Field(
+        default=None, ge=1, description="Most rows expected (replaces the learned upper bound)."
+    )
+    learned_low: float | None = Field(
+        default=0.1,
+        gt=0.0,
+        description="Learned lower bound "
+        "= this × the reference's rate × window hours "
+        "(null: none).",
+    )
+    learned_high: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Learned upper "
+        "bound = this × the reference's rate × window hours "
+        "(null: none).",
+    )
 
 
 class MonitorQualityConfig(ConfigModel):
@@ -133,24 +203,48 @@ class MonitorQualityConfig(ConfigModel):
     rows in a small window do not raise false alarms."""
 
     enabled: bool = True
-    schema_: bool = Field(default=True, alias="schema", description="Check the pandera "
-                          "contract stored with the version (columns, nullability, ranges).")
+    schema_: bool = Field(
+        default=True,
+        alias="schema",
+        description="Check the pandera "
+        "contract stored with the version (columns, nullability, ranges).",
+    )
     confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
-    missing_tolerance: float = Field(default=0.05, ge=0.0, le=1.0, description="Allowed "
-                                     "increase of a feature's missing rate over the "
-                                     "reference's (absolute).")
-    max_out_of_range: float = Field(default=0.01, ge=0.0, le=1.0, description="Largest share "
-                                    "of a numeric feature's values below the reference "
-                                    "minimum or above its maximum.")
-    max_unseen: float = Field(default=0.01, ge=0.0, le=1.0, description="Largest share of "
-                              "rows with categories never seen in the reference, on top of "
-                              "the reference's own rate of new categories (Good-Turing).")
-    max_type_errors: float = Field(default=0.0, ge=0.0, le=1.0, description="Largest share "
-                                   "of values of the wrong type (0: any is a breach).")
+    missing_tolerance: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Allowed increase of a feature's missing rate over the reference's (absolute).",
+    )
+    max_out_of_range: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Largest share "
+        "of a numeric feature's values below the reference "
+        "minimum or above its maximum.",
+    )
+    max_unseen: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of "
+        "rows with categories never seen in the reference, on top of "
+        "the reference's own rate of new categories (Good-Turing).",
+    )
+    max_type_errors: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of values of the wrong type (0: any is a breach).",
+    )
     volume: VolumeConfig = VolumeConfig()
-    max_age: Duration | None = Field(default=None, description="Freshness: the newest "
-                                     "prediction may be at most this old at the window's end "
-                                     "(null: not checked).")
+    max_age: Duration | None = Field(
+        default=None,
+        description="Freshness: the newest "
+        "prediction may be at most this old at the window's end "
+        "(null: not checked).",
+    )
     features: dict[str, FeatureQualityConfig] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -20,10 +20,12 @@ class QualityConfig(ConfigModel):
     """Preconditions on training data, checked before fitting (with the pandera contract)."""
 
     min_rows: int = Field(default=100, ge=1, description="Fewest rows worth training on.")
-    max_missing: float = Field(default=0.5, ge=0.0, le=1.0, description="Largest share of "
-                               "missing values in any feature.")
-    min_class_rows: int = Field(default=5, ge=0, description="Fewest rows of each class "
-                                "(classification).")
+    max_missing: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Largest share of missing values in any feature."
+    )
+    min_class_rows: int = Field(
+        default=5, ge=0, description="Fewest rows of each class (classification)."
+    )
 
 
 class InboxConfig(ConfigModel):
@@ -31,13 +33,20 @@ class InboxConfig(ConfigModel):
     files matching `path` once (like `opsloop labels add`) and moves them to `processed`;
     a file it cannot ingest goes to `rejected` with a `labels_rejected` event."""
 
-    path: str = Field(min_length=1, description="Glob relative to the project, e.g. "
-                      "'inbox/*.csv'. Write files under another name and rename them in: "
-                      "names starting with '.' or ending in '.tmp' are skipped.")
-    processed: str = Field(default=".opsloop/inbox/processed", description="Folder "
-                           "(relative to the project) ingested files are moved to.")
-    rejected: str = Field(default=".opsloop/inbox/rejected", description="Folder (relative "
-                          "to the project) files that cannot be ingested are moved to.")
+    path: str = Field(
+        min_length=1,
+        description="Glob relative to the project, e.g. "
+        "'inbox/*.csv'. Write files under another name and rename them in: "
+        "names starting with '.' or ending in '.tmp' are skipped.",
+    )
+    processed: str = Field(
+        default=".opsloop/inbox/processed",
+        description="Folder (relative to the project) ingested files are moved to.",
+    )
+    rejected: str = Field(
+        default=".opsloop/inbox/rejected",
+        description="Folder (relative to the project) files that cannot be ingested are moved to.",
+    )
 
 
 class DataConfig(ConfigModel):
@@ -47,8 +56,9 @@ class DataConfig(ConfigModel):
         default=None,
         description="Glob of Parquet files (relative to the project) with id column + target.",
     )
-    inbox: InboxConfig | None = Field(default=None, description="Label files the agent "
-                                      "ingests on each tick.")
+    inbox: InboxConfig | None = Field(
+        default=None, description="Label files the agent ingests on each tick."
+    )
     quality: QualityConfig = QualityConfig()
 
 
@@ -56,8 +66,6 @@ class SplitConfig(ConfigModel):
     holdout: float = Field(
         default=0.2, gt=0.0, lt=0.9, description="Share of the most recent rows held out."
     )
-
-
 
 
 class StackConfig(ConfigModel):
@@ -120,8 +128,6 @@ class ProjectConfig(ConfigModel):
         return self.stacks.get(self.stack, StackConfig())
 
 
-
-
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
@@ -172,7 +178,8 @@ def _yaml_loader() -> Any:
     }
     Loader.yaml_implicit_resolvers = resolvers
     Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool", _re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        "tag:yaml.org,2002:bool",
+        _re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
         list("tTfF"),
     )
     return Loader

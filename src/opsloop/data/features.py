@@ -20,8 +20,18 @@ FeatureKind = Literal["numeric", "categorical", "boolean"]
 
 # Columns the prediction log writes itself; a feature may not use these names.
 RESERVED_COLUMNS = frozenset(
-    {"prediction_id", "request_id", "ts", "model", "model_version", "route", "prediction",
-     "score", "label", "label_ts"}
+    {
+        "prediction_id",
+        "request_id",
+        "ts",
+        "model",
+        "model_version",
+        "route",
+        "prediction",
+        "score",
+        "label",
+        "label_ts",
+    }
 )
 
 
@@ -41,14 +51,19 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         return cls(
-            name=data["name"], kind=data["kind"], dtype=data["dtype"],
+            name=data["name"],
+            kind=data["kind"],
+            dtype=data["dtype"],
             nullable=bool(data.get("nullable", True)),
             categories=tuple(data.get("categories", ())),
         )
 
 
 def infer_features(
-    df: pd.DataFrame, *, exclude: Iterable[str] = (), only: Sequence[str] | None = None,
+    df: pd.DataFrame,
+    *,
+    exclude: Iterable[str] = (),
+    only: Sequence[str] | None = None,
     max_categories: int = 200,
 ) -> list[FeatureSpec]:
     """Infer feature specs from a training frame."""
@@ -60,7 +75,8 @@ def infer_features(
     if missing:
         raise DataValidationError(
             "configured features are missing from the data",
-            expected=f"columns {missing}", got=f"columns {list(df.columns)}",
+            expected=f"columns {missing}",
+            got=f"columns {list(df.columns)}",
             fix="fix `features:` in opsloop.yaml or the data returned by load()",
         )
     clash = sorted(RESERVED_COLUMNS & set(names))
@@ -68,7 +84,8 @@ def infer_features(
         raise DataValidationError(
             "feature names clash with prediction-log columns",
             expected=f"no feature named {', '.join(sorted(RESERVED_COLUMNS))}",
-            got=f"{clash}", fix="rename these columns in load()",
+            got=f"{clash}",
+            fix="rename these columns in load()",
         )
     specs = []
     for name in names:
@@ -81,9 +98,7 @@ def infer_features(
             specs.append(FeatureSpec(name, "numeric", dtype, nullable))
         else:
             cats = col.dropna().astype(str).value_counts().index[:max_categories]
-            specs.append(
-                FeatureSpec(name, "categorical", "string", nullable, tuple(sorted(cats)))
-            )
+            specs.append(FeatureSpec(name, "categorical", "string", nullable, tuple(sorted(cats))))
     return specs
 
 

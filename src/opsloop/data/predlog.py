@@ -21,8 +21,15 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-META_COLUMNS = ("prediction_id", "request_id", "ts", "model_version", "route", "prediction",
-                "score")
+META_COLUMNS = (
+    "prediction_id",
+    "request_id",
+    "ts",
+    "model_version",
+    "route",
+    "prediction",
+    "score",
+)
 LABEL_COLUMNS = ("prediction_id", "label", "label_ts")
 
 

@@ -29,36 +29,53 @@ class QualityCheck:
 def check_quality(
     frame: pd.DataFrame, cfg: QualityConfig, *, features: list[str], target: str, task: str
 ) -> list[QualityCheck]:
-    checks = [QualityCheck(
-        "min_rows", len(frame) >= cfg.min_rows,
-        f"{len(frame)} rows (need at least {cfg.min_rows})",
-    )]
+    checks = [
+        QualityCheck(
+            "min_rows",
+            len(frame) >= cfg.min_rows,
+            f"{len(frame)} rows (need at least {cfg.min_rows})",
+        )
+    ]
     if len(frame):
         missing = frame[features].isna().mean()
         worst = missing[missing > cfg.max_missing].sort_values(ascending=False)
-        checks.append(QualityCheck(
-            "max_missing", worst.empty,
-            f"every feature is at most {cfg.max_missing:.0%} missing" if worst.empty
-            else "too many missing values: " + ", ".join(
-                f"{name} {share:.0%}" for name, share in worst.items()
-            ) + f" (limit {cfg.max_missing:.0%})",
-        ))
+        checks.append(
+            QualityCheck(
+                "max_missing",
+                worst.empty,
+                f"every feature is at most {cfg.max_missing:.0%} missing"
+                if worst.empty
+                else "too many missing values: "
+                + ", ".join(f"{name} {share:.0%}" for name, share in worst.items())
+                + f" (limit {cfg.max_missing:.0%})",
+            )
+        )
         target_missing = int(frame[target].isna().sum())
-        checks.append(QualityCheck(
-            "target_present", target_missing == 0,
-            "every row has a target" if target_missing == 0
-            else f"{target_missing} row(s) have no {target!r}",
-        ))
+        checks.append(
+            QualityCheck(
+                "target_present",
+                target_missing == 0,
+                "every row has a target"
+                if target_missing == 0
+                else f"{target_missing} row(s) have no {target!r}",
+            )
+        )
     if task != "regression" and len(frame):
         counts = frame[target].value_counts()
         small = counts[counts < cfg.min_class_rows]
         enough = len(counts) >= 2 and small.empty
-        checks.append(QualityCheck(
-            "min_class_rows", enough,
-            f"classes {counts.to_dict()}" + ("" if enough else
-                                             f" (need >= 2 classes with at least "
-                                             f"{cfg.min_class_rows} rows each)"),
-        ))
+        checks.append(
+            QualityCheck(
+                "min_class_rows",
+                enough,
+                f"classes {counts.to_dict()}"
+                + (
+                    ""
+                    if enough
+                    else f" (need >= 2 classes with at least {cfg.min_class_rows} rows each)"
+                ),
+            )
+        )
     return checks
 
 

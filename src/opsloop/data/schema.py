@@ -40,7 +40,10 @@ def infer_data_schema(df: pd.DataFrame, *, target: str, task: str) -> str:
         else:
             dtype = None  # strings: pandas may hold them as str, string or object
         columns[name] = pa.Column(
-            dtype, nullable=bool(series.isna().any()), checks=checks, required=True,
+            dtype,
+            nullable=bool(series.isna().any()),
+            checks=checks,
+            required=True,
             coerce=dtype is not None,
         )
     schema = pa.DataFrameSchema(columns, strict=False, name="opsloop training data")
@@ -65,8 +68,7 @@ def validate_frame(schema_yaml: str, df: pd.DataFrame, *, what: str = "training 
         shown = problems[:_MAX_LISTED]
         more = f" (+{len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
         raise DataValidationError(
-            f"{what} does not match the schema stored with the model: "
-            + "; ".join(shown) + more,
+            f"{what} does not match the schema stored with the model: " + "; ".join(shown) + more,
             expected="the columns, types, nullability and classes of the first training data",
             fix="fix the data returned by load(), or retrain with `--reset-schema` if the "
             "change is intended",

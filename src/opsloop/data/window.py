@@ -37,8 +37,10 @@ class Window:
         """Inverse of `key`."""
         start, _, end = key.partition("/")
         fmt = "%Y-%m-%dT%H:%M:%SZ"
-        return cls(datetime.strptime(start, fmt).replace(tzinfo=UTC),
-                   datetime.strptime(end, fmt).replace(tzinfo=UTC))
+        return cls(
+            datetime.strptime(start, fmt).replace(tzinfo=UTC),
+            datetime.strptime(end, fmt).replace(tzinfo=UTC),
+        )
 
     @property
     def key(self) -> str:

@@ -83,25 +83,31 @@ def _pending(name: str, limit: float | None, detail: str) -> Check:
     return Check(name, "pending", None, limit, detail)
 
 
-def _judge(name: str, value: float, limit: float, detail: str, *, higher_ok: bool = False
-           ) -> Check:
+def _judge(name: str, value: float, limit: float, detail: str, *, higher_ok: bool = False) -> Check:
     ok = value >= limit if higher_ok else value <= limit
     return Check(name, "pass" if ok else "fail", value, limit, detail)
 
 
-def _sum(stats: dict[tuple[str, str], ServeStat], version: str, routes: tuple[str, ...]
-         ) -> ServeStat:
+def _sum(
+    stats: dict[tuple[str, str], ServeStat], version: str, routes: tuple[str, ...]
+) -> ServeStat:
     total = ServeStat(version, "+".join(routes), 0, 0, latency.empty())
     for route in routes:
         s = stats.get((version, route))
         if s is not None:
-            total = ServeStat(version, total.route, total.requests + s.requests,
-                              total.errors + s.errors, latency.merge(total.latency, s.latency))
+            total = ServeStat(
+                version,
+                total.route,
+                total.requests + s.requests,
+                total.errors + s.errors,
+                latency.merge(total.latency, s.latency),
+            )
     return total
 
 
-def distribution(values: pd.Series, *, edges: np.ndarray | None,
-                 classes: list[Any] | None) -> np.ndarray:
+def distribution(
+    values: pd.Series, *, edges: np.ndarray | None, classes: list[Any] | None
+) -> np.ndarray:
     """Counts of predictions on shared bins (numeric) or classes (categorical)."""
     if classes is not None:
         text = values.astype(str)
@@ -111,8 +117,7 @@ def distribution(values: pd.Series, *, edges: np.ndarray | None,
     return counts.astype(float)
 
 
-def divergence(task: str, candidate: pd.DataFrame, stable: pd.DataFrame
-               ) -> tuple[float, float]:
+def divergence(task: str, candidate: pd.DataFrame, stable: pd.DataFrame) -> tuple[float, float]:
     """(Jensen-Shannon distance, base 2, in [0, 1]; chi-square homogeneity p-value) of two
     prediction distributions on shared bins.
 
@@ -139,8 +144,9 @@ def divergence(task: str, candidate: pd.DataFrame, stable: pd.DataFrame
     return float(jensenshannon(p / p.sum(), q / q.sum(), base=2)), p_value
 
 
-def _performance(rt: Runtime, candidate: pd.DataFrame, stable: pd.DataFrame,
-                 cfg: AnalysisConfig) -> Check:
+def _performance(
+    rt: Runtime, candidate: pd.DataFrame, stable: pd.DataFrame, cfg: AnalysisConfig
+) -> Check:
     from opsloop.metrics import metric_value
 
     metric = rt.config.monitor.performance.metric
@@ -149,8 +155,12 @@ def _performance(rt: Runtime, candidate: pd.DataFrame, stable: pd.DataFrame,
     if margin is None:
         return _pending("performance", None, "performance_margin is not set")
     if min(len(lab_c), len(lab_s)) < cfg.min_labels:
-        return _pending("performance", margin, f"{len(lab_c)} candidate / {len(lab_s)} stable "
-                        f"labelled rows; {cfg.min_labels} of each needed")
+        return _pending(
+            "performance",
+            margin,
+            f"{len(lab_c)} candidate / {len(lab_s)} stable "
+            f"labelled rows; {cfg.min_labels} of each needed",
+        )
 
     def value(frame: pd.DataFrame) -> float | None:
         score = frame["score"] if frame["score"].notna().all() else None
@@ -161,9 +171,13 @@ def _performance(rt: Runtime, candidate: pd.DataFrame, stable: pd.DataFrame,
         return _pending("performance", margin, f"{metric} is undefined on these labels")
     lower = metric in LOWER_IS_BETTER
     shortfall = (c - s) if lower else (s - c)
-    return _judge("performance", shortfall, margin,
-                  f"{metric}: candidate {c:.4f} vs stable {s:.4f} on {len(lab_c)}/{len(lab_s)} "
-                  "labels (shortfall vs margin)")
+    return _judge(
+        "performance",
+        shortfall,
+        margin,
+        f"{metric}: candidate {c:.4f} vs stable {s:.4f} on {len(lab_c)}/{len(lab_s)} "
+        "labels (shortfall vs margin)",
+    )
 
 
 def looks(bake: float, interval: float) -> int:
@@ -188,34 +202,49 @@ def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
     if not enough:
         checks.append(_pending("error_rate", cfg.max_error_rate, need))
     else:
-        checks.append(_judge("error_rate", cand.errors / cand.requests, cfg.max_error_rate,
-                             f"{cand.errors} errors in {cand.requests} candidate requests"))
+        checks.append(
+            _judge(
+                "error_rate",
+                cand.errors / cand.requests,
+                cfg.max_error_rate,
+                f"{cand.errors} errors in {cand.requests} candidate requests",
+            )
+        )
     c99, s99 = latency.quantile(cand.latency, 0.99), latency.quantile(stab.latency, 0.99)
     timed = max(cfg.min_requests, cfg.latency_min_requests)
-    need_timed = f"{cand.requests} candidate / {stab.requests} stable requests; " \
+    need_timed = (
+        f"{cand.requests} candidate / {stab.requests} stable requests; "
         f"{timed} of each needed for a p99"
+    )
     if cfg.max_p99 is not None:
         limit = cfg.max_p99.total_seconds()
-        checks.append(_judge("p99", c99, limit, "candidate p99 prediction latency (s)")
-                      if cand.requests >= timed and c99 is not None
-                      else _pending("p99", limit, need_timed))
+        checks.append(
+            _judge("p99", c99, limit, "candidate p99 prediction latency (s)")
+            if cand.requests >= timed and c99 is not None
+            else _pending("p99", limit, need_timed)
+        )
     if cfg.max_p99_ratio is not None:
         if min(cand.requests, stab.requests) >= timed and c99 and s99:
-            checks.append(_judge("p99_ratio", c99 / s99, cfg.max_p99_ratio,
-                                 f"candidate p99 {c99 * 1e3:.2f} ms vs stable "
-                                 f"{s99 * 1e3:.2f} ms"))
+            checks.append(
+                _judge(
+                    "p99_ratio",
+                    c99 / s99,
+                    cfg.max_p99_ratio,
+                    f"candidate p99 {c99 * 1e3:.2f} ms vs stable {s99 * 1e3:.2f} ms",
+                )
+            )
         else:
             checks.append(_pending("p99_ratio", cfg.max_p99_ratio, need_timed))
 
     # Same period only: inputs change over time, so comparing the candidate's answers with
     # stable's from another period would confound the models with the traffic. (At a
     # 100 % canary step stable answers nothing, so divergence waits; earlier steps judged it.)
-    rows = rt.engine.read_window(rollout.model, rollout.step_started,
-                                 now + timedelta(seconds=1))
+    rows = rt.engine.read_window(rollout.model, rollout.step_started, now + timedelta(seconds=1))
     if len(rows):
         version = rows["model_version"].astype(str)
-        cand_rows = rows[(version == rollout.candidate_version)
-                         & rows["route"].isin(CANDIDATE_ROUTES)]
+        cand_rows = rows[
+            (version == rollout.candidate_version) & rows["route"].isin(CANDIDATE_ROUTES)
+        ]
         stab_rows = rows[(version == rollout.stable_version) & (rows["route"] == "stable")]
     else:
         cand_rows = stab_rows = rows
@@ -223,16 +252,26 @@ def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
         if min(len(cand_rows), len(stab_rows)) >= cfg.min_requests:
             value, p_value = divergence(rt.config.task, cand_rows, stab_rows)
             alpha = DIVERGENCE_ALPHA / looks(bake, cfg.interval.total_seconds())
-            checks.append(Check(
-                "divergence", "fail" if value > cfg.max_divergence and p_value < alpha
-                else "pass", value, cfg.max_divergence,
-                f"Jensen-Shannon distance of predictions over {len(cand_rows)} candidate / "
-                f"{len(stab_rows)} stable rows (chi-square p = {p_value:.2g}, "
-                f"significant below {alpha:.2g})"))
+            checks.append(
+                Check(
+                    "divergence",
+                    "fail" if value > cfg.max_divergence and p_value < alpha else "pass",
+                    value,
+                    cfg.max_divergence,
+                    f"Jensen-Shannon distance of predictions over {len(cand_rows)} candidate / "
+                    f"{len(stab_rows)} stable rows (chi-square p = {p_value:.2g}, "
+                    f"significant below {alpha:.2g})",
+                )
+            )
         else:
-            checks.append(_pending("divergence", cfg.max_divergence,
-                                   f"{len(cand_rows)} candidate / {len(stab_rows)} stable "
-                                   f"logged predictions; {cfg.min_requests} of each needed"))
+            checks.append(
+                _pending(
+                    "divergence",
+                    cfg.max_divergence,
+                    f"{len(cand_rows)} candidate / {len(stab_rows)} stable "
+                    f"logged predictions; {cfg.min_requests} of each needed",
+                )
+            )
     if len(rows):
         checks.append(_performance(rt, cand_rows, stab_rows, cfg))
 
@@ -240,13 +279,29 @@ def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
     failed = [c for c in checks if c.status == "fail"]
     if failed:
         verdict = "fail"
-        reasons = [f"{c.name} {c.value:.4g} over its limit {c.limit:g}: {c.detail}"
-                   for c in failed if c.value is not None and c.limit is not None]
+        reasons = [
+            f"{c.name} {c.value:.4g} over its limit {c.limit:g}: {c.detail}"
+            for c in failed
+            if c.value is not None and c.limit is not None
+        ]
     elif baked >= bake and enough:
-        verdict, reasons = "pass", [f"baked {baked:.0f}s ≥ {bake:.0f}s with {cand.requests} "
-                                    "candidate requests and no failed check"]
+        verdict, reasons = (
+            "pass",
+            [
+                f"baked {baked:.0f}s ≥ {bake:.0f}s with {cand.requests} "
+                "candidate requests and no failed check"
+            ],
+        )
     else:
         verdict = "wait"
         reasons = [f"baking {baked:.0f}s of {bake:.0f}s" if baked < bake else need]
-    return Analysis(verdict, checks, cand.requests, stab.requests, baked, bake,
-                    rollout.step_started.isoformat(), reasons)
+    return Analysis(
+        verdict,
+        checks,
+        cand.requests,
+        stab.requests,
+        baked,
+        bake,
+        rollout.step_started.isoformat(),
+        reasons,
+    )

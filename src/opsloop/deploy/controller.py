@@ -20,8 +20,13 @@ CHALLENGER = "challenger"
 
 
 def promote(
-    rt: Runtime, version: str, *, reason: str, actor: str | None = None,
-    event_kind: str = "promoted", evidence: dict[str, object] | None = None,
+    rt: Runtime,
+    version: str,
+    *,
+    reason: str,
+    actor: str | None = None,
+    event_kind: str = "promoted",
+    evidence: dict[str, object] | None = None,
     strategy: str = "blue_green",
 ) -> Deployment:
     """Make `version` the champion and the current deployment at once. A running rollout
@@ -38,16 +43,20 @@ def promote(
     current = rt.store.find_deployment(rt.model)
     if current is not None and current.version == version:
         raise StateError(
-            f"version {version} of {rt.model!r} is already deployed (revision "
-            f"{current.revision})",
+            f"version {version} of {rt.model!r} is already deployed (revision {current.revision})",
             fix="nothing to do; `opsloop status` shows the deployment",
         )
     previous_alias = rt.registry.find_alias(rt.model, CHAMPION)
     rt.registry.set_alias(rt.model, CHAMPION, version)
     try:
         deployment = rt.store.record_deployment(
-            rt.model, version, strategy=strategy, reason=reason,
-            actor=actor or rt.actor, event_kind=event_kind, evidence=evidence,
+            rt.model,
+            version,
+            strategy=strategy,
+            reason=reason,
+            actor=actor or rt.actor,
+            event_kind=event_kind,
+            evidence=evidence,
         )
     except Exception:
         if previous_alias is None:
@@ -62,13 +71,19 @@ def promote(
 
 
 def record_approval(
-    rt: Runtime, version: str, status: str, *, actor: str, comment: str = "",
+    rt: Runtime,
+    version: str,
+    status: str,
+    *,
+    actor: str,
+    comment: str = "",
     evidence: dict[str, object] | None = None,
 ) -> Approval:
     """Record an approval status in the ops store (the source of truth, with an event) and
     mirror it as the version tag `opsloop.approval`, so MLflow users see it too."""
-    approval = rt.store.set_approval(rt.model, version, status, actor=actor, comment=comment,
-                                     evidence=evidence)
+    approval = rt.store.set_approval(
+        rt.model, version, status, actor=actor, comment=comment, evidence=evidence
+    )
     rt.registry.set_tag(rt.model, version, "opsloop.approval", status)
     return approval
 
@@ -98,8 +113,14 @@ def rollback_target(rt: Runtime) -> tuple[Deployment, str]:
         )
     excluded = _rolled_back_versions(rt) | {current.version}
     history = rt.store.list_deployments(rt.model)
-    target = next((d.version for d in reversed(history)
-                   if d.version not in excluded and not _rejected(rt, d.version)), None)
+    target = next(
+        (
+            d.version
+            for d in reversed(history)
+            if d.version not in excluded and not _rejected(rt, d.version)
+        ),
+        None,
+    )
     if target is None:
         raise StateError(
             f"{rt.model!r} has no earlier version to roll back to (current: "
@@ -122,14 +143,22 @@ def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Depl
         return deployment
     current, target = rollback_target(rt)
     return promote(
-        rt, target, reason=reason or f"rollback from version {current.version}",
-        actor=actor, event_kind="rolled_back",
+        rt,
+        target,
+        reason=reason or f"rollback from version {current.version}",
+        actor=actor,
+        event_kind="rolled_back",
         evidence={"from_version": current.version, "to_version": target},
     )
 
 
 def approve(
-    rt: Runtime, version: str, *, actor: str, comment: str = "", force: bool = False,
+    rt: Runtime,
+    version: str,
+    *,
+    actor: str,
+    comment: str = "",
+    force: bool = False,
     promote_now: bool = True,
 ) -> Approval:
     """Approve a version whose gate passed (or any version with `force`), then promote it."""
@@ -156,7 +185,11 @@ def approve(
             fix="retrain, or pass --force to approve it anyway (recorded in the audit log)",
         )
     approval = record_approval(
-        rt, version, "approved", actor=actor, comment=comment,
+        rt,
+        version,
+        "approved",
+        actor=actor,
+        comment=comment,
         evidence={"forced": force and (gate is None or not gate.passed or was_rejected)},
     )
     if promote_now:
@@ -164,9 +197,13 @@ def approve(
         if current is None or current.version != version:
             from opsloop.deploy.rollout import deploy
 
-            deploy(rt, version, reason=f"approved by {actor}" + (f": {comment}" if comment
-                                                                  else ""),
-                   actor=actor, supersede=True)
+            deploy(
+                rt,
+                version,
+                reason=f"approved by {actor}" + (f": {comment}" if comment else ""),
+                actor=actor,
+                supersede=True,
+            )
     return approval
 
 
@@ -179,9 +216,13 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
         from opsloop.deploy.rollout import abort
 
         approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
-        abort(rt, actor=actor, rolled_back=True, reason=f"version {version} rejected by "
-              f"{actor} during its {running.strategy} rollout" + (f": {comment}" if comment
-                                                                   else ""))
+        abort(
+            rt,
+            actor=actor,
+            rolled_back=True,
+            reason=f"version {version} rejected by "
+            f"{actor} during its {running.strategy} rollout" + (f": {comment}" if comment else ""),
+        )
         return approval
     current = rt.store.find_deployment(rt.model)
     is_champion = current is not None and current.version == version
@@ -189,8 +230,11 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
         rollback_target(rt)  # fail before recording anything if there is nowhere to go
     approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
     if is_champion:
-        rollback(rt, actor=actor, reason=f"version {version} rejected by {actor}"
-                 + (f": {comment}" if comment else ""))
+        rollback(
+            rt,
+            actor=actor,
+            reason=f"version {version} rejected by {actor}" + (f": {comment}" if comment else ""),
+        )
     challenger = rt.registry.find_alias(rt.model, CHALLENGER)
     if challenger is not None and challenger.version == version:
         rt.registry.delete_alias(rt.model, CHALLENGER)
@@ -210,11 +254,16 @@ def expire_pending(rt: Runtime, now: datetime | None = None) -> list[Approval]:
     expired = []
     for pending in rt.store.list_pending(rt.model):
         if pending.ts + expiry <= now:
-            expired.append(record_approval(
-                rt, pending.version, "rejected", actor=EXPIRY_ACTOR,
-                comment=f"pending approval expired: waited since "
-                f"{pending.ts:%Y-%m-%d %H:%M} UTC, longer than gate.approval_expiry "
-                f"({format_duration(expiry)})",
-                evidence={"expired": True, "pending_since": pending.ts.isoformat()},
-            ))
+            expired.append(
+                record_approval(
+                    rt,
+                    pending.version,
+                    "rejected",
+                    actor=EXPIRY_ACTOR,
+                    comment=f"pending approval expired: waited since "
+                    f"{pending.ts:%Y-%m-%d %H:%M} UTC, longer than gate.approval_expiry "
+                    f"({format_duration(expiry)})",
+                    evidence={"expired": True, "pending_since": pending.ts.isoformat()},
+                )
+            )
     return expired

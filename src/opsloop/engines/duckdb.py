@@ -34,8 +34,13 @@ def _ident(name: str) -> str:
 
 class DuckDBEngine:
     def __init__(
-        self, prediction_root: Path, labels_root: Path, *, extra_labels_glob: str | None = None,
-        id_column: str | None = None, target: str | None = None,
+        self,
+        prediction_root: Path,
+        labels_root: Path,
+        *,
+        extra_labels_glob: str | None = None,
+        id_column: str | None = None,
+        target: str | None = None,
     ) -> None:
         self.prediction_root = Path(prediction_root)
         self.labels_root = Path(labels_root)
@@ -57,8 +62,11 @@ class DuckDBEngine:
                 "CAST(label_ts AS TIMESTAMPTZ) AS label_ts "
                 f"FROM read_parquet({_quote(pattern)}, union_by_name = true)"
             )
-        if self.extra_labels_glob and self.id_column and self.target and glob.glob(
+        if (
             self.extra_labels_glob
+            and self.id_column
+            and self.target
+            and glob.glob(self.extra_labels_glob)
         ):
             sources.append(
                 f"SELECT CAST({_ident(self.id_column)} AS VARCHAR) AS prediction_id, "
@@ -81,8 +89,15 @@ class DuckDBEngine:
         pattern = str(self.prediction_root / f"model={model}" / "*" / "*" / "*.parquet")
         return pattern if glob.glob(pattern) else None
 
-    def _preds(self, pattern: str, start: datetime, end: datetime, version: str | None,
-               *, keep_partitions: bool = False) -> tuple[str, list[object]]:
+    def _preds(
+        self,
+        pattern: str,
+        start: datetime,
+        end: datetime,
+        version: str | None,
+        *,
+        keep_partitions: bool = False,
+    ) -> tuple[str, list[object]]:
         start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
         select = "* EXCLUDE (model)" if keep_partitions else "* EXCLUDE (model, date, hour)"
         preds = (
@@ -98,8 +113,15 @@ class DuckDBEngine:
             params.append(version)
         return preds, params
 
-    def read_window(self, model: str, start: datetime, end: datetime, *,
-                    version: str | None = None, labelled_only: bool = False) -> pd.DataFrame:
+    def read_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: str | None = None,
+        labelled_only: bool = False,
+    ) -> pd.DataFrame:
         pattern = self._pattern(model)
         if pattern is None:
             return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
@@ -123,19 +145,28 @@ class DuckDBEngine:
         frame["prediction_id"] = frame["prediction_id"].astype(str)
         return frame
 
-    def read_scores(self, model: str, start: datetime, end: datetime, *,
-                    version: str | None = None) -> np.ndarray:
+    def read_scores(
+        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+    ) -> np.ndarray:
         pattern = self._pattern(model)
         if pattern is None:
             return np.empty(0)
         preds, params = self._preds(pattern, start, end, version)
         with self._connect() as con:
-            rows = con.execute(f"SELECT CAST(score AS DOUBLE) FROM ({preds}) ORDER BY ts",
-                               params).fetchnumpy()
+            rows = con.execute(
+                f"SELECT CAST(score AS DOUBLE) FROM ({preds}) ORDER BY ts", params
+            ).fetchnumpy()
         return np.asarray(next(iter(rows.values())), dtype=float)
 
-    def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
-                       *, version: str | None = None) -> Profile:
+    def profile_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+    ) -> Profile:
         """The window's profile on the reference's layout, computed in SQL over the Parquet
         files (bounded memory: no frame of the window is built)."""
         from opsloop.engines.profile_sql import run_profile
@@ -147,8 +178,16 @@ class DuckDBEngine:
         with self._connect() as con:
             return run_profile(con, reference, f"({preds})", params)[0][1]
 
-    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
-                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+    def read_values(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        names: Sequence[str],
+        *,
+        version: str | None = None,
+        limit: int,
+    ) -> dict[str, list[float]]:
         """At most `limit` non-null numeric values of each feature in `names` from the same
         rows as `read_window(..., version=version)` (for exact tests on small windows)."""
         from opsloop.engines.profile_sql import read_values
@@ -158,14 +197,22 @@ class DuckDBEngine:
             return {name: [] for name in names}
         preds, params = self._preds(pattern, start, end, version)
         with self._connect() as con:
-            columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({preds})",
-                                                 params).fetchall()}
+            columns = {
+                r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({preds})", params).fetchall()
+            }
             present = [n for n in names if n in columns]
             found = read_values(con, f"({preds})", params, present, limit=limit)
         return {name: found.get(name, []) for name in names}
 
-    def profile_hours(self, model: str, start: datetime, end: datetime, reference: Profile,
-                      *, version: str | None = None) -> dict[datetime, Profile]:
+    def profile_hours(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+    ) -> dict[datetime, Profile]:
         """One profile per hour partition of the window (they merge into the window's)."""
         from opsloop.engines.profile_sql import run_profile
 
@@ -177,9 +224,15 @@ class DuckDBEngine:
             rows = run_profile(con, reference, f"({preds})", params, group_by=("date", "hour"))
         return {datetime(d.year, d.month, d.day, int(h), tzinfo=UTC): p for (d, h), p in rows}
 
-    def reconstruction_error(self, model: str, start: datetime, end: datetime,
-                             transform: Transform, *, version: str | None = None
-                             ) -> tuple[int, float | None]:
+    def reconstruction_error(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        transform: Transform,
+        *,
+        version: str | None = None,
+    ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the window, in one SQL pass."""
         from opsloop.engines.multivariate_sql import run_error
 

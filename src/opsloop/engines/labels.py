@@ -21,7 +21,8 @@ def read_label_file(source: Path) -> pd.DataFrame:
     suffix = source.suffix.lower()
     if not source.is_file():
         raise InvalidInputError(
-            f"label file {source} does not exist", fix="check the path",
+            f"label file {source} does not exist",
+            fix="check the path",
         )
     try:
         if suffix == ".csv":
@@ -31,16 +32,22 @@ def read_label_file(source: Path) -> pd.DataFrame:
     except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
         raise InvalidInputError(
             f"cannot read label file {source}: {type(exc).__name__}: {exc}",
-            expected="a readable CSV or Parquet file", fix="check the file's format",
+            expected="a readable CSV or Parquet file",
+            fix="check the file's format",
         ) from None
     raise InvalidInputError(
         f"unsupported label file type {suffix or '(none)'!r}",
-        expected="a .csv or .parquet file", got=source.name,
+        expected="a .csv or .parquet file",
+        got=source.name,
     )
 
 
 def ingest_labels(
-    source: Path | str | pd.DataFrame, labels_root: Path, *, id_column: str, target: str,
+    source: Path | str | pd.DataFrame,
+    labels_root: Path,
+    *,
+    id_column: str,
+    target: str,
     part_name: str | None = None,
 ) -> int:
     """Validate and store labels; the number of rows stored. With `part_name`, the stored
@@ -61,11 +68,13 @@ def ingest_labels(
             "the labels have no row with both an id and a label",
             got=f"{len(frame)} rows, all with a missing id or label",
         )
-    out = pd.DataFrame({
-        "prediction_id": clean[id_column].astype(str).to_numpy(),
-        "label": clean[target].to_numpy(),
-        "label_ts": pd.Timestamp(datetime.now(UTC)),
-    })
+    out = pd.DataFrame(
+        {
+            "prediction_id": clean[id_column].astype(str).to_numpy(),
+            "label": clean[target].to_numpy(),
+            "label_ts": pd.Timestamp(datetime.now(UTC)),
+        }
+    )
     labels_root.mkdir(parents=True, exist_ok=True)
     name = part_name or f"part-{uuid.uuid4().hex}.parquet"
     tmp = labels_root / f".{name}.tmp"

@@ -30,8 +30,15 @@ class MemoryEngine:
     def count_labels(self) -> int:
         return sum(len(f) for f in self._labels)
 
-    def read_window(self, model: str, start: datetime, end: datetime, *,
-                    version: str | None = None, labelled_only: bool = False) -> pd.DataFrame:
+    def read_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: str | None = None,
+        labelled_only: bool = False,
+    ) -> pd.DataFrame:
         frame = self._window(start, end)
         if version is not None and len(frame):
             keep = (frame["model_version"].astype(str) == version) & (frame["route"] != "shadow")
@@ -40,19 +47,35 @@ class MemoryEngine:
             frame = frame[frame["label"].notna()].reset_index(drop=True)
         return frame
 
-    def read_scores(self, model: str, start: datetime, end: datetime, *,
-                    version: str | None = None) -> np.ndarray:
+    def read_scores(
+        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+    ) -> np.ndarray:
         frame = self.read_window(model, start, end, version=version)
         return frame["score"].to_numpy(dtype=float, na_value=np.nan)
 
-    def profile_window(self, model: str, start: datetime, end: datetime, reference: Profile,
-                       *, version: str | None = None) -> Profile:
+    def profile_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+    ) -> Profile:
         from opsloop.monitor.profile import profile_frame
 
         return profile_frame(self.read_window(model, start, end, version=version), reference)
 
-    def read_values(self, model: str, start: datetime, end: datetime, names: Sequence[str], *,
-                    version: str | None = None, limit: int) -> dict[str, list[float]]:
+    def read_values(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        names: Sequence[str],
+        *,
+        version: str | None = None,
+        limit: int,
+    ) -> dict[str, list[float]]:
         from opsloop.monitor.profile import parse_numbers
 
         frame = self.read_window(model, start, end, version=version)
@@ -62,9 +85,15 @@ class MemoryEngine:
             out[name] = x[~np.isnan(x)][:limit].tolist()
         return out
 
-    def reconstruction_error(self, model: str, start: datetime, end: datetime,
-                             transform: Transform, *, version: str | None = None
-                             ) -> tuple[int, float | None]:
+    def reconstruction_error(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        transform: Transform,
+        *,
+        version: str | None = None,
+    ) -> tuple[int, float | None]:
         from opsloop.monitor.multivariate import frame_error
 
         return frame_error(self.read_window(model, start, end, version=version), transform)
@@ -80,10 +109,10 @@ class MemoryEngine:
         if self._labels:
             labels = pd.concat(self._labels, ignore_index=True)
             labels["prediction_id"] = labels["prediction_id"].astype(str)
-            labels = (labels.sort_values("label_ts", kind="stable")
-                      .drop_duplicates("prediction_id", keep="last"))
-            preds = preds.merge(labels[["prediction_id", "label"]], on="prediction_id",
-                                how="left")
+            labels = labels.sort_values("label_ts", kind="stable").drop_duplicates(
+                "prediction_id", keep="last"
+            )
+            preds = preds.merge(labels[["prediction_id", "label"]], on="prediction_id", how="left")
         else:
             preds = preds.assign(label=pd.NA)
         return preds.reset_index(drop=True)

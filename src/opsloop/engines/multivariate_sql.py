@@ -41,8 +41,10 @@ def _encoded(col: Column, present: bool) -> str:
 
 def error_query(transform: Transform, source: str, columns: set[str]) -> str:
     """The aggregate `SELECT count(*), avg(error)` over the relation `source`."""
-    zs = [f"({_encoded(col, col.name in columns)} - {num(col.mean)}) / {num(col.scale)} AS z{j}"
-          for j, col in enumerate(transform.columns)]
+    zs = [
+        f"({_encoded(col, col.name in columns)} - {num(col.mean)}) / {num(col.scale)} AS z{j}"
+        for j, col in enumerate(transform.columns)
+    ]
     ts = []
     for m, row in enumerate(transform.components):
         terms = " + ".join(f"{num(w)} * z{j}" for j, w in enumerate(row))
@@ -55,8 +57,9 @@ def error_query(transform: Transform, source: str, columns: set[str]) -> str:
     )
 
 
-def run_error(con: Any, transform: Transform, source: str, params: Sequence[Any] = ()
-              ) -> tuple[int, float | None]:
+def run_error(
+    con: Any, transform: Transform, source: str, params: Sequence[Any] = ()
+) -> tuple[int, float | None]:
     """(rows, mean reconstruction error) of the relation `source` (a table, view, table
     function or parenthesised query with `?` placeholders bound to `params`) with a DuckDB
     connection. A feature column the relation lacks is missing on every row (imputed)."""

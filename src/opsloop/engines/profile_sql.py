@@ -56,9 +56,22 @@ from opsloop.monitor.profile import BOOLEAN_VALUES, FeatureProfile, Profile, his
 from opsloop.monitor.sketch import SketchLayout
 
 LIST_POSITION_MAX = 64  # longer category lists are looked up with a hash join
-NUMBER_TYPES = frozenset({"DOUBLE", "FLOAT", "TINYINT", "SMALLINT", "INTEGER", "BIGINT",
-                          "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
-                          "UHUGEINT"})
+NUMBER_TYPES = frozenset(
+    {
+        "DOUBLE",
+        "FLOAT",
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+    }
+)
 TS = "ts"  # the prediction log's time column: its maximum is the profile's `newest`
 _Row = tuple[Any, ...]  # (code, is_inf, n, min, max, sum, sum_sq, type_errors, newest_us)
 
@@ -95,8 +108,15 @@ def _newest(ts: str | None) -> tuple[str, str]:
     return f", {ts} AS ts", "epoch_us(max(ts)) AS newest"
 
 
-def _numeric_branch(i: int, fp: FeatureProfile, col: str, keys: list[str], source: str,
-                    ts: str | None = None, sql_type: str = "VARCHAR") -> str:
+def _numeric_branch(
+    i: int,
+    fp: FeatureProfile,
+    col: str,
+    keys: list[str],
+    source: str,
+    ts: str | None = None,
+    sql_type: str = "VARCHAR",
+) -> str:
     # a column DuckDB already reads as a number cannot hold a type error: a plain CAST
     # (TRY_CAST and the count cost ~20% of the scan); anything else may hold text
     typed = sql_type.upper() in NUMBER_TYPES
@@ -107,22 +127,34 @@ def _numeric_branch(i: int, fp: FeatureProfile, col: str, keys: list[str], sourc
     else:  # the reference had no finite value: no sketch, only counts and moments
         code = f"CASE WHEN isnan({v}) THEN {num(math.nan)} WHEN {v} IS NOT NULL THEN 0 END"
     ts_col, newest = _newest(ts)
-    inner = ", ".join([*keys, f"{code} AS code", f"isinf({v}) AS inf", f"{v} AS v",
-                       f"{v} - {num(fp.shift)} AS d",
-                       *([] if typed else [f"({col} IS NOT NULL AND {v} IS NULL) AS te"])]
-                      ) + ts_col
+    inner = (
+        ", ".join(
+            [
+                *keys,
+                f"{code} AS code",
+                f"isinf({v}) AS inf",
+                f"{v} AS v",
+                f"{v} - {num(fp.shift)} AS d",
+                *([] if typed else [f"({col} IS NOT NULL AND {v} IS NULL) AS te"]),
+            ]
+        )
+        + ts_col
+    )
     errors = "0" if typed else "count_if(te)"
-    return (f"SELECT {', '.join([*keys, ''])}{i} AS f, code, inf, count(*) AS n, min(v) AS lo, "
-            f"max(v) AS hi, sum(d) AS s, sum(d * d) AS ss, {errors} AS te, {newest} "
-            f"FROM (SELECT {inner} FROM {source}) GROUP BY {', '.join([*keys, 'code', 'inf'])}")
+    return (
+        f"SELECT {', '.join([*keys, ''])}{i} AS f, code, inf, count(*) AS n, min(v) AS lo, "
+        f"max(v) AS hi, sum(d) AS s, sum(d * d) AS ss, {errors} AS te, {newest} "
+        f"FROM (SELECT {inner} FROM {source}) GROUP BY {', '.join([*keys, 'code', 'inf'])}"
+    )
 
 
 def _category_list(fp: FeatureProfile) -> list[str]:
     return fp.known if fp.known is not None else fp.categories
 
 
-def _category_branch(i: int, fp: FeatureProfile, col: str, keys: list[str],
-                     source: str, ts: str | None = None) -> str:
+def _category_branch(
+    i: int, fp: FeatureProfile, col: str, keys: list[str], source: str, ts: str | None = None
+) -> str:
     values = _category_list(fp)
     missing = "-CAST(v IS NULL AS INTEGER)"  # −1 for null, 0 for a value not in the list
     ts_col, newest = _newest(ts)
@@ -130,9 +162,11 @@ def _category_branch(i: int, fp: FeatureProfile, col: str, keys: list[str],
     if fp.kind == "boolean":  # a boolean's other values are type errors
         booleans = ", ".join(quote(b) for b in sorted(BOOLEAN_VALUES))
         typed = f"count_if(v NOT IN ({booleans}))"
-    head = f"SELECT {', '.join([*keys, ''])}{i} AS f, CAST(code AS DOUBLE) AS code, " \
-           "false AS inf, count(*) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, " \
-           f"NULL::DOUBLE AS s, NULL::DOUBLE AS ss, {typed} AS te, {newest} FROM "
+    head = (
+        f"SELECT {', '.join([*keys, ''])}{i} AS f, CAST(code AS DOUBLE) AS code, "
+        "false AS inf, count(*) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, "
+        f"NULL::DOUBLE AS s, NULL::DOUBLE AS ss, {typed} AS te, {newest} FROM "
+    )
     tail = f" GROUP BY {', '.join([*keys, 'code'])}"
     scan = f"(SELECT {', '.join([*keys, f'CAST({col} AS VARCHAR) AS v'])}{ts_col} FROM {source})"
     # what the aggregates above read besides the code: v (type errors), ts (newest)
@@ -148,8 +182,10 @@ def _category_branch(i: int, fp: FeatureProfile, col: str, keys: list[str],
     table = ", ".join(f"({quote(c)}, {p})" for p, c in enumerate(values, start=1))
     picked = [f"s.{k}" for k in [*keys, *carried]]
     code = f"coalesce(t.p, {missing.replace('v IS', 's.v IS')})"
-    return (f"{head}(SELECT {', '.join([*picked, f'{code} AS code'])} FROM {scan} s "
-            f"LEFT JOIN (VALUES {table}) t(c, p) ON s.v = t.c){tail}")
+    return (
+        f"{head}(SELECT {', '.join([*picked, f'{code} AS code'])} FROM {scan} s "
+        f"LEFT JOIN (VALUES {table}) t(c, p) ON s.v = t.c){tail}"
+    )
 
 
 def _numeric(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile:
@@ -173,11 +209,20 @@ def _numeric(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile
         key = int(max(-top, min(top, code)))  # the z_max clamp (also z = ±inf)
         sketch[key] = sketch.get(key, 0) + n
     sketch = {k: sketch[k] for k in sorted(sketch)} if fp.layout is not None else {}
-    return replace(fp, count=total, null_count=nulls, unseen=0,
-                   min=float(min(lo)) if lo else None, max=float(max(hi)) if hi else None,
-                   sum=float(s), sum_sq=float(ss), sketch=sketch,
-                   counts=histogram(fp.edge_keys, sketch, total - nulls), type_errors=errors,
-                   sample=None)
+    return replace(
+        fp,
+        count=total,
+        null_count=nulls,
+        unseen=0,
+        min=float(min(lo)) if lo else None,
+        max=float(max(hi)) if hi else None,
+        sum=float(s),
+        sum_sq=float(ss),
+        sketch=sketch,
+        counts=histogram(fp.edge_keys, sketch, total - nulls),
+        type_errors=errors,
+        sample=None,
+    )
 
 
 def _categorical(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile:
@@ -195,8 +240,9 @@ def _categorical(fp: FeatureProfile, rows: list[_Row], total: int) -> FeaturePro
             counts[-1] += n
         else:
             counts[index.get(values[p - 1], -1) if p else -1] += n
-    return replace(fp, count=total, null_count=nulls, unseen=unseen, counts=counts,
-                   type_errors=errors)
+    return replace(
+        fp, count=total, null_count=nulls, unseen=unseen, counts=counts, type_errors=errors
+    )
 
 
 def _utc(us: Any) -> datetime | None:
@@ -204,8 +250,9 @@ def _utc(us: Any) -> datetime | None:
     return None if us is None else datetime.fromtimestamp(us / 1_000_000, UTC)
 
 
-def read_values(con: Any, source: str, params: Sequence[Any], names: Sequence[str], *,
-                limit: int) -> dict[str, list[float]]:
+def read_values(
+    con: Any, source: str, params: Sequence[Any], names: Sequence[str], *, limit: int
+) -> dict[str, list[float]]:
     """At most `limit` non-null, non-NaN values (as DOUBLE) of each column `names` of the
     relation `source`, in one statement (one `LIMIT`ed branch per column: memory is bounded
     by `limit` × columns whatever the relation's size)."""
@@ -214,8 +261,10 @@ def read_values(con: Any, source: str, params: Sequence[Any], names: Sequence[st
     branches = []
     for i, name in enumerate(names):
         cast = f"TRY_CAST({ident(name)} AS DOUBLE)"
-        branches.append(f"(SELECT {i} AS f, {cast} AS v FROM {source} "
-                        f"WHERE {cast} IS NOT NULL AND NOT isnan({cast}) LIMIT {int(limit)})")
+        branches.append(
+            f"(SELECT {i} AS f, {cast} AS v FROM {source} "
+            f"WHERE {cast} IS NOT NULL AND NOT isnan({cast}) LIMIT {int(limit)})"
+        )
     out: dict[str, list[float]] = {name: [] for name in names}
     rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches)).fetchall()
     for f, v in rows:
@@ -223,13 +272,19 @@ def read_values(con: Any, source: str, params: Sequence[Any], names: Sequence[st
     return out
 
 
-def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any] = (),
-                group_by: Sequence[str] = ()) -> list[tuple[tuple[Any, ...], Profile]]:
+def run_profile(
+    con: Any,
+    reference: Profile,
+    source: str,
+    params: Sequence[Any] = (),
+    group_by: Sequence[str] = (),
+) -> list[tuple[tuple[Any, ...], Profile]]:
     """Profile the relation `source` (a table, view, table function or parenthesised query,
     with `?` placeholders bound to `params`) on `reference`'s layout with a DuckDB
     connection: one profile per group of `group_by`, or one for the whole relation."""
-    columns = {r[0]: str(r[1]) for r in
-               con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()}
+    columns = {
+        r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
+    }
     names = [k for k in reference.features if k in columns]
     keys = [ident(k) for k in group_by]
     width = len(keys)
@@ -240,17 +295,20 @@ def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any]
         ts = ident(TS) if TS in columns else None  # read by the first branch only
         branches = [
             _numeric_branch(i, fp, ident(n), keys, source, ts if i == 0 else None, columns[n])
-            if fp.kind == "numeric" else
-            _category_branch(i, fp, ident(n), keys, source, ts if i == 0 else None)
-            for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)]
+            if fp.kind == "numeric"
+            else _category_branch(i, fp, ident(n), keys, source, ts if i == 0 else None)
+            for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)
+        ]
         rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches))
         for row in rows.fetchall():
             group, f = tuple(row[:width]), row[width]
             slot = per_group.setdefault(group, [[] for _ in names])
             slot[f].append(row[width + 1 :])
         totals = {g: sum(r[2] for r in slots[0]) for g, slots in per_group.items()}
-        newest = {g: max((r[8] for r in slots[0] if r[8] is not None), default=None)
-                  for g, slots in per_group.items()}
+        newest = {
+            g: max((r[8] for r in slots[0] if r[8] is not None), default=None)
+            for g, slots in per_group.items()
+        }
     else:
         agg = "epoch_us(max(" + ident(TS) + "))" if TS in columns else "NULL::BIGINT"
         sql = f"SELECT {', '.join([*keys, 'count(*)', agg])} FROM {source}"
@@ -268,6 +326,7 @@ def run_profile(con: Any, reference: Profile, source: str, params: Sequence[Any]
         for name, rows_of in zip(names, slots, strict=True):
             fp = reference.features[name]
             features[name] = (_numeric if fp.kind == "numeric" else _categorical)(
-                fp, rows_of, total)
+                fp, rows_of, total
+            )
         out.append((group, Profile(total, features, _utc(newest.get(group)))))
     return out

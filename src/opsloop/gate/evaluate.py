@@ -44,8 +44,9 @@ class Scored:
     score: np.ndarray | None
 
     def subset(self, rows: np.ndarray) -> Scored:
-        return Scored(self.version, self.pred[rows],
-                      None if self.score is None else self.score[rows])
+        return Scored(
+            self.version, self.pred[rows], None if self.score is None else self.score[rows]
+        )
 
 
 @dataclass
@@ -79,14 +80,22 @@ class GateReport:
 
 def score_model(model: LoadedModel, frame: pd.DataFrame) -> Scored:
     pred, score = model.predict_frame(frame)
-    return Scored(model.version, np.asarray(pred),
-                  None if score is None else np.asarray(score, float))
+    return Scored(
+        model.version, np.asarray(pred), None if score is None else np.asarray(score, float)
+    )
 
 
 # ---- one metric ------------------------------------------------------------------------
 def compare(
-    rule: MetricRule, task: str, y: np.ndarray, a: Scored, k: Scored, *,
-    confidence: float, resamples: int, seed: int,
+    rule: MetricRule,
+    task: str,
+    y: np.ndarray,
+    a: Scored,
+    k: Scored,
+    *,
+    confidence: float,
+    resamples: int,
+    seed: int,
 ) -> Comparison:
     """Challenger `a` vs champion `k` on `rule.metric`, with the rule's test."""
     from opsloop.gate.stats import delong, mcnemar, paired_bootstrap
@@ -104,10 +113,14 @@ def compare(
         yk, pk = align_labels(y, k.pred)
         return mcnemar(pa == ya, pk == yk, confidence=confidence, metric=rule.metric)
     return paired_bootstrap(
-        rule.metric, weighted_metric(rule.metric, task, y, a.pred, a.score),
-        weighted_metric(rule.metric, task, y, k.pred, k.score), len(y),
-        sign=-1.0 if rule.lower_is_better else 1.0, confidence=confidence,
-        resamples=resamples, seed=seed,
+        rule.metric,
+        weighted_metric(rule.metric, task, y, a.pred, a.score),
+        weighted_metric(rule.metric, task, y, k.pred, k.score),
+        len(y),
+        sign=-1.0 if rule.lower_is_better else 1.0,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
     )
 
 
@@ -122,18 +135,31 @@ def _floor_check(rule: MetricRule, value: float) -> tuple[bool, str] | None:
         return None
     ok = value <= rule.floor if rule.lower_is_better else value >= rule.floor
     op = "<=" if rule.lower_is_better else ">="
-    return ok, f"{rule.metric}={value:.4f} {'meets' if ok else 'misses'} the floor ({op} " \
-        f"{rule.floor})"
+    return (
+        ok,
+        f"{rule.metric}={value:.4f} {'meets' if ok else 'misses'} the floor ({op} {rule.floor})",
+    )
 
 
 def evaluate_rule(
-    rule: MetricRule, task: str, y: np.ndarray, a: Scored, k: Scored | None, *,
-    confidence: float, resamples: int, seed: int,
+    rule: MetricRule,
+    task: str,
+    y: np.ndarray,
+    a: Scored,
+    k: Scored | None,
+    *,
+    confidence: float,
+    resamples: int,
+    seed: int,
 ) -> dict[str, Any]:
     """The verdict on one rule, as a JSON-ready row of the report."""
-    row: dict[str, Any] = {"metric": rule.metric, "policy": rule.policy, "margin": rule.margin,
-                           "floor": rule.floor,
-                           "direction": "lower" if rule.lower_is_better else "higher"}
+    row: dict[str, Any] = {
+        "metric": rule.metric,
+        "policy": rule.policy,
+        "margin": rule.margin,
+        "floor": rule.floor,
+        "direction": "lower" if rule.lower_is_better else "higher",
+    }
     reasons: list[str] = []
     passed = True
     if k is None:
@@ -144,13 +170,21 @@ def evaluate_rule(
                 fix="check the holdout has every class and the model gives scores, or "
                 "choose another gate metric",
             )
-        row.update(challenger=value, champion=None, improvement=None, ci_low=None,
-                   ci_high=None, method=None, p_value=None)
+        row.update(
+            challenger=value,
+            champion=None,
+            improvement=None,
+            ci_low=None,
+            ci_high=None,
+            method=None,
+            p_value=None,
+        )
         reasons.append("no champion yet: judged on the floor alone")
     else:
         try:
-            comp = compare(rule, task, y, a, k, confidence=confidence, resamples=resamples,
-                           seed=seed)
+            comp = compare(
+                rule, task, y, a, k, confidence=confidence, resamples=resamples, seed=seed
+            )
         except ValueError as exc:
             raise DataValidationError(
                 f"the gate metric {rule.metric!r} could not be compared on the holdout: {exc}",
@@ -185,26 +219,30 @@ def slice_masks(spec: SliceConfig, frame: pd.DataFrame) -> list[tuple[str, np.nd
         if spec.column not in frame.columns:
             raise ConfigError(
                 f"gate.slices {spec.name!r}: column {spec.column!r} is not in the data",
-                expected=f"one of {list(frame.columns)}", fix="correct slices[].column",
+                expected=f"one of {list(frame.columns)}",
+                fix="correct slices[].column",
             )
         values = frame[spec.column]
-        return [(f"{spec.name}={v}", (values == v).to_numpy())
-                for v in sorted(values.dropna().unique().tolist(), key=str)]
+        return [
+            (f"{spec.name}={v}", (values == v).to_numpy())
+            for v in sorted(values.dropna().unique().tolist(), key=str)
+        ]
     import duckdb
 
     data = frame.reset_index(drop=True).assign(__opsloop_row=np.arange(len(frame)))
     con = duckdb.connect()
     try:
         con.register("holdout", data)
-        rows = con.execute(
-            f"SELECT __opsloop_row FROM holdout WHERE {spec.query}"
-        ).fetchnumpy()["__opsloop_row"]
+        rows = con.execute(f"SELECT __opsloop_row FROM holdout WHERE {spec.query}").fetchnumpy()[
+            "__opsloop_row"
+        ]
     except duckdb.Error as exc:
         raise ConfigError(
             f"gate.slices {spec.name!r}: the query {spec.query!r} failed: "
             f"{str(exc).splitlines()[0]}",
             expected="a SQL boolean expression over the data's columns, e.g. "
-            "\"plan = 'pro' AND tenure_months < 6\"", fix="correct slices[].query",
+            "\"plan = 'pro' AND tenure_months < 6\"",
+            fix="correct slices[].query",
         ) from None
     finally:
         con.close()
@@ -214,8 +252,7 @@ def slice_masks(spec: SliceConfig, frame: pd.DataFrame) -> list[tuple[str, np.nd
         raise ConfigError(
             f"gate.slices {spec.name!r}: the query {spec.query!r} matched no holdout rows",
             expected="a query that selects a segment of the data",
-            fix="check the values in the query against the data (an empty slice tests "
-            "nothing)",
+            fix="check the values in the query against the data (an empty slice tests nothing)",
         )
     return [(spec.name, mask)]
 
@@ -234,8 +271,13 @@ def evaluate_slices(
         margin = rule.margin if spec.margin is None else spec.margin
         for label, mask in slice_masks(spec, frame):
             n = int(mask.sum())
-            row: dict[str, Any] = {"slice": label, "rows": n, "metric": rule.metric,
-                                   "margin": margin, "status": "ok"}
+            row: dict[str, Any] = {
+                "slice": label,
+                "rows": n,
+                "metric": rule.metric,
+                "margin": margin,
+                "status": "ok",
+            }
             rows.append(row)
             sub_a, y_sub = a.subset(mask), y[mask]
             row["challenger"] = point_value(rule, cfg.task, y_sub, sub_a)
@@ -246,15 +288,27 @@ def evaluate_slices(
                 row["note"] = "no champion to compare with"
                 continue
             try:
-                comp = compare(rule, cfg.task, y_sub, sub_a, k.subset(mask),
-                               confidence=gate.confidence, resamples=gate.resamples,
-                               seed=gate.seed)
+                comp = compare(
+                    rule,
+                    cfg.task,
+                    y_sub,
+                    sub_a,
+                    k.subset(mask),
+                    confidence=gate.confidence,
+                    resamples=gate.resamples,
+                    seed=gate.seed,
+                )
             except ValueError as exc:
                 row.update(status="skipped", note=f"not computable: {exc}")
                 continue
-            row.update(champion=comp.champion, improvement=comp.improvement,
-                       ci_low=comp.ci_low, ci_high=comp.ci_high, method=comp.method,
-                       p_regression=comp.p_below(-margin))
+            row.update(
+                champion=comp.champion,
+                improvement=comp.improvement,
+                ci_low=comp.ci_low,
+                ci_high=comp.ci_high,
+                method=comp.method,
+                p_regression=comp.p_below(-margin),
+            )
             tested.append(len(rows) - 1)
     adjusted = holm([rows[i]["p_regression"] for i in tested])
     reasons: list[str] = []
@@ -272,8 +326,7 @@ def evaluate_slices(
     if rows and k is None:
         reasons.append(f"slices: {len(rows)} reported, none tested (no champion yet)")
     elif rows and ok:
-        reasons.append(f"no slice regressed ({len(tested)} tested, Holm-corrected at "
-                       f"{alpha:g})")
+        reasons.append(f"no slice regressed ({len(tested)} tested, Holm-corrected at {alpha:g})")
     return rows, reasons, ok
 
 
@@ -289,8 +342,10 @@ def evaluate_regression_set(
     assert spec is not None
     path = (root / spec.path).resolve()
     if not path.is_file():
-        raise ConfigError(f"gate.regression_set: {path} does not exist",
-                          fix="create the file or correct gate.regression_set.path")
+        raise ConfigError(
+            f"gate.regression_set: {path} does not exist",
+            fix="create the file or correct gate.regression_set.path",
+        )
     golden = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     expected_col = spec.expected or cfg.target
     missing = [c for c in [*challenger.feature_names, expected_col] if c not in golden.columns]
@@ -298,7 +353,8 @@ def evaluate_regression_set(
         raise DataValidationError(
             f"the regression set {path.name} lacks the column(s) {missing}",
             expected=f"the model's features and the expected output {expected_col!r}",
-            got=f"columns {list(golden.columns)}", fix="add them to the regression set",
+            got=f"columns {list(golden.columns)}",
+            fix="add them to the regression set",
         )
     pred, _ = challenger.predict_frame(golden)
     expected = golden[expected_col].to_numpy()
@@ -311,13 +367,25 @@ def evaluate_regression_set(
     share = float(ok_rows.mean()) if len(golden) else 1.0
     ok = share >= spec.min_pass
     ids = golden[cfg.id_column] if cfg.id_column in golden.columns else golden.index
-    failures = [{"id": str(i), "expected": _plain(x), "got": _plain(g)}
-                for i, x, g, good in zip(ids, expected, pred, ok_rows, strict=True) if not good]
-    result = {"path": spec.path, "rows": len(golden), "passed_rows": int(ok_rows.sum()),
-              "share": share, "min_pass": spec.min_pass, "tolerance": spec.tolerance,
-              "passed": ok, "failures": failures[:20]}
-    reason = (f"regression set: {int(ok_rows.sum())}/{len(golden)} golden rows as expected "
-              f"({'>=' if ok else '<'} {spec.min_pass:.0%} required)")
+    failures = [
+        {"id": str(i), "expected": _plain(x), "got": _plain(g)}
+        for i, x, g, good in zip(ids, expected, pred, ok_rows, strict=True)
+        if not good
+    ]
+    result = {
+        "path": spec.path,
+        "rows": len(golden),
+        "passed_rows": int(ok_rows.sum()),
+        "share": share,
+        "min_pass": spec.min_pass,
+        "tolerance": spec.tolerance,
+        "passed": ok,
+        "failures": failures[:20],
+    }
+    reason = (
+        f"regression set: {int(ok_rows.sum())}/{len(golden)} golden rows as expected "
+        f"({'>=' if ok else '<'} {spec.min_pass:.0%} required)"
+    )
     return result, reason, ok
 
 
@@ -348,12 +416,20 @@ def measure_latency(
             t0 = time.perf_counter()
             model.predict_frame(one)
             timings[j].append((time.perf_counter() - t0) * 1000)
-    return [{"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99)),
-             "rows": len(t)} for t in timings]
+    return [
+        {
+            "p50_ms": float(np.percentile(t, 50)),
+            "p99_ms": float(np.percentile(t, 99)),
+            "rows": len(t),
+        }
+        for t in timings
+    ]
 
 
 def evaluate_budgets(
-    cfg: ProjectConfig, frame: pd.DataFrame, challenger: LoadedModel,
+    cfg: ProjectConfig,
+    frame: pd.DataFrame,
+    challenger: LoadedModel,
     champion: LoadedModel | None,
 ) -> tuple[dict[str, Any], list[str], bool]:
     b = cfg.gate.budgets
@@ -362,13 +438,15 @@ def evaluate_budgets(
     # a ColumnTransformer), so it runs only when a latency limit asks for it.
     timed = b.max_latency_p99_ms is not None or b.max_latency_p99_ratio is not None
     none: dict[str, float | None] = {"p50_ms": None, "p99_ms": None, "rows": 0}
-    latency = (measure_latency(models, frame, b.batch_rows) if timed
-               else [dict(none) for _ in models])
+    latency = (
+        measure_latency(models, frame, b.batch_rows) if timed else [dict(none) for _ in models]
+    )
     sizes = [_model_bytes(m) / 1e6 for m in models]
     result: dict[str, Any] = {
         "challenger": {**latency[0], "size_mb": sizes[0]},
         "champion": None if champion is None else {**latency[1], "size_mb": sizes[1]},
-        "limits": b.model_dump(exclude={"batch_rows"}), "checks": [],
+        "limits": b.model_dump(exclude={"batch_rows"}),
+        "checks": [],
     }
     checks: list[tuple[str, float, float]] = []  # (what, value, limit)
     p99 = [m["p99_ms"] or 0.0 for m in latency]
@@ -377,8 +455,9 @@ def evaluate_budgets(
     if b.max_size_mb is not None:
         checks.append(("size MB", sizes[0], b.max_size_mb))
     if champion is not None and b.max_latency_p99_ratio is not None:
-        checks.append(("latency p99 vs champion", p99[0] / max(p99[1], 1e-9),
-                       b.max_latency_p99_ratio))
+        checks.append(
+            ("latency p99 vs champion", p99[0] / max(p99[1], 1e-9), b.max_latency_p99_ratio)
+        )
     if champion is not None and b.max_size_ratio is not None:
         checks.append(("size vs champion", sizes[0] / sizes[1], b.max_size_ratio))
     reasons = []
@@ -386,8 +465,7 @@ def evaluate_budgets(
     for what, value, limit in checks:
         good = value <= limit
         ok &= good
-        result["checks"].append({"budget": what, "value": value, "limit": limit,
-                                 "passed": good})
+        result["checks"].append({"budget": what, "value": value, "limit": limit, "passed": good})
         reasons.append(f"budget {what}: {value:.3g} {'<=' if good else '>'} {limit:g}")
     result["passed"] = ok
     return result, reasons, ok
@@ -395,8 +473,13 @@ def evaluate_budgets(
 
 # ---- the whole gate --------------------------------------------------------------------
 def run_gate(
-    cfg: ProjectConfig, *, holdout: pd.DataFrame, challenger: LoadedModel,
-    champion: LoadedModel | None, root: Path, window: str | None = None,
+    cfg: ProjectConfig,
+    *,
+    holdout: pd.DataFrame,
+    challenger: LoadedModel,
+    champion: LoadedModel | None,
+    root: Path,
+    window: str | None = None,
 ) -> GateReport:
     gate = cfg.gate
     y = holdout[cfg.target].to_numpy()
@@ -406,8 +489,16 @@ def run_gate(
     passed = True
     metric_rows = []
     for rule in gate.metrics:
-        row = evaluate_rule(rule, cfg.task, y, a, k, confidence=gate.confidence,
-                            resamples=gate.resamples, seed=gate.seed)
+        row = evaluate_rule(
+            rule,
+            cfg.task,
+            y,
+            a,
+            k,
+            confidence=gate.confidence,
+            resamples=gate.resamples,
+            seed=gate.seed,
+        )
         metric_rows.append(row)
         reasons.extend(row["reasons"])
         passed &= row["passed"]
@@ -423,10 +514,16 @@ def run_gate(
     reasons.extend(budget_reasons)
     passed &= ok
     return GateReport(
-        model=cfg.model, version=challenger.version,
-        champion_version=None if champion is None else champion.version, passed=passed,
+        model=cfg.model,
+        version=challenger.version,
+        champion_version=None if champion is None else champion.version,
+        passed=passed,
         reasons=list(dict.fromkeys(reasons)),  # e.g. "no champion yet" once, not per rule
-        holdout_rows=len(holdout), confidence=gate.confidence,
-        metrics=metric_rows, slices=slice_rows, regression_set=regression, budgets=budgets,
+        holdout_rows=len(holdout),
+        confidence=gate.confidence,
+        metrics=metric_rows,
+        slices=slice_rows,
+        regression_set=regression,
+        budgets=budgets,
         window=window,
     )

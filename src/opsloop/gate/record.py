@@ -24,25 +24,50 @@ REPORT_FILES = ("gate_report.json", "gate_report.md", "gate_report.html")
 
 
 def gate_and_record(
-    rt: Runtime, *, holdout: pd.DataFrame, challenger: LoadedModel,
-    champion: LoadedModel | None, window: str | None, actor: str = "opsloop",
+    rt: Runtime,
+    *,
+    holdout: pd.DataFrame,
+    challenger: LoadedModel,
+    champion: LoadedModel | None,
+    window: str | None,
+    actor: str = "opsloop",
 ) -> tuple[GateReport, GateDecision]:
-    report = run_gate(rt.config, holdout=holdout, challenger=challenger, champion=champion,
-                      root=rt.root, window=window)
-    texts = (json.dumps(report.to_dict(), indent=2, default=str), to_markdown(report),
-             to_html(report))
-    artifacts = {name: rt.registry.log_artifact(rt.model, challenger.version, name, text)
-                 for name, text in zip(REPORT_FILES, texts, strict=True)}
+    report = run_gate(
+        rt.config,
+        holdout=holdout,
+        challenger=challenger,
+        champion=champion,
+        root=rt.root,
+        window=window,
+    )
+    texts = (
+        json.dumps(report.to_dict(), indent=2, default=str),
+        to_markdown(report),
+        to_html(report),
+    )
+    artifacts = {
+        name: rt.registry.log_artifact(rt.model, challenger.version, name, text)
+        for name, text in zip(REPORT_FILES, texts, strict=True)
+    }
     p = report.primary
     decision = rt.store.record_gate(
-        model=rt.model, version=challenger.version, champion_version=report.champion_version,
-        metric=p["metric"], policy=p["policy"], margin=p["margin"], floor=p["floor"],
-        challenger_value=p["challenger"], champion_value=p.get("champion"),
-        passed=report.passed, reasons=report.reasons,
-        evidence={"report": report.to_dict(), "artifacts": artifacts}, actor=actor,
+        model=rt.model,
+        version=challenger.version,
+        champion_version=report.champion_version,
+        metric=p["metric"],
+        policy=p["policy"],
+        margin=p["margin"],
+        floor=p["floor"],
+        challenger_value=p["challenger"],
+        champion_value=p.get("champion"),
+        passed=report.passed,
+        reasons=report.reasons,
+        evidence={"report": report.to_dict(), "artifacts": artifacts},
+        actor=actor,
     )
-    rt.registry.set_tag(rt.model, challenger.version, "opsloop.gate",
-                        "passed" if report.passed else "failed")
+    rt.registry.set_tag(
+        rt.model, challenger.version, "opsloop.gate", "passed" if report.passed else "failed"
+    )
     return report, decision
 
 
@@ -56,12 +81,19 @@ def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateRepo
     mv = rt.registry.get_version(rt.model, version)
     key = mv.tags.get("opsloop.window")
     if not key:
-        raise StateError(f"version {version} of {rt.model!r} has no opsloop.window tag",
-                         fix="only versions trained by opsloop can be re-gated")
+        raise StateError(
+            f"version {version} of {rt.model!r} has no opsloop.window tag",
+            fix="only versions trained by opsloop can be re-gated",
+        )
     frame = rt.load_data(Window.from_key(key))
     cfg = rt.config
-    _, holdout = time_split(frame, time_column=cfg.time_column, holdout=cfg.split.holdout,
-                            target=cfg.target, task=cfg.task)
+    _, holdout = time_split(
+        frame,
+        time_column=cfg.time_column,
+        holdout=cfg.split.holdout,
+        target=cfg.target,
+        task=cfg.task,
+    )
     champion_mv = rt.registry.find_alias(rt.model, CHAMPION)
     champion_version = None if champion_mv is None else champion_mv.version
     if champion_version == version:
@@ -73,6 +105,12 @@ def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateRepo
             champion = rt.registry.load(rt.model, champion_version)
         except NotFoundError:
             champion = None
-    report, _ = gate_and_record(rt, holdout=holdout, challenger=rt.registry.load(rt.model,
-                                version), champion=champion, window=key, actor=actor)
+    report, _ = gate_and_record(
+        rt,
+        holdout=holdout,
+        challenger=rt.registry.load(rt.model, version),
+        champion=champion,
+        window=key,
+        actor=actor,
+    )
     return report

@@ -37,27 +37,81 @@ def _ci(row: dict[str, Any]) -> str:
 def _tables(report: GateReport) -> list[tuple[str, list[str], list[list[str]]]]:
     pct = f"{report.confidence * 100:g}%"
     metrics = [
-        [r["metric"], r["policy"], f"{r['margin']:g}", _num(r.get("floor")),
-         _num(r["challenger"]), _num(r.get("champion")), _num(r.get("improvement"), True),
-         _ci(r), r.get("method") or "–", _p(r.get("p_value")),
-         "pass" if r["passed"] else "FAIL"]
+        [
+            r["metric"],
+            r["policy"],
+            f"{r['margin']:g}",
+            _num(r.get("floor")),
+            _num(r["challenger"]),
+            _num(r.get("champion")),
+            _num(r.get("improvement"), True),
+            _ci(r),
+            r.get("method") or "–",
+            _p(r.get("p_value")),
+            "pass" if r["passed"] else "FAIL",
+        ]
         for r in report.metrics
     ]
-    out = [("Metrics", ["metric", "policy", "δ", "floor", "challenger", "champion",
-                        "improvement", f"{pct} CI", "test", "p", "verdict"], metrics)]
+    out = [
+        (
+            "Metrics",
+            [
+                "metric",
+                "policy",
+                "δ",
+                "floor",
+                "challenger",
+                "champion",
+                "improvement",
+                f"{pct} CI",
+                "test",
+                "p",
+                "verdict",
+            ],
+            metrics,
+        )
+    ]
     if report.slices:
-        out.append(("Slices", ["slice", "rows", "challenger", "champion", "improvement",
-                               f"{pct} CI", "p (regressed)", "p (Holm)", "status"], [
-            [s["slice"], str(s["rows"]), _num(s.get("challenger")), _num(s.get("champion")),
-             _num(s.get("improvement"), True), _ci(s), _p(s.get("p_regression")),
-             _p(s.get("p_holm")), s["status"] + (f" ({s['note']})" if s.get("note") else "")]
-            for s in report.slices
-        ]))
+        out.append(
+            (
+                "Slices",
+                [
+                    "slice",
+                    "rows",
+                    "challenger",
+                    "champion",
+                    "improvement",
+                    f"{pct} CI",
+                    "p (regressed)",
+                    "p (Holm)",
+                    "status",
+                ],
+                [
+                    [
+                        s["slice"],
+                        str(s["rows"]),
+                        _num(s.get("challenger")),
+                        _num(s.get("champion")),
+                        _num(s.get("improvement"), True),
+                        _ci(s),
+                        _p(s.get("p_regression")),
+                        _p(s.get("p_holm")),
+                        s["status"] + (f" ({s['note']})" if s.get("note") else ""),
+                    ]
+                    for s in report.slices
+                ],
+            )
+        )
     if report.regression_set:
         rs = report.regression_set
         rows = [[f["id"], str(f["expected"]), str(f["got"])] for f in rs["failures"]]
-        out.append((f"Regression set ({rs['passed_rows']}/{rs['rows']} as expected)",
-                    ["id", "expected", "got"], rows))
+        out.append(
+            (
+                f"Regression set ({rs['passed_rows']}/{rs['rows']} as expected)",
+                ["id", "expected", "got"],
+                rows,
+            )
+        )
     b = report.budgets
     if b:
         rows = []
@@ -65,30 +119,45 @@ def _tables(report: GateReport) -> list[tuple[str, list[str], list[list[str]]]]:
             m = b.get(who)
             if m:
                 rows.append([who, _ms(m["p50_ms"]), _ms(m["p99_ms"]), f"{m['size_mb']:.3f}"])
-        out.append(("Operational budget", ["model", "latency p50 ms", "latency p99 ms",
-                                           "size MB"], rows))
+        out.append(
+            ("Operational budget", ["model", "latency p50 ms", "latency p99 ms", "size MB"], rows)
+        )
     return out
 
 
 def _title(report: GateReport) -> str:
     verdict = "PASSED" if report.passed else "FAILED"
-    against = (f"vs champion version {report.champion_version}" if report.champion_version
-               else "(no champion yet)")
+    against = (
+        f"vs champion version {report.champion_version}"
+        if report.champion_version
+        else "(no champion yet)"
+    )
     return f"Gate {verdict}: {report.model} version {report.version} {against}"
 
 
 def to_markdown(report: GateReport) -> str:
-    lines = [f"# {_title(report)}", "",
-             f"Holdout: {report.holdout_rows} rows"
-             + (f", window {report.window}" if report.window else "")
-             + f"; confidence {report.confidence:g}; created {report.created}.", "",
-             "## Reasons", ""]
+    lines = [
+        f"# {_title(report)}",
+        "",
+        f"Holdout: {report.holdout_rows} rows"
+        + (f", window {report.window}" if report.window else "")
+        + f"; confidence {report.confidence:g}; created {report.created}.",
+        "",
+        "## Reasons",
+        "",
+    ]
     lines += [f"- {r}" for r in report.reasons]
     for title, header, rows in _tables(report):
-        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |",
-                  "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-                  for row in rows]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        lines += [
+            "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -101,17 +170,21 @@ padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}.pass{color:#176f2c}
 def to_html(report: GateReport) -> str:
     e = html.escape
     cls = "pass" if report.passed else "fail"
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(_title(report))}"
-             f"</title><style>{_CSS}</style></head><body>",
-             f"<h1 class='{cls}'>{e(_title(report))}</h1>",
-             f"<p>Holdout: {report.holdout_rows} rows"
-             + (f", window {e(report.window)}" if report.window else "")
-             + f"; confidence {report.confidence:g}; created {e(report.created)}.</p>",
-             "<h2>Reasons</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in report.reasons)
-             + "</ul>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(_title(report))}"
+        f"</title><style>{_CSS}</style></head><body>",
+        f"<h1 class='{cls}'>{e(_title(report))}</h1>",
+        f"<p>Holdout: {report.holdout_rows} rows"
+        + (f", window {e(report.window)}" if report.window else "")
+        + f"; confidence {report.confidence:g}; created {e(report.created)}.</p>",
+        "<h2>Reasons</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in report.reasons) + "</ul>",
+    ]
     for title, header, rows in _tables(report):
-        parts.append(f"<h2>{e(title)}</h2><table><tr>"
-                     + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
+        parts.append(
+            f"<h2>{e(title)}</h2><table><tr>"
+            + "".join(f"<th>{e(h)}</th>" for h in header)
+            + "</tr>"
+        )
         for row in rows:
             cells = []
             for cell in row:

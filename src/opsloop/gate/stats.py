@@ -64,17 +64,27 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "metric": self.metric, "method": self.method, "challenger": self.challenger,
-            "champion": self.champion, "improvement": self.improvement,
-            "ci_low": self.ci_low, "ci_high": self.ci_high, "confidence": self.confidence,
-            "n": self.n, **self.detail,
+            "metric": self.metric,
+            "method": self.method,
+            "challenger": self.challenger,
+            "champion": self.champion,
+            "improvement": self.improvement,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "confidence": self.confidence,
+            "n": self.n,
+            **self.detail,
         }
 
 
 # ---- DeLong ------------------------------------------------------------------------------
 def delong(
-    truth: np.ndarray, challenger_score: np.ndarray, champion_score: np.ndarray, *,
-    confidence: float = 0.95, metric: str = "roc_auc",
+    truth: np.ndarray,
+    challenger_score: np.ndarray,
+    champion_score: np.ndarray,
+    *,
+    confidence: float = 0.95,
+    metric: str = "roc_auc",
 ) -> Comparison:
     """DeLong's test for two correlated ROC AUCs (``truth`` is 0/1)."""
     from scipy.stats import norm, rankdata
@@ -110,10 +120,24 @@ def delong(
         return float(norm.cdf((diff - thr) / se))
 
     return Comparison(
-        metric, "delong", float(aucs[0]), float(aucs[1]), diff, lo, hi, confidence, m + n,
-        p_above, p_below,
-        {"se": se, "z": diff / se if se else None, "p_value_two_sided":
-         float(2 * norm.sf(abs(diff) / se)) if se else None, "positives": m, "negatives": n},
+        metric,
+        "delong",
+        float(aucs[0]),
+        float(aucs[1]),
+        diff,
+        lo,
+        hi,
+        confidence,
+        m + n,
+        p_above,
+        p_below,
+        {
+            "se": se,
+            "z": diff / se if se else None,
+            "p_value_two_sided": float(2 * norm.sf(abs(diff) / se)) if se else None,
+            "positives": m,
+            "negatives": n,
+        },
     )
 
 
@@ -136,8 +160,11 @@ def mcnemar_test(b: int, c: int) -> tuple[float, float, bool]:
 
 
 def mcnemar(
-    challenger_correct: np.ndarray, champion_correct: np.ndarray, *,
-    confidence: float = 0.95, metric: str = "accuracy",
+    challenger_correct: np.ndarray,
+    champion_correct: np.ndarray,
+    *,
+    confidence: float = 0.95,
+    metric: str = "accuracy",
 ) -> Comparison:
     """Paired accuracy difference with an exact conditional (Clopper–Pearson) interval."""
     from scipy.stats import beta, binom
@@ -176,17 +203,38 @@ def mcnemar(
 
     stat, p_two, exact = mcnemar_test(b, c)
     return Comparison(
-        metric, "mcnemar", float(a.mean()), float(k.mean()), diff, lo, hi, confidence, n,
-        p_above, p_below,
-        {"discordant_challenger_right": b, "discordant_champion_right": c,
-         "mcnemar_statistic": stat, "p_value_two_sided": p_two, "exact": exact},
+        metric,
+        "mcnemar",
+        float(a.mean()),
+        float(k.mean()),
+        diff,
+        lo,
+        hi,
+        confidence,
+        n,
+        p_above,
+        p_below,
+        {
+            "discordant_challenger_right": b,
+            "discordant_champion_right": c,
+            "mcnemar_statistic": stat,
+            "p_value_two_sided": p_two,
+            "exact": exact,
+        },
     )
 
 
 # ---- paired bootstrap --------------------------------------------------------------------
 def paired_bootstrap(
-    metric: str, challenger: WeightedMetric, champion: WeightedMetric, n: int, *,
-    sign: float = 1.0, confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
+    metric: str,
+    challenger: WeightedMetric,
+    champion: WeightedMetric,
+    n: int,
+    *,
+    sign: float = 1.0,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
     chunk: int | None = None,
 ) -> Comparison:
     """Percentile bootstrap of the paired difference ``sign * (challenger − champion)``.
@@ -207,7 +255,7 @@ def paired_bootstrap(
     while done < resamples:
         size = min(chunk, resamples - done)
         w = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
-        diffs[done:done + size] = sign * (challenger(w) - champion(w))
+        diffs[done : done + size] = sign * (challenger(w) - champion(w))
         done += size
     diffs = diffs[np.isfinite(diffs)]
     if len(diffs) == 0:
@@ -223,10 +271,22 @@ def paired_bootstrap(
         return float((1 + np.sum(diffs >= thr)) / (count + 1))
 
     return Comparison(
-        metric, "bootstrap", a0, k0, sign * (a0 - k0), float(lo), float(hi), confidence, n,
-        p_above, p_below,
-        {"resamples": count, "seed": seed, "bootstrap_se": float(np.std(diffs, ddof=1))
-         if count > 1 else None},
+        metric,
+        "bootstrap",
+        a0,
+        k0,
+        sign * (a0 - k0),
+        float(lo),
+        float(hi),
+        confidence,
+        n,
+        p_above,
+        p_below,
+        {
+            "resamples": count,
+            "seed": seed,
+            "bootstrap_se": float(np.std(diffs, ddof=1)) if count > 1 else None,
+        },
     )
 
 

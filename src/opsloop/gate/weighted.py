@@ -62,11 +62,13 @@ def weighted_metric(
         if metric == "mae":
             return lambda w: (w @ ab) / w.sum(axis=1)
         if metric == "r2":
+
             def r2(w: np.ndarray) -> np.ndarray:
                 total = w.sum(axis=1)
                 mean = (w @ yt) / total
                 ss_tot = (w @ yt**2) - total * mean**2
                 return 1 - _ratio(w @ sq, ss_tot)
+
             return r2
         raise ValueError(f"{metric!r} is not a regression metric")
 
@@ -76,20 +78,32 @@ def weighted_metric(
         return lambda w: (w @ correct) / w.sum(axis=1)
     if metric == "f1_macro":
         classes = np.unique(np.concatenate([y_true, y_pred]))
-        parts = [((y_pred == c) & (y_true == c), (y_pred == c) & (y_true != c),
-                  (y_pred != c) & (y_true == c)) for c in classes]
+        parts = [
+            (
+                (y_pred == c) & (y_true == c),
+                (y_pred == c) & (y_true != c),
+                (y_pred != c) & (y_true == c),
+            )
+            for c in classes
+        ]
 
         def f1_macro(w: np.ndarray) -> np.ndarray:
-            scores = [_f1(w @ tp.astype(float), w @ fp.astype(float), w @ fn.astype(float))
-                      for tp, fp, fn in parts]
+            scores = [
+                _f1(w @ tp.astype(float), w @ fp.astype(float), w @ fn.astype(float))
+                for tp, fp, fn in parts
+            ]
             return np.mean(scores, axis=0)
+
         return f1_macro
 
     positive = positive_class(y_true)
     truth = y_true == positive
     said = y_pred == positive
-    tp, fp, fn = ((said & truth).astype(float), (said & ~truth).astype(float),
-                  (~said & truth).astype(float))
+    tp, fp, fn = (
+        (said & truth).astype(float),
+        (said & ~truth).astype(float),
+        (~said & truth).astype(float),
+    )
     if metric == "precision":
         return lambda w: _ratio(w @ tp, w @ tp + w @ fp)
     if metric == "recall":

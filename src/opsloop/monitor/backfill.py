@@ -44,16 +44,27 @@ class BackfillResult:
     remainder: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "windows": self.windows,
-                "monitored": [{"id": r.id, "window_start": r.window_start.isoformat(),
-                               "window_end": r.window_end.isoformat(), "n_rows": r.n_rows,
-                               "drift_detected": r.drift_detected,
-                               "drift_share": r.drift_share,
-                               "performance_value": r.performance_value,
-                               "newly_drifted": (r.summary.get("previous") or {})
-                               .get("newly_drifted", [])} for r in self.monitored],
-                "replaced": self.replaced, "skipped": self.skipped,
-                "report_path": self.report_path, "remainder": self.remainder}
+        return {
+            "version": self.version,
+            "windows": self.windows,
+            "monitored": [
+                {
+                    "id": r.id,
+                    "window_start": r.window_start.isoformat(),
+                    "window_end": r.window_end.isoformat(),
+                    "n_rows": r.n_rows,
+                    "drift_detected": r.drift_detected,
+                    "drift_share": r.drift_share,
+                    "performance_value": r.performance_value,
+                    "newly_drifted": (r.summary.get("previous") or {}).get("newly_drifted", []),
+                }
+                for r in self.monitored
+            ],
+            "replaced": self.replaced,
+            "skipped": self.skipped,
+            "report_path": self.report_path,
+            "remainder": self.remainder,
+        }
 
 
 def plan_windows(start: datetime, end: datetime, every: timedelta) -> list[Window]:
@@ -72,13 +83,22 @@ def plan_windows(start: datetime, end: datetime, every: timedelta) -> list[Windo
     if count > MAX_WINDOWS:
         raise InvalidInputError(
             f"{count} windows of {every} between --from and --to",
-            expected=f"at most {MAX_WINDOWS:,}", fix="use a longer --every or a shorter range")
+            expected=f"at most {MAX_WINDOWS:,}",
+            fix="use a longer --every or a shorter range",
+        )
     return [Window(start + i * every, start + (i + 1) * every) for i in range(count)]
 
 
-def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
-             version: str | None = None, replace: bool = False,
-             on_window: OnWindow | None = None) -> BackfillResult:
+def backfill(
+    rt: Runtime,
+    *,
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    version: str | None = None,
+    replace: bool = False,
+    on_window: OnWindow | None = None,
+) -> BackfillResult:
     """Monitor every window of `plan_windows` for `version` (default: deployed)."""
     from opsloop.monitor.job import (
         deployed_version,
@@ -99,8 +119,9 @@ def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
     pending: tuple[MonitorReport, tuple[int, ...]] | None = None
 
     def store(report: MonitorReport, replaces: tuple[int, ...], *, html: bool) -> None:
-        result.monitored.append(record_window(rt, report, reference, version, html=html,
-                                              replaces=replaces))
+        result.monitored.append(
+            record_window(rt, report, reference, version, html=html, replaces=replaces)
+        )
         result.replaced += replaces
 
     for window in windows:
@@ -117,8 +138,9 @@ def backfill(rt: Runtime, *, start: datetime, end: datetime, every: timedelta,
                 pending = (report, tuple(r.id for r in existing))
                 outcome = "replaced" if existing else "monitored"
         if outcome.startswith("skipped"):
-            result.skipped.append({"window": window.key,
-                                   "reason": outcome.removeprefix("skipped: ")})
+            result.skipped.append(
+                {"window": window.key, "reason": outcome.removeprefix("skipped: ")}
+            )
         if on_window is not None:
             on_window(window, outcome)
     if pending is not None:

@@ -65,8 +65,9 @@ def fit_isotonic(score: np.ndarray, truth: np.ndarray) -> IsotonicCalibrator:
 
     reg = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     reg.fit(np.asarray(score, dtype=float), np.asarray(truth, dtype=float))
-    return IsotonicCalibrator(tuple(float(v) for v in reg.X_thresholds_),
-                              tuple(float(v) for v in reg.y_thresholds_))
+    return IsotonicCalibrator(
+        tuple(float(v) for v in reg.X_thresholds_), tuple(float(v) for v in reg.y_thresholds_)
+    )
 
 
 def equal_frequency_ece(truth: np.ndarray, prob: np.ndarray, bins: int = 10) -> float:
@@ -85,8 +86,9 @@ def equal_frequency_ece(truth: np.ndarray, prob: np.ndarray, bins: int = 10) -> 
     return total
 
 
-def needs_calibration(score: np.ndarray, truth: np.ndarray, *, splits: int = 10,
-                      seed: int = 42) -> tuple[bool, float | None, float | None]:
+def needs_calibration(
+    score: np.ndarray, truth: np.ndarray, *, splits: int = 10, seed: int = 42
+) -> tuple[bool, float | None, float | None]:
     """Whether isotonic calibration lowers the ECE on held-out folds; (decision, ECE raw,
     ECE calibrated) over the pooled test folds."""
     from sklearn.metrics import roc_auc_score
@@ -110,8 +112,9 @@ def needs_calibration(score: np.ndarray, truth: np.ndarray, *, splits: int = 10,
     return after < before, before, after
 
 
-def expected_confusion(prob: np.ndarray, predicted_positive: np.ndarray
-                       ) -> tuple[float, float, float, float]:
+def expected_confusion(
+    prob: np.ndarray, predicted_positive: np.ndarray
+) -> tuple[float, float, float, float]:
     """(TP, FP, FN, TN) expected when each row is positive with probability `prob`."""
     p = np.asarray(prob, dtype=float)
     pos = np.asarray(predicted_positive, dtype=bool)
@@ -149,8 +152,9 @@ def estimate_roc_auc(prob: np.ndarray, score: np.ndarray) -> float | None:
     return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
 
 
-def estimate_metrics(prob: np.ndarray, score: np.ndarray, threshold: float = 0.5
-                     ) -> dict[str, float]:
+def estimate_metrics(
+    prob: np.ndarray, score: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """Estimated accuracy, precision, recall, F1 and ROC AUC of a window's rows."""
     out = confusion_metrics(*expected_confusion(prob, np.asarray(score) >= threshold))
     auc = estimate_roc_auc(prob, score)
@@ -159,8 +163,9 @@ def estimate_metrics(prob: np.ndarray, score: np.ndarray, threshold: float = 0.5
     return out
 
 
-def realized_metrics(truth: np.ndarray, score: np.ndarray, threshold: float = 0.5
-                     ) -> dict[str, float]:
+def realized_metrics(
+    truth: np.ndarray, score: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """The same metrics from labels (0/1): the reference chunks' realised performance."""
     t = np.asarray(truth, dtype=float)
     out = confusion_metrics(*expected_confusion(t, np.asarray(score) >= threshold))
@@ -201,8 +206,9 @@ class CBPEReference:
     chunk_estimated: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, score: Any, truth: Any, *, chunks: int = 10, threshold: float = 0.5
-            ) -> CBPEReference:
+    def fit(
+        cls, score: Any, truth: Any, *, chunks: int = 10, threshold: float = 0.5
+    ) -> CBPEReference:
         """`score`: raw P(positive) in time order; `truth`: 1 for the positive class."""
         s = np.asarray(score, dtype=float)
         t = np.asarray(truth, dtype=float)
@@ -220,10 +226,18 @@ class CBPEReference:
             for name, value in estimate_metrics(prob[idx], s[idx], threshold).items():
                 estimated[name].append(value)
         bands = {m: Band(float(np.mean(v)), float(np.std(v))) for m, v in realized.items() if v}
-        return cls(calibrator=calibrator, calibrated=use, rows=len(s),
-                   chunk_rows=len(s) // chunks if chunks else 0, bands=bands, ece_raw=ece_raw,
-                   ece_calibrated=ece_cal, threshold=threshold, chunk_realized=realized,
-                   chunk_estimated=estimated)
+        return cls(
+            calibrator=calibrator,
+            calibrated=use,
+            rows=len(s),
+            chunk_rows=len(s) // chunks if chunks else 0,
+            bands=bands,
+            ece_raw=ece_raw,
+            ece_calibrated=ece_cal,
+            threshold=threshold,
+            chunk_realized=realized,
+            chunk_estimated=estimated,
+        )
 
     def estimate(self, score: Any) -> dict[str, float]:
         s = np.asarray(score, dtype=float)
@@ -231,15 +245,24 @@ class CBPEReference:
         return estimate_metrics(self.calibrator.calibrate(s), s, self.threshold)
 
     def to_json(self) -> str:
-        return json.dumps({
-            "format": FORMAT, "method": "cbpe", "calibration": "isotonic",
-            "calibrated": self.calibrated,
-            "isotonic": {"x": list(self.calibrator.x), "y": list(self.calibrator.y)},
-            "ece_raw": self.ece_raw, "ece_calibrated": self.ece_calibrated,
-            "threshold": self.threshold, "rows": self.rows, "chunk_rows": self.chunk_rows,
-            "bands": {m: {"mean": b.mean, "std": b.std} for m, b in self.bands.items()},
-            "chunk_realized": self.chunk_realized, "chunk_estimated": self.chunk_estimated,
-        }, indent=1)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "method": "cbpe",
+                "calibration": "isotonic",
+                "calibrated": self.calibrated,
+                "isotonic": {"x": list(self.calibrator.x), "y": list(self.calibrator.y)},
+                "ece_raw": self.ece_raw,
+                "ece_calibrated": self.ece_calibrated,
+                "threshold": self.threshold,
+                "rows": self.rows,
+                "chunk_rows": self.chunk_rows,
+                "bands": {m: {"mean": b.mean, "std": b.std} for m, b in self.bands.items()},
+                "chunk_realized": self.chunk_realized,
+                "chunk_estimated": self.chunk_estimated,
+            },
+            indent=1,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> CBPEReference:
@@ -248,17 +271,23 @@ class CBPEReference:
             if data.get("format") != FORMAT:
                 raise ProfileFormatError(
                     f"{ARTIFACT} is in format {data.get('format')!r}",
-                    expected=f"format {FORMAT}", got=repr(data.get("format")),
-                    fix="retrain (`opsloop train`) to store a current CBPE reference")
+                    expected=f"format {FORMAT}",
+                    got=repr(data.get("format")),
+                    fix="retrain (`opsloop train`) to store a current CBPE reference",
+                )
             iso = data["isotonic"]
             return cls(
-                calibrator=IsotonicCalibrator(tuple(map(float, iso["x"])),
-                                              tuple(map(float, iso["y"]))),
-                calibrated=bool(data["calibrated"]), rows=int(data["rows"]),
+                calibrator=IsotonicCalibrator(
+                    tuple(map(float, iso["x"])), tuple(map(float, iso["y"]))
+                ),
+                calibrated=bool(data["calibrated"]),
+                rows=int(data["rows"]),
                 chunk_rows=int(data["chunk_rows"]),
-                bands={m: Band(float(b["mean"]), float(b["std"]))
-                       for m, b in data["bands"].items()},
-                ece_raw=data.get("ece_raw"), ece_calibrated=data.get("ece_calibrated"),
+                bands={
+                    m: Band(float(b["mean"]), float(b["std"])) for m, b in data["bands"].items()
+                },
+                ece_raw=data.get("ece_raw"),
+                ece_calibrated=data.get("ece_calibrated"),
                 threshold=float(data.get("threshold", 0.5)),
                 chunk_realized=data.get("chunk_realized", {}),
                 chunk_estimated=data.get("chunk_estimated", {}),
@@ -268,20 +297,32 @@ class CBPEReference:
                 raise
             raise ProfileFormatError(
                 f"{ARTIFACT} could not be read: {type(exc).__name__}: {exc}",
-                expected="the JSON written by CBPEReference.to_json", got=text[:80],
-                fix="retrain (`opsloop train`) to store a new CBPE reference") from None
+                expected="the JSON written by CBPEReference.to_json",
+                got=text[:80],
+                fix="retrain (`opsloop train`) to store a new CBPE reference",
+            ) from None
 
 
-def estimate_window(reference: CBPEReference, score: Sequence[float] | np.ndarray,
-                    cfg: EstimatedPerformanceConfig) -> dict[str, Any]:
+def estimate_window(
+    reference: CBPEReference, score: Sequence[float] | np.ndarray, cfg: EstimatedPerformanceConfig
+) -> dict[str, Any]:
     """The summary key `estimated_performance` for a window's raw scores."""
     s = np.asarray(score, dtype=float)
     s = s[~np.isnan(s)]
     n = len(s)
-    out: dict[str, Any] = {"method": "cbpe", "metric": cfg.metric, "value": None,
-                           "lower": None, "upper": None, "degraded": False, "metrics": {},
-                           "n": n, "floor": cfg.floor, "calibrated": reference.calibrated,
-                           "reasons": []}
+    out: dict[str, Any] = {
+        "method": "cbpe",
+        "metric": cfg.metric,
+        "value": None,
+        "lower": None,
+        "upper": None,
+        "degraded": False,
+        "metrics": {},
+        "n": n,
+        "floor": cfg.floor,
+        "calibrated": reference.calibrated,
+        "reasons": [],
+    }
     band = reference.bands.get(cfg.metric)
     if band is not None:
         out["lower"], out["upper"] = band.limits(reference.chunk_rows, n)
@@ -297,8 +338,10 @@ def estimate_window(reference: CBPEReference, score: Sequence[float] | np.ndarra
     if cfg.floor is not None and value < cfg.floor:
         out["reasons"].append(f"estimated {cfg.metric} {value:.4f} < floor {cfg.floor:g}")
     if cfg.band and band is not None and value < out["lower"]:
-        out["reasons"].append(f"estimated {cfg.metric} {value:.4f} < band lower "
-                              f"{out['lower']:.4f} (reference mean {band.mean:.4f} "
-                              f"- {SIGMAS:g} sd)")
+        out["reasons"].append(
+            f"estimated {cfg.metric} {value:.4f} < band lower "
+            f"{out['lower']:.4f} (reference mean {band.mean:.4f} "
+            f"- {SIGMAS:g} sd)"
+        )
     out["degraded"] = bool(out["reasons"])
     return out

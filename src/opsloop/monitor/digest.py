@@ -10,11 +10,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-_FEATURE_KEYS = ("name", "kind", "test", "statistic", "p_value", "psi", "threshold", "drifted",
-                 "status", "n")
-_TOP_KEYS = ("window_start", "window_end", "n_rows", "n_labelled", "drifted_features",
-             "performance_metric", "performance_value", "performance_floor",
-             "performance_degraded", "multivariate")
+_FEATURE_KEYS = (
+    "name",
+    "kind",
+    "test",
+    "statistic",
+    "p_value",
+    "psi",
+    "threshold",
+    "drifted",
+    "status",
+    "n",
+)
+_TOP_KEYS = (
+    "window_start",
+    "window_end",
+    "n_rows",
+    "n_labelled",
+    "drifted_features",
+    "performance_metric",
+    "performance_value",
+    "performance_floor",
+    "performance_degraded",
+    "multivariate",
+)
 
 
 def digest(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -23,21 +42,38 @@ def digest(summary: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(drift, Mapping):
         out["drift"] = {
             **{k: drift.get(k) for k in ("share", "detected", "tested", "drifted_features")},
-            "features": [{k: f.get(k) for k in _FEATURE_KEYS}
-                         for f in drift.get("features", []) if isinstance(f, Mapping)],
+            "features": [
+                {k: f.get(k) for k in _FEATURE_KEYS}
+                for f in drift.get("features", [])
+                if isinstance(f, Mapping)
+            ],
         }
     est = summary.get("estimated_performance")
     if isinstance(est, Mapping):
         out["estimated_performance"] = {k: v for k, v in est.items() if k != "metrics"}
     quality = summary.get("quality")
     if isinstance(quality, Mapping):
-        out["quality"] = {"passed": quality.get("passed"), "checks": [
-            {k: c.get(k) for k in ("check", "feature", "status")}
-            for c in quality.get("checks", [])
-            if isinstance(c, Mapping) and c.get("status") == "breach"]}
+        out["quality"] = {
+            "passed": quality.get("passed"),
+            "checks": [
+                {k: c.get(k) for k in ("check", "feature", "status")}
+                for c in quality.get("checks", [])
+                if isinstance(c, Mapping) and c.get("status") == "breach"
+            ],
+        }
     previous = summary.get("previous")
     if isinstance(previous, Mapping):
-        out["previous"] = {k: previous.get(k) for k in (
-            "id", "window_start", "window_end", "newly_drifted", "recovered", "drift_share",
-            "performance") if k in previous}
+        out["previous"] = {
+            k: previous.get(k)
+            for k in (
+                "id",
+                "window_start",
+                "window_end",
+                "newly_drifted",
+                "recovered",
+                "drift_share",
+                "performance",
+            )
+            if k in previous
+        }
     return out

@@ -54,8 +54,14 @@ from opsloop.monitor.stats import chi2_two_sample, psi
 if TYPE_CHECKING:
     from opsloop.monitor.thresholds import LearnedThresholds
 
-__all__ = ["DriftResult", "FeatureDrift", "chi2_two_sample", "detect_drift", "exact_features",
-           "psi"]
+__all__ = [
+    "DriftResult",
+    "FeatureDrift",
+    "chi2_two_sample",
+    "detect_drift",
+    "exact_features",
+    "psi",
+]
 
 Values = Mapping[str, Sequence[float]]
 
@@ -99,17 +105,23 @@ class DriftResult:
         return [f.name for f in self.features if f.drifted]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": [f.to_dict() for f in self.features], "share": self.share,
-                "detected": self.detected, "tested": self.tested,
-                "drifted_features": self.drifted_features,
-                "prediction": None if self.prediction is None else self.prediction.to_dict()}
+        return {
+            "features": [f.to_dict() for f in self.features],
+            "share": self.share,
+            "detected": self.detected,
+            "tested": self.tested,
+            "drifted_features": self.drifted_features,
+            "prediction": None if self.prediction is None else self.prediction.to_dict(),
+        }
 
 
 def distances(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, float]:
-    out = {"psi": psi(ref.counts, cur.counts),
-           "jensenshannon": stats.jensenshannon(ref.counts, cur.counts),
-           "hellinger": stats.hellinger(ref.counts, cur.counts),
-           "linf": stats.linf(ref.counts, cur.counts)}
+    out = {
+        "psi": psi(ref.counts, cur.counts),
+        "jensenshannon": stats.jensenshannon(ref.counts, cur.counts),
+        "hellinger": stats.hellinger(ref.counts, cur.counts),
+        "linf": stats.linf(ref.counts, cur.counts),
+    }
     if ref.kind == "numeric" and ref.layout is not None:
         out["wasserstein"] = stats.wasserstein(ref.layout, ref.sketch, cur.sketch, ref.std)
         out["ks"] = stats.ks_distance(ref.sketch, cur.sketch)
@@ -122,20 +134,22 @@ def learned_mode(name: str, cfg: DriftConfig) -> bool:
     override = cfg.features.get(name)
     if override is not None and override.threshold is not None:
         return False
-    mode = override.thresholds if override is not None and override.thresholds else \
-        cfg.thresholds
+    mode = override.thresholds if override is not None and override.thresholds else cfg.thresholds
     return mode == "learned"
 
 
-def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
-            learned: LearnedThresholds | None = None) -> tuple[str, float]:
+def resolve(
+    ref: FeatureProfile,
+    cur: FeatureProfile,
+    cfg: DriftConfig,
+    learned: LearnedThresholds | None = None,
+) -> tuple[str, float]:
     """(method, threshold) for a feature: its override, else the global method; `auto` by
     kind and the window's size (module docstring). A distance's threshold is the learned
     one, scaled to the window, when the feature's thresholds are learned and `learned` has
     it (`opsloop.monitor.thresholds`)."""
     override = cfg.features.get(ref.name)
-    method = override.method if override is not None and override.method != "auto" \
-        else cfg.method
+    method = override.method if override is not None and override.method != "auto" else cfg.method
     if method == "auto":
         large = cur.non_null > cfg.test_max_rows
         if ref.kind == "numeric":
@@ -158,14 +172,21 @@ def resolve(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
 
 def wants_exact(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig) -> bool:
     """Whether the feature's verdict is a KS test that runs on raw values (module docstring)."""
-    return (ref.kind == "numeric" and bool(ref.sample) and 0 < cur.non_null <= cfg.exact_max_rows
-            and resolve(ref, cur, cfg)[0] == "ks")
+    return (
+        ref.kind == "numeric"
+        and bool(ref.sample)
+        and 0 < cur.non_null <= cfg.exact_max_rows
+        and resolve(ref, cur, cfg)[0] == "ks"
+    )
 
 
 def exact_features(reference: Profile, current: Profile, cfg: DriftConfig) -> list[str]:
     """The numeric features (and the score) whose raw window values the exact KS needs."""
-    return [name for name, ref in reference.features.items()
-            if name in current.features and wants_exact(ref, current.features[name], cfg)]
+    return [
+        name
+        for name, ref in reference.features.items()
+        if name in current.features and wants_exact(ref, current.features[name], cfg)
+    ]
 
 
 def _measured(method: str, ref: FeatureProfile) -> str:
@@ -174,8 +195,9 @@ def _measured(method: str, ref: FeatureProfile) -> str:
     return "jensenshannon" if method == "wasserstein" and ref.kind != "numeric" else method
 
 
-def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
-             dist: dict[str, float]) -> tuple[float, float | None]:
+def _verdict(
+    method: str, ref: FeatureProfile, cur: FeatureProfile, dist: dict[str, float]
+) -> tuple[float, float | None]:
     """(statistic, p-value or None) of the method."""
     if method == "ks":
         if ref.kind != "numeric":
@@ -197,26 +219,47 @@ def _verdict(method: str, ref: FeatureProfile, cur: FeatureProfile,
     return dist[method], None
 
 
-def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
-                  values: Sequence[float] | None = None, *,
-                  learned: LearnedThresholds | None = None) -> FeatureDrift:
+def feature_drift(
+    ref: FeatureProfile,
+    cur: FeatureProfile,
+    cfg: DriftConfig,
+    values: Sequence[float] | None = None,
+    *,
+    learned: LearnedThresholds | None = None,
+) -> FeatureDrift:
     """`values`: the window's raw values of the feature, for the exact KS (`exact_features`);
     `learned`: the version's learned thresholds (used where `drift.thresholds` says so)."""
     common = dict(
-        name=ref.name, kind=ref.kind, n=cur.count,
+        name=ref.name,
+        kind=ref.kind,
+        n=cur.count,
         missing_rate_reference=ref.null_count / ref.count if ref.count else 0.0,
         missing_rate_current=cur.null_count / cur.count if cur.count else 0.0,
-        unseen=cur.unseen, reference_counts=list(ref.counts), current_counts=list(cur.counts),
+        unseen=cur.unseen,
+        reference_counts=list(ref.counts),
+        current_counts=list(cur.counts),
     )
     method, threshold = resolve(ref, cur, cfg, learned)
     source = "fixed"
-    if learned is not None and learned_mode(ref.name, cfg) and method not in TESTS \
-            and learned.threshold(ref.name, _measured(method, ref), cur.non_null) is not None:
+    if (
+        learned is not None
+        and learned_mode(ref.name, cfg)
+        and method not in TESTS
+        and learned.threshold(ref.name, _measured(method, ref), cur.non_null) is not None
+    ):
         source = "learned"
     if cur.non_null < cfg.min_rows or ref.non_null == 0:
-        return FeatureDrift(test=method, statistic=None, p_value=None, psi=None, drifted=False,
-                            status="insufficient_data", threshold=threshold,
-                            threshold_source=source, **common)  # type: ignore[arg-type]
+        return FeatureDrift(
+            test=method,
+            statistic=None,
+            p_value=None,
+            psi=None,
+            drifted=False,
+            status="insufficient_data",
+            threshold=threshold,
+            threshold_source=source,
+            **common,
+        )  # type: ignore[arg-type]
     dist = distances(ref, cur)
     p: float | None
     if values is not None and len(values) and wants_exact(ref, cur, cfg):
@@ -225,30 +268,63 @@ def feature_drift(ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig,
     else:
         statistic, p = _verdict(method, ref, cur, dist)
     drifted = p < threshold if p is not None else statistic >= threshold
-    if cfg.method == "auto" and (ref.name not in cfg.features
-                                 or cfg.features[ref.name].method == "auto"):
+    if cfg.method == "auto" and (
+        ref.name not in cfg.features or cfg.features[ref.name].method == "auto"
+    ):
         drifted = drifted or dist["psi"] >= cfg.psi_threshold
-    return FeatureDrift(test=method, statistic=statistic, p_value=p, psi=dist["psi"],
-                        drifted=drifted, status="drifted" if drifted else "ok",
-                        threshold=threshold, threshold_source=source, distances=dist,
-                        **common)  # type: ignore[arg-type]
+    return FeatureDrift(
+        test=method,
+        statistic=statistic,
+        p_value=p,
+        psi=dist["psi"],
+        drifted=drifted,
+        status="drifted" if drifted else "ok",
+        threshold=threshold,
+        threshold_source=source,
+        distances=dist,
+        **common,
+    )  # type: ignore[arg-type]
 
 
-def detect_drift(reference: Profile, current: Profile, features: Sequence[FeatureSpec],
-                 cfg: DriftConfig, values: Values | None = None, *,
-                 learned: LearnedThresholds | None = None) -> DriftResult:
+def detect_drift(
+    reference: Profile,
+    current: Profile,
+    features: Sequence[FeatureSpec],
+    cfg: DriftConfig,
+    values: Values | None = None,
+    *,
+    learned: LearnedThresholds | None = None,
+) -> DriftResult:
     """Drift of `current` (a profile on `reference`'s layout) per feature and overall.
     `values`: raw window values per feature for the exact KS (`exact_features`), if read;
     `learned`: the version's learned thresholds (used where `drift.thresholds` says so)."""
     values = values or {}
-    results = [feature_drift(reference.features[f.name], current.features[f.name], cfg,
-                             values.get(f.name), learned=learned)
-               for f in features if f.name in reference.features and f.name in current.features]
+    results = [
+        feature_drift(
+            reference.features[f.name],
+            current.features[f.name],
+            cfg,
+            values.get(f.name),
+            learned=learned,
+        )
+        for f in features
+        if f.name in reference.features and f.name in current.features
+    ]
     tested = [r for r in results if r.status != "insufficient_data"]
     share = sum(r.drifted for r in tested) / len(tested) if tested else 0.0
     prediction = None
     if "score" in reference.features and "score" in current.features:
-        prediction = feature_drift(reference.features["score"], current.features["score"], cfg,
-                                   values.get("score"), learned=learned)
-    return DriftResult(features=results, share=share, detected=bool(tested) and share >= cfg.share,
-                       tested=len(tested), prediction=prediction)
+        prediction = feature_drift(
+            reference.features["score"],
+            current.features["score"],
+            cfg,
+            values.get("score"),
+            learned=learned,
+        )
+    return DriftResult(
+        features=results,
+        share=share,
+        detected=bool(tested) and share >= cfg.share,
+        tested=len(tested),
+        prediction=prediction,
+    )

@@ -65,7 +65,6 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
     from opsloop.monitor.profile import Profile
     from opsloop.monitor.thresholds import load_learned
 
-
     features = features_from_json(rt.registry.read_artifact(rt.model, version, "features.json"))
     try:
         reference = Profile.from_json(
@@ -74,11 +73,11 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
     except ProfileFormatError as exc:
         raise ProfileFormatError(
             f"the reference profile of {rt.model} version {version} is in an older format",
-            expected=exc.expected, got=exc.got,
+            expected=exc.expected,
+            got=exc.got,
             fix=f"retrain (`opsloop train`) so the deployed version has a new profile; "
             f"version {version} cannot be monitored by this opsloop",
         ) from exc
-
 
     inputs = VersionInputs(version, list(features), reference)
     inputs.contract, inputs.expectations = _quality_inputs(rt, version)
@@ -96,25 +95,52 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
 
     cfg, version, reference = rt.config, inputs.version, inputs.reference
     # the answers the version gave users (not its shadow answers during a rollout)
-    current = rt.engine.profile_window(rt.model, window.start, window.end, reference,
-                                       version=version)
-    labelled = rt.engine.read_window(rt.model, window.start, window.end, version=version,
-                                     labelled_only=True)
+    current = rt.engine.profile_window(
+        rt.model, window.start, window.end, reference, version=version
+    )
+    labelled = rt.engine.read_window(
+        rt.model, window.start, window.end, version=version, labelled_only=True
+    )
     exact = exact_features(reference, current, cfg.monitor.drift)
-    values = rt.engine.read_values(rt.model, window.start, window.end, exact, version=version,
-                                   limit=cfg.monitor.drift.exact_max_rows) if exact else None
-    scores = None if inputs.cbpe is None else \
-        rt.engine.read_scores(rt.model, window.start, window.end, version=version)
+    values = (
+        rt.engine.read_values(
+            rt.model,
+            window.start,
+            window.end,
+            exact,
+            version=version,
+            limit=cfg.monitor.drift.exact_max_rows,
+        )
+        if exact
+        else None
+    )
+    scores = (
+        None
+        if inputs.cbpe is None
+        else rt.engine.read_scores(rt.model, window.start, window.end, version=version)
+    )
     multivariate = None
     if inputs.transform is not None:
-        n, value = rt.engine.reconstruction_error(rt.model, window.start, window.end,
-                                                  inputs.transform, version=version)
+        n, value = rt.engine.reconstruction_error(
+            rt.model, window.start, window.end, inputs.transform, version=version
+        )
         multivariate = judge(inputs.transform, n, value, min_rows=cfg.monitor.drift.min_rows)
     report = run_monitor(
-        reference=reference, current=current, labelled=labelled, features=inputs.features,
-        task=cfg.task, cfg=cfg.monitor, window_start=window.start, window_end=window.end,
-        cbpe=inputs.cbpe, scores=scores, values=values, contract=inputs.contract,
-        expectations=inputs.expectations, learned=inputs.learned, multivariate=multivariate,
+        reference=reference,
+        current=current,
+        labelled=labelled,
+        features=inputs.features,
+        task=cfg.task,
+        cfg=cfg.monitor,
+        window_start=window.start,
+        window_end=window.end,
+        cbpe=inputs.cbpe,
+        scores=scores,
+        values=values,
+        contract=inputs.contract,
+        expectations=inputs.expectations,
+        learned=inputs.learned,
+        multivariate=multivariate,
     )
     report.notes.extend(inputs.notes)
     return report
@@ -126,20 +152,32 @@ def report_file(rt: Runtime, version: str, window: Window) -> Path:
     return rt.paths.reports / f"{rt.model}-v{version}-{stamp}.html"
 
 
-def report_html(rt: Runtime, summary: dict[str, Any], reference: Profile, version: str,
-                window: Window) -> str:
+def report_html(
+    rt: Runtime, summary: dict[str, Any], reference: Profile, version: str, window: Window
+) -> str:
     """The HTML report of a window with the stored history of its version before it."""
     from opsloop.monitor.report import render_html
 
-    history = rt.store.list_monitor_windows(rt.model, version=version,
-                                            limit=HISTORY_WINDOWS - 1, end_before=window.end,
-                                            digests=True)
-    return render_html(summary, reference, title=f"{rt.model} v{version} · {window.key}",
-                       history=[r.summary for r in history])
+    history = rt.store.list_monitor_windows(
+        rt.model, version=version, limit=HISTORY_WINDOWS - 1, end_before=window.end, digests=True
+    )
+    return render_html(
+        summary,
+        reference,
+        title=f"{rt.model} v{version} · {window.key}",
+        history=[r.summary for r in history],
+    )
 
 
-def record_window(rt: Runtime, report: MonitorReport, reference: Profile, version: str, *,
-                  html: bool = True, replaces: tuple[int, ...] = ()) -> MonitorResult:
+def record_window(
+    rt: Runtime,
+    report: MonitorReport,
+    reference: Profile,
+    version: str,
+    *,
+    html: bool = True,
+    replaces: tuple[int, ...] = (),
+) -> MonitorResult:
     """Compare with the previous window, write the report files, store the result."""
     from opsloop.monitor.compare import compare_windows
 
@@ -147,29 +185,36 @@ def record_window(rt: Runtime, report: MonitorReport, reference: Profile, versio
     summary = report.to_dict()
     previous = rt.store.find_previous_monitor(rt.model, version, window.end)
     if previous is not None:
-        summary["previous"] = compare_windows(summary, previous.summary,
-                                              previous_id=previous.id,
-                                              previous_version=previous.version)
+        summary["previous"] = compare_windows(
+            summary, previous.summary, previous_id=previous.id, previous_version=previous.version
+        )
     rt.paths.reports.mkdir(parents=True, exist_ok=True)
     html_path = report_file(rt, version, window)
     json_path = html_path.with_suffix(".json")
     if html:
-        html_path.write_text(report_html(rt, summary, reference, version, window),
-                             encoding="utf-8")
+        html_path.write_text(report_html(rt, summary, reference, version, window), encoding="utf-8")
     json_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return rt.store.record_monitor(
-        model=rt.model, version=version, window_start=window.start, window_end=window.end,
-        n_rows=report.n_rows, n_labelled=report.n_labelled,
-        drift_detected=report.drift_detected, drift_share=report.drift.share,
+        model=rt.model,
+        version=version,
+        window_start=window.start,
+        window_end=window.end,
+        n_rows=report.n_rows,
+        n_labelled=report.n_labelled,
+        drift_detected=report.drift_detected,
+        drift_share=report.drift.share,
         performance_metric=rt.config.monitor.performance.metric,
         performance_value=report.performance_value,
         performance_degraded=report.performance_degraded,
-        report_path=str(html_path if html else json_path), summary=summary, replaces=replaces,
+        report_path=str(html_path if html else json_path),
+        summary=summary,
+        replaces=replaces,
     )
 
 
-def run_monitor_job(rt: Runtime, *, window: Window | None = None,
-                    version: str | None = None) -> MonitorResult:
+def run_monitor_job(
+    rt: Runtime, *, window: Window | None = None, version: str | None = None
+) -> MonitorResult:
     """Monitor `window` (default: the last `monitor.window`) for `version` (default: the
     deployed one)."""
     inputs = load_version(rt, version or deployed_version(rt))
@@ -183,8 +228,10 @@ def _cbpe_reference(rt: Runtime, version: str) -> CBPEReference | None:
     trained before it); None when performance is not estimated."""
     from opsloop.monitor.cbpe import ARTIFACT, CBPEReference
 
-    if rt.config.task != "binary_classification" or \
-            not rt.config.monitor.estimated_performance.enabled:
+    if (
+        rt.config.task != "binary_classification"
+        or not rt.config.monitor.estimated_performance.enabled
+    ):
         return None
     try:
         return CBPEReference.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
@@ -192,8 +239,9 @@ def _cbpe_reference(rt: Runtime, version: str) -> CBPEReference | None:
         return None
 
 
-def _quality_inputs(rt: Runtime, version: str) -> tuple[dict[str, ColumnContract] | None,
-                                                        Expectations | None]:
+def _quality_inputs(
+    rt: Runtime, version: str
+) -> tuple[dict[str, ColumnContract] | None, Expectations | None]:
     """The version's pandera contract and learned quality expectations; None for what it
     lacks (versions trained before opsloop stored them)."""
     from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, Expectations, contract_from_yaml
@@ -211,5 +259,7 @@ def _quality_inputs(rt: Runtime, version: str) -> tuple[dict[str, ColumnContract
         except NotFoundError:
             found.append(None)
     schema, learned = found
-    return (None if schema is None else contract_from_yaml(schema),
-            None if learned is None else Expectations.from_json(learned))
+    return (
+        None if schema is None else contract_from_yaml(schema),
+        None if learned is None else Expectations.from_json(learned),
+    )

@@ -46,7 +46,6 @@ from opsloop.errors import InvalidInputError
 from opsloop.monitor.profile import category_values
 
 if TYPE_CHECKING:
-
     import pandas as pd
 
     from opsloop.runtime import Runtime
@@ -87,8 +86,7 @@ class Band:
         """(lower, upper) for a window of n rows: a chunk's mean differs from the centre (an
         average that includes it) with variance ∝ 1/m − 1/N, a window's with 1/n + 1/N."""
         unit = 1 / self.chunk_rows - 1 / self.reference_rows
-        scale = math.sqrt((1 / max(n, 1) + 1 / self.reference_rows) / unit) if unit > 0 \
-            else 1.0
+        scale = math.sqrt((1 / max(n, 1) + 1 / self.reference_rows) / unit) if unit > 0 else 1.0
         half = self.sigma * self.spread() * scale
         return self.center - half, self.center + half
 
@@ -117,13 +115,17 @@ class Transform:
                 "the stored multivariate transform is not one this opsloop reads",
                 expected=f"format {FORMAT}, method {METHOD}",
                 got=f"format {data.get('format')}, method {data.get('method')}",
-                fix="retrain the model (`opsloop train`) to store a new one")
+                fix="retrain the model (`opsloop train`) to store a new one",
+            )
         band = data.get("band")
-        return cls(columns=[Column(**c) for c in data["columns"]],
-                   components=data["components"],
-                   explained_variance_ratio=data["explained_variance_ratio"],
-                   band=None if band is None else Band(**band),
-                   reference_rows=int(data["reference_rows"]), variance=float(data["variance"]))
+        return cls(
+            columns=[Column(**c) for c in data["columns"]],
+            components=data["components"],
+            explained_variance_ratio=data["explained_variance_ratio"],
+            band=None if band is None else Band(**band),
+            reference_rows=int(data["reference_rows"]),
+            variance=float(data["variance"]),
+        )
 
 
 @dataclass
@@ -171,14 +173,17 @@ def _fit_columns(df: pd.DataFrame, features: Sequence[FeatureSpec]) -> list[Colu
             col = Column(spec.name, "numeric", float(x.mean()) if len(x) else 0.0, 0.0, 1.0)
         else:
             cats = category_values(values)
-            uniq, counts = np.unique(cats.astype(str), return_counts=True) if len(cats) \
+            uniq, counts = (
+                np.unique(cats.astype(str), return_counts=True)
+                if len(cats)
                 else (np.array([], dtype=str), np.array([], dtype=int))
-            order = sorted(zip(uniq.tolist(), counts.tolist(), strict=True),
-                           key=lambda t: (-t[1], t[0]))[:TOP_CATEGORIES]
+            )
+            order = sorted(
+                zip(uniq.tolist(), counts.tolist(), strict=True), key=lambda t: (-t[1], t[0])
+            )[:TOP_CATEGORIES]
             total = max(len(cats), 1)
             freq = {str(c): n / total for c, n in order}
-            col = Column(spec.name, spec.kind, freq[order[0][0]] if order else 0.0, 0.0, 1.0,
-                         freq)
+            col = Column(spec.name, spec.kind, freq[order[0][0]] if order else 0.0, 0.0, 1.0, freq)
         raw = _raw(values, col)
         col.mean = float(raw.mean()) if len(raw) else 0.0
         sd = float(raw.std()) if len(raw) else 0.0
@@ -194,14 +199,16 @@ def standardise(df: pd.DataFrame, columns: Sequence[Column]) -> np.ndarray:
 
     out = np.empty((len(df), len(columns)), dtype=float)
     for j, col in enumerate(columns):
-        values = df[col.name] if col.name in df.columns else pd.Series([None] * len(df),
-                                                                          dtype=object)
+        values = (
+            df[col.name] if col.name in df.columns else pd.Series([None] * len(df), dtype=object)
+        )
         out[:, j] = (_raw(values, col) - col.mean) / col.scale
     return out
 
 
-def _components(z: np.ndarray, variance: float, k: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _components(
+    z: np.ndarray, variance: float, k: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(k × p components, explained variance ratios) of the centred matrix z, keeping the
     fewest components that explain `variance` (sklearn's rule) unless k is given."""
     zc = z - z.mean(axis=0)
@@ -223,8 +230,14 @@ def row_errors(z: np.ndarray, components: np.ndarray) -> np.ndarray:
 # --- fit and score ----------------------------------------------------------------------
 
 
-def fit_transform(df: pd.DataFrame, features: Sequence[FeatureSpec], *, variance: float = 0.65,
-                  chunks: int = 20, sigma: float = 3.0) -> Transform | None:
+def fit_transform(
+    df: pd.DataFrame,
+    features: Sequence[FeatureSpec],
+    *,
+    variance: float = 0.65,
+    chunks: int = 20,
+    sigma: float = 3.0,
+) -> Transform | None:
     """The transform and band fitted on a reference frame; None when there is nothing to
     fit (fewer than two feature columns or fewer than 2 × `chunks` rows)."""
     columns = _fit_columns(df, features)
@@ -233,9 +246,14 @@ def fit_transform(df: pd.DataFrame, features: Sequence[FeatureSpec], *, variance
     z = standardise(df, columns)
     comps, ratio = _components(z, variance)
     band = _band(z, len(comps), chunks, sigma) if len(df) >= 2 * chunks else None
-    return Transform(columns=columns, components=comps.tolist(),
-                     explained_variance_ratio=ratio.tolist(), band=band,
-                     reference_rows=len(df), variance=variance)
+    return Transform(
+        columns=columns,
+        components=comps.tolist(),
+        explained_variance_ratio=ratio.tolist(),
+        band=band,
+        reference_rows=len(df),
+        variance=variance,
+    )
 
 
 def _band(z: np.ndarray, k: int, chunks: int, sigma: float) -> Band:
@@ -255,9 +273,15 @@ def _band(z: np.ndarray, k: int, chunks: int, sigma: float) -> Band:
         _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues
         errors.append(row_errors(zc - mu, vecs[:, ::-1][:, :k].T))
         means.append(float(errors[-1].mean()))
-    return Band(center=float(np.mean(means)), sd=float(np.std(means, ddof=1)),
-                row_sd=float(np.concatenate(errors).std(ddof=1)), sigma=sigma,
-                chunk_rows=n / chunks, chunks=chunks, reference_rows=n)
+    return Band(
+        center=float(np.mean(means)),
+        sd=float(np.std(means, ddof=1)),
+        row_sd=float(np.concatenate(errors).std(ddof=1)),
+        sigma=sigma,
+        chunk_rows=n / chunks,
+        chunks=chunks,
+        reference_rows=n,
+    )
 
 
 def frame_error(df: pd.DataFrame, transform: Transform) -> tuple[int, float | None]:
@@ -268,8 +292,9 @@ def frame_error(df: pd.DataFrame, transform: Transform) -> tuple[int, float | No
     return len(df), float(row_errors(z, np.asarray(transform.components)).mean())
 
 
-def judge(transform: Transform, n: int, value: float | None, *, min_rows: int = 1
-          ) -> MultivariateResult:
+def judge(
+    transform: Transform, n: int, value: float | None, *, min_rows: int = 1
+) -> MultivariateResult:
     """The window's verdict: outside the band (scaled to n rows) is drift."""
     k = transform.n_components
     if value is None or n < min_rows or transform.band is None:
@@ -288,6 +313,8 @@ def load_transform(rt: Runtime, version: str, notes: list[str]) -> Transform | N
     try:
         return Transform.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
     except NotFoundError:
-        notes.append(f"version {version} has no {ARTIFACT} (trained by an older opsloop): "
-                     "multivariate drift not checked; retrain to enable it")
+        notes.append(
+            f"version {version} has no {ARTIFACT} (trained by an older opsloop): "
+            "multivariate drift not checked; retrain to enable it"
+        )
         return None

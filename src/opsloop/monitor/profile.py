@@ -108,19 +108,39 @@ class FeatureProfile:
             return ["all"]
         lo, hi = self.layout.bounds(np.asarray(self.edge_keys))
         e = lo.tolist()
-        return [f"< {e[0]:.3g}", *(f"{a:.3g} to {b:.3g}" for a, b in itertools.pairwise(e)),
-                f"≈ {self.edges[-1]:.3g}", f"> {float(hi[-1]):.3g}"]
+        return [
+            f"< {e[0]:.3g}",
+            *(f"{a:.3g} to {b:.3g}" for a, b in itertools.pairwise(e)),
+            f"≈ {self.edges[-1]:.3g}",
+            f"> {float(hi[-1]):.3g}",
+        ]
 
     def same_layout(self, other: FeatureProfile) -> bool:
-        return (self.kind, self.edge_keys, self.layout, self.shift, self.categories,
-                self.known) == (other.kind, other.edge_keys, other.layout, other.shift,
-                                other.categories, other.known)
+        return (
+            self.kind,
+            self.edge_keys,
+            self.layout,
+            self.shift,
+            self.categories,
+            self.known,
+        ) == (other.kind, other.edge_keys, other.layout, other.shift, other.categories, other.known)
 
     def empty(self) -> FeatureProfile:
         """A zero-count profile on this layout (the identity of `merge`)."""
-        return replace(self, count=0, null_count=0, min=None, max=None, sum=0.0, sum_sq=0.0,
-                       sketch={}, unseen=0, counts=[0] * len(self.counts), type_errors=0,
-                       sample=None)
+        return replace(
+            self,
+            count=0,
+            null_count=0,
+            min=None,
+            max=None,
+            sum=0.0,
+            sum_sq=0.0,
+            sketch={},
+            unseen=0,
+            counts=[0] * len(self.counts),
+            type_errors=0,
+            sample=None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k not in ("layout", "sketch")}
@@ -141,17 +161,25 @@ class FeatureProfile:
 
 def _merge_feature(a: FeatureProfile, b: FeatureProfile) -> FeatureProfile:
     if not a.same_layout(b):
-        raise ValueError(f"profiles of {a.name!r} have different edges or categories: "
-                         "only profiles computed on the same reference merge")
+        raise ValueError(
+            f"profiles of {a.name!r} have different edges or categories: "
+            "only profiles computed on the same reference merge"
+        )
     lo = [v for v in (a.min, b.min) if v is not None]
     hi = [v for v in (a.max, b.max) if v is not None]
     return replace(
-        a, count=a.count + b.count, null_count=a.null_count + b.null_count,
-        min=min(lo) if lo else None, max=max(hi) if hi else None, sum=a.sum + b.sum,
-        sum_sq=a.sum_sq + b.sum_sq, sketch=add_counts(a.sketch, b.sketch),
+        a,
+        count=a.count + b.count,
+        null_count=a.null_count + b.null_count,
+        min=min(lo) if lo else None,
+        max=max(hi) if hi else None,
+        sum=a.sum + b.sum,
+        sum_sq=a.sum_sq + b.sum_sq,
+        sketch=add_counts(a.sketch, b.sketch),
         unseen=a.unseen + b.unseen,
         counts=[x + y for x, y in zip(a.counts, b.counts, strict=True)],
-        type_errors=a.type_errors + b.type_errors, sample=None,
+        type_errors=a.type_errors + b.type_errors,
+        sample=None,
     )
 
 
@@ -162,8 +190,11 @@ class Profile:
     newest: datetime | None = None  # the newest prediction time (windows of the log)
 
     def to_json(self) -> str:
-        out: dict[str, Any] = {"format": FORMAT, "n_rows": self.n_rows,
-                               "features": {k: v.to_dict() for k, v in self.features.items()}}
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "n_rows": self.n_rows,
+            "features": {k: v.to_dict() for k, v in self.features.items()},
+        }
         if self.newest is not None:
             out["newest"] = self.newest.isoformat()
         return json.dumps(out)
@@ -175,13 +206,16 @@ class Profile:
             raise ProfileFormatError(
                 "the stored reference profile is in an older format that cannot be merged "
                 "or compared by this version of opsloop",
-                expected=f"profile format {FORMAT}", got=f"format {data.get('format', 1)}",
+                expected=f"profile format {FORMAT}",
+                got=f"format {data.get('format', 1)}",
                 fix="retrain the model (`opsloop train`) to store a new reference profile",
             )
         newest = data.get("newest")
-        return cls(n_rows=int(data["n_rows"]),
-                   features={k: FeatureProfile.from_dict(v) for k, v in data["features"].items()},
-                   newest=None if newest is None else datetime.fromisoformat(newest))
+        return cls(
+            n_rows=int(data["n_rows"]),
+            features={k: FeatureProfile.from_dict(v) for k, v in data["features"].items()},
+            newest=None if newest is None else datetime.fromisoformat(newest),
+        )
 
     def empty(self) -> Profile:
         return Profile(0, {k: v.empty() for k, v in self.features.items()})
@@ -191,9 +225,11 @@ def merge(a: Profile, b: Profile) -> Profile:
     """Merge two profiles on the same layout by addition (features in both)."""
     names = [k for k in a.features if k in b.features]
     newest = [t for t in (a.newest, b.newest) if t is not None]
-    return Profile(a.n_rows + b.n_rows,
-                   {k: _merge_feature(a.features[k], b.features[k]) for k in names},
-                   max(newest) if newest else None)
+    return Profile(
+        a.n_rows + b.n_rows,
+        {k: _merge_feature(a.features[k], b.features[k]) for k in names},
+        max(newest) if newest else None,
+    )
 
 
 def merge_all(reference: Profile, parts: Iterable[Profile]) -> Profile:
@@ -238,11 +274,13 @@ def category_values(values: pd.Series) -> np.ndarray:
     kept = values[values.notna()]
     if pd.api.types.is_bool_dtype(kept):
         return np.where(kept.to_numpy(dtype=bool), "true", "false").astype(object)
-    if pd.api.types.is_string_dtype(kept) and (kept.dtype != object or not any(
-            isinstance(v, bool | np.bool_) for v in kept)):  # object columns may hold bools
+    if pd.api.types.is_string_dtype(kept) and (
+        kept.dtype != object or not any(isinstance(v, bool | np.bool_) for v in kept)
+    ):  # object columns may hold bools
         return kept.astype(str).to_numpy(dtype=object)
-    return np.asarray([str(v).lower() if isinstance(v, bool | np.bool_) else str(v)
-                       for v in kept], dtype=object)
+    return np.asarray(
+        [str(v).lower() if isinstance(v, bool | np.bool_) else str(v) for v in kept], dtype=object
+    )
 
 
 def histogram(edge_keys: Sequence[int], sketch: Mapping[int, int], non_null: int) -> list[int]:
@@ -268,11 +306,18 @@ def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
         with np.errstate(over="ignore", invalid="ignore"):  # |x| > 1e154: the square is inf
             s, ss = float(d.sum()), float((d * d).sum())
         return replace(
-            fp, count=count, null_count=count - len(x),
-            min=float(x.min()) if len(x) else None, max=float(x.max()) if len(x) else None,
-            sum=s, sum_sq=ss, sketch=sketch,
-            counts=histogram(fp.edge_keys, sketch, len(x)), unseen=0,
-            type_errors=type_errors, sample=None,
+            fp,
+            count=count,
+            null_count=count - len(x),
+            min=float(x.min()) if len(x) else None,
+            max=float(x.max()) if len(x) else None,
+            sum=s,
+            sum_sq=ss,
+            sketch=sketch,
+            counts=histogram(fp.edge_keys, sketch, len(x)),
+            unseen=0,
+            type_errors=type_errors,
+            sample=None,
         )
     cats = category_values(values)
     import pandas as pd
@@ -285,9 +330,14 @@ def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
     type_errors = 0
     if fp.kind == "boolean":
         type_errors = int(sum(c not in BOOLEAN_VALUES for c in cats))
-    return replace(fp, count=count, null_count=count - len(cats), unseen=int(unseen),
-                   counts=np.bincount(idx, minlength=len(fp.categories) + 1).astype(int).tolist(),
-                   type_errors=type_errors)
+    return replace(
+        fp,
+        count=count,
+        null_count=count - len(cats),
+        unseen=int(unseen),
+        counts=np.bincount(idx, minlength=len(fp.categories) + 1).astype(int).tolist(),
+        type_errors=type_errors,
+    )
 
 
 def reference_sample(x: np.ndarray, name: str, size: int = SAMPLE_SIZE) -> list[float]:
@@ -299,8 +349,9 @@ def reference_sample(x: np.ndarray, name: str, size: int = SAMPLE_SIZE) -> list[
     return np.sort(x).tolist()
 
 
-def reference_feature(values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIST_BINS,
-                      top_k: int = TOP_CATEGORIES) -> FeatureProfile:
+def reference_feature(
+    values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIST_BINS, top_k: int = TOP_CATEGORIES
+) -> FeatureProfile:
     """The layout from the reference data, then its own counts on it."""
     if spec.kind == "numeric":
         x = numeric_values(values)
@@ -309,9 +360,14 @@ def reference_feature(values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIS
             return _fill(FeatureProfile(spec.name, "numeric"), values)
         edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, n_bins + 1)))
         layout = SketchLayout.from_values(x)
-        fp = FeatureProfile(spec.name, "numeric", edges=[float(e) for e in edges],
-                            edge_keys=np.unique(layout.index(edges)).tolist(),
-                            layout=layout, shift=layout.center)
+        fp = FeatureProfile(
+            spec.name,
+            "numeric",
+            edges=[float(e) for e in edges],
+            edge_keys=np.unique(layout.index(edges)).tolist(),
+            layout=layout,
+            shift=layout.center,
+        )
         return replace(_fill(fp, values), sample=reference_sample(x, spec.name))
     cats = category_values(values)
     names: list[str] = []
@@ -325,13 +381,21 @@ def reference_feature(values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIS
     return _fill(FeatureProfile(spec.name, spec.kind, categories=top, known=known), values)
 
 
-def compute_profile(df: pd.DataFrame, features: Sequence[FeatureSpec], *,
-                    n_bins: int = HIST_BINS, top_k: int = TOP_CATEGORIES) -> Profile:
+def compute_profile(
+    df: pd.DataFrame,
+    features: Sequence[FeatureSpec],
+    *,
+    n_bins: int = HIST_BINS,
+    top_k: int = TOP_CATEGORIES,
+) -> Profile:
     """The reference profile (layout and counts) of a training frame."""
     return Profile(
         n_rows=len(df),
-        features={f.name: reference_feature(df[f.name], f, n_bins=n_bins, top_k=top_k)
-                  for f in features if f.name in df.columns},
+        features={
+            f.name: reference_feature(df[f.name], f, n_bins=n_bins, top_k=top_k)
+            for f in features
+            if f.name in df.columns
+        },
     )
 
 

@@ -48,8 +48,14 @@ if TYPE_CHECKING:
     from opsloop.config import MonitorQualityConfig
 
 EXPECTATIONS_ARTIFACT = "quality_expectations.json"
-_RANGE_CHECKS = {"in_range", "greater_than", "greater_than_or_equal_to", "less_than",
-                 "less_than_or_equal_to", "equal_to"}
+_RANGE_CHECKS = {
+    "in_range",
+    "greater_than",
+    "greater_than_or_equal_to",
+    "less_than",
+    "less_than_or_equal_to",
+    "equal_to",
+}
 
 
 # --- expectations learned at training time ---------------------------------------------
@@ -68,12 +74,16 @@ class Expectations:
     def from_json(cls, text: str) -> Expectations:
         data = json.loads(text)
         rate = data.get("rows_per_hour")
-        return cls(int(data.get("reference_rows", 0)), None if rate is None else float(rate),
-                   {str(k): float(v) for k, v in data.get("unseen_rate", {}).items()})
+        return cls(
+            int(data.get("reference_rows", 0)),
+            None if rate is None else float(rate),
+            {str(k): float(v) for k, v in data.get("unseen_rate", {}).items()},
+        )
 
 
-def learn_expectations(frame: pd.DataFrame, features: Sequence[FeatureSpec],
-                       time_column: str | None) -> Expectations:
+def learn_expectations(
+    frame: pd.DataFrame, features: Sequence[FeatureSpec], time_column: str | None
+) -> Expectations:
     """Rows per hour over the time column's span; per categorical feature the share of rows
     whose category occurs once (Good–Turing: the chance that a new row brings a category
     the reference never saw)."""
@@ -114,10 +124,11 @@ def contract_from_yaml(text: str) -> dict[str, ColumnContract]:
         schema = pa.DataFrameSchema.from_yaml(text)
     except Exception as exc:  # pandera/yaml raise many types for a damaged file
         raise InvalidInputError(
-            f"the stored data contract (schema.yaml) cannot be read: {type(exc).__name__}: "
-            f"{exc}", expected="a pandera schema written by `opsloop train`",
+            f"the stored data contract (schema.yaml) cannot be read: {type(exc).__name__}: {exc}",
+            expected="a pandera schema written by `opsloop train`",
             fix="retrain with `opsloop train --reset-schema` to store a new contract, or "
-            "turn the check off with monitor.quality.schema: false") from None
+            "turn the check off with monitor.quality.schema: false",
+        ) from None
     out = {}
     for name, col in schema.columns.items():
         lo: tuple[float, bool] | None = None
@@ -139,9 +150,14 @@ def contract_from_yaml(text: str) -> dict[str, ColumnContract]:
                 inclusive = check.name != "less_than" and bool(st.get("include_max", True))
                 bound = (float(st["max_value"]), inclusive)
                 hi = bound if hi is None or bound[0] < hi[0] else hi
-        out[str(name)] = ColumnContract(None if col.dtype is None else str(col.dtype),
-                                        bool(col.nullable), bool(col.required), lo, hi,
-                                        tuple(other))
+        out[str(name)] = ColumnContract(
+            None if col.dtype is None else str(col.dtype),
+            bool(col.nullable),
+            bool(col.required),
+            lo,
+            hi,
+            tuple(other),
+        )
     return out
 
 
@@ -184,27 +200,42 @@ def lower_bound(k: int, n: int, confidence: float) -> float:
     return 0.0 if k <= 0 or n <= 0 else float(stats.beta.ppf(1 - confidence, k, n - k + 1))
 
 
-def _share(check: str, name: str, k: int, n: int, limit: float, confidence: float,
-           expected: str, what: str) -> QualityCheck:
+def _share(
+    check: str, name: str, k: int, n: int, limit: float, confidence: float, expected: str, what: str
+) -> QualityCheck:
     if n == 0:
-        return QualityCheck(check, name, "insufficient_data", None, expected,
-                            f"nothing to judge: no {what.split(' ', 1)[0]} in the window")
+        return QualityCheck(
+            check,
+            name,
+            "insufficient_data",
+            None,
+            expected,
+            f"nothing to judge: no {what.split(' ', 1)[0]} in the window",
+        )
     breach = lower_bound(k, n, confidence) > limit
-    return QualityCheck(check, name, "breach" if breach else "ok", k / n, expected,
-                        f"{k} of {n} {what}")
+    return QualityCheck(
+        check, name, "breach" if breach else "ok", k / n, expected, f"{k} of {n} {what}"
+    )
 
 
-def _schema(name: str, cur: FeatureProfile | None, rule: ColumnContract | None,
-            n_rows: int) -> QualityCheck:
-    expected = "column present" if rule is None else (
-        f"column present, dtype {rule.dtype or 'any'}"
-        + ("" if rule.nullable else ", no nulls"))
+def _schema(
+    name: str, cur: FeatureProfile | None, rule: ColumnContract | None, n_rows: int
+) -> QualityCheck:
+    expected = (
+        "column present"
+        if rule is None
+        else (
+            f"column present, dtype {rule.dtype or 'any'}" + ("" if rule.nullable else ", no nulls")
+        )
+    )
     if n_rows == 0:
-        return QualityCheck("schema", name, "insufficient_data", None, expected,
-                            "no rows in the window")
+        return QualityCheck(
+            "schema", name, "insufficient_data", None, expected, "no rows in the window"
+        )
     if cur is None:
-        return QualityCheck("schema", name, "breach", None, expected,
-                            "the column is absent from the logged rows")
+        return QualityCheck(
+            "schema", name, "breach", None, expected, "the column is absent from the logged rows"
+        )
     problems = []
     nulls = cur.null_count - cur.type_errors
     if rule is not None and not rule.nullable and nulls:
@@ -212,113 +243,236 @@ def _schema(name: str, cur: FeatureProfile | None, rule: ColumnContract | None,
     if rule is not None and rule.minimum is not None and cur.min is not None:
         bound, inclusive = rule.minimum
         if cur.min < bound or (not inclusive and cur.min == bound):
-            problems.append(f"minimum {cur.min:.6g} below the contract's "
-                            f"{'≥' if inclusive else '>'} {bound:.6g}")
+            problems.append(
+                f"minimum {cur.min:.6g} below the contract's "
+                f"{'≥' if inclusive else '>'} {bound:.6g}"
+            )
     if rule is not None and rule.maximum is not None and cur.max is not None:
         bound, inclusive = rule.maximum
         if cur.max > bound or (not inclusive and cur.max == bound):
-            problems.append(f"maximum {cur.max:.6g} above the contract's "
-                            f"{'≤' if inclusive else '<'} {bound:.6g}")
-    notes = "" if rule is None or not rule.unevaluated else \
-        f" (not evaluated from aggregates: {', '.join(rule.unevaluated)})"
+            problems.append(
+                f"maximum {cur.max:.6g} above the contract's "
+                f"{'≤' if inclusive else '<'} {bound:.6g}"
+            )
+    notes = (
+        ""
+        if rule is None or not rule.unevaluated
+        else f" (not evaluated from aggregates: {', '.join(rule.unevaluated)})"
+    )
     if problems:
-        return QualityCheck("schema", name, "breach", float(len(problems)), expected,
-                            "; ".join(problems) + notes)
-    return QualityCheck("schema", name, "ok", 0.0, expected,
-                        ("as the contract says" if rule is not None else
-                         "present (no contract stored with the version)") + notes)
+        return QualityCheck(
+            "schema", name, "breach", float(len(problems)), expected, "; ".join(problems) + notes
+        )
+    return QualityCheck(
+        "schema",
+        name,
+        "ok",
+        0.0,
+        expected,
+        (
+            "as the contract says"
+            if rule is not None
+            else "present (no contract stored with the version)"
+        )
+        + notes,
+    )
 
 
-def _feature_checks(spec: FeatureSpec, ref: FeatureProfile, cur: FeatureProfile,
-                    cfg: MonitorQualityConfig, expectations: Expectations | None,
-                    rule: ColumnContract | None) -> list[QualityCheck]:
+def _feature_checks(
+    spec: FeatureSpec,
+    ref: FeatureProfile,
+    cur: FeatureProfile,
+    cfg: MonitorQualityConfig,
+    expectations: Expectations | None,
+    rule: ColumnContract | None,
+) -> list[QualityCheck]:
     name, conf = spec.name, cfg.confidence
     out = []
     ref_missing = (ref.null_count - ref.type_errors) / ref.count if ref.count else 0.0
     tol = cfg.limit(name, "missing_tolerance")
-    out.append(_share("missing_rate", name, cur.null_count - cur.type_errors, cur.count,
-                      min(ref_missing + tol, 1.0), conf,
-                      f"≤ {ref_missing + tol:.2%} (reference {ref_missing:.2%} + {tol:.2%})",
-                      "rows missing"))
+    out.append(
+        _share(
+            "missing_rate",
+            name,
+            cur.null_count - cur.type_errors,
+            cur.count,
+            min(ref_missing + tol, 1.0),
+            conf,
+            f"≤ {ref_missing + tol:.2%} (reference {ref_missing:.2%} + {tol:.2%})",
+            "rows missing",
+        )
+    )
     if ref.kind == "numeric":
         if not ref.edge_keys or len(cur.counts) < 2:
-            out.append(QualityCheck("out_of_range", name, "insufficient_data", None,
-                                    "within the reference's range",
-                                    "the reference has no values of this feature"))
+            out.append(
+                QualityCheck(
+                    "out_of_range",
+                    name,
+                    "insufficient_data",
+                    None,
+                    "within the reference's range",
+                    "the reference has no values of this feature",
+                )
+            )
         else:
             limit = cfg.limit(name, "max_out_of_range") + 2 / (ref.non_null + 1)
             below, above = cur.counts[0], cur.counts[-1]
-            check = _share("out_of_range", name, below + above, cur.non_null, limit, conf,
-                           f"≤ {limit:.2%} outside [{ref.min:.6g}, {ref.max:.6g}]",
-                           "values outside the reference's range")
+            check = _share(
+                "out_of_range",
+                name,
+                below + above,
+                cur.non_null,
+                limit,
+                conf,
+                f"≤ {limit:.2%} outside [{ref.min:.6g}, {ref.max:.6g}]",
+                "values outside the reference's range",
+            )
             if cur.non_null:
-                check = replace(check, detail=f"{check.detail} ({below} below, {above} above;"
-                                " at the sketch's resolution)")
+                check = replace(
+                    check,
+                    detail=f"{check.detail} ({below} below, {above} above;"
+                    " at the sketch's resolution)",
+                )
             out.append(check)
     else:
         base = expectations.unseen_rate.get(name, 0.0) if expectations else 0.0
         limit = cfg.limit(name, "max_unseen") + base
         expected = f"≤ {limit:.2%} new categories" + (
-            f" (reference's own rate {base:.2%})" if base else "")
+            f" (reference's own rate {base:.2%})" if base else ""
+        )
         if ref.known is None:
-            out.append(QualityCheck("unseen", name, "insufficient_data", None, expected,
-                                    "the reference has too many categories to track new ones"))
+            out.append(
+                QualityCheck(
+                    "unseen",
+                    name,
+                    "insufficient_data",
+                    None,
+                    expected,
+                    "the reference has too many categories to track new ones",
+                )
+            )
         else:
-            out.append(_share("unseen", name, cur.unseen, cur.non_null, limit, conf, expected,
-                              "values never seen in the reference"))
+            out.append(
+                _share(
+                    "unseen",
+                    name,
+                    cur.unseen,
+                    cur.non_null,
+                    limit,
+                    conf,
+                    expected,
+                    "values never seen in the reference",
+                )
+            )
     if ref.kind in ("numeric", "boolean"):
         limit = cfg.limit(name, "max_type_errors")
         dtype = rule.dtype if rule is not None and rule.dtype else spec.dtype
-        out.append(_share("type_errors", name, cur.type_errors, cur.count, limit, conf,
-                          f"values of type {dtype}" + (f" (≤ {limit:.2%} others)" if limit
-                                                       else ""),
-                          "values of the wrong type"))
+        out.append(
+            _share(
+                "type_errors",
+                name,
+                cur.type_errors,
+                cur.count,
+                limit,
+                conf,
+                f"values of type {dtype}" + (f" (≤ {limit:.2%} others)" if limit else ""),
+                "values of the wrong type",
+            )
+        )
     return out
 
 
-def _volume(n: int, hours: float, cfg: MonitorQualityConfig,
-            expectations: Expectations | None) -> QualityCheck:
+def _volume(
+    n: int, hours: float, cfg: MonitorQualityConfig, expectations: Expectations | None
+) -> QualityCheck:
     v = cfg.volume
     rate = expectations.rows_per_hour if expectations is not None else None
     learned = f"{rate:.4g} rows/hour in the reference × {hours:.4g} h" if rate else ""
-    lo: float | None = float(v.min_rows) if v.min_rows is not None else (
-        v.learned_low * rate * hours if rate and v.learned_low else None)
-    hi: float | None = float(v.max_rows) if v.max_rows is not None else (
-        v.learned_high * rate * hours if rate and v.learned_high else None)
+    lo: float | None = (
+        float(v.min_rows)
+        if v.min_rows is not None
+        else (v.learned_low * rate * hours if rate and v.learned_low else None)
+    )
+    hi: float | None = (
+        float(v.max_rows)
+        if v.max_rows is not None
+        else (v.learned_high * rate * hours if rate and v.learned_high else None)
+    )
     if lo is not None and lo < 1 and v.min_rows is None:
         lo = None  # a learned bound below one row cannot be breached
     if lo is None and hi is None:
-        why = (f"the learned rate ({learned}) expects too few rows to judge" if rate else
-               "no rate learned with the version and no monitor.quality.volume bounds")
+        why = (
+            f"the learned rate ({learned}) expects too few rows to judge"
+            if rate
+            else "no rate learned with the version and no monitor.quality.volume bounds"
+        )
         return QualityCheck("volume", None, "insufficient_data", float(n), "—", why)
-    expected = " and ".join(p for p in (f"≥ {lo:.6g}" if lo is not None else "",
-                                        f"≤ {hi:.6g}" if hi is not None else "") if p) + " rows"
+    expected = (
+        " and ".join(
+            p
+            for p in (
+                f"≥ {lo:.6g}" if lo is not None else "",
+                f"≤ {hi:.6g}" if hi is not None else "",
+            )
+            if p
+        )
+        + " rows"
+    )
     breach = (lo is not None and n < lo) or (hi is not None and n > hi)
-    return QualityCheck("volume", None, "breach" if breach else "ok", float(n),
-                        expected + (f" ({learned})" if learned else ""),
-                        f"{n} rows in the window")
+    return QualityCheck(
+        "volume",
+        None,
+        "breach" if breach else "ok",
+        float(n),
+        expected + (f" ({learned})" if learned else ""),
+        f"{n} rows in the window",
+    )
 
 
-def _freshness(newest: datetime | None, start: datetime, end: datetime,
-               max_age: timedelta) -> QualityCheck:
+def _freshness(
+    newest: datetime | None, start: datetime, end: datetime, max_age: timedelta
+) -> QualityCheck:
     expected = f"newest prediction at most {max_age} old"
     if newest is None:
         if max_age <= end - start:
-            return QualityCheck("freshness", None, "breach", None, expected,
-                                f"no prediction in the window ({end - start})")
-        return QualityCheck("freshness", None, "insufficient_data", None, expected,
-                            f"no prediction in the window ({end - start}), which is shorter "
-                            "than the maximum age")
+            return QualityCheck(
+                "freshness",
+                None,
+                "breach",
+                None,
+                expected,
+                f"no prediction in the window ({end - start})",
+            )
+        return QualityCheck(
+            "freshness",
+            None,
+            "insufficient_data",
+            None,
+            expected,
+            f"no prediction in the window ({end - start}), which is shorter than the maximum age",
+        )
     age = end - newest
-    return QualityCheck("freshness", None, "breach" if age > max_age else "ok",
-                        age.total_seconds(), expected,
-                        f"newest prediction at {newest:%Y-%m-%d %H:%M:%S} UTC, {age} old")
+    return QualityCheck(
+        "freshness",
+        None,
+        "breach" if age > max_age else "ok",
+        age.total_seconds(),
+        expected,
+        f"newest prediction at {newest:%Y-%m-%d %H:%M:%S} UTC, {age} old",
+    )
 
 
-def check_window(reference: Profile, current: Profile, features: Sequence[FeatureSpec],
-                 cfg: MonitorQualityConfig, *, window_start: datetime, window_end: datetime,
-                 contract: Mapping[str, ColumnContract] | None = None,
-                 expectations: Expectations | None = None) -> QualityReport:
+def check_window(
+    reference: Profile,
+    current: Profile,
+    features: Sequence[FeatureSpec],
+    cfg: MonitorQualityConfig,
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    contract: Mapping[str, ColumnContract] | None = None,
+    expectations: Expectations | None = None,
+) -> QualityReport:
     """Quality checks of a window's profile against the reference and the contract."""
     checks: list[QualityCheck] = []
     for spec in features:

@@ -44,39 +44,55 @@ class MonitorReport:
     @property
     def drift_detected(self) -> bool:
         """Univariate dataset drift, or the multivariate check's breach when it counts."""
-        return self.drift.detected or (self.multivariate_counts and self.multivariate
-                                       is not None and self.multivariate.drifted)
+        return self.drift.detected or (
+            self.multivariate_counts and self.multivariate is not None and self.multivariate.drifted
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = {
             "window_start": self.window_start.isoformat(),
             "window_end": self.window_end.isoformat(),
-            "n_rows": self.n_rows, "n_labelled": self.n_labelled,
-            "drift": self.drift.to_dict(), "drifted_features": self.drift.drifted_features,
-            "performance": self.performance, "performance_metric": self.performance_metric,
+            "n_rows": self.n_rows,
+            "n_labelled": self.n_labelled,
+            "drift": self.drift.to_dict(),
+            "drifted_features": self.drift.drifted_features,
+            "performance": self.performance,
+            "performance_metric": self.performance_metric,
             "performance_value": self.performance_value,
             "performance_floor": self.performance_floor,
-            "performance_degraded": self.performance_degraded, "notes": self.notes,
-            **({} if self.estimated_performance is None
-               else {"estimated_performance": self.estimated_performance}),
+            "performance_degraded": self.performance_degraded,
+            "notes": self.notes,
+            **(
+                {}
+                if self.estimated_performance is None
+                else {"estimated_performance": self.estimated_performance}
+            ),
             **({} if self.calibration is None else {"calibration": self.calibration}),
-            **({} if self.multivariate is None
-               else {"multivariate": self.multivariate.to_dict()}),
+            **({} if self.multivariate is None else {"multivariate": self.multivariate.to_dict()}),
         }
         if self.quality is not None:
             out["quality"] = self.quality.to_dict()
         return out
 
 
-def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
-                features: Sequence[FeatureSpec], task: str, cfg: MonitorConfig,
-                window_start: datetime, window_end: datetime,
-                cbpe: CBPEReference | None = None, scores: Any = None,
-                values: Values | None = None,
-                contract: Mapping[str, ColumnContract] | None = None,
-                expectations: Expectations | None = None,
-                learned: LearnedThresholds | None = None,
-                multivariate: MultivariateResult | None = None) -> MonitorReport:
+def run_monitor(
+    *,
+    reference: Profile,
+    current: Profile,
+    labelled: pd.DataFrame,
+    features: Sequence[FeatureSpec],
+    task: str,
+    cfg: MonitorConfig,
+    window_start: datetime,
+    window_end: datetime,
+    cbpe: CBPEReference | None = None,
+    scores: Any = None,
+    values: Values | None = None,
+    contract: Mapping[str, ColumnContract] | None = None,
+    expectations: Expectations | None = None,
+    learned: LearnedThresholds | None = None,
+    multivariate: MultivariateResult | None = None,
+) -> MonitorReport:
     """`current`: the window's profile on the reference's layout; `labelled`: the window's
     rows whose labels have arrived (prediction, score, label); `cbpe` and `scores` (the
     raw scores of all the window's rows): performance estimated without labels;
@@ -87,12 +103,23 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
     drift = detect_drift(reference, current, features, cfg.drift, values, learned=learned)
     quality = None
     if cfg.quality.enabled:
-        quality = check_window(reference, current, features, cfg.quality,
-                               window_start=window_start, window_end=window_end,
-                               contract=contract, expectations=expectations)
+        quality = check_window(
+            reference,
+            current,
+            features,
+            cfg.quality,
+            window_start=window_start,
+            window_end=window_end,
+            contract=contract,
+            expectations=expectations,
+        )
         if not quality.passed:
-            notes.append("data quality breached: " + ", ".join(
-                f"{c.check}{f' ({c.feature})' if c.feature else ''}" for c in quality.breaches))
+            notes.append(
+                "data quality breached: "
+                + ", ".join(
+                    f"{c.check}{f' ({c.feature})' if c.feature else ''}" for c in quality.breaches
+                )
+            )
     if drift.tested == 0:
         notes.append(f"no feature had {cfg.drift.min_rows} rows in the window: drift not judged")
     if "label" in labelled.columns:
@@ -105,47 +132,67 @@ def run_monitor(*, reference: Profile, current: Profile, labelled: pd.DataFrame,
     degraded = False
     calibration = None
     if len(labelled) >= perf_cfg.min_labels:
-        score = labelled["score"].to_numpy(dtype=float) if "score" in labelled.columns and \
-            labelled["score"].notna().all() else None
-        performance = compute_metrics(task, labelled["label"].to_numpy(),
-                                      labelled["prediction"].to_numpy(), score)
+        score = (
+            labelled["score"].to_numpy(dtype=float)
+            if "score" in labelled.columns and labelled["score"].notna().all()
+            else None
+        )
+        performance = compute_metrics(
+            task, labelled["label"].to_numpy(), labelled["prediction"].to_numpy(), score
+        )
         calibration = _score_extras(task, labelled, score, performance, perf_cfg)
         value = performance.get(perf_cfg.metric)
         if value is not None and perf_cfg.floor is not None:
             lower = perf_cfg.metric in LOWER_IS_BETTER
             degraded = value > perf_cfg.floor if lower else value < perf_cfg.floor
     else:
-        notes.append(f"{len(labelled)} labelled rows (< {perf_cfg.min_labels}): "
-                     "performance not judged")
+        notes.append(
+            f"{len(labelled)} labelled rows (< {perf_cfg.min_labels}): performance not judged"
+        )
     return MonitorReport(
-        window_start=window_start, window_end=window_end, n_rows=current.n_rows,
-        n_labelled=len(labelled), drift=drift, performance=performance,
-        performance_metric=perf_cfg.metric, performance_value=value,
-        performance_floor=perf_cfg.floor, performance_degraded=degraded, notes=notes,
-        estimated_performance=_estimated(cbpe, scores, cfg, notes), calibration=calibration,
+        window_start=window_start,
+        window_end=window_end,
+        n_rows=current.n_rows,
+        n_labelled=len(labelled),
+        drift=drift,
+        performance=performance,
+        performance_metric=perf_cfg.metric,
+        performance_value=value,
+        performance_floor=perf_cfg.floor,
+        performance_degraded=degraded,
+        notes=notes,
+        estimated_performance=_estimated(cbpe, scores, cfg, notes),
+        calibration=calibration,
         quality=quality,
-        multivariate=multivariate, multivariate_counts=cfg.drift.multivariate.counts_as_drift,
+        multivariate=multivariate,
+        multivariate_counts=cfg.drift.multivariate.counts_as_drift,
     )
 
 
-def _score_extras(task: str, labelled: pd.DataFrame, score: Any,
-                  performance: dict[str, float], cfg: PerformanceConfig
-                  ) -> dict[str, Any] | None:
+def _score_extras(
+    task: str,
+    labelled: pd.DataFrame,
+    score: Any,
+    performance: dict[str, float],
+    cfg: PerformanceConfig,
+) -> dict[str, Any] | None:
     """Binary classifiers: precision@k and NDCG@k into `performance`; the calibration."""
     if task != "binary_classification" or score is None:
         return None
     from opsloop.metrics import align_labels, positive_truth
     from opsloop.monitor.scores import score_extras
 
-    truth = positive_truth(*align_labels(labelled["label"].to_numpy(),
-                                         labelled["prediction"].to_numpy()))
+    truth = positive_truth(
+        *align_labels(labelled["label"].to_numpy(), labelled["prediction"].to_numpy())
+    )
     ranking, calibration = score_extras(truth, score, k=cfg.k, bins=cfg.calibration_bins)
     performance.update(ranking)
     return calibration
 
 
-def _estimated(cbpe: CBPEReference | None, scores: Any, cfg: MonitorConfig,
-               notes: list[str]) -> dict[str, Any] | None:
+def _estimated(
+    cbpe: CBPEReference | None, scores: Any, cfg: MonitorConfig, notes: list[str]
+) -> dict[str, Any] | None:
     if cbpe is None or scores is None or not cfg.estimated_performance.enabled:
         return None
     from opsloop.monitor.cbpe import estimate_window

@@ -26,11 +26,16 @@ def calibration_summary(truth: Any, score: Any, bins: int = 10) -> dict[str, Any
     for b in np.flatnonzero(total):
         mean_score, rate = sums[b] / total[b], positives[b] / total[b]
         ece += total[b] / len(s) * abs(mean_score - rate)
-        out_bins.append({"lower": float(edges[b]), "upper": float(edges[b + 1]),
-                         "n": int(total[b]), "mean_score": float(mean_score),
-                         "positive_rate": float(rate)})
-    return {"ece": float(ece), "brier": float(np.mean((s - t) ** 2)), "n": len(s),
-            "bins": out_bins}
+        out_bins.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "n": int(total[b]),
+                "mean_score": float(mean_score),
+                "positive_rate": float(rate),
+            }
+        )
+    return {"ece": float(ece), "brier": float(np.mean((s - t) ** 2)), "n": len(s), "bins": out_bins}
 
 
 def precision_at_k(truth: Any, score: Any, k: int) -> float:
@@ -66,9 +71,12 @@ def ndcg_at_k(truth: Any, score: Any, k: int) -> float:
     return float(gains @ group_discount / ideal) if len(values) else 0.0
 
 
-def score_extras(truth: Any, score: Any, *, k: int, bins: int
-                 ) -> tuple[dict[str, float], dict[str, Any]]:
+def score_extras(
+    truth: Any, score: Any, *, k: int, bins: int
+) -> tuple[dict[str, float], dict[str, Any]]:
     """(ranking metrics for the performance dict, the `calibration` summary key)."""
-    ranking = {f"precision@{k}": precision_at_k(truth, score, k),
-               f"ndcg@{k}": ndcg_at_k(truth, score, k)}
+    ranking = {
+        f"precision@{k}": precision_at_k(truth, score, k),
+        f"ndcg@{k}": ndcg_at_k(truth, score, k),
+    }
     return ranking, calibration_summary(truth, score, bins)

@@ -78,8 +78,13 @@ class SketchLayout:
         return self.center + lo * self.scale, self.center + hi * self.scale
 
     def to_dict(self) -> dict[str, float]:
-        return {"center": self.center, "scale": self.scale, "gamma": self.gamma,
-                "z_min": self.z_min, "z_max": self.z_max}
+        return {
+            "center": self.center,
+            "scale": self.scale,
+            "gamma": self.gamma,
+            "z_min": self.z_min,
+            "z_max": self.z_max,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, float]) -> SketchLayout:
@@ -98,8 +103,9 @@ def add_counts(a: Mapping[int, int], b: Mapping[int, int]) -> dict[int, int]:
     return {k: out[k] for k in sorted(out) if out[k]}
 
 
-def aligned(a: Mapping[int, int], b: Mapping[int, int]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def aligned(
+    a: Mapping[int, int], b: Mapping[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bucket keys in value order, counts of a, counts of b) over the non-empty buckets."""
     idx = np.asarray(sorted(set(a) | set(b)), dtype=np.int64)
     ca = np.asarray([a.get(int(i), 0) for i in idx], dtype=float)

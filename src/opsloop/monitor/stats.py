@@ -101,13 +101,18 @@ def ks_exact(reference: Sequence[float], current: Sequence[float]) -> tuple[floa
         return 0.0, 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ks_2samp(np.asarray(reference, dtype=float),
-                                np.asarray(current, dtype=float), method="auto")
+        result = stats.ks_2samp(
+            np.asarray(reference, dtype=float), np.asarray(current, dtype=float), method="auto"
+        )
     return float(result.statistic), float(result.pvalue)
 
 
-def wasserstein(layout: SketchLayout, reference: Mapping[int, int],
-                current: Mapping[int, int], std: float | None = None) -> float:
+def wasserstein(
+    layout: SketchLayout,
+    reference: Mapping[int, int],
+    current: Mapping[int, int],
+    std: float | None = None,
+) -> float:
     """Wasserstein-1 between two sketches, each bucket's mass at its midpoint, divided by
     `std` (the reference standard deviation, ddof = 0, as Evidently; floor 1e-6) when given.
     Each value moves by at most half its bucket's width, so the distance is within

@@ -39,12 +39,20 @@ def _runs(ys: Sequence[float | None]) -> list[list[int]]:
     return [r for r in runs if r]
 
 
-def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
-               threshold: float | None = None, threshold_label: str = "",
-               band: Sequence[tuple[float | None, float | None]] = (),
-               bars: Sequence[int | None] = (), bars_label: str = "",
-               span: tuple[float, float] | None = None,
-               width: int = 340, height: int = 150) -> str:
+def line_chart(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    threshold: float | None = None,
+    threshold_label: str = "",
+    band: Sequence[tuple[float | None, float | None]] = (),
+    bars: Sequence[int | None] = (),
+    bars_label: str = "",
+    span: tuple[float, float] | None = None,
+    width: int = 340,
+    height: int = 150,
+) -> str:
     """`span`: a fixed y range (e.g. 0..1 for a share) instead of the data's."""
     n = len(labels)
     finite = [v for s in series for v in s.values if v is not None]
@@ -65,19 +73,23 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
         return _PAD_T + (hi - v) / (hi - lo) * plot_h
 
     xs = [x(i) for i in range(n)]
-    parts = [f'<text x="4" y="14" font-size="12" font-weight="600">{escape(title)}</text>',
-             f'<rect x="{_PAD_L}" y="{_PAD_T}" width="{plot_w}" height="{plot_h}" '
-             'fill="none" stroke="#ddd"/>',
-             f'<text x="{_PAD_L - 3}" y="{_PAD_T + 8}" font-size="9" text-anchor="end">'
-             f"{num(hi)}</text>",
-             f'<text x="{_PAD_L - 3}" y="{_PAD_T + plot_h}" font-size="9" text-anchor="end">'
-             f"{num(lo)}</text>"]
+    parts = [
+        f'<text x="4" y="14" font-size="12" font-weight="600">{escape(title)}</text>',
+        f'<rect x="{_PAD_L}" y="{_PAD_T}" width="{plot_w}" height="{plot_h}" '
+        'fill="none" stroke="#ddd"/>',
+        f'<text x="{_PAD_L - 3}" y="{_PAD_T + 8}" font-size="9" text-anchor="end">{num(hi)}</text>',
+        f'<text x="{_PAD_L - 3}" y="{_PAD_T + plot_h}" font-size="9" text-anchor="end">'
+        f"{num(lo)}</text>",
+    ]
     if n:
-        parts.append(f'<text x="{_PAD_L}" y="{height - 4}" font-size="9">'
-                     f"{escape(labels[0])}</text>")
+        parts.append(
+            f'<text x="{_PAD_L}" y="{height - 4}" font-size="9">{escape(labels[0])}</text>'
+        )
         if n > 1:
-            parts.append(f'<text x="{_PAD_L + plot_w}" y="{height - 4}" font-size="9" '
-                         f'text-anchor="end">{escape(labels[-1])}</text>')
+            parts.append(
+                f'<text x="{_PAD_L + plot_w}" y="{height - 4}" font-size="9" '
+                f'text-anchor="end">{escape(labels[-1])}</text>'
+            )
     counts = [c for c in bars if c is not None]
     if counts:
         top = max(max(counts), 1)
@@ -86,37 +98,48 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
             if c is None:
                 continue
             h = c / top * plot_h * 0.25
-            parts.append(f'<rect x="{xs[i] - slot * 0.35:.1f}" y="{_PAD_T + plot_h - h:.1f}" '
-                         f'width="{max(slot * 0.7, 1):.1f}" height="{h:.1f}" fill="#e6e6e6">'
-                         f"<title>{escape(labels[i])}: {c} {escape(bars_label)}</title></rect>")
+            parts.append(
+                f'<rect x="{xs[i] - slot * 0.35:.1f}" y="{_PAD_T + plot_h - h:.1f}" '
+                f'width="{max(slot * 0.7, 1):.1f}" height="{h:.1f}" fill="#e6e6e6">'
+                f"<title>{escape(labels[i])}: {c} {escape(bars_label)}</title></rect>"
+            )
     if band:
         pairs = [(a, b) if a is not None and b is not None else None for a, b in band[:n]]
         for run in _runs([None if p is None else p[0] for p in pairs]):
             edges = [(xs[i], pairs[i]) for i in run]
             upper = " ".join(f"{px:.1f},{y(p[1]):.1f}" for px, p in edges if p)
             lower = " ".join(f"{px:.1f},{y(p[0]):.1f}" for px, p in reversed(edges) if p)
-            parts.append(f'<polygon points="{upper} {lower}" fill="#cfe3cf" opacity="0.6">'
-                         "<title>alert band</title></polygon>")
+            parts.append(
+                f'<polygon points="{upper} {lower}" fill="#cfe3cf" opacity="0.6">'
+                "<title>alert band</title></polygon>"
+            )
     if threshold is not None:
         ty = y(threshold)
-        parts.append(f'<line x1="{_PAD_L}" x2="{_PAD_L + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}" '
-                     'stroke="#b00020" stroke-dasharray="4 3"/>'
-                     f'<text x="{_PAD_L + plot_w - 2}" y="{ty - 3:.1f}" font-size="9" '
-                     f'fill="#b00020" text-anchor="end">{escape(threshold_label)}</text>')
+        parts.append(
+            f'<line x1="{_PAD_L}" x2="{_PAD_L + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}" '
+            'stroke="#b00020" stroke-dasharray="4 3"/>'
+            f'<text x="{_PAD_L + plot_w - 2}" y="{ty - 3:.1f}" font-size="9" '
+            f'fill="#b00020" text-anchor="end">{escape(threshold_label)}</text>'
+        )
     for s in series:
         for run in _runs(s.values):
             if len(run) > 1:
                 pts = " ".join(f"{xs[i]:.1f},{y(s.values[i]):.1f}" for i in run)  # type: ignore[arg-type]
-                parts.append(f'<polyline points="{pts}" fill="none" stroke="{s.colour}" '
-                             'stroke-width="1.5"/>')
+                parts.append(
+                    f'<polyline points="{pts}" fill="none" stroke="{s.colour}" stroke-width="1.5"/>'
+                )
         for i, v in enumerate(s.values):
             if v is None:
                 continue
             marked = i < len(s.marks) and s.marks[i]
             ring = ' stroke="#b00020" stroke-width="2"' if marked else ""
-            parts.append(f'<circle cx="{xs[i]:.1f}" cy="{y(v):.1f}" r="{3.5 if marked else 2.2}"'
-                         f' fill="{s.colour}"{ring}><title>{escape(labels[i])}: '
-                         f"{escape(s.name)} {num(v, 4)}{' (flagged)' if marked else ''}"
-                         "</title></circle>")
-    return (f'<svg class="chart" width="{width}" height="{height}" role="img" '
-            f'aria-label="{escape(title)}">{"".join(parts)}</svg>')
+            parts.append(
+                f'<circle cx="{xs[i]:.1f}" cy="{y(v):.1f}" r="{3.5 if marked else 2.2}"'
+                f' fill="{s.colour}"{ring}><title>{escape(labels[i])}: '
+                f"{escape(s.name)} {num(v, 4)}{' (flagged)' if marked else ''}"
+                "</title></circle>"
+            )
+    return (
+        f'<svg class="chart" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}">{"".join(parts)}</svg>'
+    )

@@ -83,7 +83,8 @@ class LearnedThresholds:
         if learned is None:
             return None
         root = (learned.mean + self.sigma * learned.sd) * math.sqrt(
-            self.chunk_n_eff / n_eff(min(n, self.reference_rows), self.reference_rows))
+            self.chunk_n_eff / n_eff(min(n, self.reference_rows), self.reference_rows)
+        )
         return root * root if method in SQUARED else root
 
     def to_json(self) -> str:
@@ -95,16 +96,29 @@ class LearnedThresholds:
         if data.get("format") != FORMAT:
             raise InvalidInputError(
                 "the stored learned drift thresholds are not in a format this opsloop reads",
-                expected=f"format {FORMAT}", got=f"format {data.get('format')}",
-                fix="retrain the model (`opsloop train`) to learn them again")
-        return cls(chunks=int(data["chunks"]), chunk_rows=float(data["chunk_rows"]),
-                   reference_rows=int(data["reference_rows"]), sigma=float(data["sigma"]),
-                   features={f: {m: Learned(**v) for m, v in ms.items()}
-                             for f, ms in data["features"].items()})
+                expected=f"format {FORMAT}",
+                got=f"format {data.get('format')}",
+                fix="retrain the model (`opsloop train`) to learn them again",
+            )
+        return cls(
+            chunks=int(data["chunks"]),
+            chunk_rows=float(data["chunk_rows"]),
+            reference_rows=int(data["reference_rows"]),
+            sigma=float(data["sigma"]),
+            features={
+                f: {m: Learned(**v) for m, v in ms.items()} for f, ms in data["features"].items()
+            },
+        )
 
 
-def learn_thresholds(df: pd.DataFrame, reference: Profile, features: Sequence[FeatureSpec], *,
-                     chunks: int = 20, sigma: float = 3.0) -> LearnedThresholds | None:
+def learn_thresholds(
+    df: pd.DataFrame,
+    reference: Profile,
+    features: Sequence[FeatureSpec],
+    *,
+    chunks: int = 20,
+    sigma: float = 3.0,
+) -> LearnedThresholds | None:
     """Learn every distance's threshold per feature (and for "score" when the reference
     profile has it) from `chunks` contiguous chunks of the reference frame `df`; None when
     the frame has fewer than 2 × `chunks` rows."""
@@ -112,14 +126,15 @@ def learn_thresholds(df: pd.DataFrame, reference: Profile, features: Sequence[Fe
 
     if len(df) < 2 * chunks:
         return None
-    parts = [profile_frame(df.iloc[idx], reference)
-             for idx in np.array_split(np.arange(len(df)), chunks)]
+    parts = [
+        profile_frame(df.iloc[idx], reference) for idx in np.array_split(np.arange(len(df)), chunks)
+    ]
     names = [f.name for f in features if f.name in reference.features]
     if "score" in reference.features and "score" not in names:
         names.append("score")
     values: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     for i, part in enumerate(parts):
-        rest = merge_all(reference, parts[:i] + parts[i + 1:])
+        rest = merge_all(reference, parts[:i] + parts[i + 1 :])
         for name in names:
             if name not in part.features:
                 continue
@@ -129,12 +144,21 @@ def learn_thresholds(df: pd.DataFrame, reference: Profile, features: Sequence[Fe
             for method, value in distances(ref_f, cur_f).items():
                 root = math.sqrt(max(value, 0.0)) if method in SQUARED else value
                 values[name].setdefault(method, []).append(root)
-    learned = {name: {m: Learned(float(np.mean(v)), float(np.std(v, ddof=1)))
-                      for m, v in per.items() if len(v) >= 2}
-               for name, per in values.items()}
-    return LearnedThresholds(chunks=chunks, chunk_rows=len(df) / chunks,
-                             reference_rows=len(df), sigma=sigma,
-                             features={k: v for k, v in learned.items() if v})
+    learned = {
+        name: {
+            m: Learned(float(np.mean(v)), float(np.std(v, ddof=1)))
+            for m, v in per.items()
+            if len(v) >= 2
+        }
+        for name, per in values.items()
+    }
+    return LearnedThresholds(
+        chunks=chunks,
+        chunk_rows=len(df) / chunks,
+        reference_rows=len(df),
+        sigma=sigma,
+        features={k: v for k, v in learned.items() if v},
+    )
 
 
 def load_learned(rt: Runtime, version: str, notes: list[str]) -> LearnedThresholds | None:
@@ -145,12 +169,14 @@ def load_learned(rt: Runtime, version: str, notes: list[str]) -> LearnedThreshol
 
     cfg = rt.config.monitor.drift
     if cfg.thresholds != "learned" and not any(
-            f.thresholds == "learned" for f in cfg.features.values()):
+        f.thresholds == "learned" for f in cfg.features.values()
+    ):
         return None
     try:
-        return LearnedThresholds.from_json(rt.registry.read_artifact(rt.model, version,
-                                                                     ARTIFACT))
+        return LearnedThresholds.from_json(rt.registry.read_artifact(rt.model, version, ARTIFACT))
     except NotFoundError:
-        notes.append(f"version {version} has no {ARTIFACT} (trained by an older opsloop): "
-                     "fixed drift thresholds used; retrain to learn them")
+        notes.append(
+            f"version {version} has no {ARTIFACT} (trained by an older opsloop): "
+            "fixed drift thresholds used; retrain to learn them"
+        )
         return None

@@ -6,11 +6,16 @@ from typing import Any, Protocol
 
 from opsloop.store.records import Event
 
-_ICONS = {"drift_detected": ":warning:", "performance_degraded": ":warning:",
-          "performance_estimated_degraded": ":warning:",
-          "quality_failed": ":warning:",
-          "rolled_back": ":rewind:", "approval_pending": ":raised_hand:",
-          "promoted": ":rocket:", "training_failed": ":x:"}
+_ICONS = {
+    "drift_detected": ":warning:",
+    "performance_degraded": ":warning:",
+    "performance_estimated_degraded": ":warning:",
+    "quality_failed": ":warning:",
+    "rolled_back": ":rewind:",
+    "approval_pending": ":raised_hand:",
+    "promoted": ":rocket:",
+    "training_failed": ":x:",
+}
 
 
 class DeliveryError(Exception):
@@ -49,12 +54,23 @@ def slack_message(event: Event) -> dict[str, Any]:
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text":
-                                         f"{icon} *{event.model}* · *{what}*{version}\n"
-                                         f"{event.summary}"}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text":
-                                              f"event {event.id} · {event.ts:%Y-%m-%d %H:%M:%S}"
-                                              f" UTC · by {event.actor}"}]},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"{icon} *{event.model}* · *{what}*{version}\n{event.summary}",
+                },
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"event {event.id} · {event.ts:%Y-%m-%d %H:%M:%S}"
+                        f" UTC · by {event.actor}",
+                    }
+                ],
+            },
         ],
         "opsloop": event.to_dict(),
     }

@@ -40,11 +40,14 @@ def build_notifiers(rt: Runtime) -> list[Notifier]:
     for i, hook in enumerate(rt.config.notify.webhooks):
         unknown = [k for k in hook.events if k not in allowed]
         if unknown:
-            raise ConfigError(f"notify.webhooks[{i}].events: unknown event kind(s) {unknown}",
-                              expected=f"kinds among {', '.join(allowed)}",
-                              fix="correct the names in opsloop.yaml (docs/cli.md lists them)")
-        out.append(WebhookNotifier(hook.url, frozenset(hook.events),
-                                   timeout=hook.timeout.total_seconds()))
+            raise ConfigError(
+                f"notify.webhooks[{i}].events: unknown event kind(s) {unknown}",
+                expected=f"kinds among {', '.join(allowed)}",
+                fix="correct the names in opsloop.yaml (docs/cli.md lists them)",
+            )
+        out.append(
+            WebhookNotifier(hook.url, frozenset(hook.events), timeout=hook.timeout.total_seconds())
+        )
     return out
 
 
@@ -52,8 +55,14 @@ def cursor_name(rt: Runtime, notifier: Notifier) -> str:
     return f"notify:{rt.model}:{notifier.key}"
 
 
-def deliver_pending(rt: Runtime, notifier: Notifier, *, may_act: Callable[[], bool],
-                    stop: threading.Event, batch: int = 100) -> int:
+def deliver_pending(
+    rt: Runtime,
+    notifier: Notifier,
+    *,
+    may_act: Callable[[], bool],
+    stop: threading.Event,
+    batch: int = 100,
+) -> int:
     """Send every event after the notifier's cursor; the number handled."""
     name = cursor_name(rt, notifier)
     cursor = rt.store.find_cursor(name)
@@ -61,8 +70,9 @@ def deliver_pending(rt: Runtime, notifier: Notifier, *, may_act: Callable[[], bo
         cursor = rt.store.init_cursor(name, rt.store.last_event_id())
     handled = 0
     while not stop.is_set():
-        events = rt.store.list_events_after(rt.model, cursor, kinds=sorted(notifier.kinds),
-                                            limit=batch)
+        events = rt.store.list_events_after(
+            rt.model, cursor, kinds=sorted(notifier.kinds), limit=batch
+        )
         if not events:
             return handled
         for event in events:
@@ -96,20 +106,36 @@ def _deliver(rt: Runtime, notifier: Notifier, event: Event, stop: threading.Even
             errors.append(f"{type(exc).__name__}: {exc}")
             break
     where = getattr(notifier, "where", notifier.key)
-    log.warning("could not notify %s of event %s (%s) after %d attempt(s): %s", where,
-                event.id, event.kind, len(errors), errors[-1])
+    log.warning(
+        "could not notify %s of event %s (%s) after %d attempt(s): %s",
+        where,
+        event.id,
+        event.kind,
+        len(errors),
+        errors[-1],
+    )
     try:
         rt.store.add_event(
-            "notification_failed", rt.model, version=event.version,
+            "notification_failed",
+            rt.model,
+            version=event.version,
             summary=f"{event.kind} event {event.id} not delivered to {where}: {errors[-1]}",
-            evidence={"event_id": event.id, "event_kind": event.kind, "notifier": notifier.key,
-                      "where": where, "attempts": len(errors), "errors": errors})
+            evidence={
+                "event_id": event.id,
+                "event_kind": event.kind,
+                "notifier": notifier.key,
+                "where": where,
+                "attempts": len(errors),
+                "errors": errors,
+            },
+        )
     except OpsloopError as exc:
         log.error("could not record the failed notification: %s", exc)
 
 
-def notify_pending(rt: Runtime, *, may_act: Callable[[], bool],
-                   notifiers: Sequence[Notifier] | None = None) -> int:
+def notify_pending(
+    rt: Runtime, *, may_act: Callable[[], bool], notifiers: Sequence[Notifier] | None = None
+) -> int:
     """Deliver what is pending now, in this thread (`opsloop agent --once`)."""
     handled = 0
     for notifier in build_notifiers(rt) if notifiers is None else notifiers:
@@ -123,17 +149,26 @@ def notify_pending(rt: Runtime, *, may_act: Callable[[], bool],
 class Dispatcher:
     """A delivery thread per notifier; `wake()` after each tick, `close()` at the end."""
 
-    def __init__(self, rt: Runtime, *, may_act: Callable[[], bool],
-                 notifiers: Sequence[Notifier] | None = None, poll: float = 30.0) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        may_act: Callable[[], bool],
+        notifiers: Sequence[Notifier] | None = None,
+        poll: float = 30.0,
+    ) -> None:
         self.rt = rt
         self.may_act = may_act
         self.notifiers = list(build_notifiers(rt) if notifiers is None else notifiers)
         self.poll = poll
         self._stop = threading.Event()
         self._wake = [threading.Event() for _ in self.notifiers]
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True,
-                                          name=f"opsloop-notify-{n.key}")
-                         for i, n in enumerate(self.notifiers)]
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(i,), daemon=True, name=f"opsloop-notify-{n.key}"
+            )
+            for i, n in enumerate(self.notifiers)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -144,8 +179,7 @@ class Dispatcher:
             if self._stop.is_set() or not self.may_act():
                 continue
             try:
-                deliver_pending(self.rt, self.notifiers[i], may_act=self.may_act,
-                                stop=self._stop)
+                deliver_pending(self.rt, self.notifiers[i], may_act=self.may_act, stop=self._stop)
             except Exception as exc:  # never fatal: log and try again at the next wake
                 log.error("notifications to %s failed: %s", self.notifiers[i].key, exc)
 

@@ -27,10 +27,16 @@ class WebhookNotifier:
         import httpx
 
         try:
-            r = httpx.post(self.url, json=slack_message(event), timeout=self.timeout,
-                           headers={"X-Opsloop-Event-Id": str(event.id)})
+            r = httpx.post(
+                self.url,
+                json=slack_message(event),
+                timeout=self.timeout,
+                headers={"X-Opsloop-Event-Id": str(event.id)},
+            )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from None
         if r.status_code >= 300:
-            raise DeliveryError(f"HTTP {r.status_code}: {r.text[:200]}",
-                                retryable=r.status_code == 429 or r.status_code >= 500)
+            raise DeliveryError(
+                f"HTTP {r.status_code}: {r.text[:200]}",
+                retryable=r.status_code == 429 or r.status_code >= 500,
+            )

@@ -91,7 +91,10 @@ def _in_cooldown(rt: Runtime, now: datetime) -> datetime | None:
 
 
 def tick(
-    rt: Runtime, *, force_monitor: bool = False, progress: Progress | None = None,
+    rt: Runtime,
+    *,
+    force_monitor: bool = False,
+    progress: Progress | None = None,
     train: bool = True,
 ) -> TickResult:
     """One tick; with `train=False` triggers are fired and recorded but the training is
@@ -105,9 +108,11 @@ def tick(
         result.notes.append(f"pending approval of version {approval.version} expired")
     step = result.rollout = advance(rt, now)
     if step is not None:
-        result.notes.append(f"rollout {step.rollout.id} of version "
-                            f"{step.rollout.candidate_version}: {step.action} "
-                            f"({'; '.join(step.analysis.reasons)})")
+        result.notes.append(
+            f"rollout {step.rollout.id} of version "
+            f"{step.rollout.candidate_version}: {step.action} "
+            f"({'; '.join(step.analysis.reasons)})"
+        )
     result.crashed, resumes = recover_crashed(rt)
     for run in result.crashed:
         result.notes.append(f"pipeline run {run.id} ({run.pipeline}) marked failed: {run.error}")
@@ -172,49 +177,62 @@ def tick(
         from opsloop.train.pipeline import run_training
 
         first = result.fired[0]
-        window = next((r.window for r in resumes if str(r.run.id) == first.key), None) \
-            if first.trigger == "resume" else None
+        window = (
+            next((r.window for r in resumes if str(r.run.id) == first.key), None)
+            if first.trigger == "resume"
+            else None
+        )
         try:
-            result.trained = run_training(rt, window=window,
-                                          trigger=f"{first.trigger}:{first.key}",
-                                          progress=progress)
+            result.trained = run_training(
+                rt, window=window, trigger=f"{first.trigger}:{first.key}", progress=progress
+            )
         except StateError as exc:  # lost the race for the training slot
             _skip(rt, result, first.trigger, first.key, None, reason=exc.what)
     return result
 
 
-def _candidates(rt: Runtime, result: TickResult, now: datetime
-                ) -> list[tuple[str, str, dict[str, Any]]]:
+def _candidates(
+    rt: Runtime, result: TickResult, now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
     cfg = rt.config
     candidates: list[tuple[str, str, dict[str, Any]]] = []
     m = result.monitored
     if m is not None:
         key = Window.aligned(cfg.monitor.window, now=now).key
-        evidence = {"monitor_result": m.id, "window": [m.window_start, m.window_end],
-                    "n_rows": m.n_rows, "n_labelled": m.n_labelled,
-                    "drift_share": m.drift_share,
-                    "drifted_features": m.summary.get("drifted_features", []),
-                    "multivariate": m.summary.get("multivariate"),
-                    "performance": {m.performance_metric: m.performance_value}}
+        evidence = {
+            "monitor_result": m.id,
+            "window": [m.window_start, m.window_end],
+            "n_rows": m.n_rows,
+            "n_labelled": m.n_labelled,
+            "drift_share": m.drift_share,
+            "drifted_features": m.summary.get("drifted_features", []),
+            "multivariate": m.summary.get("multivariate"),
+            "performance": {m.performance_metric: m.performance_value},
+        }
         if m.drift_detected and "drift" in cfg.retrain.on:
             candidates.append(("drift", key, evidence))
         if m.performance_degraded and "performance" in cfg.retrain.on:
             candidates.append(("performance", key, evidence))
         estimated = m.summary.get("estimated_performance") or {}
         if estimated.get("degraded") and "estimated_performance" in cfg.retrain.on:
-            candidates.append(("estimated_performance", key,
-                               {**evidence, "estimated_performance": estimated}))
+            candidates.append(
+                ("estimated_performance", key, {**evidence, "estimated_performance": estimated})
+            )
         quality = m.summary.get("quality")
-        if isinstance(quality, dict) and quality.get("passed") is False \
-                and "quality" in cfg.retrain.on:
+        if (
+            isinstance(quality, dict)
+            and quality.get("passed") is False
+            and "quality" in cfg.retrain.on
+        ):
             breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
             candidates.append(("quality", key, {**evidence, "quality_breaches": breaches}))
     if cfg.retrain.schedule and "schedule" in cfg.retrain.on:
         due_at = _cron_prev(cfg.retrain.schedule, now)
         runs = rt.store.list_runs(rt.model, limit=1)
         if not runs or runs[0].started < due_at:
-            candidates.append(("schedule", f"{due_at:%Y-%m-%dT%H:%MZ}",
-                               {"schedule": cfg.retrain.schedule}))
+            candidates.append(
+                ("schedule", f"{due_at:%Y-%m-%dT%H:%MZ}", {"schedule": cfg.retrain.schedule})
+            )
     if "new_data" in cfg.retrain.on:
         from opsloop.orchestrate.newdata import new_data_candidate
 
@@ -230,26 +248,50 @@ def _candidates(rt: Runtime, result: TickResult, now: datetime
     return candidates
 
 
-def _skip(rt: Runtime, result: TickResult, trigger: str, key: str, busy: PipelineRun | None,
-          *, reason: str | None = None) -> None:
+def _skip(
+    rt: Runtime,
+    result: TickResult,
+    trigger: str,
+    key: str,
+    busy: PipelineRun | None,
+    *,
+    reason: str | None = None,
+) -> None:
     """Record (once per trigger, key and running run) that a trigger waited for a
     running training: the concurrency limit is one training per model."""
-    reason = reason or (f"training run {busy.id} ({busy.trigger}) is still running"
-                        if busy else "another training is running")
-    skip = {"trigger": trigger, "key": key, "running_run": None if busy is None else busy.id,
-            "reason": reason}
+    reason = reason or (
+        f"training run {busy.id} ({busy.trigger}) is still running"
+        if busy
+        else "another training is running"
+    )
+    skip = {
+        "trigger": trigger,
+        "key": key,
+        "running_run": None if busy is None else busy.id,
+        "reason": reason,
+    }
     result.skipped.append(skip)
     result.notes.append(f"{trigger} trigger for {key} skipped: {reason}")
     recent = rt.store.list_events(rt.model, kinds=["trigger_skipped"], limit=20)
-    if any(all(e.evidence.get(k) == skip[k] for k in ("trigger", "key", "running_run"))
-           for e in recent):  # several triggers may wait on one run
+    if any(
+        all(e.evidence.get(k) == skip[k] for k in ("trigger", "key", "running_run")) for e in recent
+    ):  # several triggers may wait on one run
         return
-    rt.store.add_event("trigger_skipped", rt.model,
-                       summary=f"{trigger} trigger for {key} skipped: {reason}", evidence=skip)
+    rt.store.add_event(
+        "trigger_skipped",
+        rt.model,
+        summary=f"{trigger} trigger for {key} skipped: {reason}",
+        evidence=skip,
+    )
 
 
-def tick_with_lease(rt: Runtime, *, force_monitor: bool = False,
-                    progress: Progress | None = None, train: bool = True) -> TickResult:
+def tick_with_lease(
+    rt: Runtime,
+    *,
+    force_monitor: bool = False,
+    progress: Progress | None = None,
+    train: bool = True,
+) -> TickResult:
     """One tick under the agent lease (`opsloop agent --once`, `Project.tick`); a
     StateError while another agent holds it."""
     lease = HeldLease(rt.store, agent_lease_name(rt.model), rt.config.agent.lease_ttl)
@@ -259,7 +301,8 @@ def tick_with_lease(rt: Runtime, *, force_monitor: bool = False,
             f"another agent is acting for {rt.model!r}: {held.holder if held else '?'} holds "
             f"the agent lease" + (f" until {held.expires:%H:%M:%S} UTC" if held else ""),
             fix="let that agent work, or stop it; a dead agent's lease expires after "
-            f"agent.lease_ttl ({rt.config.agent.lease_ttl})")
+            f"agent.lease_ttl ({rt.config.agent.lease_ttl})",
+        )
     try:
         with lease.keep_alive():
             result = tick(rt, force_monitor=force_monitor, progress=progress, train=train)
@@ -277,14 +320,15 @@ def _log_tick(outcome: TickResult) -> None:
     for firing in outcome.fired:
         log.warning("trigger %s fired for %s", firing.trigger, firing.key)
     if outcome.trained is not None:
-        log.warning("retrained: version %s, gate %s, promoted=%s",
-                    outcome.trained.version,
-                    "passed" if outcome.trained.gate_passed else "failed",
-                    outcome.trained.promoted)
+        log.warning(
+            "retrained: version %s, gate %s, promoted=%s",
+            outcome.trained.version,
+            "passed" if outcome.trained.gate_passed else "failed",
+            outcome.trained.promoted,
+        )
 
 
-def run_agent(rt: Runtime, *, interval: timedelta, stop: threading.Event | None = None
-              ) -> None:
+def run_agent(rt: Runtime, *, interval: timedelta, stop: threading.Event | None = None) -> None:
     """Tick while holding the agent lease, until stopped; stand by while another agent
     holds it. A failing tick is logged and the loop goes on."""
     from opsloop.notify.dispatch import Dispatcher
@@ -293,9 +337,11 @@ def run_agent(rt: Runtime, *, interval: timedelta, stop: threading.Event | None 
     if interval >= ttl:
         from opsloop.errors import ConfigError
 
-        raise ConfigError(f"the agent interval ({interval}) must be shorter than "
-                          f"agent.lease_ttl ({ttl}), or the lease expires between ticks",
-                          fix="pass a shorter --interval or raise agent.lease_ttl")
+        raise ConfigError(
+            f"the agent interval ({interval}) must be shorter than "
+            f"agent.lease_ttl ({ttl}), or the lease expires between ticks",
+            fix="pass a shorter --interval or raise agent.lease_ttl",
+        )
     stop = stop or threading.Event()
     lease = HeldLease(rt.store, agent_lease_name(rt.model), ttl, model=rt.model)
     dispatcher = Dispatcher(rt, may_act=lambda: lease.held)
@@ -313,8 +359,7 @@ def run_agent(rt: Runtime, *, interval: timedelta, stop: threading.Event | None 
                     dispatcher.wake()
                 elif not standing_by:
                     held = lease.current()
-                    log.info("standing by: %s holds the agent lease",
-                             held.holder if held else "?")
+                    log.info("standing by: %s holds the agent lease", held.holder if held else "?")
                     standing_by = True
             except OpsloopError as exc:
                 log.error("agent tick failed: %s", exc)

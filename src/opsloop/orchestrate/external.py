@@ -49,19 +49,22 @@ def verdict(rt: Runtime, result: TickResult) -> dict[str, Any] | None:
     }
     m = result.monitored
     if m is not None:
-        out.update({
-            "monitor_result": m.id,
-            "version": m.version,
-            "window": [m.window_start, m.window_end],
-            "n_rows": m.n_rows,
-            "n_labelled": m.n_labelled,
-            "drift_detected": m.drift_detected,
-            "drift_share": m.drift_share,
-            "drifted_features": m.summary.get("drifted_features", []),
-            "performance": {m.performance_metric: m.performance_value}
-            if m.performance_metric else {},
-            "performance_degraded": m.performance_degraded,
-        })
+        out.update(
+            {
+                "monitor_result": m.id,
+                "version": m.version,
+                "window": [m.window_start, m.window_end],
+                "n_rows": m.n_rows,
+                "n_labelled": m.n_labelled,
+                "drift_detected": m.drift_detected,
+                "drift_share": m.drift_share,
+                "drifted_features": m.summary.get("drifted_features", []),
+                "performance": {m.performance_metric: m.performance_value}
+                if m.performance_metric
+                else {},
+                "performance_degraded": m.performance_degraded,
+            }
+        )
     result_dict: dict[str, Any] = jsonable(out)
     return result_dict
 
@@ -76,9 +79,12 @@ class TriggeredTraining:
     previous: PipelineRun | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trigger": self.trigger, "trained": self.outcome is not None,
-                "outcome": None if self.outcome is None else self.outcome.to_dict(),
-                "previous_run": None if self.previous is None else self.previous.to_dict()}
+        return {
+            "trigger": self.trigger,
+            "trained": self.outcome is not None,
+            "outcome": None if self.outcome is None else self.outcome.to_dict(),
+            "previous_run": None if self.previous is None else self.previous.to_dict(),
+        }
 
 
 def check_trigger(trigger: str) -> str:
@@ -87,7 +93,9 @@ def check_trigger(trigger: str) -> str:
         raise InvalidInputError(
             "--trigger must name what started the training",
             expected=f"<name>[:<key>] with name one of {', '.join(TRIGGERS)}, e.g. "
-            "drift:2026-11-25T10:00Z/PT1H", got=repr(trigger))
+            "drift:2026-11-25T10:00Z/PT1H",
+            got=repr(trigger),
+        )
     return trigger
 
 
@@ -113,7 +121,13 @@ def train_for_trigger(rt: Runtime, trigger: str) -> TriggeredTraining:
     if trigger.startswith("resume:"):
         from opsloop.orchestrate.recovery import crashed_window
 
-        crashed = next((r for r in rt.store.list_runs(rt.model, limit=200)
-                        if str(r.id) == trigger.partition(":")[2]), None)
+        crashed = next(
+            (
+                r
+                for r in rt.store.list_runs(rt.model, limit=200)
+                if str(r.id) == trigger.partition(":")[2]
+            ),
+            None,
+        )
         window = None if crashed is None else crashed_window(crashed)
     return TriggeredTraining(trigger, run_training(rt, window=window, trigger=trigger), None)

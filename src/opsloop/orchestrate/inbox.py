@@ -52,8 +52,12 @@ def inbox_files(rt: Runtime) -> list[Path]:
     found = []
     for name in glob.glob(str(rt.root / cfg.path), recursive=True):
         path = Path(name)
-        if (path.name.startswith(".") or path.name.endswith(".tmp") or not path.is_file()
-                or any(path.resolve().is_relative_to(d) for d in skip)):
+        if (
+            path.name.startswith(".")
+            or path.name.endswith(".tmp")
+            or not path.is_file()
+            or any(path.resolve().is_relative_to(d) for d in skip)
+        ):
             continue
         found.append(path)
     return sorted(found)
@@ -76,45 +80,66 @@ def _ingest_one(rt: Runtime, path: Path, notes: list[str]) -> dict[str, Any]:
         return {"file": str(path), "status": "unreadable", "rows": 0, "error": exc.strerror}
     try:
         if path.suffix.lower() not in _SUFFIXES:
-            raise InvalidInputError(f"unsupported label file type {path.suffix or '(none)'!r}",
-                                    expected="a .csv or .parquet file", got=path.name)
+            raise InvalidInputError(
+                f"unsupported label file type {path.suffix or '(none)'!r}",
+                expected="a .csv or .parquet file",
+                got=path.name,
+            )
         frame = read_label_file(path)
-        rows = ingest_labels(frame, rt.paths.labels, id_column=rt.config.id_column,
-                             target=rt.config.target,
-                             part_name=f"part-inbox-{digest[:32]}.parquet")
+        rows = ingest_labels(
+            frame,
+            rt.paths.labels,
+            id_column=rt.config.id_column,
+            target=rt.config.target,
+            part_name=f"part-inbox-{digest[:32]}.parquet",
+        )
     except InvalidInputError as exc:
         return _reject(rt, path, digest, exc.message, notes)
     evidence = {"rows": rows, "source": str(path), "via": "inbox", "sha256": digest}
     recorded = rt.store.add_arrival(
-        rt.model, source=LABELS_SOURCE, seq=content_seq(digest), ts=utcnow(), rows=rows,
+        rt.model,
+        source=LABELS_SOURCE,
+        seq=content_seq(digest),
+        ts=utcnow(),
+        rows=rows,
         payload=evidence,
-        event=("labels_added", f"{rows} labels added from the inbox file {path.name}",
-               evidence))
+        event=("labels_added", f"{rows} labels added from the inbox file {path.name}", evidence),
+    )
     moved = _move(path, rt.root / cfg.processed, digest, notes)
     if recorded:
         notes.append(f"labels inbox: {rows} labels ingested from {path.name}")
         return {"file": str(path), "status": "ingested", "rows": rows, "moved_to": moved}
-    notes.append(f"labels inbox: {path.name} was ingested before (same content): not counted "
-                 "again")
-    _record_once(rt, "labels_duplicate", digest,
-                 f"inbox file {path.name} has the content of labels ingested before; not "
-                 "counted again", {**evidence, "moved_to": moved})
+    notes.append(f"labels inbox: {path.name} was ingested before (same content): not counted again")
+    _record_once(
+        rt,
+        "labels_duplicate",
+        digest,
+        f"inbox file {path.name} has the content of labels ingested before; not counted again",
+        {**evidence, "moved_to": moved},
+    )
     return {"file": str(path), "status": "duplicate", "rows": 0, "moved_to": moved}
 
 
-def _reject(rt: Runtime, path: Path, digest: str, error: str, notes: list[str]
-            ) -> dict[str, Any]:
+def _reject(rt: Runtime, path: Path, digest: str, error: str, notes: list[str]) -> dict[str, Any]:
     cfg = rt.config.data.inbox
     assert cfg is not None
     moved = _move(path, rt.root / cfg.rejected, digest, notes)
     notes.append(f"labels inbox: rejected {path.name}: {error}")
     log.error("labels inbox: rejected %s: %s", path, error)
-    _record_once(rt, "labels_rejected", digest,
-                 f"label file {path.name} rejected: {error}",
-                 {"source": str(path), "sha256": digest, "error": error, "moved_to": moved,
-                  "fix": "correct the file and put it in the inbox again"})
-    return {"file": str(path), "status": "rejected", "rows": 0, "error": error,
-            "moved_to": moved}
+    _record_once(
+        rt,
+        "labels_rejected",
+        digest,
+        f"label file {path.name} rejected: {error}",
+        {
+            "source": str(path),
+            "sha256": digest,
+            "error": error,
+            "moved_to": moved,
+            "fix": "correct the file and put it in the inbox again",
+        },
+    )
+    return {"file": str(path), "status": "rejected", "rows": 0, "error": error, "moved_to": moved}
 
 
 def _move(path: Path, folder: Path, digest: str, notes: list[str]) -> str | None:
@@ -132,33 +157,43 @@ def _move(path: Path, folder: Path, digest: str, notes: list[str]) -> str | None
     return str(target)
 
 
-def _record_once(rt: Runtime, kind: str, digest: str, summary: str,
-                 evidence: dict[str, Any]) -> None:
+def _record_once(
+    rt: Runtime, kind: str, digest: str, summary: str, evidence: dict[str, Any]
+) -> None:
     """An event, unless a recent one of `kind` was about the same file and content (a file
     that cannot be moved away must not add an event on every tick)."""
     recent = rt.store.list_events(rt.model, kinds=[kind], limit=50)
-    if any(e.evidence.get("sha256") == digest and e.evidence.get("source") ==
-           evidence.get("source") for e in recent):
+    if any(
+        e.evidence.get("sha256") == digest and e.evidence.get("source") == evidence.get("source")
+        for e in recent
+    ):
         return
     rt.store.add_event(kind, rt.model, summary=summary, evidence=evidence)
 
 
 def label_rows_since_training(store: OpsStore, model: str) -> tuple[int, list[int]]:
     """Labelled rows recorded since the last training started, and their arrival ids."""
-    arrivals = store.list_arrivals(model, since=last_training_start(store, model),
-                                   source=LABELS_SOURCE)
+    arrivals = store.list_arrivals(
+        model, since=last_training_start(store, model), source=LABELS_SOURCE
+    )
     return sum(a.rows for a in arrivals), [a.id for a in arrivals]
 
 
-def labels_candidate(rt: Runtime, notes: list[str]
-                     ) -> tuple[str, str, dict[str, Any]] | None:
+def labels_candidate(rt: Runtime, notes: list[str]) -> tuple[str, str, dict[str, Any]] | None:
     """(trigger, key, evidence) when enough labels arrived since the last training."""
     need = rt.config.retrain.labels.min_rows
     rows, ids = label_rows_since_training(rt.store, rt.model)
     if rows < need:
         notes.append(f"labels: {rows} of {need} labelled rows since the last training")
         return None
-    return ("labels", f"arrivals:{min(ids)}-{max(ids)}", {
-        "rows": rows, "min_rows": need, "arrivals": len(ids),
-        "arrival_ids": [min(ids), max(ids)],
-        "since": last_training_start(rt.store, rt.model)})
+    return (
+        "labels",
+        f"arrivals:{min(ids)}-{max(ids)}",
+        {
+            "rows": rows,
+            "min_rows": need,
+            "arrivals": len(ids),
+            "arrival_ids": [min(ids), max(ids)],
+            "since": last_training_start(rt.store, rt.model),
+        },
+    )

@@ -44,13 +44,16 @@ class RetrainRequest:
         return data
 
 
-def request_retrain(store: OpsStore, model: str, *, actor: str, reason: str = ""
-                    ) -> RetrainRequest:
+def request_retrain(store: OpsStore, model: str, *, actor: str, reason: str = "") -> RetrainRequest:
     """Record a request for the agent; it fires at the agent's next tick."""
     reason = reason.strip() or "no reason given"
-    event = store.add_event(REQUESTED, model, actor=actor,
-                            summary=f"retraining requested by {actor}: {reason}",
-                            evidence={"reason": reason, "requested_by": actor})
+    event = store.add_event(
+        REQUESTED,
+        model,
+        actor=actor,
+        summary=f"retraining requested by {actor}: {reason}",
+        evidence={"reason": reason, "requested_by": actor},
+    )
     return RetrainRequest(event.id, event.ts, actor, reason, "pending")
 
 
@@ -63,11 +66,18 @@ def list_requests(store: OpsStore, model: str, *, limit: int = 50) -> list[Retra
     for e in events:
         firing = firings.get(str(e.id))
         run = None if firing is None else _run_of(firing, runs)
-        found.append(RetrainRequest(
-            e.id, e.ts, e.actor, str(e.evidence.get("reason", "")),
-            "pending" if firing is None else "fired",
-            None if firing is None else firing.ts, None if run is None else run.id,
-            None if run is None else run.status))
+        found.append(
+            RetrainRequest(
+                e.id,
+                e.ts,
+                e.actor,
+                str(e.evidence.get("reason", "")),
+                "pending" if firing is None else "fired",
+                None if firing is None else firing.ts,
+                None if run is None else run.id,
+                None if run is None else run.status,
+            )
+        )
     return found
 
 
@@ -83,26 +93,33 @@ def _run_of(firing: TriggerFiring, runs: list[PipelineRun]) -> PipelineRun | Non
 
 
 def get_request(store: OpsStore, model: str, request_id: int) -> RetrainRequest:
-    found = next((r for r in list_requests(store, model, limit=100_000) if r.id == request_id),
-                 None)
+    found = next(
+        (r for r in list_requests(store, model, limit=100_000) if r.id == request_id), None
+    )
     if found is None:
-        raise NotFoundError(f"no retraining request {request_id} for {model!r}",
-                            fix=f"list the requests with GET /api/models/{model}/retrain")
+        raise NotFoundError(
+            f"no retraining request {request_id} for {model!r}",
+            fix=f"list the requests with GET /api/models/{model}/retrain",
+        )
     return found
 
 
 def manual_candidates(rt: Runtime) -> list[tuple[str, str, dict[str, Any]]]:
     """(trigger, key, evidence) of every pending request, oldest first."""
-    return [(TRIGGER, str(r.id), _evidence(r))
-            for r in list_requests(rt.store, rt.model, limit=1000) if r.status == "pending"]
+    return [
+        (TRIGGER, str(r.id), _evidence(r))
+        for r in list_requests(rt.store, rt.model, limit=1000)
+        if r.status == "pending"
+    ]
 
 
 def _evidence(r: RetrainRequest) -> dict[str, Any]:
     return {"request": r.id, "requested_by": r.actor, "reason": r.reason, "requested": r.ts}
 
 
-def retrain_now(rt: Runtime, *, actor: str, reason: str = "",
-                progress: Progress | None = None) -> tuple[RetrainRequest, TrainOutcome]:
+def retrain_now(
+    rt: Runtime, *, actor: str, reason: str = "", progress: Progress | None = None
+) -> tuple[RetrainRequest, TrainOutcome]:
     """Record a request, fire it and train in this process now; StateError while a training
     of the model runs."""
     from opsloop.orchestrate.recovery import busy_training
@@ -113,11 +130,14 @@ def retrain_now(rt: Runtime, *, actor: str, reason: str = "",
         raise StateError(
             f"training run {busy.id} of {rt.model!r} ({busy.trigger}) is still running; one "
             "training per model runs at a time",
-            fix="wait for it, or request without --now: the agent then trains after it")
+            fix="wait for it, or request without --now: the agent then trains after it",
+        )
     request = request_retrain(rt.store, rt.model, actor=actor, reason=reason)
     firing = rt.store.try_fire(rt.model, TRIGGER, str(request.id), _evidence(request))
     if firing is None:
-        raise StateError(f"an agent picked up retraining request {request.id} first",
-                         fix="watch it with `opsloop status`")
+        raise StateError(
+            f"an agent picked up retraining request {request.id} first",
+            fix="watch it with `opsloop status`",
+        )
     outcome = run_training(rt, trigger=f"{TRIGGER}:{request.id}", progress=progress)
     return request, outcome

@@ -54,12 +54,12 @@ def model_stream_name(model: str, cfg: NewDataConfig) -> str:
 
 
 def durable_name(rt: Runtime, cfg: NewDataConfig) -> str:
-    return cfg.durable or "opsloop-" + "".join(c if c.isalnum() or c in "-_" else "_"
-                                               for c in rt.model)
+    return cfg.durable or "opsloop-" + "".join(
+        c if c.isalnum() or c in "-_" else "_" for c in rt.model
+    )
 
 
-async def _pull(cfg: NewDataConfig, stream: str, durable: str,
-                record: Any) -> int:
+async def _pull(cfg: NewDataConfig, stream: str, durable: str, record: Any) -> int:
     import nats
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.errors import NotFoundError
@@ -67,10 +67,14 @@ async def _pull(cfg: NewDataConfig, stream: str, durable: str,
     async def quiet(exc: Exception) -> None:  # failures surface as NewDataSourceError
         log.debug("nats: %s", exc)
 
-    nc = await nats.connect(servers=[s.strip() for s in cfg.nats.split(",")],
-                            connect_timeout=5, allow_reconnect=False,
-                            max_reconnect_attempts=1, reconnect_time_wait=0.5,
-                            error_cb=quiet)  # 0 would mean "retry forever"
+    nc = await nats.connect(
+        servers=[s.strip() for s in cfg.nats.split(",")],
+        connect_timeout=5,
+        allow_reconnect=False,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.5,
+        error_cb=quiet,
+    )  # 0 would mean "retry forever"
     try:
         js = nc.jetstream(timeout=10)
         try:
@@ -111,35 +115,44 @@ def pull_new_data(rt: Runtime) -> int:
                 raise ValueError("negative rows")
         except (ValueError, TypeError, KeyError) as exc:
             rt.store.add_event(
-                "new_data_invalid", rt.model,
+                "new_data_invalid",
+                rt.model,
                 summary=f"new-data message {msg.seq} on {cfg.subject} ignored: expected JSON "
                 f'like {{"rows": 250}} ({type(exc).__name__}: {exc})',
-                evidence={"stream": stream, "seq": msg.seq, "data": msg.data[:200].decode(
-                    "utf-8", "replace")})
+                evidence={
+                    "stream": stream,
+                    "seq": msg.seq,
+                    "data": msg.data[:200].decode("utf-8", "replace"),
+                },
+            )
             return False
-        rt.store.add_arrival(rt.model, source=stream, seq=msg.seq, ts=msg.ts, rows=rows,
-                             payload=payload)
+        rt.store.add_arrival(
+            rt.model, source=stream, seq=msg.seq, ts=msg.ts, rows=rows, payload=payload
+        )
         return True
 
     try:
         return asyncio.run(_pull(cfg, stream, durable_name(rt, cfg), record))
     except (OSError, TimeoutError) as exc:
-        raise NewDataSourceError(f"cannot read new-data events from {cfg.nats}: "
-                                 f"{type(exc).__name__}: {exc}",
-                                 fix="check that NATS (with JetStream) runs there, or "
-                                 "retrain.new_data.nats") from None
+        raise NewDataSourceError(
+            f"cannot read new-data events from {cfg.nats}: {type(exc).__name__}: {exc}",
+            fix="check that NATS (with JetStream) runs there, or retrain.new_data.nats",
+        ) from None
     except Exception as exc:
         from nats.errors import Error as NatsError
         from nats.errors import NoServersError
 
         if isinstance(exc, NoServersError):
-            raise NewDataSourceError(f"cannot read new-data events from {cfg.nats}: no "
-                                     "server answered", fix="check that NATS (with JetStream) "
-                                     "runs there, or retrain.new_data.nats") from None
+            raise NewDataSourceError(
+                f"cannot read new-data events from {cfg.nats}: no server answered",
+                fix="check that NATS (with JetStream) runs there, or retrain.new_data.nats",
+            ) from None
         if isinstance(exc, NatsError):
-            raise NewDataSourceError(f"NATS at {cfg.nats}: {type(exc).__name__}: {exc}",
-                                     fix="check JetStream is enabled and the stream/consumer "
-                                     "settings in retrain.new_data") from None
+            raise NewDataSourceError(
+                f"NATS at {cfg.nats}: {type(exc).__name__}: {exc}",
+                fix="check JetStream is enabled and the stream/consumer "
+                "settings in retrain.new_data",
+            ) from None
         raise
 
 
@@ -149,8 +162,7 @@ def last_training_start(store: OpsStore, model: str) -> datetime | None:
     return None if last is None else last.started
 
 
-def new_data_candidate(rt: Runtime, notes: list[str]
-                       ) -> tuple[str, str, dict[str, Any]] | None:
+def new_data_candidate(rt: Runtime, notes: list[str]) -> tuple[str, str, dict[str, Any]] | None:
     """(trigger, key, evidence) when enough rows arrived since the last training."""
     cfg = rt.config.retrain.new_data
     assert cfg is not None
@@ -163,12 +175,25 @@ def new_data_candidate(rt: Runtime, notes: list[str]
     arrivals = rt.store.list_arrivals(rt.model, since=since, source=stream_name(rt, cfg))
     rows = sum(a.rows for a in arrivals)
     if rows < cfg.min_rows:
-        notes.append(f"new data: {rows} of {cfg.min_rows} rows since the last training "
-                     f"({len(arrivals)} messages)")
+        notes.append(
+            f"new data: {rows} of {cfg.min_rows} rows since the last training "
+            f"({len(arrivals)} messages)"
+        )
         return None
     seqs = [a.seq for a in arrivals]
     source = arrivals[0].source
-    return ("new_data", f"{source}:{min(seqs)}-{max(seqs)}", {
-        "messages": len(arrivals), "rows": rows, "min_rows": cfg.min_rows,
-        "stream": source, "subject": cfg.subject, "seq_range": [min(seqs), max(seqs)],
-        "since": since, "first_ts": arrivals[0].ts, "last_ts": arrivals[-1].ts})
+    return (
+        "new_data",
+        f"{source}:{min(seqs)}-{max(seqs)}",
+        {
+            "messages": len(arrivals),
+            "rows": rows,
+            "min_rows": cfg.min_rows,
+            "stream": source,
+            "subject": cfg.subject,
+            "seq_range": [min(seqs), max(seqs)],
+            "since": since,
+            "first_ts": arrivals[0].ts,
+            "last_ts": arrivals[-1].ts,
+        },
+    )

@@ -41,8 +41,9 @@ def _cron_prev(expr: str, now: datetime) -> datetime:
     return prev
 
 
-def cooldown_until(cfg: ProjectConfig, firings: list[TriggerFiring], now: datetime
-                   ) -> datetime | None:
+def cooldown_until(
+    cfg: ProjectConfig, firings: list[TriggerFiring], now: datetime
+) -> datetime | None:
     """When the cooldown after the last firing ends; None when not cooling down."""
     counted = [f for f in firings if f.trigger != "resume"]
     if not counted:
@@ -51,14 +52,18 @@ def cooldown_until(cfg: ProjectConfig, firings: list[TriggerFiring], now: dateti
     return until if until > now else None
 
 
-def next_monitor(store: OpsStore, cfg: ProjectConfig, model: str, now: datetime,
-                 not_before: datetime | None = None) -> datetime:
+def next_monitor(
+    store: OpsStore,
+    cfg: ProjectConfig,
+    model: str,
+    now: datetime,
+    not_before: datetime | None = None,
+) -> datetime:
     """The next monitor run the agent makes (now if one is overdue), not before
     `not_before`."""
     schedule = cfg.monitor.schedule
     last = store.find_last_monitor(model)
-    due = now if last is None or last.ts < _cron_prev(schedule, now) else \
-        _cron_next(schedule, now)
+    due = now if last is None or last.ts < _cron_prev(schedule, now) else _cron_next(schedule, now)
     if not_before is not None and due < not_before:
         due = _cron_next(schedule, not_before - timedelta(microseconds=1))
     return due
@@ -68,8 +73,9 @@ def next_monitor(store: OpsStore, cfg: ProjectConfig, model: str, now: datetime,
 MONITOR_TRIGGERS = ("drift", "performance", "estimated_performance", "quality")
 
 
-def trigger_outlook(store: OpsStore, cfg: ProjectConfig, model: str, now: datetime
-                    ) -> list[dict[str, Any]]:
+def trigger_outlook(
+    store: OpsStore, cfg: ProjectConfig, model: str, now: datetime
+) -> list[dict[str, Any]]:
     """One entry per trigger in `retrain.on`, plus `manual` and `resume`."""
     firings = store.list_firings(model)
     last_by_trigger = {f.trigger: f for f in firings}
@@ -79,17 +85,29 @@ def trigger_outlook(store: OpsStore, cfg: ProjectConfig, model: str, now: dateti
     for trigger in dict.fromkeys((*cfg.retrain.on, "manual", "resume")):
         last = last_by_trigger.get(trigger)
         entry: dict[str, Any] = {
-            "trigger": trigger, "last_key": last.key if last else None,
-            "last_ts": _iso(last.ts) if last else None, "next": None,
+            "trigger": trigger,
+            "last_key": last.key if last else None,
+            "last_ts": _iso(last.ts) if last else None,
+            "next": None,
             "cooldown_until": None if trigger in ("manual", "resume") else _iso(cooling),
-            "progress": None, "pending": None, "detail": ""}
+            "progress": None,
+            "pending": None,
+            "detail": "",
+        }
         _fill(entry, store, cfg, model, now, cooling, deployed)
         entries.append(entry)
     return entries
 
 
-def _fill(entry: dict[str, Any], store: OpsStore, cfg: ProjectConfig, model: str,
-          now: datetime, cooling: datetime | None, deployed: bool) -> None:
+def _fill(
+    entry: dict[str, Any],
+    store: OpsStore,
+    cfg: ProjectConfig,
+    model: str,
+    now: datetime,
+    cooling: datetime | None,
+    deployed: bool,
+) -> None:
     """`next`, `progress`, `pending` and `detail` (one phrase that reads after "next: ")."""
     trigger = entry["trigger"]
     cool = "" if cooling is None else f" (cooldown until {_hm(cooling)})"
@@ -99,8 +117,11 @@ def _fill(entry: dict[str, Any], store: OpsStore, cfg: ProjectConfig, model: str
             return
         at = next_monitor(store, cfg, model, now, cooling)
         entry["next"] = _iso(at)
-        entry["detail"] = ("the monitor run at the agent's next tick (due)" if at == now else
-                           f"the monitor run at {_hm(at)}{cool}")
+        entry["detail"] = (
+            "the monitor run at the agent's next tick (due)"
+            if at == now
+            else f"the monitor run at {_hm(at)}{cool}"
+        )
     elif trigger == "schedule" and cfg.retrain.schedule:
         expr = cfg.retrain.schedule
         due_at = _cron_prev(expr, now)
@@ -109,28 +130,37 @@ def _fill(entry: dict[str, Any], store: OpsStore, cfg: ProjectConfig, model: str
         if cooling is not None and at < cooling:
             at = cooling
         entry["next"] = _iso(at)
-        entry["detail"] = (f"the agent's next tick (due; {expr})" if at == now else
-                           f"{_hm(at)} ({expr}){cool}")
+        entry["detail"] = (
+            f"the agent's next tick (due; {expr})" if at == now else f"{_hm(at)} ({expr}){cool}"
+        )
     elif trigger == "schedule":
         entry["detail"] = "never: no retrain.schedule set"
     elif trigger in ("new_data", "labels"):
         rows, need = _volume(store, cfg, model, trigger)
         entry["progress"] = {"rows": rows, "min_rows": need}
         have = f"{rows} of {need} rows since the last training"
-        entry["detail"] = (f"the agent's next tick ({have}){cool}" if rows >= need else
-                           f"when {need - rows} more rows arrive ({have}){cool}")
+        entry["detail"] = (
+            f"the agent's next tick ({have}){cool}"
+            if rows >= need
+            else f"when {need - rows} more rows arrive ({have}){cool}"
+        )
     elif trigger == "manual":
         from opsloop.orchestrate.manual import list_requests
 
-        pending = [r.id for r in list_requests(store, model, limit=1000)
-                   if r.status == "pending"]
+        pending = [r.id for r in list_requests(store, model, limit=1000) if r.status == "pending"]
         entry["pending"] = pending
-        entry["detail"] = ("when someone asks (opsloop retrain)" if not pending else
-                           f"the agent's next tick: {len(pending)} pending request(s) "
-                           f"({', '.join(f'#{i}' for i in pending)})")
+        entry["detail"] = (
+            "when someone asks (opsloop retrain)"
+            if not pending
+            else f"the agent's next tick: {len(pending)} pending request(s) "
+            f"({', '.join(f'#{i}' for i in pending)})"
+        )
     elif trigger == "resume":
-        entry["detail"] = ("when a training crashes (re-run once)" if cfg.agent.resume_crashed
-                           else "never (agent.resume_crashed: false)")
+        entry["detail"] = (
+            "when a training crashes (re-run once)"
+            if cfg.agent.resume_crashed
+            else "never (agent.resume_crashed: false)"
+        )
 
 
 def _volume(store: OpsStore, cfg: ProjectConfig, model: str, trigger: str) -> tuple[int, int]:

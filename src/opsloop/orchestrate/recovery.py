@@ -38,9 +38,13 @@ class Resume:
         return f"resume:{self.run.id}"
 
     def evidence(self) -> dict[str, Any]:
-        return {"pipeline_run": self.run.id, "crashed_trigger": self.run.trigger,
-                "error": self.run.error, "heartbeat": self.run.heartbeat,
-                "window": None if self.window is None else self.window.key}
+        return {
+            "pipeline_run": self.run.id,
+            "crashed_trigger": self.run.trigger,
+            "error": self.run.error,
+            "heartbeat": self.run.heartbeat,
+            "window": None if self.window is None else self.window.key,
+        }
 
 
 def crashed_window(run: PipelineRun) -> Window | None:
@@ -58,9 +62,13 @@ def recover_crashed(rt: Runtime) -> tuple[list[PipelineRun], list[Resume]]:
     clock, so this compares with the real time, not the runtime's (test) clock."""
     cutoff = utcnow() - rt.config.agent.heartbeat_timeout
     crashed = rt.store.fail_stale_runs(rt.model, cutoff)
-    resumes = [Resume(run, crashed_window(run)) for run in crashed
-               if run.pipeline == "train" and rt.config.agent.resume_crashed
-               and not (run.trigger or "").startswith("resume:")]
+    resumes = [
+        Resume(run, crashed_window(run))
+        for run in crashed
+        if run.pipeline == "train"
+        and rt.config.agent.resume_crashed
+        and not (run.trigger or "").startswith("resume:")
+    ]
     return crashed, resumes
 
 

@@ -26,8 +26,11 @@ class MemoryRegistry:
             versions = self._versions.setdefault(record.model_name, [])
             version = str(len(versions) + 1)
             mv = ModelVersion(
-                name=record.model_name, version=version, created=utcnow(),
-                run_id=f"memory-run-{record.model_name}-{version}", source=None,
+                name=record.model_name,
+                version=version,
+                created=utcnow(),
+                run_id=f"memory-run-{record.model_name}-{version}",
+                source=None,
                 tags={**record.tags, "opsloop.task": record.task},
             )
             versions.append(mv)
@@ -35,8 +38,10 @@ class MemoryRegistry:
             self._models[key] = pickle.dumps(record.estimator)  # a real copy, like MLflow
             from opsloop.data.features import features_to_json
 
-            self._artifacts[key] = {**record.artifacts,
-                                    "features.json": features_to_json(record.features)}
+            self._artifacts[key] = {
+                **record.artifacts,
+                "features.json": features_to_json(record.features),
+            }
             self._records[key] = record
             return mv
 
@@ -78,8 +83,12 @@ class MemoryRegistry:
         key = (name, str(version))
         record = self._records[key]
         return LoadedModel(
-            name=name, version=str(version), estimator=pickle.loads(self._models[key]),
-            features=list(record.features), task=record.task, artifacts=self._artifacts[key],
+            name=name,
+            version=str(version),
+            estimator=pickle.loads(self._models[key]),
+            features=list(record.features),
+            task=record.task,
+            artifacts=self._artifacts[key],
         )
 
     def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:

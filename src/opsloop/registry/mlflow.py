@@ -42,7 +42,10 @@ def _pins() -> list[str]:
 
 class MlflowRegistry:
     def __init__(
-        self, tracking_uri: str, *, registry_uri: str | None = None,
+        self,
+        tracking_uri: str,
+        *,
+        registry_uri: str | None = None,
         artifact_location: str | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
@@ -101,15 +104,18 @@ class MlflowRegistry:
 
         experiment_id = self._experiment_id(record.experiment)
         tags = {**record.tags, "opsloop.task": record.task}
-        with mlflow.start_run(experiment_id=experiment_id,
-                              run_name=f"train-{record.model_name}") as run:
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"train-{record.model_name}"
+        ) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in record.params.items()})
             mlflow.log_metrics(record.metrics)
             mlflow.set_tags(tags)
             import mlflow.data
 
             dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
-                record.dataset, targets=record.target, name=f"{record.model_name}-training",
+                record.dataset,
+                targets=record.target,
+                name=f"{record.model_name}-training",
                 digest=record.dataset_digest[:36],
             )
             mlflow.log_input(dataset, context="training")
@@ -117,8 +123,12 @@ class MlflowRegistry:
             output = record.estimator.predict(example[[f.name for f in record.features]])
             signature = infer_signature(example, output)
             info = mlflow.sklearn.log_model(
-                record.estimator, name="model", signature=signature, input_example=example,
-                pip_requirements=_pins(), serialization_format="cloudpickle",
+                record.estimator,
+                name="model",
+                signature=signature,
+                input_example=example,
+                pip_requirements=_pins(),
+                serialization_format="cloudpickle",
             )
             artifacts = {**record.artifacts, "features.json": features_to_json(record.features)}
             for file_name, text in artifacts.items():
@@ -127,7 +137,9 @@ class MlflowRegistry:
         self._ensure_model(record.model_name)
         mv = self.client.create_model_version(
             record.model_name,
-            info.model_uri, run_id=run_id, tags=tags,
+            info.model_uri,
+            run_id=run_id,
+            tags=tags,
         )
         return self._to_version(mv)
 
@@ -141,9 +153,12 @@ class MlflowRegistry:
 
     def _to_version(self, mv: Any) -> ModelVersion:
         return ModelVersion(
-            name=mv.name, version=str(mv.version),
+            name=mv.name,
+            version=str(mv.version),
             created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
-            run_id=mv.run_id, source=mv.source, tags=dict(mv.tags or {}),
+            run_id=mv.run_id,
+            source=mv.source,
+            tags=dict(mv.tags or {}),
             aliases=tuple(getattr(mv, "aliases", ()) or ()),
         )
 
@@ -154,8 +169,7 @@ class MlflowRegistry:
             return self._to_version(self.client.get_model_version(name, str(version)))
         except MlflowException:
             raise NotFoundError(
-                f"model {name!r} has no version {version!r} in the registry at "
-                f"{self.registry_uri}",
+                f"model {name!r} has no version {version!r} in the registry at {self.registry_uri}",
                 fix="run `opsloop status` to see the registered versions",
             ) from None
 
@@ -207,7 +221,10 @@ class MlflowRegistry:
             ) from None
         features = features_from_json(self.read_artifact(name, mv.version, "features.json"))
         return LoadedModel(
-            name=name, version=mv.version, estimator=estimator, features=features,
+            name=name,
+            version=mv.version,
+            estimator=estimator,
+            features=features,
             task=mv.tags.get("opsloop.task", "binary_classification"),
         )
 
@@ -225,9 +242,7 @@ class MlflowRegistry:
             raise NotFoundError(f"version {version} of {name!r} has no run")
         mlflow = self._mlflow()
         try:
-            return str(mlflow.artifacts.load_text(
-                f"runs:/{mv.run_id}/{_ARTIFACT_DIR}/{artifact}"
-            ))
+            return str(mlflow.artifacts.load_text(f"runs:/{mv.run_id}/{_ARTIFACT_DIR}/{artifact}"))
         except Exception:
             raise NotFoundError(
                 f"version {version} of {name!r} has no artifact {artifact!r}",

@@ -44,10 +44,17 @@ class DeployBody(BaseModel):
     version: str = Field(min_length=1, max_length=32)
     strategy: Literal["blue_green", "canary", "shadow"] | None = None
     steps: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(
-        default=None, min_length=1, max_length=20,
-        description="canary percentages, increasing, ending at 100")
-    bake: str | None = Field(default=None, max_length=20, pattern=r"^\d+(\.\d+)?[smhdw]$",
-                             description="a duration such as '90s', '5m', '1h'")
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="canary percentages, increasing, ending at 100",
+    )
+    bake: str | None = Field(
+        default=None,
+        max_length=20,
+        pattern=r"^\d+(\.\d+)?[smhdw]$",
+        description="a duration such as '90s', '5m', '1h'",
+    )
     reason: str = Field(default="deployed over the admin API", max_length=2000)
 
 
@@ -79,21 +86,26 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
 
     def check_model(name: str) -> None:
         if name != project.name:
-            raise RequestError(404, f"unknown model {name!r}; this server manages "
-                               f"{project.name!r}")
+            raise RequestError(404, f"unknown model {name!r}; this server manages {project.name!r}")
 
     def admin(
         authorization: Annotated[str | None, Header()] = None,
         x_opsloop_actor: Annotated[str | None, Header()] = None,
     ) -> str:
         if not admin_token:
-            raise RequestError(403, "the admin API is disabled: start the server with "
-                               "OPSLOOP_ADMIN_TOKEN (or serve.admin_token_env) set")
+            raise RequestError(
+                403,
+                "the admin API is disabled: start the server with "
+                "OPSLOOP_ADMIN_TOKEN (or serve.admin_token_env) set",
+            )
         scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(),
-                                                                 admin_token.encode()):
-            raise RequestError(401, "missing or wrong bearer token; send "
-                               "'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>'")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.encode(), admin_token.encode()
+        ):
+            raise RequestError(
+                401,
+                "missing or wrong bearer token; send 'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>'",
+            )
         return f"api:{(x_opsloop_actor or 'admin').strip()[:100] or 'admin'}"
 
     # Dependencies as default values: with postponed annotations FastAPI resolves
@@ -124,29 +136,35 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return project.monitoring(limit=max(1, min(limit, 1000)), version=version)
 
     @router.post("/models/{name}/versions/{version}/approve", responses=_WRITE_ERRORS)
-    def approve_version(name: str, version: str, body: ApprovalBody | None = None,
-                        actor: str = admin_actor) -> dict[str, Any]:
+    def approve_version(
+        name: str, version: str, body: ApprovalBody | None = None, actor: str = admin_actor
+    ) -> dict[str, Any]:
         check_model(name)
         body = body or ApprovalBody()
-        approval = approve(project.runtime, version, actor=actor, comment=body.comment,
-                           force=body.force)
+        approval = approve(
+            project.runtime, version, actor=actor, comment=body.comment, force=body.force
+        )
         deployment = project.store.find_deployment(project.name)
-        return {"approval": approval.to_dict(),
-                "deployment": None if deployment is None else deployment.to_dict()}
+        return {
+            "approval": approval.to_dict(),
+            "deployment": None if deployment is None else deployment.to_dict(),
+        }
 
     @router.post("/models/{name}/versions/{version}/reject", responses=_WRITE_ERRORS)
-    def reject_version(name: str, version: str, body: RejectionBody | None = None,
-                       actor: str = admin_actor) -> dict[str, Any]:
+    def reject_version(
+        name: str, version: str, body: RejectionBody | None = None, actor: str = admin_actor
+    ) -> dict[str, Any]:
         check_model(name)
         body = body or RejectionBody()
         approval = reject(project.runtime, version, actor=actor, comment=body.comment)
         deployment = project.store.find_deployment(project.name)
-        return {"approval": approval.to_dict(),
-                "deployment": None if deployment is None else deployment.to_dict()}
+        return {
+            "approval": approval.to_dict(),
+            "deployment": None if deployment is None else deployment.to_dict(),
+        }
 
     @router.post("/models/{name}/deploy", responses=_WRITE_ERRORS)
-    def deploy_version(name: str, body: DeployBody, actor: str = admin_actor
-                       ) -> dict[str, Any]:
+    def deploy_version(name: str, body: DeployBody, actor: str = admin_actor) -> dict[str, Any]:
         """Blue-green switch now, or start a canary/shadow rollout."""
         from opsloop.config import parse_duration
         from opsloop.deploy.rollout import deploy
@@ -156,9 +174,15 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
             bake = None if body.bake is None else parse_duration(body.bake).total_seconds()
         except ValueError as exc:
             raise InvalidInputError(f"bake: {exc}") from None
-        result = deploy(project.runtime, body.version, strategy=body.strategy,
-                        steps=None if body.steps is None else tuple(body.steps),
-                        bake_seconds=bake, reason=body.reason, actor=actor)
+        result = deploy(
+            project.runtime,
+            body.version,
+            strategy=body.strategy,
+            steps=None if body.steps is None else tuple(body.steps),
+            bake_seconds=bake,
+            reason=body.reason,
+            actor=actor,
+        )
         kind = "deployment" if isinstance(result, Deployment) else "rollout"
         return {kind: result.to_dict()}
 
@@ -169,8 +193,9 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return {"rollout": project.rollout_status()}
 
     @router.post("/models/{name}/rollout/promote", responses=_WRITE_ERRORS)
-    def rollout_promote(name: str, body: ReasonBody | None = None, actor: str = admin_actor
-                        ) -> dict[str, Any]:
+    def rollout_promote(
+        name: str, body: ReasonBody | None = None, actor: str = admin_actor
+    ) -> dict[str, Any]:
         from opsloop.deploy.rollout import promote_now
 
         check_model(name)
@@ -178,8 +203,9 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return {"rollout": done.to_dict()}
 
     @router.post("/models/{name}/rollout/abort", responses=_WRITE_ERRORS)
-    def rollout_abort(name: str, body: ReasonBody | None = None, actor: str = admin_actor
-                      ) -> dict[str, Any]:
+    def rollout_abort(
+        name: str, body: ReasonBody | None = None, actor: str = admin_actor
+    ) -> dict[str, Any]:
         from opsloop.deploy.rollout import abort
 
         check_model(name)
@@ -187,26 +213,28 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         return {"rollout": done.to_dict()}
 
     @router.post("/models/{name}/rollback", responses=_WRITE_ERRORS)
-    def rollback_model(name: str, body: ReasonBody | None = None, actor: str = admin_actor
-                       ) -> dict[str, Any]:
+    def rollback_model(
+        name: str, body: ReasonBody | None = None, actor: str = admin_actor
+    ) -> dict[str, Any]:
         """Back to the previous champion; during a rollout, back to its stable version."""
         from opsloop.deploy.controller import rollback
 
         check_model(name)
-        deployment = rollback(project.runtime, actor=actor,
-                              reason=(body or ReasonBody()).reason)
+        deployment = rollback(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
         return {"deployment": deployment.to_dict()}
 
     @router.post("/models/{name}/retrain", status_code=202, responses=_WRITE_ERRORS)
-    def retrain_request(name: str, body: ReasonBody | None = None, actor: str = admin_actor
-                        ) -> dict[str, Any]:
+    def retrain_request(
+        name: str, body: ReasonBody | None = None, actor: str = admin_actor
+    ) -> dict[str, Any]:
         """Ask the agent to retrain at its next tick (once, not held back by the
         cooldown); 202 with the request."""
         from opsloop.orchestrate.manual import request_retrain
 
         check_model(name)
-        request = request_retrain(project.store, project.name, actor=actor,
-                                  reason=(body or ReasonBody()).reason)
+        request = request_retrain(
+            project.store, project.name, actor=actor, reason=(body or ReasonBody()).reason
+        )
         return {"request": request.to_dict()}
 
     @router.get("/models/{name}/retrain", responses=_READ_ERRORS)

@@ -77,8 +77,7 @@ class ServeContext:
     multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
 
 
-def _error(status: int, message: str, details: list[dict[str, Any]] | None = None
-           ) -> JSONResponse:
+def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
     return JSONResponse({"error": message, "details": details or []}, status_code=status)
 
 
@@ -86,18 +85,25 @@ def create_app(ctx: ServeContext) -> FastAPI:
     from opsloop import __version__
 
     stats = ServeStats()
-    holder = ModelHolder(ctx.model_name, ctx.store,
-                         lambda version: prepare(ctx.load_version(version)), env=ctx.env,
-                         reload_interval=ctx.reload_interval,
-                         rollback_window=ctx.rollback_window, stats=stats)
+    holder = ModelHolder(
+        ctx.model_name,
+        ctx.store,
+        lambda version: prepare(ctx.load_version(version)),
+        env=ctx.env,
+        reload_interval=ctx.reload_interval,
+        rollback_window=ctx.rollback_window,
+        stats=stats,
+    )
     metrics = ServeMetrics(holder, ctx.log_writer, multiprocess=ctx.multiprocess_metrics)
     shadows: set[asyncio.Task[None]] = set()  # shadow predictions in flight
     # Predict calls run one at a time in a dedicated thread, off the event loop; with
     # batching enabled, requests that queue up meanwhile are coalesced (serve/batching.py).
     batching = ctx.batching if ctx.batching is not None and ctx.batching.enabled else None
-    batcher = MicroBatcher(lambda m, rows: predict_rows(m, rows, ctx.model_threads),
-                           max_batch_size=batching.max_batch_size if batching else 1,
-                           max_wait=batching.max_wait.total_seconds() if batching else 0.0)
+    batcher = MicroBatcher(
+        lambda m, rows: predict_rows(m, rows, ctx.model_threads),
+        max_batch_size=batching.max_batch_size if batching else 1,
+        max_wait=batching.max_wait.total_seconds() if batching else 0.0,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -154,12 +160,16 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     def routing_for(name: str) -> Routing:
         if name != ctx.model_name:
-            raise RequestError(404, f"unknown model {name!r}; this server serves "
-                               f"{ctx.model_name!r}")
+            raise RequestError(
+                404, f"unknown model {name!r}; this server serves {ctx.model_name!r}"
+            )
         routing = holder.routing
         if routing is None:
-            raise RequestError(503, f"no version of {ctx.model_name!r} is deployed yet; "
-                               "train and promote one (`opsloop train`)")
+            raise RequestError(
+                503,
+                f"no version of {ctx.model_name!r} is deployed yet; "
+                "train and promote one (`opsloop train`)",
+            )
         return routing
 
     def served(name: str, version: str | None = None) -> LoadedModel:
@@ -169,13 +179,17 @@ def create_app(ctx: ServeContext) -> FastAPI:
         if routing.candidate is not None and version == routing.candidate.version:
             return routing.candidate
         versions = served_versions(routing)
-        raise RequestError(404, f"version {version!r} of {name!r} is not served; this server "
-                           f"serves version{'s' if len(versions) > 1 else ''} "
-                           f"{', '.join(versions)}")
+        raise RequestError(
+            404,
+            f"version {version!r} of {name!r} is not served; this server "
+            f"serves version{'s' if len(versions) > 1 else ''} "
+            f"{', '.join(versions)}",
+        )
 
     def served_versions(routing: Routing) -> list[str]:
-        return [routing.stable.version] + ([] if routing.candidate is None
-                                           else [routing.candidate.version])
+        return [routing.stable.version] + (
+            [] if routing.candidate is None else [routing.candidate.version]
+        )
 
     async def body_bytes(request: Request) -> bytes:
         length = request.headers.get("content-length")
@@ -189,7 +203,10 @@ def create_app(ctx: ServeContext) -> FastAPI:
     sticky_header = (ctx.sticky_header or "x-request-id").lower()
 
     async def answer(
-        route: str, request: Request, name: str, version: str | None,
+        route: str,
+        request: Request,
+        name: str,
+        version: str | None,
         parse: Callable[[LoadedModel, bytes], tuple[ModelInput, list[str], str]],
     ) -> tuple[LoadedModel, list[str], str, np.ndarray, np.ndarray | None]:
         """Check the model, read and parse the body, route (stable, canary candidate or
@@ -204,8 +221,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
             rows, ids, request_id = parse(model, body)
             key = request.headers.get(sticky_header) or ids[0]
             traffic = "stable" if model is routing.stable else "candidate"
-            if version is None and routing.mode == "canary" \
-                    and routing.picks_candidate(key):
+            if version is None and routing.mode == "canary" and routing.picks_candidate(key):
                 assert routing.candidate is not None
                 model, traffic = routing.candidate, "candidate"
                 if model.features != routing.stable.features:
@@ -231,8 +247,9 @@ def create_app(ctx: ServeContext) -> FastAPI:
         observe(route, 200, model.version, t0)
         return model, ids, request_id, prediction, score
 
-    async def predict(model: LoadedModel, rows: ModelInput, ids: list[str], request_id: str,
-                      traffic: str) -> tuple[np.ndarray, np.ndarray | None]:
+    async def predict(
+        model: LoadedModel, rows: ModelInput, ids: list[str], request_id: str, traffic: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         t0 = time.perf_counter()
         try:
             try:
@@ -246,13 +263,22 @@ def create_app(ctx: ServeContext) -> FastAPI:
         stats.observe(model.version, traffic, time.perf_counter() - t0)
         metrics.predictions.labels(model.version).inc(len(rows))
         if ctx.log_writer is not None:  # the rows are built in the writer's thread
-            ctx.log_writer.submit(LoggedRequest(rows, ids, request_id, time.time(),
-                                                model.version, traffic, prediction, score))
+            ctx.log_writer.submit(
+                LoggedRequest(
+                    rows, ids, request_id, time.time(), model.version, traffic, prediction, score
+                )
+            )
         return prediction, score
 
-    def mirror(candidate: LoadedModel, stable: LoadedModel,
-               parse: Callable[[LoadedModel, bytes], tuple[ModelInput, list[str], str]],
-               body: bytes, rows: ModelInput, ids: list[str], request_id: str) -> None:
+    def mirror(
+        candidate: LoadedModel,
+        stable: LoadedModel,
+        parse: Callable[[LoadedModel, bytes], tuple[ModelInput, list[str], str]],
+        body: bytes,
+        rows: ModelInput,
+        ids: list[str],
+        request_id: str,
+    ) -> None:
         """Answer a copy of the request with the shadow candidate after the caller's answer
         (a task queued behind it on the predict thread); the answer is logged (route
         `shadow`), never returned. Bounded: beyond MAX_SHADOWS in flight a mirror is
@@ -263,8 +289,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
         async def run() -> None:
             try:
-                copy = rows if candidate.features == stable.features \
-                    else parse(candidate, body)[0]
+                copy = rows if candidate.features == stable.features else parse(candidate, body)[0]
             except RequestError:  # stable took this input; the candidate cannot
                 stats.observe(candidate.version, "shadow", 0.0, error=True)
                 return
@@ -296,14 +321,21 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     def metadata(model: LoadedModel) -> dict[str, Any]:
         kinds = {"numeric": "FP64", "categorical": "BYTES", "boolean": "BOOL"}
-        outputs = [{"name": "prediction", "datatype": "BYTES", "shape": [-1]},
-                   {"name": "prediction_id", "datatype": "BYTES", "shape": [-1]}]
+        outputs = [
+            {"name": "prediction", "datatype": "BYTES", "shape": [-1]},
+            {"name": "prediction_id", "datatype": "BYTES", "shape": [-1]},
+        ]
         if model.task == "binary_classification":
             outputs.insert(1, {"name": "score", "datatype": "FP64", "shape": [-1]})
-        return {"name": model.name, "versions": [model.version], "platform": "opsloop-sklearn",
-                "inputs": [{"name": f.name, "datatype": kinds[f.kind], "shape": [-1]}
-                           for f in model.features],
-                "outputs": outputs}
+        return {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "opsloop-sklearn",
+            "inputs": [
+                {"name": f.name, "datatype": kinds[f.kind], "shape": [-1]} for f in model.features
+            ],
+            "outputs": outputs,
+        }
 
     @app.get("/v2/models/{name}")
     async def model_metadata(name: str) -> dict[str, Any]:
@@ -324,17 +356,35 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     async def infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
         model, ids, request_id, prediction, score = await answer(
-            "infer", request, name, version,
-            lambda m, body: parse_oip(decode_json(body), m.features, ctx.id_column))
-        outputs = [{"name": "prediction", "datatype": oip_datatype(prediction),
-                    "shape": [len(ids)], "data": prediction.tolist()}]
+            "infer",
+            request,
+            name,
+            version,
+            lambda m, body: parse_oip(decode_json(body), m.features, ctx.id_column),
+        )
+        outputs = [
+            {
+                "name": "prediction",
+                "datatype": oip_datatype(prediction),
+                "shape": [len(ids)],
+                "data": prediction.tolist(),
+            }
+        ]
         if score is not None:
-            outputs.append({"name": "score", "datatype": "FP64", "shape": [len(ids)],
-                            "data": score.tolist()})
-        outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [len(ids)],
-                        "data": ids})
-        return FastJSONResponse({"model_name": model.name, "model_version": model.version,
-                                 "id": request_id, "outputs": outputs})
+            outputs.append(
+                {"name": "score", "datatype": "FP64", "shape": [len(ids)], "data": score.tolist()}
+            )
+        outputs.append(
+            {"name": "prediction_id", "datatype": "BYTES", "shape": [len(ids)], "data": ids}
+        )
+        return FastJSONResponse(
+            {
+                "model_name": model.name,
+                "model_version": model.version,
+                "id": request_id,
+                "outputs": outputs,
+            }
+        )
 
     @app.post("/v2/models/{name}/infer")
     async def infer_latest(request: Request, name: str) -> FastJSONResponse:
@@ -344,22 +394,31 @@ def create_app(ctx: ServeContext) -> FastAPI:
     async def infer_version(request: Request, name: str, version: str) -> FastJSONResponse:
         return await infer(request, name, version)
 
-    def with_request_id(parsed: tuple[ModelInput, list[str]]
-                        ) -> tuple[ModelInput, list[str], str]:
+    def with_request_id(parsed: tuple[ModelInput, list[str]]) -> tuple[ModelInput, list[str], str]:
         return parsed[0], parsed[1], uuid.uuid4().hex
 
     @app.post("/predict")
     async def predict_records(request: Request) -> FastJSONResponse:
         model, ids, _, prediction, score = await answer(
-            "predict", request, ctx.model_name, None,
+            "predict",
+            request,
+            ctx.model_name,
+            None,
             lambda m, body: with_request_id(
-                parse_records(decode_json(body), m.features, ctx.id_column)))
+                parse_records(decode_json(body), m.features, ctx.id_column)
+            ),
+        )
         scores = [None] * len(ids) if score is None else score.tolist()
-        return FastJSONResponse({
-            "model_name": model.name, "model_version": model.version,
-            "predictions": [{"prediction_id": i, "prediction": p, "score": s}
-                            for i, p, s in zip(ids, prediction.tolist(), scores, strict=True)],
-        })
+        return FastJSONResponse(
+            {
+                "model_name": model.name,
+                "model_version": model.version,
+                "predictions": [
+                    {"prediction_id": i, "prediction": p, "score": s}
+                    for i, p, s in zip(ids, prediction.tolist(), scores, strict=True)
+                ],
+            }
+        )
 
     @app.post("/invocations")
     async def invocations(request: Request) -> FastJSONResponse:
@@ -369,13 +428,14 @@ def create_app(ctx: ServeContext) -> FastAPI:
         def parse(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
             if csv:
                 return with_request_id(parse_csv(body, m.features, ctx.id_column))
-            return with_request_id(parse_invocations(decode_json(body), m.features,
-                                                     ctx.id_column))
+            return with_request_id(parse_invocations(decode_json(body), m.features, ctx.id_column))
 
-        model, _, _, prediction, _ = await answer("invocations", request, ctx.model_name,
-                                                  None, parse)
-        return FastJSONResponse({"predictions": prediction.tolist()},
-                                headers={"X-Opsloop-Model-Version": model.version})
+        model, _, _, prediction, _ = await answer(
+            "invocations", request, ctx.model_name, None, parse
+        )
+        return FastJSONResponse(
+            {"predictions": prediction.tolist()}, headers={"X-Opsloop-Model-Version": model.version}
+        )
 
     @app.get("/metrics")
     async def prometheus() -> Response:

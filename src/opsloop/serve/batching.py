@@ -52,8 +52,9 @@ class MicroBatcher:
     """Queue requests with `await predict(model, rows)`; `start()`/`stop()` in the server's
     event loop (its lifespan)."""
 
-    def __init__(self, predict: PredictFn, *, max_batch_size: int = 64,
-                 max_wait: float = 0.002) -> None:
+    def __init__(
+        self, predict: PredictFn, *, max_batch_size: int = 64, max_wait: float = 0.002
+    ) -> None:
         self._predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait
@@ -109,13 +110,16 @@ class MicroBatcher:
                 await self._run_batch(batch, loop)
             except BaseException as exc:  # never leave a request waiting (e.g. on stop())
                 for item in batch:
-                    raise_into(item, exc if isinstance(exc, Exception)
-                               else RuntimeError("the server is shutting down"))
+                    raise_into(
+                        item,
+                        exc
+                        if isinstance(exc, Exception)
+                        else RuntimeError("the server is shutting down"),
+                    )
                 if not isinstance(exc, Exception):
                     raise
 
-    async def _fill(self, first: _Item, deadline: float, loop: asyncio.AbstractEventLoop
-                    ) -> None:
+    async def _fill(self, first: _Item, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
         """Wait until the queue holds a full batch for `first`'s model or the deadline."""
         assert self._wake is not None
         while self._queued_rows(first.model) < self.max_batch_size:
@@ -158,8 +162,9 @@ class MicroBatcher:
         self.calls += 1
         self.batched_requests += len(live)
         try:
-            prediction, score = await loop.run_in_executor(self._executor, self._predict,
-                                                           model, rows)
+            prediction, score = await loop.run_in_executor(
+                self._executor, self._predict, model, rows
+            )
         except Exception as exc:
             if len(live) == 1:
                 raise_into(live[0], exc)
@@ -167,8 +172,9 @@ class MicroBatcher:
             for item in live:  # find the culprit: one by one, each gets its own outcome
                 self.calls += 1
                 try:
-                    result = await loop.run_in_executor(self._executor, self._predict,
-                                                        model, item.rows)
+                    result = await loop.run_in_executor(
+                        self._executor, self._predict, model, item.rows
+                    )
                 except Exception as one:
                     raise_into(item, one)
                 else:

@@ -40,5 +40,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail), "details": []},
-                            status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"error": str(exc.detail), "details": []},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )

@@ -26,8 +26,21 @@ from opsloop.serve import fastjson
 from opsloop.serve.rows import ModelInput
 
 MAX_DETAILS = 20
-NUMERIC_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
-                           "UINT64", "FP16", "FP32", "FP64"})
+NUMERIC_TYPES = frozenset(
+    {
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "FP16",
+        "FP32",
+        "FP64",
+    }
+)
 OIP_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
 NUMBER_LIMIT = 1e308  # a numeric feature's value is within ±NUMBER_LIMIT
 _INT_LIMIT = 10**308  # the same bound as the exact decimal JSON Schema compares integers with
@@ -46,8 +59,11 @@ class RequestError(Exception):
 
 def _detail(field: str, expected: str, got: Any) -> dict[str, Any]:
     text = repr(got)
-    return {"field": field, "expected": expected,
-            "got": text if len(text) <= 80 else text[:77] + "..."}
+    return {
+        "field": field,
+        "expected": expected,
+        "got": text if len(text) <= 80 else text[:77] + "...",
+    }
 
 
 def decode_json(body: bytes) -> Any:
@@ -60,8 +76,11 @@ def decode_json(body: bytes) -> Any:
 
 
 def _expected(spec: FeatureSpec) -> str:
-    base = {"numeric": "a number within ±1e308", "categorical": "a string",
-            "boolean": "true or false"}[spec.kind]
+    base = {
+        "numeric": "a number within ±1e308",
+        "categorical": "a string",
+        "boolean": "true or false",
+    }[spec.kind]
     return base + (" or null" if spec.nullable else "")
 
 
@@ -74,8 +93,11 @@ def _check_value(spec: FeatureSpec, value: Any) -> bool:
         # exactly (as JSON Schema validators do); NaN fails every comparison.
         if isinstance(value, float):
             return -NUMBER_LIMIT <= value <= NUMBER_LIMIT
-        return isinstance(value, int) and not isinstance(value, bool) \
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
             and -_INT_LIMIT <= value <= _INT_LIMIT
+        )
     if spec.kind == "categorical":
         return isinstance(value, str)
     return isinstance(value, bool)
@@ -104,8 +126,9 @@ def all_numeric(features: Sequence[FeatureSpec]) -> bool:
     return all(f.kind == "numeric" for f in features)
 
 
-def build_input(columns: Mapping[str, Sequence[Any]], features: Sequence[FeatureSpec], n: int,
-                where: str) -> ModelInput:
+def build_input(
+    columns: Mapping[str, Sequence[Any]], features: Sequence[FeatureSpec], n: int, where: str
+) -> ModelInput:
     """Validate per-feature columns of length n and build the model's input."""
     if all_numeric(features) and all(f.name in columns for f in features):
         cols = [columns[f.name] for f in features]
@@ -123,8 +146,9 @@ def build_input(columns: Mapping[str, Sequence[Any]], features: Sequence[Feature
         before = len(details)
         for i, value in enumerate(values):
             if not _check_value(spec, value):
-                details.append(_detail(f"{spec.name}[{i}]" if n > 1 else spec.name,
-                                       _expected(spec), value))
+                details.append(
+                    _detail(f"{spec.name}[{i}]" if n > 1 else spec.name, _expected(spec), value)
+                )
                 if len(details) >= MAX_DETAILS:
                     break
         if len(details) >= MAX_DETAILS:
@@ -132,16 +156,18 @@ def build_input(columns: Mapping[str, Sequence[Any]], features: Sequence[Feature
         if len(details) > before:
             continue
         if spec.kind == "numeric":
-            data[spec.name] = np.asarray([np.nan if v is None else v for v in values],
-                                         dtype=float)
+            data[spec.name] = np.asarray([np.nan if v is None else v for v in values], dtype=float)
         else:
             data[spec.name] = pd.Series(list(values), dtype=object)
     if details:
         fields = sorted({d["field"].split("[")[0] for d in details})
         raise RequestError(422, f"invalid input for feature(s) {', '.join(fields)}", details)
     if all_numeric(features):
-        return ModelInput(features, n, matrix=np.column_stack([data[f.name] for f in features]
-                                                              ).reshape(n, len(features)))
+        return ModelInput(
+            features,
+            n,
+            matrix=np.column_stack([data[f.name] for f in features]).reshape(n, len(features)),
+        )
     return ModelInput(features, n, columns=data)
 
 
@@ -151,18 +177,24 @@ def prediction_ids(values: Sequence[Any] | None, n: int) -> list[str]:
     return [uuid.uuid4().hex if v is None else str(v) for v in values]
 
 
-def parse_records(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
-                  ) -> tuple[ModelInput, list[str]]:
+def parse_records(
+    payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+) -> tuple[ModelInput, list[str]]:
     """`{"records": [{...}, ...]}` or a bare list of records."""
     records = payload.get("records") if isinstance(payload, dict) else payload
     if not isinstance(records, list) or not records:
-        raise RequestError(422, "expected {\"records\": [{feature: value, ...}, ...]} with at "
-                           "least one record", [_detail("records", "a non-empty list",
-                                                        type(records).__name__)])
+        raise RequestError(
+            422,
+            'expected {"records": [{feature: value, ...}, ...]} with at least one record',
+            [_detail("records", "a non-empty list", type(records).__name__)],
+        )
     bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
     if bad:
-        raise RequestError(422, "every record must be a JSON object",
-                           [_detail(f"records[{i}]", "an object", records[i]) for i in bad[:20]])
+        raise RequestError(
+            422,
+            "every record must be a JSON object",
+            [_detail(f"records[{i}]", "an object", records[i]) for i in bad[:20]],
+        )
     n = len(records)
     ids = [r.get(id_column) for r in records] if id_column else None
     if all_numeric(features):
@@ -179,13 +211,21 @@ def parse_records(payload: Any, features: Sequence[FeatureSpec], id_column: str 
     for spec in features:
         missing = [i for i, r in enumerate(records) if spec.name not in r]
         if missing:
-            details.append(_detail(spec.name if n == 1 else f"{spec.name}[{missing[0]}]",
-                                   _expected(spec), "missing"))
+            details.append(
+                _detail(
+                    spec.name if n == 1 else f"{spec.name}[{missing[0]}]",
+                    _expected(spec),
+                    "missing",
+                )
+            )
             continue
         columns[spec.name] = [r[spec.name] for r in records]
     if details:
-        raise RequestError(422, "records lack feature(s) "
-                           + ", ".join(d["field"].split("[")[0] for d in details), details)
+        raise RequestError(
+            422,
+            "records lack feature(s) " + ", ".join(d["field"].split("[")[0] for d in details),
+            details,
+        )
     return build_input(columns, features, n, "in every record"), prediction_ids(ids, n)
 
 
@@ -202,15 +242,22 @@ def _flatten(data: list[Any]) -> list[Any]:
     return out
 
 
-def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
-              ) -> tuple[ModelInput, list[str], str]:
+def parse_oip(
+    payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+) -> tuple[ModelInput, list[str], str]:
     """An Open Inference Protocol v2 request with one input per feature."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) \
-            or not payload["inputs"]:
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("inputs"), list)
+        or not payload["inputs"]
+    ):
         got = payload.get("inputs") if isinstance(payload, dict) else payload
-        raise RequestError(422, "expected an inference request {\"inputs\": [{\"name\", "
-                           "\"shape\", \"datatype\", \"data\"}, ...]}",
-                           [_detail("inputs", "a non-empty list of tensors", got)])
+        raise RequestError(
+            422,
+            'expected an inference request {"inputs": [{"name", '
+            '"shape", "datatype", "data"}, ...]}',
+            [_detail("inputs", "a non-empty list of tensors", got)],
+        )
     specs = {f.name: f for f in features}
     columns: dict[str, list[Any]] = {}
     details: list[dict[str, Any]] = []
@@ -224,9 +271,13 @@ def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | No
         if not isinstance(name, str):
             details.append(_detail(f"{where}.name", "a feature name", name))
             continue
-        if not (isinstance(shape, list) and 1 <= len(shape) <= 2
-                and all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
-                and shape[0] >= 1 and shape[1:] in ([], [1])):
+        if not (
+            isinstance(shape, list)
+            and 1 <= len(shape) <= 2
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
+            and shape[0] >= 1
+            and shape[1:] in ([], [1])
+        ):
             details.append(_detail(f"{where}.shape", "[n] or [n, 1] with n ≥ 1 rows", shape))
             continue
         if not isinstance(dtype, str) or dtype not in OIP_TYPES:
@@ -235,31 +286,41 @@ def parse_oip(payload: Any, features: Sequence[FeatureSpec], id_column: str | No
         spec = specs.get(name)
         if spec is not None:
             want = {"numeric": NUMERIC_TYPES, "categorical": {"BYTES"}, "boolean": {"BOOL"}}[
-                spec.kind]
+                spec.kind
+            ]
             if dtype not in want:
-                details.append(_detail(f"{name}.datatype", " or ".join(sorted(want))
-                                       if len(want) < 3 else "a numeric datatype", dtype))
+                details.append(
+                    _detail(
+                        f"{name}.datatype",
+                        " or ".join(sorted(want)) if len(want) < 3 else "a numeric datatype",
+                        dtype,
+                    )
+                )
                 continue
         if not isinstance(item.get("data"), list):
-            details.append(_detail(f"{where}.data", "a list of values",
-                                   item.get("data", "missing")))
+            details.append(
+                _detail(f"{where}.data", "a list of values", item.get("data", "missing"))
+            )
             continue
         data = _flatten(item["data"])
         if len(data) != shape[0]:
-            details.append(_detail(f"{name}.data", f"{shape[0]} values (shape {shape})",
-                                   f"{len(data)} values"))
+            details.append(
+                _detail(f"{name}.data", f"{shape[0]} values (shape {shape})", f"{len(data)} values")
+            )
             continue
         sizes.add(shape[0])
         columns[name] = data
     if len(sizes) > 1:
-        details.append(_detail("inputs", "the same number of rows in every input",
-                               sorted(sizes)))
+        details.append(_detail("inputs", "the same number of rows in every input", sorted(sizes)))
     if details:
         raise RequestError(422, "invalid inference request", details)
     n = sizes.pop() if sizes else 0
     if n == 0:
-        raise RequestError(422, "the inference request has no rows",
-                           [_detail("inputs", "at least one row in each input", 0)])
+        raise RequestError(
+            422,
+            "the inference request has no rows",
+            [_detail("inputs", "at least one row in each input", 0)],
+        )
     rows = build_input(columns, features, n, "as an input named after it")
     ids = columns.get(id_column) if id_column else None
     request_id = payload.get("id")
@@ -279,39 +340,57 @@ def oip_datatype(values: np.ndarray) -> str:
 _INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def _columns_from_mapping(data: Mapping[str, Any], where: str) -> tuple[dict[str, list[Any]],
-                                                                        int]:
+def _columns_from_mapping(data: Mapping[str, Any], where: str) -> tuple[dict[str, list[Any]], int]:
     columns = {str(k): (list(v) if isinstance(v, list) else [v]) for k, v in data.items()}
     sizes = {len(v) for v in columns.values()}
     if len(sizes) > 1:
-        raise RequestError(422, f"{where}: every column needs the same number of values",
-                           [_detail(where, "equal-length columns", sorted(sizes))])
+        raise RequestError(
+            422,
+            f"{where}: every column needs the same number of values",
+            [_detail(where, "equal-length columns", sorted(sizes))],
+        )
     return columns, sizes.pop() if sizes else 0
 
 
-def parse_invocations(payload: Any, features: Sequence[FeatureSpec], id_column: str | None
-                      ) -> tuple[ModelInput, list[str]]:
+def parse_invocations(
+    payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+) -> tuple[ModelInput, list[str]]:
     """MLflow's scoring protocol (`POST /invocations`): exactly one of `dataframe_split`,
     `dataframe_records`, `instances` or `inputs` (records or columns)."""
     keys = [k for k in _INVOCATION_KEYS if isinstance(payload, dict) and k in payload]
     if len(keys) != 1:
         got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
-        raise RequestError(422, "expected a JSON object with exactly one of "
-                           + ", ".join(_INVOCATION_KEYS) + " (MLflow's scoring protocol)",
-                           [_detail("body", "one of " + ", ".join(_INVOCATION_KEYS), got)])
+        raise RequestError(
+            422,
+            "expected a JSON object with exactly one of "
+            + ", ".join(_INVOCATION_KEYS)
+            + " (MLflow's scoring protocol)",
+            [_detail("body", "one of " + ", ".join(_INVOCATION_KEYS), got)],
+        )
     key = keys[0]
     data = payload[key]
     if key == "dataframe_split":
-        if not isinstance(data, dict) or not isinstance(data.get("columns"), list) \
-                or not isinstance(data.get("data"), list):
-            raise RequestError(422, "dataframe_split needs {\"columns\": [...], \"data\": "
-                               "[[...], ...]}", [_detail(key, "columns and data lists", data)])
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("columns"), list)
+            or not isinstance(data.get("data"), list)
+        ):
+            raise RequestError(
+                422,
+                'dataframe_split needs {"columns": [...], "data": [[...], ...]}',
+                [_detail(key, "columns and data lists", data)],
+            )
         cols, rows = data["columns"], data["data"]
         bad = [i for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != len(cols)]
         if bad:
-            raise RequestError(422, f"dataframe_split: every row needs {len(cols)} values",
-                               [_detail(f"data[{i}]", f"a list of {len(cols)} values", rows[i])
-                                for i in bad[:MAX_DETAILS]])
+            raise RequestError(
+                422,
+                f"dataframe_split: every row needs {len(cols)} values",
+                [
+                    _detail(f"data[{i}]", f"a list of {len(cols)} values", rows[i])
+                    for i in bad[:MAX_DETAILS]
+                ],
+            )
         position = {str(c): i for i, c in enumerate(cols)}
         if rows and all(f.name in position for f in features):
             # Straight to columns; the record path below only words the errors of the
@@ -320,8 +399,10 @@ def parse_invocations(payload: Any, features: Sequence[FeatureSpec], id_column: 
             if id_column and id_column in position:
                 wanted.append(id_column)
             columns = {name: [r[position[name]] for r in rows] for name in wanted}
-            return (build_input(columns, features, len(rows), "as a column of dataframe_split"),
-                    prediction_ids(columns.get(id_column) if id_column else None, len(rows)))
+            return (
+                build_input(columns, features, len(rows), "as a column of dataframe_split"),
+                prediction_ids(columns.get(id_column) if id_column else None, len(rows)),
+            )
         records = [dict(zip(map(str, cols), r, strict=True)) for r in rows]
         return parse_records({"records": records}, features, id_column)
     if isinstance(data, list):
@@ -332,13 +413,17 @@ def parse_invocations(payload: Any, features: Sequence[FeatureSpec], id_column: 
             raise RequestError(422, f"{key} has no rows", [_detail(key, "at least one row", 0)])
         rows_in = build_input(columns, features, n, f"as a column of {key}")
         return rows_in, prediction_ids(columns.get(id_column) if id_column else None, n)
-    raise RequestError(422, f"{key} must be a list of records" + (
-        " or an object of columns" if key in ("instances", "inputs") else ""),
-        [_detail(key, "a list", type(data).__name__)])
+    raise RequestError(
+        422,
+        f"{key} must be a list of records"
+        + (" or an object of columns" if key in ("instances", "inputs") else ""),
+        [_detail(key, "a list", type(data).__name__)],
+    )
 
 
-def parse_csv(body: bytes, features: Sequence[FeatureSpec], id_column: str | None
-              ) -> tuple[ModelInput, list[str]]:
+def parse_csv(
+    body: bytes, features: Sequence[FeatureSpec], id_column: str | None
+) -> tuple[ModelInput, list[str]]:
     """`text/csv` bodies, as `mlflow models serve` accepts them (a header row, then rows)."""
     import io
 
@@ -348,7 +433,9 @@ def parse_csv(body: bytes, features: Sequence[FeatureSpec], id_column: str | Non
         raise RequestError(400, f"the CSV body could not be read: {exc}") from None
     if table.empty:
         raise RequestError(422, "the CSV body has no rows")
-    columns = {str(c): [None if isinstance(v, float) and math.isnan(v) else v
-                        for v in table[c].tolist()] for c in table.columns}
+    columns = {
+        str(c): [None if isinstance(v, float) and math.isnan(v) else v for v in table[c].tolist()]
+        for c in table.columns
+    }
     rows = build_input(columns, features, len(table), "as a CSV column")
     return rows, prediction_ids(columns.get(id_column) if id_column else None, len(table))

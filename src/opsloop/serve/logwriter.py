@@ -56,29 +56,39 @@ class LoggedRequest:
 
 
 def _same_shape(a: LoggedRequest, b: LoggedRequest) -> bool:
-    return (a.model_version == b.model_version and a.rows.names == b.rows.names
-            and (a.rows.matrix is None) == (b.rows.matrix is None)
-            and (a.score is None) == (b.score is None))
+    return (
+        a.model_version == b.model_version
+        and a.rows.names == b.rows.names
+        and (a.rows.matrix is None) == (b.rows.matrix is None)
+        and (a.score is None) == (b.score is None)
+    )
 
 
 def requests_frame(requests: Sequence[LoggedRequest]) -> pd.DataFrame:
     """The log rows of requests answered by one version (same features), in order."""
     counts = [r.rows.n for r in requests]
-    micros = np.repeat(np.array([round(r.ts * 1_000_000) for r in requests], dtype=np.int64),
-                       counts)
-    frame = pd.DataFrame({
-        "prediction_id": [i for r in requests for i in r.prediction_ids],
-        "request_id": np.repeat(np.array([r.request_id for r in requests], dtype=object),
-                                counts),
-        "ts": pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC"),
-        "model_version": requests[0].model_version,
-        "route": np.repeat(np.array([r.route for r in requests], dtype=object), counts),
-    })
+    micros = np.repeat(
+        np.array([round(r.ts * 1_000_000) for r in requests], dtype=np.int64), counts
+    )
+    frame = pd.DataFrame(
+        {
+            "prediction_id": [i for r in requests for i in r.prediction_ids],
+            "request_id": np.repeat(
+                np.array([r.request_id for r in requests], dtype=object), counts
+            ),
+            "ts": pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC"),
+            "model_version": requests[0].model_version,
+            "route": np.repeat(np.array([r.route for r in requests], dtype=object), counts),
+        }
+    )
     features = ModelInput.concat([r.rows for r in requests]).frame()
     frame = pd.concat([frame, features.set_axis(frame.index)], axis=1)
     frame["prediction"] = np.concatenate([r.prediction for r in requests])
-    frame["score"] = (np.concatenate([r.score for r in requests if r.score is not None])
-                      if requests[0].score is not None else np.nan)
+    frame["score"] = (
+        np.concatenate([r.score for r in requests if r.score is not None])
+        if requests[0].score is not None
+        else np.nan
+    )
     return frame
 
 
@@ -103,8 +113,9 @@ def _frames(items: Sequence[pd.DataFrame | LoggedRequest]) -> list[pd.DataFrame]
 
 
 class PredictionLogWriter:
-    def __init__(self, root: Path, model: str, *, flush_interval: float = 2.0,
-                 max_queue_rows: int = 100_000) -> None:
+    def __init__(
+        self, root: Path, model: str, *, flush_interval: float = 2.0, max_queue_rows: int = 100_000
+    ) -> None:
         self.root = Path(root)
         self.model = model
         self.flush_interval = flush_interval
@@ -126,8 +137,7 @@ class PredictionLogWriter:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="opsloop-predlog",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="opsloop-predlog", daemon=True)
             self._thread.start()
 
     def submit(self, frame: pd.DataFrame | LoggedRequest) -> bool:
@@ -139,8 +149,11 @@ class PredictionLogWriter:
                 now = time.monotonic()
                 if now - self._last_warning > self.flush_interval:
                     self._last_warning = now
-                    log.warning("prediction log queue full (%d rows): dropped %d rows so far",
-                                self._pending_rows, self.dropped_rows)
+                    log.warning(
+                        "prediction log queue full (%d rows): dropped %d rows so far",
+                        self._pending_rows,
+                        self.dropped_rows,
+                    )
                 return False
             self._pending.append(frame)
             self._pending_rows += rows

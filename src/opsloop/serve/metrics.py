@@ -23,12 +23,18 @@ if TYPE_CHECKING:
     from opsloop.serve.logwriter import PredictionLogWriter
     from opsloop.serve.state import ModelHolder
 
-BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 class ServeMetrics:
-    def __init__(self, holder: ModelHolder, writer: PredictionLogWriter | None, *,
-                 multiprocess: bool = False, refresh_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        holder: ModelHolder,
+        writer: PredictionLogWriter | None,
+        *,
+        multiprocess: bool = False,
+        refresh_interval: float = 1.0,
+    ) -> None:
         self.holder = holder
         self.writer = writer
         self.multiprocess = multiprocess
@@ -36,26 +42,51 @@ class ServeMetrics:
         # In multiprocess mode this registry is never scraped (the files are); the metrics
         # still need one so that two apps in one process (tests) do not collide.
         self.registry = r = CollectorRegistry()
-        self.requests = Counter("opsloop_requests", "HTTP requests by route, status and version",
-                                ["route", "status", "model_version"], registry=r)
-        self.latency = Histogram("opsloop_request_seconds", "Request latency by route and "
-                                 "the version that answered", ["route", "model_version"],
-                                 registry=r, buckets=BUCKETS)
-        self.predictions = Counter("opsloop_predictions", "Rows predicted", ["model_version"],
-                                   registry=r)
-        self.load_seconds = Gauge("opsloop_model_load_seconds",
-                                  "Seconds to load the served version", registry=r,
-                                  multiprocess_mode="livemax")
-        self.queue_rows = Gauge("opsloop_prediction_log_queue_rows",
-                                "Rows waiting to be logged", registry=r,
-                                multiprocess_mode="livesum")
-        self.dropped_rows = Gauge("opsloop_prediction_log_dropped_rows_total",
-                                  "Rows dropped because the log queue was full", registry=r,
-                                  multiprocess_mode="sum")
-        self.workers = Gauge("opsloop_serve_workers", "Live server processes", registry=r,
-                             multiprocess_mode="livesum")
-        self.shadow_skipped = Counter("opsloop_shadow_skipped", "Shadow mirrors skipped "
-                                      "because too many were in flight", registry=r)
+        self.requests = Counter(
+            "opsloop_requests",
+            "HTTP requests by route, status and version",
+            ["route", "status", "model_version"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "opsloop_request_seconds",
+            "Request latency by route and the version that answered",
+            ["route", "model_version"],
+            registry=r,
+            buckets=BUCKETS,
+        )
+        self.predictions = Counter(
+            "opsloop_predictions", "Rows predicted", ["model_version"], registry=r
+        )
+        self.load_seconds = Gauge(
+            "opsloop_model_load_seconds",
+            "Seconds to load the served version",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.queue_rows = Gauge(
+            "opsloop_prediction_log_queue_rows",
+            "Rows waiting to be logged",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.dropped_rows = Gauge(
+            "opsloop_prediction_log_dropped_rows_total",
+            "Rows dropped because the log queue was full",
+            registry=r,
+            multiprocess_mode="sum",
+        )
+        self.workers = Gauge(
+            "opsloop_serve_workers",
+            "Live server processes",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.shadow_skipped = Counter(
+            "opsloop_shadow_skipped",
+            "Shadow mirrors skipped because too many were in flight",
+            registry=r,
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -82,8 +113,7 @@ class ServeMetrics:
     def start(self) -> None:
         self.refresh()
         if self.multiprocess and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="opsloop-metrics",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="opsloop-metrics", daemon=True)
             self._thread.start()
 
     def close(self) -> None:

@@ -34,8 +34,9 @@ REF = "#/components/schemas/"
 
 
 class ErrorDetail(BaseModel):
-    field: str = Field(description="where: a feature (`x`, `x[3]` for row 3), `records`, "
-                                   "`inputs[0].shape`, …")
+    field: str = Field(
+        description="where: a feature (`x`, `x[3]` for row 3), `records`, `inputs[0].shape`, …"
+    )
     expected: str = Field(description="what the server takes there")
     got: str = Field(description="what came (a short repr)")
 
@@ -74,15 +75,15 @@ _DESCRIPTIONS = {
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for management routes: each code with the `ApiError` body."""
-    return {code: {"model": ApiError, "description": _DESCRIPTIONS.get(code, "error")}
-            for code in codes}
+    return {
+        code: {"model": ApiError, "description": _DESCRIPTIONS.get(code, "error")} for code in codes
+    }
 
 
 # -- request bodies -------------------------------------------------------------------------
 
 _JSON_TYPES = {"numeric": "number", "categorical": "string", "boolean": "boolean"}
-_KIND_DATATYPES = {"numeric": sorted(NUMERIC_TYPES), "categorical": ["BYTES"],
-                   "boolean": ["BOOL"]}
+_KIND_DATATYPES = {"numeric": sorted(NUMERIC_TYPES), "categorical": ["BYTES"], "boolean": ["BOOL"]}
 
 
 def value_schema(spec: FeatureSpec) -> JsonSchema:
@@ -102,25 +103,33 @@ def value_schema(spec: FeatureSpec) -> JsonSchema:
 
 
 def _id_schema(id_column: str) -> JsonSchema:
-    return {"description": f"`{id_column}`: becomes the row's prediction id (any JSON value, "
-                           "as a string); absent or null: one is generated"}
+    return {
+        "description": f"`{id_column}`: becomes the row's prediction id (any JSON value, "
+        "as a string); absent or null: one is generated"
+    }
 
 
 def record_schema(features: Sequence[FeatureSpec] | None, id_column: str | None) -> JsonSchema:
     """One record: every feature by name; other keys are allowed and ignored."""
     if features is None:
-        return {"type": "object", "additionalProperties": True,
-                "description": "feature name → value (no version is served yet)"}
+        return {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "feature name → value (no version is served yet)",
+        }
     props = {f.name: value_schema(f) for f in features}
     if id_column and id_column not in props:
         props[id_column] = _id_schema(id_column)
-    return {"type": "object", "properties": props, "required": [f.name for f in features],
-            "additionalProperties": True,
-            "description": "one row: every feature by name; other keys are ignored"}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": [f.name for f in features],
+        "additionalProperties": True,
+        "description": "one row: every feature by name; other keys are ignored",
+    }
 
 
-def columns_schema(features: Sequence[FeatureSpec] | None, id_column: str | None
-                   ) -> JsonSchema:
+def columns_schema(features: Sequence[FeatureSpec] | None, id_column: str | None) -> JsonSchema:
     """Columns by name: a list of values each (or one value for one row), all equally long."""
     text = "feature name → list of values (or one value for one row); every column as long"
     if features is None:
@@ -131,21 +140,34 @@ def columns_schema(features: Sequence[FeatureSpec] | None, id_column: str | None
         props[f.name] = {"anyOf": [{"type": "array", "minItems": 1, "items": one}, one]}
     if id_column and id_column not in props:
         props[id_column] = _id_schema(id_column)
-    return {"type": "object", "properties": props, "required": [f.name for f in features],
-            "additionalProperties": True, "description": text}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": [f.name for f in features],
+        "additionalProperties": True,
+        "description": text,
+    }
 
 
 def predict_request() -> JsonSchema:
     records = {"type": "array", "minItems": 1, "items": {"$ref": REF + "Record"}}
-    return {"oneOf": [
-        {"type": "object", "required": ["records"], "properties": {"records": records},
-         "description": "`{\"records\": [...]}`; other keys are ignored"},
-        records | {"description": "a bare list of records"},
-    ]}
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["records"],
+                "properties": {"records": records},
+                "description": '`{"records": [...]}`; other keys are ignored',
+            },
+            records | {"description": "a bare list of records"},
+        ]
+    }
 
 
 _SHAPE: JsonSchema = {
-    "type": "array", "minItems": 1, "maxItems": 2,
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 2,
     "prefixItems": [{"type": "integer", "minimum": 1}, {"const": 1}],
     "description": "[rows] or [rows, 1]; `data` holds `rows` values",
 }
@@ -153,34 +175,66 @@ _IGNORED: JsonSchema = {"description": "accepted and ignored"}
 
 
 def _tensor(name: JsonSchema, datatypes: Sequence[str], item: JsonSchema) -> JsonSchema:
-    data = {"type": "array", "minItems": 1,
-            "items": {"anyOf": [item, {"type": "array", "items": item}]},
-            "description": "row-major values: flat, or one list per row"}
-    return {"type": "object", "required": ["name", "shape", "datatype", "data"],
-            "properties": {"name": name, "shape": _SHAPE, "datatype": {"enum": list(datatypes)},
-                           "data": data, "parameters": _IGNORED}}
+    data = {
+        "type": "array",
+        "minItems": 1,
+        "items": {"anyOf": [item, {"type": "array", "items": item}]},
+        "description": "row-major values: flat, or one list per row",
+    }
+    return {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": name,
+            "shape": _SHAPE,
+            "datatype": {"enum": list(datatypes)},
+            "data": data,
+            "parameters": _IGNORED,
+        },
+    }
 
 
 def inference_request(features: Sequence[FeatureSpec] | None) -> JsonSchema:
     """OIP v2: one input tensor per feature, named after it, with a datatype of its kind."""
     names = [f.name for f in features or ()]
-    other = _tensor({"type": "string"} | ({"not": {"enum": names}} if names else {}),
-                    sorted(OIP_TYPES), {})
+    other = _tensor(
+        {"type": "string"} | ({"not": {"enum": names}} if names else {}), sorted(OIP_TYPES), {}
+    )
     other["description"] = "an input that is not a feature (the id column, or ignored)"
-    tensors = [_tensor({"const": f.name}, _KIND_DATATYPES[f.kind], value_schema(f))
-               | {"description": f"feature `{f.name}`"} for f in features or ()]
-    inputs: JsonSchema = {"type": "array", "minItems": 1,
-                          "items": {"anyOf": [*tensors, other]},
-                          "description": "one tensor per feature, each with as many rows"}
+    tensors = [
+        _tensor({"const": f.name}, _KIND_DATATYPES[f.kind], value_schema(f))
+        | {"description": f"feature `{f.name}`"}
+        for f in features or ()
+    ]
+    inputs: JsonSchema = {
+        "type": "array",
+        "minItems": 1,
+        "items": {"anyOf": [*tensors, other]},
+        "description": "one tensor per feature, each with as many rows",
+    }
     if names:
-        inputs["allOf"] = [{"contains": {"type": "object", "required": ["name"],
-                                         "properties": {"name": {"const": n}}}} for n in names]
-    return {"type": "object", "required": ["inputs"],
-            "properties": {"id": {"description": "echoed as the answer's `id` (as a string); "
-                                                 "absent: one is generated"},
-                           "parameters": _IGNORED, "inputs": inputs,
-                           "outputs": {"description": "accepted and ignored: every output "
-                                                      "is returned"}}}
+        inputs["allOf"] = [
+            {
+                "contains": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"const": n}},
+                }
+            }
+            for n in names
+        ]
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {
+                "description": "echoed as the answer's `id` (as a string); absent: one is generated"
+            },
+            "parameters": _IGNORED,
+            "inputs": inputs,
+            "outputs": {"description": "accepted and ignored: every output is returned"},
+        },
+    }
 
 
 def invocations_request(features: Sequence[FeatureSpec] | None) -> JsonSchema:
@@ -190,40 +244,67 @@ def invocations_request(features: Sequence[FeatureSpec] | None) -> JsonSchema:
     columns: JsonSchema = {"type": "array", "description": "column names, every feature's"}
     if features:
         columns["allOf"] = [{"contains": {"const": f.name}} for f in features]
-    split = {"type": "object", "required": ["columns", "data"],
-             "properties": {"columns": columns,
-                            "data": {"type": "array", "minItems": 1,
-                                     "items": {"type": "array"},
-                                     "description": "rows, each as long as `columns`"},
-                            "index": _IGNORED}}
-    forms = {"dataframe_split": split, "dataframe_records": records, "instances": either,
-             "inputs": either}
-    return {"oneOf": [{"type": "object", "required": [key],
-                       "properties": {key: schema, "params": _IGNORED}, "title": key}
-                      for key, schema in forms.items()]}
+    split = {
+        "type": "object",
+        "required": ["columns", "data"],
+        "properties": {
+            "columns": columns,
+            "data": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "array"},
+                "description": "rows, each as long as `columns`",
+            },
+            "index": _IGNORED,
+        },
+    }
+    forms = {
+        "dataframe_split": split,
+        "dataframe_records": records,
+        "instances": either,
+        "inputs": either,
+    }
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": [key],
+                "properties": {key: schema, "params": _IGNORED},
+                "title": key,
+            }
+            for key, schema in forms.items()
+        ]
+    }
 
 
 # -- answers --------------------------------------------------------------------------------
+
 
 def prediction_schema(model: LoadedModel | None) -> JsonSchema:
     """One prediction: a class label (one of the classes) or a number for regression."""
     if model is None:
         return {"type": ["number", "string", "boolean"]}
-    classes = getattr(model.estimator, "classes_", None) if model.task != "regression" \
-        else None
+    classes = getattr(model.estimator, "classes_", None) if model.task != "regression" else None
     if classes is None:
         return {"type": "number"}
     import numpy as np
 
     values = np.asarray(classes).tolist()
-    kinds = {"boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
-             else "number" if isinstance(v, float) else "string" for v in values}
+    kinds = {
+        "boolean"
+        if isinstance(v, bool)
+        else "integer"
+        if isinstance(v, int)
+        else "number"
+        if isinstance(v, float)
+        else "string"
+        for v in values
+    }
     return {"type": sorted(kinds)[0] if len(kinds) == 1 else sorted(kinds), "enum": values}
 
 
 def score_schema(model: LoadedModel | None) -> JsonSchema:
-    probability = {"type": "number", "minimum": 0, "maximum": 1,
-                   "description": "P(positive class)"}
+    probability = {"type": "number", "minimum": 0, "maximum": 1, "description": "P(positive class)"}
     if model is None:
         return {"anyOf": [probability, {"type": "null"}]}
     if model.task == "binary_classification" and hasattr(model.estimator, "predict_proba"):
@@ -232,59 +313,99 @@ def score_schema(model: LoadedModel | None) -> JsonSchema:
 
 
 def predict_response(model: LoadedModel | None) -> JsonSchema:
-    row = {"type": "object", "required": ["prediction_id", "prediction", "score"],
-           "properties": {"prediction_id": {"type": "string"},
-                          "prediction": {"$ref": REF + "Prediction"},
-                          "score": score_schema(model)}}
-    return {"type": "object", "required": ["model_name", "model_version", "predictions"],
-            "properties": {"model_name": {"type": "string"},
-                           "model_version": {"type": "string"},
-                           "predictions": {"type": "array", "minItems": 1, "items": row}}}
+    row = {
+        "type": "object",
+        "required": ["prediction_id", "prediction", "score"],
+        "properties": {
+            "prediction_id": {"type": "string"},
+            "prediction": {"$ref": REF + "Prediction"},
+            "score": score_schema(model),
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["model_name", "model_version", "predictions"],
+        "properties": {
+            "model_name": {"type": "string"},
+            "model_version": {"type": "string"},
+            "predictions": {"type": "array", "minItems": 1, "items": row},
+        },
+    }
 
 
 def inference_response() -> JsonSchema:
-    tensor = {"type": "object", "required": ["name", "datatype", "shape", "data"],
-              "properties": {"name": {"enum": ["prediction", "score", "prediction_id"]},
-                             "datatype": {"enum": sorted(OIP_TYPES)},
-                             "shape": {"type": "array", "items": {"type": "integer"}},
-                             "data": {"type": "array"}}}
-    return {"type": "object", "required": ["model_name", "model_version", "id", "outputs"],
-            "properties": {"model_name": {"type": "string"}, "model_version": {"type": "string"},
-                           "id": {"type": "string"},
-                           "outputs": {"type": "array", "minItems": 2, "items": tensor}}}
+    tensor = {
+        "type": "object",
+        "required": ["name", "datatype", "shape", "data"],
+        "properties": {
+            "name": {"enum": ["prediction", "score", "prediction_id"]},
+            "datatype": {"enum": sorted(OIP_TYPES)},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "data": {"type": "array"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["model_name", "model_version", "id", "outputs"],
+        "properties": {
+            "model_name": {"type": "string"},
+            "model_version": {"type": "string"},
+            "id": {"type": "string"},
+            "outputs": {"type": "array", "minItems": 2, "items": tensor},
+        },
+    }
 
 
 def invocations_response() -> JsonSchema:
-    return {"type": "object", "required": ["predictions"],
-            "properties": {"predictions": {"type": "array", "minItems": 1,
-                                           "items": {"$ref": REF + "Prediction"}}}}
+    return {
+        "type": "object",
+        "required": ["predictions"],
+        "properties": {
+            "predictions": {"type": "array", "minItems": 1, "items": {"$ref": REF + "Prediction"}}
+        },
+    }
 
 
 def model_metadata() -> JsonSchema:
-    tensor = {"type": "object", "required": ["name", "datatype", "shape"],
-              "properties": {"name": {"type": "string"}, "datatype": {"enum": sorted(OIP_TYPES)},
-                             "shape": {"type": "array", "items": {"type": "integer"}}}}
-    return {"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"],
-            "properties": {"name": {"type": "string"},
-                           "versions": {"type": "array", "items": {"type": "string"}},
-                           "platform": {"type": "string"},
-                           "inputs": {"type": "array", "items": tensor},
-                           "outputs": {"type": "array", "items": tensor}}}
+    tensor = {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"enum": sorted(OIP_TYPES)},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["name", "versions", "platform", "inputs", "outputs"],
+        "properties": {
+            "name": {"type": "string"},
+            "versions": {"type": "array", "items": {"type": "string"}},
+            "platform": {"type": "string"},
+            "inputs": {"type": "array", "items": tensor},
+            "outputs": {"type": "array", "items": tensor},
+        },
+    }
 
 
 # -- the whole document ---------------------------------------------------------------------
+
 
 def _json(schema: JsonSchema) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): {"description": _DESCRIPTIONS[c], "content": _json({"$ref": REF + "ErrorBody"})}
-            for c in codes}
+    return {
+        str(c): {"description": _DESCRIPTIONS[c], "content": _json({"$ref": REF + "ErrorBody"})}
+        for c in codes
+    }
 
 
-def _ok(schema: JsonSchema, description: str = "the predictions",
-        headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _ok(
+    schema: JsonSchema, description: str = "the predictions", headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"description": description, "content": _json(schema)}
     if headers:
         out["headers"] = headers
@@ -301,39 +422,46 @@ def _pydantic_components() -> dict[str, JsonSchema]:
 
 
 _BODY_DOC = {
-    "/predict": "Records (`{\"records\": [...]}` or a bare list), one per row, each with "
-                "every feature.",
+    "/predict": 'Records (`{"records": [...]}` or a bare list), one per row, each with '
+    "every feature.",
     "infer": "An Open Inference Protocol v2 request: one input tensor per feature.",
     "/invocations": "MLflow's scoring protocol: exactly one of `dataframe_split`, "
-                    "`dataframe_records`, `instances` or `inputs` (JSON), or a CSV table.",
+    "`dataframe_records`, `instances` or `inputs` (JSON), or a CSV table.",
 }
 
 
-def build_openapi(base: dict[str, Any], model: LoadedModel | None, model_name: str,
-                  id_column: str | None) -> dict[str, Any]:
+def build_openapi(
+    base: dict[str, Any], model: LoadedModel | None, model_name: str, id_column: str | None
+) -> dict[str, Any]:
     """FastAPI's schema `base` (not modified) with the prediction routes written in for
     `model` (None: no version is served yet)."""
     doc = copy.deepcopy(base)
     features = None if model is None else model.features
-    served = f"version {model.version} of `{model_name}`" if model is not None else \
-        f"no version of `{model_name}` yet"
+    served = (
+        f"version {model.version} of `{model_name}`"
+        if model is not None
+        else f"no version of `{model_name}` yet"
+    )
     doc["info"]["description"] = (
         f"Serves {served}. The request schemas below are written from the served version's "
-        "features and change when another version is deployed.")
+        "features and change when another version is deployed."
+    )
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     components.update(_pydantic_components())
-    components.update({
-        "Record": record_schema(features, id_column),
-        "Columns": columns_schema(features, id_column),
-        "Prediction": prediction_schema(model),
-        "PredictRequest": predict_request(),
-        "PredictResponse": predict_response(model),
-        "InferenceRequest": inference_request(features),
-        "InferenceResponse": inference_response(),
-        "InvocationsRequest": invocations_request(features),
-        "InvocationsResponse": invocations_response(),
-        "ModelMetadata": model_metadata(),
-    })
+    components.update(
+        {
+            "Record": record_schema(features, id_column),
+            "Columns": columns_schema(features, id_column),
+            "Prediction": prediction_schema(model),
+            "PredictRequest": predict_request(),
+            "PredictResponse": predict_response(model),
+            "InferenceRequest": inference_request(features),
+            "InferenceResponse": inference_response(),
+            "InvocationsRequest": invocations_request(features),
+            "InvocationsResponse": invocations_response(),
+            "ModelMetadata": model_metadata(),
+        }
+    )
     paths: dict[str, Any] = doc.get("paths", {})
     version_enum = None if model is None else [model.version]
 
@@ -348,38 +476,84 @@ def build_openapi(base: dict[str, Any], model: LoadedModel | None, model_name: s
                 param["schema"] = {"type": "string", "enum": [model_name]}
             elif param.get("in") == "path" and param["name"] == "version":
                 param["schema"] = {"type": "string"} | (
-                    {"enum": version_enum} if version_enum else {})
+                    {"enum": version_enum} if version_enum else {}
+                )
         operation.update(fields)
 
     def body(ref: str, doc_key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"required": True, "description": _BODY_DOC[doc_key],
-                "content": _json({"$ref": REF + ref}) | (extra or {})}
+        return {
+            "required": True,
+            "description": _BODY_DOC[doc_key],
+            "content": _json({"$ref": REF + ref}) | (extra or {}),
+        }
 
-    put("/predict", "post", requestBody=body("PredictRequest", "/predict"),
-        responses=_ok({"$ref": REF + "PredictResponse"}) | _errors(400, 413, 422, 503))
+    put(
+        "/predict",
+        "post",
+        requestBody=body("PredictRequest", "/predict"),
+        responses=_ok({"$ref": REF + "PredictResponse"}) | _errors(400, 413, 422, 503),
+    )
     for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
-        put(path, "post", requestBody=body("InferenceRequest", "infer"),
-            responses=_ok({"$ref": REF + "InferenceResponse"})
-            | _errors(400, 404, 413, 422, 503))
-    csv = {"text/csv": {"schema": {"type": "string", "description": "a header row naming "
-                                   "the features, then one line per row"}}}
-    version_header = {"X-Opsloop-Model-Version": {"description": "the version that answered",
-                                                  "schema": {"type": "string"}}}
-    put("/invocations", "post", requestBody=body("InvocationsRequest", "/invocations", csv),
+        put(
+            path,
+            "post",
+            requestBody=body("InferenceRequest", "infer"),
+            responses=_ok({"$ref": REF + "InferenceResponse"}) | _errors(400, 404, 413, 422, 503),
+        )
+    csv = {
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "description": "a header row naming the features, then one line per row",
+            }
+        }
+    }
+    version_header = {
+        "X-Opsloop-Model-Version": {
+            "description": "the version that answered",
+            "schema": {"type": "string"},
+        }
+    }
+    put(
+        "/invocations",
+        "post",
+        requestBody=body("InvocationsRequest", "/invocations", csv),
         responses=_ok({"$ref": REF + "InvocationsResponse"}, headers=version_header)
-        | _errors(400, 413, 422, 503))
-    put("/v2/health/ready", "get", responses=_ok({"type": "object", "properties": {
-        "ready": {"const": True}}, "required": ["ready"]}, "ready") | _errors(503))
+        | _errors(400, 413, 422, 503),
+    )
+    put(
+        "/v2/health/ready",
+        "get",
+        responses=_ok(
+            {"type": "object", "properties": {"ready": {"const": True}}, "required": ["ready"]},
+            "ready",
+        )
+        | _errors(503),
+    )
     for path in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
-        put(path, "get", responses=_ok({"$ref": REF + "ModelMetadata"}, "the model's inputs "
-                                       "and outputs") | _errors(404, 503))
+        put(
+            path,
+            "get",
+            responses=_ok({"$ref": REF + "ModelMetadata"}, "the model's inputs and outputs")
+            | _errors(404, 503),
+        )
     for path in ("/v2/models/{name}/ready", "/v2/models/{name}/versions/{version}/ready"):
-        ready = {"type": "object", "required": ["name", "ready"],
-                 "properties": {"name": {"type": "string"}, "ready": {"const": True}}}
+        ready = {
+            "type": "object",
+            "required": ["name", "ready"],
+            "properties": {"name": {"type": "string"}, "ready": {"const": True}},
+        }
         put(path, "get", responses=_ok(ready, "ready") | _errors(404, 503))
-    put("/metrics", "get", responses={"200": {
-        "description": "Prometheus text format",
-        "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    put(
+        "/metrics",
+        "get",
+        responses={
+            "200": {
+                "description": "Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     _document_the_rest(doc)
     return doc
 
@@ -393,28 +567,37 @@ def _document_the_rest(doc: dict[str, Any]) -> None:
         body = REF + ("ApiError" if path.startswith("/api/") else "ErrorBody")
         for operation in item.values():
             params = operation.get("parameters", [])
-            auth = [p for p in params if p.get("in") == "header"
-                    and p.get("name", "").lower() == "authorization"]
+            auth = [
+                p
+                for p in params
+                if p.get("in") == "header" and p.get("name", "").lower() == "authorization"
+            ]
             if auth:
                 operation["parameters"] = [p for p in params if p not in auth]
                 operation["security"] = [{"bearer": []}]
                 components.setdefault("securitySchemes", {})["bearer"] = {
-                    "type": "http", "scheme": "bearer",
-                    "description": "the server's admin token (OPSLOOP_ADMIN_TOKEN)"}
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the server's admin token (OPSLOOP_ADMIN_TOKEN)",
+                }
             responses = operation.get("responses", {})
             if "HTTPValidationError" in json.dumps(responses.get("422", {})):
-                responses["422"] = {"description": _DESCRIPTIONS[422],
-                                    "content": _json({"$ref": body})}
+                responses["422"] = {
+                    "description": _DESCRIPTIONS[422],
+                    "content": _json({"$ref": body}),
+                }
             if "requestBody" in operation:
-                responses.setdefault("400", {"description": _DESCRIPTIONS[400],
-                                             "content": _json({"$ref": body})})
+                responses.setdefault(
+                    "400", {"description": _DESCRIPTIONS[400], "content": _json({"$ref": body})}
+                )
     if "HTTPValidationError" not in json.dumps(doc.get("paths", {})):
         components["schemas"].pop("HTTPValidationError", None)
         components["schemas"].pop("ValidationError", None)
 
 
-def install_openapi(app: FastAPI, served: Callable[[], LoadedModel | None], model_name: str,
-                    id_column: str | None) -> None:
+def install_openapi(
+    app: FastAPI, served: Callable[[], LoadedModel | None], model_name: str, id_column: str | None
+) -> None:
     """Make `app.openapi()` (so `/openapi.json` and `/docs`) describe the served version.
 
     FastAPI's own schema is kept (it caches it per route table); the written one is cached

@@ -87,8 +87,9 @@ def prepare(model: LoadedModel) -> LoadedModel:
     return model
 
 
-def predict_rows(model: LoadedModel, rows: ModelInput, threads: int
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+def predict_rows(
+    model: LoadedModel, rows: ModelInput, threads: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     limit_native_threads(threads)
     with np.errstate(all="ignore"):  # overflow shows up as inf/NaN (a 422), not a warning
         return predictor_for(model).predict(rows)
@@ -96,16 +97,24 @@ def predict_rows(model: LoadedModel, rows: ModelInput, threads: int
 
 def _probe_rows(n_features: int) -> np.ndarray:
     rng = np.random.default_rng(0)
-    return np.vstack([np.zeros(n_features), np.ones(n_features),
-                      rng.normal(0.0, 1.0, (6, n_features)),
-                      rng.normal(0.0, 100.0, (2, n_features))])
+    return np.vstack(
+        [
+            np.zeros(n_features),
+            np.ones(n_features),
+            rng.normal(0.0, 1.0, (6, n_features)),
+            rng.normal(0.0, 100.0, (2, n_features)),
+        ]
+    )
 
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    return a.shape == b.shape and a.dtype == b.dtype and bool(
-        np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    )
 
 
 def _array_view(model: LoadedModel) -> Any | None:

@@ -44,8 +44,9 @@ class ModelInput:
         if self.matrix is not None:
             return pd.DataFrame(self.matrix, columns=self.names, copy=False)
         assert self.columns is not None
-        return pd.DataFrame({name: self.columns[name] for name in self.names},
-                            index=pd.RangeIndex(self.n))
+        return pd.DataFrame(
+            {name: self.columns[name] for name in self.names}, index=pd.RangeIndex(self.n)
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[ModelInput]) -> ModelInput:
@@ -64,8 +65,9 @@ class ModelInput:
             else:
                 import pandas as pd
 
-                columns[name] = pd.concat([pd.Series(v, dtype=object) for v in values],
-                                          ignore_index=True)
+                columns[name] = pd.concat(
+                    [pd.Series(v, dtype=object) for v in values], ignore_index=True
+                )
         return cls(first.features, n, columns=columns)
 
 

@@ -18,35 +18,62 @@ from opsloop.serve.workers import ACTOR_ENV, FACTORY, METRICS_ENV, PROJECT_ENV, 
 
 def _banner(name: str, version: str | None, host: str, port: int, workers: int = 1) -> None:
     procs = "" if workers == 1 else f", {workers} workers"
-    sys.stderr.write(f"opsloop serve: {name} (deployed version: {version or 'none yet'}) on "
-                     f"http://{host}:{port}{procs}  — Ctrl-C to stop\n")
+    sys.stderr.write(
+        f"opsloop serve: {name} (deployed version: {version or 'none yet'}) on "
+        f"http://{host}:{port}{procs}  — Ctrl-C to stop\n"
+    )
 
 
 def run_server(ctx: ServeContext, host: str, port: int) -> None:
     app = create_app(ctx)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=10, access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     deployment = ctx.store.find_deployment(ctx.model_name, ctx.env)
     _banner(ctx.model_name, None if deployment is None else deployment.version, host, port)
     server.run()
 
 
-def run_workers(root: Path, stack: str, *, name: str, version: str | None, host: str,
-                port: int, workers: int, actor: str, admin_token: str | None) -> None:
+def run_workers(
+    root: Path,
+    stack: str,
+    *,
+    name: str,
+    version: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    actor: str,
+    admin_token: str | None,
+) -> None:
     """Serve with `workers` processes, each building its app from the project folder."""
     metrics_dir = tempfile.mkdtemp(prefix="opsloop-metrics-")  # fresh per server run
-    env = {PROJECT_ENV: str(root), STACK_ENV: stack, ACTOR_ENV: actor,
-           METRICS_ENV: metrics_dir}
+    env = {PROJECT_ENV: str(root), STACK_ENV: stack, ACTOR_ENV: actor, METRICS_ENV: metrics_dir}
     if admin_token:
         env[TOKEN_ENV] = admin_token
     saved = {key: os.environ.get(key) for key in (*env, TOKEN_ENV)}
     os.environ.update(env)  # the spawned workers inherit it
     try:
         _banner(name, version, host, port, workers)
-        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", lifespan="on", timeout_graceful_shutdown=10,
-                    timeout_worker_healthcheck=30, access_log=False)
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            timeout_worker_healthcheck=30,
+            access_log=False,
+        )
     finally:
         for key, value in saved.items():
             if value is None:

@@ -28,9 +28,16 @@ def refused(model: LoadedModel, exc: ValueError) -> RequestError:
     without `handle_unknown="ignore"` never saw): the caller's input, so a 422."""
     text = str(exc)
     return RequestError(
-        422, f"version {model.version} of the model cannot score this input: {text}",
-        [_detail("input", "values the model was trained to take",
-                 text.splitlines()[0] if text else type(exc).__name__)])
+        422,
+        f"version {model.version} of the model cannot score this input: {text}",
+        [
+            _detail(
+                "input",
+                "values the model was trained to take",
+                text.splitlines()[0] if text else type(exc).__name__,
+            )
+        ],
+    )
 
 
 def check_finite(prediction: np.ndarray, score: np.ndarray | None) -> None:
@@ -40,7 +47,11 @@ def check_finite(prediction: np.ndarray, score: np.ndarray | None) -> None:
         rows = sorted({i for _, i, _ in bad})
         shown = ", ".join(map(str, rows[:10])) + (", …" if len(rows) > 10 else "")
         raise RequestError(
-            422, f"the model gives no finite answer for row(s) {shown}: their values are "
+            422,
+            f"the model gives no finite answer for row(s) {shown}: their values are "
             "beyond what it can score (e.g. numbers near the float64 limit)",
-            [_detail(f"{name}[{i}]", "a finite number", value)
-             for name, i, value in bad[:MAX_DETAILS]])
+            [
+                _detail(f"{name}[{i}]", "a finite number", value)
+                for name, i, value in bad[:MAX_DETAILS]
+            ],
+        )

@@ -56,9 +56,17 @@ class Routing:
 
 
 class ModelHolder:
-    def __init__(self, model_name: str, store: OpsStore, load_version: Callable[[str], LoadedModel],
-                 *, env: str = "production", reload_interval: float = 2.0,
-                 rollback_window: float = 600.0, stats: ServeStats | None = None) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        store: OpsStore,
+        load_version: Callable[[str], LoadedModel],
+        *,
+        env: str = "production",
+        reload_interval: float = 2.0,
+        rollback_window: float = 600.0,
+        stats: ServeStats | None = None,
+    ) -> None:
         self.model_name = model_name
         self.store = store
         self.load_version = load_version
@@ -108,21 +116,34 @@ class ModelHolder:
             backoff = max(self.reload_interval * 5, 1.0)
             self._failed = (key, time.monotonic() + backoff)
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("loading for revision %s failed, still serving %s: %s",
-                      deployment.revision, None if self.routing is None
-                      else self.routing.stable.version, self.last_error)
+            log.error(
+                "loading for revision %s failed, still serving %s: %s",
+                deployment.revision,
+                None if self.routing is None else self.routing.stable.version,
+                self.last_error,
+            )
             return False
-        routing = Routing(stable, deployment.revision, candidate,
-                          "stable" if rollout is None else rollout.strategy,
-                          0.0 if rollout is None else rollout.share,
-                          None if rollout is None else rollout.id)
+        routing = Routing(
+            stable,
+            deployment.revision,
+            candidate,
+            "stable" if rollout is None else rollout.strategy,
+            0.0 if rollout is None else rollout.share,
+            None if rollout is None else rollout.id,
+        )
         self.routing, self._key = routing, key  # the atomic swap
         self._failed = None
         self.last_error = None
         self._retire({deployment.version} | ({rollout.candidate_version} if rollout else set()))
-        log.warning("serving %s version %s (revision %s)%s", self.model_name, stable.version,
-                    deployment.revision, "" if candidate is None else
-                    f", {routing.mode} candidate {candidate.version} at {routing.share:g}%")
+        log.warning(
+            "serving %s version %s (revision %s)%s",
+            self.model_name,
+            stable.version,
+            deployment.revision,
+            ""
+            if candidate is None
+            else f", {routing.mode} candidate {candidate.version} at {routing.share:g}%",
+        )
         return True
 
     def _retire(self, serving: set[str]) -> None:
@@ -151,17 +172,21 @@ class ModelHolder:
             try:
                 self.refresh()
                 if self.routing is not None:
-                    self._retire({self.routing.stable.version} | (
-                        set() if self.routing.candidate is None
-                        else {self.routing.candidate.version}))
+                    self._retire(
+                        {self.routing.stable.version}
+                        | (
+                            set()
+                            if self.routing.candidate is None
+                            else {self.routing.candidate.version}
+                        )
+                    )
                 self.flush_stats()
             except Exception:
                 log.exception("polling the ops store failed; will retry")
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="opsloop-reloader",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="opsloop-reloader", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

@@ -20,8 +20,7 @@ class ServeStats:
 
     def observe(self, version: str, route: str, seconds: float, *, error: bool = False) -> None:
         with self._lock:
-            requests, errors, hist = self._counts.get((version, route)) or (0, 0,
-                                                                             latency.empty())
+            requests, errors, hist = self._counts.get((version, route)) or (0, 0, latency.empty())
             hist[latency.bucket(seconds)] += 1
             self._counts[(version, route)] = (requests + 1, errors + int(error), hist)
 
@@ -36,6 +35,12 @@ class ServeStats:
         with self._lock:
             for row in rows:
                 requests, errors, hist = self._counts.get((row.version, row.route)) or (
-                    0, 0, latency.empty())
+                    0,
+                    0,
+                    latency.empty(),
+                )
                 self._counts[(row.version, row.route)] = (
-                    requests + row.requests, errors + row.errors, latency.merge(hist, row.latency))
+                    requests + row.requests,
+                    errors + row.errors,
+                    latency.merge(hist, row.latency),
+                )

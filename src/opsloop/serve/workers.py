@@ -33,10 +33,14 @@ def create_worker_app() -> FastAPI:
 
     root = os.environ.get(PROJECT_ENV)
     if not root:
-        raise ConfigError(f"{PROJECT_ENV} is not set: worker processes are started by "
-                          "`opsloop serve --workers N`")
-    project = Project(root, stack=os.environ.get(STACK_ENV) or None,
-                      actor=os.environ.get(ACTOR_ENV) or "opsloop")
-    ctx = project.serve_context(admin_token=os.environ.get(TOKEN_ENV) or None,
-                                multiprocess_metrics=bool(os.environ.get(METRICS_ENV)))
+        raise ConfigError(
+            f"{PROJECT_ENV} is not set: worker processes are started by `opsloop serve --workers N`"
+        )
+    project = Project(
+        root, stack=os.environ.get(STACK_ENV) or None, actor=os.environ.get(ACTOR_ENV) or "opsloop"
+    )
+    ctx = project.serve_context(
+        admin_token=os.environ.get(TOKEN_ENV) or None,
+        multiprocess_metrics=bool(os.environ.get(METRICS_ENV)),
+    )
     return create_app(ctx)

@@ -26,21 +26,49 @@ from opsloop.store.records import Deployment, Event, Evidence, Rollout, ServeSta
 
 class RolloutQueries:
     if TYPE_CHECKING:  # provided by OpsStore
+
         def _tx(self) -> AbstractContextManager[Connection]: ...
         def _read(self) -> AbstractContextManager[Connection]: ...
-        def _insert_event(self, conn: Connection, kind: str, model: str, version: str | None,
-                          summary: str, evidence: Evidence | None, actor: str) -> Event: ...
-        def _current_deployment(self, conn: Connection, model: str, env: str
-                                ) -> Deployment | None: ...
-        def _insert_deployment(self, conn: Connection, model: str, version: str, env: str,
-                               strategy: str, reason: str, actor: str, event_kind: str,
-                               evidence: Evidence | None) -> Deployment: ...
+        def _insert_event(
+            self,
+            conn: Connection,
+            kind: str,
+            model: str,
+            version: str | None,
+            summary: str,
+            evidence: Evidence | None,
+            actor: str,
+        ) -> Event: ...
+        def _current_deployment(
+            self, conn: Connection, model: str, env: str
+        ) -> Deployment | None: ...
+        def _insert_deployment(
+            self,
+            conn: Connection,
+            model: str,
+            version: str,
+            env: str,
+            strategy: str,
+            reason: str,
+            actor: str,
+            event_kind: str,
+            evidence: Evidence | None,
+        ) -> Deployment: ...
 
     # ---- rollouts -------------------------------------------------------------------
     def start_rollout(
-        self, model: str, *, env: str = "production", strategy: str, stable_version: str,
-        candidate_version: str, steps: Sequence[float], share: float, settings: Evidence,
-        actor: str, reason: str,
+        self,
+        model: str,
+        *,
+        env: str = "production",
+        strategy: str,
+        stable_version: str,
+        candidate_version: str,
+        steps: Sequence[float],
+        share: float,
+        settings: Evidence,
+        actor: str,
+        reason: str,
     ) -> Rollout:
         """Begin a rollout; StateError if one is already running for (model, env)."""
         now = utcnow()
@@ -54,27 +82,57 @@ class RolloutQueries:
                     f"`opsloop rollout abort {model}`",
                 )
             values = dict(
-                model=model, env=env, strategy=strategy, stable_version=stable_version,
-                candidate_version=candidate_version, steps=list(steps), step=0, share=share,
-                status="running", started=now, step_started=now, finished=None, actor=actor,
-                reason=reason, settings=jsonable(settings), analysis={}, analysed=None,
+                model=model,
+                env=env,
+                strategy=strategy,
+                stable_version=stable_version,
+                candidate_version=candidate_version,
+                steps=list(steps),
+                step=0,
+                share=share,
+                status="running",
+                started=now,
+                step_started=now,
+                finished=None,
+                actor=actor,
+                reason=reason,
+                settings=jsonable(settings),
+                analysis={},
+                analysed=None,
             )
             res = conn.execute(t.rollouts.insert().values(**values))
             rollout = Rollout(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
             self._insert_event(
-                conn, "rollout_started", model, candidate_version,
+                conn,
+                "rollout_started",
+                model,
+                candidate_version,
                 f"{strategy} rollout of version {candidate_version} against "
                 f"{stable_version}: {share:g}% of traffic" + (f" ({reason})" if reason else ""),
-                {"rollout": rollout.id, "strategy": strategy, "stable": stable_version,
-                 "candidate": candidate_version, "steps": list(steps), "share": share,
-                 "settings": settings}, actor)
+                {
+                    "rollout": rollout.id,
+                    "strategy": strategy,
+                    "stable": stable_version,
+                    "candidate": candidate_version,
+                    "steps": list(steps),
+                    "share": share,
+                    "settings": settings,
+                },
+                actor,
+            )
             return rollout
 
     def _latest_rollout(self, conn: Connection, model: str, env: str) -> Rollout | None:
-        row = conn.execute(
-            sa.select(t.rollouts).where(t.rollouts.c.model == model, t.rollouts.c.env == env)
-            .order_by(t.rollouts.c.id.desc()).limit(1)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                sa.select(t.rollouts)
+                .where(t.rollouts.c.model == model, t.rollouts.c.env == env)
+                .order_by(t.rollouts.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
         return None if row is None else _rollout(row)
 
     def find_rollout(self, model: str, env: str = "production") -> Rollout | None:
@@ -86,54 +144,82 @@ class RolloutQueries:
         found = self.find_rollout(model, env)
         return found if found is not None and found.running else None
 
-    def list_rollouts(self, model: str, env: str = "production", *, limit: int = 20
-                      ) -> list[Rollout]:
+    def list_rollouts(
+        self, model: str, env: str = "production", *, limit: int = 20
+    ) -> list[Rollout]:
         """Rollouts, newest first."""
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(t.rollouts).where(t.rollouts.c.model == model,
-                                            t.rollouts.c.env == env)
-                .order_by(t.rollouts.c.id.desc()).limit(limit)
+                sa.select(t.rollouts)
+                .where(t.rollouts.c.model == model, t.rollouts.c.env == env)
+                .order_by(t.rollouts.c.id.desc())
+                .limit(limit)
             ).mappings()
             return [_rollout(r) for r in rows]
 
-    def find_routing(self, model: str, env: str = "production"
-                     ) -> tuple[Deployment | None, Rollout | None]:
+    def find_routing(
+        self, model: str, env: str = "production"
+    ) -> tuple[Deployment | None, Rollout | None]:
         """What servers route by: the current deployment and the running rollout, read in
         one connection."""
         with self._read() as conn:
             rollout = self._latest_rollout(conn, model, env)
-            return (self._current_deployment(conn, model, env),
-                    rollout if rollout is not None and rollout.running else None)
+            return (
+                self._current_deployment(conn, model, env),
+                rollout if rollout is not None and rollout.running else None,
+            )
 
     def _cas(self, conn: Connection, rollout: Rollout, **values: Any) -> bool:
         res = conn.execute(
             t.rollouts.update()
-            .where(t.rollouts.c.id == rollout.id, t.rollouts.c.step == rollout.step,
-                   t.rollouts.c.status == "running")
+            .where(
+                t.rollouts.c.id == rollout.id,
+                t.rollouts.c.step == rollout.step,
+                t.rollouts.c.status == "running",
+            )
             .values(**values)
         )
         return res.rowcount == 1
 
-    def advance_rollout(self, rollout: Rollout, *, share: float, actor: str, summary: str,
-                        analysis: Evidence) -> Rollout | None:
+    def advance_rollout(
+        self, rollout: Rollout, *, share: float, actor: str, summary: str, analysis: Evidence
+    ) -> Rollout | None:
         """Move a running rollout from its current step to the next, with the analysis that
         passed it; None if another process moved or finished it first."""
         now = utcnow()
         ev = jsonable(analysis)
         with self._tx() as conn:
-            if not self._cas(conn, rollout, step=rollout.step + 1, share=share,
-                             step_started=now, analysis=ev, analysed=now):
+            if not self._cas(
+                conn,
+                rollout,
+                step=rollout.step + 1,
+                share=share,
+                step_started=now,
+                analysis=ev,
+                analysed=now,
+            ):
                 return None
-            self._insert_event(conn, "rollout_advanced", rollout.model,
-                               rollout.candidate_version, summary,
-                               {"rollout": rollout.id, "step": rollout.step + 1,
-                                "share": share, "analysis": ev}, actor)
+            self._insert_event(
+                conn,
+                "rollout_advanced",
+                rollout.model,
+                rollout.candidate_version,
+                summary,
+                {"rollout": rollout.id, "step": rollout.step + 1, "share": share, "analysis": ev},
+                actor,
+            )
         return self.get_rollout(rollout.id)
 
     def finish_rollout(
-        self, rollout: Rollout, *, status: str, actor: str, summary: str, evidence: Evidence,
-        event_kind: str, promote: bool = False,
+        self,
+        rollout: Rollout,
+        *,
+        status: str,
+        actor: str,
+        summary: str,
+        evidence: Evidence,
+        event_kind: str,
+        promote: bool = False,
     ) -> Rollout | None:
         """End a running rollout (promoted, rolled_back or aborted) with its event; with
         `promote`, the candidate becomes the deployment in the same transaction. None if
@@ -141,20 +227,46 @@ class RolloutQueries:
         now = utcnow()
         ev = jsonable(evidence)
         with self._tx() as conn:
-            if not self._cas(conn, rollout, status=status, finished=now,
-                             share=100.0 if promote else 0.0,
-                             analysis=ev.get("analysis") or rollout.analysis, analysed=now):
+            if not self._cas(
+                conn,
+                rollout,
+                status=status,
+                finished=now,
+                share=100.0 if promote else 0.0,
+                analysis=ev.get("analysis") or rollout.analysis,
+                analysed=now,
+            ):
                 return None
-            detail = {"rollout": rollout.id, "strategy": rollout.strategy,
-                      "stable": rollout.stable_version,
-                      "candidate": rollout.candidate_version, "step": rollout.step, **ev}
+            detail = {
+                "rollout": rollout.id,
+                "strategy": rollout.strategy,
+                "stable": rollout.stable_version,
+                "candidate": rollout.candidate_version,
+                "step": rollout.step,
+                **ev,
+            }
             if promote:
-                self._insert_deployment(conn, rollout.model, rollout.candidate_version,
-                                        rollout.env, rollout.strategy, summary, actor,
-                                        event_kind, detail)
+                self._insert_deployment(
+                    conn,
+                    rollout.model,
+                    rollout.candidate_version,
+                    rollout.env,
+                    rollout.strategy,
+                    summary,
+                    actor,
+                    event_kind,
+                    detail,
+                )
             else:
-                self._insert_event(conn, event_kind, rollout.model, rollout.candidate_version,
-                                   summary, detail, actor)
+                self._insert_event(
+                    conn,
+                    event_kind,
+                    rollout.model,
+                    rollout.candidate_version,
+                    summary,
+                    detail,
+                    actor,
+                )
         return self.get_rollout(rollout.id)
 
     def save_analysis(self, rollout: Rollout, analysis: Evidence) -> None:
@@ -165,33 +277,57 @@ class RolloutQueries:
 
     def get_rollout(self, rollout_id: int) -> Rollout:
         with self._read() as conn:
-            row = conn.execute(sa.select(t.rollouts).where(t.rollouts.c.id == rollout_id)
-                               ).mappings().one()
+            row = (
+                conn.execute(sa.select(t.rollouts).where(t.rollouts.c.id == rollout_id))
+                .mappings()
+                .one()
+            )
         return _rollout(row)
 
     # ---- serving statistics -----------------------------------------------------------
-    def add_serve_stats(self, model: str, env: str, replica: str,
-                        rows: Sequence[ServeStat]) -> None:
+    def add_serve_stats(
+        self, model: str, env: str, replica: str, rows: Sequence[ServeStat]
+    ) -> None:
         """Append one replica's counts since its previous flush."""
         if not rows:
             return
         now = utcnow()
         with self._tx() as conn:
-            conn.execute(t.serve_stats.insert(), [
-                dict(ts=now, model=model, env=env, replica=replica, version=r.version,
-                     route=r.route, requests=r.requests, errors=r.errors, latency=r.latency)
-                for r in rows])
+            conn.execute(
+                t.serve_stats.insert(),
+                [
+                    dict(
+                        ts=now,
+                        model=model,
+                        env=env,
+                        replica=replica,
+                        version=r.version,
+                        route=r.route,
+                        requests=r.requests,
+                        errors=r.errors,
+                        latency=r.latency,
+                    )
+                    for r in rows
+                ],
+            )
 
-    def sum_serve_stats(self, model: str, since: datetime, env: str = "production"
-                        ) -> dict[tuple[str, str], ServeStat]:
+    def sum_serve_stats(
+        self, model: str, since: datetime, env: str = "production"
+    ) -> dict[tuple[str, str], ServeStat]:
         """Counts per (version, route) flushed at or after `since`, over every replica."""
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(t.serve_stats.c.version, t.serve_stats.c.route,
-                          t.serve_stats.c.requests, t.serve_stats.c.errors,
-                          t.serve_stats.c.latency)
-                .where(t.serve_stats.c.model == model, t.serve_stats.c.env == env,
-                       t.serve_stats.c.ts >= since)
+                sa.select(
+                    t.serve_stats.c.version,
+                    t.serve_stats.c.route,
+                    t.serve_stats.c.requests,
+                    t.serve_stats.c.errors,
+                    t.serve_stats.c.latency,
+                ).where(
+                    t.serve_stats.c.model == model,
+                    t.serve_stats.c.env == env,
+                    t.serve_stats.c.ts >= since,
+                )
             ).all()
         out: dict[tuple[str, str], ServeStat] = {}
         for version, route, requests, errors, hist in rows:
@@ -200,8 +336,12 @@ class RolloutQueries:
                 out[(version, route)] = ServeStat(version, route, requests, errors, list(hist))
             else:
                 out[(version, route)] = ServeStat(
-                    version, route, prev.requests + requests, prev.errors + errors,
-                    latency.merge(prev.latency, hist))
+                    version,
+                    route,
+                    prev.requests + requests,
+                    prev.errors + errors,
+                    latency.merge(prev.latency, hist),
+                )
         return out
 
 
@@ -210,4 +350,3 @@ def _rollout(row: Any) -> Rollout:
     for key in ("started", "step_started", "finished", "analysed"):
         data[key] = aware(data[key])
     return Rollout(**data)
-

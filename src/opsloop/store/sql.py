@@ -107,8 +107,12 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         """In-memory SQLite is one shared connection: threads (pipeline heartbeats,
         notifiers, a test server) take turns on it, or one thread's commit could end
         another's transaction. Real databases give each thread its own connection."""
-        return threading.RLock() if self.engine.dialect.name == "sqlite" and \
-            self.engine.url.database in (None, "", ":memory:") else nullcontext()
+        return (
+            threading.RLock()
+            if self.engine.dialect.name == "sqlite"
+            and self.engine.url.database in (None, "", ":memory:")
+            else nullcontext()
+        )
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -141,13 +145,24 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         ev = jsonable(evidence or {})
         res = conn.execute(
             t.events.insert().values(
-                ts=ts, kind=kind, model=model, version=version, actor=actor,
-                summary=summary, evidence=ev,
+                ts=ts,
+                kind=kind,
+                model=model,
+                version=version,
+                actor=actor,
+                summary=summary,
+                evidence=ev,
             )
         )
         return Event(
-            id=int(res.inserted_primary_key[0]), ts=ts, kind=kind, model=model,  # type: ignore[index]
-            version=version, actor=actor, summary=summary, evidence=ev,
+            id=int(res.inserted_primary_key[0]),
+            ts=ts,
+            kind=kind,
+            model=model,  # type: ignore[index]
+            version=version,
+            actor=actor,
+            summary=summary,
+            evidence=ev,
         )
 
     def add_event(
@@ -182,8 +197,13 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
             rows = list(conn.execute(q).mappings())
         return [
             Event(
-                id=r["id"], ts=aware(r["ts"]), kind=r["kind"], model=r["model"],
-                version=r["version"], actor=r["actor"], summary=r["summary"],
+                id=r["id"],
+                ts=aware(r["ts"]),
+                kind=r["kind"],
+                model=r["model"],
+                version=r["version"],
+                actor=r["actor"],
+                summary=r["summary"],
                 evidence=r["evidence"] or {},
             )
             for r in reversed(rows)
@@ -204,12 +224,21 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
     ) -> Deployment:
         """Make `version` current for (model, env) and write the event, atomically."""
         with self._tx() as conn:
-            return self._insert_deployment(conn, model, version, env, strategy, reason, actor,
-                                           event_kind, evidence)
+            return self._insert_deployment(
+                conn, model, version, env, strategy, reason, actor, event_kind, evidence
+            )
 
     def _insert_deployment(
-        self, conn: Connection, model: str, version: str, env: str, strategy: str, reason: str,
-        actor: str, event_kind: str, evidence: Evidence | None,
+        self,
+        conn: Connection,
+        model: str,
+        version: str,
+        env: str,
+        strategy: str,
+        reason: str,
+        actor: str,
+        event_kind: str,
+        evidence: Evidence | None,
     ) -> Deployment:
         current = self._current_deployment(conn, model, env)
         revision = 1 if current is None else current.revision + 1
@@ -217,27 +246,50 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         ts = utcnow()
         res = conn.execute(
             t.deployments.insert().values(
-                ts=ts, model=model, env=env, revision=revision, version=version,
-                previous_version=previous, strategy=strategy, reason=reason, actor=actor,
+                ts=ts,
+                model=model,
+                env=env,
+                revision=revision,
+                version=version,
+                previous_version=previous,
+                strategy=strategy,
+                reason=reason,
+                actor=actor,
             )
         )
         dep = Deployment(
-            id=int(res.inserted_primary_key[0]), ts=ts, model=model, env=env,  # type: ignore[index]
-            revision=revision, version=version, previous_version=previous,
-            strategy=strategy, reason=reason, actor=actor,
+            id=int(res.inserted_primary_key[0]),
+            ts=ts,
+            model=model,
+            env=env,  # type: ignore[index]
+            revision=revision,
+            version=version,
+            previous_version=previous,
+            strategy=strategy,
+            reason=reason,
+            actor=actor,
         )
-        ev = {"revision": revision, "previous_version": previous, "env": env,
-              "strategy": strategy, **(evidence or {})}
+        ev = {
+            "revision": revision,
+            "previous_version": previous,
+            "env": env,
+            "strategy": strategy,
+            **(evidence or {}),
+        }
         self._insert_event(conn, event_kind, model, version, reason, ev, actor)
         return dep
 
     def _current_deployment(self, conn: Connection, model: str, env: str) -> Deployment | None:
-        row = conn.execute(
-            sa.select(t.deployments)
-            .where(t.deployments.c.model == model, t.deployments.c.env == env)
-            .order_by(t.deployments.c.revision.desc())
-            .limit(1)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                sa.select(t.deployments)
+                .where(t.deployments.c.model == model, t.deployments.c.env == env)
+                .order_by(t.deployments.c.revision.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
         return None if row is None else _deployment(row)
 
     def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
@@ -276,10 +328,20 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         ts = utcnow()
         ev = jsonable(evidence or {})
         values = dict(
-            ts=ts, model=model, version=version, champion_version=champion_version,
-            metric=metric, policy=policy, margin=margin, floor=floor,
-            challenger_value=challenger_value, champion_value=champion_value,
-            difference=diff, passed=passed, reasons=list(reasons), evidence=ev,
+            ts=ts,
+            model=model,
+            version=version,
+            champion_version=champion_version,
+            metric=metric,
+            policy=policy,
+            margin=margin,
+            floor=floor,
+            challenger_value=challenger_value,
+            champion_value=champion_value,
+            difference=diff,
+            passed=passed,
+            reasons=list(reasons),
+            evidence=ev,
         )
         with self._tx() as conn:
             res = conn.execute(t.gate_decisions.insert().values(**values))
@@ -291,12 +353,16 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
 
     def _latest_for_version(self, table: sa.Table, model: str, version: str) -> Any:
         with self._read() as conn:
-            return conn.execute(
-                sa.select(table)
-                .where(table.c.model == model, table.c.version == version)
-                .order_by(table.c.id.desc())
-                .limit(1)
-            ).mappings().first()
+            return (
+                conn.execute(
+                    sa.select(table)
+                    .where(table.c.model == model, table.c.version == version)
+                    .order_by(table.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
 
     def find_gate(self, model: str, version: str) -> GateDecision | None:
         row = self._latest_for_version(t.gate_decisions, model, version)
@@ -321,18 +387,29 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         with self._tx() as conn:
             res = conn.execute(
                 t.approvals.insert().values(
-                    ts=ts, model=model, version=version, status=status, actor=actor,
+                    ts=ts,
+                    model=model,
+                    version=version,
+                    status=status,
+                    actor=actor,
                     comment=comment,
                 )
             )
-            kind = {"pending": "approval_pending", "approved": "approved",
-                    "rejected": "rejected"}[status]
+            kind = {"pending": "approval_pending", "approved": "approved", "rejected": "rejected"}[
+                status
+            ]
             summary = comment or f"version {version} {status}"
-            self._insert_event(conn, kind, model, version, summary,
-                               {"comment": comment, **(evidence or {})}, actor)
+            self._insert_event(
+                conn, kind, model, version, summary, {"comment": comment, **(evidence or {})}, actor
+            )
             return Approval(
-                id=int(res.inserted_primary_key[0]), ts=ts, model=model,  # type: ignore[index]
-                version=version, status=status, actor=actor, comment=comment,
+                id=int(res.inserted_primary_key[0]),
+                ts=ts,
+                model=model,  # type: ignore[index]
+                version=version,
+                status=status,
+                actor=actor,
+                comment=comment,
             )
 
     def find_approval(self, model: str, version: str) -> Approval | None:
@@ -341,10 +418,13 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
 
     def list_pending(self, model: str) -> list[Approval]:
         with self._read() as conn:
-            rows = list(conn.execute(
-                sa.select(t.approvals).where(t.approvals.c.model == model)
-                .order_by(t.approvals.c.id)
-            ).mappings())
+            rows = list(
+                conn.execute(
+                    sa.select(t.approvals)
+                    .where(t.approvals.c.model == model)
+                    .order_by(t.approvals.c.id)
+                ).mappings()
+            )
         latest: dict[str, Approval] = {}
         for row in rows:
             latest[row["version"]] = Approval(**{**row, "ts": aware(row["ts"])})
@@ -374,85 +454,136 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         transaction, their events stay in the audit log."""
         ts = utcnow()
         values: dict[str, Any] = dict(
-            ts=ts, model=model, version=version, window_start=window_start,
-            window_end=window_end, n_rows=n_rows, n_labelled=n_labelled,
-            drift_detected=drift_detected, drift_share=drift_share,
-            performance_metric=performance_metric, performance_value=performance_value,
-            performance_degraded=performance_degraded, report_path=report_path,
+            ts=ts,
+            model=model,
+            version=version,
+            window_start=window_start,
+            window_end=window_end,
+            n_rows=n_rows,
+            n_labelled=n_labelled,
+            drift_detected=drift_detected,
+            drift_share=drift_share,
+            performance_metric=performance_metric,
+            performance_value=performance_value,
+            performance_degraded=performance_degraded,
+            report_path=report_path,
             summary=jsonable(summary),
         )
         row_digest = digest(values["summary"])
         with self._tx() as conn:
             if replaces:
-                conn.execute(t.monitor_results.delete().where(
-                    t.monitor_results.c.model == model,
-                    t.monitor_results.c.id.in_(list(replaces))))
+                conn.execute(
+                    t.monitor_results.delete().where(
+                        t.monitor_results.c.model == model,
+                        t.monitor_results.c.id.in_(list(replaces)),
+                    )
+                )
             res = conn.execute(t.monitor_results.insert().values(**values, digest=row_digest))
             result = MonitorResult(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
             brief = {k: v for k, v in result.to_dict().items() if k != "summary"}
             brief["drifted_features"] = summary.get("drifted_features", [])
             previous = summary.get("previous") or {}
             if previous:
-                brief["previous"] = {k: previous.get(k) for k in
-                                     ("id", "newly_drifted", "recovered")}
+                brief["previous"] = {
+                    k: previous.get(k) for k in ("id", "newly_drifted", "recovered")
+                }
             if replaces:
                 brief["replaces"] = list(replaces)
             if summary.get("multivariate"):
                 brief["multivariate"] = summary["multivariate"]
-            self._insert_event(conn, "monitored", model, version,
-                               _monitor_summary(result), brief, "opsloop")
+            self._insert_event(
+                conn, "monitored", model, version, _monitor_summary(result), brief, "opsloop"
+            )
             if drift_detected:
-                self._insert_event(conn, "drift_detected", model, version,
-                                   _drift_summary(drift_share, summary), brief, "opsloop")
+                self._insert_event(
+                    conn,
+                    "drift_detected",
+                    model,
+                    version,
+                    _drift_summary(drift_share, summary),
+                    brief,
+                    "opsloop",
+                )
             if performance_degraded:
                 self._insert_event(
-                    conn, "performance_degraded", model, version,
-                    f"{performance_metric}={performance_value:.4f} below floor", brief, "opsloop",
+                    conn,
+                    "performance_degraded",
+                    model,
+                    version,
+                    f"{performance_metric}={performance_value:.4f} below floor",
+                    brief,
+                    "opsloop",
                 )
             estimated = summary.get("estimated_performance") or {}
             if estimated.get("degraded"):
                 self._insert_event(
-                    conn, "performance_estimated_degraded", model, version,
+                    conn,
+                    "performance_estimated_degraded",
+                    model,
+                    version,
                     "; ".join(estimated.get("reasons", [])) + f" ({estimated.get('n')} rows, "
-                    "no labels: CBPE)", {**brief, "estimated_performance": jsonable(estimated)},
+                    "no labels: CBPE)",
+                    {**brief, "estimated_performance": jsonable(estimated)},
                     "opsloop",
                 )
             quality = summary.get("quality")
             if isinstance(quality, dict) and quality.get("passed") is False:
                 breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
-                names = [c["check"] + (f" ({c['feature']})" if c.get("feature") else "")
-                         for c in breaches]
-                self._insert_event(conn, "quality_failed", model, version,
-                                   "data quality: " + ", ".join(names[:5])
-                                   + (f" (+{len(names) - 5} more)" if len(names) > 5 else ""),
-                                   {**brief, "quality_breaches": breaches}, "opsloop")
+                names = [
+                    c["check"] + (f" ({c['feature']})" if c.get("feature") else "")
+                    for c in breaches
+                ]
+                self._insert_event(
+                    conn,
+                    "quality_failed",
+                    model,
+                    version,
+                    "data quality: "
+                    + ", ".join(names[:5])
+                    + (f" (+{len(names) - 5} more)" if len(names) > 5 else ""),
+                    {**brief, "quality_breaches": breaches},
+                    "opsloop",
+                )
             return result
 
     def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]:
         """Monitor results, oldest first."""
         with self._read() as conn:
-            rows = list(conn.execute(
-                sa.select(t.monitor_results).where(t.monitor_results.c.model == model)
-                .order_by(t.monitor_results.c.id.desc()).limit(limit)
-            ).mappings())
+            rows = list(
+                conn.execute(
+                    sa.select(t.monitor_results)
+                    .where(t.monitor_results.c.model == model)
+                    .order_by(t.monitor_results.c.id.desc())
+                    .limit(limit)
+                ).mappings()
+            )
         return [_monitor_result(r) for r in reversed(rows)]
 
     def find_last_monitor(self, model: str) -> MonitorResult | None:
         results = self.list_monitor(model, limit=1)
         return results[-1] if results else None
 
-    def list_monitor_windows(self, model: str, *, version: str | None = None,
-                             limit: int = 100, end_before: datetime | None = None,
-                             start: datetime | None = None,
-                             digests: bool = False) -> list[MonitorResult]:
+    def list_monitor_windows(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        limit: int = 100,
+        end_before: datetime | None = None,
+        start: datetime | None = None,
+        digests: bool = False,
+    ) -> list[MonitorResult]:
         """The `limit` latest windows by window end (of one version; ending before
         `end_before`; starting exactly at `start`), oldest window first: the history a
         report charts (a backfill may store old windows after newer ones). With `digests`,
         each result's `summary` is its digest (`opsloop.monitor.digest`: no histograms or
         distances), much less to read for long histories."""
         c = t.monitor_results.c
-        columns = [col for col in t.monitor_results.c if col.name != "summary"] \
-            if digests else [t.monitor_results]
+        columns = (
+            [col for col in t.monitor_results.c if col.name != "summary"]
+            if digests
+            else [t.monitor_results]
+        )
         query = sa.select(*columns).where(c.model == model)
         if version is not None:
             query = query.where(c.version == version)
@@ -461,12 +592,17 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         if start is not None:
             query = query.where(c.window_start == start)
         with self._read() as conn:
-            rows = [dict(r) for r in conn.execute(
-                query.order_by(c.window_end.desc(), c.id.desc()).limit(limit)).mappings()]
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    query.order_by(c.window_end.desc(), c.id.desc()).limit(limit)
+                ).mappings()
+            ]
             missing = [r["id"] for r in rows if digests and r["digest"] is None]
             if missing:  # stored before digests existed
-                found = dict(conn.execute(sa.select(c.id, c.summary).where(
-                    c.id.in_(missing))).tuples().all())
+                found = dict(
+                    conn.execute(sa.select(c.id, c.summary).where(c.id.in_(missing))).tuples().all()
+                )
                 for r in rows:
                     if r["id"] in found:
                         r["digest"] = digest(found[r["id"]])
@@ -475,20 +611,23 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
                 r["summary"] = r["digest"]
         return [_monitor_result(r) for r in reversed(rows)]
 
-    def find_previous_monitor(self, model: str, version: str | None,
-                              window_end: datetime) -> MonitorResult | None:
+    def find_previous_monitor(
+        self, model: str, version: str | None, window_end: datetime
+    ) -> MonitorResult | None:
         """The result of the same model and version whose window ends last before
         `window_end` (the window a new result is compared with)."""
-        found = self.list_monitor_windows(model, version=version, limit=1,
-                                          end_before=window_end)
+        found = self.list_monitor_windows(model, version=version, limit=1, end_before=window_end)
         return found[-1] if found else None
 
-    def list_monitor_window(self, model: str, version: str | None, start: datetime,
-                            end: datetime) -> list[MonitorResult]:
+    def list_monitor_window(
+        self, model: str, version: str | None, start: datetime, end: datetime
+    ) -> list[MonitorResult]:
         """Results of exactly this window and version (a backfill's idempotency check)."""
-        return [r for r in self.list_monitor_windows(model, version=version, limit=100,
-                                                     start=start)
-                if r.window_end == end]
+        return [
+            r
+            for r in self.list_monitor_windows(model, version=version, limit=100, start=start)
+            if r.window_end == end
+        ]
 
     # ---- triggers -------------------------------------------------------------------
     def try_fire(
@@ -504,20 +643,31 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
                         ts=ts, model=model, trigger=trigger, key=key, evidence=ev
                     )
                 )
-                self._insert_event(conn, "trigger_fired", model, None,
-                                   f"{trigger} trigger fired for {key}",
-                                   {"trigger": trigger, "key": key, **ev}, "opsloop")
+                self._insert_event(
+                    conn,
+                    "trigger_fired",
+                    model,
+                    None,
+                    f"{trigger} trigger fired for {key}",
+                    {"trigger": trigger, "key": key, **ev},
+                    "opsloop",
+                )
         except sa.exc.IntegrityError:
             return None
         return TriggerFiring(
-            id=int(res.inserted_primary_key[0]), ts=ts, model=model,  # type: ignore[index]
-            trigger=trigger, key=key, evidence=ev,
+            id=int(res.inserted_primary_key[0]),
+            ts=ts,
+            model=model,  # type: ignore[index]
+            trigger=trigger,
+            key=key,
+            evidence=ev,
         )
 
     def list_firings(self, model: str) -> list[TriggerFiring]:
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(t.trigger_firings).where(t.trigger_firings.c.model == model)
+                sa.select(t.trigger_firings)
+                .where(t.trigger_firings.c.model == model)
                 .order_by(t.trigger_firings.c.id)
             ).mappings()
             return [TriggerFiring(**{**r, "ts": aware(r["ts"])}) for r in rows]
@@ -528,8 +678,14 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         with self._tx() as conn:
             res = conn.execute(
                 t.pipeline_runs.insert().values(
-                    model=model, pipeline=pipeline, status="running", started=now,
-                    trigger=trigger, stages=[], result={}, heartbeat=now,
+                    model=model,
+                    pipeline=pipeline,
+                    status="running",
+                    started=now,
+                    trigger=trigger,
+                    stages=[],
+                    result={},
+                    heartbeat=now,
                 )
             )
             return int(res.inserted_primary_key[0])  # type: ignore[index]
@@ -561,8 +717,10 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         """Pipeline runs, newest first."""
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(t.pipeline_runs).where(t.pipeline_runs.c.model == model)
-                .order_by(t.pipeline_runs.c.id.desc()).limit(limit)
+                sa.select(t.pipeline_runs)
+                .where(t.pipeline_runs.c.model == model)
+                .order_by(t.pipeline_runs.c.id.desc())
+                .limit(limit)
             ).mappings()
             return [pipeline_run(r) for r in rows]
 
@@ -583,8 +741,10 @@ def _drift_summary(share: float, summary: Evidence) -> str:
     text = f"{share:.0%} of features drifted"
     mv = summary.get("multivariate") or {}
     if mv.get("drifted") and mv.get("value") is not None:
-        text += (f"; multivariate reconstruction error {mv['value']:.4g} outside "
-                 f"[{mv['lower']:.4g}, {mv['upper']:.4g}]")
+        text += (
+            f"; multivariate reconstruction error {mv['value']:.4g} outside "
+            f"[{mv['lower']:.4g}, {mv['upper']:.4g}]"
+        )
     return text
 
 

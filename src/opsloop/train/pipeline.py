@@ -54,7 +54,11 @@ class TrainOutcome:
 def _git_sha(root: Any) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
@@ -76,8 +80,12 @@ def _check_columns(rt: Runtime, frame: pd.DataFrame) -> None:
 
 
 def run_training(
-    rt: Runtime, *, window: Window | None = None, trigger: str = "manual",
-    reset_schema: bool = False, progress: Progress | None = None,
+    rt: Runtime,
+    *,
+    window: Window | None = None,
+    trigger: str = "manual",
+    reset_schema: bool = False,
+    progress: Progress | None = None,
 ) -> TrainOutcome:
     """Run the pipeline; StateError if another training of the model is running."""
     cfg = rt.config
@@ -106,8 +114,9 @@ def _training_slot(rt: Runtime) -> HeldLease:
     return slot
 
 
-def _load_with_retries(rt: Runtime, window: Window, detail: dict[str, Any],
-                       sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+def _load_with_retries(
+    rt: Runtime, window: Window, detail: dict[str, Any], sleep: Callable[[float], None] = time.sleep
+) -> pd.DataFrame:
     """The user's load(), retried `retrain.retries` times with doubling back-off when it
     raises (a flaky warehouse or network); a wrong return type is not retried."""
     cfg = rt.config.retrain
@@ -131,27 +140,40 @@ def _load_with_retries(rt: Runtime, window: Window, detail: dict[str, Any],
     raise AssertionError("unreachable")
 
 
-def _fit_cbpe(rt: Runtime, holdout: pd.DataFrame, pred: Any, score: Any,
-              detail: dict[str, Any]) -> str | None:
+def _fit_cbpe(
+    rt: Runtime, holdout: pd.DataFrame, pred: Any, score: Any, detail: dict[str, Any]
+) -> str | None:
     """The CBPE reference (calibrator + alert bands) learned on the holdout, as JSON; None
     unless a binary classifier with scores and estimated performance enabled."""
     cfg = rt.config
-    if cfg.task != "binary_classification" or score is None \
-            or not cfg.monitor.estimated_performance.enabled:
+    if (
+        cfg.task != "binary_classification"
+        or score is None
+        or not cfg.monitor.estimated_performance.enabled
+    ):
         return None
     from opsloop.metrics import align_labels, positive_truth
     from opsloop.monitor.cbpe import CBPEReference
 
     truth = positive_truth(*align_labels(holdout[cfg.target].to_numpy(), pred))
     ref = CBPEReference.fit(score, truth, chunks=cfg.monitor.estimated_performance.chunks)
-    detail["cbpe"] = {"calibrated": ref.calibrated, "ece_raw": ref.ece_raw,
-                      "ece_calibrated": ref.ece_calibrated, "chunk_rows": ref.chunk_rows}
+    detail["cbpe"] = {
+        "calibrated": ref.calibrated,
+        "ece_raw": ref.ece_raw,
+        "ece_calibrated": ref.ece_calibrated,
+        "chunk_rows": ref.chunk_rows,
+    }
     return ref.to_json()
 
 
-def _monitor_artifacts(rt: Runtime, reference: pd.DataFrame, specs: list[FeatureSpec],
-                       profile_specs: list[FeatureSpec], profile: Profile,
-                       detail: dict[str, Any]) -> dict[str, str]:
+def _monitor_artifacts(
+    rt: Runtime,
+    reference: pd.DataFrame,
+    specs: list[FeatureSpec],
+    profile_specs: list[FeatureSpec],
+    profile: Profile,
+    detail: dict[str, Any],
+) -> dict[str, str]:
     """The multivariate transform and the learned drift thresholds, fitted on the
     reference (its chunks consecutive in time), as artifacts stored with the version
     (opsloop.monitor.multivariate, opsloop.monitor.thresholds)."""
@@ -164,20 +186,28 @@ def _monitor_artifacts(rt: Runtime, reference: pd.DataFrame, specs: list[Feature
     out: dict[str, str] = {}
     mv = drift.multivariate
     if mv.enabled:
-        transform = multivariate.fit_transform(reference, specs, variance=mv.variance,
-                                               chunks=drift.chunks, sigma=mv.sigma)
+        transform = multivariate.fit_transform(
+            reference, specs, variance=mv.variance, chunks=drift.chunks, sigma=mv.sigma
+        )
         if transform is not None:
             out[multivariate.ARTIFACT] = transform.to_json()
             detail["multivariate_components"] = transform.n_components
-    learned = thresholds.learn_thresholds(reference, profile, profile_specs,
-                                          chunks=drift.chunks, sigma=drift.sigma)
+    learned = thresholds.learn_thresholds(
+        reference, profile, profile_specs, chunks=drift.chunks, sigma=drift.sigma
+    )
     if learned is not None:
         out[thresholds.ARTIFACT] = learned.to_json()
     return out
 
 
-def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schema: bool,
-         progress: Progress | None) -> TrainOutcome:
+def _run(
+    rt: Runtime,
+    slot: HeldLease,
+    window: Window,
+    trigger: str,
+    reset_schema: bool,
+    progress: Progress | None,
+) -> TrainOutcome:
     from opsloop.data.features import features_to_json, infer_features
     from opsloop.data.fingerprint import fingerprint
     from opsloop.data.quality import check_quality, require_quality
@@ -192,9 +222,15 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
     from opsloop.store.records import Rollout
 
     cfg = rt.config
-    rec = StageRecorder(rt.store, rt.model, "train", trigger=trigger, progress=progress,
-                        heartbeat_interval=cfg.agent.heartbeat_interval.total_seconds(),
-                        on_beat=slot.renew)
+    rec = StageRecorder(
+        rt.store,
+        rt.model,
+        "train",
+        trigger=trigger,
+        progress=progress,
+        heartbeat_interval=cfg.agent.heartbeat_interval.total_seconds(),
+        on_beat=slot.renew,
+    )
     try:
         with rec.stage("load") as d:
             d["window"] = window.key
@@ -207,8 +243,9 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
             schema_yaml = None
             if champion is not None and not reset_schema:
                 try:
-                    schema_yaml = rt.registry.read_artifact(rt.model, champion.version,
-                                                            "schema.yaml")
+                    schema_yaml = rt.registry.read_artifact(
+                        rt.model, champion.version, "schema.yaml"
+                    )
                 except NotFoundError:
                     schema_yaml = None
             if schema_yaml is None:
@@ -217,26 +254,41 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
             else:
                 d["schema"] = f"from version {champion.version}" if champion else "stored"
             quality = check_quality(
-                frame, cfg.data.quality, target=cfg.target, task=cfg.task,
-                features=list(cfg.features or [c for c in frame.columns if c not in
-                                               (cfg.target, cfg.id_column, cfg.time_column)]),
+                frame,
+                cfg.data.quality,
+                target=cfg.target,
+                task=cfg.task,
+                features=list(
+                    cfg.features
+                    or [
+                        c
+                        for c in frame.columns
+                        if c not in (cfg.target, cfg.id_column, cfg.time_column)
+                    ]
+                ),
             )
             d["quality"] = [q.to_dict() for q in quality]
             try:
                 validate_frame(schema_yaml, frame)
                 require_quality(quality)
             except DataValidationError as exc:
-                rt.store.add_event("data_invalid", rt.model, summary=str(exc),
-                                   evidence={"window": window.key, "trigger": trigger,
-                                             "quality": d["quality"]})
+                rt.store.add_event(
+                    "data_invalid",
+                    rt.model,
+                    summary=str(exc),
+                    evidence={"window": window.key, "trigger": trigger, "quality": d["quality"]},
+                )
                 raise
 
         with rec.stage("split") as d:
             from opsloop.train.split import time_split
 
             train, holdout = time_split(
-                frame, time_column=cfg.time_column, holdout=cfg.split.holdout,
-                target=cfg.target, task=cfg.task,
+                frame,
+                time_column=cfg.time_column,
+                holdout=cfg.split.holdout,
+                target=cfg.target,
+                task=cfg.task,
             )
             specs = infer_features(
                 train, exclude=(cfg.target, cfg.id_column, cfg.time_column), only=cfg.features
@@ -290,18 +342,31 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
                 tags["opsloop.git_sha"] = sha
             params: dict[str, Any] = {"opsloop.features": ",".join(names)}
             if hasattr(estimator, "get_params"):
-                params.update({k: v for k, v in estimator.get_params(deep=False).items()
-                               if isinstance(v, int | float | str | bool | type(None))})
+                params.update(
+                    {
+                        k: v
+                        for k, v in estimator.get_params(deep=False).items()
+                        if isinstance(v, int | float | str | bool | type(None))
+                    }
+                )
             record = TrainingRecord(
-                model_name=rt.model, estimator=estimator, features=specs, task=cfg.task,
-                params=params, metrics={f"holdout_{k}": v for k, v in metrics.items()},
-                tags=tags, target=cfg.target, dataset=frame, dataset_digest=digest,
+                model_name=rt.model,
+                estimator=estimator,
+                features=specs,
+                task=cfg.task,
+                params=params,
+                metrics={f"holdout_{k}": v for k, v in metrics.items()},
+                tags=tags,
+                target=cfg.target,
+                dataset=frame,
+                dataset_digest=digest,
                 input_example=holdout[names].head(5).reset_index(drop=True),
                 artifacts={
                     "schema.yaml": schema_yaml,
                     "reference_profile.json": profile.to_json(),
                     EXPECTATIONS_ARTIFACT: learn_expectations(
-                        frame, specs, cfg.time_column).to_json(),
+                        frame, specs, cfg.time_column
+                    ).to_json(),
                     "features.json": features_to_json(specs),
                     **({} if cbpe_json is None else {"cbpe.json": cbpe_json}),
                     **extra,
@@ -313,14 +378,23 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
             version = mv.version
             d.update(version=version, run_id=mv.run_id)
             rt.store.add_event(
-                "trained", rt.model, version=version,
+                "trained",
+                rt.model,
+                version=version,
                 summary=f"{primary}={metrics.get(primary, float('nan')):.4f} "
                 f"on {len(holdout)} holdout rows",
-                evidence={"metrics": metrics, "rows": len(frame), "window": window.key,
-                          "trigger": trigger, "pipeline_run": rec.run_id},
+                evidence={
+                    "metrics": metrics,
+                    "rows": len(frame),
+                    "window": window.key,
+                    "trigger": trigger,
+                    "pipeline_run": rec.run_id,
+                },
             )
             rt.store.add_event(
-                "registered", rt.model, version=version,
+                "registered",
+                rt.model,
+                version=version,
                 summary=f"registered {rt.model} version {version} (alias challenger)",
                 evidence={"run_id": mv.run_id, "source": mv.source, "tags": tags},
             )
@@ -330,44 +404,76 @@ def _run(rt: Runtime, slot: HeldLease, window: Window, trigger: str, reset_schem
             if champion is not None:
                 champion_model = rt.registry.load(rt.model, champion.version)
             report, decision = gate_and_record(
-                rt, holdout=holdout, challenger=replace(challenger_model, version=version),
-                champion=champion_model, window=window.key,
+                rt,
+                holdout=holdout,
+                challenger=replace(challenger_model, version=version),
+                champion=champion_model,
+                window=window.key,
             )
             champion_version = report.champion_version
-            d.update(passed=decision.passed, reasons=decision.reasons,
-                     champion_version=champion_version)
+            d.update(
+                passed=decision.passed, reasons=decision.reasons, champion_version=champion_version
+            )
 
         approval = "none"
         promoted = False
         rollout: int | None = None
         with rec.stage("approve") as d:
             if decision.passed and cfg.gate.approval == "auto":
-                record_approval(rt, version, "approved", actor="opsloop (auto)",
-                                      comment="gate passed; approval policy is auto")
-                started = deploy(rt, version, actor="opsloop (auto)", supersede=True,
-                                 reason=f"gate passed ({'; '.join(decision.reasons)})")
+                record_approval(
+                    rt,
+                    version,
+                    "approved",
+                    actor="opsloop (auto)",
+                    comment="gate passed; approval policy is auto",
+                )
+                started = deploy(
+                    rt,
+                    version,
+                    actor="opsloop (auto)",
+                    supersede=True,
+                    reason=f"gate passed ({'; '.join(decision.reasons)})",
+                )
                 approval = "approved"
                 if isinstance(started, Rollout):
                     rollout = started.id
                 else:
                     promoted = True
             elif decision.passed:
-                record_approval(rt, version, "pending", actor="opsloop",
-                                      comment="gate passed; waiting for a person "
-                                      f"(`opsloop approve {rt.model} {version}`)")
+                record_approval(
+                    rt,
+                    version,
+                    "pending",
+                    actor="opsloop",
+                    comment="gate passed; waiting for a person "
+                    f"(`opsloop approve {rt.model} {version}`)",
+                )
                 approval = "pending"
             d.update(approval=approval, promoted=promoted, rollout=rollout)
         outcome = TrainOutcome(
-            run_id=rec.run_id, version=version, metrics=metrics, gate_passed=decision.passed,
-            gate_reasons=decision.reasons, approval=approval, promoted=promoted,
-            champion_version=champion_version, rollout=rollout,
+            run_id=rec.run_id,
+            version=version,
+            metrics=metrics,
+            gate_passed=decision.passed,
+            gate_reasons=decision.reasons,
+            approval=approval,
+            promoted=promoted,
+            champion_version=champion_version,
+            rollout=rollout,
             rows={"total": len(frame), "train": len(train), "holdout": len(holdout)},
         )
         rec.succeed(outcome.to_dict())
         return outcome
     except (OpsloopError, KeyboardInterrupt) as exc:
         rec.fail(exc)
-        rt.store.add_event("training_failed", rt.model, summary=str(exc) or type(exc).__name__,
-                           evidence={"trigger": trigger, "pipeline_run": rec.run_id,
-                                     "stage": rec.stages[-1]["name"] if rec.stages else None})
+        rt.store.add_event(
+            "training_failed",
+            rt.model,
+            summary=str(exc) or type(exc).__name__,
+            evidence={
+                "trigger": trigger,
+                "pipeline_run": rec.run_id,
+                "stage": rec.stages[-1]["name"] if rec.stages else None,
+            },
+        )
         raise

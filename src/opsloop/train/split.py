@@ -11,7 +11,12 @@ if TYPE_CHECKING:
 
 
 def time_split(
-    frame: pd.DataFrame, *, time_column: str, holdout: float, target: str, task: str,
+    frame: pd.DataFrame,
+    *,
+    time_column: str,
+    holdout: float,
+    target: str,
+    task: str,
     min_rows: int = 50,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     ordered = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
@@ -20,7 +25,8 @@ def time_split(
         raise DataValidationError(
             "not enough rows to train",
             expected=f"at least {min_rows} rows in the training window",
-            got=f"{n} rows", fix="widen retrain.training_window or check load()",
+            got=f"{n} rows",
+            fix="widen retrain.training_window or check load()",
         )
     cut = round(n * (1.0 - holdout))
     train, test = ordered.iloc[:cut], ordered.iloc[cut:]

@@ -10,25 +10,51 @@ from rich.console import Console
 from opsloop.cli.render import estimated_line, print_monitor
 from opsloop.store.records import MonitorResult
 
-EST = {"method": "cbpe", "metric": "roc_auc", "value": 0.71, "lower": 0.78, "upper": 0.9,
-       "degraded": True, "metrics": {"roc_auc": 0.71}, "n": 640,
-       "reasons": ["estimated roc_auc 0.7100 < band lower 0.7800"]}
+EST = {
+    "method": "cbpe",
+    "metric": "roc_auc",
+    "value": 0.71,
+    "lower": 0.78,
+    "upper": 0.9,
+    "degraded": True,
+    "metrics": {"roc_auc": 0.71},
+    "n": 640,
+    "reasons": ["estimated roc_auc 0.7100 < band lower 0.7800"],
+}
 
 
 def result(summary: dict) -> MonitorResult:  # type: ignore[type-arg]
     now = datetime(2026, 5, 1, tzinfo=UTC)
-    return MonitorResult(id=1, ts=now, model="m", version="3", window_start=now,
-                         window_end=now, n_rows=640, n_labelled=120, drift_detected=False,
-                         drift_share=0.0, performance_metric="roc_auc",
-                         performance_value=0.8, performance_degraded=False,
-                         report_path="r.html", summary=summary)
+    return MonitorResult(
+        id=1,
+        ts=now,
+        model="m",
+        version="3",
+        window_start=now,
+        window_end=now,
+        n_rows=640,
+        n_labelled=120,
+        drift_detected=False,
+        drift_share=0.0,
+        performance_metric="roc_auc",
+        performance_value=0.8,
+        performance_degraded=False,
+        report_path="r.html",
+        summary=summary,
+    )
 
 
 def test_monitor_text_has_estimate_and_calibration() -> None:
     console = Console(record=True, width=200)
-    print_monitor(console, result({"estimated_performance": EST,
-                                   "calibration": {"ece": 0.031, "brier": 0.18, "n": 120,
-                                                   "bins": []}}))
+    print_monitor(
+        console,
+        result(
+            {
+                "estimated_performance": EST,
+                "calibration": {"ece": 0.031, "brier": 0.18, "n": 120, "bins": []},
+            }
+        ),
+    )
     text = console.export_text()
     assert "roc_auc = 0.8000 on 120 labelled rows" in text
     assert "roc_auc ≈ 0.7100 (band 0.7800–0.9000) on 640 rows, degraded" in text

@@ -5,8 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("mlflow", "sklearn", "fastapi", "duckdb", "pandas", "numpy", "sqlalchemy", "pandera",
-         "uvicorn", "scipy", "pyarrow")
+HEAVY = (
+    "mlflow",
+    "sklearn",
+    "fastapi",
+    "duckdb",
+    "pandas",
+    "numpy",
+    "sqlalchemy",
+    "pandera",
+    "uvicorn",
+    "scipy",
+    "pyarrow",
+)
 
 SCRIPT = """
 import sys
@@ -22,7 +33,9 @@ print("LOADED:" + ",".join(sorted(m for m in {heavy!r} if m in sys.modules)))
 def test_help_imports_nothing_heavy() -> None:
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(heavy=HEAVY)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     loaded = out.stdout.strip().splitlines()[-1]
     assert "Usage" in out.stdout
@@ -31,6 +44,5 @@ def test_help_imports_nothing_heavy() -> None:
 
 def test_import_opsloop_is_light() -> None:
     code = f"import sys, opsloop; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

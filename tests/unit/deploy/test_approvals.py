@@ -19,15 +19,21 @@ def memory(root: Path, actor: str = "alice") -> Project:
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
 
-    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                   engine=MemoryEngine(), actor=actor)
+    return Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor=actor,
+    )
 
 
 def manual(tmp_path: Path, extra: str = "") -> Project:
     root = write_tiny_project(tmp_path / "p", approval="manual")
     yaml = (root / "opsloop.yaml").read_text()
     (root / "opsloop.yaml").write_text(
-        yaml.replace("approval: manual}", f"approval: manual{extra}}}"))
+        yaml.replace("approval: manual}", f"approval: manual{extra}}}")
+    )
     return memory(root)
 
 
@@ -42,8 +48,11 @@ def test_rejecting_the_champion_returns_to_the_previous_approved_version(tmp_pat
     dep = p.store.find_deployment("tiny")
     assert dep is not None and dep.version == "1"  # skips rejected version 2
     a = p.store.find_approval("tiny", "3")
-    assert a is not None and (a.status, a.actor, a.comment) == ("rejected", "alice",
-                                                                "bad in production")
+    assert a is not None and (a.status, a.actor, a.comment) == (
+        "rejected",
+        "alice",
+        "bad in production",
+    )
     tags = {v: p.registry.get_version("tiny", v).tags["opsloop.approval"] for v in "123"}
     assert tags == {"1": "approved", "2": "rejected", "3": "rejected"}  # mirrored in MLflow
 
@@ -52,8 +61,10 @@ def test_pending_approvals_expire_and_expired_versions_need_force(tmp_path: Path
     p = manual(tmp_path, ", approval_expiry: 1h")
     p.train()
     (pending,) = p.store.list_pending("tiny")
-    assert p.status()["pending_approvals"][0]["expires"] == (pending.ts + timedelta(hours=1)
-                                                             ).isoformat()
+    assert (
+        p.status()["pending_approvals"][0]["expires"]
+        == (pending.ts + timedelta(hours=1)).isoformat()
+    )
     from opsloop.deploy.controller import EXPIRY_ACTOR, expire_pending
 
     assert expire_pending(p.runtime, pending.ts + timedelta(minutes=59)) == []
@@ -93,8 +104,7 @@ def test_gate_report_is_stored_with_the_decision_and_as_artifacts(tmp_path: Path
     assert "Gate PASSED" in p.registry.read_artifact("tiny", "2", "gate_report.md")
     assert "<table>" in p.registry.read_artifact("tiny", "2", "gate_report.html")
     event = [e for e in p.events() if e.kind == "gate_passed"][-1]
-    assert event.evidence["evidence"]["artifacts"]["gate_report.html"].endswith(
-        "gate_report.html")
+    assert event.evidence["evidence"]["artifacts"]["gate_report.html"].endswith("gate_report.html")
     status = p.status()["champion"]["gate"]
     assert status["method"] == "delong" and status["ci_low"] is not None
     with pytest.raises(NotFoundError, match="no gate decision"):
@@ -115,8 +125,9 @@ def test_rerunning_the_gate_records_a_new_decision(tmp_path: Path) -> None:
 def test_bad_training_data_stops_before_the_fit(tmp_path: Path) -> None:
     root = write_tiny_project(tmp_path / "p", rows=300)
     yaml = (root / "opsloop.yaml").read_text()
-    (root / "opsloop.yaml").write_text(yaml + "data: {quality: {min_rows: 1000, "
-                                              "max_missing: 0.1}}\n")
+    (root / "opsloop.yaml").write_text(
+        yaml + "data: {quality: {min_rows: 1000, max_missing: 0.1}}\n"
+    )
     frame = pd.read_parquet(root / "data" / "history.parquet")
     frame.loc[frame.index[:100], "x2"] = None
     frame.to_parquet(root / "data" / "history.parquet", index=False)

@@ -16,8 +16,13 @@ def manual_project(tmp_path) -> Project:
     from tinyproject import write_tiny_project
 
     root = write_tiny_project(tmp_path / "manual", approval="manual")
-    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                   engine=MemoryEngine(), actor="alice")
+    return Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="alice",
+    )
 
 
 def test_manual_approval_flow(manual_project: Project) -> None:
@@ -51,9 +56,19 @@ def test_reject_pending_and_reject_champion_rolls_back(manual_project: Project) 
 def test_approve_needs_a_passed_gate_unless_forced(manual_project: Project) -> None:
     p = manual_project
     p.train()
-    p.store.record_gate(model="tiny", version="1", champion_version=None, metric="roc_auc",
-                        policy="non_inferiority", margin=0.0, floor=0.99, challenger_value=0.8,
-                        champion_value=None, passed=False, reasons=["misses the floor"])
+    p.store.record_gate(
+        model="tiny",
+        version="1",
+        champion_version=None,
+        metric="roc_auc",
+        policy="non_inferiority",
+        margin=0.0,
+        floor=0.99,
+        challenger_value=0.8,
+        champion_value=None,
+        passed=False,
+        reasons=["misses the floor"],
+    )
     with pytest.raises(StateError, match="failed its gate"):
         p.approve("1")
     p.approve("1", force=True)

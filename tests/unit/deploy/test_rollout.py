@@ -36,8 +36,13 @@ def project(tmp_path) -> Project:
     from tinyproject import write_tiny_project
 
     root = write_tiny_project(tmp_path / "canary", extra_yaml=CANARY)
-    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                engine=MemoryEngine(), actor="alice")
+    p = Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="alice",
+    )
     assert p.train().promoted  # v1: the first deployment is always direct
     return p
 
@@ -51,31 +56,58 @@ def register_v2(p: Project) -> str:
     return outcome.version
 
 
-def serve(p: Project, version: str, route: str, n: int, *, errors: int = 0,
-          seconds: float = 0.002, shift: float = 0.0, labels: bool = False,
-          flip: bool = False) -> None:
+def serve(
+    p: Project,
+    version: str,
+    route: str,
+    n: int,
+    *,
+    errors: int = 0,
+    seconds: float = 0.002,
+    shift: float = 0.0,
+    labels: bool = False,
+    flip: bool = False,
+) -> None:
     """What a server replica records for n answered requests: statistics in the store and
     rows in the prediction log (scores from a Beta distribution, optionally shifted)."""
     hist = latency.empty()
     hist[latency.bucket(seconds)] = n
-    p.store.add_serve_stats(p.name, "production", "test:1",
-                            [ServeStat(version, route, n, errors, hist)])
+    p.store.add_serve_stats(
+        p.name, "production", "test:1", [ServeStat(version, route, n, errors, hist)]
+    )
     rng = np.random.default_rng(next(SEEDS))  # independent, reproducible samples
     score = np.clip(rng.beta(2, 2, n) + shift, 0, 1)
     ids = [f"{route}-{version}-{i}-{rng.integers(1e9)}" for i in range(n)]
     now = pd.Timestamp(utcnow())
-    frame = pd.DataFrame({"prediction_id": ids, "request_id": ids, "ts": now,
-                          "model_version": version, "route": route,
-                          "prediction": (score >= 0.5).astype(int), "score": score,
-                          "x1": 0.0, "x2": 0.0, "color": "red"})
+    frame = pd.DataFrame(
+        {
+            "prediction_id": ids,
+            "request_id": ids,
+            "ts": now,
+            "model_version": version,
+            "route": route,
+            "prediction": (score >= 0.5).astype(int),
+            "score": score,
+            "x1": 0.0,
+            "x2": 0.0,
+            "color": "red",
+        }
+    )
     engine = p.engine
     engine.add_predictions(frame)  # type: ignore[attr-defined]
     if labels:
         truth = (score >= 0.5).astype(int)
         if flip:
             truth = 1 - truth
-        engine.add_labels(pd.DataFrame({  # type: ignore[attr-defined]
-            "prediction_id": ids, "label": truth, "label_ts": now}))
+        engine.add_labels(
+            pd.DataFrame(
+                {  # type: ignore[attr-defined]
+                    "prediction_id": ids,
+                    "label": truth,
+                    "label_ts": now,
+                }
+            )
+        )
 
 
 def healthy_step(p: Project, r: Rollout, n: int = 60) -> None:
@@ -87,8 +119,7 @@ def test_canary_advances_step_by_step_then_promotes(project: Project) -> None:
     p = project
     v2 = register_v2(p)
     r = p.deploy(v2)
-    assert isinstance(r, Rollout) and (r.strategy, r.share, r.stable_version) == (
-        "canary", 10, "1")
+    assert isinstance(r, Rollout) and (r.strategy, r.share, r.stable_version) == ("canary", 10, "1")
     assert p.registry.find_alias("tiny", "challenger").version == v2  # type: ignore[union-attr]
     waiting = p.advance_rollout()
     assert waiting is not None and waiting.action == "waiting"
@@ -112,14 +143,18 @@ def test_canary_advances_step_by_step_then_promotes(project: Project) -> None:
     assert p.advance_rollout() is None  # nothing running any more
 
 
-@pytest.mark.parametrize(("breach", "check"), [
-    ({"errors": 10}, "error_rate"),
-    ({"seconds": 0.05}, "p99_ratio"),
-    ({"shift": 0.45}, "divergence"),
-    ({"labels": True, "flip": True}, "performance"),
-])
-def test_each_check_rolls_back_on_its_own(project: Project, breach: dict[str, object],
-                                          check: str) -> None:
+@pytest.mark.parametrize(
+    ("breach", "check"),
+    [
+        ({"errors": 10}, "error_rate"),
+        ({"seconds": 0.05}, "p99_ratio"),
+        ({"shift": 0.45}, "divergence"),
+        ({"labels": True, "flip": True}, "performance"),
+    ],
+)
+def test_each_check_rolls_back_on_its_own(
+    project: Project, breach: dict[str, object], check: str
+) -> None:
     p = project
     v2 = register_v2(p)
     p.deploy(v2)

@@ -45,7 +45,8 @@ def test_shape_determinism_and_realism() -> None:
     drifted = generate(2000, START, NOW, drift=1.0, seed=3)
     assert drifted["monthly_charges"].mean() > a["monthly_charges"].mean() + 10
     assert (drifted["contract"] == "month-to-month").mean() > (
-        a["contract"] == "month-to-month").mean() + 0.15
+        a["contract"] == "month-to-month"
+    ).mean() + 0.15
     with pytest.raises(ValueError):
         generate(10, START, NOW, drift=2.0)
 

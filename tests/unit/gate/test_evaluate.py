@@ -37,13 +37,18 @@ class ColumnScore:
 
 
 def model(column: str, version: str, payload: int = 0) -> LoadedModel:
-    return LoadedModel("m", version, ColumnScore(column, payload),
-                       [FeatureSpec(column, "numeric", "float64", False)],
-                       "binary_classification")
+    return LoadedModel(
+        "m",
+        version,
+        ColumnScore(column, payload),
+        [FeatureSpec(column, "numeric", "float64", False)],
+        "binary_classification",
+    )
 
 
-def frame(n: int = 3000, *, lift: float = 0.0, slice_penalty: float = 0.0,
-          seed: int = 0) -> pd.DataFrame:
+def frame(
+    n: int = 3000, *, lift: float = 0.0, slice_penalty: float = 0.0, seed: int = 0
+) -> pd.DataFrame:
     """Scores of a champion (`sk`) and a challenger (`sa`) with segment a/b/c; the challenger
     is `lift` better overall and `slice_penalty` worse on segment c."""
     rng = np.random.default_rng(seed)
@@ -53,18 +58,35 @@ def frame(n: int = 3000, *, lift: float = 0.0, slice_penalty: float = 0.0,
     strength_a = 1.2 + lift - np.where(segment == "c", slice_penalty, 0.0)
     sa = y * strength_a + shared + rng.normal(0, 0.8, n)
     sk = y * 1.2 + shared + rng.normal(0, 0.8, n)
-    return pd.DataFrame({"id": [f"r{i}" for i in range(n)], "y": y, "segment": segment,
-                         "sa": 1 / (1 + np.exp(-sa + 0.5)), "sk": 1 / (1 + np.exp(-sk + 0.5)),
-                         "amount": rng.uniform(0, 100, n)})
+    return pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "y": y,
+            "segment": segment,
+            "sa": 1 / (1 + np.exp(-sa + 0.5)),
+            "sk": 1 / (1 + np.exp(-sk + 0.5)),
+            "amount": rng.uniform(0, 100, n),
+        }
+    )
 
 
-def gate(data: pd.DataFrame, gate_cfg: dict[str, Any], *, champion: bool = True,
-         root: Path = Path("."), challenger: LoadedModel | None = None,
-         champion_model: LoadedModel | None = None) -> GateReport:
+def gate(
+    data: pd.DataFrame,
+    gate_cfg: dict[str, Any],
+    *,
+    champion: bool = True,
+    root: Path = Path("."),
+    challenger: LoadedModel | None = None,
+    champion_model: LoadedModel | None = None,
+) -> GateReport:
     cfg = parse_config({**BASE, "gate": gate_cfg})
-    return run_gate(cfg, holdout=data, challenger=challenger or model("sa", "2"),
-                    champion=(champion_model or model("sk", "1")) if champion else None,
-                    root=root)
+    return run_gate(
+        cfg,
+        holdout=data,
+        challenger=challenger or model("sa", "2"),
+        champion=(champion_model or model("sk", "1")) if champion else None,
+        root=root,
+    )
 
 
 def test_equal_models_pass_non_inferiority_and_fail_superiority() -> None:
@@ -80,8 +102,9 @@ def test_superiority_needs_the_whole_ci_above_delta() -> None:
     report = gate(better, {"metric": "roc_auc", "policy": "superiority", "margin": 0.01})
     row = report.primary
     assert report.passed and row["method"] == "delong" and row["ci_low"] > 0.01
-    too_much = gate(better, {"metric": "roc_auc", "policy": "superiority",
-                             "margin": row["ci_low"] + 0.001})
+    too_much = gate(
+        better, {"metric": "roc_auc", "policy": "superiority", "margin": row["ci_low"] + 0.001}
+    )
     assert not too_much.passed
 
 
@@ -97,24 +120,42 @@ def test_floor_alone_judges_the_first_model() -> None:
     first = gate(data, {"floor": 0.99}, champion=False)
     assert not first.passed and "misses the floor (>= 0.99)" in first.reasons[0]
     assert first.primary["champion"] is None and first.budgets["champion"] is None
-    two = gate(data, {"metrics": [{"metric": "roc_auc"}, {"metric": "f1"}],
-                      "slices": [{"name": "segment", "column": "segment"}]}, champion=False)
-    assert two.reasons == ["no champion yet: judged on the floor alone",
-                           "slices: 3 reported, none tested (no champion yet)"]
+    two = gate(
+        data,
+        {
+            "metrics": [{"metric": "roc_auc"}, {"metric": "f1"}],
+            "slices": [{"name": "segment", "column": "segment"}],
+        },
+        champion=False,
+    )
+    assert two.reasons == [
+        "no champion yet: judged on the floor alone",
+        "slices: 3 reported, none tested (no champion yet)",
+    ]
     assert [s["status"] for s in two.slices] == ["ok", "ok", "ok"]
 
 
 def test_every_metric_rule_must_pass_and_each_uses_its_test() -> None:
     data = frame(lift=0.6)
-    report = gate(data, {"metrics": [
-        {"metric": "roc_auc", "policy": "superiority"},
-        {"metric": "accuracy", "margin": 0.0},
-        {"metric": "log_loss", "policy": "non_inferiority", "margin": 0.0},
-        {"metric": "f1", "floor": 0.999},
-    ], "resamples": 300})
+    report = gate(
+        data,
+        {
+            "metrics": [
+                {"metric": "roc_auc", "policy": "superiority"},
+                {"metric": "accuracy", "margin": 0.0},
+                {"metric": "log_loss", "policy": "non_inferiority", "margin": 0.0},
+                {"metric": "f1", "floor": 0.999},
+            ],
+            "resamples": 300,
+        },
+    )
     methods = {r["metric"]: r["method"] for r in report.metrics}
-    assert methods == {"roc_auc": "delong", "accuracy": "mcnemar", "log_loss": "bootstrap",
-                       "f1": "bootstrap"}
+    assert methods == {
+        "roc_auc": "delong",
+        "accuracy": "mcnemar",
+        "log_loss": "bootstrap",
+        "f1": "bootstrap",
+    }
     ll = next(r for r in report.metrics if r["metric"] == "log_loss")
     assert ll["direction"] == "lower" and ll["challenger"] < ll["champion"]
     assert ll["improvement"] > 0 and ll["passed"]  # lower log loss is an improvement
@@ -124,8 +165,13 @@ def test_every_metric_rule_must_pass_and_each_uses_its_test() -> None:
 
 def test_a_slice_regression_fails_a_challenger_that_is_better_overall() -> None:
     data = frame(n=6000, lift=0.4, slice_penalty=1.4)
-    report = gate(data, {"metric": "roc_auc", "slices": [
-        {"name": "segment", "column": "segment", "min_rows": 100}]})
+    report = gate(
+        data,
+        {
+            "metric": "roc_auc",
+            "slices": [{"name": "segment", "column": "segment", "min_rows": 100}],
+        },
+    )
     assert report.primary["passed"]  # better overall ...
     status = {s["slice"]: s["status"] for s in report.slices}
     assert status == {"segment=a": "ok", "segment=b": "ok", "segment=c": "regressed"}
@@ -137,10 +183,16 @@ def test_a_slice_regression_fails_a_challenger_that_is_better_overall() -> None:
 
 def test_slices_by_query_small_slices_and_no_regression() -> None:
     data = frame(n=3000, lift=0.3)
-    report = gate(data, {"metric": "roc_auc", "slices": [
-        {"name": "big_spenders", "query": "amount > 50", "min_rows": 100},
-        {"name": "tiny", "query": "amount < 1", "min_rows": 100},
-    ]})
+    report = gate(
+        data,
+        {
+            "metric": "roc_auc",
+            "slices": [
+                {"name": "big_spenders", "query": "amount > 50", "min_rows": 100},
+                {"name": "tiny", "query": "amount < 1", "min_rows": 100},
+            ],
+        },
+    )
     assert report.passed
     rows = {s["slice"]: s for s in report.slices}
     assert rows["big_spenders"]["status"] == "ok" and rows["big_spenders"]["rows"] > 1000
@@ -148,12 +200,15 @@ def test_slices_by_query_small_slices_and_no_regression() -> None:
     assert any("no slice regressed (1 tested" in r for r in report.reasons)
 
 
-@pytest.mark.parametrize(("spec", "fragment"), [
-    ({"name": "s", "query": "amount > 1000"}, "matched no holdout rows"),
-    ({"name": "s", "query": "amount >>> 3"}, "the query 'amount >>> 3' failed"),
-    ({"name": "s", "query": "no_such_column = 1"}, "failed"),
-    ({"name": "s", "column": "plan"}, "column 'plan' is not in the data"),
-])
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ({"name": "s", "query": "amount > 1000"}, "matched no holdout rows"),
+        ({"name": "s", "query": "amount >>> 3"}, "the query 'amount >>> 3' failed"),
+        ({"name": "s", "query": "no_such_column = 1"}, "failed"),
+        ({"name": "s", "column": "plan"}, "column 'plan' is not in the data"),
+    ],
+)
 def test_bad_slices_are_clear_config_errors(spec: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError, match=r"gate\.slices 's'") as info:
         gate(frame(n=500), {"slices": [spec]})
@@ -161,8 +216,7 @@ def test_bad_slices_are_clear_config_errors(spec: dict[str, Any], fragment: str)
 
 
 def test_regression_set(tmp_path: Path) -> None:
-    golden = pd.DataFrame({"id": ["g1", "g2", "g3"], "sa": [0.9, 0.2, 0.7],
-                           "expected": [1, 0, 1]})
+    golden = pd.DataFrame({"id": ["g1", "g2", "g3"], "sa": [0.9, 0.2, 0.7], "expected": [1, 0, 1]})
     golden.to_csv(tmp_path / "golden.csv", index=False)
     spec = {"path": "golden.csv", "expected": "expected"}
     ok = gate(frame(n=500), {"regression_set": spec}, root=tmp_path)
@@ -182,8 +236,7 @@ def test_regression_set(tmp_path: Path) -> None:
 def test_budgets_on_size_and_latency() -> None:
     data = frame(n=500).assign(sa=lambda d: d["sk"])  # equal quality: only budgets matter
     heavy = model("sa", "2", payload=500_000)  # ~4 MB
-    report = gate(data, {"budgets": {"max_size_ratio": 2.0, "max_size_mb": 100}},
-                  challenger=heavy)
+    report = gate(data, {"budgets": {"max_size_ratio": 2.0, "max_size_mb": 100}}, challenger=heavy)
     checks = {c["budget"]: c["passed"] for c in report.budgets["checks"]}
     assert checks == {"size MB": True, "size vs champion": False} and not report.passed
     assert report.budgets["challenger"]["size_mb"] > 3
@@ -196,8 +249,10 @@ def test_budgets_on_size_and_latency() -> None:
 
 
 def test_reports_render_every_part() -> None:
-    report = gate(frame(n=6000, lift=0.4, slice_penalty=1.4),
-                  {"slices": [{"name": "segment", "column": "segment"}]})
+    report = gate(
+        frame(n=6000, lift=0.4, slice_penalty=1.4),
+        {"slices": [{"name": "segment", "column": "segment"}]},
+    )
     md, html = to_markdown(report), to_html(report)
     for label in ("segment=a", "segment=b", "segment=c", "regressed", "delong", "Gate FAILED"):
         assert label in md and label in html

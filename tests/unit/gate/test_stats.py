@@ -28,9 +28,12 @@ def test_delong_aucs_match_sklearn_and_its_se_matches_the_bootstrap() -> None:
     assert d.challenger == pytest.approx(skm.roc_auc_score(y, a))
     assert d.champion == pytest.approx(skm.roc_auc_score(y, k))
     b = paired_bootstrap(
-        "roc_auc", weighted_metric("roc_auc", "binary_classification", y, a > 0.5, a),
-        weighted_metric("roc_auc", "binary_classification", y, k > 0.5, k), len(y),
-        resamples=2000, seed=3,
+        "roc_auc",
+        weighted_metric("roc_auc", "binary_classification", y, a > 0.5, a),
+        weighted_metric("roc_auc", "binary_classification", y, k > 0.5, k),
+        len(y),
+        resamples=2000,
+        seed=3,
     )
     assert b.improvement == pytest.approx(d.improvement)
     assert b.detail["bootstrap_se"] == pytest.approx(d.detail["se"], rel=0.1)
@@ -80,7 +83,8 @@ def test_mcnemar_without_discordant_rows() -> None:
 def _unit_and_sample_weighted(task: str, metric: str, y, pred, score, w) -> None:
     fn = weighted_metric(metric, task, y, pred, score)
     assert fn(np.ones((1, len(y))))[0] == pytest.approx(
-        compute_metrics(task, y, pred, score)[metric])
+        compute_metrics(task, y, pred, score)[metric]
+    )
     reference = {
         "roc_auc": lambda: skm.roc_auc_score(y, score, sample_weight=w),
         "f1": lambda: skm.f1_score(y, pred, sample_weight=w),
@@ -96,8 +100,7 @@ def _unit_and_sample_weighted(task: str, metric: str, y, pred, score, w) -> None
     assert fn(w[None, :].astype(float))[0] == pytest.approx(reference)
 
 
-@pytest.mark.parametrize("metric", ["roc_auc", "f1", "precision", "recall", "accuracy",
-                                    "log_loss"])
+@pytest.mark.parametrize("metric", ["roc_auc", "f1", "precision", "recall", "accuracy", "log_loss"])
 def test_weighted_binary_metrics_equal_sklearn(metric: str) -> None:
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 400)
@@ -119,8 +122,9 @@ def test_weighted_macro_f1_equals_sklearn() -> None:
     rng = np.random.default_rng(4)
     y = rng.choice(["a", "b", "c"], 300)
     pred = np.where(rng.random(300) < 0.6, y, rng.choice(["a", "b", "c"], 300))
-    _unit_and_sample_weighted("multiclass_classification", "f1_macro", y, pred, None,
-                              rng.integers(1, 4, 300))
+    _unit_and_sample_weighted(
+        "multiclass_classification", "f1_macro", y, pred, None, rng.integers(1, 4, 300)
+    )
 
 
 def test_bootstrap_is_seeded_and_lower_is_better_flips_the_sign() -> None:

@@ -19,16 +19,23 @@ from tinyproject import prediction_log, tiny_frame
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
-def log_hour(p: Project, hour: int, *, n: int = 300, drift: float = 0.0,
-             version: str = "1") -> None:
+def log_hour(
+    p: Project, hour: int, *, n: int = 300, drift: float = 0.0, version: str = "1"
+) -> None:
     """`n` predictions of `version` in hour `hour` after T0, with their labels."""
     frame = tiny_frame(n, drift=drift, seed=100 + hour, prefix=f"h{hour}")
     log = prediction_log(p, frame, "1", ts=T0 + timedelta(hours=hour, minutes=30))
     log["model_version"] = version
     p.engine.add_predictions(log)  # type: ignore[attr-defined]
-    p.engine.add_labels(pd.DataFrame({  # type: ignore[attr-defined]
-        "prediction_id": log["prediction_id"], "label": frame["label"],
-        "label_ts": pd.Timestamp(T0 + timedelta(days=2))}))
+    p.engine.add_labels(
+        pd.DataFrame(
+            {  # type: ignore[attr-defined]
+                "prediction_id": log["prediction_id"],
+                "label": frame["label"],
+                "label_ts": pd.Timestamp(T0 + timedelta(days=2)),
+            }
+        )
+    )
 
 
 def test_plan_windows() -> None:
@@ -49,9 +56,12 @@ def test_backfill_compares_windows_and_is_idempotent(memory_project: Project) ->
         log_hour(p, hour, drift=1.0 if hour == 3 else 0.0)
     log_hour(p, 6, version="9")  # another version's answers are not this version's window
     seen: list[str] = []
-    first = p.backfill_monitor(start=T0, end=T0 + timedelta(hours=7, minutes=5),
-                               every=timedelta(hours=1),
-                               on_window=lambda w, outcome: seen.append(outcome))
+    first = p.backfill_monitor(
+        start=T0,
+        end=T0 + timedelta(hours=7, minutes=5),
+        every=timedelta(hours=1),
+        on_window=lambda w, outcome: seen.append(outcome),
+    )
     assert len(first.windows) == 7 and len(seen) == 7 and first.version == "1"
     assert [m.window_start.hour for m in first.monitored] == [0, 1, 2, 3]
     assert [s["reason"] for s in first.skipped] == ["no predictions of version 1"] * 3
@@ -68,21 +78,23 @@ def test_backfill_compares_windows_and_is_idempotent(memory_project: Project) ->
     assert events[0].evidence["previous"]["newly_drifted"] == prev["newly_drifted"]
     assert "newly drifted since the previous window" in events[0].summary
     # JSON for every window, the HTML (with the history) for the last one
-    assert [Path(str(m.report_path)).suffix for m in first.monitored] == [".json"] * 3 + [
-        ".html"]
+    assert [Path(str(m.report_path)).suffix for m in first.monitored] == [".json"] * 3 + [".html"]
     assert first.report_path == r3.report_path and first.report_path is not None
     html = Path(first.report_path).read_text(encoding="utf-8")
     assert "Over time (4 windows of this version)" in html and html.count("<svg") > 6
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
 
-    again = p.backfill_monitor(start=T0, end=T0 + timedelta(hours=4),
-                               every=timedelta(hours=1))
+    again = p.backfill_monitor(start=T0, end=T0 + timedelta(hours=4), every=timedelta(hours=1))
     assert again.monitored == [] and len(again.skipped) == 4
     assert again.skipped[0]["reason"] == f"already monitored (result {r0.id})"
     assert len(p.store.list_monitor("tiny")) == 4
 
-    replaced = p.backfill_monitor(start=T0 + timedelta(hours=2), end=T0 + timedelta(hours=4),
-                                  every=timedelta(hours=1), replace=True)
+    replaced = p.backfill_monitor(
+        start=T0 + timedelta(hours=2),
+        end=T0 + timedelta(hours=4),
+        every=timedelta(hours=1),
+        replace=True,
+    )
     assert replaced.replaced == [r2.id, r3.id]
     kept = p.store.list_monitor_windows("tiny")
     assert [r.window_start.hour for r in kept] == [0, 1, 2, 3] and len(kept) == 4
@@ -91,12 +103,10 @@ def test_backfill_compares_windows_and_is_idempotent(memory_project: Project) ->
     assert new3.summary["previous"]["id"] == new2.id
 
     # the scheduled path compares too: an empty window judges nothing, so nothing recovers
-    empty = p.monitor(window=Window(T0 + timedelta(hours=4), T0 + timedelta(hours=5)),
-                      version="1")
+    empty = p.monitor(window=Window(T0 + timedelta(hours=4), T0 + timedelta(hours=5)), version="1")
     assert empty.n_rows == 0 and empty.summary["previous"]["id"] == new3.id
     assert empty.summary["previous"]["recovered"] == []
-    assert empty.summary["previous"]["drift_share"]["change"] == pytest.approx(
-        -new3.drift_share)
+    assert empty.summary["previous"]["drift_share"]["change"] == pytest.approx(-new3.drift_share)
     assert Path(str(empty.report_path)).suffix == ".html"
 
     history = p.monitoring(limit=4)
@@ -111,5 +121,6 @@ def test_backfill_needs_a_deployed_version_or_one_named(memory_project: Project)
     from opsloop.errors import StateError
 
     with pytest.raises(StateError, match="no deployed version"):
-        memory_project.backfill_monitor(start=T0, end=T0 + timedelta(hours=1),
-                                        every=timedelta(hours=1))
+        memory_project.backfill_monitor(
+            start=T0, end=T0 + timedelta(hours=1), every=timedelta(hours=1)
+        )

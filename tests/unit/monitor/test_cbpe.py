@@ -88,7 +88,8 @@ def test_roc_auc_matches_nannyml_without_ties() -> None:
     raw = rng.random(1000)
     calibrated = np.clip(raw + rng.normal(0, 0.05, 1000), 0, 1)
     assert estimate_roc_auc(calibrated, raw) == pytest.approx(
-        nannyml_estimate_roc_auc(calibrated, raw), abs=1e-12)
+        nannyml_estimate_roc_auc(calibrated, raw), abs=1e-12
+    )
 
 
 def test_roc_auc_groups_ties_like_scikit_learn() -> None:
@@ -113,8 +114,9 @@ def test_ece_equal_frequency_like_nannyml() -> None:
     truth = np.array([0, 0, 1, 0, 1, 1, 1, 0, 1, 1])
     prob = np.linspace(0.05, 0.95, 10)
     # 5 bins of 2 sorted rows: |mean p - mean y| weighted by 2/10
-    expected = sum(0.2 * abs(prob[i:i + 2].mean() - truth[i:i + 2].mean())
-                   for i in range(0, 10, 2))
+    expected = sum(
+        0.2 * abs(prob[i : i + 2].mean() - truth[i : i + 2].mean()) for i in range(0, 10, 2)
+    )
     assert equal_frequency_ece(truth, prob, bins=5) == pytest.approx(expected)
 
 
@@ -151,8 +153,9 @@ def test_window_band_floor_and_min_rows() -> None:
     # scores piled up near 0.5: the model is unsure, accuracy estimated near 0.5
     unsure = estimate_window(ref, np.full(500, 0.5) + np.linspace(-0.05, 0.05, 500), cfg)
     assert unsure["degraded"] and "band lower" in unsure["reasons"][0]
-    floored = estimate_window(ref, scores(2000, seed=8)[0],
-                              EstimatedPerformanceConfig(metric="accuracy", floor=0.99))
+    floored = estimate_window(
+        ref, scores(2000, seed=8)[0], EstimatedPerformanceConfig(metric="accuracy", floor=0.99)
+    )
     assert floored["degraded"] and "floor" in floored["reasons"][0]
     few = estimate_window(ref, raw[:10], cfg)
     assert few["value"] is None and not few["degraded"] and "not estimated" in few["reasons"][0]

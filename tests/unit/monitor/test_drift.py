@@ -17,16 +17,30 @@ CAT = FeatureSpec("c", "categorical", "string")
 FLAG = FeatureSpec("b", "boolean", "bool")
 
 
-def frame(n: int, *, shift: float = 0.0, p: tuple[float, ...] = (0.5, 0.3, 0.2), seed: int = 0,
-          flag: float = 0.3) -> pd.DataFrame:
+def frame(
+    n: int,
+    *,
+    shift: float = 0.0,
+    p: tuple[float, ...] = (0.5, 0.3, 0.2),
+    seed: int = 0,
+    flag: float = 0.3,
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"x": rng.normal(shift, 1.0, n),
-                         "c": rng.choice(["a", "b", "c"], n, p=list(p)),
-                         "b": rng.random(n) < flag})
+    return pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1.0, n),
+            "c": rng.choice(["a", "b", "c"], n, p=list(p)),
+            "b": rng.random(n) < flag,
+        }
+    )
 
 
-def drift(ref_frame: pd.DataFrame, cur: pd.DataFrame, cfg: DriftConfig | None = None,
-          specs: list[FeatureSpec] | None = None):
+def drift(
+    ref_frame: pd.DataFrame,
+    cur: pd.DataFrame,
+    cfg: DriftConfig | None = None,
+    specs: list[FeatureSpec] | None = None,
+):
     specs = specs or [NUM, CAT, FLAG]
     ref = compute_profile(ref_frame, specs)
     return detect_drift(ref, profile_frame(cur, ref), specs, cfg or DriftConfig())

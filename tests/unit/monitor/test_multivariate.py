@@ -20,9 +20,14 @@ from opsloop.monitor.multivariate import (
     standardise,
 )
 
-FEATURES = [FeatureSpec("a", "numeric", "float64"), FeatureSpec("b", "numeric", "float64"),
-            FeatureSpec("c", "numeric", "float64"), FeatureSpec("d", "numeric", "float64"),
-            FeatureSpec("cat", "categorical", "string"), FeatureSpec("flag", "boolean", "bool")]
+FEATURES = [
+    FeatureSpec("a", "numeric", "float64"),
+    FeatureSpec("b", "numeric", "float64"),
+    FeatureSpec("c", "numeric", "float64"),
+    FeatureSpec("d", "numeric", "float64"),
+    FeatureSpec("cat", "categorical", "string"),
+    FeatureSpec("flag", "boolean", "bool"),
+]
 
 
 def frame(rng: np.random.Generator, n: int, rho: float = 0.8) -> pd.DataFrame:
@@ -30,9 +35,16 @@ def frame(rng: np.random.Generator, n: int, rho: float = 0.8) -> pd.DataFrame:
     b = rho * a + np.sqrt(1 - rho**2) * rng.normal(0, 1, n)
     c = rng.normal(5, 2, n)
     d = 0.5 * c + rng.normal(0, 1, n)
-    df = pd.DataFrame({"a": a, "b": b, "c": c, "d": d,
-                       "cat": rng.choice(["x", "y", "z"], n, p=[0.6, 0.3, 0.1]).astype(object),
-                       "flag": rng.random(n) < 0.3})
+    df = pd.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "c": c,
+            "d": d,
+            "cat": rng.choice(["x", "y", "z"], n, p=[0.6, 0.3, 0.1]).astype(object),
+            "flag": rng.random(n) < 0.3,
+        }
+    )
     df.loc[rng.random(n) < 0.05, "a"] = np.nan
     df.loc[rng.random(n) < 0.05, "cat"] = None
     return df
@@ -41,6 +53,7 @@ def frame(rng: np.random.Generator, n: int, rho: float = 0.8) -> pd.DataFrame:
 def sklearn_errors(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[np.ndarray, int]:
     """NannyML's pipeline written with scikit-learn: mean / most-frequent imputation,
     normalised count encoding, StandardScaler, PCA(0.65), row-wise Euclidean error."""
+
     def encode(df: pd.DataFrame, fitted: dict[str, object] | None) -> tuple[np.ndarray, dict]:
         out = {}
         fitted = fitted or {}
@@ -50,12 +63,19 @@ def sklearn_errors(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[np.ndarray, in
             out[name] = mean
             cols.append(df[name].fillna(mean).to_numpy(dtype=float))
         for name in ("cat", "flag"):
-            values = ref[name].astype(object).map(lambda v: str(v).lower() if isinstance(
-                v, bool | np.bool_) else v)
+            values = (
+                ref[name]
+                .astype(object)
+                .map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else v)
+            )
             freq = values.value_counts(normalize=True)
             mode = freq.index[0]
-            cur_v = df[name].astype(object).map(lambda v: str(v).lower() if isinstance(
-                v, bool | np.bool_) else v).fillna(mode)
+            cur_v = (
+                df[name]
+                .astype(object)
+                .map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else v)
+                .fillna(mode)
+            )
             cols.append(cur_v.map(freq).fillna(0.0).to_numpy(dtype=float))
         return np.column_stack(cols), out
 

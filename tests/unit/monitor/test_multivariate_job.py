@@ -69,18 +69,25 @@ def test_a_breach_that_does_not_count_is_only_reported() -> None:
     breach = MultivariateResult(9.0, 1.0, 2.0, True, 300, 2)
     now = datetime.now(UTC)
     for counts in (True, False):
-        cfg = MonitorConfig(drift=DriftConfig(
-            multivariate=MultivariateConfig(counts_as_drift=counts)))
-        report = run_monitor(reference=ref, current=profile_frame(frame, ref),
-                             labelled=frame.iloc[:0], features=specs,
-                             task="binary_classification", cfg=cfg, window_start=now,
-                             window_end=now, multivariate=breach)
+        cfg = MonitorConfig(
+            drift=DriftConfig(multivariate=MultivariateConfig(counts_as_drift=counts))
+        )
+        report = run_monitor(
+            reference=ref,
+            current=profile_frame(frame, ref),
+            labelled=frame.iloc[:0],
+            features=specs,
+            task="binary_classification",
+            cfg=cfg,
+            window_start=now,
+            window_end=now,
+            multivariate=breach,
+        )
         assert not report.drift.detected and report.drift_detected is counts
         assert report.to_dict()["multivariate"]["drifted"] is True
 
 
-def test_a_version_without_the_artifacts_is_monitored_without_them(
-        memory_project: Project) -> None:
+def test_a_version_without_the_artifacts_is_monitored_without_them(memory_project: Project) -> None:
     p = memory_project
     p.train()
     p.registry._artifacts[("tiny", "1")].pop(ARTIFACT)  # type: ignore[attr-defined]  # older

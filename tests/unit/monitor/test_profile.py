@@ -29,9 +29,16 @@ FLAG = FeatureSpec("b", "boolean", "bool")
 def reference() -> Profile:
     rng = np.random.default_rng(0)
     n = 500
-    return compute_profile(pd.DataFrame({"x": rng.normal(3, 2, n),
-                                         "c": rng.choice(["a", "b", "c", "d"], n),
-                                         "b": rng.random(n) < 0.3}), [NUM, CAT, FLAG])
+    return compute_profile(
+        pd.DataFrame(
+            {
+                "x": rng.normal(3, 2, n),
+                "c": rng.choice(["a", "b", "c", "d"], n),
+                "b": rng.random(n) < 0.3,
+            }
+        ),
+        [NUM, CAT, FLAG],
+    )
 
 
 def test_profile_round_trips_json() -> None:
@@ -48,8 +55,12 @@ def test_profile_round_trips_json() -> None:
 
 
 def test_old_format_asks_to_retrain() -> None:
-    old = json.dumps({"n_rows": 3, "features": {"x": {"name": "x", "kind": "numeric",
-                                                      "count": 3, "null_count": 0}}})
+    old = json.dumps(
+        {
+            "n_rows": 3,
+            "features": {"x": {"name": "x", "kind": "numeric", "count": 3, "null_count": 0}},
+        }
+    )
     with pytest.raises(ProfileFormatError, match="retrain"):
         Profile.from_json(old)
 
@@ -74,30 +85,49 @@ def test_sketch_quantiles_within_relative_accuracy() -> None:
         assert abs(quantile(layout, counts, q) - exact) <= tol + 1e-12
 
 
-values = st.lists(st.floats(-1e6, 1e6) | st.none() | st.just(float("nan")), min_size=1,
-                  max_size=200)
+values = st.lists(
+    st.floats(-1e6, 1e6) | st.none() | st.just(float("nan")), min_size=1, max_size=200
+)
 
 
 @settings(max_examples=80, deadline=None)
-@given(xs=values, cats=st.lists(st.sampled_from(["a", "b", "c", "d", "zz", None]), min_size=1,
-                                max_size=200), cut=st.integers(0, 200))
-def test_merging_partitions_equals_profiling_the_whole(xs: list[float | None],
-                                                       cats: list[str | None],
-                                                       cut: int) -> None:
+@given(
+    xs=values,
+    cats=st.lists(st.sampled_from(["a", "b", "c", "d", "zz", None]), min_size=1, max_size=200),
+    cut=st.integers(0, 200),
+)
+def test_merging_partitions_equals_profiling_the_whole(
+    xs: list[float | None], cats: list[str | None], cut: int
+) -> None:
     ref = reference()
     n = min(len(xs), len(cats))
-    df = pd.DataFrame({"x": pd.Series(xs[:n], dtype=float), "c": pd.Series(cats[:n], dtype=object),
-                       "b": [i % 3 == 0 for i in range(n)]})
+    df = pd.DataFrame(
+        {
+            "x": pd.Series(xs[:n], dtype=float),
+            "c": pd.Series(cats[:n], dtype=object),
+            "b": [i % 3 == 0 for i in range(n)],
+        }
+    )
     k = min(cut, n)
     whole = profile_frame(df, ref)
     merged = merge(profile_frame(df.iloc[:k], ref), profile_frame(df.iloc[k:], ref))
-    assert merge_all(ref, [profile_frame(df.iloc[:k], ref), profile_frame(df.iloc[k:], ref)]) \
-        .n_rows == whole.n_rows == merged.n_rows
+    assert (
+        merge_all(ref, [profile_frame(df.iloc[:k], ref), profile_frame(df.iloc[k:], ref)]).n_rows
+        == whole.n_rows
+        == merged.n_rows
+    )
     for name, w in whole.features.items():
         m = merged.features[name]
         # counts add exactly; float sums differ only by rounding order
-        assert (m.count, m.null_count, m.counts, m.sketch, m.unseen, m.min, m.max) == \
-            (w.count, w.null_count, w.counts, w.sketch, w.unseen, w.min, w.max)
+        assert (m.count, m.null_count, m.counts, m.sketch, m.unseen, m.min, m.max) == (
+            w.count,
+            w.null_count,
+            w.counts,
+            w.sketch,
+            w.unseen,
+            w.min,
+            w.max,
+        )
         assert m.sum == pytest.approx(w.sum, rel=1e-9, abs=1e-3)
         assert m.sum_sq == pytest.approx(w.sum_sq, rel=1e-9, abs=1e-3)
         assert sum(w.counts) + w.null_count == w.count == n
@@ -105,8 +135,10 @@ def test_merging_partitions_equals_profiling_the_whole(xs: list[float | None],
 
 def test_profiles_on_different_layouts_do_not_merge() -> None:
     a = reference()
-    b = compute_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["q", "r", "q"],
-                                      "b": [True, False, True]}), [NUM, CAT, FLAG])
+    b = compute_profile(
+        pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["q", "r", "q"], "b": [True, False, True]}),
+        [NUM, CAT, FLAG],
+    )
     with pytest.raises(ValueError, match="same reference"):
         merge(a, b)
 
@@ -136,16 +168,20 @@ def test_windows_and_merges_carry_no_sample() -> None:
 def test_type_errors_and_newest_merge() -> None:
     ref = reference()
     t0 = pd.Timestamp("2026-05-01T10:00:00Z")
-    a = profile_frame(pd.DataFrame({"x": pd.Series(["1.5", "abc", None, "1_000", ""],
-                                                   dtype=object),
-                                    "b": pd.Series([True, "yes", None, False, "true"],
-                                                   dtype=object),
-                                    "ts": [t0] * 5}), ref)
+    a = profile_frame(
+        pd.DataFrame(
+            {
+                "x": pd.Series(["1.5", "abc", None, "1_000", ""], dtype=object),
+                "b": pd.Series([True, "yes", None, False, "true"], dtype=object),
+                "ts": [t0] * 5,
+            }
+        ),
+        ref,
+    )
     x = a.features["x"]
     assert (x.type_errors, x.null_count, x.non_null, x.max) == (2, 3, 2, 1000.0)
     assert a.features["b"].type_errors == 1  # "yes"; "true" is the text of a boolean
-    b = profile_frame(pd.DataFrame({"x": [np.nan, 2.0], "ts": [t0 + pd.Timedelta("1h")] * 2}),
-                      ref)
+    b = profile_frame(pd.DataFrame({"x": [np.nan, 2.0], "ts": [t0 + pd.Timedelta("1h")] * 2}), ref)
     both = merge(a, b)
     assert both.features["x"].type_errors == 2 and both.newest == b.newest
     assert both.newest is not None and both.newest.tzinfo is not None

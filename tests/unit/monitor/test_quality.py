@@ -23,8 +23,11 @@ from opsloop.monitor.quality import (
 )
 from opsloop.monitor.run import run_monitor
 
-FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string"),
-            FeatureSpec("b", "boolean", "bool")]
+FEATURES = [
+    FeatureSpec("x", "numeric", "float64"),
+    FeatureSpec("c", "categorical", "string"),
+    FeatureSpec("b", "boolean", "bool"),
+]
 END = datetime(2026, 5, 1, 12, tzinfo=UTC)
 START = END - timedelta(hours=1)
 
@@ -33,25 +36,37 @@ def frame(n: int, seed: int, *, missing: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(10, 2, n)
     x[rng.random(n) < missing] = np.nan
-    return pd.DataFrame({
-        "x": x, "c": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]), "b": rng.random(n) < 0.4,
-        "ts": END - pd.to_timedelta(rng.uniform(60, 3600, n), unit="s"),
-    })
+    return pd.DataFrame(
+        {
+            "x": x,
+            "c": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
+            "b": rng.random(n) < 0.4,
+            "ts": END - pd.to_timedelta(rng.uniform(60, 3600, n), unit="s"),
+        }
+    )
 
 
-REF_FRAME = frame(4000, 0).assign(ts=lambda d: pd.date_range(END - timedelta(days=40),
-                                                           periods=len(d), freq="15min"))
+REF_FRAME = frame(4000, 0).assign(
+    ts=lambda d: pd.date_range(END - timedelta(days=40), periods=len(d), freq="15min")
+)
 REFERENCE = compute_profile(REF_FRAME, FEATURES)
-CONTRACT = contract_from_yaml(infer_data_schema(REF_FRAME[["x", "c", "b"]], target="b",
-                                                task="regression"))
+CONTRACT = contract_from_yaml(
+    infer_data_schema(REF_FRAME[["x", "c", "b"]], target="b", task="regression")
+)
 EXPECT = learn_expectations(REF_FRAME, FEATURES, "ts")
 
 
 def check(window: pd.DataFrame, cfg: MonitorQualityConfig | None = None, **kw):  # type: ignore[no-untyped-def]
-    return check_window(REFERENCE, profile_frame(window, REFERENCE), FEATURES,
-                        cfg or MonitorQualityConfig(), window_start=START, window_end=END,
-                        contract=kw.get("contract", CONTRACT),
-                        expectations=kw.get("expectations", EXPECT))
+    return check_window(
+        REFERENCE,
+        profile_frame(window, REFERENCE),
+        FEATURES,
+        cfg or MonitorQualityConfig(),
+        window_start=START,
+        window_end=END,
+        contract=kw.get("contract", CONTRACT),
+        expectations=kw.get("expectations", EXPECT),
+    )
 
 
 def status(report, name: str, feature: str | None = None) -> str:  # type: ignore[no-untyped-def]
@@ -62,8 +77,15 @@ def test_a_clean_window_passes_every_check() -> None:
     report = check(frame(1000, 1))
     assert report.passed, [c for c in report.checks if c.status != "ok"]
     names = {(c.check, c.feature) for c in report.checks}
-    assert {("schema", "x"), ("missing_rate", "c"), ("out_of_range", "x"), ("unseen", "c"),
-            ("type_errors", "x"), ("type_errors", "b"), ("volume", None)} <= names
+    assert {
+        ("schema", "x"),
+        ("missing_rate", "c"),
+        ("out_of_range", "x"),
+        ("unseen", "c"),
+        ("type_errors", "x"),
+        ("type_errors", "b"),
+        ("volume", None),
+    } <= names
     assert ("freshness", None) not in names  # only with max_age
     json.dumps(report.to_dict())
 
@@ -127,18 +149,22 @@ def test_schema_from_the_pandera_contract() -> None:
     report = check(w)
     assert status(report, "schema", "c") == "breach"  # absent from the logged rows
     assert status(report, "schema", "x") == "breach"  # nulls where the contract has none
-    assert "3 null(s)" in next(c.detail for c in report.checks if c.feature == "x"
-                               and c.check == "schema")
+    assert "3 null(s)" in next(
+        c.detail for c in report.checks if c.feature == "x" and c.check == "schema"
+    )
 
 
 def test_schema_range_checks_from_min_and_max() -> None:
     import pandera.pandas as pa
 
-    schema = pa.DataFrameSchema({
-        "x": pa.Column(float, checks=[pa.Check.in_range(0, 20), pa.Check.lt(18)],
-                       nullable=True),
-        "c": pa.Column(str, checks=[pa.Check.isin(["a", "b", "c"])]),
-    }).to_yaml()
+    schema = pa.DataFrameSchema(
+        {
+            "x": pa.Column(
+                float, checks=[pa.Check.in_range(0, 20), pa.Check.lt(18)], nullable=True
+            ),
+            "c": pa.Column(str, checks=[pa.Check.isin(["a", "b", "c"])]),
+        }
+    ).to_yaml()
     contract = contract_from_yaml(schema)
     assert contract["x"].minimum == (0.0, True) and contract["x"].maximum == (18.0, False)
     assert contract["c"].unevaluated == ("isin",)
@@ -147,8 +173,9 @@ def test_schema_range_checks_from_min_and_max() -> None:
     report = check(w, contract=contract)
     detail = next(c.detail for c in report.checks if c.check == "schema" and c.feature == "x")
     assert status(report, "schema", "x") == "breach" and "maximum 18" in detail
-    assert "isin" in next(c.detail for c in report.checks if c.check == "schema"
-                          and c.feature == "c")
+    assert "isin" in next(
+        c.detail for c in report.checks if c.check == "schema" and c.feature == "c"
+    )
 
 
 def test_volume_learned_and_configured() -> None:
@@ -193,10 +220,18 @@ def test_run_monitor_reports_quality_in_the_summary() -> None:
     w = frame(1000, 12).astype({"x": object})
     w.loc[:9, "x"] = "n/a"
     ref = REFERENCE
-    report = run_monitor(reference=ref, current=profile_frame(w, ref), labelled=w.iloc[:0],
-                         features=FEATURES, task="binary_classification", cfg=MonitorConfig(),
-                         window_start=START, window_end=END, contract=CONTRACT,
-                         expectations=EXPECT)
+    report = run_monitor(
+        reference=ref,
+        current=profile_frame(w, ref),
+        labelled=w.iloc[:0],
+        features=FEATURES,
+        task="binary_classification",
+        cfg=MonitorConfig(),
+        window_start=START,
+        window_end=END,
+        contract=CONTRACT,
+        expectations=EXPECT,
+    )
     summary = json.loads(json.dumps(report.to_dict()))
     assert summary["quality"]["passed"] is False
     breach = [c for c in summary["quality"]["checks"] if c["status"] == "breach"]
@@ -204,9 +239,16 @@ def test_run_monitor_reports_quality_in_the_summary() -> None:
     assert set(breach[0]) == {"check", "feature", "status", "value", "expected", "detail"}
     assert any("data quality breached: type_errors (x)" in n for n in report.notes)
     off = MonitorConfig(quality=MonitorQualityConfig(enabled=False))
-    quiet = run_monitor(reference=ref, current=profile_frame(w, ref), labelled=w.iloc[:0],
-                        features=FEATURES, task="binary_classification", cfg=off,
-                        window_start=START, window_end=END)
+    quiet = run_monitor(
+        reference=ref,
+        current=profile_frame(w, ref),
+        labelled=w.iloc[:0],
+        features=FEATURES,
+        task="binary_classification",
+        cfg=off,
+        window_start=START,
+        window_end=END,
+    )
     assert "quality" not in quiet.to_dict()
 
 

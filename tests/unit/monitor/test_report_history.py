@@ -18,12 +18,21 @@ def svgs(html: str) -> list[ElementTree.Element]:
 
 
 def history(extras: bool) -> list[dict]:
-    return [summary(h, [feature("x", None, test="ks", p_value=0.5 / (h + 1),
-                                drifted=h >= 3),
-                        feature("c", 0.05 * h, test="jensenshannon", threshold=0.12,
-                                drifted=0.05 * h >= 0.12)],
-                    perf=0.85 - 0.02 * h, n_labelled=100 + 10 * h, extras=extras)
-            for h in range(5)]
+    return [
+        summary(
+            h,
+            [
+                feature("x", None, test="ks", p_value=0.5 / (h + 1), drifted=h >= 3),
+                feature(
+                    "c", 0.05 * h, test="jensenshannon", threshold=0.12, drifted=0.05 * h >= 0.12
+                ),
+            ],
+            perf=0.85 - 0.02 * h,
+            n_labelled=100 + 10 * h,
+            extras=extras,
+        )
+        for h in range(5)
+    ]
 
 
 def test_older_summaries_render_without_optional_sections() -> None:
@@ -41,8 +50,7 @@ def test_older_summaries_render_without_optional_sections() -> None:
 
 def test_every_optional_key_is_rendered() -> None:
     *older, current = history(extras=True)
-    current["previous"] = compare_windows(current, older[-1], previous_id=4,
-                                          previous_version="1")
+    current["previous"] = compare_windows(current, older[-1], previous_id=4, previous_version="1")
     html = render_html(current, None, title="tiny <v1>", history=older)
     assert "tiny &lt;v1&gt;" in html and "40% missing &lt;b&gt;" in html
     assert "Data quality" in html and "missing_rate" in html and "breached" in html
@@ -56,7 +64,8 @@ def test_every_optional_key_is_rendered() -> None:
     assert perf.find("polygon") is not None  # the estimated performance's alert band
     mv = charts["multivariate drift (PCA reconstruction error)"]
     assert mv.find("polygon") is not None and "flagged" in "".join(
-        t.text or "" for t in mv.iter("title"))
+        t.text or "" for t in mv.iter("title")
+    )
     # x: a test (p-values) over all windows → −log10 p with the α line
     x_chart = charts["x"]
     assert any("−log10 p (ks); line p = 0.01" in (t.text or "") for t in x_chart.iter("text"))
@@ -65,8 +74,9 @@ def test_every_optional_key_is_rendered() -> None:
 
 
 def test_a_changed_method_is_plotted_relative_to_its_threshold() -> None:
-    windows = [summary(h, [feature("x", 0.2, test="ks", p_value=0.001, drifted=True)])
-               for h in range(2)]
+    windows = [
+        summary(h, [feature("x", 0.2, test="ks", p_value=0.001, drifted=True)]) for h in range(2)
+    ]
     windows.append(summary(2, [feature("x", 0.05, test="wasserstein", threshold=0.1)]))
     windows.append(summary(3, [feature("x", None, status="insufficient_data")]))
     html = render_html(windows[-1], None, title="t", history=windows[:-1])

@@ -13,8 +13,7 @@ from opsloop.monitor.profile import compute_profile, profile_frame
 from opsloop.monitor.report import render_html
 from opsloop.monitor.run import run_monitor
 
-FEATURES = [FeatureSpec("x", "numeric", "float64"),
-            FeatureSpec("c", "categorical", "string")]
+FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string")]
 END = datetime(2026, 5, 1, tzinfo=UTC)
 
 
@@ -25,31 +24,44 @@ def window(n: int, labelled: int, seed: int = 0, flip: bool = False) -> pd.DataF
     score = 1 / (1 + np.exp(-(-x if flip else x) * 2))
     label = pd.Series(truth, dtype="float64")
     label.iloc[labelled:] = np.nan
-    return pd.DataFrame({"prediction_id": [str(i) for i in range(n)], "x": x,
-                         "c": rng.choice(["<script>alert(1)</script>", "b"], n),
-                         "score": score, "prediction": (score >= 0.5).astype(int),
-                         "label": label})
+    return pd.DataFrame(
+        {
+            "prediction_id": [str(i) for i in range(n)],
+            "x": x,
+            "c": rng.choice(["<script>alert(1)</script>", "b"], n),
+            "score": score,
+            "prediction": (score >= 0.5).astype(int),
+            "label": label,
+        }
+    )
 
 
 def reference():
-    return compute_profile(window(3000, 0, seed=9), [*FEATURES,
-                                                     FeatureSpec("score", "numeric", "float64")])
+    return compute_profile(
+        window(3000, 0, seed=9), [*FEATURES, FeatureSpec("score", "numeric", "float64")]
+    )
 
 
 def monitor(frame: pd.DataFrame, **kwargs):  # type: ignore[no-untyped-def]
     ref = reference()
-    return run_monitor(reference=ref, current=profile_frame(frame, ref), labelled=frame,
-                       features=FEATURES, task="binary_classification", **kwargs)
+    return run_monitor(
+        reference=ref,
+        current=profile_frame(frame, ref),
+        labelled=frame,
+        features=FEATURES,
+        task="binary_classification",
+        **kwargs,
+    )
 
 
 def cfg(floor: float | None = 0.8) -> MonitorConfig:
-    return MonitorConfig(performance=PerformanceConfig(metric="roc_auc", floor=floor,
-                                                       min_labels=100))
+    return MonitorConfig(
+        performance=PerformanceConfig(metric="roc_auc", floor=floor, min_labels=100)
+    )
 
 
 def test_performance_only_with_enough_labels() -> None:
-    few = monitor(window(500, 50), cfg=cfg(),
-                      window_start=END - timedelta(hours=1), window_end=END)
+    few = monitor(window(500, 50), cfg=cfg(), window_start=END - timedelta(hours=1), window_end=END)
     assert few.n_labelled == 50 and few.performance_value is None and not few.performance_degraded
     assert any("performance not judged" in n for n in few.notes)
     good = monitor(window(500, 400), cfg=cfg(), window_start=END, window_end=END)
@@ -63,8 +75,7 @@ def test_performance_only_with_enough_labels() -> None:
 
 
 def test_html_is_self_contained_and_escaped() -> None:
-    report = monitor(window(500, 400, seed=3), cfg=cfg(), window_start=END,
-                         window_end=END)
+    report = monitor(window(500, 400, seed=3), cfg=cfg(), window_start=END, window_end=END)
     html = render_html(report, reference(), title="t <b>")
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -75,8 +86,12 @@ def test_html_is_self_contained_and_escaped() -> None:
 
 def test_labelled_window_has_ranking_and_calibration() -> None:
     frame = window(500, 400, seed=4)
-    report = monitor(frame, cfg=MonitorConfig(performance=PerformanceConfig(
-        min_labels=100, k=50, calibration_bins=5)), window_start=END, window_end=END)
+    report = monitor(
+        frame,
+        cfg=MonitorConfig(performance=PerformanceConfig(min_labels=100, k=50, calibration_bins=5)),
+        window_start=END,
+        window_end=END,
+    )
     assert {"precision@50", "ndcg@50", "roc_auc"} <= set(report.performance)
     assert report.calibration is not None and len(report.calibration["bins"]) <= 5
     assert report.calibration["n"] == report.n_labelled == 400
@@ -90,12 +105,24 @@ def test_estimated_performance_from_all_the_windows_scores() -> None:
     ref_frame = window(3000, 3000, seed=5)
     cbpe = CBPEReference.fit(ref_frame["score"], ref_frame["label"])
     frame = window(800, 0, seed=6)  # no labels at all
-    report = monitor(frame, cfg=cfg(), window_start=END, window_end=END, cbpe=cbpe,
-                     scores=frame["score"].to_numpy())
+    report = monitor(
+        frame,
+        cfg=cfg(),
+        window_start=END,
+        window_end=END,
+        cbpe=cbpe,
+        scores=frame["score"].to_numpy(),
+    )
     est = report.to_dict()["estimated_performance"]
     assert est["method"] == "cbpe" and est["n"] == 800 and est["metric"] == "roc_auc"
     assert est["lower"] <= est["value"] <= est["upper"] and not est["degraded"]
     assert report.performance == {} and report.calibration is None
-    off = monitor(frame, cfg=MonitorConfig(estimated_performance={"enabled": False}),
-                  window_start=END, window_end=END, cbpe=cbpe, scores=frame["score"])
+    off = monitor(
+        frame,
+        cfg=MonitorConfig(estimated_performance={"enabled": False}),
+        window_start=END,
+        window_end=END,
+        cbpe=cbpe,
+        scores=frame["score"],
+    )
     assert off.estimated_performance is None

@@ -52,5 +52,6 @@ def test_precision_at_k_by_hand() -> None:
         assert precision_at_k(truth, score, k) == pytest.approx(truth[top].mean())
     # ties at the boundary count in proportion: 2 of the 3 tied rows fit in k = 3
     assert precision_at_k([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.5], 3) == pytest.approx(
-        (1 + 2 / 3 * 1) / 3)
+        (1 + 2 / 3 * 1) / 3
+    )
     assert precision_at_k([], [], 5) == 0.0

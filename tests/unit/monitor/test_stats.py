@@ -21,7 +21,8 @@ def test_distances_on_counts_equal_scipy() -> None:
     p, q = np.array(REF) / sum(REF), np.array(CUR) / sum(CUR)
     assert ops.jensenshannon(REF, CUR) == pytest.approx(distance.jensenshannon(p, q, base=2))
     assert ops.hellinger(REF, CUR) == pytest.approx(
-        distance.euclidean(np.sqrt(p), np.sqrt(q)) / np.sqrt(2))
+        distance.euclidean(np.sqrt(p), np.sqrt(q)) / np.sqrt(2)
+    )
     assert ops.linf(REF, CUR) == pytest.approx(distance.chebyshev(p, q))
     assert ops.psi(REF, CUR) == pytest.approx(float(np.sum((q - p) * np.log(q / p))))
     assert ops.jensenshannon(REF, REF) == 0.0 and ops.hellinger(REF, REF) == pytest.approx(0.0)

@@ -20,8 +20,12 @@ FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorica
 
 
 def sample(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
-    return pd.DataFrame({"x": rng.normal(shift, 1.0, n),
-                         "c": np.array(["a", "b", "c"], dtype=object)[rng.choice(3, n)]})
+    return pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1.0, n),
+            "c": np.array(["a", "b", "c"], dtype=object)[rng.choice(3, n)],
+        }
+    )
 
 
 def test_chunks_are_compared_with_the_rest_of_the_reference() -> None:
@@ -29,11 +33,19 @@ def test_chunks_are_compared_with_the_rest_of_the_reference() -> None:
     ref = compute_profile(df, FEATURES)
     learned = learn_thresholds(df, ref, FEATURES, chunks=4, sigma=3.0)
     assert learned is not None and learned.chunk_rows == 500
-    parts = [profile_frame(df.iloc[i * 500:(i + 1) * 500], ref) for i in range(4)]
-    js = [distances(merge_all(ref, parts[:i] + parts[i + 1:]).features["x"],
-                    parts[i].features["x"])["jensenshannon"] for i in range(4)]
-    psi = [distances(merge_all(ref, parts[:i] + parts[i + 1:]).features["c"],
-                     parts[i].features["c"])["psi"] for i in range(4)]
+    parts = [profile_frame(df.iloc[i * 500 : (i + 1) * 500], ref) for i in range(4)]
+    js = [
+        distances(merge_all(ref, parts[:i] + parts[i + 1 :]).features["x"], parts[i].features["x"])[
+            "jensenshannon"
+        ]
+        for i in range(4)
+    ]
+    psi = [
+        distances(merge_all(ref, parts[:i] + parts[i + 1 :]).features["c"], parts[i].features["c"])[
+            "psi"
+        ]
+        for i in range(4)
+    ]
     got = learned.features["x"]["jensenshannon"]
     assert got.mean == pytest.approx(np.mean(js)) and got.sd == pytest.approx(np.std(js, ddof=1))
     assert learned.features["c"]["psi"].mean == pytest.approx(np.mean(np.sqrt(psi)))
@@ -54,7 +66,8 @@ def test_threshold_scales_with_the_effective_sample_size() -> None:
     assert big == pytest.approx(at_chunk * math.sqrt(n_eff(200, 4000) / n_eff(4000, 4000)))
     p = learned.features["x"]["psi"]
     assert learned.threshold("x", "psi", 1000) == pytest.approx(
-        ((p.mean + 3 * p.sd) * math.sqrt(chunk / n_eff(1000, 4000))) ** 2)
+        ((p.mean + 3 * p.sd) * math.sqrt(chunk / n_eff(1000, 4000))) ** 2
+    )
     assert learned.threshold("nope", "psi", 10) is None
     assert LearnedThresholds.from_json(learned.to_json()) == learned
     with pytest.raises(InvalidInputError, match="retrain"):
@@ -77,16 +90,26 @@ def test_learned_mode_selects_thresholds_per_feature() -> None:
     assert x.threshold_source == "learned" and x.threshold is not None and x.threshold < 0.1
     assert x.drifted  # 0.08 σ in 2,000 rows is beyond the reference's own noise
     # a feature's own `threshold` stays fixed; its `thresholds` overrides the global mode
-    cfg = DriftConfig(method="wasserstein", thresholds="learned",
-                      features={"x": FeatureDriftConfig(threshold=0.5)})
+    cfg = DriftConfig(
+        method="wasserstein",
+        thresholds="learned",
+        features={"x": FeatureDriftConfig(threshold=0.5)},
+    )
     assert detect_drift(ref, cur, FEATURES, cfg, learned=learned).features[0].threshold == 0.5
-    cfg = DriftConfig(method="wasserstein",
-                      features={"x": FeatureDriftConfig(thresholds="learned")})
+    cfg = DriftConfig(
+        method="wasserstein", features={"x": FeatureDriftConfig(thresholds="learned")}
+    )
     got = detect_drift(ref, cur, FEATURES, cfg, learned=learned).features
     assert got[0].threshold_source == "learned" and got[1].threshold_source == "fixed"
     # tests keep their p-value; without learned thresholds (older versions) fixed ones apply
     cfg = DriftConfig(thresholds="learned")
     got = detect_drift(ref, cur, FEATURES, cfg, learned=learned).features
     assert got[0].threshold == cfg.p_value
-    assert detect_drift(ref, cur, FEATURES, DriftConfig(method="psi", thresholds="learned"),
-                        learned=None).features[0].threshold == 0.2
+    assert (
+        detect_drift(
+            ref, cur, FEATURES, DriftConfig(method="psi", thresholds="learned"), learned=None
+        )
+        .features[0]
+        .threshold
+        == 0.2
+    )

@@ -23,10 +23,16 @@ def project(tmp_path: Path, url: str, *, events: str = "", store=None) -> Projec
     from opsloop.store import OpsStore
 
     hook = f"{{url: '{url}'{', events: ' + events if events else ''}}}"
-    root = write_tiny_project(tmp_path / "p", extra_yaml=(
-        f"notify: {{webhooks: [{hook}], retries: 3, backoff: 0.01s}}\n"))
-    return Project(root, registry=MemoryRegistry(), store=store or OpsStore("sqlite://"),
-                   engine=MemoryEngine(), actor="tester")
+    root = write_tiny_project(
+        tmp_path / "p", extra_yaml=(f"notify: {{webhooks: [{hook}], retries: 3, backoff: 0.01s}}\n")
+    )
+    return Project(
+        root,
+        registry=MemoryRegistry(),
+        store=store or OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )
 
 
 @pytest.fixture
@@ -58,8 +64,9 @@ def test_events_are_posted_once_across_restarts(tmp_path: Path, receiver: Receiv
     # a restarted agent (a new Project on the same store) sends nothing again
     again = project(tmp_path / "again", receiver.url, store=p.store)
     assert notify_pending(again.runtime, may_act=lambda: True) == 0
-    p.store.add_event("rolled_back", "tiny", version="1", summary="automatic",
-                      evidence={"automatic": True})
+    p.store.add_event(
+        "rolled_back", "tiny", version="1", summary="automatic", evidence={"automatic": True}
+    )
     assert notify_pending(again.runtime, may_act=lambda: True) == 1
     assert receiver.kinds() == ["promoted", "rolled_back"]
 
@@ -102,7 +109,8 @@ def test_undeliverable_is_recorded_and_never_fatal(tmp_path: Path) -> None:
 
 
 def test_dispatcher_delivers_in_the_background_only_while_allowed(
-        tmp_path: Path, receiver: Receiver) -> None:
+    tmp_path: Path, receiver: Receiver
+) -> None:
     p = project(tmp_path, receiver.url)
     notify_pending(p.runtime, may_act=lambda: True)  # the cursor starts here
     p.store.add_event("promoted", "tiny", version="7", summary="x")

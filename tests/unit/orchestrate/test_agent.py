@@ -14,9 +14,15 @@ def serve_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
     """What the server would log: predictions of `version` plus, later, their labels."""
     now = datetime.now(UTC)
     p.engine.add_predictions(prediction_log(p, frame, version, ts=now))  # type: ignore[attr-defined]
-    p.engine.add_labels(pd.DataFrame({  # type: ignore[attr-defined]
-        "prediction_id": frame["row_id"].astype(str), "label": frame["label"],
-        "label_ts": pd.Timestamp(now)}))
+    p.engine.add_labels(
+        pd.DataFrame(
+            {  # type: ignore[attr-defined]
+                "prediction_id": frame["row_id"].astype(str),
+                "label": frame["label"],
+                "label_ts": pd.Timestamp(now),
+            }
+        )
+    )
 
 
 def test_tick_without_deployment_does_nothing(memory_project: Project) -> None:
@@ -74,8 +80,12 @@ def test_same_breach_fires_once(tmp_path) -> None:
     from opsloop.store import OpsStore
     from tinyproject import write_tiny_project
 
-    p = Project(write_tiny_project(tmp_path / "m", approval="manual"),
-                registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
+    p = Project(
+        write_tiny_project(tmp_path / "m", approval="manual"),
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+    )
     p.train()
     p.approve("1")
     serve_traffic(p, tiny_frame(800, drift=1.0, seed=5, prefix="prod", days=0.01), "1")
@@ -95,12 +105,16 @@ def test_schedule_trigger_retrains_once_per_slot(tmp_path) -> None:
     from tinyproject import write_tiny_project
 
     root = write_tiny_project(tmp_path / "s")
-    text = (root / "opsloop.yaml").read_text().replace(
-        "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}",
-        "retrain: {on: [schedule], schedule: '0 3 * * *', training_window: 30d, cooldown: 0s}")
+    text = (
+        (root / "opsloop.yaml")
+        .read_text()
+        .replace(
+            "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}",
+            "retrain: {on: [schedule], schedule: '0 3 * * *', training_window: 30d, cooldown: 0s}",
+        )
+    )
     (root / "opsloop.yaml").write_text(text)
-    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                engine=MemoryEngine())
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
     p.train()
     # the last 03:00 slot is before the first training, so nothing is due yet
     assert p.tick().fired == []
@@ -122,13 +136,17 @@ def test_estimated_performance_fires_without_labels(tmp_path) -> None:
     from tinyproject import write_tiny_project
 
     root = write_tiny_project(tmp_path / "e")
-    text = (root / "opsloop.yaml").read_text().replace(
-        "retrain: {on: [drift, performance],",
-        "  estimated_performance: {metric: accuracy, floor: 0.99}\n"
-        "retrain: {on: [estimated_performance],")
+    text = (
+        (root / "opsloop.yaml")
+        .read_text()
+        .replace(
+            "retrain: {on: [drift, performance],",
+            "  estimated_performance: {metric: accuracy, floor: 0.99}\n"
+            "retrain: {on: [estimated_performance],",
+        )
+    )
     (root / "opsloop.yaml").write_text(text)
-    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                engine=MemoryEngine())
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
     outcome = p.train()
     cbpe = CBPEReference.from_json(p.registry.read_artifact("tiny", "1", "cbpe.json"))
     assert cbpe.rows == outcome.rows["holdout"] and "accuracy" in cbpe.bands
@@ -145,7 +163,6 @@ def test_estimated_performance_fires_without_labels(tmp_path) -> None:
     assert "performance_estimated_degraded" in kinds and "performance_degraded" not in kinds
 
 
-
 def test_quality_breach_is_recorded_and_fires_when_configured(tmp_path) -> None:
     """Rows with a category the reference never saw: `quality_failed` with the evidence,
     visible in status; with `retrain.on: [quality]` it fires the quality trigger."""
@@ -155,11 +172,13 @@ def test_quality_breach_is_recorded_and_fires_when_configured(tmp_path) -> None:
     from tinyproject import write_tiny_project
 
     root = write_tiny_project(tmp_path / "q")
-    text = (root / "opsloop.yaml").read_text().replace(
-        "retrain: {on: [drift, performance],", "retrain: {on: [quality],")
+    text = (
+        (root / "opsloop.yaml")
+        .read_text()
+        .replace("retrain: {on: [drift, performance],", "retrain: {on: [quality],")
+    )
     (root / "opsloop.yaml").write_text(text)
-    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                engine=MemoryEngine())
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
     p.train()
     assert "quality_expectations.json" in p.registry._artifacts[("tiny", "1")]  # type: ignore[attr-defined]
     traffic = tiny_frame(600, seed=12, prefix="q", days=0.01)
@@ -168,8 +187,11 @@ def test_quality_breach_is_recorded_and_fires_when_configured(tmp_path) -> None:
     result = p.tick(force_monitor=True)
     m = result.monitored
     assert m is not None and m.summary["quality"]["passed"] is False
-    breaches = [(c["check"], c["feature"]) for c in m.summary["quality"]["checks"]
-                if c["status"] == "breach"]
+    breaches = [
+        (c["check"], c["feature"])
+        for c in m.summary["quality"]["checks"]
+        if c["status"] == "breach"
+    ]
     assert breaches == [("unseen", "color")]
     event = p.store.list_events("tiny", kinds=["quality_failed"])[0]
     assert event.evidence["quality_breaches"][0]["feature"] == "color"

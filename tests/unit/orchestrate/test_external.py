@@ -64,8 +64,9 @@ def test_bad_trigger_is_refused(memory_project: Project, bad: str) -> None:
         train_for_trigger(memory_project.runtime, bad)
 
 
-@pytest.mark.parametrize("trigger", ["estimated_performance:w", "labels:1-9", "quality:w",
-                                     "new_data:1-3"])
+@pytest.mark.parametrize(
+    "trigger", ["estimated_performance:w", "labels:1-9", "quality:w", "new_data:1-3"]
+)
 def test_every_retrain_trigger_is_accepted(trigger: str) -> None:
     """A firing of any trigger `retrain.on` can list can be trained for (the Airflow
     training DAG passes `<name>:<key>` of whatever fired)."""

@@ -13,8 +13,10 @@ from opsloop.project import Project
 from tinyproject import write_tiny_project
 
 RETRAIN = "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}"
-LABELS = ("retrain: {on: [labels], labels: {min_rows: 300}, training_window: 30d, "
-          "cooldown: 0s}\ndata: {inbox: {path: 'inbox/*'}}\n")
+LABELS = (
+    "retrain: {on: [labels], labels: {min_rows: 300}, training_window: 30d, "
+    "cooldown: 0s}\ndata: {inbox: {path: 'inbox/*'}}\n"
+)
 
 
 def project(tmp_path: Path, retrain: str = LABELS) -> Project:
@@ -26,13 +28,19 @@ def project(tmp_path: Path, retrain: str = LABELS) -> Project:
     text = (root / "opsloop.yaml").read_text().replace(RETRAIN, retrain)
     (root / "opsloop.yaml").write_text(text)
     (root / "inbox").mkdir()
-    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                   engine=MemoryEngine(), actor="tester")
+    return Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )
 
 
 def labels(n: int, prefix: str = "a") -> pd.DataFrame:
-    return pd.DataFrame({"row_id": [f"{prefix}-{i}" for i in range(n)],
-                         "label": [i % 2 for i in range(n)]})
+    return pd.DataFrame(
+        {"row_id": [f"{prefix}-{i}" for i in range(n)], "label": [i % 2 for i in range(n)]}
+    )
 
 
 def stored(p: Project) -> pd.DataFrame:
@@ -64,8 +72,13 @@ def test_a_crash_anywhere_in_an_ingest_does_not_count_twice(tmp_path: Path) -> N
 
     digest = hashlib.sha256(content).hexdigest()
     # crashed after storing the labels, before recording them
-    ingest_labels(frame, p.paths.labels, id_column="row_id", target="label",
-                  part_name=f"part-inbox-{digest[:32]}.parquet")
+    ingest_labels(
+        frame,
+        p.paths.labels,
+        id_column="row_id",
+        target="label",
+        part_name=f"part-inbox-{digest[:32]}.parquet",
+    )
     assert p.tick().labels[0]["status"] == "ingested"
     assert len(stored(p)) == 80
     # crashed after recording, before moving the file away: it is there again
@@ -79,8 +92,7 @@ def test_a_crash_anywhere_in_an_ingest_does_not_count_twice(tmp_path: Path) -> N
     assert len(list((p.root / ".opsloop" / "inbox" / "processed").iterdir())) == 2
 
 
-def test_bad_files_are_rejected_with_an_event_and_do_not_stop_the_agent(tmp_path: Path
-                                                                        ) -> None:
+def test_bad_files_are_rejected_with_an_event_and_do_not_stop_the_agent(tmp_path: Path) -> None:
     p = project(tmp_path)
     labels(50).to_csv(p.root / "inbox" / "good.csv", index=False)
     pd.DataFrame({"id": ["x"], "y": [1]}).to_csv(p.root / "inbox" / "columns.csv", index=False)
@@ -88,10 +100,13 @@ def test_bad_files_are_rejected_with_an_event_and_do_not_stop_the_agent(tmp_path
     (p.root / "inbox" / "notes.txt").write_text("hello")
     result = p.tick()
     status = {Path(x["file"]).name: x["status"] for x in result.labels}
-    assert status == {"good.csv": "ingested", "columns.csv": "rejected",
-                      "corrupt.parquet": "rejected", "notes.txt": "rejected"}
-    rejected = {Path(e.evidence["source"]).name: e for e in
-                p.events(kinds=["labels_rejected"])}
+    assert status == {
+        "good.csv": "ingested",
+        "columns.csv": "rejected",
+        "corrupt.parquet": "rejected",
+        "notes.txt": "rejected",
+    }
+    rejected = {Path(e.evidence["source"]).name: e for e in p.events(kinds=["labels_rejected"])}
     assert set(rejected) == {"columns.csv", "corrupt.parquet", "notes.txt"}
     assert "row_id" in rejected["columns.csv"].evidence["error"]
     assert "cannot read label file" in rejected["corrupt.parquet"].evidence["error"]
@@ -123,14 +138,19 @@ def test_labels_trigger_fires_on_the_rows_since_the_last_training(tmp_path: Path
 def test_new_data_arrivals_are_not_labels(tmp_path: Path) -> None:
     p = project(tmp_path)
     p.train()
-    p.store.add_arrival("tiny", source="OPSLOOP_TINY_NEW_DATA", seq=1,
-                        ts=pd.Timestamp.now(tz="UTC").to_pydatetime(), rows=5000, payload={})
+    p.store.add_arrival(
+        "tiny",
+        source="OPSLOOP_TINY_NEW_DATA",
+        seq=1,
+        ts=pd.Timestamp.now(tz="UTC").to_pydatetime(),
+        rows=5000,
+        payload={},
+    )
     assert p.tick().fired == []
 
 
 def test_a_file_that_cannot_be_moved_aside_is_reported_once(tmp_path: Path) -> None:
-    p = project(tmp_path, LABELS.replace("path: 'inbox/*'", "path: 'inbox/*', rejected: "
-                                                            "blocked"))
+    p = project(tmp_path, LABELS.replace("path: 'inbox/*'", "path: 'inbox/*', rejected: blocked"))
     (p.root / "blocked").write_text("a file where the folder should be")
     (p.root / "inbox" / "bad.csv").write_text("id,y\n1,1\n")
     first, second = p.tick(), p.tick()

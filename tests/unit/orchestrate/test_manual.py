@@ -18,8 +18,13 @@ def project(tmp_path: Path) -> Project:
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
 
-    return Project(write_tiny_project(tmp_path / "p"), registry=MemoryRegistry(),
-                   store=OpsStore("sqlite://"), engine=MemoryEngine(), actor="alice")
+    return Project(
+        write_tiny_project(tmp_path / "p"),
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="alice",
+    )
 
 
 def test_a_request_fires_once_at_the_next_tick_despite_the_cooldown(tmp_path: Path) -> None:
@@ -54,8 +59,12 @@ def test_requests_wait_for_a_running_training(tmp_path: Path) -> None:
     other = p.request_retrain(reason="again")
     first = p.tick()
     assert first.fired == [] and first.trained is None
-    assert first.skipped[0] == {"trigger": "manual", "key": str(request.id),
-                                "running_run": running, "reason": first.skipped[0]["reason"]}
+    assert first.skipped[0] == {
+        "trigger": "manual",
+        "key": str(request.id),
+        "running_run": running,
+        "reason": first.skipped[0]["reason"],
+    }
     assert p.tick().skipped  # still running: each waiting request recorded once
     skipped = p.store.list_events("tiny", kinds=["trigger_skipped"])
     assert [e.evidence["key"] for e in skipped] == [str(request.id), str(other.id)]
@@ -73,8 +82,9 @@ def test_retrain_now_trains_in_the_caller(tmp_path: Path) -> None:
     p = project(tmp_path)
     p.train()
     stages: list[tuple[str, str]] = []
-    request, outcome = p.retrain_now(reason="hotfix",
-                                     progress=lambda s, st, *a: stages.append((s, st)))
+    request, outcome = p.retrain_now(
+        reason="hotfix", progress=lambda s, st, *a: stages.append((s, st))
+    )
     assert outcome.version == "2" and ("fit", "started") in stages
     seen = p.retrain_requests()[-1]
     assert seen.id == request.id and seen.status == "fired" and seen.run is not None

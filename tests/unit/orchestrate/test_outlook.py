@@ -11,9 +11,11 @@ from opsloop.project import Project
 from tinyproject import write_tiny_project
 
 RETRAIN = "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}"
-ALL = ("retrain: {on: [drift, performance, schedule, labels, estimated_performance, "
-       "quality], schedule: '0 3 * * *', "
-       "labels: {min_rows: 500}, training_window: 30d, cooldown: 1h}")
+ALL = (
+    "retrain: {on: [drift, performance, schedule, labels, estimated_performance, "
+    "quality], schedule: '0 3 * * *', "
+    "labels: {min_rows: 500}, training_window: 30d, cooldown: 1h}"
+)
 
 
 def project(tmp_path: Path) -> Project:
@@ -24,8 +26,13 @@ def project(tmp_path: Path) -> Project:
     root = write_tiny_project(tmp_path / "p")
     text = (root / "opsloop.yaml").read_text().replace(RETRAIN, ALL)
     (root / "opsloop.yaml").write_text(text)
-    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                   engine=MemoryEngine(), actor="tester")
+    return Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )
 
 
 def by_trigger(p: Project, now: datetime) -> dict[str, dict[str, Any]]:
@@ -38,8 +45,16 @@ def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
     p = project(tmp_path)
     now = datetime(2030, 1, 1, 12, 7, tzinfo=UTC)
     before = by_trigger(p, now)
-    assert list(before) == ["drift", "performance", "schedule", "labels",
-                            "estimated_performance", "quality", "manual", "resume"]
+    assert list(before) == [
+        "drift",
+        "performance",
+        "schedule",
+        "labels",
+        "estimated_performance",
+        "quality",
+        "manual",
+        "resume",
+    ]
     assert before["drift"]["detail"] == "once a version is deployed and monitored"
     assert before["drift"]["next"] is None
     assert before["schedule"]["next"] == now.isoformat()  # never trained: due
@@ -55,8 +70,7 @@ def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
     now = firing.ts
     after = by_trigger(p, now)
     until = firing.ts + timedelta(hours=1)
-    assert after["drift"]["last_key"] == "w1" and after["drift"]["last_ts"] == firing.ts \
-        .isoformat()
+    assert after["drift"]["last_key"] == "w1" and after["drift"]["last_ts"] == firing.ts.isoformat()
     assert after["drift"]["cooldown_until"] == until.isoformat()
     # the first monitor run (every 15 minutes) at or after the end of the cooldown
     nxt = datetime.fromisoformat(after["drift"]["next"])
@@ -68,10 +82,11 @@ def test_every_trigger_has_its_last_and_next_firing(tmp_path: Path) -> None:
     sched = datetime.fromisoformat(after["schedule"]["next"])
     assert (sched.hour, sched.minute) == (3, 0) and sched > now
     assert after["labels"]["progress"] == {"rows": 2, "min_rows": 500}
-    assert after["labels"]["detail"] == "when 498 more rows arrive (2 of 500 rows since " \
+    assert (
+        after["labels"]["detail"] == "when 498 more rows arrive (2 of 500 rows since "
         f"the last training) (cooldown until {until:%Y-%m-%d %H:%M} UTC)"
-    assert after["manual"]["pending"] == [request.id] and after["manual"]["cooldown_until"] \
-        is None
+    )
+    assert after["manual"]["pending"] == [request.id] and after["manual"]["cooldown_until"] is None
     assert f"#{request.id}" in after["manual"]["detail"]
 
 

@@ -19,7 +19,7 @@ from tinyproject import write_tiny_project
 
 RETRAIN = "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}"
 
-FLAKY_LOAD = '''
+FLAKY_LOAD = """
 
 _load = load
 FAILURES = DATA.parent / "load_failures_left"
@@ -31,7 +31,7 @@ def load(window):
         FAILURES.write_text(str(left - 1))
         raise ConnectionError("warehouse unavailable")
     return _load(window)
-'''
+"""
 
 
 def project(tmp_path: Path, *, retrain: str = RETRAIN, extra: str = "") -> Project:
@@ -44,8 +44,13 @@ def project(tmp_path: Path, *, retrain: str = RETRAIN, extra: str = "") -> Proje
     (root / "opsloop.yaml").write_text(text)
     with (root / "model.py").open("a") as f:
         f.write(FLAKY_LOAD)
-    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                   engine=MemoryEngine(), actor="tester")
+    return Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )
 
 
 def wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -61,9 +66,13 @@ def test_crashed_training_is_failed_and_rerun_once_on_its_window(tmp_path: Path)
     # what a killed `opsloop train` leaves behind: a running run, stuck in `fit`
     window_key = "2024-01-01T00:00:00Z/2099-01-01T00:00:00Z"
     run_id = p.store.start_run("tiny", "train", trigger="manual")
-    p.store.update_run(run_id, stages=[
-        {"name": "load", "status": "succeeded", "detail": {"window": window_key}},
-        {"name": "fit", "status": "running", "detail": {}}])
+    p.store.update_run(
+        run_id,
+        stages=[
+            {"name": "load", "status": "succeeded", "detail": {"window": window_key}},
+            {"name": "fit", "status": "running", "detail": {}},
+        ],
+    )
     started = utcnow()
     wait_until(lambda: utcnow() - started > timedelta(seconds=1.2))
 
@@ -93,8 +102,11 @@ def test_a_crashed_rerun_is_not_rerun_again(tmp_path: Path) -> None:
 
 
 def test_second_trigger_while_training_runs_is_skipped(tmp_path: Path) -> None:
-    p = project(tmp_path, retrain="retrain: {on: [schedule], schedule: '0 3 * * *', "
-                "training_window: 30d, cooldown: 0s}")
+    p = project(
+        tmp_path,
+        retrain="retrain: {on: [schedule], schedule: '0 3 * * *', "
+        "training_window: 30d, cooldown: 0s}",
+    )
     p.train()
     running = p.store.start_run("tiny", "train", trigger="manual")  # heartbeat fresh
     later = datetime.now(UTC).replace(hour=3, minute=0, second=30) + pd.Timedelta(days=1)
@@ -124,8 +136,10 @@ def test_training_slot_is_exclusive(tmp_path: Path) -> None:
 
 
 def test_load_is_retried_with_doubling_backoff(tmp_path: Path) -> None:
-    p = project(tmp_path, retrain=RETRAIN.replace("cooldown: 1h", "cooldown: 1h, retries: 2, "
-                                                  "backoff: 0.05s"))
+    p = project(
+        tmp_path,
+        retrain=RETRAIN.replace("cooldown: 1h", "cooldown: 1h, retries: 2, backoff: 0.05s"),
+    )
     (p.root / "load_failures_left").write_text("2")
     assert p.train().version == "1"
     load = p.store.list_runs("tiny")[0].stages[0]

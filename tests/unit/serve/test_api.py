@@ -21,14 +21,21 @@ def project(tmp_path: Path) -> Project:
     from opsloop.store import OpsStore
 
     root = write_tiny_project(tmp_path / "p", approval="manual")
-    return Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                   engine=MemoryEngine())
+    return Project(
+        root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine()
+    )
 
 
 def client_for(p: Project, token: str | None) -> TestClient:
-    ctx = ServeContext(model_name=p.name, store=p.store,
-                       load_version=lambda v: p.registry.load(p.name, v), log_writer=None,
-                       project=p, admin_token=token, reload_interval=0.05)
+    ctx = ServeContext(
+        model_name=p.name,
+        store=p.store,
+        load_version=lambda v: p.registry.load(p.name, v),
+        log_writer=None,
+        project=p,
+        admin_token=token,
+        reload_interval=0.05,
+    )
     return TestClient(create_app(ctx))
 
 
@@ -60,8 +67,9 @@ def test_reject_the_champion_over_http_rolls_back(managed: tuple[Project, TestCl
     client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
     p.train()
     client.post("/api/models/tiny/versions/2/approve", headers=AUTH)
-    r = client.post("/api/models/tiny/versions/2/reject", headers=AUTH,
-                    json={"comment": "complaints"})
+    r = client.post(
+        "/api/models/tiny/versions/2/reject", headers=AUTH, json={"comment": "complaints"}
+    )
     assert r.status_code == 200 and r.json()["deployment"]["version"] == "1"
     kinds = [e["kind"] for e in client.get("/api/events?limit=3").json()]
     assert kinds[-2:] == ["rejected", "rolled_back"]
@@ -77,8 +85,9 @@ def test_gate_report_and_errors_are_json(managed: tuple[Project, TestClient]) ->
     assert r.status_code == 404 and "unknown model" in r.json()["error"]
     r = client.post("/api/models/tiny/versions/9/approve", headers=AUTH)
     assert r.status_code == 404 and "no version '9'" in r.json()["error"]
-    r = client.post("/api/models/tiny/versions/1/approve", headers=AUTH,
-                    json={"comment": "x", "surprise": 1})
+    r = client.post(
+        "/api/models/tiny/versions/1/approve", headers=AUTH, json={"comment": "x", "surprise": 1}
+    )
     assert r.status_code == 422
     r = client.post("/api/models/tiny/versions/1/approve", headers=AUTH, content=b"{not json")
     assert r.status_code == 422
@@ -127,16 +136,20 @@ def test_rollout_admin_endpoints(managed: tuple[Project, TestClient]) -> None:
     assert r.status_code == 200 and r.json()["deployment"]["version"] == "1"
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"version": "2", "strategy": "yolo"}, 422),
-    ({"version": "2", "steps": [50, 10]}, 422),
-    ({"version": "2", "bake": "soon"}, 422),
-    ({"version": "77"}, 404),
-    ({"strategy": "canary"}, 422),
-    ({"version": "2", "surprise": 1}, 422),
-])
-def test_bad_deploy_bodies_are_4xx(managed: tuple[Project, TestClient], body: dict[str, object],
-                                   status: int) -> None:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"version": "2", "strategy": "yolo"}, 422),
+        ({"version": "2", "steps": [50, 10]}, 422),
+        ({"version": "2", "bake": "soon"}, 422),
+        ({"version": "77"}, 404),
+        ({"strategy": "canary"}, 422),
+        ({"version": "2", "surprise": 1}, 422),
+    ],
+)
+def test_bad_deploy_bodies_are_4xx(
+    managed: tuple[Project, TestClient], body: dict[str, object], status: int
+) -> None:
     p, client = managed
     client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
     p.train()
@@ -146,21 +159,22 @@ def test_bad_deploy_bodies_are_4xx(managed: tuple[Project, TestClient], body: di
     assert p.store.find_deployment("tiny").version == "1"  # type: ignore[union-attr]
 
 
-def test_fastapi_errors_have_the_servers_error_shape(managed: tuple[Project, TestClient]
-                                                     ) -> None:
+def test_fastapi_errors_have_the_servers_error_shape(managed: tuple[Project, TestClient]) -> None:
     _, client = managed
     url = "/api/models/tiny/versions/1/approve"
     invalid = client.post(url, headers=AUTH, json={"comment": "x", "surprise": 1})
     assert invalid.status_code == 422
     assert invalid.json()["details"][0]["field"] == "body.surprise", invalid.text
-    not_json = client.post(url, headers={**AUTH, "content-type": "application/json"},
-                           content=b"{not json")
+    not_json = client.post(
+        url, headers={**AUTH, "content-type": "application/json"}, content=b"{not json"
+    )
     assert not_json.status_code == 422
     assert not_json.json()["details"][0]["expected"] == "valid JSON", not_json.text
     events = client.get("/api/events?limit=many")
     assert events.status_code == 422 and events.json()["details"][0]["field"] == "query.limit"
-    undecodable = client.post(url, headers={**AUTH, "content-type": "application/json"},
-                              content=b"\xff")  # not UTF-8: FastAPI cannot even decode it
+    undecodable = client.post(
+        url, headers={**AUTH, "content-type": "application/json"}, content=b"\xff"
+    )  # not UTF-8: FastAPI cannot even decode it
     assert undecodable.status_code == 400 and undecodable.json()["error"]
     unknown = client.get("/api/nothing")
     assert unknown.status_code == 404 and unknown.json() == {"error": "Not Found", "details": []}
@@ -169,7 +183,8 @@ def test_fastapi_errors_have_the_servers_error_shape(managed: tuple[Project, Tes
 
 
 def test_management_errors_are_documented_and_fit_the_schema(
-        managed: tuple[Project, TestClient]) -> None:
+    managed: tuple[Project, TestClient],
+) -> None:
     import jsonschema_rs
 
     _, client = managed
@@ -182,9 +197,13 @@ def test_management_errors_are_documented_and_fit_the_schema(
     gate = doc["paths"]["/api/models/{name}/versions/{version}/gate"]["get"]
     assert {"404", "422"} <= set(gate["responses"]) and "security" not in gate
     assert "HTTPValidationError" not in doc["components"]["schemas"]
-    api_error = jsonschema_rs.validator_for({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$ref": "#/components/schemas/ApiError", "components": doc["components"]})
+    api_error = jsonschema_rs.validator_for(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": "#/components/schemas/ApiError",
+            "components": doc["components"],
+        }
+    )
     url = "/api/models/tiny/versions/1/approve"
     json_body = {**AUTH, "content-type": "application/json"}
     answers = [
@@ -238,32 +257,49 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
 
     p, client = managed
     assert client.get("/api/models/tiny/monitoring").json() == {
-        "model": "tiny", "version": None, "windows": []}
+        "model": "tiny",
+        "version": None,
+        "windows": [],
+    }
     t0 = datetime(2026, 5, 1, tzinfo=UTC)
     older = summary(0, [feature("x", 0.1)], extras=False)  # an older opsloop's summary
     newer = summary(1, [feature("x", 0.3, drifted=True)], extras=True, perf=0.7)
     newer["previous"] = compare_windows(newer, older, previous_id=1)
     for hour, s in ((1, newer), (0, older)):  # stored out of window order
         p.store.record_monitor(
-            model="tiny", version="1", window_start=t0 + timedelta(hours=hour),
-            window_end=t0 + timedelta(hours=hour + 1), n_rows=500,
-            n_labelled=s["n_labelled"], drift_detected=s["drift"]["detected"],
-            drift_share=s["drift"]["share"], performance_metric="roc_auc",
+            model="tiny",
+            version="1",
+            window_start=t0 + timedelta(hours=hour),
+            window_end=t0 + timedelta(hours=hour + 1),
+            n_rows=500,
+            n_labelled=s["n_labelled"],
+            drift_detected=s["drift"]["detected"],
+            drift_share=s["drift"]["share"],
+            performance_metric="roc_auc",
             performance_value=s["performance_value"],
-            performance_degraded=s["performance_degraded"], report_path=None, summary=s)
+            performance_degraded=s["performance_degraded"],
+            report_path=None,
+            summary=s,
+        )
     body = client.get("/api/models/tiny/monitoring?limit=5").json()
     first, second = body["windows"]
     assert first["window_start"].startswith("2026-05-01T00:00")
     assert first["estimated_performance"] is None and first["previous"] is None
     assert first["quality_passed"] is None and first["features"]["x"]["statistic"] == 0.1
     assert second["features"]["x"]["drifted"] is True and second["quality_passed"] is False
-    assert second["estimated_performance"] == {"value": 0.78, "lower": 0.76, "upper": 0.9,
-                                               "degraded": False}
+    assert second["estimated_performance"] == {
+        "value": 0.78,
+        "lower": 0.76,
+        "upper": 0.9,
+        "degraded": False,
+    }
     assert second["multivariate"]["drifted"] is True
     assert second["previous"]["newly_drifted"] == ["x"]
     assert second["previous"]["performance_change"] == pytest.approx(-0.1)
-    assert [w["window_start"][11:13] for w in client.get(
-        "/api/models/tiny/monitoring?limit=1").json()["windows"]] == ["01"]
+    assert [
+        w["window_start"][11:13]
+        for w in client.get("/api/models/tiny/monitoring?limit=1").json()["windows"]
+    ] == ["01"]
     assert client.get("/api/models/tiny/monitoring?version=2").json()["windows"] == []
     r = client.get("/api/models/other/monitoring")
     assert r.status_code == 404 and "unknown model" in r.json()["error"]

@@ -27,8 +27,9 @@ def store() -> OpsStore:
 def client(store: OpsStore, tmp_path: Path) -> Iterator[TestClient]:
     models = {"1": fitted(1), "2": fitted(2)}
     writer = PredictionLogWriter(tmp_path / "log", "m", flush_interval=0.05)
-    ctx = ServeContext("m", store, lambda v: models[v], writer, id_column="row_id",
-                       reload_interval=0.05)
+    ctx = ServeContext(
+        "m", store, lambda v: models[v], writer, id_column="row_id", reload_interval=0.05
+    )
     with TestClient(create_app(ctx)) as c:
         c.writer = writer  # type: ignore[attr-defined]
         c.log_root = tmp_path / "log"  # type: ignore[attr-defined]
@@ -38,8 +39,9 @@ def client(store: OpsStore, tmp_path: Path) -> Iterator[TestClient]:
 def test_not_ready_until_deployed_then_hot_swap(client: TestClient, store: OpsStore) -> None:
     r = client.get("/v2/health/ready")
     assert r.status_code == 503 and "opsloop train" in r.json()["error"]
-    assert client.post("/predict", json={"records": [{"x": 1.0, "color": "red"}]}
-                       ).status_code == 503
+    assert (
+        client.post("/predict", json={"records": [{"x": 1.0, "color": "red"}]}).status_code == 503
+    )
     assert client.get("/v2/health/live").json() == {"live": True}
     store.record_deployment("m", "1", reason="test")
     wait_for(lambda: client.get("/v2/health/ready").status_code == 200)
@@ -58,11 +60,16 @@ def ready(client: TestClient, store: OpsStore) -> TestClient:
 
 
 def test_predict_records_and_ids(ready: TestClient) -> None:
-    r = ready.post("/predict", json={"records": [
-        {"x": 0.5, "color": "red", "row_id": "a-1", "extra": 3},
-        {"x": -2, "color": None},
-        {"x": 1.0, "color": "green"},  # unseen category: the model handles it
-    ]})
+    r = ready.post(
+        "/predict",
+        json={
+            "records": [
+                {"x": 0.5, "color": "red", "row_id": "a-1", "extra": 3},
+                {"x": -2, "color": None},
+                {"x": 1.0, "color": "green"},  # unseen category: the model handles it
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_name"] == "m" and body["model_version"] == "1"
@@ -74,11 +81,14 @@ def test_predict_records_and_ids(ready: TestClient) -> None:
 
 
 def test_oip_infer(ready: TestClient) -> None:
-    req = {"id": "req-7", "inputs": [
-        {"name": "x", "shape": [2, 1], "datatype": "FP64", "data": [[0.1], [2.0]]},
-        {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
-        {"name": "row_id", "shape": [2], "datatype": "BYTES", "data": ["k1", "k2"]},
-    ]}
+    req = {
+        "id": "req-7",
+        "inputs": [
+            {"name": "x", "shape": [2, 1], "datatype": "FP64", "data": [[0.1], [2.0]]},
+            {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+            {"name": "row_id", "shape": [2], "datatype": "BYTES", "data": ["k1", "k2"]},
+        ],
+    }
     r = ready.post("/v2/models/m/infer", json=req)
     assert r.status_code == 200, r.text
     out = r.json()
@@ -109,73 +119,122 @@ def test_oip_infer(ready: TestClient) -> None:
         ("/predict", b'{"records": [{"x": NaN, "color": "red"}]}', 422, "x"),
         ("/predict", b'{"records": [{"x": 1, "color": 5}]}', 422, "color"),
         ("/v2/models/m/infer", b'{"inputs": "x"}', 422, "inference request"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1]}]}',
-         422, "invalid inference request"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}',
-         422, "invalid inference request"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}]}',
-         422, "color"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": "1", "datatype": "FP64", "data": [1]}]}',
-         422, "invalid inference request"),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1]}]}',
+            422,
+            "invalid inference request",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}',
+            422,
+            "invalid inference request",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}]}',
+            422,
+            "color",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": "1", "datatype": "FP64", "data": [1]}]}',
+            422,
+            "invalid inference request",
+        ),
         # 500s or silently accepted before (found with schemathesis and the OpenAPI schema)
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [true], "datatype": "FP64", "data": [1]}]}',
-         422, "x.shape"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [1], "datatype": ["FP64"], "data": [1]}]}',
-         422, "x.datatype"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [0], "datatype": "FP64", "data": []}]}',
-         422, "x.shape"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": 1.0}]}',
-         422, "x.data"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}', 422, "x.data"),
-        ("/v2/models/m/infer",
-         b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [[[1.0]]]}, '
-         b'{"name": "color", "shape": [1], "datatype": "BYTES", "data": ["red"]}]}', 422, "x"),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [true], "datatype": "FP64", "data": [1]}]}',
+            422,
+            "x.shape",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [1], "datatype": ["FP64"], "data": [1]}]}',
+            422,
+            "x.datatype",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [0], "datatype": "FP64", "data": []}]}',
+            422,
+            "x.shape",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": 1.0}]}',
+            422,
+            "x.data",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}',
+            422,
+            "x.data",
+        ),
+        (
+            "/v2/models/m/infer",
+            b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [[[1.0]]]}, '
+            b'{"name": "color", "shape": [1], "datatype": "BYTES", "data": ["red"]}]}',
+            422,
+            "x",
+        ),
         ("/predict", b'{"records": [{"x": 1' + b"0" * 400 + b', "color": "red"}]}', 422, "x"),
         ("/predict", b'{"records": [{"x": 1' + b"0" * 307 + b'1, "color": "red"}]}', 422, "x"),
         ("/v2/models/other/infer", b"{}", 404, "unknown model"),
         ("/v2/models/m/versions/9/infer", b"{}", 404, "serves version 1"),
     ],
 )
-def test_bad_input_is_4xx_with_details(ready: TestClient, route: str, body: bytes, status: int,
-                                       fragment: str) -> None:
+def test_bad_input_is_4xx_with_details(
+    ready: TestClient, route: str, body: bytes, status: int, fragment: str
+) -> None:
     r = ready.post(route, content=body, headers={"content-type": "application/json"})
     assert r.status_code == status, r.text
     payload = r.json()
-    assert fragment in payload["error"] or any(fragment in d["field"] for d in
-                                               payload["details"])
+    assert fragment in payload["error"] or any(fragment in d["field"] for d in payload["details"])
     if status == 422:
         assert payload["details"] and {"field", "expected", "got"} <= set(payload["details"][0])
 
 
 def test_oversized_body_is_413(ready: TestClient) -> None:
-    r = ready.post("/predict", content=b" " * (10 * 1024 * 1024 + 1),
-                   headers={"content-type": "application/json"})
+    r = ready.post(
+        "/predict",
+        content=b" " * (10 * 1024 * 1024 + 1),
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
 
 
 def test_logged_rows_equal_answered_rows(ready: TestClient) -> None:
     answered = 0
     for i in range(5):
-        r = ready.post("/predict", json={"records": [{"x": float(i), "color": "red",
-                                                      "row_id": f"r{i}-{j}"}
-                                                     for j in range(3)]})
+        r = ready.post(
+            "/predict",
+            json={
+                "records": [
+                    {"x": float(i), "color": "red", "row_id": f"r{i}-{j}"} for j in range(3)
+                ]
+            },
+        )
         answered += len(r.json()["predictions"])
     ready.writer.flush()  # type: ignore[attr-defined]
     files = list(ready.log_root.glob("model=m/date=*/hour=*/part-*.parquet"))  # type: ignore[attr-defined]
     assert files
     logged = pd.concat([pd.read_parquet(f) for f in files])
     assert len(logged) == answered == 15
-    assert {"prediction_id", "request_id", "ts", "model_version", "route", "prediction",
-            "score", "x", "color"} <= set(logged.columns)
+    assert {
+        "prediction_id",
+        "request_id",
+        "ts",
+        "model_version",
+        "route",
+        "prediction",
+        "score",
+        "x",
+        "color",
+    } <= set(logged.columns)
     assert set(logged["prediction_id"]) == {f"r{i}-{j}" for i in range(5) for j in range(3)}
     assert (logged["model_version"] == "1").all() and (logged["route"] == "stable").all()
 
@@ -210,19 +269,31 @@ def test_failed_load_keeps_old_model(store: OpsStore, tmp_path: Path) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=5)
     | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(["x", "color", "row_id", "records", "inputs", "name",
-                                       "shape", "datatype", "data"]), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["x", "color", "row_id", "records", "inputs", "name", "shape", "datatype", "data"]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payload=json_values,
-       route=st.sampled_from(["/predict", "/v2/models/m/infer", "/invocations"]))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    payload=json_values, route=st.sampled_from(["/predict", "/v2/models/m/infer", "/invocations"])
+)
 def test_no_json_payload_gives_a_5xx(ready: TestClient, payload: object, route: str) -> None:
     r = ready.post(route, json=payload)
     assert r.status_code < 500, r.text
@@ -230,8 +301,10 @@ def test_no_json_payload_gives_a_5xx(ready: TestClient, payload: object, route: 
 
 def test_mlflow_invocations_in_every_format(ready: TestClient) -> None:
     rows = [{"x": 0.5, "color": "red"}, {"x": -2.0, "color": "blue"}]
-    expected = [p["prediction"] for p in
-                ready.post("/predict", json={"records": rows}).json()["predictions"]]
+    expected = [
+        p["prediction"]
+        for p in ready.post("/predict", json={"records": rows}).json()["predictions"]
+    ]
     bodies = [
         {"dataframe_split": {"columns": ["x", "color"], "data": [[0.5, "red"], [-2.0, "blue"]]}},
         {"dataframe_records": rows},
@@ -245,22 +318,28 @@ def test_mlflow_invocations_in_every_format(ready: TestClient) -> None:
         assert r.status_code == 200, (body, r.text)
         assert r.json() == {"predictions": expected}
         assert r.headers["x-opsloop-model-version"] == "1"
-    r = ready.post("/invocations", content=b"x,color\n0.5,red\n-2.0,blue\n",
-                   headers={"content-type": "text/csv"})
+    r = ready.post(
+        "/invocations",
+        content=b"x,color\n0.5,red\n-2.0,blue\n",
+        headers={"content-type": "text/csv"},
+    )
     assert r.status_code == 200 and r.json() == {"predictions": expected}
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"records": [{"x": 1.0, "color": "red"}]}, "exactly one of dataframe_split"),
-    ({"dataframe_records": [], "inputs": []}, "exactly one of"),
-    ({"dataframe_split": {"columns": ["x", "color"], "data": [[1.0]]}}, "every row needs 2"),
-    ({"dataframe_split": {"columns": ["x"]}}, "dataframe_split needs"),
-    ({"dataframe_records": [{"x": 1.0}]}, "records lack feature(s) color"),
-    ({"inputs": {"x": [1.0, 2.0], "color": ["red"]}}, "same number of values"),
-    ({"inputs": {"x": [], "color": []}}, "has no rows"),
-    ({"inputs": {"x": ["one"], "color": ["red"]}}, "invalid input for feature(s) x"),
-    ({"dataframe_records": 3}, "must be a list"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"records": [{"x": 1.0, "color": "red"}]}, "exactly one of dataframe_split"),
+        ({"dataframe_records": [], "inputs": []}, "exactly one of"),
+        ({"dataframe_split": {"columns": ["x", "color"], "data": [[1.0]]}}, "every row needs 2"),
+        ({"dataframe_split": {"columns": ["x"]}}, "dataframe_split needs"),
+        ({"dataframe_records": [{"x": 1.0}]}, "records lack feature(s) color"),
+        ({"inputs": {"x": [1.0, 2.0], "color": ["red"]}}, "same number of values"),
+        ({"inputs": {"x": [], "color": []}}, "has no rows"),
+        ({"inputs": {"x": ["one"], "color": ["red"]}}, "invalid input for feature(s) x"),
+        ({"dataframe_records": 3}, "must be a list"),
+    ],
+)
 def test_bad_invocations_are_422(ready: TestClient, body: dict, fragment: str) -> None:
     r = ready.post("/invocations", json=body)
     assert r.status_code == 422 and fragment in r.json()["error"], r.text
@@ -280,9 +359,10 @@ def test_input_the_model_refuses_is_422(store: OpsStore) -> None:
     base = fitted(1)
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=100), "color": rng.choice(["red", "blue"], 100)})
-    strict = make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["color"])],
-                                             remainder="passthrough"),
-                           LogisticRegression()).fit(frame, (frame["x"] > 0).astype(int))
+    strict = make_pipeline(
+        ColumnTransformer([("c", OneHotEncoder(), ["color"])], remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(frame, (frame["x"] > 0).astype(int))
     model = LoadedModel("m", "1", strict, base.features, "binary_classification")
     store.record_deployment("m", "1", reason="t")
     with TestClient(create_app(ServeContext("m", store, lambda v: model, None))) as c:

@@ -50,8 +50,9 @@ class Counting:
         self.sizes: list[int] = []
         self.models: list[Any] = []
 
-    def __call__(self, model: LoadedModel, batch: ModelInput
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    def __call__(
+        self, model: LoadedModel, batch: ModelInput
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         self.sizes.append(batch.n)
         self.models.append(model)
         return predict_rows(model, batch, 1)
@@ -114,13 +115,11 @@ def test_a_lone_request_does_not_wait_and_a_busy_server_waits_to_fill() -> None:
             await batcher.predict(model, rows(1, 0))  # idle server: predicted at once
             await asyncio.gather(*(batcher.predict(model, rows(1, i)) for i in range(4)))
             assert predict.sizes == [1, 4]  # now under concurrent load
-            first = [asyncio.ensure_future(batcher.predict(model, rows(1, i)))
-                     for i in range(2)]
+            first = [asyncio.ensure_future(batcher.predict(model, rows(1, i))) for i in range(2)]
             for _ in range(20):  # let the batcher run: it must wait for two more rows
                 await asyncio.sleep(0)
             assert predict.sizes == [1, 4]
-            await asyncio.gather(*first, *(batcher.predict(model, rows(1, i))
-                                           for i in range(2)))
+            await asyncio.gather(*first, *(batcher.predict(model, rows(1, i)) for i in range(2)))
             assert predict.sizes == [1, 4, 4]  # the four joined one batch
         finally:
             await batcher.stop()
@@ -130,17 +129,21 @@ def test_a_lone_request_does_not_wait_and_a_busy_server_waits_to_fill() -> None:
 
 def test_one_failing_request_does_not_fail_the_others() -> None:
     # A real model that refuses categories it has not seen (OneHotEncoder's default).
-    specs = [FeatureSpec("x", "numeric", "float64", False),
-             FeatureSpec("color", "categorical", "string", False, ("blue", "red"))]
+    specs = [
+        FeatureSpec("x", "numeric", "float64", False),
+        FeatureSpec("color", "categorical", "string", False, ("blue", "red")),
+    ]
     train = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "color": ["red", "blue", "red", "blue"]})
-    est = make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["color"])],
-                                          remainder="passthrough"),
-                        LogisticRegression()).fit(train, [0, 1, 0, 1])
+    est = make_pipeline(
+        ColumnTransformer([("c", OneHotEncoder(), ["color"])], remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(train, [0, 1, 0, 1])
     model = LoadedModel("m", "1", est, specs, "binary_classification")
 
     def request(color: str) -> ModelInput:
-        return ModelInput(specs, 1, columns={"x": np.array([1.0]),
-                                             "color": pd.Series([color], dtype=object)})
+        return ModelInput(
+            specs, 1, columns={"x": np.array([1.0]), "color": pd.Series([color], dtype=object)}
+        )
 
     predict = Counting()
     colors = ["red", "blue", "green", "red"]
@@ -148,8 +151,11 @@ def test_one_failing_request_does_not_fail_the_others() -> None:
     async def go() -> list[Any]:
         batcher = await started(MicroBatcher(predict, max_batch_size=64, max_wait=0.001))
         try:
-            return list(await asyncio.gather(*(batcher.predict(model, request(c))
-                                               for c in colors), return_exceptions=True))
+            return list(
+                await asyncio.gather(
+                    *(batcher.predict(model, request(c)) for c in colors), return_exceptions=True
+                )
+            )
         finally:
             await batcher.stop()
 
@@ -183,9 +189,14 @@ def test_batched_server_answers_and_logs_every_request(tmp_path: Path) -> None:
     store = OpsStore("sqlite://")
     store.record_deployment("m", "6", reason="test")
     writer = PredictionLogWriter(tmp_path / "log", "m", flush_interval=60)
-    ctx = ServeContext("m", store, lambda v: model, writer, id_column="row_id",
-                       batching=BatchingConfig(enabled=True, max_batch_size=32,
-                                               max_wait="2ms"))  # type: ignore[arg-type]
+    ctx = ServeContext(
+        "m",
+        store,
+        lambda v: model,
+        writer,
+        id_column="row_id",
+        batching=BatchingConfig(enabled=True, max_batch_size=32, max_wait="2ms"),
+    )  # type: ignore[arg-type]
     app = create_app(ctx)
     matrix = np.random.default_rng(0).normal(size=(48, 5))
 
@@ -193,10 +204,24 @@ def test_batched_server_answers_and_logs_every_request(tmp_path: Path) -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                return list(await asyncio.gather(*(
-                    client.post("/predict", json={"records": [
-                        {**dict(zip(NAMES, map(float, row), strict=True)), "row_id": f"r{i}"}]})
-                    for i, row in enumerate(matrix))))
+                return list(
+                    await asyncio.gather(
+                        *(
+                            client.post(
+                                "/predict",
+                                json={
+                                    "records": [
+                                        {
+                                            **dict(zip(NAMES, map(float, row), strict=True)),
+                                            "row_id": f"r{i}",
+                                        }
+                                    ]
+                                },
+                            )
+                            for i, row in enumerate(matrix)
+                        )
+                    )
+                )
 
     responses = run(go())
     assert [r.status_code for r in responses] == [200] * 48

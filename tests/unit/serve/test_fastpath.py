@@ -37,7 +37,7 @@ def training(seed: int = 0, n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(n, len(NAMES))), columns=NAMES)
     x.loc[rng.random(n) < 0.1, "f5"] = np.nan  # f5 is nullable: the model saw NaN
-    y = (x["f0"] - x["f1"] + 0.5 * x["f2"].fillna(0) + rng.normal(scale=0.5, size=n) > 0)
+    y = x["f0"] - x["f1"] + 0.5 * x["f2"].fillna(0) + rng.normal(scale=0.5, size=n) > 0
     return x, y.astype(int).to_numpy()
 
 
@@ -58,17 +58,20 @@ def pipeline() -> LoadedModel:
 def random_rows(n: int, seed: int = 1, nulls: bool = False) -> list[dict[str, float | None]]:
     rng = np.random.default_rng(seed)
     rows: list[dict[str, float | None]] = [
-        {k: float(v) for k, v in zip(NAMES, r, strict=True)} for r in rng.normal(size=(n, 6))]
+        {k: float(v) for k, v in zip(NAMES, r, strict=True)} for r in rng.normal(size=(n, 6))
+    ]
     if nulls:
         rows[0]["f5"] = None
     rows[-1]["f3"] = 2  # an int is a number too
     return rows
 
 
-def reference(model: LoadedModel, rows: list[dict[str, float | None]]
-              ) -> tuple[np.ndarray, np.ndarray | None]:
-    frame = pd.DataFrame([{k: np.nan if v is None else float(v) for k, v in r.items()}
-                          for r in rows])
+def reference(
+    model: LoadedModel, rows: list[dict[str, float | None]]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    frame = pd.DataFrame(
+        [{k: np.nan if v is None else float(v) for k, v in r.items()} for r in rows]
+    )
     return model.predict_frame(frame)
 
 
@@ -79,19 +82,25 @@ def test_numeric_rows_become_one_matrix_in_feature_order() -> None:
     assert parsed.matrix is not None and parsed.matrix.shape == (3, 6)
     assert parsed.matrix.flags.c_contiguous and len(ids) == 3
     np.testing.assert_array_equal(parsed.matrix, [[float(r[n]) for n in NAMES] for r in rows])
-    oip = {"inputs": [{"name": n, "shape": [3, 1], "datatype": "FP64",
-                       "data": [[r[n]] for r in rows]} for n in reversed(NAMES)]}
+    oip = {
+        "inputs": [
+            {"name": n, "shape": [3, 1], "datatype": "FP64", "data": [[r[n]] for r in rows]}
+            for n in reversed(NAMES)
+        ]
+    }
     np.testing.assert_array_equal(parse_oip(oip, NUMERIC, None)[0].matrix, parsed.matrix)
-    split = {"dataframe_split": {"columns": ["id", *reversed(NAMES)],
-                                 "data": [[f"k{i}", *(r[n] for n in reversed(NAMES))]
-                                          for i, r in enumerate(rows)]}}
+    split = {
+        "dataframe_split": {
+            "columns": ["id", *reversed(NAMES)],
+            "data": [[f"k{i}", *(r[n] for n in reversed(NAMES))] for i, r in enumerate(rows)],
+        }
+    }
     got, split_ids = parse_invocations(split, NUMERIC, "id")
     np.testing.assert_array_equal(got.matrix, parsed.matrix)
     assert split_ids == ["k0", "k1", "k2"]
 
 
-@pytest.mark.parametrize("bad", [True, "1.5", [1.0], {"v": 1}, float("nan"), float("inf"),
-                                 10**400])
+@pytest.mark.parametrize("bad", [True, "1.5", [1.0], {"v": 1}, float("nan"), float("inf"), 10**400])
 def test_values_the_fast_check_refuses_still_get_field_errors(bad: object) -> None:
     rows = random_rows(2)
     rows[1]["f2"] = bad  # type: ignore[assignment]
@@ -116,8 +125,7 @@ def test_mixed_features_keep_columns() -> None:
     assert list(parsed.frame().columns) == ["f0", "f1", "c"]
 
 
-def predict_quietly(model: LoadedModel, rows: ModelInput
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
+def predict_quietly(model: LoadedModel, rows: ModelInput) -> tuple[np.ndarray, np.ndarray | None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = predict_rows(model, rows, 1)
@@ -126,8 +134,9 @@ def predict_quietly(model: LoadedModel, rows: ModelInput
 
 
 @pytest.mark.parametrize("nulls", [False, True])
-def test_plain_estimator_takes_the_matrix_with_identical_answers(hgb: LoadedModel,
-                                                                 nulls: bool) -> None:
+def test_plain_estimator_takes_the_matrix_with_identical_answers(
+    hgb: LoadedModel, nulls: bool
+) -> None:
     rows = random_rows(40, seed=3, nulls=nulls)
     parsed, _ = parse_records({"records": rows}, NUMERIC, None)
     assert predictor_for(hgb).takes_arrays
@@ -153,7 +162,8 @@ def test_estimators_that_did_not_record_these_names_get_frames() -> None:
     x, y = training()
     on_arrays = HistGradientBoostingRegressor(max_iter=10).fit(x.to_numpy(), y)
     other_names = HistGradientBoostingRegressor(max_iter=10).fit(
-        x.set_axis([f"g{i}" for i in range(6)], axis=1), y)
+        x.set_axis([f"g{i}" for i in range(6)], axis=1), y
+    )
     for est in (on_arrays, other_names):
         assert not predictor_for(LoadedModel("m", "3", est, NUMERIC, "regression")).takes_arrays
 
@@ -180,8 +190,10 @@ def test_the_probe_keeps_frames_for_estimators_that_need_them() -> None:
     assert not predictor_for(model).takes_arrays
     rows = random_rows(3)
     parsed, _ = parse_records({"records": rows}, NUMERIC, None)
-    np.testing.assert_array_equal(predict_quietly(model, parsed)[1],  # type: ignore[arg-type]
-                                  reference(model, rows)[1])  # type: ignore[arg-type]
+    np.testing.assert_array_equal(
+        predict_quietly(model, parsed)[1],  # type: ignore[arg-type]
+        reference(model, rows)[1],
+    )  # type: ignore[arg-type]
 
 
 def test_native_threads_are_limited_per_predicting_thread() -> None:
@@ -214,28 +226,40 @@ def log_client(hgb: LoadedModel, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def test_every_route_gives_the_reference_answers_and_logs_them(log_client: TestClient,
-                                                                hgb: LoadedModel,
-                                                                tmp_path: Path) -> None:
+def test_every_route_gives_the_reference_answers_and_logs_them(
+    log_client: TestClient, hgb: LoadedModel, tmp_path: Path
+) -> None:
     rows = random_rows(7, seed=9, nulls=True)
     want, want_score = reference(hgb, rows)
     assert want_score is not None
     r = log_client.post("/predict", json={"records": rows})
     assert [p["prediction"] for p in r.json()["predictions"]] == want.tolist()
     assert [p["score"] for p in r.json()["predictions"]] == want_score.tolist()
-    oip = {"id": "req-1", "inputs": [{"name": n, "shape": [7], "datatype": "FP64",
-                                      "data": [r[n] for r in rows]} for n in NAMES]}
+    oip = {
+        "id": "req-1",
+        "inputs": [
+            {"name": n, "shape": [7], "datatype": "FP64", "data": [r[n] for r in rows]}
+            for n in NAMES
+        ],
+    }
     out = log_client.post("/v2/models/m/infer", json=oip).json()["outputs"]
     assert out[0]["data"] == want.tolist() and out[1]["data"] == want_score.tolist()
-    split = {"dataframe_split": {"columns": NAMES, "data": [[r[n] for n in NAMES]
-                                                          for r in rows]}}
+    split = {"dataframe_split": {"columns": NAMES, "data": [[r[n] for n in NAMES] for r in rows]}}
     r = log_client.post("/invocations", json=split)
     assert r.json() == {"predictions": want.tolist()}
     log_client.writer.flush()  # type: ignore[attr-defined]
     files = sorted((tmp_path / "log").glob("model=m/date=*/hour=*/*.parquet"))
     schema = pq.read_schema(files[0])
-    assert schema.names == ["prediction_id", "request_id", "ts", "model_version", "route",
-                            *NAMES, "prediction", "score"]
+    assert schema.names == [
+        "prediction_id",
+        "request_id",
+        "ts",
+        "model_version",
+        "route",
+        *NAMES,
+        "prediction",
+        "score",
+    ]
     assert str(schema.field("ts").type) == "timestamp[us, tz=UTC]"
     logged = pd.concat(pd.read_parquet(f) for f in files)
     assert len(logged) == 21 and set(logged["request_id"]) >= {"req-1"}
@@ -249,26 +273,41 @@ def test_writer_builds_one_frame_per_run_of_like_requests(tmp_path: Path) -> Non
 
     def request(version: str, n: int, rid: str, mixed: bool = False) -> LoggedRequest:
         if mixed:
-            rows = ModelInput(specs, n, columns={
-                "f0": np.arange(n, dtype=float), "f1": np.ones(n),
-                "c": pd.Series(["a"] * n, dtype=object)})
+            rows = ModelInput(
+                specs,
+                n,
+                columns={
+                    "f0": np.arange(n, dtype=float),
+                    "f1": np.ones(n),
+                    "c": pd.Series(["a"] * n, dtype=object),
+                },
+            )
         else:
-            rows = ModelInput(NUMERIC[:2], n, matrix=np.arange(2 * n, dtype=float
-                                                                 ).reshape(n, 2))
-        return LoggedRequest(rows, [f"{rid}-{i}" for i in range(n)], rid, 1_772_000_000.5,
-                             version, "stable", np.arange(n), None if mixed else
-                             np.full(n, 0.25))
+            rows = ModelInput(NUMERIC[:2], n, matrix=np.arange(2 * n, dtype=float).reshape(n, 2))
+        return LoggedRequest(
+            rows,
+            [f"{rid}-{i}" for i in range(n)],
+            rid,
+            1_772_000_000.5,
+            version,
+            "stable",
+            np.arange(n),
+            None if mixed else np.full(n, 0.25),
+        )
 
     writer = PredictionLogWriter(tmp_path, "m", flush_interval=60)
-    for item in (request("1", 2, "a"), request("1", 1, "b"), request("2", 3, "c", mixed=True),
-                 request("1", 1, "d")):
+    for item in (
+        request("1", 2, "a"),
+        request("1", 1, "b"),
+        request("2", 3, "c", mixed=True),
+        request("1", 1, "d"),
+    ):
         assert writer.submit(item)
     assert writer.queued_rows == 7
     writer.close()
     logged = pd.concat(pd.read_parquet(f) for f in sorted(tmp_path.rglob("*.parquet")))
     logged = logged.sort_values("prediction_id").reset_index(drop=True)
-    assert logged["prediction_id"].tolist() == ["a-0", "a-1", "b-0", "c-0", "c-1", "c-2",
-                                                "d-0"]
+    assert logged["prediction_id"].tolist() == ["a-0", "a-1", "b-0", "c-0", "c-1", "c-2", "d-0"]
     assert logged["model_version"].tolist() == ["1", "1", "1", "2", "2", "2", "1"]
     assert logged["f0"].tolist() == [0.0, 2.0, 0.0, 0.0, 1.0, 2.0, 0.0]
     assert logged["c"].isna().tolist() == [True] * 3 + [False] * 3 + [True]

@@ -9,11 +9,18 @@ from opsloop.serve import PredictionLogWriter
 
 
 def rows(n: int, ts: datetime) -> pd.DataFrame:
-    return pd.DataFrame({
-        "prediction_id": [f"p{i}" for i in range(n)], "request_id": "r",
-        "ts": pd.Timestamp(ts), "model_version": "1", "route": "stable",
-        "prediction": 1, "score": 0.7, "x": range(n),
-    })
+    return pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "request_id": "r",
+            "ts": pd.Timestamp(ts),
+            "model_version": "1",
+            "route": "stable",
+            "prediction": 1,
+            "score": 0.7,
+            "x": range(n),
+        }
+    )
 
 
 def read_all(root: Path) -> pd.DataFrame:

@@ -38,14 +38,23 @@ def fitted(version: str) -> LoadedModel:
     """A real pipeline over FEATURES: b and color may be null (b is imputed)."""
     rng = np.random.default_rng(int(version))
     n = 300
-    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
-                          "color": rng.choice(["red", "blue"], n),
-                          "flag": rng.random(n) < 0.5})
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "color": rng.choice(["red", "blue"], n),
+            "flag": rng.random(n) < 0.5,
+        }
+    )
     y = (frame["a"] + frame["b"] + (frame["color"] == "red") > 0.5).astype(int)
     frame.loc[::10, "b"] = np.nan
-    encode = ColumnTransformer([("num", SimpleImputer(), ["a", "b"]),
-                                ("c", OneHotEncoder(handle_unknown="ignore"), ["color"]),
-                                ("flag", "passthrough", ["flag"])])
+    encode = ColumnTransformer(
+        [
+            ("num", SimpleImputer(), ["a", "b"]),
+            ("c", OneHotEncoder(handle_unknown="ignore"), ["color"]),
+            ("flag", "passthrough", ["flag"]),
+        ]
+    )
     est = make_pipeline(encode, LogisticRegression()).fit(frame, y)
     return LoadedModel("m", version, est, FEATURES, "binary_classification")
 
@@ -58,8 +67,9 @@ def store() -> OpsStore:
 @pytest.fixture
 def client(store: OpsStore) -> Iterator[TestClient]:
     models = {"1": fitted("1"), "2": fitted("2")}
-    ctx = ServeContext("m", store, lambda v: models[v], None, id_column="row_id",
-                       reload_interval=0.05)
+    ctx = ServeContext(
+        "m", store, lambda v: models[v], None, id_column="row_id", reload_interval=0.05
+    )
     with TestClient(create_app(ctx)) as c:
         yield c
 
@@ -73,9 +83,13 @@ def ready(client: TestClient, store: OpsStore) -> TestClient:
 
 def validator(doc: dict[str, Any], component: str) -> Any:
     """A JSON Schema 2020-12 validator for one component of the OpenAPI document."""
-    return jsonschema_rs.validator_for({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$ref": f"#/components/schemas/{component}", "components": doc["components"]})
+    return jsonschema_rs.validator_for(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": f"#/components/schemas/{component}",
+            "components": doc["components"],
+        }
+    )
 
 
 def test_record_schema_gives_each_feature_its_json_type_and_nullability() -> None:
@@ -93,15 +107,19 @@ def test_record_schema_gives_each_feature_its_json_type_and_nullability() -> Non
 
 def test_inference_request_names_each_feature_with_the_datatypes_of_its_kind() -> None:
     schema = inference_request(FEATURES)
-    tensors = {t["properties"]["name"].get("const"): t
-               for t in schema["properties"]["inputs"]["items"]["anyOf"]}
+    tensors = {
+        t["properties"]["name"].get("const"): t
+        for t in schema["properties"]["inputs"]["items"]["anyOf"]
+    }
     assert tensors["a"]["properties"]["datatype"]["enum"] == sorted(NUMERIC_TYPES)
     assert tensors["color"]["properties"]["datatype"]["enum"] == ["BYTES"]
     assert tensors["flag"]["properties"]["datatype"]["enum"] == ["BOOL"]
     other = tensors[None]["properties"]["name"]
     assert other["not"]["enum"] == ["a", "b", "color", "flag"]
-    every = [c["contains"]["properties"]["name"]["const"]
-             for c in schema["properties"]["inputs"]["allOf"]]
+    every = [
+        c["contains"]["properties"]["name"]["const"]
+        for c in schema["properties"]["inputs"]["allOf"]
+    ]
     assert every == ["a", "b", "color", "flag"]
 
 
@@ -119,8 +137,10 @@ def test_the_schema_follows_the_served_version(client: TestClient, store: OpsSto
     assert "version 1 of `m`" in doc["info"]["description"]
     assert doc["components"]["schemas"]["Record"]["required"] == ["a", "b", "color", "flag"]
     assert doc["components"]["schemas"]["Prediction"] == {"type": "integer", "enum": [0, 1]}
-    params = {p["name"]: p["schema"] for p in
-              doc["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"]["parameters"]}
+    params = {
+        p["name"]: p["schema"]
+        for p in doc["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"]["parameters"]
+    }
     assert params["name"]["enum"] == ["m"] and params["version"]["enum"] == ["1"]
     app = client.app
     assert app.openapi() is app.openapi()  # type: ignore[attr-defined]  # cached
@@ -128,66 +148,97 @@ def test_the_schema_follows_the_served_version(client: TestClient, store: OpsSto
     store.record_deployment("m", "2", reason="test")
     wait_for(lambda: client.get("/v2/models/m").json()["versions"] == ["2"])
     doc = client.get("/openapi.json").json()
-    params = {p["name"]: p["schema"] for p in
-              doc["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"]["parameters"]}
+    params = {
+        p["name"]: p["schema"]
+        for p in doc["paths"]["/v2/models/{name}/versions/{version}/infer"]["post"]["parameters"]
+    }
     assert params["version"]["enum"] == ["2"]
 
 
 ROW = {"a": 0.5, "b": -1, "color": "red", "flag": True}
-OIP = {"inputs": [
-    {"name": "a", "shape": [2], "datatype": "FP64", "data": [0.5, 1.0]},
-    {"name": "b", "shape": [2, 1], "datatype": "INT64", "data": [[1], [2]]},
-    {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", None]},
-    {"name": "flag", "shape": [2], "datatype": "BOOL", "data": [True, False]},
-    {"name": "row_id", "shape": [2], "datatype": "BYTES", "data": ["k1", "k2"]},
-]}
+OIP = {
+    "inputs": [
+        {"name": "a", "shape": [2], "datatype": "FP64", "data": [0.5, 1.0]},
+        {"name": "b", "shape": [2, 1], "datatype": "INT64", "data": [[1], [2]]},
+        {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", None]},
+        {"name": "flag", "shape": [2], "datatype": "BOOL", "data": [True, False]},
+        {"name": "row_id", "shape": [2], "datatype": "BYTES", "data": ["k1", "k2"]},
+    ]
+}
 
 
 def _with(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**body, **changes}
 
 
-@pytest.mark.parametrize(("route", "component", "body", "valid"), [
-    ("/predict", "PredictRequest", {"records": [ROW, _with(ROW, color=None, row_id=7)]}, True),
-    ("/predict", "PredictRequest", [ROW], True),
-    ("/predict", "PredictRequest", {"records": [ROW], "extra": 1}, True),
-    ("/predict", "PredictRequest", {"records": [_with(ROW, b=None)]}, True),
-    ("/predict", "PredictRequest", {"records": []}, False),
-    ("/predict", "PredictRequest", {"records": [_with(ROW, a=None)]}, False),
-    ("/predict", "PredictRequest", {"records": [_with(ROW, a=3 * 10**308)]}, False),
-    ("/predict", "PredictRequest", {"records": [_with(ROW, flag=1)]}, False),
-    ("/predict", "PredictRequest", {"records": [_with(ROW, color=3)]}, False),
-    ("/predict", "PredictRequest", {"rows": [ROW]}, False),
-    ("/v2/models/m/infer", "InferenceRequest", OIP, True),
-    ("/v2/models/m/infer", "InferenceRequest", _with(OIP, id=5, parameters={"x": 1}), True),
-    ("/v2/models/m/infer", "InferenceRequest", {"inputs": OIP["inputs"][1:]}, False),
-    ("/v2/models/m/infer", "InferenceRequest",
-     {"inputs": [_with(OIP["inputs"][0], datatype="BYTES"), *OIP["inputs"][1:]]}, False),
-    ("/v2/models/m/infer", "InferenceRequest",
-     {"inputs": [_with(OIP["inputs"][0], shape=[2, 2]), *OIP["inputs"][1:]]}, False),
-    ("/v2/models/m/infer", "InferenceRequest",
-     {"inputs": [_with(OIP["inputs"][3], data=[1, 0]), *OIP["inputs"][:3]]}, False),
-    ("/invocations", "InvocationsRequest",
-     {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}}, True),
-    ("/invocations", "InvocationsRequest", {"dataframe_records": [ROW], "params": {}}, True),
-    ("/invocations", "InvocationsRequest", {"instances": [ROW]}, True),
-    ("/invocations", "InvocationsRequest", {"inputs": {k: [v] for k, v in ROW.items()}}, True),
-    ("/invocations", "InvocationsRequest", {"inputs": ROW}, True),  # one value per column
-    ("/invocations", "InvocationsRequest", {"instances": [ROW], "inputs": [ROW]}, False),
-    ("/invocations", "InvocationsRequest", {"records": [ROW]}, False),
-    ("/invocations", "InvocationsRequest",
-     {"dataframe_split": {"columns": ["a"], "data": [[1.0]]}}, False),
-    ("/invocations", "InvocationsRequest", {"dataframe_records": {"a": [1.0]}}, False),
-])
-def test_schema_and_server_agree_on_bodies(ready: TestClient, route: str, component: str,
-                                           body: Any, valid: bool) -> None:
+@pytest.mark.parametrize(
+    ("route", "component", "body", "valid"),
+    [
+        ("/predict", "PredictRequest", {"records": [ROW, _with(ROW, color=None, row_id=7)]}, True),
+        ("/predict", "PredictRequest", [ROW], True),
+        ("/predict", "PredictRequest", {"records": [ROW], "extra": 1}, True),
+        ("/predict", "PredictRequest", {"records": [_with(ROW, b=None)]}, True),
+        ("/predict", "PredictRequest", {"records": []}, False),
+        ("/predict", "PredictRequest", {"records": [_with(ROW, a=None)]}, False),
+        ("/predict", "PredictRequest", {"records": [_with(ROW, a=3 * 10**308)]}, False),
+        ("/predict", "PredictRequest", {"records": [_with(ROW, flag=1)]}, False),
+        ("/predict", "PredictRequest", {"records": [_with(ROW, color=3)]}, False),
+        ("/predict", "PredictRequest", {"rows": [ROW]}, False),
+        ("/v2/models/m/infer", "InferenceRequest", OIP, True),
+        ("/v2/models/m/infer", "InferenceRequest", _with(OIP, id=5, parameters={"x": 1}), True),
+        ("/v2/models/m/infer", "InferenceRequest", {"inputs": OIP["inputs"][1:]}, False),
+        (
+            "/v2/models/m/infer",
+            "InferenceRequest",
+            {"inputs": [_with(OIP["inputs"][0], datatype="BYTES"), *OIP["inputs"][1:]]},
+            False,
+        ),
+        (
+            "/v2/models/m/infer",
+            "InferenceRequest",
+            {"inputs": [_with(OIP["inputs"][0], shape=[2, 2]), *OIP["inputs"][1:]]},
+            False,
+        ),
+        (
+            "/v2/models/m/infer",
+            "InferenceRequest",
+            {"inputs": [_with(OIP["inputs"][3], data=[1, 0]), *OIP["inputs"][:3]]},
+            False,
+        ),
+        (
+            "/invocations",
+            "InvocationsRequest",
+            {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}},
+            True,
+        ),
+        ("/invocations", "InvocationsRequest", {"dataframe_records": [ROW], "params": {}}, True),
+        ("/invocations", "InvocationsRequest", {"instances": [ROW]}, True),
+        ("/invocations", "InvocationsRequest", {"inputs": {k: [v] for k, v in ROW.items()}}, True),
+        ("/invocations", "InvocationsRequest", {"inputs": ROW}, True),  # one value per column
+        ("/invocations", "InvocationsRequest", {"instances": [ROW], "inputs": [ROW]}, False),
+        ("/invocations", "InvocationsRequest", {"records": [ROW]}, False),
+        (
+            "/invocations",
+            "InvocationsRequest",
+            {"dataframe_split": {"columns": ["a"], "data": [[1.0]]}},
+            False,
+        ),
+        ("/invocations", "InvocationsRequest", {"dataframe_records": {"a": [1.0]}}, False),
+    ],
+)
+def test_schema_and_server_agree_on_bodies(
+    ready: TestClient, route: str, component: str, body: Any, valid: bool
+) -> None:
     doc = ready.get("/openapi.json").json()
     assert validator(doc, component).is_valid(body) is valid
     r = ready.post(route, json=body)
     if valid:
         assert r.status_code == 200, r.text
-        name = {"PredictRequest": "PredictResponse", "InferenceRequest": "InferenceResponse",
-                "InvocationsRequest": "InvocationsResponse"}[component]
+        name = {
+            "PredictRequest": "PredictResponse",
+            "InferenceRequest": "InferenceResponse",
+            "InvocationsRequest": "InvocationsResponse",
+        }[component]
         validator(doc, name).validate(r.json())
     else:
         assert 400 <= r.status_code < 500, r.text
@@ -227,5 +278,6 @@ def test_every_error_fits_the_error_schema(client: TestClient, store: OpsStore) 
     for answer in answers:
         errors.validate(answer.json())
     invalid = answers[1].json()
-    assert invalid["details"] == [{"field": "a", "expected": "a number within ±1e308",
-                                   "got": "'high'"}]
+    assert invalid["details"] == [
+        {"field": "a", "expected": "a number within ±1e308", "got": "'high'"}
+    ]

@@ -40,16 +40,20 @@ def store() -> OpsStore:
     return OpsStore("sqlite://")
 
 
-def make_client(store: OpsStore, tmp_path: Path, models: dict[str, LoadedModel],
-                loads: list[str] | None = None, **kw: Any) -> TestClient:
+def make_client(
+    store: OpsStore,
+    tmp_path: Path,
+    models: dict[str, LoadedModel],
+    loads: list[str] | None = None,
+    **kw: Any,
+) -> TestClient:
     def load(version: str) -> LoadedModel:
         if loads is not None:
             loads.append(version)
         return models[version]
 
     writer = PredictionLogWriter(tmp_path / "log", "m", flush_interval=0.05)
-    ctx = ServeContext("m", store, load, writer, id_column="row_id", reload_interval=0.05,
-                       **kw)
+    ctx = ServeContext("m", store, load, writer, id_column="row_id", reload_interval=0.05, **kw)
     client = TestClient(create_app(ctx))
     client.writer = writer  # type: ignore[attr-defined]
     return client
@@ -64,14 +68,25 @@ def client(store: OpsStore, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def rollout(store: OpsStore, strategy: str, share: float) -> None:
-    store.start_rollout("m", strategy=strategy, stable_version="1", candidate_version="2",
-                        steps=[share] if strategy == "shadow" else [share, 100], share=share,
-                        settings={}, actor="t", reason="t")
+    store.start_rollout(
+        "m",
+        strategy=strategy,
+        stable_version="1",
+        candidate_version="2",
+        steps=[share] if strategy == "shadow" else [share, 100],
+        share=share,
+        settings={},
+        actor="t",
+        reason="t",
+    )
 
 
 def predict(c: TestClient, row_id: str, **headers: str) -> str:
-    r = c.post("/predict", json={"records": [{"x": 0.3, "color": "red", "row_id": row_id}]},
-               headers=headers)
+    r = c.post(
+        "/predict",
+        json={"records": [{"x": 0.3, "color": "red", "row_id": row_id}]},
+        headers=headers,
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["model_version"])
 
@@ -99,13 +114,23 @@ def test_canary_splits_traffic_sticky_by_key(client: TestClient, store: OpsStore
     sticky = {predict(client, f"new-{i}", **{"X-Request-Id": "user-7"}) for i in range(20)}
     assert len(sticky) == 1
     # the candidate version can also be called explicitly
-    assert client.post("/v2/models/m/versions/2/infer", json={"inputs": [
-        {"name": "x", "shape": [1], "datatype": "FP64", "data": [0.1]},
-        {"name": "color", "shape": [1], "datatype": "BYTES", "data": ["red"]}]}
-    ).json()["model_version"] == "2"
+    assert (
+        client.post(
+            "/v2/models/m/versions/2/infer",
+            json={
+                "inputs": [
+                    {"name": "x", "shape": [1], "datatype": "FP64", "data": [0.1]},
+                    {"name": "color", "shape": [1], "datatype": "BYTES", "data": ["red"]},
+                ]
+            },
+        ).json()["model_version"]
+        == "2"
+    )
     rows = logged(client)
     assert set(rows.groupby("model_version")["route"].unique().map(tuple)) == {
-        ("stable",), ("candidate",)}
+        ("stable",),
+        ("candidate",),
+    }
     # statistics reach the ops store for the rollout analysis
     wait_for(lambda: ("2", "candidate") in store.sum_serve_stats("m", rows["ts"].min()))
     stats = store.sum_serve_stats("m", rows["ts"].min())
@@ -137,12 +162,12 @@ def test_failing_candidate_costs_callers_nothing(store: OpsStore, tmp_path: Path
     assert stats[("1", "stable")].errors == 0
 
 
-def test_blue_green_keeps_the_previous_version_loaded(store: OpsStore, tmp_path: Path
-                                                      ) -> None:
+def test_blue_green_keeps_the_previous_version_loaded(store: OpsStore, tmp_path: Path) -> None:
     store.record_deployment("m", "1", reason="t")
     loads: list[str] = []
-    with make_client(store, tmp_path, {"1": fitted(1), "2": fitted(2)}, loads,
-                     rollback_window=600) as c:
+    with make_client(
+        store, tmp_path, {"1": fitted(1), "2": fitted(2)}, loads, rollback_window=600
+    ) as c:
         store.record_deployment("m", "2", reason="switch")
         wait_for(lambda: c.get("/v2/models/m").json()["versions"] == ["2"])
         store.record_deployment("m", "1", reason="rollback", event_kind="rolled_back")
@@ -150,8 +175,9 @@ def test_blue_green_keeps_the_previous_version_loaded(store: OpsStore, tmp_path:
     assert loads == ["1", "2"]  # the rollback needed no load
 
     loads.clear()
-    with make_client(store, tmp_path, {"1": fitted(1), "2": fitted(2)}, loads,
-                     rollback_window=0) as c:
+    with make_client(
+        store, tmp_path, {"1": fitted(1), "2": fitted(2)}, loads, rollback_window=0
+    ) as c:
         store.record_deployment("m", "2", reason="switch")
         wait_for(lambda: c.get("/v2/models/m").json()["versions"] == ["2"])
         wait_for(lambda: "1" not in c.app.state.holder._loaded)  # type: ignore[attr-defined]

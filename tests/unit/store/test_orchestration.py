@@ -34,7 +34,9 @@ def test_lease_one_holder_renew_release(store: OpsStore) -> None:
     assert found is not None and (found.holder, found.token) == ("b", 2)
     events = store.list_events(m, kinds=["agent_lease"])
     assert [(e.evidence["action"], e.evidence["holder"]) for e in events] == [
-        ("acquired", "a"), ("taken_over", "b")]
+        ("acquired", "a"),
+        ("taken_over", "b"),
+    ]
     assert events[1].evidence["previous_holder"] == "a" and events[1].evidence["token"] == 2
 
 
@@ -50,8 +52,10 @@ def test_expired_lease_is_taken_over_without_events_when_no_model(store: OpsStor
 def test_stale_runs_are_failed_once_and_fresh_ones_kept(store: OpsStore) -> None:
     m = model()
     stale = store.start_run(m, "train", trigger="manual")
-    store.update_run(stale, stages=[{"name": "load", "status": "succeeded"},
-                                    {"name": "fit", "status": "running"}])
+    store.update_run(
+        stale,
+        stages=[{"name": "load", "status": "succeeded"}, {"name": "fit", "status": "running"}],
+    )
     fresh = store.start_run(m, "train", trigger="drift:x")
     cutoff = utcnow() + timedelta(seconds=1)  # stale's heartbeat is before the cutoff ...
     assert store.beat_run(fresh)
@@ -59,8 +63,11 @@ def test_stale_runs_are_failed_once_and_fresh_ones_kept(store: OpsStore) -> None
     assert {r.id for r in marked} == {stale, fresh}  # ... and so is fresh's, here
     runs = {r.id: r for r in store.list_runs(m)}
     assert runs[stale].status == "failed" and runs[stale].finished is not None
-    assert runs[stale].error is not None and runs[stale].error.startswith(
-        "crashed: no heartbeat since") and "(in stage fit)" in runs[stale].error
+    assert (
+        runs[stale].error is not None
+        and runs[stale].error.startswith("crashed: no heartbeat since")
+        and "(in stage fit)" in runs[stale].error
+    )
     assert runs[stale].stages[-1]["status"] == "failed"
     assert store.fail_stale_runs(m, cutoff) == []  # once
     assert not store.beat_run(stale)  # a failed run no longer beats ...
@@ -93,8 +100,14 @@ def test_arrivals_are_recorded_once_per_sequence(store: OpsStore) -> None:
     t0 = utcnow()
     assert store.add_arrival(m, source="S", seq=1, ts=t0, rows=10, payload={"rows": 10})
     assert not store.add_arrival(m, source="S", seq=1, ts=t0, rows=10, payload={})
-    assert store.add_arrival(m, source="S", seq=2, ts=t0 + timedelta(seconds=2), rows=5,
-                             payload={"rows": 5, "file": "b.parquet"})
+    assert store.add_arrival(
+        m,
+        source="S",
+        seq=2,
+        ts=t0 + timedelta(seconds=2),
+        rows=5,
+        payload={"rows": 5, "file": "b.parquet"},
+    )
     assert [a.rows for a in store.list_arrivals(m)] == [10, 5]
     later = store.list_arrivals(m, since=t0 + timedelta(seconds=1))
     assert [(a.seq, a.payload.get("file")) for a in later] == [(2, "b.parquet")]
@@ -104,10 +117,12 @@ def test_an_arrival_and_its_event_are_written_together(store: OpsStore) -> None:
     m = model()
     event = ("labels_added", "7 labels added", {"rows": 7})
     big = 2**60 - 1  # inbox files use 60 bits of their content hash
-    assert store.add_arrival(m, source="labels", seq=big, ts=utcnow(), rows=7, payload={},
-                             event=event, actor="alice")
-    assert not store.add_arrival(m, source="labels", seq=big, ts=utcnow(), rows=7,
-                                 payload={}, event=event)
+    assert store.add_arrival(
+        m, source="labels", seq=big, ts=utcnow(), rows=7, payload={}, event=event, actor="alice"
+    )
+    assert not store.add_arrival(
+        m, source="labels", seq=big, ts=utcnow(), rows=7, payload={}, event=event
+    )
     assert store.add_arrival(m, source="S", seq=big, ts=utcnow(), rows=3, payload={})
     added = store.list_events(m, kinds=["labels_added"])
     assert [(e.actor, e.evidence) for e in added] == [("alice", {"rows": 7})]
@@ -130,8 +145,9 @@ def test_concurrent_contenders_one_wins(shared_store: OpsStore) -> None:
         won: list[str] = []
         barrier = threading.Barrier(6)
 
-        def contend(i: int, round_: int = round_, barrier: threading.Barrier = barrier,
-                    won: list[str] = won) -> None:
+        def contend(
+            i: int, round_: int = round_, barrier: threading.Barrier = barrier, won: list[str] = won
+        ) -> None:
             barrier.wait()
             got = shared_store.acquire_lease(name, f"r{round_}-c{i}", LONG, model=m)
             if got is not None:

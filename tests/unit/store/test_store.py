@@ -32,8 +32,9 @@ def test_deployments_history_and_current(store: OpsStore) -> None:
 
 def test_deployment_and_event_are_one_transaction(store: OpsStore) -> None:
     m = model()
-    store.record_deployment(m, "1", reason="x", event_kind="rolled_back",
-                            evidence={"from_version": "2"})
+    store.record_deployment(
+        m, "1", reason="x", event_kind="rolled_back", evidence={"from_version": "2"}
+    )
     (event,) = store.list_events(m)
     assert event.kind == "rolled_back" and event.evidence["from_version"] == "2"
     assert event.evidence["revision"] == 1
@@ -43,9 +44,16 @@ def test_events_filter_order_and_json_safe_evidence(store: OpsStore) -> None:
     import numpy as np
 
     m = model()
-    store.add_event("trained", m, version="1", evidence={"auc": np.float64(0.8),
-                                                        "when": datetime(2026, 1, 1, tzinfo=UTC),
-                                                        "nan": float("nan")})
+    store.add_event(
+        "trained",
+        m,
+        version="1",
+        evidence={
+            "auc": np.float64(0.8),
+            "when": datetime(2026, 1, 1, tzinfo=UTC),
+            "nan": float("nan"),
+        },
+    )
     store.add_event("drift_detected", m, summary="x")
     store.add_event("trained", model())
     events = store.list_events(m)
@@ -58,10 +66,19 @@ def test_events_filter_order_and_json_safe_evidence(store: OpsStore) -> None:
 
 def test_gate_decisions(store: OpsStore) -> None:
     m = model()
-    g = store.record_gate(model=m, version="2", champion_version="1", metric="roc_auc",
-                          policy="non_inferiority", margin=0.01, floor=0.7,
-                          challenger_value=0.81, champion_value=0.80, passed=True,
-                          reasons=["ok"])
+    g = store.record_gate(
+        model=m,
+        version="2",
+        champion_version="1",
+        metric="roc_auc",
+        policy="non_inferiority",
+        margin=0.01,
+        floor=0.7,
+        challenger_value=0.81,
+        champion_value=0.80,
+        passed=True,
+        reasons=["ok"],
+    )
     assert g.difference == pytest.approx(0.01)
     found = store.find_gate(m, "2")
     assert found is not None and found.passed and found.reasons == ["ok"]
@@ -88,10 +105,19 @@ def test_monitor_results_raise_events(store: OpsStore) -> None:
     m = model()
     now = datetime.now(UTC)
     r = store.record_monitor(
-        model=m, version="1", window_start=now - timedelta(hours=1), window_end=now,
-        n_rows=500, n_labelled=300, drift_detected=True, drift_share=0.4,
-        performance_metric="roc_auc", performance_value=0.61, performance_degraded=True,
-        report_path="/tmp/r.html", summary={"drifted_features": ["a", "b"]},
+        model=m,
+        version="1",
+        window_start=now - timedelta(hours=1),
+        window_end=now,
+        n_rows=500,
+        n_labelled=300,
+        drift_detected=True,
+        drift_share=0.4,
+        performance_metric="roc_auc",
+        performance_value=0.61,
+        performance_degraded=True,
+        report_path="/tmp/r.html",
+        summary={"drifted_features": ["a", "b"]},
     )
     last = store.find_last_monitor(m)
     assert last is not None and last.id == r.id and last.window_end.tzinfo is not None
@@ -104,14 +130,25 @@ def test_monitor_windows_in_window_order_previous_and_replace(store: OpsStore) -
     m = model()
     t0 = datetime(2026, 5, 1, tzinfo=UTC)
 
-    def record(hour: int, version: str = "1", replaces: tuple[int, ...] = (),
-               summary: dict | None = None) -> int:
+    def record(
+        hour: int, version: str = "1", replaces: tuple[int, ...] = (), summary: dict | None = None
+    ) -> int:
         return store.record_monitor(
-            model=m, version=version, window_start=t0 + timedelta(hours=hour),
-            window_end=t0 + timedelta(hours=hour + 1), n_rows=10, n_labelled=0,
-            drift_detected=False, drift_share=0.0, performance_metric="roc_auc",
-            performance_value=None, performance_degraded=False, report_path=None,
-            summary=summary or {"hour": hour}, replaces=replaces).id
+            model=m,
+            version=version,
+            window_start=t0 + timedelta(hours=hour),
+            window_end=t0 + timedelta(hours=hour + 1),
+            n_rows=10,
+            n_labelled=0,
+            drift_detected=False,
+            drift_share=0.0,
+            performance_metric="roc_auc",
+            performance_value=None,
+            performance_degraded=False,
+            report_path=None,
+            summary=summary or {"hour": hour},
+            replaces=replaces,
+        ).id
 
     ids = {h: record(h) for h in (5, 1, 3)}  # a backfill stores old windows late
     record(4, version="2")
@@ -126,18 +163,19 @@ def test_monitor_windows_in_window_order_previous_and_replace(store: OpsStore) -
     assert store.find_previous_monitor(m, "1", t0 + timedelta(hours=2)) is None
     same = store.list_monitor_window(m, "1", t0 + timedelta(hours=3), t0 + timedelta(hours=4))
     assert [r.id for r in same] == [ids[3]]
-    assert store.list_monitor_window(m, "2", t0 + timedelta(hours=3),
-                                     t0 + timedelta(hours=4)) == []
-    new = record(3, replaces=(ids[3],), summary={
-        "hour": 3, "previous": {"id": ids[1], "newly_drifted": ["a"], "recovered": []}})
+    assert store.list_monitor_window(m, "2", t0 + timedelta(hours=3), t0 + timedelta(hours=4)) == []
+    new = record(
+        3,
+        replaces=(ids[3],),
+        summary={"hour": 3, "previous": {"id": ids[1], "newly_drifted": ["a"], "recovered": []}},
+    )
     same = store.list_monitor_window(m, "1", t0 + timedelta(hours=3), t0 + timedelta(hours=4))
     assert [r.id for r in same] == [new]
     event = store.list_events(m, kinds=["monitored"], limit=1)[0]
     assert event.evidence["replaces"] == [ids[3]]
     digests = store.list_monitor_windows(m, version="1", digests=True)
     assert [r.id for r in digests] == [ids[1], new, ids[5]]
-    assert digests[1].summary["previous"] == {"id": ids[1], "newly_drifted": ["a"],
-                                              "recovered": []}
+    assert digests[1].summary["previous"] == {"id": ids[1], "newly_drifted": ["a"], "recovered": []}
     assert "hour" not in digests[0].summary  # only the digest's keys
     assert event.evidence["previous"]["newly_drifted"] == ["a"]
     assert "newly drifted since the previous window: a" in event.summary
@@ -151,18 +189,32 @@ def test_digests_of_results_stored_before_digests_existed(store: OpsStore) -> No
     m = model()
     s = summary(0, [feature("a", 0.2, drifted=True)], extras=True)
     r = store.record_monitor(
-        model=m, version="1", window_start=datetime.fromisoformat(s["window_start"]),
-        window_end=datetime.fromisoformat(s["window_end"]), n_rows=500, n_labelled=200,
-        drift_detected=True, drift_share=1.0, performance_metric="roc_auc",
-        performance_value=0.8, performance_degraded=False, report_path=None, summary=s)
+        model=m,
+        version="1",
+        window_start=datetime.fromisoformat(s["window_start"]),
+        window_end=datetime.fromisoformat(s["window_end"]),
+        n_rows=500,
+        n_labelled=200,
+        drift_detected=True,
+        drift_share=1.0,
+        performance_metric="roc_auc",
+        performance_value=0.8,
+        performance_degraded=False,
+        report_path=None,
+        summary=s,
+    )
     [stored] = store.list_monitor_windows(m, digests=True)
     assert stored.summary == digest(s) and "reference_counts" not in str(stored.summary)
     assert stored.summary["drift"]["features"][0]["statistic"] == 0.2
     assert stored.summary["quality"]["checks"] == [
-        {"check": "missing_rate", "feature": "x", "status": "breach"}]
+        {"check": "missing_rate", "feature": "x", "status": "breach"}
+    ]
     with store.engine.begin() as conn:  # as a 0003-era row
-        conn.execute(schema.monitor_results.update().where(
-            schema.monitor_results.c.id == r.id).values(digest=None))
+        conn.execute(
+            schema.monitor_results.update()
+            .where(schema.monitor_results.c.id == r.id)
+            .values(digest=None)
+        )
     [old] = store.list_monitor_windows(m, digests=True)
     assert old.summary == digest(s)
     [full] = store.list_monitor_windows(m)
@@ -172,14 +224,31 @@ def test_digests_of_results_stored_before_digests_existed(store: OpsStore) -> No
 def test_degraded_estimate_raises_its_event(store: OpsStore) -> None:
     m = model()
     now = datetime.now(UTC)
-    estimate = {"method": "cbpe", "metric": "roc_auc", "value": 0.7, "lower": 0.8,
-                "upper": 0.9, "degraded": True, "metrics": {"roc_auc": 0.7}, "n": 900,
-                "reasons": ["estimated roc_auc 0.7000 < band lower 0.8000"]}
+    estimate = {
+        "method": "cbpe",
+        "metric": "roc_auc",
+        "value": 0.7,
+        "lower": 0.8,
+        "upper": 0.9,
+        "degraded": True,
+        "metrics": {"roc_auc": 0.7},
+        "n": 900,
+        "reasons": ["estimated roc_auc 0.7000 < band lower 0.8000"],
+    }
     store.record_monitor(
-        model=m, version="1", window_start=now - timedelta(hours=1), window_end=now,
-        n_rows=900, n_labelled=0, drift_detected=False, drift_share=0.0,
-        performance_metric="roc_auc", performance_value=None, performance_degraded=False,
-        report_path=None, summary={"estimated_performance": estimate},
+        model=m,
+        version="1",
+        window_start=now - timedelta(hours=1),
+        window_end=now,
+        n_rows=900,
+        n_labelled=0,
+        drift_detected=False,
+        drift_share=0.0,
+        performance_metric="roc_auc",
+        performance_value=None,
+        performance_degraded=False,
+        report_path=None,
+        summary={"estimated_performance": estimate},
     )
     events = store.list_events(m)
     assert [e.kind for e in events] == ["monitored", "performance_estimated_degraded"]
@@ -251,16 +320,30 @@ def test_unreachable_store_is_a_clear_error() -> None:
 def test_failed_quality_raises_an_event_with_its_breaches(store: OpsStore) -> None:
     m = model()
     now = datetime.now(UTC)
-    breach = {"check": "type_errors", "feature": "x", "status": "breach", "value": 0.02,
-              "expected": "values of type float64", "detail": "20 of 1000 values of the wrong type"}
+    breach = {
+        "check": "type_errors",
+        "feature": "x",
+        "status": "breach",
+        "value": 0.02,
+        "expected": "values of type float64",
+        "detail": "20 of 1000 values of the wrong type",
+    }
     ok = {**breach, "check": "volume", "feature": None, "status": "ok"}
     for passed in (True, False):
         store.record_monitor(
-            model=m, version="1", window_start=now - timedelta(hours=1), window_end=now,
-            n_rows=1000, n_labelled=0, drift_detected=False, drift_share=0.0,
-            performance_metric="roc_auc", performance_value=None, performance_degraded=False,
-            report_path=None, summary={"quality": {"passed": passed,
-                                                   "checks": [ok] if passed else [ok, breach]}},
+            model=m,
+            version="1",
+            window_start=now - timedelta(hours=1),
+            window_end=now,
+            n_rows=1000,
+            n_labelled=0,
+            drift_detected=False,
+            drift_share=0.0,
+            performance_metric="roc_auc",
+            performance_value=None,
+            performance_degraded=False,
+            report_path=None,
+            summary={"quality": {"passed": passed, "checks": [ok] if passed else [ok, breach]}},
         )
     events = store.list_events(m, kinds=["quality_failed"])
     assert len(events) == 1 and events[0].summary == "data quality: type_errors (x)"

@@ -31,7 +31,15 @@ def test_first_training_registers_gates_and_promotes(memory_project: Project) ->
     (run,) = p.store.list_runs("tiny")
     assert run.status == "succeeded"
     assert [s["name"] for s in run.stages] == [
-        "load", "validate", "split", "fit", "evaluate", "register", "gate", "approve"]
+        "load",
+        "validate",
+        "split",
+        "fit",
+        "evaluate",
+        "register",
+        "gate",
+        "approve",
+    ]
 
 
 def test_second_training_compares_with_champion(memory_project: Project) -> None:
@@ -52,8 +60,7 @@ def test_floor_failure_does_not_promote(tmp_path) -> None:
     from tinyproject import write_tiny_project
 
     root = write_tiny_project(tmp_path / "p", floor=0.99)
-    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"),
-                engine=MemoryEngine())
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
     o = p.train()
     assert not o.gate_passed and not o.promoted and o.approval == "none"
     assert p.store.find_deployment("tiny") is None
@@ -89,10 +96,14 @@ def test_missing_columns_are_named(memory_project: Project) -> None:
 @pytest.mark.parametrize(
     ("code", "fragment"),
     [
-        ("def load(window):\n    raise RuntimeError('db down')\ndef build():\n    return 1\n",
-         "load(window) in model.py raised RuntimeError: db down"),
-        ("def load(window):\n    return [1]\ndef build():\n    return 1\n",
-         "returned the wrong type"),
+        (
+            "def load(window):\n    raise RuntimeError('db down')\ndef build():\n    return 1\n",
+            "load(window) in model.py raised RuntimeError: db down",
+        ),
+        (
+            "def load(window):\n    return [1]\ndef build():\n    return 1\n",
+            "returned the wrong type",
+        ),
         ("def build():\n    return 1\n", "does not define load()"),
         ("import nonexistent_pkg\n", "importing model.py failed"),
     ],

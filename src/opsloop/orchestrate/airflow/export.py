@@ -44,8 +44,11 @@ def rollout_interval(config: ProjectConfig) -> timedelta:
 
 
 def _template(name: str) -> Template:
-    text = resources.files("opsloop.orchestrate.airflow").joinpath(
-        "templates", f"{name}.py.tmpl").read_text(encoding="utf-8")
+    text = (
+        resources.files("opsloop.orchestrate.airflow")
+        .joinpath("templates", f"{name}.py.tmpl")
+        .read_text(encoding="utf-8")
+    )
     return Template(text)
 
 
@@ -58,8 +61,9 @@ def _timedelta_literal(value: timedelta) -> str:
     return f"timedelta(seconds={int(value.total_seconds())})"
 
 
-def render(config: ProjectConfig, *, project: Path, python: str, stack: str | None
-           ) -> dict[str, str]:
+def render(
+    config: ProjectConfig, *, project: Path, python: str, stack: str | None
+) -> dict[str, str]:
     """The three DAG files' text, by DAG kind."""
     model = config.model
     interval = rollout_interval(config)
@@ -77,7 +81,7 @@ def render(config: ProjectConfig, *, project: Path, python: str, stack: str | No
         "retrain_on": ", ".join(config.retrain.on),
         "rollout_schedule": _timedelta_literal(interval),
         "rollout_schedule_doc": f"every {format_duration(interval)} (deploy.bake / 5, at "
-                                "least a minute)",
+        "least a minute)",
         "steps": ", ".join(f"{s:g}%" for s in config.deploy.steps),
         "bake": format_duration(config.deploy.bake),
     }
@@ -85,23 +89,35 @@ def render(config: ProjectConfig, *, project: Path, python: str, stack: str | No
     return {kind: _template(kind).substitute(values) for kind in DAGS}
 
 
-def export_dags(config: ProjectConfig, *, project: Path, out: Path,
-                python: str | None = None, stack: str | None = None) -> list[ExportedDag]:
+def export_dags(
+    config: ProjectConfig,
+    *,
+    project: Path,
+    out: Path,
+    python: str | None = None,
+    stack: str | None = None,
+) -> list[ExportedDag]:
     """Write the DAG files into `out` (created if missing; existing files of this model
     are overwritten). `python`: the Python of the project's environment (default: the
     one running this export)."""
     if out.exists() and not out.is_dir():
-        raise InvalidInputError("--out must be a folder (Airflow's dags folder)",
-                                got=str(out), fix="pass a folder path")
+        raise InvalidInputError(
+            "--out must be a folder (Airflow's dags folder)", got=str(out), fix="pass a folder path"
+        )
     python = python or sys.executable
     if not Path(python).is_absolute():
-        raise InvalidInputError("--python must be an absolute path", got=python,
-                                fix="pass the full path of the project environment's python")
+        raise InvalidInputError(
+            "--python must be an absolute path",
+            got=python,
+            fix="pass the full path of the project environment's python",
+        )
     out.mkdir(parents=True, exist_ok=True)
     texts = render(config, project=project.resolve(), python=python, stack=stack)
-    schedules = {"monitoring": config.monitor.schedule,
-                 "training": f"on asset {asset_uri(config.model)}",
-                 "rollout": f"every {format_duration(rollout_interval(config))}"}
+    schedules = {
+        "monitoring": config.monitor.schedule,
+        "training": f"on asset {asset_uri(config.model)}",
+        "rollout": f"every {format_duration(rollout_interval(config))}",
+    }
     exported = []
     for kind in DAGS:
         dag_id = f"opsloop_{config.model}_{kind}"

@@ -18,39 +18,53 @@ from tinyproject import run_cli
 
 def constants(path: Path) -> dict[str, object]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in {"MODEL", "PYTHON", "PROJECT", "STACK"}}
+    return {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in {"MODEL", "PYTHON", "PROJECT", "STACK"}
+    }
 
 
-def test_export_writes_three_dags_with_the_project_values(tiny_project: Path,
-                                                          tmp_path: Path) -> None:
+def test_export_writes_three_dags_with_the_project_values(
+    tiny_project: Path, tmp_path: Path
+) -> None:
     config = load_config(tiny_project / "opsloop.yaml")
-    odd = tmp_path / "it's \"odd\"" / "dags"  # quotes in a path cannot break the code
-    exported = export_dags(config, project=tiny_project, out=odd, python="/opt/env/bin/python",
-                           stack="team")
-    assert [d.dag_id for d in exported] == ["opsloop_tiny_monitoring", "opsloop_tiny_training",
-                                            "opsloop_tiny_rollout"]
+    odd = tmp_path / 'it\'s "odd"' / "dags"  # quotes in a path cannot break the code
+    exported = export_dags(
+        config, project=tiny_project, out=odd, python="/opt/env/bin/python", stack="team"
+    )
+    assert [d.dag_id for d in exported] == [
+        "opsloop_tiny_monitoring",
+        "opsloop_tiny_training",
+        "opsloop_tiny_rollout",
+    ]
     for dag in exported:
         text = dag.path.read_text()
-        assert constants(dag.path) == {"MODEL": "tiny", "PYTHON": "/opt/env/bin/python",
-                                       "PROJECT": str(tiny_project.resolve()),
-                                       "STACK": "team"}
+        assert constants(dag.path) == {
+            "MODEL": "tiny",
+            "PYTHON": "/opt/env/bin/python",
+            "PROJECT": str(tiny_project.resolve()),
+            "STACK": "team",
+        }
         assert f'dag_id="{dag.dag_id}"' in text and "$" not in text
     monitoring, training, rollout = (d.path.read_text() for d in exported)
     assert 'schedule="*/15 * * * *"' in monitoring and "outlets=[RETRAIN]" in monitoring
     assert "AirflowSkipException" in monitoring
     assert "schedule=[RETRAIN]" in training and "triggering_asset_events" in training
     assert "schedule=timedelta(seconds=60)" in rollout
-    assert 'uri="opsloop://tiny/retrain"' in monitoring and 'uri="opsloop://tiny/retrain"' \
-        in training
+    assert (
+        'uri="opsloop://tiny/retrain"' in monitoring and 'uri="opsloop://tiny/retrain"' in training
+    )
 
 
 def test_rollout_interval_follows_the_bake_time(tiny_project: Path) -> None:
     config = load_config(tiny_project / "opsloop.yaml")
     assert rollout_interval(config) == timedelta(minutes=1)
-    slow = config.model_copy(update={"deploy": config.deploy.model_copy(
-        update={"bake": timedelta(hours=1)})})
+    slow = config.model_copy(
+        update={"deploy": config.deploy.model_copy(update={"bake": timedelta(hours=1)})}
+    )
     assert rollout_interval(slow) == timedelta(minutes=12)
 
 
@@ -65,11 +79,15 @@ def test_bad_out_and_python_are_refused(tiny_project: Path, tmp_path: Path) -> N
 
 
 def test_cli_export(tiny_project: Path, tmp_path: Path) -> None:
-    code, out = run_cli("airflow", "export", "-p", str(tiny_project), "--out",
-                        str(tmp_path / "dags"))
+    code, out = run_cli(
+        "airflow", "export", "-p", str(tiny_project), "--out", str(tmp_path / "dags")
+    )
     assert code == 0, out
     assert sorted(p.name for p in (tmp_path / "dags").iterdir()) == [
-        "opsloop_tiny_monitoring.py", "opsloop_tiny_rollout.py", "opsloop_tiny_training.py"]
+        "opsloop_tiny_monitoring.py",
+        "opsloop_tiny_rollout.py",
+        "opsloop_tiny_training.py",
+    ]
 
 
 def test_generated_files_pass_the_project_lint(tiny_project: Path, tmp_path: Path) -> None:
@@ -80,10 +98,27 @@ def test_generated_files_pass_the_project_lint(tiny_project: Path, tmp_path: Pat
     config = load_config(tiny_project / "opsloop.yaml")
     export_dags(config, project=tiny_project, out=tmp_path / "dags")
     pyproject = Path(__file__).resolve().parents[4] / "pyproject.toml"
-    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
-                           str(pyproject), "--extend-ignore", "E501", str(tmp_path / "dags")],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--config",
+            str(pyproject),
+            "--extend-ignore",
+            "E501",
+            str(tmp_path / "dags"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     for path in (tmp_path / "dags").iterdir():  # only the project's path may be longer
-        assert all(len(line) <= 100 for line in path.read_text().splitlines()
-                   if str(tiny_project) not in line), path
+        assert all(
+            len(line) <= 100
+            for line in path.read_text().splitlines()
+            if str(tiny_project) not in line
+        ), path

@@ -29,12 +29,21 @@ def load(window) -> pd.DataFrame:
 
 def build() -> Pipeline:
     encode = ColumnTransformer(
-        [("categories", OneHotEncoder(handle_unknown="ignore"),
-          make_column_selector(dtype_include=["object", "string", "category"]))],
+        [
+            (
+                "categories",
+                OneHotEncoder(handle_unknown="ignore"),
+                make_column_selector(dtype_include=["object", "string", "category"]),
+            )
+        ],
         remainder="passthrough",
     )
     model = HistGradientBoostingClassifier(
-        max_iter=150, learning_rate=0.08, max_leaf_nodes=15, l2_regularization=1.0,
-        early_stopping=False, random_state=0,
+        max_iter=150,
+        learning_rate=0.08,
+        max_leaf_nodes=15,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=0,
     )
     return Pipeline([("encode", encode), ("model", model)])

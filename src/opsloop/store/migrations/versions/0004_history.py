@@ -19,8 +19,9 @@ def upgrade() -> None:
     # Results stored before have no digest; readers compute it from the summary.
     with op.batch_alter_table("monitor_results") as batch:
         batch.add_column(sa.Column("digest", sa.JSON(), nullable=True))
-    op.create_index("ix_monitor_model_window", "monitor_results",
-                    ["model", "version", "window_end"])
+    op.create_index(
+        "ix_monitor_model_window", "monitor_results", ["model", "version", "window_end"]
+    )
 
 
 def downgrade() -> None:
