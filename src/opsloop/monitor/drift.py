@@ -258,8 +258,8 @@ def feature_drift(
             status="insufficient_data",
             threshold=threshold,
             threshold_source=source,
-            **common,
-        )  # type: ignore[arg-type]
+            **common,  # type: ignore[arg-type]
+        )
     dist = distances(ref, cur)
     p: float | None
     if values is not None and len(values) and wants_exact(ref, cur, cfg):
@@ -282,8 +282,8 @@ def feature_drift(
         threshold=threshold,
         threshold_source=source,
         distances=dist,
-        **common,
-    )  # type: ignore[arg-type]
+        **common,  # type: ignore[arg-type]
+    )
 
 
 def detect_drift(

@@ -155,10 +155,10 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
             )
         )
         return Event(
-            id=int(res.inserted_primary_key[0]),
+            id=int(res.inserted_primary_key[0]),  # type: ignore[index]
             ts=ts,
             kind=kind,
-            model=model,  # type: ignore[index]
+            model=model,
             version=version,
             actor=actor,
             summary=summary,
@@ -258,10 +258,10 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
             )
         )
         dep = Deployment(
-            id=int(res.inserted_primary_key[0]),
+            id=int(res.inserted_primary_key[0]),  # type: ignore[index]
             ts=ts,
             model=model,
-            env=env,  # type: ignore[index]
+            env=env,
             revision=revision,
             version=version,
             previous_version=previous,
@@ -403,9 +403,9 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
                 conn, kind, model, version, summary, {"comment": comment, **(evidence or {})}, actor
             )
             return Approval(
-                id=int(res.inserted_primary_key[0]),
+                id=int(res.inserted_primary_key[0]),  # type: ignore[index]
                 ts=ts,
-                model=model,  # type: ignore[index]
+                model=model,
                 version=version,
                 status=status,
                 actor=actor,
@@ -655,9 +655,9 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         except sa.exc.IntegrityError:
             return None
         return TriggerFiring(
-            id=int(res.inserted_primary_key[0]),
+            id=int(res.inserted_primary_key[0]),  # type: ignore[index]
             ts=ts,
-            model=model,  # type: ignore[index]
+            model=model,
             trigger=trigger,
             key=key,
             evidence=ev,
