@@ -1,10 +1,17 @@
 """Hand-made monitoring summaries (docs: /work/notes/summary-keys.md contract) for the
-comparison and report tests: the original keys plus every optional one."""
+comparison and report tests: the original keys plus every optional one; and
+`store_window`, which stores a result the way the monitor job does."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from opsloop.monitor.digest import digest
+from opsloop.monitor.events import monitor_events
+from opsloop.store.ports import MonitoringRepository
+from opsloop.store.records import MonitorResult, NewMonitorResult
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -116,3 +123,14 @@ def summary(
         }
     out.update(more)
     return out
+
+
+def store_window(
+    store: MonitoringRepository, *, replaces: Sequence[int] = (), **fields: Any
+) -> MonitorResult:
+    """Store a window's result as the monitor job does (`monitor.job.record_window`): with
+    its digest and the events it implies."""
+    result = NewMonitorResult(**fields, digest=digest(fields["summary"]))
+    return store.record_monitor(
+        result, monitor_events(result, replaces=replaces), replaces=replaces
+    )

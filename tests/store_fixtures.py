@@ -30,3 +30,11 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[OpsStore]:
 
 def model() -> str:
     return f"m-{uuid.uuid4().hex[:8]}"  # postgres DB is shared by the session
+
+
+@pytest.fixture(params=["sqlite", POSTGRES])
+def shared_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[OpsStore]:
+    """Stores that several connections share (not the single-connection in-memory one)."""
+    s = open_store(request, tmp_path)
+    yield s
+    s.close()

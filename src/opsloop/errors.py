@@ -9,11 +9,10 @@ inherits the builtin it refines, so callers may catch either::
      ├── UserCodeError          (RuntimeError)  the project's load()/build() failed or returned junk
      ├── DataValidationError    (ValueError)    data does not match the stored schema
      ├── InvalidInputError      (ValueError)    a request or file given to opsloop is malformed
- │    └── ProfileFormatError                 a stored profile is in an old format (retrain)
+     │    └── ProfileFormatError                 a stored profile is in an old format (retrain)
      ├── NotFoundError          (LookupError)   a model, version, deployment or artifact is missing
      ├── StateError             (RuntimeError)  the operation is not valid in the current state
-     ├── StoreError             (RuntimeError)  the ops store could not be read or written
-     └── DependencyMissingError (ImportError)   an optional dependency is not installed
+     └── StoreError             (RuntimeError)  the ops store could not be read or written
 
 Only the CLI and the HTTP layer catch ``OpsloopError`` broadly and turn it into a
 one-line message or a JSON error body.
@@ -94,7 +93,3 @@ class StateError(OpsloopError, RuntimeError):
 
 class StoreError(OpsloopError, RuntimeError):
     """The ops store could not be read or written."""
-
-
-class DependencyMissingError(OpsloopError, ImportError):
-    """An optional dependency is not installed."""

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from opsloop.data.features import FeatureSpec, features_from_json
 from opsloop.data.window import Window
 from opsloop.errors import NotFoundError, ProfileFormatError, StateError
+from opsloop.monitor.digest import digest
+from opsloop.monitor.events import monitor_events
 from opsloop.runtime import Runtime
-from opsloop.store.records import MonitorResult
+from opsloop.store.records import MonitorResult, NewMonitorResult
 
 if TYPE_CHECKING:
     from opsloop.monitor.cbpe import CBPEReference
@@ -159,7 +161,7 @@ def report_html(
     from opsloop.monitor.report import render_html
 
     history = rt.store.list_monitor_windows(
-        rt.model, version=version, limit=HISTORY_WINDOWS - 1, end_before=window.end, digests=True
+        rt.model, version=version, limit=HISTORY_WINDOWS - 1, end_before=window.end, digest=digest
     )
     return render_html(
         summary,
@@ -194,7 +196,7 @@ def record_window(
     if html:
         html_path.write_text(report_html(rt, summary, reference, version, window), encoding="utf-8")
     json_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    return rt.store.record_monitor(
+    result = NewMonitorResult(
         model=rt.model,
         version=version,
         window_start=window.start,
@@ -208,8 +210,10 @@ def record_window(
         performance_degraded=report.performance_degraded,
         report_path=str(html_path if html else json_path),
         summary=summary,
-        replaces=replaces,
+        digest=digest(summary),
     )
+    events = monitor_events(result, replaces=replaces)
+    return rt.store.record_monitor(result, events, replaces=replaces)
 
 
 def run_monitor_job(

@@ -1,48 +1,30 @@
-"""Leases, run heartbeats, cursors and new-data arrivals in the ops store (a mixin of
-`OpsStore`).
+"""Leases, cursors, new-data arrivals and trigger firings in the ops store (a mixin of
+`OpsStore`): the coordination state of agents and triggers.
 
 A lease is one row per name. Taking, renewing and taking over are compare-and-set updates
 (`WHERE name = ? AND holder = ? AND token = ?`) in one transaction, so exactly one of any
 number of contenders wins, the same on SQLite and PostgreSQL. The row is read first in its
 own connection and the decision is made by the conditional write alone: a SQLite
 transaction that reads and then writes can fail at once with "database is locked" when
-another writer committed in between, a plain conditional write waits its turn.
+another writer committed in between, a plain conditional write waits its turn. Cursors
+are compare-and-set too; arrivals and firings are insert-once (a unique key).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
-from opsloop.store.records import DataArrival, Event, Evidence, Lease, PipelineRun, utcnow
+from opsloop.store.ports import OrchestrationRepository
+from opsloop.store.records import DataArrival, Evidence, Lease, TriggerFiring, utcnow
+from opsloop.store.unit import UnitOfWork, new_id
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
 
-
-class OrchestrationQueries:
-    if TYPE_CHECKING:  # provided by OpsStore
-        engine: Engine
-
-        def _tx(self) -> AbstractContextManager[Connection]: ...
-        def _read(self) -> AbstractContextManager[Connection]: ...
-        def _insert_event(
-            self,
-            conn: Connection,
-            kind: str,
-            model: str,
-            version: str | None,
-            summary: str,
-            evidence: Evidence | None,
-            actor: str,
-        ) -> Event: ...
-
+class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
     # ---- leases ---------------------------------------------------------------------
     def find_lease(self, name: str) -> Lease | None:
         with self._read() as conn:
@@ -171,95 +153,6 @@ class OrchestrationQueries:
             )
         return bool(res.rowcount == 1)
 
-    # ---- run heartbeats ---------------------------------------------------------------
-    def beat_run(self, run_id: int) -> bool:
-        """Record that a running pipeline is alive; False once it is no longer running."""
-        with self._tx() as conn:
-            res = conn.execute(
-                t.pipeline_runs.update()
-                .where(t.pipeline_runs.c.id == run_id, t.pipeline_runs.c.status == "running")
-                .values(heartbeat=utcnow())
-            )
-        return bool(res.rowcount == 1)
-
-    def list_running_runs(self, model: str, pipeline: str | None = None) -> list[PipelineRun]:
-        q = sa.select(t.pipeline_runs).where(
-            t.pipeline_runs.c.model == model, t.pipeline_runs.c.status == "running"
-        )
-        if pipeline is not None:
-            q = q.where(t.pipeline_runs.c.pipeline == pipeline)
-        with self._read() as conn:
-            rows = conn.execute(q.order_by(t.pipeline_runs.c.id)).mappings()
-            return [pipeline_run(r) for r in rows]
-
-    def fail_stale_runs(
-        self, model: str, cutoff: datetime, *, actor: str = "opsloop"
-    ) -> list[PipelineRun]:
-        """Mark running runs whose last heartbeat is older than `cutoff` as failed, each with
-        a `training_failed` (train) or `pipeline_failed` event; a run that beat in between
-        is left alone (compare-and-set on the heartbeat it was seen with)."""
-        marked = []
-        for run in self.list_running_runs(model):
-            beat = run.heartbeat or run.started
-            if beat >= cutoff:
-                continue
-            stage = next(
-                (s.get("name") for s in reversed(run.stages) if s.get("status") == "running"), None
-            )
-            error = f"crashed: no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC" + (
-                f" (in stage {stage})" if stage else ""
-            )
-            now = utcnow()
-            stages = [
-                {**s, "status": "failed", "error": "crashed"} if s.get("status") == "running" else s
-                for s in run.stages
-            ]
-            with self._tx() as conn:
-                cond = [t.pipeline_runs.c.id == run.id, t.pipeline_runs.c.status == "running"]
-                cond.append(
-                    t.pipeline_runs.c.heartbeat == run.heartbeat
-                    if run.heartbeat is not None
-                    else t.pipeline_runs.c.heartbeat.is_(None)
-                )
-                res = conn.execute(
-                    t.pipeline_runs.update()
-                    .where(*cond)
-                    .values(status="failed", finished=now, error=error, stages=jsonable(stages))
-                )
-                if res.rowcount != 1:
-                    continue
-                kind = "training_failed" if run.pipeline == "train" else "pipeline_failed"
-                self._insert_event(
-                    conn,
-                    kind,
-                    model,
-                    None,
-                    error,
-                    {
-                        "crashed": True,
-                        "pipeline_run": run.id,
-                        "pipeline": run.pipeline,
-                        "trigger": run.trigger,
-                        "stage": stage,
-                        "heartbeat": beat,
-                    },
-                    actor,
-                )
-            marked.append(
-                pipeline_run(
-                    {
-                        **run.to_dict(),
-                        "status": "failed",
-                        "error": error,
-                        "finished": now,
-                        "stages": stages,
-                        "started": run.started,
-                        "heartbeat": run.heartbeat,
-                    }
-                )
-            )
-        return marked
-
     # ---- cursors ------------------------------------------------------------------------
     def find_cursor(self, name: str) -> int | None:
         with self._read() as conn:
@@ -288,23 +181,6 @@ class OrchestrationQueries:
                 .values(value=value, updated=utcnow())
             )
         return bool(res.rowcount == 1)
-
-    def list_events_after(
-        self, model: str, after_id: int, *, kinds: list[str] | None = None, limit: int = 100
-    ) -> list[Event]:
-        """The first `limit` events after `after_id`, oldest first (cursor reads)."""
-        q = sa.select(t.events).where(t.events.c.model == model, t.events.c.id > after_id)
-        if kinds is not None:
-            q = q.where(t.events.c.kind.in_(kinds))
-        with self._read() as conn:
-            rows = conn.execute(q.order_by(t.events.c.id).limit(limit)).mappings()
-            return [
-                Event(**{**r, "ts": aware(r["ts"]), "evidence": r["evidence"] or {}}) for r in rows
-            ]
-
-    def last_event_id(self) -> int:
-        with self._read() as conn:
-            return int(conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar() or 0)
 
     # ---- new-data arrivals ----------------------------------------------------------------
     def add_arrival(
@@ -358,16 +234,49 @@ class OrchestrationQueries:
                 for r in rows
             ]
 
+    # ---- triggers -------------------------------------------------------------------
+    def try_fire(
+        self, model: str, trigger: str, key: str, evidence: Evidence | None = None
+    ) -> TriggerFiring | None:
+        """Record a firing once per (model, trigger, key); None if it already fired."""
+        ts = utcnow()
+        ev = jsonable(evidence or {})
+        try:
+            with self._tx() as conn:
+                res = conn.execute(
+                    t.trigger_firings.insert().values(
+                        ts=ts, model=model, trigger=trigger, key=key, evidence=ev
+                    )
+                )
+                self._insert_event(
+                    conn,
+                    "trigger_fired",
+                    model,
+                    None,
+                    f"{trigger} trigger fired for {key}",
+                    {"trigger": trigger, "key": key, **ev},
+                    "opsloop",
+                )
+        except sa.exc.IntegrityError:
+            return None
+        return TriggerFiring(
+            id=new_id(res),
+            ts=ts,
+            model=model,
+            trigger=trigger,
+            key=key,
+            evidence=ev,
+        )
+
+    def list_firings(self, model: str) -> list[TriggerFiring]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.trigger_firings)
+                .where(t.trigger_firings.c.model == model)
+                .order_by(t.trigger_firings.c.id)
+            ).mappings()
+            return [TriggerFiring(**{**r, "ts": aware(r["ts"])}) for r in rows]
+
 
 def _lease(row: Any) -> Lease:
     return Lease(**{**row, **{k: aware(row[k]) for k in ("acquired", "renewed", "expires")}})
-
-
-def pipeline_run(row: Any) -> PipelineRun:
-    data = dict(row)
-    for key in ("started", "finished", "heartbeat"):
-        value = data.get(key)
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        data[key] = aware(value)
-    return PipelineRun(**data)

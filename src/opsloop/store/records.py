@@ -71,6 +71,19 @@ class Event(_Record):
 
 
 @dataclass(frozen=True)
+class NewEvent:
+    """An event to write, described whole by the code that decides it: the store adds only
+    its id and time (and, with a record it accompanies, that record's id)."""
+
+    kind: str
+    model: str
+    version: str | None
+    summary: str
+    evidence: Evidence = field(default_factory=dict)
+    actor: str = "opsloop"
+
+
+@dataclass(frozen=True)
 class Deployment(_Record):
     """One row of deployment history; the newest row per (model, env) is current."""
 
@@ -133,6 +146,28 @@ class MonitorResult(_Record):
     performance_degraded: bool
     report_path: str | None
     summary: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewMonitorResult:
+    """A monitor result to store: the window's numbers, its summary and the summary's
+    digest (both computed by the monitor; the store keeps them as given)."""
+
+    model: str
+    version: str | None
+    window_start: datetime
+    window_end: datetime
+    n_rows: int
+    n_labelled: int
+    drift_detected: bool
+    drift_share: float
+    performance_metric: str | None
+    performance_value: float | None
+    performance_degraded: bool
+    report_path: str | None
+    summary: Evidence
+    digest: Evidence
+    ts: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True)

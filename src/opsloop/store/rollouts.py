@@ -10,9 +10,8 @@ never see a finished rollout without its promotion or the reverse.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,39 +20,14 @@ from opsloop import latency
 from opsloop.errors import StateError
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
-from opsloop.store.records import Deployment, Event, Evidence, Rollout, ServeStat, utcnow
+from opsloop.store.deployments import DeploymentQueries
+from opsloop.store.ports import RolloutRepository
+from opsloop.store.records import Deployment, Evidence, Rollout, ServeStat, utcnow
+from opsloop.store.unit import new_id
 
 
-class RolloutQueries:
-    if TYPE_CHECKING:  # provided by OpsStore
-
-        def _tx(self) -> AbstractContextManager[Connection]: ...
-        def _read(self) -> AbstractContextManager[Connection]: ...
-        def _insert_event(
-            self,
-            conn: Connection,
-            kind: str,
-            model: str,
-            version: str | None,
-            summary: str,
-            evidence: Evidence | None,
-            actor: str,
-        ) -> Event: ...
-        def _current_deployment(
-            self, conn: Connection, model: str, env: str
-        ) -> Deployment | None: ...
-        def _insert_deployment(
-            self,
-            conn: Connection,
-            model: str,
-            version: str,
-            env: str,
-            strategy: str,
-            reason: str,
-            actor: str,
-            event_kind: str,
-            evidence: Evidence | None,
-        ) -> Deployment: ...
+class RolloutQueries(DeploymentQueries, RolloutRepository):
+    """Rollouts (their transitions may write a deployment) and serving statistics."""
 
     # ---- rollouts -------------------------------------------------------------------
     def start_rollout(
@@ -101,7 +75,7 @@ class RolloutQueries:
                 analysed=None,
             )
             res = conn.execute(t.rollouts.insert().values(**values))
-            rollout = Rollout(id=int(res.inserted_primary_key[0]), **values)  # type: ignore[index]
+            rollout = Rollout(id=new_id(res), **values)
             self._insert_event(
                 conn,
                 "rollout_started",
@@ -143,19 +117,6 @@ class RolloutQueries:
     def find_running_rollout(self, model: str, env: str = "production") -> Rollout | None:
         found = self.find_rollout(model, env)
         return found if found is not None and found.running else None
-
-    def list_rollouts(
-        self, model: str, env: str = "production", *, limit: int = 20
-    ) -> list[Rollout]:
-        """Rollouts, newest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(t.rollouts)
-                .where(t.rollouts.c.model == model, t.rollouts.c.env == env)
-                .order_by(t.rollouts.c.id.desc())
-                .limit(limit)
-            ).mappings()
-            return [_rollout(r) for r in rows]
 
     def find_routing(
         self, model: str, env: str = "production"

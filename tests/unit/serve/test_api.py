@@ -252,7 +252,7 @@ def test_retrain_requests_over_http(managed: tuple[Project, TestClient]) -> None
 def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from monitor_fixtures import feature, summary
+    from monitor_fixtures import feature, store_window, summary
     from opsloop.monitor.compare import compare_windows
 
     p, client = managed
@@ -266,7 +266,8 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     newer = summary(1, [feature("x", 0.3, drifted=True)], extras=True, perf=0.7)
     newer["previous"] = compare_windows(newer, older, previous_id=1)
     for hour, s in ((1, newer), (0, older)):  # stored out of window order
-        p.store.record_monitor(
+        store_window(
+            p.store,
             model="tiny",
             version="1",
             window_start=t0 + timedelta(hours=hour),

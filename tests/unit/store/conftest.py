@@ -1,3 +1,3 @@
-from store_fixtures import store
+from store_fixtures import shared_store, store
 
-__all__ = ["store"]
+__all__ = ["shared_store", "store"]

@@ -1,17 +1,15 @@
-"""Leases, run heartbeats, cursors and new-data arrivals on every store backend: one holder
-per lease, take-over only after expiry with a new fencing token, stale runs marked failed
-once, cursors and arrivals as compare-and-set / insert-once."""
+"""Leases, cursors, new-data arrivals and trigger firings on every store backend: one holder
+per lease, take-over only after expiry with a new fencing token, cursors as compare-and-set,
+arrivals and firings insert-once."""
 
 from __future__ import annotations
 
 import threading
 from datetime import timedelta
 
-import pytest
-
 from opsloop.store import OpsStore
 from opsloop.store.records import utcnow
-from store_fixtures import POSTGRES, model, open_store
+from store_fixtures import model
 
 LONG = timedelta(minutes=5)
 
@@ -47,39 +45,6 @@ def test_expired_lease_is_taken_over_without_events_when_no_model(store: OpsStor
     b = store.acquire_lease(name, "b", LONG)
     assert b is not None and b.token == 2
     assert store.renew_lease(a, LONG) is None
-
-
-def test_stale_runs_are_failed_once_and_fresh_ones_kept(store: OpsStore) -> None:
-    m = model()
-    stale = store.start_run(m, "train", trigger="manual")
-    store.update_run(
-        stale,
-        stages=[{"name": "load", "status": "succeeded"}, {"name": "fit", "status": "running"}],
-    )
-    fresh = store.start_run(m, "train", trigger="drift:x")
-    cutoff = utcnow() + timedelta(seconds=1)  # stale's heartbeat is before the cutoff ...
-    assert store.beat_run(fresh)
-    marked = store.fail_stale_runs(m, cutoff)
-    assert {r.id for r in marked} == {stale, fresh}  # ... and so is fresh's, here
-    runs = {r.id: r for r in store.list_runs(m)}
-    assert runs[stale].status == "failed" and runs[stale].finished is not None
-    assert (
-        runs[stale].error is not None
-        and runs[stale].error.startswith("crashed: no heartbeat since")
-        and "(in stage fit)" in runs[stale].error
-    )
-    assert runs[stale].stages[-1]["status"] == "failed"
-    assert store.fail_stale_runs(m, cutoff) == []  # once
-    assert not store.beat_run(stale)  # a failed run no longer beats ...
-    store.update_run(stale, stages=[], status="succeeded")  # ... nor finishes late
-    assert store.list_runs(m)[-1].status == "failed"
-    events = store.list_events(m, kinds=["training_failed"])
-    assert len(events) == 2 and events[0].evidence["crashed"] is True
-    assert events[0].evidence["stage"] == "fit"
-
-    alive = store.start_run(m, "train")
-    assert store.fail_stale_runs(m, utcnow() - timedelta(minutes=1)) == []
-    assert [r.id for r in store.list_running_runs(m, "train")] == [alive]
 
 
 def test_cursor_compare_and_set_and_events_after(store: OpsStore) -> None:
@@ -130,13 +95,6 @@ def test_an_arrival_and_its_event_are_written_together(store: OpsStore) -> None:
     assert [a.seq for a in store.list_arrivals(m, source="S")] == [big]
 
 
-@pytest.fixture(params=["sqlite", POSTGRES])
-def shared_store(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
-    s = open_store(request, tmp_path)
-    yield s
-    s.close()
-
-
 def test_concurrent_contenders_one_wins(shared_store: OpsStore) -> None:
     """Six contenders race for a free lease, then for the take-over of an expired one."""
     m = model()
@@ -167,27 +125,27 @@ def test_concurrent_contenders_one_wins(shared_store: OpsStore) -> None:
     assert len(shared_store.list_events(m, kinds=["agent_lease"])) == 2
 
 
-def test_heartbeats_and_stage_updates_from_threads_do_not_collide(store: OpsStore) -> None:
-    """What a heartbeat thread does beside its pipeline (the in-memory store is a single
-    shared connection: threads must take turns on it)."""
+def test_trigger_fires_once_per_key(store: OpsStore) -> None:
     m = model()
-    run = store.start_run(m, "train")
-    errors: list[BaseException] = []
+    assert store.try_fire(m, "drift", "w1", {"share": 0.5}) is not None
+    assert store.try_fire(m, "drift", "w1") is None
+    assert store.try_fire(m, "performance", "w1") is not None
+    assert store.try_fire(m, "drift", "w2") is not None
+    assert [f.key for f in store.list_firings(m)] == ["w1", "w1", "w2"]
+    assert len(store.list_events(m, kinds=["trigger_fired"])) == 3
 
-    def beat() -> None:
-        for _ in range(100):
-            try:
-                store.beat_run(run)
-                store.find_lease(f"train:{m}")
-            except BaseException as exc:  # collected for the assertion
-                errors.append(exc)
 
-    threads = [threading.Thread(target=beat) for _ in range(3)]
+def test_trigger_fires_once_under_concurrency(shared_store: OpsStore) -> None:
+    store = shared_store
+    m = model()
+    results: list[object] = []
+
+    def fire() -> None:
+        results.append(store.try_fire(m, "drift", "same-window"))
+
+    threads = [threading.Thread(target=fire) for _ in range(8)]
     for t in threads:
         t.start()
-    for i in range(100):
-        store.update_run(run, stages=[{"name": "fit", "status": "running", "i": i}])
     for t in threads:
         t.join()
-    assert errors == []
-    assert store.list_runs(m)[0].stages[0]["i"] == 99
+    assert sum(r is not None for r in results) == 1

@@ -13,7 +13,7 @@ from opsloop import latency
 from opsloop.errors import StateError
 from opsloop.store import OpsStore
 from opsloop.store.records import ServeStat, utcnow
-from store_fixtures import POSTGRES, model, open_store
+from store_fixtures import model
 
 
 def start(store: OpsStore, m: str, **kw):  # type: ignore[no-untyped-def]
@@ -124,13 +124,6 @@ def test_serve_stats_sum_over_replicas_and_time(store: OpsStore) -> None:
     )
     assert total[("1", "stable")].requests == 30
     assert store.sum_serve_stats(m, utcnow() + timedelta(seconds=5)) == {}
-
-
-@pytest.fixture(params=["sqlite", POSTGRES])
-def shared_store(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
-    s = open_store(request, tmp_path)
-    yield s
-    s.close()
 
 
 def test_concurrent_controllers_apply_a_transition_once(shared_store: OpsStore) -> None:

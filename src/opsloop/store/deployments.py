@@ -1,0 +1,117 @@
+"""Deployment history in the ops store (a mixin of `OpsStore`): one row per revision of
+(model, env); the newest is current. A deployment and its event are one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from opsloop.store import schema as t
+from opsloop.store._util import aware
+from opsloop.store.ports import DeploymentRepository
+from opsloop.store.records import Deployment, Evidence, utcnow
+from opsloop.store.unit import UnitOfWork, new_id
+
+
+class DeploymentQueries(UnitOfWork, DeploymentRepository):
+    def record_deployment(
+        self,
+        model: str,
+        version: str,
+        *,
+        env: str = "production",
+        strategy: str = "blue_green",
+        reason: str,
+        actor: str = "opsloop",
+        event_kind: str = "promoted",
+        evidence: Evidence | None = None,
+    ) -> Deployment:
+        """Make `version` current for (model, env) and write the event, atomically."""
+        with self._tx() as conn:
+            return self._insert_deployment(
+                conn, model, version, env, strategy, reason, actor, event_kind, evidence
+            )
+
+    def _insert_deployment(
+        self,
+        conn: Connection,
+        model: str,
+        version: str,
+        env: str,
+        strategy: str,
+        reason: str,
+        actor: str,
+        event_kind: str,
+        evidence: Evidence | None,
+    ) -> Deployment:
+        current = self._current_deployment(conn, model, env)
+        revision = 1 if current is None else current.revision + 1
+        previous = None if current is None else current.version
+        ts = utcnow()
+        res = conn.execute(
+            t.deployments.insert().values(
+                ts=ts,
+                model=model,
+                env=env,
+                revision=revision,
+                version=version,
+                previous_version=previous,
+                strategy=strategy,
+                reason=reason,
+                actor=actor,
+            )
+        )
+        dep = Deployment(
+            id=new_id(res),
+            ts=ts,
+            model=model,
+            env=env,
+            revision=revision,
+            version=version,
+            previous_version=previous,
+            strategy=strategy,
+            reason=reason,
+            actor=actor,
+        )
+        ev = {
+            "revision": revision,
+            "previous_version": previous,
+            "env": env,
+            "strategy": strategy,
+            **(evidence or {}),
+        }
+        self._insert_event(conn, event_kind, model, version, reason, ev, actor)
+        return dep
+
+    def _current_deployment(self, conn: Connection, model: str, env: str) -> Deployment | None:
+        row = (
+            conn.execute(
+                sa.select(t.deployments)
+                .where(t.deployments.c.model == model, t.deployments.c.env == env)
+                .order_by(t.deployments.c.revision.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _deployment(row)
+
+    def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
+        with self._read() as conn:
+            return self._current_deployment(conn, model, env)
+
+    def list_deployments(self, model: str, env: str = "production") -> list[Deployment]:
+        """Deployment history, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.deployments)
+                .where(t.deployments.c.model == model, t.deployments.c.env == env)
+                .order_by(t.deployments.c.revision)
+            ).mappings()
+            return [_deployment(r) for r in rows]
+
+
+def _deployment(row: Any) -> Deployment:
+    return Deployment(**{**row, "ts": aware(row["ts"])})

@@ -1,0 +1,236 @@
+"""The ops store's ports: one Protocol per aggregate, each implemented by one repository
+mixin (same name + ``Queries``) and all by `OpsStore`. A function that needs only part of
+the store takes that part's Protocol, so its signature says what it reads and writes.
+
+    DeploymentRepository    deployments.py    deployment history; the current revision
+    ApprovalRepository      approvals.py      gate decisions and approvals
+    MonitoringRepository    monitoring.py     monitor results (+ the events they imply)
+    RolloutRepository       rollouts.py       rollouts and serving statistics
+    RunRepository           runs.py           pipeline runs and their heartbeats
+    OrchestrationRepository orchestration.py  leases, cursors, new-data arrivals, firings
+    EventLog                events.py         the audit log
+
+Every state change is written with its event in one transaction (`unit.UnitOfWork`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from opsloop.store.records import (
+    Approval,
+    DataArrival,
+    Deployment,
+    Event,
+    Evidence,
+    GateDecision,
+    Lease,
+    MonitorResult,
+    NewEvent,
+    NewMonitorResult,
+    PipelineRun,
+    Rollout,
+    ServeStat,
+    TriggerFiring,
+)
+
+Digest = Callable[[Mapping[str, Any]], Evidence]
+
+
+class DeploymentRepository(Protocol):
+    def record_deployment(
+        self,
+        model: str,
+        version: str,
+        *,
+        env: str = "production",
+        strategy: str = "blue_green",
+        reason: str,
+        actor: str = "opsloop",
+        event_kind: str = "promoted",
+        evidence: Evidence | None = None,
+    ) -> Deployment: ...
+    def find_deployment(self, model: str, env: str = "production") -> Deployment | None: ...
+    def list_deployments(self, model: str, env: str = "production") -> list[Deployment]: ...
+
+
+class ApprovalRepository(Protocol):
+    def record_gate(
+        self,
+        *,
+        model: str,
+        version: str,
+        champion_version: str | None,
+        metric: str,
+        policy: str,
+        margin: float,
+        floor: float | None,
+        challenger_value: float,
+        champion_value: float | None,
+        passed: bool,
+        reasons: list[str],
+        evidence: Evidence | None = None,
+        actor: str = "opsloop",
+    ) -> GateDecision: ...
+    def find_gate(self, model: str, version: str) -> GateDecision | None: ...
+    def set_approval(
+        self,
+        model: str,
+        version: str,
+        status: str,
+        *,
+        actor: str = "opsloop",
+        comment: str = "",
+        evidence: Evidence | None = None,
+    ) -> Approval: ...
+    def find_approval(self, model: str, version: str) -> Approval | None: ...
+    def list_pending(self, model: str) -> list[Approval]: ...
+
+
+class MonitoringRepository(Protocol):
+    def record_monitor(
+        self,
+        result: NewMonitorResult,
+        events: Sequence[NewEvent] = (),
+        *,
+        replaces: Sequence[int] = (),
+    ) -> MonitorResult: ...
+    def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]: ...
+    def find_last_monitor(self, model: str) -> MonitorResult | None: ...
+    def list_monitor_windows(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        limit: int = 100,
+        end_before: datetime | None = None,
+        start: datetime | None = None,
+        digest: Digest | None = None,
+    ) -> list[MonitorResult]: ...
+    def find_previous_monitor(
+        self, model: str, version: str | None, window_end: datetime
+    ) -> MonitorResult | None: ...
+    def list_monitor_window(
+        self, model: str, version: str | None, start: datetime, end: datetime
+    ) -> list[MonitorResult]: ...
+
+
+class RolloutRepository(Protocol):
+    def start_rollout(
+        self,
+        model: str,
+        *,
+        env: str = "production",
+        strategy: str,
+        stable_version: str,
+        candidate_version: str,
+        steps: Sequence[float],
+        share: float,
+        settings: Evidence,
+        actor: str,
+        reason: str,
+    ) -> Rollout: ...
+    def find_rollout(self, model: str, env: str = "production") -> Rollout | None: ...
+    def find_running_rollout(self, model: str, env: str = "production") -> Rollout | None: ...
+    def find_routing(
+        self, model: str, env: str = "production"
+    ) -> tuple[Deployment | None, Rollout | None]: ...
+    def advance_rollout(
+        self, rollout: Rollout, *, share: float, actor: str, summary: str, analysis: Evidence
+    ) -> Rollout | None: ...
+    def finish_rollout(
+        self,
+        rollout: Rollout,
+        *,
+        status: str,
+        actor: str,
+        summary: str,
+        evidence: Evidence,
+        event_kind: str,
+        promote: bool = False,
+    ) -> Rollout | None: ...
+    def save_analysis(self, rollout: Rollout, analysis: Evidence) -> None: ...
+    def get_rollout(self, rollout_id: int) -> Rollout: ...
+    def add_serve_stats(
+        self, model: str, env: str, replica: str, rows: Sequence[ServeStat]
+    ) -> None: ...
+    def sum_serve_stats(
+        self, model: str, since: datetime, env: str = "production"
+    ) -> dict[tuple[str, str], ServeStat]: ...
+
+
+class RunRepository(Protocol):
+    def start_run(self, model: str, pipeline: str, *, trigger: str | None = None) -> int: ...
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        stages: list[dict[str, Any]],
+        status: str = "running",
+        error: str | None = None,
+        result: Evidence | None = None,
+    ) -> None: ...
+    def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]: ...
+    def beat_run(self, run_id: int) -> bool: ...
+    def list_running_runs(self, model: str, pipeline: str | None = None) -> list[PipelineRun]: ...
+    def fail_stale_runs(
+        self, model: str, cutoff: datetime, *, actor: str = "opsloop"
+    ) -> list[PipelineRun]: ...
+
+
+class OrchestrationRepository(Protocol):
+    def find_lease(self, name: str) -> Lease | None: ...
+    def acquire_lease(
+        self, name: str, holder: str, ttl: timedelta, *, model: str | None = None
+    ) -> Lease | None: ...
+    def renew_lease(self, lease: Lease, ttl: timedelta) -> Lease | None: ...
+    def release_lease(self, lease: Lease) -> bool: ...
+    def find_cursor(self, name: str) -> int | None: ...
+    def init_cursor(self, name: str, value: int) -> int: ...
+    def advance_cursor(self, name: str, expected: int, value: int) -> bool: ...
+    def add_arrival(
+        self,
+        model: str,
+        *,
+        source: str,
+        seq: int,
+        ts: datetime,
+        rows: int,
+        payload: Evidence,
+        event: tuple[str, str, Evidence] | None = None,
+        actor: str = "opsloop",
+    ) -> bool: ...
+    def list_arrivals(
+        self, model: str, *, since: datetime | None = None, source: str | None = None
+    ) -> list[DataArrival]: ...
+    def try_fire(
+        self, model: str, trigger: str, key: str, evidence: Evidence | None = None
+    ) -> TriggerFiring | None: ...
+    def list_firings(self, model: str) -> list[TriggerFiring]: ...
+
+
+class EventLog(Protocol):
+    def add_event(
+        self,
+        kind: str,
+        model: str,
+        *,
+        version: str | None = None,
+        summary: str = "",
+        evidence: Evidence | None = None,
+        actor: str = "opsloop",
+    ) -> Event: ...
+    def list_events(
+        self,
+        model: str | None = None,
+        *,
+        kinds: Sequence[str] | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Event]: ...
+    def list_events_after(
+        self, model: str, after_id: int, *, kinds: list[str] | None = None, limit: int = 100
+    ) -> list[Event]: ...
+    def last_event_id(self) -> int: ...

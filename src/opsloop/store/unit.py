@@ -1,0 +1,116 @@
+"""The unit of work every ops-store repository shares: one engine, a read connection, a
+write transaction, and the event insert that makes each state change and its event one
+transaction.
+
+Each repository (deployments.py, approvals.py, monitoring.py, rollouts.py, runs.py,
+orchestration.py, events.py) is a mixin over `UnitOfWork`; `OpsStore` composes them all
+over one engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import cached_property
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from opsloop.errors import StoreError
+from opsloop.store import schema as t
+from opsloop.store._util import jsonable
+from opsloop.store.records import Event, Evidence, NewEvent, utcnow
+
+
+class UnitOfWork:
+    engine: Engine
+
+    @cached_property
+    def _turn(self) -> AbstractContextManager[object]:
+        """In-memory SQLite is one shared connection: threads (pipeline heartbeats,
+        notifiers, a test server) take turns on it, or one thread's commit could end
+        another's transaction. Real databases give each thread its own connection."""
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database in (
+            None,
+            "",
+            ":memory:",
+        ):
+            return threading.RLock()
+        return nullcontext()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._turn, self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self._turn, self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"ops store operation failed: {str(exc).splitlines()[0]}",
+                fix="retry; if it persists check that the database is reachable",
+            ) from None
+
+    def _insert_event(
+        self,
+        conn: Connection,
+        kind: str,
+        model: str,
+        version: str | None,
+        summary: str,
+        evidence: Evidence | None,
+        actor: str,
+    ) -> Event:
+        ts = utcnow()
+        ev = jsonable(evidence or {})
+        res = conn.execute(
+            t.events.insert().values(
+                ts=ts,
+                kind=kind,
+                model=model,
+                version=version,
+                actor=actor,
+                summary=summary,
+                evidence=ev,
+            )
+        )
+        return Event(
+            id=new_id(res),
+            ts=ts,
+            kind=kind,
+            model=model,
+            version=version,
+            actor=actor,
+            summary=summary,
+            evidence=ev,
+        )
+
+    def _insert_events(
+        self, conn: Connection, events: Sequence[NewEvent], *, record_id: int | None = None
+    ) -> list[Event]:
+        """Write events as described; with `record_id`, each one's evidence begins with the
+        id of the record it accompanies (written in the same transaction)."""
+        return [
+            self._insert_event(
+                conn,
+                e.kind,
+                e.model,
+                e.version,
+                e.summary,
+                e.evidence if record_id is None else {"id": record_id, **e.evidence},
+                e.actor,
+            )
+            for e in events
+        ]
+
+
+def new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT assigned."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
