@@ -20,9 +20,9 @@ from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
 if TYPE_CHECKING:
+    from opsloop.core.profile import Profile
+    from opsloop.core.transform import Transform
     from opsloop.monitor.cbpe import CBPEReference
-    from opsloop.monitor.multivariate import Transform
-    from opsloop.monitor.profile import Profile
     from opsloop.monitor.quality import ColumnContract, Expectations
     from opsloop.monitor.run import MonitorReport
     from opsloop.monitor.thresholds import LearnedThresholds
@@ -61,8 +61,8 @@ class VersionInputs:
 
 def load_version(rt: Runtime, version: str) -> VersionInputs:
     """The features, reference profile and monitoring artifacts stored with `version`."""
+    from opsloop.core.profile import Profile
     from opsloop.monitor.multivariate import load_transform
-    from opsloop.monitor.profile import Profile
     from opsloop.monitor.thresholds import load_learned
 
     features = features_from_json(rt.registry.read_artifact(rt.model, version, "features.json"))

@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from opsloop.core.digest import digest
 from opsloop.errors import InvalidInputError, StoreError
-from opsloop.monitor.digest import digest
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.orchestration import OrchestrationQueries, pipeline_run
@@ -576,7 +576,7 @@ class OpsStore(RolloutQueries, OrchestrationQueries):
         """The `limit` latest windows by window end (of one version; ending before
         `end_before`; starting exactly at `start`), oldest window first: the history a
         report charts (a backfill may store old windows after newer ones). With `digests`,
-        each result's `summary` is its digest (`opsloop.monitor.digest`: no histograms or
+        each result's `summary` is its digest (`opsloop.core.digest`: no histograms or
         distances), much less to read for long histories."""
         c = t.monitor_results.c
         columns = (

@@ -183,7 +183,7 @@ def test_monitor_windows_in_window_order_previous_and_replace(store: OpsStore) -
 
 def test_digests_of_results_stored_before_digests_existed(store: OpsStore) -> None:
     from monitor_fixtures import feature, summary
-    from opsloop.monitor.digest import digest
+    from opsloop.core.digest import digest
     from opsloop.store import schema
 
     m = model()

@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsloop.data.features import FeatureSpec
-from opsloop.errors import ProfileFormatError
-from opsloop.monitor.profile import (
+from opsloop.core.profile import (
     Profile,
     compute_profile,
     merge,
     merge_all,
     profile_frame,
 )
-from opsloop.monitor.sketch import SketchLayout, quantile
+from opsloop.core.sketch import SketchLayout, quantile
+from opsloop.data.features import FeatureSpec
+from opsloop.errors import ProfileFormatError
 
 NUM = FeatureSpec("x", "numeric", "float64")
 CAT = FeatureSpec("c", "categorical", "string")

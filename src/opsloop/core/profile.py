@@ -4,7 +4,7 @@ A profile has a *layout* fixed from the reference and *counts*:
 
 - numeric: count, nulls, min, max, sum and sum of squares of (x − shift) over the finite
   values (shift = the reference mean, for numerical stability), the quantile sketch of
-  `opsloop.monitor.sketch` (sparse counts per bucket key), and a histogram over the
+  `opsloop.core.sketch` (sparse counts per bucket key), and a histogram over the
   reference's deciles e₀ < … < e_k (e₀ = min, e_k = max) snapped to sketch buckets: with
   keys κ_i = key(e_i) (deduplicated), k + 2 bins — underflow (key < κ₀), [κ_{i−1}, κ_i) …,
   the bucket of the maximum (key = κ_k), overflow (key > κ_k). Snapping moves an edge by at
@@ -40,16 +40,27 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from opsloop.data.features import FeatureSpec
+from opsloop.core.sketch import SketchLayout, add_counts, count_indices
 from opsloop.errors import ProfileFormatError
-from opsloop.monitor.sketch import SketchLayout, add_counts, count_indices
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+class FeatureLike(Protocol):
+    """What a profile needs of a feature: its name and kind (numeric, categorical or
+    boolean). `opsloop.data.features.FeatureSpec` is one; the core layer does not import it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
 
 FORMAT = 2
 OTHER = "__other__"
@@ -350,7 +361,7 @@ def reference_sample(x: np.ndarray, name: str, size: int = SAMPLE_SIZE) -> list[
 
 
 def reference_feature(
-    values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIST_BINS, top_k: int = TOP_CATEGORIES
+    values: pd.Series, spec: FeatureLike, *, n_bins: int = HIST_BINS, top_k: int = TOP_CATEGORIES
 ) -> FeatureProfile:
     """The layout from the reference data, then its own counts on it."""
     if spec.kind == "numeric":
@@ -383,7 +394,7 @@ def reference_feature(
 
 def compute_profile(
     df: pd.DataFrame,
-    features: Sequence[FeatureSpec],
+    features: Sequence[FeatureLike],
     *,
     n_bins: int = HIST_BINS,
     top_k: int = TOP_CATEGORIES,
