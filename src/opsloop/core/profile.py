@@ -276,7 +276,8 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, int]:
 
 def numeric_values(values: pd.Series) -> np.ndarray:
     x, _ = parse_numbers(values)
-    return x[~np.isnan(x)]
+    finite: np.ndarray = x[~np.isnan(x)]
+    return finite
 
 
 def category_values(values: pd.Series) -> np.ndarray:
@@ -284,11 +285,13 @@ def category_values(values: pd.Series) -> np.ndarray:
 
     kept = values[values.notna()]
     if pd.api.types.is_bool_dtype(kept):
-        return np.where(kept.to_numpy(dtype=bool), "true", "false").astype(object)
+        flags: np.ndarray = np.where(kept.to_numpy(dtype=bool), "true", "false").astype(object)
+        return flags
     if pd.api.types.is_string_dtype(kept) and (
         kept.dtype != object or not any(isinstance(v, bool | np.bool_) for v in kept)
     ):  # object columns may hold bools
-        return kept.astype(str).to_numpy(dtype=object)
+        strings: np.ndarray = kept.astype(str).to_numpy(dtype=object)
+        return strings
     return np.asarray(
         [str(v).lower() if isinstance(v, bool | np.bool_) else str(v) for v in kept], dtype=object
     )
@@ -303,7 +306,8 @@ def histogram(edge_keys: Sequence[int], sketch: Mapping[int, int], non_null: int
     idx = np.searchsorted(e, keys, side="right")
     idx[keys > e[-1]] += 1
     weights = np.asarray(list(sketch.values()), dtype=float)
-    return np.bincount(idx, weights=weights, minlength=len(e) + 2).astype(int).tolist()
+    counts: list[int] = np.bincount(idx, weights=weights, minlength=len(e) + 2).astype(int).tolist()
+    return counts
 
 
 def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
@@ -357,7 +361,8 @@ def reference_sample(x: np.ndarray, name: str, size: int = SAMPLE_SIZE) -> list[
     if len(x) > size:
         rng = np.random.default_rng(zlib.crc32(name.encode()))
         x = x[rng.choice(len(x), size, replace=False)]
-    return np.sort(x).tolist()
+    sample: list[float] = np.sort(x).tolist()
+    return sample
 
 
 def reference_feature(

@@ -135,7 +135,8 @@ def standardise(df: pd.DataFrame, columns: Sequence[Column]) -> np.ndarray:
 def row_errors(z: np.ndarray, components: np.ndarray) -> np.ndarray:
     """Each row's reconstruction error √(‖z‖² − ‖Wz‖²) (= ‖z − WᵀWz‖)."""
     t = z @ components.T
-    return np.sqrt(np.maximum((z * z).sum(axis=1) - (t * t).sum(axis=1), 0.0))
+    errors: np.ndarray = np.sqrt(np.maximum((z * z).sum(axis=1) - (t * t).sum(axis=1), 0.0))
+    return errors
 
 
 def frame_error(df: pd.DataFrame, transform: Transform) -> tuple[int, float | None]:

@@ -51,7 +51,8 @@ class MemoryEngine:
         self, model: str, start: datetime, end: datetime, *, version: str | None = None
     ) -> np.ndarray:
         frame = self.read_window(model, start, end, version=version)
-        return frame["score"].to_numpy(dtype=float, na_value=np.nan)
+        scores: np.ndarray = frame["score"].to_numpy(dtype=float, na_value=np.nan)
+        return scores
 
     def profile_window(
         self,
