@@ -113,7 +113,7 @@ def reference_main(reference: str, out: str) -> None:
     t0 = time.perf_counter()
     import pandas as pd
 
-    from opsloop.monitor.profile import compute_profile
+    from opsloop.core.profile import compute_profile
 
     t1 = time.perf_counter()
     frame = pd.read_parquet(reference)
@@ -128,9 +128,9 @@ def opsloop_main(profile_json: str, current: str) -> None:
     import duckdb
 
     from opsloop.config import DriftConfig, FeatureDriftConfig
+    from opsloop.core.profile import Profile
     from opsloop.engines.profile_sql import quote, run_profile
     from opsloop.monitor.drift import detect_drift
-    from opsloop.monitor.profile import Profile
 
     t1 = time.perf_counter()
     reference = Profile.from_json(Path(profile_json).read_text())

@@ -66,7 +66,7 @@ def generate(folder: Path, files: int, distinct: int) -> list[Path]:
 def reference_profile(out: Path) -> None:
     from drift_vs_evidently import _specs
 
-    from opsloop.monitor.profile import compute_profile
+    from opsloop.core.profile import compute_profile
 
     out.write_text(compute_profile(make_frame(200_000, seed=1), _specs()).to_json())
 
@@ -77,9 +77,9 @@ def child(profile_json: str, files: list[str]) -> None:
     from drift_vs_evidently import WASSERSTEIN, _specs
 
     from opsloop.config import DriftConfig, FeatureDriftConfig
+    from opsloop.core.profile import Profile
     from opsloop.engines.profile_sql import quote, run_profile
     from opsloop.monitor.drift import detect_drift
-    from opsloop.monitor.profile import Profile
 
     t1 = time.perf_counter()
     reference = Profile.from_json(Path(profile_json).read_text())

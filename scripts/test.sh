@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up (first run only) and run every check: ruff, mypy, the whole pytest suite
-# (unit, integration incl. PostgreSQL and a real server, statistical).
+# Set up (first run only) and run every check: ruff, the import layers (lint-imports), mypy,
+# the whole pytest suite (unit, integration incl. PostgreSQL and a real server, statistical).
 # PostgreSQL: uses $OPSLOOP_TEST_POSTGRES_URL (default: the local server, trust auth);
 # NATS JetStream: $OPSLOOP_TEST_NATS_URL (default nats://127.0.0.1:4222). Both are started
 # if they are installed but down, and a missing one fails the run (never skipped).
@@ -37,5 +37,6 @@ fi
 
 .venv/bin/ruff check --no-cache src tests benchmarks
 .venv/bin/ruff format --check --no-cache src tests benchmarks
+.venv/bin/lint-imports --no-cache  # the layers contract in pyproject.toml
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

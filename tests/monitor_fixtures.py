@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opsloop.monitor.digest import digest
+from opsloop.core.digest import digest
 from opsloop.monitor.events import monitor_events
 from opsloop.store.ports import MonitoringRepository
 from opsloop.store.records import MonitorResult, NewMonitorResult

@@ -110,15 +110,16 @@ class Project:
     def engine(self) -> Engine:
         if self._engine is not None:
             return self._engine
-        from opsloop.engines.duckdb import DuckDBEngine
+        from opsloop.engines import create_engine
 
         labels_glob = None
         if self.config.data.labels:
             labels_glob = str(self.root / self.config.data.labels)
         assert self.stack.prediction_log is not None
-        return DuckDBEngine(
-            Path(self.stack.prediction_log),
-            self.paths.labels,
+        return create_engine(
+            self.stack.engine,
+            prediction_root=Path(self.stack.prediction_log),
+            labels_root=self.paths.labels,
             extra_labels_glob=labels_glob,
             id_column=self.config.id_column,
             target=self.config.target,

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from opsloop.monitor.digest import digest
-
 if TYPE_CHECKING:
     from opsloop.project import Project
     from opsloop.store import OpsStore
@@ -283,7 +281,7 @@ def build_monitoring(
     store: OpsStore, model: str, *, limit: int = 48, version: str | None = None
 ) -> dict[str, Any]:
     """The `limit` latest monitored windows (of one version, or all), oldest first."""
-    results = store.list_monitor_windows(model, version=version, limit=limit, digest=digest)
+    results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
     return {
         "model": model,
         "version": version,

@@ -35,7 +35,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from opsloop.demo import PHASES, send_traffic
+from opsloop.cli.demo import PHASES, send_traffic
 from opsloop.examples.churn import FEATURES_CATEGORICAL, FEATURES_NUMERIC, ID, generate
 from opsloop.project import Project
 from opsloop.scaffold import write_events

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from opsloop.core.transform import frame_error
 from opsloop.data.features import FeatureSpec
 from opsloop.engines.duckdb import DuckDBEngine
 from opsloop.engines.memory import MemoryEngine
 from opsloop.engines.multivariate_sql import run_error
-from opsloop.monitor.multivariate import fit_transform, frame_error
+from opsloop.monitor.multivariate import fit_transform
 from opsloop.serve import PredictionLogWriter
 
 SPECS = [

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opsloop.core.profile import Profile, compute_profile, merge_all, profile_frame
 from opsloop.data.features import FeatureSpec
 from opsloop.engines.duckdb import DuckDBEngine
 from opsloop.engines.profile_sql import run_profile
-from opsloop.monitor.profile import Profile, compute_profile, merge_all, profile_frame
 from opsloop.serve import PredictionLogWriter
 
 SPECS = [

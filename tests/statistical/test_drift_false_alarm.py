@@ -13,9 +13,9 @@ import pytest
 from scipy import stats
 
 from opsloop.config import DriftConfig
+from opsloop.core.profile import compute_profile, profile_frame
 from opsloop.data.features import FeatureSpec
 from opsloop.monitor.drift import detect_drift, exact_features
-from opsloop.monitor.profile import compute_profile, profile_frame
 
 FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string")]
 CATS = np.array(["a", "b", "c", "d"], dtype=object)

@@ -18,10 +18,11 @@ import pytest
 from scipy import stats
 
 from opsloop.config import DriftConfig
+from opsloop.core.profile import compute_profile, profile_frame
+from opsloop.core.transform import frame_error
 from opsloop.data.features import FeatureSpec
 from opsloop.monitor.drift import detect_drift
-from opsloop.monitor.multivariate import fit_transform, frame_error, judge
-from opsloop.monitor.profile import compute_profile, profile_frame
+from opsloop.monitor.multivariate import fit_transform, judge
 from opsloop.monitor.thresholds import learn_thresholds
 
 FEATURES = [

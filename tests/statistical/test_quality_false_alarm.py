@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from opsloop.config import MonitorQualityConfig
+from opsloop.core.profile import compute_profile, profile_frame
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.profile import compute_profile, profile_frame
 from opsloop.monitor.quality import check_window, learn_expectations
 
 FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string")]

@@ -847,7 +847,7 @@ def demo(
     requests: Annotated[int, typer.Option(help="Production rows to send.")] = 3000,
 ) -> None:
     """Run the whole loop end to end on the embedded default."""
-    from opsloop.demo import run_demo
+    from opsloop.cli.demo import run_demo
 
     run_demo(project, console=console(), rows=requests)
 

@@ -126,7 +126,7 @@ def divergence(task: str, candidate: pd.DataFrame, stable: pd.DataFrame) -> tupl
     limit (the effect is large) and p < 0.01 (it is not sampling noise)."""
     from scipy.spatial.distance import jensenshannon
 
-    from opsloop.monitor.drift import chi2_two_sample
+    from opsloop.monitor.stats import chi2_two_sample
 
     if task == "binary_classification" and candidate["score"].notna().any():
         column, edges, classes = "score", np.linspace(0.0, 1.0, 11), None

@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from opsloop.config import format_duration
+from opsloop.core.aliases import CHALLENGER, CHAMPION
 from opsloop.errors import StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import Approval, Deployment
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 
 
 def promote(

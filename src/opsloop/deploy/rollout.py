@@ -24,8 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from opsloop.config import check_canary_steps
+from opsloop.core.aliases import CHALLENGER, CHAMPION
 from opsloop.deploy.analysis import Analysis, analyse
-from opsloop.deploy.controller import CHALLENGER, CHAMPION, promote
+from opsloop.deploy.controller import promote
 from opsloop.errors import InvalidInputError, StateError
 from opsloop.runtime import Runtime
 from opsloop.store.records import Deployment, Rollout

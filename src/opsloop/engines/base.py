@@ -1,4 +1,13 @@
-"""The engine interface: read a window of the prediction log joined with labels."""
+"""The engine port: read a window of the prediction log joined with labels, and compute what
+the monitor needs of it (a profile, raw values, scores, the multivariate error) where the
+data lives.
+
+One small Protocol per capability, typed with the shared value types of `opsloop.core` only:
+a function asks for the capability it uses (`WindowReader`, `WindowProfiler`,
+`ReconstructionErrors`), and `Engine`, their union, is what a `Runtime` holds. An adapter is
+one module (`duckdb.py`; `memory.py` for tests), chosen by `stack.engine` through
+`opsloop.engines.create_engine`.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +21,15 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from opsloop.monitor.multivariate import Transform
-    from opsloop.monitor.profile import Profile
+    from opsloop.core.profile import Profile
+    from opsloop.core.transform import Transform
 
 PREDICTION_COLUMNS = (*META_COLUMNS, "label")
 
 
-class Engine(Protocol):
+class WindowReader(Protocol):
+    """Rows and columns of a window of the prediction log, labels joined."""
+
     def read_window(
         self,
         model: str,
@@ -32,19 +43,6 @@ class Engine(Protocol):
         label has arrived; the newest label per prediction id wins). With `version`, only
         the answers that version gave users (no shadow rows); with `labelled_only`, only
         rows whose label has arrived."""
-        ...
-
-    def profile_window(
-        self,
-        model: str,
-        start: datetime,
-        end: datetime,
-        reference: Profile,
-        *,
-        version: str | None = None,
-    ) -> Profile:
-        """The profile of the same rows as `read_window(..., version=version)` on the
-        reference's layout, without materialising the window where the engine can."""
         ...
 
     def read_scores(
@@ -68,6 +66,31 @@ class Engine(Protocol):
         from the rows of `read_window(..., version=version)`: memory bounded by `limit`."""
         ...
 
+    def count_labels(self) -> int:
+        """How many label rows the engine can join (every source)."""
+        ...
+
+
+class WindowProfiler(Protocol):
+    """A window's profile on a reference's layout."""
+
+    def profile_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+    ) -> Profile:
+        """The profile of the same rows as `read_window(..., version=version)` on the
+        reference's layout, without materialising the window where the engine can."""
+        ...
+
+
+class ReconstructionErrors(Protocol):
+    """A window's multivariate (PCA reconstruction) error."""
+
     def reconstruction_error(
         self,
         model: str,
@@ -78,7 +101,9 @@ class Engine(Protocol):
         version: str | None = None,
     ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the same rows as `profile_window`
-        (`opsloop.monitor.multivariate`); (0, None) for an empty window."""
+        (`opsloop.core.transform`); (0, None) for an empty window."""
         ...
 
-    def count_labels(self) -> int: ...
+
+class Engine(WindowReader, WindowProfiler, ReconstructionErrors, Protocol):
+    """Every capability: what a `Runtime` holds and the monitor job uses."""

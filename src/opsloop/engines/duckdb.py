@@ -20,8 +20,8 @@ import pandas as pd
 from opsloop.engines.base import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
-    from opsloop.monitor.multivariate import Transform
-    from opsloop.monitor.profile import Profile
+    from opsloop.core.profile import Profile
+    from opsloop.core.transform import Transform
 
 
 def _quote(text: str) -> str:

@@ -12,8 +12,8 @@ import pandas as pd
 from opsloop.engines.base import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
-    from opsloop.monitor.multivariate import Transform
-    from opsloop.monitor.profile import Profile
+    from opsloop.core.profile import Profile
+    from opsloop.core.transform import Transform
 
 
 class MemoryEngine:
@@ -51,7 +51,8 @@ class MemoryEngine:
         self, model: str, start: datetime, end: datetime, *, version: str | None = None
     ) -> np.ndarray:
         frame = self.read_window(model, start, end, version=version)
-        return frame["score"].to_numpy(dtype=float, na_value=np.nan)
+        scores: np.ndarray = frame["score"].to_numpy(dtype=float, na_value=np.nan)
+        return scores
 
     def profile_window(
         self,
@@ -62,7 +63,7 @@ class MemoryEngine:
         *,
         version: str | None = None,
     ) -> Profile:
-        from opsloop.monitor.profile import profile_frame
+        from opsloop.core.profile import profile_frame
 
         return profile_frame(self.read_window(model, start, end, version=version), reference)
 
@@ -76,7 +77,7 @@ class MemoryEngine:
         version: str | None = None,
         limit: int,
     ) -> dict[str, list[float]]:
-        from opsloop.monitor.profile import parse_numbers
+        from opsloop.core.profile import parse_numbers
 
         frame = self.read_window(model, start, end, version=version)
         out: dict[str, list[float]] = {}
@@ -94,7 +95,7 @@ class MemoryEngine:
         *,
         version: str | None = None,
     ) -> tuple[int, float | None]:
-        from opsloop.monitor.multivariate import frame_error
+        from opsloop.core.transform import frame_error
 
         return frame_error(self.read_window(model, start, end, version=version), transform)
 

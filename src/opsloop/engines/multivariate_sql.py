@@ -1,4 +1,4 @@
-"""A window's mean PCA reconstruction error in one DuckDB pass (`opsloop.monitor.multivariate`).
+"""A window's mean PCA reconstruction error in one DuckDB pass (`opsloop.core.transform`).
 
 The transform is linear, so the whole computation is SQL expressions over the window's
 columns, streamed by one ungrouped aggregate (memory bounded whatever the window's size):
@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from opsloop.core.transform import Column, Transform
 from opsloop.engines.profile_sql import ident, num, quote
-from opsloop.monitor.multivariate import Column, Transform
 
 
 def _encoded(col: Column, present: bool) -> str:

@@ -5,7 +5,7 @@ One SQL statement streams the window, whatever its size, keeping only bounded st
 only that feature's column, and the filter and group columns, in each branch, so the
 branches together read every column once):
 
-- **numeric**: the sketch key of `opsloop.monitor.sketch` without its upper clamp,
+- **numeric**: the sketch key of `opsloop.core.sketch` without its upper clamp,
   `CASE WHEN |z| < z_min THEN 0 ELSE sign(z)·(⌈ln|z| / ln γ⌉ + K) END` as a DOUBLE, with
   count, min, max and the shifted sum and sum of squares per code, grouped also by
   `isinf(x)` so that infinities stay out of the sums. Python clamps codes beyond
@@ -52,8 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from opsloop.monitor.profile import BOOLEAN_VALUES, FeatureProfile, Profile, histogram
-from opsloop.monitor.sketch import SketchLayout
+from opsloop.core.profile import BOOLEAN_VALUES, FeatureProfile, Profile, histogram
+from opsloop.core.sketch import SketchLayout
 
 LIST_POSITION_MAX = 64  # longer category lists are looked up with a hash join
 NUMBER_TYPES = frozenset(

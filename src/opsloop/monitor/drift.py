@@ -43,16 +43,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opsloop.config import DriftConfig
+from opsloop.core.profile import FeatureProfile, Profile
 from opsloop.data.features import FeatureSpec
 from opsloop.monitor import stats
-from opsloop.monitor.profile import FeatureProfile, Profile
+from opsloop.monitor.distances import distances
 from opsloop.monitor.stats import chi2_two_sample, psi
-
-if TYPE_CHECKING:
-    from opsloop.monitor.thresholds import LearnedThresholds
+from opsloop.monitor.thresholds import LearnedThresholds
 
 __all__ = [
     "DriftResult",
@@ -113,19 +112,6 @@ class DriftResult:
             "drifted_features": self.drifted_features,
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
         }
-
-
-def distances(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, float]:
-    out = {
-        "psi": psi(ref.counts, cur.counts),
-        "jensenshannon": stats.jensenshannon(ref.counts, cur.counts),
-        "hellinger": stats.hellinger(ref.counts, cur.counts),
-        "linf": stats.linf(ref.counts, cur.counts),
-    }
-    if ref.kind == "numeric" and ref.layout is not None:
-        out["wasserstein"] = stats.wasserstein(ref.layout, ref.sketch, cur.sketch, ref.std)
-        out["ks"] = stats.ks_distance(ref.sketch, cur.sketch)
-    return out
 
 
 def learned_mode(name: str, cfg: DriftConfig) -> bool:

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsloop.core.digest import digest
 from opsloop.data.features import FeatureSpec, features_from_json
 from opsloop.data.window import Window
 from opsloop.errors import NotFoundError, ProfileFormatError, StateError
-from opsloop.monitor.digest import digest
 from opsloop.monitor.events import monitor_events
 from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult, NewMonitorResult
 
 if TYPE_CHECKING:
+    from opsloop.core.profile import Profile
+    from opsloop.core.transform import Transform
     from opsloop.monitor.cbpe import CBPEReference
-    from opsloop.monitor.multivariate import Transform
-    from opsloop.monitor.profile import Profile
     from opsloop.monitor.quality import ColumnContract, Expectations
     from opsloop.monitor.run import MonitorReport
     from opsloop.monitor.thresholds import LearnedThresholds
@@ -63,8 +63,8 @@ class VersionInputs:
 
 def load_version(rt: Runtime, version: str) -> VersionInputs:
     """The features, reference profile and monitoring artifacts stored with `version`."""
+    from opsloop.core.profile import Profile
     from opsloop.monitor.multivariate import load_transform
-    from opsloop.monitor.profile import Profile
     from opsloop.monitor.thresholds import load_learned
 
     features = features_from_json(rt.registry.read_artifact(rt.model, version, "features.json"))
@@ -161,7 +161,7 @@ def report_html(
     from opsloop.monitor.report import render_html
 
     history = rt.store.list_monitor_windows(
-        rt.model, version=version, limit=HISTORY_WINDOWS - 1, end_before=window.end, digest=digest
+        rt.model, version=version, limit=HISTORY_WINDOWS - 1, end_before=window.end, digests=True
     )
     return render_html(
         summary,

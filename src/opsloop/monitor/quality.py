@@ -38,9 +38,9 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from opsloop.core.profile import FeatureProfile, Profile
 from opsloop.data.features import FeatureSpec
 from opsloop.errors import InvalidInputError
-from opsloop.monitor.profile import FeatureProfile, Profile
 
 if TYPE_CHECKING:
     import pandas as pd

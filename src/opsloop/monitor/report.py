@@ -15,7 +15,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from opsloop.monitor.profile import Profile
+from opsloop.core.profile import Profile
 from opsloop.monitor.run import MonitorReport
 from opsloop.monitor.svg import Series, line_chart, num
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from opsloop.config import LOWER_IS_BETTER, MonitorConfig, PerformanceConfig
+from opsloop.core.profile import Profile
 from opsloop.data.features import FeatureSpec
 from opsloop.metrics import compute_metrics
 from opsloop.monitor.drift import DriftResult, Values, detect_drift
 from opsloop.monitor.multivariate import MultivariateResult
-from opsloop.monitor.profile import Profile
 from opsloop.monitor.quality import ColumnContract, Expectations, QualityReport, check_window
 from opsloop.monitor.thresholds import LearnedThresholds
 

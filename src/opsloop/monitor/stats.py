@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from opsloop.monitor.sketch import SketchLayout, aligned
+from opsloop.core.sketch import SketchLayout, aligned
 
 EPSILON = 1e-4
 Counts = Sequence[int] | Sequence[float] | np.ndarray

@@ -2,7 +2,7 @@
 
 At training time the reference is split into `chunks` contiguous chunks of about m rows; each
 chunk's profile is compared with the profile of *the rest of the reference* (the other
-chunks merged) and every distance of `opsloop.monitor.drift.distances` is recorded. The
+chunks merged) and every distance of `opsloop.monitor.distances` is recorded. The
 learned threshold of a distance is mean + sigma · std of those chunk distances (NannyML's
 rule for its alert thresholds). PSI is learned on its square root: under no drift PSI is
 close to a scaled chi-square, so skewed that mean + 3σ would be passed by ~3% of windows, while
@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from opsloop.core.profile import Profile, merge_all, profile_frame
 from opsloop.data.features import FeatureSpec
 from opsloop.errors import InvalidInputError
-from opsloop.monitor.profile import Profile, merge_all, profile_frame
+from opsloop.monitor.distances import distances
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,8 +123,6 @@ def learn_thresholds(
     """Learn every distance's threshold per feature (and for "score" when the reference
     profile has it) from `chunks` contiguous chunks of the reference frame `df`; None when
     the frame has fewer than 2 × `chunks` rows."""
-    from opsloop.monitor.drift import distances
-
     if len(df) < 2 * chunks:
         return None
     parts = [

@@ -6,10 +6,10 @@ import pickle
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from opsloop.errors import NotFoundError
 from opsloop.registry.base import LoadedModel, ModelVersion, TrainingRecord
-from opsloop.store.records import utcnow
 
 
 class MemoryRegistry:
@@ -28,7 +28,7 @@ class MemoryRegistry:
             mv = ModelVersion(
                 name=record.model_name,
                 version=version,
-                created=utcnow(),
+                created=datetime.now(UTC),
                 run_id=f"memory-run-{record.model_name}-{version}",
                 source=None,
                 tags={**record.tags, "opsloop.task": record.task},

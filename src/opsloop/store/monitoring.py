@@ -14,9 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from opsloop.core.digest import digest
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
-from opsloop.store.ports import Digest, MonitoringRepository
+from opsloop.store.ports import MonitoringRepository
 from opsloop.store.records import MonitorResult, NewEvent, NewMonitorResult
 from opsloop.store.unit import UnitOfWork, new_id
 
@@ -74,18 +75,18 @@ class MonitoringQueries(UnitOfWork, MonitoringRepository):
         limit: int = 100,
         end_before: datetime | None = None,
         start: datetime | None = None,
-        digest: Digest | None = None,
+        digests: bool = False,
     ) -> list[MonitorResult]:
         """The `limit` latest windows by window end (of one version; ending before
         `end_before`; starting exactly at `start`), oldest window first: the history a
-        report charts (a backfill may store old windows after newer ones). With `digest`
-        (`opsloop.monitor.digest.digest`), each result's `summary` is its stored digest —
-        much less to read for long histories — and `digest(summary)` for results stored
-        before digests existed."""
+        report charts (a backfill may store old windows after newer ones). With `digests`,
+        each result's `summary` is its stored digest (`opsloop.core.digest`) — much less
+        to read for long histories — computed here for results stored before digests
+        existed."""
         c = t.monitor_results.c
         columns = (
             [col for col in t.monitor_results.c if col.name != "summary"]
-            if digest is not None
+            if digests
             else [t.monitor_results]
         )
         query = sa.select(*columns).where(c.model == model)
@@ -102,15 +103,15 @@ class MonitoringQueries(UnitOfWork, MonitoringRepository):
                     query.order_by(c.window_end.desc(), c.id.desc()).limit(limit)
                 ).mappings()
             ]
-            missing = [r["id"] for r in rows if digest is not None and r["digest"] is None]
-            if digest is not None and missing:  # stored before digests existed
+            missing = [r["id"] for r in rows if digests and r["digest"] is None]
+            if digests and missing:  # stored before digests existed
                 found = dict(
                     conn.execute(sa.select(c.id, c.summary).where(c.id.in_(missing))).tuples().all()
                 )
                 for r in rows:
                     if r["id"] in found:
                         r["digest"] = digest(found[r["id"]])
-        if digest is not None:
+        if digests:
             for r in rows:
                 r["summary"] = r["digest"]
         return [_monitor_result(r) for r in reversed(rows)]

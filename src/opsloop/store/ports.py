@@ -15,7 +15,7 @@ Every state change is written with its event in one transaction (`unit.UnitOfWor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -35,8 +35,6 @@ from opsloop.store.records import (
     ServeStat,
     TriggerFiring,
 )
-
-Digest = Callable[[Mapping[str, Any]], Evidence]
 
 
 class DeploymentRepository(Protocol):
@@ -107,7 +105,7 @@ class MonitoringRepository(Protocol):
         limit: int = 100,
         end_before: datetime | None = None,
         start: datetime | None = None,
-        digest: Digest | None = None,
+        digests: bool = False,
     ) -> list[MonitorResult]: ...
     def find_previous_monitor(
         self, model: str, version: str | None, window_end: datetime

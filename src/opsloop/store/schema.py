@@ -90,7 +90,7 @@ monitor_results = sa.Table(
     sa.Column("performance_degraded", sa.Boolean, nullable=False),
     sa.Column("report_path", sa.Text),
     sa.Column("summary", sa.JSON, nullable=False),
-    # the summary without histograms and distances (opsloop.monitor.digest): history views
+    # the summary without histograms and distances (opsloop.core.digest): history views
     sa.Column("digest", sa.JSON),
     sa.Index("ix_monitor_model_id", "model", "id"),
     sa.Index("ix_monitor_model_window", "model", "version", "window_end"),

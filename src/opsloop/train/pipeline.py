@@ -29,9 +29,9 @@ from opsloop.stages import Progress, StageRecorder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.core.profile import Profile
     from opsloop.data.features import FeatureSpec
     from opsloop.lease import HeldLease
-    from opsloop.monitor.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -208,15 +208,16 @@ def _run(
     reset_schema: bool,
     progress: Progress | None,
 ) -> TrainOutcome:
+    from opsloop.core.aliases import CHALLENGER, CHAMPION
+    from opsloop.core.profile import compute_profile
     from opsloop.data.features import features_to_json, infer_features
     from opsloop.data.fingerprint import fingerprint
     from opsloop.data.quality import check_quality, require_quality
     from opsloop.data.schema import infer_data_schema, validate_frame
-    from opsloop.deploy.controller import CHALLENGER, CHAMPION, record_approval
+    from opsloop.deploy.controller import record_approval
     from opsloop.deploy.rollout import deploy
     from opsloop.gate.record import gate_and_record
     from opsloop.metrics import compute_metrics
-    from opsloop.monitor.profile import compute_profile
     from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, learn_expectations
     from opsloop.registry.base import LoadedModel, TrainingRecord
     from opsloop.store.records import Rollout
@@ -281,7 +282,7 @@ def _run(
                 raise
 
         with rec.stage("split") as d:
-            from opsloop.train.split import time_split
+            from opsloop.data.split import time_split
 
             train, holdout = time_split(
                 frame,

@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from opsloop.config import DriftConfig, FeatureDriftConfig
+from opsloop.core.profile import compute_profile, profile_frame
 from opsloop.data.features import FeatureSpec
 from opsloop.monitor.drift import detect_drift
-from opsloop.monitor.profile import compute_profile, profile_frame
 
 NUM = FeatureSpec("x", "numeric", "float64")
 CAT = FeatureSpec("c", "categorical", "string")

@@ -9,16 +9,10 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from opsloop.core.transform import Transform, frame_error, row_errors, standardise
 from opsloop.data.features import FeatureSpec
 from opsloop.errors import InvalidInputError
-from opsloop.monitor.multivariate import (
-    Transform,
-    fit_transform,
-    frame_error,
-    judge,
-    row_errors,
-    standardise,
-)
+from opsloop.monitor.multivariate import fit_transform, judge
 
 FEATURES = [
     FeatureSpec("a", "numeric", "float64"),

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opsloop.monitor.multivariate import ARTIFACT, Transform
+from opsloop.core.transform import Transform
+from opsloop.monitor.multivariate import ARTIFACT
 from opsloop.monitor.thresholds import ARTIFACT as THRESHOLDS
 from opsloop.monitor.thresholds import LearnedThresholds
 from opsloop.project import Project
@@ -58,9 +59,9 @@ def test_monitor_reports_multivariate_and_a_breach_is_drift(memory_project: Proj
 
 def test_a_breach_that_does_not_count_is_only_reported() -> None:
     from opsloop.config import DriftConfig, MonitorConfig, MultivariateConfig
+    from opsloop.core.profile import compute_profile, profile_frame
     from opsloop.data.features import FeatureSpec
     from opsloop.monitor.multivariate import MultivariateResult
-    from opsloop.monitor.profile import compute_profile, profile_frame
     from opsloop.monitor.run import run_monitor
 
     specs = [FeatureSpec("x1", "numeric", "float64")]

@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 
 from opsloop.config import MonitorConfig, MonitorQualityConfig, VolumeConfig
+from opsloop.core.profile import compute_profile, profile_frame
 from opsloop.data.features import FeatureSpec
 from opsloop.data.schema import infer_data_schema
-from opsloop.monitor.profile import compute_profile, profile_frame
 from opsloop.monitor.quality import (
     Expectations,
     check_window,

@@ -89,7 +89,7 @@ def test_a_changed_method_is_plotted_relative_to_its_threshold() -> None:
 
 
 def test_history_from_digests_charts_the_same() -> None:
-    from opsloop.monitor.digest import digest
+    from opsloop.core.digest import digest
 
     *older, current = history(extras=True)
     full = render_html(current, None, title="t", history=older)

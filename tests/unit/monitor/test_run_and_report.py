@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from opsloop.config import MonitorConfig, PerformanceConfig
+from opsloop.core.profile import compute_profile, profile_frame
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.profile import compute_profile, profile_frame
 from opsloop.monitor.report import render_html
 from opsloop.monitor.run import run_monitor
 

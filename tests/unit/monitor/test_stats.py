@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
+from opsloop.core.sketch import SketchLayout, aligned, count_indices
 from opsloop.monitor import stats as ops
-from opsloop.monitor.sketch import SketchLayout, aligned, count_indices
 
 REF, CUR = [500, 300, 150, 50], [380, 320, 200, 100]
 

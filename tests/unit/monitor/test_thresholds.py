@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from opsloop.config import DriftConfig, FeatureDriftConfig
+from opsloop.core.profile import compute_profile, merge_all, profile_frame
 from opsloop.data.features import FeatureSpec
 from opsloop.errors import InvalidInputError
-from opsloop.monitor.drift import detect_drift, distances
-from opsloop.monitor.profile import compute_profile, merge_all, profile_frame
+from opsloop.monitor.distances import distances
+from opsloop.monitor.drift import detect_drift
 from opsloop.monitor.thresholds import LearnedThresholds, learn_thresholds, n_eff
 
 FEATURES = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string")]

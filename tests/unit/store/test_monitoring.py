@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from monitor_fixtures import store_window
-from opsloop.monitor.digest import digest
+from opsloop.core.digest import digest
 from opsloop.store import OpsStore
 from opsloop.store.records import NewEvent, NewMonitorResult
 from store_fixtures import model
@@ -63,7 +63,7 @@ def test_monitor_windows_in_window_order_previous_and_replace(store: OpsStore) -
     assert [r.id for r in same] == [new]
     event = store.list_events(m, kinds=["monitored"], limit=1)[0]
     assert event.evidence["replaces"] == [ids[3]]
-    digests = store.list_monitor_windows(m, version="1", digest=digest)
+    digests = store.list_monitor_windows(m, version="1", digests=True)
     assert [r.id for r in digests] == [ids[1], new, ids[5]]
     assert digests[1].summary["previous"] == {"id": ids[1], "newly_drifted": ["a"], "recovered": []}
     assert "hour" not in digests[0].summary  # only the digest's keys
@@ -93,7 +93,7 @@ def test_digests_of_results_stored_before_digests_existed(store: OpsStore) -> No
         report_path=None,
         summary=s,
     )
-    [stored] = store.list_monitor_windows(m, digest=digest)
+    [stored] = store.list_monitor_windows(m, digests=True)
     assert stored.summary == digest(s) and "reference_counts" not in str(stored.summary)
     assert stored.summary["drift"]["features"][0]["statistic"] == 0.2
     assert stored.summary["quality"]["checks"] == [
@@ -105,7 +105,7 @@ def test_digests_of_results_stored_before_digests_existed(store: OpsStore) -> No
             .where(schema.monitor_results.c.id == r.id)
             .values(digest=None)
         )
-    [old] = store.list_monitor_windows(m, digest=digest)
+    [old] = store.list_monitor_windows(m, digests=True)
     assert old.summary == digest(s)
     [full] = store.list_monitor_windows(m)
     assert full.summary == s

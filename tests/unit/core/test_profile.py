@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsloop.data.features import FeatureSpec
-from opsloop.errors import ProfileFormatError
-from opsloop.monitor.profile import (
+from opsloop.core.profile import (
     Profile,
     compute_profile,
     merge,
     merge_all,
     profile_frame,
 )
-from opsloop.monitor.sketch import SketchLayout, quantile
+from opsloop.core.sketch import SketchLayout, quantile
+from opsloop.data.features import FeatureSpec
+from opsloop.errors import ProfileFormatError
 
 NUM = FeatureSpec("x", "numeric", "float64")
 CAT = FeatureSpec("c", "categorical", "string")
@@ -199,3 +199,18 @@ def test_profiles_without_the_newer_fields_still_load() -> None:
     old = Profile.from_json(json.dumps(data))
     assert old.features["x"].sample is None and old.features["x"].type_errors == 0
     assert old.newest is None
+
+
+def test_any_feature_with_a_name_and_kind_profiles_like_a_feature_spec() -> None:
+    """The core layer does not import `opsloop.data`: it takes whatever has `name` and `kind`."""
+    from typing import NamedTuple
+
+    class Feature(NamedTuple):
+        name: str
+        kind: str
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(0, 1, 300), "c": rng.choice(["a", "b"], 300)})
+    plain = compute_profile(df, [Feature("x", "numeric"), Feature("c", "categorical")])
+    assert plain == compute_profile(df, [NUM, CAT])
+    assert plain.features["x"].kind == "numeric" and plain.features["x"].sample

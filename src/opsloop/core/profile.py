@@ -4,7 +4,7 @@ A profile has a *layout* fixed from the reference and *counts*:
 
 - numeric: count, nulls, min, max, sum and sum of squares of (x − shift) over the finite
   values (shift = the reference mean, for numerical stability), the quantile sketch of
-  `opsloop.monitor.sketch` (sparse counts per bucket key), and a histogram over the
+  `opsloop.core.sketch` (sparse counts per bucket key), and a histogram over the
   reference's deciles e₀ < … < e_k (e₀ = min, e_k = max) snapped to sketch buckets: with
   keys κ_i = key(e_i) (deduplicated), k + 2 bins — underflow (key < κ₀), [κ_{i−1}, κ_i) …,
   the bucket of the maximum (key = κ_k), overflow (key > κ_k). Snapping moves an edge by at
@@ -40,16 +40,27 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from opsloop.data.features import FeatureSpec
+from opsloop.core.sketch import SketchLayout, add_counts, count_indices
 from opsloop.errors import ProfileFormatError
-from opsloop.monitor.sketch import SketchLayout, add_counts, count_indices
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+class FeatureLike(Protocol):
+    """What a profile needs of a feature: its name and kind (numeric, categorical or
+    boolean). `opsloop.data.features.FeatureSpec` is one; the core layer does not import it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
 
 FORMAT = 2
 OTHER = "__other__"
@@ -265,7 +276,8 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, int]:
 
 def numeric_values(values: pd.Series) -> np.ndarray:
     x, _ = parse_numbers(values)
-    return x[~np.isnan(x)]
+    finite: np.ndarray = x[~np.isnan(x)]
+    return finite
 
 
 def category_values(values: pd.Series) -> np.ndarray:
@@ -273,11 +285,13 @@ def category_values(values: pd.Series) -> np.ndarray:
 
     kept = values[values.notna()]
     if pd.api.types.is_bool_dtype(kept):
-        return np.where(kept.to_numpy(dtype=bool), "true", "false").astype(object)
+        flags: np.ndarray = np.where(kept.to_numpy(dtype=bool), "true", "false").astype(object)
+        return flags
     if pd.api.types.is_string_dtype(kept) and (
         kept.dtype != object or not any(isinstance(v, bool | np.bool_) for v in kept)
     ):  # object columns may hold bools
-        return kept.astype(str).to_numpy(dtype=object)
+        strings: np.ndarray = kept.astype(str).to_numpy(dtype=object)
+        return strings
     return np.asarray(
         [str(v).lower() if isinstance(v, bool | np.bool_) else str(v) for v in kept], dtype=object
     )
@@ -292,7 +306,8 @@ def histogram(edge_keys: Sequence[int], sketch: Mapping[int, int], non_null: int
     idx = np.searchsorted(e, keys, side="right")
     idx[keys > e[-1]] += 1
     weights = np.asarray(list(sketch.values()), dtype=float)
-    return np.bincount(idx, weights=weights, minlength=len(e) + 2).astype(int).tolist()
+    counts: list[int] = np.bincount(idx, weights=weights, minlength=len(e) + 2).astype(int).tolist()
+    return counts
 
 
 def _fill(fp: FeatureProfile, values: pd.Series) -> FeatureProfile:
@@ -346,11 +361,12 @@ def reference_sample(x: np.ndarray, name: str, size: int = SAMPLE_SIZE) -> list[
     if len(x) > size:
         rng = np.random.default_rng(zlib.crc32(name.encode()))
         x = x[rng.choice(len(x), size, replace=False)]
-    return np.sort(x).tolist()
+    sample: list[float] = np.sort(x).tolist()
+    return sample
 
 
 def reference_feature(
-    values: pd.Series, spec: FeatureSpec, *, n_bins: int = HIST_BINS, top_k: int = TOP_CATEGORIES
+    values: pd.Series, spec: FeatureLike, *, n_bins: int = HIST_BINS, top_k: int = TOP_CATEGORIES
 ) -> FeatureProfile:
     """The layout from the reference data, then its own counts on it."""
     if spec.kind == "numeric":
@@ -383,7 +399,7 @@ def reference_feature(
 
 def compute_profile(
     df: pd.DataFrame,
-    features: Sequence[FeatureSpec],
+    features: Sequence[FeatureLike],
     *,
     n_bins: int = HIST_BINS,
     top_k: int = TOP_CATEGORIES,
