@@ -138,7 +138,7 @@ def test_result_digest_and_events_are_stored_as_given(store: OpsStore) -> None:
     event = NewEvent("anything", m, "1", "what the caller says", {"n": 1}, actor="alice")
     r = store.record_monitor(_new(m), [event, NewEvent("other", m, None, "")])
     assert r.summary == {"hour": 0, "detail": [1, 2, 3]}
-    (found,) = store.list_monitor_windows(m, digest=lambda s: {"not": "used"})
+    (found,) = store.list_monitor_windows(m, digests=True)
     assert found.id == r.id and found.summary == {"hour": 0}  # the stored digest
     (full,) = store.list_monitor(m)
     assert full == r
