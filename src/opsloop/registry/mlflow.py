@@ -171,6 +171,8 @@ class MlflowRegistry:
             info.model_uri,
             run_id=run_id,
             tags=tags,
+            # a tracking server refuses a `models:/m-<id>` source without its model id
+            model_id=info.model_id,
         )
         return self._to_version(mv)
 
