@@ -22,6 +22,7 @@ the model's aliases before it calls that not found (mlflow.py ``find_alias``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -51,6 +52,7 @@ INVALID = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST"})
 CONFLICT = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "RESOURCE_CONFLICT", "ABORTED"})
 
 _MAX_GOT = 300
+_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")  # user:password@ in a URL
 
 
 def display_uri(uri: str) -> str:
@@ -66,7 +68,7 @@ def display_uri(uri: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(text.split())
+    line = _PASSWORD.sub(r"\1***@", " ".join(text.split()))
     return line if len(line) <= _MAX_GOT else line[: _MAX_GOT - 1] + "…"
 
 
@@ -94,10 +96,10 @@ def _transport_failure(exc: BaseException) -> bool:
 
 def _http_status(exc: BaseException) -> int | None:
     """The HTTP status of a server's answer, if `exc` carries one."""
-    from mlflow.exceptions import RestException
+    from mlflow.exceptions import ERROR_CODE_TO_HTTP_STATUS, RestException
 
-    if isinstance(exc, RestException):
-        return int(exc.get_http_status_code())
+    if isinstance(exc, RestException):  # the status the server answered with
+        return int(ERROR_CODE_TO_HTTP_STATUS.get(str(exc.error_code), 500))
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     return status if isinstance(status, int) else None
