@@ -1,6 +1,6 @@
 """An in-memory registry with MLflow's semantics (versions, aliases, tags) for fast tests.
 
-tests/unit/registry/test_conformance.py holds it to real MLflow (SQLite and a server)."""
+tests/integration/registry/test_conformance.py holds it to real MLflow (SQLite and a server)."""
 
 from __future__ import annotations
 
