@@ -9,10 +9,17 @@ inherits the builtin it refines, so callers may catch either::
      ├── UserCodeError          (RuntimeError)  the project's load()/build() failed or returned junk
      ├── DataValidationError    (ValueError)    data does not match the stored schema
      ├── InvalidInputError      (ValueError)    a request or file given to opsloop is malformed
-     │    └── ProfileFormatError                 a stored profile is in an old format (retrain)
+     │    └── ProfileFormatError               a stored profile is in an old format (retrain)
      ├── NotFoundError          (LookupError)   a model, version, deployment or artifact is missing
      ├── StateError             (RuntimeError)  the operation is not valid in the current state
-     └── StoreError             (RuntimeError)  the ops store could not be read or written
+     └── StoreError             (RuntimeError)  the ops store or the model registry failed
+          ├── RegistryUnavailableError (ConnectionError) the registry cannot be reached (down,
+          │                                         5xx, timeout); HTTP 503
+          └── RegistryPermissionError  (PermissionError) the registry refused this user; HTTP 403
+
+Vendor errors are translated where they enter, by error code, and chained (``raise ...
+from exc``): MLflow's in registry/_mlflow_errors.py (not found, unavailable, permission,
+invalid input, conflict; anything else a ``StoreError`` that names MLflow's code).
 
 Only the CLI and the HTTP layer catch ``OpsloopError`` broadly and turn it into a
 one-line message or a JSON error body.
@@ -92,4 +99,12 @@ class StateError(OpsloopError, RuntimeError):
 
 
 class StoreError(OpsloopError, RuntimeError):
-    """The ops store could not be read or written."""
+    """The ops store or the model registry could not be read or written."""
+
+
+class RegistryUnavailableError(StoreError, ConnectionError):
+    """The model registry cannot be reached: connection refused, timeout, or a 5xx answer."""
+
+
+class RegistryPermissionError(StoreError, PermissionError):
+    """The model registry refused this user (not authenticated, or not allowed)."""

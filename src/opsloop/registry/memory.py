@@ -1,15 +1,21 @@
-"""An in-memory registry with MLflow's semantics (versions, aliases, tags) for fast tests."""
+"""An in-memory registry with MLflow's semantics (versions, aliases, tags) for fast tests.
+
+tests/integration/registry/test_conformance.py holds it to real MLflow (SQLite and a server)."""
 
 from __future__ import annotations
 
 import pickle
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from opsloop.errors import NotFoundError
+from opsloop.data.features import features_to_json
+from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.registry.base import LoadedModel, ModelVersion, TrainingRecord
+
+_RESERVED_ALIAS = re.compile(r"latest|[vV]\d+", re.IGNORECASE)
 
 
 class MemoryRegistry:
@@ -36,8 +42,6 @@ class MemoryRegistry:
             versions.append(mv)
             key = (record.model_name, version)
             self._models[key] = pickle.dumps(record.estimator)  # a real copy, like MLflow
-            from opsloop.data.features import features_to_json
-
             self._artifacts[key] = {
                 **record.artifacts,
                 "features.json": features_to_json(record.features),
@@ -49,7 +53,7 @@ class MemoryRegistry:
         for mv in self._versions.get(name, []):
             if mv.version == str(version):
                 names = self._aliases.get(name, {})
-                aliases = tuple(a for a, v in names.items() if v == mv.version)
+                aliases = tuple(sorted(a for a, v in names.items() if v == mv.version))
                 return replace(mv, aliases=aliases)
         raise NotFoundError(
             f"model {name!r} has no version {version!r}",
@@ -65,10 +69,18 @@ class MemoryRegistry:
         return None if version is None else self.get_version(name, version)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
+        if _RESERVED_ALIAS.fullmatch(alias):  # as MLflow: INVALID_PARAMETER_VALUE
+            raise InvalidInputError(
+                f"alias {alias!r} is reserved by MLflow",
+                expected="an alias other than 'latest' or 'v<number>'",
+            )
         self.get_version(name, version)
         self._aliases.setdefault(name, {})[alias] = str(version)
 
     def delete_alias(self, name: str, alias: str) -> None:
+        """Remove `alias` (nothing to do if it is not set); NotFoundError for an unknown model."""
+        if name not in self._versions:
+            raise NotFoundError(f"there is no registered model {name!r}")
         self._aliases.get(name, {}).pop(alias, None)
 
     def set_tag(self, name: str, version: str, key: str, value: str) -> None:

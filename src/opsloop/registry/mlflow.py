@@ -9,25 +9,43 @@ Choices (see docs/architecture.md):
 - `pip_requirements` are given explicitly: letting MLflow infer them re-imports the model in
   a subprocess and costs ~6 s per training run.
 - Params and metrics are logged in batches (one `log_metric` call costs ~30 ms on SQLite).
+- MLflow's errors are translated by error code (_mlflow_errors.py): a missing model, version,
+  alias or artifact is not found (`find_*` returns None, `get_*` raises NotFoundError); an
+  unreachable server is RegistryUnavailableError, a refusal RegistryPermissionError.
+- MLflow retries an HTTP request 7 times with exponential back-off (minutes before a down
+  server shows). Unless the environment sets them, opsloop bounds that to 2 retries, back-off
+  factor 1 and a 30 s timeout per request (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+  MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_TIMEOUT).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloop.data.features import features_from_json, features_to_json
-from opsloop.errors import NotFoundError, StoreError
+from opsloop.errors import InvalidInputError, NotFoundError, StateError, StoreError
+from opsloop.registry._mlflow_errors import display_uri, translated
 from opsloop.registry.base import LoadedModel, ModelVersion, TrainingRecord
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 _ARTIFACT_DIR = "opsloop"
 _lock = threading.Lock()
+# MLflow's HTTP retry settings, bounded unless the environment sets them (module docstring).
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 def _pins() -> list[str]:
@@ -51,7 +69,7 @@ class MlflowRegistry:
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_location = artifact_location
-        self._client: Any = None
+        self._client: MlflowClient | None = None
 
     # MLflow keeps the URIs in process-global state; set them before every use.
     def _mlflow(self) -> Any:
@@ -59,12 +77,14 @@ class MlflowRegistry:
 
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        for key, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
         return mlflow
 
     @property
-    def client(self) -> Any:
+    def client(self) -> MlflowClient:
         if self._client is None:
             self._mlflow()
             from mlflow import MlflowClient
@@ -72,9 +92,20 @@ class MlflowRegistry:
             self._client = MlflowClient(self.tracking_uri, self.registry_uri)
         return self._client
 
+    def _calls(self, action: str, not_found: NotFoundError | None = None) -> Any:
+        """A context translating MLflow's errors raised while `action` runs."""
+        return translated(self.registry_uri, action, not_found=not_found)
+
+    def _no_version(self, name: str, version: str) -> NotFoundError:
+        return NotFoundError(
+            f"model {name!r} has no version {version!r} in the registry at "
+            f"{display_uri(self.registry_uri)}",
+            fix="run `opsloop status` to see the registered versions",
+        )
+
     def initialise(self) -> None:
         """Create or upgrade the tracking database once, before any parallel use."""
-        with _lock:
+        with _lock, self._calls("open the tracking store"):
             self.client.search_experiments(max_results=1)
 
     def _experiment_id(self, name: str) -> str:
@@ -92,7 +123,7 @@ class MlflowRegistry:
     def register(self, record: TrainingRecord) -> ModelVersion:
         # MLflow warns about integer columns in inferred schemas and about pickle formats;
         # both are deliberate here (see the module docstring).
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), self._calls(f"register a version of {record.model_name!r}"):
             warnings.simplefilter("ignore", UserWarning)
             return self._register(record)
 
@@ -140,70 +171,89 @@ class MlflowRegistry:
             info.model_uri,
             run_id=run_id,
             tags=tags,
+            # a tracking server refuses a `models:/m-<id>` source without its model id
+            model_id=info.model_id,
         )
         return self._to_version(mv)
 
     def _ensure_model(self, name: str) -> None:
-        from mlflow.exceptions import MlflowException
-
         try:
-            self.client.get_registered_model(name)
-        except MlflowException:
-            self.client.create_registered_model(name)
+            with self._calls(f"read model {name!r}"):
+                self.client.get_registered_model(name)
+        except NotFoundError:
+            try:
+                with self._calls(f"create model {name!r}"):
+                    self.client.create_registered_model(name)
+            except StateError:  # created meanwhile by a parallel training run
+                return
 
-    def _to_version(self, mv: Any) -> ModelVersion:
+    @staticmethod
+    def _to_version(mv: Any, aliases: Sequence[str] | None = None) -> ModelVersion:
+        if aliases is None:
+            aliases = getattr(mv, "aliases", None) or ()
         return ModelVersion(
-            name=mv.name,
+            name=str(mv.name),
             version=str(mv.version),
             created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
-            run_id=mv.run_id,
+            run_id=mv.run_id or None,
             source=mv.source,
-            tags=dict(mv.tags or {}),
-            aliases=tuple(getattr(mv, "aliases", ()) or ()),
+            tags={str(k): str(v) for k, v in (mv.tags or {}).items()},
+            aliases=tuple(sorted(str(a) for a in aliases)),
         )
 
     def get_version(self, name: str, version: str) -> ModelVersion:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return self._to_version(self.client.get_model_version(name, str(version)))
-        except MlflowException:
-            raise NotFoundError(
-                f"model {name!r} has no version {version!r} in the registry at {self.registry_uri}",
-                fix="run `opsloop status` to see the registered versions",
-            ) from None
+        version = str(version)
+        if not version.isdigit():  # MLflow: INVALID_PARAMETER_VALUE, "must be an integer"
+            raise self._no_version(name, version)
+        with self._calls(f"read version {version} of {name!r}", self._no_version(name, version)):
+            return self._to_version(self.client.get_model_version(name, version))
 
     def list_versions(self, name: str) -> Sequence[ModelVersion]:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            found = self.client.search_model_versions(f"name = '{name}'")
-        except MlflowException:
-            return []
-        return sorted((self._to_version(mv) for mv in found), key=lambda m: int(m.version))
+        with self._calls(f"list the versions of {name!r}"):
+            found = self.client.search_model_versions(
+                f"name = '{name.replace(chr(39), 2 * chr(39))}'"
+            )
+            if not found:
+                return []
+            # search_model_versions leaves `aliases` empty on the SQL store; the model has them.
+            by_version: dict[str, list[str]] = {}
+            for alias, version in self._aliases(name).items():
+                by_version.setdefault(version, []).append(alias)
+        versions = (self._to_version(mv, by_version.get(str(mv.version), [])) for mv in found)
+        return sorted(versions, key=lambda m: int(m.version))
 
     def find_alias(self, name: str, alias: str) -> ModelVersion | None:
-        from mlflow.exceptions import MlflowException
-
+        action = f"read alias {alias!r} of {name!r}"
         try:
-            return self._to_version(self.client.get_model_version_by_alias(name, alias))
-        except MlflowException:
+            with self._calls(action):
+                return self._to_version(self.client.get_model_version_by_alias(name, alias))
+        except NotFoundError:  # no such model
             return None
+        except InvalidInputError:
+            # MLflow answers a missing alias with INVALID_PARAMETER_VALUE ("Registered model
+            # alias champion not found."): an alias the model does not have is not found.
+            with self._calls(action):
+                if alias in self._aliases(name):
+                    raise
+            return None
+
+    def _aliases(self, name: str) -> dict[str, str]:
+        model = self.client.get_registered_model(name)
+        return {str(a): str(v) for a, v in (model.aliases or {}).items()}
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.get_version(name, version)
-        self.client.set_registered_model_alias(name, alias, str(version))
+        with self._calls(f"set alias {alias!r} of {name!r}", self._no_version(name, version)):
+            self.client.set_registered_model_alias(name, alias, str(version))
 
     def delete_alias(self, name: str, alias: str) -> None:
-        from mlflow.exceptions import MlflowException
-
-        try:
+        """Remove `alias` (nothing to do if it is not set); NotFoundError for an unknown model."""
+        with self._calls(f"delete alias {alias!r} of {name!r}"):
             self.client.delete_registered_model_alias(name, alias)
-        except MlflowException:
-            return
 
     def set_tag(self, name: str, version: str, key: str, value: str) -> None:
-        self.client.set_model_version_tag(name, str(version), key, value)
+        with self._calls(f"tag version {version} of {name!r}", self._no_version(name, version)):
+            self.client.set_model_version_tag(name, str(version), key, value)
 
     def load(self, name: str, version: str) -> LoadedModel:
         mv = self.get_version(name, version)
@@ -211,14 +261,19 @@ class MlflowRegistry:
         import mlflow
         import mlflow.sklearn
 
-        try:
-            estimator = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
-        except Exception as exc:  # MLflow raises many types here; translate at the edge
-            raise StoreError(
-                f"cannot load version {version} of {name!r}: {type(exc).__name__}: {exc}",
-                fix="check that the artifact store is reachable and the environment has the "
-                "model's libraries",
-            ) from None
+        with self._calls(f"load version {version} of {name!r}"):
+            try:
+                estimator = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
+            except Exception as exc:  # unpickling raises many types here; translate at the edge
+                from mlflow.exceptions import MlflowException
+
+                if isinstance(exc, MlflowException):
+                    raise
+                raise StoreError(
+                    f"cannot load version {version} of {name!r}: {type(exc).__name__}: {exc}",
+                    fix="check that the artifact store is reachable and the environment has the "
+                    "model's libraries",
+                ) from exc
         features = features_from_json(self.read_artifact(name, mv.version, "features.json"))
         return LoadedModel(
             name=name,
@@ -229,22 +284,24 @@ class MlflowRegistry:
         )
 
     def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:
-        mv = self.get_version(name, version)
-        if mv.run_id is None:
-            raise NotFoundError(f"version {version} of {name!r} has no run")
+        run_id = self._run_id(name, version)
         self._mlflow()
-        self.client.log_text(mv.run_id, text, f"{_ARTIFACT_DIR}/{artifact}")
-        return f"runs:/{mv.run_id}/{_ARTIFACT_DIR}/{artifact}"
+        with self._calls(f"write artifact {artifact!r} of version {version} of {name!r}"):
+            self.client.log_text(run_id, text, f"{_ARTIFACT_DIR}/{artifact}")
+        return f"runs:/{run_id}/{_ARTIFACT_DIR}/{artifact}"
 
     def read_artifact(self, name: str, version: str, artifact: str) -> str:
+        run_id = self._run_id(name, version)
+        mlflow = self._mlflow()
+        missing = NotFoundError(
+            f"version {version} of {name!r} has no artifact {artifact!r}",
+            fix="retrain the model with this opsloop version",
+        )
+        with self._calls(f"read artifact {artifact!r} of version {version} of {name!r}", missing):
+            return str(mlflow.artifacts.load_text(f"runs:/{run_id}/{_ARTIFACT_DIR}/{artifact}"))
+
+    def _run_id(self, name: str, version: str) -> str:
         mv = self.get_version(name, version)
         if mv.run_id is None:
             raise NotFoundError(f"version {version} of {name!r} has no run")
-        mlflow = self._mlflow()
-        try:
-            return str(mlflow.artifacts.load_text(f"runs:/{mv.run_id}/{_ARTIFACT_DIR}/{artifact}"))
-        except Exception:
-            raise NotFoundError(
-                f"version {version} of {name!r} has no artifact {artifact!r}",
-                fix="retrain the model with this opsloop version",
-            ) from None
+        return mv.run_id

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsloop.errors import InvalidInputError, NotFoundError, OpsloopError, StateError
+from opsloop.errors import (
+    InvalidInputError,
+    NotFoundError,
+    OpsloopError,
+    RegistryPermissionError,
+    RegistryUnavailableError,
+    StateError,
+)
 from opsloop.serve.inputs import RequestError
 from opsloop.serve.openapi import error_responses
 from opsloop.store.records import Deployment
@@ -70,6 +77,10 @@ _WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 def error_status(exc: OpsloopError) -> int:
+    if isinstance(exc, RegistryUnavailableError):
+        return 503
+    if isinstance(exc, RegistryPermissionError):
+        return 403
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, StateError):

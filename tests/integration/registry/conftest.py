@@ -1,0 +1,3 @@
+from registry_fixtures import mlflow_server, name, registry, sqlite_registry
+
+__all__ = ["mlflow_server", "name", "registry", "sqlite_registry"]
