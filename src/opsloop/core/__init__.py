@@ -1,0 +1,1 @@
+"""Shared value types: the lowest layer, imported by every package above it."""
