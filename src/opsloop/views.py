@@ -10,6 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from opsloop.core.summaries import (
+    EstimatedPerformance,
+    MonitorSummary,
+    MultivariateSummary,
+    QualityCheckSummary,
+)
+
 if TYPE_CHECKING:
     from opsloop.project import Project
     from opsloop.store import OpsStore
@@ -148,21 +155,26 @@ def build_status(project: Project) -> dict[str, Any]:
             "n_labelled": last.n_labelled,
             "drift_detected": last.drift_detected,
             "drift_share": last.drift_share,
-            "drifted_features": last.summary.get("drifted_features", []),
-            "multivariate": last.summary.get("multivariate"),
+            "drifted_features": last.summary_model.drifted_features,
+            "multivariate": _raw(last.summary_model.multivariate),
             "performance_metric": last.performance_metric,
             "performance_value": last.performance_value,
             "performance_degraded": last.performance_degraded,
-            "estimated_performance": last.summary.get("estimated_performance"),
-            "quality_passed": (last.summary.get("quality") or {}).get("passed"),
+            "estimated_performance": _raw(last.summary_model.estimated_performance),
+            "quality_passed": _quality_passed(last.summary_model),
             "quality_breaches": [
-                {k: c.get(k) for k in ("check", "feature", "value", "expected", "detail")}
-                for c in (last.summary.get("quality") or {}).get("checks", [])
-                if c.get("status") == "breach"
+                {
+                    "check": c.check,
+                    "feature": c.feature,
+                    "value": c.value,
+                    "expected": c.expected,
+                    "detail": c.detail,
+                }
+                for c in _breaches(last.summary_model)
             ],
             "report_path": last.report_path,
-            "newly_drifted": (last.summary.get("previous") or {}).get("newly_drifted", []),
-            "recovered": (last.summary.get("previous") or {}).get("recovered", []),
+            "newly_drifted": last.summary_model.newly_drifted,
+            "recovered": last.summary_model.recovered,
         },
         "pending_approvals": [
             {
@@ -225,10 +237,27 @@ def _run_view(r: PipelineRun) -> dict[str, Any]:
     }
 
 
-def _band(value: Any, flag: str) -> dict[str, Any] | None:
-    if not isinstance(value, dict):
+def _quality_passed(s: MonitorSummary) -> bool | None:
+    return None if s.quality is None else s.quality.passed
+
+
+def _breaches(s: MonitorSummary) -> list[QualityCheckSummary]:
+    return [] if s.quality is None else s.quality.breaches
+
+
+def _raw(value: EstimatedPerformance | MultivariateSummary | None) -> dict[str, Any] | None:
+    return None if value is None else value.to_json()
+
+
+def _band(value: EstimatedPerformance | MultivariateSummary | None) -> dict[str, Any] | None:
+    if value is None:
         return None
-    return {k: value.get(k) for k in ("value", "lower", "upper", flag)}
+    flag = (
+        {"degraded": value.degraded}
+        if isinstance(value, EstimatedPerformance)
+        else {"drifted": value.drifted}
+    )
+    return {"value": value.value, "lower": value.lower, "upper": value.upper, **flag}
 
 
 def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
@@ -236,9 +265,8 @@ def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
     statistics, drift share, realised and estimated performance, the multivariate score,
     the data-quality verdict and the change since the previous window. Keys of summaries
     written by older opsloops are null."""
-    s = r.summary
-    previous = s.get("previous") or {}
-    quality = s.get("quality")
+    s = r.summary_model
+    previous = s.previous
     return {
         "id": r.id,
         "ts": _iso(r.ts),
@@ -249,29 +277,37 @@ def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
         "n_labelled": r.n_labelled,
         "drift_detected": r.drift_detected,
         "drift_share": r.drift_share,
-        "drifted_features": s.get("drifted_features", []),
+        "drifted_features": s.drifted_features,
         "features": {
-            f["name"]: {
-                k: f.get(k)
-                for k in ("test", "statistic", "p_value", "threshold", "drifted", "status")
+            f.name: {
+                "test": f.test,
+                "statistic": f.statistic,
+                "p_value": f.p_value,
+                "threshold": f.threshold,
+                "drifted": f.drifted,
+                "status": f.status,
             }
-            for f in (s.get("drift") or {}).get("features", [])
-            if "name" in f
+            for f in s.features
+            if f.name is not None
         },
         "performance_metric": r.performance_metric,
         "performance_value": r.performance_value,
         "performance_degraded": r.performance_degraded,
-        "estimated_performance": _band(s.get("estimated_performance"), "degraded"),
-        "multivariate": _band(s.get("multivariate"), "drifted"),
-        "quality_passed": quality.get("passed") if isinstance(quality, dict) else None,
+        "estimated_performance": _band(s.estimated_performance),
+        "multivariate": _band(s.multivariate),
+        "quality_passed": _quality_passed(s),
         "previous": None
-        if not previous
+        if previous is None or not previous.to_json()
         else {
-            "id": previous.get("id"),
-            "newly_drifted": previous.get("newly_drifted", []),
-            "recovered": previous.get("recovered", []),
-            "drift_share_change": (previous.get("drift_share") or {}).get("change"),
-            "performance_change": (previous.get("performance") or {}).get("change"),
+            "id": previous.id,
+            "newly_drifted": previous.newly_drifted,
+            "recovered": previous.recovered,
+            "drift_share_change": None
+            if previous.drift_share is None
+            else previous.drift_share.change,
+            "performance_change": None
+            if previous.performance is None
+            else previous.performance.change,
         },
         "report_path": r.report_path,
     }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -78,40 +81,39 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
         )
 
 
-def multivariate_line(mv: dict[str, Any]) -> str:
+def multivariate_line(value: MultivariateSummary | Mapping[str, Any]) -> str:
     """The `multivariate` summary key in one line (absent in results of older versions)."""
-    if mv.get("value") is None or mv.get("upper") is None:
-        return f"not judged ({mv.get('n', 0)} rows)"
-    state = "[red]outside the band[/]" if mv.get("drifted") else "inside the band"
-    return f"error {_fmt(mv['value'])} in [{_fmt(mv.get('lower'))}, {_fmt(mv['upper'])}] → {state}"
+    mv = MultivariateSummary.parse(value)
+    if mv.value is None or mv.upper is None:
+        return f"not judged ({mv.n or 0} rows)"
+    state = "[red]outside the band[/]" if mv.drifted else "inside the band"
+    return f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
 
 
 def print_monitor(console: Console, r: MonitorResult) -> None:
+    s = r.summary_model
     drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
     console.print(
         f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
         f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled."
     )
-    console.print(
-        f"{drift}: {r.drift_share:.0%} of features drifted {r.summary.get('drifted_features', [])}"
-    )
-    features = r.summary.get("drift", {}).get("features", [])
-    if features:
+    console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+    if s.features:
         table = Table("feature", "test", "statistic", "p-value", "PSI", "drifted", box=None)
-        for f in sorted(features, key=lambda f: (not f.get("drifted"), f.get("name", ""))):
+        for f in sorted(s.features, key=lambda f: (not f.drifted, f.name or "")):
             table.add_row(
-                f.get("name"),
-                f.get("test"),
-                _fmt(f.get("statistic")),
-                _fmt(f.get("p_value")),
-                _fmt(f.get("psi")),
-                "[red]yes[/]" if f.get("drifted") else "no",
+                f.name,
+                f.test,
+                _fmt(f.statistic),
+                _fmt(f.p_value),
+                _fmt(f.psi),
+                "[red]yes[/]" if f.drifted else "no",
             )
         console.print(table)
-    mv = r.summary.get("multivariate")
-    if mv:
+    mv = s.multivariate
+    if mv is not None and mv.to_json():
         console.print(
-            f"Multivariate (PCA reconstruction, {mv.get('components')} components): "
+            f"Multivariate (PCA reconstruction, {mv.components} components): "
             + multivariate_line(mv)
         )
     if r.performance_value is not None:
@@ -122,34 +124,35 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
         )
     else:
         console.print(f"Performance: not enough labels yet ({r.n_labelled} labelled rows).")
-    est = r.summary.get("estimated_performance")
-    if est:
+    est = s.estimated_performance
+    if est is not None and est.to_json():
         console.print(f"Estimated performance (CBPE, no labels): {estimated_line(est)}.")
-    cal = r.summary.get("calibration")
-    if cal:
+    cal = s.calibration
+    if cal is not None and cal.to_json():
         console.print(
-            f"Calibration: ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f} on "
-            f"{cal.get('n', r.n_labelled)} labelled rows."
+            f"Calibration: ECE {cal.ece:.4f}, Brier {cal.brier:.4f} on "
+            f"{r.n_labelled if 'n' not in cal.model_fields_set else cal.n} labelled rows."
         )
-    prev = r.summary.get("previous")
-    if prev:
-        share = prev.get("drift_share") or {}
+    prev = s.previous
+    if prev is not None and prev.to_json():
+        share = prev.drift_share
         console.print(
-            f"Since the previous window (ending {_short(prev.get('window_end'))}): drift share "
-            f"{_fmt(share.get('previous'))} → {_fmt(share.get('value'))}; newly drifted "
-            f"{prev.get('newly_drifted') or 'none'}, recovered {prev.get('recovered') or 'none'}."
+            f"Since the previous window (ending {_short(prev.window_end)}): drift share "
+            f"{_fmt(None if share is None else share.previous)} → "
+            f"{_fmt(None if share is None else share.value)}; newly drifted "
+            f"{prev.newly_drifted or 'none'}, recovered {prev.recovered or 'none'}."
         )
-    quality = r.summary.get("quality")
-    if quality:
-        breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+    quality = s.quality
+    if quality is not None and quality.to_json():
+        breaches = quality.breaches
         console.print(
             "Data quality: "
             + ("[green]passed[/]" if not breaches else f"[red]{len(breaches)} breach(es)[/]")
         )
         for c in breaches:
-            where = f" {c['feature']}" if c.get("feature") else ""
+            where = f" {c.feature}" if c.feature else ""
             console.print(
-                f"  {c['check']}{where}: {c.get('detail')} (expected {c.get('expected')})",
+                f"  {c.check}{where}: {c.detail} (expected {c.expected})",
                 markup=False,
             )
     console.print(f"Report: {r.report_path}")
@@ -239,13 +242,18 @@ def print_backfill(console: Console, r: BackfillResult) -> None:
         console.print(f"Report of the last window, with the history: {r.report_path}")
 
 
-def estimated_line(est: dict[str, Any]) -> str:
+def estimated_line(value: EstimatedPerformance | Mapping[str, Any]) -> str:
     """`roc_auc ≈ 0.8123 (band 0.79–0.93) on 1200 rows, ok` for an estimated_performance."""
-    if est.get("value") is None:
-        return f"not estimated ({'; '.join(est.get('reasons', [])) or 'no value'})"
-    band = "" if est.get("lower") is None else f" (band {est['lower']:.4f}–{est['upper']:.4f})"
-    state = "[red]degraded[/]" if est.get("degraded") else "[green]ok[/]"
-    return f"{est['metric']} ≈ {est['value']:.4f}{band} on {est.get('n')} rows, {state}"
+    est = EstimatedPerformance.parse(value)
+    if est.value is None:
+        return f"not estimated ({'; '.join(est.reasons) or 'no value'})"
+    band = "" if est.lower is None else f" (band {est.lower:.4f}–{_fmt4(est.upper)})"
+    state = "[red]degraded[/]" if est.degraded else "[green]ok[/]"
+    return f"{est.metric} ≈ {est.value:.4f}{band} on {est.n} rows, {state}"
+
+
+def _fmt4(value: float | None) -> str:
+    return "None" if value is None else f"{value:.4f}"
 
 
 def print_tick(console: Console, t: TickResult) -> None:

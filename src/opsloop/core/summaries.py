@@ -114,8 +114,8 @@ class FeatureDriftSummary(Model):
     threshold: Num | None = None
     threshold_source: str | None = None  # fixed | learned
     distances: dict[str, Num | None] | None = None
-    reference_counts: list[Num] | None = None
-    current_counts: list[Num] | None = None
+    reference_counts: list[int] | None = None
+    current_counts: list[int] | None = None
 
     @property
     def judged(self) -> bool:
@@ -298,3 +298,12 @@ class MonitorSummary(Model):
     def features(self) -> list[FeatureDriftSummary]:
         """The per-feature drift verdicts (none in a summary without ``drift``)."""
         return [] if self.drift is None else self.drift.features
+
+    @property
+    def newly_drifted(self) -> list[str]:
+        """Features drifted in this window but not in the previous one (none without it)."""
+        return [] if self.previous is None else self.previous.newly_drifted
+
+    @property
+    def recovered(self) -> list[str]:
+        return [] if self.previous is None else self.previous.recovered

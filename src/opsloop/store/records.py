@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
+
+from opsloop.core.summaries import MonitorSummary
 
 Evidence = dict[str, Any]
 
@@ -133,6 +136,11 @@ class MonitorResult(_Record):
     performance_degraded: bool
     report_path: str | None
     summary: Evidence = field(default_factory=dict)
+
+    @cached_property
+    def summary_model(self) -> MonitorSummary:
+        """`summary` (the stored JSON, a full summary or its digest) as a typed model."""
+        return MonitorSummary.parse(self.summary)
 
 
 @dataclass(frozen=True)
