@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from opsloop.core.evidence import GateEvidence, GateReportData
 from opsloop.core.summaries import (
     EstimatedPerformance,
     MonitorSummary,
@@ -27,20 +28,18 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _gate_extra(evidence: dict[str, Any]) -> dict[str, Any]:
+def _gate_extra(evidence: GateEvidence) -> dict[str, Any]:
     """CI, test and report links of the primary metric, from the stored gate report."""
-    report = evidence.get("report") or {}
-    primary = (report.get("metrics") or [{}])[0]
+    report = evidence.report or GateReportData()
+    primary = report.primary
     return {
-        "method": primary.get("method"),
-        "improvement": primary.get("improvement"),
-        "ci_low": primary.get("ci_low"),
-        "ci_high": primary.get("ci_high"),
-        "confidence": report.get("confidence"),
-        "slices_regressed": [
-            s["slice"] for s in report.get("slices", []) if s.get("status") == "regressed"
-        ],
-        "report": (evidence.get("artifacts") or {}).get("gate_report.html"),
+        "method": primary.method,
+        "improvement": primary.improvement,
+        "ci_low": primary.ci_low,
+        "ci_high": primary.ci_high,
+        "confidence": report.confidence,
+        "slices_regressed": report.regressed_slices,
+        "report": evidence.artifacts.get("gate_report.html"),
     }
 
 
@@ -78,7 +77,7 @@ def build_status(project: Project) -> dict[str, Any]:
                 "champion_version": gate.champion_version,
                 "reasons": gate.reasons,
                 "ts": _iso(gate.ts),
-                **_gate_extra(gate.evidence),
+                **_gate_extra(gate.evidence_model),
             },
             "approval": None
             if approval is None
@@ -137,11 +136,11 @@ def build_status(project: Project) -> dict[str, Any]:
             "actor": rollout.actor,
             "reason": rollout.reason,
             "analysed": _iso(rollout.analysed),
-            "verdict": rollout.analysis.get("verdict"),
-            "analysis_reasons": rollout.analysis.get("reasons", []),
+            "verdict": rollout.analysis_model.verdict,
+            "analysis_reasons": rollout.analysis_model.reasons,
             "checks": [
-                {k: c.get(k) for k in ("name", "status", "value", "limit")}
-                for c in rollout.analysis.get("checks", [])
+                {"name": c.name, "status": c.status, "value": c.value, "limit": c.limit}
+                for c in rollout.analysis_model.checks
             ],
         },
         "last_monitor": None

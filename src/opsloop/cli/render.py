@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from opsloop.core.evidence import RolloutAnalysis
 from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
 
 if TYPE_CHECKING:
@@ -396,25 +397,25 @@ def print_rollout(console: Console, ro: dict[str, Any] | None) -> None:
     if ro is None:
         console.print("No rollout yet.")
         return
+    analysis = RolloutAnalysis.parse(ro["analysis"])
     console.print(
         f"Rollout {ro['id']}: "
         + rollout_line(
             {
                 **ro,
-                "verdict": ro["analysis"].get("verdict"),
-                "analysis_reasons": ro["analysis"].get("reasons"),
+                "verdict": analysis.verdict,
+                "analysis_reasons": analysis.reasons,
             }
         )
     )
-    checks = ro["analysis"].get("checks") or []
-    if checks:
+    if analysis.checks:
         table = Table("check", "status", "value", "limit", "detail")
         colours = {"pass": "green", "fail": "red", "pending": "yellow"}
-        for c in checks:
-            value = "—" if c["value"] is None else f"{c['value']:.4g}"
-            limit = "—" if c["limit"] is None else f"{c['limit']:g}"
+        for c in analysis.checks:
+            value = "—" if c.value is None else f"{c.value:.4g}"
+            limit = "—" if c.limit is None else f"{c.limit:g}"
             table.add_row(
-                c["name"], f"[{colours[c['status']]}]{c['status']}[/]", value, limit, c["detail"]
+                c.name, f"[{colours[str(c.status)]}]{c.status}[/]", value, limit, c.detail
             )
         console.print(table)
 

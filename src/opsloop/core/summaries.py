@@ -17,18 +17,9 @@ Keys (docs/monitoring.md): ``window_start``, ``window_end``, ``n_rows``, ``n_lab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Self, TypeAlias, overload
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    PrivateAttr,
-    SerializerFunctionWrapHandler,
-    ValidatorFunctionWrapHandler,
-    model_serializer,
-    model_validator,
-)
+from opsloop.core._base import Model, Num
 
 __all__ = [
     "Calibration",
@@ -48,49 +39,6 @@ __all__ = [
     "QualitySummary",
     "ValueChange",
 ]
-
-Num: TypeAlias = int | float  # an int stays an int through a round trip (1 is not 1.0)
-
-
-class Model(BaseModel):
-    """A frozen record read from stored JSON; unknown keys are kept."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    _order: tuple[str, ...] = PrivateAttr(default=())  # the keys as read, in their order
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _keep_order(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        out = handler(data)
-        if isinstance(data, Mapping) and isinstance(out, Model):
-            out._order = tuple(str(k) for k in data)
-        return out
-
-    @model_serializer(mode="wrap")
-    def _in_order(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        if not self._order:
-            return out
-        first = {k: out[k] for k in self._order if k in out}
-        return {**first, **{k: v for k, v in out.items() if k not in first}}
-
-    @overload
-    @classmethod
-    def parse(cls, data: Mapping[str, Any] | Self) -> Self: ...
-    @overload
-    @classmethod
-    def parse(cls, data: None) -> None: ...
-    @classmethod
-    def parse(cls, data: Mapping[str, Any] | Self | None) -> Self | None:
-        """`data` as this model; None stays None (a key absent from older summaries)."""
-        if data is None or isinstance(data, cls):
-            return data
-        return cls.model_validate(data)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON this record was read from (or built as): set keys only."""
-        return self.model_dump(mode="python", exclude_unset=True)
 
 
 # --- drift ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from opsloop.core.evidence import GateEvidence, RolloutAnalysis
 from opsloop.core.summaries import MonitorSummary
 
 Evidence = dict[str, Any]
@@ -107,6 +108,11 @@ class GateDecision(_Record):
     reasons: list[str]
     evidence: Evidence = field(default_factory=dict)
 
+    @cached_property
+    def evidence_model(self) -> GateEvidence:
+        """`evidence` (the stored JSON: the gate report and its artifacts) typed."""
+        return GateEvidence.parse(self.evidence)
+
 
 @dataclass(frozen=True)
 class Approval(_Record):
@@ -192,6 +198,12 @@ class Rollout(_Record):
     reason: str
     settings: Evidence = field(default_factory=dict)
     analysis: Evidence = field(default_factory=dict)
+
+    @cached_property
+    def analysis_model(self) -> RolloutAnalysis:
+        """`analysis` (the stored JSON of the latest step analysis; {} before it) typed."""
+        return RolloutAnalysis.parse(self.analysis)
+
     analysed: datetime | None = None
 
     @property
