@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
     from opsloop.train.pipeline import TrainOutcome
+    from opsloop.view_models import StatusView
 
 
 class Project:
@@ -425,6 +426,12 @@ class Project:
 
     # ---- views ---------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        """The stable JSON of `status_view()` (docs/cli.md)."""
+        return self.status_view().to_json()
+
+    def status_view(self) -> StatusView:
+        """Champion, challenger, deployment, rollout, last monitor, schedule and agent,
+        typed (`views.build_status`)."""
         from opsloop.views import build_status
 
         return build_status(self)

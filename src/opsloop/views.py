@@ -10,40 +10,66 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from opsloop.core.evidence import GateEvidence, GateReportData
+from opsloop.core.evidence import GateReportData
 from opsloop.core.summaries import (
     EstimatedPerformance,
     MonitorSummary,
     MultivariateSummary,
     QualityCheckSummary,
 )
+from opsloop.view_models import (
+    AgentView,
+    ApprovalView,
+    DeploymentView,
+    GateView,
+    LastMonitorView,
+    LastTriggerView,
+    LeaseView,
+    PendingApprovalView,
+    QualityBreachView,
+    RolloutCheckView,
+    RolloutView,
+    RunView,
+    ScheduleView,
+    StatusView,
+    VersionView,
+)
 
 if TYPE_CHECKING:
     from opsloop.project import Project
     from opsloop.store import OpsStore
-    from opsloop.store.records import MonitorResult, PipelineRun
+    from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _gate_extra(evidence: GateEvidence) -> dict[str, Any]:
-    """CI, test and report links of the primary metric, from the stored gate report."""
+def _gate_view(gate: GateDecision) -> GateView:
+    """The decision's columns, with the primary metric's CI and test, the regressed slices
+    and the report's link from its stored evidence."""
+    evidence = gate.evidence_model
     report = evidence.report or GateReportData()
     primary = report.primary
-    return {
-        "method": primary.method,
-        "improvement": primary.improvement,
-        "ci_low": primary.ci_low,
-        "ci_high": primary.ci_high,
-        "confidence": report.confidence,
-        "slices_regressed": report.regressed_slices,
-        "report": evidence.artifacts.get("gate_report.html"),
-    }
+    return GateView(
+        passed=gate.passed,
+        metric=gate.metric,
+        challenger_value=gate.challenger_value,
+        champion_value=gate.champion_value,
+        champion_version=gate.champion_version,
+        reasons=gate.reasons,
+        ts=_iso(gate.ts),
+        method=primary.method,
+        improvement=primary.improvement,
+        ci_low=primary.ci_low,
+        ci_high=primary.ci_high,
+        confidence=report.confidence,
+        slices_regressed=report.regressed_slices,
+        report=evidence.artifacts.get("gate_report.html"),
+    )
 
 
-def build_status(project: Project) -> dict[str, Any]:
+def build_status(project: Project) -> StatusView:
     store = project.store
     name = project.name
     cfg = project.config
@@ -60,34 +86,23 @@ def build_status(project: Project) -> dict[str, Any]:
             challenger = version
             break
 
-    def version_view(version: str | None) -> dict[str, Any] | None:
+    def version_view(version: str | None) -> VersionView | None:
         if version is None:
             return None
         gate = store.find_gate(name, version)
         approval = store.find_approval(name, version)
-        return {
-            "version": version,
-            "gate": None
-            if gate is None
-            else {
-                "passed": gate.passed,
-                "metric": gate.metric,
-                "challenger_value": gate.challenger_value,
-                "champion_value": gate.champion_value,
-                "champion_version": gate.champion_version,
-                "reasons": gate.reasons,
-                "ts": _iso(gate.ts),
-                **_gate_extra(gate.evidence_model),
-            },
-            "approval": None
+        return VersionView(
+            version=version,
+            gate=None if gate is None else _gate_view(gate),
+            approval=None
             if approval is None
-            else {
-                "status": approval.status,
-                "actor": approval.actor,
-                "comment": approval.comment,
-                "ts": _iso(approval.ts),
-            },
-        }
+            else ApprovalView(
+                status=approval.status,
+                actor=approval.actor,
+                comment=approval.comment,
+                ts=_iso(approval.ts),
+            ),
+        )
 
     rollout = store.find_rollout(name)
     last = store.find_last_monitor(name)
@@ -102,138 +117,138 @@ def build_status(project: Project) -> dict[str, Any]:
     running = store.list_running_runs(name)
 
     now = datetime.now(UTC)
-    return {
-        "model": name,
-        "task": cfg.task,
-        "stack": cfg.stack,
-        "champion": version_view(champion),
-        "challenger": version_view(challenger),
-        "deployment": None
+    return StatusView(
+        model=name,
+        task=cfg.task,
+        stack=cfg.stack,
+        champion=version_view(champion),
+        challenger=version_view(challenger),
+        deployment=None
         if deployment is None
-        else {
-            "version": deployment.version,
-            "revision": deployment.revision,
-            "previous_version": deployment.previous_version,
-            "strategy": deployment.strategy,
-            "reason": deployment.reason,
-            "actor": deployment.actor,
-            "ts": _iso(deployment.ts),
-        },
-        "rollout": None
+        else DeploymentView(
+            version=deployment.version,
+            revision=deployment.revision,
+            previous_version=deployment.previous_version,
+            strategy=deployment.strategy,
+            reason=deployment.reason,
+            actor=deployment.actor,
+            ts=_iso(deployment.ts),
+        ),
+        rollout=None
         if rollout is None
-        else {
-            "id": rollout.id,
-            "strategy": rollout.strategy,
-            "status": rollout.status,
-            "stable_version": rollout.stable_version,
-            "candidate_version": rollout.candidate_version,
-            "steps": rollout.steps,
-            "step": rollout.step,
-            "share": rollout.share,
-            "started": _iso(rollout.started),
-            "step_started": _iso(rollout.step_started),
-            "finished": _iso(rollout.finished),
-            "actor": rollout.actor,
-            "reason": rollout.reason,
-            "analysed": _iso(rollout.analysed),
-            "verdict": rollout.analysis_model.verdict,
-            "analysis_reasons": rollout.analysis_model.reasons,
-            "checks": [
-                {"name": c.name, "status": c.status, "value": c.value, "limit": c.limit}
+        else RolloutView(
+            id=rollout.id,
+            strategy=rollout.strategy,
+            status=rollout.status,
+            stable_version=rollout.stable_version,
+            candidate_version=rollout.candidate_version,
+            steps=rollout.steps,
+            step=rollout.step,
+            share=rollout.share,
+            started=_iso(rollout.started),
+            step_started=_iso(rollout.step_started),
+            finished=_iso(rollout.finished),
+            actor=rollout.actor,
+            reason=rollout.reason,
+            analysed=_iso(rollout.analysed),
+            verdict=rollout.analysis_model.verdict,
+            analysis_reasons=rollout.analysis_model.reasons,
+            checks=[
+                RolloutCheckView(name=c.name, status=c.status, value=c.value, limit=c.limit)
                 for c in rollout.analysis_model.checks
             ],
-        },
-        "last_monitor": None
+        ),
+        last_monitor=None
         if last is None
-        else {
-            "ts": _iso(last.ts),
-            "version": last.version,
-            "window_start": _iso(last.window_start),
-            "window_end": _iso(last.window_end),
-            "n_rows": last.n_rows,
-            "n_labelled": last.n_labelled,
-            "drift_detected": last.drift_detected,
-            "drift_share": last.drift_share,
-            "drifted_features": last.summary_model.drifted_features,
-            "multivariate": _raw(last.summary_model.multivariate),
-            "performance_metric": last.performance_metric,
-            "performance_value": last.performance_value,
-            "performance_degraded": last.performance_degraded,
-            "estimated_performance": _raw(last.summary_model.estimated_performance),
-            "quality_passed": _quality_passed(last.summary_model),
-            "quality_breaches": [
-                {
-                    "check": c.check,
-                    "feature": c.feature,
-                    "value": c.value,
-                    "expected": c.expected,
-                    "detail": c.detail,
-                }
+        else LastMonitorView(
+            ts=_iso(last.ts),
+            version=last.version,
+            window_start=_iso(last.window_start),
+            window_end=_iso(last.window_end),
+            n_rows=last.n_rows,
+            n_labelled=last.n_labelled,
+            drift_detected=last.drift_detected,
+            drift_share=last.drift_share,
+            drifted_features=last.summary_model.drifted_features,
+            multivariate=_raw(last.summary_model.multivariate),
+            performance_metric=last.performance_metric,
+            performance_value=last.performance_value,
+            performance_degraded=last.performance_degraded,
+            estimated_performance=_raw(last.summary_model.estimated_performance),
+            quality_passed=_quality_passed(last.summary_model),
+            quality_breaches=[
+                QualityBreachView(
+                    check=c.check,
+                    feature=c.feature,
+                    value=c.value,
+                    expected=c.expected,
+                    detail=c.detail,
+                )
                 for c in _breaches(last.summary_model)
             ],
-            "report_path": last.report_path,
-            "newly_drifted": last.summary_model.newly_drifted,
-            "recovered": last.summary_model.recovered,
-        },
-        "pending_approvals": [
-            {
-                "version": a.version,
-                "since": _iso(a.ts),
-                "comment": a.comment,
-                "expires": None
+            report_path=last.report_path,
+            newly_drifted=last.summary_model.newly_drifted,
+            recovered=last.summary_model.recovered,
+        ),
+        pending_approvals=[
+            PendingApprovalView(
+                version=a.version,
+                since=_iso(a.ts),
+                comment=a.comment,
+                expires=None
                 if cfg.gate.approval_expiry is None
                 else _iso(a.ts + cfg.gate.approval_expiry),
-            }
+            )
             for a in store.list_pending(name)
         ],
-        "versions": versions,
-        "schedule": {
-            "monitor": cfg.monitor.schedule,
-            "monitor_next": _iso(next_run(cfg.monitor.schedule, now)),
-            "retrain": cfg.retrain.schedule,
-            "retrain_on": list(cfg.retrain.on),
-            "last_trigger": None
+        versions=versions,
+        schedule=ScheduleView(
+            monitor=cfg.monitor.schedule,
+            monitor_next=_iso(next_run(cfg.monitor.schedule, now)),
+            retrain=cfg.retrain.schedule,
+            retrain_on=list(cfg.retrain.on),
+            last_trigger=None
             if not firings
-            else {
-                "trigger": firings[-1].trigger,
-                "key": firings[-1].key,
-                "ts": _iso(firings[-1].ts),
-            },
-            "cooldown_until": _iso(cooldown_until(cfg, firings, now)),
-            "triggers": trigger_outlook(store, cfg, name, now),
-        },
-        "retrain_requests": [r.to_dict() for r in list_requests(store, name, limit=10)],
-        "runs": [_run_view(r) for r in runs],
-        "running": [_run_view(r) for r in running],
-        "agent": {
-            "lease": None
+            else LastTriggerView(
+                trigger=firings[-1].trigger,
+                key=firings[-1].key,
+                ts=_iso(firings[-1].ts),
+            ),
+            cooldown_until=_iso(cooldown_until(cfg, firings, now)),
+            triggers=trigger_outlook(store, cfg, name, now),
+        ),
+        retrain_requests=[r.to_dict() for r in list_requests(store, name, limit=10)],
+        runs=[_run_view(r) for r in runs],
+        running=[_run_view(r) for r in running],
+        agent=AgentView(
+            lease=None
             if lease is None
-            else {
-                "holder": lease.holder,
-                "token": lease.token,
-                "acquired": _iso(lease.acquired),
-                "renewed": _iso(lease.renewed),
-                "expires": _iso(lease.expires),
-                "live": lease.live(now),
-            },
-            "lease_ttl": cfg.agent.lease_ttl.total_seconds(),
-            "heartbeat_timeout": cfg.agent.heartbeat_timeout.total_seconds(),
-        },
-    }
+            else LeaseView(
+                holder=lease.holder,
+                token=lease.token,
+                acquired=_iso(lease.acquired),
+                renewed=_iso(lease.renewed),
+                expires=_iso(lease.expires),
+                live=lease.live(now),
+            ),
+            lease_ttl=cfg.agent.lease_ttl.total_seconds(),
+            heartbeat_timeout=cfg.agent.heartbeat_timeout.total_seconds(),
+        ),
+    )
 
 
-def _run_view(r: PipelineRun) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "pipeline": r.pipeline,
-        "status": r.status,
-        "trigger": r.trigger,
-        "started": _iso(r.started),
-        "finished": _iso(r.finished),
-        "error": r.error,
-        "heartbeat": _iso(r.heartbeat),
-        "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages],
-    }
+def _run_view(r: PipelineRun) -> RunView:
+    return RunView(
+        id=r.id,
+        pipeline=r.pipeline,
+        status=r.status,
+        trigger=r.trigger,
+        started=_iso(r.started),
+        finished=_iso(r.finished),
+        error=r.error,
+        heartbeat=_iso(r.heartbeat),
+        stages=[f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages],
+    )
 
 
 def _quality_passed(s: MonitorSummary) -> bool | None:

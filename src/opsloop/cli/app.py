@@ -809,11 +809,11 @@ def status(
     """Champion, challenger, deployment, last monitor verdict, pending approvals."""
     from opsloop.cli.render import print_status
 
-    data = open_project(project, stack).status()
+    view = open_project(project, stack).status_view()
     if as_json:
-        print_json(data)
+        print_json(view.to_json())
     else:
-        print_status(console(), data)
+        print_status(console(), view)
 
 
 @app.command()

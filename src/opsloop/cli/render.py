@@ -11,6 +11,7 @@ from rich.table import Table
 
 from opsloop.core.evidence import RolloutAnalysis
 from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
+from opsloop.view_models import StatusView
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -273,109 +274,105 @@ def print_tick(console: Console, t: TickResult) -> None:
         )
 
 
-def print_status(console: Console, s: dict[str, Any]) -> None:
-    console.print(f"[bold]{s['model']}[/] ({s['task']}, stack {s['stack']})")
+def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None:
+    s = view if isinstance(view, StatusView) else StatusView.model_validate(view)
+    console.print(f"[bold]{s.model}[/] ({s.task}, stack {s.stack})")
     table = Table("", "", box=None, show_header=False)
-    dep = s["deployment"]
+    dep = s.deployment
     table.add_row(
         "champion",
         "—"
         if dep is None
-        else f"version {dep['version']} (revision {dep['revision']}, since {dep['ts'][:19]}, "
-        f"{dep['reason']})",
+        else f"version {dep.version} (revision {dep.revision}, since {(dep.ts or '')[:19]}, "
+        f"{dep.reason})",
     )
-    ch = s["challenger"]
+    ch = s.challenger
     if ch is None:
         table.add_row("challenger", "—")
     else:
-        gate = ch["gate"]
+        gate = ch.gate
         gate_text = (
             "no gate yet"
             if gate is None
-            else (("passed" if gate["passed"] else "failed") + ": " + "; ".join(gate["reasons"]))
+            else (("passed" if gate.passed else "failed") + ": " + "; ".join(gate.reasons))
         )
-        table.add_row("challenger", f"version {ch['version']} — gate {gate_text}")
-    ro = s.get("rollout")
+        table.add_row("challenger", f"version {ch.version} — gate {gate_text}")
+    ro = s.rollout
     if ro is not None and (
-        ro["status"] == "running"
-        or s["deployment"] is None
-        or ro["finished"] >= s["deployment"]["ts"]
+        ro.status == "running"
+        or s.deployment is None
+        or (ro.finished or "") >= (s.deployment.ts or "")
     ):
-        table.add_row("rollout", rollout_line(ro))
-    m = s["last_monitor"]
+        table.add_row("rollout", rollout_line(ro.to_json()))
+    m = s.last_monitor
     if m is None:
         table.add_row("last monitor", "never run")
     else:
         perf = (
             ""
-            if m["performance_value"] is None
-            else f", {m['performance_metric']}={m['performance_value']:.4f} on "
-            f"{m['n_labelled']} labels"
-            + (" [red](below floor)[/]" if m["performance_degraded"] else "")
+            if m.performance_value is None
+            else f", {m.performance_metric}={m.performance_value:.4f} on "
+            f"{m.n_labelled} labels" + (" [red](below floor)[/]" if m.performance_degraded else "")
         )
-        verdict = "[red]drift[/]" if m["drift_detected"] else "[green]no drift[/]"
+        verdict = "[red]drift[/]" if m.drift_detected else "[green]no drift[/]"
         quality = {True: ", quality ok", None: ""}.get(
-            m.get("quality_passed"),
-            f", [red]quality: {len(m.get('quality_breaches', []))} breach(es)[/]",
+            m.quality_passed,
+            f", [red]quality: {len(m.quality_breaches)} breach(es)[/]",
         )
-        mv = m.get("multivariate")
+        mv = m.multivariate
         multi = f", multivariate {multivariate_line(mv)}" if mv else ""
         table.add_row(
             "last monitor",
-            f"{m['ts'][:19]}: {verdict} "
-            f"({m['drift_share']:.0%} of features{multi}){perf}, {m['n_rows']} rows"
+            f"{(m.ts or '')[:19]}: {verdict} "
+            f"({m.drift_share:.0%} of features{multi}){perf}, {m.n_rows} rows"
             f"{quality}",
         )
-        if m.get("estimated_performance"):
-            table.add_row("estimated", estimated_line(m["estimated_performance"]))
-    pending = s["pending_approvals"]
-    table.add_row(
-        "pending approvals", ", ".join(f"version {p['version']}" for p in pending) or "none"
-    )
-    sched = s["schedule"]
+        if m.estimated_performance:
+            table.add_row("estimated", estimated_line(m.estimated_performance))
+    pending = s.pending_approvals
+    table.add_row("pending approvals", ", ".join(f"version {p.version}" for p in pending) or "none")
+    sched = s.schedule
     table.add_row(
         "schedule",
-        f"monitor {sched['monitor']} (next {sched['monitor_next'][:16]}), "
-        f"retrain on {', '.join(sched['retrain_on'])}",
+        f"monitor {sched.monitor} (next {(sched.monitor_next or '')[:16]}), "
+        f"retrain on {', '.join(sched.retrain_on)}",
     )
-    last = sched["last_trigger"]
+    last = sched.last_trigger
     table.add_row(
-        "last trigger", "none" if last is None else f"{last['trigger']} at {last['ts'][:19]}"
+        "last trigger", "none" if last is None else f"{last.trigger} at {(last.ts or '')[:19]}"
     )
-    for tr in sched.get("triggers") or []:
+    for tr in sched.triggers:
         fired = (
             "never fired"
             if tr["last_ts"] is None
             else f"last {tr['last_ts'][:19]} ({tr['last_key']})"
         )
         table.add_row(f"  {tr['trigger']}", f"{fired}; next: {tr['detail']}")
-    lease = (s.get("agent") or {}).get("lease")
+    lease = s.agent.lease
     table.add_row(
         "agent",
         "none has run"
         if lease is None
-        else f"{lease['holder']} (lease token {lease['token']}, "
+        else f"{lease.holder} (lease token {lease.token}, "
         + (
-            f"live until {lease['expires'][11:19]})"
-            if lease["live"]
-            else f"expired at {lease['expires'][:19]})"
+            f"live until {(lease.expires or '')[11:19]})"
+            if lease.live
+            else f"expired at {(lease.expires or '')[:19]})"
         ),
     )
-    for r in s.get("running") or []:
-        stage = next((x for x in reversed(r["stages"]) if x.endswith(":running")), "")
+    for r in s.running:
+        stage = next((x for x in reversed(r.stages) if x.endswith(":running")), "")
         where = f" in {stage.split(':')[0]}" if stage else ""
         table.add_row(
             "running",
-            f"#{r['id']} {r['pipeline']} (trigger {r['trigger']}){where}, "
-            f"heartbeat {(r['heartbeat'] or '')[11:19]}",
+            f"#{r.id} {r.pipeline} (trigger {r.trigger}){where}, "
+            f"heartbeat {(r.heartbeat or '')[11:19]}",
         )
-    runs = s["runs"]
+    runs = s.runs
     if runs:
         r = runs[0]
-        table.add_row(
-            "last pipeline", f"#{r['id']} {r['pipeline']} {r['status']} (trigger {r['trigger']})"
-        )
-    table.add_row("versions", ", ".join(s["versions"]) or "none")
+        table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
+    table.add_row("versions", ", ".join(s.versions) or "none")
     console.print(table)
 
 
