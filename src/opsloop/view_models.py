@@ -1,5 +1,6 @@
-"""The typed shapes of the read-only views (`views.build_status`): what `opsloop status
---json`, `GET /api/status` and the dashboard show. `model_dump(mode="json")` is the stable
+"""The typed shapes of the read-only views (`views.build_status`, `views.build_monitoring`):
+what `opsloop status --json`, `opsloop monitoring --json`, `GET /api/status`,
+`GET /api/models/{m}/monitoring` and the dashboard show. `model_dump(mode="json")` is the stable
 JSON documented in docs/cli.md: add fields, never rename or remove them. Fields are in the
 order of that JSON."""
 
@@ -15,10 +16,14 @@ __all__ = [
     "AgentView",
     "ApprovalView",
     "DeploymentView",
+    "EstimatedBandView",
+    "FeatureWindowView",
     "GateView",
     "LastMonitorView",
     "LastTriggerView",
     "LeaseView",
+    "MonitoringView",
+    "MultivariateBandView",
     "PendingApprovalView",
     "QualityBreachView",
     "RolloutCheckView",
@@ -27,6 +32,8 @@ __all__ = [
     "ScheduleView",
     "StatusView",
     "VersionView",
+    "WindowPreviousView",
+    "WindowView",
 ]
 
 
@@ -204,3 +211,70 @@ class StatusView(View):
     runs: list[RunView]
     running: list[RunView]
     agent: AgentView
+
+
+# --- monitoring history -----------------------------------------------------------------
+
+
+class FeatureWindowView(View):
+    test: str | None
+    statistic: Num | None
+    p_value: Num | None
+    threshold: Num | None
+    drifted: bool | None
+    status: str | None
+
+
+class EstimatedBandView(View):
+    value: Num | None
+    lower: Num | None
+    upper: Num | None
+    degraded: bool | None
+
+
+class MultivariateBandView(View):
+    value: Num | None
+    lower: Num | None
+    upper: Num | None
+    drifted: bool | None
+
+
+class WindowPreviousView(View):
+    id: int | None
+    newly_drifted: list[str]
+    recovered: list[str]
+    drift_share_change: Num | None
+    performance_change: Num | None
+
+
+class WindowView(View):
+    """One monitored window, compact: what a chart over time needs. Keys of summaries
+    written by older opsloops are null."""
+
+    id: int
+    ts: str | None
+    version: str | None
+    window_start: str | None
+    window_end: str | None
+    n_rows: int
+    n_labelled: int
+    drift_detected: bool
+    drift_share: Num
+    drifted_features: list[str]
+    features: dict[str, FeatureWindowView]
+    performance_metric: str | None
+    performance_value: Num | None
+    performance_degraded: bool
+    estimated_performance: EstimatedBandView | None
+    multivariate: MultivariateBandView | None
+    quality_passed: bool | None
+    previous: WindowPreviousView | None
+    report_path: str | None
+
+
+class MonitoringView(View):
+    """The latest monitored windows of a model (of one version, or all), oldest first."""
+
+    model: str
+    version: str | None
+    windows: list[WindowView]

@@ -15,16 +15,21 @@ from opsloop.core.summaries import (
     EstimatedPerformance,
     MonitorSummary,
     MultivariateSummary,
+    PreviousComparison,
     QualityCheckSummary,
 )
 from opsloop.view_models import (
     AgentView,
     ApprovalView,
     DeploymentView,
+    EstimatedBandView,
+    FeatureWindowView,
     GateView,
     LastMonitorView,
     LastTriggerView,
     LeaseView,
+    MonitoringView,
+    MultivariateBandView,
     PendingApprovalView,
     QualityBreachView,
     RolloutCheckView,
@@ -33,6 +38,8 @@ from opsloop.view_models import (
     ScheduleView,
     StatusView,
     VersionView,
+    WindowPreviousView,
+    WindowView,
 )
 
 if TYPE_CHECKING:
@@ -263,77 +270,81 @@ def _raw(value: EstimatedPerformance | MultivariateSummary | None) -> dict[str, 
     return None if value is None else value.to_json()
 
 
-def _band(value: EstimatedPerformance | MultivariateSummary | None) -> dict[str, Any] | None:
+def _estimated_band(value: EstimatedPerformance | None) -> EstimatedBandView | None:
     if value is None:
         return None
-    flag = (
-        {"degraded": value.degraded}
-        if isinstance(value, EstimatedPerformance)
-        else {"drifted": value.drifted}
+    return EstimatedBandView(
+        value=value.value, lower=value.lower, upper=value.upper, degraded=value.degraded
     )
-    return {"value": value.value, "lower": value.lower, "upper": value.upper, **flag}
 
 
-def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
+def _multivariate_band(value: MultivariateSummary | None) -> MultivariateBandView | None:
+    if value is None:
+        return None
+    return MultivariateBandView(
+        value=value.value, lower=value.lower, upper=value.upper, drifted=value.drifted
+    )
+
+
+def _window_previous(previous: PreviousComparison | None) -> WindowPreviousView | None:
+    if previous is None or not previous.to_json():
+        return None
+    return WindowPreviousView(
+        id=previous.id,
+        newly_drifted=previous.newly_drifted,
+        recovered=previous.recovered,
+        drift_share_change=None if previous.drift_share is None else previous.drift_share.change,
+        performance_change=None if previous.performance is None else previous.performance.change,
+    )
+
+
+def monitor_window_view(r: MonitorResult) -> WindowView:
     """One monitored window, compact (what a chart over time needs): per-feature verdict
     statistics, drift share, realised and estimated performance, the multivariate score,
     the data-quality verdict and the change since the previous window. Keys of summaries
     written by older opsloops are null."""
     s = r.summary_model
-    previous = s.previous
-    return {
-        "id": r.id,
-        "ts": _iso(r.ts),
-        "version": r.version,
-        "window_start": _iso(r.window_start),
-        "window_end": _iso(r.window_end),
-        "n_rows": r.n_rows,
-        "n_labelled": r.n_labelled,
-        "drift_detected": r.drift_detected,
-        "drift_share": r.drift_share,
-        "drifted_features": s.drifted_features,
-        "features": {
-            f.name: {
-                "test": f.test,
-                "statistic": f.statistic,
-                "p_value": f.p_value,
-                "threshold": f.threshold,
-                "drifted": f.drifted,
-                "status": f.status,
-            }
+    return WindowView(
+        id=r.id,
+        ts=_iso(r.ts),
+        version=r.version,
+        window_start=_iso(r.window_start),
+        window_end=_iso(r.window_end),
+        n_rows=r.n_rows,
+        n_labelled=r.n_labelled,
+        drift_detected=r.drift_detected,
+        drift_share=r.drift_share,
+        drifted_features=s.drifted_features,
+        features={
+            f.name: FeatureWindowView(
+                test=f.test,
+                statistic=f.statistic,
+                p_value=f.p_value,
+                threshold=f.threshold,
+                drifted=f.drifted,
+                status=f.status,
+            )
             for f in s.features
             if f.name is not None
         },
-        "performance_metric": r.performance_metric,
-        "performance_value": r.performance_value,
-        "performance_degraded": r.performance_degraded,
-        "estimated_performance": _band(s.estimated_performance),
-        "multivariate": _band(s.multivariate),
-        "quality_passed": _quality_passed(s),
-        "previous": None
-        if previous is None or not previous.to_json()
-        else {
-            "id": previous.id,
-            "newly_drifted": previous.newly_drifted,
-            "recovered": previous.recovered,
-            "drift_share_change": None
-            if previous.drift_share is None
-            else previous.drift_share.change,
-            "performance_change": None
-            if previous.performance is None
-            else previous.performance.change,
-        },
-        "report_path": r.report_path,
-    }
+        performance_metric=r.performance_metric,
+        performance_value=r.performance_value,
+        performance_degraded=r.performance_degraded,
+        estimated_performance=_estimated_band(s.estimated_performance),
+        multivariate=_multivariate_band(s.multivariate),
+        quality_passed=_quality_passed(s),
+        previous=_window_previous(s.previous),
+        report_path=r.report_path,
+    )
 
 
 def build_monitoring(
     store: OpsStore, model: str, *, limit: int = 48, version: str | None = None
-) -> dict[str, Any]:
+) -> MonitoringView:
     """The `limit` latest monitored windows (of one version, or all), oldest first."""
     results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
-    return {
-        "model": model,
-        "version": version,
-        "windows": [monitor_window_view(r) for r in results],
-    }
+    return MonitoringView(
+        model=model,
+        version=version,
+        windows=[monitor_window_view(r) for r in results],
+    )

@@ -11,7 +11,12 @@ from rich.table import Table
 
 from opsloop.core.evidence import RolloutAnalysis
 from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
-from opsloop.view_models import StatusView
+from opsloop.view_models import (
+    EstimatedBandView,
+    MonitoringView,
+    MultivariateBandView,
+    StatusView,
+)
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -164,18 +169,20 @@ def _short(iso: Any) -> str:
     return "—" if not iso else str(iso)[:16].replace("T", " ")
 
 
-def _band(value: dict[str, Any] | None, flag: str) -> str:
-    if not value or value.get("value") is None:
+def _band(value: EstimatedBandView | MultivariateBandView | None) -> str:
+    if value is None or value.value is None:
         return "—"
-    text = f"{value['value']:.4g}"
-    return f"[red]{text}[/]" if value.get(flag) else text
+    text = f"{value.value:.4g}"
+    flag = value.degraded if isinstance(value, EstimatedBandView) else value.drifted
+    return f"[red]{text}[/]" if flag else text
 
 
-def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
-    windows = data["windows"]
+def print_monitor_history(console: Console, view: MonitoringView | Mapping[str, Any]) -> None:
+    data = view if isinstance(view, MonitoringView) else MonitoringView.model_validate(view)
+    windows = data.windows
     if not windows:
         console.print(
-            f"No monitored windows for {data['model']} yet "
+            f"No monitored windows for {data.model} yet "
             "(`opsloop monitor`, or backfill with `opsloop monitor --from 7d`)."
         )
         return
@@ -194,31 +201,31 @@ def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
     )
     table.columns[0].no_wrap = True  # a window end must read as one time
     for w in windows:
-        prev = w.get("previous") or {}
+        prev = w.previous
         change = " ".join(
             [
-                *(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
-                *(f"[green]−{n}[/]" for n in prev.get("recovered", [])),
+                *(f"[red]+{n}[/]" for n in ([] if prev is None else prev.newly_drifted)),
+                *(f"[green]−{n}[/]" for n in ([] if prev is None else prev.recovered)),
             ]
         )
-        perf = "—" if w["performance_value"] is None else f"{w['performance_value']:.3f}"
-        share = f"{w['drift_share']:.0%}"
-        quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.get("quality_passed")]
+        perf = "—" if w.performance_value is None else f"{w.performance_value:.3f}"
+        share = f"{w.drift_share:.0%}"
+        quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.quality_passed]
         table.add_row(
-            _short(w["window_end"])[5:],
-            str(w["version"]),
-            str(w["n_rows"]),
-            str(w["n_labelled"]),
-            f"[red]{share}[/]" if w["drift_detected"] else share,
+            _short(w.window_end)[5:],
+            str(w.version),
+            str(w.n_rows),
+            str(w.n_labelled),
+            f"[red]{share}[/]" if w.drift_detected else share,
             change or "—",
-            f"[red]{perf}[/]" if w["performance_degraded"] else perf,
-            _band(w.get("estimated_performance"), "degraded"),
-            _band(w.get("multivariate"), "drifted"),
+            f"[red]{perf}[/]" if w.performance_degraded else perf,
+            _band(w.estimated_performance),
+            _band(w.multivariate),
             quality,
         )
     console.print(table)
     console.print("since previous: [red]+newly drifted[/] [green]−recovered[/] features")
-    console.print(f"Latest report: {windows[-1]['report_path']}")
+    console.print(f"Latest report: {windows[-1].report_path}")
 
 
 def print_backfill(console: Console, r: BackfillResult) -> None:
