@@ -186,7 +186,7 @@ def record_window(
     previous = rt.store.find_previous_monitor(rt.model, version, window.end)
     if previous is not None:
         summary["previous"] = compare_windows(
-            summary,
+            report.summary(),
             previous.summary_model,
             previous_id=previous.id,
             previous_version=previous.version,

@@ -146,3 +146,25 @@ def test_models_are_frozen_and_reject_wrong_types() -> None:
         model.n_rows = 3  # type: ignore[misc]
     with pytest.raises(ValidationError):
         QualitySummary.parse({"passed": "perhaps", "checks": []})
+
+
+def test_a_report_gives_its_summary_typed() -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=300)})
+    features = [FeatureSpec("x", "numeric", "float64")]
+    ref = compute_profile(frame.assign(x=rng.normal(size=300)), features)
+    report = run_monitor(
+        reference=ref,
+        current=profile_frame(frame, ref),
+        labelled=frame.iloc[:0],
+        features=features,
+        task="binary_classification",
+        cfg=MonitorConfig(),
+        window_start=END - timedelta(hours=1),
+        window_end=END,
+    )
+    typed = report.summary()
+    assert typed.n_rows == 300 and typed.n_labelled == 0
+    assert typed.drifted_features == report.drift.drifted_features
+    assert typed.notes == report.notes and typed.performance == {}
+    assert typed.to_json() == jsonable(report.to_dict())
