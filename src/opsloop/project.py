@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
     from opsloop.train.pipeline import TrainOutcome
+    from opsloop.view_models import MonitoringView, StatusView
 
 
 class Project:
@@ -325,7 +326,11 @@ class Project:
         )
 
     def monitoring(self, *, limit: int = 48, version: str | None = None) -> dict[str, Any]:
-        """The latest monitored windows, oldest first (`views.build_monitoring`)."""
+        """The stable JSON of `monitoring_view()`."""
+        return self.monitoring_view(limit=limit, version=version).to_json()
+
+    def monitoring_view(self, *, limit: int = 48, version: str | None = None) -> MonitoringView:
+        """The latest monitored windows, oldest first (`views.build_monitoring`), typed."""
         from opsloop.views import build_monitoring
 
         return build_monitoring(self.store, self.name, limit=limit, version=version)
@@ -426,6 +431,12 @@ class Project:
 
     # ---- views ---------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        """The stable JSON of `status_view()` (docs/cli.md)."""
+        return self.status_view().to_json()
+
+    def status_view(self) -> StatusView:
+        """Champion, challenger, deployment, rollout, last monitor, schedule and agent,
+        typed (`views.build_status`)."""
         from opsloop.views import build_status
 
         return build_status(self)

@@ -10,34 +10,73 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from opsloop.core.evidence import GateReportData
+from opsloop.core.summaries import (
+    EstimatedPerformance,
+    MonitorSummary,
+    MultivariateSummary,
+    PreviousComparison,
+    QualityCheckSummary,
+)
+from opsloop.view_models import (
+    AgentView,
+    ApprovalView,
+    DeploymentView,
+    EstimatedBandView,
+    FeatureWindowView,
+    GateView,
+    LastMonitorView,
+    LastTriggerView,
+    LeaseView,
+    MonitoringView,
+    MultivariateBandView,
+    PendingApprovalView,
+    QualityBreachView,
+    RolloutCheckView,
+    RolloutView,
+    RunView,
+    ScheduleView,
+    StatusView,
+    VersionView,
+    WindowPreviousView,
+    WindowView,
+)
+
 if TYPE_CHECKING:
     from opsloop.project import Project
     from opsloop.store import OpsStore
-    from opsloop.store.records import MonitorResult, PipelineRun
+    from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _gate_extra(evidence: dict[str, Any]) -> dict[str, Any]:
-    """CI, test and report links of the primary metric, from the stored gate report."""
-    report = evidence.get("report") or {}
-    primary = (report.get("metrics") or [{}])[0]
-    return {
-        "method": primary.get("method"),
-        "improvement": primary.get("improvement"),
-        "ci_low": primary.get("ci_low"),
-        "ci_high": primary.get("ci_high"),
-        "confidence": report.get("confidence"),
-        "slices_regressed": [
-            s["slice"] for s in report.get("slices", []) if s.get("status") == "regressed"
-        ],
-        "report": (evidence.get("artifacts") or {}).get("gate_report.html"),
-    }
+def _gate_view(gate: GateDecision) -> GateView:
+    """The decision's columns, with the primary metric's CI and test, the regressed slices
+    and the report's link from its stored evidence."""
+    evidence = gate.evidence_model
+    report = evidence.report or GateReportData()
+    primary = report.primary
+    return GateView(
+        passed=gate.passed,
+        metric=gate.metric,
+        challenger_value=gate.challenger_value,
+        champion_value=gate.champion_value,
+        champion_version=gate.champion_version,
+        reasons=gate.reasons,
+        ts=_iso(gate.ts),
+        method=primary.method,
+        improvement=primary.improvement,
+        ci_low=primary.ci_low,
+        ci_high=primary.ci_high,
+        confidence=report.confidence,
+        slices_regressed=report.regressed_slices,
+        report=evidence.artifacts.get("gate_report.html"),
+    )
 
 
-def build_status(project: Project) -> dict[str, Any]:
+def build_status(project: Project) -> StatusView:
     store = project.store
     name = project.name
     cfg = project.config
@@ -54,34 +93,23 @@ def build_status(project: Project) -> dict[str, Any]:
             challenger = version
             break
 
-    def version_view(version: str | None) -> dict[str, Any] | None:
+    def version_view(version: str | None) -> VersionView | None:
         if version is None:
             return None
         gate = store.find_gate(name, version)
         approval = store.find_approval(name, version)
-        return {
-            "version": version,
-            "gate": None
-            if gate is None
-            else {
-                "passed": gate.passed,
-                "metric": gate.metric,
-                "challenger_value": gate.challenger_value,
-                "champion_value": gate.champion_value,
-                "champion_version": gate.champion_version,
-                "reasons": gate.reasons,
-                "ts": _iso(gate.ts),
-                **_gate_extra(gate.evidence),
-            },
-            "approval": None
+        return VersionView(
+            version=version,
+            gate=None if gate is None else _gate_view(gate),
+            approval=None
             if approval is None
-            else {
-                "status": approval.status,
-                "actor": approval.actor,
-                "comment": approval.comment,
-                "ts": _iso(approval.ts),
-            },
-        }
+            else ApprovalView(
+                status=approval.status,
+                actor=approval.actor,
+                comment=approval.comment,
+                ts=_iso(approval.ts),
+            ),
+        )
 
     rollout = store.find_rollout(name)
     last = store.find_last_monitor(name)
@@ -96,194 +124,227 @@ def build_status(project: Project) -> dict[str, Any]:
     running = store.list_running_runs(name)
 
     now = datetime.now(UTC)
-    return {
-        "model": name,
-        "task": cfg.task,
-        "stack": cfg.stack,
-        "champion": version_view(champion),
-        "challenger": version_view(challenger),
-        "deployment": None
+    return StatusView(
+        model=name,
+        task=cfg.task,
+        stack=cfg.stack,
+        champion=version_view(champion),
+        challenger=version_view(challenger),
+        deployment=None
         if deployment is None
-        else {
-            "version": deployment.version,
-            "revision": deployment.revision,
-            "previous_version": deployment.previous_version,
-            "strategy": deployment.strategy,
-            "reason": deployment.reason,
-            "actor": deployment.actor,
-            "ts": _iso(deployment.ts),
-        },
-        "rollout": None
+        else DeploymentView(
+            version=deployment.version,
+            revision=deployment.revision,
+            previous_version=deployment.previous_version,
+            strategy=deployment.strategy,
+            reason=deployment.reason,
+            actor=deployment.actor,
+            ts=_iso(deployment.ts),
+        ),
+        rollout=None
         if rollout is None
-        else {
-            "id": rollout.id,
-            "strategy": rollout.strategy,
-            "status": rollout.status,
-            "stable_version": rollout.stable_version,
-            "candidate_version": rollout.candidate_version,
-            "steps": rollout.steps,
-            "step": rollout.step,
-            "share": rollout.share,
-            "started": _iso(rollout.started),
-            "step_started": _iso(rollout.step_started),
-            "finished": _iso(rollout.finished),
-            "actor": rollout.actor,
-            "reason": rollout.reason,
-            "analysed": _iso(rollout.analysed),
-            "verdict": rollout.analysis.get("verdict"),
-            "analysis_reasons": rollout.analysis.get("reasons", []),
-            "checks": [
-                {k: c.get(k) for k in ("name", "status", "value", "limit")}
-                for c in rollout.analysis.get("checks", [])
+        else RolloutView(
+            id=rollout.id,
+            strategy=rollout.strategy,
+            status=rollout.status,
+            stable_version=rollout.stable_version,
+            candidate_version=rollout.candidate_version,
+            steps=rollout.steps,
+            step=rollout.step,
+            share=rollout.share,
+            started=_iso(rollout.started),
+            step_started=_iso(rollout.step_started),
+            finished=_iso(rollout.finished),
+            actor=rollout.actor,
+            reason=rollout.reason,
+            analysed=_iso(rollout.analysed),
+            verdict=rollout.analysis_model.verdict,
+            analysis_reasons=rollout.analysis_model.reasons,
+            checks=[
+                RolloutCheckView(name=c.name, status=c.status, value=c.value, limit=c.limit)
+                for c in rollout.analysis_model.checks
             ],
-        },
-        "last_monitor": None
+        ),
+        last_monitor=None
         if last is None
-        else {
-            "ts": _iso(last.ts),
-            "version": last.version,
-            "window_start": _iso(last.window_start),
-            "window_end": _iso(last.window_end),
-            "n_rows": last.n_rows,
-            "n_labelled": last.n_labelled,
-            "drift_detected": last.drift_detected,
-            "drift_share": last.drift_share,
-            "drifted_features": last.summary.get("drifted_features", []),
-            "multivariate": last.summary.get("multivariate"),
-            "performance_metric": last.performance_metric,
-            "performance_value": last.performance_value,
-            "performance_degraded": last.performance_degraded,
-            "estimated_performance": last.summary.get("estimated_performance"),
-            "quality_passed": (last.summary.get("quality") or {}).get("passed"),
-            "quality_breaches": [
-                {k: c.get(k) for k in ("check", "feature", "value", "expected", "detail")}
-                for c in (last.summary.get("quality") or {}).get("checks", [])
-                if c.get("status") == "breach"
+        else LastMonitorView(
+            ts=_iso(last.ts),
+            version=last.version,
+            window_start=_iso(last.window_start),
+            window_end=_iso(last.window_end),
+            n_rows=last.n_rows,
+            n_labelled=last.n_labelled,
+            drift_detected=last.drift_detected,
+            drift_share=last.drift_share,
+            drifted_features=last.summary_model.drifted_features,
+            multivariate=_raw(last.summary_model.multivariate),
+            performance_metric=last.performance_metric,
+            performance_value=last.performance_value,
+            performance_degraded=last.performance_degraded,
+            estimated_performance=_raw(last.summary_model.estimated_performance),
+            quality_passed=_quality_passed(last.summary_model),
+            quality_breaches=[
+                QualityBreachView(
+                    check=c.check,
+                    feature=c.feature,
+                    value=c.value,
+                    expected=c.expected,
+                    detail=c.detail,
+                )
+                for c in _breaches(last.summary_model)
             ],
-            "report_path": last.report_path,
-            "newly_drifted": (last.summary.get("previous") or {}).get("newly_drifted", []),
-            "recovered": (last.summary.get("previous") or {}).get("recovered", []),
-        },
-        "pending_approvals": [
-            {
-                "version": a.version,
-                "since": _iso(a.ts),
-                "comment": a.comment,
-                "expires": None
+            report_path=last.report_path,
+            newly_drifted=last.summary_model.newly_drifted,
+            recovered=last.summary_model.recovered,
+        ),
+        pending_approvals=[
+            PendingApprovalView(
+                version=a.version,
+                since=_iso(a.ts),
+                comment=a.comment,
+                expires=None
                 if cfg.gate.approval_expiry is None
                 else _iso(a.ts + cfg.gate.approval_expiry),
-            }
+            )
             for a in store.list_pending(name)
         ],
-        "versions": versions,
-        "schedule": {
-            "monitor": cfg.monitor.schedule,
-            "monitor_next": _iso(next_run(cfg.monitor.schedule, now)),
-            "retrain": cfg.retrain.schedule,
-            "retrain_on": list(cfg.retrain.on),
-            "last_trigger": None
+        versions=versions,
+        schedule=ScheduleView(
+            monitor=cfg.monitor.schedule,
+            monitor_next=_iso(next_run(cfg.monitor.schedule, now)),
+            retrain=cfg.retrain.schedule,
+            retrain_on=list(cfg.retrain.on),
+            last_trigger=None
             if not firings
-            else {
-                "trigger": firings[-1].trigger,
-                "key": firings[-1].key,
-                "ts": _iso(firings[-1].ts),
-            },
-            "cooldown_until": _iso(cooldown_until(cfg, firings, now)),
-            "triggers": trigger_outlook(store, cfg, name, now),
-        },
-        "retrain_requests": [r.to_dict() for r in list_requests(store, name, limit=10)],
-        "runs": [_run_view(r) for r in runs],
-        "running": [_run_view(r) for r in running],
-        "agent": {
-            "lease": None
+            else LastTriggerView(
+                trigger=firings[-1].trigger,
+                key=firings[-1].key,
+                ts=_iso(firings[-1].ts),
+            ),
+            cooldown_until=_iso(cooldown_until(cfg, firings, now)),
+            triggers=trigger_outlook(store, cfg, name, now),
+        ),
+        retrain_requests=[r.to_dict() for r in list_requests(store, name, limit=10)],
+        runs=[_run_view(r) for r in runs],
+        running=[_run_view(r) for r in running],
+        agent=AgentView(
+            lease=None
             if lease is None
-            else {
-                "holder": lease.holder,
-                "token": lease.token,
-                "acquired": _iso(lease.acquired),
-                "renewed": _iso(lease.renewed),
-                "expires": _iso(lease.expires),
-                "live": lease.live(now),
-            },
-            "lease_ttl": cfg.agent.lease_ttl.total_seconds(),
-            "heartbeat_timeout": cfg.agent.heartbeat_timeout.total_seconds(),
-        },
-    }
+            else LeaseView(
+                holder=lease.holder,
+                token=lease.token,
+                acquired=_iso(lease.acquired),
+                renewed=_iso(lease.renewed),
+                expires=_iso(lease.expires),
+                live=lease.live(now),
+            ),
+            lease_ttl=cfg.agent.lease_ttl.total_seconds(),
+            heartbeat_timeout=cfg.agent.heartbeat_timeout.total_seconds(),
+        ),
+    )
 
 
-def _run_view(r: PipelineRun) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "pipeline": r.pipeline,
-        "status": r.status,
-        "trigger": r.trigger,
-        "started": _iso(r.started),
-        "finished": _iso(r.finished),
-        "error": r.error,
-        "heartbeat": _iso(r.heartbeat),
-        "stages": [f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages],
-    }
+def _run_view(r: PipelineRun) -> RunView:
+    return RunView(
+        id=r.id,
+        pipeline=r.pipeline,
+        status=r.status,
+        trigger=r.trigger,
+        started=_iso(r.started),
+        finished=_iso(r.finished),
+        error=r.error,
+        heartbeat=_iso(r.heartbeat),
+        stages=[f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages],
+    )
 
 
-def _band(value: Any, flag: str) -> dict[str, Any] | None:
-    if not isinstance(value, dict):
+def _quality_passed(s: MonitorSummary) -> bool | None:
+    return None if s.quality is None else s.quality.passed
+
+
+def _breaches(s: MonitorSummary) -> list[QualityCheckSummary]:
+    return [] if s.quality is None else s.quality.breaches
+
+
+def _raw(value: EstimatedPerformance | MultivariateSummary | None) -> dict[str, Any] | None:
+    return None if value is None else value.to_json()
+
+
+def _estimated_band(value: EstimatedPerformance | None) -> EstimatedBandView | None:
+    if value is None:
         return None
-    return {k: value.get(k) for k in ("value", "lower", "upper", flag)}
+    return EstimatedBandView(
+        value=value.value, lower=value.lower, upper=value.upper, degraded=value.degraded
+    )
 
 
-def monitor_window_view(r: MonitorResult) -> dict[str, Any]:
+def _multivariate_band(value: MultivariateSummary | None) -> MultivariateBandView | None:
+    if value is None:
+        return None
+    return MultivariateBandView(
+        value=value.value, lower=value.lower, upper=value.upper, drifted=value.drifted
+    )
+
+
+def _window_previous(previous: PreviousComparison | None) -> WindowPreviousView | None:
+    if previous is None or not previous.to_json():
+        return None
+    return WindowPreviousView(
+        id=previous.id,
+        newly_drifted=previous.newly_drifted,
+        recovered=previous.recovered,
+        drift_share_change=None if previous.drift_share is None else previous.drift_share.change,
+        performance_change=None if previous.performance is None else previous.performance.change,
+    )
+
+
+def monitor_window_view(r: MonitorResult) -> WindowView:
     """One monitored window, compact (what a chart over time needs): per-feature verdict
     statistics, drift share, realised and estimated performance, the multivariate score,
     the data-quality verdict and the change since the previous window. Keys of summaries
     written by older opsloops are null."""
-    s = r.summary
-    previous = s.get("previous") or {}
-    quality = s.get("quality")
-    return {
-        "id": r.id,
-        "ts": _iso(r.ts),
-        "version": r.version,
-        "window_start": _iso(r.window_start),
-        "window_end": _iso(r.window_end),
-        "n_rows": r.n_rows,
-        "n_labelled": r.n_labelled,
-        "drift_detected": r.drift_detected,
-        "drift_share": r.drift_share,
-        "drifted_features": s.get("drifted_features", []),
-        "features": {
-            f["name"]: {
-                k: f.get(k)
-                for k in ("test", "statistic", "p_value", "threshold", "drifted", "status")
-            }
-            for f in (s.get("drift") or {}).get("features", [])
-            if "name" in f
+    s = r.summary_model
+    return WindowView(
+        id=r.id,
+        ts=_iso(r.ts),
+        version=r.version,
+        window_start=_iso(r.window_start),
+        window_end=_iso(r.window_end),
+        n_rows=r.n_rows,
+        n_labelled=r.n_labelled,
+        drift_detected=r.drift_detected,
+        drift_share=r.drift_share,
+        drifted_features=s.drifted_features,
+        features={
+            f.name: FeatureWindowView(
+                test=f.test,
+                statistic=f.statistic,
+                p_value=f.p_value,
+                threshold=f.threshold,
+                drifted=f.drifted,
+                status=f.status,
+            )
+            for f in s.features
+            if f.name is not None
         },
-        "performance_metric": r.performance_metric,
-        "performance_value": r.performance_value,
-        "performance_degraded": r.performance_degraded,
-        "estimated_performance": _band(s.get("estimated_performance"), "degraded"),
-        "multivariate": _band(s.get("multivariate"), "drifted"),
-        "quality_passed": quality.get("passed") if isinstance(quality, dict) else None,
-        "previous": None
-        if not previous
-        else {
-            "id": previous.get("id"),
-            "newly_drifted": previous.get("newly_drifted", []),
-            "recovered": previous.get("recovered", []),
-            "drift_share_change": (previous.get("drift_share") or {}).get("change"),
-            "performance_change": (previous.get("performance") or {}).get("change"),
-        },
-        "report_path": r.report_path,
-    }
+        performance_metric=r.performance_metric,
+        performance_value=r.performance_value,
+        performance_degraded=r.performance_degraded,
+        estimated_performance=_estimated_band(s.estimated_performance),
+        multivariate=_multivariate_band(s.multivariate),
+        quality_passed=_quality_passed(s),
+        previous=_window_previous(s.previous),
+        report_path=r.report_path,
+    )
 
 
 def build_monitoring(
     store: OpsStore, model: str, *, limit: int = 48, version: str | None = None
-) -> dict[str, Any]:
+) -> MonitoringView:
     """The `limit` latest monitored windows (of one version, or all), oldest first."""
     results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
-    return {
-        "model": model,
-        "version": version,
-        "windows": [monitor_window_view(r) for r in results],
-    }
+    return MonitoringView(
+        model=model,
+        version=version,
+        windows=[monitor_window_view(r) for r in results],
+    )

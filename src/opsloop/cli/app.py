@@ -691,13 +691,13 @@ def monitor_history(
         project = parent.get("project", project)
     if not given("stack"):
         stack = parent.get("stack", stack)
-    data = open_project(project, stack).monitoring(limit=limit, version=version)
+    view = open_project(project, stack).monitoring_view(limit=limit, version=version)
     if as_json:
-        print_json(data)
+        print_json(view.to_json())
         return
     from opsloop.cli.render import print_monitor_history
 
-    print_monitor_history(console(), data)
+    print_monitor_history(console(), view)
 
 
 @app.command()
@@ -809,11 +809,11 @@ def status(
     """Champion, challenger, deployment, last monitor verdict, pending approvals."""
     from opsloop.cli.render import print_status
 
-    data = open_project(project, stack).status()
+    view = open_project(project, stack).status_view()
     if as_json:
-        print_json(data)
+        print_json(view.to_json())
     else:
-        print_status(console(), data)
+        print_status(console(), view)
 
 
 @app.command()

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from opsloop.project import Project
+    from opsloop.store.records import MonitorResult
 
 # Production traffic: the drift level grows phase by phase.
 PHASES = (0.0, 0.5, 1.0, 1.0)
@@ -165,6 +166,7 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
 
     server = _Server(root)
     summary: dict[str, Any] = {"project": str(root), "v1": v1.to_dict()}
+    monitored: MonitorResult | None = None
     try:
         with console.status("3. Starting `opsloop serve`…"):
             _wait(server.ready, 120, "the server to become ready", server.proc)
@@ -252,6 +254,7 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
         console.print(
             f"7. The running server now answers with version [bold]{answered[-1]}[/] (no restart)."
         )
+        monitored = tick.monitored
         summary.update(
             v2=v2.to_dict(),
             monitor=tick.monitored.to_dict() if tick.monitored else None,
@@ -260,29 +263,32 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
     finally:
         server.stop()
 
-    _print_summary(console, project, summary, time.monotonic() - started)
+    _print_summary(console, project, summary, monitored, time.monotonic() - started)
     return summary
 
 
 def _print_summary(
-    console: Console, project: Project, summary: dict[str, Any], seconds: float
+    console: Console,
+    project: Project,
+    summary: dict[str, Any],
+    m: MonitorResult | None,
+    seconds: float,
 ) -> None:
     from rich.table import Table
 
-    m = summary.get("monitor") or {}
     v1, v2 = summary["v1"], summary["v2"]
     metric = project.config.gate.primary.metric
     table = Table(title=f"opsloop demo finished in {seconds:.0f}s", show_header=False)
     table.add_row(
         "detected",
-        f"drift in {m.get('drift_share', 0):.0%} of features "
-        f"{m.get('summary', {}).get('drifted_features', [])}",
+        f"drift in {0 if m is None else m.drift_share:.0%} of features "
+        f"{[] if m is None else m.summary_model.drifted_features}",
     )
-    if m.get("performance_value") is not None:
+    if m is not None and m.performance_value is not None:
         table.add_row(
             "performance",
-            f"{m['performance_metric']} = {m['performance_value']:.4f} "
-            f"on {m['n_labelled']} labelled predictions (floor "
+            f"{m.performance_metric} = {m.performance_value:.4f} "
+            f"on {m.n_labelled} labelled predictions (floor "
             f"{project.config.monitor.performance.floor})",
         )
     table.add_row(
@@ -298,7 +304,7 @@ def _print_summary(
         + f"\n(full report: opsloop gate {project.name} {v2['version']} -p {root})",
     )
     table.add_row("served now", f"version {summary['served_after']}")
-    table.add_row("monitor report", str(m.get("report_path")))
+    table.add_row("monitor report", str(None if m is None else m.report_path))
     table.add_row("see it", f"opsloop status -p {root}\nopsloop events -p {root}")
     db = project.paths.home / "mlflow.db"
     table.add_row(

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+from opsloop.core.evidence import RolloutAnalysis
+from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
+from opsloop.view_models import (
+    EstimatedBandView,
+    MonitoringView,
+    MultivariateBandView,
+    StatusView,
+)
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -78,40 +88,39 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
         )
 
 
-def multivariate_line(mv: dict[str, Any]) -> str:
+def multivariate_line(value: MultivariateSummary | Mapping[str, Any]) -> str:
     """The `multivariate` summary key in one line (absent in results of older versions)."""
-    if mv.get("value") is None or mv.get("upper") is None:
-        return f"not judged ({mv.get('n', 0)} rows)"
-    state = "[red]outside the band[/]" if mv.get("drifted") else "inside the band"
-    return f"error {_fmt(mv['value'])} in [{_fmt(mv.get('lower'))}, {_fmt(mv['upper'])}] → {state}"
+    mv = MultivariateSummary.parse(value)
+    if mv.value is None or mv.upper is None:
+        return f"not judged ({mv.n or 0} rows)"
+    state = "[red]outside the band[/]" if mv.drifted else "inside the band"
+    return f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
 
 
 def print_monitor(console: Console, r: MonitorResult) -> None:
+    s = r.summary_model
     drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
     console.print(
         f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
         f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled."
     )
-    console.print(
-        f"{drift}: {r.drift_share:.0%} of features drifted {r.summary.get('drifted_features', [])}"
-    )
-    features = r.summary.get("drift", {}).get("features", [])
-    if features:
+    console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+    if s.features:
         table = Table("feature", "test", "statistic", "p-value", "PSI", "drifted", box=None)
-        for f in sorted(features, key=lambda f: (not f.get("drifted"), f.get("name", ""))):
+        for f in sorted(s.features, key=lambda f: (not f.drifted, f.name or "")):
             table.add_row(
-                f.get("name"),
-                f.get("test"),
-                _fmt(f.get("statistic")),
-                _fmt(f.get("p_value")),
-                _fmt(f.get("psi")),
-                "[red]yes[/]" if f.get("drifted") else "no",
+                f.name,
+                f.test,
+                _fmt(f.statistic),
+                _fmt(f.p_value),
+                _fmt(f.psi),
+                "[red]yes[/]" if f.drifted else "no",
             )
         console.print(table)
-    mv = r.summary.get("multivariate")
-    if mv:
+    mv = s.multivariate
+    if mv is not None and mv.to_json():
         console.print(
-            f"Multivariate (PCA reconstruction, {mv.get('components')} components): "
+            f"Multivariate (PCA reconstruction, {mv.components} components): "
             + multivariate_line(mv)
         )
     if r.performance_value is not None:
@@ -122,34 +131,35 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
         )
     else:
         console.print(f"Performance: not enough labels yet ({r.n_labelled} labelled rows).")
-    est = r.summary.get("estimated_performance")
-    if est:
+    est = s.estimated_performance
+    if est is not None and est.to_json():
         console.print(f"Estimated performance (CBPE, no labels): {estimated_line(est)}.")
-    cal = r.summary.get("calibration")
-    if cal:
+    cal = s.calibration
+    if cal is not None and cal.to_json():
         console.print(
-            f"Calibration: ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f} on "
-            f"{cal.get('n', r.n_labelled)} labelled rows."
+            f"Calibration: ECE {cal.ece:.4f}, Brier {cal.brier:.4f} on "
+            f"{r.n_labelled if 'n' not in cal.model_fields_set else cal.n} labelled rows."
         )
-    prev = r.summary.get("previous")
-    if prev:
-        share = prev.get("drift_share") or {}
+    prev = s.previous
+    if prev is not None and prev.to_json():
+        share = prev.drift_share
         console.print(
-            f"Since the previous window (ending {_short(prev.get('window_end'))}): drift share "
-            f"{_fmt(share.get('previous'))} → {_fmt(share.get('value'))}; newly drifted "
-            f"{prev.get('newly_drifted') or 'none'}, recovered {prev.get('recovered') or 'none'}."
+            f"Since the previous window (ending {_short(prev.window_end)}): drift share "
+            f"{_fmt(None if share is None else share.previous)} → "
+            f"{_fmt(None if share is None else share.value)}; newly drifted "
+            f"{prev.newly_drifted or 'none'}, recovered {prev.recovered or 'none'}."
         )
-    quality = r.summary.get("quality")
-    if quality:
-        breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+    quality = s.quality
+    if quality is not None and quality.to_json():
+        breaches = quality.breaches
         console.print(
             "Data quality: "
             + ("[green]passed[/]" if not breaches else f"[red]{len(breaches)} breach(es)[/]")
         )
         for c in breaches:
-            where = f" {c['feature']}" if c.get("feature") else ""
+            where = f" {c.feature}" if c.feature else ""
             console.print(
-                f"  {c['check']}{where}: {c.get('detail')} (expected {c.get('expected')})",
+                f"  {c.check}{where}: {c.detail} (expected {c.expected})",
                 markup=False,
             )
     console.print(f"Report: {r.report_path}")
@@ -159,18 +169,20 @@ def _short(iso: Any) -> str:
     return "—" if not iso else str(iso)[:16].replace("T", " ")
 
 
-def _band(value: dict[str, Any] | None, flag: str) -> str:
-    if not value or value.get("value") is None:
+def _band(value: EstimatedBandView | MultivariateBandView | None) -> str:
+    if value is None or value.value is None:
         return "—"
-    text = f"{value['value']:.4g}"
-    return f"[red]{text}[/]" if value.get(flag) else text
+    text = f"{value.value:.4g}"
+    flag = value.degraded if isinstance(value, EstimatedBandView) else value.drifted
+    return f"[red]{text}[/]" if flag else text
 
 
-def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
-    windows = data["windows"]
+def print_monitor_history(console: Console, view: MonitoringView | Mapping[str, Any]) -> None:
+    data = view if isinstance(view, MonitoringView) else MonitoringView.model_validate(view)
+    windows = data.windows
     if not windows:
         console.print(
-            f"No monitored windows for {data['model']} yet "
+            f"No monitored windows for {data.model} yet "
             "(`opsloop monitor`, or backfill with `opsloop monitor --from 7d`)."
         )
         return
@@ -189,31 +201,31 @@ def print_monitor_history(console: Console, data: dict[str, Any]) -> None:
     )
     table.columns[0].no_wrap = True  # a window end must read as one time
     for w in windows:
-        prev = w.get("previous") or {}
+        prev = w.previous
         change = " ".join(
             [
-                *(f"[red]+{n}[/]" for n in prev.get("newly_drifted", [])),
-                *(f"[green]−{n}[/]" for n in prev.get("recovered", [])),
+                *(f"[red]+{n}[/]" for n in ([] if prev is None else prev.newly_drifted)),
+                *(f"[green]−{n}[/]" for n in ([] if prev is None else prev.recovered)),
             ]
         )
-        perf = "—" if w["performance_value"] is None else f"{w['performance_value']:.3f}"
-        share = f"{w['drift_share']:.0%}"
-        quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.get("quality_passed")]
+        perf = "—" if w.performance_value is None else f"{w.performance_value:.3f}"
+        share = f"{w.drift_share:.0%}"
+        quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.quality_passed]
         table.add_row(
-            _short(w["window_end"])[5:],
-            str(w["version"]),
-            str(w["n_rows"]),
-            str(w["n_labelled"]),
-            f"[red]{share}[/]" if w["drift_detected"] else share,
+            _short(w.window_end)[5:],
+            str(w.version),
+            str(w.n_rows),
+            str(w.n_labelled),
+            f"[red]{share}[/]" if w.drift_detected else share,
             change or "—",
-            f"[red]{perf}[/]" if w["performance_degraded"] else perf,
-            _band(w.get("estimated_performance"), "degraded"),
-            _band(w.get("multivariate"), "drifted"),
+            f"[red]{perf}[/]" if w.performance_degraded else perf,
+            _band(w.estimated_performance),
+            _band(w.multivariate),
             quality,
         )
     console.print(table)
     console.print("since previous: [red]+newly drifted[/] [green]−recovered[/] features")
-    console.print(f"Latest report: {windows[-1]['report_path']}")
+    console.print(f"Latest report: {windows[-1].report_path}")
 
 
 def print_backfill(console: Console, r: BackfillResult) -> None:
@@ -239,13 +251,18 @@ def print_backfill(console: Console, r: BackfillResult) -> None:
         console.print(f"Report of the last window, with the history: {r.report_path}")
 
 
-def estimated_line(est: dict[str, Any]) -> str:
+def estimated_line(value: EstimatedPerformance | Mapping[str, Any]) -> str:
     """`roc_auc ≈ 0.8123 (band 0.79–0.93) on 1200 rows, ok` for an estimated_performance."""
-    if est.get("value") is None:
-        return f"not estimated ({'; '.join(est.get('reasons', [])) or 'no value'})"
-    band = "" if est.get("lower") is None else f" (band {est['lower']:.4f}–{est['upper']:.4f})"
-    state = "[red]degraded[/]" if est.get("degraded") else "[green]ok[/]"
-    return f"{est['metric']} ≈ {est['value']:.4f}{band} on {est.get('n')} rows, {state}"
+    est = EstimatedPerformance.parse(value)
+    if est.value is None:
+        return f"not estimated ({'; '.join(est.reasons) or 'no value'})"
+    band = "" if est.lower is None else f" (band {est.lower:.4f}–{_fmt4(est.upper)})"
+    state = "[red]degraded[/]" if est.degraded else "[green]ok[/]"
+    return f"{est.metric} ≈ {est.value:.4f}{band} on {est.n} rows, {state}"
+
+
+def _fmt4(value: float | None) -> str:
+    return "None" if value is None else f"{value:.4f}"
 
 
 def print_tick(console: Console, t: TickResult) -> None:
@@ -264,109 +281,105 @@ def print_tick(console: Console, t: TickResult) -> None:
         )
 
 
-def print_status(console: Console, s: dict[str, Any]) -> None:
-    console.print(f"[bold]{s['model']}[/] ({s['task']}, stack {s['stack']})")
+def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None:
+    s = view if isinstance(view, StatusView) else StatusView.model_validate(view)
+    console.print(f"[bold]{s.model}[/] ({s.task}, stack {s.stack})")
     table = Table("", "", box=None, show_header=False)
-    dep = s["deployment"]
+    dep = s.deployment
     table.add_row(
         "champion",
         "—"
         if dep is None
-        else f"version {dep['version']} (revision {dep['revision']}, since {dep['ts'][:19]}, "
-        f"{dep['reason']})",
+        else f"version {dep.version} (revision {dep.revision}, since {(dep.ts or '')[:19]}, "
+        f"{dep.reason})",
     )
-    ch = s["challenger"]
+    ch = s.challenger
     if ch is None:
         table.add_row("challenger", "—")
     else:
-        gate = ch["gate"]
+        gate = ch.gate
         gate_text = (
             "no gate yet"
             if gate is None
-            else (("passed" if gate["passed"] else "failed") + ": " + "; ".join(gate["reasons"]))
+            else (("passed" if gate.passed else "failed") + ": " + "; ".join(gate.reasons))
         )
-        table.add_row("challenger", f"version {ch['version']} — gate {gate_text}")
-    ro = s.get("rollout")
+        table.add_row("challenger", f"version {ch.version} — gate {gate_text}")
+    ro = s.rollout
     if ro is not None and (
-        ro["status"] == "running"
-        or s["deployment"] is None
-        or ro["finished"] >= s["deployment"]["ts"]
+        ro.status == "running"
+        or s.deployment is None
+        or (ro.finished or "") >= (s.deployment.ts or "")
     ):
-        table.add_row("rollout", rollout_line(ro))
-    m = s["last_monitor"]
+        table.add_row("rollout", rollout_line(ro.to_json()))
+    m = s.last_monitor
     if m is None:
         table.add_row("last monitor", "never run")
     else:
         perf = (
             ""
-            if m["performance_value"] is None
-            else f", {m['performance_metric']}={m['performance_value']:.4f} on "
-            f"{m['n_labelled']} labels"
-            + (" [red](below floor)[/]" if m["performance_degraded"] else "")
+            if m.performance_value is None
+            else f", {m.performance_metric}={m.performance_value:.4f} on "
+            f"{m.n_labelled} labels" + (" [red](below floor)[/]" if m.performance_degraded else "")
         )
-        verdict = "[red]drift[/]" if m["drift_detected"] else "[green]no drift[/]"
+        verdict = "[red]drift[/]" if m.drift_detected else "[green]no drift[/]"
         quality = {True: ", quality ok", None: ""}.get(
-            m.get("quality_passed"),
-            f", [red]quality: {len(m.get('quality_breaches', []))} breach(es)[/]",
+            m.quality_passed,
+            f", [red]quality: {len(m.quality_breaches)} breach(es)[/]",
         )
-        mv = m.get("multivariate")
+        mv = m.multivariate
         multi = f", multivariate {multivariate_line(mv)}" if mv else ""
         table.add_row(
             "last monitor",
-            f"{m['ts'][:19]}: {verdict} "
-            f"({m['drift_share']:.0%} of features{multi}){perf}, {m['n_rows']} rows"
+            f"{(m.ts or '')[:19]}: {verdict} "
+            f"({m.drift_share:.0%} of features{multi}){perf}, {m.n_rows} rows"
             f"{quality}",
         )
-        if m.get("estimated_performance"):
-            table.add_row("estimated", estimated_line(m["estimated_performance"]))
-    pending = s["pending_approvals"]
-    table.add_row(
-        "pending approvals", ", ".join(f"version {p['version']}" for p in pending) or "none"
-    )
-    sched = s["schedule"]
+        if m.estimated_performance:
+            table.add_row("estimated", estimated_line(m.estimated_performance))
+    pending = s.pending_approvals
+    table.add_row("pending approvals", ", ".join(f"version {p.version}" for p in pending) or "none")
+    sched = s.schedule
     table.add_row(
         "schedule",
-        f"monitor {sched['monitor']} (next {sched['monitor_next'][:16]}), "
-        f"retrain on {', '.join(sched['retrain_on'])}",
+        f"monitor {sched.monitor} (next {(sched.monitor_next or '')[:16]}), "
+        f"retrain on {', '.join(sched.retrain_on)}",
     )
-    last = sched["last_trigger"]
+    last = sched.last_trigger
     table.add_row(
-        "last trigger", "none" if last is None else f"{last['trigger']} at {last['ts'][:19]}"
+        "last trigger", "none" if last is None else f"{last.trigger} at {(last.ts or '')[:19]}"
     )
-    for tr in sched.get("triggers") or []:
+    for tr in sched.triggers:
         fired = (
             "never fired"
             if tr["last_ts"] is None
             else f"last {tr['last_ts'][:19]} ({tr['last_key']})"
         )
         table.add_row(f"  {tr['trigger']}", f"{fired}; next: {tr['detail']}")
-    lease = (s.get("agent") or {}).get("lease")
+    lease = s.agent.lease
     table.add_row(
         "agent",
         "none has run"
         if lease is None
-        else f"{lease['holder']} (lease token {lease['token']}, "
+        else f"{lease.holder} (lease token {lease.token}, "
         + (
-            f"live until {lease['expires'][11:19]})"
-            if lease["live"]
-            else f"expired at {lease['expires'][:19]})"
+            f"live until {(lease.expires or '')[11:19]})"
+            if lease.live
+            else f"expired at {(lease.expires or '')[:19]})"
         ),
     )
-    for r in s.get("running") or []:
-        stage = next((x for x in reversed(r["stages"]) if x.endswith(":running")), "")
+    for r in s.running:
+        stage = next((x for x in reversed(r.stages) if x.endswith(":running")), "")
         where = f" in {stage.split(':')[0]}" if stage else ""
         table.add_row(
             "running",
-            f"#{r['id']} {r['pipeline']} (trigger {r['trigger']}){where}, "
-            f"heartbeat {(r['heartbeat'] or '')[11:19]}",
+            f"#{r.id} {r.pipeline} (trigger {r.trigger}){where}, "
+            f"heartbeat {(r.heartbeat or '')[11:19]}",
         )
-    runs = s["runs"]
+    runs = s.runs
     if runs:
         r = runs[0]
-        table.add_row(
-            "last pipeline", f"#{r['id']} {r['pipeline']} {r['status']} (trigger {r['trigger']})"
-        )
-    table.add_row("versions", ", ".join(s["versions"]) or "none")
+        table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
+    table.add_row("versions", ", ".join(s.versions) or "none")
     console.print(table)
 
 
@@ -388,25 +401,25 @@ def print_rollout(console: Console, ro: dict[str, Any] | None) -> None:
     if ro is None:
         console.print("No rollout yet.")
         return
+    analysis = RolloutAnalysis.parse(ro["analysis"])
     console.print(
         f"Rollout {ro['id']}: "
         + rollout_line(
             {
                 **ro,
-                "verdict": ro["analysis"].get("verdict"),
-                "analysis_reasons": ro["analysis"].get("reasons"),
+                "verdict": analysis.verdict,
+                "analysis_reasons": analysis.reasons,
             }
         )
     )
-    checks = ro["analysis"].get("checks") or []
-    if checks:
+    if analysis.checks:
         table = Table("check", "status", "value", "limit", "detail")
         colours = {"pass": "green", "fail": "red", "pending": "yellow"}
-        for c in checks:
-            value = "—" if c["value"] is None else f"{c['value']:.4g}"
-            limit = "—" if c["limit"] is None else f"{c['limit']:g}"
+        for c in analysis.checks:
+            value = "—" if c.value is None else f"{c.value:.4g}"
+            limit = "—" if c.limit is None else f"{c.limit:g}"
             table.add_row(
-                c["name"], f"[{colours[c['status']]}]{c['status']}[/]", value, limit, c["detail"]
+                c.name, f"[{colours[str(c.status)]}]{c.status}[/]", value, limit, c.detail
             )
         console.print(table)
 

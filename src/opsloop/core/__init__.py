@@ -1,5 +1,6 @@
 """Shared value types, the lowest layer above `opsloop.config` and `opsloop.errors`:
 profiles and their sketches (`profile`, `sketch`), the multivariate transform (`transform`),
-a monitor result's digest (`digest`) and the registry alias names (`aliases`). Engines, the
+a monitor result's digest (`digest`), the registry alias names (`aliases`), and the typed
+monitor summaries, gate evidence and rollout analyses (`summaries`, `evidence`). Engines, the
 store, the monitor and the gate import them downward; nothing here imports another opsloop
 package but `opsloop.errors`."""

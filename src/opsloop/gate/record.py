@@ -59,7 +59,7 @@ def gate_and_record(
         margin=p["margin"],
         floor=p["floor"],
         challenger_value=p["challenger"],
-        champion_value=p.get("champion"),
+        champion_value=p["champion"],
         passed=report.passed,
         reasons=report.reasons,
         evidence={"report": report.to_dict(), "artifacts": artifacts},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from opsloop.core.evidence import GateMetric, GateReportData, GateSlice
 from opsloop.gate.evaluate import GateReport
 
 
@@ -28,29 +29,30 @@ def _ms(value: float | None) -> str:
     return "not timed" if value is None else f"{value:.2f}"
 
 
-def _ci(row: dict[str, Any]) -> str:
-    if row.get("ci_low") is None:
+def _ci(row: GateMetric | GateSlice) -> str:
+    if row.ci_low is None:
         return "–"
-    return f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
+    return f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
 
 
 def _tables(report: GateReport) -> list[tuple[str, list[str], list[list[str]]]]:
+    data = GateReportData.parse(report.to_dict())
     pct = f"{report.confidence * 100:g}%"
     metrics = [
         [
-            r["metric"],
-            r["policy"],
-            f"{r['margin']:g}",
-            _num(r.get("floor")),
-            _num(r["challenger"]),
-            _num(r.get("champion")),
-            _num(r.get("improvement"), True),
+            str(r.metric),
+            str(r.policy),
+            f"{r.margin:g}",
+            _num(r.floor),
+            _num(r.challenger),
+            _num(r.champion),
+            _num(r.improvement, True),
             _ci(r),
-            r.get("method") or "–",
-            _p(r.get("p_value")),
-            "pass" if r["passed"] else "FAIL",
+            r.method or "–",
+            _p(r.p_value),
+            "pass" if r.passed else "FAIL",
         ]
-        for r in report.metrics
+        for r in data.metrics
     ]
     out = [
         (
@@ -71,7 +73,7 @@ def _tables(report: GateReport) -> list[tuple[str, list[str], list[list[str]]]]:
             metrics,
         )
     ]
-    if report.slices:
+    if data.slices:
         out.append(
             (
                 "Slices",
@@ -88,37 +90,36 @@ def _tables(report: GateReport) -> list[tuple[str, list[str], list[list[str]]]]:
                 ],
                 [
                     [
-                        s["slice"],
-                        str(s["rows"]),
-                        _num(s.get("challenger")),
-                        _num(s.get("champion")),
-                        _num(s.get("improvement"), True),
+                        str(s.slice),
+                        str(s.rows),
+                        _num(s.challenger),
+                        _num(s.champion),
+                        _num(s.improvement, True),
                         _ci(s),
-                        _p(s.get("p_regression")),
-                        _p(s.get("p_holm")),
-                        s["status"] + (f" ({s['note']})" if s.get("note") else ""),
+                        _p(s.p_regression),
+                        _p(s.p_holm),
+                        str(s.status) + (f" ({s.note})" if s.note else ""),
                     ]
-                    for s in report.slices
+                    for s in data.slices
                 ],
             )
         )
-    if report.regression_set:
-        rs = report.regression_set
-        rows = [[f["id"], str(f["expected"]), str(f["got"])] for f in rs["failures"]]
+    rs = data.regression_set
+    if rs is not None and rs.to_json():
+        rows = [[str(f.id), str(f.expected), str(f.got)] for f in rs.failures]
         out.append(
             (
-                f"Regression set ({rs['passed_rows']}/{rs['rows']} as expected)",
+                f"Regression set ({rs.passed_rows}/{rs.rows} as expected)",
                 ["id", "expected", "got"],
                 rows,
             )
         )
-    b = report.budgets
-    if b:
+    b = data.budgets
+    if b is not None and b.to_json():
         rows = []
-        for who in ("challenger", "champion"):
-            m = b.get(who)
-            if m:
-                rows.append([who, _ms(m["p50_ms"]), _ms(m["p99_ms"]), f"{m['size_mb']:.3f}"])
+        for who, m in (("challenger", b.challenger), ("champion", b.champion)):
+            if m is not None and m.to_json():
+                rows.append([who, _ms(m.p50_ms), _ms(m.p99_ms), f"{m.size_mb:.3f}"])
         out.append(
             ("Operational budget", ["model", "latency p50 ms", "latency p99 ms", "size MB"], rows)
         )

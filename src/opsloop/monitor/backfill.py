@@ -56,7 +56,7 @@ class BackfillResult:
                     "drift_detected": r.drift_detected,
                     "drift_share": r.drift_share,
                     "performance_value": r.performance_value,
-                    "newly_drifted": (r.summary.get("previous") or {}).get("newly_drifted", []),
+                    "newly_drifted": r.summary_model.newly_drifted,
                 }
                 for r in self.monitored
             ],

@@ -188,8 +188,11 @@ def record_window(
     previous = rt.store.find_previous_monitor(rt.model, version, window.end)
     if previous is not None:
         summary["previous"] = compare_windows(
-            summary, previous.summary, previous_id=previous.id, previous_version=previous.version
-        )
+            report.summary(),
+            previous.summary_model,
+            previous_id=previous.id,
+            previous_version=previous.version,
+        ).to_json()
     rt.paths.reports.mkdir(parents=True, exist_ok=True)
     html_path = report_file(rt, version, window)
     json_path = html_path.with_suffix(".json")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from opsloop.config import LOWER_IS_BETTER, MonitorConfig, PerformanceConfig
 from opsloop.core.profile import Profile
+from opsloop.core.summaries import MonitorSummary
 from opsloop.data.features import FeatureSpec
 from opsloop.metrics import compute_metrics
 from opsloop.monitor.drift import DriftResult, Values, detect_drift
@@ -47,6 +48,10 @@ class MonitorReport:
         return self.drift.detected or (
             self.multivariate_counts and self.multivariate is not None and self.multivariate.drifted
         )
+
+    def summary(self) -> MonitorSummary:
+        """The window's summary, typed (`to_dict` is its JSON, as stored)."""
+        return MonitorSummary.parse(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         out = {

@@ -199,32 +199,39 @@ def _candidates(
     m = result.monitored
     if m is not None:
         key = Window.aligned(cfg.monitor.window, now=now).key
+        summary = m.summary_model
         evidence = {
             "monitor_result": m.id,
             "window": [m.window_start, m.window_end],
             "n_rows": m.n_rows,
             "n_labelled": m.n_labelled,
             "drift_share": m.drift_share,
-            "drifted_features": m.summary.get("drifted_features", []),
-            "multivariate": m.summary.get("multivariate"),
+            "drifted_features": summary.drifted_features,
+            "multivariate": None
+            if summary.multivariate is None
+            else summary.multivariate.to_json(),
             "performance": {m.performance_metric: m.performance_value},
         }
         if m.drift_detected and "drift" in cfg.retrain.on:
             candidates.append(("drift", key, evidence))
         if m.performance_degraded and "performance" in cfg.retrain.on:
             candidates.append(("performance", key, evidence))
-        estimated = m.summary.get("estimated_performance") or {}
-        if estimated.get("degraded") and "estimated_performance" in cfg.retrain.on:
-            candidates.append(
-                ("estimated_performance", key, {**evidence, "estimated_performance": estimated})
-            )
-        quality = m.summary.get("quality")
+        estimated = summary.estimated_performance
         if (
-            isinstance(quality, dict)
-            and quality.get("passed") is False
-            and "quality" in cfg.retrain.on
+            estimated is not None
+            and estimated.degraded
+            and "estimated_performance" in cfg.retrain.on
         ):
-            breaches = [c for c in quality.get("checks", []) if c.get("status") == "breach"]
+            candidates.append(
+                (
+                    "estimated_performance",
+                    key,
+                    {**evidence, "estimated_performance": estimated.to_json()},
+                )
+            )
+        quality = summary.quality
+        if quality is not None and quality.passed is False and "quality" in cfg.retrain.on:
+            breaches = [c.to_json() for c in quality.breaches]
             candidates.append(("quality", key, {**evidence, "quality_breaches": breaches}))
     if cfg.retrain.schedule and "schedule" in cfg.retrain.on:
         due_at = _cron_prev(cfg.retrain.schedule, now)

@@ -58,7 +58,7 @@ def verdict(rt: Runtime, result: TickResult) -> dict[str, Any] | None:
                 "n_labelled": m.n_labelled,
                 "drift_detected": m.drift_detected,
                 "drift_share": m.drift_share,
-                "drifted_features": m.summary.get("drifted_features", []),
+                "drifted_features": m.summary_model.drifted_features,
                 "performance": {m.performance_metric: m.performance_value}
                 if m.performance_metric
                 else {},

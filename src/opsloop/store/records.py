@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
+
+from opsloop.core.evidence import GateEvidence, RolloutAnalysis
+from opsloop.core.summaries import MonitorSummary
 
 Evidence = dict[str, Any]
 
@@ -117,6 +121,11 @@ class GateDecision(_Record):
     reasons: list[str]
     evidence: Evidence = field(default_factory=dict)
 
+    @cached_property
+    def evidence_model(self) -> GateEvidence:
+        """`evidence` (the stored JSON: the gate report and its artifacts) typed."""
+        return GateEvidence.parse(self.evidence)
+
 
 @dataclass(frozen=True)
 class Approval(_Record):
@@ -146,6 +155,11 @@ class MonitorResult(_Record):
     performance_degraded: bool
     report_path: str | None
     summary: Evidence = field(default_factory=dict)
+
+    @cached_property
+    def summary_model(self) -> MonitorSummary:
+        """`summary` (the stored JSON, a full summary or its digest) as a typed model."""
+        return MonitorSummary.parse(self.summary)
 
 
 @dataclass(frozen=True)
@@ -219,6 +233,12 @@ class Rollout(_Record):
     reason: str
     settings: Evidence = field(default_factory=dict)
     analysis: Evidence = field(default_factory=dict)
+
+    @cached_property
+    def analysis_model(self) -> RolloutAnalysis:
+        """`analysis` (the stored JSON of the latest step analysis; {} before it) typed."""
+        return RolloutAnalysis.parse(self.analysis)
+
     analysed: datetime | None = None
 
     @property

@@ -1,7 +1,9 @@
-"""Gate policies, slices, regression set, budgets and reports on controlled models."""
+"""Gate policies, slices, regression set, budgets and reports on controlled models; the
+stored evidence read back as typed models (opsloop.core.evidence)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +12,13 @@ import pandas as pd
 import pytest
 
 from opsloop.config import parse_config
+from opsloop.core.evidence import GateEvidence, GateReportData
 from opsloop.data.features import FeatureSpec
 from opsloop.errors import ConfigError, DataValidationError
 from opsloop.gate.evaluate import GateReport, run_gate
 from opsloop.gate.report import to_html, to_markdown
 from opsloop.registry.base import LoadedModel
+from opsloop.store._util import jsonable
 
 BASE = {"model": "m", "target": "y", "id_column": "id", "time_column": "t"}
 
@@ -259,3 +263,62 @@ def test_reports_render_every_part() -> None:
     assert "<script" not in html and "http" not in html  # self-contained
     again = GateReport.from_dict(report.to_dict())
     assert to_markdown(again) == md
+
+
+# Evidence as an older opsloop stored it: one metric, no slices, regression set or budgets
+# in the report, an integer margin, and no artifacts.
+OLD = """{"report": {"model": "churn", "version": "3", "champion_version": "2",
+"passed": true, "reasons": ["non_inferiority: roc_auc 0.8000 vs 0.7900"],
+"holdout_rows": 1200, "confidence": 0.95, "metrics": [{"metric": "roc_auc",
+"policy": "non_inferiority", "margin": 0, "floor": null, "challenger": 0.8,
+"champion": 0.79, "improvement": 0.01, "ci_low": -0.002, "ci_high": 0.022,
+"method": "delong", "p_value": 0.01, "passed": true, "reasons": []}],
+"window": "2026-01-01T00:00:00+00:00/2026-02-01T00:00:00+00:00",
+"created": "2026-02-01T03:00:00+00:00"}}"""
+
+
+def test_an_older_gate_evidence_loads_and_round_trips() -> None:
+    data = json.loads(OLD)
+    evidence = GateEvidence.parse(data)
+    assert json.dumps(evidence.to_json()) == json.dumps(data)
+    assert evidence.artifacts == {} and evidence.report is not None
+    report = evidence.report
+    assert report.primary.method == "delong" and report.primary.margin == 0
+    assert isinstance(report.primary.margin, int)
+    assert report.slices == [] and report.regressed_slices == []
+    assert report.regression_set is None and report.budgets is None
+    assert GateReportData().primary.method is None  # a report without metrics
+
+
+def test_a_gate_report_with_every_part_round_trips_as_stored(tmp_path: Path) -> None:
+    golden = pd.DataFrame({"id": ["g1", "g2"], "sa": [0.9, 0.2], "expected": [1, 1]})
+    golden.to_csv(tmp_path / "golden.csv", index=False)
+    cfg = parse_config(
+        {
+            **BASE,
+            "gate": {
+                "slices": [{"name": "segment", "column": "segment"}],
+                "regression_set": {"path": "golden.csv", "expected": "expected"},
+                "budgets": {"max_size_mb": 100},
+            },
+        }
+    )
+    report = run_gate(
+        cfg,
+        holdout=frame(n=3000, lift=0.4, slice_penalty=1.4),
+        challenger=model("sa", "2"),
+        champion=model("sk", "1"),
+        root=tmp_path,
+    )
+    stored = jsonable({"report": report.to_dict(), "artifacts": {"gate_report.html": "a:/r"}})
+    evidence = GateEvidence.parse(stored)
+    assert json.dumps(evidence.to_json()) == json.dumps(stored)
+    data = evidence.report
+    assert data is not None and data.primary.ci_low == report.primary["ci_low"]
+    assert data.regressed_slices == ["segment=c"]
+    assert data.regression_set is not None and [f.id for f in data.regression_set.failures] == [
+        "g2"
+    ]
+    assert data.budgets is not None and data.budgets.challenger is not None
+    assert [c.budget for c in data.budgets.checks] == ["size MB"]
+    assert data.slices[0].rows == 1181 and isinstance(data.slices[0].rows, int)

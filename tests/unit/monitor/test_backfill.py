@@ -115,6 +115,14 @@ def test_backfill_compares_windows_and_is_idempotent(memory_project: Project) ->
     assert last["previous"]["newly_drifted"] == prev["newly_drifted"]
     assert last["features"]["x1"]["drifted"] is True
     assert p.status()["last_monitor"]["newly_drifted"] == []
+    # the same history, typed: what the CLI renders, dumping to the JSON above
+    view = p.monitoring_view(limit=4)
+    assert view.to_json() == history
+    typed = view.windows[-2]
+    assert typed.previous is not None and typed.previous.newly_drifted == prev["newly_drifted"]
+    assert typed.features["x1"].drifted is True
+    last_monitor = p.status_view().last_monitor
+    assert last_monitor is not None and last_monitor.newly_drifted == []
 
 
 def test_backfill_needs_a_deployed_version_or_one_named(memory_project: Project) -> None:

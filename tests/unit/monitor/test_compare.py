@@ -31,7 +31,7 @@ def test_newly_drifted_recovered_and_changes() -> None:
         perf=0.70,
         n_labelled=120,
     )
-    out = compare_windows(now, before, previous_id=7, previous_version="1")
+    out = compare_windows(now, before, previous_id=7, previous_version="1").to_json()
     # c changed method (auto switched): drifted now, but its statistics are not comparable
     assert out["newly_drifted"] == ["a", "c"] and out["recovered"] == ["b"]
     by_name = {f["name"]: f for f in out["features"]}
@@ -52,7 +52,7 @@ def test_newly_drifted_recovered_and_changes() -> None:
 def test_a_feature_not_judged_before_is_not_newly_drifted() -> None:
     before = summary(0, [feature("a", None, status="insufficient_data")])
     now = summary(1, [feature("a", 0.4, drifted=True), feature("new", 0.5, drifted=True)])
-    out = compare_windows(now, before)
+    out = compare_windows(now, before).to_json()
     assert out["newly_drifted"] == [] and out["recovered"] == []
     assert {f["name"]: f["previous_statistic"] for f in out["features"]} == {"a": None, "new": None}
 
@@ -76,7 +76,7 @@ def test_optional_keys_compared_when_both_have_them() -> None:
             },
         ],
     }
-    out = compare_windows(now, before)
+    out = compare_windows(now, before).to_json()
     assert out["estimated_performance"]["change"] == pytest.approx(-0.08)
     assert out["multivariate"]["change"] == pytest.approx(0.3)
     assert out["quality"] == {
@@ -87,5 +87,5 @@ def test_optional_keys_compared_when_both_have_them() -> None:
     assert out["performance"]["value"] is None and out["performance"]["change"] is None
     # an older previous result without the optional keys: no comparison, no error
     older = summary(0, [feature("a", 0.1)])
-    assert "quality" not in compare_windows(now, older)
-    assert "multivariate" not in compare_windows(now, older)
+    assert "quality" not in compare_windows(now, older).to_json()
+    assert "multivariate" not in compare_windows(now, older).to_json()

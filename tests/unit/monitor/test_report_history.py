@@ -50,7 +50,9 @@ def test_older_summaries_render_without_optional_sections() -> None:
 
 def test_every_optional_key_is_rendered() -> None:
     *older, current = history(extras=True)
-    current["previous"] = compare_windows(current, older[-1], previous_id=4, previous_version="1")
+    current["previous"] = compare_windows(
+        current, older[-1], previous_id=4, previous_version="1"
+    ).to_json()
     html = render_html(current, None, title="tiny <v1>", history=older)
     assert "tiny &lt;v1&gt;" in html and "40% missing &lt;b&gt;" in html
     assert "Data quality" in html and "missing_rate" in html and "breached" in html

@@ -110,3 +110,47 @@ def test_status_and_its_rendering_show_the_triggers(tmp_path: Path) -> None:
     assert "manual" in text and f"#{request.id}" in text
     assert "labels" in text and "0 of 500 rows" in text
     assert "schedule" in text and "never fired" in text
+
+
+def test_the_status_view_is_typed_and_dumps_the_stable_json(tmp_path: Path) -> None:
+    import json
+
+    from rich.console import Console
+
+    from opsloop.cli.render import print_status
+    from opsloop.view_models import StatusView
+
+    p = project(tmp_path)
+    p.train()
+    p.request_retrain(reason="because")
+    view = p.status_view()
+    assert view.champion is not None and view.champion.version == "1"
+    assert view.champion.gate is not None and view.champion.gate.passed
+    assert view.schedule.retrain_on == list(p.config.retrain.on)
+    data = view.to_json()
+    assert list(data) == [
+        "model",
+        "task",
+        "stack",
+        "champion",
+        "challenger",
+        "deployment",
+        "rollout",
+        "last_monitor",
+        "pending_approvals",
+        "versions",
+        "schedule",
+        "retrain_requests",
+        "runs",
+        "running",
+        "agent",
+    ]
+    # the JSON reads back into the same view, and renders the same from either
+    again = StatusView.model_validate(json.loads(json.dumps(data)))
+    assert again == view
+    texts = []
+    for s in (view, data):
+        console = Console(record=True, width=200)
+        print_status(console, s)
+        texts.append(console.export_text())
+    assert texts[0] == texts[1] and "version 1" in texts[0]

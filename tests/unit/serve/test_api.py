@@ -264,7 +264,7 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     t0 = datetime(2026, 5, 1, tzinfo=UTC)
     older = summary(0, [feature("x", 0.1)], extras=False)  # an older opsloop's summary
     newer = summary(1, [feature("x", 0.3, drifted=True)], extras=True, perf=0.7)
-    newer["previous"] = compare_windows(newer, older, previous_id=1)
+    newer["previous"] = compare_windows(newer, older, previous_id=1).to_json()
     for hour, s in ((1, newer), (0, older)):  # stored out of window order
         store_window(
             p.store,

@@ -1,0 +1,280 @@
+"""The typed shapes of the read-only views (`views.build_status`, `views.build_monitoring`):
+what `opsloop status --json`, `opsloop monitoring --json`, `GET /api/status`,
+`GET /api/models/{m}/monitoring` and the dashboard show. `model_dump(mode="json")` is the stable
+JSON documented in docs/cli.md: add fields, never rename or remove them. Fields are in the
+order of that JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from opsloop.core.summaries import Num
+
+__all__ = [
+    "AgentView",
+    "ApprovalView",
+    "DeploymentView",
+    "EstimatedBandView",
+    "FeatureWindowView",
+    "GateView",
+    "LastMonitorView",
+    "LastTriggerView",
+    "LeaseView",
+    "MonitoringView",
+    "MultivariateBandView",
+    "PendingApprovalView",
+    "QualityBreachView",
+    "RolloutCheckView",
+    "RolloutView",
+    "RunView",
+    "ScheduleView",
+    "StatusView",
+    "VersionView",
+    "WindowPreviousView",
+    "WindowView",
+]
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON of this view."""
+        return self.model_dump(mode="json")
+
+
+class GateView(View):
+    passed: bool
+    metric: str | None
+    challenger_value: Num | None
+    champion_value: Num | None
+    champion_version: str | None
+    reasons: list[str]
+    ts: str | None
+    # the primary metric's test, from the stored report
+    method: str | None
+    improvement: Num | None
+    ci_low: Num | None
+    ci_high: Num | None
+    confidence: Num | None
+    slices_regressed: list[str]
+    report: str | None  # the HTML report's artifact URI
+
+
+class ApprovalView(View):
+    status: str
+    actor: str | None
+    comment: str | None
+    ts: str | None
+
+
+class VersionView(View):
+    version: str
+    gate: GateView | None
+    approval: ApprovalView | None
+
+
+class DeploymentView(View):
+    version: str | None
+    revision: int
+    previous_version: str | None
+    strategy: str | None
+    reason: str | None
+    actor: str | None
+    ts: str | None
+
+
+class RolloutCheckView(View):
+    name: str | None
+    status: str | None
+    value: Num | None
+    limit: Num | None
+
+
+class RolloutView(View):
+    id: int
+    strategy: str
+    status: str
+    stable_version: str | None
+    candidate_version: str
+    steps: list[Num]
+    step: int
+    share: Num
+    started: str | None
+    step_started: str | None
+    finished: str | None
+    actor: str | None
+    reason: str | None
+    analysed: str | None
+    verdict: str | None
+    analysis_reasons: list[str]
+    checks: list[RolloutCheckView]
+
+
+class QualityBreachView(View):
+    check: str | None
+    feature: str | None
+    value: Num | None
+    expected: str | None
+    detail: str | None
+
+
+class LastMonitorView(View):
+    ts: str | None
+    version: str | None
+    window_start: str | None
+    window_end: str | None
+    n_rows: int
+    n_labelled: int
+    drift_detected: bool
+    drift_share: Num
+    drifted_features: list[str]
+    multivariate: dict[str, Any] | None  # the summary's key as stored
+    performance_metric: str | None
+    performance_value: Num | None
+    performance_degraded: bool
+    estimated_performance: dict[str, Any] | None  # the summary's key as stored
+    quality_passed: bool | None
+    quality_breaches: list[QualityBreachView]
+    report_path: str | None
+    newly_drifted: list[str]
+    recovered: list[str]
+
+
+class PendingApprovalView(View):
+    version: str
+    since: str | None
+    comment: str | None
+    expires: str | None
+
+
+class LastTriggerView(View):
+    trigger: str
+    key: str
+    ts: str | None
+
+
+class ScheduleView(View):
+    monitor: str | None
+    monitor_next: str | None
+    retrain: str | None
+    retrain_on: list[str]
+    last_trigger: LastTriggerView | None
+    cooldown_until: str | None
+    triggers: list[dict[str, Any]]  # orchestrate.outlook.trigger_outlook
+
+
+class RunView(View):
+    id: int
+    pipeline: str
+    status: str
+    trigger: str | None
+    started: str | None
+    finished: str | None
+    error: str | None
+    heartbeat: str | None
+    stages: list[str]  # "name:status"
+
+
+class LeaseView(View):
+    holder: str
+    token: int
+    acquired: str | None
+    renewed: str | None
+    expires: str | None
+    live: bool
+
+
+class AgentView(View):
+    lease: LeaseView | None
+    lease_ttl: Num
+    heartbeat_timeout: Num
+
+
+class StatusView(View):
+    """`opsloop status`: one model's whole state, from the ops store alone."""
+
+    model: str
+    task: str
+    stack: str
+    champion: VersionView | None
+    challenger: VersionView | None
+    deployment: DeploymentView | None
+    rollout: RolloutView | None
+    last_monitor: LastMonitorView | None
+    pending_approvals: list[PendingApprovalView]
+    versions: list[str]
+    schedule: ScheduleView
+    retrain_requests: list[dict[str, Any]]  # orchestrate.manual.RetrainRequest.to_dict
+    runs: list[RunView]
+    running: list[RunView]
+    agent: AgentView
+
+
+# --- monitoring history -----------------------------------------------------------------
+
+
+class FeatureWindowView(View):
+    test: str | None
+    statistic: Num | None
+    p_value: Num | None
+    threshold: Num | None
+    drifted: bool | None
+    status: str | None
+
+
+class EstimatedBandView(View):
+    value: Num | None
+    lower: Num | None
+    upper: Num | None
+    degraded: bool | None
+
+
+class MultivariateBandView(View):
+    value: Num | None
+    lower: Num | None
+    upper: Num | None
+    drifted: bool | None
+
+
+class WindowPreviousView(View):
+    id: int | None
+    newly_drifted: list[str]
+    recovered: list[str]
+    drift_share_change: Num | None
+    performance_change: Num | None
+
+
+class WindowView(View):
+    """One monitored window, compact: what a chart over time needs. Keys of summaries
+    written by older opsloops are null."""
+
+    id: int
+    ts: str | None
+    version: str | None
+    window_start: str | None
+    window_end: str | None
+    n_rows: int
+    n_labelled: int
+    drift_detected: bool
+    drift_share: Num
+    drifted_features: list[str]
+    features: dict[str, FeatureWindowView]
+    performance_metric: str | None
+    performance_value: Num | None
+    performance_degraded: bool
+    estimated_performance: EstimatedBandView | None
+    multivariate: MultivariateBandView | None
+    quality_passed: bool | None
+    previous: WindowPreviousView | None
+    report_path: str | None
+
+
+class MonitoringView(View):
+    """The latest monitored windows of a model (of one version, or all), oldest first."""
+
+    model: str
+    version: str | None
+    windows: list[WindowView]
