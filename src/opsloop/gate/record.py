@@ -74,7 +74,7 @@ def gate_and_record(
 def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateReport:
     """Gate `version` again on the holdout of its own training window, against the current
     champion (or, for the champion itself, against the champion it was gated against)."""
-    from opsloop.deploy.controller import CHAMPION
+    from opsloop.core.aliases import CHAMPION
     from opsloop.train.split import time_split
 
     version = str(version)
