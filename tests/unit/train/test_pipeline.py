@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
@@ -97,10 +99,6 @@ def test_missing_columns_are_named(memory_project: Project) -> None:
     ("code", "fragment"),
     [
         (
-            "def load(window):\n    raise RuntimeError('db down')\ndef build():\n    return 1\n",
-            "load(window) in model.py raised RuntimeError: db down",
-        ),
-        (
             "def load(window):\n    return [1]\ndef build():\n    return 1\n",
             "returned the wrong type",
         ),
@@ -109,10 +107,60 @@ def test_missing_columns_are_named(memory_project: Project) -> None:
     ],
 )
 def test_user_code_errors_are_clear(memory_project: Project, code: str, fragment: str) -> None:
+    """Deterministic errors in the user's code are not retried (retrain.backoff is 5 s)."""
     (memory_project.root / "model.py").write_text(code)
+    t0 = time.monotonic()
     with pytest.raises(UserCodeError) as info:
         memory_project.train()
+    assert time.monotonic() - t0 < memory_project.config.retrain.backoff.total_seconds()
     assert fragment in str(info.value)
+    (run,) = memory_project.store.list_runs("tiny")
+    assert run.status == "failed" and [s["name"] for s in run.stages] == ["load"]
+    assert "retries" not in run.stages[0]["detail"]
+
+
+def test_an_error_raised_by_load_is_retried_then_reported(tmp_path) -> None:
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "p")
+    text = (root / "opsloop.yaml").read_text()
+    (root / "opsloop.yaml").write_text(
+        text.replace("cooldown: 1h}", "cooldown: 1h, retries: 2, backoff: 0.01s}")
+    )
+    (root / "model.py").write_text(
+        "def load(window):\n    raise RuntimeError('db down')\ndef build():\n    return 1\n"
+    )
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
+    with pytest.raises(UserCodeError) as info:
+        p.train()
+    assert "load(window) in model.py raised RuntimeError: db down" in str(info.value)
+    (run,) = p.store.list_runs("tiny")
+    assert [r["retry_in"] for r in run.stages[0]["detail"]["retries"]] == [0.01, 0.02]
+    assert kinds(p)[-1] == "training_failed"
+
+
+def test_an_import_error_in_model_py_fails_at_once(memory_project: Project) -> None:
+    p = memory_project
+    code = (p.root / "model.py").read_text()
+    (p.root / "model.py").write_text("import nonexistent_pkg  # a typo\n" + code)
+    t0 = time.monotonic()
+    with pytest.raises(UserCodeError) as info:
+        p.train()
+    assert time.monotonic() - t0 < p.config.retrain.backoff.total_seconds()
+    assert str(info.value).startswith(
+        "importing model.py failed: ModuleNotFoundError: No module named 'nonexistent_pkg'."
+    )
+    assert info.value.fix is not None and "python " in info.value.fix
+    assert isinstance(info.value.__cause__, ImportError)
+    (run,) = p.store.list_runs("tiny")
+    assert run.status == "failed" and run.stages[0]["status"] == "failed"
+    assert "retries" not in run.stages[0]["detail"]
+    failed = p.events()[-1]
+    assert failed.kind == "training_failed" and failed.evidence["stage"] == "load"
+    assert p.registry.list_versions("tiny") == []
 
 
 def test_build_must_return_an_estimator(memory_project: Project) -> None:
