@@ -168,3 +168,52 @@ def test_build_must_return_an_estimator(memory_project: Project) -> None:
     path.write_text(path.read_text().replace("return make_pipeline(", "return 42 or ("))
     with pytest.raises(UserCodeError, match="not an estimator"):
         memory_project.train()
+
+
+def test_training_alone_registers_a_challenger_and_stops(memory_project: Project) -> None:
+    """train/ fits, evaluates, profiles and registers; the gate, the approval and the
+    deployment are the loop's (orchestrate/loop.py)."""
+    from opsloop.data.window import Window
+    from opsloop.stages import StageRecorder
+    from opsloop.train import train_version
+
+    p = memory_project
+    rt = p.runtime
+    rec = StageRecorder(rt.store, "tiny", "train", trigger="manual")
+    window = Window.last(rt.config.retrain.training_window, end=rt.now())
+    trained = train_version(rt, rec, window=window, trigger="manual")
+    assert trained.version == "1" and trained.pipeline_run == rec.run_id
+    assert trained.champion is None and trained.window == window
+    assert trained.challenger.version == "1" and trained.metrics["roc_auc"] > 0.75
+    assert len(trained.holdout) == trained.rows["holdout"] > 0
+    assert trained.mlflow_run_id == p.registry.get_version("tiny", "1").run_id
+    assert [s["name"] for s in rec.stages] == [
+        "load",
+        "validate",
+        "split",
+        "fit",
+        "evaluate",
+        "register",
+    ]
+    assert kinds(p) == ["trained", "registered"]
+    assert p.store.find_gate("tiny", "1") is None and p.store.find_approval("tiny", "1") is None
+    assert p.store.find_deployment("tiny") is None
+    assert p.registry.find_alias("tiny", "challenger").version == "1"  # type: ignore[union-attr]
+
+
+def test_train_imports_no_other_loop_step() -> None:
+    import ast
+    from pathlib import Path
+
+    import opsloop.train
+
+    imported: set[str] = set()
+    for path in Path(opsloop.train.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names)
+    assert "opsloop.registry.base" in imported  # the walk sees function-level imports
+    steps = ("opsloop.gate", "opsloop.deploy", "opsloop.orchestrate")
+    assert not [m for m in imported if m.startswith(steps)]
