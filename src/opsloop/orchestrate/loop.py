@@ -103,17 +103,17 @@ def _run(
     try:
         trained = train_version(rt, rec, window=window, trigger=trigger, reset_schema=reset_schema)
         with rec.stage("gate") as d:
-            decision = gate(rt, trained)
+            decision = gate_step(rt, trained)
             d.update(
                 passed=decision.passed,
                 reasons=decision.reasons,
                 champion_version=decision.champion_version,
             )
         with rec.stage("approve") as d:
-            approval = approve(rt, trained.version, decision)
+            approval = approval_step(rt, trained.version, decision)
             started = None
             if approval is not None and approval.status == "approved":
-                started = deploy(rt, trained.version, decision)
+                started = deploy_step(rt, trained.version, decision)
             rollout = started.id if isinstance(started, Rollout) else None
             promoted = started is not None and rollout is None
             status = "none" if approval is None else approval.status
@@ -147,7 +147,7 @@ def _run(
         raise
 
 
-def gate(rt: Runtime, trained: TrainedVersion) -> GateDecision:
+def gate_step(rt: Runtime, trained: TrainedVersion) -> GateDecision:
     """The gate step: the challenger against the champion found when training started, on
     the same holdout; recorded (decision, report artifacts, version tag)."""
     from opsloop.gate.record import gate_and_record
@@ -163,7 +163,7 @@ def gate(rt: Runtime, trained: TrainedVersion) -> GateDecision:
     return decision
 
 
-def approve(rt: Runtime, version: str, decision: GateDecision) -> Approval | None:
+def approval_step(rt: Runtime, version: str, decision: GateDecision) -> Approval | None:
     """The approval step, by `gate.approval`: approved (auto) or pending (manual) when the
     gate passed; None when it failed."""
     from opsloop.deploy import record_approval
@@ -187,7 +187,7 @@ def approve(rt: Runtime, version: str, decision: GateDecision) -> Approval | Non
     )
 
 
-def deploy(rt: Runtime, version: str, decision: GateDecision) -> Deployment | Rollout:
+def deploy_step(rt: Runtime, version: str, decision: GateDecision) -> Deployment | Rollout:
     """The deploy step for an automatically approved version: by `deploy.strategy`, ending
     any running rollout of an older version."""
     from opsloop.deploy import deploy as start
