@@ -23,18 +23,18 @@ from opsloop.runtime import Paths, Runtime, resolve_stack
 
 if TYPE_CHECKING:
     from opsloop.data.window import Window
-    from opsloop.deploy.rollout import Step
+    from opsloop.deploy import Step
     from opsloop.engines.base import Engine
     from opsloop.gate.evaluate import GateReport
     from opsloop.monitor.backfill import BackfillResult, OnWindow
     from opsloop.orchestrate.agent import TickResult
+    from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.registry.base import ModelRegistry
     from opsloop.serve.app import ServeContext
     from opsloop.stages import Progress
     from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
-    from opsloop.train.pipeline import TrainOutcome
     from opsloop.view_models import MonitoringView, StatusView
 
 
@@ -143,9 +143,9 @@ class Project:
     ) -> TrainOutcome:
         """Run the pipeline: load → validate → split → fit → evaluate → register → gate →
         approval → promotion (when approval is `auto`)."""
-        from opsloop.train.pipeline import run_training
+        from opsloop.orchestrate.loop import run_loop
 
-        return run_training(
+        return run_loop(
             self.runtime,
             window=window,
             trigger=trigger,
@@ -154,7 +154,7 @@ class Project:
         )
 
     def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:
-        from opsloop.deploy.controller import promote
+        from opsloop.deploy import promote
 
         return promote(self.runtime, version, reason=reason, actor=self.actor)
 
@@ -169,7 +169,7 @@ class Project:
     ) -> Deployment | Rollout:
         """Take `version` to production by `strategy` (default `deploy.strategy`):
         blue_green switches now (a Deployment), canary/shadow start a Rollout."""
-        from opsloop.deploy.rollout import deploy
+        from opsloop.deploy import deploy
 
         return deploy(
             self.runtime,
@@ -183,40 +183,40 @@ class Project:
 
     def rollout_status(self) -> dict[str, Any] | None:
         """The newest rollout, with a fresh analysis while it runs."""
-        from opsloop.deploy.rollout import status
+        from opsloop.deploy import status
 
         return status(self.runtime)
 
     def advance_rollout(self) -> Step | None:
         """One controller step: analyse the running rollout and act on the verdict."""
-        from opsloop.deploy.rollout import advance
+        from opsloop.deploy import advance
 
         return advance(self.runtime)
 
     def promote_rollout(self, *, reason: str = "") -> Rollout:
         """Skip the remaining steps of the running rollout and promote its candidate."""
-        from opsloop.deploy.rollout import promote_now
+        from opsloop.deploy import promote_now
 
         return promote_now(self.runtime, actor=self.actor, reason=reason)
 
     def abort_rollout(self, *, reason: str = "") -> Rollout:
         """Stop the running rollout; all traffic returns to stable."""
-        from opsloop.deploy.rollout import abort
+        from opsloop.deploy import abort
 
         return abort(self.runtime, actor=self.actor, reason=reason)
 
     def rollback(self, *, reason: str = "") -> Deployment:
-        from opsloop.deploy.controller import rollback
+        from opsloop.deploy import rollback
 
         return rollback(self.runtime, actor=self.actor, reason=reason)
 
     def approve(self, version: str, *, comment: str = "", force: bool = False) -> Approval:
-        from opsloop.deploy.controller import approve
+        from opsloop.deploy import approve
 
         return approve(self.runtime, version, actor=self.actor, comment=comment, force=force)
 
     def reject(self, version: str, *, comment: str = "") -> Approval:
-        from opsloop.deploy.controller import reject
+        from opsloop.deploy import reject
 
         return reject(self.runtime, version, actor=self.actor, comment=comment)
 

@@ -126,8 +126,9 @@ class Runtime:
     def load_data(self, window: Window) -> pd.DataFrame:
         import pandas as pd
 
+        module = self.user_module  # its own errors (import, missing functions) stay as they are
         try:
-            frame = self.user_module.load(window)
+            frame = module.load(window)
         except Exception as exc:
             raise UserCodeError(
                 f"load(window) in {self.config.code} raised {type(exc).__name__}: {exc}",
@@ -142,8 +143,9 @@ class Runtime:
         return frame
 
     def build_estimator(self) -> Any:
+        module = self.user_module
         try:
-            estimator = self.user_module.build()
+            estimator = module.build()
         except Exception as exc:
             raise UserCodeError(
                 f"build() in {self.config.code} raised {type(exc).__name__}: {exc}"

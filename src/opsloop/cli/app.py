@@ -400,8 +400,7 @@ def rollout_advance(
 ) -> None:
     """One controller step (what the agent does each tick): expire overdue approvals,
     analyse the running rollout and advance, promote or roll it back."""
-    from opsloop.deploy.controller import expire_pending
-    from opsloop.deploy.rollout import advance
+    from opsloop.deploy import advance, expire_pending
 
     rt = open_project(project, stack, name).runtime
     notes = [

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
     from opsloop.monitor.backfill import BackfillResult
     from opsloop.orchestrate.agent import TickResult
+    from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.project import Project
     from opsloop.store.records import Event, MonitorResult
-    from opsloop.train.pipeline import TrainOutcome
 
 
 class StageProgress:

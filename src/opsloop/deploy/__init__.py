@@ -1,5 +1,41 @@
-"""Deployments: promotion, approval, rejection and rollback."""
+"""Deployment as one state machine: promotion, rollouts, rollback (`machine.py`), the
+rollout controller step (`steps.py`, on `analysis.py`) and approvals (`approvals.py`).
 
-from opsloop.deploy.controller import approve, promote, reject, rollback
+Import these from `opsloop.deploy`; the modules behind them may move."""
 
-__all__ = ["approve", "promote", "reject", "rollback"]
+from opsloop.deploy.approvals import (
+    EXPIRY_ACTOR,
+    approve,
+    expire_pending,
+    record_approval,
+    reject,
+)
+from opsloop.deploy.machine import (
+    STRATEGIES,
+    abort,
+    deploy,
+    promote,
+    promote_now,
+    rollback,
+    rollback_target,
+)
+from opsloop.deploy.steps import RolloutController, Step, advance, status
+
+__all__ = [
+    "EXPIRY_ACTOR",
+    "STRATEGIES",
+    "RolloutController",
+    "Step",
+    "abort",
+    "advance",
+    "approve",
+    "deploy",
+    "expire_pending",
+    "promote",
+    "promote_now",
+    "record_approval",
+    "reject",
+    "rollback",
+    "rollback_target",
+    "status",
+]

@@ -27,14 +27,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opsloop.data.window import Window
-from opsloop.deploy.rollout import Step, advance
+from opsloop.deploy import Step, advance
 from opsloop.errors import OpsloopError, StateError
 from opsloop.lease import HeldLease, agent_lease_name
+from opsloop.orchestrate.loop import TrainOutcome, run_loop
 from opsloop.orchestrate.recovery import busy_training, recover_crashed
 from opsloop.runtime import Runtime
 from opsloop.stages import Progress
 from opsloop.store.records import MonitorResult, PipelineRun, TriggerFiring
-from opsloop.train.pipeline import TrainOutcome
 
 log = logging.getLogger("opsloop.agent")
 
@@ -102,7 +102,7 @@ def tick(
     cfg = rt.config
     now = rt.now()
     result = TickResult()
-    from opsloop.deploy.controller import expire_pending
+    from opsloop.deploy import expire_pending
 
     for approval in expire_pending(rt, now):
         result.notes.append(f"pending approval of version {approval.version} expired")
@@ -174,8 +174,6 @@ def tick(
     if result.fired and not train:
         result.notes.append("training left to the orchestrator")
     elif result.fired:
-        from opsloop.train.pipeline import run_training
-
         first = result.fired[0]
         window = (
             next((r.window for r in resumes if str(r.run.id) == first.key), None)
@@ -183,7 +181,7 @@ def tick(
             else None
         )
         try:
-            result.trained = run_training(
+            result.trained = run_loop(
                 rt, window=window, trigger=f"{first.trigger}:{first.key}", progress=progress
             )
         except StateError as exc:  # lost the race for the training slot

@@ -19,10 +19,10 @@ from typing import Any
 from opsloop.config import RETRAIN_TRIGGERS
 from opsloop.errors import InvalidInputError
 from opsloop.orchestrate.agent import TickResult, tick_with_lease
+from opsloop.orchestrate.loop import TrainOutcome, run_loop
 from opsloop.runtime import Runtime
 from opsloop.store._util import jsonable
 from opsloop.store.records import PipelineRun
-from opsloop.train.pipeline import TrainOutcome
 
 # every trigger `retrain.on` can list, plus the ones that are always on or come from outside
 TRIGGERS = (*RETRAIN_TRIGGERS, "resume", "manual", "airflow")
@@ -110,8 +110,6 @@ def find_run_for_trigger(rt: Runtime, trigger: str) -> PipelineRun | None:
 def train_for_trigger(rt: Runtime, trigger: str) -> TriggeredTraining:
     """Train once for `trigger` (`<name>:<key>`); a keyless trigger (`manual`) always
     trains. `resume:<run id>` retrains on the crashed run's data window."""
-    from opsloop.train.pipeline import run_training
-
     check_trigger(trigger)
     if ":" in trigger:
         previous = find_run_for_trigger(rt, trigger)
@@ -130,4 +128,4 @@ def train_for_trigger(rt: Runtime, trigger: str) -> TriggeredTraining:
             None,
         )
         window = None if crashed is None else crashed_window(crashed)
-    return TriggeredTraining(trigger, run_training(rt, window=window, trigger=trigger), None)
+    return TriggeredTraining(trigger, run_loop(rt, window=window, trigger=trigger), None)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from opsloop.errors import NotFoundError, StateError
 
 if TYPE_CHECKING:
+    from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.runtime import Runtime
     from opsloop.stages import Progress
     from opsloop.store.records import PipelineRun, TriggerFiring
     from opsloop.store.sql import OpsStore
-    from opsloop.train.pipeline import TrainOutcome
 
 REQUESTED = "retrain_requested"
 TRIGGER = "manual"
@@ -122,8 +122,8 @@ def retrain_now(
 ) -> tuple[RetrainRequest, TrainOutcome]:
     """Record a request, fire it and train in this process now; StateError while a training
     of the model runs."""
+    from opsloop.orchestrate.loop import run_loop
     from opsloop.orchestrate.recovery import busy_training
-    from opsloop.train.pipeline import run_training
 
     busy = busy_training(rt)
     if busy is not None:
@@ -139,5 +139,5 @@ def retrain_now(
             f"an agent picked up retraining request {request.id} first",
             fix="watch it with `opsloop status`",
         )
-    outcome = run_training(rt, trigger=f"{TRIGGER}:{request.id}", progress=progress)
+    outcome = run_loop(rt, trigger=f"{TRIGGER}:{request.id}", progress=progress)
     return request, outcome

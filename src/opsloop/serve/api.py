@@ -91,7 +91,7 @@ def error_status(exc: OpsloopError) -> int:
 
 
 def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
-    from opsloop.deploy.controller import approve, reject
+    from opsloop.deploy import approve, reject
 
     router = APIRouter(prefix="/api", tags=["management"])
 
@@ -178,7 +178,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     def deploy_version(name: str, body: DeployBody, actor: str = admin_actor) -> dict[str, Any]:
         """Blue-green switch now, or start a canary/shadow rollout."""
         from opsloop.config import parse_duration
-        from opsloop.deploy.rollout import deploy
+        from opsloop.deploy import deploy
 
         check_model(name)
         try:
@@ -207,7 +207,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     def rollout_promote(
         name: str, body: ReasonBody | None = None, actor: str = admin_actor
     ) -> dict[str, Any]:
-        from opsloop.deploy.rollout import promote_now
+        from opsloop.deploy import promote_now
 
         check_model(name)
         done = promote_now(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
@@ -217,7 +217,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     def rollout_abort(
         name: str, body: ReasonBody | None = None, actor: str = admin_actor
     ) -> dict[str, Any]:
-        from opsloop.deploy.rollout import abort
+        from opsloop.deploy import abort
 
         check_model(name)
         done = abort(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
@@ -228,7 +228,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         name: str, body: ReasonBody | None = None, actor: str = admin_actor
     ) -> dict[str, Any]:
         """Back to the previous champion; during a rollout, back to its stable version."""
-        from opsloop.deploy.controller import rollback
+        from opsloop.deploy import rollback
 
         check_model(name)
         deployment = rollback(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)

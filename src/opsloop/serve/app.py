@@ -115,7 +115,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
         batcher.start()
         controller = None
         if ctx.controller and ctx.project is not None:
-            from opsloop.deploy.rollout import RolloutController
+            from opsloop.deploy import RolloutController
 
             controller = RolloutController(ctx.project.runtime)
             controller.start()

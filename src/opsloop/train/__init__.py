@@ -1,5 +1,6 @@
-"""The training pipeline: load → validate → split → fit → evaluate → register → gate → approve."""
+"""Training: load → validate → split → fit → evaluate → register. The gate, the approval
+and the deployment that follow are composed by `opsloop.orchestrate.loop`."""
 
-from opsloop.train.pipeline import TrainOutcome, run_training
+from opsloop.train.pipeline import TrainedVersion, train_version
 
-__all__ = ["TrainOutcome", "run_training"]
+__all__ = ["TrainedVersion", "train_version"]

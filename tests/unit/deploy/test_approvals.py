@@ -65,7 +65,7 @@ def test_pending_approvals_expire_and_expired_versions_need_force(tmp_path: Path
         p.status()["pending_approvals"][0]["expires"]
         == (pending.ts + timedelta(hours=1)).isoformat()
     )
-    from opsloop.deploy.controller import EXPIRY_ACTOR, expire_pending
+    from opsloop.deploy import EXPIRY_ACTOR, expire_pending
 
     assert expire_pending(p.runtime, pending.ts + timedelta(minutes=59)) == []
     (expired,) = expire_pending(p.runtime, pending.ts + timedelta(hours=1, seconds=1))

@@ -192,7 +192,7 @@ def test_bake_time_holds_a_healthy_step(project: Project) -> None:
     step = p.advance_rollout()
     assert step is not None and step.action == "waiting" and "baking" in step.analysis.reasons[0]
     later = p.runtime.now() + timedelta(minutes=6)
-    from opsloop.deploy.rollout import advance
+    from opsloop.deploy import advance
 
     moved = advance(p.runtime, later)
     assert moved is not None and moved.action == "advanced"

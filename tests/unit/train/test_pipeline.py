@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
@@ -97,10 +99,6 @@ def test_missing_columns_are_named(memory_project: Project) -> None:
     ("code", "fragment"),
     [
         (
-            "def load(window):\n    raise RuntimeError('db down')\ndef build():\n    return 1\n",
-            "load(window) in model.py raised RuntimeError: db down",
-        ),
-        (
             "def load(window):\n    return [1]\ndef build():\n    return 1\n",
             "returned the wrong type",
         ),
@@ -109,10 +107,60 @@ def test_missing_columns_are_named(memory_project: Project) -> None:
     ],
 )
 def test_user_code_errors_are_clear(memory_project: Project, code: str, fragment: str) -> None:
+    """Deterministic errors in the user's code are not retried (retrain.backoff is 5 s)."""
     (memory_project.root / "model.py").write_text(code)
+    t0 = time.monotonic()
     with pytest.raises(UserCodeError) as info:
         memory_project.train()
+    assert time.monotonic() - t0 < memory_project.config.retrain.backoff.total_seconds()
     assert fragment in str(info.value)
+    (run,) = memory_project.store.list_runs("tiny")
+    assert run.status == "failed" and [s["name"] for s in run.stages] == ["load"]
+    assert "retries" not in run.stages[0]["detail"]
+
+
+def test_an_error_raised_by_load_is_retried_then_reported(tmp_path) -> None:
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(tmp_path / "p")
+    text = (root / "opsloop.yaml").read_text()
+    (root / "opsloop.yaml").write_text(
+        text.replace("cooldown: 1h}", "cooldown: 1h, retries: 2, backoff: 0.01s}")
+    )
+    (root / "model.py").write_text(
+        "def load(window):\n    raise RuntimeError('db down')\ndef build():\n    return 1\n"
+    )
+    p = Project(root, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine())
+    with pytest.raises(UserCodeError) as info:
+        p.train()
+    assert "load(window) in model.py raised RuntimeError: db down" in str(info.value)
+    (run,) = p.store.list_runs("tiny")
+    assert [r["retry_in"] for r in run.stages[0]["detail"]["retries"]] == [0.01, 0.02]
+    assert kinds(p)[-1] == "training_failed"
+
+
+def test_an_import_error_in_model_py_fails_at_once(memory_project: Project) -> None:
+    p = memory_project
+    code = (p.root / "model.py").read_text()
+    (p.root / "model.py").write_text("import nonexistent_pkg  # a typo\n" + code)
+    t0 = time.monotonic()
+    with pytest.raises(UserCodeError) as info:
+        p.train()
+    assert time.monotonic() - t0 < p.config.retrain.backoff.total_seconds()
+    assert str(info.value).startswith(
+        "importing model.py failed: ModuleNotFoundError: No module named 'nonexistent_pkg'."
+    )
+    assert info.value.fix is not None and "python " in info.value.fix
+    assert isinstance(info.value.__cause__, ImportError)
+    (run,) = p.store.list_runs("tiny")
+    assert run.status == "failed" and run.stages[0]["status"] == "failed"
+    assert "retries" not in run.stages[0]["detail"]
+    failed = p.events()[-1]
+    assert failed.kind == "training_failed" and failed.evidence["stage"] == "load"
+    assert p.registry.list_versions("tiny") == []
 
 
 def test_build_must_return_an_estimator(memory_project: Project) -> None:
@@ -120,3 +168,52 @@ def test_build_must_return_an_estimator(memory_project: Project) -> None:
     path.write_text(path.read_text().replace("return make_pipeline(", "return 42 or ("))
     with pytest.raises(UserCodeError, match="not an estimator"):
         memory_project.train()
+
+
+def test_training_alone_registers_a_challenger_and_stops(memory_project: Project) -> None:
+    """train/ fits, evaluates, profiles and registers; the gate, the approval and the
+    deployment are the loop's (orchestrate/loop.py)."""
+    from opsloop.data.window import Window
+    from opsloop.stages import StageRecorder
+    from opsloop.train import train_version
+
+    p = memory_project
+    rt = p.runtime
+    rec = StageRecorder(rt.store, "tiny", "train", trigger="manual")
+    window = Window.last(rt.config.retrain.training_window, end=rt.now())
+    trained = train_version(rt, rec, window=window, trigger="manual")
+    assert trained.version == "1" and trained.pipeline_run == rec.run_id
+    assert trained.champion is None and trained.window == window
+    assert trained.challenger.version == "1" and trained.metrics["roc_auc"] > 0.75
+    assert len(trained.holdout) == trained.rows["holdout"] > 0
+    assert trained.mlflow_run_id == p.registry.get_version("tiny", "1").run_id
+    assert [s["name"] for s in rec.stages] == [
+        "load",
+        "validate",
+        "split",
+        "fit",
+        "evaluate",
+        "register",
+    ]
+    assert kinds(p) == ["trained", "registered"]
+    assert p.store.find_gate("tiny", "1") is None and p.store.find_approval("tiny", "1") is None
+    assert p.store.find_deployment("tiny") is None
+    assert p.registry.find_alias("tiny", "challenger").version == "1"  # type: ignore[union-attr]
+
+
+def test_train_imports_no_other_loop_step() -> None:
+    import ast
+    from pathlib import Path
+
+    import opsloop.train
+
+    imported: set[str] = set()
+    for path in Path(opsloop.train.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names)
+    assert "opsloop.registry.base" in imported  # the walk sees function-level imports
+    steps = ("opsloop.gate", "opsloop.deploy", "opsloop.orchestrate")
+    assert not [m for m in imported if m.startswith(steps)]

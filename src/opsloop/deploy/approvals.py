@@ -1,0 +1,145 @@
+"""Approvals: who allowed or refused a version, then the state machine's transition.
+
+An approval is a row in the ops store (the source of truth, with its event) mirrored as the
+version tag `opsloop.approval`. Approving deploys the version (`machine.deploy`), rejecting
+the champion rolls back (`machine.rollback`) and rejecting a rollout's candidate aborts the
+rollout (`machine.abort`). Pending approvals expire after `gate.approval_expiry`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from opsloop.config import format_duration
+from opsloop.deploy.machine import abort, deploy, drop_challenger, rollback, rollback_target
+from opsloop.errors import StateError
+from opsloop.runtime import Runtime
+from opsloop.store.records import Approval
+
+EXPIRY_ACTOR = "opsloop (expiry)"
+
+
+def record_approval(
+    rt: Runtime,
+    version: str,
+    status: str,
+    *,
+    actor: str,
+    comment: str = "",
+    evidence: dict[str, object] | None = None,
+) -> Approval:
+    """Record an approval status in the ops store (the source of truth, with an event) and
+    mirror it as the version tag `opsloop.approval`, so MLflow users see it too."""
+    approval = rt.store.set_approval(
+        rt.model, version, status, actor=actor, comment=comment, evidence=evidence
+    )
+    rt.registry.set_tag(rt.model, version, "opsloop.approval", status)
+    return approval
+
+
+def approve(
+    rt: Runtime,
+    version: str,
+    *,
+    actor: str,
+    comment: str = "",
+    force: bool = False,
+    promote_now: bool = True,
+) -> Approval:
+    """Approve a version whose gate passed (or any version with `force`), then promote it."""
+    version = str(version)
+    rt.registry.get_version(rt.model, version)
+    gate = rt.store.find_gate(rt.model, version)
+    if gate is None and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} has no gate decision",
+            fix="run the pipeline (`opsloop train`) or pass --force to approve without one",
+        )
+    if gate is not None and not gate.passed and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} failed its gate: {'; '.join(gate.reasons)}",
+            fix="pass --force to approve it anyway (recorded in the audit log)",
+        )
+    expire_pending(rt)
+    previous = rt.store.find_approval(rt.model, version)
+    was_rejected = previous is not None and previous.status == "rejected"
+    if previous is not None and was_rejected and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} was rejected by {previous.actor} at "
+            f"{previous.ts:%Y-%m-%d %H:%M} UTC ({previous.comment or 'no comment'})",
+            fix="retrain, or pass --force to approve it anyway (recorded in the audit log)",
+        )
+    approval = record_approval(
+        rt,
+        version,
+        "approved",
+        actor=actor,
+        comment=comment,
+        evidence={"forced": force and (gate is None or not gate.passed or was_rejected)},
+    )
+    if promote_now:
+        current = rt.store.find_deployment(rt.model)
+        if current is None or current.version != version:
+            deploy(
+                rt,
+                version,
+                reason=f"approved by {actor}" + (f": {comment}" if comment else ""),
+                actor=actor,
+                supersede=True,
+            )
+    return approval
+
+
+def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Approval:
+    """Reject a version; rejecting the current champion rolls back to the previous one."""
+    version = str(version)
+    rt.registry.get_version(rt.model, version)
+    running = rt.store.find_running_rollout(rt.model)
+    if running is not None and running.candidate_version == version:
+        approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
+        abort(
+            rt,
+            actor=actor,
+            rolled_back=True,
+            reason=f"version {version} rejected by "
+            f"{actor} during its {running.strategy} rollout" + (f": {comment}" if comment else ""),
+        )
+        return approval
+    current = rt.store.find_deployment(rt.model)
+    is_champion = current is not None and current.version == version
+    if is_champion:
+        rollback_target(rt.store, rt.model)  # fail before recording anything if nowhere to go
+    approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
+    if is_champion:
+        rollback(
+            rt,
+            actor=actor,
+            reason=f"version {version} rejected by {actor}" + (f": {comment}" if comment else ""),
+        )
+    drop_challenger(rt.registry, rt.model, version)
+    return approval
+
+
+def expire_pending(rt: Runtime, now: datetime | None = None) -> list[Approval]:
+    """Reject pending approvals older than `gate.approval_expiry` (run by the agent and
+    before every approval); returns the expired ones."""
+    expiry = rt.config.gate.approval_expiry
+    if expiry is None:
+        return []
+    now = now or rt.now()
+    expired = []
+    for pending in rt.store.list_pending(rt.model):
+        if pending.ts + expiry <= now:
+            expired.append(
+                record_approval(
+                    rt,
+                    pending.version,
+                    "rejected",
+                    actor=EXPIRY_ACTOR,
+                    comment=f"pending approval expired: waited since "
+                    f"{pending.ts:%Y-%m-%d %H:%M} UTC, longer than gate.approval_expiry "
+                    f"({format_duration(expiry)})",
+                    evidence={"expired": True, "pending_since": pending.ts.isoformat()},
+                )
+            )
+    return expired

@@ -1,0 +1,211 @@
+"""The register stage's work: what is stored with a version besides the model — the
+reference profile, the monitor's fitted references (multivariate transform, learned drift
+thresholds, data-quality expectations, the CBPE calibrator), the data contract, tags and
+parameters — and the registration itself (alias `challenger`, `trained` and `registered`
+events)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opsloop.core.aliases import CHALLENGER
+from opsloop.data.window import Window
+from opsloop.runtime import Runtime
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from opsloop.core.profile import Profile
+    from opsloop.data.features import FeatureSpec
+    from opsloop.registry.base import LoadedModel, ModelVersion
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """What the split, fit and evaluate stages produced, for the register stage."""
+
+    frame: pd.DataFrame
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    specs: list[FeatureSpec]
+    estimator: Any
+    model: LoadedModel  # the fitted estimator, version "candidate" until registered
+    metrics: dict[str, float]
+    schema_yaml: str
+    cbpe_json: str | None
+
+
+def git_sha(root: Any) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def fit_cbpe(
+    rt: Runtime, holdout: pd.DataFrame, pred: Any, score: Any, detail: dict[str, Any]
+) -> str | None:
+    """The CBPE reference (calibrator + alert bands) learned on the holdout, as JSON; None
+    unless a binary classifier with scores and estimated performance enabled."""
+    cfg = rt.config
+    if (
+        cfg.task != "binary_classification"
+        or score is None
+        or not cfg.monitor.estimated_performance.enabled
+    ):
+        return None
+    from opsloop.metrics import align_labels, positive_truth
+    from opsloop.monitor.cbpe import CBPEReference
+
+    truth = positive_truth(*align_labels(holdout[cfg.target].to_numpy(), pred))
+    ref = CBPEReference.fit(score, truth, chunks=cfg.monitor.estimated_performance.chunks)
+    detail["cbpe"] = {
+        "calibrated": ref.calibrated,
+        "ece_raw": ref.ece_raw,
+        "ece_calibrated": ref.ece_calibrated,
+        "chunk_rows": ref.chunk_rows,
+    }
+    return ref.to_json()
+
+
+def _monitor_artifacts(
+    rt: Runtime,
+    reference: pd.DataFrame,
+    specs: list[FeatureSpec],
+    profile_specs: list[FeatureSpec],
+    profile: Profile,
+    detail: dict[str, Any],
+) -> dict[str, str]:
+    """The multivariate transform and the learned drift thresholds, fitted on the
+    reference (its chunks consecutive in time), as artifacts stored with the version
+    (opsloop.monitor.multivariate, opsloop.monitor.thresholds)."""
+    from opsloop.monitor import multivariate, thresholds
+
+    time_column = rt.config.time_column
+    if time_column in reference.columns:
+        reference = reference.sort_values(time_column, kind="stable").reset_index(drop=True)
+    drift = rt.config.monitor.drift
+    out: dict[str, str] = {}
+    mv = drift.multivariate
+    if mv.enabled:
+        transform = multivariate.fit_transform(
+            reference, specs, variance=mv.variance, chunks=drift.chunks, sigma=mv.sigma
+        )
+        if transform is not None:
+            out[multivariate.ARTIFACT] = transform.to_json()
+            detail["multivariate_components"] = transform.n_components
+    learned = thresholds.learn_thresholds(
+        reference, profile, profile_specs, chunks=drift.chunks, sigma=drift.sigma
+    )
+    if learned is not None:
+        out[thresholds.ARTIFACT] = learned.to_json()
+    return out
+
+
+def register_version(
+    rt: Runtime,
+    fitted: Fitted,
+    *,
+    window: Window,
+    trigger: str,
+    pipeline_run: int,
+    detail: dict[str, Any],
+) -> ModelVersion:
+    """Register the fitted model with everything monitoring needs, as the `challenger`."""
+    from opsloop.core.profile import compute_profile
+    from opsloop.data.features import FeatureSpec, features_to_json
+    from opsloop.data.fingerprint import fingerprint
+    from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, learn_expectations
+    from opsloop.registry.base import TrainingRecord
+
+    cfg = rt.config
+    frame, holdout, specs, metrics = fitted.frame, fitted.holdout, fitted.specs, fitted.metrics
+    names = [s.name for s in specs]
+    primary = cfg.gate.primary.metric
+    reference = frame.copy()
+    _, ref_score = fitted.model.predict_frame(reference)
+    profile_specs = list(specs)
+    if ref_score is not None:
+        reference["score"] = ref_score
+        profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
+    profile = compute_profile(reference, profile_specs)
+    extra = _monitor_artifacts(rt, reference, specs, profile_specs, profile, detail)
+    digest = fingerprint(frame)
+    tags = {
+        "opsloop.data_fingerprint": digest,
+        "opsloop.window": window.key,
+        "opsloop.trigger": trigger,
+        "opsloop.train_rows": str(len(fitted.train)),
+        "opsloop.holdout_rows": str(len(holdout)),
+        "opsloop.reference_profile": "opsloop/reference_profile.json",
+    }
+    sha = git_sha(rt.root)
+    if sha:
+        tags["opsloop.git_sha"] = sha
+    params: dict[str, Any] = {"opsloop.features": ",".join(names)}
+    estimator = fitted.estimator
+    if hasattr(estimator, "get_params"):
+        params.update(
+            {
+                k: v
+                for k, v in estimator.get_params(deep=False).items()
+                if isinstance(v, int | float | str | bool | type(None))
+            }
+        )
+    record = TrainingRecord(
+        model_name=rt.model,
+        estimator=estimator,
+        features=specs,
+        task=cfg.task,
+        params=params,
+        metrics={f"holdout_{k}": v for k, v in metrics.items()},
+        tags=tags,
+        target=cfg.target,
+        dataset=frame,
+        dataset_digest=digest,
+        input_example=holdout[names].head(5).reset_index(drop=True),
+        artifacts={
+            "schema.yaml": fitted.schema_yaml,
+            "reference_profile.json": profile.to_json(),
+            EXPECTATIONS_ARTIFACT: learn_expectations(frame, specs, cfg.time_column).to_json(),
+            "features.json": features_to_json(specs),
+            **({} if fitted.cbpe_json is None else {"cbpe.json": fitted.cbpe_json}),
+            **extra,
+        },
+        experiment=rt.model,
+    )
+    mv = rt.registry.register(record)
+    rt.registry.set_alias(rt.model, CHALLENGER, mv.version)
+    detail.update(version=mv.version, run_id=mv.run_id)
+    rt.store.add_event(
+        "trained",
+        rt.model,
+        version=mv.version,
+        summary=f"{primary}={metrics.get(primary, float('nan')):.4f} "
+        f"on {len(holdout)} holdout rows",
+        evidence={
+            "metrics": metrics,
+            "rows": len(frame),
+            "window": window.key,
+            "trigger": trigger,
+            "pipeline_run": pipeline_run,
+        },
+    )
+    rt.store.add_event(
+        "registered",
+        rt.model,
+        version=mv.version,
+        summary=f"registered {rt.model} version {mv.version} (alias challenger)",
+        evidence={"run_id": mv.run_id, "source": mv.source, "tags": tags},
+    )
+    return mv

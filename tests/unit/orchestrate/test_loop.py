@@ -1,0 +1,166 @@
+"""The loop composition (train → gate → approve → deploy) on a Runtime over the in-memory
+backends, with the tiny project's real scikit-learn code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opsloop.config import load_config
+from opsloop.engines.memory import MemoryEngine
+from opsloop.lease import training_lease_name
+from opsloop.orchestrate.loop import TrainOutcome, run_loop
+from opsloop.registry.memory import MemoryRegistry
+from opsloop.runtime import Runtime
+from opsloop.store import OpsStore
+from opsloop.store.records import utcnow
+from tinyproject import write_tiny_project
+
+STAGES = ["load", "validate", "split", "fit", "evaluate", "register", "gate", "approve"]
+
+
+def runtime(
+    tmp_path: Path, *, floor: float = 0.6, approval: str = "auto", extra: str = ""
+) -> Runtime:
+    root = write_tiny_project(tmp_path / "p", floor=floor, approval=approval, extra_yaml=extra)
+    return Runtime(
+        load_config(root / "opsloop.yaml"),
+        root,
+        MemoryRegistry(),
+        OpsStore("sqlite://"),
+        MemoryEngine(),
+    )
+
+
+def kinds(rt: Runtime) -> list[str]:
+    return [e.kind for e in rt.store.list_events(rt.model)]
+
+
+def stage(rt: Runtime, name: str) -> dict:  # type: ignore[type-arg]
+    run = rt.store.list_runs(rt.model)[0]
+    return next(s for s in run.stages if s["name"] == name)
+
+
+def test_one_turn_is_one_recorded_run_from_load_to_deployment(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    o = run_loop(rt, trigger="manual")
+    assert isinstance(o, TrainOutcome)
+    assert (o.version, o.gate_passed, o.approval, o.promoted, o.rollout) == (
+        "1",
+        True,
+        "approved",
+        True,
+        None,
+    )
+    assert o.champion_version is None and o.gate_reasons
+    (run,) = rt.store.list_runs("tiny")
+    assert run.id == o.run_id and run.status == "succeeded" and run.trigger == "manual"
+    assert [s["name"] for s in run.stages] == STAGES
+    assert all(s["status"] == "succeeded" for s in run.stages)
+    assert run.result == o.to_dict()  # what `opsloop train --json` prints
+    assert set(o.to_dict()) == {
+        "run_id",
+        "version",
+        "metrics",
+        "gate_passed",
+        "gate_reasons",
+        "approval",
+        "promoted",
+        "champion_version",
+        "rows",
+        "rollout",
+    }
+    assert stage(rt, "gate")["detail"] == {
+        "passed": True,
+        "reasons": o.gate_reasons,
+        "champion_version": None,
+    }
+    assert stage(rt, "approve")["detail"] == {
+        "approval": "approved",
+        "promoted": True,
+        "rollout": None,
+    }
+    assert kinds(rt) == ["trained", "registered", "gate_passed", "approved", "promoted"]
+    approval = rt.store.find_approval("tiny", "1")
+    assert approval is not None and approval.actor == "opsloop (auto)"
+    deployment = rt.store.find_deployment("tiny")
+    assert deployment is not None and deployment.version == "1"
+    assert deployment.reason.startswith("gate passed (")
+    lease = rt.store.find_lease(training_lease_name("tiny"))
+    assert lease is not None and not lease.live(utcnow())  # the slot is released
+
+
+def test_the_gate_meets_the_champion_found_when_training_started(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    run_loop(rt)
+    o = run_loop(rt)
+    assert (o.version, o.champion_version) == ("2", "1")
+    assert stage(rt, "gate")["detail"]["champion_version"] == "1"
+    gate = rt.store.find_gate("tiny", "2")
+    assert gate is not None and gate.champion_value is not None
+    assert rt.store.find_deployment("tiny").version == "2"  # type: ignore[union-attr]
+
+
+def test_a_failed_gate_approves_and_deploys_nothing(tmp_path: Path) -> None:
+    rt = runtime(tmp_path, floor=0.99)
+    o = run_loop(rt)
+    assert not o.gate_passed and o.approval == "none" and not o.promoted
+    assert "misses the floor" in o.gate_reasons[0]
+    assert stage(rt, "approve")["detail"] == {
+        "approval": "none",
+        "promoted": False,
+        "rollout": None,
+    }
+    assert rt.store.find_approval("tiny", "1") is None
+    assert rt.store.find_deployment("tiny") is None
+    assert kinds(rt) == ["trained", "registered", "gate_failed"]
+    assert rt.registry.find_alias("tiny", "challenger").version == "1"  # type: ignore[union-attr]
+
+
+def test_manual_approval_leaves_the_version_pending(tmp_path: Path) -> None:
+    rt = runtime(tmp_path, approval="manual")
+    o = run_loop(rt)
+    assert o.gate_passed and o.approval == "pending" and not o.promoted
+    pending = rt.store.find_approval("tiny", "1")
+    assert pending is not None and pending.status == "pending" and pending.actor == "opsloop"
+    assert "`opsloop approve tiny 1`" in pending.comment
+    assert rt.registry.get_version("tiny", "1").tags["opsloop.approval"] == "pending"
+    assert rt.store.find_deployment("tiny") is None
+
+
+def test_an_approved_version_starts_a_canary_rollout_after_the_first(tmp_path: Path) -> None:
+    rt = runtime(tmp_path, extra="deploy: {strategy: canary, steps: [10, 100], bake: 1m}\n")
+    first = run_loop(rt)
+    assert first.promoted and first.rollout is None  # the first deployment is a switch
+    second = run_loop(rt)
+    assert not second.promoted and second.rollout is not None
+    rollout = rt.store.find_running_rollout("tiny")
+    assert rollout is not None and rollout.id == second.rollout
+    assert (rollout.stable_version, rollout.candidate_version) == ("1", "2")
+    assert stage(rt, "approve")["detail"] == {
+        "approval": "approved",
+        "promoted": False,
+        "rollout": second.rollout,
+    }
+    assert rt.store.find_deployment("tiny").version == "1"  # type: ignore[union-attr]
+
+
+def test_an_interrupt_in_a_later_step_fails_the_run_at_that_step(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+
+    def progress(name: str, message: str) -> None:
+        if (name, message) == ("gate", "started"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(rt, trigger="drift:k", progress=progress)
+    (run,) = rt.store.list_runs("tiny")
+    assert run.status == "failed" and [s["name"] for s in run.stages] == STAGES[:-1]
+    failed = rt.store.list_events("tiny")[-1]
+    assert failed.kind == "training_failed"
+    assert failed.evidence == {"trigger": "drift:k", "pipeline_run": run.id, "stage": "gate"}
+    assert rt.store.find_gate("tiny", "1") is None and rt.store.find_approval("tiny", "1") is None
+    lease = rt.store.find_lease(training_lease_name("tiny"))
+    assert lease is not None and not lease.live(utcnow())
+    assert run_loop(rt).version == "2"  # the slot is free again
