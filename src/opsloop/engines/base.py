@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,6 +17,23 @@ if TYPE_CHECKING:
     from opsloop.monitor.profile import Profile
 
 PREDICTION_COLUMNS = (*META_COLUMNS, "label")
+LABELLED_COLUMNS = ("prediction", "score", "label")
+
+
+@dataclass(frozen=True)
+class WindowScan:
+    """What the monitor reads of one window (`Engine.scan_window`): `profile` on the
+    reference's layout; `labelled`, the rows whose label has arrived (at least `prediction`,
+    `score`, `label`; in `ts` order); `scores`, every row's score (float, NaN where
+    missing) when asked; `values`, the raw values of the features `exact` named, None when
+    it named none; `error`, (rows, mean PCA reconstruction error) when a transform was
+    given."""
+
+    profile: Profile
+    labelled: pd.DataFrame
+    scores: np.ndarray | None = None
+    values: dict[str, list[float]] | None = None
+    error: tuple[int, float | None] | None = None
 
 
 class Engine(Protocol):
@@ -79,6 +97,28 @@ class Engine(Protocol):
     ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the same rows as `profile_window`
         (`opsloop.monitor.multivariate`); (0, None) for an empty window."""
+        ...
+
+    def scan_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+        scores: bool = False,
+        transform: Transform | None = None,
+        exact: Callable[[Profile], Sequence[str]] | None = None,
+        limit: int = 0,
+    ) -> WindowScan:
+        """Everything one monitoring run reads of the rows of `read_window(...,
+        version=version)`, in as few passes over the log as the engine can make: the
+        profile (`profile_window`), the labelled rows (`read_window(..., labelled_only=True)`),
+        every row's score when `scores` (`read_scores`), the multivariate error when
+        `transform` is given (`reconstruction_error`) and the raw values of the features
+        `exact(profile)` names (`read_values` with `limit`) — each equal to what those
+        methods return."""
         ...
 
     def count_labels(self) -> int: ...
