@@ -11,7 +11,8 @@ one module (`duckdb.py`; `memory.py` for tests), chosen by `stack.engine` throug
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +26,23 @@ if TYPE_CHECKING:
     from opsloop.core.transform import Transform
 
 PREDICTION_COLUMNS = (*META_COLUMNS, "label")
+LABELLED_COLUMNS = ("prediction", "score", "label")
+
+
+@dataclass(frozen=True)
+class WindowScan:
+    """What the monitor reads of one window (`Engine.scan_window`): `profile` on the
+    reference's layout; `labelled`, the rows whose label has arrived (at least `prediction`,
+    `score`, `label`; in `ts` order); `scores`, every row's score (float, NaN where
+    missing) when asked; `values`, the raw values of the features `exact` named, None when
+    it named none; `error`, (rows, mean PCA reconstruction error) when a transform was
+    given."""
+
+    profile: Profile
+    labelled: pd.DataFrame
+    scores: np.ndarray | None = None
+    values: dict[str, list[float]] | None = None
+    error: tuple[int, float | None] | None = None
 
 
 class WindowReader(Protocol):
@@ -105,5 +123,31 @@ class ReconstructionErrors(Protocol):
         ...
 
 
-class Engine(WindowReader, WindowProfiler, ReconstructionErrors, Protocol):
+class WindowScanner(Protocol):
+    """One monitoring run's reads of a window in as few passes as the engine can make."""
+
+    def scan_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+        scores: bool = False,
+        transform: Transform | None = None,
+        exact: Callable[[Profile], Sequence[str]] | None = None,
+        limit: int = 0,
+    ) -> WindowScan:
+        """Everything one monitoring run reads of the rows of `read_window(...,
+        version=version)`, in as few passes over the log as the engine can make: the
+        profile (`profile_window`), the labelled rows (`read_window(..., labelled_only=True)`),
+        every row's score when `scores` (`read_scores`), the multivariate error when
+        `transform` is given (`reconstruction_error`) and the raw values of the features
+        `exact(profile)` names (`read_values` with `limit`) — each equal to what those
+        methods return."""
+        ...
+
+
+class Engine(WindowReader, WindowProfiler, ReconstructionErrors, WindowScanner, Protocol):
     """Every capability: what a `Runtime` holds and the monitor job uses."""

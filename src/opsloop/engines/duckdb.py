@@ -8,7 +8,7 @@ so only the requested window is materialised.
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from opsloop.engines.base import PREDICTION_COLUMNS
+from opsloop.engines.base import LABELLED_COLUMNS, PREDICTION_COLUMNS, WindowScan
 
 if TYPE_CHECKING:
     from opsloop.core.profile import Profile
@@ -113,6 +113,18 @@ class DuckDBEngine:
             params.append(version)
         return preds, params
 
+    def _latest_labels(self) -> str | None:
+        """CTEs `labels` and `latest` (the newest label per prediction id), None without
+        label files."""
+        sources = self._label_sources()
+        if not sources:
+            return None
+        return (
+            f"labels AS ({' UNION ALL '.join(sources)}), "
+            "latest AS (SELECT prediction_id, arg_max(label, label_ts) AS label "
+            "FROM labels GROUP BY prediction_id)"
+        )
+
     def read_window(
         self,
         model: str,
@@ -126,13 +138,11 @@ class DuckDBEngine:
         if pattern is None:
             return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
         preds, params = self._preds(pattern, start, end, version)
-        sources = self._label_sources()
-        if sources:
+        latest = self._latest_labels()
+        if latest is not None:
             join = "JOIN" if labelled_only else "LEFT JOIN"
             query = (
-                f"WITH preds AS ({preds}), labels AS ({' UNION ALL '.join(sources)}), "
-                "latest AS (SELECT prediction_id, arg_max(label, label_ts) AS label "
-                "FROM labels GROUP BY prediction_id) "
+                f"WITH preds AS ({preds}), {latest} "
                 f"SELECT p.*, l.label FROM preds p {join} latest l "
                 "ON CAST(p.prediction_id AS VARCHAR) = l.prediction_id ORDER BY p.ts"
             )
@@ -242,3 +252,108 @@ class DuckDBEngine:
         preds, params = self._preds(pattern, start, end, version)
         with self._connect() as con:
             return run_error(con, transform, f"({preds})", params)
+
+    def scan_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+        scores: bool = False,
+        transform: Transform | None = None,
+        exact: Callable[[Profile], Sequence[str]] | None = None,
+        limit: int = 0,
+    ) -> WindowScan:
+        """One connection, one `DESCRIBE`, and at most three statements that read the log:
+        the profile with the multivariate error as one more `UNION ALL` branch; the rows
+        (labelled rows, and every row's score, from one pass into a temporary table of
+        those few columns); the raw values when `exact` names features (which it decides
+        from the profile, so they cannot join its statement; only small windows have
+        them)."""
+        from opsloop.engines.multivariate_sql import error_branch, error_result, run_error
+        from opsloop.engines.profile_sql import (
+            describe,
+            profile_branches,
+            profile_rows,
+            read_values,
+            run_profile,
+        )
+
+        pattern = self._pattern(model)
+        if pattern is None:
+            profile = reference.empty()
+            wanted = list(exact(profile)) if exact is not None else []
+            return WindowScan(
+                profile,
+                pd.DataFrame(columns=list(PREDICTION_COLUMNS)),
+                np.empty(0) if scores else None,
+                {name: [] for name in wanted} if wanted else None,
+                None if transform is None else (0, None),
+            )
+        preds, params = self._preds(pattern, start, end, version)
+        source = f"({preds})"
+        error = None
+        with self._connect() as con:
+            columns = describe(con, source, params)
+            names, branches = profile_branches(reference, source, columns)
+            if names and transform is not None:
+                f = len(names)
+                branches.append(error_branch(transform, source, set(columns), f))
+                rows = con.execute(" UNION ALL ".join(branches), params * len(branches))
+                found = rows.fetchall()
+                mean = next(r for r in found if r[0] == f)
+                error = error_result(mean[3], mean[6])
+                profile = profile_rows(reference, names, [r for r in found if r[0] != f])[0][1]
+            else:
+                profile = run_profile(con, reference, source, params, columns=columns)[0][1]
+                if transform is not None:
+                    error = run_error(con, transform, source, params, columns=set(columns))
+            labelled, all_scores = self._scan_rows(con, preds, params, columns, scores)
+            wanted = list(exact(profile)) if exact is not None else []
+            values = None
+            if wanted:
+                present = [n for n in wanted if n in columns]
+                got = read_values(con, source, params, present, limit=limit)
+                values = {name: got.get(name, []) for name in wanted}
+        return WindowScan(profile, labelled, all_scores, values, error)
+
+    def _scan_rows(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        preds: str,
+        params: list[object],
+        columns: dict[str, str],
+        scores: bool,
+    ) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """(the labelled rows' prediction, score and label; every row's score when asked)
+        from one pass over the window."""
+        score = "CAST(p.score AS DOUBLE)" if "score" in columns else "NULL::DOUBLE"
+        latest = self._latest_labels()
+        if latest is None:
+            labelled = pd.DataFrame(columns=list(LABELLED_COLUMNS))
+            if not scores:
+                return labelled, None
+            query = f"SELECT {score} FROM ({preds}) p ORDER BY p.ts"
+            got = con.execute(query, params).fetchnumpy()
+            return labelled, np.asarray(next(iter(got.values())), dtype=float)
+        picked = f"p.ts, p.prediction, {score} AS score, l.label"
+        if not scores:
+            query = (
+                f"WITH preds AS ({preds}), {latest} SELECT {picked} FROM preds p "
+                "JOIN latest l ON CAST(p.prediction_id AS VARCHAR) = l.prediction_id "
+                "ORDER BY p.ts"
+            )
+            return con.execute(query, params).df().drop(columns="ts"), None
+        con.execute(
+            f"CREATE TEMP TABLE scanned AS WITH preds AS ({preds}), {latest} "
+            f"SELECT {picked}, l.prediction_id IS NOT NULL AS labelled FROM preds p "
+            "LEFT JOIN latest l ON CAST(p.prediction_id AS VARCHAR) = l.prediction_id",
+            params,
+        )
+        got = con.execute("SELECT score FROM scanned ORDER BY ts").fetchnumpy()
+        labelled = con.execute(
+            "SELECT prediction, score, label FROM scanned WHERE labelled ORDER BY ts"
+        ).df()
+        return labelled, np.asarray(got["score"], dtype=float)

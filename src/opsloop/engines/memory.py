@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from opsloop.engines.base import PREDICTION_COLUMNS
+from opsloop.engines.base import PREDICTION_COLUMNS, WindowScan
 
 if TYPE_CHECKING:
     from opsloop.core.profile import Profile
@@ -77,14 +77,7 @@ class MemoryEngine:
         version: str | None = None,
         limit: int,
     ) -> dict[str, list[float]]:
-        from opsloop.core.profile import parse_numbers
-
-        frame = self.read_window(model, start, end, version=version)
-        out: dict[str, list[float]] = {}
-        for name in names:
-            x = parse_numbers(frame[name])[0] if name in frame.columns else np.empty(0)
-            out[name] = x[~np.isnan(x)][:limit].tolist()
-        return out
+        return self._values(self.read_window(model, start, end, version=version), names, limit)
 
     def reconstruction_error(
         self,
@@ -98,6 +91,45 @@ class MemoryEngine:
         from opsloop.core.transform import frame_error
 
         return frame_error(self.read_window(model, start, end, version=version), transform)
+
+    def scan_window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        reference: Profile,
+        *,
+        version: str | None = None,
+        scores: bool = False,
+        transform: Transform | None = None,
+        exact: Callable[[Profile], Sequence[str]] | None = None,
+        limit: int = 0,
+    ) -> WindowScan:
+        """The window is selected once; every part is computed from that frame as the
+        single-purpose methods compute it."""
+        from opsloop.core.profile import profile_frame
+        from opsloop.core.transform import frame_error
+
+        frame = self.read_window(model, start, end, version=version)
+        profile = profile_frame(frame, reference)
+        wanted = list(exact(profile)) if exact is not None else []
+        return WindowScan(
+            profile,
+            frame[frame["label"].notna()].reset_index(drop=True),
+            frame["score"].to_numpy(dtype=float, na_value=np.nan) if scores else None,
+            self._values(frame, wanted, limit) if wanted else None,
+            None if transform is None else frame_error(frame, transform),
+        )
+
+    @staticmethod
+    def _values(frame: pd.DataFrame, names: Sequence[str], limit: int) -> dict[str, list[float]]:
+        from opsloop.core.profile import parse_numbers
+
+        out: dict[str, list[float]] = {}
+        for name in names:
+            x = parse_numbers(frame[name])[0] if name in frame.columns else np.empty(0)
+            out[name] = x[~np.isnan(x)][:limit].tolist()
+        return out
 
     def _window(self, start: datetime, end: datetime) -> pd.DataFrame:
         if not self._predictions:

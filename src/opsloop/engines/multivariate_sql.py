@@ -39,8 +39,8 @@ def _encoded(col: Column, present: bool) -> str:
     return f"CASE WHEN {v} IS NULL THEN {num(col.impute)} {whens} ELSE {num(0.0)} END"
 
 
-def error_query(transform: Transform, source: str, columns: set[str]) -> str:
-    """The aggregate `SELECT count(*), avg(error)` over the relation `source`."""
+def _errors(transform: Transform, source: str, columns: set[str]) -> str:
+    """A query of one column `e`: each row's reconstruction error."""
     zs = [
         f"({_encoded(col, col.name in columns)} - {num(col.mean)}) / {num(col.scale)} AS z{j}"
         for j, col in enumerate(transform.columns)
@@ -52,19 +52,43 @@ def error_query(transform: Transform, source: str, columns: set[str]) -> str:
     zz = " + ".join(f"z{j} * z{j}" for j in range(len(transform.columns)))
     tt = " + ".join(f"t{m} * t{m}" for m in range(len(transform.components)))
     return (
-        f"SELECT count(*), avg(sqrt(greatest(({zz}) - ({tt}), 0.0))) FROM ("
+        f"SELECT sqrt(greatest(({zz}) - ({tt}), 0.0)) AS e FROM ("
         f"SELECT *, {', '.join(ts)} FROM (SELECT {', '.join(zs)} FROM {source}))"
     )
 
 
+def error_query(transform: Transform, source: str, columns: set[str]) -> str:
+    """The aggregate `SELECT count(*), avg(error)` over the relation `source`."""
+    return f"SELECT count(*), avg(e) FROM ({_errors(transform, source, columns)})"
+
+
+def error_branch(transform: Transform, source: str, columns: set[str], f: int) -> str:
+    """The same aggregate as a branch of `profile_sql.profile_branches`' `UNION ALL`
+    (its row shape, tagged `f`): rows in `n`, the mean error in `s`."""
+    return (
+        f"SELECT {int(f)} AS f, NULL::DOUBLE AS code, false AS inf, count(*) AS n, "
+        "NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, avg(e) AS s, NULL::DOUBLE AS ss, 0 AS te, "
+        f"NULL::BIGINT AS newest FROM ({_errors(transform, source, columns)})"
+    )
+
+
+def error_result(n: Any, mean: Any) -> tuple[int, float | None]:
+    """(rows, mean error) of the aggregate's row; (0, None) for an empty relation."""
+    return (0, None) if not n else (int(n), float(mean))
+
+
 def run_error(
-    con: Any, transform: Transform, source: str, params: Sequence[Any] = ()
+    con: Any,
+    transform: Transform,
+    source: str,
+    params: Sequence[Any] = (),
+    *,
+    columns: set[str] | None = None,
 ) -> tuple[int, float | None]:
     """(rows, mean reconstruction error) of the relation `source` (a table, view, table
     function or parenthesised query with `?` placeholders bound to `params`) with a DuckDB
     connection. A feature column the relation lacks is missing on every row (imputed)."""
-    columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()}
+    if columns is None:
+        columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()}
     row = con.execute(error_query(transform, source, columns), params).fetchone()
-    if row is None or not row[0]:
-        return 0, None
-    return int(row[0]), float(row[1])
+    return (0, None) if row is None else error_result(row[0], row[1])

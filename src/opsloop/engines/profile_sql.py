@@ -272,52 +272,86 @@ def read_values(
     return out
 
 
+def describe(con: Any, source: str, params: Sequence[Any] = ()) -> dict[str, str]:
+    """The relation's columns and their DuckDB types (reads the schema, not the rows)."""
+    return {
+        r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
+    }
+
+
+def profile_branches(
+    reference: Profile, source: str, columns: dict[str, str], keys: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
+    """(the reference's features the relation has, one `UNION ALL` branch per feature):
+    rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index."""
+    names = [k for k in reference.features if k in columns]
+    ts = ident(TS) if TS in columns else None  # read by the first branch only
+    branches = [
+        _numeric_branch(i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n])
+        if fp.kind == "numeric"
+        else _category_branch(i, fp, ident(n), list(keys), source, ts if i == 0 else None)
+        for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)
+    ]
+    return names, branches
+
+
 def run_profile(
     con: Any,
     reference: Profile,
     source: str,
     params: Sequence[Any] = (),
     group_by: Sequence[str] = (),
+    *,
+    columns: dict[str, str] | None = None,
 ) -> list[tuple[tuple[Any, ...], Profile]]:
     """Profile the relation `source` (a table, view, table function or parenthesised query,
     with `?` placeholders bound to `params`) on `reference`'s layout with a DuckDB
-    connection: one profile per group of `group_by`, or one for the whole relation."""
-    columns = {
-        r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
-    }
-    names = [k for k in reference.features if k in columns]
+    connection: one profile per group of `group_by`, or one for the whole relation.
+    `columns`: the relation's `describe`, when the caller has it already."""
+    columns = describe(con, source, params) if columns is None else columns
     keys = [ident(k) for k in group_by]
-    width = len(keys)
-    per_group: dict[tuple[Any, ...], list[list[_Row]]] = {}
-    totals: dict[tuple[Any, ...], int] = {}
-    newest: dict[tuple[Any, ...], Any] = {}
+    names, branches = profile_branches(reference, source, columns, keys)
     if names:
-        ts = ident(TS) if TS in columns else None  # read by the first branch only
-        branches = [
-            _numeric_branch(i, fp, ident(n), keys, source, ts if i == 0 else None, columns[n])
-            if fp.kind == "numeric"
-            else _category_branch(i, fp, ident(n), keys, source, ts if i == 0 else None)
-            for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)
-        ]
         rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches))
-        for row in rows.fetchall():
-            group, f = tuple(row[:width]), row[width]
-            slot = per_group.setdefault(group, [[] for _ in names])
-            slot[f].append(row[width + 1 :])
-        totals = {g: sum(r[2] for r in slots[0]) for g, slots in per_group.items()}
-        newest = {
-            g: max((r[8] for r in slots[0] if r[8] is not None), default=None)
-            for g, slots in per_group.items()
-        }
-    else:
-        agg = "epoch_us(max(" + ident(TS) + "))" if TS in columns else "NULL::BIGINT"
-        sql = f"SELECT {', '.join([*keys, 'count(*)', agg])} FROM {source}"
-        if keys:
-            sql += f" GROUP BY {', '.join(keys)}"
-        found = con.execute(sql, params).fetchall()
-        totals = {tuple(r[:width]): int(r[width]) for r in found}
-        newest = {tuple(r[:width]): r[width + 1] for r in found}
-    if not keys:
+        return profile_rows(reference, names, rows.fetchall(), len(keys))
+    agg = "epoch_us(max(" + ident(TS) + "))" if TS in columns else "NULL::BIGINT"
+    sql = f"SELECT {', '.join([*keys, 'count(*)', agg])} FROM {source}"
+    if keys:
+        sql += f" GROUP BY {', '.join(keys)}"
+    found = con.execute(sql, params).fetchall()
+    width = len(keys)
+    totals = {tuple(r[:width]): int(r[width]) for r in found}
+    newest = {tuple(r[:width]): r[width + 1] for r in found}
+    return _assemble(reference, names, {}, totals, newest, grouped=bool(keys))
+
+
+def profile_rows(
+    reference: Profile, names: Sequence[str], rows: Sequence[_Row], width: int = 0
+) -> list[tuple[tuple[Any, ...], Profile]]:
+    """The profiles from the rows of `profile_branches` (`width` group keys first)."""
+    per_group: dict[tuple[Any, ...], list[list[_Row]]] = {}
+    for row in rows:
+        group, f = tuple(row[:width]), row[width]
+        slot = per_group.setdefault(group, [[] for _ in names])
+        slot[f].append(row[width + 1 :])
+    totals = {g: sum(r[2] for r in slots[0]) for g, slots in per_group.items()}
+    newest = {
+        g: max((r[8] for r in slots[0] if r[8] is not None), default=None)
+        for g, slots in per_group.items()
+    }
+    return _assemble(reference, names, per_group, totals, newest, grouped=width > 0)
+
+
+def _assemble(
+    reference: Profile,
+    names: Sequence[str],
+    per_group: dict[tuple[Any, ...], list[list[_Row]]],
+    totals: dict[tuple[Any, ...], int],
+    newest: dict[tuple[Any, ...], Any],
+    *,
+    grouped: bool,
+) -> list[tuple[tuple[Any, ...], Profile]]:
+    if not grouped:
         totals.setdefault((), 0)
     out = []
     for group in sorted(totals):

@@ -1,12 +1,12 @@
 """The gate report as Markdown and as a self-contained HTML page (no scripts, no CDN).
 
 The JSON (`GateReport.to_dict`) is the record; these are renderings of it, stored next to
-it as MLflow artifacts of the challenger and printed by `opsloop gate NAME VERSION`.
+it as MLflow artifacts of the challenger and printed by `opsloop gate NAME VERSION`. The
+HTML page is the template `gate/report.html` of `opsloop.templates`.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from opsloop.core.evidence import GateMetric, GateReportData, GateSlice
@@ -162,36 +162,8 @@ def to_markdown(report: GateReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;
-padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}.pass{color:#176f2c}
-.fail{color:#b00020;font-weight:600}"""
-
-
 def to_html(report: GateReport) -> str:
-    e = html.escape
-    cls = "pass" if report.passed else "fail"
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(_title(report))}"
-        f"</title><style>{_CSS}</style></head><body>",
-        f"<h1 class='{cls}'>{e(_title(report))}</h1>",
-        f"<p>Holdout: {report.holdout_rows} rows"
-        + (f", window {e(report.window)}" if report.window else "")
-        + f"; confidence {report.confidence:g}; created {e(report.created)}.</p>",
-        "<h2>Reasons</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in report.reasons) + "</ul>",
-    ]
-    for title, header, rows in _tables(report):
-        parts.append(
-            f"<h2>{e(title)}</h2><table><tr>"
-            + "".join(f"<th>{e(h)}</th>" for h in header)
-            + "</tr>"
-        )
-        for row in rows:
-            cells = []
-            for cell in row:
-                c = " class='fail'" if cell.startswith(("FAIL", "regressed")) else ""
-                cells.append(f"<td{c}>{e(cell)}</td>")
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """The page from the template `gate/report.html` of `opsloop.templates`."""
+    from opsloop.templates import render
+
+    return render("gate/report.html", report=report, title=_title(report), tables=_tables(report))

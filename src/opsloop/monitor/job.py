@@ -96,49 +96,35 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
     from opsloop.monitor.run import run_monitor
 
     cfg, version, reference = rt.config, inputs.version, inputs.reference
-    # the answers the version gave users (not its shadow answers during a rollout)
-    current = rt.engine.profile_window(
-        rt.model, window.start, window.end, reference, version=version
-    )
-    labelled = rt.engine.read_window(
-        rt.model, window.start, window.end, version=version, labelled_only=True
-    )
-    exact = exact_features(reference, current, cfg.monitor.drift)
-    values = (
-        rt.engine.read_values(
-            rt.model,
-            window.start,
-            window.end,
-            exact,
-            version=version,
-            limit=cfg.monitor.drift.exact_max_rows,
-        )
-        if exact
-        else None
-    )
-    scores = (
-        None
-        if inputs.cbpe is None
-        else rt.engine.read_scores(rt.model, window.start, window.end, version=version)
+    # one scan of the rows the version answered users (not its shadow answers during a
+    # rollout): profile, labelled rows, scores, multivariate error, raw values for exact KS
+    scan = rt.engine.scan_window(
+        rt.model,
+        window.start,
+        window.end,
+        reference,
+        version=version,
+        scores=inputs.cbpe is not None,
+        transform=inputs.transform,
+        exact=lambda current: exact_features(reference, current, cfg.monitor.drift),
+        limit=cfg.monitor.drift.exact_max_rows,
     )
     multivariate = None
-    if inputs.transform is not None:
-        n, value = rt.engine.reconstruction_error(
-            rt.model, window.start, window.end, inputs.transform, version=version
-        )
+    if inputs.transform is not None and scan.error is not None:
+        n, value = scan.error
         multivariate = judge(inputs.transform, n, value, min_rows=cfg.monitor.drift.min_rows)
     report = run_monitor(
         reference=reference,
-        current=current,
-        labelled=labelled,
+        current=scan.profile,
+        labelled=scan.labelled,
         features=inputs.features,
         task=cfg.task,
         cfg=cfg.monitor,
         window_start=window.start,
         window_end=window.end,
         cbpe=inputs.cbpe,
-        scores=scores,
-        values=values,
+        scores=scan.scores,
+        values=scan.values,
         contract=inputs.contract,
         expectations=inputs.expectations,
         learned=inputs.learned,

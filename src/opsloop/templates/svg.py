@@ -1,9 +1,12 @@
-"""Small inline-SVG charts for the HTML reports: no scripts, no external resources.
+"""Small inline-SVG charts for the HTML pages: no scripts, no external resources. Each
+function returns SVG markup whose text is escaped here (templates take it with
+`opsloop.templates.safe_svg`).
 
-`line_chart` draws one or more series over windows (evenly spaced by index), with an
-optional horizontal threshold line, a shaded band (an alert band such as lower..upper),
-red marks on flagged points and light bars of counts along the bottom (e.g. labelled rows).
-Every point carries a `<title>` tooltip.
+`histogram` draws a reference and a current share per bin side by side. `line_chart` draws
+one or more series over windows (evenly spaced by index), with an optional horizontal
+threshold line, a shaded band (an alert band such as lower..upper), red marks on flagged
+points and light bars of counts along the bottom (e.g. labelled rows). Every point and bar
+carries a `<title>` tooltip.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+
+from opsloop.templates import num
 
 _PAD_L, _PAD_R, _PAD_T, _PAD_B = 44, 8, 22, 18
 
@@ -23,8 +28,40 @@ class Series:
     marks: Sequence[bool] = ()  # red ring where True (drifted, degraded)
 
 
-def num(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}g}"
+def histogram(
+    name: str,
+    reference_counts: Sequence[int],
+    current_counts: Sequence[int],
+    labels: Sequence[str],
+    *,
+    drifted: bool = False,
+    width: int = 320,
+    height: int = 140,
+) -> str:
+    """The share of rows per bin, reference (blue) beside current (orange)."""
+    n = max(len(reference_counts), 1)
+    rs, cs = max(sum(reference_counts), 1), max(sum(current_counts), 1)
+    shares = [(r / rs, c / cs) for r, c in zip(reference_counts, current_counts, strict=False)]
+    top = max([max(a, b) for a, b in shares] + [1e-9])
+    slot = (width - 20) / n
+    bars = []
+    for i, (a, b) in enumerate(shares):
+        x = 10 + i * slot
+        label = escape(labels[i] if i < len(labels) else str(i))
+        for j, (value, colour) in enumerate(((a, "#9db4d8"), (b, "#e07b39"))):
+            h = value / top * (height - 30)
+            bars.append(
+                f'<rect x="{x + j * slot / 2:.1f}" y="{height - 20 - h:.1f}" '
+                f'width="{max(slot / 2 - 1, 1):.1f}" height="{h:.1f}" fill="{colour}">'
+                f"<title>{label}: {'reference' if j == 0 else 'current'} {value:.1%}</title></rect>"
+            )
+    name = escape(name)
+    return (
+        f'<svg class="chart" width="{width}" height="{height}" role="img" '
+        f'aria-label="{name} histogram">'
+        f'<text x="10" y="14" font-size="12">{name} '
+        f"{'(drifted)' if drifted else ''}</text>{''.join(bars)}</svg>"
+    )
 
 
 def _runs(ys: Sequence[float | None]) -> list[list[int]]:
