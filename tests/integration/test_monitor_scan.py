@@ -106,7 +106,6 @@ def test_one_monitor_run_scans_the_log_at_most_four_times(tmp_path: Path, rows: 
 def _log(tmp_path: Path) -> tuple[DuckDBEngine, MemoryEngine, Any, datetime, datetime]:
     """Two versions and shadow rows in a partitioned log, with labels for some rows."""
     from opsloop.core.profile import compute_profile
-
     from opsloop.data.features import FeatureSpec
     from opsloop.monitor.multivariate import fit_transform
 

@@ -10,9 +10,9 @@ from importlib import resources
 
 import jinja2
 import pytest
-from opsloop.core.profile import compute_profile
 
 from monitor_fixtures import feature, summary
+from opsloop.core.profile import compute_profile
 from opsloop.data.features import FeatureSpec
 from opsloop.gate.evaluate import GateReport
 from opsloop.gate.report import to_html
