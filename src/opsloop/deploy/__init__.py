@@ -1,5 +1,16 @@
-"""Deployments: promotion, approval, rejection and rollback."""
+"""Deployments: promotion, approval, rejection, rollback and rollouts."""
 
 from opsloop.deploy.controller import approve, promote, reject, rollback
+from opsloop.deploy.rollout import abort, advance, deploy, promote_now, status
 
-__all__ = ["approve", "promote", "reject", "rollback"]
+__all__ = [
+    "abort",
+    "advance",
+    "approve",
+    "deploy",
+    "promote",
+    "promote_now",
+    "reject",
+    "rollback",
+    "status",
+]

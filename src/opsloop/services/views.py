@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsloop.project import Project
+    from opsloop.config import ProjectConfig
     from opsloop.store import OpsStore
     from opsloop.store.records import MonitorResult, PipelineRun
 
@@ -37,10 +37,9 @@ def _gate_extra(evidence: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_status(project: Project) -> dict[str, Any]:
-    store = project.store
-    name = project.name
-    cfg = project.config
+def build_status(store: OpsStore, cfg: ProjectConfig) -> dict[str, Any]:
+    """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
+    name = cfg.model
     deployment = store.find_deployment(name)
     registered = store.list_events(name, kinds=["registered"], limit=10_000)
     versions = [e.version for e in registered if e.version is not None]
