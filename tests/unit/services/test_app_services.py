@@ -78,7 +78,7 @@ def test_the_config_of_a_folder_with_another_stack(tmp_path: Path) -> None:
     )
     assert load_project_config(root).stack == "local"
     assert load_project_config(root, "other").active_stack.ops_store == "sqlite:///elsewhere.db"
-    with pytest.raises(ProjectNotFoundError, match="no opsloop.yaml"):
+    with pytest.raises(ProjectNotFoundError, match=r"no opsloop\.yaml"):
         load_project_config(tmp_path)
 
 
