@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from opsloop.serve.context import ServeContext
 from opsloop.serve.handlers import install_error_handlers
 from opsloop.serve.openapi import install_openapi
-from opsloop.serve.routes.native import create_native_router
-from opsloop.serve.routes.oip import create_oip_router
-from opsloop.serve.routes.scoring import create_scoring_router
+from opsloop.serve.routes.native import add_native_routes
+from opsloop.serve.routes.oip import add_oip_routes
+from opsloop.serve.routes.scoring import add_scoring_routes
 from opsloop.serve.service import PredictionService
 
 __all__ = ["ServeContext", "create_app", "prediction_service"]
@@ -74,17 +74,15 @@ def create_app(ctx: ServeContext) -> FastAPI:
     app.state.batcher = service.batcher
     install_openapi(app, lambda: service.holder.current, ctx.model_name, ctx.id_column)
     install_error_handlers(app)
-    if admin is not None:
+    sticky = (ctx.sticky_header or "x-request-id").lower()
+    ids = ctx.id_column
+    add_oip_routes(app, service, id_column=ids, sticky_header=sticky, server_version=__version__)
+    add_native_routes(app, service, id_column=ids, sticky_header=sticky)
+    add_scoring_routes(app, service, id_column=ids, sticky_header=sticky)
+    if admin is not None:  # after the prediction routes: those are matched first
         from opsloop.serve.routes.admin import create_admin_router
         from opsloop.services import ReadService
 
         reads = ReadService(admin.runtime.store, admin.runtime.config)
         app.include_router(create_admin_router(admin, reads, ctx.admin_token))
-    sticky = (ctx.sticky_header or "x-request-id").lower()
-    ids = ctx.id_column
-    app.include_router(
-        create_oip_router(service, id_column=ids, sticky_header=sticky, server_version=__version__)
-    )
-    app.include_router(create_native_router(service, id_column=ids, sticky_header=sticky))
-    app.include_router(create_scoring_router(service, id_column=ids, sticky_header=sticky))
     return app

@@ -296,3 +296,36 @@ def test_every_error_fits_the_error_schema(client: TestClient, store: OpsStore) 
     assert invalid["details"] == [
         {"field": "a", "expected": "a number within ±1e308", "got": "'high'"}
     ]
+
+
+def test_the_documented_bodies_are_the_pydantic_models_over_the_features(
+    ready: TestClient,
+) -> None:
+    from typing import get_args
+
+    from opsloop.serve.inputs import OIP_TYPES
+    from opsloop.serve.schemas import OipDatatype, record_model
+
+    doc = ready.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    served = fitted("1")
+    assert schemas["Record"] == record_schema(served.features, "row_id")
+    assert set(record_model(served.features, "row_id").model_fields) == {
+        "f0",
+        "f1",
+        "f2",
+        "f3",
+        "row_id_",
+    }
+    assert set(get_args(OipDatatype)) == OIP_TYPES
+    assert schemas["ApiError"]["$ref"] == "#/components/schemas/ErrorBody"
+    assert set(schemas["ErrorBody"]["required"]) == {
+        "error",
+        "type",
+        "expected",
+        "got",
+        "fix",
+        "details",
+    }
+    predict = doc["paths"]["/predict"]["post"]["responses"]
+    assert predict["500"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")

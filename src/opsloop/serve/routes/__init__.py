@@ -6,5 +6,7 @@
 - `admin`: the management API (`/api/...`) over `opsloop.services`
 
 Each decodes its protocol's body (serve/inputs.py) and shapes the answer; what a prediction
-does is `PredictionService.answer` (serve/service.py).
+does is `PredictionService.answer` (serve/service.py). The prediction routes are added to the
+app itself (`add_*_routes`): an included `APIRouter` costs every request one more level of
+route matching in FastAPI. The admin routes are an `APIRouter` included after them.
 """

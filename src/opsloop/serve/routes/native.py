@@ -3,7 +3,7 @@ Prometheus `GET /metrics`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -15,15 +15,16 @@ from opsloop.serve.rows import ModelInput
 from opsloop.serve.service import PredictionService
 
 
-def create_native_router(
-    service: PredictionService, *, id_column: str | None, sticky_header: str
-) -> APIRouter:
-    router = APIRouter()
+def add_native_routes(
+    app: FastAPI, service: PredictionService, *, id_column: str | None, sticky_header: str
+) -> None:
+    """Routes added to `app` itself, not an included router: FastAPI matches an included
+    router's routes through one more level on every request (the hot path)."""
 
     def parse(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
         return with_request_id(parse_records(decode_json(body), m.features, id_column))
 
-    @router.post("/predict")
+    @app.post("/predict")
     async def predict_records(request: Request) -> FastJSONResponse:
         a = await service.answer(
             "predict", parse, body_reader(request), key=sticky_key(request, sticky_header)
@@ -40,8 +41,6 @@ def create_native_router(
             }
         )
 
-    @router.get("/metrics")
+    @app.get("/metrics")
     async def prometheus() -> Response:
         return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    return router

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.fastjson import FastJSONResponse
@@ -34,38 +34,44 @@ def metadata(model: LoadedModel) -> dict[str, Any]:
     }
 
 
-def create_oip_router(
-    service: PredictionService, *, id_column: str | None, sticky_header: str, server_version: str
-) -> APIRouter:
-    router = APIRouter()
+def add_oip_routes(
+    app: FastAPI,
+    service: PredictionService,
+    *,
+    id_column: str | None,
+    sticky_header: str,
+    server_version: str,
+) -> None:
+    """Routes added to `app` itself, not an included router: FastAPI matches an included
+    router's routes through one more level on every request (the hot path)."""
 
-    @router.get("/v2")
+    @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:
         return {"name": "opsloop", "version": server_version, "extensions": []}
 
-    @router.get("/v2/health/live")
+    @app.get("/v2/health/live")
     async def live() -> dict[str, bool]:
         return {"live": True}
 
-    @router.get("/v2/health/ready")
+    @app.get("/v2/health/ready")
     async def ready() -> dict[str, bool]:
         service.served(service.model_name)
         return {"ready": True}
 
-    @router.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}")
     async def model_metadata(name: str) -> dict[str, Any]:
         routing = service.routing_for(name)
         return {**metadata(routing.stable), "versions": served_versions(routing)}
 
-    @router.get("/v2/models/{name}/versions/{version}")
+    @app.get("/v2/models/{name}/versions/{version}")
     async def version_metadata(name: str, version: str) -> dict[str, Any]:
         return metadata(service.served(name, version))
 
-    @router.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/ready")
     async def model_ready(name: str) -> dict[str, Any]:
         return {"name": name, "ready": service.served(name) is not None}
 
-    @router.get("/v2/models/{name}/versions/{version}/ready")
+    @app.get("/v2/models/{name}/versions/{version}/ready")
     async def version_ready(name: str, version: str) -> dict[str, Any]:
         return {"name": name, "ready": service.served(name, version) is not None}
 
@@ -104,12 +110,10 @@ def create_oip_router(
             }
         )
 
-    @router.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/infer")
     async def infer_latest(request: Request, name: str) -> FastJSONResponse:
         return await infer(request, name, None)
 
-    @router.post("/v2/models/{name}/versions/{version}/infer")
+    @app.post("/v2/models/{name}/versions/{version}/infer")
     async def infer_version(request: Request, name: str, version: str) -> FastJSONResponse:
         return await infer(request, name, version)
-
-    return router

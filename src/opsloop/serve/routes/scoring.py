@@ -4,7 +4,7 @@ or CSV in, `{"predictions": [...]}` out."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.fastjson import FastJSONResponse
@@ -14,10 +14,11 @@ from opsloop.serve.rows import ModelInput
 from opsloop.serve.service import PredictionService
 
 
-def create_scoring_router(
-    service: PredictionService, *, id_column: str | None, sticky_header: str
-) -> APIRouter:
-    router = APIRouter()
+def add_scoring_routes(
+    app: FastAPI, service: PredictionService, *, id_column: str | None, sticky_header: str
+) -> None:
+    """Routes added to `app` itself, not an included router: FastAPI matches an included
+    router's routes through one more level on every request (the hot path)."""
 
     def parse_json(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
         return with_request_id(parse_invocations(decode_json(body), m.features, id_column))
@@ -25,7 +26,7 @@ def create_scoring_router(
     def parse_table(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
         return with_request_id(parse_csv(body, m.features, id_column))
 
-    @router.post("/invocations")
+    @app.post("/invocations")
     async def invocations(request: Request) -> FastJSONResponse:
         """MLflow's scoring protocol, so opsloop is a drop-in for `mlflow models serve`."""
         csv = request.headers.get("content-type", "").startswith("text/csv")
@@ -39,5 +40,3 @@ def create_scoring_router(
             {"predictions": a.prediction.tolist()},
             headers={"X-Opsloop-Model-Version": a.model.version},
         )
-
-    return router
