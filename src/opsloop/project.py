@@ -31,11 +31,12 @@ if TYPE_CHECKING:
     from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.registry.base import ModelRegistry
-    from opsloop.serve.app import ServeContext
+    from opsloop.serve.context import ServeContext
+    from opsloop.services import AdminService, ReadService
+    from opsloop.services.view_models import MonitoringView, StatusView
     from opsloop.stages import Progress
     from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
-    from opsloop.view_models import MonitoringView, StatusView
 
 
 class Project:
@@ -132,6 +133,19 @@ class Project:
             self.config, self.root, self.registry, self.store, self.engine, actor=self.actor
         )
 
+    # ---- application services (opsloop.services): the actor is this Project's -------
+    @cached_property
+    def admin(self) -> AdminService:
+        from opsloop.services import AdminService
+
+        return AdminService(self.runtime)
+
+    @cached_property
+    def reads(self) -> ReadService:
+        from opsloop.services import ReadService
+
+        return ReadService(self.store, self.config)
+
     # ---- the loop ------------------------------------------------------------------
     def train(
         self,
@@ -154,9 +168,7 @@ class Project:
         )
 
     def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:
-        from opsloop.deploy import promote
-
-        return promote(self.runtime, version, reason=reason, actor=self.actor)
+        return self.admin.promote(version, actor=self.actor, reason=reason)
 
     def deploy(
         self,
@@ -169,69 +181,43 @@ class Project:
     ) -> Deployment | Rollout:
         """Take `version` to production by `strategy` (default `deploy.strategy`):
         blue_green switches now (a Deployment), canary/shadow start a Rollout."""
-        from opsloop.deploy import deploy
-
-        return deploy(
-            self.runtime,
+        return self.admin.deploy(
             version,
+            actor=self.actor,
             strategy=strategy,
             steps=steps,
             bake_seconds=None if bake is None else bake.total_seconds(),
             reason=reason,
-            actor=self.actor,
         )
 
     def rollout_status(self) -> dict[str, Any] | None:
         """The newest rollout, with a fresh analysis while it runs."""
-        from opsloop.deploy import status
-
-        return status(self.runtime)
+        return self.admin.rollout_status()
 
     def advance_rollout(self) -> Step | None:
         """One controller step: analyse the running rollout and act on the verdict."""
-        from opsloop.deploy import advance
-
-        return advance(self.runtime)
+        return self.admin.advance_rollout()
 
     def promote_rollout(self, *, reason: str = "") -> Rollout:
         """Skip the remaining steps of the running rollout and promote its candidate."""
-        from opsloop.deploy import promote_now
-
-        return promote_now(self.runtime, actor=self.actor, reason=reason)
+        return self.admin.promote_rollout(actor=self.actor, reason=reason)
 
     def abort_rollout(self, *, reason: str = "") -> Rollout:
         """Stop the running rollout; all traffic returns to stable."""
-        from opsloop.deploy import abort
-
-        return abort(self.runtime, actor=self.actor, reason=reason)
+        return self.admin.abort_rollout(actor=self.actor, reason=reason)
 
     def rollback(self, *, reason: str = "") -> Deployment:
-        from opsloop.deploy import rollback
-
-        return rollback(self.runtime, actor=self.actor, reason=reason)
+        return self.admin.rollback(actor=self.actor, reason=reason)
 
     def approve(self, version: str, *, comment: str = "", force: bool = False) -> Approval:
-        from opsloop.deploy import approve
-
-        return approve(self.runtime, version, actor=self.actor, comment=comment, force=force)
+        return self.admin.approve(version, actor=self.actor, comment=comment, force=force)
 
     def reject(self, version: str, *, comment: str = "") -> Approval:
-        from opsloop.deploy import reject
-
-        return reject(self.runtime, version, actor=self.actor, comment=comment)
+        return self.admin.reject(version, actor=self.actor, comment=comment)
 
     def gate_report(self, version: str) -> GateReport:
         """The latest gate report of `version`, from the ops store (no MLflow needed)."""
-        from opsloop.errors import NotFoundError
-        from opsloop.gate.evaluate import GateReport
-
-        decision = self.store.find_gate(self.name, str(version))
-        if decision is None:
-            raise NotFoundError(
-                f"version {version} of {self.name!r} has no gate decision",
-                fix="run `opsloop train`, or `opsloop gate NAME VERSION --rerun`",
-            )
-        return GateReport.from_dict(decision.evidence["report"])
+        return self.reads.gate_report(version)
 
     def rerun_gate(self, version: str) -> GateReport:
         """Gate `version` again (same training window, current champion) and record it."""
@@ -275,24 +261,18 @@ class Project:
     def request_retrain(self, *, reason: str = "") -> RetrainRequest:
         """Ask the agent to retrain at its next tick (once; not held back by the cooldown,
         but after a training that is running)."""
-        from opsloop.orchestrate.manual import request_retrain
-
-        return request_retrain(self.store, self.name, actor=self.actor, reason=reason)
+        return self.admin.request_retrain(actor=self.actor, reason=reason)
 
     def retrain_now(
         self, *, reason: str = "", progress: Progress | None = None
     ) -> tuple[RetrainRequest, TrainOutcome]:
         """Record a retraining request and run it in this process now; StateError while a
         training of the model runs."""
-        from opsloop.orchestrate.manual import retrain_now
-
-        return retrain_now(self.runtime, actor=self.actor, reason=reason, progress=progress)
+        return self.admin.retrain_now(actor=self.actor, reason=reason, progress=progress)
 
     def retrain_requests(self, *, limit: int = 50) -> list[RetrainRequest]:
         """The newest retraining requests, oldest first, with what became of them."""
-        from opsloop.orchestrate.manual import list_requests
-
-        return list_requests(self.store, self.name, limit=limit)
+        return self.reads.retrain_requests(limit=limit)
 
     def monitor(self, *, window: Window | None = None, version: str | None = None) -> MonitorResult:
         """Monitor `window` (default: the last `monitor.window`) for `version` (default:
@@ -330,10 +310,9 @@ class Project:
         return self.monitoring_view(limit=limit, version=version).to_json()
 
     def monitoring_view(self, *, limit: int = 48, version: str | None = None) -> MonitoringView:
-        """The latest monitored windows, oldest first (`views.build_monitoring`), typed."""
-        from opsloop.views import build_monitoring
-
-        return build_monitoring(self.store, self.name, limit=limit, version=version)
+        """The latest monitored windows, oldest first (`services.views.build_monitoring`),
+        typed."""
+        return self.reads.monitoring(limit=limit, version=version)
 
     def tick(self, *, force_monitor: bool = False, progress: Progress | None = None) -> TickResult:
         """One agent tick under the agent lease: recover crashed runs, monitor if due, fire
@@ -401,32 +380,12 @@ class Project:
         self, *, admin_token: str | None = None, multiprocess_metrics: bool = False
     ) -> ServeContext:
         """What one server process needs: backends, log writer and `serve` settings."""
-        from opsloop.serve import PredictionLogWriter, ServeContext
+        from opsloop.serve.context import serve_context
 
-        cfg = self.config.serve
-        assert self.stack.prediction_log is not None
-        registry = self.registry
-        writer = PredictionLogWriter(
-            Path(self.stack.prediction_log),
-            self.name,
-            flush_interval=cfg.log_flush_interval.total_seconds(),
-            max_queue_rows=cfg.log_max_queue,
-        )
-        return ServeContext(
-            model_name=self.name,
-            store=self.store,
-            load_version=lambda version: registry.load(self.name, version),
-            log_writer=writer,
-            id_column=self.config.id_column,
-            reload_interval=cfg.reload_interval.total_seconds(),
-            project=self,
+        return serve_context(
+            self.runtime,
             admin_token=admin_token,
-            model_threads=cfg.model_threads,
-            batching=cfg.batching,
             multiprocess_metrics=multiprocess_metrics,
-            sticky_header=self.config.deploy.sticky_header,
-            rollback_window=self.config.deploy.rollback_window.total_seconds(),
-            controller=cfg.controller,
         )
 
     # ---- views ---------------------------------------------------------------------
@@ -436,10 +395,8 @@ class Project:
 
     def status_view(self) -> StatusView:
         """Champion, challenger, deployment, rollout, last monitor, schedule and agent,
-        typed (`views.build_status`)."""
-        from opsloop.views import build_status
-
-        return build_status(self)
+        typed (`services.views.build_status`)."""
+        return self.reads.status()
 
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
-        return self.store.list_events(self.name, kinds=kinds, limit=limit)
+        return self.reads.events(limit=limit, kinds=kinds)

@@ -138,7 +138,7 @@ def served(
         log_writer=writer,
         id_column=project.config.id_column,
         reload_interval=3600,
-        project=project,
+        runtime=project.runtime,
         admin_token=TOKEN,
     )
     app = create_app(ctx)

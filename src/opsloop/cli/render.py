@@ -11,7 +11,7 @@ from rich.table import Table
 
 from opsloop.core.evidence import RolloutAnalysis
 from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
-from opsloop.view_models import (
+from opsloop.services.view_models import (
     EstimatedBandView,
     MonitoringView,
     MultivariateBandView,

@@ -2,7 +2,7 @@
 
 Every problem in a request is collected (up to `MAX_DETAILS`) and reported at once with
 the field, what was expected and what came; nothing here raises anything but
-`RequestError`, which the app turns into a 4xx JSON answer.
+`RequestError` (serve/errors.py), which the app turns into a 4xx JSON answer.
 
 Parsers return a `ModelInput` (serve/rows.py). For all-numeric models the common case —
 every value a JSON number, all finite — is checked in one pass over the values and becomes
@@ -23,6 +23,7 @@ import pandas as pd
 
 from opsloop.data.features import FeatureSpec
 from opsloop.serve import fastjson
+from opsloop.serve.errors import RequestError
 from opsloop.serve.rows import ModelInput
 
 MAX_DETAILS = 20
@@ -44,17 +45,6 @@ NUMERIC_TYPES = frozenset(
 OIP_TYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
 NUMBER_LIMIT = 1e308  # a numeric feature's value is within ±NUMBER_LIMIT
 _INT_LIMIT = 10**308  # the same bound as the exact decimal JSON Schema compares integers with
-
-
-class RequestError(Exception):
-    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details or []
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.message, "details": self.details}
 
 
 def _detail(field: str, expected: str, got: Any) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import uvicorn
 
-from opsloop.serve.app import ServeContext, create_app
+from opsloop.serve.app import create_app
+from opsloop.serve.context import ServeContext
 from opsloop.serve.workers import ACTOR_ENV, FACTORY, METRICS_ENV, PROJECT_ENV, STACK_ENV, TOKEN_ENV
 
 

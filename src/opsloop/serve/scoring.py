@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from opsloop.serve.inputs import MAX_DETAILS, RequestError, _detail
+from opsloop.serve.errors import RequestError
+from opsloop.serve.inputs import MAX_DETAILS, _detail
 
 if TYPE_CHECKING:
     from opsloop.registry.base import LoadedModel

@@ -28,18 +28,20 @@ FACTORY = "opsloop.serve.workers:create_worker_app"
 def create_worker_app() -> FastAPI:
     """The app of one worker process (called by uvicorn in each worker)."""
     from opsloop.errors import ConfigError
-    from opsloop.project import Project
     from opsloop.serve.app import create_app
+    from opsloop.serve.context import serve_context
+    from opsloop.services.backends import open_runtime
 
     root = os.environ.get(PROJECT_ENV)
     if not root:
         raise ConfigError(
             f"{PROJECT_ENV} is not set: worker processes are started by `opsloop serve --workers N`"
         )
-    project = Project(
+    rt = open_runtime(
         root, stack=os.environ.get(STACK_ENV) or None, actor=os.environ.get(ACTOR_ENV) or "opsloop"
     )
-    ctx = project.serve_context(
+    ctx = serve_context(
+        rt,
         admin_token=os.environ.get(TOKEN_ENV) or None,
         multiprocess_metrics=bool(os.environ.get(METRICS_ENV)),
     )

@@ -118,7 +118,7 @@ def test_the_status_view_is_typed_and_dumps_the_stable_json(tmp_path: Path) -> N
     from rich.console import Console
 
     from opsloop.cli.render import print_status
-    from opsloop.view_models import StatusView
+    from opsloop.services.view_models import StatusView
 
     p = project(tmp_path)
     p.train()

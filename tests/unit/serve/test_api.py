@@ -32,7 +32,7 @@ def client_for(p: Project, token: str | None) -> TestClient:
         store=p.store,
         load_version=lambda v: p.registry.load(p.name, v),
         log_writer=None,
-        project=p,
+        runtime=p.runtime,
         admin_token=token,
         reload_interval=0.05,
     )
@@ -177,7 +177,14 @@ def test_fastapi_errors_have_the_servers_error_shape(managed: tuple[Project, Tes
     )  # not UTF-8: FastAPI cannot even decode it
     assert undecodable.status_code == 400 and undecodable.json()["error"]
     unknown = client.get("/api/nothing")
-    assert unknown.status_code == 404 and unknown.json() == {"error": "Not Found", "details": []}
+    assert unknown.status_code == 404 and unknown.json() == {
+        "error": "Not Found",
+        "type": "RequestError",
+        "expected": None,
+        "got": None,
+        "fix": None,
+        "details": [],
+    }
     wrong_method = client.delete("/api/status")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET"
 

@@ -96,24 +96,39 @@ def test_record_schema_gives_each_feature_its_json_type_and_nullability() -> Non
     schema = record_schema(FEATURES, "row_id")
     props = schema["properties"]
     assert schema["required"] == ["a", "b", "color", "flag"]
-    assert props["a"]["type"] == "number" and props["b"]["type"] == ["number", "null"]
-    assert props["color"]["type"] == ["string", "null"] and props["flag"]["type"] == "boolean"
+    assert props["a"]["type"] == "number"
+    assert props["b"]["anyOf"] == [
+        {"type": "number", "minimum": -1e308, "maximum": 1e308},
+        {"type": "null"},
+    ]
+    assert props["color"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+    assert props["flag"]["type"] == "boolean"
     assert props["a"]["maximum"] == 1e308 and props["a"]["minimum"] == -1e308
     assert props["color"]["examples"] == ["blue", "red"]
     assert "row_id" in props and "row_id" not in schema["required"]
     assert schema["additionalProperties"] is True
     assert "required" not in record_schema(None, None)  # no version served yet
+    record = jsonschema_rs.validator_for(schema)
+    assert record.is_valid({"a": 1, "b": None, "color": None, "flag": True, "other": "x"})
+    assert not record.is_valid({"a": None, "b": 1, "color": "red", "flag": True})
+    assert not record.is_valid({"a": 1e309, "b": 1, "color": "red", "flag": True})
+    assert not record.is_valid({"a": 1, "b": 1, "color": "red", "flag": 1})
 
 
 def test_inference_request_names_each_feature_with_the_datatypes_of_its_kind() -> None:
     schema = inference_request(FEATURES)
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref")
+        return node if ref is None else schema["$defs"][ref.rsplit("/", 1)[-1]]
+
     tensors = {
         t["properties"]["name"].get("const"): t
-        for t in schema["properties"]["inputs"]["items"]["anyOf"]
+        for t in map(resolve, schema["properties"]["inputs"]["items"]["anyOf"])
     }
     assert tensors["a"]["properties"]["datatype"]["enum"] == sorted(NUMERIC_TYPES)
-    assert tensors["color"]["properties"]["datatype"]["enum"] == ["BYTES"]
-    assert tensors["flag"]["properties"]["datatype"]["enum"] == ["BOOL"]
+    assert tensors["color"]["properties"]["datatype"]["const"] == "BYTES"
+    assert tensors["flag"]["properties"]["datatype"]["const"] == "BOOL"
     other = tensors[None]["properties"]["name"]
     assert other["not"]["enum"] == ["a", "b", "color", "flag"]
     every = [
@@ -281,3 +296,36 @@ def test_every_error_fits_the_error_schema(client: TestClient, store: OpsStore) 
     assert invalid["details"] == [
         {"field": "a", "expected": "a number within ±1e308", "got": "'high'"}
     ]
+
+
+def test_the_documented_bodies_are_the_pydantic_models_over_the_features(
+    ready: TestClient,
+) -> None:
+    from typing import get_args
+
+    from opsloop.serve.inputs import OIP_TYPES
+    from opsloop.serve.schemas import OipDatatype, record_model
+
+    doc = ready.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    served = fitted("1")
+    assert schemas["Record"] == record_schema(served.features, "row_id")
+    assert set(record_model(served.features, "row_id").model_fields) == {
+        "f0",
+        "f1",
+        "f2",
+        "f3",
+        "row_id_",
+    }
+    assert set(get_args(OipDatatype)) == OIP_TYPES
+    assert schemas["ApiError"]["$ref"] == "#/components/schemas/ErrorBody"
+    assert set(schemas["ErrorBody"]["required"]) == {
+        "error",
+        "type",
+        "expected",
+        "got",
+        "fix",
+        "details",
+    }
+    predict = doc["paths"]["/predict"]["post"]["responses"]
+    assert predict["500"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")

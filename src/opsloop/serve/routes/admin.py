@@ -5,31 +5,24 @@ rollback and retraining requests (bearer token).
 The token comes from the environment variable named by `serve.admin_token_env` (default
 ``OPSLOOP_ADMIN_TOKEN``), read by the CLI when the server starts; without it the write
 endpoints answer 403. Callers may name themselves with ``X-Opsloop-Actor``; the audit log
-records ``api:<name>``. Errors are JSON bodies with what/expected/got/fix, never a 500.
+records ``api:<name>``. Every write is a call of `opsloop.services.AdminService` with that
+actor; reads go to `ReadService`. Errors are the server's one error body (serve/errors.py),
+never a 500.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsloop.errors import (
-    InvalidInputError,
-    NotFoundError,
-    OpsloopError,
-    RegistryPermissionError,
-    RegistryUnavailableError,
-    StateError,
-)
-from opsloop.serve.inputs import RequestError
+from opsloop.errors import InvalidInputError
+from opsloop.serve.errors import RequestError
 from opsloop.serve.openapi import error_responses
+from opsloop.services import AdminService, ReadService
 from opsloop.store.records import Deployment
-
-if TYPE_CHECKING:
-    from opsloop.project import Project
 
 
 class ApprovalBody(BaseModel):
@@ -76,30 +69,17 @@ _READ_ERRORS = error_responses(400, 404)
 _WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
-def error_status(exc: OpsloopError) -> int:
-    if isinstance(exc, RegistryUnavailableError):
-        return 503
-    if isinstance(exc, RegistryPermissionError):
-        return 403
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, StateError):
-        return 409
-    if isinstance(exc, InvalidInputError):
-        return 422
-    return 400
-
-
-def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
-    from opsloop.deploy import approve, reject
-
+def create_admin_router(
+    admin: AdminService, reads: ReadService, admin_token: str | None
+) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["management"])
+    model = reads.model
 
     def check_model(name: str) -> None:
-        if name != project.name:
-            raise RequestError(404, f"unknown model {name!r}; this server manages {project.name!r}")
+        if name != model:
+            raise RequestError(404, f"unknown model {name!r}; this server manages {model!r}")
 
-    def admin(
+    def caller(
         authorization: Annotated[str | None, Header()] = None,
         x_opsloop_actor: Annotated[str | None, Header()] = None,
     ) -> str:
@@ -121,22 +101,22 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
 
     # Dependencies as default values: with postponed annotations FastAPI resolves
     # annotations in module globals, where a local `Annotated` alias would not be found.
-    admin_actor = Depends(admin)
+    admin_actor = Depends(caller)
 
     @router.get("/status")
     def status() -> dict[str, Any]:
-        return project.status()
+        return reads.status().to_json()
 
     @router.get("/events")
     def events(limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
         limit = max(1, min(limit, 1000))
-        found = project.events(limit=limit, kinds=[kind] if kind else None)
+        found = reads.events(limit=limit, kinds=[kind] if kind else None)
         return [e.to_dict() for e in found]
 
     @router.get("/models/{name}/versions/{version}/gate", responses=_READ_ERRORS)
     def gate_report(name: str, version: str) -> dict[str, Any]:
         check_model(name)
-        return project.gate_report(version).to_dict()
+        return reads.gate_report(version).to_dict()
 
     @router.get("/models/{name}/monitoring", responses=_READ_ERRORS)
     def monitoring(name: str, limit: int = 48, version: str | None = None) -> dict[str, Any]:
@@ -144,7 +124,7 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         drift statistics, drift share, realised and estimated performance, the multivariate
         score, the data-quality verdict and the change since the previous window."""
         check_model(name)
-        return project.monitoring(limit=max(1, min(limit, 1000)), version=version)
+        return reads.monitoring(limit=max(1, min(limit, 1000)), version=version).to_json()
 
     @router.post("/models/{name}/versions/{version}/approve", responses=_WRITE_ERRORS)
     def approve_version(
@@ -152,14 +132,9 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     ) -> dict[str, Any]:
         check_model(name)
         body = body or ApprovalBody()
-        approval = approve(
-            project.runtime, version, actor=actor, comment=body.comment, force=body.force
-        )
-        deployment = project.store.find_deployment(project.name)
-        return {
-            "approval": approval.to_dict(),
-            "deployment": None if deployment is None else deployment.to_dict(),
-        }
+        return admin.decide(
+            version, approved=True, actor=actor, comment=body.comment, force=body.force
+        ).to_dict()
 
     @router.post("/models/{name}/versions/{version}/reject", responses=_WRITE_ERRORS)
     def reject_version(
@@ -167,26 +142,19 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     ) -> dict[str, Any]:
         check_model(name)
         body = body or RejectionBody()
-        approval = reject(project.runtime, version, actor=actor, comment=body.comment)
-        deployment = project.store.find_deployment(project.name)
-        return {
-            "approval": approval.to_dict(),
-            "deployment": None if deployment is None else deployment.to_dict(),
-        }
+        return admin.decide(version, approved=False, actor=actor, comment=body.comment).to_dict()
 
     @router.post("/models/{name}/deploy", responses=_WRITE_ERRORS)
     def deploy_version(name: str, body: DeployBody, actor: str = admin_actor) -> dict[str, Any]:
         """Blue-green switch now, or start a canary/shadow rollout."""
         from opsloop.config import parse_duration
-        from opsloop.deploy import deploy
 
         check_model(name)
         try:
             bake = None if body.bake is None else parse_duration(body.bake).total_seconds()
         except ValueError as exc:
             raise InvalidInputError(f"bake: {exc}") from None
-        result = deploy(
-            project.runtime,
+        result = admin.deploy(
             body.version,
             strategy=body.strategy,
             steps=None if body.steps is None else tuple(body.steps),
@@ -201,26 +169,22 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     def rollout_state(name: str) -> dict[str, Any]:
         """The newest rollout with a fresh analysis while it runs (null if none)."""
         check_model(name)
-        return {"rollout": project.rollout_status()}
+        return {"rollout": admin.rollout_status()}
 
     @router.post("/models/{name}/rollout/promote", responses=_WRITE_ERRORS)
     def rollout_promote(
         name: str, body: ReasonBody | None = None, actor: str = admin_actor
     ) -> dict[str, Any]:
-        from opsloop.deploy import promote_now
-
         check_model(name)
-        done = promote_now(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
+        done = admin.promote_rollout(actor=actor, reason=(body or ReasonBody()).reason)
         return {"rollout": done.to_dict()}
 
     @router.post("/models/{name}/rollout/abort", responses=_WRITE_ERRORS)
     def rollout_abort(
         name: str, body: ReasonBody | None = None, actor: str = admin_actor
     ) -> dict[str, Any]:
-        from opsloop.deploy import abort
-
         check_model(name)
-        done = abort(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
+        done = admin.abort_rollout(actor=actor, reason=(body or ReasonBody()).reason)
         return {"rollout": done.to_dict()}
 
     @router.post("/models/{name}/rollback", responses=_WRITE_ERRORS)
@@ -228,10 +192,8 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
         name: str, body: ReasonBody | None = None, actor: str = admin_actor
     ) -> dict[str, Any]:
         """Back to the previous champion; during a rollout, back to its stable version."""
-        from opsloop.deploy import rollback
-
         check_model(name)
-        deployment = rollback(project.runtime, actor=actor, reason=(body or ReasonBody()).reason)
+        deployment = admin.rollback(actor=actor, reason=(body or ReasonBody()).reason)
         return {"deployment": deployment.to_dict()}
 
     @router.post("/models/{name}/retrain", status_code=202, responses=_WRITE_ERRORS)
@@ -240,26 +202,20 @@ def create_api_router(project: Project, admin_token: str | None) -> APIRouter:
     ) -> dict[str, Any]:
         """Ask the agent to retrain at its next tick (once, not held back by the
         cooldown); 202 with the request."""
-        from opsloop.orchestrate.manual import request_retrain
-
         check_model(name)
-        request = request_retrain(
-            project.store, project.name, actor=actor, reason=(body or ReasonBody()).reason
-        )
+        request = admin.request_retrain(actor=actor, reason=(body or ReasonBody()).reason)
         return {"request": request.to_dict()}
 
     @router.get("/models/{name}/retrain", responses=_READ_ERRORS)
     def retrain_requests(name: str, limit: int = 50) -> dict[str, Any]:
         """The newest retraining requests, oldest first: pending or fired, and the run."""
         check_model(name)
-        found = project.retrain_requests(limit=max(1, min(limit, 1000)))
+        found = reads.retrain_requests(limit=max(1, min(limit, 1000)))
         return {"requests": [r.to_dict() for r in found]}
 
     @router.get("/models/{name}/retrain/{request_id}", responses=_READ_ERRORS)
     def retrain_request_state(name: str, request_id: int) -> dict[str, Any]:
-        from opsloop.orchestrate.manual import get_request
-
         check_model(name)
-        return {"request": get_request(project.store, project.name, request_id).to_dict()}
+        return {"request": reads.retrain_request(request_id).to_dict()}
 
     return router

@@ -18,7 +18,7 @@ from opsloop.core.summaries import (
     PreviousComparison,
     QualityCheckSummary,
 )
-from opsloop.view_models import (
+from opsloop.services.view_models import (
     AgentView,
     ApprovalView,
     DeploymentView,
@@ -43,7 +43,7 @@ from opsloop.view_models import (
 )
 
 if TYPE_CHECKING:
-    from opsloop.project import Project
+    from opsloop.config import ProjectConfig
     from opsloop.store import OpsStore
     from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
 
@@ -76,10 +76,9 @@ def _gate_view(gate: GateDecision) -> GateView:
     )
 
 
-def build_status(project: Project) -> StatusView:
-    store = project.store
-    name = project.name
-    cfg = project.config
+def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
+    """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
+    name = cfg.model
     deployment = store.find_deployment(name)
     registered = store.list_events(name, kinds=["registered"], limit=10_000)
     versions = [e.version for e in registered if e.version is not None]
