@@ -39,7 +39,8 @@ def positive_truth(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     predictions (scikit-learn's classes_[1] of a binary classifier), else 0."""
     both = np.concatenate([y_true, y_pred])
     positive = _positive(both)
-    return (y_true == positive).astype(int)
+    truth: np.ndarray = (y_true == positive).astype(int)
+    return truth
 
 
 def compute_metrics(task: str, y_true: Any, y_pred: Any, y_score: Any = None) -> dict[str, float]:

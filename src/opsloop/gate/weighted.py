@@ -92,7 +92,8 @@ def weighted_metric(
                 _f1(w @ tp.astype(float), w @ fp.astype(float), w @ fn.astype(float))
                 for tp, fp, fn in parts
             ]
-            return np.mean(scores, axis=0)
+            mean: np.ndarray = np.mean(scores, axis=0)
+            return mean
 
         return f1_macro
 

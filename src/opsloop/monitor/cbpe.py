@@ -55,9 +55,12 @@ class IsotonicCalibrator:
 
     def calibrate(self, score: Any) -> np.ndarray:
         s = np.asarray(score, dtype=float)
-        if not self.x:
-            return np.clip(s, 0.0, 1.0)
-        return np.interp(s, np.asarray(self.x), np.asarray(self.y))
+        out: np.ndarray = (
+            np.clip(s, 0.0, 1.0)
+            if not self.x
+            else np.interp(s, np.asarray(self.x), np.asarray(self.y))
+        )
+        return out
 
 
 def fit_isotonic(score: np.ndarray, truth: np.ndarray) -> IsotonicCalibrator:

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsloop.errors import InvalidInputError, NotFoundError, OpsloopError, StateError
+from opsloop.errors import (
+    InvalidInputError,
+    NotFoundError,
+    OpsloopError,
+    RegistryPermissionError,
+    RegistryUnavailableError,
+    StateError,
+)
 
 
 class RequestError(OpsloopError, ValueError):
@@ -53,6 +60,10 @@ class InternalError(OpsloopError, RuntimeError):
 def error_status(exc: OpsloopError) -> int:
     if isinstance(exc, RequestError):
         return exc.status
+    if isinstance(exc, RegistryUnavailableError):
+        return 503
+    if isinstance(exc, RegistryPermissionError):
+        return 403
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, StateError):

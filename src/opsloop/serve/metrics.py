@@ -103,7 +103,7 @@ class ServeMetrics:
         from prometheus_client import multiprocess
 
         scrape = CollectorRegistry()
-        multiprocess.MultiProcessCollector(scrape)
+        multiprocess.MultiProcessCollector(scrape)  # type: ignore[no-untyped-call]
         return generate_latest(scrape)
 
     def _run(self) -> None:
@@ -127,4 +127,4 @@ class ServeMetrics:
             from prometheus_client import multiprocess
 
             self.refresh()  # the final counts of this worker (e.g. dropped rows)
-            multiprocess.mark_process_dead(os.getpid())
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

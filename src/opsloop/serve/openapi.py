@@ -51,13 +51,14 @@ REF = "#/components/schemas/"
 _DESCRIPTIONS = {
     400: "the body is empty or not valid JSON (or CSV)",
     401: "missing or wrong bearer token",
-    403: "the admin API is disabled (no admin token configured)",
+    403: "the admin API is disabled (no admin token configured), or the model registry "
+    "refused this user",
     404: "unknown model or version",
     409: "not valid in the current state",
     413: "the body is too large",
     422: "the request does not fit: one entry per field at fault",
     500: "an unexpected failure inside the server",
-    503: "no version is deployed yet",
+    503: "no version is deployed yet, or the model registry cannot be reached",
 }
 
 
@@ -93,9 +94,10 @@ def schemas_of(*models: type[BaseModel]) -> dict[str, JsonSchema]:
 
 def _one(model: type[BaseModel]) -> JsonSchema:
     """The schema of one model, its sub-models inlined (for tests and quick looks)."""
-    schema = model.model_json_schema()
+    schema: JsonSchema = model.model_json_schema()
     defs = schema.pop("$defs", {})
-    return _untitled({**schema, "$defs": defs} if defs else schema)
+    out: JsonSchema = _untitled({**schema, "$defs": defs} if defs else schema)
+    return out
 
 
 def record_schema(features: Sequence[FeatureSpec] | None, id_column: str | None) -> JsonSchema:

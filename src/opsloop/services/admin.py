@@ -17,12 +17,12 @@ from opsloop import deploy as _deploy
 from opsloop.orchestrate import manual
 
 if TYPE_CHECKING:
-    from opsloop.deploy.rollout import Step
+    from opsloop.deploy import Step
+    from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.runtime import Runtime
     from opsloop.stages import Progress
     from opsloop.store.records import Approval, Deployment, Rollout
-    from opsloop.orchestrate.loop import TrainOutcome
 
 
 @dataclass(frozen=True)

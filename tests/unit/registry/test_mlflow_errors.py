@@ -130,7 +130,7 @@ def test_display_uri_hides_only_the_password() -> None:
 
 
 def test_http_status_of_the_new_errors() -> None:
-    from opsloop.serve.api import error_status
+    from opsloop.serve.errors import error_status
 
     assert error_status(RegistryUnavailableError("down")) == 503
     assert error_status(RegistryPermissionError("refused")) == 403

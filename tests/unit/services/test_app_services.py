@@ -46,7 +46,7 @@ def test_each_call_records_its_own_actor(trained: Project) -> None:
     assert reads.retrain_request(request.id).reason == "fresh data"
     actors = {e.kind: e.actor for e in reads.events(limit=50)}
     assert actors["retrain_requested"] == "api:bob"
-    status = reads.status()
+    status = reads.status().to_json()
     assert status["champion"]["version"] == "1"
     assert status["champion"]["approval"]["actor"] == "api:alice"
     # the façade delegates with its own actor
@@ -69,7 +69,7 @@ def test_reads_need_no_registry(trained: Project) -> None:
     assert (report.model, report.version, report.champion_version) == ("tiny", "1", None)
     with pytest.raises(NotFoundError, match="no gate decision"):
         reads.gate_report("7")
-    assert reads.monitoring()["windows"] == [] and reads.model == "tiny"
+    assert reads.monitoring().windows == [] and reads.model == "tiny"
 
 
 def test_the_config_of_a_folder_with_another_stack(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ class ReasonBody(BaseModel):
 
 # Documented error answers (OpenAPI); a 422 is FastAPI's validation error or an ApiError.
 _READ_ERRORS = error_responses(400, 404)
-_WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
+_WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 503)
 
 
 def create_admin_router(
