@@ -17,8 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsloop.config import CONFIG_FILE, ProjectConfig, StackConfig, load_config
-from opsloop.errors import ProjectNotFoundError
+from opsloop.config import ProjectConfig, StackConfig
 from opsloop.runtime import Paths, Runtime, resolve_stack
 
 if TYPE_CHECKING:
@@ -52,24 +51,10 @@ class Project:
         engine: Engine | None = None,
         actor: str = "opsloop",
     ) -> None:
-        self.root = Path(path).resolve()
-        config_path = self.root / CONFIG_FILE
-        if not config_path.is_file():
-            raise ProjectNotFoundError(
-                f"no {CONFIG_FILE} in {self.root}",
-                fix=f"run `opsloop init {path} --example churn`, or pass --project PATH",
-            )
-        config = load_config(config_path)
-        if stack is not None and stack != config.stack:
-            from opsloop.config import parse_config
+        from opsloop.backends import load_project_config
 
-            config = parse_config(
-                {
-                    **config.model_dump(mode="json", exclude_unset=True, by_alias=True),
-                    "stack": stack,
-                },
-                source=str(config_path),
-            )
+        self.root = Path(path).resolve()
+        config = load_project_config(self.root, stack)
         self.config: ProjectConfig = config
         self.paths = Paths(self.root)
         self.stack: StackConfig = resolve_stack(config, self.paths)
@@ -85,47 +70,25 @@ class Project:
     # ---- backends (built lazily: `opsloop status` must not import MLflow) -----------
     @cached_property
     def store(self) -> OpsStore:
-        if self._store is not None:
-            return self._store
-        from opsloop.store.sql import OpsStore
+        from opsloop.backends import open_store
 
-        assert self.stack.ops_store is not None
-        return OpsStore(self.stack.ops_store)
+        return self._store if self._store is not None else open_store(self.stack)
 
     @cached_property
     def registry(self) -> ModelRegistry:
+        from opsloop.backends import open_registry
+
         if self._registry is not None:
             return self._registry
-        from opsloop.registry.mlflow import MlflowRegistry
-
-        assert self.stack.tracking_uri is not None
-        self.paths.home.mkdir(parents=True, exist_ok=True)
-        registry = MlflowRegistry(
-            self.stack.tracking_uri,
-            registry_uri=self.stack.registry_uri,
-            artifact_location=self.stack.artifact_location,
-        )
-        registry.initialise()
-        return registry
+        return open_registry(self.stack, self.paths)
 
     @cached_property
     def engine(self) -> Engine:
+        from opsloop.backends import open_engine
+
         if self._engine is not None:
             return self._engine
-        from opsloop.engines import create_engine
-
-        labels_glob = None
-        if self.config.data.labels:
-            labels_glob = str(self.root / self.config.data.labels)
-        assert self.stack.prediction_log is not None
-        return create_engine(
-            self.stack.engine,
-            prediction_root=Path(self.stack.prediction_log),
-            labels_root=self.paths.labels,
-            extra_labels_glob=labels_glob,
-            id_column=self.config.id_column,
-            target=self.config.target,
-        )
+        return open_engine(self.config, self.stack, self.paths)
 
     @cached_property
     def runtime(self) -> Runtime:

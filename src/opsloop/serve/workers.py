@@ -27,10 +27,10 @@ FACTORY = "opsloop.serve.workers:create_worker_app"
 
 def create_worker_app() -> FastAPI:
     """The app of one worker process (called by uvicorn in each worker)."""
+    from opsloop.backends import open_runtime
     from opsloop.errors import ConfigError
     from opsloop.serve.app import create_app
     from opsloop.serve.context import serve_context
-    from opsloop.services.backends import open_runtime
 
     root = os.environ.get(PROJECT_ENV)
     if not root:

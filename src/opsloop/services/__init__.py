@@ -4,8 +4,6 @@
   retraining requests over a Runtime, with the actor named per call.
 - `ReadService` (services/reads.py): status, events, monitoring history, gate reports and
   retraining requests from the ops store alone; the JSON views are in services/views.py.
-- `open_runtime` (services/backends.py): a Runtime from a project folder, for processes
-  that have no `Project` (server workers).
 
 Services import the loop's steps downward; they never import `Project` or `opsloop.serve`.
 """

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from opsloop.backends import load_project_config
 from opsloop.errors import NotFoundError, ProjectNotFoundError, StateError
 from opsloop.project import Project
 from opsloop.services import AdminService, ReadService
-from opsloop.services.backends import load_project_config
 from tinyproject import write_tiny_project
 
 
@@ -84,7 +84,7 @@ def test_the_config_of_a_folder_with_another_stack(tmp_path: Path) -> None:
 
 def test_services_import_neither_project_nor_serve() -> None:
     code = (
-        "import sys, opsloop.services, opsloop.services.backends; "
+        "import sys, opsloop.services, opsloop.backends; "
         "print(sorted(m for m in sys.modules if m.startswith(('opsloop.project', "
         "'opsloop.serve', 'opsloop.cli', 'fastapi', 'mlflow'))))"
     )
