@@ -1,6 +1,8 @@
 """The default engine: DuckDB, in process, over the hive-partitioned Parquet prediction log.
 
-DuckDB prunes partitions by the `date` path component, filters by `ts`, and joins the
+The window's `date=` directories are listed to choose the files (the path's partition
+values are never read as columns, so features may be named `model`, `date` or `hour`),
+DuckDB filters by `ts` (read as TIMESTAMPTZ, µs, whatever the file holds), and joins the
 labels (newest per prediction id, `arg_max` by `label_ts`) before anything reaches pandas,
 so only the requested window is materialised.
 """
