@@ -10,9 +10,14 @@ A profile has a *layout* fixed from the reference and *counts*:
   the bucket of the maximum (key = κ_k), overflow (key > κ_k). Snapping moves an edge by at
   most 0.5% of its distance from the reference mean, and makes the histogram a function of
   the sketch (one SQL key per value);
-- categorical/boolean: count, nulls, counts of the reference's top-k categories plus
-  `__other__` (everything else), and the count of categories never seen in the reference
-  (tracked while the reference has at most `MAX_KNOWN` distinct values).
+- categorical/boolean: count, nulls, counts of the reference's categories plus `__other__`
+  (categories never seen in the reference), and the count of such unseen values (tracked
+  while the reference has at most `MAX_KNOWN` distinct values). Up to `TOP_CATEGORIES`
+  (1,000) categories are kept, so distances are exact for every feature with at most
+  1,000 categories; a feature with more keeps its 1,000 most frequent and pools the rest
+  into `__other__` (`FeatureProfile.pooled`). Pooling can only lower a distance (it merges
+  bins), by at most what the pooled categories contribute, and the monitor report says
+  when a feature was pooled.
 
 Numeric and boolean features also count *type errors*: non-null values that are not a
 number (a string such as "abc" in a numeric column) or not true/false; they are counted in
@@ -64,7 +69,7 @@ class FeatureLike(Protocol):
 
 FORMAT = 2
 OTHER = "__other__"
-TOP_CATEGORIES = 50
+TOP_CATEGORIES = 1000  # every category up to this many (was 50: distances read low)
 MAX_KNOWN = 1000
 HIST_BINS = 10
 SAMPLE_SIZE = 5000
@@ -111,6 +116,13 @@ class FeatureProfile:
             return None
         m = self.sum / self.non_null
         return float(np.sqrt(max(self.sum_sq / self.non_null - m * m, 0.0)))
+
+    @property
+    def pooled(self) -> bool:
+        """Whether reference categories were pooled into `OTHER` (more than the top-k)."""
+        if self.kind == "numeric":
+            return False
+        return self.known is None or len(self.known) > len(self.categories)
 
     def labels(self) -> list[str]:
         if self.kind != "numeric":

@@ -61,6 +61,7 @@ class FeatureDriftSummary(Model):
     unseen: int | None = None
     threshold: Num | None = None
     threshold_source: str | None = None  # fixed | learned
+    pooled: bool | None = None  # reference categories beyond the top 1,000 share one bin
     distances: dict[str, Num | None] | None = None
     reference_counts: list[int] | None = None
     current_counts: list[int] | None = None

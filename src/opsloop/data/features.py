@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from opsloop.data.predlog import RESERVED_NAMES
 from opsloop.errors import DataValidationError
 
 if TYPE_CHECKING:
@@ -18,21 +19,9 @@ if TYPE_CHECKING:
 
 FeatureKind = Literal["numeric", "categorical", "boolean"]
 
-# Columns the prediction log writes itself; a feature may not use these names.
-RESERVED_COLUMNS = frozenset(
-    {
-        "prediction_id",
-        "request_id",
-        "ts",
-        "model",
-        "model_version",
-        "route",
-        "prediction",
-        "score",
-        "label",
-        "label_ts",
-    }
-)
+# Columns the prediction log writes itself (and the labels'); a feature may not use these
+# names. `model`, `date` and `hour` are free: the log's directories are not read as columns.
+RESERVED_COLUMNS = RESERVED_NAMES
 
 
 @dataclass(frozen=True)
@@ -83,9 +72,10 @@ def infer_features(
     if clash:
         raise DataValidationError(
             "feature names clash with prediction-log columns",
-            expected=f"no feature named {', '.join(sorted(RESERVED_COLUMNS))}",
-            got=f"{clash}",
-            fix="rename these columns in load()",
+            expected=f"no feature named {', '.join(sorted(RESERVED_COLUMNS))} (reserved)",
+            got=f"features {clash}",
+            fix=f"rename {', '.join(clash)} in load() (e.g. df.rename(columns=...)), "
+            "or leave them out with `features:` in opsloop.yaml",
         )
     specs = []
     for name in names:

@@ -9,7 +9,10 @@ returned to the caller), ``request_id`` (string), ``ts`` (timestamp, UTC),
 ``model_version`` (string), ``route`` (``stable`` today; ``candidate``/``shadow`` with
 rollouts), ``prediction`` (the predicted class or value), ``score`` (float: the positive
 class probability for binary classification, else null), then one column per feature
-with its native type. The ``model``, ``date`` and ``hour`` columns come from the path.
+with its native type. The ``model=``, ``date=`` and ``hour=`` directories are for
+pruning only: readers do not turn them into columns, so features may be named ``model``,
+``date`` or ``hour``. ``ts`` is written in microseconds, UTC, whatever precision and time
+zone it came with (naive times are UTC); readers cast it so, too, for files from elsewhere.
 
 Labels live beside it::
 
@@ -31,6 +34,10 @@ META_COLUMNS = (
     "score",
 )
 LABEL_COLUMNS = ("prediction_id", "label", "label_ts")
+# a reader's column for the hour of `ts` (the partition a row was written to)
+HOUR_KEY = "__opsloop_hour"
+# what a feature may not be named: the log's own columns, the labels', a reader's
+RESERVED_NAMES = frozenset({*META_COLUMNS, *LABEL_COLUMNS, HOUR_KEY})
 
 
 def partition_dir(root: Path, model: str, ts: datetime) -> Path:

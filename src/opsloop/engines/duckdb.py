@@ -1,6 +1,8 @@
 """The default engine: DuckDB, in process, over the hive-partitioned Parquet prediction log.
 
-DuckDB prunes partitions by the `date` path component, filters by `ts`, and joins the
+The window's `date=` directories are listed to choose the files (the path's partition
+values are never read as columns, so features may be named `model`, `date` or `hour`),
+DuckDB filters by `ts` (read as TIMESTAMPTZ, µs, whatever the file holds), and joins the
 labels (newest per prediction id, `arg_max` by `label_ts`) before anything reaches pandas,
 so only the requested window is materialised.
 """
@@ -17,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from opsloop.data.predlog import HOUR_KEY
 from opsloop.engines.base import LABELLED_COLUMNS, PREDICTION_COLUMNS, WindowScan
 
 if TYPE_CHECKING:
@@ -30,6 +33,17 @@ def _quote(text: str) -> str:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _date_globs(model_dir: Path, start: datetime, end: datetime) -> list[str]:
+    """The file patterns of the model's `date=` directories between two UTC times."""
+    first, last = start.date().isoformat(), end.date().isoformat()
+    found = []
+    for directory in sorted(glob.glob(str(model_dir / "date=*"))):
+        day = Path(directory).name.removeprefix("date=")
+        if first <= day <= last:
+            found.append(str(Path(directory) / "*" / "*.parquet"))
+    return found
 
 
 class DuckDBEngine:
@@ -96,17 +110,25 @@ class DuckDBEngine:
         end: datetime,
         version: str | None,
         *,
-        keep_partitions: bool = False,
+        hour_key: bool = False,
     ) -> tuple[str, list[object]]:
+        """The window's rows with the log's columns as the files hold them: the path's
+        `model=/date=/hour=` directories are not read as columns (`hive_partitioning =
+        false`), so features named `model`, `date` or `hour` keep their own values; the
+        dates are pruned by listing their directories instead. `ts` of any precision or
+        time zone (naive is UTC) is read as TIMESTAMPTZ in microseconds. `hour_key` adds
+        the hour of `ts` as `HOUR_KEY` (the partition the writer put the row in)."""
         start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-        select = "* EXCLUDE (model)" if keep_partitions else "* EXCLUDE (model, date, hour)"
+        model_dir = Path(pattern).parent.parent.parent
+        files = _date_globs(model_dir, start_utc, end_utc) or [pattern]
+        sources = "[" + ", ".join(_quote(f) for f in files) + "]"
+        extra = f", date_trunc('hour', ts) AS {_ident(HOUR_KEY)}" if hour_key else ""
         preds = (
-            f"SELECT {select} FROM read_parquet({_quote(pattern)}, "
-            "hive_partitioning = true, union_by_name = true, "
-            "hive_types = {'model': VARCHAR, 'date': DATE, 'hour': INTEGER}) "
-            "WHERE date BETWEEN ? AND ? AND ts >= ? AND ts < ?"
+            f"SELECT *{extra} FROM (SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts) "
+            f"FROM read_parquet({sources}, hive_partitioning = false, union_by_name = true)) "
+            "WHERE ts >= ? AND ts < ?"
         )
-        params: list[object] = [start_utc.date(), end_utc.date(), start_utc, end_utc]
+        params: list[object] = [start_utc, end_utc]
         if version is not None:
             # the answers this version gave users, not its shadow answers during a rollout
             preds += " AND CAST(model_version AS VARCHAR) = ? AND coalesce(route, '') <> 'shadow'"
@@ -229,10 +251,10 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return {}
-        preds, params = self._preds(pattern, start, end, version, keep_partitions=True)
+        preds, params = self._preds(pattern, start, end, version, hour_key=True)
         with self._connect() as con:
-            rows = run_profile(con, reference, f"({preds})", params, group_by=("date", "hour"))
-        return {datetime(d.year, d.month, d.day, int(h), tzinfo=UTC): p for (d, h), p in rows}
+            rows = run_profile(con, reference, f"({preds})", params, group_by=(HOUR_KEY,))
+        return {hour.astimezone(UTC): p for (hour,), p in rows}
 
     def reconstruction_error(
         self,

@@ -135,8 +135,8 @@ class MemoryEngine:
         if not self._predictions:
             return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
         preds = pd.concat(self._predictions, ignore_index=True)
-        ts = pd.to_datetime(preds["ts"], utc=True)
-        preds = preds[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))]
+        ts = pd.to_datetime(preds["ts"], utc=True).dt.as_unit("us")  # as the DuckDB engine
+        preds = preds.assign(ts=ts)[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))]
         preds = preds.drop(columns=["label"], errors="ignore")
         preds["prediction_id"] = preds["prediction_id"].astype(str)
         if self._labels:

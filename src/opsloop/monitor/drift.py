@@ -83,6 +83,9 @@ class FeatureDrift:
     unseen: int = 0
     threshold: float | None = None
     threshold_source: str = "fixed"  # fixed | learned (monitor.drift.thresholds)
+    # reference categories beyond the profile's top `TOP_CATEGORIES` pooled into one bin:
+    # the distances may read low
+    pooled: bool = False
     distances: dict[str, float] = field(default_factory=dict)
     reference_counts: list[int] = field(default_factory=list)
     current_counts: list[int] = field(default_factory=list)
@@ -222,6 +225,7 @@ def feature_drift(
         missing_rate_reference=ref.null_count / ref.count if ref.count else 0.0,
         missing_rate_current=cur.null_count / cur.count if cur.count else 0.0,
         unseen=cur.unseen,
+        pooled=ref.pooled,
         reference_counts=list(ref.counts),
         current_counts=list(cur.counts),
     )

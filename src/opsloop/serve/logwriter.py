@@ -186,7 +186,9 @@ class PredictionLogWriter:
                 self.written_rows += rows
 
     def _write(self, frame: pd.DataFrame) -> None:
-        ts = pd.to_datetime(frame["ts"], utc=True)
+        # one type in every file: microseconds, UTC (naive times are UTC), whatever came
+        ts = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("us")
+        frame = frame.assign(ts=ts)
         hours = ts.dt.floor("h")
         for hour, part in frame.groupby(hours, sort=True):
             directory = partition_dir(self.root, self.model, pd.Timestamp(hour).to_pydatetime())
