@@ -20,6 +20,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from opsloop.errors import InvalidInputError
@@ -107,16 +108,42 @@ def _lower_bool_key(key: Hashable) -> Hashable:
 def _normalise(labels: pd.Series, contract: LabelContract) -> tuple[pd.Series, pd.Series]:
     """(normalised values as objects, mask of values that fit), for non-null labels."""
     if contract.task == "regression":
-        numbers = pd.to_numeric(labels.astype(object).where(~labels.map(_is_bool)), errors="coerce")
-        ok = numbers.map(lambda v: pd.notna(v) and math.isfinite(v))
-        return numbers.astype(object), ok.astype(bool)
+        if pd.api.types.is_bool_dtype(labels):
+            numbers = pd.Series(np.nan, index=labels.index)
+        elif pd.api.types.is_numeric_dtype(labels):
+            numbers = labels.astype(float)
+        else:
+            plain = labels.astype(object)
+            numbers = pd.to_numeric(plain.where(~plain.map(_is_bool)), errors="coerce")
+        numbers = numbers.astype(float)
+        return numbers.astype(object), pd.Series(np.isfinite(numbers), index=labels.index)
     if contract.classes is None:
         return labels.astype(object), pd.Series(True, index=labels.index)
-    lookup = _class_lookup(contract.classes)
-    missing = object()
-    mapped = labels.astype(object).map(lambda v: lookup.get(_lower_bool_key(_key(v)), missing))
-    ok = mapped.map(lambda v: v is not missing).astype(bool)
-    return mapped.where(ok, None), ok
+    values = labels.astype(object)
+    # the common case at column speed: values already of the classes' own kind
+    direct = _same_kind(labels, contract.classes) & labels.isin(list(contract.classes))
+    rest = ~direct
+    if rest.any():
+        lookup = _class_lookup(contract.classes)
+        missing = object()
+        mapped = values[rest].map(lambda v: lookup.get(_lower_bool_key(_key(v)), missing))
+        values[rest] = mapped
+        ok = direct.copy()
+        ok[rest] = mapped.map(lambda v: v is not missing).astype(bool)
+        return values.where(ok, None), ok
+    return values, direct
+
+
+def _same_kind(labels: pd.Series, classes: Sequence[Any]) -> pd.Series:
+    """True where a value is of the classes' kind (numbers, strings or booleans), so that
+    `isin` means the same as the class lookup."""
+    kinds = {"bool" if _is_bool(c) else "str" if isinstance(c, str) else "num" for c in classes}
+    numbers = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+    if kinds == {"num"} and numbers:
+        return pd.Series(True, index=labels.index)
+    if kinds == {"str"} and pd.api.types.is_string_dtype(labels):
+        return (labels.str.strip() == labels).fillna(False).astype(bool)
+    return pd.Series(False, index=labels.index)
 
 
 def _label_dtype(stored: pd.Series, original: pd.Series, contract: LabelContract) -> pd.Series:
@@ -161,7 +188,7 @@ def validate_labels(
     )
     # the same id twice: kept once if the label agrees, rejected (every copy) if not
     valid = reason == ""
-    distinct = out[valid].assign(key=out["label"][valid].map(_key))
+    distinct = out[valid].assign(key=out["label"][valid])
     per_id = distinct.groupby("prediction_id", sort=False)["key"].transform("nunique")
     reason[per_id[per_id > 1].index] = "id repeated with different labels"
     valid = reason == ""

@@ -6,13 +6,18 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from opsloop.data.labels import LabelContract, LabelValidationError, validate_labels
+from opsloop.data.labels import (
+    LabelContract,
+    LabelValidationError,
+    ValidLabels,
+    validate_labels,
+)
 from opsloop.errors import InvalidInputError
 
 BINARY = LabelContract("binary_classification", (0, 1), version="3")
 
 
-def check(ids: list[object], ys: list[object], contract: LabelContract, **kw: bool):  # type: ignore[no-untyped-def]
+def check(ids: list[object], ys: list[object], contract: LabelContract, **kw: bool) -> ValidLabels:
     return validate_labels(
         pd.DataFrame({"id": ids, "y": ys}), contract, id_column="id", target="y", **kw
     )
