@@ -44,6 +44,8 @@ class LabelContract:
     def describe(self) -> str:
         if self.task == "regression":
             return "a finite number (regression)"
+        if self.classes is None and self.version is not None:
+            return f"any non-empty value (version {self.version} recorded no classes: retrain)"
         if self.classes is None:
             return "any non-empty value (no trained version recorded the classes)"
         where = f" of version {self.version}" if self.version is not None else ""

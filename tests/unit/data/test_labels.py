@@ -114,3 +114,5 @@ def test_without_recorded_classes_any_value_is_kept_as_given() -> None:
     valid = check(["a", "b"], ["yes", "no"], unknown)
     assert valid.frame["label"].tolist() == ["yes", "no"]
     assert "no trained version recorded the classes" in unknown.describe()
+    older = LabelContract("binary_classification", version="2")  # trained before classes
+    assert older.describe() == "any non-empty value (version 2 recorded no classes: retrain)"

@@ -37,6 +37,9 @@ def test_the_trained_event_records_the_classes_the_labels_are_checked_against(
 ) -> None:
     p = project(tmp_path)
     assert label_contract(p.store, p.name, p.config.task).classes is None  # nothing trained
+    p.store.add_event("trained", p.name, version="0", evidence={})  # before classes were kept
+    older = label_contract(p.store, p.name, p.config.task)
+    assert (older.classes, older.version) == (None, "0")
     p.train()
     trained = p.events(kinds=["trained"])[-1]
     assert trained.evidence["target"] == {"task": "binary_classification", "classes": [0, 1]}
