@@ -89,13 +89,12 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None or not ids:
             return 0
-        wanted = pd.DataFrame({"prediction_id": sorted(set(ids))})
         with self._connect() as con:
-            con.register("wanted", wanted)
             row = con.execute(
-                "SELECT count(*) FROM wanted WHERE prediction_id IN ("
-                "SELECT CAST(prediction_id AS VARCHAR) FROM "
-                f"read_parquet({_quote(pattern)}, union_by_name = true))"
+                "SELECT count(*) FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS prediction_id) "
+                "WHERE prediction_id IN (SELECT CAST(prediction_id AS VARCHAR) FROM "
+                f"read_parquet({_quote(pattern)}, union_by_name = true))",
+                [list(ids)],
             ).fetchone()
         return int(row[0]) if row else 0
 
