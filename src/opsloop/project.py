@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from opsloop.gate.evaluate import GateReport
     from opsloop.monitor.backfill import BackfillResult, OnWindow
     from opsloop.orchestrate.agent import TickResult
+    from opsloop.orchestrate.labels import LabelsAdded
     from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.registry.base import ModelRegistry
@@ -188,24 +189,35 @@ class Project:
 
         return rerun_gate(self.runtime, version, actor=self.actor)
 
-    def add_labels(self, source: Any) -> int:
-        """Ingest ground truth (CSV/Parquet path or DataFrame with id column + target)."""
+    def add_labels(self, source: Any, *, skip_invalid: bool = False) -> LabelsAdded:
+        """Ingest ground truth (CSV/Parquet path or DataFrame with id column + target),
+        checked against the deployed version's classes (or the task's type): any invalid
+        row rejects the whole file (`LabelValidationError`, nothing stored) unless
+        `skip_invalid`, which stores the valid rows and counts the rest. The answer says
+        how many labels matched a logged prediction and how many are waiting for one."""
         import uuid
 
-        from opsloop.engines.labels import ingest_labels
         from opsloop.orchestrate.inbox import LABELS_SOURCE, content_seq
+        from opsloop.orchestrate.labels import store_labels
         from opsloop.store.records import utcnow
 
         part = uuid.uuid4().hex
-        n = ingest_labels(
+        added = store_labels(
             source,
-            self.paths.labels,
-            id_column=self.config.id_column,
-            target=self.config.target,
+            config=self.config,
+            store=self.store,
+            engine=self.engine,
+            labels_root=self.paths.labels,
             part_name=f"part-{part}.parquet",
+            skip_invalid=skip_invalid,
         )
+        n = added.rows
         evidence = {
             "rows": n,
+            "matched": added.matched,
+            "waiting": added.waiting,
+            "rejected": added.rejected,
+            "duplicates": added.duplicates,
             "source": str(source) if isinstance(source, str | Path) else "DataFrame",
         }
         # counted by the `labels` trigger like the agent's inbox files
@@ -217,9 +229,14 @@ class Project:
             rows=n,
             payload=evidence,
             actor=self.actor,
-            event=("labels_added", f"{n} labels added", evidence),
+            event=(
+                "labels_added",
+                f"{n} labels added ({added.matched} matched a logged prediction, "
+                f"{added.waiting} waiting)",
+                evidence,
+            ),
         )
-        return n
+        return added
 
     def request_retrain(self, *, reason: str = "") -> RetrainRequest:
         """Ask the agent to retrain at its next tick (once; not held back by the cooldown,

@@ -36,6 +36,59 @@ def test_labels_add(churn: Path, tmp_path: Path) -> None:
     assert code == 1 and "customer_id" in out and "Traceback" not in out
 
 
+def test_labels_add_checks_values_and_counts_matched_and_waiting(
+    churn: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from opsloop.project import Project
+    from opsloop.serve import PredictionLogWriter
+
+    p = Project(churn)
+    writer = PredictionLogWriter(p.paths.predictions, p.name)
+    writer.submit(
+        pd.DataFrame(
+            {
+                "prediction_id": ["m-1", "m-2"],
+                "request_id": "r",
+                "ts": pd.Timestamp(datetime.now(UTC)),
+                "model_version": "1",
+                "route": "stable",
+                "prediction": 1,
+                "score": 0.7,
+            }
+        )
+    )
+    writer.close()
+    labels = tmp_path / "matched.csv"
+    labels.write_text("customer_id,churned\nm-1,1\nm-2,false\nlater,1\n")
+    code, out = run("labels", "add", str(labels), "-p", str(churn))
+    assert code == 0, out
+    assert "Added 3 labels" in out and "2 matched a logged prediction, 1 waiting" in out
+    again = tmp_path / "again.csv"
+    again.write_text("customer_id,churned\nm-1,1\nm-1,1\n")
+    code, out = run("labels", "add", str(again), "-p", str(churn), "--json")
+    assert code == 0, out
+    answer = json.loads(out)
+    assert {k: answer[k] for k in ("rows", "matched", "waiting", "rejected", "duplicates")} == {
+        "rows": 1,
+        "matched": 1,
+        "waiting": 0,
+        "rejected": 0,
+        "duplicates": 1,
+    }
+    assert answer["checked_against"].startswith("one of the classes of version")
+    bad = tmp_path / "bad-values.csv"
+    bad.write_text("customer_id,churned\nz-1,yes\nz-2,1\n,0\n")
+    before = sorted(p.paths.labels.iterdir())
+    code, out = run("labels", "add", str(bad), "-p", str(churn))
+    assert code == 1 and "Traceback" not in out
+    assert "2 of 3 label rows are invalid; nothing was stored" in " ".join(out.split())
+    assert sorted(p.paths.labels.iterdir()) == before
+    code, out = run("labels", "add", str(bad), "-p", str(churn), "--skip-invalid")
+    assert code == 0 and "Added 1 labels" in out and "2 invalid rows skipped" in out
+
+
 def test_monitor_and_agent_once_on_an_empty_window(churn: Path) -> None:
     code, out = run("monitor", "-p", str(churn), "--json")
     assert code == 0, out

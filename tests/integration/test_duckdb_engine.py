@@ -117,3 +117,17 @@ def test_read_scores_is_the_windows_score_column(engines: list[object]) -> None:
         assert len(engine.read_scores("m", start, end)) == 4  # type: ignore[attr-defined]
     duck = engines[0]
     assert len(duck.read_scores("none", T0, T0 + timedelta(days=3))) == 0  # type: ignore[attr-defined]
+
+
+def test_count_logged_counts_ids_with_a_logged_prediction_of_the_model(
+    engines: list[object], tmp_path: Path
+) -> None:
+    duck = engines[0]
+    assert isinstance(duck, DuckDBEngine)
+    assert duck.count_logged("m", ["a", "d", "zz", "nope"]) == 2  # "zz" is another model's
+    assert duck.count_logged("m", ["a", "a"]) == 1
+    assert duck.count_logged("m", []) == 0
+    # the memory engine keeps no model names
+    assert engines[1].count_logged("m", ["a", "d", "nope"]) == 2  # type: ignore[attr-defined]
+    nothing = DuckDBEngine(tmp_path / "nothing", tmp_path / "no-labels")
+    assert nothing.count_logged("m", ["a"]) == 0

@@ -507,10 +507,37 @@ def labels_add(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet with the id column and target.")],
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Store the valid rows and count the invalid ones (default: any invalid "
+            "row rejects the whole file and nothing is stored).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Add ground-truth labels, keyed by the prediction id (the project's id_column)."""
-    n = open_project(project, stack).add_labels(file)
-    console().print(f"[green]Added[/] {n} labels from {file}.")
+    """Add ground-truth labels, keyed by the prediction id (the project's id_column),
+    checked against the deployed version's classes (or the task's type)."""
+    import dataclasses
+
+    added = open_project(project, stack).add_labels(file, skip_invalid=skip_invalid)
+    if as_json:
+        print_json({"file": str(file), **dataclasses.asdict(added)})
+        return
+    extra = "".join(
+        f", {n} {what}"
+        for n, what in (
+            (added.rejected, "invalid rows skipped"),
+            (added.duplicates, "repeated rows kept once"),
+        )
+        if n
+    )
+    console().print(
+        f"[green]Added[/] {added.rows} labels from {file}: {added.matched} matched a logged "
+        f"prediction, {added.waiting} waiting for one{extra}.",
+        soft_wrap=True,
+    )
 
 
 monitor_app = typer.Typer(

@@ -209,7 +209,7 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
         labels_file = root / "incoming" / "labels.parquet"
         labels_file.parent.mkdir(exist_ok=True)
         production[[ID, TARGET]].to_parquet(labels_file, index=False)
-        n_labels = project.add_labels(labels_file)
+        n_labels = project.add_labels(labels_file).rows
         write_events(root, production, f"production-{now:%Y%m%dT%H%M%S}")
         console.print(
             f"5. {n_labels} labels arrived (`opsloop labels add`); the labelled "

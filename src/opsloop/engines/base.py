@@ -88,6 +88,11 @@ class WindowReader(Protocol):
         """How many label rows the engine can join (every source)."""
         ...
 
+    def count_logged(self, model: str, ids: Sequence[str]) -> int:
+        """How many of the distinct `ids` have a row in `model`'s prediction log (the
+        labels that match a logged prediction)."""
+        ...
+
 
 class WindowProfiler(Protocol):
     """A window's profile on a reference's layout."""

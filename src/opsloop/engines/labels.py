@@ -1,5 +1,6 @@
 """Ingest ground truth: validate a CSV/Parquet file (or frame) with the id column and the
-target, and store it as a normalised label file beside the prediction log.
+target against the target's contract (`opsloop.data.labels`), and store it as a normalised
+label file beside the prediction log.
 
 Files are written to a temporary name and renamed, so readers never see a partial file and
 a failed ingest leaves what was stored before untouched.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from opsloop.data.labels import LabelContract, ValidLabels, validate_labels
 from opsloop.errors import InvalidInputError
 
 
@@ -48,11 +50,14 @@ def ingest_labels(
     *,
     id_column: str,
     target: str,
+    contract: LabelContract | None = None,
+    skip_invalid: bool = False,
     part_name: str | None = None,
-) -> int:
-    """Validate and store labels; the number of rows stored. With `part_name`, the stored
-    file gets that name (a second ingest of the same content replaces it rather than adding
-    a copy)."""
+) -> ValidLabels:
+    """Validate and store labels (all-or-nothing unless `skip_invalid`); what was stored.
+    Without `contract`, labels are checked for ids and values only (any non-empty value).
+    With `part_name`, the stored file gets that name (a second ingest of the same content
+    replaces it rather than adding a copy)."""
     frame = source if isinstance(source, pd.DataFrame) else read_label_file(Path(source))
     missing = [c for c in (id_column, target) if c not in frame.columns]
     if missing:
@@ -62,22 +67,23 @@ def ingest_labels(
             got=f"columns {list(frame.columns)}",
             fix=f"rename the columns to {id_column!r} and {target!r}",
         )
-    clean = frame[[id_column, target]].dropna()
-    if clean.empty:
+    if frame.empty:
         raise InvalidInputError(
-            "the labels have no row with both an id and a label",
-            got=f"{len(frame)} rows, all with a missing id or label",
+            "the label file has no rows",
+            expected=f"rows of {id_column!r} and {target!r}",
+            got="a header only",
         )
-    out = pd.DataFrame(
-        {
-            "prediction_id": clean[id_column].astype(str).to_numpy(),
-            "label": clean[target].to_numpy(),
-            "label_ts": pd.Timestamp(datetime.now(UTC)),
-        }
+    valid = validate_labels(
+        frame,
+        contract or LabelContract("any"),
+        id_column=id_column,
+        target=target,
+        skip_invalid=skip_invalid,
     )
+    out = valid.frame.assign(label_ts=pd.Timestamp(datetime.now(UTC)))
     labels_root.mkdir(parents=True, exist_ok=True)
     name = part_name or f"part-{uuid.uuid4().hex}.parquet"
     tmp = labels_root / f".{name}.tmp"
     out.to_parquet(tmp, index=False)
     os.replace(tmp, labels_root / name)
-    return len(out)
+    return valid

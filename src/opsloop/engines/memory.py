@@ -30,6 +30,12 @@ class MemoryEngine:
     def count_labels(self) -> int:
         return sum(len(f) for f in self._labels)
 
+    def count_logged(self, model: str, ids: Sequence[str]) -> int:
+        logged: set[str] = set()
+        for frame in self._predictions:
+            logged.update(frame["prediction_id"].astype(str))
+        return len(set(ids) & logged)
+
     def read_window(
         self,
         model: str,

@@ -7,7 +7,9 @@ stored label file is named by the content's SHA-256 and the arrival is recorded 
 hash (`data_arrivals`, source `labels`, with its `labels_added` event in the same
 transaction), so a crash between storing and recording, or between recording and moving
 the file, neither stores nor counts the labels twice. A file that cannot be read or lacks
-the id column or the target is moved to `data.inbox.rejected` with a `labels_rejected`
+the id column or the target, or has any invalid row (a label that is not one of the
+classes, a missing id, an id repeated with different labels: `orchestrate/labels.py`), is
+moved to `data.inbox.rejected` with a `labels_rejected`
 event saying why; stored labels are untouched and the agent goes on.
 
 The `labels` trigger (`retrain.on: [labels]`) fires when the labelled rows recorded since
@@ -69,7 +71,8 @@ def ingest_inbox(rt: Runtime, notes: list[str]) -> list[dict[str, Any]]:
 
 
 def _ingest_one(rt: Runtime, path: Path, notes: list[str]) -> dict[str, Any]:
-    from opsloop.engines.labels import ingest_labels, read_label_file
+    from opsloop.engines.labels import read_label_file
+    from opsloop.orchestrate.labels import store_labels
 
     cfg = rt.config.data.inbox
     assert cfg is not None
@@ -85,17 +88,26 @@ def _ingest_one(rt: Runtime, path: Path, notes: list[str]) -> dict[str, Any]:
                 expected="a .csv or .parquet file",
                 got=path.name,
             )
-        frame = read_label_file(path)
-        rows = ingest_labels(
-            frame,
-            rt.paths.labels,
-            id_column=rt.config.id_column,
-            target=rt.config.target,
+        added = store_labels(
+            read_label_file(path),
+            config=rt.config,
+            store=rt.store,
+            engine=rt.engine,
+            labels_root=rt.paths.labels,
             part_name=f"part-inbox-{digest[:32]}.parquet",
         )
     except InvalidInputError as exc:
         return _reject(rt, path, digest, exc.message, notes)
-    evidence = {"rows": rows, "source": str(path), "via": "inbox", "sha256": digest}
+    rows = added.rows
+    evidence = {
+        "rows": rows,
+        "matched": added.matched,
+        "waiting": added.waiting,
+        "duplicates": added.duplicates,
+        "source": str(path),
+        "via": "inbox",
+        "sha256": digest,
+    }
     recorded = rt.store.add_arrival(
         rt.model,
         source=LABELS_SOURCE,
@@ -103,12 +115,24 @@ def _ingest_one(rt: Runtime, path: Path, notes: list[str]) -> dict[str, Any]:
         ts=utcnow(),
         rows=rows,
         payload=evidence,
-        event=("labels_added", f"{rows} labels added from the inbox file {path.name}", evidence),
+        event=(
+            "labels_added",
+            f"{rows} labels added from the inbox file {path.name} ({added.matched} matched a "
+            f"logged prediction, {added.waiting} waiting)",
+            evidence,
+        ),
     )
     moved = _move(path, rt.root / cfg.processed, digest, notes)
     if recorded:
         notes.append(f"labels inbox: {rows} labels ingested from {path.name}")
-        return {"file": str(path), "status": "ingested", "rows": rows, "moved_to": moved}
+        return {
+            "file": str(path),
+            "status": "ingested",
+            "rows": rows,
+            "matched": added.matched,
+            "waiting": added.waiting,
+            "moved_to": moved,
+        }
     notes.append(f"labels inbox: {path.name} was ingested before (same content): not counted again")
     _record_once(
         rt,

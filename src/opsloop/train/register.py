@@ -112,6 +112,15 @@ def _monitor_artifacts(
     return out
 
 
+def _target_contract(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any]:
+    """The target's task and classes, for checking labels without loading the model
+    (`orchestrate/labels.py` reads it from this `trained` event)."""
+    if task == "regression":
+        return {"task": task, "classes": None}
+    classes = frame[target].dropna().unique().tolist()
+    return {"task": task, "classes": sorted(classes, key=lambda c: (str(type(c)), c))}
+
+
 def register_version(
     rt: Runtime,
     fitted: Fitted,
@@ -199,6 +208,7 @@ def register_version(
             "window": window.key,
             "trigger": trigger,
             "pipeline_run": pipeline_run,
+            "target": _target_contract(frame, cfg.target, cfg.task),
         },
     )
     rt.store.add_event(

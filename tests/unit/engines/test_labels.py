@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from opsloop.data.labels import LabelValidationError
 from opsloop.engines.labels import ingest_labels
 from opsloop.errors import InvalidInputError
 
@@ -13,10 +14,16 @@ def test_csv_and_parquet(tmp_path: Path) -> None:
     root = tmp_path / "labels"
     csv = tmp_path / "l.csv"
     csv.write_text("customer_id,churned\nc-1,1\nc-2,0\n,1\nc-3,\n")
-    assert ingest_labels(csv, root, id_column="customer_id", target="churned") == 2
+    # a missing id or label rejects the whole file (nothing stored) unless skipped
+    with pytest.raises(LabelValidationError, match="2 of 4 label rows are invalid"):
+        ingest_labels(csv, root, id_column="customer_id", target="churned")
+    assert not root.exists()
+    kept = ingest_labels(csv, root, id_column="customer_id", target="churned", skip_invalid=True)
+    assert kept.frame.shape[0] == 2 and kept.rejected == 2
+    assert kept.reasons == {"missing id": 1, "missing label": 1}
     pq = tmp_path / "l.parquet"
     pd.DataFrame({"customer_id": [7], "churned": [1]}).to_parquet(pq)
-    assert ingest_labels(pq, root, id_column="customer_id", target="churned") == 1
+    assert len(ingest_labels(pq, root, id_column="customer_id", target="churned").frame) == 1
     stored = pd.concat(pd.read_parquet(f) for f in root.glob("part-*.parquet"))
     assert sorted(stored["prediction_id"]) == ["7", "c-1", "c-2"]
     assert list(stored.columns) == ["prediction_id", "label", "label_ts"]

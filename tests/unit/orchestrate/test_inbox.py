@@ -118,6 +118,27 @@ def test_bad_files_are_rejected_with_an_event_and_do_not_stop_the_agent(tmp_path
     assert sorted(x.name for x in (p.root / "inbox").iterdir()) == []
 
 
+def test_a_file_with_an_invalid_label_is_rejected_whole_with_its_event(tmp_path: Path) -> None:
+    p = project(tmp_path)
+    p.train()  # records the classes [0, 1]
+    frame = labels(40).astype(object)
+    frame.loc[7, "label"] = "yes"
+    frame.loc[9, "row_id"] = None
+    frame.to_csv(p.root / "inbox" / "mixed.csv", index=False)
+    labels(10, "ok").to_csv(p.root / "inbox" / "ok.csv", index=False)
+    result = p.tick()
+    status = {Path(x["file"]).name: x["status"] for x in result.labels}
+    assert status == {"mixed.csv": "rejected", "ok.csv": "ingested"}
+    assert [x["matched"] for x in result.labels if x["status"] == "ingested"] == [0]
+    event = p.events(kinds=["labels_rejected"])[-1]
+    error = event.evidence["error"]
+    assert "2 of 40 label rows are invalid; nothing was stored" in error
+    assert "label='yes'" in error and "1 × missing id" in error
+    assert Path(event.evidence["moved_to"]).parent == p.root / ".opsloop" / "inbox" / "rejected"
+    assert len(stored(p)) == 10  # nothing of the rejected file
+    assert sum(a.rows for a in p.store.list_arrivals("tiny", source="labels")) == 10
+
+
 def test_labels_trigger_fires_on_the_rows_since_the_last_training(tmp_path: Path) -> None:
     p = project(tmp_path)
     p.train()
@@ -125,7 +146,7 @@ def test_labels_trigger_fires_on_the_rows_since_the_last_training(tmp_path: Path
     first = p.tick()
     assert first.fired == []
     assert any("200 of 300 labelled rows" in n for n in first.notes)
-    assert p.add_labels(labels(150, "b")) == 150  # the CLI's path counts
+    assert p.add_labels(labels(150, "b")).rows == 150  # the CLI's path counts
     second = p.tick()
     assert [f.trigger for f in second.fired] == ["labels"]
     assert second.fired[0].evidence["rows"] == 350

@@ -1,0 +1,251 @@
+"""Label values checked against the target: its type (the task) and, for classification,
+the classes the model was trained on.
+
+A label file is judged whole. Each row is valid or has one reason: a missing id, a missing
+label, a value that is not one of the classes (classification) or not a finite number
+(regression), or an id given twice with different labels. Rows repeating the same id and
+the same label are kept once and counted as duplicates. Values are normalised to the
+classes' own type when that is unambiguous: "1"/"0", 1.0/0.0 and booleans for 0/1 classes,
+"true"/"false" and 1/0 for boolean classes, "3" for the integer class 3; a string class is
+matched exactly (after trimming spaces), never by case.
+
+By default any invalid row rejects the whole file (`LabelValidationError`, with the counts
+per reason and a few examples); `skip_invalid` keeps the valid rows and counts the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from opsloop.errors import InvalidInputError
+
+_EXAMPLES = 3
+
+
+class LabelValidationError(InvalidInputError):
+    """A label file has rows whose id or value does not fit the target."""
+
+
+@dataclass(frozen=True)
+class LabelContract:
+    """What a label must be: the task and, for classification, the known classes (None when
+    no trained version recorded them: then only the type is checked)."""
+
+    task: str
+    classes: tuple[Any, ...] | None = None
+    version: str | None = None
+
+    def describe(self) -> str:
+        if self.task == "regression":
+            return "a finite number (regression)"
+        if self.classes is None and self.version is not None:
+            return f"any non-empty value (version {self.version} recorded no classes: retrain)"
+        if self.classes is None:
+            return "any non-empty value (no trained version recorded the classes)"
+        where = f" of version {self.version}" if self.version is not None else ""
+        return f"one of the classes{where} {list(self.classes)}"
+
+
+@dataclass(frozen=True)
+class ValidLabels:
+    """The rows to store (`prediction_id` as string, `label` normalised) and what was left."""
+
+    frame: pd.DataFrame
+    rejected: int
+    duplicates: int
+    reasons: dict[str, int]
+
+
+def _key(value: Any) -> Hashable:
+    """A comparison key: numbers by value (1 == 1.0 == "1"), booleans apart, strings
+    trimmed."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return ("bool", bool(value))
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return ("str", text)
+        return ("num", number) if math.isfinite(number) else ("str", text)
+    try:
+        return ("num", float(value))
+    except (TypeError, ValueError):
+        return ("str", str(value))
+
+
+def _class_lookup(classes: Sequence[Any]) -> dict[Hashable, Any]:
+    """Key → class, with the unambiguous aliases of 0/1 and boolean classes."""
+    lookup: dict[Hashable, Any] = {}
+    for c in classes:
+        lookup.setdefault(_lower_bool_key(_key(c)), c)
+    keys = set(lookup)
+    if keys <= {("num", 0.0), ("num", 1.0)}:
+        aliases: dict[Hashable, float] = {("bool", False): 0.0, ("bool", True): 1.0}
+        aliases |= {("str", "false"): 0.0, ("str", "true"): 1.0}
+        for alias, number in aliases.items():
+            if ("num", number) in lookup:
+                lookup.setdefault(alias, lookup[("num", number)])
+    elif keys <= {("bool", False), ("bool", True)}:
+        for number, flag in ((0.0, False), (1.0, True)):
+            if ("bool", flag) in lookup:
+                lookup.setdefault(("num", number), lookup[("bool", flag)])
+                lookup.setdefault(("str", str(flag).lower()), lookup[("bool", flag)])
+    return lookup
+
+
+def _lower_bool_key(key: Hashable) -> Hashable:
+    """ "True"/"TRUE" as "true" (the spelling of booleans varies; other strings do not)."""
+    if isinstance(key, tuple) and key[0] == "str" and str(key[1]).lower() in ("true", "false"):
+        return ("str", str(key[1]).lower())
+    return key
+
+
+def _normalise(labels: pd.Series, contract: LabelContract) -> tuple[pd.Series, pd.Series]:
+    """(normalised values as objects, mask of values that fit), for non-null labels."""
+    if contract.task == "regression":
+        if pd.api.types.is_bool_dtype(labels):
+            numbers = pd.Series(np.nan, index=labels.index)
+        elif pd.api.types.is_numeric_dtype(labels):
+            numbers = labels.astype(float)
+        else:
+            plain = labels.astype(object)
+            numbers = pd.to_numeric(plain.where(~plain.map(_is_bool)), errors="coerce")
+        numbers = numbers.astype(float)
+        return numbers.astype(object), pd.Series(np.isfinite(numbers), index=labels.index)
+    if contract.classes is None:
+        return labels.astype(object), pd.Series(True, index=labels.index)
+    values = labels.astype(object)
+    # the common case at column speed: values already of the classes' own kind
+    direct = _same_kind(labels, contract.classes) & labels.isin(list(contract.classes))
+    rest = ~direct
+    if rest.any():
+        lookup = _class_lookup(contract.classes)
+        missing = object()
+        mapped = values[rest].map(lambda v: lookup.get(_lower_bool_key(_key(v)), missing))
+        values[rest] = mapped
+        ok = direct.copy()
+        ok[rest] = mapped.map(lambda v: v is not missing).astype(bool)
+        return values.where(ok, None), ok
+    return values, direct
+
+
+def _same_kind(labels: pd.Series, classes: Sequence[Any]) -> pd.Series:
+    """True where a value is of the classes' kind (numbers, strings or booleans), so that
+    `isin` means the same as the class lookup."""
+    kinds = {"bool" if _is_bool(c) else "str" if isinstance(c, str) else "num" for c in classes}
+    numbers = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+    if kinds == {"num"} and numbers:
+        return pd.Series(True, index=labels.index)
+    if kinds == {"str"} and pd.api.types.is_string_dtype(labels):
+        return (labels.str.strip() == labels).fillna(False).astype(bool)
+    return pd.Series(False, index=labels.index)
+
+
+def _label_dtype(stored: pd.Series, original: pd.Series, contract: LabelContract) -> pd.Series:
+    """The stored labels in the classes' (or the file's) own type."""
+    if contract.task == "regression":
+        return stored.astype(float)
+    if contract.classes is not None:
+        kinds = {type(c) for c in contract.classes}
+        if len(kinds) == 1:
+            return stored.astype(pd.Series(list(contract.classes)).dtype)
+        return stored
+    return stored.astype(original.dtype)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
+def validate_labels(
+    frame: pd.DataFrame,
+    contract: LabelContract,
+    *,
+    id_column: str,
+    target: str,
+    skip_invalid: bool = False,
+) -> ValidLabels:
+    """Check every row; raise `LabelValidationError` on any invalid row unless
+    `skip_invalid` (then the valid rows are returned and the rest counted)."""
+    ids, labels = frame[id_column], frame[target]
+    reason = pd.Series("", index=frame.index, dtype=object)
+    reason[ids.isna()] = "missing id"
+    reason[(reason == "") & labels.isna()] = "missing label"
+    present = reason == ""
+    values, fits = _normalise(labels[present], contract)
+    reason[fits[~fits].index] = "label not " + contract.describe()
+    out = pd.DataFrame(
+        {
+            "prediction_id": ids.astype(object).where(ids.isna(), ids.astype(str)),
+            "label": values.reindex(frame.index),
+        },
+        index=frame.index,
+    )
+    # the same id twice: kept once if the label agrees, rejected (every copy) if not
+    valid = reason == ""
+    distinct = out[valid].assign(key=out["label"][valid])
+    per_id = distinct.groupby("prediction_id", sort=False)["key"].transform("nunique")
+    reason[per_id[per_id > 1].index] = "id repeated with different labels"
+    valid = reason == ""
+    kept = out[valid].drop_duplicates("prediction_id")
+    duplicates = int(valid.sum()) - len(kept)
+    invalid = reason != ""
+    counts = {str(k): int(v) for k, v in reason[invalid].value_counts(sort=False).items()}
+    if invalid.any() and not skip_invalid:
+        raise _error(frame, reason, counts, id_column, target, contract)
+    if kept.empty:
+        raise LabelValidationError(
+            "the labels have no valid row",
+            expected=f"rows with an id and a label that is {contract.describe()}",
+            got=f"{len(frame)} rows, none valid ({_summary(counts)})",
+            fix="check the file holds labels for this model",
+        )
+    kept = kept.assign(
+        prediction_id=kept["prediction_id"].astype(str),
+        label=_label_dtype(kept["label"], labels, contract),
+    )
+    return ValidLabels(
+        frame=kept.reset_index(drop=True),
+        rejected=int(invalid.sum()),
+        duplicates=duplicates,
+        reasons=counts,
+    )
+
+
+def _summary(counts: dict[Any, int]) -> str:
+    return ", ".join(f"{n} × {why}" for why, n in counts.items())
+
+
+def _error(
+    frame: pd.DataFrame,
+    reason: pd.Series,
+    counts: dict[Any, int],
+    id_column: str,
+    target: str,
+    contract: LabelContract,
+) -> LabelValidationError:
+    examples = []
+    for why in counts:
+        rows = frame[reason == why].head(_EXAMPLES)
+        shown = ", ".join(
+            f"row {int(i) + 1}: {id_column}={r[id_column]!r} {target}={r[target]!r}"
+            if isinstance(i, int)
+            else f"{id_column}={r[id_column]!r} {target}={r[target]!r}"
+            for i, r in rows.iterrows()
+        )
+        examples.append(f"{why}: {shown}")
+    total = int((reason != "").sum())
+    return LabelValidationError(
+        f"{total} of {len(frame)} label rows are invalid; nothing was stored",
+        expected=f"every row with an id and a label that is {contract.describe()}, each id once",
+        got=f"{_summary(counts)} (e.g. " + "; ".join(examples) + ")",
+        fix="correct or remove those rows and add the file again "
+        "(or pass --skip-invalid to store the valid rows and count the rest)",
+    )
