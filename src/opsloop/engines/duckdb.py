@@ -1,6 +1,7 @@
 """The default engine: DuckDB, in process, over the hive-partitioned Parquet prediction log.
 
-DuckDB prunes partitions by the `date` path component, filters by `ts`, and joins the
+DuckDB filters by the window's clock (`event_ts`, or `ts` — then it also prunes partitions
+by the `date` path component: they are answer-time partitions), and joins the
 labels (newest per prediction id, `arg_max` by `label_ts`) before anything reaches pandas,
 so only the requested window is materialised.
 """
@@ -17,9 +18,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from opsloop.data.predlog import clock_column
 from opsloop.engines.base import LABELLED_COLUMNS, PREDICTION_COLUMNS, WindowScan
 
 if TYPE_CHECKING:
+    from opsloop.config.monitor import Clock
     from opsloop.core.profile import Profile
     from opsloop.core.transform import Transform
 
@@ -96,17 +99,33 @@ class DuckDBEngine:
         end: datetime,
         version: str | None,
         *,
+        clock: Clock = "event",
         keep_partitions: bool = False,
     ) -> tuple[str, list[object]]:
+        """The window's rows: `event_ts` (`ts` in files written before it existed) or `ts`
+        in [start, end), by `clock`. Partitions are by answer time, so only the answered
+        clock prunes them by `date`; under the event clock `date`/`hour` (kept for
+        `profile_hours`) are the event's."""
         start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-        select = "* EXCLUDE (model)" if keep_partitions else "* EXCLUDE (model, date, hour)"
-        preds = (
-            f"SELECT {select} FROM read_parquet({_quote(pattern)}, "
+        event = "coalesce(event_ts, ts)"
+        replace = [f"{event} AS event_ts"]
+        if keep_partitions and clock == "event":
+            replace += [f"CAST({event} AS DATE) AS date", f"CAST(hour({event}) AS INTEGER) AS hour"]
+        excluded = "model" if keep_partitions else "model, date, hour"
+        # `UNION ALL BY NAME` with no rows: the column exists even if no file has it yet
+        source = (
+            f"(SELECT * FROM read_parquet({_quote(pattern)}, "
             "hive_partitioning = true, union_by_name = true, "
             "hive_types = {'model': VARCHAR, 'date': DATE, 'hour': INTEGER}) "
-            "WHERE date BETWEEN ? AND ? AND ts >= ? AND ts < ?"
+            "UNION ALL BY NAME SELECT NULL::TIMESTAMPTZ AS event_ts WHERE false)"
         )
-        params: list[object] = [start_utc.date(), end_utc.date(), start_utc, end_utc]
+        preds = f"SELECT * EXCLUDE ({excluded}) REPLACE ({', '.join(replace)}) FROM {source} "
+        if clock == "answered":
+            preds += "WHERE date BETWEEN ? AND ? AND ts >= ? AND ts < ?"
+            params: list[object] = [start_utc.date(), end_utc.date(), start_utc, end_utc]
+        else:
+            preds += f"WHERE {event} >= ? AND {event} < ?"
+            params = [start_utc, end_utc]
         if version is not None:
             # the answers this version gave users, not its shadow answers during a rollout
             preds += " AND CAST(model_version AS VARCHAR) = ? AND coalesce(route, '') <> 'shadow'"
@@ -132,12 +151,13 @@ class DuckDBEngine:
         end: datetime,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         labelled_only: bool = False,
     ) -> pd.DataFrame:
         pattern = self._pattern(model)
         if pattern is None:
             return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         latest = self._latest_labels()
         if latest is not None:
             join = "JOIN" if labelled_only else "LEFT JOIN"
@@ -156,12 +176,18 @@ class DuckDBEngine:
         return frame
 
     def read_scores(
-        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: str | None = None,
+        clock: Clock = "event",
     ) -> np.ndarray:
         pattern = self._pattern(model)
         if pattern is None:
             return np.empty(0)
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
             rows = con.execute(
                 f"SELECT CAST(score AS DOUBLE) FROM ({preds}) ORDER BY ts", params
@@ -176,6 +202,7 @@ class DuckDBEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> Profile:
         """The window's profile on the reference's layout, computed in SQL over the Parquet
         files (bounded memory: no frame of the window is built)."""
@@ -184,9 +211,9 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return reference.empty()
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
-            return run_profile(con, reference, f"({preds})", params)[0][1]
+            return run_profile(con, reference, f"({preds})", params, time=clock_column(clock))[0][1]
 
     def read_values(
         self,
@@ -196,6 +223,7 @@ class DuckDBEngine:
         names: Sequence[str],
         *,
         version: str | None = None,
+        clock: Clock = "event",
         limit: int,
     ) -> dict[str, list[float]]:
         """At most `limit` non-null numeric values of each feature in `names` from the same
@@ -205,7 +233,7 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return {name: [] for name in names}
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
             columns = {
                 r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({preds})", params).fetchall()
@@ -222,6 +250,7 @@ class DuckDBEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> dict[datetime, Profile]:
         """One profile per hour partition of the window (they merge into the window's)."""
         from opsloop.engines.profile_sql import run_profile
@@ -229,9 +258,16 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return {}
-        preds, params = self._preds(pattern, start, end, version, keep_partitions=True)
+        preds, params = self._preds(pattern, start, end, version, clock=clock, keep_partitions=True)
         with self._connect() as con:
-            rows = run_profile(con, reference, f"({preds})", params, group_by=("date", "hour"))
+            rows = run_profile(
+                con,
+                reference,
+                f"({preds})",
+                params,
+                group_by=("date", "hour"),
+                time=clock_column(clock),
+            )
         return {datetime(d.year, d.month, d.day, int(h), tzinfo=UTC): p for (d, h), p in rows}
 
     def reconstruction_error(
@@ -242,6 +278,7 @@ class DuckDBEngine:
         transform: Transform,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the window, in one SQL pass."""
         from opsloop.engines.multivariate_sql import run_error
@@ -249,7 +286,7 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return 0, None
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
             return run_error(con, transform, f"({preds})", params)
 
@@ -261,6 +298,7 @@ class DuckDBEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         scores: bool = False,
         transform: Transform | None = None,
         exact: Callable[[Profile], Sequence[str]] | None = None,
@@ -292,12 +330,12 @@ class DuckDBEngine:
                 {name: [] for name in wanted} if wanted else None,
                 None if transform is None else (0, None),
             )
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         source = f"({preds})"
         error = None
         with self._connect() as con:
             columns = describe(con, source, params)
-            names, branches = profile_branches(reference, source, columns)
+            names, branches = profile_branches(reference, source, columns, time=clock_column(clock))
             if names and transform is not None:
                 f = len(names)
                 branches.append(error_branch(transform, source, set(columns), f))
@@ -307,7 +345,9 @@ class DuckDBEngine:
                 error = error_result(mean[3], mean[6])
                 profile = profile_rows(reference, names, [r for r in found if r[0] != f])[0][1]
             else:
-                profile = run_profile(con, reference, source, params, columns=columns)[0][1]
+                profile = run_profile(
+                    con, reference, source, params, columns=columns, time=clock_column(clock)
+                )[0][1]
                 if transform is not None:
                     error = run_error(con, transform, source, params, columns=set(columns))
             labelled, all_scores = self._scan_rows(con, preds, params, columns, scores)

@@ -254,6 +254,7 @@ def test_every_route_gives_the_reference_answers_and_logs_them(
         "prediction_id",
         "request_id",
         "ts",
+        "event_ts",
         "model_version",
         "route",
         *NAMES,
@@ -261,6 +262,7 @@ def test_every_route_gives_the_reference_answers_and_logs_them(
         "score",
     ]
     assert str(schema.field("ts").type) == "timestamp[us, tz=UTC]"
+    assert str(schema.field("event_ts").type) == "timestamp[us, tz=UTC]"
     logged = pd.concat(pd.read_parquet(f) for f in files)
     assert len(logged) == 21 and set(logged["request_id"]) >= {"req-1"}
     assert logged["prediction"].tolist() == want.tolist() * 3
