@@ -12,7 +12,6 @@ which gives the same answer or the field-level error.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import uuid
@@ -198,23 +197,22 @@ def event_times(values: Sequence[Any] | None, time_column: str, n: int) -> np.nd
     nothing unparseable reaches the prediction log."""
     if values is None or all(v is None for v in values):
         return None
-    out = np.full(n, NO_EVENT_TIME, dtype=np.int64)
+    out = [NO_EVENT_TIME] * n  # a list, not an array, until the end: single rows are common
     details = []
     for i, value in enumerate(values):
         if value is None:
             continue
         us = _event_us(value)
         if us is None:
-            details.append(
-                _detail(time_column if n == 1 else f"{time_column}[{i}]", _TIME_EXPECTED, value)
-            )
+            field = time_column if n == 1 else f"{time_column}[{i}]"
+            details.append(_detail(field, _TIME_EXPECTED, value))
             if len(details) >= MAX_DETAILS:
                 break
             continue
         out[i] = us
     if details:
         raise RequestError(422, f"invalid event time in {time_column!r} (the time_column)", details)
-    return out
+    return np.array(out, dtype=np.int64)
 
 
 def with_event_times(
@@ -224,7 +222,9 @@ def with_event_times(
     if not time_column:
         return rows
     events = event_times(values, time_column, rows.n)
-    return rows if events is None else dataclasses.replace(rows, event_us=events)
+    if events is None:
+        return rows
+    return ModelInput(rows.features, rows.n, rows.matrix, rows.columns, events)
 
 
 def parse_records(
