@@ -287,3 +287,10 @@ def test_another_stack_keeps_explicit_nulls_and_aliases(tmp_path) -> None:
     assert team.config.deploy.analysis.max_p99_ratio is None
     assert team.config.monitor.quality.schema_ is False
     assert team.config.model_dump(exclude={"stack"}) == local.config.model_dump(exclude={"stack"})
+
+
+def test_monitor_clock_is_event_time_unless_answered_is_chosen() -> None:
+    assert parse_config(BASE).monitor.clock == "event"
+    assert parse_config({**BASE, "monitor": {"clock": "answered"}}).monitor.clock == "answered"
+    with pytest.raises(ConfigError, match="clock"):
+        parse_config({**BASE, "monitor": {"clock": "wall"}})

@@ -36,6 +36,7 @@ from opsloop.config.gate import (
 )
 from opsloop.config.monitor import (
     ESTIMATED_METRICS,
+    Clock,
     DriftConfig,
     DriftMethod,
     EstimatedPerformanceConfig,
@@ -78,6 +79,7 @@ __all__ = [
     "AnalysisConfig",
     "BatchingConfig",
     "BudgetConfig",
+    "Clock",
     "DataConfig",
     "DeployConfig",
     "DriftConfig",

@@ -23,6 +23,10 @@ DriftMethod = Literal[
     "wasserstein",
 ]
 
+Clock = Literal["event", "answered"]
+"""Which time a prediction-log row's window is chosen by: its event time (the request
+record's `time_column` value, else the answer time) or the time it was answered."""
+
 
 class FeatureDriftConfig(ConfigModel):
     """Per-feature override of the drift method and its threshold (a p-value for the tests
@@ -258,6 +262,13 @@ class MonitorQualityConfig(ConfigModel):
 class MonitorConfig(ConfigModel):
     schedule: str = "*/15 * * * *"
     window: Duration = timedelta(hours=1)
+    clock: Clock = Field(
+        default="event",
+        description=(
+            "Which time puts a logged prediction in a window: `event` (the record's "
+            "time_column value, else the answer time) or `answered` (when it was answered)."
+        ),
+    )
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig = PerformanceConfig()
     estimated_performance: EstimatedPerformanceConfig = EstimatedPerformanceConfig()

@@ -427,14 +427,14 @@ def compute_profile(
     )
 
 
-def profile_frame(df: pd.DataFrame, reference: Profile) -> Profile:
+def profile_frame(df: pd.DataFrame, reference: Profile, *, time: str = "ts") -> Profile:
     """A window's profile on the reference's layout (features present in `df`; the newest
-    `ts` when the frame has that column)."""
+    value of the column `time` — the window's clock — when the frame has that column)."""
     import pandas as pd
 
     newest = None
-    if "ts" in df.columns and len(df) and df["ts"].notna().any():
-        newest = pd.Timestamp(pd.to_datetime(df["ts"], utc=True).max()).to_pydatetime()
+    if time in df.columns and len(df) and df[time].notna().any():
+        newest = pd.Timestamp(pd.to_datetime(df[time], utc=True).max()).to_pydatetime()
     return Profile(
         n_rows=len(df),
         features={k: _fill(fp, df[k]) for k, fp in reference.features.items() if k in df.columns},

@@ -5,7 +5,10 @@ Files are hive-partitioned Parquet::
     <root>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet
 
 Each row: ``prediction_id`` (string: the request's id-column value, else a generated id
-returned to the caller), ``request_id`` (string), ``ts`` (timestamp, UTC),
+returned to the caller), ``request_id`` (string), ``ts`` (timestamp, UTC: when it was
+answered; the partitions are by ``ts``), ``event_ts`` (timestamp, UTC: the event's time —
+the request record's ``time_column`` value, else ``ts``; files written before it existed
+lack the column and are read with ``event_ts = ts``),
 ``model_version`` (string), ``route`` (``stable`` today; ``candidate``/``shadow`` with
 rollouts), ``prediction`` (the predicted class or value), ``score`` (float: the positive
 class probability for binary classification, else null), then one column per feature
@@ -24,10 +27,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from opsloop.config.monitor import Clock
+
 META_COLUMNS = (
     "prediction_id",
     "request_id",
     "ts",
+    "event_ts",
     "model_version",
     "route",
     "prediction",
@@ -38,6 +44,12 @@ LABEL_COLUMNS = ("prediction_id", "label", "label_ts")
 HOUR_KEY = "__opsloop_hour"
 # what a feature may not be named: the log's own columns, the labels', a reader's
 RESERVED_NAMES = frozenset({*META_COLUMNS, *LABEL_COLUMNS, HOUR_KEY})
+CLOCK_COLUMNS: dict[Clock, str] = {"event": "event_ts", "answered": "ts"}
+
+
+def clock_column(clock: Clock) -> str:
+    """The log column a window is chosen by under `monitor.clock`."""
+    return CLOCK_COLUMNS[clock]
 
 
 def partition_dir(root: Path, model: str, ts: datetime) -> Path:

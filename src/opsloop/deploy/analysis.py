@@ -239,7 +239,10 @@ def analyse(rt: Runtime, rollout: Rollout, now: datetime) -> Analysis:
     # Same period only: inputs change over time, so comparing the candidate's answers with
     # stable's from another period would confound the models with the traffic. (At a
     # 100 % canary step stable answers nothing, so divergence waits; earlier steps judged it.)
-    rows = rt.engine.read_window(rollout.model, rollout.step_started, now + timedelta(seconds=1))
+    # the rows answered during the step, whatever their event times
+    rows = rt.engine.read_window(
+        rollout.model, rollout.step_started, now + timedelta(seconds=1), clock="answered"
+    )
     if len(rows):
         version = rows["model_version"].astype(str)
         cand_rows = rows[

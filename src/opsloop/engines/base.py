@@ -7,6 +7,10 @@ a function asks for the capability it uses (`WindowReader`, `WindowProfiler`,
 `ReconstructionErrors`), and `Engine`, their union, is what a `Runtime` holds. An adapter is
 one module (`duckdb.py`; `memory.py` for tests), chosen by `stack.engine` through
 `opsloop.engines.create_engine`.
+
+Every window is chosen by a clock (`monitor.clock`): `"event"` (the default) by each row's
+`event_ts`, `"answered"` by its `ts`; a profile's `newest` is on the same clock. Rows always
+carry `event_ts` (equal to `ts` for files written before the column existed).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from opsloop.config.monitor import Clock
     from opsloop.core.profile import Profile
     from opsloop.core.transform import Transform
 
@@ -55,16 +60,24 @@ class WindowReader(Protocol):
         end: datetime,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         labelled_only: bool = False,
     ) -> pd.DataFrame:
-        """Prediction-log rows with start <= ts < end, with a `label` column (null where no
-        label has arrived; the newest label per prediction id wins). With `version`, only
-        the answers that version gave users (no shadow rows); with `labelled_only`, only
-        rows whose label has arrived."""
+        """Prediction-log rows with start <= t < end — t the row's `event_ts` (`ts` in files
+        without it) with `clock="event"`, its `ts` with `"answered"` — with a `label`
+        column (null where no label has arrived; the newest label per prediction id wins).
+        With `version`, only the answers that version gave users (no shadow rows); with
+        `labelled_only`, only rows whose label has arrived."""
         ...
 
     def read_scores(
-        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: str | None = None,
+        clock: Clock = "event",
     ) -> np.ndarray:
         """The `score` column (float, NaN where missing) of the same rows as
         `read_window(..., version=version)`, in its order, without the other columns."""
@@ -78,6 +91,7 @@ class WindowReader(Protocol):
         names: Sequence[str],
         *,
         version: str | None = None,
+        clock: Clock = "event",
         limit: int,
     ) -> dict[str, list[float]]:
         """At most `limit` non-null numeric values (NaN is null) of each feature in `names`,
@@ -105,6 +119,7 @@ class WindowProfiler(Protocol):
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> Profile:
         """The profile of the same rows as `read_window(..., version=version)` on the
         reference's layout, without materialising the window where the engine can."""
@@ -122,6 +137,7 @@ class ReconstructionErrors(Protocol):
         transform: Transform,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the same rows as `profile_window`
         (`opsloop.core.transform`); (0, None) for an empty window."""
@@ -139,6 +155,7 @@ class WindowScanner(Protocol):
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         scores: bool = False,
         transform: Transform | None = None,
         exact: Callable[[Profile], Sequence[str]] | None = None,

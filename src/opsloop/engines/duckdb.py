@@ -1,8 +1,10 @@
 """The default engine: DuckDB, in process, over the hive-partitioned Parquet prediction log.
 
-The window's `date=` directories are listed to choose the files (the path's partition
-values are never read as columns, so features may be named `model`, `date` or `hour`),
-DuckDB filters by `ts` (read as TIMESTAMPTZ, µs, whatever the file holds), and joins the
+The log is read without its `model=/date=/hour=` directories as columns (so features may
+be named `model`, `date` or `hour`); `ts` and `event_ts` of any precision or time zone are
+read as TIMESTAMPTZ in microseconds. DuckDB filters by the window's clock (`event_ts`, or
+`ts` — then the window's `date=` directories are listed to choose the files: partitions are
+by answer time), and joins the
 labels (newest per prediction id, `arg_max` by `label_ts`) before anything reaches pandas,
 so only the requested window is materialised.
 """
@@ -19,10 +21,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from opsloop.data.predlog import HOUR_KEY
+from opsloop.data.predlog import HOUR_KEY, clock_column
 from opsloop.engines.base import LABELLED_COLUMNS, PREDICTION_COLUMNS, WindowScan
 
 if TYPE_CHECKING:
+    from opsloop.config.monitor import Clock
     from opsloop.core.profile import Profile
     from opsloop.core.transform import Transform
 
@@ -107,7 +110,8 @@ class DuckDBEngine:
             row = con.execute(
                 "SELECT count(*) FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS prediction_id) "
                 "WHERE prediction_id IN (SELECT CAST(prediction_id AS VARCHAR) FROM "
-                f"read_parquet({_quote(pattern)}, union_by_name = true))",
+                f"read_parquet({_quote(pattern)}, hive_partitioning = false, "
+                "union_by_name = true))",
                 [list(ids)],
             ).fetchone()
         return int(row[0]) if row else 0
@@ -123,24 +127,37 @@ class DuckDBEngine:
         end: datetime,
         version: str | None,
         *,
+        clock: Clock = "event",
         hour_key: bool = False,
     ) -> tuple[str, list[object]]:
-        """The window's rows with the log's columns as the files hold them: the path's
-        `model=/date=/hour=` directories are not read as columns (`hive_partitioning =
-        false`), so features named `model`, `date` or `hour` keep their own values; the
-        dates are pruned by listing their directories instead. `ts` of any precision or
-        time zone (naive is UTC) is read as TIMESTAMPTZ in microseconds. `hour_key` adds
-        the hour of `ts` as `HOUR_KEY` (the partition the writer put the row in)."""
+        """The window's rows by `clock`: `event_ts` (`ts` in files written before it
+        existed) or `ts` in [start, end), with the log's columns as the files hold them.
+        The path's `model=/date=/hour=` directories are not read as columns
+        (`hive_partitioning = false`), so features named `model`, `date` or `hour` keep
+        their own values. Partitions are by answer time, so only the answered clock prunes
+        them (by listing the window's date directories). `ts` and `event_ts` of any
+        precision or time zone (naive is UTC) are read as TIMESTAMPTZ in microseconds.
+        `hour_key` adds the hour of the clock's time as `HOUR_KEY`."""
         start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-        model_dir = Path(pattern).parent.parent.parent
-        files = _date_globs(model_dir, start_utc, end_utc) or [pattern]
+        files = [pattern]
+        if clock == "answered":
+            model_dir = Path(pattern).parent.parent.parent
+            files = _date_globs(model_dir, start_utc, end_utc) or files
         sources = "[" + ", ".join(_quote(f) for f in files) + "]"
-        extra = f", date_trunc('hour', ts) AS {_ident(HOUR_KEY)}" if hour_key else ""
-        preds = (
-            f"SELECT *{extra} FROM (SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts) "
-            f"FROM read_parquet({sources}, hive_partitioning = false, union_by_name = true)) "
-            "WHERE ts >= ? AND ts < ?"
+        # `UNION ALL BY NAME` with no rows: event_ts exists even if no file has it yet
+        source = (
+            f"(SELECT * FROM read_parquet({sources}, hive_partitioning = false, "
+            "union_by_name = true) UNION ALL BY NAME SELECT NULL::TIMESTAMPTZ AS event_ts "
+            "WHERE false)"
         )
+        rows = (
+            "SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts, "
+            "coalesce(CAST(event_ts AS TIMESTAMPTZ), CAST(ts AS TIMESTAMPTZ)) AS event_ts) "
+            f"FROM {source}"
+        )
+        column = clock_column(clock)
+        extra = f", date_trunc('hour', {column}) AS {_ident(HOUR_KEY)}" if hour_key else ""
+        preds = f"SELECT *{extra} FROM ({rows}) WHERE {column} >= ? AND {column} < ?"
         params: list[object] = [start_utc, end_utc]
         if version is not None:
             # the answers this version gave users, not its shadow answers during a rollout
@@ -167,12 +184,13 @@ class DuckDBEngine:
         end: datetime,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         labelled_only: bool = False,
     ) -> pd.DataFrame:
         pattern = self._pattern(model)
         if pattern is None:
             return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         latest = self._latest_labels()
         if latest is not None:
             join = "JOIN" if labelled_only else "LEFT JOIN"
@@ -191,12 +209,18 @@ class DuckDBEngine:
         return frame
 
     def read_scores(
-        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: str | None = None,
+        clock: Clock = "event",
     ) -> np.ndarray:
         pattern = self._pattern(model)
         if pattern is None:
             return np.empty(0)
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
             rows = con.execute(
                 f"SELECT CAST(score AS DOUBLE) FROM ({preds}) ORDER BY ts", params
@@ -211,6 +235,7 @@ class DuckDBEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> Profile:
         """The window's profile on the reference's layout, computed in SQL over the Parquet
         files (bounded memory: no frame of the window is built)."""
@@ -219,9 +244,9 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return reference.empty()
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
-            return run_profile(con, reference, f"({preds})", params)[0][1]
+            return run_profile(con, reference, f"({preds})", params, time=clock_column(clock))[0][1]
 
     def read_values(
         self,
@@ -231,6 +256,7 @@ class DuckDBEngine:
         names: Sequence[str],
         *,
         version: str | None = None,
+        clock: Clock = "event",
         limit: int,
     ) -> dict[str, list[float]]:
         """At most `limit` non-null numeric values of each feature in `names` from the same
@@ -240,7 +266,7 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return {name: [] for name in names}
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
             columns = {
                 r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({preds})", params).fetchall()
@@ -257,6 +283,7 @@ class DuckDBEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> dict[datetime, Profile]:
         """One profile per hour partition of the window (they merge into the window's)."""
         from opsloop.engines.profile_sql import run_profile
@@ -264,9 +291,16 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return {}
-        preds, params = self._preds(pattern, start, end, version, hour_key=True)
+        preds, params = self._preds(pattern, start, end, version, clock=clock, hour_key=True)
         with self._connect() as con:
-            rows = run_profile(con, reference, f"({preds})", params, group_by=(HOUR_KEY,))
+            rows = run_profile(
+                con,
+                reference,
+                f"({preds})",
+                params,
+                group_by=(HOUR_KEY,),
+                time=clock_column(clock),
+            )
         return {hour.astimezone(UTC): p for (hour,), p in rows}
 
     def reconstruction_error(
@@ -277,6 +311,7 @@ class DuckDBEngine:
         transform: Transform,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the window, in one SQL pass."""
         from opsloop.engines.multivariate_sql import run_error
@@ -284,7 +319,7 @@ class DuckDBEngine:
         pattern = self._pattern(model)
         if pattern is None:
             return 0, None
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         with self._connect() as con:
             return run_error(con, transform, f"({preds})", params)
 
@@ -296,6 +331,7 @@ class DuckDBEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         scores: bool = False,
         transform: Transform | None = None,
         exact: Callable[[Profile], Sequence[str]] | None = None,
@@ -327,12 +363,12 @@ class DuckDBEngine:
                 {name: [] for name in wanted} if wanted else None,
                 None if transform is None else (0, None),
             )
-        preds, params = self._preds(pattern, start, end, version)
+        preds, params = self._preds(pattern, start, end, version, clock=clock)
         source = f"({preds})"
         error = None
         with self._connect() as con:
             columns = describe(con, source, params)
-            names, branches = profile_branches(reference, source, columns)
+            names, branches = profile_branches(reference, source, columns, time=clock_column(clock))
             if names and transform is not None:
                 f = len(names)
                 branches.append(error_branch(transform, source, set(columns), f))
@@ -342,7 +378,9 @@ class DuckDBEngine:
                 error = error_result(mean[3], mean[6])
                 profile = profile_rows(reference, names, [r for r in found if r[0] != f])[0][1]
             else:
-                profile = run_profile(con, reference, source, params, columns=columns)[0][1]
+                profile = run_profile(
+                    con, reference, source, params, columns=columns, time=clock_column(clock)
+                )[0][1]
                 if transform is not None:
                     error = run_error(con, transform, source, params, columns=set(columns))
             labelled, all_scores = self._scan_rows(con, preds, params, columns, scores)

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from opsloop.data.predlog import clock_column
 from opsloop.engines.base import PREDICTION_COLUMNS, WindowScan
 
 if TYPE_CHECKING:
+    from opsloop.config.monitor import Clock
     from opsloop.core.profile import Profile
     from opsloop.core.transform import Transform
 
@@ -43,9 +45,10 @@ class MemoryEngine:
         end: datetime,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         labelled_only: bool = False,
     ) -> pd.DataFrame:
-        frame = self._window(start, end)
+        frame = self._window(start, end, clock)
         if version is not None and len(frame):
             keep = (frame["model_version"].astype(str) == version) & (frame["route"] != "shadow")
             frame = frame[keep].reset_index(drop=True)
@@ -54,9 +57,15 @@ class MemoryEngine:
         return frame
 
     def read_scores(
-        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: str | None = None,
+        clock: Clock = "event",
     ) -> np.ndarray:
-        frame = self.read_window(model, start, end, version=version)
+        frame = self.read_window(model, start, end, version=version, clock=clock)
         scores: np.ndarray = frame["score"].to_numpy(dtype=float, na_value=np.nan)
         return scores
 
@@ -68,10 +77,12 @@ class MemoryEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> Profile:
         from opsloop.core.profile import profile_frame
 
-        return profile_frame(self.read_window(model, start, end, version=version), reference)
+        frame = self.read_window(model, start, end, version=version, clock=clock)
+        return profile_frame(frame, reference, time=clock_column(clock))
 
     def read_values(
         self,
@@ -81,9 +92,12 @@ class MemoryEngine:
         names: Sequence[str],
         *,
         version: str | None = None,
+        clock: Clock = "event",
         limit: int,
     ) -> dict[str, list[float]]:
-        return self._values(self.read_window(model, start, end, version=version), names, limit)
+        return self._values(
+            self.read_window(model, start, end, version=version, clock=clock), names, limit
+        )
 
     def reconstruction_error(
         self,
@@ -93,10 +107,13 @@ class MemoryEngine:
         transform: Transform,
         *,
         version: str | None = None,
+        clock: Clock = "event",
     ) -> tuple[int, float | None]:
         from opsloop.core.transform import frame_error
 
-        return frame_error(self.read_window(model, start, end, version=version), transform)
+        return frame_error(
+            self.read_window(model, start, end, version=version, clock=clock), transform
+        )
 
     def scan_window(
         self,
@@ -106,6 +123,7 @@ class MemoryEngine:
         reference: Profile,
         *,
         version: str | None = None,
+        clock: Clock = "event",
         scores: bool = False,
         transform: Transform | None = None,
         exact: Callable[[Profile], Sequence[str]] | None = None,
@@ -116,8 +134,8 @@ class MemoryEngine:
         from opsloop.core.profile import profile_frame
         from opsloop.core.transform import frame_error
 
-        frame = self.read_window(model, start, end, version=version)
-        profile = profile_frame(frame, reference)
+        frame = self.read_window(model, start, end, version=version, clock=clock)
+        profile = profile_frame(frame, reference, time=clock_column(clock))
         wanted = list(exact(profile)) if exact is not None else []
         return WindowScan(
             profile,
@@ -137,12 +155,19 @@ class MemoryEngine:
             out[name] = x[~np.isnan(x)][:limit].tolist()
         return out
 
-    def _window(self, start: datetime, end: datetime) -> pd.DataFrame:
+    def _window(self, start: datetime, end: datetime, clock: Clock) -> pd.DataFrame:
         if not self._predictions:
             return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
         preds = pd.concat(self._predictions, ignore_index=True)
         ts = pd.to_datetime(preds["ts"], utc=True).dt.as_unit("us")  # as the DuckDB engine
-        preds = preds.assign(ts=ts)[(ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))]
+        event = (
+            pd.to_datetime(preds["event_ts"], utc=True).dt.as_unit("us").fillna(ts)
+            if "event_ts" in preds.columns
+            else ts
+        )
+        preds = preds.assign(event_ts=event)  # frames in the older layout: event_ts = ts
+        when = event if clock == "event" else ts
+        preds = preds[(when >= pd.Timestamp(start)) & (when < pd.Timestamp(end))]
         preds = preds.drop(columns=["label"], errors="ignore")
         preds["prediction_id"] = preds["prediction_id"].astype(str)
         if self._labels:

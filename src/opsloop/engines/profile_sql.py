@@ -72,7 +72,7 @@ NUMBER_TYPES = frozenset(
         "UHUGEINT",
     }
 )
-TS = "ts"  # the prediction log's time column: its maximum is the profile's `newest`
+TS = "ts"  # the default time column: its maximum is the profile's `newest`
 _Row = tuple[Any, ...]  # (code, is_inf, n, min, max, sum, sum_sq, type_errors, newest_us)
 
 
@@ -280,12 +280,18 @@ def describe(con: Any, source: str, params: Sequence[Any] = ()) -> dict[str, str
 
 
 def profile_branches(
-    reference: Profile, source: str, columns: dict[str, str], keys: Sequence[str] = ()
+    reference: Profile,
+    source: str,
+    columns: dict[str, str],
+    keys: Sequence[str] = (),
+    *,
+    time: str = TS,
 ) -> tuple[list[str], list[str]]:
     """(the reference's features the relation has, one `UNION ALL` branch per feature):
-    rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index."""
+    rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index;
+    `newest` is the maximum of the column `time` (the window's clock)."""
     names = [k for k in reference.features if k in columns]
-    ts = ident(TS) if TS in columns else None  # read by the first branch only
+    ts = ident(time) if time in columns else None  # read by the first branch only
     branches = [
         _numeric_branch(i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n])
         if fp.kind == "numeric"
@@ -303,18 +309,20 @@ def run_profile(
     group_by: Sequence[str] = (),
     *,
     columns: dict[str, str] | None = None,
+    time: str = TS,
 ) -> list[tuple[tuple[Any, ...], Profile]]:
     """Profile the relation `source` (a table, view, table function or parenthesised query,
     with `?` placeholders bound to `params`) on `reference`'s layout with a DuckDB
     connection: one profile per group of `group_by`, or one for the whole relation.
-    `columns`: the relation's `describe`, when the caller has it already."""
+    `columns`: the relation's `describe`, when the caller has it already; `time`: the
+    column whose maximum is the profile's `newest`."""
     columns = describe(con, source, params) if columns is None else columns
     keys = [ident(k) for k in group_by]
-    names, branches = profile_branches(reference, source, columns, keys)
+    names, branches = profile_branches(reference, source, columns, keys, time=time)
     if names:
         rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches))
         return profile_rows(reference, names, rows.fetchall(), len(keys))
-    agg = "epoch_us(max(" + ident(TS) + "))" if TS in columns else "NULL::BIGINT"
+    agg = "epoch_us(max(" + ident(time) + "))" if time in columns else "NULL::BIGINT"
     sql = f"SELECT {', '.join([*keys, 'count(*)', agg])} FROM {source}"
     if keys:
         sql += f" GROUP BY {', '.join(keys)}"

@@ -97,13 +97,15 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
 
     cfg, version, reference = rt.config, inputs.version, inputs.reference
     # one scan of the rows the version answered users (not its shadow answers during a
-    # rollout): profile, labelled rows, scores, multivariate error, raw values for exact KS
+    # rollout) in the window on `monitor.clock` (event time by default): profile, labelled
+    # rows, scores, multivariate error, raw values for exact KS
     scan = rt.engine.scan_window(
         rt.model,
         window.start,
         window.end,
         reference,
         version=version,
+        clock=cfg.monitor.clock,
         scores=inputs.cbpe is not None,
         transform=inputs.transform,
         exact=lambda current: exact_features(reference, current, cfg.monitor.drift),

@@ -76,9 +76,20 @@ def create_app(ctx: ServeContext) -> FastAPI:
     install_error_handlers(app)
     sticky = (ctx.sticky_header or "x-request-id").lower()
     ids = ctx.id_column
-    add_oip_routes(app, service, id_column=ids, sticky_header=sticky, server_version=__version__)
-    add_native_routes(app, service, id_column=ids, sticky_header=sticky)
-    add_scoring_routes(app, service, id_column=ids, sticky_header=sticky)
+    add_oip_routes(
+        app,
+        service,
+        id_column=ids,
+        time_column=ctx.time_column,
+        sticky_header=sticky,
+        server_version=__version__,
+    )
+    add_native_routes(
+        app, service, id_column=ids, time_column=ctx.time_column, sticky_header=sticky
+    )
+    add_scoring_routes(
+        app, service, id_column=ids, time_column=ctx.time_column, sticky_header=sticky
+    )
     if admin is not None:  # after the prediction routes: those are matched first
         from opsloop.serve.routes.admin import create_admin_router
         from opsloop.services import ReadService

@@ -25,6 +25,7 @@ class ServeContext:
     load_version: Callable[[str], LoadedModel]
     log_writer: PredictionLogWriter | None
     id_column: str | None = None
+    time_column: str | None = None  # a record's event time (the prediction log's event_ts)
     reload_interval: float = 2.0
     env: str = "production"
     runtime: Runtime | None = None  # enables the management API (/api/...)
@@ -63,6 +64,7 @@ def serve_context(
         load_version=lambda version: registry.load(name, version),
         log_writer=writer,
         id_column=rt.config.id_column,
+        time_column=rt.config.time_column,
         reload_interval=cfg.reload_interval.total_seconds(),
         runtime=rt,
         admin_token=admin_token,

@@ -16,6 +16,7 @@ import itertools
 import math
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 from opsloop.data.features import FeatureSpec
 from opsloop.serve import fastjson
 from opsloop.serve.errors import RequestError
-from opsloop.serve.rows import ModelInput
+from opsloop.serve.rows import NO_EVENT_TIME, ModelInput
 
 MAX_DETAILS = 20
 NUMERIC_TYPES = frozenset(
@@ -167,8 +168,70 @@ def prediction_ids(values: Sequence[Any] | None, n: int) -> list[str]:
     return [uuid.uuid4().hex if v is None else str(v) for v in values]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_EPOCH_MIN, _EPOCH_MAX = -62_135_596_800, 253_402_300_799  # years 1 to 9999, in seconds
+_TIME_EXPECTED = "an ISO-8601 time (e.g. 2024-03-01T12:00:00Z) or epoch seconds, or null"
+
+
+def _event_us(value: Any) -> int | None:
+    """A time value as epoch microseconds (UTC; naive ISO times are UTC), None if invalid."""
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return (when - _EPOCH) // _MICROSECOND
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not _EPOCH_MIN <= value <= _EPOCH_MAX:  # NaN fails too
+        return None
+    return value * 1_000_000 if isinstance(value, int) else round(value * 1_000_000)
+
+
+def event_times(values: Sequence[Any] | None, time_column: str, n: int) -> np.ndarray | None:
+    """The rows' event times (`ModelInput.event_us`) from their `time_column` values; None
+    when no row has one. A value that is not a time is the caller's 422, naming the field —
+    nothing unparseable reaches the prediction log."""
+    if values is None or all(v is None for v in values):
+        return None
+    out = [NO_EVENT_TIME] * n  # a list, not an array, until the end: single rows are common
+    details = []
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        us = _event_us(value)
+        if us is None:
+            field = time_column if n == 1 else f"{time_column}[{i}]"
+            details.append(_detail(field, _TIME_EXPECTED, value))
+            if len(details) >= MAX_DETAILS:
+                break
+            continue
+        out[i] = us
+    if details:
+        raise RequestError(422, f"invalid event time in {time_column!r} (the time_column)", details)
+    return np.array(out, dtype=np.int64)
+
+
+def with_event_times(
+    rows: ModelInput, values: Sequence[Any] | None, time_column: str | None
+) -> ModelInput:
+    """`rows` carrying the event times of `values` (the time column's values, if sent)."""
+    if not time_column:
+        return rows
+    events = event_times(values, time_column, rows.n)
+    if events is None:
+        return rows
+    return ModelInput(rows.features, rows.n, rows.matrix, rows.columns, events)
+
+
 def parse_records(
-    payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+    payload: Any,
+    features: Sequence[FeatureSpec],
+    id_column: str | None,
+    time_column: str | None = None,
 ) -> tuple[ModelInput, list[str]]:
     """`{"records": [{...}, ...]}` or a bare list of records."""
     records = payload.get("records") if isinstance(payload, dict) else payload
@@ -187,6 +250,7 @@ def parse_records(
         )
     n = len(records)
     ids = [r.get(id_column) for r in records] if id_column else None
+    times = [r.get(time_column) for r in records] if time_column else None
     if all_numeric(features):
         names = [f.name for f in features]
         try:
@@ -195,7 +259,8 @@ def parse_records(
             rows = None  # a feature is missing: the per-feature path names it
         matrix = None if rows is None else _numeric_matrix(rows, n * len(names))
         if matrix is not None:
-            return ModelInput(features, n, matrix=matrix), prediction_ids(ids, n)
+            rows_in = with_event_times(ModelInput(features, n, matrix=matrix), times, time_column)
+            return rows_in, prediction_ids(ids, n)
     columns: dict[str, list[Any]] = {}
     details = []
     for spec in features:
@@ -216,7 +281,8 @@ def parse_records(
             "records lack feature(s) " + ", ".join(d["field"].split("[")[0] for d in details),
             details,
         )
-    return build_input(columns, features, n, "in every record"), prediction_ids(ids, n)
+    rows_in = build_input(columns, features, n, "in every record")
+    return with_event_times(rows_in, times, time_column), prediction_ids(ids, n)
 
 
 def _flatten(data: list[Any]) -> list[Any]:
@@ -233,7 +299,10 @@ def _flatten(data: list[Any]) -> list[Any]:
 
 
 def parse_oip(
-    payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+    payload: Any,
+    features: Sequence[FeatureSpec],
+    id_column: str | None,
+    time_column: str | None = None,
 ) -> tuple[ModelInput, list[str], str]:
     """An Open Inference Protocol v2 request with one input per feature."""
     if (
@@ -312,6 +381,7 @@ def parse_oip(
             [_detail("inputs", "at least one row in each input", 0)],
         )
     rows = build_input(columns, features, n, "as an input named after it")
+    rows = with_event_times(rows, columns.get(time_column) if time_column else None, time_column)
     ids = columns.get(id_column) if id_column else None
     request_id = payload.get("id")
     return rows, prediction_ids(ids, n), str(request_id) if request_id else uuid.uuid4().hex
@@ -343,7 +413,10 @@ def _columns_from_mapping(data: Mapping[str, Any], where: str) -> tuple[dict[str
 
 
 def parse_invocations(
-    payload: Any, features: Sequence[FeatureSpec], id_column: str | None
+    payload: Any,
+    features: Sequence[FeatureSpec],
+    id_column: str | None,
+    time_column: str | None = None,
 ) -> tuple[ModelInput, list[str]]:
     """MLflow's scoring protocol (`POST /invocations`): exactly one of `dataframe_split`,
     `dataframe_records`, `instances` or `inputs` (records or columns)."""
@@ -386,23 +459,24 @@ def parse_invocations(
             # Straight to columns; the record path below only words the errors of the
             # rarer requests that lack a feature.
             wanted = [f.name for f in features]
-            if id_column and id_column in position:
-                wanted.append(id_column)
+            wanted += [c for c in (id_column, time_column) if c and c in position]
             columns = {name: [r[position[name]] for r in rows] for name in wanted}
+            rows_in = build_input(columns, features, len(rows), "as a column of dataframe_split")
             return (
-                build_input(columns, features, len(rows), "as a column of dataframe_split"),
-                prediction_ids(columns.get(id_column) if id_column else None, len(rows)),
+                with_event_times(rows_in, _column(columns, time_column), time_column),
+                prediction_ids(_column(columns, id_column), len(rows)),
             )
         records = [dict(zip(map(str, cols), r, strict=True)) for r in rows]
-        return parse_records({"records": records}, features, id_column)
+        return parse_records({"records": records}, features, id_column, time_column)
     if isinstance(data, list):
-        return parse_records({"records": data}, features, id_column)
+        return parse_records({"records": data}, features, id_column, time_column)
     if isinstance(data, dict) and key in ("instances", "inputs"):
         columns, n = _columns_from_mapping(data, key)
         if n == 0:
             raise RequestError(422, f"{key} has no rows", [_detail(key, "at least one row", 0)])
         rows_in = build_input(columns, features, n, f"as a column of {key}")
-        return rows_in, prediction_ids(columns.get(id_column) if id_column else None, n)
+        rows_in = with_event_times(rows_in, _column(columns, time_column), time_column)
+        return rows_in, prediction_ids(_column(columns, id_column), n)
     raise RequestError(
         422,
         f"{key} must be a list of records"
@@ -411,8 +485,15 @@ def parse_invocations(
     )
 
 
+def _column(columns: Mapping[str, Sequence[Any]], name: str | None) -> Sequence[Any] | None:
+    return columns.get(name) if name else None
+
+
 def parse_csv(
-    body: bytes, features: Sequence[FeatureSpec], id_column: str | None
+    body: bytes,
+    features: Sequence[FeatureSpec],
+    id_column: str | None,
+    time_column: str | None = None,
 ) -> tuple[ModelInput, list[str]]:
     """`text/csv` bodies, as `mlflow models serve` accepts them (a header row, then rows)."""
     import io
@@ -428,4 +509,5 @@ def parse_csv(
         for c in table.columns
     }
     rows = build_input(columns, features, len(table), "as a CSV column")
-    return rows, prediction_ids(columns.get(id_column) if id_column else None, len(table))
+    rows = with_event_times(rows, _column(columns, time_column), time_column)
+    return rows, prediction_ids(_column(columns, id_column), len(table))

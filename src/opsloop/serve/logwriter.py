@@ -14,6 +14,10 @@ The server submits `LoggedRequest`s: the pieces of an answered request as they a
 validated input, ids, predictions, a timestamp). Building the rows — one DataFrame for all
 the requests of a flush rather than one per request — happens in the writer's thread, off
 the request path. DataFrames in the log layout are accepted too.
+
+`event_ts` is the rows' event time (`ModelInput.event_us`, validated when the request was
+parsed), the answer time where a record had none; a DataFrame without the column gets
+`event_ts = ts`. Both are written at microsecond precision, UTC.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opsloop.data.predlog import partition_dir
-from opsloop.serve.rows import ModelInput
+from opsloop.serve.rows import NO_EVENT_TIME, ModelInput, event_times
 
 log = logging.getLogger("opsloop.serve.log")
 
@@ -70,13 +74,17 @@ def requests_frame(requests: Sequence[LoggedRequest]) -> pd.DataFrame:
     micros = np.repeat(
         np.array([round(r.ts * 1_000_000) for r in requests], dtype=np.int64), counts
     )
+    events = event_times([r.rows for r in requests])
+    if events is not None:
+        events = np.where(events == NO_EVENT_TIME, micros, events)
     frame = pd.DataFrame(
         {
             "prediction_id": [i for r in requests for i in r.prediction_ids],
             "request_id": np.repeat(
                 np.array([r.request_id for r in requests], dtype=object), counts
             ),
-            "ts": pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC"),
+            "ts": _utc_us(micros),
+            "event_ts": _utc_us(micros if events is None else events),
             "model_version": requests[0].model_version,
             "route": np.repeat(np.array([r.route for r in requests], dtype=object), counts),
         }
@@ -90,6 +98,25 @@ def requests_frame(requests: Sequence[LoggedRequest]) -> pd.DataFrame:
         else np.nan
     )
     return frame
+
+
+def _utc_us(micros: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC")
+
+
+def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """`ts` and `event_ts` as UTC microsecond timestamps (`event_ts = ts` where missing)."""
+    ts = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[us, UTC]")
+    if "event_ts" in frame.columns:
+        event = pd.to_datetime(frame["event_ts"], utc=True).astype("datetime64[us, UTC]")
+        event = event.fillna(ts)
+    else:
+        event = ts
+    frame = frame.assign(ts=ts, event_ts=event)
+    columns = list(frame.columns)  # event_ts next to ts
+    columns.remove("event_ts")
+    columns.insert(columns.index("ts") + 1, "event_ts")
+    return frame[columns]
 
 
 def _frames(items: Sequence[pd.DataFrame | LoggedRequest]) -> list[pd.DataFrame]:
@@ -186,10 +213,8 @@ class PredictionLogWriter:
                 self.written_rows += rows
 
     def _write(self, frame: pd.DataFrame) -> None:
-        # one type in every file: microseconds, UTC (naive times are UTC), whatever came
-        ts = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("us")
-        frame = frame.assign(ts=ts)
-        hours = ts.dt.floor("h")
+        frame = _with_times(frame)
+        hours = frame["ts"].dt.floor("h")
         for hour, part in frame.groupby(hours, sort=True):
             directory = partition_dir(self.root, self.model, pd.Timestamp(hour).to_pydatetime())
             directory.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,10 @@ When every feature is numeric the rows are one float64 matrix (rows × features,
 model's feature order) and no pandas object is built on the request path; otherwise they
 are per-feature columns. `frame()` builds the DataFrame the old way — for mixed-type
 models and for the prediction log (in the writer's thread, off the request path).
+
+`event_us` carries the rows' event times (the records' `time_column` values, not a model
+input) as int64 epoch microseconds, `NO_EVENT_TIME` where a record had none; None when no
+record had one. The log writer fills the gaps with the answer time.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from opsloop.data.features import FeatureSpec
 if TYPE_CHECKING:
     import pandas as pd
 
+NO_EVENT_TIME = np.iinfo(np.int64).min  # in `event_us`: the record had no event time
+
 
 @dataclass(frozen=True, eq=False)
 class ModelInput:
@@ -26,6 +32,7 @@ class ModelInput:
     n: int
     matrix: np.ndarray | None = None  # (n, len(features)) float64, all-numeric models
     columns: Mapping[str, Any] | None = None  # feature name -> array, otherwise
+    event_us: np.ndarray | None = None  # (n,) int64 epoch µs of the event; see above
 
     def __post_init__(self) -> None:
         if (self.matrix is None) == (self.columns is None):
@@ -55,8 +62,10 @@ class ModelInput:
         if len(parts) == 1:
             return first
         n = sum(p.n for p in parts)
+        events = event_times(parts)
         if first.matrix is not None:
-            return cls(first.features, n, matrix=np.concatenate([_matrix(p) for p in parts]))
+            matrix = np.concatenate([_matrix(p) for p in parts])
+            return cls(first.features, n, matrix=matrix, event_us=events)
         columns = {}
         for name in first.names:
             values = [_columns(p)[name] for p in parts]
@@ -68,7 +77,19 @@ class ModelInput:
                 columns[name] = pd.concat(
                     [pd.Series(v, dtype=object) for v in values], ignore_index=True
                 )
-        return cls(first.features, n, columns=columns)
+        return cls(first.features, n, columns=columns, event_us=events)
+
+
+def event_times(parts: Sequence[ModelInput]) -> np.ndarray | None:
+    """The parts' `event_us` one after the other (None when no part has any)."""
+    if all(p.event_us is None for p in parts):
+        return None
+    return np.concatenate(
+        [
+            np.full(p.n, NO_EVENT_TIME, dtype=np.int64) if p.event_us is None else p.event_us
+            for p in parts
+        ]
+    )
 
 
 def _matrix(part: ModelInput) -> np.ndarray:

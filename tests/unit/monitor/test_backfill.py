@@ -132,3 +132,34 @@ def test_backfill_needs_a_deployed_version_or_one_named(memory_project: Project)
         memory_project.backfill_monitor(
             start=T0, end=T0 + timedelta(hours=1), every=timedelta(hours=1)
         )
+
+
+def test_backfill_windows_history_by_event_time(memory_project: Project) -> None:
+    """Rows answered a year later than their events (a replayed history): the event clock
+    (the default) monitors them in their own windows; the answered clock in none of those."""
+    p = memory_project
+    p.train()
+    answered = T0 + timedelta(days=365)
+    for hour in range(2):
+        frame = tiny_frame(300, seed=200 + hour, prefix=f"e{hour}")
+        log = prediction_log(p, frame, "1", ts=answered)
+        log.insert(3, "event_ts", pd.Timestamp(T0 + timedelta(hours=hour, minutes=30)))
+        p.engine.add_predictions(log)  # type: ignore[attr-defined]
+    assert p.config.monitor.clock == "event"
+    by_event = p.backfill_monitor(start=T0, end=T0 + timedelta(hours=2), every=timedelta(hours=1))
+    assert [m.window_start.hour for m in by_event.monitored] == [0, 1]
+    assert [m.n_rows for m in by_event.monitored] == [300, 300]
+
+    p.config = p.config.model_copy(
+        update={"monitor": p.config.monitor.model_copy(update={"clock": "answered"})}
+    )
+    p.__dict__.pop("runtime", None)  # built again from the new configuration
+    later = T0 + timedelta(hours=2)
+    by_answer = p.backfill_monitor(
+        start=later, end=later + timedelta(hours=2), every=timedelta(hours=1)
+    )
+    assert by_answer.monitored == [] and len(by_answer.skipped) == 2
+    year_on = p.backfill_monitor(
+        start=answered, end=answered + timedelta(hours=1), every=timedelta(hours=1)
+    )
+    assert [m.n_rows for m in year_on.monitored] == [600]

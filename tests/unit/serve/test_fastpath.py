@@ -26,7 +26,7 @@ from opsloop.serve import PredictionLogWriter, ServeContext, create_app
 from opsloop.serve.inputs import RequestError, parse_invocations, parse_oip, parse_records
 from opsloop.serve.logwriter import LoggedRequest
 from opsloop.serve.predictor import limit_native_threads, predict_rows, predictor_for
-from opsloop.serve.rows import ModelInput
+from opsloop.serve.rows import NO_EVENT_TIME, ModelInput
 from opsloop.store import OpsStore
 
 NAMES = [f"f{i}" for i in range(6)]
@@ -254,6 +254,7 @@ def test_every_route_gives_the_reference_answers_and_logs_them(
         "prediction_id",
         "request_id",
         "ts",
+        "event_ts",
         "model_version",
         "route",
         *NAMES,
@@ -261,6 +262,7 @@ def test_every_route_gives_the_reference_answers_and_logs_them(
         "score",
     ]
     assert str(schema.field("ts").type) == "timestamp[us, tz=UTC]"
+    assert str(schema.field("event_ts").type) == "timestamp[us, tz=UTC]"
     logged = pd.concat(pd.read_parquet(f) for f in files)
     assert len(logged) == 21 and set(logged["request_id"]) >= {"req-1"}
     assert logged["prediction"].tolist() == want.tolist() * 3
@@ -313,3 +315,99 @@ def test_writer_builds_one_frame_per_run_of_like_requests(tmp_path: Path) -> Non
     assert logged["c"].isna().tolist() == [True] * 3 + [False] * 3 + [True]
     assert logged["score"].isna().tolist() == [False] * 3 + [True] * 3 + [False]
     assert (logged["ts"] == pd.Timestamp(1_772_000_000.5, unit="s", tz="UTC")).all()
+
+
+@pytest.fixture
+def event_client(hgb: LoadedModel, tmp_path: Path) -> Iterator[TestClient]:
+    store = OpsStore("sqlite://")
+    store.record_deployment("m", "1", reason="test")
+    writer = PredictionLogWriter(tmp_path / "log", "m", flush_interval=60)
+    ctx = ServeContext("m", store, lambda v: hgb, writer, id_column="row_id", time_column="when")
+    with TestClient(create_app(ctx)) as c:
+        c.writer = writer  # type: ignore[attr-defined]
+        yield c
+
+
+def _logged(tmp_path: Path) -> pd.DataFrame:
+    files = sorted((tmp_path / "log").glob("model=m/date=*/hour=*/*.parquet"))
+    return pd.concat(pd.read_parquet(f) for f in files).set_index("prediction_id")
+
+
+def test_the_log_records_each_records_event_time(event_client: TestClient, tmp_path: Path) -> None:
+    rows = random_rows(3, seed=4)
+    records = [
+        {**rows[0], "row_id": "a", "when": "2024-03-01T08:15:00Z"},
+        {**rows[1], "row_id": "b", "when": None},  # no event time: the answer time
+        {**rows[2], "row_id": "c"},
+    ]
+    assert event_client.post("/predict", json={"records": records}).status_code == 200
+    oip = {
+        "inputs": [
+            *({"name": n, "shape": [1], "datatype": "FP64", "data": [rows[0][n]]} for n in NAMES),
+            {"name": "row_id", "shape": [1], "datatype": "BYTES", "data": ["d"]},
+            {"name": "when", "shape": [1], "datatype": "FP64", "data": [1709284500.25]},
+        ]
+    }
+    assert event_client.post("/v2/models/m/infer", json=oip).status_code == 200
+    split = {
+        "dataframe_split": {
+            "columns": [*NAMES, "row_id", "when"],
+            "data": [[*(rows[1][n] for n in NAMES), "e", "2024-03-01T12:00:00+02:00"]],
+        }
+    }
+    assert event_client.post("/invocations", json=split).status_code == 200
+    csv = ",".join([*NAMES, "row_id", "when"]) + "\n"
+    csv += ",".join([*(str(rows[2][n]) for n in NAMES), "f", "2024-03-01 23:59:59.5"]) + "\n"
+    r = event_client.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    assert r.status_code == 200
+    event_client.writer.flush()  # type: ignore[attr-defined]
+    logged = _logged(tmp_path)
+    assert str(logged["event_ts"].dt.tz) == "UTC"
+    assert logged.loc["a", "event_ts"] == pd.Timestamp("2024-03-01T08:15:00Z")
+    assert logged.loc["d", "event_ts"] == pd.Timestamp("2024-03-01T09:15:00.25Z")
+    assert logged.loc["e", "event_ts"] == pd.Timestamp("2024-03-01T10:00:00Z")
+    assert logged.loc["f", "event_ts"] == pd.Timestamp("2024-03-01T23:59:59.5Z")  # naive: UTC
+    for answered_only in ("b", "c"):
+        assert logged.loc[answered_only, "event_ts"] == logged.loc[answered_only, "ts"]
+    assert (logged["ts"] > pd.Timestamp("2026-01-01", tz="UTC")).all()  # answered now
+    assert "when" not in logged.columns  # the time is event_ts, not a feature column
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2024-13-01", True, [2024], float("nan")])
+def test_a_bad_event_time_is_a_422_naming_the_field(
+    event_client: TestClient, tmp_path: Path, bad: object
+) -> None:
+    import json
+
+    rows = random_rows(2, seed=5)
+    records = [{**rows[0], "when": "2024-03-01"}, {**rows[1], "when": bad}]
+    body = json.dumps({"records": records})  # NaN as JSON's NaN literal
+    r = event_client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    detail = r.json()["details"][0]
+    assert detail["field"] == "when[1]" and "ISO-8601" in detail["expected"]
+    assert "when" in r.json()["error"]
+    event_client.writer.flush()  # type: ignore[attr-defined]
+    assert not list((tmp_path / "log").glob("**/*.parquet"))  # nothing logged
+
+
+def test_event_times_ride_along_with_the_rows() -> None:
+    rows, _ = parse_records(
+        {
+            "records": [
+                {**random_rows(1)[0], "t": 0},
+                {**random_rows(1)[0], "t": "1970-01-01T00:00:01Z"},
+            ]
+        },
+        NUMERIC,
+        None,
+        "t",
+    )
+    assert rows.event_us is not None and rows.event_us.tolist() == [0, 1_000_000]
+    joined = ModelInput.concat(
+        [rows, parse_records({"records": random_rows(1)}, NUMERIC, None, "t")[0]]
+    )
+    assert joined.event_us is not None and joined.event_us[:2].tolist() == [0, 1_000_000]
+    assert joined.event_us[2] == NO_EVENT_TIME
+    none, _ = parse_records({"records": random_rows(2)}, NUMERIC, None, "t")
+    assert none.event_us is None  # no record had one: nothing to carry

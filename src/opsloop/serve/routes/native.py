@@ -16,13 +16,18 @@ from opsloop.serve.service import PredictionService
 
 
 def add_native_routes(
-    app: FastAPI, service: PredictionService, *, id_column: str | None, sticky_header: str
+    app: FastAPI,
+    service: PredictionService,
+    *,
+    id_column: str | None,
+    time_column: str | None = None,
+    sticky_header: str,
 ) -> None:
     """Routes added to `app` itself, not an included router: FastAPI matches an included
     router's routes through one more level on every request (the hot path)."""
 
     def parse(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
-        return with_request_id(parse_records(decode_json(body), m.features, id_column))
+        return with_request_id(parse_records(decode_json(body), m.features, id_column, time_column))
 
     @app.post("/predict")
     async def predict_records(request: Request) -> FastJSONResponse:

@@ -39,6 +39,7 @@ def add_oip_routes(
     service: PredictionService,
     *,
     id_column: str | None,
+    time_column: str | None = None,
     sticky_header: str,
     server_version: str,
 ) -> None:
@@ -76,7 +77,7 @@ def add_oip_routes(
         return {"name": name, "ready": service.served(name, version) is not None}
 
     def parse(m: LoadedModel, body: bytes) -> Any:
-        return parse_oip(decode_json(body), m.features, id_column)
+        return parse_oip(decode_json(body), m.features, id_column, time_column)
 
     async def infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
         a = await service.answer(
