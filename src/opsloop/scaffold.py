@@ -21,6 +21,8 @@ An opsloop project created by `opsloop init --example {example}`.
 - `opsloop.yaml` — the model, its data columns, gate, monitoring and retraining policy
 - `model.py` — `load(window)` (data for a time window) and `build()` (the estimator)
 - `data/` — the Parquet files `load()` reads; new labelled events go here
+- `labels.parquet` — example ground truth for the README's request (customer `c-1`):
+  `opsloop labels add labels.parquet`
 - `.opsloop/` — created on first use: MLflow database and artifacts, ops store, prediction
   log, labels, reports (not for version control)
 
@@ -69,7 +71,20 @@ def init_project(
         rows, end - timedelta(days=history_days), end, drift=0.0, seed=seed, id_prefix="hist"
     )
     write_events(root, history, "history")
+    write_example_labels(root)
     return root
+
+
+def write_example_labels(project: Path) -> Path:
+    """`labels.parquet`: the ground truth for the customer the README's `curl` request
+    scores (`c-1`), so the README's `opsloop labels add labels.parquet` works as pasted."""
+    import pandas as pd
+
+    from opsloop.examples.churn import ID, TARGET
+
+    target = Path(project) / "labels.parquet"
+    pd.DataFrame({ID: ["c-1"], TARGET: [1]}).to_parquet(target, index=False)
+    return target
 
 
 def write_events(project: Path, frame: pd.DataFrame, name: str) -> Path:

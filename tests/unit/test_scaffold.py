@@ -21,6 +21,13 @@ def test_init_writes_a_valid_project(tmp_path: Path) -> None:
     assert "opsloop" not in (root / "model.py").read_text().split('"""')[-1]  # plain user code
 
 
+def test_init_writes_the_readmes_example_labels(tmp_path: Path) -> None:
+    """The README's five-minute block scores customer c-1 and then adds labels.parquet."""
+    root = init_project(tmp_path / "p", rows=100)
+    labels = pd.read_parquet(root / "labels.parquet")
+    assert labels.to_dict("list") == {"customer_id": ["c-1"], "churned": [1]}
+
+
 def test_refuses_existing_project_unless_forced(tmp_path: Path) -> None:
     init_project(tmp_path, rows=100)
     with pytest.raises(StateError, match="--force"):

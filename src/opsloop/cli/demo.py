@@ -276,6 +276,8 @@ def _print_summary(
 ) -> None:
     from rich.table import Table
 
+    from opsloop.cli.render import print_table
+
     v1, v2 = summary["v1"], summary["v2"]
     metric = project.config.gate.primary.metric
     table = Table(title=f"opsloop demo finished in {seconds:.0f}s", show_header=False)
@@ -312,4 +314,4 @@ def _print_summary(
         f"mlflow ui --backend-store-uri sqlite:///{db} "
         f"--default-artifact-root {project.paths.artifacts}",
     )
-    console.print(table)
+    print_table(console, table)

@@ -9,22 +9,20 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from opsloop.core.evidence import RolloutAnalysis
-from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
-from opsloop.services.view_models import (
-    EstimatedBandView,
-    MonitoringView,
-    MultivariateBandView,
-    StatusView,
-)
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` needs none
     from rich.status import Status
 
+    from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
     from opsloop.monitor.backfill import BackfillResult
     from opsloop.orchestrate.agent import TickResult
     from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.project import Project
+    from opsloop.services.view_models import (
+        EstimatedBandView,
+        MonitoringView,
+        MultivariateBandView,
+        StatusView,
+    )
     from opsloop.store.records import Event, MonitorResult
 
 
@@ -57,6 +55,29 @@ class StageProgress:
             self.console.print(f"  [green]✓[/] {stage}")
 
 
+def print_table(console: Console, table: Table) -> None:
+    """Print a table whole. On a terminal Rich fits it to the window; off a terminal (a
+    pipe, a file, CI) there is no window to fit, and Rich's default of 80 columns would cut
+    identifiers (slice names, report paths, versions) with an ellipsis, so the table is
+    printed at its natural width instead."""
+    if not console.is_terminal:
+        from rich.measure import Measurement
+
+        natural = Measurement.get(console, console.options.update_width(_UNBOUNDED), table)
+        if natural.maximum > console.width:
+            width = console.width
+            console.width = natural.maximum
+            try:
+                console.print(table)
+            finally:
+                console.width = width
+            return
+    console.print(table)
+
+
+_UNBOUNDED = 100_000
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "—"
@@ -74,7 +95,7 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     table = Table("metric", "holdout value", box=None)
     for k, v in sorted(o.metrics.items()):
         table.add_row(k, _fmt(v))
-    console.print(table)
+    print_table(console, table)
     console.print(f"Gate {verdict}:")
     for reason in o.gate_reasons:
         console.print(f"  • {reason}", soft_wrap=True)
@@ -90,6 +111,8 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
 
 def multivariate_line(value: MultivariateSummary | Mapping[str, Any]) -> str:
     """The `multivariate` summary key in one line (absent in results of older versions)."""
+    from opsloop.core.summaries import MultivariateSummary
+
     mv = MultivariateSummary.parse(value)
     if mv.value is None or mv.upper is None:
         return f"not judged ({mv.n or 0} rows)"
@@ -116,7 +139,7 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 _fmt(f.psi),
                 "[red]yes[/]" if f.drifted else "no",
             )
-        console.print(table)
+        print_table(console, table)
     mv = s.multivariate
     if mv is not None and mv.to_json():
         console.print(
@@ -162,7 +185,7 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 f"  {c.check}{where}: {c.detail} (expected {c.expected})",
                 markup=False,
             )
-    console.print(f"Report: {r.report_path}")
+    console.print(f"Report: {r.report_path}", soft_wrap=True)
 
 
 def _short(iso: Any) -> str:
@@ -173,11 +196,15 @@ def _band(value: EstimatedBandView | MultivariateBandView | None) -> str:
     if value is None or value.value is None:
         return "—"
     text = f"{value.value:.4g}"
+    from opsloop.services.view_models import EstimatedBandView
+
     flag = value.degraded if isinstance(value, EstimatedBandView) else value.drifted
     return f"[red]{text}[/]" if flag else text
 
 
 def print_monitor_history(console: Console, view: MonitoringView | Mapping[str, Any]) -> None:
+    from opsloop.services.view_models import MonitoringView
+
     data = view if isinstance(view, MonitoringView) else MonitoringView.model_validate(view)
     windows = data.windows
     if not windows:
@@ -223,9 +250,9 @@ def print_monitor_history(console: Console, view: MonitoringView | Mapping[str, 
             _band(w.multivariate),
             quality,
         )
-    console.print(table)
+    print_table(console, table)
     console.print("since previous: [red]+newly drifted[/] [green]−recovered[/] features")
-    console.print(f"Latest report: {windows[-1].report_path}")
+    console.print(f"Latest report: {windows[-1].report_path}", soft_wrap=True)
 
 
 def print_backfill(console: Console, r: BackfillResult) -> None:
@@ -248,11 +275,15 @@ def print_backfill(console: Console, r: BackfillResult) -> None:
     if r.remainder:
         console.print(f"[dim]Not monitored (shorter than a window): {r.remainder}[/]")
     if r.report_path:
-        console.print(f"Report of the last window, with the history: {r.report_path}")
+        console.print(
+            f"Report of the last window, with the history: {r.report_path}", soft_wrap=True
+        )
 
 
 def estimated_line(value: EstimatedPerformance | Mapping[str, Any]) -> str:
     """`roc_auc ≈ 0.8123 (band 0.79–0.93) on 1200 rows, ok` for an estimated_performance."""
+    from opsloop.core.summaries import EstimatedPerformance
+
     est = EstimatedPerformance.parse(value)
     if est.value is None:
         return f"not estimated ({'; '.join(est.reasons) or 'no value'})"
@@ -282,6 +313,8 @@ def print_tick(console: Console, t: TickResult) -> None:
 
 
 def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None:
+    from opsloop.services.view_models import StatusView
+
     s = view if isinstance(view, StatusView) else StatusView.model_validate(view)
     console.print(f"[bold]{s.model}[/] ({s.task}, stack {s.stack})")
     table = Table("", "", box=None, show_header=False)
@@ -380,7 +413,7 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         r = runs[0]
         table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
     table.add_row("versions", ", ".join(s.versions) or "none")
-    console.print(table)
+    print_table(console, table)
 
 
 def rollout_line(ro: dict[str, Any]) -> str:
@@ -401,6 +434,8 @@ def print_rollout(console: Console, ro: dict[str, Any] | None) -> None:
     if ro is None:
         console.print("No rollout yet.")
         return
+    from opsloop.core.evidence import RolloutAnalysis
+
     analysis = RolloutAnalysis.parse(ro["analysis"])
     console.print(
         f"Rollout {ro['id']}: "
@@ -421,7 +456,7 @@ def print_rollout(console: Console, ro: dict[str, Any] | None) -> None:
             table.add_row(
                 c.name, f"[{colours[str(c.status)]}]{c.status}[/]", value, limit, c.detail
             )
-        console.print(table)
+        print_table(console, table)
 
 
 def print_events(console: Console, events: list[Event]) -> None:
@@ -449,4 +484,4 @@ def print_events(console: Console, events: list[Event]) -> None:
         table.add_row(
             str(e.id), f"{e.ts:%Y-%m-%d %H:%M:%S}", kind, e.version or "", e.actor, e.summary
         )
-    console.print(table)
+    print_table(console, table)

@@ -31,6 +31,7 @@ from opsloop.deploy import Step, advance
 from opsloop.errors import OpsloopError, StateError
 from opsloop.lease import HeldLease, agent_lease_name
 from opsloop.orchestrate.loop import TrainOutcome, run_loop
+from opsloop.orchestrate.outlook import next_run
 from opsloop.orchestrate.recovery import busy_training, recover_crashed
 from opsloop.runtime import Runtime
 from opsloop.stages import Progress
@@ -73,13 +74,6 @@ def _cron_prev(expr: str, now: datetime) -> datetime:
 def monitor_due(rt: Runtime, now: datetime) -> bool:
     last = rt.store.find_last_monitor(rt.model)
     return last is None or last.ts < _cron_prev(rt.config.monitor.schedule, now)
-
-
-def next_run(expr: str, now: datetime) -> datetime:
-    from croniter import croniter
-
-    nxt: datetime = croniter(expr, now).get_next(datetime)
-    return nxt
 
 
 def _in_cooldown(rt: Runtime, now: datetime) -> datetime | None:

@@ -27,7 +27,8 @@ def _hm(value: datetime) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC"
 
 
-def _cron_next(expr: str, after: datetime) -> datetime:
+def next_run(expr: str, after: datetime) -> datetime:
+    """The first time after `after` that the cron expression names."""
     from croniter import croniter
 
     nxt: datetime = croniter(expr, after).get_next(datetime)
@@ -63,9 +64,9 @@ def next_monitor(
     `not_before`."""
     schedule = cfg.monitor.schedule
     last = store.find_last_monitor(model)
-    due = now if last is None or last.ts < _cron_prev(schedule, now) else _cron_next(schedule, now)
+    due = now if last is None or last.ts < _cron_prev(schedule, now) else next_run(schedule, now)
     if not_before is not None and due < not_before:
-        due = _cron_next(schedule, not_before - timedelta(microseconds=1))
+        due = next_run(schedule, not_before - timedelta(microseconds=1))
     return due
 
 
@@ -126,7 +127,7 @@ def _fill(
         expr = cfg.retrain.schedule
         due_at = _cron_prev(expr, now)
         runs = store.list_runs(model, limit=1)
-        at = now if not runs or runs[0].started < due_at else _cron_next(expr, now)
+        at = now if not runs or runs[0].started < due_at else next_run(expr, now)
         if cooling is not None and at < cooling:
             at = cooling
         entry["next"] = _iso(at)

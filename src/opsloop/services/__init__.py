@@ -6,9 +6,25 @@
   retraining requests from the ops store alone; the JSON views are in services/views.py.
 
 Services import the loop's steps downward; they never import `Project` or `opsloop.serve`.
+The services are imported on first use (PEP 562), so the read path (`opsloop status`,
+`opsloop events`, the typed views) does not import the deployment machinery and NumPy.
 """
 
-from opsloop.services.admin import AdminService, Decision
-from opsloop.services.reads import ReadService
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsloop.services.admin import AdminService, Decision
+    from opsloop.services.reads import ReadService
 
 __all__ = ["AdminService", "Decision", "ReadService"]
+
+_WHERE = {"AdminService": "admin", "Decision": "admin", "ReadService": "reads"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'opsloop.services' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"opsloop.services.{_WHERE[name]}"), name)

@@ -115,9 +115,8 @@ def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
     runs = store.list_runs(name, limit=5)
     firings = store.list_firings(name)
     from opsloop.lease import agent_lease_name
-    from opsloop.orchestrate.agent import next_run
     from opsloop.orchestrate.manual import list_requests
-    from opsloop.orchestrate.outlook import cooldown_until, trigger_outlook
+    from opsloop.orchestrate.outlook import cooldown_until, next_run, trigger_outlook
 
     lease = store.find_lease(agent_lease_name(name))
     running = store.list_running_runs(name)

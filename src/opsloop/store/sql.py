@@ -56,8 +56,28 @@ def create_store_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def head_revision() -> str:
+    """The newest migration's revision, read from the file names (`NNNN_name.py`, whose
+    `revision` is `"NNNN"`; a unit test holds this equal to Alembic's head)."""
+    return max(p.name.split("_", 1)[0] for p in (_MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def _is_current(engine: Engine) -> bool:
+    """One query: is the database already at the newest revision? Opening a current store
+    then costs no Alembic import (~0.1–0.3 s of every CLI command)."""
+    with engine.connect() as conn:
+        try:
+            found = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+            return list(found) == [head_revision()]
+        except sa.exc.DBAPIError:  # no alembic_version table yet: a new database
+            return False
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent; a store already at the
+    newest revision is left alone without importing Alembic)."""
+    if _is_current(engine):
+        return
     from alembic import command
     from alembic.config import Config
 

@@ -1,9 +1,13 @@
-"""`opsloop --help` must not import anything heavy (measured in benchmarks/, not timed here)."""
+"""`opsloop --help` must not import anything heavy, nor `status`, `events` and `labels add`
+what they no longer need (measured in benchmarks/cli_startup.py, not timed here)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 HEAVY = (
     "mlflow",
@@ -82,3 +86,56 @@ def test_labels_add_reads_the_classes_from_the_ops_store_without_mlflow(tmp_path
     added = json.loads("\n".join(answer))
     assert added["rows"] == 2 and added["waiting"] == 2
     assert added["checked_against"] == "one of the classes of version 1 [0, 1]"
+
+
+# What `status`, `events` and `labels add` stopped importing (issue 14): the deployment
+# machinery's NumPy (services are imported on first use) and Alembic (a store already at
+# the newest revision is opened with one query). pandas stays on `labels add`, which reads
+# the labels file with it.
+READ_PATH_DROPPED = ("numpy", "alembic")
+LABELS_DROPPED = ("alembic",)
+
+COMMAND = """
+import sys
+from opsloop.cli import app
+try:
+    app({args!r})
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("LOADED:" + ",".join(sorted(m for m in {modules!r} if m in sys.modules)))
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose ops store has history: a deployment, a run's events, labels."""
+    from opsloop.project import Project
+    from opsloop.scaffold import init_project
+
+    root = init_project(tmp_path_factory.mktemp("startup") / "p", rows=200)
+    p = Project(root)
+    p.store.record_deployment(p.name, "1", reason="test")
+    p.add_labels(root / "labels.parquet")
+    return root
+
+
+def loaded_by(args: list[str], modules: tuple[str, ...]) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", COMMAND.format(args=args, modules=modules)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("command", [["status"], ["events", "--limit", "50"]])
+def test_read_commands_import_no_numpy_or_alembic(project: Path, command: list[str]) -> None:
+    loaded = loaded_by([*command, "-p", str(project)], READ_PATH_DROPPED)
+    assert loaded == "LOADED:", f"{command[0]} imported: {loaded}"
+
+
+def test_labels_add_opens_the_store_without_alembic(project: Path) -> None:
+    args = ["labels", "add", str(project / "labels.parquet"), "-p", str(project)]
+    loaded = loaded_by(args, LABELS_DROPPED)
+    assert loaded == "LOADED:", f"labels add imported: {loaded}"

@@ -60,3 +60,48 @@ def test_the_ports_cover_the_store_once() -> None:
                 assert inspect.signature(getattr(OpsStore, name)) == inspect.signature(
                     getattr(p, name)
                 ), name
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """Opening a store skips Alembic when the database is at `head_revision()`, read from
+    the migration file names: it must be the revision Alembic itself calls head."""
+    from alembic.script import ScriptDirectory
+
+    from opsloop.store.sql import _MIGRATIONS, head_revision
+
+    script = ScriptDirectory(str(_MIGRATIONS))
+    assert head_revision() == script.get_current_head()
+
+
+def test_a_store_behind_head_is_still_migrated(tmp_path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from opsloop.store.sql import _MIGRATIONS, head_revision
+
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    store = OpsStore(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")
+    store.close()
+    again = OpsStore(url)
+    with again.engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == head_revision()
+
+
+def test_opening_a_current_store_does_not_import_alembic(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    OpsStore(url).close()
+    code = (
+        "import sys; from opsloop.store import OpsStore; "
+        f"OpsStore({url!r}).find_deployment('m'); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
