@@ -39,7 +39,7 @@ def test_labels_add(churn: Path, tmp_path: Path) -> None:
 def test_labels_add_checks_values_and_counts_matched_and_waiting(
     churn: Path, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from opsloop.project import Project
     from opsloop.serve import PredictionLogWriter
@@ -51,7 +51,8 @@ def test_labels_add_checks_values_and_counts_matched_and_waiting(
             {
                 "prediction_id": ["m-1", "m-2"],
                 "request_id": "r",
-                "ts": pd.Timestamp(datetime.now(UTC)),
+                # two days ago: the module's project is monitored on an empty last hour later
+                "ts": pd.Timestamp(datetime.now(UTC) - timedelta(days=2)),
                 "model_version": "1",
                 "route": "stable",
                 "prediction": 1,
