@@ -66,6 +66,15 @@ def _fmt(value: Any) -> str:
 
 
 def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
+    if o.skipped:
+        console.print(
+            f"[yellow]Skipped[/]: nothing registered for [bold]{project.name}[/]; "
+            f"version {o.version} stays champion.",
+            soft_wrap=True,
+        )
+        for reason in o.gate_reasons:
+            console.print(f"  • {reason}", soft_wrap=True)
+        return
     verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
     console.print(
         f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
@@ -272,7 +281,9 @@ def print_tick(console: Console, t: TickResult) -> None:
         console.print(f"[yellow]Trigger fired[/]: {f.trigger} ({f.key})")
     for note in t.notes:
         console.print(f"[dim]{note}[/]")
-    if t.trained is not None:
+    if t.trained is not None and t.trained.skipped:
+        console.print(f"Retrain skipped: {'; '.join(t.trained.gate_reasons)}.", soft_wrap=True)
+    elif t.trained is not None:
         o = t.trained
         console.print(
             f"Retrained: version {o.version}, gate "

@@ -67,3 +67,28 @@ def test_older_results_and_missing_estimates_render() -> None:
     assert "Estimated" not in console.export_text()
     missing = {**EST, "value": None, "degraded": False, "reasons": ["12 scored rows (< 100)"]}
     assert estimated_line(missing) == "not estimated (12 scored rows (< 100))"
+
+
+def test_a_skipped_training_says_so_and_names_the_champion() -> None:
+    from types import SimpleNamespace
+
+    from opsloop.cli.render import print_train
+    from opsloop.orchestrate.loop import TrainOutcome
+
+    o = TrainOutcome(
+        run_id=4,
+        version="3",
+        metrics={},
+        gate_passed=False,
+        gate_reasons=["data, code and configuration equal champion version 3's: nothing"],
+        approval="none",
+        promoted=False,
+        champion_version="3",
+        skipped=True,
+    )
+    console = Console(record=True, width=200)
+    print_train(console, SimpleNamespace(name="m"), o)  # type: ignore[arg-type]
+    text = console.export_text()
+    assert "Skipped: nothing registered for m; version 3 stays champion." in text
+    assert "equal champion version 3's" in text and "registered (" not in text
+    assert o.to_dict()["skipped"] is True
