@@ -62,7 +62,10 @@ class GateReport:
     slices: list[dict[str, Any]] = field(default_factory=list)
     regression_set: dict[str, Any] | None = None
     budgets: dict[str, Any] = field(default_factory=dict)
-    window: str | None = None
+    window: str | None = None  # the challenger's training window (train + holdout)
+    # the holdout's own time span: first and last event time of its rows (ISO 8601)
+    holdout_start: str | None = None
+    holdout_end: str | None = None
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
@@ -526,4 +529,19 @@ def run_gate(
         regression_set=regression,
         budgets=budgets,
         window=window,
+        **holdout_span(holdout, cfg.time_column),
     )
+
+
+def holdout_span(holdout: pd.DataFrame, time_column: str) -> dict[str, str | None]:
+    """The first and last event time of the holdout rows (None without the time column or
+    rows) as `holdout_start`/`holdout_end`."""
+    import pandas as pd
+
+    if time_column not in holdout.columns or holdout.empty:
+        return {"holdout_start": None, "holdout_end": None}
+    times = pd.to_datetime(holdout[time_column], utc=True)
+    first, last = times.min(), times.max()
+    if pd.isna(first) or pd.isna(last):
+        return {"holdout_start": None, "holdout_end": None}
+    return {"holdout_start": first.isoformat(), "holdout_end": last.isoformat()}

@@ -246,3 +246,23 @@ def test_a_champion_without_the_digests_is_never_equal(tmp_path: Path) -> None:
     run_loop(rt)
     rt.registry.set_tag("tiny", "1", "opsloop.code_digest", "")
     assert not run_loop(rt).skipped
+
+
+def test_the_gate_report_spans_the_holdout_rows_inside_the_training_window(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+
+    rt = runtime(tmp_path)
+    run_loop(rt)
+    gate = rt.store.find_gate("tiny", "1")
+    assert gate is not None and gate.evidence_model.report is not None
+    report = gate.evidence_model.report
+    data = pd.read_parquet(rt.root / "data" / "history.parquet")
+    times = data["event_time"].sort_values()
+    holdout = times.iloc[-report.holdout_rows :]  # the latest rows by event time
+    assert report.holdout_start == holdout.iloc[0].isoformat()
+    assert report.holdout_end == times.iloc[-1].isoformat()
+    start, end = (pd.Timestamp(t) for t in report.window.split("/"))  # type: ignore[union-attr]
+    first, last = pd.Timestamp(report.holdout_start), pd.Timestamp(report.holdout_end)
+    assert start <= times.iloc[0] < first <= last < end  # a part of the window, not all of it
