@@ -516,6 +516,7 @@ def run_gate(
     budgets, budget_reasons, ok = evaluate_budgets(cfg, holdout, challenger, champion)
     reasons.extend(budget_reasons)
     passed &= ok
+    span = holdout_span(holdout, cfg.time_column)
     return GateReport(
         model=cfg.model,
         version=challenger.version,
@@ -529,19 +530,20 @@ def run_gate(
         regression_set=regression,
         budgets=budgets,
         window=window,
-        **holdout_span(holdout, cfg.time_column),
+        holdout_start=span[0],
+        holdout_end=span[1],
     )
 
 
-def holdout_span(holdout: pd.DataFrame, time_column: str) -> dict[str, str | None]:
-    """The first and last event time of the holdout rows (None without the time column or
-    rows) as `holdout_start`/`holdout_end`."""
+def holdout_span(holdout: pd.DataFrame, time_column: str) -> tuple[str | None, str | None]:
+    """The first and last event time of the holdout rows, ISO 8601 (None without the time
+    column or rows)."""
     import pandas as pd
 
     if time_column not in holdout.columns or holdout.empty:
-        return {"holdout_start": None, "holdout_end": None}
+        return None, None
     times = pd.to_datetime(holdout[time_column], utc=True)
     first, last = times.min(), times.max()
     if pd.isna(first) or pd.isna(last):
-        return {"holdout_start": None, "holdout_end": None}
-    return {"holdout_start": first.isoformat(), "holdout_end": last.isoformat()}
+        return None, None
+    return first.isoformat(), last.isoformat()
