@@ -10,7 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from opsloop.core.evidence import RolloutAnalysis
-from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
+from opsloop.core.summaries import (
+    NOT_JUDGED,
+    EstimatedPerformance,
+    MultivariateSummary,
+    drift_verdict,
+)
 from opsloop.services.view_models import (
     EstimatedBandView,
     MonitoringView,
@@ -106,14 +111,25 @@ def multivariate_line(value: MultivariateSummary | Mapping[str, Any]) -> str:
     return f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
 
 
+def drift_text(detected: bool | None, judged: bool) -> str:
+    """A window's drift verdict, coloured: DRIFT, no drift or not judged (too few rows)."""
+    verdict = drift_verdict(detected, judged)
+    return {"drift": "[red]DRIFT[/]", "no drift": "[green]no drift[/]"}.get(
+        verdict, f"[yellow]{verdict}[/]"
+    )
+
+
 def print_monitor(console: Console, r: MonitorResult) -> None:
     s = r.summary_model
-    drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
     console.print(
         f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
         f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled."
     )
-    console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+    drift = drift_text(r.drift_detected, s.drift_judged)
+    if s.drift_judged:
+        console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+    else:
+        console.print(f"Drift {drift}: no feature had enough rows in the window.")
     if s.features:
         table = Table("feature", "test", "statistic", "p-value", "PSI", "drifted", box=None)
         for f in sorted(s.features, key=lambda f: (not f.drifted, f.name or "")):
@@ -123,7 +139,7 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 _fmt(f.statistic),
                 _fmt(f.p_value),
                 _fmt(f.psi),
-                "[red]yes[/]" if f.drifted else "no",
+                "[red]yes[/]" if f.drifted else "no" if f.judged else NOT_JUDGED,
             )
         console.print(table)
     mv = s.multivariate
@@ -218,7 +234,7 @@ def print_monitor_history(console: Console, view: MonitoringView | Mapping[str, 
             ]
         )
         perf = "—" if w.performance_value is None else f"{w.performance_value:.3f}"
-        share = f"{w.drift_share:.0%}"
+        share = f"{w.drift_share:.0%}" if w.drift_judged else "not judged"
         quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.quality_passed]
         table.add_row(
             _short(w.window_end)[5:],
@@ -332,18 +348,19 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
             else f", {m.performance_metric}={m.performance_value:.4f} on "
             f"{m.n_labelled} labels" + (" [red](below floor)[/]" if m.performance_degraded else "")
         )
-        verdict = "[red]drift[/]" if m.drift_detected else "[green]no drift[/]"
         quality = {True: ", quality ok", None: ""}.get(
             m.quality_passed,
             f", [red]quality: {len(m.quality_breaches)} breach(es)[/]",
         )
         mv = m.multivariate
         multi = f", multivariate {multivariate_line(mv)}" if mv else ""
+        if m.drift_judged:
+            verdict = drift_text(m.drift_detected, True).replace("DRIFT", "drift")
+            verdict += f" ({m.drift_share:.0%} of features{multi})"
+        else:
+            verdict = f"[yellow]drift {NOT_JUDGED}[/]" + (f" ({multi[2:]})" if multi else "")
         table.add_row(
-            "last monitor",
-            f"{(m.ts or '')[:19]}: {verdict} "
-            f"({m.drift_share:.0%} of features{multi}){perf}, {m.n_rows} rows"
-            f"{quality}",
+            "last monitor", f"{(m.ts or '')[:19]}: {verdict}{perf}, {m.n_rows} rows{quality}"
         )
         if m.estimated_performance:
             table.add_row("estimated", estimated_line(m.estimated_performance))
