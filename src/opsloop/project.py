@@ -118,9 +118,12 @@ class Project:
         trigger: str = "manual",
         reset_schema: bool = False,
         progress: Progress | None = None,
+        force: bool = False,
     ) -> TrainOutcome:
         """Run the pipeline: load → validate → split → fit → evaluate → register → gate →
-        approval → promotion (when approval is `auto`)."""
+        approval → promotion (when approval is `auto`). When the loaded data, the code and
+        the training configuration equal the champion's, nothing is trained or registered
+        (`skipped=True`, a `retrain_skipped` event) unless `force`."""
         from opsloop.orchestrate.loop import run_loop
 
         return run_loop(
@@ -129,6 +132,7 @@ class Project:
             trigger=trigger,
             reset_schema=reset_schema,
             progress=progress,
+            force=force,
         )
 
     def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:

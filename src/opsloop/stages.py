@@ -109,6 +109,10 @@ class StageRecorder:
     def succeed(self, result: dict[str, Any]) -> None:
         self.store.update_run(self.run_id, stages=self.stages, status="succeeded", result=result)
 
+    def skip(self, result: dict[str, Any]) -> None:
+        """End the run as `skipped`: it stopped early on purpose (e.g. nothing changed)."""
+        self.store.update_run(self.run_id, stages=self.stages, status="skipped", result=result)
+
     def fail(self, error: BaseException) -> None:
         self.store.update_run(
             self.run_id,

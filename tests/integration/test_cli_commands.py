@@ -152,3 +152,30 @@ def test_orchestrator_steps(churn: Path) -> None:
     assert code == 1 and "--trigger" in out and "drift" in out and "Traceback" not in out
     code, out = run("train", "-p", str(churn), "--trigger", "drift:k", "--window", "1d")
     assert code == 1 and "cannot be combined" in out
+
+
+def test_train_twice_on_the_same_data_skips_the_second(tmp_path: Path) -> None:
+    root = tmp_path / "same"
+    assert run("init", str(root))[0] == 0
+    code, out = run("train", "-p", str(root), "--json")
+    assert code == 0, out
+    first = json.loads(out)
+    assert first["skipped"] is False and first["version"] == "1"
+    code, out = run("train", "-p", str(root))
+    assert code == 0, out
+    assert "Skipped" in out and "version 1 stays champion" in out
+    assert "equal champion version 1's" in out
+    code, out = run("train", "-p", str(root), "--json")
+    assert code == 0, out
+    again = json.loads(out)
+    assert again["skipped"] is True and again["version"] == "1" and not again["promoted"]
+    code, out = run("events", "-p", str(root), "--kind", "retrain_skipped", "--json")
+    skipped = json.loads(out)
+    assert len(skipped) == 2 and skipped[-1]["evidence"]["champion_version"] == "1"
+    assert skipped[-1]["evidence"]["pipeline_run"] == again["run_id"]
+    code, out = run("status", "-p", str(root))
+    assert code == 0 and f"#{again['run_id']} train skipped" in out, out
+    code, out = run("train", "-p", str(root), "--force", "--json")
+    assert code == 0, out
+    forced = json.loads(out)
+    assert forced["skipped"] is False and forced["version"] == "2"

@@ -76,7 +76,7 @@ def test_status_and_events_json(trained: Path) -> None:
 
 
 def test_promote_rollback_cycle(trained: Path) -> None:
-    code, out = run("train", "-p", str(trained), "--json")
+    code, out = run("train", "-p", str(trained), "--force", "--json")  # the same data
     assert code == 0, out
     assert json.loads(out)["version"] == "2"
     code, out = run("rollback", "tiny", "-p", str(trained), "--reason", "test")

@@ -11,8 +11,8 @@ from tinyproject import run_cli, write_tiny_project
 
 def test_gate_reports_in_mlflow_and_on_the_cli(tmp_path: Path) -> None:
     root = write_tiny_project(tmp_path / "tiny")
-    for _ in range(2):
-        code, out = run_cli("train", "-p", str(root))
+    for force in ([], ["--force"]):  # the same data twice: the second is forced
+        code, out = run_cli("train", "-p", str(root), *force)
         assert code == 0, out
     assert "full report: opsloop gate tiny 2" in out
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from opsloop.project import Project
-from tinyproject import write_tiny_project
+from tinyproject import add_training_data, write_tiny_project
 
 pytestmark = pytest.mark.nats
 
@@ -100,6 +100,7 @@ def test_new_data_fires_once_enough_rows_arrived(project, nats_url: str) -> None
     # the agent is not reading now: the broker keeps these for its durable consumer
     publish(nats_url, subject, b"not json", json.dumps({"rows": 100}).encode())
     assert consumer_pending(nats_url, stream, "opsloop-tiny") == 2
+    add_training_data(p.root)  # the rows the messages announce (else the retrain is skipped)
     third = p.tick()
     (firing,) = third.fired
     assert firing.trigger == "new_data" and firing.key == f"{stream}:1-5"

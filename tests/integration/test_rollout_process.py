@@ -81,7 +81,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[Project, list[Server]]]:
     project = Project(root)
     project.train()
     project.approve("1")
-    project.train()  # version 2 waits for a person; `opsloop deploy` takes it out
+    project.train(force=True)  # version 2 waits for a person; `opsloop deploy` takes it out
     started = [Server(root), Server(root)]
     everyone = list(started)
     try:

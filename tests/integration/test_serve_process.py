@@ -26,7 +26,7 @@ def test_server_follows_promotions_and_flushes_on_sigterm(tmp_path: Path) -> Non
     root = write_tiny_project(tmp_path / "tiny")
     project = Project(root)
     project.train()
-    project.train()  # v2 is champion, v1 kept for the rollback
+    project.train(force=True)  # v2 is champion, v1 kept for the rollback
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port)],
@@ -91,7 +91,7 @@ def test_approval_over_http_on_a_real_server(tmp_path: Path) -> None:
     project = Project(root)
     project.train()
     project.approve("1")
-    project.train()  # version 2 waits for a person
+    project.train(force=True)  # version 2 waits for a person
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port)],

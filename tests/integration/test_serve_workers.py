@@ -32,7 +32,7 @@ def test_two_workers_serve_follow_a_rollback_count_and_log_everything(tmp_path: 
     root = write_tiny_project(tmp_path / "tiny")
     project = Project(root)
     project.train()
-    project.train()  # v2 is champion, v1 kept for the rollback
+    project.train(force=True)  # v2 is champion, v1 kept for the rollback
     port = free_port()
     proc = subprocess.Popen(
         [

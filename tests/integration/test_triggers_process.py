@@ -17,7 +17,7 @@ import pytest
 
 from opsloop.project import Project
 from opsloop.store import OpsStore
-from tinyproject import write_tiny_project
+from tinyproject import add_training_data, write_tiny_project
 
 pytestmark = pytest.mark.slow
 
@@ -78,12 +78,14 @@ def test_agent_ingests_labels_and_runs_requests(tmp_path: Path) -> None:
         )
         wait_until(lambda: not (root / "inbox" / "part1.csv").exists(), what="part1 ingested")
         assert len(trained()) == 1  # 60 of 100 labelled rows: no retraining yet
+        add_training_data(root)  # the labelled events reach load()'s data (else: skipped)
         pd.DataFrame({"row_id": [f"b{i}" for i in range(50)], "label": [0, 1] * 25}).to_csv(
             root / "inbox" / "part2.csv", index=False
         )
         wait_until(lambda: len(trained()) == 2, what="the labels trigger retrains")
         assert trained()[0].startswith("labels:")
 
+        add_training_data(root, seed=2)  # new data again: a retrain on the same is skipped
         request = json.loads(opsloop("retrain", "-p", str(root), "--reason", "please", "--json"))
         wait_until(lambda: len(trained()) == 3, what="the request is run (despite cooldown)")
         assert trained()[0] == f"manual:{request['id']}"

@@ -149,21 +149,31 @@ def train(
             "first run)."
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Train and register even when the data, code and training configuration "
+            "equal the champion's (otherwise such a retrain is skipped).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train, evaluate, register, gate and (with auto approval) promote a new version."""
+    """Train, evaluate, register, gate and (with auto approval) promote a new version; a
+    retrain of the champion's data, code and configuration is skipped (exit 0) unless
+    --force."""
     from opsloop.cli.render import StageProgress, print_train
 
     p = open_project(project, stack)
     win = _window(window)
     if trigger is not None:
-        _train_for_trigger(p, trigger, win, reset_schema, as_json)
+        _train_for_trigger(p, trigger, win, reset_schema or force, as_json)
         return
     if as_json:
-        print_json(p.train(window=win, reset_schema=reset_schema).to_dict())
+        print_json(p.train(window=win, reset_schema=reset_schema, force=force).to_dict())
         return
     with StageProgress(console(), f"Training {p.name}") as progress:
-        outcome = p.train(window=win, reset_schema=reset_schema, progress=progress)
+        outcome = p.train(window=win, reset_schema=reset_schema, progress=progress, force=force)
     print_train(console(), p, outcome)
 
 
@@ -176,7 +186,8 @@ def _train_for_trigger(
 
     if window is not None or reset_schema:
         raise InvalidInputError(
-            "--trigger cannot be combined with --window or --reset-schema", fix="drop one of them"
+            "--trigger cannot be combined with --window, --reset-schema or --force",
+            fix="drop one of them",
         )
     done = train_for_trigger(p.runtime, trigger)
     if as_json:

@@ -87,6 +87,15 @@ def _fmt(value: Any) -> str:
 
 
 def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
+    if o.skipped:
+        console.print(
+            f"[yellow]Skipped[/]: nothing registered for [bold]{project.name}[/]; "
+            f"version {o.version} stays champion.",
+            soft_wrap=True,
+        )
+        for reason in o.gate_reasons:
+            console.print(f"  • {reason}", soft_wrap=True)
+        return
     verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
     console.print(
         f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
@@ -120,14 +129,29 @@ def multivariate_line(value: MultivariateSummary | Mapping[str, Any]) -> str:
     return f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
 
 
+def drift_text(detected: bool | None, judged: bool) -> str:
+    """A window's drift verdict, coloured: DRIFT, no drift or not judged (too few rows)."""
+    from opsloop.core.summaries import drift_verdict
+
+    verdict = drift_verdict(detected, judged)
+    return {"drift": "[red]DRIFT[/]", "no drift": "[green]no drift[/]"}.get(
+        verdict, f"[yellow]{verdict}[/]"
+    )
+
+
 def print_monitor(console: Console, r: MonitorResult) -> None:
+    from opsloop.core.summaries import NOT_JUDGED
+
     s = r.summary_model
-    drift = "[red]DRIFT[/]" if r.drift_detected else "[green]no drift[/]"
     console.print(
         f"Window {r.window_start:%Y-%m-%d %H:%M} → {r.window_end:%H:%M} UTC, "
         f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled."
     )
-    console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+    drift = drift_text(r.drift_detected, s.drift_judged)
+    if s.drift_judged:
+        console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+    else:
+        console.print(f"Drift {drift}: no feature had enough rows in the window.")
     if s.features:
         table = Table("feature", "test", "statistic", "p-value", "PSI", "drifted", box=None)
         for f in sorted(s.features, key=lambda f: (not f.drifted, f.name or "")):
@@ -137,7 +161,7 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 _fmt(f.statistic),
                 _fmt(f.p_value),
                 _fmt(f.psi),
-                "[red]yes[/]" if f.drifted else "no",
+                "[red]yes[/]" if f.drifted else "no" if f.judged else NOT_JUDGED,
             )
         print_table(console, table)
     mv = s.multivariate
@@ -236,7 +260,7 @@ def print_monitor_history(console: Console, view: MonitoringView | Mapping[str, 
             ]
         )
         perf = "—" if w.performance_value is None else f"{w.performance_value:.3f}"
-        share = f"{w.drift_share:.0%}"
+        share = f"{w.drift_share:.0%}" if w.drift_judged else "not judged"
         quality = {None: "—", True: "ok", False: "[red]breach[/]"}[w.quality_passed]
         table.add_row(
             _short(w.window_end)[5:],
@@ -303,7 +327,9 @@ def print_tick(console: Console, t: TickResult) -> None:
         console.print(f"[yellow]Trigger fired[/]: {f.trigger} ({f.key})")
     for note in t.notes:
         console.print(f"[dim]{note}[/]")
-    if t.trained is not None:
+    if t.trained is not None and t.trained.skipped:
+        console.print(f"Retrain skipped: {'; '.join(t.trained.gate_reasons)}.", soft_wrap=True)
+    elif t.trained is not None:
         o = t.trained
         console.print(
             f"Retrained: version {o.version}, gate "
@@ -313,6 +339,7 @@ def print_tick(console: Console, t: TickResult) -> None:
 
 
 def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None:
+    from opsloop.core.summaries import NOT_JUDGED
     from opsloop.services.view_models import StatusView
 
     s = view if isinstance(view, StatusView) else StatusView.model_validate(view)
@@ -354,18 +381,19 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
             else f", {m.performance_metric}={m.performance_value:.4f} on "
             f"{m.n_labelled} labels" + (" [red](below floor)[/]" if m.performance_degraded else "")
         )
-        verdict = "[red]drift[/]" if m.drift_detected else "[green]no drift[/]"
         quality = {True: ", quality ok", None: ""}.get(
             m.quality_passed,
             f", [red]quality: {len(m.quality_breaches)} breach(es)[/]",
         )
         mv = m.multivariate
         multi = f", multivariate {multivariate_line(mv)}" if mv else ""
+        if m.drift_judged:
+            verdict = drift_text(m.drift_detected, True).replace("DRIFT", "drift")
+            verdict += f" ({m.drift_share:.0%} of features{multi})"
+        else:
+            verdict = f"[yellow]drift {NOT_JUDGED}[/]" + (f" ({multi[2:]})" if multi else "")
         table.add_row(
-            "last monitor",
-            f"{(m.ts or '')[:19]}: {verdict} "
-            f"({m.drift_share:.0%} of features{multi}){perf}, {m.n_rows} rows"
-            f"{quality}",
+            "last monitor", f"{(m.ts or '')[:19]}: {verdict}{perf}, {m.n_rows} rows{quality}"
         )
         if m.estimated_performance:
             table.add_row("estimated", estimated_line(m.estimated_performance))

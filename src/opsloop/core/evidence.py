@@ -132,7 +132,9 @@ class GateReportData(Model):
     slices: list[GateSlice] = []
     regression_set: RegressionSetResult | None = None
     budgets: GateBudgets | None = None
-    window: str | None = None
+    window: str | None = None  # the training window
+    holdout_start: str | None = None  # first event time of the holdout rows
+    holdout_end: str | None = None  # last event time of the holdout rows
     created: str | None = None
 
     @property

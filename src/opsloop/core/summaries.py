@@ -22,6 +22,7 @@ from typing import Any
 from opsloop.core._base import Model, Num
 
 __all__ = [
+    "NOT_JUDGED",
     "Calibration",
     "CalibrationBin",
     "DriftSummary",
@@ -38,10 +39,22 @@ __all__ = [
     "QualityCheckSummary",
     "QualitySummary",
     "ValueChange",
+    "drift_verdict",
 ]
 
 
 # --- drift ------------------------------------------------------------------------------
+
+# What a user reads for a window, or a feature, that had too few rows to be judged (status
+# `insufficient_data`): not "no drift", which would claim a verdict.
+NOT_JUDGED = "not judged (too few rows)"
+
+
+def drift_verdict(detected: bool | None, judged: bool) -> str:
+    """A window's (or a feature's) drift in words: `drift`, `no drift` or `NOT_JUDGED`."""
+    if not judged:
+        return NOT_JUDGED
+    return "drift" if detected else "no drift"
 
 
 class FeatureDriftSummary(Model):
@@ -80,6 +93,14 @@ class DriftSummary(Model):
     tested: int | None = None
     drifted_features: list[str] | None = None
     prediction: FeatureDriftSummary | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Whether at least one feature had enough rows to be judged (a summary without
+        ``tested`` counts its judged features)."""
+        if self.tested is not None:
+            return self.tested > 0
+        return not self.features or any(f.judged for f in self.features)
 
 
 # --- performance ------------------------------------------------------------------------
@@ -247,6 +268,11 @@ class MonitorSummary(Model):
     def features(self) -> list[FeatureDriftSummary]:
         """The per-feature drift verdicts (none in a summary without ``drift``)."""
         return [] if self.drift is None else self.drift.features
+
+    @property
+    def drift_judged(self) -> bool:
+        """False when no feature of the window could be judged (too few rows)."""
+        return self.drift is None or self.drift.judged
 
     @property
     def newly_drifted(self) -> list[str]:

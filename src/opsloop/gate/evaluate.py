@@ -62,7 +62,10 @@ class GateReport:
     slices: list[dict[str, Any]] = field(default_factory=list)
     regression_set: dict[str, Any] | None = None
     budgets: dict[str, Any] = field(default_factory=dict)
-    window: str | None = None
+    window: str | None = None  # the challenger's training window (train + holdout)
+    # the holdout's own time span: first and last event time of its rows (ISO 8601)
+    holdout_start: str | None = None
+    holdout_end: str | None = None
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
@@ -513,6 +516,7 @@ def run_gate(
     budgets, budget_reasons, ok = evaluate_budgets(cfg, holdout, challenger, champion)
     reasons.extend(budget_reasons)
     passed &= ok
+    span = holdout_span(holdout, cfg.time_column)
     return GateReport(
         model=cfg.model,
         version=challenger.version,
@@ -526,4 +530,20 @@ def run_gate(
         regression_set=regression,
         budgets=budgets,
         window=window,
+        holdout_start=span[0],
+        holdout_end=span[1],
     )
+
+
+def holdout_span(holdout: pd.DataFrame, time_column: str) -> tuple[str | None, str | None]:
+    """The first and last event time of the holdout rows, ISO 8601 (None without the time
+    column or rows)."""
+    import pandas as pd
+
+    if time_column not in holdout.columns or holdout.empty:
+        return None, None
+    times = pd.to_datetime(holdout[time_column], utc=True)
+    first, last = times.min(), times.max()
+    if pd.isna(first) or pd.isna(last):
+        return None, None
+    return first.isoformat(), last.isoformat()

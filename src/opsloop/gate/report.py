@@ -136,13 +136,23 @@ def _title(report: GateReport) -> str:
     return f"Gate {verdict}: {report.model} version {report.version} {against}"
 
 
+def holdout_text(report: GateReport) -> str:
+    """The holdout's rows and event-time span, then the training window it was split from
+    (a report stored before the span was recorded shows the window alone)."""
+    text = f"{report.holdout_rows} rows"
+    if report.holdout_start and report.holdout_end:
+        text += f", event time {report.holdout_start} to {report.holdout_end}"
+    if report.window:
+        text += f" (the latest part of training window {report.window})"
+    return text
+
+
 def to_markdown(report: GateReport) -> str:
     lines = [
         f"# {_title(report)}",
         "",
-        f"Holdout: {report.holdout_rows} rows"
-        + (f", window {report.window}" if report.window else "")
-        + f"; confidence {report.confidence:g}; created {report.created}.",
+        f"Holdout: {holdout_text(report)}; confidence {report.confidence:g}; "
+        f"created {report.created}.",
         "",
         "## Reasons",
         "",
@@ -166,4 +176,10 @@ def to_html(report: GateReport) -> str:
     """The page from the template `gate/report.html` of `opsloop.templates`."""
     from opsloop.templates import render
 
-    return render("gate/report.html", report=report, title=_title(report), tables=_tables(report))
+    return render(
+        "gate/report.html",
+        report=report,
+        title=_title(report),
+        holdout=holdout_text(report),
+        tables=_tables(report),
+    )

@@ -126,7 +126,10 @@ def run_monitor(
                 )
             )
     if drift.tested == 0:
-        notes.append(f"no feature had {cfg.drift.min_rows} rows in the window: drift not judged")
+        notes.append(
+            f"drift not judged (too few rows): no feature had {cfg.drift.min_rows} rows "
+            "in the window"
+        )
     if "label" in labelled.columns:
         labelled = labelled[labelled["label"].notna()]
     else:

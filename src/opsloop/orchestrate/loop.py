@@ -9,7 +9,11 @@ step's typed outcome to the next and is the one place that says what follows wha
 - gate failed → no approval, nothing deployed;
 - gate passed, `gate.approval: auto` → approved by `opsloop (auto)` and deployed by
   `deploy.strategy` (superseding a running rollout of an older version);
-- gate passed, `gate.approval: manual` → a pending approval waits for a person.
+- gate passed, `gate.approval: manual` → a pending approval waits for a person;
+- nothing changed (the data, code and configuration equal the champion's, found right after
+  loading) → nothing fitted or registered: a `retrain_skipped` event and the run ends
+  `skipped`, unless the training is forced (`opsloop train --force`; the agent's retrains
+  are never forced).
 
 The whole loop is one recorded pipeline run (`pipeline_runs`, stages load, validate, split,
 fit, evaluate, register, gate, approve) under the training lease `train:<model>` that its
@@ -31,7 +35,7 @@ from opsloop.runtime import Runtime
 from opsloop.stages import Progress, StageRecorder
 from opsloop.store.records import Approval, Deployment, GateDecision, Rollout
 from opsloop.store.sql import OpsStore
-from opsloop.train import TrainedVersion, train_version
+from opsloop.train import TrainedVersion, Unchanged, train_version
 
 AUTO_ACTOR = "opsloop (auto)"
 
@@ -50,6 +54,8 @@ class TrainOutcome:
     champion_version: str | None
     rows: dict[str, int] = field(default_factory=dict)
     rollout: int | None = None  # id of the canary/shadow rollout it started, if any
+    # nothing changed since the champion: nothing registered, `version` is the champion's
+    skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -62,9 +68,11 @@ def run_loop(
     trigger: str = "manual",
     reset_schema: bool = False,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> TrainOutcome:
     """Train a version and take it through the gate, the approval and the deployment;
-    StateError if another training of the model is running."""
+    StateError if another training of the model is running. Unless `force`, a retrain
+    whose data, code and configuration equal the champion's is skipped (`skipped=True`)."""
     window = window or Window.last(rt.config.retrain.training_window, end=rt.now())
     slot = training_slot(rt.store, rt.model, rt.config.agent.heartbeat_timeout)
     try:
@@ -77,7 +85,7 @@ def run_loop(
             heartbeat_interval=rt.config.agent.heartbeat_interval.total_seconds(),
             on_beat=slot.renew,
         )
-        return _run(rt, rec, window, trigger, reset_schema)
+        return _run(rt, rec, window, trigger, reset_schema, force)
     finally:
         slot.release()
 
@@ -98,10 +106,14 @@ def training_slot(store: OpsStore, model: str, timeout: timedelta) -> HeldLease:
 
 
 def _run(
-    rt: Runtime, rec: StageRecorder, window: Window, trigger: str, reset_schema: bool
+    rt: Runtime, rec: StageRecorder, window: Window, trigger: str, reset_schema: bool, force: bool
 ) -> TrainOutcome:
     try:
-        trained = train_version(rt, rec, window=window, trigger=trigger, reset_schema=reset_schema)
+        trained = train_version(
+            rt, rec, window=window, trigger=trigger, reset_schema=reset_schema, force=force
+        )
+        if isinstance(trained, Unchanged):
+            return _skip(rt, rec, trained, window, trigger)
         with rec.stage("gate") as d:
             decision = gate_step(rt, trained)
             d.update(
@@ -145,6 +157,38 @@ def _run(
             },
         )
         raise
+
+
+def _skip(
+    rt: Runtime, rec: StageRecorder, unchanged: Unchanged, window: Window, trigger: str
+) -> TrainOutcome:
+    """End the run as skipped: nothing changed since the champion."""
+    outcome = TrainOutcome(
+        run_id=rec.run_id,
+        version=unchanged.champion,
+        metrics={},
+        gate_passed=False,
+        gate_reasons=[unchanged.reason],
+        approval="none",
+        promoted=False,
+        champion_version=unchanged.champion,
+        rows={"total": unchanged.rows},
+        skipped=True,
+    )
+    rt.store.add_event(
+        "retrain_skipped",
+        rt.model,
+        version=unchanged.champion,
+        summary=unchanged.reason,
+        evidence={
+            **unchanged.evidence(),
+            "window": window.key,
+            "trigger": trigger,
+            "pipeline_run": rec.run_id,
+        },
+    )
+    rec.skip(outcome.to_dict())
+    return outcome
 
 
 def gate_step(rt: Runtime, trained: TrainedVersion) -> GateDecision:

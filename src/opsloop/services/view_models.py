@@ -129,6 +129,7 @@ class LastMonitorView(View):
     n_rows: int
     n_labelled: int
     drift_detected: bool
+    drift_judged: bool  # false: no feature had enough rows (the verdict is "not judged")
     drift_share: Num
     drifted_features: list[str]
     multivariate: dict[str, Any] | None  # the summary's key as stored
@@ -259,6 +260,7 @@ class WindowView(View):
     n_rows: int
     n_labelled: int
     drift_detected: bool
+    drift_judged: bool  # false: no feature had enough rows (the verdict is "not judged")
     drift_share: Num
     drifted_features: list[str]
     features: dict[str, FeatureWindowView]

@@ -173,6 +173,7 @@ def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
             n_rows=last.n_rows,
             n_labelled=last.n_labelled,
             drift_detected=last.drift_detected,
+            drift_judged=last.summary_model.drift_judged,
             drift_share=last.drift_share,
             drifted_features=last.summary_model.drifted_features,
             multivariate=_raw(last.summary_model.multivariate),
@@ -311,6 +312,7 @@ def monitor_window_view(r: MonitorResult) -> WindowView:
         n_rows=r.n_rows,
         n_labelled=r.n_labelled,
         drift_detected=r.drift_detected,
+        drift_judged=s.drift_judged,
         drift_share=r.drift_share,
         drifted_features=s.drifted_features,
         features={

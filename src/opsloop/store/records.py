@@ -40,12 +40,13 @@ EVENT_KINDS = (
     "agent_lease",
     "pipeline_failed",
     "trigger_skipped",
+    "retrain_skipped",
     "notification_failed",
     "new_data_invalid",
 )
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
-RUN_STATUSES = ("running", "succeeded", "failed")
+RUN_STATUSES = ("running", "succeeded", "failed", "skipped")
 ROLLOUT_STATUSES = ("running", "promoted", "rolled_back", "aborted")
 
 

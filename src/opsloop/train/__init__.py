@@ -1,6 +1,7 @@
 """Training: load → validate → split → fit → evaluate → register. The gate, the approval
 and the deployment that follow are composed by `opsloop.orchestrate.loop`."""
 
+from opsloop.train.inputs import TrainingInputs, Unchanged
 from opsloop.train.pipeline import TrainedVersion, train_version
 
-__all__ = ["TrainedVersion", "train_version"]
+__all__ = ["TrainedVersion", "TrainingInputs", "Unchanged", "train_version"]

@@ -19,6 +19,7 @@ from opsloop.data.window import Window
 from opsloop.errors import DataValidationError, NotFoundError, UserCodeError
 from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
+from opsloop.train.inputs import Unchanged, training_inputs, unchanged_since
 from opsloop.train.load import check_columns, load_with_retries
 from opsloop.train.register import Fitted, fit_cbpe, register_version
 
@@ -51,8 +52,11 @@ def train_version(
     window: Window,
     trigger: str = "manual",
     reset_schema: bool = False,
-) -> TrainedVersion:
-    """Run the training stages in `rec`'s pipeline run and register the version."""
+    force: bool = False,
+) -> TrainedVersion | Unchanged:
+    """Run the training stages in `rec`'s pipeline run and register the version; unless
+    `force`, stop after the load stage with `Unchanged` when the data, code and
+    configuration equal the champion's (nothing fitted, nothing registered)."""
     from opsloop.data.features import infer_features
     from opsloop.data.quality import check_quality, require_quality
     from opsloop.data.schema import infer_data_schema, validate_frame
@@ -65,9 +69,14 @@ def train_version(
         d["window"] = window.key
         frame = load_with_retries(rt, window, d)
         check_columns(cfg, frame)
-        d.update(rows=len(frame))
+        inputs = training_inputs(rt, frame)
+        d.update(rows=len(frame), data_fingerprint=inputs.data)
+        champion = rt.registry.find_alias(rt.model, CHAMPION)
+        unchanged = None if force else unchanged_since(inputs, champion, rows=len(frame))
+        if unchanged is not None:
+            d["unchanged_since"] = unchanged.champion
+            return unchanged
 
-    champion = rt.registry.find_alias(rt.model, CHAMPION)
     with rec.stage("validate") as d:
         schema_yaml = _stored_schema(rt, champion, reset_schema)
         if schema_yaml is None:
@@ -137,7 +146,7 @@ def train_version(
         cbpe_json = fit_cbpe(rt, holdout, pred, score, d)
 
     fitted = Fitted(
-        frame, train, holdout, specs, estimator, candidate, metrics, schema_yaml, cbpe_json
+        frame, train, holdout, specs, estimator, candidate, metrics, schema_yaml, cbpe_json, inputs
     )
     with rec.stage("register") as d:
         mv = register_version(

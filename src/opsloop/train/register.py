@@ -6,13 +6,13 @@ events)."""
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHALLENGER
 from opsloop.data.window import Window
 from opsloop.runtime import Runtime
+from opsloop.train.inputs import TrainingInputs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,21 +35,7 @@ class Fitted:
     metrics: dict[str, float]
     schema_yaml: str
     cbpe_json: str | None
-
-
-def git_sha(root: Any) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    inputs: TrainingInputs  # data, code and configuration digests (the version's tags)
 
 
 def fit_cbpe(
@@ -133,7 +119,6 @@ def register_version(
     """Register the fitted model with everything monitoring needs, as the `challenger`."""
     from opsloop.core.profile import compute_profile
     from opsloop.data.features import FeatureSpec, features_to_json
-    from opsloop.data.fingerprint import fingerprint
     from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, learn_expectations
     from opsloop.registry.base import TrainingRecord
 
@@ -149,18 +134,15 @@ def register_version(
         profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
     profile = compute_profile(reference, profile_specs)
     extra = _monitor_artifacts(rt, reference, specs, profile_specs, profile, detail)
-    digest = fingerprint(frame)
+    digest = fitted.inputs.data
     tags = {
-        "opsloop.data_fingerprint": digest,
+        **fitted.inputs.tags(),
         "opsloop.window": window.key,
         "opsloop.trigger": trigger,
         "opsloop.train_rows": str(len(fitted.train)),
         "opsloop.holdout_rows": str(len(holdout)),
         "opsloop.reference_profile": "opsloop/reference_profile.json",
     }
-    sha = git_sha(rt.root)
-    if sha:
-        tags["opsloop.git_sha"] = sha
     params: dict[str, Any] = {"opsloop.features": ",".join(names)}
     estimator = fitted.estimator
     if hasattr(estimator, "get_params"):

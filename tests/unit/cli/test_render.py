@@ -102,3 +102,92 @@ def test_on_a_terminal_tables_still_fit_the_window() -> None:
     feature = {"name": LONG_FEATURE * 2, "test": "psi", "statistic": 0.1}
     print_monitor(console, result({"drift": {"features": [feature], "share": 0.0}}))
     assert max(len(line) for line in out.getvalue().splitlines()) <= 80
+
+
+def test_a_skipped_training_says_so_and_names_the_champion() -> None:
+    from types import SimpleNamespace
+
+    from opsloop.cli.render import print_train
+    from opsloop.orchestrate.loop import TrainOutcome
+
+    o = TrainOutcome(
+        run_id=4,
+        version="3",
+        metrics={},
+        gate_passed=False,
+        gate_reasons=["data, code and configuration equal champion version 3's: nothing"],
+        approval="none",
+        promoted=False,
+        champion_version="3",
+        skipped=True,
+    )
+    console = Console(record=True, width=200)
+    print_train(console, SimpleNamespace(name="m"), o)  # type: ignore[arg-type]
+    text = console.export_text()
+    assert "Skipped: nothing registered for m; version 3 stays champion." in text
+    assert "equal champion version 3's" in text and "registered (" not in text
+    assert o.to_dict()["skipped"] is True
+
+
+NOT_JUDGED_DRIFT = {
+    "drift": {
+        "features": [
+            {"name": "x", "test": "ks", "drifted": False, "status": "insufficient_data", "n": 12},
+            {"name": "c", "test": "chi2", "drifted": False, "status": "insufficient_data"},
+        ],
+        "share": 0.0,
+        "detected": False,
+        "tested": 0,
+    }
+}
+
+
+def test_a_window_too_small_to_judge_is_not_judged_not_no_drift() -> None:
+    console = Console(record=True, width=200)
+    print_monitor(console, result(NOT_JUDGED_DRIFT))
+    text = console.export_text()
+    assert "Drift not judged (too few rows): no feature had enough rows" in text
+    assert "no drift" not in text
+    assert text.count("not judged (too few rows)") == 3  # the window, then each feature
+
+
+def test_a_feature_too_sparse_to_judge_is_not_judged_alone() -> None:
+    drift = NOT_JUDGED_DRIFT["drift"]
+    judged = {"name": "c", "test": "chi2", "drifted": False, "status": "ok", "p_value": 0.4}
+    summary = {"drift": {**drift, "features": [drift["features"][0], judged], "tested": 1}}
+    console = Console(record=True, width=200)
+    print_monitor(console, result(summary))
+    text = console.export_text()
+    assert "no drift: 0% of features drifted" in text
+    assert text.count("not judged (too few rows)") == 1
+
+
+def test_status_and_history_say_not_judged_for_a_window_without_rows(tmp_path) -> None:
+    from opsloop.cli.render import print_monitor_history, print_status
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.project import Project
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    p = Project(
+        write_tiny_project(tmp_path / "p"),
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+    )
+    p.train()
+    r = p.monitor()  # nothing served yet: no rows in the window
+    assert r.n_rows == 0 and not r.drift_detected and not r.summary_model.drift_judged
+    status = p.status_view()
+    assert status.last_monitor is not None and status.last_monitor.drift_judged is False
+    assert p.status()["last_monitor"]["drift_judged"] is False
+    console = Console(record=True, width=200)
+    print_status(console, status)
+    text = console.export_text()
+    assert "drift not judged (too few rows) (multivariate" in text and "no drift" not in text
+    history = p.monitoring_view()
+    assert [w.drift_judged for w in history.windows] == [False]
+    console = Console(record=True, width=200)
+    print_monitor_history(console, history)
+    assert "not judged" in console.export_text()

@@ -40,7 +40,7 @@ def manual(tmp_path: Path, extra: str = "") -> Project:
 def test_rejecting_the_champion_returns_to_the_previous_approved_version(tmp_path: Path) -> None:
     p = manual(tmp_path)
     for _ in range(3):
-        p.train()
+        p.train(force=True)  # the same data each time
         p.approve(p.store.list_pending("tiny")[0].version)
     assert p.store.find_deployment("tiny").version == "3"  # type: ignore[union-attr]
     p.reject("2", comment="found a leak in its features")  # an earlier champion
@@ -93,7 +93,7 @@ def test_the_agent_expires_pending_approvals(tmp_path: Path) -> None:
 def test_gate_report_is_stored_with_the_decision_and_as_artifacts(tmp_path: Path) -> None:
     p = memory(write_tiny_project(tmp_path / "p"))
     p.train()
-    p.train()
+    p.train(force=True)
     report = p.gate_report("2")
     assert report.passed and report.champion_version == "1"
     assert report.primary["method"] == "delong" and report.window
@@ -114,7 +114,7 @@ def test_gate_report_is_stored_with_the_decision_and_as_artifacts(tmp_path: Path
 def test_rerunning_the_gate_records_a_new_decision(tmp_path: Path) -> None:
     p = memory(write_tiny_project(tmp_path / "p"))
     p.train()
-    p.train()
+    p.train(force=True)
     first = p.gate_report("2")
     again = p.rerun_gate("2")  # version 2 is champion: compared with its old champion, 1
     assert again.champion_version == "1" and again.passed

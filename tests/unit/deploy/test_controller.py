@@ -41,9 +41,9 @@ def test_reject_pending_and_reject_champion_rolls_back(manual_project: Project) 
     p = manual_project
     p.train()
     p.approve("1")
-    p.train()
+    p.train(force=True)
     p.approve("2")
-    p.train()
+    p.train(force=True)
     p.reject("3", comment="no")
     assert p.store.find_deployment("tiny").version == "2"  # type: ignore[union-attr]
     p.reject("2", comment="bad in production")
@@ -82,8 +82,8 @@ def test_rollback_walks_back_through_history(memory_project: Project) -> None:
     p.train()
     with pytest.raises(StateError, match="no earlier version"):
         p.rollback()
-    p.train()
-    p.train()
+    p.train(force=True)
+    p.train(force=True)
     assert p.store.find_deployment("tiny").version == "3"  # type: ignore[union-attr]
     d = p.rollback(reason="latency regression")
     assert (d.version, d.previous_version) == ("2", "3")

@@ -50,7 +50,7 @@ def project(tmp_path) -> Project:
 def register_v2(p: Project) -> str:
     """A second version registered while v1 stays deployed: training starts a canary of
     it (gate passed, auto approval), which is aborted at once."""
-    outcome = p.train()
+    outcome = p.train(force=True)
     assert outcome.rollout is not None
     p.abort_rollout(reason="test set-up")
     return outcome.version
@@ -251,7 +251,7 @@ def test_bad_deploy_requests(project: Project) -> None:
 
 def test_training_and_agent_drive_a_rollout(project: Project) -> None:
     p = project
-    outcome = p.train()  # gate passes, auto approval: a canary starts instead of a switch
+    outcome = p.train(force=True)  # gate passes, auto approval: a canary, not a switch
     assert outcome.approval == "approved" and not outcome.promoted
     assert outcome.rollout is not None
     healthy_step(p, p.store.find_running_rollout("tiny"))  # type: ignore[arg-type]
@@ -259,7 +259,7 @@ def test_training_and_agent_drive_a_rollout(project: Project) -> None:
     assert tick.rollout is not None and tick.rollout.action == "advanced"
     assert any("rollout" in note for note in tick.notes)
     # a newer approved version supersedes the running rollout
-    again = p.train()
+    again = p.train(force=True)
     assert again.rollout is not None and again.rollout != outcome.rollout
     kinds = [e.kind for e in p.events()]
     assert "rollout_aborted" in kinds

@@ -322,3 +322,38 @@ def test_a_gate_report_with_every_part_round_trips_as_stored(tmp_path: Path) -> 
     assert data.budgets is not None and data.budgets.challenger is not None
     assert [c.budget for c in data.budgets.checks] == ["size MB"]
     assert data.slices[0].rows == 1181 and isinstance(data.slices[0].rows, int)
+
+
+def test_the_report_shows_the_holdouts_own_time_span_not_the_training_window() -> None:
+    data = frame(n=600).assign(
+        t=pd.date_range("2026-01-25", periods=600, freq="min", tz="UTC")[::-1]
+    )
+    window = "2026-01-01T00:00:00+00:00/2026-02-01T00:00:00+00:00"
+    cfg = parse_config(BASE)
+    report = run_gate(
+        cfg,
+        holdout=data,
+        challenger=model("sa", "2"),
+        champion=model("sk", "1"),
+        root=Path("."),
+        window=window,
+    )
+    assert report.holdout_start == "2026-01-25T00:00:00+00:00"
+    assert report.holdout_end == "2026-01-25T09:59:00+00:00"
+    assert report.window == window  # the training window, kept as such
+    span = (
+        "Holdout: 600 rows, event time 2026-01-25T00:00:00+00:00 to 2026-01-25T09:59:00+00:00 "
+        f"(the latest part of training window {window})"
+    )
+    assert span in to_markdown(report) and span in to_html(report)
+    stored = GateReportData.model_validate(jsonable(report.to_dict()))
+    assert (stored.holdout_start, stored.holdout_end) == (report.holdout_start, report.holdout_end)
+    # a report stored before the span was recorded still renders, with the window alone
+    old = GateReport.from_dict({**report.to_dict(), "holdout_start": None, "holdout_end": None})
+    assert f"Holdout: 600 rows (the latest part of training window {window})" in to_markdown(old)
+
+
+def test_a_holdout_without_its_time_column_has_no_span() -> None:
+    report = gate(frame(n=600), {})
+    assert report.holdout_start is None and report.holdout_end is None
+    assert "Holdout: 600 rows;" in to_markdown(report)

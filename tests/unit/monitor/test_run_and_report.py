@@ -126,3 +126,25 @@ def test_estimated_performance_from_all_the_windows_scores() -> None:
         scores=frame["score"],
     )
     assert off.estimated_performance is None
+
+
+def test_a_window_too_small_to_judge_says_not_judged_not_no_drift() -> None:
+    small = monitor(window(40, 0, seed=5), cfg=cfg(), window_start=END, window_end=END)
+    assert small.drift.tested == 0 and not small.drift_detected
+    assert all(f.status == "insufficient_data" for f in small.drift.features)
+    assert any(n.startswith("drift not judged (too few rows)") for n in small.notes)
+    html = render_html(small, reference(), title="t")
+    assert "drift not judged (too few rows)" in html and "no dataset drift" not in html
+    assert html.count(">not judged (too few rows)</td>") == len(FEATURES)
+
+
+def test_a_feature_too_sparse_to_judge_says_not_judged_alone() -> None:
+    frame = window(500, 0, seed=6)
+    frame.loc[50:, "x"] = np.nan  # 50 values of x: fewer than drift.min_rows (100)
+    report = monitor(frame, cfg=cfg(), window_start=END, window_end=END)
+    status = {f.name: f.status for f in report.drift.features}
+    assert status["x"] == "insufficient_data" and status["c"] != "insufficient_data"
+    assert report.drift.tested == 1
+    html = render_html(report, reference(), title="t")
+    assert "no dataset drift" in html and "drift not judged" not in html
+    assert html.count(">not judged (too few rows)</td>") == 1

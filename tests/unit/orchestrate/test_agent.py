@@ -78,7 +78,7 @@ def test_same_breach_fires_once(tmp_path) -> None:
     from opsloop.engines.memory import MemoryEngine
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
-    from tinyproject import write_tiny_project
+    from tinyproject import add_training_data, write_tiny_project
 
     p = Project(
         write_tiny_project(tmp_path / "m", approval="manual"),
@@ -89,6 +89,7 @@ def test_same_breach_fires_once(tmp_path) -> None:
     p.train()
     p.approve("1")
     serve_traffic(p, tiny_frame(800, drift=1.0, seed=5, prefix="prod", days=0.01), "1")
+    add_training_data(p.root)  # a retrain on the champion's data would be skipped
     first = p.tick(force_monitor=True)
     assert first.fired and first.trained is not None and first.trained.approval == "pending"
     second = p.tick(force_monitor=True)
@@ -102,7 +103,7 @@ def test_schedule_trigger_retrains_once_per_slot(tmp_path) -> None:
     from opsloop.engines.memory import MemoryEngine
     from opsloop.registry.memory import MemoryRegistry
     from opsloop.store import OpsStore
-    from tinyproject import write_tiny_project
+    from tinyproject import add_training_data, write_tiny_project
 
     root = write_tiny_project(tmp_path / "s")
     text = (
@@ -120,6 +121,7 @@ def test_schedule_trigger_retrains_once_per_slot(tmp_path) -> None:
     assert p.tick().fired == []
     later = datetime.now(UTC).replace(hour=3, minute=0, second=30) + pd.Timedelta(days=1)
     p.runtime.clock = lambda: later
+    add_training_data(root)  # a retrain on the champion's data would be skipped
     result = p.tick()
     assert [f.trigger for f in result.fired] == ["schedule"]
     assert result.trained is not None and result.trained.version == "2"

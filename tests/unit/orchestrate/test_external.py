@@ -8,7 +8,7 @@ import pytest
 from opsloop.errors import InvalidInputError
 from opsloop.orchestrate.external import check_triggers, train_for_trigger, verdict
 from opsloop.project import Project
-from tinyproject import tiny_frame
+from tinyproject import add_training_data, tiny_frame
 from unit.orchestrate.test_agent import serve_traffic
 
 
@@ -41,6 +41,7 @@ def test_drift_fires_without_training_then_trains_once(memory_project: Project) 
     again = check_triggers(p.runtime)  # the same window: recorded once
     assert again.fired == [] and verdict(p.runtime, again) is None
 
+    add_training_data(p.root)  # a retrain on the champion's data would be skipped
     done = train_for_trigger(p.runtime, found["trigger"])
     assert done.outcome is not None and done.outcome.version == "2"
     assert p.store.list_runs("tiny")[0].trigger == found["trigger"]

@@ -10,7 +10,7 @@ import pytest
 from opsloop.errors import NotFoundError, StateError
 from opsloop.orchestrate.manual import get_request
 from opsloop.project import Project
-from tinyproject import write_tiny_project
+from tinyproject import add_training_data, write_tiny_project
 
 
 def project(tmp_path: Path) -> Project:
@@ -37,6 +37,7 @@ def test_a_request_fires_once_at_the_next_tick_despite_the_cooldown(tmp_path: Pa
     assert event.id == request.id and event.actor == "alice"
     assert event.evidence == {"reason": "new feature pipeline", "requested_by": "alice"}
 
+    add_training_data(p.root)  # a retrain on the champion's data would be skipped
     result = p.tick()
     assert [(f.trigger, f.key) for f in result.fired] == [("manual", str(request.id))]
     assert result.fired[0].evidence["requested_by"] == "alice"
@@ -81,6 +82,7 @@ def test_requests_wait_for_a_running_training(tmp_path: Path) -> None:
 def test_retrain_now_trains_in_the_caller(tmp_path: Path) -> None:
     p = project(tmp_path)
     p.train()
+    add_training_data(p.root)  # a retrain on the champion's data would be skipped
     stages: list[tuple[str, str]] = []
     request, outcome = p.retrain_now(
         reason="hotfix", progress=lambda s, st, *a: stages.append((s, st))

@@ -15,7 +15,7 @@ from opsloop.errors import StateError, UserCodeError
 from opsloop.lease import HeldLease, agent_lease_name, training_lease_name
 from opsloop.project import Project
 from opsloop.store.records import utcnow
-from tinyproject import write_tiny_project
+from tinyproject import add_training_data, write_tiny_project
 
 RETRAIN = "retrain: {on: [drift, performance], training_window: 30d, cooldown: 1h}"
 
@@ -76,6 +76,7 @@ def test_crashed_training_is_failed_and_rerun_once_on_its_window(tmp_path: Path)
     started = utcnow()
     wait_until(lambda: utcnow() - started > timedelta(seconds=1.2))
 
+    add_training_data(p.root)  # a retrain on the champion's data would be skipped
     result = p.tick()
     assert [r.id for r in result.crashed] == [run_id]
     crashed = next(r for r in p.store.list_runs("tiny") if r.id == run_id)

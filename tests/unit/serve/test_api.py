@@ -65,7 +65,7 @@ def test_approve_needs_the_bearer_token(managed: tuple[Project, TestClient]) -> 
 def test_reject_the_champion_over_http_rolls_back(managed: tuple[Project, TestClient]) -> None:
     p, client = managed
     client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
-    p.train()
+    p.train(force=True)
     client.post("/api/models/tiny/versions/2/approve", headers=AUTH)
     r = client.post(
         "/api/models/tiny/versions/2/reject", headers=AUTH, json={"comment": "complaints"}
@@ -109,7 +109,7 @@ def test_without_a_token_the_admin_api_is_disabled(tmp_path: Path) -> None:
 def test_rollout_admin_endpoints(managed: tuple[Project, TestClient]) -> None:
     p, client = managed
     client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
-    p.train()  # version 2 waits for a person
+    p.train(force=True)  # version 2 waits for a person
     deploy = "/api/models/tiny/deploy"
     body = {"version": "2", "strategy": "canary", "steps": [20, 100], "bake": "1m"}
     assert client.post(deploy, json=body).status_code == 401

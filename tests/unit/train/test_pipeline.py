@@ -47,7 +47,7 @@ def test_first_training_registers_gates_and_promotes(memory_project: Project) ->
 def test_second_training_compares_with_champion(memory_project: Project) -> None:
     p = memory_project
     p.train()
-    o = p.train()
+    o = p.train(force=True)  # the same data, code and configuration: forced
     assert o.version == "2" and o.champion_version == "1"
     gate = p.store.find_gate("tiny", "2")
     assert gate is not None and gate.champion_value is not None
@@ -175,13 +175,14 @@ def test_training_alone_registers_a_challenger_and_stops(memory_project: Project
     deployment are the loop's (orchestrate/loop.py)."""
     from opsloop.data.window import Window
     from opsloop.stages import StageRecorder
-    from opsloop.train import train_version
+    from opsloop.train import TrainedVersion, train_version
 
     p = memory_project
     rt = p.runtime
     rec = StageRecorder(rt.store, "tiny", "train", trigger="manual")
     window = Window.last(rt.config.retrain.training_window, end=rt.now())
     trained = train_version(rt, rec, window=window, trigger="manual")
+    assert isinstance(trained, TrainedVersion)
     assert trained.version == "1" and trained.pipeline_run == rec.run_id
     assert trained.champion is None and trained.window == window
     assert trained.challenger.version == "1" and trained.metrics["roc_auc"] > 0.75
