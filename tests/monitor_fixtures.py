@@ -125,6 +125,28 @@ def summary(
     return out
 
 
+def new_result(**changes: Any) -> NewMonitorResult:
+    """A window's result as the monitor job builds it before storing it: an hour from
+    `START`, no drift, no labels; `changes` override any field."""
+    values: dict[str, Any] = dict(
+        model="m",
+        version="1",
+        window_start=START,
+        window_end=START + timedelta(hours=1),
+        n_rows=10,
+        n_labelled=0,
+        drift_detected=False,
+        drift_share=0.0,
+        performance_metric="roc_auc",
+        performance_value=None,
+        performance_degraded=False,
+        report_path=None,
+        summary={},
+        digest={},
+    )
+    return NewMonitorResult(**{**values, **changes})
+
+
 def store_window(
     store: MonitoringRepository, *, replaces: Sequence[int] = (), **fields: Any
 ) -> MonitorResult:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor_fixtures import START, feature, store_window, summary
+from monitor_fixtures import START, feature, new_result, store_window, summary
 from opsloop.monitor.events import monitor_events
 from opsloop.store import OpsStore
 from opsloop.store.records import NewMonitorResult
@@ -111,26 +111,11 @@ def test_failed_quality_raises_an_event_with_its_breaches(store: OpsStore) -> No
     assert events[0].evidence["quality_breaches"] == [breach]
 
 
-def _result(**changes: object) -> NewMonitorResult:
+def _result(**changes: Any) -> NewMonitorResult:
     values: dict[str, Any] = dict(
-        model="m",
-        version="3",
-        window_start=START,
-        window_end=START + timedelta(hours=1),
-        n_rows=500,
-        n_labelled=0,
-        drift_detected=False,
-        drift_share=0.0,
-        performance_metric="roc_auc",
-        performance_value=None,
-        performance_degraded=False,
-        report_path="/r/m.html",
-        summary={},
-        digest={},
-        ts=datetime(2026, 5, 1, 2, tzinfo=UTC),
+        version="3", n_rows=500, report_path="/r/m.html", ts=datetime(2026, 5, 1, 2, tzinfo=UTC)
     )
-    values.update(changes)
-    return NewMonitorResult(**values)
+    return new_result(**{**values, **changes})
 
 
 def test_a_quiet_window_is_only_monitored() -> None:

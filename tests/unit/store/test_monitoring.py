@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from monitor_fixtures import store_window
+from monitor_fixtures import new_result, store_window
 from opsloop.core.digest import digest
 from opsloop.store import OpsStore
 from opsloop.store.records import NewEvent, NewMonitorResult
@@ -115,22 +115,12 @@ def _new(m: str, hour: int = 0, **changes: object) -> NewMonitorResult:
     t0 = datetime(2026, 5, 1, tzinfo=UTC) + timedelta(hours=hour)
     values: dict[str, object] = dict(
         model=m,
-        version="1",
         window_start=t0,
         window_end=t0 + timedelta(hours=1),
-        n_rows=10,
-        n_labelled=0,
-        drift_detected=False,
-        drift_share=0.0,
-        performance_metric="roc_auc",
-        performance_value=None,
-        performance_degraded=False,
-        report_path=None,
         summary={"hour": hour, "detail": [1, 2, 3]},
         digest={"hour": hour},
     )
-    values.update(changes)
-    return NewMonitorResult(**values)  # type: ignore[arg-type]
+    return new_result(**{**values, **changes})
 
 
 def test_result_digest_and_events_are_stored_as_given(store: OpsStore) -> None:
