@@ -120,9 +120,12 @@ class WindowProfiler(Protocol):
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> Profile:
         """The profile of the same rows as `read_window(..., version=version)` on the
-        reference's layout, without materialising the window where the engine can."""
+        reference's layout, without materialising the window where the engine can. With
+        `served` (and no `version`): the answers any version gave users, no shadow rows
+        (a drift reference drawn from the log, `opsloop.monitor.reference`)."""
         ...
 
 

@@ -236,15 +236,19 @@ class DuckDBEngine:
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> Profile:
         """The window's profile on the reference's layout, computed in SQL over the Parquet
-        files (bounded memory: no frame of the window is built)."""
+        files (bounded memory: no frame of the window is built); `served`: without shadow
+        rows."""
         from opsloop.engines.profile_sql import run_profile
 
         pattern = self._pattern(model)
         if pattern is None:
             return reference.empty()
         preds, params = self._preds(pattern, start, end, version, clock=clock)
+        if served and version is None:
+            preds = f"SELECT * FROM ({preds}) WHERE coalesce(route, '') <> 'shadow'"
         with self._connect() as con:
             return run_profile(con, reference, f"({preds})", params, time=clock_column(clock))[0][1]
 
