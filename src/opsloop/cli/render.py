@@ -126,7 +126,11 @@ def multivariate_line(value: MultivariateSummary | Mapping[str, Any]) -> str:
     if mv.value is None or mv.upper is None:
         return f"not judged ({mv.n or 0} rows)"
     state = "[red]outside the band[/]" if mv.drifted else "inside the band"
-    return f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
+    line = f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
+    ref = mv.reference
+    if ref is not None and (ref.requested or "training") != "training":
+        line += f" (band around {ref.label})"
+    return line
 
 
 def drift_text(detected: bool | None, judged: bool) -> str:

@@ -181,6 +181,7 @@ class MultivariateSummary(Model):
     drifted: bool | None = None
     n: int | None = None
     components: int | None = None
+    reference: ReferenceSummary | None = None  # the band's centre (monitor.reference)
 
 
 # --- quality ----------------------------------------------------------------------------

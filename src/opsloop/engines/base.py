@@ -141,9 +141,10 @@ class ReconstructionErrors(Protocol):
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the same rows as `profile_window`
-        (`opsloop.core.transform`); (0, None) for an empty window."""
+        (`opsloop.core.transform`, `served` as there); (0, None) for an empty window."""
         ...
 
 

@@ -94,8 +94,7 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
 def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> MonitorReport:
     """Drift, quality and performance of the rows `inputs.version` answered in `window`."""
     from opsloop.monitor.drift import exact_features
-    from opsloop.monitor.multivariate import judge
-    from opsloop.monitor.reference import choose_references
+    from opsloop.monitor.reference import choose_references, judge_multivariate
     from opsloop.monitor.run import run_monitor
 
     cfg, version, reference = rt.config, inputs.version, inputs.reference
@@ -125,10 +124,19 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         exact=lambda current: exact_features(refs.profile, current, cfg.monitor.drift),
         limit=cfg.monitor.drift.exact_max_rows,
     )
-    multivariate = None
+    multivariate = mv_reference = None
     if inputs.transform is not None and scan.error is not None:
         n, value = scan.error
-        multivariate = judge(inputs.transform, n, value, min_rows=cfg.monitor.drift.min_rows)
+        multivariate, mv_reference = judge_multivariate(
+            rt.engine,
+            model=rt.model,
+            window=window,
+            transform=inputs.transform,
+            n=n,
+            value=value,
+            cfg=cfg.monitor,
+            training_window=inputs.training_window,
+        )
     report = run_monitor(
         reference=reference,
         current=scan.profile,
@@ -148,6 +156,7 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         drift_reference=refs.profile,
         references=refs.used,
     )
+    report.multivariate_reference = mv_reference
     report.notes.extend([*refs.notes, *inputs.notes])
     return report
 

@@ -36,7 +36,9 @@ from opsloop.core.profile import FeatureProfile, Profile
 from opsloop.data.window import Window
 
 if TYPE_CHECKING:
-    from opsloop.engines.base import WindowProfiler
+    from opsloop.core.transform import Transform
+    from opsloop.engines.base import ReconstructionErrors, WindowProfiler
+    from opsloop.monitor.multivariate import MultivariateResult
 
 SCORE = "score"  # the model's score in a reference profile (prediction drift)
 
@@ -139,6 +141,53 @@ def choose_references(
             + ", ".join(fallbacks)
         )
     return DriftReferences(Profile(training.n_rows, chosen, training.newest), used, notes)
+
+
+def judge_multivariate(
+    errors: ReconstructionErrors,
+    *,
+    model: str,
+    window: Window,
+    transform: Transform,
+    n: int,
+    value: float | None,
+    cfg: MonitorConfig,
+    training_window: Window | None = None,
+) -> tuple[MultivariateResult, ReferenceUsed]:
+    """The window's multivariate verdict against `monitor.reference`: `training`, the band
+    learned at training; a rolling or cycle period, the same band's width around the
+    period's mean reconstruction error (every version's answers to users,
+    `Band.bounds_around`), or the training band when the period has fewer than
+    `drift.min_rows` rows (said in the result)."""
+    from opsloop.monitor.multivariate import MultivariateResult, judge
+
+    requested, ref = cfg.reference, DriftReference.parse(cfg.reference)
+    verdict = judge(transform, n, value, min_rows=cfg.drift.min_rows)
+    used = ReferenceUsed(
+        "training",
+        requested,
+        None if training_window is None else training_window.start,
+        None if training_window is None else training_window.end,
+        transform.reference_rows,
+    )
+    band = transform.band
+    if ref.kind == "training" or band is None or verdict.lower is None or value is None:
+        return verdict, used  # the training band, or no verdict to make
+    period = reference_period(ref, window)
+    rows, center = errors.reconstruction_error(
+        model, period.start, period.end, transform, clock=cfg.clock, served=True
+    )
+    if center is None or rows < cfg.drift.min_rows:
+        reason = (
+            f"{rows} rows logged in {_span(period)} (< drift.min_rows "
+            f"{cfg.drift.min_rows}): judged against the training band"
+        )
+        return verdict, replace(used, fallback=True, reason=reason)
+    lower, upper = band.bounds_around(n, center, rows)
+    result = MultivariateResult(
+        value, lower, upper, not lower <= value <= upper, n, transform.n_components
+    )
+    return result, ReferenceUsed(ref.kind, requested, period.start, period.end, rows)
 
 
 def _training(training: Profile, name: str, requested: str, span: Window | None) -> ReferenceUsed:

@@ -44,6 +44,7 @@ class MonitorReport:
     multivariate_counts: bool = True  # drift.multivariate.counts_as_drift
     # the reference each feature (and the score) was judged against (monitor.reference)
     references: dict[str, ReferenceUsed] = field(default_factory=dict)
+    multivariate_reference: ReferenceUsed | None = None  # what the band was centred on
 
     @property
     def drift_detected(self) -> bool:
@@ -76,7 +77,7 @@ class MonitorReport:
                 else {"estimated_performance": self.estimated_performance}
             ),
             **({} if self.calibration is None else {"calibration": self.calibration}),
-            **({} if self.multivariate is None else {"multivariate": self.multivariate.to_dict()}),
+            **({} if self.multivariate is None else {"multivariate": self._multivariate_dict()}),
         }
         if self.quality is not None:
             out["quality"] = self.quality.to_dict()
@@ -88,6 +89,13 @@ class MonitorReport:
         for f in [*out["features"], out["prediction"]]:
             if f is not None and f["name"] in self.references:
                 f["reference"] = self.references[f["name"]].to_dict()
+        return out
+
+    def _multivariate_dict(self) -> dict[str, Any]:
+        assert self.multivariate is not None
+        out = self.multivariate.to_dict()
+        if self.multivariate_reference is not None:
+            out["reference"] = self.multivariate_reference.to_dict()
         return out
 
 

@@ -74,7 +74,7 @@ def test_the_reference_text_is_checked() -> None:
     for bad in ("weekly", "rolling", "cycle:0d", "training:1d", "cycle:abc"):
         with pytest.raises(ValidationError, match="expected a drift reference"):
             MonitorConfig(reference=bad)
-    with pytest.raises(ValidationError, match="shorter than monitor.window"):
+    with pytest.raises(ValidationError, match=r"shorter than monitor\.window"):
         MonitorConfig(window="1d", drift={"features": {"x1": {"reference": "cycle:1h"}}})
 
 
@@ -196,3 +196,34 @@ def test_the_reference_holds_no_shadow_answers() -> None:
     assert engine.profile_window("m", SATURDAY, end, layout).features["x"].count == 3
     served = engine.profile_window("m", SATURDAY, end, layout, served=True)
     assert served.features["x"].count == 2 and served.features["x"].max == 2.0
+
+
+def test_the_agent_fires_on_a_genuine_shift_only_and_records_the_reference(
+    seasonal: Project,
+) -> None:
+    """`retrain.on: drift` with `cycle:7d`: the seasonal Saturday fires nothing, the
+    shifted one fires with each drifted feature's reference in the firing's evidence."""
+    from opsloop.orchestrate.agent import tick
+
+    cycle = with_reference(seasonal.runtime, "cycle:7d")
+    quiet = tick(replace(cycle, clock=lambda: SATURDAY + HOUR), force_monitor=True, train=False)
+    assert quiet.monitored is not None and quiet.monitored.n_rows == 400
+    assert not quiet.monitored.drift_share and quiet.fired == []
+    # the multivariate band is centred on last Saturday's error, not the training one
+    mv = quiet.monitored.summary_model.multivariate
+    assert mv is not None and mv.reference is not None and not mv.drifted
+    assert (mv.reference.kind, mv.reference.rows, mv.reference.fallback) == ("cycle", 400, False)
+
+    shifted = tick(
+        replace(cycle, clock=lambda: SATURDAY + WEEK + HOUR), force_monitor=True, train=False
+    )
+    drift = [f for f in shifted.fired if f.trigger == "drift"]
+    assert len(drift) == 1
+    x1 = drift[0].evidence["references"]["x1"]
+    assert (x1["kind"], x1["requested"], x1["rows"]) == ("cycle", "cycle:7d", 400)
+    assert x1["start"] == SATURDAY.isoformat()
+    # against training, the seasonal Saturday is a drift (every weekend would fire)
+    training = tick(
+        replace(seasonal.runtime, clock=lambda: SATURDAY + HOUR), force_monitor=True, train=False
+    )
+    assert training.monitored is not None and training.monitored.drift_detected
