@@ -227,3 +227,16 @@ def test_the_agent_fires_on_a_genuine_shift_only_and_records_the_reference(
         replace(seasonal.runtime, clock=lambda: SATURDAY + HOUR), force_monitor=True, train=False
     )
     assert training.monitored is not None and training.monitored.drift_detected
+
+
+def test_the_band_around_another_centre_has_the_training_width_for_as_many_rows() -> None:
+    from opsloop.core.transform import Band
+
+    band = Band(
+        center=1.0, sd=0.05, row_sd=0.4, sigma=3.0, chunk_rows=250, chunks=20, reference_rows=5000
+    )
+    lower, upper = band.bounds(400)
+    around = band.bounds_around(400, 2.0, 5000)
+    assert around == pytest.approx((2.0 - (upper - lower) / 2, 2.0 + (upper - lower) / 2))
+    narrow, wide = band.bounds_around(400, 2.0, 100_000), band.bounds_around(400, 2.0, 100)
+    assert wide[1] - wide[0] > around[1] - around[0] > narrow[1] - narrow[0]
