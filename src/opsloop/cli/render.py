@@ -126,7 +126,11 @@ def multivariate_line(value: MultivariateSummary | Mapping[str, Any]) -> str:
     if mv.value is None or mv.upper is None:
         return f"not judged ({mv.n or 0} rows)"
     state = "[red]outside the band[/]" if mv.drifted else "inside the band"
-    return f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
+    line = f"error {_fmt(mv.value)} in [{_fmt(mv.lower)}, {_fmt(mv.upper)}] → {state}"
+    ref = mv.reference
+    if ref is not None and (ref.requested or "training") != "training":
+        line += f" (band around {ref.label})"
+    return line
 
 
 def drift_text(detected: bool | None, judged: bool) -> str:
@@ -153,8 +157,16 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
     else:
         console.print(f"Drift {drift}: no feature had enough rows in the window.")
     if s.features:
-        table = Table("feature", "test", "statistic", "p-value", "PSI", "drifted", box=None)
+        # the reference column when any feature was judged against more than training
+        refs = any(
+            f.reference is not None and (f.reference.requested or "training") != "training"
+            for f in s.features
+        )
+        columns = ["feature", "test", "statistic", "p-value", "PSI", "drifted"]
+        table = Table(*columns, *(["reference"] if refs else []), box=None)
         for f in sorted(s.features, key=lambda f: (not f.drifted, f.name or "")):
+            ref = f.reference
+            where = "" if ref is None else ref.label
             table.add_row(
                 f.name,
                 f.test,
@@ -162,6 +174,7 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 _fmt(f.p_value),
                 _fmt(f.psi),
                 "[red]yes[/]" if f.drifted else "no" if f.judged else NOT_JUDGED,
+                *([f"[yellow]{where}[/]" if ref and ref.fallback else where] if refs else []),
             )
         print_table(console, table)
     mv = s.multivariate

@@ -3,12 +3,19 @@ estimated), data quality."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from opsloop.config.base import ConfigModel, Duration, check_cron
+from opsloop.config.base import (
+    ConfigModel,
+    Duration,
+    check_cron,
+    format_duration,
+    parse_duration,
+)
 
 DriftMethod = Literal[
     "auto",
@@ -28,6 +35,53 @@ Clock = Literal["event", "answered"]
 record's `time_column` value, else the answer time) or the time it was answered."""
 
 
+ReferenceKind = Literal["training", "rolling", "cycle"]
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    """A drift reference, parsed: `training` (the version's reference profile, fitted at
+    register time), `rolling` (the `length` of prediction log just before the monitored
+    window) or `cycle` (the monitored window moved back by `length`: the same period one
+    cycle earlier)."""
+
+    kind: ReferenceKind
+    length: timedelta | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DriftReference:
+        kind, sep, rest = text.strip().partition(":")
+        if kind == "training" and not sep:
+            return cls("training")
+        if kind in ("rolling", "cycle") and sep:
+            try:
+                length = parse_duration(rest.strip())
+            except ValueError:
+                length = None
+            if length is not None and length > timedelta(0):
+                return cls(kind, length)  # type: ignore[arg-type]
+        raise ValueError(
+            "expected a drift reference: 'training', 'rolling:<duration>' (the period just "
+            "before the window, e.g. 'rolling:28d') or 'cycle:<duration>' (the same period one "
+            f"cycle earlier, e.g. 'cycle:7d' or 'cycle:365d'), got {text!r}"
+        )
+
+    def __str__(self) -> str:
+        if self.length is None:
+            return self.kind
+        return f"{self.kind}:{format_duration(self.length)}"
+
+
+def _check_reference(value: str) -> str:
+    """The reference text, checked, without spaces (its duration as the user spelled it)."""
+    DriftReference.parse(value)
+    return "".join(value.split())
+
+
+ReferenceText = Annotated[str, AfterValidator(_check_reference)]
+"""A drift reference as written in opsloop.yaml, checked and normalised (`DriftReference`)."""
+
+
 class FeatureDriftConfig(ConfigModel):
     """Per-feature override of the drift method and its threshold (a p-value for the tests
     ks, chi2, chi2_gof, z; a distance for the others)."""
@@ -39,6 +93,11 @@ class FeatureDriftConfig(ConfigModel):
         description=(
             "Override of drift.thresholds for this feature (an explicit `threshold` always wins)."
         ),
+    )
+    reference: ReferenceText | None = Field(
+        default=None,
+        description="Override of monitor.reference for this feature: `training`, "
+        "`rolling:<duration>` or `cycle:<duration>`.",
     )
 
 
@@ -269,6 +328,16 @@ class MonitorConfig(ConfigModel):
             "time_column value, else the answer time) or `answered` (when it was answered)."
         ),
     )
+    reference: ReferenceText = Field(
+        default="training",
+        description=(
+            "What a window's drift is judged against: `training` (the reference profile "
+            "fitted at register time), `rolling:<duration>` (the logged predictions of that "
+            "long just before the window) or `cycle:<duration>` (the window one cycle "
+            "earlier, e.g. `cycle:7d`, `cycle:365d`); per feature: "
+            "`drift.features.<name>.reference`."
+        ),
+    )
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig = PerformanceConfig()
     estimated_performance: EstimatedPerformanceConfig = EstimatedPerformanceConfig()
@@ -278,3 +347,32 @@ class MonitorConfig(ConfigModel):
     @classmethod
     def _cron(cls, value: str) -> str:
         return check_cron(value)
+
+    @model_validator(mode="after")
+    def _cycles_span_the_window(self) -> MonitorConfig:
+        """A cycle shorter than the window would compare the window with part of itself."""
+        named = [("monitor.reference", self.reference)] + [
+            (f"monitor.drift.features.{name}.reference", f.reference)
+            for name, f in self.drift.features.items()
+            if f.reference is not None
+        ]
+        for where, text in named:
+            ref = DriftReference.parse(text)
+            if ref.kind == "cycle" and ref.length is not None and ref.length < self.window:
+                raise ValueError(
+                    f"{where} is {text!r}, shorter than monitor.window "
+                    f"({format_duration(self.window)}): expected a cycle at least as long as "
+                    "the window (e.g. 'cycle:7d' for a weekly pattern)"
+                )
+        return self
+
+    def reference_text(self, feature: str) -> str:
+        """The reference `feature`'s drift is judged against, as written: its
+        `drift.features.<name>.reference`, else `monitor.reference`."""
+        override = self.drift.features.get(feature)
+        text = override.reference if override is not None and override.reference else None
+        return text or self.reference
+
+    def drift_reference(self, feature: str) -> DriftReference:
+        """`reference_text(feature)`, parsed."""
+        return DriftReference.parse(self.reference_text(feature))

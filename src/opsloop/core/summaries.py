@@ -38,6 +38,7 @@ __all__ = [
     "QualityChange",
     "QualityCheckSummary",
     "QualitySummary",
+    "ReferenceSummary",
     "ValueChange",
     "drift_verdict",
 ]
@@ -55,6 +56,36 @@ def drift_verdict(detected: bool | None, judged: bool) -> str:
     if not judged:
         return NOT_JUDGED
     return "drift" if detected else "no drift"
+
+
+class ReferenceSummary(Model):
+    """What one feature's drift was judged against (monitor.reference.ReferenceUsed):
+    `kind` the reference used (`training`, `rolling`, `cycle`), `requested` as configured
+    (`monitor.reference`, e.g. ``cycle:7d``), its span and the feature's rows in it;
+    `fallback` when a rolling or cycle period had too few logged rows (then `kind` is
+    `training` and `reason` says why)."""
+
+    kind: str | None = None
+    requested: str | None = None
+    start: str | None = None
+    end: str | None = None
+    rows: int | None = None
+    fallback: bool | None = None
+    reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        """In words: ``cycle 2025-06-01 → 2025-06-08 (2,016 rows)``, ``training``, or
+        ``training (fallback from cycle:7d: 12 rows)``."""
+        span = ""
+        if self.start and self.end:
+            span = f" {self.start[:16].replace('T', ' ')} → {self.end[:16].replace('T', ' ')}"
+        rows = "" if self.rows is None else f" ({self.rows:,} rows)"
+        if self.fallback:
+            return f"{self.kind or 'training'} (fallback from {self.requested}){rows}"
+        if self.kind == "training":
+            return f"training{rows}"
+        return f"{self.kind}{span}{rows}"
 
 
 class FeatureDriftSummary(Model):
@@ -78,6 +109,7 @@ class FeatureDriftSummary(Model):
     distances: dict[str, Num | None] | None = None
     reference_counts: list[int] | None = None
     current_counts: list[int] | None = None
+    reference: ReferenceSummary | None = None  # absent in summaries before monitor.reference
 
     @property
     def judged(self) -> bool:
@@ -149,6 +181,7 @@ class MultivariateSummary(Model):
     drifted: bool | None = None
     n: int | None = None
     components: int | None = None
+    reference: ReferenceSummary | None = None  # the band's centre (monitor.reference)
 
 
 # --- quality ----------------------------------------------------------------------------

@@ -62,6 +62,16 @@ class Band:
         half = self.sigma * self.spread() * scale
         return self.center - half, self.center + half
 
+    def bounds_around(self, n: int, center: float, rows: int) -> tuple[float, float]:
+        """(lower, upper) for a window of n rows against another reference's mean error
+        `center` over `rows` rows (a period of the prediction log, `monitor.reference`):
+        the difference of two independent means has variance ∝ 1/n + 1/rows, with the
+        per-row spread learned from the training chunks."""
+        unit = 1 / self.chunk_rows - 1 / self.reference_rows
+        per_row = self.spread() / math.sqrt(unit) if unit > 0 else self.row_sd
+        half = self.sigma * per_row * math.sqrt(1 / max(n, 1) + 1 / max(rows, 1))
+        return center - half, center + half
+
 
 @dataclass
 class Transform:

@@ -120,9 +120,12 @@ class WindowProfiler(Protocol):
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> Profile:
         """The profile of the same rows as `read_window(..., version=version)` on the
-        reference's layout, without materialising the window where the engine can."""
+        reference's layout, without materialising the window where the engine can. With
+        `served` (and no `version`): the answers any version gave users, no shadow rows
+        (a drift reference drawn from the log, `opsloop.monitor.reference`)."""
         ...
 
 
@@ -138,9 +141,10 @@ class ReconstructionErrors(Protocol):
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> tuple[int, float | None]:
         """(rows, mean PCA reconstruction error) of the same rows as `profile_window`
-        (`opsloop.core.transform`); (0, None) for an empty window."""
+        (`opsloop.core.transform`, `served` as there); (0, None) for an empty window."""
         ...
 
 

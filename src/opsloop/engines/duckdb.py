@@ -49,6 +49,11 @@ def _date_globs(model_dir: Path, start: datetime, end: datetime) -> list[str]:
     return found
 
 
+def _served(preds: str) -> str:
+    """`preds` without the shadow answers (every version's answers to users)."""
+    return f"SELECT * FROM ({preds}) WHERE coalesce(route, '') <> 'shadow'"
+
+
 class DuckDBEngine:
     def __init__(
         self,
@@ -236,15 +241,19 @@ class DuckDBEngine:
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> Profile:
         """The window's profile on the reference's layout, computed in SQL over the Parquet
-        files (bounded memory: no frame of the window is built)."""
+        files (bounded memory: no frame of the window is built); `served`: without shadow
+        rows."""
         from opsloop.engines.profile_sql import run_profile
 
         pattern = self._pattern(model)
         if pattern is None:
             return reference.empty()
         preds, params = self._preds(pattern, start, end, version, clock=clock)
+        if served and version is None:
+            preds = _served(preds)
         with self._connect() as con:
             return run_profile(con, reference, f"({preds})", params, time=clock_column(clock))[0][1]
 
@@ -312,14 +321,18 @@ class DuckDBEngine:
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> tuple[int, float | None]:
-        """(rows, mean PCA reconstruction error) of the window, in one SQL pass."""
+        """(rows, mean PCA reconstruction error) of the window, in one SQL pass; `served`:
+        without shadow rows."""
         from opsloop.engines.multivariate_sql import run_error
 
         pattern = self._pattern(model)
         if pattern is None:
             return 0, None
         preds, params = self._preds(pattern, start, end, version, clock=clock)
+        if served and version is None:
+            preds = _served(preds)
         with self._connect() as con:
             return run_error(con, transform, f"({preds})", params)
 

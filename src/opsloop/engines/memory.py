@@ -78,10 +78,13 @@ class MemoryEngine:
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> Profile:
         from opsloop.core.profile import profile_frame
 
         frame = self.read_window(model, start, end, version=version, clock=clock)
+        if served and version is None and len(frame):
+            frame = frame[frame["route"] != "shadow"].reset_index(drop=True)
         return profile_frame(frame, reference, time=clock_column(clock))
 
     def read_values(
@@ -108,12 +111,14 @@ class MemoryEngine:
         *,
         version: str | None = None,
         clock: Clock = "event",
+        served: bool = False,
     ) -> tuple[int, float | None]:
         from opsloop.core.transform import frame_error
 
-        return frame_error(
-            self.read_window(model, start, end, version=version, clock=clock), transform
-        )
+        frame = self.read_window(model, start, end, version=version, clock=clock)
+        if served and version is None and len(frame):
+            frame = frame[frame["route"] != "shadow"].reset_index(drop=True)
+        return frame_error(frame, transform)
 
     def scan_window(
         self,

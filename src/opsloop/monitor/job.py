@@ -58,6 +58,7 @@ class VersionInputs:
     cbpe: CBPEReference | None = None
     learned: LearnedThresholds | None = None
     transform: Transform | None = None
+    training_window: Window | None = None  # what the reference profile was fitted on
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,6 +83,7 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
         ) from exc
 
     inputs = VersionInputs(version, list(features), reference)
+    inputs.training_window = _training_window(rt, version)
     inputs.contract, inputs.expectations = _quality_inputs(rt, version)
     inputs.cbpe = _cbpe_reference(rt, version)
     inputs.learned = load_learned(rt, version, inputs.notes)
@@ -92,10 +94,21 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
 def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> MonitorReport:
     """Drift, quality and performance of the rows `inputs.version` answered in `window`."""
     from opsloop.monitor.drift import exact_features
-    from opsloop.monitor.multivariate import judge
+    from opsloop.monitor.reference import choose_references, judge_multivariate
     from opsloop.monitor.run import run_monitor
 
     cfg, version, reference = rt.config, inputs.version, inputs.reference
+    # each feature's drift reference: training, or a rolling / cycle period of the log
+    refs = choose_references(
+        rt.engine,
+        model=rt.model,
+        version=version,
+        window=window,
+        training=reference,
+        features=[f.name for f in inputs.features],
+        cfg=cfg.monitor,
+        training_window=inputs.training_window,
+    )
     # one scan of the rows the version answered users (not its shadow answers during a
     # rollout) in the window on `monitor.clock` (event time by default): profile, labelled
     # rows, scores, multivariate error, raw values for exact KS
@@ -108,13 +121,22 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         clock=cfg.monitor.clock,
         scores=inputs.cbpe is not None,
         transform=inputs.transform,
-        exact=lambda current: exact_features(reference, current, cfg.monitor.drift),
+        exact=lambda current: exact_features(refs.profile, current, cfg.monitor.drift),
         limit=cfg.monitor.drift.exact_max_rows,
     )
-    multivariate = None
+    multivariate = mv_reference = None
     if inputs.transform is not None and scan.error is not None:
         n, value = scan.error
-        multivariate = judge(inputs.transform, n, value, min_rows=cfg.monitor.drift.min_rows)
+        multivariate, mv_reference = judge_multivariate(
+            rt.engine,
+            model=rt.model,
+            window=window,
+            transform=inputs.transform,
+            n=n,
+            value=value,
+            cfg=cfg.monitor,
+            training_window=inputs.training_window,
+        )
     report = run_monitor(
         reference=reference,
         current=scan.profile,
@@ -131,8 +153,11 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         expectations=inputs.expectations,
         learned=inputs.learned,
         multivariate=multivariate,
+        drift_reference=refs.profile,
+        references=refs.used,
     )
-    report.notes.extend(inputs.notes)
+    report.multivariate_reference = mv_reference
+    report.notes.extend([*refs.notes, *inputs.notes])
     return report
 
 
@@ -216,6 +241,16 @@ def run_monitor_job(
     window = window or Window.last(rt.config.monitor.window, end=rt.now())
     report = evaluate_window(rt, window, inputs)
     return record_window(rt, report, inputs.reference, inputs.version)
+
+
+def _training_window(rt: Runtime, version: str) -> Window | None:
+    """The window the version was trained on (its `opsloop.window` tag), None when a
+    version registered without it has none."""
+    key = rt.registry.get_version(rt.model, version).tags.get("opsloop.window")
+    try:
+        return None if key is None else Window.from_key(key)
+    except ValueError:
+        return None
 
 
 def _cbpe_reference(rt: Runtime, version: str) -> CBPEReference | None:

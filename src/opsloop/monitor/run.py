@@ -17,6 +17,7 @@ from opsloop.metrics import compute_metrics
 from opsloop.monitor.drift import DriftResult, Values, detect_drift
 from opsloop.monitor.multivariate import MultivariateResult
 from opsloop.monitor.quality import ColumnContract, Expectations, QualityReport, check_window
+from opsloop.monitor.reference import ReferenceUsed
 from opsloop.monitor.thresholds import LearnedThresholds
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ class MonitorReport:
     quality: QualityReport | None = None
     multivariate: MultivariateResult | None = None
     multivariate_counts: bool = True  # drift.multivariate.counts_as_drift
+    # the reference each feature (and the score) was judged against (monitor.reference)
+    references: dict[str, ReferenceUsed] = field(default_factory=dict)
+    multivariate_reference: ReferenceUsed | None = None  # what the band was centred on
 
     @property
     def drift_detected(self) -> bool:
@@ -59,7 +63,7 @@ class MonitorReport:
             "window_end": self.window_end.isoformat(),
             "n_rows": self.n_rows,
             "n_labelled": self.n_labelled,
-            "drift": self.drift.to_dict(),
+            "drift": self._drift_dict(),
             "drifted_features": self.drift.drifted_features,
             "performance": self.performance,
             "performance_metric": self.performance_metric,
@@ -73,10 +77,25 @@ class MonitorReport:
                 else {"estimated_performance": self.estimated_performance}
             ),
             **({} if self.calibration is None else {"calibration": self.calibration}),
-            **({} if self.multivariate is None else {"multivariate": self.multivariate.to_dict()}),
+            **({} if self.multivariate is None else {"multivariate": self._multivariate_dict()}),
         }
         if self.quality is not None:
             out["quality"] = self.quality.to_dict()
+        return out
+
+    def _drift_dict(self) -> dict[str, Any]:
+        """The drift result with each feature's `reference` (`ReferenceUsed`) in it."""
+        out = self.drift.to_dict()
+        for f in [*out["features"], out["prediction"]]:
+            if f is not None and f["name"] in self.references:
+                f["reference"] = self.references[f["name"]].to_dict()
+        return out
+
+    def _multivariate_dict(self) -> dict[str, Any]:
+        assert self.multivariate is not None
+        out = self.multivariate.to_dict()
+        if self.multivariate_reference is not None:
+            out["reference"] = self.multivariate_reference.to_dict()
         return out
 
 
@@ -97,15 +116,21 @@ def run_monitor(
     expectations: Expectations | None = None,
     learned: LearnedThresholds | None = None,
     multivariate: MultivariateResult | None = None,
+    drift_reference: Profile | None = None,
+    references: Mapping[str, ReferenceUsed] | None = None,
 ) -> MonitorReport:
     """`current`: the window's profile on the reference's layout; `labelled`: the window's
     rows whose labels have arrived (prediction, score, label); `cbpe` and `scores` (the
     raw scores of all the window's rows): performance estimated without labels;
     `values`: raw window values for the exact KS; `contract`, `expectations`: the
     version's, for the quality checks; `learned`: its learned drift thresholds;
-    `multivariate`: the window's PCA reconstruction result."""
+    `multivariate`: the window's PCA reconstruction result; `drift_reference`: what drift
+    is judged against when not `reference` (each feature's choice of `monitor.reference`,
+    on its layout: `opsloop.monitor.reference`) and `references`, which one per feature."""
     notes: list[str] = []
-    drift = detect_drift(reference, current, features, cfg.drift, values, learned=learned)
+    drift = detect_drift(
+        drift_reference or reference, current, features, cfg.drift, values, learned=learned
+    )
     quality = None
     if cfg.quality.enabled:
         quality = check_window(
@@ -174,6 +199,7 @@ def run_monitor(
         quality=quality,
         multivariate=multivariate,
         multivariate_counts=cfg.drift.multivariate.counts_as_drift,
+        references=dict(references or {}),
     )
 
 

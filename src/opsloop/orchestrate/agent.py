@@ -199,6 +199,12 @@ def _candidates(
             "n_labelled": m.n_labelled,
             "drift_share": m.drift_share,
             "drifted_features": summary.drifted_features,
+            # what each drifted feature was judged against (monitor.reference)
+            "references": {
+                f.name: f.reference.to_json()
+                for f in summary.features
+                if f.drifted and f.name and f.reference is not None
+            },
             "multivariate": None
             if summary.multivariate is None
             else summary.multivariate.to_json(),
