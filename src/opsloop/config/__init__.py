@@ -60,6 +60,7 @@ from opsloop.config.orchestrate import (
 )
 from opsloop.config.project import (
     DataConfig,
+    FeedbackConfig,
     InboxConfig,
     ProjectConfig,
     QualityConfig,
@@ -88,6 +89,7 @@ __all__ = [
     "EstimatedPerformanceConfig",
     "FeatureDriftConfig",
     "FeatureQualityConfig",
+    "FeedbackConfig",
     "GateConfig",
     "InboxConfig",
     "LabelsTriggerConfig",
