@@ -20,7 +20,8 @@ An opsloop project created by `opsloop init --example {example}`.
 
 - `opsloop.yaml` — the model, its data columns, gate, monitoring and retraining policy
 - `model.py` — `load(window)` (data for a time window) and `build()` (the estimator)
-- `data/` — the Parquet files `load()` reads; new labelled events go here
+- `data/` — the Parquet files `load()` reads; labelled production traffic (the prediction
+  log joined with `opsloop labels add` labels) is added to training by `data.feedback: true`
 - `labels.parquet` — example ground truth for the README's request (customer `c-1`):
   `opsloop labels add labels.parquet`
 - `.opsloop/` — created on first use: MLflow database and artifacts, ops store, prediction

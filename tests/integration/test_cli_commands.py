@@ -45,6 +45,8 @@ def test_labels_add_checks_values_and_counts_matched_and_waiting(
     from opsloop.serve import PredictionLogWriter
 
     p = Project(churn)
+    features = pd.read_parquet(churn / "data" / "history.parquet").head(2)
+    features = features.drop(columns=["customer_id", "event_time", "churned"])
     writer = PredictionLogWriter(p.paths.predictions, p.name)
     writer.submit(
         pd.DataFrame(
@@ -58,7 +60,7 @@ def test_labels_add_checks_values_and_counts_matched_and_waiting(
                 "prediction": 1,
                 "score": 0.7,
             }
-        )
+        ).join(features)  # as served: the churn example trains on these labelled rows
     )
     writer.close()
     labels = tmp_path / "matched.csv"

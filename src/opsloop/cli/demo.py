@@ -2,7 +2,8 @@
 
 train v1 → promote → serve (a real `opsloop serve` process) → production traffic in which
 drift grows → labels arrive → the agent's monitor detects drift and a performance drop →
-the drift trigger retrains v2 on recent data → gate → promotion → the running server
+the drift trigger retrains v2 on recent data plus the labelled production traffic
+(`data.feedback`: the prediction log joined with the labels) → gate → promotion → the running server
 answers with v2 without a restart. Everything is recorded in the project's ops store, so
 `opsloop status` and `opsloop events` tell the story afterwards.
 """
@@ -115,8 +116,9 @@ class _Server:
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     import json
 
-    # to_json turns NaN into null and numpy scalars into plain JSON numbers
-    return list(json.loads(frame[columns].to_json(orient="records")))
+    # to_json turns NaN into null, numpy scalars into plain JSON numbers, times into ISO 8601
+    text = frame[columns].to_json(orient="records", date_format="iso", date_unit="us")
+    return list(json.loads(text))
 
 
 def send_traffic(
@@ -140,10 +142,16 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
     from rich.rule import Rule
 
     from opsloop.cli.render import StageProgress, print_monitor
-    from opsloop.examples.churn import FEATURES_CATEGORICAL, FEATURES_NUMERIC, ID, TARGET
+    from opsloop.examples.churn import (
+        FEATURES_CATEGORICAL,
+        FEATURES_NUMERIC,
+        ID,
+        TARGET,
+        TIME,
+    )
     from opsloop.examples.churn import generate as generate_churn
     from opsloop.project import Project
-    from opsloop.scaffold import init_project, write_events
+    from opsloop.scaffold import init_project
 
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="opsloop-demo-")) if path is None else Path(path)
@@ -175,7 +183,8 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
             "(OIP v2 /v2/models/churn/infer and /predict)."
         )
 
-        columns = [ID, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL]
+        # the event time goes with each request: the log's event_ts, what feedback selects by
+        columns = [ID, TIME, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL]
         per_phase = max(rows // len(PHASES), 50)
         frames = []
         now = datetime.now(UTC)
@@ -210,10 +219,9 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
         labels_file.parent.mkdir(exist_ok=True)
         production[[ID, TARGET]].to_parquet(labels_file, index=False)
         n_labels = project.add_labels(labels_file).rows
-        write_events(root, production, f"production-{now:%Y%m%dT%H%M%S}")
         console.print(
-            f"5. {n_labels} labels arrived (`opsloop labels add`); the labelled "
-            "events reached the data folder that load() reads."
+            f"5. {n_labels} labels arrived (`opsloop labels add`); with `data.feedback` the "
+            "retrain joins them with the prediction log and learns from the labelled traffic."
         )
 
         def logged() -> bool:
@@ -234,9 +242,15 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
                 "the agent did not retrain: " + "; ".join(tick.notes or ["no breach detected"])
             )
         v2 = tick.trained
+        learnt = (
+            f" on {v2.rows['loaded']} rows from load() + {v2.rows['feedback']} labelled "
+            "production rows (the feedback loop)"
+            if "feedback" in v2.rows
+            else ""
+        )
         console.print(
             f"6. Trigger {', '.join(f.trigger for f in tick.fired)} fired → "
-            f"retrained version [bold]{v2.version}[/]; gate "
+            f"retrained version [bold]{v2.version}[/]{learnt}; gate "
             f"{'passed' if v2.gate_passed else 'failed'}: {'; '.join(v2.gate_reasons)}"
         )
         if not v2.promoted:

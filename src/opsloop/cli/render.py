@@ -99,7 +99,13 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
     console.print(
         f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
-        f"({o.rows.get('train')} training rows, {o.rows.get('holdout')} holdout rows)."
+        f"({o.rows.get('train')} training rows, {o.rows.get('holdout')} holdout rows"
+        + (
+            f"; {o.rows['feedback']} of them labelled production rows"
+            if "feedback" in o.rows
+            else ""
+        )
+        + ")."
     )
     table = Table("metric", "holdout value", box=None)
     for k, v in sorted(o.metrics.items()):

@@ -61,6 +61,7 @@ from opsloop.config.orchestrate import (
 )
 from opsloop.config.project import (
     DataConfig,
+    FeedbackConfig,
     InboxConfig,
     ProjectConfig,
     QualityConfig,
@@ -90,6 +91,7 @@ __all__ = [
     "EstimatedPerformanceConfig",
     "FeatureDriftConfig",
     "FeatureQualityConfig",
+    "FeedbackConfig",
     "GateConfig",
     "InboxConfig",
     "LabelsTriggerConfig",

@@ -49,8 +49,36 @@ class InboxConfig(ConfigModel):
     )
 
 
+class FeedbackConfig(ConfigModel):
+    """Labelled production traffic as training data: the prediction log joined with the
+    labels on the id column, selected by event time in the training window, added to
+    load()'s rows (`opsloop.train.feedback`). `data.feedback: true` is short for
+    `{enabled: true}`."""
+
+    enabled: bool = Field(
+        default=False, description="Add the window's labelled production rows to training."
+    )
+    max_rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most feedback rows per training (the newest by event time); none: all.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            return {"enabled": data}
+        if not isinstance(data, dict | FeedbackConfig):
+            raise ValueError(
+                "expected true, false or a mapping such as {enabled: true, max_rows: 50000}"
+            )
+        return data
+
+
 class DataConfig(ConfigModel):
-    """Where ground truth comes from besides `opsloop labels add`; training data quality."""
+    """Where ground truth comes from besides `opsloop labels add`; whether labelled
+    production traffic is training data; training data quality."""
 
     labels: str | None = Field(
         default=None,
@@ -59,6 +87,7 @@ class DataConfig(ConfigModel):
     inbox: InboxConfig | None = Field(
         default=None, description="Label files the agent ingests on each tick."
     )
+    feedback: FeedbackConfig = FeedbackConfig()
     quality: QualityConfig = QualityConfig()
 
 

@@ -4,9 +4,9 @@ data lives.
 
 One small Protocol per capability, typed with the shared value types of `opsloop.core` only:
 a function asks for the capability it uses (`WindowReader`, `WindowProfiler`,
-`ReconstructionErrors`), and `Engine`, their union, is what a `Runtime` holds. An adapter is
-one module (`duckdb.py`; `memory.py` for tests), chosen by `stack.engine` through
-`opsloop.engines.create_engine`.
+`ReconstructionErrors`, `FeedbackReader` for training on labelled production rows), and
+`Engine`, their union, is what a `Runtime` holds. An adapter is one module (`duckdb.py`;
+`memory.py` for tests), chosen by `stack.engine` through `opsloop.engines.create_engine`.
 
 Every window is chosen by a clock (`monitor.clock`): `"event"` (the default) by each row's
 `event_ts`, `"answered"` by its `ts`; a profile's `newest` is on the same clock. Rows always
@@ -48,6 +48,22 @@ class WindowScan:
     scores: np.ndarray | None = None
     values: dict[str, list[float]] | None = None
     error: tuple[int, float | None] | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackRows:
+    """The labelled production rows of a window (`FeedbackReader.read_feedback`).
+
+    `frame`: one row per prediction id — `prediction_id` (string), `event_ts` (UTC),
+    `label` and the requested feature columns the log holds, as logged — in `event_ts`
+    order (then id). `labelled`: the distinct labelled ids of the window (shadow rows
+    never count); `duplicates`: of them, the ids in `exclude`, left out; `capped`: the
+    oldest rows left out by `max_rows`. So `len(frame) == labelled - duplicates - capped`."""
+
+    frame: pd.DataFrame
+    labelled: int
+    duplicates: int
+    capped: int = 0
 
 
 class WindowReader(Protocol):
@@ -148,6 +164,27 @@ class ReconstructionErrors(Protocol):
         ...
 
 
+class FeedbackReader(Protocol):
+    """Labelled production rows as training data (`data.feedback`)."""
+
+    def read_feedback(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        columns: Sequence[str],
+        *,
+        exclude: Sequence[str] = (),
+        max_rows: int | None = None,
+    ) -> FeedbackRows:
+        """The prediction-log rows with start <= `event_ts` < end whose label has arrived
+        (the newest label per id, as `read_window` joins it), one per prediction id: shadow
+        rows are never used, and of an id's other rows the `stable` route's, then the newest
+        answer, is kept. With the `columns` the log holds (others are left out), without
+        the ids in `exclude` (counted as duplicates), at most the newest `max_rows`."""
+        ...
+
+
 class WindowScanner(Protocol):
     """One monitoring run's reads of a window in as few passes as the engine can make."""
 
@@ -175,5 +212,7 @@ class WindowScanner(Protocol):
         ...
 
 
-class Engine(WindowReader, WindowProfiler, ReconstructionErrors, WindowScanner, Protocol):
+class Engine(
+    WindowReader, WindowProfiler, ReconstructionErrors, WindowScanner, FeedbackReader, Protocol
+):
     """Every capability: what a `Runtime` holds and the monitor job uses."""

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from opsloop.data.predlog import HOUR_KEY, clock_column
-from opsloop.engines.base import LABELLED_COLUMNS, PREDICTION_COLUMNS, WindowScan
+from opsloop.engines.base import LABELLED_COLUMNS, PREDICTION_COLUMNS, FeedbackRows, WindowScan
 
 if TYPE_CHECKING:
     from opsloop.config.monitor import Clock
@@ -231,6 +231,30 @@ class DuckDBEngine:
                 f"SELECT CAST(score AS DOUBLE) FROM ({preds}) ORDER BY ts", params
             ).fetchnumpy()
         return np.asarray(next(iter(rows.values())), dtype=float)
+
+    def read_feedback(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        columns: Sequence[str],
+        *,
+        exclude: Sequence[str] = (),
+        max_rows: int | None = None,
+    ) -> FeedbackRows:
+        """The window's labelled production rows, one per id, joined and chosen in SQL
+        (`engines/feedback_sql.py`): only the rows kept reach pandas."""
+        from opsloop.engines.feedback_sql import empty_feedback, run_feedback
+
+        pattern = self._pattern(model)
+        latest = self._latest_labels()
+        if pattern is None or latest is None:
+            return empty_feedback()
+        preds, params = self._preds(pattern, start, end, None, clock="event")
+        with self._connect() as con:
+            return run_feedback(
+                con, preds, params, latest, columns, exclude=exclude, max_rows=max_rows
+            )
 
     def profile_window(
         self,

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from opsloop.data.predlog import clock_column
-from opsloop.engines.base import PREDICTION_COLUMNS, WindowScan
+from opsloop.data.predlog import RESERVED_NAMES, clock_column
+from opsloop.engines.base import PREDICTION_COLUMNS, FeedbackRows, WindowScan
 
 if TYPE_CHECKING:
     from opsloop.config.monitor import Clock
@@ -68,6 +68,32 @@ class MemoryEngine:
         frame = self.read_window(model, start, end, version=version, clock=clock)
         scores: np.ndarray = frame["score"].to_numpy(dtype=float, na_value=np.nan)
         return scores
+
+    def read_feedback(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        columns: Sequence[str],
+        *,
+        exclude: Sequence[str] = (),
+        max_rows: int | None = None,
+    ) -> FeedbackRows:
+        frame = self._window(start, end, "event")
+        frame = frame[frame["label"].notna() & (frame["route"].fillna("") != "shadow")]
+        present = [
+            c for c in dict.fromkeys(columns) if c in frame.columns and c not in RESERVED_NAMES
+        ]
+        ranked = frame.assign(__stable=frame["route"].fillna("") == "stable").sort_values(
+            ["__stable", "ts", "request_id"], ascending=[False, False, True], kind="stable"
+        )
+        one = ranked.drop_duplicates("prediction_id", keep="first")
+        duplicate = one["prediction_id"].isin({str(i) for i in exclude})
+        kept = one[~duplicate].sort_values(["event_ts", "prediction_id"], kind="stable")
+        capped = 0 if max_rows is None else max(len(kept) - max_rows, 0)
+        kept = kept.iloc[capped:]
+        out = kept[["prediction_id", "event_ts", "label", *present]].reset_index(drop=True)
+        return FeedbackRows(out, len(one), int(duplicate.sum()), capped)
 
     def profile_window(
         self,

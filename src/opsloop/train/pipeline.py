@@ -19,6 +19,7 @@ from opsloop.data.window import Window
 from opsloop.errors import DataValidationError, NotFoundError, UserCodeError
 from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
+from opsloop.train.feedback import add_feedback
 from opsloop.train.inputs import Unchanged, training_inputs, unchanged_since
 from opsloop.train.load import check_columns, load_with_retries
 from opsloop.train.register import Fitted, fit_cbpe, register_version
@@ -42,7 +43,7 @@ class TrainedVersion:
     champion: ModelVersion | None  # the champion when training started (the gate's opponent)
     window: Window
     trigger: str
-    rows: dict[str, int]  # total, train, holdout
+    rows: dict[str, int]  # total, train, holdout (+ loaded, feedback with data.feedback)
 
 
 def train_version(
@@ -69,6 +70,9 @@ def train_version(
         d["window"] = window.key
         frame = load_with_retries(rt, window, d)
         check_columns(cfg, frame)
+        frame, feedback = add_feedback(rt, window, frame)
+        if feedback is not None:
+            d["feedback"] = feedback.to_dict()
         inputs = training_inputs(rt, frame)
         d.update(rows=len(frame), data_fingerprint=inputs.data)
         champion = rt.registry.find_alias(rt.model, CHAMPION)
@@ -146,7 +150,17 @@ def train_version(
         cbpe_json = fit_cbpe(rt, holdout, pred, score, d)
 
     fitted = Fitted(
-        frame, train, holdout, specs, estimator, candidate, metrics, schema_yaml, cbpe_json, inputs
+        frame,
+        train,
+        holdout,
+        specs,
+        estimator,
+        candidate,
+        metrics,
+        schema_yaml,
+        cbpe_json,
+        inputs,
+        feedback,
     )
     with rec.stage("register") as d:
         mv = register_version(
@@ -163,7 +177,16 @@ def train_version(
         champion=champion,
         window=window,
         trigger=trigger,
-        rows={"total": len(frame), "train": len(train), "holdout": len(holdout)},
+        rows={
+            "total": len(frame),
+            "train": len(train),
+            "holdout": len(holdout),
+            **(
+                {}
+                if feedback is None
+                else {"loaded": feedback.loaded, "feedback": feedback.feedback}
+            ),
+        },
     )
 
 

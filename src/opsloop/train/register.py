@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from opsloop.core.aliases import CHALLENGER
 from opsloop.data.window import Window
 from opsloop.runtime import Runtime
+from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class Fitted:
     schema_yaml: str
     cbpe_json: str | None
     inputs: TrainingInputs  # data, code and configuration digests (the version's tags)
+    feedback: FeedbackCounts | None = None  # rows from load() and from feedback, if enabled
 
 
 def fit_cbpe(
@@ -142,6 +144,7 @@ def register_version(
         "opsloop.train_rows": str(len(fitted.train)),
         "opsloop.holdout_rows": str(len(holdout)),
         "opsloop.reference_profile": "opsloop/reference_profile.json",
+        **({} if fitted.feedback is None else fitted.feedback.tags()),
     }
     params: dict[str, Any] = {"opsloop.features": ",".join(names)}
     estimator = fitted.estimator
@@ -191,6 +194,7 @@ def register_version(
             "trigger": trigger,
             "pipeline_run": pipeline_run,
             "target": _target_contract(frame, cfg.target, cfg.task),
+            **({} if fitted.feedback is None else {"feedback": fitted.feedback.to_dict()}),
         },
     )
     rt.store.add_event(
