@@ -36,6 +36,7 @@ class ServeContext:
     model_threads: int = 1  # native threads per predict call; 0: the libraries' default
     batching: BatchingConfig | None = None  # micro-batching when set and enabled
     multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
+    tune_gc: bool = False  # freeze the heap after loads, time collections (serve/gcwatch.py)
 
 
 def serve_context(
@@ -74,4 +75,5 @@ def serve_context(
         sticky_header=rt.config.deploy.sticky_header,
         rollback_window=rt.config.deploy.rollback_window.total_seconds(),
         controller=cfg.controller,
+        tune_gc=True,
     )
