@@ -118,10 +118,32 @@ class ServeMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.inference_path = Gauge(
+            "opsloop_inference_path",
+            "1 for how each served version predicts: array, compiled (serve/compiled.py) or "
+            "frame (the model's DataFrame path; `reason` says why)",
+            ["model_version", "path", "reason"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _paths(self) -> None:
+        from opsloop.serve.predictor import predictor_for
+
+        routing = self.holder.routing
+        self.inference_path.clear()
+        if routing is None:
+            return
+        for model in (routing.stable, routing.candidate):
+            if model is not None:
+                p = predictor_for(model)
+                reason = p.reason[:200] if p.path == "frame" else ""
+                self.inference_path.labels(model.version, p.path, reason).set(1)
+
     def refresh(self) -> None:
+        self._paths()
         if self.gc_watch is not None:
             import gc
 
