@@ -81,10 +81,12 @@ def open_runtime(root: str | Path, *, stack: str | None = None, actor: str = "op
     config = load_project_config(root, stack)
     paths = Paths(root)
     resolved = resolve_stack(config, paths)
+    from opsloop.registry.lazy import LazyRegistry
+
     return Runtime(
         config,
         root,
-        open_registry(resolved, paths),
+        LazyRegistry(lambda: open_registry(resolved, paths)),  # MLflow imported on first use
         open_store(resolved),
         open_engine(config, resolved, paths),
         actor=actor,

@@ -93,9 +93,14 @@ class Project:
 
     @cached_property
     def runtime(self) -> Runtime:
-        return Runtime(
-            self.config, self.root, self.registry, self.store, self.engine, actor=self.actor
-        )
+        registry: ModelRegistry
+        if self._registry is not None or "registry" in self.__dict__:
+            registry = self.registry
+        else:  # opened by its first call: a server on a cached version never imports MLflow
+            from opsloop.registry.lazy import LazyRegistry
+
+            registry = LazyRegistry(lambda: self.registry)
+        return Runtime(self.config, self.root, registry, self.store, self.engine, actor=self.actor)
 
     # ---- application services (opsloop.services): the actor is this Project's -------
     @cached_property
