@@ -96,9 +96,7 @@ def test_plan_window_by_precedence(tmp_path: Path) -> None:
     assert week.requested == {"as_of": end.isoformat(), "window": "1w"}
     now = plan_window(cfg, None, NOW)
     assert now == PlannedWindow(Window(NOW - timedelta(days=30), NOW), "now", {})
-    data_cfg = cfg.model_copy(
-        update={"retrain": cfg.retrain.model_copy(update={"anchor": "data"})}
-    )
+    data_cfg = cfg.model_copy(update={"retrain": cfg.retrain.model_copy(update={"anchor": "data"})})
     assert plan_window(data_cfg, None, NOW) == PlannedWindow(
         DataAnchored(timedelta(days=30)), "data", {}
     )
