@@ -42,6 +42,7 @@ def test_train_on_past_windows_records_them_and_warns(old: Path) -> None:
     assert code == 0, out
     assert "Training window 2023-03-21T00:00:00Z/2023-04-20T00:00:00Z (--as-of" in out
     assert "warning:" in out and "of the 1500 rows champion version 1 was trained on" in out
+    assert out.count("of the 1500 rows") == 1  # printed at the load stage, not again
 
     code, out = run("events", "-p", p, "--kind", "training_data_shrank", "--json")
     (event,) = json.loads(out)

@@ -198,7 +198,7 @@ def train(
         return
     with StageProgress(console(), f"Training {p.name}") as progress:
         outcome = p.train(window=win, reset_schema=reset_schema, progress=progress, force=force)
-    print_train(console(), p, outcome)
+    print_train(console(), p, outcome, shown=progress.warnings)
 
 
 def _train_for_trigger(
@@ -526,7 +526,7 @@ def retrain(
     with StageProgress(console(), f"Retraining {p.name}") as progress:
         request, outcome = p.retrain_now(reason=reason, progress=progress, window=win)
     console().print(f"Retraining request {request.id} ({request.reason}):")
-    print_train(console(), p, outcome)
+    print_train(console(), p, outcome, shown=progress.warnings)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ class StageProgress:
         self.console = console
         self.title = title
         self._status: Status | None = None
+        self.warnings: list[str] = []  # printed as they came (`print_train` skips them)
 
     def __enter__(self) -> StageProgress:
         self._status = self.console.status(f"{self.title}…")
@@ -54,6 +55,9 @@ class StageProgress:
             self._status.update(f"{self.title}: [bold]{stage}[/]…")
         elif message == "done":
             self.console.print(f"  [green]✓[/] {stage}")
+        elif message.startswith("warning: "):
+            self.warnings.append(message.removeprefix("warning: "))
+            self.console.print(f"  [yellow]warning:[/] {self.warnings[-1]}", soft_wrap=True)
 
 
 def print_table(console: Console, table: Table) -> None:
@@ -87,7 +91,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
+def print_train(
+    console: Console, project: Project, o: TrainOutcome, shown: Sequence[str] = ()
+) -> None:
+    """The outcome of a training; `shown`: warnings the progress printed already."""
     if o.skipped:
         console.print(
             f"[yellow]Skipped[/]: nothing registered for [bold]{project.name}[/]; "
@@ -108,8 +115,11 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     print_table(console, table)
     if o.window:
         asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in o.requested.items())
-        console.print(f"Training window {o.window}" + (f" ({asked})" if asked else "") + ".")
-    for warning in o.warnings:
+        console.print(
+            f"Training window {o.window}" + (f" ({asked})" if asked else "") + ".",
+            soft_wrap=True,
+        )
+    for warning in (w for w in o.warnings if w not in shown):
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"Gate {verdict}:")
     for reason in o.gate_reasons:

@@ -558,6 +558,7 @@ def holdout_warnings(cfg: ProjectConfig, y: np.ndarray) -> list[str]:
             )
         elif counts.min() < gate.holdout_min_class_rows:
             rare = values[counts.argmin()]
+            rare = rare.item() if isinstance(rare, np.generic) else rare
             found.append(
                 f"holdout too small: class {rare!r} has {int(counts.min())} rows < "
                 f"gate.holdout_min_class_rows {gate.holdout_min_class_rows}"

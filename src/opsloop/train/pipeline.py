@@ -72,6 +72,9 @@ def train_version(
         champion = rt.registry.find_alias(rt.model, CHAMPION)
         loaded = load_window(rt, window, champion, d)
         frame = loaded.frame
+        for warning in loaded.warnings:  # shown now: a later stage may fail on them
+            if rec.progress:
+                rec.progress("load", f"warning: {warning}")
         inputs = training_inputs(rt, frame)
         d.update(rows=len(frame), data_fingerprint=inputs.data)
         unchanged = None if force else unchanged_since(inputs, champion, rows=len(frame))
