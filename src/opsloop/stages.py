@@ -22,7 +22,7 @@ from opsloop.errors import OpsloopError
 from opsloop.store.records import utcnow
 from opsloop.store.sql import OpsStore
 
-Progress = Callable[[str, str], None]  # (stage, message)
+Progress = Callable[[str, str], None]  # (stage, message: started | done | "warning: <text>")
 
 log = logging.getLogger("opsloop.stages")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` 
         MonitoringView,
         MultivariateBandView,
         StatusView,
+        TrainingView,
     )
     from opsloop.store.records import Event, MonitorResult
 
@@ -33,6 +34,7 @@ class StageProgress:
         self.console = console
         self.title = title
         self._status: Status | None = None
+        self.warnings: list[str] = []  # printed as they came (`print_train` skips them)
 
     def __enter__(self) -> StageProgress:
         self._status = self.console.status(f"{self.title}…")
@@ -53,6 +55,9 @@ class StageProgress:
             self._status.update(f"{self.title}: [bold]{stage}[/]…")
         elif message == "done":
             self.console.print(f"  [green]✓[/] {stage}")
+        elif message.startswith("warning: "):
+            self.warnings.append(message.removeprefix("warning: "))
+            self.console.print(f"  [yellow]warning:[/] {self.warnings[-1]}", soft_wrap=True)
 
 
 def print_table(console: Console, table: Table) -> None:
@@ -86,7 +91,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
+def print_train(
+    console: Console, project: Project, o: TrainOutcome, shown: Sequence[str] = ()
+) -> None:
+    """The outcome of a training; `shown`: warnings the progress printed already."""
     if o.skipped:
         console.print(
             f"[yellow]Skipped[/]: nothing registered for [bold]{project.name}[/]; "
@@ -111,6 +119,14 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     for k, v in sorted(o.metrics.items()):
         table.add_row(k, _fmt(v))
     print_table(console, table)
+    if o.window:
+        asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in o.requested.items())
+        console.print(
+            f"Training window {o.window}" + (f" ({asked})" if asked else "") + ".",
+            soft_wrap=True,
+        )
+    for warning in (w for w in o.warnings if w not in shown):
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"Gate {verdict}:")
     for reason in o.gate_reasons:
         console.print(f"  • {reason}", soft_wrap=True)
@@ -372,6 +388,8 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         else f"version {dep.version} (revision {dep.revision}, since {(dep.ts or '')[:19]}, "
         f"{dep.reason})",
     )
+    if s.champion is not None and s.champion.training is not None:
+        table.add_row("  trained on", training_line(s.champion.training))
     ch = s.challenger
     if ch is None:
         table.add_row("challenger", "—")
@@ -383,6 +401,8 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
             else (("passed" if gate.passed else "failed") + ": " + "; ".join(gate.reasons))
         )
         table.add_row("challenger", f"version {ch.version} — gate {gate_text}")
+        if ch.training is not None:
+            table.add_row("  trained on", training_line(ch.training))
     ro = s.rollout
     if ro is not None and (
         ro.status == "running"
@@ -461,6 +481,18 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
     table.add_row("versions", ", ".join(s.versions) or "none")
     print_table(console, table)
+
+
+def training_line(t: TrainingView) -> str:
+    """A version's training data in one line: rows, window, how it was chosen, event span."""
+    text = f"{t.rows if t.rows is not None else '?'} rows, window {t.window or '?'}"
+    asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in t.requested.items())
+    how = {"asked": "asked", "now": "ending now", "data": "ending at the newest event"}
+    if t.anchor:
+        text += f" ({how.get(t.anchor, t.anchor)}{': ' + asked if asked else ''})"
+    if t.event_start and t.event_end:
+        text += f", events {t.event_start[:19]} to {t.event_end[:19]}"
+    return text
 
 
 def rollout_line(ro: dict[str, Any]) -> str:

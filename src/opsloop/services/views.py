@@ -37,6 +37,7 @@ from opsloop.services.view_models import (
     RunView,
     ScheduleView,
     StatusView,
+    TrainingView,
     VersionView,
     WindowPreviousView,
     WindowView,
@@ -76,6 +77,26 @@ def _gate_view(gate: GateDecision) -> GateView:
     )
 
 
+def _training_view(store: OpsStore, model: str, version: str) -> TrainingView | None:
+    """The version's window and data from its `trained` event (None without one)."""
+    trained = store.list_events(model, kinds=["trained"], limit=10_000)
+    event = next((e for e in reversed(trained) if e.version == version), None)
+    if event is None:
+        return None
+    ev = event.evidence
+    found = ev.get("event_time")
+    span: dict[str, Any] = found if isinstance(found, dict) else {}
+    rows = ev.get("rows")
+    return TrainingView(
+        window=ev.get("window"),
+        anchor=ev.get("anchor"),
+        requested=ev.get("requested") or {},
+        rows=rows if isinstance(rows, int) else None,
+        event_start=span.get("min"),
+        event_end=span.get("max"),
+    )
+
+
 def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
     """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
     name = cfg.model
@@ -99,6 +120,7 @@ def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
         approval = store.find_approval(name, version)
         return VersionView(
             version=version,
+            training=_training_view(store, name, version),
             gate=None if gate is None else _gate_view(gate),
             approval=None
             if approval is None

@@ -41,6 +41,8 @@ EVENT_KINDS = (
     "pipeline_failed",
     "trigger_skipped",
     "retrain_skipped",
+    "training_data_shrank",
+    "holdout_too_small",
     "notification_failed",
     "new_data_invalid",
 )
