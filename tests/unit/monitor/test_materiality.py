@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from monitor_fixtures import feature
+from monitor_fixtures import summary as window_summary
 from opsloop.config import DriftConfig, FeatureDriftConfig, MaterialityConfig
 from opsloop.core.profile import Profile, compute_profile, profile_frame
 from opsloop.core.summaries import DriftSummary, FeatureDriftSummary, feature_verdict
@@ -146,3 +148,25 @@ def test_the_summary_carries_the_verdict_and_older_summaries_derive_it(
     assert FeatureDriftSummary.parse({"status": "insufficient_data"}).outcome == "not judged"
     assert FeatureDriftSummary.parse({"drifted": False}).outcome == "no drift"
     assert feature_verdict("immaterial") == "immaterial" and feature_verdict("ok") == "no drift"
+
+
+def test_the_html_report_shows_verdicts_and_effects_against_their_floors(
+    reference: Profile,
+) -> None:
+    from opsloop.monitor.report import render_html
+
+    result = judge(reference, frame(50_000, shift=0.3, p=(0.42, 0.29, 0.19, 0.1), seed=8))
+    summary = window_summary(0, [], drift=result.to_dict())
+    html = render_html(summary, reference, title="t")
+    assert [f.verdict for f in result.features] == ["drift", "immaterial"]
+    x, c = result.features
+    assert f"wasserstein {x.effect_size:.4g} ≥ 0.1" in html
+    assert f"jensenshannon {c.effect_size:.4g} &lt; 0.1" in html
+    assert '<td class="bad">drift</td>' in html and '<td class="warn">immaterial</td>' in html
+    assert "1 detectable but immaterial</span>\n(c)" in html
+    # the drift row comes first; an older summary (no verdict) reads its status
+    assert html.index(">drift</td>") < html.index(">immaterial</td>")
+    old_x = feature("x", 0.3, drifted=True)  # as stored before materiality
+    old_drift = {"features": [old_x], "share": 1.0, "detected": True, "tested": 1}
+    old = render_html({**summary, "drift": old_drift}, None, title="t")
+    assert '<td class="bad">drift</td>' in old and "<td>—</td>" in old
