@@ -23,7 +23,7 @@ over, as Evidently switches at 1,000 reference rows. Per-feature overrides:
 With `drift.thresholds: learned` a distance's threshold (the method's verdict, whether chosen
 by `auto` or set) is the one learned from the reference's chunks and scaled to the window
 (`opsloop.monitor.thresholds`); tests keep `p_value`, and `auto`'s PSI rule keeps
-`psi_threshold` (a materiality floor, not a second test).
+`psi_threshold`.
 
 **Exact KS on small windows**: when KS gives the verdict, the window has at most
 `drift.exact_max_rows` (5,000) non-null values of the feature and the reference profile
