@@ -12,7 +12,11 @@ from rich.table import Table
 if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` needs none
     from rich.status import Status
 
-    from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
+    from opsloop.core.summaries import (
+        EstimatedPerformance,
+        FeatureDriftSummary,
+        MultivariateSummary,
+    )
     from opsloop.monitor.backfill import BackfillResult
     from opsloop.orchestrate.agent import TickResult
     from opsloop.orchestrate.loop import TrainOutcome
@@ -165,8 +169,30 @@ def drift_text(detected: bool | None, judged: bool) -> str:
     )
 
 
-def print_monitor(console: Console, r: MonitorResult) -> None:
+def feature_verdict_text(f: FeatureDriftSummary) -> str:
+    """A feature's verdict, coloured: drift, immaterial, no drift, not judged (too few
+    rows)."""
     from opsloop.core.summaries import NOT_JUDGED
+
+    verdict = f.outcome
+    return {
+        "drift": "[red]drift[/]",
+        "immaterial": "[yellow]immaterial[/]",
+        "not judged": f"[dim]{NOT_JUDGED}[/]",
+    }.get(verdict, verdict)
+
+
+def effect_text(f: FeatureDriftSummary) -> str:
+    """The effect size against its materiality floor, e.g. `wasserstein 0.0123 < 0.1`
+    (— when not measured: too few rows, or a result from before materiality)."""
+    if f.effect_size is None or f.floor is None:
+        return "—"
+    sign = "≥" if f.effect_size >= f.floor else "<"
+    return f"{f.effect} {_fmt(float(f.effect_size))} {sign} {f.floor:g}"
+
+
+def print_monitor(console: Console, r: MonitorResult) -> None:
+    from opsloop.core.summaries import VERDICTS
 
     s = r.summary_model
     console.print(
@@ -174,8 +200,13 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
         f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled."
     )
     drift = drift_text(r.drift_detected, s.drift_judged)
+    immaterial = [f.name for f in s.features if f.outcome == "immaterial"]
     if s.drift_judged:
-        console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+        console.print(
+            f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}"
+            + (f"; detectable but immaterial: {immaterial}" if immaterial else ""),
+            soft_wrap=True,
+        )
     else:
         console.print(f"Drift {drift}: no feature had enough rows in the window.")
     if s.features:
@@ -184,9 +215,9 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
             f.reference is not None and (f.reference.requested or "training") != "training"
             for f in s.features
         )
-        columns = ["feature", "test", "statistic", "p-value", "PSI", "drifted"]
+        columns = ["feature", "test", "statistic", "p-value", "effect size vs floor", "verdict"]
         table = Table(*columns, *(["reference"] if refs else []), box=None)
-        for f in sorted(s.features, key=lambda f: (not f.drifted, f.name or "")):
+        for f in sorted(s.features, key=lambda f: (VERDICTS.index(f.outcome), f.name or "")):
             ref = f.reference
             where = "" if ref is None else ref.label
             table.add_row(
@@ -194,11 +225,17 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 f.test,
                 _fmt(f.statistic),
                 _fmt(f.p_value),
-                _fmt(f.psi),
-                "[red]yes[/]" if f.drifted else "no" if f.judged else NOT_JUDGED,
+                effect_text(f),
+                feature_verdict_text(f),
                 *([f"[yellow]{where}[/]" if ref and ref.fallback else where] if refs else []),
             )
         print_table(console, table)
+    p = None if s.drift is None else s.drift.prediction
+    if p is not None and p.to_json():
+        console.print(
+            f"Prediction (score) drift: {feature_verdict_text(p)} ({p.test} {_fmt(p.statistic)}"
+            f", p-value {_fmt(p.p_value)}; effect {effect_text(p)})."
+        )
     mv = s.multivariate
     if mv is not None and mv.to_json():
         console.print(

@@ -237,8 +237,12 @@ class FeatureWindowView(View):
     statistic: Num | None
     p_value: Num | None
     threshold: Num | None
-    drifted: bool | None
+    drifted: bool | None  # material drift only
     status: str | None
+    verdict: str  # drift | immaterial | no drift | not judged (derived for older windows)
+    effect: str | None = None  # the distance measuring the effect size
+    effect_size: Num | None = None
+    floor: Num | None = None  # its materiality floor
 
 
 class EstimatedBandView(View):

@@ -345,6 +345,10 @@ def monitor_window_view(r: MonitorResult) -> WindowView:
                 threshold=f.threshold,
                 drifted=f.drifted,
                 status=f.status,
+                verdict=f.outcome,
+                effect=f.effect,
+                effect_size=f.effect_size,
+                floor=f.floor,
             )
             for f in s.features
             if f.name is not None

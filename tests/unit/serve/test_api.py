@@ -302,6 +302,12 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     assert first["estimated_performance"] is None and first["previous"] is None
     assert first["quality_passed"] is None and first["features"]["x"]["statistic"] == 0.1
     assert second["features"]["x"]["drifted"] is True and second["quality_passed"] is False
+    # windows stored before materiality: the verdict from the status, no effect size
+    assert (first["features"]["x"]["verdict"], second["features"]["x"]["verdict"]) == (
+        "no drift",
+        "drift",
+    )
+    assert second["features"]["x"]["effect_size"] is None
     assert second["estimated_performance"] == {
         "value": 0.78,
         "lower": 0.76,
