@@ -15,14 +15,14 @@ if TYPE_CHECKING:
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.services.view_models import MonitoringView, StatusView
+    from opsloop.store.ports import StoreReads
     from opsloop.store.records import Event
-    from opsloop.store.sql import OpsStore
 
 
 class ReadService:
     """What `opsloop status`, `GET /api/...` and the dashboard show of one model."""
 
-    def __init__(self, store: OpsStore, config: ProjectConfig) -> None:
+    def __init__(self, store: StoreReads, config: ProjectConfig) -> None:
         self.store = store
         self.config = config
 
