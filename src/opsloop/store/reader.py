@@ -13,6 +13,7 @@ or upgrades it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -72,11 +73,15 @@ def open_reader(url: str) -> StoreReader | None:
         import psycopg
 
         conninfo = "postgresql://" + url.split("://", 1)[1]
+
+        def connect() -> Any:  # again when the server dropped the connection
+            return psycopg.connect(conninfo, autocommit=True)
+
         try:
-            conn = psycopg.connect(conninfo, autocommit=True)
+            conn = connect()
         except psycopg.Error:
             return None
-        reader = StoreReader(conn, "postgresql")
+        reader = StoreReader(conn, "postgresql", reconnect=connect)
     else:
         return None
     if not reader.is_current():
@@ -88,8 +93,11 @@ def open_reader(url: str) -> StoreReader | None:
 class StoreReader:
     """The `StoreReads` port over one DB-API connection (`open_reader`)."""
 
-    def __init__(self, conn: Any, dialect: str) -> None:
+    def __init__(
+        self, conn: Any, dialect: str, *, reconnect: Callable[[], Any] | None = None
+    ) -> None:
         self._conn = conn
+        self._reconnect = reconnect
         self.dialect = dialect
         self._mark = "?" if dialect == "sqlite" else "%s"
         self._error: type[Exception] = _driver_error(dialect)
@@ -247,6 +255,9 @@ class StoreReader:
         return self._rows(sql, params)
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        if self._reconnect is not None and (self._conn.closed or self._conn.broken):
+            with contextlib.suppress(self._error):  # else the query below reports it
+                self._conn = self._reconnect()
         try:
             cur = self._conn.cursor()
             try:

@@ -197,3 +197,17 @@ def test_no_reader_for_a_store_that_opsstore_must_open(tmp_path: Path) -> None:
     assert open_reader(url) is None  # an older schema: OpsStore upgrades it
     store.close()
     assert open_reader("mysql://x/y") is None
+
+
+@pytest.mark.postgres
+def test_reader_reconnects_to_postgresql(postgres_url: str) -> None:
+    """A long-lived `Project` keeps its reader: a closed connection is opened again."""
+    store = OpsStore(postgres_url)
+    reader = open_reader(postgres_url)
+    assert reader is not None
+    m = model()
+    store.record_deployment(m, "1", reason="first")
+    reader._conn.close()
+    assert reader.find_deployment(m) == store.find_deployment(m)
+    reader.close()
+    store.close()
