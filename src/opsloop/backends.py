@@ -17,6 +17,7 @@ from opsloop.runtime import Paths, Runtime, resolve_stack
 if TYPE_CHECKING:
     from opsloop.engines.base import Engine
     from opsloop.registry.base import ModelRegistry
+    from opsloop.store.ports import StoreReads
     from opsloop.store.sql import OpsStore
 
 
@@ -41,6 +42,15 @@ def open_store(stack: StackConfig) -> OpsStore:
 
     assert stack.ops_store is not None
     return OpsStore(stack.ops_store)
+
+
+def open_reads(stack: StackConfig) -> StoreReads | None:
+    """The SQLAlchemy-free reader of a resolved stack's ops store (`store/reader.py`), or
+    None when the store needs `open_store` first (new, in memory, not migrated)."""
+    from opsloop.store.reader import open_reader
+
+    assert stack.ops_store is not None
+    return open_reader(stack.ops_store)
 
 
 def open_registry(stack: StackConfig, paths: Paths) -> ModelRegistry:

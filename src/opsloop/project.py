@@ -111,9 +111,15 @@ class Project:
 
     @cached_property
     def reads(self) -> ReadService:
+        """Reads through the SQLAlchemy-free reader (`opsloop status` and `events` stay
+        fast) unless a store was given or already opened, or the store needs migrating."""
+        from opsloop.backends import open_reads
         from opsloop.services import ReadService
 
-        return ReadService(self.store, self.config)
+        reader = None
+        if self._store is None and "store" not in self.__dict__:
+            reader = open_reads(self.stack)
+        return ReadService(self.store if reader is None else reader, self.config)
 
     # ---- the loop ------------------------------------------------------------------
     def train(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.runtime import Runtime
     from opsloop.stages import Progress
+    from opsloop.store.ports import StoreReads
     from opsloop.store.records import PipelineRun, TriggerFiring
     from opsloop.store.sql import OpsStore
 
@@ -83,7 +84,7 @@ def request_window(evidence: dict[str, Any]) -> WindowRequest | None:
     return WindowRequest.from_dict(asked) if isinstance(asked, dict) and asked else None
 
 
-def list_requests(store: OpsStore, model: str, *, limit: int = 50) -> list[RetrainRequest]:
+def list_requests(store: StoreReads, model: str, *, limit: int = 50) -> list[RetrainRequest]:
     """The newest `limit` requests, oldest first, with whether they fired and the run."""
     events = store.list_events(model, kinds=[REQUESTED], limit=limit)
     firings = {f.key: f for f in store.list_firings(model) if f.trigger == TRIGGER}
@@ -119,7 +120,7 @@ def _run_of(firing: TriggerFiring, runs: list[PipelineRun]) -> PipelineRun | Non
     return min(after, key=lambda r: r.id) if after else None
 
 
-def get_request(store: OpsStore, model: str, request_id: int) -> RetrainRequest:
+def get_request(store: StoreReads, model: str, request_id: int) -> RetrainRequest:
     found = next(
         (r for r in list_requests(store, model, limit=100_000) if r.id == request_id), None
     )

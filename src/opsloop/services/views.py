@@ -45,7 +45,7 @@ from opsloop.services.view_models import (
 
 if TYPE_CHECKING:
     from opsloop.config import ProjectConfig
-    from opsloop.store import OpsStore
+    from opsloop.store.ports import StoreReads
     from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
 
 
@@ -77,7 +77,7 @@ def _gate_view(gate: GateDecision) -> GateView:
     )
 
 
-def _training_view(store: OpsStore, model: str, version: str) -> TrainingView | None:
+def _training_view(store: StoreReads, model: str, version: str) -> TrainingView | None:
     """The version's window and data from its `trained` event (None without one)."""
     trained = store.list_events(model, kinds=["trained"], limit=10_000)
     event = next((e for e in reversed(trained) if e.version == version), None)
@@ -97,7 +97,7 @@ def _training_view(store: OpsStore, model: str, version: str) -> TrainingView | 
     )
 
 
-def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
+def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
     """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
     name = cfg.model
     deployment = store.find_deployment(name)
@@ -365,7 +365,7 @@ def monitor_window_view(r: MonitorResult) -> WindowView:
 
 
 def build_monitoring(
-    store: OpsStore, model: str, *, limit: int = 48, version: str | None = None
+    store: StoreReads, model: str, *, limit: int = 48, version: str | None = None
 ) -> MonitoringView:
     """The `limit` latest monitored windows (of one version, or all), oldest first."""
     results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
