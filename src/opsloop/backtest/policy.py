@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from opsloop.backtest.result import duration_text
 from opsloop.config import ProjectConfig, parse_duration
 from opsloop.errors import InvalidInputError
 
@@ -36,15 +37,6 @@ class Policy:
     @property
     def never(self) -> bool:
         return not self.monitor and self.interval is None and self.cron is None
-
-
-def _describe(every: timedelta) -> str:
-    days = every / timedelta(days=1)
-    if days >= 7 and days % 7 == 0:
-        return f"{int(days // 7)}w"
-    if days >= 1 and days == int(days):
-        return f"{int(days)}d"
-    return f"{int(every.total_seconds())}s"
 
 
 def parse_policy(text: str, *, every: timedelta, config: ProjectConfig) -> Policy:
@@ -72,7 +64,7 @@ def parse_policy(text: str, *, every: timedelta, config: ProjectConfig) -> Polic
                     f"policy {name!r} retrains every {interval}, more often than the "
                     f"replay's period ({every})",
                     expected="a schedule at least as long as --every",
-                    fix=f"use schedule:{_describe(every)} or longer, or a shorter --every",
+                    fix=f"use schedule:{duration_text(every)} or longer, or a shorter --every",
                 )
         elif part == "schedule":
             if config.retrain.schedule is None:
@@ -98,7 +90,7 @@ def default_policies(config: ProjectConfig, every: timedelta) -> list[str]:
     if "schedule" in config.retrain.on and config.retrain.schedule:
         replayable.append("schedule")
     names = ["+".join(replayable)] if replayable else []
-    return [*names, "never", f"schedule:{_describe(every * 4)}"]
+    return [*names, "never", f"schedule:{duration_text(every * 4)}"]
 
 
 def parse_policies(

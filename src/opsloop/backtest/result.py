@@ -14,6 +14,15 @@ ALARM_KINDS = (
 )
 
 
+def duration_text(span: timedelta) -> str:
+    """A duration as opsloop.yaml writes it: 2w, 3d, 6h, 15m or 90s."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 @dataclass(frozen=True)
 class Training:
     """One turn of the loop in the sandbox: as of `at` (the training window's end)."""
@@ -162,8 +171,8 @@ class BacktestResult:
             "floor": self.floor,
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
-            "every": str(self.every),
-            "label_delay": str(self.label_delay),
+            "every": duration_text(self.every),
+            "label_delay": duration_text(self.label_delay),
             "notes": self.notes,
             "policies": [p.to_dict() for p in self.policies],
         }
