@@ -212,7 +212,8 @@ def _share(
             expected,
             f"nothing to judge: no {what.split(' ', 1)[0]} in the window",
         )
-    breach = lower_bound(k, n, confidence) > limit
+    # the lower bound never exceeds k / n: below the limit, no bound (nor SciPy) is needed
+    breach = k / n > limit and lower_bound(k, n, confidence) > limit
     return QualityCheck(
         check, name, "breach" if breach else "ok", k / n, expected, f"{k} of {n} {what}"
     )
@@ -474,6 +475,28 @@ def check_window(
     expectations: Expectations | None = None,
 ) -> QualityReport:
     """Quality checks of a window's profile against the reference and the contract."""
+    checks = check_features(
+        reference, current, features, cfg, contract=contract, expectations=expectations
+    )
+    hours = (window_end - window_start).total_seconds() / 3600
+    checks.append(_volume(current.n_rows, hours, cfg, expectations))
+    if cfg.max_age is not None:
+        checks.append(_freshness(current.newest, window_start, window_end, cfg.max_age))
+    return QualityReport(checks)
+
+
+def check_features(
+    reference: Profile,
+    current: Profile,
+    features: Sequence[FeatureSpec],
+    cfg: MonitorQualityConfig,
+    *,
+    contract: Mapping[str, ColumnContract] | None = None,
+    expectations: Expectations | None = None,
+) -> list[QualityCheck]:
+    """The per-feature checks (schema, missing rate, range, new categories, type errors) of
+    a profile against the reference: a window's without volume and freshness, or any data
+    set's (`opsloop.monitor.datasets`)."""
     checks: list[QualityCheck] = []
     for spec in features:
         ref = reference.features.get(spec.name)
@@ -485,8 +508,4 @@ def check_window(
             checks.append(_schema(spec.name, cur, rule, current.n_rows))
         if cur is not None:
             checks.extend(_feature_checks(spec, ref, cur, cfg, expectations, rule))
-    hours = (window_end - window_start).total_seconds() / 3600
-    checks.append(_volume(current.n_rows, hours, cfg, expectations))
-    if cfg.max_age is not None:
-        checks.append(_freshness(current.newest, window_start, window_end, cfg.max_age))
-    return QualityReport(checks)
+    return checks
