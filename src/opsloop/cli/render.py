@@ -223,14 +223,14 @@ def print_comparison(console: Console, r: DatasetComparison) -> None:
         markup=False,
         soft_wrap=True,
     )
-    verdict = drift_text(d.detected, d.tested > 0)
     if d.tested:
+        verdict = "[red]DATASET DRIFT[/]" if d.detected else "[green]no dataset drift[/]"
         console.print(
             f"{verdict}: {d.share:.0%} of {d.tested} features drifted "
             f"(dataset drift at {r.drift_config.share:.0%}) {d.drifted_features}"
         )
     else:
-        console.print(f"Drift {verdict}: no feature had enough rows.")
+        console.print("Drift [yellow]not judged[/]: no feature had enough rows.")
     table = Table("feature", "kind", "test", "statistic", "p-value", "PSI", "drifted", box=None)
     for f in sorted(d.features, key=lambda f: (not f.drifted, f.name)):
         judged = f.status != "insufficient_data"

@@ -296,6 +296,9 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect(config={"threads": THREADS, "memory_limit": MEMORY_LIMIT})
     con.execute("SET preserve_insertion_order = false")
+    # read Parquet pages as they are decoded, not whole column chunks ahead: memory then
+    # stays flat from one row group to many (docs/benchmarks.md)
+    con.execute("SET disable_parquet_prefetching = true")
     return con
 
 
