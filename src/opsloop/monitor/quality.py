@@ -231,8 +231,7 @@ def binomial_tail(k: int, n: int, p: float) -> float:
 
 def _beta_cf_reg(a: float, b: float, x: float) -> float:
     front = math.exp(
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x)
-        + b * math.log1p(-x)
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     )
     tiny = 1e-300
     c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
