@@ -1,11 +1,14 @@
-"""Drift detection: opsloop (DuckDB profile + `detect_drift`) vs Evidently 0.7.23
-`DataDriftPreset`, on the same Parquet files, same machine, one run.
+"""Drift detection: the whole `opsloop drift REF CUR --html out.html` command vs Evidently
+0.7.23's `DataDriftPreset` script, on the same Parquet files, same machine, one run.
 
-For each size (1M and 3M rows; `--quick`: 200k) the script writes a reference and, per
-scenario, a current window (10 numeric + 5 categorical features) as Parquet, then runs each
-tool as a separate process on those files: the parent measures the process's wall time,
-the process reports its peak RSS (VmHWM). Medians over the runs of a size; ratios
-Evidently / opsloop.
+For each size (1M and 10M rows; `--quick`: 200k) the script writes a reference and, per
+scenario, a current data set (10 numeric + 5 categorical features) as Parquet, then runs
+each tool as a separate process on those files and times the process (start to report
+written) from the parent. Peak memory: GNU time's maximum RSS of the command (`%M`) when
+/usr/bin/time exists, else the process's VmHWM polled every 5 ms; Evidently's child reports
+its own VmHWM. Evidently runs only up to `--evidently-max-rows` (3M; it needs ~1.6 GB and
+~1 min per 1M rows). Medians over the runs of a size; ratios Evidently / opsloop, and
+opsloop's peak memory at each size over its peak at the smallest.
 
     .venv/bin/python benchmarks/drift_vs_evidently.py            # ~10 minutes on an idle machine
     .venv/bin/python benchmarks/drift_vs_evidently.py --quick    # 200k rows
@@ -17,15 +20,14 @@ What each process computes:
   reference)` with the columns declared numerical/categorical; above 1,000 reference rows
   its defaults are Wasserstein distance / reference std (≥ 0.1) per numeric column on the
   raw values, and the Jensen-Shannon distance in nats (≥ 0.1) per categorical column on
-  the categories of both datasets. It reads the reference's raw rows on every run.
-- **opsloop window** (the monitor's path): loads the stored reference profile (JSON),
-  profiles the current Parquet on its layout in DuckDB (`engines/profile_sql.run_profile`,
-  the query behind `DuckDBEngine.profile_window`), and runs `detect_drift` with Evidently's
-  statistics per feature: `wasserstein` ≥ 0.1 (on the 0.5%-accurate quantile sketch) and
-  `jensenshannon` ≥ 0.1 / √ln 2 (our base-2 distance, = 0.1 nats; categories are the
-  reference's top 50 plus `__other__`, into which unseen categories fall).
-- **opsloop reference profile** (once per model version, at training time, NumPy):
-  reads the reference Parquet with pandas and `compute_profile`; reported separately.
+  the categories of both datasets. It writes no report file (less work than opsloop).
+- **opsloop**: `python -m opsloop drift ref.parquet cur.parquet --html out.html --json
+  out.json`, the user's command with its defaults (`opsloop.monitor.compare`): the
+  reference profile built from the reference file in DuckDB, the current file profiled on
+  its layout, `detect_drift` with `monitor.drift`'s defaults (`auto`: above 100,000 rows
+  Wasserstein / std ≥ 0.1 for numbers and Jensen–Shannon base 2 ≥ 0.12 ≈ 0.1 nats for
+  categories, or PSI ≥ 0.2), the data-quality checks, the HTML and JSON reports. Kinds are
+  inferred from the Parquet types. Its verdicts are read from out.json.
 
 Scenarios (stated sizes, σ = the feature's reference std): `none` (a second sample of the
 reference's distribution); `drift` — each kind of change in its own columns, one material
@@ -109,73 +111,6 @@ def evidently_main(reference: str, current: str) -> None:
     _emit({"import_s": t1 - t0, "read_s": t2 - t1, "compute_s": t3 - t2, "features": features})
 
 
-def reference_main(reference: str, out: str) -> None:
-    t0 = time.perf_counter()
-    import pandas as pd
-
-    from opsloop.core.profile import compute_profile
-
-    t1 = time.perf_counter()
-    frame = pd.read_parquet(reference)
-    t2 = time.perf_counter()
-    profile = compute_profile(frame, _specs())
-    Path(out).write_text(profile.to_json())
-    _emit({"import_s": t1 - t0, "read_s": t2 - t1, "compute_s": time.perf_counter() - t2})
-
-
-def opsloop_main(profile_json: str, current: str) -> None:
-    t0 = time.perf_counter()
-    import duckdb
-
-    from opsloop.config import DriftConfig, FeatureDriftConfig
-    from opsloop.core.profile import Profile
-    from opsloop.engines.profile_sql import quote, run_profile
-    from opsloop.monitor.drift import detect_drift
-
-    t1 = time.perf_counter()
-    reference = Profile.from_json(Path(profile_json).read_text())
-    with duckdb.connect() as con:
-        window = run_profile(con, reference, f"read_parquet({quote(current)})")[0][1]
-    t2 = time.perf_counter()
-    js = JS_NATS / math.sqrt(math.log(2))  # base-2 distance = nats / √ln 2
-    cfg = DriftConfig(
-        features={
-            **{n: FeatureDriftConfig(method="wasserstein", threshold=WASSERSTEIN) for n in NUMERIC},
-            **{c: FeatureDriftConfig(method="jensenshannon", threshold=js) for c in CATEGORICAL},
-        }
-    )
-    drift = detect_drift(reference, window, _specs(), cfg)
-    t3 = time.perf_counter()
-    features = {
-        f.name: {
-            "method": f.test,
-            "value": f.statistic,
-            "threshold": f.threshold,
-            "drifted": f.drifted,
-        }
-        for f in drift.features
-    }
-    _emit(
-        {
-            "import_s": t1 - t0,
-            "read_s": 0.0,
-            "compute_s": t3 - t1,
-            "profile_s": t2 - t1,
-            "drift_s": t3 - t2,
-            "features": features,
-        }
-    )
-
-
-def _specs() -> list[Any]:
-    from opsloop.data.features import FeatureSpec
-
-    return [
-        *(FeatureSpec(n, "numeric", "float64") for n in NUMERIC),
-        *(FeatureSpec(c, "categorical", "string") for c in CATEGORICAL),
-    ]
-
-
 # ---- data --------------------------------------------------------------------------------
 
 
@@ -234,7 +169,8 @@ def apply_scenario(frame: Any, scenario: str, reference: Any, seed: int) -> Any:
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run `cmd`: its wall time and its JSON line (which carries its peak RSS)."""
+    """Run a child of this script (`--child evidently`): its wall time and its JSON line
+    (which carries its peak RSS)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -247,6 +183,63 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
         result = json.loads(out.read().decode().strip().splitlines()[-1])
     result["wall_s"] = wall
     return dict(result)
+
+
+GNU_TIME = Path("/usr/bin/time")
+
+
+def _poll_hwm(pid: int, proc: subprocess.Popen[bytes]) -> int:
+    """The process's VmHWM (kB), polled every 5 ms until it exits (fallback without GNU
+    time; may miss growth in its last milliseconds)."""
+    peak = 0
+    status = Path(f"/proc/{pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            break
+        time.sleep(0.005)
+    return peak
+
+
+def measure_cli(reference: Path, current: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
+    """`opsloop drift REF CUR --html … --json …` as the user runs it: wall time from process
+    start to exit (report written), peak RSS, and the verdicts from its JSON."""
+    html, report = out.with_suffix(".html"), out.with_suffix(".json")
+    args = [sys.executable, "-m", "opsloop", "drift", str(reference), str(current)]
+    args += ["--html", str(html), "--json", str(report)]
+    peak_file = out.with_suffix(".peak")
+    timed = GNU_TIME.exists()
+    cmd = [str(GNU_TIME), "-f", "%M", "-o", str(peak_file), *args] if timed else args
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        peak_kb = 0 if timed else _poll_hwm(proc.pid, proc)
+        proc.wait()
+        wall = time.perf_counter() - t0
+        if proc.returncode not in (0, 1) or not html.exists():  # 0 no drift, 1 drift
+            err.seek(0)
+            raise RuntimeError(f"opsloop drift failed:\n{err.read().decode()[-3000:]}")
+    if timed:
+        peak_kb = int(peak_file.read_text().split()[-1])
+    data = json.loads(report.read_text())
+    features = {
+        f["name"]: {
+            "method": f["test"],
+            "value": f["statistic"],
+            "threshold": f["threshold"],
+            "drifted": f["drifted"],
+        }
+        for f in data["drift"]["features"]
+    }
+    return {
+        "wall_s": wall,
+        "peak_mib": peak_kb / 1024,
+        "detected": data["detected"],
+        "features": features,
+    }
 
 
 def versions(evidently_python: str) -> str:
@@ -279,27 +272,28 @@ def evidently_python() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200k rows only")
-    parser.add_argument("--sizes", help="comma-separated row counts (default 1000000,3000000)")
+    parser.add_argument("--sizes", help="comma-separated row counts (default 1000000,10000000)")
     parser.add_argument(
-        "--repeats",
+        "--repeats", type=int, default=3, help="opsloop runs per scenario (Evidently: one)"
+    )
+    parser.add_argument(
+        "--evidently-max-rows",
         type=int,
-        default=3,
-        help="opsloop runs per scenario (Evidently runs once per scenario)",
+        default=3_000_000,
+        help="run Evidently only up to this many rows (default 3M)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary files")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        {"evidently": evidently_main, "reference": reference_main, "opsloop": opsloop_main}[
-            args.child[0]
-        ](*args.child[1:])
+        evidently_main(*args.child[1:])
         return
 
     sizes = [
-        int(s) for s in (args.sizes or ("200000" if args.quick else "1000000,3000000")).split(",")
+        int(s) for s in (args.sizes or ("200000" if args.quick else "1000000,10000000")).split(",")
     ]
-    ev_python = evidently_python()
+    ev_python = evidently_python() if min(sizes) <= args.evidently_max_rows else None
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -309,9 +303,10 @@ def main() -> None:
     ev_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     ev_env["DO_NOT_TRACK"] = "1"  # Evidently's telemetry
     me = str(Path(__file__).resolve())
-    print(f"machine: {machine()}\n{versions(ev_python)}", flush=True)
+    found = versions(ev_python) if ev_python else "Evidently not run"
+    print(f"machine: {machine()}\n{found}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="opsloop-drift-bench-"))
-    report: dict[str, Any] = {"machine": machine(), "versions": versions(ev_python), "sizes": {}}
+    report: dict[str, Any] = {"machine": machine(), "versions": found, "sizes": {}}
     try:
         for n in sizes:
             print(
@@ -322,52 +317,50 @@ def main() -> None:
             ref_path = tmp / f"reference-{n}.parquet"
             reference.to_parquet(ref_path, index=False)
             base = make_frame(n, seed=2)
-            profile_json = tmp / f"reference-{n}.json"
-            ref_run = measure(
-                [sys.executable, me, "--child", "reference", str(ref_path), str(profile_json)], env
-            )
-            print(
-                f"  opsloop reference profile (training time): {ref_run['wall_s']:.2f} s "
-                f"process, {ref_run['compute_s']:.2f} s compute, "
-                f"{ref_run['peak_mib']:.0f} MiB",
-                flush=True,
-            )
-            runs: dict[str, list[dict[str, Any]]] = {"evidently": [], "opsloop": []}
-            verdicts: dict[str, dict[str, Any]] = {}
+            paths = []
             for k, scenario in enumerate(SCENARIOS):
                 cur_path = tmp / f"current-{n}-{scenario}.parquet"
                 apply_scenario(base, scenario, reference, seed=10 + k).to_parquet(
                     cur_path, index=False
                 )
-                ev = measure(
-                    [ev_python, me, "--child", "evidently", str(ref_path), str(cur_path)], ev_env
-                )
-                ops = [
-                    measure(
-                        [
-                            sys.executable,
-                            me,
-                            "--child",
-                            "opsloop",
-                            str(profile_json),
-                            str(cur_path),
-                        ],
-                        env,
+                paths.append(cur_path)
+            del reference, base  # the children's memory is theirs alone; keep the parent small
+            runs: dict[str, list[dict[str, Any]]] = {"evidently": [], "opsloop": []}
+            verdicts: dict[str, dict[str, Any]] = {}
+            for scenario, cur_path in zip(SCENARIOS, paths, strict=True):
+                ev = None
+                if ev_python is not None and n <= args.evidently_max_rows:
+                    ev = measure(
+                        [ev_python, me, "--child", "evidently", str(ref_path), str(cur_path)],
+                        ev_env,
                     )
+                    runs["evidently"].append(ev)
+                ops = [
+                    measure_cli(ref_path, cur_path, tmp / f"out-{n}-{scenario}", env)
                     for _ in range(args.repeats)
                 ]
-                runs["evidently"].append(ev)
                 runs["opsloop"] += ops
-                verdicts[scenario] = {"evidently": ev["features"], "opsloop": ops[0]["features"]}
+                verdicts[scenario] = {
+                    "evidently": None if ev is None else ev["features"],
+                    "opsloop": ops[0]["features"],
+                }
+                theirs = (
+                    "not run" if ev is None else f"{ev['wall_s']:7.2f} s {ev['peak_mib']:6.0f} MiB"
+                )
                 print(
-                    f"  {scenario:<12} evidently {ev['wall_s']:7.2f} s {ev['peak_mib']:6.0f} MiB"
-                    f" | opsloop {statistics.median(o['wall_s'] for o in ops):6.2f} s "
+                    f"  {scenario:<12} evidently {theirs} | opsloop drift "
+                    f"{statistics.median(o['wall_s'] for o in ops):6.2f} s "
                     f"{statistics.median(o['peak_mib'] for o in ops):5.0f} MiB",
                     flush=True,
                 )
                 cur_path.unlink()
-            report["sizes"][n] = summarize(n, ref_run, runs, verdicts)
+            report["sizes"][n] = summarize(n, runs, verdicts)
             ref_path.unlink()
+        smallest = report["sizes"][sizes[0]]["medians"]["opsloop"]["peak_mib"]
+        for n in sizes[1:]:
+            peak = report["sizes"][n]["medians"]["opsloop"]["peak_mib"]
+            report["sizes"][n]["memory_vs_smallest"] = peak / smallest
+            print(f"\nopsloop peak memory at {n:,} rows / at {sizes[0]:,}: {peak / smallest:.2f}")
     finally:
         if args.keep:
             print(f"kept {tmp}")
@@ -383,38 +376,26 @@ def _med(runs: list[dict[str, Any]], key: str) -> float:
 
 def summarize(
     n: int,
-    ref_run: dict[str, Any],
     runs: dict[str, list[dict[str, Any]]],
     verdicts: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    ev, ops = runs["evidently"], runs["opsloop"]
     table = {
-        name: {k: _med(r, k) for k in ("wall_s", "peak_mib", "import_s", "read_s", "compute_s")}
-        | {"runs": len(r)}
+        name: {k: _med(r, k) for k in ("wall_s", "peak_mib")} | {"runs": len(r)}
         for name, r in runs.items()
+        if r
     }
-    print(f"\n  medians at {n:,} rows ({len(ev)} Evidently runs, {len(ops)} opsloop runs)")
-    print(
-        f"  {'':<26}{'process s':>10}{'imports s':>10}{'read s':>8}{'compute s':>10}"
-        f"{'peak MiB':>10}"
-    )
+    print(f"\n  medians at {n:,} rows")
+    print(f"  {'':<16}{'process s':>10}{'peak MiB':>10}{'runs':>6}")
     for name, m in table.items():
-        print(
-            f"  {name:<26}{m['wall_s']:10.2f}{m['import_s']:10.2f}{m['read_s']:8.2f}"
-            f"{m['compute_s']:10.2f}{m['peak_mib']:10.0f}"
-        )
-    print(
-        f"  {'opsloop reference profile':<26}{ref_run['wall_s']:10.2f}"
-        f"{ref_run['import_s']:10.2f}{ref_run['read_s']:8.2f}{ref_run['compute_s']:10.2f}"
-        f"{ref_run['peak_mib']:10.0f}"
-    )
+        print(f"  {name:<16}{m['wall_s']:10.2f}{m['peak_mib']:10.0f}{m['runs']:6d}")
+    out: dict[str, Any] = {"medians": table}
+    if "evidently" not in table:
+        return out
     speed = table["evidently"]["wall_s"] / table["opsloop"]["wall_s"]
-    compute = table["evidently"]["compute_s"] / table["opsloop"]["compute_s"]
     memory = table["opsloop"]["peak_mib"] / table["evidently"]["peak_mib"]
     print(
-        f"  ratios: process wall Evidently/opsloop {speed:.1f}×, compute {compute:.1f}× "
-        f"(Evidently's report vs opsloop's profile + drift); peak memory opsloop/Evidently "
-        f"{memory:.3f}"
+        f"  ratios: process wall Evidently / opsloop drift {speed:.1f}×; "
+        f"peak memory opsloop / Evidently {memory:.3f}"
     )
     agree = total = 0
     print(
@@ -422,13 +403,16 @@ def summarize(
         f"std for n*, Jensen-Shannon in nats for c*, opsloop's converted from base 2)"
     )
     print(
-        f"  {'scenario':<12}{'feature':<8}{'E value':>9}{'O value':>9}{'E':>5}{'O':>5}{'agree':>7}"
+        f"  {'scenario':<12}{'feature':<8}{'E value':>10}{'O value':>10}{'O test':>15}"
+        f"{'E':>5}{'O':>5}{'agree':>7}"
     )
     rows = []
     for scenario, both in verdicts.items():
         for feature in [*NUMERIC, *CATEGORICAL]:
             e, o = both["evidently"][feature], both["opsloop"][feature]
-            o_value = o["value"] * (math.sqrt(math.log(2)) if feature in CATEGORICAL else 1.0)
+            o_value = float(o["value"]) * (
+                math.sqrt(math.log(2)) if o["method"] == "jensenshannon" else 1.0
+            )
             same = bool(e["drifted"]) == bool(o["drifted"])
             agree += same
             total += 1
@@ -438,22 +422,20 @@ def summarize(
                     "feature": feature,
                     "evidently": e["value"],
                     "opsloop": o_value,
+                    "opsloop_test": o["method"],
                     "evidently_drifted": e["drifted"],
                     "opsloop_drifted": o["drifted"],
                     "agree": same,
                 }
             )
             print(
-                f"  {scenario:<12}{feature:<8}{e['value']:9.4f}{o_value:9.4f}"
+                f"  {scenario:<12}{feature:<8}{e['value']:10.4f}{o_value:10.4f}{o['method']:>15}"
                 f"{'yes' if e['drifted'] else 'no':>5}{'yes' if o['drifted'] else 'no':>5}"
                 f"{'' if same else 'NO':>7}"
             )
     print(f"  agreement: {agree}/{total}")
-    return {
-        "medians": table,
-        "reference_profile": ref_run,
+    return out | {
         "speed_ratio": speed,
-        "compute_ratio": compute,
         "memory_ratio": memory,
         "agreement": [agree, total],
         "verdicts": rows,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` 
         MultivariateSummary,
     )
     from opsloop.monitor.backfill import BackfillResult
+    from opsloop.monitor.datasets import DatasetComparison
     from opsloop.orchestrate.agent import TickResult
     from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.project import Project
@@ -282,6 +283,53 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 markup=False,
             )
     console.print(f"Report: {r.report_path}", soft_wrap=True)
+
+
+def print_comparison(console: Console, r: DatasetComparison) -> None:
+    """`opsloop drift`: the verdict, one row per feature (drifted first), quality breaches
+    and what was not compared."""
+    d = r.drift
+    console.print(
+        f"Reference {r.reference} ({r.reference_rows} rows) vs current {r.current} "
+        f"({r.current_rows} rows).",
+        markup=False,
+        soft_wrap=True,
+    )
+    if d.tested:
+        verdict = "[red]DATASET DRIFT[/]" if d.detected else "[green]no dataset drift[/]"
+        console.print(
+            f"{verdict}: {d.share:.0%} of {d.tested} features drifted "
+            f"(dataset drift at {r.drift_config.share:.0%}) {d.drifted_features}"
+        )
+    else:
+        console.print("Drift [yellow]not judged[/]: no feature had enough rows.")
+    table = Table("feature", "kind", "test", "statistic", "p-value", "PSI", "drifted", box=None)
+    for f in sorted(d.features, key=lambda f: (not f.drifted, f.name)):
+        judged = f.status != "insufficient_data"
+        table.add_row(
+            f.name,
+            f.kind,
+            f.test,
+            _fmt(f.statistic),
+            _fmt(f.p_value),
+            _fmt(f.psi),
+            "[red]yes[/]" if f.drifted else "no" if judged else "not judged",
+        )
+    print_table(console, table)
+    breaches = r.quality.breaches
+    console.print(
+        "Data quality: "
+        + ("[green]passed[/]" if not breaches else f"[red]{len(breaches)} breach(es)[/]")
+    )
+    for c in breaches:
+        where = f" {c.feature}" if c.feature else ""
+        console.print(f"  {c.check}{where}: {c.detail} (expected {c.expected})", markup=False)
+    if r.skipped:
+        console.print(
+            "Not compared: " + ", ".join(f"{s.name} ({s.reason})" for s in r.skipped),
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _short(iso: Any) -> str:

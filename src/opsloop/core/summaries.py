@@ -294,7 +294,7 @@ class QualityChange(Model):
 
 
 class PreviousComparison(Model):
-    """The ``previous`` key: this window against the previous one (monitor.compare)."""
+    """The ``previous`` key: this window against the previous one (monitor.previous)."""
 
     id: int | None = None
     version: str | None = None

@@ -148,12 +148,27 @@ def _numeric_branch(
     )
 
 
+def as_text(col: str, sql_type: str = "VARCHAR") -> str:
+    """A column as the text of its categories. Booleans are spelled out: DuckDB pushes a
+    `CAST(… AS VARCHAR)` into its CSV reader, which then returns the file's own text
+    ("True") instead of the cast's ("true")."""
+    if sql_type.upper() == "BOOLEAN":
+        return f"CASE WHEN {col} THEN 'true' WHEN NOT {col} THEN 'false' END"
+    return f"CAST({col} AS VARCHAR)"
+
+
 def _category_list(fp: FeatureProfile) -> list[str]:
     return fp.known if fp.known is not None else fp.categories
 
 
 def _category_branch(
-    i: int, fp: FeatureProfile, col: str, keys: list[str], source: str, ts: str | None = None
+    i: int,
+    fp: FeatureProfile,
+    col: str,
+    keys: list[str],
+    source: str,
+    ts: str | None = None,
+    sql_type: str = "VARCHAR",
 ) -> str:
     values = _category_list(fp)
     missing = "-CAST(v IS NULL AS INTEGER)"  # −1 for null, 0 for a value not in the list
@@ -168,7 +183,7 @@ def _category_branch(
         f"NULL::DOUBLE AS s, NULL::DOUBLE AS ss, {typed} AS te, {newest} FROM "
     )
     tail = f" GROUP BY {', '.join([*keys, 'code'])}"
-    scan = f"(SELECT {', '.join([*keys, f'CAST({col} AS VARCHAR) AS v'])}{ts_col} FROM {source})"
+    scan = f"(SELECT {', '.join([*keys, f'{as_text(col, sql_type)} AS v'])}{ts_col} FROM {source})"
     # what the aggregates above read besides the code: v (type errors), ts (newest)
     carried = (["v"] if fp.kind == "boolean" else []) + (["ts"] if ts is not None else [])
     if not values:
@@ -295,7 +310,9 @@ def profile_branches(
     branches = [
         _numeric_branch(i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n])
         if fp.kind == "numeric"
-        else _category_branch(i, fp, ident(n), list(keys), source, ts if i == 0 else None)
+        else _category_branch(
+            i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n]
+        )
         for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)
     ]
     return names, branches

@@ -3,7 +3,7 @@ deployed version's reference profile; results to the ops store, an HTML + JSON r
 `.opsloop/reports/`, events on breaches (written by the store in the same transaction).
 
 Each result is also compared with the previous window's result of the same version
-(`monitor/compare.py`, summary key ``previous``), and the HTML report charts the stored
+(`monitor/previous.py`, summary key ``previous``), and the HTML report charts the stored
 history of that version (`HISTORY_WINDOWS` latest windows)."""
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def record_window(
     replaces: tuple[int, ...] = (),
 ) -> MonitorResult:
     """Compare with the previous window, write the report files, store the result."""
-    from opsloop.monitor.compare import compare_windows
+    from opsloop.monitor.previous import compare_windows
 
     window = Window(report.window_start, report.window_end)
     summary = report.to_dict()

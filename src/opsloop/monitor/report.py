@@ -13,13 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloop.core.profile import Profile
 from opsloop.core.summaries import VERDICTS, feature_verdict
-from opsloop.monitor.run import MonitorReport
 from opsloop.templates import render, safe_svg, when
 from opsloop.templates.svg import Series, histogram, line_chart
+
+if TYPE_CHECKING:
+    from markupsafe import Markup
+
+    from opsloop.monitor.run import MonitorReport  # typing only: it imports pandas
 
 Summary = Mapping[str, Any]
 
@@ -195,24 +199,22 @@ def _over_time(series: Sequence[Summary]) -> OverTime:
     return OverTime(len(series), [safe_svg(c) for c in general], [safe_svg(c) for c in charts])
 
 
-def render_html(
-    report: MonitorReport | Summary,
-    reference: Profile | None,
-    *,
-    title: str,
-    history: Sequence[Summary] = (),
-) -> str:
-    """The report of one window. `report`: the result or its summary; `reference`: the
-    version's profile (bin labels of the histograms); `history`: earlier windows'
-    summaries of the same version, oldest first."""
-    s: Summary = report.to_dict() if isinstance(report, MonitorReport) else report
-    features = sorted(
-        (_with_verdict(f) for f in _features(s)),
+def drifted_first(features: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Features (summary dicts) in the report's order, each with its verdict: drift, then
+    immaterial, no drift, not judged; by name within each."""
+    return sorted(
+        (_with_verdict(f) for f in features),
         key=lambda f: (VERDICTS.index(f["verdict"]), str(f.get("name"))),
     )
-    prediction = (s.get("drift") or {}).get("prediction")
+
+
+def feature_histograms(
+    features: Sequence[Mapping[str, Any]], reference: Profile | None
+) -> list[Markup]:
+    """Reference vs current histogram (SVG) of each judged feature (summary dicts);
+    `reference` gives the bins' labels."""
     ref_features = reference.features if reference is not None else {}
-    histograms = [
+    return [
         safe_svg(
             histogram(
                 str(f.get("name")),
@@ -225,6 +227,22 @@ def render_html(
         for f in features
         if f.get("status") != "insufficient_data" and f.get("reference_counts")
     ]
+
+
+def render_html(
+    report: MonitorReport | Summary,
+    reference: Profile | None,
+    *,
+    title: str,
+    history: Sequence[Summary] = (),
+) -> str:
+    """The report of one window. `report`: the result or its summary; `reference`: the
+    version's profile (bin labels of the histograms); `history`: earlier windows'
+    summaries of the same version, oldest first."""
+    s: Summary = report if isinstance(report, Mapping) else report.to_dict()
+    features = drifted_first(_features(s))
+    prediction = (s.get("drift") or {}).get("prediction")
+    histograms = feature_histograms(features, reference)
     previous = s.get("previous")
     changed = [
         f

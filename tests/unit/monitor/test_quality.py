@@ -257,3 +257,23 @@ def test_a_damaged_contract_is_a_clear_error() -> None:
 
     with pytest.raises(InvalidInputError, match=r"schema\.yaml"):
         contract_from_yaml("columns: [this is: not a schema")
+
+
+def test_exceeds_decides_as_the_clopper_pearson_bound_without_scipy() -> None:
+    from opsloop.monitor.quality import binomial_tail, exceeds
+
+    for n in (1, 2, 7, 30, 100, 1_000, 100_000, 1_000_000):
+        for k in sorted({1, 2, 3, n // 100, n // 20, n // 10, n // 3, n}):
+            if not 1 <= k <= n:
+                continue
+            assert binomial_tail(k, n, 0.03) == pytest.approx(
+                stats.binom.sf(k - 1, n, 0.03), rel=1e-7, abs=1e-300
+            )
+            for limit in (0.0, 0.001, 0.01, 0.05, 0.2, 0.5, 0.99):
+                for confidence in (0.9, 0.99):
+                    assert exceeds(k, n, limit, confidence) == (
+                        lower_bound(k, n, confidence) > limit
+                    ), (k, n, limit, confidence)
+    for k in range(10_000, 10_400, 7):  # near the limit, where the tail decides
+        assert exceeds(k, 1_000_000, 0.01, 0.99) == (lower_bound(k, 1_000_000, 0.99) > 0.01)
+    assert not exceeds(0, 10, 0.0, 0.99) and not exceeds(5, 0, 0.1, 0.99)

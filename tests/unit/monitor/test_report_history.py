@@ -6,7 +6,7 @@ import re
 from xml.etree import ElementTree
 
 from monitor_fixtures import feature, summary
-from opsloop.monitor.compare import compare_windows
+from opsloop.monitor.previous import compare_windows
 from opsloop.monitor.report import render_html
 
 EXTERNAL = re.compile(r"""(src|href|xlink:href)\s*=\s*["']?\s*(https?:)?//""", re.I)

@@ -18,7 +18,7 @@ from opsloop.core.digest import digest
 from opsloop.core.profile import compute_profile, profile_frame
 from opsloop.core.summaries import MonitorSummary, QualitySummary
 from opsloop.data.features import FeatureSpec
-from opsloop.monitor.compare import compare_windows
+from opsloop.monitor.previous import compare_windows
 from opsloop.monitor.run import run_monitor
 from opsloop.store._util import jsonable
 from opsloop.store.records import MonitorResult

@@ -267,7 +267,7 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     from datetime import UTC, datetime, timedelta
 
     from monitor_fixtures import feature, store_window, summary
-    from opsloop.monitor.compare import compare_windows
+    from opsloop.monitor.previous import compare_windows
 
     p, client = managed
     assert client.get("/api/models/tiny/monitoring").json() == {

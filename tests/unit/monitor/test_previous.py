@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor_fixtures import feature, summary
-from opsloop.monitor.compare import compare_windows
+from opsloop.monitor.previous import compare_windows
 
 
 def test_newly_drifted_recovered_and_changes() -> None:

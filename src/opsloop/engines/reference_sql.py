@@ -1,0 +1,268 @@
+"""A reference profile (layout and counts) built from the reference data in DuckDB.
+
+`opsloop.core.profile.compute_profile` builds the same from a pandas frame with NumPy; this
+module is for data that should not become a frame (`opsloop drift` on files of millions of
+rows): memory stays bounded by the groups, not the rows. Two statements:
+
+1. **Layout** (one `UNION ALL`, one branch per feature): per numeric feature the count,
+   mean and population std of its finite values (the sketch layout: center, scale); per
+   categorical/boolean feature its value counts, top `TOP_CATEGORIES` by (−count, value),
+   with the number of distinct values and of values seen once (Good–Turing's rate of new
+   categories, the quality check's baseline).
+2. **Sketch**: the numeric features' `profile_sql` branches on that layout (count, min,
+   max and sums per sketch key). The deciles are read off the per-key counts: the key of
+   NumPy's linear-interpolated quantile of rank h = (n − 1)·q is the key holding ranks ⌊h⌋
+   and ⌈h⌉ when one key holds both, else the key of the interpolation between the
+   former's maximum and the latter's minimum, which the statement returns exactly. So the
+   histogram edges (`edge_keys`) equal NumPy's; only the interior decile *values* kept for
+   display (`edges`) are interpolated within their bucket (0.5% of the distance from the
+   mean). Categorical counts come from statement 1.
+
+The seeded sample of each numeric feature (exact KS on small windows) is read only when a
+comparison needs it (`sample`): every finite value (sorted, as NumPy's) when there are at
+most `SAMPLE_SIZE`, else DuckDB's reservoir sample — a different, equally uniform sample
+than NumPy's, so exact-KS p-values can differ slightly from a profile built with NumPy.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from opsloop.core.profile import (
+    BOOLEAN_VALUES,
+    HIST_BINS,
+    MAX_KNOWN,
+    OTHER,
+    SAMPLE_SIZE,
+    TOP_CATEGORIES,
+    FeatureLike,
+    FeatureProfile,
+    Profile,
+)
+from opsloop.core.sketch import SketchLayout
+from opsloop.engines.profile_sql import (
+    NUMBER_TYPES,
+    as_text,
+    clamp_key,
+    ident,
+    profile_branches,
+    profile_rows,
+)
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """The reference profile and what the quality checks learn from the same pass: each
+    categorical feature's share of values seen once (Good–Turing)."""
+
+    profile: Profile
+    unseen_rate: dict[str, float]
+
+
+def _double(col: str, sql_type: str) -> str:
+    typed = sql_type.upper() in NUMBER_TYPES or sql_type.upper().startswith("DECIMAL")
+    return f"CAST({col} AS DOUBLE)" if typed else f"TRY_CAST({col} AS DOUBLE)"
+
+
+def _layout_branch(i: int, spec: FeatureLike, source: str, sql_type: str, top_k: int) -> str:
+    col = ident(spec.name)
+    if spec.kind == "numeric":
+        fin = "FILTER (WHERE isfinite(x))"
+        return (
+            f"SELECT {i} AS f, NULL::VARCHAR AS v, count(*) {fin} AS n, NULL::BIGINT AS d, "
+            f"NULL::BIGINT AS s, count(*) AS t, NULL::BIGINT AS nn, avg(x) {fin} AS mean, "
+            f"stddev_pop(x) {fin} AS std FROM (SELECT {_double(col, sql_type)} AS x FROM {source})"
+        )
+    # the null group is kept (it carries the totals when every value is null)
+    return (
+        f"SELECT {i} AS f, v, n, d, s, t, nn, NULL::DOUBLE AS mean, NULL::DOUBLE AS std FROM "
+        "(SELECT v, n, count(v) OVER () AS d, "
+        "sum(CASE WHEN v IS NOT NULL AND n = 1 THEN 1 ELSE 0 END) OVER () AS s, "
+        "sum(n) OVER () AS t, sum(CASE WHEN v IS NOT NULL THEN n ELSE 0 END) OVER () AS nn "
+        f"FROM (SELECT v, count(*) AS n FROM (SELECT {as_text(col, sql_type)} AS v FROM {source}) "
+        "GROUP BY v) "
+        f"QUALIFY v IS NULL OR row_number() OVER (ORDER BY v IS NULL, n DESC, v) <= {top_k})"
+    )
+
+
+def _categorical(
+    spec: FeatureLike, rows: Sequence[tuple[Any, ...]]
+) -> tuple[FeatureProfile, float]:
+    """The reference's own categorical profile from its layout rows, and its rate of
+    values seen once."""
+    top = [(str(v), int(n)) for _, v, n, *_ in rows if v is not None]
+    first = rows[0]
+    distinct, singles, total, non_null = (int(x or 0) for x in first[3:7])
+    cats = [v for v, _ in top]
+    known = sorted(cats) if distinct <= MAX_KNOWN else None
+    counts = [n for _, n in top] + [non_null - sum(n for _, n in top)]
+    errors = 0
+    if spec.kind == "boolean":
+        errors = sum(n for v, n in top if v not in BOOLEAN_VALUES)
+    fp = FeatureProfile(
+        spec.name,
+        spec.kind,
+        count=total,
+        null_count=total - non_null,
+        categories=cats,
+        known=known,
+        counts=counts,
+        type_errors=errors,
+    )
+    return fp, (singles / non_null if non_null else 0.0)
+
+
+def _finite_keys(fp: FeatureProfile, rows: Sequence[tuple[Any, ...]]) -> np.ndarray:
+    """(key, n, min, max) of the finite values per sketch key, in key (value) order, from
+    a numeric branch's rows (f, code, inf, n, lo, hi, ...)."""
+    assert fp.layout is not None
+    top = clamp_key(fp.layout)
+    per: dict[int, list[float]] = {}
+    for _, code, inf, n, lo, hi, *_ in rows:
+        if code is None or code != code or inf:
+            continue
+        key = int(max(-top, min(top, code)))
+        got = per.get(key)
+        per[key] = (
+            [key, n, lo, hi] if got is None else [key, got[1] + n, min(got[2], lo), max(got[3], hi)]
+        )
+    return np.asarray([per[k] for k in sorted(per)], dtype=float).reshape(-1, 4)
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    """NumPy's interpolation in `np.quantile` (`_lerp`)."""
+    diff = b - a
+    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+
+
+def deciles(
+    layout: SketchLayout, keyed: np.ndarray, n_bins: int = HIST_BINS
+) -> tuple[list[float], list[int]]:
+    """(edges for display, edge keys) of `n_bins` quantile bins from per-key rows
+    (`_finite_keys`): the keys of NumPy's linear quantiles (module docstring)."""
+    counts = keyed[:, 1].astype(np.int64)
+    n = int(counts.sum())
+    cum = np.cumsum(counts)
+    first = cum - counts  # rank of each key's first value
+
+    def at(rank: int) -> int:
+        return int(np.searchsorted(cum, rank, side="right"))
+
+    values: list[float] = []
+    keys: list[int] = []
+    for q in np.linspace(0.0, 1.0, n_bins + 1):
+        h = (n - 1) * q
+        j = int(np.floor(h))
+        g = float(h - j)
+        a = at(j)
+        b = at(min(j + 1, n - 1))
+        if a == b or g == 0.0:
+            key, lo, hi = int(keyed[a, 0]), float(keyed[a, 2]), float(keyed[a, 3])
+            if lo == hi or counts[a] == 1:
+                value = lo
+            else:  # within the bucket: its values' range, by rank (display only)
+                value = lo + (hi - lo) * (h - first[a]) / (counts[a] - 1)
+            keys.append(key)
+        else:  # rank j is the last of key a, j + 1 the first of key b: both known
+            value = _lerp(float(keyed[a, 3]), float(keyed[b, 2]), g)
+            keys.append(int(layout.index(np.asarray([value]))[0]))
+        values.append(float(min(max(value, keyed[0, 2]), keyed[-1, 3])))
+    return [float(e) for e in np.unique(values)], sorted(set(keys))
+
+
+def reference_profile(
+    con: Any,
+    source: str,
+    features: Sequence[FeatureLike],
+    columns: Mapping[str, str],
+    params: Sequence[Any] = (),
+    *,
+    top_k: int = TOP_CATEGORIES,
+) -> ReferenceData:
+    """The reference profile of the relation `source` (`columns`: its `describe`) for
+    `features` (all present in it), without a sample (`sample` adds it)."""
+    specs = list(features)
+    if not specs:
+        return ReferenceData(Profile(0, {}), {})
+    branches = [_layout_branch(i, s, source, columns[s.name], top_k) for i, s in enumerate(specs)]
+    rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches)).fetchall()
+    per: list[list[tuple[Any, ...]]] = [[] for _ in specs]
+    for row in rows:
+        per[row[0]].append(row)
+    n_rows = 0
+    found: dict[str, FeatureProfile] = {}
+    unseen: dict[str, float] = {}
+    numeric: dict[str, FeatureProfile] = {}
+    for spec, got in zip(specs, per, strict=True):
+        if not got:  # an empty relation: no rows at all
+            continue
+        n_rows = max(n_rows, int(got[0][5]))
+        if spec.kind != "numeric":
+            found[spec.name], unseen[spec.name] = _categorical(spec, got)
+            continue
+        finite, mean, std = int(got[0][2]), got[0][7], got[0][8]
+        if finite == 0:
+            numeric[spec.name] = FeatureProfile(spec.name, "numeric")
+            continue
+        center = float(mean)
+        layout = SketchLayout(center, float(std) if std and std > 0 else (abs(center) or 1.0))
+        numeric[spec.name] = FeatureProfile(
+            spec.name, "numeric", layout=layout, shift=layout.center
+        )
+    if numeric:
+        found.update(_numeric_profiles(con, source, numeric, columns, params))
+    ordered = {s.name: found[s.name] for s in specs if s.name in found}
+    return ReferenceData(Profile(n_rows, ordered), unseen)
+
+
+def _numeric_profiles(
+    con: Any,
+    source: str,
+    numeric: dict[str, FeatureProfile],
+    columns: Mapping[str, str],
+    params: Sequence[Any],
+) -> dict[str, FeatureProfile]:
+    draft = Profile(0, numeric)
+    names, branches = profile_branches(draft, source, dict(columns), time="")
+    rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches)).fetchall()
+    per: list[list[tuple[Any, ...]]] = [[] for _ in names]
+    for row in rows:
+        per[row[0]].append(row)
+    laid: dict[str, FeatureProfile] = {}
+    for name, got in zip(names, per, strict=True):
+        fp = numeric[name]
+        keyed = _finite_keys(fp, got) if fp.layout is not None else np.empty((0, 4))
+        if fp.layout is None or not len(keyed):
+            laid[name] = fp
+            continue
+        edges, edge_keys = deciles(fp.layout, keyed)
+        laid[name] = replace(fp, edges=edges, edge_keys=edge_keys)
+    return profile_rows(Profile(0, laid), names, rows)[0][1].features
+
+
+def sample(
+    con: Any,
+    source: str,
+    name: str,
+    sql_type: str,
+    params: Sequence[Any] = (),
+    *,
+    size: int = SAMPLE_SIZE,
+) -> list[float]:
+    """A uniform sample of at most `size` finite values of the column `name`, sorted:
+    all of them when there are at most `size` (module docstring)."""
+    seed = zlib.crc32(name.encode()) % (2**31)
+    sql = (
+        f"SELECT x FROM (SELECT x FROM (SELECT {_double(ident(name), sql_type)} AS x "
+        f"FROM {source}) WHERE isfinite(x)) "
+        f"USING SAMPLE reservoir({int(size)} ROWS) REPEATABLE ({seed})"
+    )
+    return sorted(float(r[0]) for r in con.execute(sql, list(params)).fetchall())
+
+
+__all__ = ["OTHER", "ReferenceData", "deciles", "reference_profile", "sample"]

@@ -1,0 +1,399 @@
+"""Drift between any two data sets, without a project: `opsloop drift REF CUR`,
+`opsloop.monitor.compare(reference, current)`.
+
+The same machinery as `opsloop monitor`, on data instead of a model's windows: the
+reference profile is built from the reference data in DuckDB
+(`opsloop.engines.reference_sql`: the layout of `compute_profile`, in bounded memory), the
+current data is profiled on its layout by the monitor's query (`engines/profile_sql`), and
+`detect_drift` and the data-quality feature checks judge it with the monitor's rules and
+`DriftConfig`. Each side is a Parquet or CSV file (globs and directories of Parquet files
+too), a DuckDB query written `sql:SELECT …`, or (in Python) a pandas DataFrame.
+
+Kinds are inferred from the reference's column types — booleans are boolean, numbers
+numeric, text categorical — and can be overridden (`categorical`, `numeric`); columns of
+other types (dates, timestamps, lists, blobs…) are skipped unless named in an override.
+Columns in only one of the data sets are left out and listed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsloop.config import DriftConfig, MonitorQualityConfig
+from opsloop.core.profile import Profile
+from opsloop.data.features import FeatureKind, FeatureSpec
+from opsloop.errors import InvalidInputError
+from opsloop.monitor.drift import DriftResult, detect_drift, wants_exact
+from opsloop.monitor.quality import Expectations, QualityReport, check_features
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import duckdb
+    import pandas as pd
+
+    DataInput: TypeAlias = str | os.PathLike[str] | pd.DataFrame
+
+SQL_PREFIX = "sql:"
+PARQUET = (".parquet", ".pq", ".parq")
+CSV = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.zst")
+_NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
+_TEXT_TYPES = ("VARCHAR", "ENUM", "UUID")
+MEMORY_LIMIT = "1GB"  # DuckDB's: the profiles stream; this only caps a runaway query
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class SkippedColumn:
+    name: str
+    type: str
+    reason: str
+
+
+@dataclass
+class DatasetComparison:
+    """The result of `compare`: drift (the monitor's `DriftResult`), the data-quality
+    feature checks, the features compared (name, kind, DuckDB type) and what was left out."""
+
+    reference: str
+    current: str
+    features: list[FeatureSpec]
+    drift: DriftResult
+    quality: QualityReport
+    reference_profile: Profile
+    current_profile: Profile
+    skipped: list[SkippedColumn] = field(default_factory=list)
+    drift_config: DriftConfig = field(default_factory=DriftConfig)
+
+    @property
+    def detected(self) -> bool:
+        """Dataset drift: the share of drifted features reached `drift.share`."""
+        return self.drift.detected
+
+    @property
+    def reference_rows(self) -> int:
+        return self.reference_profile.n_rows
+
+    @property
+    def current_rows(self) -> int:
+        return self.current_profile.n_rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "current": self.current,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "detected": self.detected,
+            "features": [{"name": f.name, "kind": f.kind, "type": f.dtype} for f in self.features],
+            "drift": self.drift.to_dict(),
+            "quality": self.quality.to_dict(),
+            "skipped": [vars(s) for s in self.skipped],
+            "drift_share": self.drift_config.share,
+        }
+
+
+@dataclass(frozen=True)
+class _Source:
+    sql: str  # a relation: table function, view name or parenthesised query
+    label: str
+
+
+def _files(text: str, side: str) -> list[str]:
+    path = Path(os.path.expanduser(text))
+    if path.is_dir():
+        found = sorted(glob.glob(str(path / "**" / "*.parquet"), recursive=True))
+        if not found:
+            raise InvalidInputError(
+                f"the {side} folder {text!r} holds no Parquet files",
+                expected="a Parquet or CSV file, a glob, a folder of Parquet files, "
+                "or sql:SELECT …",
+                fix="point at the files themselves, e.g. 'data/*.csv'",
+            )
+        return found
+    found = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else []
+    if not found and path.is_file():
+        found = [str(path)]
+    if not found:
+        raise InvalidInputError(
+            f"the {side} data {text!r} does not exist",
+            expected="a Parquet or CSV file, a glob matching some, or sql:SELECT …",
+            got="no file" + (" matches the pattern" if glob.has_magic(text) else " at that path"),
+            fix="check the path (relative paths start at the current folder)",
+        )
+    return found
+
+
+def _source(data: DataInput, side: str, con: duckdb.DuckDBPyConnection) -> _Source:
+    from opsloop.engines.profile_sql import quote
+
+    if not isinstance(data, str | os.PathLike):
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            raise InvalidInputError(
+                f"the {side} data is a {type(data).__name__}",
+                expected="a path, a glob, sql:SELECT … or a pandas DataFrame",
+            )
+        view = f"opsloop_{side}"
+        con.register(view, data)
+        return _Source(view, f"DataFrame ({len(data)} rows)")
+    text = os.fspath(data)
+    if text.startswith(SQL_PREFIX):
+        query = text[len(SQL_PREFIX) :].strip().rstrip(";")
+        if not query:
+            raise InvalidInputError(
+                f"the {side} query is empty", expected="sql:SELECT … FROM read_parquet('…')"
+            )
+        return _Source(f"({query})", text)
+    files = _files(text, side)
+    listed = "[" + ", ".join(quote(f) for f in files) + "]"
+    lower = [f.lower() for f in files]
+    if all(f.endswith(PARQUET) for f in lower):
+        return _Source(f"read_parquet({listed}, union_by_name = true)", text)
+    if all(f.endswith(CSV) for f in lower):
+        return _Source(f"read_csv({listed}, union_by_name = true)", text)
+    raise InvalidInputError(
+        f"cannot tell the format of the {side} data {text!r}",
+        expected=f"files ending in {', '.join(PARQUET + CSV)} (one format per side)",
+        got=", ".join(Path(f).name for f in files[:3]) + (" …" if len(files) > 3 else ""),
+        fix="rename the files, or read them yourself: sql:SELECT * FROM read_csv('…')",
+    )
+
+
+def _describe(con: duckdb.DuckDBPyConnection, source: _Source, side: str) -> dict[str, str]:
+    import duckdb
+
+    from opsloop.engines.profile_sql import describe
+
+    try:
+        return describe(con, source.sql)
+    except duckdb.Error as exc:
+        raise InvalidInputError(
+            f"DuckDB cannot read the {side} data {source.label!r}: {str(exc).splitlines()[0]}",
+            fix='check the file (or the query) with `duckdb -c "DESCRIBE SELECT * FROM …"`',
+        ) from None
+
+
+def _kind(sql_type: str) -> FeatureKind | None:
+    t = sql_type.upper()
+    if t == "BOOLEAN":
+        return "boolean"
+    if t.startswith(_NUMERIC_TYPES):
+        return "numeric"
+    if t.startswith(_TEXT_TYPES):
+        return "categorical"
+    return None
+
+
+def _names(values: Iterable[str] | str | None) -> list[str]:
+    """Names from a list or a comma-separated string (CLI options may repeat or list)."""
+    if values is None:
+        return []
+    items = [values] if isinstance(values, str) else list(values)
+    return [n.strip() for item in items for n in item.split(",") if n.strip()]
+
+
+def _unknown(names: Sequence[str], available: Sequence[str], option: str) -> None:
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise InvalidInputError(
+            f"{option} names column(s) not in both data sets: {', '.join(missing)}",
+            expected=f"columns of both: {', '.join(available[:20])}"
+            + (" …" if len(available) > 20 else ""),
+            fix="check the spelling (names are case-sensitive)",
+        )
+
+
+def plan_features(
+    ref_columns: dict[str, str],
+    cur_columns: dict[str, str],
+    *,
+    columns: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    numeric: Sequence[str] = (),
+) -> tuple[list[FeatureSpec], list[SkippedColumn]]:
+    """The features to compare (kinds inferred from the reference's types, overridden by
+    `categorical`/`numeric`) and the columns left out, with why."""
+    common = [c for c in ref_columns if c in cur_columns]
+    skipped = [SkippedColumn(c, t, "only in the reference") for c, t in ref_columns.items()]
+    skipped = [s for s in skipped if s.name not in cur_columns]
+    skipped += [
+        SkippedColumn(c, t, "only in the current data")
+        for c, t in cur_columns.items()
+        if c not in ref_columns
+    ]
+    if not common:
+        raise InvalidInputError(
+            "the two data sets have no column in common",
+            expected="columns of the same names in both",
+            got=f"reference {list(ref_columns)[:10]}, current {list(cur_columns)[:10]}",
+            fix="rename the columns, e.g. with sql:SELECT a AS b FROM read_parquet('…')",
+        )
+    both = [*categorical, *numeric]
+    twice = sorted(set(categorical) & set(numeric))
+    if twice:
+        raise InvalidInputError(
+            f"column(s) named both categorical and numeric: {', '.join(twice)}",
+            fix="name each column in one of --categorical and --numeric",
+        )
+    for option, names in (
+        ("--columns", columns),
+        ("--exclude", exclude),
+        ("--categorical/--numeric", both),
+    ):
+        _unknown(names, common, option)
+    chosen = list(columns) if columns else common
+    kinds: dict[str, FeatureKind] = {c: "categorical" for c in categorical}
+    kinds |= {n: "numeric" for n in numeric}
+    features = []
+    for name in chosen:
+        if name in exclude:
+            continue
+        sql_type = ref_columns[name]
+        kind = kinds.get(name) or _kind(sql_type)
+        if kind is None:
+            skipped.append(
+                SkippedColumn(
+                    name, sql_type, "not a number, text or boolean (name it in --categorical)"
+                )
+            )
+            continue
+        features.append(FeatureSpec(name, kind, sql_type.lower()))
+    if not features:
+        raise InvalidInputError(
+            "no column left to compare",
+            expected="at least one numeric, text or boolean column in both data sets",
+            got=f"common columns {common[:10]}; excluded or skipped: "
+            + ", ".join(f"{s.name} ({s.reason})" for s in skipped[:10]),
+            fix="check --columns/--exclude, or name columns in --categorical/--numeric",
+        )
+    return features, skipped
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    con = duckdb.connect(config={"threads": THREADS, "memory_limit": MEMORY_LIMIT})
+    con.execute("SET preserve_insertion_order = false")
+    # read Parquet pages as they are decoded, not whole column chunks ahead: memory then
+    # stays flat from one row group to many (docs/benchmarks.md)
+    con.execute("SET disable_parquet_prefetching = true")
+    return con
+
+
+def compare(
+    reference: DataInput,
+    current: DataInput,
+    *,
+    columns: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
+    categorical: Iterable[str] | str | None = None,
+    numeric: Iterable[str] | str | None = None,
+    drift: DriftConfig | None = None,
+    quality: MonitorQualityConfig | None = None,
+) -> DatasetComparison:
+    """Drift and data quality of `current` against `reference` (module docstring).
+
+    `reference`, `current`: a Parquet/CSV path or glob, a folder of Parquet files,
+    ``"sql:SELECT …"`` (DuckDB) or a pandas DataFrame; `columns`: compare only these;
+    `exclude`: leave these out; `categorical`/`numeric`: override inferred kinds; `drift`,
+    `quality`: the monitor's settings (`monitor.drift`, `monitor.quality` of opsloop.yaml;
+    defaults as there)."""
+    import duckdb
+
+    from opsloop.engines.profile_sql import read_values, run_profile
+    from opsloop.engines.reference_sql import reference_profile, sample
+
+    cfg = drift or DriftConfig()
+    qcfg = quality or MonitorQualityConfig(schema=False)
+    with _connect() as con:
+        ref_src = _source(reference, "reference", con)
+        cur_src = _source(current, "current", con)
+        ref_cols = _describe(con, ref_src, "reference")
+        cur_cols = _describe(con, cur_src, "current")
+        features, skipped = plan_features(
+            ref_cols,
+            cur_cols,
+            columns=_names(columns),
+            exclude=_names(exclude),
+            categorical=_names(categorical),
+            numeric=_names(numeric),
+        )
+        try:
+            ref = reference_profile(con, ref_src.sql, features, ref_cols)
+            profile = ref.profile
+            _not_empty(profile, ref_src, "reference")
+            cur = run_profile(con, profile, cur_src.sql, columns=cur_cols, time="")[0][1]
+            _not_empty(cur, cur_src, "current")
+            exact = [
+                f.name
+                for f in features
+                if f.kind == "numeric"
+                and profile.features[f.name].layout is not None
+                and wants_exact(_with_sample(profile, f.name), cur.features[f.name], cfg)
+            ]
+            for name in exact:
+                profile.features[name].sample = sample(con, ref_src.sql, name, ref_cols[name])
+            values = read_values(con, cur_src.sql, (), exact, limit=cfg.exact_max_rows)
+        except duckdb.Error as exc:
+            raise InvalidInputError(
+                f"DuckDB failed reading the data: {str(exc).splitlines()[0]}",
+                fix="check the files (or the queries) and the column types",
+            ) from None
+    result = detect_drift(profile, cur, features, cfg, values)
+    checks = check_features(
+        profile,
+        cur,
+        features,
+        qcfg,
+        expectations=Expectations(profile.n_rows, None, ref.unseen_rate),
+    )
+    return DatasetComparison(
+        reference=ref_src.label,
+        current=cur_src.label,
+        features=features,
+        drift=result,
+        quality=QualityReport(checks),
+        reference_profile=profile,
+        current_profile=cur,
+        skipped=skipped,
+        drift_config=cfg,
+    )
+
+
+def _with_sample(profile: Profile, name: str) -> Any:
+    """The feature's reference profile as if it had a sample (`wants_exact` asks whether
+    the exact KS would run; the sample is read only then)."""
+    from dataclasses import replace
+
+    return replace(profile.features[name], sample=[0.0])
+
+
+def _not_empty(profile: Profile, source: _Source, side: str) -> None:
+    if profile.n_rows == 0:
+        raise InvalidInputError(
+            f"the {side} data {source.label!r} has no rows",
+            expected="at least one row on each side",
+            fix="check the files or the query's WHERE clause",
+        )

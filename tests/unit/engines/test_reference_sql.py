@@ -1,0 +1,100 @@
+"""The reference profile built in DuckDB equals NumPy's `compute_profile` of the same data:
+counts, sketches, histogram edges (NumPy's deciles' keys), categories, type errors."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from opsloop.core.profile import MAX_KNOWN, OTHER, compute_profile
+from opsloop.data.features import FeatureSpec
+from opsloop.engines.profile_sql import describe
+from opsloop.engines.reference_sql import reference_profile, sample
+
+SPECS = [
+    FeatureSpec("x", "numeric", "float64"),
+    FeatureSpec("i", "numeric", "int64"),
+    FeatureSpec("d", "numeric", "float64"),  # three values: deciles coincide
+    FeatureSpec("c", "categorical", "string"),
+    FeatureSpec("b", "boolean", "bool"),
+]
+EXACT = ("count", "null_count", "counts", "sketch", "edge_keys", "categories", "known")
+EXACT += ("unseen", "min", "max", "type_errors")
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.lognormal(1.0, 0.8, n)
+    x[rng.random(n) < 0.05] = np.nan
+    x[: min(n, 2)] = [np.inf, -np.inf][: min(n, 2)]
+    c = rng.choice(["a", "b", "c", "it's", None], n, p=[0.4, 0.3, 0.2, 0.05, 0.05])
+    return pd.DataFrame(
+        {
+            "x": x,
+            "i": rng.integers(-3, 40, n),
+            "d": rng.integers(0, 3, n).astype(float),
+            "c": pd.array(c, dtype="string"),
+            "b": rng.random(n) < 0.3,
+        }
+    )
+
+
+def duck(df: pd.DataFrame, specs: list[FeatureSpec] = SPECS) -> tuple[object, object]:
+    con = duckdb.connect()
+    con.register("t", df)
+    return con, reference_profile(con, "t", specs, describe(con, "t"))
+
+
+@pytest.mark.parametrize(("n", "seed"), [(3, 0), (57, 1), (2_000, 2), (30_000, 3)])
+def test_equals_numpy_profile(n: int, seed: int) -> None:
+    df = frame(n, seed)
+    expected = compute_profile(df, SPECS)
+    _, got = duck(df)
+    assert got.profile.n_rows == expected.n_rows == n  # type: ignore[attr-defined]
+    for name, want in expected.features.items():
+        have = got.profile.features[name]  # type: ignore[attr-defined]
+        for attr in EXACT:
+            assert getattr(have, attr) == getattr(want, attr), (name, attr)
+        assert have.sum == pytest.approx(want.sum, rel=1e-9, abs=1e-6)
+        if want.layout is not None:
+            assert have.layout is not None
+            assert have.layout.center == pytest.approx(want.layout.center, rel=1e-12)
+            assert have.layout.scale == pytest.approx(want.layout.scale, rel=1e-12)
+            # display edges: exact at the ends, within the sketch's resolution inside
+            assert have.edges[0] == want.edges[0] and have.edges[-1] == want.edges[-1]
+
+
+def test_sample_is_every_finite_value_when_few() -> None:
+    df = frame(2_000, 4)
+    expected = compute_profile(df, SPECS)
+    con, _ = duck(df)
+    for name in ("x", "i"):
+        assert sample(con, "t", name, describe(con, "t")[name]) == expected.features[name].sample  # type: ignore[arg-type]
+    big = sample(con, "t", "i", "BIGINT", size=100)  # type: ignore[arg-type]
+    assert len(big) == 100 and big == sorted(big)
+    assert set(big) <= set(df["i"].tolist())
+
+
+def test_many_categories_pool_the_rarest_like_numpy() -> None:
+    rng = np.random.default_rng(5)
+    n = 3 * MAX_KNOWN
+    values = [f"v{k}" for k in rng.integers(0, MAX_KNOWN + 300, n)]
+    df = pd.DataFrame({"c": values})
+    spec = [FeatureSpec("c", "categorical", "string")]
+    expected = compute_profile(df, spec).features["c"]
+    got = duck(df, spec)[1].profile.features["c"]  # type: ignore[attr-defined]
+    assert got.known is None and got.pooled
+    assert got.categories == expected.categories and got.counts == expected.counts
+    assert got.labels()[-1] == OTHER
+
+
+def test_all_null_and_all_infinite_columns() -> None:
+    df = pd.DataFrame({"x": [np.inf, np.nan, -np.inf], "c": pd.array([None] * 3, dtype="string")})
+    spec = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("c", "categorical", "string")]
+    expected = compute_profile(df, spec)
+    got = duck(df, spec)[1].profile  # type: ignore[attr-defined]
+    for name in ("x", "c"):
+        for attr in EXACT:
+            assert getattr(got.features[name], attr) == getattr(expected.features[name], attr)
