@@ -17,6 +17,7 @@ from opsloop.runtime import Paths, Runtime, resolve_stack
 if TYPE_CHECKING:
     from opsloop.engines.base import Engine
     from opsloop.registry.base import ModelRegistry
+    from opsloop.store.ports import StoreReads
     from opsloop.store.sql import OpsStore
 
 
@@ -41,6 +42,15 @@ def open_store(stack: StackConfig) -> OpsStore:
 
     assert stack.ops_store is not None
     return OpsStore(stack.ops_store)
+
+
+def open_reads(stack: StackConfig) -> StoreReads | None:
+    """The SQLAlchemy-free reader of a resolved stack's ops store (`store/reader.py`), or
+    None when the store needs `open_store` first (new, in memory, not migrated)."""
+    from opsloop.store.reader import open_reader
+
+    assert stack.ops_store is not None
+    return open_reader(stack.ops_store)
 
 
 def open_registry(stack: StackConfig, paths: Paths) -> ModelRegistry:
@@ -81,10 +91,12 @@ def open_runtime(root: str | Path, *, stack: str | None = None, actor: str = "op
     config = load_project_config(root, stack)
     paths = Paths(root)
     resolved = resolve_stack(config, paths)
+    from opsloop.registry.lazy import LazyRegistry
+
     return Runtime(
         config,
         root,
-        open_registry(resolved, paths),
+        LazyRegistry(lambda: open_registry(resolved, paths)),  # MLflow imported on first use
         open_store(resolved),
         open_engine(config, resolved, paths),
         actor=actor,

@@ -13,10 +13,13 @@ import os
 import socket
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from opsloop.stages import Heartbeat
 from opsloop.store.records import Lease
-from opsloop.store.sql import OpsStore
+
+if TYPE_CHECKING:
+    from opsloop.store.sql import OpsStore
 
 log = logging.getLogger("opsloop.lease")
 

@@ -21,7 +21,7 @@ from opsloop.config import ProjectConfig, StackConfig
 from opsloop.runtime import Paths, Runtime, resolve_stack
 
 if TYPE_CHECKING:
-    from opsloop.data.window import Window
+    from opsloop.data.window import Window, WindowRequest
     from opsloop.deploy import Step
     from opsloop.engines.base import Engine
     from opsloop.gate.evaluate import GateReport
@@ -93,9 +93,14 @@ class Project:
 
     @cached_property
     def runtime(self) -> Runtime:
-        return Runtime(
-            self.config, self.root, self.registry, self.store, self.engine, actor=self.actor
-        )
+        registry: ModelRegistry
+        if self._registry is not None or "registry" in self.__dict__:
+            registry = self.registry
+        else:  # opened by its first call: a server on a cached version never imports MLflow
+            from opsloop.registry.lazy import LazyRegistry
+
+            registry = LazyRegistry(lambda: self.registry)
+        return Runtime(self.config, self.root, registry, self.store, self.engine, actor=self.actor)
 
     # ---- application services (opsloop.services): the actor is this Project's -------
     @cached_property
@@ -106,15 +111,24 @@ class Project:
 
     @cached_property
     def reads(self) -> ReadService:
+        """Reads through the SQLAlchemy-free reader (`opsloop status` and `events` stay
+        fast) unless a store was given or already opened, or the store needs migrating."""
+        from opsloop.backends import open_reads
         from opsloop.services import ReadService
 
-        return ReadService(self.store, self.config)
+        reader = None
+        if self._store is None and "store" not in self.__dict__:
+            reader = open_reads(self.stack)
+        return ReadService(self.store if reader is None else reader, self.config)
 
     # ---- the loop ------------------------------------------------------------------
     def train(
         self,
         *,
-        window: Window | None = None,
+        window: Window | WindowRequest | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        as_of: datetime | str | None = None,
         trigger: str = "manual",
         reset_schema: bool = False,
         progress: Progress | None = None,
@@ -123,17 +137,41 @@ class Project:
         """Run the pipeline: load → validate → split → fit → evaluate → register → gate →
         approval → promotion (when approval is `auto`). When the loaded data, the code and
         the training configuration equal the champion's, nothing is trained or registered
-        (`skipped=True`, a `retrain_skipped` event) unless `force`."""
+        (`skipped=True`, a `retrain_skipped` event) unless `force`.
+
+        The data window: ``start`` (and ``end``, default now) train on exactly
+        ``[start, end)``; ``as_of`` on `retrain.training_window` ending then (times as
+        datetimes, ISO 8601 text or a duration before now such as ``"30d"``); else by
+        `retrain.anchor` (ending now, or at the data's newest event)."""
         from opsloop.orchestrate.loop import run_loop
 
         return run_loop(
             self.runtime,
-            window=window,
+            window=self._asked(window, start, end, as_of),
             trigger=trigger,
             reset_schema=reset_schema,
             progress=progress,
             force=force,
         )
+
+    def _asked(
+        self,
+        window: Window | WindowRequest | None,
+        start: datetime | str | None,
+        end: datetime | str | None,
+        as_of: datetime | str | None,
+    ) -> Window | WindowRequest | None:
+        if start is None and end is None and as_of is None:
+            return window
+        from opsloop.data.window import WindowRequest
+        from opsloop.errors import InvalidInputError
+
+        if window is not None:
+            raise InvalidInputError(
+                "give either window= or start/end/as_of, not both",
+                fix="drop window= (start/end/as_of make the window)",
+            )
+        return WindowRequest.parse(start=start, end=end, as_of=as_of, now=self.runtime.now())
 
     def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:
         return self.admin.promote(version, actor=self.actor, reason=reason)
@@ -242,17 +280,25 @@ class Project:
         )
         return added
 
-    def request_retrain(self, *, reason: str = "") -> RetrainRequest:
+    def request_retrain(
+        self, *, reason: str = "", window: WindowRequest | None = None
+    ) -> RetrainRequest:
         """Ask the agent to retrain at its next tick (once; not held back by the cooldown,
-        but after a training that is running)."""
-        return self.admin.request_retrain(actor=self.actor, reason=reason)
+        but after a training that is running), on `window` if given (as `train`)."""
+        return self.admin.request_retrain(actor=self.actor, reason=reason, window=window)
 
     def retrain_now(
-        self, *, reason: str = "", progress: Progress | None = None
+        self,
+        *,
+        reason: str = "",
+        progress: Progress | None = None,
+        window: WindowRequest | None = None,
     ) -> tuple[RetrainRequest, TrainOutcome]:
         """Record a retraining request and run it in this process now; StateError while a
         training of the model runs."""
-        return self.admin.retrain_now(actor=self.actor, reason=reason, progress=progress)
+        return self.admin.retrain_now(
+            actor=self.actor, reason=reason, progress=progress, window=window
+        )
 
     def retrain_requests(self, *, limit: int = 50) -> list[RetrainRequest]:
         """The newest retraining requests, oldest first, with what became of them."""

@@ -16,13 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloop.errors import OpsloopError
 from opsloop.store.records import utcnow
-from opsloop.store.sql import OpsStore
 
-Progress = Callable[[str, str], None]  # (stage, message)
+if TYPE_CHECKING:
+    from opsloop.store.sql import OpsStore
+
+Progress = Callable[[str, str], None]  # (stage, message: started | done | "warning: <text>")
 
 log = logging.getLogger("opsloop.stages")
 

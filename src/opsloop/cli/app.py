@@ -55,6 +55,26 @@ StackOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable fields).")]
+StartOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        help="Train on data from this time (ISO 8601, UTC unless an offset is given, or "
+        "this long ago, e.g. 90d) up to --to (default now).",
+    ),
+]
+EndOpt = Annotated[
+    str | None,
+    typer.Option("--to", help="Train on data up to this time (exclusive); alone = --as-of."),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Train as of this time: the training window (retrain.training_window or "
+        "--window) ending then.",
+    ),
+]
 
 
 def console(stderr: bool = False) -> Console:
@@ -135,9 +155,13 @@ def train(
     window: Annotated[
         str | None,
         typer.Option(
-            help="Training window ending now, e.g. 30d (default: retrain.training_window)."
+            help="Training window length, e.g. 30d (default: retrain.training_window), "
+            "ending now (or --as-of, or at the newest event with retrain.anchor: data)."
         ),
     ] = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    as_of: AsOfOpt = None,
     reset_schema: Annotated[
         bool, typer.Option(help="Infer a new data contract instead of checking the stored one.")
     ] = False,
@@ -161,11 +185,11 @@ def train(
 ) -> None:
     """Train, evaluate, register, gate and (with auto approval) promote a new version; a
     retrain of the champion's data, code and configuration is skipped (exit 0) unless
-    --force."""
+    --force. The data: --from/--to exactly, --as-of the training window ending then."""
     from opsloop.cli.render import StageProgress, print_train
 
     p = open_project(project, stack)
-    win = _window(window)
+    win = _asked_window(start, end, as_of, window)
     if trigger is not None:
         _train_for_trigger(p, trigger, win, reset_schema or force, as_json)
         return
@@ -174,7 +198,7 @@ def train(
         return
     with StageProgress(console(), f"Training {p.name}") as progress:
         outcome = p.train(window=win, reset_schema=reset_schema, progress=progress, force=force)
-    print_train(console(), p, outcome)
+    print_train(console(), p, outcome, shown=progress.warnings)
 
 
 def _train_for_trigger(
@@ -200,6 +224,15 @@ def _train_for_trigger(
             f"Already trained for {trigger}: pipeline run {run.id if run else '?'} "
             f"({run.status if run else '?'}); nothing done."
         )
+
+
+def _asked_window(start: str | None, end: str | None, as_of: str | None, length: str | None) -> Any:
+    """The training window asked for on the command line (None: by retrain.anchor)."""
+    if start is None and end is None and as_of is None and length is None:
+        return None
+    from opsloop.data.window import WindowRequest
+
+    return WindowRequest.parse(start=start, end=end, as_of=as_of, length=length)
 
 
 def _window(text: str | None) -> Any:
@@ -461,15 +494,20 @@ def retrain(
             "--now", help="Train here and now (with progress) instead of asking the agent."
         ),
     ] = False,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    as_of: AsOfOpt = None,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Request a retraining: the agent runs it once at its next tick, after any running
-    training but regardless of retrain.cooldown. With --now, train in this process."""
+    training but regardless of retrain.cooldown. With --now, train in this process. The
+    data: --from/--to exactly, --as-of the training window ending then."""
     p = open_project(project, stack)
+    win = _asked_window(start, end, as_of, None)
     if not now:
-        request = p.request_retrain(reason=reason)
+        request = p.request_retrain(reason=reason, window=win)
         if as_json:
             print_json(request.to_dict())
             return
@@ -482,13 +520,13 @@ def retrain(
     from opsloop.cli.render import StageProgress, print_train
 
     if as_json:
-        request, outcome = p.retrain_now(reason=reason)
+        request, outcome = p.retrain_now(reason=reason, window=win)
         print_json({"request": request.to_dict(), "outcome": outcome.to_dict()})
         return
     with StageProgress(console(), f"Retraining {p.name}") as progress:
-        request, outcome = p.retrain_now(reason=reason, progress=progress)
+        request, outcome = p.retrain_now(reason=reason, progress=progress, window=win)
     console().print(f"Retraining request {request.id} ({request.reason}):")
-    print_train(console(), p, outcome)
+    print_train(console(), p, outcome, shown=progress.warnings)
 
 
 @app.command()
@@ -630,25 +668,9 @@ def monitor(
 
 def _instant(text: str, option: str) -> Any:
     """ISO 8601 (naive = UTC) or a duration before now."""
-    from datetime import UTC, datetime
+    from opsloop.data.window import parse_instant
 
-    from opsloop.config import parse_duration
-    from opsloop.errors import InvalidInputError
-
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"{option}: cannot read {text!r} as a time",
-            expected="ISO 8601 such as 2026-05-01 or 2026-05-01T06:00 (UTC), or a duration "
-            "before now such as 7d",
-            got=repr(text),
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_instant(text, option)
 
 
 def _backfill(

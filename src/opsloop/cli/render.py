@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,11 @@ from rich.table import Table
 if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` needs none
     from rich.status import Status
 
-    from opsloop.core.summaries import EstimatedPerformance, MultivariateSummary
+    from opsloop.core.summaries import (
+        EstimatedPerformance,
+        FeatureDriftSummary,
+        MultivariateSummary,
+    )
     from opsloop.monitor.backfill import BackfillResult
     from opsloop.orchestrate.agent import TickResult
     from opsloop.orchestrate.loop import TrainOutcome
@@ -22,6 +26,7 @@ if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` 
         MonitoringView,
         MultivariateBandView,
         StatusView,
+        TrainingView,
     )
     from opsloop.store.records import Event, MonitorResult
 
@@ -33,6 +38,7 @@ class StageProgress:
         self.console = console
         self.title = title
         self._status: Status | None = None
+        self.warnings: list[str] = []  # printed as they came (`print_train` skips them)
 
     def __enter__(self) -> StageProgress:
         self._status = self.console.status(f"{self.title}…")
@@ -53,6 +59,9 @@ class StageProgress:
             self._status.update(f"{self.title}: [bold]{stage}[/]…")
         elif message == "done":
             self.console.print(f"  [green]✓[/] {stage}")
+        elif message.startswith("warning: "):
+            self.warnings.append(message.removeprefix("warning: "))
+            self.console.print(f"  [yellow]warning:[/] {self.warnings[-1]}", soft_wrap=True)
 
 
 def print_table(console: Console, table: Table) -> None:
@@ -86,7 +95,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
+def print_train(
+    console: Console, project: Project, o: TrainOutcome, shown: Sequence[str] = ()
+) -> None:
+    """The outcome of a training; `shown`: warnings the progress printed already."""
     if o.skipped:
         console.print(
             f"[yellow]Skipped[/]: nothing registered for [bold]{project.name}[/]; "
@@ -111,6 +123,14 @@ def print_train(console: Console, project: Project, o: TrainOutcome) -> None:
     for k, v in sorted(o.metrics.items()):
         table.add_row(k, _fmt(v))
     print_table(console, table)
+    if o.window:
+        asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in o.requested.items())
+        console.print(
+            f"Training window {o.window}" + (f" ({asked})" if asked else "") + ".",
+            soft_wrap=True,
+        )
+    for warning in (w for w in o.warnings if w not in shown):
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"Gate {verdict}:")
     for reason in o.gate_reasons:
         console.print(f"  • {reason}", soft_wrap=True)
@@ -149,8 +169,30 @@ def drift_text(detected: bool | None, judged: bool) -> str:
     )
 
 
-def print_monitor(console: Console, r: MonitorResult) -> None:
+def feature_verdict_text(f: FeatureDriftSummary) -> str:
+    """A feature's verdict, coloured: drift, immaterial, no drift, not judged (too few
+    rows)."""
     from opsloop.core.summaries import NOT_JUDGED
+
+    verdict = f.outcome
+    return {
+        "drift": "[red]drift[/]",
+        "immaterial": "[yellow]immaterial[/]",
+        "not judged": f"[dim]{NOT_JUDGED}[/]",
+    }.get(verdict, verdict)
+
+
+def effect_text(f: FeatureDriftSummary) -> str:
+    """The effect size against its materiality floor, e.g. `wasserstein 0.0123 < 0.1`
+    (— when not measured: too few rows, or a result from before materiality)."""
+    if f.effect_size is None or f.floor is None:
+        return "—"
+    sign = "≥" if f.effect_size >= f.floor else "<"
+    return f"{f.effect} {_fmt(float(f.effect_size))} {sign} {f.floor:g}"
+
+
+def print_monitor(console: Console, r: MonitorResult) -> None:
+    from opsloop.core.summaries import VERDICTS
 
     s = r.summary_model
     console.print(
@@ -158,8 +200,13 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
         f"version {r.version}: {r.n_rows} predictions, {r.n_labelled} labelled."
     )
     drift = drift_text(r.drift_detected, s.drift_judged)
+    immaterial = [f.name for f in s.features if f.outcome == "immaterial"]
     if s.drift_judged:
-        console.print(f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}")
+        console.print(
+            f"{drift}: {r.drift_share:.0%} of features drifted {s.drifted_features}"
+            + (f"; detectable but immaterial: {immaterial}" if immaterial else ""),
+            soft_wrap=True,
+        )
     else:
         console.print(f"Drift {drift}: no feature had enough rows in the window.")
     if s.features:
@@ -168,9 +215,9 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
             f.reference is not None and (f.reference.requested or "training") != "training"
             for f in s.features
         )
-        columns = ["feature", "test", "statistic", "p-value", "PSI", "drifted"]
+        columns = ["feature", "test", "statistic", "p-value", "effect size vs floor", "verdict"]
         table = Table(*columns, *(["reference"] if refs else []), box=None)
-        for f in sorted(s.features, key=lambda f: (not f.drifted, f.name or "")):
+        for f in sorted(s.features, key=lambda f: (VERDICTS.index(f.outcome), f.name or "")):
             ref = f.reference
             where = "" if ref is None else ref.label
             table.add_row(
@@ -178,11 +225,17 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 f.test,
                 _fmt(f.statistic),
                 _fmt(f.p_value),
-                _fmt(f.psi),
-                "[red]yes[/]" if f.drifted else "no" if f.judged else NOT_JUDGED,
+                effect_text(f),
+                feature_verdict_text(f),
                 *([f"[yellow]{where}[/]" if ref and ref.fallback else where] if refs else []),
             )
         print_table(console, table)
+    p = None if s.drift is None else s.drift.prediction
+    if p is not None and p.to_json():
+        console.print(
+            f"Prediction (score) drift: {feature_verdict_text(p)} ({p.test} {_fmt(p.statistic)}"
+            f", p-value {_fmt(p.p_value)}; effect {effect_text(p)})."
+        )
     mv = s.multivariate
     if mv is not None and mv.to_json():
         console.print(
@@ -372,6 +425,8 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         else f"version {dep.version} (revision {dep.revision}, since {(dep.ts or '')[:19]}, "
         f"{dep.reason})",
     )
+    if s.champion is not None and s.champion.training is not None:
+        table.add_row("  trained on", training_line(s.champion.training))
     ch = s.challenger
     if ch is None:
         table.add_row("challenger", "—")
@@ -383,6 +438,8 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
             else (("passed" if gate.passed else "failed") + ": " + "; ".join(gate.reasons))
         )
         table.add_row("challenger", f"version {ch.version} — gate {gate_text}")
+        if ch.training is not None:
+            table.add_row("  trained on", training_line(ch.training))
     ro = s.rollout
     if ro is not None and (
         ro.status == "running"
@@ -461,6 +518,18 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
     table.add_row("versions", ", ".join(s.versions) or "none")
     print_table(console, table)
+
+
+def training_line(t: TrainingView) -> str:
+    """A version's training data in one line: rows, window, how it was chosen, event span."""
+    text = f"{t.rows if t.rows is not None else '?'} rows, window {t.window or '?'}"
+    asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in t.requested.items())
+    how = {"asked": "asked", "now": "ending now", "data": "ending at the newest event"}
+    if t.anchor:
+        text += f" ({how.get(t.anchor, t.anchor)}{': ' + asked if asked else ''})"
+    if t.event_start and t.event_end:
+        text += f", events {t.event_start[:19]} to {t.event_end[:19]}"
+    return text
 
 
 def rollout_line(ro: dict[str, Any]) -> str:

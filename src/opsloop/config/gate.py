@@ -126,6 +126,18 @@ class GateConfig(ConfigModel):
         description="Two-sided CI level; each one-sided decision errs with (1 - confidence) / 2.",
     )
     resamples: int = Field(default=1000, ge=100, le=100_000)
+    holdout_min_rows: int = Field(
+        default=100,
+        ge=0,
+        description="A holdout with fewer rows gets a `holdout_too_small` warning: the "
+        "gate's intervals are too wide to mean much (a warning, not a failure).",
+    )
+    holdout_min_class_rows: int = Field(
+        default=30,
+        ge=0,
+        description="Classification: a holdout whose rarest class has fewer rows gets a "
+        "`holdout_too_small` warning (DeLong and McNemar rest on both classes).",
+    )
     seed: int = 0
     slices: tuple[SliceConfig, ...] = ()
     regression_set: RegressionSetConfig | None = None

@@ -30,6 +30,9 @@ DriftMethod = Literal[
     "wasserstein",
 ]
 
+EffectSize = Literal["psi", "jensenshannon", "hellinger", "linf", "wasserstein"]
+"""The distances a drift's materiality is measured with (`monitor.drift.materiality`)."""
+
 Clock = Literal["event", "answered"]
 """Which time a prediction-log row's window is chosen by: its event time (the request
 record's `time_column` value, else the answer time) or the time it was answered."""
@@ -99,6 +102,41 @@ class FeatureDriftConfig(ConfigModel):
         description="Override of monitor.reference for this feature: `training`, "
         "`rolling:<duration>` or `cycle:<duration>`.",
     )
+    effect: EffectSize | None = Field(
+        default=None,
+        description=(
+            "The distance that measures this feature's effect size (default: the method's "
+            "own distance; for a test, wasserstein on numbers, jensenshannon on categories)."
+        ),
+    )
+    floor: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="This feature's materiality floor (default: drift.materiality.<effect>).",
+    )
+
+
+class MaterialityConfig(ConfigModel):
+    """Effect-size floors: a statistically detectable change whose effect size is below its
+    statistic's floor is `immaterial`, not drift (docs/monitoring.md#materiality). 0 turns
+    a floor off (every detectable change is drift)."""
+
+    psi: float = Field(
+        default=0.1, ge=0.0, description="PSI: below 0.1 'no significant change' (0.1/0.25)."
+    )
+    wasserstein: float = Field(
+        default=0.1, ge=0.0, description="Wasserstein-1 / reference std (Evidently's 0.1)."
+    )
+    jensenshannon: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Jensen–Shannon distance, base 2."
+    )
+    hellinger: float = Field(default=0.1, ge=0.0, le=1.0, description="Hellinger distance.")
+    linf: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Largest change of a bin's share (L∞)."
+    )
+
+    def floor(self, effect: EffectSize) -> float:
+        return float(getattr(self, effect))
 
 
 class MultivariateConfig(ConfigModel):
@@ -171,6 +209,7 @@ class DriftConfig(ConfigModel):
         gt=0.0,
         description=("Learned threshold = mean + sigma x std of the chunks' distances."),
     )
+    materiality: MaterialityConfig = MaterialityConfig()
     multivariate: MultivariateConfig = MultivariateConfig()
 
 

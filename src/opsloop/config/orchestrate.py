@@ -60,6 +60,19 @@ class RetrainConfig(ConfigModel):
     on: tuple[RetrainOn, ...] = ("drift", "performance")
     schedule: str | None = None
     training_window: Duration = timedelta(days=30)
+    anchor: Literal["now", "data"] = Field(
+        default="now",
+        description="Where a training window ends by default: `now` (the clock), or `data` "
+        "(the newest event time_column value of the data load() returns, so that a history "
+        "that stopped in the past is still trained on).",
+    )
+    warn_row_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Warn (`training_data_shrank`) when load() returns fewer rows than this "
+        "share of the rows the champion was trained on; 0 turns the warning off.",
+    )
     cooldown: Duration = timedelta(hours=1)
     retries: int = Field(
         default=2,

@@ -20,6 +20,10 @@ _FEATURE_KEYS = (
     "threshold",
     "drifted",
     "status",
+    "verdict",
+    "effect",
+    "effect_size",
+    "floor",
     "n",
 )
 _TOP_KEYS = (
@@ -41,7 +45,16 @@ def digest(summary: Mapping[str, Any]) -> dict[str, Any]:
     drift = summary.get("drift")
     if isinstance(drift, Mapping):
         out["drift"] = {
-            **{k: drift.get(k) for k in ("share", "detected", "tested", "drifted_features")},
+            **{
+                k: drift.get(k)
+                for k in (
+                    "share",
+                    "detected",
+                    "tested",
+                    "drifted_features",
+                    "immaterial_features",
+                )
+            },
             "features": [
                 {k: f.get(k) for k in _FEATURE_KEYS}
                 for f in drift.get("features", [])

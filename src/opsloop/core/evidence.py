@@ -135,6 +135,7 @@ class GateReportData(Model):
     window: str | None = None  # the training window
     holdout_start: str | None = None  # first event time of the holdout rows
     holdout_end: str | None = None  # last event time of the holdout rows
+    warnings: list[str] = []  # the holdout is too small for the tests to mean much
     created: str | None = None
 
     @property

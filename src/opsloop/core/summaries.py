@@ -17,18 +17,21 @@ Keys (docs/monitoring.md): ``window_start``, ``window_end``, ``n_rows``, ``n_lab
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from opsloop.core._base import Model, Num
 
 __all__ = [
     "NOT_JUDGED",
+    "VERDICTS",
     "Calibration",
     "CalibrationBin",
+    "DriftStatus",
     "DriftSummary",
     "EstimatedPerformance",
     "FeatureChange",
     "FeatureDriftSummary",
+    "FeatureVerdict",
     "FlagChange",
     "MonitorSummary",
     "MultivariateSummary",
@@ -41,6 +44,7 @@ __all__ = [
     "ReferenceSummary",
     "ValueChange",
     "drift_verdict",
+    "feature_verdict",
 ]
 
 
@@ -88,6 +92,31 @@ class ReferenceSummary(Model):
         return f"{self.kind}{span}{rows}"
 
 
+# A feature's drift status: `drifted` only for a material change (detectable and at least
+# its effect-size floor); `immaterial` a detectable change below the floor.
+DriftStatus = Literal["ok", "drifted", "immaterial", "insufficient_data"]
+
+# The same in words (`FeatureDrift.verdict`): `not judged` is a window too small for the
+# feature (shown as `NOT_JUDGED`).
+FeatureVerdict = Literal["drift", "immaterial", "no drift", "not judged"]
+VERDICTS: tuple[FeatureVerdict, ...] = ("drift", "immaterial", "no drift", "not judged")
+
+_BY_STATUS: dict[str, FeatureVerdict] = {
+    "drifted": "drift",
+    "immaterial": "immaterial",
+    "ok": "no drift",
+    "insufficient_data": "not judged",
+}
+
+
+def feature_verdict(status: str | None, drifted: bool | None = None) -> FeatureVerdict:
+    """A feature's verdict from its status (summaries stored before the verdict existed
+    have a status and `drifted` only; their drift was detectable, materiality unknown)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return "drift" if drifted else "no drift"
+
+
 class FeatureDriftSummary(Model):
     """One feature's drift verdict (monitor.drift.FeatureDrift)."""
 
@@ -97,8 +126,12 @@ class FeatureDriftSummary(Model):
     statistic: Num | None = None
     p_value: Num | None = None
     psi: Num | None = None
-    drifted: bool | None = None
-    status: str | None = None  # ok | drifted | insufficient_data
+    drifted: bool | None = None  # material drift only (status `drifted`)
+    status: str | None = None  # DriftStatus: ok | drifted | immaterial | insufficient_data
+    verdict: str | None = None  # FeatureVerdict (absent before materiality: see `outcome`)
+    effect: str | None = None  # the distance the effect size is measured with
+    effect_size: Num | None = None
+    floor: Num | None = None  # the effect size's materiality floor
     n: int | None = None
     missing_rate_reference: Num | None = None
     missing_rate_current: Num | None = None
@@ -115,6 +148,12 @@ class FeatureDriftSummary(Model):
     def judged(self) -> bool:
         return self.status != "insufficient_data"
 
+    @property
+    def outcome(self) -> FeatureVerdict:
+        """The stored verdict, else the one its status implies (older summaries)."""
+        stored = next((v for v in VERDICTS if v == self.verdict), None)
+        return stored or feature_verdict(self.status, self.drifted)
+
 
 class DriftSummary(Model):
     """The ``drift`` key (monitor.drift.DriftResult)."""
@@ -124,6 +163,7 @@ class DriftSummary(Model):
     detected: bool | None = None
     tested: int | None = None
     drifted_features: list[str] | None = None
+    immaterial_features: list[str] | None = None  # detectable, below their floors
     prediction: FeatureDriftSummary | None = None
 
     @property

@@ -66,6 +66,8 @@ class GateReport:
     # the holdout's own time span: first and last event time of its rows (ISO 8601)
     holdout_start: str | None = None
     holdout_end: str | None = None
+    # the holdout is too small for the tests to mean much (not a failure)
+    warnings: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
@@ -532,7 +534,47 @@ def run_gate(
         window=window,
         holdout_start=span[0],
         holdout_end=span[1],
+        warnings=holdout_warnings(cfg, y),
     )
+
+
+def holdout_warnings(cfg: ProjectConfig, y: np.ndarray) -> list[str]:
+    """Why the holdout is too small for the gate's statistics to mean much: fewer rows than
+    `gate.holdout_min_rows`, or (classification) a class with fewer rows than
+    `gate.holdout_min_class_rows` — DeLong's AUC variance and McNemar's discordant pairs
+    rest on both classes, and with a handful of rows any interval is too wide to tell two
+    models apart."""
+    gate = cfg.gate
+    found = []
+    if len(y) < gate.holdout_min_rows:
+        found.append(
+            f"holdout too small: {len(y)} rows < gate.holdout_min_rows {gate.holdout_min_rows}"
+        )
+    if cfg.task != "regression" and len(y):
+        values, counts = np.unique(y[~_missing(y)], return_counts=True)
+        if len(values) < 2:
+            found.append(
+                f"holdout too small: {len(values)} class(es) in it, the gate needs at least 2"
+            )
+        elif counts.min() < gate.holdout_min_class_rows:
+            rare = values[counts.argmin()]
+            rare = rare.item() if isinstance(rare, np.generic) else rare
+            found.append(
+                f"holdout too small: class {rare!r} has {int(counts.min())} rows < "
+                f"gate.holdout_min_class_rows {gate.holdout_min_class_rows}"
+            )
+    if found:
+        found[-1] += (
+            "; the gate's verdict means little — widen the training window "
+            "(retrain.training_window, --from/--to) or the holdout (split.holdout)"
+        )
+    return found
+
+
+def _missing(y: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return np.asarray(pd.isna(y), dtype=bool)
 
 
 def holdout_span(holdout: pd.DataFrame, time_column: str) -> tuple[str | None, str | None]:

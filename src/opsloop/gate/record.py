@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from opsloop.store.records import GateDecision
 
 REPORT_FILES = ("gate_report.json", "gate_report.md", "gate_report.html")
+HOLDOUT_TOO_SMALL = "holdout_too_small"
 
 
 def gate_and_record(
@@ -68,6 +69,21 @@ def gate_and_record(
     rt.registry.set_tag(
         rt.model, challenger.version, "opsloop.gate", "passed" if report.passed else "failed"
     )
+    if report.warnings:
+        rt.store.add_event(
+            HOLDOUT_TOO_SMALL,
+            rt.model,
+            version=challenger.version,
+            summary="; ".join(report.warnings),
+            evidence={
+                "warnings": report.warnings,
+                "holdout_rows": report.holdout_rows,
+                "holdout_min_rows": rt.config.gate.holdout_min_rows,
+                "holdout_min_class_rows": rt.config.gate.holdout_min_class_rows,
+                "window": window,
+                "gate_decision": decision.id,
+            },
+        )
     return report, decision
 
 

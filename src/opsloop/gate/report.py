@@ -154,9 +154,10 @@ def to_markdown(report: GateReport) -> str:
         f"Holdout: {holdout_text(report)}; confidence {report.confidence:g}; "
         f"created {report.created}.",
         "",
-        "## Reasons",
-        "",
     ]
+    if report.warnings:
+        lines += ["## Warnings", "", *(f"- {w}" for w in report.warnings), ""]
+    lines += ["## Reasons", ""]
     lines += [f"- {r}" for r in report.reasons]
     for title, header, rows in _tables(report):
         lines += [

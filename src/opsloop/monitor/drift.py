@@ -23,7 +23,7 @@ over, as Evidently switches at 1,000 reference rows. Per-feature overrides:
 With `drift.thresholds: learned` a distance's threshold (the method's verdict, whether chosen
 by `auto` or set) is the one learned from the reference's chunks and scaled to the window
 (`opsloop.monitor.thresholds`); tests keep `p_value`, and `auto`'s PSI rule keeps
-`psi_threshold` (a materiality floor, not a second test).
+`psi_threshold`.
 
 **Exact KS on small windows**: when KS gives the verdict, the window has at most
 `drift.exact_max_rows` (5,000) non-null values of the feature and the reference profile
@@ -33,10 +33,25 @@ of on the sketch; the feature's `test` is then `ks_exact`. The binned KS is cons
 (its D is never above the exact one), so small windows gain power at the nominal
 false-alarm rate.
 
-A feature with fewer than `drift.min_rows` non-null rows in the window is
-`insufficient_data` and not counted. Dataset drift: share of drifted features ≥
-`drift.share`. The model's score is checked the same way and reported as prediction drift,
-not counted in the share.
+**Materiality.** The rules above say whether a change is statistically *detectable*; a
+feature *drifts* only when the change is also material: its effect size — a distance,
+named in `effect` — is at least that distance's floor (`drift.materiality`, per feature
+`drift.features.<name>.floor`). The effect is the method's own distance when the method is
+one, else (a test) Wasserstein-1 / reference std for numbers and Jensen–Shannon (base 2)
+for categories (override: `drift.features.<name>.effect`). Defaults 0.1 for every
+distance: PSI's 0.1 ("no significant change" below it; 0.25 "significant"), Evidently's
+0.1 for Wasserstein / std and Jensen–Shannon, ≈ 0.1 Jensen–Shannon for Hellinger and a
+tenth of the rows for L∞ (docs/monitoring.md#materiality). A detectable change below
+its floor is `immaterial`: reported, not counted. Tests alarm on ever smaller shifts as n
+grows (a 0.01 KS D at 40,000 rows), and learned thresholds flag whatever exceeds the
+reference's own noise; the floor keeps both to changes that matter.
+
+Per feature the status is `drifted` (material drift), `immaterial`, `ok` or
+`insufficient_data` (fewer than `drift.min_rows` non-null rows in the window; not
+counted), and the verdict the same in words: `drift`, `immaterial`, `no drift`, `not
+judged`. `drifted` is true for material drift only. Dataset drift: share of drifted
+features ≥ `drift.share`. The model's score is checked the same way and reported as
+prediction drift, not counted in the share.
 """
 
 from __future__ import annotations
@@ -45,8 +60,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from opsloop.config import DriftConfig
+from opsloop.config import DriftConfig, EffectSize
 from opsloop.core.profile import FeatureProfile, Profile
+from opsloop.core.summaries import DriftStatus, FeatureVerdict, feature_verdict
 from opsloop.data.features import FeatureSpec
 from opsloop.monitor import stats
 from opsloop.monitor.distances import distances
@@ -65,6 +81,7 @@ __all__ = [
 Values = Mapping[str, Sequence[float]]
 
 TESTS = ("ks", "chi2", "chi2_gof", "z")
+EFFECTS: tuple[EffectSize, ...] = ("psi", "jensenshannon", "hellinger", "linf", "wasserstein")
 
 
 @dataclass
@@ -75,8 +92,8 @@ class FeatureDrift:
     statistic: float | None
     p_value: float | None
     psi: float | None
-    drifted: bool
-    status: str  # ok | drifted | insufficient_data
+    drifted: bool  # material drift only
+    status: DriftStatus  # ok | drifted | immaterial | insufficient_data
     n: int
     missing_rate_reference: float
     missing_rate_current: float
@@ -89,9 +106,21 @@ class FeatureDrift:
     distances: dict[str, float] = field(default_factory=dict)
     reference_counts: list[int] = field(default_factory=list)
     current_counts: list[int] = field(default_factory=list)
+    effect: EffectSize | None = None  # the distance measuring the effect size
+    effect_size: float | None = None
+    floor: float | None = None  # its materiality floor
+
+    @property
+    def verdict(self) -> FeatureVerdict:
+        return feature_verdict(self.status)
+
+    @property
+    def detectable(self) -> bool:
+        """Statistically detectable, material or not."""
+        return self.status in ("drifted", "immaterial")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "verdict": self.verdict}
 
 
 @dataclass
@@ -104,7 +133,13 @@ class DriftResult:
 
     @property
     def drifted_features(self) -> list[str]:
+        """Features with material drift (the ones counted)."""
         return [f.name for f in self.features if f.drifted]
+
+    @property
+    def immaterial_features(self) -> list[str]:
+        """Features with a detectable change below their materiality floor."""
+        return [f.name for f in self.features if f.status == "immaterial"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +148,7 @@ class DriftResult:
             "detected": self.detected,
             "tested": self.tested,
             "drifted_features": self.drifted_features,
+            "immaterial_features": self.immaterial_features,
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
         }
 
@@ -182,6 +218,28 @@ def _measured(method: str, ref: FeatureProfile) -> str:
     """The distance a method's verdict uses (Wasserstein falls back to Jensen–Shannon for
     categories, as in `_verdict`)."""
     return "jensenshannon" if method == "wasserstein" and ref.kind != "numeric" else method
+
+
+def effect_of(method: str, kind: str, dist: Mapping[str, float]) -> EffectSize:
+    """The distance that measures a feature's effect size (module docstring): the
+    override, the method's own distance, else Wasserstein for numbers, Jensen–Shannon
+    for categories (and wherever Wasserstein is not computed)."""
+    effect = next((e for e in EFFECTS if e == method), None)
+    if effect is None:
+        effect = "wasserstein" if kind == "numeric" else "jensenshannon"
+    return "jensenshannon" if effect == "wasserstein" and "wasserstein" not in dist else effect
+
+
+def materiality(
+    name: str, method: str, kind: str, dist: Mapping[str, float], cfg: DriftConfig
+) -> tuple[EffectSize, float, float]:
+    """(effect, effect size, floor) of a judged feature."""
+    override = cfg.features.get(name)
+    effect = override.effect if override is not None and override.effect else None
+    if effect is None or effect not in dist:
+        effect = effect_of(method, kind, dist)
+    floor = override.floor if override is not None and override.floor is not None else None
+    return effect, dist[effect], cfg.materiality.floor(effect) if floor is None else floor
 
 
 def _verdict(
@@ -257,21 +315,27 @@ def feature_drift(
         statistic, p = stats.ks_exact(ref.sample or [], values)
     else:
         statistic, p = _verdict(method, ref, cur, dist)
-    drifted = p < threshold if p is not None else statistic >= threshold
+    detectable = p < threshold if p is not None else statistic >= threshold
     if cfg.method == "auto" and (
         ref.name not in cfg.features or cfg.features[ref.name].method == "auto"
     ):
-        drifted = drifted or dist["psi"] >= cfg.psi_threshold
+        detectable = detectable or dist["psi"] >= cfg.psi_threshold
+    effect, size, floor = materiality(ref.name, method, ref.kind, dist, cfg)
+    drifted = detectable and size >= floor
+    status: DriftStatus = "drifted" if drifted else "immaterial" if detectable else "ok"
     return FeatureDrift(
         test=method,
         statistic=statistic,
         p_value=p,
         psi=dist["psi"],
         drifted=drifted,
-        status="drifted" if drifted else "ok",
+        status=status,
         threshold=threshold,
         threshold_source=source,
         distances=dist,
+        effect=effect,
+        effect_size=size,
+        floor=floor,
         **common,  # type: ignore[arg-type]
     )
 

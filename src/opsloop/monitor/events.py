@@ -3,8 +3,11 @@
 From a window's result (its numbers and summary) this decides which events to write —
 `monitored` always; `drift_detected`, `performance_degraded`,
 `performance_estimated_degraded` and `quality_failed` when the summary says so — with
-their prose and evidence. The ops store writes them with the result in one transaction
-(`OpsStore.record_monitor`) and starts each evidence with the stored result's `id`.
+their prose and evidence. Drift counts material drift only (`monitor.drift`'s
+materiality floors): features whose change is detectable but immaterial are named in the
+evidence (`immaterial_features`), never a reason for `drift_detected`. The ops store
+writes them with the result in one transaction (`OpsStore.record_monitor`) and starts
+each evidence with the stored result's `id`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def _brief(r: NewMonitorResult, replaces: Sequence[int]) -> Evidence:
         "report_path": r.report_path,
         "drifted_features": r.summary.get("drifted_features", []),
     }
+    immaterial = _immaterial(r.summary)
+    if immaterial:
+        brief["immaterial_features"] = immaterial
     previous = r.summary.get("previous") or {}
     if previous:
         brief["previous"] = {k: previous.get(k) for k in ("id", "newly_drifted", "recovered")}
@@ -82,6 +88,12 @@ def _brief(r: NewMonitorResult, replaces: Sequence[int]) -> Evidence:
     return brief
 
 
+def _immaterial(summary: Mapping[str, Any]) -> list[str]:
+    drift = summary.get("drift")
+    names = drift.get("immaterial_features") if isinstance(drift, Mapping) else None
+    return list(names or [])
+
+
 def _monitored_summary(r: NewMonitorResult) -> str:
     parts = [f"{r.n_rows} rows", f"drift share {r.drift_share:.0%}"]
     if r.performance_value is not None:
@@ -89,6 +101,9 @@ def _monitored_summary(r: NewMonitorResult) -> str:
     newly = (r.summary.get("previous") or {}).get("newly_drifted")
     if newly:
         parts.append(f"newly drifted since the previous window: {', '.join(newly)}")
+    immaterial = _immaterial(r.summary)
+    if immaterial:
+        parts.append(f"detectable but immaterial: {', '.join(immaterial)}")
     return ", ".join(parts)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opsloop.core.profile import Profile
+from opsloop.core.summaries import VERDICTS, feature_verdict
 from opsloop.monitor.run import MonitorReport
 from opsloop.templates import render, safe_svg, when
 from opsloop.templates.svg import Series, histogram, line_chart
@@ -27,6 +28,14 @@ _MAX_LOG_P = 50.0  # −log10 p is capped: p underflows to 0 in large windows
 
 def _features(s: Summary) -> list[Mapping[str, Any]]:
     return [f for f in (s.get("drift") or {}).get("features", []) if isinstance(f, Mapping)]
+
+
+def _with_verdict(f: Mapping[str, Any]) -> dict[str, Any]:
+    """The feature with its verdict (derived from its status in older summaries)."""
+    verdict = f.get("verdict")
+    if verdict not in VERDICTS:
+        verdict = feature_verdict(f.get("status"), f.get("drifted"))
+    return {**f, "verdict": verdict}
 
 
 @dataclass(frozen=True)
@@ -197,7 +206,11 @@ def render_html(
     version's profile (bin labels of the histograms); `history`: earlier windows'
     summaries of the same version, oldest first."""
     s: Summary = report.to_dict() if isinstance(report, MonitorReport) else report
-    features = sorted(_features(s), key=lambda f: (not f.get("drifted"), str(f.get("name"))))
+    features = sorted(
+        (_with_verdict(f) for f in _features(s)),
+        key=lambda f: (VERDICTS.index(f["verdict"]), str(f.get("name"))),
+    )
+    prediction = (s.get("drift") or {}).get("prediction")
     ref_features = reference.features if reference is not None else {}
     histograms = [
         safe_svg(
@@ -224,6 +237,7 @@ def render_html(
         s=s,
         title=title,
         features=features,
+        prediction=_with_verdict(prediction) if isinstance(prediction, Mapping) else None,
         histograms=histograms,
         previous_features=changed,
         over_time=_over_time([*history, s]),

@@ -22,8 +22,9 @@ own noise dominates, and its finite resolution (values outside its range, cells 
 empty) adds a floor the chunks cannot show — uncapped, Jensen–Shannon alarmed on 14% of
 no-drift 50,000-row windows against a 5,000-row reference; capped, on none of 160. A
 threshold learned so measures "more than the reference's own sampling noise", like a test:
-with a large reference it is small and flags small, possibly immaterial, shifts — the fixed
-thresholds are the materiality rule (docs/monitoring.md).
+with a large reference it is small and flags small, possibly immaterial, shifts — the
+materiality floors (`monitor.drift.materiality`, `opsloop.monitor.drift`) keep those
+`immaterial` (docs/monitoring.md#materiality).
 
 Stored with the version as the artifact `drift_thresholds.json`.
 """

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from opsloop.data.window import Window
+from opsloop.data.window import Window, WindowRequest
 from opsloop.deploy import Step, advance
 from opsloop.errors import OpsloopError, StateError
 from opsloop.lease import HeldLease, agent_lease_name
@@ -132,7 +132,7 @@ def tick(
         )
 
     candidates = _candidates(rt, result, now)
-    from opsloop.orchestrate.manual import manual_candidates
+    from opsloop.orchestrate.manual import manual_candidates, request_window
 
     manual = manual_candidates(rt)
     busy = busy_training(rt)
@@ -169,11 +169,11 @@ def tick(
         result.notes.append("training left to the orchestrator")
     elif result.fired:
         first = result.fired[0]
-        window = (
-            next((r.window for r in resumes if str(r.run.id) == first.key), None)
-            if first.trigger == "resume"
-            else None
-        )
+        window: Window | WindowRequest | None = None
+        if first.trigger == "resume":
+            window = next((r.window for r in resumes if str(r.run.id) == first.key), None)
+        elif first.trigger == "manual":  # a request may name its data window
+            window = request_window(first.evidence)
         try:
             result.trained = run_loop(
                 rt, window=window, trigger=f"{first.trigger}:{first.key}", progress=progress

@@ -128,4 +128,14 @@ def train_for_trigger(rt: Runtime, trigger: str) -> TriggeredTraining:
             None,
         )
         window = None if crashed is None else crashed_window(crashed)
+    elif trigger.startswith("manual:"):  # a retraining request may name its data window
+        from opsloop.orchestrate.manual import request_window
+
+        key = trigger.partition(":")[2]
+        firing = next(
+            (f for f in rt.store.list_firings(rt.model) if f.trigger == "manual" and f.key == key),
+            None,
+        )
+        asked = None if firing is None else request_window(firing.evidence)
+        return TriggeredTraining(trigger, run_loop(rt, window=asked, trigger=trigger), None)
     return TriggeredTraining(trigger, run_loop(rt, window=window, trigger=trigger), None)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from opsloop.data.window import Window
+from opsloop.data.window import Window, WindowRequest
 from opsloop.errors import OpsloopError, StateError
 from opsloop.lease import HeldLease, training_lease_name
 from opsloop.runtime import Runtime
@@ -36,6 +36,7 @@ from opsloop.stages import Progress, StageRecorder
 from opsloop.store.records import Approval, Deployment, GateDecision, Rollout
 from opsloop.store.sql import OpsStore
 from opsloop.train import TrainedVersion, Unchanged, train_version
+from opsloop.train.window import PlannedWindow, plan_window
 
 AUTO_ACTOR = "opsloop (auto)"
 
@@ -56,6 +57,11 @@ class TrainOutcome:
     rollout: int | None = None  # id of the canary/shadow rollout it started, if any
     # nothing changed since the champion: nothing registered, `version` is the champion's
     skipped: bool = False
+    window: str | None = None  # the training window's key, start/end
+    anchor: str | None = None  # how it was chosen: asked | now | data
+    requested: dict[str, str] = field(default_factory=dict)  # --from/--to/--as-of/--window
+    # warnings that did not stop the training (load() shrank, holdout too small)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,7 +70,7 @@ class TrainOutcome:
 def run_loop(
     rt: Runtime,
     *,
-    window: Window | None = None,
+    window: Window | WindowRequest | None = None,
     trigger: str = "manual",
     reset_schema: bool = False,
     progress: Progress | None = None,
@@ -72,8 +78,10 @@ def run_loop(
 ) -> TrainOutcome:
     """Train a version and take it through the gate, the approval and the deployment;
     StateError if another training of the model is running. Unless `force`, a retrain
-    whose data, code and configuration equal the champion's is skipped (`skipped=True`)."""
-    window = window or Window.last(rt.config.retrain.training_window, end=rt.now())
+    whose data, code and configuration equal the champion's is skipped (`skipped=True`).
+    `window`: exactly that window, or what was asked (`WindowRequest`), else the training
+    window by `retrain.anchor` (`train/window.py`)."""
+    planned = plan_window(rt.config, window, rt.now())
     slot = training_slot(rt.store, rt.model, rt.config.agent.heartbeat_timeout)
     try:
         rec = StageRecorder(
@@ -85,7 +93,7 @@ def run_loop(
             heartbeat_interval=rt.config.agent.heartbeat_interval.total_seconds(),
             on_beat=slot.renew,
         )
-        return _run(rt, rec, window, trigger, reset_schema, force)
+        return _run(rt, rec, planned, trigger, reset_schema, force)
     finally:
         slot.release()
 
@@ -106,14 +114,19 @@ def training_slot(store: OpsStore, model: str, timeout: timedelta) -> HeldLease:
 
 
 def _run(
-    rt: Runtime, rec: StageRecorder, window: Window, trigger: str, reset_schema: bool, force: bool
+    rt: Runtime,
+    rec: StageRecorder,
+    window: PlannedWindow,
+    trigger: str,
+    reset_schema: bool,
+    force: bool,
 ) -> TrainOutcome:
     try:
         trained = train_version(
             rt, rec, window=window, trigger=trigger, reset_schema=reset_schema, force=force
         )
         if isinstance(trained, Unchanged):
-            return _skip(rt, rec, trained, window, trigger)
+            return _skip(rt, rec, trained, trigger)
         with rec.stage("gate") as d:
             decision = gate_step(rt, trained)
             d.update(
@@ -141,6 +154,8 @@ def _run(
             champion_version=decision.champion_version,
             rollout=rollout,
             rows=trained.rows,
+            **_window_fields(trained),
+            warnings=[*_load_warnings(trained), *_holdout_warnings(decision)],
         )
         rec.succeed(outcome.to_dict())
         return outcome
@@ -159,9 +174,24 @@ def _run(
         raise
 
 
-def _skip(
-    rt: Runtime, rec: StageRecorder, unchanged: Unchanged, window: Window, trigger: str
-) -> TrainOutcome:
+def _window_fields(trained: TrainedVersion) -> dict[str, Any]:
+    """The outcome's window, anchor and request, from the load stage's record."""
+    if trained.loaded is None:
+        return {"window": trained.window.key}
+    record = trained.loaded.record
+    return {"window": record.window.key, "anchor": record.anchor, "requested": record.requested}
+
+
+def _load_warnings(trained: TrainedVersion) -> list[str]:
+    return [] if trained.loaded is None else list(trained.loaded.warnings)
+
+
+def _holdout_warnings(decision: GateDecision) -> list[str]:
+    report = decision.evidence_model.report
+    return [] if report is None else list(report.warnings)
+
+
+def _skip(rt: Runtime, rec: StageRecorder, unchanged: Unchanged, trigger: str) -> TrainOutcome:
     """End the run as skipped: nothing changed since the champion."""
     outcome = TrainOutcome(
         run_id=rec.run_id,
@@ -174,6 +204,7 @@ def _skip(
         champion_version=unchanged.champion,
         rows={"total": unchanged.rows},
         skipped=True,
+        window=unchanged.window,
     )
     rt.store.add_event(
         "retrain_skipped",
@@ -182,7 +213,7 @@ def _skip(
         summary=unchanged.reason,
         evidence={
             **unchanged.evidence(),
-            "window": window.key,
+            "window": unchanged.window,
             "trigger": trigger,
             "pipeline_run": rec.run_id,
         },

@@ -28,7 +28,7 @@ from opsloop.errors import StateError
 from opsloop.runtime import Runtime
 
 if TYPE_CHECKING:
-    from opsloop.store.sql import OpsStore
+    from opsloop.store.ports import StoreReads
 
 log = logging.getLogger("opsloop.newdata")
 
@@ -156,7 +156,7 @@ def pull_new_data(rt: Runtime) -> int:
         raise
 
 
-def last_training_start(store: OpsStore, model: str) -> datetime | None:
+def last_training_start(store: StoreReads, model: str) -> datetime | None:
     """When the newest training run started (None before the first)."""
     last = next((r for r in store.list_runs(model, limit=50) if r.pipeline == "train"), None)
     return None if last is None else last.started

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opsloop.config import ProjectConfig
+    from opsloop.store.ports import StoreReads
     from opsloop.store.records import TriggerFiring
-    from opsloop.store.sql import OpsStore
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -54,7 +54,7 @@ def cooldown_until(
 
 
 def next_monitor(
-    store: OpsStore,
+    store: StoreReads,
     cfg: ProjectConfig,
     model: str,
     now: datetime,
@@ -75,7 +75,7 @@ MONITOR_TRIGGERS = ("drift", "performance", "estimated_performance", "quality")
 
 
 def trigger_outlook(
-    store: OpsStore, cfg: ProjectConfig, model: str, now: datetime
+    store: StoreReads, cfg: ProjectConfig, model: str, now: datetime
 ) -> list[dict[str, Any]]:
     """One entry per trigger in `retrain.on`, plus `manual` and `resume`."""
     firings = store.list_firings(model)
@@ -102,7 +102,7 @@ def trigger_outlook(
 
 def _fill(
     entry: dict[str, Any],
-    store: OpsStore,
+    store: StoreReads,
     cfg: ProjectConfig,
     model: str,
     now: datetime,
@@ -164,7 +164,7 @@ def _fill(
         )
 
 
-def _volume(store: OpsStore, cfg: ProjectConfig, model: str, trigger: str) -> tuple[int, int]:
+def _volume(store: StoreReads, cfg: ProjectConfig, model: str, trigger: str) -> tuple[int, int]:
     from opsloop.orchestrate.newdata import last_training_start
 
     since = last_training_start(store, model)

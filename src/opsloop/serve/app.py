@@ -38,6 +38,7 @@ def prediction_service(ctx: ServeContext) -> PredictionService:
         model_threads=ctx.model_threads,
         batching=ctx.batching,
         multiprocess_metrics=ctx.multiprocess_metrics,
+        tune_gc=ctx.tune_gc,
     )
 
 

@@ -36,6 +36,7 @@ class ServeContext:
     model_threads: int = 1  # native threads per predict call; 0: the libraries' default
     batching: BatchingConfig | None = None  # micro-batching when set and enabled
     multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
+    tune_gc: bool = False  # freeze the heap after loads, time collections (serve/gcwatch.py)
 
 
 def serve_context(
@@ -47,21 +48,28 @@ def serve_context(
     """A server over `rt`'s backends, with a log writer and the `serve`/`deploy` settings."""
     from opsloop.runtime import resolve_stack
     from opsloop.serve.logwriter import PredictionLogWriter
+    from opsloop.serve.modelcache import ModelCache
 
     prediction_log = resolve_stack(rt.config, rt.paths).prediction_log
     assert prediction_log is not None
     cfg = rt.config.serve
-    registry, name = rt.registry, rt.model
+    name = rt.model
     writer = PredictionLogWriter(
         Path(prediction_log),
         name,
         flush_interval=cfg.log_flush_interval.total_seconds(),
         max_queue_rows=cfg.log_max_queue,
     )
+    cache = ModelCache(
+        rt.paths.home / "cache" / "models",
+        name,
+        rt.store,
+        lambda version: rt.registry.load(name, version),  # MLflow opened on a cache miss
+    )
     return ServeContext(
         model_name=name,
         store=rt.store,
-        load_version=lambda version: registry.load(name, version),
+        load_version=cache.load,
         log_writer=writer,
         id_column=rt.config.id_column,
         time_column=rt.config.time_column,
@@ -74,4 +82,5 @@ def serve_context(
         sticky_header=rt.config.deploy.sticky_header,
         rollback_window=rt.config.deploy.rollback_window.total_seconds(),
         controller=cfg.controller,
+        tune_gc=True,
     )

@@ -149,7 +149,9 @@ def build_input(
         if spec.kind == "numeric":
             data[spec.name] = np.asarray([np.nan if v is None else v for v in values], dtype=float)
         else:
-            data[spec.name] = pd.Series(list(values), dtype=object)
+            column = np.empty(n, dtype=object)  # no pandas object per request
+            column[:] = list(values)
+            data[spec.name] = column
     if details:
         fields = sorted({d["field"].split("[")[0] for d in details})
         raise RequestError(422, f"invalid input for feature(s) {', '.join(fields)}", details)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
+    from opsloop.serve.gcwatch import GcWatch
     from opsloop.serve.logwriter import PredictionLogWriter
     from opsloop.serve.state import ModelHolder
 
@@ -34,8 +35,10 @@ class ServeMetrics:
         *,
         multiprocess: bool = False,
         refresh_interval: float = 1.0,
+        gc_watch: GcWatch | None = None,
     ) -> None:
         self.holder = holder
+        self.gc_watch = gc_watch
         self.writer = writer
         self.multiprocess = multiprocess
         self.refresh_interval = refresh_interval
@@ -87,10 +90,69 @@ class ServeMetrics:
             "Shadow mirrors skipped because too many were in flight",
             registry=r,
         )
+        self.gc_longest = Gauge(
+            "opsloop_gc_longest_pause_seconds",
+            "Longest garbage collection of this process, by generation (the request in "
+            "flight waits for it)",
+            ["generation"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.gc_seconds = Gauge(
+            "opsloop_gc_pause_seconds_total",
+            "Seconds spent in garbage collection, by generation",
+            ["generation"],
+            registry=r,
+            multiprocess_mode="sum",
+        )
+        self.gc_collections = Gauge(
+            "opsloop_gc_collections_total",
+            "Garbage collections, by generation",
+            ["generation"],
+            registry=r,
+            multiprocess_mode="sum",
+        )
+        self.gc_frozen = Gauge(
+            "opsloop_gc_frozen_objects",
+            "Objects in the permanent generation (frozen after each model load)",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.inference_path = Gauge(
+            "opsloop_inference_path",
+            "1 for how each served version predicts: array, compiled (serve/compiled.py) or "
+            "frame (the model's DataFrame path; `reason` says why)",
+            ["model_version", "path", "reason"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _paths(self) -> None:
+        from opsloop.serve.predictor import predictor_for
+
+        routing = self.holder.routing
+        self.inference_path.clear()
+        if routing is None:
+            return
+        for model in (routing.stable, routing.candidate):
+            if model is not None:
+                p = predictor_for(model)
+                reason = p.reason[:200] if p.path == "frame" else ""
+                self.inference_path.labels(model.version, p.path, reason).set(1)
+
     def refresh(self) -> None:
+        self._paths()
+        if self.gc_watch is not None:
+            import gc
+
+            for s in self.gc_watch.stats():
+                g = str(s.generation)
+                self.gc_longest.labels(g).set(s.longest)
+                self.gc_seconds.labels(g).set(s.seconds)
+                self.gc_collections.labels(g).set(s.collections)
+            self.gc_frozen.set(gc.get_freeze_count())
         self.workers.set(1)
         self.load_seconds.set(self.holder.load_seconds)
         self.queue_rows.set(0 if self.writer is None else self.writer.queued_rows)

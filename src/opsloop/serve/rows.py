@@ -52,7 +52,8 @@ class ModelInput:
             return pd.DataFrame(self.matrix, columns=self.names, copy=False)
         assert self.columns is not None
         return pd.DataFrame(
-            {name: self.columns[name] for name in self.names}, index=pd.RangeIndex(self.n)
+            {name: _series(self.columns[name]) for name in self.names},
+            index=pd.RangeIndex(self.n),
         )
 
     @classmethod
@@ -102,3 +103,13 @@ def _columns(part: ModelInput) -> Mapping[str, Any]:
     if part.columns is None:
         raise ValueError("cannot join a column input with a matrix input")
     return part.columns
+
+
+def _series(values: Any) -> Any:
+    """Object arrays (categorical values, as validated) stay object columns: pandas would
+    otherwise infer its string dtype, which the model was not fitted on."""
+    import pandas as pd
+
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return pd.Series(values, dtype=object, copy=False)
+    return values

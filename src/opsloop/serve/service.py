@@ -25,6 +25,7 @@ from opsloop.config import BatchingConfig
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.batching import MicroBatcher
 from opsloop.serve.errors import RequestError
+from opsloop.serve.gcwatch import GcWatch, settle_heap, tune_thresholds
 from opsloop.serve.logwriter import LoggedRequest, PredictionLogWriter
 from opsloop.serve.metrics import ServeMetrics
 from opsloop.serve.predictor import predict_rows, prepare
@@ -69,20 +70,27 @@ class PredictionService:
         model_threads: int = 1,
         batching: BatchingConfig | None = None,
         multiprocess_metrics: bool = False,
+        tune_gc: bool = False,
     ) -> None:
         self.model_name = model_name
         self.log_writer = log_writer
         self.stats = ServeStats()
+        # tune_gc: freeze the heap after each load and time every collection (gcwatch.py);
+        # process-wide, so the server turns it on, not every service a test builds
+        self.gc = GcWatch() if tune_gc else None
+        self._load_version = load_version
         self.holder = ModelHolder(
             model_name,
             store,
-            lambda version: prepare(load_version(version)),
+            self._load,
             env=env,
             reload_interval=reload_interval,
             rollback_window=rollback_window,
             stats=self.stats,
         )
-        self.metrics = ServeMetrics(self.holder, log_writer, multiprocess=multiprocess_metrics)
+        self.metrics = ServeMetrics(
+            self.holder, log_writer, multiprocess=multiprocess_metrics, gc_watch=self.gc
+        )
         self.shadows: set[asyncio.Task[None]] = set()  # shadow predictions in flight
         # Predict calls run one at a time in a dedicated thread, off the event loop; with
         # batching enabled, requests that queue up meanwhile are coalesced.
@@ -94,8 +102,19 @@ class PredictionService:
         )
 
     # ---- lifecycle -------------------------------------------------------------------
+    def _load(self, version: str) -> LoadedModel:
+        """Load and probe a version; with `tune_gc`, freeze the heap it leaves (collected
+        first when nothing is served yet: no request can be stalled by that)."""
+        model = prepare(self._load_version(version))
+        if self.gc is not None:
+            settle_heap(self.gc, collect=self.holder.routing is None)
+        return model
+
     def start(self) -> None:
         """Load the deployed version and start the background threads (call in a loop)."""
+        if self.gc is not None:
+            tune_thresholds()
+            self.gc.start()
         self.holder.refresh()
         self.holder.start()
         if self.log_writer is not None:
@@ -112,6 +131,8 @@ class PredictionService:
         if self.log_writer is not None:
             self.log_writer.close()
         self.metrics.close()
+        if self.gc is not None:
+            self.gc.stop()
 
     # ---- what is served --------------------------------------------------------------
     def routing_for(self, name: str) -> Routing:

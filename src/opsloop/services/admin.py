@@ -17,6 +17,7 @@ from opsloop import deploy as _deploy
 from opsloop.orchestrate import manual
 
 if TYPE_CHECKING:
+    from opsloop.data.window import WindowRequest
     from opsloop.deploy import Step
     from opsloop.orchestrate.loop import TrainOutcome
     from opsloop.orchestrate.manual import RetrainRequest
@@ -111,10 +112,21 @@ class AdminService:
         return _deploy.rollback(self.runtime, actor=actor, reason=reason)
 
     # ---- retraining requests ---------------------------------------------------------
-    def request_retrain(self, *, actor: str, reason: str = "") -> RetrainRequest:
-        return manual.request_retrain(self.runtime.store, self.model, actor=actor, reason=reason)
+    def request_retrain(
+        self, *, actor: str, reason: str = "", window: WindowRequest | None = None
+    ) -> RetrainRequest:
+        return manual.request_retrain(
+            self.runtime.store, self.model, actor=actor, reason=reason, window=window
+        )
 
     def retrain_now(
-        self, *, actor: str, reason: str = "", progress: Progress | None = None
+        self,
+        *,
+        actor: str,
+        reason: str = "",
+        progress: Progress | None = None,
+        window: WindowRequest | None = None,
     ) -> tuple[RetrainRequest, TrainOutcome]:
-        return manual.retrain_now(self.runtime, actor=actor, reason=reason, progress=progress)
+        return manual.retrain_now(
+            self.runtime, actor=actor, reason=reason, progress=progress, window=window
+        )

@@ -7,22 +7,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opsloop.errors import NotFoundError
-from opsloop.orchestrate import manual
-from opsloop.services.views import build_monitoring, build_status
 
 if TYPE_CHECKING:
     from opsloop.config import ProjectConfig
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.services.view_models import MonitoringView, StatusView
+    from opsloop.store.ports import StoreReads
     from opsloop.store.records import Event
-    from opsloop.store.sql import OpsStore
 
 
 class ReadService:
     """What `opsloop status`, `GET /api/...` and the dashboard show of one model."""
 
-    def __init__(self, store: OpsStore, config: ProjectConfig) -> None:
+    def __init__(self, store: StoreReads, config: ProjectConfig) -> None:
         self.store = store
         self.config = config
 
@@ -31,6 +29,8 @@ class ReadService:
         return self.config.model
 
     def status(self) -> StatusView:
+        from opsloop.services.views import build_status  # the typed views: not for events
+
         return build_status(self.store, self.config)
 
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
@@ -38,6 +38,8 @@ class ReadService:
 
     def monitoring(self, *, limit: int = 48, version: str | None = None) -> MonitoringView:
         """The latest monitored windows, oldest first (`views.build_monitoring`)."""
+        from opsloop.services.views import build_monitoring
+
         return build_monitoring(self.store, self.model, limit=limit, version=version)
 
     def gate_report(self, version: str) -> GateReport:
@@ -54,7 +56,11 @@ class ReadService:
 
     def retrain_requests(self, *, limit: int = 50) -> list[RetrainRequest]:
         """The newest retraining requests, oldest first, with what became of them."""
+        from opsloop.orchestrate import manual
+
         return manual.list_requests(self.store, self.model, limit=limit)
 
     def retrain_request(self, request_id: int) -> RetrainRequest:
+        from opsloop.orchestrate import manual
+
         return manual.get_request(self.store, self.model, request_id)

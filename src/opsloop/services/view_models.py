@@ -31,6 +31,7 @@ __all__ = [
     "RunView",
     "ScheduleView",
     "StatusView",
+    "TrainingView",
     "VersionView",
     "WindowPreviousView",
     "WindowView",
@@ -70,10 +71,24 @@ class ApprovalView(View):
     ts: str | None
 
 
+class TrainingView(View):
+    """What a version was trained on, from its `trained` event: the window (start/end
+    key), how it was chosen (asked | now | data), what was asked (--from/--to/--as-of),
+    the rows and their actual event-time span (absent for versions trained before)."""
+
+    window: str | None
+    anchor: str | None
+    requested: dict[str, str]
+    rows: int | None
+    event_start: str | None
+    event_end: str | None
+
+
 class VersionView(View):
     version: str
     gate: GateView | None
     approval: ApprovalView | None
+    training: TrainingView | None = None
 
 
 class DeploymentView(View):
@@ -222,8 +237,12 @@ class FeatureWindowView(View):
     statistic: Num | None
     p_value: Num | None
     threshold: Num | None
-    drifted: bool | None
+    drifted: bool | None  # material drift only
     status: str | None
+    verdict: str  # drift | immaterial | no drift | not judged (derived for older windows)
+    effect: str | None = None  # the distance measuring the effect size
+    effect_size: Num | None = None
+    floor: Num | None = None  # its materiality floor
 
 
 class EstimatedBandView(View):

@@ -37,6 +37,7 @@ from opsloop.services.view_models import (
     RunView,
     ScheduleView,
     StatusView,
+    TrainingView,
     VersionView,
     WindowPreviousView,
     WindowView,
@@ -44,7 +45,7 @@ from opsloop.services.view_models import (
 
 if TYPE_CHECKING:
     from opsloop.config import ProjectConfig
-    from opsloop.store import OpsStore
+    from opsloop.store.ports import StoreReads
     from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
 
 
@@ -76,7 +77,27 @@ def _gate_view(gate: GateDecision) -> GateView:
     )
 
 
-def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
+def _training_view(store: StoreReads, model: str, version: str) -> TrainingView | None:
+    """The version's window and data from its `trained` event (None without one)."""
+    trained = store.list_events(model, kinds=["trained"], limit=10_000)
+    event = next((e for e in reversed(trained) if e.version == version), None)
+    if event is None:
+        return None
+    ev = event.evidence
+    found = ev.get("event_time")
+    span: dict[str, Any] = found if isinstance(found, dict) else {}
+    rows = ev.get("rows")
+    return TrainingView(
+        window=ev.get("window"),
+        anchor=ev.get("anchor"),
+        requested=ev.get("requested") or {},
+        rows=rows if isinstance(rows, int) else None,
+        event_start=span.get("min"),
+        event_end=span.get("max"),
+    )
+
+
+def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
     """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
     name = cfg.model
     deployment = store.find_deployment(name)
@@ -99,6 +120,7 @@ def build_status(store: OpsStore, cfg: ProjectConfig) -> StatusView:
         approval = store.find_approval(name, version)
         return VersionView(
             version=version,
+            training=_training_view(store, name, version),
             gate=None if gate is None else _gate_view(gate),
             approval=None
             if approval is None
@@ -323,6 +345,10 @@ def monitor_window_view(r: MonitorResult) -> WindowView:
                 threshold=f.threshold,
                 drifted=f.drifted,
                 status=f.status,
+                verdict=f.outcome,
+                effect=f.effect,
+                effect_size=f.effect_size,
+                floor=f.floor,
             )
             for f in s.features
             if f.name is not None
@@ -339,7 +365,7 @@ def monitor_window_view(r: MonitorResult) -> WindowView:
 
 
 def build_monitoring(
-    store: OpsStore, model: str, *, limit: int = 48, version: str | None = None
+    store: StoreReads, model: str, *, limit: int = 48, version: str | None = None
 ) -> MonitoringView:
     """The `limit` latest monitored windows (of one version, or all), oldest first."""
     results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opsloop.core.evidence import GateEvidence, RolloutAnalysis
-from opsloop.core.summaries import MonitorSummary
+if TYPE_CHECKING:  # imported where parsed: reading events needs no pydantic models
+    from opsloop.core.evidence import GateEvidence, RolloutAnalysis
+    from opsloop.core.summaries import MonitorSummary
 
 Evidence = dict[str, Any]
 
@@ -41,6 +42,8 @@ EVENT_KINDS = (
     "pipeline_failed",
     "trigger_skipped",
     "retrain_skipped",
+    "training_data_shrank",
+    "holdout_too_small",
     "notification_failed",
     "new_data_invalid",
 )
@@ -125,6 +128,8 @@ class GateDecision(_Record):
     @cached_property
     def evidence_model(self) -> GateEvidence:
         """`evidence` (the stored JSON: the gate report and its artifacts) typed."""
+        from opsloop.core.evidence import GateEvidence
+
         return GateEvidence.parse(self.evidence)
 
 
@@ -160,6 +165,8 @@ class MonitorResult(_Record):
     @cached_property
     def summary_model(self) -> MonitorSummary:
         """`summary` (the stored JSON, a full summary or its digest) as a typed model."""
+        from opsloop.core.summaries import MonitorSummary
+
         return MonitorSummary.parse(self.summary)
 
 
@@ -238,6 +245,8 @@ class Rollout(_Record):
     @cached_property
     def analysis_model(self) -> RolloutAnalysis:
         """`analysis` (the stored JSON of the latest step analysis; {} before it) typed."""
+        from opsloop.core.evidence import RolloutAnalysis
+
         return RolloutAnalysis.parse(self.analysis)
 
     analysed: datetime | None = None

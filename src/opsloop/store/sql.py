@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from opsloop.errors import StoreError
+from opsloop.store._revision import MIGRATIONS as _MIGRATIONS
+from opsloop.store._revision import head_revision
 from opsloop.store.approvals import ApprovalQueries
 from opsloop.store.events import EventQueries
 from opsloop.store.monitoring import MonitoringQueries
@@ -27,7 +29,6 @@ from opsloop.store.orchestration import OrchestrationQueries
 from opsloop.store.rollouts import RolloutQueries
 from opsloop.store.runs import RunQueries
 
-_MIGRATIONS = Path(__file__).with_name("migrations")
 _migrate_lock = threading.Lock()
 
 
@@ -54,12 +55,6 @@ def create_store_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return sa.create_engine(url, pool_pre_ping=True)
-
-
-def head_revision() -> str:
-    """The newest migration's revision, read from the file names (`NNNN_name.py`, whose
-    `revision` is `"NNNN"`; a unit test holds this equal to Alembic's head)."""
-    return max(p.name.split("_", 1)[0] for p in (_MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def _is_current(engine: Engine) -> bool:

@@ -86,6 +86,7 @@ class Unchanged:
     champion: str  # the champion's version, which stays
     inputs: TrainingInputs
     rows: int  # rows loaded
+    window: str | None = None  # the key of the window loaded
 
     @property
     def reason(self) -> str:

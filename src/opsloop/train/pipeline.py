@@ -21,8 +21,8 @@ from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
 from opsloop.train.feedback import add_feedback
 from opsloop.train.inputs import Unchanged, training_inputs, unchanged_since
-from opsloop.train.load import check_columns, load_with_retries
 from opsloop.train.register import Fitted, fit_cbpe, register_version
+from opsloop.train.window import LoadedWindow, PlannedWindow, load_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,13 +44,14 @@ class TrainedVersion:
     window: Window
     trigger: str
     rows: dict[str, int]  # total, train, holdout (+ loaded, feedback with data.feedback)
+    loaded: LoadedWindow | None = None  # the window's record and the load's warnings
 
 
 def train_version(
     rt: Runtime,
     rec: StageRecorder,
     *,
-    window: Window,
+    window: PlannedWindow | Window,
     trigger: str = "manual",
     reset_schema: bool = False,
     force: bool = False,
@@ -66,20 +67,24 @@ def train_version(
     from opsloop.registry.base import LoadedModel
 
     cfg = rt.config
+    if isinstance(window, Window):
+        window = PlannedWindow(window, "asked", {})
     with rec.stage("load") as d:
-        d["window"] = window.key
-        frame = load_with_retries(rt, window, d)
-        check_columns(cfg, frame)
-        frame, feedback = add_feedback(rt, window, frame)
+        champion = rt.registry.find_alias(rt.model, CHAMPION)
+        loaded = load_window(rt, window, champion, d)
+        frame = loaded.frame
+        for warning in loaded.warnings:  # shown now: a later stage may fail on them
+            if rec.progress:
+                rec.progress("load", f"warning: {warning}")
+        frame, feedback = add_feedback(rt, loaded.window, frame)
         if feedback is not None:
             d["feedback"] = feedback.to_dict()
         inputs = training_inputs(rt, frame)
         d.update(rows=len(frame), data_fingerprint=inputs.data)
-        champion = rt.registry.find_alias(rt.model, CHAMPION)
         unchanged = None if force else unchanged_since(inputs, champion, rows=len(frame))
         if unchanged is not None:
             d["unchanged_since"] = unchanged.champion
-            return unchanged
+            return replace(unchanged, window=loaded.window.key)
 
     with rec.stage("validate") as d:
         schema_yaml = _stored_schema(rt, champion, reset_schema)
@@ -111,7 +116,11 @@ def train_version(
                 "data_invalid",
                 rt.model,
                 summary=str(exc),
-                evidence={"window": window.key, "trigger": trigger, "quality": d["quality"]},
+                evidence={
+                    "window": loaded.window.key,
+                    "trigger": trigger,
+                    "quality": d["quality"],
+                },
             )
             raise
 
@@ -164,7 +173,7 @@ def train_version(
     )
     with rec.stage("register") as d:
         mv = register_version(
-            rt, fitted, window=window, trigger=trigger, pipeline_run=rec.run_id, detail=d
+            rt, fitted, window=loaded.record, trigger=trigger, pipeline_run=rec.run_id, detail=d
         )
 
     return TrainedVersion(
@@ -175,7 +184,7 @@ def train_version(
         holdout=holdout,
         challenger=replace(candidate, version=mv.version),
         champion=champion,
-        window=window,
+        window=loaded.window,
         trigger=trigger,
         rows={
             "total": len(frame),
@@ -187,6 +196,7 @@ def train_version(
                 else {"loaded": feedback.loaded, "feedback": feedback.feedback}
             ),
         },
+        loaded=loaded,
     )
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHALLENGER
-from opsloop.data.window import Window
 from opsloop.runtime import Runtime
 from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from opsloop.core.profile import Profile
     from opsloop.data.features import FeatureSpec
     from opsloop.registry.base import LoadedModel, ModelVersion
+    from opsloop.train.window import WindowRecord
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,7 +113,7 @@ def register_version(
     rt: Runtime,
     fitted: Fitted,
     *,
-    window: Window,
+    window: WindowRecord,
     trigger: str,
     pipeline_run: int,
     detail: dict[str, Any],
@@ -139,7 +139,7 @@ def register_version(
     digest = fitted.inputs.data
     tags = {
         **fitted.inputs.tags(),
-        "opsloop.window": window.key,
+        **window.tags(),
         "opsloop.trigger": trigger,
         "opsloop.train_rows": str(len(fitted.train)),
         "opsloop.holdout_rows": str(len(holdout)),
@@ -190,7 +190,7 @@ def register_version(
         evidence={
             "metrics": metrics,
             "rows": len(frame),
-            "window": window.key,
+            **window.evidence(),
             "trigger": trigger,
             "pipeline_run": pipeline_run,
             "target": _target_contract(frame, cfg.target, cfg.task),

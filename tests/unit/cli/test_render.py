@@ -4,6 +4,7 @@ calibration next to the labelled performance."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -191,3 +192,40 @@ def test_status_and_history_say_not_judged_for_a_window_without_rows(tmp_path) -
     console = Console(record=True, width=200)
     print_monitor_history(console, history)
     assert "not judged" in console.export_text()
+
+
+def test_monitor_shows_each_features_verdict_and_effect_against_its_floor() -> None:
+    def feat(name: str, status: str, **more: object) -> dict:  # type: ignore[type-arg]
+        return {"name": name, "test": "ks", "statistic": 0.0104, "status": status, **more}
+
+    features = [
+        feat("dow", "immaterial", effect="wasserstein", effect_size=0.0123, floor=0.1),
+        feat("age", "drifted", drifted=True, effect="wasserstein", effect_size=0.31, floor=0.1),
+        feat("plan", "ok", effect="jensenshannon", effect_size=0.004, floor=0.1),
+        feat("tiny", "insufficient_data"),
+        feat("old", "drifted", drifted=True),  # stored before materiality
+    ]
+    score = feat("score", "immaterial", effect="wasserstein", effect_size=0.02, floor=0.1)
+    drift = {"features": features, "share": 0.5, "detected": True, "prediction": score}
+    console = Console(record=True, width=200)
+    print_monitor(console, replace(result({"drift": drift}), drift_detected=True, drift_share=0.4))
+    text = console.export_text()
+    assert "DRIFT: 40% of features drifted []; detectable but immaterial: ['dow']" in text
+    names = {f["name"] for f in features}
+    rows = [
+        re.split(r"\s{2,}", line.strip())
+        for line in text.splitlines()
+        if line.split()[:1] and line.split()[0] in names
+    ]
+    assert [r[0] for r in rows] == ["age", "old", "dow", "plan", "tiny"]  # drift first
+    assert [r[4:] for r in rows] == [
+        ["wasserstein 0.3100 ≥ 0.1", "drift"],
+        ["—", "drift"],  # stored before materiality: no effect size, verdict from its status
+        ["wasserstein 0.0123 < 0.1", "immaterial"],
+        ["jensenshannon 0.0040 < 0.1", "no drift"],
+        ["—", "not judged (too few rows)"],
+    ]
+    assert (
+        "Prediction (score) drift: immaterial (ks 0.0104, p-value —; "
+        "effect wasserstein 0.0200 < 0.1)." in text
+    )

@@ -88,11 +88,11 @@ def test_labels_add_reads_the_classes_from_the_ops_store_without_mlflow(tmp_path
     assert added["checked_against"] == "one of the classes of version 1 [0, 1]"
 
 
-# What `status`, `events` and `labels add` stopped importing (issue 14): the deployment
-# machinery's NumPy (services are imported on first use) and Alembic (a store already at
-# the newest revision is opened with one query). pandas stays on `labels add`, which reads
-# the labels file with it.
-READ_PATH_DROPPED = ("numpy", "alembic")
+# What `status`, `events` and `labels add` stopped importing (issue 14): `status` and
+# `events` read the ops store through the DB-API reader (store/reader.py), so they import no
+# SQLAlchemy, no Alembic and nothing of the data stack. `labels add` still writes through
+# OpsStore (SQLAlchemy) and reads the file with pandas, but never migrates an open store.
+READ_PATH_DROPPED = (*HEAVY, "sqlalchemy.orm", "alembic", "psycopg")
 LABELS_DROPPED = ("alembic",)
 
 COMMAND = """
@@ -129,10 +129,23 @@ def loaded_by(args: list[str], modules: tuple[str, ...]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("command", [["status"], ["events", "--limit", "50"]])
-def test_read_commands_import_no_numpy_or_alembic(project: Path, command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command", [["status"], ["status", "--json"], ["events", "--limit", "50"], ["events", "--json"]]
+)
+def test_read_commands_import_nothing_heavy(project: Path, command: list[str]) -> None:
     loaded = loaded_by([*command, "-p", str(project)], READ_PATH_DROPPED)
     assert loaded == "LOADED:", f"{command[0]} imported: {loaded}"
+
+
+def test_a_new_store_is_still_created_by_status(tmp_path: Path) -> None:
+    """No reader for a store that does not exist yet: OpsStore creates and migrates it."""
+    from opsloop.scaffold import init_project
+
+    root = init_project(tmp_path / "p", rows=50)
+    assert not (root / ".opsloop" / "ops.db").exists()
+    loaded = loaded_by(["status", "-p", str(root)], ("sqlalchemy", "alembic"))
+    assert loaded == "LOADED:alembic,sqlalchemy"
+    assert (root / ".opsloop" / "ops.db").is_file()
 
 
 def test_labels_add_opens_the_store_without_alembic(project: Path) -> None:

@@ -227,3 +227,16 @@ def test_stored_events_carry_the_result_they_describe(store: OpsStore) -> None:
     events = store.list_events(m)
     assert [e.kind for e in events] == ["monitored", "drift_detected"]
     assert [e.evidence for e in events] == [{**brief, "drifted_features": ["a"]}] * 2
+
+
+def test_immaterial_drift_is_named_but_raises_no_drift_event() -> None:
+    """A detectable change below its materiality floor is reported in the `monitored`
+    event, never as `drift_detected` (the window's drift flag counts material drift)."""
+    f = feature("airport", 0.02, status="immaterial")
+    s = summary(0, [f, feature("dow", 0.01)])
+    s["drift"]["immaterial_features"] = ["airport"]
+    events = monitor_events(_result(summary=s, drift_share=s["drift"]["share"]))
+    assert [e.kind for e in events] == ["monitored"]
+    assert events[0].summary == "500 rows, drift share 0%, detectable but immaterial: airport"
+    assert events[0].evidence["immaterial_features"] == ["airport"]
+    assert events[0].evidence["drifted_features"] == []

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opsloop.config import DriftConfig, FeatureDriftConfig
+from opsloop.config import DriftConfig, FeatureDriftConfig, MaterialityConfig
 from opsloop.core.profile import compute_profile, merge_all, profile_frame
 from opsloop.data.features import FeatureSpec
 from opsloop.errors import InvalidInputError
@@ -89,7 +89,11 @@ def test_learned_mode_selects_thresholds_per_feature() -> None:
     res = detect_drift(ref, cur, FEATURES, cfg, learned=learned)
     x = res.features[0]
     assert x.threshold_source == "learned" and x.threshold is not None and x.threshold < 0.1
-    assert x.drifted  # 0.08 σ in 2,000 rows is beyond the reference's own noise
+    # 0.08 σ in 2,000 rows is beyond the reference's own noise, but below the
+    # materiality floor (Wasserstein / std 0.1): detectable, immaterial
+    assert x.status == "immaterial" and not x.drifted and x.effect_size == x.statistic
+    unfloored = cfg.model_copy(update={"materiality": MaterialityConfig(wasserstein=0.0)})
+    assert detect_drift(ref, cur, FEATURES, unfloored, learned=learned).features[0].drifted
     # a feature's own `threshold` stays fixed; its `thresholds` overrides the global mode
     cfg = DriftConfig(
         method="wasserstein",

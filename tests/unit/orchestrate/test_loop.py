@@ -71,6 +71,10 @@ def test_one_turn_is_one_recorded_run_from_load_to_deployment(tmp_path: Path) ->
         "rows",
         "rollout",
         "skipped",
+        "window",
+        "anchor",
+        "requested",
+        "warnings",
     }
     assert o.skipped is False
     assert stage(rt, "gate")["detail"] == {

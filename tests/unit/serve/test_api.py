@@ -255,6 +255,13 @@ def test_retrain_requests_over_http(managed: tuple[Project, TestClient]) -> None
     assert client.get(f"{url}/abc").status_code == 422
     assert client.post(url, headers=AUTH).status_code == 202  # no body: no reason
 
+    # a request may name its data window, checked like `opsloop retrain --from/--to`
+    bad = client.post(url, headers=AUTH, json={"from": "2023-06-01", "to": "2023-05-01"})
+    assert bad.status_code == 422 and "--to must be after --from" in bad.json()["error"]
+    asked = client.post(url, headers=AUTH, json={"reason": "as of May", "as_of": "2023-06-01"})
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["request"]["window"] == {"as_of": "2023-06-01T00:00:00+00:00"}
+
 
 def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     from datetime import UTC, datetime, timedelta
@@ -295,6 +302,12 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     assert first["estimated_performance"] is None and first["previous"] is None
     assert first["quality_passed"] is None and first["features"]["x"]["statistic"] == 0.1
     assert second["features"]["x"]["drifted"] is True and second["quality_passed"] is False
+    # windows stored before materiality: the verdict from the status, no effect size
+    assert (first["features"]["x"]["verdict"], second["features"]["x"]["verdict"]) == (
+        "no drift",
+        "drift",
+    )
+    assert second["features"]["x"]["effect_size"] is None
     assert second["estimated_performance"] == {
         "value": 0.78,
         "lower": 0.76,

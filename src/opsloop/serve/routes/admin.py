@@ -64,6 +64,21 @@ class ReasonBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
+class RetrainBody(ReasonBody):
+    """A retraining request: why, and optionally its data window (as `opsloop retrain`)."""
+
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=64,
+        description="Train on data from this time (ISO 8601, or a duration ago like 90d).",
+    )
+    to: str | None = Field(default=None, max_length=64, description="Up to this time.")
+    as_of: str | None = Field(
+        default=None, max_length=64, description="The training window ending at this time."
+    )
+
+
 # Documented error answers (OpenAPI); a 422 is FastAPI's validation error or an ApiError.
 _READ_ERRORS = error_responses(400, 404)
 _WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 503)
@@ -198,12 +213,17 @@ def create_admin_router(
 
     @router.post("/models/{name}/retrain", status_code=202, responses=_WRITE_ERRORS)
     def retrain_request(
-        name: str, body: ReasonBody | None = None, actor: str = admin_actor
+        name: str, body: RetrainBody | None = None, actor: str = admin_actor
     ) -> dict[str, Any]:
         """Ask the agent to retrain at its next tick (once, not held back by the
-        cooldown); 202 with the request."""
+        cooldown), on the data window given by `from`/`to` or `as_of` (default: the
+        training window); 202 with the request."""
+        from opsloop.data.window import WindowRequest
+
         check_model(name)
-        request = admin.request_retrain(actor=actor, reason=(body or ReasonBody()).reason)
+        body = body or RetrainBody()
+        window = WindowRequest.parse(start=body.from_, end=body.to, as_of=body.as_of)
+        request = admin.request_retrain(actor=actor, reason=body.reason, window=window)
         return {"request": request.to_dict()}
 
     @router.get("/models/{name}/retrain", responses=_READ_ERRORS)

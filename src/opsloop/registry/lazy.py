@@ -1,0 +1,66 @@
+"""`LazyRegistry`: a registry opened on its first call.
+
+Opening the MLflow registry imports MLflow (~1–2 s here) and checks its database. A server
+that finds its version in the local model cache (serve/modelcache.py), `opsloop status` and
+the rollout controller never need it; the first call that does opens it, once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opsloop.registry.base import LoadedModel, ModelRegistry, ModelVersion, TrainingRecord
+
+
+class LazyRegistry:
+    """Delegates every `ModelRegistry` call to the registry `open()` returns, made once."""
+
+    def __init__(self, open: Callable[[], ModelRegistry]) -> None:
+        self._open = open
+        self._registry: ModelRegistry | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def opened(self) -> bool:
+        return self._registry is not None
+
+    @property
+    def target(self) -> ModelRegistry:
+        if self._registry is None:
+            with self._lock:
+                if self._registry is None:
+                    self._registry = self._open()
+        return self._registry
+
+    def register(self, record: TrainingRecord) -> ModelVersion:
+        return self.target.register(record)
+
+    def get_version(self, name: str, version: str) -> ModelVersion:
+        return self.target.get_version(name, version)
+
+    def list_versions(self, name: str) -> Sequence[ModelVersion]:
+        return self.target.list_versions(name)
+
+    def find_alias(self, name: str, alias: str) -> ModelVersion | None:
+        return self.target.find_alias(name, alias)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.target.set_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.target.delete_alias(name, alias)
+
+    def set_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.target.set_tag(name, version, key, value)
+
+    def load(self, name: str, version: str) -> LoadedModel:
+        return self.target.load(name, version)
+
+    def read_artifact(self, name: str, version: str, artifact: str) -> str:
+        return self.target.read_artifact(name, version, artifact)
+
+    def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:
+        return self.target.log_artifact(name, version, artifact, text)

@@ -1,0 +1,318 @@
+"""The ops store's read side on the DB-API alone (`sqlite3`, `psycopg`), for the commands
+people run most: `opsloop status` and `opsloop events` read through it without importing
+SQLAlchemy (~0.2 s of every such command on the development machine).
+
+It reads the tables `schema.py` defines into the same records `OpsStore` returns (each
+record's fields are its table's columns; a record field's annotation says how a value is
+decoded: timestamps, booleans and JSON), and the conformance test
+(`tests/unit/store/test_reader.py`) holds every method equal to `OpsStore`'s on SQLite and
+PostgreSQL. It only reads: a database that is missing, in memory or not at the newest
+migration gets no reader (`open_reader` → None) and callers use `OpsStore`, which creates
+or upgrades it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from opsloop.errors import StoreError
+from opsloop.store._revision import head_revision
+from opsloop.store._util import aware
+from opsloop.store.records import (
+    Approval,
+    DataArrival,
+    Deployment,
+    Event,
+    GateDecision,
+    Lease,
+    MonitorResult,
+    PipelineRun,
+    Rollout,
+    TriggerFiring,
+)
+
+R = TypeVar("R")
+Where = list[tuple[str, str, Any]]  # (column, operator, value)
+
+TABLES: dict[type[Any], str] = {
+    Event: "events",
+    Deployment: "deployments",
+    GateDecision: "gate_decisions",
+    Approval: "approvals",
+    MonitorResult: "monitor_results",
+    TriggerFiring: "trigger_firings",
+    PipelineRun: "pipeline_runs",
+    Rollout: "rollouts",
+    Lease: "leases",
+    DataArrival: "data_arrivals",
+}
+
+
+def open_reader(url: str) -> StoreReader | None:
+    """A reader of the ops store at `url` (a SQLAlchemy URL, as in `stack.ops_store`), or
+    None when this database needs `OpsStore`: in memory, not created yet, not at the newest
+    migration, not reachable (`OpsStore` then says why) or another kind of database."""
+    if url.startswith("sqlite:///") and url not in ("sqlite:///:memory:",):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            return None
+        import sqlite3
+
+        try:
+            conn: Any = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except sqlite3.Error:
+            return None
+        reader = StoreReader(conn, "sqlite")
+    elif url.startswith(("postgresql://", "postgresql+psycopg://")):
+        import psycopg
+
+        conninfo = "postgresql://" + url.split("://", 1)[1]
+
+        def connect() -> Any:  # again when the server dropped the connection
+            return psycopg.connect(conninfo, autocommit=True)
+
+        try:
+            conn = connect()
+        except psycopg.Error:
+            return None
+        reader = StoreReader(conn, "postgresql", reconnect=connect)
+    else:
+        return None
+    if not reader.is_current():
+        reader.close()
+        return None
+    return reader
+
+
+class StoreReader:
+    """The `StoreReads` port over one DB-API connection (`open_reader`)."""
+
+    def __init__(
+        self, conn: Any, dialect: str, *, reconnect: Callable[[], Any] | None = None
+    ) -> None:
+        self._conn = conn
+        self._reconnect = reconnect
+        self.dialect = dialect
+        self._mark = "?" if dialect == "sqlite" else "%s"
+        self._error: type[Exception] = _driver_error(dialect)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def is_current(self) -> bool:
+        """Is the database at the newest migration (so every table and column exists)?"""
+        try:
+            rows = self._rows("SELECT version_num FROM alembic_version", [])
+        except StoreError:  # no alembic_version table yet
+            return False
+        return [r["version_num"] for r in rows] == [head_revision()]
+
+    # ---- the StoreReads port: each mirrors the OpsStore method of the same name -------
+    def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
+        return self._first(Deployment, [("model", "=", model), ("env", "=", env)], "revision")
+
+    def find_gate(self, model: str, version: str) -> GateDecision | None:
+        return self._first(GateDecision, [("model", "=", model), ("version", "=", version)])
+
+    def find_approval(self, model: str, version: str) -> Approval | None:
+        return self._first(Approval, [("model", "=", model), ("version", "=", version)])
+
+    def list_pending(self, model: str) -> list[Approval]:
+        rows = self._select(Approval, [("model", "=", model)], '"id"')
+        latest = {a.version: a for a in rows}
+        return [a for a in latest.values() if a.status == "pending"]
+
+    def find_last_monitor(self, model: str) -> MonitorResult | None:
+        return self._first(MonitorResult, [("model", "=", model)])
+
+    def list_monitor_windows(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        limit: int = 100,
+        end_before: datetime | None = None,
+        start: datetime | None = None,
+        digests: bool = False,
+    ) -> list[MonitorResult]:
+        where: Where = [("model", "=", model)]
+        if version is not None:
+            where.append(("version", "=", version))
+        if end_before is not None:
+            where.append(("window_end", "<", end_before))
+        if start is not None:
+            where.append(("window_start", "=", start))
+        names = [f.name for f in fields(MonitorResult)]
+        columns = [*(n for n in names if n != "summary"), "digest"] if digests else names
+        order = '"window_end" DESC, "id" DESC'
+        rows = self._query("monitor_results", columns, where, order, limit)
+        if digests:
+            for r in rows:  # JSON null (SQLAlchemy's None) or SQL NULL: no digest stored
+                r["digest"] = self._json(r["digest"])
+            missing = [r["id"] for r in rows if r["digest"] is None]
+            if missing:  # stored before digests existed
+                from opsloop.core.digest import digest
+
+                found = self._query("monitor_results", ["id", "summary"], [("id", "IN", missing)])
+                summaries = {r["id"]: r["summary"] for r in found}
+                for r in rows:
+                    if r["id"] in summaries:
+                        r["digest"] = digest(self._json(summaries[r["id"]]))
+            for r in rows:
+                r["summary"] = r["digest"]
+        return [self._record(MonitorResult, r) for r in reversed(rows)]
+
+    def find_rollout(self, model: str, env: str = "production") -> Rollout | None:
+        return self._first(Rollout, [("model", "=", model), ("env", "=", env)])
+
+    def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]:
+        return self._select(PipelineRun, [("model", "=", model)], '"id" DESC', limit)
+
+    def list_running_runs(self, model: str, pipeline: str | None = None) -> list[PipelineRun]:
+        where: Where = [("model", "=", model), ("status", "=", "running")]
+        if pipeline is not None:
+            where.append(("pipeline", "=", pipeline))
+        return self._select(PipelineRun, where, '"id"')
+
+    def find_lease(self, name: str) -> Lease | None:
+        found = self._select(Lease, [("name", "=", name)])
+        return found[0] if found else None
+
+    def list_arrivals(
+        self, model: str, *, since: datetime | None = None, source: str | None = None
+    ) -> list[DataArrival]:
+        where: Where = [("model", "=", model)]
+        if source is not None:
+            where.append(("source", "=", source))
+        if since is not None:
+            where.append(("ts", ">=", since))
+        return self._select(DataArrival, where, '"ts", "id"')
+
+    def list_firings(self, model: str) -> list[TriggerFiring]:
+        return self._select(TriggerFiring, [("model", "=", model)], '"id"')
+
+    def list_events(
+        self,
+        model: str | None = None,
+        *,
+        kinds: Sequence[str] | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Event]:
+        """The `limit` newest events, oldest first (by id), optionally filtered."""
+        where: Where = [("id", ">", after_id)]
+        if model is not None:
+            where.append(("model", "=", model))
+        if kinds:
+            where.append(("kind", "IN", list(kinds)))
+        return list(reversed(self._select(Event, where, '"id" DESC', limit)))
+
+    # ---- SQL --------------------------------------------------------------------------
+    def _first(self, record: type[R], where: Where, newest: str = "id") -> R | None:
+        """The row with the greatest `newest` column."""
+        found = self._select(record, where, f'"{newest}" DESC', 1)
+        return found[0] if found else None
+
+    def _select(
+        self, record: type[R], where: Where, order: str | None = None, limit: int | None = None
+    ) -> list[R]:
+        """Rows of `record`'s table as records; `order` is SQL (quoted column names)."""
+        names = [f.name for f in fields(record)]  # type: ignore[arg-type]
+        rows = self._query(TABLES[record], names, where, order, limit)
+        return [self._record(record, r) for r in rows]
+
+    def _query(
+        self,
+        table: str,
+        columns: list[str],
+        where: Where,
+        order: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, op, value in where:
+            if op == "IN":
+                clauses.append(f'"{column}" IN ({", ".join([self._mark] * len(value))})')
+                params.extend(self._param(v) for v in value)
+            else:
+                clauses.append(f'"{column}" {op} {self._mark}')
+                params.append(self._param(value))
+        quoted = ", ".join('"' + c + '"' for c in columns)
+        sql = f"SELECT {quoted} FROM {table}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        if order:
+            sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._rows(sql, params)
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        if self._reconnect is not None and (self._conn.closed or self._conn.broken):
+            with contextlib.suppress(self._error):  # else the query below reports it
+                self._conn = self._reconnect()
+        try:
+            cur = self._conn.cursor()
+            try:
+                cur.execute(sql, params)
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            finally:
+                cur.close()
+        except self._error as exc:
+            raise StoreError(
+                f"ops store read failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                fix="retry; if it persists check that the database is reachable",
+            ) from None
+
+    def _param(self, value: Any) -> Any:
+        """SQLAlchemy's SQLite storage of a timestamp: its fields as text (no zone)."""
+        if self.dialect == "sqlite" and isinstance(value, datetime):
+            return (
+                f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+                f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+            )
+        return value
+
+    def _json(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    def _record(self, record: type[R], row: dict[str, Any]) -> R:
+        data = {}
+        for f in fields(record):  # type: ignore[arg-type]
+            data[f.name] = _decoder(str(f.type), self)(row[f.name])
+        return record(**data)
+
+
+def _decoder(annotation: str, reader: StoreReader) -> Callable[[Any], Any]:
+    """How a column's value becomes the record field annotated `annotation`."""
+    if annotation.startswith("datetime"):
+        return _timestamp
+    if annotation == "bool":
+        return lambda v: v if v is None else bool(v)
+    if annotation.startswith(("Evidence", "list", "dict")):
+        return reader._json
+    return lambda v: v
+
+
+def _timestamp(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return aware(value)
+
+
+def _driver_error(dialect: str) -> type[Exception]:
+    if dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3.Error
+    import psycopg
+
+    return psycopg.Error

@@ -1,0 +1,213 @@
+"""The SQLAlchemy-free reader (`opsloop.store.reader`) answers every read of the `StoreReads`
+port exactly as `OpsStore` does, on a SQLite file and on PostgreSQL; and it declines the
+databases `OpsStore` must open (new, in memory, not migrated)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from monitor_fixtures import store_window
+from opsloop.store import OpsStore
+from opsloop.store import schema as t
+from opsloop.store.reader import TABLES, StoreReader, open_reader
+from opsloop.store.records import MonitorResult
+from store_fixtures import POSTGRES, model
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", POSTGRES])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ops.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def pair(url: str) -> Iterator[tuple[OpsStore, StoreReader]]:
+    store = OpsStore(url)
+    reader = open_reader(url)
+    assert reader is not None
+    yield store, reader
+    reader.close()
+    store.close()
+
+
+def fill(store: OpsStore, m: str) -> None:
+    """One of every row the read side shows, with JSON, booleans, nulls and timestamps."""
+    store.record_deployment(m, "1", reason="first")
+    store.record_deployment(m, "2", reason="second", evidence={"nested": {"a": [1, 2.5]}})
+    store.record_deployment(m, "9", env="staging", reason="other env")
+    for version, passed in (("2", True), ("3", False)):
+        store.record_gate(
+            model=m,
+            version=version,
+            champion_version="1",
+            metric="roc_auc",
+            policy="non_inferiority",
+            margin=0.005,
+            floor=None,
+            challenger_value=0.8,
+            champion_value=0.79,
+            passed=passed,
+            reasons=["ok" if passed else "worse"],
+            evidence={"report": {"metric": "roc_auc"}, "artifacts": {"a.html": "x"}},
+        )
+    store.set_approval(m, "3", "pending", comment="look")
+    store.set_approval(m, "4", "pending")
+    store.set_approval(m, "4", "rejected", actor="ann", comment="no")
+    rollout = store.start_rollout(
+        m,
+        strategy="canary",
+        stable_version="1",
+        candidate_version="2",
+        steps=[10.0, 50.0, 100.0],
+        share=10.0,
+        settings={"bake": 60},
+        actor="bob",
+        reason="try",
+    )
+    store.save_analysis(rollout, {"verdict": "pass", "checks": [{"name": "errors"}]})
+    for hour, drifted in ((1, False), (3, True), (2, False)):
+        store_window(
+            store,
+            model=m,
+            version="1",
+            window_start=T0 + timedelta(hours=hour),
+            window_end=T0 + timedelta(hours=hour + 1),
+            n_rows=10,
+            n_labelled=2,
+            drift_detected=drifted,
+            drift_share=0.5 if drifted else 0.0,
+            performance_metric="roc_auc",
+            performance_value=None if hour == 2 else 0.7,
+            performance_degraded=False,
+            report_path=None,
+            summary={"hour": hour, "features": [{"name": "x", "drifted": drifted}]},
+        )
+    with store.engine.begin() as conn:  # a result stored before digests existed
+        c = t.monitor_results.c
+        first = conn.execute(sa.select(sa.func.min(c.id)).where(c.model == m)).scalar()
+        conn.execute(t.monitor_results.update().where(c.id == first).values(digest=None))
+    done = store.start_run(m, "train", trigger="manual")
+    store.update_run(done, stages=[{"name": "load", "status": "ok"}], status="succeeded")
+    store.start_run(m, "train", trigger="drift:k")
+    store.start_run(m, "monitor")
+    store.try_fire(m, "drift", "k", {"share": 0.5})
+    store.try_fire(m, "manual", "7")
+    store.acquire_lease(f"agent:{m}", "host:1:a", timedelta(minutes=5), model=m)
+    for seq, source in ((1, "labels"), (2, "labels"), (3, "stream")):
+        store.add_arrival(
+            m,
+            source=source,
+            seq=seq,
+            ts=T0 + timedelta(minutes=seq),
+            rows=seq * 10,
+            payload={"seq": seq},
+            event=("labels_added", f"{seq}", {"rows": seq}) if source == "labels" else None,
+        )
+    store.add_event("retrain_requested", m, summary="please", evidence={"reason": None})
+
+
+READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+    ("find_deployment", (), {}),
+    ("find_deployment", (), {"env": "staging"}),
+    ("find_deployment", (), {"env": "none"}),
+    ("find_gate", ("2",), {}),
+    ("find_gate", ("3",), {}),
+    ("find_gate", ("8",), {}),
+    ("find_approval", ("3",), {}),
+    ("find_approval", ("4",), {}),
+    ("list_pending", (), {}),
+    ("find_last_monitor", (), {}),
+    ("list_monitor_windows", (), {}),
+    ("list_monitor_windows", (), {"digests": True}),
+    ("list_monitor_windows", (), {"version": "1", "limit": 2}),
+    ("list_monitor_windows", (), {"end_before": T0 + timedelta(hours=3)}),
+    ("list_monitor_windows", (), {"start": T0 + timedelta(hours=2)}),
+    ("find_rollout", (), {}),
+    ("list_runs", (), {}),
+    ("list_runs", (), {"limit": 1}),
+    ("list_running_runs", (), {}),
+    ("list_running_runs", (), {"pipeline": "monitor"}),
+    ("list_arrivals", (), {}),
+    ("list_arrivals", (), {"source": "labels"}),
+    ("list_arrivals", (), {"since": T0 + timedelta(minutes=2)}),
+    ("list_firings", (), {}),
+    ("list_events", (), {}),
+    ("list_events", (), {"kinds": ["promoted", "labels_added"], "limit": 3}),
+    ("list_events", (), {"after_id": 3}),
+]
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs"), READS, ids=lambda x: str(x))
+def test_reader_reads_what_the_store_reads(
+    pair: tuple[OpsStore, StoreReader],
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    store, reader = pair
+    m = model()
+    fill(store, m)
+    expected = getattr(store, method)(m, *args, **kwargs)
+    got = getattr(reader, method)(m, *args, **kwargs)
+    assert got == expected
+    assert (expected is None) == (kwargs.get("env") == "none" or args == ("8",))
+    if isinstance(expected, list):
+        assert expected, "fill() writes rows for every read"
+        assert [r.to_dict() for r in got] == [r.to_dict() for r in expected]
+    elif expected is not None:  # the same time zones and JSON, not only equal values
+        assert got.to_dict() == expected.to_dict()
+
+
+def test_reader_reads_leases_and_all_models_events(pair: tuple[OpsStore, StoreReader]) -> None:
+    store, reader = pair
+    m = model()
+    fill(store, m)
+    assert reader.find_lease(f"agent:{m}") == store.find_lease(f"agent:{m}") is not None
+    assert reader.find_lease("nobody") is None
+    assert reader.list_events(limit=5) == store.list_events(limit=5)
+
+
+def test_records_have_their_tables_columns() -> None:
+    """The reader selects a record's fields by name: each is a column of its table."""
+    for record, table in TABLES.items():
+        columns = {c.name for c in t.metadata.tables[table].columns} - {"digest"}
+        assert {f.name for f in dataclasses.fields(record)} == columns, table
+    assert "digest" in t.metadata.tables[TABLES[MonitorResult]].columns
+
+
+def test_no_reader_for_a_store_that_opsstore_must_open(tmp_path: Path) -> None:
+    assert open_reader("sqlite://") is None
+    assert open_reader("sqlite:///:memory:") is None
+    assert open_reader(f"sqlite:///{tmp_path / 'new.db'}") is None  # OpsStore creates it
+    assert not (tmp_path / "new.db").exists()
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    store = OpsStore(url)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    assert open_reader(url) is None  # an older schema: OpsStore upgrades it
+    store.close()
+    assert open_reader("mysql://x/y") is None
+
+
+@pytest.mark.postgres
+def test_reader_reconnects_to_postgresql(postgres_url: str) -> None:
+    """A long-lived `Project` keeps its reader: a closed connection is opened again."""
+    store = OpsStore(postgres_url)
+    reader = open_reader(postgres_url)
+    assert reader is not None
+    m = model()
+    store.record_deployment(m, "1", reason="first")
+    reader._conn.close()
+    assert reader.find_deployment(m) == store.find_deployment(m)
+    reader.close()
+    store.close()
