@@ -172,15 +172,29 @@ def test_monitoring_by_event_time(flights: Flights) -> None:
         week = flights.between(start, end)
         assert r.n_rows == len(week) > 1500
         assert s.drift is not None
-        judged = {f.name for f in s.drift.features if f.judged}
-        assert judged == FEATURES  # `hour` monitored like any other feature
+        verdicts = {f.name: f.outcome for f in s.drift.features}
+        assert set(verdicts) == FEATURES  # `hour` monitored like any other feature
+        assert set(verdicts.values()) <= {"drift", "immaterial", "no drift"}  # all judged
+        drifted = sorted(n for n, v in verdicts.items() if v == "drift")
+        assert drifted == sorted(s.drift.drifted_features or [])  # material drift only
+        for f in s.drift.features:  # a drift verdict's effect reaches its floor
+            if f.outcome == "drift":
+                assert f.effect_size is not None and f.floor is not None
+                assert f.effect_size >= f.floor
         dest = next(f for f in s.drift.features if f.name == "dest")
         assert not dest.pooled  # all 105 destinations kept, not the top 50
         assert s.quality is not None
         assert not [c for c in s.quality.checks if c.check == "schema" and c.status == "breach"]
+        effects = ", ".join(
+            f"{f.name} {f.effect} {f.effect_size:.3f}"
+            for f in s.drift.features
+            if f.outcome == "drift" and f.effect_size is not None
+        )
+        immaterial = sorted(n for n, v in verdicts.items() if v == "immaterial")
+        auc = "-" if s.performance_value is None else f"{s.performance_value:.3f}"
         lines.append(
-            f"{start:%m-%d} rows {r.n_rows} labelled {s.n_labelled} "
-            f"auc {s.performance_value} drifted {sorted(s.drift.drifted_features or [])}"
+            f"{start:%m-%d} rows {r.n_rows} labelled {s.n_labelled} auc {auc} "
+            f"drift [{effects}] immaterial {immaterial}"
         )
         if end < Q2_END:  # labelled a week later: every flight of the week has its label
             assert s.n_labelled == len(week)
