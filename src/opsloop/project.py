@@ -15,12 +15,13 @@ import threading
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop.config import ProjectConfig, StackConfig
 from opsloop.runtime import Paths, Runtime, resolve_stack
 
 if TYPE_CHECKING:
+    from opsloop.backtest import BacktestResult, OnPeriod
     from opsloop.data.window import Window, WindowRequest
     from opsloop.deploy import Step
     from opsloop.engines.base import Engine
@@ -334,6 +335,34 @@ class Project:
             replace=replace,
             on_window=on_window,
         )
+
+    def backtest(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        policies: list[str] | None = None,
+        label_delay: timedelta = timedelta(0),
+        registry: Literal["mlflow", "memory"] = "mlflow",
+        on_period: OnPeriod | None = None,
+    ) -> BacktestResult:
+        """Replay the project's history from `start` to `end` period by period (`every`)
+        through the real loop, once per retraining policy (`never`, `schedule:4w`,
+        `drift`, `performance`, … or several joined by `+`; default: `retrain.on`, `never`
+        and a schedule of four periods), each in a sandbox that never touches this
+        project's registry, ops store or prediction log (`opsloop.backtest`)."""
+        from opsloop.backtest import plan_backtest, run_backtest
+
+        plan = plan_backtest(
+            self.config,
+            start=start,
+            end=end,
+            every=every,
+            policies=policies,
+            label_delay=label_delay,
+        )
+        return run_backtest(self.config, self.root, plan, registry=registry, on_period=on_period)
 
     def monitoring(self, *, limit: int = 48, version: str | None = None) -> dict[str, Any]:
         """The stable JSON of `monitoring_view()`."""

@@ -34,10 +34,12 @@ class Paths:
     """Where the embedded default keeps things, under `<project>/.opsloop/`."""
 
     root: Path
+    # elsewhere than `<root>/.opsloop` (a backtest's sandbox: a temporary directory)
+    home_dir: Path | None = None
 
     @property
     def home(self) -> Path:
-        return self.root / ".opsloop"
+        return self.home_dir if self.home_dir is not None else self.root / ".opsloop"
 
     @property
     def predictions(self) -> Path:
@@ -80,10 +82,12 @@ class Runtime:
     engine: Engine
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     actor: str = "opsloop"
+    # where reports and labels go when not `<root>/.opsloop` (a backtest's sandbox)
+    home: Path | None = None
 
     @property
     def paths(self) -> Paths:
-        return Paths(self.root)
+        return Paths(self.root, self.home)
 
     @property
     def model(self) -> str:

@@ -728,6 +728,58 @@ def _backfill(
     print_backfill(out, result)
 
 
+@app.command()
+@handle_errors
+def backtest(
+    start: Annotated[
+        str, typer.Option("--from", help="Replay from this time (ISO 8601, UTC unless an offset).")
+    ],
+    end: Annotated[str, typer.Option("--to", help="Replay up to this time.")],
+    every: Annotated[str, typer.Option(help="Period length, e.g. 1w.")] = "1w",
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="A retraining policy to compare (repeatable): never, schedule:4w, schedule "
+            "(retrain.schedule), drift, performance, estimated_performance, quality, or "
+            "several joined by '+'. Default: retrain.on, never and schedule:<4 periods>.",
+        ),
+    ] = None,
+    label_delay: Annotated[
+        str, typer.Option(help="How long after its event a label arrives, e.g. 7d.")
+    ] = "0d",
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json-file", help="Write the JSON result here.")
+    ] = None,
+    registry: Annotated[
+        str,
+        typer.Option(help="The sandbox's registry: mlflow (SQLite, the default) or memory."),
+    ] = "mlflow",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the project's history through the loop (train, score in batches, deliver
+    labels, monitor, trigger, gate, promote) once per retraining policy, in a sandbox that
+    leaves the project's registry, ops store and prediction log untouched; compare them."""
+    from opsloop.cli.backtest import run_command
+
+    run_command(
+        open_project(project, stack),
+        console(),
+        start=start,
+        end=end,
+        every=every,
+        policies=policy,
+        label_delay=label_delay,
+        registry=registry,
+        html=html,
+        json_file=json_file,
+        as_json=as_json,
+    )
+
+
 @monitor_app.command("history")
 @handle_errors
 def monitor_history(

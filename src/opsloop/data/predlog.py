@@ -8,14 +8,15 @@ Each row: ``prediction_id`` (string: the request's id-column value, else a gener
 returned to the caller), ``request_id`` (string), ``ts`` (timestamp, UTC: when it was
 answered; the partitions are by ``ts``), ``event_ts`` (timestamp, UTC: the event's time —
 the request record's ``time_column`` value, else ``ts``; files written before it existed
-lack the column and are read with ``event_ts = ts``),
-``model_version`` (string), ``route`` (``stable`` today; ``candidate``/``shadow`` with
-rollouts), ``prediction`` (the predicted class or value), ``score`` (float: the positive
-class probability for binary classification, else null), then one column per feature
-with its native type. The ``model=``, ``date=`` and ``hour=`` directories are for
-pruning only: readers do not turn them into columns, so features may be named ``model``,
-``date`` or ``hour``. ``ts`` is written in microseconds, UTC, whatever precision and time
-zone it came with (naive times are UTC); readers cast it so, too, for files from elsewhere.
+lack the column and are read with ``event_ts = ts``), ``model_version`` (string),
+``route`` (``stable`` today; ``candidate``/``shadow`` with rollouts; ``batch`` for batch
+scoring, `opsloop.batch`), ``prediction`` (the predicted class or value), ``score``
+(float: the positive class probability for binary classification, else null), then one
+column per feature with its native type. The ``model=``, ``date=`` and ``hour=``
+directories are for pruning only: readers do not turn them into columns, so features may
+be named ``model``, ``date`` or ``hour``. ``ts`` is written in microseconds, UTC, whatever
+precision and time zone it came with (naive times are UTC); readers cast it so, too, for
+files from elsewhere.
 
 Labels live beside it::
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -183,54 +184,55 @@ def tick(
     return result
 
 
+def monitor_breaches(m: MonitorResult, on: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The retrain triggers among `on` that a monitored window breaches (drift,
+    performance, estimated_performance, quality), each with its evidence — what
+    `retrain.on` fires on; the backtest judges its policies with it too."""
+    on = set(on)
+    summary = m.summary_model
+    evidence: dict[str, Any] = {
+        "monitor_result": m.id,
+        "window": [m.window_start, m.window_end],
+        "n_rows": m.n_rows,
+        "n_labelled": m.n_labelled,
+        "drift_share": m.drift_share,
+        "drifted_features": summary.drifted_features,
+        # what each drifted feature was judged against (monitor.reference)
+        "references": {
+            f.name: f.reference.to_json()
+            for f in summary.features
+            if f.drifted and f.name and f.reference is not None
+        },
+        "multivariate": None if summary.multivariate is None else summary.multivariate.to_json(),
+        "performance": {m.performance_metric: m.performance_value},
+    }
+    breaches: list[tuple[str, dict[str, Any]]] = []
+    if m.drift_detected and "drift" in on:
+        breaches.append(("drift", evidence))
+    if m.performance_degraded and "performance" in on:
+        breaches.append(("performance", evidence))
+    estimated = summary.estimated_performance
+    if estimated is not None and estimated.degraded and "estimated_performance" in on:
+        breaches.append(
+            ("estimated_performance", {**evidence, "estimated_performance": estimated.to_json()})
+        )
+    quality = summary.quality
+    if quality is not None and quality.passed is False and "quality" in on:
+        breaches.append(
+            ("quality", {**evidence, "quality_breaches": [c.to_json() for c in quality.breaches]})
+        )
+    return breaches
+
+
 def _candidates(
     rt: Runtime, result: TickResult, now: datetime
 ) -> list[tuple[str, str, dict[str, Any]]]:
     cfg = rt.config
     candidates: list[tuple[str, str, dict[str, Any]]] = []
-    m = result.monitored
-    if m is not None:
+    if result.monitored is not None:
         key = Window.aligned(cfg.monitor.window, now=now).key
-        summary = m.summary_model
-        evidence = {
-            "monitor_result": m.id,
-            "window": [m.window_start, m.window_end],
-            "n_rows": m.n_rows,
-            "n_labelled": m.n_labelled,
-            "drift_share": m.drift_share,
-            "drifted_features": summary.drifted_features,
-            # what each drifted feature was judged against (monitor.reference)
-            "references": {
-                f.name: f.reference.to_json()
-                for f in summary.features
-                if f.drifted and f.name and f.reference is not None
-            },
-            "multivariate": None
-            if summary.multivariate is None
-            else summary.multivariate.to_json(),
-            "performance": {m.performance_metric: m.performance_value},
-        }
-        if m.drift_detected and "drift" in cfg.retrain.on:
-            candidates.append(("drift", key, evidence))
-        if m.performance_degraded and "performance" in cfg.retrain.on:
-            candidates.append(("performance", key, evidence))
-        estimated = summary.estimated_performance
-        if (
-            estimated is not None
-            and estimated.degraded
-            and "estimated_performance" in cfg.retrain.on
-        ):
-            candidates.append(
-                (
-                    "estimated_performance",
-                    key,
-                    {**evidence, "estimated_performance": estimated.to_json()},
-                )
-            )
-        quality = summary.quality
-        if quality is not None and quality.passed is False and "quality" in cfg.retrain.on:
-            breaches = [c.to_json() for c in quality.breaches]
-            candidates.append(("quality", key, {**evidence, "quality_breaches": breaches}))
+        for trigger, evidence in monitor_breaches(result.monitored, cfg.retrain.on):
+            candidates.append((trigger, key, evidence))
     if cfg.retrain.schedule and "schedule" in cfg.retrain.on:
         due_at = _cron_prev(cfg.retrain.schedule, now)
         runs = rt.store.list_runs(rt.model, limit=1)

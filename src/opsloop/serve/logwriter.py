@@ -8,7 +8,8 @@ cannot keep up and is visible in /metrics. On `close()` (server shutdown, SIGTER
 queue is flushed completely before the process exits.
 
 Each flush writes one file per (date, hour) partition, to a temporary name first and then
-renamed, so readers never see a partial file.
+renamed, so readers never see a partial file (`opsloop.batch.write_log`, shared with batch
+scoring).
 
 The server submits `LoggedRequest`s: the pieces of an answered request as they are (the
 validated input, ids, predictions, a timestamp). Building the rows — one DataFrame for all
@@ -23,20 +24,16 @@ parsed), the answer time where a record had none; a DataFrame without the column
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from opsloop.data.predlog import partition_dir
+from opsloop.batch.logfile import write_log
 from opsloop.serve.rows import NO_EVENT_TIME, ModelInput, event_times
 
 log = logging.getLogger("opsloop.serve.log")
@@ -102,21 +99,6 @@ def requests_frame(requests: Sequence[LoggedRequest]) -> pd.DataFrame:
 
 def _utc_us(micros: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC")
-
-
-def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
-    """`ts` and `event_ts` as UTC microsecond timestamps (`event_ts = ts` where missing)."""
-    ts = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[us, UTC]")
-    if "event_ts" in frame.columns:
-        event = pd.to_datetime(frame["event_ts"], utc=True).astype("datetime64[us, UTC]")
-        event = event.fillna(ts)
-    else:
-        event = ts
-    frame = frame.assign(ts=ts, event_ts=event)
-    columns = list(frame.columns)  # event_ts next to ts
-    columns.remove("event_ts")
-    columns.insert(columns.index("ts") + 1, "event_ts")
-    return frame[columns]
 
 
 def _frames(items: Sequence[pd.DataFrame | LoggedRequest]) -> list[pd.DataFrame]:
@@ -213,16 +195,7 @@ class PredictionLogWriter:
                 self.written_rows += rows
 
     def _write(self, frame: pd.DataFrame) -> None:
-        frame = _with_times(frame)
-        hours = frame["ts"].dt.floor("h")
-        for hour, part in frame.groupby(hours, sort=True):
-            directory = partition_dir(self.root, self.model, pd.Timestamp(hour).to_pydatetime())
-            directory.mkdir(parents=True, exist_ok=True)
-            name = f"part-{uuid.uuid4().hex}.parquet"
-            tmp = directory / f".{name}.tmp"
-            table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
-            pq.write_table(table, tmp)
-            os.replace(tmp, directory / name)
+        write_log(self.root, self.model, frame)
 
     def close(self) -> None:
         self._stop.set()

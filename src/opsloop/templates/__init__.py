@@ -12,6 +12,7 @@ dicts and objects alike. Jinja2 is imported when the first page is rendered.
     layout:   base.html (blocks: title, style, body), base.css
     monitor:  monitor/report.html     (`opsloop.monitor.report.render_html`)
     gate:     gate/report.html, gate/gate.css   (`opsloop.gate.report.to_html`)
+    backtest: backtest/report.html    (`opsloop.backtest.report.render_html`)
 """
 
 from __future__ import annotations
