@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` 
         MonitoringView,
         MultivariateBandView,
         StatusView,
+        VersionView,
     )
     from opsloop.store.records import Event, MonitorResult
 
@@ -372,6 +373,8 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         else f"version {dep.version} (revision {dep.revision}, since {(dep.ts or '')[:19]}, "
         f"{dep.reason})",
     )
+    if s.champion is not None:
+        table.add_row("  inference", inference_line(s.champion))
     ch = s.challenger
     if ch is None:
         table.add_row("challenger", "—")
@@ -383,6 +386,7 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
             else (("passed" if gate.passed else "failed") + ": " + "; ".join(gate.reasons))
         )
         table.add_row("challenger", f"version {ch.version} — gate {gate_text}")
+        table.add_row("  inference", inference_line(ch))
     ro = s.rollout
     if ro is not None and (
         ro.status == "running"
@@ -461,6 +465,16 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
     table.add_row("versions", ", ".join(s.versions) or "none")
     print_table(console, table)
+
+
+def inference_line(v: VersionView) -> str:
+    """How a version is served, as verified at registration (the server re-checks at load)."""
+    inf = v.inference
+    if inf is None:
+        return "not checked at registration (the server checks at load)"
+    if inf.path == "compiled":
+        return f"compiled — {inf.reason}"
+    return f"plain — {inf.reason}"
 
 
 def rollout_line(ro: dict[str, Any]) -> str:

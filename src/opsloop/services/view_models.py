@@ -70,10 +70,21 @@ class ApprovalView(View):
     ts: str | None
 
 
+class InferenceView(View):
+    """How the version may be served, as verified at registration on its holdout
+    (opsloop.inference): `compiled` or `plain`, and why."""
+
+    path: str
+    reason: str
+    rows: int | None = None
+    max_score_diff: Num | None = None
+
+
 class VersionView(View):
     version: str
     gate: GateView | None
     approval: ApprovalView | None
+    inference: InferenceView | None = None  # None: registered before the check existed
 
 
 class DeploymentView(View):
