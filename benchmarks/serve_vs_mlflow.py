@@ -13,7 +13,7 @@ Models (`--model`):
   `HistGradientBoostingClassifier` over those and 10 numeric features (the model users ship);
 - `numeric`: a HistGradientBoostingClassifier on 20 numeric features (the earlier default).
 
-    .venv/bin/python benchmarks/serve_vs_mlflow.py                    # ~6 minutes
+    .venv/bin/python benchmarks/serve_vs_mlflow.py                    # ~7 minutes
     .venv/bin/python benchmarks/serve_vs_mlflow.py --quick            # ~2 minutes
     .venv/bin/python benchmarks/serve_vs_mlflow.py --model numeric
 
