@@ -84,11 +84,22 @@ class TrainingView(View):
     event_end: str | None
 
 
+class InferenceView(View):
+    """How the version may be served, as verified at registration on its holdout
+    (opsloop.inference): `compiled` or `plain`, and why."""
+
+    path: str
+    reason: str
+    rows: int | None = None
+    max_score_diff: Num | None = None
+
+
 class VersionView(View):
     version: str
     gate: GateView | None
     approval: ApprovalView | None
     training: TrainingView | None = None
+    inference: InferenceView | None = None  # None: registered before the check existed
 
 
 class DeploymentView(View):

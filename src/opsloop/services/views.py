@@ -7,6 +7,7 @@ stable: add fields, never rename or remove them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from opsloop.services.view_models import (
     EstimatedBandView,
     FeatureWindowView,
     GateView,
+    InferenceView,
     LastMonitorView,
     LastTriggerView,
     LeaseView,
@@ -97,12 +99,33 @@ def _training_view(store: StoreReads, model: str, version: str) -> TrainingView 
     )
 
 
+def _inference_view(evidence: Mapping[str, Any]) -> InferenceView | None:
+    """The compiled-path verdict of a `registered` event (its `inference`, else its tags)."""
+    found = evidence.get("inference")
+    if isinstance(found, Mapping) and isinstance(found.get("path"), str):
+        rows, diff = found.get("rows"), found.get("max_score_diff")
+        return InferenceView(
+            path=found["path"],
+            reason=str(found.get("reason") or ""),
+            rows=rows if isinstance(rows, int) else None,
+            max_score_diff=diff if isinstance(diff, int | float) else None,
+        )
+    tags = evidence.get("tags")
+    if isinstance(tags, Mapping) and isinstance(tags.get("opsloop.inference_path"), str):
+        return InferenceView(
+            path=tags["opsloop.inference_path"],
+            reason=str(tags.get("opsloop.inference_reason") or ""),
+        )
+    return None
+
+
 def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
     """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
     name = cfg.model
     deployment = store.find_deployment(name)
     registered = store.list_events(name, kinds=["registered"], limit=10_000)
     versions = [e.version for e in registered if e.version is not None]
+    inference = {e.version: _inference_view(e.evidence) for e in registered}
     champion = deployment.version if deployment else None
     challenger = None
     for version in reversed(versions):
@@ -121,6 +144,7 @@ def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
         return VersionView(
             version=version,
             training=_training_view(store, name, version),
+            inference=inference.get(version),
             gate=None if gate is None else _gate_view(gate),
             approval=None
             if approval is None
