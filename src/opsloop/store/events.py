@@ -5,12 +5,13 @@ its own transaction (`UnitOfWork._insert_event`); `add_event` writes one on its 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from opsloop.store import schema as t
-from opsloop.store._util import aware
+from opsloop.store._util import aware, utc
 from opsloop.store.ports import EventLog
 from opsloop.store.records import Event, Evidence
 from opsloop.store.unit import UnitOfWork
@@ -37,13 +38,20 @@ class EventQueries(UnitOfWork, EventLog):
         kinds: Sequence[str] | None = None,
         after_id: int = 0,
         limit: int = 1000,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Event]:
-        """The `limit` newest events, oldest first (by id), optionally filtered."""
+        """The `limit` newest events, oldest first (by id), optionally filtered (`since`,
+        `until`: the event's time, both inclusive)."""
         q = sa.select(t.events).where(t.events.c.id > after_id)
         if model is not None:
             q = q.where(t.events.c.model == model)
         if kinds:
             q = q.where(t.events.c.kind.in_(list(kinds)))
+        if since is not None:
+            q = q.where(t.events.c.ts >= utc(since))
+        if until is not None:
+            q = q.where(t.events.c.ts <= utc(until))
         q = q.order_by(t.events.c.id.desc()).limit(limit)
         with self._read() as conn:
             rows = list(conn.execute(q).mappings())
