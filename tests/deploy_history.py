@@ -93,11 +93,16 @@ def write_history(store: OpsStore, clock: Clock) -> None:
         clock.now = moment
         action()
 
-    when(at(-5, -1), lambda: _trained(store, "1", newest=at(-6), window_end=at(-6), trigger="manual"))
+    when(
+        at(-5, -1), lambda: _trained(store, "1", newest=at(-6), window_end=at(-6), trigger="manual")
+    )
     when(at(-5), lambda: store.record_deployment(MODEL, "1", reason="first"))
     # day 1-2: v2 promoted, then rolled back
     when(at(1), lambda: store.try_fire(MODEL, "drift", "w1"))
-    when(at(1, 2), lambda: _trained(store, "2", newest=at(0, 20), window_end=at(1), trigger="drift:w1"))
+    when(
+        at(1, 2),
+        lambda: _trained(store, "2", newest=at(0, 20), window_end=at(1), trigger="drift:w1"),
+    )
     when(at(1, 2.5), lambda: _gate(store, "2", True))
     when(at(1, 3), lambda: store.record_deployment(MODEL, "2", reason="gate passed"))
     when(at(2), lambda: _breach(store, "performance_degraded", "2"))
@@ -117,7 +122,10 @@ def write_history(store: OpsStore, clock: Clock) -> None:
     when(at(3, 1), lambda: _gate(store, "3", False))
     # day 4: a canary of v4 rolled back at 50 %
     when(at(4), lambda: store.try_fire(MODEL, "schedule", "k2"))
-    when(at(4, 1), lambda: _trained(store, "4", newest=at(3, 12), window_end=at(4), trigger="schedule:k2"))
+    when(
+        at(4, 1),
+        lambda: _trained(store, "4", newest=at(3, 12), window_end=at(4), trigger="schedule:k2"),
+    )
     clock.now = at(4, 2)
     canary = _start(store, "canary", "1", "4", [10.0, 50.0, 100.0])
     clock.now = at(4, 3)
@@ -132,13 +140,19 @@ def write_history(store: OpsStore, clock: Clock) -> None:
     when(at(5, 2), lambda: _breach(store, "drift_detected", "2"))
     when(at(5, 6), lambda: _breach(store, "drift_detected", "1"))
     when(at(6), lambda: store.try_fire(MODEL, "drift", "w2"))
-    when(at(6, 1), lambda: _trained(store, "5", newest=at(5, 12), window_end=at(6), trigger="drift:w2"))
+    when(
+        at(6, 1),
+        lambda: _trained(store, "5", newest=at(5, 12), window_end=at(6), trigger="drift:w2"),
+    )
     clock.now = at(6, 2)
     canary = _start(store, "canary", "1", "5", [50.0, 100.0])
     clock.now = at(6, 3)
     _finish(store, canary, "promoted", "promoted", {"analysis": {}}, promote=True)
     when(at(6, 18), lambda: store.try_fire(MODEL, "manual", "12"))
-    when(at(6, 20), lambda: _trained(store, "7", newest=at(6, 18), window_end=at(7), trigger="manual:12"))
+    when(
+        at(6, 20),
+        lambda: _trained(store, "7", newest=at(6, 18), window_end=at(7), trigger="manual:12"),
+    )
     # day 7: a shadow of v6 superseded by v7's blue-green promotion
     clock.now = at(7)
     shadow = _start(store, "shadow", "5", "6", [20.0])

@@ -57,9 +57,7 @@ def build_as_of(store: StoreReads, model: str, at: datetime, *, now: datetime) -
     )
 
 
-def _step_then(
-    store: StoreReads, rollout: Rollout, at: datetime
-) -> tuple[int, float, datetime]:
+def _step_then(store: StoreReads, rollout: Rollout, at: datetime) -> tuple[int, float, datetime]:
     """(step, share, since when) of `rollout` at `at`: from the last step event written by
     then (the first step if `at` falls between the row's and its event's write)."""
     events = store.list_events(
@@ -86,6 +84,7 @@ def _rollout_view(
         strategy=rollout.strategy,
         stable_version=rollout.stable_version,
         candidate_version=rollout.candidate_version,
+        steps=rollout.steps,
         step=step,
         share=share,
         started=rollout.started.isoformat(),

@@ -309,7 +309,9 @@ class _Incident:
 
 def _incidents(h: History, changes: list[_Change]) -> list[IncidentItem]:
     restores = [
-        e for e in h.deploys if e.kind == "promoted" or (e.kind == "rolled_back" and not _rollout(e))
+        e
+        for e in h.deploys
+        if e.kind == "promoted" or (e.kind == "rolled_back" and not _rollout(e))
     ]
     openers = [
         _Opener(b, b.kind, next((r for r in restores if r.id > b.id), None))
@@ -325,7 +327,9 @@ def _incidents(h: History, changes: list[_Change]) -> list[IncidentItem]:
         current = incidents[-1] if incidents else None
         if current is not None and (current.restore is None or o.event.id < current.restore.id):
             current.breaches += 1
-            if current.restore is not None and (o.restore is None or o.restore.id > current.restore.id):
+            if current.restore is not None and (
+                o.restore is None or o.restore.id > current.restore.id
+            ):
                 current.restore = o.restore
             continue
         incidents.append(_Incident(o, o.restore))
@@ -355,7 +359,9 @@ def _serving_breaches(h: History) -> list[Event]:
     serving = h.serving
     out: list[Event] = []
     changes = iter(
-        e for e in h.deploys if e.kind == "promoted" or (e.kind == "rolled_back" and not _rollout(e))
+        e
+        for e in h.deploys
+        if e.kind == "promoted" or (e.kind == "rolled_back" and not _rollout(e))
     )
     upcoming = next(changes, None)
     for b in h.breaches:

@@ -134,4 +134,3 @@ class DoraView(View):
     definitions: DoraDefinitions
     overall: DoraFigures
     models: list[ModelDora]
-

@@ -58,9 +58,7 @@ class ReadService:
             models = [model]
         else:
             models = sorted({*self.store.list_deployed_models(), self.model})
-        return build_dora(
-            self.store, models, since=_utc(since), until=_utc(until or _now())
-        )
+        return build_dora(self.store, models, since=_utc(since), until=_utc(until or _now()))
 
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
         return self.store.list_events(self.model, kinds=kinds, limit=limit)

@@ -14,9 +14,9 @@ from opsloop.core.summaries import Num
 
 __all__ = [
     "AgentView",
+    "ApprovalView",
     "AsOfRolloutView",
     "AsOfView",
-    "ApprovalView",
     "DeploymentView",
     "EstimatedBandView",
     "FeatureWindowView",
@@ -321,6 +321,7 @@ class AsOfRolloutView(View):
     strategy: str
     stable_version: str
     candidate_version: str
+    steps: list[Num]
     step: int
     share: Num
     started: str | None

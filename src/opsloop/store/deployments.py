@@ -94,14 +94,7 @@ class DeploymentQueries(UnitOfWork, DeploymentRepository):
         )
         if at is not None:
             q = q.where(t.deployments.c.ts <= utc(at))
-        row = (
-            conn.execute(
-                q.order_by(t.deployments.c.revision.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
+        row = conn.execute(q.order_by(t.deployments.c.revision.desc()).limit(1)).mappings().first()
         return None if row is None else _deployment(row)
 
     def find_deployment(

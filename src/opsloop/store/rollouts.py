@@ -102,14 +102,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         q = sa.select(t.rollouts).where(t.rollouts.c.model == model, t.rollouts.c.env == env)
         if at is not None:
             q = q.where(t.rollouts.c.started <= utc(at))
-        row = (
-            conn.execute(
-                q.order_by(t.rollouts.c.id.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
+        row = conn.execute(q.order_by(t.rollouts.c.id.desc()).limit(1)).mappings().first()
         return None if row is None else _rollout(row)
 
     def find_rollout(
