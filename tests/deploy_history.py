@@ -9,8 +9,8 @@ day 2:  00:00 performance_degraded on v2; 04:00 rolled back to v1 (v2 failed)
 day 3:  00:00 v3 trained (window ending day 2 12:00, no event span); its gate fails
 day 4:  00:00 schedule trigger k2 fires; 01:00 v4 trained (data to day 3 12:00) by it;
         02:00 canary of v4 at 10 %; 03:00 advanced to 50 %; 04:00 rolled back (failed)
-day 5:  00:00 drift on v1; 02:00 drift on v2 (a late window: v2 no longer serves); 06:00
-        drift on v1 again
+        23:00 drift on v2 (a late window: v2 no longer serves, not an incident)
+day 5:  00:00 drift on v1; 06:00 drift on v1 again
 day 6:  00:00 drift trigger w2 fires; 01:00 v5 trained (data to day 5 12:00) by it;
         02:00 canary of v5 at 50 %; 03:00 promoted (passed every step)
         18:00 manual request 12 fires; 20:00 v7 trained (data to day 6 18:00) by it
@@ -137,7 +137,7 @@ def write_history(store: OpsStore, clock: Clock) -> None:
     _finish(store, advanced, "rolled_back", "rolled_back", {"from_version": "4", "to_version": "1"})
     # day 5-6: drift on v1, restored by v5's canary promotion
     when(at(5), lambda: _breach(store, "drift_detected", "1"))
-    when(at(5, 2), lambda: _breach(store, "drift_detected", "2"))
+    when(at(4, 23), lambda: _breach(store, "drift_detected", "2"))
     when(at(5, 6), lambda: _breach(store, "drift_detected", "1"))
     when(at(6), lambda: store.try_fire(MODEL, "drift", "w2"))
     when(

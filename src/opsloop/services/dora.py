@@ -4,15 +4,16 @@ change-failure rate and time to restore. The definitions are `dora_models.DEFINI
 (also in docs/dora.md); `opsloop dora`, `GET /api/dora` and the dashboard call
 `build_dora`.
 
-Every read is bounded: per model, the period's deployment events and breaches (by the
-`(model, kind, ts)` index), the model's `trained` and `trigger_fired` events up to the
-period's end, and the deployment current at the period's start.
+Every read is bounded and indexed (`(model, kind, ts)` on events): per model, the period's
+deployment events, the model's `trained` and `trigger_fired` events up to the period's end,
+the deployment current at the period's start, and per stable version in the period the
+first breach of each kind (index seeks: a year of breached hourly windows costs nothing).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from opsloop.errors import InvalidInputError
@@ -39,7 +40,6 @@ BREACH_KINDS = (
     "quality_failed",
 )
 HISTORY_LIMIT = 10_000  # deployment events, trainings, firings per model
-BREACH_LIMIT = 50_000  # breaches per model and period (hourly windows: years of them)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class History:
 
     model: str
     deploys: list[Event]  # DEPLOY_KINDS in the period, oldest first
-    breaches: list[Event]  # BREACH_KINDS in the period, oldest first
+    breaches: list[Event]  # the first breach of each stable version's time in the period
     trained: list[Event]  # up to the period's end
     fired: list[Event]  # trigger_fired up to the period's end
     serving: str | None  # the stable version at the period's start
@@ -59,21 +59,48 @@ def read_history(store: StoreReads, model: str, since: datetime, until: datetime
     deploys = store.list_events(
         model, kinds=DEPLOY_KINDS, since=since, until=until, limit=HISTORY_LIMIT
     )
-    breaches = store.list_events(
-        model, kinds=BREACH_KINDS, since=since, until=until, limit=BREACH_LIMIT
-    )
     trained = store.list_events(model, kinds=["trained"], until=until, limit=HISTORY_LIMIT)
     fired = store.list_events(model, kinds=["trigger_fired"], until=until, limit=HISTORY_LIMIT)
     current = store.find_deployment(model, at=since)
+    serving = None if current is None else current.version
     return History(
         model=model,
         deploys=deploys,
-        breaches=breaches,
+        breaches=_first_breaches(store, model, deploys, serving, since, until),
         trained=trained,
         fired=fired,
-        serving=None if current is None else current.version,
-        truncated=len(deploys) >= HISTORY_LIMIT or len(breaches) >= BREACH_LIMIT,
+        serving=serving,
+        truncated=len(deploys) >= HISTORY_LIMIT,
     )
+
+
+def _first_breaches(
+    store: StoreReads,
+    model: str,
+    deploys: list[Event],
+    serving: str | None,
+    since: datetime,
+    until: datetime,
+) -> list[Event]:
+    """The first breach of the serving version between each change of the stable version
+    and the next (later ones belong to the same incident, and a late window of a version
+    already replaced is none of the deployment's): a few index seeks per model, however
+    many windows breached."""
+    found: list[Event] = []
+    start = since
+    for change in [*(e for e in deploys if _stable_change(e)), None]:
+        end = until + timedelta(microseconds=1) if change is None else change.ts
+        if serving is not None:
+            firsts = [
+                store.find_first_event(model, kind, since=start, before=end, version=serving)
+                for kind in BREACH_KINDS
+            ]
+            first = min((f for f in firsts if f), key=lambda e: (e.ts, e.id), default=None)
+            if first is not None:
+                found.append(first)
+        if change is not None:
+            start, serving = change.ts, change.version
+    return found
 
 
 def build_dora(
@@ -304,18 +331,12 @@ class _Opener:
 class _Incident:
     first: _Opener
     restore: Event | None
-    breaches: int = 1
 
 
 def _incidents(h: History, changes: list[_Change]) -> list[IncidentItem]:
-    restores = [
-        e
-        for e in h.deploys
-        if e.kind == "promoted" or (e.kind == "rolled_back" and not _rollout(e))
-    ]
+    restores = [e for e in h.deploys if _stable_change(e)]
     openers = [
-        _Opener(b, b.kind, next((r for r in restores if r.id > b.id), None))
-        for b in _serving_breaches(h)
+        _Opener(b, b.kind, next((r for r in restores if r.id > b.id), None)) for b in h.breaches
     ]
     for c in changes:
         if c.end is not None:
@@ -326,7 +347,6 @@ def _incidents(h: History, changes: list[_Change]) -> list[IncidentItem]:
     for o in openers:
         current = incidents[-1] if incidents else None
         if current is not None and (current.restore is None or o.event.id < current.restore.id):
-            current.breaches += 1
             if current.restore is not None and (
                 o.restore is None or o.restore.id > current.restore.id
             ):
@@ -338,7 +358,6 @@ def _incidents(h: History, changes: list[_Change]) -> list[IncidentItem]:
             start=i.first.event.ts.isoformat(),
             cause=i.first.cause,
             version=i.first.event.version,
-            breaches=i.breaches,
             restored=None if i.restore is None else i.restore.ts.isoformat(),
             restored_by=None if i.restore is None else i.restore.kind,
             duration=None
@@ -349,25 +368,6 @@ def _incidents(h: History, changes: list[_Change]) -> list[IncidentItem]:
     ]
 
 
-def _rollout(e: Event) -> bool:
-    return e.evidence.get("rollout") is not None
-
-
-def _serving_breaches(h: History) -> list[Event]:
-    """Breaches of the version serving when they were recorded (a late window of a version
-    already replaced is not an incident of the deployment)."""
-    serving = h.serving
-    out: list[Event] = []
-    changes = iter(
-        e
-        for e in h.deploys
-        if e.kind == "promoted" or (e.kind == "rolled_back" and not _rollout(e))
-    )
-    upcoming = next(changes, None)
-    for b in h.breaches:
-        while upcoming is not None and upcoming.id < b.id:
-            serving = upcoming.version
-            upcoming = next(changes, None)
-        if b.version is None or serving is None or b.version == serving:
-            out.append(b)
-    return out
+def _stable_change(e: Event) -> bool:
+    """A promotion or a rollback of the deployment: another version is stable after it."""
+    return e.kind == "promoted" or (e.kind == "rolled_back" and e.evidence.get("rollout") is None)

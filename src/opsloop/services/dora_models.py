@@ -97,7 +97,6 @@ class IncidentItem(View):
     start: str
     cause: str  # an event kind, or failed_promotion / failed_rollout
     version: str | None
-    breaches: int  # events merged into this incident
     restored: str | None
     restored_by: str | None  # promoted | rolled_back | rollout_aborted
     duration: float | None
@@ -124,7 +123,7 @@ class ModelDora(View):
     promotions: list[PromotionItem]
     changes: list[ChangeItem]
     incidents: list[IncidentItem]
-    truncated: bool  # a read hit its bound: the oldest breaches of the period were left out
+    truncated: bool  # a read hit its bound: the period's oldest deployment events are missing
 
 
 class DoraView(View):

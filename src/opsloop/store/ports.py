@@ -238,6 +238,15 @@ class EventLog(Protocol):
     def list_events_after(
         self, model: str, after_id: int, *, kinds: list[str] | None = None, limit: int = 100
     ) -> list[Event]: ...
+    def find_first_event(
+        self,
+        model: str,
+        kind: str,
+        *,
+        since: datetime,
+        before: datetime,
+        version: str | None = None,
+    ) -> Event | None: ...
     def last_event_id(self) -> int: ...
 
 
@@ -283,3 +292,12 @@ class StoreReads(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Event]: ...
+    def find_first_event(
+        self,
+        model: str,
+        kind: str,
+        *,
+        since: datetime,
+        before: datetime,
+        version: str | None = None,
+    ) -> Event | None: ...

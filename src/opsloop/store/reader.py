@@ -222,7 +222,10 @@ class StoreReader:
         until: datetime | None = None,
     ) -> list[Event]:
         """The `limit` newest events, oldest first (by id), optionally filtered."""
-        where: Where = [("id", ">", after_id)]
+        # as OpsStore: a read of some kinds over a time range goes by (model, kind, ts)
+        by_time = model is not None and bool(kinds) and (since is not None or until is not None)
+        order = '("id" + 0)' if by_time else '"id"'
+        where: Where = [('("id" + 0)' if by_time else "id", ">", after_id)]
         if model is not None:
             where.append(("model", "=", model))
         if kinds:
@@ -231,7 +234,23 @@ class StoreReader:
             where.append(("ts", ">=", since))
         if until is not None:
             where.append(("ts", "<=", until))
-        return list(reversed(self._select(Event, where, '"id" DESC', limit)))
+        return list(reversed(self._select(Event, where, f"{order} DESC", limit)))
+
+    def find_first_event(
+        self,
+        model: str,
+        kind: str,
+        *,
+        since: datetime,
+        before: datetime,
+        version: str | None = None,
+    ) -> Event | None:
+        where: Where = [("model", "=", model), ("kind", "=", kind)]
+        where += [("ts", ">=", since), ("ts", "<", before)]
+        if version is not None:
+            where.append(("version", "=", version))
+        found = self._select(Event, where, '"ts", "id"', 1)
+        return found[0] if found else None
 
     # ---- SQL --------------------------------------------------------------------------
     def _first(self, record: type[R], where: Where, newest: str = "id") -> R | None:
@@ -257,12 +276,13 @@ class StoreReader:
     ) -> list[dict[str, Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        for column, op, value in where:
+        for name, op, value in where:
+            column = name if name.startswith("(") else f'"{name}"'  # an expression as is
             if op == "IN":
-                clauses.append(f'"{column}" IN ({", ".join([self._mark] * len(value))})')
+                clauses.append(f"{column} IN ({', '.join([self._mark] * len(value))})")
                 params.extend(self._param(v) for v in value)
             else:
-                clauses.append(f'"{column}" {op} {self._mark}')
+                clauses.append(f"{column} {op} {self._mark}")
                 params.append(self._param(value))
         quoted = ", ".join('"' + c + '"' for c in columns)
         sql = f"SELECT {quoted} FROM {table}"

@@ -81,15 +81,15 @@ def test_time_to_restore_from_breach_or_failed_change_to_a_healthy_version(
     store: OpsStore,
 ) -> None:
     m = dora(store).models[0]
-    found = [(i.cause, i.version, i.breaches, i.restored_by, i.duration) for i in m.incidents]
+    found = [(i.cause, i.version, i.restored_by, i.duration) for i in m.incidents]
     assert found == [
         # from v2's promotion (day 1 03:00) to the rollback (day 2 04:00); its
         # performance breach on day 2 is part of it
-        ("failed_promotion", "2", 2, "rolled_back", 25 * H),
-        ("failed_rollout", "4", 1, "rolled_back", 2 * H),
-        # drift on v1 day 5 00:00 (and 06:00; not the late window of v2) until v5 serves
-        ("drift_detected", "1", 2, "promoted", 27 * H),
-        ("quality_failed", "7", 1, None, None),  # not restored by day 10
+        ("failed_promotion", "2", "rolled_back", 25 * H),
+        ("failed_rollout", "4", "rolled_back", 2 * H),
+        # drift on v1 day 5 00:00 (not the late window of v2) until v5 serves
+        ("drift_detected", "1", "promoted", 27 * H),
+        ("quality_failed", "7", None, None),  # not restored by day 10
     ]
     ttr = m.figures.time_to_restore
     assert (m.figures.incidents, m.figures.open_incidents) == (4, 1)

@@ -209,6 +209,14 @@ def test_reader_reads_history_by_time_as_the_store_does(
         assert 0 < len(got) < len(events)
     kinds = {"kinds": ["promoted"], "since": deployments[1].ts}
     assert [e.version for e in reader.list_events(m, **kinds)] == ["2", "9"]  # + staging
+    first, last = events[0].ts, events[-1].ts + timedelta(seconds=1)
+    for kind, version in (("promoted", None), ("promoted", "9"), ("rolled_back", None)):
+        args = {"since": first, "before": last, "version": version}
+        assert reader.find_first_event(m, kind, **args) == store.find_first_event(m, kind, **args)
+    found = store.find_first_event(m, "promoted", since=first, before=last, version="2")
+    assert found is not None and found.version == "2"
+    assert store.find_first_event(m, "promoted", since=first, before=found.ts) is not None
+    assert store.find_first_event(m, "promoted", since=last, before=last) is None
     assert reader.list_deployed_models() == store.list_deployed_models()
     assert m in store.list_deployed_models()
 
