@@ -1022,9 +1022,28 @@ def airflow_export(
 def status(
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Show which version answered at this past instant (ISO 8601, UTC unless an "
+            "offset is given, or this long ago, e.g. 3d) and the traffic split then.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Champion, challenger, deployment, last monitor verdict, pending approvals."""
+    if at is not None:
+        from opsloop.data.window import parse_instant
+
+        as_of = open_project(project, stack).status_at(parse_instant(at, "--at"))
+        if as_json:
+            print_json(as_of.to_json())
+        else:
+            from opsloop.cli.history import print_as_of
+
+            print_as_of(console(), as_of)
+        return
     from opsloop.cli.render import print_status
 
     view = open_project(project, stack).status_view()
@@ -1032,6 +1051,41 @@ def status(
         print_json(view.to_json())
     else:
         print_status(console(), view)
+
+
+@app.command()
+@handle_errors
+def dora(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    since: Annotated[
+        str,
+        typer.Option(help="The period's start: this long ago (e.g. 90d, 4w) or ISO 8601."),
+    ] = "90d",
+    until: Annotated[
+        str | None, typer.Option(help="The period's end (default now), as --since.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Only this model (default: every model deployed in the ops store)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """DORA metrics per model and overall: deployment frequency, lead time for changes,
+    change-failure rate and time to restore (definitions in docs/dora.md)."""
+    from opsloop.data.window import parse_instant
+
+    view = open_project(project, stack).dora(
+        since=parse_instant(since, "--since"),
+        until=None if until is None else parse_instant(until, "--until"),
+        model=model,
+    )
+    if as_json:
+        print_json(view.to_json())
+    else:
+        from opsloop.cli.history import print_dora
+
+        print_dora(console(), view)
 
 
 @app.command()

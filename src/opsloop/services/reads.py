@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING
 from opsloop.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from opsloop.config import ProjectConfig
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
-    from opsloop.services.view_models import MonitoringView, StatusView
+    from opsloop.services.dora_models import DoraView
+    from opsloop.services.view_models import AsOfView, MonitoringView, StatusView
     from opsloop.store.ports import StoreReads
     from opsloop.store.records import Event
 
@@ -32,6 +35,30 @@ class ReadService:
         from opsloop.services.views import build_status  # the typed views: not for events
 
         return build_status(self.store, self.config)
+
+    def status_at(self, at: datetime, *, now: datetime | None = None) -> AsOfView:
+        """Which version answered at `at` and the traffic split of the rollout running then
+        (`services.asof.build_as_of`); InvalidInputError for an instant after `now`."""
+        from opsloop.services.asof import build_as_of
+
+        return build_as_of(self.store, self.model, _utc(at), now=_utc(now or _now()))
+
+    def dora(
+        self,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        model: str | None = None,
+    ) -> DoraView:
+        """DORA metrics over [since, until (default now)] for `model`, or for every model
+        deployed in this ops store and this project's model (`services.dora.build_dora`)."""
+        from opsloop.services.dora import build_dora
+
+        if model is not None:
+            models = [model]
+        else:
+            models = sorted({*self.store.list_deployed_models(), self.model})
+        return build_dora(self.store, models, since=_utc(since), until=_utc(until or _now()))
 
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
         return self.store.list_events(self.model, kinds=kinds, limit=limit)
@@ -64,3 +91,15 @@ class ReadService:
         from opsloop.orchestrate import manual
 
         return manual.get_request(self.store, self.model, request_id)
+
+
+def _now() -> datetime:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    from opsloop.store._util import utc
+
+    return utc(value)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from opsloop.store import schema as t
-from opsloop.store._util import aware
+from opsloop.store._util import aware, utc
 from opsloop.store.ports import DeploymentRepository
 from opsloop.store.records import Deployment, Evidence, utcnow
 from opsloop.store.unit import UnitOfWork, new_id
@@ -85,22 +86,32 @@ class DeploymentQueries(UnitOfWork, DeploymentRepository):
         self._insert_event(conn, event_kind, model, version, reason, ev, actor)
         return dep
 
-    def _current_deployment(self, conn: Connection, model: str, env: str) -> Deployment | None:
-        row = (
-            conn.execute(
-                sa.select(t.deployments)
-                .where(t.deployments.c.model == model, t.deployments.c.env == env)
-                .order_by(t.deployments.c.revision.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
+    def _current_deployment(
+        self, conn: Connection, model: str, env: str, at: datetime | None = None
+    ) -> Deployment | None:
+        q = sa.select(t.deployments).where(
+            t.deployments.c.model == model, t.deployments.c.env == env
         )
+        if at is not None:
+            q = q.where(t.deployments.c.ts <= utc(at))
+        row = conn.execute(q.order_by(t.deployments.c.revision.desc()).limit(1)).mappings().first()
         return None if row is None else _deployment(row)
 
-    def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
+    def find_deployment(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Deployment | None:
+        """The current deployment, or with `at` the one current then (the newest revision
+        written at or before `at`)."""
         with self._read() as conn:
-            return self._current_deployment(conn, model, env)
+            return self._current_deployment(conn, model, env, at)
+
+    def list_deployed_models(self) -> list[str]:
+        """Every model with a deployment in any environment, sorted."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.deployments.c.model).distinct().order_by(t.deployments.c.model)
+            )
+            return [r[0] for r in rows]
 
     def list_deployments(self, model: str, env: str = "production") -> list[Deployment]:
         """Deployment history, oldest first."""

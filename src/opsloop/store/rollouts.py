@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from opsloop import latency
 from opsloop.errors import StateError
 from opsloop.store import schema as t
-from opsloop.store._util import aware, jsonable
+from opsloop.store._util import aware, jsonable, utc
 from opsloop.store.deployments import DeploymentQueries
 from opsloop.store.ports import RolloutRepository
 from opsloop.store.records import Deployment, Evidence, Rollout, ServeStat, utcnow
@@ -96,23 +96,22 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
             )
             return rollout
 
-    def _latest_rollout(self, conn: Connection, model: str, env: str) -> Rollout | None:
-        row = (
-            conn.execute(
-                sa.select(t.rollouts)
-                .where(t.rollouts.c.model == model, t.rollouts.c.env == env)
-                .order_by(t.rollouts.c.id.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
+    def _latest_rollout(
+        self, conn: Connection, model: str, env: str, at: datetime | None = None
+    ) -> Rollout | None:
+        q = sa.select(t.rollouts).where(t.rollouts.c.model == model, t.rollouts.c.env == env)
+        if at is not None:
+            q = q.where(t.rollouts.c.started <= utc(at))
+        row = conn.execute(q.order_by(t.rollouts.c.id.desc()).limit(1)).mappings().first()
         return None if row is None else _rollout(row)
 
-    def find_rollout(self, model: str, env: str = "production") -> Rollout | None:
-        """The newest rollout of (model, env), running or finished."""
+    def find_rollout(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Rollout | None:
+        """The newest rollout of (model, env), running or finished; with `at`, the newest
+        one started at or before `at` (as it is now: its `finished` may be after `at`)."""
         with self._read() as conn:
-            return self._latest_rollout(conn, model, env)
+            return self._latest_rollout(conn, model, env, at)
 
     def find_running_rollout(self, model: str, env: str = "production") -> Rollout | None:
         found = self.find_rollout(model, env)

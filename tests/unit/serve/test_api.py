@@ -325,3 +325,42 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     r = client.get("/api/models/other/monitoring")
     assert r.status_code == 404 and "unknown model" in r.json()["error"]
     assert client.get("/api/models/tiny/monitoring?limit=many").status_code == 422
+
+
+def test_dora_and_status_as_of_over_http_equal_the_project(
+    managed: tuple[Project, TestClient],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    p, client = managed
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)  # the first promotion
+    promoted = p.store.find_deployment(p.name)
+    assert promoted is not None
+    since = (promoted.ts - timedelta(days=1)).isoformat()
+    until = (promoted.ts + timedelta(hours=1)).isoformat()
+    answer = client.get("/api/dora", params={"since": since, "until": until})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == p.dora(since=since, until=until).to_json()
+    assert answer.json()["overall"]["promotions"] == 1
+    assert "rolled back" in answer.json()["definitions"]["change_failure_rate"]
+    only = client.get("/api/dora", params={"since": since, "until": until, "model": "nobody"})
+    assert [m["model"] for m in only.json()["models"]] == ["nobody"]
+    after = promoted.ts.isoformat()
+    as_of = client.get("/api/status", params={"at": after}).json()
+    assert as_of == p.status_at(after).to_json()
+    assert as_of["version"] == "1" and as_of["traffic"][0]["share"] == 100.0
+    before = client.get("/api/status", params={"at": since}).json()
+    assert before["version"] is None and before["traffic"] == []
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for url, params in (
+        ("/api/status", {"at": "yesterday"}),
+        ("/api/status", {"at": future}),
+        ("/api/dora", {"since": "soon"}),
+        ("/api/dora", {"since": until, "until": since}),
+    ):
+        r = client.get(url, params=params)
+        assert r.status_code == 422, (url, params, r.text)  # an InvalidInputError
+        assert r.json()["expected"]
+    doc = client.get("/openapi.json").json()
+    assert "422" in doc["paths"]["/api/dora"]["get"]["responses"]
+    assert "at" in {q["name"] for q in doc["paths"]["/api/status"]["get"]["parameters"]}

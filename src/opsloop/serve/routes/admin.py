@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsloop.data.window import parse_instant
 from opsloop.errors import InvalidInputError
 from opsloop.serve.errors import RequestError
 from opsloop.serve.openapi import error_responses
@@ -118,9 +119,27 @@ def create_admin_router(
     # annotations in module globals, where a local `Annotated` alias would not be found.
     admin_actor = Depends(caller)
 
-    @router.get("/status")
-    def status() -> dict[str, Any]:
+    @router.get("/status", responses=_READ_ERRORS)
+    def status(at: str | None = None) -> dict[str, Any]:
+        """The model's operational picture; with `at` (ISO 8601, or a duration ago such as
+        `3d`) which version answered then and the traffic split of the rollout running
+        then."""
+        if at is not None:
+            return reads.status_at(parse_instant(at, "at")).to_json()
         return reads.status().to_json()
+
+    @router.get("/dora", responses=_READ_ERRORS)
+    def dora(
+        since: str = "90d", until: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        """DORA metrics per model and overall over [since, until] (ISO 8601 or a duration
+        ago; default the last 90 days): deployment frequency, lead time for changes,
+        change-failure rate, time to restore, with their definitions (docs/dora.md)."""
+        return reads.dora(
+            since=parse_instant(since, "since"),
+            until=None if until is None else parse_instant(until, "until"),
+            model=model,
+        ).to_json()
 
     @router.get("/events")
     def events(limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
