@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any, Protocol
 
 from opsloop.store.records import (
@@ -49,6 +50,7 @@ class DeploymentRepository(Protocol):
         actor: str = "opsloop",
         event_kind: str = "promoted",
         evidence: Evidence | None = None,
+        expected_revision: int | EllipsisType | None = ...,
     ) -> Deployment: ...
     def find_deployment(self, model: str, env: str = "production") -> Deployment | None: ...
     def list_deployments(self, model: str, env: str = "production") -> list[Deployment]: ...
@@ -129,6 +131,7 @@ class RolloutRepository(Protocol):
         settings: Evidence,
         actor: str,
         reason: str,
+        expected_revision: int | EllipsisType | None = ...,
     ) -> Rollout: ...
     def find_rollout(self, model: str, env: str = "production") -> Rollout | None: ...
     def find_running_rollout(self, model: str, env: str = "production") -> Rollout | None: ...
