@@ -8,6 +8,7 @@ rollout (`machine.abort`). Pending approvals expire after `gate.approval_expiry`
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from opsloop.config import format_duration
@@ -17,6 +18,8 @@ from opsloop.runtime import Runtime
 from opsloop.store.records import Approval
 
 EXPIRY_ACTOR = "opsloop (expiry)"
+APPROVAL_TAG = "opsloop.approval"
+_MAX_COMMENT = 4000  # MLflow keeps tag values up to 8000 characters
 
 
 def record_approval(
@@ -29,12 +32,27 @@ def record_approval(
     evidence: dict[str, object] | None = None,
 ) -> Approval:
     """Record an approval status in the ops store (the source of truth, with an event) and
-    mirror it as the version tag `opsloop.approval`, so MLflow users see it too."""
+    mirror it as the version tag `opsloop.approval`, so MLflow users see it too: JSON
+    `{"decision", "actor", "ts", "comment"}` (`approval_tag`)."""
     approval = rt.store.set_approval(
         rt.model, version, status, actor=actor, comment=comment, evidence=evidence
     )
-    rt.registry.set_tag(rt.model, version, "opsloop.approval", status)
+    rt.registry.set_tag(rt.model, version, APPROVAL_TAG, approval_tag(approval))
     return approval
+
+
+def approval_tag(approval: Approval) -> str:
+    """The `opsloop.approval` tag's value: the decision with who, when and why, as JSON
+    (MLflow tag values are strings; a long comment is cut to keep it under MLflow's limit)."""
+    return json.dumps(
+        {
+            "decision": approval.status,
+            "actor": approval.actor,
+            "ts": approval.ts.isoformat(),
+            "comment": approval.comment[:_MAX_COMMENT],
+        },
+        sort_keys=True,
+    )
 
 
 def approve(
@@ -86,6 +104,7 @@ def approve(
                 reason=f"approved by {actor}" + (f": {comment}" if comment else ""),
                 actor=actor,
                 supersede=True,
+                force=True,  # this approval is the decision (forced above if it had to be)
             )
     return approval
 

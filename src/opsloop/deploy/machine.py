@@ -110,6 +110,21 @@ def drop_challenger(registry: ModelRegistry, model: str, version: str) -> None:
         registry.delete_alias(model, CHALLENGER)
 
 
+def _overridden(store: OpsStore, model: str, version: str) -> str | None:
+    """Why deploying `version` overrides a decision (its gate failed, or it was rejected);
+    None when nothing is overridden."""
+    approval = store.find_approval(model, version)
+    if approval is not None and approval.status == "rejected":
+        return (
+            f"was rejected by {approval.actor} at {approval.ts:%Y-%m-%d %H:%M} UTC "
+            f"({approval.comment or 'no comment'})"
+        )
+    gate = store.find_gate(model, version)
+    if gate is not None and not gate.passed:
+        return f"failed its gate: {'; '.join(gate.reasons)}"
+    return None
+
+
 def _rolled_back_versions(store: OpsStore, model: str) -> set[str]:
     events = store.list_events(model, kinds=["rolled_back"], limit=10_000)
     return {str(e.evidence.get("from_version")) for e in events}
@@ -186,12 +201,15 @@ def deploy(
     reason: str,
     actor: str | None = None,
     supersede: bool = False,
+    force: bool = False,
 ) -> Deployment | Rollout:
     """Start taking `version` to production with `strategy` (default `deploy.strategy`).
 
     The first deployment of a model is always a direct switch (there is no stable version
     to compare with). With `supersede` (automatic paths: training, approval) a running
-    rollout of another version is aborted first; otherwise that is a StateError."""
+    rollout of another version is aborted first; otherwise that is a StateError. A version
+    that failed its gate or was rejected needs `force`, recorded in the event (as
+    `approve` does)."""
     cfg = rt.config.deploy
     strategy = strategy or cfg.strategy
     if strategy not in STRATEGIES:
@@ -206,6 +224,14 @@ def deploy(
     version = str(version)
     actor = actor or rt.actor
     rt.registry.get_version(rt.model, version)  # NotFoundError with a fix
+    forced = _overridden(rt.store, rt.model, version)
+    if forced and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} {forced}",
+            fix='pass --force (HTTP: "force": true) to deploy it anyway (recorded in the '
+            "audit log), or train a version that passes",
+        )
+    evidence: dict[str, object] = {"forced": forced} if forced else {}
     current = rt.store.find_deployment(rt.model)
     running = rt.store.find_running_rollout(rt.model)
     if running is not None:
@@ -234,7 +260,9 @@ def deploy(
             evidence={"superseded_by": version},
         )
     if current is None or strategy == "blue_green":
-        return promote(rt, version, reason=reason, actor=actor, strategy="blue_green")
+        return promote(
+            rt, version, reason=reason, actor=actor, strategy="blue_green", evidence=evidence
+        )
     if current.version == version:
         raise StateError(
             f"version {version} of {rt.model!r} is already deployed (revision {current.revision})",
@@ -253,6 +281,7 @@ def deploy(
         actor=actor,
         reason=reason,
         expected_revision=current.revision,
+        evidence=evidence,
     )
     rt.registry.set_alias(rt.model, CHALLENGER, version)
     return rollout

@@ -45,6 +45,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         actor: str,
         reason: str,
         expected_revision: int | EllipsisType | None = ...,
+        evidence: Evidence | None = None,
     ) -> Rollout:
         """Begin a rollout; StateError if one is already running for (model, env) or (the
         compare-and-set) the current deployment is no longer `expected_revision`."""
@@ -101,6 +102,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
                     "steps": list(steps),
                     "share": share,
                     "settings": settings,
+                    **(evidence or {}),
                 },
                 actor,
             )

@@ -56,6 +56,10 @@ class DeployBody(BaseModel):
         description="a duration such as '90s', '5m', '1h'",
     )
     reason: str = Field(default="deployed over the admin API", max_length=2000)
+    force: bool = Field(
+        default=False,
+        description="deploy a version that failed its gate or was rejected (audited)",
+    )
 
 
 class ReasonBody(BaseModel):
@@ -176,6 +180,7 @@ def create_admin_router(
             bake_seconds=bake,
             reason=body.reason,
             actor=actor,
+            force=body.force,
         )
         kind = "deployment" if isinstance(result, Deployment) else "rollout"
         return {kind: result.to_dict()}
