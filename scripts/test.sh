@@ -35,6 +35,18 @@ if ! nats_up; then
   exit 1
 fi
 
+# Supply chain: the lock file matches what is installed, and no locked version has a known
+# vulnerability. pip-audit asks PyPI's JSON API (or OSV) about every pin; --strict fails
+# when it could not audit one (offline, or a mirror without the JSON API) instead of
+# reporting "no known vulnerabilities" for packages it never checked. On a machine without
+# that access, OPSLOOP_AUDIT=skip skips it, loudly.
+.venv/bin/python scripts/lock.py --check
+if [ "${OPSLOOP_AUDIT:-}" = "skip" ]; then
+  echo "WARNING: pip-audit SKIPPED (OPSLOOP_AUDIT=skip): requirements.lock was not audited" >&2
+else
+  .venv/bin/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict \
+    --progress-spinner off
+fi
 .venv/bin/ruff check --no-cache src tests benchmarks
 .venv/bin/ruff format --check --no-cache src tests benchmarks
 .venv/bin/lint-imports --no-cache  # the layers contract in pyproject.toml

@@ -186,9 +186,11 @@ class Project:
         steps: tuple[float, ...] | None = None,
         bake: timedelta | None = None,
         reason: str = "manual deployment",
+        force: bool = False,
     ) -> Deployment | Rollout:
         """Take `version` to production by `strategy` (default `deploy.strategy`):
-        blue_green switches now (a Deployment), canary/shadow start a Rollout."""
+        blue_green switches now (a Deployment), canary/shadow start a Rollout. A version
+        that failed its gate or was rejected needs `force` (recorded in the event)."""
         return self.admin.deploy(
             version,
             actor=self.actor,
@@ -196,6 +198,7 @@ class Project:
             steps=steps,
             bake_seconds=None if bake is None else bake.total_seconds(),
             reason=reason,
+            force=force,
         )
 
     def rollout_status(self) -> dict[str, Any] | None:

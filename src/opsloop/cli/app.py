@@ -350,11 +350,18 @@ def deploy(
         typer.Option(help="Time each step runs before it can pass, e.g. 5m (default deploy.bake)."),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "manual",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Deploy a version that failed its gate or was rejected (audited)."
+        ),
+    ] = False,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
 ) -> None:
     """Deploy VERSION: switch at once (blue_green) or start a canary/shadow rollout that
-    is analysed step by step and rolled back automatically on a breach (skips the gate)."""
+    is analysed step by step and rolled back automatically on a breach. A version that
+    failed its gate or was rejected needs --force (recorded in the audit log)."""
     from opsloop.config import parse_duration
     from opsloop.errors import InvalidInputError
     from opsloop.store.records import Rollout
@@ -372,7 +379,9 @@ def deploy(
     except ValueError as exc:
         raise InvalidInputError(f"--bake: {exc}") from None
     p = open_project(project, stack, name)
-    result = p.deploy(version, strategy=strategy, steps=step_list, bake=bake_time, reason=reason)
+    result = p.deploy(
+        version, strategy=strategy, steps=step_list, bake=bake_time, reason=reason, force=force
+    )
     if isinstance(result, Rollout):
         console().print(
             f"[green]Started[/] a {result.strategy} rollout of {name} version "

@@ -29,6 +29,7 @@ from typing import Any
 
 from opsloop.data.window import Window, WindowRequest
 from opsloop.deploy import Step, advance
+from opsloop.deploy.reconcile import AliasDrift, reconcile_champion
 from opsloop.errors import OpsloopError, StateError
 from opsloop.lease import HeldLease, agent_lease_name
 from opsloop.orchestrate.loop import TrainOutcome, run_loop
@@ -51,6 +52,7 @@ class TickResult:
     crashed: list[PipelineRun] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     labels: list[dict[str, Any]] = field(default_factory=list)  # inbox files handled
+    repaired: AliasDrift | None = None  # the champion alias drift this tick repaired
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,7 +64,21 @@ class TickResult:
             "crashed": [r.to_dict() for r in self.crashed],
             "skipped": self.skipped,
             "labels": self.labels,
+            "repaired": None if self.repaired is None else self.repaired.to_dict(),
         }
+
+
+def _reconcile(rt: Runtime, notes: list[str]) -> AliasDrift | None:
+    """Repair the champion alias from the committed deployment (`deploy/reconcile.py`); a
+    registry that cannot be reached is a note, the tick goes on."""
+    try:
+        drift = reconcile_champion(rt.registry, rt.store, rt.model)
+    except OpsloopError as exc:
+        notes.append(f"champion alias not checked: {exc.what}")
+        return None
+    if drift is not None:
+        notes.append(f"repaired: {drift.summary}")
+    return drift
 
 
 def _cron_prev(expr: str, now: datetime) -> datetime:
@@ -101,6 +117,7 @@ def tick(
 
     for approval in expire_pending(rt, now):
         result.notes.append(f"pending approval of version {approval.version} expired")
+    result.repaired = _reconcile(rt, result.notes)
     step = result.rollout = advance(rt, now)
     if step is not None:
         result.notes.append(

@@ -27,7 +27,7 @@ __all__ = ["ServeContext", "create_app", "prediction_service"]
 
 
 def prediction_service(ctx: ServeContext) -> PredictionService:
-    return PredictionService(
+    service = PredictionService(
         ctx.model_name,
         ctx.store,
         ctx.load_version,
@@ -40,6 +40,8 @@ def prediction_service(ctx: ServeContext) -> PredictionService:
         multiprocess_metrics=ctx.multiprocess_metrics,
         tune_gc=ctx.tune_gc,
     )
+    service.holder.reconcile = ctx.reconcile
+    return service
 
 
 def create_app(ctx: ServeContext) -> FastAPI:

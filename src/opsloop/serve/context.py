@@ -4,6 +4,8 @@ every worker process of `opsloop serve --workers N`)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ class ServeContext:
     batching: BatchingConfig | None = None  # micro-batching when set and enabled
     multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
     tune_gc: bool = False  # freeze the heap after loads, time collections (serve/gcwatch.py)
+    # repairs the registry's champion alias from the deployment row (deploy/reconcile.py)
+    reconcile: Callable[[], object] | None = None
 
 
 def serve_context(
@@ -46,6 +50,7 @@ def serve_context(
     multiprocess_metrics: bool = False,
 ) -> ServeContext:
     """A server over `rt`'s backends, with a log writer and the `serve`/`deploy` settings."""
+    from opsloop.deploy.reconcile import reconcile_champion
     from opsloop.runtime import resolve_stack
     from opsloop.serve.logwriter import PredictionLogWriter
     from opsloop.serve.modelcache import ModelCache
@@ -83,4 +88,10 @@ def serve_context(
         rollback_window=rt.config.deploy.rollback_window.total_seconds(),
         controller=cfg.controller,
         tune_gc=True,
+        reconcile=lambda: reconcile_champion(
+            rt.registry,
+            rt.store,
+            name,
+            actor=f"opsloop (server {socket.gethostname()}:{os.getpid()})",
+        ),
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any, Protocol
 
 from opsloop.store.records import (
@@ -49,6 +50,7 @@ class DeploymentRepository(Protocol):
         actor: str = "opsloop",
         event_kind: str = "promoted",
         evidence: Evidence | None = None,
+        expected_revision: int | EllipsisType | None = ...,
     ) -> Deployment: ...
     def find_deployment(
         self, model: str, env: str = "production", *, at: datetime | None = None
@@ -85,6 +87,7 @@ class ApprovalRepository(Protocol):
         actor: str = "opsloop",
         comment: str = "",
         evidence: Evidence | None = None,
+        expected_id: int | EllipsisType | None = ...,
     ) -> Approval: ...
     def find_approval(self, model: str, version: str) -> Approval | None: ...
     def list_pending(self, model: str) -> list[Approval]: ...
@@ -132,6 +135,8 @@ class RolloutRepository(Protocol):
         settings: Evidence,
         actor: str,
         reason: str,
+        expected_revision: int | EllipsisType | None = ...,
+        evidence: Evidence | None = None,
     ) -> Rollout: ...
     def find_rollout(
         self, model: str, env: str = "production", *, at: datetime | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from opsloop import latency
 from opsloop.errors import StateError
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable, utc
-from opsloop.store.deployments import DeploymentQueries
+from opsloop.store.deployments import DeploymentQueries, revision_conflict
 from opsloop.store.ports import RolloutRepository
 from opsloop.store.records import Deployment, Evidence, Rollout, ServeStat, utcnow
 from opsloop.store.unit import new_id
@@ -43,15 +44,25 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         settings: Evidence,
         actor: str,
         reason: str,
+        expected_revision: int | EllipsisType | None = ...,
+        evidence: Evidence | None = None,
     ) -> Rollout:
-        """Begin a rollout; StateError if one is already running for (model, env)."""
+        """Begin a rollout; StateError if one is already running for (model, env) or (the
+        compare-and-set) the current deployment is no longer `expected_revision`."""
         now = utcnow()
         with self._tx() as conn:
+            self._serialize(conn, model)
+            current = self._current_deployment(conn, model, env)
+            found = None if current is None else current.revision
+            if expected_revision is not ... and found != expected_revision:
+                assert current is not None
+                raise revision_conflict(current, candidate_version, expected_revision)
             running = self._latest_rollout(conn, model, env)
             if running is not None and running.running:
                 raise StateError(
                     f"a {running.strategy} rollout of version {running.candidate_version} of "
-                    f"{model!r} is already running (rollout {running.id})",
+                    f"{model!r} is already running (rollout {running.id}, started by "
+                    f"{running.actor})",
                     fix=f"finish it first: `opsloop rollout promote {model}` or "
                     f"`opsloop rollout abort {model}`",
                 )
@@ -91,6 +102,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
                     "steps": list(steps),
                     "share": share,
                     "settings": settings,
+                    **(evidence or {}),
                 },
                 actor,
             )
@@ -186,7 +198,26 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         another process changed the rollout first."""
         now = utcnow()
         ev = jsonable(evidence)
+        try:
+            return self._finish_rollout(
+                rollout, now, ev, status, actor, summary, event_kind, promote
+            )
+        except sa.exc.IntegrityError:  # the revision constraint: see deployments.py
+            raise self._lost_race(rollout.model, rollout.env, rollout.candidate_version) from None
+
+    def _finish_rollout(
+        self,
+        rollout: Rollout,
+        now: datetime,
+        ev: Any,
+        status: str,
+        actor: str,
+        summary: str,
+        event_kind: str,
+        promote: bool,
+    ) -> Rollout | None:
         with self._tx() as conn:
+            self._serialize(conn, rollout.model)
             if not self._cas(
                 conn,
                 rollout,

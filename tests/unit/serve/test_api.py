@@ -53,6 +53,10 @@ def test_approve_needs_the_bearer_token(managed: tuple[Project, TestClient]) -> 
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
         r = client.post(url, headers=headers)
         assert r.status_code == 401 and "bearer token" in r.json()["error"]
+        body = r.json()  # the documented management-error fields, each filled in
+        assert body["type"] == "Unauthorized" and body["details"] == []
+        assert "Bearer" in body["expected"] and body["got"] and "Bearer" in body["fix"]
+        assert "s3cret" not in r.text and "wrong" not in body["got"]  # no token echoed
     assert p.store.find_deployment("tiny") is None
     r = client.post(url, headers=AUTH, json={"comment": "looks good"})
     assert r.status_code == 200, r.text

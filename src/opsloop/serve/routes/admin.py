@@ -57,6 +57,10 @@ class DeployBody(BaseModel):
         description="a duration such as '90s', '5m', '1h'",
     )
     reason: str = Field(default="deployed over the admin API", max_length=2000)
+    force: bool = Field(
+        default=False,
+        description="deploy a version that failed its gate or was rejected (audited)",
+    )
 
 
 class ReasonBody(BaseModel):
@@ -85,6 +89,14 @@ _READ_ERRORS = error_responses(400, 404)
 _WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 503)
 
 
+class Unauthorized(RequestError):
+    """A 401 in the management-error shape: `expected`, `got` and `fix` filled in."""
+
+    def __init__(self, message: str, *, expected: str, got: str, fix: str) -> None:
+        super().__init__(401, message, fix=fix)
+        self.expected, self.got = expected, got
+
+
 def create_admin_router(
     admin: AdminService, reads: ReadService, admin_token: str | None
 ) -> APIRouter:
@@ -109,9 +121,16 @@ def create_admin_router(
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.encode(), admin_token.encode()
         ):
-            raise RequestError(
-                401,
-                "missing or wrong bearer token; send 'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>'",
+            raise Unauthorized(
+                "missing or wrong bearer token",
+                expected="an 'Authorization: Bearer <token>' header with the server's token",
+                got="no Authorization header"  # never echo what was sent: it may be a secret
+                if authorization is None
+                else "a bearer token that does not match"
+                if scheme.lower() == "bearer"
+                else "an Authorization header that is not 'Bearer <token>'",
+                fix="send 'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>' (the token the server "
+                "was started with, serve.admin_token_env)",
             )
         return f"api:{(x_opsloop_actor or 'admin').strip()[:100] or 'admin'}"
 
@@ -195,6 +214,7 @@ def create_admin_router(
             bake_seconds=bake,
             reason=body.reason,
             actor=actor,
+            force=body.force,
         )
         kind = "deployment" if isinstance(result, Deployment) else "rollout"
         return {kind: result.to_dict()}
