@@ -12,6 +12,8 @@ inherits the builtin it refines, so callers may catch either::
      │    └── ProfileFormatError               a stored profile is in an old format (retrain)
      ├── NotFoundError          (LookupError)   a model, version, deployment or artifact is missing
      ├── StateError             (RuntimeError)  the operation is not valid in the current state
+     ├── ArtifactIntegrityError (RuntimeError)  a model artifact does not match its recorded
+     │                                         SHA-256: it is never unpickled (SECURITY.md)
      └── StoreError             (RuntimeError)  the ops store or the model registry failed
           ├── RegistryUnavailableError (ConnectionError) the registry cannot be reached (down,
           │                                         5xx, timeout); HTTP 503
@@ -96,6 +98,11 @@ class NotFoundError(OpsloopError, LookupError):
 
 class StateError(OpsloopError, RuntimeError):
     """The operation is not valid in the current state (e.g. nothing to roll back to)."""
+
+
+class ArtifactIntegrityError(OpsloopError, RuntimeError):
+    """A model artifact (or a cached copy) does not match the digest recorded for it; it
+    was not unpickled."""
 
 
 class StoreError(OpsloopError, RuntimeError):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHALLENGER
+from opsloop.core.integrity import DIGEST_TAG
 from opsloop.runtime import Runtime
 from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
@@ -202,6 +203,12 @@ def register_version(
         rt.model,
         version=mv.version,
         summary=f"registered {rt.model} version {mv.version} (alias challenger)",
-        evidence={"run_id": mv.run_id, "source": mv.source, "tags": tags},
+        evidence={
+            "run_id": mv.run_id,
+            "source": mv.source,
+            "tags": tags,
+            # checked before any unpickling of this version (opsloop.artifacts, SECURITY.md)
+            "artifact_sha256": mv.tags.get(DIGEST_TAG),
+        },
     )
     return mv
