@@ -23,11 +23,14 @@ Vendor errors are translated where they enter, by error code, and chained (``rai
 from exc``): MLflow's in registry/_mlflow_errors.py (not found, unavailable, permission,
 invalid input, conflict; anything else a ``StoreError`` that names MLflow's code).
 
-Only the CLI and the HTTP layer catch ``OpsloopError`` broadly and turn it into a
+Every message has its credentials masked (``opsloop.redact``): a password in a URI is never
+shown. Only the CLI and the HTTP layer catch ``OpsloopError`` broadly and turn it into a
 one-line message or a JSON error body.
 """
 
 from __future__ import annotations
+
+from opsloop.redact import redact
 
 
 class OpsloopError(Exception):
@@ -41,10 +44,11 @@ class OpsloopError(Exception):
         got: str | None = None,
         fix: str | None = None,
     ) -> None:
-        self.what = what
-        self.expected = expected
-        self.got = got
-        self.fix = fix
+        # exception text and URIs can carry credentials: never in a message (SECURITY.md)
+        self.what = redact(what)
+        self.expected = None if expected is None else redact(expected)
+        self.got = None if got is None else redact(got)
+        self.fix = None if fix is None else redact(fix)
         super().__init__(self.message)
 
     @property
