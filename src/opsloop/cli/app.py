@@ -89,7 +89,9 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from opsloop.errors import OpsloopError
+        from opsloop.redact import install_log_redaction
 
+        install_log_redaction()  # no credentials in any log line (SECURITY.md)
         try:
             return fn(*args, **kwargs)
         except OpsloopError as exc:
@@ -960,12 +962,14 @@ def agent(
     import threading
 
     from opsloop.errors import InvalidInputError
+    from opsloop.redact import install_log_redaction
 
     try:
         every = parse_duration(interval)
     except ValueError as exc:
         raise InvalidInputError(f"--interval: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    install_log_redaction()  # the handler basicConfig just made
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the tick, free the lease
     console().print(f"Agent running for [bold]{p.name}[/] every {interval}; Ctrl-C to stop.")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsloop.core.digest import digest
 from opsloop.data.features import FeatureSpec, features_from_json
+from opsloop.data.labels import LabelContract, contract_from_events
 from opsloop.data.window import Window
 from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.monitor.events import monitor_events
@@ -42,6 +43,9 @@ def deployed_version(rt: Runtime) -> str:
     return deployment.version
 
 
+_TRAINED_EVENTS = 200  # how far back a version's `trained` event is looked for
+
+
 @dataclass
 class VersionInputs:
     """What monitoring one version needs, read from the registry once (a backfill evaluates
@@ -59,6 +63,7 @@ class VersionInputs:
     learned: LearnedThresholds | None = None
     transform: Transform | None = None
     training_window: Window | None = None  # what the reference profile was fitted on
+    label_contract: LabelContract | None = None  # what its labels must be (`trained` event)
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,6 +93,8 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
     inputs.cbpe = _cbpe_reference(rt, version)
     inputs.learned = load_learned(rt, version, inputs.notes)
     inputs.transform = load_transform(rt, version, inputs.notes)
+    trained = rt.store.list_events(rt.model, kinds=["trained"], limit=_TRAINED_EVENTS)
+    inputs.label_contract = contract_from_events(trained, rt.config.task, version)
     return inputs
 
 
@@ -155,6 +162,7 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         multivariate=multivariate,
         drift_reference=refs.profile,
         references=refs.used,
+        label_contract=inputs.label_contract,
     )
     report.multivariate_reference = mv_reference
     report.notes.extend([*refs.notes, *inputs.notes])

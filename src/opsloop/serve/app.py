@@ -46,6 +46,7 @@ def prediction_service(ctx: ServeContext) -> PredictionService:
 
 def create_app(ctx: ServeContext) -> FastAPI:
     from opsloop import __version__
+    from opsloop.redact import install_log_redaction
 
     service = prediction_service(ctx)
     admin = None
@@ -56,6 +57,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # after uvicorn configured logging, in every worker
         service.start()
         controller = None
         if ctx.controller and ctx.runtime is not None:

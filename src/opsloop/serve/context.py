@@ -50,6 +50,7 @@ def serve_context(
     multiprocess_metrics: bool = False,
 ) -> ServeContext:
     """A server over `rt`'s backends, with a log writer and the `serve`/`deploy` settings."""
+    from opsloop.artifacts import load_verified
     from opsloop.deploy.reconcile import reconcile_champion
     from opsloop.runtime import resolve_stack
     from opsloop.serve.logwriter import PredictionLogWriter
@@ -69,7 +70,9 @@ def serve_context(
         rt.paths.home / "cache" / "models",
         name,
         rt.store,
-        lambda version: rt.registry.load(name, version),  # MLflow opened on a cache miss
+        # MLflow opened on a cache miss; its artifact checked against the ops store's digest
+        lambda version, reg: load_verified(rt.registry, rt.store, name, version, registration=reg),
+        key_file=rt.paths.home / "cache.key",
     )
     return ServeContext(
         model_name=name,

@@ -61,7 +61,16 @@ class ReadService:
         return build_dora(self.store, models, since=_utc(since), until=_utc(until or _now()))
 
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
-        return self.store.list_events(self.model, kinds=kinds, limit=limit)
+        """The newest events, credentials masked (also in rows written before opsloop
+        redacted them on write)."""
+        from dataclasses import replace
+
+        from opsloop.redact import redact, redact_json
+
+        return [
+            replace(e, summary=redact(e.summary), evidence=redact_json(e.evidence))
+            for e in self.store.list_events(self.model, kinds=kinds, limit=limit)
+        ]
 
     def monitoring(self, *, limit: int = 48, version: str | None = None) -> MonitoringView:
         """The latest monitored windows, oldest first (`views.build_monitoring`)."""

@@ -19,6 +19,7 @@ from opsloop.core.summaries import (
     PreviousComparison,
     QualityCheckSummary,
 )
+from opsloop.redact import redact
 from opsloop.services.view_models import (
     AgentView,
     ApprovalView,
@@ -297,7 +298,7 @@ def _run_view(r: PipelineRun) -> RunView:
         trigger=r.trigger,
         started=_iso(r.started),
         finished=_iso(r.finished),
-        error=r.error,
+        error=None if r.error is None else redact(r.error),  # rows written before redaction
         heartbeat=_iso(r.heartbeat),
         stages=[f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages],
     )

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from opsloop.errors import StoreError
+from opsloop.redact import redact, redact_json
 from opsloop.store import schema as t
 from opsloop.store._util import jsonable
 from opsloop.store.records import Event, Evidence, NewEvent, utcnow
@@ -80,7 +81,9 @@ class UnitOfWork:
         actor: str,
     ) -> Event:
         ts = utcnow()
-        ev = jsonable(evidence or {})
+        # evidence quotes exception text (user code, drivers): no credentials in the store
+        ev = redact_json(jsonable(evidence or {}))
+        summary = redact(summary)
         res = conn.execute(
             t.events.insert().values(
                 ts=ts,

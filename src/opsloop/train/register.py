@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHALLENGER
+from opsloop.core.integrity import DIGEST_TAG
 from opsloop.runtime import Runtime
 from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
@@ -213,6 +214,8 @@ def register_version(
             "source": mv.source,
             "tags": tags,
             "inference": inference.to_dict(),
+            # checked before any unpickling of this version (opsloop.artifacts, SECURITY.md)
+            "artifact_sha256": mv.tags.get(DIGEST_TAG),
         },
     )
     return mv

@@ -368,3 +368,37 @@ def test_dora_and_status_as_of_over_http_equal_the_project(
     doc = client.get("/openapi.json").json()
     assert "422" in doc["paths"]["/api/dora"]["get"]["responses"]
     assert "at" in {q["name"] for q in doc["paths"]["/api/status"]["get"]["parameters"]}
+
+
+def test_status_and_events_never_show_a_credential(tmp_path: Path) -> None:
+    """Exception text from user code can quote a connection string: it is masked when the
+    event or run is written, and rows written before that are masked when read."""
+    from opsloop.store import schema as t
+    from opsloop.store.records import utcnow
+
+    p = project(tmp_path)
+    dsn = "postgresql://etl:hunter2pw@warehouse.internal/sales"
+    p.store.add_event("training_failed", p.name, summary=f"load() failed: {dsn}",
+                      evidence={"stage": "load", "error": f"OperationalError: {dsn}"})  # fmt: skip
+    run = p.store.start_run(p.name, "train")
+    p.store.update_run(run, stages=[{"name": "load", "error": dsn}], status="failed", error=dsn)
+    with p.store.engine.begin() as conn:  # rows as an opsloop before redaction wrote them
+        conn.execute(
+            t.events.insert().values(
+                ts=utcnow(), kind="training_failed", model=p.name, version=None,
+                actor="opsloop", summary=f"old: {dsn}", evidence={"error": dsn},
+            )
+        )  # fmt: skip
+        conn.execute(
+            t.pipeline_runs.insert().values(
+                model=p.name, pipeline="train", status="failed", started=utcnow(),
+                finished=utcnow(), trigger=None, stages=[], result={}, error=f"old: {dsn}",
+            )
+        )  # fmt: skip
+    with client_for(p, "s3cret") as client:
+        events = client.get("/api/events?limit=10")
+        status = client.get("/api/status")
+    assert events.status_code == status.status_code == 200
+    for body in (events.text, status.text):
+        assert "hunter2pw" not in body and "etl:***@warehouse.internal" in body
+    assert len([e for e in events.json() if e["kind"] == "training_failed"]) == 2
