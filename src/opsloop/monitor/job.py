@@ -24,6 +24,7 @@ from opsloop.store.records import MonitorResult, NewMonitorResult
 if TYPE_CHECKING:
     from opsloop.core.profile import Profile
     from opsloop.core.transform import Transform
+    from opsloop.engines.base import WindowScan
     from opsloop.monitor.cbpe import CBPEReference
     from opsloop.monitor.quality import ColumnContract, Expectations
     from opsloop.monitor.run import MonitorReport
@@ -92,10 +93,8 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
 def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> MonitorReport:
     """Drift, quality and performance of the rows `inputs.version` answered in `window`."""
     from opsloop.monitor.drift import exact_features
-    from opsloop.monitor.multivariate import judge
-    from opsloop.monitor.run import run_monitor
 
-    cfg, version, reference = rt.config, inputs.version, inputs.reference
+    cfg, reference = rt.config, inputs.reference
     # one scan of the rows the version answered users (not its shadow answers during a
     # rollout) in the window on `monitor.clock` (event time by default): profile, labelled
     # rows, scores, multivariate error, raw values for exact KS
@@ -104,19 +103,31 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         window.start,
         window.end,
         reference,
-        version=version,
+        version=inputs.version,
         clock=cfg.monitor.clock,
         scores=inputs.cbpe is not None,
         transform=inputs.transform,
         exact=lambda current: exact_features(reference, current, cfg.monitor.drift),
         limit=cfg.monitor.drift.exact_max_rows,
     )
+    return judge_scan(rt, window, inputs, scan)
+
+
+def judge_scan(
+    rt: Runtime, window: Window, inputs: VersionInputs, scan: WindowScan
+) -> MonitorReport:
+    """The report of a window from what the engine read of it (`scan_window`, or one
+    window of `scan_windows`)."""
+    from opsloop.monitor.multivariate import judge
+    from opsloop.monitor.run import run_monitor
+
+    cfg = rt.config
     multivariate = None
     if inputs.transform is not None and scan.error is not None:
         n, value = scan.error
         multivariate = judge(inputs.transform, n, value, min_rows=cfg.monitor.drift.min_rows)
     report = run_monitor(
-        reference=reference,
+        reference=inputs.reference,
         current=scan.profile,
         labelled=scan.labelled,
         features=inputs.features,
