@@ -1,14 +1,16 @@
 """Which windows to monitor on the event clock (`monitor.clock: event`).
 
 The prediction log's own times say how far the data has come, not the wall clock: the
-**watermark** is the newest event time among the version's rows, capped at now (a record
-dated in the future closes no window). A window is **complete** once the watermark has
-reached its end. The agent monitors, oldest first and each once, the complete windows
-aligned to `monitor.window` (multiples of it since 1970-01-01 UTC, so the keys are stable)
-that follow the version's last monitored window — from the window of the version's oldest
-event when it has none — at most `MAX_CATCHUP` per tick. A history replayed through the
-server is so monitored by its own dates, as it arrives, and the triggers it fires are
-keyed by those event windows.
+**watermark** is the newest event time among the version's rows — or now, when that event
+is less than one `monitor.window` old (a live feed: time itself completes its windows)
+or dated in the future (which so closes no window early). A window is **complete** once
+the watermark has reached its end. The agent monitors, oldest first and each once, the
+complete windows aligned to `monitor.window` (multiples of it since 1970-01-01 UTC, so the
+keys are stable) that follow the version's last monitored window — from the window of the
+version's oldest event when it has none — at most `MAX_CATCHUP` per tick. A history
+replayed through the server is so monitored by its own dates, as it arrives, and the
+triggers it fires are keyed by those event windows. A feed that stops leaves its last
+window open (nothing after it completes it): the tick's notes show the watermark.
 
 Rows that arrive for a window already monitored (late data) do not reopen it: monitor it
 again with `opsloop monitor --from … --replace`.
@@ -48,9 +50,15 @@ def floor_to(t: datetime, length: timedelta) -> datetime:
 
 
 def watermark(rt: Runtime, version: str, now: datetime) -> tuple[datetime, datetime] | None:
-    """(the version's oldest time on `monitor.clock`, the watermark); None without rows."""
+    """(the version's oldest time on `monitor.clock`, the watermark); None without rows.
+    A live feed — its newest event within one `monitor.window` of now — is complete up
+    to now; otherwise (a replay, a stopped feed) up to its newest event."""
     span = rt.engine.log_span(rt.model, version=version, clock=rt.config.monitor.clock)
-    return None if span is None else (span[0], min(span[1], now))
+    if span is None:
+        return None
+    oldest, newest = span
+    live = now - newest <= rt.config.monitor.window
+    return oldest, now if live else newest
 
 
 def due_windows(rt: Runtime, version: str, now: datetime) -> DueWindows:
