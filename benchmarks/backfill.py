@@ -160,6 +160,7 @@ def main() -> None:
                     started = time.perf_counter()
                     counts[f"{name}_{side}"] = fn(p, args.windows)
                     times[f"{name}_{side}"].append(time.perf_counter() - started)
+                    print(f"{name}_{side}: {times[f'{name}_{side}'][-1]:.2f} s", file=sys.stderr)
     assert len(set(counts.values())) == 1, counts  # both paths monitor the same windows
     medians = {k: round(statistics.median(v), 3) for k, v in times.items()}
     print(
