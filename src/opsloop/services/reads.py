@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from opsloop.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from opsloop.config import ProjectConfig
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
@@ -20,9 +22,12 @@ if TYPE_CHECKING:
 class ReadService:
     """What `opsloop status`, `GET /api/...` and the dashboard show of one model."""
 
-    def __init__(self, store: StoreReads, config: ProjectConfig) -> None:
+    def __init__(
+        self, store: StoreReads, config: ProjectConfig, prediction_log: Path | None = None
+    ) -> None:
         self.store = store
         self.config = config
+        self.prediction_log = prediction_log  # its root folder: status counts quarantine
 
     @property
     def model(self) -> str:
@@ -31,7 +36,7 @@ class ReadService:
     def status(self) -> StatusView:
         from opsloop.services.views import build_status  # the typed views: not for events
 
-        return build_status(self.store, self.config)
+        return build_status(self.store, self.config, self.prediction_log)
 
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
         return self.store.list_events(self.model, kinds=kinds, limit=limit)

@@ -209,8 +209,18 @@ class AgentView(View):
     heartbeat_timeout: Num
 
 
+class PredictionLogView(View):
+    """What sits beside the prediction log (`opsloop.data.predlog.log_health`)."""
+
+    quarantine: str
+    quarantined_batches: int
+    quarantined_rows: int
+    journal_segments: int
+
+
 class StatusView(View):
-    """`opsloop status`: one model's whole state, from the ops store alone."""
+    """`opsloop status`: one model's whole state, from the ops store (and the names of the
+    files beside the prediction log)."""
 
     model: str
     task: str
@@ -227,6 +237,7 @@ class StatusView(View):
     runs: list[RunView]
     running: list[RunView]
     agent: AgentView
+    prediction_log: PredictionLogView | None = None
 
 
 # --- monitoring history -----------------------------------------------------------------
