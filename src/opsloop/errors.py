@@ -12,6 +12,8 @@ inherits the builtin it refines, so callers may catch either::
      │    └── ProfileFormatError               a stored profile is in an old format (retrain)
      ├── NotFoundError          (LookupError)   a model, version, deployment or artifact is missing
      ├── StateError             (RuntimeError)  the operation is not valid in the current state
+     ├── FileAccessError        (OSError)       a file or folder cannot be written or read
+     │                                          (permissions, read-only, full disk)
      └── StoreError             (RuntimeError)  the ops store or the model registry failed
           ├── RegistryUnavailableError (ConnectionError) the registry cannot be reached (down,
           │                                         5xx, timeout); HTTP 503
@@ -26,6 +28,9 @@ one-line message or a JSON error body.
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 
 class OpsloopError(Exception):
@@ -96,6 +101,32 @@ class NotFoundError(OpsloopError, LookupError):
 
 class StateError(OpsloopError, RuntimeError):
     """The operation is not valid in the current state (e.g. nothing to roll back to)."""
+
+
+class FileAccessError(OpsloopError, OSError):
+    """A file or folder opsloop needs cannot be written or read (see `file_error`)."""
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def file_error(exc: OSError, doing: str, path: object = None) -> FileAccessError:
+    """`exc` from the file system as one actionable line: what opsloop was `doing`, which
+    path (`exc`'s, else `path`), why, and the fix (free space, permissions) — never a
+    traceback."""
+    path = exc.filename if exc.filename is not None else (path or "the folder")
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+    if exc.errno in _FULL:
+        fix = f"free space on the disk holding {path}, then run the command again"
+    elif exc.errno in _DENIED:
+        fix = (
+            f"make {path} writable by this user (e.g. `chmod u+w`, or `chattr -i` if it is "
+            "immutable), or point the stack's folders elsewhere in opsloop.yaml"
+        )
+    else:
+        fix = f"check {path} and the disk it is on"
+    return FileAccessError(f"{doing} failed: {reason} ({path})", fix=fix)
 
 
 class StoreError(OpsloopError, RuntimeError):
