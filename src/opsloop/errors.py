@@ -14,6 +14,8 @@ inherits the builtin it refines, so callers may catch either::
      ├── StateError             (RuntimeError)  the operation is not valid in the current state
      ├── ArtifactIntegrityError (RuntimeError)  a model artifact does not match its recorded
      │                                         SHA-256: it is never unpickled (SECURITY.md)
+     ├── FileAccessError        (OSError)       a file or folder cannot be written or read
+     │                                          (permissions, read-only, full disk)
      └── StoreError             (RuntimeError)  the ops store or the model registry failed
           ├── RegistryUnavailableError (ConnectionError) the registry cannot be reached (down,
           │                                         5xx, timeout); HTTP 503
@@ -29,6 +31,9 @@ one-line message or a JSON error body.
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 from opsloop.redact import redact
 
@@ -107,6 +112,32 @@ class StateError(OpsloopError, RuntimeError):
 class ArtifactIntegrityError(OpsloopError, RuntimeError):
     """A model artifact (or a cached copy) does not match the digest recorded for it; it
     was not unpickled."""
+
+
+class FileAccessError(OpsloopError, OSError):
+    """A file or folder opsloop needs cannot be written or read (see `file_error`)."""
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def file_error(exc: OSError, doing: str, path: object = None) -> FileAccessError:
+    """`exc` from the file system as one actionable line: what opsloop was `doing`, which
+    path (`exc`'s, else `path`), why, and the fix (free space, permissions) — never a
+    traceback."""
+    path = exc.filename if exc.filename is not None else (path or "the folder")
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+    if exc.errno in _FULL:
+        fix = f"free space on the disk holding {path}, then run the command again"
+    elif exc.errno in _DENIED:
+        fix = (
+            f"make {path} writable by this user (e.g. `chmod u+w`, or `chattr -i` if it is "
+            "immutable), or point the stack's folders elsewhere in opsloop.yaml"
+        )
+    else:
+        fix = f"check {path} and the disk it is on"
+    return FileAccessError(f"{doing} failed: {reason} ({path})", fix=fix)
 
 
 class StoreError(OpsloopError, RuntimeError):

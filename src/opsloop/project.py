@@ -121,7 +121,12 @@ class Project:
         reader = None
         if self._store is None and "store" not in self.__dict__:
             reader = open_reads(self.stack)
-        return ReadService(self.store if reader is None else reader, self.config)
+        log = self.stack.prediction_log
+        return ReadService(
+            self.store if reader is None else reader,
+            self.config,
+            None if log is None or "://" in log else Path(log),
+        )
 
     # ---- the loop ------------------------------------------------------------------
     def train(

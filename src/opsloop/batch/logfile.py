@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,12 @@ def with_times(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns]
 
 
-def write_log(root: Path, model: str, frame: pd.DataFrame) -> int:
+def write_log(
+    root: Path, model: str, frame: pd.DataFrame, before_write: Callable[[], None] | None = None
+) -> int:
     """Append `frame` (log rows) to the prediction log of `model` under `root`; the rows
-    written."""
+    written. Every partition is converted to Arrow before any file is written, so a row
+    Arrow refuses writes nothing; `before_write` runs between the two (a fault hook)."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -45,12 +49,17 @@ def write_log(root: Path, model: str, frame: pd.DataFrame) -> int:
         return 0
     frame = with_times(frame)
     hours = frame["ts"].dt.floor("h")
-    for hour, part in frame.groupby(hours, sort=True):
+    tables = [
+        (hour, pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False))
+        for hour, part in frame.groupby(hours, sort=True)
+    ]
+    if before_write is not None:
+        before_write()
+    for hour, table in tables:
         directory = partition_dir(Path(root), model, pd.Timestamp(hour).to_pydatetime())
         directory.mkdir(parents=True, exist_ok=True)
         name = f"part-{uuid.uuid4().hex}.parquet"
         tmp = directory / f".{name}.tmp"
-        table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
         pq.write_table(table, tmp)
         os.replace(tmp, directory / name)
     return len(frame)

@@ -97,6 +97,12 @@ def handle_errors(fn: F) -> F:
         except OpsloopError as exc:
             console(stderr=True).print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
             raise typer.Exit(1) from None
+        except OSError as exc:  # a file system fault no layer below translated: one line too
+            from opsloop.errors import file_error
+
+            error = file_error(exc, f"opsloop {fn.__name__.replace('_', ' ')}")
+            console(stderr=True).print(f"[bold red]error:[/] {error.message}", soft_wrap=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console(stderr=True).print("interrupted")
             raise typer.Exit(130) from None

@@ -569,6 +569,17 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         r = runs[0]
         table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
     table.add_row("versions", ", ".join(s.versions) or "none")
+    plog = s.prediction_log
+    if plog is not None and (plog.quarantined_batches or plog.journal_segments):
+        parts = []
+        if plog.quarantined_batches:
+            parts.append(
+                f"[red]{plog.quarantined_rows} row(s) in {plog.quarantined_batches} quarantined "
+                f"batch(es)[/] it could not store: {plog.quarantine}"
+            )
+        if plog.journal_segments:
+            parts.append(f"{plog.journal_segments} journal segment(s) not yet written")
+        table.add_row("prediction log", "; ".join(parts))
     print_table(console, table)
 
 

@@ -166,6 +166,12 @@ class ServeConfig(ConfigModel):
     reload_interval: Duration = timedelta(seconds=2)
     log_flush_interval: Duration = timedelta(seconds=2)
     log_max_queue: int = Field(default=100_000, ge=1)
+    log_durability: Literal["batch", "request"] = Field(
+        default="batch",
+        description="batch: answered predictions are written every log_flush_interval (a "
+        "SIGKILL loses at most that interval's rows); request: each is appended to an "
+        "fsync'd journal before it is answered, so none answered is lost (docs/reliability.md).",
+    )
     controller: bool = Field(
         default=True,
         description="Each server also analyses and "

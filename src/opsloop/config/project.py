@@ -222,6 +222,14 @@ def load_config(path: Path) -> ProjectConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text",
+            expected="a UTF-8 encoded YAML file",
+            got=f"the byte 0x{exc.object[exc.start]:02x} on line {line}",
+            fix="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or remove that character",
+        ) from None
     try:
         data = yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:

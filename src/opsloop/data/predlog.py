@@ -21,10 +21,22 @@ files from elsewhere.
 Labels live beside it::
 
     <labels_root>/part-<uuid>.parquet   columns: prediction_id (string), label, label_ts
+
+Two folders of the writer's own sit under the root, outside any reader's glob::
+
+    <root>/_quarantine/model=<name>/batch-<UTC time>-<rows>-<id>.json
+    <root>/_journal/model=<name>/seg-<pid>-<id>.jsonl
+
+A quarantined batch is one the writer could not store as Parquet (e.g. text UTF-8 cannot
+encode): kept as JSON (`error`, `rows`: one object per log row, non-UTF-8 text escaped) so
+nothing answered is silently gone and the rows behind it are written. The journal holds the
+answered requests of `serve.log_durability: request` (one fsync'd JSON line each) until
+they are in the Parquet log; a server replays the segments no live server holds on start.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -57,3 +69,42 @@ def clock_column(clock: Clock) -> str:
 
 def partition_dir(root: Path, model: str, ts: datetime) -> Path:
     return root / f"model={model}" / f"date={ts:%Y-%m-%d}" / f"hour={ts:%H}"
+
+
+QUARANTINE = "_quarantine"
+JOURNAL = "_journal"
+
+
+def quarantine_dir(root: Path, model: str) -> Path:
+    return root / QUARANTINE / f"model={model}"
+
+
+def journal_dir(root: Path, model: str) -> Path:
+    return root / JOURNAL / f"model={model}"
+
+
+def quarantine_name(stamp: datetime, rows: int, token: str) -> str:
+    return f"batch-{stamp:%Y%m%dT%H%M%S}-{rows}-{token}.json"
+
+
+@dataclass(frozen=True)
+class LogHealth:
+    """What is on disk beside the prediction log of one model (`opsloop status`)."""
+
+    quarantine: str  # the folder of quarantined batches
+    quarantined_batches: int
+    quarantined_rows: int
+    journal_segments: int  # request-durability segments not yet in the Parquet log
+
+
+def log_health(root: Path, model: str) -> LogHealth:
+    """Counts from file names only (no file is opened), so `status` stays fast."""
+    folder = quarantine_dir(root, model)
+    batches = sorted(folder.glob("batch-*.json")) if folder.is_dir() else []
+    rows = 0
+    for path in batches:
+        parts = path.stem.split("-")
+        rows += int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else 0
+    journal = journal_dir(root, model)
+    segments = len(list(journal.glob("seg-*.jsonl"))) if journal.is_dir() else 0
+    return LogHealth(str(folder), len(batches), rows, segments)

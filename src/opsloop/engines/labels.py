@@ -8,6 +8,7 @@ a failed ingest leaves what was stored before untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from opsloop.data.labels import LabelContract, ValidLabels, validate_labels
-from opsloop.errors import InvalidInputError
+from opsloop.errors import InvalidInputError, file_error
 
 
 def read_label_file(source: Path) -> pd.DataFrame:
@@ -81,9 +82,14 @@ def ingest_labels(
         skip_invalid=skip_invalid,
     )
     out = valid.frame.assign(label_ts=pd.Timestamp(datetime.now(UTC)))
-    labels_root.mkdir(parents=True, exist_ok=True)
     name = part_name or f"part-{uuid.uuid4().hex}.parquet"
     tmp = labels_root / f".{name}.tmp"
-    out.to_parquet(tmp, index=False)
-    os.replace(tmp, labels_root / name)
+    try:
+        labels_root.mkdir(parents=True, exist_ok=True)
+        out.to_parquet(tmp, index=False)
+        os.replace(tmp, labels_root / name)
+    except OSError as exc:  # nothing stored: the file is written whole or not at all
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise file_error(exc, "storing the labels", labels_root) from None
     return valid

@@ -99,6 +99,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
         from opsloop.serve.routes.admin import create_admin_router
         from opsloop.services import ReadService
 
-        reads = ReadService(admin.runtime.store, admin.runtime.config)
+        log = ctx.log_writer.root if ctx.log_writer is not None else None
+        reads = ReadService(admin.runtime.store, admin.runtime.config, log)
         app.include_router(create_admin_router(admin, reads, ctx.admin_token))
     return app

@@ -65,6 +65,7 @@ def serve_context(
         name,
         flush_interval=cfg.log_flush_interval.total_seconds(),
         max_queue_rows=cfg.log_max_queue,
+        durability=cfg.log_durability,
     )
     cache = ModelCache(
         rt.paths.home / "cache" / "models",

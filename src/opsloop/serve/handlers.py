@@ -57,5 +57,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _server_error(_: Request, exc: Exception) -> JSONResponse:
-        error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+        text = str(exc)
+        text = text if len(text) <= 300 else text[:297] + "..."  # bounded, like every detail
+        error = InternalError(f"internal error: {type(exc).__name__}: {text}")
         return JSONResponse(error_body(error), status_code=500)

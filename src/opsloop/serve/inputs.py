@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import reprlib
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -51,8 +52,14 @@ NUMBER_LIMIT = 1e308  # a numeric feature's value is within ±NUMBER_LIMIT
 _INT_LIMIT = 10**308  # the same bound as the exact decimal JSON Schema compares integers with
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 6, 4
+
+
 def _detail(field: str, expected: str, got: Any) -> dict[str, Any]:
-    text = repr(got)
+    """One field at fault; `got` shown by a bounded repr (depth, length: never recursing
+    through whatever the request nested, never more than 80 characters)."""
+    text = _REPR.repr(got).encode("utf-8", "backslashreplace").decode("utf-8")
     return {
         "field": field,
         "expected": expected,
@@ -65,6 +72,22 @@ def decode_json(body: bytes) -> Any:
         raise RequestError(400, "the request body is empty; send a JSON object")
     try:
         return fastjson.loads(body)
+    except fastjson.JSONNestingError:
+        raise RequestError(
+            400,
+            f"the request body is nested more than {fastjson.MAX_DEPTH} levels deep",
+            fix="send records, columns or tensors of plain values (a prediction request "
+            "needs at most 4 levels)",
+        ) from None
+    except fastjson.UnstorableTextError as exc:
+        raise RequestError(
+            400,
+            f"the request body holds a string that is not valid Unicode at {exc.where} "
+            f"({exc.text!r}: a lone UTF-16 surrogate), which the prediction log cannot store",
+            [{"field": exc.where, "expected": "valid Unicode text", "got": exc.text}],
+            fix="encode characters outside the Basic Multilingual Plane as a surrogate "
+            "pair (or as UTF-8), never half of one",
+        ) from None
     except (UnicodeDecodeError, fastjson.JSONDecodeError) as exc:
         raise RequestError(400, f"the request body is not valid JSON: {exc}") from None
 

@@ -19,126 +19,80 @@ the request path. DataFrames in the log layout are accepted too.
 `event_ts` is the rows' event time (`ModelInput.event_us`, validated when the request was
 parsed), the answer time where a record had none; a DataFrame without the column gets
 `event_ts = ts`. Both are written at microsecond precision, UTC.
+
+Faults (docs/reliability.md):
+
+- A batch that cannot be stored (anything but an OSError while converting or writing it)
+  is split; each request that still fails alone is **quarantined** (serve/logquarantine.py)
+  and counted (`quarantined_rows`); the rest is written. Nothing is re-queued forever.
+- A storage fault (an OSError: disk full, folder unwritable) keeps the rows queued, sets
+  `degraded` (readiness and `opsloop_prediction_log_degraded` say so) and logs one line —
+  then at most one a minute while it lasts; the next flush that succeeds clears it.
+- `durability="request"` (`serve.log_durability`) appends each request to an fsync'd
+  journal before it is answered (serve/logjournal.py); otherwise a SIGKILL loses the rows
+  of up to one flush interval. Journal segments a dead server left are replayed at the
+  first flush of the next writer on the same folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
 import pandas as pd
 
 from opsloop.batch.logfile import write_log
-from opsloop.serve.rows import NO_EVENT_TIME, ModelInput, event_times
+from opsloop.data.predlog import journal_dir, quarantine_dir
+from opsloop.serve import faults
+from opsloop.serve.logjournal import Journal, Segment, decode, encode, read_segment
+from opsloop.serve.logquarantine import quarantine
+from opsloop.serve.logrows import LoggedRequest, _frames, requests_frame
+
+__all__ = ["Durability", "LoggedRequest", "PredictionLogWriter", "requests_frame"]
+
+Durability = Literal["batch", "request"]
 
 log = logging.getLogger("opsloop.serve.log")
 
 
-@dataclass(frozen=True, eq=False)
-class LoggedRequest:
-    """One answered request, to be logged (see `opsloop.data.predlog` for the layout)."""
-
-    rows: ModelInput
-    prediction_ids: Sequence[str]
-    request_id: str
-    ts: float  # time.time() when it was answered
-    model_version: str
-    route: str
-    prediction: np.ndarray
-    score: np.ndarray | None
-
-    def __len__(self) -> int:
-        return self.rows.n
-
-
-def _same_shape(a: LoggedRequest, b: LoggedRequest) -> bool:
-    return (
-        a.model_version == b.model_version
-        and a.rows.names == b.rows.names
-        and (a.rows.matrix is None) == (b.rows.matrix is None)
-        and (a.score is None) == (b.score is None)
-    )
-
-
-def requests_frame(requests: Sequence[LoggedRequest]) -> pd.DataFrame:
-    """The log rows of requests answered by one version (same features), in order."""
-    counts = [r.rows.n for r in requests]
-    micros = np.repeat(
-        np.array([round(r.ts * 1_000_000) for r in requests], dtype=np.int64), counts
-    )
-    events = event_times([r.rows for r in requests])
-    if events is not None:
-        events = np.where(events == NO_EVENT_TIME, micros, events)
-    frame = pd.DataFrame(
-        {
-            "prediction_id": [i for r in requests for i in r.prediction_ids],
-            "request_id": np.repeat(
-                np.array([r.request_id for r in requests], dtype=object), counts
-            ),
-            "ts": _utc_us(micros),
-            "event_ts": _utc_us(micros if events is None else events),
-            "model_version": requests[0].model_version,
-            "route": np.repeat(np.array([r.route for r in requests], dtype=object), counts),
-        }
-    )
-    features = ModelInput.concat([r.rows for r in requests]).frame()
-    frame = pd.concat([frame, features.set_axis(frame.index)], axis=1)
-    frame["prediction"] = np.concatenate([r.prediction for r in requests])
-    frame["score"] = (
-        np.concatenate([r.score for r in requests if r.score is not None])
-        if requests[0].score is not None
-        else np.nan
-    )
-    return frame
-
-
-def _utc_us(micros: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC")
-
-
-def _frames(items: Sequence[pd.DataFrame | LoggedRequest]) -> list[pd.DataFrame]:
-    """DataFrames as they are; runs of like requests as one frame each."""
-    frames: list[pd.DataFrame] = []
-    run: list[LoggedRequest] = []
-    for item in items:
-        if isinstance(item, LoggedRequest) and (not run or _same_shape(run[0], item)):
-            run.append(item)
-            continue
-        if run:
-            frames.append(requests_frame(run))
-            run = []
-        if isinstance(item, LoggedRequest):
-            run.append(item)
-        else:
-            frames.append(item)
-    if run:
-        frames.append(requests_frame(run))
-    return frames
-
-
 class PredictionLogWriter:
     def __init__(
-        self, root: Path, model: str, *, flush_interval: float = 2.0, max_queue_rows: int = 100_000
+        self,
+        root: Path,
+        model: str,
+        *,
+        flush_interval: float = 2.0,
+        max_queue_rows: int = 100_000,
+        durability: Durability = "batch",
     ) -> None:
         self.root = Path(root)
         self.model = model
         self.flush_interval = flush_interval
         self.max_queue_rows = max_queue_rows
+        self.durability = durability
+        self.journal = Journal(journal_dir(self.root, model)) if durability == "request" else None
         self.dropped_rows = 0
         self.written_rows = 0
+        self.quarantined_rows = 0
+        self.replayed_rows = 0
+        self.degraded: str | None = None  # one line: why the log cannot be written now
         self._pending: list[pd.DataFrame | LoggedRequest] = []
         self._pending_rows = 0
+        self._unreleased: list[Segment] = []  # journal segments whose rows are not written
+        self._replay_due = True
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_warning = 0.0
+        self._errors = _OneLine(log, every=60.0)  # failures other than storage faults
+        self._faults = _OneLine(log, every=60.0)  # storage faults, while they last
 
     @property
     def queued_rows(self) -> int:
@@ -150,8 +104,14 @@ class PredictionLogWriter:
             self._thread.start()
 
     def submit(self, frame: pd.DataFrame | LoggedRequest) -> bool:
-        """Queue rows for the next flush; False (and counted) if the queue is full."""
+        """Queue rows for the next flush; False (and counted) if the queue is full.
+
+        With `durability="request"` a `LoggedRequest` is first appended to the journal and
+        fsync'd; an OSError from that write propagates (the request is not answered)."""
         rows = len(frame)
+        line = (
+            encode(frame) if self.journal is not None and isinstance(frame, LoggedRequest) else None
+        )
         with self._lock:
             if self._pending_rows + rows > self.max_queue_rows:
                 self.dropped_rows += rows
@@ -164,6 +124,13 @@ class PredictionLogWriter:
                         self.dropped_rows,
                     )
                 return False
+            if line is not None:  # under the queue lock: a flush seals it with its rows
+                assert self.journal is not None
+                try:
+                    self.journal.append(line)
+                except OSError as exc:
+                    self._storage_fault(exc, "journal")
+                    raise
             self._pending.append(frame)
             self._pending_rows += rows
         return True
@@ -174,28 +141,113 @@ class PredictionLogWriter:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:  # keep serving; the next flush retries the failed batch
-                log.exception("writing the prediction log failed")
+            except OSError:  # storage fault: reported by flush, retried next time
+                pass
+            except Exception as exc:  # keep serving; one line, rate-limited
+                self._errors.report(f"writing the prediction log failed: {_one_line(exc)}")
 
     def flush(self) -> None:
+        """Write every queued row; a row that cannot be stored is quarantined. On a storage
+        fault (OSError: disk full, folder unwritable) the rows stay queued, the writer is
+        `degraded`, and the OSError propagates; the next flush retries."""
         with self._write_lock:
+            if self._replay_due:
+                self._replay()
             with self._lock:
                 frames, self._pending = self._pending, []
                 rows = self._pending_rows
-            if not frames:
-                return
+                sealed = [] if self.journal is None else self.journal.rotate()
+            self._unreleased.extend(sealed)
+            quarantined = self.quarantined_rows
             try:
-                self._write(pd.concat(_frames(frames), ignore_index=True))
-            except Exception:
-                with self._lock:  # put it back so nothing answered is lost
+                if frames:
+                    self._write_items(frames)
+            except OSError as exc:
+                left = sum(len(f) for f in frames)  # those written alone were taken out
+                with self._lock:  # put the rest back so nothing answered is lost
                     self._pending = frames + self._pending
+                    self._pending_rows -= rows - left
+                    self.written_rows += rows - left - (self.quarantined_rows - quarantined)
+                self._storage_fault(exc, "write")
                 raise
             with self._lock:
                 self._pending_rows -= rows
-                self.written_rows += rows
+                self.written_rows += rows - (self.quarantined_rows - quarantined)
+            Journal.release(self._unreleased)
+            self._unreleased = []
+            self._recovered()
+
+    def _write_items(self, items: list[pd.DataFrame | LoggedRequest]) -> None:
+        """Write `items`; those that cannot be stored are quarantined (counted in
+        `quarantined_rows`). On a storage fault the OSError propagates with `items` holding
+        what is not written yet."""
+        try:
+            self._write(pd.concat(_frames(items), ignore_index=True))
+            return
+        except OSError:
+            raise
+        except Exception as exc:
+            if len(items) == 1:
+                quarantine(self.root, self.model, items[0], _one_line(exc))
+                with self._lock:
+                    self.quarantined_rows += len(items[0])
+                self._errors.report(
+                    f"quarantined {len(items[0])} prediction-log row(s) that cannot be "
+                    f"stored ({_one_line(exc)}) in {quarantine_dir(self.root, self.model)}"
+                )
+                return
+        while items:  # the batch holds a bad item: each alone, so only it is set aside
+            self._write_items(items[:1])
+            del items[0]  # done: a storage fault later must not queue it again
 
     def _write(self, frame: pd.DataFrame) -> None:
-        write_log(self.root, self.model, frame)
+        write_log(self.root, self.model, frame, before_write=lambda: faults.check("predlog.write"))
+
+    def _replay(self) -> None:
+        """Write the journal segments a dead server left (any durability: a server may have
+        run with `request` before) into the log, then delete them."""
+        orphans = Journal(journal_dir(self.root, self.model)).orphans()
+        try:
+            for segment in orphans:
+                items: list[pd.DataFrame | LoggedRequest] = []
+                for record in read_segment(segment.path):
+                    try:
+                        items.append(decode(record))
+                    except Exception as exc:  # a record this version cannot read
+                        bad = pd.DataFrame([{"record": json.dumps(record, default=str)}])
+                        quarantine(self.root, self.model, bad, _one_line(exc))
+                rows, quarantined = sum(len(i) for i in items), self.quarantined_rows
+                if items:
+                    self._write_items(items)
+                Journal.release([segment])
+                rows -= self.quarantined_rows - quarantined
+                self.replayed_rows += rows
+                if rows:
+                    log.warning(
+                        "replayed %d answered prediction(s) from %s into the prediction log",
+                        rows,
+                        segment.path.name,
+                    )
+        except OSError as exc:
+            for segment in orphans:  # unlock: retried at the next flush
+                if segment.path.exists():
+                    os.close(segment.fd)
+            self._storage_fault(exc, "replay")
+            raise
+        self._replay_due = False
+
+    def _storage_fault(self, exc: OSError, what: str) -> None:
+        text = f"prediction log {what} failed: {_one_line(exc)}; {self._pending_rows} row(s) queued"
+        first = self.degraded is None
+        self._faults.report(
+            text + (" (retried every flush; answers go on)" if first else ""), first
+        )
+        self.degraded = text
+
+    def _recovered(self) -> None:
+        if self.degraded is not None:
+            self.degraded = None
+            log.warning("prediction log writable again: every queued row is written")
 
     def close(self) -> None:
         self._stop.set()
@@ -203,4 +255,38 @@ class PredictionLogWriter:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        self.flush()
+        try:
+            self.flush()
+        except OSError:
+            kept = (
+                "kept in the journal, replayed by the next server to start"
+                if self.journal is not None
+                else "lost: the disk refused them (serve.log_durability: request keeps them)"
+            )
+            log.error(
+                "prediction log: %d row(s) not written at shutdown, %s", self._pending_rows, kept
+            )
+
+
+class _OneLine:
+    """At most one log line per `every` seconds for a repeated failure (with the count)."""
+
+    def __init__(self, logger: logging.Logger, every: float) -> None:
+        self.logger = logger
+        self.every = every
+        self._last = -float("inf")
+        self._skipped = 0
+
+    def report(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.every:
+            self._skipped += 1
+            return
+        more = f" (and {self._skipped} more since the last report)" if self._skipped else ""
+        self.logger.error("%s%s", text, more)
+        self._last, self._skipped = now, 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:200]}"

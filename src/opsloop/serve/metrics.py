@@ -8,8 +8,8 @@ time (`Gauge.set_function`), so the gauges are set from the holder and the log w
 each scrape, and — with several workers, so that a scrape sees the others too — every
 second by a small thread in each worker. How each gauge combines across workers:
 load seconds the largest of the live workers, queued rows the sum over live workers,
-dropped rows the sum over every worker this server ran, `opsloop_serve_workers` the number
-of live workers.
+dropped and quarantined rows the sum over every worker this server ran, the log's degraded
+flag the largest of the live workers, `opsloop_serve_workers` the number of live workers.
 """
 
 from __future__ import annotations
@@ -78,6 +78,19 @@ class ServeMetrics:
             "Rows dropped because the log queue was full",
             registry=r,
             multiprocess_mode="sum",
+        )
+        self.quarantined_rows = Gauge(
+            "opsloop_prediction_log_quarantined_rows_total",
+            "Rows set aside in the log's _quarantine folder because they cannot be stored",
+            registry=r,
+            multiprocess_mode="sum",
+        )
+        self.log_degraded = Gauge(
+            "opsloop_prediction_log_degraded",
+            "1 while the prediction log cannot be written (disk full, folder unwritable); "
+            "rows stay queued and are written when it can",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.workers = Gauge(
             "opsloop_serve_workers",
@@ -157,6 +170,8 @@ class ServeMetrics:
         self.load_seconds.set(self.holder.load_seconds)
         self.queue_rows.set(0 if self.writer is None else self.writer.queued_rows)
         self.dropped_rows.set(0 if self.writer is None else self.writer.dropped_rows)
+        self.quarantined_rows.set(0 if self.writer is None else self.writer.quarantined_rows)
+        self.log_degraded.set(int(self.writer is not None and self.writer.degraded is not None))
 
     def render(self) -> bytes:
         self.refresh()

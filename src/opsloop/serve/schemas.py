@@ -395,6 +395,11 @@ class ModelMetadata(BaseModel):
 
 class Ready(BaseModel):
     ready: Literal[True]
+    degraded: list[str] = Field(
+        default_factory=list,
+        description="What does not work while predictions are answered (e.g. the "
+        "prediction log cannot be written; its rows stay queued)",
+    )
 
 
 class ModelReady(BaseModel):

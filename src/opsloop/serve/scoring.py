@@ -28,6 +28,7 @@ def refused(model: LoadedModel, exc: ValueError) -> RequestError:
     """scikit-learn raises ValueError for input it cannot take (e.g. a category an encoder
     without `handle_unknown="ignore"` never saw): the caller's input, so a 422."""
     text = str(exc)
+    text = text if len(text) <= 300 else text[:297] + "..."  # messages can quote the input
     return RequestError(
         422,
         f"version {model.version} of the model cannot score this input: {text}",

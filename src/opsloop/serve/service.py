@@ -149,6 +149,17 @@ class PredictionService:
             )
         return routing
 
+    def degraded(self) -> list[str]:
+        """What is not working while answers are given (readiness says so). With
+        `log_durability: request` a log that cannot be written makes the server not ready:
+        it would refuse every prediction."""
+        writer = self.log_writer
+        if writer is None or writer.degraded is None:
+            return []
+        if writer.journal is not None:
+            raise RequestError(503, f"not ready: {writer.degraded}")
+        return [writer.degraded]
+
     def served(self, name: str, version: str | None = None) -> LoadedModel:
         """The model answering for `name` (and `version`: stable or candidate)."""
         routing = self.routing_for(name)
@@ -230,11 +241,22 @@ class PredictionService:
         self.stats.observe(model.version, traffic, time.perf_counter() - t0)
         self.metrics.predictions.labels(model.version).inc(len(rows))
         if self.log_writer is not None:  # the rows are built in the writer's thread
-            self.log_writer.submit(
-                LoggedRequest(
-                    rows, ids, request_id, time.time(), model.version, traffic, prediction, score
-                )
+            item = LoggedRequest(
+                rows, ids, request_id, time.time(), model.version, traffic, prediction, score
             )
+            if self.log_writer.journal is None:
+                self.log_writer.submit(item)
+            else:  # durable: fsync'd before the answer, off the event loop
+                try:
+                    await asyncio.to_thread(self.log_writer.submit, item)
+                except OSError as exc:
+                    raise RequestError(
+                        503,
+                        "the prediction was not answered: the prediction log cannot record it "
+                        f"durably ({exc.strerror or exc})",
+                        fix="free space or fix the permissions of the prediction log folder; "
+                        "retry the request",
+                    ) from None
         return prediction, score
 
     def _mirror(

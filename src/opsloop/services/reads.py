@@ -10,6 +10,7 @@ from opsloop.errors import NotFoundError
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from pathlib import Path
 
     from opsloop.config import ProjectConfig
     from opsloop.gate.evaluate import GateReport
@@ -23,9 +24,12 @@ if TYPE_CHECKING:
 class ReadService:
     """What `opsloop status`, `GET /api/...` and the dashboard show of one model."""
 
-    def __init__(self, store: StoreReads, config: ProjectConfig) -> None:
+    def __init__(
+        self, store: StoreReads, config: ProjectConfig, prediction_log: Path | None = None
+    ) -> None:
         self.store = store
         self.config = config
+        self.prediction_log = prediction_log  # its root folder: status counts quarantine
 
     @property
     def model(self) -> str:
@@ -34,7 +38,7 @@ class ReadService:
     def status(self) -> StatusView:
         from opsloop.services.views import build_status  # the typed views: not for events
 
-        return build_status(self.store, self.config)
+        return build_status(self.store, self.config, self.prediction_log)
 
     def status_at(self, at: datetime, *, now: datetime | None = None) -> AsOfView:
         """Which version answered at `at` and the traffic split of the rollout running then

@@ -223,8 +223,18 @@ class AgentView(View):
     heartbeat_timeout: Num
 
 
+class PredictionLogView(View):
+    """What sits beside the prediction log (`opsloop.data.predlog.log_health`)."""
+
+    quarantine: str
+    quarantined_batches: int
+    quarantined_rows: int
+    journal_segments: int
+
+
 class StatusView(View):
-    """`opsloop status`: one model's whole state, from the ops store alone."""
+    """`opsloop status`: one model's whole state, from the ops store (and the names of the
+    files beside the prediction log)."""
 
     model: str
     task: str
@@ -241,6 +251,7 @@ class StatusView(View):
     runs: list[RunView]
     running: list[RunView]
     agent: AgentView
+    prediction_log: PredictionLogView | None = None
 
 
 # --- monitoring history -----------------------------------------------------------------

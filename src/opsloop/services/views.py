@@ -34,6 +34,7 @@ from opsloop.services.view_models import (
     MonitoringView,
     MultivariateBandView,
     PendingApprovalView,
+    PredictionLogView,
     QualityBreachView,
     RolloutCheckView,
     RolloutView,
@@ -47,6 +48,8 @@ from opsloop.services.view_models import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from opsloop.config import ProjectConfig
     from opsloop.store.ports import StoreReads
     from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
@@ -120,8 +123,11 @@ def _inference_view(evidence: Mapping[str, Any]) -> InferenceView | None:
     return None
 
 
-def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
-    """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
+def build_status(
+    store: StoreReads, cfg: ProjectConfig, prediction_log: Path | None = None
+) -> StatusView:
+    """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`);
+    with `prediction_log` (its root folder) also its quarantined batches and journal."""
     name = cfg.model
     deployment = store.find_deployment(name)
     registered = store.list_events(name, kinds=["registered"], limit=10_000)
@@ -287,6 +293,19 @@ def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
             lease_ttl=cfg.agent.lease_ttl.total_seconds(),
             heartbeat_timeout=cfg.agent.heartbeat_timeout.total_seconds(),
         ),
+        prediction_log=None if prediction_log is None else _log_view(prediction_log, name),
+    )
+
+
+def _log_view(root: Path, model: str) -> PredictionLogView:
+    from opsloop.data.predlog import log_health
+
+    health = log_health(root, model)
+    return PredictionLogView(
+        quarantine=health.quarantine,
+        quarantined_batches=health.quarantined_batches,
+        quarantined_rows=health.quarantined_rows,
+        journal_segments=health.journal_segments,
     )
 
 

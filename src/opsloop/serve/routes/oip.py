@@ -64,9 +64,9 @@ def add_oip_routes(
         return {"live": True}
 
     @app.get("/v2/health/ready")
-    async def ready() -> dict[str, bool]:
+    async def ready() -> dict[str, Any]:
         service.served(service.model_name)
-        return {"ready": True}
+        return {"ready": True, "degraded": service.degraded()}
 
     @app.get("/v2/models/{name}")
     async def model_metadata(name: str) -> dict[str, Any]:
