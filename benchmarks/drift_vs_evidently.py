@@ -4,7 +4,9 @@
 For each size (1M and 10M rows; `--quick`: 200k) the script writes a reference and, per
 scenario, a current data set (10 numeric + 5 categorical features) as Parquet, then runs
 each tool as a separate process on those files and times the process (start to report
-written) from the parent. Peak memory: GNU time's maximum RSS of the command (`%M`) when
+written) from the parent, wall and CPU (user + system, from the parent's
+`RUSAGE_CHILDREN`: on a loaded machine the CPU seconds, unlike the wall time, stay near
+what they are on a quiet one). Peak memory: GNU time's maximum RSS of the command (`%M`) when
 /usr/bin/time exists, else the process's VmHWM polled every 5 ms; Evidently's child reports
 its own VmHWM. Evidently runs only up to `--evidently-max-rows` (3M; it needs ~1.6 GB and
 ~1 min per 1M rows). Medians over the runs of a size; ratios Evidently / opsloop, and
@@ -46,6 +48,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -168,20 +171,28 @@ def apply_scenario(frame: Any, scenario: str, reference: Any, seed: int) -> Any:
 # ---- running and measuring ---------------------------------------------------------------
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's reaped children so far, theirs
+    included (GNU time's command). Children run one at a time, so the difference around
+    one run is that run's: load from other processes inflates it far less than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
 def measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run a child of this script (`--child evidently`): its wall time and its JSON line
-    (which carries its peak RSS)."""
+    """Run a child of this script (`--child evidently`): its wall and CPU time and its JSON
+    line (which carries its peak RSS)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _children_cpu()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         proc.wait()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:4])} failed:\n{err.read().decode()[-3000:]}")
         result = json.loads(out.read().decode().strip().splitlines()[-1])
-    result["wall_s"] = wall
+    result["wall_s"], result["cpu_s"] = wall, cpu
     return dict(result)
 
 
@@ -214,11 +225,11 @@ def measure_cli(reference: Path, current: Path, out: Path, env: dict[str, str]) 
     timed = GNU_TIME.exists()
     cmd = [str(GNU_TIME), "-f", "%M", "-o", str(peak_file), *args] if timed else args
     with tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _children_cpu()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
         peak_kb = 0 if timed else _poll_hwm(proc.pid, proc)
         proc.wait()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
         if proc.returncode not in (0, 1) or not html.exists():  # 0 no drift, 1 drift
             err.seek(0)
             raise RuntimeError(f"opsloop drift failed:\n{err.read().decode()[-3000:]}")
@@ -236,6 +247,7 @@ def measure_cli(reference: Path, current: Path, out: Path, env: dict[str, str]) 
     }
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "peak_mib": peak_kb / 1024,
         "detected": data["detected"],
         "features": features,
@@ -345,11 +357,15 @@ def main() -> None:
                     "opsloop": ops[0]["features"],
                 }
                 theirs = (
-                    "not run" if ev is None else f"{ev['wall_s']:7.2f} s {ev['peak_mib']:6.0f} MiB"
+                    "not run"
+                    if ev is None
+                    else f"{ev['wall_s']:7.2f} s (CPU {ev['cpu_s']:6.2f} s) "
+                    f"{ev['peak_mib']:6.0f} MiB"
                 )
                 print(
                     f"  {scenario:<12} evidently {theirs} | opsloop drift "
                     f"{statistics.median(o['wall_s'] for o in ops):6.2f} s "
+                    f"(CPU {statistics.median(o['cpu_s'] for o in ops):5.2f} s) "
                     f"{statistics.median(o['peak_mib'] for o in ops):5.0f} MiB",
                     flush=True,
                 )
@@ -380,21 +396,24 @@ def summarize(
     verdicts: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     table = {
-        name: {k: _med(r, k) for k in ("wall_s", "peak_mib")} | {"runs": len(r)}
+        name: {k: _med(r, k) for k in ("wall_s", "cpu_s", "peak_mib")} | {"runs": len(r)}
         for name, r in runs.items()
         if r
     }
     print(f"\n  medians at {n:,} rows")
-    print(f"  {'':<16}{'process s':>10}{'peak MiB':>10}{'runs':>6}")
+    print(f"  {'':<16}{'process s':>10}{'CPU s':>8}{'peak MiB':>10}{'runs':>6}")
     for name, m in table.items():
-        print(f"  {name:<16}{m['wall_s']:10.2f}{m['peak_mib']:10.0f}{m['runs']:6d}")
+        print(
+            f"  {name:<16}{m['wall_s']:10.2f}{m['cpu_s']:8.2f}{m['peak_mib']:10.0f}{m['runs']:6d}"
+        )
     out: dict[str, Any] = {"medians": table}
     if "evidently" not in table:
         return out
     speed = table["evidently"]["wall_s"] / table["opsloop"]["wall_s"]
+    cpu = table["evidently"]["cpu_s"] / table["opsloop"]["cpu_s"]
     memory = table["opsloop"]["peak_mib"] / table["evidently"]["peak_mib"]
     print(
-        f"  ratios: process wall Evidently / opsloop drift {speed:.1f}×; "
+        f"  ratios: process wall Evidently / opsloop drift {speed:.1f}×; CPU {cpu:.1f}×; "
         f"peak memory opsloop / Evidently {memory:.3f}"
     )
     agree = total = 0
@@ -436,6 +455,7 @@ def summarize(
     print(f"  agreement: {agree}/{total}")
     return out | {
         "speed_ratio": speed,
+        "cpu_ratio": cpu,
         "memory_ratio": memory,
         "agreement": [agree, total],
         "verdicts": rows,

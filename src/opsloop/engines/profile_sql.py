@@ -301,17 +301,21 @@ def profile_branches(
     keys: Sequence[str] = (),
     *,
     time: str = TS,
+    first: int = 0,
 ) -> tuple[list[str], list[str]]:
     """(the reference's features the relation has, one `UNION ALL` branch per feature):
-    rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index;
-    `newest` is the maximum of the column `time` (the window's clock)."""
+    rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index plus
+    `first` (so that other branches can share the statement); `newest` is the maximum of
+    the column `time` (the window's clock)."""
     names = [k for k in reference.features if k in columns]
     ts = ident(time) if time in columns else None  # read by the first branch only
     branches = [
-        _numeric_branch(i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n])
+        _numeric_branch(
+            first + i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n]
+        )
         if fp.kind == "numeric"
         else _category_branch(
-            i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n]
+            first + i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n]
         )
         for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)
     ]
@@ -351,12 +355,18 @@ def run_profile(
 
 
 def profile_rows(
-    reference: Profile, names: Sequence[str], rows: Sequence[_Row], width: int = 0
+    reference: Profile,
+    names: Sequence[str],
+    rows: Sequence[_Row],
+    width: int = 0,
+    *,
+    first: int = 0,
 ) -> list[tuple[tuple[Any, ...], Profile]]:
-    """The profiles from the rows of `profile_branches` (`width` group keys first)."""
+    """The profiles from the rows of `profile_branches` (`width` group keys first; `f`
+    counted from `first`)."""
     per_group: dict[tuple[Any, ...], list[list[_Row]]] = {}
     for row in rows:
-        group, f = tuple(row[:width]), row[width]
+        group, f = tuple(row[:width]), row[width] - first
         slot = per_group.setdefault(group, [[] for _ in names])
         slot[f].append(row[width + 1 :])
     totals = {g: sum(r[2] for r in slots[0]) for g, slots in per_group.items()}

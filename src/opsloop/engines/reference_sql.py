@@ -4,13 +4,18 @@
 module is for data that should not become a frame (`opsloop drift` on files of millions of
 rows): memory stays bounded by the groups, not the rows. Two statements:
 
-1. **Layout** (one `UNION ALL`, one branch per feature): per numeric feature the count,
-   mean and population std of its finite values (the sketch layout: center, scale); per
+1. **Layout** (`reference_layout`; one `UNION ALL`, one branch per feature): per numeric
+   feature the count, mean and population std of its values with the count of NaN and
+   infinite ones — when there are any, the feature's branch runs again keeping only its
+   finite values (a filter on every aggregate costs ~40% of the branch, so it is paid only
+   by data that needs it) — which give the sketch layout (center, scale); per
    categorical/boolean feature its value counts, top `TOP_CATEGORIES` by (−count, value),
    with the number of distinct values and of values seen once (Good–Turing's rate of new
    categories, the quality check's baseline).
-2. **Sketch**: the numeric features' `profile_sql` branches on that layout (count, min,
-   max and sums per sketch key). The deciles are read off the per-key counts: the key of
+2. **Sketch** (`sketch_branches`, `finish`): the numeric features' `profile_sql` branches
+   on that layout (count, min, max and sums per sketch key). `opsloop drift` runs them in
+   one statement with the current data's profile on the same layout, so that DuckDB's two
+   threads read both files at once. The deciles are read off the per-key counts: the key of
    NumPy's linear-interpolated quantile of rank h = (n − 1)·q is the key holding ranks ⌊h⌋
    and ⌈h⌉ when one key holds both, else the key of the interpolation between the
    former's maximum and the latter's minimum, which the statement returns exactly. So the
@@ -69,13 +74,19 @@ def _double(col: str, sql_type: str) -> str:
     return f"CAST({col} AS DOUBLE)" if typed else f"TRY_CAST({col} AS DOUBLE)"
 
 
-def _layout_branch(i: int, spec: FeatureLike, source: str, sql_type: str, top_k: int) -> str:
+def _layout_branch(
+    i: int, spec: FeatureLike, source: str, sql_type: str, top_k: int, finite: bool = False
+) -> str:
     col = ident(spec.name)
     if spec.kind == "numeric":
-        fin = "FILTER (WHERE isfinite(x))"
+        # plain aggregates with the count of non-finite values (in `s`): when it is 0 they
+        # equal those of the finite values; otherwise the branch is run again with
+        # `finite`, filtering (the filter costs ~40% of the branch: data rarely needs it)
+        fin = "FILTER (WHERE isfinite(x))" if finite else ""
+        bad = "0" if finite else "count_if(NOT isfinite(x))"
         return (
-            f"SELECT {i} AS f, NULL::VARCHAR AS v, count(*) {fin} AS n, NULL::BIGINT AS d, "
-            f"NULL::BIGINT AS s, count(*) AS t, NULL::BIGINT AS nn, avg(x) {fin} AS mean, "
+            f"SELECT {i} AS f, NULL::VARCHAR AS v, count(x) {fin} AS n, NULL::BIGINT AS d, "
+            f"{bad} AS s, count(*) AS t, NULL::BIGINT AS nn, avg(x) {fin} AS mean, "
             f"stddev_pop(x) {fin} AS std FROM (SELECT {_double(col, sql_type)} AS x FROM {source})"
         )
     # the null group is kept (it carries the totals when every value is null)
@@ -175,6 +186,107 @@ def deciles(
     return [float(e) for e in np.unique(values)], sorted(set(keys))
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What statement 1 learns: the categorical features' profiles (final), the numeric
+    features' sketch layouts (their counts come from statement 2), the rows and each
+    categorical feature's rate of values seen once."""
+
+    profile: Profile
+    unseen_rate: dict[str, float]
+
+    @property
+    def numeric(self) -> Profile:
+        """The numeric features: statement 2's (those without a finite value get their
+        counts and moments there too)."""
+        found = {n: fp for n, fp in self.profile.features.items() if fp.kind == "numeric"}
+        return Profile(self.profile.n_rows, found)
+
+
+def _run(con: Any, branches: Sequence[str], params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = con.execute(
+        " UNION ALL ".join(branches), list(params) * len(branches)
+    ).fetchall()
+    return rows
+
+
+def reference_layout(
+    con: Any,
+    source: str,
+    features: Sequence[FeatureLike],
+    columns: Mapping[str, str],
+    params: Sequence[Any] = (),
+    *,
+    top_k: int = TOP_CATEGORIES,
+) -> Layout:
+    """Statement 1 on the relation `source` (`columns`: its `describe`) for `features`
+    (all present in it); a numeric feature with NaN or infinite values is read once more,
+    keeping its finite values."""
+    specs = list(features)
+    types = [columns[s.name] for s in specs]
+    branches = [_layout_branch(i, s, source, types[i], top_k) for i, s in enumerate(specs)]
+    rows = _run(con, branches, params) if specs else []
+    per: list[list[tuple[Any, ...]]] = [[] for _ in specs]
+    for row in rows:
+        per[row[0]].append(row)
+    redo = [i for i, s in enumerate(specs) if s.kind == "numeric" and per[i][0][4]]
+    if redo:
+        again = [_layout_branch(i, specs[i], source, types[i], top_k, True) for i in redo]
+        for row in _run(con, again, params):
+            per[row[0]] = [row]
+    n_rows = 0
+    found: dict[str, FeatureProfile] = {}
+    unseen: dict[str, float] = {}
+    for spec, got in zip(specs, per, strict=True):
+        if not got:  # an empty relation: no rows at all
+            continue
+        n_rows = max(n_rows, int(got[0][5]))
+        if spec.kind != "numeric":
+            found[spec.name], unseen[spec.name] = _categorical(spec, got)
+            continue
+        finite, mean, std = int(got[0][2]), got[0][7], got[0][8]
+        if finite == 0:
+            found[spec.name] = FeatureProfile(spec.name, "numeric")
+            continue
+        center = float(mean)
+        layout = SketchLayout(center, float(std) if std and std > 0 else (abs(center) or 1.0))
+        found[spec.name] = FeatureProfile(spec.name, "numeric", layout=layout, shift=layout.center)
+    return Layout(Profile(n_rows, found), unseen)
+
+
+def sketch_branches(
+    layout: Layout, source: str, columns: Mapping[str, str], *, first: int = 0
+) -> tuple[list[str], list[str]]:
+    """Statement 2: (the numeric features, their `profile_sql` branches, `f`
+    counted from `first`: other branches may share the statement, e.g. the current data's
+    profile on this layout)."""
+    return profile_branches(layout.numeric, source, dict(columns), time="", first=first)
+
+
+def finish(
+    layout: Layout, names: Sequence[str], rows: Sequence[tuple[Any, ...]], *, first: int = 0
+) -> ReferenceData:
+    """The reference profile from statement 2's rows (`f` counted from `first`): deciles
+    (histogram edges) from the per-key counts, then the counts on them."""
+    features = dict(layout.profile.features)
+    if names:
+        per: list[list[tuple[Any, ...]]] = [[] for _ in names]
+        for row in rows:
+            per[row[0] - first].append(row)
+        laid: dict[str, FeatureProfile] = {}
+        for name, got in zip(names, per, strict=True):
+            fp = features[name]
+            keyed = _finite_keys(fp, got) if fp.layout is not None else np.empty((0, 4))
+            if fp.layout is None or not len(keyed):
+                laid[name] = fp
+                continue
+            edges, edge_keys = deciles(fp.layout, keyed)
+            laid[name] = replace(fp, edges=edges, edge_keys=edge_keys)
+        counted = profile_rows(Profile(0, laid), names, rows, first=first)[0][1].features
+        features.update(counted)
+    return ReferenceData(Profile(layout.profile.n_rows, features), layout.unseen_rate)
+
+
 def reference_profile(
     con: Any,
     source: str,
@@ -185,64 +297,11 @@ def reference_profile(
     top_k: int = TOP_CATEGORIES,
 ) -> ReferenceData:
     """The reference profile of the relation `source` (`columns`: its `describe`) for
-    `features` (all present in it), without a sample (`sample` adds it)."""
-    specs = list(features)
-    if not specs:
-        return ReferenceData(Profile(0, {}), {})
-    branches = [_layout_branch(i, s, source, columns[s.name], top_k) for i, s in enumerate(specs)]
-    rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches)).fetchall()
-    per: list[list[tuple[Any, ...]]] = [[] for _ in specs]
-    for row in rows:
-        per[row[0]].append(row)
-    n_rows = 0
-    found: dict[str, FeatureProfile] = {}
-    unseen: dict[str, float] = {}
-    numeric: dict[str, FeatureProfile] = {}
-    for spec, got in zip(specs, per, strict=True):
-        if not got:  # an empty relation: no rows at all
-            continue
-        n_rows = max(n_rows, int(got[0][5]))
-        if spec.kind != "numeric":
-            found[spec.name], unseen[spec.name] = _categorical(spec, got)
-            continue
-        finite, mean, std = int(got[0][2]), got[0][7], got[0][8]
-        if finite == 0:
-            numeric[spec.name] = FeatureProfile(spec.name, "numeric")
-            continue
-        center = float(mean)
-        layout = SketchLayout(center, float(std) if std and std > 0 else (abs(center) or 1.0))
-        numeric[spec.name] = FeatureProfile(
-            spec.name, "numeric", layout=layout, shift=layout.center
-        )
-    if numeric:
-        found.update(_numeric_profiles(con, source, numeric, columns, params))
-    ordered = {s.name: found[s.name] for s in specs if s.name in found}
-    return ReferenceData(Profile(n_rows, ordered), unseen)
-
-
-def _numeric_profiles(
-    con: Any,
-    source: str,
-    numeric: dict[str, FeatureProfile],
-    columns: Mapping[str, str],
-    params: Sequence[Any],
-) -> dict[str, FeatureProfile]:
-    draft = Profile(0, numeric)
-    names, branches = profile_branches(draft, source, dict(columns), time="")
-    rows = con.execute(" UNION ALL ".join(branches), list(params) * len(branches)).fetchall()
-    per: list[list[tuple[Any, ...]]] = [[] for _ in names]
-    for row in rows:
-        per[row[0]].append(row)
-    laid: dict[str, FeatureProfile] = {}
-    for name, got in zip(names, per, strict=True):
-        fp = numeric[name]
-        keyed = _finite_keys(fp, got) if fp.layout is not None else np.empty((0, 4))
-        if fp.layout is None or not len(keyed):
-            laid[name] = fp
-            continue
-        edges, edge_keys = deciles(fp.layout, keyed)
-        laid[name] = replace(fp, edges=edges, edge_keys=edge_keys)
-    return profile_rows(Profile(0, laid), names, rows)[0][1].features
+    `features` (all present in it), without a sample (`sample` adds it): statement 1
+    (`reference_layout`), then 2 (`sketch_branches`, `finish`)."""
+    layout = reference_layout(con, source, features, columns, params, top_k=top_k)
+    names, branches = sketch_branches(layout, source, columns)
+    return finish(layout, names, _run(con, branches, params) if branches else [])
 
 
 def sample(
@@ -265,4 +324,14 @@ def sample(
     return sorted(float(r[0]) for r in con.execute(sql, list(params)).fetchall())
 
 
-__all__ = ["OTHER", "ReferenceData", "deciles", "reference_profile", "sample"]
+__all__ = [
+    "OTHER",
+    "Layout",
+    "ReferenceData",
+    "deciles",
+    "finish",
+    "reference_layout",
+    "reference_profile",
+    "sample",
+    "sketch_branches",
+]

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from opsloop.engines.reference_sql import ReferenceData
+
     DataInput: TypeAlias = str | os.PathLike[str] | pd.DataFrame
 
 SQL_PREFIX = "sql:"
@@ -322,8 +324,8 @@ def compare(
     defaults as there)."""
     import duckdb
 
-    from opsloop.engines.profile_sql import read_values, run_profile
-    from opsloop.engines.reference_sql import reference_profile, sample
+    from opsloop.engines.profile_sql import read_values
+    from opsloop.engines.reference_sql import sample
 
     cfg = drift or DriftConfig()
     qcfg = quality or MonitorQualityConfig(schema=False)
@@ -341,11 +343,8 @@ def compare(
             numeric=_names(numeric),
         )
         try:
-            ref = reference_profile(con, ref_src.sql, features, ref_cols)
+            ref, cur = _profiles(con, ref_src, cur_src, features, ref_cols, cur_cols)
             profile = ref.profile
-            _not_empty(profile, ref_src, "reference")
-            cur = run_profile(con, profile, cur_src.sql, columns=cur_cols, time="")[0][1]
-            _not_empty(cur, cur_src, "current")
             exact = [
                 f.name
                 for f in features
@@ -380,6 +379,34 @@ def compare(
         skipped=skipped,
         drift_config=cfg,
     )
+
+
+def _profiles(
+    con: duckdb.DuckDBPyConnection,
+    ref_src: _Source,
+    cur_src: _Source,
+    features: list[FeatureSpec],
+    ref_cols: dict[str, str],
+    cur_cols: dict[str, str],
+) -> tuple[ReferenceData, Profile]:
+    """The reference's profile and the current data's on its layout, in two statements:
+    the reference's layout (moments, value counts), then its sketch and the current
+    profile together (two threads read both files at once)."""
+    from opsloop.engines.profile_sql import profile_branches, profile_rows
+    from opsloop.engines.reference_sql import finish, reference_layout, sketch_branches
+
+    layout = reference_layout(con, ref_src.sql, features, ref_cols)
+    _not_empty(layout.profile, ref_src, "reference")
+    names, branches = sketch_branches(layout, ref_src.sql, ref_cols)
+    first = len(branches)
+    cur_names, cur_branches = profile_branches(
+        layout.profile, cur_src.sql, cur_cols, time="", first=first
+    )
+    rows = con.execute(" UNION ALL ".join(branches + cur_branches)).fetchall()
+    ref = finish(layout, names, [r for r in rows if r[0] < first])
+    cur = profile_rows(ref.profile, cur_names, [r for r in rows if r[0] >= first], first=first)
+    _not_empty(cur[0][1], cur_src, "current")
+    return ref, cur[0][1]
 
 
 def _with_sample(profile: Profile, name: str) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 import pytest
@@ -98,3 +99,20 @@ def test_templates_are_package_data() -> None:
     }
     for name in names:
         assert (root / name).is_file(), name
+
+
+def test_compiled_templates_are_cached_and_a_bad_cache_is_only_a_miss(tmp_path: Path) -> None:
+    from opsloop.templates import bytecode_cache, environment
+
+    def page(cache: jinja2.BytecodeCache | None) -> str:
+        env = jinja2.Environment(loader=environment().loader, autoescape=True, bytecode_cache=cache)
+        env.filters.update(environment().filters)
+        return env.get_template("macros.html").render()
+
+    expected = page(None)
+    assert page(bytecode_cache(str(tmp_path))) == expected
+    entries = list(tmp_path.iterdir())
+    assert len(entries) == 1  # the compiled template
+    entries[0].write_bytes(entries[0].read_bytes()[:40])  # a truncated entry
+    assert page(bytecode_cache(str(tmp_path))) == expected
+    assert page(bytecode_cache(str(tmp_path / "missing"))) == expected  # cannot write: a miss
