@@ -62,15 +62,27 @@ def resolve_stack(config: ProjectConfig, paths: Paths) -> StackConfig:
     """Fill the active stack's empty fields with the embedded defaults."""
     stack = config.active_stack
     mlflow_db = f"sqlite:///{paths.home / 'mlflow.db'}"
+    tracking = stack.tracking_uri or mlflow_db
+    # A tracking server decides where artifacts go (its proxied artifact root): clients
+    # then hold no storage path or credentials. A database URI needs a folder here.
+    on_server = tracking.startswith(("http://", "https://"))
     return stack.model_copy(
         update={
-            "tracking_uri": stack.tracking_uri or mlflow_db,
+            "tracking_uri": tracking,
             "registry_uri": stack.registry_uri or stack.tracking_uri or mlflow_db,
-            "artifact_location": stack.artifact_location or str(paths.artifacts),
+            "artifact_location": stack.artifact_location
+            or (None if on_server else str(paths.artifacts)),
             "ops_store": stack.ops_store or f"sqlite:///{paths.home / 'ops.db'}",
-            "prediction_log": stack.prediction_log or str(paths.predictions),
+            "prediction_log": _local_path(paths, stack.prediction_log) or str(paths.predictions),
         }
     )
+
+
+def _local_path(paths: Paths, location: str | None) -> str | None:
+    """A relative folder is the project's (servers and agents run from anywhere)."""
+    if not location or "://" in location or Path(location).is_absolute():
+        return location
+    return str(paths.root / location)
 
 
 @dataclass

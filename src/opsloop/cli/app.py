@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -37,6 +39,11 @@ triggers_app = typer.Typer(
 app.add_typer(triggers_app, name="triggers")
 airflow_app = typer.Typer(help="Run the loop on Apache Airflow.", no_args_is_help=True)
 app.add_typer(airflow_app, name="airflow")
+stack_app = typer.Typer(
+    help="The team stack on one machine (MLflow server on PostgreSQL): up, down, check.",
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,10 +57,39 @@ StackOpt = Annotated[
     str | None,
     typer.Option(
         "--stack",
-        envvar="OPSLOOP_STACK",
-        help="Named stack from opsloop.yaml (default: its `stack:`).",
+        help="Named stack from opsloop.yaml for this command (default: the global "
+        "`opsloop --stack`, then $OPSLOOP_STACK, then the file's `stack:`).",
     ),
 ]
+# The global `opsloop --stack NAME <command>` (or $OPSLOOP_STACK), set by `_root` on every
+# invocation; a command's own --stack wins over it.
+_global_stack: ContextVar[str | None] = ContextVar("opsloop_global_stack", default=None)
+
+
+@app.callback()
+def _root(
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            envvar="OPSLOOP_STACK",
+            help="Named stack from opsloop.yaml for every command (`stacks:`; default: "
+            "the file's `stack:`), e.g. `opsloop --stack team train`.",
+        ),
+    ] = None,
+) -> None:
+    """The whole operational loop around a model: train, gate, deploy, serve, monitor, retrain."""
+    _global_stack.set(stack)
+
+
+def chosen_stack(stack: str | None) -> str | None:
+    """The stack a command runs on: its own --stack, else the global `opsloop --stack`
+    (or $OPSLOOP_STACK), else None (opsloop.yaml's `stack:`)."""
+    if stack is not None:
+        return stack
+    return _global_stack.get() or os.environ.get("OPSLOOP_STACK") or None
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable fields).")]
 StartOpt = Annotated[
     str | None,
@@ -114,7 +150,7 @@ def open_project(path: Path, stack: str | None, name: str | None = None) -> Proj
     from opsloop.errors import NotFoundError
     from opsloop.project import Project
 
-    project = Project(path, stack=stack, actor=_actor())
+    project = Project(path, stack=chosen_stack(stack), actor=_actor())
     if name is not None and name != project.name:
         raise NotFoundError(
             f"this project serves the model {project.name!r}, not {name!r}",
@@ -560,7 +596,6 @@ def serve(
     """Serve the champion over HTTP (OIP v2 + /predict + /api); follows promotions live.
 
     The admin API (approve/reject) takes the bearer token in $OPSLOOP_ADMIN_TOKEN."""
-    import os
 
     p = open_project(project, stack)
     token = os.environ.get(p.config.serve.admin_token_env) or None
@@ -1030,10 +1065,76 @@ def airflow_export(
     from opsloop.orchestrate.airflow import export_dags
 
     p = open_project(project, stack)
-    exported = export_dags(p.config, project=p.root, out=out, python=python, stack=stack)
+    exported = export_dags(
+        p.config, project=p.root, out=out, python=python, stack=chosen_stack(stack)
+    )
     for dag in exported:
         console().print(f"[green]Wrote[/] {dag.path}  ({dag.dag_id}, {dag.schedule})")
     console().print("Put them in Airflow's dags folder; see docs/airflow.md.")
+
+
+@stack_app.command("up")
+@handle_errors
+def stack_up(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the stack's MLflow server on this machine (PostgreSQL backend store, proxied
+    artifact root), creating and migrating its database and the ops store's; pid and log
+    under .opsloop/stack/<stack>/. For trying a team stack out; teams run their own servers."""
+    from opsloop.stack import stack_up as start
+
+    up = start(project, chosen_stack(stack))
+    if as_json:
+        print_json(up.to_dict())
+        return
+    from opsloop.cli.stackview import print_up
+
+    print_up(console(), up)
+
+
+@stack_app.command("down")
+@handle_errors
+def stack_down(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop the MLflow server `opsloop stack up` started (its whole process group)."""
+    from opsloop.stack import stack_down as stop
+
+    down = stop(project, chosen_stack(stack))
+    if as_json:
+        print_json(down.to_dict())
+        return
+    from opsloop.cli.stackview import print_down
+
+    print_down(console(), down)
+
+
+@stack_app.command("check")
+@handle_errors
+def stack_check(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify every component of the stack from here: tracking server, its database and
+    artifact root, the ops store, the prediction-log root, the engine. Exit 1 when any fails,
+    each failure saying what is wrong (unreachable, authentication, migrations behind, not
+    writable, Java missing) and how to fix it."""
+    from opsloop.stack import check_stack
+
+    found = check_stack(project, chosen_stack(stack))
+    if as_json:
+        print_json(found.to_dict())
+    else:
+        from opsloop.cli.stackview import print_check
+
+        print_check(console(), found)
+    if not found.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

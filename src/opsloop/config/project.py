@@ -97,8 +97,29 @@ class SplitConfig(ConfigModel):
     )
 
 
+class MlflowServerConfig(ConfigModel):
+    """The `mlflow server` that `opsloop stack up` starts on this machine for trying a team
+    stack out (its address is the stack's `tracking_uri`). A real team runs its own server;
+    `opsloop stack check` verifies either."""
+
+    backend_store_uri: str | None = Field(
+        default=None,
+        description="The server's database, e.g. postgresql://postgres@127.0.0.1:5432/"
+        "opsloop_mlflow (created if missing). Default: the ops store's PostgreSQL server, "
+        "database `<ops store database>_mlflow`.",
+    )
+    artifacts_destination: str = Field(
+        default=".opsloop/mlflow-artifacts",
+        min_length=1,
+        description="Where the server stores artifacts (a folder relative to the project, "
+        "or a URI such as s3://bucket/path); clients reach them through the server "
+        "(`--serve-artifacts`) and hold no storage credentials.",
+    )
+
+
 class StackConfig(ConfigModel):
-    """Where things live. Empty fields take the embedded default under `.opsloop/`."""
+    """Where things live. Empty fields take the embedded default under `.opsloop/`; with an
+    `http(s)://` tracking server, an empty `artifact_location` leaves artifacts to it."""
 
     tracking_uri: str | None = None
     registry_uri: str | None = None
@@ -107,6 +128,7 @@ class StackConfig(ConfigModel):
     prediction_log: str | None = None
     engine: Literal["duckdb"] = "duckdb"
     orchestrator: Literal["local"] = "local"
+    mlflow_server: MlflowServerConfig | None = None
 
 
 class ProjectConfig(ConfigModel):

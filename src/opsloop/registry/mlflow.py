@@ -58,6 +58,9 @@ _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    # With a tracking server MLflow writes "View run … at: URL" to stdout when a run ends,
+    # which would corrupt `opsloop train --json`; the run is in opsloop's own output.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 

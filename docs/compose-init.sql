@@ -1,0 +1,1 @@
+CREATE DATABASE opsloop_mlflow OWNER opsloop;
