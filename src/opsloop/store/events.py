@@ -5,6 +5,7 @@ its own transaction (`UnitOfWork._insert_event`); `add_event` writes one on its 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,13 +38,28 @@ class EventQueries(UnitOfWork, EventLog):
         kinds: Sequence[str] | None = None,
         after_id: int = 0,
         limit: int = 1000,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
     ) -> list[Event]:
-        """The `limit` newest events, oldest first (by id), optionally filtered."""
-        q = sa.select(t.events).where(t.events.c.id > after_id)
+        """The `limit` newest events, oldest first (by id), optionally filtered: by model,
+        kinds, actor, time (`since` inclusive, `until` exclusive) and id (a page ends
+        before `before_id`)."""
+        c = t.events.c
+        q = sa.select(t.events).where(c.id > after_id)
         if model is not None:
-            q = q.where(t.events.c.model == model)
+            q = q.where(c.model == model)
         if kinds:
-            q = q.where(t.events.c.kind.in_(list(kinds)))
+            q = q.where(c.kind.in_(list(kinds)))
+        if actor is not None:
+            q = q.where(c.actor == actor)
+        if since is not None:
+            q = q.where(c.ts >= since)
+        if until is not None:
+            q = q.where(c.ts < until)
+        if before_id is not None:
+            q = q.where(c.id < before_id)
         q = q.order_by(t.events.c.id.desc()).limit(limit)
         with self._read() as conn:
             rows = list(conn.execute(q).mappings())

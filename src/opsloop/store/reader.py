@@ -131,6 +131,12 @@ class StoreReader:
     def find_last_monitor(self, model: str) -> MonitorResult | None:
         return self._first(MonitorResult, [("model", "=", model)])
 
+    def find_monitor(self, model: str, result_id: int) -> MonitorResult | None:
+        return self._first(MonitorResult, [("model", "=", model), ("id", "=", result_id)])
+
+    def list_deployments(self, model: str, env: str = "production") -> list[Deployment]:
+        return self._select(Deployment, [("model", "=", model), ("env", "=", env)], '"revision"')
+
     def list_monitor_windows(
         self,
         model: str,
@@ -204,6 +210,10 @@ class StoreReader:
         kinds: Sequence[str] | None = None,
         after_id: int = 0,
         limit: int = 1000,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
     ) -> list[Event]:
         """The `limit` newest events, oldest first (by id), optionally filtered."""
         where: Where = [("id", ">", after_id)]
@@ -211,6 +221,14 @@ class StoreReader:
             where.append(("model", "=", model))
         if kinds:
             where.append(("kind", "IN", list(kinds)))
+        if actor is not None:
+            where.append(("actor", "=", actor))
+        if since is not None:
+            where.append(("ts", ">=", since))
+        if until is not None:
+            where.append(("ts", "<", until))
+        if before_id is not None:
+            where.append(("id", "<", before_id))
         return list(reversed(self._select(Event, where, '"id" DESC', limit)))
 
     # ---- SQL --------------------------------------------------------------------------

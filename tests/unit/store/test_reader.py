@@ -144,6 +144,11 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("list_events", (), {}),
     ("list_events", (), {"kinds": ["promoted", "labels_added"], "limit": 3}),
     ("list_events", (), {"after_id": 3}),
+    ("list_events", (), {"actor": "opsloop"}),
+    ("list_events", (), {"since": T0 - timedelta(days=1), "until": T0 + timedelta(days=3650)}),
+    ("list_events", (), {"before_id": 5, "limit": 2}),
+    ("find_monitor", (1,), {}),
+    ("list_deployments", (), {}),
 ]
 
 
