@@ -25,6 +25,7 @@ from opsloop.config.deploy import (
     BatchingConfig,
     DeployConfig,
     ServeConfig,
+    UIConfig,
     check_canary_steps,
 )
 from opsloop.config.gate import (
@@ -112,6 +113,7 @@ __all__ = [
     "RetrainConfig",
     "RetrainOn",
     "ServeConfig",
+    "UIConfig",
     "SliceConfig",
     "SplitConfig",
     "StackConfig",

@@ -28,6 +28,7 @@ from opsloop.services.view_models import (
     LastMonitorView,
     LastTriggerView,
     LeaseView,
+    LineageView,
     MonitoringView,
     MultivariateBandView,
     PendingApprovalView,
@@ -46,7 +47,7 @@ from opsloop.services.view_models import (
 if TYPE_CHECKING:
     from opsloop.config import ProjectConfig
     from opsloop.store.ports import StoreReads
-    from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
+    from opsloop.store.records import Deployment, GateDecision, MonitorResult, PipelineRun
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -97,12 +98,85 @@ def _training_view(store: StoreReads, model: str, version: str) -> TrainingView 
     )
 
 
+def version_view(store: StoreReads, name: str, version: str) -> VersionView:
+    """One version's gate decision, approval and training window."""
+    gate = store.find_gate(name, version)
+    approval = store.find_approval(name, version)
+    return VersionView(
+        version=version,
+        training=_training_view(store, name, version),
+        gate=None if gate is None else _gate_view(gate),
+        approval=None
+        if approval is None
+        else ApprovalView(
+            status=approval.status,
+            actor=approval.actor,
+            comment=approval.comment,
+            ts=_iso(approval.ts),
+        ),
+    )
+
+
+def deployment_view(deployment: Deployment) -> DeploymentView:
+    return DeploymentView(
+        version=deployment.version,
+        revision=deployment.revision,
+        previous_version=deployment.previous_version,
+        strategy=deployment.strategy,
+        reason=deployment.reason,
+        actor=deployment.actor,
+        ts=_iso(deployment.ts),
+    )
+
+
+def registered_versions(store: StoreReads, name: str) -> list[str]:
+    """Every registered version, in registration order (from the `registered` events)."""
+    registered = store.list_events(name, kinds=["registered"], limit=10_000)
+    return [e.version for e in registered if e.version is not None]
+
+
+def build_lineage(store: StoreReads, name: str, version: str) -> LineageView:
+    """Where `version` came from and where it went: its training window, data fingerprint
+    and rows (the `trained` event), its MLflow run (the `registered` event), its metrics,
+    the trigger and pipeline run that made it, and every deployment revision it served."""
+    events = store.list_events(name, kinds=["trained", "registered"], limit=10_000)
+    trained = next((e for e in reversed(events) if e.kind == "trained" and e.version == version), None)
+    registered = next(
+        (e for e in reversed(events) if e.kind == "registered" and e.version == version), None
+    )
+    if registered is None and trained is None:
+        from opsloop.errors import NotFoundError
+
+        raise NotFoundError(
+            f"{name!r} has no version {version!r} in the ops store",
+            fix=f"pick one of: {', '.join(registered_versions(store, name)) or 'none yet'}",
+        )
+    tev: dict[str, Any] = {} if trained is None else dict(trained.evidence)
+    rev: dict[str, Any] = {} if registered is None else dict(registered.evidence)
+    tags = rev.get("tags") if isinstance(rev.get("tags"), dict) else {}
+    metrics = tev.get("metrics") if isinstance(tev.get("metrics"), dict) else {}
+    history = store.list_deployments(name)
+    return LineageView(
+        version=version,
+        training=_training_view(store, name, version),
+        fingerprint=tags.get("opsloop.data_fingerprint"),
+        code_digest=tags.get("opsloop.code_digest"),
+        git_sha=tags.get("opsloop.git_sha"),
+        run_id=rev.get("run_id"),
+        source=rev.get("source"),
+        trigger=tev.get("trigger"),
+        pipeline_run=tev.get("pipeline_run"),
+        metrics={str(k): v for k, v in metrics.items() if isinstance(v, int | float)},
+        registered=None if registered is None else _iso(registered.ts),
+        deployments=[deployment_view(d) for d in history if d.version == version],
+    )
+
+
 def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
     """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
     name = cfg.model
     deployment = store.find_deployment(name)
-    registered = store.list_events(name, kinds=["registered"], limit=10_000)
-    versions = [e.version for e in registered if e.version is not None]
+    versions = registered_versions(store, name)
     champion = deployment.version if deployment else None
     challenger = None
     for version in reversed(versions):
@@ -112,25 +186,6 @@ def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
         if approval is None or approval.status != "rejected":
             challenger = version
             break
-
-    def version_view(version: str | None) -> VersionView | None:
-        if version is None:
-            return None
-        gate = store.find_gate(name, version)
-        approval = store.find_approval(name, version)
-        return VersionView(
-            version=version,
-            training=_training_view(store, name, version),
-            gate=None if gate is None else _gate_view(gate),
-            approval=None
-            if approval is None
-            else ApprovalView(
-                status=approval.status,
-                actor=approval.actor,
-                comment=approval.comment,
-                ts=_iso(approval.ts),
-            ),
-        )
 
     rollout = store.find_rollout(name)
     last = store.find_last_monitor(name)
@@ -148,19 +203,9 @@ def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
         model=name,
         task=cfg.task,
         stack=cfg.stack,
-        champion=version_view(champion),
-        challenger=version_view(challenger),
-        deployment=None
-        if deployment is None
-        else DeploymentView(
-            version=deployment.version,
-            revision=deployment.revision,
-            previous_version=deployment.previous_version,
-            strategy=deployment.strategy,
-            reason=deployment.reason,
-            actor=deployment.actor,
-            ts=_iso(deployment.ts),
-        ),
+        champion=None if champion is None else version_view(store, name, champion),
+        challenger=None if challenger is None else version_view(store, name, challenger),
+        deployment=None if deployment is None else deployment_view(deployment),
         rollout=None
         if rollout is None
         else RolloutView(
