@@ -140,7 +140,9 @@ def build_lineage(store: StoreReads, name: str, version: str) -> LineageView:
     and rows (the `trained` event), its MLflow run (the `registered` event), its metrics,
     the trigger and pipeline run that made it, and every deployment revision it served."""
     events = store.list_events(name, kinds=["trained", "registered"], limit=10_000)
-    trained = next((e for e in reversed(events) if e.kind == "trained" and e.version == version), None)
+    trained = next(
+        (e for e in reversed(events) if e.kind == "trained" and e.version == version), None
+    )
     registered = next(
         (e for e in reversed(events) if e.kind == "registered" and e.version == version), None
     )
@@ -153,8 +155,9 @@ def build_lineage(store: StoreReads, name: str, version: str) -> LineageView:
         )
     tev: dict[str, Any] = {} if trained is None else dict(trained.evidence)
     rev: dict[str, Any] = {} if registered is None else dict(registered.evidence)
-    tags = rev.get("tags") if isinstance(rev.get("tags"), dict) else {}
-    metrics = tev.get("metrics") if isinstance(tev.get("metrics"), dict) else {}
+    found_tags, found_metrics = rev.get("tags"), tev.get("metrics")
+    tags: dict[str, Any] = found_tags if isinstance(found_tags, dict) else {}
+    metrics: dict[str, Any] = found_metrics if isinstance(found_metrics, dict) else {}
     history = store.list_deployments(name)
     return LineageView(
         version=version,

@@ -25,7 +25,10 @@ def create_ui_app(site: UISite) -> FastAPI:
     from opsloop import __version__
 
     app = FastAPI(
-        title="opsloop dashboard", version=__version__, docs_url=None, redoc_url=None,
+        title="opsloop dashboard",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
         openapi_url=None,
     )
     prefix = site.prefix.rstrip("/")

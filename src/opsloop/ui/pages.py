@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from opsloop.services.view_models import MonitoringView, StatusView, WindowView
     from opsloop.store.records import Event, MonitorResult
 
-ROLLOUT_KINDS = ["rollout_started", "rollout_advanced", "promoted", "rolled_back", "rollout_aborted"]
+ROLLOUT_KINDS = [
+    "rollout_started",
+    "rollout_advanced",
+    "promoted",
+    "rolled_back",
+    "rollout_aborted",
+]
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,10 @@ def monitoring_charts(view: MonitoringView, prefix: str, drift_share: float) -> 
         [
             Series(
                 f"realised {metric or 'performance'}",
-                [None if w.performance_value is None else float(w.performance_value) for w in windows],
+                [
+                    None if w.performance_value is None else float(w.performance_value)
+                    for w in windows
+                ],
                 "#1f5fa8",
                 [w.performance_degraded for w in windows],
             ),

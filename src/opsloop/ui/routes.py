@@ -46,17 +46,20 @@ def create_ui_router(site: UISite) -> APIRouter:
     def page(request: Request, template: str, code: int = 200, **context: Any) -> Response:
         who = session(request)
         seed = who.nonce if who else request.cookies.get(SEED_COOKIE) or new_seed()
-        html = environment().get_template(f"ui/{template}").render(
-            base=base,
-            who=who,
-            can_login=sessions.enabled,
-            csrf=sessions.csrf(seed) if sessions.enabled else "",
-            models=[m.name for m in site.models],
-            done=request.query_params.get("done"),
-            nav=context.pop("nav", ""),
-            path=request.url.path
-            + (f"?{request.url.query}" if request.url.query else ""),
-            **context,
+        html = (
+            environment()
+            .get_template(f"ui/{template}")
+            .render(
+                base=base,
+                who=who,
+                can_login=sessions.enabled,
+                csrf=sessions.csrf(seed) if sessions.enabled else "",
+                models=[m.name for m in site.models],
+                done=request.query_params.get("done"),
+                nav=context.pop("nav", ""),
+                path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+                **context,
+            )
         )
         response = HTMLResponse(html, status_code=code)
         response.headers["Cache-Control"] = "no-store"
@@ -128,7 +131,7 @@ def create_ui_router(site: UISite) -> APIRouter:
 
     # ---- login -------------------------------------------------------------------------
     @router.get("/login")
-    def login_form(request: Request, next: str = "") -> Response:  # noqa: A002
+    def login_form(request: Request, next: str = "") -> Response:
         return page(request, "login.html", next=next if next.startswith(base) else f"{base}/")
 
     @router.post("/login")
@@ -139,9 +142,7 @@ def create_ui_router(site: UISite) -> APIRouter:
             return error_page(request, 403, "missing or wrong CSRF token: reload the login page")
         cookie = sessions.login(data.get("token", ""), data.get("name", ""))
         if cookie is None:
-            return page(
-                request, "login.html", code=401, next=data.get("next", ""), failed=True
-            )
+            return page(request, "login.html", code=401, next=data.get("next", ""), failed=True)
         target = data.get("next") or f"{base}/"
         if not target.startswith(base + "/") or target.startswith("//"):
             target = f"{base}/"
@@ -258,7 +259,9 @@ def create_ui_router(site: UISite) -> APIRouter:
                 f"{base}/models/{quote(name)}/monitoring",
                 float(m.reads.config.monitor.drift.share),
             )
-            chosen = window if window is not None else (view.windows[-1].id if view.windows else None)
+            chosen = (
+                window if window is not None else (view.windows[-1].id if view.windows else None)
+            )
             detail = None
             if chosen is not None:
                 detail = pages.window_detail(m.reads.monitor_result(chosen), feature)
@@ -284,7 +287,7 @@ def create_ui_router(site: UISite) -> APIRouter:
             if path.suffix != ".html" or not path.is_file():
                 raise NotFoundError(
                     f"the report of window {result_id} is not on this machine ({path})",
-                    fix="run `opsloop monitor` here, or open the JSON with `opsloop monitor history`",
+                    fix="run `opsloop monitor` on this machine, or see `opsloop monitor history`",
                 )
             return HTMLResponse(path.read_text(encoding="utf-8"))
 
@@ -333,7 +336,9 @@ def create_ui_router(site: UISite) -> APIRouter:
 
     # ---- actions -----------------------------------------------------------------------
     def _approve(m: UIModel, actor: str, data: dict[str, str], version: str) -> str:
-        d = m.admin_service().decide(version, approved=True, actor=actor, comment=data.get("comment", ""))
+        d = m.admin_service().decide(
+            version, approved=True, actor=actor, comment=data.get("comment", "")
+        )
         served = "" if d.deployment is None else f"; serving v{d.deployment.version}"
         return f"approved v{version}{served}"
 
@@ -344,7 +349,9 @@ def create_ui_router(site: UISite) -> APIRouter:
     @router.post("/models/{name}/versions/{version}/reject")
     async def reject(request: Request, name: str, version: str) -> Response:
         def run(m: UIModel, who: str, d: dict[str, str]) -> str:
-            m.admin_service().decide(version, approved=False, actor=who, comment=d.get("comment", ""))
+            m.admin_service().decide(
+                version, approved=False, actor=who, comment=d.get("comment", "")
+            )
             return f"rejected v{version}"
 
         return await act(request, name, run)
