@@ -1,23 +1,35 @@
 """`opsloop serve` vs `mlflow models serve` on the same MLflow model version, same machine.
 
-One run builds a temporary opsloop project whose model is a scikit-learn
-HistGradientBoostingClassifier on 20 numeric features, trains and registers it through
-opsloop (so both servers load the same `models:/<name>/<version>`), starts both servers with
-the same worker count, and drives them with the same closed-loop load generator: a separate
+One run builds a temporary opsloop project, trains and registers its model through opsloop
+(so both servers load the same `models:/<name>/<version>`), starts both servers with the
+same worker count, and drives them with the same closed-loop load generator: a separate
 process with keep-alive connections (asyncio, raw HTTP/1.1), pinned to another core than the
-servers with `taskset` when there is one. Cells (scenario × server) run interleaved in
+servers with `taskset` when there is one. Cells (scenario × server route) run interleaved in
 rounds; the table shows each cell's median over rounds and the ratios opsloop / MLflow.
 
-    .venv/bin/python benchmarks/serve_vs_mlflow.py            # ~5 minutes
-    .venv/bin/python benchmarks/serve_vs_mlflow.py --quick    # ~1.5 minutes
+Models (`--model`):
+- `churn` (default): the project `opsloop init --example churn` gives every new user — a
+  `Pipeline` of a `ColumnTransformer`/`OneHotEncoder` over 5 string columns and a
+  `HistGradientBoostingClassifier` over those and 10 numeric features (the model users ship);
+- `numeric`: a HistGradientBoostingClassifier on 20 numeric features (the earlier default).
+
+    .venv/bin/python benchmarks/serve_vs_mlflow.py                    # ~7 minutes
+    .venv/bin/python benchmarks/serve_vs_mlflow.py --quick            # ~2 minutes
+    .venv/bin/python benchmarks/serve_vs_mlflow.py --model numeric
 
 MLflow gets `POST /invocations` with `dataframe_split`; opsloop gets the same request on its
-`/invocations` (the drop-in comparison) and the same rows on its OIP v2 route
-`/v2/models/<m>/infer` (columnar JSON, its fastest). opsloop runs twice: with its defaults,
-and with `serve.batching.enabled: true` (a second project folder on the same MLflow
-registry and ops store, so it serves the same version). Every server answers every request
-from the model; opsloop additionally validates each value and logs every prediction to
-Parquet.
+`/invocations` (the drop-in comparison), the same rows as records on `/predict` and as
+per-feature tensors on OIP v2 `/v2/models/<m>/infer` (MLflow has neither route: every ratio
+is against MLflow's `/invocations`). `--batching` adds an opsloop server with
+`serve.batching.enabled: true` (a second project folder on the same registry and ops store).
+Every server answers every request from the model; opsloop additionally validates each value
+and logs every prediction to Parquet.
+
+Besides throughput and latency: start-up time (process start → ready: opsloop's
+`/v2/health/ready`, MLflow's `/ping`, which is its readiness route; opsloop's first start
+fills its model cache, later starts read it), the resident memory of each serving process
+after the load (the process tree's largest member, which holds the model, and the tree's
+total), opsloop's inference path and its longest garbage-collection pause from `/metrics`.
 
 Nothing is installed; only stdlib is imported in the load-generator process. No request
 leaves the loopback interface, and every loop is bounded in time and count.
@@ -27,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -36,7 +49,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +64,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = "bench"
 N_FEATURES = 20
 FEATURES = [f"f{i:02d}" for i in range(N_FEATURES)]
+CHURN_ROWS = 12_000
 MAX_REQUESTS_PER_CELL = 200_000  # a hard bound besides the duration
 
 # ---- the load generator (stdlib only; runs in its own process) ---------------------------
@@ -242,32 +255,75 @@ def write_project(root: Path, rows: int = 6000) -> None:
 
 def write_batching_project(root: Path, trained: Path) -> None:
     """The same model, registry and ops store as `trained`, served with micro-batching."""
+    import yaml
+
     home = trained / ".opsloop"
     root.mkdir(parents=True)
-    (root / "model.py").write_text(MODEL_PY)
-    (root / "opsloop.yaml").write_text(
-        PROJECT_YAML
-        + textwrap.dedent(f"""\
-        serve: {{batching: {{enabled: true}}}}
-        stack: shared
-        stacks:
-          shared:
-            tracking_uri: sqlite:///{home / "mlflow.db"}
-            artifact_location: {home / "artifacts"}
-            ops_store: sqlite:///{home / "ops.db"}
-        """)
-    )
+    shutil.copy(trained / "model.py", root / "model.py")
+    config = yaml.safe_load((trained / "opsloop.yaml").read_text())
+    config.setdefault("serve", {})["batching"] = {"enabled": True}
+    config["stack"] = "shared"
+    config["stacks"] = {
+        "shared": {
+            "tracking_uri": f"sqlite:///{home / 'mlflow.db'}",
+            "artifact_location": str(home / "artifacts"),
+            "ops_store": f"sqlite:///{home / 'ops.db'}",
+        }
+    }
+    (root / "opsloop.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def request_bodies(n_rows: int, count: int, seed: int) -> dict[str, list[str]]:
-    """The same rows as MLflow dataframe_split and as OIP v2 (per-feature tensors)."""
+def write_churn_project(root: Path) -> str:
+    """`opsloop init --example churn` into `root`; the model's name."""
+    from opsloop.scaffold import init_project
+
+    init_project(root, example="churn", rows=CHURN_ROWS)
+    return "churn"
+
+
+def numeric_rows(n_rows: int, rnd: Any) -> list[list[Any]]:
+    return [[round(rnd.gauss(0, 1), 6) for _ in FEATURES] for _ in range(n_rows)]
+
+
+def churn_rows(count: int, seed: int) -> tuple[list[str], list[str], list[list[Any]]]:
+    """(feature names, categorical names, rows) drawn from the churn example's generator."""
+    from datetime import timedelta
+
+    from opsloop.examples.churn import FEATURES_CATEGORICAL, FEATURES_NUMERIC, generate
+
+    end = datetime.now(UTC)
+    frame = generate(count, end - timedelta(days=1), end, seed=seed + 1000)
+    numeric = list(FEATURES_NUMERIC)
+    categorical = list(FEATURES_CATEGORICAL)
+    names = numeric + categorical
+    integral = [frame[c].dtype.kind in "iu" for c in numeric]  # MLflow's schema is strict
+
+    def value(k: int, v: Any) -> Any:
+        if k >= len(numeric):
+            return str(v)
+        if v != v:  # missing (the example has missing values): JSON null
+            return None
+        return int(v) if integral[k] else float(v)
+
+    rows = [[value(k, v) for k, v in enumerate(r)] for r in frame[names].itertuples(index=False)]
+    return names, categorical, rows
+
+
+def request_bodies(model: str, n_rows: int, count: int, seed: int) -> dict[str, list[str]]:
+    """The same rows as MLflow dataframe_split, opsloop records and OIP v2 tensors."""
     import random
 
     rnd = random.Random(seed)
-    split, oip = [], []
-    for _ in range(count):
-        rows = [[round(rnd.gauss(0, 1), 6) for _ in FEATURES] for _ in range(n_rows)]
-        split.append(json.dumps({"dataframe_split": {"columns": FEATURES, "data": rows}}))
+    if model == "numeric":
+        names, categorical = FEATURES, []
+        pool = numeric_rows(n_rows * count, rnd)
+    else:
+        names, categorical, pool = churn_rows(n_rows * count, seed)
+    split, records, oip = [], [], []
+    for i in range(count):
+        rows = pool[i * n_rows : (i + 1) * n_rows]
+        split.append(json.dumps({"dataframe_split": {"columns": names, "data": rows}}))
+        records.append(json.dumps({"records": [dict(zip(names, r, strict=True)) for r in rows]}))
         oip.append(
             json.dumps(
                 {
@@ -275,15 +331,15 @@ def request_bodies(n_rows: int, count: int, seed: int) -> dict[str, list[str]]:
                         {
                             "name": f,
                             "shape": [n_rows],
-                            "datatype": "FP64",
+                            "datatype": "BYTES" if f in categorical else "FP64",
                             "data": [r[j] for r in rows],
                         }
-                        for j, f in enumerate(FEATURES)
+                        for j, f in enumerate(names)
                     ]
                 }
             )
         )
-    return {"split": split, "oip": oip}
+    return {"split": split, "records": records, "oip": oip}
 
 
 def free_port() -> int:
@@ -326,7 +382,7 @@ class Target:
     label: str
     port: int
     path: str
-    body_kind: str  # split | oip
+    body_kind: str  # split | records | oip
 
 
 @dataclass(frozen=True)
@@ -382,12 +438,87 @@ def loadgen_capacity(server_core: int | None, client_core: int | None, seconds: 
                     break
             time.sleep(0.05)
         target = Target("trivial", port, "/", "split")
-        bodies = {(1, "split"): request_bodies(1, 8, 0)["split"]}
+        bodies = {(1, "split"): request_bodies("numeric", 1, 8, 0)["split"]}
         return float(
             run_cell(target, Scenario("", 1, 16), bodies, 0.5, seconds, client_core)["rps"]
         )
     finally:
         stop(server)
+
+
+def time_to_ready(
+    cmd: list[str], url: str, env: dict[str, str], cwd: Path, log: Path, timeout: float = 180.0
+) -> float:
+    """Seconds from starting `cmd` to `url` answering 200 (polled every 20 ms); stops it."""
+    with log.open("ab") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{cmd[:4]} exited with {proc.returncode}; see {log}")
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as r:
+                        if r.status == 200:
+                            return time.perf_counter() - t0
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
+                time.sleep(0.02)
+            raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+        finally:
+            stop(proc)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """RSS of the process tree under `pid`: its largest member (the serving process, which
+    holds the model; `mlflow models serve` runs it as a child) and the tree's total."""
+    tree, todo = [], [pid]
+    while todo and len(tree) < 64:
+        p = todo.pop()
+        tree.append(p)
+        todo += _children(p)
+    rss = {p: _status_kib(p, "VmRSS") for p in tree}
+    largest = max(rss, key=lambda p: rss[p])
+    return {
+        "rss_mib": rss[largest] / 1024,
+        "peak_rss_mib": _status_kib(largest, "VmHWM") / 1024,
+        "tree_rss_mib": sum(rss.values()) / 1024,
+        "processes": len(tree),
+    }
+
+
+def scrape(port: int) -> dict[str, Any]:
+    """opsloop's GC pauses and inference path from `/metrics`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    longest, collections, paths = 0.0, 0.0, []
+    for line in text.splitlines():
+        if line.startswith("opsloop_gc_longest_pause_seconds{"):
+            longest = max(longest, float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("opsloop_gc_collections_total{"):
+            collections += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("opsloop_inference_path{") and line.endswith(" 1.0"):
+            paths.append(line[len("opsloop_inference_path") : line.rindex("}") + 1])
+    return {"gc_longest_ms": longest * 1000, "gc_collections": collections, "paths": paths}
 
 
 def versions() -> str:
@@ -399,15 +530,26 @@ def versions() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model", choices=("churn", "numeric"), default="churn", help="the model served"
+    )
     parser.add_argument("--quick", action="store_true", help="short cells, 2 rounds")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds per cell")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds before each cell")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
     parser.add_argument(
-        "--concurrency", default="1,4,16", help="single-row concurrencies (comma-separated)"
+        "--concurrency", default="1,8,32", help="single-row concurrencies (comma-separated)"
     )
     parser.add_argument(
-        "--batch-concurrency", type=int, default=4, help="concurrency of the 100-row scenario"
+        "--batch-concurrency",
+        type=int,
+        default=4,
+        help="concurrency of the 100-row scenario (0: no 100-row scenario)",
+    )
+    parser.add_argument("--batching", action="store_true", help="add opsloop with batching")
+    parser.add_argument(
+        "--startup-runs", type=int, default=3, help="start-up timings per server (median)"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -424,7 +566,7 @@ def main() -> None:
 
     rounds = args.rounds or (2 if args.quick else 3)
     duration = args.duration or (2.0 if args.quick else 5.0)
-    warmup = 0.5 if args.quick else 1.0
+    warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
     cores = os.cpu_count() or 1
     can_pin = not args.no_pin and shutil.which("taskset") is not None and cores >= 2
     # Servers share the first cores (one per worker), the load generator gets the last one.
@@ -435,7 +577,10 @@ def main() -> None:
     scenarios = [
         Scenario(f"1 row, c={c}", 1, c) for c in (int(x) for x in args.concurrency.split(","))
     ]
-    scenarios.append(Scenario(f"100 rows, c={args.batch_concurrency}", 100, args.batch_concurrency))
+    if args.batch_concurrency > 0:
+        scenarios.append(
+            Scenario(f"100 rows, c={args.batch_concurrency}", 100, args.batch_concurrency)
+        )
 
     tmp = Path(tempfile.mkdtemp(prefix="opsloop-bench-"))
     root = tmp / "project"
@@ -447,33 +592,43 @@ def main() -> None:
         ),
         "PYTHONUNBUFFERED": "1",
     }
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     logs = tmp / "logs"
     logs.mkdir()
     try:
         print(f"machine: {machine()}\nversions: {versions()}", flush=True)
-        print(f"project in {root}; training through opsloop ...", flush=True)
-        write_project(root)
+        print(f"{args.model} project in {root}; training through opsloop ...", flush=True)
         sys.path.insert(0, str(REPO / "src"))
+        if args.model == "numeric":
+            write_project(root)
+            model = MODEL
+        else:
+            model = write_churn_project(root)
         from opsloop.project import Project
 
         outcome = Project(root).train()
         if not outcome.promoted:
             raise RuntimeError(f"training did not promote a version: {outcome.gate_reasons}")
         version = outcome.version
-        tracking = f"sqlite:///{root / '.opsloop' / 'mlflow.db'}"
+        tags = Project(root).registry.get_version(model, version).tags
+        registered_path = (
+            f"{tags.get('opsloop.inference_path')} ({tags.get('opsloop.inference_reason')})"
+        )
+        print(f"version {version}, verified at registration: {registered_path}", flush=True)
+        server_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{root / '.opsloop' / 'mlflow.db'}"}
 
-        batched = tmp / "project-batching"
-        write_batching_project(batched, root)
-
-        ports = {"mlflow": free_port(), "opsloop": free_port(), "opsloop+batching": free_port()}
+        folders = {"opsloop": root}
+        if args.batching:
+            folders["opsloop+batching"] = tmp / "project-batching"
+            write_batching_project(folders["opsloop+batching"], root)
+        ports = {name: free_port() for name in ("mlflow", *folders)}
         commands = {
             "mlflow": [
                 str(BIN / "mlflow"),
                 "models",
                 "serve",
                 "-m",
-                f"models:/{MODEL}/{version}",
+                f"models:/{model}/{version}",
                 "--env-manager",
                 "local",
                 "--workers",
@@ -484,7 +639,7 @@ def main() -> None:
                 str(ports["mlflow"]),
             ]
         }
-        for name, folder in (("opsloop", root), ("opsloop+batching", batched)):
+        for name, folder in folders.items():
             commands[name] = [
                 sys.executable,
                 "-m",
@@ -497,50 +652,74 @@ def main() -> None:
             ]
             if args.workers != 1:
                 commands[name] += ["--workers", str(args.workers)]
+        ready_path = {name: "/v2/health/ready" for name in folders} | {"mlflow": "/ping"}
+
+        # Start-up: process start → ready, each server alone (opsloop's first start also
+        # fills its model cache; the later ones are restarts).
+        startup: dict[str, list[float]] = {"mlflow": [], "opsloop": []}
+        for run in range(max(1, args.startup_runs)):
+            for name in ("mlflow", "opsloop"):
+                seconds = time_to_ready(
+                    pinned(commands[name], server_pin),
+                    f"http://127.0.0.1:{ports[name]}{ready_path[name]}",
+                    server_env,
+                    root,
+                    logs / f"{name}-startup.log",
+                )
+                startup[name].append(seconds)
+                print(f"  start-up {run + 1}: {name:<8} {seconds:6.2f} s", flush=True)
+
         for name, cmd in commands.items():  # one at a time: MLflow's SQLite dislikes races
             with (logs / f"{name}.log").open("wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        pinned(cmd, server_pin),
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env={**env, "MLFLOW_TRACKING_URI": tracking},
-                        cwd=root,
-                    )
+                procs[name] = subprocess.Popen(
+                    pinned(cmd, server_pin),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=server_env,
+                    cwd=root,
                 )
-            ready = "/ping" if name == "mlflow" else "/v2/health/ready"
-            wait_http(f"http://127.0.0.1:{ports[name]}{ready}", procs[-1])
+            wait_http(f"http://127.0.0.1:{ports[name]}{ready_path[name]}", procs[name])
         print(
             f"serving version {version} on ports {ports}; workers {args.workers}; pinned: "
             f"{f'servers cpu {server_cores}, load cpu {client_pin}' if can_pin else 'no'}",
             flush=True,
         )
+        before = {name: scrape(ports[name]) for name in folders}
+        for name, found in before.items():
+            print(f"{name} inference path: {', '.join(found['paths'])}", flush=True)
 
-        infer = f"/v2/models/{MODEL}/infer"
+        infer = f"/v2/models/{model}/infer"
         targets = [Target("mlflow /invocations", ports["mlflow"], "/invocations", "split")]
-        for name in ("opsloop", "opsloop+batching"):
+        for name in folders:
             targets += [
-                Target(f"{name} /v2 infer", ports[name], infer, "oip"),
                 Target(f"{name} /invocations", ports[name], "/invocations", "split"),
+                Target(f"{name} /predict", ports[name], "/predict", "records"),
+                Target(f"{name} /v2 infer", ports[name], infer, "oip"),
             ]
         bodies: dict[tuple[int, str], list[str]] = {}
         for n, count in ((1, 256), (100, 16)):
-            made = request_bodies(n, count, seed=n)
-            bodies[(n, "split")], bodies[(n, "oip")] = made["split"], made["oip"]
+            made = request_bodies(args.model, n, count, seed=n)
+            for kind in ("split", "records", "oip"):
+                bodies[(n, kind)] = made[kind]
 
-        # Same answers from both servers before anything is timed.
+        # Same answers from every server before anything is timed.
         check = json.loads(bodies[(100, "split")][0])
         answers = []
-        for t in targets[::2]:  # MLflow and both opsloop /invocations
+        for t in targets:
+            if t.body_kind != "split":
+                continue
             req = urllib.request.Request(
                 f"http://127.0.0.1:{t.port}{t.path}",
                 data=json.dumps(check).encode(),
                 headers={"Content-Type": "application/json"},
             )
-            with urllib.request.urlopen(req, timeout=30) as r:
-                answers.append(json.load(r)["predictions"])
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    answers.append(json.load(r)["predictions"])
+            except urllib.error.HTTPError as exc:
+                raise RuntimeError(f"{t.label} refused the check rows: {exc.read()!r}") from exc
         if any(a != answers[0] for a in answers):
-            raise RuntimeError("the two servers disagree on the same rows")
+            raise RuntimeError("the servers disagree on the same rows")
 
         capacity = loadgen_capacity(
             server_pin.split(",")[0] if server_pin else None, client_pin, duration
@@ -563,15 +742,60 @@ def main() -> None:
                         f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}",
                         flush=True,
                     )
+        after = {name: scrape(ports[name]) for name in folders}
+        memory = {name: memory_mib(proc.pid) for name, proc in procs.items()}
         args.rounds_done = rounds
         report(scenarios, targets, results, capacity, args, version)
+        extras = report_extras(startup, memory, before, after, registered_path)
+        if args.json:
+            data = json.loads(args.json.read_text())
+            args.json.write_text(json.dumps({**data, "model": args.model, **extras}, indent=2))
     finally:
-        for proc in procs:
+        for proc in procs.values():
             stop(proc)
         if args.keep:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report_extras(
+    startup: dict[str, list[float]],
+    memory: dict[str, dict[str, float]],
+    before: dict[str, dict[str, Any]],
+    after: dict[str, dict[str, Any]],
+    registered_path: str,
+) -> dict[str, Any]:
+    """Start-up, memory and GC lines after the table; the same as JSON fields."""
+    print()
+    for name, times in startup.items():
+        warm = times[1:] or times
+        print(
+            f"start-up to ready, {name}: first {times[0]:.2f} s, median "
+            f"{statistics.median(warm):.2f} s over {len(warm)} "
+            f"{'restarts' if len(times) > 1 else 'start'}"
+            + (" (the first start fills the model cache)" if name == "opsloop" else "")
+        )
+    for name, m in memory.items():
+        print(
+            f"memory after the load, {name}: serving process RSS {m['rss_mib']:.0f} MiB "
+            f"(peak {m['peak_rss_mib']:.0f} MiB), {m['processes']:.0f} processes "
+            f"{m['tree_rss_mib']:.0f} MiB"
+        )
+    for name, found in after.items():
+        print(
+            f"GC in {name}: longest pause {found['gc_longest_ms']:.1f} ms since start "
+            f"({before[name]['gc_longest_ms']:.1f} ms before the load), "
+            f"{found['gc_collections'] - before[name]['gc_collections']:.0f} collections "
+            f"during the load; inference path {', '.join(found['paths'])}"
+        )
+    print(f"verified at registration: {registered_path}")
+    return {
+        "startup_seconds": startup,
+        "memory_mib": memory,
+        "gc": {"before_load": before, "after_load": after},
+        "registered_inference_path": registered_path,
+    }
 
 
 def report(

@@ -18,6 +18,7 @@ PAGES = [
     ("model", "/ui/models/churn?a=1&b=2"),
     ("deployment", "/ui/models/churn/deployment"),
     ("monitoring", "/ui/models/churn/monitoring"),
+    ("dora", "/ui/dora"),
     ("events", "/ui/events"),
 ]
 

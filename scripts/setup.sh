@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install opsloop with its dev tools. Idempotent; used by demo.sh and test.sh.
+# Create .venv and install opsloop with its dev tools, at the exact versions of
+# requirements.lock (pip constraints: a fresh install is reproducible; scripts/lock.py
+# rewrites it). Idempotent; used by demo.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -7,10 +9,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.opsloop-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
   # (this machine's pip config names local wheel folders that may not exist: hide that noise)
   .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import opsloop, mlflow, duckdb, fastapi" # fail here if the install did
   touch "$stamp"
 fi

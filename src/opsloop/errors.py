@@ -12,6 +12,8 @@ inherits the builtin it refines, so callers may catch either::
      │    └── ProfileFormatError               a stored profile is in an old format (retrain)
      ├── NotFoundError          (LookupError)   a model, version, deployment or artifact is missing
      ├── StateError             (RuntimeError)  the operation is not valid in the current state
+     ├── ArtifactIntegrityError (RuntimeError)  a model artifact does not match its recorded
+     │                                         SHA-256: it is never unpickled (SECURITY.md)
      └── StoreError             (RuntimeError)  the ops store or the model registry failed
           ├── RegistryUnavailableError (ConnectionError) the registry cannot be reached (down,
           │                                         5xx, timeout); HTTP 503
@@ -21,11 +23,14 @@ Vendor errors are translated where they enter, by error code, and chained (``rai
 from exc``): MLflow's in registry/_mlflow_errors.py (not found, unavailable, permission,
 invalid input, conflict; anything else a ``StoreError`` that names MLflow's code).
 
-Only the CLI and the HTTP layer catch ``OpsloopError`` broadly and turn it into a
+Every message has its credentials masked (``opsloop.redact``): a password in a URI is never
+shown. Only the CLI and the HTTP layer catch ``OpsloopError`` broadly and turn it into a
 one-line message or a JSON error body.
 """
 
 from __future__ import annotations
+
+from opsloop.redact import redact
 
 
 class OpsloopError(Exception):
@@ -39,10 +44,11 @@ class OpsloopError(Exception):
         got: str | None = None,
         fix: str | None = None,
     ) -> None:
-        self.what = what
-        self.expected = expected
-        self.got = got
-        self.fix = fix
+        # exception text and URIs can carry credentials: never in a message (SECURITY.md)
+        self.what = redact(what)
+        self.expected = None if expected is None else redact(expected)
+        self.got = None if got is None else redact(got)
+        self.fix = None if fix is None else redact(fix)
         super().__init__(self.message)
 
     @property
@@ -96,6 +102,11 @@ class NotFoundError(OpsloopError, LookupError):
 
 class StateError(OpsloopError, RuntimeError):
     """The operation is not valid in the current state (e.g. nothing to roll back to)."""
+
+
+class ArtifactIntegrityError(OpsloopError, RuntimeError):
+    """A model artifact (or a cached copy) does not match the digest recorded for it; it
+    was not unpickled."""
 
 
 class StoreError(OpsloopError, RuntimeError):

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from opsloop.registry.base import ModelRegistry
     from opsloop.serve.context import ServeContext
     from opsloop.services import AdminService, ReadService
-    from opsloop.services.view_models import MonitoringView, StatusView
+    from opsloop.services.dora_models import DoraView
+    from opsloop.services.view_models import AsOfView, MonitoringView, StatusView
     from opsloop.stages import Progress
     from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
@@ -186,9 +187,11 @@ class Project:
         steps: tuple[float, ...] | None = None,
         bake: timedelta | None = None,
         reason: str = "manual deployment",
+        force: bool = False,
     ) -> Deployment | Rollout:
         """Take `version` to production by `strategy` (default `deploy.strategy`):
-        blue_green switches now (a Deployment), canary/shadow start a Rollout."""
+        blue_green switches now (a Deployment), canary/shadow start a Rollout. A version
+        that failed its gate or was rejected needs `force` (recorded in the event)."""
         return self.admin.deploy(
             version,
             actor=self.actor,
@@ -196,6 +199,7 @@ class Project:
             steps=steps,
             bake_seconds=None if bake is None else bake.total_seconds(),
             reason=reason,
+            force=force,
         )
 
     def rollout_status(self) -> dict[str, Any] | None:
@@ -490,5 +494,35 @@ class Project:
         typed (`services.views.build_status`)."""
         return self.reads.status()
 
+    def status_at(self, at: datetime | str) -> AsOfView:
+        """Which version answered at `at` (ISO 8601, or a duration ago such as ``3d``) and
+        the traffic split of the rollout running then."""
+        return self.reads.status_at(_instant(at, "at"))
+
+    def dora(
+        self,
+        *,
+        since: datetime | str = "90d",
+        until: datetime | str | None = None,
+        model: str | None = None,
+    ) -> DoraView:
+        """DORA metrics over the period (default the last 90 days) for `model`, or for every
+        model deployed in the ops store (docs/dora.md)."""
+        return self.reads.dora(
+            since=_instant(since, "since"),
+            until=None if until is None else _instant(until, "until"),
+            model=model,
+        )
+
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
         return self.reads.events(limit=limit, kinds=kinds)
+
+
+def _instant(value: datetime | str, option: str) -> datetime:
+    """A datetime as given, or text read by `data.window.parse_instant` (ISO 8601 or a
+    duration ago such as ``90d``)."""
+    if isinstance(value, datetime):
+        return value
+    from opsloop.data.window import parse_instant
+
+    return parse_instant(value, option)

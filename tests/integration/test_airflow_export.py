@@ -168,7 +168,12 @@ def test_drift_retrains_through_airflow(tmp_path: Path, airflow: dict[str, str])
     root = tmp_path / "churn"
     code, out = run_cli("init", str(root), "--example", "churn")
     assert code == 0, out
+    # the Airflow plumbing is under test: each monitoring run judges the window ending now
+    # (the event clock's windows: tests/unit/orchestrate/test_agent_event_time.py)
+    config = root / "opsloop.yaml"
+    config.write_text(config.read_text().replace("monitor:\n", "monitor:\n  clock: answered\n", 1))
     p = Project(root)
+    assert p.config.monitor.clock == "answered"
     assert p.name == MODEL and p.train().promoted
     code, out = run_cli(
         "airflow",

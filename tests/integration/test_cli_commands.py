@@ -104,7 +104,8 @@ def test_monitor_and_agent_once_on_an_empty_window(churn: Path) -> None:
     assert tick["monitored"] is None and tick["fired"] == []
     assert any("monitor not due" in n for n in tick["notes"])
     code, out = run("agent", "-p", str(churn), "--once", "--force-monitor")
-    assert code == 0 and "Window" in out
+    # on the event clock the agent monitors the log's complete event windows: it has none
+    assert code == 0 and "no predictions of version 1 in the log" in out
 
 
 def test_approve_and_reject_errors(churn: Path) -> None:
@@ -144,7 +145,10 @@ def test_orchestrator_steps(churn: Path) -> None:
     assert code == 0, out
     checked = json.loads(out)
     assert checked["fired"] is False and checked["verdict"] is None
-    assert checked["tick"]["monitored"]["n_rows"] == 0  # monitored whatever the schedule
+    # monitored whatever the schedule; on the event clock: the log's complete event
+    # windows, and this log has none
+    assert checked["tick"]["monitored"] is None and checked["tick"]["monitored_windows"] == []
+    assert "monitor: no predictions of version 1 in the log" in checked["tick"]["notes"]
     code, out = run("triggers", "check", "-p", str(churn))
     assert code == 0 and "No retrain trigger fired" in out
     code, out = run("rollout", "advance", "churn", "-p", str(churn), "--json")

@@ -203,6 +203,23 @@ def test_every_page_shows_the_status_numbers_and_charts(
     page.click("#full-report")
     assert "drift" in page.content().lower() and page.locator("svg").count() > 0
 
+    dora = json.loads(opsloop("dora", "-p", str(project), "--json").stdout)
+    page.goto(f"{server}/ui/dora")
+    overall = page.locator("#dora tr[data-model='']")
+    assert (
+        int(overall.locator("[data-field=promotions]").inner_text())
+        == dora["overall"]["promotions"]
+    )
+    churn = page.locator("#dora tr[data-model='churn']")
+    figures = next(m["figures"] for m in dora["models"] if m["model"] == "churn")
+    assert int(churn.locator("[data-field=promotions]").inner_text()) == figures["promotions"]
+    assert (
+        churn.locator("[data-field=cfr]")
+        .inner_text()
+        .startswith(f"{figures['change_failure_rate']:.0%}")
+    )
+    assert page.locator("dt").count() == 5  # the definitions are on the page
+
     page.goto(f"{server}/ui/events?model=churn&kind=promoted")
     kinds = page.locator("#events tr[data-kind]").evaluate_all(
         "rows => rows.map(r => r.dataset.kind)"
@@ -272,3 +289,13 @@ def test_approve_and_roll_back_through_the_buttons(
     assert rolled and rolled[-1].actor == "ui:alice"
     wait_for_version(server, project, "2")
     assert status(project)["deployment"]["version"] == "2"
+
+    # as of an instant while v1 served (between the approval and the rollback)
+    served = [d for d in store.list_deployments("churn") if d.version == pending][-1]
+    at = (served.ts + (deployment.ts - served.ts) / 2).isoformat()
+    page.goto(f"{server}/ui/models/churn/deployment")
+    page.fill("#asof-form input[name=at]", at)
+    page.click("#asof-form button")
+    assert page.locator("[data-field=asof-version]").inner_text() == pending
+    cli = json.loads(opsloop("status", "-p", str(project), "--at", at, "--json").stdout)
+    assert cli["version"] == pending

@@ -89,7 +89,9 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from opsloop.errors import OpsloopError
+        from opsloop.redact import install_log_redaction
 
+        install_log_redaction()  # no credentials in any log line (SECURITY.md)
         try:
             return fn(*args, **kwargs)
         except OpsloopError as exc:
@@ -350,11 +352,18 @@ def deploy(
         typer.Option(help="Time each step runs before it can pass, e.g. 5m (default deploy.bake)."),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "manual",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Deploy a version that failed its gate or was rejected (audited)."
+        ),
+    ] = False,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
 ) -> None:
     """Deploy VERSION: switch at once (blue_green) or start a canary/shadow rollout that
-    is analysed step by step and rolled back automatically on a breach (skips the gate)."""
+    is analysed step by step and rolled back automatically on a breach. A version that
+    failed its gate or was rejected needs --force (recorded in the audit log)."""
     from opsloop.config import parse_duration
     from opsloop.errors import InvalidInputError
     from opsloop.store.records import Rollout
@@ -372,7 +381,9 @@ def deploy(
     except ValueError as exc:
         raise InvalidInputError(f"--bake: {exc}") from None
     p = open_project(project, stack, name)
-    result = p.deploy(version, strategy=strategy, steps=step_list, bake=bake_time, reason=reason)
+    result = p.deploy(
+        version, strategy=strategy, steps=step_list, bake=bake_time, reason=reason, force=force
+    )
     if isinstance(result, Rollout):
         console().print(
             f"[green]Started[/] a {result.strategy} rollout of {name} version "
@@ -976,12 +987,14 @@ def agent(
     import threading
 
     from opsloop.errors import InvalidInputError
+    from opsloop.redact import install_log_redaction
 
     try:
         every = parse_duration(interval)
     except ValueError as exc:
         raise InvalidInputError(f"--interval: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    install_log_redaction()  # the handler basicConfig just made
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the tick, free the lease
     console().print(f"Agent running for [bold]{p.name}[/] every {interval}; Ctrl-C to stop.")
@@ -1047,9 +1060,28 @@ def airflow_export(
 def status(
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Show which version answered at this past instant (ISO 8601, UTC unless an "
+            "offset is given, or this long ago, e.g. 3d) and the traffic split then.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Champion, challenger, deployment, last monitor verdict, pending approvals."""
+    if at is not None:
+        from opsloop.data.window import parse_instant
+
+        as_of = open_project(project, stack).status_at(parse_instant(at, "--at"))
+        if as_json:
+            print_json(as_of.to_json())
+        else:
+            from opsloop.cli.history import print_as_of
+
+            print_as_of(console(), as_of)
+        return
     from opsloop.cli.render import print_status
 
     view = open_project(project, stack).status_view()
@@ -1057,6 +1089,41 @@ def status(
         print_json(view.to_json())
     else:
         print_status(console(), view)
+
+
+@app.command()
+@handle_errors
+def dora(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    since: Annotated[
+        str,
+        typer.Option(help="The period's start: this long ago (e.g. 90d, 4w) or ISO 8601."),
+    ] = "90d",
+    until: Annotated[
+        str | None, typer.Option(help="The period's end (default now), as --since.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Only this model (default: every model deployed in the ops store)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """DORA metrics per model and overall: deployment frequency, lead time for changes,
+    change-failure rate and time to restore (definitions in docs/dora.md)."""
+    from opsloop.data.window import parse_instant
+
+    view = open_project(project, stack).dora(
+        since=parse_instant(since, "--since"),
+        until=None if until is None else parse_instant(until, "--until"),
+        model=model,
+    )
+    if as_json:
+        print_json(view.to_json())
+    else:
+        from opsloop.cli.history import print_dora
+
+        print_dora(console(), view)
 
 
 @app.command()

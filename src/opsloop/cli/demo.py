@@ -142,13 +142,7 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
     from rich.rule import Rule
 
     from opsloop.cli.render import StageProgress, print_monitor
-    from opsloop.examples.churn import (
-        FEATURES_CATEGORICAL,
-        FEATURES_NUMERIC,
-        ID,
-        TARGET,
-        TIME,
-    )
+    from opsloop.examples.churn import FEATURES_CATEGORICAL, FEATURES_NUMERIC, ID, TARGET, TIME
     from opsloop.examples.churn import generate as generate_churn
     from opsloop.project import Project
     from opsloop.scaffold import init_project
@@ -183,11 +177,14 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
             "(OIP v2 /v2/models/churn/infer and /predict)."
         )
 
-        # the event time goes with each request: the log's event_ts, what feedback selects by
+        # the records carry their event time: the phases one after the other over the
+        # last complete hour, the window the agent monitors on the event clock
         columns = [ID, TIME, *FEATURES_NUMERIC, *FEATURES_CATEGORICAL]
         per_phase = max(rows // len(PHASES), 50)
         frames = []
         now = datetime.now(UTC)
+        hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        phase = timedelta(hours=1) / len(PHASES)
         with Progress(
             TextColumn("4. Production traffic (drift {task.fields[drift]:.1f})"),
             BarColumn(),
@@ -199,8 +196,8 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
                 bar.update(task, drift=drift)
                 frame = generate_churn(
                     per_phase,
-                    now - timedelta(minutes=1),
-                    now,
+                    hour + i * phase,
+                    hour + (i + 1) * phase,
                     drift=drift,
                     seed=1000 + i,
                     id_prefix=f"prod{i}",
@@ -226,7 +223,7 @@ def run_demo(path: Path | None, *, console: Console, rows: int = 3000) -> dict[s
 
         def logged() -> bool:
             window = project.engine.read_window(
-                name, now - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=1)
+                name, hour, datetime.now(UTC) + timedelta(minutes=1)
             )
             return len(window) >= len(production)
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` 
         MultivariateBandView,
         StatusView,
         TrainingView,
+        VersionView,
     )
     from opsloop.store.records import Event, MonitorResult
 
@@ -475,6 +476,8 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
     )
     if s.champion is not None and s.champion.training is not None:
         table.add_row("  trained on", training_line(s.champion.training))
+    if s.champion is not None:
+        table.add_row("  inference", inference_line(s.champion))
     ch = s.challenger
     if ch is None:
         table.add_row("challenger", "—")
@@ -488,6 +491,7 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         table.add_row("challenger", f"version {ch.version} — gate {gate_text}")
         if ch.training is not None:
             table.add_row("  trained on", training_line(ch.training))
+        table.add_row("  inference", inference_line(ch))
     ro = s.rollout
     if ro is not None and (
         ro.status == "running"
@@ -578,6 +582,16 @@ def training_line(t: TrainingView) -> str:
     if t.event_start and t.event_end:
         text += f", events {t.event_start[:19]} to {t.event_end[:19]}"
     return text
+
+
+def inference_line(v: VersionView) -> str:
+    """How a version is served, as verified at registration (the server re-checks at load)."""
+    inf = v.inference
+    if inf is None:
+        return "not checked at registration (the server checks at load)"
+    if inf.path == "compiled":
+        return f"compiled — {inf.reason}"
+    return f"plain — {inf.reason}"
 
 
 def rollout_line(ro: dict[str, Any]) -> str:

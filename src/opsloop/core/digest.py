@@ -31,6 +31,7 @@ _TOP_KEYS = (
     "window_end",
     "n_rows",
     "n_labelled",
+    "n_labels_unusable",
     "drifted_features",
     "performance_metric",
     "performance_value",

@@ -8,6 +8,7 @@ exactly the keys that were read or set (``exclude_unset``), so a stored summary 
 to the same JSON; numbers keep their type (`Num`: an int stays an int).
 
 Keys (docs/monitoring.md): ``window_start``, ``window_end``, ``n_rows``, ``n_labelled``,
+``n_labels_unusable``,
 ``drift`` (`DriftSummary`), ``drifted_features``, ``performance`` (metric → value),
 ``performance_metric``, ``performance_value``, ``performance_floor``,
 ``performance_degraded``, ``notes``, ``estimated_performance`` (`EstimatedPerformance`),
@@ -323,6 +324,7 @@ class MonitorSummary(Model):
     window_end: str | None = None
     n_rows: int | None = None
     n_labelled: int | None = None
+    n_labels_unusable: int | None = None  # stored labels that did not fit the target
     drift: DriftSummary | None = None
     drifted_features: list[str] = []
     performance: dict[str, Num | None] = {}

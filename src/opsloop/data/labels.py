@@ -11,14 +11,21 @@ matched exactly (after trimming spaces), never by case.
 
 By default any invalid row rejects the whole file (`LabelValidationError`, with the counts
 per reason and a few examples); `skip_invalid` keeps the valid rows and counts the rest.
+
+Which label wins: one file may not give one id two different labels (every copy is
+rejected: the file is refused, or with `skip_invalid` those rows are left out); across
+files the newest stored label of an id wins (the engine joins by `label_ts`, the time the
+file was added). Stored rows written before validation existed can still hold anything:
+`usable_labels` is what monitoring applies to them — rows that do not fit the target are
+skipped and counted, never passed to a metric.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -50,6 +57,56 @@ class LabelContract:
             return "any non-empty value (no trained version recorded the classes)"
         where = f" of version {self.version}" if self.version is not None else ""
         return f"one of the classes{where} {list(self.classes)}"
+
+
+class TrainedEvent(Protocol):
+    """What `contract_from_events` reads of a `trained` event (the store's `Event`)."""
+
+    @property
+    def version(self) -> str | None: ...
+
+    @property
+    def evidence(self) -> Mapping[str, Any]: ...
+
+
+def contract_from_events(
+    trained: Sequence[TrainedEvent], task: str, version: str | None
+) -> LabelContract:
+    """The contract recorded in `version`'s `trained` event (`trained`: oldest first), else
+    the newest trained version's, else the task alone."""
+    newest_first = [e for e in reversed(trained) if e.version is not None]
+    chosen = next(
+        (e for e in newest_first if e.version == version), newest_first[0] if newest_first else None
+    )
+    if chosen is None:
+        return LabelContract(task)
+    recorded = chosen.evidence.get("target")
+    if not isinstance(recorded, Mapping) or recorded.get("classes") is None:
+        return LabelContract(task, version=chosen.version)
+    return LabelContract(task, tuple(recorded["classes"]), version=chosen.version)
+
+
+@dataclass(frozen=True)
+class UsableLabels:
+    """Stored labels as monitoring may use them: `labels` the usable ones (their original
+    index) normalised to the target's type; `unusable` how many were not, with up to three
+    `examples` of their values."""
+
+    labels: pd.Series
+    unusable: int
+    examples: tuple[str, ...]
+
+
+def usable_labels(labels: pd.Series, contract: LabelContract) -> UsableLabels:
+    """Check stored (non-null) labels against `contract` without raising: what does not
+    fit (e.g. "banana" for a 0/1 target, from a file stored before validation) is left out
+    and counted."""
+    values, fits = _normalise(labels, contract)
+    fits = fits.reindex(labels.index, fill_value=False).astype(bool)
+    bad = labels[~fits]
+    examples = tuple(dict.fromkeys(repr(v) for v in bad.head(50)))[:_EXAMPLES]
+    kept = _label_dtype(values[fits], labels[fits], contract) if fits.any() else labels[fits]
+    return UsableLabels(kept, int((~fits).sum()), examples)
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,10 @@ META_COLUMNS = (
 LABEL_COLUMNS = ("prediction_id", "label", "label_ts")
 # a reader's column for the hour of `ts` (the partition a row was written to)
 HOUR_KEY = "__opsloop_hour"
+# a reader's column for the index of the window a row falls in (a series of windows)
+WINDOW_KEY = "__opsloop_window"
 # what a feature may not be named: the log's own columns, the labels', a reader's
-RESERVED_NAMES = frozenset({*META_COLUMNS, *LABEL_COLUMNS, HOUR_KEY})
+RESERVED_NAMES = frozenset({*META_COLUMNS, *LABEL_COLUMNS, HOUR_KEY, WINDOW_KEY})
 CLOCK_COLUMNS: dict[Clock, str] = {"event": "event_ts", "answered": "ts"}
 
 

@@ -19,11 +19,13 @@ from opsloop.deploy.machine import (
     rollback,
     rollback_target,
 )
+from opsloop.deploy.reconcile import AliasDrift, find_drift, reconcile_champion, sync_champion
 from opsloop.deploy.steps import RolloutController, Step, advance, status
 
 __all__ = [
     "EXPIRY_ACTOR",
     "STRATEGIES",
+    "AliasDrift",
     "RolloutController",
     "Step",
     "abort",
@@ -31,11 +33,14 @@ __all__ = [
     "approve",
     "deploy",
     "expire_pending",
+    "find_drift",
     "promote",
     "promote_now",
+    "reconcile_champion",
     "record_approval",
     "reject",
     "rollback",
     "rollback_target",
     "status",
+    "sync_champion",
 ]

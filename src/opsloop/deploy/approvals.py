@@ -8,7 +8,9 @@ rollout (`machine.abort`). Pending approvals expire after `gate.approval_expiry`
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from types import EllipsisType
 
 from opsloop.config import format_duration
 from opsloop.deploy.machine import abort, deploy, drop_challenger, rollback, rollback_target
@@ -17,6 +19,8 @@ from opsloop.runtime import Runtime
 from opsloop.store.records import Approval
 
 EXPIRY_ACTOR = "opsloop (expiry)"
+APPROVAL_TAG = "opsloop.approval"
+_MAX_COMMENT = 4000  # MLflow keeps tag values up to 8000 characters
 
 
 def record_approval(
@@ -27,14 +31,43 @@ def record_approval(
     actor: str,
     comment: str = "",
     evidence: dict[str, object] | None = None,
+    decided_on: Approval | EllipsisType | None = ...,
 ) -> Approval:
     """Record an approval status in the ops store (the source of truth, with an event) and
-    mirror it as the version tag `opsloop.approval`, so MLflow users see it too."""
-    approval = rt.store.set_approval(
-        rt.model, version, status, actor=actor, comment=comment, evidence=evidence
+    mirror it as the version tag `opsloop.approval`, so MLflow users see it too: JSON
+    `{"decision", "actor", "ts", "comment"}` (`approval_tag`). `decided_on` is the
+    compare-and-set: the approval this decision was taken on (None: none yet); if another
+    decision was recorded since, a StateError names it and nothing is written."""
+    expected: int | EllipsisType | None = (
+        decided_on if decided_on is ... or decided_on is None else decided_on.id
     )
-    rt.registry.set_tag(rt.model, version, "opsloop.approval", status)
+    approval = rt.store.set_approval(
+        rt.model,
+        version,
+        status,
+        actor=actor,
+        comment=comment,
+        evidence=evidence,
+        expected_id=expected,
+    )
+    rt.registry.set_tag(rt.model, version, APPROVAL_TAG, approval_tag(approval))
+    if status == "rejected":  # rejected or expired: no longer under evaluation
+        drop_challenger(rt.registry, rt.model, version)
     return approval
+
+
+def approval_tag(approval: Approval) -> str:
+    """The `opsloop.approval` tag's value: the decision with who, when and why, as JSON
+    (MLflow tag values are strings; a long comment is cut to keep it under MLflow's limit)."""
+    return json.dumps(
+        {
+            "decision": approval.status,
+            "actor": approval.actor,
+            "ts": approval.ts.isoformat(),
+            "comment": approval.comment[:_MAX_COMMENT],
+        },
+        sort_keys=True,
+    )
 
 
 def approve(
@@ -76,6 +109,7 @@ def approve(
         actor=actor,
         comment=comment,
         evidence={"forced": force and (gate is None or not gate.passed or was_rejected)},
+        decided_on=previous,
     )
     if promote_now:
         current = rt.store.find_deployment(rt.model)
@@ -86,17 +120,29 @@ def approve(
                 reason=f"approved by {actor}" + (f": {comment}" if comment else ""),
                 actor=actor,
                 supersede=True,
+                force=True,  # this approval is the decision (forced above if it had to be)
             )
     return approval
 
 
 def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Approval:
-    """Reject a version; rejecting the current champion rolls back to the previous one."""
+    """Reject a version; rejecting the current champion rolls back to the previous one.
+    A decision's history is append-only: rejecting a version already rejected is a
+    StateError naming who rejected it, when and why (nothing is overwritten)."""
     version = str(version)
     rt.registry.get_version(rt.model, version)
+    previous = rt.store.find_approval(rt.model, version)
+    if previous is not None and previous.status == "rejected":
+        raise StateError(
+            f"version {version} of {rt.model!r} was already rejected by {previous.actor} at "
+            f"{previous.ts:%Y-%m-%d %H:%M:%S} UTC ({previous.comment or 'no comment'})",
+            fix="nothing to do; `opsloop events --kind rejected` shows the decision",
+        )
     running = rt.store.find_running_rollout(rt.model)
     if running is not None and running.candidate_version == version:
-        approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
+        approval = record_approval(
+            rt, version, "rejected", actor=actor, comment=comment, decided_on=previous
+        )
         abort(
             rt,
             actor=actor,
@@ -109,14 +155,15 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     is_champion = current is not None and current.version == version
     if is_champion:
         rollback_target(rt.store, rt.model)  # fail before recording anything if nowhere to go
-    approval = record_approval(rt, version, "rejected", actor=actor, comment=comment)
+    approval = record_approval(
+        rt, version, "rejected", actor=actor, comment=comment, decided_on=previous
+    )
     if is_champion:
         rollback(
             rt,
             actor=actor,
             reason=f"version {version} rejected by {actor}" + (f": {comment}" if comment else ""),
         )
-    drop_challenger(rt.registry, rt.model, version)
     return approval
 
 
@@ -140,6 +187,7 @@ def expire_pending(rt: Runtime, now: datetime | None = None) -> list[Approval]:
                     f"{pending.ts:%Y-%m-%d %H:%M} UTC, longer than gate.approval_expiry "
                     f"({format_duration(expiry)})",
                     evidence={"expired": True, "pending_since": pending.ts.isoformat()},
+                    decided_on=pending,
                 )
             )
     return expired

@@ -23,24 +23,28 @@ States: *undeployed* → *deployed* (a `stable` version, the newest `deployments
 - **shadow**: the candidate sees a mirror of `deploy.shadow_share` percent of requests; its
   answers are logged, never returned. After one passing bake it is promoted.
 
-The ops store's deployment history is the source of truth that servers converge on; the
-MLflow `champion` alias mirrors it. A direct switch moves the alias first and the deployment
-row is the commit point (if writing it fails, the alias is put back). A rollout's
-transitions are compare-and-set in the ops store (`store/rollouts.py`), so any number of
-controllers (every server replica, the agent) never apply one twice; there the store
-commits first and the alias is mirrored after, because the compare-and-set decides who
-promotes.
+The ops store's deployment history is the source of truth that servers converge on, and
+its single commit point: a direct switch is a compare-and-set on the revision the caller
+decided on (`store/deployments.py`), so of concurrent promotions, rollbacks, approvals and
+deploys exactly one commits and every other gets a StateError naming the winner (HTTP 409,
+CLI exit 1). The MLflow `champion` alias is derived from the committed row afterwards
+(`reconcile.sync_champion`), and the reconciler repairs any drift a crash left behind. A
+rollout's transitions are compare-and-set in the ops store too (`store/rollouts.py`), so
+any number of controllers (every server replica, the agent) never apply one twice.
 """
 
 from __future__ import annotations
 
+from types import EllipsisType
 from typing import Any
 
 from opsloop.config import check_canary_steps
-from opsloop.core.aliases import CHALLENGER, CHAMPION
+from opsloop.core.aliases import CHALLENGER
+from opsloop.deploy.reconcile import sync_champion
 from opsloop.errors import InvalidInputError, StateError
 from opsloop.registry.base import ModelRegistry
 from opsloop.runtime import Runtime
+from opsloop.store.deployments import revision_conflict
 from opsloop.store.records import Deployment, Rollout
 from opsloop.store.sql import OpsStore
 
@@ -59,9 +63,13 @@ def promote(
     event_kind: str = "promoted",
     evidence: dict[str, object] | None = None,
     strategy: str = "blue_green",
+    expected_revision: int | EllipsisType | None = ...,
 ) -> Deployment:
     """Make `version` the champion and the current deployment at once. A running rollout
-    ends: promoting its candidate completes it, promoting another version aborts it."""
+    ends: promoting its candidate completes it, promoting another version aborts it.
+
+    The deployment row commits if the current revision is still the one this call decided
+    on (`expected_revision`, else the one it reads first); the alias follows the commit."""
     version = str(version)
     rt.registry.get_version(rt.model, version)  # raises NotFoundError with a fix
     running = rt.store.find_running_rollout(rt.model)
@@ -70,29 +78,27 @@ def promote(
         if done is not None:
             return done
     current = rt.store.find_deployment(rt.model)
+    found = None if current is None else current.revision
+    if expected_revision is not ... and found != expected_revision:
+        assert current is not None
+        raise revision_conflict(current, version, expected_revision)
     if current is not None and current.version == version:
         raise StateError(
-            f"version {version} of {rt.model!r} is already deployed (revision {current.revision})",
+            f"version {version} of {rt.model!r} is already deployed (revision "
+            f"{current.revision}, by {current.actor} at {current.ts:%Y-%m-%d %H:%M:%S} UTC)",
             fix="nothing to do; `opsloop status` shows the deployment",
         )
-    previous_alias = rt.registry.find_alias(rt.model, CHAMPION)
-    rt.registry.set_alias(rt.model, CHAMPION, version)
-    try:
-        deployment = rt.store.record_deployment(
-            rt.model,
-            version,
-            strategy=strategy,
-            reason=reason,
-            actor=actor or rt.actor,
-            event_kind=event_kind,
-            evidence=evidence,
-        )
-    except Exception:
-        if previous_alias is None:
-            rt.registry.delete_alias(rt.model, CHAMPION)
-        else:
-            rt.registry.set_alias(rt.model, CHAMPION, previous_alias.version)
-        raise
+    deployment = rt.store.record_deployment(
+        rt.model,
+        version,
+        strategy=strategy,
+        reason=reason,
+        actor=actor or rt.actor,
+        event_kind=event_kind,
+        evidence=evidence,
+        expected_revision=found,
+    )
+    sync_champion(rt.registry, rt.store, rt.model)
     drop_challenger(rt.registry, rt.model, version)
     return deployment
 
@@ -102,6 +108,21 @@ def drop_challenger(registry: ModelRegistry, model: str, version: str) -> None:
     challenger = registry.find_alias(model, CHALLENGER)
     if challenger is not None and challenger.version == version:
         registry.delete_alias(model, CHALLENGER)
+
+
+def _overridden(store: OpsStore, model: str, version: str) -> str | None:
+    """Why deploying `version` overrides a decision (its gate failed, or it was rejected);
+    None when nothing is overridden."""
+    approval = store.find_approval(model, version)
+    if approval is not None and approval.status == "rejected":
+        return (
+            f"was rejected by {approval.actor} at {approval.ts:%Y-%m-%d %H:%M} UTC "
+            f"({approval.comment or 'no comment'})"
+        )
+    gate = store.find_gate(model, version)
+    if gate is not None and not gate.passed:
+        return f"failed its gate: {'; '.join(gate.reasons)}"
+    return None
 
 
 def _rolled_back_versions(store: OpsStore, model: str) -> set[str]:
@@ -163,6 +184,7 @@ def rollback(rt: Runtime, *, actor: str | None = None, reason: str = "") -> Depl
         actor=actor,
         event_kind="rolled_back",
         evidence={"from_version": current.version, "to_version": target},
+        expected_revision=current.revision,
     )
 
 
@@ -179,12 +201,15 @@ def deploy(
     reason: str,
     actor: str | None = None,
     supersede: bool = False,
+    force: bool = False,
 ) -> Deployment | Rollout:
     """Start taking `version` to production with `strategy` (default `deploy.strategy`).
 
     The first deployment of a model is always a direct switch (there is no stable version
     to compare with). With `supersede` (automatic paths: training, approval) a running
-    rollout of another version is aborted first; otherwise that is a StateError."""
+    rollout of another version is aborted first; otherwise that is a StateError. A version
+    that failed its gate or was rejected needs `force`, recorded in the event (as
+    `approve` does)."""
     cfg = rt.config.deploy
     strategy = strategy or cfg.strategy
     if strategy not in STRATEGIES:
@@ -199,6 +224,14 @@ def deploy(
     version = str(version)
     actor = actor or rt.actor
     rt.registry.get_version(rt.model, version)  # NotFoundError with a fix
+    forced = _overridden(rt.store, rt.model, version)
+    if forced and not force:
+        raise StateError(
+            f"version {version} of {rt.model!r} {forced}",
+            fix='pass --force (HTTP: "force": true) to deploy it anyway (recorded in the '
+            "audit log), or train a version that passes",
+        )
+    evidence: dict[str, object] = {"forced": forced} if forced else {}
     current = rt.store.find_deployment(rt.model)
     running = rt.store.find_running_rollout(rt.model)
     if running is not None:
@@ -227,7 +260,9 @@ def deploy(
             evidence={"superseded_by": version},
         )
     if current is None or strategy == "blue_green":
-        return promote(rt, version, reason=reason, actor=actor, strategy="blue_green")
+        return promote(
+            rt, version, reason=reason, actor=actor, strategy="blue_green", evidence=evidence
+        )
     if current.version == version:
         raise StateError(
             f"version {version} of {rt.model!r} is already deployed (revision {current.revision})",
@@ -245,6 +280,8 @@ def deploy(
         settings={"bake_seconds": bake},
         actor=actor,
         reason=reason,
+        expected_revision=current.revision,
+        evidence=evidence,
     )
     rt.registry.set_alias(rt.model, CHALLENGER, version)
     return rollout
@@ -276,8 +313,8 @@ def end_rollout(
         promote=promote_candidate,
     )
     if done is not None and promote_candidate:
-        # The ops store committed the promotion; mirror it as the MLflow aliases.
-        registry.set_alias(rollout.model, CHAMPION, rollout.candidate_version)
+        # The ops store committed the promotion; derive the MLflow aliases from it.
+        sync_champion(registry, store, rollout.model, rollout.env)
         drop_challenger(registry, rollout.model, rollout.candidate_version)
     return done
 

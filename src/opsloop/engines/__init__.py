@@ -17,6 +17,7 @@ from opsloop.engines.base import (
     ReconstructionErrors,
     WindowProfiler,
     WindowReader,
+    WindowSeries,
 )
 from opsloop.errors import ConfigError
 
@@ -47,5 +48,6 @@ __all__ = [
     "ReconstructionErrors",
     "WindowProfiler",
     "WindowReader",
+    "WindowSeries",
     "create_engine",
 ]

@@ -15,9 +15,9 @@ carry `event_ts` (equal to `ts` for files written before the column existed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from opsloop.data.predlog import META_COLUMNS
@@ -212,7 +212,46 @@ class WindowScanner(Protocol):
         ...
 
 
+class WindowSeries(Protocol):
+    """Many consecutive windows of the log at once (a backfill, the agent's catch-up on
+    event time), and where the log's times lie."""
+
+    def scan_windows(
+        self,
+        model: str,
+        start: datetime,
+        every: timedelta,
+        indexes: Sequence[int],
+        reference: Profile,
+        *,
+        version: str | None = None,
+        clock: Clock = "event",
+        scores: bool = False,
+        transform: Transform | None = None,
+        exact: Callable[[Profile], Sequence[str]] | None = None,
+        limit: int = 0,
+    ) -> Iterator[tuple[int, WindowScan]]:
+        """`(i, scan)` for each window ``[start + i·every, start + (i+1)·every)`` of
+        `indexes` (ascending) that has rows of `read_window(..., version=version)`, in
+        order; each `scan` equal to `scan_window` of that window. Windows without rows are
+        not yielded, and cost nothing beyond the shared pass."""
+        ...
+
+    def log_span(
+        self, model: str, *, version: str | None = None, clock: Clock = "event"
+    ) -> tuple[datetime, datetime] | None:
+        """(oldest, newest) time on `clock` of the rows `read_window(..., version=version)`
+        would select from the whole log; None when there are none."""
+        ...
+
+
 class Engine(
-    WindowReader, WindowProfiler, ReconstructionErrors, WindowScanner, FeedbackReader, Protocol
+    WindowReader,
+    WindowProfiler,
+    ReconstructionErrors,
+    WindowScanner,
+    WindowSeries,
+    FeedbackReader,
+    Protocol,
 ):
     """Every capability: what a `Runtime` holds and the monitor job uses."""

@@ -12,8 +12,8 @@ so only the requested window is materialised.
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -428,6 +428,85 @@ class DuckDBEngine:
                 got = read_values(con, source, params, present, limit=limit)
                 values = {name: got.get(name, []) for name in wanted}
         return WindowScan(profile, labelled, all_scores, values, error)
+
+    def scan_windows(
+        self,
+        model: str,
+        start: datetime,
+        every: timedelta,
+        indexes: Sequence[int],
+        reference: Profile,
+        *,
+        version: str | None = None,
+        clock: Clock = "event",
+        scores: bool = False,
+        transform: Transform | None = None,
+        exact: Callable[[Profile], Sequence[str]] | None = None,
+        limit: int = 0,
+    ) -> Iterator[tuple[int, WindowScan]]:
+        """One statement over the log profiles every window of the series (grouped by the
+        window's index: `engines/series_sql.py`); then, per batch of windows of at most
+        `series_sql.BATCH_ROWS` rows, one pass for the labelled rows and scores and one
+        for the raw values the exact KS needs."""
+        from opsloop.engines import series_sql as sq
+        from opsloop.engines.profile_sql import describe
+
+        pattern = self._pattern(model)
+        if pattern is None or not indexes:
+            return
+        at = start.astimezone(UTC)
+        start_us = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        every_us = every // timedelta(microseconds=1)
+        column = clock_column(clock)
+
+        def source(first: int, last: int) -> tuple[str, list[object]]:
+            preds, params = self._preds(
+                pattern, at + first * every, at + (last + 1) * every, version, clock=clock
+            )
+            return sq.keyed(preds, column, start_us, every_us), params
+
+        wanted = set(indexes)
+        with self._connect() as con:
+            whole, params = source(indexes[0], indexes[-1])
+            columns = describe(con, whole, params)
+            found, errors = sq.profiles(
+                con, reference, whole, params, columns, transform, time=column
+            )
+            present = [i for i in sorted(found) if i in wanted]
+            sizes = {i: found[i].n_rows for i in present}
+            latest = self._latest_labels()
+            for batch in sq.batches(sizes, present, sq.BATCH_ROWS):
+                rows, params = source(batch[0], batch[-1])
+                labelled, all_scores = sq.scanned_rows(con, rows, params, columns, latest, scores)
+                needs = sq.wanted_values(found, batch, exact)
+                values = sq.exact_values(con, rows, params, columns, needs, limit=limit)
+                for i in batch:
+                    yield (
+                        i,
+                        WindowScan(
+                            found[i],
+                            labelled.get(i, pd.DataFrame(columns=list(LABELLED_COLUMNS))),
+                            all_scores.get(i, np.empty(0)) if scores else None,
+                            values.get(i),
+                            None if transform is None else errors.get(i, (0, None)),
+                        ),
+                    )
+
+    def log_span(
+        self, model: str, *, version: str | None = None, clock: Clock = "event"
+    ) -> tuple[datetime, datetime] | None:
+        pattern = self._pattern(model)
+        if pattern is None:
+            return None
+        everything = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
+        preds, params = self._preds(pattern, *everything, version, clock=clock)
+        column = _ident(clock_column(clock))
+        with self._connect() as con:
+            row = con.execute(f"SELECT min({column}), max({column}) FROM ({preds})", params)
+            found = row.fetchone()
+        if found is None or found[0] is None:
+            return None
+        return found[0].astimezone(UTC), found[1].astimezone(UTC)
 
     def _scan_rows(
         self,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -175,6 +175,52 @@ class MemoryEngine:
             self._values(frame, wanted, limit) if wanted else None,
             None if transform is None else frame_error(frame, transform),
         )
+
+    def scan_windows(
+        self,
+        model: str,
+        start: datetime,
+        every: timedelta,
+        indexes: Sequence[int],
+        reference: Profile,
+        *,
+        version: str | None = None,
+        clock: Clock = "event",
+        scores: bool = False,
+        transform: Transform | None = None,
+        exact: Callable[[Profile], Sequence[str]] | None = None,
+        limit: int = 0,
+    ) -> Iterator[tuple[int, WindowScan]]:
+        """`scan_window` of each window of the series that has rows."""
+        for i in indexes:
+            scan = self.scan_window(
+                model,
+                start + i * every,
+                start + (i + 1) * every,
+                reference,
+                version=version,
+                clock=clock,
+                scores=scores,
+                transform=transform,
+                exact=exact,
+                limit=limit,
+            )
+            if scan.profile.n_rows:
+                yield i, scan
+
+    def log_span(
+        self, model: str, *, version: str | None = None, clock: Clock = "event"
+    ) -> tuple[datetime, datetime] | None:
+        # pandas' range of timestamps: any log row is within it
+        first, last = datetime(1700, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+        frame = self._window(first, last, clock)
+        if version is not None and len(frame):
+            keep = (frame["model_version"].astype(str) == version) & (frame["route"] != "shadow")
+            frame = frame[keep]
+        if not len(frame):
+            return None
+        when = pd.to_datetime(frame[clock_column(clock)], utc=True)
+        return when.min().to_pydatetime(), when.max().to_pydatetime()
 
     @staticmethod
     def _values(frame: pd.DataFrame, names: Sequence[str], limit: int) -> dict[str, list[float]]:

@@ -39,8 +39,8 @@ def _encoded(col: Column, present: bool) -> str:
     return f"CASE WHEN {v} IS NULL THEN {num(col.impute)} {whens} ELSE {num(0.0)} END"
 
 
-def _errors(transform: Transform, source: str, columns: set[str]) -> str:
-    """A query of one column `e`: each row's reconstruction error."""
+def _errors(transform: Transform, source: str, columns: set[str], keys: Sequence[str] = ()) -> str:
+    """A query of each row's reconstruction error `e` (after the columns `keys`)."""
     zs = [
         f"({_encoded(col, col.name in columns)} - {num(col.mean)}) / {num(col.scale)} AS z{j}"
         for j, col in enumerate(transform.columns)
@@ -51,9 +51,10 @@ def _errors(transform: Transform, source: str, columns: set[str]) -> str:
         ts.append(f"{terms} AS t{m}")
     zz = " + ".join(f"z{j} * z{j}" for j in range(len(transform.columns)))
     tt = " + ".join(f"t{m} * t{m}" for m in range(len(transform.components)))
+    head = "".join(f"{k}, " for k in keys)
     return (
-        f"SELECT sqrt(greatest(({zz}) - ({tt}), 0.0)) AS e FROM ("
-        f"SELECT *, {', '.join(ts)} FROM (SELECT {', '.join(zs)} FROM {source}))"
+        f"SELECT {head}sqrt(greatest(({zz}) - ({tt}), 0.0)) AS e FROM ("
+        f"SELECT *, {', '.join(ts)} FROM (SELECT {head}{', '.join(zs)} FROM {source}))"
     )
 
 
@@ -62,13 +63,18 @@ def error_query(transform: Transform, source: str, columns: set[str]) -> str:
     return f"SELECT count(*), avg(e) FROM ({_errors(transform, source, columns)})"
 
 
-def error_branch(transform: Transform, source: str, columns: set[str], f: int) -> str:
+def error_branch(
+    transform: Transform, source: str, columns: set[str], f: int, keys: Sequence[str] = ()
+) -> str:
     """The same aggregate as a branch of `profile_sql.profile_branches`' `UNION ALL`
-    (its row shape, tagged `f`): rows in `n`, the mean error in `s`."""
+    (its row shape, tagged `f`, grouped by `keys` as they are): rows in `n`, the mean
+    error in `s`."""
+    head = "".join(f"{k}, " for k in keys)
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
     return (
-        f"SELECT {int(f)} AS f, NULL::DOUBLE AS code, false AS inf, count(*) AS n, "
+        f"SELECT {head}{int(f)} AS f, NULL::DOUBLE AS code, false AS inf, count(*) AS n, "
         "NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, avg(e) AS s, NULL::DOUBLE AS ss, 0 AS te, "
-        f"NULL::BIGINT AS newest FROM ({_errors(transform, source, columns)})"
+        f"NULL::BIGINT AS newest FROM ({_errors(transform, source, columns, keys)}){group}"
     )
 
 

@@ -90,6 +90,7 @@ def gate_and_record(
 def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateReport:
     """Gate `version` again on the holdout of its own training window, against the current
     champion (or, for the champion itself, against the champion it was gated against)."""
+    from opsloop.artifacts import load_verified
     from opsloop.core.aliases import CHAMPION
     from opsloop.data.split import time_split
 
@@ -118,13 +119,13 @@ def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateRepo
     champion = None
     if champion_version is not None:
         try:
-            champion = rt.registry.load(rt.model, champion_version)
+            champion = load_verified(rt.registry, rt.store, rt.model, champion_version)
         except NotFoundError:
             champion = None
     report, _ = gate_and_record(
         rt,
         holdout=holdout,
-        challenger=rt.registry.load(rt.model, version),
+        challenger=load_verified(rt.registry, rt.store, rt.model, version),
         champion=champion,
         window=key,
         actor=actor,

@@ -3,7 +3,9 @@ version from an existing prediction log.
 
 The windows are ``[from + i·every, from + (i+1)·every)`` that end by ``to`` (a remainder
 shorter than ``every`` is not monitored: its statistics would not be comparable). They are
-monitored oldest first, so each is compared with the one before it. Idempotent per window:
+monitored oldest first, so each is compared with the one before it, and read by the engine
+in one series scan (`Engine.scan_windows`: one pass over the log groups every row by its
+window, so empty windows cost nothing), then judged one by one. Idempotent per window:
 a window that already has a result for the version is skipped, or with ``replace``
 monitored again and its old result replaced (deleted in the same transaction as the new
 one is stored; the events of the old one stay in the audit log). Windows in which the
@@ -25,6 +27,7 @@ from opsloop.runtime import Runtime
 from opsloop.store.records import MonitorResult
 
 if TYPE_CHECKING:
+    from opsloop.monitor.job import VersionInputs
     from opsloop.monitor.run import MonitorReport
 
 MAX_WINDOWS = 10_000
@@ -100,19 +103,51 @@ def backfill(
     on_window: OnWindow | None = None,
 ) -> BackfillResult:
     """Monitor every window of `plan_windows` for `version` (default: deployed)."""
-    from opsloop.monitor.job import (
-        deployed_version,
-        evaluate_window,
-        load_version,
-        record_window,
-    )
+    from opsloop.monitor.job import deployed_version, load_version
 
     windows = plan_windows(start, end, every)
     inputs = load_version(rt, version or deployed_version(rt))
-    version, reference = inputs.version, inputs.reference
-    result = BackfillResult(version=version, windows=[w.key for w in windows])
+    result = BackfillResult(version=inputs.version, windows=[w.key for w in windows])
     if windows[-1].end < end:
         result.remainder = f"{windows[-1].end.isoformat()}/{end.isoformat()}"
+    monitor_series(rt, windows, inputs, result, replace=replace, on_window=on_window)
+    return result
+
+
+def monitor_series(
+    rt: Runtime,
+    windows: list[Window],
+    inputs: VersionInputs,
+    result: BackfillResult,
+    *,
+    replace: bool = False,
+    on_window: OnWindow | None = None,
+) -> None:
+    """Monitor consecutive `windows` of equal length (oldest first) into `result`: the
+    ones not yet monitored (all with `replace`) are read by the engine in one series scan
+    (`Engine.scan_windows`); windows without rows of the version are skipped."""
+    from opsloop.monitor.drift import exact_features
+    from opsloop.monitor.job import judge_scan, record_window
+
+    cfg, version, reference = rt.config, inputs.version, inputs.reference
+    existing = {
+        w.key: rt.store.list_monitor_window(rt.model, version, w.start, w.end) for w in windows
+    }
+    todo = [i for i, w in enumerate(windows) if replace or not existing[w.key]]
+    scans = rt.engine.scan_windows(
+        rt.model,
+        windows[0].start,
+        windows[0].end - windows[0].start,
+        todo,
+        reference,
+        version=version,
+        clock=cfg.monitor.clock,
+        scores=inputs.cbpe is not None,
+        transform=inputs.transform,
+        exact=lambda current: exact_features(reference, current, cfg.monitor.drift),
+        limit=cfg.monitor.drift.exact_max_rows,
+    )
+    scanned = next(scans, None)
     # Each window is stored after the next one is evaluated, so that the last one monitored
     # is stored with its HTML report; storing stays in window order (each is compared with
     # the one stored before it).
@@ -124,19 +159,19 @@ def backfill(
         )
         result.replaced += replaces
 
-    for window in windows:
-        existing = rt.store.list_monitor_window(rt.model, version, window.start, window.end)
-        if existing and not replace:
-            outcome = f"skipped: already monitored (result {existing[-1].id})"
+    for i, window in enumerate(windows):
+        found = existing[window.key]
+        if found and not replace:
+            outcome = f"skipped: already monitored (result {found[-1].id})"
+        elif scanned is None or scanned[0] != i:
+            outcome = f"skipped: no predictions of version {version}"
         else:
-            report = evaluate_window(rt, window, inputs)
-            if report.n_rows == 0:
-                outcome = f"skipped: no predictions of version {version}"
-            else:
-                if pending is not None:
-                    store(*pending, html=False)
-                pending = (report, tuple(r.id for r in existing))
-                outcome = "replaced" if existing else "monitored"
+            report = judge_scan(rt, window, inputs, scanned[1])
+            scanned = next(scans, None)
+            if pending is not None:
+                store(*pending, html=False)
+            pending = (report, tuple(r.id for r in found))
+            outcome = "replaced" if found else "monitored"
         if outcome.startswith("skipped"):
             result.skipped.append(
                 {"window": window.key, "reason": outcome.removeprefix("skipped: ")}
@@ -146,4 +181,3 @@ def backfill(
     if pending is not None:
         store(*pending, html=True)
         result.report_path = result.monitored[-1].report_path
-    return result

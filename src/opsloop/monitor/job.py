@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsloop.core.digest import digest
 from opsloop.data.features import FeatureSpec, features_from_json
+from opsloop.data.labels import LabelContract, contract_from_events
 from opsloop.data.window import Window
 from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.monitor.events import monitor_events
@@ -24,8 +25,10 @@ from opsloop.store.records import MonitorResult, NewMonitorResult
 if TYPE_CHECKING:
     from opsloop.core.profile import Profile
     from opsloop.core.transform import Transform
+    from opsloop.engines.base import WindowScan
     from opsloop.monitor.cbpe import CBPEReference
     from opsloop.monitor.quality import ColumnContract, Expectations
+    from opsloop.monitor.reference import DriftReferences
     from opsloop.monitor.run import MonitorReport
     from opsloop.monitor.thresholds import LearnedThresholds
 
@@ -40,6 +43,9 @@ def deployed_version(rt: Runtime) -> str:
             fix="train and promote a model first (`opsloop train`)",
         )
     return deployment.version
+
+
+_TRAINED_EVENTS = 200  # how far back a version's `trained` event is looked for
 
 
 @dataclass
@@ -59,6 +65,7 @@ class VersionInputs:
     learned: LearnedThresholds | None = None
     transform: Transform | None = None
     training_window: Window | None = None  # what the reference profile was fitted on
+    label_contract: LabelContract | None = None  # what its labels must be (`trained` event)
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,27 +95,17 @@ def load_version(rt: Runtime, version: str) -> VersionInputs:
     inputs.cbpe = _cbpe_reference(rt, version)
     inputs.learned = load_learned(rt, version, inputs.notes)
     inputs.transform = load_transform(rt, version, inputs.notes)
+    trained = rt.store.list_events(rt.model, kinds=["trained"], limit=_TRAINED_EVENTS)
+    inputs.label_contract = contract_from_events(trained, rt.config.task, version)
     return inputs
 
 
 def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> MonitorReport:
     """Drift, quality and performance of the rows `inputs.version` answered in `window`."""
     from opsloop.monitor.drift import exact_features
-    from opsloop.monitor.reference import choose_references, judge_multivariate
-    from opsloop.monitor.run import run_monitor
 
-    cfg, version, reference = rt.config, inputs.version, inputs.reference
-    # each feature's drift reference: training, or a rolling / cycle period of the log
-    refs = choose_references(
-        rt.engine,
-        model=rt.model,
-        version=version,
-        window=window,
-        training=reference,
-        features=[f.name for f in inputs.features],
-        cfg=cfg.monitor,
-        training_window=inputs.training_window,
-    )
+    cfg = rt.config
+    refs = choose_drift_references(rt, window, inputs)
     # one scan of the rows the version answered users (not its shadow answers during a
     # rollout) in the window on `monitor.clock` (event time by default): profile, labelled
     # rows, scores, multivariate error, raw values for exact KS
@@ -116,14 +113,49 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         rt.model,
         window.start,
         window.end,
-        reference,
-        version=version,
+        inputs.reference,
+        version=inputs.version,
         clock=cfg.monitor.clock,
         scores=inputs.cbpe is not None,
         transform=inputs.transform,
         exact=lambda current: exact_features(refs.profile, current, cfg.monitor.drift),
         limit=cfg.monitor.drift.exact_max_rows,
     )
+    return judge_scan(rt, window, inputs, scan, refs)
+
+
+def choose_drift_references(rt: Runtime, window: Window, inputs: VersionInputs) -> DriftReferences:
+    """Each feature's drift reference for `window`: training, or a rolling / cycle period
+    of the log (`monitor.reference`)."""
+    from opsloop.monitor.reference import choose_references
+
+    return choose_references(
+        rt.engine,
+        model=rt.model,
+        version=inputs.version,
+        window=window,
+        training=inputs.reference,
+        features=[f.name for f in inputs.features],
+        cfg=rt.config.monitor,
+        training_window=inputs.training_window,
+    )
+
+
+def judge_scan(
+    rt: Runtime,
+    window: Window,
+    inputs: VersionInputs,
+    scan: WindowScan,
+    refs: DriftReferences | None = None,
+) -> MonitorReport:
+    """The report of a window from what the engine read of it (`scan_window`, or one
+    window of `scan_windows`); `refs` its drift references (chosen here when not given)."""
+    from opsloop.monitor.reference import judge_multivariate
+    from opsloop.monitor.run import run_monitor
+
+    cfg = rt.config
+    if refs is None:
+        refs = choose_drift_references(rt, window, inputs)
     multivariate = mv_reference = None
     if inputs.transform is not None and scan.error is not None:
         n, value = scan.error
@@ -138,7 +170,7 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
             training_window=inputs.training_window,
         )
     report = run_monitor(
-        reference=reference,
+        reference=inputs.reference,
         current=scan.profile,
         labelled=scan.labelled,
         features=inputs.features,
@@ -155,6 +187,7 @@ def evaluate_window(rt: Runtime, window: Window, inputs: VersionInputs) -> Monit
         multivariate=multivariate,
         drift_reference=refs.profile,
         references=refs.used,
+        label_contract=inputs.label_contract,
     )
     report.multivariate_reference = mv_reference
     report.notes.extend([*refs.notes, *inputs.notes])

@@ -13,6 +13,7 @@ from opsloop.config import LOWER_IS_BETTER, MonitorConfig, PerformanceConfig
 from opsloop.core.profile import Profile
 from opsloop.core.summaries import MonitorSummary
 from opsloop.data.features import FeatureSpec
+from opsloop.data.labels import LabelContract, usable_labels
 from opsloop.metrics import compute_metrics
 from opsloop.monitor.drift import DriftResult, Values, detect_drift
 from opsloop.monitor.multivariate import MultivariateResult
@@ -45,6 +46,8 @@ class MonitorReport:
     # the reference each feature (and the score) was judged against (monitor.reference)
     references: dict[str, ReferenceUsed] = field(default_factory=dict)
     multivariate_reference: ReferenceUsed | None = None  # what the band was centred on
+    # stored labels of the window's rows that do not fit the target (skipped, noted)
+    n_labels_unusable: int = 0
 
     @property
     def drift_detected(self) -> bool:
@@ -63,6 +66,7 @@ class MonitorReport:
             "window_end": self.window_end.isoformat(),
             "n_rows": self.n_rows,
             "n_labelled": self.n_labelled,
+            "n_labels_unusable": self.n_labels_unusable,
             "drift": self._drift_dict(),
             "drifted_features": self.drift.drifted_features,
             "performance": self.performance,
@@ -118,6 +122,7 @@ def run_monitor(
     multivariate: MultivariateResult | None = None,
     drift_reference: Profile | None = None,
     references: Mapping[str, ReferenceUsed] | None = None,
+    label_contract: LabelContract | None = None,
 ) -> MonitorReport:
     """`current`: the window's profile on the reference's layout; `labelled`: the window's
     rows whose labels have arrived (prediction, score, label); `cbpe` and `scores` (the
@@ -126,7 +131,10 @@ def run_monitor(
     version's, for the quality checks; `learned`: its learned drift thresholds;
     `multivariate`: the window's PCA reconstruction result; `drift_reference`: what drift
     is judged against when not `reference` (each feature's choice of `monitor.reference`,
-    on its layout: `opsloop.monitor.reference`) and `references`, which one per feature."""
+    on its layout: `opsloop.monitor.reference`) and `references`, which one per feature;
+    `label_contract`: what a label of the version must be — stored labels that do not fit
+    it are skipped and counted (`n_labels_unusable`), and a metric that still cannot be
+    computed is noted, never raised: one bad label file must not stop monitoring."""
     notes: list[str] = []
     drift = detect_drift(
         drift_reference or reference, current, features, cfg.drift, values, learned=learned
@@ -159,6 +167,7 @@ def run_monitor(
         labelled = labelled[labelled["label"].notna()]
     else:
         labelled = labelled.iloc[:0]
+    labelled, unusable = _usable(labelled, label_contract or LabelContract(task), notes)
     perf_cfg = cfg.performance
     performance: dict[str, float] = {}
     value = None
@@ -170,10 +179,17 @@ def run_monitor(
             if "score" in labelled.columns and labelled["score"].notna().all()
             else None
         )
-        performance = compute_metrics(
-            task, labelled["label"].to_numpy(), labelled["prediction"].to_numpy(), score
-        )
-        calibration = _score_extras(task, labelled, score, performance, perf_cfg)
+        try:
+            performance = compute_metrics(
+                task, labelled["label"].to_numpy(), labelled["prediction"].to_numpy(), score
+            )
+            calibration = _score_extras(task, labelled, score, performance, perf_cfg)
+        except (TypeError, ValueError) as exc:  # labels the contract could not rule out
+            performance, calibration = {}, None
+            notes.append(
+                f"performance not judged: the {len(labelled)} labels and the predictions "
+                f"cannot be compared ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+            )
         value = performance.get(perf_cfg.metric)
         if value is not None and perf_cfg.floor is not None:
             lower = perf_cfg.metric in LOWER_IS_BETTER
@@ -200,7 +216,26 @@ def run_monitor(
         multivariate=multivariate,
         multivariate_counts=cfg.drift.multivariate.counts_as_drift,
         references=dict(references or {}),
+        n_labels_unusable=unusable,
     )
+
+
+def _usable(
+    labelled: pd.DataFrame, contract: LabelContract, notes: list[str]
+) -> tuple[pd.DataFrame, int]:
+    """The labelled rows whose stored label fits the target, normalised; how many did not
+    (noted with examples)."""
+    if labelled.empty:
+        return labelled, 0
+    found = usable_labels(labelled["label"], contract)
+    if found.unusable:
+        notes.append(
+            f"{found.unusable} stored labels skipped as unusable: not {contract.describe()} "
+            f"(e.g. {', '.join(found.examples)}); correct or remove the label files stored "
+            "before validation"
+        )
+    kept = labelled.loc[found.labels.index].assign(label=found.labels)
+    return kept, found.unusable
 
 
 def _score_extras(

@@ -4,10 +4,13 @@ One tick: (1) expire approvals and advance a running rollout; (2) mark crashed p
 runs failed (heartbeat timeout) and pick crashed trainings to run again
 (`orchestrate/recovery.py`); (3) ingest the label files waiting in `data.inbox`
 (`orchestrate/inbox.py`); (4) run the monitor if its cron schedule is due (or when
-forced); (5) for each breach listed in `retrain.on` (drift, performance, estimated_performance —
-the CBPE estimate below its floor or alert band), a due retrain
+forced): on the event clock (`monitor.clock: event`) the complete event windows not yet
+monitored, up to the log's watermark (`monitor/eventtime.py`), on the answered clock the
+last window ending now; (5) for each breach listed in `retrain.on` (drift, performance,
+estimated_performance — the CBPE estimate below its floor or alert band), a due retrain
 schedule, enough new data (`orchestrate/newdata.py`) and enough new labels, fire a trigger
-— idempotently, keyed by the aligned monitor window, the cron time, the message or arrival
+— idempotently, keyed by the monitored event window (answered clock: the aligned
+window holding now), the cron time, the message or arrival
 range, and not within `retrain.cooldown` of the previous firing; retraining requests
 (`orchestrate/manual.py`) fire once each, without the cooldown; while a training of the
 model runs, triggers are recorded as skipped instead; (6) if anything fired, run the
@@ -29,6 +32,7 @@ from typing import Any
 
 from opsloop.data.window import Window, WindowRequest
 from opsloop.deploy import Step, advance
+from opsloop.deploy.reconcile import AliasDrift, reconcile_champion
 from opsloop.errors import OpsloopError, StateError
 from opsloop.lease import HeldLease, agent_lease_name
 from opsloop.orchestrate.loop import TrainOutcome, run_loop
@@ -43,7 +47,7 @@ log = logging.getLogger("opsloop.agent")
 
 @dataclass
 class TickResult:
-    monitored: MonitorResult | None = None
+    monitored: MonitorResult | None = None  # the newest window monitored this tick
     fired: list[TriggerFiring] = field(default_factory=list)
     trained: TrainOutcome | None = None
     rollout: Step | None = None
@@ -51,10 +55,13 @@ class TickResult:
     crashed: list[PipelineRun] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     labels: list[dict[str, Any]] = field(default_factory=list)  # inbox files handled
+    repaired: AliasDrift | None = None  # the champion alias drift this tick repaired
+    windows: list[MonitorResult] = field(default_factory=list)  # every window monitored
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "monitored": None if self.monitored is None else self.monitored.to_dict(),
+            "monitored_windows": [r.id for r in self.windows],
             "fired": [f.to_dict() for f in self.fired],
             "trained": None if self.trained is None else self.trained.to_dict(),
             "rollout": None if self.rollout is None else self.rollout.to_dict(),
@@ -62,7 +69,21 @@ class TickResult:
             "crashed": [r.to_dict() for r in self.crashed],
             "skipped": self.skipped,
             "labels": self.labels,
+            "repaired": None if self.repaired is None else self.repaired.to_dict(),
         }
+
+
+def _reconcile(rt: Runtime, notes: list[str]) -> AliasDrift | None:
+    """Repair the champion alias from the committed deployment (`deploy/reconcile.py`); a
+    registry that cannot be reached is a note, the tick goes on."""
+    try:
+        drift = reconcile_champion(rt.registry, rt.store, rt.model)
+    except OpsloopError as exc:
+        notes.append(f"champion alias not checked: {exc.what}")
+        return None
+    if drift is not None:
+        notes.append(f"repaired: {drift.summary}")
+    return drift
 
 
 def _cron_prev(expr: str, now: datetime) -> datetime:
@@ -101,6 +122,7 @@ def tick(
 
     for approval in expire_pending(rt, now):
         result.notes.append(f"pending approval of version {approval.version} expired")
+    result.repaired = _reconcile(rt, result.notes)
     step = result.rollout = advance(rt, now)
     if step is not None:
         result.notes.append(
@@ -119,11 +141,9 @@ def tick(
     if not deployed:
         result.notes.append("nothing deployed: monitoring skipped")
     elif force_monitor or monitor_due(rt, now):
-        from opsloop.monitor.job import run_monitor_job
-
         if progress:
             progress("monitor", "started")
-        result.monitored = run_monitor_job(rt)
+        _monitor(rt, result, now)
         if progress:
             progress("monitor", "done")
     else:
@@ -224,13 +244,51 @@ def monitor_breaches(m: MonitorResult, on: Iterable[str]) -> list[tuple[str, dic
     return breaches
 
 
+def _monitor(rt: Runtime, result: TickResult, now: datetime) -> None:
+    """On the event clock, the complete event windows not yet monitored
+    (`monitor/eventtime.py`; `monitored` is the newest); on the answered clock, the last
+    `monitor.window` ending now."""
+    if rt.config.monitor.clock == "answered":
+        from opsloop.monitor.job import run_monitor_job
+
+        result.monitored = run_monitor_job(rt)
+        result.windows = [result.monitored]
+        return
+    from opsloop.monitor.eventtime import monitor_event_windows
+
+    caught = monitor_event_windows(rt, now)
+    result.windows = caught.monitored
+    result.monitored = caught.monitored[-1] if caught.monitored else None
+    if caught.result is None:
+        result.notes.append(f"monitor: {caught.due.reason}")
+    elif not caught.monitored:
+        result.notes.append(
+            f"monitor: no rows of version {caught.version} in the {len(caught.due.windows)} "
+            "event window(s) completed since the last one monitored"
+        )
+    elif len(caught.monitored) > 1:
+        result.notes.append(
+            f"monitor: {len(caught.monitored)} event windows monitored up to "
+            f"{caught.monitored[-1].window_end:%Y-%m-%d %H:%M} UTC; the triggers judge the newest"
+        )
+
+
+def trigger_key(rt: Runtime, m: MonitorResult, now: datetime) -> str:
+    """A monitor trigger's key: the monitored event window on the event clock; the
+    epoch-aligned `monitor.window` holding now on the answered clock (whose windows end at
+    the tick's time)."""
+    if rt.config.monitor.clock == "event":
+        return Window(m.window_start, m.window_end).key
+    return Window.aligned(rt.config.monitor.window, now=now).key
+
+
 def _candidates(
     rt: Runtime, result: TickResult, now: datetime
 ) -> list[tuple[str, str, dict[str, Any]]]:
     cfg = rt.config
     candidates: list[tuple[str, str, dict[str, Any]]] = []
     if result.monitored is not None:
-        key = Window.aligned(cfg.monitor.window, now=now).key
+        key = trigger_key(rt, result.monitored, now)
         for trigger, evidence in monitor_breaches(result.monitored, cfg.retrain.on):
             candidates.append((trigger, key, evidence))
     if cfg.retrain.schedule and "schedule" in cfg.retrain.on:

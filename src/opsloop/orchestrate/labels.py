@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opsloop.data.labels import LabelContract
+from opsloop.data.labels import LabelContract, contract_from_events
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,18 +53,8 @@ def label_contract(store: OpsStore, model: str, task: str) -> LabelContract:
 def _contract_from_events(
     events: EventLog, model: str, task: str, version: str | None
 ) -> LabelContract:
-    trained = [
-        e
-        for e in reversed(events.list_events(model, kinds=["trained"], limit=TRAINED_EVENTS))
-        if e.version is not None
-    ]
-    chosen = next((e for e in trained if e.version == version), trained[0] if trained else None)
-    if chosen is None:
-        return LabelContract(task)
-    recorded = chosen.evidence.get("target")
-    if not isinstance(recorded, dict) or recorded.get("classes") is None:
-        return LabelContract(task, version=chosen.version)
-    return LabelContract(task, tuple(recorded["classes"]), version=chosen.version)
+    trained = events.list_events(model, kinds=["trained"], limit=TRAINED_EVENTS)
+    return contract_from_events(trained, task, version)
 
 
 def store_labels(

@@ -225,6 +225,7 @@ def _skip(rt: Runtime, rec: StageRecorder, unchanged: Unchanged, trigger: str) -
 def gate_step(rt: Runtime, trained: TrainedVersion) -> GateDecision:
     """The gate step: the challenger against the champion found when training started, on
     the same holdout; recorded (decision, report artifacts, version tag)."""
+    from opsloop.artifacts import load_verified
     from opsloop.gate.record import gate_and_record
 
     champion = trained.champion
@@ -232,7 +233,9 @@ def gate_step(rt: Runtime, trained: TrainedVersion) -> GateDecision:
         rt,
         holdout=trained.holdout,
         challenger=trained.challenger,
-        champion=None if champion is None else rt.registry.load(rt.model, champion.version),
+        champion=None
+        if champion is None
+        else load_verified(rt.registry, rt.store, rt.model, champion.version),
         window=trained.window.key,
     )
     return decision

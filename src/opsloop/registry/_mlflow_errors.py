@@ -22,7 +22,6 @@ the model's aliases before it calls that not found (mlflow.py ``find_alias``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +35,7 @@ from opsloop.errors import (
     StateError,
     StoreError,
 )
+from opsloop.redact import redact
 
 NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
 PERMISSION = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"})
@@ -52,7 +52,6 @@ INVALID = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST"})
 CONFLICT = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "RESOURCE_CONFLICT", "ABORTED"})
 
 _MAX_GOT = 300
-_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")  # user:password@ in a URL
 
 
 def display_uri(uri: str) -> str:
@@ -68,7 +67,7 @@ def display_uri(uri: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    line = _PASSWORD.sub(r"\1***@", " ".join(text.split()))
+    line = redact(" ".join(text.split()))
     return line if len(line) <= _MAX_GOT else line[: _MAX_GOT - 1] + "…"
 
 
@@ -119,6 +118,8 @@ def translate(
     import requests
 
     code = _code(exc)
+    if code is None and _database_error(exc):
+        return _database(exc, registry_uri, action)
     if code is None and not isinstance(exc, requests.exceptions.RequestException):
         return None
     status = _http_status(exc)
@@ -147,6 +148,31 @@ def translate(
         return InvalidInputError(f"the model registry at {where} refused to {action}", got=got)
     if code in CONFLICT:
         return StateError(f"the model registry at {where} refused to {action}", got=got)
+    return StoreError(f"the model registry at {where} failed to {action}", got=got)
+
+
+def _database_error(exc: BaseException) -> bool:
+    """A SQLAlchemy error: MLflow opens a database-backed tracking store (`postgresql://`,
+    `mysql://`, `sqlite://`) with SQLAlchemy and lets its errors through untranslated."""
+    return type(exc).__module__.split(".")[0] == "sqlalchemy"
+
+
+def _database(exc: BaseException, registry_uri: str, action: str) -> OpsloopError:
+    """One line, no password, for a tracking database that cannot be opened or queried."""
+    import sqlalchemy.exc as sa_exc
+
+    where = display_uri(registry_uri)
+    original = getattr(exc, "orig", None) or exc
+    got = _one_line(
+        f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}"
+    )
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return RegistryUnavailableError(
+            f"the model registry at {where} is unavailable: cannot {action}",
+            expected="a reachable tracking database",
+            got=got,
+            fix="start the database or correct tracking_uri/registry_uri in the stack",
+        )
     return StoreError(f"the model registry at {where} failed to {action}", got=got)
 
 

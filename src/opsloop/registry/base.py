@@ -54,6 +54,9 @@ class LoadedModel:
     features: list[FeatureSpec]
     task: str
     artifacts: Mapping[str, str] = field(default_factory=dict)
+    # the SHA-256 its artifact was checked against before unpickling; None: loaded
+    # unverified (registered before digests were recorded)
+    artifact_digest: str | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -90,7 +93,11 @@ class ModelRegistry(Protocol):
 
     def set_tag(self, name: str, version: str, key: str, value: str) -> None: ...
 
-    def load(self, name: str, version: str) -> LoadedModel: ...
+    def load(self, name: str, version: str, *, digest: str | None = None) -> LoadedModel:
+        """The version ready to predict. Its artifact is checked against `digest` (the ops
+        store's record of it, when the caller has one) and the registry's own record
+        before it is unpickled: `ArtifactIntegrityError` on a mismatch."""
+        ...
 
     def read_artifact(self, name: str, version: str, artifact: str) -> str: ...
 

@@ -56,8 +56,8 @@ class LazyRegistry:
     def set_tag(self, name: str, version: str, key: str, value: str) -> None:
         self.target.set_tag(name, version, key, value)
 
-    def load(self, name: str, version: str) -> LoadedModel:
-        return self.target.load(name, version)
+    def load(self, name: str, version: str, *, digest: str | None = None) -> LoadedModel:
+        return self.target.load(name, version, digest=digest)
 
     def read_artifact(self, name: str, version: str, artifact: str) -> str:
         return self.target.read_artifact(name, version, artifact)

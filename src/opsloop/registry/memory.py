@@ -4,6 +4,7 @@ tests/integration/registry/test_conformance.py holds it to real MLflow (SQLite a
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from opsloop.core.integrity import DIGEST_TAG, bytes_digest, expected_digest, verify
 from opsloop.data.features import features_to_json
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.registry.base import LoadedModel, ModelVersion, TrainingRecord
@@ -31,17 +33,22 @@ class MemoryRegistry:
         with self._lock:
             versions = self._versions.setdefault(record.model_name, [])
             version = str(len(versions) + 1)
+            blob = pickle.dumps(record.estimator)  # a real copy, like MLflow
             mv = ModelVersion(
                 name=record.model_name,
                 version=version,
                 created=datetime.now(UTC),
                 run_id=f"memory-run-{record.model_name}-{version}",
                 source=None,
-                tags={**record.tags, "opsloop.task": record.task},
+                tags={
+                    **record.tags,
+                    "opsloop.task": record.task,
+                    DIGEST_TAG: bytes_digest(blob),
+                },
             )
             versions.append(mv)
             key = (record.model_name, version)
-            self._models[key] = pickle.dumps(record.estimator)  # a real copy, like MLflow
+            self._models[key] = blob
             self._artifacts[key] = {
                 **record.artifacts,
                 "features.json": features_to_json(record.features),
@@ -90,17 +97,27 @@ class MemoryRegistry:
             mv, aliases=(), tags={**mv.tags, key: value}
         )
 
-    def load(self, name: str, version: str) -> LoadedModel:
-        self.get_version(name, version)
+    def load(self, name: str, version: str, *, digest: str | None = None) -> LoadedModel:
+        """As MLflow's: the blob is checked against `digest` and the version's tag before
+        it is unpickled (tests replace `_models[key]` to play an attacker)."""
+        mv = self.get_version(name, version)
+        what = f"version {mv.version} of {name!r}"
         key = (name, str(version))
         record = self._records[key]
+        blob = self._models[key]
+        expected = expected_digest(
+            what, {"the ops store": digest, "the tag": mv.tags.get(DIGEST_TAG)}
+        )
+        if expected is not None:
+            verify(what, expected, {"model.pkl": hashlib.sha256(blob).hexdigest()})
         return LoadedModel(
             name=name,
             version=str(version),
-            estimator=pickle.loads(self._models[key]),
+            estimator=pickle.loads(blob),
             features=list(record.features),
             task=record.task,
             artifacts=self._artifacts[key],
+            artifact_digest=expected,
         )
 
     def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:

@@ -5,7 +5,11 @@ Choices (see docs/architecture.md):
 - Aliases (`champion`, `challenger`), never the deprecated stages.
 - Models are saved with cloudpickle: skops (MLflow's default) refuses to load
   HistGradientBoosting and user-defined transformers unless each type is trusted by name.
-  Load models only from a registry you control.
+  Unpickling runs code, so every model artifact's files are hashed at registration (the
+  version tag `opsloop.artifact_sha256`, also in the ops store's `registered` event) and
+  `load` downloads the artifact, checks the files against it and only then unpickles that
+  same local copy (core/integrity.py, SECURITY.md). A version registered without a digest
+  loads with a warning.
 - `pip_requirements` are given explicitly: letting MLflow infer them re-imports the model in
   a subprocess and costs ~6 s per training run.
 - Params and metrics are logged in batches (one `log_metric` call costs ~30 ms on SQLite).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -30,6 +35,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsloop.core.integrity import (
+    DIGEST_TAG,
+    expected_digest,
+    file_digests,
+    manifest_digest,
+    verify,
+)
 from opsloop.data.features import features_from_json, features_to_json
 from opsloop.errors import InvalidInputError, NotFoundError, StateError, StoreError
 from opsloop.registry._mlflow_errors import display_uri, translated
@@ -39,6 +51,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 _ARTIFACT_DIR = "opsloop"
+log = logging.getLogger("opsloop.registry")
 _lock = threading.Lock()
 # MLflow's HTTP retry settings, bounded unless the environment sets them (module docstring).
 _HTTP_DEFAULTS = {
@@ -165,6 +178,7 @@ class MlflowRegistry:
             for file_name, text in artifacts.items():
                 mlflow.log_text(text, f"{_ARTIFACT_DIR}/{file_name}")
             run_id = run.info.run_id
+            tags[DIGEST_TAG] = self._stored_digest(info.model_uri)
         self._ensure_model(record.model_name)
         mv = self.client.create_model_version(
             record.model_name,
@@ -175,6 +189,15 @@ class MlflowRegistry:
             model_id=info.model_id,
         )
         return self._to_version(mv)
+
+    @staticmethod
+    def _stored_digest(model_uri: str) -> str:
+        """The digest of the model's files as the artifact store holds them (read back)."""
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory(prefix="opsloop-digest-") as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+            return manifest_digest(file_digests(Path(local)))
 
     def _ensure_model(self, name: str) -> None:
         try:
@@ -255,15 +278,38 @@ class MlflowRegistry:
         with self._calls(f"tag version {version} of {name!r}", self._no_version(name, version)):
             self.client.set_model_version_tag(name, str(version), key, value)
 
-    def load(self, name: str, version: str) -> LoadedModel:
+    def load(self, name: str, version: str, *, digest: str | None = None) -> LoadedModel:
+        """Download the version's model, check its files against `digest` (the ops store's
+        record) and the version's tag, then unpickle that checked copy."""
         mv = self.get_version(name, version)
+        what = f"version {mv.version} of {name!r}"
+        expected = expected_digest(
+            what,
+            {"the ops store": digest, f"the registry tag {DIGEST_TAG}": mv.tags.get(DIGEST_TAG)},
+        )
         self._mlflow()
         import mlflow
         import mlflow.sklearn
 
-        with self._calls(f"load version {version} of {name!r}"):
+        with (
+            self._calls(f"load version {version} of {name!r}"),
+            tempfile.TemporaryDirectory(prefix="opsloop-model-") as tmp,
+        ):
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp
+                )
+            )
+            if expected is None:
+                log.warning(
+                    "%s has no recorded artifact digest (registered before opsloop recorded "
+                    "one): loading it unverified; retrain to protect it (SECURITY.md)",
+                    what,
+                )
+            else:
+                verify(what, expected, file_digests(local))
             try:
-                estimator = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
+                estimator = mlflow.sklearn.load_model(str(local))
             except Exception as exc:  # unpickling raises many types here; translate at the edge
                 from mlflow.exceptions import MlflowException
 
@@ -281,6 +327,7 @@ class MlflowRegistry:
             estimator=estimator,
             features=features,
             task=mv.tags.get("opsloop.task", "binary_classification"),
+            artifact_digest=expected,
         )
 
     def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:

@@ -27,7 +27,7 @@ __all__ = ["ServeContext", "create_app", "prediction_service"]
 
 
 def prediction_service(ctx: ServeContext) -> PredictionService:
-    return PredictionService(
+    service = PredictionService(
         ctx.model_name,
         ctx.store,
         ctx.load_version,
@@ -40,10 +40,13 @@ def prediction_service(ctx: ServeContext) -> PredictionService:
         multiprocess_metrics=ctx.multiprocess_metrics,
         tune_gc=ctx.tune_gc,
     )
+    service.holder.reconcile = ctx.reconcile
+    return service
 
 
 def create_app(ctx: ServeContext) -> FastAPI:
     from opsloop import __version__
+    from opsloop.redact import install_log_redaction
 
     service = prediction_service(ctx)
     admin = None
@@ -54,6 +57,7 @@ def create_app(ctx: ServeContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # after uvicorn configured logging, in every worker
         service.start()
         controller = None
         if ctx.controller and ctx.runtime is not None:

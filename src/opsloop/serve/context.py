@@ -4,6 +4,8 @@ every worker process of `opsloop serve --workers N`)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,8 @@ class ServeContext:
     multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
     tune_gc: bool = False  # freeze the heap after loads, time collections (serve/gcwatch.py)
     ui: UISite | None = None  # the dashboard, mounted at /ui (serve.ui)
+    # repairs the registry's champion alias from the deployment row (deploy/reconcile.py)
+    reconcile: Callable[[], object] | None = None
 
 
 def serve_context(
@@ -48,6 +52,8 @@ def serve_context(
     multiprocess_metrics: bool = False,
 ) -> ServeContext:
     """A server over `rt`'s backends, with a log writer and the `serve`/`deploy` settings."""
+    from opsloop.artifacts import load_verified
+    from opsloop.deploy.reconcile import reconcile_champion
     from opsloop.runtime import resolve_stack
     from opsloop.serve.logwriter import PredictionLogWriter
     from opsloop.serve.modelcache import ModelCache
@@ -66,7 +72,9 @@ def serve_context(
         rt.paths.home / "cache" / "models",
         name,
         rt.store,
-        lambda version: rt.registry.load(name, version),  # MLflow opened on a cache miss
+        # MLflow opened on a cache miss; its artifact checked against the ops store's digest
+        lambda version, reg: load_verified(rt.registry, rt.store, name, version, registration=reg),
+        key_file=rt.paths.home / "cache.key",
     )
     return ServeContext(
         model_name=name,
@@ -85,6 +93,12 @@ def serve_context(
         rollback_window=rt.config.deploy.rollback_window.total_seconds(),
         controller=cfg.controller,
         tune_gc=True,
+        reconcile=lambda: reconcile_champion(
+            rt.registry,
+            rt.store,
+            name,
+            actor=f"opsloop (server {socket.gethostname()}:{os.getpid()})",
+        ),
         ui=_ui_site(rt, admin_token) if cfg.ui else None,
     )
 

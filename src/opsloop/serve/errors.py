@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsloop.errors import (
+    ArtifactIntegrityError,
     InvalidInputError,
     NotFoundError,
     OpsloopError,
@@ -66,7 +67,7 @@ def error_status(exc: OpsloopError) -> int:
         return 403
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, StateError):
+    if isinstance(exc, StateError | ArtifactIntegrityError):
         return 409
     if isinstance(exc, InvalidInputError):
         return 422

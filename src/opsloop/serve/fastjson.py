@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse
 
-__all__ = ["FastJSONResponse", "JSONDecodeError", "loads"]
+__all__ = ["FastJSONResponse", "JSONDecodeError", "dumps", "loads"]
 
 JSONDecodeError = json.JSONDecodeError
 
@@ -37,8 +37,13 @@ def loads(body: bytes) -> Any:
         return json.loads(body)
 
 
+def dumps(content: Any) -> bytes:
+    """`content` as JSON bytes (NumPy scalars and arrays included)."""
+    return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 class FastJSONResponse(JSONResponse):
     """`JSONResponse` rendered by orjson (NumPy scalars and arrays included)."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+        return dumps(content)

@@ -17,7 +17,7 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from opsloop.data.features import FeatureSpec
 from opsloop.serve import fastjson
 from opsloop.serve.errors import RequestError
 from opsloop.serve.rows import NO_EVENT_TIME, ModelInput
+
+if TYPE_CHECKING:
+    from opsloop.registry.base import LoadedModel
 
 MAX_DETAILS = 20
 NUMERIC_TYPES = frozenset(
@@ -397,6 +400,22 @@ def oip_datatype(values: np.ndarray) -> str:
     if values.dtype.kind == "f":
         return "FP64"
     return "BYTES"
+
+
+def prediction_datatype(model: LoadedModel) -> str:
+    """The `prediction` output's datatype: FP64 for regression, else that of the fitted
+    classes (INT64 for integer labels, BOOL, FP64, BYTES for strings)."""
+    if model.task == "regression":
+        return "FP64"
+    classes = getattr(model.estimator, "classes_", None)
+    return "BYTES" if classes is None else oip_datatype(np.asarray(classes))
+
+
+def output_names(model: LoadedModel) -> tuple[str, ...]:
+    """The outputs `/infer` answers for `model`, in order (a score for binary classifiers)."""
+    if model.task == "binary_classification" and hasattr(model.estimator, "predict_proba"):
+        return ("prediction", "score", "prediction_id")
+    return ("prediction", "prediction_id")
 
 
 _INVOCATION_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")

@@ -120,7 +120,7 @@ class ServeMetrics:
         )
         self.inference_path = Gauge(
             "opsloop_inference_path",
-            "1 for how each served version predicts: array, compiled (serve/compiled.py) or "
+            "1 for how each served version predicts: array, compiled (inference/compiled.py) or "
             "frame (the model's DataFrame path; `reason` says why)",
             ["model_version", "path", "reason"],
             registry=r,

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from opsloop.data.features import FeatureSpec
+from opsloop.serve.inputs import output_names
 from opsloop.serve.schemas import (
     ErrorBody,
     InferenceResponse,
@@ -56,6 +57,7 @@ _DESCRIPTIONS = {
     404: "unknown model or version",
     409: "not valid in the current state",
     413: "the body is too large",
+    415: "the body's Content-Encoding is not gzip, deflate or none",
     422: "the request does not fit: one entry per field at fault",
     500: "an unexpected failure inside the server",
     503: "no version is deployed yet, or the model registry cannot be reached",
@@ -160,7 +162,7 @@ def components(
         prediction,
         predict_request_model(record),
         predict_response_model(prediction, _scores(model)),
-        inference_request_model(features),
+        inference_request_model(features, None if model is None else output_names(model)),
         InferenceResponse,
         invocations_request_model(features, record, columns),
         invocations_response_model(prediction),
@@ -194,6 +196,20 @@ def _ok(
     if headers:
         out["headers"] = headers
     return {"200": out}
+
+
+def _binary_too(ok: dict[str, Any]) -> dict[str, Any]:
+    """/infer's 200 is JSON, or JSON then binary tensors when binary outputs are asked."""
+    ok["200"]["content"]["application/octet-stream"] = {
+        "schema": {"type": "string", "format": "binary"}
+    }
+    ok["200"]["headers"] = {
+        "Inference-Header-Content-Length": {
+            "description": "with binary outputs: the length of the JSON before them",
+            "schema": {"type": "string"},
+        }
+    }
+    return ok
 
 
 _BODY_DOC = {
@@ -258,7 +274,8 @@ def build_openapi(
             path,
             "post",
             requestBody=body("InferenceRequest", "infer"),
-            responses=_ok({"$ref": REF + "InferenceResponse"}) | _errors(400, 404, 413, 422, 503),
+            responses=_binary_too(_ok({"$ref": REF + "InferenceResponse"}))
+            | _errors(400, 404, 413, 415, 422, 503),
         )
     csv = {
         "text/csv": {

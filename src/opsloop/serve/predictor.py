@@ -29,12 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsloop.serve.compiled import (
-    SCORE_TOLERANCE,
-    CompiledPipeline,
-    Unsupported,
-    compile_pipeline,
-)
+from opsloop.inference.compiled import CompiledPipeline
+from opsloop.inference.verify import UNSEEN, probe_columns, verified_compilation
 from opsloop.serve.rows import ModelInput
 
 if TYPE_CHECKING:
@@ -58,7 +54,7 @@ def limit_native_threads(threads: int) -> None:
 
 class Predictor:
     """How one loaded version predicts; build it with `predictor_for`. `path` is `array`
-    (the estimator takes the matrix), `compiled` (serve/compiled.py) or `frame` (the
+    (the estimator takes the matrix), `compiled` (inference/compiled.py) or `frame` (the
     model's own DataFrame path; `reason` says why nothing faster was used)."""
 
     def __init__(self, model: LoadedModel) -> None:
@@ -176,77 +172,10 @@ def _columns_of(rows: ModelInput) -> Mapping[str, Any]:
     return {name: rows.matrix[:, j] for j, name in enumerate(rows.names)}
 
 
-UNSEEN = "__opsloop_unseen_category__"
-
-
 def probe_input(model: LoadedModel, *, unusual: bool = True) -> ModelInput:
-    """Rows that exercise every feature: each known category, and with `unusual` an unseen
-    category, missing values (nullable features) and extreme numbers."""
-    values: dict[str, list[Any]] = {}
-    for f in model.features:
-        if f.kind == "numeric":
-            vals: list[Any] = [0.0, 1.0, -1.0, 0.5, 3.0, -2.5, 12.0, 250.0]
-            if unusual:
-                vals += [1e9, -1e9, 1e-12] + ([None] if f.nullable else [])
-        elif f.dtype == "bool":
-            vals = [True, False] + ([None] if unusual and f.nullable else [])
-        else:
-            vals = list(f.categories) or ["a"]
-            if unusual:
-                vals += [UNSEEN] + ([None] if f.nullable else [])
-        values[f.name] = vals
-    n = max(len(v) for v in values.values())
-    columns: dict[str, Any] = {}
-    for k, f in enumerate(model.features):
-        vals = values[f.name]
-        cycled = [vals[(i + k) % len(vals)] for i in range(n)]
-        if f.kind == "numeric":
-            columns[f.name] = np.asarray([np.nan if v is None else v for v in cycled], dtype=float)
-        else:
-            columns[f.name] = np.asarray(cycled, dtype=object)
+    """Rows that exercise every feature (inference/verify.py `probe_columns`)."""
+    columns, n = probe_columns(model, unusual=unusual)
     return ModelInput(model.features, n, columns=columns)
 
 
-def verified_compilation(model: LoadedModel) -> tuple[CompiledPipeline | None, str]:
-    """The version's compiled pipeline if it answers like the model on probe rows, else
-    None and why: identical labels, scores within SCORE_TOLERANCE."""
-    try:
-        compiled = compile_pipeline(model.estimator, model.feature_names)
-    except Unsupported as exc:
-        return None, str(exc)
-    except Exception as exc:  # an estimator shape the compiler did not expect
-        return None, f"compiling failed: {type(exc).__name__}: {exc}"
-    for unusual in (True, False):  # without the unusual rows if the model refuses them
-        probe = probe_input(model, unusual=unusual)
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            try:
-                want = model.predict_frame(probe.frame())
-            except Exception:
-                continue
-            try:
-                x = compiled.transform(_columns_of(probe), probe.n)
-                got = model.predict_features(compiled.estimator, x)
-            except Exception as exc:
-                return None, f"the compiled path failed on probe rows: {type(exc).__name__}: {exc}"
-        problem = _difference(want, got)
-        if problem:
-            return None, f"the compiled path differs from the model on probe rows: {problem}"
-        return compiled, f"verified on {probe.n} probe rows ({compiled.description})"
-    return None, "the model refuses every probe row"
-
-
-def _difference(
-    want: tuple[np.ndarray, np.ndarray | None], got: tuple[np.ndarray, np.ndarray | None]
-) -> str:
-    if not np.array_equal(np.asarray(want[0]), np.asarray(got[0])):
-        kind = np.asarray(want[0]).dtype.kind
-        if kind != "f" or not np.allclose(want[0], got[0], rtol=0, atol=SCORE_TOLERANCE):
-            return "predictions differ"
-    if (want[1] is None) != (got[1] is None):
-        return "one path gives scores, the other not"
-    if want[1] is not None and got[1] is not None:
-        worst = float(np.max(np.abs(want[1] - got[1]), initial=0.0))
-        if not worst <= SCORE_TOLERANCE:
-            return f"scores differ by up to {worst:.3g} (tolerance {SCORE_TOLERANCE:g})"
-    return ""
+__all__ = ["UNSEEN", "Predictor", "predict_rows", "predictor_for", "prepare", "probe_input"]

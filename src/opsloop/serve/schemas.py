@@ -163,7 +163,14 @@ def _tensor(
         shape=(_SHAPE, ...),
         datatype=(kinds, ...),
         data=(data, ...),
-        parameters=(Any, Field(default=None, description=_IGNORED)),
+        parameters=(
+            Any,
+            Field(
+                default=None,
+                description="`binary_data_size`: the tensor is binary, after the JSON (header "
+                "`Inference-Header-Content-Length`); without that header, ignored",
+            ),
+        ),
     )
 
 
@@ -171,8 +178,11 @@ def _contains_every(names: list[str], schema_of: Any) -> dict[str, Any]:
     return {"allOf": [{"contains": schema_of(n)} for n in names]} if names else {}
 
 
-def inference_request_model(features: Sequence[FeatureSpec] | None) -> type[BaseModel]:
-    """OIP v2: one input tensor per feature, named after it, with a datatype of its kind."""
+def inference_request_model(
+    features: Sequence[FeatureSpec] | None, outputs: Sequence[str] | None = None
+) -> type[BaseModel]:
+    """OIP v2: one input tensor per feature, named after it, with a datatype of its kind;
+    `outputs`: the names the served version answers (None: any of the three)."""
     names = [f.name for f in features or ()]
     tensors = [
         _tensor(
@@ -193,6 +203,7 @@ def inference_request_model(features: Sequence[FeatureSpec] | None) -> type[Base
         "an input that is not a feature (the id column, or ignored)",
     )
     tensor = Union[tuple([*tensors, other])]  # type: ignore[valid-type]  # noqa: UP007
+    requested: Any = list[requested_output_model(outputs)] | None  # type: ignore[misc]
     named: Any = _contains_every(
         names,
         lambda n: {"type": "object", "required": ["name"], "properties": {"name": {"const": n}}},
@@ -214,9 +225,36 @@ def inference_request_model(features: Sequence[FeatureSpec] | None) -> type[Base
                 description="echoed as the answer's `id` (as a string); absent: one is generated",
             ),
         ),
-        parameters=(Any, Field(default=None, description=_IGNORED)),
+        parameters=(
+            Any,
+            Field(
+                default=None,
+                description="`binary_data_output: true` returns every output not listed in "
+                "`outputs` as binary tensor data; other keys are ignored",
+            ),
+        ),
         inputs=(inputs, ...),
-        outputs=(Any, Field(default=None, description=f"{_IGNORED}: every output is returned")),
+        outputs=(
+            requested,
+            Field(default=None, description="the outputs to return, in order; absent: all"),
+        ),
+    )
+
+
+def requested_output_model(outputs: Sequence[str] | None) -> type[BaseModel]:
+    names: Any = Literal[tuple(outputs or ("prediction", "score", "prediction_id"))]
+    params = create_model(
+        "RequestedOutputParameters",
+        binary_data=(
+            bool | None,
+            Field(default=None, description="send this output as binary tensor data"),
+        ),
+    )
+    optional: Any = params | None
+    return create_model(
+        "RequestedOutput",
+        name=(names, ...),
+        parameters=(optional, Field(default=None)),
     )
 
 
@@ -326,7 +364,10 @@ class OutputTensor(BaseModel):
     name: Literal["prediction", "score", "prediction_id"]
     datatype: OipDatatype
     shape: list[int]
-    data: list[Any]
+    data: list[Any] | None = Field(default=None, description="absent for a binary output")
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="`binary_data_size` of a binary output (after the JSON)"
+    )
 
 
 class InferenceResponse(BaseModel):
@@ -335,7 +376,7 @@ class InferenceResponse(BaseModel):
     model_name: str
     model_version: str
     id: str
-    outputs: Annotated[list[OutputTensor], Field(min_length=2)]
+    outputs: Annotated[list[OutputTensor], Field(min_length=1)]
 
 
 class MetadataTensor(BaseModel):

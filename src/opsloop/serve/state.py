@@ -8,7 +8,9 @@ load keeps the old routing serving and is retried with back-off.
 
 A version that stops being served stays loaded for `rollback_window` (blue-green: a
 rollback right after a switch needs no load). The same thread flushes the replica's serving
-statistics to the ops store, where the rollout analysis reads them (`deploy/analysis.py`).
+statistics to the ops store, where the rollout analysis reads them (`deploy/analysis.py`),
+and runs the champion-alias reconciler (`reconcile`, `deploy/reconcile.py`) after each
+routing change and every `RECONCILE_INTERVAL` seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from opsloop.store.sql import OpsStore
 log = logging.getLogger("opsloop.serve")
 
 _BUCKETS = 10_000
+RECONCILE_INTERVAL = 30.0  # seconds between two checks of the registry's champion alias
 
 
 def assignment_bucket(key: str) -> int:
@@ -84,6 +87,8 @@ class ModelHolder:
         self._failed: tuple[tuple[object, ...], float] | None = None  # (key, retry-after)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.reconcile: Callable[[], object] | None = None
+        self._reconciled = -RECONCILE_INTERVAL  # monotonic time of the last check
 
     @property
     def current(self) -> LoadedModel | None:
@@ -167,10 +172,23 @@ class ModelHolder:
             self.stats.restore(rows)  # retried with the next flush
             raise
 
+    def reconcile_alias(self, *, force: bool = False) -> None:
+        """Run the reconciler when one is set and it is due (or `force`); its failure is
+        logged and retried at the next interval, never stops the poll."""
+        now = time.monotonic()
+        if self.reconcile is None or (not force and now - self._reconciled < RECONCILE_INTERVAL):
+            return
+        self._reconciled = now
+        try:
+            self.reconcile()
+        except Exception as exc:
+            log.warning("champion alias not reconciled: %s: %s", type(exc).__name__, exc)
+
     def _run(self) -> None:
         while not self._stop.wait(self.reload_interval):
             try:
-                self.refresh()
+                changed = self.refresh()
+                self.reconcile_alias(force=changed)
                 if self.routing is not None:
                     self._retire(
                         {self.routing.stable.version}

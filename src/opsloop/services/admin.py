@@ -82,8 +82,10 @@ class AdminService:
         steps: tuple[float, ...] | None = None,
         bake_seconds: float | None = None,
         reason: str = "manual deployment",
+        force: bool = False,
     ) -> Deployment | Rollout:
-        """Blue-green switches now (a Deployment); canary and shadow start a Rollout."""
+        """Blue-green switches now (a Deployment); canary and shadow start a Rollout. A
+        version that failed its gate or was rejected needs `force`."""
         return _deploy.deploy(
             self.runtime,
             version,
@@ -92,6 +94,7 @@ class AdminService:
             bake_seconds=bake_seconds,
             reason=reason,
             actor=actor,
+            force=force,
         )
 
     def rollout_status(self, now: datetime | None = None) -> dict[str, Any] | None:

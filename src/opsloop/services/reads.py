@@ -4,16 +4,19 @@ and retraining requests, from the ops store alone (no MLflow, no engine), so
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from opsloop.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from opsloop.config import ProjectConfig
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
+    from opsloop.services.dora_models import DoraView
     from opsloop.services.view_models import (
+        AsOfView,
         DeploymentView,
         LineageView,
         MonitoringView,
@@ -40,8 +43,41 @@ class ReadService:
 
         return build_status(self.store, self.config)
 
+    def status_at(self, at: datetime, *, now: datetime | None = None) -> AsOfView:
+        """Which version answered at `at` and the traffic split of the rollout running then
+        (`services.asof.build_as_of`); InvalidInputError for an instant after `now`."""
+        from opsloop.services.asof import build_as_of
+
+        return build_as_of(self.store, self.model, _utc(at), now=_utc(now or _now()))
+
+    def dora(
+        self,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        model: str | None = None,
+    ) -> DoraView:
+        """DORA metrics over [since, until (default now)] for `model`, or for every model
+        deployed in this ops store and this project's model (`services.dora.build_dora`)."""
+        from opsloop.services.dora import build_dora
+
+        if model is not None:
+            models = [model]
+        else:
+            models = sorted({*self.store.list_deployed_models(), self.model})
+        return build_dora(self.store, models, since=_utc(since), until=_utc(until or _now()))
+
     def events(self, *, limit: int = 200, kinds: list[str] | None = None) -> list[Event]:
-        return self.store.list_events(self.model, kinds=kinds, limit=limit)
+        """The newest events, credentials masked (also in rows written before opsloop
+        redacted them on write)."""
+        from dataclasses import replace
+
+        from opsloop.redact import redact, redact_json
+
+        return [
+            replace(e, summary=redact(e.summary), evidence=redact_json(e.evidence))
+            for e in self.store.list_events(self.model, kinds=kinds, limit=limit)
+        ]
 
     def search_events(
         self,
@@ -54,9 +90,14 @@ class ReadService:
         before_id: int | None = None,
         limit: int = 100,
     ) -> list[Event]:
-        """A page of the audit log, oldest first: this model's events (or every model's in
-        the store), filtered by kinds, actor and time; `before_id` pages back."""
-        return self.store.list_events(
+        """A page of the audit log, oldest first, credentials masked: this model's events
+        (or every model's in the store), filtered by kinds, actor and time (both
+        inclusive); `before_id` pages back."""
+        from dataclasses import replace
+
+        from opsloop.redact import redact, redact_json
+
+        found = self.store.list_events(
             None if every_model else self.model,
             kinds=kinds,
             actor=actor or None,
@@ -65,25 +106,26 @@ class ReadService:
             before_id=before_id,
             limit=max(1, min(limit, 1000)),
         )
+        return [
+            replace(e, summary=redact(e.summary), evidence=redact_json(e.evidence)) for e in found
+        ]
 
     def versions(self) -> list[VersionView]:
         """Every registered version, oldest first, with its gate, approval and training."""
-        from opsloop.services.views import registered_versions, version_view
+        from opsloop.services.views import build_versions
 
-        return [
-            version_view(self.store, self.model, v)
-            for v in registered_versions(self.store, self.model)
-        ]
+        return build_versions(self.store, self.model)
 
     def version(self, version: str) -> VersionView:
-        from opsloop.services.views import registered_versions, version_view
+        from opsloop.services.views import build_versions
 
-        if str(version) not in registered_versions(self.store, self.model):
+        found = [v for v in build_versions(self.store, self.model) if v.version == str(version)]
+        if not found:
             raise NotFoundError(
                 f"{self.model!r} has no registered version {version!r}",
                 fix="pick a version listed by `opsloop status`",
             )
-        return version_view(self.store, self.model, str(version))
+        return found[0]
 
     def lineage(self, version: str) -> LineageView:
         """Training window and fingerprint → MLflow run → version → deployments."""
@@ -135,3 +177,15 @@ class ReadService:
         from opsloop.orchestrate import manual
 
         return manual.get_request(self.store, self.model, request_id)
+
+
+def _now() -> datetime:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    from opsloop.store._util import utc
+
+    return utc(value)

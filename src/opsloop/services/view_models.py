@@ -15,6 +15,8 @@ from opsloop.core.summaries import Num
 __all__ = [
     "AgentView",
     "ApprovalView",
+    "AsOfRolloutView",
+    "AsOfView",
     "DeploymentView",
     "EstimatedBandView",
     "FeatureWindowView",
@@ -32,6 +34,7 @@ __all__ = [
     "RunView",
     "ScheduleView",
     "StatusView",
+    "TrafficShareView",
     "TrainingView",
     "VersionView",
     "WindowPreviousView",
@@ -85,11 +88,22 @@ class TrainingView(View):
     event_end: str | None
 
 
+class InferenceView(View):
+    """How the version may be served, as verified at registration on its holdout
+    (opsloop.inference): `compiled` or `plain`, and why."""
+
+    path: str
+    reason: str
+    rows: int | None = None
+    max_score_diff: Num | None = None
+
+
 class VersionView(View):
     version: str
     gate: GateView | None
     approval: ApprovalView | None
     training: TrainingView | None = None
+    inference: InferenceView | None = None  # None: registered before the check existed
 
 
 class DeploymentView(View):
@@ -318,3 +332,42 @@ class MonitoringView(View):
     model: str
     version: str | None
     windows: list[WindowView]
+
+
+class TrafficShareView(View):
+    """One version's part of the traffic at an instant: `share` percent of requests
+    (a shadow sees a mirror of its share and answers none: `answers` false)."""
+
+    version: str
+    role: str  # stable | candidate | shadow
+    share: Num
+    answers: bool
+
+
+class AsOfRolloutView(View):
+    """The rollout running at the instant, at the step it was on then."""
+
+    id: int
+    strategy: str
+    stable_version: str
+    candidate_version: str
+    steps: list[Num]
+    step: int
+    share: Num
+    started: str | None
+    step_started: str | None
+    finished: str | None  # when it ended (after the instant), null if it still runs
+    outcome: str  # its status now: running | promoted | rolled_back | aborted
+
+
+class AsOfView(View):
+    """Which version answered at an instant, and the traffic split then
+    (`opsloop status --at`, `GET /api/status?at=`), from the deployment and rollout
+    history."""
+
+    model: str
+    at: str
+    version: str | None  # the stable version (null: nothing was deployed yet)
+    deployment: DeploymentView | None
+    rollout: AsOfRolloutView | None
+    traffic: list[TrafficShareView]

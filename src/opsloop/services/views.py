@@ -7,6 +7,7 @@ stable: add fields, never rename or remove them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from opsloop.core.summaries import (
     PreviousComparison,
     QualityCheckSummary,
 )
+from opsloop.redact import redact
 from opsloop.services.view_models import (
     AgentView,
     ApprovalView,
@@ -25,6 +27,7 @@ from opsloop.services.view_models import (
     EstimatedBandView,
     FeatureWindowView,
     GateView,
+    InferenceView,
     LastMonitorView,
     LastTriggerView,
     LeaseView,
@@ -98,13 +101,17 @@ def _training_view(store: StoreReads, model: str, version: str) -> TrainingView 
     )
 
 
-def version_view(store: StoreReads, name: str, version: str) -> VersionView:
-    """One version's gate decision, approval and training window."""
+def version_view(
+    store: StoreReads, name: str, version: str, inference: InferenceView | None = None
+) -> VersionView:
+    """One version's gate decision, approval, training window and (given, from its
+    `registered` event) inference path."""
     gate = store.find_gate(name, version)
     approval = store.find_approval(name, version)
     return VersionView(
         version=version,
         training=_training_view(store, name, version),
+        inference=inference,
         gate=None if gate is None else _gate_view(gate),
         approval=None
         if approval is None
@@ -133,6 +140,16 @@ def registered_versions(store: StoreReads, name: str) -> list[str]:
     """Every registered version, in registration order (from the `registered` events)."""
     registered = store.list_events(name, kinds=["registered"], limit=10_000)
     return [e.version for e in registered if e.version is not None]
+
+
+def build_versions(store: StoreReads, name: str) -> list[VersionView]:
+    """Every registered version, oldest first, with gate, approval, training and inference."""
+    registered = store.list_events(name, kinds=["registered"], limit=10_000)
+    return [
+        version_view(store, name, e.version, _inference_view(e.evidence))
+        for e in registered
+        if e.version is not None
+    ]
 
 
 def build_lineage(store: StoreReads, name: str, version: str) -> LineageView:
@@ -175,11 +192,33 @@ def build_lineage(store: StoreReads, name: str, version: str) -> LineageView:
     )
 
 
+def _inference_view(evidence: Mapping[str, Any]) -> InferenceView | None:
+    """The compiled-path verdict of a `registered` event (its `inference`, else its tags)."""
+    found = evidence.get("inference")
+    if isinstance(found, Mapping) and isinstance(found.get("path"), str):
+        rows, diff = found.get("rows"), found.get("max_score_diff")
+        return InferenceView(
+            path=found["path"],
+            reason=str(found.get("reason") or ""),
+            rows=rows if isinstance(rows, int) else None,
+            max_score_diff=diff if isinstance(diff, int | float) else None,
+        )
+    tags = evidence.get("tags")
+    if isinstance(tags, Mapping) and isinstance(tags.get("opsloop.inference_path"), str):
+        return InferenceView(
+            path=tags["opsloop.inference_path"],
+            reason=str(tags.get("opsloop.inference_reason") or ""),
+        )
+    return None
+
+
 def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
     """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`)."""
     name = cfg.model
     deployment = store.find_deployment(name)
-    versions = registered_versions(store, name)
+    registered = store.list_events(name, kinds=["registered"], limit=10_000)
+    versions = [e.version for e in registered if e.version is not None]
+    inference = {e.version: _inference_view(e.evidence) for e in registered}
     champion = deployment.version if deployment else None
     challenger = None
     for version in reversed(versions):
@@ -206,8 +245,12 @@ def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
         model=name,
         task=cfg.task,
         stack=cfg.stack,
-        champion=None if champion is None else version_view(store, name, champion),
-        challenger=None if challenger is None else version_view(store, name, challenger),
+        champion=None
+        if champion is None
+        else version_view(store, name, champion, inference.get(champion)),
+        challenger=None
+        if challenger is None
+        else version_view(store, name, challenger, inference.get(challenger)),
         deployment=None if deployment is None else deployment_view(deployment),
         rollout=None
         if rollout is None
@@ -321,7 +364,7 @@ def _run_view(r: PipelineRun) -> RunView:
         trigger=r.trigger,
         started=_iso(r.started),
         finished=_iso(r.finished),
-        error=r.error,
+        error=None if r.error is None else redact(r.error),  # rows written before redaction
         heartbeat=_iso(r.heartbeat),
         stages=[f"{s.get('name')}:{s.get('status', '?')}" for s in r.stages],
     )

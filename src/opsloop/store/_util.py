@@ -16,6 +16,12 @@ def aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def utc(value: datetime) -> datetime:
+    """`value` in UTC (naive: taken as UTC), as timestamps are stored: SQLite keeps a
+    timestamp's fields without its zone, so a bound compared with them must be UTC too."""
+    return aware(value).astimezone(UTC)
+
+
 def jsonable(value: Any) -> Any:
     """Make evidence JSON-safe (numpy scalars, datetimes, tuples)."""
     if isinstance(value, dict):

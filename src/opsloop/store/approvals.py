@@ -3,11 +3,13 @@ per (model, version), the newest row wins; each is written with its event."""
 
 from __future__ import annotations
 
+from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from opsloop.errors import InvalidInputError
+from opsloop.errors import InvalidInputError, StateError
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.ports import ApprovalRepository
@@ -92,15 +94,30 @@ class ApprovalQueries(UnitOfWork, ApprovalRepository):
         actor: str = "opsloop",
         comment: str = "",
         evidence: Evidence | None = None,
+        expected_id: int | EllipsisType | None = ...,
     ) -> Approval:
         """Record an approval status with its event (`approval_pending`, `approved` or
-        `rejected`)."""
+        `rejected`). `expected_id` is the compare-and-set: the id of the newest approval
+        of the version the decision was taken on (None: none); if another was recorded
+        since, a StateError names it and nothing is written. `...`: no check."""
         if status not in APPROVAL_STATUSES:
             raise InvalidInputError(
                 "unknown approval status", expected=" | ".join(APPROVAL_STATUSES), got=repr(status)
             )
         ts = utcnow()
         with self._tx() as conn:
+            self._serialize(conn, model)
+            if expected_id is not ...:
+                latest = self._latest_approval(conn, model, version)
+                if (None if latest is None else latest.id) != expected_id:
+                    assert latest is not None
+                    raise StateError(
+                        f"another decision on version {version} of {model!r} was recorded "
+                        f"first: {latest.status} by {latest.actor} at "
+                        f"{latest.ts:%Y-%m-%d %H:%M:%S} UTC ({latest.comment or 'no comment'}), "
+                        f"so this {status} decision was not recorded",
+                        fix="check `opsloop status` and decide again if still needed",
+                    )
             res = conn.execute(
                 t.approvals.insert().values(
                     ts=ts,
@@ -130,6 +147,19 @@ class ApprovalQueries(UnitOfWork, ApprovalRepository):
                 actor=actor,
                 comment=comment,
             )
+
+    def _latest_approval(self, conn: Connection, model: str, version: str) -> Approval | None:
+        row = (
+            conn.execute(
+                sa.select(t.approvals)
+                .where(t.approvals.c.model == model, t.approvals.c.version == version)
+                .order_by(t.approvals.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else Approval(**{**row, "ts": aware(row["ts"])})
 
     def find_approval(self, model: str, version: str) -> Approval | None:
         row = self._latest_for_version(t.approvals, model, version)

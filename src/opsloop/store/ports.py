@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any, Protocol
 
 from opsloop.store.records import (
@@ -49,9 +50,13 @@ class DeploymentRepository(Protocol):
         actor: str = "opsloop",
         event_kind: str = "promoted",
         evidence: Evidence | None = None,
+        expected_revision: int | EllipsisType | None = ...,
     ) -> Deployment: ...
-    def find_deployment(self, model: str, env: str = "production") -> Deployment | None: ...
+    def find_deployment(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Deployment | None: ...
     def list_deployments(self, model: str, env: str = "production") -> list[Deployment]: ...
+    def list_deployed_models(self) -> list[str]: ...
 
 
 class ApprovalRepository(Protocol):
@@ -82,6 +87,7 @@ class ApprovalRepository(Protocol):
         actor: str = "opsloop",
         comment: str = "",
         evidence: Evidence | None = None,
+        expected_id: int | EllipsisType | None = ...,
     ) -> Approval: ...
     def find_approval(self, model: str, version: str) -> Approval | None: ...
     def list_pending(self, model: str) -> list[Approval]: ...
@@ -130,8 +136,12 @@ class RolloutRepository(Protocol):
         settings: Evidence,
         actor: str,
         reason: str,
+        expected_revision: int | EllipsisType | None = ...,
+        evidence: Evidence | None = None,
     ) -> Rollout: ...
-    def find_rollout(self, model: str, env: str = "production") -> Rollout | None: ...
+    def find_rollout(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Rollout | None: ...
     def find_running_rollout(self, model: str, env: str = "production") -> Rollout | None: ...
     def find_routing(
         self, model: str, env: str = "production"
@@ -228,14 +238,23 @@ class EventLog(Protocol):
         kinds: Sequence[str] | None = None,
         after_id: int = 0,
         limit: int = 1000,
-        actor: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        actor: str | None = None,
         before_id: int | None = None,
     ) -> list[Event]: ...
     def list_events_after(
         self, model: str, after_id: int, *, kinds: list[str] | None = None, limit: int = 100
     ) -> list[Event]: ...
+    def find_first_event(
+        self,
+        model: str,
+        kind: str,
+        *,
+        since: datetime,
+        before: datetime,
+        version: str | None = None,
+    ) -> Event | None: ...
     def last_event_id(self) -> int: ...
 
 
@@ -243,7 +262,10 @@ class StoreReads(Protocol):
     """What the read side (`opsloop status`, `events`, the open API endpoints) reads:
     implemented by `OpsStore` and by the SQLAlchemy-free `reader.StoreReader`."""
 
-    def find_deployment(self, model: str, env: str = "production") -> Deployment | None: ...
+    def find_deployment(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Deployment | None: ...
+    def list_deployed_models(self) -> list[str]: ...
     def find_gate(self, model: str, version: str) -> GateDecision | None: ...
     def find_approval(self, model: str, version: str) -> Approval | None: ...
     def list_pending(self, model: str) -> list[Approval]: ...
@@ -260,7 +282,9 @@ class StoreReads(Protocol):
     ) -> list[MonitorResult]: ...
     def find_monitor(self, model: str, result_id: int) -> MonitorResult | None: ...
     def list_deployments(self, model: str, env: str = "production") -> list[Deployment]: ...
-    def find_rollout(self, model: str, env: str = "production") -> Rollout | None: ...
+    def find_rollout(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Rollout | None: ...
     def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]: ...
     def list_running_runs(self, model: str, pipeline: str | None = None) -> list[PipelineRun]: ...
     def find_lease(self, name: str) -> Lease | None: ...
@@ -275,8 +299,17 @@ class StoreReads(Protocol):
         kinds: Sequence[str] | None = None,
         after_id: int = 0,
         limit: int = 1000,
-        actor: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        actor: str | None = None,
         before_id: int | None = None,
     ) -> list[Event]: ...
+    def find_first_event(
+        self,
+        model: str,
+        kind: str,
+        *,
+        since: datetime,
+        before: datetime,
+        version: str | None = None,
+    ) -> Event | None: ...

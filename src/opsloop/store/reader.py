@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from opsloop.errors import StoreError
 from opsloop.store._revision import head_revision
-from opsloop.store._util import aware
+from opsloop.store._util import aware, utc
 from opsloop.store.records import (
     Approval,
     DataArrival,
@@ -114,8 +114,17 @@ class StoreReader:
         return [r["version_num"] for r in rows] == [head_revision()]
 
     # ---- the StoreReads port: each mirrors the OpsStore method of the same name -------
-    def find_deployment(self, model: str, env: str = "production") -> Deployment | None:
-        return self._first(Deployment, [("model", "=", model), ("env", "=", env)], "revision")
+    def find_deployment(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Deployment | None:
+        where: Where = [("model", "=", model), ("env", "=", env)]
+        if at is not None:
+            where.append(("ts", "<=", at))
+        return self._first(Deployment, where, "revision")
+
+    def list_deployed_models(self) -> list[str]:
+        rows = self._rows('SELECT DISTINCT "model" FROM deployments ORDER BY "model"', [])
+        return [r["model"] for r in rows]
 
     def find_gate(self, model: str, version: str) -> GateDecision | None:
         return self._first(GateDecision, [("model", "=", model), ("version", "=", version)])
@@ -174,8 +183,13 @@ class StoreReader:
                 r["summary"] = r["digest"]
         return [self._record(MonitorResult, r) for r in reversed(rows)]
 
-    def find_rollout(self, model: str, env: str = "production") -> Rollout | None:
-        return self._first(Rollout, [("model", "=", model), ("env", "=", env)])
+    def find_rollout(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Rollout | None:
+        where: Where = [("model", "=", model), ("env", "=", env)]
+        if at is not None:
+            where.append(("started", "<=", at))
+        return self._first(Rollout, where)
 
     def list_runs(self, model: str, *, limit: int = 20) -> list[PipelineRun]:
         return self._select(PipelineRun, [("model", "=", model)], '"id" DESC', limit)
@@ -210,26 +224,45 @@ class StoreReader:
         kinds: Sequence[str] | None = None,
         after_id: int = 0,
         limit: int = 1000,
-        actor: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        actor: str | None = None,
         before_id: int | None = None,
     ) -> list[Event]:
         """The `limit` newest events, oldest first (by id), optionally filtered."""
-        where: Where = [("id", ">", after_id)]
+        # as OpsStore: a read of some kinds over a time range goes by (model, kind, ts)
+        by_time = model is not None and bool(kinds) and (since is not None or until is not None)
+        order = '("id" + 0)' if by_time else '"id"'
+        where: Where = [('("id" + 0)' if by_time else "id", ">", after_id)]
         if model is not None:
             where.append(("model", "=", model))
         if kinds:
             where.append(("kind", "IN", list(kinds)))
-        if actor is not None:
-            where.append(("actor", "=", actor))
         if since is not None:
             where.append(("ts", ">=", since))
         if until is not None:
-            where.append(("ts", "<", until))
+            where.append(("ts", "<=", until))
+        if actor is not None:
+            where.append(("actor", "=", actor))
         if before_id is not None:
             where.append(("id", "<", before_id))
-        return list(reversed(self._select(Event, where, '"id" DESC', limit)))
+        return list(reversed(self._select(Event, where, f"{order} DESC", limit)))
+
+    def find_first_event(
+        self,
+        model: str,
+        kind: str,
+        *,
+        since: datetime,
+        before: datetime,
+        version: str | None = None,
+    ) -> Event | None:
+        where: Where = [("model", "=", model), ("kind", "=", kind)]
+        where += [("ts", ">=", since), ("ts", "<", before)]
+        if version is not None:
+            where.append(("version", "=", version))
+        found = self._select(Event, where, '"ts", "id"', 1)
+        return found[0] if found else None
 
     # ---- SQL --------------------------------------------------------------------------
     def _first(self, record: type[R], where: Where, newest: str = "id") -> R | None:
@@ -255,12 +288,13 @@ class StoreReader:
     ) -> list[dict[str, Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        for column, op, value in where:
+        for name, op, value in where:
+            column = name if name.startswith("(") else f'"{name}"'  # an expression as is
             if op == "IN":
-                clauses.append(f'"{column}" IN ({", ".join([self._mark] * len(value))})')
+                clauses.append(f"{column} IN ({', '.join([self._mark] * len(value))})")
                 params.extend(self._param(v) for v in value)
             else:
-                clauses.append(f'"{column}" {op} {self._mark}')
+                clauses.append(f"{column} {op} {self._mark}")
                 params.append(self._param(value))
         quoted = ", ".join('"' + c + '"' for c in columns)
         sql = f"SELECT {quoted} FROM {table}"
@@ -293,6 +327,7 @@ class StoreReader:
     def _param(self, value: Any) -> Any:
         """SQLAlchemy's SQLite storage of a timestamp: its fields as text (no zone)."""
         if self.dialect == "sqlite" and isinstance(value, datetime):
+            value = utc(value)
             return (
                 f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
                 f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"

@@ -46,6 +46,7 @@ EVENT_KINDS = (
     "holdout_too_small",
     "notification_failed",
     "new_data_invalid",
+    "artifact_rejected",
 )
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")

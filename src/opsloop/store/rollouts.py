@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +20,8 @@ from sqlalchemy.engine import Connection
 from opsloop import latency
 from opsloop.errors import StateError
 from opsloop.store import schema as t
-from opsloop.store._util import aware, jsonable
-from opsloop.store.deployments import DeploymentQueries
+from opsloop.store._util import aware, jsonable, utc
+from opsloop.store.deployments import DeploymentQueries, revision_conflict
 from opsloop.store.ports import RolloutRepository
 from opsloop.store.records import Deployment, Evidence, Rollout, ServeStat, utcnow
 from opsloop.store.unit import new_id
@@ -43,15 +44,25 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         settings: Evidence,
         actor: str,
         reason: str,
+        expected_revision: int | EllipsisType | None = ...,
+        evidence: Evidence | None = None,
     ) -> Rollout:
-        """Begin a rollout; StateError if one is already running for (model, env)."""
+        """Begin a rollout; StateError if one is already running for (model, env) or (the
+        compare-and-set) the current deployment is no longer `expected_revision`."""
         now = utcnow()
         with self._tx() as conn:
+            self._serialize(conn, model)
+            current = self._current_deployment(conn, model, env)
+            found = None if current is None else current.revision
+            if expected_revision is not ... and found != expected_revision:
+                assert current is not None
+                raise revision_conflict(current, candidate_version, expected_revision)
             running = self._latest_rollout(conn, model, env)
             if running is not None and running.running:
                 raise StateError(
                     f"a {running.strategy} rollout of version {running.candidate_version} of "
-                    f"{model!r} is already running (rollout {running.id})",
+                    f"{model!r} is already running (rollout {running.id}, started by "
+                    f"{running.actor})",
                     fix=f"finish it first: `opsloop rollout promote {model}` or "
                     f"`opsloop rollout abort {model}`",
                 )
@@ -91,28 +102,28 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
                     "steps": list(steps),
                     "share": share,
                     "settings": settings,
+                    **(evidence or {}),
                 },
                 actor,
             )
             return rollout
 
-    def _latest_rollout(self, conn: Connection, model: str, env: str) -> Rollout | None:
-        row = (
-            conn.execute(
-                sa.select(t.rollouts)
-                .where(t.rollouts.c.model == model, t.rollouts.c.env == env)
-                .order_by(t.rollouts.c.id.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
+    def _latest_rollout(
+        self, conn: Connection, model: str, env: str, at: datetime | None = None
+    ) -> Rollout | None:
+        q = sa.select(t.rollouts).where(t.rollouts.c.model == model, t.rollouts.c.env == env)
+        if at is not None:
+            q = q.where(t.rollouts.c.started <= utc(at))
+        row = conn.execute(q.order_by(t.rollouts.c.id.desc()).limit(1)).mappings().first()
         return None if row is None else _rollout(row)
 
-    def find_rollout(self, model: str, env: str = "production") -> Rollout | None:
-        """The newest rollout of (model, env), running or finished."""
+    def find_rollout(
+        self, model: str, env: str = "production", *, at: datetime | None = None
+    ) -> Rollout | None:
+        """The newest rollout of (model, env), running or finished; with `at`, the newest
+        one started at or before `at` (as it is now: its `finished` may be after `at`)."""
         with self._read() as conn:
-            return self._latest_rollout(conn, model, env)
+            return self._latest_rollout(conn, model, env, at)
 
     def find_running_rollout(self, model: str, env: str = "production") -> Rollout | None:
         found = self.find_rollout(model, env)
@@ -187,7 +198,26 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         another process changed the rollout first."""
         now = utcnow()
         ev = jsonable(evidence)
+        try:
+            return self._finish_rollout(
+                rollout, now, ev, status, actor, summary, event_kind, promote
+            )
+        except sa.exc.IntegrityError:  # the revision constraint: see deployments.py
+            raise self._lost_race(rollout.model, rollout.env, rollout.candidate_version) from None
+
+    def _finish_rollout(
+        self,
+        rollout: Rollout,
+        now: datetime,
+        ev: Any,
+        status: str,
+        actor: str,
+        summary: str,
+        event_kind: str,
+        promote: bool,
+    ) -> Rollout | None:
         with self._tx() as conn:
+            self._serialize(conn, rollout.model)
             if not self._cas(
                 conn,
                 rollout,

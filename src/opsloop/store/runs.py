@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from opsloop.redact import redact, redact_json
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.ports import RunRepository
@@ -44,9 +45,14 @@ class RunQueries(UnitOfWork, RunRepository):
         error: str | None = None,
         result: Evidence | None = None,
     ) -> None:
-        values: dict[str, Any] = {"stages": jsonable(stages), "status": status, "error": error}
+        # stage details and errors quote exception text: no credentials in the store
+        values: dict[str, Any] = {
+            "stages": redact_json(jsonable(stages)),
+            "status": status,
+            "error": None if error is None else redact(error),
+        }
         if result is not None:
-            values["result"] = jsonable(result)
+            values["result"] = redact_json(jsonable(result))
         if status != "running":
             values["finished"] = utcnow()
         else:

@@ -20,6 +20,8 @@ events = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Index("ix_events_model_id", "model", "id"),
+    # history by kind and time (DORA, as-of views): promotions, breaches, trainings
+    sa.Index("ix_events_model_kind_ts", "model", "kind", "ts"),
 )
 
 deployments = sa.Table(
@@ -36,6 +38,7 @@ deployments = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("actor", sa.String(128), nullable=False),
     sa.UniqueConstraint("model", "env", "revision", name="uq_deployments_revision"),
+    sa.Index("ix_deployments_model_env_ts", "model", "env", "ts"),
 )
 
 gate_decisions = sa.Table(

@@ -10,6 +10,7 @@ over one engine.
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from opsloop.errors import StoreError
+from opsloop.redact import redact, redact_json
 from opsloop.store import schema as t
 from opsloop.store._util import jsonable
 from opsloop.store.records import Event, Evidence, NewEvent, utcnow
@@ -56,6 +58,18 @@ class UnitOfWork:
                 fix="retry; if it persists check that the database is reachable",
             ) from None
 
+    def _serialize(self, conn: Connection, model: str) -> None:
+        """Hold the write lock of `model`'s deployment state until `conn`'s transaction ends,
+        so a read-check-write (a compare-and-set on the current revision, starting a rollout)
+        is never interleaved with another writer's: PostgreSQL takes a transaction-scoped
+        advisory lock per model; SQLite takes its database write lock (a no-op UPDATE is the
+        first statement, so the reads that follow see the newest commit)."""
+        if conn.dialect.name == "postgresql":
+            key = zlib.crc32(model.encode()) - 2**31  # a signed 32-bit key
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301962, :k)"), {"k": key})
+        elif conn.dialect.name == "sqlite":
+            conn.execute(sa.text("UPDATE deployments SET id = id WHERE 1 = 0"))
+
     def _insert_event(
         self,
         conn: Connection,
@@ -67,7 +81,9 @@ class UnitOfWork:
         actor: str,
     ) -> Event:
         ts = utcnow()
-        ev = jsonable(evidence or {})
+        # evidence quotes exception text (user code, drivers): no credentials in the store
+        ev = redact_json(jsonable(evidence or {}))
+        summary = redact(summary)
         res = conn.execute(
             t.events.insert().values(
                 ts=ts,

@@ -1,7 +1,8 @@
 """The register stage's work: what is stored with a version besides the model — the
 reference profile, the monitor's fitted references (multivariate transform, learned drift
 thresholds, data-quality expectations, the CBPE calibrator), the data contract, tags and
-parameters — and the registration itself (alias `challenger`, `trained` and `registered`
+parameters, the verdict on the compiled inference path (checked on the holdout:
+opsloop.inference) — and the registration itself (alias `challenger`, `trained` and `registered`
 events)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHALLENGER
+from opsloop.core.integrity import DIGEST_TAG
 from opsloop.runtime import Runtime
 from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
@@ -121,6 +123,7 @@ def register_version(
     """Register the fitted model with everything monitoring needs, as the `challenger`."""
     from opsloop.core.profile import compute_profile
     from opsloop.data.features import FeatureSpec, features_to_json
+    from opsloop.inference import check_on_holdout
     from opsloop.monitor.quality import EXPECTATIONS_ARTIFACT, learn_expectations
     from opsloop.registry.base import TrainingRecord
 
@@ -136,6 +139,8 @@ def register_version(
         profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
     profile = compute_profile(reference, profile_specs)
     extra = _monitor_artifacts(rt, reference, specs, profile_specs, profile, detail)
+    inference = check_on_holdout(fitted.model, holdout)
+    detail["inference"] = inference.to_dict()
     digest = fitted.inputs.data
     tags = {
         **fitted.inputs.tags(),
@@ -145,6 +150,7 @@ def register_version(
         "opsloop.holdout_rows": str(len(holdout)),
         "opsloop.reference_profile": "opsloop/reference_profile.json",
         **({} if fitted.feedback is None else fitted.feedback.tags()),
+        **inference.tags(),
     }
     params: dict[str, Any] = {"opsloop.features": ",".join(names)}
     estimator = fitted.estimator
@@ -195,6 +201,7 @@ def register_version(
             "pipeline_run": pipeline_run,
             "target": _target_contract(frame, cfg.target, cfg.task),
             **({} if fitted.feedback is None else {"feedback": fitted.feedback.to_dict()}),
+            "inference": inference.to_dict(),
         },
     )
     rt.store.add_event(
@@ -202,6 +209,13 @@ def register_version(
         rt.model,
         version=mv.version,
         summary=f"registered {rt.model} version {mv.version} (alias challenger)",
-        evidence={"run_id": mv.run_id, "source": mv.source, "tags": tags},
+        evidence={
+            "run_id": mv.run_id,
+            "source": mv.source,
+            "tags": tags,
+            "inference": inference.to_dict(),
+            # checked before any unpickling of this version (opsloop.artifacts, SECURITY.md)
+            "artifact_sha256": mv.tags.get(DIGEST_TAG),
+        },
     )
     return mv

@@ -217,10 +217,26 @@ def create_ui_router(site: UISite) -> APIRouter:
 
         return guarded(request, build)
 
-    @router.get("/models/{name}/deployment")
-    def deployment_page(request: Request, name: str) -> Response:
+    @router.get("/dora")
+    def dora_page(request: Request, since: str = "90d", until: str = "") -> Response:
         def build() -> Response:
+            from opsloop.data.window import parse_instant
+
+            view = site.models[0].reads.dora(
+                since=parse_instant(since or "90d", "since"),
+                until=parse_instant(until, "until") if until.strip() else None,
+            )
+            return page(request, "dora.html", nav="dora", view=view, since=since, until=until)
+
+        return guarded(request, build)
+
+    @router.get("/models/{name}/deployment")
+    def deployment_page(request: Request, name: str, at: str = "") -> Response:
+        def build() -> Response:
+            from opsloop.data.window import parse_instant
+
             m = site.model(name)
+            asof = m.reads.status_at(parse_instant(at, "at")) if at.strip() else None
             status = m.reads.status()
             events = m.reads.events(limit=200, kinds=pages.ROLLOUT_KINDS)
             rollout_id = None if status.rollout is None else status.rollout.id
@@ -236,6 +252,8 @@ def create_ui_router(site: UISite) -> APIRouter:
                 points=points[-50:],
                 chart=chart,
                 history=list(reversed(m.reads.deployments()))[:200],
+                at=at,
+                asof=asof,
                 can_act=m.admin is not None,
             )
 

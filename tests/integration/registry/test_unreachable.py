@@ -70,3 +70,21 @@ def test_cli_reports_a_down_registry_in_one_line(tmp_path: Path) -> None:
     text = " ".join(out.split())
     assert f"model registry at {down} is unavailable" in text
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.slow  # MLflow retries opening a tracking database 10 times (~100 s)
+def test_a_database_tracking_uri_fails_in_one_line_without_its_password(tmp_path: Path) -> None:
+    """MLflow lets SQLAlchemy's errors through: a down PostgreSQL tracking database gave a
+    200-line traceback. Now one line, the password masked."""
+    port = unused_uri().rsplit(":", 1)[1]
+    uri = f"postgresql://alice:hunter2pw@127.0.0.1:{port}/mlflow"
+    root = write_tiny_project(
+        tmp_path / "tiny", rows=200, extra_yaml=f"stacks: {{db: {{tracking_uri: '{uri}'}}}}\n"
+    )
+    code, out = run_cli("promote", "tiny", "1", "-p", str(root), "--stack", "db")
+    assert code == 1, out
+    assert "Traceback" not in out and "hunter2pw" not in out, out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), out
+    text = " ".join(out.split())
+    assert "model registry at postgresql://alice:***@127.0.0.1" in text and "unavailable" in text

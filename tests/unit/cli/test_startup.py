@@ -130,7 +130,17 @@ def loaded_by(args: list[str], modules: tuple[str, ...]) -> str:
 
 
 @pytest.mark.parametrize(
-    "command", [["status"], ["status", "--json"], ["events", "--limit", "50"], ["events", "--json"]]
+    "command",
+    [
+        ["status"],
+        ["status", "--json"],
+        ["status", "--at", "1s"],
+        ["status", "--at", "2020-01-01", "--json"],
+        ["events", "--limit", "50"],
+        ["events", "--json"],
+        ["dora"],
+        ["dora", "--since", "30d", "--json"],
+    ],
 )
 def test_read_commands_import_nothing_heavy(project: Path, command: list[str]) -> None:
     loaded = loaded_by([*command, "-p", str(project)], READ_PATH_DROPPED)

@@ -116,3 +116,14 @@ def test_without_recorded_classes_any_value_is_kept_as_given() -> None:
     assert "no trained version recorded the classes" in unknown.describe()
     older = LabelContract("binary_classification", version="2")  # trained before classes
     assert older.describe() == "any non-empty value (version 2 recorded no classes: retrain)"
+
+
+def test_stored_labels_that_do_not_fit_are_left_out_and_counted() -> None:
+    from opsloop.data.labels import usable_labels
+
+    stored = pd.Series(["0", "1", "banana", "1.0", None, "banana", "2"]).dropna()
+    found = usable_labels(stored, LabelContract("binary_classification", (0, 1)))
+    assert found.unusable == 3 and found.examples == ("'banana'", "'2'")
+    assert found.labels.tolist() == [0, 1, 1] and found.labels.dtype == "int64"
+    assert list(found.labels.index) == [0, 1, 3]
+    assert usable_labels(pd.Series([1.5, float("inf")]), LabelContract("regression")).unusable == 1

@@ -3,6 +3,7 @@ gate reports are stored and can be rerun, bad training data stops before the fit
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,8 +54,17 @@ def test_rejecting_the_champion_returns_to_the_previous_approved_version(tmp_pat
         "alice",
         "bad in production",
     )
-    tags = {v: p.registry.get_version("tiny", v).tags["opsloop.approval"] for v in "123"}
-    assert tags == {"1": "approved", "2": "rejected", "3": "rejected"}  # mirrored in MLflow
+    tags = {
+        v: json.loads(p.registry.get_version("tiny", v).tags["opsloop.approval"]) for v in "123"
+    }
+    # mirrored in MLflow: the decision with who, when and why
+    assert {v: t["decision"] for v, t in tags.items()} == {
+        "1": "approved",
+        "2": "rejected",
+        "3": "rejected",
+    }
+    assert tags["3"]["actor"] == "alice" and tags["3"]["comment"] == "bad in production"
+    assert tags["3"]["ts"] == a.ts.isoformat()
 
 
 def test_pending_approvals_expire_and_expired_versions_need_force(tmp_path: Path) -> None:

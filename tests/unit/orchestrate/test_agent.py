@@ -10,8 +10,18 @@ from opsloop.project import Project
 from tinyproject import prediction_log, tiny_frame
 
 
+def answered_clock(p: Project) -> None:
+    """Monitor by answer time: each tick judges the window ending now, so traffic logged
+    now is judged at once and a breach persists from tick to tick (the trigger mechanics
+    these tests are about). The event clock's windows: `test_agent_event_time.py`."""
+    monitor = p.config.monitor.model_copy(update={"clock": "answered"})
+    p.config = p.runtime.config = p.config.model_copy(update={"monitor": monitor})
+
+
 def serve_traffic(p: Project, frame: pd.DataFrame, version: str) -> None:
-    """What the server would log: predictions of `version` plus, later, their labels."""
+    """What the server would log: predictions of `version` plus, later, their labels,
+    monitored on the answered clock (`answered_clock`)."""
+    answered_clock(p)
     now = datetime.now(UTC)
     p.engine.add_predictions(prediction_log(p, frame, version, ts=now))  # type: ignore[attr-defined]
     p.engine.add_labels(
@@ -67,6 +77,7 @@ def test_drift_fires_once_and_retrains(memory_project: Project) -> None:
 def test_monitor_not_due_is_reported(memory_project: Project) -> None:
     p = memory_project
     p.train()
+    answered_clock(p)  # an empty window ending now is stored; its schedule is then not due
     p.tick(force_monitor=True)
     result = p.tick()
     assert result.monitored is None
@@ -154,6 +165,7 @@ def test_estimated_performance_fires_without_labels(tmp_path) -> None:
     assert cbpe.rows == outcome.rows["holdout"] and "accuracy" in cbpe.bands
     frame = tiny_frame(400, seed=12, prefix="nolabel", days=0.01)
     p.engine.add_predictions(prediction_log(p, frame, "1"))  # type: ignore[attr-defined]
+    answered_clock(p)
 
     result = p.tick(force_monitor=True)
     assert result.monitored is not None and result.monitored.n_labelled == 0

@@ -3,6 +3,7 @@ backends, with the tiny project's real scikit-learn code."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,8 @@ def test_manual_approval_leaves_the_version_pending(tmp_path: Path) -> None:
     pending = rt.store.find_approval("tiny", "1")
     assert pending is not None and pending.status == "pending" and pending.actor == "opsloop"
     assert "`opsloop approve tiny 1`" in pending.comment
-    assert rt.registry.get_version("tiny", "1").tags["opsloop.approval"] == "pending"
+    tag = json.loads(rt.registry.get_version("tiny", "1").tags["opsloop.approval"])
+    assert (tag["decision"], tag["actor"]) == ("pending", "opsloop")
     assert rt.store.find_deployment("tiny") is None
 
 

@@ -53,6 +53,10 @@ def test_approve_needs_the_bearer_token(managed: tuple[Project, TestClient]) -> 
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
         r = client.post(url, headers=headers)
         assert r.status_code == 401 and "bearer token" in r.json()["error"]
+        body = r.json()  # the documented management-error fields, each filled in
+        assert body["type"] == "Unauthorized" and body["details"] == []
+        assert "Bearer" in body["expected"] and body["got"] and "Bearer" in body["fix"]
+        assert "s3cret" not in r.text and "wrong" not in body["got"]  # no token echoed
     assert p.store.find_deployment("tiny") is None
     r = client.post(url, headers=AUTH, json={"comment": "looks good"})
     assert r.status_code == 200, r.text
@@ -325,3 +329,76 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     r = client.get("/api/models/other/monitoring")
     assert r.status_code == 404 and "unknown model" in r.json()["error"]
     assert client.get("/api/models/tiny/monitoring?limit=many").status_code == 422
+
+
+def test_dora_and_status_as_of_over_http_equal_the_project(
+    managed: tuple[Project, TestClient],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    p, client = managed
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)  # the first promotion
+    promoted = p.store.find_deployment(p.name)
+    assert promoted is not None
+    since = (promoted.ts - timedelta(days=1)).isoformat()
+    until = (promoted.ts + timedelta(hours=1)).isoformat()
+    answer = client.get("/api/dora", params={"since": since, "until": until})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == p.dora(since=since, until=until).to_json()
+    assert answer.json()["overall"]["promotions"] == 1
+    assert "rolled back" in answer.json()["definitions"]["change_failure_rate"]
+    only = client.get("/api/dora", params={"since": since, "until": until, "model": "nobody"})
+    assert [m["model"] for m in only.json()["models"]] == ["nobody"]
+    after = promoted.ts.isoformat()
+    as_of = client.get("/api/status", params={"at": after}).json()
+    assert as_of == p.status_at(after).to_json()
+    assert as_of["version"] == "1" and as_of["traffic"][0]["share"] == 100.0
+    before = client.get("/api/status", params={"at": since}).json()
+    assert before["version"] is None and before["traffic"] == []
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for url, params in (
+        ("/api/status", {"at": "yesterday"}),
+        ("/api/status", {"at": future}),
+        ("/api/dora", {"since": "soon"}),
+        ("/api/dora", {"since": until, "until": since}),
+    ):
+        r = client.get(url, params=params)
+        assert r.status_code == 422, (url, params, r.text)  # an InvalidInputError
+        assert r.json()["expected"]
+    doc = client.get("/openapi.json").json()
+    assert "422" in doc["paths"]["/api/dora"]["get"]["responses"]
+    assert "at" in {q["name"] for q in doc["paths"]["/api/status"]["get"]["parameters"]}
+
+
+def test_status_and_events_never_show_a_credential(tmp_path: Path) -> None:
+    """Exception text from user code can quote a connection string: it is masked when the
+    event or run is written, and rows written before that are masked when read."""
+    from opsloop.store import schema as t
+    from opsloop.store.records import utcnow
+
+    p = project(tmp_path)
+    dsn = "postgresql://etl:hunter2pw@warehouse.internal/sales"
+    p.store.add_event("training_failed", p.name, summary=f"load() failed: {dsn}",
+                      evidence={"stage": "load", "error": f"OperationalError: {dsn}"})  # fmt: skip
+    run = p.store.start_run(p.name, "train")
+    p.store.update_run(run, stages=[{"name": "load", "error": dsn}], status="failed", error=dsn)
+    with p.store.engine.begin() as conn:  # rows as an opsloop before redaction wrote them
+        conn.execute(
+            t.events.insert().values(
+                ts=utcnow(), kind="training_failed", model=p.name, version=None,
+                actor="opsloop", summary=f"old: {dsn}", evidence={"error": dsn},
+            )
+        )  # fmt: skip
+        conn.execute(
+            t.pipeline_runs.insert().values(
+                model=p.name, pipeline="train", status="failed", started=utcnow(),
+                finished=utcnow(), trigger=None, stages=[], result={}, error=f"old: {dsn}",
+            )
+        )  # fmt: skip
+    with client_for(p, "s3cret") as client:
+        events = client.get("/api/events?limit=10")
+        status = client.get("/api/status")
+    assert events.status_code == status.status_code == 200
+    for body in (events.text, status.text):
+        assert "hunter2pw" not in body and "etl:***@warehouse.internal" in body
+    assert len([e for e in events.json() if e["kind"] == "training_failed"]) == 2

@@ -24,9 +24,9 @@ from sklearn.preprocessing import (
 )
 
 from opsloop.data.features import FeatureSpec
+from opsloop.inference import SCORE_TOLERANCE
 from opsloop.registry.base import LoadedModel
 from opsloop.serve import ServeContext, create_app
-from opsloop.serve.compiled import SCORE_TOLERANCE
 from opsloop.serve.predictor import UNSEEN, Predictor, predict_rows, probe_input
 from opsloop.serve.rows import ModelInput
 from opsloop.store import OpsStore

@@ -186,6 +186,50 @@ def test_reader_reads_leases_and_all_models_events(pair: tuple[OpsStore, StoreRe
     assert reader.list_events(limit=5) == store.list_events(limit=5)
 
 
+def test_reader_reads_history_by_time_as_the_store_does(
+    pair: tuple[OpsStore, StoreReader],
+) -> None:
+    """The reads of the DORA metrics and the as-of views: deployments and rollouts at an
+    instant, events between two instants, the deployed models."""
+    store, reader = pair
+    m = model()
+    fill(store, m)
+    deployments = store.list_deployments(m)
+    events = store.list_events(m)
+    rollout = store.find_rollout(m)
+    assert rollout is not None and len(deployments) == 2 and len(events) > 4
+    instants = [
+        deployments[0].ts - timedelta(seconds=1),
+        deployments[0].ts,
+        deployments[1].ts,
+        rollout.started,
+        datetime.now(UTC) + timedelta(days=1),
+    ]
+    for instant in instants:
+        assert reader.find_deployment(m, at=instant) == store.find_deployment(m, at=instant)
+        assert reader.find_rollout(m, at=instant) == store.find_rollout(m, at=instant)
+    assert store.find_deployment(m, at=instants[0]) is None
+    assert store.find_deployment(m, at=instants[1]) == deployments[0]
+    assert store.find_rollout(m, at=instants[3]) == rollout
+    middle = events[len(events) // 2].ts
+    for window in ({"since": middle}, {"until": middle}, {"since": middle, "until": middle}):
+        got = store.list_events(m, **window)
+        assert reader.list_events(m, **window) == got
+        assert 0 < len(got) < len(events)
+    kinds = {"kinds": ["promoted"], "since": deployments[1].ts}
+    assert [e.version for e in reader.list_events(m, **kinds)] == ["2", "9"]  # + staging
+    first, last = events[0].ts, events[-1].ts + timedelta(seconds=1)
+    for kind, version in (("promoted", None), ("promoted", "9"), ("rolled_back", None)):
+        args = {"since": first, "before": last, "version": version}
+        assert reader.find_first_event(m, kind, **args) == store.find_first_event(m, kind, **args)
+    found = store.find_first_event(m, "promoted", since=first, before=last, version="2")
+    assert found is not None and found.version == "2"
+    assert store.find_first_event(m, "promoted", since=first, before=found.ts) is not None
+    assert store.find_first_event(m, "promoted", since=last, before=last) is None
+    assert reader.list_deployed_models() == store.list_deployed_models()
+    assert m in store.list_deployed_models()
+
+
 def test_records_have_their_tables_columns() -> None:
     """The reader selects a record's fields by name: each is a column of its table."""
     for record, table in TABLES.items():

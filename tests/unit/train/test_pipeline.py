@@ -218,3 +218,62 @@ def test_train_imports_no_other_loop_step() -> None:
     assert "opsloop.registry.base" in imported  # the walk sees function-level imports
     steps = ("opsloop.gate", "opsloop.deploy", "opsloop.orchestrate")
     assert not [m for m in imported if m.startswith(steps)]
+
+
+def test_registration_records_the_compiled_path_verified_on_the_holdout(
+    memory_project: Project,
+) -> None:
+    """The version's tags, its `trained` and `registered` events and `opsloop status` say
+    how it may be served: the tiny project's one-hot + logistic pipeline is compiled."""
+    import io
+
+    from rich.console import Console
+
+    from opsloop.cli.render import print_status
+
+    p = memory_project
+    o = p.train()
+    mv = p.registry.get_version("tiny", o.version)
+    assert mv.tags["opsloop.inference_path"] == "compiled"
+    assert "holdout rows" in mv.tags["opsloop.inference_reason"]
+    trained, registered = (e for e in p.events() if e.kind in ("trained", "registered"))
+    holdout = o.rows["holdout"]
+    for event in (trained, registered):
+        inference = event.evidence["inference"]
+        assert inference["path"] == "compiled" and inference["rows"] > holdout
+        assert inference["max_score_diff"] <= inference["tolerance"]
+    assert registered.evidence["tags"]["opsloop.inference_path"] == "compiled"
+    view = p.status_view()
+    assert view.champion is not None and view.champion.inference is not None
+    assert view.champion.inference.path == "compiled"
+    assert p.status()["champion"]["inference"]["path"] == "compiled"
+    out = io.StringIO()
+    print_status(Console(file=out, width=200), view)
+    assert f"compiled — verified on {holdout} holdout rows" in out.getvalue()
+
+
+def test_a_pipeline_the_compiler_refuses_is_registered_as_plain(tiny_project) -> None:
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+
+    code = tiny_project / "model.py"
+    code.write_text(
+        code.read_text()
+        .replace("OneHotEncoder\n", "OneHotEncoder, PolynomialFeatures\n")
+        .replace("LogisticRegression(max_iter=500))", "PolynomialFeatures(), LogisticRegression())")
+    )
+    p = Project(
+        tiny_project,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )
+    o = p.train()
+    tags = p.registry.get_version("tiny", o.version).tags
+    assert tags["opsloop.inference_path"] == "plain"
+    assert "PolynomialFeatures" in tags["opsloop.inference_reason"]
+    view = p.status_view()
+    assert view.champion is not None and view.champion.inference is not None
+    assert view.champion.inference.path == "plain"

@@ -120,3 +120,26 @@ def test_pages_show_the_services_numbers(project: Project) -> None:
     assert c.get("/ui/events?since=yesterday").status_code == 400
     for path in ("deployment", "monitoring"):
         assert c.get(f"/ui/models/{project.name}/{path}").status_code == 200
+
+
+def test_dora_page_and_as_of_view_show_the_services_figures(project: Project) -> None:
+    from datetime import timedelta
+
+    c = logged_in(project)
+    page = c.get(f"/ui/models/{project.name}")
+    c.post(f"/ui/models/{project.name}/versions/1/approve", data={"csrf": csrf(page.text)})
+    deployment = project.store.find_deployment(project.name)
+    assert deployment is not None
+    dora = project.reads.dora(since=deployment.ts - timedelta(days=1))
+    html = c.get("/ui/dora?since=1d").text
+    assert f'data-field="promotions">{dora.overall.promotions}<' in html
+    assert dora.overall.promotions == 1
+    at = deployment.ts.isoformat()  # the instant of the switch (later ones may be future)
+    asof = c.get(f"/ui/models/{project.name}/deployment", params={"at": at}).text
+    assert 'data-field="asof-version">1<' in asof
+    before = (deployment.ts - timedelta(seconds=1)).isoformat()
+    assert (
+        "nothing was deployed"
+        in c.get(f"/ui/models/{project.name}/deployment", params={"at": before}).text
+    )
+    assert c.get("/ui/dora?since=soon").status_code == 400

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsloop.data.window import parse_instant
 from opsloop.errors import InvalidInputError
 from opsloop.serve.errors import RequestError
 from opsloop.serve.openapi import error_responses
@@ -56,6 +57,10 @@ class DeployBody(BaseModel):
         description="a duration such as '90s', '5m', '1h'",
     )
     reason: str = Field(default="deployed over the admin API", max_length=2000)
+    force: bool = Field(
+        default=False,
+        description="deploy a version that failed its gate or was rejected (audited)",
+    )
 
 
 class ReasonBody(BaseModel):
@@ -84,6 +89,14 @@ _READ_ERRORS = error_responses(400, 404)
 _WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 503)
 
 
+class Unauthorized(RequestError):
+    """A 401 in the management-error shape: `expected`, `got` and `fix` filled in."""
+
+    def __init__(self, message: str, *, expected: str, got: str, fix: str) -> None:
+        super().__init__(401, message, fix=fix)
+        self.expected, self.got = expected, got
+
+
 def create_admin_router(
     admin: AdminService, reads: ReadService, admin_token: str | None
 ) -> APIRouter:
@@ -108,9 +121,16 @@ def create_admin_router(
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.encode(), admin_token.encode()
         ):
-            raise RequestError(
-                401,
-                "missing or wrong bearer token; send 'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>'",
+            raise Unauthorized(
+                "missing or wrong bearer token",
+                expected="an 'Authorization: Bearer <token>' header with the server's token",
+                got="no Authorization header"  # never echo what was sent: it may be a secret
+                if authorization is None
+                else "a bearer token that does not match"
+                if scheme.lower() == "bearer"
+                else "an Authorization header that is not 'Bearer <token>'",
+                fix="send 'Authorization: Bearer <OPSLOOP_ADMIN_TOKEN>' (the token the server "
+                "was started with, serve.admin_token_env)",
             )
         return f"api:{(x_opsloop_actor or 'admin').strip()[:100] or 'admin'}"
 
@@ -118,9 +138,27 @@ def create_admin_router(
     # annotations in module globals, where a local `Annotated` alias would not be found.
     admin_actor = Depends(caller)
 
-    @router.get("/status")
-    def status() -> dict[str, Any]:
+    @router.get("/status", responses=_READ_ERRORS)
+    def status(at: str | None = None) -> dict[str, Any]:
+        """The model's operational picture; with `at` (ISO 8601, or a duration ago such as
+        `3d`) which version answered then and the traffic split of the rollout running
+        then."""
+        if at is not None:
+            return reads.status_at(parse_instant(at, "at")).to_json()
         return reads.status().to_json()
+
+    @router.get("/dora", responses=_READ_ERRORS)
+    def dora(
+        since: str = "90d", until: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        """DORA metrics per model and overall over [since, until] (ISO 8601 or a duration
+        ago; default the last 90 days): deployment frequency, lead time for changes,
+        change-failure rate, time to restore, with their definitions (docs/dora.md)."""
+        return reads.dora(
+            since=parse_instant(since, "since"),
+            until=None if until is None else parse_instant(until, "until"),
+            model=model,
+        ).to_json()
 
     @router.get("/events")
     def events(limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
@@ -176,6 +214,7 @@ def create_admin_router(
             bake_seconds=bake,
             reason=body.reason,
             actor=actor,
+            force=body.force,
         )
         kind = "deployment" if isinstance(result, Deployment) else "rollout"
         return {kind: result.to_dict()}

@@ -1,15 +1,26 @@
-"""Open Inference Protocol v2 REST: server and model metadata, health, `/infer`."""
+"""Open Inference Protocol v2 REST: server and model metadata, health, `/infer` — with JSON
+tensors or the binary tensor data extension (serve/oipbinary.py), as Triton's client sends."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
+from starlette.responses import Response
 
 from opsloop.registry.base import LoadedModel
+from opsloop.serve import fastjson, oipbinary
 from opsloop.serve.fastjson import FastJSONResponse
-from opsloop.serve.inputs import decode_json, oip_datatype, parse_oip
+from opsloop.serve.inputs import (
+    decode_json,
+    oip_datatype,
+    output_names,
+    parse_oip,
+    prediction_datatype,
+)
 from opsloop.serve.routes.common import body_reader, sticky_key
+from opsloop.serve.rows import ModelInput
 from opsloop.serve.service import PredictionService, served_versions
 
 _KINDS = {"numeric": "FP64", "categorical": "BYTES", "boolean": "BOOL"}
@@ -17,12 +28,10 @@ _KINDS = {"numeric": "FP64", "categorical": "BYTES", "boolean": "BOOL"}
 
 def metadata(model: LoadedModel) -> dict[str, Any]:
     """OIP model metadata: one input tensor per feature, the outputs `/infer` returns."""
+    types = {"prediction": prediction_datatype(model), "score": "FP64", "prediction_id": "BYTES"}
     outputs = [
-        {"name": "prediction", "datatype": "BYTES", "shape": [-1]},
-        {"name": "prediction_id", "datatype": "BYTES", "shape": [-1]},
+        {"name": name, "datatype": types[name], "shape": [-1]} for name in output_names(model)
     ]
-    if model.task == "binary_classification":
-        outputs.insert(1, {"name": "score", "datatype": "FP64", "shape": [-1]})
     return {
         "name": model.name,
         "versions": [model.version],
@@ -48,7 +57,7 @@ def add_oip_routes(
 
     @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:
-        return {"name": "opsloop", "version": server_version, "extensions": []}
+        return {"name": "opsloop", "version": server_version, "extensions": [oipbinary.EXTENSION]}
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, bool]:
@@ -76,10 +85,22 @@ def add_oip_routes(
     async def version_ready(name: str, version: str) -> dict[str, Any]:
         return {"name": name, "ready": service.served(name, version) is not None}
 
-    def parse(m: LoadedModel, body: bytes) -> Any:
-        return parse_oip(decode_json(body), m.features, id_column, time_column)
+    async def infer(request: Request, name: str, version: str | None) -> Response:
+        header_length = request.headers.get(oipbinary.HEADER)
+        encoding = request.headers.get("content-encoding")
+        asked: list[oipbinary.Requested] = []  # what the request's outputs ask for
 
-    async def infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
+        def parse(m: LoadedModel, body: bytes) -> tuple[ModelInput, list[str], str]:
+            body = oipbinary.inflate(body, encoding)
+            if header_length is None:
+                payload = decode_json(body)
+            else:
+                head, binary = oipbinary.split(body, header_length)
+                payload = decode_json(head)
+                oipbinary.attach(payload, binary)
+            asked[:] = [oipbinary.requested_outputs(payload, output_names(m))]
+            return parse_oip(payload, m.features, id_column, time_column)
+
         a = await service.answer(
             "infer",
             parse,
@@ -89,32 +110,46 @@ def add_oip_routes(
             key=sticky_key(request, sticky_header),
         )
         n = len(a.ids)
-        outputs = [
-            {
-                "name": "prediction",
-                "datatype": oip_datatype(a.prediction),
-                "shape": [n],
-                "data": a.prediction.tolist(),
-            }
-        ]
+        tensors: dict[str, tuple[str, Any]] = {
+            "prediction": (oip_datatype(a.prediction), a.prediction),
+            "prediction_id": ("BYTES", a.ids),
+        }
         if a.score is not None:
-            outputs.append(
-                {"name": "score", "datatype": "FP64", "shape": [n], "data": a.score.tolist()}
-            )
-        outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [n], "data": a.ids})
-        return FastJSONResponse(
-            {
-                "model_name": a.model.name,
-                "model_version": a.model.version,
-                "id": a.request_id,
-                "outputs": outputs,
-            }
+            tensors["score"] = ("FP64", a.score)
+        names = output_names(a.model)
+        want = asked[0] if asked else oipbinary.Requested(names, (False,) * len(names))
+        outputs, chunks = [], []
+        for out, binary in zip(want.names, want.binary, strict=True):
+            if out not in tensors:  # the request was parsed for another version's outputs
+                continue
+            datatype, values = tensors[out]
+            tensor: dict[str, Any] = {"name": out, "datatype": datatype, "shape": [n]}
+            if binary:
+                raw = oipbinary.encode(datatype, values)
+                tensor["parameters"] = {"binary_data_size": len(raw)}
+                chunks.append(raw)
+            else:
+                tensor["data"] = values.tolist() if isinstance(values, np.ndarray) else values
+            outputs.append(tensor)
+        content = {
+            "model_name": a.model.name,
+            "model_version": a.model.version,
+            "id": a.request_id,
+            "outputs": outputs,
+        }
+        if not chunks:
+            return FastJSONResponse(content)
+        head = fastjson.dumps(content)
+        return Response(
+            b"".join([head, *chunks]),
+            media_type="application/octet-stream",
+            headers={oipbinary.HEADER: str(len(head))},
         )
 
     @app.post("/v2/models/{name}/infer")
-    async def infer_latest(request: Request, name: str) -> FastJSONResponse:
+    async def infer_latest(request: Request, name: str) -> Response:
         return await infer(request, name, None)
 
     @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer_version(request: Request, name: str, version: str) -> FastJSONResponse:
+    async def infer_version(request: Request, name: str, version: str) -> Response:
         return await infer(request, name, version)

@@ -1,0 +1,189 @@
+"""A series of consecutive windows in few DuckDB passes (`DuckDBEngine.scan_windows`).
+
+Every row of the series' range gets its window's index,
+``(epoch_us(t) − epoch_us(start)) // every_us`` (`WINDOW_KEY`), and each statement of
+`scan_window` is run once for all windows, grouped by that index:
+
+1. the profiles (and the multivariate error, as one more branch): `profile_sql`'s
+   `UNION ALL` with the index as a group key — one statement over the log for the whole
+   series, whose result holds only the windows that have rows (an empty window costs
+   nothing);
+2. per batch of windows (at most `BATCH_ROWS` rows, so memory stays bounded): the
+   labelled rows and every row's score into a temporary table, split by window in NumPy;
+   and the raw values of the features each window's exact KS needs, at most `limit` per
+   window and feature (`row_number() OVER (PARTITION BY window)`).
+
+The per-window results equal `scan_window`'s: the same rows, the same aggregates per
+(window, code) group, the same `ORDER BY ts` within each window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from opsloop.core.profile import Profile
+from opsloop.core.transform import Transform
+from opsloop.data.predlog import WINDOW_KEY
+from opsloop.engines.base import LABELLED_COLUMNS
+from opsloop.engines.multivariate_sql import error_branch, error_result
+from opsloop.engines.profile_sql import ident, profile_branches, profile_rows, run_profile
+
+BATCH_ROWS = 2_000_000  # rows whose labelled rows and scores are read in one statement
+KEY = ident(WINDOW_KEY)
+
+
+def keyed(preds: str, column: str, start_us: int, every_us: int) -> str:
+    """The relation `preds` with each row's window index as `WINDOW_KEY`."""
+    index = f"(epoch_us({ident(column)}) - {int(start_us)}) // {int(every_us)}"
+    return f"(SELECT *, {index} AS {KEY} FROM ({preds}))"
+
+
+def profiles(
+    con: Any,
+    reference: Profile,
+    source: str,
+    params: list[object],
+    columns: dict[str, str],
+    transform: Transform | None,
+    *,
+    time: str,
+) -> tuple[dict[int, Profile], dict[int, tuple[int, float | None]]]:
+    """(profile per window index, (rows, mean reconstruction error) per window index when
+    `transform` is given) of the windows of `source` that have rows, in one statement."""
+    names, branches = profile_branches(reference, source, columns, [KEY], time=time)
+    errors: dict[int, tuple[int, float | None]] = {}
+    if not names:
+        found = run_profile(
+            con, reference, source, params, (WINDOW_KEY,), columns=columns, time=time
+        )
+        if transform is not None:
+            branch = error_branch(transform, source, set(columns), 0, [KEY])
+            for w, _, _, _, n, _, _, mean, *_ in con.execute(branch, params).fetchall():
+                errors[int(w)] = error_result(n, mean)
+        return {int(g[0]): p for g, p in found}, errors
+    f = len(names)
+    if transform is not None:
+        branches.append(error_branch(transform, source, set(columns), f, [KEY]))
+    rows = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchall()
+    for row in rows:
+        if row[1] == f:
+            errors[int(row[0])] = error_result(row[4], row[7])
+    found = profile_rows(reference, names, [r for r in rows if r[1] != f], 1)
+    return {int(g[0]): p for g, p in found}, errors
+
+
+def batches(sizes: dict[int, int], indexes: Sequence[int], limit: int) -> list[list[int]]:
+    """`indexes` cut into consecutive runs of at most `limit` rows (a window bigger than
+    `limit` is a batch of its own)."""
+    out: list[list[int]] = []
+    rows = 0
+    for i in indexes:
+        if out and rows + sizes[i] <= limit:
+            out[-1].append(i)
+            rows += sizes[i]
+        else:
+            out.append([i])
+            rows = sizes[i]
+    return out
+
+
+def scanned_rows(
+    con: Any,
+    preds: str,
+    params: list[object],
+    columns: dict[str, str],
+    latest: str | None,
+    scores: bool,
+) -> tuple[dict[int, pd.DataFrame], dict[int, np.ndarray]]:
+    """(labelled rows per window: prediction, score, label in `ts` order; every row's
+    score per window when `scores`) of the keyed relation `preds`, from one pass."""
+    score = "CAST(p.score AS DOUBLE)" if "score" in columns else "NULL::DOUBLE"
+    if latest is None:
+        if not scores:
+            return {}, {}
+        got = con.execute(
+            f"SELECT p.{KEY} AS w, {score} AS score FROM {preds} p ORDER BY w, p.ts", params
+        ).fetchnumpy()
+        return {}, _split(np.asarray(got["w"]), np.asarray(got["score"], dtype=float))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE scanned AS WITH preds AS (SELECT * FROM {preds}), "
+        f"{latest} SELECT p.{KEY} AS w, p.ts, p.prediction, {score} AS score, l.label, "
+        "l.prediction_id IS NOT NULL AS labelled FROM preds p "
+        "LEFT JOIN latest l ON CAST(p.prediction_id AS VARCHAR) = l.prediction_id",
+        params,
+    )
+    labelled = con.execute(
+        "SELECT w, prediction, score, label FROM scanned WHERE labelled ORDER BY w, ts"
+    ).df()
+    per_window = {
+        int(w): group[list(LABELLED_COLUMNS)].reset_index(drop=True)
+        for w, group in labelled.groupby("w", sort=True)
+    }
+    all_scores: dict[int, np.ndarray] = {}
+    if scores:
+        got = con.execute("SELECT w, score FROM scanned ORDER BY w, ts").fetchnumpy()
+        all_scores = _split(np.asarray(got["w"]), np.asarray(got["score"], dtype=float))
+    return per_window, all_scores
+
+
+def _split(keys: np.ndarray, values: np.ndarray) -> dict[int, np.ndarray]:
+    """`values` cut by the runs of equal `keys` (sorted)."""
+    if len(keys) == 0:
+        return {}
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    return {int(keys[a]): values[a:b].copy() for a, b in zip(starts, ends, strict=True)}
+
+
+def exact_values(
+    con: Any,
+    source: str,
+    params: list[object],
+    columns: dict[str, str],
+    wanted: dict[int, list[str]],
+    *,
+    limit: int,
+) -> dict[int, dict[str, list[float]]]:
+    """At most `limit` non-null, non-NaN values of each feature `wanted[i]` names in
+    window `i` (as `profile_sql.read_values` per window), in one statement."""
+    out: dict[int, dict[str, list[float]]] = {
+        i: {name: [] for name in names} for i, names in wanted.items()
+    }
+    by_feature: dict[str, list[int]] = {}
+    for i, names in wanted.items():
+        for name in names:
+            if name in columns:
+                by_feature.setdefault(name, []).append(i)
+    branches = []
+    features = list(by_feature)
+    for f, name in enumerate(features):
+        cast = f"TRY_CAST({ident(name)} AS DOUBLE)"
+        windows = ", ".join(str(int(i)) for i in by_feature[name])
+        branches.append(
+            f"SELECT w, {f} AS f, v FROM (SELECT {KEY} AS w, {cast} AS v, "
+            f"row_number() OVER (PARTITION BY {KEY}) AS rn FROM {source} "
+            f"WHERE {KEY} IN ({windows}) AND {cast} IS NOT NULL AND NOT isnan({cast})) "
+            f"WHERE rn <= {int(limit)}"
+        )
+    if branches:
+        rows = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchall()
+        for w, f, v in rows:
+            out[int(w)][features[f]].append(float(v))
+    return out
+
+
+def wanted_values(
+    found: dict[int, Profile],
+    batch: Sequence[int],
+    exact: Callable[[Profile], Sequence[str]] | None,
+) -> dict[int, list[str]]:
+    """The features whose raw values each window of `batch` needs (`exact` of its
+    profile); windows needing none are left out."""
+    if exact is None:
+        return {}
+    picked = {i: list(exact(found[i])) for i in batch}
+    return {i: names for i, names in picked.items() if names}
