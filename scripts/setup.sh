@@ -16,3 +16,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   .venv/bin/python -c "import opsloop, mlflow, duckdb, fastapi" # fail here if the install did
   touch "$stamp"
 fi
+# Chromium for the dashboard's browser tests (tests/integration/test_ui_browser.py): Debian's
+# package, driven by Playwright (`playwright install` cannot download a browser here).
+if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    sudo apt-get install -y -q chromium >/dev/null
+  fi
+fi

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from opsloop.stages import Progress
     from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
     from opsloop.store.sql import OpsStore
+    from opsloop.ui import UISite
 
 
 class Project:
@@ -442,6 +443,38 @@ class Project:
             workers=n,
             actor=self.actor,
             admin_token=admin_token,
+        )
+
+    def ui(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        admin_token: str | None = None,
+        others: list[Project] | None = None,
+    ) -> None:
+        """Serve the dashboard of this model (and of `others`) until stopped (blocks).
+        Actions need `admin_token` (given in its login form)."""
+        from opsloop.ui.app import run_ui
+
+        cfg = self.config.ui
+        run_ui(
+            self.ui_site(admin_token=admin_token, others=others),
+            host or cfg.host,
+            cfg.port if port is None else port,
+        )
+
+    def ui_site(
+        self, *, admin_token: str | None = None, others: list[Project] | None = None
+    ) -> UISite:
+        """The dashboard's models (this one first) and settings (`ui:` of this project)."""
+        from opsloop.ui import UISite, model_from_runtime
+
+        return UISite(
+            [model_from_runtime(p.runtime) for p in [self, *(others or [])]],
+            admin_token=admin_token,
+            public_read=self.config.ui.public_read,
+            session_hours=self.config.ui.session_hours,
         )
 
     def serve_context(

@@ -602,6 +602,31 @@ def serve(
     p.serve(host=host, port=port, admin_token=token, workers=workers)
 
 
+@app.command()
+@handle_errors
+def ui(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default ui.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default ui.port, 8050).")] = None,
+    also: Annotated[
+        list[Path] | None,
+        typer.Option("--also", help="Another project folder whose model to show (repeatable)."),
+    ] = None,
+) -> None:
+    """Serve the dashboard: every model's state, its versions, deployment, monitoring and
+    the audit log, with approve/reject/promote/abort/roll back/retrain behind a login.
+
+    The login takes the admin token in $OPSLOOP_ADMIN_TOKEN (serve.admin_token_env);
+    `ui.public_read: true` lets anyone who reaches it view without logging in."""
+    import os
+
+    p = open_project(project, stack)
+    others = [open_project(path, stack) for path in also or []]
+    token = os.environ.get(p.config.serve.admin_token_env) or None
+    p.ui(host=host, port=port, admin_token=token, others=others)
+
+
 @labels_app.command("add")
 @handle_errors
 def labels_add(

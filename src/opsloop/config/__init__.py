@@ -25,6 +25,7 @@ from opsloop.config.deploy import (
     BatchingConfig,
     DeployConfig,
     ServeConfig,
+    UIConfig,
     check_canary_steps,
 )
 from opsloop.config.gate import (
@@ -118,6 +119,7 @@ __all__ = [
     "SplitConfig",
     "StackConfig",
     "Task",
+    "UIConfig",
     "VolumeConfig",
     "WebhookConfig",
     "check_canary_steps",

@@ -181,3 +181,28 @@ class ServeConfig(ConfigModel):
         default="OPSLOOP_ADMIN_TOKEN",
         description="Environment variable holding the bearer token of the admin API.",
     )
+    ui: bool = Field(
+        default=False,
+        description="Also serve the dashboard at /ui (its settings: `ui:`).",
+    )
+
+
+class UIConfig(ConfigModel):
+    """The dashboard (`opsloop ui`, or `serve.ui: true`). Actions need the admin token
+    (`serve.admin_token_env`), given once in its login form."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=0, le=65535)
+    public_read: bool = Field(
+        default=False,
+        description="Anyone who can reach it may view the pages without logging in "
+        "(actions still need the admin token).",
+    )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="A login lasts this long."
+    )
+    mlflow_ui: str | None = Field(
+        default=None,
+        description="Base URL of the MLflow UI for links to runs (default: the stack's "
+        "tracking_uri when it is http(s)).",
+    )

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from opsloop.config.base import CONFIG_FILE, TASK_METRICS, ConfigModel, Task
-from opsloop.config.deploy import DeployConfig, ServeConfig
+from opsloop.config.deploy import DeployConfig, ServeConfig, UIConfig
 from opsloop.config.gate import GateConfig
 from opsloop.config.monitor import MonitorConfig
 from opsloop.config.orchestrate import AgentConfig, NotifyConfig, RetrainConfig
@@ -148,6 +148,7 @@ class ProjectConfig(ConfigModel):
     agent: AgentConfig = AgentConfig()
     notify: NotifyConfig = NotifyConfig()
     serve: ServeConfig = ServeConfig()
+    ui: UIConfig = UIConfig()
     stack: str = "local"
     stacks: dict[str, StackConfig] = Field(default_factory=dict)
 

@@ -102,4 +102,8 @@ def create_app(ctx: ServeContext) -> FastAPI:
         log = ctx.log_writer.root if ctx.log_writer is not None else None
         reads = ReadService(admin.runtime.store, admin.runtime.config, log)
         app.include_router(create_admin_router(admin, reads, ctx.admin_token))
+    if ctx.ui is not None:  # the dashboard (serve.ui): pages and forms under /ui
+        from opsloop.ui.app import add_ui
+
+        add_ui(app, ctx.ui)
     return app

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from opsloop.runtime import Runtime
     from opsloop.serve.logwriter import PredictionLogWriter
     from opsloop.store.sql import OpsStore
+    from opsloop.ui import UISite
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ServeContext:
     batching: BatchingConfig | None = None  # micro-batching when set and enabled
     multiprocess_metrics: bool = False  # one of several workers (serve/metrics.py)
     tune_gc: bool = False  # freeze the heap after loads, time collections (serve/gcwatch.py)
+    ui: UISite | None = None  # the dashboard, mounted at /ui (serve.ui)
     # repairs the registry's champion alias from the deployment row (deploy/reconcile.py)
     reconcile: Callable[[], object] | None = None
 
@@ -98,4 +100,16 @@ def serve_context(
             name,
             actor=f"opsloop (server {socket.gethostname()}:{os.getpid()})",
         ),
+        ui=_ui_site(rt, admin_token) if cfg.ui else None,
+    )
+
+
+def _ui_site(rt: Runtime, admin_token: str | None) -> UISite:
+    from opsloop.ui import UISite, model_from_runtime
+
+    return UISite(
+        [model_from_runtime(rt)],
+        admin_token=admin_token,
+        public_read=rt.config.ui.public_read,
+        session_hours=rt.config.ui.session_hours,
     )

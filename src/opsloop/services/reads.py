@@ -16,9 +16,16 @@ if TYPE_CHECKING:
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
     from opsloop.services.dora_models import DoraView
-    from opsloop.services.view_models import AsOfView, MonitoringView, StatusView
+    from opsloop.services.view_models import (
+        AsOfView,
+        DeploymentView,
+        LineageView,
+        MonitoringView,
+        StatusView,
+        VersionView,
+    )
     from opsloop.store.ports import StoreReads
-    from opsloop.store.records import Event
+    from opsloop.store.records import Event, MonitorResult
 
 
 class ReadService:
@@ -75,6 +82,76 @@ class ReadService:
             replace(e, summary=redact(e.summary), evidence=redact_json(e.evidence))
             for e in self.store.list_events(self.model, kinds=kinds, limit=limit)
         ]
+
+    def search_events(
+        self,
+        *,
+        every_model: bool = False,
+        kinds: list[str] | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """A page of the audit log, oldest first, credentials masked: this model's events
+        (or every model's in the store), filtered by kinds, actor and time (both
+        inclusive); `before_id` pages back."""
+        from dataclasses import replace
+
+        from opsloop.redact import redact, redact_json
+
+        found = self.store.list_events(
+            None if every_model else self.model,
+            kinds=kinds,
+            actor=actor or None,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=max(1, min(limit, 1000)),
+        )
+        return [
+            replace(e, summary=redact(e.summary), evidence=redact_json(e.evidence)) for e in found
+        ]
+
+    def versions(self) -> list[VersionView]:
+        """Every registered version, oldest first, with its gate, approval and training."""
+        from opsloop.services.views import build_versions
+
+        return build_versions(self.store, self.model)
+
+    def version(self, version: str) -> VersionView:
+        from opsloop.services.views import build_versions
+
+        found = [v for v in build_versions(self.store, self.model) if v.version == str(version)]
+        if not found:
+            raise NotFoundError(
+                f"{self.model!r} has no registered version {version!r}",
+                fix="pick a version listed by `opsloop status`",
+            )
+        return found[0]
+
+    def lineage(self, version: str) -> LineageView:
+        """Training window and fingerprint → MLflow run → version → deployments."""
+        from opsloop.services.views import build_lineage
+
+        return build_lineage(self.store, self.model, str(version))
+
+    def deployments(self) -> list[DeploymentView]:
+        """The deployment history, oldest first (one row per revision)."""
+        from opsloop.services.views import deployment_view
+
+        return [deployment_view(d) for d in self.store.list_deployments(self.model)]
+
+    def monitor_result(self, result_id: int) -> MonitorResult:
+        """One monitored window whole (its summary holds every feature's histogram counts)."""
+        found = self.store.find_monitor(self.model, result_id)
+        if found is None:
+            raise NotFoundError(
+                f"{self.model!r} has no monitoring result {result_id}",
+                fix="pick a window listed by `opsloop monitor history`",
+            )
+        return found
 
     def monitoring(self, *, limit: int = 48, version: str | None = None) -> MonitoringView:
         """The latest monitored windows, oldest first (`views.build_monitoring`)."""

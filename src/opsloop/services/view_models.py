@@ -24,6 +24,7 @@ __all__ = [
     "LastMonitorView",
     "LastTriggerView",
     "LeaseView",
+    "LineageView",
     "MonitoringView",
     "MultivariateBandView",
     "PendingApprovalView",
@@ -113,6 +114,24 @@ class DeploymentView(View):
     reason: str | None
     actor: str | None
     ts: str | None
+
+
+class LineageView(View):
+    """One version's lineage: training window and data fingerprint → MLflow run → version →
+    the deployment revisions it served (`views.build_lineage`)."""
+
+    version: str
+    training: TrainingView | None
+    fingerprint: str | None
+    code_digest: str | None
+    git_sha: str | None
+    run_id: str | None
+    source: str | None
+    trigger: str | None
+    pipeline_run: int | None
+    metrics: dict[str, Num]
+    registered: str | None
+    deployments: list[DeploymentView]
 
 
 class RolloutCheckView(View):

@@ -31,6 +31,7 @@ from opsloop.services.view_models import (
     LastMonitorView,
     LastTriggerView,
     LeaseView,
+    LineageView,
     MonitoringView,
     MultivariateBandView,
     PendingApprovalView,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
     from opsloop.config import ProjectConfig
     from opsloop.store.ports import StoreReads
-    from opsloop.store.records import GateDecision, MonitorResult, PipelineRun
+    from opsloop.store.records import Deployment, GateDecision, MonitorResult, PipelineRun
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -103,6 +104,97 @@ def _training_view(store: StoreReads, model: str, version: str) -> TrainingView 
     )
 
 
+def version_view(
+    store: StoreReads, name: str, version: str, inference: InferenceView | None = None
+) -> VersionView:
+    """One version's gate decision, approval, training window and (given, from its
+    `registered` event) inference path."""
+    gate = store.find_gate(name, version)
+    approval = store.find_approval(name, version)
+    return VersionView(
+        version=version,
+        training=_training_view(store, name, version),
+        inference=inference,
+        gate=None if gate is None else _gate_view(gate),
+        approval=None
+        if approval is None
+        else ApprovalView(
+            status=approval.status,
+            actor=approval.actor,
+            comment=approval.comment,
+            ts=_iso(approval.ts),
+        ),
+    )
+
+
+def deployment_view(deployment: Deployment) -> DeploymentView:
+    return DeploymentView(
+        version=deployment.version,
+        revision=deployment.revision,
+        previous_version=deployment.previous_version,
+        strategy=deployment.strategy,
+        reason=deployment.reason,
+        actor=deployment.actor,
+        ts=_iso(deployment.ts),
+    )
+
+
+def registered_versions(store: StoreReads, name: str) -> list[str]:
+    """Every registered version, in registration order (from the `registered` events)."""
+    registered = store.list_events(name, kinds=["registered"], limit=10_000)
+    return [e.version for e in registered if e.version is not None]
+
+
+def build_versions(store: StoreReads, name: str) -> list[VersionView]:
+    """Every registered version, oldest first, with gate, approval, training and inference."""
+    registered = store.list_events(name, kinds=["registered"], limit=10_000)
+    return [
+        version_view(store, name, e.version, _inference_view(e.evidence))
+        for e in registered
+        if e.version is not None
+    ]
+
+
+def build_lineage(store: StoreReads, name: str, version: str) -> LineageView:
+    """Where `version` came from and where it went: its training window, data fingerprint
+    and rows (the `trained` event), its MLflow run (the `registered` event), its metrics,
+    the trigger and pipeline run that made it, and every deployment revision it served."""
+    events = store.list_events(name, kinds=["trained", "registered"], limit=10_000)
+    trained = next(
+        (e for e in reversed(events) if e.kind == "trained" and e.version == version), None
+    )
+    registered = next(
+        (e for e in reversed(events) if e.kind == "registered" and e.version == version), None
+    )
+    if registered is None and trained is None:
+        from opsloop.errors import NotFoundError
+
+        raise NotFoundError(
+            f"{name!r} has no version {version!r} in the ops store",
+            fix=f"pick one of: {', '.join(registered_versions(store, name)) or 'none yet'}",
+        )
+    tev: dict[str, Any] = {} if trained is None else dict(trained.evidence)
+    rev: dict[str, Any] = {} if registered is None else dict(registered.evidence)
+    found_tags, found_metrics = rev.get("tags"), tev.get("metrics")
+    tags: dict[str, Any] = found_tags if isinstance(found_tags, dict) else {}
+    metrics: dict[str, Any] = found_metrics if isinstance(found_metrics, dict) else {}
+    history = store.list_deployments(name)
+    return LineageView(
+        version=version,
+        training=_training_view(store, name, version),
+        fingerprint=tags.get("opsloop.data_fingerprint"),
+        code_digest=tags.get("opsloop.code_digest"),
+        git_sha=tags.get("opsloop.git_sha"),
+        run_id=rev.get("run_id"),
+        source=rev.get("source"),
+        trigger=tev.get("trigger"),
+        pipeline_run=tev.get("pipeline_run"),
+        metrics={str(k): v for k, v in metrics.items() if isinstance(v, int | float)},
+        registered=None if registered is None else _iso(registered.ts),
+        deployments=[deployment_view(d) for d in history if d.version == version],
+    )
+
+
 def _inference_view(evidence: Mapping[str, Any]) -> InferenceView | None:
     """The compiled-path verdict of a `registered` event (its `inference`, else its tags)."""
     found = evidence.get("inference")
@@ -143,26 +235,6 @@ def build_status(
             challenger = version
             break
 
-    def version_view(version: str | None) -> VersionView | None:
-        if version is None:
-            return None
-        gate = store.find_gate(name, version)
-        approval = store.find_approval(name, version)
-        return VersionView(
-            version=version,
-            training=_training_view(store, name, version),
-            inference=inference.get(version),
-            gate=None if gate is None else _gate_view(gate),
-            approval=None
-            if approval is None
-            else ApprovalView(
-                status=approval.status,
-                actor=approval.actor,
-                comment=approval.comment,
-                ts=_iso(approval.ts),
-            ),
-        )
-
     rollout = store.find_rollout(name)
     last = store.find_last_monitor(name)
     runs = store.list_runs(name, limit=5)
@@ -179,19 +251,13 @@ def build_status(
         model=name,
         task=cfg.task,
         stack=cfg.stack,
-        champion=version_view(champion),
-        challenger=version_view(challenger),
-        deployment=None
-        if deployment is None
-        else DeploymentView(
-            version=deployment.version,
-            revision=deployment.revision,
-            previous_version=deployment.previous_version,
-            strategy=deployment.strategy,
-            reason=deployment.reason,
-            actor=deployment.actor,
-            ts=_iso(deployment.ts),
-        ),
+        champion=None
+        if champion is None
+        else version_view(store, name, champion, inference.get(champion)),
+        challenger=None
+        if challenger is None
+        else version_view(store, name, challenger, inference.get(challenger)),
+        deployment=None if deployment is None else deployment_view(deployment),
         rollout=None
         if rollout is None
         else RolloutView(

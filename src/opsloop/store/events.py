@@ -40,9 +40,11 @@ class EventQueries(UnitOfWork, EventLog):
         limit: int = 1000,
         since: datetime | None = None,
         until: datetime | None = None,
+        actor: str | None = None,
+        before_id: int | None = None,
     ) -> list[Event]:
         """The `limit` newest events, oldest first (by id), optionally filtered (`since`,
-        `until`: the event's time, both inclusive)."""
+        `until`: the event's time, both inclusive; `actor`; a page ending before `before_id`)."""
         # A read of some kinds over a time range is answered by the (model, kind, ts)
         # index; `id + 0` keeps SQLite from walking the model's every event by id instead.
         by_time = model is not None and bool(kinds) and (since is not None or until is not None)
@@ -56,6 +58,10 @@ class EventQueries(UnitOfWork, EventLog):
             q = q.where(t.events.c.ts >= utc(since))
         if until is not None:
             q = q.where(t.events.c.ts <= utc(until))
+        if actor is not None:
+            q = q.where(t.events.c.actor == actor)
+        if before_id is not None:
+            q = q.where(t.events.c.id < before_id)
         q = q.order_by(order.desc()).limit(limit)
         with self._read() as conn:
             rows = list(conn.execute(q).mappings())

@@ -67,6 +67,19 @@ class MonitoringQueries(UnitOfWork, MonitoringRepository):
         results = self.list_monitor(model, limit=1)
         return results[-1] if results else None
 
+    def find_monitor(self, model: str, result_id: int) -> MonitorResult | None:
+        """One result by id (None: no such result of `model`)."""
+        c = t.monitor_results.c
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(t.monitor_results).where(c.model == model, c.id == result_id)
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _monitor_result(row)
+
     def list_monitor_windows(
         self,
         model: str,

@@ -103,6 +103,7 @@ class MonitoringRepository(Protocol):
     ) -> MonitorResult: ...
     def list_monitor(self, model: str, *, limit: int = 100) -> list[MonitorResult]: ...
     def find_last_monitor(self, model: str) -> MonitorResult | None: ...
+    def find_monitor(self, model: str, result_id: int) -> MonitorResult | None: ...
     def list_monitor_windows(
         self,
         model: str,
@@ -239,6 +240,8 @@ class EventLog(Protocol):
         limit: int = 1000,
         since: datetime | None = None,
         until: datetime | None = None,
+        actor: str | None = None,
+        before_id: int | None = None,
     ) -> list[Event]: ...
     def list_events_after(
         self, model: str, after_id: int, *, kinds: list[str] | None = None, limit: int = 100
@@ -277,6 +280,8 @@ class StoreReads(Protocol):
         start: datetime | None = None,
         digests: bool = False,
     ) -> list[MonitorResult]: ...
+    def find_monitor(self, model: str, result_id: int) -> MonitorResult | None: ...
+    def list_deployments(self, model: str, env: str = "production") -> list[Deployment]: ...
     def find_rollout(
         self, model: str, env: str = "production", *, at: datetime | None = None
     ) -> Rollout | None: ...
@@ -296,6 +301,8 @@ class StoreReads(Protocol):
         limit: int = 1000,
         since: datetime | None = None,
         until: datetime | None = None,
+        actor: str | None = None,
+        before_id: int | None = None,
     ) -> list[Event]: ...
     def find_first_event(
         self,

@@ -140,6 +140,12 @@ class StoreReader:
     def find_last_monitor(self, model: str) -> MonitorResult | None:
         return self._first(MonitorResult, [("model", "=", model)])
 
+    def find_monitor(self, model: str, result_id: int) -> MonitorResult | None:
+        return self._first(MonitorResult, [("model", "=", model), ("id", "=", result_id)])
+
+    def list_deployments(self, model: str, env: str = "production") -> list[Deployment]:
+        return self._select(Deployment, [("model", "=", model), ("env", "=", env)], '"revision"')
+
     def list_monitor_windows(
         self,
         model: str,
@@ -220,6 +226,8 @@ class StoreReader:
         limit: int = 1000,
         since: datetime | None = None,
         until: datetime | None = None,
+        actor: str | None = None,
+        before_id: int | None = None,
     ) -> list[Event]:
         """The `limit` newest events, oldest first (by id), optionally filtered."""
         # as OpsStore: a read of some kinds over a time range goes by (model, kind, ts)
@@ -234,6 +242,10 @@ class StoreReader:
             where.append(("ts", ">=", since))
         if until is not None:
             where.append(("ts", "<=", until))
+        if actor is not None:
+            where.append(("actor", "=", actor))
+        if before_id is not None:
+            where.append(("id", "<", before_id))
         return list(reversed(self._select(Event, where, f"{order} DESC", limit)))
 
     def find_first_event(

@@ -159,6 +159,7 @@ def line_chart(
             f'fill="#b00020" text-anchor="end">{escape(threshold_label)}</text>'
         )
     for s in series:
+        parts.append(f'<g class="series" data-name="{escape(s.name)}">')
         for run in _runs(s.values):
             if len(run) > 1:
                 pts = " ".join(f"{xs[i]:.1f},{y(s.values[i]):.1f}" for i in run)  # type: ignore[arg-type]
@@ -176,7 +177,69 @@ def line_chart(
                 f"{escape(s.name)} {num(v, 4)}{' (flagged)' if marked else ''}"
                 "</title></circle>"
             )
+        parts.append("</g>")
     return (
         f'<svg class="chart" width="{width}" height="{height}" role="img" '
+        f'data-series="{len(series)}" aria-label="{escape(title)}">{"".join(parts)}</svg>'
+    )
+
+
+# heatmap cell colours by a feature's drift status in one window
+HEAT_COLOURS = {
+    "drifted": "#d9534f",
+    "immaterial": "#f0ad4e",
+    "ok": "#8fcf9a",
+    "insufficient_data": "#d6d6d6",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    status: str | None  # a HEAT_COLOURS key; None: not judged in that window
+    tip: str  # the cell's tooltip
+    href: str | None = None  # a link (e.g. that feature and window's detail)
+
+
+def heatmap(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    cells: Sequence[Sequence[Cell]],
+    *,
+    title: str,
+    cell: int = 10,
+) -> str:
+    """A grid of `rows` (e.g. features) × `columns` (e.g. windows), one coloured cell per
+    pair (`cells[row][column]`), each with a tooltip and an optional link. The columns
+    shrink to fit about 900 pixels; the row labels are written on the left."""
+    label_w = min(max((len(r) for r in rows), default=4) * 7 + 8, 200)
+    w = max(2.0, min(float(cell), 900 / max(len(columns), 1)))
+    width = max(label_w + w * len(columns) + 8, 360)
+    height = _PAD_T + cell * len(rows) + 16
+    parts = [f'<text x="4" y="14" font-size="12" font-weight="600">{escape(title)}</text>']
+    for i, name in enumerate(rows):
+        y = _PAD_T + i * cell
+        parts.append(
+            f'<text x="{label_w - 4}" y="{y + cell - 2}" font-size="9" text-anchor="end">'
+            f"{escape(name)}</text>"
+        )
+        for j, c in enumerate(cells[i][: len(columns)]):
+            colour = HEAT_COLOURS.get(c.status or "", "#ffffff")
+            rect = (
+                f'<rect class="cell" data-status="{escape(c.status or "none")}" '
+                f'x="{label_w + j * w:.1f}" y="{y}" width="{max(w - 1, 1):.1f}" '
+                f'height="{cell - 1}" fill="{colour}"><title>{escape(c.tip)}</title></rect>'
+            )
+            parts.append(rect if c.href is None else f'<a href="{escape(c.href)}">{rect}</a>')
+    if columns:
+        bottom = _PAD_T + cell * len(rows) + 12
+        parts.append(f'<text x="{label_w}" y="{bottom}" font-size="9">{escape(columns[0])}</text>')
+        if len(columns) > 1:
+            parts.append(
+                f'<text x="{width - 8:.1f}" y="{bottom}" font-size="9" text-anchor="end">'
+                f"{escape(columns[-1])}</text>"
+            )
+    return (
+        f'<svg class="chart heatmap" width="{width:.0f}" height="{height}" role="img" '
+        f'data-rows="{len(rows)}" data-columns="{len(columns)}" '
         f'aria-label="{escape(title)}">{"".join(parts)}</svg>'
     )

@@ -144,6 +144,11 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("list_events", (), {}),
     ("list_events", (), {"kinds": ["promoted", "labels_added"], "limit": 3}),
     ("list_events", (), {"after_id": 3}),
+    ("list_events", (), {"actor": "opsloop"}),
+    ("list_events", (), {"since": T0 - timedelta(days=1), "until": T0 + timedelta(days=3650)}),
+    ("list_events", (), {"before_id": "third", "limit": 2}),  # the model's third event
+    ("find_monitor", ("first",), {}),  # the model's first monitor result
+    ("list_deployments", (), {}),
 ]
 
 
@@ -157,6 +162,10 @@ def test_reader_reads_what_the_store_reads(
     store, reader = pair
     m = model()
     fill(store, m)
+    if kwargs.get("before_id") == "third":  # ids are shared by every model in the database
+        kwargs = {**kwargs, "before_id": store.list_events(m)[2].id}
+    if args == ("first",):
+        args = (store.list_monitor(m)[0].id,)
     expected = getattr(store, method)(m, *args, **kwargs)
     got = getattr(reader, method)(m, *args, **kwargs)
     assert got == expected
