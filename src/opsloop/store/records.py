@@ -47,6 +47,8 @@ EVENT_KINDS = (
     "notification_failed",
     "new_data_invalid",
     "artifact_rejected",
+    "promotion_refused",
+    "store_rebuilt",
 )
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
