@@ -85,3 +85,57 @@ def test_a_version_that_loads_and_predicts_is_promoted(deployed: Project) -> Non
     p = deployed
     assert promote(p.runtime, "2", reason="fine").version == "2"
     assert not p.store.list_events(p.name, kinds=["promotion_refused"])
+
+
+def test_status_shows_what_each_server_serves_and_its_load_failure(
+    deployed: Project, tmp_path: Path
+) -> None:
+    """A deployment row a replica cannot load (here: committed by hand, as a crash or an
+    older opsloop could leave it) shows in `status` as that replica's load failure, with
+    the version it still serves; read through the lean reader as `opsloop status` does."""
+    from opsloop.serve.state import ModelHolder
+    from opsloop.serve.stats import ServeStats
+    from opsloop.store.reader import open_reader
+
+    p = deployed
+    registry = p.registry
+
+    def load(version: str) -> object:
+        if version == "2":
+            raise RuntimeError("artifact store unreachable")
+        return registry.load(p.name, version)
+
+    holder = ModelHolder(p.name, p.store, load, stats=ServeStats())  # type: ignore[arg-type]
+    assert holder.refresh()
+    holder.stats.observe("1", "stable", 0.01)  # type: ignore[union-attr]
+    holder.flush_stats()
+    p.store.record_deployment(p.name, "2", reason="by hand")
+    assert not holder.refresh() and not holder.refresh()  # retried: one event
+    (event,) = p.store.list_events(p.name, kinds=["model_load_failed"])
+    assert event.evidence["replica"] == holder.replica and event.evidence["serving"] == "1"
+
+    reader = open_reader(f"sqlite:///{tmp_path / 'ops.db'}")
+    assert reader is not None
+    from opsloop.services.views import build_status
+
+    view = build_status(reader, p.config)
+    reader.close()
+    assert [(s.replica, s.route, s.version) for s in view.servers] == [
+        (holder.replica, "stable", "1")
+    ]
+    (failure,) = view.load_failures
+    assert (failure.replica, failure.revision, failure.versions, failure.serving) == (
+        holder.replica,
+        2,
+        ["2"],
+        "1",
+    )
+    assert failure.error == "RuntimeError: artifact store unreachable"
+    # once the replica serves the deployment, the failure is no longer shown
+    holder._failed = None
+    holder.load_version = lambda v: registry.load(p.name, v)  # type: ignore[method-assign]
+    assert holder.refresh()
+    holder.stats.observe("2", "stable", 0.01)  # type: ignore[union-attr]
+    holder.flush_stats()
+    healed = build_status(p.store, p.config)
+    assert healed.load_failures == [] and [s.version for s in healed.servers] == ["2"]
