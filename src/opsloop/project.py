@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from opsloop.backtest import BacktestResult, OnPeriod
     from opsloop.data.window import Window, WindowRequest
     from opsloop.deploy import Step
+    from opsloop.deploy.rebuild import Rebuilt
     from opsloop.engines.base import Engine
     from opsloop.gate.evaluate import GateReport
     from opsloop.monitor.backfill import BackfillResult, OnWindow
@@ -96,6 +97,20 @@ class Project:
 
     @cached_property
     def runtime(self) -> Runtime:
+        """The backends acting commands use: StateError (with the fix) when the ops store
+        has no record of the model while the registry has versions of it (a lost ops store:
+        `deploy/rebuild.py`)."""
+        rt = self._runtime
+        self._check_store(rt.registry)
+        return rt
+
+    def _check_store(self, registry: ModelRegistry) -> None:
+        from opsloop.deploy.rebuild import check_not_lost
+
+        check_not_lost(self.store, registry, self.name)
+
+    @cached_property
+    def _runtime(self) -> Runtime:
         registry: ModelRegistry
         if self._registry is not None or "registry" in self.__dict__:
             registry = self.registry
@@ -254,6 +269,7 @@ class Project:
         from opsloop.orchestrate.labels import store_labels
         from opsloop.store.records import utcnow
 
+        self._check_store(self._runtime.registry)  # never into a lost ops store
         part = uuid.uuid4().hex
         added = store_labels(
             source,
@@ -431,7 +447,7 @@ class Project:
         from opsloop.serve.runner import run_workers
 
         # Create or upgrade both databases once, before N processes open them at once.
-        self.registry  # noqa: B018
+        self._check_store(self.registry)
         deployment = self.store.find_deployment(self.name)
         run_workers(
             self.root,
@@ -488,6 +504,14 @@ class Project:
             admin_token=admin_token,
             multiprocess_metrics=multiprocess_metrics,
         )
+
+    def rebuild_store(self) -> Rebuilt:
+        """Restore the current deployment into an ops store that lost the model's history,
+        from the registry's `champion` alias, with a `store_rebuilt` event (StateError if
+        the store still holds the history)."""
+        from opsloop.deploy.rebuild import rebuild
+
+        return rebuild(self._runtime)
 
     # ---- views ---------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -108,3 +108,31 @@ def test_no_project_and_bad_config(tmp_path: Path) -> None:
     )
     code, out = run("status", "-p", str(tmp_path))
     assert code == 1 and "gate.metric" in out and "Traceback" not in out
+
+
+def test_a_lost_ops_store_is_refused_then_rebuilt_from_the_champion_alias(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Deleting `.opsloop/ops.db` (of a copy) while MLflow holds the versions: acting
+    commands exit 1 with one line naming the fix; `store rebuild` restores the deployment
+    from the `champion` alias (issue 19, finding 5)."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(trained, root)
+    (root / ".opsloop" / "ops.db").unlink()
+    code, champion = run("status", "-p", str(trained), "--json")
+    assert code == 0, champion
+    version = json.loads(champion)["deployment"]["version"]
+    for args in (("promote", "tiny", "1"), ("agent", "--once"), ("rollback", "tiny")):
+        code, out = run(*args, "-p", str(root))
+        assert code == 1, out
+        assert "the ops store has no record of 'tiny'" in out and "opsloop store rebuild" in out
+        assert "Traceback" not in out and len(out.strip().splitlines()) <= 3  # one wrapped line
+    code, out = run("store", "rebuild", "-p", str(root), "--json")
+    assert code == 0, out
+    assert json.loads(out)["champion"] == version and json.loads(out)["revision"] == 1
+    code, out = run("status", "-p", str(root), "--json")
+    assert code == 0 and json.loads(out)["deployment"]["version"] == version
+    code, out = run("store", "rebuild", "-p", str(root))
+    assert code == 1 and "nothing to rebuild" in out

@@ -44,6 +44,8 @@ stack_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(stack_app, name="stack")
+store_app = typer.Typer(help="The ops store: rebuild it after a loss.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -469,6 +471,33 @@ def rollout_promote(
     """Skip the remaining steps and promote the candidate now."""
     r = open_project(project, stack, name).promote_rollout(reason=reason)
     console().print(f"[green]Promoted[/] {name} version {r.candidate_version} (rollout {r.id}).")
+
+
+@store_app.command("rebuild")
+@handle_errors
+def store_rebuild(
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore the current deployment into an ops store that lost the model's history,
+    from the model registry's `champion` alias (a `store_rebuilt` event)."""
+    import dataclasses
+
+    done = open_project(project, stack).rebuild_store()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(done)))
+        return
+    if done.champion is None:
+        console().print(
+            f"[yellow]Rebuilt[/] the ops store of {done.model}: the registry holds "
+            f"{len(done.versions)} version(s) and no champion, so nothing is deployed."
+        )
+        return
+    console().print(
+        f"[green]Rebuilt[/] the ops store of {done.model}: version {done.champion} is "
+        f"deployed again (revision {done.revision}) from the registry's champion alias."
+    )
 
 
 @rollout_app.command("abort")

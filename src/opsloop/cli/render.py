@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # the typed models are imported where used: `opsloop events` needs none
@@ -478,6 +479,24 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         table.add_row("  trained on", training_line(s.champion.training))
     if s.champion is not None:
         table.add_row("  inference", inference_line(s.champion))
+    for server in s.servers:
+        mark = (
+            ""
+            if dep is None or server.route != "stable" or server.version == dep.version
+            else " [red](not the champion)[/]"
+        )
+        table.add_row(
+            "  served by",
+            f"{escape(server.replica)}: version {server.version} ({server.route}, seen "
+            f"{(server.last_seen or '')[11:19]}){mark}",
+        )
+    for failure in s.load_failures:
+        table.add_row(
+            "  [red]load failed[/]",
+            f"{escape(failure.replica or '?')}: version {' + '.join(failure.versions)} — "
+            f"{escape(failure.error or '')}; "
+            f"still serving {failure.serving or 'nothing'}",
+        )
     ch = s.challenger
     if ch is None:
         table.add_row("challenger", "—")

@@ -41,6 +41,7 @@ from typing import Any
 from opsloop.config import check_canary_steps
 from opsloop.core.aliases import CHALLENGER
 from opsloop.deploy.reconcile import sync_champion
+from opsloop.deploy.smoke import check_loads
 from opsloop.errors import InvalidInputError, StateError
 from opsloop.registry.base import ModelRegistry
 from opsloop.runtime import Runtime
@@ -68,7 +69,9 @@ def promote(
     """Make `version` the champion and the current deployment at once. A running rollout
     ends: promoting its candidate completes it, promoting another version aborts it.
 
-    The deployment row commits if the current revision is still the one this call decided
+    The version must load (verified) and predict on its input example first
+    (`deploy/smoke.py`): a StateError and a `promotion_refused` event if not. The
+    deployment row commits if the current revision is still the one this call decided
     on (`expected_revision`, else the one it reads first); the alias follows the commit."""
     version = str(version)
     rt.registry.get_version(rt.model, version)  # raises NotFoundError with a fix
@@ -88,6 +91,7 @@ def promote(
             f"{current.revision}, by {current.actor} at {current.ts:%Y-%m-%d %H:%M:%S} UTC)",
             fix="nothing to do; `opsloop status` shows the deployment",
         )
+    check_loads(rt, version, actor=actor or rt.actor)  # before anything commits
     deployment = rt.store.record_deployment(
         rt.model,
         version,

@@ -57,6 +57,9 @@ class LoadedModel:
     # the SHA-256 its artifact was checked against before unpickling; None: loaded
     # unverified (registered before digests were recorded)
     artifact_digest: str | None = None
+    # the rows stored with the version at registration (MLflow's input example), used to
+    # smoke-test it before a promotion commits (deploy/smoke.py); None when it has none
+    input_example: pd.DataFrame | None = None
 
     @property
     def feature_names(self) -> list[str]:

@@ -48,6 +48,7 @@ from opsloop.registry._mlflow_errors import display_uri, translated
 from opsloop.registry.base import LoadedModel, ModelVersion, TrainingRecord
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
 
 _ARTIFACT_DIR = "opsloop"
@@ -323,6 +324,7 @@ class MlflowRegistry:
                     fix="check that the artifact store is reachable and the environment has the "
                     "model's libraries",
                 ) from exc
+            example = _input_example(local)
         features = features_from_json(self.read_artifact(name, mv.version, "features.json"))
         return LoadedModel(
             name=name,
@@ -331,6 +333,7 @@ class MlflowRegistry:
             features=features,
             task=mv.tags.get("opsloop.task", "binary_classification"),
             artifact_digest=expected,
+            input_example=example,
         )
 
     def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:
@@ -355,3 +358,17 @@ class MlflowRegistry:
         if mv.run_id is None:
             raise NotFoundError(f"version {version} of {name!r} has no run")
         return mv.run_id
+
+
+def _input_example(local: Path) -> pd.DataFrame | None:
+    """The input example logged with the model in `local` (None without a readable one:
+    a promotion then checks that the model loads, not that it predicts)."""
+    import pandas as pd
+    from mlflow.models import Model
+
+    try:
+        example = Model.load(str(local)).load_input_example(str(local))
+    except Exception as exc:  # a missing or unreadable example only narrows the check
+        log.warning("the model's input example cannot be read: %s", exc)
+        return None
+    return example if isinstance(example, pd.DataFrame) else None

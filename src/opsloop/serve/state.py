@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.stats import ServeStats
+from opsloop.store.records import Rollout
 from opsloop.store.sql import OpsStore
 
 log = logging.getLogger("opsloop.serve")
@@ -85,6 +86,7 @@ class ModelHolder:
         self._loaded: dict[str, LoadedModel] = {}
         self._retired: dict[str, float] = {}  # version -> monotonic time it may be dropped
         self._failed: tuple[tuple[object, ...], float] | None = None  # (key, retry-after)
+        self._reported: tuple[object, ...] | None = None  # the key of the last failure event
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reconcile: Callable[[], object] | None = None
@@ -127,6 +129,7 @@ class ModelHolder:
                 None if self.routing is None else self.routing.stable.version,
                 self.last_error,
             )
+            self._report_failure(key, deployment.revision, deployment.version, rollout)
             return False
         routing = Routing(
             stable,
@@ -150,6 +153,35 @@ class ModelHolder:
             else f", {routing.mode} candidate {candidate.version} at {routing.share:g}%",
         )
         return True
+
+    def _report_failure(
+        self, key: tuple[object, ...], revision: int, version: str, rollout: Rollout | None
+    ) -> None:
+        """A `model_load_failed` event, once per routing this replica cannot load (the
+        retries after the backoff stay in the log): `opsloop status` shows it."""
+        if self._reported == key:
+            return
+        self._reported = key
+        serving = None if self.routing is None else self.routing.stable.version
+        wanted = [version] + ([] if rollout is None else [rollout.candidate_version])
+        try:
+            self.store.add_event(
+                "model_load_failed",
+                self.model_name,
+                version=version,
+                summary=f"replica {self.replica} cannot load revision {revision} "
+                f"(version {' + '.join(wanted)}); still serving {serving or 'nothing'}",
+                evidence={
+                    "replica": self.replica,
+                    "env": self.env,
+                    "revision": revision,
+                    "versions": wanted,
+                    "serving": serving,
+                    "error": (self.last_error or "")[:500],
+                },
+            )
+        except Exception as exc:  # the store is down too: the log line above says it
+            log.warning("cannot record the load failure in the ops store: %s", exc)
 
     def _retire(self, serving: set[str]) -> None:
         """Keep versions no longer served for the rollback window, then drop them."""

@@ -251,6 +251,27 @@ class PredictionLogView(View):
     journal_segments: int
 
 
+class ServerView(View):
+    """What one live server replica serves on one route (its newest `serve_stats` row)."""
+
+    replica: str
+    route: str
+    version: str
+    last_seen: str | None
+
+
+class LoadFailureView(View):
+    """A replica that cannot load the current deployment (a `model_load_failed` event not
+    followed by that replica serving it)."""
+
+    replica: str | None
+    revision: int | None
+    versions: list[str]
+    serving: str | None
+    error: str | None
+    ts: str | None
+
+
 class StatusView(View):
     """`opsloop status`: one model's whole state, from the ops store (and the names of the
     files beside the prediction log)."""
@@ -271,6 +292,9 @@ class StatusView(View):
     running: list[RunView]
     agent: AgentView
     prediction_log: PredictionLogView | None = None
+    # replicas that answered within SERVING_WINDOW, and the current deployment's load failures
+    servers: list[ServerView] = []
+    load_failures: list[LoadFailureView] = []
 
 
 # --- monitoring history -----------------------------------------------------------------

@@ -8,7 +8,7 @@ stable: add fields, never rename or remove them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from opsloop.core.evidence import GateReportData
@@ -32,6 +32,7 @@ from opsloop.services.view_models import (
     LastTriggerView,
     LeaseView,
     LineageView,
+    LoadFailureView,
     MonitoringView,
     MultivariateBandView,
     PendingApprovalView,
@@ -41,6 +42,7 @@ from opsloop.services.view_models import (
     RolloutView,
     RunView,
     ScheduleView,
+    ServerView,
     StatusView,
     TrainingView,
     VersionView,
@@ -54,6 +56,46 @@ if TYPE_CHECKING:
     from opsloop.config import ProjectConfig
     from opsloop.store.ports import StoreReads
     from opsloop.store.records import Deployment, GateDecision, MonitorResult, PipelineRun
+
+
+# a replica that wrote no `serve_stats` row for this long is not shown as live
+SERVING_WINDOW = timedelta(minutes=5)
+
+
+def _serving(
+    store: StoreReads, name: str, deployment: Deployment | None, now: datetime
+) -> tuple[list[ServerView], list[LoadFailureView]]:
+    """What each live replica serves, and the replicas that failed to load the current
+    deployment and have not served it since."""
+    servers = store.list_serving(name, since=now - SERVING_WINDOW)
+    views = [
+        ServerView(replica=r.replica, route=r.route, version=r.version, last_seen=_iso(r.last_seen))
+        for r in servers
+    ]
+    if deployment is None:
+        return views, []
+    failed = store.list_events(name, kinds=["model_load_failed"], since=deployment.ts, limit=100)
+    serving = {(r.replica, r.version) for r in servers}  # each replica's newest rows
+    failures: list[LoadFailureView] = []
+    for e in failed:
+        ev = e.evidence
+        if ev.get("revision") != deployment.revision:
+            continue
+        replica = ev.get("replica")
+        versions = [str(v) for v in ev.get("versions") or []]
+        if versions and all((replica, v) in serving for v in versions):
+            continue  # it loaded them after all
+        failures.append(
+            LoadFailureView(
+                replica=replica if isinstance(replica, str) else None,
+                revision=deployment.revision,
+                versions=versions,
+                serving=None if ev.get("serving") is None else str(ev.get("serving")),
+                error=redact(str(ev.get("error") or "")) or None,
+                ts=_iso(e.ts),
+            )
+        )
+    return views, failures
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -247,7 +289,10 @@ def build_status(
     running = store.list_running_runs(name)
 
     now = datetime.now(UTC)
+    servers, load_failures = _serving(store, name, deployment, now)
     return StatusView(
+        servers=servers,
+        load_failures=load_failures,
         model=name,
         task=cfg.task,
         stack=cfg.stack,

@@ -32,6 +32,7 @@ from opsloop.store.records import (
     NewEvent,
     NewMonitorResult,
     PipelineRun,
+    ReplicaServing,
     Rollout,
     ServeStat,
     TriggerFiring,
@@ -313,3 +314,6 @@ class StoreReads(Protocol):
         before: datetime,
         version: str | None = None,
     ) -> Event | None: ...
+    def list_serving(
+        self, model: str, env: str = "production", *, since: datetime
+    ) -> list[ReplicaServing]: ...

@@ -33,8 +33,10 @@ from opsloop.store.records import (
     Lease,
     MonitorResult,
     PipelineRun,
+    ReplicaServing,
     Rollout,
     TriggerFiring,
+    newest_per_replica,
 )
 
 R = TypeVar("R")
@@ -263,6 +265,19 @@ class StoreReader:
             where.append(("version", "=", version))
         found = self._select(Event, where, '"ts", "id"', 1)
         return found[0] if found else None
+
+    def list_serving(
+        self, model: str, env: str = "production", *, since: datetime
+    ) -> list[ReplicaServing]:
+        where: Where = [("model", "=", model), ("env", "=", env), ("ts", ">=", since)]
+        columns = ["replica", "route", "version", "ts"]
+        rows = self._query("serve_stats", columns, where, '"ts", "id"')
+        found = []
+        for r in rows:
+            ts = _timestamp(r["ts"])
+            assert ts is not None  # a NOT NULL column
+            found.append((r["replica"], r["route"], r["version"], ts))
+        return newest_per_replica(found)
 
     # ---- SQL --------------------------------------------------------------------------
     def _first(self, record: type[R], where: Where, newest: str = "id") -> R | None:

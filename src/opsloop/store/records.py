@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -47,6 +48,9 @@ EVENT_KINDS = (
     "notification_failed",
     "new_data_invalid",
     "artifact_rejected",
+    "promotion_refused",
+    "store_rebuilt",
+    "model_load_failed",
 )
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
@@ -267,6 +271,26 @@ class ServeStat:
     requests: int
     errors: int
     latency: list[int]
+
+
+@dataclass(frozen=True)
+class ReplicaServing(_Record):
+    """What one server replica served on one route (`stable`, `canary`, `shadow`) as its
+    newest `serve_stats` row says (a replica writes one per reload interval with traffic)."""
+
+    replica: str
+    route: str
+    version: str
+    last_seen: datetime
+
+
+def newest_per_replica(rows: Sequence[tuple[str, str, str, datetime]]) -> list[ReplicaServing]:
+    """(replica, route, version, ts) rows, oldest first, folded to the newest per (replica,
+    route), sorted by replica then route."""
+    newest: dict[tuple[str, str], ReplicaServing] = {}
+    for replica, route, version, ts in rows:
+        newest[(replica, route)] = ReplicaServing(replica, route, version, ts)
+    return [newest[k] for k in sorted(newest)]
 
 
 @dataclass(frozen=True)

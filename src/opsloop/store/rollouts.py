@@ -23,7 +23,15 @@ from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable, utc
 from opsloop.store.deployments import DeploymentQueries, revision_conflict
 from opsloop.store.ports import RolloutRepository
-from opsloop.store.records import Deployment, Evidence, Rollout, ServeStat, utcnow
+from opsloop.store.records import (
+    Deployment,
+    Evidence,
+    ReplicaServing,
+    Rollout,
+    ServeStat,
+    newest_per_replica,
+    utcnow,
+)
 from opsloop.store.unit import new_id
 
 
@@ -301,6 +309,20 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
                     for r in rows
                 ],
             )
+
+    def list_serving(
+        self, model: str, env: str = "production", *, since: datetime
+    ) -> list[ReplicaServing]:
+        """What each replica served (per route) in its newest `serve_stats` row at or
+        after `since`."""
+        c = t.serve_stats.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(c.replica, c.route, c.version, c.ts)
+                .where(c.model == model, c.env == env, c.ts >= since)
+                .order_by(c.ts, c.id)
+            ).all()
+        return newest_per_replica([(r, ro, v, aware(ts)) for r, ro, v, ts in rows])
 
     def sum_serve_stats(
         self, model: str, since: datetime, env: str = "production"

@@ -74,6 +74,11 @@ def test_registration_records_the_digest_and_load_checks_it(
     loaded = local_registry.load(name, mv.version, digest=digest)
     assert loaded.artifact_digest == digest
     assert local_registry.load(name, mv.version).artifact_digest == digest  # the tag alone
+    # the input example stored with the version comes back for the promotion smoke test
+    example = loaded.input_example
+    assert example is not None and list(example.columns) == ["x1", "x2"] and len(example) == 5
+    prediction, _ = loaded.predict_frame(example)
+    assert len(prediction) == 5
 
 
 @pytest.mark.parametrize("how", ["replace", "append"])

@@ -17,7 +17,7 @@ from monitor_fixtures import store_window
 from opsloop.store import OpsStore
 from opsloop.store import schema as t
 from opsloop.store.reader import TABLES, StoreReader, open_reader
-from opsloop.store.records import MonitorResult
+from opsloop.store.records import MonitorResult, ServeStat
 from store_fixtures import POSTGRES, model
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -114,6 +114,14 @@ def fill(store: OpsStore, m: str) -> None:
             event=("labels_added", f"{seq}", {"rows": seq}) if source == "labels" else None,
         )
     store.add_event("retrain_requested", m, summary="please", evidence={"reason": None})
+    for replica, route, version in (
+        ("a:1", "stable", "1"),
+        ("a:1", "canary", "2"),
+        ("b:2", "stable", "1"),
+    ):
+        store.add_serve_stats(m, "production", replica, [ServeStat(version, route, 3, 0, [3])])
+    store.add_serve_stats(m, "production", "a:1", [ServeStat("2", "stable", 1, 0, [1])])
+    store.add_serve_stats(m, "staging", "c:3", [ServeStat("9", "stable", 1, 0, [1])])
 
 
 READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
@@ -149,6 +157,8 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("list_events", (), {"before_id": "third", "limit": 2}),  # the model's third event
     ("find_monitor", ("first",), {}),  # the model's first monitor result
     ("list_deployments", (), {}),
+    ("list_serving", (), {"since": T0}),
+    ("list_serving", (), {"env": "staging", "since": T0}),
 ]
 
 
