@@ -42,6 +42,7 @@ from opsloop.config import check_canary_steps
 from opsloop.core.aliases import CHALLENGER
 from opsloop.deploy.reconcile import sync_champion
 from opsloop.errors import InvalidInputError, StateError
+from opsloop.faults import crash_point
 from opsloop.registry.base import ModelRegistry
 from opsloop.runtime import Runtime
 from opsloop.store.deployments import revision_conflict
@@ -98,7 +99,9 @@ def promote(
         evidence=evidence,
         expected_revision=found,
     )
+    crash_point("rollback.after_commit" if event_kind == "rolled_back" else "promote.after_commit")
     sync_champion(rt.registry, rt.store, rt.model)
+    crash_point("promote.after_alias")
     drop_challenger(rt.registry, rt.model, version)
     return deployment
 
@@ -283,6 +286,7 @@ def deploy(
         expected_revision=current.revision,
         evidence=evidence,
     )
+    crash_point("rollout.after_start")
     rt.registry.set_alias(rt.model, CHALLENGER, version)
     return rollout
 
@@ -313,6 +317,7 @@ def end_rollout(
         promote=promote_candidate,
     )
     if done is not None and promote_candidate:
+        crash_point("rollout.after_promote_commit")
         # The ops store committed the promotion; derive the MLflow aliases from it.
         sync_champion(registry, store, rollout.model, rollout.env)
         drop_challenger(registry, rollout.model, rollout.candidate_version)
