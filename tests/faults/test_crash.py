@@ -279,7 +279,7 @@ def _extend(p: Project, kind: str) -> None:
         hist[latency.bucket(0.001)] = 1
         # one answered candidate request, as a server replica reports it
         p.store.add_serve_stats(
-            p.name, "production", "test:1", [ServeStat("2", "canary", 1, 0, hist)]
+            p.name, "production", "test:1", [ServeStat("2", "candidate", 1, 0, hist)]
         )
 
 
@@ -293,13 +293,13 @@ class Snapshots:
         self.stashed: dict[str, Path] = {}
 
     def restore(self, kind: str) -> Path:
-        if kind == "fresh":
-            shutil.rmtree(self.work, ignore_errors=True)
+        if kind == "fresh":  # a new folder: no state to copy
+            self.work = self.base / f"fresh-{len(list(self.base.glob('fresh-*')))}"
             _setup(self.work, "fresh", None)
             return self.work
+        self.work = self.base / "project"
         if kind not in self.stashed:
             if kind == "pending":
-                shutil.rmtree(self.work, ignore_errors=True)
                 _setup(self.work, "pending", None)
             else:
                 self.restore("pending")
@@ -313,9 +313,22 @@ class Snapshots:
                 OPENED.pop().store.close()
             self.stashed[kind] = self.base / f"stash-{kind}"
             shutil.copytree(self.work, self.stashed[kind])
-        shutil.rmtree(self.work, ignore_errors=True)
-        shutil.copytree(self.stashed[kind], self.work)
+        _sync(self.stashed[kind], self.work)
         return self.work
+
+
+def _sync(src: Path, dst: Path) -> None:
+    """Make `dst` a copy of `src`, writing files in place: this process's MLflow keeps its
+    SQLite engine (per URI) open, and a replaced file would leave it on the deleted one."""
+    for path in sorted(dst.rglob("*"), reverse=True):
+        if not (src / path.relative_to(dst)).exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for path in sorted(src.rglob("*")):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copyfile(path, target)
 
 
 @pytest.fixture(scope="module")
