@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,7 +51,19 @@ DEPLOY_KINDS = ["promoted", "rolled_back"]
 
 def _write(root: Path, approval: str, ops_store: str | None) -> Path:
     stack = "" if ops_store is None else f"stacks: {{local: {{ops_store: '{ops_store}'}}}}\n"
-    return write_tiny_project(root, approval=approval, rows=600, extra_yaml=AGENT_YAML + stack)
+    root = write_tiny_project(root, approval=approval, rows=600, extra_yaml=AGENT_YAML + stack)
+    if ops_store is not None:  # the PostgreSQL database is shared: a model of its own
+        yaml = (root / "opsloop.yaml").read_text()
+        model = f"tiny-{uuid.uuid4().hex[:8]}"
+        (root / "opsloop.yaml").write_text(yaml.replace("model: tiny", f"model: {model}"))
+    return root
+
+
+def _model(root: Path) -> str:
+    for line in (root / "opsloop.yaml").read_text().splitlines():
+        if line.startswith("model: "):
+            return line.removeprefix("model: ").strip()
+    raise AssertionError("no model in opsloop.yaml")
 
 
 def _cli(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -59,7 +72,8 @@ def _cli(root: Path, *args: str, crash_at: str | None = None) -> subprocess.Comp
     if crash_at is not None:
         env[ENV] = crash_at
     return subprocess.run(
-        [sys.executable, "-m", "opsloop", *args],
+        # the cases name the model `tiny`: the project's own name instead
+        [sys.executable, "-m", "opsloop", *(_model(root) if a == "tiny" else a for a in args)],
         cwd=root,
         env=env,
         capture_output=True,
