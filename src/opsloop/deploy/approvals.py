@@ -15,6 +15,7 @@ from types import EllipsisType
 from opsloop.config import format_duration
 from opsloop.deploy.machine import abort, deploy, drop_challenger, rollback, rollback_target
 from opsloop.errors import StateError
+from opsloop.faults import crash_point
 from opsloop.runtime import Runtime
 from opsloop.store.records import Approval
 
@@ -51,6 +52,7 @@ def record_approval(
         expected_id=expected,
     )
     rt.registry.set_tag(rt.model, version, APPROVAL_TAG, approval_tag(approval))
+    crash_point("approve.after_record")
     if status == "rejected":  # rejected or expired: no longer under evaluation
         drop_challenger(rt.registry, rt.model, version)
     return approval

@@ -43,6 +43,7 @@ from opsloop.core.aliases import CHALLENGER
 from opsloop.deploy.reconcile import sync_champion
 from opsloop.deploy.smoke import check_loads
 from opsloop.errors import InvalidInputError, StateError
+from opsloop.faults import crash_point
 from opsloop.registry.base import ModelRegistry
 from opsloop.runtime import Runtime
 from opsloop.store.deployments import revision_conflict
@@ -102,7 +103,9 @@ def promote(
         evidence=evidence,
         expected_revision=found,
     )
+    crash_point("rollback.after_commit" if event_kind == "rolled_back" else "promote.after_commit")
     sync_champion(rt.registry, rt.store, rt.model)
+    crash_point("promote.after_alias")
     drop_challenger(rt.registry, rt.model, version)
     return deployment
 
@@ -287,6 +290,7 @@ def deploy(
         expected_revision=current.revision,
         evidence=evidence,
     )
+    crash_point("rollout.after_start")
     rt.registry.set_alias(rt.model, CHALLENGER, version)
     return rollout
 
@@ -317,6 +321,7 @@ def end_rollout(
         promote=promote_candidate,
     )
     if done is not None and promote_candidate:
+        crash_point("rollout.after_promote_commit")
         # The ops store committed the promotion; derive the MLflow aliases from it.
         sync_champion(registry, store, rollout.model, rollout.env)
         drop_challenger(registry, rollout.model, rollout.candidate_version)

@@ -17,6 +17,7 @@ from typing import Any
 
 from opsloop.deploy.analysis import Analysis, analyse
 from opsloop.deploy.machine import end_rollout
+from opsloop.faults import crash_point
 from opsloop.runtime import Runtime
 from opsloop.store.records import Rollout
 
@@ -79,6 +80,7 @@ def advance(rt: Runtime, now: datetime | None = None) -> Step | None:
             summary=f"version {rollout.candidate_version}: step {rollout.step + 1} passed "
             f"at {rollout.share:g}%, now {share:g}%",
         )
+        crash_point("rollout.after_advance")
         action = "advanced"
     elif analysis.verdict == "pass":
         done = end_rollout(

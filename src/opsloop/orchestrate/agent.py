@@ -34,6 +34,7 @@ from opsloop.data.window import Window, WindowRequest
 from opsloop.deploy import Step, advance
 from opsloop.deploy.reconcile import AliasDrift, reconcile_champion
 from opsloop.errors import OpsloopError, StateError
+from opsloop.faults import crash_point
 from opsloop.lease import HeldLease, agent_lease_name
 from opsloop.orchestrate.loop import TrainOutcome, run_loop
 from opsloop.orchestrate.outlook import next_run
@@ -370,6 +371,7 @@ def tick_with_lease(
         )
     try:
         with lease.keep_alive():
+            crash_point("agent.tick_leased")
             result = tick(rt, force_monitor=force_monitor, progress=progress, train=train)
             from opsloop.notify.dispatch import notify_pending
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from opsloop.data.window import Window, WindowRequest
 from opsloop.errors import OpsloopError, StateError
+from opsloop.faults import crash_point
 from opsloop.lease import HeldLease, training_lease_name
 from opsloop.runtime import Runtime
 from opsloop.stages import Progress, StageRecorder
@@ -134,6 +135,7 @@ def _run(
                 reasons=decision.reasons,
                 champion_version=decision.champion_version,
             )
+        crash_point("gate.after_record")
         with rec.stage("approve") as d:
             approval = approval_step(rt, trained.version, decision)
             started = None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from opsloop.core.aliases import CHAMPION
 from opsloop.data.window import Window
 from opsloop.errors import DataValidationError, NotFoundError, UserCodeError
+from opsloop.faults import crash_point
 from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
 from opsloop.train.feedback import add_feedback
@@ -85,6 +86,7 @@ def train_version(
         if unchanged is not None:
             d["unchanged_since"] = unchanged.champion
             return replace(unchanged, window=loaded.window.key)
+    crash_point("train.after_load")
 
     with rec.stage("validate") as d:
         schema_yaml = _stored_schema(rt, champion, reset_schema)
@@ -150,6 +152,7 @@ def train_version(
             ) from exc
         d["fit_seconds"] = round(time.perf_counter() - t0, 3)
         d["estimator"] = type(estimator).__name__
+    crash_point("train.after_fit")
 
     candidate = LoadedModel(rt.model, "candidate", estimator, specs, cfg.task)
     with rec.stage("evaluate") as d:
@@ -175,6 +178,7 @@ def train_version(
         mv = register_version(
             rt, fitted, window=loaded.record, trigger=trigger, pipeline_run=rec.run_id, detail=d
         )
+    crash_point("train.after_registered")
 
     return TrainedVersion(
         version=mv.version,

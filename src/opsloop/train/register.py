@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHALLENGER
 from opsloop.core.integrity import DIGEST_TAG
+from opsloop.faults import crash_point
 from opsloop.runtime import Runtime
 from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
@@ -185,6 +186,7 @@ def register_version(
         experiment=rt.model,
     )
     mv = rt.registry.register(record)
+    crash_point("train.after_mlflow_register")
     rt.registry.set_alias(rt.model, CHALLENGER, mv.version)
     detail.update(version=mv.version, run_id=mv.run_id)
     rt.store.add_event(

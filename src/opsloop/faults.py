@@ -1,0 +1,51 @@
+"""Crash points injected by tests into a real opsloop process (docs/reliability.md,
+"Crash harness").
+
+`OPSLOOP_CRASH_AT=<point>` makes `crash_point(point)` SIGKILL its own process, so a test
+dies at exactly one recorded step of the loop — no `finally`, no `atexit`, no flush, as an
+OOM kill or a lost machine would — and then checks what a restart recovers. Without the
+variable `crash_point` is one dictionary lookup. The serve side's storage faults
+(`serve/faults.py`, `OPSLOOP_FAULTS`) raise an `OSError` instead: a full disk is survived,
+a SIGKILL is not.
+
+Every point is listed in `POINTS` (the harness in tests/faults/test_crash.py checks that it
+kills at each one); a name that is not listed is a programming error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "OPSLOOP_CRASH_AT"
+
+POINTS: dict[str, str] = {
+    "train.after_load": "training: the load stage recorded, nothing fitted",
+    "train.after_fit": "training: the estimator fitted, nothing registered",
+    "train.after_mlflow_register": "training: the MLflow version exists, no alias, no "
+    "`registered` event in the ops store",
+    "train.after_registered": "training: the version registered (alias challenger, events), "
+    "no gate decision",
+    "gate.after_record": "the gate decision committed, no approval",
+    "approve.after_record": "the approval committed (and mirrored as a tag), nothing deployed",
+    "promote.after_commit": "a promotion's deployment row committed, the MLflow champion "
+    "alias not yet moved",
+    "promote.after_alias": "the champion alias moved, the challenger alias not yet dropped",
+    "rollback.after_commit": "a rollback's deployment row committed, the alias not yet moved",
+    "rollout.after_start": "a canary rollout committed in the ops store, the challenger "
+    "alias not yet set",
+    "rollout.after_advance": "a canary step advanced (new share committed), the tick not done",
+    "rollout.after_promote_commit": "a rollout's promotion committed, the alias not yet moved",
+    "agent.tick_leased": "an agent tick holding the agent lease, before any work",
+}
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process if `OPSLOOP_CRASH_AT` names `name` (one of `POINTS`)."""
+    wanted = os.environ.get(ENV)
+    if not wanted:
+        return
+    if name not in POINTS:
+        raise ValueError(f"unknown crash point {name!r}; expected one of {sorted(POINTS)}")
+    if wanted == name:
+        os.kill(os.getpid(), signal.SIGKILL)

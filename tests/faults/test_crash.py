@@ -1,0 +1,372 @@
+"""Crash harness: SIGKILL a real `opsloop` CLI process at each crash point
+(`opsloop.faults`, `OPSLOOP_CRASH_AT`), restart, and check what recovery leaves: the MLflow
+`champion` alias = the deployment row = the newest deployment event, no pipeline run still
+`running` once its heartbeat timed out, and the interrupted work done exactly once (one
+version per completed training, one promotion). docs/reliability.md, "Crash harness".
+
+Each case starts from a small state built in process (nothing, or version 1 deployed and
+version 2 waiting for approval), kills one CLI command at its point, then recovers the way an
+operator would: `opsloop agent --once` (reconciler, crashed-run recovery, resume) and the
+command again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from opsloop.core.aliases import CHAMPION
+from opsloop.faults import ENV, POINTS
+from opsloop.lease import agent_lease_name
+from opsloop.project import Project
+from opsloop.store.records import ServeStat
+from store_fixtures import POSTGRES
+from tinyproject import write_tiny_project
+
+pytestmark = pytest.mark.slow
+
+# small timeouts, so recovery is seconds away; a canary that can pass a step on one request
+AGENT_YAML = """\
+agent: {heartbeat_interval: 0.2s, heartbeat_timeout: 1s, lease_ttl: 2s}
+deploy:
+  steps: [50, 100]
+  bake: 0s
+  analysis: {min_requests: 1, max_p99_ratio: null, max_divergence: null}
+"""
+TIMEOUT = 1.0  # agent.heartbeat_timeout
+LEASE_TTL = 2.0  # agent.lease_ttl
+DEPLOY_KINDS = ["promoted", "rolled_back"]
+
+
+def _write(root: Path, approval: str, ops_store: str | None) -> Path:
+    stack = "" if ops_store is None else f"stacks: {{local: {{ops_store: '{ops_store}'}}}}\n"
+    root = write_tiny_project(root, approval=approval, rows=600, extra_yaml=AGENT_YAML + stack)
+    if ops_store is not None:  # the PostgreSQL database is shared: a model of its own
+        yaml = (root / "opsloop.yaml").read_text()
+        model = f"tiny-{uuid.uuid4().hex[:8]}"
+        (root / "opsloop.yaml").write_text(yaml.replace("model: tiny", f"model: {model}"))
+    return root
+
+
+def _model(root: Path) -> str:
+    for line in (root / "opsloop.yaml").read_text().splitlines():
+        if line.startswith("model: "):
+            return line.removeprefix("model: ").strip()
+    raise AssertionError("no model in opsloop.yaml")
+
+
+def _cli(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    if crash_at is not None:
+        env[ENV] = crash_at
+    return subprocess.run(
+        # the cases name the model `tiny`: the project's own name instead
+        [sys.executable, "-m", "opsloop", *(_model(root) if a == "tiny" else a for a in args)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _killed(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr)
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def _refused(proc: subprocess.CompletedProcess[str], words: str) -> None:
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert words in proc.stdout + proc.stderr
+
+
+def _recover(root: Path) -> None:
+    """What an operator (or the running agent) does after a crash: once the heartbeat timed
+    out and the dead lease expired, one agent tick."""
+    time.sleep(max(TIMEOUT, LEASE_TTL) + 0.3)
+    _ok(_cli(root, "agent", "--once"))
+
+
+OPENED: list[Project] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_projects() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().store.close()
+
+
+def check_consistent(root: Path) -> Project:
+    """alias = deployment row = events; no run left `running`; one history."""
+    p = Project(root)
+    OPENED.append(p)
+    current = p.store.find_deployment(p.name)
+    alias = p.registry.find_alias(p.name, CHAMPION)
+    events = p.store.list_events(p.name, kinds=DEPLOY_KINDS, limit=10_000)
+    history = p.store.list_deployments(p.name)
+    assert [d.revision for d in history] == list(range(1, len(history) + 1))
+    if current is None:
+        assert alias is None and not events
+    else:
+        assert alias is not None and alias.version == current.version
+        newest = max(events, key=lambda e: (e.ts, e.id))
+        assert newest.version == current.version, (newest, current)
+        assert len(events) == len(history)  # one event per committed revision
+    running = [r for r in p.store.list_runs(p.name, limit=1000) if r.status == "running"]
+    assert not running, running
+    return p
+
+
+@dataclass(frozen=True)
+class Case:
+    point: str
+    setup: str  # "fresh" | "pending" (v1 deployed, v2 pending) | "canary" (v2 rolling out)
+    command: tuple[str, ...]
+    verify: Callable[[Path], None]
+
+
+def _after_training(root: Path) -> None:
+    """The crashed training was resumed once by the agent: one succeeded run, whose version
+    is the one deployed; the crashed run failed; nothing else deployed."""
+    _recover(root)
+    p = check_consistent(root)
+    runs = p.store.list_runs(p.name, limit=1000)
+    done = [r for r in runs if r.pipeline == "train" and r.status == "succeeded"]
+    crashed = [r for r in runs if r.pipeline == "train" and r.status == "failed"]
+    assert len(done) == 1 and len(crashed) == 1, runs
+    assert (done[0].trigger or "").startswith("resume:")
+    version = str(done[0].result["version"])
+    assert [d.version for d in p.store.list_deployments(p.name)] == [version]
+    registered = p.store.list_events(p.name, kinds=["registered"], limit=100)
+    assert [e.version for e in registered].count(version) == 1
+
+
+def _v2_deployed_once(root: Path) -> Project:
+    p = check_consistent(root)
+    assert [d.version for d in p.store.list_deployments(p.name)] == ["1", "2"]
+    return p
+
+
+def _after_approve(root: Path) -> None:
+    _ok(_cli(root, "approve", "tiny", "2"))  # the decision again: this time it deploys
+    _recover(root)
+    _v2_deployed_once(root)
+
+
+def _after_promote(root: Path) -> None:
+    _recover(root)  # the reconciler moves the alias to the committed row
+    p = _v2_deployed_once(root)
+    repaired = p.store.list_events(p.name, kinds=["alias_repaired"], limit=10)
+    assert len(repaired) <= 1
+    _refused(_cli(root, "promote", "tiny", "2"), "already deployed")
+    _v2_deployed_once(root)
+
+
+def _after_rollback(root: Path) -> None:
+    _recover(root)
+    p = check_consistent(root)
+    assert [d.version for d in p.store.list_deployments(p.name)] == ["1", "2", "1"]
+    _refused(_cli(root, "rollback", "tiny"), "no earlier version")
+    check_consistent(root)
+
+
+def _after_rollout_start(root: Path) -> None:
+    _recover(root)
+    p = check_consistent(root)
+    rollout = p.store.find_running_rollout(p.name)
+    assert rollout is not None and rollout.candidate_version == "2"
+    _refused(_cli(root, "deploy", "tiny", "2", "--strategy", "canary"), "already rolling out")
+    assert p.store.find_running_rollout(p.name) == rollout
+    assert [d.version for d in p.store.list_deployments(p.name)] == ["1"]
+
+
+def _after_advance(root: Path) -> None:
+    _recover(root)  # no new requests at 100 %: the step waits, nothing advances twice
+    p = check_consistent(root)
+    rollout = p.store.find_running_rollout(p.name)
+    assert rollout is not None and rollout.step == 1 and rollout.share == 100
+    advanced = p.store.list_events(p.name, kinds=["rollout_advanced"], limit=10)
+    assert len(advanced) == 1
+    assert [d.version for d in p.store.list_deployments(p.name)] == ["1"]
+
+
+def _after_rollout_promote(root: Path) -> None:
+    _recover(root)
+    p = _v2_deployed_once(root)
+    assert p.store.find_running_rollout(p.name) is None
+    _refused(_cli(root, "rollout", "promote", "tiny"), "no rollout")
+    _v2_deployed_once(root)
+
+
+def _after_tick(root: Path) -> None:
+    # the dead agent never released its lease: it runs until its expiry (a live lease is
+    # released at once, its expiry set to the release time)
+    p = Project(root)
+    OPENED.append(p)
+    dead = p.store.find_lease(agent_lease_name(p.name))
+    assert dead is not None
+    assert (dead.expires - dead.renewed).total_seconds() >= LEASE_TTL * 0.9, dead
+    _recover(root)  # the next tick takes the expired lease over, works, releases it
+    after = p.store.find_lease(agent_lease_name(p.name))
+    assert after is not None and after.holder != dead.holder and after.token > dead.token
+    assert after.expires < after.renewed + timedelta(seconds=LEASE_TTL * 0.9)
+    check_consistent(root)
+    assert [d.version for d in p.store.list_deployments(p.name)] == ["1"]
+
+
+TRAIN = ("train",)
+CASES = [
+    Case("train.after_load", "fresh", TRAIN, _after_training),
+    Case("train.after_fit", "fresh", TRAIN, _after_training),
+    Case("train.after_mlflow_register", "fresh", TRAIN, _after_training),
+    Case("train.after_registered", "fresh", TRAIN, _after_training),
+    Case("gate.after_record", "fresh", TRAIN, _after_training),
+    Case("approve.after_record", "pending", ("approve", "tiny", "2"), _after_approve),
+    Case("promote.after_commit", "pending", ("promote", "tiny", "2"), _after_promote),
+    Case("promote.after_alias", "pending", ("promote", "tiny", "2"), _after_promote),
+    Case("rollback.after_commit", "deployed2", ("rollback", "tiny"), _after_rollback),
+    Case(
+        "rollout.after_start",
+        "pending",
+        ("deploy", "tiny", "2", "--strategy", "canary"),
+        _after_rollout_start,
+    ),
+    Case("rollout.after_advance", "canary", ("agent", "--once"), _after_advance),
+    Case(
+        "rollout.after_promote_commit",
+        "canary",
+        ("rollout", "promote", "tiny"),
+        _after_rollout_promote,
+    ),
+    Case("agent.tick_leased", "pending", ("agent", "--once"), _after_tick),
+]
+BY_POINT = {c.point: c for c in CASES}
+# the subset also run on PostgreSQL: the ops-store commit points
+POSTGRES_POINTS = ["train.after_mlflow_register", "promote.after_commit", "rollback.after_commit"]
+
+
+def test_every_crash_point_is_exercised() -> None:
+    assert sorted(BY_POINT) == sorted(POINTS)
+
+
+def _setup(root: Path, kind: str, ops_store: str | None) -> None:
+    """Build the state `kind` names in `root` (in process: faster than the CLI)."""
+    _write(root, "auto" if kind == "fresh" else "manual", ops_store)
+    if kind == "fresh":
+        return
+    p = Project(root)
+    try:
+        p.train()
+        p.approve("1")
+        p.train(force=True)  # version 2, gate passed, waiting for approval
+        _extend(p, kind)
+    finally:
+        p.store.close()
+
+
+def _extend(p: Project, kind: str) -> None:
+    """From "pending" to `kind`."""
+    if kind == "deployed2":
+        p.promote("2")
+    elif kind == "canary":
+        from opsloop import latency
+
+        p.deploy("2", strategy="canary")
+        hist = latency.empty()
+        hist[latency.bucket(0.001)] = 1
+        # one answered candidate request, as a server replica reports it
+        p.store.add_serve_stats(
+            p.name, "production", "test:1", [ServeStat("2", "candidate", 1, 0, hist)]
+        )
+
+
+class Snapshots:
+    """SQLite states built once and copied back for each case. MLflow keeps absolute
+    artifact paths, so every case runs in the same folder (`work`), restored from a copy."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.work = base / "project"
+        self.stashed: dict[str, Path] = {}
+
+    def restore(self, kind: str) -> Path:
+        if kind == "fresh":  # a new folder: no state to copy
+            self.work = self.base / f"fresh-{len(list(self.base.glob('fresh-*')))}"
+            _setup(self.work, "fresh", None)
+            return self.work
+        self.work = self.base / "project"
+        if kind not in self.stashed:
+            if kind == "pending":
+                _setup(self.work, "pending", None)
+            else:
+                self.restore("pending")
+                p = Project(self.work)
+                try:
+                    _extend(p, kind)
+                finally:
+                    p.store.close()
+            check_consistent(self.work)
+            while OPENED:
+                OPENED.pop().store.close()
+            self.stashed[kind] = self.base / f"stash-{kind}"
+            shutil.copytree(self.work, self.stashed[kind])
+        _sync(self.stashed[kind], self.work)
+        return self.work
+
+
+def _sync(src: Path, dst: Path) -> None:
+    """Make `dst` a copy of `src`, writing files in place: this process's MLflow keeps its
+    SQLite engine (per URI) open, and a replaced file would leave it on the deleted one."""
+    for path in sorted(dst.rglob("*"), reverse=True):
+        if not (src / path.relative_to(dst)).exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for path in sorted(src.rglob("*")):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copyfile(path, target)
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
+    return Snapshots(tmp_path_factory.mktemp("crash"))
+
+
+@pytest.mark.parametrize("point", list(BY_POINT))
+def test_crash_sqlite(point: str, snapshots: Snapshots) -> None:
+    case = BY_POINT[point]
+    root = snapshots.restore(case.setup)
+    _killed(_cli(root, *case.command, crash_at=case.point))
+    case.verify(root)
+
+
+@pytest.fixture(params=[POSTGRES])
+def pg(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield request.getfixturevalue("postgres_url")
+
+
+@pytest.mark.parametrize("point", POSTGRES_POINTS)
+def test_crash_postgres(point: str, pg: str, tmp_path: Path) -> None:
+    case = BY_POINT[point]
+    root = tmp_path / "p"
+    _setup(root, case.setup, pg)
+    _killed(_cli(root, *case.command, crash_at=case.point))
+    case.verify(root)
