@@ -26,6 +26,8 @@ from opsloop.store._revision import head_revision
 from opsloop.store._util import aware
 from opsloop.store.records import (
     Approval,
+    BatchPublication,
+    BatchRun,
     DataArrival,
     Deployment,
     Event,
@@ -51,6 +53,8 @@ TABLES: dict[type[Any], str] = {
     Rollout: "rollouts",
     Lease: "leases",
     DataArrival: "data_arrivals",
+    BatchRun: "batch_runs",
+    BatchPublication: "batch_publications",
 }
 
 
@@ -196,6 +200,17 @@ class StoreReader:
 
     def list_firings(self, model: str) -> list[TriggerFiring]:
         return self._select(TriggerFiring, [("model", "=", model)], '"id"')
+
+    def list_batch_runs(
+        self, model: str, *, limit: int = 20, status: str | None = None
+    ) -> list[BatchRun]:
+        where: Where = [("model", "=", model)]
+        if status is not None:
+            where.append(("status", "=", status))
+        return self._select(BatchRun, where, '"id" DESC', limit)
+
+    def find_published_batch(self, model: str) -> BatchPublication | None:
+        return self._first(BatchPublication, [("model", "=", model)], "revision")
 
     def list_events(
         self,
