@@ -214,9 +214,7 @@ class OrchestrationRepository(Protocol):
 
 
 class BatchRepository(Protocol):
-    def record_batch_run(
-        self, run: NewBatchRun, events: Sequence[NewEvent] = ()
-    ) -> BatchRun: ...
+    def record_batch_run(self, run: NewBatchRun, events: Sequence[NewEvent] = ()) -> BatchRun: ...
     def list_batch_runs(
         self, model: str, *, limit: int = 20, status: str | None = None
     ) -> list[BatchRun]: ...

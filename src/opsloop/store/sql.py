@@ -98,8 +98,8 @@ class OpsStore(
 ):
     """Deployments, gate decisions, approvals, monitor results, rollouts, serving
     statistics, pipeline runs, leases, cursors, arrivals, trigger firings, batch runs and
-    their publications, and events over one database. Code that needs only part of it takes the Protocol of that part
-    (`opsloop.store.ports`)."""
+    their publications, and events over one database. Code that needs only part of it
+    takes the Protocol of that part (`opsloop.store.ports`)."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
