@@ -130,7 +130,7 @@ def _parquet_rows(found: Source) -> int | None:
         return None
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in found.files)
+    return sum(int(pq.ParquetFile(f).metadata.num_rows) for f in found.files)
 
 
 def _connect() -> duckdb.DuckDBPyConnection:

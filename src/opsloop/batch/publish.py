@@ -27,19 +27,19 @@ if TYPE_CHECKING:
 
     from opsloop.config import ProjectConfig
     from opsloop.runtime import Runtime
-    from opsloop.store.ports import BatchRepository
+    from opsloop.store.ports import BatchRepository, StoreReads
 
 MANIFEST = "current.json"
 
 
 class HasStore(Protocol):
-    """What the reader API needs of a project: a `Project` or a `Runtime`."""
+    """What the reader API needs: a `Project`, a `Runtime` or the `ReadService`."""
 
     @property
     def config(self) -> ProjectConfig: ...
 
     @property
-    def store(self) -> Any: ...
+    def store(self) -> StoreReads: ...
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,10 @@ def read_current(project: HasStore) -> CurrentBatch:
             f"{model!r} has no published batch output",
             fix="run `opsloop predict --publish` (or set predict.publish for the agent)",
         )
-    return CurrentBatch(publication, store.get_batch_run(model, publication.run_id))
+    run = store.find_batch_run(model, publication.run_id)
+    if run is None:  # publications name recorded runs; a store edited by hand may not
+        raise NotFoundError(f"the published batch run {publication.run_id!r} is not recorded")
+    return CurrentBatch(publication, run)
 
 
 @dataclass(frozen=True)

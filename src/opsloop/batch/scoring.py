@@ -76,7 +76,7 @@ def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray:
         if col.type != pa.float64():
             col = pc.cast(col, pa.float64())
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
-    values = col.to_numpy(zero_copy_only=False)
+    values: np.ndarray = np.asarray(col.to_numpy(zero_copy_only=False))
     return values if values.dtype == object else values.astype(object)
 
 

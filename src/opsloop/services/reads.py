@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from opsloop.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from opsloop.batch import CurrentBatch
     from opsloop.config import ProjectConfig
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
@@ -41,6 +42,12 @@ class ReadService:
         from opsloop.services.views import build_monitoring
 
         return build_monitoring(self.store, self.model, limit=limit, version=version)
+
+    def batch_current(self) -> CurrentBatch:
+        """The published batch output (`opsloop.batch.read_current`)."""
+        from opsloop.batch import read_current
+
+        return read_current(self)
 
     def gate_report(self, version: str) -> GateReport:
         """The latest gate report of `version`, from the ops store (no MLflow needed)."""

@@ -220,6 +220,28 @@ class AgentView(View):
     heartbeat_timeout: Num
 
 
+class BatchRunView(View):
+    run_id: str
+    status: str
+    version: str | None
+    rows: int
+    seconds: Num
+    rows_per_second: Num
+    finished: str | None
+    output: str | None
+    error: str | None
+
+
+class BatchView(View):
+    """Batch prediction: the newest run, the published output and the schedule."""
+
+    last_run: BatchRunView | None
+    current_run_id: str | None
+    current_revision: int | None
+    published: str | None
+    schedule: str | None
+
+
 class StatusView(View):
     """`opsloop status`: one model's whole state, from the ops store alone."""
 
@@ -238,6 +260,7 @@ class StatusView(View):
     runs: list[RunView]
     running: list[RunView]
     agent: AgentView
+    batch: BatchView
 
 
 # --- monitoring history -----------------------------------------------------------------

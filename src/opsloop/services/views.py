@@ -22,6 +22,8 @@ from opsloop.core.summaries import (
 from opsloop.services.view_models import (
     AgentView,
     ApprovalView,
+    BatchRunView,
+    BatchView,
     DeploymentView,
     EstimatedBandView,
     FeatureWindowView,
@@ -117,6 +119,31 @@ def _inference_view(evidence: Mapping[str, Any]) -> InferenceView | None:
             reason=str(tags.get("opsloop.inference_reason") or ""),
         )
     return None
+
+
+def _batch_view(store: StoreReads, cfg: ProjectConfig) -> BatchView:
+    runs = store.list_batch_runs(cfg.model, limit=1)
+    current = store.find_published_batch(cfg.model)
+    last = runs[0] if runs else None
+    return BatchView(
+        last_run=None
+        if last is None
+        else BatchRunView(
+            run_id=last.run_id,
+            status=last.status,
+            version=last.version,
+            rows=last.rows,
+            seconds=last.seconds,
+            rows_per_second=last.rows_per_second,
+            finished=_iso(last.finished),
+            output=last.output,
+            error=last.error,
+        ),
+        current_run_id=None if current is None else current.run_id,
+        current_revision=None if current is None else current.revision,
+        published=None if current is None else _iso(current.ts),
+        schedule=None if cfg.predict is None else cfg.predict.schedule,
+    )
 
 
 def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
@@ -286,6 +313,7 @@ def build_status(store: StoreReads, cfg: ProjectConfig) -> StatusView:
             lease_ttl=cfg.agent.lease_ttl.total_seconds(),
             heartbeat_timeout=cfg.agent.heartbeat_timeout.total_seconds(),
         ),
+        batch=_batch_view(store, cfg),
     )
 
 

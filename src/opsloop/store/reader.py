@@ -212,6 +212,9 @@ class StoreReader:
     def find_published_batch(self, model: str) -> BatchPublication | None:
         return self._first(BatchPublication, [("model", "=", model)], "revision")
 
+    def find_batch_run(self, model: str, run_id: str) -> BatchRun | None:
+        return self._first(BatchRun, [("model", "=", model), ("run_id", "=", run_id)])
+
     def list_events(
         self,
         model: str | None = None,

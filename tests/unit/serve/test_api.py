@@ -325,3 +325,23 @@ def test_monitoring_history_route(managed: tuple[Project, TestClient]) -> None:
     r = client.get("/api/models/other/monitoring")
     assert r.status_code == 404 and "unknown model" in r.json()["error"]
     assert client.get("/api/models/tiny/monitoring?limit=many").status_code == 422
+
+
+def test_published_batch_output_over_http(managed: tuple[Project, TestClient]) -> None:
+    """The reader contract of a downstream app: what `opsloop predict --publish` made
+    current, with its files; 404 before anything is published."""
+    from tinyproject import tiny_frame
+
+    p, client = managed
+    url = "/api/models/tiny/batch/current"
+    r = client.get(url)
+    assert r.status_code == 404 and "no published batch output" in r.json()["error"]
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
+    frame = tiny_frame(30, seed=9, prefix="h", days=0.01).drop(columns=["label"])
+    out = p.root / "batch-out"
+    result = p.predict(frame, out, publish=True)
+    body = client.get(url).json()
+    assert body["run_id"] == result.run.run_id and body["rows"] == 30
+    assert body["revision"] == 1 and body["version"] == "1"
+    assert body["files"] == [str(result.output / "part-00000.parquet")]
+    assert client.get("/api/models/other/batch/current").status_code == 404

@@ -164,6 +164,8 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("list_batch_runs", (), {}),
     ("list_batch_runs", (), {"limit": 1, "status": "failed"}),
     ("find_published_batch", (), {}),
+    ("find_batch_run", ("b2",), {}),
+    ("find_batch_run", ("b3",), {}),
     ("list_events", (), {}),
     ("list_events", (), {"kinds": ["promoted", "labels_added"], "limit": 3}),
     ("list_events", (), {"after_id": 3}),
