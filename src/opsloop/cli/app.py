@@ -1112,7 +1112,10 @@ def batch_publish(
 ) -> None:
     """Make a finished run the current output for readers, atomically."""
     pub = open_project(project, stack, name).publish_batch(run_id, reason=reason)
-    console().print(f"[green]Published[/] run {pub.run_id} of {name} (revision {pub.revision}).")
+    console().print(
+        f"[green]Published[/] run {pub.run_id} of {name} (revision {pub.revision}).",
+        soft_wrap=True,
+    )
 
 
 @batch_app.command("rollback")
@@ -1127,7 +1130,8 @@ def batch_rollback(
     pub = open_project(project, stack, name).rollback_batch(reason=reason)
     console().print(
         f"[yellow]Rolled back[/] the batch output of {name} from run {pub.previous_run_id} "
-        f"to {pub.run_id} (revision {pub.revision})."
+        f"to {pub.run_id} (revision {pub.revision}).",
+        soft_wrap=True,
     )
 
 

@@ -72,10 +72,14 @@ def print_predicted(console: Console, result: PredictResult) -> None:
     run = result.run
     console.print(
         f"[green]Scored[/] {run.rows:,} rows with version {run.version} in "
-        f"{run.seconds:.1f} s ({run.rows_per_second:,.0f} rows/s, {result.inference} path)."
+        f"{run.seconds:.1f} s ({run.rows_per_second:,.0f} rows/s, {result.inference} path).",
+        soft_wrap=True,
     )
-    console.print(f"Output: {run.output}")
-    console.print(f"Run: {run.run_id}; {result.log_rows:,} rows added to the prediction log.")
+    console.print(f"Output: {run.output}", soft_wrap=True)
+    console.print(
+        f"Run: {run.run_id}; {result.log_rows:,} rows added to the prediction log.",
+        soft_wrap=True,
+    )
     if result.publication is not None:
         console.print(
             f"[green]Published[/] as the current output (revision {result.publication.revision})."
@@ -119,6 +123,7 @@ def print_current(console: Console, current: CurrentBatch) -> None:
     console.print(
         f"Current output of {run.model}: run {run.run_id} (version {run.version}, "
         f"{run.rows:,} rows), revision {pub.revision} {pub.kind} by {pub.actor} at "
-        f"{pub.ts:%Y-%m-%d %H:%M:%S} UTC."
+        f"{pub.ts:%Y-%m-%d %H:%M:%S} UTC.",
+        soft_wrap=True,
     )
-    console.print(f"Path: {current.path}")
+    console.print(f"Path: {current.path}", soft_wrap=True)
