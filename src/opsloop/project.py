@@ -395,7 +395,7 @@ class Project:
         `predict.output`) and the prediction log, checked first against the version's
         feature contract; recorded in the ops store (`batch_predicted`). With `publish`, the
         run becomes the current output for readers (`opsloop.batch.read_current`)."""
-        from opsloop.batch.predict import DEFAULT_BATCH_ROWS, run_predict
+        from opsloop.batch.predict import DEFAULT_BATCH_ROWS, project_path, run_predict
 
         cfg = self.config.predict
         if input is None or output is None:
@@ -408,9 +408,11 @@ class Project:
                     fix="pass both, or add a `predict:` section (docs/batch.md)",
                 )
             if input is None:
-                input = self._project_path(cfg.input)
+                input = project_path(self.runtime, cfg.input)
             if output is None:
-                output = self._project_path(cfg.output)
+                output = project_path(self.runtime, cfg.output)
+            if version is None and alias is None:
+                alias = cfg.alias
         rows = batch_rows or (cfg.batch_rows if cfg is not None else DEFAULT_BATCH_ROWS)
         return run_predict(
             self.runtime,
@@ -423,15 +425,6 @@ class Project:
             on_rows=on_rows,
             actor=self.actor,
         )
-
-    def _project_path(self, text: str) -> str:
-        """A path of `opsloop.yaml`, relative to the project folder (queries as they are)."""
-        from opsloop.monitor.datasets import SQL_PREFIX
-
-        if text.startswith(SQL_PREFIX):
-            return text
-        path = Path(text).expanduser()
-        return str(path if path.is_absolute() else self.root / path)
 
     def publish_batch(self, run_id: str, *, reason: str = "") -> BatchPublication:
         """Make a finished batch run the current output for readers."""

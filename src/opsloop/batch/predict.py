@@ -332,6 +332,41 @@ def run_predict(
     return PredictResult(recorded, job.scorer.path, job.scorer.reason, job.log.rows, publication)
 
 
+def project_path(rt: Runtime, text: str) -> str:
+    """A path of `opsloop.yaml`, relative to the project folder (queries as they are)."""
+    from opsloop.monitor.datasets import SQL_PREFIX
+
+    if text.startswith(SQL_PREFIX):
+        return text
+    path = Path(text).expanduser()
+    return str(path if path.is_absolute() else rt.root / path)
+
+
+def run_configured(
+    rt: Runtime, *, on_rows: OnRows | None = None, actor: str | None = None
+) -> PredictResult:
+    """The `predict:` section's job: its input, output, alias and `publish`."""
+    cfg = rt.config.predict
+    if cfg is None:
+        from opsloop.errors import ConfigError
+
+        raise ConfigError(
+            "opsloop.yaml has no `predict:` section",
+            expected="predict: {input: …, output: …}",
+            fix="add one (docs/batch.md), or pass --input and --output",
+        )
+    return run_predict(
+        rt,
+        project_path(rt, cfg.input),
+        project_path(rt, cfg.output),
+        alias=cfg.alias,
+        publish=cfg.publish,
+        batch_rows=cfg.batch_rows,
+        on_rows=on_rows,
+        actor=actor,
+    )
+
+
 def rt_log_root(rt: Runtime) -> str:
     """The stack's prediction-log root (the server's)."""
     from opsloop.runtime import resolve_stack
