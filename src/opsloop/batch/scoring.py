@@ -70,14 +70,21 @@ def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_dictionary(col.type):
-        col = col.dictionary_decode()
     if numeric:
+        if pa.types.is_dictionary(col.type):
+            col = col.dictionary_decode()
         if col.type != pa.float64():
             col = pc.cast(col, pa.float64())
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
-    values: np.ndarray = np.asarray(col.to_numpy(zero_copy_only=False))
-    return values if values.dtype == object else values.astype(object)
+    # text: each distinct value becomes one Python object, shared by its rows (a take, not
+    # a new string per row), so the compiled path's lookups hash each value once
+    encoded = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    distinct = np.empty(len(encoded.dictionary) + 1, dtype=object)  # the last one: null
+    distinct[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    index = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+    return distinct[index]
 
 
 def scorer_for(model: LoadedModel, tags: Mapping[str, str]) -> ArrowScorer:
