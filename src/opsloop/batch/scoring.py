@@ -84,7 +84,8 @@ def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray:
     distinct = np.empty(len(encoded.dictionary) + 1, dtype=object)  # the last one: null
     distinct[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
     index = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
-    return distinct[index]
+    values: np.ndarray = distinct[index]
+    return values
 
 
 def scorer_for(model: LoadedModel, tags: Mapping[str, str]) -> ArrowScorer:
