@@ -21,7 +21,13 @@ from opsloop.config import ProjectConfig, StackConfig
 from opsloop.runtime import Paths, Runtime, resolve_stack
 
 if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
     from opsloop.backtest import BacktestResult, OnPeriod
+    from opsloop.batch import BatchHistoryRow, CurrentBatch, PredictResult
+    from opsloop.batch.predict import OnRows
     from opsloop.data.window import Window, WindowRequest
     from opsloop.deploy import Step
     from opsloop.deploy.rebuild import Rebuilt
@@ -38,7 +44,14 @@ if TYPE_CHECKING:
     from opsloop.services.dora_models import DoraView
     from opsloop.services.view_models import AsOfView, MonitoringView, StatusView
     from opsloop.stages import Progress
-    from opsloop.store.records import Approval, Deployment, Event, MonitorResult, Rollout
+    from opsloop.store.records import (
+        Approval,
+        BatchPublication,
+        Deployment,
+        Event,
+        MonitorResult,
+        Rollout,
+    )
     from opsloop.store.sql import OpsStore
     from opsloop.ui import UISite
 
@@ -389,6 +402,79 @@ class Project:
             label_delay=label_delay,
         )
         return run_backtest(self.config, self.root, plan, registry=registry, on_period=on_period)
+
+    # ---- batch inference ---------------------------------------------------------------
+    def predict(
+        self,
+        input: str | os.PathLike[str] | pd.DataFrame | None = None,
+        output: str | os.PathLike[str] | None = None,
+        *,
+        version: str | None = None,
+        alias: str | None = None,
+        publish: bool = False,
+        batch_rows: int | None = None,
+        on_rows: OnRows | None = None,
+    ) -> PredictResult:
+        """Score `input` (a Parquet/CSV file, glob, folder of Parquet files, ``"sql:SELECT
+        …"`` or a DataFrame; default `predict.input`) with `version` (or the version holding
+        `alias`; default the deployed one) into ``<output>/run=<id>/`` (default
+        `predict.output`) and the prediction log, checked first against the version's
+        feature contract; recorded in the ops store (`batch_predicted`). With `publish`, the
+        run becomes the current output for readers (`opsloop.batch.read_current`)."""
+        from opsloop.batch.predict import DEFAULT_BATCH_ROWS, project_path, run_predict
+
+        cfg = self.config.predict
+        if input is None or output is None:
+            if cfg is None:
+                from opsloop.errors import ConfigError
+
+                raise ConfigError(
+                    "no input or output given and opsloop.yaml has no `predict:` section",
+                    expected="--input and --output, or predict: {input: …, output: …}",
+                    fix="pass both, or add a `predict:` section (docs/batch.md)",
+                )
+            if input is None:
+                input = project_path(self.runtime, cfg.input)
+            if output is None:
+                output = project_path(self.runtime, cfg.output)
+            if version is None and alias is None:
+                alias = cfg.alias
+        rows = batch_rows or (cfg.batch_rows if cfg is not None else DEFAULT_BATCH_ROWS)
+        return run_predict(
+            self.runtime,
+            input,
+            output,
+            version=version,
+            alias=alias,
+            publish=publish,
+            batch_rows=rows,
+            on_rows=on_rows,
+            actor=self.actor,
+        )
+
+    def publish_batch(self, run_id: str, *, reason: str = "") -> BatchPublication:
+        """Make a finished batch run the current output for readers."""
+        from opsloop.batch import publish_run
+
+        return publish_run(self.runtime, run_id, actor=self.actor, reason=reason)
+
+    def rollback_batch(self, *, reason: str = "") -> BatchPublication:
+        """Re-point the current batch output to the previous published run, in one step."""
+        from opsloop.batch import rollback_run
+
+        return rollback_run(self.runtime, actor=self.actor, reason=reason)
+
+    def batch_history(self, *, limit: int = 20) -> list[BatchHistoryRow]:
+        """The newest batch runs, newest first, with which is current."""
+        from opsloop.batch import batch_history
+
+        return batch_history(self.store, self.name, limit=limit)
+
+    def batch_current(self) -> CurrentBatch:
+        """The published batch output (`opsloop.batch.read_current`)."""
+        from opsloop.batch import read_current
+
+        return read_current(self)
 
     def monitoring(self, *, limit: int = 48, version: str | None = None) -> dict[str, Any]:
         """The stable JSON of `monitoring_view()`."""

@@ -258,3 +258,42 @@ def _loop_through_airflow(p: Project, harness: Harness) -> None:
     step = rolled["returns"]["advance"]["step"]
     assert step["action"] == "waiting" and step["rollout"]["candidate_version"] == "1"
     assert p.store.find_running_rollout(MODEL) is not None
+
+
+def test_batch_prediction_dag(tmp_path: Path, airflow: dict[str, str]) -> None:
+    """With a `predict:` section the export writes a batch-prediction DAG; its run scores
+    the section's input with the deployed version, publishes it and records the run."""
+    root = tmp_path / "churn"
+    code, out = run_cli("init", str(root), "--example", "churn")
+    assert code == 0, out
+    config = root / "opsloop.yaml"
+    config.write_text(
+        config.read_text()
+        + "\npredict:\n  input: incoming/*.parquet\n  output: scores\n  schedule: '0 2 * * *'\n"
+    )
+    p = Project(root)
+    assert p.train().promoted
+    (root / "incoming").mkdir()
+    rows = traffic((0.0,), 400, seed=5, prefix="batch").drop(columns=["churned"])
+    rows.to_parquet(root / "incoming" / "part-0.parquet")
+    dags = Path(tmp_path / "dags")
+    code, out = run_cli(
+        "airflow", "export", "-p", str(root), "--out", str(dags), "--python", sys.executable
+    )
+    assert code == 0 and "opsloop_churn_batch" in out and "0 2 * * *" in out, out
+    assert sorted(d.name for d in dags.glob("*.py")) == [
+        f"opsloop_{MODEL}_{kind}.py" for kind in ("batch", "monitoring", "rollout", "training")
+    ]
+    env = {**airflow, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+    harness = Harness(env, tmp_path / "harness.log")
+    try:
+        done = harness.run(f"opsloop_{MODEL}_batch")
+    finally:
+        harness.close()
+    assert done["tasks"] == {"predict": "success"}
+    result = done["returns"]["predict"]
+    assert result["run"]["rows"] == 400 and result["run"]["version"] == "1"
+    assert result["publication"]["revision"] == 1
+    current = p.batch_current()
+    assert current.run.run_id == result["run"]["run_id"]
+    assert current.path.parent == root / "scores" and len(current.to_pandas()) == 400

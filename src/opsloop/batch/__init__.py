@@ -1,14 +1,55 @@
-"""Batch scoring: a frame of records scored by a registered version in batches and written
-to the prediction log (layout in `opsloop.data.predlog`).
+"""Batch inference: scoring data with a registered version into the prediction log.
 
-`BatchScorer` loads each version once and scores in batches of `batch_size` rows; the log
-rows carry the records' event time (`time_column`) and the time the batch was answered.
-`write_log` appends log rows as hive-partitioned Parquet, the same files the server's
-writer produces (`serve/logwriter.py` writes through it). The backtest replays history with
-it; nightly batch prediction (`opsloop predict`) is meant to reuse it.
+- `run_predict` (`opsloop predict`, `Project.predict`; `predict.py`): a version scores a
+  Parquet/CSV file, glob, folder, DuckDB query or DataFrame in bounded memory (Arrow record
+  batches from DuckDB, checked first against the version's feature contract:
+  `contract.py`; scored by the verified compiled path when there is one: `scoring.py`)
+  into a run folder and the prediction log (`sinks.py`), recorded in the ops store.
+- `publish_run`, `rollback_run`, `read_current`, `batch_history` (`publish.py`): which
+  run readers see, atomically, and the reader API.
+- `BatchScorer` (`score.py`): frames scored by versions loaded once, into log rows (the
+  backtest's replay); `write_log` (`logfile.py`) appends log rows as hive-partitioned
+  Parquet, the same files the server's writer produces (`serve/logwriter.py`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from opsloop.batch.logfile import with_times, write_log
+from opsloop.batch.publish import (
+    BatchHistoryRow,
+    CurrentBatch,
+    batch_history,
+    publish_run,
+    read_current,
+    rollback_run,
+)
 from opsloop.batch.score import BATCH_ROUTE, BatchScorer, ScoredBatch
 
-__all__ = ["BATCH_ROUTE", "BatchScorer", "ScoredBatch", "with_times", "write_log"]
+if TYPE_CHECKING:
+    from opsloop.batch.predict import PredictResult, run_predict
+
+__all__ = [
+    "BATCH_ROUTE",
+    "BatchHistoryRow",
+    "BatchScorer",
+    "CurrentBatch",
+    "PredictResult",
+    "ScoredBatch",
+    "batch_history",
+    "publish_run",
+    "read_current",
+    "rollback_run",
+    "run_predict",
+    "with_times",
+    "write_log",
+]
+
+
+def __getattr__(name: str) -> Any:  # NumPy and the inference path load on first use
+    if name in ("PredictResult", "run_predict"):
+        from opsloop.batch import predict
+
+        return getattr(predict, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,6 +46,10 @@ stack_app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 store_app = typer.Typer(help="The ops store: rebuild it after a loss.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+batch_app = typer.Typer(
+    help="Batch prediction outputs: history, publish, roll back, current.", no_args_is_help=True
+)
+app.add_typer(batch_app, name="batch")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -1189,6 +1193,138 @@ def stack_check(
         print_check(console(), found)
     if not found.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def predict(
+    name: Annotated[str | None, typer.Argument(help="Model name (default: the project's).")] = None,
+    input_: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Rows to score: a Parquet or CSV file, a glob ('in/*.parquet'), a folder of "
+            'Parquet files, or a DuckDB query: "sql:SELECT * FROM …" (default: '
+            "predict.input).",
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output folder; the run writes <output>/run=<id>/ (default: predict.output).",
+        ),
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="Score with this version.")] = None,
+    alias: Annotated[
+        str | None,
+        typer.Option(help="Score with the version holding this alias (champion, challenger)."),
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option(help="Make this run the current output for readers.")
+    ] = False,
+    batch_rows: Annotated[
+        int | None, typer.Option(min=1, help="Rows per Arrow batch (default: predict.batch_rows).")
+    ] = None,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a data set with a registered version (default: the deployed one) in bounded
+    memory: checked against its feature contract first, written to a run folder and the
+    prediction log, recorded (`batch_predicted`); default version and paths from the
+    `predict:` section."""
+    from opsloop.cli.batch import print_predicted, run_predict_command
+
+    p = open_project(project, stack, name)
+    result = run_predict_command(
+        p,
+        console(stderr=True),
+        input_=input_,
+        output=output,
+        version=version,
+        alias=alias,
+        publish=publish,
+        batch_rows=batch_rows,
+        show_progress=not as_json,
+    )
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        print_predicted(console(), result)
+
+
+@batch_app.command("history")
+@handle_errors
+def batch_history(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    limit: Annotated[int, typer.Option(min=1, help="How many runs (newest).")] = 20,
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Batch runs, newest first: status, version, rows, rows/s, which is current."""
+    rows = open_project(project, stack, name).batch_history(limit=limit)
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+        return
+    from opsloop.cli.batch import print_history
+
+    print_history(console(), rows)
+
+
+@batch_app.command("publish")
+@handle_errors
+def batch_publish(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    run_id: Annotated[str, typer.Argument(help="The run to publish (`opsloop batch history`).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Make a finished run the current output for readers, atomically."""
+    pub = open_project(project, stack, name).publish_batch(run_id, reason=reason)
+    console().print(
+        f"[green]Published[/] run {pub.run_id} of {name} (revision {pub.revision}).",
+        soft_wrap=True,
+    )
+
+
+@batch_app.command("rollback")
+@handle_errors
+def batch_rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+) -> None:
+    """Re-point the current output to the previously published run, in one step."""
+    pub = open_project(project, stack, name).rollback_batch(reason=reason)
+    console().print(
+        f"[yellow]Rolled back[/] the batch output of {name} from run {pub.previous_run_id} "
+        f"to {pub.run_id} (revision {pub.revision}).",
+        soft_wrap=True,
+    )
+
+
+@batch_app.command("current")
+@handle_errors
+def batch_current(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    project: ProjectOpt = Path("."),
+    stack: StackOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The published output readers see: run, version, rows, path."""
+    current = open_project(project, stack, name).batch_current()
+    if as_json:
+        print_json(current.to_dict())
+        return
+    from opsloop.cli.batch import print_current
+
+    print_current(console(), current)
 
 
 @app.command()

@@ -587,6 +587,23 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
     if runs:
         r = runs[0]
         table.add_row("last pipeline", f"#{r.id} {r.pipeline} {r.status} (trigger {r.trigger})")
+    b = s.batch
+    if b.last_run is not None:
+        lr = b.last_run
+        what = (
+            f"{lr.rows:,} rows by version {lr.version} ({lr.rows_per_second:,.0f} rows/s)"
+            if lr.status == "succeeded"
+            else f"failed: {(lr.error or '')[:80]}"
+        )
+        table.add_row("last batch", f"{lr.run_id} {what}, {(lr.finished or '')[:19]}")
+    if b.current_run_id is not None:
+        table.add_row(
+            "batch output",
+            f"{b.current_run_id} (revision {b.current_revision}, published "
+            f"{(b.published or '')[:19]})",
+        )
+    if b.schedule:
+        table.add_row("batch schedule", b.schedule)
     table.add_row("versions", ", ".join(s.versions) or "none")
     plog = s.prediction_log
     if plog is not None and (plog.quarantined_batches or plog.journal_segments):

@@ -20,6 +20,7 @@ from opsloop.config.base import (
     format_duration,
     parse_duration,
 )
+from opsloop.config.batch import PredictConfig
 from opsloop.config.deploy import (
     AnalysisConfig,
     BatchingConfig,
@@ -109,6 +110,7 @@ __all__ = [
     "NewDataConfig",
     "NotifyConfig",
     "PerformanceConfig",
+    "PredictConfig",
     "ProjectConfig",
     "QualityConfig",
     "RegressionSetConfig",

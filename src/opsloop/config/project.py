@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from opsloop.config.base import CONFIG_FILE, TASK_METRICS, ConfigModel, Task
+from opsloop.config.batch import PredictConfig
 from opsloop.config.deploy import DeployConfig, ServeConfig, UIConfig
 from opsloop.config.gate import GateConfig
 from opsloop.config.monitor import MonitorConfig
@@ -149,6 +150,7 @@ class ProjectConfig(ConfigModel):
     notify: NotifyConfig = NotifyConfig()
     serve: ServeConfig = ServeConfig()
     ui: UIConfig = UIConfig()
+    predict: PredictConfig | None = None
     stack: str = "local"
     stacks: dict[str, StackConfig] = Field(default_factory=dict)
 

@@ -309,11 +309,14 @@ def _category_maps(categories: Sequence[np.ndarray]) -> tuple[list[dict[Any, int
 
 
 def _codes(col: Column, m: dict[Any, int], nan: int) -> np.ndarray:
-    """Category index per value; -1 for a value not seen in fitting."""
-    out = np.empty(len(col), dtype=np.int64)
-    for i, v in enumerate(col):
-        out[i] = nan if _is_nan(v) else m.get(v, -1)
-    return out
+    """Category index per value; -1 for a value not seen in fitting (`_is_nan` inlined:
+    this runs once per value)."""
+    get = m.get
+    return np.fromiter(
+        (nan if isinstance(v, float) and v != v else get(v, -1) for v in col),
+        dtype=np.int64,
+        count=len(col),
+    )
 
 
 def _one_hot(e: Any) -> tuple[int, Block]:

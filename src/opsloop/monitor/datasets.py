@@ -115,9 +115,14 @@ class DatasetComparison:
 
 
 @dataclass(frozen=True)
-class _Source:
-    sql: str  # a relation: table function, view name or parenthesised query
+class Source:
+    """A data set as DuckDB reads it (`source`): `sql` is a relation (a table function, a
+    view name or a parenthesised query), `label` what the user gave, `files` the files it
+    reads (none for a query or a DataFrame)."""
+
+    sql: str
     label: str
+    files: tuple[str, ...] = ()
 
 
 def _files(text: str, side: str) -> list[str]:
@@ -145,7 +150,9 @@ def _files(text: str, side: str) -> list[str]:
     return found
 
 
-def _source(data: DataInput, side: str, con: duckdb.DuckDBPyConnection) -> _Source:
+def source(data: DataInput, side: str, con: duckdb.DuckDBPyConnection) -> Source:
+    """`data` (a path, glob, folder, `sql:…` or DataFrame) as a relation of `con`; `side`
+    names it in errors."""
     from opsloop.engines.profile_sql import quote
 
     if not isinstance(data, str | os.PathLike):
@@ -158,7 +165,7 @@ def _source(data: DataInput, side: str, con: duckdb.DuckDBPyConnection) -> _Sour
             )
         view = f"opsloop_{side}"
         con.register(view, data)
-        return _Source(view, f"DataFrame ({len(data)} rows)")
+        return Source(view, f"DataFrame ({len(data)} rows)")
     text = os.fspath(data)
     if text.startswith(SQL_PREFIX):
         query = text[len(SQL_PREFIX) :].strip().rstrip(";")
@@ -166,14 +173,14 @@ def _source(data: DataInput, side: str, con: duckdb.DuckDBPyConnection) -> _Sour
             raise InvalidInputError(
                 f"the {side} query is empty", expected="sql:SELECT … FROM read_parquet('…')"
             )
-        return _Source(f"({query})", text)
+        return Source(f"({query})", text)
     files = _files(text, side)
     listed = "[" + ", ".join(quote(f) for f in files) + "]"
     lower = [f.lower() for f in files]
     if all(f.endswith(PARQUET) for f in lower):
-        return _Source(f"read_parquet({listed}, union_by_name = true)", text)
+        return Source(f"read_parquet({listed}, union_by_name = true)", text, tuple(files))
     if all(f.endswith(CSV) for f in lower):
-        return _Source(f"read_csv({listed}, union_by_name = true)", text)
+        return Source(f"read_csv({listed}, union_by_name = true)", text, tuple(files))
     raise InvalidInputError(
         f"cannot tell the format of the {side} data {text!r}",
         expected=f"files ending in {', '.join(PARQUET + CSV)} (one format per side)",
@@ -182,16 +189,17 @@ def _source(data: DataInput, side: str, con: duckdb.DuckDBPyConnection) -> _Sour
     )
 
 
-def _describe(con: duckdb.DuckDBPyConnection, source: _Source, side: str) -> dict[str, str]:
+def describe_source(con: duckdb.DuckDBPyConnection, found: Source, side: str) -> dict[str, str]:
+    """The relation's columns and their DuckDB types, in order."""
     import duckdb
 
     from opsloop.engines.profile_sql import describe
 
     try:
-        return describe(con, source.sql)
+        return describe(con, found.sql)
     except duckdb.Error as exc:
         raise InvalidInputError(
-            f"DuckDB cannot read the {side} data {source.label!r}: {str(exc).splitlines()[0]}",
+            f"DuckDB cannot read the {side} data {found.label!r}: {str(exc).splitlines()[0]}",
             fix='check the file (or the query) with `duckdb -c "DESCRIBE SELECT * FROM …"`',
         ) from None
 
@@ -330,10 +338,10 @@ def compare(
     cfg = drift or DriftConfig()
     qcfg = quality or MonitorQualityConfig(schema=False)
     with _connect() as con:
-        ref_src = _source(reference, "reference", con)
-        cur_src = _source(current, "current", con)
-        ref_cols = _describe(con, ref_src, "reference")
-        cur_cols = _describe(con, cur_src, "current")
+        ref_src = source(reference, "reference", con)
+        cur_src = source(current, "current", con)
+        ref_cols = describe_source(con, ref_src, "reference")
+        cur_cols = describe_source(con, cur_src, "current")
         features, skipped = plan_features(
             ref_cols,
             cur_cols,
@@ -383,8 +391,8 @@ def compare(
 
 def _profiles(
     con: duckdb.DuckDBPyConnection,
-    ref_src: _Source,
-    cur_src: _Source,
+    ref_src: Source,
+    cur_src: Source,
     features: list[FeatureSpec],
     ref_cols: dict[str, str],
     cur_cols: dict[str, str],
@@ -417,10 +425,10 @@ def _with_sample(profile: Profile, name: str) -> Any:
     return replace(profile.features[name], sample=[0.0])
 
 
-def _not_empty(profile: Profile, source: _Source, side: str) -> None:
+def _not_empty(profile: Profile, found: Source, side: str) -> None:
     if profile.n_rows == 0:
         raise InvalidInputError(
-            f"the {side} data {source.label!r} has no rows",
+            f"the {side} data {found.label!r} has no rows",
             expected="at least one row on each side",
             fix="check the files or the query's WHERE clause",
         )

@@ -14,7 +14,9 @@ window holding now), the cron time, the message or arrival
 range, and not within `retrain.cooldown` of the previous firing; retraining requests
 (`orchestrate/manual.py`) fire once each, without the cooldown; while a training of the
 model runs, triggers are recorded as skipped instead; (6) if anything fired, run the
-training pipeline once. Every firing is an event with its evidence.
+training pipeline once; (7) run the `predict:` batch prediction when its schedule is due
+(`orchestrate/batchjob.py`; the agent's own mode only — with an external orchestrator the
+Airflow batch DAG runs it). Every firing is an event with its evidence.
 
 Only the holder of the agent lease (`agent:<model>` in the ops store) ticks: `run_agent`
 acquires or renews it before every tick and renews it in the background during long ticks;
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from opsloop.batch.predict import PredictResult
 from opsloop.data.window import Window, WindowRequest
 from opsloop.deploy import Step, advance
 from opsloop.deploy.reconcile import AliasDrift, reconcile_champion
@@ -58,6 +61,7 @@ class TickResult:
     labels: list[dict[str, Any]] = field(default_factory=list)  # inbox files handled
     repaired: AliasDrift | None = None  # the champion alias drift this tick repaired
     windows: list[MonitorResult] = field(default_factory=list)  # every window monitored
+    predicted: PredictResult | None = None  # the scheduled batch prediction, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +75,7 @@ class TickResult:
             "skipped": self.skipped,
             "labels": self.labels,
             "repaired": None if self.repaired is None else self.repaired.to_dict(),
+            "predicted": None if self.predicted is None else self.predicted.to_dict(),
         }
 
 
@@ -152,6 +157,11 @@ def tick(
             f"monitor not due (schedule {cfg.monitor.schedule!r}, next "
             f"{next_run(cfg.monitor.schedule, now):%Y-%m-%d %H:%M} UTC)"
         )
+
+    if deployed and train:
+        from opsloop.orchestrate.batchjob import predict_if_due
+
+        result.predicted = predict_if_due(rt, now, result.notes)
 
     candidates = _candidates(rt, result, now)
     from opsloop.orchestrate.manual import manual_candidates, request_window

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+    from opsloop.batch import CurrentBatch
     from opsloop.config import ProjectConfig
     from opsloop.gate.evaluate import GateReport
     from opsloop.orchestrate.manual import RetrainRequest
@@ -158,6 +159,12 @@ class ReadService:
         from opsloop.services.views import build_monitoring
 
         return build_monitoring(self.store, self.model, limit=limit, version=version)
+
+    def batch_current(self) -> CurrentBatch:
+        """The published batch output (`opsloop.batch.read_current`)."""
+        from opsloop.batch import read_current
+
+        return read_current(self)
 
     def gate_report(self, version: str) -> GateReport:
         """The latest gate report of `version`, from the ops store (no MLflow needed)."""

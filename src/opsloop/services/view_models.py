@@ -272,6 +272,28 @@ class LoadFailureView(View):
     ts: str | None
 
 
+class BatchRunView(View):
+    run_id: str
+    status: str
+    version: str | None
+    rows: int
+    seconds: Num
+    rows_per_second: Num
+    finished: str | None
+    output: str | None
+    error: str | None
+
+
+class BatchView(View):
+    """Batch prediction: the newest run, the published output and the schedule."""
+
+    last_run: BatchRunView | None
+    current_run_id: str | None
+    current_revision: int | None
+    published: str | None
+    schedule: str | None
+
+
 class StatusView(View):
     """`opsloop status`: one model's whole state, from the ops store (and the names of the
     files beside the prediction log)."""
@@ -295,6 +317,7 @@ class StatusView(View):
     # replicas that answered within SERVING_WINDOW, and the current deployment's load failures
     servers: list[ServerView] = []
     load_failures: list[LoadFailureView] = []
+    batch: BatchView
 
 
 # --- monitoring history -----------------------------------------------------------------

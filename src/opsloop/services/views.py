@@ -23,6 +23,8 @@ from opsloop.redact import redact
 from opsloop.services.view_models import (
     AgentView,
     ApprovalView,
+    BatchRunView,
+    BatchView,
     DeploymentView,
     EstimatedBandView,
     FeatureWindowView,
@@ -257,6 +259,31 @@ def _inference_view(evidence: Mapping[str, Any]) -> InferenceView | None:
     return None
 
 
+def _batch_view(store: StoreReads, cfg: ProjectConfig) -> BatchView:
+    runs = store.list_batch_runs(cfg.model, limit=1)
+    current = store.find_published_batch(cfg.model)
+    last = runs[0] if runs else None
+    return BatchView(
+        last_run=None
+        if last is None
+        else BatchRunView(
+            run_id=last.run_id,
+            status=last.status,
+            version=last.version,
+            rows=last.rows,
+            seconds=last.seconds,
+            rows_per_second=last.rows_per_second,
+            finished=_iso(last.finished),
+            output=last.output,
+            error=last.error,
+        ),
+        current_run_id=None if current is None else current.run_id,
+        current_revision=None if current is None else current.revision,
+        published=None if current is None else _iso(current.ts),
+        schedule=None if cfg.predict is None else cfg.predict.schedule,
+    )
+
+
 def build_status(
     store: StoreReads, cfg: ProjectConfig, prediction_log: Path | None = None
 ) -> StatusView:
@@ -405,6 +432,7 @@ def build_status(
             heartbeat_timeout=cfg.agent.heartbeat_timeout.total_seconds(),
         ),
         prediction_log=None if prediction_log is None else _log_view(prediction_log, name),
+        batch=_batch_view(store, cfg),
     )
 
 

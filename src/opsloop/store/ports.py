@@ -8,6 +8,7 @@ the store takes that part's Protocol, so its signature says what it reads and wr
     RolloutRepository       rollouts.py       rollouts and serving statistics
     RunRepository           runs.py           pipeline runs and their heartbeats
     OrchestrationRepository orchestration.py  leases, cursors, new-data arrivals, firings
+    BatchRepository         batches.py        batch runs and the published output
     EventLog                events.py         the audit log
 
 Every state change is written with its event in one transaction (`unit.UnitOfWork`).
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 
 from opsloop.store.records import (
     Approval,
+    BatchPublication,
+    BatchRun,
     DataArrival,
     Deployment,
     Event,
@@ -29,6 +32,7 @@ from opsloop.store.records import (
     GateDecision,
     Lease,
     MonitorResult,
+    NewBatchRun,
     NewEvent,
     NewMonitorResult,
     PipelineRun,
@@ -221,6 +225,27 @@ class OrchestrationRepository(Protocol):
     def list_firings(self, model: str) -> list[TriggerFiring]: ...
 
 
+class BatchRepository(Protocol):
+    def record_batch_run(self, run: NewBatchRun, events: Sequence[NewEvent] = ()) -> BatchRun: ...
+    def list_batch_runs(
+        self, model: str, *, limit: int = 20, status: str | None = None
+    ) -> list[BatchRun]: ...
+    def find_batch_run(self, model: str, run_id: str) -> BatchRun | None: ...
+    def get_batch_run(self, model: str, run_id: str) -> BatchRun: ...
+    def publish_batch(
+        self,
+        model: str,
+        run_id: str,
+        *,
+        kind: str = "published",
+        actor: str = "opsloop",
+        reason: str = "",
+        evidence: Evidence | None = None,
+    ) -> BatchPublication: ...
+    def find_published_batch(self, model: str) -> BatchPublication | None: ...
+    def list_batch_publications(self, model: str) -> list[BatchPublication]: ...
+
+
 class EventLog(Protocol):
     def add_event(
         self,
@@ -293,6 +318,11 @@ class StoreReads(Protocol):
         self, model: str, *, since: datetime | None = None, source: str | None = None
     ) -> list[DataArrival]: ...
     def list_firings(self, model: str) -> list[TriggerFiring]: ...
+    def list_batch_runs(
+        self, model: str, *, limit: int = 20, status: str | None = None
+    ) -> list[BatchRun]: ...
+    def find_published_batch(self, model: str) -> BatchPublication | None: ...
+    def find_batch_run(self, model: str, run_id: str) -> BatchRun | None: ...
     def list_events(
         self,
         model: str | None = None,

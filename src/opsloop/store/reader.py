@@ -26,6 +26,8 @@ from opsloop.store._revision import head_revision
 from opsloop.store._util import aware, utc
 from opsloop.store.records import (
     Approval,
+    BatchPublication,
+    BatchRun,
     DataArrival,
     Deployment,
     Event,
@@ -53,6 +55,8 @@ TABLES: dict[type[Any], str] = {
     Rollout: "rollouts",
     Lease: "leases",
     DataArrival: "data_arrivals",
+    BatchRun: "batch_runs",
+    BatchPublication: "batch_publications",
 }
 
 
@@ -218,6 +222,20 @@ class StoreReader:
 
     def list_firings(self, model: str) -> list[TriggerFiring]:
         return self._select(TriggerFiring, [("model", "=", model)], '"id"')
+
+    def list_batch_runs(
+        self, model: str, *, limit: int = 20, status: str | None = None
+    ) -> list[BatchRun]:
+        where: Where = [("model", "=", model)]
+        if status is not None:
+            where.append(("status", "=", status))
+        return self._select(BatchRun, where, '"id" DESC', limit)
+
+    def find_published_batch(self, model: str) -> BatchPublication | None:
+        return self._first(BatchPublication, [("model", "=", model)], "revision")
+
+    def find_batch_run(self, model: str, run_id: str) -> BatchRun | None:
+        return self._first(BatchRun, [("model", "=", model), ("run_id", "=", run_id)])
 
     def list_events(
         self,

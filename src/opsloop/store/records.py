@@ -51,11 +51,16 @@ EVENT_KINDS = (
     "promotion_refused",
     "store_rebuilt",
     "model_load_failed",
+    "batch_predicted",
+    "batch_failed",
+    "batch_published",
+    "batch_rolled_back",
 )
 
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
 RUN_STATUSES = ("running", "succeeded", "failed", "skipped")
 ROLLOUT_STATUSES = ("running", "promoted", "rolled_back", "aborted")
+BATCH_STATUSES = ("succeeded", "failed")
 
 
 def utcnow() -> datetime:
@@ -321,3 +326,64 @@ class DataArrival(_Record):
     recorded: datetime
     rows: int
     payload: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchRun(_Record):
+    """A finished batch prediction (`opsloop predict`): `rows` scored by `version` from
+    `input` (its fingerprint: file names, sizes and times, or the query's text) into the
+    run folder `output` (None when it failed: nothing was written) in `seconds`."""
+
+    id: int
+    run_id: str
+    model: str
+    version: str | None
+    status: str
+    started: datetime
+    finished: datetime
+    rows: int
+    input: str
+    input_fingerprint: str
+    output: str | None
+    seconds: float
+    error: str | None
+    details: Evidence = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class NewBatchRun:
+    """A batch run to record (`BatchRun` without its id)."""
+
+    run_id: str
+    model: str
+    version: str | None
+    status: str
+    started: datetime
+    finished: datetime
+    rows: int
+    input: str
+    input_fingerprint: str
+    output: str | None
+    seconds: float
+    error: str | None = None
+    details: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchPublication(_Record):
+    """One revision of a model's published batch output: `run_id` is what readers see
+    from `ts` on (`kind` `published` or `rolled_back`); the newest revision is current."""
+
+    id: int
+    ts: datetime
+    model: str
+    revision: int
+    run_id: str
+    previous_run_id: str | None
+    kind: str
+    actor: str
+    reason: str

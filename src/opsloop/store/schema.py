@@ -201,3 +201,43 @@ data_arrivals = sa.Table(
     sa.UniqueConstraint("model", "source", "seq", name="uq_data_arrivals_seq"),
     sa.Index("ix_data_arrivals_model_ts", "model", "ts"),
 )
+
+# One row per finished batch prediction (`opsloop predict`): what was scored, by which
+# version, from which input, into which folder. A killed job leaves no row (and no output).
+batch_runs = sa.Table(
+    "batch_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(32)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started", _TS, nullable=False),
+    sa.Column("finished", _TS, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("input_fingerprint", sa.String(64), nullable=False),
+    sa.Column("output", sa.Text),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.UniqueConstraint("model", "run_id", name="uq_batch_runs_run_id"),
+    sa.Index("ix_batch_runs_model_id", "model", "id"),
+)
+
+# Which batch run readers see (`--publish`, `opsloop batch rollback`): one row per revision
+# of a model's published output; the newest is current.
+batch_publications = sa.Table(
+    "batch_publications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", _TS, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("previous_run_id", sa.String(64)),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.UniqueConstraint("model", "revision", name="uq_batch_publications_revision"),
+)

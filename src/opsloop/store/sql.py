@@ -23,6 +23,7 @@ from opsloop.errors import StoreError
 from opsloop.store._revision import MIGRATIONS as _MIGRATIONS
 from opsloop.store._revision import head_revision
 from opsloop.store.approvals import ApprovalQueries
+from opsloop.store.batches import BatchQueries
 from opsloop.store.events import EventQueries
 from opsloop.store.monitoring import MonitoringQueries
 from opsloop.store.orchestration import OrchestrationQueries
@@ -92,12 +93,13 @@ class OpsStore(
     MonitoringQueries,
     RunQueries,
     OrchestrationQueries,
+    BatchQueries,
     EventQueries,
 ):
     """Deployments, gate decisions, approvals, monitor results, rollouts, serving
-    statistics, pipeline runs, leases, cursors, arrivals, trigger firings and events over
-    one database. Code that needs only part of it takes the Protocol of that part
-    (`opsloop.store.ports`)."""
+    statistics, pipeline runs, leases, cursors, arrivals, trigger firings, batch runs and
+    their publications, and events over one database. Code that needs only part of it
+    takes the Protocol of that part (`opsloop.store.ports`)."""
 
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url

@@ -147,6 +147,7 @@ def test_the_status_view_is_typed_and_dumps_the_stable_json(tmp_path: Path) -> N
         "prediction_log",
         "servers",
         "load_failures",
+        "batch",
     ]
     # the JSON reads back into the same view, and renders the same from either
     again = StatusView.model_validate(json.loads(json.dumps(data)))

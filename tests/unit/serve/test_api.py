@@ -402,3 +402,23 @@ def test_status_and_events_never_show_a_credential(tmp_path: Path) -> None:
     for body in (events.text, status.text):
         assert "hunter2pw" not in body and "etl:***@warehouse.internal" in body
     assert len([e for e in events.json() if e["kind"] == "training_failed"]) == 2
+
+
+def test_published_batch_output_over_http(managed: tuple[Project, TestClient]) -> None:
+    """The reader contract of a downstream app: what `opsloop predict --publish` made
+    current, with its files; 404 before anything is published."""
+    from tinyproject import tiny_frame
+
+    p, client = managed
+    url = "/api/models/tiny/batch/current"
+    r = client.get(url)
+    assert r.status_code == 404 and "no published batch output" in r.json()["error"]
+    client.post("/api/models/tiny/versions/1/approve", headers=AUTH)
+    frame = tiny_frame(30, seed=9, prefix="h", days=0.01).drop(columns=["label"])
+    out = p.root / "batch-out"
+    result = p.predict(frame, out, publish=True)
+    body = client.get(url).json()
+    assert body["run_id"] == result.run.run_id and body["rows"] == 30
+    assert body["revision"] == 1 and body["version"] == "1"
+    assert body["files"] == [str(result.output / "part-00000.parquet")]
+    assert client.get("/api/models/other/batch/current").status_code == 404

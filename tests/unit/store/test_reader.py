@@ -17,7 +17,7 @@ from monitor_fixtures import store_window
 from opsloop.store import OpsStore
 from opsloop.store import schema as t
 from opsloop.store.reader import TABLES, StoreReader, open_reader
-from opsloop.store.records import MonitorResult, ServeStat
+from opsloop.store.records import MonitorResult, NewBatchRun, ServeStat
 from store_fixtures import POSTGRES, model
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -122,6 +122,26 @@ def fill(store: OpsStore, m: str) -> None:
         store.add_serve_stats(m, "production", replica, [ServeStat(version, route, 3, 0, [3])])
     store.add_serve_stats(m, "production", "a:1", [ServeStat("2", "stable", 1, 0, [1])])
     store.add_serve_stats(m, "staging", "c:3", [ServeStat("9", "stable", 1, 0, [1])])
+    for run_id, status in (("b1", "succeeded"), ("b2", "failed"), ("b3", "succeeded")):
+        store.record_batch_run(
+            NewBatchRun(
+                run_id=run_id,
+                model=m,
+                version="2",
+                status=status,
+                started=T0,
+                finished=T0 + timedelta(seconds=3),
+                rows=100,
+                input="in/*.parquet",
+                input_fingerprint="f" * 16,
+                output=None if status == "failed" else f"/o/run={run_id}",
+                seconds=3.0,
+                error="boom" if status == "failed" else None,
+                details={"path": "compiled", "batches": [1.5]},
+            )
+        )
+    store.publish_batch(m, "b1")
+    store.publish_batch(m, "b3", actor="ann", reason="nightly")
 
 
 READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
@@ -149,6 +169,11 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("list_arrivals", (), {"source": "labels"}),
     ("list_arrivals", (), {"since": T0 + timedelta(minutes=2)}),
     ("list_firings", (), {}),
+    ("list_batch_runs", (), {}),
+    ("list_batch_runs", (), {"limit": 1, "status": "failed"}),
+    ("find_published_batch", (), {}),
+    ("find_batch_run", ("b2",), {}),
+    ("find_batch_run", ("b3",), {}),
     ("list_events", (), {}),
     ("list_events", (), {"kinds": ["promoted", "labels_added"], "limit": 3}),
     ("list_events", (), {"after_id": 3}),

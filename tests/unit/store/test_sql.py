@@ -39,6 +39,7 @@ def test_the_ports_cover_the_store_once() -> None:
         ports.RolloutRepository,
         ports.RunRepository,
         ports.OrchestrationRepository,
+        ports.BatchRepository,
         ports.EventLog,
     ]
     owned = [

@@ -1,7 +1,9 @@
 """Render the Airflow DAG templates (`templates/*.py.tmpl`) with a project's values.
 
 Three files per model, each self-contained (Airflow imports them from its dags folder):
-`opsloop_<model>_monitoring.py`, `opsloop_<model>_training.py`, `opsloop_<model>_rollout.py`.
+`opsloop_<model>_monitoring.py`, `opsloop_<model>_training.py`, `opsloop_<model>_rollout.py`,
+and `opsloop_<model>_batch.py` (batch prediction) when opsloop.yaml has a `predict:`
+section.
 The templates are plain Python with `${name}` placeholders (string.Template); every
 value is written as a Python literal (`_literal`), so a path or name cannot break the code.
 """
@@ -20,6 +22,7 @@ from opsloop.config import ProjectConfig, format_duration
 from opsloop.errors import InvalidInputError
 
 DAGS = ("monitoring", "training", "rollout")
+BATCH = "batch"
 MIN_ROLLOUT_INTERVAL = timedelta(minutes=1)
 
 
@@ -64,7 +67,7 @@ def _timedelta_literal(value: timedelta) -> str:
 def render(
     config: ProjectConfig, *, project: Path, python: str, stack: str | None
 ) -> dict[str, str]:
-    """The three DAG files' text, by DAG kind."""
+    """The DAG files' text, by DAG kind (`batch` with a `predict:` section)."""
     model = config.model
     interval = rollout_interval(config)
     values = {
@@ -85,8 +88,21 @@ def render(
         "steps": ", ".join(f"{s:g}%" for s in config.deploy.steps),
         "bake": format_duration(config.deploy.bake),
     }
+    predict = config.predict
+    if predict is not None:
+        values |= {
+            "predict_schedule_repr": _literal(predict.schedule),
+            "predict_schedule_doc": predict.schedule or "none (triggered by hand or by the API)",
+            "predict_input": predict.input,
+            "predict_output": predict.output,
+            "publish_repr": repr(predict.publish),
+            "publish_doc": "each run is then published as the current output (predict.publish)"
+            if predict.publish
+            else "runs are not published (predict.publish: false)",
+        }
     values["common"] = _template("_common").substitute(values).rstrip("\n")
-    return {kind: _template(kind).substitute(values) for kind in DAGS}
+    kinds = DAGS + ((BATCH,) if predict is not None else ())
+    return {kind: _template(kind).substitute(values) for kind in kinds}
 
 
 def export_dags(
@@ -117,9 +133,10 @@ def export_dags(
         "monitoring": config.monitor.schedule,
         "training": f"on asset {asset_uri(config.model)}",
         "rollout": f"every {format_duration(rollout_interval(config))}",
+        BATCH: (config.predict.schedule or "none") if config.predict else "",
     }
     exported = []
-    for kind in DAGS:
+    for kind in texts:
         dag_id = f"opsloop_{config.model}_{kind}"
         path = out / f"{dag_id}.py"
         path.write_text(texts[kind], encoding="utf-8")

@@ -179,6 +179,13 @@ def create_admin_router(
         check_model(name)
         return reads.monitoring(limit=max(1, min(limit, 1000)), version=version).to_json()
 
+    @router.get("/models/{name}/batch/current", responses=_READ_ERRORS)
+    def batch_current(name: str) -> dict[str, Any]:
+        """The published batch output (`opsloop predict --publish`): run, version, rows,
+        the folder and its Parquet files, revision, when and by whom; 404 when none."""
+        check_model(name)
+        return reads.batch_current().to_dict()
+
     @router.post("/models/{name}/versions/{version}/approve", responses=_WRITE_ERRORS)
     def approve_version(
         name: str, version: str, body: ApprovalBody | None = None, actor: str = admin_actor

@@ -122,3 +122,32 @@ def test_generated_files_pass_the_project_lint(tiny_project: Path, tmp_path: Pat
             for line in path.read_text().splitlines()
             if str(tiny_project) not in line
         ), path
+
+
+def test_a_predict_section_adds_the_batch_prediction_dag(tmp_path: Path) -> None:
+    from tinyproject import write_tiny_project
+
+    root = write_tiny_project(
+        tmp_path / "p",
+        extra_yaml="predict: {input: in/*.parquet, output: out, schedule: '0 2 * * *', "
+        "publish: false}\n",
+    )
+    exported = export_dags(load_config(root / "opsloop.yaml"), project=root, out=tmp_path / "d")
+    batch = exported[-1]
+    assert (batch.dag_id, batch.schedule) == ("opsloop_tiny_batch", "0 2 * * *")
+    text = batch.path.read_text()
+    tree = ast.parse(text)
+    publish = next(
+        n.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "PUBLISH"
+    )
+    assert ast.literal_eval(publish) is False
+    assert 'schedule="0 2 * * *"' in text and "runs are not published" in text
+    assert constants(batch.path)["MODEL"] == "tiny"
+    plain = export_dags(
+        load_config(write_tiny_project(tmp_path / "q") / "opsloop.yaml"),
+        project=tmp_path / "q",
+        out=tmp_path / "e",
+    )
+    assert [d.dag_id.rsplit("_", 1)[1] for d in plain] == ["monitoring", "training", "rollout"]

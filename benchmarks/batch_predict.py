@@ -1,0 +1,215 @@
+"""Batch prediction: the whole `opsloop predict` command vs raw `predict_proba` of the same
+registered model over the same Arrow batches, on the same Parquet input, one run.
+
+The model is the churn example's (`opsloop init --example churn`: a scikit-learn Pipeline
+of a ColumnTransformer with a OneHotEncoder over 5 categorical and 10 numeric features and
+a HistGradientBoostingClassifier), trained once and registered in MLflow on SQLite. The
+input is the example's generator at 1M and 10M rows (`--quick`: 200k and 1M), one Parquet
+file per size in row groups of 128k rows.
+
+Each contender runs as its own process, alternating, `--runs` times per size:
+
+- **opsloop**: `python -m opsloop predict churn -i input.parquet -o out --json`, the user's
+  command whole — start-up, the version from the ops store and MLflow, the contract check,
+  DuckDB streaming the file in Arrow record batches of 65,536 rows, the compiled path
+  (verified at load), the output Parquet and the prediction log, the run recorded. Time:
+  the process's wall time, measured by the parent.
+- **raw**: a script that loads the same version (`Project.registry.load`), then iterates
+  `pyarrow.parquet.ParquetFile.iter_batches(65,536)` and calls the pipeline's own
+  `predict_proba` on each batch's `to_pandas()`, writing nothing. Time: the loop only
+  (imports and the model's load excluded), measured inside the process.
+
+Throughput is rows / seconds, medians over the runs; peak memory is GNU time's maximum RSS
+of the process. Printed: rows/s of each and per core, the ratio opsloop / raw (target ≥
+0.9), and opsloop's peak RSS at the larger size over the smaller (target ≤ 1.2).
+
+    .venv/bin/python benchmarks/batch_predict.py            # 1M and 10M rows
+    .venv/bin/python benchmarks/batch_predict.py --quick    # 200k and 1M rows
+
+Nothing is downloaded; the temporary directory is removed at the end (`--keep` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from machine import machine  # benchmarks/machine.py, beside this script
+
+REPO = Path(__file__).resolve().parents[1]
+BATCH_ROWS = 65_536
+ROW_GROUP = 131_072
+CHUNK = 500_000
+GNU_TIME = Path("/usr/bin/time")
+
+RAW = """
+import json, sys, time
+import pyarrow.parquet as pq
+from opsloop.project import Project
+
+p = Project(sys.argv[1])
+version = p.store.find_deployment("churn").version
+model = p.registry.load("churn", version)
+names = model.feature_names
+t0 = time.perf_counter()
+rows = 0
+checksum = 0.0
+for batch in pq.ParquetFile(sys.argv[2]).iter_batches(batch_size=int(sys.argv[3]), columns=names):
+    frame = batch.to_pandas()
+    score = model.estimator.predict_proba(frame[names])[:, 1]
+    rows += len(score)
+    checksum += float(score.sum())
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0, "checksum": checksum}))
+"""
+
+
+def make_project(root: Path) -> None:
+    from opsloop.project import Project
+    from opsloop.scaffold import init_project
+
+    init_project(root, example="churn")
+    outcome = Project(root).train()
+    assert outcome.promoted, outcome
+
+
+def write_input(path: Path, n: int, seed: int) -> None:
+    """`n` rows of the churn example's generator, written in chunks (bounded memory)."""
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from opsloop.examples.churn import TARGET, generate
+
+    end = datetime.now(UTC)
+    writer = None
+    for i, at in enumerate(range(0, n, CHUNK)):
+        frame = generate(
+            min(CHUNK, n - at),
+            end - timedelta(hours=1),
+            end,
+            seed=seed + i,
+            id_prefix=f"b{i}-",
+        ).drop(columns=[TARGET])
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=ROW_GROUP)
+    assert writer is not None
+    writer.close()
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MiB by GNU time, stdout)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        full = [str(GNU_TIME), "-f", "%M", "-o", tf.name, *cmd] if GNU_TIME.exists() else cmd
+        t0 = time.perf_counter()
+        done = subprocess.run(full, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"{cmd[:4]} failed:\n{done.stderr[-3000:]}")
+        kb = int(tf.read().strip().splitlines()[-1]) if GNU_TIME.exists() else 0
+    return seconds, kb // 1024, done.stdout
+
+
+def run_opsloop(project: Path, data: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "opsloop", "predict", "churn", "-p", str(project)]
+    cmd += ["-i", str(data), "-o", str(out), "--batch-rows", str(BATCH_ROWS), "--json"]
+    seconds, rss, stdout = timed(cmd, env)
+    result = json.loads(stdout)
+    shutil.rmtree(result["run"]["output"])  # keep the disk flat between runs
+    log = Path(project, ".opsloop", "predictions")
+    shutil.rmtree(log, ignore_errors=True)
+    rows = int(result["run"]["rows"])
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rss_mib": rss,
+        "inside": result["run"]["seconds"],
+        "inference": result["inference"],
+    }
+
+
+def run_raw(project: Path, data: Path, env: dict[str, str]) -> dict[str, Any]:
+    _, rss, stdout = timed(
+        [sys.executable, "-c", RAW, str(project), str(data), str(BATCH_ROWS)], env
+    )
+    result = json.loads(stdout)
+    return {"rows": result["rows"], "seconds": result["seconds"], "rss_mib": rss}
+
+
+def med(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(float(r[key]) for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200k and 1M rows")
+    parser.add_argument("--runs", type=int, default=3, help="runs per contender and size")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    sizes = [200_000, 1_000_000] if args.quick else [1_000_000, 10_000_000]
+    work = Path(tempfile.mkdtemp(prefix="opsloop-batch-bench-"))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    print(f"machine: {machine()}")
+    try:
+        project = work / "churn"
+        make_project(project)
+        results: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        for n in sizes:
+            data = work / f"input-{n}.parquet"
+            write_input(data, n, seed=n % 997)
+            runs: dict[str, list[dict[str, Any]]] = {"opsloop": [], "raw": []}
+            for _ in range(args.runs):
+                runs["opsloop"].append(run_opsloop(project, data, work / "out", env))
+                runs["raw"].append(run_raw(project, data, env))
+                assert runs["opsloop"][-1]["rows"] == runs["raw"][-1]["rows"] == n
+            results[n] = runs
+            data.unlink()
+            report(n, runs)
+        small, large = sizes
+        growth = med(results[large]["opsloop"], "rss_mib") / med(
+            results[small]["opsloop"], "rss_mib"
+        )
+        print(
+            f"\nopsloop peak RSS at {large:,} rows / at {small:,} rows: {growth:.2f}x "
+            "(target <= 1.2)"
+        )
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def report(n: int, runs: dict[str, list[dict[str, Any]]]) -> None:
+    cores = os.cpu_count() or 1
+    ops, raw = runs["opsloop"], runs["raw"]
+    ops_rate = n / med(ops, "seconds")
+    raw_rate = n / med(raw, "seconds")
+    inside = n / med(ops, "inside")
+    print(f"\n{n:,} rows ({len(ops)} runs each, medians; inference path: {ops[0]['inference']})")
+    print(f"  {'':34} {'rows/s':>12} {'per core':>10} {'peak RSS':>10}")
+    print(
+        f"  {'opsloop predict (whole command)':34} {ops_rate:>12,.0f} {ops_rate / cores:>10,.0f} "
+        f"{med(ops, 'rss_mib'):>7,.0f} MiB"
+    )
+    print(f"  {'  of which the run itself':34} {inside:>12,.0f} {inside / cores:>10,.0f}")
+    print(
+        f"  {'raw predict_proba (loop only)':34} {raw_rate:>12,.0f} {raw_rate / cores:>10,.0f} "
+        f"{med(raw, 'rss_mib'):>7,.0f} MiB"
+    )
+    print(f"  opsloop / raw throughput: {ops_rate / raw_rate:.2f}x (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+"""`opsloop predict` / `Project.predict`: a registered version scores a data set in bounded
+memory, into a run folder and the prediction log, recorded in the ops store.
+
+1. The version: `version`, else the one holding `alias`, else the deployed one.
+2. The input (a Parquet or CSV file, a glob, a folder of Parquet files, `sql:SELECT …` in
+   DuckDB, or a DataFrame) is described by DuckDB and checked against the version's
+   feature contract (`contract.py`) before a row is read: every bad column at once, nothing
+   written.
+3. DuckDB streams it as Arrow record batches (`fetch_record_batch`); each is scored
+   (`scoring.py`: the compiled path when verified) and written to the run folder and the
+   prediction log (`sinks.py`), both hidden until the end: memory stays flat in rows.
+4. At the end the run folder is renamed into place, then the log files, then the run is
+   recorded (`batch_runs` + a `batch_predicted` event: rows, version, input fingerprint,
+   output, seconds, rows/s) and, with `publish`, made the current output (`publish.py`).
+   A failure removes what was written and records the run as failed (`batch_failed`); a
+   killed process leaves only hidden temporary files, which no reader lists.
+
+Output rows: the id column, the time column (UTC), `prediction`, `score` (the positive
+class's probability for binary classification, else null), `model`, `version`, `run_id`.
+Rows may come out in another order than they went in (DuckDB reads files in parallel).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsloop.batch.contract import check_input
+from opsloop.batch.score import BATCH_ROUTE
+from opsloop.batch.scoring import ArrowScorer, scorer_for
+from opsloop.batch.sinks import LogSink, RunFolder
+from opsloop.core.aliases import CHAMPION
+from opsloop.errors import InvalidInputError, NotFoundError
+from opsloop.store.records import BatchPublication, BatchRun, NewBatchRun, NewEvent
+
+if TYPE_CHECKING:
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    from opsloop.monitor.datasets import DataInput, Source
+    from opsloop.runtime import Runtime
+
+# (rows scored so far, rows in all, or None when the input does not say) after each batch
+OnRows = Callable[[int, int | None], None]
+DEFAULT_BATCH_ROWS = 65_536
+MEMORY_LIMIT = "1GB"  # DuckDB's; the scan streams, this caps a runaway query
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """A finished batch prediction: its recorded run, the inference path used, and the
+    publication when it was published."""
+
+    run: BatchRun
+    inference: str
+    inference_reason: str
+    log_rows: int
+    publication: BatchPublication | None = None
+
+    @property
+    def output(self) -> Path:
+        assert self.run.output is not None
+        return Path(self.run.output)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run.to_dict(),
+            "rows_per_second": self.run.rows_per_second,
+            "inference": self.inference,
+            "inference_reason": self.inference_reason,
+            "log_rows": self.log_rows,
+            "publication": None if self.publication is None else self.publication.to_dict(),
+        }
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def resolve_version(rt: Runtime, version: str | None, alias: str | None) -> str:
+    """`version` as given; else the version holding `alias`; else the deployed one (or
+    the champion alias when nothing is recorded as deployed)."""
+    if version is not None and alias is not None:
+        raise InvalidInputError(
+            "give either a version or an alias, not both", fix="drop --version or --alias"
+        )
+    if version is not None:
+        return str(rt.registry.get_version(rt.model, version).version)
+    if alias is None:
+        deployed = rt.store.find_deployment(rt.model)
+        if deployed is not None:
+            return deployed.version
+    found = rt.registry.find_alias(rt.model, alias or CHAMPION)
+    if found is None:
+        raise NotFoundError(
+            f"{rt.model!r} has no version "
+            + (f"with the alias {alias!r}" if alias else "deployed"),
+            fix="train and promote one (`opsloop train`), or pass --version",
+        )
+    return found.version
+
+
+def fingerprint(found: Source) -> str:
+    """The input as named: each file's path, size and modification time (no content read),
+    or the query's text / the DataFrame's label."""
+    parts: list[Any] = []
+    for name in found.files:
+        st = os.stat(name)
+        parts.append([os.path.abspath(name), st.st_size, st.st_mtime_ns])
+    if not found.files:
+        parts.append(found.label)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _parquet_rows(found: Source) -> int | None:
+    """Rows in all, from the Parquet footers (None for CSV, queries and DataFrames)."""
+    if not found.files or not all(
+        f.lower().endswith((".parquet", ".pq", ".parq")) for f in found.files
+    ):
+        return None
+    import pyarrow.parquet as pq
+
+    return sum(int(pq.ParquetFile(f).metadata.num_rows) for f in found.files)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2, "memory_limit": MEMORY_LIMIT})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET disable_parquet_prefetching = true")  # flat memory (docs/benchmarks.md)
+    return con
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class _Job:
+    """One run's moving parts (so a failure can undo them)."""
+
+    rt: Runtime
+    run_id: str
+    version: str
+    scorer: ArrowScorer
+    folder: RunFolder
+    log: LogSink
+
+    def write(self, batch: pa.RecordBatch, answered: datetime) -> None:
+        import pyarrow as pa
+
+        cfg = self.rt.config
+        n = batch.num_rows
+        pred, score = self.scorer.predict(batch)
+        prediction = pa.array(_plain(pred))
+        scores = pa.array(score, pa.float64()) if score is not None else pa.nulls(n, pa.float64())
+        ids = batch.column(cfg.id_column)
+        event = batch.column(cfg.time_column).cast(pa.timestamp("us", tz="UTC"))
+        self.folder.write(
+            pa.table(
+                {
+                    cfg.id_column: ids,
+                    cfg.time_column: event,
+                    "prediction": prediction,
+                    "score": scores,
+                    "model": pa.repeat(pa.scalar(self.rt.model), n),
+                    "version": pa.repeat(pa.scalar(self.version), n),
+                    "run_id": pa.repeat(pa.scalar(self.run_id), n),
+                }
+            )
+        )
+        log: dict[str, Any] = {
+            "prediction_id": ids.cast(pa.string()),
+            "request_id": pa.repeat(pa.scalar(f"batch-{self.run_id}"), n),
+            "ts": pa.repeat(pa.scalar(answered, pa.timestamp("us", tz="UTC")), n),
+            "event_ts": event,
+            "model_version": pa.repeat(pa.scalar(self.version), n),
+            "route": pa.repeat(pa.scalar(BATCH_ROUTE), n),
+        }
+        for name in self.scorer.model.feature_names:
+            log[name] = batch.column(name)
+        log["prediction"], log["score"] = prediction, scores
+        self.log.write(pa.table(log), answered)
+
+
+def _plain(values: np.ndarray) -> Any:
+    """Predictions as Arrow takes them (object arrays of numbers stay numbers)."""
+    import numpy as np
+
+    arr = np.asarray(values)
+    return arr.tolist() if arr.dtype == object else arr
+
+
+def run_predict(
+    rt: Runtime,
+    data: DataInput,
+    output: str | os.PathLike[str],
+    *,
+    version: str | None = None,
+    alias: str | None = None,
+    publish: bool = False,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    on_rows: OnRows | None = None,
+    actor: str | None = None,
+) -> PredictResult:
+    """Score `data` with a version of the project's model into `output` (see the module
+    docstring); the recorded run, published when `publish`."""
+    from opsloop.monitor.datasets import describe_source, source
+
+    if batch_rows < 1:
+        raise InvalidInputError(
+            "the batch size must be a positive number of rows", got=str(batch_rows)
+        )
+    who = actor or rt.actor
+    chosen = resolve_version(rt, version, alias)
+    started = rt.now()
+    t0 = time.perf_counter()
+    run_id = new_run_id(started)
+    out_root = Path(output).expanduser().resolve()
+    con = _connect()
+    found: Source | None = None
+    job: _Job | None = None
+    try:
+        found = source(data, "input", con)
+        columns = describe_source(con, found, "input")
+        model = rt.registry.load(rt.model, chosen)
+        cfg = rt.config
+        check_input(
+            columns,
+            model.features,
+            id_column=cfg.id_column,
+            time_column=cfg.time_column,
+            version=chosen,
+            label=found.label,
+        )
+        tags = rt.registry.get_version(rt.model, chosen).tags
+        job = _Job(
+            rt,
+            run_id,
+            chosen,
+            scorer_for(model, tags),
+            RunFolder(out_root, run_id),
+            LogSink(Path(rt_log_root(rt)), rt.model),
+        )
+        total = _parquet_rows(found)
+        wanted = [cfg.id_column, cfg.time_column, *model.feature_names]
+        select = ", ".join(
+            f"CAST({_quoted(c)} AS TIMESTAMPTZ) AS {_quoted(c)}"
+            if c == cfg.time_column
+            else _quoted(c)
+            for c in wanted
+        )
+        # a RecordBatchReader (DuckDB 2's name for `fetch_record_batch`): streamed, not fetched
+        reader = con.sql(f"SELECT {select} FROM {found.sql}").to_arrow_reader(batch_rows)
+        done = 0
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            job.write(batch, rt.now())
+            done += batch.num_rows
+            if on_rows is not None:
+                on_rows(done, total)
+        final = job.folder.commit()
+        job.log.commit()
+    except BaseException as exc:
+        if job is not None:
+            job.folder.discard()
+            job.log.discard()
+        _record_failure(rt, run_id, chosen, found, data, started, t0, exc, who)
+        raise
+    finally:
+        con.close()
+    seconds = time.perf_counter() - t0
+    run = NewBatchRun(
+        run_id=run_id,
+        model=rt.model,
+        version=chosen,
+        status="succeeded",
+        started=started,
+        finished=rt.now(),
+        rows=done,
+        input=found.label,
+        input_fingerprint=fingerprint(found),
+        output=str(final),
+        seconds=seconds,
+        details={
+            "inference": job.scorer.path,
+            "inference_reason": job.scorer.reason,
+            "files": job.folder.files,
+            "log_rows": job.log.rows,
+            "batch_rows": batch_rows,
+            "alias": alias,
+        },
+    )
+    rate = done / seconds if seconds > 0 else 0.0
+    event = NewEvent(
+        "batch_predicted",
+        rt.model,
+        chosen,
+        f"{done} rows scored by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
+        {
+            "run_id": run_id,
+            "rows": done,
+            "version": chosen,
+            "input": found.label,
+            "input_fingerprint": run.input_fingerprint,
+            "output": run.output,
+            "seconds": seconds,
+            "rows_per_second": rate,
+            "inference": job.scorer.path,
+        },
+        who,
+    )
+    recorded = rt.store.record_batch_run(run, [event])
+    publication = None
+    if publish:
+        from opsloop.batch.publish import publish_run
+
+        publication = publish_run(rt, run_id, actor=who)
+    return PredictResult(recorded, job.scorer.path, job.scorer.reason, job.log.rows, publication)
+
+
+def project_path(rt: Runtime, text: str) -> str:
+    """A path of `opsloop.yaml`, relative to the project folder (queries as they are)."""
+    from opsloop.monitor.datasets import SQL_PREFIX
+
+    if text.startswith(SQL_PREFIX):
+        return text
+    path = Path(text).expanduser()
+    return str(path if path.is_absolute() else rt.root / path)
+
+
+def run_configured(
+    rt: Runtime, *, on_rows: OnRows | None = None, actor: str | None = None
+) -> PredictResult:
+    """The `predict:` section's job: its input, output, alias and `publish`."""
+    cfg = rt.config.predict
+    if cfg is None:
+        from opsloop.errors import ConfigError
+
+        raise ConfigError(
+            "opsloop.yaml has no `predict:` section",
+            expected="predict: {input: …, output: …}",
+            fix="add one (docs/batch.md), or pass --input and --output",
+        )
+    return run_predict(
+        rt,
+        project_path(rt, cfg.input),
+        project_path(rt, cfg.output),
+        alias=cfg.alias,
+        publish=cfg.publish,
+        batch_rows=cfg.batch_rows,
+        on_rows=on_rows,
+        actor=actor,
+    )
+
+
+def rt_log_root(rt: Runtime) -> str:
+    """The stack's prediction-log root (the server's)."""
+    from opsloop.runtime import resolve_stack
+
+    root = resolve_stack(rt.config, rt.paths).prediction_log
+    assert root is not None
+    return root
+
+
+def _record_failure(
+    rt: Runtime,
+    run_id: str,
+    version: str,
+    found: Source | None,
+    data: DataInput,
+    started: datetime,
+    t0: float,
+    exc: BaseException,
+    actor: str,
+) -> None:
+    error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    label = (
+        found.label
+        if found is not None
+        else str(data)
+        if isinstance(data, str | os.PathLike)
+        else "DataFrame"
+    )
+    try:
+        fp = fingerprint(found) if found is not None else ""
+    except OSError:
+        fp = ""
+    run = NewBatchRun(
+        run_id=run_id,
+        model=rt.model,
+        version=version,
+        status="failed",
+        started=started,
+        finished=rt.now(),
+        rows=0,
+        input=label,
+        input_fingerprint=fp,
+        output=None,
+        seconds=time.perf_counter() - t0,
+        error=error[:2000],
+    )
+    event = NewEvent(
+        "batch_failed",
+        rt.model,
+        version,
+        f"batch prediction {run_id} failed: {error[:300]}",
+        {"run_id": run_id, "input": label, "error": error[:2000]},
+        actor,
+    )
+    with contextlib.suppress(Exception):  # the original error is the one to report
+        rt.store.record_batch_run(run, [event])

@@ -1,0 +1,206 @@
+"""Publishing a batch run's output to readers, rolling it back, and reading it.
+
+The pointer is the ops store: `batch_publications` (one row per revision, the newest is
+current, written with its event in one transaction; two publishers cannot take the same
+revision). Beside the output, ``<output>/current.json`` says the same for readers without
+the ops store, written to a temporary file and renamed (a reader sees the old manifest or
+the new one, never half of one), and never replaced by an older revision.
+
+A run folder is complete before it can be published (it is renamed into place at the end
+of the run), so a reader never sees a half-written or mixed output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opsloop.errors import NotFoundError, StateError
+from opsloop.store.records import BatchPublication, BatchRun
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from opsloop.config import ProjectConfig
+    from opsloop.runtime import Runtime
+    from opsloop.store.ports import BatchRepository, StoreReads
+
+MANIFEST = "current.json"
+
+
+class HasStore(Protocol):
+    """What the reader API needs: a `Project`, a `Runtime` or the `ReadService`."""
+
+    @property
+    def config(self) -> ProjectConfig: ...
+
+    @property
+    def store(self) -> StoreReads: ...
+
+
+@dataclass(frozen=True)
+class CurrentBatch:
+    """The published output: which run, since when (revision), and its files."""
+
+    publication: BatchPublication
+    run: BatchRun
+
+    @property
+    def path(self) -> Path:
+        assert self.run.output is not None
+        return Path(self.run.output)
+
+    def files(self) -> list[Path]:
+        return sorted(self.path.glob("*.parquet"))
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        """The output's rows (all of them: for large outputs read `files()` yourself)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [pq.read_table(f, columns=columns) for f in self.files()]
+        if not tables:
+            return pa.table({})
+        return pa.concat_tables(tables)
+
+    def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.read(columns).to_pandas()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.run.model,
+            "run_id": self.run.run_id,
+            "version": self.run.version,
+            "rows": self.run.rows,
+            "path": str(self.path),
+            "files": [str(f) for f in self.files()],
+            "revision": self.publication.revision,
+            "published": self.publication.ts.isoformat(),
+            "published_by": self.publication.actor,
+            "kind": self.publication.kind,
+            "finished": self.run.finished.isoformat(),
+        }
+
+
+def write_manifest(run: BatchRun, publication: BatchPublication) -> Path:
+    """``current.json`` beside the run folders, replaced atomically, never by an older
+    revision."""
+    assert run.output is not None
+    folder = Path(run.output).parent
+    path = folder / MANIFEST
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if int(existing.get("revision", 0)) > publication.revision:
+            return path
+    except (OSError, ValueError):
+        pass
+    body = {
+        "model": run.model,
+        "run_id": run.run_id,
+        "version": run.version,
+        "rows": run.rows,
+        "path": Path(run.output).name,
+        "revision": publication.revision,
+        "published": publication.ts.isoformat(),
+    }
+    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def publish_run(
+    rt: Runtime, run_id: str, *, actor: str | None = None, reason: str = ""
+) -> BatchPublication:
+    """Make `run_id` the model's current batch output (store pointer, then manifest)."""
+    publication = rt.store.publish_batch(rt.model, run_id, actor=actor or rt.actor, reason=reason)
+    write_manifest(rt.store.get_batch_run(rt.model, run_id), publication)
+    return publication
+
+
+def rollback_target(store: BatchRepository, model: str) -> tuple[BatchPublication, str]:
+    """(current publication, run a rollback returns to): the most recently published run
+    that is not current and has not itself been rolled back from (two rollbacks in a row
+    walk back through history instead of flip-flopping)."""
+    history = store.list_batch_publications(model)
+    if not history:
+        raise StateError(
+            f"{model!r} has no published batch output, so there is nothing to roll back",
+            fix="publish a run first (`opsloop predict --publish`)",
+        )
+    current = history[-1]
+    left = {p.previous_run_id for p in history if p.kind == "rolled_back"} | {current.run_id}
+    target = next((p.run_id for p in reversed(history) if p.run_id not in left), None)
+    if target is None:
+        raise StateError(
+            f"{model!r} has no earlier batch output to roll back to (current: "
+            f"{current.run_id}, published: {[p.run_id for p in history]})",
+            fix="publish another run explicitly (`opsloop predict --publish`)",
+        )
+    return current, target
+
+
+def rollback_run(rt: Runtime, *, actor: str | None = None, reason: str = "") -> BatchPublication:
+    """Re-point the model's current batch output to the previous published run."""
+    current, target = rollback_target(rt.store, rt.model)
+    publication = rt.store.publish_batch(
+        rt.model,
+        target,
+        kind="rolled_back",
+        actor=actor or rt.actor,
+        reason=reason or f"batch output rolled back from {current.run_id} to {target}",
+        evidence={"from_run_id": current.run_id, "to_run_id": target},
+    )
+    write_manifest(rt.store.get_batch_run(rt.model, target), publication)
+    return publication
+
+
+def read_current(project: HasStore) -> CurrentBatch:
+    """The model's published batch output (`opsloop predict --publish`); NotFoundError when
+    nothing is published. `project` is a `Project` (or a `Runtime`)."""
+    model = project.config.model
+    store = project.store
+    publication = store.find_published_batch(model)
+    if publication is None:
+        raise NotFoundError(
+            f"{model!r} has no published batch output",
+            fix="run `opsloop predict --publish` (or set predict.publish for the agent)",
+        )
+    run = store.find_batch_run(model, publication.run_id)
+    if run is None:  # publications name recorded runs; a store edited by hand may not
+        raise NotFoundError(f"the published batch run {publication.run_id!r} is not recorded")
+    return CurrentBatch(publication, run)
+
+
+@dataclass(frozen=True)
+class BatchHistoryRow:
+    """A run with whether it is the current output and the revisions that published it."""
+
+    run: BatchRun
+    current: bool
+    revisions: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.run.to_dict(),
+            "rows_per_second": self.run.rows_per_second,
+            "current": self.current,
+            "revisions": list(self.revisions),
+        }
+
+
+def batch_history(store: BatchRepository, model: str, *, limit: int = 20) -> list[BatchHistoryRow]:
+    """The newest runs, newest first, with their publications."""
+    publications = store.list_batch_publications(model)
+    current = publications[-1].run_id if publications else None
+    revisions: dict[str, list[int]] = {}
+    for p in publications:
+        revisions.setdefault(p.run_id, []).append(p.revision)
+    return [
+        BatchHistoryRow(r, r.run_id == current, tuple(revisions.get(r.run_id, ())))
+        for r in store.list_batch_runs(model, limit=limit)
+    ]
