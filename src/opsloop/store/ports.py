@@ -170,6 +170,9 @@ class RolloutRepository(Protocol):
     def add_serve_stats(
         self, model: str, env: str, replica: str, rows: Sequence[ServeStat]
     ) -> None: ...
+    def list_serving(
+        self, model: str, env: str = "production", *, since: datetime
+    ) -> list[ReplicaServing]: ...
     def sum_serve_stats(
         self, model: str, since: datetime, env: str = "production"
     ) -> dict[tuple[str, str], ServeStat]: ...
