@@ -36,34 +36,16 @@ if ! nats_up; then
 fi
 
 # Supply chain: the lock file matches what is installed, and no locked version has a known
-# vulnerability. pip-audit asks PyPI's JSON API (or OSV) about every pin; --strict fails
-# when it could not audit one instead of reporting "no known vulnerabilities" for packages
-# it never checked. Where neither vulnerability service answers (the python-svc machines
-# reach the package index but not PyPI's JSON API nor api.osv.dev), the audit cannot run:
-# that is said loudly and the run goes on; OPSLOOP_AUDIT=require makes it fatal,
-# OPSLOOP_AUDIT=skip skips it.
+# vulnerability. pip-audit asks PyPI's per-release JSON API about every pin. A pin it could
+# not audit is never counted as safe: scripts/audit.py fails on any vulnerability, lists the
+# pins it could not audit, and says loudly when it audited none (the python-svc machines
+# reach PyPI's project pages but get 404 from its per-release JSON API and cannot resolve
+# api.osv.dev). OPSLOOP_AUDIT=require makes unaudited pins fatal; OPSLOOP_AUDIT=skip skips.
 .venv/bin/python scripts/lock.py --check
-audit_reachable() {
-  .venv/bin/python - <<'PY'
-import sys, urllib.request
-for url in ("https://pypi.org/pypi/pip/json", "https://api.osv.dev/v1/query"):
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=5) as r:
-            if r.status == 200:
-                sys.exit(0)
-    except Exception as exc:  # noqa: BLE001 - any failure means not reachable
-        print(f"  {url}: {exc}", file=sys.stderr)
-sys.exit(1)
-PY
-}
 if [ "${OPSLOOP_AUDIT:-}" = "skip" ]; then
   echo "WARNING: pip-audit SKIPPED (OPSLOOP_AUDIT=skip): requirements.lock was not audited" >&2
-elif [ "${OPSLOOP_AUDIT:-}" = "require" ] || audit_reachable; then
-  .venv/bin/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict \
-    --progress-spinner off
 else
-  echo "WARNING: requirements.lock NOT AUDITED: no vulnerability service (PyPI JSON API, OSV)" \
-    "is reachable from this machine; run scripts/test.sh where one is (OPSLOOP_AUDIT=require)" >&2
+  .venv/bin/python scripts/audit.py
 fi
 .venv/bin/ruff check --no-cache src tests benchmarks
 .venv/bin/ruff format --check --no-cache src tests benchmarks
