@@ -76,7 +76,16 @@ def test_monitor_skips_and_counts_unusable_stored_labels(
     assert any("30 stored labels skipped as unusable" in n and "'banana'" in n
                for n in summary["notes"])  # fmt: skip
 
-    tick = p.tick(force_monitor=True)  # `opsloop agent --once`
+    # `opsloop agent --once`; on the answered clock, whose window ends now: on the event
+    # clock the agent waits for the current hour's window to complete
+    from dataclasses import replace
+
+    from opsloop.orchestrate.agent import tick as agent_tick
+
+    rt = p.runtime
+    monitor = rt.config.monitor.model_copy(update={"clock": "answered"})
+    answered = replace(rt, config=rt.config.model_copy(update={"monitor": monitor}))
+    tick = agent_tick(answered, force_monitor=True)
     assert tick.monitored is not None
     assert tick.monitored.summary["n_labels_unusable"] == 30
 

@@ -195,9 +195,11 @@ def test_bad_candidate_is_rolled_back_automatically(tmp_path: Path) -> None:
     try:
         wait_until(lambda: server.versions() == ["1"], what="server ready")
         with Traffic([server]) as traffic:
+            # the bad version failed its gate: deploying it needs --force (issue 19, finding 10)
             done = opsloop(
-                "deploy", "tiny", "2", "--strategy", "canary", "--steps", "50,100", "-p", str(root)
-            )
+                "deploy", "tiny", "2", "--strategy", "canary", "--steps", "50,100", "--force",
+                "-p", str(root),
+            )  # fmt: skip
             assert done.returncode == 0, done.stderr
             # (the analysis may judge within a second, so watch the store, not the server)
             wait_until(

@@ -86,6 +86,8 @@ class RetrainBody(ReasonBody):
 
 # Documented error answers (OpenAPI); a 422 is FastAPI's validation error or an ApiError.
 _READ_ERRORS = error_responses(400, 404)
+# reads with a time parameter: a time it cannot read is a 422
+_TIMED_READ_ERRORS = error_responses(400, 404, 422)
 _WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 503)
 
 
@@ -138,7 +140,7 @@ def create_admin_router(
     # annotations in module globals, where a local `Annotated` alias would not be found.
     admin_actor = Depends(caller)
 
-    @router.get("/status", responses=_READ_ERRORS)
+    @router.get("/status", responses=_TIMED_READ_ERRORS)
     def status(at: str | None = None) -> dict[str, Any]:
         """The model's operational picture; with `at` (ISO 8601, or a duration ago such as
         `3d`) which version answered then and the traffic split of the rollout running
@@ -147,7 +149,7 @@ def create_admin_router(
             return reads.status_at(parse_instant(at, "at")).to_json()
         return reads.status().to_json()
 
-    @router.get("/dora", responses=_READ_ERRORS)
+    @router.get("/dora", responses=_TIMED_READ_ERRORS)
     def dora(
         since: str = "90d", until: str | None = None, model: str | None = None
     ) -> dict[str, Any]:
