@@ -149,7 +149,7 @@ def tick(
     elif force_monitor or monitor_due(rt, now):
         if progress:
             progress("monitor", "started")
-        _monitor(rt, result, now)
+        _monitor(rt, result, now, forced=force_monitor)
         if progress:
             progress("monitor", "done")
     else:
@@ -255,10 +255,12 @@ def monitor_breaches(m: MonitorResult, on: Iterable[str]) -> list[tuple[str, dic
     return breaches
 
 
-def _monitor(rt: Runtime, result: TickResult, now: datetime) -> None:
+def _monitor(rt: Runtime, result: TickResult, now: datetime, *, forced: bool = False) -> None:
     """On the event clock, the complete event windows not yet monitored
     (`monitor/eventtime.py`; `monitored` is the newest); on the answered clock, the last
-    `monitor.window` ending now."""
+    `monitor.window` ending now. A forced tick (`agent --once --force-monitor`, `triggers
+    check`) on a live feed with no complete window due monitors the open window ending now,
+    as `opsloop monitor` does: traffic just sent is judged without waiting for the hour."""
     if rt.config.monitor.clock == "answered":
         from opsloop.monitor.job import run_monitor_job
 
@@ -268,6 +270,18 @@ def _monitor(rt: Runtime, result: TickResult, now: datetime) -> None:
     from opsloop.monitor.eventtime import monitor_event_windows
 
     caught = monitor_event_windows(rt, now)
+    if forced and not caught.monitored and caught.due.watermark == now:
+        from opsloop.monitor.job import run_monitor_job
+
+        result.monitored = run_monitor_job(
+            rt, window=Window.last(rt.config.monitor.window, end=now)
+        )
+        result.windows = [result.monitored]
+        result.notes.append(
+            "monitor: forced on a live feed: the open event window ending now was monitored "
+            f"({caught.due.reason})"
+        )
+        return
     result.windows = caught.monitored
     result.monitored = caught.monitored[-1] if caught.monitored else None
     if caught.result is None:
