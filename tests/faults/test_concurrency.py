@@ -30,6 +30,7 @@ AUTH = {"Authorization": "Bearer t0ken"}
 # what a loser is told: the winning change (revision, version, actor), or the state the
 # winners left (already deployed or rejected by whom; a rollback: the history it found)
 WINNER_NAMED = (
+    "rollout of version",  # "a canary rollout of version 4 of 'm' is running": it won
     "committed first",
     "recorded first",
     "already deployed (revision",
