@@ -153,7 +153,8 @@ def test_backfill_windows_history_by_event_time(memory_project: Project) -> None
     p.config = p.config.model_copy(
         update={"monitor": p.config.monitor.model_copy(update={"clock": "answered"})}
     )
-    p.__dict__.pop("runtime", None)  # built again from the new configuration
+    for cached in ("runtime", "_runtime"):  # built again from the new configuration
+        p.__dict__.pop(cached, None)
     later = T0 + timedelta(hours=2)
     by_answer = p.backfill_monitor(
         start=later, end=later + timedelta(hours=2), every=timedelta(hours=1)
