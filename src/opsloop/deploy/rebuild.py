@@ -39,8 +39,14 @@ class Rebuilt:
 
 
 def has_record(store: StoreReads, model: str) -> bool:
-    """Does the ops store know `model` at all (a deployment or any event)?"""
-    return store.find_deployment(model) is not None or bool(store.list_events(model, limit=1))
+    """Does the ops store know `model` at all (a deployment, any event, or a pipeline run —
+    a first training killed after MLflow registered its version but before the store's
+    `registered` event leaves only its run, which the agent must be able to recover)?"""
+    return (
+        store.find_deployment(model) is not None
+        or bool(store.list_events(model, limit=1))
+        or bool(store.list_runs(model, limit=1))
+    )
 
 
 def check_not_lost(store: StoreReads, registry: ModelRegistry, model: str) -> None:
