@@ -11,23 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from opsloop.data.features import FeatureSpec
+from opsloop.data.sqltypes import NUMERIC_TYPES
 from opsloop.errors import DataValidationError
 
-_NUMBERS = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-    "FLOAT",
-    "DOUBLE",
-    "DECIMAL",
-)
 _TEXT = ("VARCHAR", "ENUM")
 _TIMES = ("TIMESTAMP", "DATE")
 
@@ -46,7 +32,7 @@ class BadColumn:
 def _accepts(kind: str, sql_type: str) -> bool:
     t = sql_type.upper()
     if kind == "numeric":
-        return t.startswith(_NUMBERS)
+        return t.startswith(NUMERIC_TYPES)
     if kind == "boolean":
         return t == "BOOLEAN"
     return t.startswith(_TEXT)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from opsloop.config import DriftConfig, MonitorQualityConfig
 from opsloop.core.profile import Profile
 from opsloop.data.features import FeatureKind, FeatureSpec
+from opsloop.data.sqltypes import NUMERIC_TYPES
 from opsloop.errors import InvalidInputError
 from opsloop.monitor.drift import DriftResult, detect_drift, wants_exact
 from opsloop.monitor.quality import Expectations, QualityReport, check_features
@@ -44,21 +45,6 @@ if TYPE_CHECKING:
 SQL_PREFIX = "sql:"
 PARQUET = (".parquet", ".pq", ".parq")
 CSV = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.zst")
-_NUMERIC_TYPES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-    "FLOAT",
-    "DOUBLE",
-    "DECIMAL",
-)
 _TEXT_TYPES = ("VARCHAR", "ENUM", "UUID")
 MEMORY_LIMIT = "1GB"  # DuckDB's: the profiles stream; this only caps a runaway query
 THREADS = 2
@@ -208,7 +194,7 @@ def _kind(sql_type: str) -> FeatureKind | None:
     t = sql_type.upper()
     if t == "BOOLEAN":
         return "boolean"
-    if t.startswith(_NUMERIC_TYPES):
+    if t.startswith(NUMERIC_TYPES):
         return "numeric"
     if t.startswith(_TEXT_TYPES):
         return "categorical"
