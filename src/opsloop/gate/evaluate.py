@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from opsloop.data.window import event_span
 from opsloop.errors import ConfigError, DataValidationError
 
 if TYPE_CHECKING:
@@ -580,12 +581,5 @@ def _missing(y: np.ndarray) -> np.ndarray:
 def holdout_span(holdout: pd.DataFrame, time_column: str) -> tuple[str | None, str | None]:
     """The first and last event time of the holdout rows, ISO 8601 (None without the time
     column or rows)."""
-    import pandas as pd
-
-    if time_column not in holdout.columns or holdout.empty:
-        return None, None
-    times = pd.to_datetime(holdout[time_column], utc=True)
-    first, last = times.min(), times.max()
-    if pd.isna(first) or pd.isna(last):
-        return None, None
-    return first.isoformat(), last.isoformat()
+    first, last = event_span(holdout, time_column)
+    return (first.isoformat() if first else None), (last.isoformat() if last else None)

@@ -23,7 +23,7 @@ from opsloop.errors import StoreError
 from opsloop.redact import redact, redact_json
 from opsloop.store import schema as t
 from opsloop.store._util import jsonable
-from opsloop.store.records import Event, Evidence, NewEvent, utcnow
+from opsloop.store.records import EVENT_KINDS, Event, Evidence, NewEvent, utcnow
 
 
 class UnitOfWork:
@@ -80,6 +80,8 @@ class UnitOfWork:
         evidence: Evidence | None,
         actor: str,
     ) -> Event:
+        if kind not in EVENT_KINDS:  # a programming error: the list is the documented contract
+            raise ValueError(f"event kind {kind!r} is not in EVENT_KINDS (opsloop.store.records)")
         ts = utcnow()
         # evidence quotes exception text (user code, drivers): no credentials in the store
         ev = redact_json(jsonable(evidence or {}))

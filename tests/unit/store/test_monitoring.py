@@ -125,8 +125,8 @@ def _new(m: str, hour: int = 0, **changes: object) -> NewMonitorResult:
 
 def test_result_digest_and_events_are_stored_as_given(store: OpsStore) -> None:
     m = model()
-    event = NewEvent("anything", m, "1", "what the caller says", {"n": 1}, actor="alice")
-    r = store.record_monitor(_new(m), [event, NewEvent("other", m, None, "")])
+    event = NewEvent("drift_detected", m, "1", "what the caller says", {"n": 1}, actor="alice")
+    r = store.record_monitor(_new(m), [event, NewEvent("quality_failed", m, None, "")])
     assert r.summary == {"hour": 0, "detail": [1, 2, 3]}
     (found,) = store.list_monitor_windows(m, digests=True)
     assert found.id == r.id and found.summary == {"hour": 0}  # the stored digest
@@ -134,8 +134,8 @@ def test_result_digest_and_events_are_stored_as_given(store: OpsStore) -> None:
     assert full == r
     events = store.list_events(m)
     assert [(e.kind, e.version, e.summary, e.actor) for e in events] == [
-        ("anything", "1", "what the caller says", "alice"),
-        ("other", None, "", "opsloop"),
+        ("drift_detected", "1", "what the caller says", "alice"),
+        ("quality_failed", None, "", "opsloop"),
     ]
     assert [e.evidence for e in events] == [{"id": r.id, "n": 1}, {"id": r.id}]
 
