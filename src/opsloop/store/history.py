@@ -1,5 +1,5 @@
-"""Monitoring history aggregated per day, in SQL: what a chart of weeks or a year of hourly
-windows shows without reading (and decoding) every window's summary in Python.
+"""Monitoring history aggregated per day, in SQL: what a chart of weeks of hourly windows
+shows without reading (and decoding) every window's summary in Python.
 
 One implementation of the SQL for both readers of the `StoreReads` port (`OpsStore` runs it
 with `exec_driver_sql`, the DB-API `StoreReader` with its cursor) on SQLite (JSON1's
@@ -11,16 +11,15 @@ day is the UTC date of its windows' start.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from opsloop.store._util import aware, utc
-from opsloop.store.records import _Record
 
 
 @dataclass(frozen=True)
-class MonitorDay(_Record):
+class MonitorDay:
     """The monitored windows of one UTC day: how many, how many drifted or degraded, the
     mean (and extreme) drift share and performance, the estimated performance's and the
     multivariate score's mean and the widest band, and each feature's verdicts (feature →
@@ -49,6 +48,12 @@ class MonitorDay(_Record):
     multivariate_upper: float | None = None
     multivariate_drifted: int = 0
     features: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["first_start"] = self.first_start.isoformat()
+        out["last_end"] = self.last_end.isoformat()
+        return out
 
 
 # (SQLite, PostgreSQL) spelling of each piece that differs
