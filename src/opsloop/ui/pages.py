@@ -303,7 +303,11 @@ def monitoring_day_charts(
         return MonitoringCharts(None, None, None, None, [])
     labels = [d.day for d in days]
     features = sorted({name for d in days for name in d.features})
-    links = [f"{prefix}?windows=24&to={quote(d.last_end or '')}&feature=" for d in days]
+    same = {"version": view.version} if view.version else {}  # that day, the same version
+    links = [
+        f"{prefix}?{urlencode({'windows': 24, 'to': d.last_end or '', **same})}&feature="
+        for d in days
+    ]
     cells = [
         [_day_cell(name, d, link + quote(name)) for d, link in zip(days, links, strict=True)]
         for name in features

@@ -199,6 +199,11 @@ def test_monitoring_shows_each_window_up_to_a_week_then_days_and_pages_back() ->
     assert days.count('data-status="drifted"') == 9
     assert "x · 2026-05-01: 1 drifted, 23 ok of 24 windows" in days
     assert 'data-series="2"' in days  # realised and estimated performance per day
+    first_day = re.search(r'<a href="([^"]+)"><rect class="cell"', days)
+    assert first_day, "a day's cell links to that day's windows"
+    day = c.get(first_day.group(1).replace("&amp;", "&")).text
+    assert 'data-per="window"' in day and 'data-columns="24"' in day
+    assert "2026-05-01 00:00 → 2026-05-02 00:00" in day
     capped = c.get(f"{url}?windows={MAX_WINDOWS * 10}").text
     assert f'value="{MAX_WINDOWS}"' in capped
     assert c.get(f"{url}?to=yesterday").status_code == 400
