@@ -162,9 +162,12 @@ def _label(w: WindowView) -> str:
     return when(w.window_end, "%m-%d %H:%M")
 
 
-def monitoring_charts(view: MonitoringView, prefix: str, drift_share: float) -> MonitoringCharts:
+def monitoring_charts(
+    view: MonitoringView, prefix: str, drift_share: float, keep: str = ""
+) -> MonitoringCharts:
     """The heatmap of drift verdicts (features × windows, each cell linking to that
-    feature and window) and the series over time."""
+    feature and window; `keep`: the page's query, `a=1&`, so the link shows the same
+    windows) and the series over time."""
     windows = view.windows
     if not windows:
         return MonitoringCharts(None, None, None, None, [])
@@ -181,7 +184,7 @@ def monitoring_charts(view: MonitoringView, prefix: str, drift_share: float) -> 
                 Cell(
                     status=status,
                     tip=f"{name} · {label}: {status or 'not judged'}{stat}",
-                    href=f"{prefix}?window={w.id}&feature={name}",
+                    href=f"{prefix}?{keep}window={w.id}&feature={quote(name)}",
                 )
             )
         cells.append(row)

@@ -284,7 +284,9 @@ def create_ui_router(site: UISite) -> APIRouter:
                 charts = pages.monitoring_day_charts(days, here, share)
             else:
                 view = m.reads.monitoring(limit=n, version=version or None, before=before)
-                charts = pages.monitoring_charts(view, here, share)
+                same = {"windows": n, "to": to, "version": version}
+                keep = urlencode({k: v for k, v in same.items() if v})
+                charts = pages.monitoring_charts(view, here, share, keep + "&")
             chosen = window
             if chosen is None and view is not None and view.windows:
                 chosen = view.windows[-1].id

@@ -204,6 +204,10 @@ def test_monitoring_shows_each_window_up_to_a_week_then_days_and_pages_back() ->
     day = c.get(first_day.group(1).replace("&amp;", "&")).text
     assert 'data-per="window"' in day and 'data-columns="24"' in day
     assert "2026-05-01 00:00 → 2026-05-02 00:00" in day
+    cell = re.search(r'<a href="([^"]+)"><rect class="cell"', day)
+    assert cell and "windows=24&amp;to=" in cell.group(1)  # a window's link keeps the page
+    detail = c.get(cell.group(1).replace("&amp;", "&")).text
+    assert 'data-columns="24"' in detail and 'id="window"' in detail
     capped = c.get(f"{url}?windows={MAX_WINDOWS * 10}").text
     assert f'value="{MAX_WINDOWS}"' in capped
     assert c.get(f"{url}?to=yesterday").status_code == 400
