@@ -7,9 +7,15 @@ versions (trained, registered, gate, approval events), two deployments and a mon
 window every hour for `--days` days (12 features with histograms, realised and estimated
 performance, a multivariate score, quality checks), written in bulk through the store's
 own tables and digests. Then renders every page in process through the dashboard's app
-(FastAPI TestClient, logged in), `--repeat` times each, and prints the median and worst
-milliseconds per page. The monitoring page shows its default 48 windows (and 720, a
-month, for comparison); the overview builds all models' status.
+(FastAPI TestClient, logged in, the store read as `opsloop ui` reads it), `--repeat`
+times each, and prints the median and worst milliseconds per page and the median CPU
+milliseconds of the process. The monitoring page shows its default 48 windows, a week
+(168, the most it shows one by one), and a month (its most) aggregated per day in SQL,
+also a page back in the history; the overview builds all models' status.
+
+`--db PATH` keeps the generated store for the next run (generating takes ~10 minutes);
+`--profile PAGE` prints where a page's time goes; `--screenshot PNG` saves the month per
+day (docs/screenshots/monitoring-days.png).
 """
 
 from __future__ import annotations
@@ -141,11 +147,97 @@ def generate(url: str, models: list[str], days: int) -> None:
     store.close()
 
 
+def profile(client: Any, pages: dict[str, str]) -> None:
+    """cProfile of one render of each page (after a warm-up), top functions by cumulative
+    time. FastAPI runs a page's (sync) function in a worker thread, which a profiler
+    enabled here would not see: the profiler is switched on around that call instead."""
+    import cProfile
+    import pstats
+
+    import fastapi.routing
+
+    prof = cProfile.Profile()
+    threadpool = fastapi.routing.run_in_threadpool
+
+    async def profiled(func: Any, *args: Any, **kwargs: Any) -> Any:
+        prof.enable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            prof.disable()
+
+    for label, path in pages.items():
+        assert client.get(path).status_code == 200, path
+        prof = cProfile.Profile()
+        fastapi.routing.run_in_threadpool = profiled  # type: ignore[assignment]
+        try:
+            assert client.get(path).status_code == 200, path
+        finally:
+            fastapi.routing.run_in_threadpool = threadpool
+        print(f"==== {label}: {path}")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+
+
+def screenshot(app: Any, path: str, out: Path) -> None:
+    """Serve `app` on a free port in a thread and save `path`'s page as `out`."""
+    import socket
+    import sys
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "tests"))
+    sys.path.insert(0, str(root / "scripts"))
+    from screenshots import shoot
+
+    from uibrowser import launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.1)
+    try:
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}{path}")
+            shoot(page, out, 1280)
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=50)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument(
+        "--db",
+        type=Path,
+        help="keep the generated SQLite ops store at this path and reuse it when it exists "
+        "(it must have been generated with the same --models and --days)",
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="PAGE",
+        help="instead of timing, print the cProfile of the pages whose label contains PAGE",
+    )
+    ap.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="instead of timing, save a screenshot of the first model's month of windows "
+        "(aggregated per day) to PNG, served by uvicorn and shot by Chromium (as "
+        "scripts/screenshots.py)",
+    )
     args = ap.parse_args()
 
     from fastapi.testclient import TestClient
@@ -153,25 +245,30 @@ def main() -> None:
     from opsloop.config import ProjectConfig
     from opsloop.services import ReadService
     from opsloop.store import OpsStore
+    from opsloop.store.reader import open_reader
     from opsloop.ui import UIModel, UISite
     from opsloop.ui.app import create_ui_app
 
     names = [f"model{i:02d}" for i in range(args.models)]
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'ops.db'}"
-        began = time.perf_counter()
-        generate(url, names, args.days)
-        windows = args.models * args.days * 24
-        print(
-            f"generated {args.models} models × {args.days * 24} hourly windows "
-            f"({windows} rows) in {time.perf_counter() - began:.0f}s"
-        )
-        store = OpsStore(url)
+        db = args.db or Path(tmp) / "ops.db"
+        url = f"sqlite:///{db.resolve()}"
+        if not db.exists():
+            began = time.perf_counter()
+            generate(url, names, args.days)
+            windows = args.models * args.days * 24
+            print(
+                f"generated {args.models} models × {args.days * 24} hourly windows "
+                f"({windows} rows) in {time.perf_counter() - began:.0f}s"
+            )
+        store = OpsStore(url)  # creates or upgrades the database, as `opsloop ui` does
+        # then, as `ui.site.model_from_runtime`: pages read through the DB-API reader
+        reads = open_reader(url) or store
         site = UISite(
             [
                 UIModel(
                     ReadService(
-                        store, ProjectConfig(model=n, target="y", id_column="id", time_column="ts")
+                        reads, ProjectConfig(model=n, target="y", id_column="id", time_column="ts")
                     )
                 )
                 for n in names
@@ -186,20 +283,38 @@ def main() -> None:
             "model, comparing two": f"/ui/models/{m}?a=1&b=2",
             "deployment": f"/ui/models/{m}/deployment",
             "monitoring (48 windows)": f"/ui/models/{m}/monitoring",
-            "monitoring (720 windows)": f"/ui/models/{m}/monitoring?windows=720",
+            "monitoring (168 windows)": f"/ui/models/{m}/monitoring?windows=168",
+            "monitoring (720, per day)": f"/ui/models/{m}/monitoring?windows=720",
+            "monitoring (720, a page back)": (
+                f"/ui/models/{m}/monitoring?windows=720&to=2026-10-01T00:00"
+            ),
             "events (every model)": "/ui/events",
             "events (one model, kind)": f"/ui/events?model={m}&kind=trained",
         }
-        print(f"{'page':28} {'median ms':>10} {'worst ms':>9}")
+        if args.screenshot:
+            screenshot(
+                create_ui_app(site), f"/ui/models/{m}/monitoring?windows=744", args.screenshot
+            )
+            return
+        if args.profile:
+            profile(client, {k: v for k, v in pages.items() if args.profile in k})
+            return
+        # wall time, and the process's CPU time (every thread: the page runs in a worker
+        # thread): on a machine shared with other work the CPU time is the steadier figure
+        print(f"{'page':30} {'median ms':>10} {'worst ms':>9} {'median CPU ms':>14}")
         for label, path in pages.items():
             assert client.get(path).status_code == 200, path  # warm-up (templates compiled)
-            times = []
+            times, cpu = [], []
             for _ in range(args.repeat):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 response = client.get(path)
                 times.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
                 assert response.status_code == 200
-            print(f"{label:28} {statistics.median(times):10.1f} {max(times):9.1f}")
+            print(
+                f"{label:30} {statistics.median(times):10.1f} {max(times):9.1f} "
+                f"{statistics.median(cpu):14.1f}"
+            )
         store.close()
 
 

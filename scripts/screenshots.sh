@@ -2,10 +2,14 @@
 # Screenshots of every dashboard page under docs/screenshots/: runs `opsloop demo` into a
 # temporary folder (or uses $1, a project made by it), serves `opsloop ui` on it and drives
 # Debian's Chromium with Playwright (scripts/screenshots.py).
+# PY=/path/to/python uses that interpreter (opsloop and Playwright installed) instead of
+# setting up .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-PY=.venv/bin/python
+if [ -z "${PY:-}" ]; then
+  bash scripts/setup.sh
+  PY=.venv/bin/python
+fi
 project="${1:-}"
 if [ -z "$project" ]; then
   project="$(mktemp -d)/demo"

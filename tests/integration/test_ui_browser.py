@@ -202,6 +202,17 @@ def test_every_page_shows_the_status_numbers_and_charts(
     )
     page.click("#full-report")
     assert "drift" in page.content().lower() and page.locator("svg").count() > 0
+    # a month asked for: aggregated per day (in SQL), said so, the same charts per day
+    page.goto(f"{server}/ui/models/churn/monitoring?windows=744")
+    assert page.locator("#range").get_attribute("data-per") == "day"
+    assert "aggregated per day" in page.locator("#range").inner_text()
+    heat = page.locator("#heatmap svg")
+    assert int(heat.get_attribute("data-rows")) == judged
+    days = int(heat.get_attribute("data-columns"))
+    assert days >= 1 and heat.locator("rect.cell").count() == judged * days
+    assert page.locator("#series svg").evaluate_all(
+        "cs => cs.map(c => c.querySelectorAll('g.series').length)"
+    ) == [1, 2, 1]
 
     dora = json.loads(opsloop("dora", "-p", str(project), "--json").stdout)
     page.goto(f"{server}/ui/dora")

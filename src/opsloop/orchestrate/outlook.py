@@ -29,17 +29,34 @@ def _hm(value: datetime) -> str:
 
 def next_run(expr: str, after: datetime) -> datetime:
     """The first time after `after` that the cron expression names."""
-    from croniter import croniter
-
-    nxt: datetime = croniter(expr, after).get_next(datetime)
-    return nxt
+    return _slot(expr, after)[1]
 
 
 def _cron_prev(expr: str, now: datetime) -> datetime:
+    return _slot(expr, now)[0]
+
+
+# expr → the last slot computed: (previous, next) cron times around some instant. A cron
+# expression's times are a function of the expression alone, so an instant strictly
+# inside a known slot has the same neighbours: nothing here can go stale. (croniter takes
+# ~1 ms a call here; `opsloop status` and the dashboard's overview ask ~3 times a model.)
+_slots: dict[tuple[str, object], tuple[datetime, datetime]] = {}
+
+
+def _slot(expr: str, at: datetime) -> tuple[datetime, datetime]:
+    """The cron times just before and just after `at` (croniter's get_prev/get_next)."""
+    key = (expr, at.tzinfo)
+    known = _slots.get(key)
+    if known is not None and known[0] < at < known[1]:
+        return known
     from croniter import croniter
 
-    prev: datetime = croniter(expr, now).get_prev(datetime)
-    return prev
+    prev: datetime = croniter(expr, at).get_prev(datetime)
+    nxt: datetime = croniter(expr, at).get_next(datetime)
+    if len(_slots) > 256:  # a bound, not a policy: expressions are few
+        _slots.clear()
+    _slots[key] = (prev, nxt)
+    return prev, nxt
 
 
 def cooldown_until(

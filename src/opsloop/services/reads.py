@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         AsOfView,
         DeploymentView,
         LineageView,
+        MonitoringDaysView,
         MonitoringView,
         StatusView,
         VersionView,
@@ -154,11 +155,35 @@ class ReadService:
             )
         return found
 
-    def monitoring(self, *, limit: int = 48, version: str | None = None) -> MonitoringView:
-        """The latest monitored windows, oldest first (`views.build_monitoring`)."""
+    def monitoring(
+        self, *, limit: int = 48, version: str | None = None, before: datetime | None = None
+    ) -> MonitoringView:
+        """The latest monitored windows (ending before `before`), oldest first
+        (`views.build_monitoring`)."""
         from opsloop.services.views import build_monitoring
 
-        return build_monitoring(self.store, self.model, limit=limit, version=version)
+        return build_monitoring(
+            self.store,
+            self.model,
+            limit=limit,
+            version=version,
+            end_before=None if before is None else _utc(before),
+        )
+
+    def monitoring_days(
+        self, *, limit: int, version: str | None = None, before: datetime | None = None
+    ) -> MonitoringDaysView:
+        """The latest `limit` windows (ending before `before`) aggregated per UTC day in
+        SQL, oldest day first (`views.build_monitoring_days`): long histories."""
+        from opsloop.services.views import build_monitoring_days
+
+        return build_monitoring_days(
+            self.store,
+            self.model,
+            limit=limit,
+            version=version,
+            end_before=None if before is None else _utc(before),
+        )
 
     def batch_current(self) -> CurrentBatch:
         """The published batch output (`opsloop.batch.read_current`)."""

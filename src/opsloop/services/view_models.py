@@ -17,6 +17,7 @@ __all__ = [
     "ApprovalView",
     "AsOfRolloutView",
     "AsOfView",
+    "DayView",
     "DeploymentView",
     "EstimatedBandView",
     "FeatureWindowView",
@@ -25,6 +26,7 @@ __all__ = [
     "LastTriggerView",
     "LeaseView",
     "LineageView",
+    "MonitoringDaysView",
     "MonitoringView",
     "MultivariateBandView",
     "PendingApprovalView",
@@ -390,6 +392,46 @@ class MonitoringView(View):
     model: str
     version: str | None
     windows: list[WindowView]
+
+
+class DayView(View):
+    """One UTC day of monitored windows, aggregated in SQL (`store.history.MonitorDay`):
+    window counts, mean and extreme values, the widest bands, and per feature the number
+    of windows of each drift status."""
+
+    day: str
+    windows: int
+    first_start: str | None
+    last_end: str | None
+    drifted: int
+    drift_share_mean: Num
+    drift_share_max: Num
+    n_rows: int
+    n_labelled: int
+    performance_metric: str | None
+    performance_mean: Num | None
+    performance_min: Num | None
+    degraded: int
+    estimated_mean: Num | None
+    estimated_lower: Num | None
+    estimated_upper: Num | None
+    estimated_degraded: int
+    multivariate_mean: Num | None
+    multivariate_lower: Num | None
+    multivariate_upper: Num | None
+    multivariate_drifted: int
+    features: dict[str, dict[str, int]]
+
+
+class MonitoringDaysView(View):
+    """The latest `limit` monitored windows of a model (of one version, or all) per UTC
+    day, oldest day first: what a chart of weeks or a year of hourly windows shows."""
+
+    model: str
+    version: str | None
+    limit: int
+    windows: int  # how many windows the days hold (≤ limit)
+    days: list[DayView]
 
 
 class TrafficShareView(View):

@@ -7,9 +7,10 @@ stable: add fields, never rename or remove them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opsloop.core.evidence import GateReportData
 from opsloop.core.summaries import (
@@ -25,6 +26,7 @@ from opsloop.services.view_models import (
     ApprovalView,
     BatchRunView,
     BatchView,
+    DayView,
     DeploymentView,
     EstimatedBandView,
     FeatureWindowView,
@@ -35,6 +37,7 @@ from opsloop.services.view_models import (
     LeaseView,
     LineageView,
     LoadFailureView,
+    MonitoringDaysView,
     MonitoringView,
     MultivariateBandView,
     PendingApprovalView,
@@ -289,6 +292,7 @@ def build_status(
 ) -> StatusView:
     """The whole operational picture of `cfg.model` (`opsloop status`, `GET /api/status`);
     with `prediction_log` (its root folder) also its quarantined batches and journal."""
+    store = cast("StoreReads", _Once(store))
     name = cfg.model
     deployment = store.find_deployment(name)
     registered = store.list_events(name, kinds=["registered"], limit=10_000)
@@ -306,6 +310,7 @@ def build_status(
 
     rollout = store.find_rollout(name)
     last = store.find_last_monitor(name)
+    summary = None if last is None else _status_summary(last.summary)
     runs = store.list_runs(name, limit=5)
     firings = store.list_firings(name)
     from opsloop.lease import agent_lease_name
@@ -355,7 +360,7 @@ def build_status(
             ],
         ),
         last_monitor=None
-        if last is None
+        if last is None or summary is None
         else LastMonitorView(
             ts=_iso(last.ts),
             version=last.version,
@@ -364,15 +369,15 @@ def build_status(
             n_rows=last.n_rows,
             n_labelled=last.n_labelled,
             drift_detected=last.drift_detected,
-            drift_judged=last.summary_model.drift_judged,
+            drift_judged=summary.drift_judged,
             drift_share=last.drift_share,
-            drifted_features=last.summary_model.drifted_features,
-            multivariate=_raw(last.summary_model.multivariate),
+            drifted_features=summary.drifted_features,
+            multivariate=_raw(summary.multivariate),
             performance_metric=last.performance_metric,
             performance_value=last.performance_value,
             performance_degraded=last.performance_degraded,
-            estimated_performance=_raw(last.summary_model.estimated_performance),
-            quality_passed=_quality_passed(last.summary_model),
+            estimated_performance=_raw(summary.estimated_performance),
+            quality_passed=_quality_passed(summary),
             quality_breaches=[
                 QualityBreachView(
                     check=c.check,
@@ -381,11 +386,11 @@ def build_status(
                     expected=c.expected,
                     detail=c.detail,
                 )
-                for c in _breaches(last.summary_model)
+                for c in _breaches(summary)
             ],
             report_path=last.report_path,
-            newly_drifted=last.summary_model.newly_drifted,
-            recovered=last.summary_model.recovered,
+            newly_drifted=summary.newly_drifted,
+            recovered=summary.recovered,
         ),
         pending_approvals=[
             PendingApprovalView(
@@ -434,6 +439,42 @@ def build_status(
         prediction_log=None if prediction_log is None else _log_view(prediction_log, name),
         batch=_batch_view(store, cfg),
     )
+
+
+class _Once:
+    """The reads of one status build, each distinct read made once: a status's ~30 reads
+    repeat a third of themselves (the last window, the firings, the runs, ...) across the
+    parts that need them. It lives for one call: nothing in it can go stale."""
+
+    def __init__(self, store: StoreReads) -> None:
+        self._store = store
+        self._seen: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if not name.startswith(("find_", "list_")):
+            return method
+
+        def once(*args: Any, **kwargs: Any) -> Any:
+            key = repr((name, args, sorted(kwargs.items())))
+            if key not in self._seen:
+                self._seen[key] = method(*args, **kwargs)
+            found = self._seen[key]
+            return list(found) if isinstance(found, list) else found  # a caller's own list
+
+        return once
+
+
+def _status_summary(summary: Mapping[str, Any]) -> MonitorSummary:
+    """The last window's summary as status shows it: its digest (no histograms: a third of
+    the decoding) with the estimated performance and data-quality checks whole."""
+    from opsloop.core.digest import digest
+
+    out = digest(summary)
+    for key in ("estimated_performance", "quality"):
+        if key in summary:
+            out[key] = summary[key]
+    return MonitorSummary.parse(out)
 
 
 def _log_view(root: Path, model: str) -> PredictionLogView:
@@ -548,12 +589,48 @@ def monitor_window_view(r: MonitorResult) -> WindowView:
 
 
 def build_monitoring(
-    store: StoreReads, model: str, *, limit: int = 48, version: str | None = None
+    store: StoreReads,
+    model: str,
+    *,
+    limit: int = 48,
+    version: str | None = None,
+    end_before: datetime | None = None,
 ) -> MonitoringView:
-    """The `limit` latest monitored windows (of one version, or all), oldest first."""
-    results = store.list_monitor_windows(model, version=version, limit=limit, digests=True)
+    """The `limit` latest monitored windows (of one version, or all; ending before
+    `end_before`), oldest first."""
+    results = store.list_monitor_windows(
+        model, version=version, limit=limit, end_before=end_before, digests=True
+    )
     return MonitoringView(
         model=model,
         version=version,
         windows=[monitor_window_view(r) for r in results],
+    )
+
+
+def build_monitoring_days(
+    store: StoreReads,
+    model: str,
+    *,
+    limit: int,
+    version: str | None = None,
+    end_before: datetime | None = None,
+) -> MonitoringDaysView:
+    """The `limit` latest windows (ending before `end_before`) aggregated per day in SQL."""
+    days = store.list_monitor_days(model, version=version, limit=limit, end_before=end_before)
+    return MonitoringDaysView(
+        model=model,
+        version=version,
+        limit=limit,
+        windows=sum(d.windows for d in days),
+        days=[
+            DayView(
+                **{
+                    **{f.name: getattr(d, f.name) for f in dataclasses.fields(d)},
+                    "first_start": _iso(d.first_start),
+                    "last_end": _iso(d.last_end),
+                }
+            )
+            for d in days
+        ],
     )

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from opsloop.core.digest import digest
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
+from opsloop.store.history import MonitorDay, day_queries, days_from_rows
 from opsloop.store.ports import MonitoringRepository
 from opsloop.store.records import MonitorResult, NewEvent, NewMonitorResult
 from opsloop.store.unit import UnitOfWork, new_id
@@ -128,6 +129,24 @@ class MonitoringQueries(UnitOfWork, MonitoringRepository):
             for r in rows:
                 r["summary"] = r["digest"]
         return [_monitor_result(r) for r in reversed(rows)]
+
+    def list_monitor_days(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        limit: int = 100,
+        end_before: datetime | None = None,
+    ) -> list[MonitorDay]:
+        """The `limit` latest windows (as `list_monitor_windows` picks them) aggregated per
+        UTC day in SQL (`opsloop.store.history`), oldest day first."""
+        totals, features, params = day_queries(
+            self.engine.dialect.name, model, version=version, limit=limit, end_before=end_before
+        )
+        with self._read() as conn:
+            rows = [dict(r) for r in conn.exec_driver_sql(totals, tuple(params)).mappings()]
+            found = [dict(r) for r in conn.exec_driver_sql(features, tuple(params)).mappings()]
+        return days_from_rows(rows, found)
 
     def find_previous_monitor(
         self, model: str, version: str | None, window_end: datetime

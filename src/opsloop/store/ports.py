@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any, Protocol
 
+from opsloop.store.history import MonitorDay
 from opsloop.store.records import (
     Approval,
     BatchPublication,
@@ -119,6 +120,14 @@ class MonitoringRepository(Protocol):
         start: datetime | None = None,
         digests: bool = False,
     ) -> list[MonitorResult]: ...
+    def list_monitor_days(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        limit: int = 100,
+        end_before: datetime | None = None,
+    ) -> list[MonitorDay]: ...
     def find_previous_monitor(
         self, model: str, version: str | None, window_end: datetime
     ) -> MonitorResult | None: ...
@@ -309,6 +318,14 @@ class StoreReads(Protocol):
         start: datetime | None = None,
         digests: bool = False,
     ) -> list[MonitorResult]: ...
+    def list_monitor_days(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        limit: int = 100,
+        end_before: datetime | None = None,
+    ) -> list[MonitorDay]: ...
     def find_monitor(self, model: str, result_id: int) -> MonitorResult | None: ...
     def list_deployments(self, model: str, env: str = "production") -> list[Deployment]: ...
     def find_rollout(

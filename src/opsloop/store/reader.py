@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 from opsloop.errors import StoreError
 from opsloop.store._revision import head_revision
 from opsloop.store._util import aware, utc
+from opsloop.store.history import MonitorDay, day_queries, days_from_rows
 from opsloop.store.records import (
     Approval,
     BatchPublication,
@@ -70,8 +72,10 @@ def open_reader(url: str) -> StoreReader | None:
             return None
         import sqlite3
 
-        try:
-            conn: Any = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:  # shared by the dashboard's worker threads: `_rows` takes turns
+            conn: Any = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error:
             return None
         reader = StoreReader(conn, "sqlite")
@@ -103,6 +107,7 @@ class StoreReader:
         self, conn: Any, dialect: str, *, reconnect: Callable[[], Any] | None = None
     ) -> None:
         self._conn = conn
+        self._turn = threading.Lock()  # one statement at a time on the one connection
         self._reconnect = reconnect
         self.dialect = dialect
         self._mark = "?" if dialect == "sqlite" else "%s"
@@ -188,6 +193,19 @@ class StoreReader:
             for r in rows:
                 r["summary"] = r["digest"]
         return [self._record(MonitorResult, r) for r in reversed(rows)]
+
+    def list_monitor_days(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        limit: int = 100,
+        end_before: datetime | None = None,
+    ) -> list[MonitorDay]:
+        totals, features, params = day_queries(
+            self.dialect, model, version=version, limit=limit, end_before=end_before
+        )
+        return days_from_rows(self._rows(totals, params), self._rows(features, params))
 
     def find_rollout(
         self, model: str, env: str = "production", *, at: datetime | None = None
@@ -340,6 +358,10 @@ class StoreReader:
         return self._rows(sql, params)
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with self._turn:
+            return self._rows_now(sql, params)
+
+    def _rows_now(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         if self._reconnect is not None and (self._conn.closed or self._conn.broken):
             with contextlib.suppress(self._error):  # else the query below reports it
                 self._conn = self._reconnect()

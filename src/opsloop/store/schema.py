@@ -97,6 +97,7 @@ monitor_results = sa.Table(
     sa.Column("digest", sa.JSON),
     sa.Index("ix_monitor_model_id", "model", "id"),
     sa.Index("ix_monitor_model_window", "model", "version", "window_end"),
+    sa.Index("ix_monitor_model_end", "model", "window_end", "id"),  # every version, by time
 )
 
 trigger_firings = sa.Table(

@@ -198,6 +198,7 @@ class Cell:
     status: str | None  # a HEAT_COLOURS key; None: not judged in that window
     tip: str  # the cell's tooltip
     href: str | None = None  # a link (e.g. that feature and window's detail)
+    opacity: float | None = None  # lighter for a weaker verdict (an aggregate's share)
 
 
 def heatmap(
@@ -224,10 +225,11 @@ def heatmap(
         )
         for j, c in enumerate(cells[i][: len(columns)]):
             colour = HEAT_COLOURS.get(c.status or "", "#ffffff")
+            shade = "" if c.opacity is None else f' fill-opacity="{c.opacity:.2f}"'
             rect = (
                 f'<rect class="cell" data-status="{escape(c.status or "none")}" '
                 f'x="{label_w + j * w:.1f}" y="{y}" width="{max(w - 1, 1):.1f}" '
-                f'height="{cell - 1}" fill="{colour}"><title>{escape(c.tip)}</title></rect>'
+                f'height="{cell - 1}" fill="{colour}"{shade}><title>{escape(c.tip)}</title></rect>'
             )
             parts.append(rect if c.href is None else f'<a href="{escape(c.href)}">{rect}</a>')
     if columns:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 from opsloop.templates import safe_svg, when
 from opsloop.templates.svg import Cell, Series, heatmap, histogram, line_chart
@@ -14,7 +15,13 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
     from opsloop.core.summaries import FeatureDriftSummary, QualityCheckSummary
-    from opsloop.services.view_models import MonitoringView, StatusView, WindowView
+    from opsloop.services.view_models import (
+        DayView,
+        MonitoringDaysView,
+        MonitoringView,
+        StatusView,
+        WindowView,
+    )
     from opsloop.store.records import Event, MonitorResult
 
 ROLLOUT_KINDS = [
@@ -108,6 +115,40 @@ def next_trigger(status: StatusView) -> str:
 
 
 # ---- monitoring ------------------------------------------------------------------------
+# Up to this many windows a page shows each one; more are aggregated per day in SQL. A week
+# of hourly windows is 168 columns: about the most a 900-pixel heatmap can tell apart.
+PER_WINDOW_MAX = 168
+# At most a month of hourly windows a page (older ones a page back): reading a window's
+# verdicts out of its JSON digest costs SQLite ~0.1 ms a window, so a year at once would
+# take seconds (docs/benchmarks.md, "Dashboard pages").
+MAX_WINDOWS = 24 * 31
+
+
+def older_link(
+    here: str,
+    view: MonitoringView | None,
+    days: MonitoringDaysView | None,
+    n: int,
+    version: str | None,
+) -> str | None:
+    """The link to the `n` windows before the oldest shown (None when there is nothing
+    shown, or fewer than `n` windows: nothing older)."""
+    if view is not None:
+        if len(view.windows) < n:
+            return None
+        oldest = view.windows[0].window_start
+    elif days is not None:
+        if days.windows < n or not days.days:
+            return None
+        oldest = days.days[0].first_start
+    else:
+        return None
+    query = {"windows": str(n), "to": oldest or ""}
+    if version:
+        query["version"] = version
+    return f"{here}?{urlencode(query)}"
+
+
 @dataclass(frozen=True)
 class MonitoringCharts:
     heatmap: Markup | None
@@ -121,9 +162,12 @@ def _label(w: WindowView) -> str:
     return when(w.window_end, "%m-%d %H:%M")
 
 
-def monitoring_charts(view: MonitoringView, prefix: str, drift_share: float) -> MonitoringCharts:
+def monitoring_charts(
+    view: MonitoringView, prefix: str, drift_share: float, keep: str = ""
+) -> MonitoringCharts:
     """The heatmap of drift verdicts (features × windows, each cell linking to that
-    feature and window) and the series over time."""
+    feature and window; `keep`: the page's query, `a=1&`, so the link shows the same
+    windows) and the series over time."""
     windows = view.windows
     if not windows:
         return MonitoringCharts(None, None, None, None, [])
@@ -140,7 +184,7 @@ def monitoring_charts(view: MonitoringView, prefix: str, drift_share: float) -> 
                 Cell(
                     status=status,
                     tip=f"{name} · {label}: {status or 'not judged'}{stat}",
-                    href=f"{prefix}?window={w.id}&feature={name}",
+                    href=f"{prefix}?{keep}window={w.id}&feature={quote(name)}",
                 )
             )
         cells.append(row)
@@ -228,6 +272,116 @@ def monitoring_charts(view: MonitoringView, prefix: str, drift_share: float) -> 
         None if multivariate is None else safe_svg(multivariate),
         features,
     )
+
+
+# a day's cell takes the colour of its worst verdict, darker the more windows had it
+_SEVERITY = ("drifted", "immaterial", "ok", "insufficient_data")
+
+
+def _day_cell(name: str, d: DayView, href: str) -> Cell:
+    counts = d.features.get(name) or {}
+    judged = sum(counts.values())
+    worst = next((s for s in _SEVERITY if counts.get(s)), None)
+    if worst is None:
+        return Cell(status=None, tip=f"{name} · {d.day}: not judged", href=href)
+    share = counts[worst] / judged
+    parts = ", ".join(f"{n} {s}" for s, n in counts.items())
+    return Cell(
+        status=worst,
+        tip=f"{name} · {d.day}: {parts} of {d.windows} windows",
+        href=href,
+        opacity=0.35 + 0.65 * share,
+    )
+
+
+def monitoring_day_charts(
+    view: MonitoringDaysView, prefix: str, drift_share: float
+) -> MonitoringCharts:
+    """The same charts as `monitoring_charts`, one column or point per UTC day: the
+    heatmap's cell has the worst verdict of the day's windows (darker when more windows had
+    it; it links to that day's windows), the lines the day's means (marked when a window
+    of the day was flagged), the bands the day's widest."""
+    days = view.days
+    if not days:
+        return MonitoringCharts(None, None, None, None, [])
+    labels = [d.day for d in days]
+    features = sorted({name for d in days for name in d.features})
+    same = {"version": view.version} if view.version else {}  # that day, the same version
+    links = [
+        f"{prefix}?{urlencode({'windows': 24, 'to': d.last_end or '', **same})}&feature="
+        for d in days
+    ]
+    cells = [
+        [_day_cell(name, d, link + quote(name)) for d, link in zip(days, links, strict=True)]
+        for name in features
+    ]
+    heat = heatmap(features, labels, cells, title="Drift per feature per day")
+    drift = line_chart(
+        labels,
+        [
+            Series(
+                "drift share (day's mean)",
+                [float(d.drift_share_mean) for d in days],
+                "#e07b39",
+                [d.drifted > 0 for d in days],
+            )
+        ],
+        title="Share of features drifted (mean per day)",
+        threshold=drift_share,
+        threshold_label="alert share",
+        span=(0.0, 1.0),
+        width=480,
+    )
+    metric = next((d.performance_metric for d in days if d.performance_metric), None)
+    performance = line_chart(
+        labels,
+        [
+            Series(
+                f"realised {metric or 'performance'} (mean)",
+                [_f(d.performance_mean) for d in days],
+                "#1f5fa8",
+                [d.degraded > 0 for d in days],
+            ),
+            Series(
+                "estimated (CBPE, mean)",
+                [_f(d.estimated_mean) for d in days],
+                "#7a49a5",
+                [d.estimated_degraded > 0 for d in days],
+            ),
+        ],
+        title=f"Performance ({metric or 'no metric'}) per day: realised, estimated, widest band",
+        band=[(_f(d.estimated_lower), _f(d.estimated_upper)) for d in days],
+        bars=[d.n_labelled for d in days],
+        bars_label="labelled rows",
+        width=480,
+    )
+    multivariate = None
+    if any(d.multivariate_mean is not None for d in days):
+        multivariate = line_chart(
+            labels,
+            [
+                Series(
+                    "reconstruction error (mean)",
+                    [_f(d.multivariate_mean) for d in days],
+                    "#2a9d8f",
+                    [d.multivariate_drifted > 0 for d in days],
+                )
+            ],
+            title="Multivariate (PCA reconstruction error) per day and its widest band",
+            band=[(_f(d.multivariate_lower), _f(d.multivariate_upper)) for d in days],
+            width=480,
+        )
+    return MonitoringCharts(
+        safe_svg(heat),
+        safe_svg(drift),
+        safe_svg(performance),
+        None if multivariate is None else safe_svg(multivariate),
+        features,
+    )
+
+
+def _f(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ changes) without a valid session cookie and (403) without the form's CSRF token.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -267,31 +267,47 @@ def create_ui_router(site: UISite) -> APIRouter:
         window: int | None = None,
         feature: str | None = None,
         version: str | None = None,
+        to: str = "",
     ) -> Response:
         def build() -> Response:
             m = site.model(name)
-            n = max(1, min(windows, 2000))
-            view = m.reads.monitoring(limit=n, version=version or None)
-            charts = pages.monitoring_charts(
-                view,
-                f"{base}/models/{quote(name)}/monitoring",
-                float(m.reads.config.monitor.drift.share),
-            )
-            chosen = (
-                window if window is not None else (view.windows[-1].id if view.windows else None)
-            )
+            n = max(1, min(windows, pages.MAX_WINDOWS))
+            until = _instant(to, "to")
+            # windows ending at or before `to` (the store's bound is exclusive)
+            before = None if until is None else until + timedelta(microseconds=1)
+            here = f"{base}/models/{quote(name)}/monitoring"
+            share = float(m.reads.config.monitor.drift.share)
+            days = None
+            if n > pages.PER_WINDOW_MAX:  # long ranges: per day, aggregated in SQL
+                days = m.reads.monitoring_days(limit=n, version=version or None, before=before)
+                view = None
+                charts = pages.monitoring_day_charts(days, here, share)
+            else:
+                view = m.reads.monitoring(limit=n, version=version or None, before=before)
+                same = {"windows": n, "to": to, "version": version}
+                keep = urlencode({k: v for k, v in same.items() if v})
+                charts = pages.monitoring_charts(view, here, share, keep + "&")
+            chosen = window
+            if chosen is None and view is not None and view.windows:
+                chosen = view.windows[-1].id
             detail = None
             if chosen is not None:
                 detail = pages.window_detail(m.reads.monitor_result(chosen), feature)
+            older = pages.older_link(here, view, days, n, version)
             return page(
                 request,
                 "monitoring.html",
                 nav=name,
                 name=name,
                 view=view,
+                days=days,
                 charts=charts,
                 detail=detail,
                 n=n,
+                to=to,
+                older=older,
+                per_window_max=pages.PER_WINDOW_MAX,
+                max_windows=pages.MAX_WINDOWS,
             )
 
         return guarded(request, build)

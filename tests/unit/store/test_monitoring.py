@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from monitor_fixtures import new_result, store_window
 from opsloop.core.digest import digest
 from opsloop.store import OpsStore
+from opsloop.store import schema as t
 from opsloop.store.records import NewEvent, NewMonitorResult
 from store_fixtures import model
 
@@ -154,3 +155,76 @@ def test_a_failing_event_leaves_no_result_and_keeps_the_replaced_one(store: OpsS
         )
     assert store.list_monitor(m) == [first]
     assert [e.summary for e in store.list_events(m)] == ["first"]
+
+
+def test_monitor_days_aggregate_the_latest_windows_per_utc_day_in_sql(store: OpsStore) -> None:
+    """Per-day totals, means, widest bands and per-feature verdict counts, hand-computed;
+    a window stored without a digest is read from its summary; `limit`, `version` and
+    `end_before` pick the windows as `list_monitor_windows` does."""
+    from monitor_fixtures import feature
+    from monitor_fixtures import summary as make_summary
+
+    m = model()
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def record(hour: int, version: str, features: list, perf: float, extras: bool) -> None:
+        s = make_summary(hour, features, perf=perf, extras=extras)
+        store_window(
+            store,
+            model=m,
+            version=version,
+            window_start=t0 + timedelta(hours=hour),
+            window_end=t0 + timedelta(hours=hour + 1),
+            n_rows=500,
+            n_labelled=100 + hour,
+            drift_detected=s["drift"]["detected"],
+            drift_share=s["drift"]["share"],
+            performance_metric="roc_auc",
+            performance_value=perf,
+            performance_degraded=perf < 0.75,
+            report_path=None,
+            summary=s,
+        )
+
+    record(22, "1", [feature("x", 0.3, drifted=True), feature("y", 0.01)], 0.8, True)
+    record(23, "1", [feature("x", 0.01), feature("y", 0.1, status="immaterial")], 0.7, False)
+    record(24, "2", [feature("x", 0.3, drifted=True)], 0.9, True)
+    record(25, "2", [feature("x", 0.01)], 0.6, False)
+    with store.engine.begin() as conn:  # the newest stored before digests existed
+        c = t.monitor_results.c
+        newest = conn.execute(sa.select(sa.func.max(c.id)).where(c.model == m)).scalar()
+        conn.execute(t.monitor_results.update().where(c.id == newest).values(digest=None))
+
+    first, second = store.list_monitor_days(m)
+    assert (first.day, first.windows, second.day, second.windows) == (
+        "2026-05-01",
+        2,
+        "2026-05-02",
+        2,
+    )
+    assert first.first_start == t0 + timedelta(hours=22)
+    assert first.last_end == t0 + timedelta(hours=24)
+    assert (first.drifted, first.drift_share_max) == (1, 0.5)
+    assert first.drift_share_mean == pytest.approx(0.25)
+    assert (first.n_rows, first.n_labelled, first.degraded) == (1000, 100 + 22 + 100 + 23, 1)
+    assert first.performance_mean == pytest.approx(0.75)
+    assert first.performance_min == pytest.approx(0.7)
+    assert first.performance_metric == "roc_auc"
+    assert (first.estimated_mean, first.estimated_lower, first.estimated_upper) == (
+        pytest.approx(0.78),
+        pytest.approx(0.76),
+        pytest.approx(0.9),
+    )
+    assert (first.multivariate_mean, first.multivariate_drifted) == (pytest.approx(1.2), 1)
+    assert first.features == {"x": {"drifted": 1, "ok": 1}, "y": {"immaterial": 1, "ok": 1}}
+    # the second day: one window from its digest, one from its summary (no digest)
+    assert second.features == {"x": {"drifted": 1, "ok": 1}}
+    assert (second.drifted, second.drift_share_max, second.degraded) == (1, 1.0, 1)
+    assert second.performance_mean == pytest.approx(0.75)
+
+    latest = store.list_monitor_days(m, limit=1)
+    assert [(d.day, d.windows, d.features) for d in latest] == [("2026-05-02", 1, {"x": {"ok": 1}})]
+    assert [d.windows for d in store.list_monitor_days(m, version="1")] == [2]
+    older = store.list_monitor_days(m, end_before=t0 + timedelta(hours=25, minutes=1))
+    assert [(d.day, d.windows) for d in older] == [("2026-05-01", 2), ("2026-05-02", 1)]
+    assert store.list_monitor_days(model()) == []

@@ -143,3 +143,72 @@ def test_dora_page_and_as_of_view_show_the_services_figures(project: Project) ->
         in c.get(f"/ui/models/{project.name}/deployment", params={"at": before}).text
     )
     assert c.get("/ui/dora?since=soon").status_code == 400
+
+
+def test_monitoring_shows_each_window_up_to_a_week_then_days_and_pages_back() -> None:
+    """Up to PER_WINDOW_MAX windows one column each; more aggregated per day (in SQL) and
+    said so; at most MAX_WINDOWS a page; the older link shows the windows before."""
+    from datetime import UTC, datetime, timedelta
+
+    from monitor_fixtures import feature, store_window
+    from monitor_fixtures import summary as make_summary
+    from opsloop.config import ProjectConfig
+    from opsloop.services import ReadService
+    from opsloop.store import OpsStore
+    from opsloop.ui import UIModel, UISite
+    from opsloop.ui.pages import MAX_WINDOWS, PER_WINDOW_MAX
+
+    store = OpsStore("sqlite://")
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    hours = PER_WINDOW_MAX + 48  # 9 days: 216 windows
+    for h in range(hours):
+        s = make_summary(h, [feature("x", 0.3, drifted=h % 24 == 0), feature("y", 0.01)])
+        store_window(
+            store,
+            model="m",
+            version="1",
+            window_start=t0 + timedelta(hours=h),
+            window_end=t0 + timedelta(hours=h + 1),
+            n_rows=500,
+            n_labelled=200,
+            drift_detected=s["drift"]["detected"],
+            drift_share=s["drift"]["share"],
+            performance_metric="roc_auc",
+            performance_value=0.8,
+            performance_degraded=False,
+            report_path=None,
+            summary=s,
+        )
+    cfg = ProjectConfig(model="m", target="y", id_column="id", time_column="ts")
+    site = UISite([UIModel(ReadService(store, cfg))], public_read=True)
+    c = TestClient(create_ui_app(site), follow_redirects=False)
+    url = "/ui/models/m/monitoring"
+
+    week = c.get(f"{url}?windows={PER_WINDOW_MAX}").text
+    assert 'data-per="window"' in week and f'data-columns="{PER_WINDOW_MAX}"' in week
+    older = re.search(r'href="([^"]+)" id="older"', week)
+    assert older, "a full page links to the windows before it"
+    back = c.get(older.group(1).replace("&amp;", "&")).text
+    assert 'data-per="window"' in back and 'data-columns="48"' in back  # the 48 left
+    assert 'id="older"' not in back  # nothing older
+
+    days = c.get(f"{url}?windows={hours}").text
+    assert 'data-per="day"' in days and "aggregated per day" in days
+    assert 'data-columns="9"' in days and 'data-rows="2"' in days
+    # x drifted in the first window of each day: every day's x cell is drifted, pale
+    assert days.count('data-status="drifted"') == 9
+    assert "x · 2026-05-01: 1 drifted, 23 ok of 24 windows" in days
+    assert 'data-series="2"' in days  # realised and estimated performance per day
+    first_day = re.search(r'<a href="([^"]+)"><rect class="cell"', days)
+    assert first_day, "a day's cell links to that day's windows"
+    day = c.get(first_day.group(1).replace("&amp;", "&")).text
+    assert 'data-per="window"' in day and 'data-columns="24"' in day
+    assert "2026-05-01 00:00 → 2026-05-02 00:00" in day
+    cell = re.search(r'<a href="([^"]+)"><rect class="cell"', day)
+    assert cell and "windows=24&amp;to=" in cell.group(1)  # a window's link keeps the page
+    detail = c.get(cell.group(1).replace("&amp;", "&")).text
+    assert 'data-columns="24"' in detail and 'id="window"' in detail
+    capped = c.get(f"{url}?windows={MAX_WINDOWS * 10}").text
+    assert f'value="{MAX_WINDOWS}"' in capped
+    assert c.get(f"{url}?to=yesterday").status_code == 400
+    store.close()
