@@ -162,10 +162,15 @@ def create_ui_router(site: UISite) -> APIRouter:
 
     # ---- pages -------------------------------------------------------------------------
     @router.get("/")
-    def overview(request: Request) -> Response:
+    def overview(request: Request, since: str = "90d") -> Response:
         def build() -> Response:
+            from opsloop.data.window import parse_instant
+
             rows = [pages.overview_row(m.reads.status()) for m in site.models]
-            return page(request, "overview.html", rows=rows, nav="overview")
+            dora = site.models[0].reads.dora(since=parse_instant(since or "90d", "since"))
+            return page(
+                request, "overview.html", rows=rows, nav="overview", dora=dora, since=since
+            )
 
         return guarded(request, build)
 

@@ -143,6 +143,11 @@ def test_dora_page_and_as_of_view_show_the_services_figures(project: Project) ->
         in c.get(f"/ui/models/{project.name}/deployment", params={"at": before}).text
     )
     assert c.get("/ui/dora?since=soon").status_code == 400
+    overview = c.get("/ui/?since=1d").text  # DORA per model and overall on the overview
+    table = overview[overview.index('id="overview-dora"') :]
+    assert f'data-field="promotions">{dora.overall.promotions}<' in table
+    assert f'<tr data-model="{project.name}">' in table
+    assert c.get("/ui/?since=soon").status_code == 400
 
 
 def test_monitoring_shows_each_window_up_to_a_week_then_days_and_pages_back() -> None:
