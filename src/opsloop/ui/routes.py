@@ -168,9 +168,7 @@ def create_ui_router(site: UISite) -> APIRouter:
 
             rows = [pages.overview_row(m.reads.status()) for m in site.models]
             dora = site.models[0].reads.dora(since=parse_instant(since or "90d", "since"))
-            return page(
-                request, "overview.html", rows=rows, nav="overview", dora=dora, since=since
-            )
+            return page(request, "overview.html", rows=rows, nav="overview", dora=dora, since=since)
 
         return guarded(request, build)
 
