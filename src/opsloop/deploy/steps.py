@@ -18,6 +18,7 @@ from typing import Any
 from opsloop.deploy.analysis import Analysis, analyse
 from opsloop.deploy.machine import end_rollout
 from opsloop.faults import crash_point
+from opsloop.redact import exception_line
 from opsloop.runtime import Runtime
 from opsloop.store.records import Rollout
 
@@ -131,8 +132,8 @@ class RolloutController:
         while not self._stop.wait(self.interval):
             try:
                 advance(self.rt)
-            except Exception:
-                log.exception("rollout controller step failed; will retry")
+            except Exception as exc:  # one line: the ops store down would repeat a traceback
+                log.warning("rollout controller step failed, will retry: %s", exception_line(exc))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="opsloop-rollouts", daemon=True)
