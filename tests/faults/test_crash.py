@@ -5,9 +5,10 @@
 version per completed training, one promotion). docs/reliability.md, "Crash harness".
 
 Each case starts from a small state built in process (nothing, or version 1 deployed and
-version 2 waiting for approval), kills one CLI command at its point, then recovers the way an
-operator would: `opsloop agent --once` (reconciler, crashed-run recovery, resume) and the
-command again.
+version 2 waiting for approval, ...), kills one CLI command at its point, then recovers the
+way an operator would: one agent tick once what the dead process held is given up
+(reconcilers, crashed-run recovery and resume, unfinished batch runs — run in this process:
+`Project.tick` is what `opsloop agent --once` runs) and the command again.
 """
 
 from __future__ import annotations
