@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -61,3 +67,36 @@ def read_prediction_log(project_root: Path, model: str = "tiny") -> pd.DataFrame
     """Every row a server logged for `model` under the project's embedded-default log."""
     files = list((project_root / ".opsloop" / "predictions").glob(f"model={model}/*/*/*.parquet"))
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+@contextmanager
+def server(root: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
+    """A real `opsloop serve` of the project at `root`, ready, and a client for it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        wait_for(lambda: client.get("/v2/health/ready").status_code == 200)
+        yield proc, client
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=60)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, -signal.SIGTERM), err.decode()
+    return err.decode()
+
+
+def predict(client: httpx.Client, pid: str) -> httpx.Response:
+    record = {"row_id": pid, "x1": 0.3, "x2": -0.2, "color": "red"}
+    return client.post("/predict", json={"records": [record]})

@@ -37,6 +37,17 @@ POINTS: dict[str, str] = {
     "rollout.after_advance": "a canary step advanced (new share committed), the tick not done",
     "rollout.after_promote_commit": "a rollout's promotion committed, the alias not yet moved",
     "agent.tick_leased": "an agent tick holding the agent lease, before any work",
+    "reject.after_record": "a rejection committed (and mirrored as a tag), the rollback, "
+    "rollout abort or challenger alias not yet done",
+    "expiry.after_record": "a pending approval expired (recorded as rejected), the "
+    "challenger alias not yet dropped",
+    "batch.before_record": "batch prediction: every row scored into hidden files, nothing "
+    "recorded or visible",
+    "batch.after_record": "batch prediction: the run recorded (its commit point), the output "
+    "folder and log files not yet renamed into place",
+    "batch.before_publish": "batch prediction: the run recorded and in place, not yet published",
+    "batch.after_publish": "batch prediction: the publication committed, `current.json` not "
+    "yet rewritten",
 }
 
 

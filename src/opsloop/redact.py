@@ -75,3 +75,10 @@ def install_log_redaction() -> None:
     for handler in handlers:
         if _FILTER not in handler.filters:
             handler.addFilter(_FILTER)
+
+
+def exception_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line for a log, credentials masked (a driver's error text
+    carries its connection URL and spans lines)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return redact(f"{type(exc).__name__}: {first}")[:limit]

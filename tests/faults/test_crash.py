@@ -5,9 +5,10 @@
 version per completed training, one promotion). docs/reliability.md, "Crash harness".
 
 Each case starts from a small state built in process (nothing, or version 1 deployed and
-version 2 waiting for approval), kills one CLI command at its point, then recovers the way an
-operator would: `opsloop agent --once` (reconciler, crashed-run recovery, resume) and the
-command again.
+version 2 waiting for approval, ...), kills one CLI command at its point, then recovers the
+way an operator would: one agent tick once what the dead process held is given up
+(reconcilers, crashed-run recovery and resume, unfinished batch runs — run in this process:
+`Project.tick` is what `opsloop agent --once` runs) and the command again.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from opsloop.core.aliases import CHAMPION
+from opsloop.errors import StateError
 from opsloop.faults import ENV, POINTS
-from opsloop.lease import agent_lease_name
+from opsloop.lease import agent_lease_name, training_lease_name
 from opsloop.project import Project
 from opsloop.store.records import ServeStat
 from store_fixtures import POSTGRES
@@ -96,11 +98,35 @@ def _refused(proc: subprocess.CompletedProcess[str], words: str) -> None:
     assert words in proc.stdout + proc.stderr
 
 
+def _dead_until(p: Project) -> datetime | None:
+    """When what the killed process held is given up: its leases (agent, training slot)
+    expired and its running pipeline runs' heartbeats timed out (None: it held nothing)."""
+    times = [
+        lease.expires
+        for name in (agent_lease_name(p.name), training_lease_name(p.name))
+        if (lease := p.store.find_lease(name)) is not None
+    ]
+    times += [
+        (r.heartbeat or r.started) + timedelta(seconds=TIMEOUT)
+        for r in p.store.list_runs(p.name, limit=1000)
+        if r.status == "running"
+    ]
+    return max(times, default=None)
+
+
 def _recover(root: Path) -> None:
     """What an operator (or the running agent) does after a crash: once the heartbeat timed
-    out and the dead lease expired, one agent tick."""
-    time.sleep(max(TIMEOUT, LEASE_TTL) + 0.3)
-    _ok(_cli(root, "agent", "--once"))
+    out and the dead lease expired, one agent tick — in this process (`Project.tick` is
+    what `opsloop agent --once` runs; a CLI process would add its imports, seconds a case).
+    A killed command that held nothing is recovered at once."""
+    p = Project(root)
+    try:
+        until = _dead_until(p)
+        if until is not None:
+            time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.3)
+        p.tick()
+    finally:
+        p.store.close()
 
 
 OPENED: list[Project] = []
@@ -140,6 +166,7 @@ class Case:
     setup: str  # "fresh" | "pending" (v1 deployed, v2 pending) | "canary" (v2 rolling out)
     command: tuple[str, ...]
     verify: Callable[[Path], None]
+    prepare: Callable[[Path], None] | None = None  # on the restored state, before the kill
 
 
 def _after_training(root: Path) -> None:
@@ -231,6 +258,144 @@ def _after_tick(root: Path) -> None:
     assert [d.version for d in p.store.list_deployments(p.name)] == ["1"]
 
 
+def _after_reject(root: Path) -> None:
+    """Killed after the rejection of the champion committed, before its rollback: version 2
+    stays the (consistent) champion until `reject` is repeated, which completes the
+    rollback without recording a second decision; a third `reject` is refused."""
+    _recover(root)
+    p = _v2_deployed_once(root)
+    assert p.store.find_approval(p.name, "2").status == "rejected"
+    p.reject("2")  # in process: the CLI's refusals are checked by the other cases
+    p = check_consistent(root)
+    assert [d.version for d in p.store.list_deployments(p.name)] == ["1", "2", "1"]
+    rejected = p.store.list_events(p.name, kinds=["rejected"], limit=100)
+    assert [e.version for e in rejected] == ["2"]  # one decision, not overwritten
+    with pytest.raises(StateError, match="already rejected"):
+        p.reject("2")
+    check_consistent(root)
+
+
+def _expiring(root: Path) -> None:
+    """The pending approval of version 2 expires at the next tick."""
+    yaml = (root / "opsloop.yaml").read_text()
+    (root / "opsloop.yaml").write_text(
+        yaml.replace("approval: manual}", "approval: manual, approval_expiry: 1s}")
+    )
+
+
+def _after_expiry(root: Path) -> None:
+    """Killed after the expiry committed, with the challenger alias still on the expired
+    version: the next tick's reconciler drops it (an `alias_repaired` event); the expiry is
+    recorded once and an approval of the expired version is refused."""
+    from opsloop.core.aliases import CHALLENGER
+    from opsloop.deploy.approvals import EXPIRY_ACTOR
+
+    p = Project(root)
+    OPENED.append(p)
+    assert p.registry.find_alias(p.name, CHALLENGER) is not None  # still on 2
+    _recover(root)
+    p = check_consistent(root)
+    assert p.registry.find_alias(p.name, CHALLENGER) is None
+    rejected = p.store.list_events(p.name, kinds=["rejected"], limit=100)
+    assert [(e.version, e.actor) for e in rejected] == [("2", EXPIRY_ACTOR)]
+    repaired = p.store.list_events(p.name, kinds=["alias_repaired"], limit=100)
+    assert [e.version for e in repaired] == ["2"]
+    with pytest.raises(StateError, match="was rejected"):
+        p.approve("2")
+    assert [d.version for d in check_consistent(root).store.list_deployments(p.name)] == ["1"]
+
+
+PREDICT = ("predict", "tiny", "--input", "data/history.parquet", "--output", "out", "--publish")
+
+
+@dataclass(frozen=True)
+class BatchState:
+    succeeded: list[str]  # run ids
+    visible: list[str]  # run folders readers can see
+    log_rows: int  # rows in the visible prediction-log files
+    published: str | None  # the store's current run
+    manifest: str | None  # current.json's run
+
+
+def _batch(root: Path) -> BatchState:
+    """The batch output as the ops store, a reader of the folder and the prediction log see
+    it."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    p = Project(root)
+    OPENED.append(p)
+    runs = p.store.list_batch_runs(p.name, limit=100)
+    publication = p.store.find_published_batch(p.name)
+    out = root / "out"
+    manifest = out / "current.json"
+    log = [f for f in p.paths.predictions.rglob("*.parquet") if not f.name.startswith(".")]
+    return BatchState(
+        succeeded=[r.run_id for r in runs if r.status == "succeeded"],
+        visible=sorted(d.name for d in out.glob("run=*")) if out.exists() else [],
+        log_rows=sum(pq.ParquetFile(f).metadata.num_rows for f in log),
+        published=None if publication is None else publication.run_id,
+        manifest=json.loads(manifest.read_text())["run_id"] if manifest.exists() else None,
+    )
+
+
+ROWS = 600  # data/history.parquet
+
+
+def _batch_project(root: Path) -> Project:
+    p = Project(root)
+    OPENED.append(p)
+    return p
+
+
+def _done_once(root: Path) -> BatchState:
+    """One succeeded run, visible, published (store = manifest), its rows logged once."""
+    b = _batch(root)
+    assert len(b.succeeded) == 1 and b.visible == [f"run={b.succeeded[0]}"], b
+    assert b.log_rows == ROWS and b.published == b.manifest == b.succeeded[0], b
+    check_consistent(root)
+    return b
+
+
+def _after_batch_before_record(root: Path) -> None:
+    """Nothing recorded, nothing visible (hidden files only): rerunning scores once."""
+    _recover(root)
+    assert _batch(root) == BatchState([], [], 0, None, None)
+    p = Project(root)
+    OPENED.append(p)
+    p.predict(str(root / "data" / "history.parquet"), root / "out", publish=True)  # the rerun
+    _done_once(root)
+
+
+def _after_batch_record(root: Path) -> None:
+    """The run recorded, its files hidden: the next tick renames them into place (its rows
+    reach the log once); publishing it is the operator's step left."""
+    before = _batch(root)
+    assert len(before.succeeded) == 1 and before.visible == [] and before.log_rows == 0
+    _recover(root)
+    after = _batch(root)
+    assert after.visible == [f"run={before.succeeded[0]}"] and after.log_rows == ROWS, after
+    _batch_project(root).publish_batch(before.succeeded[0])
+    _done_once(root)
+
+
+def _after_batch_before_publish(root: Path) -> None:
+    _recover(root)
+    b = _batch(root)
+    assert len(b.succeeded) == 1 and b.log_rows == ROWS and b.published is None, b
+    _batch_project(root).publish_batch(b.succeeded[0])
+    _done_once(root)
+
+
+def _after_batch_publish(root: Path) -> None:
+    """The publication committed, `current.json` not written: the next tick writes it."""
+    b = _batch(root)
+    assert b.published == b.succeeded[0] and b.manifest is None, b
+    _recover(root)
+    _done_once(root)
+
+
 TRAIN = ("train",)
 CASES = [
     Case("train.after_load", "fresh", TRAIN, _after_training),
@@ -256,10 +421,22 @@ CASES = [
         _after_rollout_promote,
     ),
     Case("agent.tick_leased", "pending", ("agent", "--once"), _after_tick),
+    Case("reject.after_record", "deployed2", ("reject", "tiny", "2"), _after_reject),
+    Case("expiry.after_record", "pending", ("agent", "--once"), _after_expiry, _expiring),
+    Case("batch.before_record", "pending", PREDICT, _after_batch_before_record),
+    Case("batch.after_record", "pending", PREDICT, _after_batch_record),
+    Case("batch.before_publish", "pending", PREDICT, _after_batch_before_publish),
+    Case("batch.after_publish", "pending", PREDICT, _after_batch_publish),
 ]
 BY_POINT = {c.point: c for c in CASES}
 # the subset also run on PostgreSQL: the ops-store commit points
-POSTGRES_POINTS = ["train.after_mlflow_register", "promote.after_commit", "rollback.after_commit"]
+POSTGRES_POINTS = [
+    "train.after_mlflow_register",
+    "promote.after_commit",
+    "rollback.after_commit",
+    "reject.after_record",
+    "batch.after_record",
+]
 
 
 def test_every_crash_point_is_exercised() -> None:
@@ -354,6 +531,8 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
 def test_crash_sqlite(point: str, snapshots: Snapshots) -> None:
     case = BY_POINT[point]
     root = snapshots.restore(case.setup)
+    if case.prepare is not None:
+        case.prepare(root)
     _killed(_cli(root, *case.command, crash_at=case.point))
     case.verify(root)
 
@@ -368,5 +547,7 @@ def test_crash_postgres(point: str, pg: str, tmp_path: Path) -> None:
     case = BY_POINT[point]
     root = tmp_path / "p"
     _setup(root, case.setup, pg)
+    if case.prepare is not None:
+        case.prepare(root)
     _killed(_cli(root, *case.command, crash_at=case.point))
     case.verify(root)

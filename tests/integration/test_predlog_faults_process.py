@@ -7,19 +7,12 @@ answered."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from opsloop.project import Project
-from serve_fixtures import free_port, read_prediction_log, wait_for
+from serve_fixtures import predict, read_prediction_log, server, stop, wait_for
 from tinyproject import write_tiny_project
 
 pytestmark = pytest.mark.slow
@@ -40,38 +33,6 @@ def configure(root: Path, serve_yaml: str) -> None:
         import shutil
 
         shutil.rmtree(log)
-
-
-@contextmanager
-def server(root: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "opsloop", "serve", "-p", str(root), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        wait_for(lambda: client.get("/v2/health/ready").status_code == 200)
-        yield proc, client
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=60)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, -signal.SIGTERM), err.decode()
-    return err.decode()
-
-
-def predict(client: httpx.Client, pid: str) -> httpx.Response:
-    record = {"row_id": pid, "x1": 0.3, "x2": -0.2, "color": "red"}
-    return client.post("/predict", json={"records": [record]})
 
 
 def test_a_surrogate_request_then_50_good_ones_all_logged(trained: Path) -> None:

@@ -9,11 +9,14 @@ memory, into a run folder and the prediction log, recorded in the ops store.
 3. DuckDB streams it as Arrow record batches (`fetch_record_batch`); each is scored
    (`scoring.py`: the compiled path when verified) and written to the run folder and the
    prediction log (`sinks.py`), both hidden until the end: memory stays flat in rows.
-4. At the end the run folder is renamed into place, then the log files, then the run is
-   recorded (`batch_runs` + a `batch_predicted` event: rows, version, input fingerprint,
-   output, seconds, rows/s) and, with `publish`, made the current output (`publish.py`).
-   A failure removes what was written and records the run as failed (`batch_failed`); a
-   killed process leaves only hidden temporary files, which no reader lists.
+4. At the end the run is recorded (`batch_runs` + a `batch_predicted` event: rows,
+   version, input fingerprint, output, seconds, rows/s, and the renames still to do) — the
+   run's commit point — then the run folder and the log files are renamed into place and,
+   with `publish`, the run is made the current output (`publish.py`). A failure removes
+   what was written and records the run as failed (`batch_failed`). A process killed
+   before the record leaves only hidden temporary files, which no reader lists (a rerun
+   scores the input again: its rows reach the log once); killed after it, the renames are
+   finished by the next agent tick or batch prediction (`recover.py`).
 
 Output rows: the id column, the time column (UTC), `prediction`, `score` (the positive
 class's probability for binary classification, else null), `model`, `version`, `run_id`.
@@ -35,11 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsloop.batch.contract import check_input
+from opsloop.batch.recover import finish_recorded
 from opsloop.batch.score import BATCH_ROUTE
 from opsloop.batch.scoring import ArrowScorer, scorer_for
-from opsloop.batch.sinks import LogSink, RunFolder
+from opsloop.batch.sinks import LogSink, RunFolder, apply_renames
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
+from opsloop.faults import crash_point
 from opsloop.store.records import BatchPublication, BatchRun, NewBatchRun, NewEvent
 
 if TYPE_CHECKING:
@@ -157,6 +162,9 @@ class _Job:
     scorer: ArrowScorer
     folder: RunFolder
     log: LogSink
+    actor: str
+    batch_rows: int
+    alias: str | None
 
     def write(self, batch: pa.RecordBatch, answered: datetime) -> None:
         import pyarrow as pa
@@ -224,6 +232,7 @@ def run_predict(
             "the batch size must be a positive number of rows", got=str(batch_rows)
         )
     who = actor or rt.actor
+    finish_recorded(rt)  # a run killed after its record: make its files visible first
     chosen = resolve_version(rt, version, alias)
     started = rt.now()
     t0 = time.perf_counter()
@@ -253,6 +262,9 @@ def run_predict(
             scorer_for(model, tags),
             RunFolder(out_root, run_id),
             LogSink(Path(rt_log_root(rt)), rt.model),
+            who,
+            batch_rows,
+            alias,
         )
         total = _parquet_rows(found)
         wanted = [cfg.id_column, cfg.time_column, *model.feature_names]
@@ -272,8 +284,9 @@ def run_predict(
             done += batch.num_rows
             if on_rows is not None:
                 on_rows(done, total)
-        final = job.folder.commit()
-        job.log.commit()
+        renames = job.folder.close() + job.log.close()
+        crash_point("batch.before_record")
+        recorded = rt.store.record_batch_run(*_succeeded(job, found, done, started, t0, renames))
     except BaseException as exc:
         if job is not None:
             job.folder.discard()
@@ -282,38 +295,60 @@ def run_predict(
         raise
     finally:
         con.close()
+    crash_point("batch.after_record")
+    apply_renames(renames)
+    publication = None
+    if publish:
+        from opsloop.batch.publish import publish_run
+
+        crash_point("batch.before_publish")
+        publication = publish_run(rt, run_id, actor=who)
+    return PredictResult(recorded, job.scorer.path, job.scorer.reason, job.log.rows, publication)
+
+
+def _succeeded(
+    job: _Job,
+    found: Source,
+    done: int,
+    started: datetime,
+    t0: float,
+    renames: list[tuple[str, str]],
+) -> tuple[NewBatchRun, list[NewEvent]]:
+    """The succeeded run and its `batch_predicted` event, with the renames still to do."""
+    rt = job.rt
     seconds = time.perf_counter() - t0
     run = NewBatchRun(
-        run_id=run_id,
+        run_id=job.run_id,
         model=rt.model,
-        version=chosen,
+        version=job.version,
         status="succeeded",
         started=started,
         finished=rt.now(),
         rows=done,
         input=found.label,
         input_fingerprint=fingerprint(found),
-        output=str(final),
+        output=str(job.folder.final),
         seconds=seconds,
         details={
             "inference": job.scorer.path,
             "inference_reason": job.scorer.reason,
             "files": job.folder.files,
             "log_rows": job.log.rows,
-            "batch_rows": batch_rows,
-            "alias": alias,
+            "batch_rows": job.batch_rows,
+            "alias": job.alias,
+            "renames": [list(r) for r in renames],
         },
     )
     rate = done / seconds if seconds > 0 else 0.0
     event = NewEvent(
         "batch_predicted",
         rt.model,
-        chosen,
-        f"{done} rows scored by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
+        job.version,
+        f"{done} rows scored by version {job.version} in {seconds:.1f} s ({rate:,.0f} rows/s)",
         {
-            "run_id": run_id,
+            "run_id": job.run_id,
             "rows": done,
-            "version": chosen,
+            "version": job.version,
             "input": found.label,
             "input_fingerprint": run.input_fingerprint,
             "output": run.output,
@@ -321,15 +356,9 @@ def run_predict(
             "rows_per_second": rate,
             "inference": job.scorer.path,
         },
-        who,
+        job.actor,
     )
-    recorded = rt.store.record_batch_run(run, [event])
-    publication = None
-    if publish:
-        from opsloop.batch.publish import publish_run
-
-        publication = publish_run(rt, run_id, actor=who)
-    return PredictResult(recorded, job.scorer.path, job.scorer.reason, job.log.rows, publication)
+    return run, [event]
 
 
 def project_path(rt: Runtime, text: str) -> str:

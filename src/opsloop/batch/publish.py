@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opsloop.errors import NotFoundError, StateError
+from opsloop.faults import crash_point
 from opsloop.store.records import BatchPublication, BatchRun
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def publish_run(
 ) -> BatchPublication:
     """Make `run_id` the model's current batch output (store pointer, then manifest)."""
     publication = rt.store.publish_batch(rt.model, run_id, actor=actor or rt.actor, reason=reason)
+    crash_point("batch.after_publish")  # the next tick or prediction writes the manifest
     write_manifest(rt.store.get_batch_run(rt.model, run_id), publication)
     return publication
 

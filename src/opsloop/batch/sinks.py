@@ -1,5 +1,12 @@
 """Where a batch prediction's rows go, streamed batch by batch and made visible only at the
-end (`commit`); `discard` removes every trace of a failed run.
+end; `discard` removes every trace of a failed run.
+
+`close` finishes the files under their hidden names and returns the renames that make them
+visible (`Rename`); the run records them in the ops store first — the run's commit point —
+and then applies them (`apply_renames`). A process killed between the two leaves a recorded
+run whose renames are still to do: `batch.recover.finish_recorded` (every agent tick, every
+batch prediction) applies them, so the run's rows reach the prediction log exactly once —
+a run killed before its record left only hidden files, which no reader lists.
 
 - `RunFolder`: the output, Parquet files under ``<output>/.run=<id>.tmp/`` renamed to
   ``<output>/run=<id>/`` in one step (a new file every `rows_per_file` rows).
@@ -26,6 +33,20 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 ROWS_PER_FILE = 2_000_000
+
+# (hidden path, visible path): applied by `os.replace`, so each is all or nothing
+Rename = tuple[str, str]
+
+
+def apply_renames(renames: list[Rename]) -> int:
+    """Apply the renames still to do (a hidden path that no longer exists was applied
+    already); the number applied."""
+    done = 0
+    for hidden, visible in renames:
+        if os.path.exists(hidden):
+            os.replace(hidden, visible)
+            done += 1
+    return done
 
 
 class _Writer:
@@ -75,14 +96,14 @@ class RunFolder:
         self._writer = _Writer(self.tmp / f"part-{self.files:05d}.parquet")
         self.files += 1
 
-    def commit(self) -> Path:
-        """Close the files and rename the folder into place (an empty run gets an empty
-        folder)."""
+    def close(self) -> list[Rename]:
+        """Close the files (an empty run gets an empty folder); the rename that makes the
+        folder visible."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
         self.tmp.mkdir(parents=True, exist_ok=True)
-        os.replace(self.tmp, self.final)
-        return self.final
+        return [(str(self.tmp), str(self.final))]
 
     def discard(self) -> None:
         if self._writer is not None:
@@ -110,15 +131,14 @@ class LogSink:
         writer.write(table)
         self.rows += table.num_rows
 
-    def commit(self) -> list[Path]:
-        done = []
+    def close(self) -> list[Rename]:
+        """Close the files; the renames that make them visible (one per partition)."""
+        renames = []
         for writer in self._writers.values():
             writer.close()
             final = writer.path.with_name(writer.path.name.removeprefix(".").removesuffix(".tmp"))
-            os.replace(writer.path, final)
-            done.append(final)
-        self._writers.clear()
-        return done
+            renames.append((str(writer.path), str(final)))
+        return renames
 
     def discard(self) -> None:
         for writer in self._writers.values():

@@ -13,6 +13,7 @@ from datetime import datetime
 from types import EllipsisType
 
 from opsloop.config import format_duration
+from opsloop.core.aliases import CHALLENGER
 from opsloop.deploy.machine import abort, deploy, drop_challenger, rollback, rollback_target
 from opsloop.errors import StateError
 from opsloop.faults import crash_point
@@ -33,12 +34,14 @@ def record_approval(
     comment: str = "",
     evidence: dict[str, object] | None = None,
     decided_on: Approval | EllipsisType | None = ...,
+    point: str = "approve.after_record",
 ) -> Approval:
     """Record an approval status in the ops store (the source of truth, with an event) and
     mirror it as the version tag `opsloop.approval`, so MLflow users see it too: JSON
     `{"decision", "actor", "ts", "comment"}` (`approval_tag`). `decided_on` is the
     compare-and-set: the approval this decision was taken on (None: none yet); if another
-    decision was recorded since, a StateError names it and nothing is written."""
+    decision was recorded since, a StateError names it and nothing is written. `point` is
+    the crash point after the record (`opsloop.faults`)."""
     expected: int | EllipsisType | None = (
         decided_on if decided_on is ... or decided_on is None else decided_on.id
     )
@@ -52,7 +55,7 @@ def record_approval(
         expected_id=expected,
     )
     rt.registry.set_tag(rt.model, version, APPROVAL_TAG, approval_tag(approval))
-    crash_point("approve.after_record")
+    crash_point(point)
     if status == "rejected":  # rejected or expired: no longer under evaluation
         drop_challenger(rt.registry, rt.model, version)
     return approval
@@ -135,6 +138,8 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     rt.registry.get_version(rt.model, version)
     previous = rt.store.find_approval(rt.model, version)
     if previous is not None and previous.status == "rejected":
+        if _finish_rejection(rt, version, previous, actor=actor):
+            return previous
         raise StateError(
             f"version {version} of {rt.model!r} was already rejected by {previous.actor} at "
             f"{previous.ts:%Y-%m-%d %H:%M:%S} UTC ({previous.comment or 'no comment'})",
@@ -143,7 +148,13 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     running = rt.store.find_running_rollout(rt.model)
     if running is not None and running.candidate_version == version:
         approval = record_approval(
-            rt, version, "rejected", actor=actor, comment=comment, decided_on=previous
+            rt,
+            version,
+            "rejected",
+            actor=actor,
+            comment=comment,
+            decided_on=previous,
+            point="reject.after_record",
         )
         abort(
             rt,
@@ -158,7 +169,13 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
     if is_champion:
         rollback_target(rt.store, rt.model)  # fail before recording anything if nowhere to go
     approval = record_approval(
-        rt, version, "rejected", actor=actor, comment=comment, decided_on=previous
+        rt,
+        version,
+        "rejected",
+        actor=actor,
+        comment=comment,
+        decided_on=previous,
+        point="reject.after_record",
     )
     if is_champion:
         rollback(
@@ -167,6 +184,26 @@ def reject(rt: Runtime, version: str, *, actor: str, comment: str = "") -> Appro
             reason=f"version {version} rejected by {actor}" + (f": {comment}" if comment else ""),
         )
     return approval
+
+
+def _finish_rejection(rt: Runtime, version: str, rejected: Approval, *, actor: str) -> bool:
+    """Complete a rejection a killed process recorded but did not act on (crash point
+    `reject.after_record`): the rejected version still a rollout's candidate, the champion,
+    or the challenger. True when something was left to do (now done)."""
+    why = f"completing the rejection of version {version} by {rejected.actor}" + (
+        f": {rejected.comment}" if rejected.comment else ""
+    )
+    running = rt.store.find_running_rollout(rt.model)
+    current = rt.store.find_deployment(rt.model)
+    challenger = rt.registry.find_alias(rt.model, CHALLENGER)
+    if running is not None and running.candidate_version == version:
+        abort(rt, actor=actor, rolled_back=True, reason=why)
+    elif current is not None and current.version == version:
+        rollback(rt, actor=actor, reason=why)
+    elif challenger is None or challenger.version != version:
+        return False
+    drop_challenger(rt.registry, rt.model, version)
+    return True
 
 
 def expire_pending(rt: Runtime, now: datetime | None = None) -> list[Approval]:
@@ -190,6 +227,7 @@ def expire_pending(rt: Runtime, now: datetime | None = None) -> list[Approval]:
                     f"({format_duration(expiry)})",
                     evidence={"expired": True, "pending_since": pending.ts.isoformat()},
                     decided_on=pending,
+                    point="expiry.after_record",
                 )
             )
     return expired

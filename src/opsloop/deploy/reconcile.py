@@ -10,6 +10,11 @@ A process killed between its commit and its alias write (or an alias moved by ha
 MLflow UI) leaves the alias apart from the row; `reconcile_champion` — run by every agent
 tick, every server's deployment poll and reported by `opsloop status` — finds that drift
 and repairs it with an `alias_repaired` event.
+
+The `challenger` alias leaves a version once it is rejected (`approvals.record_approval`);
+a process killed between the rejection's commit and that (a rejection or an approval's
+expiry) leaves it on a rejected version: `reconcile_challenger`, run by every agent tick,
+drops it with an `alias_repaired` event.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from opsloop.core.aliases import CHAMPION
+from opsloop.core.aliases import CHALLENGER, CHAMPION
 from opsloop.registry.base import ModelRegistry
-from opsloop.store.ports import DeploymentRepository, EventLog
+from opsloop.store.ports import ApprovalRepository, DeploymentRepository, EventLog
 from opsloop.store.records import Deployment
 
 _ROUNDS = 5  # re-reads while concurrent promotions keep committing
@@ -109,3 +114,41 @@ def reconcile_champion(
         actor=actor,
     )
     return drift
+
+
+class _ApprovalStore(ApprovalRepository, EventLog, Protocol):
+    """What the challenger's reconciler needs of the ops store."""
+
+
+def reconcile_challenger(
+    registry: ModelRegistry,
+    store: _ApprovalStore,
+    model: str,
+    *,
+    actor: str = "opsloop (reconciler)",
+) -> str | None:
+    """Drop the `challenger` alias from a rejected (or expired) version, with an
+    `alias_repaired` event; returns the version it left (None: nothing to do)."""
+    challenger = registry.find_alias(model, CHALLENGER)
+    if challenger is None:
+        return None
+    approval = store.find_approval(model, challenger.version)
+    if approval is None or approval.status != "rejected":
+        return None
+    registry.delete_alias(model, CHALLENGER)
+    store.add_event(
+        "alias_repaired",
+        model,
+        version=challenger.version,
+        summary=f"MLflow alias {CHALLENGER!r} of {model!r} was on version "
+        f"{challenger.version}, rejected by {approval.actor}; dropped it",
+        evidence={
+            "model": model,
+            "alias": CHALLENGER,
+            "alias_version": challenger.version,
+            "rejected_by": approval.actor,
+            "approval_id": approval.id,
+        },
+        actor=actor,
+    )
+    return challenger.version

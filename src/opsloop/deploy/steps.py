@@ -18,8 +18,9 @@ from typing import Any
 from opsloop.deploy.analysis import Analysis, analyse
 from opsloop.deploy.machine import end_rollout
 from opsloop.faults import crash_point
+from opsloop.redact import exception_line
 from opsloop.runtime import Runtime
-from opsloop.store.records import Rollout
+from opsloop.store.records import Approval, Rollout
 
 log = logging.getLogger("opsloop.rollout")
 
@@ -52,7 +53,28 @@ def advance(rt: Runtime, now: datetime | None = None) -> Step | None:
     evidence = {"analysis": analysis.to_dict()}
     actor = "opsloop (rollout)"
     done: Rollout | None
-    if analysis.verdict == "fail":
+    rejected = _rejected_since_start(rt, rollout)
+    if rejected is not None:
+        # `reject` records the decision, then aborts the rollout; a process killed in
+        # between (crash point `reject.after_record`) must not leave the candidate to pass
+        done = end_rollout(
+            rt.store,
+            rt.registry,
+            rollout,
+            "rolled_back",
+            actor=actor,
+            event_kind="rolled_back",
+            summary=f"rollback of version {rollout.candidate_version} at {rollout.share:g}%: "
+            f"rejected by {rejected.actor} during its rollout",
+            evidence={
+                **evidence,
+                "rejected": rejected.id,
+                "from_version": rollout.candidate_version,
+                "to_version": rollout.stable_version,
+            },
+        )
+        action = "rolled_back"
+    elif analysis.verdict == "fail":
         done = end_rollout(
             rt.store,
             rt.registry,
@@ -107,6 +129,15 @@ def advance(rt: Runtime, now: datetime | None = None) -> Step | None:
     return Step(action, done, analysis)
 
 
+def _rejected_since_start(rt: Runtime, rollout: Rollout) -> Approval | None:
+    """The candidate's rejection recorded after the rollout started (a rollout forced over an
+    earlier rejection keeps going), or None."""
+    approval = rt.store.find_approval(rt.model, rollout.candidate_version)
+    if approval is None or approval.status != "rejected" or approval.ts < rollout.started:
+        return None
+    return approval
+
+
 def status(rt: Runtime, now: datetime | None = None) -> dict[str, Any] | None:
     """The newest rollout with a fresh analysis when it is running (not recorded)."""
     rollout = rt.store.find_rollout(rt.model)
@@ -131,8 +162,8 @@ class RolloutController:
         while not self._stop.wait(self.interval):
             try:
                 advance(self.rt)
-            except Exception:
-                log.exception("rollout controller step failed; will retry")
+            except Exception as exc:  # one line: the ops store down would repeat a traceback
+                log.warning("rollout controller step failed, will retry: %s", exception_line(exc))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="opsloop-rollouts", daemon=True)

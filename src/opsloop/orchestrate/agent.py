@@ -33,9 +33,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opsloop.batch.predict import PredictResult
+from opsloop.batch.recover import finish_recorded
 from opsloop.data.window import Window, WindowRequest
 from opsloop.deploy import Step, advance
-from opsloop.deploy.reconcile import AliasDrift, reconcile_champion
+from opsloop.deploy.reconcile import AliasDrift, reconcile_challenger, reconcile_champion
 from opsloop.errors import OpsloopError, StateError
 from opsloop.faults import crash_point
 from opsloop.lease import HeldLease, agent_lease_name
@@ -84,11 +85,18 @@ def _reconcile(rt: Runtime, notes: list[str]) -> AliasDrift | None:
     registry that cannot be reached is a note, the tick goes on."""
     try:
         drift = reconcile_champion(rt.registry, rt.store, rt.model)
+        dropped = reconcile_challenger(rt.registry, rt.store, rt.model)
     except OpsloopError as exc:
         notes.append(f"champion alias not checked: {exc.what}")
         return None
     if drift is not None:
         notes.append(f"repaired: {drift.summary}")
+    if dropped is not None:
+        notes.append(f"repaired: the challenger alias left the rejected version {dropped}")
+    try:  # batch runs a killed process recorded but did not finish (batch/recover.py)
+        notes.extend(finish_recorded(rt).notes())
+    except OSError as exc:
+        notes.append(f"batch outputs not finished: {exc}")
     return drift
 
 

@@ -92,6 +92,13 @@ class ServeMetrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.store_degraded = Gauge(
+            "opsloop_ops_store_degraded",
+            "1 while the ops store cannot be polled (the last known deployment keeps "
+            "serving); 0 once it answers again",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.workers = Gauge(
             "opsloop_serve_workers",
             "Live server processes",
@@ -172,6 +179,7 @@ class ServeMetrics:
         self.dropped_rows.set(0 if self.writer is None else self.writer.dropped_rows)
         self.quarantined_rows.set(0 if self.writer is None else self.writer.quarantined_rows)
         self.log_degraded.set(int(self.writer is not None and self.writer.degraded is not None))
+        self.store_degraded.set(int(self.holder.store_error is not None))
 
     def render(self) -> bytes:
         self.refresh()

@@ -150,15 +150,16 @@ class PredictionService:
         return routing
 
     def degraded(self) -> list[str]:
-        """What is not working while answers are given (readiness says so). With
-        `log_durability: request` a log that cannot be written makes the server not ready:
-        it would refuse every prediction."""
+        """What is not working while answers are given (readiness says so): the prediction
+        log, the ops store. With `log_durability: request` a log that cannot be written
+        makes the server not ready: it would refuse every prediction."""
+        out = [] if self.holder.store_error is None else [self.holder.store_error]
         writer = self.log_writer
         if writer is None or writer.degraded is None:
-            return []
+            return out
         if writer.journal is not None:
             raise RequestError(503, f"not ready: {writer.degraded}")
-        return [writer.degraded]
+        return [writer.degraded, *out]
 
     def served(self, name: str, version: str | None = None) -> LoadedModel:
         """The model answering for `name` (and `version`: stable or candidate)."""

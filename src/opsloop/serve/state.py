@@ -11,6 +11,13 @@ rollback right after a switch needs no load). The same thread flushes the replic
 statistics to the ops store, where the rollout analysis reads them (`deploy/analysis.py`),
 and runs the champion-alias reconciler (`reconcile`, `deploy/reconcile.py`) after each
 routing change and every `RECONCILE_INTERVAL` seconds.
+
+An ops store that cannot be reached (PostgreSQL down, a network cut) does not stop the
+answers: the last routing keeps serving, `store_error` says why in one line (readiness's
+`degraded`, `opsloop_ops_store_degraded` in /metrics), the server log gets one line when it
+starts, then at most one a minute, and one when the store answers again — recovery is the
+next poll that succeeds, nobody has to act. Serving statistics not flushed meanwhile are
+kept and flushed then.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from opsloop.redact import exception_line
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.stats import ServeStats
 from opsloop.store.records import Rollout
@@ -33,6 +41,7 @@ log = logging.getLogger("opsloop.serve")
 
 _BUCKETS = 10_000
 RECONCILE_INTERVAL = 30.0  # seconds between two checks of the registry's champion alias
+STORE_LOG_EVERY = 60.0  # seconds between two log lines while the ops store stays unreachable
 
 
 def assignment_bucket(key: str) -> int:
@@ -91,6 +100,9 @@ class ModelHolder:
         self._thread: threading.Thread | None = None
         self.reconcile: Callable[[], object] | None = None
         self._reconciled = -RECONCILE_INTERVAL  # monotonic time of the last check
+        self.store_error: str | None = None  # one line: why the ops store cannot be polled
+        self._store_failures = 0  # failed polls since the store last answered
+        self._store_logged = 0.0  # monotonic time of the last log line about it
 
     @property
     def current(self) -> LoadedModel | None:
@@ -216,21 +228,48 @@ class ModelHolder:
         except Exception as exc:
             log.warning("champion alias not reconciled: %s: %s", type(exc).__name__, exc)
 
+    def _store_failed(self, exc: BaseException) -> None:
+        self._store_failures += 1
+        self.store_error = "ops store unreachable, serving the last known deployment: " + (
+            exception_line(exc)
+        )
+        now = time.monotonic()
+        if self._store_failures == 1 or now - self._store_logged >= STORE_LOG_EVERY:
+            self._store_logged = now
+            repeats = "" if self._store_failures == 1 else f" ({self._store_failures} polls)"
+            log.error("%s%s; will retry every %gs", self.store_error, repeats, self.reload_interval)
+
+    def _store_answered(self) -> None:
+        if self.store_error is not None:
+            log.warning("ops store reachable again after %d failed poll(s)", self._store_failures)
+        self.store_error = None
+        self._store_failures = 0
+
+    def poll(self) -> None:
+        """One poll: routing, reconciler, retirements, statistics. An ops-store failure
+        keeps the current routing and is recorded in `store_error` (module docstring)."""
+        try:
+            changed = self.refresh()
+        except Exception as exc:
+            self._store_failed(exc)
+            return
+        self.reconcile_alias(force=changed)
+        if self.routing is not None:
+            self._retire(
+                {self.routing.stable.version}
+                | (set() if self.routing.candidate is None else {self.routing.candidate.version})
+            )
+        try:
+            self.flush_stats()
+        except Exception as exc:
+            self._store_failed(exc)
+            return
+        self._store_answered()
+
     def _run(self) -> None:
         while not self._stop.wait(self.reload_interval):
             try:
-                changed = self.refresh()
-                self.reconcile_alias(force=changed)
-                if self.routing is not None:
-                    self._retire(
-                        {self.routing.stable.version}
-                        | (
-                            set()
-                            if self.routing.candidate is None
-                            else {self.routing.candidate.version}
-                        )
-                    )
-                self.flush_stats()
+                self.poll()
             except Exception:
                 log.exception("polling the ops store failed; will retry")
 

@@ -154,3 +154,26 @@ def test_bad_training_data_stops_before_the_fit(tmp_path: Path) -> None:
     event = [e for e in p.events() if e.kind == "data_invalid"][-1]
     failed = [q["check"] for q in event.evidence["quality"] if not q["passed"]]
     assert failed == ["min_rows", "max_missing"]
+
+
+def test_the_agent_drops_the_challenger_alias_from_a_rejected_version(tmp_path: Path) -> None:
+    """A crash between a rejection (or an expiry) and dropping the `challenger` alias: the
+    next tick's reconciler drops it, with an event; an approved challenger keeps it."""
+    from opsloop.core.aliases import CHALLENGER
+    from opsloop.deploy.approvals import record_approval
+
+    p = manual(tmp_path)
+    p.train()
+    p.approve("1")
+    p.train(force=True)
+    assert p.registry.find_alias("tiny", CHALLENGER).version == "2"  # type: ignore[union-attr]
+    p.tick()
+    assert p.registry.find_alias("tiny", CHALLENGER) is not None  # pending: stays
+    pending = p.store.find_approval("tiny", "2")
+    record_approval(p.runtime, "2", "rejected", actor="bob", decided_on=pending)
+    p.registry.set_alias("tiny", CHALLENGER, "2")  # as if killed before it was dropped
+    result = p.tick()
+    assert p.registry.find_alias("tiny", CHALLENGER) is None
+    assert any("challenger alias left the rejected version 2" in n for n in result.notes)
+    events = p.store.list_events("tiny", kinds=["alias_repaired"], limit=10)
+    assert [(e.version, e.evidence["alias"]) for e in events] == [("2", CHALLENGER)]

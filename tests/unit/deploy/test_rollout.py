@@ -225,6 +225,18 @@ def test_manual_controls(project: Project) -> None:
     assert p.store.find_rollout("tiny").status == "rolled_back"  # type: ignore[union-attr]
     assert p.store.find_approval("tiny", "1").status == "rejected"  # type: ignore[union-attr]
 
+    # forced over that rejection, the rollout runs; a rejection recorded during it whose
+    # abort never ran (crash point `reject.after_record`) rolls it back at the next step
+    from opsloop.deploy.approvals import record_approval
+
+    p.deploy("1", strategy="canary", force=True)
+    assert p.advance_rollout().action == "waiting"  # type: ignore[union-attr]
+    before = p.store.find_approval("tiny", "1")
+    record_approval(p.runtime, "1", "rejected", actor="bob", decided_on=before)
+    step = p.advance_rollout()
+    assert step is not None and step.action == "rolled_back", step
+    assert p.store.find_deployment("tiny").version == v2  # type: ignore[union-attr]
+
 
 def test_direct_promotion_ends_a_rollout(project: Project) -> None:
     p = project
