@@ -56,3 +56,50 @@ def test_what_the_peek_cannot_read_is_asked_of_mlflow(
     lazy = LazyRegistry(lambda: sqlite_registry, peek=peek)
     assert lazy.find_alias_version(name, "champion") == "1"
     assert lazy.opened
+
+
+RECONCILE = """
+import sys
+from opsloop.project import Project
+ctx = Project({root!r}).serve_context()
+drift = ctx.reconcile()
+print("DRIFT:" + repr(drift) + " MLFLOW:" + str("mlflow" in sys.modules))
+"""
+
+
+def test_a_servers_alias_check_never_imports_mlflow(
+    sqlite_registry: ModelRegistry, tmp_path: Path
+) -> None:
+    """The server's periodic champion check (what used to put ~80 MiB of MLflow in every
+    serving process): the alias agrees with the deployment, read without MLflow (in a
+    fresh process); then it has drifted, and the repair goes through MLflow."""
+    import subprocess
+    import sys
+
+    from opsloop.registry.mlflow import MlflowRegistry
+    from opsloop.store import OpsStore
+    from tinyproject import write_tiny_project
+
+    assert isinstance(sqlite_registry, MlflowRegistry)
+    uri = sqlite_registry.registry_uri
+    root = write_tiny_project(
+        tmp_path / "p", rows=50, extra_yaml=f"stack: t\nstacks:\n  t:\n    tracking_uri: {uri}\n"
+    )
+    name = "tiny"
+    for _ in range(2):
+        sqlite_registry.register(training_record(name))
+    sqlite_registry.set_alias(name, "champion", "1")
+    store = OpsStore(f"sqlite:///{root / '.opsloop' / 'ops.db'}")
+    store.add_event("registered", name, version="1", evidence={"run_id": "r1"})
+    store.record_deployment(name, "1", reason="test")
+    script = RECONCILE.format(root=str(root))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "DRIFT:None MLFLOW:False", out.stderr[-2000:]
+    store.record_deployment(name, "2", reason="test")  # the alias now lags behind
+    from opsloop.project import Project
+
+    reconcile = Project(root).serve_context().reconcile  # in this process: MLflow is loaded
+    assert reconcile is not None
+    repaired = reconcile()
+    assert getattr(repaired, "deployed_version", None) == "2"
+    assert sqlite_registry.find_alias_version(name, "champion") == "2"
