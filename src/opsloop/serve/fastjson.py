@@ -18,8 +18,9 @@ value (`decode_json` in serve/inputs.py answers them with a 400):
   runs only on the `json` fallback path, never on the common one.
 
 The depth check on the fast path costs one `bytes.count` per bracket kind; only a body
-with more brackets than `MAX_DEPTH` is scanned (NumPy, brackets inside strings counted
-too — an over-estimate), and only one whose estimate passes the bound is walked exactly.
+with more brackets than `MAX_DEPTH` is scanned (its brackets alone, kept by
+`bytes.translate`, then a NumPy running sum; brackets inside strings counted too — an
+over-estimate), and only one whose estimate passes the bound is walked exactly.
 """
 
 from __future__ import annotations
