@@ -8,9 +8,12 @@ registry URI is a database (`sqlite:///…`, `postgresql://…`, `mysql…://…
 aliases in the table `registered_model_aliases` (name, alias, version; since MLflow 2.3,
 plus `workspace` in 3.x), which SQLAlchemy — already loaded for the ops store — reads.
 
-Read-only, and only a hint: a tracking server (`http(s)://`), a database without that
-table, several workspaces holding the name, or any database error is `Unknown`, and the
-caller asks MLflow itself (registry/lazy.py). Writes always go through MLflow.
+Read-only. A tracking server (`http(s)://`), a database without that table (not MLflow's,
+or a schema this reading does not know) or several workspaces holding the name is
+`Unknown`, and the caller asks MLflow itself (registry/lazy.py). A database that cannot be
+read right now (locked, unreachable) is `RegistryUnavailableError`, as MLflow's client
+would say: the server's reconciler logs it and tries again at its next check, rather than
+loading MLflow to meet the same database. Writes always go through MLflow.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from opsloop.errors import RegistryUnavailableError
+from opsloop.registry._mlflow_errors import display_uri
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -45,7 +51,7 @@ def alias_peek(registry_uri: str) -> AliasPeek | None:
     def peek(name: str, alias: str) -> str | None:
         nonlocal engine
         from sqlalchemy import create_engine, text
-        from sqlalchemy.exc import SQLAlchemyError
+        from sqlalchemy.exc import OperationalError, SQLAlchemyError
         from sqlalchemy.pool import NullPool
 
         try:
@@ -53,7 +59,15 @@ def alias_peek(registry_uri: str) -> AliasPeek | None:
                 engine = create_engine(registry_uri, poolclass=NullPool)
             with engine.connect() as con:
                 rows = con.execute(text(_QUERY), {"name": name, "alias": alias}).all()
-        except SQLAlchemyError as exc:
+        except OperationalError as exc:
+            if "no such table" in str(exc).lower():  # SQLite's word for a missing table
+                raise Unknown(str(exc)) from exc
+            raise RegistryUnavailableError(
+                f"cannot read alias {alias!r} of {name!r} from the model registry's database "
+                f"at {display_uri(registry_uri)}: {str(exc.orig).strip()[:200]}",
+                fix="check that the database is up and readable; the check is retried",
+            ) from exc
+        except (SQLAlchemyError, ImportError) as exc:  # a missing table, or no driver here
             log.debug("alias %s of %s not read from the database: %s", alias, name, exc)
             raise Unknown(str(exc)) from exc
         if len(rows) > 1:  # the name in several MLflow workspaces: MLflow knows which

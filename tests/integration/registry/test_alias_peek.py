@@ -103,3 +103,16 @@ def test_a_servers_alias_check_never_imports_mlflow(
     repaired = reconcile()
     assert getattr(repaired, "deployed_version", None) == "2"
     assert sqlite_registry.find_alias_version(name, "champion") == "2"
+
+
+def test_a_database_that_cannot_be_read_is_unavailable_not_a_reason_to_load_mlflow(
+    tmp_path: Path,
+) -> None:
+    from opsloop.errors import RegistryUnavailableError
+
+    peek = alias_peek(f"sqlite:///{tmp_path}")  # a folder: SQLite cannot open it
+    assert peek is not None
+    lazy = LazyRegistry(lambda: pytest.fail("MLflow opened"), peek=peek)
+    with pytest.raises(RegistryUnavailableError, match="cannot read alias 'champion'"):
+        lazy.find_alias_version("m", "champion")
+    assert not lazy.opened
