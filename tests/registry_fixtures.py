@@ -81,7 +81,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one per run: every test names its own model
 def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
     from opsloop.registry.mlflow import MlflowRegistry
 

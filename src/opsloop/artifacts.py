@@ -11,10 +11,12 @@ reloader, the gate) keeps what it had. The server's local cache of loaded versio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsloop.errors import ArtifactIntegrityError
+from opsloop.registry.base import PATH_TAG, REASON_TAG, InferenceVerdict
 
 if TYPE_CHECKING:
     from opsloop.registry.base import LoadedModel, ModelRegistry
@@ -25,11 +27,13 @@ REJECTED = "artifact_rejected"
 
 @dataclass(frozen=True)
 class Registration:
-    """What the ops store recorded when a version was registered: its MLflow run and the
-    digest of its model artifact (None for versions registered before digests existed)."""
+    """What the ops store recorded when a version was registered: its MLflow run, the
+    digest of its model artifact (None for versions registered before digests existed) and
+    the verdict on its compiled inference path (None: registered before the check)."""
 
     run_id: str | None = None
     digest: str | None = None
+    inference: InferenceVerdict | None = None
 
 
 def find_registration(events: EventLog, model: str, version: str) -> Registration:
@@ -42,8 +46,20 @@ def find_registration(events: EventLog, model: str, version: str) -> Registratio
         found = Registration(
             run if isinstance(run, str) and run.isalnum() else None,
             digest if isinstance(digest, str) else None,
+            inference_verdict(event.evidence),
         )  # the newest wins
     return found
+
+
+def inference_verdict(evidence: Mapping[str, Any]) -> InferenceVerdict | None:
+    """The compiled-path verdict of a `registered` event (its `inference`, else its tags)."""
+    found = evidence.get("inference")
+    if isinstance(found, Mapping) and found.get("path") in ("compiled", "plain"):
+        return InferenceVerdict(str(found["path"]), str(found.get("reason") or ""))
+    tags = evidence.get("tags")
+    if isinstance(tags, Mapping) and tags.get(PATH_TAG) in ("compiled", "plain"):
+        return InferenceVerdict(str(tags[PATH_TAG]), str(tags.get(REASON_TAG) or ""))
+    return None
 
 
 def reject(
@@ -73,7 +89,9 @@ def load_verified(
     event and `ArtifactIntegrityError` on a mismatch."""
     reg = registration or find_registration(events, model, version)
     try:
-        return registry.load(model, version, digest=reg.digest)
+        loaded = registry.load(model, version, digest=reg.digest)
     except ArtifactIntegrityError as exc:
         reject(events, model, version, exc, where="the model registry")
         raise
+    loaded.registered_inference = reg.inference
+    return loaded

@@ -128,9 +128,12 @@ class Project:
         if self._registry is not None or "registry" in self.__dict__:
             registry = self.registry
         else:  # opened by its first call: a server on a cached version never imports MLflow
+            from opsloop.registry.aliaspeek import alias_peek
             from opsloop.registry.lazy import LazyRegistry
 
-            registry = LazyRegistry(lambda: self.registry)
+            uri = self.stack.registry_uri or self.stack.tracking_uri
+            peek = None if uri is None else alias_peek(uri)
+            registry = LazyRegistry(lambda: self.registry, peek=peek)
         return Runtime(self.config, self.root, registry, self.store, self.engine, actor=self.actor)
 
     # ---- application services (opsloop.services): the actor is this Project's -------

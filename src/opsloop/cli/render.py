@@ -487,8 +487,9 @@ def print_status(console: Console, view: StatusView | Mapping[str, Any]) -> None
         )
         table.add_row(
             "  served by",
-            f"{escape(server.replica)}: version {server.version} ({server.route}, seen "
-            f"{(server.last_seen or '')[11:19]}){mark}",
+            f"{escape(server.replica)}: version {server.version} ({server.route}"
+            + (f", {server.path} path" if server.path else "")
+            + f", seen {(server.last_seen or '')[11:19]}){mark}",
         )
     for failure in s.load_failures:
         table.add_row(
@@ -632,7 +633,9 @@ def training_line(t: TrainingView) -> str:
 
 
 def inference_line(v: VersionView) -> str:
-    """How a version is served, as verified at registration (the server re-checks at load)."""
+    """How a version may be served, as verified at registration (a server never compiles a
+    version registered plain, and re-checks a compiled one at load: "served by" shows what
+    each replica chose)."""
     inf = v.inference
     if inf is None:
         return "not checked at registration (the server checks at load)"

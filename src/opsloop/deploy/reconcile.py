@@ -60,12 +60,10 @@ def find_drift(
     current = store.find_deployment(model, env)
     if current is None:
         return None
-    alias = registry.find_alias(model, CHAMPION)
-    if alias is not None and alias.version == current.version:
+    alias = registry.find_alias_version(model, CHAMPION)
+    if alias == current.version:
         return None
-    return AliasDrift(
-        model, CHAMPION, None if alias is None else alias.version, current.version, current.revision
-    )
+    return AliasDrift(model, CHAMPION, alias, current.version, current.revision)
 
 
 def sync_champion(
@@ -76,8 +74,7 @@ def sync_champion(
     for _ in range(_ROUNDS):
         if current is None:
             return None
-        alias = registry.find_alias(model, CHAMPION)
-        if alias is None or alias.version != current.version:
+        if registry.find_alias_version(model, CHAMPION) != current.version:
             registry.set_alias(model, CHAMPION, current.version)
         again = store.find_deployment(model, env)
         if again is not None and again.revision == current.revision:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -25,6 +24,8 @@ from opsloop.data.predlog import HOUR_KEY, clock_column
 from opsloop.engines.base import LABELLED_COLUMNS, PREDICTION_COLUMNS, FeedbackRows, WindowScan
 
 if TYPE_CHECKING:
+    import duckdb
+
     from opsloop.config.monitor import Clock
     from opsloop.core.profile import Profile
     from opsloop.core.transform import Transform
@@ -71,6 +72,9 @@ class DuckDBEngine:
         self.target = target
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
+        # imported here: a server opens the engine with its runtime but never scans
+        import duckdb
+
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         return con

@@ -26,6 +26,17 @@ from opsloop.inference.compiled import (
     Unsupported,
     compile_pipeline,
 )
+from opsloop.registry.base import PATH_TAG, REASON_TAG
+
+__all__ = [
+    "PATH_TAG",
+    "REASON_TAG",
+    "UNSEEN",
+    "InferenceCheck",
+    "check_on_holdout",
+    "probe_columns",
+    "verified_compilation",
+]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,8 +44,6 @@ if TYPE_CHECKING:
     from opsloop.registry.base import LoadedModel
 
 UNSEEN = "__opsloop_unseen_category__"
-PATH_TAG = "opsloop.inference_path"
-REASON_TAG = "opsloop.inference_reason"
 
 Columns = Mapping[str, np.ndarray]
 

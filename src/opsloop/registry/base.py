@@ -44,6 +44,20 @@ class TrainingRecord:
     experiment: str
 
 
+# the version tags of the registration's verdict on the compiled path (inference/verify.py)
+PATH_TAG = "opsloop.inference_path"
+REASON_TAG = "opsloop.inference_reason"
+
+
+@dataclass(frozen=True)
+class InferenceVerdict:
+    """How a version may be served, as verified at its registration (opsloop.inference):
+    `compiled` or `plain`, and why."""
+
+    path: str
+    reason: str = ""
+
+
 @dataclass
 class LoadedModel:
     """A model version ready to predict, with what the server needs to validate input."""
@@ -60,6 +74,9 @@ class LoadedModel:
     # the rows stored with the version at registration (MLflow's input example), used to
     # smoke-test it before a promotion commits (deploy/smoke.py); None when it has none
     input_example: pd.DataFrame | None = None
+    # the registration's verdict on the compiled path (the ops store's `registered` event),
+    # which the server honours (serve/predictor.py); None: not known to whoever loaded it
+    registered_inference: InferenceVerdict | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -89,6 +106,11 @@ class ModelRegistry(Protocol):
     def list_versions(self, name: str) -> Sequence[ModelVersion]: ...
 
     def find_alias(self, name: str, alias: str) -> ModelVersion | None: ...
+
+    def find_alias_version(self, name: str, alias: str) -> str | None:
+        """Only the version `alias` points at (None: not set) — what a server's periodic
+        alias check needs, readable without MLflow's client (registry/aliaspeek.py)."""
+        ...
 
     def set_alias(self, name: str, alias: str, version: str) -> None: ...
 

@@ -1,8 +1,11 @@
 """`LazyRegistry`: a registry opened on its first call.
 
-Opening the MLflow registry imports MLflow (~1–2 s here) and checks its database. A server
-that finds its version in the local model cache (serve/modelcache.py), `opsloop status` and
-the rollout controller never need it; the first call that does opens it, once.
+Opening the MLflow registry imports MLflow (~1–2 s and ~80 MiB resident here) and checks
+its database. A server that finds its version in the local model cache
+(serve/modelcache.py), `opsloop status` and the rollout controller never need it; the first
+call that does opens it, once. `find_alias_version` — the server's periodic alias check —
+reads the registry's database directly when it can (`peek`, registry/aliaspeek.py), so a
+server whose alias agrees with its deployment never imports MLflow at all.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from opsloop.registry.aliaspeek import AliasPeek, Unknown
+
 if TYPE_CHECKING:
     from opsloop.registry.base import LoadedModel, ModelRegistry, ModelVersion, TrainingRecord
 
@@ -18,8 +23,9 @@ if TYPE_CHECKING:
 class LazyRegistry:
     """Delegates every `ModelRegistry` call to the registry `open()` returns, made once."""
 
-    def __init__(self, open: Callable[[], ModelRegistry]) -> None:
+    def __init__(self, open: Callable[[], ModelRegistry], *, peek: AliasPeek | None = None) -> None:
         self._open = open
+        self._peek = peek
         self._registry: ModelRegistry | None = None
         self._lock = threading.Lock()
 
@@ -46,6 +52,14 @@ class LazyRegistry:
 
     def find_alias(self, name: str, alias: str) -> ModelVersion | None:
         return self.target.find_alias(name, alias)
+
+    def find_alias_version(self, name: str, alias: str) -> str | None:
+        if self._peek is not None and self._registry is None:
+            try:
+                return self._peek(name, alias)
+            except Unknown:
+                pass  # MLflow itself answers
+        return self.target.find_alias_version(name, alias)
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.target.set_alias(name, alias, version)

@@ -75,6 +75,9 @@ class MemoryRegistry:
         version = self._aliases.get(name, {}).get(alias)
         return None if version is None else self.get_version(name, version)
 
+    def find_alias_version(self, name: str, alias: str) -> str | None:
+        return self._aliases.get(name, {}).get(alias)
+
     def set_alias(self, name: str, alias: str, version: str) -> None:
         if _RESERVED_ALIAS.fullmatch(alias):  # as MLflow: INVALID_PARAMETER_VALUE
             raise InvalidInputError(

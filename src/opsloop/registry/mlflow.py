@@ -264,6 +264,10 @@ class MlflowRegistry:
                     raise
             return None
 
+    def find_alias_version(self, name: str, alias: str) -> str | None:
+        found = self.find_alias(name, alias)
+        return None if found is None else found.version
+
     def _aliases(self, name: str) -> dict[str, str]:
         model = self.client.get_registered_model(name)
         return {str(a): str(v) for a, v in (model.aliases or {}).items()}

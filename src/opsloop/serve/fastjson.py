@@ -18,14 +18,14 @@ value (`decode_json` in serve/inputs.py answers them with a 400):
   runs only on the `json` fallback path, never on the common one.
 
 The depth check on the fast path costs one `bytes.count` per bracket kind; only a body
-with more brackets than `MAX_DEPTH` is scanned (NumPy, brackets inside strings counted
-too — an over-estimate), and only one whose estimate passes the bound is walked exactly.
+with more brackets than `MAX_DEPTH` is scanned (its brackets alone, kept by
+`bytes.translate`, then a NumPy running sum; brackets inside strings counted too — an
+over-estimate), and only one whose estimate passes the bound is walked exactly.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import numpy as np
@@ -63,7 +63,13 @@ class UnstorableTextError(ValueError):
 # orjson reads an integer too long for 64 bits as a float, silently rounding it (10**308 + 1
 # becomes 1e308): bodies with such a digit run go to `json`, which keeps the exact integer
 # for validation to judge. Long fractions match too and merely take the slower decoder.
-_LONG_DIGITS = re.compile(rb"\d{20,}")
+# Found by mapping every digit to "1" and everything else to "0" and searching for 20
+# "1"s (C loops over the bytes): a regex `\d{20,}` cost more than orjson's whole decode
+# (~1.7 vs ~0.6 ms on a 100-record body here; this ~0.1 ms).
+_DIGIT_MAP = bytes(49 if 48 <= i <= 57 else 48 for i in range(256))
+_LONG_RUN = b"1" * 20
+# every byte but the four brackets, deleted before the depth is counted
+_NOT_BRACKETS = bytes(i for i in range(256) if i not in b"[]{}")
 _OPEN = np.zeros(256, dtype=np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
@@ -74,7 +80,7 @@ def loads(body: bytes) -> Any:
     `JSONNestingError` or `UnstorableTextError`."""
     if _may_nest_deeper(body):  # before `json`, which recurses once per level
         raise JSONNestingError(f"more than {MAX_DEPTH} levels")
-    if _LONG_DIGITS.search(body):
+    if body.translate(_DIGIT_MAP).find(_LONG_RUN) >= 0:
         return _strict(body)
     try:
         value = orjson.loads(body)
@@ -89,7 +95,8 @@ def _may_nest_deeper(body: bytes) -> bool:
     the bound, the exact depth of the parsed value decides."""
     if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
         return False
-    depth = np.cumsum(_OPEN[np.frombuffer(body, dtype=np.uint8)], dtype=np.int64)
+    brackets = body.translate(None, _NOT_BRACKETS)  # the running depth is over these alone
+    depth = np.cumsum(_OPEN[np.frombuffer(brackets, dtype=np.uint8)], dtype=np.int64)
     if depth.max(initial=0) <= MAX_DEPTH:
         return False
     try:

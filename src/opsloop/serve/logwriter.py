@@ -42,7 +42,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -176,6 +176,8 @@ class PredictionLogWriter:
             Journal.release(self._unreleased)
             self._unreleased = []
             self._recovered()
+        if frames:
+            _release_freed_memory()
 
     def _write_items(self, items: list[pd.DataFrame | LoggedRequest]) -> None:
         """Write `items`; those that cannot be stored are quarantined (counted in
@@ -285,6 +287,31 @@ class _OneLine:
         more = f" (and {self._skipped} more since the last report)" if self._skipped else ""
         self.logger.error("%s%s", text, more)
         self._last, self._skipped = now, 0
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap pages freed by a flush back to the OS (glibc's `malloc_trim`).
+
+    A flush builds a DataFrame and a Parquet file out of seconds of requests and frees them;
+    glibc keeps the freed pages, so a server's RSS ratchets up with the largest flush it
+    has seen (churn example, one short load of every cell: 313 -> 303 MiB after it).
+    ~0.1 ms per call measured here, in the writer's thread (ctypes releases the GIL).
+    Elsewhere than glibc it does nothing."""
+    global _trim
+    if _trim is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _trim = libc.malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim: Any = None  # glibc's malloc_trim once looked up; False where there is none
 
 
 def _one_line(exc: BaseException) -> str:

@@ -141,8 +141,9 @@ class ServeMetrics:
         self.inference_path = Gauge(
             "opsloop_inference_path",
             "1 for how each served version predicts: array, compiled (inference/compiled.py) or "
-            "frame (the model's DataFrame path; `reason` says why)",
-            ["model_version", "path", "reason"],
+            "frame (the model's DataFrame path; `reason` says why); `registered`: the verdict "
+            "at registration (compiled, plain or unchecked)",
+            ["model_version", "path", "reason", "registered"],
             registry=r,
             multiprocess_mode="livemax",
         )
@@ -160,7 +161,7 @@ class ServeMetrics:
             if model is not None:
                 p = predictor_for(model)
                 reason = p.reason[:200] if p.path == "frame" else ""
-                self.inference_path.labels(model.version, p.path, reason).set(1)
+                self.inference_path.labels(model.version, p.path, reason, p.registered).set(1)
 
     def refresh(self) -> None:
         self._paths()

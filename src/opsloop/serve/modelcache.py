@@ -90,7 +90,14 @@ class ModelCache:
         return self.root / self.model_name / f"{version}-{run_id}" / _FILE
 
     def load(self, version: str) -> LoadedModel:
+        """The version, with its registration's verdict on the compiled path attached (from
+        the ops store on every load: a cached entry never carries a stale one)."""
         reg = find_registration(self.events, self.model_name, version)
+        model = self._load(version, reg)
+        model.registered_inference = reg.inference
+        return model
+
+    def _load(self, version: str, reg: Registration) -> LoadedModel:
         if reg.run_id is None:
             self.last = CacheOutcome(version, False, "no `registered` event names its run")
             return self.load_version(version, reg)

@@ -16,6 +16,13 @@ DataFrame (dtypes, feature names) ~1 ms more than of an array; the trees ~1 ms. 
   is pure synchronisation, and on a busy machine a team member that is not scheduled stalls
   the barrier (measured ~25 ms instead of ~2.5 ms per call on 2 shared cores). A server gets
   its parallelism from concurrent requests and worker processes instead.
+- The registration's verdict on the compiled path (`LoadedModel.registered_inference`,
+  from the ops store's `registered` event) is honoured: a version registered `plain` is
+  served by its own DataFrame path without compiling it again; one registered `compiled` is
+  re-verified on probe rows at load and served plain if that fails. The compiled path is
+  never taken against a `plain` verdict. (The `array` view is not a compilation: it is the
+  estimator itself, bit-identical on probe rows, and only for estimators fitted on exactly
+  the model's numeric features.)
 """
 
 from __future__ import annotations
@@ -55,7 +62,8 @@ def limit_native_threads(threads: int) -> None:
 class Predictor:
     """How one loaded version predicts; build it with `predictor_for`. `path` is `array`
     (the estimator takes the matrix), `compiled` (inference/compiled.py) or `frame` (the
-    model's own DataFrame path; `reason` says why nothing faster was used)."""
+    model's own DataFrame path; `reason` says why nothing faster was used). `registered`
+    is the registration's verdict (`compiled`, `plain`, or `unchecked`)."""
 
     def __init__(self, model: LoadedModel) -> None:
         import pandas as pd
@@ -65,16 +73,22 @@ class Predictor:
         self.array_estimator = _array_view(model)
         self.compiled: CompiledPipeline | None = None
         self.path, self.reason = "array", ""
-        if self.array_estimator is None:
+        verdict = model.registered_inference
+        self.registered = "unchecked" if verdict is None else verdict.path
+        if self.array_estimator is not None:
+            return
+        if verdict is not None and verdict.path == "plain":  # not compiled again
+            self.reason = f"plain at registration: {verdict.reason or 'no reason recorded'}"
+        else:
             self.compiled, self.reason = verified_compilation(model)
-            self.path = "frame" if self.compiled is None else "compiled"
-            if self.compiled is None:
-                log.warning(
-                    "version %s of %s is served by its DataFrame path: %s",
-                    model.version,
-                    model.name,
-                    self.reason,
-                )
+        self.path = "frame" if self.compiled is None else "compiled"
+        if self.compiled is None:
+            log.warning(
+                "version %s of %s is served by its DataFrame path: %s",
+                model.version,
+                model.name,
+                self.reason,
+            )
 
     @property
     def takes_arrays(self) -> bool:

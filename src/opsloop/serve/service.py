@@ -28,7 +28,7 @@ from opsloop.serve.errors import RequestError
 from opsloop.serve.gcwatch import GcWatch, settle_heap, tune_thresholds
 from opsloop.serve.logwriter import LoggedRequest, PredictionLogWriter
 from opsloop.serve.metrics import ServeMetrics
-from opsloop.serve.predictor import predict_rows, prepare
+from opsloop.serve.predictor import predict_rows, predictor_for, prepare
 from opsloop.serve.rows import ModelInput
 from opsloop.serve.scoring import check_finite, refused
 from opsloop.serve.state import ModelHolder, Routing
@@ -106,9 +106,32 @@ class PredictionService:
         """Load and probe a version; with `tune_gc`, freeze the heap it leaves (collected
         first when nothing is served yet: no request can be stalled by that)."""
         model = prepare(self._load_version(version))
+        self._record_path(model)
         if self.gc is not None:
             settle_heap(self.gc, collect=self.holder.routing is None)
         return model
+
+    def _record_path(self, model: LoadedModel) -> None:
+        """A `server_loaded` event: which inference path this replica chose for the version
+        and why (`opsloop status` shows it next to the replica)."""
+        p = predictor_for(model)
+        try:
+            self.holder.store.add_event(
+                "server_loaded",
+                self.model_name,
+                version=model.version,
+                summary=f"replica {self.holder.replica} serves version {model.version} by its "
+                f"{p.path} path" + (f" ({p.reason})" if p.path == "frame" else ""),
+                evidence={
+                    "replica": self.holder.replica,
+                    "env": self.holder.env,
+                    "path": p.path,
+                    "reason": p.reason[:500],
+                    "registered": p.registered,
+                },
+            )
+        except Exception as exc:  # the store is down: the version still serves
+            log.warning("cannot record the inference path in the ops store: %s", exc)
 
     def start(self) -> None:
         """Load the deployed version and start the background threads (call in a loop)."""

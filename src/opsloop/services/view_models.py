@@ -260,6 +260,8 @@ class ServerView(View):
     route: str
     version: str
     last_seen: str | None
+    # how the replica predicts with it (its `server_loaded` event): array, compiled or frame
+    path: str | None = None
 
 
 class LoadFailureView(View):

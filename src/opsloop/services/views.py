@@ -67,14 +67,24 @@ if TYPE_CHECKING:
 SERVING_WINDOW = timedelta(minutes=5)
 
 
-def _serving(
+def serving_views(
     store: StoreReads, name: str, deployment: Deployment | None, now: datetime
 ) -> tuple[list[ServerView], list[LoadFailureView]]:
     """What each live replica serves, and the replicas that failed to load the current
     deployment and have not served it since."""
     servers = store.list_serving(name, since=now - SERVING_WINDOW)
+    paths: dict[tuple[object, str | None], object] = {}
+    if servers:  # the newest load of each (replica, version) wins
+        for e in store.list_events(name, kinds=["server_loaded"], limit=1000):
+            paths[(e.evidence.get("replica"), e.version)] = e.evidence.get("path")
     views = [
-        ServerView(replica=r.replica, route=r.route, version=r.version, last_seen=_iso(r.last_seen))
+        ServerView(
+            replica=r.replica,
+            route=r.route,
+            version=r.version,
+            last_seen=_iso(r.last_seen),
+            path=str(paths[(r.replica, r.version)]) if (r.replica, r.version) in paths else None,
+        )
         for r in servers
     ]
     if deployment is None:
@@ -321,7 +331,7 @@ def build_status(
     running = store.list_running_runs(name)
 
     now = datetime.now(UTC)
-    servers, load_failures = _serving(store, name, deployment, now)
+    servers, load_failures = serving_views(store, name, deployment, now)
     return StatusView(
         servers=servers,
         load_failures=load_failures,

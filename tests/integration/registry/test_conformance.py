@@ -48,10 +48,12 @@ def test_aliases_set_move_find_delete(registry: ModelRegistry, name: str) -> Non
     assert found is not None and found.version == "1"
     assert found.aliases == ("challenger", "champion")  # sorted, like MLflow
     registry.set_alias(name, "champion", "2")  # an alias moves, it is never on two versions
+    assert registry.find_alias_version(name, "champion") == "2"
     assert registry.get_version(name, "1").aliases == ("challenger",)
     assert registry.get_version(name, "2").aliases == ("champion",)
     registry.delete_alias(name, "champion")
     assert registry.find_alias(name, "champion") is None
+    assert registry.find_alias_version(name, "champion") is None
     assert registry.get_version(name, "2").aliases == ()
     registry.delete_alias(name, "champion")  # deleting an alias that is not set is fine
     challenger = registry.find_alias(name, "challenger")

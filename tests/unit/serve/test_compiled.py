@@ -5,6 +5,8 @@ included — and a model it cannot compile is served by the plain path with the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from sklearn.preprocessing import (
 
 from opsloop.data.features import FeatureSpec
 from opsloop.inference import SCORE_TOLERANCE
-from opsloop.registry.base import LoadedModel
+from opsloop.registry.base import InferenceVerdict, LoadedModel
 from opsloop.serve import ServeContext, create_app
 from opsloop.serve.predictor import UNSEEN, Predictor, predict_rows, probe_input
 from opsloop.serve.rows import ModelInput
@@ -251,5 +253,112 @@ def test_hot_swap_between_compiled_and_plain_versions() -> None:
             want = models[version].predict_frame(frame)
             assert abs(r.json()["predictions"][0]["score"] - float(want[1][0])) <= 1e-9
             texts[version] = client.get("/metrics").text
-    assert 'opsloop_inference_path{model_version="1",path="compiled",reason=""} 1.0' in texts["1"]
+    assert (
+        'opsloop_inference_path{model_version="1",path="compiled",reason="",registered="unchecked"}'
+        " 1.0"
+    ) in texts["1"]
     assert 'model_version="2",path="frame"' in texts["2"] and "KBinsDiscretizer" in texts["2"]
+
+
+def kbins_pipeline(x: pd.DataFrame, y: np.ndarray) -> Any:
+    ct = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore"), CATS),
+            ("num", KBinsDiscretizer(n_bins=3, quantile_method="averaged_inverted_cdf"), ["b"]),
+        ]
+    )
+    return make_pipeline(ct, LogisticRegression()).fit(x, y)
+
+
+def test_a_version_registered_plain_is_never_compiled() -> None:
+    x, binary, _, _ = data()
+    est = make_pipeline(preprocess("onehot", "impute"), LogisticRegression(max_iter=500))
+    est.fit(x, binary)
+    assert Predictor(loaded(est, "binary_classification")).path == "compiled"  # it could be
+    model = loaded(est, "binary_classification")
+    model.registered_inference = InferenceVerdict("plain", "scores differ on the holdout")
+    predictor = Predictor(model)
+    assert (predictor.path, predictor.compiled, predictor.registered) == ("frame", None, "plain")
+    assert predictor.reason == "plain at registration: scores differ on the holdout"
+    rows = unusual_rows(model)
+    want, got = model.predict_frame(rows.frame()), predict_rows(model, rows, 1)
+    assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])  # bit for bit
+
+
+def test_a_compiled_verdict_is_verified_again_at_load() -> None:
+    x, binary, _, _ = data()
+    est = make_pipeline(preprocess("onehot", "impute"), LogisticRegression(max_iter=500))
+    model = loaded(est.fit(x, binary), "binary_classification")
+    model.registered_inference = InferenceVerdict("compiled", "verified on 60 holdout rows")
+    predictor = Predictor(model)
+    assert (predictor.path, predictor.registered) == ("compiled", "compiled")
+    assert predictor.reason.startswith("verified on") and "probe rows" in predictor.reason
+    # a verdict that no longer holds at load (here: a step the compiler does not know)
+    other = loaded(kbins_pipeline(x, binary), "binary_classification", "2")
+    other.registered_inference = InferenceVerdict("compiled", "verified")
+    fallback = Predictor(other)
+    assert fallback.path == "frame" and "KBinsDiscretizer" in fallback.reason
+
+
+def test_hot_swap_honours_each_versions_registration_verdict(tmp_path: Path) -> None:
+    """Through the server's model cache and the ops store's `registered` events: version 2
+    could be compiled but was registered plain, so it is served plain; /metrics and the
+    status view's replicas say which path each version took."""
+    from opsloop.serve.modelcache import ModelCache
+
+    x, binary, _, _ = data()
+    est = make_pipeline(preprocess("onehot", "impute"), LogisticRegression(max_iter=500))
+    fitted = {"1": est.fit(x, binary), "2": est, "3": kbins_pipeline(x, binary)}
+    verdicts = {
+        "1": {"path": "compiled", "reason": "verified on 60 holdout rows"},
+        "2": {"path": "plain", "reason": "scores differ on the holdout"},
+        "3": None,  # registered before the check existed
+    }
+    store = OpsStore("sqlite://")
+    for version, verdict in verdicts.items():
+        evidence: dict[str, Any] = {"run_id": f"run{version}"}
+        if verdict is not None:
+            evidence["inference"] = verdict
+        store.add_event("registered", "m", version=version, evidence=evidence)
+    cache = ModelCache(
+        tmp_path / "models",
+        "m",
+        store,
+        lambda v, _reg: loaded(fitted[v], "binary_classification", v),
+        key_file=tmp_path / "cache.key",
+    )
+    ctx = ServeContext("m", store, cache.load, None, reload_interval=0.05)
+    record = {"a": None, "b": 3.0, "color": "green", "size": "M"}
+    texts: dict[str, str] = {}
+    paths: dict[str, str | None] = {}  # what `opsloop status` shows for the replica
+    with TestClient(create_app(ctx)) as client:
+        for version in ("1", "2", "3", "1", "2"):
+            store.record_deployment("m", version, reason="test")
+            wait_for(lambda v=version: client.get("/v2/models/m").json().get("versions") == [v])
+            r = client.post("/predict", json={"records": [record]})
+            assert r.status_code == 200 and r.json()["model_version"] == version
+            frame = pd.DataFrame([record]).astype({"a": float, "color": object, "size": object})
+            want = fitted[version].predict_proba(frame)[0, 1]
+            assert abs(r.json()["predictions"][0]["score"] - float(want)) <= SCORE_TOLERANCE
+            texts[version] = client.get("/metrics").text
+            wait_for(lambda v=version: [s.version for s in replicas(store)] == [v])
+            paths[version] = replicas(store)[0].path
+    assert 'model_version="1",path="compiled",reason="",registered="compiled"' in texts["1"]
+    assert (
+        'model_version="2",path="frame",reason="plain at registration: scores differ on the '
+        'holdout",registered="plain"'
+    ) in texts["2"]
+    assert 'model_version="3",path="frame"' in texts["3"] and 'registered="unchecked"' in texts["3"]
+    loads = store.list_events("m", kinds=["server_loaded"])
+    assert [(e.version, e.evidence["path"]) for e in loads] == [
+        ("1", "compiled"),
+        ("2", "frame"),
+        ("3", "frame"),
+    ]  # a version swapped back to within the rollback window is not loaded again
+    assert paths == {"1": "compiled", "2": "frame", "3": "frame"}
+
+
+def replicas(store: OpsStore) -> list[Any]:
+    from opsloop.services.views import serving_views
+
+    return serving_views(store, "m", None, datetime.now(UTC))[0]
