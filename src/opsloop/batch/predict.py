@@ -6,9 +6,10 @@ memory, into a run folder and the prediction log, recorded in the ops store.
    DuckDB, or a DataFrame) is described by DuckDB and checked against the version's
    feature contract (`contract.py`) before a row is read: every bad column at once, nothing
    written.
-3. DuckDB streams it as Arrow record batches (`fetch_record_batch`); each is scored
-   (`scoring.py`: the compiled path when verified) and written to the run folder and the
-   prediction log (`sinks.py`), both hidden until the end: memory stays flat in rows.
+3. DuckDB streams it as Arrow record batches (`fetch_record_batch`, one scan thread); each
+   is scored (`scoring.py`: the compiled path when verified) and written to the run folder
+   and the prediction log (`sinks.py`), both hidden until the end; the next batch is read
+   and the last one written while one is scored (`overlap.py`): memory stays flat in rows.
 4. At the end the run folder is renamed into place, then the log files, then the run is
    recorded (`batch_runs` + a `batch_predicted` event: rows, version, input fingerprint,
    output, seconds, rows/s) and, with `publish`, made the current output (`publish.py`).
@@ -31,10 +32,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsloop.batch.contract import check_input
+from opsloop.batch.overlap import Behind, Prefetch
 from opsloop.batch.score import BATCH_ROUTE
 from opsloop.batch.scoring import ArrowScorer, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
 # (rows scored so far, rows in all, or None when the input does not say) after each batch
 OnRows = Callable[[int, int | None], None]
 DEFAULT_BATCH_ROWS = 65_536
+SCAN_THREADS = 1
 MEMORY_LIMIT = "1GB"  # DuckDB's; the scan streams, this caps a runaway query
 
 
@@ -136,7 +140,9 @@ def _parquet_rows(found: Source) -> int | None:
 def _connect() -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    con = duckdb.connect(config={"threads": 2, "memory_limit": MEMORY_LIMIT})
+    # one scan thread: the model's OpenMP threads take the cores while DuckDB decodes the
+    # next batch, and two scan threads only competed with them (docs/benchmarks.md)
+    con = duckdb.connect(config={"threads": SCAN_THREADS, "memory_limit": MEMORY_LIMIT})
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET disable_parquet_prefetching = true")  # flat memory (docs/benchmarks.md)
@@ -158,12 +164,15 @@ class _Job:
     folder: RunFolder
     log: LogSink
 
-    def write(self, batch: pa.RecordBatch, answered: datetime) -> None:
+    def write(
+        self, batch: pa.RecordBatch, pred: np.ndarray, score: np.ndarray | None, answered: datetime
+    ) -> None:
+        """The scored `batch` into the run folder and the prediction log (in the writer
+        thread: `overlap.Behind`)."""
         import pyarrow as pa
 
         cfg = self.rt.config
         n = batch.num_rows
-        pred, score = self.scorer.predict(batch)
         prediction = pa.array(_plain(pred))
         scores = pa.array(score, pa.float64()) if score is not None else pa.nulls(n, pa.float64())
         ids = batch.column(cfg.id_column)
@@ -265,13 +274,17 @@ def run_predict(
         # a RecordBatchReader (DuckDB 2's name for `fetch_record_batch`): streamed, not fetched
         reader = con.sql(f"SELECT {select} FROM {found.sql}").to_arrow_reader(batch_rows)
         done = 0
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            job.write(batch, rt.now())
-            done += batch.num_rows
-            if on_rows is not None:
-                on_rows(done, total)
+        # read the next batch and write the last one while this one is scored (overlap.py)
+        with Prefetch(reader) as batches, Behind() as writer:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                pred, score = job.scorer.predict(batch)
+                writer.submit(partial(job.write, batch, pred, score, rt.now()))
+                done += batch.num_rows
+                if on_rows is not None:
+                    on_rows(done, total)
+            writer.finish()
         final = job.folder.commit()
         job.log.commit()
     except BaseException as exc:
