@@ -8,8 +8,8 @@ memory, into a run folder and the prediction log, recorded in the ops store.
    written.
 3. DuckDB streams it as Arrow record batches (`fetch_record_batch`, one scan thread); each
    is scored (`scoring.py`: the compiled path when verified) and written to the run folder
-   and the prediction log (`sinks.py`), both hidden until the end; the next batch is read
-   and the last one written while one is scored (`overlap.py`): memory stays flat in rows.
+   and the prediction log (`sinks.py`), both hidden until the end: memory stays flat in
+   rows.
 4. At the end the run folder is renamed into place, then the log files, then the run is
    recorded (`batch_runs` + a `batch_predicted` event: rows, version, input fingerprint,
    output, seconds, rows/s) and, with `publish`, made the current output (`publish.py`).
@@ -32,12 +32,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsloop.batch.contract import check_input
-from opsloop.batch.overlap import Behind, Prefetch
 from opsloop.batch.score import BATCH_ROUTE
 from opsloop.batch.scoring import ArrowScorer, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder
@@ -167,8 +165,7 @@ class _Job:
     def write(
         self, batch: pa.RecordBatch, pred: np.ndarray, score: np.ndarray | None, answered: datetime
     ) -> None:
-        """The scored `batch` into the run folder and the prediction log (in the writer
-        thread: `overlap.Behind`)."""
+        """The scored `batch` into the run folder and the prediction log."""
         import pyarrow as pa
 
         cfg = self.rt.config
@@ -274,17 +271,17 @@ def run_predict(
         # a RecordBatchReader (DuckDB 2's name for `fetch_record_batch`): streamed, not fetched
         reader = con.sql(f"SELECT {select} FROM {found.sql}").to_arrow_reader(batch_rows)
         done = 0
-        # read the next batch and write the last one while this one is scored (overlap.py)
-        with Prefetch(reader) as batches, Behind() as writer:
-            for batch in batches:
-                if batch.num_rows == 0:
-                    continue
-                pred, score = job.scorer.predict(batch)
-                writer.submit(partial(job.write, batch, pred, score, rt.now()))
-                done += batch.num_rows
-                if on_rows is not None:
-                    on_rows(done, total)
-            writer.finish()
+        # one batch at a time: reading the next batch and writing the last one in threads
+        # while the trees run was measured slower here (docs/benchmarks.md: every core is
+        # the trees' already, and a preempted OpenMP thread stalls the whole tree)
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            pred, score = job.scorer.predict(batch)
+            job.write(batch, pred, score, rt.now())
+            done += batch.num_rows
+            if on_rows is not None:
+                on_rows(done, total)
         final = job.folder.commit()
         job.log.commit()
     except BaseException as exc:
