@@ -4,7 +4,8 @@ On the churn example's pipeline (ColumnTransformer + OneHotEncoder over 5 string
 HistGradientBoostingClassifier) a one-row `predict_proba` on a DataFrame costs ~4.8 ms, most
 of it pandas and the ColumnTransformer's per-call validation, not arithmetic. The fitted
 preprocessing is compiled once, at load time, into array operations — a dict lookup per
-categorical value, a subtraction and division per scaled value, a `where` per imputed one —
+categorical value (per distinct value for a batch's `Coded` columns), a subtraction and
+division per scaled value, a `where` per imputed one —
 writing straight into one float64 matrix that feeds the final estimator's own array path.
 
 Why not ONNX or Treelite: `skl2onnx` 1.20 cannot convert scikit-learn 1.9's
