@@ -20,8 +20,10 @@ Each contender runs as its own process, alternating, `--runs` times per size:
   (imports and the model's load excluded), measured inside the process.
 
 Throughput is rows / seconds, medians over the runs; peak memory is GNU time's maximum RSS
-of the process. Printed: rows/s of each and per core, the ratio opsloop / raw (target ≥
-0.9), and opsloop's peak RSS at the larger size over the smaller (target ≤ 1.2).
+of the process; CPU seconds are GNU time's user + system for opsloop's whole process and
+`process_time` of the raw loop (all threads). Printed: rows/s of each and per core, the
+ratio opsloop / raw (target ≥ 0.9), the CPU seconds of each, and opsloop's peak RSS at
+the larger size over the smaller (target ≤ 1.2).
 
     .venv/bin/python benchmarks/batch_predict.py            # 1M and 10M rows
     .venv/bin/python benchmarks/batch_predict.py --quick    # 200k and 1M rows
@@ -61,6 +63,7 @@ version = p.store.find_deployment("churn").version
 model = p.registry.load("churn", version)
 names = model.feature_names
 t0 = time.perf_counter()
+c0 = time.process_time()
 rows = 0
 checksum = 0.0
 for batch in pq.ParquetFile(sys.argv[2]).iter_batches(batch_size=int(sys.argv[3]), columns=names):
@@ -68,7 +71,8 @@ for batch in pq.ParquetFile(sys.argv[2]).iter_batches(batch_size=int(sys.argv[3]
     score = model.estimator.predict_proba(frame[names])[:, 1]
     rows += len(score)
     checksum += float(score.sum())
-print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0, "checksum": checksum}))
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu, "checksum": checksum}))
 """
 
 
@@ -108,23 +112,26 @@ def write_input(path: Path, n: int, seed: int) -> None:
     writer.close()
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MiB by GNU time, stdout)."""
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float, str]:
+    """(wall seconds, peak RSS in MiB and user+system CPU seconds by GNU time, stdout)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        full = [str(GNU_TIME), "-f", "%M", "-o", tf.name, *cmd] if GNU_TIME.exists() else cmd
+        full = [str(GNU_TIME), "-f", "%M %U %S", "-o", tf.name, *cmd]
+        full = full if GNU_TIME.exists() else cmd
         t0 = time.perf_counter()
         done = subprocess.run(full, env=env, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - t0
         if done.returncode != 0:
             raise SystemExit(f"{cmd[:4]} failed:\n{done.stderr[-3000:]}")
-        kb = int(tf.read().strip().splitlines()[-1]) if GNU_TIME.exists() else 0
-    return seconds, kb // 1024, done.stdout
+        kb, user, system = (
+            tf.read().strip().splitlines()[-1].split() if GNU_TIME.exists() else (0, 0, 0)
+        )
+    return seconds, int(kb) // 1024, float(user) + float(system), done.stdout
 
 
 def run_opsloop(project: Path, data: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "opsloop", "predict", "churn", "-p", str(project)]
     cmd += ["-i", str(data), "-o", str(out), "--batch-rows", str(BATCH_ROWS), "--json"]
-    seconds, rss, stdout = timed(cmd, env)
+    seconds, rss, cpu, stdout = timed(cmd, env)
     result = json.loads(stdout)
     shutil.rmtree(result["run"]["output"])  # keep the disk flat between runs
     log = Path(project, ".opsloop", "predictions")
@@ -134,17 +141,23 @@ def run_opsloop(project: Path, data: Path, out: Path, env: dict[str, str]) -> di
         "rows": rows,
         "seconds": seconds,
         "rss_mib": rss,
+        "cpu": cpu,
         "inside": result["run"]["seconds"],
         "inference": result["inference"],
     }
 
 
 def run_raw(project: Path, data: Path, env: dict[str, str]) -> dict[str, Any]:
-    _, rss, stdout = timed(
+    _, rss, _, stdout = timed(
         [sys.executable, "-c", RAW, str(project), str(data), str(BATCH_ROWS)], env
     )
     result = json.loads(stdout)
-    return {"rows": result["rows"], "seconds": result["seconds"], "rss_mib": rss}
+    return {
+        "rows": result["rows"],
+        "seconds": result["seconds"],
+        "rss_mib": rss,
+        "cpu": result["cpu"],
+    }
 
 
 def med(runs: list[dict[str, Any]], key: str) -> float:
@@ -209,6 +222,12 @@ def report(n: int, runs: dict[str, list[dict[str, Any]]]) -> None:
         f"{med(raw, 'rss_mib'):>7,.0f} MiB"
     )
     print(f"  opsloop / raw throughput: {ops_rate / raw_rate:.2f}x (target >= 0.9)")
+    # CPU seconds are what a busy shared machine distorts least (wall time waits for cores)
+    ops_cpu, raw_cpu = med(ops, "cpu"), med(raw, "cpu")
+    print(
+        f"  CPU seconds: opsloop {ops_cpu:.1f} (whole process), raw {raw_cpu:.1f} (loop); "
+        f"raw / opsloop {raw_cpu / ops_cpu:.2f}x; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -85,6 +85,22 @@ def test_predict_publish_history_rollback_on_the_churn_example(churn: Path) -> N
     code, text = run("status", "-p", str(churn))
     assert "last batch" in text and "batch output" in text
 
+    # a second version publishes its output; rolling the model back re-publishes the output
+    # of version 1 that was current last (predict.republish_on_rollback, on by default)
+    code, text = run("train", "-p", str(churn), "--force", "--json")
+    assert code == 0 and json.loads(text)["promoted"] is True, text
+    code, text = run(
+        "predict", "churn", "-p", str(churn), "-i", str(churn / "score.parquet"),
+        "-o", str(out), "--publish", "--json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(text)["run"]["version"] == "2", text
+    code, text = run("rollback", "churn", "-p", str(churn))
+    assert code == 0 and "to 1" in text, text
+    assert f"Batch output: {first['run']['run_id']} (version 1) is current again" in text
+    code, text = run("batch", "current", "churn", "-p", str(churn), "--json")
+    assert code == 0 and json.loads(text)["run_id"] == first["run"]["run_id"]
+    assert json.loads((out / "current.json").read_text())["run_id"] == first["run"]["run_id"]
+
 
 def test_a_bad_input_is_one_error_and_writes_nothing(churn: Path, tmp_path: Path) -> None:
     rows = pd.read_parquet(churn / "score.parquet").head(50)

@@ -6,7 +6,8 @@
   `contract.py`; scored by the verified compiled path when there is one: `scoring.py`)
   into a run folder and the prediction log (`sinks.py`), recorded in the ops store.
 - `publish_run`, `rollback_run`, `read_current`, `batch_history` (`publish.py`): which
-  run readers see, atomically, and the reader API.
+  run readers see, atomically, and the reader API; `republish_version`: a model rollback
+  makes the output of the version it returns to current again.
 - `BatchScorer` (`score.py`): frames scored by versions loaded once, into log rows (the
   backtest's replay); `write_log` (`logfile.py`) appends log rows as hive-partitioned
   Parquet, the same files the server's writer produces (`serve/logwriter.py`).
@@ -20,9 +21,11 @@ from opsloop.batch.logfile import with_times, write_log
 from opsloop.batch.publish import (
     BatchHistoryRow,
     CurrentBatch,
+    Republished,
     batch_history,
     publish_run,
     read_current,
+    republish_version,
     rollback_run,
 )
 from opsloop.batch.score import BATCH_ROUTE, BatchScorer, ScoredBatch
@@ -36,10 +39,12 @@ __all__ = [
     "BatchScorer",
     "CurrentBatch",
     "PredictResult",
+    "Republished",
     "ScoredBatch",
     "batch_history",
     "publish_run",
     "read_current",
+    "republish_version",
     "rollback_run",
     "run_predict",
     "with_times",

@@ -6,9 +6,10 @@ memory, into a run folder and the prediction log, recorded in the ops store.
    DuckDB, or a DataFrame) is described by DuckDB and checked against the version's
    feature contract (`contract.py`) before a row is read: every bad column at once, nothing
    written.
-3. DuckDB streams it as Arrow record batches (`fetch_record_batch`); each is scored
-   (`scoring.py`: the compiled path when verified) and written to the run folder and the
-   prediction log (`sinks.py`), both hidden until the end: memory stays flat in rows.
+3. DuckDB streams it as Arrow record batches (`fetch_record_batch`, one scan thread); each
+   is scored (`scoring.py`: the compiled path when verified) and written to the run folder
+   and the prediction log (`sinks.py`), both hidden until the end: memory stays flat in
+   rows.
 4. At the end the run is recorded (`batch_runs` + a `batch_predicted` event: rows,
    version, input fingerprint, output, seconds, rows/s, and the renames still to do) — the
    run's commit point — then the run folder and the log files are renamed into place and,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 # (rows scored so far, rows in all, or None when the input does not say) after each batch
 OnRows = Callable[[int, int | None], None]
 DEFAULT_BATCH_ROWS = 65_536
+SCAN_THREADS = 1
 MEMORY_LIMIT = "1GB"  # DuckDB's; the scan streams, this caps a runaway query
 
 
@@ -141,7 +143,9 @@ def _parquet_rows(found: Source) -> int | None:
 def _connect() -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    con = duckdb.connect(config={"threads": 2, "memory_limit": MEMORY_LIMIT})
+    # one scan thread: the model's OpenMP threads take the cores while DuckDB decodes the
+    # next batch, and two scan threads only competed with them (docs/benchmarks.md)
+    con = duckdb.connect(config={"threads": SCAN_THREADS, "memory_limit": MEMORY_LIMIT})
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET disable_parquet_prefetching = true")  # flat memory (docs/benchmarks.md)
@@ -166,12 +170,14 @@ class _Job:
     batch_rows: int
     alias: str | None
 
-    def write(self, batch: pa.RecordBatch, answered: datetime) -> None:
+    def write(
+        self, batch: pa.RecordBatch, pred: np.ndarray, score: np.ndarray | None, answered: datetime
+    ) -> None:
+        """The scored `batch` into the run folder and the prediction log."""
         import pyarrow as pa
 
         cfg = self.rt.config
         n = batch.num_rows
-        pred, score = self.scorer.predict(batch)
         prediction = pa.array(_plain(pred))
         scores = pa.array(score, pa.float64()) if score is not None else pa.nulls(n, pa.float64())
         ids = batch.column(cfg.id_column)
@@ -277,10 +283,14 @@ def run_predict(
         # a RecordBatchReader (DuckDB 2's name for `fetch_record_batch`): streamed, not fetched
         reader = con.sql(f"SELECT {select} FROM {found.sql}").to_arrow_reader(batch_rows)
         done = 0
+        # one batch at a time: reading the next batch and writing the last one in threads
+        # while the trees run was measured slower here (docs/benchmarks.md: every core is
+        # the trees' already, and a preempted OpenMP thread stalls the whole tree)
         for batch in reader:
             if batch.num_rows == 0:
                 continue
-            job.write(batch, rt.now())
+            pred, score = job.scorer.predict(batch)
+            job.write(batch, pred, score, rt.now())
             done += batch.num_rows
             if on_rows is not None:
                 on_rows(done, total)

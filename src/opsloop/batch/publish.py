@@ -161,6 +161,81 @@ def rollback_run(rt: Runtime, *, actor: str | None = None, reason: str = "") -> 
     return publication
 
 
+@dataclass(frozen=True)
+class Republished:
+    """What a model rollback did to the batch output: the publication that made `version`'s
+    output current again, or None and why not (`note`)."""
+
+    version: str
+    publication: BatchPublication | None
+    note: str
+    failed: bool = False  # the pointer could not move (the note says why)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "publication": None if self.publication is None else self.publication.to_dict(),
+            "note": self.note,
+            "failed": self.failed,
+        }
+
+
+def republish_version(
+    rt: Runtime, version: str, *, actor: str | None = None, reason: str = ""
+) -> Republished:
+    """Make the output last published for `version` current again (the model was rolled
+    back to it): one new revision through the same pointer (`kind` `rolled_back`, event
+    `batch_rolled_back` with `cause: model_rollback`) and the manifest. Nothing changes when
+    nothing is published, the current output is already `version`'s, or `version` never had
+    a published output whose folder is still there (`note` says which)."""
+    history = rt.store.list_batch_publications(rt.model)
+    if not history:
+        return Republished(version, None, "no batch output is published")
+    current = history[-1]
+    runs: dict[str, BatchRun] = {}
+    for p in reversed(history):
+        if p.run_id not in runs:
+            runs[p.run_id] = rt.store.get_batch_run(rt.model, p.run_id)
+    now = runs[current.run_id]
+    if now.version == version:
+        return Republished(
+            version, None, f"the current batch output {now.run_id} is version {version}'s"
+        )
+    target = next(  # newest first (dicts keep insertion order)
+        (
+            r
+            for r in runs.values()
+            if r.version == version and r.output is not None and Path(r.output).is_dir()
+        ),
+        None,
+    )
+    if target is None:
+        return Republished(
+            version,
+            None,
+            f"version {version} has no published batch output to return to; the current "
+            f"one ({now.run_id}, version {now.version}) stays",
+        )
+    publication = rt.store.publish_batch(
+        rt.model,
+        target.run_id,
+        kind="rolled_back",
+        actor=actor or rt.actor,
+        reason=reason
+        or f"model rolled back to version {version}: its batch output {target.run_id} "
+        f"is current again (was {now.run_id}, version {now.version})",
+        evidence={
+            "cause": "model_rollback",
+            "from_run_id": now.run_id,
+            "to_run_id": target.run_id,
+            "from_version": now.version,
+            "to_version": version,
+        },
+    )
+    write_manifest(target, publication)
+    return Republished(version, publication, f"batch output {target.run_id} re-published")
+
+
 def read_current(project: HasStore) -> CurrentBatch:
     """The model's published batch output (`opsloop predict --publish`); NotFoundError when
     nothing is published. `project` is a `Project` (or a `Runtime`)."""

@@ -4,10 +4,11 @@ to answer the same on.
 When the version's registration verified its compiled pipeline (tag
 `opsloop.inference_path` = `compiled`), the compiled path is checked again on probe rows at
 load, as the server does (the libraries may have changed since), and scores the columns
-straight from Arrow: numbers as float64 arrays (nulls as NaN), text and booleans as object
-arrays, no DataFrame. Otherwise the model's own `predict`/`predict_proba` runs on a
-DataFrame of the same columns (`inference.verify.frame_of`, the frame the verification
-compares against)."""
+straight from Arrow: numbers as float64 arrays (nulls as NaN), text and booleans as
+`Coded` columns (Arrow's dictionary: each distinct value once, an index per row, so the
+encoders look a value up once per batch, not once per row), no DataFrame. Otherwise the
+model's own `predict`/`predict_proba` runs on a DataFrame of the same columns
+(`inference.verify.frame_of`, the frame the verification compares against)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from opsloop.errors import DataValidationError
 from opsloop.inference import PATH_TAG, CompiledPipeline, verified_compilation
+from opsloop.inference.compiled import Coded
 from opsloop.inference.verify import frame_of
 
 if TYPE_CHECKING:
@@ -38,10 +40,10 @@ class ArrowScorer:
     def path(self) -> Literal["compiled", "frame"]:
         return "frame" if self.compiled is None else "compiled"
 
-    def columns(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+    def columns(self, batch: pa.RecordBatch) -> dict[str, np.ndarray | Coded]:
         """The features of `batch` as the compiled path takes them; a null in a feature
         trained without nulls is a DataValidationError (the server answers it with 422)."""
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, np.ndarray | Coded] = {}
         for spec in self.model.features:
             col = batch.column(spec.name)
             if not spec.nullable and col.null_count:
@@ -63,10 +65,11 @@ class ArrowScorer:
             if self.compiled is not None:
                 x = self.compiled.transform(columns, n)
                 return self.model.predict_features(self.compiled.estimator, x)
-            return self.model.predict_frame(frame_of(self.model, columns, n))
+            dense = {k: v.decode() if isinstance(v, Coded) else v for k, v in columns.items()}
+            return self.model.predict_frame(frame_of(self.model, dense, n))
 
 
-def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray:
+def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray | Coded:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -76,16 +79,15 @@ def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray:
         if col.type != pa.float64():
             col = pc.cast(col, pa.float64())
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
-    # text: each distinct value becomes one Python object, shared by its rows (a take, not
-    # a new string per row), so the compiled path's lookups hash each value once
+    # text: each distinct value becomes one Python object (null: None, as scikit-learn
+    # sees it in an object column), the rows its indices
     encoded = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     distinct = np.empty(len(encoded.dictionary) + 1, dtype=object)  # the last one: null
     distinct[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
     index = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
-    values: np.ndarray = distinct[index]
-    return values
+    return Coded(distinct, index)
 
 
 def scorer_for(model: LoadedModel, tags: Mapping[str, str]) -> ArrowScorer:

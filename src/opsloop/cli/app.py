@@ -562,12 +562,21 @@ def rollback(
     traffic back to its stable version)."""
     p = open_project(project, stack, name)
     running = p.store.find_running_rollout(name)
-    dep = p.rollback(reason=reason)
+    done = p.admin.rollback_model(actor=p.actor, reason=reason)
+    dep = done.deployment
     source = dep.previous_version if running is None else running.candidate_version
     console().print(
         f"[yellow]Rolled back[/] {name} from version {source} to {dep.version} "
         f"(revision {dep.revision})."
     )
+    if done.batch is not None and done.batch.publication is not None:
+        pub = done.batch.publication
+        console().print(
+            f"Batch output: {pub.run_id} (version {dep.version}) is current again "
+            f"(revision {pub.revision})."
+        )
+    elif done.batch is not None and done.batch.failed:
+        console().print(f"[yellow]Batch output {done.batch.note}[/]")
 
 
 @app.command()

@@ -42,6 +42,11 @@ class PredictConfig(ConfigModel):
         le=10_000_000,
         description="Rows per Arrow record batch read from the input and scored at once.",
     )
+    republish_on_rollback: bool = Field(
+        default=True,
+        description="When the model is rolled back (`opsloop rollback`), make the batch "
+        "output last published for the version it returns to current again.",
+    )
 
     @field_validator("schedule")
     @classmethod

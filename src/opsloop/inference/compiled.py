@@ -4,7 +4,8 @@ On the churn example's pipeline (ColumnTransformer + OneHotEncoder over 5 string
 HistGradientBoostingClassifier) a one-row `predict_proba` on a DataFrame costs ~4.8 ms, most
 of it pandas and the ColumnTransformer's per-call validation, not arithmetic. The fitted
 preprocessing is compiled once, at load time, into array operations — a dict lookup per
-categorical value, a subtraction and division per scaled value, a `where` per imputed one —
+categorical value (per distinct value for a batch's `Coded` columns), a subtraction and
+division per scaled value, a `where` per imputed one —
 writing straight into one float64 matrix that feeds the final estimator's own array path.
 
 Why not ONNX or Treelite: `skl2onnx` 1.20 cannot convert scikit-learn 1.9's
@@ -33,7 +34,26 @@ import numpy as np
 
 SCORE_TOLERANCE = 1e-9  # absolute, on scores/regression outputs
 
+
+@dataclass(frozen=True)
+class Coded:
+    """A categorical column as its distinct values and, per row, the index of its value
+    (Arrow's dictionary encoding): the encoders look each distinct value up once and take
+    the rows' codes from that, instead of hashing every row (batch scoring, 65k rows)."""
+
+    values: np.ndarray  # object, the distinct values (None for a missing one)
+    codes: np.ndarray  # (n,) integer indices into `values`
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def decode(self) -> np.ndarray:
+        out: np.ndarray = self.values[self.codes]
+        return out
+
+
 Column = np.ndarray  # (n,) float64 (numeric) or object (categorical)
+Input = np.ndarray | Coded  # what a stage that takes codes (`Stage.coded`) may receive
 Block = Callable[[list[Column], int], np.ndarray]  # input columns → (n, width) float64
 
 
@@ -48,6 +68,12 @@ class Stage:
     inputs: tuple[int, ...]
     width: int
     apply: Block
+    coded: bool = False  # `apply` takes `Coded` columns as they are (else decoded first)
+
+    def run(self, cols: Sequence[Input], n: int) -> np.ndarray:
+        if self.coded:
+            return self.apply(cols, n)  # type: ignore[arg-type]
+        return self.apply([_dense(c) for c in cols], n)
 
 
 @dataclass(frozen=True)
@@ -61,19 +87,25 @@ class CompiledPipeline:
     description: str
 
     def transform(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        """The final estimator's input for `n` rows of `columns` (by feature name): arrays,
+        sequences, or `Coded` categorical columns."""
         cols = [_as_column(columns[name]) for name in self.feature_names]
         out = np.empty((n, self.width), dtype=np.float64)
         at = 0
         for stage in self.stages:
-            out[:, at : at + stage.width] = stage.apply([cols[i] for i in stage.inputs], n)
+            out[:, at : at + stage.width] = stage.run([cols[i] for i in stage.inputs], n)
             at += stage.width
         return out
 
 
-def _as_column(values: Any) -> np.ndarray:
-    if isinstance(values, np.ndarray):
+def _as_column(values: Any) -> Input:
+    if isinstance(values, np.ndarray | Coded):
         return values
     return np.asarray(list(values), dtype=object)
+
+
+def _dense(col: Input) -> np.ndarray:
+    return col.decode() if isinstance(col, Coded) else col
 
 
 def compile_pipeline(estimator: Any, feature_names: Sequence[str]) -> CompiledPipeline:
@@ -131,13 +163,13 @@ def _then(
         mid = np.empty((n, width), dtype=object if _any_object(cols) else np.float64)
         at = 0
         for s in first:
-            mid[:, at : at + s.width] = s.apply([by_index[i] for i in s.inputs], n)
+            mid[:, at : at + s.width] = s.run([by_index[i] for i in s.inputs], n)
             at += s.width
         mid_cols = [mid[:, j] for j in range(width)]
         out = np.empty((n, out_width), dtype=np.float64)
         at = 0
         for s in inner:
-            out[:, at : at + s.width] = s.apply([mid_cols[i] for i in s.inputs], n)
+            out[:, at : at + s.width] = s.run([mid_cols[i] for i in s.inputs], n)
             at += s.width
         return out
 
@@ -161,7 +193,11 @@ def _step(step: Any, width: int, names: Sequence[str] | None) -> tuple[tuple[Sta
     if isinstance(step, Pipeline):
         return _chain([s for _, s in step.steps if s not in (None, "passthrough")], width, names)
     width_out, block = _leaf(step, width)
-    return (Stage(tuple(range(width)), width_out, block),), width_out
+    coded = type(step).__name__ in _CODED  # the encoders: one lookup per distinct value
+    return (Stage(tuple(range(width)), width_out, block, coded),), width_out
+
+
+_CODED = frozenset({"OneHotEncoder", "OrdinalEncoder"})
 
 
 def _column_transformer(
@@ -188,7 +224,7 @@ def _column_transformer(
             inner = _step(transformer, len(idx), None)
         part, w = inner
         for s in part:
-            stages.append(Stage(tuple(idx[i] for i in s.inputs), s.width, s.apply))
+            stages.append(Stage(tuple(idx[i] for i in s.inputs), s.width, s.apply, s.coded))
         total += w
         slice_ = ct.output_indices_.get(name)
         if slice_ is not None and slice_.stop - slice_.start != w:
@@ -308,15 +344,17 @@ def _category_maps(categories: Sequence[np.ndarray]) -> tuple[list[dict[Any, int
     return maps, nans
 
 
-def _codes(col: Column, m: dict[Any, int], nan: int) -> np.ndarray:
+def _codes(col: Input, m: dict[Any, int], nan: int) -> np.ndarray:
     """Category index per value; -1 for a value not seen in fitting (`_is_nan` inlined:
-    this runs once per value)."""
+    this runs once per value). A `Coded` column: once per distinct value, then a take."""
     get = m.get
-    return np.fromiter(
-        (nan if isinstance(v, float) and v != v else get(v, -1) for v in col),
+    values = col.values if isinstance(col, Coded) else col
+    found = np.fromiter(
+        (nan if isinstance(v, float) and v != v else get(v, -1) for v in values),
         dtype=np.int64,
-        count=len(col),
+        count=len(values),
     )
+    return found[col.codes] if isinstance(col, Coded) else found
 
 
 def _one_hot(e: Any) -> tuple[int, Block]:
@@ -336,7 +374,7 @@ def _one_hot(e: Any) -> tuple[int, Block]:
             codes = _codes(c, maps[j], missing[j])
             known = codes >= 0
             if strict and not known.all():
-                bad = c[~known][0]
+                bad = _dense(c)[~known][0]
                 raise ValueError(
                     f"Found unknown categories [{bad!r}] in column {j} during transform"
                 )
@@ -360,7 +398,7 @@ def _ordinal(e: Any) -> Block:
                 col[codes == missing[j]] = encoded_missing
             if (codes == -1).any():
                 if unknown is None:
-                    bad = c[codes < 0][0]
+                    bad = _dense(c)[codes < 0][0]
                     raise ValueError(
                         f"Found unknown categories [{bad!r}] in column {j} during transform"
                     )

@@ -16,12 +16,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from opsloop.services.admin import AdminService, Decision
+    from opsloop.services.admin import AdminService, Decision, ModelRollback
     from opsloop.services.reads import ReadService
 
-__all__ = ["AdminService", "Decision", "ReadService"]
+__all__ = ["AdminService", "Decision", "ModelRollback", "ReadService"]
 
-_WHERE = {"AdminService": "admin", "Decision": "admin", "ReadService": "reads"}
+_WHERE = {
+    "AdminService": "admin",
+    "Decision": "admin",
+    "ModelRollback": "admin",
+    "ReadService": "reads",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,7 @@ from opsloop import deploy as _deploy
 from opsloop.orchestrate import manual
 
 if TYPE_CHECKING:
+    from opsloop.batch import Republished
     from opsloop.data.window import WindowRequest
     from opsloop.deploy import Step
     from opsloop.orchestrate.loop import TrainOutcome
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
     from opsloop.runtime import Runtime
     from opsloop.stages import Progress
     from opsloop.store.records import Approval, Deployment, Rollout
+
+
+@dataclass(frozen=True)
+class ModelRollback:
+    """A model rollback: the deployment after it and what happened to the batch output
+    (None: `predict.republish_on_rollback` is false)."""
+
+    deployment: Deployment
+    batch: Republished | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment.to_dict(),
+            "batch": None if self.batch is None else self.batch.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,26 @@ class AdminService:
         return _deploy.abort(self.runtime, actor=actor, reason=reason)
 
     def rollback(self, *, actor: str, reason: str = "") -> Deployment:
-        return _deploy.rollback(self.runtime, actor=actor, reason=reason)
+        return self.rollback_model(actor=actor, reason=reason).deployment
+
+    def rollback_model(self, *, actor: str, reason: str = "") -> ModelRollback:
+        """Roll the model back (`deploy.rollback`), then, unless
+        `predict.republish_on_rollback` is false, make the batch output of the version it
+        returned to current again (`batch.republish_version`). The deployment is committed
+        first: a batch pointer that cannot move (say, another publisher won the revision)
+        leaves the rollback standing and says why in `batch.note`."""
+        from opsloop.batch import Republished, republish_version
+        from opsloop.errors import OpsloopError
+
+        deployment = _deploy.rollback(self.runtime, actor=actor, reason=reason)
+        cfg = self.runtime.config.predict
+        if cfg is not None and not cfg.republish_on_rollback:
+            return ModelRollback(deployment, None)
+        try:
+            batch = republish_version(self.runtime, deployment.version, actor=actor)
+        except OpsloopError as exc:
+            batch = Republished(deployment.version, None, f"not re-published: {exc}", failed=True)
+        return ModelRollback(deployment, batch)
 
     # ---- retraining requests ---------------------------------------------------------
     def request_retrain(

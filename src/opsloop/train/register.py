@@ -18,9 +18,11 @@ from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
-    from opsloop.core.profile import Profile
+    from opsloop.core.profile import FeatureLike, Profile
     from opsloop.data.features import FeatureSpec
     from opsloop.registry.base import LoadedModel, ModelVersion
     from opsloop.train.window import WindowRecord
@@ -112,6 +114,35 @@ def _target_contract(frame: pd.DataFrame, target: str, task: str) -> dict[str, A
     return {"task": task, "classes": sorted(classes, key=lambda c: (str(type(c)), c))}
 
 
+# From this many rows the reference profile is computed by DuckDB (`engine_profile`): 1M
+# rows of the churn example take ~8x less time than NumPy's `compute_profile`; below it
+# NumPy is faster than DuckDB's fixed cost (docs/benchmarks.md, "Reference profile").
+ENGINE_PROFILE_ROWS = 200_000
+
+
+def engine_profile(frame: pd.DataFrame, specs: Sequence[FeatureLike]) -> Profile:
+    """`compute_profile(frame, specs)` computed by DuckDB (`engines.reference_sql`, as
+    `opsloop drift` does): the same layout and counts (categorical counts and numeric bin
+    edges equal NumPy's, tests/unit/train/test_engine_profile.py), the display deciles
+    interpolated within their bucket and, above `SAMPLE_SIZE` values, DuckDB's reservoir
+    sample instead of NumPy's."""
+    import duckdb
+
+    from opsloop.engines.profile_sql import describe
+    from opsloop.engines.reference_sql import reference_profile, sample
+
+    with duckdb.connect(config={"threads": 2}) as con:
+        con.register("opsloop_reference", frame)
+        columns = describe(con, "opsloop_reference")
+        present = [f for f in specs if f.name in columns]
+        profile = reference_profile(con, "opsloop_reference", present, columns).profile
+        for f in present:
+            fp = profile.features[f.name]
+            if f.kind == "numeric" and fp.layout is not None:
+                fp.sample = sample(con, "opsloop_reference", f.name, columns[f.name])
+    return profile
+
+
 def register_version(
     rt: Runtime,
     fitted: Fitted,
@@ -138,7 +169,11 @@ def register_version(
     if ref_score is not None:
         reference["score"] = ref_score
         profile_specs.append(FeatureSpec("score", "numeric", "float64", False))
-    profile = compute_profile(reference, profile_specs)
+    profile = (
+        compute_profile(reference, profile_specs)
+        if len(reference) < ENGINE_PROFILE_ROWS
+        else engine_profile(reference, profile_specs)
+    )
     extra = _monitor_artifacts(rt, reference, specs, profile_specs, profile, detail)
     inference = check_on_holdout(fitted.model, holdout)
     detail["inference"] = inference.to_dict()

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from opsloop.batch import read_current
+from opsloop.batch import read_current, republish_version
 from opsloop.errors import DataValidationError, NotFoundError, StateError
 from tinyproject import tiny_frame
 
@@ -203,3 +203,61 @@ def test_publish_rollback_and_read_current(trained, tmp_path):
     assert history[1].revisions == (3,) and history[3].revisions == (1, 5)
     kinds = [e.kind for e in p.events(kinds=["batch_published", "batch_rolled_back"])]
     assert kinds.count("batch_rolled_back") == 2 and kinds.count("batch_published") == 4
+
+
+def test_a_model_rollback_republishes_the_output_of_the_version_it_returns_to(
+    memory_project, tmp_path
+):
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.project import Project
+    from tinyproject import write_tiny_project
+
+    p = memory_project
+    p.train()
+    out = tmp_path / "out"
+    first = p.predict(str(_input(tmp_path, 50)), out, publish=True).run
+    p.train(force=True)
+    second = p.predict(str(_input(tmp_path, 50, seed=4)), out, publish=True).run
+    other = p.predict(str(_input(tmp_path, 20, seed=5)), tmp_path / "adhoc").run  # unpublished
+    assert (first.version, second.version, other.version) == ("1", "2", "2")
+
+    # switched off (`predict.republish_on_rollback: false`): the model alone goes back
+    off = Project(
+        write_tiny_project(
+            tmp_path / "off",
+            extra_yaml="predict: {input: in, output: out, republish_on_rollback: false}\n",
+        ),
+        registry=p.registry,
+        store=p.store,
+        engine=MemoryEngine(),
+    )
+    done = off.admin.rollback_model(actor="ops")
+    assert done.deployment.version == "1" and done.batch is None
+    assert read_current(p).run == second
+    p.promote("2")
+
+    done = p.admin.rollback_model(actor="ops")  # on by default
+    assert done.deployment.version == "1" and done.batch is not None
+    pub = done.batch.publication
+    assert pub is not None and not done.batch.failed
+    assert (pub.run_id, pub.kind, pub.revision, pub.previous_run_id) == (
+        first.run_id,
+        "rolled_back",
+        3,
+        second.run_id,
+    )
+    assert read_current(p).run == first and first.run_id in (out / "current.json").read_text()
+    (event,) = p.events(kinds=["batch_rolled_back"])
+    assert (event.actor, event.version) == ("ops", "1")
+    assert event.evidence["cause"] == "model_rollback"
+    assert (event.evidence["from_version"], event.evidence["to_run_id"]) == ("2", first.run_id)
+    # the batch pointer's own rollback does not flip back to the rolled-back version's output
+    with pytest.raises(StateError, match="no earlier batch output"):
+        p.rollback_batch()
+    # the current output already the version's, or a version without a published output
+    # of its own: the current one stays
+    again = republish_version(p.runtime, "1")
+    assert again.publication is None and "is version 1's" in again.note
+    none = republish_version(p.runtime, "7")
+    assert none.publication is None and "stays" in none.note and not none.failed
+    assert read_current(p).run == first and len(p.events(kinds=["batch_rolled_back"])) == 1
