@@ -64,11 +64,15 @@ def build(folder: Path, rows: int, windows: int) -> Any:
 
 
 def fresh(p: Any) -> Any:
-    """The same project, model and log with an empty ops store (results, reports)."""
+    """The same project, model and log with a copy of the ops store as training left it
+    (no monitor results yet: an empty ops store would be refused as a lost one)."""
     from opsloop.project import Project
     from opsloop.store import OpsStore
 
-    return Project(p.root, registry=p.registry, store=OpsStore("sqlite://"), engine=p.engine)
+    store = OpsStore("sqlite://")
+    with p.store.engine.connect() as src, store.engine.connect() as dst:
+        src.connection.driver_connection.backup(dst.connection.driver_connection)
+    return Project(p.root, registry=p.registry, store=store, engine=p.engine)
 
 
 def reads_series(p: Any, windows: int) -> int:
