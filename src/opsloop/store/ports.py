@@ -122,6 +122,9 @@ class MonitoringRepository(Protocol):
     def find_previous_monitor(
         self, model: str, version: str | None, window_end: datetime
     ) -> MonitorResult | None: ...
+    def list_monitor_span(
+        self, model: str, version: str | None, start: datetime, end: datetime
+    ) -> list[MonitorResult]: ...
     def list_monitor_window(
         self, model: str, version: str | None, start: datetime, end: datetime
     ) -> list[MonitorResult]: ...
