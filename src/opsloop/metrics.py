@@ -66,16 +66,15 @@ def compute_metrics(task: str, y_true: Any, y_pred: Any, y_score: Any = None) ->
             out["r2"] = float(m.r2_score(yt, yp))
         return out
     y_true, y_pred = align_labels(y_true, y_pred)
+    fast = _binary(y_true, y_pred, y_score) if task == "binary_classification" else None
+    if fast is not None:
+        return fast
     out["accuracy"] = float(m.accuracy_score(y_true, y_pred))
     if task == "multiclass_classification":
         out["f1_macro"] = float(m.f1_score(y_true, y_pred, average="macro", zero_division=0))
         if y_score is not None and np.ndim(y_score) == 2:
             with contextlib.suppress(ValueError):
                 out["log_loss"] = float(m.log_loss(y_true, y_score))
-        return out
-    fast = _binary(y_true, y_pred, y_score)
-    if fast is not None:
-        out.update(fast)
         return out
     positive = _positive(y_true)
     for name, fn in (
