@@ -101,9 +101,13 @@ def ks_exact(reference: Sequence[float], current: Sequence[float]) -> tuple[floa
         return 0.0, 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ks_2samp(
-            np.asarray(reference, dtype=float), np.asarray(current, dtype=float), method="auto"
-        )
+        a, b = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+        ks_2samp = stats.ks_2samp
+        if not (np.isnan(a).any() or np.isnan(b).any()):
+            # the function under scipy's axis/NaN-policy wrapper: the same result on 1-D
+            # arrays without NaN, in half the time of a call on ~1,000 values
+            ks_2samp = getattr(ks_2samp, "__wrapped__", ks_2samp)
+        result = ks_2samp(a, b, method="auto")
     return float(result.statistic), float(result.pvalue)
 
 
