@@ -238,9 +238,11 @@ def record_window(
     if previous is ...:
         previous = rt.store.find_previous_monitor(rt.model, version, window.end)
     if previous is not None:
+        # both sides as digests: they keep all that the comparison reads (verdicts, shares,
+        # performance, breaches), at a fraction of a full summary's validation
         summary["previous"] = compare_windows(
-            summary,
-            previous.summary_model,
+            digest(summary),
+            digest(previous.summary),
             previous_id=previous.id,
             previous_version=previous.version,
         ).to_json()

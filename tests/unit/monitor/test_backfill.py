@@ -179,6 +179,8 @@ def test_series_path_equals_the_per_window_path(memory_project: Project, tmp_pat
 
     from opsloop.monitor import backfill as bf
     from opsloop.monitor.job import evaluate_window, load_version, record_window
+    from opsloop.monitor.previous import compare_windows
+    from opsloop.store._util import jsonable
     from opsloop.store import OpsStore
 
     p = memory_project
@@ -229,6 +231,18 @@ def test_series_path_equals_the_per_window_path(memory_project: Project, tmp_pat
         json_a = Path(str(a.report_path)).with_suffix(".json").read_text(encoding="utf-8")
         json_b = Path(str(b.report_path)).with_suffix(".json").read_text(encoding="utf-8")
         assert json_a == json_b
+
+    # the comparison read from the digests equals the one read from the full summaries
+    by_id = {r.id: r for r in p.store.list_monitor_windows("tiny", limit=50)}
+    for r in series.monitored[1:]:
+        before = by_id[r.summary["previous"]["id"]]
+        full = compare_windows(
+            {k: v for k, v in r.summary.items() if k != "previous"},
+            before.summary,
+            previous_id=before.id,
+            previous_version=before.version,
+        )
+        assert jsonable(full.to_json()) == r.summary["previous"]
 
     def events(project: Project) -> list[tuple[str, str | None, str, dict[str, object]]]:
         return [
