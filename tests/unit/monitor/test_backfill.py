@@ -180,8 +180,8 @@ def test_series_path_equals_the_per_window_path(memory_project: Project, tmp_pat
     from opsloop.monitor import backfill as bf
     from opsloop.monitor.job import evaluate_window, load_version, record_window
     from opsloop.monitor.previous import compare_windows
-    from opsloop.store._util import jsonable
     from opsloop.store import OpsStore
+    from opsloop.store._util import jsonable
 
     p = memory_project
     p.train()
