@@ -170,9 +170,17 @@ def exact_values(
             f"WHERE rn <= {int(limit)}"
         )
     if branches:
-        rows = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchall()
-        for w, f, v in rows:
-            out[int(w)][features[f]].append(float(v))
+        got = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchnumpy()
+        w, f, v = (np.asarray(got[k]) for k in ("w", "f", "v"))
+        # each (window, feature)'s values in the order the statement returned them (a
+        # stable sort), as lists of floats
+        order = np.lexsort((w, f))
+        w, f, v = w[order], f[order], v[order].astype(float)
+        if len(w):
+            starts = np.flatnonzero(np.r_[True, (w[1:] != w[:-1]) | (f[1:] != f[:-1])])
+            ends = np.r_[starts[1:], len(w)]
+            for a, b in zip(starts, ends, strict=True):
+                out[int(w[a])][features[int(f[a])]] = v[a:b].tolist()
     return out
 
 
