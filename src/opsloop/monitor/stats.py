@@ -63,14 +63,22 @@ def linf(reference: Counts, current: Counts) -> float:
     return float(np.max(np.abs(_shares(reference) - _shares(current))))
 
 
-def _cdfs(a: Mapping[int, int], b: Mapping[int, int]) -> tuple[np.ndarray, ...]:
+Cdfs = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def cdfs(a: Mapping[int, int], b: Mapping[int, int]) -> Cdfs:
+    """(bucket keys, CDF of `a`, CDF of `b`) at the buckets' upper edges: what the sketch
+    distances read (computed once when a caller needs several of them)."""
     keys, ca, cb = aligned(a, b)
     return keys, np.cumsum(ca) / max(ca.sum(), 1.0), np.cumsum(cb) / max(cb.sum(), 1.0)
 
 
-def ks_distance(reference: Mapping[int, int], current: Mapping[int, int]) -> float:
-    """KS D = max |F − G| between two sketches on one layout, at the bucket edges."""
-    _, f, g = _cdfs(reference, current)
+def ks_distance(
+    reference: Mapping[int, int], current: Mapping[int, int], *, at: Cdfs | None = None
+) -> float:
+    """KS D = max |F − G| between two sketches on one layout, at the bucket edges (`at`:
+    their `cdfs`, when computed already)."""
+    _, f, g = cdfs(reference, current) if at is None else at
     return float(np.max(np.abs(f - g))) if len(f) else 0.0
 
 
@@ -116,12 +124,14 @@ def wasserstein(
     reference: Mapping[int, int],
     current: Mapping[int, int],
     std: float | None = None,
+    *,
+    at: Cdfs | None = None,
 ) -> float:
     """Wasserstein-1 between two sketches, each bucket's mass at its midpoint, divided by
     `std` (the reference standard deviation, ddof = 0, as Evidently; floor 1e-6) when given.
     Each value moves by at most half its bucket's width, so the distance is within
-    Σ width/2 · (p + q) of the exact one."""
-    keys, f, g = _cdfs(reference, current)
+    Σ width/2 · (p + q) of the exact one. `at`: their `cdfs`, when computed already."""
+    keys, f, g = cdfs(reference, current) if at is None else at
     if len(keys) < 2:
         return 0.0
     lo, hi = layout.bounds(keys)

@@ -45,7 +45,8 @@ class MonitoringQueries(UnitOfWork, MonitoringRepository):
                         t.monitor_results.c.id.in_(list(replaces)),
                     )
                 )
-            res = conn.execute(t.monitor_results.insert().values(**values))
+            # parameters apart from the statement: one compiled INSERT, cached
+            res = conn.execute(t.monitor_results.insert(), values)
             stored = _monitor_result({**values, "id": new_id(res)})
             self._insert_events(conn, events, record_id=stored.id)
             return stored

@@ -47,12 +47,15 @@ class UnitOfWork:
         """The connection of this thread's open `batch`, if any."""
         return threading.local()
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """One transaction for every write (and read) this thread makes inside the block:
         all of them are committed together at its end, or none if it raises. Reads inside
         see the block's own writes. For many small records in a row (a backfill's windows):
         one commit instead of one per record. Nested blocks join the outer one."""
+        return self._batched()
+
+    @contextmanager
+    def _batched(self) -> Iterator[None]:
         if getattr(self._batch, "conn", None) is not None:
             yield
             return
@@ -114,15 +117,16 @@ class UnitOfWork:
         ev = redact_json(jsonable(evidence or {}))
         summary = redact(summary)
         res = conn.execute(
-            t.events.insert().values(
-                ts=ts,
-                kind=kind,
-                model=model,
-                version=version,
-                actor=actor,
-                summary=summary,
-                evidence=ev,
-            )
+            t.events.insert(),  # parameters apart: one compiled INSERT, cached
+            {
+                "ts": ts,
+                "kind": kind,
+                "model": model,
+                "version": version,
+                "actor": actor,
+                "summary": summary,
+                "evidence": ev,
+            },
         )
         return Event(
             id=new_id(res),
