@@ -99,12 +99,14 @@ def _assemble_series(
     keep = f < len(names)
     order = np.flatnonzero(keep)[np.lexsort((w[keep], f[keep]))]  # stable: by f, then w
     w, f = w[order], f[order]
-    code = cols["code"][order].astype(float).filled(np.nan)
-    inf = cols["inf"][order].filled(False).astype(bool)
+    code = np.ma.filled(cols["code"][order].astype(float), np.nan)
+    inf = np.ma.filled(cols["inf"][order], False).astype(bool)
     n = np.ma.getdata(cols["n"][order]).astype(np.int64)
-    lo, hi, sm, sq = (cols[k][order].astype(float).filled(np.nan) for k in ("lo", "hi", "s", "ss"))
-    te = cols["te"][order].filled(0).astype(np.int64)
-    newest = cols["newest"][order]
+    lo, hi, sm, sq = (
+        np.ma.filled(cols[k][order].astype(float), np.nan) for k in ("lo", "hi", "s", "ss")
+    )
+    te = np.ma.filled(cols["te"][order], 0).astype(np.int64)
+    newest = np.ma.asarray(cols["newest"][order])
     if len(w) == 0:
         return {}
     starts = np.flatnonzero(np.r_[True, (w[1:] != w[:-1]) | (f[1:] != f[:-1])])
@@ -276,16 +278,16 @@ def exact_values(
         )
     if branches:
         got = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchnumpy()
-        w, f, v = (np.asarray(got[k]) for k in ("w", "f", "v"))
+        ws, fs, vs = (np.asarray(got[k]) for k in ("w", "f", "v"))
         # each (window, feature)'s values in the order the statement returned them (a
         # stable sort), as lists of floats
-        order = np.lexsort((w, f))
-        w, f, v = w[order], f[order], v[order].astype(float)
-        if len(w):
-            starts = np.flatnonzero(np.r_[True, (w[1:] != w[:-1]) | (f[1:] != f[:-1])])
-            ends = np.r_[starts[1:], len(w)]
+        order = np.lexsort((ws, fs))
+        ws, fs, vs = ws[order], fs[order], vs[order].astype(float)
+        if len(ws):
+            starts = np.flatnonzero(np.r_[True, (ws[1:] != ws[:-1]) | (fs[1:] != fs[:-1])])
+            ends = np.r_[starts[1:], len(ws)]
             for a, b in zip(starts, ends, strict=True):
-                out[int(w[a])][features[int(f[a])]] = v[a:b].tolist()
+                out[int(ws[a])][features[int(fs[a])]] = vs[a:b].tolist()
     return out
 
 
