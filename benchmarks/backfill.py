@@ -11,7 +11,7 @@ replayed history), labels for half of the rows. Then, `--repeat` times each, int
   (drift, quality, performance per window in Python) and storing each result with its
   JSON report — on the series scan vs per window, each into a fresh in-memory ops store.
 
-Prints medians and the ratios (per-window ÷ series) as JSON.
+Prints medians (wall and CPU seconds) and the ratios (per-window ÷ series) as JSON.
 
     .venv/bin/python benchmarks/backfill.py --series-only --repeat 3  # 1M rows, 1,000 windows
     .venv/bin/python benchmarks/backfill.py --rows 100000 --windows 100 --repeat 3
@@ -161,13 +161,15 @@ def main() -> None:
             "backfill": (backfill_series, backfill_per_window),
         }
         times: dict[str, list[float]] = {f"{k}_{side}": [] for k in pairs for side in sides}
+        cpu_times: dict[str, list[float]] = {k: [] for k in times}
         counts: dict[str, int] = {}
         for _ in range(args.repeat):
             for name, (series, per_window) in pairs.items():
                 for side, fn in (("series", series), ("per_window", per_window))[: len(sides)]:
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                     counts[f"{name}_{side}"] = fn(p, args.windows)
                     times[f"{name}_{side}"].append(time.perf_counter() - started)
+                    cpu_times[f"{name}_{side}"].append(time.process_time() - cpu)
                     print(f"{name}_{side}: {times[f'{name}_{side}'][-1]:.2f} s", file=sys.stderr)
     assert len(set(counts.values())) == 1, counts  # both paths monitor the same windows
     medians = {k: round(statistics.median(v), 3) for k, v in times.items()}
@@ -177,6 +179,9 @@ def main() -> None:
         "windows_with_rows": counts["reads_series"],
         "repeat": args.repeat,
         "median_s": medians,
+        # CPU seconds of the process (all its threads): steadier than wall time when other
+        # jobs share the cores
+        "median_cpu_s": {k: round(statistics.median(v), 3) for k, v in cpu_times.items()},
     }
     if not args.series_only:
         for name in pairs:
