@@ -188,11 +188,10 @@ class _SeriesWriter:
     is short: a crash or an error mid-backfill leaves the windows of the transactions
     already committed, each whole (result, events, deletion of what it replaced), and none
     of the open one — their JSON reports may be on disk, and are rewritten by the re-run,
-    which skips the committed windows. Each result
-    is compared with the stored result of the version whose window ends last before its
-    own (as `find_previous_monitor` would answer), known here without a query per window:
-    the results already stored in the span (read once), the one before the span, and the
-    ones this series stores."""
+    which skips the committed windows. Each result is compared with the stored result of
+    the version whose window ends last before its own (as `find_previous_monitor` would
+    answer), known here without a query per window: the results already stored in the
+    span (read once), the one before the span, and the ones this series stores."""
 
     def __init__(
         self,
