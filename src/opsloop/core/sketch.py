@@ -107,10 +107,20 @@ def aligned(
     a: Mapping[int, int], b: Mapping[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bucket keys in value order, counts of a, counts of b) over the non-empty buckets."""
-    idx = np.asarray(sorted(set(a) | set(b)), dtype=np.int64)
-    ca = np.asarray([a.get(int(i), 0) for i in idx], dtype=float)
-    cb = np.asarray([b.get(int(i), 0) for i in idx], dtype=float)
+    ka, va = _arrays(a)
+    kb, vb = _arrays(b)
+    idx = np.union1d(ka, kb)
+    ca, cb = np.zeros(len(idx)), np.zeros(len(idx))
+    ca[np.searchsorted(idx, ka)] = va
+    cb[np.searchsorted(idx, kb)] = vb
     return idx, ca, cb
+
+
+def _arrays(counts: Mapping[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, counts as floats) of a sketch, in its own order."""
+    n = len(counts)
+    keys = np.fromiter(counts.keys(), dtype=np.int64, count=n)
+    return keys, np.fromiter(counts.values(), dtype=float, count=n)
 
 
 def quantile(layout: SketchLayout, counts: Mapping[int, int], q: float) -> float:

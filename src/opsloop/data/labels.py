@@ -101,12 +101,31 @@ def usable_labels(labels: pd.Series, contract: LabelContract) -> UsableLabels:
     """Check stored (non-null) labels against `contract` without raising: what does not
     fit (e.g. "banana" for a 0/1 target, from a file stored before validation) is left out
     and counted."""
+    plain = _plain_numbers(labels, contract)
+    if plain is not None:
+        return UsableLabels(plain, 0, ())
     values, fits = _normalise(labels, contract)
     fits = fits.reindex(labels.index, fill_value=False).astype(bool)
     bad = labels[~fits]
     examples = tuple(dict.fromkeys(repr(v) for v in bad.head(50)))[:_EXAMPLES]
     kept = _label_dtype(values[fits], labels[fits], contract) if fits.any() else labels[fits]
     return UsableLabels(kept, int((~fits).sum()), examples)
+
+
+def _plain_numbers(labels: pd.Series, contract: LabelContract) -> pd.Series | None:
+    """The common case at column speed (a monitored window's labels): numeric labels that
+    are all classes of one numeric type — kept whole, in the classes' type, as the general
+    path would keep them; None for anything else."""
+    classes = contract.classes
+    if contract.task == "regression" or not classes or len({type(c) for c in classes}) != 1:
+        return None
+    if _is_bool(classes[0]) or not isinstance(classes[0], int | float | np.number):
+        return None
+    if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
+        return None
+    if not labels.isin(list(classes)).all():
+        return None
+    return labels.astype(pd.Series(list(classes)).dtype)
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,25 @@ The per-window results equal `scan_window`'s: the same rows, the same aggregates
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from opsloop.core.profile import Profile
+from opsloop.core.profile import FeatureProfile, Profile, histogram
 from opsloop.core.transform import Transform
 from opsloop.data.predlog import WINDOW_KEY
 from opsloop.engines.base import LABELLED_COLUMNS
 from opsloop.engines.multivariate_sql import error_branch, error_result
-from opsloop.engines.profile_sql import ident, profile_branches, profile_rows, run_profile
+from opsloop.engines.profile_sql import (
+    _categorical,
+    _utc,
+    clamp_key,
+    ident,
+    profile_branches,
+    run_profile,
+)
 
 BATCH_ROWS = 2_000_000  # rows whose labelled rows and scores are read in one statement
 KEY = ident(WINDOW_KEY)
@@ -68,12 +76,111 @@ def profiles(
     f = len(names)
     if transform is not None:
         branches.append(error_branch(transform, source, set(columns), f, [KEY]))
-    rows = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchall()
-    for row in rows:
-        if row[1] == f:
-            errors[int(row[0])] = error_result(row[4], row[7])
-    found = profile_rows(reference, names, [r for r in rows if r[1] != f], 1)
-    return {int(g[0]): p for g, p in found}, errors
+    got = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchnumpy()
+    cols = {k: np.ma.asarray(v) for k, v in got.items()}
+    for j in np.flatnonzero(np.ma.getdata(cols["f"]) == f):
+        n, mean = cols["n"][j], cols["s"][j]
+        errors[int(cols[WINDOW_KEY][j])] = error_result(
+            int(n), None if mean is np.ma.masked else float(mean)
+        )
+    return _assemble_series(reference, names, cols), errors
+
+
+def _assemble_series(
+    reference: Profile, names: list[str], cols: dict[str, np.ma.MaskedArray]
+) -> dict[int, Profile]:
+    """The profile of each window from the statement's columns (`profile_rows` on the same
+    rows, column-wise: a series has windows × features × sketch buckets rows, which
+    `profile_rows` would read one Python tuple at a time). Each (window, feature)'s rows
+    are taken in the order the statement returned them, so the sums are the same
+    additions in the same order as `profile_rows`'."""
+    w = np.ma.getdata(cols[WINDOW_KEY]).astype(np.int64)
+    f = np.ma.getdata(cols["f"]).astype(np.int64)
+    keep = f < len(names)
+    order = np.flatnonzero(keep)[np.lexsort((w[keep], f[keep]))]  # stable: by f, then w
+    w, f = w[order], f[order]
+    code = np.ma.filled(cols["code"][order].astype(float), np.nan)
+    inf = np.ma.filled(cols["inf"][order], False).astype(bool)
+    n = np.ma.getdata(cols["n"][order]).astype(np.int64)
+    lo, hi, sm, sq = (
+        np.ma.filled(cols[k][order].astype(float), np.nan) for k in ("lo", "hi", "s", "ss")
+    )
+    te = np.ma.filled(cols["te"][order], 0).astype(np.int64)
+    newest = np.ma.asarray(cols["newest"][order])
+    if len(w) == 0:
+        return {}
+    starts = np.flatnonzero(np.r_[True, (w[1:] != w[:-1]) | (f[1:] != f[:-1])])
+    ends = np.r_[starts[1:], len(w)]
+    totals: dict[int, int] = {}
+    newest_of: dict[int, Any] = {}
+    features: dict[int, dict[str, FeatureProfile]] = {}
+    for a, b in zip(starts, ends, strict=True):
+        window, name = int(w[a]), names[int(f[a])]
+        if f[a] == 0:  # every row of a window has a row in the first feature's branch
+            totals[window] = int(n[a:b].sum())
+            found = newest[a:b].compressed()
+            newest_of[window] = found.max() if len(found) else None
+        fp = reference.features[name]
+        total = totals[window]
+        if fp.kind == "numeric":
+            got = _numeric_segment(
+                fp, code[a:b], inf[a:b], n[a:b], lo[a:b], hi[a:b], sm[a:b], sq[a:b], te[a:b], total
+            )
+        else:
+            rows = [
+                (c, None, int(k), None, None, None, None, int(e), None)
+                for c, k, e in zip(code[a:b].tolist(), n[a:b], te[a:b], strict=True)
+            ]
+            got = _categorical(fp, rows, total)
+        features.setdefault(window, {})[name] = got
+    return {
+        window: Profile(totals[window], features[window], _utc(newest_of[window]))
+        for window in sorted(totals)
+    }
+
+
+def _numeric_segment(
+    fp: FeatureProfile,
+    code: np.ndarray,
+    inf: np.ndarray,
+    n: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sm: np.ndarray,
+    sq: np.ndarray,
+    te: np.ndarray,
+    total: int,
+) -> FeatureProfile:
+    """`profile_sql._numeric` on one window's rows of a numeric feature, as arrays."""
+    null = np.isnan(code)
+    nulls = int(n[null].sum())
+    seen = ~null
+    finite = seen & ~inf
+    # sequential sums from 0.0, as `s += x` row by row (`cumsum` adds in order)
+    s = float(np.cumsum(sm[finite])[-1]) if finite.any() else 0.0
+    ss = float(np.cumsum(sq[finite])[-1]) if finite.any() else 0.0
+    sketch: dict[int, int] = {}
+    if fp.layout is not None and seen.any():
+        top = clamp_key(fp.layout)
+        keys = np.clip(code[seen], -top, top).astype(np.int64)  # the z_max clamp
+        unique, inverse = np.unique(keys, return_inverse=True)
+        counts = np.zeros(len(unique), dtype=np.int64)
+        np.add.at(counts, inverse, n[seen])
+        sketch = dict(zip(unique.tolist(), counts.tolist(), strict=True))
+    return replace(
+        fp,
+        count=total,
+        null_count=nulls,
+        unseen=0,
+        min=float(lo[seen].min()) if seen.any() else None,
+        max=float(hi[seen].max()) if seen.any() else None,
+        sum=s,
+        sum_sq=ss,
+        sketch=sketch,
+        counts=histogram(fp.edge_keys, sketch, total - nulls),
+        type_errors=int(te.sum()),
+        sample=None,
+    )
 
 
 def batches(sizes: dict[int, int], indexes: Sequence[int], limit: int) -> list[list[int]]:
@@ -170,9 +277,17 @@ def exact_values(
             f"WHERE rn <= {int(limit)}"
         )
     if branches:
-        rows = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchall()
-        for w, f, v in rows:
-            out[int(w)][features[f]].append(float(v))
+        got = con.execute(" UNION ALL ".join(branches), params * len(branches)).fetchnumpy()
+        ws, fs, vs = (np.asarray(got[k]) for k in ("w", "f", "v"))
+        # each (window, feature)'s values in the order the statement returned them (a
+        # stable sort), as lists of floats
+        order = np.lexsort((ws, fs))
+        ws, fs, vs = ws[order], fs[order], vs[order].astype(float)
+        if len(ws):
+            starts = np.flatnonzero(np.r_[True, (ws[1:] != ws[:-1]) | (fs[1:] != fs[:-1])])
+            ends = np.r_[starts[1:], len(ws)]
+            for a, b in zip(starts, ends, strict=True):
+                out[int(ws[a])][features[int(fs[a])]] = vs[a:b].tolist()
     return out
 
 

@@ -5,7 +5,8 @@ The windows are ``[from + i·every, from + (i+1)·every)`` that end by ``to`` (a
 shorter than ``every`` is not monitored: its statistics would not be comparable). They are
 monitored oldest first, so each is compared with the one before it, and read by the engine
 in one series scan (`Engine.scan_windows`: one pass over the log groups every row by its
-window, so empty windows cost nothing), then judged one by one. Idempotent per window:
+window, so empty windows cost nothing), then judged one by one and stored
+`COMMIT_EVERY` windows per ops-store transaction (`_SeriesWriter`). Idempotent per window:
 a window that already has a result for the version is skipped, or with ``replace``
 monitored again and its old result replaced (deleted in the same transaction as the new
 one is stored; the events of the old one stay in the audit log). Windows in which the
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from opsloop.monitor.run import MonitorReport
 
 MAX_WINDOWS = 10_000
+COMMIT_EVERY = 200  # windows stored per ops-store transaction
 
 # (window, outcome): outcome is "monitored", "replaced", "skipped: <why>"
 OnWindow = Callable[[Window, str], None]
@@ -127,12 +129,15 @@ def monitor_series(
     ones not yet monitored (all with `replace`) are read by the engine in one series scan
     (`Engine.scan_windows`); windows without rows of the version are skipped."""
     from opsloop.monitor.drift import exact_features
-    from opsloop.monitor.job import judge_scan, record_window
+    from opsloop.monitor.job import judge_scan
 
     cfg, version, reference = rt.config, inputs.version, inputs.reference
-    existing = {
-        w.key: rt.store.list_monitor_window(rt.model, version, w.start, w.end) for w in windows
-    }
+    known = rt.store.list_monitor_span(rt.model, version, windows[0].end, windows[-1].end)
+    existing: dict[str, list[MonitorResult]] = {w.key: [] for w in windows}
+    for r in known:
+        key = Window(r.window_start, r.window_end).key
+        if key in existing:
+            existing[key].append(r)
     todo = [i for i, w in enumerate(windows) if replace or not existing[w.key]]
     scans = rt.engine.scan_windows(
         rt.model,
@@ -148,17 +153,11 @@ def monitor_series(
         limit=cfg.monitor.drift.exact_max_rows,
     )
     scanned = next(scans, None)
-    # Each window is stored after the next one is evaluated, so that the last one monitored
-    # is stored with its HTML report; storing stays in window order (each is compared with
-    # the one stored before it).
-    pending: tuple[MonitorReport, tuple[int, ...]] | None = None
-
-    def store(report: MonitorReport, replaces: tuple[int, ...], *, html: bool) -> None:
-        result.monitored.append(
-            record_window(rt, report, reference, version, html=html, replaces=replaces)
-        )
-        result.replaced += replaces
-
+    writer = _SeriesWriter(rt, inputs, known, result)
+    # Judged windows wait in `pending` and are stored `COMMIT_EVERY` at a time in window
+    # order (each is compared with the one stored before it); the last one monitored is
+    # stored with the HTML report, so one always waits until the next is judged.
+    pending: list[tuple[MonitorReport, tuple[int, ...]]] = []
     for i, window in enumerate(windows):
         found = existing[window.key]
         if found and not replace:
@@ -166,11 +165,11 @@ def monitor_series(
         elif scanned is None or scanned[0] != i:
             outcome = f"skipped: no predictions of version {version}"
         else:
-            report = judge_scan(rt, window, inputs, scanned[1])
+            pending.append((judge_scan(rt, window, inputs, scanned[1]), tuple(r.id for r in found)))
             scanned = next(scans, None)
-            if pending is not None:
-                store(*pending, html=False)
-            pending = (report, tuple(r.id for r in found))
+            if len(pending) > COMMIT_EVERY:
+                writer.store(pending[:-1], html_last=False)
+                del pending[:-1]
             outcome = "replaced" if found else "monitored"
         if outcome.startswith("skipped"):
             result.skipped.append(
@@ -178,6 +177,71 @@ def monitor_series(
             )
         if on_window is not None:
             on_window(window, outcome)
-    if pending is not None:
-        store(*pending, html=True)
+    if pending:
+        writer.store(pending, html_last=True)
         result.report_path = result.monitored[-1].report_path
+
+
+class _SeriesWriter:
+    """Stores a series' results in window order, up to `COMMIT_EVERY` windows per ops-store
+    transaction (`OpsStore.batch`), written after they are judged so that the transaction
+    is short: a crash or an error mid-backfill leaves the windows of the transactions
+    already committed, each whole (result, events, deletion of what it replaced), and none
+    of the open one — their JSON reports may be on disk, and are rewritten by the re-run,
+    which skips the committed windows. Each result is compared with the stored result of
+    the version whose window ends last before its own (as `find_previous_monitor` would
+    answer), known here without a query per window: the results already stored in the
+    span (read once), the one before the span, and the ones this series stores."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        inputs: VersionInputs,
+        known: list[MonitorResult],
+        result: BackfillResult,
+    ) -> None:
+        self.rt, self.inputs, self.result = rt, inputs, result
+        self.known = known  # by window end, then id: they become candidates in turn
+        self.next_known = 0
+        self.best: MonitorResult | None = None
+        self.best_full = True  # `best` holds its full summary (else its digest)
+        self.first = True
+        self.deleted: set[int] = set()
+
+    def _previous(self, end: datetime) -> MonitorResult | None:
+        """The result that window (…, `end`) is compared with."""
+        if self.first:
+            self.first = False
+            self.best = self.rt.store.find_previous_monitor(self.rt.model, self.inputs.version, end)
+        while self.next_known < len(self.known) and self.known[self.next_known].window_end < end:
+            r = self.known[self.next_known]
+            self.next_known += 1
+            if r.id not in self.deleted and (
+                self.best is None or (r.window_end, r.id) > (self.best.window_end, self.best.id)
+            ):
+                self.best, self.best_full = r, False
+        if self.best is not None and not self.best_full:  # a digest: read the whole result
+            self.best = self.rt.store.find_monitor(self.rt.model, self.best.id)
+            self.best_full = True
+        return self.best
+
+    def store(self, items: list[tuple[MonitorReport, tuple[int, ...]]], *, html_last: bool) -> None:
+        """Store judged windows (report, ids of the results it replaces) in one transaction;
+        the last one with the HTML report when `html_last`."""
+        from opsloop.monitor.job import record_window
+
+        with self.rt.store.batch():
+            for n, (report, replaces) in enumerate(items):
+                stored = record_window(
+                    self.rt,
+                    report,
+                    self.inputs.reference,
+                    self.inputs.version,
+                    html=html_last and n == len(items) - 1,
+                    replaces=replaces,
+                    previous=self._previous(report.window_end),
+                )
+                self.deleted.update(replaces)
+                self.best, self.best_full = stored, True
+                self.result.monitored.append(stored)
+                self.result.replaced += replaces

@@ -18,6 +18,7 @@ def distances(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, float]:
         "linf": stats.linf(ref.counts, cur.counts),
     }
     if ref.kind == "numeric" and ref.layout is not None:
-        out["wasserstein"] = stats.wasserstein(ref.layout, ref.sketch, cur.sketch, ref.std)
-        out["ks"] = stats.ks_distance(ref.sketch, cur.sketch)
+        at = stats.cdfs(ref.sketch, cur.sketch)  # once for both
+        out["wasserstein"] = stats.wasserstein(ref.layout, ref.sketch, cur.sketch, ref.std, at=at)
+        out["ks"] = stats.ks_distance(ref.sketch, cur.sketch, at=at)
     return out

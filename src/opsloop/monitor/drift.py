@@ -57,7 +57,7 @@ prediction drift, not counted in the share.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from opsloop.config import DriftConfig, EffectSize
@@ -120,7 +120,17 @@ class FeatureDrift:
         return self.status in ("drifted", "immaterial")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "verdict": self.verdict}
+        """The fields (containers copied, as `dataclasses.asdict`, without its recursion
+        into every count: a backfill calls this for every feature of every window)."""
+        out = {name: getattr(self, name) for name in _FIELDS}
+        out["distances"] = dict(self.distances)
+        out["reference_counts"] = list(self.reference_counts)
+        out["current_counts"] = list(self.current_counts)
+        out["verdict"] = self.verdict
+        return out
+
+
+_FIELDS = tuple(f.name for f in fields(FeatureDrift))
 
 
 @dataclass

@@ -63,14 +63,22 @@ def linf(reference: Counts, current: Counts) -> float:
     return float(np.max(np.abs(_shares(reference) - _shares(current))))
 
 
-def _cdfs(a: Mapping[int, int], b: Mapping[int, int]) -> tuple[np.ndarray, ...]:
+Cdfs = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def cdfs(a: Mapping[int, int], b: Mapping[int, int]) -> Cdfs:
+    """(bucket keys, CDF of `a`, CDF of `b`) at the buckets' upper edges: what the sketch
+    distances read (computed once when a caller needs several of them)."""
     keys, ca, cb = aligned(a, b)
     return keys, np.cumsum(ca) / max(ca.sum(), 1.0), np.cumsum(cb) / max(cb.sum(), 1.0)
 
 
-def ks_distance(reference: Mapping[int, int], current: Mapping[int, int]) -> float:
-    """KS D = max |F − G| between two sketches on one layout, at the bucket edges."""
-    _, f, g = _cdfs(reference, current)
+def ks_distance(
+    reference: Mapping[int, int], current: Mapping[int, int], *, at: Cdfs | None = None
+) -> float:
+    """KS D = max |F − G| between two sketches on one layout, at the bucket edges (`at`:
+    their `cdfs`, when computed already)."""
+    _, f, g = cdfs(reference, current) if at is None else at
     return float(np.max(np.abs(f - g))) if len(f) else 0.0
 
 
@@ -101,9 +109,13 @@ def ks_exact(reference: Sequence[float], current: Sequence[float]) -> tuple[floa
         return 0.0, 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ks_2samp(
-            np.asarray(reference, dtype=float), np.asarray(current, dtype=float), method="auto"
-        )
+        a, b = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+        ks_2samp = stats.ks_2samp
+        if not (np.isnan(a).any() or np.isnan(b).any()):
+            # the function under scipy's axis/NaN-policy wrapper: the same result on 1-D
+            # arrays without NaN, in half the time of a call on ~1,000 values
+            ks_2samp = getattr(ks_2samp, "__wrapped__", ks_2samp)
+        result = ks_2samp(a, b, method="auto")
     return float(result.statistic), float(result.pvalue)
 
 
@@ -112,12 +124,14 @@ def wasserstein(
     reference: Mapping[int, int],
     current: Mapping[int, int],
     std: float | None = None,
+    *,
+    at: Cdfs | None = None,
 ) -> float:
     """Wasserstein-1 between two sketches, each bucket's mass at its midpoint, divided by
     `std` (the reference standard deviation, ddof = 0, as Evidently; floor 1e-6) when given.
     Each value moves by at most half its bucket's width, so the distance is within
-    Σ width/2 · (p + q) of the exact one."""
-    keys, f, g = _cdfs(reference, current)
+    Σ width/2 · (p + q) of the exact one. `at`: their `cdfs`, when computed already."""
+    keys, f, g = cdfs(reference, current) if at is None else at
     if len(keys) < 2:
         return 0.0
     lo, hi = layout.bounds(keys)

@@ -46,7 +46,8 @@ class MonitoringQueries(UnitOfWork, MonitoringRepository):
                         t.monitor_results.c.id.in_(list(replaces)),
                     )
                 )
-            res = conn.execute(t.monitor_results.insert().values(**values))
+            # parameters apart from the statement: one compiled INSERT, cached
+            res = conn.execute(t.monitor_results.insert(), values)
             stored = _monitor_result({**values, "id": new_id(res)})
             self._insert_events(conn, events, record_id=stored.id)
             return stored
@@ -155,6 +156,23 @@ class MonitoringQueries(UnitOfWork, MonitoringRepository):
         `window_end` (the window a new result is compared with)."""
         found = self.list_monitor_windows(model, version=version, limit=1, end_before=window_end)
         return found[-1] if found else None
+
+    def list_monitor_span(
+        self, model: str, version: str | None, start: datetime, end: datetime
+    ) -> list[MonitorResult]:
+        """Every result of `version` whose window ends in [`start`, `end`], oldest window
+        end first, each `summary` its digest: what a backfill of that span must know in one
+        query (windows already monitored, results it may be compared with)."""
+        c = t.monitor_results.c
+        columns = [col for col in t.monitor_results.c if col.name != "summary"]
+        query = sa.select(*columns).where(
+            c.model == model, c.version == version, c.window_end >= start, c.window_end <= end
+        )
+        with self._read() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(c.window_end, c.id)).mappings()]
+        for r in rows:
+            r["summary"] = r["digest"] if r["digest"] is not None else {}
+        return [_monitor_result(r) for r in rows]
 
     def list_monitor_window(
         self, model: str, version: str | None, start: datetime, end: datetime

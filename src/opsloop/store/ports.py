@@ -17,6 +17,7 @@ Every state change is written with its event in one transaction (`unit.UnitOfWor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any, Protocol
@@ -131,6 +132,11 @@ class MonitoringRepository(Protocol):
     def find_previous_monitor(
         self, model: str, version: str | None, window_end: datetime
     ) -> MonitorResult | None: ...
+    def list_monitor_span(
+        self, model: str, version: str | None, start: datetime, end: datetime
+    ) -> list[MonitorResult]: ...
+    # one transaction for every write inside (a backfill's windows; `store/unit.py`)
+    def batch(self) -> AbstractContextManager[None]: ...
     def list_monitor_window(
         self, model: str, version: str | None, start: datetime, end: datetime
     ) -> list[MonitorResult]: ...

@@ -214,3 +214,22 @@ def test_any_feature_with_a_name_and_kind_profiles_like_a_feature_spec() -> None
     plain = compute_profile(df, [Feature("x", "numeric"), Feature("c", "categorical")])
     assert plain == compute_profile(df, [NUM, CAT])
     assert plain.features["x"].kind == "numeric" and plain.features["x"].sample
+
+
+def test_aligned_sketches_equal_the_plain_loop() -> None:
+    """`aligned` (vectorised) gives what a loop over the sorted union of keys gives."""
+    import numpy as np
+
+    from opsloop.core.sketch import aligned
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        a = {int(k): int(rng.integers(1, 99)) for k in rng.integers(-3000, 3000, 200)}
+        b = {int(k): int(rng.integers(1, 99)) for k in rng.integers(-3000, 3000, 30)}
+        keys = np.asarray(sorted(set(a) | set(b)), dtype=np.int64)
+        expected = (keys, [float(a.get(int(k), 0)) for k in keys], [b.get(int(k), 0) for k in keys])
+        found = aligned(a, b) if len(b) % 2 else aligned(a, {})
+        if not len(b) % 2:
+            expected = (np.asarray(sorted(a)), [float(a[k]) for k in sorted(a)], [0.0] * len(a))
+        assert [list(x) for x in found] == [list(x) for x in expected]
+        assert found[0].dtype == np.int64 and found[1].dtype == float

@@ -3,6 +3,7 @@ repeated ids, the unambiguous normalisations, and one error with counts and exam
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -127,3 +128,20 @@ def test_stored_labels_that_do_not_fit_are_left_out_and_counted() -> None:
     assert found.labels.tolist() == [0, 1, 1] and found.labels.dtype == "int64"
     assert list(found.labels.index) == [0, 1, 3]
     assert usable_labels(pd.Series([1.5, float("inf")]), LabelContract("regression")).unusable == 1
+
+
+@pytest.mark.parametrize(
+    "values", [[0, 1, 1], [0.0, 1.0, 1.0], np.array([0, 1, 1], dtype="int32"), [0, 1, 2]]
+)
+def test_numeric_labels_fast_path_keeps_what_the_general_path_keeps(
+    values: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsloop.data import labels as module
+
+    contract = LabelContract("binary_classification", (0, 1), "1")
+    stored = pd.Series(values, index=[5, 7, 9], name="label")
+    fast = module.usable_labels(stored, contract)
+    monkeypatch.setattr(module, "_plain_numbers", lambda *_: None)
+    general = module.usable_labels(stored, contract)
+    assert (fast.unusable, fast.examples) == (general.unusable, general.examples)
+    pd.testing.assert_series_equal(fast.labels, general.labels)

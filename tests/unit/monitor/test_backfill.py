@@ -14,6 +14,7 @@ from opsloop.data.window import Window
 from opsloop.errors import InvalidInputError
 from opsloop.monitor.backfill import plan_windows
 from opsloop.project import Project
+from opsloop.store.records import MonitorResult
 from tinyproject import prediction_log, tiny_frame
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -164,3 +165,123 @@ def test_backfill_windows_history_by_event_time(memory_project: Project) -> None
         start=answered, end=answered + timedelta(hours=1), every=timedelta(hours=1)
     )
     assert [m.n_rows for m in year_on.monitored] == [600]
+
+
+def test_series_path_equals_the_per_window_path(memory_project: Project, tmp_path: Path) -> None:
+    """The backfill's series path (one scan, results stored `COMMIT_EVERY` per transaction,
+    the previous window known without a query) stores, window by window, exactly what
+    reading, judging and storing each window in turn stores: the same rows, summaries
+    (with their `previous` comparison), events and JSON reports — with a result already
+    stored inside the span (a half-hour window: some windows are compared with it) and one
+    window replaced."""
+    import shutil
+    from dataclasses import fields
+
+    from opsloop.monitor import backfill as bf
+    from opsloop.monitor.job import evaluate_window, load_version, record_window
+    from opsloop.monitor.previous import compare_windows
+    from opsloop.store import OpsStore
+    from opsloop.store._util import jsonable
+
+    p = memory_project
+    p.train()
+    for hour in (0, 1, 2, 4, 5):  # hour 3: no traffic; hour 4 drifts
+        log_hour(p, hour, n=120, drift=1.0 if hour == 4 else 0.0)
+    half = Window(T0 + timedelta(hours=1), T0 + timedelta(hours=1, minutes=30))
+    p.monitor(window=half, version="1")
+    p.monitor(window=Window(T0 + timedelta(hours=2), T0 + timedelta(hours=3)), version="1")
+
+    store = OpsStore("sqlite://")  # the same history in a second store and project folder
+    with p.store.engine.connect() as src, store.engine.connect() as dst:
+        src.connection.driver_connection.backup(dst.connection.driver_connection)
+    root = shutil.copytree(p.root, tmp_path / "copy")
+    q = Project(root, registry=p.registry, store=store, engine=p.engine, actor="tester")
+
+    windows = [Window(T0 + timedelta(hours=h), T0 + timedelta(hours=h + 1)) for h in range(6)]
+    old = bf.COMMIT_EVERY
+    bf.COMMIT_EVERY = 2  # several transactions on this short series
+    try:
+        series = p.backfill_monitor(
+            start=T0, end=windows[-1].end, every=timedelta(hours=1), replace=True
+        )
+    finally:
+        bf.COMMIT_EVERY = old
+
+    rt = q.runtime
+    inputs = load_version(rt, "1")
+    one_by_one = []
+    for w in windows:
+        report = evaluate_window(rt, w, inputs)
+        if report.n_rows:
+            found = tuple(r.id for r in rt.store.list_monitor_window("tiny", "1", w.start, w.end))
+            html = w == windows[-1]
+            one_by_one.append(
+                record_window(rt, report, inputs.reference, "1", html=html, replaces=found)
+            )
+
+    assert [r.window_start.hour for r in series.monitored] == [0, 1, 2, 4, 5]
+    assert series.monitored[2].summary["previous"]["id"] == one_by_one[2].summary["previous"]["id"]
+    assert series.monitored[1].summary["previous"]["window_end"] == half.end.isoformat()
+    for a, b in zip(series.monitored, one_by_one, strict=True):
+        assert [getattr(a, f.name) for f in fields(a) if f.name not in ("ts", "report_path")] == [
+            getattr(b, f.name) for f in fields(b) if f.name not in ("ts", "report_path")
+        ]
+        assert a.summary == b.summary
+        assert Path(str(a.report_path)).name == Path(str(b.report_path)).name
+        json_a = Path(str(a.report_path)).with_suffix(".json").read_text(encoding="utf-8")
+        json_b = Path(str(b.report_path)).with_suffix(".json").read_text(encoding="utf-8")
+        assert json_a == json_b
+
+    # the comparison read from the digests equals the one read from the full summaries
+    by_id = {r.id: r for r in p.store.list_monitor_windows("tiny", limit=50)}
+    for r in series.monitored[1:]:
+        before = by_id[r.summary["previous"]["id"]]
+        full = compare_windows(
+            {k: v for k, v in r.summary.items() if k != "previous"},
+            before.summary,
+            previous_id=before.id,
+            previous_version=before.version,
+        )
+        assert jsonable(full.to_json()) == r.summary["previous"]
+
+    def events(project: Project) -> list[tuple[str, str | None, str, dict[str, object]]]:
+        return [
+            (e.kind, e.version, e.summary, {**e.evidence, "ts": 0, "report_path": 0})
+            for e in project.store.list_events("tiny")
+        ]
+
+    assert events(p) == events(q)
+    assert p.store.list_monitor_windows("tiny", limit=50) != []
+    assert [(r.id, r.summary) for r in p.store.list_monitor_windows("tiny", limit=50)] == [
+        (r.id, r.summary) for r in q.store.list_monitor_windows("tiny", limit=50)
+    ]
+
+    # an error mid-series (here from the progress callback after hour 4 is judged): the
+    # transactions committed before it stay, whole; the open one leaves nothing
+    def hourly() -> list[MonitorResult]:
+        found = q.store.list_monitor_windows("tiny", limit=50)
+        return [r for r in found if r.window_end - r.window_start == timedelta(hours=1)]
+
+    before = {r.window_start.hour: r.id for r in hourly()}
+
+    def fail_at_hour_4(window: Window, outcome: str) -> None:
+        if window.start.hour == 4:
+            raise RuntimeError("stopped")
+
+    bf.COMMIT_EVERY = 2
+    try:
+        with pytest.raises(RuntimeError, match="stopped"):
+            q.backfill_monitor(
+                start=T0,
+                end=windows[-1].end,
+                every=timedelta(hours=1),
+                replace=True,
+                on_window=fail_at_hour_4,
+            )
+    finally:
+        bf.COMMIT_EVERY = old
+    after = hourly()
+    hours = [r.window_start.hour for r in after]
+    assert sorted(hours) == [0, 1, 2, 4, 5]  # one result per window, none lost
+    changed = {r.window_start.hour for r in after if before.get(r.window_start.hour) != r.id}
+    assert changed == {0, 1}  # the first transaction (hours 0, 1) replaced its windows
