@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opsloop.data.labels import LabelContract, contract_from_events
+from opsloop.data.label_contract import LabelContract, contract_from_events
 
 if TYPE_CHECKING:
     import pandas as pd
