@@ -64,7 +64,6 @@ def contract_from_events(
     return LabelContract(task, tuple(recorded["classes"]), version=chosen.version)
 
 
-
 def class_key(value: Any) -> Hashable:
     """A comparison key: numbers by value (1 == 1.0 == "1"), booleans apart, strings
     trimmed."""
