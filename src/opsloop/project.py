@@ -279,7 +279,7 @@ class Project:
         how many labels matched a logged prediction and how many are waiting for one."""
         import uuid
 
-        from opsloop.orchestrate.inbox import LABELS_SOURCE, content_seq
+        from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq
         from opsloop.store.records import utcnow
 
         part = uuid.uuid4().hex
@@ -354,11 +354,12 @@ class Project:
         reads = open_reader(self.stack.ops_store)
         if reads is None:
             return None
-        from opsloop.deploy.rebuild import check_not_lost
         from opsloop.orchestrate.labels import add_label_file
-        from opsloop.registry.lazy import LazyRegistry
+        from opsloop.store.ports import has_record
 
-        check_not_lost(reads, LazyRegistry(lambda: self.registry), self.name)
+        if not has_record(reads, self.name):  # a new project, or a lost ops store: the
+            reads.close()  # full path asks the registry (`deploy/rebuild.check_not_lost`)
+            return None
         added = add_label_file(
             Path(source),
             config=self.config,

@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from opsloop.store.ports import EventLog, StoreReads
 
 TRAINED_EVENTS = 200
+# the data arrivals of label files (`opsloop labels add`, the inbox), counted by the
+# `labels` trigger
+LABELS_SOURCE = "labels"
+
+
+def content_seq(digest: str) -> int:
+    """The arrival sequence number of a content hash (60 bits: fits a signed BIGINT)."""
+    return int(digest[:15], 16)
 
 
 @dataclass(frozen=True)
