@@ -3,10 +3,9 @@ would type them, without pandas: for `opsloop labels add` (`data/label_rows.py`)
 
 The rules pandas applies to a column's fields: its NA spellings are missing; integers
 become int64 (float64 when a value is missing); integers and decimals float64;
-true/false in any case bool (object when a value is missing); anything else keeps every
-field as text. A field these rules cannot place with certainty — padded with spaces, a
-number only Python reads (``1_0``), ``inf``, an integer beyond int64, booleans mixed with
-numbers — makes the whole file `None` (ambiguous), and the caller reads it with pandas.
+true/false in any case bool (object when a value is missing); anything else (also
+booleans mixed with numbers) keeps every field as text. A field these rules cannot place with certainty — padded with spaces, a
+number only Python reads (``1_0``), ``inf``, an integer beyond int64 — makes the whole file `None` (ambiguous), and the caller reads it with pandas.
 So do ragged rows, repeated or missing header names, and files larger than one chunk of
 pandas' parser (its low-memory mode types each chunk apart).
 """
@@ -132,11 +131,10 @@ def _column(texts: list[str]) -> LabelColumn:
             parsed.append(text)
     kinds.discard("na")
     missing = any(v is None for v in parsed)
-    if "text" in kinds:
+    if "text" in kinds or ("bool" in kinds and kinds != {"bool"}):
+        # booleans mixed with numbers stay text too
         return LabelColumn("str", [None if t in NA_VALUES else t for t in texts])
     if "bool" in kinds:
-        if kinds != {"bool"}:
-            raise Ambiguous("booleans mixed with numbers")
         return LabelColumn("object" if missing else "bool", parsed)
     kind: Kind = "int" if kinds == {"int"} and not missing else "float"
     if kind == "float":
