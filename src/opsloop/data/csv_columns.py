@@ -4,10 +4,11 @@ would type them, without pandas: for `opsloop labels add` (`data/label_rows.py`)
 The rules pandas applies to a column's fields: its NA spellings are missing; integers
 become int64 (float64 when a value is missing); integers and decimals float64;
 true/false in any case bool (object when a value is missing); anything else (also
-booleans mixed with numbers) keeps every field as text. A field these rules cannot place with certainty — padded with spaces, a
-number only Python reads (``1_0``), ``inf``, an integer beyond int64 — makes the whole file `None` (ambiguous), and the caller reads it with pandas.
-So do ragged rows, repeated or missing header names, and files larger than one chunk of
-pandas' parser (its low-memory mode types each chunk apart).
+booleans mixed with numbers) keeps every field as text. A field these rules cannot place
+with certainty — padded with spaces, a number only Python reads (``1_0``), ``inf``, an
+integer beyond int64 — makes the whole file `None` (ambiguous), and the caller reads it
+with pandas. So do ragged rows, repeated or missing header names, and files larger than
+one chunk of pandas' parser (its low-memory mode types each chunk apart).
 """
 
 from __future__ import annotations
