@@ -86,8 +86,7 @@ def write_label_rows(
     tmp = labels_root / f".{name}.tmp"
     try:
         labels_root.mkdir(parents=True, exist_ok=True)
-        con.execute("SET threads = 1")  # one writer keeps the rows in the file's order
-        con.execute(
+        con.execute(  # in the rows' order (DuckDB's preserve_insertion_order, the default)
             "COPY (SELECT unnest(?::VARCHAR[]) AS prediction_id, "
             f"unnest(?::{rows.label_type}[]) AS label, "
             "CAST(? AS TIMESTAMPTZ) AS label_ts) "
