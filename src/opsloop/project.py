@@ -310,24 +310,25 @@ class Project:
             "duplicates": added.duplicates,
             "source": str(source) if isinstance(source, str | Path) else "DataFrame",
         }
-        # counted by the `labels` trigger like the agent's inbox files
-        store.add_arrival(
-            self.name,
-            source=LABELS_SOURCE,
-            seq=content_seq(part),
-            ts=utcnow(),
-            rows=n,
-            payload=evidence,
-            actor=self.actor,
-            event=(
-                "labels_added",
-                f"{n} labels added ({added.matched} matched a logged prediction, "
-                f"{added.waiting} waiting)",
-                evidence,
-            ),
-        )
-        if light is not None:
-            light[1].close()
+        try:  # counted by the `labels` trigger like the agent's inbox files
+            store.add_arrival(
+                self.name,
+                source=LABELS_SOURCE,
+                seq=content_seq(part),
+                ts=utcnow(),
+                rows=n,
+                payload=evidence,
+                actor=self.actor,
+                event=(
+                    "labels_added",
+                    f"{n} labels added ({added.matched} matched a logged prediction, "
+                    f"{added.waiting} waiting)",
+                    evidence,
+                ),
+            )
+        finally:
+            if light is not None:
+                light[1].close()
         return added
 
     def _add_labels_light(
@@ -360,15 +361,19 @@ class Project:
         if not has_record(reads, self.name):  # a new project, or a lost ops store: the
             reads.close()  # full path asks the registry (`deploy/rebuild.check_not_lost`)
             return None
-        added = add_label_file(
-            Path(source),
-            config=self.config,
-            reads=reads,
-            prediction_root=Path(log),
-            labels_root=self.paths.labels,
-            part_name=f"part-{part}.parquet",
-            skip_invalid=skip_invalid,
-        )
+        try:
+            added = add_label_file(
+                Path(source),
+                config=self.config,
+                reads=reads,
+                prediction_root=Path(log),
+                labels_root=self.paths.labels,
+                part_name=f"part-{part}.parquet",
+                skip_invalid=skip_invalid,
+            )
+        except BaseException:
+            reads.close()
+            raise
         if added is None:
             reads.close()
             return None
