@@ -59,11 +59,24 @@ def peer_env(root: Path) -> dict[str, str]:
     return {**os.environ, "MLFLOW_TRACKING_URI": uri}
 
 
+def compile_sources() -> None:
+    """Byte-compile the opsloop package the children import, once, as `pip install` does:
+    where PYTHONDONTWRITEBYTECODE is set (this machine's shells) every run of a source
+    checkout would otherwise compile its modules again (~0.1 s of CPU per command)."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("opsloop")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        compileall.compile_dir(folder, quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--project", type=Path, help="reuse (or create) this project")
     args = parser.parse_args()
+    compile_sources()
     root = make_project(args.project or Path(tempfile.mkdtemp(prefix="opsloop-cli-")) / "p")
     opsloop = str(BIN / "opsloop")
     commands = {

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from opsloop.services.dora_models import DoraView
     from opsloop.services.view_models import AsOfView, MonitoringView, StatusView
     from opsloop.stages import Progress
+    from opsloop.store.reader import StoreReader
     from opsloop.store.records import (
         Approval,
         BatchPublication,
@@ -281,21 +282,28 @@ class Project:
         how many labels matched a logged prediction and how many are waiting for one."""
         import uuid
 
-        from opsloop.orchestrate.inbox import LABELS_SOURCE, content_seq
-        from opsloop.orchestrate.labels import store_labels
+        from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq
         from opsloop.store.records import utcnow
 
-        self._check_store(self._runtime.registry)  # never into a lost ops store
         part = uuid.uuid4().hex
-        added = store_labels(
-            source,
-            config=self.config,
-            store=self.store,
-            engine=self.engine,
-            labels_root=self.paths.labels,
-            part_name=f"part-{part}.parquet",
-            skip_invalid=skip_invalid,
-        )
+        light = self._add_labels_light(source, part, skip_invalid)
+        store: OpsStore | StoreReader
+        if light is not None:
+            added, store = light
+        else:
+            from opsloop.orchestrate.labels import store_labels
+
+            self._check_store(self._runtime.registry)  # never into a lost ops store
+            store = self.store
+            added = store_labels(
+                source,
+                config=self.config,
+                store=self.store,
+                engine=self.engine,
+                labels_root=self.paths.labels,
+                part_name=f"part-{part}.parquet",
+                skip_invalid=skip_invalid,
+            )
         n = added.rows
         evidence = {
             "rows": n,
@@ -305,23 +313,74 @@ class Project:
             "duplicates": added.duplicates,
             "source": str(source) if isinstance(source, str | Path) else "DataFrame",
         }
-        # counted by the `labels` trigger like the agent's inbox files
-        self.store.add_arrival(
-            self.name,
-            source=LABELS_SOURCE,
-            seq=content_seq(part),
-            ts=utcnow(),
-            rows=n,
-            payload=evidence,
-            actor=self.actor,
-            event=(
-                "labels_added",
-                f"{n} labels added ({added.matched} matched a logged prediction, "
-                f"{added.waiting} waiting)",
-                evidence,
-            ),
-        )
+        try:  # counted by the `labels` trigger like the agent's inbox files
+            store.add_arrival(
+                self.name,
+                source=LABELS_SOURCE,
+                seq=content_seq(part),
+                ts=utcnow(),
+                rows=n,
+                payload=evidence,
+                actor=self.actor,
+                event=(
+                    "labels_added",
+                    f"{n} labels added ({added.matched} matched a logged prediction, "
+                    f"{added.waiting} waiting)",
+                    evidence,
+                ),
+            )
+        finally:
+            if light is not None:
+                light[1].close()
         return added
+
+    def _add_labels_light(
+        self, source: Any, part: str, skip_invalid: bool
+    ) -> tuple[LabelsAdded, StoreReader] | None:
+        """`add_labels` of a file without pandas or SQLAlchemy (`opsloop labels add` in
+        well under a second): through the DB-API reader and DuckDB, when the ops store is
+        opened by neither this project nor a caller and the engine is DuckDB on local
+        files; None otherwise, or when pandas must read the file."""
+        log = self.stack.prediction_log
+        if (
+            not isinstance(source, str | Path)
+            or self._store is not None
+            or self._engine is not None
+            or "store" in self.__dict__
+            or self.stack.engine != "duckdb"
+            or log is None
+            or "://" in log
+        ):
+            return None
+        from opsloop.store.reader import open_reader
+
+        assert self.stack.ops_store is not None
+        reads = open_reader(self.stack.ops_store)
+        if reads is None:
+            return None
+        from opsloop.orchestrate.labels import add_label_file
+        from opsloop.store.ports import has_record
+
+        if not has_record(reads, self.name):  # a new project, or a lost ops store: the
+            reads.close()  # full path asks the registry (`deploy/rebuild.check_not_lost`)
+            return None
+        try:
+            added = add_label_file(
+                Path(source),
+                config=self.config,
+                reads=reads,
+                prediction_root=Path(log),
+                labels_root=self.paths.labels,
+                part_name=f"part-{part}.parquet",
+                skip_invalid=skip_invalid,
+            )
+        except BaseException:
+            reads.close()
+            raise
+        if added is None:
+            reads.close()
+            return None
+        return added, reads
 
     def request_retrain(
         self, *, reason: str = "", window: WindowRequest | None = None

@@ -22,68 +22,37 @@ skipped and counted, never passed to a metric.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from opsloop.errors import InvalidInputError
+from opsloop.data.label_contract import (
+    LabelContract,
+    LabelValidationError,
+    TrainedEvent,
+    class_key,
+    class_lookup,
+    contract_from_events,
+    is_bool,
+    lower_bool_key,
+)
+
+# re-exported: callers that validate frames import everything from here
+__all__ = [
+    "LabelContract",
+    "LabelValidationError",
+    "TrainedEvent",
+    "UsableLabels",
+    "ValidLabels",
+    "contract_from_events",
+    "usable_labels",
+    "validate_labels",
+]
 
 _EXAMPLES = 3
-
-
-class LabelValidationError(InvalidInputError):
-    """A label file has rows whose id or value does not fit the target."""
-
-
-@dataclass(frozen=True)
-class LabelContract:
-    """What a label must be: the task and, for classification, the known classes (None when
-    no trained version recorded them: then only the type is checked)."""
-
-    task: str
-    classes: tuple[Any, ...] | None = None
-    version: str | None = None
-
-    def describe(self) -> str:
-        if self.task == "regression":
-            return "a finite number (regression)"
-        if self.classes is None and self.version is not None:
-            return f"any non-empty value (version {self.version} recorded no classes: retrain)"
-        if self.classes is None:
-            return "any non-empty value (no trained version recorded the classes)"
-        where = f" of version {self.version}" if self.version is not None else ""
-        return f"one of the classes{where} {list(self.classes)}"
-
-
-class TrainedEvent(Protocol):
-    """What `contract_from_events` reads of a `trained` event (the store's `Event`)."""
-
-    @property
-    def version(self) -> str | None: ...
-
-    @property
-    def evidence(self) -> Mapping[str, Any]: ...
-
-
-def contract_from_events(
-    trained: Sequence[TrainedEvent], task: str, version: str | None
-) -> LabelContract:
-    """The contract recorded in `version`'s `trained` event (`trained`: oldest first), else
-    the newest trained version's, else the task alone."""
-    newest_first = [e for e in reversed(trained) if e.version is not None]
-    chosen = next(
-        (e for e in newest_first if e.version == version), newest_first[0] if newest_first else None
-    )
-    if chosen is None:
-        return LabelContract(task)
-    recorded = chosen.evidence.get("target")
-    if not isinstance(recorded, Mapping) or recorded.get("classes") is None:
-        return LabelContract(task, version=chosen.version)
-    return LabelContract(task, tuple(recorded["classes"]), version=chosen.version)
 
 
 @dataclass(frozen=True)
@@ -119,7 +88,7 @@ def _plain_numbers(labels: pd.Series, contract: LabelContract) -> pd.Series | No
     classes = contract.classes
     if contract.task == "regression" or not classes or len({type(c) for c in classes}) != 1:
         return None
-    if _is_bool(classes[0]) or not isinstance(classes[0], int | float | np.number):
+    if is_bool(classes[0]) or not isinstance(classes[0], int | float | np.number):
         return None
     if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
         return None
@@ -138,51 +107,6 @@ class ValidLabels:
     reasons: dict[str, int]
 
 
-def _key(value: Any) -> Hashable:
-    """A comparison key: numbers by value (1 == 1.0 == "1"), booleans apart, strings
-    trimmed."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return ("bool", bool(value))
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return ("str", text)
-        return ("num", number) if math.isfinite(number) else ("str", text)
-    try:
-        return ("num", float(value))
-    except (TypeError, ValueError):
-        return ("str", str(value))
-
-
-def _class_lookup(classes: Sequence[Any]) -> dict[Hashable, Any]:
-    """Key → class, with the unambiguous aliases of 0/1 and boolean classes."""
-    lookup: dict[Hashable, Any] = {}
-    for c in classes:
-        lookup.setdefault(_lower_bool_key(_key(c)), c)
-    keys = set(lookup)
-    if keys <= {("num", 0.0), ("num", 1.0)}:
-        aliases: dict[Hashable, float] = {("bool", False): 0.0, ("bool", True): 1.0}
-        aliases |= {("str", "false"): 0.0, ("str", "true"): 1.0}
-        for alias, number in aliases.items():
-            if ("num", number) in lookup:
-                lookup.setdefault(alias, lookup[("num", number)])
-    elif keys <= {("bool", False), ("bool", True)}:
-        for number, flag in ((0.0, False), (1.0, True)):
-            if ("bool", flag) in lookup:
-                lookup.setdefault(("num", number), lookup[("bool", flag)])
-                lookup.setdefault(("str", str(flag).lower()), lookup[("bool", flag)])
-    return lookup
-
-
-def _lower_bool_key(key: Hashable) -> Hashable:
-    """ "True"/"TRUE" as "true" (the spelling of booleans varies; other strings do not)."""
-    if isinstance(key, tuple) and key[0] == "str" and str(key[1]).lower() in ("true", "false"):
-        return ("str", str(key[1]).lower())
-    return key
-
-
 def _normalise(labels: pd.Series, contract: LabelContract) -> tuple[pd.Series, pd.Series]:
     """(normalised values as objects, mask of values that fit), for non-null labels."""
     if contract.task == "regression":
@@ -192,7 +116,7 @@ def _normalise(labels: pd.Series, contract: LabelContract) -> tuple[pd.Series, p
             numbers = labels.astype(float)
         else:
             plain = labels.astype(object)
-            numbers = pd.to_numeric(plain.where(~plain.map(_is_bool)), errors="coerce")
+            numbers = pd.to_numeric(plain.where(~plain.map(is_bool)), errors="coerce")
         numbers = numbers.astype(float)
         return numbers.astype(object), pd.Series(np.isfinite(numbers), index=labels.index)
     if contract.classes is None:
@@ -202,9 +126,9 @@ def _normalise(labels: pd.Series, contract: LabelContract) -> tuple[pd.Series, p
     direct = _same_kind(labels, contract.classes) & labels.isin(list(contract.classes))
     rest = ~direct
     if rest.any():
-        lookup = _class_lookup(contract.classes)
+        lookup = class_lookup(contract.classes)
         missing = object()
-        mapped = values[rest].map(lambda v: lookup.get(_lower_bool_key(_key(v)), missing))
+        mapped = values[rest].map(lambda v: lookup.get(lower_bool_key(class_key(v)), missing))
         values[rest] = mapped
         ok = direct.copy()
         ok[rest] = mapped.map(lambda v: v is not missing).astype(bool)
@@ -215,7 +139,7 @@ def _normalise(labels: pd.Series, contract: LabelContract) -> tuple[pd.Series, p
 def _same_kind(labels: pd.Series, classes: Sequence[Any]) -> pd.Series:
     """True where a value is of the classes' kind (numbers, strings or booleans), so that
     `isin` means the same as the class lookup."""
-    kinds = {"bool" if _is_bool(c) else "str" if isinstance(c, str) else "num" for c in classes}
+    kinds = {"bool" if is_bool(c) else "str" if isinstance(c, str) else "num" for c in classes}
     numbers = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
     if kinds == {"num"} and numbers:
         return pd.Series(True, index=labels.index)
@@ -234,10 +158,6 @@ def _label_dtype(stored: pd.Series, original: pd.Series, contract: LabelContract
             return stored.astype(pd.Series(list(contract.classes)).dtype)
         return stored
     return stored.astype(original.dtype)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool) or type(value).__name__ == "bool_"
 
 
 def validate_labels(

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import StateError
+from opsloop.store.ports import has_record
 
 if TYPE_CHECKING:
     from opsloop.registry.base import ModelRegistry
     from opsloop.runtime import Runtime
     from opsloop.store.ports import StoreReads
+
+__all__ = ["FIX", "REBUILT", "Rebuilt", "check_not_lost", "has_record", "rebuild"]
 
 REBUILT = "store_rebuilt"
 FIX = (
@@ -36,17 +39,6 @@ class Rebuilt:
     champion: str | None  # the version deployed again; None: the registry had no champion
     revision: int | None
     versions: list[str]  # the versions the registry holds
-
-
-def has_record(store: StoreReads, model: str) -> bool:
-    """Does the ops store know `model` at all (a deployment, any event, or a pipeline run —
-    a first training killed after MLflow registered its version but before the store's
-    `registered` event leaves only its run, which the agent must be able to recover)?"""
-    return (
-        store.find_deployment(model) is not None
-        or bool(store.list_events(model, limit=1))
-        or bool(store.list_runs(model, limit=1))
-    )
 
 
 def check_not_lost(store: StoreReads, registry: ModelRegistry, model: str) -> None:

@@ -112,18 +112,10 @@ class DuckDBEngine:
         return int(row[0]) if row else 0
 
     def count_logged(self, model: str, ids: Sequence[str]) -> int:
-        pattern = self._pattern(model)
-        if pattern is None or not ids:
-            return 0
+        from opsloop.engines.label_files import count_logged
+
         with self._connect() as con:
-            row = con.execute(
-                "SELECT count(*) FROM (SELECT DISTINCT unnest(?::VARCHAR[]) AS prediction_id) "
-                "WHERE prediction_id IN (SELECT CAST(prediction_id AS VARCHAR) FROM "
-                f"read_parquet({_quote(pattern)}, hive_partitioning = false, "
-                "union_by_name = true))",
-                [list(ids)],
-            ).fetchone()
-        return int(row[0]) if row else 0
+            return count_logged(con, self.prediction_root, model, ids)
 
     def _pattern(self, model: str) -> str | None:
         pattern = str(self.prediction_root / f"model={model}" / "*" / "*" / "*.parquet")

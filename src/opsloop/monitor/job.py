@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsloop.core.digest import digest
 from opsloop.data.features import FeatureSpec, features_from_json
-from opsloop.data.labels import LabelContract, contract_from_events
+from opsloop.data.label_contract import LabelContract, contract_from_events
 from opsloop.data.window import Window
 from opsloop.errors import NotFoundError, ProfileFormatError, StateError
 from opsloop.monitor.events import monitor_events

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsloop.errors import InvalidInputError
+from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq
 from opsloop.orchestrate.newdata import last_training_start
 from opsloop.runtime import Runtime
 from opsloop.store.records import utcnow
@@ -36,13 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("opsloop.inbox")
 
-LABELS_SOURCE = "labels"
 _SUFFIXES = (".csv", ".parquet", ".pq")
-
-
-def content_seq(digest: str) -> int:
-    """The arrival sequence number of a content hash (60 bits: fits a signed BIGINT)."""
-    return int(digest[:15], 16)
 
 
 def inbox_files(rt: Runtime) -> list[Path]:

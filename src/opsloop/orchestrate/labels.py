@@ -6,6 +6,10 @@ The contract is the deployed version's (else the newest trained version's) task 
 recorded in its `trained` event at registration — read from the ops store, so adding labels
 imports neither MLflow nor scikit-learn. A version trained before classes were recorded has
 its labels checked by type only.
+
+`add_label_file` is the same for a CSV or Parquet file on DuckDB and the DB-API reader,
+without pandas or SQLAlchemy (`opsloop labels add`); it hands a file back (None) wherever
+pandas must judge it (`data/label_rows.py`), and `store_labels` does.
 """
 
 from __future__ import annotations
@@ -14,17 +18,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opsloop.data.labels import LabelContract, contract_from_events
+from opsloop.data.label_contract import LabelContract, contract_from_events
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from opsloop.config import ProjectConfig
     from opsloop.engines.base import WindowReader
-    from opsloop.store.ports import EventLog
-    from opsloop.store.sql import OpsStore
+    from opsloop.store.ports import EventLog, StoreReads
 
 TRAINED_EVENTS = 200
+# the data arrivals of label files (`opsloop labels add`, the inbox), counted by the
+# `labels` trigger
+LABELS_SOURCE = "labels"
+
+
+def content_seq(digest: str) -> int:
+    """The arrival sequence number of a content hash (60 bits: fits a signed BIGINT)."""
+    return int(digest[:15], 16)
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class LabelsAdded:
     checked_against: str
 
 
-def label_contract(store: OpsStore, model: str, task: str) -> LabelContract:
+def label_contract(store: StoreReads, model: str, task: str) -> LabelContract:
     """The deployed version's target contract, else the newest trained version's, else
     the task alone."""
     deployment = store.find_deployment(model)
@@ -51,7 +62,7 @@ def label_contract(store: OpsStore, model: str, task: str) -> LabelContract:
 
 
 def _contract_from_events(
-    events: EventLog, model: str, task: str, version: str | None
+    events: EventLog | StoreReads, model: str, task: str, version: str | None
 ) -> LabelContract:
     trained = events.list_events(model, kinds=["trained"], limit=TRAINED_EVENTS)
     return contract_from_events(trained, task, version)
@@ -61,7 +72,7 @@ def store_labels(
     source: Path | str | pd.DataFrame,
     *,
     config: ProjectConfig,
-    store: OpsStore,
+    store: StoreReads,
     engine: WindowReader,
     labels_root: Path,
     part_name: str,
@@ -89,5 +100,61 @@ def store_labels(
         waiting=rows - matched,
         rejected=valid.rejected,
         duplicates=valid.duplicates,
+        checked_against=contract.describe(),
+    )
+
+
+def add_label_file(
+    path: Path,
+    *,
+    config: ProjectConfig,
+    reads: StoreReads,
+    prediction_root: Path,
+    labels_root: Path,
+    part_name: str,
+    skip_invalid: bool = False,
+) -> LabelsAdded | None:
+    """`store_labels` of a CSV or Parquet file without pandas (DuckDB reads, writes and
+    counts), or None — nothing stored — when pandas must read or judge the file (a file
+    with an error among them: `store_labels` then says what)."""
+    from opsloop.data.label_rows import LabelColumn, validate_rows
+    from opsloop.engines.label_files import (
+        connect,
+        count_logged,
+        read_parquet_columns,
+        write_label_rows,
+    )
+
+    wanted = (config.id_column, config.target)
+    suffix = path.suffix.lower()
+    if wanted[0] == wanted[1] or suffix not in (".csv", ".parquet", ".pq"):
+        return None
+    contract = label_contract(reads, config.model, config.task)
+    columns: dict[str, LabelColumn] | None = None
+    if suffix == ".csv":
+        from opsloop.data.csv_columns import read_csv_columns
+
+        found = read_csv_columns(path, wanted)
+        if found is None:
+            return None
+        columns = found.columns
+    with connect() as con:
+        if columns is None:
+            columns = read_parquet_columns(con, path, wanted)
+        if columns is None:
+            return None
+        rows = validate_rows(
+            columns[wanted[0]], columns[wanted[1]], contract, skip_invalid=skip_invalid
+        )
+        if rows is None:
+            return None
+        write_label_rows(con, rows, labels_root, part_name)
+        matched = count_logged(con, prediction_root, config.model, rows.ids)
+    return LabelsAdded(
+        rows=len(rows.ids),
+        matched=matched,
+        waiting=len(rows.ids) - matched,
+        rejected=rows.rejected,
+        duplicates=rows.duplicates,
         checked_against=contract.describe(),
     )

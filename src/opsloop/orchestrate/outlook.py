@@ -186,7 +186,7 @@ def _volume(store: StoreReads, cfg: ProjectConfig, model: str, trigger: str) -> 
 
     since = last_training_start(store, model)
     if trigger == "labels":
-        from opsloop.orchestrate.inbox import LABELS_SOURCE
+        from opsloop.orchestrate.labels import LABELS_SOURCE
 
         arrivals = store.list_arrivals(model, since=since, source=LABELS_SOURCE)
         return sum(a.rows for a in arrivals), cfg.retrain.labels.min_rows

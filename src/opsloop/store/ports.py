@@ -373,3 +373,14 @@ class StoreReads(Protocol):
     def list_serving(
         self, model: str, env: str = "production", *, since: datetime
     ) -> list[ReplicaServing]: ...
+
+
+def has_record(store: StoreReads, model: str) -> bool:
+    """Does the ops store know `model` at all (a deployment, any event, or a pipeline run —
+    a first training killed after MLflow registered its version but before the store's
+    `registered` event leaves only its run, which the agent must be able to recover)?"""
+    return (
+        store.find_deployment(model) is not None
+        or bool(store.list_events(model, limit=1))
+        or bool(store.list_runs(model, limit=1))
+    )

@@ -6,9 +6,10 @@ It reads the tables `schema.py` defines into the same records `OpsStore` returns
 record's fields are its table's columns; a record field's annotation says how a value is
 decoded: timestamps, booleans and JSON), and the conformance test
 (`tests/unit/store/test_reader.py`) holds every method equal to `OpsStore`'s on SQLite and
-PostgreSQL. It only reads: a database that is missing, in memory or not at the newest
-migration gets no reader (`open_reader` → None) and callers use `OpsStore`, which creates
-or upgrades it.
+PostgreSQL. It only reads — but for one write, `add_arrival` (`opsloop labels add`: an
+arrival and its event in one transaction, held equal to `OpsStore.add_arrival` by the same
+test). A database that is missing, in memory or not at the newest migration gets no reader
+(`open_reader` → None) and callers use `OpsStore`, which creates or upgrades it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from opsloop.errors import StoreError
+from opsloop.redact import redact, redact_json
 from opsloop.store._revision import head_revision
-from opsloop.store._util import aware, utc
+from opsloop.store._util import aware, jsonable, utc
 from opsloop.store.history import MonitorDay, day_queries, days_from_rows
 from opsloop.store.records import (
     Approval,
@@ -33,6 +35,7 @@ from opsloop.store.records import (
     DataArrival,
     Deployment,
     Event,
+    Evidence,
     GateDecision,
     Lease,
     MonitorResult,
@@ -315,6 +318,79 @@ class StoreReader:
             found.append((r["replica"], r["route"], r["version"], ts))
         return newest_per_replica(found)
 
+    # ---- the one write ------------------------------------------------------------------
+    def add_arrival(
+        self,
+        model: str,
+        *,
+        source: str,
+        seq: int,
+        ts: datetime,
+        rows: int,
+        payload: Evidence,
+        event: tuple[str, str, Evidence] | None = None,
+        actor: str = "opsloop",
+    ) -> bool:
+        """`OpsStore.add_arrival` on the DB-API: the arrival once per (model, source, seq)
+        and `event` (kind, summary, evidence) in the same transaction; False if the arrival
+        was already recorded (nothing written)."""
+        from opsloop.store.records import utcnow
+
+        arrival = [model, source, seq, self._param(ts), self._param(utcnow()), rows]
+        statements = [
+            "INSERT INTO data_arrivals (model, source, seq, ts, recorded, rows, payload) "
+            f"VALUES ({', '.join([self._mark] * 6)}, {self._json_mark})",
+            [*arrival, json.dumps(jsonable(payload))],
+        ]
+        if event is not None:
+            kind, summary, evidence = event
+            # as OpsStore: evidence quotes exception text, so no credentials in the store
+            values = [self._param(utcnow()), kind, model, None, actor, redact(summary)]
+            statements += [
+                "INSERT INTO events (ts, kind, model, version, actor, summary, evidence) "
+                f"VALUES ({', '.join([self._mark] * 6)}, {self._json_mark})",
+                [*values, json.dumps(redact_json(jsonable(evidence)))],
+            ]
+        integrity = _integrity_error(self.dialect)
+        try:
+            self._write(statements)
+        except integrity:
+            return False
+        except self._error as exc:
+            raise StoreError(
+                f"ops store operation failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                fix="retry; if it persists check that the database is reachable",
+            ) from None
+        return True
+
+    @property
+    def _json_mark(self) -> str:
+        """A JSON value's parameter (SQLite keeps JSON as text, PostgreSQL types it)."""
+        return "?" if self.dialect == "sqlite" else "%s::json"
+
+    def _write(self, statements: list[Any]) -> None:
+        """(sql, params) pairs, flattened, in one transaction."""
+        pairs = list(zip(statements[::2], statements[1::2], strict=True))
+        if self.dialect == "sqlite":
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")  # the write lock first, as SQLAlchemy's
+                try:
+                    for sql, params in pairs:
+                        cur.execute(sql, params)
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+            return
+        if self._reconnect is not None and (self._conn.closed or self._conn.broken):
+            self._conn = self._reconnect()
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            for sql, params in pairs:
+                cur.execute(sql, params)
+
     # ---- SQL --------------------------------------------------------------------------
     def _first(self, record: type[R], where: Where, newest: str = "id") -> R | None:
         """The row with the greatest `newest` column."""
@@ -414,6 +490,16 @@ def _timestamp(value: datetime | str | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return aware(value)
+
+
+def _integrity_error(dialect: str) -> type[Exception]:
+    if dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3.IntegrityError
+    import psycopg
+
+    return psycopg.IntegrityError
 
 
 def _driver_error(dialect: str) -> type[Exception]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from opsloop.project import Project
+
 HEAVY = (
     "mlflow",
     "sklearn",
@@ -90,10 +92,11 @@ def test_labels_add_reads_the_classes_from_the_ops_store_without_mlflow(tmp_path
 
 # What `status`, `events` and `labels add` stopped importing (issue 14): `status` and
 # `events` read the ops store through the DB-API reader (store/reader.py), so they import no
-# SQLAlchemy, no Alembic and nothing of the data stack. `labels add` still writes through
-# OpsStore (SQLAlchemy) and reads the file with pandas, but never migrates an open store.
+# SQLAlchemy, no Alembic and nothing of the data stack. `labels add` validates a file in pure
+# Python (data/label_rows.py), and writes and matches it with DuckDB, the arrival and its
+# event through the reader: DuckDB is all it imports of them.
 READ_PATH_DROPPED = (*HEAVY, "sqlalchemy.orm", "alembic", "psycopg")
-LABELS_DROPPED = ("alembic",)
+LABELS_DROPPED = tuple(m for m in READ_PATH_DROPPED if m != "duckdb")
 
 COMMAND = """
 import sys
@@ -109,7 +112,6 @@ print("LOADED:" + ",".join(sorted(m for m in {modules!r} if m in sys.modules)))
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project whose ops store has history: a deployment, a run's events, labels."""
-    from opsloop.project import Project
     from opsloop.scaffold import init_project
 
     root = init_project(tmp_path_factory.mktemp("startup") / "p", rows=200)
@@ -158,7 +160,35 @@ def test_a_new_store_is_still_created_by_status(tmp_path: Path) -> None:
     assert (root / ".opsloop" / "ops.db").is_file()
 
 
-def test_labels_add_opens_the_store_without_alembic(project: Path) -> None:
-    args = ["labels", "add", str(project / "labels.parquet"), "-p", str(project)]
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_labels_add_imports_no_pandas_nor_sqlalchemy(project: Path, kind: str) -> None:
+    import pandas as pd
+
+    labels = project / f"more.{kind}"
+    frame = pd.read_parquet(project / "labels.parquet").head(3)
+    assert len(frame) > 0
+    frame.to_parquet(labels) if kind == "parquet" else frame.to_csv(labels, index=False)
+    args = ["labels", "add", str(labels), "-p", str(project), "--json"]
     loaded = loaded_by(args, LABELS_DROPPED)
     assert loaded == "LOADED:", f"labels add imported: {loaded}"
+    last = Project(project).events(limit=1)[-1]
+    assert last.kind == "labels_added" and last.evidence["rows"] == len(frame)
+
+
+def test_labels_pandas_must_judge_still_go_through_pandas(project: Path) -> None:
+    """A file the light path leaves to pandas (here a padded number) is added all the same,
+    and a file with an invalid row is refused with pandas' message, nothing stored."""
+    from opsloop.data.labels import LabelValidationError
+
+    labels = project / "padded.csv"
+    labels.write_text("customer_id,churned\nc-pad, 1 \n")
+    assert Project(project).add_labels(labels).rows == 1
+    assert Project(project).events(limit=1)[-1].evidence["source"] == str(labels)
+    bad = project / "bad.csv"
+    bad.write_text("customer_id,churned\nc-1,1\n,1\n")
+    stored = sorted((project / ".opsloop" / "labels").iterdir())
+    with pytest.raises(LabelValidationError) as info:
+        Project(project).add_labels(bad)
+    assert info.value.what == "1 of 2 label rows are invalid; nothing was stored"
+    assert "row 2: customer_id=nan churned=1" in str(info.value.got)
+    assert sorted((project / ".opsloop" / "labels").iterdir()) == stored

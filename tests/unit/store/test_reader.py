@@ -302,3 +302,43 @@ def test_reader_reconnects_to_postgresql(postgres_url: str) -> None:
     assert reader.find_deployment(m) == store.find_deployment(m)
     reader.close()
     store.close()
+
+
+def test_reader_adds_an_arrival_with_its_event_as_the_store_does(
+    pair: tuple[OpsStore, StoreReader],
+) -> None:
+    """The reader's one write (`opsloop labels add`): the same rows as `OpsStore`, the
+    event in the same transaction, a redelivery refused with nothing written."""
+    store, reader = pair
+    by_store, by_reader = model(), model()
+    ts = T0 + timedelta(seconds=1.5)
+    evidence = {
+        "rows": 2,
+        "source": "postgresql://ann:secret@db/x",
+        "when": T0,
+        "nan": 1e400 - 1e400,
+    }
+    for writer, m in ((store, by_store), (reader, by_reader)):
+        args: dict[str, Any] = {"source": "labels", "seq": 2**59 + 7, "ts": ts, "rows": 2}
+        event = ("labels_added", "2 labels added from postgresql://ann:secret@db/x", evidence)
+        assert writer.add_arrival(m, **args, payload=evidence, event=event, actor="ann")
+        assert not writer.add_arrival(m, **args, payload={}, event=event)  # redelivered
+
+    def written(m: str) -> tuple[list[Any], list[Any]]:
+        arrivals = [
+            {**dataclasses.asdict(a), "id": None, "model": None, "recorded": None}
+            for a in store.list_arrivals(m)
+        ]
+        events = [
+            {**dataclasses.asdict(e), "id": None, "model": None, "ts": None}
+            for e in store.list_events(m)
+        ]
+        return arrivals, events
+
+    assert written(by_reader) == written(by_store)
+    arrivals, events = written(by_reader)
+    assert len(arrivals) == 1 and len(events) == 1
+    assert arrivals[0]["ts"] == ts and "secret" not in str(events)
+    # and the reader reads back what it wrote, as the store does
+    assert reader.list_arrivals(by_reader) == store.list_arrivals(by_reader)
+    assert reader.list_events(by_reader) == store.list_events(by_reader)
