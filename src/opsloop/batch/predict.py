@@ -32,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop.batch.contract import check_input
 from opsloop.batch.score import BATCH_ROUTE
-from opsloop.batch.scoring import ArrowScorer, scorer_for
+from opsloop.batch.scoring import ArrowScorer, Scored, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
@@ -47,8 +47,11 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from opsloop.config import StackConfig
     from opsloop.monitor.datasets import DataInput, Source
     from opsloop.runtime import Runtime
+
+Engine = Literal["duckdb", "spark"]
 
 # (rows scored so far, rows in all, or None when the input does not say) after each batch
 OnRows = Callable[[int, int | None], None]
@@ -214,10 +217,11 @@ def run_predict(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     on_rows: OnRows | None = None,
     actor: str | None = None,
+    engine: Engine | None = None,
 ) -> PredictResult:
     """Score `data` with a version of the project's model into `output` (see the module
-    docstring); the recorded run, published when `publish`."""
-    from opsloop.monitor.datasets import describe_source, source
+    docstring); the recorded run, published when `publish`. `engine`: DuckDB in this
+    process, or Spark (`batch/spark.py`); default the stack's `engine`."""
 
     if batch_rows < 1:
         raise InvalidInputError(
@@ -225,15 +229,102 @@ def run_predict(
         )
     who = actor or rt.actor
     chosen = resolve_version(rt, version, alias)
+    stack = _stack(rt)
+    chosen_engine = engine or stack.engine
     started = rt.now()
     t0 = time.perf_counter()
     run_id = new_run_id(started)
     out_root = Path(output).expanduser().resolve()
+    seen: list[Source] = []
+    try:
+        if chosen_engine == "spark":
+            from opsloop.batch.spark import score_on_spark
+            from opsloop.engines.spark_session import get_session
+
+            spark = get_session(stack.spark.master, stack.spark.conf)
+            scored = score_on_spark(
+                rt, spark, data, out_root, Path(rt_log_root(rt)), run_id, chosen, seen.append
+            )
+        else:
+            scored = _score_duckdb(rt, data, out_root, run_id, chosen, batch_rows, on_rows, seen)
+    except BaseException as exc:
+        _record_failure(rt, run_id, chosen, seen[0] if seen else None, data, started, t0, exc, who)
+        raise
+    found, done, final = seen[0], scored.rows, scored.output
+    if on_rows is not None and chosen_engine == "spark":
+        on_rows(done, done)
+    seconds = time.perf_counter() - t0
+    run = NewBatchRun(
+        run_id=run_id,
+        model=rt.model,
+        version=chosen,
+        status="succeeded",
+        started=started,
+        finished=rt.now(),
+        rows=done,
+        input=found.label,
+        input_fingerprint=fingerprint(found),
+        output=str(final),
+        seconds=seconds,
+        details={
+            "inference": scored.scorer.path,
+            "inference_reason": scored.scorer.reason,
+            "files": scored.files,
+            "log_rows": scored.log_rows,
+            "batch_rows": batch_rows,
+            "alias": alias,
+            "engine": chosen_engine,
+        },
+    )
+    rate = done / seconds if seconds > 0 else 0.0
+    event = NewEvent(
+        "batch_predicted",
+        rt.model,
+        chosen,
+        f"{done} rows scored by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
+        {
+            "run_id": run_id,
+            "rows": done,
+            "version": chosen,
+            "input": found.label,
+            "input_fingerprint": run.input_fingerprint,
+            "output": run.output,
+            "seconds": seconds,
+            "rows_per_second": rate,
+            "inference": scored.scorer.path,
+            "engine": chosen_engine,
+        },
+        who,
+    )
+    recorded = rt.store.record_batch_run(run, [event])
+    publication = None
+    if publish:
+        from opsloop.batch.publish import publish_run
+
+        publication = publish_run(rt, run_id, actor=who)
+    return PredictResult(
+        recorded, scored.scorer.path, scored.scorer.reason, scored.log_rows, publication
+    )
+
+
+def _score_duckdb(
+    rt: Runtime,
+    data: DataInput,
+    out_root: Path,
+    run_id: str,
+    chosen: str,
+    batch_rows: int,
+    on_rows: OnRows | None,
+    seen: list[Source],
+) -> Scored:
+    """Stream `data` through DuckDB in Arrow batches, scored in this process."""
+    from opsloop.monitor.datasets import describe_source, source
+
     con = _connect()
-    found: Source | None = None
     job: _Job | None = None
     try:
         found = source(data, "input", con)
+        seen.append(found)
         columns = describe_source(con, found, "input")
         model = rt.registry.load(rt.model, chosen)
         cfg = rt.config
@@ -274,62 +365,20 @@ def run_predict(
                 on_rows(done, total)
         final = job.folder.commit()
         job.log.commit()
-    except BaseException as exc:
+    except BaseException:
         if job is not None:
             job.folder.discard()
             job.log.discard()
-        _record_failure(rt, run_id, chosen, found, data, started, t0, exc, who)
         raise
     finally:
         con.close()
-    seconds = time.perf_counter() - t0
-    run = NewBatchRun(
-        run_id=run_id,
-        model=rt.model,
-        version=chosen,
-        status="succeeded",
-        started=started,
-        finished=rt.now(),
-        rows=done,
-        input=found.label,
-        input_fingerprint=fingerprint(found),
-        output=str(final),
-        seconds=seconds,
-        details={
-            "inference": job.scorer.path,
-            "inference_reason": job.scorer.reason,
-            "files": job.folder.files,
-            "log_rows": job.log.rows,
-            "batch_rows": batch_rows,
-            "alias": alias,
-        },
-    )
-    rate = done / seconds if seconds > 0 else 0.0
-    event = NewEvent(
-        "batch_predicted",
-        rt.model,
-        chosen,
-        f"{done} rows scored by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
-        {
-            "run_id": run_id,
-            "rows": done,
-            "version": chosen,
-            "input": found.label,
-            "input_fingerprint": run.input_fingerprint,
-            "output": run.output,
-            "seconds": seconds,
-            "rows_per_second": rate,
-            "inference": job.scorer.path,
-        },
-        who,
-    )
-    recorded = rt.store.record_batch_run(run, [event])
-    publication = None
-    if publish:
-        from opsloop.batch.publish import publish_run
+    return Scored(done, final, job.folder.files, job.log.rows, job.scorer)
 
-        publication = publish_run(rt, run_id, actor=who)
-    return PredictResult(recorded, job.scorer.path, job.scorer.reason, job.log.rows, publication)
+
+def _stack(rt: Runtime) -> StackConfig:
+    from opsloop.runtime import resolve_stack
+
+    return resolve_stack(rt.config, rt.paths)
 
 
 def project_path(rt: Runtime, text: str) -> str:

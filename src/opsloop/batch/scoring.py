@@ -22,6 +22,7 @@ from opsloop.inference.verify import frame_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     import pyarrow as pa
 
@@ -64,6 +65,18 @@ class ArrowScorer:
                 x = self.compiled.transform(columns, n)
                 return self.model.predict_features(self.compiled.estimator, x)
             return self.model.predict_frame(frame_of(self.model, columns, n))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a batch prediction's scoring step wrote (either engine): rows scored, the run
+    folder, its data files, the rows added to the log, and the scorer used."""
+
+    rows: int
+    output: Path
+    files: int
+    log_rows: int
+    scorer: ArrowScorer
 
 
 def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray:

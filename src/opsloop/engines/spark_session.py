@@ -13,7 +13,9 @@ is refused with a clear error rather than silently answered by the first session
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -41,7 +43,6 @@ _key: tuple[str, tuple[tuple[str, str], ...]] | None = None
 
 
 def _missing_java() -> bool:
-    import os
     from pathlib import Path
 
     home = os.environ.get("JAVA_HOME")
@@ -78,10 +79,14 @@ def get_session(
         builder = SparkSession.builder.appName("opsloop")
         builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
         if master.startswith("local"):
-            # the driver on loopback: nothing of a local session listens beyond this machine
+            # the driver on loopback: nothing of a local session listens beyond this machine;
+            # its Python workers run this interpreter (its environment has opsloop), unless
+            # PYSPARK_PYTHON says otherwise
             builder = builder.config("spark.driver.host", "127.0.0.1").config(
                 "spark.driver.bindAddress", "127.0.0.1"
             )
+            # (PySpark reads only the environment variable for its workers' interpreter)
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         for name, value in key[1]:
             builder = builder.config(name, value)
         _session = builder.getOrCreate()

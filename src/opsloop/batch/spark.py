@@ -1,0 +1,258 @@
+"""Batch prediction on Spark (`stack.engine: spark`, or `opsloop predict --engine spark`):
+the same contract check, output and prediction-log layout as the DuckDB path, with the
+scoring spread over Spark's Python workers by `mapInArrow`.
+
+1. The input (Parquet or CSV files, a glob or folder, a DataFrame, or `sql:` — a Spark SQL
+   query over the session's catalog) is read by Spark; its schema, in DuckDB's type names,
+   goes through the same `contract.check_input` before anything is scored.
+2. The verified scorer (`scoring.scorer_for`: the compiled path where registration proved
+   it) is pickled once on the driver and broadcast; each Python worker unpickles it once
+   (`spark_worker.py` keeps it per run) and scores Arrow record batches — numbers straight
+   from Arrow, no pandas round-trip on the compiled path.
+3. The scored rows are persisted (memory, spilling to disk), counted, and written twice by
+   Spark: the prediction-log columns into a hidden folder beside the log, and the output
+   columns into `<output>/.run=<id>.tmp/`. Then, on the driver, the run folder is renamed
+   into place and the log files moved into their `date=/hour=` partition (one answer time
+   per run), as `sinks.py` does: a failed or killed run leaves only hidden folders.
+
+The output and log roots must be paths the driver and every executor see (local on
+`local[*]`; a shared file system on a cluster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsloop.batch.contract import check_input
+from opsloop.batch.score import BATCH_ROUTE
+from opsloop.batch.scoring import ArrowScorer, Scored, scorer_for
+from opsloop.data.predlog import partition_dir
+from opsloop.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+    from opsloop.monitor.datasets import DataInput, Source
+    from opsloop.runtime import Runtime
+
+# Spark's type names (`DataFrame.dtypes`) as DuckDB names them, for the contract check
+_DUCK_TYPES = {
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ntz": "TIMESTAMP",
+    "binary": "BLOB",
+}
+ID_KEY = "__opsloop_id"  # the input's id column, as given, beside the log's text id
+
+
+def duck_type(spark_type: str) -> str:
+    if spark_type.startswith("decimal"):
+        return spark_type.upper()
+    return _DUCK_TYPES.get(spark_type, spark_type.upper())
+
+
+def read_input(spark: SparkSession, data: DataInput) -> tuple[Source, DataFrame]:
+    """`data` as a Spark DataFrame, and what it is (label, files) for the run record."""
+    import pandas as pd
+
+    from opsloop.monitor.datasets import CSV, SQL_PREFIX, Source, input_files
+
+    if isinstance(data, pd.DataFrame):
+        return Source("", f"DataFrame ({len(data)} rows)"), spark.createDataFrame(data)
+    if not isinstance(data, str | os.PathLike):
+        raise InvalidInputError(
+            f"the input data is a {type(data).__name__}",
+            expected="a path, a glob, sql:SELECT … or a pandas DataFrame",
+        )
+    text = os.fspath(data)
+    if text.startswith(SQL_PREFIX):
+        query = text[len(SQL_PREFIX) :].strip().rstrip(";")
+        if not query:
+            raise InvalidInputError("the input query is empty", expected="sql:SELECT … FROM …")
+        return Source("", text), spark.sql(query)
+    files = input_files(text, "input")
+    if all(f.lower().endswith(CSV) for f in files):
+        frame = spark.read.options(header=True, inferSchema=True).csv(files)
+    else:
+        frame = spark.read.option("mergeSchema", "true").parquet(*files)
+    return Source("", text, tuple(files)), frame
+
+
+def score_on_spark(
+    rt: Runtime,
+    spark: SparkSession,
+    data: DataInput,
+    out_root: Path,
+    log_root: Path,
+    run_id: str,
+    version: str,
+    found: Callable[[Source], None],
+) -> Scored:
+    """Score `data` with `version` on Spark into `out_root/run=<run_id>/` and the log under
+    `log_root`; `found` hears the input as soon as it is read (for the failure record)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    cfg = rt.config
+    source, frame = read_input(spark, data)
+    found(source)
+    columns = {name: duck_type(t) for name, t in frame.dtypes}
+    model = rt.registry.load(rt.model, version)
+    check_input(
+        columns,
+        model.features,
+        id_column=cfg.id_column,
+        time_column=cfg.time_column,
+        version=version,
+        label=source.label,
+    )
+    scorer = scorer_for(model, rt.registry.get_version(rt.model, version).tags)
+    answered = rt.now()
+    picked = frame.select(
+        F.col(cfg.id_column),
+        F.col(cfg.time_column).cast("timestamp").alias(cfg.time_column),
+        *[F.col(name) for name in model.feature_names],
+    )
+    scored = _scored(spark, picked, scorer, rt.model, version, run_id, answered)
+    run_tmp = out_root / f".run={run_id}.tmp"
+    log_tmp = log_root / f".spark-{run_id}.tmp"
+    moved: list[Path] = []
+    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        rows = scored.count()  # scores every row once; both writes read the persisted rows
+        log_columns = [c for c in scored.columns if c not in (ID_KEY, cfg.time_column)]
+        scored.select(*log_columns).write.parquet(str(log_tmp))
+        scored.select(
+            F.col(ID_KEY).alias(cfg.id_column),
+            F.col("event_ts").alias(cfg.time_column),
+            "prediction",
+            "score",
+            F.lit(rt.model).alias("model"),
+            F.lit(version).alias("version"),
+            F.lit(run_id).alias("run_id"),
+        ).write.parquet(str(run_tmp))
+        files = _tidy(run_tmp, "part-{:05d}.parquet")
+        final = out_root / f"run={run_id}"
+        os.replace(run_tmp, final)
+        directory = partition_dir(log_root, rt.model, answered)
+        directory.mkdir(parents=True, exist_ok=True)
+        for part in sorted(log_tmp.glob("part-*.parquet")):
+            target = directory / f"part-{uuid.uuid4().hex}.parquet"
+            os.replace(part, target)
+            moved.append(target)
+        shutil.rmtree(log_tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(run_tmp, ignore_errors=True)
+        shutil.rmtree(log_tmp, ignore_errors=True)
+        for path in moved:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    finally:
+        scored.unpersist()
+    return Scored(rows, final, files, rows, scorer)
+
+
+def _tidy(folder: Path, name: str) -> int:
+    """Spark's part files renamed as `RunFolder` names them; its markers and checksums
+    removed. The number of data files."""
+    for extra in [*folder.glob("_*"), *folder.glob(".*.crc")]:
+        extra.unlink()
+    parts = sorted(folder.glob("part-*.parquet"))
+    for i, part in enumerate(parts):
+        part.rename(folder / name.format(i))
+    return len(parts)
+
+
+def _scored(
+    spark: SparkSession,
+    picked: DataFrame,
+    scorer: ArrowScorer,
+    model: str,
+    version: str,
+    run_id: str,
+    answered: datetime,
+) -> DataFrame:
+    """`picked` scored by `mapInArrow`: the log's columns, plus the input's id as given."""
+    import cloudpickle
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_type
+    from pyspark.sql.types import StructField, StructType
+
+    from opsloop.batch.spark_worker import score_batches
+
+    id_column, time_column = picked.columns[0], picked.columns[1]
+    payload = cloudpickle.dumps(scorer)
+    sample = _prediction_type(scorer, picked)
+    fields = {f.name: f for f in picked.schema.fields}
+    schema = StructType(
+        [
+            StructField("prediction_id", from_arrow_type(pa.string())),
+            StructField("request_id", from_arrow_type(pa.string())),
+            StructField("ts", from_arrow_type(pa.timestamp("us", tz="UTC"))),
+            StructField("event_ts", from_arrow_type(pa.timestamp("us", tz="UTC"))),
+            StructField("model_version", from_arrow_type(pa.string())),
+            StructField("route", from_arrow_type(pa.string())),
+            *[fields[name] for name in scorer.model.feature_names],
+            StructField("prediction", from_arrow_type(sample)),
+            StructField("score", from_arrow_type(pa.float64())),
+            StructField(ID_KEY, fields[id_column].dataType),
+        ]
+    )
+    # broadcast: each executor fetches the model once; Spark Connect has no SparkContext,
+    # so there the bytes travel with the function (still unpickled once per worker)
+    try:
+        shipped: Any = spark.sparkContext.broadcast(payload)
+    except Exception:
+        shipped = payload
+    meta = {
+        "token": f"{run_id}-{uuid.uuid4().hex[:6]}",
+        "request_id": f"batch-{run_id}",
+        "answered": answered,
+        "version": version,
+        "route": BATCH_ROUTE,
+        "id_column": id_column,
+        "time_column": time_column,
+        "model": model,
+    }
+
+    def score(batches: Any) -> Any:
+        return score_batches(batches, shipped, meta)
+
+    return picked.mapInArrow(score, schema)
+
+
+def _prediction_type(scorer: ArrowScorer, picked: DataFrame) -> pa.DataType:
+    """The Arrow type of the version's predictions, from a few of the input's rows (or its
+    input example when the input is empty)."""
+    import pyarrow as pa
+
+    from opsloop.batch.spark_worker import plain
+
+    sample = picked.limit(8).toArrow()
+    if sample.num_rows == 0:
+        example = scorer.model.input_example
+        if example is None or example.empty:
+            return pa.float64()
+        pred, _ = scorer.model.predict_frame(example)
+        return pa.array(plain(pred)).type
+    batch = sample.combine_chunks().to_batches()[0]
+    pred, _ = scorer.predict(batch)
+    return pa.array(plain(pred)).type
