@@ -243,7 +243,15 @@ def run_predict(
 
             spark = get_session(stack.spark.master, stack.spark.conf)
             scored = score_on_spark(
-                rt, spark, data, out_root, Path(rt_log_root(rt)), run_id, chosen, seen.append
+                rt,
+                spark,
+                data,
+                out_root,
+                Path(rt_log_root(rt)),
+                run_id,
+                chosen,
+                seen.append,
+                batch_rows,
             )
         else:
             scored = _score_duckdb(rt, data, out_root, run_id, chosen, batch_rows, on_rows, seen)

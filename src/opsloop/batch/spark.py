@@ -104,9 +104,11 @@ def score_on_spark(
     run_id: str,
     version: str,
     found: Callable[[Source], None],
+    batch_rows: int,
 ) -> Scored:
     """Score `data` with `version` on Spark into `out_root/run=<run_id>/` and the log under
-    `log_root`; `found` hears the input as soon as it is read (for the failure record)."""
+    `log_root`, in Arrow batches of at most `batch_rows`; `found` hears the input as soon as
+    it is read (for the failure record)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -125,6 +127,8 @@ def score_on_spark(
     )
     scorer = scorer_for(model, rt.registry.get_version(rt.model, version).tags)
     answered = rt.now()
+    # the Arrow batch size of `mapInArrow` (a SQL setting of the session opsloop owns)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
     picked = frame.select(
         F.col(cfg.id_column),
         F.col(cfg.time_column).cast("timestamp").alias(cfg.time_column),

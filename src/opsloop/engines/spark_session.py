@@ -32,6 +32,8 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
     "spark.ui.showConsoleProgress": "false",
+    # Parquet timestamps as the log's and DuckDB's: microseconds, adjusted to UTC (not INT96)
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # feature names are case-sensitive, as in DuckDB and pandas
     "spark.sql.caseSensitive": "true",
 }
