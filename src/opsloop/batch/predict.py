@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop.batch.contract import check_input
 from opsloop.batch.score import BATCH_ROUTE
-from opsloop.batch.scoring import ArrowScorer, Scored, scorer_for
+from opsloop.batch.scoring import ArrowScorer, Scored, plain, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
@@ -44,7 +44,6 @@ from opsloop.store.records import BatchPublication, BatchRun, NewBatchRun, NewEv
 
 if TYPE_CHECKING:
     import duckdb
-    import numpy as np
     import pyarrow as pa
 
     from opsloop.config import StackConfig
@@ -167,7 +166,7 @@ class _Job:
         cfg = self.rt.config
         n = batch.num_rows
         pred, score = self.scorer.predict(batch)
-        prediction = pa.array(_plain(pred))
+        prediction = pa.array(plain(pred))
         scores = pa.array(score, pa.float64()) if score is not None else pa.nulls(n, pa.float64())
         ids = batch.column(cfg.id_column)
         event = batch.column(cfg.time_column).cast(pa.timestamp("us", tz="UTC"))
@@ -196,14 +195,6 @@ class _Job:
             log[name] = batch.column(name)
         log["prediction"], log["score"] = prediction, scores
         self.log.write(pa.table(log), answered)
-
-
-def _plain(values: np.ndarray) -> Any:
-    """Predictions as Arrow takes them (object arrays of numbers stay numbers)."""
-    import numpy as np
-
-    arr = np.asarray(values)
-    return arr.tolist() if arr.dtype == object else arr
 
 
 def run_predict(

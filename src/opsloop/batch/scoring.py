@@ -12,7 +12,7 @@ compares against)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -99,6 +99,12 @@ def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray:
     index = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
     values: np.ndarray = distinct[index]
     return values
+
+
+def plain(values: np.ndarray) -> Any:
+    """Predictions as Arrow takes them (object arrays of numbers stay numbers)."""
+    arr = np.asarray(values)
+    return arr.tolist() if arr.dtype == object else arr
 
 
 def scorer_for(model: LoadedModel, tags: Mapping[str, str]) -> ArrowScorer:

@@ -9,11 +9,13 @@ scoring spread over Spark's Python workers by `mapInArrow`.
    it) is pickled once on the driver and broadcast; each Python worker unpickles it once
    (`spark_worker.py` keeps it per run) and scores Arrow record batches — numbers straight
    from Arrow, no pandas round-trip on the compiled path.
-3. The scored rows are persisted (memory, spilling to disk), counted, and written twice by
-   Spark: the prediction-log columns into a hidden folder beside the log, and the output
-   columns into `<output>/.run=<id>.tmp/`. Then, on the driver, the run folder is renamed
-   into place and the log files moved into their `date=/hour=` partition (one answer time
-   per run), as `sinks.py` does: a failed or killed run leaves only hidden folders.
+3. One Spark job reads, scores and writes: Spark writes the output columns into
+   `<output>/.run=<id>.tmp/`, and each task writes its partition's prediction-log rows
+   into one file of a hidden folder beside the log (a retried task rewrites the same
+   file). Then, on the driver, the rows of both are counted from the Parquet footers
+   (they must agree), the run folder is renamed into place and the log files moved into
+   their `date=/hour=` partition (one answer time per run), as `sinks.py` does: a failed
+   or killed run leaves only hidden folders.
 
 The output and log roots must be paths the driver and every executor see (local on
 `local[*]`; a shared file system on a cluster).
@@ -36,7 +38,7 @@ from opsloop.data.predlog import partition_dir
 from opsloop.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
@@ -59,7 +61,6 @@ _DUCK_TYPES = {
     "timestamp_ntz": "TIMESTAMP",
     "binary": "BLOB",
 }
-ID_KEY = "__opsloop_id"  # the input's id column, as given, beside the log's text id
 
 
 def duck_type(spark_type: str) -> str:
@@ -72,6 +73,7 @@ def read_input(spark: SparkSession, data: DataInput) -> tuple[Source, DataFrame]
     """`data` as a Spark DataFrame, and what it is (label, files) for the run record."""
     import pandas as pd
 
+    from opsloop.engines.spark import merged_schema
     from opsloop.monitor.datasets import CSV, SQL_PREFIX, Source, input_files
 
     if isinstance(data, pd.DataFrame):
@@ -90,8 +92,8 @@ def read_input(spark: SparkSession, data: DataInput) -> tuple[Source, DataFrame]
     files = input_files(text, "input")
     if all(f.lower().endswith(CSV) for f in files):
         frame = spark.read.options(header=True, inferSchema=True).csv(files)
-    else:
-        frame = spark.read.option("mergeSchema", "true").parquet(*files)
+    else:  # the schema from the footers here: Spark starts no inference job
+        frame = spark.read.schema(merged_schema(files)).parquet(*files)
     return Source("", text, tuple(files)), frame
 
 
@@ -109,7 +111,6 @@ def score_on_spark(
     """Score `data` with `version` on Spark into `out_root/run=<run_id>/` and the log under
     `log_root`, in Arrow batches of at most `batch_rows`; `found` hears the input as soon as
     it is read (for the failure record)."""
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     cfg = rt.config
@@ -134,30 +135,23 @@ def score_on_spark(
         F.col(cfg.time_column).cast("timestamp").alias(cfg.time_column),
         *[F.col(name) for name in model.feature_names],
     )
-    scored = _scored(spark, picked, scorer, rt.model, version, run_id, answered)
     run_tmp = out_root / f".run={run_id}.tmp"
     log_tmp = log_root / f".spark-{run_id}.tmp"
     moved: list[Path] = []
-    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        rows = scored.count()  # scores every row once; both writes read the persisted rows
-        log_columns = [c for c in scored.columns if c not in (ID_KEY, cfg.time_column)]
-        scored.select(*log_columns).write.parquet(str(log_tmp))
-        scored.select(
-            F.col(ID_KEY).alias(cfg.id_column),
-            F.col("event_ts").alias(cfg.time_column),
-            "prediction",
-            "score",
-            F.lit(rt.model).alias("model"),
-            F.lit(version).alias("version"),
-            F.lit(run_id).alias("run_id"),
-        ).write.parquet(str(run_tmp))
+        scored = _scored(spark, picked, scorer, rt.model, version, run_id, answered, log_tmp)
+        scored.write.parquet(str(run_tmp))  # the one job: read, score, write both
         files = _tidy(run_tmp, "part-{:05d}.parquet")
+        rows = _rows(run_tmp.glob("part-*.parquet"))
+        logged = sorted(log_tmp.glob("part-*.parquet"))
+        log_rows = _rows(logged)
+        if log_rows != rows:  # a task's log file lost: refuse rather than record a gap
+            raise RuntimeError(f"Spark wrote {rows} output rows but {log_rows} log rows")
         final = out_root / f"run={run_id}"
         os.replace(run_tmp, final)
         directory = partition_dir(log_root, rt.model, answered)
         directory.mkdir(parents=True, exist_ok=True)
-        for part in sorted(log_tmp.glob("part-*.parquet")):
+        for part in logged:
             target = directory / f"part-{uuid.uuid4().hex}.parquet"
             os.replace(part, target)
             moved.append(target)
@@ -169,9 +163,13 @@ def score_on_spark(
             with contextlib.suppress(OSError):
                 path.unlink()
         raise
-    finally:
-        scored.unpersist()
-    return Scored(rows, final, files, rows, scorer)
+    return Scored(rows, final, files, log_rows, scorer)
+
+
+def _rows(files: Iterable[Path]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(int(pq.ParquetFile(f).metadata.num_rows) for f in files)
 
 
 def _tidy(folder: Path, name: str) -> int:
@@ -193,8 +191,10 @@ def _scored(
     version: str,
     run_id: str,
     answered: datetime,
+    log_tmp: Path,
 ) -> DataFrame:
-    """`picked` scored by `mapInArrow`: the log's columns, plus the input's id as given."""
+    """`picked` scored by `mapInArrow`: the output rows (the log rows are written by the
+    tasks, `spark_worker.score_batches`)."""
     import cloudpickle
     import pyarrow as pa
     from pyspark.sql.pandas.types import from_arrow_type
@@ -204,20 +204,18 @@ def _scored(
 
     id_column, time_column = picked.columns[0], picked.columns[1]
     payload = cloudpickle.dumps(scorer)
-    sample = _prediction_type(scorer, picked)
+    prediction = _prediction_type(scorer, picked)
     fields = {f.name: f for f in picked.schema.fields}
+    text = from_arrow_type(pa.string())
     schema = StructType(
         [
-            StructField("prediction_id", from_arrow_type(pa.string())),
-            StructField("request_id", from_arrow_type(pa.string())),
-            StructField("ts", from_arrow_type(pa.timestamp("us", tz="UTC"))),
-            StructField("event_ts", from_arrow_type(pa.timestamp("us", tz="UTC"))),
-            StructField("model_version", from_arrow_type(pa.string())),
-            StructField("route", from_arrow_type(pa.string())),
-            *[fields[name] for name in scorer.model.feature_names],
-            StructField("prediction", from_arrow_type(sample)),
+            fields[id_column],
+            StructField(time_column, from_arrow_type(pa.timestamp("us", tz="UTC"))),
+            StructField("prediction", from_arrow_type(prediction)),
             StructField("score", from_arrow_type(pa.float64())),
-            StructField(ID_KEY, fields[id_column].dataType),
+            StructField("model", text),
+            StructField("version", text),
+            StructField("run_id", text),
         ]
     )
     # broadcast: each executor fetches the model once; Spark Connect has no SparkContext,
@@ -235,6 +233,9 @@ def _scored(
         "id_column": id_column,
         "time_column": time_column,
         "model": model,
+        "run_id": run_id,
+        "prediction_type": prediction,
+        "log_tmp": str(log_tmp),
     }
 
     def score(batches: Any) -> Any:
@@ -244,19 +245,18 @@ def _scored(
 
 
 def _prediction_type(scorer: ArrowScorer, picked: DataFrame) -> pa.DataType:
-    """The Arrow type of the version's predictions, from a few of the input's rows (or its
-    input example when the input is empty)."""
+    """The Arrow type of the version's predictions: from its input example (stored at
+    registration), else from a few of the input's rows (one small Spark job)."""
     import pyarrow as pa
 
-    from opsloop.batch.spark_worker import plain
+    from opsloop.batch.scoring import plain
 
-    sample = picked.limit(8).toArrow()
-    if sample.num_rows == 0:
-        example = scorer.model.input_example
-        if example is None or example.empty:
-            return pa.float64()
+    example = scorer.model.input_example
+    if example is not None and not example.empty:
         pred, _ = scorer.model.predict_frame(example)
         return pa.array(plain(pred)).type
-    batch = sample.combine_chunks().to_batches()[0]
-    pred, _ = scorer.predict(batch)
+    sample = picked.limit(8).toArrow()
+    if sample.num_rows == 0:
+        return pa.float64()
+    pred, _ = scorer.predict(sample.combine_chunks().to_batches()[0])
     return pa.array(plain(pred)).type
