@@ -203,12 +203,11 @@ def test_reconstruction_error_scans_and_feedback_agree(pair: tuple[Any, Any]) ->
     assert sa.error[0] == sb.error[0] and sa.error[1] == pytest.approx(sb.error[1], rel=1e-9)
     assert len(sa.values["x"]) == len(sb.values["x"]) == 100
 
-    every = timedelta(hours=1)
+    every = timedelta(days=1)
     series = [
-        list(e.scan_windows("m", T0 - 3 * every, every, range(40), REFERENCE))
-        for e in (duck, spark)
+        list(e.scan_windows("m", T0 - every, every, range(4), REFERENCE)) for e in (duck, spark)
     ]
-    assert [i for i, _ in series[0]] == [i for i, _ in series[1]] and series[0]
+    assert [i for i, _ in series[0]] == [i for i, _ in series[1]] == [0, 1, 2]
     for (_, a), (_, b) in zip(*series, strict=True):
         assert_same(a.profile, b.profile)
         assert len(a.labelled) == len(b.labelled)
