@@ -1,24 +1,27 @@
 """Window profiles and the PCA reconstruction error in Spark SQL, on a reference profile's
 layout: the Spark dialect of `profile_sql.py` and `multivariate_sql.py`.
 
-The statement has the same shape as DuckDB's (one `UNION ALL` branch per feature, each a
-`GROUP BY` over the feature's code, reading only that column) and returns the same rows
-`(f, code, inf, n, lo, hi, s, ss, te, newest)`, which `profile_sql.profile_rows` assembles
-into the profile, so both engines share the Python half. What differs is spelling:
+The profile statement returns the same rows as DuckDB's, `(f, code, inf, n, lo, hi, s, ss,
+te, newest)`, which `profile_sql.profile_rows` assembles into the profile, so both engines
+share the Python half. Its shape differs: DuckDB runs one `GROUP BY` branch per feature
+(each reads one column); Spark would scan the files once per branch, so here each row
+becomes one struct `(f, code, inf, v, d, te)` per feature (`inline`) in ONE scan, grouped by
+`(f, code, inf)` — partial aggregation before the shuffle keeps it bounded, at most ~4,200
+codes per numeric feature and len(categories) + 2 per categorical one. The spelling:
 
 - the numeric code is `profile_sql.sketch_code` with the z_max clamp inside the `CASE`
   (Spark's `ceil` returns a BIGINT: ±∞ would overflow it, and ANSI mode raises on that);
   NaN gets a NaN code and NULL a NULL code, both counted as missing, as in DuckDB;
 - `isinf` is `abs(v) = ∞`, `TRY_CAST` is `try_cast`, a category's position is
-  `array_position` (0 when absent, as `coalesce(list_position(…), 0)`) or, for long lists,
-  a join on an inline `VALUES` table (Spark broadcasts it);
+  `array_position` (0 when absent), or for lists longer than `LIST_POSITION_MAX` a join
+  on an inline `VALUES` table (Spark broadcasts it);
 - `newest` is `unix_micros(max(ts))`.
 
 The keys are the same IEEE operations (`(x − center) / scale`, `ln`, a division, `ceil`), so
 Spark, DuckDB and NumPy give the same sketch except for a value whose `ln` lands within one
-ulp of a bucket edge (Java's `StrictMath.log` and glibc's `log` are both within one ulp of the
-exact result; `tests/integration/spark/` checks identity on random data). Sums are added in
-another order (per partition, per code): equal to rounding, as between DuckDB and NumPy.
+ulp of a bucket edge (Java's and glibc's `log` are each within one ulp of the exact result;
+`tests/integration/spark/` checks identity on random data). Sums are added in another order
+(per partition, per code): equal to rounding, as between DuckDB and NumPy.
 """
 
 from __future__ import annotations

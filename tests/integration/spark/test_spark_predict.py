@@ -107,3 +107,17 @@ def test_the_contract_is_checked_before_spark_scores(project: Project, tmp_path:
     assert "x1: expected a number" in text and "x2: expected a number" in text and "VARCHAR" in text
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     assert project.store.list_batch_runs("tiny")[0].status == "failed"
+
+
+def test_a_dataframe_and_a_spark_sql_query_score_on_spark(project: Project, tmp_path: Path) -> None:
+    frame = tiny_frame(80, seed=5, prefix="d", days=0.01).drop(columns=["label"])
+    result = project.predict(frame, tmp_path / "out", engine="spark")
+    got = pd.read_parquet(result.output).set_index("row_id").loc[frame["row_id"]]
+    model = project.registry.load("tiny", result.run.version)
+    pred, score = model.predict_frame(frame)
+    assert got["prediction"].tolist() == list(pred)
+    assert got["score"].to_numpy() == pytest.approx(score, rel=0, abs=0)
+    frame.to_parquet(tmp_path / "in.parquet")
+    query = f"sql:SELECT * FROM parquet.`{tmp_path / 'in.parquet'}` WHERE x1 > 0"
+    on_query = project.predict(query, tmp_path / "out", engine="spark")
+    assert on_query.run.rows == int((frame["x1"] > 0).sum()) and on_query.run.input == query
