@@ -25,8 +25,23 @@ of the process; CPU seconds are GNU time's user + system for opsloop's whole pro
 ratio opsloop / raw (target ≥ 0.9), the CPU seconds of each, and opsloop's peak RSS at
 the larger size over the smaller (target ≤ 1.2).
 
+With `--spark`, the same input on Spark `local[2]`, both contenders in one process on one
+warm SparkSession (the JVM's start-up counted for neither), alternating, `--runs` times
+after one uncounted warm-up run of each:
+
+- **opsloop on Spark**: `Project.predict(..., engine="spark")` — the contract check, the
+  verified scorer broadcast and run by `mapInArrow` (unpickled once per Python worker),
+  the output Parquet and the prediction log (both written by Spark), the run recorded.
+- **spark_udf**: `mlflow.pyfunc.spark_udf(spark, "models:/churn/<v>", env_manager="local")`
+  created (the model fetched from the registry) and applied over the same columns, the id
+  and the prediction written as Parquet by Spark — what a nightly `spark_udf` script does.
+
+Both outputs are read back and joined by id: every prediction must be identical. Printed:
+rows/s of each and per core, and opsloop / spark_udf (target ≥ 1.3).
+
     .venv/bin/python benchmarks/batch_predict.py            # 1M and 10M rows
     .venv/bin/python benchmarks/batch_predict.py --quick    # 200k and 1M rows
+    .venv/bin/python benchmarks/batch_predict.py --spark --sizes 1000000   # Spark only
 
 Nothing is downloaded; the temporary directory is removed at the end (`--keep` keeps it).
 """
@@ -76,11 +91,67 @@ print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu, "checksum": chec
 """
 
 
+SPARK = """
+import json, shutil, statistics, sys, time
+from pathlib import Path
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from opsloop.engines.spark_session import get_session
+from opsloop.project import Project
+
+project, data, work, runs = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+spark = get_session("local[2]")
+p = Project(project, stack="spark")
+version = p.store.find_deployment("churn").version
+import mlflow
+import mlflow.pyfunc
+from pyspark.sql import functions as F
+
+mlflow.set_tracking_uri(p.stack.tracking_uri)
+mlflow.set_registry_uri(p.stack.registry_uri)
+names = p.registry.load("churn", version).feature_names
+times = {"opsloop": [], "spark_udf": []}
+for i in range(runs + 1):  # run 0 warms both up (Python workers, JIT) and is not counted
+    t0 = time.perf_counter()
+    result = p.predict(data, work / "ops", version=version, engine="spark")
+    ops_seconds = time.perf_counter() - t0
+    out_udf = work / f"udf-{i}"
+    t0 = time.perf_counter()
+    # a spark_udf job loads its model each run, as opsloop's run loads and verifies its own
+    udf = mlflow.pyfunc.spark_udf(
+        spark, f"models:/churn/{version}", env_manager="local", result_type="long"
+    )
+    frame = spark.read.parquet(data)
+    frame.select("customer_id", udf(F.struct(*names)).alias("prediction")).write.parquet(
+        str(out_udf)
+    )
+    udf_seconds = time.perf_counter() - t0
+    if i:
+        times["opsloop"].append(ops_seconds)
+        times["spark_udf"].append(udf_seconds)
+    ours = pq.read_table(result.output, columns=["customer_id", "prediction"])
+    theirs = pq.read_table(out_udf)
+    ours = ours.sort_by("customer_id")
+    theirs = theirs.sort_by("customer_id")
+    assert ours.num_rows == theirs.num_rows == result.run.rows
+    assert ours.column("customer_id").equals(theirs.column("customer_id"))
+    same = pc.all(pc.equal(ours.column("prediction").cast("int64"), theirs.column("prediction")))
+    assert same.as_py(), "opsloop and spark_udf predictions differ"
+    shutil.rmtree(result.output)
+    shutil.rmtree(out_udf)
+    shutil.rmtree(project / ".opsloop" / "predictions", ignore_errors=True)
+print(json.dumps({"rows": result.run.rows, "times": times, "inference": result.inference}))
+"""
+
+
 def make_project(root: Path) -> None:
     from opsloop.project import Project
     from opsloop.scaffold import init_project
 
     init_project(root, example="churn")
+    # the same project and backends on Spark local[2] (`--spark`): only the stack differs
+    with (root / "opsloop.yaml").open("a") as f:
+        f.write("\nstacks:\n  spark:\n    engine: spark\n    spark: {master: 'local[2]'}\n")
     outcome = Project(root).train()
     assert outcome.promoted, outcome
 
@@ -169,8 +240,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200k and 1M rows")
     parser.add_argument("--runs", type=int, default=3, help="runs per contender and size")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--spark", action="store_true", help="opsloop on Spark local[2] vs spark_udf only"
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", help="input rows (default by mode)")
     args = parser.parse_args()
     sizes = [200_000, 1_000_000] if args.quick else [1_000_000, 10_000_000]
+    sizes = args.sizes or sizes
+    if args.spark:
+        return spark_main(sizes, args.runs, args.keep)
     work = Path(tempfile.mkdtemp(prefix="opsloop-batch-bench-"))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     print(f"machine: {machine()}")
@@ -199,6 +277,39 @@ def main() -> None:
         )
     finally:
         if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def spark_main(sizes: list[int], runs: int, keep: bool) -> None:
+    work = Path(tempfile.mkdtemp(prefix="opsloop-spark-bench-"))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f}")
+    try:
+        project = work / "churn"
+        make_project(project)
+        for n in sizes:
+            data = work / f"input-{n}.parquet"
+            write_input(data, n, seed=n % 997)
+            _, _, stdout = timed(
+                [sys.executable, "-c", SPARK, str(project), str(data), str(work), str(runs)], env
+            )
+            found = json.loads(stdout.strip().splitlines()[-1])
+            assert found["rows"] == n
+            cores = 2  # local[2]
+            ops = n / statistics.median(found["times"]["opsloop"])
+            udf = n / statistics.median(found["times"]["spark_udf"])
+            print(f"\n{n:,} rows on Spark local[2] ({runs} runs each, medians; outputs identical;")
+            print(f"  inference path: {found['inference']}; load average {os.getloadavg()[0]:.1f})")
+            print(f"  {'':34} {'rows/s':>12} {'per core':>10}")
+            print(f"  {'opsloop predict on Spark':34} {ops:>12,.0f} {ops / cores:>10,.0f}")
+            print(f"  {'mlflow.pyfunc.spark_udf':34} {udf:>12,.0f} {udf / cores:>10,.0f}")
+            print(f"  opsloop / spark_udf throughput: {ops / udf:.2f}x (target >= 1.3)")
+            print(f"  seconds: {json.dumps(found['times'])}")
+            data.unlink()
+    finally:
+        if keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,5 +1,5 @@
 """Write requirements.lock: the exact versions of opsloop's dependencies (with the `dev`
-extra), as installed in this environment, and nothing else.
+and `spark` extras), as installed in this environment, and nothing else.
 
     .venv/bin/python scripts/lock.py            # rewrite requirements.lock
     .venv/bin/python scripts/lock.py --check    # exit 1 if it is out of date
@@ -20,19 +20,21 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 LOCK = Path(__file__).resolve().parent.parent / "requirements.lock"
+EXTRAS = ("dev", "spark")  # what scripts/setup.sh installs
 HEADER = (
-    "# The exact versions a fresh install of opsloop[dev] resolved (scripts/lock.py).\n"
+    "# The exact versions a fresh install of opsloop[dev,spark] resolved (scripts/lock.py).\n"
     "# Used as pip constraints by scripts/setup.sh; audited by pip-audit in scripts/test.sh.\n"
 )
 
 
-def project_requirements(extra: str) -> list[Requirement]:
-    """opsloop's own requirements and its `extra`'s, from pyproject.toml (not from the
+def project_requirements(*extras: str) -> list[Requirement]:
+    """opsloop's own requirements and its `extras`', from pyproject.toml (not from the
     installed metadata, which may be older)."""
     import tomllib
 
     project = tomllib.loads((LOCK.parent / "pyproject.toml").read_text())["project"]
-    texts = [*project["dependencies"], *project["optional-dependencies"][extra]]
+    optional = project["optional-dependencies"]
+    texts = [*project["dependencies"], *(t for e in extras for t in optional[e])]
     return [Requirement(t) for t in texts]
 
 
@@ -60,7 +62,7 @@ def closure(roots: list[Requirement]) -> dict[str, str]:
 
 
 def render() -> str:
-    pins = closure(project_requirements("dev"))
+    pins = closure(project_requirements(*EXTRAS))
     return HEADER + "".join(f"{name}=={version}\n" for name, version in pins.items())
 
 

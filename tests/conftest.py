@@ -81,3 +81,19 @@ def memory_project(tiny_project):
         engine=MemoryEngine(),
         actor="tester",
     )
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """The one Spark session (local[2]) of the test run, shared by every Spark test: never
+    skipped; a missing PySpark or Java fails loudly (scripts/setup.sh installs
+    `opsloop[spark]`)."""
+    from opsloop.engines.spark_session import get_session, stop_session
+    from spark_fixtures import SPARK_CONF, SPARK_MASTER
+
+    try:
+        session = get_session(SPARK_MASTER, SPARK_CONF)
+    except Exception as exc:  # a missing dependency is a failure, never a skip
+        pytest.fail(f"the Spark tests need PySpark and Java 17: {exc}")
+    yield session
+    stop_session()

@@ -75,6 +75,12 @@ def open_engine(config: ProjectConfig, stack: StackConfig, paths: Paths) -> Engi
 
     assert stack.prediction_log is not None
     labels = str(paths.root / config.data.labels) if config.data.labels else None
+    # the Spark session's master and settings (created lazily, on the engine's first read)
+    settings = (
+        {"master": stack.spark.master, "conf": dict(stack.spark.conf)}
+        if stack.engine == "spark"
+        else {}
+    )
     return create_engine(
         stack.engine,
         prediction_root=Path(stack.prediction_log),
@@ -82,6 +88,7 @@ def open_engine(config: ProjectConfig, stack: StackConfig, paths: Paths) -> Engi
         extra_labels_glob=labels,
         id_column=config.id_column,
         target=config.target,
+        **settings,
     )
 
 

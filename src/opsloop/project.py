@@ -476,13 +476,16 @@ class Project:
         publish: bool = False,
         batch_rows: int | None = None,
         on_rows: OnRows | None = None,
+        engine: Literal["duckdb", "spark"] | None = None,
     ) -> PredictResult:
         """Score `input` (a Parquet/CSV file, glob, folder of Parquet files, ``"sql:SELECT
         …"`` or a DataFrame; default `predict.input`) with `version` (or the version holding
         `alias`; default the deployed one) into ``<output>/run=<id>/`` (default
         `predict.output`) and the prediction log, checked first against the version's
         feature contract; recorded in the ops store (`batch_predicted`). With `publish`, the
-        run becomes the current output for readers (`opsloop.batch.read_current`)."""
+        run becomes the current output for readers (`opsloop.batch.read_current`). `engine`:
+        where it runs, DuckDB in this process or Spark (default: `predict.engine`, else the
+        stack's `engine`)."""
         from opsloop.batch.predict import DEFAULT_BATCH_ROWS, project_path, run_predict
 
         cfg = self.config.predict
@@ -512,6 +515,7 @@ class Project:
             batch_rows=rows,
             on_rows=on_rows,
             actor=self.actor,
+            engine=engine or (cfg.engine if cfg is not None else None),
         )
 
     def publish_batch(self, run_id: str, *, reason: str = "") -> BatchPublication:

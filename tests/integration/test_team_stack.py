@@ -140,6 +140,8 @@ def test_the_whole_loop_on_the_team_stack(tmp_path: Path, databases: tuple[str, 
             f"    tracking_uri: {tracking}\n"
             f"    ops_store: {ops_url}\n"
             "    prediction_log: shared/predictions\n"
+            "    engine: spark\n"  # monitoring, feedback and batch prediction on Spark
+            "    spark: {master: 'local[2]'}\n"
         )
     up = json.loads(opsloop("stack", "up", "--json", cwd=root))
     servers: list[Server] = []
@@ -221,6 +223,16 @@ def test_the_whole_loop_on_the_team_stack(tmp_path: Path, databases: tuple[str, 
         assert not (root / ".opsloop" / "artifacts").exists()
         assert not (root / ".opsloop" / "mlflow.db").exists()
         assert not (root / ".opsloop" / "ops.db").exists()
+
+        # the nightly batch job on the team stack: scored on Spark (the stack's engine)
+        rows = root / "tonight.parquet"
+        production[columns].head(200).to_parquet(rows, index=False)
+        batch = json.loads(
+            opsloop("predict", "-i", str(rows), "-o", "scores", "--publish", "--json", cwd=root)
+        )
+        assert batch["run"]["rows"] == 200 and batch["run"]["details"]["engine"] == "spark"
+        assert batch["run"]["version"] == "2" and batch["publication"] is not None
+        assert len(pd.read_parquet(batch["run"]["output"])) == 200
 
         status = json.loads(opsloop("status", "--json", cwd=root))
         assert status["champion"]["version"] == "2"

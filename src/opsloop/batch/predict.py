@@ -36,13 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop.batch.contract import check_input
 from opsloop.batch.recover import finish_recorded
 from opsloop.batch.score import BATCH_ROUTE
-from opsloop.batch.scoring import ArrowScorer, scorer_for
-from opsloop.batch.sinks import LogSink, RunFolder, apply_renames
+from opsloop.batch.scoring import ArrowScorer, Scored, plain, scorer_for
+from opsloop.batch.sinks import LogSink, RunFolder, apply_renames, discard_hidden
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.faults import crash_point
@@ -53,8 +53,11 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from opsloop.config import StackConfig
     from opsloop.monitor.datasets import DataInput, Source
     from opsloop.runtime import Runtime
+
+Engine = Literal["duckdb", "spark"]
 
 # (rows scored so far, rows in all, or None when the input does not say) after each batch
 OnRows = Callable[[int, int | None], None]
@@ -166,9 +169,6 @@ class _Job:
     scorer: ArrowScorer
     folder: RunFolder
     log: LogSink
-    actor: str
-    batch_rows: int
-    alias: str | None
 
     def write(
         self, batch: pa.RecordBatch, pred: np.ndarray, score: np.ndarray | None, answered: datetime
@@ -178,7 +178,7 @@ class _Job:
 
         cfg = self.rt.config
         n = batch.num_rows
-        prediction = pa.array(_plain(pred))
+        prediction = pa.array(plain(pred))
         scores = pa.array(score, pa.float64()) if score is not None else pa.nulls(n, pa.float64())
         ids = batch.column(cfg.id_column)
         event = batch.column(cfg.time_column).cast(pa.timestamp("us", tz="UTC"))
@@ -209,14 +209,6 @@ class _Job:
         self.log.write(pa.table(log), answered)
 
 
-def _plain(values: np.ndarray) -> Any:
-    """Predictions as Arrow takes them (object arrays of numbers stay numbers)."""
-    import numpy as np
-
-    arr = np.asarray(values)
-    return arr.tolist() if arr.dtype == object else arr
-
-
 def run_predict(
     rt: Runtime,
     data: DataInput,
@@ -228,10 +220,11 @@ def run_predict(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     on_rows: OnRows | None = None,
     actor: str | None = None,
+    engine: Engine | None = None,
 ) -> PredictResult:
     """Score `data` with a version of the project's model into `output` (see the module
-    docstring); the recorded run, published when `publish`."""
-    from opsloop.monitor.datasets import describe_source, source
+    docstring); the recorded run, published when `publish`. `engine`: DuckDB in this
+    process, or Spark (`batch/spark.py`); default the stack's `engine`."""
 
     if batch_rows < 1:
         raise InvalidInputError(
@@ -240,15 +233,121 @@ def run_predict(
     who = actor or rt.actor
     finish_recorded(rt)  # a run killed after its record: make its files visible first
     chosen = resolve_version(rt, version, alias)
+    stack = _stack(rt)
+    chosen_engine = engine or stack.engine
     started = rt.now()
     t0 = time.perf_counter()
     run_id = new_run_id(started)
     out_root = Path(output).expanduser().resolve()
+    seen: list[Source] = []
+    try:
+        if chosen_engine == "spark":
+            from opsloop.batch.spark import score_on_spark
+            from opsloop.engines.spark_session import get_session
+
+            spark = get_session(stack.spark.master, stack.spark.conf)
+            scored = score_on_spark(
+                rt,
+                spark,
+                data,
+                out_root,
+                Path(rt_log_root(rt)),
+                run_id,
+                chosen,
+                seen.append,
+                batch_rows,
+            )
+        else:
+            scored = _score_duckdb(rt, data, out_root, run_id, chosen, batch_rows, on_rows, seen)
+    except BaseException as exc:
+        _record_failure(rt, run_id, chosen, seen[0] if seen else None, data, started, t0, exc, who)
+        raise
+    found, done, final = seen[0], scored.rows, scored.output
+    if on_rows is not None and chosen_engine == "spark":
+        on_rows(done, done)
+    seconds = time.perf_counter() - t0
+    run = NewBatchRun(
+        run_id=run_id,
+        model=rt.model,
+        version=chosen,
+        status="succeeded",
+        started=started,
+        finished=rt.now(),
+        rows=done,
+        input=found.label,
+        input_fingerprint=fingerprint(found),
+        output=str(final),
+        seconds=seconds,
+        details={
+            "inference": scored.scorer.path,
+            "inference_reason": scored.scorer.reason,
+            "files": scored.files,
+            "log_rows": scored.log_rows,
+            "batch_rows": batch_rows,
+            "alias": alias,
+            "engine": chosen_engine,
+            "renames": [list(r) for r in scored.renames],
+        },
+    )
+    rate = done / seconds if seconds > 0 else 0.0
+    event = NewEvent(
+        "batch_predicted",
+        rt.model,
+        chosen,
+        f"{done} rows scored by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
+        {
+            "run_id": run_id,
+            "rows": done,
+            "version": chosen,
+            "input": found.label,
+            "input_fingerprint": run.input_fingerprint,
+            "output": run.output,
+            "seconds": seconds,
+            "rows_per_second": rate,
+            "inference": scored.scorer.path,
+            "engine": chosen_engine,
+        },
+        who,
+    )
+    try:
+        crash_point("batch.before_record")
+        # the run's commit point: recorded with the renames still to do (`recover.py`)
+        recorded = rt.store.record_batch_run(run, [event])
+    except BaseException as exc:
+        discard_hidden(scored.renames)
+        _record_failure(rt, run_id, chosen, found, data, started, t0, exc, who)
+        raise
+    crash_point("batch.after_record")
+    apply_renames(scored.renames)
+    publication = None
+    if publish:
+        from opsloop.batch.publish import publish_run
+
+        crash_point("batch.before_publish")
+        publication = publish_run(rt, run_id, actor=who)
+    return PredictResult(
+        recorded, scored.scorer.path, scored.scorer.reason, scored.log_rows, publication
+    )
+
+
+def _score_duckdb(
+    rt: Runtime,
+    data: DataInput,
+    out_root: Path,
+    run_id: str,
+    chosen: str,
+    batch_rows: int,
+    on_rows: OnRows | None,
+    seen: list[Source],
+) -> Scored:
+    """Stream `data` through DuckDB in Arrow batches, scored in this process."""
+    from opsloop.monitor.datasets import describe_source, source
+
     con = _connect()
-    found: Source | None = None
     job: _Job | None = None
     try:
         found = source(data, "input", con)
+        seen.append(found)
         columns = describe_source(con, found, "input")
         model = rt.registry.load(rt.model, chosen)
         cfg = rt.config
@@ -268,9 +367,6 @@ def run_predict(
             scorer_for(model, tags),
             RunFolder(out_root, run_id),
             LogSink(Path(rt_log_root(rt)), rt.model),
-            who,
-            batch_rows,
-            alias,
         )
         total = _parquet_rows(found)
         wanted = [cfg.id_column, cfg.time_column, *model.feature_names]
@@ -295,80 +391,20 @@ def run_predict(
             if on_rows is not None:
                 on_rows(done, total)
         renames = job.folder.close() + job.log.close()
-        crash_point("batch.before_record")
-        recorded = rt.store.record_batch_run(*_succeeded(job, found, done, started, t0, renames))
-    except BaseException as exc:
+    except BaseException:
         if job is not None:
             job.folder.discard()
             job.log.discard()
-        _record_failure(rt, run_id, chosen, found, data, started, t0, exc, who)
         raise
     finally:
         con.close()
-    crash_point("batch.after_record")
-    apply_renames(renames)
-    publication = None
-    if publish:
-        from opsloop.batch.publish import publish_run
-
-        crash_point("batch.before_publish")
-        publication = publish_run(rt, run_id, actor=who)
-    return PredictResult(recorded, job.scorer.path, job.scorer.reason, job.log.rows, publication)
+    return Scored(done, job.folder.final, job.folder.files, job.log.rows, job.scorer, renames)
 
 
-def _succeeded(
-    job: _Job,
-    found: Source,
-    done: int,
-    started: datetime,
-    t0: float,
-    renames: list[tuple[str, str]],
-) -> tuple[NewBatchRun, list[NewEvent]]:
-    """The succeeded run and its `batch_predicted` event, with the renames still to do."""
-    rt = job.rt
-    seconds = time.perf_counter() - t0
-    run = NewBatchRun(
-        run_id=job.run_id,
-        model=rt.model,
-        version=job.version,
-        status="succeeded",
-        started=started,
-        finished=rt.now(),
-        rows=done,
-        input=found.label,
-        input_fingerprint=fingerprint(found),
-        output=str(job.folder.final),
-        seconds=seconds,
-        details={
-            "inference": job.scorer.path,
-            "inference_reason": job.scorer.reason,
-            "files": job.folder.files,
-            "log_rows": job.log.rows,
-            "batch_rows": job.batch_rows,
-            "alias": job.alias,
-            "renames": [list(r) for r in renames],
-        },
-    )
-    rate = done / seconds if seconds > 0 else 0.0
-    event = NewEvent(
-        "batch_predicted",
-        rt.model,
-        job.version,
-        f"{done} rows scored by version {job.version} in {seconds:.1f} s ({rate:,.0f} rows/s)",
-        {
-            "run_id": job.run_id,
-            "rows": done,
-            "version": job.version,
-            "input": found.label,
-            "input_fingerprint": run.input_fingerprint,
-            "output": run.output,
-            "seconds": seconds,
-            "rows_per_second": rate,
-            "inference": job.scorer.path,
-        },
-        job.actor,
-    )
-    return run, [event]
+def _stack(rt: Runtime) -> StackConfig:
+    from opsloop.runtime import resolve_stack
+
+    return resolve_stack(rt.config, rt.paths)
 
 
 def project_path(rt: Runtime, text: str) -> str:

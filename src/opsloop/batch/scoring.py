@@ -13,7 +13,7 @@ model's own `predict`/`predict_proba` runs on a DataFrame of the same columns
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from opsloop.inference.verify import frame_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     import pyarrow as pa
 
@@ -69,6 +70,21 @@ class ArrowScorer:
             return self.model.predict_frame(frame_of(self.model, dense, n))
 
 
+@dataclass(frozen=True)
+class Scored:
+    """What a batch prediction's scoring step wrote (either engine): rows scored, the run
+    folder, its data files, the rows added to the log, the scorer used, and the renames
+    that make the hidden files visible — applied only after the run is recorded
+    (`sinks.apply_renames`; the record is the commit point)."""
+
+    rows: int
+    output: Path
+    files: int
+    log_rows: int
+    scorer: ArrowScorer
+    renames: list[tuple[str, str]]
+
+
 def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray | Coded:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -88,6 +104,12 @@ def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray | Co
     distinct[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
     index = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
     return Coded(distinct, index)
+
+
+def plain(values: np.ndarray) -> Any:
+    """Predictions as Arrow takes them (object arrays of numbers stay numbers)."""
+    arr = np.asarray(values)
+    return arr.tolist() if arr.dtype == object else arr
 
 
 def scorer_for(model: LoadedModel, tags: Mapping[str, str]) -> ArrowScorer:

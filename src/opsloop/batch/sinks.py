@@ -46,7 +46,22 @@ def apply_renames(renames: list[Rename]) -> int:
         if os.path.exists(hidden):
             os.replace(hidden, visible)
             done += 1
+        parent = os.path.dirname(hidden)
+        if os.path.basename(parent).startswith("."):  # a hidden staging folder (Spark's)
+            with contextlib.suppress(OSError):  # removed once empty
+                os.rmdir(parent)
     return done
+
+
+def discard_hidden(renames: list[Rename]) -> None:
+    """Remove the hidden files and folders of renames that will not be applied (a run that
+    failed before its record)."""
+    for hidden, _ in renames:
+        if os.path.isdir(hidden):
+            shutil.rmtree(hidden, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(hidden)
 
 
 class _Writer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import os
@@ -1204,6 +1205,11 @@ def stack_check(
         raise typer.Exit(1)
 
 
+class PredictEngine(enum.StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 @app.command()
 @handle_errors
 def predict(
@@ -1237,6 +1243,13 @@ def predict(
     batch_rows: Annotated[
         int | None, typer.Option(min=1, help="Rows per Arrow batch (default: predict.batch_rows).")
     ] = None,
+    engine: Annotated[
+        PredictEngine | None,
+        typer.Option(
+            help="Where to score: duckdb (in this process) or spark (stack.spark.master); "
+            "default: predict.engine, else stack.engine."
+        ),
+    ] = None,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
     as_json: JsonOpt = False,
@@ -1258,6 +1271,7 @@ def predict(
         publish=publish,
         batch_rows=batch_rows,
         show_progress=not as_json,
+        engine=None if engine is None else engine.value,
     )
     if as_json:
         print_json(result.to_dict())

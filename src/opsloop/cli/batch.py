@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,12 +24,19 @@ def run_predict_command(
     publish: bool,
     batch_rows: int | None,
     show_progress: bool,
+    engine: Literal["duckdb", "spark"] | None = None,
 ) -> PredictResult:
     """Run it, with a live bar on a terminal (rows, rows/s, time left when the input's
     size is known from Parquet footers)."""
     if not show_progress or not console.is_terminal:
         return p.predict(
-            input_, output, version=version, alias=alias, publish=publish, batch_rows=batch_rows
+            input_,
+            output,
+            version=version,
+            alias=alias,
+            publish=publish,
+            batch_rows=batch_rows,
+            engine=engine,
         )
     from rich.progress import (
         BarColumn,
@@ -65,6 +72,7 @@ def run_predict_command(
             publish=publish,
             batch_rows=batch_rows,
             on_rows=on_rows,
+            engine=engine,
         )
 
 

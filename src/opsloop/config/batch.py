@@ -36,6 +36,11 @@ class PredictConfig(ConfigModel):
     publish: bool = Field(
         default=True, description="Make each scheduled run the current output for readers."
     )
+    engine: Literal["duckdb", "spark"] | None = Field(
+        default=None,
+        description="Where the job scores: duckdb (in process) or spark (on stack.spark.master); "
+        "default: the stack's engine.",
+    )
     batch_rows: int = Field(
         default=65_536,
         ge=1_000,

@@ -118,6 +118,22 @@ class MlflowServerConfig(ConfigModel):
     )
 
 
+class SparkConfig(ConfigModel):
+    """The Spark engine's session (`stack.engine: spark`): where it runs and its settings.
+    The same project runs on a laptop (`local[*]`) and a cluster by changing only this."""
+
+    master: str = Field(
+        default="local[*]",
+        min_length=1,
+        description="Spark master URL, passed through unchanged: local[*], local[2], "
+        "spark://host:7077, yarn, k8s://https://…, or Spark Connect sc://host:15002.",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Spark settings for the session, e.g. {spark.executor.memory: 4g}.",
+    )
+
+
 class StackConfig(ConfigModel):
     """Where things live. Empty fields take the embedded default under `.opsloop/`; with an
     `http(s)://` tracking server, an empty `artifact_location` leaves artifacts to it."""
@@ -127,7 +143,8 @@ class StackConfig(ConfigModel):
     artifact_location: str | None = None
     ops_store: str | None = None
     prediction_log: str | None = None
-    engine: Literal["duckdb"] = "duckdb"
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkConfig = SparkConfig()
     orchestrator: Literal["local"] = "local"
     mlflow_server: MlflowServerConfig | None = None
 

@@ -24,6 +24,7 @@ from opsloop.errors import ConfigError
 # name → "module:class"; the module is imported by `create_engine` only.
 ENGINES: dict[str, str] = {
     "duckdb": "opsloop.engines.duckdb:DuckDBEngine",
+    "spark": "opsloop.engines.spark:SparkEngine",
 }
 
 

@@ -136,6 +136,12 @@ def _files(text: str, side: str) -> list[str]:
     return found
 
 
+def input_files(text: str, side: str) -> list[str]:
+    """The files a path, glob or folder names (a clear error when none): what `source`
+    reads, for engines other than DuckDB (`batch/spark.py`)."""
+    return _files(text, side)
+
+
 def source(data: DataInput, side: str, con: duckdb.DuckDBPyConnection) -> Source:
     """`data` (a path, glob, folder, `sql:…` or DataFrame) as a relation of `con`; `side`
     names it in errors."""

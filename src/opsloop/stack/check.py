@@ -280,6 +280,17 @@ def check_folder(component: str, location: str) -> ComponentCheck:
 def check_engine(engine: str) -> ComponentCheck:
     if engine != "spark":
         return ComponentCheck("engine", engine, True, "in process")
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        return ComponentCheck(
+            "engine",
+            engine,
+            False,
+            "PySpark is not installed in this environment",
+            "missing_dependency",
+            'pip install "opsloop[spark]"',
+        )
     java = shutil.which("java")
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").is_file():
