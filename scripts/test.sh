@@ -5,9 +5,14 @@
 # NATS JetStream: $OPSLOOP_TEST_NATS_URL (default nats://127.0.0.1:4222). Both are started
 # if they are installed but down, and a missing one fails the run (never skipped).
 set -euo pipefail
+# pytest runs on $OPSLOOP_TEST_WORKERS pytest-xdist workers (default 2, one per core of the CI
+# machine; 0 = one process): docs/development.md, "How the test suite is split".
 cd "$(dirname "$0")/.."
+# The two installs are independent (two virtualenvs, much of it downloads): side by side.
+bash scripts/airflow-venv.sh &  # .venv-airflow for tests/integration/test_airflow_export.py
+airflow_venv=$!
 bash scripts/setup.sh
-bash scripts/airflow-venv.sh  # .venv-airflow for tests/integration/test_airflow_export.py
+wait "$airflow_venv"
 
 export OPSLOOP_TEST_POSTGRES_URL="${OPSLOOP_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 export OPSLOOP_TEST_NATS_URL="${OPSLOOP_TEST_NATS_URL:-nats://127.0.0.1:4222}"
@@ -51,4 +56,4 @@ fi
 .venv/bin/ruff format --check --no-cache src tests benchmarks
 .venv/bin/lint-imports --no-cache  # the layers contract in pyproject.toml
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n "${OPSLOOP_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

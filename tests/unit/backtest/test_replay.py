@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,19 +22,29 @@ def replayed(tmp_path_factory):
     from opsloop.project import Project
 
     root = write_history_project(tmp_path_factory.mktemp("bt") / "shop", per_day=40)
-    sandboxes = set(Path(tempfile.gettempdir()).glob("opsloop-backtest-shop-*"))
+    # a temporary folder of its own: the sandboxes left behind are this backtest's, not those
+    # of a test running beside it (pytest-xdist) that also backtests a project named `shop`
+    tmp = tmp_path_factory.mktemp("tmp")
     seen: list[tuple[str, int, int]] = []
-    result = Project(root).backtest(
-        start=FROM,
-        end=TO,
-        every=timedelta(weeks=1),
-        policies=POLICIES,
-        label_delay=timedelta(days=7),
-        registry="memory",
-        on_period=lambda policy, i, n, period: seen.append((policy, i, n)),
-    )
-    left = set(Path(tempfile.gettempdir()).glob("opsloop-backtest-shop-*")) - sandboxes
-    return root, result, seen, left
+    in_tmp: list[bool] = []  # a sandbox of this backtest was there at each period
+
+    def on_period(policy: str, i: int, n: int, period: object) -> None:
+        seen.append((policy, i, n))
+        in_tmp.append(any(tmp.glob("opsloop-backtest-shop-*")))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(tmp))
+        result = Project(root).backtest(
+            start=FROM,
+            end=TO,
+            every=timedelta(weeks=1),
+            policies=POLICIES,
+            label_delay=timedelta(days=7),
+            registry="memory",
+            on_period=on_period,
+        )
+    left = set(tmp.glob("opsloop-backtest-shop-*"))
+    return root, result, seen, (in_tmp, left)
 
 
 def _change_index(policy) -> int:
@@ -110,8 +119,9 @@ def test_drift_fires_on_the_change_and_performance_waits_for_the_labels(replayed
 
 
 def test_sandbox_leaves_the_project_untouched(replayed):
-    root, _, _, left = replayed
+    root, _, _, (in_tmp, left) = replayed
     assert not (root / ".opsloop").exists()  # no registry, ops store, log or reports
+    assert in_tmp and all(in_tmp)  # the backtest ran in sandboxes (in its own tmp folder)
     assert left == set()  # every sandbox removed
 
 
