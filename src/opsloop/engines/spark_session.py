@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -36,6 +37,9 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # feature names are case-sensitive, as in DuckDB and pandas
     "spark.sql.caseSensitive": "true",
+    # opsloop reads and writes paths, never catalog tables: without this Spark leaves an
+    # empty `spark-warehouse/` in whatever folder the command ran in
+    "spark.sql.warehouse.dir": os.path.join(tempfile.gettempdir(), "opsloop-spark-warehouse"),
 }
 INSTALL = 'pip install "opsloop[spark]"'
 

@@ -222,3 +222,14 @@ def test_reconstruction_error_scans_and_feedback_agree(pair: tuple[Any, Any]) ->
     assert list(fa.frame.columns) == list(fb.frame.columns)
     assert fa.frame["prediction_id"].tolist() == fb.frame["prediction_id"].tolist()
     assert fa.frame["label"].tolist() == fb.frame["label"].tolist()
+
+
+def test_a_session_leaves_no_warehouse_in_the_working_folder(pair: tuple[Any, Any]) -> None:
+    """opsloop reads and writes paths, not catalog tables: its sessions keep Spark's
+    warehouse folder out of the folder the command ran in."""
+    from opsloop.engines.spark_session import get_session
+    from spark_fixtures import SPARK_CONF, SPARK_MASTER
+
+    spark = get_session(SPARK_MASTER, SPARK_CONF)
+    assert not spark.conf.get("spark.sql.warehouse.dir").startswith(str(Path.cwd()))
+    assert not (Path.cwd() / "spark-warehouse").exists()
