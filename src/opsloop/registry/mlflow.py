@@ -75,6 +75,29 @@ def _pins() -> list[str]:
     return pins
 
 
+# database tracking stores MLflow opens with SQLAlchemy (SQLite is a local file: it opens)
+_DATABASE_SCHEMES = ("postgresql", "postgres", "mysql", "mssql")
+PROBE_TIMEOUT_S = 10
+
+
+def probe_database(uri: str) -> None:
+    """Connect once to a database tracking store, so that one that does not answer fails at
+    once: MLflow retries opening it 10 times with doubling waits (~100 s) before it says
+    anything. Raises SQLAlchemy's error (translated by the caller's `translated`)."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in _DATABASE_SCHEMES:
+        return
+    import sqlalchemy as sa
+
+    args = {"connect_timeout": PROBE_TIMEOUT_S} if scheme != "mssql" else {}
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool, connect_args=args)
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
 class MlflowRegistry:
     def __init__(
         self,
@@ -103,6 +126,8 @@ class MlflowRegistry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
+            for uri in dict.fromkeys((self.tracking_uri, self.registry_uri)):
+                probe_database(uri)
             self._mlflow()
             from mlflow import MlflowClient
 
