@@ -9,6 +9,8 @@ be trainable, or retraining could never fix drift.
 
 from __future__ import annotations
 
+import warnings
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from opsloop.errors import DataValidationError
@@ -19,11 +21,26 @@ if TYPE_CHECKING:
 _MAX_LISTED = 10
 
 
+def pandera() -> ModuleType:
+    """`pandera.pandas`, without PySpark's warning. Where PySpark is installed
+    (`opsloop[spark]`), pandera tries `import pyspark.pandas` on import and again when it
+    registers its checks; PySpark 4.x warns that it does not support pandas 3 and then fails
+    to import (pandas 3 lacks what it needs) — about Spark's pandas API, which opsloop does
+    not use. The filter is process-wide because the attempts come from inside pandera's
+    calls, and is narrowed to that one message."""
+    warnings.filterwarnings(
+        "ignore", "PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    import pandera.pandas
+
+    return pandera.pandas
+
+
 def infer_data_schema(df: pd.DataFrame, *, target: str, task: str) -> str:
     """Infer a pandera schema from a training frame and return it as YAML."""
     import pandas as pd
-    import pandera.pandas as pa
 
+    pa = pandera()
     columns = {}
     for name in df.columns:
         series = df[name]
@@ -52,7 +69,7 @@ def infer_data_schema(df: pd.DataFrame, *, target: str, task: str) -> str:
 
 def validate_frame(schema_yaml: str, df: pd.DataFrame, *, what: str = "training data") -> None:
     """Check `df` against a stored schema; raise DataValidationError listing the failures."""
-    import pandera.pandas as pa
+    pa = pandera()
 
     schema = pa.DataFrameSchema.from_yaml(schema_yaml)
     try:

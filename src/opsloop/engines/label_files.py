@@ -10,6 +10,7 @@ pandas (`engines/labels.py`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import math
 import os
@@ -97,9 +98,21 @@ def write_label_rows(
     except (OSError, duckdb.IOException) as exc:  # nothing stored
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise file_error(exc, "storing the labels", labels_root) from None
-        raise file_error(OSError(str(exc)), "storing the labels", labels_root) from None
+        error = exc if isinstance(exc, OSError) else _os_error(exc, labels_root)
+        raise file_error(error, "storing the labels", labels_root) from None
+
+
+# DuckDB reports a file system error as an IOException whose text quotes strerror: the
+# errno recovered from it gives `file_error` its fix (free space, permissions)
+_STRERRORS = {os.strerror(e): e for e in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC)}
+
+
+def _os_error(exc: Exception, path: Path) -> OSError:
+    text = str(exc)
+    for message, number in _STRERRORS.items():
+        if message in text:
+            return OSError(number, message, str(path))
+    return OSError(text)
 
 
 def count_logged(

@@ -119,7 +119,9 @@ class ColumnContract:
 
 def contract_from_yaml(text: str) -> dict[str, ColumnContract]:
     """The column rules of a pandera schema stored as YAML (`opsloop.data.schema`)."""
-    import pandera.pandas as pa
+    from opsloop.data.schema import pandera
+
+    pa = pandera()
 
     try:
         schema = pa.DataFrameSchema.from_yaml(text)
