@@ -19,7 +19,7 @@ categorical encodings) in one Python thread. Both agree with the NumPy reference
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opsloop.core.transform import Column, Transform
@@ -39,10 +39,14 @@ def _encoded(col: Column, present: bool) -> str:
     return f"CASE WHEN {v} IS NULL THEN {num(col.impute)} {whens} ELSE {num(0.0)} END"
 
 
-def _errors(transform: Transform, source: str, columns: set[str], keys: Sequence[str] = ()) -> str:
-    """A query of each row's reconstruction error `e` (after the columns `keys`)."""
+def error_terms(
+    transform: Transform, encode: Callable[[Column], str]
+) -> tuple[list[str], list[str], str, str]:
+    """The SQL of the error's parts, in any dialect whose `encode` gives a column's
+    imputed, encoded value: the standardised values `z_j`, the components `t_m`, and the
+    sums Σ z_j² and Σ t_m² (the error is √max(Σz² − Σt², 0))."""
     zs = [
-        f"({_encoded(col, col.name in columns)} - {num(col.mean)}) / {num(col.scale)} AS z{j}"
+        f"({encode(col)} - {num(col.mean)}) / {num(col.scale)} AS z{j}"
         for j, col in enumerate(transform.columns)
     ]
     ts = []
@@ -50,7 +54,13 @@ def _errors(transform: Transform, source: str, columns: set[str], keys: Sequence
         terms = " + ".join(f"{num(w)} * z{j}" for j, w in enumerate(row))
         ts.append(f"{terms} AS t{m}")
     zz = " + ".join(f"z{j} * z{j}" for j in range(len(transform.columns)))
-    tt = " + ".join(f"t{m} * t{m}" for m in range(len(transform.components)))
+    tt = " + ".join(f"t{m} * t{m}" for m in range(len(transform.components))) or "0.0"
+    return zs, ts or ["0.0 AS t0"], zz, tt
+
+
+def _errors(transform: Transform, source: str, columns: set[str], keys: Sequence[str] = ()) -> str:
+    """A query of each row's reconstruction error `e` (after the columns `keys`)."""
+    zs, ts, zz, tt = error_terms(transform, lambda col: _encoded(col, col.name in columns))
     head = "".join(f"{k}, " for k in keys)
     return (
         f"SELECT {head}sqrt(greatest(({zz}) - ({tt}), 0.0)) AS e FROM ("

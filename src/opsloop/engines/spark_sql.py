@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 from opsloop.core.profile import BOOLEAN_VALUES, FeatureProfile, Profile
 from opsloop.core.transform import Column, Transform
+from opsloop.engines.multivariate_sql import error_terms
 from opsloop.engines.profile_sql import LIST_POSITION_MAX, clamp_key
 
 # Spark's numeric column types (`DataFrame.dtypes` spelling): no type error is possible
@@ -166,21 +167,13 @@ def _encoded(col: Column, present: bool, sql_type: str) -> str:
 def error_query(transform: Transform, source: str, columns: dict[str, str]) -> str:
     """`SELECT count(*), avg(e)` of each row's reconstruction error over `source`
     (`multivariate_sql._errors` in Spark's dialect)."""
-    zs = [
-        f"({_encoded(col, col.name in columns, columns.get(col.name, ''))} - {num(col.mean)}) "
-        f"/ {num(col.scale)} AS z{j}"
-        for j, col in enumerate(transform.columns)
-    ]
-    ts = []
-    for m, row in enumerate(transform.components):
-        terms = " + ".join(f"{num(w)} * z{j}" for j, w in enumerate(row))
-        ts.append(f"{terms} AS t{m}")
-    zz = " + ".join(f"z{j} * z{j}" for j in range(len(transform.columns)))
-    tt = " + ".join(f"t{m} * t{m}" for m in range(len(transform.components))) or "0.0"
+    zs, ts, zz, tt = error_terms(
+        transform, lambda col: _encoded(col, col.name in columns, columns.get(col.name, ""))
+    )
     inner = f"SELECT {', '.join(zs)} FROM {source}"
     return (
         f"SELECT count(*), avg(sqrt(greatest(({zz}) - ({tt}), 0.0))) FROM "
-        f"(SELECT *, {', '.join(ts) or '0.0 AS t0'} FROM ({inner}) z) e"
+        f"(SELECT *, {', '.join(ts)} FROM ({inner}) z) e"
     )
 
 
