@@ -11,15 +11,27 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 CONFIG_FILE = "opsloop.yaml"
 
-Task = Literal["binary_classification", "multiclass_classification", "regression"]
+Task = Literal["binary_classification", "multiclass_classification", "regression", "ranking"]
 
 # Metrics per task; "higher is better" unless listed in LOWER_IS_BETTER.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary_classification": ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss"),
     "multiclass_classification": ("accuracy", "f1_macro", "log_loss"),
     "regression": ("rmse", "mae", "r2"),
+    # Ranking metrics are means over users at the configured k (opsloop.ranking.metrics);
+    # cold_start_ndcg_at_k is NDCG@k over users with no interaction before the cut-off.
+    "ranking": (
+        "ndcg_at_k",
+        "precision_at_k",
+        "recall_at_k",
+        "map_at_k",
+        "coverage",
+        "novelty",
+        "popularity_bias",
+        "cold_start_ndcg_at_k",
+    ),
 }
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "popularity_bias"})
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {
