@@ -118,9 +118,21 @@ class DeploymentView(View):
     ts: str | None
 
 
+class BatchRunView(View):
+    run_id: str
+    status: str
+    version: str | None
+    rows: int
+    seconds: Num
+    rows_per_second: Num
+    finished: str | None
+    output: str | None
+    error: str | None
+
+
 class LineageView(View):
     """One version's lineage: training window and data fingerprint → MLflow run → version →
-    the deployment revisions it served (`views.build_lineage`)."""
+    the deployment revisions it served → the batch outputs it wrote (`views.build_lineage`)."""
 
     version: str
     training: TrainingView | None
@@ -134,6 +146,7 @@ class LineageView(View):
     metrics: dict[str, Num]
     registered: str | None
     deployments: list[DeploymentView]
+    batch_runs: list[BatchRunView]  # its succeeded batch outputs among the model's newest runs
 
 
 class RolloutCheckView(View):
@@ -274,18 +287,6 @@ class LoadFailureView(View):
     serving: str | None
     error: str | None
     ts: str | None
-
-
-class BatchRunView(View):
-    run_id: str
-    status: str
-    version: str | None
-    rows: int
-    seconds: Num
-    rows_per_second: Num
-    finished: str | None
-    output: str | None
-    error: str | None
 
 
 class BatchView(View):

@@ -60,7 +60,13 @@ if TYPE_CHECKING:
 
     from opsloop.config import ProjectConfig
     from opsloop.store.ports import StoreReads
-    from opsloop.store.records import Deployment, GateDecision, MonitorResult, PipelineRun
+    from opsloop.store.records import (
+        BatchRun,
+        Deployment,
+        GateDecision,
+        MonitorResult,
+        PipelineRun,
+    )
 
 
 # a replica that wrote no `serve_stats` row for this long is not shown as live
@@ -249,6 +255,30 @@ def build_lineage(store: StoreReads, name: str, version: str) -> LineageView:
         metrics={str(k): v for k, v in metrics.items() if isinstance(v, int | float)},
         registered=None if registered is None else _iso(registered.ts),
         deployments=[deployment_view(d) for d in history if d.version == version],
+        batch_runs=[
+            batch_run_view(r)
+            for r in store.list_batch_runs(name, limit=LINEAGE_BATCH_RUNS, status="succeeded")
+            if r.version == version
+        ],
+    )
+
+
+# How far back a lineage looks for the version's batch outputs: the newest runs of the model
+# (a nightly job's ~2 months); older runs are in `opsloop batch history`.
+LINEAGE_BATCH_RUNS = 60
+
+
+def batch_run_view(run: BatchRun) -> BatchRunView:
+    return BatchRunView(
+        run_id=run.run_id,
+        status=run.status,
+        version=run.version,
+        rows=run.rows,
+        seconds=run.seconds,
+        rows_per_second=run.rows_per_second,
+        finished=_iso(run.finished),
+        output=run.output,
+        error=run.error,
     )
 
 
@@ -277,19 +307,7 @@ def _batch_view(store: StoreReads, cfg: ProjectConfig) -> BatchView:
     current = store.find_published_batch(cfg.model)
     last = runs[0] if runs else None
     return BatchView(
-        last_run=None
-        if last is None
-        else BatchRunView(
-            run_id=last.run_id,
-            status=last.status,
-            version=last.version,
-            rows=last.rows,
-            seconds=last.seconds,
-            rows_per_second=last.rows_per_second,
-            finished=_iso(last.finished),
-            output=last.output,
-            error=last.error,
-        ),
+        last_run=None if last is None else batch_run_view(last),
         current_run_id=None if current is None else current.run_id,
         current_revision=None if current is None else current.revision,
         published=None if current is None else _iso(current.ts),

@@ -217,3 +217,35 @@ def test_monitoring_shows_each_window_up_to_a_week_then_days_and_pages_back() ->
     assert f'value="{MAX_WINDOWS}"' in capped
     assert c.get(f"{url}?to=yesterday").status_code == 400
     store.close()
+
+
+def test_lineage_lists_the_versions_batch_outputs(project: Project) -> None:
+    from datetime import UTC, datetime
+
+    from opsloop.store.records import NewBatchRun
+
+    def run(run_id: str, version: str, status: str) -> NewBatchRun:
+        ts = datetime(2026, 1, 2, 3, tzinfo=UTC)
+        return NewBatchRun(
+            run_id=run_id,
+            model=project.name,
+            version=version,
+            status=status,
+            started=ts,
+            finished=ts,
+            rows=123,
+            input="in.parquet",
+            input_fingerprint="f",
+            output=None if status == "failed" else f"/out/run={run_id}",
+            seconds=1.0,
+            error="boom" if status == "failed" else None,
+        )
+
+    project.store.record_batch_run(run("r-ok", "1", "succeeded"))
+    project.store.record_batch_run(run("r-failed", "1", "failed"))
+    project.store.record_batch_run(run("r-other", "2", "succeeded"))
+    lineage = project.reads.lineage("1")
+    assert [b.run_id for b in lineage.batch_runs] == ["r-ok"]
+    page = logged_in(project).get(f"/ui/models/{project.name}").text
+    assert "r-ok" in page and "/out/run=r-ok" in page
+    assert "r-failed" not in page and "r-other" not in page
