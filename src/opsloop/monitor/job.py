@@ -8,11 +8,12 @@ history of that version (`HISTORY_WINDOWS` latest windows)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from opsloop.core.digest import digest
 from opsloop.data.features import FeatureSpec, features_from_json
@@ -251,8 +252,10 @@ def record_window(
     json_path = html_path.with_suffix(".json")
     if html:
         html_path.write_text(report_html(rt, summary, reference, version, window), encoding="utf-8")
-    # one line: the C encoder (`indent` would take the pure-Python one, ~10× slower)
-    json_path.write_text(json.dumps(summary, default=str), encoding="utf-8")
+    # one line of strict JSON by orjson (NaN as null; ~4× the standard library's C encoder)
+    json_path.write_bytes(
+        orjson.dumps(summary, default=_report_default, option=orjson.OPT_NON_STR_KEYS)
+    )
     result = NewMonitorResult(
         model=rt.model,
         version=version,
@@ -271,6 +274,13 @@ def record_window(
     )
     events = monitor_events(result, replaces=replaces)
     return rt.store.record_monitor(result, events, replaces=replaces)
+
+
+def _report_default(value: Any) -> Any:
+    """orjson's fallback for a report: numpy scalars by value, anything else as text."""
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return str(value)
 
 
 def run_monitor_job(

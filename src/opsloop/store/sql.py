@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from opsloop.errors import StoreError
 from opsloop.store._revision import MIGRATIONS as _MIGRATIONS
 from opsloop.store._revision import head_revision
+from opsloop.store._util import dumps
 from opsloop.store.approvals import ApprovalQueries
 from opsloop.store.batches import BatchQueries
 from opsloop.store.events import EventQueries
@@ -32,6 +33,10 @@ from opsloop.store.runs import RunQueries
 
 _migrate_lock = threading.Lock()
 
+# JSON columns are written by orjson (`_util.dumps`: strict JSON, several times faster than
+# the standard library's encoder on a monitoring summary); read back by the standard
+# library, which also reads the NaN tokens rows written before this may hold.
+
 
 def create_store_engine(url: str) -> Engine:
     if url in ("sqlite://", "sqlite:///:memory:"):
@@ -39,10 +44,13 @@ def create_store_engine(url: str) -> Engine:
             "sqlite://",
             poolclass=sa.pool.StaticPool,
             connect_args={"check_same_thread": False},
+            json_serializer=dumps,
         )
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=dumps
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -55,7 +63,7 @@ def create_store_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, json_serializer=dumps)
 
 
 def _is_current(engine: Engine) -> bool:
