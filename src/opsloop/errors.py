@@ -19,7 +19,9 @@ inherits the builtin it refines, so callers may catch either::
      └── StoreError             (RuntimeError)  the ops store or the model registry failed
           ├── RegistryUnavailableError (ConnectionError) the registry cannot be reached (down,
           │                                         5xx, timeout); HTTP 503
-          └── RegistryPermissionError  (PermissionError) the registry refused this user; HTTP 403
+          ├── RegistryPermissionError  (PermissionError) the registry refused this user; HTTP 403
+          └── OutputTableError               a batch output's PostgreSQL table or view cannot be
+                                             reached, written or re-pointed
 
 Vendor errors are translated where they enter, by error code, and chained (``raise ...
 from exc``): MLflow's in registry/_mlflow_errors.py (not found, unavailable, permission,
@@ -150,3 +152,9 @@ class RegistryUnavailableError(StoreError, ConnectionError):
 
 class RegistryPermissionError(StoreError, PermissionError):
     """The model registry refused this user (not authenticated, or not allowed)."""
+
+
+class OutputTableError(StoreError):
+    """A batch prediction's PostgreSQL output (`predict.output_table`) cannot be reached,
+    written or re-pointed: unreachable, authentication, a missing schema or privilege, a
+    name taken by something opsloop did not create."""

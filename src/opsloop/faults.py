@@ -46,8 +46,10 @@ POINTS: dict[str, str] = {
     "batch.after_record": "batch prediction: the run recorded (its commit point), the output "
     "folder and log files not yet renamed into place",
     "batch.before_publish": "batch prediction: the run recorded and in place, not yet published",
-    "batch.after_publish": "batch prediction: the publication committed, `current.json` not "
-    "yet rewritten",
+    "batch.after_publish": "batch prediction: the publication committed, `current.json` and "
+    "the PostgreSQL view not yet re-pointed",
+    "batch.after_rollback": "a batch rollback (or a model rollback's re-publication) committed "
+    "in the ops store, `current.json` and the PostgreSQL view not yet re-pointed",
 }
 
 

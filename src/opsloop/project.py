@@ -477,6 +477,7 @@ class Project:
         batch_rows: int | None = None,
         on_rows: OnRows | None = None,
         engine: Literal["duckdb", "spark"] | None = None,
+        output_table: str | None = None,
     ) -> PredictResult:
         """Score `input` (a Parquet/CSV file, glob, folder of Parquet files, ``"sql:SELECT
         …"`` or a DataFrame; default `predict.input`) with `version` (or the version holding
@@ -485,8 +486,15 @@ class Project:
         feature contract; recorded in the ops store (`batch_predicted`). With `publish`, the
         run becomes the current output for readers (`opsloop.batch.read_current`). `engine`:
         where it runs, DuckDB in this process or Spark (default: `predict.engine`, else the
-        stack's `engine`)."""
-        from opsloop.batch.predict import DEFAULT_BATCH_ROWS, project_path, run_predict
+        stack's `engine`). `output_table`: also write the rows to PostgreSQL,
+        ``postgresql://…/DB?table=[SCHEMA.]NAME`` (default: `predict.output_table`); readers
+        query the view NAME, re-pointed when a run is published (docs/batch.md)."""
+        from opsloop.batch.predict import (
+            DEFAULT_BATCH_ROWS,
+            output_table_of,
+            project_path,
+            run_predict,
+        )
 
         cfg = self.config.predict
         if input is None or output is None:
@@ -516,10 +524,14 @@ class Project:
             on_rows=on_rows,
             actor=self.actor,
             engine=engine or (cfg.engine if cfg is not None else None),
+            output_table=output_table_of(
+                output_table or (cfg.output_table if cfg is not None else None)
+            ),
         )
 
     def publish_batch(self, run_id: str, *, reason: str = "") -> BatchPublication:
-        """Make a finished batch run the current output for readers."""
+        """Make a finished batch run the current output for readers (and its PostgreSQL
+        view, when it wrote a table)."""
         from opsloop.batch import publish_run
 
         return publish_run(self.runtime, run_id, actor=self.actor, reason=reason)

@@ -396,6 +396,54 @@ def _after_batch_publish(root: Path) -> None:
     _done_once(root)
 
 
+PG_OUTPUTS: dict[Path, tuple[str, str]] = {}  # project folder: (database URL, schema)
+
+
+def _two_outputs_in_postgres(root: Path) -> None:
+    """Two runs published, each also written to PostgreSQL (`predict.output_table`, in a
+    schema of its own): the view shows the second."""
+    from pg_output import base_url, execute, target
+
+    url, schema = base_url(), f"crash_{uuid.uuid4().hex[:10]}"
+    execute(url, f"CREATE SCHEMA {schema}")
+    PG_OUTPUTS[root] = (url, schema)
+    yaml = root / "opsloop.yaml"
+    table = target(url, schema)
+    yaml.write_text(
+        yaml.read_text()
+        + f"predict: {{input: data/history.parquet, output: out, output_table: '{table}'}}\n"
+    )
+    try:
+        p = _batch_project(root)
+        for _ in range(2):
+            p.predict(publish=True)
+    except BaseException:
+        execute(url, f"DROP SCHEMA IF EXISTS {PG_OUTPUTS.pop(root)[1]} CASCADE")
+        raise
+
+
+def _after_batch_rollback(root: Path) -> None:
+    """The rollback committed in the ops store, the view and `current.json` still on the
+    second run: the next tick re-points both to the first, as the store says."""
+    from pg_output import execute, view_comment, view_runs
+
+    url, schema = PG_OUTPUTS.pop(root)
+    try:
+        p = _batch_project(root)
+        first, second = sorted(p.store.list_batch_runs(p.name, limit=10), key=lambda r: r.started)
+        b = _batch(root)
+        assert (b.published, b.manifest) == (first.run_id, second.run_id), b
+        assert view_runs(url, schema) == {second.run_id: ROWS}  # the view lags the store
+        _recover(root)
+        b = _batch(root)
+        assert b.published == b.manifest == first.run_id, b
+        assert view_runs(url, schema) == {first.run_id: ROWS}
+        assert view_comment(url, schema)["revision"] == 3
+        check_consistent(root)
+    finally:
+        execute(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
 TRAIN = ("train",)
 CASES = [
     Case("train.after_load", "fresh", TRAIN, _after_training),
@@ -427,6 +475,13 @@ CASES = [
     Case("batch.after_record", "pending", PREDICT, _after_batch_record),
     Case("batch.before_publish", "pending", PREDICT, _after_batch_before_publish),
     Case("batch.after_publish", "pending", PREDICT, _after_batch_publish),
+    Case(
+        "batch.after_rollback",
+        "pending",
+        ("batch", "rollback", "tiny"),
+        _after_batch_rollback,
+        _two_outputs_in_postgres,
+    ),
 ]
 BY_POINT = {c.point: c for c in CASES}
 # the subset also run on PostgreSQL: the ops-store commit points

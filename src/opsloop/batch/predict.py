@@ -13,7 +13,11 @@ memory, into a run folder and the prediction log, recorded in the ops store.
 4. At the end the run is recorded (`batch_runs` + a `batch_predicted` event: rows,
    version, input fingerprint, output, seconds, rows/s, and the renames still to do) — the
    run's commit point — then the run folder and the log files are renamed into place and,
-   with `publish`, the run is made the current output (`publish.py`). A failure removes
+   with `publish`, the run is made the current output (`publish.py`). With an output
+   table (`predict.output_table`, `--output-table`), the target is checked before a row
+   is scored, and the run's files are copied into a table of their own in PostgreSQL
+   (`pgtable.py`), committed before the record; publishing re-points the view readers
+   query (`pgview.py`). A failure removes
    what was written and records the run as failed (`batch_failed`). A process killed
    before the record leaves only hidden temporary files, which no reader lists (a rerun
    scores the input again: its rows reach the log once); killed after it, the renames are
@@ -27,8 +31,6 @@ Rows may come out in another order than they went in (DuckDB reads files in para
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import time
 import uuid
@@ -39,14 +41,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop.batch.contract import check_input
+from opsloop.batch.pgview import RunTable
 from opsloop.batch.recover import finish_recorded
+from opsloop.batch.runrecord import copy_table, record_failed, record_succeeded
 from opsloop.batch.score import BATCH_ROUTE
 from opsloop.batch.scoring import ArrowScorer, Scored, plain, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder, apply_renames, discard_hidden
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.faults import crash_point
-from opsloop.store.records import BatchPublication, BatchRun, NewBatchRun, NewEvent
+from opsloop.store.records import BatchPublication, BatchRun
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from opsloop.config import StackConfig
+    from opsloop.config.batch import OutputTable
     from opsloop.monitor.datasets import DataInput, Source
     from opsloop.runtime import Runtime
 
@@ -118,18 +123,6 @@ def resolve_version(rt: Runtime, version: str | None, alias: str | None) -> str:
             fix="train and promote one (`opsloop train`), or pass --version",
         )
     return found.version
-
-
-def fingerprint(found: Source) -> str:
-    """The input as named: each file's path, size and modification time (no content read),
-    or the query's text / the DataFrame's label."""
-    parts: list[Any] = []
-    for name in found.files:
-        st = os.stat(name)
-        parts.append([os.path.abspath(name), st.st_size, st.st_mtime_ns])
-    if not found.files:
-        parts.append(found.label)
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def _parquet_rows(found: Source) -> int | None:
@@ -221,17 +214,19 @@ def run_predict(
     on_rows: OnRows | None = None,
     actor: str | None = None,
     engine: Engine | None = None,
+    output_table: OutputTable | None = None,
 ) -> PredictResult:
     """Score `data` with a version of the project's model into `output` (see the module
     docstring); the recorded run, published when `publish`. `engine`: DuckDB in this
-    process, or Spark (`batch/spark.py`); default the stack's `engine`."""
+    process, or Spark (`batch/spark.py`); default the stack's `engine`. `output_table`:
+    also write the rows to this PostgreSQL table (`pgtable.py`)."""
 
     if batch_rows < 1:
         raise InvalidInputError(
             "the batch size must be a positive number of rows", got=str(batch_rows)
         )
     who = actor or rt.actor
-    finish_recorded(rt)  # a run killed after its record: make its files visible first
+    finish_recorded(rt, output_table)  # a run killed after its record: finish it first
     chosen = resolve_version(rt, version, alias)
     stack = _stack(rt)
     chosen_engine = engine or stack.engine
@@ -241,6 +236,10 @@ def run_predict(
     out_root = Path(output).expanduser().resolve()
     seen: list[Source] = []
     try:
+        if output_table is not None:  # before a row is scored: nothing written if it fails
+            from opsloop.batch.pgconn import check_target
+
+            check_target(output_table, rt.model)
         if chosen_engine == "spark":
             from opsloop.batch.spark import score_on_spark
             from opsloop.engines.spark_session import get_session
@@ -260,62 +259,28 @@ def run_predict(
         else:
             scored = _score_duckdb(rt, data, out_root, run_id, chosen, batch_rows, on_rows, seen)
     except BaseException as exc:
-        _record_failure(rt, run_id, chosen, seen[0] if seen else None, data, started, t0, exc, who)
+        record_failed(rt, run_id, chosen, seen[0] if seen else None, data, started, t0, exc, who)
         raise
-    found, done, final = seen[0], scored.rows, scored.output
+    found, done = seen[0], scored.rows
     if on_rows is not None and chosen_engine == "spark":
         on_rows(done, done)
-    seconds = time.perf_counter() - t0
-    run = NewBatchRun(
-        run_id=run_id,
-        model=rt.model,
-        version=chosen,
-        status="succeeded",
-        started=started,
-        finished=rt.now(),
-        rows=done,
-        input=found.label,
-        input_fingerprint=fingerprint(found),
-        output=str(final),
-        seconds=seconds,
-        details={
-            "inference": scored.scorer.path,
-            "inference_reason": scored.scorer.reason,
-            "files": scored.files,
-            "log_rows": scored.log_rows,
-            "batch_rows": batch_rows,
-            "alias": alias,
-            "engine": chosen_engine,
-            "renames": [list(r) for r in scored.renames],
-        },
-    )
-    rate = done / seconds if seconds > 0 else 0.0
-    event = NewEvent(
-        "batch_predicted",
-        rt.model,
-        chosen,
-        f"{done} rows scored by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
-        {
-            "run_id": run_id,
-            "rows": done,
-            "version": chosen,
-            "input": found.label,
-            "input_fingerprint": run.input_fingerprint,
-            "output": run.output,
-            "seconds": seconds,
-            "rows_per_second": rate,
-            "inference": scored.scorer.path,
-            "engine": chosen_engine,
-        },
-        who,
-    )
+    table: RunTable | None = None
     try:
-        crash_point("batch.before_record")
-        # the run's commit point: recorded with the renames still to do (`recover.py`)
-        recorded = rt.store.record_batch_run(run, [event])
+        if output_table is not None:  # committed before the record: see the module docstring
+            table = copy_table(rt, output_table, run_id, scored, batch_rows)
+        details: dict[str, Any] = {"batch_rows": batch_rows, "alias": alias}
+        details["engine"] = chosen_engine
+        if table is not None:
+            details["table"] = table.to_dict()
+        recorded = record_succeeded(rt, run_id, chosen, found, scored, started, t0, who, details)
     except BaseException as exc:
+        if table is not None and output_table is not None:
+            from opsloop.batch.pgtable import drop_run_table
+
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                drop_run_table(output_table, run_id)
         discard_hidden(scored.renames)
-        _record_failure(rt, run_id, chosen, found, data, started, t0, exc, who)
+        record_failed(rt, run_id, chosen, found, data, started, t0, exc, who)
         raise
     crash_point("batch.after_record")
     apply_renames(scored.renames)
@@ -324,7 +289,7 @@ def run_predict(
         from opsloop.batch.publish import publish_run
 
         crash_point("batch.before_publish")
-        publication = publish_run(rt, run_id, actor=who)
+        publication = publish_run(rt, run_id, actor=who, output_table=output_table)
     return PredictResult(
         recorded, scored.scorer.path, scored.scorer.reason, scored.log_rows, publication
     )
@@ -439,7 +404,24 @@ def run_configured(
         batch_rows=cfg.batch_rows,
         on_rows=on_rows,
         actor=actor,
+        output_table=output_table_of(cfg.output_table),
     )
+
+
+def output_table_of(text: str | None) -> OutputTable | None:
+    """`--output-table` / `predict.output_table` parsed; InvalidInputError when malformed."""
+    if text is None:
+        return None
+    from opsloop.config.batch import OUTPUT_TABLE_FORM, parse_output_table
+
+    try:
+        return parse_output_table(text)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"the batch output table is not usable: {exc}",
+            expected=OUTPUT_TABLE_FORM,
+            fix="e.g. --output-table 'postgresql://opsloop@db/analytics?table=scores.churn'",
+        ) from None
 
 
 def rt_log_root(rt: Runtime) -> str:
@@ -449,52 +431,3 @@ def rt_log_root(rt: Runtime) -> str:
     root = resolve_stack(rt.config, rt.paths).prediction_log
     assert root is not None
     return root
-
-
-def _record_failure(
-    rt: Runtime,
-    run_id: str,
-    version: str,
-    found: Source | None,
-    data: DataInput,
-    started: datetime,
-    t0: float,
-    exc: BaseException,
-    actor: str,
-) -> None:
-    error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-    label = (
-        found.label
-        if found is not None
-        else str(data)
-        if isinstance(data, str | os.PathLike)
-        else "DataFrame"
-    )
-    try:
-        fp = fingerprint(found) if found is not None else ""
-    except OSError:
-        fp = ""
-    run = NewBatchRun(
-        run_id=run_id,
-        model=rt.model,
-        version=version,
-        status="failed",
-        started=started,
-        finished=rt.now(),
-        rows=0,
-        input=label,
-        input_fingerprint=fp,
-        output=None,
-        seconds=time.perf_counter() - t0,
-        error=error[:2000],
-    )
-    event = NewEvent(
-        "batch_failed",
-        rt.model,
-        version,
-        f"batch prediction {run_id} failed: {error[:300]}",
-        {"run_id": run_id, "input": label, "error": error[:2000]},
-        actor,
-    )
-    with contextlib.suppress(Exception):  # the original error is the one to report
-        rt.store.record_batch_run(run, [event])

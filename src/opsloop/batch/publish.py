@@ -8,17 +8,22 @@ the new one, never half of one), and never replaced by an older revision.
 
 A run folder is complete before it can be published (it is renamed into place at the end
 of the run), so a reader never sees a half-written or mixed output.
+
+A run that also wrote a PostgreSQL table (`predict.output_table`) is checked before the
+pointer moves, and the view readers query follows the store's pointer after it committed
+(`pgview.py`: plan, commit, sync; a lagging view is repaired by the next sync).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opsloop.errors import NotFoundError, StateError
+from opsloop.batch.pgview import RunTable, known_targets, plan, sync
+from opsloop.errors import NotFoundError, OutputTableError, StateError
 from opsloop.faults import crash_point
 from opsloop.store.records import BatchPublication, BatchRun
 
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from opsloop.config import ProjectConfig
+    from opsloop.config.batch import OutputTable
     from opsloop.runtime import Runtime
     from opsloop.store.ports import BatchRepository, StoreReads
 
@@ -49,6 +55,7 @@ class CurrentBatch:
 
     publication: BatchPublication
     run: BatchRun
+    known: tuple[OutputTable, ...] = field(default=(), repr=False)  # targets with passwords
 
     @property
     def path(self) -> Path:
@@ -71,6 +78,25 @@ class CurrentBatch:
     def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
         return self.read(columns).to_pandas()
 
+    @property
+    def table(self) -> RunTable | None:
+        """The PostgreSQL table the run also wrote (`predict.output_table`), or None."""
+        return RunTable.of(self.run)
+
+    def read_table(self, columns: list[str] | None = None) -> pa.Table:
+        """The run's rows from its own PostgreSQL table (not the view: this run's rows even
+        if another is published meanwhile); all of them — query the view for large ones."""
+        from opsloop.batch.pgtable import read_run_table
+
+        table = self.table
+        if table is None:
+            raise NotFoundError(
+                f"batch run {self.run.run_id} of {self.run.model!r} wrote no PostgreSQL table",
+                fix="read its Parquet files (`read()`), or publish a run scored with "
+                "--output-table / predict.output_table",
+            )
+        return read_run_table(table.resolve(self.known), self.run.run_id, columns)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.run.model,
@@ -84,6 +110,7 @@ class CurrentBatch:
             "published_by": self.publication.actor,
             "kind": self.publication.kind,
             "finished": self.run.finished.isoformat(),
+            "table": None if self.table is None else self.table.to_dict(),
         }
 
 
@@ -114,14 +141,82 @@ def write_manifest(run: BatchRun, publication: BatchPublication) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class _Moved:
+    publication: BatchPublication
+    lag: OutputTableError | None  # the view could not follow (the next sync repairs it)
+
+    def checked(self) -> BatchPublication:
+        if self.lag is not None:
+            raise self.lag
+        return self.publication
+
+
+def _move(
+    rt: Runtime,
+    run: BatchRun,
+    *,
+    kind: str,
+    actor: str,
+    reason: str,
+    evidence: dict[str, Any] | None,
+    crash: str,
+    known: list[OutputTable],
+) -> _Moved:
+    """Make `run` current: its table checked (nothing changes if the view could not
+    follow), the store's pointer committed, then the manifest and the view."""
+    table = plan(rt.store, rt.model, run, known)
+    extra = {} if table is None else {"view": table.view, "table": table.table}
+    publication = rt.store.publish_batch(
+        rt.model,
+        run.run_id,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        evidence={**(evidence or {}), **extra} or None,
+    )
+    crash_point(crash)  # the next tick or prediction writes the manifest and the view
+    write_manifest(run, publication)
+    return _Moved(publication, None if table is None else _follow(rt, table, publication, known))
+
+
+def _follow(
+    rt: Runtime, table: RunTable, publication: BatchPublication, known: list[OutputTable]
+) -> OutputTableError | None:
+    """Re-point the view to the store's pointer; the error when it could not."""
+    try:
+        sync(rt.store, rt.model, known)
+    except OutputTableError as exc:
+        return OutputTableError(
+            f"revision {publication.revision} ({publication.run_id}) is committed in the ops "
+            f"store, but the view {table.view} could not be re-pointed: {exc.what}",
+            fix=(exc.fix.rstrip(".") + "; then " if exc.fix else "")
+            + "`opsloop agent --once` (or the next batch prediction) re-points it",
+        )
+    return None
+
+
 def publish_run(
-    rt: Runtime, run_id: str, *, actor: str | None = None, reason: str = ""
+    rt: Runtime,
+    run_id: str,
+    *,
+    actor: str | None = None,
+    reason: str = "",
+    output_table: OutputTable | None = None,
 ) -> BatchPublication:
-    """Make `run_id` the model's current batch output (store pointer, then manifest)."""
-    publication = rt.store.publish_batch(rt.model, run_id, actor=actor or rt.actor, reason=reason)
-    crash_point("batch.after_publish")  # the next tick or prediction writes the manifest
-    write_manifest(rt.store.get_batch_run(rt.model, run_id), publication)
-    return publication
+    """Make `run_id` the model's current batch output (store pointer, then manifest and
+    view). `output_table`: a target whose password the configuration does not hold."""
+    run = rt.store.get_batch_run(rt.model, run_id)
+    return _move(
+        rt,
+        run,
+        kind="published",
+        actor=actor or rt.actor,
+        reason=reason,
+        evidence=None,
+        crash="batch.after_publish",
+        known=known_targets(rt.config, output_table),
+    ).checked()
 
 
 def rollback_target(store: BatchRepository, model: str) -> tuple[BatchPublication, str]:
@@ -149,16 +244,16 @@ def rollback_target(store: BatchRepository, model: str) -> tuple[BatchPublicatio
 def rollback_run(rt: Runtime, *, actor: str | None = None, reason: str = "") -> BatchPublication:
     """Re-point the model's current batch output to the previous published run."""
     current, target = rollback_target(rt.store, rt.model)
-    publication = rt.store.publish_batch(
-        rt.model,
-        target,
+    return _move(
+        rt,
+        rt.store.get_batch_run(rt.model, target),
         kind="rolled_back",
         actor=actor or rt.actor,
         reason=reason or f"batch output rolled back from {current.run_id} to {target}",
         evidence={"from_run_id": current.run_id, "to_run_id": target},
-    )
-    write_manifest(rt.store.get_batch_run(rt.model, target), publication)
-    return publication
+        crash="batch.after_rollback",
+        known=known_targets(rt.config),
+    ).checked()
 
 
 @dataclass(frozen=True)
@@ -170,6 +265,7 @@ class Republished:
     publication: BatchPublication | None
     note: str
     failed: bool = False  # the pointer could not move (the note says why)
+    lag: str | None = None  # the pointer moved, its PostgreSQL view could not follow (why)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +273,7 @@ class Republished:
             "publication": None if self.publication is None else self.publication.to_dict(),
             "note": self.note,
             "failed": self.failed,
+            "lag": self.lag,
         }
 
 
@@ -216,9 +313,9 @@ def republish_version(
             f"version {version} has no published batch output to return to; the current "
             f"one ({now.run_id}, version {now.version}) stays",
         )
-    publication = rt.store.publish_batch(
-        rt.model,
-        target.run_id,
+    moved = _move(
+        rt,
+        target,
         kind="rolled_back",
         actor=actor or rt.actor,
         reason=reason
@@ -231,9 +328,13 @@ def republish_version(
             "from_version": now.version,
             "to_version": version,
         },
+        crash="batch.after_rollback",
+        known=known_targets(rt.config),
     )
-    write_manifest(target, publication)
-    return Republished(version, publication, f"batch output {target.run_id} re-published")
+    lag = None if moved.lag is None else moved.lag.message
+    return Republished(
+        version, moved.publication, f"batch output {target.run_id} re-published", lag=lag
+    )
 
 
 def read_current(project: HasStore) -> CurrentBatch:
@@ -250,7 +351,7 @@ def read_current(project: HasStore) -> CurrentBatch:
     run = store.find_batch_run(model, publication.run_id)
     if run is None:  # publications name recorded runs; a store edited by hand may not
         raise NotFoundError(f"the published batch run {publication.run_id!r} is not recorded")
-    return CurrentBatch(publication, run)
+    return CurrentBatch(publication, run, tuple(known_targets(project.config)))
 
 
 @dataclass(frozen=True)

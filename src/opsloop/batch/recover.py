@@ -6,46 +6,99 @@ harness"): the ops store says what happened, the files follow it.
   renames recorded with the run are applied.
 - A publication committed whose ``current.json`` was not rewritten (the process died
   between the two): the manifest is rewritten from the store's current publication.
+- A publication committed whose PostgreSQL view (`predict.output_table`) was not
+  re-pointed (the process died, or the server was down): the view is re-pointed to the
+  store's current publication (`pgview.sync`; a server still down is a note).
+- A run's PostgreSQL table committed, the run never recorded (killed between the two) or
+  recorded as failed (its table could not be dropped then): no view shows it; it is
+  dropped (the unrecorded ones once `ORPHAN_AGE` old, so that a run between its two
+  commits in another process keeps its table).
 
-Run by every agent tick and at the start of every batch prediction; both are idempotent and
-cost a few `stat` calls when there is nothing to do.
+Run by every agent tick and at the start of every batch prediction; all are idempotent and
+cost a few `stat` calls (and one query of the view's comment) when there is nothing to do.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from opsloop.batch.pgview import ViewSync, known_targets, sync
 from opsloop.batch.sinks import Rename, apply_renames
+from opsloop.errors import OutputTableError
 
 if TYPE_CHECKING:
+    from opsloop.config.batch import OutputTable
     from opsloop.runtime import Runtime
 
 RECENT = 20  # runs checked: a run is finished by the first tick or prediction after it
+ORPHAN_AGE = timedelta(hours=1)  # an unrecorded run table older than this was left behind
 
 
 @dataclass
 class Finished:
-    """What `finish_recorded` completed: run ids whose files it renamed into place, and the
-    publication revision whose manifest it rewrote."""
+    """What `finish_recorded` completed: run ids whose files it renamed into place, the
+    publication revision whose manifest it rewrote, the view it re-pointed (or why not)."""
 
     runs: list[str] = field(default_factory=list)
     manifest_revision: int | None = None
+    view: ViewSync | None = None
+    view_error: str | None = None
+    dropped: list[str] = field(default_factory=list)  # run ids whose left-over table went
 
     def notes(self) -> list[str]:
         out = [f"batch run {r}: recorded, its files renamed into place now" for r in self.runs]
         if self.manifest_revision is not None:
             out.append(f"batch output manifest rewritten for revision {self.manifest_revision}")
+        if self.view is not None and self.view.moved:
+            out.append(
+                f"batch output view {self.view.view} re-pointed to run {self.view.run_id} "
+                f"(revision {self.view.revision})"
+            )
+        if self.view_error is not None:
+            out.append(f"batch output view not checked: {self.view_error}")
+        out += [f"batch run {r}: its left-over table dropped" for r in self.dropped]
         return out
 
 
-def finish_recorded(rt: Runtime) -> Finished:
-    """Apply what recorded batch runs and publications left undone (module docstring)."""
+def finish_recorded(rt: Runtime, output_table: OutputTable | None = None) -> Finished:
+    """Apply what recorded batch runs and publications left undone (module docstring).
+    `output_table`: a target whose password the configuration does not hold."""
+    finished = Finished()
+    _finish_files(rt, finished)
+    known = known_targets(rt.config, output_table)
+    try:
+        finished.view = sync(rt.store, rt.model, known)
+        for target in {t.shown: t for t in known}.values():
+            finished.dropped += _drop_left_over(rt, target)
+    except OutputTableError as exc:
+        finished.view_error = exc.message
+    return finished
+
+
+def _drop_left_over(rt: Runtime, target: OutputTable) -> list[str]:
+    """Drop the run tables of `target` that no recorded run owns (module docstring)."""
+    from opsloop.batch.pgtable import drop_run_table, list_run_tables
+
+    dropped: list[str] = []
+    for comment in list_run_tables(target, rt.model):
+        run = rt.store.find_batch_run(rt.model, comment.run_id)
+        try:
+            old = datetime.fromisoformat(comment.written) < rt.now() - ORPHAN_AGE
+        except ValueError:
+            old = False
+        if (run is None and old) or (run is not None and run.status == "failed"):
+            drop_run_table(target, comment.run_id)
+            dropped.append(comment.run_id)
+    return dropped
+
+
+def _finish_files(rt: Runtime, finished: Finished) -> None:
     from opsloop.batch.publish import MANIFEST, write_manifest
 
-    finished = Finished()
     for run in rt.store.list_batch_runs(rt.model, limit=RECENT):
         raw = run.details.get("renames") if run.status == "succeeded" else None
         if isinstance(raw, list):
@@ -54,10 +107,10 @@ def finish_recorded(rt: Runtime) -> Finished:
                 finished.runs.append(run.run_id)
     publication = rt.store.find_published_batch(rt.model)
     if publication is None:
-        return finished
+        return
     current = rt.store.find_batch_run(rt.model, publication.run_id)
     if current is None or current.output is None:
-        return finished
+        return
     try:
         manifest = json.loads((Path(current.output).parent / MANIFEST).read_text(encoding="utf-8"))
         revision = int(manifest.get("revision", 0))
@@ -66,4 +119,3 @@ def finish_recorded(rt: Runtime) -> Finished:
     if revision < publication.revision:
         write_manifest(current, publication)
         finished.manifest_revision = publication.revision
-    return finished

@@ -13,6 +13,7 @@ model's own `predict`/`predict_proba` runs on a DataFrame of the same columns
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,7 +25,6 @@ from opsloop.inference.verify import frame_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from pathlib import Path
 
     import pyarrow as pa
 
@@ -83,6 +83,11 @@ class Scored:
     log_rows: int
     scorer: ArrowScorer
     renames: list[tuple[str, str]]
+
+    @property
+    def staged(self) -> Path:
+        """The hidden run folder (the first rename's source: both engines put it first)."""
+        return Path(self.renames[0][0])
 
 
 def _array(col: pa.Array | pa.ChunkedArray, *, numeric: bool) -> np.ndarray | Coded:

@@ -576,6 +576,8 @@ def rollback(
             f"Batch output: {pub.run_id} (version {dep.version}) is current again "
             f"(revision {pub.revision})."
         )
+        if done.batch.lag is not None:
+            console().print(f"[yellow]{done.batch.lag}[/]", soft_wrap=True)
     elif done.batch is not None and done.batch.failed:
         console().print(f"[yellow]Batch output {done.batch.note}[/]")
 
@@ -1250,6 +1252,15 @@ def predict(
             "default: predict.engine, else stack.engine."
         ),
     ] = None,
+    output_table: Annotated[
+        str | None,
+        typer.Option(
+            "--output-table",
+            help="Also write the rows to PostgreSQL: 'postgresql://USER@HOST/DB?table="
+            "[SCHEMA.]NAME'; readers query the view NAME, which --publish re-points "
+            "(default: predict.output_table).",
+        ),
+    ] = None,
     project: ProjectOpt = Path("."),
     stack: StackOpt = None,
     as_json: JsonOpt = False,
@@ -1272,6 +1283,7 @@ def predict(
         batch_rows=batch_rows,
         show_progress=not as_json,
         engine=None if engine is None else engine.value,
+        output_table=output_table,
     )
     if as_json:
         print_json(result.to_dict())

@@ -25,6 +25,7 @@ def run_predict_command(
     batch_rows: int | None,
     show_progress: bool,
     engine: Literal["duckdb", "spark"] | None = None,
+    output_table: str | None = None,
 ) -> PredictResult:
     """Run it, with a live bar on a terminal (rows, rows/s, time left when the input's
     size is known from Parquet footers)."""
@@ -37,6 +38,7 @@ def run_predict_command(
             publish=publish,
             batch_rows=batch_rows,
             engine=engine,
+            output_table=output_table,
         )
     from rich.progress import (
         BarColumn,
@@ -73,6 +75,7 @@ def run_predict_command(
             batch_rows=batch_rows,
             on_rows=on_rows,
             engine=engine,
+            output_table=output_table,
         )
 
 
@@ -84,6 +87,13 @@ def print_predicted(console: Console, result: PredictResult) -> None:
         soft_wrap=True,
     )
     console.print(f"Output: {run.output}", soft_wrap=True)
+    table = run.details.get("table")
+    if isinstance(table, dict):
+        console.print(
+            f"Table: {table['table']} ({table['rows']:,} rows) at {table['target']}; readers "
+            f"query the view {table['view']}.",
+            soft_wrap=True,
+        )
     console.print(
         f"Run: {run.run_id}; {result.log_rows:,} rows added to the prediction log.",
         soft_wrap=True,
@@ -135,3 +145,8 @@ def print_current(console: Console, current: CurrentBatch) -> None:
         soft_wrap=True,
     )
     console.print(f"Path: {current.path}", soft_wrap=True)
+    if current.table is not None:
+        console.print(
+            f"View: {current.table.view} = {current.table.table} at {current.table.target}",
+            soft_wrap=True,
+        )

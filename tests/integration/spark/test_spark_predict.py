@@ -121,3 +121,43 @@ def test_a_dataframe_and_a_spark_sql_query_score_on_spark(project: Project, tmp_
     query = f"sql:SELECT * FROM parquet.`{tmp_path / 'in.parquet'}` WHERE x1 > 0"
     on_query = project.predict(query, tmp_path / "out", engine="spark")
     assert on_query.run.rows == int((frame["x1"] > 0).sum()) and on_query.run.input == query
+
+
+@pytest.mark.postgres
+def test_spark_writes_the_postgres_table_as_duckdb_does(
+    project: Project, tmp_path: Path, postgres_url: str
+) -> None:
+    """`--output-table` on Spark: the driver copies the run's files, the table's columns
+    and types are DuckDB's, and the view shows the published run's rows."""
+    from pg_output import execute, schema, target, view_runs
+
+    frame = tiny_frame(90, seed=8, prefix="p", days=0.01).drop(columns=["label"])
+    frame.to_parquet(tmp_path / "in.parquet")
+    with schema(postgres_url) as name:
+        table = target(postgres_url, name)
+        runs = {
+            engine: project.predict(
+                str(tmp_path / "in.parquet"),
+                tmp_path / engine,
+                engine=engine,
+                publish=True,
+                output_table=table,
+            ).run
+            for engine in ("duckdb", "spark")
+        }
+        assert view_runs(postgres_url, name) == {runs["spark"].run_id: 90}
+        types = {
+            engine: execute(
+                postgres_url,
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                (name, f"scores__run_{run.run_id.lower().replace('-', '_')}"),
+            )
+            for engine, run in runs.items()
+        }
+        assert types["spark"] == types["duckdb"] and len(types["spark"]) == 7
+        rows = execute(postgres_url, f"SELECT row_id, prediction, score FROM {name}.scores")
+        parquet = pd.read_parquet(runs["spark"].output)
+        assert sorted(rows) == sorted(
+            parquet[["row_id", "prediction", "score"]].itertuples(index=False, name=None)
+        )

@@ -184,7 +184,8 @@ def create_admin_router(
     @router.get("/models/{name}/batch/current", responses=_READ_ERRORS)
     def batch_current(name: str) -> dict[str, Any]:
         """The published batch output (`opsloop predict --publish`): run, version, rows,
-        the folder and its Parquet files, revision, when and by whom; 404 when none."""
+        the folder and its Parquet files, revision, when and by whom, and `table` (the
+        PostgreSQL view and run table, when it wrote one); 404 when none."""
         check_model(name)
         return reads.batch_current().to_dict()
 
