@@ -404,6 +404,7 @@ def run_configured(
         batch_rows=cfg.batch_rows,
         on_rows=on_rows,
         actor=actor,
+        engine=cfg.engine,  # None: the stack's
         output_table=output_table_of(cfg.output_table),
     )
 

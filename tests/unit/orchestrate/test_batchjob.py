@@ -60,3 +60,16 @@ def test_without_a_schedule_or_a_deployment_nothing_runs(tmp_path: Path) -> None
     p.train()
     assert p.tick().predicted is None  # no schedule
     assert p.store.list_batch_runs("tiny") == []
+
+
+def test_the_scheduled_run_uses_predict_engine_over_the_stacks(tmp_path: Path) -> None:
+    # the stack says Spark, the `predict:` section DuckDB: the section wins, as for
+    # `opsloop predict` (before, the agent's run ignored `predict.engine`)
+    extra = PREDICT + "  engine: duckdb\nstacks:\n  local:\n    engine: spark\n"
+    p = _project(tmp_path, extra)
+    p.train()
+    (p.root / "incoming").mkdir()
+    frame = tiny_frame(50, seed=3, prefix="e", days=0.01).drop(columns=["label"])
+    frame.to_parquet(p.root / "incoming" / "part-0.parquet")
+    done = p.tick().predicted
+    assert done is not None and done.run.details["engine"] == "duckdb"
