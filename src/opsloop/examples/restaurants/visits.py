@@ -1,0 +1,162 @@
+"""Visits drawn day by day from a `World`.
+
+Each day has its own random stream (seed, day), so any slice of time — the whole span, or
+"the visits of the next week" the demo lets arrive — gives the same visits as the same days
+of any other slice, and the days before a change are the same with or without it.
+
+A day: every user who has signed up visits Poisson(rate x weekday factor) times; each visit
+picks a restaurant with probability proportional to
+
+    exp(area affinity + taste for its cuisine + price fit) x popularity x opening buzz
+
+sampled exactly in two steps, vectorised: first the (area, cuisine, price level) cell from
+the user's log-weights times the cell's total open popularity, then a restaurant within
+the cell by its popularity (the same for every user: one cumulative sum per day).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from math import ceil, floor
+
+import numpy as np
+import pandas as pd
+
+from opsloop.examples.restaurants.world import (
+    AREAS,
+    CUISINES,
+    PRICE_LEVELS,
+    World,
+    area_logits,
+)
+
+USER = "user_id"
+ITEM = "restaurant_id"
+TIME = "visited_at"
+RATING = "rating"
+
+WEEKDAY = (0.8, 0.9, 0.95, 1.0, 1.3, 1.35, 1.1)  # Monday .. Sunday
+LUNCH = (12.0 * 3600, 14.5 * 3600)
+DINNER = (18.5 * 3600, 22.0 * 3600)
+DINNER_SHARE = 0.6
+BUZZ = 2.0  # a new restaurant draws (1 + BUZZ) times its usual visits at first ...
+BUZZ_DAYS = 30.0  # ... decaying with this time constant
+CHUNK = 4096  # visits scored at once: bounds memory to CHUNK x cells floats
+_DAY_STREAM = 1
+_OFFSET = 1 << 20  # keeps (day + offset) non-negative for the seed sequence
+_AREA_LOGITS = area_logits()
+_CELLS = len(AREAS) * len(CUISINES) * len(PRICE_LEVELS)
+
+
+def visits_between(world: World, start: datetime, end: datetime) -> pd.DataFrame:
+    """The visits with ``start <= visited_at < end`` (UTC-aware datetimes), sorted by time:
+    columns ``user_id``, ``restaurant_id``, ``visited_at`` (UTC) and ``rating`` (1-5)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware datetimes (UTC)")
+    begin = world.scenario.begin
+    first = floor((start - begin) / timedelta(days=1))
+    last = ceil((end - begin) / timedelta(days=1))
+    parts = [_day(world, d) for d in range(first, max(first, last))]
+    users = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+    items = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    micros = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.int64)
+    ratings = np.concatenate([p[3] for p in parts]) if parts else np.empty(0, np.int64)
+    lo = int(pd.Timestamp(start).value // 1000)
+    hi = int(pd.Timestamp(end).value // 1000)
+    keep = (micros >= lo) & (micros < hi)
+    order = np.argsort(micros[keep], kind="stable")
+    users, items, micros, ratings = (a[keep][order] for a in (users, items, micros, ratings))
+    frame = pd.DataFrame(
+        {
+            USER: world.user_ids[users],
+            ITEM: world.restaurant_ids[items],
+            TIME: pd.DatetimeIndex(pd.to_datetime(micros, unit="us", utc=True)).as_unit("us"),
+            RATING: ratings,
+        }
+    )
+    frame[USER] = frame[USER].astype(str)
+    frame[ITEM] = frame[ITEM].astype(str)
+    return frame
+
+
+def _day(world: World, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One day's visits: user positions, restaurant positions, times (µs since the epoch),
+    ratings."""
+    s = world.scenario
+    rng = np.random.default_rng(np.random.SeedSequence([s.seed, _DAY_STREAM, d + _OFFSET]))
+    midnight = s.begin + timedelta(days=d)
+    counts = rng.poisson(world.rate * WEEKDAY[midnight.weekday()])
+    counts[world.signup_day > d] = 0
+    users = np.repeat(np.arange(len(counts)), counts)
+    m = len(users)
+    u = rng.random((m, 4))  # cell, restaurant in the cell, meal, time in the meal
+    noise = rng.normal(0.0, 0.75, m)
+
+    cell_lo, cell_hi, first, last, cum, order = _cells(world, d)
+    if not len(cum) or cum[-1] <= 0.0:  # long before the span: nothing open yet
+        users, u, noise = users[:0], u[:0], noise[:0]
+        m = 0
+    items = np.empty(m, dtype=np.int64)
+    for at in range(0, m, CHUNK):
+        part = slice(at, at + CHUNK)
+        cell = _pick_cells(world, d, users[part], u[part, 0], cell_hi - cell_lo)
+        target = cell_lo[cell] + u[part, 1] * (cell_hi[cell] - cell_lo[cell])
+        pos = np.clip(np.searchsorted(cum, target, side="right"), first[cell], last[cell] - 1)
+        items[part] = order[pos]
+
+    meal_lo = np.where(u[:, 2] < DINNER_SHARE, DINNER[0], LUNCH[0])
+    meal_span = np.where(u[:, 2] < DINNER_SHARE, DINNER[1] - DINNER[0], LUNCH[1] - LUNCH[0])
+    seconds = meal_lo + u[:, 3] * meal_span
+    micros = int(pd.Timestamp(midnight).value // 1000) + (seconds * 1e6).astype(np.int64)
+
+    taste = world.taste[users]
+    fit = taste[np.arange(m), world.restaurant_cuisine[items]] - taste.mean(axis=1)
+    prices = world.price_logit[users]
+    price_fit = prices[np.arange(m), world.restaurant_price[items]] - prices.mean(axis=1)
+    raw = world.restaurant_rating[items] - 0.3 + 0.35 * fit + 0.3 * price_fit + noise
+    ratings = np.clip(np.rint(raw), 1, 5).astype(np.int64)
+    return users, items, micros, ratings
+
+
+def _cells(
+    world: World, d: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Restaurants sorted by cell with the cumulative open popularity on day `d`; per cell
+    its bounds in that sum and its first/last+1 position."""
+    age = d - world.open_day
+    weight = np.where(
+        age >= 0, world.popularity * (1.0 + BUZZ * np.exp(-np.maximum(age, 0) / BUZZ_DAYS)), 0.0
+    )
+    area_cuisine = world.restaurant_area * len(CUISINES) + world.restaurant_cuisine
+    cell_of = area_cuisine * len(PRICE_LEVELS) + world.restaurant_price
+    order = np.argsort(cell_of, kind="stable")
+    cum = np.cumsum(weight[order])
+    sorted_cells = cell_of[order]
+    first = np.searchsorted(sorted_cells, np.arange(_CELLS), side="left")
+    last = np.searchsorted(sorted_cells, np.arange(_CELLS), side="right")
+    lo = np.where(first > 0, cum[np.maximum(first - 1, 0)], 0.0)
+    hi = np.where(last > 0, cum[np.maximum(last - 1, 0)], 0.0)
+    return lo, hi, first, last, cum, order
+
+
+def _pick_cells(
+    world: World, d: int, users: np.ndarray, uniform: np.ndarray, mass: np.ndarray
+) -> np.ndarray:
+    """Each visit's (area, cuisine, price) cell, flattened, drawn from the user's weights."""
+    s = world.scenario
+    area = world.user_area[users]
+    area = np.where(world.move_day[users] <= d, world.move_to, area)
+    taste = world.taste[users]
+    if "trend" in s.changes and d >= s.change_day:
+        ramp = min(1.0, (d - s.change_day + 1) / s.trend_days)
+        taste = taste.copy()
+        taste[:, CUISINES.index(s.trend_cuisine)] += ramp * np.log(s.trend_strength)
+    logits = (
+        _AREA_LOGITS[area][:, :, None, None]
+        + taste[:, None, :, None]
+        + world.price_logit[users][:, None, None, :]
+    )
+    weights = np.exp(logits).reshape(len(users), -1) * mass[None, :]
+    cum = np.cumsum(weights, axis=1)
+    target = uniform * cum[:, -1]
+    return (cum <= target[:, None]).sum(axis=1)
