@@ -22,7 +22,7 @@ from opsloop.examples.restaurants import (
     generate,
 )
 
-SIZE = {"users": 4000, "restaurants": 400, "seed": 3}
+SIZE = {"users": 4000, "restaurants": 1000, "seed": 3}
 CHANGE = date(2025, 5, 1)  # day 120 of the default span
 
 
@@ -53,7 +53,7 @@ def test_tables_columns_and_sizes(base: RestaurantsData) -> None:
     ]  # fmt: skip
     assert list(visits.columns) == ["user_id", "restaurant_id", "visited_at", "rating"]
     assert len(users) == 4000 and users["user_id"].is_unique
-    assert len(restaurants) == 400 and restaurants["restaurant_id"].is_unique
+    assert len(restaurants) == 1000 and restaurants["restaurant_id"].is_unique
     assert set(users["area"]) == set(AREAS) and set(restaurants["area"]) == set(AREAS)
     assert set(restaurants["cuisine"]) <= set(CUISINES)
     assert set(restaurants["price_level"]) == {1, 2, 3, 4}
@@ -104,7 +104,7 @@ def test_popularity_skew(base: RestaurantsData) -> None:
     top = per_restaurant.head(len(base.restaurants) // 10).sum()
     assert top / len(base.visits) > 0.35  # the top 10% of restaurants
     share_visited = len(per_restaurant) / len(base.restaurants)
-    assert share_visited > 0.9  # a long tail, not a handful of places
+    assert share_visited > 0.8  # a long tail, not a handful of places
 
 
 def test_choices_follow_area_taste_and_price(base: RestaurantsData) -> None:
@@ -127,35 +127,34 @@ def test_choices_follow_area_taste_and_price(base: RestaurantsData) -> None:
 
 
 def test_features_can_beat_popularity_and_popularity_beats_chance(base: RestaurantsData) -> None:
-    """Hit rate@10 on the last 30 days, from the visits before: a list built from the
-    user's area and stated cuisine beats the global top 10, which beats a random 10."""
+    """Hit rate@10 per visit of the last 30 days, from the visits before: a list from the
+    user's area and stated cuisine beats the most popular of the user's area, which beats
+    the global top 10, which beats a random 10 by far (no baseline is a straw man)."""
     cutoff = pd.Timestamp("2025-05-31", tz="UTC")
     before = base.visits[base.visits["visited_at"] < cutoff]
     after = base.visits[base.visits["visited_at"] >= cutoff]
     items = base.restaurants.reset_index(drop=True)
     position = pd.Series(np.arange(len(items)), index=items["restaurant_id"])
-    counts = np.bincount(position[before["restaurant_id"]], minlength=len(items))
+    popularity = np.log1p(np.bincount(position[before["restaurant_id"]], minlength=len(items)))
     users = base.users.set_index("user_id").loc[after["user_id"].unique()]
-    truth = pd.DataFrame(
-        {"u": pd.Series(np.arange(len(users)), index=users.index)[after["user_id"]].to_numpy(),
-         "i": position[after["restaurant_id"]].to_numpy()}
-    )  # fmt: skip
+    visitor = pd.Series(np.arange(len(users)), index=users.index)[after["user_id"]].to_numpy()
+    visited = position[after["restaurant_id"]].to_numpy()
+    near = users["area"].to_numpy()[:, None] == items["area"].to_numpy()[None, :]
+    liked = users["favourite_cuisine"].to_numpy()[:, None] == items["cuisine"].to_numpy()
 
-    def hit_rate(top: np.ndarray) -> float:  # top: (users, 10) positions
-        hits = (top[truth["u"].to_numpy()] == truth["i"].to_numpy()[:, None]).any(axis=1)
-        return float(pd.Series(hits).groupby(truth["u"].to_numpy()).any().mean())
+    def hit_rate(score: np.ndarray) -> float:
+        top = np.argsort(-np.broadcast_to(score, near.shape), axis=1, kind="stable")[:, :10]
+        return float((top[visitor] == visited[:, None]).any(axis=1).mean())
 
-    popular = np.tile(np.argsort(-counts, kind="stable")[:10], (len(users), 1))
-    score = (
-        np.log1p(counts)[None, :]
-        + 2.0 * (users["area"].to_numpy()[:, None] == items["area"].to_numpy()[None, :])
-        + 1.5 * (users["favourite_cuisine"].to_numpy()[:, None] == items["cuisine"].to_numpy())
-    )
-    featured = np.argsort(-score, axis=1, kind="stable")[:, :10]
     rng = np.random.default_rng(0)
-    random = np.stack([rng.choice(len(items), 10, replace=False) for _ in range(len(users))])
-    rates = hit_rate(featured), hit_rate(popular), hit_rate(random)
-    assert rates[0] > 1.5 * rates[1] and rates[1] > 2.5 * rates[2], rates
+    rates = [
+        hit_rate(popularity + 3.0 * near + 2.0 * liked),
+        hit_rate(popularity + 10.0 * near),
+        hit_rate(popularity[None, :]),
+        hit_rate(rng.random(near.shape)),
+    ]
+    assert rates[0] > 1.1 * rates[1] and rates[1] > 1.5 * rates[2], rates
+    assert rates[2] > 5 * rates[3], rates
 
 
 def test_deterministic_by_seed() -> None:
@@ -221,7 +220,7 @@ def test_openings_new_restaurants_are_cold_start_items(
         late = data.visits[data.visits["visited_at"] >= cut]
         shares.append((len(new), late["restaurant_id"].isin(new).mean()))
     (n_new, share_new), (n_base, share_base) = shares
-    assert n_new >= 0.08 * 400 + n_base and len(changed.restaurants) == 400 + 32
+    assert n_new == n_base + 80 and len(changed.restaurants) == 1000 + 80
     assert share_new > 0.03 and share_new > 3 * share_base, shares
 
 
@@ -305,7 +304,7 @@ def test_a_change_at_the_spans_end_shows_only_in_the_visits_that_arrive_later(
     data = generate(**SIZE, changes={"trend", "openings"}, change_at=end)
     pd.testing.assert_frame_equal(data.visits, base.visits)
     new = data.restaurants[data.restaurants["opening_date"] >= pd.Timestamp(end, tz="UTC")]
-    assert len(new) == 32 and new["opening_date"].max() < pd.Timestamp("2025-07-28", tz="UTC")
+    assert len(new) == 80 and new["opening_date"].max() < pd.Timestamp("2025-07-28", tz="UTC")
     t0 = data.scenario.end
     later = [arriving(d.world, t0 + timedelta(days=21), t0 + timedelta(days=35))
              for d in (data, base)]  # fmt: skip

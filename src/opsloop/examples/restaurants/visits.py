@@ -44,7 +44,7 @@ BUZZ_DAYS = 30.0  # ... decaying with this time constant
 CHUNK = 4096  # visits scored at once: bounds memory to CHUNK x cells floats
 _DAY_STREAM = 1
 _OFFSET = 1 << 20  # keeps (day + offset) non-negative for the seed sequence
-_AREA_LOGITS = area_logits()
+_EXP_AREA = np.exp(area_logits())
 _CELLS = len(AREAS) * len(CUISINES) * len(PRICE_LEVELS)
 
 
@@ -89,7 +89,7 @@ def _day(world: World, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     counts[world.signup_day > d] = 0
     users = np.repeat(np.arange(len(counts)), counts)
     m = len(users)
-    u = rng.random((m, 4))  # cell, restaurant in the cell, meal, time in the meal
+    u = rng.random((m, 5))  # area x cuisine, price, restaurant in the cell, meal, time
     noise = rng.normal(0.0, 0.75, m)
 
     cell_lo, cell_hi, first, last, cum, order = _cells(world, d)
@@ -99,21 +99,21 @@ def _day(world: World, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     items = np.empty(m, dtype=np.int64)
     for at in range(0, m, CHUNK):
         part = slice(at, at + CHUNK)
-        cell = _pick_cells(world, d, users[part], u[part, 0], cell_hi - cell_lo)
-        target = cell_lo[cell] + u[part, 1] * (cell_hi[cell] - cell_lo[cell])
+        cell = _pick_cells(world, d, users[part], u[part, :2], cell_hi - cell_lo)
+        target = cell_lo[cell] + u[part, 2] * (cell_hi[cell] - cell_lo[cell])
         pos = np.clip(np.searchsorted(cum, target, side="right"), first[cell], last[cell] - 1)
         items[part] = order[pos]
 
-    meal_lo = np.where(u[:, 2] < DINNER_SHARE, DINNER[0], LUNCH[0])
-    meal_span = np.where(u[:, 2] < DINNER_SHARE, DINNER[1] - DINNER[0], LUNCH[1] - LUNCH[0])
-    seconds = meal_lo + u[:, 3] * meal_span
+    meal_lo = np.where(u[:, 3] < DINNER_SHARE, DINNER[0], LUNCH[0])
+    meal_span = np.where(u[:, 3] < DINNER_SHARE, DINNER[1] - DINNER[0], LUNCH[1] - LUNCH[0])
+    seconds = meal_lo + u[:, 4] * meal_span
     micros = int(pd.Timestamp(midnight).value // 1000) + (seconds * 1e6).astype(np.int64)
 
     taste = world.taste[users]
     fit = taste[np.arange(m), world.restaurant_cuisine[items]] - taste.mean(axis=1)
     prices = world.price_logit[users]
     price_fit = prices[np.arange(m), world.restaurant_price[items]] - prices.mean(axis=1)
-    raw = world.restaurant_rating[items] - 0.3 + 0.35 * fit + 0.3 * price_fit + noise
+    raw = world.restaurant_rating[items] - 0.8 + 0.35 * fit + 0.3 * price_fit + noise
     ratings = np.clip(np.rint(raw), 1, 5).astype(np.int64)
     return users, items, micros, ratings
 
@@ -142,21 +142,28 @@ def _cells(
 def _pick_cells(
     world: World, d: int, users: np.ndarray, uniform: np.ndarray, mass: np.ndarray
 ) -> np.ndarray:
-    """Each visit's (area, cuisine, price) cell, flattened, drawn from the user's weights."""
+    """Each visit's (area, cuisine, price) cell, flattened, drawn from the user's weights
+    times the cells' open popularity `mass`: the (area, cuisine) pair first, from the
+    price-weighted mass of its price levels, then the price level
+    within it. `uniform` is (visits, 2)."""
     s = world.scenario
-    area = world.user_area[users]
-    area = np.where(world.move_day[users] <= d, world.move_to, area)
+    m, prices = len(users), len(PRICE_LEVELS)
+    area = np.where(world.move_day[users] <= d, world.move_to, world.user_area[users])
     taste = world.taste[users]
     if "trend" in s.changes and d >= s.change_day:
         ramp = min(1.0, (d - s.change_day + 1) / s.trend_days)
-        taste = taste.copy()
         taste[:, CUISINES.index(s.trend_cuisine)] += ramp * np.log(s.trend_strength)
-    logits = (
-        _AREA_LOGITS[area][:, :, None, None]
-        + taste[:, None, :, None]
-        + world.price_logit[users][:, None, None, :]
-    )
-    weights = np.exp(logits).reshape(len(users), -1) * mass[None, :]
-    cum = np.cumsum(weights, axis=1)
-    target = uniform * cum[:, -1]
-    return (cum <= target[:, None]).sum(axis=1)
+    by_price = mass.reshape(-1, prices)  # (areas x cuisines, price levels)
+    e_price = np.exp(world.price_logit[users])
+    pair = e_price[:, :1] * by_price[:, 0]  # a sum of outer products: BLAS's threads
+    for level in range(1, prices):  # cost more than they give on a (visits x 4) product
+        pair += e_price[:, level : level + 1] * by_price[:, level]
+    pair = pair.reshape(m, len(AREAS), len(CUISINES))
+    pair *= _EXP_AREA[area][:, :, None]
+    pair *= np.exp(taste)[:, None, :]
+    cum = np.cumsum(pair.reshape(m, -1), axis=1)
+    chosen = (cum <= (uniform[:, 0] * cum[:, -1])[:, None]).sum(axis=1)
+    cum_price = np.cumsum(e_price * by_price[chosen], axis=1)
+    level = (cum_price <= (uniform[:, 1] * cum_price[:, -1])[:, None]).sum(axis=1)
+    cell: np.ndarray = chosen * prices + level
+    return cell

@@ -67,11 +67,11 @@ CHANGES = frozenset({"trend", "openings", "moves"})
 # How choices are made (log-weights): own area 0, a neighbouring area, any other area.
 AREA_NEIGHBOUR = -2.0
 AREA_FAR = -4.0
-FAVOURITE = 2.0  # a user's favourite cuisine
-SECOND = 1.0  # their second cuisine
+FAVOURITE = 2.5  # a user's favourite cuisine
+SECOND = 1.25  # their second cuisine
 TASTE_NOISE = 0.35
 STATED_FAVOURITE = 0.85  # share of users whose stated favourite is their true one
-POPULARITY_SIGMA = 1.3  # lognormal spread of restaurant popularity (the Zipf-like skew)
+POPULARITY_SIGMA = 1.1  # lognormal spread of restaurant popularity (the Zipf-like skew)
 RATING_EFFECT = 0.8  # log-weight per star of a restaurant's rating
 MOVERS = 0.7  # share of the moving area's users who move
 MOVE_DAYS = 14  # movers move on a day within this many days of the change
