@@ -9,9 +9,10 @@ picks a restaurant with probability proportional to
 
     exp(area affinity + taste for its cuisine + price fit) x popularity x opening buzz
 
-sampled exactly in two steps, vectorised: first the (area, cuisine, price level) cell from
-the user's log-weights times the cell's total open popularity, then a restaurant within
-the cell by its popularity (the same for every user: one cumulative sum per day).
+sampled exactly and vectorised: first the (area, cuisine, price level) cell from the
+user's log-weights times the cell's total open popularity (`_pick_cells`), then a
+restaurant within the cell by its popularity (the same for every user: one cumulative sum
+per day).
 """
 
 from __future__ import annotations
