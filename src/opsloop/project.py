@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop.config import ProjectConfig, StackConfig
-from opsloop.runtime import Paths, Runtime, resolve_stack
+from opsloop.runtime import Paths, Runtime, check_pipeline_task, resolve_stack
 
 if TYPE_CHECKING:
     import os
@@ -592,6 +592,7 @@ class Project:
         management API's write endpoints (approve, reject) accept that bearer token.
         `workers` (default `serve.workers`) > 1 runs that many processes, each building its
         own backends from this project's folder and stack."""
+        check_pipeline_task(self.config)  # before any worker process starts
         cfg = self.config.serve
         n = cfg.workers if workers is None else workers
         host, port = host or cfg.host, cfg.port if port is None else port

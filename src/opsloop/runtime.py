@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from opsloop.config import ProjectConfig, StackConfig
-from opsloop.errors import UserCodeError
+from opsloop.errors import StateError, UserCodeError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,6 +85,24 @@ def _local_path(paths: Paths, location: str | None) -> str | None:
     return str(paths.root / location)
 
 
+# The tasks the pipeline (train, gate, deploy, serve, monitor, predict) runs end to end.
+# A `task: ranking` project has its configuration, data and models (`opsloop.ranking`); the
+# pipeline around them is not there yet, so every acting command refuses it in one line.
+PIPELINE_TASKS = ("binary_classification", "multiclass_classification", "regression")
+
+
+def check_pipeline_task(config: ProjectConfig) -> None:
+    """StateError unless opsloop's pipeline runs the project's task."""
+    if config.task not in PIPELINE_TASKS:
+        raise StateError(
+            f"model {config.model!r} has task: {config.task}, which opsloop cannot yet train, "
+            "serve, monitor or batch-predict",
+            expected=f"task {', '.join(PIPELINE_TASKS)}",
+            fix="fit and evaluate the recommender from Python for now (docs/ranking.md); "
+            "read-only commands such as `opsloop status` work",
+        )
+
+
 @dataclass
 class Runtime:
     config: ProjectConfig
@@ -96,6 +114,9 @@ class Runtime:
     actor: str = "opsloop"
     # where reports and labels go when not `<root>/.opsloop` (a backtest's sandbox)
     home: Path | None = None
+
+    def __post_init__(self) -> None:
+        check_pipeline_task(self.config)  # every acting path builds a Runtime
 
     @property
     def paths(self) -> Paths:

@@ -46,27 +46,48 @@ def init_project(
     rows: int = 12_000,
     seed: int = 7,
     now: datetime | None = None,
+    users: int | None = None,
+    restaurants: int | None = None,
 ) -> Path:
+    """Write a project from `example` into `path`. churn: `rows` events over the
+    `history_days` before `now`; restaurants: `users` users (default 50,000) and
+    `restaurants` restaurants (default 5,000) with their visits over 180 days of 2025."""
     root = Path(path)
     if example not in list_examples():
         raise InvalidInputError(
             f"unknown example {example!r}",
             expected=f"one of {list_examples()}",
-            fix="pass --example churn",
+            fix="pass one of them to --example",
+        )
+    if example != "restaurants" and (users is not None or restaurants is not None):
+        raise InvalidInputError(
+            f"--users and --restaurants size the restaurants example, not {example!r}",
+            fix="leave them out, or pass --example restaurants",
         )
     if (root / "opsloop.yaml").exists() and not force:
         raise StateError(
             f"{root} already holds an opsloop project",
             fix="choose another folder, or pass --force to overwrite it",
         )
-    from opsloop.examples.churn import generate
-
     root.mkdir(parents=True, exist_ok=True)
     template = _EXAMPLES / example / "template"
     for name in ("opsloop.yaml", "model.py"):
         shutil.copyfile(template / name, root / name)
-    (root / "README.md").write_text(_README.format(name=root.resolve().name, example=example))
     (root / ".gitignore").write_text(".opsloop/\n__pycache__/\n")
+    if example == "restaurants":
+        from opsloop.examples.restaurants.scaffold import write_restaurants
+
+        write_restaurants(
+            root,
+            template / "README.md",
+            users=50_000 if users is None else users,
+            restaurants=5_000 if restaurants is None else restaurants,
+            seed=seed,
+        )
+        return root
+    from opsloop.examples.churn import generate
+
+    (root / "README.md").write_text(_README.format(name=root.resolve().name, example=example))
     end = now or datetime.now(UTC)
     history = generate(
         rows, end - timedelta(days=history_days), end, drift=0.0, seed=seed, id_prefix="hist"

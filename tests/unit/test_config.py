@@ -294,3 +294,95 @@ def test_monitor_clock_is_event_time_unless_answered_is_chosen() -> None:
     assert parse_config({**BASE, "monitor": {"clock": "answered"}}).monitor.clock == "answered"
     with pytest.raises(ConfigError, match="clock"):
         parse_config({**BASE, "monitor": {"clock": "wall"}})
+
+
+RANKING = {
+    "model": "recs",
+    "task": "ranking",
+    "id_column": "user",
+    "target": "item",
+    "time_column": "t",
+    "ranking": {"user_column": "user", "item_column": "item"},
+    "gate": {"metric": "ndcg_at_k"},
+    "monitor": {"performance": {"metric": "ndcg_at_k"}},
+}
+
+
+def test_a_ranking_project_and_its_defaults() -> None:
+    cfg = parse_config(RANKING)
+    assert cfg.ranking is not None and cfg.ranking.k == 10
+    assert cfg.ranking.holdout == timedelta(days=7) and cfg.ranking.candidates == 200
+    assert cfg.ranking.rating_column is None and cfg.ranking.exclude_seen
+    rules = [{"metric": "popularity_bias", "margin": 0.01}, {"metric": "coverage"}]
+    cfg = parse_config({**RANKING, "gate": {"metrics": rules}})
+    assert cfg.gate.metrics[0].lower_is_better and not cfg.gate.metrics[1].lower_is_better
+    cfg = parse_config(
+        {
+            **RANKING,
+            "ranking": {**RANKING["ranking"], "rating_column": "stars", "min_rating": 4,
+                        "k": 20, "holdout": "14d", "candidates": 20},
+            "gate": {"metric": "ndcg_at_k", "slices": [{"name": "h", "column": "history"}]},
+        }
+    )  # fmt: skip
+    assert cfg.ranking is not None and cfg.ranking.holdout == timedelta(days=14)
+    assert cfg.model_dump(mode="json")["ranking"]["holdout"] == "2w"
+
+
+def test_the_restaurants_template_is_a_valid_ranking_project() -> None:
+    template = Path(__file__).parents[2] / "src/opsloop/examples/restaurants/template"
+    cfg = load_config(template / "opsloop.yaml")
+    assert cfg.task == "ranking" and cfg.ranking is not None
+    assert cfg.retrain.anchor == "data"  # the history is 2025's: windows end at its last visit
+
+
+def _ranking(**changes: object) -> dict:
+    data = {**RANKING, **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (_ranking(ranking=None), "task: ranking needs a `ranking:` section"),
+        (
+            {**BASE, "ranking": RANKING["ranking"]},
+            "ranking: is only for task: ranking (task is binary_classification)",
+        ),
+        (_ranking(id_column="customer"), "id_column ('customer') must be ranking.user_column"),
+        (_ranking(target="rating"), "target ('rating') must be ranking.item_column ('item')"),
+        (_ranking(gate={"metric": "roc_auc"}), "'roc_auc' is not a ranking metric"),
+        (_ranking(split={"holdout": 0.2}), "split: task: ranking splits by time"),
+        (_ranking(features=["age"]), "features: is not used by task: ranking"),
+        (
+            _ranking(gate={"metric": "ndcg_at_k", "slices": [{"name": "q", "query": "a > 1"}]}),
+            "gate.slices[0]: task: ranking slices users by a column",
+        ),
+        (
+            _ranking(ranking={"user_column": "user", "item_column": "user"}),
+            "user_column and item_column must be two different columns",
+        ),
+        (
+            _ranking(ranking={**RANKING["ranking"], "min_rating": 4}),
+            "min_rating needs rating_column",
+        ),
+        (
+            _ranking(ranking={**RANKING["ranking"], "rating_column": "t"}),
+            "rating_column must differ from time_column",
+        ),
+        (
+            _ranking(ranking={**RANKING["ranking"], "k": 50, "candidates": 20}),
+            "candidates (20) must be at least k (50)",
+        ),
+        (_ranking(ranking={**RANKING["ranking"], "k": 0}), "ranking.k"),
+        (_ranking(ranking={**RANKING["ranking"], "holdout": "0s"}), "holdout must be a positive"),
+        (
+            _ranking(ranking={**RANKING["ranking"], "holdout": "30d"}),
+            "ranking.holdout (30d) must be shorter than retrain.training_window (30d)",
+        ),
+        (_ranking(ranking={**RANKING["ranking"], "users": "u.parquet"}), "ranking.users: unknown"),
+    ],
+)
+def test_bad_ranking_configuration_names_the_field(data: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert fragment in str(info.value)

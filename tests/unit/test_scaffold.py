@@ -37,9 +37,37 @@ def test_refuses_existing_project_unless_forced(tmp_path: Path) -> None:
 
 
 def test_unknown_example(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="one of \\['churn'\\]"):
+    with pytest.raises(InvalidInputError, match="one of \\['churn', 'restaurants'\\]"):
         init_project(tmp_path, example="fraud")
-    assert list_examples() == ["churn"]
+    assert list_examples() == ["churn", "restaurants"]
+    with pytest.raises(InvalidInputError, match="--users and --restaurants size the restaurants"):
+        init_project(tmp_path, example="churn", users=10)
+    assert not (tmp_path / "opsloop.yaml").exists()
+
+
+def test_init_restaurants_writes_a_ranking_project(tmp_path: Path) -> None:
+    root = init_project(tmp_path / "r", example="restaurants", users=600, restaurants=60)
+    for name in (
+        "opsloop.yaml", "model.py", "README.md", ".gitignore", "regression_users.parquet",
+        "data/users.parquet", "data/restaurants.parquet", "data/visits.parquet",
+    ):  # fmt: skip
+        assert (root / name).is_file(), name
+    cfg = load_config(root / "opsloop.yaml")
+    assert cfg.task == "ranking" and cfg.ranking is not None
+    columns = (cfg.id_column, cfg.target, cfg.time_column)
+    assert columns == ("user_id", "restaurant_id", "visited_at")
+    assert (cfg.ranking.k, cfg.ranking.rating_column) == (10, "rating")
+    assert cfg.gate.primary.metric == "ndcg_at_k"
+    assert [s.column for s in cfg.gate.slices] == ["area", "history"]
+    users = pd.read_parquet(root / "data" / "users.parquet")
+    visits = pd.read_parquet(root / "data" / "visits.parquet")
+    assert len(users) == 600 and len(pd.read_parquet(root / "data" / "restaurants.parquet")) == 60
+    golden = pd.read_parquet(root / "regression_users.parquet")
+    assert list(golden.columns) == ["user_id"] and golden["user_id"].is_unique
+    assert golden["user_id"].isin(visits["user_id"]).all() and len(golden) >= 100
+    readme = (root / "README.md").read_text()
+    assert "600 users" in readme and f"{len(visits):,} visits" in readme
+    assert "2025-01-01 to 2025-06-29" in readme and "{" not in readme
 
 
 def test_write_events(tmp_path: Path) -> None:

@@ -183,15 +183,28 @@ def print_json(data: Any) -> None:
 @handle_errors
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
-    example: Annotated[str, typer.Option(help="Example to start from.")] = "churn",
+    example: Annotated[
+        str, typer.Option(help="Example to start from: churn or restaurants.")
+    ] = "churn",
     force: Annotated[bool, typer.Option(help="Overwrite an existing project.")] = False,
+    users: Annotated[
+        int | None,
+        typer.Option(min=1, help="restaurants example: users to generate (default 50000)."),
+    ] = None,
+    restaurants: Annotated[
+        int | None,
+        typer.Option(min=12, help="restaurants example: restaurants to generate (default 5000)."),
+    ] = None,
 ) -> None:
     """Scaffold a project: opsloop.yaml, model.py (load + build) and example data."""
     from opsloop.scaffold import init_project
 
-    root = init_project(path, example=example, force=force)
+    root = init_project(path, example=example, force=force, users=users, restaurants=restaurants)
     out = console()
     out.print(f"[green]Created[/] {root} from the [bold]{example}[/] example.")
+    if example == "restaurants":
+        out.print(f"Next: read [bold]{path}/README.md[/] (the data, and what runs yet).")
+        return
     out.print(
         f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
         "[bold]opsloop status[/]."

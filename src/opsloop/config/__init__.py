@@ -5,7 +5,7 @@
 at the edge (CLI, server) and passed down; core code never reads ``os.environ``.
 
 The models live in one module per section of the file (`base`, `gate`, `deploy`,
-`monitor`, `orchestrate`, `project`); everything is importable from `opsloop.config`,
+`monitor`, `orchestrate`, `ranking`, `project`); everything is importable from `opsloop.config`,
 and a name imports only its own section's module on first use (PEP 562): `opsloop drift`
 needs `DriftConfig`, not the ~40 models of a project's file.
 """
@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         load_config,
         parse_config,
     )
+    from opsloop.config.ranking import HISTORY_SLICE, RankingConfig
 
 # name → the section module that defines it
 _MODULES: dict[str, str] = {
@@ -104,6 +105,7 @@ _MODULES: dict[str, str] = {
     "FeatureQualityConfig": "monitor",
     "FeedbackConfig": "project",
     "GateConfig": "gate",
+    "HISTORY_SLICE": "ranking",
     "InboxConfig": "project",
     "LOWER_IS_BETTER": "base",
     "LabelsTriggerConfig": "orchestrate",
@@ -119,6 +121,7 @@ _MODULES: dict[str, str] = {
     "PredictConfig": "batch",
     "ProjectConfig": "project",
     "QualityConfig": "project",
+    "RankingConfig": "ranking",
     "RETRAIN_TRIGGERS": "orchestrate",
     "RegressionSetConfig": "gate",
     "RetrainConfig": "orchestrate",
@@ -154,6 +157,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CONFIG_FILE",
     "ESTIMATED_METRICS",
+    "HISTORY_SLICE",
     "LOWER_IS_BETTER",
     "RETRAIN_TRIGGERS",
     "TASK_METRICS",
@@ -188,6 +192,7 @@ __all__ = [
     "PredictConfig",
     "ProjectConfig",
     "QualityConfig",
+    "RankingConfig",
     "RegressionSetConfig",
     "RetrainConfig",
     "RetrainOn",

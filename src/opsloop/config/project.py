@@ -8,12 +8,13 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from opsloop.config.base import CONFIG_FILE, TASK_METRICS, ConfigModel, Task
+from opsloop.config.base import CONFIG_FILE, TASK_METRICS, ConfigModel, Task, format_duration
 from opsloop.config.batch import PredictConfig
 from opsloop.config.deploy import DeployConfig, ServeConfig, UIConfig
 from opsloop.config.gate import GateConfig
 from opsloop.config.monitor import MonitorConfig
 from opsloop.config.orchestrate import AgentConfig, NotifyConfig, RetrainConfig
+from opsloop.config.ranking import HISTORY_SLICE, RankingConfig
 from opsloop.errors import ConfigError
 
 
@@ -168,6 +169,7 @@ class ProjectConfig(ConfigModel):
     serve: ServeConfig = ServeConfig()
     ui: UIConfig = UIConfig()
     predict: PredictConfig | None = None
+    ranking: RankingConfig | None = None
     stack: str = "local"
     stacks: dict[str, StackConfig] = Field(default_factory=dict)
 
@@ -192,7 +194,59 @@ class ProjectConfig(ConfigModel):
                 f"stack: {self.stack!r} is not defined; expected 'local' or one of "
                 f"{sorted(self.stacks) or 'the names under stacks:'}"
             )
+        self._ranking_consistent()
         return self
+
+    def _ranking_consistent(self) -> None:
+        """`task: ranking` and the `ranking:` section go together; its columns are the
+        project's: id_column the user, target the item (docs/configuration.md)."""
+        r = self.ranking
+        if r is None:
+            if self.task == "ranking":
+                raise ValueError(
+                    "task: ranking needs a `ranking:` section, e.g. "
+                    "{user_column: user_id, item_column: item_id, k: 10}"
+                )
+            return
+        if self.task != "ranking":
+            raise ValueError(
+                f"ranking: is only for task: ranking (task is {self.task}); "
+                "remove the section or set task: ranking"
+            )
+        if self.id_column != r.user_column:
+            raise ValueError(
+                f"id_column ({self.id_column!r}) must be ranking.user_column "
+                f"({r.user_column!r}): a recommender's lists are logged and judged per user"
+            )
+        if self.target != r.item_column:
+            raise ValueError(
+                f"target ({self.target!r}) must be ranking.item_column ({r.item_column!r}): "
+                "what arrives later for a user is the item they chose"
+            )
+        if r.rating_column == self.time_column:
+            raise ValueError("ranking.rating_column must differ from time_column")
+        if self.features is not None:
+            raise ValueError(
+                "features: is not used by task: ranking (the recommender reads the users "
+                "and items tables load() returns); remove it"
+            )
+        if r.holdout >= self.retrain.training_window:
+            raise ValueError(
+                f"ranking.holdout ({format_duration(r.holdout)}) must be shorter than "
+                f"retrain.training_window ({format_duration(self.retrain.training_window)}): "
+                "the model trains on the window before the holdout"
+            )
+        if "split" in self.model_fields_set:
+            raise ValueError(
+                "split: task: ranking splits by time, not by a share of rows; remove split: "
+                "and set ranking.holdout (the evaluation period, e.g. 7d)"
+            )
+        for i, piece in enumerate(self.gate.slices):
+            if piece.column is None:
+                raise ValueError(
+                    f"gate.slices[{i}]: task: ranking slices users by a column of the users "
+                    f"table or by {HISTORY_SLICE!r} (new / returning), not by a query"
+                )
 
     @property
     def active_stack(self) -> StackConfig:
