@@ -20,11 +20,13 @@ class World:
     item_effect: np.ndarray
 
 
-def world(n: int, rng: np.random.Generator, size: int = 60) -> World:
+def world(n: int, rng: np.random.Generator, size: int = 60, relevant: float = 1.9) -> World:
+    """`n` users, `size` items; an item is relevant to a user above an affinity of
+    `relevant` (gain 2 when 0.6 above it)."""
     item_effect = rng.normal(0, 0.5, size)
     affinity = rng.normal(0, 1, (n, size)) + item_effect
-    truth = affinity > 1.9
-    gains = 1.0 + (affinity > 2.5)
+    truth = affinity > relevant
+    gains = 1.0 + (affinity > relevant + 0.6)
     rows, cols = np.nonzero(truth)
     indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
     relevant = Relevant(np.arange(n), indptr, cols, gains[rows, cols])
@@ -45,7 +47,8 @@ def ranker(
     if noise.ndim == 1:
         noise = noise[:, None]
     score = w.affinity + popular * w.item_effect + noise * rng.normal(0, 1, w.affinity.shape)
-    order = np.argsort(-score, axis=1)[:, :k]
+    best = np.argpartition(-score, k - 1, axis=1)[:, :k]  # the top k, then in order
+    order = np.take_along_axis(best, np.argsort(-np.take_along_axis(score, best, 1), 1), 1)
     n, size = w.affinity.shape
     top = TopK(np.arange(n), order, np.take_along_axis(score, order, 1), np.arange(size))
     return per_user_metrics(top, w.relevant, popularity=w.popularity)

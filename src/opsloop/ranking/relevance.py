@@ -53,7 +53,8 @@ def _column(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
             got=f"columns {list(frame.columns)}",
             fix=f"name the {role} column in the ranking configuration or add it",
         )
-    return frame[column].to_numpy()
+    values: np.ndarray = frame[column].to_numpy()
+    return values
 
 
 def relevant_from_interactions(
