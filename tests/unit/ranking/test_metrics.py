@@ -82,6 +82,10 @@ def test_k_cuts_the_lists_and_is_checked() -> None:
     pu = per_user_metrics(top([[1, 2, 3]]), rel([{3: 1.0}]), k=2)
     assert (pu.hits[0], pu.precision[0], pu.ndcg[0], pu.ap[0]) == (0, 0.0, 0.0, 0.0)
     assert pu.items.shape == (1, 2)
+    # more relevant items than k: recall keeps the whole relevant count, AP caps it at k
+    pu = per_user_metrics(top([[1, 2, 3]]), rel([{1: 1.0, 5: 1.0, 6: 1.0}]), k=2)
+    assert (pu.precision[0], pu.recall[0], pu.ap[0]) == pytest.approx((1 / 2, 1 / 3, 1 / 2))
+    assert pu.ndcg[0] == pytest.approx(1 / (1 + 1 / L2_3))
     with pytest.raises(ValueError, match=r"k must be in \[1, 3\]"):
         per_user_metrics(top([[1, 2, 3]]), rel([{3: 1.0}]), k=4)
 
