@@ -21,8 +21,9 @@ rendering and the stored evidence are unchanged:
    new vs returning users when a cold-start mask is given): the one-sided p-value of
    "regressed by more than the slice's margin", Holm-corrected across slices.
 3. **regression set** — users whose recommendations must not collapse
-   (`gate.ranking_regression`: list not shorter, NDCG@k within a tolerance of the
-   champion's, optionally a minimum overlap with the champion's list).
+   (`gate.ranking_regression`: per user, a list not shorter than the champion's and
+   optionally a minimum overlap with it; as a group, NDCG@k not significantly worse by more
+   than a tolerance).
 
 The first model (no champion) is judged on floors and on its lists not being empty for the
 regression set's users.
@@ -38,7 +39,7 @@ import numpy as np
 from opsloop.errors import DataValidationError
 from opsloop.gate.evaluate import GateReport, judge_slices, rule_row, slice_masks
 from opsloop.gate.ranking_regression import RegressionUsers, evaluate_ranking_regression
-from opsloop.gate.stats import Comparison, WeightedMetric, paired_bootstrap
+from opsloop.gate.ranking_stats import compare_ranking
 from opsloop.ranking.metrics import PerUser, metric_value
 
 if TYPE_CHECKING:
@@ -68,76 +69,6 @@ class UserSlice:
 
 
 # ---- one metric ------------------------------------------------------------------------
-def user_mean(values: np.ndarray) -> WeightedMetric:
-    """Weights over users (k, n) → the k weighted means over the users with a value."""
-    has = ~np.isnan(values)
-    filled, counted = np.where(has, values, 0.0), has.astype(float)
-
-    def fn(w: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out: np.ndarray = (w @ filled) / (w @ counted)
-        return out
-
-    return fn
-
-
-def point_comparison(
-    metric: str, challenger: float, champion: float, *, sign: float, n: int, confidence: float
-) -> Comparison:
-    """A comparison without sampling error: the interval is the observed difference."""
-    diff = sign * (challenger - champion)
-    return Comparison(
-        metric,
-        "point",
-        challenger,
-        champion,
-        diff,
-        diff,
-        diff,
-        confidence,
-        n,
-        lambda thr: 0.0 if diff > thr else 1.0,
-        lambda thr: 0.0 if diff < thr else 1.0,
-        {"unit": "catalogue"},
-    )
-
-
-def compare_ranking(
-    rule: MetricRule,
-    a: PerUser,
-    k: PerUser,
-    *,
-    cold_start: np.ndarray | None,
-    confidence: float,
-    resamples: int,
-    seed: int,
-) -> Comparison:
-    """Challenger ``a`` vs champion ``k`` on the same users; ValueError when not computable."""
-    sign = -1.0 if rule.lower_is_better else 1.0
-    if rule.metric == "coverage":
-        ca, ck = metric_value("coverage", a), metric_value("coverage", k)
-        if ca is None or ck is None:
-            raise ValueError("coverage needs a non-empty catalogue")
-        return point_comparison("coverage", ca, ck, sign=sign, n=len(a), confidence=confidence)
-    va, vk = a.values(rule.metric, cold_start), k.values(rule.metric, cold_start)
-    used = ~np.isnan(va) | ~np.isnan(vk)
-    n = int(used.sum())
-    if n == 0:
-        raise ValueError(f"no user has a value of {rule.metric} (e.g. no relevant items)")
-    comp = paired_bootstrap(
-        rule.metric,
-        user_mean(va[used]),
-        user_mean(vk[used]),
-        n,
-        sign=sign,
-        confidence=confidence,
-        resamples=resamples,
-        seed=seed,
-    )
-    comp.detail["unit"] = "user"
-    return comp
-
-
 def evaluate_ranking_rule(
     rule: MetricRule,
     a: PerUser,
@@ -161,7 +92,7 @@ def evaluate_ranking_rule(
         return rule_row(rule, None, value, confidence=confidence)
     try:
         comp = compare_ranking(
-            rule,
+            rule.metric,
             a,
             k,
             cold_start=cold_start,
@@ -250,7 +181,7 @@ def evaluate_ranking_slices(
             continue
         try:
             comp = compare_ranking(
-                rule,
+                rule.metric,
                 sub_a,
                 k.subset(mask),
                 cold_start=cold,
@@ -341,7 +272,7 @@ def run_ranking_gate(
     passed &= ok
     regression_row = None
     if regression is not None:
-        regression_row, reason, ok = evaluate_ranking_regression(regression, a, k)
+        regression_row, reason, ok = evaluate_ranking_regression(regression, a, k, **options)
         reasons.append(reason)
         passed &= ok
     evaluated = int((a.n_relevant > 0).sum())
