@@ -26,7 +26,7 @@ from opsloop.gate.ranking_regression import (
     overlap_counts,
 )
 from opsloop.gate.ranking_stats import user_mean
-from opsloop.gate.report import to_markdown
+from opsloop.gate.report import to_html, to_markdown
 from opsloop.ranking.data import PAD
 from opsloop.ranking.metrics import PerUser, metric_value
 from ranking_sim import World, ranker, world
@@ -214,6 +214,8 @@ def test_the_whole_gate_reports_like_the_tabular_gate() -> None:
     text = to_markdown(report)
     assert "Gate PASSED: restaurants version 2 vs champion version 1" in text
     assert "| cold_start_ndcg_at_k |" in text and "| user=new |" in text
+    page = to_html(report)
+    assert "cold_start_ndcg_at_k" in page and "user=returning" in page and "point" in page
     assert report.holdout_rows == int((a.n_relevant > 0).sum()) and not report.warnings
 
 
