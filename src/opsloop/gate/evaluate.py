@@ -159,6 +159,32 @@ def evaluate_rule(
     seed: int,
 ) -> dict[str, Any]:
     """The verdict on one rule, as a JSON-ready row of the report."""
+    if k is None:
+        value = point_value(rule, task, y, a)
+        if value is None:
+            raise DataValidationError(
+                f"the gate metric {rule.metric!r} could not be computed on the holdout",
+                fix="check the holdout has every class and the model gives scores, or "
+                "choose another gate metric",
+            )
+        return rule_row(rule, None, value, confidence=confidence)
+    try:
+        comp = compare(rule, task, y, a, k, confidence=confidence, resamples=resamples, seed=seed)
+    except ValueError as exc:
+        raise DataValidationError(
+            f"the gate metric {rule.metric!r} could not be compared on the holdout: {exc}",
+            fix="check the holdout has every class and both models give scores, or "
+            "choose another gate metric",
+        ) from None
+    return rule_row(rule, comp, comp.challenger, confidence=confidence)
+
+
+def rule_row(
+    rule: MetricRule, comp: Comparison | None, value: float, *, confidence: float
+) -> dict[str, Any]:
+    """The report row of one rule: its comparison with the champion decided by the policy
+    (the CI's lower bound above −δ or +δ), and the floor on ``value`` (the challenger's
+    point value; without a champion, ``comp`` is None and the floor alone decides)."""
     row: dict[str, Any] = {
         "metric": rule.metric,
         "policy": rule.policy,
@@ -168,14 +194,7 @@ def evaluate_rule(
     }
     reasons: list[str] = []
     passed = True
-    if k is None:
-        value = point_value(rule, task, y, a)
-        if value is None:
-            raise DataValidationError(
-                f"the gate metric {rule.metric!r} could not be computed on the holdout",
-                fix="check the holdout has every class and the model gives scores, or "
-                "choose another gate metric",
-            )
+    if comp is None:
         row.update(
             challenger=value,
             champion=None,
@@ -187,17 +206,6 @@ def evaluate_rule(
         )
         reasons.append("no champion yet: judged on the floor alone")
     else:
-        try:
-            comp = compare(
-                rule, task, y, a, k, confidence=confidence, resamples=resamples, seed=seed
-            )
-        except ValueError as exc:
-            raise DataValidationError(
-                f"the gate metric {rule.metric!r} could not be compared on the holdout: {exc}",
-                fix="check the holdout has every class and both models give scores, or "
-                "choose another gate metric",
-            ) from None
-        value = comp.challenger
         threshold = rule.margin if rule.policy == "superiority" else -rule.margin
         ok = comp.ci_low > threshold
         row.update(comp.to_dict())
@@ -266,8 +274,6 @@ def slice_masks(spec: SliceConfig, frame: pd.DataFrame) -> list[tuple[str, np.nd
 def evaluate_slices(
     cfg: ProjectConfig, frame: pd.DataFrame, y: np.ndarray, a: Scored, k: Scored | None
 ) -> tuple[list[dict[str, Any]], list[str], bool]:
-    from opsloop.gate.stats import holm
-
     gate = cfg.gate
     rule = gate.primary
     alpha = (1 - gate.confidence) / 2
@@ -316,6 +322,18 @@ def evaluate_slices(
                 p_regression=comp.p_below(-margin),
             )
             tested.append(len(rows) - 1)
+    reasons, ok = judge_slices(rows, tested, rule.metric, alpha, has_champion=k is not None)
+    return rows, reasons, ok
+
+
+def judge_slices(
+    rows: list[dict[str, Any]], tested: list[int], metric: str, alpha: float, *, has_champion: bool
+) -> tuple[list[str], bool]:
+    """Holm-correct the slices' one-sided p-values of "regressed" (``rows[i]["p_regression"]``
+    for i in ``tested``), mark the rows regressed below ``alpha``; (reasons, no slice
+    regressed)."""
+    from opsloop.gate.stats import holm
+
     adjusted = holm([rows[i]["p_regression"] for i in tested])
     reasons: list[str] = []
     for i, p in zip(tested, adjusted, strict=True):
@@ -324,16 +342,16 @@ def evaluate_slices(
             rows[i]["status"] = "regressed"
             r = rows[i]
             reasons.append(
-                f"slice {r['slice']}: {rule.metric} {r['challenger']:.4f} vs "
+                f"slice {r['slice']}: {metric} {r['challenger']:.4f} vs "
                 f"{r['champion']:.4f} ({r['improvement']:+.4f}) regressed beyond "
                 f"-{r['margin']} (Holm p={p:.3g} < {alpha:g})"
             )
     ok = not reasons
-    if rows and k is None:
+    if rows and not has_champion:
         reasons.append(f"slices: {len(rows)} reported, none tested (no champion yet)")
     elif rows and ok:
         reasons.append(f"no slice regressed ({len(tested)} tested, Holm-corrected at {alpha:g})")
-    return rows, reasons, ok
+    return reasons, ok
 
 
 # ---- regression set --------------------------------------------------------------------

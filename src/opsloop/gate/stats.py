@@ -225,6 +225,18 @@ def mcnemar(
 
 
 # ---- paired bootstrap --------------------------------------------------------------------
+def resample_weights(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``size`` bootstrap resamples of n rows as (size, n) float weights: how often each row
+    was drawn in n uniform draws with replacement — Multinomial(n, 1/n) counts, drawn as
+    integers and counted (several times faster than `Generator.multinomial`, which draws
+    one binomial per row: ~0.8 s against ~0.17 s for 133 resamples of 30,000 rows here)."""
+    draws = rng.integers(0, n, (size, n))
+    draws += (np.arange(size) * n)[:, None]
+    counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
+    weights: np.ndarray = counts.astype(float)
+    return weights
+
+
 def paired_bootstrap(
     metric: str,
     challenger: WeightedMetric,
@@ -254,7 +266,7 @@ def paired_bootstrap(
     done = 0
     while done < resamples:
         size = min(chunk, resamples - done)
-        w = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
+        w = resample_weights(rng, n, size)
         diffs[done : done + size] = sign * (challenger(w) - champion(w))
         done += size
     diffs = diffs[np.isfinite(diffs)]

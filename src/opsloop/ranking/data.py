@@ -74,6 +74,21 @@ class TopK:
         out[~valid] = None
         return out
 
+    def reindex(self, catalogue: np.ndarray) -> tuple[TopK, int]:
+        """The same lists as positions into another ``catalogue`` (e.g. the evaluation's),
+        and how many recommended items it lacks: those become `PAD` at their rank (the slot
+        stays wasted; the list is not moved up)."""
+        import pandas as pd
+
+        index = pd.Index(np.asarray(catalogue))
+        if not index.is_unique:
+            raise ValueError("the catalogue to reindex to holds repeated ids")
+        moved = np.append(index.get_indexer(self.catalogue), PAD)  # PAD maps to PAD
+        items = moved[self.items]
+        lost = int(((items == PAD) & (self.items != PAD)).sum())
+        scores = np.where(items == PAD, np.nan, self.scores)
+        return TopK(self.users, items.astype(np.int64), scores, np.asarray(catalogue)), lost
+
 
 @dataclass(frozen=True)
 class Relevant:

@@ -144,3 +144,17 @@ def test_bootstrap_is_seeded_and_lower_is_better_flips_the_sign() -> None:
 def test_holm_matches_the_textbook_example() -> None:
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert holm([]) == []
+
+
+def test_resample_weights_are_multinomial_counts() -> None:
+    from opsloop.gate.stats import resample_weights
+
+    w = resample_weights(np.random.default_rng(1), 40, 20_000)
+    assert w.shape == (20_000, 40) and (w.sum(axis=1) == 40).all()
+    # Multinomial(n, 1/n): each count has mean 1 and variance 1 − 1/n, counts of two rows
+    # covary by −1/n
+    assert w.mean() == pytest.approx(1.0, abs=0.01)
+    assert w.var(axis=0).mean() == pytest.approx(1 - 1 / 40, rel=0.03)
+    assert np.cov(w[:, 0], w[:, 1])[0, 1] == pytest.approx(-1 / 40, abs=0.01)
+    same = resample_weights(np.random.default_rng(1), 40, 20_000)
+    assert (same == w).all()
