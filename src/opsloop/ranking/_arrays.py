@@ -16,7 +16,7 @@ def rank_in_groups(groups: np.ndarray) -> np.ndarray:
     starts[1:] = groups[1:] != groups[:-1]
     first = np.flatnonzero(starts)
     run = np.cumsum(starts) - 1
-    return np.arange(n, dtype=np.int64) - first[run]
+    return np.asarray(np.arange(n, dtype=np.int64) - first[run], dtype=np.int64)
 
 
 def top_per_group(

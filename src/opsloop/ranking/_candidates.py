@@ -101,6 +101,10 @@ def generate(ctx: Context, settings: Settings, positions: np.ndarray) -> Candida
     if ctx.n_categories:
         rows, cats = _pairs_of(ctx.user_top_categories, row_of)
         parts.append((*_expand(rows, ctx.category_top, cats), CATEGORY))
+        area_of = ctx.user_area[positions][rows]
+        local = (area_of >= 0) & (ctx.local_top.shape[1] > 0)
+        cells = area_of[local] * ctx.n_categories + cats[local]
+        parts.append((*_expand(rows[local], ctx.local_top, cells), CATEGORY))
     area = ctx.user_area[positions]
     parts.append(
         (*_tile(ctx.area_new, np.where(area >= 0, area, ctx.n_areas), settings.n_new), NEW)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from opsloop.ranking._arrays import rank_in_groups, top_per_group
 from opsloop.ranking._history import History, age_days
-from opsloop.ranking._popular import popularity, segment_codes, top_items
+from opsloop.ranking._popular import MAX_SEGMENT_CELLS, popularity, segment_codes, top_items
 from opsloop.ranking.data import PAD, RankingData
 
 
@@ -26,6 +26,7 @@ class Settings:
     n_area: int
     n_global: int
     n_category: int
+    n_local: int
     n_covisit: int
     n_new: int
     n_history: int
@@ -75,6 +76,7 @@ class Context:
     # candidate lists
     segment_top: np.ndarray  # (n_segments + 1, max(n_area, n_global)); last row global
     category_top: np.ndarray  # (n_categories, n_category)
+    local_top: np.ndarray  # (n_areas * n_categories, n_local): per item area and category
     area_new: np.ndarray  # (n_areas + 1, n_new): newest available items per item area
     user_top_categories: tuple[np.ndarray, np.ndarray]  # (users, categories), 2 per user
     recent_pairs: tuple[np.ndarray, np.ndarray]  # (users, items): last distinct items
@@ -199,6 +201,13 @@ def build_context(data: RankingData, history: History, settings: Settings) -> Co
         has = (item_category >= 0) & available
         cat_scores[item_category[has], np.flatnonzero(has)] = seg_scores[n_segments, has]
         cat_top = top_or_pad(cat_scores, settings.n_category)
+    local_top = np.zeros((n_areas * n_categories, 0), dtype=np.int64)
+    if n_categories and n_areas and n_areas * n_categories * n_items <= MAX_SEGMENT_CELLS:
+        local_scores = np.full((n_areas * n_categories, n_items), -np.inf)
+        has = (item_category >= 0) & (item_area >= 0) & available
+        cell = item_area[has] * n_categories + item_category[has]
+        local_scores[cell, np.flatnonzero(has)] = seg_scores[n_segments, has]
+        local_top = top_or_pad(local_scores, settings.n_local)
     new_scores = np.full((n_areas + 1, n_items), -np.inf)
     fresh = available & (item_age < settings.new_days)
     new_scores[n_areas, fresh] = -item_age[fresh]
@@ -257,6 +266,7 @@ def build_context(data: RankingData, history: History, settings: Settings) -> Co
         n_areas=n_areas,
         segment_top=top_or_pad(seg_scores, max(settings.n_area, settings.n_global)),
         category_top=cat_top,
+        local_top=local_top,
         area_new=top_or_pad(new_scores, settings.n_new),
         user_top_categories=(top_cat_user, top_cat),
         recent_pairs=_last_distinct(history, settings.covisit_recent),

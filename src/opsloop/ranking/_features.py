@@ -102,7 +102,7 @@ def features(ctx: Context, positions: np.ndarray, cand: Candidates) -> np.ndarra
 
 def n_features(ctx: Context) -> int:
     numeric = ctx.item_values.shape[1]
-    return len(BASE) + 2 * numeric + ctx.user_values.shape[1]
+    return len(BASE) + 2 * int(numeric) + int(ctx.user_values.shape[1])
 
 
 class _Columns:

@@ -48,7 +48,7 @@ def popularity(
         rows[:n_segments] = np.bincount(cells, minlength=n_segments * n_items).reshape(
             n_segments, n_items
         )
-    return rows + tiebreak
+    return np.asarray(rows + tiebreak, dtype=np.float64)
 
 
 def top_items(scores: np.ndarray, n: int) -> np.ndarray:

@@ -8,10 +8,10 @@ from typing import Self
 import numpy as np
 
 from opsloop.errors import ConfigError, StateError
-from opsloop.ranking._arrays import contains, top_k
+from opsloop.ranking._arrays import contains
 from opsloop.ranking._history import encode, require_columns
 from opsloop.ranking._popular import popularity, segment_codes, top_items
-from opsloop.ranking.data import RankingData, TopK
+from opsloop.ranking.data import PAD, RankingData, TopK
 
 
 class PopularityRecommender:
@@ -75,18 +75,19 @@ class PopularityRecommender:
             per_user = np.bincount(seen // max(n_items, 1), minlength=history.n_users)
             asked = per_user[position[position >= 0]]
             extra = min(int(asked.max(initial=0)), self.max_seen)
-        head = top_items(scores, k + extra)  # (rows, L)
-        width = head.shape[1]
-        cand_items = head[row].ravel()
-        cand_rows = np.repeat(np.arange(len(users)), width)
-        cand_scores = np.take_along_axis(scores, head, axis=1)[row].ravel()
+        head = top_items(scores, k + extra)  # (rows, L), best first
+        head_scores = np.take_along_axis(scores, head, axis=1)
+        candidates, candidate_scores = head[row], head_scores[row]  # (users, L)
+        keep = np.ones(candidates.shape, dtype=bool)
         if exclude_seen:
-            owner = np.repeat(position, width)
-            unseen = ~((owner >= 0) & contains(seen, owner * n_items + cand_items))
-            cand_rows, cand_items, cand_scores = (
-                cand_rows[unseen],
-                cand_items[unseen],
-                cand_scores[unseen],
-            )
-        items, top_scores = top_k(cand_rows, cand_items, cand_scores, len(users), k)
+            owner = np.broadcast_to(position[:, None], candidates.shape)
+            keep = ~((owner >= 0) & contains(seen, owner * n_items + candidates))
+        # each user's first k unseen items, in the ranking's order (no sort needed)
+        place = np.cumsum(keep, axis=1) - 1
+        take = keep & (place < k)
+        r, c = np.nonzero(take)
+        items = np.full((len(users), k), PAD, dtype=np.int64)
+        top_scores = np.full((len(users), k), np.nan)
+        items[r, place[r, c]] = candidates[r, c]
+        top_scores[r, place[r, c]] = candidate_scores[r, c]
         return TopK(users=users, items=items, scores=top_scores, catalogue=history.catalogue)

@@ -87,6 +87,7 @@ class TwoStageRecommender:
         n_area: int = 50,
         n_global: int = 20,
         n_category: int = 30,
+        n_local: int = 20,
         n_covisit: int = 50,
         n_new: int = 20,
         n_history: int = 20,
@@ -94,9 +95,10 @@ class TwoStageRecommender:
         covisit_neighbours: int = 30,
         negatives: int = 20,
         max_train_users: int = 20_000,
-        max_iter: int = 150,
+        max_iter: int = 100,
         learning_rate: float = 0.1,
-        max_leaf_nodes: int = 31,
+        max_leaf_nodes: int = 15,
+        early_stopping: bool = False,
         chunk_users: int = 10_000,
         n_threads: int | None = None,
         seed: int = 0,
@@ -112,6 +114,7 @@ class TwoStageRecommender:
         self.n_area = n_area
         self.n_global = n_global
         self.n_category = n_category
+        self.n_local = n_local
         self.n_covisit = n_covisit
         self.n_new = n_new
         self.n_history = n_history
@@ -122,6 +125,7 @@ class TwoStageRecommender:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
+        self.early_stopping = early_stopping
         self.chunk_users = chunk_users
         self.n_threads = n_threads
         self.seed = seed
@@ -141,6 +145,7 @@ class TwoStageRecommender:
             n_area=self.n_area,
             n_global=self.n_global,
             n_category=self.n_category,
+            n_local=self.n_local,
             n_covisit=self.n_covisit,
             n_new=self.n_new,
             n_history=self.n_history,
@@ -189,6 +194,9 @@ class TwoStageRecommender:
             y_parts.append(y[keep])
             g_parts.append(positions[picked.row])
         x, y = np.concatenate(x_parts), np.concatenate(y_parts)
+        # a feature the data cannot have (e.g. area match without an items area column) is
+        # all NaN: scikit-learn cannot bin it, and a constant is as uninformative
+        x[:, np.isnan(x).all(axis=0)] = 0.0
         wanted = int(contains(users, labels // history.n_items).sum())
         self.settings_ = settings
         self.feature_names_ = feature_names(settings)
@@ -211,7 +219,9 @@ class TwoStageRecommender:
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
-            early_stopping=False,
+            early_stopping=self.early_stopping,
+            validation_fraction=0.1,
+            n_iter_no_change=10,
             random_state=self.seed,
         )
         with self._threads():
@@ -228,7 +238,10 @@ class TwoStageRecommender:
             return nullcontext()
         from threadpoolctl import threadpool_limits
 
-        return threadpool_limits(limits=self.n_threads, user_api="openmp")
+        limits: AbstractContextManager[object] = threadpool_limits(
+            limits=self.n_threads, user_api="openmp"
+        )
+        return limits
 
     def _sample(self, row: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """All positives of users with one, and up to ``negatives`` random negatives each."""
