@@ -41,7 +41,7 @@ class LambdaMARTRecommender(TwoStageRecommender):
             learning_rate=self.learning_rate,
             num_leaves=self.max_leaf_nodes,
             random_state=self.seed,
-            n_jobs=2,
+            n_jobs=self.n_threads or 0,
             verbose=-1,
         )
         return model.fit(x, y.astype(int), group=sizes)
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2_000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--wheel")
+    parser.add_argument("--threads", type=int, default=1, help="both rankers' threads")
     args = parser.parse_args()
     from ranking_fixtures import START, synthetic_world
 
@@ -84,6 +85,7 @@ def main() -> None:
         "area_column": "area",
         "category_column": "cuisine",
         "item_date_column": "opening_date",
+        "n_threads": args.threads,
     }
     compare(
         f"synthetic {args.users}x{args.items}",
@@ -104,7 +106,7 @@ def main() -> None:
             data,
             cutoff,
             horizon,
-            {"area_column": "occupation", "category_column": "genre"},
+            {"area_column": "occupation", "category_column": "genre", "n_threads": args.threads},
             args.seeds,
             min_rating=4.0,
         )
