@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opsloop.errors import StateError
+from opsloop.errors import InvalidInputError, StateError
 from opsloop.ranking.data import PAD, RankingData, TopK
 from opsloop.ranking.evaluate import evaluate
 from opsloop.ranking.models import PopularityRecommender, Recommender, TwoStageRecommender
@@ -207,3 +207,11 @@ def test_recommend_before_fit_is_refused(train: RankingData) -> None:
     for model in (PopularityRecommender(), TwoStageRecommender()):
         with pytest.raises(StateError, match="not fitted"):
             model.recommend(train, np.array([1]), 10)
+
+
+def test_a_missing_column_is_named_before_any_work(train: RankingData) -> None:
+    with pytest.raises(InvalidInputError, match=r"items table lacks column\(s\) \['style'\]"):
+        restaurant_two_stage(category_column="style").fit(train)
+    with pytest.raises(InvalidInputError, match=r"as date-times"):
+        numeric = train.interactions.assign(visited_at=0.0)
+        restaurant_two_stage().fit(replace(train, interactions=numeric))
