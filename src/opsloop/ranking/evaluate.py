@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opsloop.ranking._metrics import per_user
+from opsloop.ranking.metrics import per_user_metrics
 from opsloop.ranking.split import TimeSplit, time_split
 
 if TYPE_CHECKING:
@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RankingEvaluation:
-    """Means over the evaluation users (``cold_start_ndcg``: over those without history
-    before the cut-off; None when there are none), with the per-user values for paired
-    comparisons (rows aligned with ``split.relevant.users``)."""
+    """Means over the evaluation users with a relevant item (``cold_start_ndcg``: over
+    those without history before the cut-off; None when there are none), with the per-user
+    values for paired comparisons (rows aligned with ``split.relevant.users``; NaN for a
+    user left without a relevant item, as `opsloop.ranking.metrics` defines them)."""
 
     k: int
     users: int
@@ -59,14 +60,16 @@ def evaluate(
             f"the recommender ranked over {len(top.catalogue)} items, the split's catalogue "
             f"has {len(split.catalogue)}: rank over the items table in its row order"
         )
-    ndcg, recall = per_user(top, split.relevant)
-    cold = split.cold_start
+    measured = per_user_metrics(top, split.relevant, k=k)
+    ndcg, recall = measured.ndcg, measured.recall
+    valid = ~np.isnan(ndcg)
+    cold = split.cold_start & valid
     return RankingEvaluation(
         k=k,
-        users=len(ndcg),
+        users=int(valid.sum()),
         cold_start_users=int(cold.sum()),
-        ndcg=float(ndcg.mean()) if len(ndcg) else 0.0,
-        recall=float(recall.mean()) if len(recall) else 0.0,
+        ndcg=float(ndcg[valid].mean()) if valid.any() else 0.0,
+        recall=float(recall[valid].mean()) if valid.any() else 0.0,
         cold_start_ndcg=float(ndcg[cold].mean()) if cold.any() else None,
         fit_seconds=fitted - started,
         recommend_seconds=done - fitted,

@@ -5,11 +5,16 @@ import pandas as pd
 from sklearn.metrics import ndcg_score
 
 from opsloop.ranking._arrays import rank_in_groups, top_k
-from opsloop.ranking._metrics import per_user
 from opsloop.ranking.data import PAD, Relevant, TopK
 from opsloop.ranking.evaluate import evaluate
+from opsloop.ranking.metrics import per_user_metrics
 from opsloop.ranking.models import PopularityRecommender
 from ranking_fixtures import START, synthetic_world
+
+
+def per_user(top: TopK, relevant: Relevant) -> tuple[np.ndarray, np.ndarray]:
+    measured = per_user_metrics(top, relevant)
+    return measured.ndcg, measured.recall
 
 
 def relevant_from_dense(truth: np.ndarray) -> Relevant:
