@@ -42,9 +42,8 @@ def approx_bytes(item: pd.DataFrame | LoggedRequest) -> int:
     """Memory an item of the log queue holds, roughly (an upper bound for short strings):
     array buffers plus a Python string per object value and per prediction id."""
     if isinstance(item, pd.DataFrame):
-        return int(item.memory_usage(index=False).sum()) + _STR_BYTES * len(item) * sum(
-            dtype.kind == "O" for dtype in item.dtypes
-        )
+        strings = sum(1 for dtype in item.dtypes if dtype.kind == "O")
+        return int(item.memory_usage(index=False).sum()) + _STR_BYTES * len(item) * strings
     rows = item.rows
     arrays = [item.prediction, item.score, rows.event_us, rows.matrix]
     if rows.columns is not None:
