@@ -30,6 +30,9 @@ Besides throughput and latency: start-up time (process start → ready: opsloop'
 fills its model cache, later starts read it), the resident memory of each serving process
 after the load (the process tree's largest member, which holds the model, and the tree's
 total), opsloop's inference path and its longest garbage-collection pause from `/metrics`.
+`--memory-trace` also samples each serving process's RSS, anonymous memory and peak after
+every cell and after an idle pause at the end, and prints where its RSS is
+(benchmarks/procmem.py), so the growth per cell is visible.
 
 Nothing is installed; only stdlib is imported in the load-generator process. No request
 leaves the loopback interface, and every loop is bounded in time and count.
@@ -58,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from machine import machine  # benchmarks/machine.py, beside this script
+from procmem import by_kind, rollup  # benchmarks/procmem.py
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +70,7 @@ N_FEATURES = 20
 FEATURES = [f"f{i:02d}" for i in range(N_FEATURES)]
 CHURN_ROWS = 12_000
 MAX_REQUESTS_PER_CELL = 200_000  # a hard bound besides the duration
+IDLE_AFTER_LOAD = 5.0  # --memory-trace: seconds between the load's end and the last sample
 
 # ---- the load generator (stdlib only; runs in its own process) ---------------------------
 
@@ -488,22 +493,48 @@ def _status_kib(pid: int, key: str) -> int:
     return 0
 
 
-def memory_mib(pid: int) -> dict[str, float]:
-    """RSS of the process tree under `pid`: its largest member (the serving process, which
-    holds the model; `mlflow models serve` runs it as a child) and the tree's total."""
+def _tree(pid: int) -> list[int]:
     tree, todo = [], [pid]
     while todo and len(tree) < 64:
         p = todo.pop()
         tree.append(p)
         todo += _children(p)
+    return tree
+
+
+def serving_pid(pid: int) -> int:
+    """The member of the process tree under `pid` that holds the model: the largest
+    (`mlflow models serve` runs uvicorn as a child)."""
+    tree = _tree(pid)
     rss = {p: _status_kib(p, "VmRSS") for p in tree}
-    largest = max(rss, key=lambda p: rss[p])
+    return max(rss, key=lambda p: rss[p])
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """Memory of the process tree under `pid`: its serving process (RSS, PSS, anonymous,
+    peak RSS) and the tree's total RSS and PSS."""
+    tree = _tree(pid)
+    rolled = {p: rollup(p) for p in tree}
+    largest = max(rolled, key=lambda p: rolled[p].rss)
     return {
-        "rss_mib": rss[largest] / 1024,
-        "peak_rss_mib": _status_kib(largest, "VmHWM") / 1024,
-        "tree_rss_mib": sum(rss.values()) / 1024,
+        **rolled[largest].mib(),
+        "tree_rss_mib": sum(r.rss for r in rolled.values()) / 1024,
+        "tree_pss_mib": sum(r.pss for r in rolled.values()) / 1024,
         "processes": len(tree),
     }
+
+
+def memory_line(label: str, memory: dict[str, dict[str, float]]) -> str:
+    """One `--memory-trace` line: each server's serving process after `label`."""
+    parts = [
+        f"{name} {m['rss_mib']:.0f} (anon {m['anon_mib']:.0f}, peak {m['peak_rss_mib']:.0f})"
+        for name, m in memory.items()
+    ]
+    return f"  memory after {label}: RSS MiB " + ", ".join(parts) + f"; load {_load():.1f}"
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
 
 
 def scrape(port: int) -> dict[str, Any]:
@@ -552,6 +583,12 @@ def main() -> None:
         "--startup-runs", type=int, default=3, help="start-up timings per server (median)"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    parser.add_argument(
+        "--memory-trace",
+        action="store_true",
+        help="sample each serving process's memory after every cell, after an idle pause "
+        "at the end, and print where it is (benchmarks/procmem.py)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
@@ -729,6 +766,15 @@ def main() -> None:
             flush=True,
         )
 
+        trace: list[dict[str, Any]] = []
+
+        def sample(label: str) -> None:
+            if args.memory_trace:
+                memory = {name: memory_mib(proc.pid) for name, proc in procs.items()}
+                trace.append({"after": label, "load": _load(), "memory_mib": memory})
+                print(memory_line(label, memory), flush=True)
+
+        sample("ready")
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in range(rounds):
             for s in scenarios:
@@ -742,13 +788,25 @@ def main() -> None:
                         f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}",
                         flush=True,
                     )
+                    sample(f"round {r + 1} {s.label} {t.label}")
         after = {name: scrape(ports[name]) for name in folders}
         memory = {name: memory_mib(proc.pid) for name, proc in procs.items()}
+        if args.memory_trace:
+            time.sleep(IDLE_AFTER_LOAD)  # past a log flush: what stays is held, not in flight
+            sample(f"{IDLE_AFTER_LOAD:.0f} s idle")
+            for name, proc in procs.items():
+                pid = serving_pid(proc.pid)
+                print(f"where {name}'s serving process (pid {pid}) holds its RSS:")
+                for kind, kib in by_kind(pid).items():
+                    if kib >= 1024:
+                        print(f"  {kib / 1024:8.1f} MiB  {kind}")
         args.rounds_done = rounds
         report(scenarios, targets, results, capacity, args, version)
         extras = report_extras(startup, memory, before, after, registered_path)
         if args.json:
             data = json.loads(args.json.read_text())
+            if args.memory_trace:
+                extras["memory_trace"] = trace
             args.json.write_text(json.dumps({**data, "model": args.model, **extras}, indent=2))
     finally:
         for proc in procs.values():
@@ -779,8 +837,9 @@ def report_extras(
     for name, m in memory.items():
         print(
             f"memory after the load, {name}: serving process RSS {m['rss_mib']:.0f} MiB "
-            f"(peak {m['peak_rss_mib']:.0f} MiB), {m['processes']:.0f} processes "
-            f"{m['tree_rss_mib']:.0f} MiB"
+            f"(anonymous {m['anon_mib']:.0f}, PSS {m['pss_mib']:.0f}, peak "
+            f"{m['peak_rss_mib']:.0f}); {m['processes']:.0f} processes: RSS "
+            f"{m['tree_rss_mib']:.0f} MiB, PSS {m['tree_pss_mib']:.0f} MiB"
         )
     for name, found in after.items():
         print(

@@ -9,6 +9,9 @@ from pydantic import Field, field_validator
 
 from opsloop.config.base import ConfigModel, Duration
 
+LOG_FLUSH_BYTES = 8 * 1024 * 1024
+"""`serve.log_flush_bytes`: the prediction log's queue is flushed early past this size."""
+
 
 class AnalysisConfig(ConfigModel):
     """What a rollout step must show before it advances; a breach rolls back at once."""
@@ -166,6 +169,13 @@ class ServeConfig(ConfigModel):
     reload_interval: Duration = timedelta(seconds=2)
     log_flush_interval: Duration = timedelta(seconds=2)
     log_max_queue: int = Field(default=100_000, ge=1)
+    log_flush_bytes: int = Field(
+        default=LOG_FLUSH_BYTES,
+        ge=64 * 1024,
+        description="Queued prediction-log rows holding about this many bytes are written at "
+        "once instead of at the next log_flush_interval: bounds a server's memory under heavy "
+        "traffic (docs/benchmarks.md, serving memory).",
+    )
     log_durability: Literal["batch", "request"] = Field(
         default="batch",
         description="batch: answered predictions are written every log_flush_interval (a "

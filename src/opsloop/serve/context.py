@@ -67,6 +67,7 @@ def serve_context(
         name,
         flush_interval=cfg.log_flush_interval.total_seconds(),
         max_queue_rows=cfg.log_max_queue,
+        flush_bytes=cfg.log_flush_bytes,
         durability=cfg.log_durability,
     )
     cache = ModelCache(

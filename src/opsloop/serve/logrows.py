@@ -32,6 +32,34 @@ class LoggedRequest:
         return self.rows.n
 
 
+# What an item costs while it waits for a flush, roughly: a NumPy array's header, a short
+# Python string (a categorical value or a 32-character hex id) and its list/array slot.
+_ARRAY_BYTES = 112
+_STR_BYTES = 90
+
+
+def approx_bytes(item: pd.DataFrame | LoggedRequest) -> int:
+    """Memory an item of the log queue holds, roughly (an upper bound for short strings):
+    array buffers plus a Python string per object value and per prediction id."""
+    if isinstance(item, pd.DataFrame):
+        strings = sum(1 for dtype in item.dtypes if dtype.kind == "O")
+        return int(item.memory_usage(index=False).sum()) + _STR_BYTES * len(item) * strings
+    rows = item.rows
+    arrays = [item.prediction, item.score, rows.event_us, rows.matrix]
+    if rows.columns is not None:
+        arrays += list(rows.columns.values())
+    total = _STR_BYTES * len(item.prediction_ids)
+    for values in arrays:
+        if values is None:
+            continue
+        total += _ARRAY_BYTES
+        if isinstance(values, np.ndarray):
+            total += values.nbytes + (_STR_BYTES * values.size if values.dtype == object else 0)
+        else:  # a list or pandas Series of values
+            total += _STR_BYTES * len(values)
+    return total
+
+
 def _same_shape(a: LoggedRequest, b: LoggedRequest) -> bool:
     return (
         a.model_version == b.model_version

@@ -7,6 +7,13 @@ once per flush interval). Serving never blocks on logging; a full queue means th
 cannot keep up and is visible in /metrics. On `close()` (server shutdown, SIGTERM) the
 queue is flushed completely before the process exits.
 
+Rows are flushed every `flush_interval`, or at once when the queued rows hold about
+`flush_bytes` (`serve.log_flush_bytes`, 8 MiB; `logrows.approx_bytes`): under heavy traffic
+the queue, and the frame and Parquet file a flush builds from it, stay that size instead of
+growing with the request rate (one 2-second flush of 100-row churn requests at 330 req/s
+took a server ~110 MiB above its working set, 8 MiB flushes ~30–50 MiB: docs/benchmarks.md,
+"Serving memory"). After each flush the freed memory is handed back to the OS.
+
 Each flush writes one file per (date, hour) partition, to a temporary name first and then
 renamed, so readers never see a partial file (`opsloop.batch.write_log`, shared with batch
 scoring).
@@ -39,6 +46,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -47,11 +55,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from opsloop.batch.logfile import write_log
+from opsloop.config.deploy import LOG_FLUSH_BYTES
 from opsloop.data.predlog import journal_dir, quarantine_dir
 from opsloop.serve import faults
 from opsloop.serve.logjournal import Journal, Segment, decode, encode, read_segment
 from opsloop.serve.logquarantine import quarantine
-from opsloop.serve.logrows import LoggedRequest, _frames, requests_frame
+from opsloop.serve.logrows import LoggedRequest, _frames, approx_bytes, requests_frame
 
 __all__ = ["Durability", "LoggedRequest", "PredictionLogWriter", "requests_frame"]
 
@@ -68,12 +77,14 @@ class PredictionLogWriter:
         *,
         flush_interval: float = 2.0,
         max_queue_rows: int = 100_000,
+        flush_bytes: int = LOG_FLUSH_BYTES,
         durability: Durability = "batch",
     ) -> None:
         self.root = Path(root)
         self.model = model
         self.flush_interval = flush_interval
         self.max_queue_rows = max_queue_rows
+        self.flush_bytes = flush_bytes
         self.durability = durability
         self.journal = Journal(journal_dir(self.root, model)) if durability == "request" else None
         self.dropped_rows = 0
@@ -83,6 +94,7 @@ class PredictionLogWriter:
         self.degraded: str | None = None  # one line: why the log cannot be written now
         self._pending: list[pd.DataFrame | LoggedRequest] = []
         self._pending_rows = 0
+        self._pending_bytes = 0  # approx_bytes of what is queued (flush early past flush_bytes)
         self._unreleased: list[Segment] = []  # journal segments whose rows are not written
         self._replay_due = True
         self._lock = threading.Lock()
@@ -98,6 +110,11 @@ class PredictionLogWriter:
     def queued_rows(self) -> int:
         return self._pending_rows
 
+    @property
+    def queued_bytes(self) -> int:
+        """The memory the queued rows hold, roughly (`logrows.approx_bytes`)."""
+        return self._pending_bytes
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="opsloop-predlog", daemon=True)
@@ -108,7 +125,7 @@ class PredictionLogWriter:
 
         With `durability="request"` a `LoggedRequest` is first appended to the journal and
         fsync'd; an OSError from that write propagates (the request is not answered)."""
-        rows = len(frame)
+        rows, size = len(frame), approx_bytes(frame)
         line = (
             encode(frame) if self.journal is not None and isinstance(frame, LoggedRequest) else None
         )
@@ -133,6 +150,9 @@ class PredictionLogWriter:
                     raise
             self._pending.append(frame)
             self._pending_rows += rows
+            self._pending_bytes += size
+            if self._pending_bytes >= self.flush_bytes:
+                self._wake.set()  # under pressure: flush now, not at the next interval
         return True
 
     def _run(self) -> None:
@@ -155,7 +175,7 @@ class PredictionLogWriter:
                 self._replay()
             with self._lock:
                 frames, self._pending = self._pending, []
-                rows = self._pending_rows
+                rows, size = self._pending_rows, self._pending_bytes
                 sealed = [] if self.journal is None else self.journal.rotate()
             self._unreleased.extend(sealed)
             quarantined = self.quarantined_rows
@@ -164,14 +184,17 @@ class PredictionLogWriter:
                     self._write_items(frames)
             except OSError as exc:
                 left = sum(len(f) for f in frames)  # those written alone were taken out
+                left_bytes = sum(approx_bytes(f) for f in frames)
                 with self._lock:  # put the rest back so nothing answered is lost
                     self._pending = frames + self._pending
                     self._pending_rows -= rows - left
+                    self._pending_bytes -= size - left_bytes
                     self.written_rows += rows - left - (self.quarantined_rows - quarantined)
                 self._storage_fault(exc, "write")
                 raise
             with self._lock:
                 self._pending_rows -= rows
+                self._pending_bytes -= size
                 self.written_rows += rows - (self.quarantined_rows - quarantined)
             Journal.release(self._unreleased)
             self._unreleased = []
@@ -290,14 +313,20 @@ class _OneLine:
 
 
 def _release_freed_memory() -> None:
-    """Hand the heap pages freed by a flush back to the OS (glibc's `malloc_trim`).
+    """Hand the memory freed by a flush back to the OS: Arrow's pool (mimalloc by default
+    in pyarrow's wheels) and glibc's heap (`malloc_trim`).
 
-    A flush builds a DataFrame and a Parquet file out of seconds of requests and frees them;
-    glibc keeps the freed pages, so a server's RSS ratchets up with the largest flush it
-    has seen (churn example, one short load of every cell: 313 -> 303 MiB after it).
-    ~0.1 ms per call measured here, in the writer's thread (ctypes releases the GIL).
-    Elsewhere than glibc it does nothing."""
+    A flush builds a DataFrame, Arrow tables and a Parquet file out of seconds of requests
+    and frees them; both allocators keep the freed pages, so a server's RSS ratchets up
+    with the largest flush it has seen. Measured here on one flush of 66,000 churn rows
+    (two seconds of 100-row requests at 330 req/s): mimalloc kept ~47 MiB after it until
+    `release_unused` (~0.4–14 ms); `malloc_trim` ~0.1 ms (churn example, one short load of
+    every cell: 313 -> 303 MiB). Both run in the writer's thread. Elsewhere than glibc the
+    trim does nothing."""
     global _trim
+    arrow = sys.modules.get("pyarrow")  # imported by the flush that wrote Parquet
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
     if _trim is None:
         import ctypes
         import ctypes.util

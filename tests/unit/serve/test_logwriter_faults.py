@@ -18,6 +18,7 @@ import pytest
 
 from opsloop.data.predlog import log_health
 from opsloop.serve import PredictionLogWriter, faults
+from opsloop.serve.logrows import approx_bytes
 from opsloop.serve.logwriter import LoggedRequest
 from opsloop.serve.rows import ModelInput
 from serve_fixtures import FEATURES
@@ -78,13 +79,14 @@ def test_a_storage_fault_degrades_keeps_rows_and_recovers(
         with pytest.raises(OSError):
             writer.flush()
     assert writer.degraded is not None and writer.queued_rows == 3 and logged(root).empty
+    assert writer.queued_bytes == 3 * approx_bytes(request("a0"))  # kept, for the bound too
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is None  # one line, not one per flush
     assert "\n" not in errors[0].getMessage()
     fault.unlink()
     writer.submit(request("b"))
     writer.flush()
-    assert writer.degraded is None and writer.queued_rows == 0
+    assert writer.degraded is None and writer.queued_rows == 0 and writer.queued_bytes == 0
     assert sorted(logged(root)["prediction_id"]) == ["a0", "a1", "a2", "b"]
 
 
