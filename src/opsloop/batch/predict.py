@@ -7,9 +7,9 @@ memory, into a run folder and the prediction log, recorded in the ops store.
    feature contract (`contract.py`) before a row is read: every bad column at once, nothing
    written.
 3. DuckDB streams it as Arrow record batches (`fetch_record_batch`, one scan thread); each
-   is scored (`scoring.py`: the compiled path when verified) and written to the run folder
-   and the prediction log (`sinks.py`), both hidden until the end: memory stays flat in
-   rows.
+   is scored on a worker thread (`workers.py`, one per core; `scoring.py`: the compiled
+   path when verified) and written, in input order, to the run folder and the prediction
+   log (`sinks.py`), both hidden until the end: memory stays flat in rows.
 4. At the end the run is recorded (`batch_runs` + a `batch_predicted` event: rows,
    version, input fingerprint, output, seconds, rows/s, and the renames still to do) — the
    run's commit point — then the run folder and the log files are renamed into place and,
@@ -43,6 +43,7 @@ from opsloop.batch.recover import finish_recorded
 from opsloop.batch.score import BATCH_ROUTE
 from opsloop.batch.scoring import ArrowScorer, Scored, plain, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder, apply_renames, discard_hidden
+from opsloop.batch.workers import plan_for, scored_in_order
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.faults import crash_point
@@ -341,6 +342,8 @@ def _score_duckdb(
     seen: list[Source],
 ) -> Scored:
     """Stream `data` through DuckDB in Arrow batches, scored in this process."""
+    from threadpoolctl import threadpool_limits
+
     from opsloop.monitor.datasets import describe_source, source
 
     con = _connect()
@@ -360,11 +363,13 @@ def _score_duckdb(
             label=found.label,
         )
         tags = rt.registry.get_version(rt.model, chosen).tags
+        with threadpool_limits(limits=1, user_api="openmp"):  # 12 probe rows: no OpenMP team
+            scorer = scorer_for(model, tags)
         job = _Job(
             rt,
             run_id,
             chosen,
-            scorer_for(model, tags),
+            scorer,
             RunFolder(out_root, run_id),
             LogSink(Path(rt_log_root(rt)), rt.model),
         )
@@ -379,17 +384,15 @@ def _score_duckdb(
         # a RecordBatchReader (DuckDB 2's name for `fetch_record_batch`): streamed, not fetched
         reader = con.sql(f"SELECT {select} FROM {found.sql}").to_arrow_reader(batch_rows)
         done = 0
-        # one batch at a time: reading the next batch and writing the last one in threads
-        # while the trees run was measured slower here (docs/benchmarks.md: every core is
-        # the trees' already, and a preempted OpenMP thread stalls the whole tree)
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            pred, score = job.scorer.predict(batch)
-            job.write(batch, pred, score, rt.now())
-            done += batch.num_rows
-            if on_rows is not None:
-                on_rows(done, total)
+        # scored on worker threads (one OpenMP thread each), read and written here, in
+        # order (workers.py; docs/benchmarks.md)
+        batches = (b for b in reader if b.num_rows)
+        with contextlib.closing(scored_in_order(batches, job.scorer.predict, plan_for())) as it:
+            for batch, (pred, score) in it:
+                job.write(batch, pred, score, rt.now())
+                done += batch.num_rows
+                if on_rows is not None:
+                    on_rows(done, total)
         renames = job.folder.close() + job.log.close()
     except BaseException:
         if job is not None:
