@@ -370,7 +370,7 @@ def _score_duckdb(
             run_id,
             chosen,
             scorer,
-            RunFolder(out_root, run_id),
+            RunFolder(out_root, run_id, unique=(cfg.id_column, cfg.time_column, "score")),
             LogSink(Path(rt_log_root(rt)), rt.model),
         )
         total = _parquet_rows(found)
