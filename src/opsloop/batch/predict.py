@@ -47,6 +47,7 @@ from opsloop.batch.workers import plan_for, scored_in_order
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.faults import crash_point
+from opsloop.inference import PATH_TAG
 from opsloop.store.records import BatchPublication, BatchRun, NewBatchRun, NewEvent
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 
     from opsloop.config import StackConfig
     from opsloop.monitor.datasets import DataInput, Source
+    from opsloop.registry.base import LoadedModel
     from opsloop.runtime import Runtime
 
 Engine = Literal["duckdb", "spark"]
@@ -352,7 +354,7 @@ def _score_duckdb(
         found = source(data, "input", con)
         seen.append(found)
         columns = describe_source(con, found, "input")
-        model = rt.registry.load(rt.model, chosen)
+        model = _load(rt, chosen)
         cfg = rt.config
         check_input(
             columns,
@@ -362,7 +364,12 @@ def _score_duckdb(
             version=chosen,
             label=found.label,
         )
-        tags = rt.registry.get_version(rt.model, chosen).tags
+        verdict = model.registered_inference  # the registration's, from the ops store
+        tags = (
+            {PATH_TAG: verdict.path}
+            if verdict is not None
+            else rt.registry.get_version(rt.model, chosen).tags
+        )
         with threadpool_limits(limits=1, user_api="openmp"):  # 12 probe rows: no OpenMP team
             scorer = scorer_for(model, tags)
         job = _Job(
@@ -402,6 +409,15 @@ def _score_duckdb(
     finally:
         con.close()
     return Scored(done, job.folder.final, job.folder.files, job.log.rows, job.scorer, renames)
+
+
+def _load(rt: Runtime, version: str) -> LoadedModel:
+    """The version from the project's model cache (a server's or an earlier batch
+    prediction's copy: no MLflow), else from the registry with its artifact checked against
+    the ops store's digest, then cached (`modelcache.py`)."""
+    from opsloop.modelcache import project_cache
+
+    return project_cache(rt).load(version)
 
 
 def _stack(rt: Runtime) -> StackConfig:
