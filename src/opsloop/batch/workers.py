@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -54,7 +54,7 @@ def _limit_openmp(threads: int) -> None:
 
 def scored_in_order(
     batches: Iterable[B], score: Callable[[B], R], plan: Plan
-) -> Iterator[tuple[B, R]]:
+) -> Generator[tuple[B, R], None, None]:
     """(batch, `score(batch)`) for each batch, in input order; `plan.workers` batches
     scored at once on worker threads (one worker: in the calling thread). An error in
     `score` is raised here, for its batch; closing the iterator early waits for the batches
