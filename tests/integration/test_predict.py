@@ -122,13 +122,13 @@ def test_a_bad_input_is_one_error_and_writes_nothing(churn: Path, tmp_path: Path
 
 
 def test_a_cached_version_scores_without_mlflow(churn: Path, tmp_path: Path) -> None:
-    """The first batch prediction of a version loads it through MLflow and caches it
-    (modelcache.py); the next process unpickles the cached copy without importing MLflow,
+    """The first batch prediction of the deployed version loads it through MLflow and caches
+    it (modelcache.py); the next process unpickles the cached copy without importing MLflow,
     and answers the same."""
     script = (
         "import json, sys\n"
         "from opsloop.project import Project\n"
-        "r = Project(sys.argv[1]).predict(sys.argv[2], sys.argv[3], version='1')\n"
+        "r = Project(sys.argv[1]).predict(sys.argv[2], sys.argv[3])\n"
         "print(json.dumps([r.inference, str(r.output), 'mlflow' in sys.modules]))\n"
     )
     src = str(Path(__file__).resolve().parents[2] / "src")
