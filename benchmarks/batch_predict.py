@@ -10,10 +10,11 @@ file per size in row groups of 128k rows.
 Each contender runs as its own process, alternating, `--runs` times per size:
 
 - **opsloop**: `python -m opsloop predict churn -i input.parquet -o out --json`, the user's
-  command whole — start-up, the version from the ops store and MLflow, the contract check,
-  DuckDB streaming the file in Arrow record batches of 65,536 rows, the compiled path
-  (verified at load), the output Parquet and the prediction log, the run recorded. Time:
-  the process's wall time, measured by the parent.
+  command whole — start-up, the version from the ops store and the model cache (MLflow on
+  the first run only, which caches it: as a nightly job after its first night), the
+  contract check, DuckDB streaming the file in Arrow record batches of 65,536 rows scored on
+  worker threads by the compiled path (verified at load), the output Parquet and the
+  prediction log, the run recorded. Time: the process's wall time, measured by the parent.
 - **raw**: a script that loads the same version (`Project.registry.load`), then iterates
   `pyarrow.parquet.ParquetFile.iter_batches(65,536)` and calls the pipeline's own
   `predict_proba` on each batch's `to_pandas()`, writing nothing. Time: the loop only

@@ -6,7 +6,7 @@ holds the same digest. `load_verified` hands the ops store's digest to the regis
 checks the downloaded files against it and its tag before unpickling. A mismatch raises
 `ArtifactIntegrityError` and writes an `artifact_rejected` event; the caller (a server's
 reloader, the gate) keeps what it had. The server's local cache of loaded versions
-(`serve/modelcache.py`) reports its own mismatches through `reject`.
+(`modelcache.py`) reports its own mismatches through `reject`.
 """
 
 from __future__ import annotations

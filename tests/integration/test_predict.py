@@ -5,6 +5,10 @@ DuckDB engine (drift, labels, performance), and the CLI on the churn example wit
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -115,3 +119,32 @@ def test_a_bad_input_is_one_error_and_writes_nothing(churn: Path, tmp_path: Path
     assert not (tmp_path / "o").exists()
     code, text = run("predict", "-p", str(churn), "-o", str(tmp_path / "o"))
     assert code == 1 and "no `predict:` section" in text
+
+
+def test_a_cached_version_scores_without_mlflow(churn: Path, tmp_path: Path) -> None:
+    """The first batch prediction of the deployed version loads it through MLflow and caches
+    it (modelcache.py); the next process unpickles the cached copy without importing MLflow,
+    and answers the same."""
+    script = (
+        "import json, sys\n"
+        "from opsloop.project import Project\n"
+        "r = Project(sys.argv[1]).predict(sys.argv[2], sys.argv[3])\n"
+        "print(json.dumps([r.inference, str(r.output), 'mlflow' in sys.modules]))\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    shutil.rmtree(churn / ".opsloop" / "cache", ignore_errors=True)
+    found = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(churn), str(churn / "score.parquet"), str(tmp_path)],
+            env=env, capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        found.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    (path1, out1, mlflow1), (path2, out2, mlflow2) = found
+    assert (path1, mlflow1) == ("compiled", True)  # a miss: loaded through the registry
+    assert (path2, mlflow2) == ("compiled", False)  # a hit: the verdict from the ops store
+    first, second = (pd.read_parquet(o).sort_values("customer_id") for o in (out1, out2))
+    assert len(first) == 3000
+    assert first["score"].tolist() == second["score"].tolist()

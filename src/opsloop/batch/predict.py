@@ -7,9 +7,9 @@ memory, into a run folder and the prediction log, recorded in the ops store.
    feature contract (`contract.py`) before a row is read: every bad column at once, nothing
    written.
 3. DuckDB streams it as Arrow record batches (`fetch_record_batch`, one scan thread); each
-   is scored (`scoring.py`: the compiled path when verified) and written to the run folder
-   and the prediction log (`sinks.py`), both hidden until the end: memory stays flat in
-   rows.
+   is scored on a worker thread (`workers.py`, one per core; `scoring.py`: the compiled
+   path when verified) and written, in input order, to the run folder and the prediction
+   log (`sinks.py`), both hidden until the end: memory stays flat in rows.
 4. At the end the run is recorded (`batch_runs` + a `batch_predicted` event: rows,
    version, input fingerprint, output, seconds, rows/s, and the renames still to do) — the
    run's commit point — then the run folder and the log files are renamed into place and,
@@ -47,9 +47,11 @@ from opsloop.batch.runrecord import copy_table, record_failed, record_succeeded
 from opsloop.batch.score import BATCH_ROUTE
 from opsloop.batch.scoring import ArrowScorer, Scored, plain, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder, apply_renames, discard_hidden
+from opsloop.batch.workers import plan_for, scored_in_order
 from opsloop.core.aliases import CHAMPION
 from opsloop.errors import InvalidInputError, NotFoundError
 from opsloop.faults import crash_point
+from opsloop.inference import PATH_TAG
 from opsloop.store.records import BatchPublication, BatchRun
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     from opsloop.config import StackConfig
     from opsloop.config.batch import OutputTable
     from opsloop.monitor.datasets import DataInput, Source
+    from opsloop.registry.base import LoadedModel
     from opsloop.runtime import Runtime
 
 Engine = Literal["duckdb", "spark"]
@@ -306,6 +309,8 @@ def _score_duckdb(
     seen: list[Source],
 ) -> Scored:
     """Stream `data` through DuckDB in Arrow batches, scored in this process."""
+    from threadpoolctl import threadpool_limits
+
     from opsloop.monitor.datasets import describe_source, source
 
     con = _connect()
@@ -314,7 +319,7 @@ def _score_duckdb(
         found = source(data, "input", con)
         seen.append(found)
         columns = describe_source(con, found, "input")
-        model = rt.registry.load(rt.model, chosen)
+        model = _load(rt, chosen)
         cfg = rt.config
         check_input(
             columns,
@@ -324,13 +329,20 @@ def _score_duckdb(
             version=chosen,
             label=found.label,
         )
-        tags = rt.registry.get_version(rt.model, chosen).tags
+        verdict = model.registered_inference  # the registration's, from the ops store
+        tags = (
+            {PATH_TAG: verdict.path}
+            if verdict is not None
+            else rt.registry.get_version(rt.model, chosen).tags
+        )
+        with threadpool_limits(limits=1, user_api="openmp"):  # 12 probe rows: no OpenMP team
+            scorer = scorer_for(model, tags)
         job = _Job(
             rt,
             run_id,
             chosen,
-            scorer_for(model, tags),
-            RunFolder(out_root, run_id),
+            scorer,
+            RunFolder(out_root, run_id, unique=(cfg.id_column, cfg.time_column, "score")),
             LogSink(Path(rt_log_root(rt)), rt.model),
         )
         total = _parquet_rows(found)
@@ -344,17 +356,15 @@ def _score_duckdb(
         # a RecordBatchReader (DuckDB 2's name for `fetch_record_batch`): streamed, not fetched
         reader = con.sql(f"SELECT {select} FROM {found.sql}").to_arrow_reader(batch_rows)
         done = 0
-        # one batch at a time: reading the next batch and writing the last one in threads
-        # while the trees run was measured slower here (docs/benchmarks.md: every core is
-        # the trees' already, and a preempted OpenMP thread stalls the whole tree)
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            pred, score = job.scorer.predict(batch)
-            job.write(batch, pred, score, rt.now())
-            done += batch.num_rows
-            if on_rows is not None:
-                on_rows(done, total)
+        # scored on worker threads (one OpenMP thread each), read and written here, in
+        # order (workers.py; docs/benchmarks.md)
+        batches = (b for b in reader if b.num_rows)
+        with contextlib.closing(scored_in_order(batches, job.scorer.predict, plan_for())) as it:
+            for batch, (pred, score) in it:
+                job.write(batch, pred, score, rt.now())
+                done += batch.num_rows
+                if on_rows is not None:
+                    on_rows(done, total)
         renames = job.folder.close() + job.log.close()
     except BaseException:
         if job is not None:
@@ -364,6 +374,15 @@ def _score_duckdb(
     finally:
         con.close()
     return Scored(done, job.folder.final, job.folder.files, job.log.rows, job.scorer, renames)
+
+
+def _load(rt: Runtime, version: str) -> LoadedModel:
+    """The version from the project's model cache (a server's or an earlier batch
+    prediction's copy: no MLflow), else from the registry with its artifact checked against
+    the ops store's digest, then cached (`modelcache.py`)."""
+    from opsloop.modelcache import project_cache
+
+    return project_cache(rt).load(version)
 
 
 def _stack(rt: Runtime) -> StackConfig:

@@ -2,7 +2,7 @@
 
 Opening the MLflow registry imports MLflow (~1–2 s and ~80 MiB resident here) and checks
 its database. A server that finds its version in the local model cache
-(serve/modelcache.py), `opsloop status` and the rollout controller never need it; the first
+(modelcache.py), `opsloop status` and the rollout controller never need it; the first
 call that does opens it, once. `find_alias_version` — the server's periodic alias check —
 reads the registry's database directly when it can (`peek`, registry/aliaspeek.py), so a
 server whose alias agrees with its deployment never imports MLflow at all.

@@ -52,11 +52,10 @@ def serve_context(
     multiprocess_metrics: bool = False,
 ) -> ServeContext:
     """A server over `rt`'s backends, with a log writer and the `serve`/`deploy` settings."""
-    from opsloop.artifacts import load_verified
     from opsloop.deploy.reconcile import reconcile_champion
+    from opsloop.modelcache import project_cache
     from opsloop.runtime import resolve_stack
     from opsloop.serve.logwriter import PredictionLogWriter
-    from opsloop.serve.modelcache import ModelCache
 
     prediction_log = resolve_stack(rt.config, rt.paths).prediction_log
     assert prediction_log is not None
@@ -70,14 +69,8 @@ def serve_context(
         flush_bytes=cfg.log_flush_bytes,
         durability=cfg.log_durability,
     )
-    cache = ModelCache(
-        rt.paths.home / "cache" / "models",
-        name,
-        rt.store,
-        # MLflow opened on a cache miss; its artifact checked against the ops store's digest
-        lambda version, reg: load_verified(rt.registry, rt.store, name, version, registration=reg),
-        key_file=rt.paths.home / "cache.key",
-    )
+    # MLflow opened on a cache miss; its artifact checked against the ops store's digest
+    cache = project_cache(rt)
     return ServeContext(
         model_name=name,
         store=rt.store,

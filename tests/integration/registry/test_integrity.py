@@ -139,7 +139,7 @@ def test_a_server_keeps_serving_the_old_version_when_the_new_artifact_was_replac
     whose `model.pkl` was replaced by a crafted pickle runs none of it, and the replica
     keeps answering with the version it had."""
     from opsloop.artifacts import Registration
-    from opsloop.serve.modelcache import ModelCache
+    from opsloop.modelcache import ModelCache
     from opsloop.serve.state import ModelHolder
 
     store = OpsStore("sqlite://")

@@ -146,7 +146,8 @@ def test_a_failure_mid_run_removes_what_was_written(trained, tmp_path, monkeypat
     monkeypatch.setattr(scoring.ArrowScorer, "predict", flaky)
     with pytest.raises(KeyboardInterrupt):
         p.predict(str(folder), tmp_path / "out", batch_rows=100)
-    assert calls["n"] == 3
+    # the run stops there: the batches already handed to the other workers, not all nine
+    assert 3 <= calls["n"] < 9
     assert list((tmp_path / "out").iterdir()) == []
     assert not _visible(p.paths.predictions)
     assert not list(p.paths.predictions.rglob("*.tmp"))

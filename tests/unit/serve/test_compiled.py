@@ -304,7 +304,7 @@ def test_hot_swap_honours_each_versions_registration_verdict(tmp_path: Path) -> 
     """Through the server's model cache and the ops store's `registered` events: version 2
     could be compiled but was registered plain, so it is served plain; /metrics and the
     status view's replicas say which path each version took."""
-    from opsloop.serve.modelcache import ModelCache
+    from opsloop.modelcache import ModelCache
 
     x, binary, _, _ = data()
     est = make_pipeline(preprocess("onehot", "impute"), LogisticRegression(max_iter=500))

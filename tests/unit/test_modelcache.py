@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from opsloop.artifacts import Registration
+from opsloop.modelcache import ModelCache
 from opsloop.registry.base import LoadedModel
 from opsloop.registry.lazy import LazyRegistry
 from opsloop.registry.memory import MemoryRegistry
-from opsloop.serve.modelcache import ModelCache
 from opsloop.store import OpsStore
 from serve_fixtures import fitted
 

@@ -1,4 +1,5 @@
-"""A server's local copy of the versions it has loaded, so that a restart needs no MLflow.
+"""A local copy of the versions a server or a batch prediction has loaded, so that the next
+start needs no MLflow.
 
 Loading a version through MLflow costs an `import mlflow` (~1–2 s here), a registry lookup,
 an artifact copy and the unpickling; `opsloop serve` on the churn example took 4–7 s to
@@ -44,6 +45,7 @@ from opsloop.errors import ArtifactIntegrityError
 from opsloop.registry.base import LoadedModel
 
 if TYPE_CHECKING:
+    from opsloop.runtime import Runtime
     from opsloop.store.ports import EventLog
 
 log = logging.getLogger("opsloop.serve")
@@ -168,6 +170,22 @@ class ModelCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def project_cache(rt: Runtime) -> ModelCache:
+    """The project's cache (`.opsloop/cache/models`, key `.opsloop/cache.key`); a miss is
+    loaded through the registry (MLflow opened then), its artifact checked against the ops
+    store's digest."""
+    from opsloop.artifacts import load_verified
+
+    name = rt.model
+    return ModelCache(
+        rt.paths.home / "cache" / "models",
+        name,
+        rt.store,
+        lambda version, reg: load_verified(rt.registry, rt.store, name, version, registration=reg),
+        key_file=rt.paths.home / "cache.key",
+    )
 
 
 def _key(key_file: Path, *, create: bool) -> bytes:
