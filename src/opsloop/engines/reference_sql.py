@@ -134,14 +134,20 @@ def _finite_keys(fp: FeatureProfile, rows: Sequence[tuple[Any, ...]]) -> np.ndar
     assert fp.layout is not None
     top = clamp_key(fp.layout)
     per: dict[int, list[float]] = {}
-    for _, code, inf, n, lo, hi, *_ in rows:
-        if code is None or code != code or inf:
+    for row in rows:
+        code = row[1]
+        if code is None or code != code or row[2]:
             continue
-        key = int(max(-top, min(top, code)))
+        key = top if code > top else -top if code < -top else int(code)
         got = per.get(key)
-        per[key] = (
-            [key, n, lo, hi] if got is None else [key, got[1] + n, min(got[2], lo), max(got[3], hi)]
-        )
+        if got is None:
+            per[key] = [key, row[3], row[4], row[5]]
+            continue
+        got[1] += row[3]
+        if row[4] < got[2]:  # min(), max(): the first of equals stays
+            got[2] = row[4]
+        if row[5] > got[3]:
+            got[3] = row[5]
     return np.asarray([per[k] for k in sorted(per)], dtype=float).reshape(-1, 4)
 
 
