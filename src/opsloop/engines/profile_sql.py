@@ -169,23 +169,29 @@ def _category_branch(
     source: str,
     ts: str | None = None,
     sql_type: str = "VARCHAR",
+    by_value: bool = False,
 ) -> str:
     values = _category_list(fp)
     missing = "-CAST(v IS NULL AS INTEGER)"  # −1 for null, 0 for a value not in the list
     ts_col, newest = _newest(ts)
+    scan = f"(SELECT {', '.join([*keys, f'{as_text(col, sql_type)} AS v'])}{ts_col} FROM {source})"
+    # what the aggregates below read besides the code: v (type errors), ts (newest), w
+    carried = (["v"] if fp.kind == "boolean" else []) + (["ts"] if ts is not None else [])
+    rows, bad = "count(*)", "count_if({})"
+    if by_value and not keys and ts is None:  # count the values, then code the counts
+        scan = f"(SELECT v, count(*) AS w FROM {scan} GROUP BY v)"
+        carried.append("w")
+        rows, bad = "CAST(sum(w) AS BIGINT)", "CAST(sum(CASE WHEN {} THEN w ELSE 0 END) AS BIGINT)"
     typed = "0"
     if fp.kind == "boolean":  # a boolean's other values are type errors
         booleans = ", ".join(quote(b) for b in sorted(BOOLEAN_VALUES))
-        typed = f"count_if(v NOT IN ({booleans}))"
+        typed = bad.format(f"v NOT IN ({booleans})")
     head = (
         f"SELECT {', '.join([*keys, ''])}{i} AS f, CAST(code AS DOUBLE) AS code, "
-        "false AS inf, count(*) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, "
+        f"false AS inf, {rows} AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, "
         f"NULL::DOUBLE AS s, NULL::DOUBLE AS ss, {typed} AS te, {newest} FROM "
     )
     tail = f" GROUP BY {', '.join([*keys, 'code'])}"
-    scan = f"(SELECT {', '.join([*keys, f'{as_text(col, sql_type)} AS v'])}{ts_col} FROM {source})"
-    # what the aggregates above read besides the code: v (type errors), ts (newest)
-    carried = (["v"] if fp.kind == "boolean" else []) + (["ts"] if ts is not None else [])
     if not values:
         cols = ", ".join([*keys, f"{missing} AS code", *carried])
         return f"{head}(SELECT {cols} FROM {scan}){tail}"
@@ -307,11 +313,15 @@ def profile_branches(
     *,
     time: str = TS,
     first: int = 0,
+    by_value: bool = False,
 ) -> tuple[list[str], list[str]]:
     """(the reference's features the relation has, one `UNION ALL` branch per feature):
     rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index plus
     `first` (so that other branches can share the statement); `newest` is the maximum of
-    the column `time` (the window's clock)."""
+    the column `time` (the window's clock). `by_value`: a categorical feature's values are
+    counted first and their counts coded (~0.4× the CPU of coding every row, but a hash
+    of the distinct values: for `opsloop drift`, whose reference holds one anyway; without
+    `keys` and `time` only)."""
     names = [k for k in reference.features if k in columns]
     ts = ident(time) if time in columns else None  # read by the first branch only
     branches = [
@@ -320,7 +330,14 @@ def profile_branches(
         )
         if fp.kind == "numeric"
         else _category_branch(
-            first + i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n]
+            first + i,
+            fp,
+            ident(n),
+            list(keys),
+            source,
+            ts if i == 0 else None,
+            columns[n],
+            by_value,
         )
         for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)
     ]

@@ -460,8 +460,10 @@ def _profiles(
     _not_empty(layout.profile, ref_src, "reference")
     names, branches = sketch_branches(layout, ref_src.sql, ref_cols)
     first = len(branches)
+    # the current's categorical values counted first: cheaper, and its memory grows with
+    # the distinct values as the reference's own value counts already do
     cur_names, cur_branches = profile_branches(
-        layout.profile, cur_src.sql, cur_cols, time="", first=first
+        layout.profile, cur_src.sql, cur_cols, time="", first=first, by_value=True
     )
     rows = con.execute(" UNION ALL ".join(branches + cur_branches)).fetchall()
     ref = finish(layout, names, [r for r in rows if r[0] < first])
