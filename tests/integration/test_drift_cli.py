@@ -103,3 +103,38 @@ def test_bad_input_exits_2_with_one_line(data: Path, args: tuple[str, ...], mess
     assert "Traceback" not in out.stderr
     assert message in " ".join(out.stderr.split())
     assert out.stderr.strip().startswith("error:")
+
+
+def run_with_typer(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The same command line parsed by Typer (`opsloop.cli.app.main`), not the fast path."""
+    code = "from opsloop.cli.app import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, "drift", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])},
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ref.parquet", "moved.parquet", "--html", "same.html", "--json", "same.json"),
+        ("ref.parquet", "moved.csv", "--exclude", "age", "--share=0.9", "--json", "same.json"),
+        ("ref.parquet", "missing.parquet"),
+        ("ref.parquet", "moved.csv", "--method", "magic"),
+    ],
+)
+def test_the_fast_path_answers_exactly_as_typer(data: Path, args: tuple[str, ...]) -> None:
+    fast = run(*args, cwd=data)
+    fast_json = (data / "same.json").read_text() if "--json" in args else None
+    typer = run_with_typer(*args, cwd=data)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        typer.returncode,
+        typer.stdout,
+        typer.stderr,
+    )
+    if fast_json is not None:
+        assert (data / "same.json").read_text() == fast_json

@@ -238,3 +238,52 @@ def test_read_values_bounded_and_equal_to_the_memory_engine(tmp_path: Path) -> N
         assert got["absent"] == []
         capped = engine.read_values("m", start, end, ["x"], version="1", limit=7)
         assert len(capped["x"]) == 7
+
+
+def by_value_and_by_row(reference: Profile, path: Path) -> tuple[Profile, Profile]:
+    """The relation's profile with categorical values counted first (`by_value`, as
+    `opsloop drift` reads the current data), and coded row by row."""
+    from opsloop.engines.profile_sql import describe, profile_branches, profile_rows
+
+    source = f"read_parquet('{path}')"
+    got = []
+    with duckdb.connect() as con:
+        columns = describe(con, source)
+        for by_value in (True, False):
+            names, branches = profile_branches(
+                reference, source, columns, time="", by_value=by_value
+            )
+            rows = con.execute(" UNION ALL ".join(branches)).fetchall()
+            got.append(profile_rows(reference, names, rows)[0][1])
+    return got[0], got[1]
+
+
+@pytest.mark.parametrize("n_categories", [30, 300, 1500])  # list_position, hash join, top-k
+def test_values_counted_first_give_the_same_profile(tmp_path: Path, n_categories: int) -> None:
+    rng = np.random.default_rng(n_categories)
+    values = np.array([f"v{k}" for k in range(n_categories)], dtype=object)
+    specs = [FeatureSpec("c", "categorical", "string"), FeatureSpec("x", "numeric", "float64")]
+    reference = compute_profile(
+        pd.DataFrame({"c": np.repeat(values, 2), "x": rng.normal(0, 1, 2 * n_categories)}), specs
+    )
+    window = pd.DataFrame(
+        {
+            "c": pd.Series(rng.choice([*values[:40], "unseen", "it's", None], 5000), dtype=object),
+            "x": rng.normal(0.3, 1, 5000),
+        }
+    )
+    window.to_parquet(tmp_path / "w.parquet")
+    counted, coded = by_value_and_by_row(reference, tmp_path / "w.parquet")
+    assert_same(counted, coded)
+    assert_same(counted, profile_frame(window, reference))
+
+
+def test_values_counted_first_keep_a_booleans_type_errors(tmp_path: Path) -> None:
+    frame = data(300, 4)
+    frame["b"] = frame["b"].map({True: "true", False: "false"}).astype(object)
+    frame.loc[:3, "b"] = ["maybe", "maybe", "true", None]
+    frame.to_parquet(tmp_path / "b.parquet")
+    counted, coded = by_value_and_by_row(REFERENCE, tmp_path / "b.parquet")
+    assert counted.features["b"].type_errors == 2
+    assert_same(counted, coded)
+    assert_same(counted, profile_frame(frame, REFERENCE))

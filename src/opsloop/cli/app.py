@@ -985,72 +985,12 @@ def drift(
     Kinds come from the reference's column types (numbers numeric, text categorical,
     booleans boolean); --categorical/--numeric override them. Exit code: 0 no dataset
     drift, 1 dataset drift, 2 bad input (like a linter)."""
-    from opsloop.errors import OpsloopError
+    from opsloop.cli.drift import DriftArgs, run
 
-    try:
-        result = _compare(reference, current, columns, exclude, categorical, numeric, method, share)
-        if html is not None:
-            from opsloop.monitor.datasets_report import render_html
-
-            html.write_text(render_html(result), encoding="utf-8")
-        if json_out is not None:
-            text = json.dumps(result.to_dict(), indent=2, default=str) + "\n"
-            if json_out == "-":
-                sys.stdout.write(text)
-            else:
-                Path(json_out).write_text(text, encoding="utf-8")
-    except (OpsloopError, OSError) as exc:
-        from rich.markup import escape
-
-        message = exc.message if isinstance(exc, OpsloopError) else str(exc)
-        console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        console(stderr=True).print("interrupted")
-        raise typer.Exit(130) from None
-    if json_out != "-":
-        from opsloop.cli.render import print_comparison
-
-        print_comparison(console(), result)
-        if html is not None:
-            console().print(f"Report: {html}", soft_wrap=True, markup=False)
-    raise typer.Exit(1 if result.detected else 0)
-
-
-def _compare(
-    reference: str,
-    current: str,
-    columns: list[str] | None,
-    exclude: list[str] | None,
-    categorical: list[str] | None,
-    numeric: list[str] | None,
-    method: str,
-    share: float,
-) -> Any:
-    from pydantic import ValidationError
-
-    from opsloop.config import DriftConfig
-    from opsloop.errors import InvalidInputError
-    from opsloop.monitor.datasets import compare
-
-    try:
-        cfg = DriftConfig.model_validate({"method": method, "share": share})
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidInputError(
-            f"--{error['loc'][0]} is not valid: {error['msg']}",
-            got=repr(error.get("input")),
-            fix="see `opsloop drift --help`",
-        ) from None
-    return compare(
-        reference,
-        current,
-        columns=columns,
-        exclude=exclude,
-        categorical=categorical,
-        numeric=numeric,
-        drift=cfg,
+    args = DriftArgs(
+        reference, current, html, json_out, columns, exclude, categorical, numeric, method, share
     )
+    raise typer.Exit(run(args))
 
 
 @app.command()

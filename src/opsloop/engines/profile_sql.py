@@ -169,23 +169,29 @@ def _category_branch(
     source: str,
     ts: str | None = None,
     sql_type: str = "VARCHAR",
+    by_value: bool = False,
 ) -> str:
     values = _category_list(fp)
     missing = "-CAST(v IS NULL AS INTEGER)"  # −1 for null, 0 for a value not in the list
     ts_col, newest = _newest(ts)
+    scan = f"(SELECT {', '.join([*keys, f'{as_text(col, sql_type)} AS v'])}{ts_col} FROM {source})"
+    # what the aggregates below read besides the code: v (type errors), ts (newest), w
+    carried = (["v"] if fp.kind == "boolean" else []) + (["ts"] if ts is not None else [])
+    rows, bad = "count(*)", "count_if({})"
+    if by_value and not keys and ts is None:  # count the values, then code the counts
+        scan = f"(SELECT v, count(*) AS w FROM {scan} GROUP BY v)"
+        carried.append("w")
+        rows, bad = "CAST(sum(w) AS BIGINT)", "CAST(sum(CASE WHEN {} THEN w ELSE 0 END) AS BIGINT)"
     typed = "0"
     if fp.kind == "boolean":  # a boolean's other values are type errors
         booleans = ", ".join(quote(b) for b in sorted(BOOLEAN_VALUES))
-        typed = f"count_if(v NOT IN ({booleans}))"
+        typed = bad.format(f"v NOT IN ({booleans})")
     head = (
         f"SELECT {', '.join([*keys, ''])}{i} AS f, CAST(code AS DOUBLE) AS code, "
-        "false AS inf, count(*) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, "
+        f"false AS inf, {rows} AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi, "
         f"NULL::DOUBLE AS s, NULL::DOUBLE AS ss, {typed} AS te, {newest} FROM "
     )
     tail = f" GROUP BY {', '.join([*keys, 'code'])}"
-    scan = f"(SELECT {', '.join([*keys, f'{as_text(col, sql_type)} AS v'])}{ts_col} FROM {source})"
-    # what the aggregates above read besides the code: v (type errors), ts (newest)
-    carried = (["v"] if fp.kind == "boolean" else []) + (["ts"] if ts is not None else [])
     if not values:
         cols = ", ".join([*keys, f"{missing} AS code", *carried])
         return f"{head}(SELECT {cols} FROM {scan}){tail}"
@@ -204,24 +210,29 @@ def _category_branch(
 
 
 def _numeric(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile:
-    nulls = 0
-    lo: list[float] = []
-    hi: list[float] = []
+    # one pass over ~2,000 rows per feature (every run of `opsloop drift`): running
+    # min/max (first of equals, as min()/max() of a list) and the sums in row order
+    nulls = errors = 0
+    lo: float | None = None
+    hi: float | None = None
     s = ss = 0.0
     sketch: dict[int, int] = {}
     top = clamp_key(fp.layout) if fp.layout is not None else 0
-    errors = 0
     for code, inf, n, mn, mx, sm, sq, te, _ in rows:
-        errors += int(te or 0)
-        if code is None or math.isnan(code):
+        if te:
+            errors += int(te)
+        if code is None or code != code:  # NULL or NaN: missing
             nulls += n
             continue
-        lo.append(mn)
-        hi.append(mx)
+        if lo is None or mn < lo:
+            lo = mn
+        if hi is None or mx > hi:
+            hi = mx
         if not inf:
             s += sm
             ss += sq
-        key = int(max(-top, min(top, code)))  # the z_max clamp (also z = ±inf)
+        # the z_max clamp (also z = ±inf)
+        key = top if code > top else -top if code < -top else int(code)
         sketch[key] = sketch.get(key, 0) + n
     sketch = {k: sketch[k] for k in sorted(sketch)} if fp.layout is not None else {}
     return replace(
@@ -229,8 +240,8 @@ def _numeric(fp: FeatureProfile, rows: list[_Row], total: int) -> FeatureProfile
         count=total,
         null_count=nulls,
         unseen=0,
-        min=float(min(lo)) if lo else None,
-        max=float(max(hi)) if hi else None,
+        min=float(lo) if lo is not None else None,
+        max=float(hi) if hi is not None else None,
         sum=float(s),
         sum_sq=float(ss),
         sketch=sketch,
@@ -302,11 +313,15 @@ def profile_branches(
     *,
     time: str = TS,
     first: int = 0,
+    by_value: bool = False,
 ) -> tuple[list[str], list[str]]:
     """(the reference's features the relation has, one `UNION ALL` branch per feature):
     rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index plus
     `first` (so that other branches can share the statement); `newest` is the maximum of
-    the column `time` (the window's clock)."""
+    the column `time` (the window's clock). `by_value`: a categorical feature's values are
+    counted first and their counts coded (~0.4× the CPU of coding every row, but a hash
+    of the distinct values: for `opsloop drift`, whose reference holds one anyway; without
+    `keys` and `time` only)."""
     names = [k for k in reference.features if k in columns]
     ts = ident(time) if time in columns else None  # read by the first branch only
     branches = [
@@ -315,7 +330,14 @@ def profile_branches(
         )
         if fp.kind == "numeric"
         else _category_branch(
-            first + i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n]
+            first + i,
+            fp,
+            ident(n),
+            list(keys),
+            source,
+            ts if i == 0 else None,
+            columns[n],
+            by_value,
         )
         for i, (n, fp) in enumerate((n, reference.features[n]) for n in names)
     ]
@@ -366,9 +388,11 @@ def profile_rows(
     counted from `first`)."""
     per_group: dict[tuple[Any, ...], list[list[_Row]]] = {}
     for row in rows:
-        group, f = tuple(row[:width]), row[width] - first
-        slot = per_group.setdefault(group, [[] for _ in names])
-        slot[f].append(row[width + 1 :])
+        group = tuple(row[:width])
+        slot = per_group.get(group)
+        if slot is None:
+            slot = per_group[group] = [[] for _ in names]
+        slot[row[width] - first].append(row[width + 1 :])
     totals = {g: sum(r[2] for r in slots[0]) for g, slots in per_group.items()}
     newest = {
         g: max((r[8] for r in slots[0] if r[8] is not None), default=None)

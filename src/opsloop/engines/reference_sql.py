@@ -5,10 +5,11 @@ module is for data that should not become a frame (`opsloop drift` on files of m
 rows): memory stays bounded by the groups, not the rows. Two statements:
 
 1. **Layout** (`reference_layout`; one `UNION ALL`, one branch per feature): per numeric
-   feature the count, mean and population std of its values with the count of NaN and
-   infinite ones — when there are any, the feature's branch runs again keeping only its
-   finite values (a filter on every aggregate costs ~40% of the branch, so it is paid only
-   by data that needs it) — which give the sketch layout (center, scale); per
+   feature the count, mean and population std of its values — when the mean or std is
+   NaN or infinite, which any NaN or infinite value makes it, the feature's branch runs
+   again keeping only its finite values (a filter on every aggregate costs ~40% of the
+   branch, and counting the non-finite values ~10%, so only data that needs it pays) —
+   which give the sketch layout (center, scale); per
    categorical/boolean feature its value counts, top `TOP_CATEGORIES` by (−count, value),
    with the number of distinct values and of values seen once (Good–Turing's rate of new
    categories, the quality check's baseline).
@@ -31,6 +32,7 @@ than NumPy's, so exact-KS p-values can differ slightly from a profile built with
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -79,14 +81,13 @@ def _layout_branch(
 ) -> str:
     col = ident(spec.name)
     if spec.kind == "numeric":
-        # plain aggregates with the count of non-finite values (in `s`): when it is 0 they
-        # equal those of the finite values; otherwise the branch is run again with
-        # `finite`, filtering (the filter costs ~40% of the branch: data rarely needs it)
+        # plain aggregates: when the mean and std are finite, no value was NaN or
+        # infinite and they equal those of the finite values; otherwise the branch is run
+        # again with `finite`, filtering (`_not_finite`: data rarely needs it)
         fin = "FILTER (WHERE isfinite(x))" if finite else ""
-        bad = "0" if finite else "count_if(NOT isfinite(x))"
         return (
             f"SELECT {i} AS f, NULL::VARCHAR AS v, count(x) {fin} AS n, NULL::BIGINT AS d, "
-            f"{bad} AS s, count(*) AS t, NULL::BIGINT AS nn, avg(x) {fin} AS mean, "
+            f"0 AS s, count(*) AS t, NULL::BIGINT AS nn, avg(x) {fin} AS mean, "
             f"stddev_pop(x) {fin} AS std FROM (SELECT {_double(col, sql_type)} AS x FROM {source})"
         )
     # the null group is kept (it carries the totals when every value is null)
@@ -134,14 +135,20 @@ def _finite_keys(fp: FeatureProfile, rows: Sequence[tuple[Any, ...]]) -> np.ndar
     assert fp.layout is not None
     top = clamp_key(fp.layout)
     per: dict[int, list[float]] = {}
-    for _, code, inf, n, lo, hi, *_ in rows:
-        if code is None or code != code or inf:
+    for row in rows:
+        code = row[1]
+        if code is None or code != code or row[2]:
             continue
-        key = int(max(-top, min(top, code)))
+        key = top if code > top else -top if code < -top else int(code)
         got = per.get(key)
-        per[key] = (
-            [key, n, lo, hi] if got is None else [key, got[1] + n, min(got[2], lo), max(got[3], hi)]
-        )
+        if got is None:
+            per[key] = [key, row[3], row[4], row[5]]
+            continue
+        got[1] += row[3]
+        if row[4] < got[2]:  # min(), max(): the first of equals stays
+            got[2] = row[4]
+        if row[5] > got[3]:
+            got[3] = row[5]
     return np.asarray([per[k] for k in sorted(per)], dtype=float).reshape(-1, 4)
 
 
@@ -204,6 +211,12 @@ class Layout:
         return Profile(self.profile.n_rows, found)
 
 
+def _not_finite(row: tuple[Any, ...]) -> bool:
+    """Whether a numeric layout row's mean or std is NaN or infinite: a NaN or infinite
+    value makes them so (as does overflow, where filtering changes nothing)."""
+    return any(v is not None and not math.isfinite(v) for v in row[7:9])
+
+
 def _run(con: Any, branches: Sequence[str], params: Sequence[Any]) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = con.execute(
         " UNION ALL ".join(branches), list(params) * len(branches)
@@ -230,7 +243,7 @@ def reference_layout(
     per: list[list[tuple[Any, ...]]] = [[] for _ in specs]
     for row in rows:
         per[row[0]].append(row)
-    redo = [i for i, s in enumerate(specs) if s.kind == "numeric" and per[i][0][4]]
+    redo = [i for i, s in enumerate(specs) if s.kind == "numeric" and _not_finite(per[i][0])]
     if redo:
         again = [_layout_branch(i, specs[i], source, types[i], top_k, True) for i in redo]
         for row in _run(con, again, params):

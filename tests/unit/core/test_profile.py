@@ -233,3 +233,25 @@ def test_aligned_sketches_equal_the_plain_loop() -> None:
             expected = (np.asarray(sorted(a)), [float(a[k]) for k in sorted(a)], [0.0] * len(a))
         assert [list(x) for x in found] == [list(x) for x in expected]
         assert found[0].dtype == np.int64 and found[1].dtype == float
+
+
+def test_aligned_on_empty_and_single_keys() -> None:
+    from opsloop.core.sketch import aligned
+
+    assert [list(x) for x in aligned({}, {})] == [[], [], []]
+    assert [list(x) for x in aligned({5: 1}, {})] == [[5], [1.0], [0.0]]
+    assert [list(x) for x in aligned({}, {-5: 2})] == [[-5], [0.0], [2.0]]
+    assert [list(x) for x in aligned({5: 1}, {5: 2})] == [[5], [1.0], [2.0]]
+
+
+def test_aligned_does_not_import_numpy_ma() -> None:
+    """`np.union1d` would, through `np.unique` (~20 ms of every `opsloop drift`)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from opsloop.core.sketch import aligned; "
+        "aligned({1: 2, 3: 4}, {2: 1, 3: 1}); print('numpy.ma' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -98,3 +98,42 @@ def test_all_null_and_all_infinite_columns() -> None:
     for name in ("x", "c"):
         for attr in EXACT:
             assert getattr(got.features[name], attr) == getattr(expected.features[name], attr)
+
+
+class Counting:
+    """A connection that counts the statements it runs."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con, self.statements = con, 0
+
+    def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
+        self.statements += 1
+        return self.con.execute(sql, params)
+
+
+@pytest.mark.parametrize(
+    ("x", "statements"),
+    [
+        ([1.0, 2.0, 4.0], 1),  # finite: the plain moments are the finite values'
+        ([1.0, np.nan, 4.0], 2),  # NaN makes the mean NaN: read again, keeping finite values
+        ([1.0, np.inf, 4.0], 2),
+        ([1e308, 1e308, 1.0], 2),  # the sum overflows: read again, to the same result
+    ],
+)
+def test_the_layout_is_read_again_only_for_non_finite_values(
+    x: list[float], statements: int
+) -> None:
+    from opsloop.engines.reference_sql import reference_layout
+
+    values = ", ".join(f"('{v!r}')" for v in x)  # NaN stays NaN (a DataFrame's is NULL)
+    table = f"(SELECT CAST(v AS DOUBLE) AS x FROM (VALUES {values}) t(v))"
+    spec = [FeatureSpec("x", "numeric", "float64")]
+    con = duckdb.connect()
+    counting = Counting(con)
+    layout = reference_layout(counting, table, spec, describe(con, table))
+    assert counting.statements == statements
+    finite = np.asarray([v for v in x if np.isfinite(v)])
+    got = layout.profile.features["x"].layout
+    assert got is not None
+    with np.errstate(over="ignore"):
+        assert got.center == pytest.approx(float(finite.mean()), rel=1e-12)

@@ -212,3 +212,41 @@ def test_compare_stays_the_function_after_a_monitor_run_imports_its_modules() ->
     import opsloop.monitor.previous  # noqa: F401
 
     assert callable(m.compare) and m.compare.__module__ == "opsloop.monitor.datasets"
+
+
+def test_meanwhile_runs_on_the_callers_thread_while_duckdb_reads(tmp_path: Path) -> None:
+    import threading
+
+    ref, cur = frames(500, 400)
+    seen: list[str] = []
+    result = compare(ref, cur, meanwhile=lambda: seen.append(threading.current_thread().name))
+    assert seen == [threading.current_thread().name]
+    assert result.detected == compare(ref, cur).detected
+
+
+def test_a_failing_meanwhile_stops_the_statement_and_is_raised() -> None:
+    import time
+
+    import duckdb
+
+    from opsloop.monitor.datasets import _while_reading
+
+    def fail() -> None:
+        raise ValueError("meanwhile failed")
+
+    with duckdb.connect() as con:
+        endless = "SELECT count(*) FROM range(1000000000000) a WHERE hash(a.range) = 42"
+        started = time.perf_counter()
+        with pytest.raises(ValueError, match="meanwhile failed"):
+            _while_reading(lambda: con.execute(endless).fetchall(), con, fail)
+        assert time.perf_counter() - started < 30  # interrupted, not run to its end
+        assert con.execute("SELECT 1").fetchall() == [(1,)]  # the connection is usable
+
+
+def test_an_error_while_reading_reaches_the_caller(tmp_path: Path) -> None:
+    (tmp_path / "ref.csv").write_text("x\n1\n2\n")
+    (tmp_path / "cur.csv").write_text("x\n1\n2\n")
+    path = tmp_path / "ref.csv"
+    bad = f"sql:SELECT CASE WHEN x > 1 THEN error('boom') ELSE x END AS x FROM '{path}'"
+    with pytest.raises(InvalidInputError, match=r"DuckDB failed reading the data: .*boom"):
+        compare(bad, str(tmp_path / "cur.csv"))
