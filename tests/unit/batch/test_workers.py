@@ -4,7 +4,6 @@ batches read ahead."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -38,11 +37,12 @@ def test_workers_score_on_their_own_threads_with_openmp_capped() -> None:
     def where(_: int) -> tuple[str, int]:
         return threading.current_thread().name, _openmp_effective_n_threads()
 
+    before = _openmp_effective_n_threads()  # another test in this process may cap it
     got = [r for _, r in scored_in_order(range(6), where, Plan(2, 1))]
     assert all(name.startswith("opsloop-score") for name, _ in got)
     assert {threads for _, threads in got} == {1}
-    # the calling thread keeps its own (a core each)
-    assert os.cpu_count() == 1 or _openmp_effective_n_threads() > 1
+    # the calling thread keeps its own
+    assert _openmp_effective_n_threads() == before
 
 
 def test_an_error_is_raised_for_its_batch_and_reading_stops() -> None:
