@@ -237,9 +237,9 @@ def _judge_in_processes(
     forked processes `JUDGE_CHUNK` windows per task, while the caller stores the reports
     already judged. The series scan is read whole first (here, by this process), then the
     workers are forked: they inherit the scans, the version's inputs and the configuration,
-    and send back only the reports (pickled, ~1 ms a window). Safe because judging is
-    pure computation on those inputs — `_judge_workers` keeps the backfill here when a
-    judgement would read the engine — so a worker never uses the ops store's or the
+    and send back only the reports (pickled: ~5 kB, ~0.2 ms a window). Safe because
+    judging is pure computation on those inputs — `_judge_workers` keeps the backfill here
+    when a judgement would read the engine — so a worker never uses the ops store's or the
     engine's connections it inherited (nor their threads, which a fork does not copy), and
     it leaves by `os._exit`, so it closes none of them. The reports equal those judged
     here (same code, same inputs; nothing random). A window whose judgement fails in a
