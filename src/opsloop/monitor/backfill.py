@@ -247,6 +247,7 @@ def _judge_in_processes(
     of it). The workers are stopped and their pending tasks cancelled when the caller
     stops early (an error while storing)."""
     import multiprocessing
+    import warnings
     from concurrent.futures import ProcessPoolExecutor
 
     from opsloop.monitor.job import judge_scan
@@ -257,7 +258,13 @@ def _judge_in_processes(
     _FORKED = (rt, windows, inputs, found)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        futures = [pool.submit(_judge_chunk, a, b) for a, b in chunks]  # forks the workers
+        with warnings.catch_warnings():
+            # Python ≥ 3.12 warns on any fork of a process with threads (DuckDB's here): the
+            # workers use nothing those threads guard (the docstring above)
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+            futures = [pool.submit(_judge_chunk, a, b) for a, b in chunks]  # forks the workers
         for (a, b), future in zip(chunks, futures, strict=True):
             reports = future.result()
             for k in range(b - a):
