@@ -146,8 +146,13 @@ def backfill_per_window(p: Any, windows: int) -> int:
 def cpu_seconds() -> float:
     """CPU seconds of this process (all its threads) and of its children that ended (the
     backfill's judging workers, joined when it returns)."""
+    return time.process_time() + workers_cpu_seconds()
+
+
+def workers_cpu_seconds() -> float:
+    """CPU seconds of this process's children that ended: the judging workers."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -181,14 +186,20 @@ def main() -> None:
         }
         times: dict[str, list[float]] = {f"{k}_{side}": [] for k in pairs for side in sides}
         cpu_times: dict[str, list[float]] = {k: [] for k in times}
+        worker_times: dict[str, list[float]] = {k: [] for k in times}
         counts: dict[str, int] = {}
         for _ in range(args.repeat):
             for name, (series, per_window) in pairs.items():
                 for side, fn in (("series", series), ("per_window", per_window))[: len(sides)]:
-                    started, cpu = time.perf_counter(), cpu_seconds()
+                    started, cpu, workers = (
+                        time.perf_counter(),
+                        cpu_seconds(),
+                        workers_cpu_seconds(),
+                    )
                     counts[f"{name}_{side}"] = fn(p, args.windows)
                     times[f"{name}_{side}"].append(time.perf_counter() - started)
                     cpu_times[f"{name}_{side}"].append(cpu_seconds() - cpu)
+                    worker_times[f"{name}_{side}"].append(workers_cpu_seconds() - workers)
                     print(f"{name}_{side}: {times[f'{name}_{side}'][-1]:.2f} s", file=sys.stderr)
     assert len(set(counts.values())) == 1, counts  # both paths monitor the same windows
     medians = {k: round(statistics.median(v), 3) for k, v in times.items()}
@@ -202,6 +213,10 @@ def main() -> None:
         # CPU seconds of the process (all its threads) and of its judging workers: steadier
         # than wall time when other jobs share the cores
         "median_cpu_s": {k: round(statistics.median(v), 3) for k, v in cpu_times.items()},
+        # of which the judging workers' (the backfill's own process: the rest)
+        "median_workers_cpu_s": {
+            k: round(statistics.median(v), 3) for k, v in worker_times.items()
+        },
     }
     if not args.series_only:
         for name in pairs:
