@@ -43,6 +43,9 @@ COMMIT_EVERY = 200  # windows stored per ops-store transaction
 PARALLEL_MIN = 100
 JUDGE_WORKERS = 2  # at most; never more than the CPUs this process may use
 JUDGE_CHUNK = 25  # windows per task sent to a worker
+# rows of scanned windows held at once for the workers (the engine's series scan reads
+# 2M rows per batch: memory stays bounded as when judging here)
+GROUP_ROWS = 2_000_000
 
 # (window, outcome): outcome is "monitored", "replaced", "skipped: <why>"
 OnWindow = Callable[[Window, str], None]
@@ -234,9 +237,31 @@ def _judge_in_processes(
     workers: int,
 ) -> Iterator[tuple[int, MonitorReport]]:
     """(window index, report) of every scanned window, in window order, judged by `workers`
-    forked processes `JUDGE_CHUNK` windows per task, while the caller stores the reports
-    already judged. The series scan is read whole first (here, by this process), then the
-    workers are forked: they inherit the scans, the version's inputs and the configuration,
+    forked processes (`_judge_group`), a group of windows of up to `GROUP_ROWS` rows at a
+    time so that memory stays bounded on large logs."""
+    group: list[tuple[int, WindowScan]] = []
+    rows = 0
+    for item in scans:
+        group.append(item)
+        rows += item[1].profile.n_rows
+        if rows >= GROUP_ROWS:
+            yield from _judge_group(rt, windows, inputs, group, workers)
+            group, rows = [], 0
+    if group:
+        yield from _judge_group(rt, windows, inputs, group, workers)
+
+
+def _judge_group(
+    rt: Runtime,
+    windows: list[Window],
+    inputs: VersionInputs,
+    found: list[tuple[int, WindowScan]],
+    workers: int,
+) -> Iterator[tuple[int, MonitorReport]]:
+    """(window index, report) of the scanned windows `found`, in window order, judged by
+    `workers` forked processes `JUDGE_CHUNK` windows per task, while the caller stores the
+    reports already judged. The group's scans are read first (here, by this process), then
+    the workers are forked: they inherit the scans, the version's inputs and the configuration,
     and send back only the reports (pickled: ~5 kB, ~0.2 ms a window). Safe because
     judging is pure computation on those inputs — `_judge_workers` keeps the backfill here
     when a judgement would read the engine — so a worker never uses the ops store's or the
@@ -253,7 +278,6 @@ def _judge_in_processes(
     from opsloop.monitor.job import judge_scan
 
     global _FORKED
-    found = list(scans)
     chunks = [(a, min(a + JUDGE_CHUNK, len(found))) for a in range(0, len(found), JUDGE_CHUNK)]
     _FORKED = (rt, windows, inputs, found)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))

@@ -171,7 +171,8 @@ def test_backfill_windows_history_by_event_time(memory_project: Project) -> None
 @pytest.fixture(params=["here", "processes"])
 def judged_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[int] | None:
     """The backfill's windows judged here, one by one (None), or by forked workers two
-    windows per task even on short series (the list collects the workers of each series)."""
+    windows per task and a pool per two windows even on short series (the list collects
+    the workers of each series)."""
     from opsloop.monitor import backfill as bf
 
     used: list[int] = []
@@ -182,6 +183,7 @@ def judged_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         pytest.skip("one CPU: the backfill judges here")
     monkeypatch.setattr(bf, "PARALLEL_MIN", 1)
     monkeypatch.setattr(bf, "JUDGE_CHUNK", 2)
+    monkeypatch.setattr(bf, "GROUP_ROWS", 200)  # a pool per 2 windows of 120 rows
     real = bf._judge_in_processes
 
     def spy(*args: object, **kwargs: object) -> object:
@@ -338,6 +340,7 @@ def test_a_judgement_failing_in_a_worker_raises_its_error_here(
     monkeypatch.setattr(job, "judge_scan", judge)  # inherited by the forked workers
     monkeypatch.setattr(bf, "PARALLEL_MIN", 1)
     monkeypatch.setattr(bf, "JUDGE_CHUNK", 3)
+    monkeypatch.setattr(bf, "GROUP_ROWS", 150)  # hours 0-2, then 3-5 (4 fails in a worker)
     monkeypatch.setattr(bf, "COMMIT_EVERY", 2)
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one CPU: the backfill judges here")
