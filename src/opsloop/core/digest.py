@@ -75,6 +75,14 @@ def digest(summary: Mapping[str, Any]) -> dict[str, Any]:
                 if isinstance(c, Mapping) and c.get("status") == "breach"
             ],
         }
+    return with_previous(out, summary)
+
+
+def with_previous(digested: Mapping[str, Any], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """`digest(summary)` from `digested`, the digest of `summary` before its `previous`
+    (the comparison with the window before) was added: only that part is digested."""
+    out = dict(digested)
+    out.pop("previous", None)
     previous = summary.get("previous")
     if isinstance(previous, Mapping):
         out["previous"] = {

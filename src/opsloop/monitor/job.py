@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from opsloop.core.digest import digest
+from opsloop.core.digest import digest, with_previous
 from opsloop.data.features import FeatureSpec, features_from_json
 from opsloop.data.label_contract import LabelContract, contract_from_events
 from opsloop.data.window import Window
@@ -236,13 +236,14 @@ def record_window(
 
     window = Window(report.window_start, report.window_end)
     summary = report.to_dict()
+    digested = digest(summary)
     if previous is ...:
         previous = rt.store.find_previous_monitor(rt.model, version, window.end)
     if previous is not None:
         # both sides as digests: they keep all that the comparison reads (verdicts, shares,
         # performance, breaches), at a fraction of a full summary's validation
         summary["previous"] = compare_windows(
-            digest(summary),
+            digested,
             digest(previous.summary),
             previous_id=previous.id,
             previous_version=previous.version,
@@ -270,7 +271,7 @@ def record_window(
         performance_degraded=report.performance_degraded,
         report_path=str(html_path if html else json_path),
         summary=summary,
-        digest=digest(summary),
+        digest=with_previous(digested, summary),  # = digest(summary), digested once
     )
     events = monitor_events(result, replaces=replaces)
     return rt.store.record_monitor(result, events, replaces=replaces)

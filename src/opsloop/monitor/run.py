@@ -164,7 +164,9 @@ def run_monitor(
             "in the window"
         )
     if "label" in labelled.columns:
-        labelled = labelled[labelled["label"].notna()]
+        arrived = labelled["label"].notna()
+        if not arrived.all():  # (all arrived: the frame as it is, not a copy of it)
+            labelled = labelled[arrived]
     else:
         labelled = labelled.iloc[:0]
     labelled, unusable = _usable(labelled, label_contract or LabelContract(task), notes)
@@ -234,7 +236,14 @@ def _usable(
             f"(e.g. {', '.join(found.examples)}); correct or remove the label files stored "
             "before validation"
         )
-    kept = labelled.loc[found.labels.index].assign(label=found.labels)
+    if (
+        found.unusable == 0
+        and labelled.index.is_unique
+        and found.labels.index.equals(labelled.index)
+    ):
+        kept = labelled.assign(label=found.labels)  # every row: no `.loc` (~0.2 ms)
+    else:
+        kept = labelled.loc[found.labels.index].assign(label=found.labels)
     return kept, found.unusable
 
 

@@ -159,8 +159,6 @@ def chi2_two_sample(reference: Counts, current: Counts) -> tuple[float, float]:
     The reference is itself a sample, so a goodness-of-fit test against its proportions
     would understate the variance and raise false alarms; categories expected below 5 are
     pooled, as the approximation requires."""
-    from scipy import stats
-
     table = np.asarray([reference, current], dtype=float)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
@@ -172,8 +170,18 @@ def chi2_two_sample(reference: Counts, current: Counts) -> tuple[float, float]:
         table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
         return 0.0, 1.0
-    result = stats.chi2_contingency(table, correction=False)
-    return float(result.statistic), float(result.pvalue)
+    return _chi2_homogeneity(table)
+
+
+def _chi2_homogeneity(table: np.ndarray) -> tuple[float, float]:
+    """`scipy.stats.chi2_contingency(table, correction=False)`'s statistic and p-value on a
+    2 × k table (k ≥ 2) without an empty row or column, by the same operations in the same
+    order (equal to the last bit, tested), without its ~1 ms of argument handling."""
+    from scipy import special
+
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = np.sum((table - expected) ** 2 / expected)
+    return float(statistic), float(special.chdtrc(float(table.shape[1] - 1), statistic))
 
 
 def z_proportions(reference: Counts, current: Counts) -> tuple[float, float]:

@@ -3,6 +3,7 @@ reference and the previous window; idempotent per window; the report charts the 
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,13 +168,41 @@ def test_backfill_windows_history_by_event_time(memory_project: Project) -> None
     assert [m.n_rows for m in year_on.monitored] == [600]
 
 
-def test_series_path_equals_the_per_window_path(memory_project: Project, tmp_path: Path) -> None:
+@pytest.fixture(params=["here", "processes"])
+def judged_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[int] | None:
+    """The backfill's windows judged here, one by one (None), or by forked workers two
+    windows per task and a pool per two windows even on short series (the list collects
+    the workers of each series)."""
+    from opsloop.monitor import backfill as bf
+
+    used: list[int] = []
+    if request.param == "here":
+        monkeypatch.setattr(bf, "PARALLEL_MIN", 10**9)
+        return None
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: the backfill judges here")
+    monkeypatch.setattr(bf, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(bf, "JUDGE_CHUNK", 2)
+    monkeypatch.setattr(bf, "GROUP_ROWS", 200)  # a pool per 2 windows of 120 rows
+    real = bf._judge_in_processes
+
+    def spy(*args: object, **kwargs: object) -> object:
+        used.append(args[-1])  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bf, "_judge_in_processes", spy)
+    return used
+
+
+def test_series_path_equals_the_per_window_path(
+    memory_project: Project, tmp_path: Path, judged_in: list[int] | None
+) -> None:
     """The backfill's series path (one scan, results stored `COMMIT_EVERY` per transaction,
-    the previous window known without a query) stores, window by window, exactly what
-    reading, judging and storing each window in turn stores: the same rows, summaries
-    (with their `previous` comparison), events and JSON reports — with a result already
-    stored inside the span (a half-hour window: some windows are compared with it) and one
-    window replaced."""
+    the previous window known without a query; windows judged here or in worker processes)
+    stores, window by window, exactly what reading, judging and storing each window in turn
+    stores: the same rows, summaries (with their `previous` comparison), events and JSON
+    reports — with a result already stored inside the span (a half-hour window: some
+    windows are compared with it) and one window replaced."""
     import shutil
     from dataclasses import fields
 
@@ -220,6 +249,7 @@ def test_series_path_equals_the_per_window_path(memory_project: Project, tmp_pat
             )
 
     assert [r.window_start.hour for r in series.monitored] == [0, 1, 2, 4, 5]
+    assert judged_in is None or judged_in == [2]  # judged by 2 workers
     assert series.monitored[2].summary["previous"]["id"] == one_by_one[2].summary["previous"]["id"]
     assert series.monitored[1].summary["previous"]["window_end"] == half.end.isoformat()
     for a, b in zip(series.monitored, one_by_one, strict=True):
@@ -285,3 +315,60 @@ def test_series_path_equals_the_per_window_path(memory_project: Project, tmp_pat
     assert sorted(hours) == [0, 1, 2, 4, 5]  # one result per window, none lost
     changed = {r.window_start.hour for r in after if before.get(r.window_start.hour) != r.id}
     assert changed == {0, 1}  # the first transaction (hours 0, 1) replaced its windows
+
+
+def test_a_judgement_failing_in_a_worker_raises_its_error_here(
+    memory_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window whose judgement fails in a worker process is judged again by the backfill's
+    own process, which raises the error as it is; the windows of the transactions before it
+    stay stored."""
+    from opsloop.monitor import backfill as bf
+    from opsloop.monitor import job
+
+    p = memory_project
+    p.train()
+    for hour in range(6):
+        log_hour(p, hour, n=60)
+    real = job.judge_scan
+
+    def judge(rt, window, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if window.start.hour == 4:
+            raise InvalidInputError("window 4 cannot be judged", fix="none: a test")
+        return real(rt, window, *args, **kwargs)
+
+    monkeypatch.setattr(job, "judge_scan", judge)  # inherited by the forked workers
+    monkeypatch.setattr(bf, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(bf, "JUDGE_CHUNK", 3)
+    monkeypatch.setattr(bf, "GROUP_ROWS", 150)  # hours 0-2, then 3-5 (4 fails in a worker)
+    monkeypatch.setattr(bf, "COMMIT_EVERY", 2)
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: the backfill judges here")
+    assert bf._judge_workers(p.runtime, job.load_version(p.runtime, "1"), 6) == 2
+    with pytest.raises(InvalidInputError, match="window 4 cannot be judged"):
+        p.backfill_monitor(start=T0, end=T0 + timedelta(hours=6), every=timedelta(hours=1))
+    stored = sorted(r.window_start.hour for r in p.store.list_monitor_windows("tiny", limit=50))
+    assert stored == [0, 1]  # the first transaction; the open one (hours 2, 3) left nothing
+
+
+def test_windows_are_judged_here_when_few_or_a_period_of_the_log_is_the_reference(
+    memory_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from opsloop.monitor import backfill as bf
+    from opsloop.monitor.job import load_version
+
+    p = memory_project
+    p.train()
+    rt = p.runtime
+    inputs = load_version(rt, "1")
+    monkeypatch.setattr(bf.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert bf._judge_workers(rt, inputs, bf.PARALLEL_MIN - 1) == 0  # too few windows
+    assert bf._judge_workers(rt, inputs, bf.PARALLEL_MIN) == 2
+    monkeypatch.setattr(bf.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert bf._judge_workers(rt, inputs, bf.PARALLEL_MIN) == 0  # one CPU
+    monkeypatch.setattr(bf.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    rolling = rt.config.monitor.model_copy(update={"reference": "rolling:7d"})
+    rt = replace(rt, config=rt.config.model_copy(update={"monitor": rolling}))
+    assert bf._judge_workers(rt, inputs, bf.PARALLEL_MIN) == 0  # reads the engine

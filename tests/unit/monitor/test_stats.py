@@ -42,6 +42,23 @@ def test_chi_square_tests_equal_scipy() -> None:
     assert (stat, p) == pytest.approx((pooled.statistic, pooled.pvalue))
 
 
+def test_chi_square_of_homogeneity_equals_scipy_to_the_last_bit() -> None:
+    """The 2 × k test without scipy's argument handling: the same numbers, bit for bit, on
+    random tables (small and large counts, 2 to 60 columns, ties, fractional counts)."""
+    rng = np.random.default_rng(5)
+    for case in range(400):
+        k = int(rng.integers(2, 61))
+        scale = [5, 50, 5_000, 1_000_000][case % 4]
+        table = rng.integers(1, scale + 1, size=(2, k)).astype(float)
+        if case % 5 == 0:
+            table[1] = table[0]  # no difference at all: statistic 0, p-value 1
+        if case % 7 == 0:
+            table *= rng.uniform(0.5, 1.5)  # weighted counts
+        expected = stats.chi2_contingency(table, correction=False)
+        got = ops._chi2_homogeneity(table)
+        assert got == (float(expected.statistic), float(expected.pvalue)), (case, table)
+
+
 def test_z_test_squares_to_the_2x2_chi_square() -> None:
     """scipy has no two-proportion z-test; z² is the uncorrected 2 × 2 chi-square."""
     z, p = ops.z_proportions([700, 300], [330, 170])

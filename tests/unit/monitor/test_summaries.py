@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from monitor_fixtures import feature, summary
 from opsloop.config import MonitorConfig, PerformanceConfig
-from opsloop.core.digest import digest
+from opsloop.core.digest import digest, with_previous
 from opsloop.core.profile import compute_profile, profile_frame
 from opsloop.core.summaries import MonitorSummary, QualitySummary
 from opsloop.data.features import FeatureSpec
@@ -70,6 +70,10 @@ def test_every_optional_key_round_trips() -> None:
     now["previous"] = compare_windows(now, before, previous_id=4, previous_version="1").to_json()
     model = same_json(now)
     same_json(digest(now))
+    # the digest before `previous` was added, completed: the same digest, key for key
+    without = {k: v for k, v in now.items() if k != "previous"}
+    assert json.dumps(with_previous(digest(without), now)) == json.dumps(digest(now))
+    assert "previous" in digest(now) and with_previous(digest(now), without) == digest(without)
     assert model.previous is not None and model.newly_drifted == ["a"]
     assert model.previous.drift_share is not None and model.previous.drift_share.previous == 0.0
     assert model.quality is not None and [c.label for c in model.quality.breaches] == [
