@@ -183,9 +183,12 @@ def remove_stale_hidden(rt: Runtime, output: Path | None = None) -> list[str]:
 
 
 def _hidden_log_files(rt: Runtime) -> list[Path]:
-    from opsloop.batch.predict import rt_log_root
+    from opsloop.runtime import resolve_stack
 
-    root = Path(rt_log_root(rt)) / f"model={rt.model}"
+    log_root = resolve_stack(rt.config, rt.paths).prediction_log  # the server's, too
+    if log_root is None:
+        return []
+    root = Path(log_root) / f"model={rt.model}"
     oldest = f"date={(rt.now() - timedelta(days=STALE_DAYS)):%Y-%m-%d}"
     days = [d for d in _glob(root, "date=*") if d.name >= oldest]
     return [f for d in days for h in _glob(d, "hour=*") for f in _glob(h, ".part-*.parquet.tmp")]
