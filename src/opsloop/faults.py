@@ -34,8 +34,12 @@ POINTS: dict[str, str] = {
     "rollback.after_commit": "a rollback's deployment row committed, the alias not yet moved",
     "rollout.after_start": "a canary rollout committed in the ops store, the challenger "
     "alias not yet set",
+    "rollout.step_analysed": "a rollout controller (agent tick or server replica) analysed "
+    "the running step, nothing acted on or recorded",
     "rollout.after_advance": "a canary step advanced (new share committed), the tick not done",
     "rollout.after_promote_commit": "a rollout's promotion committed, the alias not yet moved",
+    "rollout.after_rollback_commit": "a rollout's rollback committed, the controller's step "
+    "not yet done",
     "agent.tick_leased": "an agent tick holding the agent lease, before any work",
     "reject.after_record": "a rejection committed (and mirrored as a tag), the rollback, "
     "rollout abort or challenger alias not yet done",

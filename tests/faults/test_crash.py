@@ -495,7 +495,9 @@ POSTGRES_POINTS = [
 
 
 def test_every_crash_point_is_exercised() -> None:
-    assert sorted(BY_POINT) == sorted(POINTS)
+    from faults.test_replica_crash import REPLICA_POINTS  # a server replica's controller
+
+    assert sorted(set(BY_POINT) | set(REPLICA_POINTS)) == sorted(POINTS)
 
 
 def _setup(root: Path, kind: str, ops_store: str | None) -> None:
@@ -606,3 +608,53 @@ def test_crash_postgres(point: str, pg: str, tmp_path: Path) -> None:
         case.prepare(root)
     _killed(_cli(root, *case.command, crash_at=case.point))
     case.verify(root)
+
+
+# ---- a crash inside the agent's own scheduled batch prediction -------------------------
+# The same crash points, hit through `opsloop agent --once` with a `predict:` schedule due
+# (a yearly slot long past: due while no batch run exists, never again once one started).
+SCHEDULED = "predict: {input: data/history.parquet, output: out, schedule: '0 0 1 1 *'}\n"
+# what the kill leaves (recorded runs, visible folders, log rows, published) and what the
+# next tick makes of it; the scheduled run is published, so only a kill before its
+# publication leaves it unpublished (`opsloop batch publish` is the operator's step)
+AGENT_BATCH = {
+    "batch.before_record": ((0, 0, 0, False), (1, 1, ROWS, True)),
+    "batch.after_record": ((1, 0, 0, False), (1, 1, ROWS, False)),
+    "batch.before_publish": ((1, 1, ROWS, False), (1, 1, ROWS, False)),
+    "batch.after_publish": ((1, 1, ROWS, True), (1, 1, ROWS, True)),
+}
+
+
+def _counts(b: BatchState) -> tuple[int, int, int, bool]:
+    return (len(b.succeeded), len(b.visible), b.log_rows, b.published is not None)
+
+
+def _whole(root: Path, b: BatchState) -> None:
+    """Readers see no half output: every visible run folder holds all its rows, the log
+    holds a run's rows wholly or not at all, a manifest names the store's publication."""
+    import pyarrow.parquet as pq
+
+    for name in b.visible:
+        files = (root / "out" / name).glob("*.parquet")
+        assert sum(pq.ParquetFile(f).metadata.num_rows for f in files) == ROWS, name
+    assert b.log_rows in (0, ROWS), b
+    assert b.manifest is None or b.manifest == b.published, b
+
+
+@pytest.mark.parametrize("point", list(AGENT_BATCH))
+def test_crash_in_agent_scheduled_batch(point: str, snapshots: Snapshots) -> None:
+    root = snapshots.restore("pending")
+    (root / "opsloop.yaml").write_text((root / "opsloop.yaml").read_text() + SCHEDULED)
+    _killed(_cli(root, "agent", "--once", crash_at=point))
+    killed, recovered = AGENT_BATCH[point]
+    b = _batch(root)
+    assert _counts(b) == killed, b
+    _whole(root, b)
+    for _ in range(2):  # the next tick finishes or reruns it; a second one does nothing
+        _recover(root)
+        b = _batch(root)
+        assert _counts(b) == recovered, b
+        _whole(root, b)
+        assert b.manifest == b.published, b
+    assert b.visible == [f"run={b.succeeded[0]}"]
+    check_consistent(root)

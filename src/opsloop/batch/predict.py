@@ -229,14 +229,15 @@ def run_predict(
             "the batch size must be a positive number of rows", got=str(batch_rows)
         )
     who = actor or rt.actor
-    finish_recorded(rt, output_table)  # a run killed after its record: finish it first
+    out_root = Path(output).expanduser().resolve()
+    # a run killed after its record: finish it first (and clear a dead run's hidden files)
+    finish_recorded(rt, output_table, out_root)
     chosen = resolve_version(rt, version, alias)
     stack = _stack(rt)
     chosen_engine = engine or stack.engine
     started = rt.now()
     t0 = time.perf_counter()
     run_id = new_run_id(started)
-    out_root = Path(output).expanduser().resolve()
     seen: list[Source] = []
     try:
         if output_table is not None:  # before a row is scored: nothing written if it fails

@@ -13,6 +13,13 @@ harness"): the ops store says what happened, the files follow it.
   recorded as failed (its table could not be dropped then): no view shows it; it is
   dropped (the unrecorded ones once `ORPHAN_AGE` old, so that a run between its two
   commits in another process keeps its table).
+- Hidden temporary files of a run killed before its record (``<output>/.run=<id>.tmp/``,
+  ``.part-….parquet.tmp`` in the prediction log): no reader lists them, no recorded run
+  owns them; they are removed once unchanged for `STALE_AGE` (a live run refreshes its
+  files' times every `sinks.HEARTBEAT`, so a run still scoring keeps them), with a log
+  line. The output folders looked at: the recorded runs', the configured
+  `predict.output` and the one a prediction is about to write; the prediction log's
+  partitions of the last `STALE_DAYS` days.
 
 Run by every agent tick and at the start of every batch prediction; all are idempotent and
 cost a few `stat` calls (and one query of the view's comment) when there is nothing to do.
@@ -21,6 +28,9 @@ cost a few `stat` calls (and one query of the view's comment) when there is noth
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +46,10 @@ if TYPE_CHECKING:
 
 RECENT = 20  # runs checked: a run is finished by the first tick or prediction after it
 ORPHAN_AGE = timedelta(hours=1)  # an unrecorded run table older than this was left behind
+STALE_AGE = timedelta(hours=1)  # hidden files unchanged this long belong to a dead run
+STALE_DAYS = 30  # prediction-log partitions looked at for them
+
+log = logging.getLogger("opsloop.batch")
 
 
 @dataclass
@@ -48,6 +62,7 @@ class Finished:
     view: ViewSync | None = None
     view_error: str | None = None
     dropped: list[str] = field(default_factory=list)  # run ids whose left-over table went
+    removed: list[str] = field(default_factory=list)  # stale hidden files and folders
 
     def notes(self) -> list[str]:
         out = [f"batch run {r}: recorded, its files renamed into place now" for r in self.runs]
@@ -61,14 +76,30 @@ class Finished:
         if self.view_error is not None:
             out.append(f"batch output view not checked: {self.view_error}")
         out += [f"batch run {r}: its left-over table dropped" for r in self.dropped]
+        if self.removed:
+            out.append(_removed_line(self.removed))
         return out
 
 
-def finish_recorded(rt: Runtime, output_table: OutputTable | None = None) -> Finished:
+def _removed_line(paths: list[str]) -> str:
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return (
+        f"batch: removed {len(paths)} hidden temporary file(s) of runs killed before their "
+        f"record (unchanged for over {STALE_AGE}): {shown}"
+    )
+
+
+def finish_recorded(
+    rt: Runtime, output_table: OutputTable | None = None, output: Path | None = None
+) -> Finished:
     """Apply what recorded batch runs and publications left undone (module docstring).
-    `output_table`: a target whose password the configuration does not hold."""
+    `output_table`: a target whose password the configuration does not hold; `output`: an
+    output folder about to be written (also cleared of stale hidden files)."""
     finished = Finished()
     _finish_files(rt, finished)
+    finished.removed = remove_stale_hidden(rt, output)
+    if finished.removed:
+        log.warning("%s", _removed_line(finished.removed))
     known = known_targets(rt.config, output_table)
     try:
         finished.view = sync(rt.store, rt.model, known)
@@ -119,3 +150,65 @@ def _finish_files(rt: Runtime, finished: Finished) -> None:
     if revision < publication.revision:
         write_manifest(current, publication)
         finished.manifest_revision = publication.revision
+
+
+def remove_stale_hidden(rt: Runtime, output: Path | None = None) -> list[str]:
+    """Remove the hidden temporaries no recorded run owns, unchanged for `STALE_AGE`
+    (module docstring); the paths removed."""
+    runs = rt.store.list_batch_runs(rt.model, limit=RECENT)
+    owned = {  # a recorded run's renames not applied (one that failed): not ours to remove
+        str(hidden)
+        for run in runs
+        if isinstance(raw := run.details.get("renames"), list)
+        for hidden, _ in raw
+    }
+    folders = {Path(r.output).parent for r in runs if r.output}
+    if rt.config.predict is not None:
+        folders.add((rt.root / rt.config.predict.output).expanduser().resolve())
+    if output is not None:
+        folders.add(Path(output))
+    candidates = [h for folder in folders for h in _glob(folder, ".run=*.tmp")]
+    candidates += _hidden_log_files(rt)
+    cutoff = (rt.now() - STALE_AGE).timestamp()
+    removed: list[str] = []
+    for path in sorted(candidates):
+        if str(path) in owned or _newest_mtime(path) >= cutoff:
+            continue
+        try:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except FileNotFoundError:  # another recovery was first
+            continue
+        removed.append(str(path))
+    return removed
+
+
+def _hidden_log_files(rt: Runtime) -> list[Path]:
+    from opsloop.runtime import resolve_stack
+
+    log_root = resolve_stack(rt.config, rt.paths).prediction_log  # the server's, too
+    if log_root is None:
+        return []
+    root = Path(log_root) / f"model={rt.model}"
+    oldest = f"date={(rt.now() - timedelta(days=STALE_DAYS)):%Y-%m-%d}"
+    days = [d for d in _glob(root, "date=*") if d.name >= oldest]
+    return [f for d in days for h in _glob(d, "hour=*") for f in _glob(h, ".part-*.parquet.tmp")]
+
+
+def _glob(folder: Path, pattern: str) -> list[Path]:
+    try:
+        return list(folder.glob(pattern))
+    except OSError:  # a folder gone or unreadable: nothing of ours there
+        return []
+
+
+def _newest_mtime(path: Path) -> float:
+    """The newest modification time of `path` and, for a folder, of its files (a live run
+    writes its current file)."""
+    try:
+        times = [path.stat().st_mtime]
+        if path.is_dir():
+            with os.scandir(path) as entries:
+                times += [e.stat().st_mtime for e in entries]
+    except FileNotFoundError:
+        return float("inf")  # gone: nothing to remove
+    return max(times)

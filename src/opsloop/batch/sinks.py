@@ -13,6 +13,11 @@ a run killed before its record left only hidden files, which no reader lists.
 - `LogSink`: the same rows in the prediction-log layout (`opsloop.data.predlog`, route
   `batch`): one file per (date, hour) partition of the answer time, written under a hidden
   temporary name and renamed, as the server's writer does (`batch.logfile`).
+
+A live run's hidden files keep a fresh modification time (`HEARTBEAT`: a log file of an
+earlier hour is not written again, so it is touched), so that recovery
+(`batch.recover`) can tell the hidden files of a killed run (unchanged for
+`recover.STALE_AGE`) from those of a run still writing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +42,7 @@ ROWS_PER_FILE = 2_000_000
 # columns of the log that hold a new value in (nearly) every row: Parquet's dictionary
 # encoding is tried on them only to be abandoned after its first megabyte (docs/benchmarks.md)
 LOG_UNIQUE = ("prediction_id", "event_ts", "score")
+HEARTBEAT = 60.0  # seconds between touches of a live run's idle hidden files
 
 # (hidden path, visible path): applied by `os.replace`, so each is all or nothing
 Rename = tuple[str, str]
@@ -154,6 +161,7 @@ class LogSink:
         self.model = model
         self.rows = 0
         self._writers: dict[Path, _Writer] = {}
+        self._touched = time.monotonic()
 
     def write(self, table: pa.Table, answered: datetime) -> None:
         directory = partition_dir(self.root, self.model, answered)
@@ -164,6 +172,15 @@ class LogSink:
             self._writers[directory] = writer
         writer.write(table)
         self.rows += table.num_rows
+        if time.monotonic() - self._touched >= HEARTBEAT:
+            self.touch()
+
+    def touch(self) -> None:
+        """Refresh every hidden file's modification time: this run is alive."""
+        self._touched = time.monotonic()
+        for w in self._writers.values():
+            with contextlib.suppress(OSError):  # a file removed meanwhile fails at close
+                os.utime(w.path)
 
     def close(self) -> list[Rename]:
         """Close the files; the renames that make them visible (one per partition)."""

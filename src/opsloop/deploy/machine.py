@@ -325,6 +325,8 @@ def end_rollout(
         # The ops store committed the promotion; derive the MLflow aliases from it.
         sync_champion(registry, store, rollout.model, rollout.env)
         drop_challenger(registry, rollout.model, rollout.candidate_version)
+    elif done is not None and status == "rolled_back":
+        crash_point("rollout.after_rollback_commit")
     return done
 
 

@@ -50,6 +50,7 @@ def advance(rt: Runtime, now: datetime | None = None) -> Step | None:
         return None
     now = now or rt.now()
     analysis = analyse(rt, rollout, now)
+    crash_point("rollout.step_analysed")
     evidence = {"analysis": analysis.to_dict()}
     actor = "opsloop (rollout)"
     done: Rollout | None
