@@ -293,7 +293,7 @@ def spark_main(sizes: list[int], runs: int, keep: bool) -> None:
         for n in sizes:
             data = work / f"input-{n}.parquet"
             write_input(data, n, seed=n % 997)
-            _, _, stdout = timed(
+            _, _, _, stdout = timed(
                 [sys.executable, "-c", SPARK, str(project), str(data), str(work), str(runs)], env
             )
             found = json.loads(stdout.strip().splitlines()[-1])
