@@ -32,7 +32,8 @@ after one uncounted warm-up run of each:
 
 - **opsloop on Spark**: `Project.predict(..., engine="spark")` — the contract check, the
   verified scorer broadcast and run by `mapInArrow` (unpickled once per Python worker),
-  the output Parquet and the prediction log (both written by Spark), the run recorded.
+  the output Parquet and the prediction log (each written by the Spark task that scored
+  the rows), the run recorded.
 - **spark_udf**: `mlflow.pyfunc.spark_udf(spark, "models:/churn/<v>", env_manager="local")`
   created (the model fetched from the registry) and applied over the same columns, the id
   and the prediction written as Parquet by Spark — what a nightly `spark_udf` script does.

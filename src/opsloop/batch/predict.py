@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from opsloop.batch.contract import check_input
 from opsloop.batch.pgview import RunTable
 from opsloop.batch.recover import finish_recorded
+from opsloop.batch.rows import RunRows
 from opsloop.batch.runrecord import copy_table, record_failed, record_succeeded
-from opsloop.batch.score import BATCH_ROUTE
-from opsloop.batch.scoring import ArrowScorer, Scored, plain, scorer_for
+from opsloop.batch.scoring import ArrowScorer, Scored, scorer_for
 from opsloop.batch.sinks import LogSink, RunFolder, apply_renames, discard_hidden
 from opsloop.batch.workers import plan_for, scored_in_order
 from opsloop.core.aliases import CHAMPION
@@ -159,50 +159,19 @@ def _quoted(name: str) -> str:
 class _Job:
     """One run's moving parts (so a failure can undo them)."""
 
-    rt: Runtime
-    run_id: str
-    version: str
     scorer: ArrowScorer
     folder: RunFolder
     log: LogSink
+    rows: RunRows
 
     def write(
         self, batch: pa.RecordBatch, pred: np.ndarray, score: np.ndarray | None, answered: datetime
     ) -> None:
         """The scored `batch` into the run folder and the prediction log."""
-        import pyarrow as pa
-
-        cfg = self.rt.config
-        n = batch.num_rows
-        prediction = pa.array(plain(pred))
-        scores = pa.array(score, pa.float64()) if score is not None else pa.nulls(n, pa.float64())
-        ids = batch.column(cfg.id_column)
-        event = batch.column(cfg.time_column).cast(pa.timestamp("us", tz="UTC"))
-        self.folder.write(
-            pa.table(
-                {
-                    cfg.id_column: ids,
-                    cfg.time_column: event,
-                    "prediction": prediction,
-                    "score": scores,
-                    "model": pa.repeat(pa.scalar(self.rt.model), n),
-                    "version": pa.repeat(pa.scalar(self.version), n),
-                    "run_id": pa.repeat(pa.scalar(self.run_id), n),
-                }
-            )
-        )
-        log: dict[str, Any] = {
-            "prediction_id": ids.cast(pa.string()),
-            "request_id": pa.repeat(pa.scalar(f"batch-{self.run_id}"), n),
-            "ts": pa.repeat(pa.scalar(answered, pa.timestamp("us", tz="UTC")), n),
-            "event_ts": event,
-            "model_version": pa.repeat(pa.scalar(self.version), n),
-            "route": pa.repeat(pa.scalar(BATCH_ROUTE), n),
-        }
-        for name in self.scorer.model.feature_names:
-            log[name] = batch.column(name)
-        log["prediction"], log["score"] = prediction, scores
-        self.log.write(pa.table(log), answered)
+        prediction, scores = self.rows.answers(pred, score, batch.num_rows)
+        output, log = self.rows.tables(batch, prediction, scores, answered)
+        self.folder.write(output)
+        self.log.write(log, answered)
 
 
 def run_predict(
@@ -339,12 +308,17 @@ def _score_duckdb(
         with threadpool_limits(limits=1, user_api="openmp"):  # 12 probe rows: no OpenMP team
             scorer = scorer_for(model, tags)
         job = _Job(
-            rt,
-            run_id,
-            chosen,
             scorer,
-            RunFolder(out_root, run_id, unique=(cfg.id_column, cfg.time_column, "score")),
+            RunFolder(out_root, run_id),
             LogSink(Path(rt_log_root(rt)), rt.model),
+            RunRows(
+                rt.model,
+                chosen,
+                run_id,
+                cfg.id_column,
+                cfg.time_column,
+                tuple(model.feature_names),
+            ),
         )
         total = _parquet_rows(found)
         wanted = [cfg.id_column, cfg.time_column, *model.feature_names]

@@ -39,10 +39,8 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 ROWS_PER_FILE = 2_000_000
-# columns of the log that hold a new value in (nearly) every row: Parquet's dictionary
-# encoding is tried on them only to be abandoned after its first megabyte (docs/benchmarks.md)
-LOG_UNIQUE = ("prediction_id", "event_ts", "score")
 HEARTBEAT = 60.0  # seconds between touches of a live run's idle hidden files
+SAMPLE_ROWS = 16_384  # rows of a file's first batch that choose its dictionary columns
 
 # (hidden path, visible path): applied by `os.replace`, so each is all or nothing
 Rename = tuple[str, str]
@@ -74,13 +72,12 @@ def discard_hidden(renames: list[Rename]) -> None:
                 os.unlink(hidden)
 
 
-class _Writer:
-    """One Parquet file written batch by batch; the first batch fixes the schema. The
-    `unique` columns are written without a dictionary."""
+class ParquetAppender:
+    """One Parquet file written batch by batch; the first batch fixes the schema (both
+    engines' output and log files) and the encodings (`encodings`)."""
 
-    def __init__(self, path: Path, unique: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.unique = unique
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
 
@@ -88,11 +85,13 @@ class _Writer:
         import pyarrow.parquet as pq
 
         if self._writer is None:
+            dictionary, statistics = encodings(table)
             self._writer = pq.ParquetWriter(
                 self.path,
                 table.schema,
                 compression="snappy",
-                use_dictionary=[n for n in table.schema.names if n not in self.unique],
+                use_dictionary=dictionary,
+                write_statistics=statistics,
             )
         elif table.schema != self._writer.schema:
             table = table.cast(self._writer.schema)
@@ -105,9 +104,32 @@ class _Writer:
             self._writer = None
 
 
+def encodings(table: pa.Table) -> tuple[list[str], list[str]]:
+    """The columns worth a dictionary (their values repeat: at most half as many distinct
+    values as rows in the first `SAMPLE_ROWS`, e.g. constants, categories, rounded
+    numbers; not ids or scores, where building a dictionary is wasted work), and the
+    columns given min/max statistics (all but floating-point ones: readers filter the log
+    on times, versions and ids, never on a score or a feature's value). Measured on the
+    churn example's log: 42% less CPU and 17% smaller files than dictionaries and
+    statistics on every column (docs/benchmarks.md)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sample = table.slice(0, SAMPLE_ROWS)
+    dictionary = []
+    for name, col in zip(sample.column_names, sample.columns, strict=True):
+        try:
+            distinct = pc.count_distinct(col).as_py()
+        except pa.ArrowNotImplementedError:  # a type Arrow cannot count: left plain
+            continue
+        if distinct * 2 <= max(len(col), 2):
+            dictionary.append(name)
+    statistics = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+    return dictionary, statistics
+
+
 class RunFolder:
-    """The run's output folder, hidden until `commit`; `unique`: its columns with a new
-    value in (nearly) every row (the id, the time, the score), written without a dictionary."""
+    """The run's output folder, hidden until `commit`."""
 
     def __init__(
         self,
@@ -115,14 +137,12 @@ class RunFolder:
         run_id: str,
         *,
         rows_per_file: int = ROWS_PER_FILE,
-        unique: tuple[str, ...] = (),
     ) -> None:
         self.final = output / f"run={run_id}"
         self.tmp = output / f".run={run_id}.tmp"
         self.rows_per_file = rows_per_file
-        self.unique = unique
         self.files = 0
-        self._writer: _Writer | None = None
+        self._writer: ParquetAppender | None = None
 
     def write(self, table: pa.Table) -> None:
         if self._writer is None or self._writer.rows >= self.rows_per_file:
@@ -134,7 +154,7 @@ class RunFolder:
         if self._writer is not None:
             self._writer.close()
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self._writer = _Writer(self.tmp / f"part-{self.files:05d}.parquet", self.unique)
+        self._writer = ParquetAppender(self.tmp / f"part-{self.files:05d}.parquet")
         self.files += 1
 
     def close(self) -> list[Rename]:
@@ -160,7 +180,7 @@ class LogSink:
         self.root = Path(root)
         self.model = model
         self.rows = 0
-        self._writers: dict[Path, _Writer] = {}
+        self._writers: dict[Path, ParquetAppender] = {}
         self._touched = time.monotonic()
 
     def write(self, table: pa.Table, answered: datetime) -> None:
@@ -168,7 +188,7 @@ class LogSink:
         writer = self._writers.get(directory)
         if writer is None:
             directory.mkdir(parents=True, exist_ok=True)
-            writer = _Writer(directory / f".part-{uuid.uuid4().hex}.parquet.tmp", LOG_UNIQUE)
+            writer = ParquetAppender(directory / f".part-{uuid.uuid4().hex}.parquet.tmp")
             self._writers[directory] = writer
         writer.write(table)
         self.rows += table.num_rows

@@ -8,15 +8,17 @@ scoring spread over Spark's Python workers by `mapInArrow`.
 2. The verified scorer (`scoring.scorer_for`: the compiled path where registration proved
    it) is pickled once on the driver and broadcast; each Python worker unpickles it once
    (`spark_worker.py` keeps it per run) and scores Arrow record batches — numbers straight
-   from Arrow, no pandas round-trip on the compiled path.
-3. One Spark job reads, scores and writes: Spark writes the output columns into
-   `<output>/.run=<id>.tmp/`, and each task writes its partition's prediction-log rows
-   into one file of a hidden folder beside the log (a retried task rewrites the same
-   file). Then, on the driver, the rows of both are counted from the Parquet footers
-   (they must agree). The renames that put the run folder in place and the log files
-   into their `date=/hour=` partition (one answer time per run) are returned, recorded
-   with the run and applied after it, as for DuckDB (`sinks.py`): a failed or killed run
-   leaves only hidden files.
+   from Arrow, text as Arrow's dictionary codes, no pandas round-trip on the compiled path.
+3. One Spark job reads and scores; each task writes its partition's output rows and
+   prediction-log rows itself (the DuckDB path's row builders and Parquet writer, so the
+   same columns and types), into one file of each of two hidden folders — the run's
+   `<output>/.run=<id>.tmp/` and one beside the log partition — and hands Spark back one
+   summary row (partition, rows): the scored rows never cross back into the JVM. The
+   driver adds up the summaries (no file is read) and checks that every partition that
+   scored rows left both its files (a retried task rewrites the same names). The renames
+   that put the run folder in place and the log files into their `date=/hour=` partition
+   (one answer time per run) are returned, recorded with the run and applied after it, as
+   for DuckDB (`sinks.py`): a failed or killed run leaves only hidden files.
 
 The output and log roots must be paths the driver and every executor see (local on
 `local[*]`; a shared file system on a cluster).
@@ -27,18 +29,18 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsloop.batch.contract import check_input
-from opsloop.batch.score import BATCH_ROUTE
+from opsloop.batch.rows import RunRows
 from opsloop.batch.scoring import ArrowScorer, Scored, scorer_for
+from opsloop.batch.spark_worker import TaskPlan
 from opsloop.data.predlog import partition_dir
 from opsloop.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
@@ -140,15 +142,29 @@ def score_on_spark(
     # each rename is atomic, and the folder is hidden from every reader of the log)
     directory = partition_dir(log_root, rt.model, answered)
     log_tmp = directory / f".spark-{run_id}.tmp"
+    plan = TaskPlan(
+        token=f"{run_id}-{uuid.uuid4().hex[:6]}",
+        rows=RunRows(
+            rt.model,
+            version,
+            run_id,
+            cfg.id_column,
+            cfg.time_column,
+            tuple(model.feature_names),
+        ),
+        answered=answered,
+        prediction_type=_prediction_type(scorer, picked),
+        output_dir=str(run_tmp),
+        log_dir=str(log_tmp),
+    )
     try:
-        scored = _scored(spark, picked, scorer, rt.model, version, run_id, answered, log_tmp)
-        scored.write.parquet(str(run_tmp))  # the one job: read, score, write both
+        done = _scored(spark, picked, scorer, plan).collect()  # the one job
+        rows = sum(int(r["rows"]) for r in done)
+        written = sorted(int(r["partition"]) for r in done if r["rows"])
+        for folder in (run_tmp, log_tmp):  # every task's files, or refuse (no gap)
+            _check_files(folder, written)
         files = _tidy(run_tmp, "part-{:05d}.parquet")
-        rows = _rows(run_tmp.glob("part-*.parquet"))
         logged = sorted(log_tmp.glob("part-*.parquet"))
-        log_rows = _rows(logged)
-        if log_rows != rows:  # a task's log file lost: refuse rather than record a gap
-            raise RuntimeError(f"Spark wrote {rows} output rows but {log_rows} log rows")
     except BaseException:
         shutil.rmtree(run_tmp, ignore_errors=True)
         shutil.rmtree(log_tmp, ignore_errors=True)
@@ -156,20 +172,25 @@ def score_on_spark(
     final = out_root / f"run={run_id}"
     renames = [(str(run_tmp), str(final))]
     renames += [(str(p), str(directory / f"part-{uuid.uuid4().hex}.parquet")) for p in logged]
-    return Scored(rows, final, files, log_rows, scorer, renames)
+    return Scored(rows, final, files, rows, scorer, renames)
 
 
-def _rows(files: Iterable[Path]) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(int(pq.ParquetFile(f).metadata.num_rows) for f in files)
+def _check_files(folder: Path, partitions: list[int]) -> None:
+    """`folder` holds the file of each partition that scored rows (a lost task's file is a
+    failed run, not a gap); the files of attempts that died are removed."""
+    for stale in folder.glob(".part-*.tmp"):
+        stale.unlink(missing_ok=True)
+    found = sorted(int(p.stem.removeprefix("part-")) for p in folder.glob("part-*.parquet"))
+    if found != partitions:
+        raise RuntimeError(
+            f"Spark's tasks scored partitions {partitions} but {folder} holds the files of {found}"
+        )
 
 
 def _tidy(folder: Path, name: str) -> int:
-    """Spark's part files renamed as `RunFolder` names them; its markers and checksums
-    removed. The number of data files."""
-    for extra in [*folder.glob("_*"), *folder.glob(".*.crc")]:
-        extra.unlink()
+    """The part files renamed as `RunFolder` names them (numbered from 0); the folder made
+    when no task wrote a file. The number of data files."""
+    folder.mkdir(parents=True, exist_ok=True)
     parts = sorted(folder.glob("part-*.parquet"))
     for i, part in enumerate(parts):
         part.rename(folder / name.format(i))
@@ -177,64 +198,26 @@ def _tidy(folder: Path, name: str) -> int:
 
 
 def _scored(
-    spark: SparkSession,
-    picked: DataFrame,
-    scorer: ArrowScorer,
-    model: str,
-    version: str,
-    run_id: str,
-    answered: datetime,
-    log_tmp: Path,
+    spark: SparkSession, picked: DataFrame, scorer: ArrowScorer, plan: TaskPlan
 ) -> DataFrame:
-    """`picked` scored by `mapInArrow`: the output rows (the log rows are written by the
-    tasks, `spark_worker.score_batches`)."""
+    """`picked` scored by `mapInArrow`: each task writes its rows and returns its summary
+    (`spark_worker.score_partition`)."""
     import cloudpickle
-    import pyarrow as pa
-    from pyspark.sql.pandas.types import from_arrow_type
-    from pyspark.sql.types import StructField, StructType
 
-    from opsloop.batch.spark_worker import score_batches
+    from opsloop.batch.spark_worker import SUMMARY, score_partition
 
-    id_column, time_column = picked.columns[0], picked.columns[1]
     payload = cloudpickle.dumps(scorer)
-    prediction = _prediction_type(scorer, picked)
-    fields = {f.name: f for f in picked.schema.fields}
-    text = from_arrow_type(pa.string())
-    schema = StructType(
-        [
-            fields[id_column],
-            StructField(time_column, from_arrow_type(pa.timestamp("us", tz="UTC"))),
-            StructField("prediction", from_arrow_type(prediction)),
-            StructField("score", from_arrow_type(pa.float64())),
-            StructField("model", text),
-            StructField("version", text),
-            StructField("run_id", text),
-        ]
-    )
     # broadcast: each executor fetches the model once; Spark Connect has no SparkContext,
     # so there the bytes travel with the function (still unpickled once per worker)
     try:
         shipped: Any = spark.sparkContext.broadcast(payload)
     except Exception:
         shipped = payload
-    meta = {
-        "token": f"{run_id}-{uuid.uuid4().hex[:6]}",
-        "request_id": f"batch-{run_id}",
-        "answered": answered,
-        "version": version,
-        "route": BATCH_ROUTE,
-        "id_column": id_column,
-        "time_column": time_column,
-        "model": model,
-        "run_id": run_id,
-        "prediction_type": prediction,
-        "log_tmp": str(log_tmp),
-    }
 
     def score(batches: Any) -> Any:
-        return score_batches(batches, shipped, meta)
+        return score_partition(batches, shipped, plan)
 
-    return picked.mapInArrow(score, schema)
+    return picked.mapInArrow(score, SUMMARY)
 
 
 def _prediction_type(scorer: ArrowScorer, picked: DataFrame) -> pa.DataType:

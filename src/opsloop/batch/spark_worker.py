@@ -1,22 +1,50 @@
-"""What runs inside Spark's Python workers for a batch prediction (`batch/spark.py`): the
-scorer unpickled once per worker process and run (kept by the run's token, so the tasks a
-reused worker runs after the first pay nothing), then Arrow batches in, log rows out."""
+"""What runs inside Spark's Python workers for a batch prediction (`batch/spark.py`).
+
+The scorer is unpickled once per worker process and run (kept by the run's token, so the
+tasks a reused worker runs after the first pay nothing). Each task scores its partition's
+Arrow batches and writes the rows itself, with the DuckDB path's row builders and Parquet
+writer (`rows.py`, `sinks.ParquetAppender`): one output file and one log file per
+partition, under names of this attempt until the partition is done, then renamed to
+`part-<partition>.parquet` (a retried task writes the same name again: a retry never
+duplicates rows). Spark gets back one summary row per task (partition, rows), not the
+scored rows: nothing of the output crosses back into the JVM."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsloop.batch.sinks import ParquetAppender
+
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pyarrow as pa
 
+    from opsloop.batch.rows import RunRows
     from opsloop.batch.scoring import ArrowScorer
 
 _scorers: dict[str, ArrowScorer] = {}
 _lock = threading.Lock()
 KEEP = 4  # scorers kept per worker (the newest runs')
+SUMMARY = "partition INT, rows BIGINT"  # what each task hands back (Spark's DDL)
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What every task of a run needs besides the scorer (pickled with the function)."""
+
+    token: str  # the run's scorer in a worker's cache
+    rows: RunRows
+    answered: datetime  # the log's `ts`: one answer time per run
+    prediction_type: pa.DataType
+    output_dir: str  # the run's hidden output folder
+    log_dir: str  # the hidden folder beside the log partition the files go to
 
 
 def loaded(token: str, shipped: Any) -> ArrowScorer:
@@ -37,74 +65,60 @@ def loads() -> int:
     return len(_scorers)
 
 
-def score_batches(
-    batches: Iterator[pa.RecordBatch], shipped: Any, meta: dict[str, Any]
-) -> Iterator[pa.RecordBatch]:
-    """Each input batch (id, time, features) scored: the output rows are yielded (Spark
-    writes them), the log rows written by this task to one file per partition of the input,
-    `<log_tmp>/part-<partition>.parquet`, renamed into place when the partition is done.
-    A retried task writes the same name again, so a retry never duplicates log rows."""
-    import os
-    from pathlib import Path
+class _PartFile:
+    """A task's Parquet file in `folder`: written as this attempt's, renamed when done."""
 
+    def __init__(self, folder: Path, partition: int, attempt: int) -> None:
+        self.final = folder / f"part-{partition:05d}.parquet"
+        self.appender = ParquetAppender(folder / f".part-{partition:05d}-{attempt}.parquet.tmp")
+
+    def write(self, table: pa.Table) -> None:
+        if self.appender.rows == 0:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.appender.write(table)
+
+    def finish(self) -> None:
+        self.appender.close()
+        if self.appender.rows:
+            os.replace(self.appender.path, self.final)
+
+    def discard(self) -> None:
+        self.appender.close()
+        self.appender.path.unlink(missing_ok=True)
+
+
+def score_partition(
+    batches: Iterator[pa.RecordBatch], shipped: Any, plan: TaskPlan
+) -> Iterator[pa.RecordBatch]:
+    """Each input batch (id, time, features) scored and written to the partition's output
+    and log files; then one summary row (`SUMMARY`)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
     from pyspark import TaskContext
 
-    from opsloop.batch.scoring import plain
-
-    scorer = loaded(meta["token"], shipped)
-    utc = pa.timestamp("us", tz="UTC")
+    scorer = loaded(plan.token, shipped)
     context = TaskContext.get()
     partition = context.partitionId() if context is not None else 0
     attempt = context.attemptNumber() if context is not None else 0
-    folder = Path(meta["log_tmp"])
-    tmp = folder / f".part-{partition:05d}-{attempt}.parquet.tmp"
-    writer: pq.ParquetWriter | None = None
+    output = _PartFile(Path(plan.output_dir), partition, attempt)
+    log = _PartFile(Path(plan.log_dir), partition, attempt)
+    rows = 0
     try:
         for batch in batches:
             n = batch.num_rows
             if n == 0:
                 continue
             pred, score = scorer.predict(batch)
-            prediction = pa.array(plain(pred), meta["prediction_type"])
-            scores = (
-                pa.array(score, pa.float64()) if score is not None else pa.nulls(n, pa.float64())
-            )
-            ids = batch.column(meta["id_column"])
-            event = batch.column(meta["time_column"]).cast(utc)
-            log: dict[str, Any] = {
-                "prediction_id": ids.cast(pa.string()),
-                "request_id": pa.repeat(pa.scalar(meta["request_id"]), n),
-                "ts": pa.repeat(pa.scalar(meta["answered"], utc), n),
-                "event_ts": event,
-                "model_version": pa.repeat(pa.scalar(meta["version"]), n),
-                "route": pa.repeat(pa.scalar(meta["route"]), n),
-            }
-            for name in scorer.model.feature_names:
-                log[name] = batch.column(name)
-            log["prediction"], log["score"] = prediction, scores
-            table = pa.table(log)
-            if writer is None:
-                folder.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
-            writer.write_table(table.cast(writer.schema))
-            yield pa.RecordBatch.from_pydict(
-                {
-                    meta["id_column"]: ids,
-                    meta["time_column"]: event,
-                    "prediction": prediction,
-                    "score": scores,
-                    "model": pa.repeat(pa.scalar(meta["model"]), n),
-                    "version": pa.repeat(pa.scalar(meta["version"]), n),
-                    "run_id": pa.repeat(pa.scalar(meta["run_id"]), n),
-                }
-            )
+            prediction, scores = plan.rows.answers(pred, score, n, plan.prediction_type)
+            out, logged = plan.rows.tables(batch, prediction, scores, plan.answered)
+            output.write(out)
+            log.write(logged)
+            rows += n
+        output.finish()
+        log.finish()
     except BaseException:
-        if writer is not None:
-            writer.close()
-            tmp.unlink(missing_ok=True)
+        output.discard()
+        log.discard()
         raise
-    if writer is not None:
-        writer.close()
-        os.replace(tmp, folder / f"part-{partition:05d}.parquet")
+    yield pa.RecordBatch.from_pydict(
+        {"partition": pa.array([partition], pa.int32()), "rows": pa.array([rows], pa.int64())}
+    )

@@ -94,6 +94,33 @@ def test_spark_scores_like_duckdb_and_monitors_the_same(project: Project, tmp_pa
     assert sa.drifted_features == sb.drifted_features
 
 
+def test_each_task_writes_its_files_and_the_run_counts_them(
+    project: Project, tmp_path: Path
+) -> None:
+    """An input Spark reads as several partitions: one output and one log file per task,
+    numbered from 0 in the run folder, every row in both, as DuckDB scores them."""
+    p = project
+    frame = tiny_frame(900, seed=12, prefix="m", days=0.02).drop(columns=["label"])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        frame.iloc[i * 300 : (i + 1) * 300].to_parquet(folder / f"part-{i}.parquet")
+    spark = p.predict(str(folder), tmp_path / "spark", engine="spark")
+    duck = p.predict(str(folder), tmp_path / "duck", engine="duckdb")
+    files = spark.run.details["files"]
+    assert files >= 2 and spark.run.rows == spark.log_rows == 900
+    assert sorted(f.name for f in spark.output.iterdir()) == [
+        f"part-{i:05d}.parquet" for i in range(files)
+    ]
+    a, b = (pd.read_parquet(r.output).sort_values("row_id") for r in (duck, spark))
+    pd.testing.assert_frame_equal(
+        a.drop(columns="run_id").reset_index(drop=True),
+        b.drop(columns="run_id").reset_index(drop=True),
+    )
+    logged = log_of(p, spark.run.run_id)
+    assert len(logged) == 900 and set(logged["prediction_id"]) == set(frame["row_id"])
+
+
 def test_the_contract_is_checked_before_spark_scores(project: Project, tmp_path: Path) -> None:
     bad = (
         tiny_frame(50, seed=3)

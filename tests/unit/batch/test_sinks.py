@@ -1,63 +1,49 @@
-"""The run folder and the log write their (nearly) unique columns without a dictionary and the
-others with one, and read back the same rows."""
+"""The Parquet files both engines write (`sinks.ParquetAppender`): dictionaries only where
+values repeat, statistics on all but floating-point columns, the rows read back as
+written."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from opsloop.batch.sinks import LOG_UNIQUE, LogSink, RunFolder
+from opsloop.batch.sinks import ParquetAppender, encodings
 
 
-def _dictionary_encoded(path: Path) -> dict[str, bool]:
-    meta = pq.ParquetFile(path).metadata
-    group = meta.row_group(0)
-    return {
-        group.column(i).path_in_schema: "RLE_DICTIONARY" in group.column(i).encodings
-        or "PLAIN_DICTIONARY" in group.column(i).encodings
-        for i in range(meta.num_columns)
-    }
-
-
-def _table(n: int, id_name: str) -> pa.Table:
+def _table(n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
     return pa.table(
         {
-            id_name: pa.array([f"c{i}" for i in range(n)]),
-            "score": pa.array([i / n for i in range(n)], pa.float64()),
-            "version": pa.repeat(pa.scalar("3"), n),
-            "prediction": pa.array([i % 2 for i in range(n)], pa.int64()),
+            "id": [f"r{seed}-{i}" for i in range(n)],
+            "route": ["batch"] * n,
+            "color": rng.choice(["red", "blue", None], n).tolist(),
+            "score": rng.random(n),
+            "months": rng.integers(0, 72, n).astype(float),
+            "when": pa.array(rng.integers(0, 10**15, n), pa.timestamp("us", "UTC")),
         }
     )
 
 
-def test_run_folder_skips_the_dictionary_only_for_its_unique_columns(tmp_path: Path) -> None:
-    folder = RunFolder(tmp_path, "r1", unique=("customer_id", "score"))
-    table = _table(1000, "customer_id")
-    folder.write(table)
-    ((hidden, _),) = folder.close()
-    (part,) = Path(hidden).glob("*.parquet")
-    assert _dictionary_encoded(part) == {
-        "customer_id": False,
-        "score": False,
-        "version": True,
-        "prediction": True,
-    }
-    assert pq.read_table(part).equals(table)
+def test_dictionaries_where_values_repeat_statistics_but_on_floats() -> None:
+    dictionary, statistics = encodings(_table(1000, 1))
+    assert dictionary == ["route", "color", "months"]
+    assert statistics == ["id", "route", "color", "when"]
 
 
-def test_log_sink_skips_the_dictionary_for_ids_times_and_scores(tmp_path: Path) -> None:
-    assert set(LOG_UNIQUE) == {"prediction_id", "event_ts", "score"}
-    sink = LogSink(tmp_path, "m")
-    table = _table(500, "prediction_id")
-    sink.write(table, datetime(2026, 12, 7, 1, tzinfo=UTC))
-    ((hidden, _),) = sink.close()
-    assert _dictionary_encoded(Path(hidden)) == {
-        "prediction_id": False,
-        "score": False,
-        "version": True,
-        "prediction": True,
-    }
-    assert pq.read_table(hidden).equals(table)
+def test_the_file_reads_back_as_written_with_those_encodings(tmp_path: Path) -> None:
+    path = tmp_path / "f.parquet"
+    appender = ParquetAppender(path)
+    tables = [_table(1000, 1), _table(500, 2)]
+    for t in tables:
+        appender.write(t)
+    appender.close()
+    assert appender.rows == 1500
+    assert pq.read_table(path).equals(pa.concat_tables(tables))
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    columns = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert columns["route"].has_dictionary_page and not columns["id"].has_dictionary_page
+    assert not columns["score"].has_dictionary_page
+    assert columns["when"].is_stats_set and not columns["score"].is_stats_set
