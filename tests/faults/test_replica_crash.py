@@ -36,6 +36,7 @@ from opsloop.store.records import ServeStat
 from serve_fixtures import free_port, wait_for
 from store_fixtures import POSTGRES
 from tinyproject import write_tiny_project
+from tree_sync import sync_tree
 
 pytestmark = pytest.mark.slow
 
@@ -291,23 +292,9 @@ class Snapshots:
             self.stash = self.base / "stash"
             shutil.copytree(self.work, self.stash)
         else:
-            _sync(self.stash, self.work)
+            sync_tree(self.stash, self.work)
         _extend(self.work, state)
         return self.work
-
-
-def _sync(src: Path, dst: Path) -> None:
-    """Make `dst` a copy of `src`, writing files in place: this process's MLflow keeps its
-    SQLite engine (per URI) open, and a replaced file would leave it on the deleted one."""
-    for path in sorted(dst.rglob("*"), reverse=True):
-        if not (src / path.relative_to(dst)).exists():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    for path in sorted(src.rglob("*")):
-        target = dst / path.relative_to(src)
-        if path.is_dir():
-            target.mkdir(exist_ok=True)
-        else:
-            shutil.copyfile(path, target)
 
 
 @pytest.fixture(scope="module")

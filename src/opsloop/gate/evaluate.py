@@ -227,6 +227,18 @@ def rule_row(
 
 
 # ---- slices ----------------------------------------------------------------------------
+def compared(comp: Comparison, margin: float) -> dict[str, Any]:
+    """A slice row's fields from its comparison with the champion (both gates' slices)."""
+    return {
+        "champion": comp.champion,
+        "improvement": comp.improvement,
+        "ci_low": comp.ci_low,
+        "ci_high": comp.ci_high,
+        "method": comp.method,
+        "p_regression": comp.p_below(-margin),
+    }
+
+
 def slice_masks(spec: SliceConfig, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     """(label, boolean mask) per slice; raises ConfigError on a bad column or query."""
     if spec.column is not None:
@@ -313,14 +325,7 @@ def evaluate_slices(
             except ValueError as exc:
                 row.update(status="skipped", note=f"not computable: {exc}")
                 continue
-            row.update(
-                champion=comp.champion,
-                improvement=comp.improvement,
-                ci_low=comp.ci_low,
-                ci_high=comp.ci_high,
-                method=comp.method,
-                p_regression=comp.p_below(-margin),
-            )
+            row.update(compared(comp, margin))
             tested.append(len(rows) - 1)
     reasons, ok = judge_slices(rows, tested, rule.metric, alpha, has_champion=k is not None)
     return rows, reasons, ok

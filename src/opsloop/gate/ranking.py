@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opsloop.errors import DataValidationError
-from opsloop.gate.evaluate import GateReport, judge_slices, rule_row, slice_masks
+from opsloop.gate.evaluate import GateReport, compared, judge_slices, rule_row, slice_masks
 from opsloop.gate.ranking_regression import RegressionUsers, evaluate_ranking_regression
 from opsloop.gate.ranking_stats import compare_ranking
 from opsloop.ranking.metrics import PerUser, metric_value
@@ -192,14 +192,7 @@ def evaluate_ranking_slices(
         except ValueError as exc:
             row.update(status="skipped", note=f"not computable: {exc}")
             continue
-        row.update(
-            champion=comp.champion,
-            improvement=comp.improvement,
-            ci_low=comp.ci_low,
-            ci_high=comp.ci_high,
-            method=comp.method,
-            p_regression=comp.p_below(-spec.margin),
-        )
+        row.update(compared(comp, spec.margin))
         tested.append(len(rows) - 1)
     reasons, ok = judge_slices(rows, tested, rule.metric, alpha, has_champion=k is not None)
     return rows, reasons, ok
