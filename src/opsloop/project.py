@@ -142,6 +142,7 @@ class Project:
     def admin(self) -> AdminService:
         from opsloop.services import AdminService
 
+        check_pipeline_task(self.config, "admin")  # deploy, approve, rollback, retrain
         return AdminService(self.runtime)
 
     @cached_property
@@ -183,6 +184,7 @@ class Project:
         ``[start, end)``; ``as_of`` on `retrain.training_window` ending then (times as
         datetimes, ISO 8601 text or a duration before now such as ``"30d"``); else by
         `retrain.anchor` (ending now, or at the data's newest event)."""
+        check_pipeline_task(self.config, "train")
         from opsloop.orchestrate.loop import run_loop
 
         return run_loop(
@@ -270,6 +272,7 @@ class Project:
 
     def rerun_gate(self, version: str) -> GateReport:
         """Gate `version` again (same training window, current champion) and record it."""
+        check_pipeline_task(self.config, "gate")
         from opsloop.gate.record import rerun_gate
 
         return rerun_gate(self.runtime, version, actor=self.actor)
@@ -409,6 +412,7 @@ class Project:
     def monitor(self, *, window: Window | None = None, version: str | None = None) -> MonitorResult:
         """Monitor `window` (default: the last `monitor.window`) for `version` (default:
         the deployed one), against its reference and the previous window."""
+        check_pipeline_task(self.config, "monitor")
         from opsloop.monitor.job import run_monitor_job
 
         return run_monitor_job(self.runtime, window=window, version=version)
@@ -425,6 +429,7 @@ class Project:
     ) -> BackfillResult:
         """Monitor the consecutive windows of length `every` from `start` to `end`
         (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
+        check_pipeline_task(self.config, "monitor")
         from opsloop.monitor.backfill import backfill
 
         return backfill(
@@ -453,6 +458,7 @@ class Project:
         `drift`, `performance`, … or several joined by `+`; default: `retrain.on`, `never`
         and a schedule of four periods), each in a sandbox that never touches this
         project's registry, ops store or prediction log (`opsloop.backtest`)."""
+        check_pipeline_task(self.config, "backtest")
         from opsloop.backtest import plan_backtest, run_backtest
 
         plan = plan_backtest(
@@ -567,6 +573,7 @@ class Project:
         """One agent tick under the agent lease: recover crashed runs, monitor if due, fire
         triggers, retrain if fired, send pending notifications. StateError while another
         agent holds the lease."""
+        check_pipeline_task(self.config, "agent")
         from opsloop.orchestrate.agent import tick_with_lease
 
         return tick_with_lease(self.runtime, force_monitor=force_monitor, progress=progress)
@@ -576,6 +583,7 @@ class Project:
     ) -> None:
         """Tick every `interval` while holding the agent lease (stand by otherwise), until
         `stop` is set."""
+        check_pipeline_task(self.config, "agent")
         from opsloop.orchestrate.agent import run_agent
 
         run_agent(self.runtime, interval=interval, stop=stop)

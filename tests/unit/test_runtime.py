@@ -1,5 +1,6 @@
-"""A `task: ranking` project: every command that acts on the model says in one line that
-the pipeline does not run ranking yet; read-only commands work."""
+"""A `task: ranking` project: every command that acts on the model and is not in
+`RANKING_COMMANDS` says in one line that the pipeline does not run ranking yet; read-only
+commands and `opsloop predict` (the nightly top-k) work."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from opsloop.cli import app
 from opsloop.config import load_config
 from opsloop.errors import StateError
 from opsloop.project import Project
-from opsloop.runtime import check_pipeline_task
+from opsloop.runtime import RANKING_COMMANDS, check_pipeline_task
 from opsloop.scaffold import init_project
 
 EXAMPLES = Path(__file__).parents[2] / "src" / "opsloop" / "examples"
@@ -29,18 +30,22 @@ def test_the_check_passes_the_pipelines_tasks_and_refuses_ranking() -> None:
     ranking = load_config(EXAMPLES / "restaurants" / "template" / "opsloop.yaml")
     with pytest.raises(StateError, match="task: ranking, which opsloop cannot yet train"):
         check_pipeline_task(ranking)
+    with pytest.raises(StateError, match="task: ranking, which opsloop cannot yet train"):
+        check_pipeline_task(ranking, "train")
+    assert "predict" in RANKING_COMMANDS
+    check_pipeline_task(ranking, "predict")
 
 
 def test_acting_methods_refuse_a_ranking_project(ranking_project: Path) -> None:
     p = Project(ranking_project)
-    for act in (p.train, p.monitor, lambda: p.serve(workers=2), p.predict, p.tick):
-        with pytest.raises(StateError, match="cannot yet train, serve, monitor or batch-predict"):
+    for act in (p.train, p.monitor, lambda: p.serve(workers=2), p.tick, lambda: p.approve("1")):
+        with pytest.raises(StateError, match="cannot yet train, serve or monitor"):
             act()
 
 
 def test_the_cli_says_so_in_one_line_and_status_still_works(ranking_project: Path) -> None:
     runner = CliRunner()
-    for command in (["train"], ["monitor"], ["predict"], ["agent", "--once"]):
+    for command in (["train"], ["monitor"], ["agent", "--once"]):
         result = runner.invoke(app, [*command, "-p", str(ranking_project)])
         assert result.exit_code == 1, (command, result.output)
         lines = [line for line in result.output.splitlines() if line.strip()]

@@ -271,12 +271,14 @@ def _train_for_trigger(
     from opsloop.cli.render import print_train
     from opsloop.errors import InvalidInputError
     from opsloop.orchestrate.external import train_for_trigger
+    from opsloop.runtime import check_pipeline_task
 
     if window is not None or reset_schema:
         raise InvalidInputError(
             "--trigger cannot be combined with --window, --reset-schema or --force",
             fix="drop one of them",
         )
+    check_pipeline_task(p.config, "train")
     done = train_for_trigger(p.runtime, trigger)
     if as_json:
         print_json(done.to_dict())
@@ -545,8 +547,11 @@ def rollout_advance(
     """One controller step (what the agent does each tick): expire overdue approvals,
     analyse the running rollout and advance, promote or roll it back."""
     from opsloop.deploy import advance, expire_pending
+    from opsloop.runtime import check_pipeline_task
 
-    rt = open_project(project, stack, name).runtime
+    p = open_project(project, stack, name)
+    check_pipeline_task(p.config, "admin")
+    rt = p.runtime
     notes = [
         f"pending approval of version {a.version} expired" for a in expire_pending(rt, rt.now())
     ]
@@ -1052,8 +1057,11 @@ def triggers_check(
     runs `opsloop train --trigger <verdict.trigger>`. Exit 0 whether or not one fired."""
     from opsloop.cli.render import print_tick
     from opsloop.orchestrate.external import check_triggers, verdict
+    from opsloop.runtime import check_pipeline_task
 
-    rt = open_project(project, stack).runtime
+    p = open_project(project, stack)
+    check_pipeline_task(p.config, "agent")
+    rt = p.runtime
     result = check_triggers(rt)
     found = verdict(rt, result)
     if as_json:

@@ -166,7 +166,8 @@ def tick(
             f"{next_run(cfg.monitor.schedule, now):%Y-%m-%d %H:%M} UTC)"
         )
 
-    if deployed and train:
+    # a ranking model is never deployed to a server: its nightly lists come from the champion
+    if train and (deployed or cfg.task == "ranking"):
         from opsloop.orchestrate.batchjob import predict_if_due
 
         result.predicted = predict_if_due(rt, now, result.notes)
