@@ -73,11 +73,10 @@ def score_ranking(
         seen.append(found)
         columns = describe_source(con, found, "input")
         check_user_column(columns, column, found.label)
-        counted = con.execute(
+        ((nulls, total),) = con.execute(  # fetched whole: the connection is free again
             f"SELECT count(*) FILTER (WHERE {user} IS NULL), count(DISTINCT {user}) "
             f"FROM {found.sql}"
-        ).fetchone()
-        nulls, total = counted if counted is not None else (0, 0)
+        ).fetchall()
         check_no_nulls(int(nulls), found.label, column)
         prepared = prepare(rt, chosen, run_id, columns[column], found.label)
         folder, log = RunFolder(out_root, run_id), LogSink(log_root, rt.model)

@@ -26,7 +26,9 @@ from opsloop.ranking.data import RankingData
 
 calls = []
 returned = "data"  # or "frame", "columns", "empty"
-TIMES = pd.to_datetime(["2026-06-01", "2026-06-21", "2026-06-30 12:00:00.5"], utc=True)
+TIMES = pd.to_datetime(
+    ["2026-06-01", "2026-06-21", "2026-06-30 12:00:00.5"], utc=True, format="ISO8601"
+)
 
 
 def load(window):
@@ -52,6 +54,7 @@ def _runtime(tmp_path: Path, anchor: str) -> Runtime:
     (tmp_path / "opsloop.yaml").write_text(
         "model: recs\ntask: ranking\nid_column: user\ntarget: item\ntime_column: at\n"
         "ranking: {user_column: user, item_column: item}\n"
+        "gate: {metrics: [{metric: ndcg_at_k}]}\nmonitor: {performance: {metric: ndcg_at_k}}\n"
         f"retrain: {{training_window: 10d, anchor: {anchor}}}\n"
     )
     config = load_config(tmp_path / "opsloop.yaml")
