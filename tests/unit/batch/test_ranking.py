@@ -222,3 +222,45 @@ def test_the_scheduled_job_runs_the_ranking_run(project) -> None:
     run = done.run
     assert notes == [f"batch prediction {run.run_id}: {run.rows} rows by version 1 (published)"]
     assert p.batch_current().run.details["ranking"]["users"] == USERS
+
+
+INT_IDS = """
+from ranking_fixtures import synthetic_world
+
+
+def load(window):
+    return synthetic_world(n_users=150, n_items=25, days=60, seed=1)
+
+
+def build():
+    return None
+"""
+
+
+def test_whole_number_ids_keep_their_type_with_a_dataframe_input(tmp_path: Path) -> None:
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.project import Project
+    from opsloop.registry.memory import MemoryRegistry
+    from opsloop.store import OpsStore
+
+    (tmp_path / "model.py").write_text(INT_IDS)
+    (tmp_path / "opsloop.yaml").write_text(
+        "model: ints\ntask: ranking\nid_column: user_id\ntarget: item_id\n"
+        "time_column: visited_at\nranking: {user_column: user_id, item_column: item_id, k: 5}\n"
+        "gate: {metrics: [{metric: ndcg_at_k}]}\nmonitor: {performance: {metric: ndcg_at_k}}\n"
+        "retrain: {training_window: 30d, anchor: data}\n"
+    )
+    p = Project(
+        tmp_path, registry=MemoryRegistry(), store=OpsStore("sqlite://"), engine=MemoryEngine()
+    )
+    register(p, PopularityRecommender().fit(load_all(p)))
+    users = pd.DataFrame({"user_id": np.arange(160, dtype=np.int64)})  # 150..159: new
+    result = p.predict(users, tmp_path / "out")
+    table = pq.read_table(result.output)
+    assert table.schema.field("user_id").type == pa.int64()
+    assert table.schema.field("item_id").type == pa.int64()
+    out = table.to_pandas()
+    assert out["user_id"].isna().sum() == 5 and out["user_id"].nunique() == 160
+    ranking = result.run.details["ranking"]
+    assert (ranking["users"], ranking["unknown_users"], ranking["k"]) == (160, 10, 5)
+    assert result.run.input == "DataFrame (160 rows)"
