@@ -203,7 +203,10 @@ def init(
     out = console()
     out.print(f"[green]Created[/] {root} from the [bold]{example}[/] example.")
     if example == "restaurants":
-        out.print(f"Next: read [bold]{path}/README.md[/] (the data, and what runs yet).")
+        out.print(
+            f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop status[/]; "
+            f"{path}/README.md says what the data is and what runs yet."
+        )
         return
     out.print(
         f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
