@@ -66,6 +66,7 @@ def test_the_cli_says_so_in_one_line_and_status_still_works(ranking_project: Pat
         ["deploy", "restaurants", "1"],
         ["rollout", "advance", "restaurants"],
         ["triggers", "check"],
+        ["backtest", "--from", "2025-01-01", "--to", "2025-02-01"],
     ):
         result = runner.invoke(app, [*command, "-p", str(ranking_project)])
         assert result.exit_code == 1, (command, result.output)
