@@ -16,7 +16,7 @@ BUILDS = {
         area_column="area",
         category_column="cuisine",
         item_date_column="opening_date",
-        max_train_users=300,
+        max_train_users=600,
         n_threads=1,
     )
 """,
@@ -81,6 +81,9 @@ gate:
 data:
   quality:
     min_rows: 50
+monitor:
+  performance:
+    metric: ndcg_at_k
 retrain:
   training_window: 60d
   anchor: data
@@ -92,8 +95,8 @@ RULES = "    - {metric: ndcg_at_k, policy: non_inferiority, margin: 0.02}\n"
 def write_ranking_project(
     root: Path,
     *,
-    users: int = 400,
-    items: int = 60,
+    users: int = 600,
+    items: int = 80,
     recommender: str = "two_stage",
     rules: str = RULES,
     seed: int = 2,

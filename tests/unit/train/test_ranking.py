@@ -14,6 +14,11 @@ from opsloop.project import Project
 from rankingproject import set_recommender, write_ranking_project
 
 
+def reopen(p: Project) -> Project:
+    """The project on the same backends, with its code imported again."""
+    return Project(p.root, registry=p.registry, store=p.store, engine=p.engine, actor="tester")
+
+
 def memory(root: Path) -> Project:
     from opsloop.engines.memory import MemoryEngine
     from opsloop.registry.memory import MemoryRegistry
@@ -73,7 +78,7 @@ def test_first_training_registers_gates_and_makes_the_recommender_champion(
     assert len(mv.tags["opsloop.data_fingerprint"]) == 64
     assert len(mv.tags["opsloop.catalogue_fingerprint"]) == 64
     assert mv.tags["opsloop.window"] == o.window
-    assert mv.tags["opsloop.catalogue_items"] == "60"
+    assert mv.tags["opsloop.catalogue_items"] == "80"
     evaluation = json.loads(p.registry.read_artifact("recs", "1", "ranking.json"))
     assert evaluation["k"] == 10 and evaluation["users"] == o.rows["users"]
     assert evaluation["training"]["positives"] > 0  # the two-stage model's fit summary
@@ -102,11 +107,11 @@ def test_unchanged_data_is_skipped_and_a_forced_retrain_is_gated_against_the_cha
     assert gate.passed and o.promoted  # non-inferior to itself
     report = gate.evidence_model.report
     assert report is not None
-    names = {row["slice"] for row in report.slices}
+    names = {row.slice or "" for row in report.slices}
     assert "history=returning" in names  # (few users are new in this world)
     assert not any(n.startswith("user=") for n in names)  # `history` configured: not twice
     assert any(n.startswith("area=") for n in names)
-    assert report.regression_set is not None and report.regression_set["passed"]
+    assert report.regression_set is not None and report.regression_set.passed
 
 
 def test_a_new_restaurant_is_new_data(project: Project) -> None:
@@ -125,6 +130,7 @@ def test_a_better_challenger_passes_superiority(tmp_path: Path) -> None:
     p = memory(root)
     assert p.train().promoted  # the first version: no champion, floors only
     set_recommender(root, "two_stage")
+    p = reopen(p)
     o = p.train()
     assert o.version == "2" and o.gate_passed and o.promoted, o.gate_reasons
     gate = p.store.find_gate("recs", "2")
@@ -141,7 +147,7 @@ def test_load_must_return_ranking_data(project: Project) -> None:
         code + "\n\ndef load(window):  # noqa\n    return pd.DataFrame()\n", encoding="utf-8"
     )
     with pytest.raises(UserCodeError, match="returned the wrong type for a task: ranking"):
-        memory(p.root).train()
+        reopen(p).train()
 
 
 def test_repeated_user_ids_stop_the_training_before_fitting(project: Project) -> None:
