@@ -94,6 +94,7 @@ PIPELINE_TASKS = ("binary_classification", "multiclass_classification", "regress
 RANKING_COMMANDS = frozenset(
     {"train", "retrain", "gate", "approve", "reject", "promote", "rollback", "store"}
 )
+_NOT_SERVED = frozenset({"serve", "deploy", "rollout"})  # their refusal points to `promote`
 
 
 def check_pipeline_task(config: ProjectConfig, command: str) -> None:
@@ -104,13 +105,20 @@ def check_pipeline_task(config: ProjectConfig, command: str) -> None:
     if config.task == "ranking" and command in RANKING_COMMANDS:
         return
     supported = ", ".join(sorted(RANKING_COMMANDS))
+    fix = (
+        "see docs/ranking.md for what runs today; read-only commands such as `opsloop status` work"
+    )
+    if config.task == "ranking" and command in _NOT_SERVED:
+        fix = (
+            "a ranking model is not served, so it is not deployed or rolled out: make a "
+            f"version champion with `opsloop promote {config.model} VERSION` ({fix})"
+        )
     raise StateError(
         f"model {config.model!r} has task: {config.task}, which `opsloop {command}` does not "
         "run yet",
         expected=f"a command that runs ranking models ({supported}) or task "
         f"{', '.join(PIPELINE_TASKS)}",
-        fix="see docs/ranking.md for what runs today; read-only commands such as "
-        "`opsloop status` work",
+        fix=fix,
     )
 
 

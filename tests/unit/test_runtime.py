@@ -38,6 +38,9 @@ def test_the_check_passes_ranking_commands_and_refuses_the_others() -> None:
     for command in REFUSED:
         with pytest.raises(StateError, match=f"which `opsloop {command}` does not run yet"):
             check_pipeline_task(ranking, command)
+    with pytest.raises(StateError) as info:
+        check_pipeline_task(ranking, "deploy")
+    assert "`opsloop promote restaurants VERSION`" in (info.value.fix or "")
 
 
 def test_unsupported_methods_refuse_a_ranking_project(ranking_project: Path) -> None:

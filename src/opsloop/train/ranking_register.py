@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 RANKING_ARTIFACT = "ranking.json"
 CATALOGUE_TAG = "opsloop.catalogue_fingerprint"
+# a recommender has no compiled path to verify (opsloop.inference): it is asked for lists
+NOT_COMPILED = "a recommender (task: ranking) is asked for lists in batch: no compiled path"
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,11 +101,14 @@ def register_recommender(
 ) -> ModelVersion:
     """Register the fitted recommender as the `challenger`."""
     from opsloop.data.fingerprint import fingerprint
+    from opsloop.inference import InferenceCheck
     from opsloop.registry.base import TrainingRecord
 
     cfg = rt.config
     data, holdout, metrics = fitted.data, fitted.holdout, fitted.metrics
     evaluation = evaluation_record(fitted)
+    inference = InferenceCheck("plain", NOT_COMPILED)
+    detail["inference"] = inference.to_dict()
     tags = {
         **fitted.inputs.tags(),
         **window.tags(),
@@ -114,6 +119,7 @@ def register_recommender(
         "opsloop.cutoff": str(holdout.split.cutoff),
         "opsloop.catalogue_items": str(len(data.items)),
         CATALOGUE_TAG: fingerprint(data.items),
+        **inference.tags(),
     }
     record = TrainingRecord(
         model_name=rt.model,
@@ -149,6 +155,7 @@ def register_recommender(
             "pipeline_run": pipeline_run,
             "target": {"task": cfg.task, "classes": None},
             "ranking": {k: v for k, v in evaluation.items() if k not in ("metrics", "training")},
+            "inference": inference.to_dict(),
         },
     )
     rt.store.add_event(
@@ -160,6 +167,7 @@ def register_recommender(
             "run_id": mv.run_id,
             "source": mv.source,
             "tags": tags,
+            "inference": inference.to_dict(),
             # checked before any unpickling of this version (opsloop.artifacts, SECURITY.md)
             "artifact_sha256": mv.tags.get(DIGEST_TAG),
         },
