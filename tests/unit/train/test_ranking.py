@@ -169,3 +169,32 @@ def test_the_gate_rerun_judges_the_version_again(project: Project) -> None:
     assert report.champion_version == "1" and report.passed
     first = p.gate_report("2")
     assert first.metrics[0]["challenger"] == pytest.approx(report.metrics[0]["challenger"])
+
+
+def test_a_manual_approval_makes_it_champion_without_a_rollout(project: Project) -> None:
+    """`deploy.strategy: canary` does not apply to a model that is not served: approved,
+    it becomes champion at once; a rollout asked for is refused."""
+    from opsloop.deploy import deploy
+    from opsloop.errors import StateError
+
+    p = project
+    config = p.root / "opsloop.yaml"
+    text = config.read_text(encoding="utf-8").replace("approval: auto", "approval: manual")
+    config.write_text(text + "deploy:\n  strategy: canary\n", encoding="utf-8")
+    p = reopen(p)
+    assert p.config.deploy.strategy == "canary"
+    first = p.train()
+    assert first.approval == "pending" and not first.promoted
+    p.approve("1")
+    assert p.store.find_deployment("recs").version == "1"  # type: ignore[union-attr]
+    second = p.train(force=True)
+    assert second.approval == "pending"
+    p.approve("2")
+    dep = p.store.find_deployment("recs")
+    assert dep is not None and dep.version == "2" and dep.strategy == "blue_green"
+    assert p.store.find_running_rollout("recs") is None
+    assert p.registry.find_alias("recs", "champion").version == "2"  # type: ignore[union-attr]
+    with pytest.raises(StateError, match="it is not served, so it cannot be rolled out"):
+        deploy(p.runtime, "1", strategy="canary", reason="try")
+    p.rollback()
+    assert p.store.find_deployment("recs").version == "1"  # type: ignore[union-attr]
