@@ -118,6 +118,11 @@ class Project:
         self._check_store(rt.registry)
         return rt
 
+    def _acting(self, command: str) -> None:
+        """Refuse `command` in one line when it does not run the project's task
+        (`runtime.check_pipeline_task`: e.g. `serve` for `task: ranking`)."""
+        check_pipeline_task(self.config, command)
+
     def _check_store(self, registry: ModelRegistry) -> None:
         from opsloop.deploy.rebuild import check_not_lost
 
@@ -185,6 +190,7 @@ class Project:
         `retrain.anchor` (ending now, or at the data's newest event)."""
         from opsloop.orchestrate.loop import run_loop
 
+        self._acting("train")
         return run_loop(
             self.runtime,
             window=self._asked(window, start, end, as_of),
@@ -214,6 +220,7 @@ class Project:
         return WindowRequest.parse(start=start, end=end, as_of=as_of, now=self.runtime.now())
 
     def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:
+        self._acting("promote")
         return self.admin.promote(version, actor=self.actor, reason=reason)
 
     def deploy(
@@ -229,6 +236,7 @@ class Project:
         """Take `version` to production by `strategy` (default `deploy.strategy`):
         blue_green switches now (a Deployment), canary/shadow start a Rollout. A version
         that failed its gate or was rejected needs `force` (recorded in the event)."""
+        self._acting("deploy")
         return self.admin.deploy(
             version,
             actor=self.actor,
@@ -245,23 +253,29 @@ class Project:
 
     def advance_rollout(self) -> Step | None:
         """One controller step: analyse the running rollout and act on the verdict."""
+        self._acting("rollout")
         return self.admin.advance_rollout()
 
     def promote_rollout(self, *, reason: str = "") -> Rollout:
         """Skip the remaining steps of the running rollout and promote its candidate."""
+        self._acting("rollout")
         return self.admin.promote_rollout(actor=self.actor, reason=reason)
 
     def abort_rollout(self, *, reason: str = "") -> Rollout:
         """Stop the running rollout; all traffic returns to stable."""
+        self._acting("rollout")
         return self.admin.abort_rollout(actor=self.actor, reason=reason)
 
     def rollback(self, *, reason: str = "") -> Deployment:
+        self._acting("rollback")
         return self.admin.rollback(actor=self.actor, reason=reason)
 
     def approve(self, version: str, *, comment: str = "", force: bool = False) -> Approval:
+        self._acting("approve")
         return self.admin.approve(version, actor=self.actor, comment=comment, force=force)
 
     def reject(self, version: str, *, comment: str = "") -> Approval:
+        self._acting("reject")
         return self.admin.reject(version, actor=self.actor, comment=comment)
 
     def gate_report(self, version: str) -> GateReport:
@@ -272,6 +286,7 @@ class Project:
         """Gate `version` again (same training window, current champion) and record it."""
         from opsloop.gate.record import rerun_gate
 
+        self._acting("gate")
         return rerun_gate(self.runtime, version, actor=self.actor)
 
     def add_labels(self, source: Any, *, skip_invalid: bool = False) -> LabelsAdded:
@@ -284,6 +299,8 @@ class Project:
 
         from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq
         from opsloop.store.records import utcnow
+
+        self._acting("labels")
 
         part = uuid.uuid4().hex
         light = self._add_labels_light(source, part, skip_invalid)
@@ -387,6 +404,7 @@ class Project:
     ) -> RetrainRequest:
         """Ask the agent to retrain at its next tick (once; not held back by the cooldown,
         but after a training that is running), on `window` if given (as `train`)."""
+        self._acting("retrain")
         return self.admin.request_retrain(actor=self.actor, reason=reason, window=window)
 
     def retrain_now(
@@ -398,6 +416,7 @@ class Project:
     ) -> tuple[RetrainRequest, TrainOutcome]:
         """Record a retraining request and run it in this process now; StateError while a
         training of the model runs."""
+        self._acting("retrain")
         return self.admin.retrain_now(
             actor=self.actor, reason=reason, progress=progress, window=window
         )
@@ -411,6 +430,7 @@ class Project:
         the deployed one), against its reference and the previous window."""
         from opsloop.monitor.job import run_monitor_job
 
+        self._acting("monitor")
         return run_monitor_job(self.runtime, window=window, version=version)
 
     def backfill_monitor(
@@ -427,6 +447,7 @@ class Project:
         (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
         from opsloop.monitor.backfill import backfill
 
+        self._acting("monitor")
         return backfill(
             self.runtime,
             start=start,
@@ -455,6 +476,7 @@ class Project:
         project's registry, ops store or prediction log (`opsloop.backtest`)."""
         from opsloop.backtest import plan_backtest, run_backtest
 
+        self._acting("backtest")
         plan = plan_backtest(
             self.config,
             start=start,
@@ -496,6 +518,7 @@ class Project:
             run_predict,
         )
 
+        self._acting("predict")
         cfg = self.config.predict
         if input is None or output is None:
             if cfg is None:
@@ -534,12 +557,14 @@ class Project:
         view, when it wrote a table)."""
         from opsloop.batch import publish_run
 
+        self._acting("batch")
         return publish_run(self.runtime, run_id, actor=self.actor, reason=reason)
 
     def rollback_batch(self, *, reason: str = "") -> BatchPublication:
         """Re-point the current batch output to the previous published run, in one step."""
         from opsloop.batch import rollback_run
 
+        self._acting("batch")
         return rollback_run(self.runtime, actor=self.actor, reason=reason)
 
     def batch_history(self, *, limit: int = 20) -> list[BatchHistoryRow]:
@@ -569,6 +594,7 @@ class Project:
         agent holds the lease."""
         from opsloop.orchestrate.agent import tick_with_lease
 
+        self._acting("agent")
         return tick_with_lease(self.runtime, force_monitor=force_monitor, progress=progress)
 
     def run_agent(
@@ -578,6 +604,7 @@ class Project:
         `stop` is set."""
         from opsloop.orchestrate.agent import run_agent
 
+        self._acting("agent")
         run_agent(self.runtime, interval=interval, stop=stop)
 
     def serve(
@@ -592,7 +619,7 @@ class Project:
         management API's write endpoints (approve, reject) accept that bearer token.
         `workers` (default `serve.workers`) > 1 runs that many processes, each building its
         own backends from this project's folder and stack."""
-        check_pipeline_task(self.config)  # before any worker process starts
+        self._acting("serve")  # before any worker process starts
         cfg = self.config.serve
         n = cfg.workers if workers is None else workers
         host, port = host or cfg.host, cfg.port if port is None else port
@@ -676,6 +703,7 @@ class Project:
         the store still holds the history)."""
         from opsloop.deploy.rebuild import rebuild
 
+        self._acting("store")
         return rebuild(self._runtime)
 
     # ---- views ---------------------------------------------------------------------

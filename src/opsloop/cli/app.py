@@ -203,7 +203,10 @@ def init(
     out = console()
     out.print(f"[green]Created[/] {root} from the [bold]{example}[/] example.")
     if example == "restaurants":
-        out.print(f"Next: read [bold]{path}/README.md[/] (the data, and what runs yet).")
+        out.print(
+            f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop status[/]; "
+            f"{path}/README.md says what the data is and what runs yet."
+        )
         return
     out.print(
         f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
@@ -271,7 +274,9 @@ def _train_for_trigger(
     from opsloop.cli.render import print_train
     from opsloop.errors import InvalidInputError
     from opsloop.orchestrate.external import train_for_trigger
+    from opsloop.runtime import check_pipeline_task
 
+    check_pipeline_task(p.config, "train")
     if window is not None or reset_schema:
         raise InvalidInputError(
             "--trigger cannot be combined with --window, --reset-schema or --force",
@@ -545,8 +550,11 @@ def rollout_advance(
     """One controller step (what the agent does each tick): expire overdue approvals,
     analyse the running rollout and advance, promote or roll it back."""
     from opsloop.deploy import advance, expire_pending
+    from opsloop.runtime import check_pipeline_task
 
-    rt = open_project(project, stack, name).runtime
+    p = open_project(project, stack, name)
+    check_pipeline_task(p.config, "rollout")
+    rt = p.runtime
     notes = [
         f"pending approval of version {a.version} expired" for a in expire_pending(rt, rt.now())
     ]
@@ -574,7 +582,10 @@ def rollback(
 ) -> None:
     """Return to the previous champion in one step (during a rollout: end it and send all
     traffic back to its stable version)."""
+    from opsloop.runtime import check_pipeline_task
+
     p = open_project(project, stack, name)
+    check_pipeline_task(p.config, "rollback")
     running = p.store.find_running_rollout(name)
     done = p.admin.rollback_model(actor=p.actor, reason=reason)
     dep = done.deployment
@@ -1052,8 +1063,11 @@ def triggers_check(
     runs `opsloop train --trigger <verdict.trigger>`. Exit 0 whether or not one fired."""
     from opsloop.cli.render import print_tick
     from opsloop.orchestrate.external import check_triggers, verdict
+    from opsloop.runtime import check_pipeline_task
 
-    rt = open_project(project, stack).runtime
+    p = open_project(project, stack)
+    check_pipeline_task(p.config, "triggers")
+    rt = p.runtime
     result = check_triggers(rt)
     found = verdict(rt, result)
     if as_json:

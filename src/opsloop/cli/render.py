@@ -111,7 +111,20 @@ def print_train(
         for reason in o.gate_reasons:
             console.print(f"  • {reason}", soft_wrap=True)
         return
-    verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
+    _registered(console, project, o)
+    _metrics_and_gate(console, project, o, shown)
+
+
+def _registered(console: Console, project: Project, o: TrainOutcome) -> None:
+    """The registration line: the rows trained and held out (a recommender's: the
+    interactions before and after the cut-off, and the users its lists were judged for)."""
+    if "users" in o.rows:
+        console.print(
+            f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
+            f"({o.rows.get('train')} interactions before the cut-off, "
+            f"{o.rows.get('holdout')} after it; lists judged for {o.rows['users']} users)."
+        )
+        return
     console.print(
         f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
         f"({o.rows.get('train')} training rows, {o.rows.get('holdout')} holdout rows"
@@ -122,6 +135,12 @@ def print_train(
         )
         + ")."
     )
+
+
+def _metrics_and_gate(
+    console: Console, project: Project, o: TrainOutcome, shown: Sequence[str]
+) -> None:
+    verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
     table = Table("metric", "holdout value", box=None)
     for k, v in sorted(o.metrics.items()):
         table.add_row(k, _fmt(v))
