@@ -15,6 +15,8 @@ published one), so a reader can never mix two runs' rows.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -220,8 +222,34 @@ def count_listed(current: CurrentBatch, user_column: str, users: Sequence[str]) 
 
     if not users:
         return 0
+    hits = pc.is_in(pa.array(users, pa.string()), value_set=listed_users(current, user_column))
+    return int(pc.sum(hits.cast(pa.int64())).as_py() or 0)
+
+
+# A run's output never changes once recorded: the users it lists are read once per process
+# (the web app stores visits part after part against the same published run).
+_LISTED: OrderedDict[tuple[str, str, str | None, str], pa.Array] = OrderedDict()
+_LISTED_LOCK = threading.Lock()
+
+
+def listed_users(current: CurrentBatch, user_column: str) -> pa.Array:
+    """The distinct users (as text) the run has a list of their own for."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    run = current.run
+    key = (run.model, run.run_id, run.output, user_column)
+    with _LISTED_LOCK:
+        found = _LISTED.get(key)
+        if found is not None:
+            _LISTED.move_to_end(key)
+            return found
     column = read_output(current, [user_column])[user_column].combine_chunks().drop_null()
     if not pa.types.is_string(column.type):
         column = column.cast(pa.string())
-    hits = pc.is_in(pa.array(users, pa.string()), value_set=pc.unique(column))
-    return int(pc.sum(hits.cast(pa.int64())).as_py() or 0)
+    distinct = pc.unique(column)
+    with _LISTED_LOCK:
+        _LISTED[key] = distinct
+        while len(_LISTED) > 2:
+            _LISTED.popitem(last=False)
+    return distinct

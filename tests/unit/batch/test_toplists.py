@@ -3,12 +3,19 @@ list for users without one, and a run whose rows are not all its own refused."""
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
-from opsloop.batch.toplists import Ranked, TopLists
+from opsloop.batch.publish import read_current
+from opsloop.batch.toplists import Ranked, TopLists, count_listed
+from opsloop.config import ProjectConfig, load_config
 from opsloop.errors import InvalidInputError, NotFoundError
-from ranking_output import output_table
+from opsloop.store import OpsStore
+from ranking_output import output_table, publish, record_run, write_ranking_project
 
 
 def index(table: pa.Table, run_id: str = "run-a") -> TopLists:
@@ -63,3 +70,24 @@ def test_a_rank_given_twice_or_missing_columns_are_refused() -> None:
         index(twice)
     with pytest.raises(InvalidInputError, match=r"lacks the column\(s\) \['score'\]"):
         index(output_table("run-a", "1", {"u1": ["r1"]}, []).drop_columns(["score"]))
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What `read_current` needs."""
+
+    config: ProjectConfig
+    store: OpsStore
+
+
+def test_count_listed_counts_visits_of_listed_users_reading_a_run_once(tmp_path: Path) -> None:
+    root = write_ranking_project(tmp_path / "p")
+    store = OpsStore("sqlite://")
+    table = output_table("run-c", "1", {"u1": ["r1"], "u2": ["r2"]}, ["r3"])
+    record_run(store, root, "run-c", "1", table)
+    publish(store, "run-c")
+    current = read_current(Reads(load_config(root / "opsloop.yaml"), store))
+    assert count_listed(current, "user_id", ["u1", "u1", "u3", "u2"]) == 3
+    assert count_listed(current, "user_id", []) == 0
+    shutil.rmtree(root / "recommendations" / "run-c")  # a recorded run never changes:
+    assert count_listed(current, "user_id", ["u2"]) == 1  # its users were read once

@@ -198,9 +198,14 @@ def create_app(
             return _error(
                 Unavailable(f"the visit was not stored: {type(exc).__name__}: {exc}"[:300])
             )
-        followed: Followed = state["lists"].state
-        listed = followed.lists is not None and visit.user in followed.lists
-        return JSONResponse({"stored": True, **visit.to_dict(), "listed": listed}, 201)
+        lists = state["lists"].state.lists
+        body = {
+            "stored": True,
+            **visit.to_dict(),
+            "listed": lists is not None and visit.user in lists,  # their own list is served
+            "run_id": None if lists is None else lists.run_id,
+        }
+        return JSONResponse(body, 201)
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -106,6 +106,7 @@ def test_a_visit_is_stored_as_a_label(app: TestClient, project: Project) -> None
         "time": "2026-12-07T19:30:00+00:00",
         "rating": 5.0,
         "listed": True,
+        "run_id": "run-a",
     }
     before = datetime.now(UTC)
     later = app.post("/visits", json={"user": "u404", "restaurant": "r7"})
@@ -180,3 +181,16 @@ def test_only_a_recommender_gets_a_web_app(tmp_path: Path) -> None:
     tiny = Project(write_tiny_project(tmp_path / "t"), store=OpsStore("sqlite://"))
     with pytest.raises(NotFoundError, match="not a recommender"):
         create_app(tiny)
+
+
+def test_the_app_starts_without_pandas_sqlalchemy_or_mlflow() -> None:
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "sqlalchemy", "mlflow", "sklearn", "opsloop.examples.restaurants")
+    code = (
+        "import sys, opsloop.examples.webapp.app, opsloop.project, uvicorn; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
