@@ -358,7 +358,8 @@ class Project:
         files; None otherwise, or when pandas must read the file."""
         log = self.stack.prediction_log
         if (
-            not isinstance(source, str | Path)
+            self.config.task == "ranking"  # visits: pandas checks them (`store_visits`)
+            or not isinstance(source, str | Path)
             or self._store is not None
             or self._engine is not None
             or "store" in self.__dict__

@@ -114,3 +114,24 @@ def test_the_cli_adds_a_visits_file(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["labels", "add", str(bad), "-p", str(root)])
     assert refused.exit_code == 1
     assert "1 × time not a date-time" in refused.output and "visited_at='soon'" in refused.output
+
+
+def test_the_inbox_path_hands_a_recommenders_file_to_the_visits(tmp_path: Path) -> None:
+    from opsloop.engines.labels import read_label_file
+    from opsloop.engines.memory import MemoryEngine
+    from opsloop.orchestrate.labels import store_labels
+
+    p = project(tmp_path)
+    visits = tmp_path / "visits.parquet"
+    VISITS.to_parquet(visits)
+    added = store_labels(  # what `orchestrate/inbox.py` calls for each file
+        read_label_file(visits),
+        config=p.config,
+        store=p.store,
+        engine=MemoryEngine(),
+        labels_root=p.paths.labels,
+        part_name="part-inbox-x.parquet",
+    )
+    assert (added.rows, added.waiting) == (3, 3)
+    stored = pq.read_table(p.paths.labels / "part-inbox-x.parquet")
+    assert stored.column("label").to_pylist() == ["r7", "r8", "r7"]
