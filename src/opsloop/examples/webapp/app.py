@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,15 @@ class Unavailable(OpsloopError, RuntimeError):
 
 class RequestError(OpsloopError, ValueError):
     """A request no route answers (an unknown path, a wrong method): its HTTP status."""
+
+
+@dataclass(frozen=True)
+class _Running:
+    """What the app runs while it serves: the follower of the published lists and the
+    visit log."""
+
+    lists: PublishedLists
+    visits: VisitLog
 
 
 def error_body(exc: OpsloopError) -> dict[str, Any]:
@@ -123,17 +133,21 @@ def create_app(
             columns[ranking.rating_column] = pd.Series([v.rating for v in visits], dtype="float64")
         return project.add_labels(pd.DataFrame(columns))
 
-    state: dict[str, Any] = {}
+    running: list[_Running] = []  # set while the app runs (lifespan)
+
+    def now() -> _Running:
+        return running[0]
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         follower = PublishedLists(config, await asyncio.to_thread(pointer), interval=interval)
         await asyncio.to_thread(follower.start)  # the first load before the port answers
-        state["lists"], state["visits"] = follower, VisitLog(store_visits)
+        visits = VisitLog(store_visits)
+        running[:] = [_Running(follower, visits)]
         try:
             yield
         finally:
-            state["visits"].close()
+            visits.close()  # every visit taken is stored first
             follower.stop()
             for reader in opened:
                 reader.close()
@@ -141,7 +155,7 @@ def create_app(
     app = FastAPI(title=f"{config.model} recommendations", lifespan=lifespan)
 
     def served() -> Followed:
-        followed: Followed = state["lists"].state
+        followed = now().lists.state
         if followed.lists is None:
             raise Unavailable(
                 f"no recommendations to serve: {followed.error or 'nothing loaded yet'}",
@@ -191,14 +205,14 @@ def create_app(
             visit = parse_visit(
                 body, rating_range=ranking.rating_range, rated=ranking.rating_column is not None
             )
-            await asyncio.wrap_future(state["visits"].submit(visit))
+            await asyncio.wrap_future(now().visits.submit(visit))
         except OpsloopError as exc:
             return _error(exc)
         except Exception as exc:  # storing failed for a reason opsloop did not name
             return _error(
                 Unavailable(f"the visit was not stored: {type(exc).__name__}: {exc}"[:300])
             )
-        lists = state["lists"].state.lists
+        lists = now().lists.state.lists
         body = {
             "stored": True,
             **visit.to_dict(),
@@ -209,9 +223,9 @@ def create_app(
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        followed: Followed = state["lists"].state
+        followed = now().lists.state
         lists, seen = followed.lists, followed.seen
-        counts = state["visits"].counts
+        counts = now().visits.counts
         body = {
             "status": "ready" if lists is not None else "unavailable",
             "model": config.model,
