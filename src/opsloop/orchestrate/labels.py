@@ -63,15 +63,15 @@ class LabelsAdded:
     checked_against: str
 
 
-def labels_summary(task: str, added: LabelsAdded) -> str:
-    """The `labels_added` event's summary."""
+def labels_summary(task: str, added: LabelsAdded, where: str = "") -> str:
+    """The `labels_added` event's summary; `where`: e.g. " from the inbox file x.csv"."""
     if task == "ranking":
         return (
-            f"{added.rows} visits added as labels ({added.matched} by a user with a published "
-            f"list, {added.waiting} waiting)"
+            f"{added.rows} visits added as labels{where} ({added.matched} by a user with a "
+            f"published list, {added.waiting} waiting)"
         )
     return (
-        f"{added.rows} labels added ({added.matched} matched a logged prediction, "
+        f"{added.rows} labels added{where} ({added.matched} matched a logged prediction, "
         f"{added.waiting} waiting)"
     )
 
