@@ -177,4 +177,6 @@ def test_publish_and_rollback_under_polling_readers(tmp_path: Path) -> None:
         print(f"300 concurrent visits stored in {counts['parts']} parts")
     arrivals = store.list_arrivals("restaurants", source="labels")
     assert sum(a.rows for a in arrivals) == 300
+    events = store.list_events("restaurants", kinds=["labels_added"])
+    assert len(events) == len(arrivals) and {e.actor for e in events} == {"webapp"}
     store.close()

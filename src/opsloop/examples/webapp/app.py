@@ -277,7 +277,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     from opsloop.project import Project
 
     try:
-        app = create_app(Project(args.project, stack=args.stack), interval=args.interval)
+        app = create_app(
+            Project(args.project, stack=args.stack, actor="webapp"), interval=args.interval
+        )
     except OpsloopError as exc:
         raise SystemExit(f"error: {exc.message}") from None
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
