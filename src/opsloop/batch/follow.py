@@ -113,8 +113,8 @@ class PublishedLists:
                 )
             except OpsloopError as exc:
                 return Followed(before.lists, before.publication, publication, exc.message, now)
-            except OSError as exc:  # the run folder vanished or cannot be read
-                error = f"cannot read the output of run {run_id}: {exc}"
+            except Exception as exc:  # the folder vanished, a file is corrupt (ArrowInvalid)
+                error = f"cannot read the output of run {run_id}: {type(exc).__name__}: {exc}"
                 return Followed(before.lists, before.publication, publication, error, now)
             self._loaded[run_id] = lists
             while len(self._loaded) > self._keep:

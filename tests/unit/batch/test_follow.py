@@ -68,6 +68,12 @@ def test_a_run_that_cannot_be_read_leaves_the_served_run_in_place(world: World) 
     assert state.lists is not None and state.lists.run_id == "run-a"
     assert state.stale and state.seen is not None and state.seen.run_id == "run-b"
     assert "run-b" in (state.error or "")
+    run(store, root, "run-c", "3", "rc")
+    (root / "recommendations" / "run-c" / "part-0.parquet").write_bytes(b"not parquet")
+    publish(store, "run-c")
+    corrupt = follower.refresh()
+    assert corrupt.lists is not None and corrupt.lists.run_id == "run-a"
+    assert "run-c" in (corrupt.error or "") and corrupt.seen is not None
 
 
 def test_the_background_thread_follows_and_stops(world: World) -> None:
