@@ -253,5 +253,5 @@ def listed_visits(config: ProjectConfig, store: StoreReads, users: list[str]) ->
     try:
         current = read_current(_Reads(config, store))
         return count_listed(current, config.ranking.user_column, users)
-    except (OpsloopError, OSError):  # NotFoundError: nothing published
+    except (OpsloopError, OSError, ValueError):  # nothing published; unreadable (ArrowInvalid)
         return 0
