@@ -130,17 +130,21 @@ class Project:
 
     @cached_property
     def _runtime(self) -> Runtime:
-        registry: ModelRegistry
-        if self._registry is not None or "registry" in self.__dict__:
-            registry = self.registry
-        else:  # opened by its first call: a server on a cached version never imports MLflow
-            from opsloop.registry.aliaspeek import alias_peek
-            from opsloop.registry.lazy import LazyRegistry
+        return Runtime(
+            self.config, self.root, self._lazy_registry, self.store, self.engine, actor=self.actor
+        )
 
-            uri = self.stack.registry_uri or self.stack.tracking_uri
-            peek = None if uri is None else alias_peek(uri)
-            registry = LazyRegistry(lambda: self.registry, peek=peek)
-        return Runtime(self.config, self.root, registry, self.store, self.engine, actor=self.actor)
+    @cached_property
+    def _lazy_registry(self) -> ModelRegistry:
+        if self._registry is not None or "registry" in self.__dict__:
+            return self.registry
+        # opened by its first call: a server on a cached version never imports MLflow
+        from opsloop.registry.aliaspeek import alias_peek
+        from opsloop.registry.lazy import LazyRegistry
+
+        uri = self.stack.registry_uri or self.stack.tracking_uri
+        peek = None if uri is None else alias_peek(uri)
+        return LazyRegistry(lambda: self.registry, peek=peek)
 
     # ---- application services (opsloop.services): the actor is this Project's -------
     @cached_property
@@ -294,10 +298,15 @@ class Project:
         checked against the deployed version's classes (or the task's type): any invalid
         row rejects the whole file (`LabelValidationError`, nothing stored) unless
         `skip_invalid`, which stores the valid rows and counts the rest. The answer says
-        how many labels matched a logged prediction and how many are waiting for one."""
+        how many labels matched a logged prediction and how many are waiting for one.
+
+        A recommender's (`task: ranking`) labels are visits: the user, item, time and
+        optional rating columns of `ranking:` (`VisitValidationError` when invalid);
+        `matched` counts the visits whose user has a list of their own in the published
+        output."""
         import uuid
 
-        from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq
+        from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq, labels_summary
         from opsloop.store.records import utcnow
 
         self._acting("labels")
@@ -308,19 +317,30 @@ class Project:
         if light is not None:
             added, store = light
         else:
-            from opsloop.orchestrate.labels import store_labels
+            from opsloop.orchestrate.labels import store_labels, store_visits
 
-            self._check_store(self._runtime.registry)  # never into a lost ops store
+            self._check_store(self._lazy_registry)  # never into a lost ops store
             store = self.store
-            added = store_labels(
-                source,
-                config=self.config,
-                store=self.store,
-                engine=self.engine,
-                labels_root=self.paths.labels,
-                part_name=f"part-{part}.parquet",
-                skip_invalid=skip_invalid,
-            )
+            root, name = self.paths.labels, f"part-{part}.parquet"
+            if self.config.task == "ranking":  # visits: no engine needed
+                added = store_visits(
+                    source,
+                    config=self.config,
+                    store=store,
+                    labels_root=root,
+                    part_name=name,
+                    skip_invalid=skip_invalid,
+                )
+            else:
+                added = store_labels(
+                    source,
+                    config=self.config,
+                    store=store,
+                    engine=self.engine,
+                    labels_root=root,
+                    part_name=name,
+                    skip_invalid=skip_invalid,
+                )
         n = added.rows
         evidence = {
             "rows": n,
@@ -339,12 +359,7 @@ class Project:
                 rows=n,
                 payload=evidence,
                 actor=self.actor,
-                event=(
-                    "labels_added",
-                    f"{n} labels added ({added.matched} matched a logged prediction, "
-                    f"{added.waiting} waiting)",
-                    evidence,
-                ),
+                event=("labels_added", labels_summary(self.config.task, added), evidence),
             )
         finally:
             if light is not None:
@@ -360,7 +375,8 @@ class Project:
         files; None otherwise, or when pandas must read the file."""
         log = self.stack.prediction_log
         if (
-            not isinstance(source, str | Path)
+            self.config.task == "ranking"  # visits: pandas checks them (`store_visits`)
+            or not isinstance(source, str | Path)
             or self._store is not None
             or self._engine is not None
             or "store" in self.__dict__

@@ -92,7 +92,7 @@ PIPELINE_TASKS = ("binary_classification", "multiclass_classification", "regress
 # the decisions on versions (a ranking model's deployment is becoming champion: it is not
 # served, its lists are). Every other acting command refuses a ranking project in one line.
 RANKING_COMMANDS = frozenset(
-    {"train", "retrain", "gate", "approve", "reject", "promote", "rollback", "store"}
+    {"train", "retrain", "gate", "approve", "reject", "promote", "rollback", "store", "labels"}
 )
 _NOT_SERVED = frozenset({"serve", "deploy", "rollout"})  # their refusal points to `promote`
 

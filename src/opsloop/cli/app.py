@@ -713,10 +713,13 @@ def labels_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add ground-truth labels, keyed by the prediction id (the project's id_column),
-    checked against the deployed version's classes (or the task's type)."""
+    checked against the deployed version's classes (or the task's type). For a recommender
+    (task: ranking) the labels are visits: the user, item, time and optional rating
+    columns of its ranking: section."""
     import dataclasses
 
-    added = open_project(project, stack).add_labels(file, skip_invalid=skip_invalid)
+    p = open_project(project, stack)
+    added = p.add_labels(file, skip_invalid=skip_invalid)
     if as_json:
         print_json({"file": str(file), **dataclasses.asdict(added)})
         return
@@ -728,11 +731,14 @@ def labels_add(
         )
         if n
     )
-    console().print(
-        f"[green]Added[/] {added.rows} labels from {file}: {added.matched} matched a logged "
-        f"prediction, {added.waiting} waiting for one{extra}.",
-        soft_wrap=True,
+    said = (
+        f"{added.rows} visits from {file} as labels: {added.matched} by a user with a "
+        f"published list, {added.waiting} waiting"
+        if p.config.task == "ranking"
+        else f"{added.rows} labels from {file}: {added.matched} matched a logged prediction, "
+        f"{added.waiting} waiting for one"
     )
+    console().print(f"[green]Added[/] {said}{extra}.", soft_wrap=True)
 
 
 monitor_app = typer.Typer(
