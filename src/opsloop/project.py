@@ -185,6 +185,7 @@ class Project:
         `retrain.anchor` (ending now, or at the data's newest event)."""
         from opsloop.orchestrate.loop import run_loop
 
+        check_pipeline_task(self.config, "train")
         return run_loop(
             self.runtime,
             window=self._asked(window, start, end, as_of),
@@ -409,9 +410,10 @@ class Project:
     def monitor(self, *, window: Window | None = None, version: str | None = None) -> MonitorResult:
         """Monitor `window` (default: the last `monitor.window`) for `version` (default:
         the deployed one), against its reference and the previous window."""
-        from opsloop.monitor.job import run_monitor_job
+        from opsloop.monitor.dispatch import monitor_window
 
-        return run_monitor_job(self.runtime, window=window, version=version)
+        check_pipeline_task(self.config, "monitor")
+        return monitor_window(self.runtime, window=window, version=version)
 
     def backfill_monitor(
         self,
@@ -427,6 +429,7 @@ class Project:
         (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
         from opsloop.monitor.backfill import backfill
 
+        check_pipeline_task(self.config, "backfill")
         return backfill(
             self.runtime,
             start=start,
@@ -455,6 +458,7 @@ class Project:
         project's registry, ops store or prediction log (`opsloop.backtest`)."""
         from opsloop.backtest import plan_backtest, run_backtest
 
+        check_pipeline_task(self.config, "backtest")
         plan = plan_backtest(
             self.config,
             start=start,
@@ -496,6 +500,7 @@ class Project:
             run_predict,
         )
 
+        check_pipeline_task(self.config, "predict")
         cfg = self.config.predict
         if input is None or output is None:
             if cfg is None:
@@ -569,6 +574,7 @@ class Project:
         agent holds the lease."""
         from opsloop.orchestrate.agent import tick_with_lease
 
+        check_pipeline_task(self.config, "agent")
         return tick_with_lease(self.runtime, force_monitor=force_monitor, progress=progress)
 
     def run_agent(

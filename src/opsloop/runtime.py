@@ -86,21 +86,28 @@ def _local_path(paths: Paths, location: str | None) -> str | None:
 
 
 # The tasks the pipeline (train, gate, deploy, serve, monitor, predict) runs end to end.
-# A `task: ranking` project has its configuration, data and models (`opsloop.ranking`); the
-# pipeline around them is not there yet, so every acting command refuses it in one line.
+# A `task: ranking` project has its configuration, data and models (`opsloop.ranking`) and
+# the commands of `RANKING_COMMANDS`; every other acting command refuses it in one line.
 PIPELINE_TASKS = ("binary_classification", "multiclass_classification", "regression")
+# the commands that run for `task: ranking` (issue 17): the monitor and the agent's tick
+RANKING_COMMANDS: frozenset[str] = frozenset({"monitor", "agent"})
 
 
-def check_pipeline_task(config: ProjectConfig) -> None:
-    """StateError unless opsloop's pipeline runs the project's task."""
-    if config.task not in PIPELINE_TASKS:
-        raise StateError(
-            f"model {config.model!r} has task: {config.task}, which opsloop cannot yet train, "
-            "serve, monitor or batch-predict",
-            expected=f"task {', '.join(PIPELINE_TASKS)}",
-            fix="fit and evaluate the recommender from Python for now (docs/ranking.md); "
-            "read-only commands such as `opsloop status` work",
-        )
+def check_pipeline_task(config: ProjectConfig, command: str | None = None) -> None:
+    """StateError unless opsloop's pipeline runs the project's task for `command` (None:
+    any acting command)."""
+    if config.task in PIPELINE_TASKS:
+        return
+    if config.task == "ranking" and command in RANKING_COMMANDS:
+        return
+    runs = ", ".join(sorted(RANKING_COMMANDS))
+    raise StateError(
+        f"model {config.model!r} has task: {config.task}, which opsloop cannot yet train, "
+        "serve or batch-predict",
+        expected=f"task {', '.join(PIPELINE_TASKS)} (task: ranking runs {runs})",
+        fix="fit and evaluate the recommender from Python for now (docs/ranking.md); "
+        "read-only commands such as `opsloop status` work",
+    )
 
 
 @dataclass
@@ -114,9 +121,6 @@ class Runtime:
     actor: str = "opsloop"
     # where reports and labels go when not `<root>/.opsloop` (a backtest's sandbox)
     home: Path | None = None
-
-    def __post_init__(self) -> None:
-        check_pipeline_task(self.config)  # every acting path builds a Runtime
 
     @property
     def paths(self) -> Paths:
