@@ -25,8 +25,15 @@ def _utc_us(values: Any) -> pd.Series:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """Ids as text (None where missing), reindexed from 0."""
+    """Ids as text (None where missing), reindexed from 0; whole numbers in a float column
+    (integer ids with a null among them) without their ".0"."""
+    import pandas as pd
+
     missing = values.isna().to_numpy()
+    if pd.api.types.is_float_dtype(values):
+        finite = values[~missing]
+        if len(finite) and bool((finite % 1 == 0).all()):
+            values = values.astype("Int64")
     text = values.astype(str).astype(object).reset_index(drop=True)
     text[missing] = None
     return text

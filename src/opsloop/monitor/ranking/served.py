@@ -68,14 +68,12 @@ def list_table(rows: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFra
     return table
 
 
-def join_visits(lists: pd.DataFrame, visits: pd.DataFrame, table: pd.DataFrame) -> Joined:
-    """The list each visit had been served (module docstring): `lists` the normalised
-    list rows, `visits` the normalised visits, `table` their `list_table`."""
+def join_visits(visits: pd.DataFrame, table: pd.DataFrame) -> Joined:
+    """The list each visit had been served (module docstring): `visits` the normalised
+    visits, `table` the lists' `list_table`."""
     import pandas as pd
 
-    del lists  # the table holds what the join needs
     order = visits.sort_values("time", kind="stable").reset_index(drop=True)
-    order = order.assign(_row=np.arange(len(order)))
     own = table.loc[~table["fallback"], ["list", "user", "time"]].sort_values("time")
     fallback = table.loc[table["fallback"], ["list", "time"]].sort_values("time")
     joined = pd.merge_asof(
@@ -92,7 +90,7 @@ def join_visits(lists: pd.DataFrame, visits: pd.DataFrame, table: pd.DataFrame) 
         fallback=np.isnan(own_list) & ~np.isnan(default),
         own=~np.isnan(own_list),
     )
-    return Joined(out.drop(columns="_row"), table)
+    return Joined(out, table)
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,9 @@ def realised_metrics(
         seen = int(gone.sum())
         v = v[~gone]
     ids = np.unique(v["list"].to_numpy())
-    rows = lists[lists["list"].isin(ids) & (lists["rank"] >= 1) & (lists["rank"] <= k)]
+    if not len(ids):
+        return Realised({}, {}, {}, 0, 0, 0, below, seen, unserved)
+    rows = lists[lists["list"].isin(ids) & lists["rank"].between(1, k) & lists["item"].notna()]
     catalogue = pd.Index(pd.unique(pd.concat([rows["item"], v["item"]], ignore_index=True)))
     n = len(ids)
     items = np.full((n, k), PAD, dtype=np.int64)

@@ -309,7 +309,7 @@ def monitor_ranking(
     visits = normalise_visits(window.visits)
     history = normalise_history(window.history, user, item, window.history_time)
     table = list_table(lists, window.start, window.end)
-    joined = join_visits(lists, visits, table)
+    joined = join_visits(visits, table)
     k = min(ranking.k, reference.k)
     min_rows = monitor.drift.min_rows
     popularity = popularity_shift(

@@ -1,0 +1,220 @@
+"""`opsloop monitor` and the agent for a ranking project, on in-memory backends: the lists
+put into the prediction log as the nightly run logs them (contract 4), the visits into the
+labels store (contract 5), the version's ranking reference in the registry; the result
+stored with its report and events, and the `drift` / `performance` triggers fired on a
+breach and not without one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opsloop.data.window import Window
+from opsloop.engines.memory import MemoryEngine
+from opsloop.monitor.ranking.reference import ARTIFACT, ranking_reference
+from opsloop.project import Project
+from opsloop.ranking.data import RankingData, TopK
+from opsloop.ranking.popularity import PopularityRecommender
+from opsloop.registry.base import TrainingRecord
+from opsloop.registry.memory import MemoryRegistry
+from opsloop.scaffold import init_project
+from opsloop.store import OpsStore
+
+K = 10
+MODEL = "restaurants"
+START = pd.Timestamp("2025-01-01", tz="UTC")
+CUTOFF = START + pd.Timedelta(days=150)  # the reference: 14 days of visits from here
+WINDOW = Window(
+    (CUTOFF + pd.Timedelta(days=14)).to_pydatetime(),
+    (CUTOFF + pd.Timedelta(days=28)).to_pydatetime(),
+)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return init_project(
+        tmp_path_factory.mktemp("rankmon") / "p", example="restaurants", users=3000, restaurants=300
+    )
+
+
+def tables(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    data = root / "data"
+    return (
+        pd.read_parquet(data / "visits.parquet"),
+        pd.read_parquet(data / "users.parquet"),
+        pd.read_parquet(data / "restaurants.parquet"),
+    )
+
+
+def open_project(root: Path) -> Project:
+    """The project on in-memory backends, monitored by answer time over 14-day windows,
+    with version 1 (a per-area popularity model) registered with its ranking reference and
+    deployed."""
+    p = Project(
+        root,
+        registry=MemoryRegistry(),
+        store=OpsStore("sqlite://"),
+        engine=MemoryEngine(),
+        actor="tester",
+    )
+    monitor = p.config.monitor.model_copy(
+        update={
+            "clock": "answered",
+            "window": timedelta(days=14),
+            "drift": p.config.monitor.drift.model_copy(update={"min_rows": 100}),
+            "performance": p.config.monitor.performance.model_copy(
+                update={"min_labels": 100, "floor": 0.03}
+            ),
+        }
+    )
+    # no `predict:` schedule: the agent's nightly run is another helper's (rankbatch)
+    p.config = p.runtime.config = p.config.model_copy(update={"monitor": monitor, "predict": None})
+    p.runtime.clock = lambda: WINDOW.end
+    visits, users, items = tables(root)
+    t = visits["visited_at"]
+    train = RankingData(
+        visits[t < CUTOFF], users, items, "user_id", "restaurant_id", "visited_at", "rating"
+    )
+    model = PopularityRecommender(segment_column="area").fit(train)
+    evaluation = visits[(t >= CUTOFF) & (t < pd.Timestamp(WINDOW.start))]
+    reference = ranking_reference(
+        train, model.recommend(train, np.unique(evaluation["user_id"]), K), k=K, visits=evaluation
+    )
+    p.registry.register(
+        TrainingRecord(
+            model_name=MODEL,
+            estimator=model,
+            features=[],
+            task="ranking",
+            params={},
+            metrics={},
+            tags={},
+            target="restaurant_id",
+            dataset=pd.DataFrame(),
+            dataset_digest="test",
+            input_example=pd.DataFrame(),
+            artifacts={ARTIFACT: reference.to_json()},
+            experiment=MODEL,
+        )
+    )
+    p.store.record_deployment(MODEL, "1", reason="test")
+    return p
+
+
+def nightly(root: Path) -> TopK:
+    """The lists a nightly run at the window's start makes for every user."""
+    visits, users, items = tables(root)
+    before = visits[visits["visited_at"] < pd.Timestamp(WINDOW.start)]
+    now = RankingData(before, users, items, "user_id", "restaurant_id", "visited_at", "rating")
+    model = PopularityRecommender(segment_column="area").fit(now)
+    return model.recommend(now, users["user_id"].to_numpy(), K)
+
+
+def log_lists(p: Project, top: TopK, at: datetime) -> None:
+    """Contract 4: one prediction-log row per (user, rank), plus the fallback list (k rows
+    with a null user), as `opsloop predict` logs a ranking run."""
+    n = len(top.users)
+    items = top.item_ids()
+    fallback = items[0]
+    users = np.concatenate([top.users.astype(object), np.full(K, None, dtype=object)])
+    frame = pd.DataFrame(
+        {
+            "prediction_id": [None if u is None else str(u) for u in np.repeat(users, K)],
+            "request_id": "run-1",
+            "ts": pd.Timestamp(at),
+            "event_ts": pd.Timestamp(at),
+            "model_version": "1",
+            "route": "batch",
+            "prediction": np.concatenate([items.ravel(), fallback]),
+            "score": np.concatenate([top.scores.ravel(), np.linspace(1, 0.1, K)]),
+            "user_id": np.repeat(users, K),
+            "rank": np.tile(np.arange(1, K + 1, dtype=np.int16), n + 1),
+            "restaurant_id": np.concatenate([items.ravel(), fallback]),
+            "model": MODEL,
+            "version": "1",
+            "run_id": "run-1",
+        }
+    )
+    p.engine.add_predictions(frame)  # type: ignore[attr-defined]
+
+
+def add_visits(p: Project, root: Path) -> int:
+    """Contract 5: the window's visits as label rows."""
+    visits, _, _ = tables(root)
+    t = visits["visited_at"]
+    got = visits[(t >= pd.Timestamp(WINDOW.start)) & (t < pd.Timestamp(WINDOW.end))]
+    p.engine.add_labels(  # type: ignore[attr-defined]
+        pd.DataFrame(
+            {
+                "prediction_id": got["user_id"].astype(str),
+                "label": got["restaurant_id"].astype(str),
+                "label_ts": got["visited_at"],
+                "rating": got["rating"].astype(float),
+            }
+        )
+    )
+    return len(got)
+
+
+def test_monitor_records_a_ranking_window(root: Path) -> None:
+    p = open_project(root)
+    top = nightly(root)
+    log_lists(p, top, WINDOW.start - timedelta(hours=1))
+    n = add_visits(p, root)
+    result = p.monitor(window=WINDOW)
+    assert result.version == "1" and result.n_labelled == n
+    assert result.n_rows == len(top.users) + 1  # every user's list and the fallback
+    summary = result.summary
+    ranking = summary["ranking"]
+    assert ranking["breaches"] == [], ranking
+    assert not result.drift_detected and not result.performance_degraded
+    assert result.performance_metric == "ndcg_at_k" and result.performance_value is not None
+    assert ranking["fallback"]["share"] == pytest.approx(0.0)
+    html = Path(result.report_path).read_text(encoding="utf-8")
+    assert "Recommendations (k = 10)" in html and "user.area" in html
+    assert Path(result.report_path).with_suffix(".json").is_file()
+    stored = p.store.list_monitor(MODEL)
+    assert [r.id for r in stored] == [result.id]
+    assert [e.kind for e in p.events(kinds=["monitored"])] == ["monitored"]
+
+
+@pytest.mark.parametrize(
+    ("lists", "fired"),
+    [("nightly", set()), ("collapsed", {"drift"}), ("rare", {"drift", "performance"})],
+)
+def test_the_agent_fires_drift_and_performance_on_a_breach(
+    root: Path, lists: str, fired: set[str]
+) -> None:
+    """The nightly lists breach nothing; the same ten restaurants for everyone collapse
+    coverage (drift; their realised NDCG may or may not stay above the floor); the ten
+    least visited restaurants for everyone also miss every visit (performance)."""
+    p = open_project(root)
+    top = nightly(root)
+    if lists == "collapsed":  # everyone gets the same ten restaurants
+        same = np.tile(top.items[:1], (len(top.users), 1))
+        top = TopK(top.users, same, top.scores, top.catalogue)
+    elif lists == "rare":  # everyone gets the ten least visited
+        visits, _, items = tables(root)
+        counts = visits["restaurant_id"].value_counts()
+        order = items["restaurant_id"].map(counts).fillna(0).to_numpy().argsort(kind="stable")
+        rare = items["restaurant_id"].to_numpy()[order[:K]]
+        positions = pd.Index(top.catalogue).get_indexer(rare)
+        top = TopK(top.users, np.tile(positions, (len(top.users), 1)), top.scores, top.catalogue)
+    log_lists(p, top, WINDOW.start - timedelta(hours=1))
+    add_visits(p, root)
+    result = p.tick(force_monitor=True)
+    assert result.monitored is not None and result.monitored.summary["ranking"]
+    triggers = {f.trigger for f in result.fired}
+    if lists == "collapsed":
+        triggers.discard("performance")
+    assert triggers == fired, result.monitored.summary["ranking"]
+    assert result.trained is None  # ranking training is not run by this branch's agent
+    if fired:
+        assert any("training not run" in note for note in result.notes), result.notes
+        kinds = [e.kind for e in p.events()]
+        assert "trigger_fired" in kinds
+        assert ("drift_detected" in kinds) is ("drift" in fired)
