@@ -177,6 +177,15 @@ def test_monitor_records_a_ranking_window(root: Path) -> None:
     html = Path(result.report_path).read_text(encoding="utf-8")
     assert "Recommendations (k = 10)" in html and "user.area" in html
     assert Path(result.report_path).with_suffix(".json").is_file()
+    from rich.console import Console
+
+    from opsloop.cli.render import print_monitor
+
+    console = Console(record=True, width=200)
+    print_monitor(console, result)
+    printed = console.export_text()
+    assert "Recommendations (k = 10): no check breached" in printed
+    assert "realised NDCG@k" in printed and "coverage" in printed
     stored = p.store.list_monitor(MODEL)
     assert [r.id for r in stored] == [result.id]
     assert [e.kind for e in p.events(kinds=["monitored"])] == ["monitored"]
