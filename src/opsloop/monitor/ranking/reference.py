@@ -14,11 +14,12 @@ the same drift statistics as a tabular model's features, `opsloop.monitor.drift`
 - `scores`: the lists' scores, all ranks (``score``) and per rank band (``score@1``,
   ``score@2-5``, ``score@6-10``: the top of a list and its tail move differently);
 
-plus the item shares of the visits and of the recommendations (counts per item id, as
-text), the lists' catalogue coverage and the offline NDCG@k when given. Date and time
-columns are profiled as ages: days before the period's end (the reference visits' newest
-time; the window's end), so that a sign-up or opening date does not drift merely because
-time passed. Stored with the version as the artifact `ranking_reference.json`.
+plus the item shares of the visits (distinct visitors per item) and of the
+recommendations (list slots per item), by item id as text, the lists' catalogue coverage
+and the offline NDCG@k when given. Date and time columns are profiled as ages: days before
+the period's end (the reference visits' newest time; the window's end), so that a sign-up
+or opening date does not drift merely because time passed. Stored with the version as the
+artifact `ranking_reference.json`.
 """
 
 from __future__ import annotations
@@ -137,6 +138,19 @@ def band_scores(scores: np.ndarray, band: RankBand) -> np.ndarray:
     return finite
 
 
+def visitor_counts(users: Sequence[Any], items: Sequence[Any]) -> dict[str, int]:
+    """Distinct visitors per item id (as text): a user's repeat visits to an item count
+    once, so that a few heavy users do not make the shares noisier than their number of
+    visits suggests (`opsloop.monitor.ranking.popularity`)."""
+    import pandas as pd
+
+    pairs = pd.DataFrame(
+        {"user": np.asarray(users, dtype=object), "item": np.asarray(items, dtype=object)}
+    )
+    pairs = pairs[pairs["item"].notna()].assign(user=lambda f: f["user"].astype(str))
+    return item_counts(pairs.drop_duplicates()["item"].to_numpy())
+
+
 def item_counts(ids: Sequence[Any]) -> dict[str, int]:
     """Occurrences per item id (as text)."""
     import pandas as pd
@@ -153,8 +167,8 @@ class RankingReference:
     users: Profile
     items: Profile
     scores: Profile
-    visit_counts: dict[str, int]
-    list_counts: dict[str, int]
+    visit_counts: dict[str, int]  # distinct visitors per item (`visitor_counts`)
+    list_counts: dict[str, int]  # list slots per item
     coverage: float | None
     catalogue_size: int
     n_users: int  # users with a reference list
@@ -281,7 +295,7 @@ def ranking_reference(
         users=profile_table(users),
         items=profile_table(items),
         scores=score_profile(top.scores, k),
-        visit_counts=item_counts(item_ids),
+        visit_counts=visitor_counts(user_ids, item_ids),
         list_counts=item_counts(top.catalogue[shown]),
         coverage=len(np.unique(shown)) / catalogue_size if catalogue_size else None,
         catalogue_size=catalogue_size,

@@ -53,6 +53,7 @@ from opsloop.monitor.ranking.reference import (
     item_counts,
     table_features,
     visited_items,
+    visitor_counts,
 )
 from opsloop.monitor.ranking.served import (
     Fallback,
@@ -226,6 +227,8 @@ def _feature_drift(
     cfg: MonitorConfig,
 ) -> DriftResult:
     """Users-table columns over the visiting users, items-table columns over the visits."""
+    import pandas as pd
+
     from opsloop.data.features import FeatureSpec
 
     users = table_features(
@@ -249,7 +252,9 @@ def _feature_drift(
         for name in frame.columns:
             fp = ref.features.get(name)
             if fp is not None and fp.kind == "numeric":
-                x = np.asarray(frame[name], dtype=float)
+                x = pd.to_numeric(frame[name], errors="coerce").to_numpy(
+                    dtype=float, na_value=np.nan
+                )
                 values[name] = x[np.isfinite(x)][: cfg.drift.exact_max_rows + 1].tolist()
     return detect_drift(ref, current, specs, cfg.drift, values)
 
@@ -322,7 +327,7 @@ def monitor_ranking(
     min_rows = monitor.drift.min_rows
     popularity = popularity_shift(
         reference.visit_counts,
-        item_counts(visits["item"].to_numpy()),
+        visitor_counts(visits["user"].to_numpy(), visits["item"].to_numpy()),
         of="visits",
         floor=cfg.popularity_floor,
         p_value=monitor.drift.p_value,
