@@ -32,30 +32,34 @@ MONITOR = MonitorConfig(
 
 
 class World:
-    """3,000 users × 300 restaurants over 120 days: a reference at day 90 (14 days of
-    visits), the window the 14 days after it, lists made at the window's start."""
+    """3,000 users × 300 restaurants over 120 days, a per-area popularity model fitted at
+    day 92. Nothing changes between the reference and the window: both are the 14 days
+    from day 92, the reference the visits of half the users (and the model's lists for
+    them), the window the other half's visits, with the lists the same model made for
+    every user at day 92 (the nightly output, served since before the window)."""
 
     def __init__(self, seed: int = 4) -> None:
         data = generate(users=3000, restaurants=300, days=120, seed=seed)
         v = data.visits
         start = pd.Timestamp(date(2025, 1, 1), tz="UTC")
-        self.cutoff = start + pd.Timedelta(days=92)
-        self.window_start = self.cutoff + pd.Timedelta(days=14)
+        self.window_start = start + pd.Timedelta(days=92)
         self.window_end = self.window_start + pd.Timedelta(days=14)
         t = v["visited_at"]
         self.users, self.items = data.users, data.restaurants
-        train = self.data(v[t < self.cutoff])
-        model = PopularityRecommender(segment_column="area").fit(train)
-        evaluation = v[(t >= self.cutoff) & (t < self.window_start)]
-        users = np.unique(evaluation["user_id"])
-        self.reference = ranking_reference(
-            train, model.recommend(train, users, K), k=K, visits=evaluation
-        )
         self.history = v[t < self.window_start]
-        now = self.data(self.history)
-        self.model = PopularityRecommender(segment_column="area").fit(now)
-        self.top = self.model.recommend(now, self.users["user_id"].to_numpy(), K)
-        self.visits = v[(t >= self.window_start) & (t < self.window_end)]
+        train = self.data(self.history)
+        self.model = PopularityRecommender(segment_column="area").fit(train)
+        period = v[(t >= self.window_start) & (t < self.window_end)]
+        half = period["user_id"].str[1:].astype(int) % 2 == 0  # u000042: even ids
+        evaluation = period[half]
+        self.reference = ranking_reference(
+            train,
+            self.model.recommend(train, np.unique(evaluation["user_id"]), K),
+            k=K,
+            visits=evaluation,
+        )
+        self.top = self.model.recommend(train, self.users["user_id"].to_numpy(), K)
+        self.visits = period[~half]
 
     def data(self, visits: pd.DataFrame) -> RankingData:
         return RankingData(
