@@ -232,3 +232,25 @@ def test_the_agent_fires_drift_and_performance_on_a_breach(
         kinds = [e.kind for e in p.events()]
         assert "trigger_fired" in kinds
         assert ("drift_detected" in kinds) is ("drift" in fired)
+
+
+def test_the_agent_on_the_event_clock_monitors_each_completed_window(root: Path) -> None:
+    """Event time: the lists' times are the watermark; two list runs a fortnight apart
+    complete the 7-day windows between them, each judged as a ranking window (with
+    `monitor.ranking.lookback` longer than the interval between runs)."""
+    p = open_project(root)
+    ranking = p.config.monitor.ranking.model_copy(update={"lookback": timedelta(days=16)})
+    monitor = p.config.monitor.model_copy(
+        update={"clock": "event", "window": timedelta(days=7), "ranking": ranking}
+    )
+    p.config = p.runtime.config = p.config.model_copy(update={"monitor": monitor})
+    top = nightly(root)
+    log_lists(p, top, WINDOW.start - timedelta(hours=1))
+    log_lists(p, top, WINDOW.end + timedelta(hours=1))  # the next run: the watermark
+    add_visits(p, root)
+    result = p.tick()
+    assert len(result.windows) == 2, result.notes
+    for r in result.windows:
+        assert r.version == "1" and r.window_end - r.window_start == timedelta(days=7)
+        assert r.summary["ranking"]["realised"]["n_lists"] > 0
+    assert p.store.find_previous_monitor(MODEL, "1", WINDOW.end + timedelta(days=30))
