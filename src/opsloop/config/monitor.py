@@ -369,8 +369,8 @@ class RankingMonitorConfig(ConfigModel):
         description="Item-popularity shift (of visits, of recommendations) is material when "
         "the Jensen-Shannon distance (base 2) between the window's and the reference's item "
         "shares, corrected for sampling noise, reaches this; it is detectable when fewer "
-        "than `drift.p_value` of the draws under no change (two samples of the same sizes "
-        "from the pooled shares) reach the observed distance.",
+        "than `drift.p_value` of the draws under no change (random splits of the pooled "
+        "visits into a reference and a window of their sizes) reach the observed distance.",
     )
     popularity_draws: int = Field(
         default=500,
