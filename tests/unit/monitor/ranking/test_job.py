@@ -193,6 +193,18 @@ def test_monitor_records_a_ranking_window(root: Path) -> None:
     assert "realised NDCG@k" in printed and "coverage" in printed
     stored = p.store.list_monitor(MODEL)
     assert [r.id for r in stored] == [result.id]
+    last = p.status_view().last_monitor  # `opsloop status`, the API and the dashboard
+    assert last is not None and last.performance_metric == "ndcg_at_k"
+    assert last.n_labelled == n and last.performance_value == result.performance_value
+    assert [w.n_rows for w in p.monitoring_view(limit=5).windows] == [result.n_rows]
+    from fastapi.testclient import TestClient
+
+    from opsloop.ui.app import create_ui_app
+
+    site = p.ui_site(admin_token="t")
+    site.public_read = True
+    page = TestClient(create_ui_app(site)).get(f"/ui/models/{MODEL}")
+    assert page.status_code == 200 and "ndcg_at_k" in page.text
     assert [e.kind for e in p.events(kinds=["monitored"])] == ["monitored"]
 
 
