@@ -203,7 +203,7 @@ def test_monitor_records_a_ranking_window(root: Path) -> None:
 
     site = p.ui_site(admin_token="t")
     site.public_read = True
-    page = TestClient(create_ui_app(site)).get(f"/ui/models/{MODEL}")
+    page = TestClient(create_ui_app(site)).get(f"/ui/models/{MODEL}/monitoring")
     assert page.status_code == 200 and "ndcg_at_k" in page.text
     assert [e.kind for e in p.events(kinds=["monitored"])] == ["monitored"]
 
