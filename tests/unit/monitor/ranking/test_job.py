@@ -13,156 +13,39 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opsloop.data.window import Window
 from opsloop.engines.memory import MemoryEngine
-from opsloop.monitor.ranking.reference import ARTIFACT, ranking_reference
 from opsloop.project import Project
-from opsloop.ranking.data import RankingData, TopK
-from opsloop.ranking.popularity import PopularityRecommender
-from opsloop.registry.base import TrainingRecord
-from opsloop.registry.memory import MemoryRegistry
-from opsloop.scaffold import init_project
-from opsloop.store import OpsStore
-
-K = 10
-MODEL = "restaurants"
-START = pd.Timestamp("2025-01-01", tz="UTC")
-CUTOFF = START + pd.Timedelta(days=150)  # the model is fitted on the visits before it
-# Nothing changes: the reference is the visits of the users with even ids in the 14 days
-# from the cut-off, the monitored window the same days' visits of the others.
-WINDOW = Window(CUTOFF.to_pydatetime(), (CUTOFF + pd.Timedelta(days=14)).to_pydatetime())
-
-
-def even(users: pd.Series) -> pd.Series:
-    return users.str[1:].astype(int) % 2 == 0  # u000042
+from opsloop.ranking.data import TopK
+from ranking_monitor import (
+    MODEL,
+    WINDOW,
+    K,
+    list_rows,
+    make_root,
+    nightly,
+    tables,
+    visit_rows,
+)
+from ranking_monitor import open_project as open_on
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return init_project(
-        tmp_path_factory.mktemp("rankmon") / "p", example="restaurants", users=3000, restaurants=300
-    )
-
-
-def tables(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    data = root / "data"
-    return (
-        pd.read_parquet(data / "visits.parquet"),
-        pd.read_parquet(data / "users.parquet"),
-        pd.read_parquet(data / "restaurants.parquet"),
-    )
+    return make_root(tmp_path_factory.mktemp("rankmon"))
 
 
 def open_project(root: Path) -> Project:
-    """The project on in-memory backends, monitored by answer time over 14-day windows,
-    with version 1 (a per-area popularity model) registered with its ranking reference and
-    deployed."""
-    p = Project(
-        root,
-        registry=MemoryRegistry(),
-        store=OpsStore("sqlite://"),
-        engine=MemoryEngine(),
-        actor="tester",
-    )
-    monitor = p.config.monitor.model_copy(
-        update={
-            "clock": "answered",
-            "window": timedelta(days=14),
-            "drift": p.config.monitor.drift.model_copy(update={"min_rows": 100}),
-            "performance": p.config.monitor.performance.model_copy(
-                update={"min_labels": 100, "floor": 0.03}
-            ),
-        }
-    )
-    # no `predict:` schedule: the agent's nightly run is another helper's (rankbatch)
-    p.config = p.runtime.config = p.config.model_copy(update={"monitor": monitor, "predict": None})
-    p.runtime.clock = lambda: WINDOW.end
-    visits, users, items = tables(root)
-    t = visits["visited_at"]
-    train = RankingData(
-        visits[t < CUTOFF], users, items, "user_id", "restaurant_id", "visited_at", "rating"
-    )
-    model = PopularityRecommender(segment_column="area").fit(train)
-    period = visits[(t >= CUTOFF) & (t < pd.Timestamp(WINDOW.end))]
-    evaluation = period[even(period["user_id"])]
-    reference = ranking_reference(
-        train, model.recommend(train, np.unique(evaluation["user_id"]), K), k=K, visits=evaluation
-    )
-    p.registry.register(
-        TrainingRecord(
-            model_name=MODEL,
-            estimator=model,
-            features=[],
-            task="ranking",
-            params={},
-            metrics={},
-            tags={},
-            target="restaurant_id",
-            dataset=pd.DataFrame(),
-            dataset_digest="test",
-            input_example=pd.DataFrame(),
-            artifacts={ARTIFACT: reference.to_json()},
-            experiment=MODEL,
-        )
-    )
-    p.store.record_deployment(MODEL, "1", reason="test")
-    return p
-
-
-def nightly(root: Path) -> TopK:
-    """The lists a nightly run at the cut-off makes for every user."""
-    visits, users, items = tables(root)
-    before = visits[visits["visited_at"] < pd.Timestamp(WINDOW.start)]
-    now = RankingData(before, users, items, "user_id", "restaurant_id", "visited_at", "rating")
-    model = PopularityRecommender(segment_column="area").fit(now)
-    return model.recommend(now, users["user_id"].to_numpy(), K)
+    return open_on(root, engine=MemoryEngine())
 
 
 def log_lists(p: Project, top: TopK, at: datetime) -> None:
-    """Contract 4: one prediction-log row per (user, rank), plus the fallback list (k rows
-    with a null user), as `opsloop predict` logs a ranking run."""
-    n = len(top.users)
-    items = top.item_ids()
-    fallback = items[0]
-    users = np.concatenate([top.users.astype(object), [None]])  # the fallback: no user
-    frame = pd.DataFrame(
-        {
-            "prediction_id": [None if u is None else str(u) for u in np.repeat(users, K)],
-            "request_id": "run-1",
-            "ts": pd.Timestamp(at),
-            "event_ts": pd.Timestamp(at),
-            "model_version": "1",
-            "route": "batch",
-            "prediction": np.concatenate([items.ravel(), fallback]),
-            "score": np.concatenate([top.scores.ravel(), np.linspace(1, 0.1, K)]),
-            "user_id": np.repeat(users, K),
-            "rank": np.tile(np.arange(1, K + 1, dtype=np.int16), n + 1),
-            "restaurant_id": np.concatenate([items.ravel(), fallback]),
-            "model": MODEL,
-            "version": "1",
-            "run_id": "run-1",
-        }
-    )
-    p.engine.add_predictions(frame)  # type: ignore[attr-defined]
+    p.engine.add_predictions(list_rows(top, at))  # type: ignore[attr-defined]
 
 
 def add_visits(p: Project, root: Path) -> int:
-    """Contract 5: the window's visits (of the users with odd ids) as label rows."""
-    visits, _, _ = tables(root)
-    t = visits["visited_at"]
-    got = visits[(t >= pd.Timestamp(WINDOW.start)) & (t < pd.Timestamp(WINDOW.end))]
-    got = got[~even(got["user_id"])]
-    p.engine.add_labels(  # type: ignore[attr-defined]
-        pd.DataFrame(
-            {
-                "prediction_id": got["user_id"].astype(str),
-                "label": got["restaurant_id"].astype(str),
-                "label_ts": got["visited_at"],
-                "rating": got["rating"].astype(float),
-            }
-        )
-    )
-    return len(got)
+    rows = visit_rows(root)
+    p.engine.add_labels(rows)  # type: ignore[attr-defined]
+    return len(rows)
 
 
 def test_monitor_records_a_ranking_window(root: Path) -> None:
