@@ -18,11 +18,14 @@ began after the window's start.
 **Realised metrics** (`opsloop.ranking.metrics`, the offline definitions): each list that
 at least one visit of the window was joined to is a row; its relevant items are the items
 of those visits — with `min_rating`, only visits rated at least that; graded by the rating
-when `graded` (the project has a rating column), else 1.0; an item visited twice counts
-once, with its best rating; with `exclude_seen`, a visit to an item the user had visited
-before the list began is left out (the list could never hold it), as the time-based split
-does. NDCG@k, precision@k, recall@k and MAP@k are means over the lists with at least one
-relevant visit (`n_lists`), also split into the users' own lists and the fallback.
+when `graded` (the project has a rating column), else 1.0; a visit without a rating (the
+labels contract allows it: a visit is an implicit positive) counts as relevant at the
+lowest relevant gain, `min_rating` (else 1.0), and is counted (`unrated`); an item visited
+twice counts once, with its best rating; with `exclude_seen`, a visit to an item the user
+had visited before the list began is left out (the list could never hold it), as the
+time-based split does. NDCG@k, precision@k, recall@k and MAP@k are means over the lists
+with at least one relevant visit (`n_lists`), also split into the users' own lists and the
+fallback.
 """
 
 from __future__ import annotations
@@ -137,7 +140,7 @@ class Realised:
     and `fallback` the same over the users' own lists and the fallback's, `n_lists` the
     lists with at least one relevant visit (`own_lists` of them the users' own),
     `n_relevant` their relevant (list, item) pairs, and what was left out:
-    `below_rating` (rated under `min_rating`, or no usable rating when graded), `seen`
+    `below_rating` (rated under `min_rating`), `unrated` (kept, at the lowest gain), `seen`
     (visited before the list began), `unserved` (no list at all)."""
 
     metrics: dict[str, float]
@@ -147,6 +150,7 @@ class Realised:
     own_lists: int
     n_relevant: int
     below_rating: int
+    unrated: int
     seen: int
     unserved: int
 
@@ -191,8 +195,11 @@ def realised_metrics(
     unserved = int((v["list"] < 0).sum())
     v = v[v["list"].to_numpy() >= 0]
     rating = v["rating"].to_numpy(dtype=float)
-    rated = np.ones(len(v), dtype=bool) if min_rating is None else rating >= min_rating
-    below = int((~rated).sum())
+    missing = np.isnan(rating)
+    floor = 1.0 if min_rating is None else float(min_rating)
+    v = v.assign(gain=np.where(missing, floor, rating) if graded else 1.0)
+    rated = missing | (True if min_rating is None else rating >= min_rating)
+    below, unrated = int((~rated).sum()), int((missing & rated).sum())
     v = v[rated]
     seen = 0
     if exclude_seen and len(v):
@@ -202,7 +209,7 @@ def realised_metrics(
         v = v[~gone]
     ids = np.unique(v["list"].to_numpy())
     if not len(ids):
-        return Realised({}, {}, {}, 0, 0, 0, below, seen, unserved)
+        return Realised({}, {}, {}, 0, 0, 0, below, unrated, seen, unserved)
     rows = lists[lists["list"].isin(ids) & lists["rank"].between(1, k) & lists["item"].notna()]
     catalogue = pd.Index(pd.unique(pd.concat([rows["item"], v["item"]], ignore_index=True)))
     n = len(ids)
@@ -217,7 +224,7 @@ def realised_metrics(
         {
             "list": v["list"].to_numpy(),
             "item": v["item"].to_numpy(),
-            "gain": v["rating"].to_numpy(dtype=float),
+            "gain": v["gain"].to_numpy(dtype=float),
         }
     )
     built = relevant_from_interactions(
@@ -226,7 +233,7 @@ def realised_metrics(
         item_column="item",
         catalogue=top.catalogue,
         users=ids,
-        gain_column="gain" if graded else None,
+        gain_column="gain",
     )
     per_user = per_user_metrics(top, built.relevant, k=k)
     fallback_ids = joined.lists.loc[joined.lists["fallback"], "list"].to_numpy()
@@ -246,6 +253,7 @@ def realised_metrics(
         own_lists=int((judged & ~is_fallback).sum()),
         n_relevant=int(per_user.n_relevant.sum()),
         below_rating=below + built.invalid_gains,
+        unrated=unrated,
         seen=seen,
         unserved=unserved,
     )

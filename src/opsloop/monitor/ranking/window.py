@@ -196,7 +196,7 @@ class RankingReport:
             "window_end": self.window_end.isoformat(),
             "n_rows": self.n_rows,
             "n_labelled": self.n_labelled,
-            "n_labels_unusable": self.realised.below_rating,
+            "n_labels_unusable": 0,  # every visit is used (below min_rating: not relevant)
             "drift": drift,
             "drifted_features": self.features.drifted_features,
             "performance": performance,

@@ -206,3 +206,19 @@ def test_realised_ndcg_equals_the_ranking_metrics_on_the_same_lists(seed: int) -
     assert r.n_lists == expected.n_evaluated
     for name in ("ndcg_at_k", "precision_at_k", "recall_at_k", "map_at_k"):
         assert r.metrics[name] == pytest.approx(getattr(expected, name), rel=1e-12), name
+
+
+def test_a_visit_without_a_rating_is_relevant_at_the_lowest_gain() -> None:
+    visits = visits_frame(
+        [("a", "i3", T0 + H, float("nan")), ("a", "i1", T0 + 2 * H, 5.0)]
+    )  # a's r1 list: i1 at rank 1 (rated 5), i3 at rank 3 (unrated: gain 3)
+    rows, j = joined(visits=visits)
+    r = realised_metrics(j, rows, k=3, min_rating=3, graded=True, exclude_seen=False)
+    dcg = 5.0 + 3.0 / math.log2(4)
+    ideal = 5.0 + 3.0 / math.log2(3)
+    assert (r.unrated, r.below_rating, r.n_lists) == (1, 0, 1)
+    assert r.metrics["ndcg_at_k"] == pytest.approx(dcg / ideal)
+    plain = realised_metrics(j, rows, k=3, min_rating=None, graded=False, exclude_seen=False)
+    assert plain.metrics["ndcg_at_k"] == pytest.approx(
+        (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    )
