@@ -99,8 +99,10 @@ def join_visits(visits: pd.DataFrame, table: pd.DataFrame) -> Joined:
 @dataclass(frozen=True)
 class Fallback:
     """The window's visiting users, those who had no list of their own at one of their
-    visits (`fallback_users`: served the fallback list, or nothing when the run published
-    none: `unserved_users`), their share, its limit and whether it is breached."""
+    visits (`fallback_users`: served the fallback list — the web app's answer for a user
+    the run did not score), of them those with no fallback list in the lists read either
+    (`unserved_users`: e.g. a log without the fallback rows), their share, its limit and
+    whether it is breached."""
 
     users: int
     fallback_users: int
