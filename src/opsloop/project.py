@@ -427,10 +427,10 @@ class Project:
     ) -> BackfillResult:
         """Monitor the consecutive windows of length `every` from `start` to `end`
         (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
-        from opsloop.monitor.backfill import backfill
+        from opsloop.monitor.dispatch import backfill_windows
 
-        check_pipeline_task(self.config, "backfill")
-        return backfill(
+        check_pipeline_task(self.config, "monitor")
+        return backfill_windows(
             self.runtime,
             start=start,
             end=end,

@@ -8,6 +8,7 @@ dashboard and the agent's triggers (`retrain.on: [drift, performance]`) see it."
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from opsloop.data.predlog import clock_column
@@ -20,6 +21,7 @@ from opsloop.runtime import Runtime
 
 if TYPE_CHECKING:
     from opsloop.core.profile import Profile
+    from opsloop.monitor.backfill import BackfillResult, OnWindow
     from opsloop.ranking.data import RankingData
     from opsloop.store.records import MonitorResult
 
@@ -110,3 +112,49 @@ def run_ranking_job(
     assert ranking is not None  # task: ranking has the section (ProjectConfig)
     report = monitor_ranking(inputs, reference, monitor=rt.config.monitor, ranking=ranking)
     return record_window(rt, report, report_profile(reference), version)
+
+
+def backfill_ranking(
+    rt: Runtime,
+    *,
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    version: str | None = None,
+    replace: bool = False,
+    on_window: OnWindow | None = None,
+) -> BackfillResult:
+    """`opsloop monitor --from … --to …` for a recommender: each whole window of `every`
+    (`monitor.backfill.plan_windows`), oldest first, judged and recorded one at a time (each
+    compared with the one stored before it); a window already monitored is skipped unless
+    `replace` (its result is then replaced), a window without visits or lists is stored
+    with its notes, as `opsloop monitor` stores it."""
+    from opsloop.monitor.backfill import BackfillResult, plan_windows
+
+    windows = plan_windows(start, end, every)
+    version = version or deployed_version(rt)
+    reference = load_ranking_reference(rt, version)
+    profile = report_profile(reference)
+    ranking = rt.config.ranking
+    assert ranking is not None  # task: ranking has the section (ProjectConfig)
+    result = BackfillResult(version=version, windows=[w.key for w in windows])
+    if windows[-1].end < end:
+        result.remainder = f"{windows[-1].end.isoformat()}/{end.isoformat()}"
+    known = rt.store.list_monitor_span(rt.model, version, windows[0].end, windows[-1].end)
+    for window in windows:
+        found = [r.id for r in known if Window(r.window_start, r.window_end) == window]
+        if found and not replace:
+            reason = f"already monitored (result {found[-1]})"
+            result.skipped.append({"window": window.key, "reason": reason})
+            outcome = f"skipped: {reason}"
+        else:
+            inputs = read_ranking_window(rt, window, version)
+            report = monitor_ranking(inputs, reference, monitor=rt.config.monitor, ranking=ranking)
+            stored = record_window(rt, report, profile, version, replaces=tuple(found))
+            result.monitored.append(stored)
+            result.replaced.extend(found)
+            result.report_path = stored.report_path
+            outcome = "replaced" if found else "monitored"
+        if on_window is not None:
+            on_window(window, outcome)
+    return result

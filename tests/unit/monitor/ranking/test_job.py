@@ -149,3 +149,26 @@ def test_the_agent_on_the_event_clock_monitors_each_completed_window(root: Path)
         assert r.version == "1" and r.window_end - r.window_start == timedelta(days=7)
         assert r.summary["ranking"]["realised"]["n_lists"] > 0
     assert p.store.find_previous_monitor(MODEL, "1", WINDOW.end + timedelta(days=30))
+
+
+def test_a_backfill_monitors_each_window_once_and_replaces_on_request(root: Path) -> None:
+    """One list run before two weekly windows (`lookback` longer than a week)."""
+    p = open_project(root)
+    ranking = p.config.monitor.ranking.model_copy(update={"lookback": timedelta(days=16)})
+    monitor = p.config.monitor.model_copy(update={"ranking": ranking})
+    p.config = p.runtime.config = p.config.model_copy(update={"monitor": monitor})
+    log_lists(p, nightly(root), WINDOW.start - timedelta(hours=1))
+    add_visits(p, root)
+    week = timedelta(days=7)
+    seen: list[str] = []
+    first = p.backfill_monitor(
+        start=WINDOW.start, end=WINDOW.end, every=week, on_window=lambda w, o: seen.append(o)
+    )
+    assert seen == ["monitored", "monitored"] and len(first.monitored) == 2
+    assert all(r.summary["ranking"]["realised"]["n_lists"] > 0 for r in first.monitored)
+    assert first.monitored[1].summary["previous"]["id"] == first.monitored[0].id
+    again = p.backfill_monitor(start=WINDOW.start, end=WINDOW.end, every=week)
+    assert again.monitored == [] and len(again.skipped) == 2
+    replaced = p.backfill_monitor(start=WINDOW.start, end=WINDOW.end, every=week, replace=True)
+    assert sorted(replaced.replaced) == sorted(r.id for r in first.monitored)
+    assert len(p.store.list_monitor(MODEL)) == 2
