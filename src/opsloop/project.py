@@ -444,10 +444,10 @@ class Project:
     def monitor(self, *, window: Window | None = None, version: str | None = None) -> MonitorResult:
         """Monitor `window` (default: the last `monitor.window`) for `version` (default:
         the deployed one), against its reference and the previous window."""
-        from opsloop.monitor.job import run_monitor_job
+        from opsloop.monitor.dispatch import monitor_window
 
         self._acting("monitor")
-        return run_monitor_job(self.runtime, window=window, version=version)
+        return monitor_window(self.runtime, window=window, version=version)
 
     def backfill_monitor(
         self,
@@ -461,10 +461,10 @@ class Project:
     ) -> BackfillResult:
         """Monitor the consecutive windows of length `every` from `start` to `end`
         (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
-        from opsloop.monitor.backfill import backfill
+        from opsloop.monitor.dispatch import backfill_windows
 
         self._acting("monitor")
-        return backfill(
+        return backfill_windows(
             self.runtime,
             start=start,
             end=end,

@@ -88,11 +88,24 @@ def _local_path(paths: Paths, location: str | None) -> str | None:
 # The tasks the whole pipeline (train, gate, deploy, serve, monitor, predict) runs.
 PIPELINE_TASKS = ("binary_classification", "multiclass_classification", "regression")
 
-# The commands that run for `task: ranking` (docs/ranking.md): training and its gate, and
-# the decisions on versions (a ranking model's deployment is becoming champion: it is not
-# served, its lists are). Every other acting command refuses a ranking project in one line.
+# The commands that run for `task: ranking` (docs/ranking.md): training and its gate, the
+# decisions on versions (a ranking model's deployment is becoming champion: it is not
+# served, its lists are), visits as labels, the monitor and the agent's tick. Every other
+# acting command refuses a ranking project in one line.
 RANKING_COMMANDS = frozenset(
-    {"train", "retrain", "gate", "approve", "reject", "promote", "rollback", "store", "labels"}
+    {
+        "train",
+        "retrain",
+        "gate",
+        "approve",
+        "reject",
+        "promote",
+        "rollback",
+        "store",
+        "labels",
+        "monitor",
+        "agent",
+    }
 )
 _NOT_SERVED = frozenset({"serve", "deploy", "rollout"})  # their refusal points to `promote`
 

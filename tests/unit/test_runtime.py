@@ -1,6 +1,7 @@
-"""The per-command task check: a `task: ranking` project trains, gates and has its versions
-decided on; every other acting command says in one line that it does not run ranking yet;
-read-only commands work."""
+"""The per-command task check: a `task: ranking` project trains, gates, has its versions
+decided on, takes visits as labels and is monitored (`runtime.RANKING_COMMANDS`); every
+other acting command says in one line that it does not run ranking yet; read-only commands
+work."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from opsloop.runtime import RANKING_COMMANDS, check_pipeline_task
 from opsloop.scaffold import init_project
 
 EXAMPLES = Path(__file__).parents[2] / "src" / "opsloop" / "examples"
-REFUSED = ("serve", "monitor", "predict", "deploy", "rollout", "agent", "backtest", "triggers")
+REFUSED = ("serve", "predict", "deploy", "rollout", "backtest", "triggers")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,15 @@ def test_the_check_passes_ranking_commands_and_refuses_the_others() -> None:
         check_pipeline_task(churn, command)
     for command in RANKING_COMMANDS:
         check_pipeline_task(ranking, command)
-    assert {"train", "gate", "approve", "promote", "rollback"} <= RANKING_COMMANDS
+    assert {
+        "train",
+        "gate",
+        "approve",
+        "promote",
+        "rollback",
+        "monitor",
+        "agent",
+    } <= RANKING_COMMANDS
     for command in REFUSED:
         with pytest.raises(StateError, match=f"which `opsloop {command}` does not run yet"):
             check_pipeline_task(ranking, command)
@@ -47,10 +56,8 @@ def test_unsupported_methods_refuse_a_ranking_project(ranking_project: Path) -> 
     p = Project(ranking_project)
     now = datetime.now(UTC)
     for act in (
-        p.monitor,
         lambda: p.serve(workers=2),
         p.predict,
-        p.tick,
         lambda: p.deploy("1"),
         p.advance_rollout,
         lambda: p.backtest(start=now - timedelta(days=14), end=now, every=timedelta(days=7)),
@@ -62,9 +69,7 @@ def test_unsupported_methods_refuse_a_ranking_project(ranking_project: Path) -> 
 def test_the_cli_says_so_in_one_line_and_status_still_works(ranking_project: Path) -> None:
     runner = CliRunner()
     for command in (
-        ["monitor"],
         ["predict"],
-        ["agent", "--once"],
         ["serve"],
         ["deploy", "restaurants", "1"],
         ["rollout", "advance", "restaurants"],

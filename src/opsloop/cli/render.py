@@ -303,7 +303,48 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 f"  {c.check}{where}: {c.detail} (expected {c.expected})",
                 markup=False,
             )
+    ranking = r.summary.get("ranking")
+    if isinstance(ranking, Mapping):
+        for line in ranking_lines(ranking):
+            console.print(line, markup=False, soft_wrap=True)
     console.print(f"Report: {r.report_path}", soft_wrap=True)
+
+
+def ranking_lines(ranking: Mapping[str, Any]) -> list[str]:
+    """A recommender's checks (summary key `ranking`, opsloop.monitor.ranking), in words."""
+    breaches = ranking.get("breaches") or []
+    out = [
+        f"Recommendations (k = {ranking.get('k')}): "
+        + (f"breached: {', '.join(breaches)}" if breaches else "no check breached")
+    ]
+    for key, what in (("popularity", "visits"), ("recommended", "recommendations")):
+        p = ranking.get(key) or {}
+        if p.get("judged"):
+            out.append(
+                f"  popularity shift of {what}: Jensen-Shannon {_fmt(p.get('distance'))}, "
+                f"corrected for noise {_fmt(p.get('corrected'))} (floor {p.get('floor')}, "
+                f"p-value {_fmt(p.get('p_value'))}, {p.get('n')} events)"
+            )
+    c = ranking.get("coverage") or {}
+    if c.get("judged"):
+        out.append(
+            f"  coverage {_fmt(c.get('value'))} (reference {_fmt(c.get('reference'))}, "
+            f"floor {_fmt(c.get('threshold'))})"
+        )
+    f = ranking.get("fallback") or {}
+    if f.get("judged"):
+        out.append(
+            f"  fallback share {_fmt(f.get('share'))}: {f.get('fallback_users')} of "
+            f"{f.get('users')} visiting users without their own list (limit {f.get('threshold')})"
+        )
+    q = ranking.get("realised") or {}
+    metrics = q.get("metrics") or {}
+    if "ndcg_at_k" in metrics:
+        out.append(
+            f"  realised NDCG@k {_fmt(metrics['ndcg_at_k'])} on {q.get('n_lists')} lists "
+            f"(offline {_fmt(ranking.get('offline_ndcg'))})"
+        )
+    return out
 
 
 def print_comparison(console: Console, r: DatasetComparison) -> None:

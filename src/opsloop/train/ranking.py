@@ -25,6 +25,7 @@ from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
 from opsloop.train.inputs import Unchanged, training_inputs, unchanged_since
 from opsloop.train.ranking_register import FittedRecommender, register_recommender
+from opsloop.train.register import ranking_monitor_artifacts
 from opsloop.train.trained import TrainedVersion
 from opsloop.train.window import PlannedWindow, load_window
 
@@ -163,9 +164,15 @@ def train_ranking_version(
             cold_start_users=measured.n_cold_start,
             items_outside_catalogue=lost,
         )
+        # what the monitor compares the served lists and the visits with (monitor/ranking)
+        monitoring = ranking_monitor_artifacts(
+            rt, holdout.train, top, visits=period, ndcg=metrics.get("ndcg_at_k")
+        )
     holdout = replace(holdout, lists=top)
 
-    fitted = FittedRecommender(data, holdout, recommender, measured, inputs, len(period))
+    fitted = FittedRecommender(
+        data, holdout, recommender, measured, inputs, len(period), artifacts=monitoring
+    )
     with rec.stage("register") as d:
         mv = register_recommender(
             rt, fitted, window=loaded.record, trigger=trigger, pipeline_run=rec.run_id, detail=d

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHALLENGER
@@ -41,6 +41,7 @@ class FittedRecommender:
     measured: RankingMetrics
     inputs: TrainingInputs
     holdout_rows: int  # interactions in the holdout period
+    artifacts: dict[str, str] = field(default_factory=dict)  # the monitor's reference
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -133,7 +134,10 @@ def register_recommender(
         dataset=data.interactions,
         dataset_digest=fitted.inputs.data,
         input_example=None,
-        artifacts={RANKING_ARTIFACT: json.dumps(evaluation, indent=2, default=str)},
+        artifacts={
+            RANKING_ARTIFACT: json.dumps(evaluation, indent=2, default=str),
+            **fitted.artifacts,
+        },
         experiment=rt.model,
     )
     mv = rt.registry.register(record)
