@@ -242,7 +242,8 @@ def run_predict(
     try:
         if output_table is not None:  # committed before the record: see the module docstring
             table = copy_table(rt, output_table, run_id, scored, batch_rows)
-        details: dict[str, Any] = {"batch_rows": batch_rows, "alias": alias}
+        # `publish`: the intent, so that recovery publishes a run killed before it was
+        details: dict[str, Any] = {"batch_rows": batch_rows, "alias": alias, "publish": publish}
         details["engine"] = chosen_engine
         if table is not None:
             details["table"] = table.to_dict()

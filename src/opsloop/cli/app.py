@@ -203,7 +203,10 @@ def init(
     out = console()
     out.print(f"[green]Created[/] {root} from the [bold]{example}[/] example.")
     if example == "restaurants":
-        out.print(f"Next: read [bold]{path}/README.md[/] (the data, and what runs yet).")
+        out.print(
+            f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop status[/]; "
+            f"{path}/README.md says what the data is and what runs yet."
+        )
         return
     out.print(
         f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
@@ -273,12 +276,12 @@ def _train_for_trigger(
     from opsloop.orchestrate.external import train_for_trigger
     from opsloop.runtime import check_pipeline_task
 
+    check_pipeline_task(p.config, "train")
     if window is not None or reset_schema:
         raise InvalidInputError(
             "--trigger cannot be combined with --window, --reset-schema or --force",
             fix="drop one of them",
         )
-    check_pipeline_task(p.config, "train")
     done = train_for_trigger(p.runtime, trigger)
     if as_json:
         print_json(done.to_dict())
@@ -550,7 +553,7 @@ def rollout_advance(
     from opsloop.runtime import check_pipeline_task
 
     p = open_project(project, stack, name)
-    check_pipeline_task(p.config, "admin")
+    check_pipeline_task(p.config, "rollout")
     rt = p.runtime
     notes = [
         f"pending approval of version {a.version} expired" for a in expire_pending(rt, rt.now())
@@ -579,7 +582,10 @@ def rollback(
 ) -> None:
     """Return to the previous champion in one step (during a rollout: end it and send all
     traffic back to its stable version)."""
+    from opsloop.runtime import check_pipeline_task
+
     p = open_project(project, stack, name)
+    check_pipeline_task(p.config, "rollback")
     running = p.store.find_running_rollout(name)
     done = p.admin.rollback_model(actor=p.actor, reason=reason)
     dep = done.deployment
@@ -707,10 +713,13 @@ def labels_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add ground-truth labels, keyed by the prediction id (the project's id_column),
-    checked against the deployed version's classes (or the task's type)."""
+    checked against the deployed version's classes (or the task's type). For a recommender
+    (task: ranking) the labels are visits: the user, item, time and optional rating
+    columns of its ranking: section."""
     import dataclasses
 
-    added = open_project(project, stack).add_labels(file, skip_invalid=skip_invalid)
+    p = open_project(project, stack)
+    added = p.add_labels(file, skip_invalid=skip_invalid)
     if as_json:
         print_json({"file": str(file), **dataclasses.asdict(added)})
         return
@@ -722,11 +731,14 @@ def labels_add(
         )
         if n
     )
-    console().print(
-        f"[green]Added[/] {added.rows} labels from {file}: {added.matched} matched a logged "
-        f"prediction, {added.waiting} waiting for one{extra}.",
-        soft_wrap=True,
+    said = (
+        f"{added.rows} visits from {file} as labels: {added.matched} by a user with a "
+        f"published list, {added.waiting} waiting"
+        if p.config.task == "ranking"
+        else f"{added.rows} labels from {file}: {added.matched} matched a logged prediction, "
+        f"{added.waiting} waiting for one"
     )
+    console().print(f"[green]Added[/] {said}{extra}.", soft_wrap=True)
 
 
 monitor_app = typer.Typer(
@@ -1060,7 +1072,7 @@ def triggers_check(
     from opsloop.runtime import check_pipeline_task
 
     p = open_project(project, stack)
-    check_pipeline_task(p.config, "agent")
+    check_pipeline_task(p.config, "triggers")
     rt = p.runtime
     result = check_triggers(rt)
     found = verdict(rt, result)
