@@ -113,3 +113,39 @@ def test_the_view_shows_one_versions_lists_only(project, out) -> None:
         _lists(pd.read_parquet(one.output)).astype({"rank": "int64"}),
         check_dtype=False,
     )
+
+
+def test_the_cli_trains_predicts_publishes_and_rolls_back(tmp_path: Path) -> None:
+    """The whole path as a user meets it, with MLflow: `opsloop train` registers the
+    recommender, `opsloop predict` loads it back (verified artifact, model cache) and
+    publishes the lists, a second version's lists are published, `opsloop batch rollback`
+    returns to the first."""
+    root = tmp_path / "r"
+    code, out = run("init", str(root), "--example", "restaurants", "--users", "1000",
+                    "--restaurants", "120")  # fmt: skip
+    assert code == 0, out
+    model = root / "model.py"  # one OpenMP thread: this 2-core machine is shared
+    model.write_text(
+        model.read_text().replace(
+            "TwoStageRecommender(\n", "TwoStageRecommender(\n        n_threads=1,\n"
+        )
+    )
+    p = str(root)
+    code, out = run("train", "-p", p, "--json")
+    assert code == 0 and json.loads(out)["promoted"] is True, out
+    code, out = run("predict", "-p", p, "--publish", "--json")
+    assert code == 0, out
+    first = json.loads(out)
+    assert first["inference"] == "recommender" and first["run"]["version"] == "1"
+    assert first["run"]["details"]["ranking"]["users"] == 1000
+    assert first["run"]["rows"] == first["log_rows"] + 10  # and the fallback list
+    code, out = run("train", "-p", p, "--force", "--json")
+    assert code == 0, out
+    code, out = run("predict", "-p", p, "--version", "2", "--publish", "--json")
+    assert code == 0 and json.loads(out)["run"]["version"] == "2", out
+    code, out = run("batch", "rollback", MODEL, "-p", p)
+    assert code == 0, out
+    code, out = run("batch", "current", MODEL, "-p", p, "--json")
+    assert code == 0 and json.loads(out)["run_id"] == first["run"]["run_id"], out
+    lists = pd.read_parquet(first["run"]["output"])
+    assert list(lists.columns) == [*KEYS, "score", "model", "version", "run_id"]
