@@ -100,7 +100,8 @@ def test_the_agent_fires_drift_and_performance_on_a_breach(
 ) -> None:
     """The nightly lists breach nothing; the same ten restaurants for everyone collapse
     coverage (drift; their realised NDCG may or may not stay above the floor); the ten
-    least visited restaurants for everyone also miss every visit (performance)."""
+    least visited restaurants for everyone also miss every visit (performance). A breach
+    retrains: the agent trains version 2."""
     p = open_project(root)
     top = nightly(root)
     if lists == "collapsed":  # everyone gets the same ten restaurants
@@ -121,9 +122,10 @@ def test_the_agent_fires_drift_and_performance_on_a_breach(
     if lists == "collapsed":
         triggers.discard("performance")
     assert triggers == fired, result.monitored.summary["ranking"]
-    assert result.trained is None  # ranking training is not run by this branch's agent
-    if fired:
-        assert any("training not run" in note for note in result.notes), result.notes
+    if not fired:
+        assert result.trained is None
+    else:  # the breach retrains: a second version, trained by the agent's trigger
+        assert result.trained is not None and result.trained.version == "2", result.notes
         kinds = [e.kind for e in p.events()]
         assert "trigger_fired" in kinds
         assert ("drift_detected" in kinds) is ("drift" in fired)
