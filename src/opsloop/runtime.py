@@ -90,8 +90,9 @@ PIPELINE_TASKS = ("binary_classification", "multiclass_classification", "regress
 
 # The commands that run for `task: ranking` (docs/ranking.md): training and its gate, the
 # decisions on versions (a ranking model's deployment is becoming champion: it is not
-# served, its lists are), visits as labels, the monitor and the agent's tick. Every other
-# acting command refuses a ranking project in one line.
+# served, its lists are), visits as labels, the monitor and the agent's tick, the nightly
+# top-k lists (`predict`) and their publication (`batch`). Every other acting command
+# refuses a ranking project in one line.
 RANKING_COMMANDS = frozenset(
     {
         "train",
@@ -105,6 +106,8 @@ RANKING_COMMANDS = frozenset(
         "labels",
         "monitor",
         "agent",
+        "predict",
+        "batch",
     }
 )
 _NOT_SERVED = frozenset({"serve", "deploy", "rollout"})  # their refusal points to `promote`

@@ -1,7 +1,7 @@
 """The per-command task check: a `task: ranking` project trains, gates, has its versions
-decided on, takes visits as labels and is monitored (`runtime.RANKING_COMMANDS`); every
-other acting command says in one line that it does not run ranking yet; read-only commands
-work."""
+decided on, takes visits as labels, is monitored and makes its nightly lists
+(`runtime.RANKING_COMMANDS`); every other acting command says in one line that it does not
+run ranking yet; read-only commands work."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from opsloop.runtime import RANKING_COMMANDS, check_pipeline_task
 from opsloop.scaffold import init_project
 
 EXAMPLES = Path(__file__).parents[2] / "src" / "opsloop" / "examples"
-REFUSED = ("serve", "predict", "deploy", "rollout", "backtest", "triggers")
+REFUSED = ("serve", "deploy", "rollout", "backtest", "triggers")
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,8 @@ def test_the_check_passes_ranking_commands_and_refuses_the_others() -> None:
         "rollback",
         "monitor",
         "agent",
+        "predict",
+        "batch",
     } <= RANKING_COMMANDS
     for command in REFUSED:
         with pytest.raises(StateError, match=f"which `opsloop {command}` does not run yet"):
@@ -57,7 +59,6 @@ def test_unsupported_methods_refuse_a_ranking_project(ranking_project: Path) -> 
     now = datetime.now(UTC)
     for act in (
         lambda: p.serve(workers=2),
-        p.predict,
         lambda: p.deploy("1"),
         p.advance_rollout,
         lambda: p.backtest(start=now - timedelta(days=14), end=now, every=timedelta(days=7)),
@@ -69,7 +70,6 @@ def test_unsupported_methods_refuse_a_ranking_project(ranking_project: Path) -> 
 def test_the_cli_says_so_in_one_line_and_status_still_works(ranking_project: Path) -> None:
     runner = CliRunner()
     for command in (
-        ["predict"],
         ["serve"],
         ["deploy", "restaurants", "1"],
         ["rollout", "advance", "restaurants"],
