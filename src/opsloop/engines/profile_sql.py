@@ -89,11 +89,18 @@ def num(value: float) -> str:
     return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
-def sketch_code(z: str, layout: SketchLayout) -> str:
-    """SQL for `SketchLayout.index` of the standardised value `z` before the z_max clamp
-    (a DOUBLE; `clamp_key` finishes it)."""
-    mag = f"(ceil(ln(abs({z})) / {num(layout.log_gamma)}) + {layout.offset})"
-    return f"CASE WHEN abs({z}) < {num(layout.z_min)} THEN 0 ELSE sign({z}) * {mag} END"
+def _sketch_levels(layout: SketchLayout, z: str) -> list[list[str]]:
+    """SQL for `SketchLayout.index` of the standardised value `z` (an expression of the
+    level below) before the z_max clamp (a DOUBLE; `clamp_key` finishes it), as nested
+    projections that evaluate each operation once per value: z, then |z|, then the code.
+    The same IEEE operations on the same operands give the same codes; DuckDB evaluates a
+    repeated subexpression as often as it is written (~10% of a numeric branch)."""
+    mag = f"(ceil(ln(a) / {num(layout.log_gamma)}) + {layout.offset})"
+    return [
+        [f"{z} AS z"],
+        ["abs(z) AS a"],
+        [f"CASE WHEN a < {num(layout.z_min)} THEN 0 ELSE sign(z) * {mag} END AS code"],
+    ]
 
 
 def clamp_key(layout: SketchLayout) -> int:
@@ -121,34 +128,37 @@ def _numeric_branch(
     # a column DuckDB already reads as a number cannot hold a type error: a plain CAST
     # (TRY_CAST and the count cost ~20% of the scan); anything else may hold text
     typed = sql_type.upper() in NUMBER_TYPES
-    v = f"CAST({col} AS DOUBLE)" if typed else f"TRY_CAST({col} AS DOUBLE)"
-    if fp.layout is not None:
-        z = f"(({v} - {num(fp.layout.center)}) / {num(fp.layout.scale)})"
-        code = sketch_code(z, fp.layout)
-    else:  # the reference had no finite value: no sketch, only counts and moments
-        code = f"CASE WHEN isnan({v}) THEN {num(math.nan)} WHEN {v} IS NOT NULL THEN 0 END"
+    cast = f"CAST({col} AS DOUBLE)" if typed else f"TRY_CAST({col} AS DOUBLE)"
     ts_col, newest = _newest(ts)
+    scan = [
+        *keys,
+        f"{cast} AS v",
+        *([] if typed else [f"({col} IS NOT NULL AND {cast} IS NULL) AS te"]),
+    ]
     # `finite`: the column is known to hold no NaN or infinite value, so `inf` is false
     # without evaluating it or grouping by it
-    inf, group = ("false AS inf", ["code"]) if finite else ("inf", ["code", "inf"])
-    inner = (
-        ", ".join(
-            [
-                *keys,
-                f"{code} AS code",
-                *([] if finite else [f"isinf({v}) AS inf"]),
-                f"{v} AS v",
-                f"{v} - {num(fp.shift)} AS d",
-                *([] if typed else [f"({col} IS NOT NULL AND {v} IS NULL) AS te"]),
-            ]
+    levels = [[f"v - {num(fp.shift)} AS d", *([] if finite else ["isinf(v) AS inf"])]]
+    if fp.layout is None:  # the reference had no finite value: no sketch, only counts
+        levels.append(
+            [f"CASE WHEN isnan(v) THEN {num(math.nan)} WHEN v IS NOT NULL THEN 0 END AS code"]
         )
-        + ts_col
-    )
+    elif fp.shift == fp.layout.center:  # d is the difference z needs
+        levels += _sketch_levels(fp.layout, f"d / {num(fp.layout.scale)}")
+    else:
+        levels += _sketch_levels(
+            fp.layout, f"(v - {num(fp.layout.center)}) / {num(fp.layout.scale)}"
+        )
+    relation = f"(SELECT {', '.join(scan)}{ts_col} FROM {source})"
+    names = [*keys, "v", *([] if typed else ["te"]), *(["ts"] if ts is not None else [])]
+    for level in levels:  # each level keeps every column below it (DuckDB drops unread ones)
+        relation = f"(SELECT {', '.join([*names, *level])} FROM {relation})"
+        names += [e.rsplit(" AS ", 1)[1] for e in level]
+    inf, group = ("false AS inf", ["code"]) if finite else ("inf", ["code", "inf"])
     errors = "0" if typed else "count_if(te)"
     return (
         f"SELECT {', '.join([*keys, ''])}{i} AS f, code, {inf}, count(*) AS n, min(v) AS lo, "
         f"max(v) AS hi, sum(d) AS s, sum(d * d) AS ss, {errors} AS te, {newest} "
-        f"FROM (SELECT {inner} FROM {source}) GROUP BY {', '.join([*keys, *group])}"
+        f"FROM {relation} GROUP BY {', '.join([*keys, *group])}"
     )
 
 
