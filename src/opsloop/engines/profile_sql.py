@@ -8,7 +8,10 @@ branches together read every column once):
 - **numeric**: the sketch key of `opsloop.core.sketch` without its upper clamp,
   `CASE WHEN |z| < z_min THEN 0 ELSE sign(z)·(⌈ln|z| / ln γ⌉ + K) END` as a DOUBLE, with
   count, min, max and the shifted sum and sum of squares per code, grouped also by
-  `isinf(x)` so that infinities stay out of the sums. Python clamps codes beyond
+  `isinf(x)` so that infinities stay out of the sums (unless the caller knows the column
+  holds none: `finite`). The code is computed in nested projections (z from the shifted
+  difference, |z| once), as DuckDB evaluates a repeated subexpression each time it is
+  written. Python clamps codes beyond
   |z| = z_max to the last bucket (ln is monotone, so this equals NumPy's
   `ln(min(|z|, z_max))`; below the clamp both evaluate the same IEEE operations, so both
   engines give identical keys). NULL gives a NULL code and NaN a NaN code (DuckDB's

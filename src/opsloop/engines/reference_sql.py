@@ -18,7 +18,9 @@ rows): memory stays bounded by the groups, not the rows. Two statements:
    with the number of distinct values and of values seen once (Good–Turing's rate of new
    categories, the quality check's baseline).
 2. **Sketch** (`sketch_branches`, `finish`): the numeric features' `profile_sql` branches
-   on that layout (count, min, max and sums per sketch key). `opsloop drift` runs them in
+   on that layout (count, min, max and sums per sketch key; a feature whose plain moments
+   were finite holds no NaN or infinity, so its branch skips the infinity check,
+   `Layout.finite`: ~10% of the branch). `opsloop drift` runs them in
    one statement with the current data's profile on the same layout, so that DuckDB's two
    threads read both files at once. The deciles are read off the per-key counts: the key of
    NumPy's linear-interpolated quantile of rank h = (n − 1)·q is the key holding ranks ⌊h⌋
