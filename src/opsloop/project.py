@@ -597,9 +597,15 @@ class Project:
         n = cfg.workers if workers is None else workers
         host, port = host or cfg.host, cfg.port if port is None else port
         if n <= 1:
-            from opsloop.serve import run_server
+            from opsloop.serve.gcwatch import hold_collections, release_collections
 
-            run_server(self.serve_context(admin_token=admin_token), host, port)
+            hold_collections()  # until the first model is settled (serve/gcwatch.py)
+            try:
+                from opsloop.serve import run_server
+
+                run_server(self.serve_context(admin_token=admin_token), host, port)
+            finally:
+                release_collections()
             return
         if self._registry is not None or self._store is not None:
             from opsloop.errors import InvalidInputError

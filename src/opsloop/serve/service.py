@@ -25,7 +25,7 @@ from opsloop.config import BatchingConfig
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.batching import MicroBatcher
 from opsloop.serve.errors import RequestError
-from opsloop.serve.gcwatch import GcWatch, settle_heap, tune_thresholds
+from opsloop.serve.gcwatch import GcWatch, release_collections, settle_heap, tune_thresholds
 from opsloop.serve.logwriter import LoggedRequest, PredictionLogWriter
 from opsloop.serve.metrics import ServeMetrics
 from opsloop.serve.predictor import predict_rows, predictor_for, prepare
@@ -138,7 +138,10 @@ class PredictionService:
         if self.gc is not None:
             tune_thresholds()
             self.gc.start()
-        self.holder.refresh()
+        try:
+            self.holder.refresh()
+        finally:  # held by the server process's start-up (gcwatch.py); settled by now
+            release_collections()
         self.holder.start()
         if self.log_writer is not None:
             self.log_writer.start()
