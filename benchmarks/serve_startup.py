@@ -6,7 +6,8 @@ is cheap. One run trains the churn example (`opsloop init --example churn`, 12,0
 temporary folder (or reuses `--project`), then starts `opsloop serve` `--runs` times, each
 pinned to core 0 with `taskset` when there are two cores or more, and stops it once
 `/v2/health/ready` answers 200 (polled every 10 ms). The first start after training fills
-the model cache (`opsloop/modelcache.py`); the later ones are restarts. Per start: wall
+the model cache (`opsloop/modelcache.py`); the later ones are restarts. The sources are
+byte-compiled first, as an installed wheel is. Per start: wall
 seconds from `Popen` to the 200, and the server's CPU seconds (user + system, from
 `/proc/<pid>/stat`) at that moment — steadier than wall time on a shared machine.
 
@@ -125,6 +126,15 @@ def start_once(cmd: list[str], port: int, log: Path, timeout: float = 120.0) -> 
             stop(proc)
 
 
+def compile_sources() -> None:
+    """Byte-compile the opsloop package the servers import, once, as `pip install` does:
+    where PYTHONDONTWRITEBYTECODE is set (this machine's shells) every start from a source
+    checkout would otherwise compile ~80 modules again (~0.06–0.1 s of CPU here)."""
+    import compileall
+
+    compileall.compile_dir(REPO / "src" / "opsloop", quiet=1)
+
+
 def train(root: Path) -> None:
     sys.path.insert(0, str(REPO / "src"))
     from opsloop.project import Project
@@ -171,6 +181,7 @@ def main() -> None:
     )
     try:
         print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}", flush=True)
+        compile_sources()
         if not (root / "opsloop.yaml").exists():
             print(f"training the churn example in {root} ...", flush=True)
             train(root)
