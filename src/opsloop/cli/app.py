@@ -654,7 +654,9 @@ def serve(
     """Serve the champion over HTTP (OIP v2 + /predict + /api); follows promotions live.
 
     The admin API (approve/reject) takes the bearer token in $OPSLOOP_ADMIN_TOKEN."""
+    from opsloop.serve.gcwatch import hold_collections
 
+    hold_collections()  # before the config and the server load (serve/gcwatch.py)
     p = open_project(project, stack)
     token = os.environ.get(p.config.serve.admin_token_env) or None
     p.serve(host=host, port=port, admin_token=token, workers=workers)
