@@ -14,11 +14,12 @@ become garbage while they are served, so:
   are acyclic dicts of arrays, freed by reference counting) stays frozen.
 - `hold_collections` switches automatic collection off for a server process's start-up
   (imports, config, the model's unpickling): on a heap that grows to ~220k tracked objects
-  while scikit-learn, pandas, FastAPI and SQLAlchemy load, CPython ran ~380 collections
-  (3 of them full) costing ~0.3 CPU seconds of a ~2 s start here, and the full collection
-  before the first freeze ~0.1–0.2 s more, to free ~1,400 objects (~0.5 MiB: functions,
-  tuples and types left by imports). The first `settle_heap` after a hold therefore
-  freezes without collecting — that garbage stays, frozen — and turns collection back on;
+  while scikit-learn, pandas, FastAPI and SQLAlchemy load, CPython ran ~380 collections,
+  3 of them full (the last one the collection before the first freeze), ~0.3 of the ~2
+  CPU seconds to ready here. Held instead, start-up leaves ~1,400 unreachable objects
+  (~0.5 MiB: functions, tuples and types made by imports), so the first `settle_heap`
+  after a hold freezes without collecting — that garbage stays, frozen — and turns
+  collection back on;
   `release_collections` turns it on in any case (a start with nothing deployed yet).
 - `tune_thresholds` makes young collections rarer (generation 0 at `GEN0_THRESHOLD`
   allocations instead of 700): a request allocates a few thousand objects, almost all
