@@ -27,7 +27,8 @@ and logs every prediction to Parquet.
 
 Besides throughput and latency: start-up time (process start → ready: opsloop's
 `/v2/health/ready`, MLflow's `/ping`, which is its readiness route; opsloop's first start
-fills its model cache, later starts read it), the resident memory of each serving process
+fills its model cache, later starts read it; the sources are byte-compiled first, as an
+installed wheel has them), the resident memory of each serving process
 after the load (the process tree's largest member, which holds the model, and the tree's
 total), opsloop's inference path and its longest garbage-collection pause from `/metrics`.
 `--memory-trace` also samples each serving process's RSS, anonymous memory and peak after
