@@ -635,15 +635,22 @@ class Project:
         management API's write endpoints (approve, reject) accept that bearer token.
         `workers` (default `serve.workers`) > 1 runs that many processes, each building its
         own backends from this project's folder and stack."""
+        from opsloop.serve.gcwatch import hold_collections, release_collections
+
         self._acting("serve")  # before any worker process starts
         cfg = self.config.serve
         n = cfg.workers if workers is None else workers
         host, port = host or cfg.host, cfg.port if port is None else port
         if n <= 1:
-            from opsloop.serve import run_server
+            hold_collections()  # until the first model is settled (serve/gcwatch.py)
+            try:
+                from opsloop.serve import run_server
 
-            run_server(self.serve_context(admin_token=admin_token), host, port)
+                run_server(self.serve_context(admin_token=admin_token), host, port)
+            finally:
+                release_collections()
             return
+        release_collections()  # held by the CLI; this supervisor loads no model (each worker does)
         if self._registry is not None or self._store is not None:
             from opsloop.errors import InvalidInputError
 

@@ -167,12 +167,9 @@ def open_project(path: Path, stack: str | None, name: str | None = None) -> Proj
 
 
 def _actor() -> str:
-    import getpass
+    from opsloop.cli.serve import user_actor
 
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
+    return user_actor()
 
 
 def print_json(data: Any) -> None:
@@ -665,10 +662,11 @@ def serve(
     """Serve the champion over HTTP (OIP v2 + /predict + /api); follows promotions live.
 
     The admin API (approve/reject) takes the bearer token in $OPSLOOP_ADMIN_TOKEN."""
+    from opsloop.cli.serve import ServeArgs, run  # also run without Typer (cli/serve.py)
 
-    p = open_project(project, stack)
-    token = os.environ.get(p.config.serve.admin_token_env) or None
-    p.serve(host=host, port=port, admin_token=token, workers=workers)
+    code = run(ServeArgs(project, chosen_stack(stack), host, port, workers))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -163,17 +163,18 @@ class ServeMetrics:
                 reason = p.reason[:200] if p.path == "frame" else ""
                 self.inference_path.labels(model.version, p.path, reason, p.registered).set(1)
 
-    def refresh(self) -> None:
+    def refresh(self, *, count_frozen: bool = True) -> None:
+        """Set the gauges from the server's state (`count_frozen`: also the frozen objects,
+        which CPython counts by walking them: gcwatch.py)."""
         self._paths()
         if self.gc_watch is not None:
-            import gc
-
             for s in self.gc_watch.stats():
                 g = str(s.generation)
                 self.gc_longest.labels(g).set(s.longest)
                 self.gc_seconds.labels(g).set(s.seconds)
                 self.gc_collections.labels(g).set(s.collections)
-            self.gc_frozen.set(gc.get_freeze_count())
+            if count_frozen:
+                self.gc_frozen.set(self.gc_watch.frozen())
         self.workers.set(1)
         self.load_seconds.set(self.holder.load_seconds)
         self.queue_rows.set(0 if self.writer is None else self.writer.queued_rows)
@@ -197,7 +198,7 @@ class ServeMetrics:
             self.refresh()
 
     def start(self) -> None:
-        self.refresh()
+        self.refresh(count_frozen=False)  # start-up: counted at the first scrape
         if self.multiprocess and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="opsloop-metrics", daemon=True)
             self._thread.start()

@@ -25,10 +25,10 @@ from opsloop.config import BatchingConfig
 from opsloop.registry.base import LoadedModel
 from opsloop.serve.batching import MicroBatcher
 from opsloop.serve.errors import RequestError
-from opsloop.serve.gcwatch import GcWatch, settle_heap, tune_thresholds
+from opsloop.serve.gcwatch import GcWatch, release_collections, settle_heap, tune_thresholds
 from opsloop.serve.logwriter import LoggedRequest, PredictionLogWriter
 from opsloop.serve.metrics import ServeMetrics
-from opsloop.serve.predictor import predict_rows, predictor_for, prepare
+from opsloop.serve.predictor import limit_native_threads, predict_rows, predictor_for, prepare
 from opsloop.serve.rows import ModelInput
 from opsloop.serve.scoring import check_finite, refused
 from opsloop.serve.state import ModelHolder, Routing
@@ -79,6 +79,7 @@ class PredictionService:
         # process-wide, so the server turns it on, not every service a test builds
         self.gc = GcWatch() if tune_gc else None
         self._load_version = load_version
+        self.model_threads = model_threads
         self.holder = ModelHolder(
             model_name,
             store,
@@ -105,7 +106,11 @@ class PredictionService:
     def _load(self, version: str) -> LoadedModel:
         """Load and probe a version; with `tune_gc`, freeze the heap it leaves (collected
         first when nothing is served yet: no request can be stalled by that)."""
-        model = prepare(self._load_version(version))
+        loaded = self._load_version(version)  # its native libraries are loaded now
+        # the load-time probe predicts too: the same native-thread cap as the predict thread
+        # (on 2 busy cores an uncapped OpenMP team stalled it from ~25 ms to seconds)
+        limit_native_threads(self.model_threads)
+        model = prepare(loaded)
         self._record_path(model)
         if self.gc is not None:
             settle_heap(self.gc, collect=self.holder.routing is None)
@@ -138,7 +143,10 @@ class PredictionService:
         if self.gc is not None:
             tune_thresholds()
             self.gc.start()
-        self.holder.refresh()
+        try:
+            self.holder.refresh()
+        finally:  # held by the server process's start-up (gcwatch.py); settled by now
+            release_collections()
         self.holder.start()
         if self.log_writer is not None:
             self.log_writer.start()

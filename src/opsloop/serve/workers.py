@@ -27,6 +27,9 @@ FACTORY = "opsloop.serve.workers:create_worker_app"
 
 def create_worker_app() -> FastAPI:
     """The app of one worker process (called by uvicorn in each worker)."""
+    from opsloop.serve.gcwatch import hold_collections
+
+    hold_collections()  # until its first model is settled (serve/gcwatch.py)
     from opsloop.backends import open_runtime
     from opsloop.errors import ConfigError
     from opsloop.serve.app import create_app

@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from opsloop.data.features import FeatureSpec
 from opsloop.registry.base import LoadedModel
-from opsloop.serve import PredictionLogWriter, ServeContext, create_app
+from opsloop.serve import PredictionLogWriter, PredictionService, ServeContext, create_app
 from opsloop.serve.inputs import RequestError, parse_invocations, parse_oip, parse_records
 from opsloop.serve.logwriter import LoggedRequest
 from opsloop.serve.predictor import limit_native_threads, predict_rows, predictor_for
@@ -411,3 +411,25 @@ def test_event_times_ride_along_with_the_rows() -> None:
     assert joined.event_us[2] == NO_EVENT_TIME
     none, _ = parse_records({"records": random_rows(2)}, NUMERIC, None, "t")
     assert none.event_us is None  # no record had one: nothing to carry
+
+
+def test_the_load_time_probe_runs_under_the_same_native_thread_cap(hgb: LoadedModel) -> None:
+    """The loading thread predicts too (the probe rows at load): capped like the predict
+    thread, so an OpenMP team cannot stall the start on busy cores."""
+    from threadpoolctl import threadpool_info
+
+    store = OpsStore("sqlite://")
+    store.record_deployment("m", "1", reason="test")
+    service = PredictionService("m", store, lambda v: hgb, model_threads=1)
+    seen: list[set[int]] = []
+
+    def load() -> None:
+        limit_native_threads(3)  # what the thread ran with before
+        service.holder.refresh()
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"})
+
+    t = threading.Thread(target=load)
+    t.start()
+    t.join()
+    assert service.holder.routing is not None
+    assert seen == [{1}]
