@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def run_predict_command(
     p: Project,
-    console: Console,
+    console: Console | None,
     *,
     input_: str | None,
     output: str | None,
@@ -28,8 +28,8 @@ def run_predict_command(
     output_table: str | None = None,
 ) -> PredictResult:
     """Run it, with a live bar on a terminal (rows, rows/s, time left when the input's
-    size is known from Parquet footers)."""
-    if not show_progress or not console.is_terminal:
+    size is known from Parquet footers); no bar without a `console`."""
+    if not show_progress or console is None or not console.is_terminal:
         return p.predict(
             input_,
             output,
