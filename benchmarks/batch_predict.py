@@ -350,14 +350,15 @@ def main() -> None:
             results[n] = runs
             data.unlink()
             report(n, runs)
-        small, large = sizes
-        growth = med(results[large]["opsloop"], "rss_mib") / med(
-            results[small]["opsloop"], "rss_mib"
-        )
-        print(
-            f"\nopsloop peak RSS at {large:,} rows / at {small:,} rows: {growth:.2f}x "
-            "(target <= 1.2)"
-        )
+        if len(sizes) > 1:  # memory growth: the largest size over the smallest
+            small, large = min(sizes), max(sizes)
+            growth = med(results[large]["opsloop"], "rss_mib") / med(
+                results[small]["opsloop"], "rss_mib"
+            )
+            print(
+                f"\nopsloop peak RSS at {large:,} rows / at {small:,} rows: {growth:.2f}x "
+                "(target <= 1.2)"
+            )
     finally:
         if args.keep:
             print(f"kept {work}")
