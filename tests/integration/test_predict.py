@@ -148,3 +148,54 @@ def test_a_cached_version_scores_without_mlflow(churn: Path, tmp_path: Path) -> 
     first, second = (pd.read_parquet(o).sort_values("customer_id") for o in (out1, out2))
     assert len(first) == 3000
     assert first["score"].tolist() == second["score"].tolist()
+
+
+FAST = """
+import gc, sys
+sys.argv = ["opsloop", *sys.argv[1:]]
+from opsloop.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("EXIT", code, "TYPER", "typer" in sys.modules, "GC", gc.isenabled())
+"""
+
+
+def test_a_plain_predict_line_runs_without_typer_as_typer_runs_it(
+    churn: Path, tmp_path: Path
+) -> None:
+    """`opsloop predict …` parsed by the fast path (cli/predict.py) scores like the Typer
+    command, prints the same JSON fields and the same summary, and leaves the collector on
+    after start-up."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    env.pop("OPSLOOP_STACK", None)
+    line = ["predict", "churn", "-p", str(churn), "-i", str(churn / "score.parquet")]
+
+    def fast(*extra: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", FAST, *line, *extra],
+            env=env, capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+        *answer, last = done.stdout.strip().splitlines()
+        assert last == "EXIT 0 TYPER False GC True", (last, done.stderr[-2000:])
+        return answer
+
+    ours = json.loads("\n".join(fast("-o", str(tmp_path / "fast"), "--json")))
+    code, text = run(*line, "-o", str(tmp_path / "typer"), "--json")
+    assert code == 0, text
+    theirs = json.loads(text)
+    assert set(ours) == set(theirs) and set(ours["run"]) == set(theirs["run"])
+    for found in (ours, theirs):
+        assert (found["run"]["rows"], found["inference"], found["log_rows"]) == (
+            3000,
+            "compiled",
+            3000,
+        )
+    first, second = (
+        pd.read_parquet(r["run"]["output"]).sort_values("customer_id") for r in (ours, theirs)
+    )
+    assert first["score"].tolist() == second["score"].tolist()
+    shown = "\n".join(fast("-o", str(tmp_path / "shown")))
+    assert "Scored 3,000 rows with version" in shown and "compiled path" in shown

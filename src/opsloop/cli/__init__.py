@@ -1,7 +1,7 @@
 """The `opsloop` command. Typer is imported when the app is first used (`opsloop.cli.app`, or
 `main`); every command imports what it needs when it runs, so `opsloop --help` stays instant.
-A plain `opsloop drift REF CUR …` line runs without Typer at all (`opsloop.cli.drift`), and
-so does a plain `opsloop serve …` (`opsloop.cli.serve`).
+A plain `opsloop drift REF CUR …`, `opsloop predict …` or `opsloop serve …` line runs
+without Typer at all (`opsloop.cli.drift`, `opsloop.cli.predict`, `opsloop.cli.serve`).
 
 `app` (the Typer app) is looked up here lazily: use `from opsloop.cli import app`, not the
 module `opsloop.cli.app` of the same name.
@@ -21,18 +21,26 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """The `opsloop` entry point (and `python -m opsloop`)."""
-    from opsloop.cli.drift import parse, run_and_exit
+    if not any(k.endswith("_COMPLETE") for k in os.environ):  # completion: Typer's
+        argv = sys.argv[1:]
+        if argv[:1] == ["drift"]:
+            from opsloop.cli import drift
 
-    completing = any(k.endswith("_COMPLETE") for k in os.environ)
-    args = None if completing else parse(sys.argv[1:])
-    if args is not None:  # shell completion requests, like everything else, go to Typer
-        run_and_exit(args)
-    if not completing:  # a plain `opsloop serve …` line runs without Typer too
-        from opsloop.cli import serve
+            drift_args = drift.parse(argv)
+            if drift_args is not None:
+                drift.run_and_exit(drift_args)
+        elif argv[:1] == ["predict"]:
+            from opsloop.cli import predict
 
-        served = serve.parse(sys.argv[1:])
-        if served is not None:
-            sys.exit(serve.run(served))
+            predict_args = predict.parse(argv)
+            if predict_args is not None:
+                predict.run_and_exit(predict_args)
+        elif argv[:1] == ["serve"]:
+            from opsloop.cli import serve
+
+            served = serve.parse(argv)
+            if served is not None:
+                sys.exit(serve.run(served))
     from opsloop.cli.app import main as typer_main
 
     typer_main()

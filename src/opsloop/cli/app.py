@@ -6,7 +6,6 @@ import enum
 import functools
 import json
 import os
-import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -14,9 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from opsloop.cli import common
+from opsloop.cli.common import console, failure_code, print_json
 
+if TYPE_CHECKING:
     from opsloop.project import Project
 
 app = typer.Typer(
@@ -120,14 +120,9 @@ AsOfOpt = Annotated[
 ]
 
 
-def console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
 def handle_errors(fn: F) -> F:
-    """Turn OpsloopError into one line on stderr and exit code 1; Ctrl-C into 130."""
+    """Turn OpsloopError (and an untranslated OSError) into one line on stderr and exit
+    code 1; Ctrl-C into 130 (`common.failure_code`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -137,43 +132,16 @@ def handle_errors(fn: F) -> F:
         install_log_redaction()  # no credentials in any log line (SECURITY.md)
         try:
             return fn(*args, **kwargs)
-        except OpsloopError as exc:
-            console(stderr=True).print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
-            raise typer.Exit(1) from None
-        except OSError as exc:  # a file system fault no layer below translated: one line too
-            from opsloop.errors import file_error
-
-            error = file_error(exc, f"opsloop {fn.__name__.replace('_', ' ')}")
-            console(stderr=True).print(f"[bold red]error:[/] {error.message}", soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            console(stderr=True).print("interrupted")
-            raise typer.Exit(130) from None
+        except (OpsloopError, OSError, KeyboardInterrupt) as exc:
+            code = failure_code(exc, fn.__name__)
+            assert code is not None
+            raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def open_project(path: Path, stack: str | None, name: str | None = None) -> Project:
-    from opsloop.errors import NotFoundError
-    from opsloop.project import Project
-
-    project = Project(path, stack=chosen_stack(stack), actor=_actor())
-    if name is not None and name != project.name:
-        raise NotFoundError(
-            f"this project serves the model {project.name!r}, not {name!r}",
-            fix=f"use `{project.name}` or pass --project for the other model's folder",
-        )
-    return project
-
-
-def _actor() -> str:
-    from opsloop.cli.serve import user_actor
-
-    return user_actor()
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    return common.open_project(path, chosen_stack(stack), name)
 
 
 @app.command()
@@ -1240,26 +1208,24 @@ def predict(
     memory: checked against its feature contract first, written to a run folder and the
     prediction log, recorded (`batch_predicted`); default version and paths from the
     `predict:` section."""
-    from opsloop.cli.batch import print_predicted, run_predict_command
+    from opsloop.cli.predict import PredictArgs, run
 
-    p = open_project(project, stack, name)
-    result = run_predict_command(
-        p,
-        console(stderr=True),
-        input_=input_,
-        output=output,
-        version=version,
-        alias=alias,
-        publish=publish,
-        batch_rows=batch_rows,
-        show_progress=not as_json,
-        engine=None if engine is None else engine.value,
-        output_table=output_table,
+    run(
+        PredictArgs(
+            name=name,
+            input=input_,
+            output=output,
+            version=version,
+            alias=alias,
+            publish=publish,
+            batch_rows=batch_rows,
+            engine=None if engine is None else engine.value,
+            output_table=output_table,
+            project=project,
+            stack=chosen_stack(stack),
+            as_json=as_json,
+        )
     )
-    if as_json:
-        print_json(result.to_dict())
-    else:
-        print_predicted(console(), result)
 
 
 @batch_app.command("history")

@@ -10,12 +10,13 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from opsloop.batch import BatchHistoryRow, CurrentBatch, PredictResult
+    from opsloop.batch.predict import OnRows
     from opsloop.project import Project
 
 
 def run_predict_command(
     p: Project,
-    console: Console,
+    console: Console | None,
     *,
     input_: str | None,
     output: str | None,
@@ -26,10 +27,12 @@ def run_predict_command(
     show_progress: bool,
     engine: Literal["duckdb", "spark"] | None = None,
     output_table: str | None = None,
+    on_rows: OnRows | None = None,
 ) -> PredictResult:
     """Run it, with a live bar on a terminal (rows, rows/s, time left when the input's
-    size is known from Parquet footers)."""
-    if not show_progress or not console.is_terminal:
+    size is known from Parquet footers); no bar without a `console`. `on_rows` is called
+    after each batch too."""
+    if not show_progress or console is None or not console.is_terminal:
         return p.predict(
             input_,
             output,
@@ -37,6 +40,7 @@ def run_predict_command(
             alias=alias,
             publish=publish,
             batch_rows=batch_rows,
+            on_rows=on_rows,
             engine=engine,
             output_table=output_table,
         )
@@ -62,9 +66,11 @@ def run_predict_command(
     ) as bar:
         task = bar.add_task("score", total=None, rate="-")
 
-        def on_rows(done: int, total: int | None) -> None:
+        def on_rows_shown(done: int, total: int | None) -> None:
             rate = done / max(time.perf_counter() - started, 1e-9)
             bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+            if on_rows is not None:
+                on_rows(done, total)
 
         return p.predict(
             input_,
@@ -73,7 +79,7 @@ def run_predict_command(
             alias=alias,
             publish=publish,
             batch_rows=batch_rows,
-            on_rows=on_rows,
+            on_rows=on_rows_shown,
             engine=engine,
             output_table=output_table,
         )

@@ -87,12 +87,9 @@ def parse(argv: Sequence[str]) -> ServeArgs | None:
 
 def user_actor() -> str:
     """Who acts: the login name, else `cli`."""
-    import getpass
+    from opsloop.cli.common import actor
 
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
+    return actor()
 
 
 def run(args: ServeArgs) -> int:
