@@ -11,7 +11,9 @@ as `opsloop init` draws it; 90 days of history ending at the newest visit, the l
 judged, ratings >= 3 relevant, as the template's opsloop.yaml); ``synthetic`` — the tests'
 world (tests/ranking_fixtures.py; 100 days, the next 14 judged); ``movielens`` — MovieLens
 100K as in `recommender_movielens.py` (last 28 days, ratings >= 4). The two-stage model is
-fitted with ``--seeds`` seeds; the mean and the spread over seeds are printed.
+fitted with ``--seeds`` seeds; the mean and the spread over seeds are printed, and the
+difference in NDCG@k from the first configuration, paired by user (each user's NDCG
+averaged over the seeds), with its 95% interval.
 
     nice -n 10 python benchmarks/recommender_candidates.py --data example movielens \
         [--configs default small] [--users 50000 --items 5000] [--seeds 3]
@@ -33,13 +35,9 @@ from machine import machine  # noqa: E402
 
 # candidate sizes tried (overrides of TwoStageRecommender's defaults)
 CONFIGS: dict[str, dict[str, int]] = {
-    "default": {},
-    "no-global": {"n_global": 0},
-    "area-20": {"n_area": 20},
-    "local-10": {"n_local": 10},
-    "category-10": {"n_category": 10},
-    "covisit-15": {"n_covisit": 15},
-    "new-10": {"n_new": 10},
+    # the sizes before 2026-12-07's speed work (at most 200 candidates per user)
+    "earlier": {"n_area": 40, "n_global": 10, "n_category": 20, "n_local": 20, "n_covisit": 30},
+    "default": {},  # n_area 30, n_global 5, n_category 15, n_local 10, n_covisit 20: 145
     "small": {"n_area": 20, "n_global": 5, "n_category": 10, "n_local": 10, "n_covisit": 20},
     "smaller": {"n_area": 15, "n_global": 5, "n_category": 8, "n_local": 8, "n_covisit": 15},
 }
@@ -175,8 +173,9 @@ def main() -> None:
             f"{len(case.data.interactions):,} interactions; {len(split.relevant.users):,} "
             f"users judged; global popularity NDCG@{args.k} {np.nanmean(base.ndcg):.4f}"
         )
+        first: Any = None  # per-user NDCG (all seeds) of the first configuration
         for config in args.configs:
-            ndcg, recall, fit_cpu, rank_cpu = [], [], [], []
+            ndcg, recall, fit_cpu, rank_cpu, users_ndcg = [], [], [], [], []
             for seed in range(args.seeds):
                 model = TwoStageRecommender(
                     **case.columns, **CONFIGS[config], n_threads=1, seed=seed
@@ -189,12 +188,18 @@ def main() -> None:
                 rank_cpu.append(time.process_time() - c1)
                 measured = per_user_metrics(top, split.relevant, k=args.k)
                 ndcg.append(float(np.nanmean(measured.ndcg)))
+                users_ndcg.append(measured.ndcg)
                 recall.append(float(np.nanmean(measured.recall)))
             found, per_user = candidate_stats(model, split)
+            mean_ndcg = np.mean(users_ndcg, axis=0)  # per user, over seeds
+            first = mean_ndcg if first is None else first
+            diff = (mean_ndcg - first)[~np.isnan(first)]
+            paired = f"{diff.mean():+.4f} +- {1.96 * diff.std() / np.sqrt(len(diff)):.4f}"
             print(
                 f"  {config:12s} NDCG@{args.k} {np.mean(ndcg):.4f} (+-{np.std(ndcg):.4f})  "
                 f"recall@{args.k} {np.mean(recall):.4f}  candidate recall {found:.4f}  "
-                f"{per_user:5.1f} rows/user  fit {np.mean(fit_cpu):.1f} s, "
+                f"{per_user:5.1f} rows/user  NDCG vs {args.configs[0]} {paired} (paired, 95%)  "
+                f"fit {np.mean(fit_cpu):.1f} s, "
                 f"recommend {np.mean(rank_cpu):.1f} s CPU"
             )
 
