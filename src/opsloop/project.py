@@ -118,6 +118,11 @@ class Project:
         self._check_store(rt.registry)
         return rt
 
+    def _acting(self, command: str) -> None:
+        """Refuse `command` in one line when it does not run the project's task
+        (`runtime.check_pipeline_task`: e.g. `serve` for `task: ranking`)."""
+        check_pipeline_task(self.config, command)
+
     def _check_store(self, registry: ModelRegistry) -> None:
         from opsloop.deploy.rebuild import check_not_lost
 
@@ -125,17 +130,21 @@ class Project:
 
     @cached_property
     def _runtime(self) -> Runtime:
-        registry: ModelRegistry
-        if self._registry is not None or "registry" in self.__dict__:
-            registry = self.registry
-        else:  # opened by its first call: a server on a cached version never imports MLflow
-            from opsloop.registry.aliaspeek import alias_peek
-            from opsloop.registry.lazy import LazyRegistry
+        return Runtime(
+            self.config, self.root, self._lazy_registry, self.store, self.engine, actor=self.actor
+        )
 
-            uri = self.stack.registry_uri or self.stack.tracking_uri
-            peek = None if uri is None else alias_peek(uri)
-            registry = LazyRegistry(lambda: self.registry, peek=peek)
-        return Runtime(self.config, self.root, registry, self.store, self.engine, actor=self.actor)
+    @cached_property
+    def _lazy_registry(self) -> ModelRegistry:
+        if self._registry is not None or "registry" in self.__dict__:
+            return self.registry
+        # opened by its first call: a server on a cached version never imports MLflow
+        from opsloop.registry.aliaspeek import alias_peek
+        from opsloop.registry.lazy import LazyRegistry
+
+        uri = self.stack.registry_uri or self.stack.tracking_uri
+        peek = None if uri is None else alias_peek(uri)
+        return LazyRegistry(lambda: self.registry, peek=peek)
 
     # ---- application services (opsloop.services): the actor is this Project's -------
     @cached_property
@@ -185,6 +194,7 @@ class Project:
         `retrain.anchor` (ending now, or at the data's newest event)."""
         from opsloop.orchestrate.loop import run_loop
 
+        self._acting("train")
         return run_loop(
             self.runtime,
             window=self._asked(window, start, end, as_of),
@@ -214,6 +224,7 @@ class Project:
         return WindowRequest.parse(start=start, end=end, as_of=as_of, now=self.runtime.now())
 
     def promote(self, version: str, *, reason: str = "manual promotion") -> Deployment:
+        self._acting("promote")
         return self.admin.promote(version, actor=self.actor, reason=reason)
 
     def deploy(
@@ -229,6 +240,7 @@ class Project:
         """Take `version` to production by `strategy` (default `deploy.strategy`):
         blue_green switches now (a Deployment), canary/shadow start a Rollout. A version
         that failed its gate or was rejected needs `force` (recorded in the event)."""
+        self._acting("deploy")
         return self.admin.deploy(
             version,
             actor=self.actor,
@@ -245,23 +257,29 @@ class Project:
 
     def advance_rollout(self) -> Step | None:
         """One controller step: analyse the running rollout and act on the verdict."""
+        self._acting("rollout")
         return self.admin.advance_rollout()
 
     def promote_rollout(self, *, reason: str = "") -> Rollout:
         """Skip the remaining steps of the running rollout and promote its candidate."""
+        self._acting("rollout")
         return self.admin.promote_rollout(actor=self.actor, reason=reason)
 
     def abort_rollout(self, *, reason: str = "") -> Rollout:
         """Stop the running rollout; all traffic returns to stable."""
+        self._acting("rollout")
         return self.admin.abort_rollout(actor=self.actor, reason=reason)
 
     def rollback(self, *, reason: str = "") -> Deployment:
+        self._acting("rollback")
         return self.admin.rollback(actor=self.actor, reason=reason)
 
     def approve(self, version: str, *, comment: str = "", force: bool = False) -> Approval:
+        self._acting("approve")
         return self.admin.approve(version, actor=self.actor, comment=comment, force=force)
 
     def reject(self, version: str, *, comment: str = "") -> Approval:
+        self._acting("reject")
         return self.admin.reject(version, actor=self.actor, comment=comment)
 
     def gate_report(self, version: str) -> GateReport:
@@ -272,6 +290,7 @@ class Project:
         """Gate `version` again (same training window, current champion) and record it."""
         from opsloop.gate.record import rerun_gate
 
+        self._acting("gate")
         return rerun_gate(self.runtime, version, actor=self.actor)
 
     def add_labels(self, source: Any, *, skip_invalid: bool = False) -> LabelsAdded:
@@ -279,11 +298,18 @@ class Project:
         checked against the deployed version's classes (or the task's type): any invalid
         row rejects the whole file (`LabelValidationError`, nothing stored) unless
         `skip_invalid`, which stores the valid rows and counts the rest. The answer says
-        how many labels matched a logged prediction and how many are waiting for one."""
+        how many labels matched a logged prediction and how many are waiting for one.
+
+        A recommender's (`task: ranking`) labels are visits: the user, item, time and
+        optional rating columns of `ranking:` (`VisitValidationError` when invalid);
+        `matched` counts the visits whose user has a list of their own in the published
+        output."""
         import uuid
 
-        from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq
+        from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq, labels_summary
         from opsloop.store.records import utcnow
+
+        self._acting("labels")
 
         part = uuid.uuid4().hex
         light = self._add_labels_light(source, part, skip_invalid)
@@ -291,19 +317,30 @@ class Project:
         if light is not None:
             added, store = light
         else:
-            from opsloop.orchestrate.labels import store_labels
+            from opsloop.orchestrate.labels import store_labels, store_visits
 
-            self._check_store(self._runtime.registry)  # never into a lost ops store
+            self._check_store(self._lazy_registry)  # never into a lost ops store
             store = self.store
-            added = store_labels(
-                source,
-                config=self.config,
-                store=self.store,
-                engine=self.engine,
-                labels_root=self.paths.labels,
-                part_name=f"part-{part}.parquet",
-                skip_invalid=skip_invalid,
-            )
+            root, name = self.paths.labels, f"part-{part}.parquet"
+            if self.config.task == "ranking":  # visits: no engine needed
+                added = store_visits(
+                    source,
+                    config=self.config,
+                    store=store,
+                    labels_root=root,
+                    part_name=name,
+                    skip_invalid=skip_invalid,
+                )
+            else:
+                added = store_labels(
+                    source,
+                    config=self.config,
+                    store=store,
+                    engine=self.engine,
+                    labels_root=root,
+                    part_name=name,
+                    skip_invalid=skip_invalid,
+                )
         n = added.rows
         evidence = {
             "rows": n,
@@ -322,12 +359,7 @@ class Project:
                 rows=n,
                 payload=evidence,
                 actor=self.actor,
-                event=(
-                    "labels_added",
-                    f"{n} labels added ({added.matched} matched a logged prediction, "
-                    f"{added.waiting} waiting)",
-                    evidence,
-                ),
+                event=("labels_added", labels_summary(self.config.task, added), evidence),
             )
         finally:
             if light is not None:
@@ -343,7 +375,8 @@ class Project:
         files; None otherwise, or when pandas must read the file."""
         log = self.stack.prediction_log
         if (
-            not isinstance(source, str | Path)
+            self.config.task == "ranking"  # visits: pandas checks them (`store_visits`)
+            or not isinstance(source, str | Path)
             or self._store is not None
             or self._engine is not None
             or "store" in self.__dict__
@@ -387,6 +420,7 @@ class Project:
     ) -> RetrainRequest:
         """Ask the agent to retrain at its next tick (once; not held back by the cooldown,
         but after a training that is running), on `window` if given (as `train`)."""
+        self._acting("retrain")
         return self.admin.request_retrain(actor=self.actor, reason=reason, window=window)
 
     def retrain_now(
@@ -398,6 +432,7 @@ class Project:
     ) -> tuple[RetrainRequest, TrainOutcome]:
         """Record a retraining request and run it in this process now; StateError while a
         training of the model runs."""
+        self._acting("retrain")
         return self.admin.retrain_now(
             actor=self.actor, reason=reason, progress=progress, window=window
         )
@@ -409,9 +444,10 @@ class Project:
     def monitor(self, *, window: Window | None = None, version: str | None = None) -> MonitorResult:
         """Monitor `window` (default: the last `monitor.window`) for `version` (default:
         the deployed one), against its reference and the previous window."""
-        from opsloop.monitor.job import run_monitor_job
+        from opsloop.monitor.dispatch import monitor_window
 
-        return run_monitor_job(self.runtime, window=window, version=version)
+        self._acting("monitor")
+        return monitor_window(self.runtime, window=window, version=version)
 
     def backfill_monitor(
         self,
@@ -425,9 +461,10 @@ class Project:
     ) -> BackfillResult:
         """Monitor the consecutive windows of length `every` from `start` to `end`
         (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
-        from opsloop.monitor.backfill import backfill
+        from opsloop.monitor.dispatch import backfill_windows
 
-        return backfill(
+        self._acting("monitor")
+        return backfill_windows(
             self.runtime,
             start=start,
             end=end,
@@ -455,6 +492,7 @@ class Project:
         project's registry, ops store or prediction log (`opsloop.backtest`)."""
         from opsloop.backtest import plan_backtest, run_backtest
 
+        self._acting("backtest")
         plan = plan_backtest(
             self.config,
             start=start,
@@ -496,6 +534,7 @@ class Project:
             run_predict,
         )
 
+        self._acting("predict")
         cfg = self.config.predict
         if input is None or output is None:
             if cfg is None:
@@ -534,12 +573,14 @@ class Project:
         view, when it wrote a table)."""
         from opsloop.batch import publish_run
 
+        self._acting("batch")
         return publish_run(self.runtime, run_id, actor=self.actor, reason=reason)
 
     def rollback_batch(self, *, reason: str = "") -> BatchPublication:
         """Re-point the current batch output to the previous published run, in one step."""
         from opsloop.batch import rollback_run
 
+        self._acting("batch")
         return rollback_run(self.runtime, actor=self.actor, reason=reason)
 
     def batch_history(self, *, limit: int = 20) -> list[BatchHistoryRow]:
@@ -569,6 +610,7 @@ class Project:
         agent holds the lease."""
         from opsloop.orchestrate.agent import tick_with_lease
 
+        self._acting("agent")
         return tick_with_lease(self.runtime, force_monitor=force_monitor, progress=progress)
 
     def run_agent(
@@ -578,6 +620,7 @@ class Project:
         `stop` is set."""
         from opsloop.orchestrate.agent import run_agent
 
+        self._acting("agent")
         run_agent(self.runtime, interval=interval, stop=stop)
 
     def serve(
@@ -592,7 +635,7 @@ class Project:
         management API's write endpoints (approve, reject) accept that bearer token.
         `workers` (default `serve.workers`) > 1 runs that many processes, each building its
         own backends from this project's folder and stack."""
-        check_pipeline_task(self.config)  # before any worker process starts
+        self._acting("serve")  # before any worker process starts
         cfg = self.config.serve
         n = cfg.workers if workers is None else workers
         host, port = host or cfg.host, cfg.port if port is None else port
@@ -676,6 +719,7 @@ class Project:
         the store still holds the history)."""
         from opsloop.deploy.rebuild import rebuild
 
+        self._acting("store")
         return rebuild(self._runtime)
 
     # ---- views ---------------------------------------------------------------------

@@ -85,22 +85,57 @@ def _local_path(paths: Paths, location: str | None) -> str | None:
     return str(paths.root / location)
 
 
-# The tasks the pipeline (train, gate, deploy, serve, monitor, predict) runs end to end.
-# A `task: ranking` project has its configuration, data and models (`opsloop.ranking`); the
-# pipeline around them is not there yet, so every acting command refuses it in one line.
+# The tasks the whole pipeline (train, gate, deploy, serve, monitor, predict) runs.
 PIPELINE_TASKS = ("binary_classification", "multiclass_classification", "regression")
 
+# The commands that run for `task: ranking` (docs/ranking.md): training and its gate, the
+# decisions on versions (a ranking model's deployment is becoming champion: it is not
+# served, its lists are), visits as labels, the monitor and the agent's tick, the nightly
+# top-k lists (`predict`) and their publication (`batch`). Every other acting command
+# refuses a ranking project in one line.
+RANKING_COMMANDS = frozenset(
+    {
+        "train",
+        "retrain",
+        "gate",
+        "approve",
+        "reject",
+        "promote",
+        "rollback",
+        "store",
+        "labels",
+        "monitor",
+        "agent",
+        "predict",
+        "batch",
+    }
+)
+_NOT_SERVED = frozenset({"serve", "deploy", "rollout"})  # their refusal points to `promote`
 
-def check_pipeline_task(config: ProjectConfig) -> None:
-    """StateError unless opsloop's pipeline runs the project's task."""
-    if config.task not in PIPELINE_TASKS:
-        raise StateError(
-            f"model {config.model!r} has task: {config.task}, which opsloop cannot yet train, "
-            "serve, monitor or batch-predict",
-            expected=f"task {', '.join(PIPELINE_TASKS)}",
-            fix="fit and evaluate the recommender from Python for now (docs/ranking.md); "
-            "read-only commands such as `opsloop status` work",
+
+def check_pipeline_task(config: ProjectConfig, command: str) -> None:
+    """StateError unless `opsloop <command>` runs the project's task; called at the entry
+    of every acting command (the CLI's, and `Project`'s methods)."""
+    if config.task in PIPELINE_TASKS:
+        return
+    if config.task == "ranking" and command in RANKING_COMMANDS:
+        return
+    supported = ", ".join(sorted(RANKING_COMMANDS))
+    fix = (
+        "see docs/ranking.md for what runs today; read-only commands such as `opsloop status` work"
+    )
+    if config.task == "ranking" and command in _NOT_SERVED:
+        fix = (
+            "a ranking model is not served, so it is not deployed or rolled out: make a "
+            f"version champion with `opsloop promote {config.model} VERSION` ({fix})"
         )
+    raise StateError(
+        f"model {config.model!r} has task: {config.task}, which `opsloop {command}` does not "
+        "run yet",
+        expected=f"a command that runs ranking models ({supported}) or task "
+        f"{', '.join(PIPELINE_TASKS)}",
+        fix=fix,
+    )
 
 
 @dataclass
@@ -114,9 +149,6 @@ class Runtime:
     actor: str = "opsloop"
     # where reports and labels go when not `<root>/.opsloop` (a backtest's sandbox)
     home: Path | None = None
-
-    def __post_init__(self) -> None:
-        check_pipeline_task(self.config)  # every acting path builds a Runtime
 
     @property
     def paths(self) -> Paths:
@@ -160,17 +192,22 @@ class Runtime:
                 )
         return module
 
-    def load_data(self, window: Window) -> pd.DataFrame:
-        import pandas as pd
-
+    def call_load(self, window: Window) -> Any:
+        """What the user's load(window) returns, unchecked; a UserCodeError chained to the
+        exception it raised (`train.load` retries those)."""
         module = self.user_module  # its own errors (import, missing functions) stay as they are
         try:
-            frame = module.load(window)
+            return module.load(window)
         except Exception as exc:
             raise UserCodeError(
                 f"load(window) in {self.config.code} raised {type(exc).__name__}: {exc}",
                 fix="fix the function; it gets a window with .start and .end (UTC datetimes)",
             ) from exc
+
+    def load_data(self, window: Window) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = self.call_load(window)
         if not isinstance(frame, pd.DataFrame):
             raise UserCodeError(
                 f"load(window) in {self.config.code} returned the wrong type",
@@ -180,6 +217,8 @@ class Runtime:
         return frame
 
     def build_estimator(self) -> Any:
+        """build()'s fresh estimator: fit + predict, or for `task: ranking` a recommender
+        (fit + recommend: `opsloop.ranking.models.Recommender`)."""
         module = self.user_module
         try:
             estimator = module.build()
@@ -187,10 +226,16 @@ class Runtime:
             raise UserCodeError(
                 f"build() in {self.config.code} raised {type(exc).__name__}: {exc}"
             ) from exc
-        if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+        ranking = self.config.task == "ranking"
+        needs = ("fit", "recommend") if ranking else ("fit", "predict")
+        if not all(hasattr(estimator, name) for name in needs):
             raise UserCodeError(
-                f"build() in {self.config.code} returned something that is not an estimator",
-                expected="an unfitted scikit-learn-compatible estimator (fit + predict)",
+                f"build() in {self.config.code} returned something that is not "
+                + ("a recommender" if ranking else "an estimator"),
+                expected="an unfitted recommender (fit(data) + recommend(data, users, k), e.g. "
+                "opsloop.ranking.models.TwoStageRecommender)"
+                if ranking
+                else "an unfitted scikit-learn-compatible estimator (fit + predict)",
                 got=type(estimator).__name__,
             )
         return estimator

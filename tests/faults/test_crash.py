@@ -119,14 +119,21 @@ def _recover(root: Path) -> None:
     """What an operator (or the running agent) does after a crash: once the heartbeat timed
     out and the dead lease expired, one agent tick — in this process (`Project.tick` is
     what `opsloop agent --once` runs; a CLI process would add its imports, seconds a case).
-    A killed command that held nothing is recovered at once."""
+    A killed command that held nothing is recovered at once. The tick runs as if the kill
+    were older than `recover.PUBLISH_GRACE` (a run recorded with --publish is then
+    published), whatever the seconds the case took: the outcome never depends on timing."""
+    from opsloop.batch import recover
+
     p = Project(root)
+    grace = recover.PUBLISH_GRACE
     try:
         until = _dead_until(p)
         if until is not None:
             time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.3)
+        recover.PUBLISH_GRACE = timedelta(0)
         p.tick()
     finally:
+        recover.PUBLISH_GRACE = grace
         p.store.close()
 
 
@@ -371,21 +378,20 @@ def _after_batch_before_record(root: Path) -> None:
 
 def _after_batch_record(root: Path) -> None:
     """The run recorded, its files hidden: the next tick renames them into place (its rows
-    reach the log once); publishing it is the operator's step left."""
+    reach the log once) and, the run recorded with --publish, publishes it."""
     before = _batch(root)
     assert len(before.succeeded) == 1 and before.visible == [] and before.log_rows == 0
+    assert before.published is None, before
     _recover(root)
-    after = _batch(root)
-    assert after.visible == [f"run={before.succeeded[0]}"] and after.log_rows == ROWS, after
-    _batch_project(root).publish_batch(before.succeeded[0])
-    _done_once(root)
+    assert _done_once(root).succeeded == before.succeeded
 
 
 def _after_batch_before_publish(root: Path) -> None:
+    """The run recorded and in place, not published: the next tick publishes it."""
+    before = _batch(root)
+    assert len(before.succeeded) == 1 and before.log_rows == ROWS, before
+    assert before.published is None, before
     _recover(root)
-    b = _batch(root)
-    assert len(b.succeeded) == 1 and b.log_rows == ROWS and b.published is None, b
-    _batch_project(root).publish_batch(b.succeeded[0])
     _done_once(root)
 
 
@@ -602,12 +608,12 @@ def test_crash_postgres(point: str, pg: str, tmp_path: Path) -> None:
 # (a yearly slot long past: due while no batch run exists, never again once one started).
 SCHEDULED = "predict: {input: data/history.parquet, output: out, schedule: '0 0 1 1 *'}\n"
 # what the kill leaves (recorded runs, visible folders, log rows, published) and what the
-# next tick makes of it; the scheduled run is published, so only a kill before its
-# publication leaves it unpublished (`opsloop batch publish` is the operator's step)
+# next tick makes of it; the scheduled run is published (killed before its publication:
+# by the next tick's recovery, the run having been recorded with the intent to publish)
 AGENT_BATCH = {
     "batch.before_record": ((0, 0, 0, False), (1, 1, ROWS, True)),
-    "batch.after_record": ((1, 0, 0, False), (1, 1, ROWS, False)),
-    "batch.before_publish": ((1, 1, ROWS, False), (1, 1, ROWS, False)),
+    "batch.after_record": ((1, 0, 0, False), (1, 1, ROWS, True)),
+    "batch.before_publish": ((1, 1, ROWS, False), (1, 1, ROWS, True)),
     "batch.after_publish": ((1, 1, ROWS, True), (1, 1, ROWS, True)),
 }
 

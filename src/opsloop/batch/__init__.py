@@ -4,7 +4,9 @@
   Parquet/CSV file, glob, folder, DuckDB query or DataFrame in bounded memory (Arrow record
   batches from DuckDB, checked first against the version's feature contract:
   `contract.py`; scored by the verified compiled path when there is one: `scoring.py`)
-  into a run folder and the prediction log (`sinks.py`), recorded in the ops store.
+  into a run folder and the prediction log (`sinks.py`), recorded in the ops store. For
+  a `task: ranking` project, every input user's top-k list and the fallback list
+  (`ranking.py`, `rankcontext.py`, `rankrows.py`).
 - `publish_run`, `rollback_run`, `read_current`, `batch_history` (`publish.py`): which
   run readers see, atomically, and the reader API; `republish_version`: a model rollback
   makes the output of the version it returns to current again.

@@ -26,6 +26,11 @@ memory, into a run folder and the prediction log, recorded in the ops store.
 Output rows: the id column, the time column (UTC), `prediction`, `score` (the positive
 class's probability for binary classification, else null), `model`, `version`, `run_id`.
 Rows may come out in another order than they went in (DuckDB reads files in parallel).
+
+A `task: ranking` project's run (`ranking.py`) makes the top-k lists of every user of
+the input instead (columns: the user, `rank`, the item, `score`, `model`, `version`,
+`run_id`, plus the fallback list; `spark_ranking.py` on Spark); the record, renames,
+output table and publication are the same.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opsloop.batch.contract import check_input
+from opsloop.batch.duck import connect as _connect
+from opsloop.batch.duck import quoted as _quoted
 from opsloop.batch.pgview import RunTable
 from opsloop.batch.recover import finish_recorded
 from opsloop.batch.rows import RunRows
@@ -55,7 +62,6 @@ from opsloop.inference import PATH_TAG
 from opsloop.store.records import BatchPublication, BatchRun
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
     import pyarrow as pa
 
@@ -70,8 +76,6 @@ Engine = Literal["duckdb", "spark"]
 # (rows scored so far, rows in all, or None when the input does not say) after each batch
 OnRows = Callable[[int, int | None], None]
 DEFAULT_BATCH_ROWS = 65_536
-SCAN_THREADS = 1
-MEMORY_LIMIT = "1GB"  # DuckDB's; the scan streams, this caps a runaway query
 
 
 @dataclass(frozen=True)
@@ -139,22 +143,6 @@ def _parquet_rows(found: Source) -> int | None:
     return sum(int(pq.ParquetFile(f).metadata.num_rows) for f in found.files)
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    import duckdb
-
-    # one scan thread: the model's OpenMP threads take the cores while DuckDB decodes the
-    # next batch, and two scan threads only competed with them (docs/benchmarks.md)
-    con = duckdb.connect(config={"threads": SCAN_THREADS, "memory_limit": MEMORY_LIMIT})
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET preserve_insertion_order = false")
-    con.execute("SET disable_parquet_prefetching = true")  # flat memory (docs/benchmarks.md)
-    return con
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 @dataclass
 class _Job:
     """One run's moving parts (so a failure can undo them)."""
@@ -197,13 +185,17 @@ def run_predict(
         raise InvalidInputError(
             "the batch size must be a positive number of rows", got=str(batch_rows)
         )
+    from opsloop.runtime import check_pipeline_task
+
+    check_pipeline_task(rt.config, "predict")
+    stack = _stack(rt)
+    chosen_engine = engine or stack.engine
+    ranking = rt.config.task == "ranking"
     who = actor or rt.actor
     out_root = Path(output).expanduser().resolve()
     # a run killed after its record: finish it first (and clear a dead run's hidden files)
     finish_recorded(rt, output_table, out_root)
     chosen = resolve_version(rt, version, alias)
-    stack = _stack(rt)
-    chosen_engine = engine or stack.engine
     started = rt.now()
     t0 = time.perf_counter()
     run_id = new_run_id(started)
@@ -215,10 +207,12 @@ def run_predict(
             check_target(output_table, rt.model)
         if chosen_engine == "spark":
             from opsloop.batch.spark import score_on_spark
+            from opsloop.batch.spark_ranking import rank_on_spark
             from opsloop.engines.spark_session import get_session
 
             spark = get_session(stack.spark.master, stack.spark.conf)
-            scored = score_on_spark(
+            run_spark = rank_on_spark if ranking else score_on_spark
+            scored = run_spark(
                 rt,
                 spark,
                 data,
@@ -228,6 +222,13 @@ def run_predict(
                 chosen,
                 seen.append,
                 batch_rows,
+            )
+        elif ranking:
+            from opsloop.batch.ranking import score_ranking
+
+            log_root = Path(rt_log_root(rt))
+            scored = score_ranking(
+                rt, data, out_root, log_root, run_id, chosen, batch_rows, on_rows, seen
             )
         else:
             scored = _score_duckdb(rt, data, out_root, run_id, chosen, batch_rows, on_rows, seen)
@@ -241,7 +242,8 @@ def run_predict(
     try:
         if output_table is not None:  # committed before the record: see the module docstring
             table = copy_table(rt, output_table, run_id, scored, batch_rows)
-        details: dict[str, Any] = {"batch_rows": batch_rows, "alias": alias}
+        # `publish`: the intent, so that recovery publishes a run killed before it was
+        details: dict[str, Any] = {"batch_rows": batch_rows, "alias": alias, "publish": publish}
         details["engine"] = chosen_engine
         if table is not None:
             details["table"] = table.to_dict()

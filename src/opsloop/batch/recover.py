@@ -4,6 +4,11 @@ harness"): the ops store says what happened, the files follow it.
 - A run recorded as succeeded whose output folder or log files are still under their hidden
   names (the process died between the record — the commit point — and the renames): the
   renames recorded with the run are applied.
+- A run recorded with ``publish`` (`opsloop predict --publish`, the agent's scheduled run)
+  and never published (the process died between its record and its publication): it is
+  published now — unless a publication has been made since it was recorded (a later
+  `batch publish` or `batch rollback` is a later decision, and wins) or it was recorded
+  less than `PUBLISH_GRACE` ago (its own process may be publishing it this moment).
 - A publication committed whose ``current.json`` was not rewritten (the process died
   between the two): the manifest is rewritten from the store's current publication.
 - A publication committed whose PostgreSQL view (`predict.output_table`) was not
@@ -38,7 +43,7 @@ from typing import TYPE_CHECKING
 
 from opsloop.batch.pgview import ViewSync, known_targets, sync
 from opsloop.batch.sinks import Rename, apply_renames
-from opsloop.errors import OutputTableError
+from opsloop.errors import OpsloopError, OutputTableError, StateError
 
 if TYPE_CHECKING:
     from opsloop.config.batch import OutputTable
@@ -48,6 +53,9 @@ RECENT = 20  # runs checked: a run is finished by the first tick or prediction a
 ORPHAN_AGE = timedelta(hours=1)  # an unrecorded run table older than this was left behind
 STALE_AGE = timedelta(hours=1)  # hidden files unchanged this long belong to a dead run
 STALE_DAYS = 30  # prediction-log partitions looked at for them
+# a run recorded this recently may still be published by its own process (publishing
+# follows the record within milliseconds; a kill leaves it unpublished for good)
+PUBLISH_GRACE = timedelta(seconds=30)
 
 log = logging.getLogger("opsloop.batch")
 
@@ -58,6 +66,8 @@ class Finished:
     publication revision whose manifest it rewrote, the view it re-pointed (or why not)."""
 
     runs: list[str] = field(default_factory=list)
+    published: str | None = None  # the run whose interrupted publication was completed
+    publish_error: str | None = None  # why completing it failed (retried by the next tick)
     manifest_revision: int | None = None
     view: ViewSync | None = None
     view_error: str | None = None
@@ -66,6 +76,13 @@ class Finished:
 
     def notes(self) -> list[str]:
         out = [f"batch run {r}: recorded, its files renamed into place now" for r in self.runs]
+        if self.published is not None:
+            out.append(
+                f"batch run {self.published}: recorded with --publish and killed before "
+                "its publication; published now"
+            )
+        if self.publish_error is not None:
+            out.append(f"batch: an interrupted publication not completed: {self.publish_error}")
         if self.manifest_revision is not None:
             out.append(f"batch output manifest rewritten for revision {self.manifest_revision}")
         if self.view is not None and self.view.moved:
@@ -97,6 +114,10 @@ def finish_recorded(
     output folder about to be written (also cleared of stale hidden files)."""
     finished = Finished()
     _finish_files(rt, finished)
+    try:
+        finished.published = _finish_publish(rt, output_table)
+    except OpsloopError as exc:  # e.g. its output table unreachable: the next tick retries
+        finished.publish_error = exc.message
     finished.removed = remove_stale_hidden(rt, output)
     if finished.removed:
         log.warning("%s", _removed_line(finished.removed))
@@ -125,6 +146,41 @@ def _drop_left_over(rt: Runtime, target: OutputTable) -> list[str]:
             drop_run_table(target, comment.run_id)
             dropped.append(comment.run_id)
     return dropped
+
+
+def _finish_publish(rt: Runtime, output_table: OutputTable | None) -> str | None:
+    """Publish the newest run recorded with the intent to be published that never was
+    (module docstring); its run id, or None when there is nothing to finish."""
+    from opsloop.batch.publish import publish_run
+
+    runs = [
+        r
+        for r in rt.store.list_batch_runs(rt.model, limit=RECENT)
+        if r.status == "succeeded" and r.output is not None and r.details.get("publish") is True
+    ]
+    if not runs:
+        return None
+    newest = max(runs, key=lambda r: r.finished)
+    if newest.finished > rt.now() - PUBLISH_GRACE:
+        return None
+    history = rt.store.list_batch_publications(rt.model)
+    if any(p.run_id == newest.run_id or p.ts >= newest.finished for p in history):
+        return None  # published, or a later publication (a rollback, say) decided since
+    try:
+        publish_run(
+            rt,
+            newest.run_id,
+            actor="opsloop (recovery)",
+            reason=(
+                f"batch output {newest.run_id} (version {newest.version}) published by "
+                "recovery: it was recorded with --publish and its process was killed "
+                "before the publication"
+            ),
+            output_table=output_table,
+        )
+    except StateError:  # another process published at the same moment: it decided
+        return None
+    return newest.run_id
 
 
 def _finish_files(rt: Runtime, finished: Finished) -> None:

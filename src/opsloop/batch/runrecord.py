@@ -102,16 +102,23 @@ def record_succeeded(
             "inference_reason": scored.scorer.reason,
             "files": scored.files,
             "log_rows": scored.log_rows,
+            **({} if scored.ranking is None else {"ranking": scored.ranking.to_dict()}),
             **details,
             "renames": [list(r) for r in scored.renames],
         },
     )
     rate = done / seconds if seconds > 0 else 0.0
+    ranked = scored.ranking
+    what = (
+        f"{done} rows scored"
+        if ranked is None
+        else f"top-{ranked.k} lists for {ranked.users} users ({done} rows) made"
+    )
     event = NewEvent(
         "batch_predicted",
         rt.model,
         chosen,
-        f"{done} rows scored by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
+        f"{what} by version {chosen} in {seconds:.1f} s ({rate:,.0f} rows/s)",
         {
             "run_id": run_id,
             "rows": done,
@@ -124,6 +131,7 @@ def record_succeeded(
             "inference": scored.scorer.path,
             "engine": details["engine"],
             **({"table": details["table"]} if "table" in details else {}),
+            **({} if ranked is None else {"users": ranked.users, "k": ranked.k}),
         },
         who,
     )

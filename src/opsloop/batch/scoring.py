@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
+    from opsloop.batch.rankrun import RankedRun
     from opsloop.registry.base import LoadedModel
 
 
@@ -70,19 +71,32 @@ class ArrowScorer:
             return self.model.predict_frame(frame_of(self.model, dense, n))
 
 
+class InferencePath(Protocol):
+    """How a run's rows were scored, as its record says: `ArrowScorer` (compiled or
+    frame) or a ranking run's recommender (`batch/ranking.py`)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Scored:
-    """What a batch prediction's scoring step wrote (either engine): rows scored, the run
-    folder, its data files, the rows added to the log, the scorer used, and the renames
+    """What a batch prediction's scoring step wrote (either engine): rows written, the run
+    folder, its data files, the rows added to the log, the scorer used, the renames
     that make the hidden files visible — applied only after the run is recorded
-    (`sinks.apply_renames`; the record is the commit point)."""
+    (`sinks.apply_renames`; the record is the commit point) — and, for a ranking run,
+    its users and context (`rankrun.RankedRun`)."""
 
     rows: int
     output: Path
     files: int
     log_rows: int
-    scorer: ArrowScorer
+    scorer: InferencePath
     renames: list[tuple[str, str]]
+    ranking: RankedRun | None = None
 
     @property
     def staged(self) -> Path:

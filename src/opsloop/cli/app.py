@@ -203,7 +203,10 @@ def init(
     out = console()
     out.print(f"[green]Created[/] {root} from the [bold]{example}[/] example.")
     if example == "restaurants":
-        out.print(f"Next: read [bold]{path}/README.md[/] (the data, and what runs yet).")
+        out.print(
+            f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop status[/]; "
+            f"{path}/README.md says what the data is and what runs yet."
+        )
         return
     out.print(
         f"Next: [bold]cd {path}[/] then [bold]opsloop train[/], [bold]opsloop serve[/], "
@@ -271,7 +274,9 @@ def _train_for_trigger(
     from opsloop.cli.render import print_train
     from opsloop.errors import InvalidInputError
     from opsloop.orchestrate.external import train_for_trigger
+    from opsloop.runtime import check_pipeline_task
 
+    check_pipeline_task(p.config, "train")
     if window is not None or reset_schema:
         raise InvalidInputError(
             "--trigger cannot be combined with --window, --reset-schema or --force",
@@ -545,8 +550,11 @@ def rollout_advance(
     """One controller step (what the agent does each tick): expire overdue approvals,
     analyse the running rollout and advance, promote or roll it back."""
     from opsloop.deploy import advance, expire_pending
+    from opsloop.runtime import check_pipeline_task
 
-    rt = open_project(project, stack, name).runtime
+    p = open_project(project, stack, name)
+    check_pipeline_task(p.config, "rollout")
+    rt = p.runtime
     notes = [
         f"pending approval of version {a.version} expired" for a in expire_pending(rt, rt.now())
     ]
@@ -574,7 +582,10 @@ def rollback(
 ) -> None:
     """Return to the previous champion in one step (during a rollout: end it and send all
     traffic back to its stable version)."""
+    from opsloop.runtime import check_pipeline_task
+
     p = open_project(project, stack, name)
+    check_pipeline_task(p.config, "rollback")
     running = p.store.find_running_rollout(name)
     done = p.admin.rollback_model(actor=p.actor, reason=reason)
     dep = done.deployment
@@ -702,10 +713,13 @@ def labels_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add ground-truth labels, keyed by the prediction id (the project's id_column),
-    checked against the deployed version's classes (or the task's type)."""
+    checked against the deployed version's classes (or the task's type). For a recommender
+    (task: ranking) the labels are visits: the user, item, time and optional rating
+    columns of its ranking: section."""
     import dataclasses
 
-    added = open_project(project, stack).add_labels(file, skip_invalid=skip_invalid)
+    p = open_project(project, stack)
+    added = p.add_labels(file, skip_invalid=skip_invalid)
     if as_json:
         print_json({"file": str(file), **dataclasses.asdict(added)})
         return
@@ -717,11 +731,14 @@ def labels_add(
         )
         if n
     )
-    console().print(
-        f"[green]Added[/] {added.rows} labels from {file}: {added.matched} matched a logged "
-        f"prediction, {added.waiting} waiting for one{extra}.",
-        soft_wrap=True,
+    said = (
+        f"{added.rows} visits from {file} as labels: {added.matched} by a user with a "
+        f"published list, {added.waiting} waiting"
+        if p.config.task == "ranking"
+        else f"{added.rows} labels from {file}: {added.matched} matched a logged prediction, "
+        f"{added.waiting} waiting for one"
     )
+    console().print(f"[green]Added[/] {said}{extra}.", soft_wrap=True)
 
 
 monitor_app = typer.Typer(
@@ -1052,8 +1069,11 @@ def triggers_check(
     runs `opsloop train --trigger <verdict.trigger>`. Exit 0 whether or not one fired."""
     from opsloop.cli.render import print_tick
     from opsloop.orchestrate.external import check_triggers, verdict
+    from opsloop.runtime import check_pipeline_task
 
-    rt = open_project(project, stack).runtime
+    p = open_project(project, stack)
+    check_pipeline_task(p.config, "triggers")
+    rt = p.runtime
     result = check_triggers(rt)
     found = verdict(rt, result)
     if as_json:

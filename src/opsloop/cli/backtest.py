@@ -54,7 +54,9 @@ def run_command(
     as_json: bool,
 ) -> None:
     from opsloop.backtest import plan_backtest, run_backtest
+    from opsloop.runtime import check_pipeline_task
 
+    check_pipeline_task(p.config, "backtest")
     if registry not in ("mlflow", "memory"):
         raise InvalidInputError(
             "--registry must be mlflow or memory", got=repr(registry), fix="drop the option"

@@ -81,9 +81,16 @@ def run_predict_command(
 
 def print_predicted(console: Console, result: PredictResult) -> None:
     run = result.run
+    ranked = run.details.get("ranking")
+    what = (
+        f"[green]Ranked[/] the top {ranked['k']} for {ranked['users']:,} users "
+        f"({run.rows:,} rows with the {ranked['fallback_rows']} of the fallback list)"
+        if isinstance(ranked, dict)
+        else f"[green]Scored[/] {run.rows:,} rows"
+    )
     console.print(
-        f"[green]Scored[/] {run.rows:,} rows with version {run.version} in "
-        f"{run.seconds:.1f} s ({run.rows_per_second:,.0f} rows/s, {result.inference} path).",
+        f"{what} with version {run.version} in {run.seconds:.1f} s "
+        f"({run.rows_per_second:,.0f} rows/s, {result.inference} path).",
         soft_wrap=True,
     )
     console.print(f"Output: {run.output}", soft_wrap=True)

@@ -111,7 +111,20 @@ def print_train(
         for reason in o.gate_reasons:
             console.print(f"  • {reason}", soft_wrap=True)
         return
-    verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
+    _registered(console, project, o)
+    _metrics_and_gate(console, project, o, shown)
+
+
+def _registered(console: Console, project: Project, o: TrainOutcome) -> None:
+    """The registration line: the rows trained and held out (a recommender's: the
+    interactions before and after the cut-off, and the users its lists were judged for)."""
+    if "users" in o.rows:
+        console.print(
+            f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
+            f"({o.rows.get('train')} interactions before the cut-off, "
+            f"{o.rows.get('holdout')} after it; lists judged for {o.rows['users']} users)."
+        )
+        return
     console.print(
         f"[bold]{project.name}[/] version [bold]{o.version}[/] registered "
         f"({o.rows.get('train')} training rows, {o.rows.get('holdout')} holdout rows"
@@ -122,6 +135,12 @@ def print_train(
         )
         + ")."
     )
+
+
+def _metrics_and_gate(
+    console: Console, project: Project, o: TrainOutcome, shown: Sequence[str]
+) -> None:
+    verdict = "[green]passed[/]" if o.gate_passed else "[red]failed[/]"
     table = Table("metric", "holdout value", box=None)
     for k, v in sorted(o.metrics.items()):
         table.add_row(k, _fmt(v))
@@ -284,7 +303,48 @@ def print_monitor(console: Console, r: MonitorResult) -> None:
                 f"  {c.check}{where}: {c.detail} (expected {c.expected})",
                 markup=False,
             )
+    ranking = r.summary.get("ranking")
+    if isinstance(ranking, Mapping):
+        for line in ranking_lines(ranking):
+            console.print(line, markup=False, soft_wrap=True)
     console.print(f"Report: {r.report_path}", soft_wrap=True)
+
+
+def ranking_lines(ranking: Mapping[str, Any]) -> list[str]:
+    """A recommender's checks (summary key `ranking`, opsloop.monitor.ranking), in words."""
+    breaches = ranking.get("breaches") or []
+    out = [
+        f"Recommendations (k = {ranking.get('k')}): "
+        + (f"breached: {', '.join(breaches)}" if breaches else "no check breached")
+    ]
+    for key, what in (("popularity", "visits"), ("recommended", "recommendations")):
+        p = ranking.get(key) or {}
+        if p.get("judged"):
+            out.append(
+                f"  popularity shift of {what}: Jensen-Shannon {_fmt(p.get('distance'))}, "
+                f"corrected for noise {_fmt(p.get('corrected'))} (floor {p.get('floor')}, "
+                f"p-value {_fmt(p.get('p_value'))}, {p.get('n')} events)"
+            )
+    c = ranking.get("coverage") or {}
+    if c.get("judged"):
+        out.append(
+            f"  coverage {_fmt(c.get('value'))} (reference {_fmt(c.get('reference'))}, "
+            f"floor {_fmt(c.get('threshold'))})"
+        )
+    f = ranking.get("fallback") or {}
+    if f.get("judged"):
+        out.append(
+            f"  fallback share {_fmt(f.get('share'))}: {f.get('fallback_users')} of "
+            f"{f.get('users')} visiting users without their own list (limit {f.get('threshold')})"
+        )
+    q = ranking.get("realised") or {}
+    metrics = q.get("metrics") or {}
+    if "ndcg_at_k" in metrics:
+        out.append(
+            f"  realised NDCG@k {_fmt(metrics['ndcg_at_k'])} on {q.get('n_lists')} lists "
+            f"(offline {_fmt(ranking.get('offline_ndcg'))})"
+        )
+    return out
 
 
 def print_comparison(console: Console, r: DatasetComparison) -> None:

@@ -357,6 +357,56 @@ class MonitorQualityConfig(ConfigModel):
         return float(getattr(self, name) if value is None else value)
 
 
+class RankingMonitorConfig(ConfigModel):
+    """`monitor.ranking:` — the checks of a recommender's window (`task: ranking`,
+    `opsloop.monitor.ranking`) beyond feature and score drift (`monitor.drift`) and the
+    realised metric (`monitor.performance`)."""
+
+    popularity_floor: float = Field(
+        default=0.1,
+        gt=0.0,
+        le=1.0,
+        description="Item-popularity shift (of visits, of recommendations) is material when "
+        "the Jensen-Shannon distance (base 2) between the window's and the reference's item "
+        "shares, corrected for sampling noise, reaches this; it is detectable when fewer "
+        "than `drift.p_value` of the draws under no change (random splits of the pooled "
+        "visits into a reference and a window of their sizes) reach the observed distance.",
+    )
+    popularity_draws: int = Field(
+        default=500,
+        ge=50,
+        le=10_000,
+        description="Draws of the no-change distribution of the popularity distance.",
+    )
+    coverage_drop: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Coverage breach: the window's lists cover less than (1 - this) of the "
+        "reference's catalogue coverage.",
+    )
+    max_fallback_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Fallback breach: more than this share of the window's visiting users "
+        "had no list of their own at a visit.",
+    )
+    lookback: Duration = Field(
+        default=timedelta(days=2),
+        description="How far before the window lists are read: a visit is judged against "
+        "the user's newest list served before it, and a list older than this at the "
+        "window's start is not seen (longer than the interval between list runs).",
+    )
+
+    @field_validator("lookback")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(f"lookback must be a positive duration such as 2d, got {value}")
+        return value
+
+
 class MonitorConfig(ConfigModel):
     schedule: str = "*/15 * * * *"
     window: Duration = timedelta(hours=1)
@@ -381,6 +431,7 @@ class MonitorConfig(ConfigModel):
     performance: PerformanceConfig = PerformanceConfig()
     estimated_performance: EstimatedPerformanceConfig = EstimatedPerformanceConfig()
     quality: MonitorQualityConfig = MonitorQualityConfig()
+    ranking: RankingMonitorConfig = RankingMonitorConfig()
 
     @field_validator("schedule")
     @classmethod

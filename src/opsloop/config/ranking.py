@@ -34,6 +34,11 @@ class RankingConfig(ConfigModel):
         description="Column of an explicit rating of the interaction (graded relevance); "
         "none: every interaction counts as 1.",
     )
+    rating_range: tuple[float, float] | None = Field(
+        default=None,
+        description="The lowest and highest rating (e.g. [1, 5]): an arriving interaction "
+        "(a visit added as a label) rated outside it is invalid; none: any finite rating.",
+    )
     k: int = Field(default=10, ge=1, le=1000, description="Length of each user's list.")
     min_rating: float | None = Field(
         default=None,
@@ -65,6 +70,16 @@ class RankingConfig(ConfigModel):
             raise ValueError("rating_column must differ from user_column and item_column")
         if self.min_rating is not None and self.rating_column is None:
             raise ValueError("min_rating needs rating_column: the column it is compared with")
+        if self.rating_range is not None:
+            low, high = self.rating_range
+            if self.rating_column is None:
+                raise ValueError("rating_range needs rating_column: the column it bounds")
+            if not low < high:
+                raise ValueError(f"rating_range must be [lowest, highest], got [{low}, {high}]")
+            if self.min_rating is not None and not low <= self.min_rating <= high:
+                raise ValueError(
+                    f"min_rating ({self.min_rating}) must lie within rating_range [{low}, {high}]"
+                )
         if self.holdout <= timedelta(0):
             raise ValueError(f"holdout must be a positive duration such as 7d, got {self.holdout}")
         if self.candidates < self.k:

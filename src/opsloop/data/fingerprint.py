@@ -6,6 +6,8 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
 
 
@@ -17,4 +19,13 @@ def fingerprint(df: pd.DataFrame) -> str:
     for name, dtype in df.dtypes.items():
         h.update(f"{name}:{dtype};".encode())
     h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def fingerprint_tables(tables: Mapping[str, pd.DataFrame]) -> str:
+    """SHA-256 over named tables' fingerprints, in the order given (e.g. a recommender's
+    interactions, users and items: a new restaurant in the catalogue changes it)."""
+    h = hashlib.sha256()
+    for name, frame in tables.items():
+        h.update(f"{name}={fingerprint(frame)};".encode())
     return h.hexdigest()

@@ -218,6 +218,8 @@ def deploy(
     that failed its gate or was rejected needs `force`, recorded in the event (as
     `approve` does)."""
     cfg = rt.config.deploy
+    if rt.config.task == "ranking":
+        strategy = _ranking_strategy(rt, strategy)
     strategy = strategy or cfg.strategy
     if strategy not in STRATEGIES:
         raise InvalidInputError(
@@ -293,6 +295,19 @@ def deploy(
     crash_point("rollout.after_start")
     rt.registry.set_alias(rt.model, CHALLENGER, version)
     return rollout
+
+
+def _ranking_strategy(rt: Runtime, asked: str | None) -> str:
+    """A ranking model is not served (its lists are, by the nightly batch output), so its
+    deployment is becoming champion at once: a canary or shadow rollout has no traffic to
+    split. `deploy.strategy` is not applied to it; asking for a rollout is an error."""
+    if asked not in (None, "blue_green"):
+        raise StateError(
+            f"{rt.model!r} is a ranking model (task: ranking): it is not served, so it "
+            f"cannot be rolled out by {asked}",
+            fix=f"make a version champion with `opsloop promote {rt.model} VERSION`",
+        )
+    return "blue_green"
 
 
 # ---- rolling out → deployed: a rollout ends ---------------------------------------------

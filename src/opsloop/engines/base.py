@@ -245,6 +245,17 @@ class WindowSeries(Protocol):
         ...
 
 
+class LabelReader(Protocol):
+    """The stored label rows themselves, not joined to predictions: a recommender's visits
+    (many labels per user, `opsloop.monitor.ranking`)."""
+
+    def read_labels(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """The rows of the label files (`labels_root`) with start <= `label_ts` < end, in
+        `label_ts` order: `prediction_id` (text), `label`, `label_ts` (UTC) and every other
+        column the files hold (a ranking project's `rating`, null in files without it)."""
+        ...
+
+
 class Engine(
     WindowReader,
     WindowProfiler,
@@ -252,6 +263,7 @@ class Engine(
     WindowScanner,
     WindowSeries,
     FeedbackReader,
+    LabelReader,
     Protocol,
 ):
     """Every capability: what a `Runtime` holds and the monitor job uses."""

@@ -101,6 +101,22 @@ class DuckDBEngine:
             )
         return sources
 
+    def read_labels(self, start: datetime, end: datetime) -> pd.DataFrame:
+        pattern = str(self.labels_root / "*.parquet")
+        if not glob.glob(pattern):
+            return pd.DataFrame(columns=["prediction_id", "label", "label_ts"])
+        query = (
+            "SELECT * REPLACE (CAST(prediction_id AS VARCHAR) AS prediction_id, "
+            "CAST(label_ts AS TIMESTAMPTZ) AS label_ts) "
+            f"FROM read_parquet({_quote(pattern)}, union_by_name = true) "
+            "WHERE CAST(label_ts AS TIMESTAMPTZ) >= ? AND CAST(label_ts AS TIMESTAMPTZ) < ? "
+            "ORDER BY label_ts"
+        )
+        with self._connect() as con:
+            frame = con.execute(query, [start.astimezone(UTC), end.astimezone(UTC)]).fetchdf()
+        frame["label_ts"] = pd.to_datetime(frame["label_ts"], utc=True).dt.as_unit("us")
+        return frame
+
     def count_labels(self) -> int:
         sources = self._label_sources()
         if not sources:

@@ -27,7 +27,18 @@ class MemoryEngine:
         self._predictions.append(frame.copy())
 
     def add_labels(self, frame: pd.DataFrame) -> None:
-        self._labels.append(frame[["prediction_id", "label", "label_ts"]].copy())
+        """Label rows (`prediction_id`, `label`, `label_ts`, and any other column, such as
+        a visit's `rating`, as a label file may hold)."""
+        self._labels.append(frame.copy())
+
+    def read_labels(self, start: datetime, end: datetime) -> pd.DataFrame:
+        if not self._labels:
+            return pd.DataFrame(columns=["prediction_id", "label", "label_ts"])
+        labels = pd.concat(self._labels, ignore_index=True)
+        ts = pd.to_datetime(labels["label_ts"], utc=True).dt.as_unit("us")
+        labels = labels.assign(prediction_id=labels["prediction_id"].astype(str), label_ts=ts)
+        keep = (ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))
+        return labels[keep].sort_values("label_ts", kind="stable").reset_index(drop=True)
 
     def count_labels(self) -> int:
         return sum(len(f) for f in self._labels)
@@ -248,7 +259,9 @@ class MemoryEngine:
         preds = preds.drop(columns=["label"], errors="ignore")
         preds["prediction_id"] = preds["prediction_id"].astype(str)
         if self._labels:
-            labels = pd.concat(self._labels, ignore_index=True)
+            labels = pd.concat(self._labels, ignore_index=True)[
+                ["prediction_id", "label", "label_ts"]
+            ]
             labels["prediction_id"] = labels["prediction_id"].astype(str)
             labels = labels.sort_values("label_ts", kind="stable").drop_duplicates(
                 "prediction_id", keep="last"

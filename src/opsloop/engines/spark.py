@@ -137,6 +137,13 @@ class SparkEngine:
             df = df.where(not_shadow)
         return df
 
+    def read_labels(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """The label files are small and local (`labels_root`): read as the DuckDB engine
+        reads them, without a Spark job."""
+        from opsloop.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(self.prediction_root, self.labels_root).read_labels(start, end)
+
     def _labels(self) -> DataFrame | None:
         """Every label row `(prediction_id, label, label_ts)`, None without label files."""
         from pyspark.sql import functions as F

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from opsloop.config.ranking import HISTORY_SLICE
 from opsloop.errors import DataValidationError
 from opsloop.gate.evaluate import GateReport, compared, judge_slices, rule_row, slice_masks
 from opsloop.gate.ranking_regression import RegressionUsers, evaluate_ranking_regression
@@ -256,7 +257,8 @@ def run_ranking_gate(
         reasons.extend(row["reasons"])
         passed &= row["passed"]
     slices = user_slices(gate, users)
-    if cold_start is not None:
+    if cold_start is not None and not any(s.column == HISTORY_SLICE for s in gate.slices):
+        # new vs returning users, unless `gate.slices` names them (with its own settings)
         slices += new_vs_returning(cold_start, gate.primary.margin)
     slice_rows, slice_reasons, ok = evaluate_ranking_slices(
         gate.primary, slices, a, k, cold_start=cold_start, **options

@@ -1,7 +1,10 @@
 """Run the gate for a version and record it: the decision in the ops store (with the full
 report as evidence, so `opsloop status`, the API and the dashboard need no MLflow), the
 report as MLflow artifacts of the challenger (JSON, Markdown, HTML), and a tag on the
-version. Used by the training pipeline and by `opsloop gate NAME VERSION --rerun`."""
+version. Used by the training pipeline and by `opsloop gate NAME VERSION --rerun`.
+
+A `task: ranking` version is judged by the ranking gate on its `RankingHoldout`
+(`gate/ranking_holdout.py`); its report is recorded in the same way."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from opsloop.runtime import Runtime
 if TYPE_CHECKING:
     import pandas as pd
 
+    from opsloop.ranking.holdout import RankingHoldout
     from opsloop.registry.base import LoadedModel
     from opsloop.store.records import GateDecision
 
@@ -27,20 +31,31 @@ HOLDOUT_TOO_SMALL = "holdout_too_small"
 def gate_and_record(
     rt: Runtime,
     *,
-    holdout: pd.DataFrame,
+    holdout: pd.DataFrame | RankingHoldout,
     challenger: LoadedModel,
     champion: LoadedModel | None,
     window: str | None,
     actor: str = "opsloop",
 ) -> tuple[GateReport, GateDecision]:
-    report = run_gate(
-        rt.config,
-        holdout=holdout,
-        challenger=challenger,
-        champion=champion,
-        root=rt.root,
-        window=window,
-    )
+    """Gate `challenger` against `champion` on `holdout` (rows, or for `task: ranking` the
+    time split and its users) and record the decision, the report and the tag."""
+    import pandas as pd
+
+    if isinstance(holdout, pd.DataFrame):
+        report = run_gate(
+            rt.config,
+            holdout=holdout,
+            challenger=challenger,
+            champion=champion,
+            root=rt.root,
+            window=window,
+        )
+    else:
+        from opsloop.gate.ranking_holdout import run_holdout_gate
+
+        report = run_holdout_gate(
+            rt, holdout=holdout, challenger=challenger, champion=champion, window=window
+        )
     texts = (
         json.dumps(report.to_dict(), indent=2, default=str),
         to_markdown(report),
@@ -92,7 +107,6 @@ def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateRepo
     champion (or, for the champion itself, against the champion it was gated against)."""
     from opsloop.artifacts import load_verified
     from opsloop.core.aliases import CHAMPION
-    from opsloop.data.split import time_split
 
     version = str(version)
     mv = rt.registry.get_version(rt.model, version)
@@ -102,15 +116,7 @@ def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateRepo
             f"version {version} of {rt.model!r} has no opsloop.window tag",
             fix="only versions trained by opsloop can be re-gated",
         )
-    frame = rt.load_data(Window.from_key(key))
-    cfg = rt.config
-    _, holdout = time_split(
-        frame,
-        time_column=cfg.time_column,
-        holdout=cfg.split.holdout,
-        target=cfg.target,
-        task=cfg.task,
-    )
+    holdout = _holdout(rt, Window.from_key(key))
     champion_mv = rt.registry.find_alias(rt.model, CHAMPION)
     champion_version = None if champion_mv is None else champion_mv.version
     if champion_version == version:
@@ -131,3 +137,25 @@ def rerun_gate(rt: Runtime, version: str, *, actor: str = "opsloop") -> GateRepo
         actor=actor,
     )
     return report
+
+
+def _holdout(rt: Runtime, window: Window) -> pd.DataFrame | RankingHoldout:
+    """The holdout of a training window, loaded again: its last rows, or for
+    `task: ranking` its time split at the end − `ranking.holdout`."""
+    cfg = rt.config
+    if cfg.ranking is not None:
+        from opsloop.ranking.checks import as_ranking_data
+        from opsloop.ranking.holdout import ranking_holdout
+
+        data = as_ranking_data(rt.call_load(window), cfg.code)
+        return ranking_holdout(data, cfg.ranking, window.end)
+    from opsloop.data.split import time_split
+
+    _, holdout = time_split(
+        rt.load_data(window),
+        time_column=cfg.time_column,
+        holdout=cfg.split.holdout,
+        target=cfg.target,
+        task=cfg.task,
+    )
+    return holdout

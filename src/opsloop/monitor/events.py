@@ -109,6 +109,12 @@ def _monitored_summary(r: NewMonitorResult) -> str:
 
 def _drift_summary(share: float, summary: Mapping[str, Any]) -> str:
     text = f"{share:.0%} of features drifted"
+    ranking = summary.get("ranking")
+    if isinstance(ranking, Mapping):  # a recommender's window (opsloop.monitor.ranking)
+        breaches = [b for b in ranking.get("breaches", []) if not str(b).startswith("realised:")]
+        # (a breach that fires nothing, the recommendations' shift, is named too)
+        if breaches:
+            text += f"; recommendations: {', '.join(breaches)}"
     mv = summary.get("multivariate") or {}
     if mv.get("drifted") and mv.get("value") is not None:
         text += (

@@ -108,7 +108,13 @@ def monitor_event_windows(rt: Runtime, now: datetime) -> EventMonitoring:
     due = due_windows(rt, version, now)
     if not due.windows:
         return EventMonitoring(version, due)
-    inputs = load_version(rt, version)
     result = BackfillResult(version=version, windows=[w.key for w in due.windows])
+    if rt.config.task == "ranking":  # a recommender's windows: its lists and visits
+        from opsloop.monitor.ranking.job import run_ranking_job
+
+        for window in due.windows:
+            result.monitored.append(run_ranking_job(rt, window=window, version=version))
+        return EventMonitoring(version, due, result)
+    inputs = load_version(rt, version)
     monitor_series(rt, due.windows, inputs, result)
     return EventMonitoring(version, due, result)

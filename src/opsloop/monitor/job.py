@@ -9,9 +9,10 @@ history of that version (`HISTORY_WINDOWS` latest windows)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -35,6 +36,34 @@ if TYPE_CHECKING:
     from opsloop.monitor.thresholds import LearnedThresholds
 
 HISTORY_WINDOWS = 48  # windows charted in a report
+
+
+class _Share(Protocol):
+    @property
+    def share(self) -> float: ...
+
+
+class WindowReport(Protocol):
+    """What `record_window` stores of a window's report: the tabular `MonitorReport`, or a
+    recommender's (`opsloop.monitor.ranking.window.RankingReport`)."""
+
+    @property
+    def window_start(self) -> datetime: ...
+    @property
+    def window_end(self) -> datetime: ...
+    @property
+    def n_rows(self) -> int: ...
+    @property
+    def n_labelled(self) -> int: ...
+    @property
+    def drift_detected(self) -> bool: ...
+    @property
+    def drift(self) -> _Share: ...
+    @property
+    def performance_value(self) -> float | None: ...
+    @property
+    def performance_degraded(self) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def deployed_version(rt: Runtime) -> str:
@@ -221,7 +250,7 @@ def report_html(
 
 def record_window(
     rt: Runtime,
-    report: MonitorReport,
+    report: WindowReport,
     reference: Profile,
     version: str,
     *,

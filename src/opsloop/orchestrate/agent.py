@@ -207,6 +207,8 @@ def tick(
 
     if result.fired and not train:
         result.notes.append("training left to the orchestrator")
+    elif result.fired and not _trainable(rt, result):
+        pass
     elif result.fired:
         first = result.fired[0]
         window: Window | WindowRequest | None = None
@@ -221,6 +223,19 @@ def tick(
         except StateError as exc:  # lost the race for the training slot
             _skip(rt, result, first.trigger, first.key, None, reason=exc.what)
     return result
+
+
+def _trainable(rt: Runtime, result: TickResult) -> bool:
+    """Whether this opsloop trains the project's task (`runtime.RANKING_COMMANDS`); if
+    not, the triggers stay fired and recorded and the tick says why nothing trained."""
+    from opsloop.runtime import check_pipeline_task
+
+    try:
+        check_pipeline_task(rt.config, "train")
+    except StateError as exc:
+        result.notes.append(f"triggers fired, training not run: {exc.what}")
+        return False
+    return True
 
 
 def monitor_breaches(m: MonitorResult, on: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -269,21 +284,17 @@ def _monitor(rt: Runtime, result: TickResult, now: datetime, *, forced: bool = F
     `monitor.window` ending now. A forced tick (`agent --once --force-monitor`, `triggers
     check`) on a live feed with no complete window due monitors the open window ending now,
     as `opsloop monitor` does: traffic just sent is judged without waiting for the hour."""
-    if rt.config.monitor.clock == "answered":
-        from opsloop.monitor.job import run_monitor_job
+    from opsloop.monitor.dispatch import monitor_window
 
-        result.monitored = run_monitor_job(rt)
+    if rt.config.monitor.clock == "answered":
+        result.monitored = monitor_window(rt)
         result.windows = [result.monitored]
         return
     from opsloop.monitor.eventtime import monitor_event_windows
 
     caught = monitor_event_windows(rt, now)
     if forced and not caught.monitored and caught.due.watermark == now:
-        from opsloop.monitor.job import run_monitor_job
-
-        result.monitored = run_monitor_job(
-            rt, window=Window.last(rt.config.monitor.window, end=now)
-        )
+        result.monitored = monitor_window(rt, window=Window.last(rt.config.monitor.window, end=now))
         result.windows = [result.monitored]
         result.notes.append(
             "monitor: forced on a live feed: the open event window ending now was monitored "

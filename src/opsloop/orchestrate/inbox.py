@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsloop.errors import InvalidInputError
-from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq
+from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq, labels_summary
 from opsloop.orchestrate.newdata import last_training_start
 from opsloop.runtime import Runtime
 from opsloop.store.records import utcnow
@@ -112,8 +112,7 @@ def _ingest_one(rt: Runtime, path: Path, notes: list[str]) -> dict[str, Any]:
         payload=evidence,
         event=(
             "labels_added",
-            f"{rows} labels added from the inbox file {path.name} ({added.matched} matched a "
-            f"logged prediction, {added.waiting} waiting)",
+            labels_summary(rt.config.task, added, f" from the inbox file {path.name}"),
             evidence,
         ),
     )

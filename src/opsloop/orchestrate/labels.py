@@ -10,6 +10,14 @@ its labels checked by type only.
 `add_label_file` is the same for a CSV or Parquet file on DuckDB and the DB-API reader,
 without pandas or SQLAlchemy (`opsloop labels add`); it hands a file back (None) wherever
 pandas must judge it (`data/label_rows.py`), and `store_labels` does.
+
+A recommender's labels are its users' visits (`task: ranking`; `store_visits`, which
+`store_labels` hands them to): checked by `data/visits.py`, stored as `prediction_id` (the
+user), `label` (the item), `label_ts` (the visit's time) and `rating`. A visit is
+`matched` when its user has a list of their own in the published output (`opsloop predict
+--publish`): the list it can be judged against. The others (a user the run did not score,
+served the fallback list, or nothing published yet) are `waiting`: stored all the same,
+they count once a published run lists their user. Many visits per user are normal.
 """
 
 from __future__ import annotations
@@ -19,11 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opsloop.data.label_contract import LabelContract, contract_from_events
+from opsloop.errors import OpsloopError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from opsloop.config import ProjectConfig
+    from opsloop.data.visits import VisitColumns
     from opsloop.engines.base import WindowReader
     from opsloop.store.ports import EventLog, StoreReads
 
@@ -53,6 +63,19 @@ class LabelsAdded:
     checked_against: str
 
 
+def labels_summary(task: str, added: LabelsAdded, where: str = "") -> str:
+    """The `labels_added` event's summary; `where`: e.g. " from the inbox file x.csv"."""
+    if task == "ranking":
+        return (
+            f"{added.rows} visits added as labels{where} ({added.matched} by a user with a "
+            f"published list, {added.waiting} waiting)"
+        )
+    return (
+        f"{added.rows} labels added{where} ({added.matched} matched a logged prediction, "
+        f"{added.waiting} waiting)"
+    )
+
+
 def label_contract(store: StoreReads, model: str, task: str) -> LabelContract:
     """The deployed version's target contract, else the newest trained version's, else
     the task alone."""
@@ -78,9 +101,20 @@ def store_labels(
     part_name: str,
     skip_invalid: bool = False,
 ) -> LabelsAdded:
-    """Validate and store one label file; raises `InvalidInputError` (nothing stored) when
-    it cannot be read, lacks a column or has an invalid row (unless `skip_invalid`)."""
+    """Validate and store one label file (a recommender's: visits, `store_visits`);
+    raises `InvalidInputError` (nothing stored) when it cannot be read, lacks a column or
+    has an invalid row (unless `skip_invalid`)."""
     from opsloop.engines.labels import ingest_labels
+
+    if config.task == "ranking":
+        return store_visits(
+            source,
+            config=config,
+            store=store,
+            labels_root=labels_root,
+            part_name=part_name,
+            skip_invalid=skip_invalid,
+        )
 
     contract = label_contract(store, config.model, config.task)
     valid = ingest_labels(
@@ -127,7 +161,9 @@ def add_label_file(
 
     wanted = (config.id_column, config.target)
     suffix = path.suffix.lower()
-    if wanted[0] == wanted[1] or suffix not in (".csv", ".parquet", ".pq"):
+    if config.task == "ranking" or wanted[0] == wanted[1]:
+        return None  # visits (`store_visits`), or columns only pandas tells apart
+    if suffix not in (".csv", ".parquet", ".pq"):
         return None
     contract = label_contract(reads, config.model, config.task)
     columns: dict[str, LabelColumn] | None = None
@@ -158,3 +194,64 @@ def add_label_file(
         duplicates=rows.duplicates,
         checked_against=contract.describe(),
     )
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What `read_current` needs: the configuration and the store."""
+
+    config: ProjectConfig
+    store: StoreReads
+
+
+def visit_columns(config: ProjectConfig) -> VisitColumns:
+    """Where a visit's user, item, time and rating are: the project's columns."""
+    from opsloop.data.visits import VisitColumns
+
+    assert config.ranking is not None  # task: ranking has its section (config/project.py)
+    return VisitColumns.of(config.ranking, config.time_column)
+
+
+def store_visits(
+    source: Path | str | pd.DataFrame,
+    *,
+    config: ProjectConfig,
+    store: StoreReads,
+    labels_root: Path,
+    part_name: str,
+    skip_invalid: bool = False,
+) -> LabelsAdded:
+    """Validate and store one file (or frame) of a recommender's visits; raises
+    `VisitValidationError` (nothing stored) when it lacks a column or has an invalid row
+    (unless `skip_invalid`), `InvalidInputError` when it cannot be read."""
+    from opsloop.engines.labels import ingest_visits
+
+    columns = visit_columns(config)
+    valid = ingest_visits(
+        source, labels_root, columns, skip_invalid=skip_invalid, part_name=part_name
+    )
+    rows = len(valid.frame)
+    matched = listed_visits(config, store, valid.frame["prediction_id"].tolist())
+    return LabelsAdded(
+        rows=rows,
+        matched=matched,
+        waiting=rows - matched,
+        rejected=valid.rejected,
+        duplicates=valid.duplicates,
+        checked_against=columns.describe(),
+    )
+
+
+def listed_visits(config: ProjectConfig, store: StoreReads, users: list[str]) -> int:
+    """How many of the visits' `users` (one per visit) have a list of their own in the
+    published output; 0 when nothing is published or its output cannot be read (the
+    visits are stored by then: counting must not undo that)."""
+    from opsloop.batch.publish import read_current
+    from opsloop.batch.toplists import count_listed
+
+    assert config.ranking is not None
+    try:
+        current = read_current(_Reads(config, store))
+        return count_listed(current, config.ranking.user_column, users)
+    except (OpsloopError, OSError, ValueError):  # nothing published; unreadable (ArrowInvalid)
+        return 0

@@ -10,6 +10,9 @@ step's typed outcome to the next and is the one place that says what follows wha
 - gate passed, `gate.approval: auto` → approved by `opsloop (auto)` and deployed by
   `deploy.strategy` (superseding a running rollout of an older version);
 - gate passed, `gate.approval: manual` → a pending approval waits for a person;
+- a ranking model (`task: ranking`) is not served: its deployment is becoming champion at
+  once (`deploy.strategy` does not apply; the approve stage records why), and its lists
+  reach users through the nightly batch output;
 - nothing changed (the data, code and configuration equal the champion's, found right after
   loading) → nothing fitted or registered: a `retrain_skipped` event and the run ends
   `skipped`, unless the training is forced (`opsloop train --force`; the agent's retrains
@@ -40,6 +43,10 @@ from opsloop.train import TrainedVersion, Unchanged, train_version
 from opsloop.train.window import PlannedWindow, plan_window
 
 AUTO_ACTOR = "opsloop (auto)"
+NOT_SERVED = (
+    "task: ranking is not served: becoming champion is its deployment (no serving rollout; "
+    "deploy.strategy does not apply), its lists are served from the batch output"
+)
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,8 @@ def _run(
             promoted = started is not None and rollout is None
             status = "none" if approval is None else approval.status
             d.update(approval=status, promoted=promoted, rollout=rollout)
+            if rt.config.task == "ranking":
+                d["serving"] = NOT_SERVED
         outcome = TrainOutcome(
             run_id=rec.run_id,
             version=trained.version,
@@ -233,7 +242,7 @@ def gate_step(rt: Runtime, trained: TrainedVersion) -> GateDecision:
     champion = trained.champion
     _, decision = gate_and_record(
         rt,
-        holdout=trained.holdout,
+        holdout=trained.holdout if trained.ranking is None else trained.ranking,
         challenger=trained.challenger,
         champion=None
         if champion is None
@@ -272,10 +281,14 @@ def deploy_step(rt: Runtime, version: str, decision: GateDecision) -> Deployment
     any running rollout of an older version."""
     from opsloop.deploy import deploy as start
 
-    return start(
-        rt,
-        version,
-        actor=AUTO_ACTOR,
-        supersede=True,
-        reason=f"gate passed ({'; '.join(decision.reasons)})",
-    )
+    reason = f"gate passed ({'; '.join(decision.reasons)})"
+    if rt.config.task == "ranking":
+        return start(
+            rt,
+            version,
+            strategy="blue_green",
+            actor=AUTO_ACTOR,
+            supersede=True,
+            reason=f"{reason}; {NOT_SERVED}",
+        )
+    return start(rt, version, actor=AUTO_ACTOR, supersede=True, reason=reason)

@@ -39,7 +39,9 @@ class TrainingRecord:
     target: str
     dataset: pd.DataFrame  # the training frame, logged as an MLflow dataset input
     dataset_digest: str
-    input_example: pd.DataFrame
+    # rows to log with the model (MLflow's signature is inferred from them); None for a
+    # model that is not fed rows (a recommender, `task: ranking`)
+    input_example: pd.DataFrame | None
     artifacts: dict[str, str]  # artifact file name -> text content (JSON, YAML)
     experiment: str
 

@@ -121,7 +121,7 @@ class MemoryRegistry:
             task=record.task,
             artifacts=self._artifacts[key],
             artifact_digest=expected,
-            input_example=record.input_example.copy(),
+            input_example=None if record.input_example is None else record.input_example.copy(),
         )
 
     def log_artifact(self, name: str, version: str, artifact: str, text: str) -> str:

@@ -193,15 +193,19 @@ class MlflowRegistry:
             )
             mlflow.log_input(dataset, context="training")
             example = record.input_example
-            output = record.estimator.predict(example[[f.name for f in record.features]])
-            signature = infer_signature(example, output)
+            described: dict[str, Any] = {}
+            if example is not None:  # a recommender is asked for lists, not fed rows
+                output = record.estimator.predict(example[[f.name for f in record.features]])
+                described = {
+                    "signature": infer_signature(example, output),
+                    "input_example": example,
+                }
             info = mlflow.sklearn.log_model(
                 record.estimator,
                 name="model",
-                signature=signature,
-                input_example=example,
                 pip_requirements=_pins(),
                 serialization_format="cloudpickle",
+                **described,
             )
             artifacts = {**record.artifacts, "features.json": features_to_json(record.features)}
             for file_name, text in artifacts.items():

@@ -50,7 +50,13 @@ TRAINING_CONFIG: tuple[str, ...] = (
     "monitor.drift.multivariate",
     "monitor.estimated_performance.enabled",
     "monitor.estimated_performance.chunks",
+    # `task: ranking`: the columns, k, the holdout and the relevance rule. Left out of the
+    # digest when absent, so projects without the section keep their digest.
+    "ranking",
 )
+# Keys whose absence (None) is not part of the digest (they were added after digests
+# were first recorded: a champion's digest must not change when opsloop is upgraded).
+_OPTIONAL_CONFIG = frozenset({"ranking"})
 
 
 @dataclass(frozen=True)
@@ -128,17 +134,26 @@ def config_digest(config: ProjectConfig) -> str:
         value: Any = whole
         for part in key.split("."):
             value = value.get(part) if isinstance(value, dict) else None
+        if value is None and key in _OPTIONAL_CONFIG:
+            continue
         picked[key] = value
     text = json.dumps(picked, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def training_inputs(rt: Runtime, frame: pd.DataFrame) -> TrainingInputs:
-    """The inputs of a training on `frame` with the project's code and configuration."""
+def training_inputs(
+    rt: Runtime, frame: pd.DataFrame | None = None, *, data: str | None = None
+) -> TrainingInputs:
+    """The inputs of a training on `frame` (or on data whose fingerprint is `data`: a
+    ranking project's three tables) with the project's code and configuration."""
     from opsloop.data.fingerprint import fingerprint
 
+    if data is None:
+        if frame is None:
+            raise TypeError("training_inputs needs a frame or a data fingerprint")
+        data = fingerprint(frame)
     return TrainingInputs(
-        data=fingerprint(frame),
+        data=data,
         code=code_digest(rt),
         config=config_digest(rt.config),
         git_sha=git_sha(rt.root),

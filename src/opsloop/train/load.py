@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opsloop.data.window import Window
 from opsloop.errors import DataValidationError, UserCodeError
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from opsloop.config import ProjectConfig
+    from opsloop.ranking.data import RankingData
+
+T = TypeVar("T")
 
 
 def load_with_retries(
@@ -24,12 +27,36 @@ def load_with_retries(
     call raises (a flaky warehouse or network). Deterministic errors fail at once: the
     project's code file missing or not importing, no load() or build() in it, a load()
     that returns something other than a DataFrame."""
+    return retrying(rt, rt.load_data, window, detail, sleep)
+
+
+def load_ranking_with_retries(
+    rt: Runtime, window: Window, detail: dict[str, Any], sleep: Callable[[float], None] = time.sleep
+) -> RankingData:
+    """`load_with_retries` for a `task: ranking` project: load() returns a `RankingData`."""
+    from opsloop.ranking.checks import as_ranking_data
+
+    def call(w: Window) -> RankingData:
+        return as_ranking_data(rt.call_load(w), rt.config.code)
+
+    return retrying(rt, call, window, detail, sleep)
+
+
+def retrying(
+    rt: Runtime,
+    call: Callable[[Window], T],
+    window: Window,
+    detail: dict[str, Any],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call(window)` retried as `load_with_retries` says: only a UserCodeError chained to
+    what load() raised is retried."""
     cfg = rt.config.retrain
     rt.user_module  # noqa: B018 - import it now: its errors are not worth retrying
     failures: list[dict[str, Any]] = []
     for attempt in range(cfg.retries + 1):
         try:
-            frame = rt.load_data(window)
+            loaded = call(window)
         except UserCodeError as exc:
             # With the module imported, only an exception raised by load() itself is
             # chained (`from exc`); a wrong return type is not.
@@ -44,7 +71,7 @@ def load_with_retries(
             continue
         if failures:
             detail["retries"] = failures
-        return frame
+        return loaded
     raise AssertionError("unreachable")
 
 

@@ -3,7 +3,8 @@ training) → time split → fit → evaluate → register in MLflow (params, me
 with digest, model with signature and example, features, schema, reference profile and the
 monitor's references as artifacts; alias `challenger`).
 
-Training knows nothing of the gate, approvals or deployments: it returns a `TrainedVersion`
+A `task: ranking` project (a recommender) is trained by `train/ranking.py`, in the same
+stages. Training knows nothing of the gate, approvals or deployments: it returns a `TrainedVersion`
 and `orchestrate/loop.py` takes it on. The caller owns the `StageRecorder` (one pipeline run
 for the whole loop) and records a failure.
 """
@@ -11,7 +12,7 @@ for the whole loop) and records a failure.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from opsloop.core.aliases import CHAMPION
@@ -23,29 +24,11 @@ from opsloop.stages import StageRecorder
 from opsloop.train.feedback import add_feedback
 from opsloop.train.inputs import Unchanged, training_inputs, unchanged_since
 from opsloop.train.register import Fitted, fit_cbpe, register_version
-from opsloop.train.window import LoadedWindow, PlannedWindow, load_window
+from opsloop.train.trained import TrainedVersion
+from opsloop.train.window import PlannedWindow, load_window
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from opsloop.registry.base import LoadedModel, ModelVersion
-
-
-@dataclass(frozen=True, eq=False)
-class TrainedVersion:
-    """A registered challenger and what the next steps of the loop need from its training."""
-
-    version: str
-    mlflow_run_id: str | None
-    pipeline_run: int
-    metrics: dict[str, float]
-    holdout: pd.DataFrame
-    challenger: LoadedModel  # the fitted model, as `version`
-    champion: ModelVersion | None  # the champion when training started (the gate's opponent)
-    window: Window
-    trigger: str
-    rows: dict[str, int]  # total, train, holdout (+ loaded, feedback with data.feedback)
-    loaded: LoadedWindow | None = None  # the window's record and the load's warnings
+    from opsloop.registry.base import ModelVersion
 
 
 def train_version(
@@ -70,6 +53,10 @@ def train_version(
     cfg = rt.config
     if isinstance(window, Window):
         window = PlannedWindow(window, "asked", {})
+    if cfg.task == "ranking":  # a recommender: train/ranking.py
+        from opsloop.train.ranking import train_ranking_version
+
+        return train_ranking_version(rt, rec, window=window, trigger=trigger, force=force)
     with rec.stage("load") as d:
         champion = rt.registry.find_alias(rt.model, CHAMPION)
         loaded = load_window(rt, window, champion, d)

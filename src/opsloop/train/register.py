@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from opsloop.core.profile import FeatureLike, Profile
     from opsloop.data.features import FeatureSpec
+    from opsloop.ranking.data import RankingData, TopK
     from opsloop.registry.base import LoadedModel, ModelVersion
     from opsloop.train.window import WindowRecord
 
@@ -256,3 +257,25 @@ def register_version(
         },
     )
     return mv
+
+
+# ---- ranking (issue 17, rankmon): what `opsloop monitor` needs of a recommender ---------
+def ranking_monitor_artifacts(
+    rt: Runtime,
+    train: RankingData,
+    top: TopK,
+    *,
+    visits: pd.DataFrame,
+    ndcg: float | None = None,
+) -> dict[str, str]:
+    """The artifact a registered ranking version needs to be monitored
+    (`opsloop.monitor.ranking`): its `RankingReference`, from the time split — `train` its
+    training data (the users and items tables as known at the cut-off), `visits` its
+    evaluation visits (the interactions in [cut-off, cut-off + holdout)), `top` the model's
+    lists for the evaluation users, `ndcg` the offline NDCG@k. Merge the result into the
+    registered record's `artifacts`."""
+    from opsloop.monitor.ranking.reference import ARTIFACT, ranking_reference
+
+    assert rt.config.ranking is not None  # task: ranking has the section (ProjectConfig)
+    reference = ranking_reference(train, top, k=rt.config.ranking.k, visits=visits, ndcg=ndcg)
+    return {ARTIFACT: reference.to_json()}

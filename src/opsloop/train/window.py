@@ -20,6 +20,10 @@ the rows and their actual event-time span (`opsloop.rows`, `opsloop.event_start`
 `opsloop.event_end`) as tags and in its `trained` event. When load() returns fewer than
 `retrain.warn_row_share` of the rows the champion was trained on, a
 `training_data_shrank` event warns (the training goes on).
+
+For `task: ranking`, load() returns a `RankingData`: the windows are those of its
+interactions, and with `retrain.anchor: data` load() is called again with the exact window
+once it is known, so that the users and items tables are those known at its end.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from opsloop.data.window import Window, WindowRequest, event_span
-from opsloop.train.load import check_columns, load_with_retries
+from opsloop.train.load import check_columns, load_ranking_with_retries, load_with_retries
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from opsloop.config import ProjectConfig
+    from opsloop.ranking.data import RankingData
     from opsloop.registry.base import ModelVersion
     from opsloop.runtime import Runtime
 
@@ -129,9 +134,10 @@ class WindowRecord:
 
 @dataclass(frozen=True, eq=False)
 class LoadedWindow:
-    frame: pd.DataFrame
+    frame: pd.DataFrame  # the rows; for `task: ranking`, the interactions of `data`
     record: WindowRecord
     warnings: tuple[str, ...] = ()
+    data: RankingData | None = None  # what load() returned for `task: ranking`
 
     @property
     def window(self) -> Window:
@@ -143,29 +149,48 @@ def load_window(
 ) -> LoadedWindow:
     """Load the planned window's rows (the load stage's work; `detail` is its record) and
     warn when they are far fewer than the champion's."""
+    import pandas as pd
+
     cfg = rt.config
     detail["anchor"] = plan.anchor
     if plan.requested:
         detail["requested"] = plan.requested
     if isinstance(plan.window, DataAnchored):
-        window, frame = _load_anchored(rt, plan.window.length, champion, detail)
+        window, loaded = _load_anchored(rt, plan.window.length, champion, detail)
     else:
         window = plan.window
         detail["window"] = window.key
-        frame = load_with_retries(rt, window, detail)
-        check_columns(cfg, frame)
+        loaded = _load(rt, window, detail)
+    frame = _events(loaded)
     first, last = event_span(frame, cfg.time_column)
     record = WindowRecord(window, plan.anchor, plan.requested, len(frame), first, last)
     detail["event_time"] = record.evidence()["event_time"]
     shrank = shrink_warning(rt, record, champion)
     if shrank is not None:
         detail["warnings"] = [shrank]
-    return LoadedWindow(frame, record, () if shrank is None else (shrank,))
+    data = None if isinstance(loaded, pd.DataFrame) else loaded
+    return LoadedWindow(frame, record, () if shrank is None else (shrank,), data)
+
+
+def _load(rt: Runtime, window: Window, detail: dict[str, Any]) -> pd.DataFrame | RankingData:
+    """One load of `window`: the checked frame, or for `task: ranking` the `RankingData`."""
+    if rt.config.task == "ranking":
+        return load_ranking_with_retries(rt, window, detail)
+    frame = load_with_retries(rt, window, detail)
+    check_columns(rt.config, frame)
+    return frame
+
+
+def _events(loaded: pd.DataFrame | RankingData) -> pd.DataFrame:
+    """The rows whose `time_column` places the load in time."""
+    import pandas as pd
+
+    return loaded if isinstance(loaded, pd.DataFrame) else loaded.interactions
 
 
 def _load_anchored(
     rt: Runtime, length: timedelta, champion: ModelVersion | None, detail: dict[str, Any]
-) -> tuple[Window, pd.DataFrame]:
+) -> tuple[Window, pd.DataFrame | RankingData]:
     import pandas as pd
 
     cfg = rt.config
@@ -174,24 +199,25 @@ def _load_anchored(
     start = EPOCH if hint is None or hint - length >= now else max(EPOCH, hint - length)
     probe = Window(start, now)
     detail["probe"] = probe.key
-    frame = load_with_retries(rt, probe, detail)
-    check_columns(cfg, frame)
-    newest = event_span(frame, cfg.time_column)[1]
+    loaded = _load(rt, probe, detail)
+    newest = event_span(_events(loaded), cfg.time_column)[1]
     if newest is None and start > EPOCH:  # nothing since the hint: look at all the data
         probe = Window(EPOCH, now)
         detail["probe"] = probe.key
-        frame = load_with_retries(rt, probe, detail)
-        newest = event_span(frame, cfg.time_column)[1]
+        loaded = _load(rt, probe, detail)
+        newest = event_span(_events(loaded), cfg.time_column)[1]
     if newest is None:  # no data at all: the window ending now, to be judged empty
         window = Window.last(length, end=now)
         detail["window"] = window.key
-        return window, frame
+        return window, loaded
     end = newest.replace(microsecond=0) + timedelta(seconds=1)  # keys have seconds
     window = Window(end - length, end)
     detail.update(window=window.key, newest_event=_iso(newest))
+    if cfg.task == "ranking":  # the users and items tables as known at the window's end
+        return window, _load(rt, window, detail)
     if window.start < probe.start:  # the data's newest event went back: load it exactly
-        frame = load_with_retries(rt, window, detail)
-        check_columns(cfg, frame)
+        loaded = _load(rt, window, detail)
+    frame = _events(loaded)
     times = pd.to_datetime(frame[cfg.time_column], utc=True)
     inside = (times >= pd.Timestamp(window.start)) & (times < pd.Timestamp(window.end))
     return window, frame.loc[inside].reset_index(drop=True)

@@ -131,3 +131,37 @@ def test_load_and_predict(registry: ModelRegistry, name: str) -> None:
     np.testing.assert_array_equal(prediction, record.estimator.predict(x))
     assert score is not None
     np.testing.assert_allclose(score, record.estimator.predict_proba(x)[:, 1])
+
+
+def test_a_recommender_registers_without_an_input_example(
+    registry: ModelRegistry, name: str
+) -> None:
+    """A `task: ranking` model is asked for lists, not fed rows: no signature, no example;
+    it loads back (verified) and recommends as before."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from opsloop.ranking.models import PopularityRecommender
+    from ranking_fixtures import synthetic_world
+
+    data = synthetic_world(40, 8, days=20, visits_per_user=5, seed=5)
+    recommender = PopularityRecommender().fit(data)
+    record = replace(
+        training_record(name),
+        estimator=recommender,
+        features=[],
+        task="ranking",
+        target="item_id",
+        dataset=data.interactions,
+        input_example=None,
+        artifacts={"ranking.json": "{}"},
+    )
+    registry.register(record)
+    loaded = registry.load(name, "1")
+    assert loaded.task == "ranking" and loaded.features == [] and loaded.input_example is None
+    users = data.users["user_id"].to_numpy()[:5]
+    got = loaded.estimator.recommend(data, users, 3)
+    want = recommender.recommend(data, users, 3)
+    np.testing.assert_array_equal(got.items, want.items)
+    assert registry.read_artifact(name, "1", "ranking.json") == "{}"

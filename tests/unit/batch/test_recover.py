@@ -96,3 +96,71 @@ def _input(tmp_path: Path) -> str:
     path = tmp_path / "in.parquet"
     tiny_frame(50, seed=5, prefix="k", days=0.01).drop(columns=["label"]).to_parquet(path)
     return str(path)
+
+
+# ---- a run killed between its record and its publication ------------------------------
+class _Killed(BaseException):
+    """Stands for the SIGKILL at a crash point: nothing after it runs in this call."""
+
+
+def _kill_at(monkeypatch, point: str) -> None:
+    import opsloop.batch.predict as predict
+
+    def crash(name: str) -> None:
+        if name == point:
+            raise _Killed(name)
+
+    monkeypatch.setattr(predict, "crash_point", crash)
+
+
+def _killed_before_publish(p, tmp_path: Path, monkeypatch) -> str:
+    """A prediction with --publish killed between its record and its publication."""
+    published = p.store.find_published_batch(p.name)
+    with monkeypatch.context() as m:
+        _kill_at(m, "batch.before_publish")
+        with pytest.raises(_Killed):
+            p.predict(_input(tmp_path), tmp_path / "out", publish=True)
+    run = max(p.store.list_batch_runs(p.name), key=lambda r: r.finished)
+    assert run.status == "succeeded" and run.details["publish"] is True
+    assert p.store.find_published_batch(p.name) == published  # nothing published
+    return run.run_id
+
+
+def test_a_run_killed_before_its_publication_is_published_by_recovery(
+    trained, tmp_path, monkeypatch
+):
+    p = trained
+    run_id = _killed_before_publish(p, tmp_path, monkeypatch)
+    first = recover.finish_recorded(p.runtime)  # within the grace: its process may publish
+    assert first.published is None and p.store.find_published_batch(p.name) is None
+
+    monkeypatch.setattr(recover, "PUBLISH_GRACE", recover.timedelta(0))
+    done = recover.finish_recorded(p.runtime)
+    assert done.published == run_id
+    assert any("published now" in line for line in done.notes())
+    current = p.store.find_published_batch(p.name)
+    assert current is not None and current.run_id == run_id
+    assert current.actor == "opsloop (recovery)" and "recovery" in current.reason
+    assert (tmp_path / "out" / "current.json").exists()
+    again = recover.finish_recorded(p.runtime)  # idempotent: one publication
+    assert again.published is None and len(p.store.list_batch_publications(p.name)) == 1
+
+
+def test_a_later_publication_wins_over_an_interrupted_one(trained, tmp_path, monkeypatch):
+    p = trained
+    first = p.predict(_input(tmp_path), tmp_path / "out", publish=True)
+    killed = _killed_before_publish(p, tmp_path, monkeypatch)
+    p.publish_batch(first.run.run_id)  # an operator's later decision: the first run
+    monkeypatch.setattr(recover, "PUBLISH_GRACE", recover.timedelta(0))
+    assert recover.finish_recorded(p.runtime).published is None
+    current = p.store.find_published_batch(p.name)
+    assert current is not None and current.run_id == first.run.run_id != killed
+
+
+def test_a_run_not_meant_for_publication_stays_unpublished(trained, tmp_path, monkeypatch):
+    p = trained
+    result = p.predict(_input(tmp_path), tmp_path / "out")
+    assert result.run.details["publish"] is False
+    monkeypatch.setattr(recover, "PUBLISH_GRACE", recover.timedelta(0))
+    assert recover.finish_recorded(p.runtime).published is None
+    assert p.store.find_published_batch(p.name) is None
