@@ -344,7 +344,8 @@ def commands(via: str, project: Path, work: Path, engine: str) -> dict[str, list
     if via == "opsloop":
         base = [sys.executable, "-m", "opsloop"]
         return {
-            "train": [*base, "train", "-p", str(project), "--json"],
+            # --force: train even when data, code and configuration equal the champion's
+            "train": [*base, "train", "-p", str(project), "--force", "--json"],
             "predict": [
                 *base,
                 "predict",
@@ -400,10 +401,11 @@ def same_rows(work: Path, engines: list[str]) -> None:
     import duckdb
 
     def rows(engine: str) -> list[tuple[Any, ...]]:
-        path = work / f"out-{engine}"
-        pattern = str(path / "*.parquet") if path.is_dir() else str(path)
+        path = work / f"out-{engine}"  # a file, Spark's folder, or opsloop's run=<id>/ folders
+        pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
         return duckdb.sql(
-            f"SELECT * EXCLUDE (model, version, run_id) FROM read_parquet('{pattern}') "
+            "SELECT * EXCLUDE (model, version, run_id) FROM "
+            f"read_parquet('{pattern}', hive_partitioning = false) "
             "ORDER BY 1 NULLS FIRST, rank"
         ).fetchall()
 
@@ -480,15 +482,23 @@ def main() -> None:
             cmds = commands(args.via, project, work, engines[0])
             t = timed(cmds["train"], env, cwd=project)
             times["train"].append(t)
-            line = f"run {i + 1}: train {t.seconds:.1f} s ({t.cpu:.1f} s CPU) {t.stdout.strip()}"
+            said = t.stdout.strip() if args.via == "script" else "(opsloop train)"
+            line = f"run {i + 1}: train {t.seconds:.1f} s ({t.cpu:.1f} s CPU) {said}"
             for engine in engines:
                 p = timed(commands(args.via, project, work, engine)["predict"], env, cwd=project)
                 times[engine].append(p)
                 line += f"; {engine} {p.seconds:.1f} s ({p.cpu:.1f} s CPU)"
             print(f"{line}; load {before} -> {load_avg()}")
-            if args.via == "script" and len(engines) > 1:
+            if len(engines) > 1:
                 same_rows(work, engines)
-        print(f"\nmedians of {args.runs} runs ({', '.join(args.engines)} outputs identical):")
+            for engine in engines:  # the next run writes its own output
+                out = work / f"out-{engine}"
+                if out.is_dir():
+                    shutil.rmtree(out)
+                else:
+                    out.unlink(missing_ok=True)
+        same = ", outputs identical" if len(args.engines) > 1 else ""
+        print(f"\nmedians of {args.runs} runs ({', '.join(args.engines)}{same}):")
         print(report("train", times["train"]))
         for engine in args.engines:
             print(report(f"predict ({engine})", times[engine]))
