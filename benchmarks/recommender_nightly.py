@@ -33,11 +33,11 @@ what the user waits, and on this 2-core machine they grow with the load average.
 ``--profile`` first runs the train and DuckDB predict steps once under cProfile in this
 process (the main thread only: predictions on worker threads show as lock waits).
 
-``--via opsloop`` runs ``opsloop train`` and ``opsloop predict --engine duckdb|spark``
-instead of steps 2 and 3 (once the pipeline's ranking commands exist, issue 17 steps 1
-and 3: until then they refuse ``task: ranking`` and the benchmark stops with their
-message). Medians over ``--runs`` runs (engines alternating); the load average is printed
-with every run.
+``--via opsloop`` runs the pipeline's commands instead of steps 2 and 3: ``opsloop train
+--force`` (MLflow logging, registration and the gate included; ``--force`` trains even when
+nothing changed since the champion) and ``opsloop predict --engine duckdb|spark`` (the run
+folder, the prediction log, the run recorded). Medians over ``--runs`` runs (engines
+alternating); the load average is printed with every run.
 
     nice -n 10 python benchmarks/recommender_nightly.py [--runs 3] [--engines duckdb spark]
         [--users 50000 --restaurants 5000] [--profile]
