@@ -44,7 +44,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--quality", action="store_true", help="also a time-split evaluation")
     parser.add_argument(
-        "--threads", type=int, default=0, help="the ranker's OpenMP threads (0: every core)"
+        "--threads",
+        type=int,
+        default=0,
+        help="the two-stage model's n_threads (0: its default, fit on one thread, score on "
+        "one worker per core)",
     )
     args = parser.parse_args()
 

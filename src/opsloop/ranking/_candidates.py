@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from opsloop.ranking._arrays import lookup, top_per_group
+from opsloop.ranking._arrays import lookup, top_per_sorted_group
 from opsloop.ranking._context import Context, Settings
 from opsloop.ranking.data import PAD
 
@@ -76,7 +76,8 @@ def _covisit(ctx: Context, row_of: np.ndarray, n: int) -> tuple[np.ndarray, np.n
     keys = rows[owner] * ctx.history.n_items + dst[at]
     uniq, inverse = np.unique(keys, return_inverse=True)
     score = np.bincount(inverse, weights=sim[at])
-    return top_per_group(uniq // ctx.history.n_items, uniq % ctx.history.n_items, score, n)
+    # unique keys are sorted by row, then item: no sort of all the pairs needed
+    return top_per_sorted_group(uniq // ctx.history.n_items, uniq % ctx.history.n_items, score, n)
 
 
 def generate(ctx: Context, settings: Settings, positions: np.ndarray) -> Candidates:

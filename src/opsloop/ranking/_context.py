@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from opsloop.ranking._arrays import rank_in_groups, top_per_group
+from opsloop.ranking._arrays import rank_in_groups, top_per_sorted_group
 from opsloop.ranking._history import History, age_days
 from opsloop.ranking._popular import MAX_SEGMENT_CELLS, popularity, segment_codes, top_items
 from opsloop.ranking.data import PAD, RankingData
@@ -138,12 +138,15 @@ def _neighbours(history: History, settings: Settings) -> tuple[np.ndarray, np.nd
     matrix = sparse.csr_matrix(
         (np.ones(len(user), dtype=np.float32), (user, item)), shape=(history.n_users, n_items)
     )
-    co = (matrix.T @ matrix).tocoo()
-    off = co.row != co.col
-    src, dst, val = co.row[off].astype(np.int64), co.col[off].astype(np.int64), co.data[off]
+    co = (matrix.T @ matrix).tocsr()
+    co.sort_indices()  # rows, then columns: what top_per_sorted_group needs, without a sort
+    src = np.repeat(np.arange(n_items, dtype=np.int64), np.diff(co.indptr))
+    dst = co.indices.astype(np.int64)
+    off = src != dst
+    src, dst, val = src[off], dst[off], co.data[off]
     degree = np.bincount(item, minlength=n_items).astype(np.float64)
     sim = val / np.sqrt(degree[src] * degree[dst])
-    return top_per_group(src, dst, sim, settings.covisit_neighbours)
+    return top_per_sorted_group(src, dst, sim, settings.covisit_neighbours)
 
 
 def build_context(data: RankingData, history: History, settings: Settings) -> Context:
@@ -234,7 +237,7 @@ def build_context(data: RankingData, history: History, settings: Settings) -> Co
     top_cat_user, top_cat = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if n_categories:
         owner = user_category.keys // n_categories
-        top_cat_user, top_cat, _ = top_per_group(
+        top_cat_user, top_cat, _ = top_per_sorted_group(
             owner, user_category.keys % n_categories, user_category.counts, 2
         )
     area_keys = history.user * max(n_areas, 1) + item_area[history.item]

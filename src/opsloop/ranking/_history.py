@@ -62,8 +62,7 @@ def require_columns(frame: pd.DataFrame, columns: list[str], table: str) -> None
         )
 
 
-def age_days(values: pd.Series, now: pd.Timestamp, column: str) -> np.ndarray:
-    """Days from each time in ``values`` to ``now`` (NaN where missing)."""
+def _require_times(values: pd.Series, column: str) -> None:
     if not pd.api.types.is_datetime64_any_dtype(values.dtype):
         raise InvalidInputError(
             f"The recommender needs {column!r} as date-times",
@@ -71,7 +70,32 @@ def age_days(values: pd.Series, now: pd.Timestamp, column: str) -> np.ndarray:
             got=str(values.dtype),
             fix=f"convert it, e.g. pd.to_datetime(df[{column!r}], unit='s') for Unix seconds",
         )
+
+
+def age_days(values: pd.Series, now: pd.Timestamp, column: str) -> np.ndarray:
+    """Days from each time in ``values`` to ``now`` (NaN where missing)."""
+    _require_times(values, column)
     return np.asarray((now - values) / DAY, dtype=np.float64)
+
+
+def newest(data: RankingData) -> pd.Timestamp:
+    """The newest interaction time of ``data`` (what `encode` takes as ``now``), without
+    encoding the history."""
+    require_columns(data.interactions, [data.time_column], "interactions")
+    times = data.interactions[data.time_column]
+    if len(times) == 0:
+        raise _no_interactions()
+    _require_times(times, data.time_column)
+    return pd.Timestamp(times.max())
+
+
+def _no_interactions() -> InvalidInputError:
+    return InvalidInputError(
+        "No interactions to recommend from",
+        expected="at least one interaction",
+        got="an empty interactions table",
+        fix="pass the interaction history in RankingData.interactions",
+    )
 
 
 def encode(data: RankingData, *, before: pd.Timestamp | None = None) -> History:
@@ -98,12 +122,7 @@ def encode(data: RankingData, *, before: pd.Timestamp | None = None) -> History:
         inter = inter.loc[(times < before).to_numpy()]
         times = inter[data.time_column]
     if len(inter) == 0 and before is None:
-        raise InvalidInputError(
-            "No interactions to recommend from",
-            expected="at least one interaction",
-            got="an empty interactions table",
-            fix="pass the interaction history in RankingData.interactions",
-        )
+        raise _no_interactions()
     now = before if before is not None else times.max()
     item = item_index.get_indexer(inter[data.item_column])
     known = item >= 0

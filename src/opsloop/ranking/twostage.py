@@ -3,8 +3,9 @@ over user × item features (docs/ranking.md, "The recommender")."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -16,7 +17,8 @@ from opsloop.ranking._arrays import contains, rank_in_groups, top_k
 from opsloop.ranking._candidates import Candidates, generate
 from opsloop.ranking._context import Context, Settings, build_context, top_or_pad
 from opsloop.ranking._features import feature_names, features
-from opsloop.ranking._history import encode, require_columns
+from opsloop.ranking._history import encode, newest, require_columns
+from opsloop.ranking._scoring import score_in_blocks
 from opsloop.ranking.data import RankingData, TopK
 
 
@@ -65,9 +67,11 @@ class TwoStageRecommender:
     and minus the user's historical mean, e.g. price fit) and of the users table
     (``user_features``); None picks every numeric or date-time column.
 
-    ``n_threads`` caps the OpenMP threads of the ranker's fit and predict (None: every
-    core). On a machine loaded by other processes, OpenMP's parallel regions wait on
-    descheduled threads: one thread is then several times faster than two.
+    ``n_threads``: the OpenMP threads of the ranker's fit (None: one) and the worker threads
+    recommend scores candidate rows on, in blocks, each with one OpenMP thread (None: one
+    per core; `opsloop.ranking._scoring`). The fit is small (seconds on one core), and on a
+    machine loaded by other processes OpenMP's parallel regions wait on descheduled
+    threads: there one thread fitted it ~10-40x faster than two (docs/ranking.md).
 
     Users not in the users table and without history are unknown: they get the fallback,
     the global popularity ranking (scores: interactions in the last ``recent_days``).
@@ -84,11 +88,11 @@ class TwoStageRecommender:
         recent_days: float = 30.0,
         new_days: float = 30.0,
         label_days: float = 28.0,
-        n_area: int = 40,
-        n_global: int = 10,
-        n_category: int = 20,
-        n_local: int = 20,
-        n_covisit: int = 30,
+        n_area: int = 30,
+        n_global: int = 5,
+        n_category: int = 15,
+        n_local: int = 10,
+        n_covisit: int = 20,
         n_new: int = 20,
         n_history: int = 20,
         covisit_recent: int = 5,
@@ -161,7 +165,7 @@ class TwoStageRecommender:
 
     def fit(self, data: RankingData) -> Self:
         settings = self._settings(data)
-        now = encode(data).now
+        now = newest(data)
         label_start = now - pd.Timedelta(days=self.label_days)
         history = encode(data, before=label_start)
         ctx = build_context(data, history, settings)
@@ -224,24 +228,23 @@ class TwoStageRecommender:
             n_iter_no_change=10,
             random_state=self.seed,
         )
-        with self._threads():
+        with _openmp(self.n_threads if self.n_threads is not None else 1):
             return model.fit(x, y)
 
-    def _score(self, x: np.ndarray) -> np.ndarray:
-        """Stage two's score of each candidate row (higher is better)."""
-        with self._threads():
+    def _score(self, ctx: Context, positions: np.ndarray, cand: Candidates) -> np.ndarray:
+        """Stage two's score of each candidate (higher is better): features built and
+        predicted in blocks of rows on ``n_threads`` worker threads (None: one per core),
+        one OpenMP thread each."""
+
+        def score_rows(lo: int, hi: int) -> np.ndarray:
+            x = features(ctx, positions, _subset(cand, slice(lo, hi)))
             return np.asarray(self.model_.predict_proba(x)[:, 1], dtype=np.float64)
 
-    def _threads(self) -> AbstractContextManager[object]:
-        """The OpenMP threads of the ranker capped at ``n_threads`` (None: all cores)."""
-        if self.n_threads is None:
-            return nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        limits: AbstractContextManager[object] = threadpool_limits(
-            limits=self.n_threads, user_api="openmp"
-        )
-        return limits
+        workers = self.n_threads if self.n_threads is not None else _cores()
+        if workers <= 1:
+            with _openmp(1):
+                return score_in_blocks(score_rows, len(cand.row))
+        return score_in_blocks(score_rows, len(cand.row), workers=workers)
 
     def _sample(self, row: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """All positives of users with one, and up to ``negatives`` random negatives each."""
@@ -291,11 +294,26 @@ class TwoStageRecommender:
             cand = _subset(cand, ~seen)
         if len(cand.row) == 0:
             return top_k(cand.row, cand.item, np.zeros(0), len(positions), k)
-        score = self._score(features(ctx, positions, cand))
+        score = self._score(ctx, positions, cand)
         return top_k(cand.row, cand.item, score, len(positions), k)
 
 
-def _subset(cand: Candidates, keep: np.ndarray) -> Candidates:
+def _openmp(threads: int) -> AbstractContextManager[object]:
+    """OpenMP (the ranker's threads) capped at ``threads`` while the context is open."""
+    from threadpoolctl import threadpool_limits
+
+    limits: AbstractContextManager[object] = threadpool_limits(limits=threads, user_api="openmp")
+    return limits
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _subset(cand: Candidates, keep: np.ndarray | slice) -> Candidates:
     return Candidates(
         row=cand.row[keep],
         item=cand.item[keep],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import pickle
 from dataclasses import replace
 
@@ -159,6 +160,24 @@ def test_fitting_is_deterministic_by_seed_and_survives_pickling(
         top = restored.recommend(train, users, 10)
         assert np.array_equal(top.items, first.items)
         assert np.array_equal(top.scores, first.scores)
+
+
+def test_lists_do_not_depend_on_chunks_partitions_or_scoring_threads(
+    fitted: TwoStageRecommender, train: RankingData
+) -> None:
+    users = train.users["user_id"].to_numpy()[:600]
+    whole = fitted.recommend(train, users, 10)
+    other = copy.copy(fitted)
+    other.chunk_users, other.n_threads = 97, 2  # small chunks, two scoring threads
+    chunked = other.recommend(train, users, 10)
+    halves = [fitted.recommend(train, part, 10) for part in (users[:250], users[250:])]
+    for top in (chunked, *halves):
+        assert np.isfinite(top.scores).all()
+    assert np.array_equal(chunked.items, whole.items)
+    assert np.array_equal(chunked.scores, whole.scores)
+    # as Spark partitions would score them: the same lists, user by user
+    assert np.array_equal(np.concatenate([h.items for h in halves]), whole.items)
+    assert np.array_equal(np.concatenate([h.scores for h in halves]), whole.scores)
 
 
 def test_the_fitted_ranker_reports_what_it_learned_from(fitted: TwoStageRecommender) -> None:
