@@ -23,6 +23,7 @@ from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
 from opsloop.train.feedback import add_feedback
 from opsloop.train.inputs import Unchanged, training_inputs, unchanged_since
+from opsloop.train.recorded import record_data_invalid
 from opsloop.train.register import Fitted, fit_cbpe, register_version
 from opsloop.train.trained import TrainedVersion
 from opsloop.train.window import PlannedWindow, load_window
@@ -101,15 +102,8 @@ def train_version(
             validate_frame(schema_yaml, frame)
             require_quality(quality)
         except DataValidationError as exc:
-            rt.store.add_event(
-                "data_invalid",
-                rt.model,
-                summary=str(exc),
-                evidence={
-                    "window": loaded.window.key,
-                    "trigger": trigger,
-                    "quality": d["quality"],
-                },
+            record_data_invalid(
+                rt, exc, window=loaded.window.key, trigger=trigger, quality=d["quality"]
             )
             raise
 

@@ -25,6 +25,7 @@ from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
 from opsloop.train.inputs import Unchanged, training_inputs, unchanged_since
 from opsloop.train.ranking_register import FittedRecommender, register_recommender
+from opsloop.train.recorded import record_data_invalid
 from opsloop.train.register import ranking_monitor_artifacts
 from opsloop.train.trained import TrainedVersion
 from opsloop.train.window import PlannedWindow, load_window
@@ -92,15 +93,8 @@ def train_ranking_version(
         try:
             require_quality(quality)
         except DataValidationError as exc:
-            rt.store.add_event(
-                "data_invalid",
-                rt.model,
-                summary=str(exc),
-                evidence={
-                    "window": loaded.window.key,
-                    "trigger": trigger,
-                    "quality": d["quality"],
-                },
+            record_data_invalid(
+                rt, exc, window=loaded.window.key, trigger=trigger, quality=d["quality"]
             )
             raise
 

@@ -12,10 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from opsloop.core.aliases import CHALLENGER
-from opsloop.core.integrity import DIGEST_TAG
 from opsloop.faults import crash_point
 from opsloop.runtime import Runtime
+from opsloop.train.recorded import announce_registered
 
 if TYPE_CHECKING:
     from opsloop.ranking.data import RankingData
@@ -142,13 +141,11 @@ def register_recommender(
     )
     mv = rt.registry.register(record)
     crash_point("train.after_mlflow_register")
-    rt.registry.set_alias(rt.model, CHALLENGER, mv.version)
-    detail.update(version=mv.version, run_id=mv.run_id)
     primary = cfg.gate.primary.metric
-    rt.store.add_event(
-        "trained",
-        rt.model,
-        version=mv.version,
+    announce_registered(
+        rt,
+        mv,
+        detail=detail,
         summary=f"{primary}={metrics.get(primary, float('nan')):.4f} "
         f"on {holdout.evaluated} holdout users",
         evidence={
@@ -159,21 +156,8 @@ def register_recommender(
             "pipeline_run": pipeline_run,
             "target": {"task": cfg.task, "classes": None},
             "ranking": {k: v for k, v in evaluation.items() if k not in ("metrics", "training")},
-            "inference": inference.to_dict(),
         },
-    )
-    rt.store.add_event(
-        "registered",
-        rt.model,
-        version=mv.version,
-        summary=f"registered {rt.model} version {mv.version} (alias challenger)",
-        evidence={
-            "run_id": mv.run_id,
-            "source": mv.source,
-            "tags": tags,
-            "inference": inference.to_dict(),
-            # checked before any unpickling of this version (opsloop.artifacts, SECURITY.md)
-            "artifact_sha256": mv.tags.get(DIGEST_TAG),
-        },
+        tags=tags,
+        inference=inference,
     )
     return mv

@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from opsloop.core.aliases import CHALLENGER
-from opsloop.core.integrity import DIGEST_TAG
 from opsloop.faults import crash_point
 from opsloop.runtime import Runtime
 from opsloop.train.feedback import FeedbackCounts
 from opsloop.train.inputs import TrainingInputs
+from opsloop.train.recorded import announce_registered
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -223,12 +222,10 @@ def register_version(
     )
     mv = rt.registry.register(record)
     crash_point("train.after_mlflow_register")
-    rt.registry.set_alias(rt.model, CHALLENGER, mv.version)
-    detail.update(version=mv.version, run_id=mv.run_id)
-    rt.store.add_event(
-        "trained",
-        rt.model,
-        version=mv.version,
+    announce_registered(
+        rt,
+        mv,
+        detail=detail,
         summary=f"{primary}={metrics.get(primary, float('nan')):.4f} "
         f"on {len(holdout)} holdout rows",
         evidence={
@@ -239,22 +236,9 @@ def register_version(
             "pipeline_run": pipeline_run,
             "target": _target_contract(frame, cfg.target, cfg.task),
             **({} if fitted.feedback is None else {"feedback": fitted.feedback.to_dict()}),
-            "inference": inference.to_dict(),
         },
-    )
-    rt.store.add_event(
-        "registered",
-        rt.model,
-        version=mv.version,
-        summary=f"registered {rt.model} version {mv.version} (alias challenger)",
-        evidence={
-            "run_id": mv.run_id,
-            "source": mv.source,
-            "tags": tags,
-            "inference": inference.to_dict(),
-            # checked before any unpickling of this version (opsloop.artifacts, SECURITY.md)
-            "artifact_sha256": mv.tags.get(DIGEST_TAG),
-        },
+        tags=tags,
+        inference=inference,
     )
     return mv
 
