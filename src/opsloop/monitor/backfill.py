@@ -206,18 +206,12 @@ def _judge_workers(rt: Runtime, inputs: VersionInputs, count: int) -> int:
     `PARALLEL_MIN`, without the fork start method (Linux has it) or a second CPU, or when a
     feature, the score or the multivariate check is judged against a period of the log
     (`monitor.reference` other than `training`: that reads the engine, which only this
-    process may use), or when another Python thread runs here (the server's log writer
-    and event loop, an agent's heartbeat): a thread can hold a lock at the moment of the
-    fork that the child then waits on for ever; a backfill from `opsloop monitor` runs in a
-    single thread and forks safely."""
+    process may use)."""
     import multiprocessing
-    import threading
 
     from opsloop.config.monitor import DriftReference
 
     if count < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
-        return 0
-    if threading.active_count() > 1:
         return 0
     cfg = rt.config.monitor
     names = [*(f.name for f in inputs.features), *inputs.reference.features]

@@ -372,30 +372,3 @@ def test_windows_are_judged_here_when_few_or_a_period_of_the_log_is_the_referenc
     rolling = rt.config.monitor.model_copy(update={"reference": "rolling:7d"})
     rt = replace(rt, config=rt.config.model_copy(update={"monitor": rolling}))
     assert bf._judge_workers(rt, inputs, bf.PARALLEL_MIN) == 0  # reads the engine
-
-
-def test_windows_are_judged_here_while_another_thread_runs(
-    memory_project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A server's or an agent's process has other threads: a fork could copy a lock one of
-    them holds, so the windows are judged in the process itself."""
-    import threading
-
-    from opsloop.monitor import backfill as bf
-    from opsloop.monitor.job import load_version
-
-    p = memory_project
-    p.train()
-    inputs = load_version(p.runtime, "1")
-    monkeypatch.setattr(bf.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert threading.active_count() == 1, threading.enumerate()  # no thread left by others
-    assert bf._judge_workers(p.runtime, inputs, bf.PARALLEL_MIN) == 2
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait, name="log-writer")
-    other.start()
-    try:
-        assert bf._judge_workers(p.runtime, inputs, bf.PARALLEL_MIN) == 0
-    finally:
-        stop.set()
-        other.join()
-    assert bf._judge_workers(p.runtime, inputs, bf.PARALLEL_MIN) == 2
