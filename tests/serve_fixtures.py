@@ -64,8 +64,12 @@ def free_port() -> int:
 
 
 def read_prediction_log(project_root: Path, model: str = "tiny") -> pd.DataFrame:
-    """Every row a server logged for `model` under the project's embedded-default log."""
+    """Every row a server logged for `model` under the project's embedded-default log (an
+    empty frame before the first flush: a fast server answers 50 requests within one
+    flush interval)."""
     files = list((project_root / ".opsloop" / "predictions").glob(f"model={model}/*/*/*.parquet"))
+    if not files:
+        return pd.DataFrame()
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
