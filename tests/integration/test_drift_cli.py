@@ -136,5 +136,21 @@ def test_the_fast_path_answers_exactly_as_typer(data: Path, args: tuple[str, ...
         typer.stdout,
         typer.stderr,
     )
-    if fast_json is not None:
-        assert (data / "same.json").read_text() == fast_json
+    if fast_json is not None:  # equal but for the last digit of a float: DuckDB's parallel
+        # aggregation may add the reference's moments in another order from run to run
+        assert _close(json.loads((data / "same.json").read_text()), json.loads(fast_json))
+
+
+def _close(a: object, b: object) -> bool:
+    """`a` equals `b`, floats to 1e-9 relative (JSON documents: dicts, lists, scalars)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and (a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b)) + 1e-12)
+        )
+    return a == b
