@@ -151,7 +151,16 @@ def run(args: DriftArgs) -> int:
 
 def run_and_exit(args: DriftArgs) -> NoReturn:
     """`run`, then exit with its code; Ctrl-C and a closed output pipe end the process as
-    under Typer (exit codes 130 and 1, no traceback)."""
+    under Typer (exit codes 130 and 1, no traceback). The exit skips the interpreter's
+    teardown (`_exit`).
+
+    Python's cyclic garbage collector is off meanwhile: the imports (NumPy, pydantic's
+    models, Rich, Jinja2) allocate enough objects to set off ~200 collections, ~50 ms of
+    CPU, that find next to nothing to free in a process this short (reference counting
+    frees the rest as ever; the peak memory is unchanged)."""
+    import gc
+
+    gc.disable()
     try:
         code = run(args)
         sys.stdout.flush()
@@ -162,7 +171,27 @@ def run_and_exit(args: DriftArgs) -> NoReturn:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 1
-    sys.exit(code)
+    _exit(code)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code` once the reports are written: the `atexit` handlers run and the
+    standard streams are flushed, as at a normal exit, but the interpreter is not torn
+    down — freeing every imported module's objects (NumPy, pydantic, Rich, Jinja2,
+    DuckDB) cost ~0.05–0.1 s of CPU, 5–10% of the whole command, and releases nothing
+    the operating system does not release at exit anyway (the connection is closed and
+    every file written by then)."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    except BrokenPipeError:
+        code = code or 1
+    except KeyboardInterrupt:
+        code = 130
+    os._exit(code)
 
 
 def compare(args: DriftArgs) -> DatasetComparison:

@@ -8,7 +8,10 @@ branches together read every column once):
 - **numeric**: the sketch key of `opsloop.core.sketch` without its upper clamp,
   `CASE WHEN |z| < z_min THEN 0 ELSE sign(z)·(⌈ln|z| / ln γ⌉ + K) END` as a DOUBLE, with
   count, min, max and the shifted sum and sum of squares per code, grouped also by
-  `isinf(x)` so that infinities stay out of the sums. Python clamps codes beyond
+  `isinf(x)` so that infinities stay out of the sums (unless the caller knows the column
+  holds none: `finite`). The code is computed in nested projections (z from the shifted
+  difference, |z| once), as DuckDB evaluates a repeated subexpression each time it is
+  written. Python clamps codes beyond
   |z| = z_max to the last bucket (ln is monotone, so this equals NumPy's
   `ln(min(|z|, z_max))`; below the clamp both evaluate the same IEEE operations, so both
   engines give identical keys). NULL gives a NULL code and NaN a NaN code (DuckDB's
@@ -45,7 +48,7 @@ that merge into the window's profile.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -89,11 +92,18 @@ def num(value: float) -> str:
     return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
-def sketch_code(z: str, layout: SketchLayout) -> str:
-    """SQL for `SketchLayout.index` of the standardised value `z` before the z_max clamp
-    (a DOUBLE; `clamp_key` finishes it)."""
-    mag = f"(ceil(ln(abs({z})) / {num(layout.log_gamma)}) + {layout.offset})"
-    return f"CASE WHEN abs({z}) < {num(layout.z_min)} THEN 0 ELSE sign({z}) * {mag} END"
+def _sketch_levels(layout: SketchLayout, z: str) -> list[list[str]]:
+    """SQL for `SketchLayout.index` of the standardised value `z` (an expression of the
+    level below) before the z_max clamp (a DOUBLE; `clamp_key` finishes it), as nested
+    projections that evaluate each operation once per value: z, then |z|, then the code.
+    The same IEEE operations on the same operands give the same codes; DuckDB evaluates a
+    repeated subexpression as often as it is written (~10% of a numeric branch)."""
+    mag = f"(ceil(ln(a) / {num(layout.log_gamma)}) + {layout.offset})"
+    return [
+        [f"{z} AS z"],
+        ["abs(z) AS a"],
+        [f"CASE WHEN a < {num(layout.z_min)} THEN 0 ELSE sign(z) * {mag} END AS code"],
+    ]
 
 
 def clamp_key(layout: SketchLayout) -> int:
@@ -116,35 +126,42 @@ def _numeric_branch(
     source: str,
     ts: str | None = None,
     sql_type: str = "VARCHAR",
+    finite: bool = False,
 ) -> str:
     # a column DuckDB already reads as a number cannot hold a type error: a plain CAST
     # (TRY_CAST and the count cost ~20% of the scan); anything else may hold text
     typed = sql_type.upper() in NUMBER_TYPES
-    v = f"CAST({col} AS DOUBLE)" if typed else f"TRY_CAST({col} AS DOUBLE)"
-    if fp.layout is not None:
-        z = f"(({v} - {num(fp.layout.center)}) / {num(fp.layout.scale)})"
-        code = sketch_code(z, fp.layout)
-    else:  # the reference had no finite value: no sketch, only counts and moments
-        code = f"CASE WHEN isnan({v}) THEN {num(math.nan)} WHEN {v} IS NOT NULL THEN 0 END"
+    cast = f"CAST({col} AS DOUBLE)" if typed else f"TRY_CAST({col} AS DOUBLE)"
     ts_col, newest = _newest(ts)
-    inner = (
-        ", ".join(
-            [
-                *keys,
-                f"{code} AS code",
-                f"isinf({v}) AS inf",
-                f"{v} AS v",
-                f"{v} - {num(fp.shift)} AS d",
-                *([] if typed else [f"({col} IS NOT NULL AND {v} IS NULL) AS te"]),
-            ]
+    scan = [
+        *keys,
+        f"{cast} AS v",
+        *([] if typed else [f"({col} IS NOT NULL AND {cast} IS NULL) AS te"]),
+    ]
+    # `finite`: the column is known to hold no NaN or infinite value, so `inf` is false
+    # without evaluating it or grouping by it
+    levels = [[f"v - {num(fp.shift)} AS d", *([] if finite else ["isinf(v) AS inf"])]]
+    if fp.layout is None:  # the reference had no finite value: no sketch, only counts
+        levels.append(
+            [f"CASE WHEN isnan(v) THEN {num(math.nan)} WHEN v IS NOT NULL THEN 0 END AS code"]
         )
-        + ts_col
-    )
+    elif fp.shift == fp.layout.center:  # d is the difference z needs
+        levels += _sketch_levels(fp.layout, f"d / {num(fp.layout.scale)}")
+    else:
+        levels += _sketch_levels(
+            fp.layout, f"(v - {num(fp.layout.center)}) / {num(fp.layout.scale)}"
+        )
+    relation = f"(SELECT {', '.join(scan)}{ts_col} FROM {source})"
+    names = [*keys, "v", *([] if typed else ["te"]), *(["ts"] if ts is not None else [])]
+    for level in levels:  # each level keeps every column below it (DuckDB drops unread ones)
+        relation = f"(SELECT {', '.join([*names, *level])} FROM {relation})"
+        names += [e.rsplit(" AS ", 1)[1] for e in level]
+    inf, group = ("false AS inf", ["code"]) if finite else ("inf", ["code", "inf"])
     errors = "0" if typed else "count_if(te)"
     return (
-        f"SELECT {', '.join([*keys, ''])}{i} AS f, code, inf, count(*) AS n, min(v) AS lo, "
+        f"SELECT {', '.join([*keys, ''])}{i} AS f, code, {inf}, count(*) AS n, min(v) AS lo, "
         f"max(v) AS hi, sum(d) AS s, sum(d * d) AS ss, {errors} AS te, {newest} "
-        f"FROM (SELECT {inner} FROM {source}) GROUP BY {', '.join([*keys, 'code', 'inf'])}"
+        f"FROM {relation} GROUP BY {', '.join([*keys, *group])}"
     )
 
 
@@ -314,6 +331,7 @@ def profile_branches(
     time: str = TS,
     first: int = 0,
     by_value: bool = False,
+    finite: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     """(the reference's features the relation has, one `UNION ALL` branch per feature):
     rows (*keys, f, code, inf, n, lo, hi, s, ss, te, newest), f the feature's index plus
@@ -321,12 +339,21 @@ def profile_branches(
     the column `time` (the window's clock). `by_value`: a categorical feature's values are
     counted first and their counts coded (~0.4× the CPU of coding every row, but a hash
     of the distinct values: for `opsloop drift`, whose reference holds one anyway; without
-    `keys` and `time` only)."""
+    `keys` and `time` only). `finite`: numeric features known to hold no NaN or infinite
+    value in `source` (a reference whose layout saw none), read without the infinity
+    check."""
     names = [k for k in reference.features if k in columns]
     ts = ident(time) if time in columns else None  # read by the first branch only
     branches = [
         _numeric_branch(
-            first + i, fp, ident(n), list(keys), source, ts if i == 0 else None, columns[n]
+            first + i,
+            fp,
+            ident(n),
+            list(keys),
+            source,
+            ts if i == 0 else None,
+            columns[n],
+            n in finite,
         )
         if fp.kind == "numeric"
         else _category_branch(

@@ -5,16 +5,22 @@ module is for data that should not become a frame (`opsloop drift` on files of m
 rows): memory stays bounded by the groups, not the rows. Two statements:
 
 1. **Layout** (`reference_layout`; one `UNION ALL`, one branch per feature): per numeric
-   feature the count, mean and population std of its values — when the mean or std is
-   NaN or infinite, which any NaN or infinite value makes it, the feature's branch runs
-   again keeping only its finite values (a filter on every aggregate costs ~40% of the
-   branch, and counting the non-finite values ~10%, so only data that needs it pays) —
-   which give the sketch layout (center, scale); per
+   feature the count, mean and mean square of its values, from which the population std
+   is √(E[x²] − mean²) — unless the mean or mean square is NaN or infinite (which any NaN
+   or infinite value, or overflow, makes it) or the variance is below `CANCELLATION` of
+   the mean square (the difference would lose digits: a mean far from zero in standard
+   deviations, or a constant column). Then the feature's branch runs again with DuckDB's
+   `stddev_pop` (Welford) over its finite values only. (A filter on every aggregate costs
+   ~40% of the branch, counting the non-finite values ~10%, and `stddev_pop` itself ~10 ms
+   per million values against ~1 ms for the mean square, so only data that needs them
+   pays.) The mean and std give the sketch layout (center, scale); per
    categorical/boolean feature its value counts, top `TOP_CATEGORIES` by (−count, value),
    with the number of distinct values and of values seen once (Good–Turing's rate of new
    categories, the quality check's baseline).
 2. **Sketch** (`sketch_branches`, `finish`): the numeric features' `profile_sql` branches
-   on that layout (count, min, max and sums per sketch key). `opsloop drift` runs them in
+   on that layout (count, min, max and sums per sketch key; a feature whose plain moments
+   were finite holds no NaN or infinity, so its branch skips the infinity check,
+   `Layout.finite`: ~10% of the branch). `opsloop drift` runs them in
    one statement with the current data's profile on the same layout, so that DuckDB's two
    threads read both files at once. The deciles are read off the per-key counts: the key of
    NumPy's linear-interpolated quantile of rank h = (n − 1)·q is the key holding ranks ⌊h⌋
@@ -61,6 +67,14 @@ from opsloop.engines.profile_sql import (
     profile_rows,
 )
 
+# the layout's variance from E[x²] − mean² must exceed this share of E[x²] (a mean within
+# ~30 standard deviations of zero), else the std is read again with Welford's method: the
+# mean square's rounding then moves the std by at most ~500× its own relative error
+# (~1e-13 summing a million values, so ~1e-10). The layout's std only places the sketch's
+# bucket edges (the profile's std comes from statement 2's shifted sums), and Welford's
+# own rounding is of the same order
+CANCELLATION = 1e-3
+
 
 @dataclass(frozen=True)
 class ReferenceData:
@@ -81,18 +95,18 @@ def _layout_branch(
 ) -> str:
     col = ident(spec.name)
     if spec.kind == "numeric":
-        # plain aggregates: when the mean and std are finite, no value was NaN or
-        # infinite and they equal those of the finite values; otherwise the branch is run
-        # again with `finite`, filtering (`_not_finite`: data rarely needs it)
+        # plain aggregates: the mean and mean square (`_std`); with `finite` (the branch
+        # read again), the finite values' mean and Welford's std
         fin = "FILTER (WHERE isfinite(x))" if finite else ""
+        spread = f"stddev_pop(x) {fin}" if finite else "avg(x * x)"
         return (
             f"SELECT {i} AS f, NULL::VARCHAR AS v, count(x) {fin} AS n, NULL::BIGINT AS d, "
             f"0 AS s, count(*) AS t, NULL::BIGINT AS nn, avg(x) {fin} AS mean, "
-            f"stddev_pop(x) {fin} AS std FROM (SELECT {_double(col, sql_type)} AS x FROM {source})"
+            f"{spread} AS spread FROM (SELECT {_double(col, sql_type)} AS x FROM {source})"
         )
     # the null group is kept (it carries the totals when every value is null)
     return (
-        f"SELECT {i} AS f, v, n, d, s, t, nn, NULL::DOUBLE AS mean, NULL::DOUBLE AS std FROM "
+        f"SELECT {i} AS f, v, n, d, s, t, nn, NULL::DOUBLE AS mean, NULL::DOUBLE AS spread FROM "
         "(SELECT v, n, count(v) OVER () AS d, "
         "sum(CASE WHEN v IS NOT NULL AND n = 1 THEN 1 ELSE 0 END) OVER () AS s, "
         "sum(n) OVER () AS t, sum(CASE WHEN v IS NOT NULL THEN n ELSE 0 END) OVER () AS nn "
@@ -202,6 +216,9 @@ class Layout:
 
     profile: Profile
     unseen_rate: dict[str, float]
+    # numeric features whose values are all finite (their plain moments were): statement
+    # 2 reads them without the infinity check
+    finite: frozenset[str] = frozenset()
 
     @property
     def numeric(self) -> Profile:
@@ -211,10 +228,24 @@ class Layout:
         return Profile(self.profile.n_rows, found)
 
 
-def _not_finite(row: tuple[Any, ...]) -> bool:
-    """Whether a numeric layout row's mean or std is NaN or infinite: a NaN or infinite
-    value makes them so (as does overflow, where filtering changes nothing)."""
-    return any(v is not None and not math.isfinite(v) for v in row[7:9])
+def _std(row: tuple[Any, ...]) -> float | None:
+    """The population std from a numeric layout row of the plain branch, √(E[x²] − mean²);
+    None when the branch must be read again (module docstring): a NaN or infinite mean or
+    mean square, or a variance below `CANCELLATION` of the mean square."""
+    count, mean, square = row[2], row[7], row[8]
+    if not count or square == 0.0:  # no value, or every value 0: the std is 0
+        return 0.0
+    if not (math.isfinite(mean) and math.isfinite(square)):
+        return None
+    variance = square - mean * mean
+    return math.sqrt(variance) if variance > square * CANCELLATION else None
+
+
+def _all_finite(row: tuple[Any, ...]) -> bool:
+    """Whether a numeric feature's values are all finite, from its plain layout row: a NaN
+    or infinite value makes the mean and mean square NaN or infinite (as overflow does,
+    which only makes this answer no)."""
+    return all(v is not None and math.isfinite(v) for v in row[7:9])
 
 
 def _run(con: Any, branches: Sequence[str], params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -234,8 +265,8 @@ def reference_layout(
     top_k: int = TOP_CATEGORIES,
 ) -> Layout:
     """Statement 1 on the relation `source` (`columns`: its `describe`) for `features`
-    (all present in it); a numeric feature with NaN or infinite values is read once more,
-    keeping its finite values."""
+    (all present in it); a numeric feature with NaN or infinite values, or whose variance
+    the mean square cannot give (`_std`), is read once more, keeping its finite values."""
     specs = list(features)
     types = [columns[s.name] for s in specs]
     branches = [_layout_branch(i, s, source, types[i], top_k) for i, s in enumerate(specs)]
@@ -243,29 +274,31 @@ def reference_layout(
     per: list[list[tuple[Any, ...]]] = [[] for _ in specs]
     for row in rows:
         per[row[0]].append(row)
-    redo = [i for i, s in enumerate(specs) if s.kind == "numeric" and _not_finite(per[i][0])]
+    stds = {i: _std(per[i][0]) for i, s in enumerate(specs) if s.kind == "numeric"}
+    all_finite = frozenset(specs[i].name for i in stds if _all_finite(per[i][0]))
+    redo = [i for i, std in stds.items() if std is None]
     if redo:
         again = [_layout_branch(i, specs[i], source, types[i], top_k, True) for i in redo]
         for row in _run(con, again, params):
-            per[row[0]] = [row]
+            per[row[0]], stds[row[0]] = [row], row[8]
     n_rows = 0
     found: dict[str, FeatureProfile] = {}
     unseen: dict[str, float] = {}
-    for spec, got in zip(specs, per, strict=True):
+    for i, (spec, got) in enumerate(zip(specs, per, strict=True)):
         if not got:  # an empty relation: no rows at all
             continue
         n_rows = max(n_rows, int(got[0][5]))
         if spec.kind != "numeric":
             found[spec.name], unseen[spec.name] = _categorical(spec, got)
             continue
-        finite, mean, std = int(got[0][2]), got[0][7], got[0][8]
+        finite, mean, std = int(got[0][2]), got[0][7], stds[i]
         if finite == 0:
             found[spec.name] = FeatureProfile(spec.name, "numeric")
             continue
         center = float(mean)
         layout = SketchLayout(center, float(std) if std and std > 0 else (abs(center) or 1.0))
         found[spec.name] = FeatureProfile(spec.name, "numeric", layout=layout, shift=layout.center)
-    return Layout(Profile(n_rows, found), unseen)
+    return Layout(Profile(n_rows, found), unseen, all_finite)
 
 
 def sketch_branches(
@@ -274,7 +307,9 @@ def sketch_branches(
     """Statement 2: (the numeric features, their `profile_sql` branches, `f`
     counted from `first`: other branches may share the statement, e.g. the current data's
     profile on this layout)."""
-    return profile_branches(layout.numeric, source, dict(columns), time="", first=first)
+    return profile_branches(
+        layout.numeric, source, dict(columns), time="", first=first, finite=layout.finite
+    )
 
 
 def finish(

@@ -9,7 +9,7 @@ becomes one struct `(f, code, inf, v, d, te)` per feature (`inline`) in ONE scan
 `(f, code, inf)` — partial aggregation before the shuffle keeps it bounded, at most ~4,200
 codes per numeric feature and len(categories) + 2 per categorical one. The spelling:
 
-- the numeric code is `profile_sql.sketch_code` with the z_max clamp inside the `CASE`
+- the numeric code is `profile_sql`'s sketch code with the z_max clamp inside the `CASE`
   (Spark's `ceil` returns a BIGINT: ±∞ would overflow it, and ANSI mode raises on that);
   NaN gets a NaN code and NULL a NULL code, both counted as missing, as in DuckDB;
 - `isinf` is `abs(v) = ∞`, `TRY_CAST` is `try_cast`, a category's position is

@@ -118,11 +118,13 @@ class Counting:
         ([1.0, np.nan, 4.0], 2),  # NaN makes the mean NaN: read again, keeping finite values
         ([1.0, np.inf, 4.0], 2),
         ([1e308, 1e308, 1.0], 2),  # the sum overflows: read again, to the same result
+        ([1e200, -1e200, 1.0], 2),  # the mean square overflows
+        ([3.0, 3.0, 3.0], 2),  # constant: E[x²] − mean² is rounding noise, Welford's is 0
+        ([1e9 + 1, 1e9 + 2, 1e9 + 4], 2),  # far from zero: the difference would lose digits
+        ([0.0, 0.0], 1),  # every value 0: the std is 0 without a second read
     ],
 )
-def test_the_layout_is_read_again_only_for_non_finite_values(
-    x: list[float], statements: int
-) -> None:
+def test_the_layout_is_read_again_only_when_needed(x: list[float], statements: int) -> None:
     from opsloop.engines.reference_sql import reference_layout
 
     values = ", ".join(f"('{v!r}')" for v in x)  # NaN stays NaN (a DataFrame's is NULL)
@@ -135,5 +137,52 @@ def test_the_layout_is_read_again_only_for_non_finite_values(
     finite = np.asarray([v for v in x if np.isfinite(v)])
     got = layout.profile.features["x"].layout
     assert got is not None
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         assert got.center == pytest.approx(float(finite.mean()), rel=1e-12)
+        want = float(finite.std())
+    if 0 < want < np.inf:
+        assert got.scale == pytest.approx(want, rel=1e-6)
+    elif want == 0.0:  # no spread: the scale falls back to the mean's size, else 1
+        assert got.scale == (abs(got.center) or 1.0)
+
+
+@pytest.mark.parametrize("n", [1_000, 200_000])
+def test_std_from_the_mean_square_is_numpys_to_rounding(n: int) -> None:
+    """The layout's std from E[x²] − mean² (one read; x's mean is 25 std from zero, near
+    the limit) matches NumPy's two-pass std to far below the sketch's resolution."""
+    from opsloop.engines.reference_sql import reference_layout
+
+    rng = np.random.default_rng(n)
+    df = pd.DataFrame({"x": rng.normal(25.0, 1.0, n), "y": rng.lognormal(0.0, 2.0, n)})
+    spec = [FeatureSpec("x", "numeric", "float64"), FeatureSpec("y", "numeric", "float64")]
+    con = duckdb.connect()
+    con.register("t", df)
+    counting = Counting(con)
+    layout = reference_layout(counting, "t", spec, describe(con, "t"))
+    assert counting.statements == 1
+    for name in ("x", "y"):
+        got = layout.profile.features[name].layout
+        assert got is not None
+        assert got.scale == pytest.approx(float(df[name].std(ddof=0)), rel=1e-9)
+
+
+def test_finite_columns_are_sketched_without_the_infinity_check() -> None:
+    """A column whose layout saw only finite values is read without `isinf`, to the same
+    rows as with it; one with an infinity keeps the check."""
+    from opsloop.engines.profile_sql import profile_branches
+    from opsloop.engines.reference_sql import reference_layout, sketch_branches
+
+    df = frame(5_000, 6)  # x holds ±inf and NaN, i and d do not
+    con = duckdb.connect()
+    con.register("t", df)
+    columns = describe(con, "t")
+    layout = reference_layout(con, "t", SPECS, columns)
+    assert layout.finite == {"i", "d"}
+    names, fast = sketch_branches(layout, "t", columns)
+    _, checked = profile_branches(layout.numeric, "t", dict(columns), time="")
+    assert ["isinf" in b for b in fast] == [name == "x" for name in names]
+    assert all("isinf" in b for b in checked)
+    for a, b in zip(fast, checked, strict=True):
+        assert sorted(con.execute(a).fetchall(), key=repr) == sorted(
+            con.execute(b).fetchall(), key=repr
+        )
