@@ -44,9 +44,18 @@ def test_the_demo_config_is_the_template_with_a_weeks_window(tmp_path: Path) -> 
     margins = {m.metric: m.margin for m in template.gate.metrics}
     widened = {m.metric: m.margin for m in demo.gate.metrics}
     assert margins["ndcg_at_k"] == 0.005 and margins["coverage"] == 0.05
-    for metric, margin in margins.items():  # x sqrt(50,000 / 5,000); coverage as it was
-        expected = margin if metric == "coverage" else round(margin * 10**0.5, 4)
-        assert widened[metric] == pytest.approx(expected)
+    assert (
+        set(widened)
+        == set(margins)
+        == {
+            "ndcg_at_k",
+            "recall_at_k",
+            "cold_start_ndcg_at_k",
+            "coverage",
+        }
+    )
+    for metric, margin in margins.items():  # x sqrt(50,000 / 5,000)
+        assert widened[metric] == pytest.approx(round(margin * 10**0.5, 4))
     assert demo.model_copy(update={"monitor": template.monitor, "gate": template.gate}) == template
     full = tmp_path / "full"
     full.mkdir()
