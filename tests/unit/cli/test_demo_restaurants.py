@@ -78,3 +78,20 @@ def test_the_posted_visits_are_the_arriving_ones_with_their_times() -> None:
     assert [v.rating for v in parsed] == list(visits["rating"].astype(float))
     assert all(HISTORY_END <= v.time < HISTORY_END + timedelta(days=3) for v in parsed)
     assert day_file(date(2025, 7, 1)) == "visits-20250701.parquet"
+
+
+def test_the_cli_refuses_an_unknown_example_and_misplaced_sizes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from opsloop.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["demo", str(tmp_path / "a"), "--example", "nope"])
+    assert bad.exit_code == 1 and "unknown demo example 'nope'" in bad.output
+    sized = runner.invoke(app, ["demo", str(tmp_path / "b"), "--users", "100"])
+    assert sized.exit_code == 1 and "--users and --restaurants size the restaurants demo" in (
+        sized.output
+    )
+    two = runner.invoke(app, ["demo", str(tmp_path / "c"), "--project", str(tmp_path / "d")])
+    assert two.exit_code == 1 and "two demo folders given" in two.output
+    assert not any((tmp_path / name).exists() for name in "abcd")  # refused before anything
