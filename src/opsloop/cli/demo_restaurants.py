@@ -503,13 +503,15 @@ def _print_summary(console: Console, project: Project, s: RestaurantsDemo) -> No
     if s.monitor is not None:
         ranking = s.monitor["summary"].get("ranking") or {}
         popularity = ranking.get("popularity") or {}
+        shift = popularity.get("corrected")
         table.add_row(
             "detected",
-            f"{', '.join(ranking.get('breaches') or [])} in {s.monitor['window_start'][:10]} "
-            f"→ {s.monitor['window_end'][:10]}"
+            f"{', '.join(ranking.get('breaches') or []) or 'no breach'} in "
+            f"{s.monitor['window_start'][:10]} → {s.monitor['window_end'][:10]}"
             + (
-                f" (visits' popularity shift {popularity.get('value'):.3f})"
-                if isinstance(popularity.get("value"), float)
+                f"\nvisits' popularity shift {shift:.3f} (Jensen-Shannon corrected for noise; "
+                f"floor {popularity.get('floor')}, {popularity.get('n')} visits)"
+                if isinstance(shift, float)
                 else ""
             ),
         )
@@ -518,10 +520,12 @@ def _print_summary(console: Console, project: Project, s: RestaurantsDemo) -> No
             "realised NDCG@k",
             "not judged (too few lists with a relevant visit)"
             if realised is None
-            else f"{realised:.4f} (floor {s.monitor['summary'].get('performance_floor')}, "
-            f"offline {ranking.get('offline_ndcg')})",
+            else f"{realised:.4f} (floor {s.monitor['summary'].get('performance_floor')}; "
+            f"offline, at training: {ranking.get('offline_ndcg') or float('nan'):.4f})",
         )
     table.add_row("triggers", ", ".join(s.fired) or "—")
+    if s.refused:
+        table.add_row("refused by the gate", ", ".join(f"v{v}" for v in s.refused))
     if s.v2 is not None:
         table.add_row(
             "versions",
