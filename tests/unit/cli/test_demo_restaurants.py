@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from opsloop.cli.demo_restaurants import (
@@ -63,6 +64,29 @@ def test_the_demo_config_is_the_template_with_a_weeks_window(tmp_path: Path) -> 
     assert load_config(full / "opsloop.yaml").gate == template.gate  # the full size: as is
     with pytest.raises(StateError, match=r"monitor\.window"):
         demo_config("model: x\n", users=5_000)
+
+
+def test_the_demos_world_is_the_projects_with_the_trend_after_the_history() -> None:
+    from opsloop.cli.demo_restaurants import SEED, TREND_CUISINE
+    from opsloop.examples.restaurants import generate
+
+    project = generate(users=400, restaurants=50, seed=SEED)  # what `opsloop init` writes
+    world = build_world(
+        Scenario(
+            users=400,
+            restaurants=50,
+            changes={"trend"},
+            change_at=HISTORY_END.date(),
+            seed=SEED,
+            trend_cuisine=TREND_CUISINE,
+            trend_days=1,
+        )
+    )
+    pd.testing.assert_frame_equal(world.users, project.users)
+    pd.testing.assert_frame_equal(world.restaurants, project.restaurants)
+    before = arriving(world, HISTORY_END - timedelta(days=5), HISTORY_END)
+    history = project.visits[project.visits["visited_at"] >= HISTORY_END - timedelta(days=5)]
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), history.reset_index(drop=True))
 
 
 def test_the_posted_visits_are_the_arriving_ones_with_their_times() -> None:
