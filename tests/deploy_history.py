@@ -33,7 +33,8 @@ from opsloop.store import OpsStore
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MODEL = "m"
 OTHER = "other"
-STORE_CLOCKS = ("unit", "deployments", "rollouts", "orchestration", "approvals")
+# every time the store stamps goes through `UnitOfWork.now` (its `clock`, else `utcnow`)
+STORE_CLOCKS = ("unit",)
 
 
 def at(day: float, hour: float = 0) -> datetime:

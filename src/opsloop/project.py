@@ -12,6 +12,7 @@ over it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -69,7 +70,12 @@ class Project:
         store: OpsStore | None = None,
         engine: Engine | None = None,
         actor: str = "opsloop",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock`: the time this project's acting commands run at (default: the wall
+        clock, UTC) — the windows' ends, the nightly run's answer time, the agent's
+        schedules and cooldown, and the times its ops store stamps records with. A replay
+        on the data's clock (`opsloop demo --example restaurants`) passes a simulated one."""
         from opsloop.backends import load_project_config
 
         self.root = Path(path).resolve()
@@ -81,6 +87,7 @@ class Project:
         self._store = store
         self._engine = engine
         self.actor = actor
+        self.clock = clock
 
     @property
     def name(self) -> str:
@@ -91,7 +98,10 @@ class Project:
     def store(self) -> OpsStore:
         from opsloop.backends import open_store
 
-        return self._store if self._store is not None else open_store(self.stack)
+        store = self._store if self._store is not None else open_store(self.stack)
+        if self.clock is not None:
+            store.clock = self.clock
+        return store
 
     @cached_property
     def registry(self) -> ModelRegistry:
@@ -130,9 +140,12 @@ class Project:
 
     @cached_property
     def _runtime(self) -> Runtime:
-        return Runtime(
+        rt = Runtime(
             self.config, self.root, self._lazy_registry, self.store, self.engine, actor=self.actor
         )
+        if self.clock is not None:
+            rt.clock = self.clock
+        return rt
 
     @cached_property
     def _lazy_registry(self) -> ModelRegistry:
@@ -355,7 +368,7 @@ class Project:
                 self.name,
                 source=LABELS_SOURCE,
                 seq=content_seq(part),
-                ts=utcnow(),
+                ts=utcnow() if self.clock is None else self.clock(),
                 rows=n,
                 payload=evidence,
                 actor=self.actor,

@@ -1392,18 +1392,60 @@ def events(
 @app.command()
 @handle_errors
 def demo(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Folder for the demo project (default: a new temp folder)."),
+    ] = None,
     project: Annotated[
         Path | None,
-        typer.Option(
-            "--project", "-p", help="Folder for the demo project (default: a new temp folder)."
-        ),
+        typer.Option("--project", "-p", help="Folder for the demo project (same as PATH)."),
     ] = None,
-    requests: Annotated[int, typer.Option(help="Production rows to send.")] = 3000,
+    example: Annotated[
+        str, typer.Option(help="The example to run: churn (a classifier) or restaurants.")
+    ] = "churn",
+    requests: Annotated[int, typer.Option(help="churn: production rows to send.")] = 3000,
+    users: Annotated[
+        int | None, typer.Option(help="restaurants: users (default 5,000; 50,000 the full size).")
+    ] = None,
+    restaurants: Annotated[
+        int | None, typer.Option(help="restaurants: restaurants (default 500).")
+    ] = None,
+    days: Annotated[
+        int, typer.Option(help="restaurants: days after the history replayed at most.")
+    ] = 21,
 ) -> None:
-    """Run the whole loop end to end on the embedded default."""
+    """Run the whole loop end to end on the embedded default (`--example restaurants`: the
+    recommender, its nightly lists and web app, on the data's clock)."""
+    from opsloop.errors import InvalidInputError
+
+    if path is not None and project is not None and path != project:
+        raise InvalidInputError(
+            "two demo folders given", got=f"{path} and --project {project}", fix="give one"
+        )
+    folder = path if path is not None else project
+    if example == "restaurants":
+        from opsloop.cli.demo_restaurants import run_restaurants_demo
+
+        run_restaurants_demo(
+            folder,
+            console=console(),
+            users=5_000 if users is None else users,
+            restaurants=500 if restaurants is None else restaurants,
+            max_days=days,
+        )
+        return
+    if example != "churn":
+        raise InvalidInputError(
+            f"unknown demo example {example!r}", expected="churn or restaurants", got=example
+        )
+    if users is not None or restaurants is not None:
+        raise InvalidInputError(
+            "--users and --restaurants size the restaurants demo",
+            fix="leave them out, or pass --example restaurants",
+        )
     from opsloop.cli.demo import run_demo
 
-    run_demo(project, console=console(), rows=requests)
+    run_demo(folder, console=console(), rows=requests)
 
 
 @app.command()

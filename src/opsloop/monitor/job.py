@@ -301,6 +301,7 @@ def record_window(
         report_path=str(html_path if html else json_path),
         summary=summary,
         digest=with_previous(digested, summary),  # = digest(summary), digested once
+        ts=rt.now(),
     )
     events = monitor_events(result, replaces=replaces)
     return rt.store.record_monitor(result, events, replaces=replaces)

@@ -30,7 +30,6 @@ from opsloop.errors import InvalidInputError
 from opsloop.orchestrate.labels import LABELS_SOURCE, content_seq, labels_summary
 from opsloop.orchestrate.newdata import last_training_start
 from opsloop.runtime import Runtime
-from opsloop.store.records import utcnow
 
 if TYPE_CHECKING:
     from opsloop.store.sql import OpsStore
@@ -107,7 +106,7 @@ def _ingest_one(rt: Runtime, path: Path, notes: list[str]) -> dict[str, Any]:
         rt.model,
         source=LABELS_SOURCE,
         seq=content_seq(digest),
-        ts=utcnow(),
+        ts=rt.store.now(),
         rows=rows,
         payload=evidence,
         event=(

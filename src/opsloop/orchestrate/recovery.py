@@ -25,7 +25,7 @@ from typing import Any
 
 from opsloop.data.window import Window
 from opsloop.runtime import Runtime
-from opsloop.store.records import PipelineRun, utcnow
+from opsloop.store.records import PipelineRun
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,10 @@ def crashed_window(run: PipelineRun) -> Window | None:
 
 
 def recover_crashed(rt: Runtime) -> tuple[list[PipelineRun], list[Resume]]:
-    """Mark stale runs failed; the crashed trainings to run again. Heartbeats are wall
-    clock, so this compares with the real time, not the runtime's (test) clock."""
-    cutoff = utcnow() - rt.config.agent.heartbeat_timeout
+    """Mark stale runs failed; the crashed trainings to run again. Heartbeats are stamped
+    by the ops store's clock (the wall clock unless `Project(clock=...)` set it), so this
+    compares with the store's time, not the runtime's (a backtest's simulated) clock."""
+    cutoff = rt.store.now() - rt.config.agent.heartbeat_timeout
     crashed = rt.store.fail_stale_runs(rt.model, cutoff)
     resumes = [
         Resume(run, crashed_window(run))
@@ -74,7 +75,7 @@ def recover_crashed(rt: Runtime) -> tuple[list[PipelineRun], list[Resume]]:
 
 def busy_training(rt: Runtime) -> PipelineRun | None:
     """A training of this model that is running now (its heartbeat is fresh)."""
-    cutoff = utcnow() - rt.config.agent.heartbeat_timeout
+    cutoff = rt.store.now() - rt.config.agent.heartbeat_timeout
     for run in rt.store.list_running_runs(rt.model, "train"):
         if (run.heartbeat or run.started) >= cutoff:
             return run

@@ -13,7 +13,7 @@ from opsloop.errors import InvalidInputError, StateError
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.ports import ApprovalRepository
-from opsloop.store.records import APPROVAL_STATUSES, Approval, Evidence, GateDecision, utcnow
+from opsloop.store.records import APPROVAL_STATUSES, Approval, Evidence, GateDecision
 from opsloop.store.unit import UnitOfWork, new_id
 
 _APPROVAL_EVENTS = {"pending": "approval_pending", "approved": "approved", "rejected": "rejected"}
@@ -41,7 +41,7 @@ class ApprovalQueries(UnitOfWork, ApprovalRepository):
         """Store a decision with its `gate_passed`/`gate_failed` event (the reasons as
         its summary, the decision as its evidence)."""
         diff = None if champion_value is None else challenger_value - champion_value
-        ts = utcnow()
+        ts = self.now()
         ev = jsonable(evidence or {})
         values: dict[str, Any] = dict(
             ts=ts,
@@ -104,7 +104,7 @@ class ApprovalQueries(UnitOfWork, ApprovalRepository):
             raise InvalidInputError(
                 "unknown approval status", expected=" | ".join(APPROVAL_STATUSES), got=repr(status)
             )
-        ts = utcnow()
+        ts = self.now()
         with self._tx() as conn:
             self._serialize(conn, model)
             if expected_id is not ...:

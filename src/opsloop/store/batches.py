@@ -20,7 +20,6 @@ from opsloop.store.records import (
     Evidence,
     NewBatchRun,
     NewEvent,
-    utcnow,
 )
 from opsloop.store.unit import UnitOfWork, new_id
 
@@ -96,7 +95,7 @@ class BatchQueries(UnitOfWork, BatchRepository):
                 current = self._current_publication(conn, model)
                 revision = 1 if current is None else current.revision + 1
                 previous = None if current is None else current.run_id
-                ts = utcnow()
+                ts = self.now()
                 res = conn.execute(
                     t.batch_publications.insert().values(
                         ts=ts,

@@ -21,7 +21,7 @@ from opsloop.errors import StateError
 from opsloop.store import schema as t
 from opsloop.store._util import aware, utc
 from opsloop.store.ports import DeploymentRepository
-from opsloop.store.records import Deployment, Evidence, utcnow
+from opsloop.store.records import Deployment, Evidence
 from opsloop.store.unit import UnitOfWork, new_id
 
 
@@ -80,7 +80,7 @@ class DeploymentQueries(UnitOfWork, DeploymentRepository):
         current = self._current_deployment(conn, model, env)
         revision = 1 if current is None else current.revision + 1
         previous = None if current is None else current.version
-        ts = utcnow()
+        ts = self.now()
         res = conn.execute(
             t.deployments.insert().values(
                 ts=ts,

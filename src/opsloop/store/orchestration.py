@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.ports import OrchestrationRepository
-from opsloop.store.records import DataArrival, Evidence, Lease, TriggerFiring, utcnow
+from opsloop.store.records import DataArrival, Evidence, Lease, TriggerFiring
 from opsloop.store.unit import UnitOfWork, new_id
 
 
@@ -39,7 +39,7 @@ class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
         """Take, renew or take over the lease `name` for `ttl`; None while another holder's
         lease is live. With `model`, every change of holder writes an `agent_lease` event
         for that model in the same transaction."""
-        now = utcnow()
+        now = self.now()
         current = self.find_lease(name)
         if current is None:
             return self._insert_lease(name, holder, now, ttl, model)
@@ -124,7 +124,7 @@ class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
 
     def renew_lease(self, lease: Lease, ttl: timedelta) -> Lease | None:
         """Extend a held lease; None if its holder changed since (the token is the fence)."""
-        now = utcnow()
+        now = self.now()
         with self._tx() as conn:
             res = conn.execute(
                 t.leases.update()
@@ -149,7 +149,7 @@ class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
                     t.leases.c.holder == lease.holder,
                     t.leases.c.token == lease.token,
                 )
-                .values(expires=utcnow())
+                .values(expires=self.now())
             )
         return bool(res.rowcount == 1)
 
@@ -165,7 +165,7 @@ class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
         """Create the cursor at `value` unless it exists; its current value."""
         try:
             with self._tx() as conn:
-                conn.execute(t.cursors.insert().values(name=name, value=value, updated=utcnow()))
+                conn.execute(t.cursors.insert().values(name=name, value=value, updated=self.now()))
         except sa.exc.IntegrityError:
             pass
         found = self.find_cursor(name)
@@ -178,7 +178,7 @@ class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
             res = conn.execute(
                 t.cursors.update()
                 .where(t.cursors.c.name == name, t.cursors.c.value == expected)
-                .values(value=value, updated=utcnow())
+                .values(value=value, updated=self.now())
             )
         return bool(res.rowcount == 1)
 
@@ -206,7 +206,7 @@ class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
                         source=source,
                         seq=seq,
                         ts=ts,
-                        recorded=utcnow(),
+                        recorded=self.now(),
                         rows=rows,
                         payload=jsonable(payload),
                     )
@@ -239,7 +239,7 @@ class OrchestrationQueries(UnitOfWork, OrchestrationRepository):
         self, model: str, trigger: str, key: str, evidence: Evidence | None = None
     ) -> TriggerFiring | None:
         """Record a firing once per (model, trigger, key); None if it already fired."""
-        ts = utcnow()
+        ts = self.now()
         ev = jsonable(evidence or {})
         try:
             with self._tx() as conn:

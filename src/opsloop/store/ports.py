@@ -213,6 +213,11 @@ class RunRepository(Protocol):
 
 
 class OrchestrationRepository(Protocol):
+    def now(self) -> datetime:
+        """The time the store stamps its records with (its `clock`, else the wall clock):
+        what leases, heartbeats, arrivals and firings are compared with."""
+        ...
+
     def find_lease(self, name: str) -> Lease | None: ...
     def acquire_lease(
         self, name: str, holder: str, ttl: timedelta, *, model: str | None = None

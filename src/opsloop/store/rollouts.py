@@ -30,7 +30,6 @@ from opsloop.store.records import (
     Rollout,
     ServeStat,
     newest_per_replica,
-    utcnow,
 )
 from opsloop.store.unit import new_id
 
@@ -57,7 +56,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
     ) -> Rollout:
         """Begin a rollout; StateError if one is already running for (model, env) or (the
         compare-and-set) the current deployment is no longer `expected_revision`."""
-        now = utcnow()
+        now = self.now()
         with self._tx() as conn:
             self._serialize(conn, model)
             current = self._current_deployment(conn, model, env)
@@ -166,7 +165,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
     ) -> Rollout | None:
         """Move a running rollout from its current step to the next, with the analysis that
         passed it; None if another process moved or finished it first."""
-        now = utcnow()
+        now = self.now()
         ev = jsonable(analysis)
         with self._tx() as conn:
             if not self._cas(
@@ -204,7 +203,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         """End a running rollout (promoted, rolled_back or aborted) with its event; with
         `promote`, the candidate becomes the deployment in the same transaction. None if
         another process changed the rollout first."""
-        now = utcnow()
+        now = self.now()
         ev = jsonable(evidence)
         try:
             return self._finish_rollout(
@@ -272,7 +271,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         """Keep the latest analysis of a running step (state, not history: transitions
         carry their analysis in their events)."""
         with self._tx() as conn:
-            self._cas(conn, rollout, analysis=jsonable(analysis), analysed=utcnow())
+            self._cas(conn, rollout, analysis=jsonable(analysis), analysed=self.now())
 
     def get_rollout(self, rollout_id: int) -> Rollout:
         with self._read() as conn:
@@ -290,7 +289,7 @@ class RolloutQueries(DeploymentQueries, RolloutRepository):
         """Append one replica's counts since its previous flush."""
         if not rows:
             return
-        now = utcnow()
+        now = self.now()
         with self._tx() as conn:
             conn.execute(
                 t.serve_stats.insert(),

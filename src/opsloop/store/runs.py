@@ -13,14 +13,14 @@ from opsloop.redact import redact, redact_json
 from opsloop.store import schema as t
 from opsloop.store._util import aware, jsonable
 from opsloop.store.ports import RunRepository
-from opsloop.store.records import Evidence, PipelineRun, utcnow
+from opsloop.store.records import Evidence, PipelineRun
 from opsloop.store.unit import UnitOfWork, new_id
 
 
 class RunQueries(UnitOfWork, RunRepository):
     # ---- pipeline runs --------------------------------------------------------------
     def start_run(self, model: str, pipeline: str, *, trigger: str | None = None) -> int:
-        now = utcnow()
+        now = self.now()
         with self._tx() as conn:
             res = conn.execute(
                 t.pipeline_runs.insert().values(
@@ -54,9 +54,9 @@ class RunQueries(UnitOfWork, RunRepository):
         if result is not None:
             values["result"] = redact_json(jsonable(result))
         if status != "running":
-            values["finished"] = utcnow()
+            values["finished"] = self.now()
         else:
-            values["heartbeat"] = utcnow()
+            values["heartbeat"] = self.now()
         with self._tx() as conn:
             conn.execute(
                 t.pipeline_runs.update()
@@ -82,7 +82,7 @@ class RunQueries(UnitOfWork, RunRepository):
             res = conn.execute(
                 t.pipeline_runs.update()
                 .where(t.pipeline_runs.c.id == run_id, t.pipeline_runs.c.status == "running")
-                .values(heartbeat=utcnow())
+                .values(heartbeat=self.now())
             )
         return bool(res.rowcount == 1)
 
@@ -113,7 +113,7 @@ class RunQueries(UnitOfWork, RunRepository):
             error = f"crashed: no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC" + (
                 f" (in stage {stage})" if stage else ""
             )
-            now = utcnow()
+            now = self.now()
             stages = [
                 {**s, "status": "failed", "error": "crashed"} if s.get("status") == "running" else s
                 for s in run.stages

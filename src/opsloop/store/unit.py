@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -28,6 +29,13 @@ from opsloop.store.records import EVENT_KINDS, Event, Evidence, NewEvent, utcnow
 
 class UnitOfWork:
     engine: Engine
+    # the time the store stamps its records with (events, firings, leases, runs, arrivals):
+    # None is the wall clock; `Project(clock=...)` sets its runtime's clock (a replay)
+    clock: Callable[[], datetime] | None = None
+
+    def now(self) -> datetime:
+        """The store's time: its `clock`, else the wall clock (UTC)."""
+        return utcnow() if self.clock is None else self.clock()
 
     @cached_property
     def _turn(self) -> AbstractContextManager[object]:
@@ -114,7 +122,7 @@ class UnitOfWork:
     ) -> Event:
         if kind not in EVENT_KINDS:  # a programming error: the list is the documented contract
             raise ValueError(f"event kind {kind!r} is not in EVENT_KINDS (opsloop.store.records)")
-        ts = utcnow()
+        ts = self.now()
         # evidence quotes exception text (user code, drivers): no credentials in the store
         ev = redact_json(jsonable(evidence or {}))
         summary = redact(summary)
