@@ -68,7 +68,7 @@ def rollup(pid: int) -> Rollup:
         rolled.get("Pss", 0),
         rolled.get("Anonymous", 0),
         rolled.get("LazyFree", 0),
-        status["VmHWM"],
+        status.get("VmHWM", 0),  # a zombie has none
     )
 
 

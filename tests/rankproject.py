@@ -98,3 +98,41 @@ def register(
     if champion:
         p.registry.set_alias(p.name, CHAMPION, mv.version)
     return mv.version
+
+
+class RecordingRecommender:
+    """A fitted recommender's `recommend`, with one JSON line per call appended to
+    `calls` (how many users, the last one, the scoring threads, the process) — what a run
+    asked of it, from any process (Spark's workers too)."""
+
+    def __init__(self, recommender: Any, calls: Path) -> None:
+        self.recommender = recommender
+        self.calls = str(calls)
+
+    @property
+    def n_threads(self) -> Any:
+        return self.recommender.n_threads
+
+    @n_threads.setter
+    def n_threads(self, value: Any) -> None:
+        self.recommender.n_threads = value
+
+    def recommend(self, data: RankingData, users: Any, k: int, *, exclude_seen: bool = True) -> Any:
+        import json
+        import os
+
+        line = {
+            "users": len(users),
+            "last": str(users[-1]) if len(users) else None,
+            "threads": getattr(self.recommender, "n_threads", None),
+            "pid": os.getpid(),
+        }
+        with open(self.calls, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+        return self.recommender.recommend(data, users, k, exclude_seen=exclude_seen)
+
+
+def recorded_calls(calls: Path) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in calls.read_text(encoding="utf-8").splitlines()]

@@ -14,8 +14,10 @@
 4. Then the fallback list — what a reader answers for a user the run did not score —
    is written to the run folder as k rows whose user is null: the list the recommender
    gives a user it has never seen (for opsloop's recommenders, the global popularity
-   ranking of the last `recent_days`). It is part of the run, so it is published and
-   rolled back with the lists. It is not in the prediction log (no user was answered).
+   ranking of the last `recent_days`), asked for with the first chunk's users
+   (`Prepared.recommend_with_fallback`: the same context build). It is part of the run,
+   so it is published and rolled back with the lists. It is not in the prediction log
+   (no user was answered).
 
 The run is then recorded, renamed into place and published exactly as a tabular run
 (`predict.py`): `rows` counts every output row (lists and fallback), the record's details
@@ -34,7 +36,6 @@ from opsloop.batch.rankprep import (
     prepare,
     ranked_run,
     ranking_of,
-    universe,
 )
 from opsloop.batch.rankrows import flatten
 from opsloop.batch.scoring import Scored
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from opsloop.monitor.datasets import DataInput, Source
+    from opsloop.ranking.data import TopK
     from opsloop.runtime import Runtime
 
 
@@ -83,14 +85,19 @@ def score_ranking(
         reader = con.sql(
             f"SELECT DISTINCT {user} AS {user} FROM {found.sql} ORDER BY 1"
         ).to_arrow_reader(batch_rows)
-        known = universe(prepared.context.data)
+        known = prepared.known
         users = unknown = listed = 0
+        nobody: TopK | None = None  # the fallback list, made with the first chunk's
         for batch in reader:
             if not batch.num_rows:
                 continue
             ids = batch.column(0)
             asked = ids.to_numpy(zero_copy_only=False)
-            ranked = flatten(ids, prepared.recommend(asked))
+            if nobody is None:
+                top, nobody = prepared.recommend_with_fallback(asked)
+            else:
+                top = prepared.recommend(asked)
+            ranked = flatten(ids, top)
             answered = rt.now()
             folder.write(prepared.rows.output(ranked))
             log.write(prepared.rows.log(ranked, answered), answered)
@@ -99,7 +106,7 @@ def score_ranking(
             listed += ranked.rows
             if on_rows is not None:
                 on_rows(users, int(total))
-        fallback = prepared.fallback(reader.schema.field(0).type)
+        fallback = prepared.fallback(reader.schema.field(0).type, nobody)
         folder.write(fallback)  # also gives a run without users its file (and columns)
         renames = folder.close() + log.close()
     except BaseException:

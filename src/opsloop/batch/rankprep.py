@@ -1,7 +1,14 @@
 """What both engines' ranking runs share (`ranking.py` on DuckDB, `spark_ranking.py` on
 Spark): the checks of the input's user column, the version's recommender and the context
 (`Prepared`), one chunk's lists (`recommend_users`), the fallback list, and the run's
-record details."""
+record details.
+
+The fallback list is the list the recommender gives a user it does not know. It is asked
+for in the same call as a chunk's users (`Prepared.recommend_with_fallback`: one id known
+to nobody appended to the chunk, its list split off), so it comes from the statistics the
+recommender builds for that call — no second pass over the history — and it is the list a
+call of its own would give, since a user's list depends only on that user (the
+`Recommender` contract)."""
 
 from __future__ import annotations
 
@@ -40,12 +47,15 @@ class RecommenderPath:
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
-    """A ranking run's version, context and row builder, ready to make lists."""
+    """A ranking run's version, context and row builder, ready to make lists; `known`: the
+    user ids the recommender knows (`universe`), `unknown`: one id it does not."""
 
     ranking: RankingConfig
     recommender: Any
     context: ScoringContext
     rows: RankRows
+    known: Any  # pandas Index
+    unknown: np.ndarray
 
     @property
     def scorer(self) -> RecommenderPath:
@@ -56,10 +66,19 @@ class Prepared:
             self.recommender, self.context.data, users, self.ranking.k, self.ranking.exclude_seen
         )
 
-    def fallback(self, user_type: pa.DataType) -> pa.Table:
+    def recommend_with_fallback(self, users: np.ndarray) -> tuple[TopK, TopK]:
+        """The lists of `users` and the fallback list, from one call of the recommender
+        (module docstring)."""
+        top = self.recommend(_appended(users, self.unknown))
+        return top.take(slice(0, len(users))), top.take(slice(len(users), None))
+
+    def fallback(self, user_type: pa.DataType, top: TopK | None = None) -> pa.Table:
         """The fallback list's output rows (k rows, the user null of `user_type`): the
-        list of a user the recommender has never seen."""
-        return self.rows.fallback(self.recommend(unknown_user(self.context.data)), user_type)
+        list of a user the recommender has never seen — `top` when
+        `recommend_with_fallback` gave it, else asked for on its own."""
+        if top is None:
+            top = self.recommend(self.unknown)
+        return self.rows.fallback(top, user_type)
 
 
 def ranking_of(rt: Runtime) -> RankingConfig:
@@ -81,7 +100,8 @@ def prepare(rt: Runtime, chosen: str, run_id: str, user_type: str, label: str) -
     context = load_context(rt, rt.registry.get_version(rt.model, chosen).tags)
     check_id_kinds(user_type, context.data, label)
     rows = RankRows(rt.model, chosen, run_id, ranking.user_column, ranking.item_column)
-    return Prepared(ranking, recommender, context, rows)
+    known = universe(context.data)
+    return Prepared(ranking, recommender, context, rows, known, _unknown_of(known))
 
 
 def check_no_nulls(nulls: int, label: str, column: str) -> None:
@@ -206,9 +226,13 @@ def universe(data: RankingData) -> Any:
 def unknown_user(data: RankingData) -> np.ndarray:
     """One user id that is neither in the users table nor in the history, of the ids'
     kind: whom the recommender gives its fallback list."""
+    return _unknown_of(universe(data))
+
+
+def _unknown_of(ids: Any) -> np.ndarray:
+    """One id not in the pandas Index `ids` (`universe`), of its kind."""
     import pandas as pd
 
-    ids = universe(data)
     values = ids.to_numpy()
     if pd.api.types.is_integer_dtype(ids.dtype) or pd.api.types.is_float_dtype(ids.dtype):
         top = values.max() if len(values) else 0
@@ -217,3 +241,13 @@ def unknown_user(data: RankingData) -> np.ndarray:
     while name in ids:
         name += "_"
     return np.asarray([name], dtype=object)
+
+
+def _appended(users: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """`users` with the unknown id after them, of a dtype that holds both exactly (objects
+    when their numbers would meet only as floats, e.g. uint64 and int64)."""
+    kinds = {users.dtype.kind, unknown.dtype.kind}
+    both = np.result_type(users.dtype, unknown.dtype)
+    if (kinds <= set("iu") and both.kind in "iu") or kinds == {"f"}:
+        return np.concatenate([users, unknown])
+    return np.concatenate([users.astype(object), unknown.astype(object)])

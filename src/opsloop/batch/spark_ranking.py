@@ -10,10 +10,13 @@ over Spark's Python workers by `mapInArrow`.
 3. One job: the distinct user ids, in as many partitions as Spark has cores
    (`defaultParallelism`: each task's recommender builds its statistics of the history once
    per call, so a few large tasks beat many small ones), Arrow batches of at most
-   `batch_rows` users. Each task writes its own output and log files into the hidden
-   folders of `batch/spark.py` and hands back (partition, rows, users, unknown).
-4. The driver writes the fallback list beside them, and returns the renames, applied after
-   the run is recorded, as for DuckDB.
+   `batch_rows` users. Each task scores on the cores Spark gave it (one), writes its own
+   output and log files into the hidden folders of `batch/spark.py` and hands back
+   (partition, rows, users, unknown, fallback): the fallback list its first call made
+   with its users.
+4. The driver writes the fallback list of the first partition that made one beside them
+   (asking the recommender itself only when no task had users), and returns the renames,
+   applied after the run is recorded, as for DuckDB.
 
 Memory: every worker holds the whole context (the history window and both tables) besides
 its batch's lists; the driver holds it too.
@@ -32,12 +35,17 @@ from opsloop.batch.rankprep import (
     prepare,
     ranked_run,
     ranking_of,
-    universe,
 )
 from opsloop.batch.scoring import Scored
 from opsloop.batch.sinks import ParquetAppender
 from opsloop.batch.spark import _check_files, _tidy, duck_type, read_input
-from opsloop.batch.spark_rankworker import SUMMARY, RankPlan, Shipment, rank_partition
+from opsloop.batch.spark_rankworker import (
+    SUMMARY,
+    RankPlan,
+    Shipment,
+    from_ipc,
+    rank_partition,
+)
 from opsloop.data.predlog import partition_dir
 from opsloop.errors import DataValidationError
 
@@ -115,14 +123,16 @@ def rank_on_spark(
         str(run_tmp),
         str(log_tmp),
     )
-    shipment = Shipment(prepared, universe(prepared.context.data))
+    shipment = Shipment(prepared)
     try:
         done = _ranked(spark, users, shipment, plan).collect()  # the one job
         listed = sum(int(r["rows"]) for r in done)
         written = sorted(int(r["partition"]) for r in done if r["rows"])
         for folder in (run_tmp, log_tmp):  # every task's files, or refuse (no gap)
             _check_files(folder, written)
-        fallback = prepared.fallback(user_type)
+        made = [r["fallback"] for r in sorted(done, key=lambda r: int(r["partition"]))]
+        made = [m for m in made if m is not None]
+        fallback = from_ipc(bytes(made[0])) if made else prepared.fallback(user_type)
         run_tmp.mkdir(parents=True, exist_ok=True)
         appender = ParquetAppender(run_tmp / "part-fallback.parquet")
         appender.write(fallback)

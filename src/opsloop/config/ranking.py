@@ -55,7 +55,9 @@ class RankingConfig(ConfigModel):
         default=200,
         ge=1,
         le=10_000,
-        description="Candidates per user a two-stage recommender ranks (at least k).",
+        description="The most candidates per user the recommender's second stage ranks (at "
+        "least k): given at training to a recommender with a `max_candidates` parameter "
+        "(opsloop's TwoStageRecommender); others do not use it.",
     )
     exclude_seen: bool = Field(
         default=True,

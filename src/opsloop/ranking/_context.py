@@ -34,6 +34,21 @@ class Settings:
     covisit_neighbours: int
     user_numeric: tuple[str, ...]
     item_numeric: tuple[str, ...]
+    # at most this many candidates per user reach stage two (None: every source's whole
+    # list); a default, so that models pickled before it load as uncapped
+    max_candidates: int | None = None
+
+    @property
+    def most_candidates(self) -> int:
+        """The most candidates the sources can give one user, before overlaps."""
+        return (
+            self.n_area
+            + self.n_global
+            + 2 * (self.n_category + self.n_local)
+            + self.n_covisit
+            + self.n_new
+            + self.n_history
+        )
 
 
 @dataclass(frozen=True)

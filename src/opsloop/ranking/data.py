@@ -66,6 +66,10 @@ class TopK:
     def k(self) -> int:
         return int(self.items.shape[1])
 
+    def take(self, rows: slice | np.ndarray) -> TopK:
+        """The lists of some users (a slice or positions of rows), over the same catalogue."""
+        return TopK(self.users[rows], self.items[rows], self.scores[rows], self.catalogue)
+
     def item_ids(self) -> np.ndarray:
         """The recommended item ids, ``(n_users, k)`` object/any dtype; padding is None."""
         out = np.empty(self.items.shape, dtype=object)

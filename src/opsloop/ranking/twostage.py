@@ -12,9 +12,9 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from opsloop.errors import InvalidInputError, StateError
+from opsloop.errors import ConfigError, InvalidInputError, StateError
 from opsloop.ranking._arrays import contains, rank_in_groups, top_k
-from opsloop.ranking._candidates import Candidates, generate
+from opsloop.ranking._candidates import Candidates, generate, limit
 from opsloop.ranking._context import Context, Settings, build_context, top_or_pad
 from opsloop.ranking._features import feature_names, features
 from opsloop.ranking._history import encode, newest, require_columns
@@ -56,6 +56,10 @@ class TwoStageRecommender:
     co-visitation neighbours of the user's ``covisit_recent`` latest items, the ``n_new``
     newest items (``item_date_column``, else first interaction) in the user's area, and the
     user's own ``n_history`` latest items (dropped again when ``exclude_seen``).
+    ``max_candidates`` (None: no cap) is the most candidates per user stage two ranks (and
+    is fitted on): a user with more keeps those holding the best places in their sources
+    (`_candidates.limit`). opsloop sets it from ``ranking.candidates`` when it trains the
+    model (docs/ranking.md).
 
     Stage two: a pointwise classifier of "the user interacts with this candidate within
     ``label_days``", fitted on the last ``label_days`` of the history as labels and the
@@ -95,6 +99,7 @@ class TwoStageRecommender:
         n_covisit: int = 20,
         n_new: int = 20,
         n_history: int = 20,
+        max_candidates: int | None = None,
         covisit_recent: int = 5,
         covisit_neighbours: int = 30,
         negatives: int = 20,
@@ -122,6 +127,7 @@ class TwoStageRecommender:
         self.n_covisit = n_covisit
         self.n_new = n_new
         self.n_history = n_history
+        self.max_candidates = max_candidates
         self.covisit_recent = covisit_recent
         self.covisit_neighbours = covisit_neighbours
         self.negatives = negatives
@@ -135,6 +141,13 @@ class TwoStageRecommender:
         self.seed = seed
 
     def _settings(self, data: RankingData) -> Settings:
+        cap = self.max_candidates
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ConfigError(
+                "The max_candidates parameter of TwoStageRecommender must be a positive "
+                f"integer or None. Got {cap!r} instead.",
+                fix="pass the most candidates per user stage two may rank, e.g. 100",
+            )
         named = {self.area_column, self.category_column, data.user_column, data.item_column}
         user_cols = [c for c in (self.area_column,) if c is not None]
         require_columns(data.users, user_cols + list(self.user_features or ()), "users")
@@ -161,6 +174,7 @@ class TwoStageRecommender:
             item_numeric=tuple(self.item_features)
             if self.item_features is not None
             else _feature_columns(data.items, {c for c in named if c}),
+            max_candidates=cap,
         )
 
     def fit(self, data: RankingData) -> Self:
@@ -189,11 +203,11 @@ class TwoStageRecommender:
         x_parts, y_parts, g_parts, found = [], [], [], 0
         for start in range(0, len(users), self.chunk_users):
             positions = users[start : start + self.chunk_users]
-            cand = generate(ctx, settings, positions)
+            cand = limit(generate(ctx, settings, positions), settings.max_candidates)
             y = contains(labels, positions[cand.row] * history.n_items + cand.item)
             found += int(y.sum())
             keep = self._sample(cand.row, y, rng)
-            picked = _subset(cand, keep)
+            picked = cand.subset(keep)
             x_parts.append(features(ctx, positions, picked))
             y_parts.append(y[keep])
             g_parts.append(positions[picked.row])
@@ -237,7 +251,7 @@ class TwoStageRecommender:
         one OpenMP thread each."""
 
         def score_rows(lo: int, hi: int) -> np.ndarray:
-            x = features(ctx, positions, _subset(cand, slice(lo, hi)))
+            x = features(ctx, positions, cand.subset(slice(lo, hi)))
             return np.asarray(self.model_.predict_proba(x)[:, 1], dtype=np.float64)
 
         workers = self.n_threads if self.n_threads is not None else _cores()
@@ -291,7 +305,8 @@ class TwoStageRecommender:
             seen = contains(
                 ctx.user_item.keys, positions[cand.row] * ctx.history.n_items + cand.item
             )
-            cand = _subset(cand, ~seen)
+            cand = cand.subset(~seen)
+        cand = limit(cand, self.settings_.max_candidates)
         if len(cand.row) == 0:
             return top_k(cand.row, cand.item, np.zeros(0), len(positions), k)
         score = self._score(ctx, positions, cand)
@@ -311,15 +326,6 @@ def _cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
-
-
-def _subset(cand: Candidates, keep: np.ndarray | slice) -> Candidates:
-    return Candidates(
-        row=cand.row[keep],
-        item=cand.item[keep],
-        sources=cand.sources[keep],
-        covisit=cand.covisit[keep],
-    )
 
 
 def _fallback(ctx: Context, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:

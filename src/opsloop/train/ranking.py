@@ -6,7 +6,8 @@
 - **validate**: columns as configured, ids unique, event times as date-times
   (`ranking.checks`; a failure is a `data_invalid` event);
 - **split**: `ranking.split.time_split` at the window's end − `ranking.holdout`;
-- **fit**: build()'s recommender on the interactions before the cut-off;
+- **fit**: build()'s recommender on the interactions before the cut-off, given
+  `ranking.candidates` when it has a `max_candidates` parameter (`use_candidates`);
 - **evaluate**: its top k for each user with a relevant interaction after the cut-off, and
   every ranking metric (`ranking.metrics`);
 - **register**: `train/ranking_register.py`.
@@ -16,10 +17,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsloop.core.aliases import CHAMPION
-from opsloop.errors import DataValidationError, OpsloopError, StateError, UserCodeError
+from opsloop.errors import (
+    ConfigError,
+    DataValidationError,
+    OpsloopError,
+    StateError,
+    UserCodeError,
+)
 from opsloop.faults import crash_point
 from opsloop.runtime import Runtime
 from opsloop.stages import StageRecorder
@@ -31,7 +38,11 @@ from opsloop.train.trained import TrainedVersion
 from opsloop.train.window import PlannedWindow, load_window
 
 if TYPE_CHECKING:
+    from opsloop.config.ranking import RankingConfig
     from opsloop.ranking.data import RankingData
+
+# the parameter of a recommender that `ranking.candidates` sets (TwoStageRecommender's)
+CANDIDATES_PARAMETER = "max_candidates"
 
 
 def data_fingerprint(data: RankingData) -> str:
@@ -125,6 +136,7 @@ def train_ranking_version(
 
     with rec.stage("fit") as d:
         recommender = rt.build_estimator()
+        d["candidates"] = use_candidates(recommender, cfg.ranking)
         t0 = time.perf_counter()
         try:
             recommender.fit(holdout.train)
@@ -192,3 +204,27 @@ def train_ranking_version(
         loaded=loaded,
         ranking=holdout,
     )
+
+
+def use_candidates(recommender: Any, ranking: RankingConfig) -> int | str:
+    """Set `ranking.candidates` as the most candidates per user that `recommender` ranks,
+    when it has that parameter (`CANDIDATES_PARAMETER`, left None by build()); what was
+    set, or why nothing was. A build() that sets another value contradicts the
+    configuration: refused before anything is fitted."""
+    if not hasattr(recommender, CANDIDATES_PARAMETER):
+        return f"not used: {type(recommender).__name__} has no {CANDIDATES_PARAMETER} parameter"
+    own = getattr(recommender, CANDIDATES_PARAMETER)
+    if own is not None and own != ranking.candidates:
+        written = "candidates" in ranking.model_fields_set
+        raise ConfigError(
+            f"build() returns a {type(recommender).__name__} with {CANDIDATES_PARAMETER}="
+            f"{own!r}, but ranking.candidates is {ranking.candidates}"
+            + ("" if written else " (its default: opsloop.yaml does not set it)")
+            + ": opsloop gives the model ranking.candidates",
+            expected=f"{CANDIDATES_PARAMETER} left out of build() (or equal to ranking.candidates)",
+            got=f"{CANDIDATES_PARAMETER}={own!r}",
+            fix=f"set `candidates: {own}` in the `ranking:` section of opsloop.yaml and drop "
+            f"{CANDIDATES_PARAMETER} from build()",
+        )
+    setattr(recommender, CANDIDATES_PARAMETER, ranking.candidates)
+    return ranking.candidates

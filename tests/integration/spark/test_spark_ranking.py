@@ -4,12 +4,14 @@ the same way, nothing written."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from opsloop.batch.rankprep import unknown_user
 from opsloop.errors import DataValidationError
 from opsloop.project import Project
 from opsloop.ranking.models import TwoStageRecommender
@@ -82,3 +84,37 @@ def test_bad_user_ids_are_refused_on_spark_too(project: Project, tmp_path: Path)
     with pytest.raises(DataValidationError, match="has no user column 'user_id'"):
         p.predict(str(tmp_path / "c.parquet"), tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_each_task_scores_on_one_thread_and_makes_the_fallback_list(
+    project: Project, tmp_path: Path
+) -> None:
+    """Spark runs a task per core: the recommender scores on the task's one core (not one
+    thread per core of the machine in each task), and the fallback list comes from a
+    task's first call with its users — the driver does not ask for it again."""
+    import cloudpickle
+
+    import rankproject
+
+    p = project
+    model = TwoStageRecommender(area_column="area", category_column="cuisine", max_iter=10)
+    calls = tmp_path / "calls.jsonl"
+    recording = rankproject.RecordingRecommender(model.fit(load_all(p)), calls)
+    cloudpickle.register_pickle_by_value(rankproject)  # the workers cannot import tests/
+    try:
+        version = register(p, recording, champion=False)
+        spark = p.predict(output=tmp_path / "spark", version=version, batch_rows=1000)
+    finally:
+        cloudpickle.unregister_pickle_by_value(rankproject)
+    made = rankproject.recorded_calls(calls)
+    assert model.n_threads is None  # the driver's copy is untouched
+    assert made and all(c["threads"] == 1 for c in made)
+    assert {c["pid"] for c in made}.isdisjoint({os.getpid()})  # none on the driver
+    nobody = str(unknown_user(load_all(p))[0])
+    firsts = [c for c in made if c["last"] == nobody]
+    assert 1 <= len(firsts) <= 2 and all(c["users"] > 1 for c in firsts)  # one per task
+    assert sum(c["users"] for c in made) == USERS + len(firsts)
+    duck = p.predict(output=tmp_path / "duck", version=version, engine="duckdb")
+    x, y = (pd.read_parquet(r.output) for r in (duck, spark))
+    order = {"by": ["user_id", "rank"], "na_position": "first", "ignore_index": True}
+    pd.testing.assert_frame_equal(x.sort_values(**order)[KEYS], y.sort_values(**order)[KEYS])

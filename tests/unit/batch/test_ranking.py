@@ -19,11 +19,13 @@ from opsloop.ranking.models import PopularityRecommender, TwoStageRecommender
 from rankproject import (
     MODEL,
     USERS,
+    RecordingRecommender,
     context_of,
     copy_project,
     load_all,
     memory_ranking_project,
     ranking_template,
+    recorded_calls,
     register,
 )
 
@@ -264,3 +266,29 @@ def test_whole_number_ids_keep_their_type_with_a_dataframe_input(tmp_path: Path)
     ranking = result.run.details["ranking"]
     assert (ranking["users"], ranking["unknown_users"], ranking["k"]) == (160, 10, 5)
     assert result.run.input == "DataFrame (160 rows)"
+
+
+def test_the_fallback_list_comes_from_the_first_chunks_call(project, tmp_path: Path) -> None:
+    """No call of its own (a second build of the recommender's statistics): the unknown
+    user rides with the first chunk's users, and its list is the one a call of its own
+    gives."""
+    p = project
+    data = load_all(p)
+    model = TwoStageRecommender(area_column="area", category_column="cuisine", max_iter=10)
+    model.fit(data)
+    calls = tmp_path / "calls.jsonl"
+    register(p, RecordingRecommender(model, calls))
+    result = p.predict(output=tmp_path / "out", batch_rows=128)  # 300 users: 3 chunks
+    context = context_of(data, pd.Timedelta(p.config.retrain.training_window))
+    nobody = unknown_user(context)
+    made = recorded_calls(calls)
+    assert [c["users"] for c in made] == [129, 128, 44]
+    assert made[0]["last"] == str(nobody[0]) and made[1]["last"] != str(nobody[0])
+    out = pd.read_parquet(result.output)
+    fallback = out[out["user_id"].isna()].sort_values("rank", ignore_index=True)
+    alone = _expected(model, context, nobody)
+    assert fallback["restaurant_id"].tolist() == alone["restaurant_id"].tolist()
+    np.testing.assert_array_equal(fallback["score"], alone["score"])
+    assert result.run.details["ranking"]["users"] == USERS
+    assert result.run.details["ranking"]["unknown_users"] == 0
+    assert out["user_id"].notna().sum() == result.run.details["ranking"]["list_rows"]

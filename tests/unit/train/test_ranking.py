@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from opsloop.errors import DataValidationError, UserCodeError
+from opsloop.errors import ConfigError, DataValidationError, UserCodeError
 from opsloop.project import Project
 from rankingproject import set_recommender, write_ranking_project
 
@@ -198,3 +198,57 @@ def test_a_manual_approval_makes_it_champion_without_a_rollout(project: Project)
         deploy(p.runtime, "1", strategy="canary", reason="try")
     p.rollback()
     assert p.store.find_deployment("recs").version == "1"  # type: ignore[union-attr]
+
+
+def _stage(p: Project, name: str) -> dict:  # type: ignore[type-arg]
+    run = p.store.list_runs("recs")[0]
+    return next(s["detail"] for s in run.stages if s["name"] == name)
+
+
+def test_ranking_candidates_is_the_two_stage_models_cap(project: Project) -> None:
+    """`ranking.candidates` reaches the built-in recommender at fit time, is recorded as
+    its parameter, and changes what the version ranks."""
+    from opsloop.train.ranking_register import recommender_params
+
+    p = project
+    config = p.root / "opsloop.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("  k: 10\n", "  k: 10\n  candidates: 12\n"),
+        encoding="utf-8",
+    )
+    p = reopen(p)
+    o = p.train()
+    assert _stage(p, "fit")["candidates"] == 12
+    model = p.registry.load("recs", o.version).estimator
+    assert model.max_candidates == 12 and model.settings_.max_candidates == 12
+    assert recommender_params(model)["max_candidates"] == 12  # the version's params
+    # the default (200) is above what the sources give: the same as no cap at all
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("  candidates: 12\n", ""), encoding="utf-8"
+    )
+    p = reopen(p)
+    wide = p.train()
+    assert wide.version == "2"  # the training configuration changed: not skipped
+    assert p.registry.load("recs", "2").estimator.settings_.max_candidates == 200
+    assert wide.metrics["ndcg_at_k"] != o.metrics["ndcg_at_k"]
+
+
+def test_a_build_that_sets_another_cap_contradicts_the_configuration(project: Project) -> None:
+    p = project
+    code = (p.root / "model.py").read_text(encoding="utf-8")
+    (p.root / "model.py").write_text(
+        code.replace("n_threads=1,", "n_threads=1,\n        max_candidates=30,"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"max_candidates=30, but ranking.candidates is 200 "):
+        reopen(p).train()
+    (run,) = p.store.list_runs("recs")
+    assert run.status == "failed" and [s["name"] for s in run.stages][-1] == "fit"
+
+
+def test_a_recommender_without_the_parameter_does_not_use_it(tmp_path: Path) -> None:
+    p = memory(write_ranking_project(tmp_path / "recs", recommender="popularity"))
+    p.train()
+    assert _stage(p, "fit")["candidates"] == (
+        "not used: PopularityRecommender has no max_candidates parameter"
+    )
