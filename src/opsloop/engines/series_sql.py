@@ -36,6 +36,7 @@ from opsloop.engines.profile_sql import (
     _utc,
     clamp_key,
     ident,
+    moments,
     profile_branches,
     run_profile,
 )
@@ -91,9 +92,8 @@ def _assemble_series(
 ) -> dict[int, Profile]:
     """The profile of each window from the statement's columns (`profile_rows` on the same
     rows, column-wise: a series has windows × features × sketch buckets rows, which
-    `profile_rows` would read one Python tuple at a time). Each (window, feature)'s rows
-    are taken in the order the statement returned them, so the sums are the same
-    additions in the same order as `profile_rows`'."""
+    `profile_rows` would read one Python tuple at a time). Each (window, feature)'s sums
+    are added in code order by `profile_sql.moments`, as in `profile_rows`."""
     w = np.ma.getdata(cols[WINDOW_KEY]).astype(np.int64)
     f = np.ma.getdata(cols["f"]).astype(np.int64)
     keep = f < len(names)
@@ -156,9 +156,23 @@ def _numeric_segment(
     nulls = int(n[null].sum())
     seen = ~null
     finite = seen & ~inf
-    # sequential sums from 0.0, as `s += x` row by row (`cumsum` adds in order)
-    s = float(np.cumsum(sm[finite])[-1]) if finite.any() else 0.0
-    ss = float(np.cumsum(sq[finite])[-1]) if finite.any() else 0.0
+    # the sums as `profile_sql._numeric`'s: in code order (a few hundred codes)
+    at = np.flatnonzero(finite)
+    s, ss = moments(
+        fp,
+        list(
+            zip(
+                code[at].tolist(),
+                [False] * len(at),
+                n[at].tolist(),
+                lo[at].tolist(),
+                hi[at].tolist(),
+                [None if x != x else x for x in sm[at].tolist()],
+                [None if x != x else x for x in sq[at].tolist()],
+                strict=True,
+            )
+        ),
+    )
     sketch: dict[int, int] = {}
     if fp.layout is not None and seen.any():
         top = clamp_key(fp.layout)
