@@ -13,7 +13,12 @@ rows): memory stays bounded by the groups, not the rows. Two statements:
    `stddev_pop` (Welford) over its finite values only. (A filter on every aggregate costs
    ~40% of the branch, counting the non-finite values ~10%, and `stddev_pop` itself ~10 ms
    per million values against ~1 ms for the mean square, so only data that needs them
-   pays.) The mean and std give the sketch layout (center, scale); per
+   pays.) This statement runs on one DuckDB thread (`one_thread`): a floating-point mean
+   is then the same from run to run (on several threads which rows each adds changes, and
+   the last digits with it), and the sketch's keys — everything after — with it. It also
+   reads each numeric feature's finite minimum and maximum, which size the grid of the
+   sketch statement's sums (`profile_sql.grid_exponent`). The mean and std give the
+   sketch layout (center, scale); per
    categorical/boolean feature its value counts, top `TOP_CATEGORIES` by (−count, value),
    with the number of distinct values and of values seen once (Good–Turing's rate of new
    categories, the quality check's baseline).
