@@ -121,7 +121,11 @@ def reads_per_window(p: Any, windows: int) -> int:
 
 
 def backfill_series(p: Any, windows: int) -> int:
-    result = fresh(p).backfill_monitor(start=T0, end=T0 + windows * HOUR, every=HOUR, version="1")
+    """The backfill as `opsloop monitor --from` runs it (its workers may be forked, as the
+    CLI allows; `--judge-workers 1` judges here, as the agent and the API do)."""
+    result = fresh(p).backfill_monitor(
+        start=T0, end=T0 + windows * HOUR, every=HOUR, version="1", fork_workers=True
+    )
     return len(result.monitored)
 
 
@@ -169,8 +173,9 @@ def main() -> None:
         "--judge-workers",
         type=int,
         default=None,
-        help="processes judging the backfill's windows (1: in the backfill's process; "
-        "default: opsloop.monitor.backfill.JUDGE_WORKERS)",
+        help="processes judging the backfill's windows (1: in the backfill's process, as the "
+        "agent, the server and the Project API by default; default: "
+        "opsloop.monitor.backfill.JUDGE_WORKERS, forked as by the CLI)",
     )
     args = parser.parse_args()
     if args.judge_workers is not None:

@@ -471,9 +471,13 @@ class Project:
         version: str | None = None,
         replace: bool = False,
         on_window: OnWindow | None = None,
+        fork_workers: bool = False,
     ) -> BackfillResult:
         """Monitor the consecutive windows of length `every` from `start` to `end`
-        (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`."""
+        (`opsloop.monitor.backfill`): skipped when already monitored unless `replace`.
+        `fork_workers`: judge many windows in forked worker processes — only in a
+        short-lived process that runs nothing else (the CLI passes it); a fork of a
+        process with other threads (a server, the agent, a notebook's) can deadlock."""
         from opsloop.monitor.dispatch import backfill_windows
 
         self._acting("monitor")
@@ -485,6 +489,7 @@ class Project:
             version=version,
             replace=replace,
             on_window=on_window,
+            fork_workers=fork_workers,
         )
 
     def backtest(

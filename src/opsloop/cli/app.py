@@ -816,7 +816,7 @@ def _backfill(
     total = len(plan_windows(start, end, every))  # errors before the progress bar
     if as_json:
         result = p.backfill_monitor(
-            start=start, end=end, every=every, version=version, replace=replace
+            start=start, end=end, every=every, version=version, replace=replace, fork_workers=True
         )
         print_json(result.to_dict())
         return
@@ -837,6 +837,7 @@ def _backfill(
             every=every,
             version=version,
             replace=replace,
+            fork_workers=True,  # a short-lived process: its workers may be forked
             on_window=lambda w, outcome: bar.update(
                 task, advance=1, window=f"{w.end:%Y-%m-%d %H:%M} {outcome}"
             ),

@@ -13,7 +13,12 @@ rows): memory stays bounded by the groups, not the rows. Two statements:
    `stddev_pop` (Welford) over its finite values only. (A filter on every aggregate costs
    ~40% of the branch, counting the non-finite values ~10%, and `stddev_pop` itself ~10 ms
    per million values against ~1 ms for the mean square, so only data that needs them
-   pays.) The mean and std give the sketch layout (center, scale); per
+   pays.) This statement runs on one DuckDB thread (`one_thread`): a floating-point mean
+   is then the same from run to run (on several threads which rows each adds changes, and
+   the last digits with it), and the sketch's keys — everything after — with it. It also
+   reads each numeric feature's finite minimum and maximum, which size the grid of the
+   sketch statement's sums (`profile_sql.grid_exponent`). The mean and std give the
+   sketch layout (center, scale); per
    categorical/boolean feature its value counts, top `TOP_CATEGORIES` by (−count, value),
    with the number of distinct values and of values seen once (Good–Turing's rate of new
    categories, the quality check's baseline).
@@ -40,7 +45,8 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -102,11 +108,13 @@ def _layout_branch(
         return (
             f"SELECT {i} AS f, NULL::VARCHAR AS v, count(x) {fin} AS n, NULL::BIGINT AS d, "
             f"0 AS s, count(*) AS t, NULL::BIGINT AS nn, avg(x) {fin} AS mean, "
-            f"{spread} AS spread FROM (SELECT {_double(col, sql_type)} AS x FROM {source})"
+            f"{spread} AS spread, min(x) {fin} AS lo, max(x) {fin} AS hi "
+            f"FROM (SELECT {_double(col, sql_type)} AS x FROM {source})"
         )
     # the null group is kept (it carries the totals when every value is null)
     return (
-        f"SELECT {i} AS f, v, n, d, s, t, nn, NULL::DOUBLE AS mean, NULL::DOUBLE AS spread FROM "
+        f"SELECT {i} AS f, v, n, d, s, t, nn, NULL::DOUBLE AS mean, NULL::DOUBLE AS spread, "
+        "NULL::DOUBLE AS lo, NULL::DOUBLE AS hi FROM "
         "(SELECT v, n, count(v) OVER () AS d, "
         "sum(CASE WHEN v IS NOT NULL AND n = 1 THEN 1 ELSE 0 END) OVER () AS s, "
         "sum(n) OVER () AS t, sum(CASE WHEN v IS NOT NULL THEN n ELSE 0 END) OVER () AS nn "
@@ -255,6 +263,20 @@ def _run(con: Any, branches: Sequence[str], params: Sequence[Any]) -> list[tuple
     return rows
 
 
+@contextmanager
+def one_thread(con: Any) -> Iterator[None]:
+    """DuckDB on one thread meanwhile (then the connection's setting again): its
+    statements read the rows in their order, so a floating-point `avg` (or a seeded sample)
+    is the same from run to run — with several threads, which rows each thread adds
+    changes between runs, and with it the last digits."""
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
 def reference_layout(
     con: Any,
     source: str,
@@ -270,17 +292,18 @@ def reference_layout(
     specs = list(features)
     types = [columns[s.name] for s in specs]
     branches = [_layout_branch(i, s, source, types[i], top_k) for i, s in enumerate(specs)]
-    rows = _run(con, branches, params) if specs else []
-    per: list[list[tuple[Any, ...]]] = [[] for _ in specs]
-    for row in rows:
-        per[row[0]].append(row)
-    stds = {i: _std(per[i][0]) for i, s in enumerate(specs) if s.kind == "numeric"}
-    all_finite = frozenset(specs[i].name for i in stds if _all_finite(per[i][0]))
-    redo = [i for i, std in stds.items() if std is None]
-    if redo:
-        again = [_layout_branch(i, specs[i], source, types[i], top_k, True) for i in redo]
-        for row in _run(con, again, params):
-            per[row[0]], stds[row[0]] = [row], row[8]
+    with one_thread(con):  # the moments in one order: the same layout from run to run
+        rows = _run(con, branches, params) if specs else []
+        per: list[list[tuple[Any, ...]]] = [[] for _ in specs]
+        for row in rows:
+            per[row[0]].append(row)
+        stds = {i: _std(per[i][0]) for i, s in enumerate(specs) if s.kind == "numeric"}
+        all_finite = frozenset(specs[i].name for i in stds if _all_finite(per[i][0]))
+        redo = [i for i, std in stds.items() if std is None]
+        if redo:
+            again = [_layout_branch(i, specs[i], source, types[i], top_k, True) for i in redo]
+            for row in _run(con, again, params):
+                per[row[0]], stds[row[0]] = [row], row[8]
     n_rows = 0
     found: dict[str, FeatureProfile] = {}
     unseen: dict[str, float] = {}
@@ -297,7 +320,15 @@ def reference_layout(
             continue
         center = float(mean)
         layout = SketchLayout(center, float(std) if std and std > 0 else (abs(center) or 1.0))
-        found[spec.name] = FeatureProfile(spec.name, "numeric", layout=layout, shift=layout.center)
+        lo, hi = got[0][9:11]  # the finite values' range sizes the sums' grid (profile_sql)
+        found[spec.name] = FeatureProfile(
+            spec.name,
+            "numeric",
+            layout=layout,
+            shift=layout.center,
+            min=float(lo) if lo is not None and math.isfinite(lo) else None,
+            max=float(hi) if hi is not None and math.isfinite(hi) else None,
+        )
     return Layout(Profile(n_rows, found), unseen, all_finite)
 
 
@@ -370,7 +401,8 @@ def sample(
         f"FROM {source}) WHERE isfinite(x)) "
         f"USING SAMPLE reservoir({int(size)} ROWS) REPEATABLE ({seed})"
     )
-    return sorted(float(r[0]) for r in con.execute(sql, list(params)).fetchall())
+    with one_thread(con):  # a seeded sample is repeatable on one thread only
+        return sorted(float(r[0]) for r in con.execute(sql, list(params)).fetchall())
 
 
 __all__ = [

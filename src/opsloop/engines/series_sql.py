@@ -35,6 +35,7 @@ from opsloop.engines.profile_sql import (
     _categorical,
     _utc,
     clamp_key,
+    grid_exponent,
     ident,
     profile_branches,
     run_profile,
@@ -91,9 +92,8 @@ def _assemble_series(
 ) -> dict[int, Profile]:
     """The profile of each window from the statement's columns (`profile_rows` on the same
     rows, column-wise: a series has windows × features × sketch buckets rows, which
-    `profile_rows` would read one Python tuple at a time). Each (window, feature)'s rows
-    are taken in the order the statement returned them, so the sums are the same
-    additions in the same order as `profile_rows`'."""
+    `profile_rows` would read one Python tuple at a time). Each (window, feature)'s sums
+    are added in code order (`_moments`: the floats of `profile_sql.moments`)."""
     w = np.ma.getdata(cols[WINDOW_KEY]).astype(np.int64)
     f = np.ma.getdata(cols["f"]).astype(np.int64)
     keep = f < len(names)
@@ -156,9 +156,7 @@ def _numeric_segment(
     nulls = int(n[null].sum())
     seen = ~null
     finite = seen & ~inf
-    # sequential sums from 0.0, as `s += x` row by row (`cumsum` adds in order)
-    s = float(np.cumsum(sm[finite])[-1]) if finite.any() else 0.0
-    ss = float(np.cumsum(sq[finite])[-1]) if finite.any() else 0.0
+    s, ss = _moments(fp, code[finite], n[finite], lo[finite], hi[finite], sm[finite], sq[finite])
     sketch: dict[int, int] = {}
     if fp.layout is not None and seen.any():
         top = clamp_key(fp.layout)
@@ -302,3 +300,33 @@ def wanted_values(
         return {}
     picked = {i: list(exact(found[i])) for i in batch}
     return {i: names for i, names in picked.items() if names}
+
+
+def _moments(
+    fp: FeatureProfile,
+    code: np.ndarray,
+    n: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sm: np.ndarray,
+    sq: np.ndarray,
+) -> tuple[float, float]:
+    """`profile_sql.moments` on arrays (finite codes only): the same terms, added one after
+    the other from 0.0 in code order (`cumsum` adds in order), so the same floats."""
+    if not len(code):
+        return 0.0, 0.0
+    order = np.argsort(code, kind="stable")
+    n, lo, hi, sm, sq = (x[order] for x in (n, lo, hi, sm, sq))
+    a, b = lo - fp.shift, hi - fp.shift
+    on_grid = (np.maximum(np.abs(a), np.abs(b)) <= 2.0 ** grid_exponent(fp)) & ~(
+        np.isnan(sm) | np.isnan(sq)
+    )
+    rest = (n - 2).astype(float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.where(on_grid, sm, np.where(n == 1, a, a + b + rest * ((a + b) / 2)))
+        ss = np.where(
+            on_grid,
+            sq,
+            np.where(n == 1, a * a, a * a + b * b + rest * ((a * a + b * b) / 2)),
+        )
+    return float(np.cumsum(np.r_[0.0, s])[-1]), float(np.cumsum(np.r_[0.0, ss])[-1])

@@ -6,10 +6,15 @@ shorter than ``every`` is not monitored: its statistics would not be comparable)
 monitored oldest first, so each is compared with the one before it, and read by the engine
 in one series scan (`Engine.scan_windows`: one pass over the log groups every row by its
 window, so empty windows cost nothing), then judged one by one and stored
-`COMMIT_EVERY` windows per ops-store transaction (`_SeriesWriter`). Above `PARALLEL_MIN`
-windows with rows, on Linux with more than one CPU, the windows are judged in forked worker
-processes while this one stores their results in window order (`_judge_in_processes`: why it
-is safe is said there). Idempotent per window:
+`COMMIT_EVERY` windows per ops-store transaction (`_SeriesWriter`). When the caller allows
+it (`fork_workers`: `opsloop monitor --from`, a short-lived process of its own), above
+`PARALLEL_MIN` windows with rows, on Linux with more than one CPU, the windows are judged in
+forked worker processes while this one stores their results in window order
+(`_judge_in_processes`: why it is safe is said there). Every other caller — the agent, the
+server, the API, `Project.backfill_monitor` by default — judges them here, one by one: a
+fork copies only the forking thread, so a lock another thread of a long-lived process held
+at that moment (a logging handler's, an HTTP client pool's, the allocator's) stays locked
+in the child forever. Idempotent per window:
 a window that already has a result for the version is skipped, or with ``replace``
 monitored again and its old result replaced (deleted in the same transaction as the new
 one is stored; the events of the old one stay in the audit log). Windows in which the
@@ -116,8 +121,11 @@ def backfill(
     version: str | None = None,
     replace: bool = False,
     on_window: OnWindow | None = None,
+    fork_workers: bool = False,
 ) -> BackfillResult:
-    """Monitor every window of `plan_windows` for `version` (default: deployed)."""
+    """Monitor every window of `plan_windows` for `version` (default: deployed);
+    `fork_workers`: judge them in forked processes when many (module docstring: only for a
+    short-lived process that runs nothing else, as the CLI's)."""
     from opsloop.monitor.job import deployed_version, load_version
 
     windows = plan_windows(start, end, every)
@@ -125,7 +133,15 @@ def backfill(
     result = BackfillResult(version=inputs.version, windows=[w.key for w in windows])
     if windows[-1].end < end:
         result.remainder = f"{windows[-1].end.isoformat()}/{end.isoformat()}"
-    monitor_series(rt, windows, inputs, result, replace=replace, on_window=on_window)
+    monitor_series(
+        rt,
+        windows,
+        inputs,
+        result,
+        replace=replace,
+        on_window=on_window,
+        fork_workers=fork_workers,
+    )
     return result
 
 
@@ -137,10 +153,12 @@ def monitor_series(
     *,
     replace: bool = False,
     on_window: OnWindow | None = None,
+    fork_workers: bool = False,
 ) -> None:
     """Monitor consecutive `windows` of equal length (oldest first) into `result`: the
     ones not yet monitored (all with `replace`) are read by the engine in one series scan
-    (`Engine.scan_windows`); windows without rows of the version are skipped."""
+    (`Engine.scan_windows`); windows without rows of the version are skipped. Judged in
+    forked worker processes only with `fork_workers` (module docstring)."""
     from opsloop.monitor.drift import exact_features
     from opsloop.monitor.job import judge_scan
 
@@ -165,7 +183,7 @@ def monitor_series(
         exact=lambda current: exact_features(reference, current, cfg.monitor.drift),
         limit=cfg.monitor.drift.exact_max_rows,
     )
-    workers = _judge_workers(rt, inputs, len(todo))
+    workers = _judge_workers(rt, inputs, len(todo)) if fork_workers else 0
     judged = (
         _judge_in_processes(rt, windows, inputs, scans, workers)
         if workers > 1

@@ -38,14 +38,27 @@ def backfill_windows(
     version: str | None = None,
     replace: bool = False,
     on_window: OnWindow | None = None,
+    fork_workers: bool = False,
 ) -> BackfillResult:
     """`opsloop monitor --from … --to …` for any task: the windows of `every` between
-    `start` and `end` (`opsloop.monitor.backfill`)."""
+    `start` and `end` (`opsloop.monitor.backfill`; `fork_workers`: a tabular model's
+    windows may be judged in forked processes — only from a short-lived process, the
+    CLI's)."""
     if rt.config.task == "ranking":
-        from opsloop.monitor.ranking.job import backfill_ranking as run
-    else:
-        from opsloop.monitor.backfill import backfill as run
-    return run(
+        from opsloop.monitor.ranking.job import backfill_ranking
+
+        return backfill_ranking(
+            rt,
+            start=start,
+            end=end,
+            every=every,
+            version=version,
+            replace=replace,
+            on_window=on_window,
+        )
+    from opsloop.monitor.backfill import backfill
+
+    return backfill(
         rt,
         start=start,
         end=end,
@@ -53,4 +66,5 @@ def backfill_windows(
         version=version,
         replace=replace,
         on_window=on_window,
+        fork_workers=fork_workers,
     )

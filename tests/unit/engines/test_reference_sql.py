@@ -101,13 +101,17 @@ def test_all_null_and_all_infinite_columns() -> None:
 
 
 class Counting:
-    """A connection that counts the statements it runs."""
+    """A connection that counts the statements it runs that read data (not the settings
+    `reference_sql.one_thread` reads and sets)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con, self.statements = con, 0
+        self.con, self.statements, self.threads = con, 0, []
 
     def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
-        self.statements += 1
+        if sql.startswith("SET threads") or "current_setting('threads')" in sql:
+            self.threads.append(sql)
+        else:
+            self.statements += 1
         return self.con.execute(sql, params)
 
 

@@ -231,7 +231,11 @@ def test_series_path_equals_the_per_window_path(
     bf.COMMIT_EVERY = 2  # several transactions on this short series
     try:
         series = p.backfill_monitor(
-            start=T0, end=windows[-1].end, every=timedelta(hours=1), replace=True
+            start=T0,
+            end=windows[-1].end,
+            every=timedelta(hours=1),
+            replace=True,
+            fork_workers=judged_in is not None,
         )
     finally:
         bf.COMMIT_EVERY = old
@@ -346,7 +350,9 @@ def test_a_judgement_failing_in_a_worker_raises_its_error_here(
         pytest.skip("one CPU: the backfill judges here")
     assert bf._judge_workers(p.runtime, job.load_version(p.runtime, "1"), 6) == 2
     with pytest.raises(InvalidInputError, match="window 4 cannot be judged"):
-        p.backfill_monitor(start=T0, end=T0 + timedelta(hours=6), every=timedelta(hours=1))
+        p.backfill_monitor(
+            start=T0, end=T0 + timedelta(hours=6), every=timedelta(hours=1), fork_workers=True
+        )
     stored = sorted(r.window_start.hour for r in p.store.list_monitor_windows("tiny", limit=50))
     assert stored == [0, 1]  # the first transaction; the open one (hours 2, 3) left nothing
 
@@ -372,3 +378,52 @@ def test_windows_are_judged_here_when_few_or_a_period_of_the_log_is_the_referenc
     rolling = rt.config.monitor.model_copy(update={"reference": "rolling:7d"})
     rt = replace(rt, config=rt.config.model_copy(update={"monitor": rolling}))
     assert bf._judge_workers(rt, inputs, bf.PARALLEL_MIN) == 0  # reads the engine
+
+
+def test_only_the_cli_forks_workers(
+    memory_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backfill forks worker processes only when its caller says it is a short-lived
+    process of its own (`fork_workers`: the CLI's `opsloop monitor --from`); the API, the
+    agent and the server judge every window here, however many — and to the same results."""
+    import importlib
+
+    from opsloop.monitor import backfill as bf
+
+    cli = importlib.import_module("opsloop.cli.app")  # the module (the package exports `app`)
+    p = memory_project
+    p.train()
+    for hour in range(4):
+        log_hour(p, hour, n=60)
+    forks: list[int] = []
+    real = bf._judge_in_processes
+
+    def spy(*args: object, **kwargs: object) -> object:
+        forks.append(args[-1])  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bf, "_judge_in_processes", spy)
+    monkeypatch.setattr(bf, "PARALLEL_MIN", 1)  # would fork for any number of windows
+    monkeypatch.setattr(bf.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    span = {"start": T0, "end": T0 + timedelta(hours=4), "every": timedelta(hours=1)}
+    here = p.backfill_monitor(**span)  # the Project API's default (agent, server, API)
+    assert forks == [] and len(here.monitored) == 4
+    forked = p.backfill_monitor(**span, replace=True, fork_workers=True)
+    assert forks == [2]
+
+    def judged(rs: list[MonitorResult]) -> list[tuple[object, ...]]:
+        return [(r.window_start, r.n_rows, r.drift_share, r.performance_value) for r in rs]
+
+    assert judged(forked.monitored) == judged(here.monitored)
+
+    passed: list[bool] = []
+    monkeypatch.setattr(
+        Project,
+        "backfill_monitor",
+        lambda self, **kw: passed.append(kw["fork_workers"]) or bf.BackfillResult(version="1"),
+    )
+    for as_json in (True, False):
+        cli._backfill(
+            p, "2026-01-01", "2026-01-02", "1h", version=None, replace=False, as_json=as_json
+        )
+    assert passed == [True, True]
