@@ -135,6 +135,33 @@ class Project:
         )
 
     @cached_property
+    def _batch_runtime(self) -> Runtime:
+        """The backends of a batch prediction: `runtime`'s, but the ops store through the
+        DB-API reader (`store/light.py`: no SQLAlchemy unless a call needs it) when neither
+        a caller nor this project has opened `OpsStore` and the reader can open the store;
+        else `runtime` itself."""
+        if self._store is not None or "store" in self.__dict__ or "_runtime" in self.__dict__:
+            return self.runtime
+        from opsloop.store.ports import has_record
+        from opsloop.store.reader import open_reader
+
+        assert self.stack.ops_store is not None
+        reader = open_reader(self.stack.ops_store)
+        if reader is None:  # new, in memory or behind a migration: OpsStore sees to it
+            return self.runtime
+        if not has_record(reader, self.name):  # a new project, or a lost ops store: the
+            reader.close()  # full path asks the registry (`deploy/rebuild.check_not_lost`)
+            return self.runtime
+        from typing import cast
+
+        from opsloop.store.light import LightStore
+
+        store = cast("OpsStore", LightStore(reader, lambda: self.store))  # OpsStore's methods
+        return Runtime(
+            self.config, self.root, self._lazy_registry, store, self.engine, actor=self.actor
+        )
+
+    @cached_property
     def _lazy_registry(self) -> ModelRegistry:
         if self._registry is not None or "registry" in self.__dict__:
             return self.registry
@@ -546,14 +573,14 @@ class Project:
                     fix="pass both, or add a `predict:` section (docs/batch.md)",
                 )
             if input is None:
-                input = project_path(self.runtime, cfg.input)
+                input = project_path(self._batch_runtime, cfg.input)
             if output is None:
-                output = project_path(self.runtime, cfg.output)
+                output = project_path(self._batch_runtime, cfg.output)
             if version is None and alias is None:
                 alias = cfg.alias
         rows = batch_rows or (cfg.batch_rows if cfg is not None else DEFAULT_BATCH_ROWS)
         return run_predict(
-            self.runtime,
+            self._batch_runtime,
             input,
             output,
             version=version,
