@@ -67,12 +67,15 @@ def test_predict_goes_through_the_light_store_where_it_can(tmp_path: Path) -> No
 
     root = write_tiny_project(tmp_path / "p")
     fresh = Project(root)
-    assert isinstance(fresh._batch_runtime.store, OpsStore)  # no ops.db yet: OpsStore made it
+    rt, none = fresh._batch_runtime()
+    assert isinstance(rt.store, OpsStore) and none is None  # no ops.db yet: OpsStore made it
     known = Project(root)
     known.store.record_deployment(known.name, "1", reason="test")
     light = Project(root)
-    assert isinstance(light._batch_runtime.store, LightStore)
+    rt, made = light._batch_runtime()
+    assert isinstance(rt.store, LightStore) and rt.store is made
+    made.close()
     assert "store" not in light.__dict__  # OpsStore not opened
     opened = Project(root)
     opened.store.find_deployment(opened.name)
-    assert opened._batch_runtime is opened.runtime
+    assert opened._batch_runtime() == (opened.runtime, None)
