@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from opsloop.services.dora_models import DoraView
     from opsloop.services.view_models import AsOfView, MonitoringView, StatusView
     from opsloop.stages import Progress
+    from opsloop.store.light import LightStore
     from opsloop.store.reader import StoreReader
     from opsloop.store.records import (
         Approval,
@@ -146,6 +147,35 @@ class Project:
         if self.clock is not None:
             rt.clock = self.clock
         return rt
+
+    def _batch_runtime(self) -> tuple[Runtime, LightStore | None]:
+        """The backends of one batch prediction: `runtime`'s, but the ops store through the
+        DB-API reader (`store/light.py`: no SQLAlchemy unless a call needs it) when neither
+        a caller nor this project has opened `OpsStore` and the reader can open the store
+        and knows the model; else `runtime` itself. The light store is the caller's to
+        close (its connection must not outlive the call in a long-lived process)."""
+        if self._store is not None or "store" in self.__dict__ or "_runtime" in self.__dict__:
+            return self.runtime, None
+        from opsloop.store.ports import has_record
+        from opsloop.store.reader import open_reader
+
+        assert self.stack.ops_store is not None
+        reader = open_reader(self.stack.ops_store)
+        if reader is None:  # new, in memory or behind a migration: OpsStore sees to it
+            return self.runtime, None
+        if not has_record(reader, self.name):  # a new project, or a lost ops store: the
+            reader.close()  # full path asks the registry (`deploy/rebuild.check_not_lost`)
+            return self.runtime, None
+        from typing import cast
+
+        from opsloop.store.light import LightStore
+
+        light = LightStore(reader, lambda: self.store)
+        store = cast("OpsStore", light)  # OpsStore's methods (store/light.py)
+        rt = Runtime(
+            self.config, self.root, self._lazy_registry, store, self.engine, actor=self.actor
+        )
+        return rt, light
 
     @cached_property
     def _lazy_registry(self) -> ModelRegistry:
@@ -553,38 +583,45 @@ class Project:
         )
 
         self._acting("predict")
+        rt, light = self._batch_runtime()
         cfg = self.config.predict
         if input is None or output is None:
             if cfg is None:
                 from opsloop.errors import ConfigError
 
+                if light is not None:
+                    light.close()
                 raise ConfigError(
                     "no input or output given and opsloop.yaml has no `predict:` section",
                     expected="--input and --output, or predict: {input: …, output: …}",
                     fix="pass both, or add a `predict:` section (docs/batch.md)",
                 )
             if input is None:
-                input = project_path(self.runtime, cfg.input)
+                input = project_path(rt, cfg.input)
             if output is None:
-                output = project_path(self.runtime, cfg.output)
+                output = project_path(rt, cfg.output)
             if version is None and alias is None:
                 alias = cfg.alias
         rows = batch_rows or (cfg.batch_rows if cfg is not None else DEFAULT_BATCH_ROWS)
-        return run_predict(
-            self.runtime,
-            input,
-            output,
-            version=version,
-            alias=alias,
-            publish=publish,
-            batch_rows=rows,
-            on_rows=on_rows,
-            actor=self.actor,
-            engine=engine or (cfg.engine if cfg is not None else None),
-            output_table=output_table_of(
-                output_table or (cfg.output_table if cfg is not None else None)
-            ),
-        )
+        try:
+            return run_predict(
+                rt,
+                input,
+                output,
+                version=version,
+                alias=alias,
+                publish=publish,
+                batch_rows=rows,
+                on_rows=on_rows,
+                actor=self.actor,
+                engine=engine or (cfg.engine if cfg is not None else None),
+                output_table=output_table_of(
+                    output_table or (cfg.output_table if cfg is not None else None)
+                ),
+            )
+        finally:
+            if light is not None:
+                light.close()
 
     def publish_batch(self, run_id: str, *, reason: str = "") -> BatchPublication:
         """Make a finished batch run the current output for readers (and its PostgreSQL

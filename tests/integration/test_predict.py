@@ -123,13 +123,15 @@ def test_a_bad_input_is_one_error_and_writes_nothing(churn: Path, tmp_path: Path
 
 def test_a_cached_version_scores_without_mlflow(churn: Path, tmp_path: Path) -> None:
     """The first batch prediction of the deployed version loads it through MLflow and caches
-    it (modelcache.py); the next process unpickles the cached copy without importing MLflow,
-    and answers the same."""
+    it (modelcache.py); the next process unpickles the cached copy without importing MLflow
+    (nor SQLAlchemy: the ops store through its DB-API reader, store/light.py), and answers
+    the same."""
     script = (
         "import json, sys\n"
         "from opsloop.project import Project\n"
         "r = Project(sys.argv[1]).predict(sys.argv[2], sys.argv[3])\n"
-        "print(json.dumps([r.inference, str(r.output), 'mlflow' in sys.modules]))\n"
+        "print(json.dumps([r.inference, str(r.output), 'mlflow' in sys.modules,\n"
+        "                  'sqlalchemy' in sys.modules]))\n"
     )
     src = str(Path(__file__).resolve().parents[2] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
@@ -142,9 +144,10 @@ def test_a_cached_version_scores_without_mlflow(churn: Path, tmp_path: Path) -> 
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         found.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    (path1, out1, mlflow1), (path2, out2, mlflow2) = found
+    (path1, out1, mlflow1, _), (path2, out2, mlflow2, sqlalchemy2) = found
     assert (path1, mlflow1) == ("compiled", True)  # a miss: loaded through the registry
     assert (path2, mlflow2) == ("compiled", False)  # a hit: the verdict from the ops store
+    assert not sqlalchemy2  # read and recorded through the DB-API reader (store/light.py)
     first, second = (pd.read_parquet(o).sort_values("customer_id") for o in (out1, out2))
     assert len(first) == 3000
     assert first["score"].tolist() == second["score"].tolist()

@@ -6,9 +6,11 @@ It reads the tables `schema.py` defines into the same records `OpsStore` returns
 record's fields are its table's columns; a record field's annotation says how a value is
 decoded: timestamps, booleans and JSON), and the conformance test
 (`tests/unit/store/test_reader.py`) holds every method equal to `OpsStore`'s on SQLite and
-PostgreSQL. It only reads — but for one write, `add_arrival` (`opsloop labels add`: an
-arrival and its event in one transaction, held equal to `OpsStore.add_arrival` by the same
-test). A database that is missing, in memory or not at the newest migration gets no reader
+PostgreSQL. It only reads — but for two writes, each a record and its event(s) in one
+transaction, held equal to `OpsStore`'s method of the same name by the same test:
+`add_arrival` (`opsloop labels add`) and `record_batch_run` (`opsloop predict`: the run's
+commit point, `batch/runrecord.py`; the predict path's store is `store/light.py`). A
+database that is missing, in memory or not at the newest migration gets no reader
 (`open_reader` → None) and callers use `OpsStore`, which creates or upgrades it.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 from opsloop.errors import StoreError
 from opsloop.redact import redact, redact_json
 from opsloop.store._revision import head_revision
-from opsloop.store._util import aware, jsonable, utc
+from opsloop.store._util import aware, dumps, jsonable, utc
 from opsloop.store.history import MonitorDay, day_queries, days_from_rows
 from opsloop.store.records import (
     Approval,
@@ -39,6 +41,8 @@ from opsloop.store.records import (
     GateDecision,
     Lease,
     MonitorResult,
+    NewBatchRun,
+    NewEvent,
     PipelineRun,
     ReplicaServing,
     Rollout,
@@ -258,6 +262,10 @@ class StoreReader:
     def find_batch_run(self, model: str, run_id: str) -> BatchRun | None:
         return self._first(BatchRun, [("model", "=", model), ("run_id", "=", run_id)])
 
+    def list_batch_publications(self, model: str) -> list[BatchPublication]:
+        """Publication history, oldest first."""
+        return self._select(BatchPublication, [("model", "=", model)], '"revision"')
+
     def list_events(
         self,
         model: str | None = None,
@@ -362,6 +370,85 @@ class StoreReader:
                 fix="retry; if it persists check that the database is reachable",
             ) from None
         return True
+
+    def record_batch_run(self, run: NewBatchRun, events: Sequence[NewEvent] = ()) -> BatchRun:
+        """`OpsStore.record_batch_run` on the DB-API: the finished run and the events
+        describing it (each one's evidence begins with the run's row id), atomically."""
+        values = {**vars(run), "details": jsonable(run.details)}
+        with self._transaction() as cur:
+            row_id = self._insert(cur, "batch_runs", values, json_columns=("details",))
+            for e in events:
+                self._insert_event(cur, e, {"id": row_id, **e.evidence})
+        return BatchRun(id=row_id, **vars(run))
+
+    def _insert_event(self, cur: Any, event: NewEvent, evidence: Evidence) -> int:
+        """As `UnitOfWork._insert_event`: a known kind, credentials redacted."""
+        from opsloop.store.records import EVENT_KINDS, utcnow
+
+        if event.kind not in EVENT_KINDS:
+            raise ValueError(f"event kind {event.kind!r} is not in EVENT_KINDS")
+        values = {
+            "ts": utcnow(),
+            "kind": event.kind,
+            "model": event.model,
+            "version": event.version,
+            "actor": event.actor,
+            "summary": redact(event.summary),
+            "evidence": redact_json(jsonable(evidence)),
+        }
+        return self._insert(cur, "events", values, json_columns=("evidence",))
+
+    def _insert(
+        self, cur: Any, table: str, values: dict[str, Any], *, json_columns: tuple[str, ...]
+    ) -> int:
+        """One row into `table`; its id. JSON as the store writes it (`_util.dumps`),
+        timestamps as SQLAlchemy stores them (`_stored`)."""
+        names = list(values)
+        marks = [self._json_mark if n in json_columns else self._mark for n in names]
+        params = [
+            dumps(values[n]) if n in json_columns else _stored(self.dialect, values[n])
+            for n in names
+        ]
+        quoted = ", ".join(f'"{n}"' for n in names)
+        sql = f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(marks)})"
+        if self.dialect == "sqlite":
+            cur.execute(sql, params)
+            return int(cur.lastrowid)
+        cur.execute(sql + ' RETURNING "id"', params)
+        return int(cur.fetchone()[0])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A cursor in one write transaction (SQLite: the write lock first, as SQLAlchemy's
+        `BEGIN` then the first write takes it); a driver error is a StoreError, a unique
+        key's is raised as the driver's IntegrityError, as `OpsStore` lets it through."""
+        with self._turn:
+            try:
+                if self.dialect == "sqlite":
+                    cur = self._conn.cursor()
+                    try:
+                        cur.execute("BEGIN IMMEDIATE")
+                        try:
+                            yield cur
+                        except BaseException:
+                            cur.execute("ROLLBACK")
+                            raise
+                        cur.execute("COMMIT")
+                    finally:
+                        cur.close()
+                    return
+                if self._reconnect is not None and (self._conn.closed or self._conn.broken):
+                    self._conn = self._reconnect()
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    yield cur
+            except _integrity_error(self.dialect):
+                raise
+            except self._error as exc:
+                raise StoreError(
+                    "ops store operation failed: "
+                    f"{str(exc).splitlines()[0] if str(exc) else exc!r}",
+                    fix="retry; if it persists check that the database is reachable",
+                ) from None
 
     @property
     def _json_mark(self) -> str:
@@ -484,6 +571,17 @@ def _decoder(annotation: str, reader: StoreReader) -> Callable[[Any], Any]:
     if annotation.startswith(("Evidence", "list", "dict")):
         return reader._json
     return lambda v: v
+
+
+def _stored(dialect: str, value: Any) -> Any:
+    """A value as `OpsStore` writes it: on SQLite, a timestamp's own fields as text (no
+    zone, not converted: SQLAlchemy's `DateTime` storage); anything else as it is."""
+    if dialect == "sqlite" and isinstance(value, datetime):
+        return (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+        )
+    return value
 
 
 def _timestamp(value: datetime | str | None) -> datetime | None:

@@ -17,7 +17,7 @@ from monitor_fixtures import store_window
 from opsloop.store import OpsStore
 from opsloop.store import schema as t
 from opsloop.store.reader import TABLES, StoreReader, open_reader
-from opsloop.store.records import MonitorResult, NewBatchRun, ServeStat
+from opsloop.store.records import MonitorResult, NewBatchRun, NewEvent, ServeStat
 from store_fixtures import POSTGRES, model
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -175,6 +175,7 @@ READS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("list_batch_runs", (), {}),
     ("list_batch_runs", (), {"limit": 1, "status": "failed"}),
     ("find_published_batch", (), {}),
+    ("list_batch_publications", (), {}),
     ("find_batch_run", ("b2",), {}),
     ("find_batch_run", ("b3",), {}),
     ("list_events", (), {}),
@@ -342,3 +343,96 @@ def test_reader_adds_an_arrival_with_its_event_as_the_store_does(
     # and the reader reads back what it wrote, as the store does
     assert reader.list_arrivals(by_reader) == store.list_arrivals(by_reader)
     assert reader.list_events(by_reader) == store.list_events(by_reader)
+
+
+def batch_run(m: str, run_id: str, **changes: Any) -> NewBatchRun:
+    run = NewBatchRun(
+        run_id=run_id,
+        model=m,
+        version="3",
+        status="succeeded",
+        started=T0 + timedelta(microseconds=7),
+        finished=T0 + timedelta(seconds=12.25),
+        rows=2**40 + 1,
+        input="/in/*.parquet",
+        input_fingerprint="a" * 64,
+        output=f"/o/run={run_id}",
+        seconds=12.25,
+        details={"renames": [["/o/.run=x.tmp", "/o/run=x"]], "nan": 1e400 - 1e400, "at": T0},
+    )
+    return dataclasses.replace(run, **changes)
+
+
+def test_reader_records_a_batch_run_with_its_events_as_the_store_does(
+    pair: tuple[OpsStore, StoreReader],
+) -> None:
+    """The reader's second write (`opsloop predict`'s commit point, store/light.py): the
+    same run row and events as `OpsStore.record_batch_run` (each event's evidence led by
+    the run's id, credentials redacted, JSON as strict as the store's), read back alike."""
+    store, reader = pair
+    by_store, by_reader = model(), model()
+    returned = []
+    for writer, m in ((store, by_store), (reader, by_reader)):
+        events = [
+            NewEvent(
+                "batch_predicted",
+                m,
+                "3",
+                "scored from postgresql://ann:secret@db/x",
+                {"rows": 2, "uri": "postgresql://ann:secret@db/x", "when": T0},
+                "ann",
+            )
+        ]
+        recorded = writer.record_batch_run(batch_run(m, "r1"), events)
+        found = store.find_batch_run(m, "r1")
+        assert found is not None and recorded.id == found.id
+        assert reader.find_batch_run(m, "r1") == found
+        failed = batch_run(m, "r2", status="failed", output=None, error="boom", details={})
+        assert writer.record_batch_run(failed) == store.find_batch_run(m, "r2")
+        returned.append({**dataclasses.asdict(recorded), "id": None, "model": None})
+    assert returned[0] == returned[1]  # what each returns: the run as given, with its id
+
+    def written(m: str) -> tuple[list[Any], list[Any]]:
+        runs = [
+            {**dataclasses.asdict(r), "id": None, "model": None} for r in store.list_batch_runs(m)
+        ]
+        events = [
+            {
+                **dataclasses.asdict(e),
+                "id": None,
+                "model": None,
+                "ts": None,
+                "evidence": {**e.evidence, "id": None},
+            }
+            for e in store.list_events(m)
+        ]
+        return runs, events
+
+    assert written(by_reader) == written(by_store)
+    runs, events = written(by_reader)
+    assert [r["status"] for r in runs] == ["failed", "succeeded"] and len(events) == 1
+    assert runs[1]["details"]["nan"] is None and runs[1]["rows"] == 2**40 + 1
+    assert "secret" not in str(events)
+    run_id = store.find_batch_run(by_reader, "r1")
+    assert run_id is not None and store.list_events(by_reader)[0].evidence["id"] == run_id.id
+    assert reader.list_batch_runs(by_reader) == store.list_batch_runs(by_reader)
+    assert reader.list_events(by_reader) == store.list_events(by_reader)
+
+
+def test_a_batch_run_record_is_all_or_nothing_on_the_reader(
+    pair: tuple[OpsStore, StoreReader],
+) -> None:
+    """An event the store refuses (an unknown kind) or a run id recorded twice: nothing of
+    the transaction is written, as with `OpsStore`."""
+    store, reader = pair
+    m = model()
+    with pytest.raises(ValueError, match="EVENT_KINDS"):
+        reader.record_batch_run(batch_run(m, "r1"), [NewEvent("no_such_kind", m, "3", "x")])
+    assert store.list_batch_runs(m) == [] and store.list_events(m) == []
+    reader.record_batch_run(batch_run(m, "r1"))
+    again = [NewEvent("batch_predicted", m, "3", "again")]
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        reader.record_batch_run(batch_run(m, "r1"), again)
+    assert len(store.list_batch_runs(m)) == 1 and store.list_events(m) == []
+    reader.record_batch_run(batch_run(m, "r2"), again)  # the connection is usable again
+    assert [e.summary for e in store.list_events(m)] == ["again"]
