@@ -153,8 +153,11 @@ class Project:
         DB-API reader (`store/light.py`: no SQLAlchemy unless a call needs it) when neither
         a caller nor this project has opened `OpsStore` and the reader can open the store
         and knows the model; else `runtime` itself. The light store is the caller's to
-        close (its connection must not outlive the call in a long-lived process)."""
-        if self._store is not None or "store" in self.__dict__ or "_runtime" in self.__dict__:
+        close (its connection must not outlive the call in a long-lived process). A project on
+        a `clock` of its own takes `runtime`: the reader stamps its records with the wall
+        clock."""
+        opened = self._store is not None or "store" in self.__dict__ or "_runtime" in self.__dict__
+        if opened or self.clock is not None:  # the reader stamps with the wall clock
             return self.runtime, None
         from opsloop.store.ports import has_record
         from opsloop.store.reader import open_reader

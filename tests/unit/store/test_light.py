@@ -79,3 +79,7 @@ def test_predict_goes_through_the_light_store_where_it_can(tmp_path: Path) -> No
     opened = Project(root)
     opened.store.find_deployment(opened.name)
     assert opened._batch_runtime() == (opened.runtime, None)
+    # a project on its own clock: the reader would stamp the run with the wall clock
+    clocked = Project(root, clock=lambda: datetime(2025, 7, 1, 2, tzinfo=UTC))
+    rt, none = clocked._batch_runtime()
+    assert none is None and rt is clocked.runtime and rt.now().year == 2025
