@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsloop.cli.demo import _free_port, _wait
+from opsloop.cli.demo import _free_port, _wait, stop_process
 from opsloop.errors import InvalidInputError, StateError
 
 if TYPE_CHECKING:
@@ -185,19 +185,8 @@ class _WebApp:
             return sum(pool.map(post, bodies))
 
     def stop(self) -> None:
-        import signal
-        import subprocess
-
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        stop_process(self.proc)
 
 
 @dataclass

@@ -456,25 +456,9 @@ class StoreReader:
         return "?" if self.dialect == "sqlite" else "%s::json"
 
     def _write(self, statements: list[Any]) -> None:
-        """(sql, params) pairs, flattened, in one transaction."""
+        """(sql, params) pairs, flattened, in one transaction (`_transaction`)."""
         pairs = list(zip(statements[::2], statements[1::2], strict=True))
-        if self.dialect == "sqlite":
-            cur = self._conn.cursor()
-            try:
-                cur.execute("BEGIN IMMEDIATE")  # the write lock first, as SQLAlchemy's
-                try:
-                    for sql, params in pairs:
-                        cur.execute(sql, params)
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-                cur.execute("COMMIT")
-            finally:
-                cur.close()
-            return
-        if self._reconnect is not None and (self._conn.closed or self._conn.broken):
-            self._conn = self._reconnect()
-        with self._conn.transaction(), self._conn.cursor() as cur:
+        with self._transaction() as cur:
             for sql, params in pairs:
                 cur.execute(sql, params)
 
