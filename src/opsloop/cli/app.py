@@ -1424,16 +1424,19 @@ def demo(
             "two demo folders given", got=f"{path} and --project {project}", fix="give one"
         )
     folder = path if path is not None else project
+    from opsloop.cli.demo import terminated_as_exit
+
     if example == "restaurants":
         from opsloop.cli.demo_restaurants import run_restaurants_demo
 
-        run_restaurants_demo(
-            folder,
-            console=console(),
-            users=5_000 if users is None else users,
-            restaurants=500 if restaurants is None else restaurants,
-            max_days=days,
-        )
+        with terminated_as_exit():  # a `kill` stops the web app it started too
+            run_restaurants_demo(
+                folder,
+                console=console(),
+                users=5_000 if users is None else users,
+                restaurants=500 if restaurants is None else restaurants,
+                max_days=days,
+            )
         return
     if example != "churn":
         raise InvalidInputError(
@@ -1446,7 +1449,8 @@ def demo(
         )
     from opsloop.cli.demo import run_demo
 
-    run_demo(folder, console=console(), rows=requests)
+    with terminated_as_exit():  # a `kill` stops the server it started too
+        run_demo(folder, console=console(), rows=requests)
 
 
 @app.command()

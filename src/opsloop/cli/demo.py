@@ -10,13 +10,16 @@ answers with v2 without a restart. Everything is recorded in the project's ops s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,6 +106,25 @@ class _Server:
     def stop(self) -> None:
         self.client.close()
         stop_process(self.proc)
+
+
+@contextlib.contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) meanwhile, so a demo stopped by `kill` (or a CI's
+    timeout) unwinds its `finally:` blocks and stops the server or web app it started,
+    as Ctrl-C already does; the previous handler afterwards. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
