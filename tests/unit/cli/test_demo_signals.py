@@ -19,8 +19,8 @@ from opsloop.cli.demo import stop_process, terminated_as_exit
 with terminated_as_exit():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
                              stderr=subprocess.PIPE)
-    print(child.pid, flush=True)
-    try:
+    try:  # the pid inside the try: a SIGTERM right after it still stops the child
+        print(child.pid, flush=True)
         time.sleep(300)
     finally:
         stop_process(child)
