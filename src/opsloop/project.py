@@ -171,13 +171,13 @@ class Project:
             return self.runtime, None
         from typing import cast
 
+        from opsloop.engines.lazy import LazyEngine
         from opsloop.store.light import LightStore
 
         light = LightStore(reader, lambda: self.store)
         store = cast("OpsStore", light)  # OpsStore's methods (store/light.py)
-        rt = Runtime(
-            self.config, self.root, self._lazy_registry, store, self.engine, actor=self.actor
-        )
+        engine = cast("Engine", LazyEngine(lambda: self.engine))  # engines/lazy.py
+        rt = Runtime(self.config, self.root, self._lazy_registry, store, engine, actor=self.actor)
         return rt, light
 
     @cached_property

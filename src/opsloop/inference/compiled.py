@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from opsloop.inference.hgb import binned, binned_view
+
 SCORE_TOLERANCE = 1e-9  # absolute, on scores/regression outputs
 
 
@@ -123,18 +125,24 @@ def compile_pipeline(estimator: Any, feature_names: Sequence[str]) -> CompiledPi
     if fitted is not None and list(fitted) != names:
         raise Unsupported("the pipeline was fitted on other columns than the model's features")
     stages, width = _chain(pre, len(names), names)
+    view = _array_estimator(final)
     described = " → ".join(type(s).__name__ for s in steps)
-    return CompiledPipeline(tuple(names), stages, width, _array_estimator(final), described)
+    if binned(view):
+        described += " (scored on its bins)"
+    return CompiledPipeline(tuple(names), stages, width, view, described)
 
 
 def _array_estimator(final: Any) -> Any:
+    """The final step as the compiled path calls it: on a float64 matrix, without the
+    feature-name check of a step fitted on a frame, and a HistGradientBoosting model on its
+    own bins (`hgb.py`: the same answers, faster)."""
     if not hasattr(final, "predict"):
         raise Unsupported(f"the last step {type(final).__name__} does not predict")
-    if "feature_names_in_" in vars(final):  # fitted on a frame (set_output): names checked
-        view = copy.copy(final)
+    view = binned_view(final) or final
+    if "feature_names_in_" in vars(view):  # fitted on a frame (set_output): names checked
+        view = copy.copy(view) if view is final else view
         del view.feature_names_in_
-        return view
-    return final
+    return view
 
 
 def _chain(

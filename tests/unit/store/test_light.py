@@ -74,8 +74,11 @@ def test_predict_goes_through_the_light_store_where_it_can(tmp_path: Path) -> No
     light = Project(root)
     rt, made = light._batch_runtime()
     assert isinstance(rt.store, LightStore) and rt.store is made
-    made.close()
     assert "store" not in light.__dict__  # OpsStore not opened
+    # nor the engine (engines/lazy.py), until something asks it
+    assert not rt.engine.opened and "engine" not in light.__dict__
+    assert rt.engine.target is light.engine and rt.engine.opened
+    made.close()
     opened = Project(root)
     opened.store.find_deployment(opened.name)
     assert opened._batch_runtime() == (opened.runtime, None)
