@@ -10,7 +10,8 @@ writing straight into one float64 matrix that feeds the final estimator's own ar
 
 Why not ONNX or Treelite: `skl2onnx` 1.20 cannot convert scikit-learn 1.9's
 HistGradientBoosting (FIELD-NOTES), and both would replace the estimator's own arithmetic
-with another runtime's; here the trees, linear models, etc. run exactly as fitted.
+with another runtime's; here the trees, linear models, etc. run exactly as fitted (a
+HistGradientBoosting final step walks its trees on its own bins: `hgb.py`, the same leaves).
 
 Supported: a `Pipeline` whose steps before the final estimator are `ColumnTransformer`,
 `OneHotEncoder` (no `drop`, no infrequent categories), `OrdinalEncoder`, `StandardScaler`,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opsloop.inference.compiled import CompiledPipeline
+from opsloop.inference.hgb import binned_view
 from opsloop.inference.verify import UNSEEN, probe_columns, verified_compilation
 from opsloop.serve.rows import ModelInput
 
@@ -154,14 +155,15 @@ def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 
 def _array_view(model: LoadedModel) -> Any | None:
-    """A shallow copy of the estimator that takes the float matrix, or None."""
+    """A shallow copy of the estimator that takes the float matrix (a HistGradientBoosting
+    model walked on its bins: `inference/hgb.py`), or None."""
     est = model.estimator
     if not all(f.kind == "numeric" for f in model.features):
         return None
     fitted = vars(est).get("feature_names_in_") if hasattr(est, "__dict__") else None
     if fitted is None or list(fitted) != model.feature_names:
         return None  # pipelines (names checked by their steps) and estimators fit on arrays
-    view = copy.copy(est)
+    view = binned_view(est) or copy.copy(est)  # a HistGradientBoosting model on its bins
     del view.feature_names_in_
     import pandas as pd
 

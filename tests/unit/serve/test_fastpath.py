@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from opsloop.data.features import FeatureSpec
+from opsloop.inference.hgb import binned
 from opsloop.registry.base import LoadedModel
 from opsloop.serve import PredictionLogWriter, PredictionService, ServeContext, create_app
 from opsloop.serve.inputs import RequestError, parse_invocations, parse_oip, parse_records
@@ -140,6 +141,7 @@ def test_plain_estimator_takes_the_matrix_with_identical_answers(
     rows = random_rows(40, seed=3, nulls=nulls)
     parsed, _ = parse_records({"records": rows}, NUMERIC, None)
     assert predictor_for(hgb).takes_arrays
+    assert binned(predictor_for(hgb).array_estimator)  # walked on its bins (inference/hgb.py)
     prediction, score = predict_quietly(hgb, parsed)
     want, want_score = reference(hgb, rows)
     np.testing.assert_array_equal(prediction, want)
