@@ -9,9 +9,10 @@ asked for (the Spark and ranking paths, a monitor run), once.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from opsloop.core.once import Once
 
 if TYPE_CHECKING:
     from opsloop.engines.base import Engine
@@ -21,21 +22,15 @@ class LazyEngine:
     """Delegates every attribute to the engine `open()` returns, made once."""
 
     def __init__(self, open: Callable[[], Engine]) -> None:
-        self._open = open
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
+        self._engine = Once(open)
 
     @property
     def opened(self) -> bool:
-        return self._engine is not None
+        return self._engine.made
 
     @property
     def target(self) -> Engine:
-        if self._engine is None:
-            with self._lock:
-                if self._engine is None:
-                    self._engine = self._open()
-        return self._engine
+        return self._engine.get()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.target, name)

@@ -10,10 +10,10 @@ server whose alias agrees with its deployment never imports MLflow at all.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from opsloop.core.once import Once
 from opsloop.registry.aliaspeek import AliasPeek, Unknown
 
 if TYPE_CHECKING:
@@ -24,22 +24,16 @@ class LazyRegistry:
     """Delegates every `ModelRegistry` call to the registry `open()` returns, made once."""
 
     def __init__(self, open: Callable[[], ModelRegistry], *, peek: AliasPeek | None = None) -> None:
-        self._open = open
         self._peek = peek
-        self._registry: ModelRegistry | None = None
-        self._lock = threading.Lock()
+        self._registry = Once(open)
 
     @property
     def opened(self) -> bool:
-        return self._registry is not None
+        return self._registry.made
 
     @property
     def target(self) -> ModelRegistry:
-        if self._registry is None:
-            with self._lock:
-                if self._registry is None:
-                    self._registry = self._open()
-        return self._registry
+        return self._registry.get()
 
     def register(self, record: TrainingRecord) -> ModelVersion:
         return self.target.register(record)
@@ -54,7 +48,7 @@ class LazyRegistry:
         return self.target.find_alias(name, alias)
 
     def find_alias_version(self, name: str, alias: str) -> str | None:
-        if self._peek is not None and self._registry is None:
+        if self._peek is not None and not self._registry.made:
             try:
                 return self._peek(name, alias)
             except Unknown:

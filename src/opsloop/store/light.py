@@ -19,9 +19,10 @@ anything else is `OpsStore` from the start.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from opsloop.core.once import Once
 
 if TYPE_CHECKING:
     from opsloop.store.reader import StoreReader
@@ -48,22 +49,16 @@ class LightStore:
 
     def __init__(self, reader: StoreReader, open: Callable[[], OpsStore]) -> None:
         self.reader = reader
-        self._open = open
-        self._store: OpsStore | None = None
-        self._lock = threading.Lock()
+        self._store = Once(open)
 
     @property
     def opened(self) -> bool:
         """Has anything needed `OpsStore` (and so SQLAlchemy)?"""
-        return self._store is not None
+        return self._store.made
 
     @property
     def store(self) -> OpsStore:
-        if self._store is None:
-            with self._lock:
-                if self._store is None:
-                    self._store = self._open()
-        return self._store
+        return self._store.get()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # copy, pickle and the like: not a store method
