@@ -129,25 +129,30 @@ def test_a_cached_version_scores_without_mlflow(churn: Path, tmp_path: Path) -> 
     script = (
         "import json, sys\n"
         "from opsloop.project import Project\n"
-        "r = Project(sys.argv[1]).predict(sys.argv[2], sys.argv[3])\n"
+        "v = sys.argv[4] if len(sys.argv) > 4 else None\n"
+        "r = Project(sys.argv[1]).predict(sys.argv[2], sys.argv[3], version=v)\n"
         "print(json.dumps([r.inference, str(r.output), 'mlflow' in sys.modules,\n"
         "                  'sqlalchemy' in sys.modules]))\n"
     )
     src = str(Path(__file__).resolve().parents[2] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     shutil.rmtree(churn / ".opsloop" / "cache", ignore_errors=True)
+    deployed = Project(churn).store.find_deployment("churn")
+    assert deployed is not None
     found = []
-    for _ in range(2):
+    for pinned in ([], [], [deployed.version]):  # the third names its version (--version)
         done = subprocess.run(
-            [sys.executable, "-c", script, str(churn), str(churn / "score.parquet"), str(tmp_path)],
+            [sys.executable, "-c", script, str(churn), str(churn / "score.parquet"), str(tmp_path),
+             *pinned],
             env=env, capture_output=True, text=True, check=False, timeout=600,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         found.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    (path1, out1, mlflow1, _), (path2, out2, mlflow2, sqlalchemy2) = found
+    (path1, out1, mlflow1, _), (path2, out2, mlflow2, sqlalchemy2), (_, _, mlflow3, _) = found
     assert (path1, mlflow1) == ("compiled", True)  # a miss: loaded through the registry
     assert (path2, mlflow2) == ("compiled", False)  # a hit: the verdict from the ops store
     assert not sqlalchemy2  # read and recorded through the DB-API reader (store/light.py)
+    assert not mlflow3  # a version the ops store registered is not looked up in MLflow
     first, second = (pd.read_parquet(o).sort_values("customer_id") for o in (out1, out2))
     assert len(first) == 3000
     assert first["score"].tolist() == second["score"].tolist()

@@ -45,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from opsloop.artifacts import find_registration
 from opsloop.batch.contract import check_input
 from opsloop.batch.duck import connect as _connect
 from opsloop.batch.duck import quoted as _quoted
@@ -110,13 +111,16 @@ def new_run_id(now: datetime) -> str:
 
 
 def resolve_version(rt: Runtime, version: str | None, alias: str | None) -> str:
-    """`version` as given; else the version holding `alias`; else the deployed one (or
-    the champion alias when nothing is recorded as deployed)."""
+    """`version` as given (checked with the registry unless the ops store recorded its
+    registration); else the version holding `alias`; else the deployed one (or the champion
+    alias when nothing is recorded as deployed)."""
     if version is not None and alias is not None:
         raise InvalidInputError(
             "give either a version or an alias, not both", fix="drop --version or --alias"
         )
     if version is not None:
+        if find_registration(rt.store, rt.model, version).run_id is not None:
+            return version  # the ops store registered it: no MLflow (the model cache may hold it)
         return str(rt.registry.get_version(rt.model, version).version)
     if alias is None:
         deployed = rt.store.find_deployment(rt.model)
